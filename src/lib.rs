@@ -1,0 +1,12 @@
+//! fledge: a `GitOps` reconciler with progressive delivery.
+//!
+//! ```text
+//!  Git ──source──▶ Snapshot ──render──▶ objects ──plan──▶ sync (apply, prune)
+//!                                            └──▶ release targets ──rollout──▶ writeback, report
+//! ```
+//!
+//! - [`render`]: the config repository → objects, kustomize-compatible, without a kustomize binary.
+//! - [`cli`]: the command-line interface.
+
+pub mod cli;
+pub mod render;

@@ -1,0 +1,1400 @@
+//! The build: a kustomization directory (or a plain folder) → objects, in kustomize's order of
+//! operations. Each kustomization is built bottom-up: resources (recursively), configurations,
+//! generators, components, then the built-in transformers and `transformers:`; at the top,
+//! hash suffixes, name references and vars are fixed, local-config objects dropped, and the
+//! result sorted as `kubectl kustomize` sorts it.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+
+use super::fieldspec::{FieldSpec, TransformerConfig};
+use super::fs::{self, Entry, Files};
+use super::generate::{self, Kind};
+use super::kustomization::{
+    FILE_NAMES, FieldError, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, Selector,
+    SortOptions, Var, scalar_string, string_map,
+};
+use super::object::{Origin, ResId, Resource, describe};
+use super::selector::Matcher;
+use super::smp::{self, Outcome};
+use super::transform::{self, ImageRule};
+use super::{DisplayPath, Error, nameref, replace, yaml};
+
+/// Renders the kustomization, or the plain manifest folder, at root-relative `dir`.
+pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
+    let mut b = Builder {
+        files,
+        stack: Vec::new(),
+        top: dir.to_owned(),
+        origin_annotations: false,
+        transformer_annotations: false,
+        managed_by_label: false,
+    };
+    let (acc, sort) = match b.find_kustomization(dir)? {
+        None => (b.plain_dir(dir)?, None),
+        Some(kpath) => {
+            let k = b.load_kustomization(&kpath)?;
+            for m in &k.build_metadata {
+                match m.as_str() {
+                    "originAnnotations" => b.origin_annotations = true,
+                    "transformerAnnotations" => b.transformer_annotations = true,
+                    "managedByLabel" => b.managed_by_label = true,
+                    other => {
+                        return Err(Error::invalid(
+                            &kpath,
+                            format!(
+                                "buildMetadata: unknown option `{other}` (expected originAnnotations, transformerAnnotations or managedByLabel)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            let sort = k.sort_options.clone();
+            (b.build_dir(dir, None)?, sort)
+        }
+    };
+    b.finish(acc, sort.as_ref())
+}
+
+struct Builder<'a> {
+    files: &'a dyn Files,
+    /// Kustomization directories being built, outermost first (for cycle detection).
+    stack: Vec<String>,
+    top: String,
+    origin_annotations: bool,
+    transformer_annotations: bool,
+    managed_by_label: bool,
+}
+
+/// What a kustomization hands to the one that includes it.
+#[derive(Default)]
+struct Acc {
+    resources: Vec<Resource>,
+    /// Field specs from `configurations:` here and below, added to the defaults.
+    config: TransformerConfig,
+    vars: Vec<Var>,
+}
+
+fn is_remote(reference: &str) -> bool {
+    reference.contains("://")
+        || reference.starts_with("git@")
+        || reference.contains("?ref=")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"]
+            .iter()
+            .any(|h| reference.starts_with(h))
+}
+
+fn field_error(kpath: &str, e: FieldError) -> Error {
+    let path = DisplayPath::new(kpath);
+    match e {
+        FieldError::Unsupported { field, hint } => Error::Unsupported {
+            path,
+            field,
+            hint: hint.to_owned(),
+        },
+        FieldError::Unknown { field } => Error::UnknownField { path, field },
+        FieldError::Invalid { message } => Error::Invalid { path, message },
+    }
+}
+
+impl Builder<'_> {
+    fn find_kustomization(&self, dir: &str) -> Result<Option<String>, Error> {
+        let found: Vec<String> = FILE_NAMES
+            .iter()
+            .filter_map(|n| fs::join(dir, n))
+            .filter(|p| self.files.entry(p) == Some(Entry::File))
+            .collect();
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.into_iter().next()),
+            _ => Err(Error::invalid(
+                dir,
+                format!("more than one kustomization file: {}", found.join(", ")),
+            )),
+        }
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
+        self.files.read(path).map_err(|source| Error::Read {
+            path: DisplayPath::new(path),
+            source,
+        })
+    }
+
+    fn parse(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
+        yaml::parse_documents(bytes).map_err(|e| Error::Yaml {
+            path: DisplayPath::new(path),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })
+    }
+
+    fn load_kustomization(&self, kpath: &str) -> Result<Kustomization, Error> {
+        let bytes = self.read(kpath)?;
+        let mut docs = Self::parse(kpath, &bytes)?;
+        let doc = match docs.len() {
+            0 => Value::Object(Map::new()),
+            1 => docs.remove(0),
+            _ => {
+                return Err(Error::invalid(
+                    kpath,
+                    "a kustomization file holds one YAML document",
+                ));
+            }
+        };
+        Kustomization::from_value(doc).map_err(|e| field_error(kpath, e))
+    }
+
+    /// A path relative to the top kustomization, as kustomize writes it in origin annotations.
+    fn rel(&self, path: &str) -> String {
+        let from: Vec<&str> = self.top.split('/').filter(|s| !s.is_empty()).collect();
+        let to: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+        let mut parts: Vec<&str> = vec![".."; from.len() - common];
+        parts.extend(&to[common..]);
+        parts.join("/")
+    }
+
+    /// Resolves a file a kustomization names; it must lie within the kustomization's directory.
+    fn file_in(&self, dir: &str, kpath: &str, reference: &str) -> Result<String, Error> {
+        if is_remote(reference) {
+            return Err(Error::Remote {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+            });
+        }
+        let path = fs::join(dir, reference).ok_or_else(|| Error::OutsideRoot {
+            path: DisplayPath::new(kpath),
+            reference: reference.to_owned(),
+            scope: "the build root".into(),
+        })?;
+        if !fs::is_within(&path, dir) {
+            return Err(Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+                scope: format!("the kustomization's directory `{}`", DisplayPath::new(dir)),
+            });
+        }
+        match self.files.entry(&path) {
+            Some(Entry::File) => Ok(path),
+            Some(Entry::Dir) => Err(Error::invalid(
+                kpath,
+                format!("`{reference}` is a directory, not a file"),
+            )),
+            None => Err(Error::Missing {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+            }),
+        }
+    }
+
+    /// Loads the objects in a manifest file (`List` kinds expanded).
+    fn load_objects(&self, path: &str) -> Result<Vec<Resource>, Error> {
+        let bytes = self.read(path)?;
+        let mut out = Vec::new();
+        for doc in Self::parse(path, &bytes)? {
+            self.expand_object(path, doc, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn expand_object(&self, path: &str, doc: Value, out: &mut Vec<Resource>) -> Result<(), Error> {
+        let Value::Object(map) = &doc else {
+            return Err(Error::invalid(
+                path,
+                "expected a Kubernetes object (a YAML mapping)",
+            ));
+        };
+        let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind.is_empty() {
+            return Err(Error::invalid(
+                path,
+                format!("object without `kind`: {}", describe(&doc)),
+            ));
+        }
+        if kind.ends_with("List")
+            && let Some(items) = map.get("items").and_then(Value::as_array) {
+                for item in items.clone() {
+                    self.expand_object(path, item, out)?;
+                }
+                return Ok(());
+            }
+        if doc["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+            return Err(Error::invalid(
+                path,
+                format!("{kind} without `metadata.name`"),
+            ));
+        }
+        let mut r = Resource::new(doc);
+        r.origin = Some(Origin::File(self.rel(path)));
+        out.push(r);
+        Ok(())
+    }
+
+    fn add(acc: &mut Acc, r: Resource, path: &str) -> Result<(), Error> {
+        let id = r.id();
+        if let Some(existing) = acc.resources.iter().find(|e| e.id().same_as(&id)) {
+            let other = match &existing.origin {
+                Some(Origin::File(f)) => f.clone(),
+                Some(Origin::Builtin {
+                    configured_in,
+                    kind,
+                }) => format!("{kind} in {configured_in}"),
+                None => "another resource".into(),
+            };
+            return Err(Error::Duplicate {
+                path: DisplayPath::new(path),
+                id: id.to_string(),
+                other,
+            });
+        }
+        acc.resources.push(r);
+        Ok(())
+    }
+
+    fn merge_acc(acc: &mut Acc, sub: Acc, path: &str) -> Result<(), Error> {
+        for r in sub.resources {
+            Self::add(acc, r, path)?;
+        }
+        acc.config.merge(&sub.config);
+        for v in sub.vars {
+            add_var(acc, v, path)?;
+        }
+        Ok(())
+    }
+
+    /// Every `*.yaml`/`*.yml` below `dir`, in path order (Flux's behaviour for plain folders).
+    fn plain_dir(&mut self, dir: &str) -> Result<Acc, Error> {
+        let mut acc = Acc::default();
+        let mut files = Vec::new();
+        self.collect_yaml(dir, &mut files)?;
+        for f in files {
+            for r in self.load_objects(&f)? {
+                Self::add(&mut acc, r, &f)?;
+            }
+        }
+        Ok(acc)
+    }
+
+    fn collect_yaml(&self, dir: &str, out: &mut Vec<String>) -> Result<(), Error> {
+        let names = self.files.list(dir).map_err(|source| Error::Read {
+            path: DisplayPath::new(dir),
+            source,
+        })?;
+        for name in names {
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = fs::join(dir, &name).expect("a child name never leaves the root");
+            match self.files.entry(&path) {
+                Some(Entry::Dir) => self.collect_yaml(&path, out)?,
+                Some(Entry::File) if is_yaml_name(&name) => {
+                    out.push(path);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn build_dir(&mut self, dir: &str, component: Option<Acc>) -> Result<Acc, Error> {
+        let kpath = self
+            .find_kustomization(dir)?
+            .ok_or_else(|| Error::NoKustomization {
+                path: DisplayPath::new(dir),
+            })?;
+        if let Some(i) = self.stack.iter().position(|d| d == dir) {
+            let mut chain: Vec<String> = self.stack[i..]
+                .iter()
+                .map(|d| DisplayPath::new(d).to_string())
+                .collect();
+            chain.push(DisplayPath::new(dir).to_string());
+            return Err(Error::Cycle {
+                path: DisplayPath::new(&kpath),
+                chain: chain.join(" → "),
+            });
+        }
+        let k = self.load_kustomization(&kpath)?;
+        let is_component = component.is_some();
+        if is_component && k.kind != "Component" {
+            return Err(Error::invalid(
+                &kpath,
+                "listed under `components:` but its kind is not Component",
+            ));
+        }
+        if !is_component && k.kind == "Component" {
+            return Err(Error::invalid(
+                &kpath,
+                "is a Component: list it under `components:`, not `resources:`",
+            ));
+        }
+        self.stack.push(dir.to_owned());
+        let result = self.build_kustomization(dir, &kpath, &k, component.unwrap_or_default());
+        self.stack.pop();
+        result
+    }
+
+    fn build_kustomization(
+        &mut self,
+        dir: &str,
+        kpath: &str,
+        k: &Kustomization,
+        mut acc: Acc,
+    ) -> Result<Acc, Error> {
+        for entry in k.resources.iter().chain(&k.bases) {
+            self.add_entry(&mut acc, dir, kpath, entry)?;
+        }
+        for c in &k.configurations {
+            let path = self.file_in(dir, kpath, c)?;
+            let bytes = self.read(&path)?;
+            for doc in Self::parse(&path, &bytes)? {
+                let tc: TransformerConfig = serde_json::from_value(doc).map_err(|e| {
+                    Error::invalid(&path, format!("invalid transformer configuration: {e}"))
+                })?;
+                acc.config.merge(&tc);
+            }
+        }
+        let global = k.generator_options.as_ref();
+        for g in &k.config_map_generator {
+            self.generate(&mut acc, dir, kpath, Kind::ConfigMap, g, global)?;
+        }
+        for g in &k.secret_generator {
+            self.generate(&mut acc, dir, kpath, Kind::Secret, g, global)?;
+        }
+        for g in &k.generators {
+            for config in self.plugin_configs(dir, kpath, g)? {
+                self.run_generator_config(&mut acc, dir, kpath, &config)?;
+            }
+        }
+        for c in &k.components {
+            let path = fs::join(dir, c).ok_or_else(|| Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: c.clone(),
+                scope: "the build root".into(),
+            })?;
+            if self.files.entry(&path) != Some(Entry::Dir) {
+                return Err(Error::Missing {
+                    path: DisplayPath::new(kpath),
+                    reference: c.clone(),
+                });
+            }
+            acc = self.build_dir(&path, Some(acc))?;
+        }
+        self.builtin_transformers(&mut acc, dir, kpath, k)?;
+        for t in &k.transformers {
+            for config in self.plugin_configs(dir, kpath, t)? {
+                self.run_transformer_config(&mut acc, dir, kpath, &config)?;
+            }
+        }
+        for v in &k.vars {
+            add_var(&mut acc, v.clone(), kpath)?;
+        }
+        Ok(acc)
+    }
+
+    fn add_entry(
+        &mut self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        entry: &str,
+    ) -> Result<(), Error> {
+        if is_remote(entry) {
+            return Err(Error::Remote {
+                path: DisplayPath::new(kpath),
+                reference: entry.to_owned(),
+            });
+        }
+        let path = fs::join(dir, entry).ok_or_else(|| Error::OutsideRoot {
+            path: DisplayPath::new(kpath),
+            reference: entry.to_owned(),
+            scope: "the build root".into(),
+        })?;
+        match self.files.entry(&path) {
+            Some(Entry::File) => {
+                if !fs::is_within(&path, dir) {
+                    return Err(Error::OutsideRoot {
+                        path: DisplayPath::new(kpath),
+                        reference: entry.to_owned(),
+                        scope: format!("the kustomization's directory `{}`", DisplayPath::new(dir)),
+                    });
+                }
+                for r in self.load_objects(&path)? {
+                    Self::add(acc, r, &path)?;
+                }
+                Ok(())
+            }
+            Some(Entry::Dir) => {
+                let sub = self.build_dir(&path, None)?;
+                Self::merge_acc(acc, sub, kpath)
+            }
+            None => Err(Error::Missing {
+                path: DisplayPath::new(kpath),
+                reference: entry.to_owned(),
+            }),
+        }
+    }
+
+    fn generate(
+        &self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        kind: Kind,
+        args: &GeneratorArgs,
+        global: Option<&GeneratorOptions>,
+    ) -> Result<(), Error> {
+        struct Src<'b, 'c> {
+            b: &'b Builder<'c>,
+            dir: &'b str,
+            kpath: &'b str,
+        }
+        impl generate::Source for Src<'_, '_> {
+            fn read(&self, reference: &str) -> Result<Vec<u8>, String> {
+                let path = self
+                    .b
+                    .file_in(self.dir, self.kpath, reference)
+                    .map_err(|e| e.to_string())?;
+                self.b.read(&path).map_err(|e| e.to_string())
+            }
+        }
+        let plugin = match kind {
+            Kind::ConfigMap => "ConfigMapGenerator",
+            Kind::Secret => "SecretGenerator",
+        };
+        let (obj, needs_hash) = generate::generate(
+            kind,
+            args,
+            global,
+            &Src {
+                b: self,
+                dir,
+                kpath,
+            },
+        )
+        .map_err(|m| Error::invalid(kpath, format!("{plugin} `{}`: {m}", args.name)))?;
+        let mut r = Resource::new(obj);
+        r.needs_hash = needs_hash;
+        r.origin = Some(Origin::Builtin {
+            configured_in: self.rel(kpath),
+            kind: plugin.into(),
+        });
+        let behavior = if args.behavior.is_empty() {
+            "create"
+        } else {
+            args.behavior.as_str()
+        };
+        if behavior == "create" {
+            return Self::add(acc, r, kpath);
+        }
+        let new_id = r.id();
+        let found = acc.resources.iter().position(|e| {
+            e.all_ids().iter().any(|id| {
+                id.gvk.kind == new_id.gvk.kind
+                    && id.name == new_id.name
+                    && (new_id.namespace.is_empty()
+                        || id.effective_namespace() == new_id.effective_namespace())
+            })
+        });
+        let Some(i) = found else {
+            return Err(Error::invalid(
+                kpath,
+                format!(
+                    "{plugin} `{}` has behavior `{behavior}` but there is no {} `{}` to {behavior}",
+                    args.name, new_id.gvk.kind, args.name
+                ),
+            ));
+        };
+        let existing = &mut acc.resources[i];
+        match behavior {
+            "merge" => {
+                for field in ["data", "binaryData"] {
+                    if let Some(Value::Object(new)) = r.value.get(field) {
+                        let target = existing
+                            .value
+                            .as_object_mut()
+                            .expect("resources are objects")
+                            .entry(field)
+                            .or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(t) = target {
+                            t.extend(new.clone());
+                        }
+                    }
+                }
+                existing.needs_hash |= needs_hash;
+            }
+            "replace" => {
+                let obj = existing
+                    .value
+                    .as_object_mut()
+                    .expect("resources are objects");
+                for field in ["data", "binaryData"] {
+                    match r.value.get(field) {
+                        Some(v) => obj.insert(field.into(), v.clone()),
+                        None => obj.remove(field),
+                    };
+                }
+                existing.needs_hash = needs_hash;
+            }
+            other => {
+                return Err(Error::invalid(
+                    kpath,
+                    format!(
+                        "{plugin} `{}`: behavior `{other}` is not one of create, merge, replace",
+                        args.name
+                    ),
+                ));
+            }
+        }
+        for field in ["labels", "annotations"] {
+            let new = r.meta_map(field);
+            if !new.is_empty() {
+                let meta = existing.metadata_mut();
+                let m = meta
+                    .entry(field)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = m {
+                    m.extend(new);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads `transformers:`/`generators:` entries: a file, a kustomization directory whose
+    /// output is the configs, or inline YAML.
+    fn plugin_configs(&mut self, dir: &str, kpath: &str, entry: &str) -> Result<Vec<Value>, Error> {
+        if let Some(path) = fs::join(dir, entry) {
+            match self.files.entry(&path) {
+                Some(Entry::File) => {
+                    let path = self.file_in(dir, kpath, entry)?;
+                    let bytes = self.read(&path)?;
+                    return Self::parse(&path, &bytes);
+                }
+                Some(Entry::Dir) => {
+                    let sub = self.build_dir(&path, None)?;
+                    return Ok(sub.resources.into_iter().map(|r| r.value).collect());
+                }
+                None => {}
+            }
+        }
+        if entry.contains('\n') || entry.contains(": ") {
+            return Self::parse(kpath, entry.as_bytes());
+        }
+        Err(Error::Missing {
+            path: DisplayPath::new(kpath),
+            reference: entry.to_owned(),
+        })
+    }
+
+    /// Runs `f` over the resources, recording which ones it changed when
+    /// `buildMetadata: [transformerAnnotations]` asks for it.
+    fn tracked(
+        &self,
+        acc: &mut Acc,
+        kpath: &str,
+        plugin: &str,
+        f: impl FnOnce(&mut Vec<Resource>) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        let before: Option<Vec<(ResId, Value)>> = self.transformer_annotations.then(|| {
+            acc.resources
+                .iter()
+                .map(|r| (r.original_id(), r.value.clone()))
+                .collect()
+        });
+        f(&mut acc.resources).map_err(|m| Error::invalid(kpath, m))?;
+        if let Some(before) = before {
+            for r in &mut acc.resources {
+                let org = r.original_id();
+                let changed = before
+                    .iter()
+                    .find(|(id, _)| *id == org)
+                    .is_none_or(|(_, v)| *v != r.value);
+                if changed {
+                    r.transformations.push(Origin::Builtin {
+                        configured_in: self.rel(kpath),
+                        kind: plugin.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn config(acc: &Acc) -> TransformerConfig {
+        let mut c = TransformerConfig::defaults();
+        c.merge(&acc.config);
+        c
+    }
+
+    fn builtin_transformers(
+        &self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        k: &Kustomization,
+    ) -> Result<(), Error> {
+        let config = Self::config(acc);
+        if !k.patches_strategic_merge.is_empty() {
+            let mut patches = Vec::new();
+            for entry in &k.patches_strategic_merge {
+                patches.extend(self.smp_patches(dir, kpath, entry)?);
+            }
+            self.tracked(acc, kpath, "PatchStrategicMergeTransformer", |rs| {
+                for (source, p) in &patches {
+                    apply_untargeted_smp(rs, p).map_err(|m| format!("{source}: {m}"))?;
+                }
+                Ok(())
+            })?;
+        }
+        for entry in &k.patches {
+            self.apply_patch_entry(acc, dir, kpath, entry, false)?;
+        }
+        if !k.namespace.is_empty() {
+            self.tracked(acc, kpath, "NamespaceTransformer", |rs| {
+                transform::namespace(rs, &k.namespace, &config.namespace)
+            })?;
+        }
+        if !k.name_prefix.is_empty() {
+            self.tracked(acc, kpath, "PrefixTransformer", |rs| {
+                transform::prefix_suffix(rs, &k.name_prefix, "", &config.name_prefix)
+            })?;
+        }
+        if !k.name_suffix.is_empty() {
+            self.tracked(acc, kpath, "SuffixTransformer", |rs| {
+                transform::prefix_suffix(rs, "", &k.name_suffix, &config.name_suffix)
+            })?;
+        }
+        if !k.labels.is_empty() || !k.common_labels.is_empty() {
+            self.tracked(acc, kpath, "LabelTransformer", |rs| {
+                for l in &k.labels {
+                    let mut specs = if l.include_selectors {
+                        config.common_labels.clone()
+                    } else if l.include_templates {
+                        config.template_labels.clone()
+                    } else {
+                        vec![FieldSpec {
+                            path: "metadata/labels".into(),
+                            create: true,
+                            ..FieldSpec::default()
+                        }]
+                    };
+                    specs.extend(l.fields.iter().cloned());
+                    transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
+                }
+                transform::add_pairs(rs, &string_map(&k.common_labels), &config.common_labels)
+            })?;
+        }
+        if !k.common_annotations.is_empty() {
+            self.tracked(acc, kpath, "AnnotationsTransformer", |rs| {
+                transform::add_pairs(
+                    rs,
+                    &string_map(&k.common_annotations),
+                    &config.common_annotations,
+                )
+            })?;
+        }
+        for entry in &k.patches_json6902 {
+            self.apply_patch_entry(acc, dir, kpath, entry, true)?;
+        }
+        if !k.replicas.is_empty() {
+            self.tracked(acc, kpath, "ReplicaCountTransformer", |rs| {
+                for r in &k.replicas {
+                    transform::replicas(rs, &r.name, r.count, &config.replicas)?;
+                }
+                Ok(())
+            })?;
+        }
+        if !k.images.is_empty() || !k.image_tags.is_empty() {
+            self.tracked(acc, kpath, "ImageTagTransformer", |rs| {
+                for i in k.images.iter().chain(&k.image_tags) {
+                    let rule = ImageRule {
+                        name: i.name.clone(),
+                        new_name: i.new_name.clone(),
+                        new_tag: i.new_tag.clone(),
+                        digest: i.digest.clone(),
+                    };
+                    transform::images(rs, &rule, &config.images)?;
+                }
+                Ok(())
+            })?;
+        }
+        if !k.replacements.is_empty() {
+            let specs = self.replacement_specs(dir, kpath, &k.replacements)?;
+            self.tracked(acc, kpath, "ReplacementTransformer", |rs| {
+                for spec in &specs {
+                    replace::replacement(rs, spec)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `replacements:` entries: `{path: file}` or an inline replacement.
+    fn replacement_specs(
+        &self,
+        dir: &str,
+        kpath: &str,
+        entries: &[Value],
+    ) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        for e in entries {
+            match e.get("path").and_then(Value::as_str) {
+                Some(p) if e.as_object().is_some_and(|m| m.len() == 1) => {
+                    let path = self.file_in(dir, kpath, p)?;
+                    let bytes = self.read(&path)?;
+                    for doc in Self::parse(&path, &bytes)? {
+                        match doc {
+                            Value::Array(items) => out.extend(items),
+                            other => out.push(other),
+                        }
+                    }
+                }
+                _ => out.push(e.clone()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Strategic-merge patches from a `patchesStrategicMerge` entry (a file or inline YAML),
+    /// each with the name of where it came from.
+    fn smp_patches(
+        &self,
+        dir: &str,
+        kpath: &str,
+        entry: &str,
+    ) -> Result<Vec<(String, Value)>, Error> {
+        let as_file = fs::join(dir, entry).filter(|p| self.files.entry(p) == Some(Entry::File));
+        let (source, docs) = match as_file {
+            Some(_) => {
+                let path = self.file_in(dir, kpath, entry)?;
+                let bytes = self.read(&path)?;
+                let docs = Self::parse(&path, &bytes)?;
+                (path, docs)
+            }
+            None if entry.contains('\n') || entry.contains(": ") => (
+                format!("{} (inline patch)", DisplayPath::new(kpath)),
+                Self::parse(kpath, entry.as_bytes())?,
+            ),
+            None => {
+                return Err(Error::Missing {
+                    path: DisplayPath::new(kpath),
+                    reference: entry.to_owned(),
+                });
+            }
+        };
+        Ok(docs.into_iter().map(|d| (source.clone(), d)).collect())
+    }
+
+    /// A `patches` (or, with `json_only`, `patchesJson6902`) entry.
+    fn apply_patch_entry(
+        &self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        entry: &PatchEntry,
+        json_only: bool,
+    ) -> Result<(), Error> {
+        let (source, text) = match (&entry.path, &entry.patch) {
+            (Some(p), None) => {
+                let path = self.file_in(dir, kpath, p)?;
+                let bytes = self.read(&path)?;
+                (path, bytes)
+            }
+            (None, Some(inline)) => (
+                format!("{} (inline patch)", DisplayPath::new(kpath)),
+                inline.as_bytes().to_vec(),
+            ),
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    kpath,
+                    "a patch has both `path` and `patch`; give one",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    kpath,
+                    "a patch has neither `path` nor `patch`",
+                ));
+            }
+        };
+        let docs = Self::parse(&source, &text)?;
+        let plugin = if json_only {
+            "PatchJson6902Transformer"
+        } else {
+            "PatchTransformer"
+        };
+        let json_ops = match docs.as_slice() {
+            [Value::Array(ops)] => Some(ops.clone()),
+            _ if json_only => {
+                return Err(Error::invalid(
+                    &source,
+                    "a patchesJson6902 patch must be a list of JSON patch operations",
+                ));
+            }
+            _ => None,
+        };
+        let target = entry.target.clone();
+        self.tracked(acc, kpath, plugin, |rs| {
+            apply_patch(rs, &source, json_ops.as_deref(), &docs, target.as_ref())
+        })
+        .map_err(|e| match e {
+            Error::Invalid { message, .. } => Error::Patch {
+                path: DisplayPath(source.clone()),
+                target: target
+                    .as_ref()
+                    .map_or_else(|| "its target".to_owned(), describe_selector),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    fn run_generator_config(
+        &self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        config: &Value,
+    ) -> Result<(), Error> {
+        let kind = config["kind"].as_str().unwrap_or("");
+        check_builtin(kpath, config)?;
+        let gen_kind = match kind {
+            "ConfigMapGenerator" => Kind::ConfigMap,
+            "SecretGenerator" => Kind::Secret,
+            other => {
+                return Err(Error::Unsupported {
+                    path: DisplayPath::new(kpath),
+                    field: format!("generators ({other})"),
+                    hint: "only the builtin ConfigMapGenerator and SecretGenerator are supported"
+                        .into(),
+                });
+            }
+        };
+        let mut fields = config.as_object().cloned().unwrap_or_default();
+        let meta = fields.remove("metadata").unwrap_or(Value::Null);
+        fields.remove("apiVersion");
+        fields.remove("kind");
+        fields.insert("name".into(), meta["name"].clone());
+        if let Some(ns) = meta.get("namespace") {
+            fields.insert("namespace".into(), ns.clone());
+        }
+        let args: GeneratorArgs = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| Error::invalid(kpath, format!("{kind}: {e}")))?;
+        self.generate(acc, dir, kpath, gen_kind, &args, None)
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn run_transformer_config(
+        &mut self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        config: &Value,
+    ) -> Result<(), Error> {
+        check_builtin(kpath, config)?;
+        let kind = config["kind"].as_str().unwrap_or("").to_owned();
+        let specs = |field: &str| -> Result<Vec<FieldSpec>, Error> {
+            match config.get(field) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(v) => serde_json::from_value(v.clone())
+                    .map_err(|e| Error::invalid(kpath, format!("{kind}.{field}: {e}"))),
+            }
+        };
+        let map = |field: &str| -> Vec<(String, String)> {
+            config
+                .get(field)
+                .and_then(Value::as_object)
+                .map(string_map)
+                .unwrap_or_default()
+        };
+        let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+        match kind.as_str() {
+            "AnnotationsTransformer" => {
+                let (pairs, fs) = (map("annotations"), specs("fieldSpecs")?);
+                self.tracked(acc, kpath, &kind, |rs| {
+                    transform::add_pairs(rs, &pairs, &fs)
+                })
+            }
+            "LabelTransformer" => {
+                let (pairs, fs) = (map("labels"), specs("fieldSpecs")?);
+                self.tracked(acc, kpath, &kind, |rs| {
+                    transform::add_pairs(rs, &pairs, &fs)
+                })
+            }
+            "NamespaceTransformer" => {
+                let ns = s(&config["metadata"]["namespace"]);
+                let fs = specs("fieldSpecs")?;
+                self.tracked(acc, kpath, &kind, |rs| transform::namespace(rs, &ns, &fs))
+            }
+            "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
+                let (p, sfx) = (s(&config["prefix"]), s(&config["suffix"]));
+                let fs = specs("fieldSpecs")?;
+                self.tracked(acc, kpath, &kind, |rs| {
+                    transform::prefix_suffix(rs, &p, &sfx, &fs)
+                })
+            }
+            "ImageTagTransformer" => {
+                let t = &config["imageTag"];
+                let rule = ImageRule {
+                    name: s(&t["name"]),
+                    new_name: s(&t["newName"]),
+                    new_tag: scalar_string(&t["newTag"]),
+                    digest: s(&t["digest"]),
+                };
+                let fs = specs("fieldSpecs")?;
+                self.tracked(acc, kpath, &kind, |rs| transform::images(rs, &rule, &fs))
+            }
+            "ReplicaCountTransformer" => {
+                let r = &config["replica"];
+                let (name, count) = (s(&r["name"]), r["count"].as_i64().unwrap_or(0));
+                let fs = specs("fieldSpecs")?;
+                self.tracked(acc, kpath, &kind, |rs| {
+                    transform::replicas(rs, &name, count, &fs)
+                })
+            }
+            "PatchTransformer" => {
+                let entry = PatchEntry {
+                    path: config.get("path").map(s),
+                    patch: config.get("patch").map(s),
+                    target: config
+                        .get("target")
+                        .map(|t| serde_json::from_value(t.clone()))
+                        .transpose()
+                        .map_err(|e| {
+                            Error::invalid(kpath, format!("PatchTransformer.target: {e}"))
+                        })?,
+                    options: Map::new(),
+                };
+                self.apply_patch_entry(acc, dir, kpath, &entry, false)
+            }
+            "PatchJson6902Transformer" => {
+                let entry = PatchEntry {
+                    path: config.get("path").map(s),
+                    patch: config.get("jsonOp").map(s),
+                    target: config
+                        .get("target")
+                        .map(|t| serde_json::from_value(t.clone()))
+                        .transpose()
+                        .map_err(|e| {
+                            Error::invalid(kpath, format!("PatchJson6902Transformer.target: {e}"))
+                        })?,
+                    options: Map::new(),
+                };
+                self.apply_patch_entry(acc, dir, kpath, &entry, true)
+            }
+            "PatchStrategicMergeTransformer" => {
+                let mut patches = Vec::new();
+                for p in config["paths"].as_array().into_iter().flatten() {
+                    patches.extend(self.smp_patches(dir, kpath, &s(p))?);
+                }
+                if let Some(inline) = config.get("patches").and_then(Value::as_str) {
+                    let docs = Self::parse(kpath, inline.as_bytes())?;
+                    patches.extend(
+                        docs.into_iter()
+                            .map(|d| (format!("{} (inline patch)", DisplayPath::new(kpath)), d)),
+                    );
+                }
+                self.tracked(acc, kpath, &kind, |rs| {
+                    for (source, p) in &patches {
+                        apply_untargeted_smp(rs, p).map_err(|m| format!("{source}: {m}"))?;
+                    }
+                    Ok(())
+                })
+            }
+            "ReplacementTransformer" => {
+                let entries: Vec<Value> = config["replacements"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let specs = self.replacement_specs(dir, kpath, &entries)?;
+                self.tracked(acc, kpath, &kind, |rs| {
+                    for spec in &specs {
+                        replace::replacement(rs, spec)?;
+                    }
+                    Ok(())
+                })
+            }
+            "ValueAddTransformer" => {
+                let value = match config.get("value").and_then(Value::as_str) {
+                    Some(v) => v.to_owned(),
+                    None => dir.rsplit('/').next().unwrap_or(dir).to_owned(),
+                };
+                for t in config["targets"].as_array().into_iter().flatten() {
+                    let selector: Option<Selector> = t
+                        .get("selector")
+                        .map(|v| serde_json::from_value(v.clone()))
+                        .transpose()
+                        .map_err(|e| {
+                            Error::invalid(
+                                kpath,
+                                format!("ValueAddTransformer.targets.selector: {e}"),
+                            )
+                        })?;
+                    let matcher = selector
+                        .as_ref()
+                        .map(Matcher::new)
+                        .transpose()
+                        .map_err(|m| Error::invalid(kpath, m))?;
+                    let field = s(&t["fieldPath"]);
+                    let position = t["filePathPosition"]
+                        .as_u64()
+                        .and_then(|p| usize::try_from(p).ok());
+                    self.tracked(acc, kpath, &kind, |rs| {
+                        transform::value_add(rs, &value, &field, position, &|r| {
+                            matcher.as_ref().is_none_or(|m| m.matches(r))
+                        })
+                    })?;
+                }
+                Ok(())
+            }
+            other => Err(Error::Unsupported {
+                path: DisplayPath::new(kpath),
+                field: format!("transformers ({other})"),
+                hint: "only kustomize's builtin transformers are supported; plugins are not".into(),
+            }),
+        }
+    }
+
+    /// The top-level steps: hash suffixes, name references, vars, local configs, order.
+    fn finish(&self, mut acc: Acc, sort: Option<&SortOptions>) -> Result<Vec<Value>, Error> {
+        let top = self.top.clone();
+        let config = Self::config(&acc);
+        for r in acc.resources.iter_mut().filter(|r| r.needs_hash) {
+            let hash = generate::name_hash(&r.value);
+            let name = format!("{}-{hash}", r.name());
+            r.set_name(&name);
+        }
+        nameref::fix(&mut acc.resources, &config.name_reference)
+            .map_err(|m| Error::invalid(&top, m))?;
+        replace::resolve_vars(&mut acc.resources, &acc.vars, &config.var_reference)
+            .map_err(|m| Error::invalid(&top, m))?;
+        acc.resources.retain(|r| {
+            r.value["metadata"]["annotations"]["config.kubernetes.io/local-config"] != "true"
+        });
+        match sort {
+            Some(s) if s.order == "fifo" => {}
+            Some(s) if !s.order.is_empty() && s.order != "legacy" => {
+                return Err(Error::invalid(
+                    &top,
+                    format!("sortOptions.order `{}` is not legacy or fifo", s.order),
+                ));
+            }
+            _ => {
+                let legacy = sort.and_then(|s| s.legacy_sort_options.as_ref());
+                legacy_sort(
+                    &mut acc.resources,
+                    legacy.map(|l| l.order_first.as_slice()),
+                    legacy.map(|l| l.order_last.as_slice()),
+                );
+            }
+        }
+        Ok(acc
+            .resources
+            .into_iter()
+            .map(|mut r| {
+                self.annotate(&mut r);
+                r.value
+            })
+            .collect())
+    }
+
+    fn annotate(&self, r: &mut Resource) {
+        let origin = r.origin.clone();
+        let transformations = std::mem::take(&mut r.transformations);
+        let meta = r.metadata_mut();
+        if self.origin_annotations
+            && let Some(o) = origin {
+                let text = match o {
+                    Origin::File(path) => format!("path: {path}\n"),
+                    Origin::Builtin {
+                        configured_in,
+                        kind,
+                    } => format!(
+                        "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
+                    ),
+                };
+                insert_annotation(meta, "config.kubernetes.io/origin", text);
+            }
+        if self.transformer_annotations && !transformations.is_empty() {
+            let mut text = String::new();
+            for t in transformations {
+                if let Origin::Builtin {
+                    configured_in,
+                    kind,
+                } = t
+                {
+                    let _ = write!(
+                        text,
+                        "- configuredIn: {configured_in}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n"
+                    );
+                }
+            }
+            insert_annotation(meta, "alpha.config.kubernetes.io/transformations", text);
+        }
+        if self.managed_by_label {
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(l) = labels {
+                l.insert(
+                    "app.kubernetes.io/managed-by".into(),
+                    Value::String(format!("fledge-v{}", env!("CARGO_PKG_VERSION"))),
+                );
+            }
+        }
+    }
+}
+
+fn is_yaml_name(name: &str) -> bool {
+    std::path::Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+fn insert_annotation(meta: &mut Map<String, Value>, key: &str, text: String) {
+    let ann = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(a) = ann {
+        a.insert(key.into(), Value::String(text));
+    }
+}
+
+fn add_var(acc: &mut Acc, v: Var, path: &str) -> Result<(), Error> {
+    if acc.vars.iter().any(|x| x.name == v.name) {
+        return Err(Error::invalid(
+            path,
+            format!("var `{}` is declared twice", v.name),
+        ));
+    }
+    acc.vars.push(v);
+    Ok(())
+}
+
+fn check_builtin(kpath: &str, config: &Value) -> Result<(), Error> {
+    let api = config["apiVersion"].as_str().unwrap_or("");
+    if api == "builtin" {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        path: DisplayPath::new(kpath),
+        field: format!(
+            "plugin {} {}",
+            api,
+            config["kind"].as_str().unwrap_or("<no kind>")
+        ),
+        hint: "exec, container and Go plugins are not supported; use apiVersion: builtin configs"
+            .into(),
+    })
+}
+
+fn describe_selector(s: &Selector) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in [
+        ("group", &s.group),
+        ("version", &s.version),
+        ("kind", &s.kind),
+        ("name", &s.name),
+        ("namespace", &s.namespace),
+        ("labelSelector", &s.label_selector),
+        ("annotationSelector", &s.annotation_selector),
+    ] {
+        if !v.is_empty() {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    format!("target {{{}}}", parts.join(", "))
+}
+
+/// The id a patch document names (for patches without a target).
+fn patch_id(p: &Value) -> ResId {
+    ResId {
+        gvk: super::object::Gvk::from_api_version(
+            p["apiVersion"].as_str().unwrap_or(""),
+            p["kind"].as_str().unwrap_or(""),
+        ),
+        namespace: p["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+        name: p["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+    }
+}
+
+/// Index of the one object a patch document names, by any of its ids.
+fn find_target(rs: &[Resource], p: &Value) -> Result<usize, String> {
+    let want = patch_id(p);
+    if want.name.is_empty() || want.gvk.kind.is_empty() {
+        return Err(
+            "a patch without a target must name its object (kind and metadata.name)".into(),
+        );
+    }
+    let hits: Vec<usize> = rs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.all_ids().iter().any(|id| {
+                id.name == want.name
+                    && id.gvk.is_selected_by(&want.gvk)
+                    && (want.namespace.is_empty()
+                        || id.effective_namespace() == want.effective_namespace())
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match hits.as_slice() {
+        [i] => Ok(*i),
+        [] => Err(format!(
+            "no object matches {want} (check kind, name and namespace)"
+        )),
+        _ => Err(format!(
+            "{want} matches {} objects; add a namespace or a target",
+            hits.len()
+        )),
+    }
+}
+
+/// The patch minus the identity fields, so that it never renames its target.
+fn without_identity(p: &Value) -> Value {
+    let mut p = p.clone();
+    if let Some(m) = p.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+            meta.remove("name");
+            meta.remove("namespace");
+            if meta.is_empty() {
+                m.remove("metadata");
+            }
+        }
+    }
+    p
+}
+
+fn smp_one(rs: &mut Vec<Resource>, i: usize, patch: &Value) {
+    let gvk = rs[i].gvk();
+    if smp::apply(
+        &mut rs[i].value,
+        &without_identity(patch),
+        &gvk.group,
+        &gvk.kind,
+    ) == Outcome::Delete
+    {
+        rs.remove(i);
+    }
+}
+
+fn apply_untargeted_smp(rs: &mut Vec<Resource>, patch: &Value) -> Result<(), String> {
+    let i = find_target(rs, patch)?;
+    smp_one(rs, i, patch);
+    Ok(())
+}
+
+fn apply_patch(
+    rs: &mut Vec<Resource>,
+    source: &str,
+    json_ops: Option<&[Value]>,
+    docs: &[Value],
+    target: Option<&Selector>,
+) -> Result<(), String> {
+    let Some(target) = target else {
+        if json_ops.is_some() {
+            return Err(format!("{source}: a JSON 6902 patch needs a `target`"));
+        }
+        for p in docs {
+            apply_untargeted_smp(rs, p)?;
+        }
+        return Ok(());
+    };
+    let matcher = Matcher::new(target)?;
+    let ops: Option<json_patch::Patch> = json_ops
+        .map(|ops| serde_json::from_value(Value::Array(ops.to_vec())))
+        .transpose()
+        .map_err(|e| format!("invalid JSON patch: {e}"))?;
+    let mut i = 0;
+    while i < rs.len() {
+        if !matcher.matches(&rs[i]) {
+            i += 1;
+            continue;
+        }
+        let before = rs.len();
+        if let Some(ops) = &ops {
+            let id = rs[i].id();
+            json_patch::patch(&mut rs[i].value, ops).map_err(|e| format!("{id}: {e}"))?;
+        } else {
+            for p in docs {
+                if i < rs.len() {
+                    smp_one(rs, i, p);
+                }
+            }
+        }
+        if rs.len() == before {
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// kustomize's default ("legacy") order: kinds in a fixed order, then by kind string,
+/// namespace and name.
+fn legacy_sort(rs: &mut [Resource], first: Option<&[String]>, last: Option<&[String]>) {
+    const FIRST: &[&str] = &[
+        "Namespace",
+        "ResourceQuota",
+        "StorageClass",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "PodSecurityPolicy",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Secret",
+        "Endpoints",
+        "Service",
+        "LimitRange",
+        "PriorityClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "StatefulSet",
+        "CronJob",
+        "PodDisruptionBudget",
+    ];
+    const LAST: &[&str] = &[
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ];
+    let first: Vec<&str> = first.map_or_else(
+        || FIRST.to_vec(),
+        |f| f.iter().map(String::as_str).collect(),
+    );
+    let last: Vec<&str> =
+        last.map_or_else(|| LAST.to_vec(), |l| l.iter().map(String::as_str).collect());
+    let order = |kind: &str| -> i64 {
+        #[allow(clippy::cast_possible_wrap)]
+        if let Some(i) = first.iter().position(|k| *k == kind) {
+            i as i64 - first.len() as i64
+        } else if let Some(i) = last.iter().position(|k| *k == kind) {
+            1 + i as i64
+        } else {
+            0
+        }
+    };
+    rs.sort_by_cached_key(|r| {
+        let gvk = r.gvk();
+        let ns = if r.namespace().is_empty() {
+            "~X"
+        } else {
+            r.namespace()
+        };
+        let name = if r.name().is_empty() { "~N" } else { r.name() };
+        (
+            order(&gvk.kind),
+            gvk.legacy_sort_string(),
+            format!("{ns}|{name}"),
+        )
+    });
+}

@@ -1,0 +1,126 @@
+//! `render`: a config repository → the objects it declares, without a kustomize binary.
+//!
+//! Owns the kustomization.yaml subset (resources, bases, components, generators, the built-in
+//! transformers, patches, replacements and vars), plain manifest folders, strategic-merge and
+//! JSON patches, and the output order and format of `kubectl kustomize`. It reads files only
+//! through [`Files`], below one root, and never does other I/O; the same input always renders the
+//! same output.
+//!
+//! Invariants: nothing is read outside the root (no `..` past it, no symlink out of it, no
+//! remote bases); a kustomization field fledge does not implement is an error naming it; an
+//! error leaves no partial output.
+
+mod build;
+pub mod fieldspec;
+pub mod fs;
+mod generate;
+pub mod kustomization;
+mod nameref;
+pub mod object;
+mod replace;
+mod selector;
+pub mod smp;
+mod transform;
+pub mod yaml;
+
+use std::fmt;
+
+pub use build::render;
+pub use fs::{DiskFiles, Files, MemFiles};
+pub use object::{Gvk, ResId, Resource};
+
+/// Why a render failed. Every variant names the file (root-relative) it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}:{line}:{column}: invalid YAML: {message}")]
+    Yaml {
+        path: DisplayPath,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: cannot read file: {source}")]
+    Read {
+        path: DisplayPath,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: field `{field}` is not supported by fledge: {hint}")]
+    Unsupported {
+        path: DisplayPath,
+        field: String,
+        hint: String,
+    },
+    #[error(
+        "{path}: unknown field `{field}` (check its spelling against the kustomization reference)"
+    )]
+    UnknownField { path: DisplayPath, field: String },
+    #[error(
+        "{path}: `{reference}` is outside {scope}; kustomize's root-only load restriction forbids it"
+    )]
+    OutsideRoot {
+        path: DisplayPath,
+        reference: String,
+        scope: String,
+    },
+    #[error(
+        "{path}: remote resource `{reference}` is not supported: vendor it into the repository and refer to it by a relative path"
+    )]
+    Remote {
+        path: DisplayPath,
+        reference: String,
+    },
+    #[error("{path}: `{reference}` does not exist")]
+    Missing {
+        path: DisplayPath,
+        reference: String,
+    },
+    #[error("{path}: no kustomization.yaml, kustomization.yml or Kustomization in this directory")]
+    NoKustomization { path: DisplayPath },
+    #[error("{path}: kustomization cycle: {chain}")]
+    Cycle { path: DisplayPath, chain: String },
+    #[error("{path}: {id} is declared twice (also in {other})")]
+    Duplicate {
+        path: DisplayPath,
+        id: String,
+        other: String,
+    },
+    #[error("{path}: patch failed on {target}: {message}")]
+    Patch {
+        path: DisplayPath,
+        target: String,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: DisplayPath, message: String },
+}
+
+impl Error {
+    pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: DisplayPath::new(path),
+            message: message.into(),
+        }
+    }
+}
+
+/// A root-relative path as it appears in messages (`.` for the root itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayPath(pub String);
+
+impl DisplayPath {
+    #[must_use]
+    pub fn new(path: &str) -> Self {
+        Self(path.to_owned())
+    }
+}
+
+impl fmt::Display for DisplayPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str(".")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}

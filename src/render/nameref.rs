@@ -1,0 +1,192 @@
+//! Name references: after prefixes, suffixes, namespaces and hash suffixes have renamed objects,
+//! every field that names another object (a `ConfigMap` in a volume, a Service in an Ingress, an
+//! HPA's scaleTargetRef, …) is made to follow, by the rules in [`NameBackRef`].
+
+use serde_json::Value;
+
+use super::fieldspec::{NameBackRef, visit};
+use super::object::{Gvk, ResId, Resource};
+
+/// What the fix-up needs to know about a possible referral target.
+struct Candidate {
+    ids: Vec<ResId>,
+    current: ResId,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+/// What it needs to know about the object whose field is being fixed.
+struct Referrer<'a> {
+    current: ResId,
+    prefixes: &'a [String],
+    suffixes: &'a [String],
+    role_ref: Option<Gvk>,
+}
+
+/// True when the shorter list is the tail of the longer (kustomize's `SameEndingSubSlice`).
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let n = a.len().min(b.len());
+    a[a.len() - n..] == b[b.len() - n..]
+}
+
+fn select<'c>(
+    old: &str,
+    candidates: &[&'c Candidate],
+    referrer: &Referrer<'_>,
+    role_ref_path: bool,
+) -> Result<Option<&'c Candidate>, String> {
+    let mut found: Vec<&Candidate> = candidates
+        .iter()
+        .copied()
+        .filter(|c| c.ids.iter().any(|id| id.name == old))
+        .collect();
+    if role_ref_path
+        && let Some(gvk) = &referrer.role_ref {
+            found.retain(|c| c.ids.iter().any(|id| id.gvk.is_selected_by(gvk)));
+        }
+    if referrer.current.gvk.is_namespaced() {
+        found.retain(|c| {
+            !c.current.gvk.is_namespaced()
+                || c.current.gvk.kind == "ServiceAccount"
+                || c.current.effective_namespace() == referrer.current.effective_namespace()
+        });
+    }
+    if found.len() == 1 {
+        return Ok(Some(found[0]));
+    }
+    found.retain(|c| {
+        same_ending(&c.prefixes, referrer.prefixes) && same_ending(&c.suffixes, referrer.suffixes)
+    });
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(Some(found[0])),
+        _ if found
+            .iter()
+            .all(|c| c.current.name == found[0].current.name) =>
+        {
+            Ok(Some(found[0]))
+        }
+        _ => Err(format!(
+            "{}: the name `{old}` could refer to any of {}",
+            referrer.current,
+            found
+                .iter()
+                .map(|c| c.current.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Rewrites every name reference in `resources` to the current name of what it refers to.
+pub(crate) fn fix(resources: &mut [Resource], rules: &[NameBackRef]) -> Result<(), String> {
+    let all: Vec<Candidate> = resources
+        .iter()
+        .map(|r| Candidate {
+            ids: r.all_ids(),
+            current: r.id(),
+            prefixes: r.prefixes.clone(),
+            suffixes: r.suffixes.clone(),
+        })
+        .collect();
+    for rule in rules {
+        let target = rule.gvk();
+        let candidates: Vec<&Candidate> = all
+            .iter()
+            .filter(|c| c.ids.iter().any(|id| id.gvk.is_selected_by(&target)))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        for r in resources.iter_mut() {
+            let gvk = r.gvk();
+            let specs: Vec<_> = rule
+                .field_specs
+                .iter()
+                .filter(|s| s.selects(&gvk))
+                .collect();
+            if specs.is_empty() {
+                continue;
+            }
+            let role_ref = r.value.get("roleRef").map(|rr| Gvk {
+                group: rr["apiGroup"].as_str().unwrap_or("").to_owned(),
+                version: String::new(),
+                kind: rr["kind"].as_str().unwrap_or("").to_owned(),
+            });
+            let prefixes = r.prefixes.clone();
+            let suffixes = r.suffixes.clone();
+            let referrer = Referrer {
+                current: r.id(),
+                prefixes: &prefixes,
+                suffixes: &suffixes,
+                role_ref,
+            };
+            for spec in specs {
+                let role_ref_path = spec.path.ends_with("roleRef/name");
+                visit(&mut r.value, &spec.segments(), None, &mut |node| {
+                    set(node, &candidates, &referrer, role_ref_path)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set(
+    node: &mut Value,
+    candidates: &[&Candidate],
+    referrer: &Referrer<'_>,
+    role_ref_path: bool,
+) -> Result<(), String> {
+    match node {
+        Value::String(old) => {
+            if let Some(c) = select(old, candidates, referrer, role_ref_path)? {
+                old.clone_from(&c.current.name);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            let Some(old) = map.get("name").and_then(Value::as_str).map(str::to_owned) else {
+                return Ok(());
+            };
+            let scoped: Vec<&Candidate>;
+            let pool = match map.get("namespace").and_then(Value::as_str) {
+                Some(ns) => {
+                    let by_original: Vec<&Candidate> = candidates
+                        .iter()
+                        .copied()
+                        .filter(|c| c.ids[0].namespace == ns)
+                        .collect();
+                    scoped = if by_original.is_empty() {
+                        candidates
+                            .iter()
+                            .copied()
+                            .filter(|c| c.current.namespace == ns)
+                            .collect()
+                    } else {
+                        by_original
+                    };
+                    &scoped[..]
+                }
+                None => candidates,
+            };
+            if let Some(c) = select(&old, pool, referrer, role_ref_path)? {
+                map.insert("name".into(), Value::String(c.current.name.clone()));
+                if !c.current.namespace.is_empty() {
+                    map.insert(
+                        "namespace".into(),
+                        Value::String(c.current.namespace.clone()),
+                    );
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for item in items {
+                set(item, candidates, referrer, role_ref_path)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,349 @@
+//! Objects as the renderer carries them: the value plus the identity history kustomize keeps
+//! (previous ids, prefixes and suffixes applied) so that name references can be fixed at the end.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// Group, version and kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Gvk {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+impl Gvk {
+    /// Splits an `apiVersion` (`apps/v1`, `v1`) and pairs it with a kind.
+    #[must_use]
+    pub fn from_api_version(api_version: &str, kind: &str) -> Self {
+        let (group, version) = match api_version.rsplit_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        Self {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+        }
+    }
+
+    /// The `apiVersion` string.
+    #[must_use]
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// True when every non-empty field of `selector` equals this one's.
+    #[must_use]
+    pub fn is_selected_by(&self, selector: &Gvk) -> bool {
+        (selector.group.is_empty() || selector.group == self.group)
+            && (selector.version.is_empty() || selector.version == self.version)
+            && (selector.kind.is_empty() || selector.kind == self.kind)
+    }
+
+    /// Whether objects of this kind live in a namespace. Kinds not known to be cluster-scoped
+    /// (custom resources included) are namespaced, as kustomize assumes.
+    #[must_use]
+    pub fn is_namespaced(&self) -> bool {
+        !CLUSTER_SCOPED.contains(&self.kind.as_str())
+    }
+
+    /// The string kustomize's legacy ordering compares kinds by.
+    pub(crate) fn legacy_sort_string(&self) -> String {
+        let or = |s: &str, d: &str| {
+            if s.is_empty() {
+                d.to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        format!(
+            "{}_{}_{}",
+            or(&self.group, "~G"),
+            or(&self.version, "~V"),
+            or(&self.kind, "~K")
+        )
+    }
+}
+
+impl fmt::Display for Gvk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.group.is_empty() {
+            write!(f, "{}.{}", self.kind, self.version)
+        } else {
+            write!(f, "{}.{}.{}", self.kind, self.version, self.group)
+        }
+    }
+}
+
+/// Kinds of the Kubernetes API that are cluster-scoped.
+const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "CSIDriver",
+    "CSINode",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterTrustBundle",
+    "ComponentStatus",
+    "CustomResourceDefinition",
+    "DeviceClass",
+    "FlowSchema",
+    "IPAddress",
+    "IngressClass",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "ResourceSlice",
+    "RuntimeClass",
+    "SelfSubjectAccessReview",
+    "SelfSubjectReview",
+    "SelfSubjectRulesReview",
+    "ServiceCIDR",
+    "StorageClass",
+    "StorageVersion",
+    "StorageVersionMigration",
+    "SubjectAccessReview",
+    "TokenReview",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+    "VolumeAttributesClass",
+];
+
+/// An object's identity: kind, namespace and name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResId {
+    pub gvk: Gvk,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ResId {
+    /// The namespace as the API server would see it (`default` when unset, none for
+    /// cluster-scoped kinds).
+    #[must_use]
+    pub fn effective_namespace(&self) -> &str {
+        if !self.gvk.is_namespaced() {
+            "_cluster_"
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
+    }
+
+    /// Same kind, name and effective namespace.
+    #[must_use]
+    pub fn same_as(&self, other: &ResId) -> bool {
+        self.gvk == other.gvk
+            && self.name == other.name
+            && self.effective_namespace() == other.effective_namespace()
+    }
+}
+
+impl fmt::Display for ResId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.gvk, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.gvk, self.namespace, self.name)
+        }
+    }
+}
+
+/// A rendered object with the bookkeeping kustomize keeps while building.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub value: Value,
+    /// Ids the object had before it was renamed or moved, oldest first.
+    pub prev_ids: Vec<ResId>,
+    pub prefixes: Vec<String>,
+    pub suffixes: Vec<String>,
+    /// Where it came from, relative to the top kustomization (for `buildMetadata`).
+    pub origin: Option<Origin>,
+    /// Generated with a content-hash name suffix still to be added.
+    pub needs_hash: bool,
+    /// Transformers that changed it (for `buildMetadata: [transformerAnnotations]`).
+    pub transformations: Vec<Origin>,
+}
+
+/// Where an object or a change came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(String),
+    Builtin { configured_in: String, kind: String },
+}
+
+impl Resource {
+    #[must_use]
+    pub fn new(value: Value) -> Self {
+        Self {
+            value,
+            prev_ids: Vec::new(),
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
+            origin: None,
+            needs_hash: false,
+            transformations: Vec::new(),
+        }
+    }
+
+    fn str_at(&self, path: &[&str]) -> &str {
+        let mut v = &self.value;
+        for p in path {
+            match v.get(p) {
+                Some(next) => v = next,
+                None => return "",
+            }
+        }
+        v.as_str().unwrap_or("")
+    }
+
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        self.str_at(&["kind"])
+    }
+
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.str_at(&["metadata", "name"])
+    }
+
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        self.str_at(&["metadata", "namespace"])
+    }
+
+    #[must_use]
+    pub fn gvk(&self) -> Gvk {
+        Gvk::from_api_version(self.str_at(&["apiVersion"]), self.kind())
+    }
+
+    #[must_use]
+    pub fn id(&self) -> ResId {
+        ResId {
+            gvk: self.gvk(),
+            namespace: self.namespace().to_owned(),
+            name: self.name().to_owned(),
+        }
+    }
+
+    /// The id the object had when it was first loaded.
+    #[must_use]
+    pub fn original_id(&self) -> ResId {
+        self.prev_ids.first().cloned().unwrap_or_else(|| self.id())
+    }
+
+    /// Every id the object has had, the current one last.
+    #[must_use]
+    pub fn all_ids(&self) -> Vec<ResId> {
+        let mut ids = self.prev_ids.clone();
+        ids.push(self.id());
+        ids
+    }
+
+    /// The `metadata` map, created when missing.
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let obj = self
+            .value
+            .as_object_mut()
+            .expect("resources are objects: checked when loaded");
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        meta.as_object_mut().expect("just made an object")
+    }
+
+    /// Renames the object, remembering the old id.
+    pub fn set_name(&mut self, name: &str) {
+        if self.name() == name {
+            return;
+        }
+        self.prev_ids.push(self.id());
+        self.metadata_mut()
+            .insert("name".into(), Value::String(name.to_owned()));
+    }
+
+    /// Moves the object to a namespace, remembering the old id.
+    pub fn set_namespace(&mut self, namespace: &str) {
+        if self.namespace() == namespace && self.value["metadata"].get("namespace").is_some() {
+            return;
+        }
+        if self.namespace() != namespace {
+            self.prev_ids.push(self.id());
+        }
+        self.metadata_mut()
+            .insert("namespace".into(), Value::String(namespace.to_owned()));
+    }
+
+    /// A string map under metadata (`labels`, `annotations`).
+    #[must_use]
+    pub fn meta_map(&self, field: &str) -> Map<String, Value> {
+        self.value["metadata"][field]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// The object's id and a short description, for error messages.
+#[must_use]
+pub fn describe(value: &Value) -> String {
+    let kind = value["kind"].as_str().unwrap_or("<no kind>");
+    let name = value["metadata"]["name"].as_str().unwrap_or("<no name>");
+    format!("{kind} {name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn gvk_parsing_and_selection() {
+        let g = Gvk::from_api_version("apps/v1", "Deployment");
+        assert_eq!(g.group, "apps");
+        assert_eq!(g.api_version(), "apps/v1");
+        assert!(g.is_selected_by(&Gvk {
+            kind: "Deployment".into(),
+            ..Gvk::default()
+        }));
+        assert!(!g.is_selected_by(&Gvk {
+            group: "batch".into(),
+            ..Gvk::default()
+        }));
+        assert_eq!(Gvk::from_api_version("v1", "Service").group, "");
+    }
+
+    #[test]
+    fn rename_keeps_history() {
+        let mut r = Resource::new(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        );
+        r.set_name("p-a");
+        r.set_namespace("ns");
+        assert_eq!(r.original_id().name, "a");
+        assert_eq!(r.all_ids().len(), 3);
+        assert!(r.id().same_as(&ResId {
+            gvk: r.gvk(),
+            namespace: "ns".into(),
+            name: "p-a".into()
+        }));
+    }
+}

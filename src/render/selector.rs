@@ -1,0 +1,204 @@
+//! Choosing objects: kustomize's target selectors (anchored regular expressions over group,
+//! version, kind, name and namespace, plus label and annotation selectors).
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use super::kustomization::Selector;
+use super::object::Resource;
+
+/// A compiled [`Selector`].
+#[derive(Debug)]
+pub(crate) struct Matcher {
+    group: Option<Regex>,
+    version: Option<Regex>,
+    kind: Option<Regex>,
+    name: Option<Regex>,
+    namespace: Option<Regex>,
+    labels: Vec<Requirement>,
+    annotations: Vec<Requirement>,
+}
+
+fn anchored(pattern: &str) -> Result<Option<Regex>, String> {
+    if pattern.is_empty() {
+        return Ok(None);
+    }
+    Regex::new(&format!("^(?:{pattern})$"))
+        .map(Some)
+        .map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))
+}
+
+fn is_match(re: Option<&Regex>, s: &str) -> bool {
+    re.is_none_or(|r| r.is_match(s))
+}
+
+impl Matcher {
+    pub(crate) fn new(s: &Selector) -> Result<Self, String> {
+        Ok(Self {
+            group: anchored(&s.group)?,
+            version: anchored(&s.version)?,
+            kind: anchored(&s.kind)?,
+            name: anchored(&s.name)?,
+            namespace: anchored(&s.namespace)?,
+            labels: parse_requirements(&s.label_selector)?,
+            annotations: parse_requirements(&s.annotation_selector)?,
+        })
+    }
+
+    /// kustomize's `Select`: name and namespace may match the original or the current id.
+    #[must_use]
+    pub(crate) fn matches(&self, r: &Resource) -> bool {
+        let cur = r.id();
+        let org = r.original_id();
+        let gvk = &cur.gvk;
+        is_match(self.group.as_ref(), &gvk.group)
+            && is_match(self.version.as_ref(), &gvk.version)
+            && is_match(self.kind.as_ref(), &gvk.kind)
+            && (is_match(self.namespace.as_ref(), org.effective_namespace())
+                || is_match(self.namespace.as_ref(), cur.effective_namespace()))
+            && (is_match(self.name.as_ref(), &org.name) || is_match(self.name.as_ref(), &cur.name))
+            && self
+                .labels
+                .iter()
+                .all(|req| req.matches(&r.meta_map("labels")))
+            && self
+                .annotations
+                .iter()
+                .all(|req| req.matches(&r.meta_map("annotations")))
+    }
+}
+
+/// One clause of a Kubernetes label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Requirement {
+    Equals(String, String),
+    NotEquals(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+impl Requirement {
+    fn matches(&self, labels: &Map<String, Value>) -> bool {
+        let get = |k: &str| labels.get(k).and_then(Value::as_str);
+        match self {
+            Self::Equals(k, v) => get(k) == Some(v),
+            Self::NotEquals(k, v) => get(k) != Some(v),
+            Self::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Self::NotIn(k, vs) => get(k).is_none_or(|x| vs.iter().all(|v| v != x)),
+            Self::Exists(k) => labels.contains_key(k),
+            Self::NotExists(k) => !labels.contains_key(k),
+        }
+    }
+}
+
+/// Splits at commas that are not inside parentheses.
+fn split_clauses(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn parse_requirements(s: &str) -> Result<Vec<Requirement>, String> {
+    let mut reqs = Vec::new();
+    for clause in split_clauses(s) {
+        let clause = clause.trim();
+        if clause.is_empty() {
+            continue;
+        }
+        let set = |rest: &str| -> Result<Vec<String>, String> {
+            let inner = rest
+                .trim()
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| format!("invalid selector clause `{clause}`: expected (a,b,…)"))?;
+            Ok(inner.split(',').map(|v| v.trim().to_owned()).collect())
+        };
+        let req = if let Some(k) = clause.strip_prefix('!') {
+            Requirement::NotExists(k.trim().to_owned())
+        } else if let Some((k, v)) = clause.split_once("!=") {
+            Requirement::NotEquals(k.trim().to_owned(), v.trim().to_owned())
+        } else if let Some((k, v)) = clause.split_once("==") {
+            Requirement::Equals(k.trim().to_owned(), v.trim().to_owned())
+        } else if let Some((k, v)) = clause.split_once('=') {
+            Requirement::Equals(k.trim().to_owned(), v.trim().to_owned())
+        } else if let Some((k, rest)) = clause.split_once(" notin ") {
+            Requirement::NotIn(k.trim().to_owned(), set(rest)?)
+        } else if let Some((k, rest)) = clause.split_once(" in ") {
+            Requirement::In(k.trim().to_owned(), set(rest)?)
+        } else if clause
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./".contains(c))
+        {
+            Requirement::Exists(clause.to_owned())
+        } else {
+            return Err(format!("invalid selector clause `{clause}`"));
+        };
+        reqs.push(req);
+    }
+    Ok(reqs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn res(labels: &Value) -> Resource {
+        Resource::new(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                             "metadata": {"name": "web-1", "labels": labels}}))
+    }
+
+    #[test]
+    fn regex_is_anchored() {
+        let m = Matcher::new(&Selector {
+            name: "web".into(),
+            ..Selector::default()
+        })
+        .unwrap();
+        assert!(!m.matches(&res(&json!({}))));
+        let m = Matcher::new(&Selector {
+            name: "web-.*".into(),
+            kind: "Deploy.*".into(),
+            ..Selector::default()
+        })
+        .unwrap();
+        assert!(m.matches(&res(&json!({}))));
+    }
+
+    #[test]
+    fn label_selectors() {
+        let sel = |s: &str| {
+            Matcher::new(&Selector {
+                label_selector: s.into(),
+                ..Selector::default()
+            })
+            .unwrap()
+        };
+        let r = res(&json!({"app": "a", "tier": "web"}));
+        assert!(sel("app=a,tier in (web, db)").matches(&r));
+        assert!(!sel("app!=a").matches(&r));
+        assert!(sel("!missing,app").matches(&r));
+        assert!(!sel("tier notin (web)").matches(&r));
+        assert!(
+            Matcher::new(&Selector {
+                label_selector: "a in b".into(),
+                ..Selector::default()
+            })
+            .is_err()
+        );
+    }
+}

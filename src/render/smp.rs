@@ -1,0 +1,330 @@
+//! Strategic merge patch over JSON values, with the Kubernetes list merge keys.
+//!
+//! Built-in kinds merge lists by the keys their API declares (containers by name, volumeMounts by
+//! mountPath, …) and replace lists that declare none. Custom resources have no schema here, so
+//! lists of maps merge by the first of kustomize's associative keys that every element carries,
+//! as kustomize does; other lists are replaced. Directives: `$patch: delete|replace|merge` on maps
+//! and list elements, `$deleteFromPrimitiveList/<field>`, and `$setElementOrder`/`$retainKeys`
+//! (accepted and dropped).
+
+use serde_json::{Map, Value};
+
+/// kustomize's fallback merge keys for lists without a schema, in priority order.
+const ASSOCIATIVE_KEYS: &[&str] = &[
+    "mountPath",
+    "devicePath",
+    "ip",
+    "type",
+    "topologyKey",
+    "name",
+    "containerPort",
+];
+
+/// API groups whose kinds have a built-in schema.
+const BUILTIN_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "batch",
+    "autoscaling",
+    "policy",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "node.k8s.io",
+    "certificates.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "events.k8s.io",
+    "resource.k8s.io",
+];
+
+/// The result of patching one object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Patched,
+    /// The patch said `$patch: delete` at the top: the object goes away.
+    Delete,
+}
+
+/// Merges `patch` into `target` (an object of kind `kind` in API group `group`).
+pub fn apply(target: &mut Value, patch: &Value, group: &str, kind: &str) -> Outcome {
+    if let Some(directive) = patch.get("$patch").and_then(Value::as_str) {
+        match directive {
+            "delete" => return Outcome::Delete,
+            "replace" => {
+                *target = clean(patch);
+                return Outcome::Patched;
+            }
+            _ => {}
+        }
+    }
+    let ctx = Ctx {
+        builtin: BUILTIN_GROUPS.contains(&group),
+        kind,
+    };
+    let mut path = Vec::new();
+    merge_value(target, patch, &ctx, &mut path);
+    Outcome::Patched
+}
+
+struct Ctx<'a> {
+    builtin: bool,
+    kind: &'a str,
+}
+
+fn is_directive(key: &str) -> bool {
+    key.starts_with('$')
+}
+
+/// A copy of a patch value with every directive removed (what gets inserted where the target
+/// had nothing).
+fn clean(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !is_directive(k))
+                .map(|(k, v)| (k.clone(), clean(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter(|i| {
+                    !matches!(
+                        i.get("$patch").and_then(Value::as_str),
+                        Some("delete" | "replace")
+                    )
+                })
+                .map(clean)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn merge_value(target: &mut Value, patch: &Value, ctx: &Ctx<'_>, path: &mut Vec<String>) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => merge_map(t, p, ctx, path),
+        (t, p) => *t = clean(p),
+    }
+}
+
+fn merge_map(
+    target: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    ctx: &Ctx<'_>,
+    path: &mut Vec<String>,
+) {
+    if patch.get("$patch").and_then(Value::as_str) == Some("replace") {
+        *target = match clean(&Value::Object(patch.clone())) {
+            Value::Object(m) => m,
+            _ => unreachable!("clean keeps maps maps"),
+        };
+        return;
+    }
+    for (key, pv) in patch {
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Some(remove)) =
+                (target.get_mut(field), pv.as_array())
+            {
+                items.retain(|i| !remove.contains(i));
+            }
+            continue;
+        }
+        if is_directive(key) {
+            continue;
+        }
+        if pv.is_null() {
+            target.remove(key);
+            continue;
+        }
+        if pv.get("$patch").and_then(Value::as_str) == Some("delete") {
+            target.remove(key);
+            continue;
+        }
+        path.push(key.clone());
+        match target.get_mut(key) {
+            Some(tv) if !tv.is_null() => match (tv, pv) {
+                (Value::Array(tl), Value::Array(pl)) => merge_list(tl, pl, ctx, path),
+                (tv, pv) => merge_value(tv, pv, ctx, path),
+            },
+            _ => {
+                target.insert(key.clone(), clean(pv));
+            }
+        }
+        path.pop();
+    }
+}
+
+/// The merge key the API declares for the list at `path` of a built-in kind.
+fn schema_key(path: &[String], kind: &str) -> Option<&'static str> {
+    let field = path.last()?.as_str();
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates"
+        | "webhooks"
+        | "secrets" => "name",
+        "volumeMounts" => "mountPath",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        "topologySpreadConstraints" => "topologyKey",
+        "conditions" => "type",
+        "ownerReferences" => "uid",
+        "ports" if kind == "Service" && path.len() == 2 => "port",
+        "ports" => {
+            let parent = path.get(path.len().wrapping_sub(2)).map(String::as_str);
+            if matches!(
+                parent,
+                Some("containers" | "initContainers" | "ephemeralContainers")
+            ) {
+                "containerPort"
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    })
+}
+
+fn merge_key(tl: &[Value], pl: &[Value], path: &[String], ctx: &Ctx<'_>) -> Option<String> {
+    if ctx.builtin {
+        return schema_key(path, ctx.kind).map(str::to_owned);
+    }
+    let elements: Vec<&Value> = tl
+        .iter()
+        .chain(pl.iter().filter(|p| p.get("$patch").is_none()))
+        .collect();
+    if elements.is_empty() || !elements.iter().all(|e| e.is_object()) {
+        return None;
+    }
+    ASSOCIATIVE_KEYS
+        .iter()
+        .find(|k| elements.iter().all(|e| e.get(**k).is_some()))
+        .map(|k| (*k).to_owned())
+}
+
+fn merge_list(tl: &mut Vec<Value>, pl: &[Value], ctx: &Ctx<'_>, path: &mut Vec<String>) {
+    if pl
+        .iter()
+        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        *tl = pl
+            .iter()
+            .filter(|p| p.get("$patch").is_none())
+            .map(clean)
+            .collect();
+        return;
+    }
+    let Some(key) = merge_key(tl, pl, path, ctx) else {
+        *tl = pl.iter().map(clean).collect();
+        return;
+    };
+    // kustomize lists the patch's elements first (in patch order, merged with the target's
+    // element of the same key), then the target's elements the patch did not mention.
+    let mut out = Vec::with_capacity(tl.len() + pl.len());
+    let mut rest: Vec<Option<Value>> = std::mem::take(tl).into_iter().map(Some).collect();
+    for p in pl {
+        let delete = p.get("$patch").and_then(Value::as_str) == Some("delete");
+        let Some(pk) = p.get(&key) else {
+            // An element without the merge key cannot be matched; kustomize keeps it.
+            if !delete {
+                out.push(clean(p));
+            }
+            continue;
+        };
+        let found = rest
+            .iter()
+            .position(|t| t.as_ref().is_some_and(|t| t.get(&key) == Some(pk)));
+        match found {
+            Some(i) if delete => rest[i] = None,
+            Some(i) => {
+                let mut t = rest[i].take().expect("position found a Some");
+                merge_value(&mut t, p, ctx, path);
+                out.push(t);
+            }
+            None if delete => {}
+            None => out.push(clean(p)),
+        }
+    }
+    out.extend(rest.into_iter().flatten());
+    *tl = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merges_containers_by_name_and_env_by_name() {
+        let mut t = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}]},
+            {"name": "b", "image": "y"}]}}}});
+        let p = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "3"}]},
+            {"name": "c", "image": "z"}]}}}});
+        apply(&mut t, &p, "apps", "Deployment");
+        let cs = &t["spec"]["template"]["spec"]["containers"];
+        assert_eq!(cs[0]["image"], "x");
+        assert_eq!(
+            cs[0]["env"],
+            json!([{"name": "B", "value": "2"}, {"name": "A", "value": "3"}])
+        );
+        assert_eq!(cs[1]["name"], "c");
+        assert_eq!(cs[2]["name"], "b");
+    }
+
+    #[test]
+    fn lists_without_keys_are_replaced_and_nulls_delete() {
+        let mut t = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["1", "2"]}],
+                                                         "tolerations": [{"key": "x"}]}}, "paused": true}});
+        let p = json!({"spec": {"paused": null, "template": {"spec": {"containers": [{"name": "a", "args": ["3"]}],
+                                                              "tolerations": [{"key": "y"}]}}}});
+        apply(&mut t, &p, "apps", "Deployment");
+        assert_eq!(
+            t["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["3"])
+        );
+        assert_eq!(
+            t["spec"]["template"]["spec"]["tolerations"],
+            json!([{"key": "y"}])
+        );
+        assert!(t["spec"].get("paused").is_none());
+    }
+
+    #[test]
+    fn delete_and_replace_directives() {
+        let mut t = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}], "sel": {"x": "1", "y": "2"}}});
+        let p = json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}],
+                                "sel": {"$patch": "replace", "z": "3"}}});
+        apply(&mut t, &p, "", "Pod");
+        assert_eq!(t["spec"]["containers"], json!([{"name": "b"}]));
+        assert_eq!(t["spec"]["sel"], json!({"z": "3"}));
+        assert_eq!(
+            apply(&mut t, &json!({"$patch": "delete"}), "", "Pod"),
+            Outcome::Delete
+        );
+    }
+
+    #[test]
+    fn custom_resources_merge_by_associative_keys() {
+        let mut t = json!({"spec": {"items": [{"name": "a", "v": 1}, {"name": "b", "v": 2}]}});
+        let p = json!({"spec": {"items": [{"name": "b", "v": 3}]}});
+        apply(&mut t, &p, "example.com", "Thing");
+        assert_eq!(
+            t["spec"]["items"],
+            json!([{"name": "b", "v": 3}, {"name": "a", "v": 1}])
+        );
+    }
+}

@@ -1,0 +1,661 @@
+//! YAML in and out: the only user of the YAML crate.
+//!
+//! Documents are parsed into [`serde_json::Value`] (maps sort their keys, which is the order
+//! `kubectl kustomize` prints them in). The emitter writes block-style YAML the way kustomize's
+//! encoder does: two-space indent, sequences level with their key, strings quoted only when they
+//! would read back as something else, multi-line strings as literal blocks, quoted strings folded
+//! at 80 columns.
+
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+
+/// A YAML syntax error with its position (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Parses a multi-document YAML stream. Empty documents are skipped.
+pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_slice(bytes) {
+        let mut value = serde_yaml::Value::deserialize(doc).map_err(syntax_error)?;
+        value.apply_merge().map_err(syntax_error)?;
+        let value = to_json(value);
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    Ok(docs)
+}
+
+/// Parses exactly one YAML (or JSON) document; an empty input is `null`.
+pub fn parse_one(bytes: &[u8]) -> Result<Value, SyntaxError> {
+    let mut docs = parse_documents(bytes)?;
+    match docs.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(docs.remove(0)),
+        n => Err(SyntaxError {
+            line: 1,
+            column: 1,
+            message: format!("expected one YAML document, found {n}"),
+        }),
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as a map_err callback
+fn syntax_error(e: serde_yaml::Error) -> SyntaxError {
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let mut message = e.to_string();
+    // serde_yaml appends " at line L column C"; the position is reported separately.
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    SyntaxError {
+        line,
+        column,
+        message,
+    }
+}
+
+fn to_json(value: serde_yaml::Value) -> Value {
+    match value {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(b) => Value::Bool(b),
+        serde_yaml::Value::Number(n) => number(&n),
+        serde_yaml::Value::String(s) => Value::String(s),
+        serde_yaml::Value::Sequence(items) => {
+            Value::Array(items.into_iter().map(to_json).collect())
+        }
+        serde_yaml::Value::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(key_string(k), to_json(v));
+            }
+            Value::Object(out)
+        }
+        serde_yaml::Value::Tagged(t) => to_json(t.value),
+    }
+}
+
+fn number(n: &serde_yaml::Number) -> Value {
+    if let Some(i) = n.as_i64() {
+        Value::Number(i.into())
+    } else if let Some(u) = n.as_u64() {
+        Value::Number(u.into())
+    } else {
+        n.as_f64()
+            .and_then(Number::from_f64)
+            .map_or_else(|| Value::String(n.to_string()), Value::Number)
+    }
+}
+
+fn key_string(k: serde_yaml::Value) -> String {
+    match k {
+        serde_yaml::Value::String(s) => s,
+        serde_yaml::Value::Null => "null".to_owned(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => serde_yaml::to_string(&other)
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned(),
+    }
+}
+
+/// Writes documents as a YAML stream separated by `---`, as `kubectl kustomize` prints them.
+#[must_use]
+pub fn emit_stream<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
+    let mut out = String::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        emit_document(doc, &mut out);
+    }
+    out
+}
+
+/// Writes one document (no separator).
+pub fn emit_document(doc: &Value, out: &mut String) {
+    match doc {
+        Value::Object(m) if !m.is_empty() => write_map(m, 0, false, out),
+        Value::Array(a) if !a.is_empty() => write_seq(a, 0, false, out),
+        other => {
+            write_scalar(other, 0, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+/// Writes a block mapping at `indent`; with `inline_first` the first key continues the line.
+fn write_map(m: &Map<String, Value>, indent: usize, inline_first: bool, out: &mut String) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        write_key(k, out);
+        out.push(':');
+        write_value_after_key(v, indent, out);
+    }
+}
+
+fn write_value_after_key(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            write_map(m, indent + 2, false, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            write_seq(a, indent, false, out);
+        }
+        other => {
+            out.push(' ');
+            write_scalar(other, indent + 2, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_seq(a: &[Value], indent: usize, inline_first: bool, out: &mut String) {
+    for (i, item) in a.iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Object(m) if !m.is_empty() => write_map(m, indent + 2, true, out),
+            Value::Array(inner) if !inner.is_empty() => write_seq(inner, indent + 2, true, out),
+            other => {
+                write_scalar(other, indent + 2, out);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn write_key(k: &str, out: &mut String) {
+    match string_style(k, true) {
+        Style::Plain => out.push_str(k),
+        Style::Single => write_single_quoted(k, usize::MAX, out),
+        Style::Double | Style::Literal => write_double_quoted(k, usize::MAX, out),
+    }
+}
+
+/// Writes a scalar (or an empty collection) in flow position; `indent` is where continuation
+/// lines of folded or block scalars go.
+fn write_scalar(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(s, indent, out),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+fn write_string(s: &str, indent: usize, out: &mut String) {
+    match string_style(s, false) {
+        Style::Plain => write_plain(s, indent, out),
+        Style::Single => write_single_quoted(s, indent, out),
+        Style::Double => write_double_quoted(s, indent, out),
+        Style::Literal => write_literal(s, indent, out),
+    }
+}
+
+/// What libyaml's scalar analysis allows for a string.
+#[allow(clippy::struct_excessive_bools)]
+struct Analysis {
+    multiline: bool,
+    plain: bool,
+    single: bool,
+    block: bool,
+}
+
+fn is_printable(c: char) -> bool {
+    matches!(c, '\n' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && c != '\u{feff}'
+}
+
+#[allow(clippy::fn_params_excessive_bools)]
+fn analyze(s: &str) -> Analysis {
+    let chars: Vec<char> = s.chars().collect();
+    let mut block_ind = false;
+    let (mut line_breaks, mut special) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    if s.starts_with("---") || s.starts_with("...") {
+        block_ind = true;
+    }
+    let mut preceded_by_ws = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t' || n == '\n' || n == '\r');
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_ind = true,
+                '?' | ':' | '-' if followed_by_ws => block_ind = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':'
+                    if followed_by_ws => {
+                        block_ind = true;
+                    }
+                '#' if preceded_by_ws => {
+                    block_ind = true;
+                }
+                _ => {}
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if c == '\n' {
+            line_breaks = true;
+        }
+        let last = i + 1 == chars.len();
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if last {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if c == '\n' {
+            if i == 0 {
+                leading_break = true;
+            }
+            if last {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_break = true;
+            prev_space = false;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_by_ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    }
+    let mut a = Analysis {
+        multiline: line_breaks,
+        plain: true,
+        single: true,
+        block: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.plain = false;
+        a.single = false;
+        a.block = false;
+    }
+    if line_breaks || block_ind {
+        a.plain = false;
+    }
+    a
+}
+
+/// The style kustomize's encoder picks for a string value (or a key when `key` is true).
+fn string_style(s: &str, key: bool) -> Style {
+    if s.is_empty() {
+        return Style::Double;
+    }
+    let a = analyze(s);
+    let requested = if s.contains('\n') {
+        Style::Literal
+    } else if resolves_to_non_string(s) {
+        Style::Double
+    } else {
+        Style::Plain
+    };
+    match requested {
+        Style::Literal if a.block && !key => Style::Literal,
+        Style::Plain if a.plain && !(key && a.multiline) => Style::Plain,
+        Style::Plain | Style::Single if a.single => Style::Single,
+        _ => Style::Double,
+    }
+}
+
+/// True for plain scalars that YAML readers would take as a bool, null, number or timestamp.
+fn resolves_to_non_string(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~", "y", "Y",
+        "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN", "<<",
+    ];
+    if WORDS.contains(&s) {
+        return true;
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return false;
+    }
+    is_number(s) || is_timestamp(s) || is_base60(s)
+}
+
+fn is_number(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let plain = body.replace('_', "");
+    if plain.is_empty() {
+        return false;
+    }
+    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+        if let Some(digits) = plain.strip_prefix(prefix) {
+            return !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+        }
+    }
+    if plain.chars().all(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    // [0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)? or \.[0-9]+(...)?
+    let (mantissa, exponent) = match plain.find(['e', 'E']) {
+        Some(i) => (&plain[..i], Some(&plain[i + 1..])),
+        None => (plain.as_str(), None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            int.chars().all(|c| c.is_ascii_digit())
+                && frac.chars().all(|c| c.is_ascii_digit())
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    mantissa_ok && exponent_ok
+}
+
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5].is_ascii_digit()
+        && (b[6] == b'-' || (b[6].is_ascii_digit() && b.get(7) == Some(&b'-')))
+}
+
+fn is_base60(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let mut parts = body.split(':');
+    let first = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() || first.is_empty() || !first.as_bytes()[0].is_ascii_digit() {
+        return false;
+    }
+    if !first.chars().all(|c| c.is_ascii_digit() || c == '_') {
+        return false;
+    }
+    let last = rest.len() - 1;
+    rest.iter().enumerate().all(|(i, p)| {
+        let p = if i == last {
+            p.split_once('.').map_or(*p, |(a, _)| a)
+        } else {
+            p
+        };
+        (1..=2).contains(&p.len())
+            && p.chars().all(|c| c.is_ascii_digit())
+            && (p.len() == 1 || p.as_bytes()[0] <= b'5')
+    })
+}
+
+const BEST_WIDTH: usize = 80;
+
+fn column(out: &str) -> usize {
+    out.rfind('\n')
+        .map_or_else(|| out.chars().count(), |i| out[i + 1..].chars().count())
+}
+
+/// A plain scalar, folded at a space once past the preferred width (readers fold it back).
+fn write_plain(s: &str, indent: usize, out: &mut String) {
+    let mut col = column(out);
+    let mut spaces = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            if !spaces && col > BEST_WIDTH && chars.peek() != Some(&' ') {
+                out.push('\n');
+                pad(out, indent);
+                col = indent;
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+}
+
+fn write_single_quoted(s: &str, indent: usize, out: &mut String) {
+    out.push('\'');
+    let chars: Vec<char> = s.chars().collect();
+    let mut col = column(out);
+    let (mut spaces, mut breaks) = (false, false);
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if !spaces && col > BEST_WIDTH && i > 0 && i + 1 != chars.len() && chars[i + 1] != ' ' {
+                out.push('\n');
+                pad(out, indent);
+                col = indent;
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else if c == '\n' {
+            if !breaks {
+                out.push('\n');
+            }
+            out.push('\n');
+            col = 0;
+            breaks = true;
+        } else {
+            if breaks {
+                pad(out, indent);
+                col = indent;
+            }
+            if c == '\'' {
+                out.push('\'');
+                col += 1;
+            }
+            out.push(c);
+            col += 1;
+            spaces = false;
+            breaks = false;
+        }
+    }
+    out.push('\'');
+}
+
+fn write_double_quoted(s: &str, indent: usize, out: &mut String) {
+    use std::fmt::Write as _;
+    out.push('"');
+    let chars: Vec<char> = s.chars().collect();
+    let mut col = column(out);
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let escape = match c {
+            '\0' => Some("\\0"),
+            '\u{7}' => Some("\\a"),
+            '\u{8}' => Some("\\b"),
+            '\t' => Some("\\t"),
+            '\n' => Some("\\n"),
+            '\u{b}' => Some("\\v"),
+            '\u{c}' => Some("\\f"),
+            '\r' => Some("\\r"),
+            '\u{1b}' => Some("\\e"),
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\u{85}' => Some("\\N"),
+            '\u{a0}' => Some("\\_"),
+            '\u{2028}' => Some("\\L"),
+            '\u{2029}' => Some("\\P"),
+            _ => None,
+        };
+        if let Some(e) = escape {
+            out.push_str(e);
+            col += e.len();
+            spaces = false;
+        } else if !is_printable(c) {
+            let before = out.len();
+            let code = c as u32;
+            if code <= 0xff {
+                let _ = write!(out, "\\x{code:02X}");
+            } else if code <= 0xffff {
+                let _ = write!(out, "\\u{code:04X}");
+            } else {
+                let _ = write!(out, "\\U{code:08X}");
+            }
+            col += out.len() - before;
+            spaces = false;
+        } else if c == ' ' {
+            if !spaces && col > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
+                out.push('\n');
+                pad(out, indent);
+                col = indent;
+                if chars.get(i + 1) == Some(&' ') {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    out.push('"');
+}
+
+fn write_literal(s: &str, indent: usize, out: &mut String) {
+    out.push('|');
+    if s.starts_with(' ') || s.starts_with('\n') {
+        out.push('2');
+    }
+    let chomp = if !s.ends_with('\n') {
+        "-"
+    } else if s == "\n" || s.ends_with("\n\n") {
+        "+"
+    } else {
+        ""
+    };
+    out.push_str(chomp);
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            pad(out, indent);
+            out.push_str(line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn emit(v: &Value) -> String {
+        emit_stream([v])
+    }
+
+    #[test]
+    fn quotes_only_what_would_read_back_differently() {
+        let v = json!({"a": "true", "b": "8080", "c": "", "d": "plain text", "e": "#34577c",
+                       "f": ">=1.0.0", "g": "yes", "h": "1.5", "i": "v1.2", "j": "a: b",
+                       "k": "2020-01-01", "l": "1:20", "m": "-", "n": "- x"});
+        assert_eq!(
+            emit(&v),
+            "a: \"true\"\nb: \"8080\"\nc: \"\"\nd: plain text\ne: '#34577c'\nf: '>=1.0.0'\n\
+             g: \"yes\"\nh: \"1.5\"\ni: v1.2\nj: 'a: b'\nk: \"2020-01-01\"\nl: \"1:20\"\nm: '-'\n\"n\": '- x'\n"
+        );
+    }
+
+    #[test]
+    fn block_layout_matches_kustomize() {
+        let v = json!({"spec": {"containers": [{"name": "a", "args": ["x", "y"]}], "empty": {}, "list": []},
+                       "nested": [["a", "b"], {"k": 1}]});
+        assert_eq!(
+            emit(&v),
+            "nested:\n- - a\n  - b\n- k: 1\nspec:\n  containers:\n  - args:\n    - x\n    - \"y\"\n    name: a\n  empty: {}\n  list: []\n"
+        );
+    }
+
+    #[test]
+    fn multiline_strings_use_literal_blocks() {
+        let v = json!({"a": "x\ny\n", "b": "x\ny", "c": "x\n\n", "d": "trailing \nspace"});
+        assert_eq!(
+            emit(&v),
+            "a: |\n  x\n  y\nb: |-\n  x\n  y\nc: |+\n  x\n\nd: \"trailing \\nspace\"\n"
+        );
+    }
+
+    #[test]
+    fn long_scalars_fold_at_eighty_columns() {
+        let long = "word ".repeat(30).trim_end().to_owned();
+        let v = json!({"plain": long, "quoted": format!("{long}: x")});
+        let text = emit(&v);
+        assert!(text.lines().all(|l| l.len() <= 86), "{text}");
+        assert_eq!(parse_one(text.as_bytes()).unwrap(), v);
+    }
+
+    #[test]
+    fn round_trip_preserves_values() {
+        let v = json!({"a": ["1", 1, 1.5, true, null, "null", "it's", "tab\there", "ünïcode"]});
+        let text = emit(&v);
+        assert_eq!(parse_one(text.as_bytes()).unwrap(), v);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = parse_documents(b"a: b\nc: [d\n").unwrap_err();
+        assert!(e.line >= 2, "{e:?}");
+    }
+}
