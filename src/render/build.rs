@@ -12,14 +12,13 @@ use super::fieldspec::{FieldSpec, TransformerConfig};
 use super::fs::{self, Entry, Files};
 use super::generate::{self, Kind};
 use super::kustomization::{
-    FILE_NAMES, FieldError, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry, Selector,
-    SortOptions, Var, scalar_string, string_map,
+    FILE_NAMES, FieldError, GeneratorArgs, GeneratorOptions, Kustomization, PatchEntry,
+    SortOptions, Var, string_map,
 };
 use super::object::{Origin, ResId, Resource, describe};
-use super::selector::Matcher;
-use super::smp::{self, Outcome};
+use super::patch::{apply_patch, apply_untargeted_smp, describe_selector};
 use super::transform::{self, ImageRule};
-use super::{DisplayPath, Error, nameref, replace, yaml};
+use super::{DisplayPath, Error, nameref, order, replace, yaml};
 
 /// Renders the kustomization, or the plain manifest folder, at root-relative `dir`.
 pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
@@ -57,7 +56,7 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
     b.finish(acc, sort.as_ref())
 }
 
-struct Builder<'a> {
+pub(super) struct Builder<'a> {
     files: &'a dyn Files,
     /// Kustomization directories being built, outermost first (for cycle detection).
     stack: Vec<String>,
@@ -69,11 +68,11 @@ struct Builder<'a> {
 
 /// What a kustomization hands to the one that includes it.
 #[derive(Default)]
-struct Acc {
-    resources: Vec<Resource>,
+pub(super) struct Acc {
+    pub(super) resources: Vec<Resource>,
     /// Field specs from `configurations:` here and below, added to the defaults.
-    config: TransformerConfig,
-    vars: Vec<Var>,
+    pub(super) config: TransformerConfig,
+    pub(super) vars: Vec<Var>,
 }
 
 fn is_remote(reference: &str) -> bool {
@@ -115,14 +114,14 @@ impl Builder<'_> {
         }
     }
 
-    fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
+    pub(super) fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
         self.files.read(path).map_err(|source| Error::Read {
             path: DisplayPath::new(path),
             source,
         })
     }
 
-    fn parse(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
+    pub(super) fn parse(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
         yaml::parse_documents(bytes).map_err(|e| Error::Yaml {
             path: DisplayPath::new(path),
             line: e.line,
@@ -158,7 +157,7 @@ impl Builder<'_> {
     }
 
     /// Resolves a file a kustomization names; it must lie within the kustomization's directory.
-    fn file_in(&self, dir: &str, kpath: &str, reference: &str) -> Result<String, Error> {
+    pub(super) fn file_in(&self, dir: &str, kpath: &str, reference: &str) -> Result<String, Error> {
         if is_remote(reference) {
             return Err(Error::Remote {
                 path: DisplayPath::new(kpath),
@@ -215,12 +214,13 @@ impl Builder<'_> {
             ));
         }
         if kind.ends_with("List")
-            && let Some(items) = map.get("items").and_then(Value::as_array) {
-                for item in items.clone() {
-                    self.expand_object(path, item, out)?;
-                }
-                return Ok(());
+            && let Some(items) = map.get("items").and_then(Value::as_array)
+        {
+            for item in items.clone() {
+                self.expand_object(path, item, out)?;
             }
+            return Ok(());
+        }
         if doc["metadata"]["name"].as_str().is_none_or(str::is_empty) {
             return Err(Error::invalid(
                 path,
@@ -437,7 +437,7 @@ impl Builder<'_> {
         }
     }
 
-    fn generate(
+    pub(super) fn generate(
         &self,
         acc: &mut Acc,
         dir: &str,
@@ -565,7 +565,12 @@ impl Builder<'_> {
 
     /// Loads `transformers:`/`generators:` entries: a file, a kustomization directory whose
     /// output is the configs, or inline YAML.
-    fn plugin_configs(&mut self, dir: &str, kpath: &str, entry: &str) -> Result<Vec<Value>, Error> {
+    pub(super) fn plugin_configs(
+        &mut self,
+        dir: &str,
+        kpath: &str,
+        entry: &str,
+    ) -> Result<Vec<Value>, Error> {
         if let Some(path) = fs::join(dir, entry) {
             match self.files.entry(&path) {
                 Some(Entry::File) => {
@@ -591,7 +596,7 @@ impl Builder<'_> {
 
     /// Runs `f` over the resources, recording which ones it changed when
     /// `buildMetadata: [transformerAnnotations]` asks for it.
-    fn tracked(
+    pub(super) fn tracked(
         &self,
         acc: &mut Acc,
         kpath: &str,
@@ -734,7 +739,7 @@ impl Builder<'_> {
     }
 
     /// `replacements:` entries: `{path: file}` or an inline replacement.
-    fn replacement_specs(
+    pub(super) fn replacement_specs(
         &self,
         dir: &str,
         kpath: &str,
@@ -761,7 +766,7 @@ impl Builder<'_> {
 
     /// Strategic-merge patches from a `patchesStrategicMerge` entry (a file or inline YAML),
     /// each with the name of where it came from.
-    fn smp_patches(
+    pub(super) fn smp_patches(
         &self,
         dir: &str,
         kpath: &str,
@@ -790,7 +795,7 @@ impl Builder<'_> {
     }
 
     /// A `patches` (or, with `json_only`, `patchesJson6902`) entry.
-    fn apply_patch_entry(
+    pub(super) fn apply_patch_entry(
         &self,
         acc: &mut Acc,
         dir: &str,
@@ -853,212 +858,6 @@ impl Builder<'_> {
         })
     }
 
-    fn run_generator_config(
-        &self,
-        acc: &mut Acc,
-        dir: &str,
-        kpath: &str,
-        config: &Value,
-    ) -> Result<(), Error> {
-        let kind = config["kind"].as_str().unwrap_or("");
-        check_builtin(kpath, config)?;
-        let gen_kind = match kind {
-            "ConfigMapGenerator" => Kind::ConfigMap,
-            "SecretGenerator" => Kind::Secret,
-            other => {
-                return Err(Error::Unsupported {
-                    path: DisplayPath::new(kpath),
-                    field: format!("generators ({other})"),
-                    hint: "only the builtin ConfigMapGenerator and SecretGenerator are supported"
-                        .into(),
-                });
-            }
-        };
-        let mut fields = config.as_object().cloned().unwrap_or_default();
-        let meta = fields.remove("metadata").unwrap_or(Value::Null);
-        fields.remove("apiVersion");
-        fields.remove("kind");
-        fields.insert("name".into(), meta["name"].clone());
-        if let Some(ns) = meta.get("namespace") {
-            fields.insert("namespace".into(), ns.clone());
-        }
-        let args: GeneratorArgs = serde_json::from_value(Value::Object(fields))
-            .map_err(|e| Error::invalid(kpath, format!("{kind}: {e}")))?;
-        self.generate(acc, dir, kpath, gen_kind, &args, None)
-    }
-
-    #[allow(clippy::too_many_lines)]
-    fn run_transformer_config(
-        &mut self,
-        acc: &mut Acc,
-        dir: &str,
-        kpath: &str,
-        config: &Value,
-    ) -> Result<(), Error> {
-        check_builtin(kpath, config)?;
-        let kind = config["kind"].as_str().unwrap_or("").to_owned();
-        let specs = |field: &str| -> Result<Vec<FieldSpec>, Error> {
-            match config.get(field) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(v) => serde_json::from_value(v.clone())
-                    .map_err(|e| Error::invalid(kpath, format!("{kind}.{field}: {e}"))),
-            }
-        };
-        let map = |field: &str| -> Vec<(String, String)> {
-            config
-                .get(field)
-                .and_then(Value::as_object)
-                .map(string_map)
-                .unwrap_or_default()
-        };
-        let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
-        match kind.as_str() {
-            "AnnotationsTransformer" => {
-                let (pairs, fs) = (map("annotations"), specs("fieldSpecs")?);
-                self.tracked(acc, kpath, &kind, |rs| {
-                    transform::add_pairs(rs, &pairs, &fs)
-                })
-            }
-            "LabelTransformer" => {
-                let (pairs, fs) = (map("labels"), specs("fieldSpecs")?);
-                self.tracked(acc, kpath, &kind, |rs| {
-                    transform::add_pairs(rs, &pairs, &fs)
-                })
-            }
-            "NamespaceTransformer" => {
-                let ns = s(&config["metadata"]["namespace"]);
-                let fs = specs("fieldSpecs")?;
-                self.tracked(acc, kpath, &kind, |rs| transform::namespace(rs, &ns, &fs))
-            }
-            "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
-                let (p, sfx) = (s(&config["prefix"]), s(&config["suffix"]));
-                let fs = specs("fieldSpecs")?;
-                self.tracked(acc, kpath, &kind, |rs| {
-                    transform::prefix_suffix(rs, &p, &sfx, &fs)
-                })
-            }
-            "ImageTagTransformer" => {
-                let t = &config["imageTag"];
-                let rule = ImageRule {
-                    name: s(&t["name"]),
-                    new_name: s(&t["newName"]),
-                    new_tag: scalar_string(&t["newTag"]),
-                    digest: s(&t["digest"]),
-                };
-                let fs = specs("fieldSpecs")?;
-                self.tracked(acc, kpath, &kind, |rs| transform::images(rs, &rule, &fs))
-            }
-            "ReplicaCountTransformer" => {
-                let r = &config["replica"];
-                let (name, count) = (s(&r["name"]), r["count"].as_i64().unwrap_or(0));
-                let fs = specs("fieldSpecs")?;
-                self.tracked(acc, kpath, &kind, |rs| {
-                    transform::replicas(rs, &name, count, &fs)
-                })
-            }
-            "PatchTransformer" => {
-                let entry = PatchEntry {
-                    path: config.get("path").map(s),
-                    patch: config.get("patch").map(s),
-                    target: config
-                        .get("target")
-                        .map(|t| serde_json::from_value(t.clone()))
-                        .transpose()
-                        .map_err(|e| {
-                            Error::invalid(kpath, format!("PatchTransformer.target: {e}"))
-                        })?,
-                    options: Map::new(),
-                };
-                self.apply_patch_entry(acc, dir, kpath, &entry, false)
-            }
-            "PatchJson6902Transformer" => {
-                let entry = PatchEntry {
-                    path: config.get("path").map(s),
-                    patch: config.get("jsonOp").map(s),
-                    target: config
-                        .get("target")
-                        .map(|t| serde_json::from_value(t.clone()))
-                        .transpose()
-                        .map_err(|e| {
-                            Error::invalid(kpath, format!("PatchJson6902Transformer.target: {e}"))
-                        })?,
-                    options: Map::new(),
-                };
-                self.apply_patch_entry(acc, dir, kpath, &entry, true)
-            }
-            "PatchStrategicMergeTransformer" => {
-                let mut patches = Vec::new();
-                for p in config["paths"].as_array().into_iter().flatten() {
-                    patches.extend(self.smp_patches(dir, kpath, &s(p))?);
-                }
-                if let Some(inline) = config.get("patches").and_then(Value::as_str) {
-                    let docs = Self::parse(kpath, inline.as_bytes())?;
-                    patches.extend(
-                        docs.into_iter()
-                            .map(|d| (format!("{} (inline patch)", DisplayPath::new(kpath)), d)),
-                    );
-                }
-                self.tracked(acc, kpath, &kind, |rs| {
-                    for (source, p) in &patches {
-                        apply_untargeted_smp(rs, p).map_err(|m| format!("{source}: {m}"))?;
-                    }
-                    Ok(())
-                })
-            }
-            "ReplacementTransformer" => {
-                let entries: Vec<Value> = config["replacements"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                let specs = self.replacement_specs(dir, kpath, &entries)?;
-                self.tracked(acc, kpath, &kind, |rs| {
-                    for spec in &specs {
-                        replace::replacement(rs, spec)?;
-                    }
-                    Ok(())
-                })
-            }
-            "ValueAddTransformer" => {
-                let value = match config.get("value").and_then(Value::as_str) {
-                    Some(v) => v.to_owned(),
-                    None => dir.rsplit('/').next().unwrap_or(dir).to_owned(),
-                };
-                for t in config["targets"].as_array().into_iter().flatten() {
-                    let selector: Option<Selector> = t
-                        .get("selector")
-                        .map(|v| serde_json::from_value(v.clone()))
-                        .transpose()
-                        .map_err(|e| {
-                            Error::invalid(
-                                kpath,
-                                format!("ValueAddTransformer.targets.selector: {e}"),
-                            )
-                        })?;
-                    let matcher = selector
-                        .as_ref()
-                        .map(Matcher::new)
-                        .transpose()
-                        .map_err(|m| Error::invalid(kpath, m))?;
-                    let field = s(&t["fieldPath"]);
-                    let position = t["filePathPosition"]
-                        .as_u64()
-                        .and_then(|p| usize::try_from(p).ok());
-                    self.tracked(acc, kpath, &kind, |rs| {
-                        transform::value_add(rs, &value, &field, position, &|r| {
-                            matcher.as_ref().is_none_or(|m| m.matches(r))
-                        })
-                    })?;
-                }
-                Ok(())
-            }
-            other => Err(Error::Unsupported {
-                path: DisplayPath::new(kpath),
-                field: format!("transformers ({other})"),
-                hint: "only kustomize's builtin transformers are supported; plugins are not".into(),
-            }),
-        }
-    }
-
     /// The top-level steps: hash suffixes, name references, vars, local configs, order.
     fn finish(&self, mut acc: Acc, sort: Option<&SortOptions>) -> Result<Vec<Value>, Error> {
         let top = self.top.clone();
@@ -1085,7 +884,7 @@ impl Builder<'_> {
             }
             _ => {
                 let legacy = sort.and_then(|s| s.legacy_sort_options.as_ref());
-                legacy_sort(
+                order::legacy_sort(
                     &mut acc.resources,
                     legacy.map(|l| l.order_first.as_slice()),
                     legacy.map(|l| l.order_last.as_slice()),
@@ -1107,18 +906,19 @@ impl Builder<'_> {
         let transformations = std::mem::take(&mut r.transformations);
         let meta = r.metadata_mut();
         if self.origin_annotations
-            && let Some(o) = origin {
-                let text = match o {
-                    Origin::File(path) => format!("path: {path}\n"),
-                    Origin::Builtin {
-                        configured_in,
-                        kind,
-                    } => format!(
-                        "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
-                    ),
-                };
-                insert_annotation(meta, "config.kubernetes.io/origin", text);
-            }
+            && let Some(o) = origin
+        {
+            let text = match o {
+                Origin::File(path) => format!("path: {path}\n"),
+                Origin::Builtin {
+                    configured_in,
+                    kind,
+                } => format!(
+                    "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
+                ),
+            };
+            insert_annotation(meta, "config.kubernetes.io/origin", text);
+        }
         if self.transformer_annotations && !transformations.is_empty() {
             let mut text = String::new();
             for t in transformations {
@@ -1173,228 +973,4 @@ fn add_var(acc: &mut Acc, v: Var, path: &str) -> Result<(), Error> {
     }
     acc.vars.push(v);
     Ok(())
-}
-
-fn check_builtin(kpath: &str, config: &Value) -> Result<(), Error> {
-    let api = config["apiVersion"].as_str().unwrap_or("");
-    if api == "builtin" {
-        return Ok(());
-    }
-    Err(Error::Unsupported {
-        path: DisplayPath::new(kpath),
-        field: format!(
-            "plugin {} {}",
-            api,
-            config["kind"].as_str().unwrap_or("<no kind>")
-        ),
-        hint: "exec, container and Go plugins are not supported; use apiVersion: builtin configs"
-            .into(),
-    })
-}
-
-fn describe_selector(s: &Selector) -> String {
-    let mut parts = Vec::new();
-    for (k, v) in [
-        ("group", &s.group),
-        ("version", &s.version),
-        ("kind", &s.kind),
-        ("name", &s.name),
-        ("namespace", &s.namespace),
-        ("labelSelector", &s.label_selector),
-        ("annotationSelector", &s.annotation_selector),
-    ] {
-        if !v.is_empty() {
-            parts.push(format!("{k}={v}"));
-        }
-    }
-    format!("target {{{}}}", parts.join(", "))
-}
-
-/// The id a patch document names (for patches without a target).
-fn patch_id(p: &Value) -> ResId {
-    ResId {
-        gvk: super::object::Gvk::from_api_version(
-            p["apiVersion"].as_str().unwrap_or(""),
-            p["kind"].as_str().unwrap_or(""),
-        ),
-        namespace: p["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
-        name: p["metadata"]["name"].as_str().unwrap_or("").to_owned(),
-    }
-}
-
-/// Index of the one object a patch document names, by any of its ids.
-fn find_target(rs: &[Resource], p: &Value) -> Result<usize, String> {
-    let want = patch_id(p);
-    if want.name.is_empty() || want.gvk.kind.is_empty() {
-        return Err(
-            "a patch without a target must name its object (kind and metadata.name)".into(),
-        );
-    }
-    let hits: Vec<usize> = rs
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            r.all_ids().iter().any(|id| {
-                id.name == want.name
-                    && id.gvk.is_selected_by(&want.gvk)
-                    && (want.namespace.is_empty()
-                        || id.effective_namespace() == want.effective_namespace())
-            })
-        })
-        .map(|(i, _)| i)
-        .collect();
-    match hits.as_slice() {
-        [i] => Ok(*i),
-        [] => Err(format!(
-            "no object matches {want} (check kind, name and namespace)"
-        )),
-        _ => Err(format!(
-            "{want} matches {} objects; add a namespace or a target",
-            hits.len()
-        )),
-    }
-}
-
-/// The patch minus the identity fields, so that it never renames its target.
-fn without_identity(p: &Value) -> Value {
-    let mut p = p.clone();
-    if let Some(m) = p.as_object_mut() {
-        m.remove("apiVersion");
-        m.remove("kind");
-        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-            meta.remove("name");
-            meta.remove("namespace");
-            if meta.is_empty() {
-                m.remove("metadata");
-            }
-        }
-    }
-    p
-}
-
-fn smp_one(rs: &mut Vec<Resource>, i: usize, patch: &Value) {
-    let gvk = rs[i].gvk();
-    if smp::apply(
-        &mut rs[i].value,
-        &without_identity(patch),
-        &gvk.group,
-        &gvk.kind,
-    ) == Outcome::Delete
-    {
-        rs.remove(i);
-    }
-}
-
-fn apply_untargeted_smp(rs: &mut Vec<Resource>, patch: &Value) -> Result<(), String> {
-    let i = find_target(rs, patch)?;
-    smp_one(rs, i, patch);
-    Ok(())
-}
-
-fn apply_patch(
-    rs: &mut Vec<Resource>,
-    source: &str,
-    json_ops: Option<&[Value]>,
-    docs: &[Value],
-    target: Option<&Selector>,
-) -> Result<(), String> {
-    let Some(target) = target else {
-        if json_ops.is_some() {
-            return Err(format!("{source}: a JSON 6902 patch needs a `target`"));
-        }
-        for p in docs {
-            apply_untargeted_smp(rs, p)?;
-        }
-        return Ok(());
-    };
-    let matcher = Matcher::new(target)?;
-    let ops: Option<json_patch::Patch> = json_ops
-        .map(|ops| serde_json::from_value(Value::Array(ops.to_vec())))
-        .transpose()
-        .map_err(|e| format!("invalid JSON patch: {e}"))?;
-    let mut i = 0;
-    while i < rs.len() {
-        if !matcher.matches(&rs[i]) {
-            i += 1;
-            continue;
-        }
-        let before = rs.len();
-        if let Some(ops) = &ops {
-            let id = rs[i].id();
-            json_patch::patch(&mut rs[i].value, ops).map_err(|e| format!("{id}: {e}"))?;
-        } else {
-            for p in docs {
-                if i < rs.len() {
-                    smp_one(rs, i, p);
-                }
-            }
-        }
-        if rs.len() == before {
-            i += 1;
-        }
-    }
-    Ok(())
-}
-
-/// kustomize's default ("legacy") order: kinds in a fixed order, then by kind string,
-/// namespace and name.
-fn legacy_sort(rs: &mut [Resource], first: Option<&[String]>, last: Option<&[String]>) {
-    const FIRST: &[&str] = &[
-        "Namespace",
-        "ResourceQuota",
-        "StorageClass",
-        "CustomResourceDefinition",
-        "ServiceAccount",
-        "PodSecurityPolicy",
-        "Role",
-        "ClusterRole",
-        "RoleBinding",
-        "ClusterRoleBinding",
-        "ConfigMap",
-        "Secret",
-        "Endpoints",
-        "Service",
-        "LimitRange",
-        "PriorityClass",
-        "PersistentVolume",
-        "PersistentVolumeClaim",
-        "Deployment",
-        "StatefulSet",
-        "CronJob",
-        "PodDisruptionBudget",
-    ];
-    const LAST: &[&str] = &[
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-    ];
-    let first: Vec<&str> = first.map_or_else(
-        || FIRST.to_vec(),
-        |f| f.iter().map(String::as_str).collect(),
-    );
-    let last: Vec<&str> =
-        last.map_or_else(|| LAST.to_vec(), |l| l.iter().map(String::as_str).collect());
-    let order = |kind: &str| -> i64 {
-        #[allow(clippy::cast_possible_wrap)]
-        if let Some(i) = first.iter().position(|k| *k == kind) {
-            i as i64 - first.len() as i64
-        } else if let Some(i) = last.iter().position(|k| *k == kind) {
-            1 + i as i64
-        } else {
-            0
-        }
-    };
-    rs.sort_by_cached_key(|r| {
-        let gvk = r.gvk();
-        let ns = if r.namespace().is_empty() {
-            "~X"
-        } else {
-            r.namespace()
-        };
-        let name = if r.name().is_empty() { "~N" } else { r.name() };
-        (
-            order(&gvk.kind),
-            gvk.legacy_sort_string(),
-            format!("{ns}|{name}"),
-        )
-    });
 }

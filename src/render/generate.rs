@@ -80,7 +80,8 @@ pub(crate) fn generate(
                 binary.insert(k, Value::String(b64(e.as_bytes())));
             }
             (Kind::Secret, r) => {
-                let bytes = r.map_or_else(std::string::FromUtf8Error::into_bytes, String::into_bytes);
+                let bytes =
+                    r.map_or_else(std::string::FromUtf8Error::into_bytes, String::into_bytes);
                 data.insert(k, Value::String(b64(&bytes)));
             }
         }

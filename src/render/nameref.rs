@@ -40,10 +40,9 @@ fn select<'c>(
         .copied()
         .filter(|c| c.ids.iter().any(|id| id.name == old))
         .collect();
-    if role_ref_path
-        && let Some(gvk) = &referrer.role_ref {
-            found.retain(|c| c.ids.iter().any(|id| id.gvk.is_selected_by(gvk)));
-        }
+    if role_ref_path && let Some(gvk) = &referrer.role_ref {
+        found.retain(|c| c.ids.iter().any(|id| id.gvk.is_selected_by(gvk)));
+    }
     if referrer.current.gvk.is_namespaced() {
         found.retain(|c| {
             !c.current.gvk.is_namespaced()

@@ -40,10 +40,11 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     for seg in raw.into_iter().filter(|s| !s.is_empty()) {
         let mut rest = seg.as_str();
         if let Some(i) = rest.find('[')
-            && i > 0 {
-                steps.push(Step::Field(rest[..i].to_owned()));
-                rest = &rest[i..];
-            }
+            && i > 0
+        {
+            steps.push(Step::Field(rest[..i].to_owned()));
+            rest = &rest[i..];
+        }
         while let Some(inner) = rest.strip_prefix('[') {
             let end = inner
                 .find(']')
@@ -435,10 +436,11 @@ fn expand_node(node: &mut Value, vars: &[(String, Value)]) {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix("$(").and_then(|r| r.strip_suffix(')'))
                 && let Some((_, v)) = vars.iter().find(|(n, _)| n == name)
-                    && !v.is_string() {
-                        *node = v.clone();
-                        return;
-                    }
+                && !v.is_string()
+            {
+                *node = v.clone();
+                return;
+            }
             *s = expand(s, vars);
         }
         Value::Array(items) => items.iter_mut().for_each(|i| expand_node(i, vars)),
@@ -460,7 +462,9 @@ fn expand(s: &str, vars: &[(String, Value)]) -> String {
         } else if let Some(r) = after.strip_prefix('(') {
             if let Some(end) = r.find(')') {
                 let name = &r[..end];
-                if let Some((_, v)) = vars.iter().find(|(n, _)| n == name) { out.push_str(&scalar_string(v)) } else {
+                if let Some((_, v)) = vars.iter().find(|(n, _)| n == name) {
+                    out.push_str(&scalar_string(v));
+                } else {
                     out.push_str("$(");
                     out.push_str(name);
                     out.push(')');

@@ -58,13 +58,14 @@ pub(crate) fn namespace(
             r.set_namespace(ns);
         }
         if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
-            && let Some(Value::Array(subjects)) = r.value.get_mut("subjects") {
-                for s in subjects.iter_mut().filter(|s| s["name"] == "default") {
-                    if let Some(m) = s.as_object_mut() {
-                        m.insert("namespace".into(), Value::String(ns.into()));
-                    }
+            && let Some(Value::Array(subjects)) = r.value.get_mut("subjects")
+        {
+            for s in subjects.iter_mut().filter(|s| s["name"] == "default") {
+                if let Some(m) = s.as_object_mut() {
+                    m.insert("namespace".into(), Value::String(ns.into()));
                 }
             }
+        }
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
             if spec.path == "metadata/namespace" {
                 continue;
@@ -209,9 +210,10 @@ fn set_images_in_containers(v: &mut Value, rule: &ImageRule) {
                 if (k == "containers" || k == "initContainers") && child.is_array() {
                     for c in child.as_array_mut().into_iter().flatten() {
                         if let Some(Value::String(img)) = c.get_mut("image")
-                            && let Some(new) = rule.apply(img) {
-                                *img = new;
-                            }
+                            && let Some(new) = rule.apply(img)
+                        {
+                            *img = new;
+                        }
                     }
                 }
                 set_images_in_containers(child, rule);
@@ -239,9 +241,10 @@ pub(crate) fn images(
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
             visit::<String>(&mut r.value, &spec.segments(), None, &mut |v| {
                 if let Value::String(img) = v
-                    && let Some(new) = rule.apply(img) {
-                        *img = new;
-                    }
+                    && let Some(new) = rule.apply(img)
+                {
+                    *img = new;
+                }
                 Ok(())
             })?;
         }

@@ -258,10 +258,9 @@ fn analyze(s: &str) -> Analysis {
             }
         } else {
             match c {
-                ':'
-                    if followed_by_ws => {
-                        block_ind = true;
-                    }
+                ':' if followed_by_ws => {
+                    block_ind = true;
+                }
                 '#' if preceded_by_ws => {
                     block_ind = true;
                 }
