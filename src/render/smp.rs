@@ -1,24 +1,12 @@
 //! Strategic merge patch over JSON values, with the Kubernetes list merge keys.
 //!
 //! Built-in kinds merge lists by the keys their API declares (containers by name, volumeMounts by
-//! mountPath, …) and replace lists that declare none. Custom resources have no schema here, so
-//! lists of maps merge by the first of kustomize's associative keys that every element carries,
-//! as kustomize does; other lists are replaced. Directives: `$patch: delete|replace|merge` on maps
+//! mountPath, …) and replace lists that declare none. Custom resources have no schema, so their
+//! lists are replaced, as kustomize does. Directives: `$patch: delete|replace|merge` on maps
 //! and list elements, `$deleteFromPrimitiveList/<field>`, and `$setElementOrder`/`$retainKeys`
 //! (accepted and dropped).
 
 use serde_json::{Map, Value};
-
-/// kustomize's fallback merge keys for lists without a schema, in priority order.
-const ASSOCIATIVE_KEYS: &[&str] = &[
-    "mountPath",
-    "devicePath",
-    "ip",
-    "type",
-    "topologyKey",
-    "name",
-    "containerPort",
-];
 
 /// API groups whose kinds have a built-in schema.
 const BUILTIN_GROUPS: &[&str] = &[
@@ -197,21 +185,12 @@ fn schema_key(path: &[String], kind: &str) -> Option<&'static str> {
     })
 }
 
-fn merge_key(tl: &[Value], pl: &[Value], path: &[String], ctx: &Ctx<'_>) -> Option<String> {
+fn merge_key(path: &[String], ctx: &Ctx<'_>) -> Option<&'static str> {
     if ctx.builtin {
-        return schema_key(path, ctx.kind).map(str::to_owned);
+        schema_key(path, ctx.kind)
+    } else {
+        None
     }
-    let elements: Vec<&Value> = tl
-        .iter()
-        .chain(pl.iter().filter(|p| p.get("$patch").is_none()))
-        .collect();
-    if elements.is_empty() || !elements.iter().all(|e| e.is_object()) {
-        return None;
-    }
-    ASSOCIATIVE_KEYS
-        .iter()
-        .find(|k| elements.iter().all(|e| e.get(**k).is_some()))
-        .map(|k| (*k).to_owned())
 }
 
 fn merge_list(tl: &mut Vec<Value>, pl: &[Value], ctx: &Ctx<'_>, path: &mut Vec<String>) {
@@ -226,7 +205,7 @@ fn merge_list(tl: &mut Vec<Value>, pl: &[Value], ctx: &Ctx<'_>, path: &mut Vec<S
             .collect();
         return;
     }
-    let Some(key) = merge_key(tl, pl, path, ctx) else {
+    let Some(key) = merge_key(path, ctx) else {
         *tl = pl.iter().map(clean).collect();
         return;
     };
