@@ -523,7 +523,7 @@ impl Builder<'_> {
                         }
                     }
                 }
-                existing.needs_hash |= needs_hash;
+                existing.needs_hash = needs_hash;
             }
             "replace" => {
                 let obj = existing
@@ -609,7 +609,9 @@ impl Builder<'_> {
                 .map(|r| (r.original_id(), r.value.clone()))
                 .collect()
         });
-        f(&mut acc.resources).map_err(|m| Error::invalid(kpath, m))?;
+        f(&mut acc.resources)
+            .and_then(|()| ensure_objects(&acc.resources))
+            .map_err(|m| Error::invalid(kpath, m))?;
         if let Some(before) = before {
             for r in &mut acc.resources {
                 let org = r.original_id();
@@ -947,6 +949,26 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// Patches and replacements can replace a whole document; what comes out must still be an
+/// object with a kind and a name.
+fn ensure_objects(rs: &[Resource]) -> Result<(), String> {
+    for r in rs {
+        if !r.value.is_object() {
+            return Err(format!(
+                "a change turned {} into something that is not an object",
+                r.original_id()
+            ));
+        }
+        if r.kind().is_empty() || r.name().is_empty() {
+            return Err(format!(
+                "a change removed the kind or name of {}",
+                r.original_id()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_yaml_name(name: &str) -> bool {

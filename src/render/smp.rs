@@ -215,7 +215,7 @@ fn merge_list(tl: &mut Vec<Value>, pl: &[Value], ctx: &Ctx<'_>, path: &mut Vec<S
     let mut rest: Vec<Option<Value>> = std::mem::take(tl).into_iter().map(Some).collect();
     for p in pl {
         let delete = p.get("$patch").and_then(Value::as_str) == Some("delete");
-        let Some(pk) = p.get(&key) else {
+        let Some(pk) = p.get(key) else {
             // An element without the merge key cannot be matched; kustomize keeps it.
             if !delete {
                 out.push(clean(p));
@@ -224,7 +224,7 @@ fn merge_list(tl: &mut Vec<Value>, pl: &[Value], ctx: &Ctx<'_>, path: &mut Vec<S
         };
         let found = rest
             .iter()
-            .position(|t| t.as_ref().is_some_and(|t| t.get(&key) == Some(pk)));
+            .position(|t| t.as_ref().is_some_and(|t| t.get(key) == Some(pk)));
         match found {
             Some(i) if delete => rest[i] = None,
             Some(i) => {
@@ -297,13 +297,18 @@ mod tests {
     }
 
     #[test]
-    fn custom_resources_merge_by_associative_keys() {
-        let mut t = json!({"spec": {"items": [{"name": "a", "v": 1}, {"name": "b", "v": 2}]}});
-        let p = json!({"spec": {"items": [{"name": "b", "v": 3}]}});
+    fn custom_resources_replace_lists() {
+        // Checked against kubectl kustomize: without a schema every list is replaced, even
+        // lists of maps that all carry a `name`.
+        let mut t = json!({"spec": {"items": [{"name": "a", "v": 1}, {"name": "b", "v": 2}],
+                                    "nested": {"containers": [{"name": "a"}, {"name": "b"}]}}});
+        let p = json!({"spec": {"items": [{"name": "b", "v": 3}],
+                                "nested": {"containers": [{"name": "b", "image": "z"}]}}});
         apply(&mut t, &p, "example.com", "Thing");
+        assert_eq!(t["spec"]["items"], json!([{"name": "b", "v": 3}]));
         assert_eq!(
-            t["spec"]["items"],
-            json!([{"name": "b", "v": 3}, {"name": "a", "v": 1}])
+            t["spec"]["nested"]["containers"],
+            json!([{"name": "b", "image": "z"}])
         );
     }
 }

@@ -267,7 +267,9 @@ fn analyze(s: &str) -> Analysis {
                 _ => {}
             }
         }
-        if !is_printable(c) {
+        // NEL and the Unicode line separators are line breaks to a YAML reader; only a
+        // double-quoted escape keeps them intact.
+        if !is_printable(c) || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}') {
             special = true;
         }
         if c == '\n' {

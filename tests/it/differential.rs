@@ -1,0 +1,266 @@
+//! Differential tests against the real thing: random overlays over a realistic base, rendered by
+//! fledge and by `kubectl kustomize` (kustomize v5.5.0), must print the same bytes — or both
+//! fail.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use proptest::prelude::*;
+
+use super::{repo_dir, tree};
+
+const BASE: &[(&str, &str)] = &[
+    (
+        "base/kustomization.yaml",
+        "resources:\n- deploy.yaml\n- svc.yaml\n- rbac.yaml\n- hpa.yaml\n- ingress.yaml\n- canary.yaml\nconfigMapGenerator:\n- name: cfg\n  literals:\n  - MODE=base\n  - LEVEL=info\n",
+    ),
+    (
+        "base/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels:\n    app: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      serviceAccountName: web\n      containers:\n      - name: app\n        image: nginx:1.25\n        args: [\"--mode=$(MODE)\"]\n        env:\n        - name: A\n          value: \"1\"\n        envFrom:\n        - configMapRef:\n            name: cfg\n        volumeMounts:\n        - name: config\n          mountPath: /etc/cfg\n      - name: sidecar\n        image: busybox\n      volumes:\n      - name: config\n        configMap:\n          name: cfg\n",
+    ),
+    (
+        "base/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n",
+    ),
+    (
+        "base/rbac.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: reader\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: web-reader\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: reader\nsubjects:\n- kind: ServiceAccount\n  name: web\n- kind: ServiceAccount\n  name: default\n",
+    ),
+    (
+        "base/hpa.yaml",
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n  minReplicas: 1\n  maxReplicas: 3\n",
+    ),
+    (
+        "base/ingress.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\nspec:\n  rules:\n  - host: web.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: web\n            port:\n              number: 80\n",
+    ),
+    (
+        "base/canary.yaml",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: web\nspec:\n  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n  service:\n    port: 80\n  analysis:\n    interval: 1m\n    stepWeight: 10\n    metrics:\n    - name: request-success-rate\n      thresholdRange:\n        min: 99\n",
+    ),
+];
+
+/// One random overlay: each field is a feature the overlay may use.
+#[derive(Debug, Clone)]
+struct Overlay {
+    namespace: Option<&'static str>,
+    prefix: Option<&'static str>,
+    suffix: Option<&'static str>,
+    common_labels: bool,
+    labels: Option<(bool, bool)>,
+    annotations: bool,
+    image: Option<u8>,
+    replicas: Option<u8>,
+    cm_merge: Option<bool>,
+    secret: bool,
+    smp: Option<u8>,
+    json6902: bool,
+    selector_patch: bool,
+    replacement: bool,
+    var: bool,
+    canary_patch: bool,
+    disable_hash: bool,
+}
+
+fn overlay() -> impl Strategy<Value = Overlay> {
+    let a = (
+        prop::option::of(prop::sample::select(vec!["prod", "team-a", "default"])),
+        prop::option::of(prop::sample::select(vec!["p-", "x1-"])),
+        prop::option::of(prop::sample::select(vec!["-v2", "-s"])),
+        any::<bool>(),
+        prop::option::of((any::<bool>(), any::<bool>())),
+        any::<bool>(),
+        prop::option::of(0u8..3),
+        prop::option::of(0u8..5),
+    );
+    let b = (
+        prop::option::of(any::<bool>()),
+        any::<bool>(),
+        prop::option::of(0u8..3),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    (a, b).prop_map(
+        |(
+            (namespace, prefix, suffix, common_labels, labels, annotations, image, replicas),
+            (
+                cm_merge,
+                secret,
+                smp,
+                json6902,
+                selector_patch,
+                replacement,
+                var,
+                canary_patch,
+                disable_hash,
+            ),
+        )| Overlay {
+            namespace,
+            prefix,
+            suffix,
+            common_labels,
+            labels,
+            annotations,
+            image,
+            replicas,
+            cm_merge,
+            secret,
+            smp,
+            json6902,
+            selector_patch,
+            replacement,
+            var,
+            canary_patch,
+            disable_hash,
+        },
+    )
+}
+
+fn overlay_files(o: &Overlay) -> Vec<(String, String)> {
+    let mut k = String::from("resources:\n- ../base\n");
+    let mut files = Vec::new();
+    if let Some(ns) = o.namespace {
+        let _ = writeln!(k, "namespace: {ns}");
+    }
+    if let Some(p) = o.prefix {
+        let _ = writeln!(k, "namePrefix: {p}");
+    }
+    if let Some(s) = o.suffix {
+        let _ = writeln!(k, "nameSuffix: {s}");
+    }
+    if o.common_labels {
+        k.push_str("commonLabels:\n  team: blue\n  tier: \"1\"\n");
+    }
+    if let Some((sel, tmpl)) = o.labels {
+        let _ = write!(
+            k,
+            "labels:\n- pairs:\n    env: test\n  includeSelectors: {sel}\n  includeTemplates: {tmpl}\n"
+        );
+    }
+    if o.annotations {
+        k.push_str("commonAnnotations:\n  owner: \"platform team\"\n  note: \"yes\"\n");
+    }
+    match o.image {
+        Some(0) => k.push_str("images:\n- name: nginx\n  newTag: \"1.26\"\n"),
+        Some(1) => k.push_str("images:\n- name: nginx\n  newName: registry.example.com:5000/nginx\n"),
+        Some(_) => k.push_str("images:\n- name: busybox\n  digest: sha256:24a0c4b4a4c0eb97a1aabb8e29f18e917d05abfe1b7a7c07857230879ce7d3d3\n"),
+        None => {}
+    }
+    if let Some(n) = o.replicas {
+        let _ = write!(k, "replicas:\n- name: web\n  count: {n}\n");
+    }
+    match o.cm_merge {
+        Some(true) => k.push_str(
+            "configMapGenerator:\n- name: cfg\n  behavior: merge\n  literals:\n  - MODE=overlay\n",
+        ),
+        Some(false) => k.push_str(
+            "configMapGenerator:\n- name: cfg\n  behavior: replace\n  literals:\n  - ONLY=this\n",
+        ),
+        None => {}
+    }
+    if o.secret {
+        k.push_str(
+            "secretGenerator:\n- name: creds\n  literals:\n  - password=s3cr3t\n  type: Opaque\n",
+        );
+    }
+    if o.disable_hash {
+        k.push_str("generatorOptions:\n  disableNameSuffixHash: true\n");
+    }
+    let mut patches = String::new();
+    match o.smp {
+        Some(0) => {
+            patches.push_str("- path: add-env.yaml\n");
+            files.push(("overlay/add-env.yaml".into(), "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        env:\n        - name: B\n          value: two\n        - name: A\n          value: one\n      - name: logger\n        image: fluentbit:2\n".into()));
+        }
+        Some(1) => patches.push_str("- patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: web\n    spec:\n      template:\n        spec:\n          containers:\n          - name: sidecar\n            $patch: delete\n"),
+        Some(_) => patches.push_str("- patch: |-\n    apiVersion: v1\n    kind: Service\n    metadata:\n      name: web\n    spec:\n      ports:\n      - port: 80\n        targetPort: 9090\n      - name: metrics\n        port: 9797\n"),
+        None => {}
+    }
+    if o.json6902 {
+        patches.push_str("- target:\n    kind: Service\n  patch: |-\n    - op: add\n      path: /metadata/annotations\n      value: {patched: \"true\"}\n");
+    }
+    if o.selector_patch {
+        patches.push_str("- target:\n    labelSelector: app=web\n  patch: |-\n    - op: add\n      path: /metadata/labels/selected\n      value: \"yes\"\n");
+    }
+    if o.canary_patch {
+        patches.push_str("- patch: |-\n    apiVersion: flagger.app/v1beta1\n    kind: Canary\n    metadata:\n      name: web\n    spec:\n      analysis:\n        stepWeight: 25\n        metrics:\n        - name: request-duration\n          thresholdRange:\n            max: 500\n");
+    }
+    if !patches.is_empty() {
+        k.push_str("patches:\n");
+        k.push_str(&patches);
+    }
+    if o.replacement {
+        k.push_str("replacements:\n- source:\n    kind: Deployment\n    name: web\n    fieldPath: spec.template.spec.containers.[name=app].image\n    options:\n      delimiter: \":\"\n      index: 1\n  targets:\n  - select:\n      kind: Service\n    fieldPaths:\n    - metadata.annotations.version\n    options:\n      create: true\n");
+    }
+    if o.var {
+        k.push_str("vars:\n- name: MODE\n  objref:\n    apiVersion: v1\n    kind: Service\n    name: web\n  fieldref:\n    fieldpath: metadata.name\n");
+    }
+    files.push(("overlay/kustomization.yaml".into(), k));
+    files
+}
+
+fn kubectl_kustomize(dir: &std::path::Path) -> Result<String, String> {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl is on this machine kind (it ships kustomize v5.5.0); install kubectl to run this test");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn fledge_build(dir: &std::path::Path) -> Result<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .arg("build")
+        .arg(dir.join("overlay"))
+        .arg("--root")
+        .arg(dir)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_overlays_match_kubectl_kustomize(o in overlay()) {
+        let mut all: Vec<(&str, &str)> = BASE.to_vec();
+        let extra = overlay_files(&o);
+        all.extend(extra.iter().map(|(p, c)| (p.as_str(), c.as_str())));
+        let t = tree(&all);
+        let theirs = kubectl_kustomize(&t.path().join("overlay"));
+        let ours = fledge_build(t.path());
+        match (&theirs, &ours) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "overlay: {:?}", o),
+            (Err(_), Err(_)) => {}
+            _ => prop_assert!(false, "one failed, one did not: {:?}\nkustomize: {:?}\nfledge: {:?}", o, theirs, ours),
+        }
+    }
+}
+
+#[test]
+fn example_overlays_match_kubectl_kustomize() {
+    for env in ["base", "staging", "production"] {
+        let dir = repo_dir().join("examples/repo-layout").join(env);
+        let theirs = kubectl_kustomize(&dir).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
+            .arg("build")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(theirs, String::from_utf8(out.stdout).unwrap(), "{env}");
+    }
+}

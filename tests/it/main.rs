@@ -1,0 +1,41 @@
+//! Black-box tests of fledge, in one binary.
+
+mod bad_input;
+mod cli;
+mod corpus;
+mod differential;
+mod fuzz;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+/// The shared reference data (kustomize corpus, schemas, examples) that sits beside the
+/// repository; `FLEDGE_SHARED_DIR` overrides where.
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("FLEDGE_SHARED_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("kustomize-corpus").is_dir(),
+        "shared reference data not found at {} (set FLEDGE_SHARED_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// The repository root.
+pub fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes files (path, contents) below a new temporary directory.
+pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, contents) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("files have a parent")).expect("mkdir");
+        std::fs::write(p, contents).expect("write");
+    }
+    dir
+}

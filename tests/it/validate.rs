@@ -1,0 +1,79 @@
+//! Every object built from examples/repo-layout passes `kubernetes-validate --strict`, and the
+//! Canary and MetricTemplate objects validate against Flagger's CRD schema.
+
+use std::process::Command;
+
+use super::{repo_dir, shared_dir};
+
+#[test]
+fn example_overlays_pass_strict_schema_validation() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for env in ["staging", "production", "base"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
+            .args(["build", &format!("examples/repo-layout/{env}")])
+            .current_dir(repo_dir())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        for kind in [
+            "Canary",
+            "MetricTemplate",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "Ingress",
+            "ConfigMap",
+        ] {
+            assert!(
+                text.contains(&format!("kind: {kind}\n")),
+                "{env} has no {kind}"
+            );
+        }
+        let path = out_dir.path().join(format!("{env}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    }
+    let out = Command::new("python3")
+        .arg(repo_dir().join("scripts/validate.py"))
+        .arg("--crds")
+        .arg(shared_dir().join("schemas/flagger"))
+        .args(&files)
+        .output()
+        .expect("python3 runs (install the test dependencies with scripts/test.sh)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(" objects, 0 invalid"), "{stdout}");
+}
+
+#[test]
+fn the_validator_rejects_what_it_should() {
+    // Guards the guard: an unknown field in a Deployment and in a Canary must fail.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replica: 1\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: a, image: b}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: c\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: x}\n  service: {port: 80}\n  analysis: {interval: 1m, stepWeigth: 5}\n",
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .arg(repo_dir().join("scripts/validate.py"))
+        .arg("--crds")
+        .arg(shared_dir().join("schemas/flagger"))
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("Deployment") && stderr.contains("Canary"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stepWeigth"), "{stderr}");
+}
