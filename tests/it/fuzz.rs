@@ -31,7 +31,10 @@ fn load_tree(dir: &Path, prefix: &str, into: &mut Vec<(String, Vec<u8>)>) {
 }
 
 /// Every corpus case as (entry dir, files).
-fn corpus_cases() -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+/// A case's entry directory and its files.
+type Case = (String, Vec<(String, Vec<u8>)>);
+
+fn corpus_cases() -> Vec<Case> {
     let corpus = shared_dir().join("kustomize-corpus");
     let table = std::fs::read_to_string(corpus.join("cases.tsv")).unwrap();
     table
@@ -173,7 +176,7 @@ proptest! {
     #[test]
     fn mutated_corpus_files_never_panic(case in any::<prop::sample::Index>(), file in any::<prop::sample::Index>(),
                                         muts in proptest::collection::vec(mutation(), 1..4)) {
-        static CASES: std::sync::OnceLock<Vec<(String, Vec<(String, Vec<u8>)>)>> = std::sync::OnceLock::new();
+        static CASES: std::sync::OnceLock<Vec<Case>> = std::sync::OnceLock::new();
         let cases = CASES.get_or_init(corpus_cases);
         let (entry, files) = &cases[case.index(cases.len())];
         let mut files = files.clone();

@@ -1,4 +1,10 @@
 //! Black-box tests of fledge, in one binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::struct_excessive_bools,
+    clippy::missing_panics_doc,
+    clippy::must_use_candidate
+)]
 
 mod bad_input;
 mod cli;

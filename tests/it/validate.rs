@@ -1,5 +1,5 @@
 //! Every object built from examples/repo-layout passes `kubernetes-validate --strict`, and the
-//! Canary and MetricTemplate objects validate against Flagger's CRD schema.
+//! `Canary` and `MetricTemplate` objects validate against Flagger's CRD schema.
 
 use std::process::Command;
 
