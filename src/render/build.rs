@@ -4,7 +4,10 @@
 //! hash suffixes, name references and vars are fixed, local-config objects dropped, and the
 //! result sorted as `kubectl kustomize` sorts it.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
@@ -16,7 +19,7 @@ use super::kustomization::{
     SortOptions, Var, string_map,
 };
 use super::object::{Origin, ResId, Resource, describe};
-use super::patch::{apply_patch, apply_untargeted_smp, describe_selector};
+use super::patch::{Lookup, apply_patch, apply_untargeted_smp, describe_selector};
 use super::transform::{self, ImageRule};
 use super::{DisplayPath, Error, nameref, order, replace, yaml};
 
@@ -73,6 +76,22 @@ pub(super) struct Acc {
     /// Field specs from `configurations:` here and below, added to the defaults.
     pub(super) config: TransformerConfig,
     pub(super) vars: Vec<Var>,
+    /// The current ids of `resources`, for the duplicate check; `None` after a transformer
+    /// may have renamed something (rebuilt on the next add).
+    ids: Option<HashSet<IdKey>>,
+}
+
+/// An id as the duplicate check compares it: group, kind, effective namespace, name.
+type IdKey = (String, String, String, String);
+
+fn id_key(r: &Resource) -> IdKey {
+    let id = r.current_ref();
+    (
+        id.group.to_owned(),
+        id.kind.to_owned(),
+        id.effective_namespace().to_owned(),
+        id.name.to_owned(),
+    )
 }
 
 fn is_remote(reference: &str) -> bool {
@@ -234,9 +253,13 @@ impl Builder<'_> {
     }
 
     fn add(acc: &mut Acc, r: Resource, path: &str) -> Result<(), Error> {
-        let id = r.id();
-        if let Some(existing) = acc.resources.iter().find(|e| e.id().same_as(&id)) {
-            let other = match &existing.origin {
+        let Acc { resources, ids, .. } = acc;
+        let ids = ids.get_or_insert_with(|| resources.iter().map(id_key).collect());
+        let key = id_key(&r);
+        if ids.contains(&key) {
+            let id = r.id();
+            let existing = resources.iter().find(|e| e.id().same_as(&id));
+            let other = match existing.and_then(|e| e.origin.as_ref()) {
                 Some(Origin::File(f)) => f.clone(),
                 Some(Origin::Builtin {
                     configured_in,
@@ -250,7 +273,8 @@ impl Builder<'_> {
                 other,
             });
         }
-        acc.resources.push(r);
+        ids.insert(key);
+        resources.push(r);
         Ok(())
     }
 
@@ -603,6 +627,20 @@ impl Builder<'_> {
         plugin: &str,
         f: impl FnOnce(&mut Vec<Resource>) -> Result<(), String>,
     ) -> Result<(), Error> {
+        self.tracked_with(acc, kpath, plugin, true, f)
+    }
+
+    /// [`Self::tracked`]; with `check_all` false the change vouches for the objects itself
+    /// (patches check the objects they touched, which keeps thousands of patches fast).
+    fn tracked_with(
+        &self,
+        acc: &mut Acc,
+        kpath: &str,
+        plugin: &str,
+        check_all: bool,
+        f: impl FnOnce(&mut Vec<Resource>) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        acc.ids = None;
         let before: Option<Vec<(ResId, Value)>> = self.transformer_annotations.then(|| {
             acc.resources
                 .iter()
@@ -610,7 +648,13 @@ impl Builder<'_> {
                 .collect()
         });
         f(&mut acc.resources)
-            .and_then(|()| ensure_objects(&acc.resources))
+            .and_then(|()| {
+                if check_all {
+                    ensure_objects(&acc.resources)
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|m| Error::invalid(kpath, m))?;
         if let Some(before) = before {
             for r in &mut acc.resources {
@@ -630,10 +674,16 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn config(acc: &Acc) -> TransformerConfig {
-        let mut c = TransformerConfig::defaults();
-        c.merge(&acc.config);
-        c
+    /// The field specs in force: kustomize's defaults plus any `configurations:` seen.
+    fn config(acc: &Acc) -> Cow<'static, TransformerConfig> {
+        static DEFAULTS: LazyLock<TransformerConfig> = LazyLock::new(TransformerConfig::defaults);
+        if acc.config.is_empty() {
+            Cow::Borrowed(&DEFAULTS)
+        } else {
+            let mut c = DEFAULTS.clone();
+            c.merge(&acc.config);
+            Cow::Owned(c)
+        }
     }
 
     fn builtin_transformers(
@@ -650,14 +700,17 @@ impl Builder<'_> {
                 patches.extend(self.smp_patches(dir, kpath, entry)?);
             }
             self.tracked(acc, kpath, "PatchStrategicMergeTransformer", |rs| {
+                let mut lookup = None;
                 for (source, p) in &patches {
-                    apply_untargeted_smp(rs, p).map_err(|m| format!("{source}: {m}"))?;
+                    apply_untargeted_smp(rs, &mut lookup, p)
+                        .map_err(|m| format!("{source}: {m}"))?;
                 }
                 Ok(())
             })?;
         }
+        let mut lookup = None;
         for entry in &k.patches {
-            self.apply_patch_entry(acc, dir, kpath, entry, false)?;
+            self.apply_patch_entry(acc, dir, kpath, entry, false, &mut lookup)?;
         }
         if !k.namespace.is_empty() {
             self.tracked(acc, kpath, "NamespaceTransformer", |rs| {
@@ -682,11 +735,7 @@ impl Builder<'_> {
                     } else if l.include_templates {
                         config.template_labels.clone()
                     } else {
-                        vec![FieldSpec {
-                            path: "metadata/labels".into(),
-                            create: true,
-                            ..FieldSpec::default()
-                        }]
+                        vec![FieldSpec::new("", "", "metadata/labels", true)]
                     };
                     specs.extend(l.fields.iter().cloned());
                     transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
@@ -703,8 +752,10 @@ impl Builder<'_> {
                 )
             })?;
         }
+        // Names have changed since the `patches` step: start a fresh lookup.
+        let mut lookup = None;
         for entry in &k.patches_json6902 {
-            self.apply_patch_entry(acc, dir, kpath, entry, true)?;
+            self.apply_patch_entry(acc, dir, kpath, entry, true, &mut lookup)?;
         }
         if !k.replicas.is_empty() {
             self.tracked(acc, kpath, "ReplicaCountTransformer", |rs| {
@@ -715,17 +766,19 @@ impl Builder<'_> {
             })?;
         }
         if !k.images.is_empty() || !k.image_tags.is_empty() {
+            let rules: Vec<ImageRule> = k
+                .images
+                .iter()
+                .chain(&k.image_tags)
+                .map(|i| ImageRule {
+                    name: i.name.clone(),
+                    new_name: i.new_name.clone(),
+                    new_tag: i.new_tag.clone(),
+                    digest: i.digest.clone(),
+                })
+                .collect();
             self.tracked(acc, kpath, "ImageTagTransformer", |rs| {
-                for i in k.images.iter().chain(&k.image_tags) {
-                    let rule = ImageRule {
-                        name: i.name.clone(),
-                        new_name: i.new_name.clone(),
-                        new_tag: i.new_tag.clone(),
-                        digest: i.digest.clone(),
-                    };
-                    transform::images(rs, &rule, &config.images)?;
-                }
-                Ok(())
+                transform::images(rs, &rules, &config.images)
             })?;
         }
         if !k.replacements.is_empty() {
@@ -804,6 +857,7 @@ impl Builder<'_> {
         kpath: &str,
         entry: &PatchEntry,
         json_only: bool,
+        lookup: &mut Option<Lookup>,
     ) -> Result<(), Error> {
         let (source, text) = match (&entry.path, &entry.patch) {
             (Some(p), None) => {
@@ -845,8 +899,15 @@ impl Builder<'_> {
             _ => None,
         };
         let target = entry.target.clone();
-        self.tracked(acc, kpath, plugin, |rs| {
-            apply_patch(rs, &source, json_ops.as_deref(), &docs, target.as_ref())
+        self.tracked_with(acc, kpath, plugin, false, |rs| {
+            apply_patch(
+                rs,
+                lookup,
+                &source,
+                json_ops.as_deref(),
+                &docs,
+                target.as_ref(),
+            )
         })
         .map_err(|e| match e {
             Error::Invalid { message, .. } => Error::Patch {
@@ -953,7 +1014,7 @@ impl Builder<'_> {
 
 /// Patches and replacements can replace a whole document; what comes out must still be an
 /// object with a kind and a name.
-fn ensure_objects(rs: &[Resource]) -> Result<(), String> {
+pub(super) fn ensure_objects(rs: &[Resource]) -> Result<(), String> {
     for r in rs {
         if !r.value.is_object() {
             return Err(format!(

@@ -8,27 +8,51 @@ use super::object::Gvk;
 
 /// A path into objects of the selected kinds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "RawFieldSpec")]
 pub struct FieldSpec {
-    #[serde(default)]
     pub group: String,
-    #[serde(default)]
     pub version: String,
-    #[serde(default)]
     pub kind: String,
     pub path: String,
-    #[serde(default)]
     pub create: bool,
+    /// `path` split once, since every object visited walks it.
+    segments: Vec<String>,
+}
+
+/// A field spec as written in YAML.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawFieldSpec {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    kind: String,
+    path: String,
+    #[serde(default)]
+    create: bool,
+}
+
+impl From<RawFieldSpec> for FieldSpec {
+    fn from(r: RawFieldSpec) -> Self {
+        let mut fs = Self::new(&r.kind, &r.group, &r.path, r.create);
+        fs.version = r.version;
+        fs
+    }
 }
 
 impl FieldSpec {
-    fn new(kind: &str, group: &str, path: &str, create: bool) -> Self {
+    /// A spec for `path` in objects of `kind` (any kind when empty) in `group` (any when empty).
+    #[must_use]
+    pub fn new(kind: &str, group: &str, path: &str, create: bool) -> Self {
         Self {
             group: group.to_owned(),
             version: String::new(),
             kind: kind.to_owned(),
             path: path.to_owned(),
             create,
+            segments: split_path(path),
         }
     }
 
@@ -49,8 +73,8 @@ impl FieldSpec {
 
     /// The path split into field names (`\/` escapes a slash inside a name; `[]` is dropped).
     #[must_use]
-    pub fn segments(&self) -> Vec<String> {
-        split_path(&self.path)
+    pub fn segments(&self) -> &[String] {
+        &self.segments
     }
 }
 
@@ -182,6 +206,21 @@ fn add_unique(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
 }
 
 impl TransformerConfig {
+    /// True when it adds nothing to the defaults.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.name_prefix.is_empty()
+            && self.name_suffix.is_empty()
+            && self.namespace.is_empty()
+            && self.common_labels.is_empty()
+            && self.template_labels.is_empty()
+            && self.common_annotations.is_empty()
+            && self.images.is_empty()
+            && self.replicas.is_empty()
+            && self.name_reference.is_empty()
+            && self.var_reference.is_empty()
+    }
+
     /// Adds another config's specs (used for `configurations:` and for sub-kustomizations).
     pub fn merge(&mut self, other: &TransformerConfig) {
         add_unique(&mut self.name_prefix, &other.name_prefix);

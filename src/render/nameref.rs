@@ -122,7 +122,7 @@ pub(crate) fn fix(resources: &mut [Resource], rules: &[NameBackRef]) -> Result<(
             };
             for spec in specs {
                 let role_ref_path = spec.path.ends_with("roleRef/name");
-                visit(&mut r.value, &spec.segments(), None, &mut |node| {
+                visit(&mut r.value, spec.segments(), None, &mut |node| {
                     set(node, &candidates, &referrer, role_ref_path)
                 })?;
             }

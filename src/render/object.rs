@@ -164,6 +164,51 @@ impl fmt::Display for ResId {
     }
 }
 
+/// An id borrowed from a [`Resource`], for comparisons that must not allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRef<'a> {
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl IdRef<'_> {
+    /// As [`ResId::effective_namespace`].
+    #[must_use]
+    pub fn effective_namespace(&self) -> &str {
+        if CLUSTER_SCOPED.contains(&self.kind) {
+            "_cluster_"
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            self.namespace
+        }
+    }
+
+    /// As [`Gvk::is_selected_by`].
+    #[must_use]
+    pub fn is_selected_by(&self, selector: &Gvk) -> bool {
+        (selector.group.is_empty() || selector.group == self.group)
+            && (selector.version.is_empty() || selector.version == self.version)
+            && (selector.kind.is_empty() || selector.kind == self.kind)
+    }
+}
+
+impl ResId {
+    #[must_use]
+    pub fn as_ref(&self) -> IdRef<'_> {
+        IdRef {
+            group: &self.gvk.group,
+            version: &self.gvk.version,
+            kind: &self.gvk.kind,
+            namespace: &self.namespace,
+            name: &self.name,
+        }
+    }
+}
+
 /// A rendered object with the bookkeeping kustomize keeps while building.
 #[derive(Debug, Clone)]
 pub struct Resource {
@@ -239,6 +284,36 @@ impl Resource {
             namespace: self.namespace().to_owned(),
             name: self.name().to_owned(),
         }
+    }
+
+    /// The current id, borrowed.
+    #[must_use]
+    pub fn current_ref(&self) -> IdRef<'_> {
+        let api = self.str_at(&["apiVersion"]);
+        let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+        IdRef {
+            group,
+            version,
+            kind: self.kind(),
+            namespace: self.namespace(),
+            name: self.name(),
+        }
+    }
+
+    /// The original id, borrowed.
+    #[must_use]
+    pub fn original_ref(&self) -> IdRef<'_> {
+        self.prev_ids
+            .first()
+            .map_or_else(|| self.current_ref(), ResId::as_ref)
+    }
+
+    /// Every id the object has had, the current one last, borrowed.
+    pub fn id_refs(&self) -> impl Iterator<Item = IdRef<'_>> {
+        self.prev_ids
+            .iter()
+            .map(ResId::as_ref)
+            .chain(std::iter::once(self.current_ref()))
     }
 
     /// The id the object had when it was first loaded.

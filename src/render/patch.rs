@@ -1,8 +1,11 @@
 //! Applying `patches`, `patchesStrategicMerge` and `patchesJson6902` to the objects they
 //! target: by selector, or (without one) by the kind and name the patch itself names.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
+use super::build::ensure_objects;
 use super::kustomization::Selector;
 use super::object::{Gvk, ResId, Resource};
 use super::selector::Matcher;
@@ -38,26 +41,50 @@ fn patch_id(p: &Value) -> ResId {
     }
 }
 
+/// Objects by every name they have had, so that thousands of patches do not each scan every
+/// object. Built on first use; dropped (set to `None`) when a patch deletes or renames one.
+#[derive(Debug)]
+pub(super) struct Lookup(HashMap<String, Vec<usize>>);
+
+impl Lookup {
+    fn new(rs: &[Resource]) -> Self {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in rs.iter().enumerate() {
+            for id in r.id_refs() {
+                let slot = by_name.entry(id.name.to_owned()).or_default();
+                if slot.last() != Some(&i) {
+                    slot.push(i);
+                }
+            }
+        }
+        Self(by_name)
+    }
+
+    fn by_name(&self, name: &str) -> &[usize] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Index of the one object a patch document names, by any of its ids.
-fn find_target(rs: &[Resource], p: &Value) -> Result<usize, String> {
+fn find_target(rs: &[Resource], lookup: &Lookup, p: &Value) -> Result<usize, String> {
     let want = patch_id(p);
     if want.name.is_empty() || want.gvk.kind.is_empty() {
         return Err(
             "a patch without a target must name its object (kind and metadata.name)".into(),
         );
     }
-    let hits: Vec<usize> = rs
+    let hits: Vec<usize> = lookup
+        .by_name(&want.name)
         .iter()
-        .enumerate()
-        .filter(|(_, r)| {
-            r.all_ids().iter().any(|id| {
+        .copied()
+        .filter(|&i| {
+            rs[i].id_refs().any(|id| {
                 id.name == want.name
-                    && id.gvk.is_selected_by(&want.gvk)
+                    && id.is_selected_by(&want.gvk)
                     && (want.namespace.is_empty()
                         || id.effective_namespace() == want.effective_namespace())
             })
         })
-        .map(|(i, _)| i)
         .collect();
     match hits.as_slice() {
         [i] => Ok(*i),
@@ -88,7 +115,13 @@ fn without_identity(p: &Value) -> Value {
     p
 }
 
-fn smp_one(rs: &mut Vec<Resource>, i: usize, patch: &Value) {
+/// Merges `patch` into object `i`; true when the patch deleted it.
+fn smp_at(
+    rs: &mut Vec<Resource>,
+    lookup: &mut Option<Lookup>,
+    i: usize,
+    patch: &Value,
+) -> Result<bool, String> {
     let gvk = rs[i].gvk();
     if smp::apply(
         &mut rs[i].value,
@@ -98,17 +131,28 @@ fn smp_one(rs: &mut Vec<Resource>, i: usize, patch: &Value) {
     ) == Outcome::Delete
     {
         rs.remove(i);
+        *lookup = None;
+        return Ok(true);
     }
+    ensure_objects(std::slice::from_ref(&rs[i]))?;
+    Ok(false)
 }
 
-pub(super) fn apply_untargeted_smp(rs: &mut Vec<Resource>, patch: &Value) -> Result<(), String> {
-    let i = find_target(rs, patch)?;
-    smp_one(rs, i, patch);
-    Ok(())
+/// A strategic-merge patch that names its object (kind, name, namespace) instead of a target.
+pub(super) fn apply_untargeted_smp(
+    rs: &mut Vec<Resource>,
+    lookup: &mut Option<Lookup>,
+    patch: &Value,
+) -> Result<(), String> {
+    let lk = lookup.get_or_insert_with(|| Lookup::new(rs));
+    let i = find_target(rs, lk, patch)?;
+    smp_at(rs, lookup, i, patch).map(|_| ())
 }
 
+/// Applies a patch (JSON 6902 `json_ops`, or strategic-merge `docs`) to its targets.
 pub(super) fn apply_patch(
     rs: &mut Vec<Resource>,
+    lookup: &mut Option<Lookup>,
     source: &str,
     json_ops: Option<&[Value]>,
     docs: &[Value],
@@ -119,7 +163,7 @@ pub(super) fn apply_patch(
             return Err(format!("{source}: a JSON 6902 patch needs a `target`"));
         }
         for p in docs {
-            apply_untargeted_smp(rs, p)?;
+            apply_untargeted_smp(rs, lookup, p)?;
         }
         return Ok(());
     };
@@ -128,25 +172,33 @@ pub(super) fn apply_patch(
         .map(|ops| serde_json::from_value(Value::Array(ops.to_vec())))
         .transpose()
         .map_err(|e| format!("invalid JSON patch: {e}"))?;
-    let mut i = 0;
-    while i < rs.len() {
+    let candidates: Vec<usize> = match matcher.literal_name() {
+        Some(name) => lookup
+            .get_or_insert_with(|| Lookup::new(rs))
+            .by_name(name)
+            .to_vec(),
+        None => (0..rs.len()).collect(),
+    };
+    let mut removed = 0;
+    for c in candidates {
+        let i = c - removed;
         if !matcher.matches(&rs[i]) {
-            i += 1;
             continue;
         }
-        let before = rs.len();
         if let Some(ops) = &ops {
             let id = rs[i].id();
             json_patch::patch(&mut rs[i].value, ops).map_err(|e| format!("{id}: {e}"))?;
+            ensure_objects(std::slice::from_ref(&rs[i]))?;
+            if rs[i].name() != id.name {
+                *lookup = None;
+            }
         } else {
             for p in docs {
-                if i < rs.len() {
-                    smp_one(rs, i, p);
+                if smp_at(rs, lookup, i, p)? {
+                    removed += 1;
+                    break;
                 }
             }
-        }
-        if rs.len() == before {
-            i += 1;
         }
     }
     Ok(())

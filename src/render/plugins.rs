@@ -108,7 +108,9 @@ impl Builder<'_> {
                     digest: s(&t["digest"]),
                 };
                 let fs = specs("fieldSpecs")?;
-                self.tracked(acc, kpath, &kind, |rs| transform::images(rs, &rule, &fs))
+                self.tracked(acc, kpath, &kind, |rs| {
+                    transform::images(rs, std::slice::from_ref(&rule), &fs)
+                })
             }
             "ReplicaCountTransformer" => {
                 let r = &config["replica"];
@@ -131,7 +133,7 @@ impl Builder<'_> {
                         })?,
                     options: Map::new(),
                 };
-                self.apply_patch_entry(acc, dir, kpath, &entry, false)
+                self.apply_patch_entry(acc, dir, kpath, &entry, false, &mut None)
             }
             "PatchJson6902Transformer" => {
                 let entry = PatchEntry {
@@ -146,7 +148,7 @@ impl Builder<'_> {
                         })?,
                     options: Map::new(),
                 };
-                self.apply_patch_entry(acc, dir, kpath, &entry, true)
+                self.apply_patch_entry(acc, dir, kpath, &entry, true, &mut None)
             }
             "PatchStrategicMergeTransformer" => {
                 let mut patches = Vec::new();
@@ -161,8 +163,10 @@ impl Builder<'_> {
                     );
                 }
                 self.tracked(acc, kpath, &kind, |rs| {
+                    let mut lookup = None;
                     for (source, p) in &patches {
-                        apply_untargeted_smp(rs, p).map_err(|m| format!("{source}: {m}"))?;
+                        apply_untargeted_smp(rs, &mut lookup, p)
+                            .map_err(|m| format!("{source}: {m}"))?;
                     }
                     Ok(())
                 })

@@ -422,7 +422,7 @@ pub(crate) fn resolve_vars(
     for r in resources.iter_mut() {
         let gvk = r.gvk();
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
-            visit::<String>(&mut r.value, &spec.segments(), None, &mut |node| {
+            visit::<String>(&mut r.value, spec.segments(), None, &mut |node| {
                 expand_node(node, &values);
                 Ok(())
             })?;

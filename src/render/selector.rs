@@ -10,26 +10,42 @@ use super::object::Resource;
 /// A compiled [`Selector`].
 #[derive(Debug)]
 pub(crate) struct Matcher {
-    group: Option<Regex>,
-    version: Option<Regex>,
-    kind: Option<Regex>,
-    name: Option<Regex>,
-    namespace: Option<Regex>,
+    group: Pattern,
+    version: Pattern,
+    kind: Pattern,
+    name: Pattern,
+    namespace: Pattern,
     labels: Vec<Requirement>,
     annotations: Vec<Requirement>,
 }
 
-fn anchored(pattern: &str) -> Result<Option<Regex>, String> {
+/// One field of a selector: anything, a literal, or an anchored regular expression.
+#[derive(Debug)]
+enum Pattern {
+    Any,
+    Literal(String),
+    Regex(Regex),
+}
+
+fn anchored(pattern: &str) -> Result<Pattern, String> {
     if pattern.is_empty() {
-        return Ok(None);
+        return Ok(Pattern::Any);
+    }
+    // Most selectors are plain names; comparing them directly keeps large repositories fast.
+    if !pattern.contains(|c: char| "\\.+*?()|[]{}^$".contains(c)) {
+        return Ok(Pattern::Literal(pattern.to_owned()));
     }
     Regex::new(&format!("^(?:{pattern})$"))
-        .map(Some)
+        .map(Pattern::Regex)
         .map_err(|e| format!("invalid regular expression `{pattern}`: {e}"))
 }
 
-fn is_match(re: Option<&Regex>, s: &str) -> bool {
-    re.is_none_or(|r| r.is_match(s))
+fn is_match(p: &Pattern, s: &str) -> bool {
+    match p {
+        Pattern::Any => true,
+        Pattern::Literal(l) => l == s,
+        Pattern::Regex(r) => r.is_match(s),
+    }
 }
 
 impl Matcher {
@@ -45,26 +61,32 @@ impl Matcher {
         })
     }
 
+    /// The name this selector matches literally, if it is not a pattern.
+    pub(crate) fn literal_name(&self) -> Option<&str> {
+        match &self.name {
+            Pattern::Literal(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// kustomize's `Select`: name and namespace may match the original or the current id.
     #[must_use]
     pub(crate) fn matches(&self, r: &Resource) -> bool {
-        let cur = r.id();
-        let org = r.original_id();
-        let gvk = &cur.gvk;
-        is_match(self.group.as_ref(), &gvk.group)
-            && is_match(self.version.as_ref(), &gvk.version)
-            && is_match(self.kind.as_ref(), &gvk.kind)
-            && (is_match(self.namespace.as_ref(), org.effective_namespace())
-                || is_match(self.namespace.as_ref(), cur.effective_namespace()))
-            && (is_match(self.name.as_ref(), &org.name) || is_match(self.name.as_ref(), &cur.name))
-            && self
-                .labels
-                .iter()
-                .all(|req| req.matches(&r.meta_map("labels")))
+        let cur = r.current_ref();
+        let org = r.original_ref();
+        let empty = Map::new();
+        let meta = |field: &str| r.value["metadata"][field].as_object().unwrap_or(&empty);
+        is_match(&self.group, cur.group)
+            && is_match(&self.version, cur.version)
+            && is_match(&self.kind, cur.kind)
+            && (is_match(&self.name, org.name) || is_match(&self.name, cur.name))
+            && (is_match(&self.namespace, org.effective_namespace())
+                || is_match(&self.namespace, cur.effective_namespace()))
+            && self.labels.iter().all(|req| req.matches(meta("labels")))
             && self
                 .annotations
                 .iter()
-                .all(|req| req.matches(&r.meta_map("annotations")))
+                .all(|req| req.matches(meta("annotations")))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The built-in transformers: namespace, name prefix and suffix, labels, annotations, images,
 //! replicas and value-add. Each changes the objects in place through field specs.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::fieldspec::{Create, FieldSpec, split_path, visit};
@@ -15,8 +17,12 @@ fn for_specs(
 ) -> Result<(), String> {
     let gvk = r.gvk();
     for spec in specs.iter().filter(|s| s.selects(&gvk)) {
-        let segments = spec.segments();
-        visit(&mut r.value, &segments, spec.create.then_some(create), f)?;
+        visit(
+            &mut r.value,
+            spec.segments(),
+            spec.create.then_some(create),
+            f,
+        )?;
     }
     Ok(())
 }
@@ -77,7 +83,7 @@ pub(crate) fn namespace(
             let segs = spec.segments();
             visit::<String>(
                 &mut r.value,
-                &segs,
+                segs,
                 spec.create.then_some(Create::Scalar),
                 &mut |v| {
                     *v = Value::String(ns.into());
@@ -120,8 +126,7 @@ pub(crate) fn prefix_suffix(
                     r.suffixes.push(suffix.to_owned());
                 }
             } else {
-                let segs = spec.segments();
-                visit::<String>(&mut r.value, &segs, None, &mut |v| {
+                visit::<String>(&mut r.value, spec.segments(), None, &mut |v| {
                     if let Value::String(s) = v {
                         *s = format!("{prefix}{s}{suffix}");
                     }
@@ -203,25 +208,59 @@ impl ImageRule {
     }
 }
 
-fn set_images_in_containers(v: &mut Value, rule: &ImageRule) {
+/// Rules in order, indexed by the image name they match.
+struct ImageRules<'r> {
+    rules: &'r [ImageRule],
+    by_name: HashMap<&'r str, Vec<usize>>,
+}
+
+impl<'r> ImageRules<'r> {
+    fn new(rules: &'r [ImageRule]) -> Self {
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            by_name.entry(r.name.as_str()).or_default().push(i);
+        }
+        Self { rules, by_name }
+    }
+
+    /// Applies every rule in order, as running them one after another would (a rule may
+    /// rename an image so that a later rule matches it).
+    fn rewrite(&self, image: &mut String) {
+        let mut next = 0;
+        loop {
+            let (name, _, _) = split_image(image);
+            let Some(&i) = self
+                .by_name
+                .get(name)
+                .and_then(|ids| ids.iter().find(|&&i| i >= next))
+            else {
+                return;
+            };
+            if let Some(new) = self.rules[i].apply(image) {
+                *image = new;
+            }
+            next = i + 1;
+        }
+    }
+}
+
+fn set_images_in_containers(v: &mut Value, rules: &ImageRules<'_>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
                 if (k == "containers" || k == "initContainers") && child.is_array() {
                     for c in child.as_array_mut().into_iter().flatten() {
-                        if let Some(Value::String(img)) = c.get_mut("image")
-                            && let Some(new) = rule.apply(img)
-                        {
-                            *img = new;
+                        if let Some(Value::String(img)) = c.get_mut("image") {
+                            rules.rewrite(img);
                         }
                     }
                 }
-                set_images_in_containers(child, rule);
+                set_images_in_containers(child, rules);
             }
         }
         Value::Array(items) => {
             for item in items {
-                set_images_in_containers(item, rule);
+                set_images_in_containers(item, rules);
             }
         }
         _ => {}
@@ -230,20 +269,23 @@ fn set_images_in_containers(v: &mut Value, rule: &ImageRule) {
 
 /// Rewrites images: every `containers`/`initContainers` list anywhere in an object (kustomize's
 /// legacy behaviour, which covers custom resources that embed pod specs), plus the spec list.
+/// The rules apply in order, each to the result of the ones before.
 pub(crate) fn images(
     resources: &mut [Resource],
-    rule: &ImageRule,
+    rules: &[ImageRule],
     specs: &[FieldSpec],
 ) -> Result<(), String> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let rules = ImageRules::new(rules);
     for r in resources {
-        set_images_in_containers(&mut r.value, rule);
+        set_images_in_containers(&mut r.value, &rules);
         let gvk = r.gvk();
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
-            visit::<String>(&mut r.value, &spec.segments(), None, &mut |v| {
-                if let Value::String(img) = v
-                    && let Some(new) = rule.apply(img)
-                {
-                    *img = new;
+            visit::<String>(&mut r.value, spec.segments(), None, &mut |v| {
+                if let Value::String(img) = v {
+                    rules.rewrite(img);
                 }
                 Ok(())
             })?;
