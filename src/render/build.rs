@@ -514,22 +514,45 @@ impl Builder<'_> {
             return Self::add(acc, r, kpath);
         }
         let new_id = r.id();
-        let found = acc.resources.iter().position(|e| {
-            e.all_ids().iter().any(|id| {
-                id.gvk.kind == new_id.gvk.kind
-                    && id.name == new_id.name
-                    && (new_id.namespace.is_empty()
-                        || id.effective_namespace() == new_id.effective_namespace())
+        let found: Vec<usize> = acc
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.all_ids().iter().any(|id| {
+                    id.gvk.kind == new_id.gvk.kind
+                        && id.name == new_id.name
+                        && (new_id.namespace.is_empty()
+                            || id.effective_namespace() == new_id.effective_namespace())
+                })
             })
-        });
-        let Some(i) = found else {
-            return Err(Error::invalid(
-                kpath,
-                format!(
-                    "{plugin} `{}` has behavior `{behavior}` but there is no {} `{}` to {behavior}",
-                    args.name, new_id.gvk.kind, args.name
-                ),
-            ));
+            .map(|(i, _)| i)
+            .collect();
+        let i = match found.as_slice() {
+            [i] => *i,
+            [] => {
+                return Err(Error::invalid(
+                    kpath,
+                    format!(
+                        "{plugin} `{}` has behavior `{behavior}` but there is no {} `{}` to {behavior}",
+                        args.name, new_id.gvk.kind, args.name
+                    ),
+                ));
+            }
+            many => {
+                let ids: Vec<String> = many
+                    .iter()
+                    .map(|&i| acc.resources[i].id().to_string())
+                    .collect();
+                return Err(Error::invalid(
+                    kpath,
+                    format!(
+                        "{plugin} `{}` with behavior `{behavior}` matches more than one object: {}; set its namespace or merge in each variant",
+                        args.name,
+                        ids.join(", ")
+                    ),
+                ));
+            }
         };
         let existing = &mut acc.resources[i];
         match behavior {
@@ -656,6 +679,9 @@ impl Builder<'_> {
                 }
             })
             .map_err(|m| Error::invalid(kpath, m))?;
+        if check_all {
+            Self::check_unique(acc, kpath, plugin)?;
+        }
         if let Some(before) = before {
             for r in &mut acc.resources {
                 let org = r.original_id();
@@ -671,6 +697,22 @@ impl Builder<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Fails when a change gave two objects the same id (kustomize: "… produces ID conflict"),
+    /// and leaves the id set ready for the next add.
+    pub(super) fn check_unique(acc: &mut Acc, kpath: &str, plugin: &str) -> Result<(), Error> {
+        let mut ids = HashSet::with_capacity(acc.resources.len());
+        for r in &acc.resources {
+            if !ids.insert(id_key(r)) {
+                return Err(Error::invalid(
+                    kpath,
+                    format!("{plugin} gives two objects the same id: {}", r.id()),
+                ));
+            }
+        }
+        acc.ids = Some(ids);
         Ok(())
     }
 
@@ -712,6 +754,7 @@ impl Builder<'_> {
         for entry in &k.patches {
             self.apply_patch_entry(acc, dir, kpath, entry, false, &mut lookup)?;
         }
+        Self::check_unique(acc, kpath, "PatchTransformer")?;
         if !k.namespace.is_empty() {
             self.tracked(acc, kpath, "NamespaceTransformer", |rs| {
                 transform::namespace(rs, &k.namespace, &config.namespace)
@@ -757,6 +800,7 @@ impl Builder<'_> {
         for entry in &k.patches_json6902 {
             self.apply_patch_entry(acc, dir, kpath, entry, true, &mut lookup)?;
         }
+        Self::check_unique(acc, kpath, "PatchJson6902Transformer")?;
         if !k.replicas.is_empty() {
             self.tracked(acc, kpath, "ReplicaCountTransformer", |rs| {
                 for r in &k.replicas {
@@ -928,6 +972,7 @@ impl Builder<'_> {
         for r in acc.resources.iter_mut().filter(|r| r.needs_hash) {
             let hash = generate::name_hash(&r.value);
             let name = format!("{}-{hash}", r.name());
+            r.store_previous_id();
             r.set_name(&name);
         }
         nameref::fix(&mut acc.resources, &config.name_reference)

@@ -9,6 +9,8 @@ use super::object::{Gvk, ResId, Resource};
 
 /// What the fix-up needs to know about a possible referral target.
 struct Candidate {
+    /// Its previous ids only: kustomize matches references against the names an object had
+    /// before a transformer touched it, never against an untouched object's current name.
     ids: Vec<ResId>,
     current: ResId,
     prefixes: Vec<String>,
@@ -18,14 +20,32 @@ struct Candidate {
 /// What it needs to know about the object whose field is being fixed.
 struct Referrer<'a> {
     current: ResId,
+    /// For a `RoleBinding`: the namespaces its `ServiceAccount` subjects name.
+    subject_namespaces: Vec<String>,
     prefixes: &'a [String],
     suffixes: &'a [String],
     role_ref: Option<Gvk>,
 }
 
-/// True when the shorter list is the tail of the longer (kustomize's `SameEndingSubSlice`).
+impl Referrer<'_> {
+    /// kustomize's `SubsetThatCouldBeReferencedByResource`: a namespaced object refers only to
+    /// cluster-scoped objects, objects in its own namespace, and (a `RoleBinding`) objects in the
+    /// namespaces its `ServiceAccount` subjects name.
+    fn could_refer_to(&self, c: &Candidate) -> bool {
+        !self.current.gvk.is_namespaced()
+            || !c.current.gvk.is_namespaced()
+            || c.current.effective_namespace() == self.current.effective_namespace()
+            || self.subject_namespaces.contains(&c.current.namespace)
+    }
+}
+
+/// True when the shorter list is the tail of the longer (kustomize's `SameEndingSubSlice`);
+/// an empty list matches only an empty one.
 fn same_ending(a: &[String], b: &[String]) -> bool {
     let n = a.len().min(b.len());
+    if n == 0 {
+        return a.len() == b.len();
+    }
     a[a.len() - n..] == b[b.len() - n..]
 }
 
@@ -38,7 +58,7 @@ fn select<'c>(
     let mut found: Vec<&Candidate> = candidates
         .iter()
         .copied()
-        .filter(|c| c.ids.iter().any(|id| id.name == old))
+        .filter(|c| c.ids.iter().any(|id| id.name == old) && referrer.could_refer_to(c))
         .collect();
     if role_ref_path && let Some(gvk) = &referrer.role_ref {
         found.retain(|c| c.ids.iter().any(|id| id.gvk.is_selected_by(gvk)));
@@ -81,8 +101,9 @@ fn select<'c>(
 pub(crate) fn fix(resources: &mut [Resource], rules: &[NameBackRef]) -> Result<(), String> {
     let all: Vec<Candidate> = resources
         .iter()
+        .filter(|r| !r.prev_ids.is_empty())
         .map(|r| Candidate {
-            ids: r.all_ids(),
+            ids: r.prev_ids.clone(),
             current: r.id(),
             prefixes: r.prefixes.clone(),
             suffixes: r.suffixes.clone(),
@@ -114,8 +135,20 @@ pub(crate) fn fix(resources: &mut [Resource], rules: &[NameBackRef]) -> Result<(
             });
             let prefixes = r.prefixes.clone();
             let suffixes = r.suffixes.clone();
+            let subject_namespaces = if gvk.kind == "RoleBinding" {
+                r.value["subjects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["kind"] == "ServiceAccount")
+                    .filter_map(|s| s["namespace"].as_str().map(str::to_owned))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let referrer = Referrer {
                 current: r.id(),
+                subject_namespaces,
                 prefixes: &prefixes,
                 suffixes: &suffixes,
                 role_ref,

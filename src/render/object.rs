@@ -345,24 +345,21 @@ impl Resource {
         meta.as_object_mut().expect("just made an object")
     }
 
-    /// Renames the object, remembering the old id.
-    pub fn set_name(&mut self, name: &str) {
-        if self.name() == name {
-            return;
-        }
+    /// Remembers the current id as a previous one. Transformers that may rename or move an
+    /// object call this first, whether or not they end up changing it, as kustomize does; name
+    /// references are later matched against these previous ids.
+    pub fn store_previous_id(&mut self) {
         self.prev_ids.push(self.id());
+    }
+
+    /// Sets `metadata.name`.
+    pub fn set_name(&mut self, name: &str) {
         self.metadata_mut()
             .insert("name".into(), Value::String(name.to_owned()));
     }
 
-    /// Moves the object to a namespace, remembering the old id.
+    /// Sets `metadata.namespace`.
     pub fn set_namespace(&mut self, namespace: &str) {
-        if self.namespace() == namespace && self.value["metadata"].get("namespace").is_some() {
-            return;
-        }
-        if self.namespace() != namespace {
-            self.prev_ids.push(self.id());
-        }
         self.metadata_mut()
             .insert("namespace".into(), Value::String(namespace.to_owned()));
     }
@@ -411,7 +408,9 @@ mod tests {
         let mut r = Resource::new(
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
         );
+        r.store_previous_id();
         r.set_name("p-a");
+        r.store_previous_id();
         r.set_namespace("ns");
         assert_eq!(r.original_id().name, "a");
         assert_eq!(r.all_ids().len(), 3);

@@ -133,7 +133,8 @@ impl Builder<'_> {
                         })?,
                     options: Map::new(),
                 };
-                self.apply_patch_entry(acc, dir, kpath, &entry, false, &mut None)
+                self.apply_patch_entry(acc, dir, kpath, &entry, false, &mut None)?;
+                Self::check_unique(acc, kpath, &kind)
             }
             "PatchJson6902Transformer" => {
                 let entry = PatchEntry {
@@ -148,7 +149,8 @@ impl Builder<'_> {
                         })?,
                     options: Map::new(),
                 };
-                self.apply_patch_entry(acc, dir, kpath, &entry, true, &mut None)
+                self.apply_patch_entry(acc, dir, kpath, &entry, true, &mut None)?;
+                Self::check_unique(acc, kpath, &kind)
             }
             "PatchStrategicMergeTransformer" => {
                 let mut patches = Vec::new();

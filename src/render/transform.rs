@@ -60,6 +60,7 @@ pub(crate) fn namespace(
 ) -> Result<(), String> {
     for r in resources {
         let gvk = r.gvk();
+        r.store_previous_id();
         if gvk.is_namespaced() {
             r.set_namespace(ns);
         }
@@ -118,6 +119,7 @@ pub(crate) fn prefix_suffix(
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
             if spec.path == "metadata/name" {
                 let name = format!("{prefix}{}{suffix}", r.name());
+                r.store_previous_id();
                 r.set_name(&name);
                 if !prefix.is_empty() {
                     r.prefixes.push(prefix.to_owned());

@@ -264,3 +264,127 @@ fn example_overlays_match_kubectl_kustomize() {
         assert_eq!(theirs, String::from_utf8(out.stdout).unwrap(), "{env}");
     }
 }
+
+/// A two-level layout: the base included twice through variants `a` and `b`, an optional
+/// component, and a top overlay over both.
+#[derive(Debug, Clone)]
+struct Layers {
+    a_prefix: Option<&'static str>,
+    a_namespace: Option<&'static str>,
+    a_component: bool,
+    b: Option<(
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    )>,
+    top_prefix: Option<&'static str>,
+    top_namespace: Option<&'static str>,
+    top_labels: bool,
+    top_cm_merge: bool,
+}
+
+fn layers() -> impl Strategy<Value = Layers> {
+    (
+        prop::option::of(prop::sample::select(vec!["a-", "x-"])),
+        prop::option::of(prop::sample::select(vec!["ns-a", "shared"])),
+        any::<bool>(),
+        prop::option::of((
+            prop::option::of(prop::sample::select(vec!["b-", "x-"])),
+            prop::option::of(prop::sample::select(vec!["-b", "-v1"])),
+            prop::option::of(prop::sample::select(vec!["ns-b", "shared"])),
+        )),
+        prop::option::of(prop::sample::select(vec!["top-"])),
+        prop::option::of(prop::sample::select(vec!["prod"])),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                a_prefix,
+                a_namespace,
+                a_component,
+                b,
+                top_prefix,
+                top_namespace,
+                top_labels,
+                top_cm_merge,
+            )| Layers {
+                a_prefix,
+                a_namespace,
+                a_component,
+                b,
+                top_prefix,
+                top_namespace,
+                top_labels,
+                top_cm_merge,
+            },
+        )
+}
+
+fn layer_files(l: &Layers) -> Vec<(String, String)> {
+    let mut files = vec![(
+        "comp/kustomization.yaml".to_owned(),
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nconfigMapGenerator:\n- name: extra\n  literals:\n  - FEATURE=on\npatches:\n- patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata:\n      name: web\n    spec:\n      template:\n        spec:\n          containers:\n          - name: app\n            envFrom:\n            - configMapRef:\n                name: extra\n".to_owned(),
+    )];
+    let mut a = String::from("resources:\n- ../base\n");
+    if let Some(p) = l.a_prefix {
+        let _ = writeln!(a, "namePrefix: {p}");
+    }
+    if let Some(ns) = l.a_namespace {
+        let _ = writeln!(a, "namespace: {ns}");
+    }
+    if l.a_component {
+        a.push_str("components:\n- ../comp\n");
+    }
+    files.push(("a/kustomization.yaml".into(), a));
+    let mut top = String::from("resources:\n- ../a\n");
+    if let Some((prefix, suffix, ns)) = l.b {
+        let mut b = String::from("resources:\n- ../base\n");
+        if let Some(p) = prefix {
+            let _ = writeln!(b, "namePrefix: {p}");
+        }
+        if let Some(s) = suffix {
+            let _ = writeln!(b, "nameSuffix: {s}");
+        }
+        if let Some(ns) = ns {
+            let _ = writeln!(b, "namespace: {ns}");
+        }
+        files.push(("b/kustomization.yaml".into(), b));
+        top.push_str("- ../b\n");
+    }
+    if let Some(p) = l.top_prefix {
+        let _ = writeln!(top, "namePrefix: {p}");
+    }
+    if let Some(ns) = l.top_namespace {
+        let _ = writeln!(top, "namespace: {ns}");
+    }
+    if l.top_labels {
+        top.push_str("labels:\n- pairs:\n    layer: top\n  includeSelectors: true\n");
+    }
+    if l.top_cm_merge {
+        top.push_str(
+            "configMapGenerator:\n- name: cfg\n  behavior: merge\n  literals:\n  - LEVEL=debug\n",
+        );
+    }
+    files.push(("overlay/kustomization.yaml".into(), top));
+    files
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    #[test]
+    fn layered_overlays_match_kubectl_kustomize(l in layers()) {
+        let mut all: Vec<(&str, &str)> = BASE.to_vec();
+        let extra = layer_files(&l);
+        all.extend(extra.iter().map(|(p, c)| (p.as_str(), c.as_str())));
+        let t = tree(&all);
+        let theirs = kubectl_kustomize(&t.path().join("overlay"));
+        let ours = fledge_build(t.path());
+        match (&theirs, &ours) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "layers: {:?}", l),
+            (Err(_), Err(_)) => {}
+            _ => prop_assert!(false, "one failed, one did not: {:?}\nkustomize: {:?}\nfledge: {:?}", l, theirs, ours),
+        }
+    }
+}
