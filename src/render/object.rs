@@ -41,9 +41,7 @@ impl Gvk {
     /// True when every non-empty field of `selector` equals this one's.
     #[must_use]
     pub fn is_selected_by(&self, selector: &Gvk) -> bool {
-        (selector.group.is_empty() || selector.group == self.group)
-            && (selector.version.is_empty() || selector.version == self.version)
-            && (selector.kind.is_empty() || selector.kind == self.kind)
+        selected(selector, &self.group, &self.version, &self.kind)
     }
 
     /// Whether objects of this kind live in a namespace. Kinds not known to be cluster-scoped
@@ -79,6 +77,13 @@ impl fmt::Display for Gvk {
             write!(f, "{}.{}.{}", self.kind, self.version, self.group)
         }
     }
+}
+
+/// True when every non-empty field of `selector` equals the given one.
+fn selected(selector: &Gvk, group: &str, version: &str, kind: &str) -> bool {
+    (selector.group.is_empty() || selector.group == group)
+        && (selector.version.is_empty() || selector.version == version)
+        && (selector.kind.is_empty() || selector.kind == kind)
 }
 
 /// Kinds of the Kubernetes API that are cluster-scoped.
@@ -136,13 +141,7 @@ impl ResId {
     /// cluster-scoped kinds).
     #[must_use]
     pub fn effective_namespace(&self) -> &str {
-        if !self.gvk.is_namespaced() {
-            "_cluster_"
-        } else if self.namespace.is_empty() {
-            "default"
-        } else {
-            &self.namespace
-        }
+        self.as_ref().effective_namespace()
     }
 
     /// Same kind, name and effective namespace.
@@ -174,10 +173,10 @@ pub struct IdRef<'a> {
     pub name: &'a str,
 }
 
-impl IdRef<'_> {
+impl<'a> IdRef<'a> {
     /// As [`ResId::effective_namespace`].
     #[must_use]
-    pub fn effective_namespace(&self) -> &str {
+    pub fn effective_namespace(&self) -> &'a str {
         if CLUSTER_SCOPED.contains(&self.kind) {
             "_cluster_"
         } else if self.namespace.is_empty() {
@@ -190,9 +189,7 @@ impl IdRef<'_> {
     /// As [`Gvk::is_selected_by`].
     #[must_use]
     pub fn is_selected_by(&self, selector: &Gvk) -> bool {
-        (selector.group.is_empty() || selector.group == self.group)
-            && (selector.version.is_empty() || selector.version == self.version)
-            && (selector.kind.is_empty() || selector.kind == self.kind)
+        selected(selector, self.group, self.version, self.kind)
     }
 }
 

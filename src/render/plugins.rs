@@ -120,36 +120,21 @@ impl Builder<'_> {
                     transform::replicas(rs, &name, count, &fs)
                 })
             }
-            "PatchTransformer" => {
+            "PatchTransformer" | "PatchJson6902Transformer" => {
+                let json_only = kind == "PatchJson6902Transformer";
                 let entry = PatchEntry {
                     path: config.get("path").map(s),
-                    patch: config.get("patch").map(s),
+                    patch: config
+                        .get(if json_only { "jsonOp" } else { "patch" })
+                        .map(s),
                     target: config
                         .get("target")
                         .map(|t| serde_json::from_value(t.clone()))
                         .transpose()
-                        .map_err(|e| {
-                            Error::invalid(kpath, format!("PatchTransformer.target: {e}"))
-                        })?,
+                        .map_err(|e| Error::invalid(kpath, format!("{kind}.target: {e}")))?,
                     options: Map::new(),
                 };
-                self.apply_patch_entry(acc, dir, kpath, &entry, false, &mut None)?;
-                Self::check_unique(acc, kpath, &kind)
-            }
-            "PatchJson6902Transformer" => {
-                let entry = PatchEntry {
-                    path: config.get("path").map(s),
-                    patch: config.get("jsonOp").map(s),
-                    target: config
-                        .get("target")
-                        .map(|t| serde_json::from_value(t.clone()))
-                        .transpose()
-                        .map_err(|e| {
-                            Error::invalid(kpath, format!("PatchJson6902Transformer.target: {e}"))
-                        })?,
-                    options: Map::new(),
-                };
-                self.apply_patch_entry(acc, dir, kpath, &entry, true, &mut None)?;
+                self.apply_patch_entry(acc, dir, kpath, &entry, json_only, &mut None)?;
                 Self::check_unique(acc, kpath, &kind)
             }
             "PatchStrategicMergeTransformer" => {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use super::{repo_dir, tree};
+use super::{build_repo_dir, tree};
 
 fn fledge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fledge"))
@@ -10,17 +10,7 @@ fn fledge() -> Command {
 
 #[test]
 fn build_prints_a_yaml_stream() {
-    let out = fledge()
-        .args(["build", "examples/repo-layout/staging"])
-        .current_dir(repo_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = build_repo_dir("examples/repo-layout/staging");
     assert!(
         text.starts_with("apiVersion: v1\nkind: Namespace\nmetadata:\n"),
         "{text}"

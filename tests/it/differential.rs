@@ -216,6 +216,27 @@ fn kubectl_kustomize(dir: &std::path::Path) -> Result<String, String> {
     }
 }
 
+/// Builds `files` (plus the base) with both tools: equal bytes, or both failing.
+fn compare(extra: &[(String, String)], what: &dyn std::fmt::Debug) -> Result<(), TestCaseError> {
+    let mut all: Vec<(&str, &str)> = BASE.to_vec();
+    all.extend(extra.iter().map(|(p, c)| (p.as_str(), c.as_str())));
+    let t = tree(&all);
+    let theirs = kubectl_kustomize(&t.path().join("overlay"));
+    let ours = fledge_build(t.path());
+    match (&theirs, &ours) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "layout: {:?}", what),
+        (Err(_), Err(_)) => {}
+        _ => prop_assert!(
+            false,
+            "one failed, one did not: {:?}\nkustomize: {:?}\nfledge: {:?}",
+            what,
+            theirs,
+            ours
+        ),
+    }
+    Ok(())
+}
+
 fn fledge_build(dir: &std::path::Path) -> Result<String, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
         .arg("build")
@@ -236,17 +257,7 @@ proptest! {
 
     #[test]
     fn random_overlays_match_kubectl_kustomize(o in overlay()) {
-        let mut all: Vec<(&str, &str)> = BASE.to_vec();
-        let extra = overlay_files(&o);
-        all.extend(extra.iter().map(|(p, c)| (p.as_str(), c.as_str())));
-        let t = tree(&all);
-        let theirs = kubectl_kustomize(&t.path().join("overlay"));
-        let ours = fledge_build(t.path());
-        match (&theirs, &ours) {
-            (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "overlay: {:?}", o),
-            (Err(_), Err(_)) => {}
-            _ => prop_assert!(false, "one failed, one did not: {:?}\nkustomize: {:?}\nfledge: {:?}", o, theirs, ours),
-        }
+        compare(&overlay_files(&o), &o)?;
     }
 }
 
@@ -375,16 +386,6 @@ proptest! {
 
     #[test]
     fn layered_overlays_match_kubectl_kustomize(l in layers()) {
-        let mut all: Vec<(&str, &str)> = BASE.to_vec();
-        let extra = layer_files(&l);
-        all.extend(extra.iter().map(|(p, c)| (p.as_str(), c.as_str())));
-        let t = tree(&all);
-        let theirs = kubectl_kustomize(&t.path().join("overlay"));
-        let ours = fledge_build(t.path());
-        match (&theirs, &ours) {
-            (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "layers: {:?}", l),
-            (Err(_), Err(_)) => {}
-            _ => prop_assert!(false, "one failed, one did not: {:?}\nkustomize: {:?}\nfledge: {:?}", l, theirs, ours),
-        }
+        compare(&layer_files(&l), &l)?;
     }
 }

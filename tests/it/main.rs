@@ -45,3 +45,18 @@ pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Runs `fledge build` on a directory of the repository; returns its stdout (asserting success).
+pub fn build_repo_dir(dir: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["build", dir])
+        .current_dir(repo_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

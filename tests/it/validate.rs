@@ -3,24 +3,14 @@
 
 use std::process::Command;
 
-use super::{repo_dir, shared_dir};
+use super::{build_repo_dir, repo_dir, shared_dir};
 
 #[test]
 fn example_overlays_pass_strict_schema_validation() {
     let out_dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for env in ["staging", "production", "base"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
-            .args(["build", &format!("examples/repo-layout/{env}")])
-            .current_dir(repo_dir())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = build_repo_dir(&format!("examples/repo-layout/{env}"));
         for kind in [
             "Canary",
             "MetricTemplate",
