@@ -51,10 +51,14 @@ pub fn apply(target: &mut Value, patch: &Value, group: &str, kind: &str) -> Outc
             _ => {}
         }
     }
-    let ctx = Ctx {
-        builtin: BUILTIN_GROUPS.contains(&group),
-        kind,
-    };
+    let builtin = BUILTIN_GROUPS.contains(&group);
+    if !builtin && !has_directives(patch) {
+        // Without a schema and without directives, a strategic merge is exactly a JSON merge
+        // patch (RFC 7386): maps merge, lists and scalars are replaced, null deletes.
+        json_patch::merge(target, patch);
+        return Outcome::Patched;
+    }
+    let ctx = Ctx { builtin, kind };
     let mut path = Vec::new();
     merge_value(target, patch, &ctx, &mut path);
     Outcome::Patched
@@ -63,6 +67,14 @@ pub fn apply(target: &mut Value, patch: &Value, group: &str, kind: &str) -> Outc
 struct Ctx<'a> {
     builtin: bool,
     kind: &'a str,
+}
+
+fn has_directives(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, v)| is_directive(k) || has_directives(v)),
+        Value::Array(items) => items.iter().any(has_directives),
+        _ => false,
+    }
 }
 
 fn is_directive(key: &str) -> bool {
