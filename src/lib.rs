@@ -10,3 +10,5 @@
 
 pub mod cli;
 pub mod render;
+pub mod source;
+pub mod writeback;

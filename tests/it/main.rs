@@ -11,7 +11,11 @@ mod cli;
 mod corpus;
 mod differential;
 mod fuzz;
+mod git_source;
+mod git_writeback;
+mod gitutil;
 mod validate;
+mod webhook;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,89 @@
+//! `source`: the config repository as fledge reads it.
+//!
+//! Owns the Git edge on the read side: a bare cache per remote that survives restarts
+//! ([`Source`]), resolving the tracked reference (branch, tag, semver range, pinned commit),
+//! reading a commit's tree from the object store into a [`Snapshot`] that the renderer reads
+//! exactly as it reads a directory, authentication ([`Auth`]) with credentials kept out of logs,
+//! optional signature verification ([`Verifier`]), and the instant triggers that wake the poller:
+//! a `notify` watch on local repositories ([`watch`]) and signed forge webhooks ([`webhook`]).
+//!
+//! It does not render, decide or write: it produces snapshots. Invariants: a poll that finds
+//! the reference unmoved transfers no objects; nothing is rendered from a commit that fails
+//! verification; no credential appears in an error or a log line.
+
+mod auth;
+pub mod poller;
+mod repo;
+mod verify;
+pub mod watch;
+pub mod webhook;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key, redact};
+pub use repo::{Fetched, Reference, Snapshot, Source, SourceConfig, read_tree};
+pub use verify::Verifier;
+
+pub(crate) use auth::callbacks;
+pub(crate) use repo::git_error;
+
+/// A commit id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommitId(pub git2::Oid);
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl CommitId {
+    /// The abbreviated form people read (`a1b2c3d`).
+    #[must_use]
+    pub fn short(&self) -> String {
+        self.0.to_string()[..7].to_owned()
+    }
+}
+
+/// What the caller should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// A passing fault: try again with backoff.
+    Retry,
+    /// Waiting will not help until something changes (a new commit, new configuration).
+    Stalled,
+}
+
+/// Why fetching or reading the config repository failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the cache repository {path}: {message}")]
+    Cache { path: PathBuf, message: String },
+    #[error("cannot fetch from {url}: {message}")]
+    Network { url: RedactedUrl, message: String },
+    #[error("fetching from {url} took longer than {timeout:?}")]
+    Timeout { url: RedactedUrl, timeout: Duration },
+    #[error("refusing to connect to {url}: {reason}")]
+    HostKey { url: RedactedUrl, reason: String },
+    #[error("{reference} not found in {url}")]
+    MissingRef { url: RedactedUrl, reference: String },
+    #[error("cannot read commit {commit}: {message}")]
+    Read { commit: CommitId, message: String },
+    #[error("commit {commit} is refused: {reason}")]
+    Unverified { commit: CommitId, reason: String },
+}
+
+impl Error {
+    #[must_use]
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            Self::Network { .. } | Self::Timeout { .. } | Self::Cache { .. } => Disposition::Retry,
+            Self::HostKey { .. }
+            | Self::MissingRef { .. }
+            | Self::Read { .. }
+            | Self::Unverified { .. } => Disposition::Stalled,
+        }
+    }
+}

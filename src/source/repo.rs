@@ -1,0 +1,325 @@
+//! The config repository: fetched into a bare cache that survives restarts, the tracked
+//! reference resolved on the remote, and a commit's tree read straight from the object store.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use git2::{
+    AutotagOption, Direction, FetchOptions, ObjectType, Oid, Repository, TreeWalkMode,
+    TreeWalkResult,
+};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::auth::{Auth, RedactedUrl, callbacks, redact};
+use super::verify::Verifier;
+use super::{CommitId, Error};
+use crate::render::MemFiles;
+
+/// What to track on the remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Branch(String),
+    Tag(String),
+    /// The newest tag (`v1.2.3` or `1.2.3`) matching a semver range.
+    Semver(semver::VersionReq),
+    /// A pinned commit.
+    Commit(Oid),
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Branch(b) => write!(f, "branch {b}"),
+            Self::Tag(t) => write!(f, "tag {t}"),
+            Self::Semver(r) => write!(f, "semver {r}"),
+            Self::Commit(c) => write!(f, "commit {c}"),
+        }
+    }
+}
+
+/// Where and how to fetch.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// `file://`, a local path, `https://…` or ssh (`ssh://…`, `user@host:path`).
+    pub url: String,
+    pub reference: Reference,
+    /// Directory holding the bare cache repositories (one per URL).
+    pub cache_dir: PathBuf,
+    pub auth: Auth,
+    /// Limit for one network operation.
+    pub timeout: Duration,
+    /// Commit signature verification; `None` accepts unsigned commits.
+    pub verify: Option<Verifier>,
+}
+
+/// A commit's files, read from the object store.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub commit: CommitId,
+    pub files: MemFiles,
+}
+
+/// What a poll found.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The reference still points at this commit; nothing was transferred.
+    Unchanged(CommitId),
+    New(Snapshot),
+}
+
+/// A fetched repository.
+pub struct Source {
+    config: SourceConfig,
+    repo: Repository,
+    last: Option<Oid>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("url", &RedactedUrl::new(&self.config.url))
+            .field("reference", &self.config.reference)
+            .field("last", &self.last)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A libgit2 error with any URL credentials removed from its message.
+pub(crate) fn git_error(e: &git2::Error) -> String {
+    redact(e.message())
+}
+
+impl Source {
+    /// Opens (or creates) the cache repository for `config.url` below `config.cache_dir`.
+    pub fn open(config: SourceConfig) -> Result<Self, Error> {
+        let digest = Sha256::digest(config.url.as_bytes());
+        let path = config
+            .cache_dir
+            .join(format!("{}.git", hex::encode(&digest[..8])));
+        let repo = if path.exists() {
+            Repository::open_bare(&path)
+        } else {
+            std::fs::create_dir_all(&config.cache_dir).map_err(|e| Error::Cache {
+                path: config.cache_dir.clone(),
+                message: e.to_string(),
+            })?;
+            Repository::init_bare(&path)
+        }
+        .map_err(|e| Error::Cache {
+            path: path.clone(),
+            message: git_error(&e),
+        })?;
+        Ok(Self {
+            config,
+            repo,
+            last: None,
+        })
+    }
+
+    /// The cache repository's path.
+    #[must_use]
+    pub fn cache_path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    fn url(&self) -> RedactedUrl {
+        RedactedUrl::new(&self.config.url)
+    }
+
+    fn network_error(
+        &self,
+        e: &git2::Error,
+        refusal: &RefCell<Option<String>>,
+        deadline: Instant,
+    ) -> Error {
+        if let Some(reason) = refusal.borrow_mut().take() {
+            return Error::HostKey {
+                url: self.url(),
+                reason,
+            };
+        }
+        if Instant::now() >= deadline {
+            return Error::Timeout {
+                url: self.url(),
+                timeout: self.config.timeout,
+            };
+        }
+        Error::Network {
+            url: self.url(),
+            message: git_error(e),
+        }
+    }
+
+    /// The remote's references (`git ls-remote`): transfers no objects.
+    fn remote_refs(&self) -> Result<Vec<(String, Oid)>, Error> {
+        let refusal = RefCell::new(None);
+        let deadline = Instant::now() + self.config.timeout;
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.config.url)
+            .map_err(|e| self.network_error(&e, &refusal, deadline))?;
+        let cb = callbacks(&self.config.auth, &self.config.url, &refusal);
+        let conn = remote
+            .connect_auth(Direction::Fetch, Some(cb), None)
+            .map_err(|e| self.network_error(&e, &refusal, deadline))?;
+        let refs = conn
+            .list()
+            .map_err(|e| self.network_error(&e, &refusal, deadline))?
+            .iter()
+            .map(|h| (h.name().to_owned(), h.oid()))
+            .collect();
+        Ok(refs)
+    }
+
+    /// The ref name and commit the tracked reference points at on the remote.
+    fn resolve(&self, refs: &[(String, Oid)]) -> Result<(String, Oid), Error> {
+        let find = |name: &str| refs.iter().find(|(n, _)| n == name).map(|(_, o)| *o);
+        let missing = || Error::MissingRef {
+            url: self.url(),
+            reference: self.config.reference.to_string(),
+        };
+        match &self.config.reference {
+            Reference::Branch(b) => {
+                let name = format!("refs/heads/{b}");
+                find(&name).map(|o| (name, o)).ok_or_else(missing)
+            }
+            Reference::Tag(t) => {
+                let name = format!("refs/tags/{t}");
+                let peeled = find(&format!("{name}^{{}}")).or_else(|| find(&name));
+                peeled.map(|o| (name, o)).ok_or_else(missing)
+            }
+            Reference::Semver(req) => {
+                let best = refs
+                    .iter()
+                    .filter_map(|(n, _)| {
+                        let tag = n.strip_prefix("refs/tags/")?;
+                        if tag.ends_with("^{}") {
+                            return None;
+                        }
+                        let v =
+                            semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()?;
+                        req.matches(&v).then_some((v, n.clone()))
+                    })
+                    .max_by(|a, b| a.0.cmp(&b.0))
+                    .ok_or_else(missing)?;
+                let name = best.1;
+                let oid = find(&format!("{name}^{{}}"))
+                    .or_else(|| find(&name))
+                    .ok_or_else(missing)?;
+                Ok((name, oid))
+            }
+            Reference::Commit(oid) => Ok(("HEAD".to_owned(), *oid)),
+        }
+    }
+
+    /// Fetches refspecs, cancelling when the operation passes the configured timeout.
+    fn fetch(&self, refspecs: &[&str]) -> Result<(), Error> {
+        let refusal = RefCell::new(None);
+        let deadline = Instant::now() + self.config.timeout;
+        let mut remote = self
+            .repo
+            .remote_anonymous(&self.config.url)
+            .map_err(|e| self.network_error(&e, &refusal, deadline))?;
+        let mut cb = callbacks(&self.config.auth, &self.config.url, &refusal);
+        cb.transfer_progress(move |_| Instant::now() < deadline);
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(cb);
+        opts.download_tags(AutotagOption::None);
+        remote
+            .fetch(refspecs, Some(&mut opts), None)
+            .map_err(|e| self.network_error(&e, &refusal, deadline))
+    }
+
+    fn has_commit(&self, oid: Oid) -> bool {
+        self.repo.find_commit(oid).is_ok()
+    }
+
+    /// Checks the remote; when the reference moved, fetches it, verifies the commit and reads
+    /// its tree. When it has not moved, only the remote's ref list is read.
+    pub fn poll(&mut self) -> Result<Fetched, Error> {
+        let refs = self.remote_refs()?;
+        let (name, target) = self.resolve(&refs)?;
+        if self.last == Some(target) {
+            return Ok(Fetched::Unchanged(CommitId(target)));
+        }
+        if !self.has_commit(target) {
+            let spec = if name == "HEAD" {
+                "+refs/heads/*:refs/fledge/heads/*".to_owned()
+            } else {
+                format!("+{name}:refs/fledge/{}", name.trim_start_matches("refs/"))
+            };
+            self.fetch(&[&spec])?;
+        }
+        let commit = self.peel_commit(target)?;
+        if let Some(v) = &self.config.verify {
+            v.verify(&self.repo, commit)?;
+        }
+        let snapshot = self.snapshot(commit)?;
+        self.last = Some(target);
+        Ok(Fetched::New(snapshot))
+    }
+
+    fn peel_commit(&self, oid: Oid) -> Result<Oid, Error> {
+        let obj = self
+            .repo
+            .find_object(oid, None)
+            .map_err(|_| Error::MissingRef {
+                url: self.url(),
+                reference: self.config.reference.to_string(),
+            })?;
+        obj.peel(ObjectType::Commit)
+            .map(|c| c.id())
+            .map_err(|e| Error::Read {
+                commit: CommitId(oid),
+                message: git_error(&e),
+            })
+    }
+
+    /// Reads every file of `commit`'s tree from the object store (no work tree). Symlinks and
+    /// submodules are left out: a repository cannot point the renderer elsewhere.
+    pub fn snapshot(&self, commit: Oid) -> Result<Snapshot, Error> {
+        read_tree(&self.repo, commit)
+    }
+}
+
+/// Reads a commit's files into memory.
+pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
+    let read_err = |e: &git2::Error| Error::Read {
+        commit: CommitId(commit),
+        message: git_error(e),
+    };
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(|e| read_err(&e))?;
+    let mut files = MemFiles::new();
+    let mut failure = None;
+    tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+        if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == 0o120_000 {
+            return TreeWalkResult::Ok;
+        }
+        let Ok(name) = entry.name() else {
+            return TreeWalkResult::Skip;
+        };
+        match repo.find_blob(entry.id()) {
+            Ok(blob) => {
+                files.insert(&format!("{root}{name}"), blob.content().to_vec());
+                TreeWalkResult::Ok
+            }
+            Err(e) => {
+                failure = Some(read_err(&e));
+                TreeWalkResult::Abort
+            }
+        }
+    })
+    .map_err(|e| failure.take().unwrap_or_else(|| read_err(&e)))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(Snapshot {
+        commit: CommitId(commit),
+        files,
+    })
+}

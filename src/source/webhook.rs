@@ -1,0 +1,271 @@
+//! Forge webhooks that wake the poller: GitHub (`X-Hub-Signature-256`), Gitea
+//! (`X-Gitea-Signature`), GitLab (`X-Gitlab-Token`) and generic HMAC (`X-Signature:
+//! sha1|sha256|sha512=<hex>`). Signatures are compared in constant time; a missing or wrong
+//! signature, a replayed request and a body over 1 MiB are refused. A webhook never carries data
+//! into fledge: it only says "poll now", and the poll reads the repository itself.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256, Sha512};
+use tokio::sync::Notify;
+
+use super::Secret;
+
+/// Largest accepted body.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// How many recent deliveries are remembered to refuse replays.
+const REMEMBERED: usize = 4096;
+
+/// A forge that can call fledge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    GitHub,
+    Gitea,
+    GitLab,
+    Generic,
+}
+
+impl Provider {
+    /// The provider for a `/hooks/<name>` path segment.
+    #[must_use]
+    pub fn from_path(name: &str) -> Option<Self> {
+        Some(match name {
+            "github" => Self::GitHub,
+            "gitea" | "forgejo" => Self::Gitea,
+            "gitlab" => Self::GitLab,
+            "generic" => Self::Generic,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("missing {0} header")]
+    Missing(&'static str),
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("this delivery was already received")]
+    Replay,
+}
+
+fn mac_ok<M: Mac + KeyInit>(
+    secret: &Secret,
+    body: &[u8],
+    expected_hex: &str,
+    header: &'static str,
+) -> Result<(), Refusal> {
+    let expected = hex::decode(expected_hex.trim()).map_err(|_| Refusal::Malformed(header))?;
+    let mut mac = <M as KeyInit>::new_from_slice(secret.expose().as_bytes())
+        .map_err(|_| Refusal::BadSignature)?;
+    mac.update(body);
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&expected)
+        .map_err(|_| Refusal::BadSignature)
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Refusal> {
+    headers
+        .get(name)
+        .ok_or(Refusal::Missing(name))?
+        .to_str()
+        .map_err(|_| Refusal::Malformed(name))
+}
+
+/// Checks a request's signature as the provider documents it.
+pub fn verify(
+    provider: Provider,
+    secret: &Secret,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    match provider {
+        Provider::GitHub => {
+            const H: &str = "x-hub-signature-256";
+            let value = header(headers, H)?;
+            let hex = value.strip_prefix("sha256=").ok_or(Refusal::Malformed(H))?;
+            mac_ok::<Hmac<Sha256>>(secret, body, hex, H)
+        }
+        Provider::Gitea => {
+            const H: &str = "x-gitea-signature";
+            mac_ok::<Hmac<Sha256>>(secret, body, header(headers, H)?, H)
+        }
+        Provider::GitLab => {
+            const H: &str = "x-gitlab-token";
+            let token = header(headers, H)?;
+            // GitLab sends the secret itself. Compare keyed digests of both, so the comparison
+            // is constant-time and independent of the token's length.
+            let digest = |v: &str| -> Result<_, Refusal> {
+                let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
+                    .map_err(|_| Refusal::BadSignature)?;
+                m.update(v.as_bytes());
+                Ok(m)
+            };
+            let expected = digest(secret.expose())?.finalize().into_bytes();
+            digest(token)?
+                .verify_slice(&expected)
+                .map_err(|_| Refusal::BadSignature)
+        }
+        Provider::Generic => {
+            const H: &str = "x-signature";
+            let value = header(headers, H)?;
+            let (algo, hex) = value.split_once('=').ok_or(Refusal::Malformed(H))?;
+            match algo {
+                "sha1" => mac_ok::<Hmac<sha1::Sha1>>(secret, body, hex, H),
+                "sha256" => mac_ok::<Hmac<Sha256>>(secret, body, hex, H),
+                "sha512" => mac_ok::<Hmac<Sha512>>(secret, body, hex, H),
+                _ => Err(Refusal::Malformed(H)),
+            }
+        }
+    }
+}
+
+/// The secrets per provider; a provider without a secret is not served.
+#[derive(Debug, Clone, Default)]
+pub struct HookSecrets {
+    pub github: Option<Secret>,
+    pub gitea: Option<Secret>,
+    pub gitlab: Option<Secret>,
+    pub generic: Option<Secret>,
+}
+
+impl HookSecrets {
+    fn get(&self, p: Provider) -> Option<&Secret> {
+        match p {
+            Provider::GitHub => self.github.as_ref(),
+            Provider::Gitea => self.gitea.as_ref(),
+            Provider::GitLab => self.gitlab.as_ref(),
+            Provider::Generic => self.generic.as_ref(),
+        }
+    }
+}
+
+/// Recently accepted deliveries, to refuse a request replayed verbatim.
+#[derive(Debug, Default)]
+struct Seen {
+    order: VecDeque<[u8; 32]>,
+    set: HashSet<[u8; 32]>,
+}
+
+impl Seen {
+    /// Records a delivery; false when it was seen before.
+    fn insert(&mut self, key: [u8; 32]) -> bool {
+        if !self.set.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
+/// What the receiver needs.
+#[derive(Debug)]
+pub struct Receiver {
+    secrets: HookSecrets,
+    wake: Arc<Notify>,
+    seen: Mutex<Seen>,
+}
+
+impl Receiver {
+    #[must_use]
+    pub fn new(secrets: HookSecrets, wake: Arc<Notify>) -> Arc<Self> {
+        Arc::new(Self {
+            secrets,
+            wake,
+            seen: Mutex::new(Seen::default()),
+        })
+    }
+
+    /// Verifies one request and, when it is genuine and new, wakes the poller.
+    pub fn receive(
+        &self,
+        provider: Provider,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), (StatusCode, String)> {
+        let Some(secret) = self.secrets.get(provider) else {
+            return Err((
+                StatusCode::NOT_FOUND,
+                "no webhook secret is configured for this provider".into(),
+            ));
+        };
+        verify(provider, secret, headers, body)
+            .map_err(|r| (StatusCode::UNAUTHORIZED, r.to_string()))?;
+        let mut key = Sha256::new();
+        for h in [
+            "x-github-delivery",
+            "x-gitea-delivery",
+            "x-gitlab-event-uuid",
+            "x-hub-signature-256",
+            "x-gitea-signature",
+            "x-signature",
+        ] {
+            if let Some(v) = headers.get(h) {
+                key.update(h.as_bytes());
+                key.update(v.as_bytes());
+            }
+        }
+        key.update(body);
+        let fresh = self
+            .seen
+            .lock()
+            .map_err(|_| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "receiver state poisoned".to_owned(),
+                )
+            })?
+            .insert(key.finalize().into());
+        if !fresh {
+            return Err((StatusCode::CONFLICT, Refusal::Replay.to_string()));
+        }
+        tracing::debug!(?provider, "webhook accepted; waking the poller");
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+async fn handle(
+    State(receiver): State<Arc<Receiver>>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let Some(p) = Provider::from_path(&provider) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("unknown webhook provider `{provider}`"),
+        );
+    };
+    match receiver.receive(p, &headers, &body) {
+        Ok(()) => (StatusCode::ACCEPTED, "poll scheduled".to_owned()),
+        Err((status, why)) => {
+            tracing::warn!(provider = %provider, reason = %why, "webhook refused");
+            (status, why)
+        }
+    }
+}
+
+/// The routes the daemon mounts: `POST /hooks/<provider>`.
+pub fn router(receiver: Arc<Receiver>) -> Router {
+    Router::new()
+        .route("/hooks/{provider}", post(handle))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(receiver)
+}

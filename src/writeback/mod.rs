@@ -1,0 +1,354 @@
+//! `writeback`: fledge's changes to the config repository — commits of files, reverts, notes —
+//! pushed so that no one's work is lost.
+//!
+//! Every change is built on the remote's current head in a bare cache (no work tree) and pushed
+//! without force. When someone pushed in the meantime the push is rejected as non-fast-forward;
+//! fledge fetches, rebuilds the same change on the new head (re-applies the edits, redoes the
+//! revert) and tries again, with backoff, a bounded number of times. A push refused for another
+//! reason (a protected branch) can go to a side branch `fledge/<purpose>-<short id>`, and the
+//! caller is told where it went. Writing the same content twice makes no commit.
+//!
+//! Invariants: never a force push; never an empty commit; a conflicting revert is never
+//! committed in part; every commit carries `Fledge-Commit: true`.
+
+mod objects;
+mod push;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use git2::{Direction, FetchOptions, Oid, Repository, Signature};
+use sha2::{Digest, Sha256};
+
+pub use objects::{Edit, NOTES_REF, add_note, commit_edits, revert_commits, with_trailers};
+pub use push::{PushResult, parse_porcelain};
+
+use crate::source::poller::Backoff;
+use crate::source::{Auth, CommitId, callbacks, git_error, redact};
+
+/// The trailer that marks fledge's own commits (they never start a rollout).
+pub const COMMIT_TRAILER: (&str, &str) = ("Fledge-Commit", "true");
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("git: {message}")]
+    Git { message: String },
+    #[error("cannot fetch from {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("cannot push to {url}: {message}")]
+    Push { url: String, message: String },
+    #[error("branch `{branch}` does not exist on the remote")]
+    NoBranch { branch: String },
+    #[error("reverting {commit} conflicts in {}; a person must resolve it", paths.join(", "))]
+    RevertConflict { commit: String, paths: Vec<String> },
+    #[error("cannot revert {commit}: {reason}")]
+    Revert { commit: String, reason: String },
+    #[error("gave up pushing to `{branch}` after {attempts} attempts: others kept pushing")]
+    Contended { branch: String, attempts: u32 },
+    #[error("push to `{branch}` refused ({reason}) and the side branch `{side}` was refused too")]
+    Refused {
+        branch: String,
+        side: String,
+        reason: String,
+    },
+}
+
+/// Where and as whom fledge writes.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub url: String,
+    pub auth: Auth,
+    /// Directory for the bare write cache (one per URL).
+    pub cache_dir: PathBuf,
+    pub author_name: String,
+    pub author_email: String,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Push refused changes to a side branch instead of failing.
+    pub side_branch_on_refusal: bool,
+}
+
+impl WriterConfig {
+    /// Defaults for everything but the remote.
+    #[must_use]
+    pub fn new(url: &str, cache_dir: PathBuf) -> Self {
+        Self {
+            url: url.to_owned(),
+            auth: Auth::None,
+            cache_dir,
+            author_name: "fledge".into(),
+            author_email: "fledge@localhost".into(),
+            timeout: Duration::from_secs(30),
+            max_attempts: 10,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+            side_branch_on_refusal: true,
+        }
+    }
+}
+
+/// A change to a branch, rebuilt on whatever head the branch has when it is pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Add, change or delete files.
+    Edits { edits: Vec<Edit>, message: String },
+    /// Revert commits (newest first) in one commit.
+    Revert { commits: Vec<Oid>, message: String },
+}
+
+/// Where a change went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Pushed {
+        branch: String,
+        commit: CommitId,
+    },
+    /// The branch already had this content; nothing was committed.
+    Unchanged,
+    /// The branch refused the push; the change is on `branch` instead.
+    SideBranch {
+        branch: String,
+        commit: CommitId,
+        reason: String,
+    },
+}
+
+/// Writes to one remote.
+#[derive(Debug, Clone)]
+pub struct GitWriter {
+    config: WriterConfig,
+    git_dir: PathBuf,
+}
+
+fn git(e: &git2::Error) -> Error {
+    Error::Git {
+        message: git_error(e),
+    }
+}
+
+impl GitWriter {
+    /// Prepares the bare write cache for `config.url`.
+    pub fn open(config: WriterConfig) -> Result<Self, Error> {
+        let digest = Sha256::digest(config.url.as_bytes());
+        let git_dir = config
+            .cache_dir
+            .join(format!("{}-write.git", hex::encode(&digest[..8])));
+        if !git_dir.exists() {
+            std::fs::create_dir_all(&config.cache_dir).map_err(|e| Error::Git {
+                message: format!("{}: {e}", config.cache_dir.display()),
+            })?;
+            Repository::init_bare(&git_dir).map_err(|e| git(&e))?;
+        }
+        Ok(Self { config, git_dir })
+    }
+
+    fn repo(&self) -> Result<Repository, Error> {
+        Repository::open_bare(&self.git_dir).map_err(|e| git(&e))
+    }
+
+    /// Fetches `remote_ref` into `local_ref`; `None` when the remote has no such ref.
+    fn fetch(&self, remote_ref: &str, local_ref: &str) -> Result<Option<Oid>, Error> {
+        let repo = self.repo()?;
+        let url = &self.config.url;
+        let fetch_err = |e: &git2::Error| Error::Fetch {
+            url: redact(url),
+            message: git_error(e),
+        };
+        let refusal = std::cell::RefCell::new(None);
+        let mut remote = repo.remote_anonymous(url).map_err(|e| fetch_err(&e))?;
+        let listed = {
+            let cb = callbacks(&self.config.auth, url, &refusal);
+            let conn = remote
+                .connect_auth(Direction::Fetch, Some(cb), None)
+                .map_err(|e| fetch_err(&e))?;
+            conn.list()
+                .map_err(|e| fetch_err(&e))?
+                .iter()
+                .find(|h| h.name() == remote_ref)
+                .map(git2::RemoteHead::oid)
+        };
+        let Some(oid) = listed else {
+            return Ok(None);
+        };
+        if repo.find_object(oid, None).is_err() {
+            let mut opts = FetchOptions::new();
+            opts.remote_callbacks(callbacks(&self.config.auth, url, &refusal));
+            opts.download_tags(git2::AutotagOption::None);
+            remote
+                .fetch(
+                    &[format!("+{remote_ref}:{local_ref}")],
+                    Some(&mut opts),
+                    None,
+                )
+                .map_err(|e| fetch_err(&e))?;
+        }
+        repo.reference(local_ref, oid, true, "fledge: fetched")
+            .map_err(|e| git(&e))?;
+        Ok(Some(oid))
+    }
+
+    fn signature(&self) -> Result<Signature<'static>, Error> {
+        Signature::now(&self.config.author_name, &self.config.author_email).map_err(|e| git(&e))
+    }
+
+    /// Builds `change` on `head`; `None` when it changes nothing.
+    fn build(&self, change: &Change, head: Oid) -> Result<Option<Oid>, Error> {
+        let repo = self.repo()?;
+        let sig = self.signature()?;
+        match change {
+            Change::Edits { edits, message } => {
+                commit_edits(&repo, head, edits, &marked(message), &sig)
+            }
+            Change::Revert { commits, message } => {
+                revert_commits(&repo, head, commits, &marked(message), &sig).map(Some)
+            }
+        }
+    }
+
+    /// Pushes `change` to `branch`, rebuilding it on the new head whenever someone else pushed
+    /// first. `purpose` names the side branch when the branch refuses the push.
+    pub async fn write(
+        &self,
+        branch: &str,
+        change: &Change,
+        purpose: &str,
+    ) -> Result<Written, Error> {
+        let dst = format!("refs/heads/{branch}");
+        let local = format!("refs/fledge/remote/{branch}");
+        let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
+        for attempt in 1..=self.config.max_attempts {
+            let this = self.clone();
+            let (change, dst_c, local_c, branch_c) = (
+                change.clone(),
+                dst.clone(),
+                local.clone(),
+                branch.to_owned(),
+            );
+            let built = tokio::task::spawn_blocking(move || {
+                let head = this
+                    .fetch(&dst_c, &local_c)?
+                    .ok_or(Error::NoBranch { branch: branch_c })?;
+                this.build(&change, head)
+            })
+            .await
+            .map_err(|e| Error::Git {
+                message: format!("write task failed: {e}"),
+            })??;
+            let Some(commit) = built else {
+                return Ok(Written::Unchanged);
+            };
+            match self.push(commit, &dst).await? {
+                PushResult::Accepted => {
+                    tracing::info!(branch, commit = %commit, attempt, "pushed");
+                    return Ok(Written::Pushed {
+                        branch: branch.to_owned(),
+                        commit: CommitId(commit),
+                    });
+                }
+                PushResult::NonFastForward => {
+                    tracing::debug!(branch, attempt, "branch moved; rebuilding on the new head");
+                    tokio::time::sleep(crate::source::poller::jittered(backoff.next_delay(), 0.5))
+                        .await;
+                }
+                PushResult::Rejected(reason) => {
+                    if !self.config.side_branch_on_refusal {
+                        return Err(Error::Refused {
+                            branch: branch.to_owned(),
+                            side: String::new(),
+                            reason,
+                        });
+                    }
+                    let short = &commit.to_string()[..7];
+                    let side = format!("fledge/{purpose}-{short}");
+                    return match self.push(commit, &format!("refs/heads/{side}")).await? {
+                        PushResult::Accepted => {
+                            tracing::warn!(branch, side = %side, reason = %reason, "push refused; change pushed to a side branch");
+                            Ok(Written::SideBranch {
+                                branch: side,
+                                commit: CommitId(commit),
+                                reason,
+                            })
+                        }
+                        other => Err(Error::Refused {
+                            branch: branch.to_owned(),
+                            side,
+                            reason: format!("{reason}; side branch: {other:?}"),
+                        }),
+                    };
+                }
+            }
+        }
+        Err(Error::Contended {
+            branch: branch.to_owned(),
+            attempts: self.config.max_attempts,
+        })
+    }
+
+    async fn push(&self, commit: Oid, dst: &str) -> Result<PushResult, Error> {
+        push::push(
+            &self.git_dir,
+            &self.config.url,
+            &self.config.auth,
+            &commit.to_string(),
+            dst,
+            self.config.timeout,
+        )
+        .await
+    }
+
+    /// Adds (or appends to) the note on `commit` under `refs/notes/fledge`, retrying like
+    /// [`Self::write`] when the notes ref moved on the remote.
+    pub async fn note(&self, commit: Oid, text: &str, append: bool) -> Result<CommitId, Error> {
+        let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
+        for _ in 0..self.config.max_attempts {
+            let this = self.clone();
+            let text = text.to_owned();
+            let notes_commit = tokio::task::spawn_blocking(move || {
+                let repo = this.repo()?;
+                match this.fetch(NOTES_REF, NOTES_REF)? {
+                    Some(_) => {}
+                    None => {
+                        // The remote has no notes yet: start from nothing.
+                        if let Ok(mut r) = repo.find_reference(NOTES_REF) {
+                            r.delete().map_err(|e| git(&e))?;
+                        }
+                    }
+                }
+                add_note(&repo, commit, &text, append, &this.signature()?)
+            })
+            .await
+            .map_err(|e| Error::Git {
+                message: format!("note task failed: {e}"),
+            })??;
+            match self.push(notes_commit, NOTES_REF).await? {
+                PushResult::Accepted => return Ok(CommitId(notes_commit)),
+                PushResult::NonFastForward => {
+                    tokio::time::sleep(crate::source::poller::jittered(backoff.next_delay(), 0.5))
+                        .await;
+                }
+                PushResult::Rejected(reason) => {
+                    return Err(Error::Push {
+                        url: redact(&self.config.url),
+                        message: reason,
+                    });
+                }
+            }
+        }
+        Err(Error::Contended {
+            branch: NOTES_REF.to_owned(),
+            attempts: self.config.max_attempts,
+        })
+    }
+}
+
+/// The message with fledge's trailer, once.
+fn marked(message: &str) -> String {
+    if message.contains("Fledge-Commit: true") {
+        message.to_owned()
+    } else {
+        with_trailers(message, &[COMMIT_TRAILER])
+    }
+}

@@ -1,0 +1,158 @@
+//! Building commits in a bare repository without a work tree: file edits, reverts and notes.
+//! Nothing here moves a branch; the caller pushes the result.
+
+use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, Oid, Repository, Signature};
+
+use super::Error;
+use crate::source::git_error;
+
+/// The notes ref fledge writes outcomes to.
+pub const NOTES_REF: &str = "refs/notes/fledge";
+
+/// One file change: `None` deletes the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub path: String,
+    pub content: Option<Vec<u8>>,
+}
+
+fn git(e: &git2::Error) -> Error {
+    Error::Git {
+        message: git_error(e),
+    }
+}
+
+/// Appends `Key: value` trailers (after a blank line) to a commit message.
+#[must_use]
+pub fn with_trailers(message: &str, trailers: &[(&str, &str)]) -> String {
+    let mut m = message.trim_end().to_owned();
+    m.push_str("\n\n");
+    for (k, v) in trailers {
+        m.push_str(k);
+        m.push_str(": ");
+        m.push_str(v);
+        m.push('\n');
+    }
+    m
+}
+
+/// A commit on top of `parent` with `edits` applied, or `None` when they change nothing (no
+/// empty commits).
+pub fn commit_edits(
+    repo: &Repository,
+    parent: Oid,
+    edits: &[Edit],
+    message: &str,
+    author: &Signature<'_>,
+) -> Result<Option<Oid>, Error> {
+    let parent = repo.find_commit(parent).map_err(|e| git(&e))?;
+    let base = parent.tree().map_err(|e| git(&e))?;
+    let mut update = TreeUpdateBuilder::new();
+    for edit in edits {
+        match &edit.content {
+            Some(bytes) => {
+                let blob = repo.blob(bytes).map_err(|e| git(&e))?;
+                update.upsert(edit.path.as_str(), blob, FileMode::Blob);
+            }
+            // Deleting a file that is not there is already done.
+            None if base.get_path(std::path::Path::new(&edit.path)).is_ok() => {
+                update.remove(edit.path.as_str());
+            }
+            None => {}
+        }
+    }
+    let tree_id = update.create_updated(repo, &base).map_err(|e| git(&e))?;
+    if tree_id == base.id() {
+        return Ok(None);
+    }
+    let tree = repo.find_tree(tree_id).map_err(|e| git(&e))?;
+    repo.commit(None, author, author, message, &tree, &[&parent])
+        .map(Some)
+        .map_err(|e| git(&e))
+}
+
+/// Reverts `commits` (in the order given: newest first) on top of `onto`, as one commit.
+/// A conflict aborts the whole revert and names the conflicting paths: no partial revert.
+pub fn revert_commits(
+    repo: &Repository,
+    onto: Oid,
+    commits: &[Oid],
+    message: &str,
+    author: &Signature<'_>,
+) -> Result<Oid, Error> {
+    let mut current = repo.find_commit(onto).map_err(|e| git(&e))?;
+    let mut tree = current.tree().map_err(|e| git(&e))?;
+    for &c in commits {
+        let commit = repo.find_commit(c).map_err(|e| git(&e))?;
+        if commit.parent_count() > 1 {
+            return Err(Error::Revert {
+                commit: c.to_string(),
+                reason: "it is a merge commit".into(),
+            });
+        }
+        // Revert against a commit whose tree is the result so far.
+        let scratch = repo
+            .commit(None, author, author, "scratch", &tree, &[&current])
+            .map_err(|e| git(&e))?;
+        let ours = repo.find_commit(scratch).map_err(|e| git(&e))?;
+        let mut index = repo
+            .revert_commit(&commit, &ours, 0, None)
+            .map_err(|e| git(&e))?;
+        if index.has_conflicts() {
+            let mut paths: Vec<String> = index
+                .conflicts()
+                .map_err(|e| git(&e))?
+                .filter_map(Result::ok)
+                .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+                .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            return Err(Error::RevertConflict {
+                commit: c.to_string(),
+                paths,
+            });
+        }
+        let tree_id = index.write_tree_to(repo).map_err(|e| git(&e))?;
+        tree = repo.find_tree(tree_id).map_err(|e| git(&e))?;
+        current = ours;
+    }
+    let base = repo.find_commit(onto).map_err(|e| git(&e))?;
+    repo.commit(None, author, author, message, &tree, &[&base])
+        .map_err(|e| git(&e))
+}
+
+/// Adds a note to `commit` under [`NOTES_REF`], appending to an existing note when `append`.
+/// Returns the new notes commit (the notes ref is moved locally).
+pub fn add_note(
+    repo: &Repository,
+    commit: Oid,
+    text: &str,
+    append: bool,
+    author: &Signature<'_>,
+) -> Result<Oid, Error> {
+    let existing = repo
+        .find_note(Some(NOTES_REF), commit)
+        .ok()
+        .and_then(|n| n.message().ok().map(str::to_owned));
+    let body = match (append, existing) {
+        (true, Some(old)) if old.contains(text.trim_end()) => return current_notes(repo),
+        (true, Some(old)) => format!("{}\n{}", old.trim_end(), text.trim_end()),
+        _ => text.trim_end().to_owned(),
+    };
+    repo.note(
+        author,
+        author,
+        Some(NOTES_REF),
+        commit,
+        &format!("{body}\n"),
+        true,
+    )
+    .map_err(|e| git(&e))?;
+    current_notes(repo)
+}
+
+fn current_notes(repo: &Repository) -> Result<Oid, Error> {
+    repo.refname_to_id(NOTES_REF).map_err(|e| git(&e))
+}

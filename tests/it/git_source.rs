@@ -1,0 +1,212 @@
+//! The source edge against real Git: bare remotes over file://, the git CLI as a person.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fledge::render;
+use fledge::render::Files as _;
+use fledge::source::poller::{self, PollState, Timing};
+use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::gitutil::{Remote, git};
+
+const KUSTOMIZATION: &str = "resources:\n- cm.yaml\n";
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"1\"\n";
+
+fn config(remote: &Remote, reference: Reference, cache: &std::path::Path) -> SourceConfig {
+    SourceConfig {
+        url: remote.url(),
+        reference,
+        cache_dir: cache.to_path_buf(),
+        auth: Auth::None,
+        timeout: Duration::from_secs(20),
+        verify: None,
+    }
+}
+
+fn packs(source: &Source) -> usize {
+    std::fs::read_dir(source.cache_path().join("objects/pack"))
+        .map_or(0, std::iter::Iterator::count)
+        + std::fs::read_dir(source.cache_path().join("objects"))
+            .map_or(0, std::iter::Iterator::count)
+}
+
+#[test]
+fn polls_a_branch_and_renders_from_the_object_store() {
+    let remote = Remote::new();
+    let first = remote.commit(
+        &[
+            ("app/kustomization.yaml", KUSTOMIZATION),
+            ("app/cm.yaml", CM),
+        ],
+        "first",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let mut source = Source::open(config(
+        &remote,
+        Reference::Branch("main".into()),
+        cache.path(),
+    ))
+    .unwrap();
+
+    let Fetched::New(snap) = source.poll().unwrap() else {
+        panic!("expected a new snapshot")
+    };
+    assert_eq!(snap.commit.to_string(), first);
+    let objects = render::render(&snap.files, "app").unwrap();
+    assert_eq!(objects[0]["metadata"]["name"], "app");
+    // The same directory on disk renders identically.
+    let disk = render::DiskFiles::new(&remote.person()).unwrap();
+    assert_eq!(render::render(&disk, "app").unwrap(), objects);
+
+    // Nothing moved: the poll reads the remote's refs and transfers nothing.
+    let before = packs(&source);
+    assert!(matches!(source.poll().unwrap(), Fetched::Unchanged(c) if c.to_string() == first));
+    assert_eq!(packs(&source), before);
+
+    let second = remote.commit(&[("app/cm.yaml", &CM.replace("\"1\"", "\"2\""))], "second");
+    let Fetched::New(snap) = source.poll().unwrap() else {
+        panic!("expected the new commit")
+    };
+    assert_eq!(snap.commit.to_string(), second);
+    assert_eq!(
+        render::render(&snap.files, "app").unwrap()[0]["data"]["v"],
+        "2"
+    );
+
+    // The cache survives a restart: a reopened source finds the objects already there.
+    drop(source);
+    let mut again = Source::open(config(
+        &remote,
+        Reference::Branch("main".into()),
+        cache.path(),
+    ))
+    .unwrap();
+    let before = packs(&again);
+    assert!(matches!(again.poll().unwrap(), Fetched::New(s) if s.commit.to_string() == second));
+    assert_eq!(packs(&again), before, "no fetch needed after a restart");
+}
+
+#[test]
+fn tags_semver_ranges_and_pinned_commits() {
+    let remote = Remote::new();
+    let c1 = remote.commit(&[("a.yaml", CM)], "one");
+    git(&remote.person(), &["tag", "v1.2.0"]);
+    let c2 = remote.commit(&[("b.yaml", CM)], "two");
+    git(&remote.person(), &["tag", "-a", "v1.10.0", "-m", "release"]);
+    let _c3 = remote.commit(&[("c.yaml", CM)], "three");
+    git(&remote.person(), &["tag", "v2.0.0"]);
+    git(&remote.person(), &["push", "--quiet", "--tags"]);
+    let cache = tempfile::tempdir().unwrap();
+    let poll = |r: Reference| match Source::open(config(&remote, r, cache.path()))
+        .unwrap()
+        .poll()
+    {
+        Ok(Fetched::New(s)) => Ok(s.commit.to_string()),
+        Ok(Fetched::Unchanged(_)) => unreachable!("a fresh source has seen nothing"),
+        Err(e) => Err(e),
+    };
+    assert_eq!(poll(Reference::Tag("v1.2.0".into())).unwrap(), c1);
+    // An annotated tag resolves to its commit; the range picks the newest 1.x (1.10 > 1.2).
+    assert_eq!(
+        poll(Reference::Semver(">=1.0.0, <2.0.0".parse().unwrap())).unwrap(),
+        c2
+    );
+    assert_eq!(poll(Reference::Commit(c1.parse().unwrap())).unwrap(), c1);
+    let missing = poll(Reference::Branch("nope".into())).unwrap_err();
+    assert!(matches!(missing, Error::MissingRef { .. }), "{missing}");
+    assert!(missing.to_string().contains("branch nope"), "{missing}");
+    let none = poll(Reference::Semver(">=3".parse().unwrap())).unwrap_err();
+    assert!(matches!(none, Error::MissingRef { .. }));
+}
+
+#[test]
+fn unreachable_remotes_are_retryable_errors_without_credentials() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = SourceConfig {
+        url: "https://bot:s3cr3t-token@127.0.0.1:9/org/repo.git".into(),
+        reference: Reference::Branch("main".into()),
+        cache_dir: cache.path().to_path_buf(),
+        auth: Auth::None,
+        timeout: Duration::from_secs(5),
+        verify: None,
+    };
+    let err = Source::open(cfg.clone()).unwrap().poll().unwrap_err();
+    assert_eq!(
+        err.disposition(),
+        fledge::source::Disposition::Retry,
+        "{err}"
+    );
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cr3t-token"), "{text}");
+    cfg.url = "file:///nonexistent/repo.git".into();
+    assert!(Source::open(cfg).unwrap().poll().is_err());
+}
+
+#[test]
+fn symlinks_in_the_tree_are_not_followed() {
+    let remote = Remote::new();
+    let p = remote.person();
+    std::fs::write(p.join("real.yaml"), CM).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", p.join("leak.yaml")).unwrap();
+    remote.commit(&[], "with a symlink");
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = Source::open(config(
+        &remote,
+        Reference::Branch("main".into()),
+        cache.path(),
+    ))
+    .unwrap();
+    let Fetched::New(snap) = s.poll().unwrap() else {
+        panic!()
+    };
+    assert!(snap.files.entry("real.yaml").is_some());
+    assert!(snap.files.entry("leak.yaml").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_to_a_local_repository_wakes_the_poller_at_once() {
+    let remote = Remote::new();
+    remote.commit(&[("a.yaml", CM)], "one");
+    let cache = tempfile::tempdir().unwrap();
+    let wake = Arc::new(Notify::new());
+    let dir = fledge::source::watch::local_repo_dir(&remote.url()).unwrap();
+    let _watch = fledge::source::watch::watch_refs(&dir, wake.clone()).unwrap();
+    let (tx, mut rx) = watch::channel(PollState::default());
+    let shutdown = CancellationToken::new();
+    let timing = Timing {
+        interval: Duration::from_hours(1),
+        ..Timing::default()
+    };
+    let task = tokio::spawn(poller::run(
+        config(&remote, Reference::Branch("main".into()), cache.path()),
+        timing,
+        wake,
+        tx,
+        shutdown.clone(),
+    ));
+    // The first poll happens at start.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        rx.wait_for(|s| s.snapshot.is_some()),
+    )
+    .await
+    .expect("first snapshot")
+    .unwrap();
+    let head = remote.commit(&[("b.yaml", CM)], "two");
+    // With an hour-long interval, only the inotify trigger can bring the new commit this fast.
+    let got = tokio::time::timeout(
+        Duration::from_secs(20),
+        rx.wait_for(|s| {
+            s.snapshot
+                .as_ref()
+                .is_some_and(|snap| snap.commit.to_string() == head)
+        }),
+    )
+    .await;
+    assert!(got.is_ok(), "the push did not wake the poller");
+    shutdown.cancel();
+    task.await.unwrap();
+}

@@ -1,0 +1,110 @@
+//! Real Git for the tests: bare remotes over file:// and a person using the git CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs git in `dir`, panicking with its output on failure; returns stdout.
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
+    git_env(dir, args, &[])
+}
+
+pub(crate) fn git_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("GIT_AUTHOR_NAME", "Person")
+        .env("GIT_AUTHOR_EMAIL", "person@example.com")
+        .env("GIT_COMMITTER_NAME", "Person")
+        .env("GIT_COMMITTER_EMAIL", "person@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A bare repository with `main`, its reflog kept for every update, and a person's clone.
+pub(crate) struct Remote {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Remote {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        git(
+            dir.path(),
+            &["init", "--quiet", "--bare", "-b", "main", "remote.git"],
+        );
+        git(
+            &dir.path().join("remote.git"),
+            &["config", "core.logAllRefUpdates", "always"],
+        );
+        let r = Self { dir };
+        git(
+            r.dir.path(),
+            &["clone", "--quiet", r.url().as_str(), "person"],
+        );
+        r
+    }
+
+    pub(crate) fn bare(&self) -> PathBuf {
+        self.dir.path().join("remote.git")
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("file://{}", self.bare().display())
+    }
+
+    pub(crate) fn person(&self) -> PathBuf {
+        self.dir.path().join("person")
+    }
+
+    /// The person writes files, commits and pushes; returns the commit id.
+    pub(crate) fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        let p = self.person();
+        if git(&self.bare(), &["branch", "--list", "main"]).contains("main") {
+            git(&p, &["pull", "--quiet", "--rebase", "origin", "main"]);
+        }
+        for (path, contents) in files {
+            let f = p.join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, contents).unwrap();
+        }
+        git(&p, &["add", "-A"]);
+        git(&p, &["commit", "--quiet", "-m", message]);
+        git(&p, &["push", "--quiet", "origin", "HEAD:main"]);
+        self.head()
+    }
+
+    pub(crate) fn head(&self) -> String {
+        git(&self.bare(), &["rev-parse", "refs/heads/main"])
+            .trim()
+            .to_owned()
+    }
+
+    /// Files of a commit on the remote.
+    pub(crate) fn show(&self, rev: &str, path: &str) -> Option<String> {
+        let out = Command::new("git")
+            .current_dir(self.bare())
+            .args(["show", &format!("{rev}:{path}")])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub(crate) fn is_ancestor(&self, a: &str, b: &str) -> bool {
+        Command::new("git")
+            .current_dir(self.bare())
+            .args(["merge-base", "--is-ancestor", a, b])
+            .status()
+            .unwrap()
+            .success()
+    }
+}

@@ -1,0 +1,232 @@
+//! Webhook receivers: each provider's documented signature scheme, and the refusals.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use fledge::source::Secret;
+use fledge::source::webhook::{HookSecrets, Receiver, router};
+use hmac::{Hmac, KeyInit, Mac};
+use tokio::sync::Notify;
+use tower::ServiceExt as _;
+
+const SECRET: &str = "It's a Secret to Everybody";
+// GitHub's documented example: this body and secret give this signature.
+const GH_BODY: &str = "Hello, World!";
+const GH_SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+fn app() -> (axum::Router, Arc<Notify>) {
+    let wake = Arc::new(Notify::new());
+    let secret = || Some(Secret::new(SECRET));
+    let secrets = HookSecrets {
+        github: secret(),
+        gitea: secret(),
+        gitlab: secret(),
+        generic: secret(),
+    };
+    (router(Receiver::new(secrets, wake.clone())), wake)
+}
+
+fn hmac_hex<M: Mac + KeyInit>(body: &[u8]) -> String {
+    let mut m = <M as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+async fn send(
+    app: &axum::Router,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> StatusCode {
+    let mut req = Request::post(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    app.clone()
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn valid_signatures_are_accepted_and_wake_the_poller() {
+    let (app, wake) = app();
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/github",
+            &[("x-hub-signature-256", GH_SIG)],
+            GH_BODY.into()
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified())
+        .await
+        .expect("woken");
+    let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
+    let gitea = hmac_hex::<Hmac<sha2::Sha256>>(&body);
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/gitea",
+            &[("x-gitea-signature", &gitea)],
+            body.clone()
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/gitlab",
+            &[("x-gitlab-token", SECRET)],
+            body.clone()
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
+    for (algo, sig) in [
+        ("sha1", hmac_hex::<Hmac<sha1::Sha1>>(b"one")),
+        ("sha256", hmac_hex::<Hmac<sha2::Sha256>>(b"two")),
+        ("sha512", hmac_hex::<Hmac<sha2::Sha512>>(b"three")),
+    ] {
+        let payload = match algo {
+            "sha1" => "one",
+            "sha256" => "two",
+            _ => "three",
+        };
+        let header = format!("{algo}={sig}");
+        assert_eq!(
+            send(
+                &app,
+                "/hooks/generic",
+                &[("x-signature", &header)],
+                payload.into()
+            )
+            .await,
+            StatusCode::ACCEPTED,
+            "{algo}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_missing_replayed_and_oversize_requests_are_refused() {
+    let (app, _) = app();
+    // Wrong signature, or the right one over another body.
+    let wrong = "sha256=0000000000000000000000000000000000000000000000000000000000000000";
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/github",
+            &[("x-hub-signature-256", wrong)],
+            GH_BODY.into()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/github",
+            &[("x-hub-signature-256", GH_SIG)],
+            b"Hello, World?".to_vec()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/gitlab",
+            &[("x-gitlab-token", "guess")],
+            b"{}".to_vec()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/generic",
+            &[("x-signature", "md5=abcd")],
+            b"{}".to_vec()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/gitea",
+            &[("x-gitea-signature", "zz-not-hex")],
+            b"{}".to_vec()
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Missing signatures.
+    for p in ["github", "gitea", "gitlab", "generic"] {
+        assert_eq!(
+            send(&app, &format!("/hooks/{p}"), &[], b"{}".to_vec()).await,
+            StatusCode::UNAUTHORIZED,
+            "{p}"
+        );
+    }
+    // The same delivery twice.
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/github",
+            &[
+                ("x-hub-signature-256", GH_SIG),
+                ("x-github-delivery", "d-1")
+            ],
+            GH_BODY.into()
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        send(
+            &app,
+            "/hooks/github",
+            &[
+                ("x-hub-signature-256", GH_SIG),
+                ("x-github-delivery", "d-1")
+            ],
+            GH_BODY.into()
+        )
+        .await,
+        StatusCode::CONFLICT
+    );
+    // Over 1 MiB, even correctly signed.
+    let big = vec![b'x'; (1 << 20) + 1];
+    let sig = format!("sha256={}", hmac_hex::<Hmac<sha2::Sha256>>(&big));
+    assert_eq!(
+        send(&app, "/hooks/github", &[("x-hub-signature-256", &sig)], big).await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // Unknown providers, and providers without a secret.
+    assert_eq!(
+        send(&app, "/hooks/bitbucket-x", &[], b"{}".to_vec()).await,
+        StatusCode::NOT_FOUND
+    );
+    let bare = router(Receiver::new(
+        HookSecrets::default(),
+        Arc::new(Notify::new()),
+    ));
+    assert_eq!(
+        send(
+            &bare,
+            "/hooks/github",
+            &[("x-hub-signature-256", GH_SIG)],
+            GH_BODY.into()
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
+}
