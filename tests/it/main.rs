@@ -12,6 +12,8 @@ mod corpus;
 mod differential;
 mod fuzz;
 mod git_source;
+mod git_ssh;
+mod git_verify;
 mod git_writeback;
 mod gitutil;
 mod validate;

@@ -1,0 +1,188 @@
+//! Git over ssh through a real `sshd` (Debian's openssh-server) on a loopback port, with
+//! generated host and user keys.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig, SshAuth};
+use fledge::writeback::{Change, Edit, GitWriter, WriterConfig, Written};
+
+use super::gitutil::Remote;
+
+struct Sshd {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen is installed")
+        .success();
+    assert!(ok);
+}
+
+impl Sshd {
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the child is owned by Sshd, whose Drop kills and waits for it"
+    )]
+    fn start() -> Self {
+        let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("sshd is not installed: `apt-get install openssh-server` (.ci/run does)");
+        // sshd insists on its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+        let dir = tempfile::tempdir().unwrap();
+        keygen(&dir.path().join("host_key"));
+        keygen(&dir.path().join("user_key"));
+        std::fs::copy(
+            dir.path().join("user_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(dir.path().join("sshd_config"))
+            .stderr(std::fs::File::create(dir.path().join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        // Wait (bounded) until it accepts connections.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port, dir };
+            }
+            std::thread::park_timeout(Duration::from_millis(25));
+        }
+        panic!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default()
+        );
+    }
+
+    fn known_hosts(&self, key_file: &str) -> PathBuf {
+        let pubkey = std::fs::read_to_string(self.dir.path().join(key_file)).unwrap();
+        let mut parts = pubkey.split_whitespace();
+        let line = format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            parts.next().unwrap(),
+            parts.next().unwrap()
+        );
+        let path = self.dir.path().join(format!("known_hosts-{key_file}"));
+        std::fs::write(&path, line).unwrap();
+        path
+    }
+
+    fn auth(&self, known_hosts: PathBuf) -> Auth {
+        Auth::Ssh(SshAuth {
+            private_key: self.dir.path().join("user_key"),
+            passphrase: None,
+            known_hosts,
+            accept_unknown_hosts: false,
+        })
+    }
+
+    fn url(&self, repo: &Path) -> String {
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            user.trim(),
+            self.port,
+            repo.display()
+        )
+    }
+}
+
+fn source(url: String, auth: Auth, cache: &Path) -> Source {
+    Source::open(SourceConfig {
+        url,
+        reference: Reference::Branch("main".into()),
+        cache_dir: cache.to_path_buf(),
+        auth,
+        timeout: Duration::from_secs(20),
+        verify: None,
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_key_auth_works_and_wrong_or_unknown_host_keys_are_refused() {
+    let sshd = Sshd::start();
+    let remote = Remote::new();
+    let head = remote.commit(&[("a.yaml", "a: 1\n")], "init");
+    let url = sshd.url(&remote.bare());
+    let cache = tempfile::tempdir().unwrap();
+
+    let good = sshd.auth(sshd.known_hosts("host_key.pub"));
+    let mut s = source(url.clone(), good.clone(), cache.path());
+    let Fetched::New(snap) = s.poll().unwrap() else {
+        panic!("expected a snapshot")
+    };
+    assert_eq!(snap.commit.to_string(), head);
+
+    // A known_hosts entry with another key for this host: refused, whatever the user key.
+    keygen(&sshd.dir.path().join("other_host_key"));
+    let wrong = sshd.auth(sshd.known_hosts("other_host_key.pub"));
+    let err = source(url.clone(), wrong, cache.path()).poll().unwrap_err();
+    assert!(matches!(err, Error::HostKey { .. }), "{err}");
+    assert!(err.to_string().contains("does not match"), "{err}");
+
+    // No entry at all: refused unless unknown hosts are explicitly accepted.
+    let empty = sshd.dir.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let err = source(url.clone(), sshd.auth(empty.clone()), cache.path())
+        .poll()
+        .unwrap_err();
+    assert!(err.to_string().contains("not in"), "{err}");
+    let Auth::Ssh(mut tofu) = sshd.auth(empty) else {
+        unreachable!()
+    };
+    tofu.accept_unknown_hosts = true;
+    assert!(
+        source(url.clone(), Auth::Ssh(tofu), cache.path())
+            .poll()
+            .is_ok()
+    );
+
+    // Write-back over ssh too.
+    let wcache = tempfile::tempdir().unwrap();
+    let mut cfg = WriterConfig::new(&url, wcache.path().to_path_buf());
+    cfg.auth = good;
+    let w = GitWriter::open(cfg).unwrap();
+    let change = Change::Edits {
+        edits: vec![Edit {
+            path: "b.yaml".into(),
+            content: Some(b"b: 2\n".to_vec()),
+        }],
+        message: "over ssh".into(),
+    };
+    let written = w.write("main", &change, "test").await.unwrap();
+    assert!(matches!(written, Written::Pushed { .. }), "{written:?}");
+    assert_eq!(remote.show("main", "b.yaml").as_deref(), Some("b: 2\n"));
+}
