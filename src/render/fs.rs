@@ -146,6 +146,17 @@ impl MemFiles {
         Self::default()
     }
 
+    /// How many files it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     /// Adds a file at a root-relative path.
     pub fn insert(&mut self, path: &str, contents: impl Into<Vec<u8>>) {
         self.files.insert(path.to_owned(), contents.into());
