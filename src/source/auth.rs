@@ -28,6 +28,14 @@ impl Secret {
         Ok(Self(std::fs::read_to_string(path)?.trim().to_owned()))
     }
 
+    /// Reads a secret from an environment variable (for the configuration layer; the value
+    /// never appears in an error).
+    pub fn from_env(var: &str) -> Result<Self, String> {
+        std::env::var(var)
+            .map(|v| Self(v.trim().to_owned()))
+            .map_err(|_| format!("environment variable {var} is not set or not UTF-8"))
+    }
+
     /// The value, for the one place that must hand it over.
     #[must_use]
     pub fn expose(&self) -> &str {

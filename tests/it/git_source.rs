@@ -90,6 +90,17 @@ fn polls_a_branch_and_renders_from_the_object_store() {
 }
 
 #[test]
+fn plain_local_paths_work_like_file_urls() {
+    let remote = Remote::new();
+    let head = remote.commit(&[("a.yaml", CM)], "one");
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = config(&remote, Reference::Branch("main".into()), cache.path());
+    cfg.url = remote.bare().display().to_string();
+    let mut s = Source::open(cfg).unwrap();
+    assert!(matches!(s.poll().unwrap(), Fetched::New(snap) if snap.commit.to_string() == head));
+}
+
+#[test]
 fn tags_semver_ranges_and_pinned_commits() {
     let remote = Remote::new();
     let c1 = remote.commit(&[("a.yaml", CM)], "one");
