@@ -14,6 +14,7 @@
 mod auth;
 pub mod poller;
 mod repo;
+mod transport;
 mod verify;
 pub mod watch;
 pub mod webhook;
@@ -26,8 +27,8 @@ pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key,
 pub use repo::{Fetched, Reference, Snapshot, Source, SourceConfig, read_tree};
 pub use verify::Verifier;
 
-pub(crate) use auth::callbacks;
 pub(crate) use repo::git_error;
+pub(crate) use transport::{NetError, Remote};
 
 /// A commit id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

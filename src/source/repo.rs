@@ -1,18 +1,14 @@
 //! The config repository: fetched into a bare cache that survives restarts, the tracked
 //! reference resolved on the remote, and a commit's tree read straight from the object store.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use git2::{
-    AutotagOption, Direction, FetchOptions, ObjectType, Oid, Repository, TreeWalkMode,
-    TreeWalkResult,
-};
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sha2::{Digest, Sha256};
-use tokio::time::Instant;
 
-use super::auth::{Auth, RedactedUrl, callbacks, redact};
+use super::auth::{Auth, RedactedUrl, redact};
+use super::transport::{NetError, Remote};
 use super::verify::Verifier;
 use super::{CommitId, Error};
 use crate::render::MemFiles;
@@ -128,49 +124,30 @@ impl Source {
         RedactedUrl::new(&self.config.url)
     }
 
-    fn network_error(
-        &self,
-        e: &git2::Error,
-        refusal: &RefCell<Option<String>>,
-        deadline: Instant,
-    ) -> Error {
-        if let Some(reason) = refusal.borrow_mut().take() {
-            return Error::HostKey {
-                url: self.url(),
-                reason,
-            };
-        }
-        if Instant::now() >= deadline {
-            return Error::Timeout {
-                url: self.url(),
-                timeout: self.config.timeout,
-            };
-        }
-        Error::Network {
-            url: self.url(),
-            message: git_error(e),
+    fn remote(&self) -> Remote<'_> {
+        Remote {
+            repo: &self.repo,
+            url: &self.config.url,
+            auth: &self.config.auth,
+            timeout: self.config.timeout,
         }
     }
 
-    /// The remote's references (`git ls-remote`): transfers no objects.
-    fn remote_refs(&self) -> Result<Vec<(String, Oid)>, Error> {
-        let refusal = RefCell::new(None);
-        let deadline = Instant::now() + self.config.timeout;
-        let mut remote = self
-            .repo
-            .remote_anonymous(&self.config.url)
-            .map_err(|e| self.network_error(&e, &refusal, deadline))?;
-        let cb = callbacks(&self.config.auth, &self.config.url, &refusal);
-        let conn = remote
-            .connect_auth(Direction::Fetch, Some(cb), None)
-            .map_err(|e| self.network_error(&e, &refusal, deadline))?;
-        let refs = conn
-            .list()
-            .map_err(|e| self.network_error(&e, &refusal, deadline))?
-            .iter()
-            .map(|h| (h.name().to_owned(), h.oid()))
-            .collect();
-        Ok(refs)
+    fn network_error(&self, e: NetError) -> Error {
+        match e {
+            NetError::HostKey(reason) => Error::HostKey {
+                url: self.url(),
+                reason,
+            },
+            NetError::Timeout(timeout) => Error::Timeout {
+                url: self.url(),
+                timeout,
+            },
+            NetError::Other(message) => Error::Network {
+                url: self.url(),
+                message,
+            },
+        }
     }
 
     /// The ref name and commit the tracked reference points at on the remote.
@@ -214,24 +191,6 @@ impl Source {
         }
     }
 
-    /// Fetches refspecs, cancelling when the operation passes the configured timeout.
-    fn fetch(&self, refspecs: &[&str]) -> Result<(), Error> {
-        let refusal = RefCell::new(None);
-        let deadline = Instant::now() + self.config.timeout;
-        let mut remote = self
-            .repo
-            .remote_anonymous(&self.config.url)
-            .map_err(|e| self.network_error(&e, &refusal, deadline))?;
-        let mut cb = callbacks(&self.config.auth, &self.config.url, &refusal);
-        cb.transfer_progress(move |_| Instant::now() < deadline);
-        let mut opts = FetchOptions::new();
-        opts.remote_callbacks(cb);
-        opts.download_tags(AutotagOption::None);
-        remote
-            .fetch(refspecs, Some(&mut opts), None)
-            .map_err(|e| self.network_error(&e, &refusal, deadline))
-    }
-
     fn has_commit(&self, oid: Oid) -> bool {
         self.repo.find_commit(oid).is_ok()
     }
@@ -239,7 +198,7 @@ impl Source {
     /// Checks the remote; when the reference moved, fetches it, verifies the commit and reads
     /// its tree. When it has not moved, only the remote's ref list is read.
     pub fn poll(&mut self) -> Result<Fetched, Error> {
-        let refs = self.remote_refs()?;
+        let refs = self.remote().list().map_err(|e| self.network_error(e))?;
         let (name, target) = self.resolve(&refs)?;
         if self.last == Some(target) {
             return Ok(Fetched::Unchanged(CommitId(target)));
@@ -250,7 +209,9 @@ impl Source {
             } else {
                 format!("+{name}:refs/fledge/{}", name.trim_start_matches("refs/"))
             };
-            self.fetch(&[&spec])?;
+            self.remote()
+                .fetch(&[&spec])
+                .map_err(|e| self.network_error(e))?;
         }
         let commit = self.peel_commit(target)?;
         if let Some(v) = &self.config.verify {

@@ -17,14 +17,14 @@ mod push;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use git2::{Direction, FetchOptions, Oid, Repository, Signature};
+use git2::{Oid, Repository, Signature};
 use sha2::{Digest, Sha256};
 
 pub use objects::{Edit, NOTES_REF, add_note, commit_edits, revert_commits, with_trailers};
 pub use push::{PushResult, parse_porcelain};
 
 use crate::source::poller::Backoff;
-use crate::source::{Auth, CommitId, callbacks, git_error, redact};
+use crate::source::{Auth, CommitId, NetError, Remote, git_error, redact};
 
 /// The trailer that marks fledge's own commits (they never start a rollout).
 pub const COMMIT_TRAILER: (&str, &str) = ("Fledge-Commit", "true");
@@ -152,38 +152,29 @@ impl GitWriter {
     /// Fetches `remote_ref` into `local_ref`; `None` when the remote has no such ref.
     fn fetch(&self, remote_ref: &str, local_ref: &str) -> Result<Option<Oid>, Error> {
         let repo = self.repo()?;
-        let url = &self.config.url;
-        let fetch_err = |e: &git2::Error| Error::Fetch {
-            url: redact(url),
-            message: git_error(e),
+        let remote = Remote {
+            repo: &repo,
+            url: &self.config.url,
+            auth: &self.config.auth,
+            timeout: self.config.timeout,
         };
-        let refusal = std::cell::RefCell::new(None);
-        let mut remote = repo.remote_anonymous(url).map_err(|e| fetch_err(&e))?;
-        let listed = {
-            let cb = callbacks(&self.config.auth, url, &refusal);
-            let conn = remote
-                .connect_auth(Direction::Fetch, Some(cb), None)
-                .map_err(|e| fetch_err(&e))?;
-            conn.list()
-                .map_err(|e| fetch_err(&e))?
-                .iter()
-                .find(|h| h.name() == remote_ref)
-                .map(git2::RemoteHead::oid)
+        let fetch_err = |e: NetError| Error::Fetch {
+            url: redact(&self.config.url),
+            message: e.to_string(),
         };
+        let listed = remote
+            .list()
+            .map_err(fetch_err)?
+            .into_iter()
+            .find(|(name, _)| name == remote_ref)
+            .map(|(_, oid)| oid);
         let Some(oid) = listed else {
             return Ok(None);
         };
         if repo.find_object(oid, None).is_err() {
-            let mut opts = FetchOptions::new();
-            opts.remote_callbacks(callbacks(&self.config.auth, url, &refusal));
-            opts.download_tags(git2::AutotagOption::None);
             remote
-                .fetch(
-                    &[format!("+{remote_ref}:{local_ref}")],
-                    Some(&mut opts),
-                    None,
-                )
-                .map_err(|e| fetch_err(&e))?;
+                .fetch(&[&format!("+{remote_ref}:{local_ref}")])
+                .map_err(fetch_err)?;
         }
         repo.reference(local_ref, oid, true, "fledge: fetched")
             .map_err(|e| git(&e))?;
