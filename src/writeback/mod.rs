@@ -199,6 +199,25 @@ impl GitWriter {
         }
     }
 
+    /// Runs blocking git2 work off the async threads, bounded by twice the network timeout.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let limit = self.config.timeout * 2;
+        match tokio::time::timeout(limit, tokio::task::spawn_blocking(f)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(Error::Git {
+                message: format!("{what} task failed: {e}"),
+            }),
+            Err(_) => Err(Error::Fetch {
+                url: redact(&self.config.url),
+                message: format!("{what} took longer than {limit:?}"),
+            }),
+        }
+    }
+
     /// Pushes `change` to `branch`, rebuilding it on the new head whenever someone else pushed
     /// first. `purpose` names the side branch when the branch refuses the push.
     pub async fn write(
@@ -218,16 +237,14 @@ impl GitWriter {
                 local.clone(),
                 branch.to_owned(),
             );
-            let built = tokio::task::spawn_blocking(move || {
-                let head = this
-                    .fetch(&dst_c, &local_c)?
-                    .ok_or(Error::NoBranch { branch: branch_c })?;
-                this.build(&change, head)
-            })
-            .await
-            .map_err(|e| Error::Git {
-                message: format!("write task failed: {e}"),
-            })??;
+            let built = self
+                .blocking("write", move || {
+                    let head = this
+                        .fetch(&dst_c, &local_c)?
+                        .ok_or(Error::NoBranch { branch: branch_c })?;
+                    this.build(&change, head)
+                })
+                .await?;
             let Some(commit) = built else {
                 return Ok(Written::Unchanged);
             };
@@ -297,23 +314,21 @@ impl GitWriter {
         for _ in 0..self.config.max_attempts {
             let this = self.clone();
             let text = text.to_owned();
-            let notes_commit = tokio::task::spawn_blocking(move || {
-                let repo = this.repo()?;
-                match this.fetch(NOTES_REF, NOTES_REF)? {
-                    Some(_) => {}
-                    None => {
-                        // The remote has no notes yet: start from nothing.
-                        if let Ok(mut r) = repo.find_reference(NOTES_REF) {
-                            r.delete().map_err(|e| git(&e))?;
+            let notes_commit = self
+                .blocking("note", move || {
+                    let repo = this.repo()?;
+                    match this.fetch(NOTES_REF, NOTES_REF)? {
+                        Some(_) => {}
+                        None => {
+                            // The remote has no notes yet: start from nothing.
+                            if let Ok(mut r) = repo.find_reference(NOTES_REF) {
+                                r.delete().map_err(|e| git(&e))?;
+                            }
                         }
                     }
-                }
-                add_note(&repo, commit, &text, append, &this.signature()?)
-            })
-            .await
-            .map_err(|e| Error::Git {
-                message: format!("note task failed: {e}"),
-            })??;
+                    add_note(&repo, commit, &text, append, &this.signature()?)
+                })
+                .await?;
             match self.push(notes_commit, NOTES_REF).await? {
                 PushResult::Accepted => return Ok(CommitId(notes_commit)),
                 PushResult::NonFastForward => {
