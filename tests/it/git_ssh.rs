@@ -170,6 +170,35 @@ async fn ssh_key_auth_works_and_wrong_or_unknown_host_keys_are_refused() {
             .is_ok()
     );
 
+    // A passphrase-protected key.
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "pa55phrase", "-f"])
+        .arg(sshd.dir.path().join("locked_key"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut keys = std::fs::read_to_string(sshd.dir.path().join("authorized_keys")).unwrap();
+    keys.push_str(&std::fs::read_to_string(sshd.dir.path().join("locked_key.pub")).unwrap());
+    std::fs::write(sshd.dir.path().join("authorized_keys"), keys).unwrap();
+    let locked = |pass: &str| {
+        Auth::Ssh(SshAuth {
+            private_key: sshd.dir.path().join("locked_key"),
+            passphrase: Some(fledge::source::Secret::new(pass)),
+            known_hosts: sshd.known_hosts("host_key.pub"),
+            accept_unknown_hosts: false,
+        })
+    };
+    assert!(
+        source(url.clone(), locked("pa55phrase"), cache.path())
+            .poll()
+            .is_ok()
+    );
+    let err = source(url.clone(), locked("wr0ng"), cache.path())
+        .poll()
+        .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("wr0ng"), "{err}");
+
     // Write-back over ssh too.
     let wcache = tempfile::tempdir().unwrap();
     let mut cfg = WriterConfig::new(&url, wcache.path().to_path_buf());

@@ -11,6 +11,7 @@ mod cli;
 mod corpus;
 mod differential;
 mod fuzz;
+mod git_http;
 mod git_source;
 mod git_ssh;
 mod git_verify;
