@@ -10,5 +10,6 @@
 
 pub mod cli;
 pub mod render;
+pub mod revision;
 pub mod source;
 pub mod writeback;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use crate::render::{self, DiskFiles};
+use crate::revision::{self, HashKey};
 
 /// `GitOps` reconciler with progressive delivery: Flux-style sync and Flagger-compatible canaries
 /// in one daemon, with outcomes written back to Git.
@@ -29,6 +30,29 @@ pub enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Print each Deployment's and DaemonSet's revision: a hash of its pod template and the
+    /// ConfigMaps and Secrets it references (never their values)
+    Hash {
+        /// Directory to render, as for `build`
+        dir: PathBuf,
+        /// Root below which files may be read, as for `build`
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Output format
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+        /// File holding the key Secret data is hashed with (the daemon's per-installation key);
+        /// without it, a fixed offline key is used
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
 }
 
 /// A failure the CLI reports, with the exit code it maps to.
@@ -57,6 +81,12 @@ impl Error {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Build { dir, root } => build(&dir, root.as_deref()),
+        Command::Hash {
+            dir,
+            root,
+            output,
+            key_file,
+        } => hash(&dir, root.as_deref(), output, key_file.as_deref()),
     }
 }
 
@@ -104,6 +134,100 @@ fn build(dir: &Path, root: Option<&Path>) -> Result<(), Error> {
     let (files, rel) = locate(dir, root)?;
     let objects = render::render(&files, &rel)?;
     let text = render::yaml::emit_stream(&objects);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)
+}
+
+fn hash(
+    dir: &Path,
+    root: Option<&Path>,
+    output: Format,
+    key_file: Option<&Path>,
+) -> Result<(), Error> {
+    let key = match key_file {
+        Some(f) => HashKey::new(
+            std::fs::read(f).map_err(|e| Error::Usage(format!("{}: {e}", f.display())))?,
+        ),
+        None => HashKey::offline(),
+    };
+    let (files, rel) = locate(dir, root)?;
+    let objects = render::render(&files, &rel)?;
+    let index = revision::ConfigIndex::new(&objects);
+    let mut rows = Vec::new();
+    for o in objects.iter().filter(|o| {
+        o["apiVersion"] == "apps/v1"
+            && matches!(o["kind"].as_str(), Some("Deployment" | "DaemonSet"))
+    }) {
+        let r = revision::revision_in(o, &index, None, &key).map_err(|e| {
+            Error::Usage(format!(
+                "{e} (`fledge hash` reads Git only: objects that live only in the cluster cannot be hashed offline)"
+            ))
+        })?;
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("default");
+        rows.push(serde_json::json!({
+            "namespace": ns,
+            "kind": o["kind"],
+            "name": o["metadata"]["name"],
+            "revision": r.id.to_string(),
+            "configs": r.configs.iter().map(|c| serde_json::json!({
+                "kind": c.kind.to_string(), "name": c.name, "origin": c.origin,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    let text = match output {
+        Format::Json => {
+            let mut t =
+                serde_json::to_string_pretty(&rows).map_err(|e| Error::Usage(e.to_string()))?;
+            t.push('\n');
+            t
+        }
+        Format::Table => {
+            let mut table =
+                vec![["NAMESPACE", "KIND", "NAME", "REVISION", "CONFIGS"].map(str::to_owned)];
+            for r in &rows {
+                let configs: Vec<String> = r["configs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        format!(
+                            "{}/{}",
+                            c["kind"].as_str().unwrap_or(""),
+                            c["name"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                let rev = r["revision"].as_str().unwrap_or("");
+                let cell = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+                table.push([
+                    cell("namespace"),
+                    cell("kind"),
+                    cell("name"),
+                    rev[..rev.len().min(12)].to_owned(),
+                    if configs.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        configs.join(",")
+                    },
+                ]);
+            }
+            let widths: Vec<usize> = (0..5)
+                .map(|i| table.iter().map(|row| row[i].len()).max().unwrap_or(0))
+                .collect();
+            let mut t = String::new();
+            for row in &table {
+                let line: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                t.push_str(line.join("  ").trim_end());
+                t.push('\n');
+            }
+            t
+        }
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
     out.flush().map_err(Error::Output)

@@ -86,7 +86,79 @@ fn help_lists_only_working_commands() {
     let out = fledge().arg("--help").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("build"));
+    assert!(text.contains("hash"));
     for missing in ["run", "plan", "demo", "status"] {
         assert!(!text.contains(&format!("\n  {missing} ")), "{text}");
     }
+}
+
+#[test]
+fn hash_prints_revisions_without_secret_values() {
+    let t = tree(&[
+        (
+            "kustomization.yaml",
+            "resources: [d.yaml, s.yaml]\nconfigMapGenerator:\n- name: cfg\n  literals: [A=1]\n",
+        ),
+        (
+            "d.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n        envFrom:\n        - configMapRef: {name: cfg}\n        - secretRef: {name: creds}\n",
+        ),
+        (
+            "s.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: hunter2\n",
+        ),
+    ]);
+    let out = fledge()
+        .args(["hash", "-o", "json"])
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("hunter2"));
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows[0]["name"], "web");
+    assert_eq!(rows[0]["revision"].as_str().unwrap().len(), 64);
+    let configs: Vec<&str> = rows[0]["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        configs[0].starts_with("cfg-") && configs[1] == "creds",
+        "{configs:?}"
+    );
+
+    // Changing the Secret changes the revision; the table shows it short.
+    std::fs::write(t.path().join("s.yaml"), "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: hunter3\n").unwrap();
+    let table = fledge().arg("hash").arg(t.path()).output().unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with("NAMESPACE  KIND        NAME  REVISION"),
+        "{table}"
+    );
+    assert!(
+        !table.contains(&rows[0]["revision"].as_str().unwrap()[..12]),
+        "{table}"
+    );
+
+    // A mandatory reference that Git does not hold cannot be hashed offline: a clear error.
+    std::fs::remove_file(t.path().join("s.yaml")).unwrap();
+    std::fs::write(
+        t.path().join("kustomization.yaml"),
+        "resources: [d.yaml]\nconfigMapGenerator:\n- name: cfg\n  literals: [A=1]\n",
+    )
+    .unwrap();
+    let out = fledge().arg("hash").arg(t.path()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secret `creds`") && err.contains("offline"),
+        "{err}"
+    );
 }

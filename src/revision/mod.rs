@@ -1,0 +1,532 @@
+//! `revision`: when a Deployment has a new revision.
+//!
+//! A revision is a sha256 over the canonical JSON of the pod template together with the
+//! ConfigMaps and Secrets it references (Flagger's config tracker rules: volumes, projected
+//! sources, `env[].valueFrom` and `envFrom` of containers and initContainers; `optional`
+//! references may be missing; only the Secret types Flagger tracks; the
+//! `flagger.app/config-tracking: disabled` opt-out). Map key order, whitespace and YAML style
+//! never change a revision: `serde_json` maps are sorted by key, so equal values serialise to
+//! equal bytes (canonical JSON). Config data comes from the rendered Git objects first and from the
+//! cluster for objects Git does not hold. Secret data enters the hash only through HMAC-SHA256
+//! with a per-installation key, so a published revision id cannot be used to test guesses of a
+//! Secret's value. Pure: no I/O.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// Annotations that opt a ConfigMap or Secret out of tracking (value starting with `disable`).
+pub const OPT_OUT_ANNOTATIONS: &[&str] =
+    &["flagger.app/config-tracking", "fledge.dev/config-tracking"];
+
+/// Secret types Flagger tracks; others (registry credentials, tokens) are ignored.
+const TRACKED_SECRET_TYPES: &[&str] = &[
+    "Opaque",
+    "kubernetes.io/basic-auth",
+    "kubernetes.io/ssh-auth",
+    "kubernetes.io/tls",
+];
+
+/// A revision id: lowercase hex sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct RevisionId(pub String);
+
+impl RevisionId {
+    /// The first 12 hex digits, for people.
+    #[must_use]
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl fmt::Display for RevisionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The key Secret data is hashed with.
+#[derive(Clone)]
+pub struct HashKey(Vec<u8>);
+
+impl HashKey {
+    #[must_use]
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// The key `fledge hash` uses offline, where every Secret it sees comes from the repository
+    /// itself (and so is no secret from whoever runs it). The daemon uses a per-installation key.
+    #[must_use]
+    pub fn offline() -> Self {
+        Self(b"fledge offline revision key".to_vec())
+    }
+}
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashKey(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ConfigKind {
+    ConfigMap,
+    Secret,
+}
+
+impl fmt::Display for ConfigKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ConfigMap => "configmap",
+            Self::Secret => "secret",
+        })
+    }
+}
+
+/// A reference from a pod template to a ConfigMap or Secret.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigRef {
+    pub kind: ConfigKind,
+    pub name: String,
+    /// True when every reference to it is `optional: true`.
+    pub optional: bool,
+}
+
+/// Where a tracked config's data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigOrigin {
+    Git,
+    Cluster,
+}
+
+/// A config that is part of a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackedConfig {
+    pub kind: ConfigKind,
+    pub name: String,
+    /// sha256 of the ConfigMap's data, or HMAC-SHA256 of the Secret's: never the data.
+    pub digest: String,
+    pub origin: ConfigOrigin,
+}
+
+/// A workload's revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    pub id: RevisionId,
+    pub configs: Vec<TrackedConfig>,
+}
+
+/// Config objects fledge cannot find in Git (the live cluster, in the daemon).
+pub trait ConfigSource {
+    /// The object, if it exists.
+    fn get(&self, kind: ConfigKind, namespace: &str, name: &str) -> Option<Value>;
+}
+
+/// Why a revision cannot be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "{workload}: {kind} `{name}` is referenced (not optional) but neither Git nor the cluster has it"
+    )]
+    MissingConfig {
+        workload: String,
+        kind: ConfigKind,
+        name: String,
+    },
+    #[error("{workload}: no pod template at spec.template")]
+    NoTemplate { workload: String },
+}
+
+/// The references a pod template makes, deduplicated (a reference is optional only when every
+/// use of it is).
+#[must_use]
+pub fn config_refs(template: &Value) -> Vec<ConfigRef> {
+    let mut found: Vec<ConfigRef> = Vec::new();
+    let mut add = |kind, name: Option<&str>, optional: Option<&Value>| {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return;
+        };
+        let optional = optional.and_then(Value::as_bool).unwrap_or(false);
+        match found.iter_mut().find(|r| r.kind == kind && r.name == name) {
+            Some(r) => r.optional &= optional,
+            None => found.push(ConfigRef {
+                kind,
+                name: name.to_owned(),
+                optional,
+            }),
+        }
+    };
+    let spec = &template["spec"];
+    for v in spec["volumes"].as_array().into_iter().flatten() {
+        add(
+            ConfigKind::ConfigMap,
+            v["configMap"]["name"].as_str(),
+            v["configMap"].get("optional"),
+        );
+        add(
+            ConfigKind::Secret,
+            v["secret"]["secretName"].as_str(),
+            v["secret"].get("optional"),
+        );
+        for s in v["projected"]["sources"].as_array().into_iter().flatten() {
+            add(
+                ConfigKind::ConfigMap,
+                s["configMap"]["name"].as_str(),
+                s["configMap"].get("optional"),
+            );
+            add(
+                ConfigKind::Secret,
+                s["secret"]["name"].as_str(),
+                s["secret"].get("optional"),
+            );
+        }
+    }
+    for list in ["containers", "initContainers"] {
+        for c in spec[list].as_array().into_iter().flatten() {
+            for e in c["env"].as_array().into_iter().flatten() {
+                let from = &e["valueFrom"];
+                add(
+                    ConfigKind::ConfigMap,
+                    from["configMapKeyRef"]["name"].as_str(),
+                    from["configMapKeyRef"].get("optional"),
+                );
+                add(
+                    ConfigKind::Secret,
+                    from["secretKeyRef"]["name"].as_str(),
+                    from["secretKeyRef"].get("optional"),
+                );
+            }
+            for e in c["envFrom"].as_array().into_iter().flatten() {
+                add(
+                    ConfigKind::ConfigMap,
+                    e["configMapRef"]["name"].as_str(),
+                    e["configMapRef"].get("optional"),
+                );
+                add(
+                    ConfigKind::Secret,
+                    e["secretRef"]["name"].as_str(),
+                    e["secretRef"].get("optional"),
+                );
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn kind_str(kind: ConfigKind) -> &'static str {
+    match kind {
+        ConfigKind::ConfigMap => "ConfigMap",
+        ConfigKind::Secret => "Secret",
+    }
+}
+
+fn effective_ns(ns: &str) -> &str {
+    if ns.is_empty() { "default" } else { ns }
+}
+
+/// The rendered ConfigMaps and Secrets by kind, namespace and name, built once for many
+/// workloads.
+#[derive(Debug, Default)]
+pub struct ConfigIndex<'a> {
+    by_id: std::collections::HashMap<(ConfigKind, &'a str, &'a str), &'a Value>,
+}
+
+impl<'a> ConfigIndex<'a> {
+    #[must_use]
+    pub fn new(objects: &'a [Value]) -> Self {
+        let mut by_id = std::collections::HashMap::new();
+        for o in objects.iter().filter(|o| o["apiVersion"] == "v1") {
+            let kind = match o["kind"].as_str() {
+                Some("ConfigMap") => ConfigKind::ConfigMap,
+                Some("Secret") => ConfigKind::Secret,
+                _ => continue,
+            };
+            let ns = effective_ns(o["metadata"]["namespace"].as_str().unwrap_or(""));
+            if let Some(name) = o["metadata"]["name"].as_str() {
+                by_id.insert((kind, ns, name), o);
+            }
+        }
+        Self { by_id }
+    }
+
+    fn get(&self, kind: ConfigKind, namespace: &str, name: &str) -> Option<&'a Value> {
+        self.by_id
+            .get(&(kind, effective_ns(namespace), name))
+            .copied()
+    }
+}
+
+fn opted_out(obj: &Value) -> bool {
+    OPT_OUT_ANNOTATIONS.iter().any(|a| {
+        obj["metadata"]["annotations"][a]
+            .as_str()
+            .is_some_and(|v| v.starts_with("disable"))
+    })
+}
+
+fn secret_tracked(obj: &Value) -> bool {
+    let t = obj["type"].as_str().unwrap_or("Opaque");
+    TRACKED_SECRET_TYPES.contains(&t)
+}
+
+/// What a config's digest covers, serialised without copying (fields in sorted order, so the
+/// JSON is canonical).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigMapPayload<'a> {
+    binary_data: Option<&'a Value>,
+    data: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretPayload<'a> {
+    data: Option<&'a Value>,
+    // stringData is folded into data by the API server; hash both as written.
+    string_data: Option<&'a Value>,
+    #[serde(rename = "type")]
+    kind: Option<&'a Value>,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("JSON values always serialise")
+}
+
+fn digest(kind: ConfigKind, obj: &Value, key: &HashKey) -> String {
+    match kind {
+        ConfigKind::ConfigMap => {
+            let payload = ConfigMapPayload {
+                binary_data: obj.get("binaryData"),
+                data: obj.get("data"),
+            };
+            hex::encode(Sha256::digest(to_json(&payload)))
+        }
+        ConfigKind::Secret => {
+            let payload = SecretPayload {
+                data: obj.get("data"),
+                string_data: obj.get("stringData"),
+                kind: obj.get("type"),
+            };
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0)
+                .expect("HMAC takes keys of any length");
+            mac.update(&to_json(&payload));
+            hex::encode(mac.finalize().into_bytes())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TrackedPayload<'a> {
+    digest: &'a str,
+    kind: String,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct RevisionPayload<'a> {
+    configs: Vec<TrackedPayload<'a>>,
+    template: &'a Value,
+}
+
+/// The revision of a workload (Deployment or DaemonSet) among the rendered `objects`.
+pub fn revision(
+    workload: &Value,
+    objects: &[Value],
+    cluster: Option<&dyn ConfigSource>,
+    key: &HashKey,
+) -> Result<Revision, Error> {
+    revision_in(workload, &ConfigIndex::new(objects), cluster, key)
+}
+
+/// [`revision`] with the rendered configs already indexed (for many workloads at once).
+pub fn revision_in(
+    workload: &Value,
+    index: &ConfigIndex<'_>,
+    cluster: Option<&dyn ConfigSource>,
+    key: &HashKey,
+) -> Result<Revision, Error> {
+    let name = workload["metadata"]["name"].as_str().unwrap_or("");
+    let namespace = workload["metadata"]["namespace"].as_str().unwrap_or("");
+    let id = format!(
+        "{}/{}",
+        if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        },
+        name
+    );
+    let template = workload["spec"]
+        .get("template")
+        .filter(|t| t.is_object())
+        .ok_or(Error::NoTemplate {
+            workload: id.clone(),
+        })?;
+    let mut configs = Vec::new();
+    for r in config_refs(template) {
+        let (obj, origin) = match index.get(r.kind, namespace, &r.name) {
+            Some(o) => (std::borrow::Cow::Borrowed(o), ConfigOrigin::Git),
+            None => match cluster.and_then(|c| c.get(r.kind, namespace, &r.name)) {
+                Some(o) => (std::borrow::Cow::Owned(o), ConfigOrigin::Cluster),
+                None if r.optional => continue,
+                None => {
+                    return Err(Error::MissingConfig {
+                        workload: id,
+                        kind: r.kind,
+                        name: r.name,
+                    });
+                }
+            },
+        };
+        if opted_out(&obj) || (r.kind == ConfigKind::Secret && !secret_tracked(&obj)) {
+            continue;
+        }
+        configs.push(TrackedConfig {
+            kind: r.kind,
+            name: r.name,
+            digest: digest(r.kind, &obj, key),
+            origin,
+        });
+    }
+    let payload = RevisionPayload {
+        configs: configs
+            .iter()
+            .map(|c| TrackedPayload {
+                digest: &c.digest,
+                kind: c.kind.to_string(),
+                name: &c.name,
+            })
+            .collect(),
+        template,
+    };
+    let id = RevisionId(hex::encode(Sha256::digest(to_json(&payload))));
+    Ok(Revision { id, configs })
+}
+
+/// The name of a config's primary copy.
+#[must_use]
+pub fn primary_name(name: &str) -> String {
+    format!("{name}-primary")
+}
+
+/// Copies of the tracked configs for the primary: `<name>-primary`, with the source's labels;
+/// ConfigMaps keep `data` and `binaryData`, Secrets `type` and `data`. No annotations.
+#[must_use]
+pub fn primary_configs(revision: &Revision, objects: &[Value], namespace: &str) -> Vec<Value> {
+    let index = ConfigIndex::new(objects);
+    revision
+        .configs
+        .iter()
+        .filter_map(|c| {
+            let src = index.get(c.kind, namespace, &c.name)?;
+            let mut meta = Map::new();
+            meta.insert("name".into(), Value::String(primary_name(&c.name)));
+            if !namespace.is_empty() {
+                meta.insert("namespace".into(), Value::String(namespace.to_owned()));
+            }
+            if let Some(labels) = src["metadata"].get("labels") {
+                meta.insert("labels".into(), labels.clone());
+            }
+            let mut out = Map::new();
+            out.insert("apiVersion".into(), json!("v1"));
+            out.insert("kind".into(), json!(kind_str(c.kind)));
+            out.insert("metadata".into(), Value::Object(meta));
+            let fields: &[&str] = match c.kind {
+                ConfigKind::ConfigMap => &["data", "binaryData"],
+                ConfigKind::Secret => &["type", "data"],
+            };
+            for f in fields {
+                if let Some(v) = src.get(*f) {
+                    out.insert((*f).into(), v.clone());
+                }
+            }
+            Some(Value::Object(out))
+        })
+        .collect()
+}
+
+/// The pod template with every reference to a tracked config renamed to its primary copy.
+#[must_use]
+pub fn primary_template(template: &Value, revision: &Revision) -> Value {
+    let tracked: BTreeSet<(ConfigKind, &str)> = revision
+        .configs
+        .iter()
+        .map(|c| (c.kind, c.name.as_str()))
+        .collect();
+    let mut t = template.clone();
+    let rename = |v: &mut Value, kind: ConfigKind| {
+        if let Some(Value::String(name)) = v.as_object_mut().and_then(|m| {
+            m.get_mut(
+                if kind == ConfigKind::Secret && m.contains_key("secretName") {
+                    "secretName"
+                } else {
+                    "name"
+                },
+            )
+        }) && tracked.contains(&(kind, name.as_str()))
+        {
+            *name = primary_name(name);
+        }
+    };
+    let spec = &mut t["spec"];
+    if let Some(vols) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        for v in vols {
+            if let Some(cm) = v.get_mut("configMap") {
+                rename(cm, ConfigKind::ConfigMap);
+            }
+            if let Some(s) = v.get_mut("secret") {
+                rename(s, ConfigKind::Secret);
+            }
+            if let Some(sources) = v
+                .pointer_mut("/projected/sources")
+                .and_then(Value::as_array_mut)
+            {
+                for s in sources {
+                    if let Some(cm) = s.get_mut("configMap") {
+                        rename(cm, ConfigKind::ConfigMap);
+                    }
+                    if let Some(sec) = s.get_mut("secret") {
+                        rename(sec, ConfigKind::Secret);
+                    }
+                }
+            }
+        }
+    }
+    for list in ["containers", "initContainers"] {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+            for c in cs {
+                if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
+                    for e in env {
+                        if let Some(r) = e.pointer_mut("/valueFrom/configMapKeyRef") {
+                            rename(r, ConfigKind::ConfigMap);
+                        }
+                        if let Some(r) = e.pointer_mut("/valueFrom/secretKeyRef") {
+                            rename(r, ConfigKind::Secret);
+                        }
+                    }
+                }
+                if let Some(env) = c.get_mut("envFrom").and_then(Value::as_array_mut) {
+                    for e in env {
+                        if let Some(r) = e.get_mut("configMapRef") {
+                            rename(r, ConfigKind::ConfigMap);
+                        }
+                        if let Some(r) = e.get_mut("secretRef") {
+                            rename(r, ConfigKind::Secret);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests;

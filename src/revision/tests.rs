@@ -1,0 +1,285 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::render::yaml::parse_documents;
+
+fn objects(yaml: &str) -> Vec<Value> {
+    parse_documents(yaml.as_bytes()).unwrap()
+}
+
+const DEPLOY: &str = r"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      volumes:
+      - name: cfg
+        configMap: {name: web-config}
+      - name: tls
+        secret: {secretName: web-tls}
+      - name: proj
+        projected:
+          sources:
+          - configMap: {name: extra, optional: true}
+      initContainers:
+      - name: init
+        image: busybox
+        envFrom:
+        - secretRef: {name: creds}
+      containers:
+      - name: app
+        image: web:1
+        env:
+        - name: A
+          valueFrom:
+            configMapKeyRef: {name: web-config, key: a}
+        - name: PULL
+          valueFrom:
+            secretKeyRef: {name: registry, key: x, optional: true}
+";
+
+const CONFIGS: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: prod}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-tls, namespace: prod}
+type: kubernetes.io/tls
+data: {tls.crt: Y2VydA==, tls.key: a2V5}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: prod}
+data: {password: aHVudGVyMg==}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: registry, namespace: prod}
+type: kubernetes.io/dockerconfigjson
+data: {.dockerconfigjson: e30=}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unrelated, namespace: prod}
+data: {z: "9"}
+"#;
+
+fn rev(deploy: &str, configs: &str) -> Result<Revision, Error> {
+    let d = objects(deploy).remove(0);
+    revision(&d, &objects(configs), None, &HashKey::new("k1"))
+}
+
+#[test]
+fn references_are_found_where_flagger_looks() {
+    let d = objects(DEPLOY).remove(0);
+    let refs = config_refs(&d["spec"]["template"]);
+    let names: Vec<(ConfigKind, &str, bool)> = refs
+        .iter()
+        .map(|r| (r.kind, r.name.as_str(), r.optional))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (ConfigKind::ConfigMap, "extra", true),
+            (ConfigKind::ConfigMap, "web-config", false),
+            (ConfigKind::Secret, "creds", false),
+            (ConfigKind::Secret, "registry", true),
+            (ConfigKind::Secret, "web-tls", false),
+        ]
+    );
+}
+
+#[test]
+fn referenced_configs_change_the_revision_unreferenced_do_not() {
+    let base = rev(DEPLOY, CONFIGS).unwrap();
+    // Tracked: web-config, web-tls, creds (registry is a dockerconfigjson Secret; extra is absent and optional).
+    let tracked: Vec<&str> = base.configs.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(tracked, ["web-config", "creds", "web-tls"]);
+    assert_ne!(
+        rev(DEPLOY, &CONFIGS.replace("a: \"1\"", "a: \"2\""))
+            .unwrap()
+            .id,
+        base.id
+    );
+    assert_ne!(
+        rev(DEPLOY, &CONFIGS.replace("aHVudGVyMg==", "aHVudGVyMw=="))
+            .unwrap()
+            .id,
+        base.id
+    );
+    assert_eq!(
+        rev(DEPLOY, &CONFIGS.replace("z: \"9\"", "z: \"10\""))
+            .unwrap()
+            .id,
+        base.id
+    );
+    assert_eq!(
+        rev(DEPLOY, &CONFIGS.replace("e30=", "e3t9")).unwrap().id,
+        base.id,
+        "registry secrets are not tracked"
+    );
+    assert_ne!(
+        rev(&DEPLOY.replace("web:1", "web:2"), CONFIGS).unwrap().id,
+        base.id
+    );
+}
+
+#[test]
+fn key_order_and_yaml_style_do_not_matter() {
+    let reordered = r#"
+kind: Deployment
+apiVersion: "apps/v1"
+metadata:
+  namespace: prod
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - image: "web:1"
+        name: app
+        env:
+        - valueFrom:
+            configMapKeyRef: {key: a, name: web-config}
+          name: A
+        - name: PULL
+          valueFrom:
+            secretKeyRef: {optional: true, key: x, name: registry}
+      initContainers:
+      - envFrom:
+        - secretRef: {name: creds}
+        image: busybox
+        name: init
+      volumes:
+      - configMap: {name: web-config}
+        name: cfg
+      - secret: {secretName: web-tls}
+        name: tls
+      - projected:
+          sources:
+          - configMap: {optional: true, name: extra}
+        name: proj
+    metadata:
+      labels:
+        app: 'web'
+"#;
+    assert_eq!(
+        rev(reordered, CONFIGS).unwrap().id,
+        rev(DEPLOY, CONFIGS).unwrap().id
+    );
+}
+
+#[test]
+fn opt_out_and_optional_references() {
+    let opted = CONFIGS.replace(
+        "metadata: {name: web-config, namespace: prod}",
+        "metadata: {name: web-config, namespace: prod, annotations: {flagger.app/config-tracking: disabled}}",
+    );
+    let a = rev(DEPLOY, &opted).unwrap();
+    let b = rev(DEPLOY, &opted.replace("a: \"1\"", "a: \"2\"")).unwrap();
+    assert_eq!(a.id, b.id);
+    assert!(a.configs.iter().all(|c| c.name != "web-config"));
+    // A missing mandatory reference is an error naming it; a missing optional one is skipped.
+    let without_creds = CONFIGS.replace("name: creds", "name: other");
+    let err = rev(DEPLOY, &without_creds).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "prod/web: secret `creds` is referenced (not optional) but neither Git nor the cluster has it"
+    );
+}
+
+struct Cluster(Value);
+impl ConfigSource for Cluster {
+    fn get(&self, kind: ConfigKind, namespace: &str, name: &str) -> Option<Value> {
+        (kind == ConfigKind::Secret && namespace == "prod" && name == "creds")
+            .then(|| self.0.clone())
+    }
+}
+
+#[test]
+fn configs_missing_from_git_come_from_the_cluster() {
+    let d = objects(DEPLOY).remove(0);
+    let configs: Vec<Value> = objects(CONFIGS)
+        .into_iter()
+        .filter(|o| o["metadata"]["name"] != "creds")
+        .collect();
+    let live = Cluster(
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "data": {"password": "aHVudGVyMg=="}}),
+    );
+    let r = revision(&d, &configs, Some(&live), &HashKey::new("k1")).unwrap();
+    let creds = r.configs.iter().find(|c| c.name == "creds").unwrap();
+    assert_eq!(creds.origin, ConfigOrigin::Cluster);
+    assert_eq!(
+        r.id,
+        rev(DEPLOY, CONFIGS).unwrap().id,
+        "same data, same revision"
+    );
+}
+
+#[test]
+fn secret_values_are_not_recoverable_from_what_is_printed() {
+    let d = objects(DEPLOY).remove(0);
+    let all = objects(CONFIGS);
+    let r1 = revision(&d, &all, None, &HashKey::new("installation-1")).unwrap();
+    let r2 = revision(&d, &all, None, &HashKey::new("installation-2")).unwrap();
+    // The key enters the revision: without it, guesses of the Secret cannot be checked.
+    assert_ne!(r1.id, r2.id);
+    let printed = serde_json::to_string(&r1).unwrap();
+    for secret in ["hunter2", "aHVudGVyMg==", "a2V5", "Y2VydA=="] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    // The digest of a Secret is not the plain hash of its data.
+    let creds = r1.configs.iter().find(|c| c.name == "creds").unwrap();
+    let plain = hex::encode(Sha256::digest(
+        json!({"data": {"password": "aHVudGVyMg=="}, "stringData": null, "type": null}).to_string(),
+    ));
+    assert_ne!(creds.digest, plain);
+}
+
+#[test]
+fn primary_copies_and_template() {
+    let d = objects(DEPLOY).remove(0);
+    let all = objects(CONFIGS);
+    let r = revision(&d, &all, None, &HashKey::new("k")).unwrap();
+    let copies = primary_configs(&r, &all, "prod");
+    let names: Vec<&str> = copies
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["web-config-primary", "creds-primary", "web-tls-primary"]
+    );
+    assert_eq!(copies[2]["type"], "kubernetes.io/tls");
+    let t = primary_template(&d["spec"]["template"], &r);
+    assert_eq!(
+        t["spec"]["volumes"][0]["configMap"]["name"],
+        "web-config-primary"
+    );
+    assert_eq!(
+        t["spec"]["volumes"][1]["secret"]["secretName"],
+        "web-tls-primary"
+    );
+    assert_eq!(
+        t["spec"]["volumes"][2]["projected"]["sources"][0]["configMap"]["name"], "extra",
+        "untracked"
+    );
+    assert_eq!(
+        t["spec"]["initContainers"][0]["envFrom"][0]["secretRef"]["name"],
+        "creds-primary"
+    );
+    assert_eq!(
+        t["spec"]["containers"][0]["env"][0]["valueFrom"]["configMapKeyRef"]["name"],
+        "web-config-primary"
+    );
+    assert_eq!(
+        t["spec"]["containers"][0]["env"][1]["valueFrom"]["secretKeyRef"]["name"], "registry",
+        "untracked type"
+    );
+}
