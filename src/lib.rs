@@ -9,6 +9,7 @@
 //! - [`cli`]: the command-line interface.
 
 pub mod cli;
+pub mod cluster;
 pub mod render;
 pub mod revision;
 pub mod source;

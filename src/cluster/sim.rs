@@ -1,0 +1,371 @@
+//! The simulated cluster: fledge's embedded default when no Kubernetes API is at hand.
+//!
+//! Objects live in memory, keyed by group, kind, namespace and name, with a resourceVersion and
+//! a generation; `apply` behaves like server-side apply for a single manager (the applied fields
+//! replace the old ones, `status` is kept, a spec change bumps the generation, an unchanged apply
+//! changes nothing). Given a directory, every object is also a JSON file at
+//! `DIR/objects/<namespace or _cluster>/<group or core>/<kind>/<name>.json`, written atomically
+//! (temporary file, fsync, rename, fsync of the directory) and read back on start, so a killed
+//! and restarted daemon finds the cluster as it was. A deployment controller marks rollouts
+//! complete after a configurable delay (never, for pod templates annotated
+//! `sim.fledge.dev/ready: "false"`), and HPAs keep their targets' replicas within bounds.
+//! Time is passed in (`now`, since the simulation started): nothing here reads a clock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::ObjectKey;
+
+/// Pod-template annotation that keeps a simulated Deployment from ever becoming ready.
+pub const READY_ANNOTATION: &str = "sim.fledge.dev/ready";
+
+/// Metadata the server owns: never taken from an applied object.
+const SERVER_METADATA: &[&str] = &[
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+];
+
+/// What an apply did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+/// Why a simulated-cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("object without kind or metadata.name: {0}")]
+    Invalid(String),
+    #[error("cannot persist {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The simulated cluster.
+#[derive(Debug)]
+pub struct SimCluster {
+    objects: BTreeMap<ObjectKey, Value>,
+    dir: Option<PathBuf>,
+    resource_version: u64,
+    ready_delay: Duration,
+    /// When each Deployment's current generation was applied.
+    changed_at: HashMap<ObjectKey, Duration>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A file-name-safe form of a key part (`/` cannot appear in a file name).
+fn segment(s: &str, empty: &str) -> String {
+    if s.is_empty() {
+        empty.to_owned()
+    } else {
+        s.replace('/', "%2F")
+    }
+}
+
+impl SimCluster {
+    /// An empty, in-memory cluster.
+    #[must_use]
+    pub fn new(ready_delay: Duration) -> Self {
+        Self {
+            objects: BTreeMap::new(),
+            dir: None,
+            resource_version: 0,
+            ready_delay,
+            changed_at: HashMap::new(),
+        }
+    }
+
+    /// A cluster persisted below `dir`, loaded from it when it already holds objects. Temporary
+    /// files left by a crash between write and rename are discarded: the previous version of
+    /// the object stands.
+    pub fn open(dir: &Path, ready_delay: Duration) -> Result<Self, Error> {
+        let mut sim = Self::new(ready_delay);
+        let root = dir.join("objects");
+        fs::create_dir_all(&root).map_err(io(&root))?;
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).map_err(io(&d))? {
+                let path = entry.map_err(io(&d))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let bytes = fs::read(&path).map_err(io(&path))?;
+                    let obj: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Io {
+                        path: path.clone(),
+                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                    })?;
+                    let rv = obj["metadata"]["resourceVersion"]
+                        .as_str()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    sim.resource_version = sim.resource_version.max(rv);
+                    if let Some(key) = ObjectKey::of(&obj) {
+                        sim.objects.insert(key, obj);
+                    }
+                } else {
+                    // An interrupted write: the rename never happened.
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        sim.dir = Some(dir.to_path_buf());
+        Ok(sim)
+    }
+
+    fn path_of(&self, key: &ObjectKey) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| {
+            d.join("objects")
+                .join(segment(&key.namespace, "_cluster"))
+                .join(segment(&key.group, "core"))
+                .join(segment(&key.kind, "_"))
+                .join(format!("{}.json", segment(&key.name, "_")))
+        })
+    }
+
+    /// Writes one object atomically: temporary file, fsync, rename, fsync of the directory.
+    fn persist(&self, key: &ObjectKey) -> Result<(), Error> {
+        let Some(path) = self.path_of(key) else {
+            return Ok(());
+        };
+        let dir = path.parent().expect("object paths have a parent");
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        match self.objects.get(key) {
+            Some(obj) => {
+                let tmp = path.with_extension(format!("json.tmp{}", self.resource_version));
+                let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+                f.write_all(&serde_json::to_vec_pretty(obj).expect("JSON values serialise"))
+                    .map_err(io(&tmp))?;
+                f.sync_all().map_err(io(&tmp))?;
+                fs::rename(&tmp, &path).map_err(io(&path))?;
+            }
+            None => match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            },
+        }
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))
+    }
+
+    fn next_rv(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    /// Server-side apply for one field manager.
+    pub fn apply(&mut self, mut obj: Value, now: Duration) -> Result<Applied, Error> {
+        let key = ObjectKey::of(&obj)
+            .ok_or_else(|| Error::Invalid(crate::render::object::describe(&obj)))?;
+        let Some(o) = obj.as_object_mut() else {
+            return Err(Error::Invalid(key.to_string()));
+        };
+        o.remove("status");
+        if let Some(Value::Object(meta)) = o.get_mut("metadata") {
+            for f in SERVER_METADATA {
+                meta.remove(*f);
+            }
+        }
+        let (applied, generation, status, uid) = match self.objects.get(&key) {
+            None => (
+                Applied::Created,
+                1,
+                None,
+                format!("sim-{}", self.resource_version + 1),
+            ),
+            Some(old) => {
+                let mut old_desired = old.clone();
+                if let Some(m) = old_desired.as_object_mut() {
+                    m.remove("status");
+                    if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+                        for f in SERVER_METADATA {
+                            meta.remove(*f);
+                        }
+                    }
+                }
+                if old_desired == obj {
+                    return Ok(Applied::Unchanged);
+                }
+                let current = old["metadata"]["generation"].as_i64().unwrap_or(1);
+                let next = if old.get("spec") == obj.get("spec") {
+                    current
+                } else {
+                    current + 1
+                };
+                (
+                    Applied::Configured,
+                    next,
+                    old.get("status").cloned(),
+                    old["metadata"]["uid"].as_str().unwrap_or("").to_owned(),
+                )
+            }
+        };
+        let previous_generation = self
+            .objects
+            .get(&key)
+            .and_then(|o| o["metadata"]["generation"].as_i64());
+        let rv = self.next_rv();
+        let meta = obj
+            .as_object_mut()
+            .expect("checked above")
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = meta {
+            m.insert("resourceVersion".into(), json!(rv));
+            m.insert("generation".into(), json!(generation));
+            m.insert("uid".into(), json!(uid));
+        }
+        if let (Some(s), Some(m)) = (status, obj.as_object_mut()) {
+            m.insert("status".into(), s);
+        }
+        if previous_generation != Some(generation) {
+            self.changed_at.insert(key.clone(), now);
+        }
+        self.objects.insert(key.clone(), obj);
+        self.persist(&key)?;
+        Ok(applied)
+    }
+
+    #[must_use]
+    pub fn get(&self, key: &ObjectKey) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    /// Objects of a group and kind, in one namespace or all.
+    #[must_use]
+    pub fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == group && k.kind == kind && namespace.is_none_or(|n| n == k.namespace)
+            })
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// Deletes an object; false when there was none.
+    pub fn delete(&mut self, key: &ObjectKey) -> Result<bool, Error> {
+        let existed = self.objects.remove(key).is_some();
+        self.changed_at.remove(key);
+        if existed {
+            self.persist(key)?;
+        }
+        Ok(existed)
+    }
+
+    /// Every object, in key order.
+    pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &Value)> {
+        self.objects.iter()
+    }
+
+    fn set_status(&mut self, key: &ObjectKey, status: Value) -> Result<(), Error> {
+        let rv = self.next_rv();
+        if let Some(obj) = self.objects.get_mut(key) {
+            if obj.get("status") == Some(&status) {
+                return Ok(());
+            }
+            obj["status"] = status;
+            obj["metadata"]["resourceVersion"] = json!(rv);
+        }
+        self.persist(key)
+    }
+
+    /// Runs the simulated controllers once at time `now`.
+    pub fn tick(&mut self, now: Duration) -> Result<(), Error> {
+        self.scale_by_hpas(now)?;
+        let deployments: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.group == "apps" && k.kind == "Deployment")
+            .cloned()
+            .collect();
+        for key in deployments {
+            let d = &self.objects[&key];
+            let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
+            let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+            let never_ready =
+                d["spec"]["template"]["metadata"]["annotations"][READY_ANNOTATION] == "false";
+            let deadline =
+                Duration::from_secs(d["spec"]["progressDeadlineSeconds"].as_u64().unwrap_or(600));
+            let since = now.saturating_sub(self.changed_at.get(&key).copied().unwrap_or_default());
+            let status = if never_ready {
+                let mut s = json!({"observedGeneration": generation, "replicas": replicas,
+                    "updatedReplicas": replicas, "readyReplicas": 0, "availableReplicas": 0});
+                if since >= deadline {
+                    s["conditions"] = json!([{"type": "Progressing", "status": "False",
+                        "reason": "ProgressDeadlineExceeded"}]);
+                }
+                s
+            } else if since >= self.ready_delay {
+                json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                       "readyReplicas": replicas, "availableReplicas": replicas})
+            } else {
+                continue;
+            };
+            self.set_status(&key, status)?;
+        }
+        Ok(())
+    }
+
+    /// HPAs keep their target Deployment's replicas within `minReplicas..=maxReplicas`.
+    fn scale_by_hpas(&mut self, now: Duration) -> Result<(), Error> {
+        let targets: Vec<(ObjectKey, i64, i64)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.group == "autoscaling" && k.kind == "HorizontalPodAutoscaler")
+            .filter(|(_, h)| h["spec"]["scaleTargetRef"]["kind"] == "Deployment")
+            .filter_map(|(k, h)| {
+                let name = h["spec"]["scaleTargetRef"]["name"].as_str()?;
+                let key = ObjectKey {
+                    group: "apps".into(),
+                    kind: "Deployment".into(),
+                    namespace: k.namespace.clone(),
+                    name: name.to_owned(),
+                };
+                let min = h["spec"]["minReplicas"].as_i64().unwrap_or(1);
+                let max = h["spec"]["maxReplicas"].as_i64().unwrap_or(min).max(min);
+                Some((key, min, max))
+            })
+            .collect();
+        for (key, min, max) in targets {
+            let Some(d) = self.objects.get(&key) else {
+                continue;
+            };
+            let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+            // A Deployment scaled to zero is idle (a canary at rest): HPAs leave it alone.
+            if replicas == 0 {
+                continue;
+            }
+            let clamped = replicas.clamp(min, max);
+            if clamped != replicas {
+                let mut d = d.clone();
+                d["spec"]["replicas"] = json!(clamped);
+                self.apply(d, now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::cluster::{Readiness, deployment_readiness};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn deployment(image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "web", "namespace": "prod", "labels": {"app": "web"}},
+           "spec": {"replicas": 2, "progressDeadlineSeconds": 30,
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "web", "image": image}]}}}})
+}
+
+fn key() -> ObjectKey {
+    ObjectKey::of(&deployment("x")).unwrap()
+}
+
+#[test]
+fn apply_get_list_delete() {
+    let mut sim = SimCluster::new(secs(0));
+    assert_eq!(
+        sim.apply(deployment("web:1"), secs(0)).unwrap(),
+        Applied::Created
+    );
+    let rv1 = sim.get(&key()).unwrap()["metadata"]["resourceVersion"].clone();
+    assert_eq!(sim.get(&key()).unwrap()["metadata"]["generation"], 1);
+    // The same object again changes nothing.
+    assert_eq!(
+        sim.apply(deployment("web:1"), secs(1)).unwrap(),
+        Applied::Unchanged
+    );
+    assert_eq!(sim.get(&key()).unwrap()["metadata"]["resourceVersion"], rv1);
+    // Server-owned metadata and status in the applied object are ignored.
+    let mut with_server_fields = deployment("web:1");
+    with_server_fields["metadata"]["resourceVersion"] = json!("999");
+    with_server_fields["status"] = json!({"readyReplicas": 42});
+    assert_eq!(
+        sim.apply(with_server_fields, secs(1)).unwrap(),
+        Applied::Unchanged
+    );
+    sim.tick(secs(1)).unwrap();
+    // A metadata change keeps the generation; a spec change bumps it; status is kept.
+    let mut relabelled = deployment("web:1");
+    relabelled["metadata"]["labels"]["team"] = json!("a");
+    assert_eq!(sim.apply(relabelled, secs(2)).unwrap(), Applied::Configured);
+    assert_eq!(sim.get(&key()).unwrap()["metadata"]["generation"], 1);
+    assert_eq!(sim.get(&key()).unwrap()["status"]["readyReplicas"], 2);
+    sim.apply(deployment("web:2"), secs(3)).unwrap();
+    let d = sim.get(&key()).unwrap();
+    assert_eq!(d["metadata"]["generation"], 2);
+    assert!(
+        d["metadata"]
+            .get("labels")
+            .and_then(|l| l.get("team"))
+            .is_none(),
+        "applied fields replace old ones"
+    );
+    assert_eq!(sim.list("apps", "Deployment", Some("prod")).len(), 1);
+    assert!(sim.list("apps", "Deployment", Some("other")).is_empty());
+    assert!(sim.delete(&key()).unwrap());
+    assert!(!sim.delete(&key()).unwrap());
+    assert!(sim.get(&key()).is_none());
+    assert!(sim.apply(json!({"kind": "ConfigMap"}), secs(0)).is_err());
+}
+
+#[test]
+fn deployments_become_ready_after_the_delay() {
+    let mut sim = SimCluster::new(secs(5));
+    sim.apply(deployment("web:1"), secs(0)).unwrap();
+    sim.tick(secs(4)).unwrap();
+    assert!(matches!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Progressing(_)
+    ));
+    sim.tick(secs(5)).unwrap();
+    assert_eq!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Ready
+    );
+    sim.apply(deployment("web:2"), secs(10)).unwrap();
+    assert!(matches!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Progressing(_)
+    ));
+    sim.tick(secs(14)).unwrap();
+    assert!(matches!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Progressing(_)
+    ));
+    sim.tick(secs(15)).unwrap();
+    assert_eq!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Ready
+    );
+}
+
+#[test]
+fn annotated_pods_never_become_ready_and_miss_the_deadline() {
+    let mut sim = SimCluster::new(secs(1));
+    let mut d = deployment("web:bad");
+    d["spec"]["template"]["metadata"]["annotations"] = json!({READY_ANNOTATION: "false"});
+    sim.apply(d, secs(0)).unwrap();
+    sim.tick(secs(10)).unwrap();
+    assert!(matches!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Progressing(_)
+    ));
+    sim.tick(secs(30)).unwrap();
+    assert!(matches!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Failed(_)
+    ));
+}
+
+#[test]
+fn hpas_keep_replicas_within_bounds() {
+    let mut sim = SimCluster::new(secs(0));
+    let mut d = deployment("web:1");
+    d["spec"]["replicas"] = json!(9);
+    sim.apply(d, secs(0)).unwrap();
+    sim.apply(
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 2, "maxReplicas": 4}}),
+        secs(0),
+    )
+    .unwrap();
+    sim.tick(secs(1)).unwrap();
+    assert_eq!(sim.get(&key()).unwrap()["spec"]["replicas"], 4);
+    sim.tick(secs(2)).unwrap();
+    assert_eq!(
+        deployment_readiness(sim.get(&key()).unwrap()),
+        Readiness::Ready
+    );
+}
+
+#[test]
+fn persisted_state_survives_a_restart_and_an_interrupted_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let before: Vec<(ObjectKey, Value)>;
+    {
+        let mut sim = SimCluster::open(dir.path(), secs(0)).unwrap();
+        sim.apply(deployment("web:1"), secs(0)).unwrap();
+        sim.apply(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}),
+            secs(0),
+        )
+        .unwrap();
+        sim.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gone", "namespace": "prod"}}), secs(0)).unwrap();
+        sim.tick(secs(1)).unwrap();
+        sim.delete(&ObjectKey {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "prod".into(),
+            name: "gone".into(),
+        })
+        .unwrap();
+        before = sim.objects().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    let file = dir.path().join("objects/prod/apps/Deployment/web.json");
+    assert!(file.exists());
+    assert!(
+        dir.path()
+            .join("objects/_cluster/core/Namespace/prod.json")
+            .exists()
+    );
+    // A crash between writing the temporary file and the rename leaves a stray file behind.
+    std::fs::write(file.with_extension("json.tmp77"), b"{\"half\": ").unwrap();
+    let mut sim = SimCluster::open(dir.path(), secs(0)).unwrap();
+    let after: Vec<(ObjectKey, Value)> =
+        sim.objects().map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(after, before);
+    assert!(
+        !file.with_extension("json.tmp77").exists(),
+        "stray temporary file removed"
+    );
+    // Resource versions keep increasing after a restart.
+    let rv_before: u64 = sim.get(&key()).unwrap()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    sim.apply(deployment("web:2"), secs(5)).unwrap();
+    let rv_after: u64 = sim.get(&key()).unwrap()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv_after > rv_before);
+}
