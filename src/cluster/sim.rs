@@ -21,6 +21,10 @@ use serde_json::{Map, Value, json};
 
 use super::ObjectKey;
 
+pub mod traffic;
+
+use traffic::Traffic;
+
 /// Pod-template annotation that keeps a simulated Deployment from ever becoming ready.
 pub const READY_ANNOTATION: &str = "sim.fledge.dev/ready";
 
@@ -63,6 +67,10 @@ pub struct SimCluster {
     ready_delay: Duration,
     /// When each Deployment's current generation was applied.
     changed_at: HashMap<ObjectKey, Duration>,
+    traffic: Traffic,
+    /// Requests per second each Service receives.
+    request_rate: f64,
+    last_tick: Option<Duration>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -91,7 +99,27 @@ impl SimCluster {
             resource_version: 0,
             ready_delay,
             changed_at: HashMap::new(),
+            traffic: Traffic::default(),
+            request_rate: 10.0,
+            last_tick: None,
         }
+    }
+
+    /// Sets the requests per second every Service receives (10 by default).
+    pub fn set_request_rate(&mut self, rps: f64) {
+        self.request_rate = rps.max(0.0);
+    }
+
+    /// The simulated traffic so far, as Prometheus text.
+    #[must_use]
+    pub fn metrics(&self) -> String {
+        self.traffic.render()
+    }
+
+    /// The simulated traffic counters.
+    #[must_use]
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
     }
 
     /// A cluster persisted below `dir`, loaded from it when it already holds objects. Temporary
@@ -290,8 +318,13 @@ impl SimCluster {
         self.persist(key)
     }
 
-    /// Runs the simulated controllers once at time `now`.
+    /// Runs the simulated controllers once at time `now`, and the traffic since the last tick.
     pub fn tick(&mut self, now: Duration) -> Result<(), Error> {
+        if let Some(last) = self.last_tick {
+            self.traffic
+                .step(&self.objects, self.request_rate, now.saturating_sub(last));
+        }
+        self.last_tick = Some(now);
         self.scale_by_hpas(now)?;
         let deployments: Vec<ObjectKey> = self
             .objects
@@ -365,6 +398,26 @@ impl SimCluster {
         }
         Ok(())
     }
+}
+
+/// `GET /metrics`: the simulated traffic for Prometheus to scrape.
+pub fn metrics_router(sim: std::sync::Arc<std::sync::Mutex<SimCluster>>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let sim = sim.clone();
+            async move {
+                let text = sim.lock().map(|s| s.metrics()).unwrap_or_default();
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    text,
+                )
+            }
+        }),
+    )
 }
 
 #[cfg(test)]

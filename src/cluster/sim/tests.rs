@@ -195,3 +195,145 @@ fn persisted_state_survives_a_restart_and_an_interrupted_write() {
         .unwrap();
     assert!(rv_after > rv_before);
 }
+
+/// A canary setup in namespace `prod`: Deployments `web` (the canary, half its requests fail)
+/// and `web-primary`, Services `web` (apex, selecting the primary), `web-primary`, `web-canary`.
+fn canary_setup(extra: &[Value]) -> SimCluster {
+    let mut sim = SimCluster::new(secs(0));
+    let deploy = |name: &str, errors: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "prod"},
+        "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": name},
+            "annotations": {"sim.fledge.dev/error-rate": errors, "sim.fledge.dev/latency-ms": "120"}},
+            "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
+    };
+    let service = |name: &str, app: &str| {
+        json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": "prod"},
+        "spec": {"selector": {"app": app}, "ports": [{"port": 80}]}})
+    };
+    for o in [
+        deploy("web", "0.5"),
+        deploy("web-primary", "0"),
+        service("web", "web-primary"),
+        service("web-primary", "web-primary"),
+        service("web-canary", "web"),
+    ] {
+        sim.apply(o, secs(0)).unwrap();
+    }
+    for o in extra {
+        sim.apply(o.clone(), secs(0)).unwrap();
+    }
+    sim.set_request_rate(10.0);
+    sim.tick(secs(0)).unwrap();
+    sim.tick(secs(10)).unwrap();
+    sim
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+#[test]
+fn nginx_canary_ingress_splits_traffic() {
+    let ingress = |name: &str, svc: &str, ann: Value| {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "prod", "annotations": ann},
+        "spec": {"rules": [{"host": "web.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": svc, "port": {"number": 80}}}}]}}]}})
+    };
+    let sim = canary_setup(&[
+        ingress("web", "web", json!({})),
+        ingress(
+            "web-canary",
+            "web-canary",
+            json!({"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "30"}),
+        ),
+    ]);
+    let t = sim.traffic();
+    let m = "nginx_ingress_controller_requests";
+    assert!(close(t.total(m, &[("ingress", "web")]), 100.0));
+    assert!(close(
+        t.total(m, &[("ingress", "web"), ("service", "web-canary")]),
+        30.0
+    ));
+    assert!(close(
+        t.total(m, &[("canary", "prod-web-canary-80"), ("status", "500")]),
+        15.0
+    ));
+    assert!(close(t.total(m, &[("canary", ""), ("status", "500")]), 0.0));
+    let text = sim.metrics();
+    assert!(
+        text.contains("# TYPE nginx_ingress_controller_requests counter"),
+        "{text}"
+    );
+    assert!(text.contains("nginx_ingress_controller_response_duration_seconds_bucket{canary=\"prod-web-canary-80\""), "{text}");
+}
+
+#[test]
+fn istio_gateway_api_smi_and_blue_green_routing() {
+    let vs = json!({"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"hosts": ["web"], "http": [{"route": [
+            {"destination": {"host": "web-primary"}, "weight": 80},
+            {"destination": {"host": "web-canary"}, "weight": 20}]}]}});
+    let t = canary_setup(&[vs]);
+    assert!(close(
+        t.traffic()
+            .total("istio_requests_total", &[("destination_workload", "web")]),
+        20.0
+    ));
+    assert!(close(
+        t.traffic().total(
+            "istio_requests_total",
+            &[("destination_workload", "web-primary")]
+        ),
+        80.0
+    ));
+
+    let route = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"rules": [{"backendRefs": [{"name": "web-primary", "port": 80, "weight": 90},
+                                            {"name": "web-canary", "port": 80, "weight": 10}]}]}});
+    let t = canary_setup(&[route]);
+    let pod = |d: &str| format!("{d}-6d4cf56db6-x7k2p");
+    assert!(close(
+        t.traffic().total(
+            "http_request_duration_seconds_count",
+            &[("kubernetes_pod_name", &pod("web"))]
+        ),
+        10.0
+    ));
+
+    let split = json!({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"service": "web", "backends": [{"service": "web-primary", "weight": 60}, {"service": "web-canary", "weight": 40}]}});
+    let t = canary_setup(&[split]);
+    assert!(close(
+        t.traffic().total(
+            "response_total",
+            &[("deployment", "web"), ("classification", "failure")]
+        ),
+        20.0
+    ));
+
+    // Blue/green: the apex Service's selector decides.
+    let t = canary_setup(&[
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+    ]);
+    assert!(close(
+        t.traffic().total(
+            "http_request_duration_seconds_count",
+            &[("kubernetes_pod_name", &pod("web"))]
+        ),
+        100.0
+    ));
+    assert!(close(
+        t.traffic().total(
+            "http_request_duration_seconds_count",
+            &[("kubernetes_pod_name", &pod("web")), ("status", "500")]
+        ),
+        50.0
+    ));
+}
