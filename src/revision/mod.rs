@@ -59,6 +59,44 @@ impl HashKey {
         Self(bytes.into())
     }
 
+    /// The installation's key kept in a file (the simulated cluster's state directory): read
+    /// when it exists, otherwise 32 random bytes written atomically with mode 0600.
+    pub fn load_or_create(path: &std::path::Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.len() >= 16 => return Ok(Self(bytes)),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds fewer than 16 bytes; remove it to make a new key",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let key: [u8; 32] = rand::random();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(Self(key.to_vec()))
+    }
+
     /// The key `fledge hash` uses offline, where every Secret it sees comes from the repository
     /// itself (and so is no secret from whoever runs it). The daemon uses a per-installation key.
     #[must_use]

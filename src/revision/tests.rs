@@ -283,3 +283,28 @@ fn primary_copies_and_template() {
         "untracked type"
     );
 }
+
+#[test]
+fn installation_keys_are_made_once_and_kept_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/revision.key");
+    let d = objects(DEPLOY).remove(0);
+    let all = objects(CONFIGS);
+    let a = revision(&d, &all, None, &HashKey::load_or_create(&path).unwrap()).unwrap();
+    let b = revision(&d, &all, None, &HashKey::load_or_create(&path).unwrap()).unwrap();
+    assert_eq!(a.id, b.id, "the same key after a restart");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let other = tempfile::tempdir().unwrap();
+    let c = revision(
+        &d,
+        &all,
+        None,
+        &HashKey::load_or_create(&other.path().join("k")).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(a.id, c.id, "another installation, another key");
+}

@@ -67,3 +67,41 @@ fn the_validator_rejects_what_it_should() {
     );
     assert!(stderr.contains("stepWeigth"), "{stderr}");
 }
+
+#[test]
+fn generated_primary_objects_pass_strict_schema_validation() {
+    use fledge::cluster::primary::primary_deployment;
+    use fledge::render::{self, DiskFiles, yaml};
+    use fledge::revision::{HashKey, primary_configs, revision};
+
+    let mut generated = Vec::new();
+    for env in ["staging", "production"] {
+        let files = DiskFiles::new(&repo_dir().join("examples/repo-layout")).unwrap();
+        let objects = render::render(&files, env).unwrap();
+        for d in objects.iter().filter(|o| o["kind"] == "Deployment") {
+            let r = revision(d, &objects, None, &HashKey::new("test")).unwrap();
+            generated
+                .push(primary_deployment(d, &r, "2f1c9a4e-0000-4000-8000-000000000000").unwrap());
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or("");
+            generated.extend(primary_configs(&r, &objects, ns));
+        }
+    }
+    assert!(
+        generated.iter().any(|o| o["kind"] == "ConfigMap"),
+        "podinfo's ConfigMap has a primary copy"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("generated.yaml");
+    std::fs::write(&path, yaml::emit_stream(&generated)).unwrap();
+    let out = Command::new("python3")
+        .arg(repo_dir().join("scripts/validate.py"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
