@@ -14,6 +14,7 @@ mod build;
 pub mod fieldspec;
 pub mod fs;
 mod generate;
+mod generators;
 pub mod kustomization;
 mod nameref;
 pub mod object;
@@ -24,6 +25,7 @@ mod replace;
 mod selector;
 pub mod smp;
 mod transform;
+mod transformers;
 pub mod yaml;
 
 use std::fmt;

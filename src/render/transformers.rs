@@ -1,0 +1,344 @@
+//! Running a kustomization's transformers: the built-in fields (patches, namespace, prefix and
+//! suffix, labels, annotations, replicas, images, replacements) in kustomize's order, with the
+//! bookkeeping every change shares (transformer annotations, object checks, id uniqueness).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use super::build::{Acc, Builder, ensure_objects, id_key};
+use super::fieldspec::{FieldSpec, TransformerConfig};
+use super::fs::{self, Entry};
+use super::kustomization::{Kustomization, PatchEntry, string_map};
+use super::object::{Origin, ResId, Resource};
+use super::patch::{Lookup, apply_patch, apply_untargeted_smp, describe_selector};
+use super::transform::{self, ImageRule};
+use super::{DisplayPath, Error, replace};
+
+impl Builder<'_> {
+    /// Runs `f` over the resources, recording which ones it changed when
+    /// `buildMetadata: [transformerAnnotations]` asks for it.
+    pub(super) fn tracked(
+        &self,
+        acc: &mut Acc,
+        kpath: &str,
+        plugin: &str,
+        f: impl FnOnce(&mut Vec<Resource>) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        self.tracked_with(acc, kpath, plugin, true, f)
+    }
+
+    /// [`Self::tracked`]; with `check_all` false the change vouches for the objects itself
+    /// (patches check the objects they touched, which keeps thousands of patches fast).
+    fn tracked_with(
+        &self,
+        acc: &mut Acc,
+        kpath: &str,
+        plugin: &str,
+        check_all: bool,
+        f: impl FnOnce(&mut Vec<Resource>) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        acc.ids = None;
+        let before: Option<Vec<(ResId, Value)>> = self.transformer_annotations.then(|| {
+            acc.resources
+                .iter()
+                .map(|r| (r.original_id(), r.value.clone()))
+                .collect()
+        });
+        f(&mut acc.resources)
+            .and_then(|()| {
+                if check_all {
+                    ensure_objects(&acc.resources)
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|m| Error::invalid(kpath, m))?;
+        if check_all {
+            Self::check_unique(acc, kpath, plugin)?;
+        }
+        if let Some(before) = before {
+            for r in &mut acc.resources {
+                let org = r.original_id();
+                let changed = before
+                    .iter()
+                    .find(|(id, _)| *id == org)
+                    .is_none_or(|(_, v)| *v != r.value);
+                if changed {
+                    r.transformations.push(Origin::Builtin {
+                        configured_in: self.rel(kpath),
+                        kind: plugin.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails when a change gave two objects the same id (kustomize: "… produces ID conflict"),
+    /// and leaves the id set ready for the next add.
+    pub(super) fn check_unique(acc: &mut Acc, kpath: &str, plugin: &str) -> Result<(), Error> {
+        let mut ids = HashSet::with_capacity(acc.resources.len());
+        for r in &acc.resources {
+            if !ids.insert(id_key(r)) {
+                return Err(Error::invalid(
+                    kpath,
+                    format!("{plugin} gives two objects the same id: {}", r.id()),
+                ));
+            }
+        }
+        acc.ids = Some(ids);
+        Ok(())
+    }
+
+    /// The field specs in force: kustomize's defaults plus any `configurations:` seen.
+    pub(super) fn config(acc: &Acc) -> Cow<'static, TransformerConfig> {
+        static DEFAULTS: LazyLock<TransformerConfig> = LazyLock::new(TransformerConfig::defaults);
+        if acc.config.is_empty() {
+            Cow::Borrowed(&DEFAULTS)
+        } else {
+            let mut c = DEFAULTS.clone();
+            c.merge(&acc.config);
+            Cow::Owned(c)
+        }
+    }
+
+    pub(super) fn builtin_transformers(
+        &self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        k: &Kustomization,
+    ) -> Result<(), Error> {
+        let config = Self::config(acc);
+        if !k.patches_strategic_merge.is_empty() {
+            let mut patches = Vec::new();
+            for entry in &k.patches_strategic_merge {
+                patches.extend(self.smp_patches(dir, kpath, entry)?);
+            }
+            self.tracked(acc, kpath, "PatchStrategicMergeTransformer", |rs| {
+                let mut lookup = None;
+                for (source, p) in &patches {
+                    apply_untargeted_smp(rs, &mut lookup, p)
+                        .map_err(|m| format!("{source}: {m}"))?;
+                }
+                Ok(())
+            })?;
+        }
+        let mut lookup = None;
+        for entry in &k.patches {
+            self.apply_patch_entry(acc, dir, kpath, entry, false, &mut lookup)?;
+        }
+        Self::check_unique(acc, kpath, "PatchTransformer")?;
+        if !k.namespace.is_empty() {
+            self.tracked(acc, kpath, "NamespaceTransformer", |rs| {
+                transform::namespace(rs, &k.namespace, &config.namespace)
+            })?;
+        }
+        if !k.name_prefix.is_empty() {
+            self.tracked(acc, kpath, "PrefixTransformer", |rs| {
+                transform::prefix_suffix(rs, &k.name_prefix, "", &config.name_prefix)
+            })?;
+        }
+        if !k.name_suffix.is_empty() {
+            self.tracked(acc, kpath, "SuffixTransformer", |rs| {
+                transform::prefix_suffix(rs, "", &k.name_suffix, &config.name_suffix)
+            })?;
+        }
+        if !k.labels.is_empty() || !k.common_labels.is_empty() {
+            self.tracked(acc, kpath, "LabelTransformer", |rs| {
+                for l in &k.labels {
+                    let mut specs = if l.include_selectors {
+                        config.common_labels.clone()
+                    } else if l.include_templates {
+                        config.template_labels.clone()
+                    } else {
+                        vec![FieldSpec::new("", "", "metadata/labels", true)]
+                    };
+                    specs.extend(l.fields.iter().cloned());
+                    transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
+                }
+                transform::add_pairs(rs, &string_map(&k.common_labels), &config.common_labels)
+            })?;
+        }
+        if !k.common_annotations.is_empty() {
+            self.tracked(acc, kpath, "AnnotationsTransformer", |rs| {
+                transform::add_pairs(
+                    rs,
+                    &string_map(&k.common_annotations),
+                    &config.common_annotations,
+                )
+            })?;
+        }
+        // Names have changed since the `patches` step: start a fresh lookup.
+        let mut lookup = None;
+        for entry in &k.patches_json6902 {
+            self.apply_patch_entry(acc, dir, kpath, entry, true, &mut lookup)?;
+        }
+        Self::check_unique(acc, kpath, "PatchJson6902Transformer")?;
+        if !k.replicas.is_empty() {
+            self.tracked(acc, kpath, "ReplicaCountTransformer", |rs| {
+                for r in &k.replicas {
+                    transform::replicas(rs, &r.name, r.count, &config.replicas)?;
+                }
+                Ok(())
+            })?;
+        }
+        if !k.images.is_empty() || !k.image_tags.is_empty() {
+            let rules: Vec<ImageRule> = k
+                .images
+                .iter()
+                .chain(&k.image_tags)
+                .map(|i| ImageRule {
+                    name: i.name.clone(),
+                    new_name: i.new_name.clone(),
+                    new_tag: i.new_tag.clone(),
+                    digest: i.digest.clone(),
+                })
+                .collect();
+            self.tracked(acc, kpath, "ImageTagTransformer", |rs| {
+                transform::images(rs, &rules, &config.images)
+            })?;
+        }
+        if !k.replacements.is_empty() {
+            let specs = self.replacement_specs(dir, kpath, &k.replacements)?;
+            self.tracked(acc, kpath, "ReplacementTransformer", |rs| {
+                for spec in &specs {
+                    replace::replacement(rs, spec)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `replacements:` entries: `{path: file}` or an inline replacement.
+    pub(super) fn replacement_specs(
+        &self,
+        dir: &str,
+        kpath: &str,
+        entries: &[Value],
+    ) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        for e in entries {
+            match e.get("path").and_then(Value::as_str) {
+                Some(p) if e.as_object().is_some_and(|m| m.len() == 1) => {
+                    let path = self.file_in(dir, kpath, p)?;
+                    let bytes = self.read(&path)?;
+                    for doc in Self::parse(&path, &bytes)? {
+                        match doc {
+                            Value::Array(items) => out.extend(items),
+                            other => out.push(other),
+                        }
+                    }
+                }
+                _ => out.push(e.clone()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Strategic-merge patches from a `patchesStrategicMerge` entry (a file or inline YAML),
+    /// each with the name of where it came from.
+    pub(super) fn smp_patches(
+        &self,
+        dir: &str,
+        kpath: &str,
+        entry: &str,
+    ) -> Result<Vec<(String, Value)>, Error> {
+        let as_file = fs::join(dir, entry).filter(|p| self.files.entry(p) == Some(Entry::File));
+        let (source, docs) = match as_file {
+            Some(_) => {
+                let path = self.file_in(dir, kpath, entry)?;
+                let bytes = self.read(&path)?;
+                let docs = Self::parse(&path, &bytes)?;
+                (path, docs)
+            }
+            None if entry.contains('\n') || entry.contains(": ") => (
+                format!("{} (inline patch)", DisplayPath::new(kpath)),
+                Self::parse(kpath, entry.as_bytes())?,
+            ),
+            None => {
+                return Err(Error::Missing {
+                    path: DisplayPath::new(kpath),
+                    reference: entry.to_owned(),
+                });
+            }
+        };
+        Ok(docs.into_iter().map(|d| (source.clone(), d)).collect())
+    }
+
+    /// A `patches` (or, with `json_only`, `patchesJson6902`) entry.
+    pub(super) fn apply_patch_entry(
+        &self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        entry: &PatchEntry,
+        json_only: bool,
+        lookup: &mut Option<Lookup>,
+    ) -> Result<(), Error> {
+        let (source, text) = match (&entry.path, &entry.patch) {
+            (Some(p), None) => {
+                let path = self.file_in(dir, kpath, p)?;
+                let bytes = self.read(&path)?;
+                (path, bytes)
+            }
+            (None, Some(inline)) => (
+                format!("{} (inline patch)", DisplayPath::new(kpath)),
+                inline.as_bytes().to_vec(),
+            ),
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    kpath,
+                    "a patch has both `path` and `patch`; give one",
+                ));
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    kpath,
+                    "a patch has neither `path` nor `patch`",
+                ));
+            }
+        };
+        let docs = Self::parse(&source, &text)?;
+        let plugin = if json_only {
+            "PatchJson6902Transformer"
+        } else {
+            "PatchTransformer"
+        };
+        let json_ops = match docs.as_slice() {
+            [Value::Array(ops)] => Some(ops.clone()),
+            _ if json_only => {
+                return Err(Error::invalid(
+                    &source,
+                    "a patchesJson6902 patch must be a list of JSON patch operations",
+                ));
+            }
+            _ => None,
+        };
+        let target = entry.target.clone();
+        self.tracked_with(acc, kpath, plugin, false, |rs| {
+            apply_patch(
+                rs,
+                lookup,
+                &source,
+                json_ops.as_deref(),
+                &docs,
+                target.as_ref(),
+            )
+        })
+        .map_err(|e| match e {
+            Error::Invalid { message, .. } => Error::Patch {
+                path: DisplayPath(source.clone()),
+                target: target
+                    .as_ref()
+                    .map_or_else(|| "its target".to_owned(), describe_selector),
+                message,
+            },
+            other => other,
+        })
+    }
+}
