@@ -7,9 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fledge::source::{Auth, Fetched, Reference, Secret, Source, SourceConfig};
-use fledge::writeback::{Change, Edit, GitWriter, WriterConfig, Written};
 
-use super::gitutil::Remote;
+use super::gitutil::{Remote, write_one_file};
 use super::repo_dir;
 
 struct Server {
@@ -76,18 +75,5 @@ async fn token_auth_over_http_for_fetch_and_push() {
     assert!(!format!("{err} {err:?}").contains("wr0ng-t0k3n"), "{err}");
 
     // Push over http with the token (the git CLI gets it through its environment).
-    let wcache = tempfile::tempdir().unwrap();
-    let mut wcfg = WriterConfig::new(&url, wcache.path().to_path_buf());
-    wcfg.auth = token;
-    let w = GitWriter::open(wcfg).unwrap();
-    let change = Change::Edits {
-        edits: vec![Edit {
-            path: "b.yaml".into(),
-            content: Some(b"b: 1\n".to_vec()),
-        }],
-        message: "over http".into(),
-    };
-    let written = w.write("main", &change, "test").await.unwrap();
-    assert!(matches!(written, Written::Pushed { .. }), "{written:?}");
-    assert_eq!(remote.show("main", "b.yaml").as_deref(), Some("b: 1\n"));
+    write_one_file(&remote, &url, token, "b: 1\n").await;
 }

@@ -7,9 +7,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig, SshAuth};
-use fledge::writeback::{Change, Edit, GitWriter, WriterConfig, Written};
 
-use super::gitutil::Remote;
+use super::gitutil::{Remote, write_one_file};
 
 struct Sshd {
     child: Child,
@@ -200,18 +199,5 @@ async fn ssh_key_auth_works_and_wrong_or_unknown_host_keys_are_refused() {
     assert!(!format!("{err} {err:?}").contains("wr0ng"), "{err}");
 
     // Write-back over ssh too.
-    let wcache = tempfile::tempdir().unwrap();
-    let mut cfg = WriterConfig::new(&url, wcache.path().to_path_buf());
-    cfg.auth = good;
-    let w = GitWriter::open(cfg).unwrap();
-    let change = Change::Edits {
-        edits: vec![Edit {
-            path: "b.yaml".into(),
-            content: Some(b"b: 2\n".to_vec()),
-        }],
-        message: "over ssh".into(),
-    };
-    let written = w.write("main", &change, "test").await.unwrap();
-    assert!(matches!(written, Written::Pushed { .. }), "{written:?}");
-    assert_eq!(remote.show("main", "b.yaml").as_deref(), Some("b: 2\n"));
+    write_one_file(&remote, &url, good, "b: 2\n").await;
 }

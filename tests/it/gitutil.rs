@@ -108,3 +108,27 @@ impl Remote {
             .success()
     }
 }
+
+/// Pushes one file with a fresh `GitWriter` over `url` with `auth`, and checks it landed.
+pub(crate) async fn write_one_file(
+    remote: &Remote,
+    url: &str,
+    auth: fledge::source::Auth,
+    content: &str,
+) {
+    use fledge::writeback::{Change, Edit, GitWriter, WriterConfig, Written};
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = WriterConfig::new(url, cache.path().to_path_buf());
+    cfg.auth = auth;
+    let w = GitWriter::open(cfg).unwrap();
+    let change = Change::Edits {
+        edits: vec![Edit {
+            path: "b.yaml".into(),
+            content: Some(content.as_bytes().to_vec()),
+        }],
+        message: format!("write {content}"),
+    };
+    let written = w.write("main", &change, "test").await.unwrap();
+    assert!(matches!(written, Written::Pushed { .. }), "{written:?}");
+    assert_eq!(remote.show("main", "b.yaml").as_deref(), Some(content));
+}
