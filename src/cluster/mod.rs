@@ -3,6 +3,7 @@
 //! ([`sim::SimCluster`]) that fledge's demo and end-to-end tests run on. The kube-rs adapter
 //! comes with the `Cluster` trait that both will implement.
 
+pub mod kube;
 pub mod primary;
 pub mod sim;
 

@@ -17,6 +17,7 @@ mod git_ssh;
 mod git_verify;
 mod git_writeback;
 mod gitutil;
+mod kube_api;
 mod prometheus;
 mod validate;
 mod webhook;

@@ -1,0 +1,467 @@
+//! The real cluster through kube-rs: server-side apply with the field manager `fledge` (forced,
+//! after a dry run of the whole batch: if any object fails, nothing is applied), Namespaces then
+//! CRDs (waited for until Established) then the rest, pruning by an inventory kept in the
+//! cluster, and reads for readiness.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::Scope;
+use serde_json::{Value, json};
+
+use super::ObjectKey;
+
+/// The field manager of every apply.
+pub const FIELD_MANAGER: &str = "fledge";
+
+/// Annotations that keep an object from being pruned (fledge's own, and Flux's).
+pub const PRUNE_OPT_OUT: &[&str] = &["fledge.dev/prune", "kustomize.toolkit.fluxcd.io/prune"];
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{object}: {message}")]
+    Api { object: String, message: String },
+    #[error("the dry run refused {} object(s), so nothing was applied: {}", .0.len(), .0.iter().map(|(o, m)| format!("{o}: {m}")).collect::<Vec<_>>().join("; "))]
+    DryRun(Vec<(String, String)>),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("CustomResourceDefinition {name} was not Established within {timeout:?}")]
+    NotEstablished { name: String, timeout: Duration },
+}
+
+/// Kinds every cluster serves, so that applying them needs no discovery request:
+/// (group, version, kind, plural, namespaced).
+const BUILTIN: &[(&str, &str, &str, &str, bool)] = &[
+    ("", "v1", "Namespace", "namespaces", false),
+    ("", "v1", "ConfigMap", "configmaps", true),
+    ("", "v1", "Secret", "secrets", true),
+    ("", "v1", "Service", "services", true),
+    ("", "v1", "ServiceAccount", "serviceaccounts", true),
+    (
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+    ),
+    ("", "v1", "PersistentVolume", "persistentvolumes", false),
+    ("", "v1", "Pod", "pods", true),
+    ("", "v1", "LimitRange", "limitranges", true),
+    ("", "v1", "ResourceQuota", "resourcequotas", true),
+    ("apps", "v1", "Deployment", "deployments", true),
+    ("apps", "v1", "DaemonSet", "daemonsets", true),
+    ("apps", "v1", "StatefulSet", "statefulsets", true),
+    ("batch", "v1", "Job", "jobs", true),
+    ("batch", "v1", "CronJob", "cronjobs", true),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
+    (
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+    ),
+    (
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        false,
+    ),
+    (
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+    ),
+    (
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+    ),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+    ),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+    ),
+    (
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        false,
+    ),
+    (
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        false,
+    ),
+];
+
+/// A cluster reached through kube-rs.
+pub struct KubeCluster {
+    client: kube::Client,
+    /// Resolved kinds, by apiVersion and kind.
+    resources: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    crd_timeout: Duration,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster").finish_non_exhaustive()
+    }
+}
+
+fn api_error(object: &str, e: &kube::Error) -> Error {
+    Error::Api {
+        object: object.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn describe(obj: &Value) -> String {
+    ObjectKey::of(obj).map_or_else(|| crate::render::object::describe(obj), |k| k.to_string())
+}
+
+/// The order objects are applied in: Namespaces, then CRDs, then everything else.
+fn apply_order(obj: &Value) -> u8 {
+    match obj["kind"].as_str() {
+        Some("Namespace") => 0,
+        Some("CustomResourceDefinition") => 1,
+        _ => 2,
+    }
+}
+
+impl KubeCluster {
+    /// Wraps a client (from kubeconfig, in-cluster config, or a test double).
+    #[must_use]
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            resources: Mutex::new(HashMap::new()),
+            crd_timeout: Duration::from_mins(1),
+        }
+    }
+
+    /// A client from `KUBECONFIG` / `~/.kube/config` (with an optional context) or the in-cluster
+    /// service account.
+    pub async fn connect(context: Option<&str>) -> Result<Self, Error> {
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..Default::default()
+        };
+        let config = match kube::Config::from_kubeconfig(&options).await {
+            Ok(c) => c,
+            Err(_) if context.is_none() => kube::Config::incluster()
+                .map_err(|e| Error::Invalid(format!("no kubeconfig and not in a cluster: {e}")))?,
+            Err(e) => return Err(Error::Invalid(format!("kubeconfig: {e}"))),
+        };
+        let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Self::new(client))
+    }
+
+    /// The API resource for an apiVersion and kind: built-ins from a table, others by discovery
+    /// (cached; a kind not found is looked up again next time, as a CRD may have just appeared).
+    async fn resource(&self, api_version: &str, kind: &str) -> Result<(ApiResource, bool), Error> {
+        let cache_key = (api_version.to_owned(), kind.to_owned());
+        if let Some(r) = self
+            .resources
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&cache_key).cloned())
+        {
+            return Ok(r);
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resolved = if let Some((_, _, _, plural, namespaced)) = BUILTIN
+            .iter()
+            .find(|(g, v, k, _, _)| *g == group && *v == version && *k == kind)
+        {
+            (
+                ApiResource {
+                    group: group.to_owned(),
+                    version: version.to_owned(),
+                    api_version: api_version.to_owned(),
+                    kind: kind.to_owned(),
+                    plural: (*plural).to_owned(),
+                },
+                *namespaced,
+            )
+        } else {
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
+                .await
+                .map_err(|e| api_error(&format!("{kind}.{api_version}"), &e))?;
+            (ar, caps.scope == Scope::Namespaced)
+        };
+        if let Ok(mut m) = self.resources.lock() {
+            m.insert(cache_key, resolved.clone());
+        }
+        Ok(resolved)
+    }
+
+    async fn api_for(&self, obj: &Value) -> Result<(Api<DynamicObject>, String), Error> {
+        let api_version = obj["apiVersion"]
+            .as_str()
+            .ok_or_else(|| Error::Invalid(format!("{}: no apiVersion", describe(obj))))?;
+        let kind = obj["kind"]
+            .as_str()
+            .ok_or_else(|| Error::Invalid(format!("{}: no kind", describe(obj))))?;
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| Error::Invalid(format!("{}: no name", describe(obj))))?;
+        let (ar, namespaced) = self.resource(api_version, kind).await?;
+        let api = if namespaced {
+            let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default");
+            Api::namespaced_with(self.client.clone(), ns, &ar)
+        } else {
+            Api::all_with(self.client.clone(), &ar)
+        };
+        Ok((api, name.to_owned()))
+    }
+
+    /// Applies `objects` with server-side apply. A dry run of the whole batch goes first: if
+    /// any object is refused, nothing is applied and every refusal is reported.
+    pub async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        let mut ordered: Vec<&Value> = objects.iter().collect();
+        ordered.sort_by_key(|o| apply_order(o));
+        // Custom resources whose CRD comes in the same batch cannot be dry-run before the CRD
+        // exists; the real apply checks them after their CRD is Established.
+        let defined_here: BTreeSet<(String, String)> = ordered
+            .iter()
+            .filter(|o| o["kind"] == "CustomResourceDefinition")
+            .filter_map(|c| {
+                Some((
+                    c["spec"]["group"].as_str()?.to_owned(),
+                    c["spec"]["names"]["kind"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let new_kind = |o: &Value| {
+            let group = o["apiVersion"]
+                .as_str()
+                .and_then(|a| a.rsplit_once('/'))
+                .map_or("", |(g, _)| g);
+            defined_here.contains(&(
+                group.to_owned(),
+                o["kind"].as_str().unwrap_or("").to_owned(),
+            ))
+        };
+        let mut refused = Vec::new();
+        for obj in ordered.iter().filter(|o| !new_kind(o)) {
+            let (api, name) = self.api_for(obj).await?;
+            let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+            if let Err(e) = api.patch(&name, &params, &Patch::Apply(*obj)).await {
+                // A dry run of an object whose CRD is in the same batch fails until the CRD
+                // exists; such objects are checked by the real apply after their CRD.
+                refused.push((describe(obj), e.to_string()));
+            }
+        }
+        if !refused.is_empty() {
+            return Err(Error::DryRun(refused));
+        }
+        let mut applied = Vec::new();
+        for obj in ordered {
+            let (api, name) = self.api_for(obj).await?;
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let result = api
+                .patch(&name, &params, &Patch::Apply(obj))
+                .await
+                .map_err(|e| api_error(&describe(obj), &e))?;
+            if obj["kind"] == "CustomResourceDefinition" {
+                self.wait_established(&name).await?;
+            }
+            applied.push(serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))?);
+        }
+        Ok(applied)
+    }
+
+    async fn wait_established(&self, name: &str) -> Result<(), Error> {
+        let probe = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name}});
+        let (api, _) = self.api_for(&probe).await?;
+        let deadline = tokio::time::Instant::now() + self.crd_timeout;
+        loop {
+            let crd = api.get_opt(name).await.map_err(|e| api_error(name, &e))?;
+            let established = crd
+                .and_then(|c| serde_json::to_value(c).ok())
+                .is_some_and(|c| {
+                    c["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|cond| cond["type"] == "Established" && cond["status"] == "True")
+                });
+            if established {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::NotEstablished {
+                    name: name.to_owned(),
+                    timeout: self.crd_timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The live object, if it exists.
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, Error> {
+        let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}});
+        let (api, name) = self.api_for(&probe).await?;
+        let obj = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| api_error(&describe(&probe), &e))?;
+        obj.map(|o| serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string())))
+            .transpose()
+    }
+
+    /// Objects of a kind in a namespace, optionally filtered by a label selector.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        labels: Option<&str>,
+    ) -> Result<Vec<Value>, Error> {
+        let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "-", "namespace": namespace}});
+        let (api, _) = self.api_for(&probe).await?;
+        let mut params = ListParams::default();
+        if let Some(l) = labels {
+            params = params.labels(l);
+        }
+        let list = api
+            .list(&params)
+            .await
+            .map_err(|e| api_error(&format!("{kind} in {namespace}"), &e))?;
+        list.items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string())))
+            .collect()
+    }
+
+    /// Deletes an object, its dependents in the background.
+    pub async fn delete(&self, obj: &Value) -> Result<(), Error> {
+        let (api, name) = self.api_for(obj).await?;
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(api_error(&describe(obj), &e)),
+        }
+    }
+
+    /// The inventory: the objects fledge applied last time, kept in the cluster in a ConfigMap
+    /// (`data.objects`, a JSON list of ids). Empty when there is none yet.
+    pub async fn load_inventory(&self, namespace: &str, name: &str) -> Result<Vec<Value>, Error> {
+        let Some(cm) = self.get("v1", "ConfigMap", namespace, name).await? else {
+            return Ok(Vec::new());
+        };
+        let text = cm["data"]["objects"].as_str().unwrap_or("[]");
+        serde_json::from_str(text)
+            .map_err(|e| Error::Invalid(format!("inventory {namespace}/{name}: {e}")))
+    }
+
+    /// Records `objects` (their ids only) as the inventory.
+    pub async fn save_inventory(
+        &self,
+        namespace: &str,
+        name: &str,
+        objects: &[Value],
+    ) -> Result<(), Error> {
+        let ids: Vec<Value> = objects
+            .iter()
+            .map(|o| {
+                let mut meta = json!({"name": o["metadata"]["name"]});
+                if let Some(ns) = o["metadata"].get("namespace") {
+                    meta["namespace"] = ns.clone();
+                }
+                json!({"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": meta})
+            })
+            .collect();
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "fledge"}},
+            "data": {"objects": Value::Array(ids).to_string()}});
+        let (api, cm_name) = self.api_for(&cm).await?;
+        api.patch(
+            &cm_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&cm),
+        )
+        .await
+        .map_err(|e| api_error(&format!("inventory {namespace}/{name}"), &e))?;
+        Ok(())
+    }
+
+    /// Deletes what fledge applied before (`previous`) and no longer renders (`current`), except
+    /// objects annotated `fledge.dev/prune: disabled` or `kustomize.toolkit.fluxcd.io/prune:
+    /// disabled`. Objects fledge never applied are never in `previous`, so never touched.
+    pub async fn prune(&self, previous: &[Value], current: &[Value]) -> Result<Vec<String>, Error> {
+        let keep: BTreeSet<ObjectKey> = current.iter().filter_map(ObjectKey::of).collect();
+        let mut pruned = Vec::new();
+        for old in previous {
+            let Some(key) = ObjectKey::of(old) else {
+                continue;
+            };
+            if keep.contains(&key) {
+                continue;
+            }
+            let live = self
+                .get(
+                    old["apiVersion"].as_str().unwrap_or(""),
+                    &key.kind,
+                    &key.namespace,
+                    &key.name,
+                )
+                .await?;
+            let Some(live) = live else { continue };
+            let opted_out = PRUNE_OPT_OUT
+                .iter()
+                .any(|a| live["metadata"]["annotations"][a] == "disabled");
+            if opted_out {
+                continue;
+            }
+            self.delete(old).await?;
+            pruned.push(key.to_string());
+        }
+        Ok(pruned)
+    }
+}

@@ -1,0 +1,288 @@
+//! Request shapes `KubeCluster` sends, checked by an in-process fake of the API server.
+
+use std::collections::BTreeMap;
+
+use fledge::cluster::kube::{Error, KubeCluster};
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: String,
+    body: Value,
+}
+
+/// A fake API server: records every request and answers with `reply`.
+fn fake(reply: fn(&Seen) -> (u16, Value)) -> (KubeCluster, JoinHandle<Vec<Seen>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let task = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some((request, send)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let bytes = body.collect_bytes().await.unwrap();
+            let query = parts
+                .uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (k.to_owned(), v.replace("%3D", "="))
+                })
+                .collect();
+            let s = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                query,
+                content_type: parts
+                    .headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default(),
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            };
+            let (status, body) = reply(&s);
+            seen.push(s);
+            send.send_response(
+                Response::builder()
+                    .status(status)
+                    .body(Body::from(body.to_string().into_bytes()))
+                    .unwrap(),
+            );
+        }
+        seen
+    });
+    (
+        KubeCluster::new(kube::Client::new(service, "default")),
+        task,
+    )
+}
+
+fn ok(s: &Seen) -> (u16, Value) {
+    if s.method == "GET" && s.path == "/apis/gateway.networking.k8s.io/v1" {
+        return (
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "gateway.networking.k8s.io/v1",
+            "resources": [{"name": "httproutes", "singularName": "httproute", "namespaced": true, "kind": "HTTPRoute",
+                           "verbs": ["get", "list", "patch", "delete"]}]}),
+        );
+    }
+    if s.method == "GET" && s.path == "/apis/example.com/v1" {
+        return (
+            200,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1",
+            "resources": [{"name": "widgets", "singularName": "widget", "namespaced": true, "kind": "Widget", "verbs": ["get", "patch"]}]}),
+        );
+    }
+    if s.method == "DELETE" {
+        return (
+            200,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+        );
+    }
+    if s.method == "GET" && s.path.ends_with("/configmaps") {
+        return (
+            200,
+            json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "prod"}}]}),
+        );
+    }
+    if s.method == "GET" && s.path.contains("/customresourcedefinitions/") {
+        return (
+            200,
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"}, "spec": {},
+            "status": {"conditions": [{"type": "Established", "status": "True"}]}}),
+        );
+    }
+    if s.method == "GET" {
+        let name = s.path.rsplit('/').next().unwrap();
+        let annotations = if name == "keep" {
+            json!({"kustomize.toolkit.fluxcd.io/prune": "disabled"})
+        } else {
+            json!({})
+        };
+        return (
+            200,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "prod", "annotations": annotations}}),
+        );
+    }
+    (200, s.body.clone())
+}
+
+fn objects() -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "prod"}, "spec": {}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}, "spec": {}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}),
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
+               "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}, "scope": "Namespaced"}}),
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "prod"}}),
+    ]
+}
+
+#[tokio::test]
+async fn apply_is_a_forced_server_side_apply_after_a_dry_run_of_the_batch() {
+    let (cluster, task) = fake(ok);
+    cluster.apply(&objects()).await.unwrap();
+    drop(cluster);
+    let seen = task.await.unwrap();
+    let patches: Vec<&Seen> = seen.iter().filter(|s| s.method == "PATCH").collect();
+    let paths: Vec<(&str, bool)> = patches
+        .iter()
+        .map(|s| {
+            (
+                s.path.as_str(),
+                s.query.get("dryRun").is_some_and(|v| v == "All"),
+            )
+        })
+        .collect();
+    let crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com";
+    let route = "/apis/gateway.networking.k8s.io/v1/namespaces/prod/httproutes/web";
+    let deploy = "/apis/apps/v1/namespaces/prod/deployments/web";
+    let widget = "/apis/example.com/v1/namespaces/prod/widgets/w";
+    // Namespaces first, then CRDs, then the rest in the order given; all dry runs before any apply.
+    assert_eq!(
+        paths,
+        [
+            ("/api/v1/namespaces/prod", true),
+            (crd, true),
+            (route, true),
+            (deploy, true),
+            ("/api/v1/namespaces/prod", false),
+            (crd, false),
+            (route, false),
+            (deploy, false),
+            // The Widget's CRD comes in this batch: no dry run, applied after the CRD.
+            (widget, false),
+        ]
+    );
+    for p in &patches {
+        assert_eq!(p.content_type, "application/apply-patch+yaml");
+        assert_eq!(
+            p.query.get("fieldManager").map(String::as_str),
+            Some("fledge")
+        );
+        assert_eq!(p.query.get("force").map(String::as_str), Some("true"));
+    }
+    // Only the custom resource needed discovery, once; the CRD was read back until Established
+    // before anything after it was applied.
+    let gets: Vec<&str> = seen
+        .iter()
+        .filter(|s| s.method == "GET")
+        .map(|s| s.path.as_str())
+        .collect();
+    assert_eq!(
+        gets,
+        [
+            "/apis/gateway.networking.k8s.io/v1",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+            "/apis/example.com/v1",
+        ]
+    );
+    let crd_read = seen
+        .iter()
+        .position(|s| s.method == "GET" && s.path.contains("customresourcedefinitions"))
+        .unwrap();
+    let route_applied = seen
+        .iter()
+        .rposition(|s| s.method == "PATCH" && s.path.contains("httproutes"))
+        .unwrap();
+    assert!(crd_read < route_applied);
+}
+
+#[tokio::test]
+async fn a_dry_run_failure_applies_nothing_and_names_every_refusal() {
+    fn refuse_deployments(s: &Seen) -> (u16, Value) {
+        if s.method == "PATCH" && s.path.contains("/deployments/") {
+            return (
+                422,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Deployment.apps \"web\" is invalid: spec.selector: Required value", "reason": "Invalid", "code": 422}),
+            );
+        }
+        ok(s)
+    }
+    let (cluster, task) = fake(refuse_deployments);
+    let err = cluster.apply(&objects()).await.unwrap_err();
+    assert!(matches!(&err, Error::DryRun(r) if r.len() == 1), "{err}");
+    assert!(
+        err.to_string().contains("Deployment.apps prod/web")
+            && err.to_string().contains("spec.selector"),
+        "{err}"
+    );
+    drop(cluster);
+    let seen = task.await.unwrap();
+    assert!(
+        seen.iter()
+            .filter(|s| s.method == "PATCH")
+            .all(|s| s.query.contains_key("dryRun")),
+        "a real apply was sent"
+    );
+}
+
+#[tokio::test]
+async fn lists_with_label_selectors_deletes_with_propagation_and_prunes_by_inventory() {
+    let (cluster, task) = fake(ok);
+    let listed = cluster
+        .list("v1", "ConfigMap", "prod", Some("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["metadata"]["name"], "a");
+    let cm = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "namespace": "prod"}});
+    let pruned = cluster
+        .prune(&[cm("gone"), cm("keep"), cm("still")], &[cm("still")])
+        .await
+        .unwrap();
+    assert_eq!(pruned, ["ConfigMap prod/gone"]);
+    cluster
+        .save_inventory("fledge-system", "fledge-inventory", &objects())
+        .await
+        .unwrap();
+    assert!(
+        cluster
+            .load_inventory("fledge-system", "fledge-inventory")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    drop(cluster);
+    let seen = task.await.unwrap();
+    let saved = seen
+        .iter()
+        .find(|s| {
+            s.method == "PATCH"
+                && s.path == "/api/v1/namespaces/fledge-system/configmaps/fledge-inventory"
+        })
+        .unwrap();
+    let ids: Vec<Value> =
+        serde_json::from_str(saved.body["data"]["objects"].as_str().unwrap()).unwrap();
+    assert_eq!(ids.len(), objects().len());
+    assert!(
+        ids.iter()
+            .all(|i| i.get("spec").is_none() && i["metadata"]["name"].is_string()),
+        "ids only"
+    );
+    let list = seen
+        .iter()
+        .find(|s| s.path == "/api/v1/namespaces/prod/configmaps")
+        .unwrap();
+    assert_eq!(
+        list.query.get("labelSelector").map(String::as_str),
+        Some("app=web")
+    );
+    let deletes: Vec<&Seen> = seen.iter().filter(|s| s.method == "DELETE").collect();
+    assert_eq!(
+        deletes.len(),
+        1,
+        "only the object without the opt-out annotation"
+    );
+    assert_eq!(deletes[0].path, "/api/v1/namespaces/prod/configmaps/gone");
+    assert_eq!(deletes[0].body["propagationPolicy"], "Background");
+}
