@@ -1,7 +1,10 @@
-//! `cluster`: the Kubernetes side. This part holds what every implementation shares — object
-//! keys and the readiness rule `kubectl rollout status` applies — and the simulated cluster
-//! ([`sim::SimCluster`]) that fledge's demo and end-to-end tests run on. The kube-rs adapter
-//! comes with the `Cluster` trait that both will implement.
+//! `cluster`: the Kubernetes side, behind the [`Cluster`] trait with two implementations: the
+//! real cluster through kube-rs ([`kube::KubeCluster`]) and the simulated cluster that is fledge's
+//! embedded default ([`SimHandle`] over [`sim::SimCluster`]). Also what both share: object keys,
+//! the readiness rule `kubectl rollout status` applies, and the primary Deployment Flagger builds.
+//!
+//! Invariants: an apply is all or nothing (the real cluster dry-runs the batch first; the
+//! simulated one checks every object first); only objects fledge applied are ever pruned.
 
 pub mod kube;
 pub mod primary;
@@ -10,6 +13,169 @@ pub mod sim;
 use std::fmt;
 
 use serde_json::Value;
+
+/// Why a cluster operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Sim(#[from] sim::Error),
+}
+
+/// What fledge needs from a cluster.
+pub trait Cluster: Send + Sync {
+    /// Applies objects (server-side apply, field manager `fledge`), all or nothing; returns them
+    /// as the cluster stored them.
+    fn apply(
+        &self,
+        objects: &[Value],
+    ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send;
+    /// The live object, if any.
+    fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Value>, Error>> + Send;
+    /// Objects of a kind in a namespace.
+    fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send;
+    /// Deletes an object (no error when it is already gone).
+    fn delete(&self, object: &Value)
+    -> impl std::future::Future<Output = Result<(), Error>> + Send;
+}
+
+impl Cluster for kube::KubeCluster {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        Ok(kube::KubeCluster::apply(self, objects).await?)
+    }
+
+    async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, Error> {
+        Ok(kube::KubeCluster::get(self, api_version, kind, namespace, name).await?)
+    }
+
+    async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<Value>, Error> {
+        Ok(kube::KubeCluster::list(self, api_version, kind, namespace, None).await?)
+    }
+
+    async fn delete(&self, object: &Value) -> Result<(), Error> {
+        Ok(kube::KubeCluster::delete(self, object).await?)
+    }
+}
+
+/// A shared simulated cluster whose clock is real time since the handle was made.
+#[derive(Debug, Clone)]
+pub struct SimHandle {
+    pub sim: std::sync::Arc<std::sync::Mutex<sim::SimCluster>>,
+    start: tokio::time::Instant,
+}
+
+impl SimHandle {
+    #[must_use]
+    pub fn new(sim: sim::SimCluster) -> Self {
+        Self {
+            sim: std::sync::Arc::new(std::sync::Mutex::new(sim)),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Simulated time: how long the handle has existed.
+    #[must_use]
+    pub fn now(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, sim::SimCluster> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.sim
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn key_of(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectKey {
+    ObjectKey {
+        group: api_version
+            .rsplit_once('/')
+            .map_or("", |(g, _)| g)
+            .to_owned(),
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+impl Cluster for SimHandle {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        // All or nothing: every object must be well-formed before any is applied.
+        for o in objects {
+            if ObjectKey::of(o).is_none() || !o.is_object() {
+                return Err(sim::Error::Invalid(crate::render::object::describe(o)).into());
+            }
+        }
+        let now = self.now();
+        let mut sim = self.lock();
+        let mut out = Vec::with_capacity(objects.len());
+        for o in objects {
+            sim.apply(o.clone(), now)?;
+            let key = ObjectKey::of(o).expect("checked above");
+            out.push(sim.get(&key).cloned().unwrap_or(Value::Null));
+        }
+        Ok(out)
+    }
+
+    async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, Error> {
+        Ok(self
+            .lock()
+            .get(&key_of(api_version, kind, namespace, name))
+            .cloned())
+    }
+
+    async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<Value>, Error> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Ok(self
+            .lock()
+            .list(group, kind, Some(namespace))
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+
+    async fn delete(&self, object: &Value) -> Result<(), Error> {
+        let key = ObjectKey::of(object)
+            .ok_or_else(|| sim::Error::Invalid(crate::render::object::describe(object)))?;
+        self.lock().delete(&key)?;
+        Ok(())
+    }
+}
 
 /// Identifies an object: API group (empty for core), kind, namespace (empty when
 /// cluster-scoped), name.
@@ -111,6 +277,48 @@ pub fn deployment_readiness(d: &Value) -> Readiness {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The same sequence against any implementation.
+    async fn round_trip(c: &impl Cluster) {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "prod"}, "data": {"k": "v"}});
+        let stored = c.apply(std::slice::from_ref(&cm)).await.unwrap();
+        assert_eq!(stored[0]["data"]["k"], "v");
+        assert!(
+            c.get("v1", "ConfigMap", "prod", "a")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(c.list("v1", "ConfigMap", "prod").await.unwrap().len(), 1);
+        c.delete(&cm).await.unwrap();
+        c.delete(&cm).await.unwrap();
+        assert!(
+            c.get("v1", "ConfigMap", "prod", "a")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // All or nothing: a malformed object in the batch means nothing is applied.
+        assert!(
+            c.apply(&[cm.clone(), json!({"kind": "ConfigMap"})])
+                .await
+                .is_err()
+        );
+        assert!(
+            c.get("v1", "ConfigMap", "prod", "a")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_simulated_cluster_behind_the_trait() {
+        round_trip(&SimHandle::new(sim::SimCluster::new(
+            std::time::Duration::ZERO,
+        )))
+        .await;
+    }
 
     #[test]
     fn keys() {
