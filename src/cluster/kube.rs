@@ -431,6 +431,40 @@ impl KubeCluster {
         Ok(())
     }
 
+    /// The installation's revision key, kept in a cluster Secret; made (32 random bytes) on
+    /// first start. Revision ids computed with it cannot be used to test guesses of Secret data.
+    pub async fn revision_key(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<crate::revision::HashKey, Error> {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        if let Some(secret) = self.get("v1", "Secret", namespace, name).await? {
+            let key = secret["data"]["key"]
+                .as_str()
+                .and_then(|k| engine.decode(k).ok())
+                .filter(|k| k.len() >= 16)
+                .ok_or_else(|| {
+                    Error::Invalid(format!("Secret {namespace}/{name} has no usable `key`"))
+                })?;
+            return Ok(crate::revision::HashKey::new(key));
+        }
+        let key: [u8; 32] = rand::random();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "fledge"}},
+            "data": {"key": engine.encode(key)}});
+        let (api, secret_name) = self.api_for(&secret).await?;
+        api.patch(
+            &secret_name,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .map_err(|e| api_error(&format!("Secret {namespace}/{name}"), &e))?;
+        Ok(crate::revision::HashKey::new(key.to_vec()))
+    }
+
     /// Deletes what fledge applied before (`previous`) and no longer renders (`current`), except
     /// objects annotated `fledge.dev/prune: disabled` or `kustomize.toolkit.fluxcd.io/prune:
     /// disabled`. Objects fledge never applied are never in `previous`, so never touched.

@@ -120,6 +120,7 @@ fn objects() -> Vec<Value> {
     vec![
         json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "prod"}, "spec": {}}),
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}, "spec": {}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web", "namespace": "prod"}, "spec": {}}),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}}),
         json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "widgets.example.com"},
                "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}, "scope": "Namespaced"}}),
@@ -147,6 +148,7 @@ async fn apply_is_a_forced_server_side_apply_after_a_dry_run_of_the_batch() {
     let route = "/apis/gateway.networking.k8s.io/v1/namespaces/prod/httproutes/web";
     let deploy = "/apis/apps/v1/namespaces/prod/deployments/web";
     let widget = "/apis/example.com/v1/namespaces/prod/widgets/w";
+    let ingress = "/apis/networking.k8s.io/v1/namespaces/prod/ingresses/web";
     // Namespaces first, then CRDs, then the rest in the order given; all dry runs before any apply.
     assert_eq!(
         paths,
@@ -155,10 +157,12 @@ async fn apply_is_a_forced_server_side_apply_after_a_dry_run_of_the_batch() {
             (crd, true),
             (route, true),
             (deploy, true),
+            (ingress, true),
             ("/api/v1/namespaces/prod", false),
             (crd, false),
             (route, false),
             (deploy, false),
+            (ingress, false),
             // The Widget's CRD comes in this batch: no dry run, applied after the CRD.
             (widget, false),
         ]
@@ -285,4 +289,74 @@ async fn lists_with_label_selectors_deletes_with_propagation_and_prunes_by_inven
     );
     assert_eq!(deletes[0].path, "/api/v1/namespaces/prod/configmaps/gone");
     assert_eq!(deletes[0].body["propagationPolicy"], "Background");
+}
+
+fn missing(s: &Seen) -> (u16, Value) {
+    if s.method == "GET" {
+        return (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "NotFound", "code": 404}),
+        );
+    }
+    (200, s.body.clone())
+}
+
+fn existing(s: &Seen) -> (u16, Value) {
+    if s.method == "GET" {
+        return (
+            200,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "fledge-revision-key", "namespace": "fledge-system"},
+                            "data": {"key": "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="}}),
+        );
+    }
+    (500, json!({}))
+}
+
+#[tokio::test]
+async fn the_revision_key_lives_in_a_cluster_secret() {
+    use base64::Engine as _;
+    let (cluster, task) = fake(missing);
+    cluster
+        .revision_key("fledge-system", "fledge-revision-key")
+        .await
+        .unwrap();
+    drop(cluster);
+    let seen = task.await.unwrap();
+    let created = seen
+        .iter()
+        .find(|s| s.method == "PATCH")
+        .expect("the key Secret is created");
+    assert_eq!(
+        created.path,
+        "/api/v1/namespaces/fledge-system/secrets/fledge-revision-key"
+    );
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(created.body["data"]["key"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(key.len(), 32);
+
+    // An existing key is read, not replaced: the same revisions after a restart.
+    let (cluster, task) = fake(existing);
+    let read = cluster
+        .revision_key("fledge-system", "fledge-revision-key")
+        .await
+        .unwrap();
+    drop(cluster);
+    assert!(
+        task.await.unwrap().iter().all(|s| s.method == "GET"),
+        "nothing written"
+    );
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "spec": {"template": {"spec": {"containers": [
+        {"name": "w", "image": "w", "envFrom": [{"secretRef": {"name": "s"}}]}]}}}});
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"p": "eA=="}});
+    let objects = [secret];
+    let a = fledge::revision::revision(&deploy, &objects, None, &read).unwrap();
+    let b = fledge::revision::revision(
+        &deploy,
+        &objects,
+        None,
+        &fledge::revision::HashKey::new(vec![b'A'; 32]),
+    )
+    .unwrap();
+    assert_eq!(a.id, b.id);
 }

@@ -304,6 +304,14 @@ fn istio_gateway_api_smi_and_blue_green_routing() {
         ),
         10.0
     ));
+    let envoy = [
+        ("envoy_cluster_name", "prod_web-canary_80"),
+        ("envoy_response_code", "500"),
+    ];
+    assert!(close(
+        t.traffic().total("envoy_cluster_upstream_rq", &envoy),
+        5.0
+    ));
 
     let split = json!({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
         "metadata": {"name": "web", "namespace": "prod"},

@@ -51,9 +51,14 @@ struct Backend<'a> {
 
 #[derive(Debug)]
 enum Entry {
-    Nginx { ingress: String, port: String },
+    Nginx {
+        ingress: String,
+        port: String,
+    },
     Istio,
     Linkerd,
+    /// A Gateway API HTTPRoute, served by an Envoy-based gateway.
+    Envoy,
     Direct,
 }
 
@@ -189,7 +194,7 @@ fn routes<'a>(
             let total: f64 = refs.iter().map(|(_, w)| w).sum();
             let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
             return (
-                Entry::Direct,
+                Entry::Envoy,
                 refs.iter().map(|(n, w)| backend(n, w * scale)).collect(),
             );
         }
@@ -354,6 +359,31 @@ impl Traffic {
                             ];
                             self.add("response_total", labels.clone(), n);
                             self.observe("response_latency_ms", MS_BUCKETS, labels, latency_ms, n);
+                        }
+                        Entry::Envoy => {
+                            // Envoy names clusters `<namespace>_<service>_<port>` (Contour's
+                            // scheme, which Flagger's envoy-based queries match).
+                            let port = objects
+                                .get(&ObjectKey {
+                                    group: String::new(),
+                                    kind: "Service".into(),
+                                    namespace: ns.clone(),
+                                    name: b.service.clone(),
+                                })
+                                .and_then(|s| s["spec"]["ports"][0]["port"].as_i64())
+                                .unwrap_or(80);
+                            let labels = vec![
+                                ("envoy_cluster_name", format!("{ns}_{}_{port}", b.service)),
+                                ("envoy_response_code", status.to_owned()),
+                            ];
+                            self.add("envoy_cluster_upstream_rq", labels.clone(), n);
+                            self.observe(
+                                "envoy_cluster_upstream_rq_time",
+                                MS_BUCKETS,
+                                labels,
+                                latency_ms,
+                                n,
+                            );
                         }
                         Entry::Direct => {}
                     }
