@@ -13,6 +13,7 @@ use kube::discovery::Scope;
 use serde_json::{Value, json};
 
 use super::ObjectKey;
+use crate::render::object::split_api_version;
 
 /// The field manager of every apply.
 pub const FIELD_MANAGER: &str = "fledge";
@@ -205,7 +206,7 @@ impl KubeCluster {
         {
             return Ok(r);
         }
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let (group, version) = split_api_version(api_version);
         let resolved = if let Some((_, _, _, plural, namespaced)) = BUILTIN
             .iter()
             .find(|(g, v, k, _, _)| *g == group && *v == version && *k == kind)
@@ -271,10 +272,7 @@ impl KubeCluster {
             })
             .collect();
         let new_kind = |o: &Value| {
-            let group = o["apiVersion"]
-                .as_str()
-                .and_then(|a| a.rsplit_once('/'))
-                .map_or("", |(g, _)| g);
+            let (group, _) = split_api_version(o["apiVersion"].as_str().unwrap_or(""));
             defined_here.contains(&(
                 group.to_owned(),
                 o["kind"].as_str().unwrap_or("").to_owned(),

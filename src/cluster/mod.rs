@@ -14,6 +14,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::render::object::split_api_version;
+
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -112,10 +114,7 @@ impl SimHandle {
 
 fn key_of(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectKey {
     ObjectKey {
-        group: api_version
-            .rsplit_once('/')
-            .map_or("", |(g, _)| g)
-            .to_owned(),
+        group: split_api_version(api_version).0.to_owned(),
         kind: kind.to_owned(),
         namespace: namespace.to_owned(),
         name: name.to_owned(),
@@ -160,7 +159,7 @@ impl Cluster for SimHandle {
         kind: &str,
         namespace: &str,
     ) -> Result<Vec<Value>, Error> {
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let (group, _) = split_api_version(api_version);
         Ok(self
             .lock()
             .list(group, kind, Some(namespace))
@@ -192,7 +191,7 @@ impl ObjectKey {
     #[must_use]
     pub fn of(obj: &Value) -> Option<Self> {
         let api = obj["apiVersion"].as_str().unwrap_or("");
-        let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+        let (group, _) = split_api_version(api);
         let kind = obj["kind"].as_str().filter(|k| !k.is_empty())?;
         let name = obj["metadata"]["name"].as_str().filter(|n| !n.is_empty())?;
         Some(Self {

@@ -13,14 +13,18 @@ pub struct Gvk {
     pub kind: String,
 }
 
+/// Splits an `apiVersion` into group and version (`apps/v1` → `("apps", "v1")`, `v1` →
+/// `("", "v1")`).
+#[must_use]
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
 impl Gvk {
     /// Splits an `apiVersion` (`apps/v1`, `v1`) and pairs it with a kind.
     #[must_use]
     pub fn from_api_version(api_version: &str, kind: &str) -> Self {
-        let (group, version) = match api_version.rsplit_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", api_version),
-        };
+        let (group, version) = split_api_version(api_version);
         Self {
             group: group.to_owned(),
             version: version.to_owned(),
@@ -287,7 +291,7 @@ impl Resource {
     #[must_use]
     pub fn current_ref(&self) -> IdRef<'_> {
         let api = self.str_at(&["apiVersion"]);
-        let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+        let (group, version) = split_api_version(api);
         IdRef {
             group,
             version,
