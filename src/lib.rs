@@ -12,5 +12,6 @@ pub mod cli;
 pub mod cluster;
 pub mod render;
 pub mod revision;
+pub mod rollout;
 pub mod source;
 pub mod writeback;

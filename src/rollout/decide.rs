@@ -1,0 +1,696 @@
+//! `decide`: one tick of a release, as a pure function of the spec, the persisted state, what
+//! the executor observed and the time. It follows Flagger's tick (flagger-spec §4.2) step by
+//! step, with fledge's two Git inputs: a desired revision equal to the primary's aborts a
+//! running analysis, and a revision known to be good is promoted without analysis.
+//!
+//! When a step needs the outside world (a webhook gate, the metric checks) `decide` returns a
+//! [`Question`] and nothing else; the executor answers it and calls again with the answer in
+//! [`Observation::answers`]. Being pure, the repeated call retraces the same steps, so each
+//! question is asked at most once per tick and hooks run only when Flagger would run them.
+//!
+//! Routes and replicas are not actions: they follow from the state (the executor brings the
+//! cluster in line with it every tick), so a crash between persisting and acting loses nothing.
+
+use super::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
+use super::state::{
+    Action, Decision, Event, EventType, FailureKind, Observation, Outcome, Phase, Question,
+    ReleaseState,
+};
+use crate::cluster::Readiness;
+
+/// One tick. `now` is unix seconds.
+#[must_use]
+pub fn decide(spec: &ReleaseSpec, state: &ReleaseState, obs: &Observation, now: i64) -> Decision {
+    let mut t = Tick {
+        spec,
+        obs,
+        now,
+        state: state.clone(),
+        actions: Vec::new(),
+        events: Vec::new(),
+        ask: None,
+    };
+    t.run();
+    Decision {
+        state: t.state,
+        actions: t.actions,
+        events: t.events,
+        ask: t.ask,
+    }
+}
+
+struct Tick<'a> {
+    spec: &'a ReleaseSpec,
+    obs: &'a Observation,
+    now: i64,
+    state: ReleaseState,
+    actions: Vec<Action>,
+    events: Vec<Event>,
+    ask: Option<Question>,
+}
+
+/// Stops the tick when a step could not complete.
+type Step = Result<(), Halt>;
+struct Halt;
+
+impl Tick<'_> {
+    fn run(&mut self) {
+        let _ = self.tick();
+    }
+
+    fn name(&self) -> String {
+        self.spec.dotted()
+    }
+
+    fn target(&self) -> String {
+        self.spec.target_dotted()
+    }
+
+    fn event(&mut self, message: String) {
+        self.events.push(Event {
+            event_type: EventType::Normal,
+            message,
+            alert: None,
+            failure: None,
+        });
+    }
+
+    fn warn(&mut self, message: String, failure: Option<FailureKind>) {
+        self.events.push(Event {
+            event_type: EventType::Warning,
+            message,
+            alert: None,
+            failure,
+        });
+    }
+
+    fn alert(&mut self, severity: Severity, text: &str) {
+        if let Some(last) = self.events.last_mut()
+            && last.alert.is_none()
+        {
+            last.alert = Some((severity, text.to_owned()));
+            return;
+        }
+        self.events.push(Event {
+            event_type: if severity == Severity::Info {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            message: text.to_owned(),
+            alert: Some((severity, text.to_owned())),
+            failure: None,
+        });
+    }
+
+    fn transition(&mut self, phase: Phase, message: impl Into<String>) {
+        if self.state.phase != phase {
+            self.state.last_transition_time = self.now;
+        }
+        self.state.phase = phase;
+        self.state.message = message.into();
+    }
+
+    /// The answer to `q`, or a halt that asks it.
+    fn answer(&mut self, q: Question) -> Result<Outcome, Halt> {
+        if let Some(a) = self.obs.answers.get(&q) {
+            return Ok(a.clone());
+        }
+        self.ask = Some(q);
+        Err(Halt)
+    }
+
+    /// Runs a gate; `Ok(None)` when there are no hooks of that type.
+    fn gate(&mut self, t: HookType) -> Result<Option<String>, Halt> {
+        if !self.spec.has_hooks(t) {
+            return Ok(None);
+        }
+        Ok(match self.answer(Question::Hooks(t))? {
+            Outcome::Pass => None,
+            Outcome::Fail { message, .. } => Some(message),
+        })
+    }
+
+    fn reset_counters(&mut self) {
+        self.state.canary_weight = 0;
+        self.state.mirrored = false;
+        self.state.iterations = 0;
+        self.state.failed_checks = 0;
+        self.state.not_ready_since = None;
+    }
+
+    /// Waits for a Deployment; `Err` when it is stuck or past the progress deadline.
+    fn ready(&mut self, r: &Readiness, what: &str) -> Result<bool, String> {
+        match r {
+            Readiness::Ready => Ok(true),
+            Readiness::Failed(m) => Err(format!("{what} not ready: {m}")),
+            Readiness::Progressing(m) => {
+                let since = *self.state.not_ready_since.get_or_insert(self.now);
+                let deadline =
+                    i64::try_from(self.spec.progress_deadline.as_secs()).unwrap_or(i64::MAX);
+                if self.now.saturating_sub(since) > deadline {
+                    return Err(format!(
+                        "{what} not ready: progress deadline of {deadline}s exceeded ({m})"
+                    ));
+                }
+                self.warn(
+                    format!("{what} not ready: waiting for rollout to finish: {m}"),
+                    None,
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    fn tick(&mut self) -> Step {
+        if self.spec.suspend {
+            self.event("skipping canary run as object is suspended".into());
+            return Ok(());
+        }
+        let desired = &self.obs.desired;
+        let phase = self.state.phase;
+        let is_new = Some(&desired.revision) != self.state.canary_revision.as_ref()
+            && Some(&desired.revision) != self.state.primary_revision.as_ref();
+        if phase == Phase::Initializing
+            || (self.state.primary_revision.is_none() && !phase.is_active() && is_new)
+        {
+            return self.initialize();
+        }
+
+        // fledge: Git went back to what the primary serves while the canary was under test.
+        if matches!(
+            phase,
+            Phase::Progressing | Phase::WaitingPromotion | Phase::Waiting
+        ) && Some(&desired.revision) == self.state.primary_revision.as_ref()
+        {
+            self.reset_counters();
+            self.state.canary_revision = Some(desired.revision.clone());
+            self.state.source_commit.clone_from(&desired.commit);
+            self.event(format!(
+                "Canary analysis aborted for {}: the desired revision is the primary's",
+                self.target()
+            ));
+            self.transition(
+                Phase::Succeeded,
+                "Canary analysis aborted: the desired revision is the one the primary serves.",
+            );
+            return Ok(());
+        }
+
+        if !phase.is_active() && phase != Phase::Waiting && !is_new {
+            return Ok(());
+        }
+
+        // The primary must be ready before anything moves (step 13).
+        if !self.spec.skip_analysis {
+            let primary =
+                self.obs.primary.clone().unwrap_or_else(|| {
+                    Readiness::Progressing("the primary does not exist yet".into())
+                });
+            match self.ready(
+                &primary,
+                &format!("{}-primary.{}", self.spec.target.name, self.spec.namespace),
+            ) {
+                Ok(true) => {}
+                Ok(false) => return Err(Halt),
+                Err(e) if matches!(phase, Phase::Promoting | Phase::Finalising) => {
+                    self.warn(
+                        format!(
+                            "Promotion of {} failed, primary not ready: {e}",
+                            self.target()
+                        ),
+                        None,
+                    );
+                    self.alert(
+                        Severity::Error,
+                        &format!("Promotion failed, primary not ready: {e}"),
+                    );
+                    // Traffic stays on the canary, which serves the promoted revision.
+                    self.state.canary_weight = 100;
+                    self.state.mirrored = false;
+                    self.transition(Phase::Failed, format!("Promotion failed: {e}"));
+                    self.actions.push(Action::PostRollout(Phase::Failed));
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.rollback(&e);
+                    return Ok(());
+                }
+            }
+        }
+
+        // A new revision from an idle phase: the confirm-rollout gate (step 15).
+        if !phase.is_active() {
+            if desired.known_good {
+                self.fast_rollback();
+                return Ok(());
+            }
+            if let Some(msg) = self.gate(HookType::ConfirmRollout)? {
+                if phase != Phase::Waiting {
+                    self.warn(
+                        format!(
+                            "Halt {} advancement waiting for approval {msg}",
+                            self.name()
+                        ),
+                        Some(FailureKind::Hook),
+                    );
+                    self.alert(Severity::Warn, "Canary is waiting for approval.");
+                }
+                self.transition(Phase::Waiting, "Waiting for approval.");
+                return Ok(());
+            }
+            self.event(format!(
+                "New revision detected! Scaling up {}",
+                self.target()
+            ));
+            self.alert(
+                Severity::Info,
+                "New revision detected, progressing canary analysis.",
+            );
+            self.reset_counters();
+            self.state.canary_revision = Some(desired.revision.clone());
+            self.state.source_commit.clone_from(&desired.commit);
+            self.state.fast_rollback = false;
+            self.transition(
+                Phase::Progressing,
+                "New revision detected, progressing canary analysis.",
+            );
+            return Ok(());
+        }
+
+        // A newer revision during the analysis restarts it (step 16).
+        if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) && is_new {
+            if desired.known_good {
+                {
+                    self.fast_rollback();
+                    return Ok(());
+                }
+            }
+            self.event(format!(
+                "New revision detected! Restarting analysis for {}",
+                self.target()
+            ));
+            self.reset_counters();
+            self.state.canary_revision = Some(desired.revision.clone());
+            self.state.source_commit.clone_from(&desired.commit);
+            self.transition(
+                Phase::Progressing,
+                "New revision detected, restarting canary analysis.",
+            );
+            return Ok(());
+        }
+
+        // The canary must be ready (step 17).
+        if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) {
+            let canary = self.obs.canary.clone();
+            match self.ready(&canary, &format!("canary deployment {}", self.target())) {
+                Ok(true) => {}
+                Ok(false) => return Err(Halt),
+                Err(e) => {
+                    self.rollback(&e);
+                    return Ok(());
+                }
+            }
+        }
+        self.state.not_ready_since = None;
+
+        if self.spec.skip_analysis && phase == Phase::Progressing {
+            self.state.canary_weight = 0;
+            self.state.mirrored = false;
+            self.event(format!(
+                "Copying {} template spec to {}-primary.{}",
+                self.target(),
+                self.spec.target.name,
+                self.spec.namespace
+            ));
+            self.actions.push(Action::Promote);
+            self.succeed(
+                &format!(
+                    "Promotion completed! Canary analysis was skipped for {}",
+                    self.target()
+                ),
+                "Canary analysis was skipped, promotion finished.",
+            );
+            return Ok(());
+        }
+
+        // Manual rollback hooks (step 19).
+        if matches!(phase, Phase::Progressing | Phase::WaitingPromotion)
+            && self.spec.has_hooks(HookType::Rollback)
+            && self.answer(Question::Hooks(HookType::Rollback))? == Outcome::Pass
+        {
+            self.warn(
+                format!("Rolling back {} manual webhook invoked", self.name()),
+                Some(FailureKind::Hook),
+            );
+            self.alert(Severity::Warn, "Rolling back manual webhook invoked");
+            {
+                self.rollback("a rollback webhook signalled a rollback");
+                return Ok(());
+            }
+        }
+
+        match phase {
+            Phase::Promoting => {
+                self.promotion_traffic();
+                return Ok(());
+            }
+            Phase::Finalising => {
+                self.state.canary_weight = 0;
+                self.state.mirrored = false;
+                self.succeed(
+                    &format!("Promotion completed! Scaling down {}", self.target()),
+                    "Canary analysis completed successfully, promotion finished.",
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+
+        // Threshold reached: roll back (step 22).
+        if self.state.failed_checks >= self.spec.analysis.threshold {
+            let n = self.state.failed_checks;
+            self.warn(
+                format!(
+                    "Rolling back {} failed checks threshold reached {n}",
+                    self.name()
+                ),
+                None,
+            );
+            self.alert(
+                Severity::Error,
+                &format!("Failed checks threshold reached {n}"),
+            );
+            {
+                self.rollback(&format!("failed checks threshold reached {n}"));
+                return Ok(());
+            }
+        }
+
+        // Checks (steps 24–25).
+        let first = self.state.canary_weight == 0
+            && self.state.iterations == 0
+            && !self.state.mirrored
+            && phase == Phase::Progressing;
+        if first {
+            if let Some(msg) = self.gate(HookType::PreRollout)? {
+                self.state.failed_checks += 1;
+                self.warn(
+                    format!("Halt {} advancement pre-rollout check {msg}", self.name()),
+                    Some(FailureKind::Hook),
+                );
+                return Ok(());
+            }
+            self.event(format!("Starting canary analysis for {}", self.target()));
+        } else if (self.spec.has_hooks(HookType::Rollout) || !self.spec.analysis.metrics.is_empty())
+            && let Outcome::Fail { kind, message } = self.answer(Question::Analysis)?
+        {
+            {
+                self.state.failed_checks += 1;
+                self.warn(message, Some(kind));
+                return Ok(());
+            }
+        }
+
+        match self.spec.strategy() {
+            Strategy::Canary => self.canary_step(),
+            Strategy::Ab => self.ab_step(),
+            Strategy::Bluegreen | Strategy::Mirror => self.bluegreen_step(),
+        }
+    }
+
+    fn initialize(&mut self) -> Step {
+        let desired = self.obs.desired.clone();
+        if self.state.phase != Phase::Initializing {
+            self.transition(
+                Phase::Initializing,
+                "New Deployment detected, starting initialization.",
+            );
+        }
+        if !self.spec.skip_analysis {
+            let primary =
+                self.obs.primary.clone().unwrap_or_else(|| {
+                    Readiness::Progressing("the primary does not exist yet".into())
+                });
+            match self.ready(
+                &primary,
+                &format!("{}-primary.{}", self.spec.target.name, self.spec.namespace),
+            ) {
+                Ok(true) => {}
+                Ok(false) => return Err(Halt),
+                Err(e) => {
+                    self.state.not_ready_since = None;
+                    self.state.canary_revision = Some(desired.revision);
+                    self.state.source_commit = desired.commit;
+                    self.warn(format!("Canary failed! Scaling down {}", self.name()), None);
+                    self.alert(Severity::Error, &format!("Initialization failed: {e}"));
+                    self.transition(Phase::Failed, format!("Initialization failed: {e}"));
+                    return Ok(());
+                }
+            }
+        }
+        self.reset_counters();
+        self.state.canary_revision = Some(desired.revision.clone());
+        self.state.primary_revision = Some(desired.revision);
+        self.state.source_commit = desired.commit;
+        self.event(format!("Initialization done! {}", self.name()));
+        self.alert(
+            Severity::Info,
+            "New Deployment detected, initialization completed.",
+        );
+        self.transition(Phase::Initialized, "Deployment initialization completed.");
+        Ok(())
+    }
+
+    /// A revision promoted before and not failed since: promote at once.
+    fn fast_rollback(&mut self) {
+        let desired = self.obs.desired.clone();
+        self.reset_counters();
+        self.state.canary_revision = Some(desired.revision);
+        self.state.source_commit = desired.commit;
+        self.event(format!(
+            "Fast rollback of {}: the revision was promoted before, promoting without analysis",
+            self.target()
+        ));
+        self.actions.push(Action::Promote);
+        self.succeed(
+            &format!(
+                "Promotion completed! Canary analysis was skipped for {}",
+                self.target()
+            ),
+            "Fast rollback: a revision promoted before was promoted without analysis.",
+        );
+        self.state.fast_rollback = true;
+    }
+
+    fn succeed(&mut self, event: &str, alert: &str) {
+        self.state
+            .primary_revision
+            .clone_from(&self.state.canary_revision);
+        self.state.iterations = 0;
+        self.state.not_ready_since = None;
+        self.event(event.to_owned());
+        self.alert(Severity::Info, alert);
+        self.transition(Phase::Succeeded, alert);
+        self.actions.push(Action::PostRollout(Phase::Succeeded));
+    }
+
+    fn rollback(&mut self, reason: &str) {
+        self.state.canary_weight = 0;
+        self.state.mirrored = false;
+        self.state.not_ready_since = None;
+        self.warn(format!("Canary failed! Scaling down {}", self.name()), None);
+        self.transition(
+            Phase::Failed,
+            format!("Canary analysis failed, Deployment scaled to zero: {reason}."),
+        );
+        self.actions.push(Action::PostRollout(Phase::Failed));
+    }
+
+    fn promote(&mut self) -> Step {
+        if let Some(msg) = self.gate(HookType::ConfirmPromotion)? {
+            if self.state.phase != Phase::WaitingPromotion {
+                self.warn(
+                    format!(
+                        "Halt {} advancement waiting for promotion approval {msg}",
+                        self.name()
+                    ),
+                    Some(FailureKind::Hook),
+                );
+                self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
+            }
+            self.transition(Phase::WaitingPromotion, "Waiting for approval.");
+            return Ok(());
+        }
+        self.event(format!(
+            "Copying {} template spec to {}-primary.{}",
+            self.target(),
+            self.spec.target.name,
+            self.spec.namespace
+        ));
+        self.actions.push(Action::Promote);
+        self.transition(
+            Phase::Promoting,
+            "Canary analysis completed, starting primary rolling update.",
+        );
+        Ok(())
+    }
+
+    fn canary_step(&mut self) -> Step {
+        let w = self.state.canary_weight;
+        if w >= self.spec.max_weight() {
+            return self.promote();
+        }
+        let next = self.spec.next_step(w);
+        if !self.state.mirrored
+            && self.state.phase == Phase::Progressing
+            && let Some(msg) = self.gate(HookType::ConfirmTrafficIncrease)?
+        {
+            self.warn(
+                format!(
+                    "Halt {} advancement waiting for traffic increase approval {msg}",
+                    self.name()
+                ),
+                Some(FailureKind::Hook),
+            );
+            self.alert(
+                Severity::Warn,
+                "Canary traffic increase is waiting for approval.",
+            );
+            return Ok(());
+        }
+        if self.spec.analysis.mirror && w == 0 && !self.state.mirrored {
+            // One mirrored step before the first weighted one.
+            self.state.mirrored = true;
+            self.event(format!(
+                "Advance {} canary weight 0 (mirroring)",
+                self.name()
+            ));
+            return Ok(());
+        }
+        self.state.mirrored = false;
+        self.state.canary_weight = w.saturating_add(next).min(100);
+        self.event(format!(
+            "Advance {} canary weight {}",
+            self.name(),
+            self.state.canary_weight
+        ));
+        Ok(())
+    }
+
+    fn ab_step(&mut self) -> Step {
+        let n = self.spec.analysis.iterations;
+        if self.state.iterations < n {
+            self.state.canary_weight = 100;
+            self.state.iterations += 1;
+            self.event(format!(
+                "Advance {} canary iteration {}/{n}",
+                self.name(),
+                self.state.iterations
+            ));
+            return Ok(());
+        }
+        self.promote()
+    }
+
+    fn bluegreen_step(&mut self) -> Step {
+        let n = self.spec.analysis.iterations;
+        let kubernetes = self.spec.provider == Provider::Kubernetes;
+        if self.state.iterations < n {
+            if self.spec.analysis.mirror && !kubernetes {
+                self.state.mirrored = true;
+            }
+            self.state.iterations += 1;
+            self.event(format!(
+                "Advance {} canary iteration {}/{n}",
+                self.name(),
+                self.state.iterations
+            ));
+            return Ok(());
+        }
+        if self.state.iterations == n && !kubernetes {
+            if let Some(msg) = self.gate(HookType::ConfirmPromotion)? {
+                if self.state.phase != Phase::WaitingPromotion {
+                    self.warn(
+                        format!(
+                            "Halt {} advancement waiting for promotion approval {msg}",
+                            self.name()
+                        ),
+                        Some(FailureKind::Hook),
+                    );
+                    self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
+                }
+                self.transition(Phase::WaitingPromotion, "Waiting for approval.");
+                return Ok(());
+            }
+            let text = if self.state.mirrored {
+                "Stop traffic mirroring and route all traffic to canary"
+            } else {
+                "Routing all traffic to canary"
+            };
+            self.event(text.into());
+            self.state.mirrored = false;
+            self.state.canary_weight = 100;
+            self.state.iterations += 1;
+            if self.state.phase == Phase::WaitingPromotion {
+                self.transition(
+                    Phase::Progressing,
+                    "Promotion approved, routing all traffic to canary.",
+                );
+            }
+            return Ok(());
+        }
+        if kubernetes {
+            return self.promote();
+        }
+        // Confirm-promotion passed when traffic switched; promote now.
+        self.event(format!(
+            "Copying {} template spec to {}-primary.{}",
+            self.target(),
+            self.spec.target.name,
+            self.spec.namespace
+        ));
+        self.actions.push(Action::Promote);
+        self.transition(
+            Phase::Promoting,
+            "Canary analysis completed, starting primary rolling update.",
+        );
+        Ok(())
+    }
+
+    /// Promoting: the primary is ready; move traffic back to it (flagger-spec §4.5).
+    fn promotion_traffic(&mut self) {
+        let step = self.spec.analysis.step_weight_promotion;
+        let done = |t: &mut Self| {
+            t.state.canary_weight = 0;
+            t.state.mirrored = false;
+            t.transition(
+                Phase::Finalising,
+                "Canary analysis completed, routing all traffic to primary.",
+            );
+        };
+        if self.spec.provider == Provider::Kubernetes
+            || self.spec.strategy() != Strategy::Canary
+            || step == 0
+        {
+            self.event("Routing all traffic to primary".into());
+            done(self);
+            return;
+        }
+        let canary = self.state.canary_weight.saturating_sub(step);
+        self.event(format!(
+            "Advance {} primary weight {}",
+            self.name(),
+            100 - canary
+        ));
+        if canary == 0 {
+            done(self);
+        } else {
+            self.state.canary_weight = canary;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

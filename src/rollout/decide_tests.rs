@@ -1,0 +1,723 @@
+//! Every transition of flagger-spec §4.12, table-driven, and the invariants as properties.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::decide;
+use crate::cluster::Readiness;
+use crate::rollout::simulate::{self, all_pass, analysis_fails};
+use crate::rollout::spec::{HookType, Provider, ReleaseSpec, parse_canary};
+use crate::rollout::state::{
+    Action, Desired, FailureKind, Observation, Outcome, Phase, Question, ReleaseState,
+};
+
+fn spec_with(analysis: Value, extra: Value) -> ReleaseSpec {
+    let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "service": {"port": 80}}});
+    c["spec"]["analysis"] = analysis;
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            c["spec"][k] = v;
+        }
+    }
+    parse_canary(&c, &Provider::Istio).unwrap()
+}
+
+fn hooks(types: &[&str]) -> Value {
+    Value::Array(
+        types
+            .iter()
+            .map(|t| json!({"name": format!("{t}-hook"), "type": t, "url": "http://hooks/"}))
+            .collect(),
+    )
+}
+
+fn canary_spec() -> ReleaseSpec {
+    spec_with(
+        json!({"interval": "1m", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+               "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+               "webhooks": hooks(&["confirm-rollout", "confirm-promotion", "rollback", "pre-rollout"])}),
+        json!({}),
+    )
+}
+
+fn state(phase: Phase) -> ReleaseState {
+    ReleaseState {
+        phase,
+        canary_revision: Some("r1".into()),
+        primary_revision: Some("r1".into()),
+        ..ReleaseState::default()
+    }
+}
+
+/// One row: a start state, what is observed, and the expected result.
+struct Case {
+    name: &'static str,
+    spec: ReleaseSpec,
+    state: ReleaseState,
+    desired: &'static str,
+    known_good: bool,
+    primary: Option<Readiness>,
+    canary: Readiness,
+    answers: Vec<(Question, Outcome)>,
+    now: i64,
+    want_phase: Phase,
+    want: fn(&ReleaseState, &[Action]) -> bool,
+}
+
+fn pass() -> Outcome {
+    Outcome::Pass
+}
+
+fn fail() -> Outcome {
+    Outcome::Fail {
+        kind: FailureKind::Hook,
+        message: "hook said no".into(),
+    }
+}
+
+fn base(name: &'static str, st: ReleaseState, want_phase: Phase) -> Case {
+    Case {
+        name,
+        spec: canary_spec(),
+        state: st,
+        desired: "r1",
+        known_good: false,
+        primary: Some(Readiness::Ready),
+        canary: Readiness::Ready,
+        answers: Vec::new(),
+        now: 1000,
+        want_phase,
+        want: |_, _| true,
+    }
+}
+
+fn run_case(c: &Case) -> crate::rollout::Decision {
+    let obs = Observation {
+        desired: Desired {
+            revision: c.desired.into(),
+            commit: Some("c0ffee".into()),
+            known_good: c.known_good,
+        },
+        primary: c.primary.clone(),
+        canary: c.canary.clone(),
+        answers: c.answers.iter().cloned().collect(),
+    };
+    decide(&c.spec, &c.state, &obs, c.now)
+}
+
+fn progressing(weight: u8, failed: u32) -> ReleaseState {
+    ReleaseState {
+        phase: Phase::Progressing,
+        canary_weight: weight,
+        failed_checks: failed,
+        canary_revision: Some("r2".into()),
+        primary_revision: Some("r1".into()),
+        ..ReleaseState::default()
+    }
+}
+
+#[test]
+fn every_transition_of_the_phase_table() {
+    let confirm_rollout = Question::Hooks(HookType::ConfirmRollout);
+    let confirm_promotion = Question::Hooks(HookType::ConfirmPromotion);
+    let rollback = Question::Hooks(HookType::Rollback);
+    let cases = vec![
+        Case {
+            primary: None,
+            ..base(
+                "Initializing waits for the primary",
+                ReleaseState::default(),
+                Phase::Initializing,
+            )
+        },
+        Case {
+            want: |s, _| s.primary_revision.as_deref() == Some("r1"),
+            ..base(
+                "Initializing → Initialized once the primary is ready",
+                ReleaseState::default(),
+                Phase::Initialized,
+            )
+        },
+        Case {
+            primary: Some(Readiness::Failed("ProgressDeadlineExceeded".into())),
+            ..base(
+                "Initializing → Failed when the primary is stuck",
+                ReleaseState::default(),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r1",
+            ..base(
+                "Initialized without a new revision stays",
+                state(Phase::Initialized),
+                Phase::Initialized,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(confirm_rollout, fail())],
+            ..base(
+                "Initialized → Waiting when confirm-rollout fails",
+                state(Phase::Initialized),
+                Phase::Waiting,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(confirm_rollout, pass())],
+            want: |s, _| {
+                s.canary_revision.as_deref() == Some("r2")
+                    && s.source_commit.as_deref() == Some("c0ffee")
+            },
+            ..base(
+                "Initialized → Progressing when confirm-rollout passes",
+                state(Phase::Initialized),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(confirm_rollout, pass())],
+            ..base(
+                "Succeeded → Progressing on a new revision",
+                state(Phase::Succeeded),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r3",
+            answers: vec![(confirm_rollout, pass())],
+            state: ReleaseState {
+                canary_revision: Some("r2".into()),
+                ..state(Phase::Failed)
+            },
+            ..base(
+                "Failed → Progressing on a new revision",
+                state(Phase::Failed),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r2",
+            state: ReleaseState {
+                canary_revision: Some("r2".into()),
+                ..state(Phase::Failed)
+            },
+            ..base(
+                "Failed stays Failed while Git still wants the failed revision",
+                state(Phase::Failed),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(confirm_rollout, pass())],
+            ..base(
+                "Waiting → Progressing when the gate opens",
+                state(Phase::Waiting),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r3",
+            answers: vec![(rollback, fail())],
+            state: progressing(25, 1),
+            want: |s, _| {
+                s.canary_weight == 0
+                    && s.failed_checks == 0
+                    && s.canary_revision.as_deref() == Some("r3")
+            },
+            ..base(
+                "Progressing → Progressing: a newer revision restarts the analysis",
+                state(Phase::Progressing),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r3",
+            state: ReleaseState {
+                phase: Phase::WaitingPromotion,
+                ..progressing(50, 0)
+            },
+            ..base(
+                "WaitingPromotion → Progressing: a newer revision restarts the analysis",
+                state(Phase::Progressing),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![
+                (rollback, fail()),
+                (Question::Analysis, pass()),
+                (confirm_promotion, fail()),
+            ],
+            state: progressing(50, 0),
+            want: |s, _| s.canary_weight == 50,
+            ..base(
+                "Progressing → WaitingPromotion when confirm-promotion fails",
+                state(Phase::Progressing),
+                Phase::WaitingPromotion,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![
+                (rollback, fail()),
+                (Question::Analysis, pass()),
+                (confirm_promotion, pass()),
+            ],
+            state: progressing(50, 0),
+            want: |_, a| a.contains(&Action::Promote),
+            ..base(
+                "Progressing → Promoting at the maximum weight",
+                state(Phase::Progressing),
+                Phase::Promoting,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![
+                (rollback, fail()),
+                (Question::Analysis, pass()),
+                (confirm_promotion, pass()),
+            ],
+            state: ReleaseState {
+                phase: Phase::WaitingPromotion,
+                ..progressing(50, 0)
+            },
+            want: |_, a| a.contains(&Action::Promote),
+            ..base(
+                "WaitingPromotion → Promoting when the gate opens",
+                state(Phase::Progressing),
+                Phase::Promoting,
+            )
+        },
+        Case {
+            desired: "r2",
+            state: ReleaseState {
+                phase: Phase::Promoting,
+                ..progressing(50, 0)
+            },
+            primary: Some(Readiness::Progressing("1 of 2 updated".into())),
+            ..base(
+                "Promoting waits for the primary rollout",
+                state(Phase::Progressing),
+                Phase::Promoting,
+            )
+        },
+        Case {
+            desired: "r2",
+            state: ReleaseState {
+                phase: Phase::Promoting,
+                ..progressing(50, 0)
+            },
+            want: |s, _| s.canary_weight == 0,
+            ..base(
+                "Promoting → Finalising once the primary is ready",
+                state(Phase::Progressing),
+                Phase::Finalising,
+            )
+        },
+        Case {
+            desired: "r2",
+            state: ReleaseState {
+                phase: Phase::Promoting,
+                ..progressing(50, 0)
+            },
+            primary: Some(Readiness::Failed("ProgressDeadlineExceeded".into())),
+            want: |s, _| s.canary_weight == 100,
+            ..base(
+                "Promoting → Failed when the primary is stuck (traffic left on the canary)",
+                state(Phase::Progressing),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            state: ReleaseState {
+                phase: Phase::Finalising,
+                ..progressing(0, 0)
+            },
+            want: |s, a| {
+                s.primary_revision.as_deref() == Some("r2")
+                    && a.contains(&Action::PostRollout(Phase::Succeeded))
+            },
+            ..base(
+                "Finalising → Succeeded",
+                state(Phase::Progressing),
+                Phase::Succeeded,
+            )
+        },
+        Case {
+            desired: "r2",
+            spec: spec_with(json!({"stepWeight": 10}), json!({"skipAnalysis": true})),
+            state: progressing(0, 0),
+            want: |s, a| {
+                a.contains(&Action::Promote) && s.primary_revision.as_deref() == Some("r2")
+            },
+            ..base(
+                "Progressing → Succeeded with skipAnalysis",
+                state(Phase::Progressing),
+                Phase::Succeeded,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(rollback, fail())],
+            state: progressing(25, 2),
+            want: |s, a| s.canary_weight == 0 && a.contains(&Action::PostRollout(Phase::Failed)),
+            ..base(
+                "Progressing → Failed at the failed-checks threshold",
+                state(Phase::Progressing),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(rollback, fail())],
+            state: ReleaseState {
+                phase: Phase::WaitingPromotion,
+                ..progressing(50, 2)
+            },
+            ..base(
+                "WaitingPromotion → Failed at the failed-checks threshold",
+                state(Phase::Progressing),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(rollback, pass())],
+            state: progressing(25, 0),
+            ..base(
+                "Progressing → Failed when a rollback hook signals",
+                state(Phase::Progressing),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            canary: Readiness::Failed("ProgressDeadlineExceeded".into()),
+            state: progressing(25, 0),
+            ..base(
+                "Progressing → Failed when the canary is stuck",
+                state(Phase::Progressing),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            canary: Readiness::Progressing("0 of 1 updated".into()),
+            state: ReleaseState {
+                not_ready_since: Some(0),
+                ..progressing(25, 0)
+            },
+            now: 601,
+            ..base(
+                "Progressing → Failed when the canary misses progressDeadlineSeconds",
+                state(Phase::Progressing),
+                Phase::Failed,
+            )
+        },
+        Case {
+            desired: "r2",
+            canary: Readiness::Progressing("0 of 1 updated".into()),
+            state: ReleaseState {
+                not_ready_since: Some(0),
+                ..progressing(25, 0)
+            },
+            now: 599,
+            want: |s, _| s.canary_weight == 25 && s.failed_checks == 0,
+            ..base(
+                "Progressing halts (no failed check) while the canary rolls out",
+                state(Phase::Progressing),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r1",
+            state: progressing(25, 1),
+            want: |s, _| s.canary_weight == 0 && s.canary_revision.as_deref() == Some("r1"),
+            ..base(
+                "fledge: Progressing → Succeeded when Git is back at the primary's revision",
+                state(Phase::Progressing),
+                Phase::Succeeded,
+            )
+        },
+        Case {
+            desired: "r0",
+            known_good: true,
+            want: |s, a| {
+                s.fast_rollback
+                    && a.contains(&Action::Promote)
+                    && s.primary_revision.as_deref() == Some("r0")
+            },
+            ..base(
+                "fledge: Succeeded → Succeeded at once for a revision known to be good",
+                state(Phase::Succeeded),
+                Phase::Succeeded,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![
+                (rollback, fail()),
+                (
+                    Question::Analysis,
+                    Outcome::Fail {
+                        kind: FailureKind::Unreachable,
+                        message: "unreachable".into(),
+                    },
+                ),
+            ],
+            state: progressing(25, 0),
+            want: |s, a| s.failed_checks == 1 && s.canary_weight == 25 && a.is_empty(),
+            ..base(
+                "Progressing counts a failed check and holds the weight",
+                state(Phase::Progressing),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![(rollback, fail()), (Question::Analysis, pass())],
+            state: progressing(25, 1),
+            want: |s, _| s.canary_weight == 50 && s.failed_checks == 1,
+            ..base(
+                "Progressing advances the weight; failed checks are cumulative",
+                state(Phase::Progressing),
+                Phase::Progressing,
+            )
+        },
+        Case {
+            desired: "r2",
+            answers: vec![
+                (rollback, fail()),
+                (Question::Hooks(HookType::PreRollout), fail()),
+            ],
+            state: progressing(0, 0),
+            want: |s, _| s.canary_weight == 0 && s.failed_checks == 1,
+            ..base(
+                "a failing pre-rollout hook is a failed check",
+                state(Phase::Progressing),
+                Phase::Progressing,
+            )
+        },
+    ];
+    for c in &cases {
+        let d = run_case(c);
+        assert_eq!(d.ask, None, "{}: asked {:?}", c.name, d.ask);
+        assert_eq!(d.state.phase, c.want_phase, "{}: {:?}", c.name, d.state);
+        assert!(
+            (c.want)(&d.state, &d.actions),
+            "{}: {:?} {:?}",
+            c.name,
+            d.state,
+            d.actions
+        );
+    }
+}
+
+#[test]
+fn questions_are_asked_one_at_a_time_and_only_when_needed() {
+    let mut c = base("", progressing(25, 0), Phase::Progressing);
+    c.desired = "r2";
+    let d = run_case(&c);
+    assert_eq!(d.ask, Some(Question::Hooks(HookType::Rollback)));
+    c.answers
+        .push((Question::Hooks(HookType::Rollback), fail()));
+    assert_eq!(run_case(&c).ask, Some(Question::Analysis));
+    // No hooks and no metrics: nothing to ask.
+    c.spec = spec_with(json!({"stepWeight": 10}), json!({}));
+    c.answers.clear();
+    let d = run_case(&c);
+    assert_eq!(d.ask, None);
+    assert_eq!(d.state.canary_weight, 35);
+}
+
+#[test]
+fn a_b_and_blue_green_count_iterations() {
+    let ab = spec_with(
+        json!({"iterations": 2, "threshold": 1, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}),
+        json!({}),
+    );
+    let states: Vec<_> = simulate::run(&ab, all_pass, 50)
+        .into_iter()
+        .map(|d| d.state)
+        .collect();
+    let phases: Vec<_> = states
+        .iter()
+        .map(|s| (s.phase, s.iterations, s.canary_weight))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            (Phase::Progressing, 0, 0),
+            (Phase::Progressing, 1, 100),
+            (Phase::Progressing, 2, 100),
+            (Phase::Promoting, 2, 100),
+            (Phase::Finalising, 2, 0),
+            (Phase::Succeeded, 0, 0),
+        ]
+    );
+    let bg = spec_with(json!({"iterations": 2, "mirror": true}), json!({}));
+    let states: Vec<_> = simulate::run(&bg, all_pass, 50)
+        .into_iter()
+        .map(|d| d.state)
+        .collect();
+    let phases: Vec<_> = states
+        .iter()
+        .map(|s| (s.phase, s.iterations, s.canary_weight, s.mirrored))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            (Phase::Progressing, 0, 0, false),
+            (Phase::Progressing, 1, 0, true),
+            (Phase::Progressing, 2, 0, true),
+            (Phase::Progressing, 3, 100, false),
+            (Phase::Promoting, 3, 100, false),
+            (Phase::Finalising, 3, 0, false),
+            (Phase::Succeeded, 0, 0, false),
+        ]
+    );
+}
+
+#[test]
+fn promotion_moves_traffic_back_in_steps() {
+    let s = spec_with(
+        json!({"stepWeight": 50, "stepWeightPromotion": 20}),
+        json!({}),
+    );
+    let weights: Vec<_> = simulate::run(&s, all_pass, 50)
+        .into_iter()
+        .map(|d| (d.state.phase, d.state.canary_weight))
+        .collect();
+    assert_eq!(
+        weights,
+        [
+            (Phase::Progressing, 0),
+            (Phase::Progressing, 50),
+            (Phase::Progressing, 100),
+            (Phase::Promoting, 100),
+            (Phase::Promoting, 80),
+            (Phase::Promoting, 60),
+            (Phase::Promoting, 40),
+            (Phase::Promoting, 20),
+            (Phase::Finalising, 0),
+            (Phase::Succeeded, 0),
+        ]
+    );
+}
+
+#[test]
+fn mirroring_takes_one_step_before_the_first_weight() {
+    let s = spec_with(json!({"stepWeight": 50, "mirror": true}), json!({}));
+    let w: Vec<_> = simulate::run(&s, all_pass, 50)
+        .into_iter()
+        .map(|d| (d.state.canary_weight, d.state.mirrored))
+        .collect();
+    assert_eq!(&w[..4], [(0, false), (0, true), (50, false), (100, false)]);
+}
+
+#[test]
+fn gates_hold_without_counting_failed_checks() {
+    let s = spec_with(
+        json!({"stepWeight": 50, "threshold": 1, "webhooks": hooks(&["confirm-traffic-increase"])}),
+        json!({}),
+    );
+    let mut obs = Observation {
+        desired: Desired {
+            revision: "r2".into(),
+            commit: None,
+            known_good: false,
+        },
+        primary: Some(Readiness::Ready),
+        canary: Readiness::Ready,
+        answers: BTreeMap::new(),
+    };
+    obs.answers
+        .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), fail());
+    obs.answers.insert(Question::Analysis, pass());
+    let d = decide(&s, &progressing(50, 0), &obs, 0);
+    assert_eq!((d.state.canary_weight, d.state.failed_checks), (50, 0));
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.message.contains("waiting for traffic increase approval"))
+    );
+}
+
+fn arb_spec() -> impl Strategy<Value = ReleaseSpec> {
+    let linear = (1u8..=100, 1u8..=100)
+        .prop_map(|(step, max)| json!({"stepWeight": step, "maxWeight": max}));
+    let steps = proptest::collection::btree_set(1u8..=100, 1..6)
+        .prop_map(|s| json!({"stepWeights": s.into_iter().collect::<Vec<_>>()}));
+    let iterations = (1u32..6, any::<bool>(), any::<bool>()).prop_map(|(n, ab, mirror)| {
+        let mut a = json!({"iterations": n, "mirror": mirror});
+        if ab {
+            a["match"] = json!([{"headers": {"x": {"exact": "y"}}}]);
+        }
+        a
+    });
+    (
+        prop_oneof![linear, steps, iterations],
+        1u32..6,
+        0u8..60,
+        prop_oneof![Just("istio"), Just("kubernetes"), Just("nginx"), Just("linkerd")],
+    )
+        .prop_map(|(mut a, threshold, promo, provider)| {
+            a["threshold"] = json!(threshold);
+            a["stepWeightPromotion"] = json!(promo);
+            a["metrics"] = json!([{"name": "request-success-rate", "thresholdRange": {"min": 99}}]);
+            spec_with(
+                a,
+                json!({"provider": provider, "ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "web"}}),
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn weights_stay_in_range_and_a_passing_analysis_promotes(spec in arb_spec()) {
+        let decisions = simulate::run(&spec, all_pass, 500);
+        let last = &decisions.last().unwrap().state;
+        prop_assert_eq!(last.phase, Phase::Succeeded);
+        prop_assert_eq!(last.primary_revision.as_deref(), Some("new"));
+        for d in &decisions {
+            prop_assert!(d.state.canary_weight <= 100);
+            prop_assert!(d.state.failed_checks == 0);
+        }
+        // The weights the canary strategy goes through are the planned schedule.
+        if spec.analysis.iterations == 0 {
+            let mut seen: Vec<u8> = decisions.iter()
+                .filter(|d| d.state.phase == Phase::Progressing)
+                .map(|d| d.state.canary_weight).filter(|w| *w > 0).collect();
+            seen.dedup();
+            prop_assert_eq!(seen, spec.weight_schedule());
+        }
+    }
+
+    #[test]
+    fn a_failing_analysis_rolls_back_after_exactly_threshold_failed_checks(spec in arb_spec()) {
+        let decisions = simulate::run(&spec, analysis_fails, 500);
+        let last = &decisions.last().unwrap().state;
+        prop_assert_eq!(last.phase, Phase::Failed);
+        prop_assert_eq!(last.failed_checks, spec.analysis.threshold);
+        prop_assert_eq!(last.canary_weight, 0);
+        prop_assert_eq!(last.primary_revision.as_deref(), Some("old"));
+        // Never more traffic than one step before the first check fails.
+        for d in &decisions {
+            prop_assert!(d.state.phase != Phase::Promoting);
+        }
+    }
+}

@@ -1,0 +1,1293 @@
+//! Canary, MetricTemplate and AlertProvider objects from the rendered repository, read into
+//! typed specs. Both forms seen in the wild are accepted: `flagger.app/v1beta1` (`analysis`,
+//! `thresholdRange`) and the legacy `v1alpha3` (`canaryAnalysis`, numeric metric `threshold`:
+//! a minimum for `request-success-rate`, a maximum otherwise), up-converted on read as
+//! flagger-spec §1.7 advises. Defaults are Flagger's (§1.1–§1.6). Every error names the object
+//! and the field path (`spec.analysis.stepWeights[2]`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A Canary that cannot be used, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {path}: {message}")]
+pub struct SpecError {
+    /// `Canary test/podinfo`.
+    pub object: String,
+    /// `spec.analysis.stepWeights[2]`.
+    pub path: String,
+    pub message: String,
+}
+
+/// The traffic provider of a Canary (`spec.provider`, default `--mesh-provider`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    Kubernetes,
+    Nginx,
+    Istio,
+    Linkerd,
+    /// `gatewayapi:v1` or `gatewayapi:v1beta1`: the HTTPRoute API version.
+    GatewayApi(String),
+    /// A provider Flagger knows that fledge has no router for yet (App Mesh, Contour, Gloo,
+    /// Skipper, Traefik, APISIX, Kuma, Knative, OSM, SMI): plans show it, rollouts refuse it.
+    Other(String),
+}
+
+/// Every value Flagger's CRD enum allows (the router factory also takes `smi:<ver>:<mesh>`).
+const KNOWN_PROVIDERS: &[&str] = &[
+    "apisix",
+    "appmesh",
+    "appmesh:v1beta2",
+    "contour",
+    "gatewayapi",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+    "gloo",
+    "istio",
+    "knative",
+    "kubernetes",
+    "kuma",
+    "linkerd",
+    "nginx",
+    "osm",
+    "skipper",
+    "smi:v1alpha1",
+    "smi:v1alpha2",
+    "smi:v1alpha3",
+    "traefik",
+];
+
+impl Provider {
+    /// Parses a provider name; `None` for names Flagger does not know.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let known =
+            KNOWN_PROVIDERS.contains(&s) || (s.starts_with("smi:") && s.split(':').count() == 3);
+        if !known {
+            return None;
+        }
+        Some(match s {
+            "kubernetes" => Self::Kubernetes,
+            "nginx" => Self::Nginx,
+            "istio" => Self::Istio,
+            "linkerd" => Self::Linkerd,
+            "gatewayapi" | "gatewayapi:v1" => Self::GatewayApi("v1".into()),
+            "gatewayapi:v1beta1" => Self::GatewayApi("v1beta1".into()),
+            other => Self::Other(other.into()),
+        })
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Kubernetes => f.write_str("kubernetes"),
+            Self::Nginx => f.write_str("nginx"),
+            Self::Istio => f.write_str("istio"),
+            Self::Linkerd => f.write_str("linkerd"),
+            Self::GatewayApi(v) => write!(f, "gatewayapi:{v}"),
+            Self::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// How traffic moves to the new revision (flagger-spec §1.3, "derived strategy").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Progressive weights.
+    Canary,
+    /// A/B testing: matching requests go to the canary for `iterations` checks.
+    Ab,
+    /// Blue/green: `iterations` checks, then all traffic switches.
+    Bluegreen,
+    /// Blue/green whose iterations shadow traffic to the canary before the switch.
+    Mirror,
+}
+
+impl Strategy {
+    /// The label Flagger's metrics use (`deployment_strategy`).
+    #[must_use]
+    pub fn flagger_label(self) -> &'static str {
+        match self {
+            Self::Canary => "canary",
+            Self::Ab => "ab-testing",
+            Self::Bluegreen | Self::Mirror => "blue-green",
+        }
+    }
+}
+
+/// An object reference (`targetRef`, `ingressRef`, `autoscalerRef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// `spec.service`: the essentials typed, the rest kept for the routers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    /// The apex Service name (`service.name`, default the target's name).
+    pub name: String,
+    pub port: i64,
+    pub port_name: String,
+    /// `targetPort`: a number or a container port name (default `port`).
+    pub target_port: Value,
+    pub app_protocol: Option<String>,
+    /// The whole `spec.service` object.
+    pub raw: Value,
+}
+
+/// Where a metric's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricSourceRef {
+    /// `request-success-rate` or `request-duration`: the provider's built-in query.
+    Builtin(Builtin),
+    /// A MetricTemplate (`templateRef`; namespace defaults to the Canary's).
+    Template { namespace: String, name: String },
+    /// A deprecated inline PromQL `query`.
+    Inline(String),
+    /// Neither: Flagger fails this check every time ("no usable metrics template and query").
+    Unusable,
+}
+
+/// The two built-in checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// Percent of non-5xx responses.
+    SuccessRate,
+    /// Milliseconds (p99, or the average for NGINX).
+    Duration,
+}
+
+/// One entry of `analysis.metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSpec {
+    pub name: String,
+    pub interval: Duration,
+    /// Inclusive bounds; the legacy `threshold` is converted to one of them.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub source: MetricSourceRef,
+    pub variables: BTreeMap<String, String>,
+}
+
+/// The eight webhook types (flagger-spec §5.1).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookType {
+    ConfirmRollout,
+    PreRollout,
+    Rollout,
+    ConfirmTrafficIncrease,
+    ConfirmPromotion,
+    PostRollout,
+    Rollback,
+    Event,
+}
+
+impl HookType {
+    const ALL: [(&'static str, Self); 8] = [
+        ("confirm-rollout", Self::ConfirmRollout),
+        ("pre-rollout", Self::PreRollout),
+        ("rollout", Self::Rollout),
+        ("confirm-traffic-increase", Self::ConfirmTrafficIncrease),
+        ("confirm-promotion", Self::ConfirmPromotion),
+        ("post-rollout", Self::PostRollout),
+        ("rollback", Self::Rollback),
+        ("event", Self::Event),
+    ];
+
+    /// The name used in Canary specs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("rollout", |(s, _)| s)
+    }
+}
+
+impl fmt::Display for HookType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of `analysis.webhooks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSpec {
+    pub name: String,
+    pub hook_type: HookType,
+    pub url: String,
+    /// Per attempt; Flagger's default is 10s.
+    pub timeout: Duration,
+    pub retries: u32,
+    pub metadata: BTreeMap<String, String>,
+    pub mute_alert: bool,
+    pub disable_tls: bool,
+}
+
+/// Alert severities (flagger-spec §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warn,
+    Error,
+}
+
+/// One entry of `analysis.alerts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRef {
+    pub name: String,
+    /// `None` when omitted: Flagger then sends nothing to it (flagger-spec §7.1 ⚠); fledge
+    /// keeps that behaviour and `plan` points it out.
+    pub severity: Option<Severity>,
+    pub provider_namespace: String,
+    pub provider_name: String,
+}
+
+/// `spec.analysis` (or the legacy `spec.canaryAnalysis`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub interval: Duration,
+    pub threshold: u32,
+    pub max_weight: u8,
+    pub step_weight: u8,
+    pub step_weights: Vec<u8>,
+    pub step_weight_promotion: u8,
+    pub iterations: u32,
+    pub mirror: bool,
+    pub mirror_weight: u8,
+    /// A/B match conditions (Istio `HTTPMatchRequest`s).
+    pub matches: Vec<Value>,
+    pub metrics: Vec<MetricSpec>,
+    pub webhooks: Vec<WebhookSpec>,
+    pub alerts: Vec<AlertRef>,
+    pub session_affinity: Option<Value>,
+    pub primary_ready_threshold: u8,
+    pub canary_ready_threshold: u8,
+}
+
+/// A Canary, validated, with Flagger's defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseSpec {
+    pub namespace: String,
+    pub name: String,
+    /// `v1beta1` or `v1alpha3`.
+    pub api_version: String,
+    pub target: ObjectRef,
+    pub provider: Provider,
+    pub metrics_server: Option<String>,
+    pub autoscaler: Option<ObjectRef>,
+    pub ingress: Option<ObjectRef>,
+    pub service: ServiceSpec,
+    pub analysis: Analysis,
+    pub progress_deadline: Duration,
+    pub skip_analysis: bool,
+    pub suspend: bool,
+}
+
+impl ReleaseSpec {
+    /// The derived strategy.
+    #[must_use]
+    pub fn strategy(&self) -> Strategy {
+        let a = &self.analysis;
+        if a.iterations == 0 {
+            Strategy::Canary
+        } else if !a.matches.is_empty() {
+            Strategy::Ab
+        } else if a.mirror {
+            Strategy::Mirror
+        } else {
+            Strategy::Bluegreen
+        }
+    }
+
+    /// The highest canary weight before promotion (flagger-spec §1.3).
+    #[must_use]
+    pub fn max_weight(&self) -> u8 {
+        match self.analysis.step_weights.last() {
+            Some(last) => (*last).min(100),
+            None => self.analysis.max_weight,
+        }
+    }
+
+    /// How much the canary weight grows after `w` (flagger-spec §4.3, `next(w)`).
+    #[must_use]
+    pub fn next_step(&self, w: u8) -> u8 {
+        let a = &self.analysis;
+        if a.step_weight > 0 || a.step_weights.is_empty() {
+            return a.step_weight;
+        }
+        let remaining = 100 - w.min(100);
+        if remaining == 0 {
+            return 1;
+        }
+        if w == 0 {
+            return remaining.min(a.step_weights[0]);
+        }
+        match a.step_weights.iter().position(|s| *s == w) {
+            Some(i) if i + 1 < a.step_weights.len() => {
+                remaining.min(a.step_weights[i + 1].saturating_sub(w))
+            }
+            // The last step, or a weight not in the list (edited mid-run): all the rest.
+            _ => remaining,
+        }
+    }
+
+    /// The canary weight after each step, up to and including the first at or above the
+    /// maximum (the last linear step may overshoot it, as in Flagger).
+    #[must_use]
+    pub fn weight_schedule(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = 0u8;
+        let max = self.max_weight();
+        while w < max {
+            let step = self.next_step(w);
+            if step == 0 {
+                break;
+            }
+            w = w.saturating_add(step).min(100);
+            out.push(w);
+        }
+        out
+    }
+
+    /// `<name>.<namespace>`, as Flagger names a canary in messages.
+    #[must_use]
+    pub fn dotted(&self) -> String {
+        format!("{}.{}", self.name, self.namespace)
+    }
+
+    /// `<target>.<namespace>`.
+    #[must_use]
+    pub fn target_dotted(&self) -> String {
+        format!("{}.{}", self.target.name, self.namespace)
+    }
+
+    /// Webhooks of one type, in spec order.
+    pub fn hooks(&self, t: HookType) -> impl Iterator<Item = &WebhookSpec> {
+        self.analysis
+            .webhooks
+            .iter()
+            .filter(move |h| h.hook_type == t)
+    }
+
+    /// Whether any webhook of this type exists.
+    #[must_use]
+    pub fn has_hooks(&self, t: HookType) -> bool {
+        self.hooks(t).next().is_some()
+    }
+}
+
+/// A MetricTemplate (flagger-spec §1.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricTemplate {
+    pub namespace: String,
+    pub name: String,
+    /// `prometheus`, `datadog`, … (unknown types run as Prometheus, as Flagger does).
+    pub provider_type: String,
+    pub address: Option<String>,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub secret_ref: Option<String>,
+    pub query: String,
+}
+
+/// An AlertProvider (flagger-spec §1.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertProvider {
+    pub namespace: String,
+    pub name: String,
+    /// `slack`, `msteams`, `discord`, `rocket`, `gchat`.
+    pub provider_type: String,
+    pub channel: String,
+    pub username: String,
+    pub address: Option<String>,
+    pub proxy: Option<String>,
+    pub secret_ref: Option<String>,
+}
+
+/// Parses a Go duration (`10s`, `1m30s`, `500ms`, `1h`).
+#[must_use]
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Formats a duration as Go does (`500ms`, `1.515s`, `1m0s`).
+#[must_use]
+pub fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs_f64();
+    let h = (secs / 3600.0).floor();
+    let m = ((secs - h * 3600.0) / 60.0).floor();
+    let s = secs - h * 3600.0 - m * 60.0;
+    let s = format!("{}", (s * 1000.0).round() / 1000.0);
+    if h > 0.0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0.0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+struct Reader<'a> {
+    object: &'a str,
+}
+
+impl Reader<'_> {
+    fn err(&self, path: &str, message: impl Into<String>) -> SpecError {
+        SpecError {
+            object: self.object.to_owned(),
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn string(&self, v: &Value, path: &str) -> Result<Option<String>, SpecError> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s.clone())),
+            other => Err(self.err(path, format!("must be a string, not {}", kind(other)))),
+        }
+    }
+
+    fn required(&self, v: &Value, path: &str) -> Result<String, SpecError> {
+        self.string(v, path)?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| self.err(path, "is required"))
+    }
+
+    fn int(&self, v: &Value, path: &str, min: i64, max: i64) -> Result<Option<i64>, SpecError> {
+        let n = match v {
+            Value::Null => return Ok(None),
+            Value::Number(n) => n.as_i64(),
+            _ => None,
+        }
+        .ok_or_else(|| self.err(path, format!("must be an integer, not {}", kind(v))))?;
+        if n < min || n > max {
+            return Err(self.err(path, format!("must be between {min} and {max}, not {n}")));
+        }
+        Ok(Some(n))
+    }
+
+    fn float(&self, v: &Value, path: &str) -> Result<Option<f64>, SpecError> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(n.as_f64()),
+            Value::String(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| self.err(path, format!("must be a number, not {s:?}"))),
+            other => Err(self.err(path, format!("must be a number, not {}", kind(other)))),
+        }
+    }
+
+    fn boolean(&self, v: &Value, path: &str) -> Result<bool, SpecError> {
+        match v {
+            Value::Null => Ok(false),
+            Value::Bool(b) => Ok(*b),
+            other => Err(self.err(path, format!("must be true or false, not {}", kind(other)))),
+        }
+    }
+
+    fn list<'v>(&self, v: &'v Value, path: &str) -> Result<&'v [Value], SpecError> {
+        match v {
+            Value::Null => Ok(&[]),
+            Value::Array(a) => Ok(a),
+            other => Err(self.err(path, format!("must be a list, not {}", kind(other)))),
+        }
+    }
+
+    /// A duration field in Flagger's format (`^[0-9]+(m|s)`, Go syntax).
+    fn duration(&self, v: &Value, path: &str) -> Result<Option<Duration>, SpecError> {
+        let Some(s) = self.string(v, path)? else {
+            return Ok(None);
+        };
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let ok_prefix = s.trim_start_matches(|c: char| c.is_ascii_digit());
+        if ok_prefix.len() == s.len() || !(ok_prefix.starts_with('m') || ok_prefix.starts_with('s'))
+        {
+            return Err(self.err(
+                path,
+                format!("{s:?} is not a duration like 30s, 1m or 1m30s (Flagger accepts seconds and minutes)"),
+            ));
+        }
+        parse_duration(&s).map(Some).ok_or_else(|| {
+            self.err(
+                path,
+                format!("{s:?} is not a duration like 30s, 1m or 1m30s"),
+            )
+        })
+    }
+
+    fn string_map(&self, v: &Value, path: &str) -> Result<BTreeMap<String, String>, SpecError> {
+        match v {
+            Value::Null => Ok(BTreeMap::new()),
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(_) | Value::Bool(_) => v.to_string(),
+                        other => {
+                            return Err(self.err(
+                                &format!("{path}.{k}"),
+                                format!("must be a string, not {}", kind(other)),
+                            ));
+                        }
+                    };
+                    Ok((k.clone(), s))
+                })
+                .collect(),
+            other => Err(self.err(path, format!("must be a map, not {}", kind(other)))),
+        }
+    }
+
+    fn object_ref(&self, v: &Value, path: &str) -> Result<Option<ObjectRef>, SpecError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        if !v.is_object() {
+            return Err(self.err(path, format!("must be an object, not {}", kind(v))));
+        }
+        Ok(Some(ObjectRef {
+            api_version: self
+                .string(&v["apiVersion"], &format!("{path}.apiVersion"))?
+                .unwrap_or_default(),
+            kind: self.required(&v["kind"], &format!("{path}.kind"))?,
+            name: self.required(&v["name"], &format!("{path}.name"))?,
+        }))
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn percent(r: &Reader<'_>, v: &Value, path: &str) -> Result<Option<u8>, SpecError> {
+    Ok(r.int(v, path, 0, 100)?
+        .map(|n| u8::try_from(n).unwrap_or(100)))
+}
+
+/// Whether an object is a Flagger Canary.
+#[must_use]
+pub fn is_kind(obj: &Value, kind: &str) -> bool {
+    obj["kind"] == kind
+        && obj["apiVersion"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("flagger.app/"))
+}
+
+fn object_name(obj: &Value, kind: &str) -> String {
+    format!(
+        "{kind} {}/{}",
+        obj["metadata"]["namespace"].as_str().unwrap_or("default"),
+        obj["metadata"]["name"].as_str().unwrap_or("<unnamed>")
+    )
+}
+
+/// Reads a Canary. `default_provider` is `--mesh-provider`.
+pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseSpec, SpecError> {
+    let label = object_name(obj, "Canary");
+    let r = Reader { object: &label };
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let version = api_version
+        .strip_prefix("flagger.app/")
+        .ok_or_else(|| r.err("apiVersion", format!("{api_version:?} is not flagger.app")))?;
+    if !matches!(version, "v1beta1" | "v1alpha3" | "v1alpha2" | "v1alpha1") {
+        return Err(r.err(
+            "apiVersion",
+            format!("flagger.app/{version} is not known; use flagger.app/v1beta1"),
+        ));
+    }
+    let name = r.required(&obj["metadata"]["name"], "metadata.name")?;
+    let namespace = r
+        .string(&obj["metadata"]["namespace"], "metadata.namespace")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let spec = &obj["spec"];
+    if !spec.is_object() {
+        return Err(r.err("spec", "is required"));
+    }
+    let target = r
+        .object_ref(&spec["targetRef"], "spec.targetRef")?
+        .ok_or_else(|| r.err("spec.targetRef", "is required"))?;
+    if target.kind != "Deployment" {
+        return Err(r.err(
+            "spec.targetRef.kind",
+            format!(
+                "{:?}: fledge runs rollouts of Deployments (DaemonSet and Service targets are not supported yet)",
+                target.kind
+            ),
+        ));
+    }
+    let provider = match r.string(&spec["provider"], "spec.provider")? {
+        Some(p) if !p.is_empty() => Provider::parse(&p).ok_or_else(|| {
+            r.err(
+                "spec.provider",
+                format!(
+                    "{p:?} is not a provider Flagger knows ({})",
+                    KNOWN_PROVIDERS.join(", ")
+                ),
+            )
+        })?,
+        _ => default_provider.clone(),
+    };
+    let ingress = r.object_ref(&spec["ingressRef"], "spec.ingressRef")?;
+    if provider == Provider::Nginx && ingress.is_none() {
+        return Err(r.err(
+            "spec.ingressRef",
+            "is required with the nginx provider: name the Ingress that routes to the service",
+        ));
+    }
+    let autoscaler = r.object_ref(&spec["autoscalerRef"], "spec.autoscalerRef")?;
+    if let Some(a) = &autoscaler
+        && !matches!(a.kind.as_str(), "HorizontalPodAutoscaler" | "ScaledObject")
+    {
+        return Err(r.err(
+            "spec.autoscalerRef.kind",
+            format!(
+                "{:?} must be HorizontalPodAutoscaler or ScaledObject",
+                a.kind
+            ),
+        ));
+    }
+    let service = parse_service(&r, &spec["service"], &target.name)?;
+    if matches!(provider, Provider::GatewayApi(_))
+        && r.list(&service.raw["gatewayRefs"], "spec.service.gatewayRefs")?
+            .is_empty()
+    {
+        return Err(r.err(
+            "spec.service.gatewayRefs",
+            "is required with the gatewayapi provider (GatewayRefs must be specified when using Gateway API as a provider)",
+        ));
+    }
+    let (analysis_path, analysis_value) = if spec["analysis"].is_object() {
+        ("spec.analysis", &spec["analysis"])
+    } else if spec["canaryAnalysis"].is_object() {
+        ("spec.canaryAnalysis", &spec["canaryAnalysis"])
+    } else {
+        ("spec.analysis", &Value::Null)
+    };
+    let skip_analysis =
+        r.boolean(&spec["skipAnalysis"], "spec.skipAnalysis")? || analysis_value.is_null();
+    let analysis = parse_analysis(&r, analysis_value, analysis_path, &namespace, &provider)?;
+    let progress_deadline = r
+        .int(
+            &spec["progressDeadlineSeconds"],
+            "spec.progressDeadlineSeconds",
+            1,
+            i64::from(u32::MAX),
+        )?
+        .unwrap_or(600);
+    Ok(ReleaseSpec {
+        namespace,
+        name,
+        api_version: version.to_owned(),
+        target,
+        provider,
+        metrics_server: r.string(&spec["metricsServer"], "spec.metricsServer")?,
+        autoscaler,
+        ingress,
+        service,
+        analysis,
+        progress_deadline: Duration::from_secs(progress_deadline.unsigned_abs()),
+        skip_analysis,
+        suspend: r.boolean(&spec["suspend"], "spec.suspend")?,
+    })
+}
+
+fn parse_service(r: &Reader<'_>, v: &Value, target: &str) -> Result<ServiceSpec, SpecError> {
+    if !v.is_object() {
+        return Err(r.err("spec.service", "is required (at least spec.service.port)"));
+    }
+    let port = r
+        .int(&v["port"], "spec.service.port", 1, 65535)?
+        .ok_or_else(|| r.err("spec.service.port", "is required"))?;
+    let target_port = match &v["targetPort"] {
+        Value::Null => Value::from(port),
+        Value::Number(_) => Value::from(
+            r.int(&v["targetPort"], "spec.service.targetPort", 1, 65535)?
+                .unwrap_or(port),
+        ),
+        Value::String(s) => Value::String(s.clone()),
+        other => {
+            return Err(r.err(
+                "spec.service.targetPort",
+                format!("must be a port number or name, not {}", kind(other)),
+            ));
+        }
+    };
+    for (field, want) in [
+        ("gateways", "list"),
+        ("hosts", "list"),
+        ("gatewayRefs", "list"),
+        ("match", "list"),
+    ] {
+        if !v[field].is_null() && !v[field].is_array() {
+            return Err(r.err(
+                &format!("spec.service.{field}"),
+                format!("must be a {want}, not {}", kind(&v[field])),
+            ));
+        }
+    }
+    Ok(ServiceSpec {
+        name: r
+            .string(&v["name"], "spec.service.name")?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| target.to_owned()),
+        port,
+        port_name: r
+            .string(&v["portName"], "spec.service.portName")?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "http".into()),
+        target_port,
+        app_protocol: r.string(&v["appProtocol"], "spec.service.appProtocol")?,
+        raw: v.clone(),
+    })
+}
+
+fn parse_analysis(
+    r: &Reader<'_>,
+    v: &Value,
+    path: &str,
+    namespace: &str,
+    provider: &Provider,
+) -> Result<Analysis, SpecError> {
+    let p = |f: &str| format!("{path}.{f}");
+    let has = |f: &str| !v[f].is_null();
+    let modes = ["iterations", "stepWeight", "stepWeights"]
+        .iter()
+        .filter(|f| has(f))
+        .copied()
+        .collect::<Vec<_>>();
+    if modes.len() > 1 {
+        return Err(r.err(
+            path,
+            format!(
+                "{} are set; use exactly one of iterations (A/B, blue/green), stepWeight or stepWeights",
+                modes.join(" and ")
+            ),
+        ));
+    }
+    let interval = r
+        .duration(&v["interval"], &p("interval"))?
+        .unwrap_or(Duration::from_secs(60))
+        .max(Duration::from_secs(10));
+    let threshold = r
+        .int(
+            &v["threshold"],
+            &p("threshold"),
+            i64::MIN,
+            i64::from(u32::MAX),
+        )?
+        .filter(|t| *t > 0)
+        .map_or(1, |t| u32::try_from(t).unwrap_or(u32::MAX));
+    let mut step_weights = Vec::new();
+    for (i, w) in r
+        .list(&v["stepWeights"], &p("stepWeights"))?
+        .iter()
+        .enumerate()
+    {
+        let at = format!("{}[{i}]", p("stepWeights"));
+        let w = percent(r, w, &at)?.unwrap_or(0);
+        if w == 0 || step_weights.last().is_some_and(|last| *last >= w) {
+            return Err(r.err(
+                &at,
+                format!("{w} must be above 0 and above the step before it (the list is the canary weights in ascending order)"),
+            ));
+        }
+        step_weights.push(w);
+    }
+    let mut iterations = r
+        .int(&v["iterations"], &p("iterations"), 0, i64::from(u32::MAX))?
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let mut matches = r.list(&v["match"], &p("match"))?.to_vec();
+    if *provider == Provider::Kubernetes {
+        // The kubernetes provider can only switch a Service selector: blue/green only.
+        matches.clear();
+        if iterations < 1 {
+            iterations = 10;
+        }
+    }
+    let step_weight = percent(r, &v["stepWeight"], &p("stepWeight"))?.unwrap_or(0);
+    if iterations == 0 && step_weight == 0 && step_weights.is_empty() && !v.is_null() {
+        return Err(r.err(
+            path,
+            "sets none of stepWeight, stepWeights or iterations; the canary would never get traffic",
+        ));
+    }
+    let mut metrics = Vec::new();
+    for (i, m) in r.list(&v["metrics"], &p("metrics"))?.iter().enumerate() {
+        metrics.push(parse_metric(
+            r,
+            m,
+            &format!("{}[{i}]", p("metrics")),
+            namespace,
+        )?);
+    }
+    let mut webhooks = Vec::new();
+    for (i, h) in r.list(&v["webhooks"], &p("webhooks"))?.iter().enumerate() {
+        webhooks.push(parse_webhook(r, h, &format!("{}[{i}]", p("webhooks")))?);
+    }
+    let mut alerts = Vec::new();
+    for (i, a) in r.list(&v["alerts"], &p("alerts"))?.iter().enumerate() {
+        let at = format!("{}[{i}]", p("alerts"));
+        let severity = match r
+            .string(&a["severity"], &format!("{at}.severity"))?
+            .as_deref()
+        {
+            None | Some("") => None,
+            Some("info") => Some(Severity::Info),
+            Some("warn") => Some(Severity::Warn),
+            Some("error") => Some(Severity::Error),
+            Some(s) => {
+                return Err(r.err(
+                    &format!("{at}.severity"),
+                    format!("{s:?} must be info, warn or error"),
+                ));
+            }
+        };
+        let pref = &a["providerRef"];
+        alerts.push(AlertRef {
+            name: r
+                .string(&a["name"], &format!("{at}.name"))?
+                .unwrap_or_default(),
+            severity,
+            provider_name: r.required(&pref["name"], &format!("{at}.providerRef.name"))?,
+            provider_namespace: r
+                .string(&pref["namespace"], &format!("{at}.providerRef.namespace"))?
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| namespace.to_owned()),
+        });
+    }
+    let session_affinity = v.get("sessionAffinity").filter(|s| !s.is_null()).cloned();
+    if let Some(sa) = &session_affinity {
+        let cookie = r.required(&sa["cookieName"], &p("sessionAffinity.cookieName"))?;
+        if sa["primaryCookieName"].as_str() == Some(cookie.as_str()) {
+            return Err(r.err(
+                &p("sessionAffinity.primaryCookieName"),
+                "must differ from cookieName",
+            ));
+        }
+    }
+    Ok(Analysis {
+        interval,
+        threshold,
+        max_weight: percent(r, &v["maxWeight"], &p("maxWeight"))?
+            .filter(|w| *w > 0)
+            .unwrap_or(100),
+        step_weight,
+        step_weights,
+        step_weight_promotion: percent(r, &v["stepWeightPromotion"], &p("stepWeightPromotion"))?
+            .unwrap_or(0),
+        iterations,
+        mirror: r.boolean(&v["mirror"], &p("mirror"))?,
+        mirror_weight: percent(r, &v["mirrorWeight"], &p("mirrorWeight"))?.unwrap_or(0),
+        matches,
+        metrics,
+        webhooks,
+        alerts,
+        session_affinity,
+        primary_ready_threshold: percent(
+            r,
+            &v["primaryReadyThreshold"],
+            &p("primaryReadyThreshold"),
+        )?
+        .unwrap_or(100),
+        canary_ready_threshold: percent(r, &v["canaryReadyThreshold"], &p("canaryReadyThreshold"))?
+            .unwrap_or(100),
+    })
+}
+
+fn parse_metric(
+    r: &Reader<'_>,
+    m: &Value,
+    at: &str,
+    namespace: &str,
+) -> Result<MetricSpec, SpecError> {
+    let name = r.required(&m["name"], &format!("{at}.name"))?;
+    let interval = r
+        .duration(&m["interval"], &format!("{at}.interval"))?
+        .unwrap_or(Duration::from_secs(60));
+    let source = if !m["templateRef"].is_null() {
+        let t = &m["templateRef"];
+        MetricSourceRef::Template {
+            name: r.required(&t["name"], &format!("{at}.templateRef.name"))?,
+            namespace: r
+                .string(&t["namespace"], &format!("{at}.templateRef.namespace"))?
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| namespace.to_owned()),
+        }
+    } else if let Some(q) = r
+        .string(&m["query"], &format!("{at}.query"))?
+        .filter(|q| !q.trim().is_empty())
+    {
+        MetricSourceRef::Inline(q)
+    } else {
+        match name.as_str() {
+            // Pre-0.14 aliases still found in old manifests.
+            "request-success-rate" | "istio_requests_total" | "envoy_cluster_upstream_rq" => {
+                MetricSourceRef::Builtin(Builtin::SuccessRate)
+            }
+            "request-duration"
+            | "istio_request_duration_seconds_bucket"
+            | "envoy_cluster_upstream_rq_time_bucket" => {
+                MetricSourceRef::Builtin(Builtin::Duration)
+            }
+            _ => MetricSourceRef::Unusable,
+        }
+    };
+    let range = &m["thresholdRange"];
+    let (mut min, mut max) = (
+        r.float(&range["min"], &format!("{at}.thresholdRange.min"))?,
+        r.float(&range["max"], &format!("{at}.thresholdRange.max"))?,
+    );
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        return Err(r.err(
+            &format!("{at}.thresholdRange"),
+            format!("min {lo} is above max {hi}; no value could pass"),
+        ));
+    }
+    if range.is_null()
+        && let Some(t) = r.float(&m["threshold"], &format!("{at}.threshold"))?
+    {
+        // Legacy meaning: a minimum for the success rate, a maximum for everything else.
+        if matches!(source, MetricSourceRef::Builtin(Builtin::SuccessRate)) {
+            min = Some(t);
+        } else {
+            max = Some(t);
+        }
+    }
+    if range.is_null() && m["threshold"].is_null() {
+        // Flagger with neither: success rate always passes, anything else fails above 0.
+        if !matches!(source, MetricSourceRef::Builtin(Builtin::SuccessRate)) {
+            max = Some(0.0);
+        }
+    }
+    Ok(MetricSpec {
+        name,
+        interval,
+        min,
+        max,
+        source,
+        variables: r.string_map(&m["templateVariables"], &format!("{at}.templateVariables"))?,
+    })
+}
+
+fn parse_webhook(r: &Reader<'_>, h: &Value, at: &str) -> Result<WebhookSpec, SpecError> {
+    let name = r.required(&h["name"], &format!("{at}.name"))?;
+    let url = r.required(&h["url"], &format!("{at}.url"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(r.err(
+            &format!("{at}.url"),
+            format!("{url:?} is not an http(s) URL"),
+        ));
+    }
+    let hook_type = match r.string(&h["type"], &format!("{at}.type"))?.as_deref() {
+        None | Some("") => HookType::Rollout,
+        Some(t) => HookType::ALL
+            .iter()
+            .find(|(s, _)| *s == t)
+            .map(|(_, ty)| *ty)
+            .ok_or_else(|| {
+                r.err(
+                    &format!("{at}.type"),
+                    format!(
+                        "{t:?} is not a webhook type ({})",
+                        HookType::ALL.map(|(s, _)| s).join(", ")
+                    ),
+                )
+            })?,
+    };
+    // Flagger: a timeout shorter than two characters means the default.
+    let timeout = match r.string(&h["timeout"], &format!("{at}.timeout"))? {
+        Some(t) if t.len() >= 2 => parse_duration(&t).ok_or_else(|| {
+            r.err(
+                &format!("{at}.timeout"),
+                format!("{t:?} is not a duration like 10s"),
+            )
+        })?,
+        _ => Duration::from_secs(10),
+    };
+    Ok(WebhookSpec {
+        name,
+        hook_type,
+        url,
+        timeout,
+        retries: r
+            .int(&h["retries"], &format!("{at}.retries"), 0, 100)?
+            .map_or(0, |n| u32::try_from(n).unwrap_or(0)),
+        metadata: r.string_map(&h["metadata"], &format!("{at}.metadata"))?,
+        mute_alert: r.boolean(&h["muteAlert"], &format!("{at}.muteAlert"))?,
+        disable_tls: r.boolean(&h["disableTLS"], &format!("{at}.disableTLS"))?,
+    })
+}
+
+/// Reads a MetricTemplate.
+pub fn parse_metric_template(obj: &Value) -> Result<MetricTemplate, SpecError> {
+    let label = object_name(obj, "MetricTemplate");
+    let r = Reader { object: &label };
+    let spec = &obj["spec"];
+    let mut headers = BTreeMap::new();
+    if let Some(h) = spec["provider"]["headers"].as_object() {
+        for (k, v) in h {
+            let vals = match v {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
+                _ => {
+                    return Err(r.err(
+                        &format!("spec.provider.headers.{k}"),
+                        "must be a list of strings",
+                    ));
+                }
+            };
+            headers.insert(k.clone(), vals);
+        }
+    }
+    Ok(MetricTemplate {
+        namespace: obj["metadata"]["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+            .to_owned(),
+        name: r.required(&obj["metadata"]["name"], "metadata.name")?,
+        provider_type: r
+            .string(&spec["provider"]["type"], "spec.provider.type")?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "prometheus".into()),
+        address: r
+            .string(&spec["provider"]["address"], "spec.provider.address")?
+            .filter(|s| !s.is_empty()),
+        headers,
+        secret_ref: r.string(
+            &spec["provider"]["secretRef"]["name"],
+            "spec.provider.secretRef.name",
+        )?,
+        query: r.required(&spec["query"], "spec.query")?,
+    })
+}
+
+/// Reads an AlertProvider.
+pub fn parse_alert_provider(obj: &Value) -> Result<AlertProvider, SpecError> {
+    let label = object_name(obj, "AlertProvider");
+    let r = Reader { object: &label };
+    let spec = &obj["spec"];
+    let provider_type = r.required(&spec["type"], "spec.type")?;
+    if !matches!(
+        provider_type.as_str(),
+        "slack" | "msteams" | "discord" | "rocket" | "gchat"
+    ) {
+        return Err(r.err(
+            "spec.type",
+            format!("{provider_type:?} must be slack, msteams, discord, rocket or gchat"),
+        ));
+    }
+    let address = r
+        .string(&spec["address"], "spec.address")?
+        .filter(|s| !s.is_empty());
+    let secret_ref = r.string(&spec["secretRef"]["name"], "spec.secretRef.name")?;
+    if address.is_none() && secret_ref.is_none() {
+        return Err(r.err(
+            "spec",
+            "needs an address or a secretRef whose Secret holds the address",
+        ));
+    }
+    Ok(AlertProvider {
+        namespace: obj["metadata"]["namespace"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+            .to_owned(),
+        name: r.required(&obj["metadata"]["name"], "metadata.name")?,
+        provider_type,
+        channel: r
+            .string(&spec["channel"], "spec.channel")?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "general".into()),
+        username: r
+            .string(&spec["username"], "spec.username")?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "flagger".into()),
+        address,
+        proxy: r.string(&spec["proxy"], "spec.proxy")?,
+        secret_ref,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canary(analysis: Value) -> Value {
+        let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+               "metadata": {"name": "web", "namespace": "prod"},
+               "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                        "service": {"port": 80}}});
+        c["spec"]["analysis"] = analysis;
+        c
+    }
+
+    fn parse(analysis: Value) -> Result<ReleaseSpec, SpecError> {
+        parse_canary(&canary(analysis), &Provider::Istio)
+    }
+
+    #[test]
+    fn defaults_are_flaggers() {
+        let s = parse(json!({"stepWeight": 10})).unwrap();
+        assert_eq!(s.analysis.interval, Duration::from_secs(60));
+        assert_eq!(s.analysis.threshold, 1);
+        assert_eq!(s.analysis.max_weight, 100);
+        assert_eq!(s.progress_deadline, Duration::from_secs(600));
+        assert_eq!(s.service.name, "web");
+        assert_eq!(s.service.port_name, "http");
+        assert_eq!(s.service.target_port, json!(80));
+        assert_eq!(s.provider, Provider::Istio);
+        assert_eq!(s.strategy(), Strategy::Canary);
+        let short = parse(json!({"stepWeight": 10, "interval": "5s"})).unwrap();
+        assert_eq!(short.analysis.interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn weight_schedules() {
+        let s = parse(json!({"stepWeight": 20, "maxWeight": 50})).unwrap();
+        assert_eq!(s.weight_schedule(), [20, 40, 60]);
+        let s = parse(json!({"stepWeights": [1, 5, 10, 80]})).unwrap();
+        assert_eq!(s.weight_schedule(), [1, 5, 10, 80]);
+        let s = parse(json!({"stepWeight": 5, "maxWeight": 50})).unwrap();
+        assert_eq!(s.weight_schedule().len(), 10);
+        assert_eq!(s.next_step(7), 5);
+        let s = parse(json!({"stepWeights": [10, 20]})).unwrap();
+        assert_eq!(s.next_step(15), 85, "a weight not in the list jumps to 100");
+    }
+
+    #[test]
+    fn errors_carry_the_field_path() {
+        let e = parse(json!({"stepWeights": [10, 20, 15]})).unwrap_err();
+        assert_eq!(e.path, "spec.analysis.stepWeights[2]");
+        assert_eq!(e.object, "Canary prod/web");
+        let e = parse(json!({"stepWeight": 10, "iterations": 3})).unwrap_err();
+        assert!(e.message.contains("exactly one"), "{e}");
+        let e = parse(json!({"stepWeight": 10, "interval": "1h"})).unwrap_err();
+        assert_eq!(e.path, "spec.analysis.interval");
+        let e = parse(json!({"stepWeight": 10, "metrics": [{"name": "x", "thresholdRange": {"min": 5, "max": 1}}]}))
+            .unwrap_err();
+        assert_eq!(e.path, "spec.analysis.metrics[0].thresholdRange");
+        let e = parse(json!({"stepWeight": 10, "webhooks": [{"name": "a", "url": "http://x", "type": "pre"}]}))
+            .unwrap_err();
+        assert_eq!(e.path, "spec.analysis.webhooks[0].type");
+        let mut c = canary(json!({"stepWeight": 1}));
+        c["spec"]["provider"] = json!("nginx");
+        let e = parse_canary(&c, &Provider::Istio).unwrap_err();
+        assert_eq!(e.path, "spec.ingressRef");
+        c["spec"]["provider"] = json!("envoy");
+        assert_eq!(
+            parse_canary(&c, &Provider::Istio).unwrap_err().path,
+            "spec.provider"
+        );
+        c["spec"]["provider"] = json!("istio");
+        c["spec"]["service"] = json!({"portName": "http"});
+        assert_eq!(
+            parse_canary(&c, &Provider::Istio).unwrap_err().path,
+            "spec.service.port"
+        );
+    }
+
+    #[test]
+    fn legacy_v1alpha3_is_up_converted() {
+        let c = json!({"apiVersion": "flagger.app/v1alpha3", "kind": "Canary",
+            "metadata": {"name": "web"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "service": {"port": 80},
+                     "canaryAnalysis": {"interval": "30s", "threshold": 3, "stepWeight": 10,
+                        "metrics": [{"name": "request-success-rate", "threshold": 99, "interval": "1m"},
+                                    {"name": "request-duration", "threshold": 500, "interval": "1m"},
+                                    {"name": "custom", "threshold": 0.5, "query": "sum(x)"}]}}});
+        let s = parse_canary(&c, &Provider::Istio).unwrap();
+        assert_eq!(s.namespace, "default");
+        assert_eq!(s.api_version, "v1alpha3");
+        let m = &s.analysis.metrics;
+        assert_eq!((m[0].min, m[0].max), (Some(99.0), None));
+        assert_eq!((m[1].min, m[1].max), (None, Some(500.0)));
+        assert_eq!((m[2].min, m[2].max), (None, Some(0.5)));
+        assert_eq!(m[2].source, MetricSourceRef::Inline("sum(x)".into()));
+        assert!(!s.skip_analysis);
+    }
+
+    #[test]
+    fn kubernetes_provider_is_blue_green() {
+        let mut c = canary(json!({"stepWeight": 10, "match": [{"headers": {}}]}));
+        c["spec"]["provider"] = json!("kubernetes");
+        let s = parse_canary(&c, &Provider::Istio).unwrap();
+        assert_eq!(s.analysis.iterations, 10);
+        assert!(s.analysis.matches.is_empty());
+        assert_eq!(s.strategy(), Strategy::Bluegreen);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1x"), None);
+        assert_eq!(go_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(Duration::from_millis(1515)), "1.515s");
+        assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
+    }
+}

@@ -1,0 +1,206 @@
+//! The persisted release state and what `decide` exchanges with the executor: observations in,
+//! a new state, actions, events and (when it needs an answer from the outside) a question out.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::{HookType, Severity};
+use crate::cluster::Readiness;
+
+/// Where a release stands; Flagger's phases (flagger-spec §4.12). Persisted in the `Release`
+/// object before any action, so a restarted daemon resumes here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Phase {
+    /// The primary, its Services and routing are being created.
+    #[default]
+    Initializing,
+    /// Bootstrap done; the primary serves and the target is scaled to zero.
+    Initialized,
+    /// A new revision waits for a `confirm-rollout` gate.
+    Waiting,
+    /// The canary is analysed and receives more traffic step by step.
+    Progressing,
+    /// Analysis is done; a `confirm-promotion` gate holds the promotion.
+    WaitingPromotion,
+    /// The canary's spec is copied to the primary, which rolls out.
+    Promoting,
+    /// The primary is ready; traffic returns to it.
+    Finalising,
+    /// The revision serves from the primary; the canary is scaled to zero.
+    Succeeded,
+    /// The revision was rolled back; the primary serves the last promoted revision.
+    Failed,
+}
+
+impl Phase {
+    /// Phases in which a rollout is under way.
+    #[must_use]
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Self::Progressing | Self::WaitingPromotion | Self::Promoting | Self::Finalising
+        )
+    }
+
+    /// Whether the canary (the target Deployment) runs pods in this phase.
+    #[must_use]
+    pub fn canary_scaled_up(self) -> bool {
+        matches!(self, Self::Initializing) || self.is_active()
+    }
+
+    /// The Flagger name of the phase.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initializing => "Initializing",
+            Self::Initialized => "Initialized",
+            Self::Waiting => "Waiting",
+            Self::Progressing => "Progressing",
+            Self::WaitingPromotion => "WaitingPromotion",
+            Self::Promoting => "Promoting",
+            Self::Finalising => "Finalising",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The durable state of one release target: the `status` of its `Release` object.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReleaseState {
+    pub phase: Phase,
+    /// Share of traffic on the canary route (0–100; the primary gets the rest). For A/B it is
+    /// the matching requests' route.
+    pub canary_weight: u8,
+    /// Traffic is mirrored to the canary.
+    pub mirrored: bool,
+    /// A/B and blue/green iterations done.
+    pub iterations: u32,
+    /// Failed checks for the current revision (cumulative, as in Flagger; kept after a
+    /// rollback so readers see why).
+    pub failed_checks: u32,
+    /// The revision under analysis, or last analysed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_revision: Option<String>,
+    /// The revision the primary serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_revision: Option<String>,
+    /// The commit that brought the canary revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    /// Unix seconds of the last phase change.
+    pub last_transition_time: i64,
+    /// Why the release is where it is.
+    pub message: String,
+    /// Unix seconds since which the Deployment being waited for has not been ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_ready_since: Option<i64>,
+    /// The last promotion skipped analysis because the revision was promoted before.
+    pub fast_rollback: bool,
+}
+
+/// The revision Git wants for the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub revision: String,
+    pub commit: Option<String>,
+    /// Promoted before and not failed since: promote without analysis.
+    pub known_good: bool,
+}
+
+/// A question `decide` asks the executor before it can go on (a webhook gate or the analysis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Question {
+    /// Run the webhooks of a gating type (`confirm-rollout`, `pre-rollout`,
+    /// `confirm-traffic-increase`, `confirm-promotion`, `rollback`) in spec order.
+    Hooks(HookType),
+    /// Run the `rollout` webhooks, then every metric check.
+    Analysis,
+}
+
+/// Why a check failed; each kind reaches logs and events in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// A webhook answered with a failure.
+    Hook,
+    /// A metric value outside its threshold range.
+    OutOfRange,
+    /// The metric query returned nothing.
+    NoData,
+    /// The metrics provider could not be reached.
+    Unreachable,
+    /// Anything else (a template that does not render, a bad query, a missing secret).
+    Error,
+}
+
+/// The answer to a [`Question`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every hook passed and every metric is in range. For [`HookType::Rollback`], a hook
+    /// signalled a rollback.
+    Pass,
+    Fail {
+        kind: FailureKind,
+        message: String,
+    },
+}
+
+/// What the executor saw this tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub desired: Desired,
+    /// The primary Deployment; `None` while it does not exist.
+    pub primary: Option<Readiness>,
+    /// The target (canary) Deployment.
+    pub canary: Readiness,
+    /// Answers to questions asked earlier in this tick.
+    pub answers: BTreeMap<Question, Outcome>,
+}
+
+/// What the executor must do besides bringing the cluster in line with the new state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Copy the canary's pod template and configs to the primary.
+    Promote,
+    /// Call the `post-rollout` webhooks with this phase (best effort).
+    PostRollout(Phase),
+}
+
+/// Normal or Warning, as Kubernetes events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// Something a person should know; logged, recorded as an event and, with an alert
+/// severity, sent to the alert providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub event_type: EventType,
+    pub message: String,
+    /// Alert text and severity, when Flagger alerts at this point.
+    pub alert: Option<(Severity, String)>,
+    /// The failure behind a warning, when there is one.
+    pub failure: Option<FailureKind>,
+}
+
+/// The result of one `decide` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub state: ReleaseState,
+    pub actions: Vec<Action>,
+    pub events: Vec<Event>,
+    /// When set, nothing else counts: answer the question and call `decide` again.
+    pub ask: Option<Question>,
+}
