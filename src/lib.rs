@@ -13,5 +13,6 @@ pub mod cluster;
 pub mod render;
 pub mod revision;
 pub mod rollout;
+pub mod routing;
 pub mod source;
 pub mod writeback;

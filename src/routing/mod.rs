@@ -1,0 +1,171 @@
+//! `routing`: one generator per traffic provider. A [`Router`] turns a release spec and the
+//! current [`Weights`] into the routing objects the provider reads (a canary Ingress, a
+//! VirtualService, an HTTPRoute, a TrafficSplit); [`services`] builds the three Services every
+//! Deployment target gets. Pure: no cluster access, no clock.
+//!
+//! Adding a provider is one file with a `Router` and one line in [`router`]. Names, labels
+//! and annotations are Flagger's (flagger-spec §2.2, §8), so dashboards and queries keep working.
+
+mod gatewayapi;
+mod istio;
+mod kubernetes;
+mod linkerd;
+mod nginx;
+
+use serde_json::{Map, Value, json};
+
+use crate::rollout::spec::{Provider, ReleaseSpec, Strategy};
+
+/// Annotations Flagger puts on every generated object so that Flux does not fight over them.
+pub const FLUX_OPT_OUT: &[(&str, &str)] = &[
+    ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
+    ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
+];
+
+/// The label naming the release that generated an object.
+pub const RELEASE_LABEL: &str = "fledge.dev/release";
+
+/// How traffic is split right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weights {
+    /// Percent of traffic to the canary (0–100); the primary gets the rest. With A/B testing,
+    /// the route for matching requests.
+    pub canary: u8,
+    /// Shadow traffic to the canary.
+    pub mirror: bool,
+}
+
+impl Weights {
+    /// The primary's share.
+    #[must_use]
+    pub fn primary(self) -> u8 {
+        100 - self.canary.min(100)
+    }
+}
+
+/// What a router needs besides the spec.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInput<'a> {
+    pub spec: &'a ReleaseSpec,
+    pub weights: Weights,
+    /// The Ingress named by `spec.ingressRef`, from the rendered repository or the cluster.
+    pub ingress: Option<&'a Value>,
+    /// The revision under analysis (the session-affinity cookie value derives from it).
+    pub canary_revision: &'a str,
+}
+
+/// Why routing objects cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd)"
+    )]
+    Unsupported { release: String, provider: String },
+    #[error("Canary {release}: {message}")]
+    Invalid { release: String, message: String },
+}
+
+/// Builds a provider's routing objects.
+pub trait Router: Sync {
+    /// The objects that route traffic as `input.weights` says, complete (applied as a whole
+    /// by server-side apply).
+    fn objects(&self, input: &RouteInput<'_>) -> Result<Vec<Value>, Error>;
+}
+
+/// The router of a provider, if fledge has one.
+#[must_use]
+pub fn router(provider: &Provider) -> Option<&'static dyn Router> {
+    match provider {
+        Provider::Kubernetes => Some(&kubernetes::Kubernetes),
+        Provider::Nginx => Some(&nginx::Nginx),
+        Provider::Istio => Some(&istio::Istio),
+        Provider::GatewayApi(_) => Some(&gatewayapi::GatewayApi),
+        Provider::Linkerd => Some(&linkerd::Linkerd),
+        Provider::Other(_) => None,
+    }
+}
+
+/// The routing objects for a release, or why there are none.
+pub fn route(input: &RouteInput<'_>) -> Result<Vec<Value>, Error> {
+    let r = router(&input.spec.provider).ok_or_else(|| Error::Unsupported {
+        release: release_name(input.spec),
+        provider: input.spec.provider.to_string(),
+    })?;
+    r.objects(input)
+}
+
+fn release_name(spec: &ReleaseSpec) -> String {
+    format!("{}/{}", spec.namespace, spec.name)
+}
+
+/// Metadata for a generated object: Flux opt-out annotations, the release label, plus extra
+/// labels and annotations.
+pub(crate) fn metadata(spec: &ReleaseSpec, name: &str, extra: &Value) -> Value {
+    let mut labels = Map::new();
+    let mut annotations = Map::new();
+    for (k, v) in FLUX_OPT_OUT {
+        annotations.insert((*k).into(), json!(v));
+    }
+    if let Some(m) = extra["labels"].as_object() {
+        labels.extend(m.clone());
+    }
+    if let Some(m) = extra["annotations"].as_object() {
+        annotations.extend(m.clone());
+    }
+    labels.insert(RELEASE_LABEL.into(), json!(spec.name));
+    json!({"name": name, "namespace": spec.namespace, "labels": labels, "annotations": annotations})
+}
+
+/// The apex, `-primary` and `-canary` Services (flagger-spec §2.2). `label` and `value` are
+/// the target's selector label and its value.
+#[must_use]
+pub fn services(spec: &ReleaseSpec, label: &str, value: &str) -> Vec<Value> {
+    let svc = &spec.service;
+    let mut port = json!({"name": svc.port_name, "protocol": "TCP", "port": svc.port,
+                          "targetPort": svc.target_port});
+    if let Some(p) = &svc.app_protocol {
+        port["appProtocol"] = json!(p);
+    }
+    let make = |name: String, selector: String, which: &str| {
+        let mut meta = metadata(spec, &name, &svc.raw[which]);
+        meta["labels"][label] = json!(name);
+        let mut s =
+            json!({"type": "ClusterIP", "selector": {label: selector}, "ports": [port.clone()]});
+        if svc.raw["headless"] == true {
+            s["clusterIP"] = json!("None");
+        }
+        if let Some(td) = svc.raw["trafficDistribution"].as_str() {
+            s["trafficDistribution"] = json!(td);
+        }
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": s})
+    };
+    vec![
+        make(svc.name.clone(), format!("{value}-primary"), "apex"),
+        make(
+            format!("{}-primary", svc.name),
+            format!("{value}-primary"),
+            "primary",
+        ),
+        make(format!("{}-canary", svc.name), value.to_owned(), "canary"),
+    ]
+}
+
+/// Whether the A/B match route is in use.
+pub(crate) fn is_ab(spec: &ReleaseSpec) -> bool {
+    spec.strategy() == Strategy::Ab
+}
+
+/// The session-affinity cookie value for a revision: ten letters derived from it, so the
+/// value is stable across ticks and restarts without being stored.
+pub(crate) fn cookie_value(revision: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(revision.as_bytes());
+    digest
+        .iter()
+        .take(10)
+        .map(|b| char::from(b'a' + b % 26))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::rollout::spec::parse_canary;
+
+fn spec(provider: &str, analysis: Value, service: Value) -> ReleaseSpec {
+    let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"provider": provider,
+                 "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "web"}}});
+    c["spec"]["service"] = service;
+    c["spec"]["analysis"] = analysis;
+    parse_canary(&c, &Provider::Istio).unwrap()
+}
+
+fn ingress() -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+           "metadata": {"name": "web", "namespace": "prod", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+           "spec": {"rules": [{"host": "web.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+               "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}})
+}
+
+fn objects(s: &ReleaseSpec, canary: u8, mirror: bool) -> Vec<Value> {
+    let ing = ingress();
+    route(&RouteInput {
+        spec: s,
+        weights: Weights { canary, mirror },
+        ingress: Some(&ing),
+        canary_revision: "rev",
+    })
+    .unwrap()
+}
+
+/// (primary, canary) weights as each provider's object carries them.
+fn read_weights(provider: &str, objs: &[Value]) -> (i64, i64) {
+    let o = &objs[0];
+    match provider {
+        "istio" => (
+            o["spec"]["http"][0]["route"][0]["weight"].as_i64().unwrap(),
+            o["spec"]["http"][0]["route"][1]["weight"].as_i64().unwrap(),
+        ),
+        "gatewayapi:v1" => (
+            o["spec"]["rules"][0]["backendRefs"][0]["weight"]
+                .as_i64()
+                .unwrap(),
+            o["spec"]["rules"][0]["backendRefs"][1]["weight"]
+                .as_i64()
+                .unwrap(),
+        ),
+        "linkerd" => (
+            o["spec"]["backends"][0]["weight"].as_i64().unwrap(),
+            o["spec"]["backends"][1]["weight"].as_i64().unwrap(),
+        ),
+        "nginx" => {
+            let c: i64 = o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (100 - c, c)
+        }
+        _ => unreachable!(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_two_routes_always_sum_to_100(canary in 0u8..=100, p in 0usize..4) {
+        let provider = ["istio", "gatewayapi:v1", "linkerd", "nginx"][p];
+        let s = spec(provider, json!({"stepWeight": 10}),
+                     json!({"port": 80, "gatewayRefs": [{"name": "gw", "namespace": "gw"}]}));
+        let (pw, cw) = read_weights(provider, &objects(&s, canary, false));
+        prop_assert_eq!(pw + cw, 100);
+        prop_assert_eq!(cw, i64::from(canary));
+    }
+}
+
+#[test]
+fn services_select_primary_and_canary() {
+    let s = spec(
+        "istio",
+        json!({"stepWeight": 10}),
+        json!({"port": 80, "targetPort": "http",
+        "apex": {"labels": {"team": "a"}}}),
+    );
+    let svcs = services(&s, "app", "web");
+    let names: Vec<_> = svcs
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web", "web-primary", "web-canary"]);
+    assert_eq!(svcs[0]["spec"]["selector"], json!({"app": "web-primary"}));
+    assert_eq!(svcs[2]["spec"]["selector"], json!({"app": "web"}));
+    assert_eq!(svcs[0]["metadata"]["labels"]["team"], "a");
+    assert_eq!(svcs[0]["metadata"]["labels"]["app"], "web");
+    assert_eq!(svcs[0]["spec"]["ports"][0]["targetPort"], "http");
+    assert_eq!(
+        svcs[1]["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/reconcile"],
+        "disabled"
+    );
+}
+
+#[test]
+fn nginx_clones_the_ingress_and_uses_header_annotations_for_a_b() {
+    let s = spec(
+        "nginx",
+        json!({"iterations": 3, "match": [{"headers": {"x-canary": {"exact": "insider"}}},
+                                                           {"headers": {"cookie": {"exact": "canary"}}}]}),
+        json!({"port": 80}),
+    );
+    let o = &objects(&s, 100, false)[0];
+    assert_eq!(o["metadata"]["name"], "web-canary");
+    assert_eq!(
+        o["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "web-canary"
+    );
+    let a = &o["metadata"]["annotations"];
+    assert_eq!(a["nginx.ingress.kubernetes.io/canary"], "true");
+    assert_eq!(
+        a["nginx.ingress.kubernetes.io/canary-by-header"],
+        "x-canary"
+    );
+    assert_eq!(
+        a["nginx.ingress.kubernetes.io/canary-by-header-value"],
+        "insider"
+    );
+    assert_eq!(a["nginx.ingress.kubernetes.io/canary-by-cookie"], "canary");
+    assert_eq!(a["kubernetes.io/ingress.class"], "nginx");
+    // An Ingress without a backend for the service is refused with the reason.
+    let bad = json!({"metadata": {"name": "web"}, "spec": {"rules": []}});
+    let e = route(&RouteInput {
+        spec: &s,
+        weights: Weights {
+            canary: 0,
+            mirror: false,
+        },
+        ingress: Some(&bad),
+        canary_revision: "r",
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("no backend for service web"), "{e}");
+}
+
+#[test]
+fn istio_hosts_gateways_ab_and_mirror() {
+    let s = spec(
+        "istio",
+        json!({"stepWeight": 10, "mirror": true, "mirrorWeight": 50}),
+        json!({"port": 9898, "hosts": ["web.example.com"], "gateways": ["public/gw"],
+                        "trafficPolicy": {"tls": {"mode": "DISABLE"}}, "retries": {"attempts": 3}}),
+    );
+    let objs = objects(&s, 0, true);
+    let vs = &objs[0]["spec"];
+    assert_eq!(vs["hosts"], json!(["web.example.com", "web"]));
+    assert_eq!(vs["gateways"], json!(["public/gw"]));
+    assert_eq!(vs["http"][0]["mirror"]["host"], "web-canary");
+    assert_eq!(vs["http"][0]["mirrorPercentage"]["value"], 50);
+    assert_eq!(vs["http"][0]["retries"]["attempts"], 3);
+    assert_eq!(
+        objs[1]["spec"],
+        json!({"host": "web-primary", "trafficPolicy": {"tls": {"mode": "DISABLE"}}})
+    );
+    let ab = spec(
+        "istio",
+        json!({"iterations": 2, "match": [{"headers": {"x": {"regex": "^a$"}}}]}),
+        json!({"port": 80}),
+    );
+    let vs = &objects(&ab, 100, false)[0]["spec"];
+    assert_eq!(vs["http"][0]["match"][0]["headers"]["x"]["regex"], "^a$");
+    assert_eq!(vs["http"][0]["route"][1]["weight"], 100);
+    assert_eq!(
+        vs["http"][1]["route"],
+        json!([{"destination": {"host": "web-primary", "port": {"number": 80}}, "weight": 100}])
+    );
+    assert_eq!(vs["gateways"], json!(["mesh"]));
+}
+
+#[test]
+fn gateway_api_session_affinity_and_a_b() {
+    let s = spec(
+        "gatewayapi:v1",
+        json!({"stepWeight": 10, "sessionAffinity": {"cookieName": "flagger-cookie", "maxAge": 60}}),
+        json!({"port": 80, "hosts": ["web.example.com"], "gatewayRefs": [{"name": "gw", "namespace": "gw"}]}),
+    );
+    let rules = objects(&s, 10, false)[0]["spec"]["rules"].clone();
+    assert_eq!(rules.as_array().unwrap().len(), 2, "{rules}");
+    let sticky = &rules[0]["matches"][0]["headers"][0];
+    assert_eq!(sticky["name"], "Cookie");
+    let cookie = format!("flagger-cookie={}; Max-Age=60", cookie_value("rev"));
+    assert_eq!(
+        rules[1]["backendRefs"][1]["filters"][0]["responseHeaderModifier"]["add"][0]["value"],
+        cookie
+    );
+    // At weight 0 there is no cookie and no sticky rule.
+    assert_eq!(
+        objects(&s, 0, false)[0]["spec"]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let ab = spec(
+        "gatewayapi:v1",
+        json!({"iterations": 2, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}),
+        json!({"port": 80, "gatewayRefs": [{"name": "gw"}]}),
+    );
+    let rules = objects(&ab, 100, false)[0]["spec"]["rules"].clone();
+    assert_eq!(
+        rules[0]["matches"][0]["headers"],
+        json!([{"name": "x-canary", "type": "Exact", "value": "insider"}])
+    );
+    assert_eq!(
+        rules[0]["matches"][0]["path"],
+        json!({"type": "PathPrefix", "value": "/"})
+    );
+    assert_eq!(rules[1]["backendRefs"][0]["name"], "web-primary");
+}
+
+#[test]
+fn providers_without_a_router_say_so() {
+    let s = spec("contour", json!({"stepWeight": 10}), json!({"port": 80}));
+    let e = route(&RouteInput {
+        spec: &s,
+        weights: Weights {
+            canary: 0,
+            mirror: false,
+        },
+        ingress: None,
+        canary_revision: "r",
+    })
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("provider contour has no router"),
+        "{e}"
+    );
+}
