@@ -8,6 +8,7 @@
 //! - [`render`]: the config repository → objects, kustomize-compatible, without a kustomize binary.
 //! - [`cli`]: the command-line interface.
 
+pub mod analysis;
 pub mod cli;
 pub mod cluster;
 pub mod render;

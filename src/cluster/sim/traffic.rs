@@ -231,7 +231,8 @@ fn annotation(d: Option<&Value>, key: &str, default: f64) -> f64 {
 }
 
 /// The pod name app-level metrics carry (`<deployment>-<replicaset hash>-<pod id>`).
-fn pod_name(deployment: &str) -> String {
+#[must_use]
+pub fn pod_name(deployment: &str) -> String {
     format!("{deployment}-6d4cf56db6-x7k2p")
 }
 
@@ -428,6 +429,24 @@ impl Traffic {
                 .iter()
                 .filter(|(l, _)| matches(l))
                 .map(|(_, h)| h.count)
+                .sum()
+        })
+    }
+
+    /// The sum of a histogram's observations over the series whose labels include all of
+    /// `filter`.
+    #[must_use]
+    pub fn sum(&self, metric: &str, filter: &[(&str, &str)]) -> f64 {
+        let matches = |labels: &Labels| {
+            filter
+                .iter()
+                .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        };
+        self.histograms.get(metric).map_or(0.0, |(_, series)| {
+            series
+                .iter()
+                .filter(|(l, _)| matches(l))
+                .map(|(_, h)| h.sum)
                 .sum()
         })
     }

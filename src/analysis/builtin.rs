@@ -1,0 +1,66 @@
+//! Flagger's built-in `request-success-rate` and `request-duration` queries per provider
+//! (flagger-spec §6.2), as templates rendered with the metric's model.
+
+use crate::rollout::spec::{Builtin, Provider};
+
+struct Queries {
+    /// The series selector; `{ok}` marks where the success filter goes.
+    total: &'static str,
+    ok_filter: &'static str,
+    duration: &'static str,
+}
+
+const ISTIO: Queries = Queries {
+    total: r#"istio_requests_total{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"{ok}}"#,
+    ok_filter: r#",response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{reporter="destination",destination_workload_namespace="{{ namespace }}",destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))"#,
+};
+
+const LINKERD: Queries = Queries {
+    total: r#"response_total{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"{ok}}"#,
+    ok_filter: r#",classification!="failure""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{namespace="{{ namespace }}",deployment=~"{{ target }}",direction="inbound"}[{{ interval }}])) by (le))"#,
+};
+
+const NGINX: Queries = Queries {
+    total: r#"nginx_ingress_controller_requests{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""{ok}}"#,
+    ok_filter: r#",status!~"5.*""#,
+    duration: r#"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) / sum(rate(nginx_ingress_controller_response_duration_seconds_count{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) * 1000"#,
+};
+
+const APP: Queries = Queries {
+    total: r#"http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"{ok}}"#,
+    ok_filter: r#",status!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) by (le)) * 1000"#,
+};
+
+/// The query template of a built-in check for a provider. Providers without their own
+/// queries here use Istio's, as Flagger does for SMI and unknown providers.
+#[must_use]
+pub fn query(provider: &Provider, which: Builtin) -> String {
+    let q = match provider {
+        Provider::Nginx => &NGINX,
+        Provider::Linkerd => &LINKERD,
+        Provider::Kubernetes | Provider::GatewayApi(_) => &APP,
+        Provider::Istio | Provider::Other(_) => &ISTIO,
+    };
+    match which {
+        Builtin::SuccessRate => {
+            let ok = q.total.replace("{ok}", q.ok_filter);
+            let all = q.total.replace("{ok}", "");
+            format!(
+                "sum(rate({ok}[{{{{ interval }}}}])) / sum(rate({all}[{{{{ interval }}}}])) * 100"
+            )
+        }
+        Builtin::Duration => q.duration.to_owned(),
+    }
+}
+
+/// The provider name used in "no values found for <provider> metric" messages.
+#[must_use]
+pub fn provider_label(provider: &Provider) -> String {
+    match provider {
+        Provider::Other(_) => "istio".into(),
+        p => p.to_string(),
+    }
+}

@@ -1,0 +1,314 @@
+//! `analysis`: the checks of a canary. Metric values come from a [`MetricSource`] (the
+//! Prometheus HTTP API, or the simulated cluster's counters for the demo); queries are
+//! Flagger's built-ins per provider, MetricTemplates or inline PromQL, rendered with Flagger's
+//! variables; [`judge`] compares a value with its inclusive threshold range. Webhooks are in
+//! [`webhooks`].
+//!
+//! Three outcomes are kept apart all the way to events and logs — a value out of range, no
+//! data, an unreachable provider — and each is a failed check, never a promotion.
+
+pub mod builtin;
+pub mod prometheus;
+pub mod sim;
+pub mod template;
+pub mod webhooks;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::rollout::spec::{
+    Builtin, MetricSourceRef, MetricSpec, MetricTemplate, ReleaseSpec, go_duration,
+};
+use crate::rollout::state::{FailureKind, Outcome};
+
+/// Credentials for a Prometheus, from a MetricTemplate's Secret or the daemon's files.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Auth {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bearer(_) => "Auth::Bearer(<redacted>)",
+            Self::Basic { .. } => "Auth::Basic(<redacted>)",
+        })
+    }
+}
+
+/// One query to run.
+#[derive(Debug, Clone)]
+pub struct MetricRequest<'a> {
+    pub spec: &'a ReleaseSpec,
+    pub metric: &'a MetricSpec,
+    /// The rendered query.
+    pub query: String,
+    /// Which built-in check this is, if any (the simulated source answers only these).
+    pub builtin: Option<Builtin>,
+    /// A MetricTemplate's provider address; `None`: the release's or daemon's default.
+    pub address: Option<String>,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub auth: Option<Auth>,
+}
+
+/// Why a query gave no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricError {
+    /// The query ran and returned nothing (or NaN).
+    #[error("no values found: {0}")]
+    NoData(String),
+    /// The provider could not be reached or did not answer in time.
+    #[error("metrics provider {address} is unreachable: {message}")]
+    Unreachable { address: String, message: String },
+    /// The provider answered with an error, or the query could not be built.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Where metric values come from.
+pub trait MetricSource: Send + Sync {
+    /// Runs one query and returns its single value.
+    fn query(
+        &self,
+        request: &MetricRequest<'_>,
+    ) -> impl std::future::Future<Output = Result<f64, MetricError>> + Send;
+}
+
+/// A PromQL range like `1m` or `30s` for a duration.
+#[must_use]
+pub fn prom_duration(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The template model of a metric (flagger-spec §6.3).
+#[must_use]
+pub fn model(spec: &ReleaseSpec, metric: &MetricSpec) -> template::Model {
+    let mut m = template::Model::default();
+    let ingress = spec
+        .ingress
+        .as_ref()
+        .map_or_else(|| spec.target.name.clone(), |i| i.name.clone());
+    m.functions.insert("name", spec.name.clone());
+    m.functions.insert("namespace", spec.namespace.clone());
+    m.functions.insert("target", spec.target.name.clone());
+    m.functions.insert("service", spec.service.name.clone());
+    m.functions.insert("ingress", ingress);
+    m.functions.insert("route", spec.target.name.clone());
+    m.functions
+        .insert("interval", prom_duration(metric.interval));
+    m.variables.clone_from(&metric.variables);
+    m
+}
+
+/// Builds the request for a metric; `Err` is the failed check's message.
+pub fn request<'a>(
+    spec: &'a ReleaseSpec,
+    metric: &'a MetricSpec,
+    templates: &BTreeMap<(String, String), MetricTemplate>,
+    secrets: &BTreeMap<(String, String), Auth>,
+) -> Result<MetricRequest<'a>, String> {
+    let model = model(spec, metric);
+    let mut req = MetricRequest {
+        spec,
+        metric,
+        query: String::new(),
+        builtin: None,
+        address: None,
+        headers: BTreeMap::new(),
+        auth: None,
+    };
+    let text = match &metric.source {
+        MetricSourceRef::Builtin(b) => {
+            req.builtin = Some(*b);
+            builtin::query(&spec.provider, *b)
+        }
+        MetricSourceRef::Inline(q) => q.clone(),
+        MetricSourceRef::Template { namespace, name } => {
+            let t = templates
+                .get(&(namespace.clone(), name.clone()))
+                .ok_or_else(|| {
+                    format!(
+                        "Metric template {name}.{namespace} error: MetricTemplate {namespace}/{name} is not in the repository"
+                    )
+                })?;
+            if t.provider_type != "prometheus" {
+                return Err(format!(
+                    "Metric template {name}.{namespace} provider error: provider type {} is not supported by fledge yet (use prometheus)",
+                    t.provider_type
+                ));
+            }
+            req.address.clone_from(&t.address);
+            req.headers.clone_from(&t.headers);
+            if let Some(secret) = &t.secret_ref {
+                req.auth = Some(
+                    secrets
+                        .get(&(t.namespace.clone(), secret.clone()))
+                        .cloned()
+                        .ok_or_else(|| {
+                            format!(
+                                "Metric template {name}.{namespace} secret error: Secret {}/{secret} has no token or username and password",
+                                t.namespace
+                            )
+                        })?,
+                );
+            }
+            t.query.clone()
+        }
+        MetricSourceRef::Unusable => {
+            return Err(format!(
+                "Metric query failed for {}: no usable metrics template and query were configured",
+                metric.name
+            ));
+        }
+    };
+    let rendered = template::render(&text, &model)
+        .map_err(|e| format!("Metric template {} query render error: {e}", metric.name))?;
+    // Prometheus gets whitespace runs collapsed to one space, as Flagger sends it.
+    req.query = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok(req)
+}
+
+/// Compares a value with the metric's range (inclusive); `Err` is Flagger's halt message.
+pub fn judge(spec: &ReleaseSpec, metric: &MetricSpec, value: f64) -> Result<(), String> {
+    let who = spec.dotted();
+    let below = metric.min.filter(|min| value < *min);
+    let above = metric.max.filter(|max| value > *max);
+    match metric.source {
+        MetricSourceRef::Builtin(Builtin::SuccessRate) => {
+            if let Some(min) = below {
+                return Err(format!(
+                    "Halt {who} advancement success rate {value:.2}% < {min}%"
+                ));
+            }
+            if let Some(max) = above {
+                return Err(format!(
+                    "Halt {who} advancement success rate {value:.2}% > {max}%"
+                ));
+            }
+        }
+        MetricSourceRef::Builtin(Builtin::Duration) => {
+            let ms = |v: f64| go_duration(Duration::from_secs_f64(v.max(0.0).trunc() / 1000.0));
+            if let Some(max) = above {
+                return Err(format!(
+                    "Halt {who} advancement request duration {} > {}",
+                    ms(value),
+                    ms(max)
+                ));
+            }
+            if let Some(min) = below {
+                return Err(format!(
+                    "Halt {who} advancement request duration {} < {}",
+                    ms(value),
+                    ms(min)
+                ));
+            }
+        }
+        _ => {
+            if let Some(max) = above {
+                return Err(format!(
+                    "Halt {who} advancement {} {value:.2} > {max}",
+                    metric.name
+                ));
+            }
+            if let Some(min) = below {
+                return Err(format!(
+                    "Halt {who} advancement {} {value:.2} < {min}",
+                    metric.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One metric's result, for logs and `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricValue {
+    pub name: String,
+    pub value: f64,
+}
+
+/// Runs every metric of a spec in order; the first failure decides.
+pub async fn check_metrics(
+    spec: &ReleaseSpec,
+    templates: &BTreeMap<(String, String), MetricTemplate>,
+    secrets: &BTreeMap<(String, String), Auth>,
+    source: &impl MetricSource,
+    values: &mut Vec<MetricValue>,
+) -> Outcome {
+    for metric in &spec.analysis.metrics {
+        let req = match request(spec, metric, templates, secrets) {
+            Ok(r) => r,
+            Err(message) => {
+                return Outcome::Fail {
+                    kind: FailureKind::Error,
+                    message,
+                };
+            }
+        };
+        let fail = |kind, message| Outcome::Fail { kind, message };
+        match source.query(&req).await {
+            Ok(v) => {
+                let v = if req.builtin == Some(Builtin::Duration) {
+                    v.trunc()
+                } else {
+                    v
+                };
+                values.push(MetricValue {
+                    name: metric.name.clone(),
+                    value: v,
+                });
+                if let Err(m) = judge(spec, metric, v) {
+                    return fail(FailureKind::OutOfRange, m);
+                }
+            }
+            Err(MetricError::NoData(detail)) => {
+                let message = match &metric.source {
+                    MetricSourceRef::Builtin(_) => format!(
+                        "Halt advancement no values found for {} metric {} probably {} is not receiving traffic: {detail}",
+                        builtin::provider_label(&spec.provider),
+                        metric.name,
+                        spec.target_dotted()
+                    ),
+                    MetricSourceRef::Template { .. } => format!(
+                        "Halt advancement no values found for custom metric: {}: {detail}",
+                        metric.name
+                    ),
+                    _ => format!(
+                        "Halt advancement no values found for metric: {}",
+                        metric.name
+                    ),
+                };
+                return fail(FailureKind::NoData, message);
+            }
+            Err(e @ MetricError::Unreachable { .. }) => {
+                return fail(
+                    FailureKind::Unreachable,
+                    format!(
+                        "Halt {} advancement: metric {} not checked: {e}",
+                        spec.dotted(),
+                        metric.name
+                    ),
+                );
+            }
+            Err(MetricError::Failed(e)) => {
+                return fail(
+                    FailureKind::Error,
+                    format!("Metric query failed for {}: {e}", metric.name),
+                );
+            }
+        }
+    }
+    Outcome::Pass
+}
+
+#[cfg(test)]
+mod tests;
