@@ -307,6 +307,17 @@ impl KubeCluster {
         Ok(applied)
     }
 
+    /// Writes an object's `status` through the status subresource (server-side apply).
+    pub async fn apply_status(&self, obj: &Value) -> Result<Value, Error> {
+        let (api, name) = self.api_for(obj).await?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let result = api
+            .patch_status(&name, &params, &Patch::Apply(obj))
+            .await
+            .map_err(|e| api_error(&describe(obj), &e))?;
+        serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))
+    }
+
     async fn wait_established(&self, name: &str) -> Result<(), Error> {
         let probe = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name}});
         let (api, _) = self.api_for(&probe).await?;

@@ -33,6 +33,11 @@ pub trait Cluster: Send + Sync {
         &self,
         objects: &[Value],
     ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send;
+    /// Writes `object.status` through the status subresource; the object must exist.
+    fn apply_status(
+        &self,
+        object: &Value,
+    ) -> impl std::future::Future<Output = Result<Value, Error>> + Send;
     /// The live object, if any.
     fn get(
         &self,
@@ -56,6 +61,10 @@ pub trait Cluster: Send + Sync {
 impl Cluster for kube::KubeCluster {
     async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
         Ok(kube::KubeCluster::apply(self, objects).await?)
+    }
+
+    async fn apply_status(&self, object: &Value) -> Result<Value, Error> {
+        Ok(kube::KubeCluster::apply_status(self, object).await?)
     }
 
     async fn get(
@@ -138,6 +147,14 @@ impl Cluster for SimHandle {
             out.push(sim.get(&key).cloned().unwrap_or(Value::Null));
         }
         Ok(out)
+    }
+
+    async fn apply_status(&self, object: &Value) -> Result<Value, Error> {
+        let key = ObjectKey::of(object)
+            .ok_or_else(|| sim::Error::Invalid(crate::render::object::describe(object)))?;
+        let mut sim = self.lock();
+        sim.write_status(&key, object["status"].clone())?;
+        Ok(sim.get(&key).cloned().unwrap_or(Value::Null))
     }
 
     async fn get(

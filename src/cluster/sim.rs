@@ -50,6 +50,8 @@ pub enum Applied {
 pub enum Error {
     #[error("object without kind or metadata.name: {0}")]
     Invalid(String),
+    #[error("{0} not found")]
+    NotFound(String),
     #[error("cannot persist {path}: {source}")]
     Io {
         path: PathBuf,
@@ -304,6 +306,15 @@ impl SimCluster {
     /// Every object, in key order.
     pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &Value)> {
         self.objects.iter()
+    }
+
+    /// Writes an object's status, as the status subresource does; `NotFound` when the object
+    /// does not exist.
+    pub fn write_status(&mut self, key: &ObjectKey, status: Value) -> Result<(), Error> {
+        if !self.objects.contains_key(key) {
+            return Err(Error::NotFound(key.to_string()));
+        }
+        self.set_status(key, status)
     }
 
     fn set_status(&mut self, key: &ObjectKey, status: Value) -> Result<(), Error> {

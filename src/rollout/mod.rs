@@ -8,6 +8,7 @@
 //! primary) is brought in line with the persisted state every tick, so a restart resumes.
 
 pub mod decide;
+pub mod executor;
 pub mod simulate;
 pub mod spec;
 pub mod state;

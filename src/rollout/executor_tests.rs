@@ -1,0 +1,328 @@
+//! The executor on the simulated cluster: a full rollout, a rollback, and a rollout
+//! interrupted after every single cluster write and resumed by a fresh executor.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::analysis::{MetricError, MetricRequest};
+use crate::cluster::sim::{self, SimCluster};
+use crate::cluster::{ObjectKey, SimHandle};
+use crate::revision::{HashKey, revision};
+use crate::rollout::spec::{Provider, parse_canary};
+
+/// Every query answers the same value.
+struct Fixed(f64);
+
+impl MetricSource for Fixed {
+    async fn query(&self, _: &MetricRequest<'_>) -> Result<f64, MetricError> {
+        Ok(self.0)
+    }
+}
+
+/// A cluster whose `fail_at`-th write fails, as if the daemon died there.
+struct Crashing {
+    inner: SimHandle,
+    writes: AtomicUsize,
+    fail_at: usize,
+}
+
+impl Cluster for Crashing {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(sim::Error::Invalid("injected crash".into()).into());
+        }
+        self.inner.apply(objects).await
+    }
+    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(sim::Error::Invalid("injected crash".into()).into());
+        }
+        self.inner.apply_status(o).await
+    }
+    async fn get(
+        &self,
+        a: &str,
+        k: &str,
+        ns: &str,
+        n: &str,
+    ) -> Result<Option<Value>, cluster::Error> {
+        self.inner.get(a, k, ns, n).await
+    }
+    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
+        self.inner.list(a, k, ns).await
+    }
+    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(sim::Error::Invalid("injected crash".into()).into());
+        }
+        self.inner.delete(o).await
+    }
+}
+
+fn deployment(image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "web", "image": image,
+                                          "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}})
+}
+
+fn config() -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "prod"}, "data": {"a": "1"}})
+}
+
+fn target(image: &str) -> ReleaseTarget {
+    let canary = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"provider": "nginx",
+                 "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "web"},
+                 "service": {"port": 80},
+                 "analysis": {"interval": "10s", "threshold": 2, "stepWeight": 50,
+                              "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]}}});
+    let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]}});
+    let d = deployment(image);
+    let rev = revision(&d, &[config()], None, &HashKey::offline()).unwrap();
+    ReleaseTarget {
+        spec: parse_canary(&canary, &Provider::Istio).unwrap(),
+        target: d,
+        revision: rev,
+        configs: vec![config()],
+        autoscaler: None,
+        ingress: Some(ingress),
+        commit: Some(format!("commit-{image}")),
+        known_good: false,
+    }
+}
+
+fn executor<C: Cluster>(cluster: C, value: f64) -> Executor<C, Fixed> {
+    Executor {
+        cluster,
+        metrics: Fixed(value),
+        webhooks: crate::analysis::webhooks::Webhooks::default(),
+        templates: BTreeMap::new(),
+    }
+}
+
+/// Runs ticks (the sim's controllers between them) until `done`, at most 100.
+async fn run_until<C: Cluster>(
+    sim: &SimHandle,
+    exec: &mut Executor<C, Fixed>,
+    t: &ReleaseTarget,
+    clock: &mut i64,
+    restart: &mut impl FnMut() -> Option<C>,
+    done: impl Fn(&ReleaseState) -> bool,
+) -> ReleaseState {
+    for _ in 0..100 {
+        *clock += 10;
+        sim.sim
+            .lock()
+            .unwrap()
+            .tick(Duration::from_secs(clock.unsigned_abs()))
+            .unwrap();
+        match exec.tick(t, *clock).await {
+            Ok(r) if done(&r.state) => return r.state,
+            Ok(r) => {
+                if std::env::var_os("FLEDGE_DEBUG").is_some() {
+                    eprintln!("{:?} {:?}", r.state.phase, r.events);
+                }
+            }
+            Err(e) => {
+                eprintln!("tick failed: {e:?}");
+                // The daemon died mid-tick: a new one starts with nothing but the cluster.
+                if let Some(c) = restart() {
+                    *exec = executor(c, exec.metrics.0);
+                }
+            }
+        }
+    }
+    panic!(
+        "no end state after 100 ticks: {:?}",
+        exec.load(&t.spec).await
+    );
+}
+
+/// Every object, without what the server sets.
+fn snapshot(sim: &SimHandle) -> Vec<(ObjectKey, Value)> {
+    sim.sim
+        .lock()
+        .unwrap()
+        .objects()
+        .map(|(k, v)| {
+            let mut out = applyable(v);
+            if k.kind == "Release" {
+                out["status"] = json!({"phase": v["status"]["phase"]});
+            }
+            (k.clone(), out)
+        })
+        .collect()
+}
+
+async fn scenario(fail_at: usize) -> (ReleaseState, Vec<(ObjectKey, Value)>, usize) {
+    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+    sim.apply(&[config()]).await.unwrap();
+    let first = Crashing {
+        inner: sim.clone(),
+        writes: AtomicUsize::new(0),
+        fail_at,
+    };
+    let mut exec = executor(first, 100.0);
+    let mut restarted = false;
+    let mut restart = || {
+        restarted = true;
+        Some(Crashing {
+            inner: sim.clone(),
+            writes: AtomicUsize::new(0),
+            fail_at: 0,
+        })
+    };
+    let mut clock = 0;
+    let v1 = target("web:1");
+    run_until(&sim, &mut exec, &v1, &mut clock, &mut restart, |s| {
+        s.phase == Phase::Initialized
+    })
+    .await;
+    let v2 = target("web:2");
+    let end = run_until(&sim, &mut exec, &v2, &mut clock, &mut restart, |s| {
+        s.phase == Phase::Succeeded
+    })
+    .await;
+    let writes = exec.cluster.writes.load(Ordering::SeqCst);
+    (end, snapshot(&sim), writes)
+}
+
+fn comparable(mut s: ReleaseState) -> ReleaseState {
+    s.last_transition_time = 0;
+    s
+}
+
+#[tokio::test]
+async fn a_rollout_promotes_through_the_weights() {
+    let (end, objects, _) = scenario(0).await;
+    let v2 = target("web:2");
+    assert_eq!(
+        end.primary_revision.as_deref(),
+        Some(v2.revision.id.0.as_str())
+    );
+    let get = |kind: &str, name: &str| {
+        objects
+            .iter()
+            .find(|(k, _)| k.kind == kind && k.name == name)
+            .map_or_else(|| panic!("no {kind} {name}"), |(_, v)| v.clone())
+    };
+    let primary = get("Deployment", "web-primary");
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:2"
+    );
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+        "cfg-primary"
+    );
+    assert_eq!(get("Deployment", "web")["spec"]["replicas"], 0);
+    assert_eq!(get("ConfigMap", "cfg-primary")["data"]["a"], "1");
+    assert_eq!(
+        get("Service", "web")["spec"]["selector"]["app"],
+        "web-primary"
+    );
+    assert_eq!(
+        get("Ingress", "web-canary")["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_analysis_rolls_back() {
+    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+    sim.apply(&[config()]).await.unwrap();
+    let mut exec = executor(sim.clone(), 50.0);
+    let mut clock = 0;
+    let mut never = || None;
+    run_until(
+        &sim,
+        &mut exec,
+        &target("web:1"),
+        &mut clock,
+        &mut never,
+        |s| s.phase == Phase::Initialized,
+    )
+    .await;
+    let mut weights = Vec::new();
+    let v2 = target("web:2");
+    let end = loop {
+        clock += 10;
+        sim.sim
+            .lock()
+            .unwrap()
+            .tick(Duration::from_secs(clock.unsigned_abs()))
+            .unwrap();
+        let r = exec.tick(&v2, clock).await.unwrap();
+        weights.push(r.state.canary_weight);
+        if r.state.phase == Phase::Failed {
+            break r.state;
+        }
+    };
+    assert_eq!(end.failed_checks, 2);
+    assert_eq!(
+        weights.iter().max(),
+        Some(&50),
+        "one step of traffic, then halted: {weights:?}"
+    );
+    let primary = sim
+        .get("apps/v1", "Deployment", "prod", "web-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:1"
+    );
+    let canary = sim
+        .get("apps/v1", "Deployment", "prod", "web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            canary["spec"]["replicas"].as_i64(),
+            canary["spec"]["template"]["spec"]["containers"][0]["image"].as_str()
+        ),
+        (Some(0), Some("web:2"))
+    );
+    let ing = sim
+        .get("networking.k8s.io/v1", "Ingress", "prod", "web-canary")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+    // Git still wants the failed revision: it is not retried.
+    clock += 10;
+    assert_eq!(
+        exec.tick(&v2, clock).await.unwrap().state.phase,
+        Phase::Failed
+    );
+}
+
+#[tokio::test]
+async fn interrupted_after_any_write_a_restarted_executor_ends_in_the_same_state() {
+    let (want_state, want_objects, writes) = scenario(0).await;
+    assert!(writes > 20, "{writes} writes");
+    for k in 1..=writes {
+        let (state, objects, _) = scenario(k).await;
+        assert_eq!(
+            comparable(state),
+            comparable(want_state.clone()),
+            "crash at write {k}"
+        );
+        assert_eq!(objects, want_objects, "crash at write {k}");
+    }
+}
