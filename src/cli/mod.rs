@@ -46,6 +46,21 @@ pub enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// What each Canary in a directory will do when it is pushed: weights, checks, gates,
+    /// timeline, minimum time to promote and to roll back, and the objects it creates.
+    Plan {
+        /// Directory to render, as for `build`
+        dir: PathBuf,
+        /// Root below which files may be read, as for `build`
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Provider for Canaries without spec.provider (Flagger's -mesh-provider)
+        #[arg(long, default_value = "istio")]
+        mesh_provider: String,
+        /// Output format
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
+    },
 }
 
 /// Output formats.
@@ -62,6 +77,8 @@ pub enum Error {
     Usage(String),
     #[error(transparent)]
     Render(#[from] render::Error),
+    #[error(transparent)]
+    Spec(#[from] crate::rollout::spec::SpecError),
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
 }
@@ -87,6 +104,12 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             output,
             key_file,
         } => hash(&dir, root.as_deref(), output, key_file.as_deref()),
+        Command::Plan {
+            dir,
+            root,
+            mesh_provider,
+            output,
+        } => plan(&dir, root.as_deref(), &mesh_provider, output),
     }
 }
 
@@ -227,6 +250,30 @@ fn hash(
             }
             t
         }
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)
+}
+
+fn plan(dir: &Path, root: Option<&Path>, mesh_provider: &str, output: Format) -> Result<(), Error> {
+    use crate::rollout::{plan, spec::Provider};
+    let provider = Provider::parse(mesh_provider).ok_or_else(|| {
+        Error::Usage(format!(
+            "--mesh-provider {mesh_provider:?} is not a provider Flagger knows"
+        ))
+    })?;
+    let (files, rel) = locate(dir, root)?;
+    let objects = render::render(&files, &rel)?;
+    let plans = plan::plan(&objects, &provider)?;
+    let text = match output {
+        Format::Json => {
+            let mut t =
+                serde_json::to_string_pretty(&plans).map_err(|e| Error::Usage(e.to_string()))?;
+            t.push('\n');
+            t
+        }
+        Format::Table => plan::render_text(&plans),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Error::Output)?;

@@ -205,6 +205,12 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             message,
         };
         let target_name = &spec.target.name;
+        if spec.target.kind != "Deployment" {
+            return Err(invalid(format!(
+                "spec.targetRef.kind {}: fledge runs rollouts of Deployments (DaemonSet and Service targets are not supported yet)",
+                spec.target.kind
+            )));
+        }
         let (label, value) = selector_label(&t.target).map_err(invalid)?;
         let live_target = self.get(spec, "apps/v1", "Deployment", target_name).await?;
         let live_primary = self

@@ -663,13 +663,10 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
     let target = r
         .object_ref(&spec["targetRef"], "spec.targetRef")?
         .ok_or_else(|| r.err("spec.targetRef", "is required"))?;
-    if target.kind != "Deployment" {
+    if !matches!(target.kind.as_str(), "Deployment" | "DaemonSet" | "Service") {
         return Err(r.err(
             "spec.targetRef.kind",
-            format!(
-                "{:?}: fledge runs rollouts of Deployments (DaemonSet and Service targets are not supported yet)",
-                target.kind
-            ),
+            format!("{:?} must be Deployment, DaemonSet or Service", target.kind),
         ));
     }
     let provider = match r.string(&spec["provider"], "spec.provider")? {
@@ -703,7 +700,20 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             ),
         ));
     }
-    let service = parse_service(&r, &spec["service"], &target.name)?;
+    let service = if spec["service"].is_null() && matches!(&provider, Provider::Other(p) if p == "knative")
+    {
+        // Knative routes between its own revisions; Flagger needs no Service spec for it.
+        ServiceSpec {
+            name: target.name.clone(),
+            port: 80,
+            port_name: "http".into(),
+            target_port: Value::from(80),
+            app_protocol: None,
+            raw: Value::Object(serde_json::Map::new()),
+        }
+    } else {
+        parse_service(&r, &spec["service"], &target.name)?
+    };
     if matches!(provider, Provider::GatewayApi(_))
         && r.list(&service.raw["gatewayRefs"], "spec.service.gatewayRefs")?
             .is_empty()
@@ -718,10 +728,13 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
     } else if spec["canaryAnalysis"].is_object() {
         ("spec.canaryAnalysis", &spec["canaryAnalysis"])
     } else {
-        ("spec.analysis", &Value::Null)
+        // Flagger's CRD requires it; without it there is no schedule to follow.
+        return Err(r.err(
+            "spec.analysis",
+            "is required (interval, threshold and one of stepWeight, stepWeights or iterations)",
+        ));
     };
-    let skip_analysis =
-        r.boolean(&spec["skipAnalysis"], "spec.skipAnalysis")? || analysis_value.is_null();
+    let skip_analysis = r.boolean(&spec["skipAnalysis"], "spec.skipAnalysis")?;
     let analysis = parse_analysis(&r, analysis_value, analysis_path, &namespace, &provider)?;
     let progress_deadline = r
         .int(

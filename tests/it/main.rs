@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod corpus;
 mod differential;
+mod flagger_examples;
 mod fuzz;
 mod git_http;
 mod git_source;
