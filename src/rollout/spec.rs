@@ -700,20 +700,20 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             ),
         ));
     }
-    let service = if spec["service"].is_null() && matches!(&provider, Provider::Other(p) if p == "knative")
-    {
-        // Knative routes between its own revisions; Flagger needs no Service spec for it.
-        ServiceSpec {
-            name: target.name.clone(),
-            port: 80,
-            port_name: "http".into(),
-            target_port: Value::from(80),
-            app_protocol: None,
-            raw: Value::Object(serde_json::Map::new()),
-        }
-    } else {
-        parse_service(&r, &spec["service"], &target.name)?
-    };
+    let service =
+        if spec["service"].is_null() && matches!(&provider, Provider::Other(p) if p == "knative") {
+            // Knative routes between its own revisions; Flagger needs no Service spec for it.
+            ServiceSpec {
+                name: target.name.clone(),
+                port: 80,
+                port_name: "http".into(),
+                target_port: Value::from(80),
+                app_protocol: None,
+                raw: Value::Object(serde_json::Map::new()),
+            }
+        } else {
+            parse_service(&r, &spec["service"], &target.name)?
+        };
     if matches!(provider, Provider::GatewayApi(_))
         && r.list(&service.raw["gatewayRefs"], "spec.service.gatewayRefs")?
             .is_empty()
