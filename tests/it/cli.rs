@@ -87,7 +87,8 @@ fn help_lists_only_working_commands() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("build"));
     assert!(text.contains("hash"));
-    for missing in ["run", "plan", "demo", "status"] {
+    assert!(text.contains("plan"));
+    for missing in ["run", "demo", "status"] {
         assert!(!text.contains(&format!("\n  {missing} ")), "{text}");
     }
 }
@@ -159,6 +160,120 @@ fn hash_prints_revisions_without_secret_values() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("secret `creds`") && err.contains("offline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_json_lists_each_canary_with_its_schedule_and_objects() {
+    let out = fledge()
+        .args(["plan", "examples/repo-layout/production", "-o", "json"])
+        .current_dir(super::repo_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let podinfo = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "podinfo")
+        .unwrap();
+    for field in [
+        "namespace",
+        "name",
+        "target",
+        "provider",
+        "strategy",
+        "interval_seconds",
+        "threshold",
+        "weights",
+        "iterations",
+        "metrics",
+        "webhooks",
+        "min_duration_seconds",
+        "objects",
+    ] {
+        assert!(podinfo.get(field).is_some(), "no {field}: {podinfo}");
+    }
+    assert_eq!(podinfo["strategy"], "canary");
+    assert_eq!(podinfo["metrics"][0]["name"], "request-success-rate");
+    assert!(podinfo["metrics"][0]["interval_seconds"].is_u64());
+    assert!(podinfo["webhooks"][0]["type"].is_string());
+    let weights: Vec<u64> = podinfo["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_u64().unwrap())
+        .collect();
+    // The time to promote: one tick to start, one per weight, promotion, traffic back, done.
+    let interval = podinfo["interval_seconds"].as_u64().unwrap();
+    assert_eq!(
+        podinfo["min_duration_seconds"].as_u64().unwrap(),
+        interval * (weights.len() as u64 + 3)
+    );
+    let kinds: Vec<&str> = podinfo["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"VirtualService") && kinds.contains(&"Deployment"),
+        "{kinds:?}"
+    );
+
+    // The provider defaults to --mesh-provider; the namespace to "default".
+    let t = tree(&[(
+        "canary.yaml",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: web\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, iterations: 4}\n",
+    )]);
+    let run = |args: &[&str]| {
+        let out = fledge()
+            .arg("plan")
+            .arg(t.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let p = run(&["-o", "json"]);
+    assert_eq!(
+        (
+            p[0]["provider"].as_str(),
+            p[0]["namespace"].as_str(),
+            p[0]["strategy"].as_str()
+        ),
+        (Some("istio"), Some("default"), Some("bluegreen"))
+    );
+    let p = run(&["-o", "json", "--mesh-provider", "linkerd"]);
+    assert_eq!(p[0]["provider"], "linkerd");
+    let text = fledge().arg("plan").arg(t.path()).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("Canary default/web → Deployment web · provider istio · strategy bluegreen"),
+        "{text}"
+    );
+    assert!(text.contains("iteration 4/4"), "{text}");
+    // A broken Canary: exit 1, the field named.
+    let bad = tree(&[(
+        "c.yaml",
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: web\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {stepWeights: [10, 5]}\n",
+    )]);
+    let out = fledge().arg("plan").arg(bad.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Canary default/web: spec.analysis.stepWeights[1]"),
         "{err}"
     );
 }

@@ -20,6 +20,7 @@ mod git_writeback;
 mod gitutil;
 mod kube_api;
 mod prometheus;
+mod rollout_prometheus;
 mod routing_schemas;
 mod validate;
 mod webhook;

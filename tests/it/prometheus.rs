@@ -8,7 +8,7 @@ use std::time::Duration;
 use fledge::cluster::sim::{SimCluster, metrics_router};
 use serde_json::{Value, json};
 
-struct Prometheus(Child);
+pub(crate) struct Prometheus(pub(crate) Child);
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
@@ -55,6 +55,36 @@ fn canary_cluster() -> SimCluster {
     sim
 }
 
+/// Starts Debian's Prometheus on a free loopback port, scraping `127.0.0.1:<target_port>`
+/// every second; its files go below `dir`.
+pub(crate) fn start(dir: &std::path::Path, target_port: u16) -> (Prometheus, u16) {
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: sim\n  static_configs:\n  - targets: ['127.0.0.1:{target_port}']\n"),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus is not installed: `apt-get install prometheus` (.ci/run does)");
+    (Prometheus(child), port)
+}
+
 /// Percent-encodes a query parameter.
 fn encode(s: &str) -> String {
     s.bytes()
@@ -87,32 +117,7 @@ async fn prometheus_answers_flaggers_nginx_query_from_the_sim() {
         })
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: sim\n  static_configs:\n  - targets: ['127.0.0.1:{sim_port}']\n"),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _prom = Prometheus(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus is not installed: `apt-get install prometheus` (.ci/run does)"),
-    );
+    let (_prom, port) = start(dir.path(), sim_port);
     // Flagger's built-in NGINX request-success-rate query (flagger-spec §6.2), as Flagger sends it.
     let query = r#"sum(rate(nginx_ingress_controller_requests{namespace="prod",ingress="web",canary!="",status!~"5.*"}[30s])) / sum(rate(nginx_ingress_controller_requests{namespace="prod",ingress="web",canary!=""}[30s])) * 100"#;
     let client = reqwest::Client::new();
