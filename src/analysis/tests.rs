@@ -292,3 +292,84 @@ async fn webhooks_follow_flaggers_contract() {
     ));
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+#[tokio::test]
+async fn the_sim_source_measures_the_canarys_requests_between_checks() {
+    use crate::cluster::sim::SimCluster;
+    let mut sim = SimCluster::new(Duration::ZERO);
+    let deploy = |name: &str, errors: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "prod"},
+               "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": name},
+                   "annotations": {"sim.fledge.dev/error-rate": errors, "sim.fledge.dev/latency-ms": "120"}},
+                   "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
+    };
+    let service = |name: &str, app: &str| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "prod"},
+               "spec": {"selector": {"app": app}, "ports": [{"port": 80}]}})
+    };
+    for o in [
+        deploy("web", "0.25"),
+        deploy("web-primary", "0"),
+        service("web", "web-primary"),
+        service("web-primary", "web-primary"),
+        service("web-canary", "web"),
+        json!({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit", "metadata": {"name": "web", "namespace": "prod"},
+               "spec": {"service": "web", "backends": [{"service": "web-primary", "weight": 50}, {"service": "web-canary", "weight": 50}]}}),
+    ] {
+        sim.apply(o, Duration::ZERO).unwrap();
+    }
+    sim.set_request_rate(100.0);
+    sim.tick(Duration::ZERO).unwrap();
+    sim.tick(Duration::from_secs(10)).unwrap();
+    let sim = Arc::new(Mutex::new(sim));
+    let source = sim::SimMetrics::new(sim.clone());
+    let s = spec(
+        json!([{"name": "request-success-rate", "thresholdRange": {"min": 99}},
+               {"name": "request-duration", "thresholdRange": {"max": 500}},
+               {"name": "custom", "query": "sum(x)", "thresholdRange": {"max": 1}}]),
+        json!([]),
+    );
+    let m = &s.analysis.metrics;
+    let none = BTreeMap::new();
+    let q = |i: usize| request(&s, &m[i], &none, &BTreeMap::new()).unwrap();
+    let rate = source.query(&q(0)).await.unwrap();
+    assert!((rate - 75.0).abs() < 0.5, "{rate}");
+    let ms = source.query(&q(1)).await.unwrap();
+    assert!((ms - 120.0).abs() < 0.5, "{ms}");
+    assert!(
+        matches!(source.query(&q(0)).await, Err(MetricError::NoData(_))),
+        "no requests since the last check"
+    );
+    assert!(
+        matches!(source.query(&q(2)).await, Err(MetricError::Failed(e)) if e.contains("--metrics-provider prometheus"))
+    );
+    sim.lock().unwrap().tick(Duration::from_secs(20)).unwrap();
+    assert!(source.query(&q(0)).await.is_ok());
+}
+
+#[test]
+fn credentials_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let basic = dir.path().join("basic");
+    std::fs::write(&basic, "me:pw\n").unwrap();
+    assert_eq!(
+        prometheus::auth_from_files(Some(&token), None).unwrap(),
+        Some(Auth::Bearer("s3cret".into()))
+    );
+    assert_eq!(
+        prometheus::auth_from_files(None, Some(&basic)).unwrap(),
+        Some(Auth::Basic {
+            username: "me".into(),
+            password: "pw".into()
+        })
+    );
+    std::fs::write(&basic, "nocolon").unwrap();
+    assert!(
+        prometheus::auth_from_files(None, Some(&basic))
+            .unwrap_err()
+            .to_string()
+            .contains("username:password")
+    );
+}
