@@ -326,3 +326,123 @@ async fn interrupted_after_any_write_a_restarted_executor_ends_in_the_same_state
         assert_eq!(objects, want_objects, "crash at write {k}");
     }
 }
+
+#[tokio::test]
+async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcome() {
+    use crate::rollout::spec::{HookType, WebhookSpec};
+    use std::sync::{Arc, Mutex};
+    type Log = Arc<Mutex<Vec<Value>>>;
+    let open = Arc::new(Mutex::new(false));
+    let log: Log = Arc::default();
+    let app =
+        axum::Router::new()
+            .route(
+                "/gate",
+                axum::routing::post(
+                    |axum::extract::State((open, _)): axum::extract::State<(
+                        Arc<Mutex<bool>>,
+                        Log,
+                    )>| async move {
+                        if *open.lock().unwrap() {
+                            axum::http::StatusCode::OK
+                        } else {
+                            axum::http::StatusCode::FORBIDDEN
+                        }
+                    },
+                ),
+            )
+            .route(
+                "/log",
+                axum::routing::post(
+                    |axum::extract::State((_, log)): axum::extract::State<(
+                        Arc<Mutex<bool>>,
+                        Log,
+                    )>,
+                     axum::Json(b): axum::Json<Value>| async move {
+                        log.lock().unwrap().push(b);
+                        axum::http::StatusCode::OK
+                    },
+                ),
+            )
+            .with_state((open.clone(), log.clone()));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(axum::serve(l, app).into_future());
+    let hook = |name: &str, hook_type: HookType, path: &str| WebhookSpec {
+        name: name.into(),
+        hook_type,
+        url: format!("{base}{path}"),
+        timeout: Duration::from_secs(5),
+        retries: 0,
+        metadata: BTreeMap::new(),
+        mute_alert: false,
+        disable_tls: false,
+    };
+    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+    sim.apply(&[config()]).await.unwrap();
+    let mut exec = executor(sim.clone(), 100.0);
+    let mut clock = 0;
+    let mut never = || None;
+    run_until(
+        &sim,
+        &mut exec,
+        &target("web:1"),
+        &mut clock,
+        &mut never,
+        |s| s.phase == Phase::Initialized,
+    )
+    .await;
+    let mut v2 = target("web:2");
+    v2.spec.analysis.webhooks = vec![
+        hook("approval", HookType::ConfirmRollout, "/gate"),
+        hook("notify", HookType::PostRollout, "/log"),
+        hook("events", HookType::Event, "/log"),
+    ];
+    for _ in 0..3 {
+        clock += 10;
+        let r = exec.tick(&v2, clock).await.unwrap();
+        assert_eq!(r.state.phase, Phase::Waiting);
+    }
+    let canary = sim
+        .get("apps/v1", "Deployment", "prod", "web")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        canary["spec"]["replicas"], 0,
+        "a closed gate keeps the canary down"
+    );
+    *open.lock().unwrap() = true;
+    let end = run_until(&sim, &mut exec, &v2, &mut clock, &mut never, |s| {
+        s.phase == Phase::Succeeded
+    })
+    .await;
+    assert_eq!(
+        end.primary_revision.as_deref(),
+        Some(v2.revision.id.0.as_str())
+    );
+    let log = log.lock().unwrap();
+    let post: Vec<&Value> = log.iter().filter(|b| b.get("metadata").is_none()).collect();
+    assert_eq!(post.len(), 1, "{log:#?}");
+    assert_eq!(post[0]["phase"], "Succeeded");
+    assert_eq!(post[0]["checksum"], v2.revision.id.0.as_str());
+    let events: Vec<&str> = log
+        .iter()
+        .filter_map(|b| b["metadata"]["eventMessage"].as_str())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("Halt web.prod advancement waiting for approval approval")),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"Promotion completed! Scaling down web.prod"),
+        "{events:?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|b| b.get("metadata").is_some())
+            .all(|b| b["metadata"]["timestamp"].is_string())
+    );
+}

@@ -360,3 +360,35 @@ async fn the_revision_key_lives_in_a_cluster_secret() {
     .unwrap();
     assert_eq!(a.id, b.id);
 }
+
+#[tokio::test]
+async fn release_status_goes_through_the_status_subresource() {
+    fn reply(s: &Seen) -> (u16, Value) {
+        if s.method == "GET" && s.path == "/apis/fledge.dev/v1alpha1" {
+            return (
+                200,
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "fledge.dev/v1alpha1",
+                "resources": [{"name": "releases", "singularName": "release", "namespaced": true, "kind": "Release", "verbs": ["get", "patch"]},
+                              {"name": "releases/status", "singularName": "", "namespaced": true, "kind": "Release", "verbs": ["get", "patch"]}]}),
+            );
+        }
+        (200, s.body.clone())
+    }
+    let (cluster, task) = fake(reply);
+    let release = json!({"apiVersion": "fledge.dev/v1alpha1", "kind": "Release",
+        "metadata": {"name": "web", "namespace": "prod"}, "status": {"phase": "Progressing", "canaryWeight": 10}});
+    cluster.apply_status(&release).await.unwrap();
+    drop(cluster);
+    let seen = task.await.unwrap();
+    let patch = seen.iter().find(|s| s.method == "PATCH").unwrap();
+    assert_eq!(
+        patch.path,
+        "/apis/fledge.dev/v1alpha1/namespaces/prod/releases/web/status"
+    );
+    assert_eq!(patch.content_type, "application/apply-patch+yaml");
+    assert_eq!(
+        patch.query.get("fieldManager").map(String::as_str),
+        Some("fledge")
+    );
+    assert_eq!(patch.body["status"]["canaryWeight"], 10);
+}
