@@ -13,8 +13,8 @@
 
 use super::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
 use super::state::{
-    Action, Decision, Event, EventType, FailureKind, Observation, Outcome, Phase, Question,
-    ReleaseState,
+    Action, Decision, Event, EventType, FailureKind, HISTORY_LEN, Observation, Outcome, Phase,
+    Question, ReleaseState, Transition,
 };
 use crate::cluster::Readiness;
 
@@ -104,11 +104,20 @@ impl Tick<'_> {
     }
 
     fn transition(&mut self, phase: Phase, message: impl Into<String>) {
+        let message = message.into();
         if self.state.phase != phase {
             self.state.last_transition_time = self.now;
+            self.state.history.push(Transition {
+                phase,
+                time: self.now,
+                revision: self.state.canary_revision.clone(),
+                message: message.clone(),
+            });
+            let excess = self.state.history.len().saturating_sub(HISTORY_LEN);
+            self.state.history.drain(..excess);
         }
         self.state.phase = phase;
-        self.state.message = message.into();
+        self.state.message = message;
     }
 
     /// The answer to `q`, or a halt that asks it.
@@ -169,8 +178,15 @@ impl Tick<'_> {
         }
         let desired = &self.obs.desired;
         let phase = self.state.phase;
-        let is_new = Some(&desired.revision) != self.state.canary_revision.as_ref()
-            && Some(&desired.revision) != self.state.primary_revision.as_ref();
+        let is_new = (Some(&desired.revision) != self.state.canary_revision.as_ref()
+            && Some(&desired.revision) != self.state.primary_revision.as_ref())
+            // A failed revision is tried again only when another commit brings it.
+            || (phase == Phase::Failed
+                && Some(&desired.revision) == self.state.canary_revision.as_ref()
+                && Some(&desired.revision) != self.state.primary_revision.as_ref()
+                && desired.commit.is_some()
+                && desired.commit != self.state.source_commit);
+        let known_good = desired.known_good || self.state.promoted.contains(&desired.revision);
         if phase == Phase::Initializing
             || (self.state.primary_revision.is_none() && !phase.is_active() && is_new)
         {
@@ -241,7 +257,7 @@ impl Tick<'_> {
 
         // A new revision from an idle phase: the confirm-rollout gate (step 15).
         if !phase.is_active() {
-            if desired.known_good {
+            if known_good {
                 self.fast_rollback();
                 return Ok(());
             }
@@ -280,7 +296,7 @@ impl Tick<'_> {
 
         // A newer revision during the analysis restarts it (step 16).
         if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) && is_new {
-            if desired.known_good {
+            if known_good {
                 {
                     self.fast_rollback();
                     return Ok(());
@@ -452,6 +468,7 @@ impl Tick<'_> {
         self.reset_counters();
         self.state.canary_revision = Some(desired.revision.clone());
         self.state.primary_revision = Some(desired.revision);
+        self.state.primary_commit.clone_from(&desired.commit);
         self.state.source_commit = desired.commit;
         self.event(format!("Initialization done! {}", self.name()));
         self.alert(
@@ -487,6 +504,16 @@ impl Tick<'_> {
         self.state
             .primary_revision
             .clone_from(&self.state.canary_revision);
+        self.state
+            .primary_commit
+            .clone_from(&self.state.source_commit);
+        if let Some(rev) = self.state.canary_revision.clone() {
+            self.state.promoted.retain(|r| *r != rev);
+            self.state.promoted.insert(0, rev);
+            self.state
+                .promoted
+                .truncate(self.obs.promoted_window.max(1));
+        }
         self.state.iterations = 0;
         self.state.not_ready_since = None;
         self.event(event.to_owned());
@@ -496,6 +523,10 @@ impl Tick<'_> {
     }
 
     fn rollback(&mut self, reason: &str) {
+        if let Some(rev) = &self.state.canary_revision {
+            let rev = rev.clone();
+            self.state.promoted.retain(|r| *r != rev);
+        }
         self.state.canary_weight = 0;
         self.state.mirrored = false;
         self.state.not_ready_since = None;

@@ -106,6 +106,7 @@ fn run_case(c: &Case) -> crate::rollout::Decision {
         primary: c.primary.clone(),
         canary: c.canary.clone(),
         answers: c.answers.iter().cloned().collect(),
+        promoted_window: crate::rollout::state::DEFAULT_PROMOTED_WINDOW,
     };
     decide(&c.spec, &c.state, &obs, c.now)
 }
@@ -207,6 +208,7 @@ fn every_transition_of_the_phase_table() {
             desired: "r2",
             state: ReleaseState {
                 canary_revision: Some("r2".into()),
+                source_commit: Some("c0ffee".into()),
                 ..state(Phase::Failed)
             },
             ..base(
@@ -642,6 +644,7 @@ fn gates_hold_without_counting_failed_checks() {
         primary: Some(Readiness::Ready),
         canary: Readiness::Ready,
         answers: BTreeMap::new(),
+        promoted_window: crate::rollout::state::DEFAULT_PROMOTED_WINDOW,
     };
     obs.answers
         .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), fail());
@@ -720,4 +723,63 @@ proptest! {
             prop_assert!(d.state.phase != Phase::Promoting);
         }
     }
+}
+
+#[test]
+fn promoted_revisions_roll_back_fast_and_failed_ones_wait_for_a_new_commit() {
+    let s = spec_with(json!({"stepWeight": 50}), json!({}));
+    let obs = |rev: &str, commit: &str| Observation {
+        desired: Desired {
+            revision: rev.into(),
+            commit: Some(commit.into()),
+            known_good: false,
+        },
+        primary: Some(Readiness::Ready),
+        canary: Readiness::Ready,
+        answers: BTreeMap::new(),
+        promoted_window: 2,
+    };
+    // r2 is promoted; r1 was before it.
+    let mut st = ReleaseState {
+        phase: Phase::Succeeded,
+        canary_revision: Some("r2".into()),
+        primary_revision: Some("r2".into()),
+        promoted: vec!["r2".into(), "r1".into()],
+        ..ReleaseState::default()
+    };
+    // `git revert` back to r1: promoted at once, shown as a fast rollback.
+    let d = decide(&s, &st, &obs("r1", "c3"), 0);
+    assert_eq!(
+        (d.state.phase, d.state.fast_rollback),
+        (Phase::Succeeded, true)
+    );
+    assert_eq!(d.state.primary_revision.as_deref(), Some("r1"));
+    assert_eq!(d.state.promoted, ["r1", "r2"]);
+    // A new revision goes through analysis; when it fails it is not retried for the same commit…
+    st = ReleaseState {
+        phase: Phase::Failed,
+        canary_revision: Some("r3".into()),
+        source_commit: Some("c4".into()),
+        ..st
+    };
+    assert_eq!(
+        decide(&s, &st, &obs("r3", "c4"), 0).state.phase,
+        Phase::Failed
+    );
+    // …but is when another commit brings it again.
+    assert_eq!(
+        decide(&s, &st, &obs("r3", "c9"), 0).state.phase,
+        Phase::Progressing
+    );
+    // The window is bounded.
+    let st = ReleaseState {
+        phase: Phase::Finalising,
+        canary_revision: Some("r4".into()),
+        promoted: vec!["r1".into(), "r2".into()],
+        ..st
+    };
+    assert_eq!(
+        decide(&s, &st, &obs("r4", "c5"), 0).state.promoted,
+        ["r4", "r1"]
+    );
 }

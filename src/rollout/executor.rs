@@ -83,6 +83,8 @@ pub struct Executor<C, M> {
     pub webhooks: Webhooks,
     /// MetricTemplates from the repository, by (namespace, name).
     pub templates: BTreeMap<(String, String), MetricTemplate>,
+    /// How many promoted revisions each release remembers for fast rollbacks.
+    pub promoted_window: usize,
 }
 
 fn key_of(spec: &ReleaseSpec) -> String {
@@ -447,6 +449,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             primary,
             canary,
             answers: BTreeMap::new(),
+            promoted_window: self.promoted_window,
         };
         let mut values = Vec::new();
         let decision = loop {

@@ -36,6 +36,7 @@ pub fn run(
             primary: Some(Readiness::Ready),
             canary: Readiness::Ready,
             answers: BTreeMap::new(),
+            promoted_window: crate::rollout::state::DEFAULT_PROMOTED_WINDOW,
         };
         let d = loop {
             let d = decide(spec, &state, &obs, now);

@@ -106,16 +106,47 @@ pub struct ReleaseState {
     pub not_ready_since: Option<i64>,
     /// The last promotion skipped analysis because the revision was promoted before.
     pub fast_rollback: bool,
+    /// Revisions promoted before and not failed since, newest first (bounded): a desired
+    /// revision among them is promoted without analysis.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub promoted: Vec<String>,
+    /// The commit that brought the revision the primary serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_commit: Option<String>,
+    /// The last phase changes, newest last (bounded by [`HISTORY_LEN`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Transition>,
+}
+
+/// How many phase changes a release remembers.
+pub const HISTORY_LEN: usize = 20;
+
+/// One phase change, for the status file readers see in Git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    pub phase: Phase,
+    /// Unix seconds.
+    pub time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    pub message: String,
 }
 
 /// The revision Git wants for the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
     pub revision: String,
+    /// The commit that brought this revision. A failed revision is tried again only when a
+    /// different commit brings it.
     pub commit: Option<String>,
-    /// Promoted before and not failed since: promote without analysis.
+    /// Promote without analysis even if the state does not list the revision as promoted.
     pub known_good: bool,
 }
+
+/// How many promoted revisions a release remembers for fast rollbacks (DESIGN: "within a
+/// configurable window, default 10").
+pub const DEFAULT_PROMOTED_WINDOW: usize = 10;
 
 /// A question `decide` asks the executor before it can go on (a webhook gate or the analysis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -165,6 +196,8 @@ pub struct Observation {
     pub canary: Readiness,
     /// Answers to questions asked earlier in this tick.
     pub answers: BTreeMap<Question, Outcome>,
+    /// How many promoted revisions to remember ([`DEFAULT_PROMOTED_WINDOW`]).
+    pub promoted_window: usize,
 }
 
 /// What the executor must do besides bringing the cluster in line with the new state.
