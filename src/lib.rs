@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod cluster;
+pub mod daemon;
 pub mod render;
 pub mod revision;
 pub mod rollout;

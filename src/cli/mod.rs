@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
+pub mod run;
+pub mod status;
+
 use crate::render::{self, DiskFiles};
 use crate::revision::{self, HashKey};
 
@@ -46,6 +50,26 @@ pub enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// Run the daemon: poll the config repository, sync it to the cluster, run a progressive
+    /// rollout for every new revision and write the outcomes back to Git
+    Run(Box<run::RunArgs>),
+    /// Play the whole loop on this machine (no cluster, no network): a temporary Git
+    /// repository, the simulated cluster, a promotion, a rollback with fledge's revert commit,
+    /// and a fast rollback after `git revert`
+    Demo {
+        /// Directory for the demo's repositories (default: a new temporary directory, kept)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show the releases of a running daemon: phase, progress, failed checks, revision, commit
+    Status {
+        /// The daemon's HTTP address
+        #[arg(long, default_value = "http://127.0.0.1:9797")]
+        server: String,
+        /// Refresh every two seconds
+        #[arg(long)]
+        watch: bool,
+    },
     /// What each Canary in a directory will do when it is pushed: weights, checks, gates,
     /// timeline, minimum time to promote and to roll back, and the objects it creates.
     Plan {
@@ -79,6 +103,8 @@ pub enum Error {
     Render(#[from] render::Error),
     #[error(transparent)]
     Spec(#[from] crate::rollout::spec::SpecError),
+    #[error("{0}")]
+    Daemon(String),
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
 }
@@ -104,6 +130,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             output,
             key_file,
         } => hash(&dir, root.as_deref(), output, key_file.as_deref()),
+        Command::Run(args) => run::run(*args),
+        Command::Demo { dir } => demo::demo(dir.as_deref()),
+        Command::Status { server, watch } => status::status(&server, watch),
         Command::Plan {
             dir,
             root,

@@ -111,6 +111,7 @@ impl Tick<'_> {
                 phase,
                 time: self.now,
                 revision: self.state.canary_revision.clone(),
+                commit: self.state.source_commit.clone(),
                 message: message.clone(),
             });
             let excess = self.state.history.len().saturating_sub(HISTORY_LEN);
@@ -467,6 +468,11 @@ impl Tick<'_> {
         }
         self.reset_counters();
         self.state.canary_revision = Some(desired.revision.clone());
+        self.state.promoted.retain(|r| *r != desired.revision);
+        self.state.promoted.insert(0, desired.revision.clone());
+        self.state
+            .promoted
+            .truncate(self.obs.promoted_window.max(1));
         self.state.primary_revision = Some(desired.revision);
         self.state.primary_commit.clone_from(&desired.commit);
         self.state.source_commit = desired.commit;

@@ -130,6 +130,9 @@ pub struct Transition {
     pub time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The commit that brought the revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     pub message: String,
 }
 

@@ -13,6 +13,7 @@
 
 mod objects;
 mod push;
+pub mod record;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +21,9 @@ use std::time::Duration;
 use git2::{Oid, Repository, Signature};
 use sha2::{Digest, Sha256};
 
-pub use objects::{Edit, NOTES_REF, add_note, commit_edits, revert_commits, with_trailers};
+pub use objects::{
+    Edit, NOTES_REF, add_note, commit_edits, commit_root, revert_commits, with_trailers,
+};
 pub use push::{PushResult, parse_porcelain};
 
 use crate::source::poller::Backoff;
@@ -97,6 +100,9 @@ pub enum Change {
     Edits { edits: Vec<Edit>, message: String },
     /// Revert commits (newest first) in one commit.
     Revert { commits: Vec<Oid>, message: String },
+    /// Like `Edits`, but a missing branch is created (as a root commit): for fledge's own
+    /// branches such as `fledge/status`.
+    Files { edits: Vec<Edit>, message: String },
 }
 
 /// Where a change went.
@@ -185,18 +191,44 @@ impl GitWriter {
         Signature::now(&self.config.author_name, &self.config.author_email).map_err(|e| git(&e))
     }
 
-    /// Builds `change` on `head`; `None` when it changes nothing.
-    fn build(&self, change: &Change, head: Oid) -> Result<Option<Oid>, Error> {
+    /// Builds `change` on `head` (`None`: a new branch); `None` when it changes nothing.
+    fn build(&self, change: &Change, head: Option<Oid>) -> Result<Option<Oid>, Error> {
         let repo = self.repo()?;
         let sig = self.signature()?;
-        match change {
-            Change::Edits { edits, message } => {
+        match (change, head) {
+            (Change::Edits { edits, message } | Change::Files { edits, message }, Some(head)) => {
                 commit_edits(&repo, head, edits, &marked(message), &sig)
             }
-            Change::Revert { commits, message } => {
+            (Change::Files { edits, message }, None) => {
+                objects::commit_root(&repo, edits, &marked(message), &sig).map(Some)
+            }
+            (Change::Revert { commits, message }, Some(head)) => {
                 revert_commits(&repo, head, commits, &marked(message), &sig).map(Some)
             }
+            (_, None) => Err(Error::Git {
+                message: "no branch to build on".into(),
+            }),
         }
+    }
+
+    /// Fetches `branch` and runs `f` on the write cache and the branch head (for reading
+    /// history), off the async threads.
+    pub async fn inspect<T: Send + 'static>(
+        &self,
+        branch: &str,
+        f: impl FnOnce(&Repository, Oid) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let this = self.clone();
+        let dst = format!("refs/heads/{branch}");
+        let local = format!("refs/fledge/remote/{branch}");
+        let branch = branch.to_owned();
+        self.blocking("inspect", move || {
+            let head = this
+                .fetch(&dst, &local)?
+                .ok_or(Error::NoBranch { branch })?;
+            f(&this.repo()?, head)
+        })
+        .await
     }
 
     /// Runs blocking git2 work off the async threads, bounded by twice the network timeout.
@@ -239,9 +271,10 @@ impl GitWriter {
             );
             let built = self
                 .blocking("write", move || {
-                    let head = this
-                        .fetch(&dst_c, &local_c)?
-                        .ok_or(Error::NoBranch { branch: branch_c })?;
+                    let head = this.fetch(&dst_c, &local_c)?;
+                    if head.is_none() && !matches!(change, Change::Files { .. }) {
+                        return Err(Error::NoBranch { branch: branch_c });
+                    }
                     this.build(&change, head)
                 })
                 .await?;

@@ -72,6 +72,31 @@ pub fn commit_edits(
         .map_err(|e| git(&e))
 }
 
+/// A root commit holding just `edits` (for a branch that does not exist yet).
+pub fn commit_root(
+    repo: &Repository,
+    edits: &[Edit],
+    message: &str,
+    author: &Signature<'_>,
+) -> Result<Oid, Error> {
+    let empty = repo
+        .treebuilder(None)
+        .and_then(|b| b.write())
+        .map_err(|e| git(&e))?;
+    let base = repo.find_tree(empty).map_err(|e| git(&e))?;
+    let mut update = TreeUpdateBuilder::new();
+    for edit in edits {
+        if let Some(bytes) = &edit.content {
+            let blob = repo.blob(bytes).map_err(|e| git(&e))?;
+            update.upsert(edit.path.as_str(), blob, FileMode::Blob);
+        }
+    }
+    let tree_id = update.create_updated(repo, &base).map_err(|e| git(&e))?;
+    let tree = repo.find_tree(tree_id).map_err(|e| git(&e))?;
+    repo.commit(None, author, author, message, &tree, &[])
+        .map_err(|e| git(&e))
+}
+
 /// Reverts `commits` (in the order given: newest first) on top of `onto`, as one commit.
 /// A conflict aborts the whole revert and names the conflicting paths: no partial revert.
 pub fn revert_commits(

@@ -9,6 +9,7 @@
 mod bad_input;
 mod cli;
 mod corpus;
+mod demo;
 mod differential;
 mod flagger_examples;
 mod fuzz;

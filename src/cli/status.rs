@@ -1,0 +1,108 @@
+//! `fledge status`: the releases of a running daemon, as a table with a progress bar each.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::Error;
+use crate::daemon::ReleaseView;
+
+fn bar(v: &ReleaseView) -> String {
+    let (done, total) = if v.max_iterations > 0 {
+        (v.iterations, v.max_iterations)
+    } else {
+        (u32::from(v.canary_weight), u32::from(v.max_weight.max(1)))
+    };
+    let width = 10u32;
+    let filled = (done.min(total) * width / total.max(1)) as usize;
+    format!(
+        "{}{}",
+        "█".repeat(filled),
+        "░".repeat(width as usize - filled)
+    )
+}
+
+/// The table for a list of releases.
+#[must_use]
+pub fn table(releases: &[ReleaseView]) -> String {
+    let mut rows = vec![
+        [
+            "NAMESPACE",
+            "NAME",
+            "PHASE",
+            "PROGRESS",
+            "WEIGHT",
+            "FAILED",
+            "REVISION",
+            "COMMIT",
+            "MESSAGE",
+        ]
+        .map(str::to_owned),
+    ];
+    for v in releases {
+        rows.push([
+            v.namespace.clone(),
+            v.name.clone(),
+            v.phase.clone(),
+            bar(v),
+            format!("{}%", v.canary_weight),
+            format!("{}/{}", v.failed_checks, v.threshold),
+            v.canary_revision
+                .as_deref()
+                .map_or("-", |r| &r[..r.len().min(12)])
+                .to_owned(),
+            v.source_commit
+                .as_deref()
+                .map_or("-", |c| &c[..c.len().min(7)])
+                .to_owned(),
+            v.message.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..9)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    if releases.is_empty() {
+        out.push_str("no releases\n");
+    }
+    out
+}
+
+/// `fledge status [--server URL] [--watch]`.
+pub fn status(server: &str, watch: bool) -> Result<(), Error> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Daemon(format!("runtime: {e}")))?;
+    rt.block_on(async {
+        let client = crate::analysis::prometheus::http_client(Duration::from_secs(5), false);
+        let url = format!("{}/api/releases", server.trim_end_matches('/'));
+        loop {
+            let list: Vec<ReleaseView> = client
+                .get(&url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| {
+                    Error::Daemon(format!("{url}: {e} (is `fledge run` listening there?)"))
+                })?
+                .json()
+                .await
+                .map_err(|e| Error::Daemon(format!("{url}: {e}")))?;
+            let text = table(&list);
+            if watch {
+                print!("\x1b[2J\x1b[H{text}");
+            } else {
+                print!("{text}");
+            }
+            if !watch {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+}

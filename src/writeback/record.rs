@@ -1,0 +1,150 @@
+//! What fledge writes to Git, as pure functions of release state: the status file on the
+//! `fledge/status` branch, the promotion record on the tracked branch, the note on the commit
+//! that started a release, and the message of a revert commit.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::rollout::executor::ReleaseTarget;
+use crate::rollout::state::{Phase, ReleaseState, Transition};
+
+/// `releases/<namespace>/<name>.yaml` on the status branch.
+#[must_use]
+pub fn status_path(namespace: &str, name: &str) -> String {
+    format!("releases/{namespace}/{name}.yaml")
+}
+
+/// `.fledge/promoted/<namespace>/<name>.yaml` on the tracked branch.
+#[must_use]
+pub fn promotion_path(namespace: &str, name: &str) -> String {
+    format!(".fledge/promoted/{namespace}/{name}.yaml")
+}
+
+/// RFC 3339 for unix seconds.
+#[must_use]
+pub fn rfc3339(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
+}
+
+fn yaml(v: &Value) -> String {
+    crate::render::yaml::emit_stream(std::slice::from_ref(v))
+}
+
+/// The status file of a release: its state and bounded phase history.
+#[must_use]
+pub fn status_file(t: &ReleaseTarget, state: &ReleaseState) -> String {
+    let s = &t.spec;
+    let history: Vec<Value> = state
+        .history
+        .iter()
+        .map(|h| {
+            let mut e =
+                json!({"phase": h.phase.as_str(), "time": rfc3339(h.time), "message": h.message});
+            if let Some(r) = &h.revision {
+                e["revision"] = json!(r);
+            }
+            e
+        })
+        .collect();
+    let mut v = json!({
+        "release": format!("{}/{}", s.namespace, s.name),
+        "target": format!("{}/{}", s.target.kind, s.target.name),
+        "provider": s.provider.to_string(),
+        "strategy": s.strategy(),
+        "phase": state.phase.as_str(),
+        "canaryWeight": state.canary_weight,
+        "failedChecks": state.failed_checks,
+        "iterations": state.iterations,
+        "lastTransitionTime": rfc3339(state.last_transition_time),
+        "message": state.message,
+        "fastRollback": state.fast_rollback,
+        "history": history,
+    });
+    for (k, val) in [
+        ("canaryRevision", &state.canary_revision),
+        ("primaryRevision", &state.primary_revision),
+        ("sourceCommit", &state.source_commit),
+    ] {
+        if let Some(x) = val {
+            v[k] = json!(x);
+        }
+    }
+    format!("# Written by fledge; edits are overwritten.\n{}", yaml(&v))
+}
+
+/// The images of the target's containers, `container=image`.
+#[must_use]
+pub fn images(target: &Value) -> Vec<Value> {
+    let spec = &target["spec"]["template"]["spec"];
+    ["initContainers", "containers"]
+        .iter()
+        .flat_map(|f| spec[*f].as_array().cloned().unwrap_or_default())
+        .map(|c| json!({"container": c["name"], "image": c["image"]}))
+        .collect()
+}
+
+/// The promotion record of a release in `Succeeded`.
+#[must_use]
+pub fn promotion_record(t: &ReleaseTarget, state: &ReleaseState) -> String {
+    let v = json!({
+        "release": format!("{}/{}", t.spec.namespace, t.spec.name),
+        "revision": state.primary_revision,
+        "sourceCommit": state.primary_commit,
+        "images": images(&t.target),
+        "promotedAt": rfc3339(state.last_transition_time),
+        "fastRollback": state.fast_rollback,
+    });
+    format!(
+        "# The revision fledge last promoted for {}/{}. Written by fledge.\n{}",
+        t.spec.namespace,
+        t.spec.name,
+        yaml(&v)
+    )
+}
+
+/// One line of a commit's note: an outcome of a release that commit started.
+#[must_use]
+pub fn note_line(t: &ReleaseTarget, h: &Transition) -> String {
+    let rev = h.revision.as_deref().map_or("", |r| &r[..r.len().min(12)]);
+    let what = match h.phase {
+        Phase::Succeeded if h.message.starts_with("Fast rollback") => {
+            "promoted without analysis (fast rollback)"
+        }
+        Phase::Succeeded => "promoted",
+        Phase::Failed => "rolled back",
+        _ => "",
+    };
+    format!(
+        "fledge: {}/{} revision {rev} {what} at {}: {}",
+        t.spec.namespace,
+        t.spec.name,
+        rfc3339(h.time),
+        h.message
+    )
+}
+
+/// The message of a revert commit.
+#[must_use]
+pub fn revert_message(
+    subjects: &[(String, String)],
+    release: &str,
+    reason: &str,
+    revision: &str,
+) -> String {
+    let first = subjects.first().map_or("changes", |(_, s)| s.as_str());
+    let mut m = format!("Revert \"{first}\"\n\n");
+    for (id, _) in subjects {
+        let _ = writeln!(m, "This reverts commit {id}.");
+    }
+    let _ = writeln!(m, "\nThe canary of {release} failed: {reason}");
+    super::with_trailers(
+        &m,
+        &[
+            ("Fledge-Release", release),
+            ("Fledge-Reason", &reason.replace('\n', " ")),
+            ("Fledge-Revision", revision),
+            super::COMMIT_TRAILER,
+        ],
+    )
+}
