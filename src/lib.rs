@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod daemon;
 pub mod render;
+pub mod report;
 pub mod revision;
 pub mod rollout;
 pub mod routing;

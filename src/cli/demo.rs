@@ -190,8 +190,13 @@ fn line(v: &ReleaseView, secs: f64) -> String {
     )
 }
 
-/// Plays the demo in `root` (made if missing), writing progress to `out`.
-pub async fn play(root: &Path, out: &mut (dyn Write + Send)) -> Result<DemoReport, Error> {
+/// Plays the demo in `root` (made if missing), writing progress to `out`. `customize` may
+/// change the daemon's settings (tests add a forge and alert endpoints).
+pub async fn play(
+    root: &Path,
+    out: &mut (dyn Write + Send),
+    customize: &(dyn Fn(&mut RunArgs) + Sync),
+) -> Result<DemoReport, Error> {
     let io = |e: std::io::Error| Error::Daemon(format!("{}: {e}", root.display()));
     let started = tokio::time::Instant::now();
     let say = |out: &mut (dyn Write + Send), text: &str| {
@@ -270,7 +275,7 @@ pub async fn play(root: &Path, out: &mut (dyn Write + Send)) -> Result<DemoRepor
     let http = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
     let listen = http.local_addr().map_err(io)?;
     drop(http);
-    let args = RunArgs {
+    let mut args = RunArgs {
         repo: Some(format!("file://{}", origin.display())),
         branch: Some("main".into()),
         path: Some("demo".into()),
@@ -286,6 +291,7 @@ pub async fn play(root: &Path, out: &mut (dyn Write + Send)) -> Result<DemoRepor
         time_scale: Some(10.0),
         ..RunArgs::default()
     };
+    customize(&mut args);
     let prepared = super::run::prepare(args).await?;
     let sim = match &prepared.cluster {
         daemon::any::AnyCluster::Sim(s) => s.clone(),
@@ -500,5 +506,5 @@ pub fn demo(dir: Option<&Path>) -> Result<(), Error> {
             .keep()
     };
     let mut stdout = std::io::stdout();
-    rt.block_on(play(&root, &mut stdout)).map(|_| ())
+    rt.block_on(play(&root, &mut stdout, &|_| {})).map(|_| ())
 }

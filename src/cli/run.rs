@@ -124,6 +124,38 @@ pub struct RunArgs {
     /// How many promoted revisions a release remembers for fast rollbacks (default 10)
     #[arg(long)]
     pub fast_rollback_window: Option<usize>,
+    /// Commit statuses: github, gitlab, gitea (forgejo) or bitbucket
+    #[arg(long)]
+    pub forge: Option<String>,
+    /// The forge's API base URL (default: the public service of --forge)
+    #[arg(long)]
+    pub forge_api: Option<String>,
+    /// The repository on the forge: owner/repo, a GitLab project path, or workspace/slug
+    #[arg(long)]
+    pub forge_repo: Option<String>,
+    /// File holding the forge token
+    #[arg(long)]
+    pub forge_token_file: Option<PathBuf>,
+    /// Link shown with each commit status
+    #[arg(long)]
+    pub status_url: Option<String>,
+    /// The cluster's name in status contexts (fledge/<cluster>/<namespace>/<name>) and alerts
+    #[arg(long)]
+    pub cluster_name: Option<String>,
+    /// File holding the Slack webhook URL for Canaries without analysis.alerts (or SLACK_URL)
+    #[arg(long)]
+    pub slack_url_file: Option<PathBuf>,
+    /// Slack channel and user name of those alerts
+    #[arg(long)]
+    pub slack_channel: Option<String>,
+    #[arg(long)]
+    pub slack_user: Option<String>,
+    /// File holding the Microsoft Teams webhook URL (or MSTEAMS_URL)
+    #[arg(long)]
+    pub msteams_url_file: Option<PathBuf>,
+    /// File holding a generic alert webhook URL (JSON posts)
+    #[arg(long)]
+    pub alert_webhook_url_file: Option<PathBuf>,
     /// Simulated seconds per real second (sim only; `fledge demo` uses it)
     #[arg(long, hide = true)]
     pub time_scale: Option<f64>,
@@ -381,6 +413,70 @@ pub async fn prepare(args: RunArgs) -> Result<Prepared, Error> {
     if (time_scale - 1.0).abs() > f64::EPSILON && !is_sim {
         return Err(Error::Usage("--time-scale needs --cluster sim".into()));
     }
+    let forge = match a.forge.as_deref() {
+        None => None,
+        Some(name) => {
+            let kind = crate::report::forge::ForgeKind::parse(name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--forge {name:?} must be github, gitlab, gitea or bitbucket"
+                ))
+            })?;
+            let api = a.forge_api.clone().unwrap_or_else(|| {
+                match kind {
+                    crate::report::forge::ForgeKind::GitHub => "https://api.github.com",
+                    crate::report::forge::ForgeKind::GitLab => "https://gitlab.com",
+                    crate::report::forge::ForgeKind::Gitea => "https://codeberg.org",
+                    crate::report::forge::ForgeKind::Bitbucket => "https://api.bitbucket.org",
+                }
+                .to_owned()
+            });
+            Some(crate::report::forge::ForgeConfig {
+                kind,
+                api,
+                repo: a
+                    .forge_repo
+                    .clone()
+                    .ok_or_else(|| Error::Usage("--forge needs --forge-repo".into()))?,
+                token: secret(a.forge_token_file.as_deref(), "--forge-token-file")?
+                    .ok_or_else(|| Error::Usage("--forge needs --forge-token-file".into()))?,
+                cluster: a.cluster_name.clone().unwrap_or_else(|| "default".into()),
+                target_url: a.status_url.clone(),
+            })
+        }
+    };
+    let from_file_or_env =
+        |file: Option<&Path>, env: &str, flag: &str| -> Result<Option<String>, Error> {
+            Ok(match secret(file, flag)? {
+                Some(s) => Some(s.expose().to_owned()),
+                None => std::env::var(env).ok().filter(|v| !v.is_empty()),
+            })
+        };
+    let mut global_alerts = Vec::new();
+    let target = |kind: &str, address: String| crate::report::alerts::Target {
+        kind: kind.into(),
+        address,
+        token: None,
+        channel: a.slack_channel.clone().unwrap_or_else(|| "general".into()),
+        username: a.slack_user.clone().unwrap_or_else(|| "flagger".into()),
+    };
+    if let Some(u) = from_file_or_env(
+        a.msteams_url_file.as_deref(),
+        "MSTEAMS_URL",
+        "--msteams-url-file",
+    )? {
+        global_alerts.push(target("msteams", u));
+    } else if let Some(u) =
+        from_file_or_env(a.slack_url_file.as_deref(), "SLACK_URL", "--slack-url-file")?
+    {
+        global_alerts.push(target("slack", u));
+    }
+    if let Some(u) = from_file_or_env(
+        a.alert_webhook_url_file.as_deref(),
+        "FLEDGE_ALERT_WEBHOOK_URL",
+        "--alert-webhook-url-file",
+    )? {
+        global_alerts.push(target("generic", u));
+    }
     let config = Config {
         source,
         timing: Timing {
@@ -407,6 +503,9 @@ pub async fn prepare(args: RunArgs) -> Result<Prepared, Error> {
         hook_secrets,
         outcomes,
         state_dir: sim_dir.unwrap_or_else(|| cache_dir.join("sim")),
+        forge,
+        global_alerts,
+        cluster_name: a.cluster_name.clone().unwrap_or_else(|| "default".into()),
     };
     Ok(Prepared {
         config,

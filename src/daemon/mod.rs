@@ -57,6 +57,109 @@ pub struct Config {
     pub outcomes: Option<outcomes::OutcomeConfig>,
     /// Directory for the revision key when the cluster is simulated.
     pub state_dir: PathBuf,
+    /// Commit statuses go here, when set.
+    pub forge: Option<crate::report::forge::ForgeConfig>,
+    /// Alerts of Canaries without `analysis.alerts`.
+    pub global_alerts: Vec<crate::report::alerts::Target>,
+    /// The cluster's name in status contexts and alerts.
+    pub cluster_name: String,
+}
+
+/// An alert on its way out.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub alert: crate::report::alerts::Alert,
+    pub targets: Vec<crate::report::alerts::Target>,
+}
+
+/// Sends commit statuses for every release state and the alerts it is given. Failures are
+/// logged and counted; nothing here can hold back a rollout.
+async fn report(
+    forge: Option<crate::report::forge::Forge>,
+    cluster_name: String,
+    mut world: watch::Receiver<World>,
+    mut alerts: tokio::sync::mpsc::Receiver<Outgoing>,
+    shutdown: CancellationToken,
+) {
+    let notifier = crate::report::alerts::Notifier::default();
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return,
+            Some(out) = alerts.recv() => {
+                for t in &out.targets {
+                    if let Err(e) = notifier.send(t, &out.alert).await {
+                        warn!(error = %e, "alert not delivered");
+                    }
+                }
+            }
+            r = world.changed(), if forge.is_some() => {
+                if r.is_err() {
+                    return;
+                }
+                let w = world.borrow_and_update().clone();
+                if let Some(f) = &forge {
+                    for (t, s) in w.releases.values() {
+                        let view = ReleaseView::of(t, s);
+                        if let Some(st) = crate::report::forge::status_of(&view, &cluster_name)
+                            && let Err(e) = f.post(&st).await
+                        {
+                            warn!(error = %e, "commit status not posted");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The targets of an alert for a release: its `analysis.alerts` entries that take this
+/// severity, or the global notifier when it has none.
+async fn alert_targets(
+    cluster: &AnyCluster,
+    t: &ReleaseTarget,
+    providers: &BTreeMap<(String, String), crate::rollout::spec::AlertProvider>,
+    global: &[crate::report::alerts::Target],
+    severity: crate::rollout::spec::Severity,
+) -> Vec<crate::report::alerts::Target> {
+    use crate::cluster::Cluster as _;
+    use crate::report::alerts::{Target, receives};
+    if t.spec.analysis.alerts.is_empty() {
+        return global.to_vec();
+    }
+    let mut out = Vec::new();
+    for a in &t.spec.analysis.alerts {
+        if !receives(a.severity, severity) {
+            continue;
+        }
+        let Some(p) = providers.get(&(a.provider_namespace.clone(), a.provider_name.clone()))
+        else {
+            warn!(release = %t.spec.name, provider = %a.provider_name, "alert provider not in the repository");
+            continue;
+        };
+        let (mut address, mut token) = (p.address.clone(), None);
+        if let Some(secret) = &p.secret_ref
+            && let Ok(Some(s)) = cluster.get("v1", "Secret", &p.namespace, secret).await
+        {
+            use base64::Engine as _;
+            let field = |k: &str| {
+                s["data"][k]
+                    .as_str()
+                    .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                    .and_then(|b| String::from_utf8(b).ok())
+            };
+            if let Some(a) = field("address") {
+                address = Some(a);
+            }
+            token = field("token");
+        }
+        if let Some(addr) = address {
+            out.push(Target::of(p, addr, token));
+        } else {
+            warn!(provider = %p.name, "alert provider has no address");
+        }
+    }
+    out
 }
 
 /// A release as the API shows it.
@@ -255,6 +358,14 @@ pub async fn run(
         AnyCluster::Sim(_) => HashKey::load_or_create(&config.state_dir.join("revision.key"))?,
     };
     let (world_tx, world_rx) = watch::channel(World::default());
+    let (alert_tx, alert_rx) = tokio::sync::mpsc::channel::<Outgoing>(256);
+    tracker.spawn(report(
+        config.forge.clone().map(crate::report::forge::Forge::new),
+        config.cluster_name.clone(),
+        world_rx.clone(),
+        alert_rx,
+        shutdown.clone(),
+    ));
     if let Some(oc) = config.outcomes.clone() {
         let w = outcomes::Writer::new(
             oc,
@@ -262,6 +373,8 @@ pub async fn run(
             config.mesh_provider.clone(),
             key.clone(),
             shared.clone(),
+            alert_tx.clone(),
+            config.global_alerts.clone(),
         )?;
         tracker.spawn(w.run(world_rx, shutdown.clone()));
     }
@@ -273,7 +386,7 @@ pub async fn run(
         promoted_window: config.promoted_window,
     };
     let result = reconcile(
-        &config, exec, key, poll_rx, world_tx, &shared, clock, &shutdown,
+        &config, exec, key, poll_rx, world_tx, alert_tx, &shared, clock, &shutdown,
     )
     .await;
     shutdown.cancel();
@@ -300,6 +413,7 @@ async fn reconcile(
     key: HashKey,
     mut polls: watch::Receiver<PollState>,
     world: watch::Sender<World>,
+    alerts: tokio::sync::mpsc::Sender<Outgoing>,
     shared: &Arc<Shared>,
     clock: Clock,
     shutdown: &CancellationToken,
@@ -309,6 +423,7 @@ async fn reconcile(
     // The commit that brought each release's current revision.
     let mut brought: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut seen_commit: Option<String> = None;
+    let mut providers = BTreeMap::new();
     let mut last_polls = 0;
     loop {
         let next_due = entries.values().map(|e| e.due).min();
@@ -396,6 +511,7 @@ async fn reconcile(
                         }
                     }
                     exec.templates = d.templates.clone();
+                    providers = d.alert_providers.clone();
                     let now = tokio::time::Instant::now();
                     let mut next: BTreeMap<String, Entry> = BTreeMap::new();
                     for (k, mut t) in d.releases {
@@ -457,35 +573,68 @@ async fn reconcile(
             match exec.tick(&e.target, clock.now()).await {
                 Ok(report) => {
                     let prev = states.get(&k).map(|s| s.phase);
-                    let mut c = shared.counters();
-                    c.ticks += 1;
-                    let label = (
-                        e.target.spec.target.name.clone(),
-                        e.target.spec.namespace.clone(),
-                        e.target.spec.strategy().flagger_label().to_owned(),
-                    );
-                    if prev.is_some() && prev != Some(report.state.phase) {
-                        match report.state.phase {
-                            crate::rollout::Phase::Succeeded => {
-                                *c.successes.entry(label).or_default() += 1;
+                    {
+                        let mut c = shared.counters();
+                        c.ticks += 1;
+                        let label = (
+                            e.target.spec.target.name.clone(),
+                            e.target.spec.namespace.clone(),
+                            e.target.spec.strategy().flagger_label().to_owned(),
+                        );
+                        if prev.is_some() && prev != Some(report.state.phase) {
+                            match report.state.phase {
+                                crate::rollout::Phase::Succeeded => {
+                                    *c.successes.entry(label).or_default() += 1;
+                                }
+                                crate::rollout::Phase::Failed => {
+                                    *c.failures.entry(label).or_default() += 1;
+                                }
+                                _ => {}
                             }
-                            crate::rollout::Phase::Failed => {
-                                *c.failures.entry(label).or_default() += 1;
-                            }
-                            _ => {}
                         }
                     }
-                    for m in &report.metrics {
-                        c.metric_values.insert(
-                            (
-                                e.target.spec.target.name.clone(),
-                                e.target.spec.namespace.clone(),
-                                m.name.clone(),
+                    for ev in &report.events {
+                        let Some((severity, text)) = &ev.alert else {
+                            continue;
+                        };
+                        let targets = alert_targets(
+                            &exec.cluster,
+                            &e.target,
+                            &providers,
+                            &config.global_alerts,
+                            *severity,
+                        )
+                        .await;
+                        if targets.is_empty() {
+                            continue;
+                        }
+                        let alert = crate::report::alerts::Alert {
+                            object: e.target.spec.dotted(),
+                            message: text.clone(),
+                            severity: *severity,
+                            fields: crate::report::alerts::details(
+                                &e.target.spec,
+                                Some(&config.cluster_name),
                             ),
-                            m.value,
-                        );
+                        };
+                        // A full queue drops the alert rather than hold back the rollout.
+                        if alerts.try_send(Outgoing { alert, targets }).is_err() {
+                            warn!(release = %k, "alert queue full; alert dropped");
+                        }
                     }
-                    drop(c);
+                    {
+                        let mut c = shared.counters();
+                        for m in &report.metrics {
+                            c.metric_values.insert(
+                                (
+                                    e.target.spec.target.name.clone(),
+                                    e.target.spec.namespace.clone(),
+                                    m.name.clone(),
+                                ),
+                                m.value,
+                            );
+                        }
+                    }
                     shared
                         .releases
                         .lock()

@@ -57,6 +57,8 @@ pub struct Writer {
     notes: BTreeMap<String, String>,
     /// (release, revision) whose revert conflicted: a person must act.
     given_up: BTreeSet<(String, String)>,
+    alerts: tokio::sync::mpsc::Sender<super::Outgoing>,
+    alert_targets: Vec<crate::report::alerts::Target>,
 }
 
 impl Writer {
@@ -66,6 +68,8 @@ impl Writer {
         provider: Provider,
         key: HashKey,
         shared: Arc<Shared>,
+        alerts: tokio::sync::mpsc::Sender<super::Outgoing>,
+        alert_targets: Vec<crate::report::alerts::Target>,
     ) -> Result<Self, writeback::Error> {
         Ok(Self {
             git: GitWriter::open(config.writer.clone())?,
@@ -76,6 +80,8 @@ impl Writer {
             shared,
             notes: BTreeMap::new(),
             given_up: BTreeSet::new(),
+            alerts,
+            alert_targets,
         })
     }
 
@@ -98,12 +104,31 @@ impl Writer {
             match self.flush(&w).await {
                 Ok(()) => failed = false,
                 Err(e) => {
+                    if !failed {
+                        self.alert(format!("Writing release outcomes to Git failed: {e}"));
+                    }
                     failed = true;
                     self.count(true);
                     warn!(error = %e, "writing outcomes to Git failed; retrying");
                 }
             }
         }
+    }
+
+    /// An error alert to the global notifier (Git problems are not one release's).
+    fn alert(&self, message: String) {
+        if self.alert_targets.is_empty() {
+            return;
+        }
+        let _ = self.alerts.try_send(super::Outgoing {
+            alert: crate::report::alerts::Alert {
+                object: "fledge".into(),
+                message,
+                severity: crate::rollout::spec::Severity::Error,
+                fields: Vec::new(),
+            },
+            targets: self.alert_targets.clone(),
+        });
     }
 
     fn count(&self, error: bool) {
@@ -300,6 +325,7 @@ impl Writer {
             Err(e @ writeback::Error::RevertConflict { .. }) => {
                 error!(release = %release, error = %e,
                     "the revert conflicts and was not committed; the release stays on its primary until a person reverts or fixes the change");
+                self.alert(format!("{release}: the revert of the failed revision conflicts ({e}); the release stays on its primary, a person must act"));
                 self.given_up.insert((release, rev));
                 Ok(())
             }

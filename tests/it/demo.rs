@@ -5,7 +5,10 @@
 
 use std::process::Command;
 
+use std::sync::{Arc, Mutex};
+
 use fledge::cluster::ObjectKey;
+use serde_json::Value;
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -24,8 +27,48 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn promotion_rollback_with_revert_and_fast_rollback() {
     let dir = tempfile::tempdir().unwrap();
+    // A local forge (GitHub's API) and an alert endpoint, recording what they receive.
+    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let r2 = received.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let r = r2.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let auth = parts
+                .headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            r.lock().unwrap().push((
+                format!("{} {} {auth}", parts.method, parts.uri.path()),
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            ));
+            if parts.method == "GET" {
+                (axum::http::StatusCode::OK, "[]")
+            } else {
+                (axum::http::StatusCode::CREATED, "{}")
+            }
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(axum::serve(l, app).into_future());
+    let token = dir.path().join("forge-token");
+    std::fs::write(&token, "forge-t0ken\n").unwrap();
+    let hook = dir.path().join("alert-url");
+    std::fs::write(&hook, format!("{base}/alerts")).unwrap();
+    let root = dir.path().join("demo");
     let mut out = Vec::new();
-    let report = fledge::cli::demo::play(dir.path(), &mut out)
+    let customize = move |a: &mut fledge::cli::run::RunArgs| {
+        a.forge = Some("github".into());
+        a.forge_api = Some(base.clone());
+        a.forge_repo = Some("org/config".into());
+        a.forge_token_file = Some(token.clone());
+        a.cluster_name = Some("demo".into());
+        a.alert_webhook_url_file = Some(hook.clone());
+    };
+    let report = fledge::cli::demo::play(&root, &mut out, &customize)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
     let text = String::from_utf8_lossy(&out).into_owned();
@@ -158,6 +201,90 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
         let id = line.split('\t').next().unwrap();
         assert!(git(work, &["log", "-1", "--format=%B", id]).contains("Fledge-Commit: true"));
     }
+    // Commit statuses: pending while progressing, then success or failure, per commit, with
+    // no repeated post.
+    let received = received.lock().unwrap().clone();
+    let statuses: Vec<(&str, &Value)> = received
+        .iter()
+        .filter(|(what, _)| what.starts_with("POST /repos/org/config/statuses/"))
+        .map(|(what, body)| (what.as_str(), body))
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .all(|(what, _)| what.ends_with("Bearer forge-t0ken"))
+    );
+    let for_commit = |sha: &str| -> Vec<(String, String)> {
+        statuses
+            .iter()
+            .filter(|(what, b)| {
+                what.contains(sha) && b["context"] == "fledge/demo/production/podinfo"
+            })
+            .map(|(_, b)| {
+                (
+                    b["state"].as_str().unwrap().to_owned(),
+                    b["description"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let sha_of = |subject: &str| {
+        log.lines()
+            .find(|l| l.ends_with(&format!("\t{subject}")))
+            .unwrap()
+            .split('\t')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let bump = for_commit(&sha_of("Bump podinfo to 6.5.1"));
+    assert_eq!(
+        bump.first().map(|s| s.0.as_str()),
+        Some("pending"),
+        "{bump:?}"
+    );
+    assert!(
+        bump.iter()
+            .any(|(s, d)| s == "pending" && d.starts_with("canary 50% · 0/3 failed checks")),
+        "{bump:?}"
+    );
+    assert_eq!(
+        bump.last().map(|s| s.0.as_str()),
+        Some("success"),
+        "{bump:?}"
+    );
+    let bad = for_commit(&sha_of("Bump podinfo to 6.5.2"));
+    assert!(
+        bad.iter().any(|(_, d)| d.contains("2/3 failed checks")),
+        "{bad:?}"
+    );
+    assert_eq!(bad.last().map(|s| s.0.as_str()), Some("failure"), "{bad:?}");
+    let fast = for_commit(&sha_of("Revert \"Bump podinfo to 6.5.1\""));
+    assert_eq!(
+        fast.last(),
+        Some(&(
+            "success".to_owned(),
+            "promoted without analysis (fast rollback)".to_owned()
+        )),
+        "{fast:?}"
+    );
+    for list in [&bump, &bad, &fast] {
+        for pair in list.windows(2) {
+            assert_ne!(pair[0], pair[1], "a status was posted twice: {list:?}");
+        }
+    }
+    // The rollback was alerted (the Canary has no alerts of its own: the global notifier).
+    let alerts: Vec<&Value> = received
+        .iter()
+        .filter(|(w, _)| w.starts_with("POST /alerts"))
+        .map(|(_, b)| b)
+        .collect();
+    assert!(
+        alerts.iter().any(|a| a["severity"] == "error"
+            && a["message"] == "Failed checks threshold reached 3"
+            && a["object"] == "podinfo.production"),
+        "{alerts:#?}"
+    );
     // Every update of main was a fast-forward: each reflog entry descends from the one before.
     let reflog = git(
         &report.repo.origin,
