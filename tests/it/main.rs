@@ -21,6 +21,7 @@ mod git_writeback;
 mod gitutil;
 mod kube_api;
 mod prometheus;
+mod rbac;
 mod report;
 mod rollout_prometheus;
 mod routing_schemas;

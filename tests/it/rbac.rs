@@ -1,0 +1,342 @@
+//! deploy/: every object passes `kubernetes-validate --strict`, the config file is one
+//! `fledge run` accepts, and the ClusterRole `fledge` grants exactly the calls fledge makes for
+//! its own work — derived here by recording every cluster call of full rollouts on each
+//! supported provider, with sync's inventory, templates' Secrets and alert providers' Secrets.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fledge::analysis::webhooks::Webhooks;
+use fledge::analysis::{MetricError, MetricRequest, MetricSource};
+use fledge::cluster::sim::SimCluster;
+use fledge::cluster::{self, Cluster, SimHandle};
+use fledge::revision::HashKey;
+use fledge::rollout::Phase;
+use fledge::rollout::executor::Executor;
+use fledge::rollout::spec::Provider;
+use serde_json::Value;
+
+use super::repo_dir;
+
+type Calls = Arc<Mutex<BTreeSet<(String, String, String)>>>;
+
+/// Records (verb, API group, resource) of every call, as RBAC sees it.
+struct Recording {
+    inner: SimHandle,
+    calls: Calls,
+}
+
+fn resource(kind: &str) -> String {
+    if let Some(k) = kind.strip_suffix("/status") {
+        return format!("{}/status", resource(k));
+    }
+    let k = kind.to_lowercase();
+    if k.ends_with('s') {
+        format!("{k}es")
+    } else {
+        format!("{k}s")
+    }
+}
+
+fn group(api_version: &str) -> String {
+    api_version
+        .rsplit_once('/')
+        .map_or("", |(g, _)| g)
+        .to_owned()
+}
+
+impl Recording {
+    fn record(&self, verbs: &[&str], api_version: &str, kind: &str) {
+        for v in verbs {
+            self.calls.lock().unwrap().insert((
+                (*v).to_owned(),
+                group(api_version),
+                resource(kind),
+            ));
+        }
+    }
+}
+
+impl Cluster for Recording {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
+        for o in objects {
+            // Server-side apply creates what does not exist and patches what does.
+            self.record(
+                &["create", "patch"],
+                o["apiVersion"].as_str().unwrap(),
+                o["kind"].as_str().unwrap(),
+            );
+        }
+        self.inner.apply(objects).await
+    }
+    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
+        self.record(
+            &["patch"],
+            o["apiVersion"].as_str().unwrap(),
+            &format!("{}/status", o["kind"].as_str().unwrap()),
+        );
+        self.inner.apply_status(o).await
+    }
+    async fn get(
+        &self,
+        a: &str,
+        k: &str,
+        ns: &str,
+        n: &str,
+    ) -> Result<Option<Value>, cluster::Error> {
+        self.record(&["get"], a, k);
+        self.inner.get(a, k, ns, n).await
+    }
+    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
+        self.record(&["list"], a, k);
+        self.inner.list(a, k, ns).await
+    }
+    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
+        self.record(
+            &["delete"],
+            o["apiVersion"].as_str().unwrap(),
+            o["kind"].as_str().unwrap(),
+        );
+        self.inner.delete(o).await
+    }
+}
+
+struct Passing;
+impl MetricSource for Passing {
+    async fn query(&self, _: &MetricRequest<'_>) -> Result<f64, MetricError> {
+        Ok(100.0)
+    }
+}
+
+fn repo(provider: &str, image: &str) -> Vec<Value> {
+    let text = format!(
+        r"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: shop}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: {image}
+          envFrom: [{{configMapRef: {{name: cfg}}}}, {{secretRef: {{name: creds}}}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: cfg, namespace: shop}}
+data: {{a: '1'}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: creds, namespace: shop}}
+data: {{p: cHc=}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: prom-auth, namespace: shop}}
+data: {{token: dG9r}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: web, namespace: shop}}
+spec: {{scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}, minReplicas: 2, maxReplicas: 4}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: shop}}
+spec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {{name: errors, namespace: shop}}
+spec: {{provider: {{type: prometheus, address: http://prom, secretRef: {{name: prom-auth}}}}, query: 'sum(x)'}}
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: web, namespace: shop}}
+spec:
+  provider: {provider}
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  autoscalerRef: {{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web}}
+  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}
+  service: {{port: 80, gatewayRefs: [{{name: gw}}]}}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 50
+    metrics:
+      - {{name: request-success-rate, thresholdRange: {{min: 99}}}}
+      - {{name: errors, templateRef: {{name: errors}}, thresholdRange: {{min: 1}}}}
+"
+    );
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
+}
+
+/// Every call of a full rollout on each supported provider, and of sync's inventory.
+async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
+    let calls: Calls = Arc::default();
+    for provider in ["kubernetes", "nginx", "istio", "gatewayapi:v1", "linkerd"] {
+        let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+        let cluster = Recording {
+            inner: sim.clone(),
+            calls: calls.clone(),
+        };
+        // Sync of no user objects: only the inventory's own calls.
+        fledge::daemon::sync::sync(&cluster, "fledge-system", &[], &BTreeSet::new())
+            .await
+            .unwrap();
+        let mut d1 = fledge::daemon::desired::split(
+            &repo(provider, "web:1"),
+            "c1",
+            &Provider::Istio,
+            &HashKey::offline(),
+        );
+        let d2 = fledge::daemon::desired::split(
+            &repo(provider, "web:2"),
+            "c2",
+            &Provider::Istio,
+            &HashKey::offline(),
+        );
+        // The configs and the template's Secret come from Git through sync.
+        sim.apply(&d1.plain).await.unwrap();
+        let exec = Executor {
+            cluster,
+            metrics: Passing,
+            webhooks: Webhooks::default(),
+            templates: d1.templates.clone(),
+            promoted_window: 10,
+        };
+        let mut clock = 0;
+        for (d, want) in [
+            (&mut d1, Phase::Initialized),
+            (&mut d2.clone(), Phase::Succeeded),
+        ] {
+            let t = d.releases.remove("shop/web").unwrap();
+            let mut reached = false;
+            for _ in 0..30 {
+                clock += 10;
+                sim.sim
+                    .lock()
+                    .unwrap()
+                    .tick(Duration::from_secs(clock))
+                    .unwrap();
+                if exec
+                    .tick(&t, i64::try_from(clock).unwrap())
+                    .await
+                    .unwrap()
+                    .state
+                    .phase
+                    == want
+                {
+                    reached = true;
+                    break;
+                }
+            }
+            assert!(reached, "{provider}: no {want:?}");
+        }
+    }
+    let mut all = calls.lock().unwrap().clone();
+    // The revision key Secret (KubeCluster::revision_key, request shape in kube_api.rs): read,
+    // and created on first start by server-side apply.
+    for v in ["get", "create", "patch"] {
+        all.insert((v.into(), String::new(), "secrets".into()));
+    }
+    all
+}
+
+fn role_rules() -> BTreeSet<(String, String, String)> {
+    let text = std::fs::read_to_string(repo_dir().join("deploy/rbac.yaml")).unwrap();
+    let mut out = BTreeSet::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+        if v["kind"] != "ClusterRole" || v["metadata"]["name"] != "fledge" {
+            continue;
+        }
+        for rule in v["rules"].as_array().unwrap() {
+            for g in rule["apiGroups"].as_array().unwrap() {
+                for r in rule["resources"].as_array().unwrap() {
+                    for verb in rule["verbs"].as_array().unwrap() {
+                        out.insert((
+                            verb.as_str().unwrap().into(),
+                            g.as_str().unwrap().into(),
+                            r.as_str().unwrap().into(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_role_covers_exactly_the_calls_fledge_makes() {
+    let made = calls_fledge_makes().await;
+    if std::env::var_os("FLEDGE_PRINT_CALLS").is_some() {
+        eprintln!("{made:#?}");
+    }
+    let granted = role_rules();
+    let missing: Vec<_> = made.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&made).collect();
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "missing from deploy/rbac.yaml: {missing:#?}\ngranted but never used: {unused:#?}"
+    );
+}
+
+#[test]
+fn deploy_objects_validate_and_the_config_is_accepted() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["build", "deploy"])
+        .current_dir(repo_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deploy.yaml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let v = Command::new("python3")
+        .arg(repo_dir().join("scripts/validate.py"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && stdout.contains("0 invalid"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "CustomResourceDefinition",
+    ] {
+        assert!(text.contains(&format!("kind: {kind}\n")), "no {kind}");
+    }
+    // The ConfigMap's config.yaml holds only settings `fledge run` knows.
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let args: fledge::cli::run::RunArgs =
+        serde_yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(args.cluster.as_deref(), Some("kube"));
+}
