@@ -137,6 +137,19 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Pushes as a person does: when fledge pushed first, pull --rebase and push again.
+fn push(work: &Path) -> Result<(), Error> {
+    for _ in 0..20 {
+        if git(work, &["push", "-q", "origin", "main"]).is_ok() {
+            return Ok(());
+        }
+        git(work, &["pull", "-q", "--rebase", "origin", "main"])?;
+    }
+    Err(Error::Daemon(
+        "could not push to the demo repository".into(),
+    ))
+}
+
 /// The repositories the demo made.
 #[derive(Debug, Clone)]
 pub struct DemoRepo {
@@ -270,7 +283,7 @@ pub async fn play(
             "Add podinfo and http-echo with canaries",
         ],
     )?;
-    git(&work, &["push", "-q", "origin", "main"])?;
+    push(&work)?;
 
     let http = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
     let listen = http.local_addr().map_err(io)?;
@@ -372,7 +385,7 @@ pub async fn play(
         )
         .map_err(io)?;
         git(&work, &["commit", "-q", "-am", "Bump podinfo to 6.5.1"])?;
-        git(&work, &["push", "-q", "origin", "main"])?;
+        push(&work)?;
         let bump = git(&work, &["rev-parse", "HEAD"])?.trim().to_owned();
         let v = wait(out, "podinfo promoted", &|v| {
             v.phase == "Succeeded" && v.source_commit.as_deref() == Some(bump.as_str())
@@ -411,7 +424,7 @@ pub async fn play(
         )
         .map_err(io)?;
         git(&work, &["commit", "-q", "-am", "Bump podinfo to 6.5.2"])?;
-        git(&work, &["push", "-q", "origin", "main"])?;
+        push(&work)?;
         let v = wait(out, "podinfo rolled back", &|v| v.phase == "Failed").await?;
         scenes.push(v);
         // fledge reverts the bad bump on main.
@@ -434,7 +447,7 @@ pub async fn play(
             "\n▶ 4. The person runs `git revert` of the 6.5.1 bump: back to 6.5.0, promoted before",
         );
         git(&work, &["revert", "--no-edit", &bump])?;
-        git(&work, &["push", "-q", "origin", "main"])?;
+        push(&work)?;
         let reverted = git(&work, &["rev-parse", "HEAD"])?.trim().to_owned();
         let v = wait(out, "fast rollback", &|v| {
             v.phase == "Succeeded"

@@ -9,6 +9,7 @@
 mod bad_input;
 mod cli;
 mod corpus;
+mod daemon_crash;
 mod demo;
 mod differential;
 mod flagger_examples;
