@@ -212,10 +212,9 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     kill(&mut d);
     let _d = start(root, port);
     // The revert lands once.
-    let mut log = String::new();
     for _ in 0..100 {
         git(&work, &["fetch", "-q", "origin"]);
-        log = git(&work, &["log", "--format=%H%x09%s", "origin/main"]);
+        let log = git(&work, &["log", "--format=%H%x09%s", "origin/main"]);
         if log.contains("\tRevert \"web 3\"") {
             break;
         }
@@ -223,7 +222,7 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     git(&work, &["fetch", "-q", "origin"]);
-    log = git(&work, &["log", "--format=%H%x09%s", "origin/main"]);
+    let log = git(&work, &["log", "--format=%H%x09%s", "origin/main"]);
     assert_eq!(log.matches("\tRevert \"web 3\"").count(), 1, "{log}");
     // The whole revert: the app is back at web 2 exactly, and the person's files are kept.
     let app_now = git(&work, &["show", "origin/main:app.yaml"]);
