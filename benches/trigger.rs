@@ -1,0 +1,120 @@
+//! Benchmark: a commit pushed to a local repository → the rollout of its new revision started
+//! (the release's canary revision is the new one), with the poll interval at one hour so that
+//! only the inotify watch wakes the daemon (issue target: p50 ≤ 100 ms).
+//!
+//! ```sh
+//! cargo bench --bench trigger -- 30
+//! ```
+#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_types,
+    reason = "a benchmark measures wall time with Instant"
+)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use fledge::cli::run::{RunArgs, prepare};
+use fledge::daemon::{self, Shared};
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=b", "-c", "user.email=b@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+fn app(tag: usize) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"web:{tag}\"}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  service: {{port: 80}}\n  analysis: {{interval: 1m, threshold: 2, iterations: 5}}\n"
+    )
+}
+
+fn main() {
+    let samples: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(30);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
+    git(root, &["clone", "-q", "origin.git", "work"]);
+    let work = root.join("work");
+    git(&work, &["checkout", "-q", "-b", "main"]);
+    std::fs::write(work.join("app.yaml"), app(0)).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "v0"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let args = RunArgs {
+            repo: Some(format!("file://{}", root.join("origin.git").display())),
+            interval: Some("1h".into()),
+            cluster: Some("sim".into()),
+            metrics_provider: Some("sim".into()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            cache_dir: Some(root.join("cache")),
+            ..RunArgs::default()
+        };
+        let p = prepare(args).await.unwrap();
+        let shared = Arc::new(Shared::default());
+        let token = tokio_util::sync::CancellationToken::new();
+        let d = tokio::spawn(daemon::run(
+            p.config,
+            p.cluster,
+            p.metrics,
+            shared.clone(),
+            token.clone(),
+        ));
+        let current = || {
+            shared
+                .releases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get("shop/web")
+                .and_then(|v| v.canary_revision.clone())
+        };
+        while current().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut lat = Vec::new();
+        for i in 1..=samples {
+            let before = current();
+            std::fs::write(work.join("app.yaml"), app(i)).unwrap();
+            git(&work, &["commit", "-q", "-am", &format!("v{i}")]);
+            git(&work, &["push", "-q", "origin", "main"]);
+            let pushed = Instant::now();
+            loop {
+                if current() != before {
+                    break;
+                }
+                assert!(
+                    pushed.elapsed() < Duration::from_secs(30),
+                    "no rollout started"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            lat.push(pushed.elapsed());
+        }
+        token.cancel();
+        let _ = d.await;
+        lat.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!("samples: {samples}");
+        println!(
+            "push → rollout started: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+            ms(lat[lat.len() / 2]),
+            ms(lat[lat.len() * 9 / 10]),
+            ms(lat[lat.len() - 1])
+        );
+    });
+}
