@@ -250,6 +250,15 @@ impl Tick<'_> {
                     return Ok(());
                 }
                 Err(e) => {
+                    // Flagger rolls back quietly here (flagger-spec §10.8); fledge alerts.
+                    self.warn(
+                        format!(
+                            "Rolling back {} progress deadline exceeded {e}",
+                            self.name()
+                        ),
+                        None,
+                    );
+                    self.alert(Severity::Error, &format!("Progress deadline exceeded {e}"));
                     self.rollback(&e);
                     return Ok(());
                 }
@@ -324,6 +333,15 @@ impl Tick<'_> {
                 Ok(true) => {}
                 Ok(false) => return Err(Halt),
                 Err(e) => {
+                    // Flagger rolls back quietly here (flagger-spec §10.8); fledge alerts.
+                    self.warn(
+                        format!(
+                            "Rolling back {} progress deadline exceeded {e}",
+                            self.name()
+                        ),
+                        None,
+                    );
+                    self.alert(Severity::Error, &format!("Progress deadline exceeded {e}"));
                     self.rollback(&e);
                     return Ok(());
                 }

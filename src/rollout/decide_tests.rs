@@ -783,3 +783,20 @@ fn promoted_revisions_roll_back_fast_and_failed_ones_wait_for_a_new_commit() {
         ["r4", "r1"]
     );
 }
+
+#[test]
+fn a_canary_past_its_deadline_is_rolled_back_with_an_error_alert() {
+    let mut c = base("", progressing(25, 0), Phase::Failed);
+    c.desired = "r2";
+    c.canary = Readiness::Failed("ProgressDeadlineExceeded".into());
+    c.answers
+        .push((Question::Hooks(HookType::Rollback), fail()));
+    let d = run_case(&c);
+    assert_eq!(d.state.phase, Phase::Failed);
+    let alert = d.events.iter().find_map(|e| e.alert.clone()).unwrap();
+    assert_eq!(alert.0, crate::rollout::spec::Severity::Error);
+    assert!(
+        alert.1.starts_with("Progress deadline exceeded"),
+        "{alert:?}"
+    );
+}

@@ -276,3 +276,75 @@ fn plan_json_lists_each_canary_with_its_schedule_and_objects() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_prints_the_daemons_releases_with_a_progress_bar() {
+    use std::sync::Arc;
+    let shared = Arc::new(fledge::daemon::Shared::default());
+    shared.releases.lock().unwrap().insert(
+        "shop/web".into(),
+        fledge::daemon::ReleaseView {
+            namespace: "shop".into(),
+            name: "web".into(),
+            target: "web".into(),
+            strategy: "canary".into(),
+            phase: "Progressing".into(),
+            canary_weight: 30,
+            max_weight: 60,
+            failed_checks: 1,
+            threshold: 5,
+            iterations: 0,
+            max_iterations: 0,
+            canary_revision: Some("0123456789abcdef".into()),
+            primary_revision: Some("fedcba9876543210".into()),
+            source_commit: Some("c0ffee1234".into()),
+            last_transition_time: "2026-11-23T00:00:00Z".into(),
+            message: "New revision detected".into(),
+            fast_rollback: false,
+        },
+    );
+    let receiver = fledge::source::webhook::Receiver::new(
+        fledge::source::webhook::HookSecrets::default(),
+        Arc::default(),
+    );
+    let app = fledge::daemon::http::router(shared.clone(), receiver, None);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(axum::serve(l, app).into_future());
+    let b2 = base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        fledge().args(["status", "--server", &b2]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("NAMESPACE  NAME  PHASE"), "{text}");
+    assert!(
+        text.contains(
+            "shop       web   Progressing  █████░░░░░  30%     1/5     0123456789ab  c0ffee1"
+        ),
+        "{text}"
+    );
+    // The metrics endpoint speaks Flagger's names.
+    let metrics = fledge::daemon::http::render_metrics(&shared);
+    assert!(
+        metrics.contains("flagger_canary_weight{workload=\"web\",namespace=\"shop\"} 30"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("flagger_canary_status{name=\"web\",namespace=\"shop\"} 0"),
+        "{metrics}"
+    );
+    // No daemon: a clear error.
+    let out = fledge()
+        .args(["status", "--server", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is `fledge run` listening there?"));
+}
