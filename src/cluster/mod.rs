@@ -193,6 +193,16 @@ impl Cluster for SimHandle {
     }
 }
 
+/// A Secret's `data[key]`, decoded as UTF-8 text.
+#[must_use]
+pub fn secret_field(secret: &Value, key: &str) -> Option<String> {
+    use base64::Engine as _;
+    secret["data"][key]
+        .as_str()
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
 /// Identifies an object: API group (empty for core), kind, namespace (empty when
 /// cluster-scoped), name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

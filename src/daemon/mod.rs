@@ -141,13 +141,7 @@ async fn alert_targets(
         if let Some(secret) = &p.secret_ref
             && let Ok(Some(s)) = cluster.get("v1", "Secret", &p.namespace, secret).await
         {
-            use base64::Engine as _;
-            let field = |k: &str| {
-                s["data"][k]
-                    .as_str()
-                    .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-                    .and_then(|b| String::from_utf8(b).ok())
-            };
+            let field = |k: &str| crate::cluster::secret_field(&s, k);
             if let Some(a) = field("address") {
                 address = Some(a);
             }

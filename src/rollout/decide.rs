@@ -352,13 +352,7 @@ impl Tick<'_> {
         if self.spec.skip_analysis && phase == Phase::Progressing {
             self.state.canary_weight = 0;
             self.state.mirrored = false;
-            self.event(format!(
-                "Copying {} template spec to {}-primary.{}",
-                self.target(),
-                self.spec.target.name,
-                self.spec.namespace
-            ));
-            self.actions.push(Action::Promote);
+            self.copy_to_primary();
             self.succeed(
                 &format!(
                     "Promotion completed! Canary analysis was skipped for {}",
@@ -562,21 +556,43 @@ impl Tick<'_> {
         self.actions.push(Action::PostRollout(Phase::Failed));
     }
 
+    /// The `confirm-promotion` gate; `Ok(false)` when it holds the release in WaitingPromotion.
+    fn promotion_approved(&mut self) -> Result<bool, Halt> {
+        let Some(msg) = self.gate(HookType::ConfirmPromotion)? else {
+            return Ok(true);
+        };
+        if self.state.phase != Phase::WaitingPromotion {
+            self.warn(
+                format!(
+                    "Halt {} advancement waiting for promotion approval {msg}",
+                    self.name()
+                ),
+                Some(FailureKind::Hook),
+            );
+            self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
+        }
+        self.transition(Phase::WaitingPromotion, "Waiting for approval.");
+        Ok(false)
+    }
+
     fn promote(&mut self) -> Step {
-        if let Some(msg) = self.gate(HookType::ConfirmPromotion)? {
-            if self.state.phase != Phase::WaitingPromotion {
-                self.warn(
-                    format!(
-                        "Halt {} advancement waiting for promotion approval {msg}",
-                        self.name()
-                    ),
-                    Some(FailureKind::Hook),
-                );
-                self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
-            }
-            self.transition(Phase::WaitingPromotion, "Waiting for approval.");
+        if !self.promotion_approved()? {
             return Ok(());
         }
+        self.start_promotion();
+        Ok(())
+    }
+
+    /// Copies the canary to the primary (the executor does it) and enters Promoting.
+    fn start_promotion(&mut self) {
+        self.copy_to_primary();
+        self.transition(
+            Phase::Promoting,
+            "Canary analysis completed, starting primary rolling update.",
+        );
+    }
+
+    fn copy_to_primary(&mut self) {
         self.event(format!(
             "Copying {} template spec to {}-primary.{}",
             self.target(),
@@ -584,11 +600,6 @@ impl Tick<'_> {
             self.spec.namespace
         ));
         self.actions.push(Action::Promote);
-        self.transition(
-            Phase::Promoting,
-            "Canary analysis completed, starting primary rolling update.",
-        );
-        Ok(())
     }
 
     fn canary_step(&mut self) -> Step {
@@ -664,18 +675,7 @@ impl Tick<'_> {
             return Ok(());
         }
         if self.state.iterations == n && !kubernetes {
-            if let Some(msg) = self.gate(HookType::ConfirmPromotion)? {
-                if self.state.phase != Phase::WaitingPromotion {
-                    self.warn(
-                        format!(
-                            "Halt {} advancement waiting for promotion approval {msg}",
-                            self.name()
-                        ),
-                        Some(FailureKind::Hook),
-                    );
-                    self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
-                }
-                self.transition(Phase::WaitingPromotion, "Waiting for approval.");
+            if !self.promotion_approved()? {
                 return Ok(());
             }
             let text = if self.state.mirrored {
@@ -699,17 +699,7 @@ impl Tick<'_> {
             return self.promote();
         }
         // Confirm-promotion passed when traffic switched; promote now.
-        self.event(format!(
-            "Copying {} template spec to {}-primary.{}",
-            self.target(),
-            self.spec.target.name,
-            self.spec.namespace
-        ));
-        self.actions.push(Action::Promote);
-        self.transition(
-            Phase::Promoting,
-            "Canary analysis completed, starting primary rolling update.",
-        );
+        self.start_promotion();
         Ok(())
     }
 

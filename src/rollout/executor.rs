@@ -374,13 +374,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             let Ok(Some(s)) = self.cluster.get("v1", "Secret", &t.namespace, secret).await else {
                 continue;
             };
-            let field = |k: &str| {
-                use base64::Engine as _;
-                s["data"][k]
-                    .as_str()
-                    .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-                    .and_then(|b| String::from_utf8(b).ok())
-            };
+            let field = |k: &str| cluster::secret_field(&s, k);
             let auth = match (field("token"), field("username"), field("password")) {
                 (Some(t), _, _) => Some(Auth::Bearer(t)),
                 (None, Some(username), Some(password)) => Some(Auth::Basic { username, password }),
