@@ -16,9 +16,13 @@ pub mod any;
 pub mod desired;
 pub mod http;
 pub mod outcomes;
+mod reconcile;
+mod report;
 pub mod sync;
 
-use std::collections::{BTreeMap, BTreeSet};
+pub use report::Outgoing;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -63,97 +67,6 @@ pub struct Config {
     pub global_alerts: Vec<crate::report::alerts::Target>,
     /// The cluster's name in status contexts and alerts.
     pub cluster_name: String,
-}
-
-/// An alert on its way out.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub alert: crate::report::alerts::Alert,
-    pub targets: Vec<crate::report::alerts::Target>,
-}
-
-/// Sends commit statuses for every release state and the alerts it is given. Failures are
-/// logged and counted; nothing here can hold back a rollout.
-async fn report(
-    forge: Option<crate::report::forge::Forge>,
-    cluster_name: String,
-    mut world: watch::Receiver<World>,
-    mut alerts: tokio::sync::mpsc::Receiver<Outgoing>,
-    shutdown: CancellationToken,
-) {
-    let notifier = crate::report::alerts::Notifier::default();
-    loop {
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return,
-            Some(out) = alerts.recv() => {
-                for t in &out.targets {
-                    if let Err(e) = notifier.send(t, &out.alert).await {
-                        warn!(error = %e, "alert not delivered");
-                    }
-                }
-            }
-            r = world.changed(), if forge.is_some() => {
-                if r.is_err() {
-                    return;
-                }
-                let w = world.borrow_and_update().clone();
-                if let Some(f) = &forge {
-                    for (t, s) in w.releases.values() {
-                        let view = ReleaseView::of(t, s);
-                        if let Some(st) = crate::report::forge::status_of(&view, &cluster_name)
-                            && let Err(e) = f.post(&st).await
-                        {
-                            warn!(error = %e, "commit status not posted");
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The targets of an alert for a release: its `analysis.alerts` entries that take this
-/// severity, or the global notifier when it has none.
-async fn alert_targets(
-    cluster: &AnyCluster,
-    t: &ReleaseTarget,
-    providers: &BTreeMap<(String, String), crate::rollout::spec::AlertProvider>,
-    global: &[crate::report::alerts::Target],
-    severity: crate::rollout::spec::Severity,
-) -> Vec<crate::report::alerts::Target> {
-    use crate::cluster::Cluster as _;
-    use crate::report::alerts::{Target, receives};
-    if t.spec.analysis.alerts.is_empty() {
-        return global.to_vec();
-    }
-    let mut out = Vec::new();
-    for a in &t.spec.analysis.alerts {
-        if !receives(a.severity, severity) {
-            continue;
-        }
-        let Some(p) = providers.get(&(a.provider_namespace.clone(), a.provider_name.clone()))
-        else {
-            warn!(release = %t.spec.name, provider = %a.provider_name, "alert provider not in the repository");
-            continue;
-        };
-        let (mut address, mut token) = (p.address.clone(), None);
-        if let Some(secret) = &p.secret_ref
-            && let Ok(Some(s)) = cluster.get("v1", "Secret", &p.namespace, secret).await
-        {
-            let field = |k: &str| crate::cluster::secret_field(&s, k);
-            if let Some(a) = field("address") {
-                address = Some(a);
-            }
-            token = field("token");
-        }
-        if let Some(addr) = address {
-            out.push(Target::of(p, addr, token));
-        } else {
-            warn!(provider = %p.name, "alert provider has no address");
-        }
-    }
-    out
 }
 
 /// A release as the API shows it.
@@ -353,7 +266,7 @@ pub async fn run(
     };
     let (world_tx, world_rx) = watch::channel(World::default());
     let (alert_tx, alert_rx) = tokio::sync::mpsc::channel::<Outgoing>(256);
-    tracker.spawn(report(
+    tracker.spawn(report::report(
         config.forge.clone().map(crate::report::forge::Forge::new),
         config.cluster_name.clone(),
         world_rx.clone(),
@@ -379,7 +292,7 @@ pub async fn run(
         templates: BTreeMap::new(),
         promoted_window: config.promoted_window,
     };
-    let result = reconcile(
+    let result = reconcile::reconcile(
         &config, exec, key, poll_rx, world_tx, alert_tx, &shared, clock, &shutdown,
     )
     .await;
@@ -392,265 +305,4 @@ pub async fn run(
         warn!("tasks did not stop within 10s");
     }
     result
-}
-
-struct Entry {
-    target: ReleaseTarget,
-    due: tokio::time::Instant,
-}
-
-/// The reconciler: applies each new snapshot and ticks every release when it is due.
-#[allow(clippy::too_many_arguments)]
-async fn reconcile(
-    config: &Config,
-    mut exec: Executor<AnyCluster, AnyMetrics>,
-    key: HashKey,
-    mut polls: watch::Receiver<PollState>,
-    world: watch::Sender<World>,
-    alerts: tokio::sync::mpsc::Sender<Outgoing>,
-    shared: &Arc<Shared>,
-    clock: Clock,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut states: BTreeMap<String, ReleaseState> = BTreeMap::new();
-    // The commit that brought each release's current revision.
-    let mut brought: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut seen_commit: Option<String> = None;
-    let mut providers = BTreeMap::new();
-    let mut last_polls = 0;
-    loop {
-        let next_due = entries.values().map(|e| e.due).min();
-        let sleep = async {
-            match next_due {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Ok(()),
-            changed = polls.changed() => {
-                if changed.is_err() {
-                    return Ok(());
-                }
-            }
-            () = sleep => {}
-        }
-        let poll = polls.borrow_and_update().clone();
-        if poll.polls != last_polls {
-            last_polls = poll.polls;
-            let mut c = shared.counters();
-            c.polls += 1;
-            if poll.error.is_some() {
-                c.poll_errors += 1;
-            }
-        }
-        if let Some(snap) = poll.snapshot.clone()
-            && seen_commit.as_deref() != Some(&snap.commit.to_string())
-        {
-            let commit = snap.commit.to_string();
-            seen_commit = Some(commit.clone());
-            *shared
-                .last_commit
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(commit.clone());
-            let (path, provider, key2) = (
-                config.path.clone(),
-                config.mesh_provider.clone(),
-                key.clone(),
-            );
-            let c2 = commit.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                desired::desired(&snap.files, &path, &c2, &provider, &key2)
-            })
-            .await?;
-            shared.counters().renders += 1;
-            match rendered {
-                Err(e) => {
-                    shared.counters().render_errors += 1;
-                    warn!(commit = %commit, error = %e, "render failed; the cluster keeps the last good commit");
-                    *shared
-                        .problems
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = vec![e.to_string()];
-                }
-                Ok(d) => {
-                    for p in &d.problems {
-                        warn!(commit = %commit, "{p}");
-                    }
-                    shared
-                        .problems
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clone_from(&d.problems);
-                    match sync::sync(
-                        &exec.cluster,
-                        &config.inventory_namespace,
-                        &d.plain,
-                        &d.owned,
-                    )
-                    .await
-                    {
-                        Ok(s) => {
-                            shared.counters().applies += 1;
-                            info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
-                            shared
-                                .ready
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            shared.counters().apply_errors += 1;
-                            warn!(commit = %commit, error = %e, "sync failed; retried at the next commit or poll");
-                        }
-                    }
-                    exec.templates = d.templates.clone();
-                    providers = d.alert_providers.clone();
-                    let now = tokio::time::Instant::now();
-                    let mut next: BTreeMap<String, Entry> = BTreeMap::new();
-                    for (k, mut t) in d.releases {
-                        let rev = t.revision.id.0.clone();
-                        // Keep the commit that first brought this revision.
-                        let prior = match brought.get(&k) {
-                            Some((r, c)) if *r == rev => Some(c.clone()),
-                            Some(_) => None,
-                            None => match exec.load(&t.spec).await {
-                                Ok(s) if s.canary_revision.as_deref() == Some(rev.as_str()) => {
-                                    s.source_commit.clone()
-                                }
-                                Ok(s) if s.primary_revision.as_deref() == Some(rev.as_str()) => {
-                                    s.primary_commit.clone()
-                                }
-                                _ => None,
-                            },
-                        };
-                        let c = prior.unwrap_or_else(|| commit.clone());
-                        brought.insert(k.clone(), (rev, c.clone()));
-                        t.commit = Some(c);
-                        let due = match entries.remove(&k) {
-                            Some(old)
-                                if old.target.revision == t.revision
-                                    && old.target.spec == t.spec =>
-                            {
-                                old.due
-                            }
-                            _ => now,
-                        };
-                        next.insert(k, Entry { target: t, due });
-                    }
-                    for gone in entries.keys() {
-                        info!(release = %gone, "release removed from the repository; its objects stay as they are");
-                        states.remove(gone);
-                        shared
-                            .releases
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(gone);
-                    }
-                    entries = next;
-                }
-            }
-        }
-        // Tick what is due.
-        let now = tokio::time::Instant::now();
-        let due: BTreeSet<String> = entries
-            .iter()
-            .filter(|(_, e)| e.due <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in due {
-            let Some(e) = entries.get_mut(&k) else {
-                continue;
-            };
-            let interval = e.target.spec.analysis.interval.max(config.min_interval);
-            e.due = tokio::time::Instant::now() + clock.real(interval);
-            match exec.tick(&e.target, clock.now()).await {
-                Ok(report) => {
-                    let prev = states.get(&k).map(|s| s.phase);
-                    {
-                        let mut c = shared.counters();
-                        c.ticks += 1;
-                        let label = (
-                            e.target.spec.target.name.clone(),
-                            e.target.spec.namespace.clone(),
-                            e.target.spec.strategy().flagger_label().to_owned(),
-                        );
-                        if prev.is_some() && prev != Some(report.state.phase) {
-                            match report.state.phase {
-                                crate::rollout::Phase::Succeeded => {
-                                    *c.successes.entry(label).or_default() += 1;
-                                }
-                                crate::rollout::Phase::Failed => {
-                                    *c.failures.entry(label).or_default() += 1;
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                    for ev in &report.events {
-                        let Some((severity, text)) = &ev.alert else {
-                            continue;
-                        };
-                        let targets = alert_targets(
-                            &exec.cluster,
-                            &e.target,
-                            &providers,
-                            &config.global_alerts,
-                            *severity,
-                        )
-                        .await;
-                        if targets.is_empty() {
-                            continue;
-                        }
-                        let alert = crate::report::alerts::Alert {
-                            object: e.target.spec.dotted(),
-                            message: text.clone(),
-                            severity: *severity,
-                            fields: crate::report::alerts::details(
-                                &e.target.spec,
-                                Some(&config.cluster_name),
-                            ),
-                        };
-                        // A full queue drops the alert rather than hold back the rollout.
-                        if alerts.try_send(Outgoing { alert, targets }).is_err() {
-                            warn!(release = %k, "alert queue full; alert dropped");
-                        }
-                    }
-                    {
-                        let mut c = shared.counters();
-                        for m in &report.metrics {
-                            c.metric_values.insert(
-                                (
-                                    e.target.spec.target.name.clone(),
-                                    e.target.spec.namespace.clone(),
-                                    m.name.clone(),
-                                ),
-                                m.value,
-                            );
-                        }
-                    }
-                    shared
-                        .releases
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(k.clone(), ReleaseView::of(&e.target, &report.state));
-                    states.insert(k.clone(), report.state);
-                }
-                Err(err) => {
-                    warn!(release = %k, error = %err, "tick failed; retried at the next interval");
-                }
-            }
-        }
-        world.send_replace(World {
-            commit: seen_commit.clone(),
-            releases: entries
-                .iter()
-                .filter_map(|(k, e)| {
-                    states
-                        .get(k)
-                        .map(|s| (k.clone(), (e.target.clone(), s.clone())))
-                })
-                .collect(),
-        });
-    }
 }

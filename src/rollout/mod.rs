@@ -9,6 +9,7 @@
 
 pub mod decide;
 pub mod executor;
+mod parse;
 pub mod plan;
 pub mod simulate;
 pub mod spec;
