@@ -5,7 +5,16 @@
 //!                                            └──▶ release targets ──rollout──▶ writeback, report
 //! ```
 //!
-//! - [`render`]: the config repository → objects, kustomize-compatible, without a kustomize binary.
+//! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
+//! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
+//! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
+//! - [`cluster`]: the Kubernetes API (kube-rs) or the simulated cluster, behind one trait.
+//! - [`rollout`]: Canary specs, the pure `decide`, the executor, `plan`.
+//! - [`routing`]: one generator of routing objects per traffic provider.
+//! - [`analysis`]: metric checks (Prometheus, the simulated traffic) and webhooks.
+//! - [`writeback`]: commits, reverts and notes pushed without force; the record formats.
+//! - [`report`]: commit statuses on the forge and chat alerts.
+//! - [`daemon`]: the wiring of `fledge run`: reconciler, outcome writer, HTTP.
 //! - [`cli`]: the command-line interface.
 
 pub mod analysis;
