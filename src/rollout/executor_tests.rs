@@ -321,6 +321,7 @@ async fn a_failing_analysis_rolls_back() {
 async fn interrupted_after_any_write_a_restarted_executor_ends_in_the_same_state() {
     let (want_state, want_objects, writes) = scenario(0).await;
     assert!(writes > 20, "{writes} writes");
+    eprintln!("interrupting the scenario after each of its {writes} cluster writes");
     for k in 1..=writes {
         let (state, objects, _) = scenario(k).await;
         assert_eq!(

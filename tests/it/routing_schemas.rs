@@ -176,6 +176,7 @@ fn generated_objects_validate_against_upstream_schemas() {
     ] {
         assert!(kinds.contains(want), "no {want} generated: {kinds:?}");
     }
+    eprintln!("validating {} distinct generated objects", objects.len());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("generated.yaml");
     std::fs::write(&file, fledge::render::yaml::emit_stream(&objects)).unwrap();
