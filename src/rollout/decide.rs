@@ -220,14 +220,7 @@ impl Tick<'_> {
 
         // The primary must be ready before anything moves (step 13).
         if !self.spec.skip_analysis {
-            let primary =
-                self.obs.primary.clone().unwrap_or_else(|| {
-                    Readiness::Progressing("the primary does not exist yet".into())
-                });
-            match self.ready(
-                &primary,
-                &format!("{}-primary.{}", self.spec.target.name, self.spec.namespace),
-            ) {
+            match self.primary_ready() {
                 Ok(true) => {}
                 Ok(false) => return Err(Halt),
                 Err(e) if matches!(phase, Phase::Promoting | Phase::Finalising) => {
@@ -250,16 +243,7 @@ impl Tick<'_> {
                     return Ok(());
                 }
                 Err(e) => {
-                    // Flagger rolls back quietly here (flagger-spec §10.8); fledge alerts.
-                    self.warn(
-                        format!(
-                            "Rolling back {} progress deadline exceeded {e}",
-                            self.name()
-                        ),
-                        None,
-                    );
-                    self.alert(Severity::Error, &format!("Progress deadline exceeded {e}"));
-                    self.rollback(&e);
+                    self.roll_back_stuck(&e);
                     return Ok(());
                 }
             }
@@ -333,16 +317,7 @@ impl Tick<'_> {
                 Ok(true) => {}
                 Ok(false) => return Err(Halt),
                 Err(e) => {
-                    // Flagger rolls back quietly here (flagger-spec §10.8); fledge alerts.
-                    self.warn(
-                        format!(
-                            "Rolling back {} progress deadline exceeded {e}",
-                            self.name()
-                        ),
-                        None,
-                    );
-                    self.alert(Severity::Error, &format!("Progress deadline exceeded {e}"));
-                    self.rollback(&e);
+                    self.roll_back_stuck(&e);
                     return Ok(());
                 }
             }
@@ -457,14 +432,7 @@ impl Tick<'_> {
             );
         }
         if !self.spec.skip_analysis {
-            let primary =
-                self.obs.primary.clone().unwrap_or_else(|| {
-                    Readiness::Progressing("the primary does not exist yet".into())
-                });
-            match self.ready(
-                &primary,
-                &format!("{}-primary.{}", self.spec.target.name, self.spec.namespace),
-            ) {
+            match self.primary_ready() {
                 Ok(true) => {}
                 Ok(false) => return Err(Halt),
                 Err(e) => {
@@ -538,6 +506,31 @@ impl Tick<'_> {
         self.alert(Severity::Info, alert);
         self.transition(Phase::Succeeded, alert);
         self.actions.push(Action::PostRollout(Phase::Succeeded));
+    }
+
+    /// Waits for the primary (missing counts as not ready yet).
+    fn primary_ready(&mut self) -> Result<bool, String> {
+        let primary = self
+            .obs
+            .primary
+            .clone()
+            .unwrap_or_else(|| Readiness::Progressing("the primary does not exist yet".into()));
+        let what = format!("{}-primary.{}", self.spec.target.name, self.spec.namespace);
+        self.ready(&primary, &what)
+    }
+
+    /// A Deployment that will not become ready: roll back. Flagger does it quietly
+    /// (flagger-spec §10.8); fledge alerts.
+    fn roll_back_stuck(&mut self, e: &str) {
+        self.warn(
+            format!(
+                "Rolling back {} progress deadline exceeded {e}",
+                self.name()
+            ),
+            None,
+        );
+        self.alert(Severity::Error, &format!("Progress deadline exceeded {e}"));
+        self.rollback(e);
     }
 
     fn rollback(&mut self, reason: &str) {
