@@ -170,27 +170,12 @@ pub struct DemoReport {
     pub sim: crate::cluster::SimHandle,
 }
 
-fn bar(v: &ReleaseView) -> String {
-    let (done, total) = if v.max_iterations > 0 {
-        (v.iterations, v.max_iterations)
-    } else {
-        (u32::from(v.canary_weight), u32::from(v.max_weight.max(1)))
-    };
-    let width = 20;
-    let filled = (done.min(total) * width / total.max(1)) as usize;
-    format!(
-        "{}{}",
-        "█".repeat(filled),
-        "░".repeat(width as usize - filled)
-    )
-}
-
 fn line(v: &ReleaseView, secs: f64) -> String {
     format!(
         "  [{secs:5.1}s] {:<22} {:<17} {} {:>3}%  {}/{} failed checks  {}{}",
         format!("{}/{}", v.namespace, v.name),
         v.phase,
-        bar(v),
+        v.progress_bar(20),
         v.canary_weight,
         v.failed_checks,
         v.threshold,

@@ -6,21 +6,6 @@ use std::time::Duration;
 use super::Error;
 use crate::daemon::ReleaseView;
 
-fn bar(v: &ReleaseView) -> String {
-    let (done, total) = if v.max_iterations > 0 {
-        (v.iterations, v.max_iterations)
-    } else {
-        (u32::from(v.canary_weight), u32::from(v.max_weight.max(1)))
-    };
-    let width = 10u32;
-    let filled = (done.min(total) * width / total.max(1)) as usize;
-    format!(
-        "{}{}",
-        "█".repeat(filled),
-        "░".repeat(width as usize - filled)
-    )
-}
-
 /// The table for a list of releases.
 #[must_use]
 pub fn table(releases: &[ReleaseView]) -> String {
@@ -43,7 +28,7 @@ pub fn table(releases: &[ReleaseView]) -> String {
             v.namespace.clone(),
             v.name.clone(),
             v.phase.clone(),
-            bar(v),
+            v.progress_bar(10),
             format!("{}%", v.canary_weight),
             format!("{}/{}", v.failed_checks, v.threshold),
             v.canary_revision

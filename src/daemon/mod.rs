@@ -93,15 +93,31 @@ pub struct ReleaseView {
 }
 
 impl ReleaseView {
+    /// A bar of `width` cells: the canary weight toward its maximum, or the iterations done.
+    #[must_use]
+    pub fn progress_bar(&self, width: u32) -> String {
+        let (done, total) = if self.max_iterations > 0 {
+            (self.iterations, self.max_iterations)
+        } else {
+            (
+                u32::from(self.canary_weight),
+                u32::from(self.max_weight.max(1)),
+            )
+        };
+        let filled = done.min(total) * width / total.max(1);
+        format!(
+            "{}{}",
+            "█".repeat(filled as usize),
+            "░".repeat((width - filled) as usize)
+        )
+    }
+
     fn of(t: &ReleaseTarget, s: &ReleaseState) -> Self {
         Self {
             namespace: t.spec.namespace.clone(),
             name: t.spec.name.clone(),
             target: t.spec.target.name.clone(),
-            strategy: serde_json::to_value(t.spec.strategy())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            strategy: t.spec.strategy().as_str().to_owned(),
             phase: s.phase.to_string(),
             canary_weight: s.canary_weight,
             max_weight: t.spec.max_weight(),

@@ -272,10 +272,7 @@ pub fn render_text(plans: &[Plan]) -> String {
             p.name,
             p.target,
             p.provider,
-            serde_json::to_value(p.strategy)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            p.strategy.as_str()
         );
         let checks: Vec<String> = p
             .metrics

@@ -109,6 +109,17 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The name `plan` and the API use (the serialized form).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Canary => "canary",
+            Self::Ab => "ab",
+            Self::Bluegreen => "bluegreen",
+            Self::Mirror => "mirror",
+        }
+    }
+
     /// The label Flagger's metrics use (`deployment_strategy`).
     #[must_use]
     pub fn flagger_label(self) -> &'static str {
