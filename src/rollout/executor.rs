@@ -463,7 +463,10 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             info!(release = %key_of(spec), from = %state.phase, to = %decision.state.phase,
                   weight = decision.state.canary_weight, "phase changed");
         }
-        self.converge(t, &decision.state).await?;
+        // The tick began by converging to `state`; only a new state needs another pass.
+        if decision.state != state {
+            self.converge(t, &decision.state).await?;
+        }
         let checksum = decision.state.canary_revision.clone().unwrap_or_default();
         let mut events = decision.events.clone();
         for a in &decision.actions {
