@@ -202,132 +202,74 @@ impl Forge {
         hex::encode(sha1::Sha1::digest(context.as_bytes()))
     }
 
+    /// The headers every call to the forge carries: its auth, and GitHub's API version.
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let tok = self.config.token.expose();
+        match self.config.kind {
+            ForgeKind::GitHub => vec![
+                ("Accept", "application/vnd.github+json".into()),
+                ("X-GitHub-Api-Version", "2022-11-28".into()),
+                ("Authorization", format!("Bearer {tok}")),
+            ],
+            ForgeKind::Gitea => vec![("Authorization", format!("token {tok}"))],
+            ForgeKind::GitLab => vec![("PRIVATE-TOKEN", tok.to_owned())],
+            ForgeKind::Bitbucket => vec![("Authorization", format!("Bearer {tok}"))],
+        }
+    }
+
     /// The request that posts `s`: method POST, URL, headers, JSON body.
     #[must_use]
     pub fn request(&self, s: &CommitStatus) -> (String, Vec<(&'static str, String)>, Value) {
-        let tok = self.config.token.expose();
         let state = self.state_word(s.state);
-        let url_field = self.config.target_url.clone();
-        match self.config.kind {
-            ForgeKind::GitHub => {
-                let mut body =
-                    json!({"state": state, "description": s.description, "context": s.context});
-                if let Some(u) = url_field {
-                    body["target_url"] = json!(u);
-                }
-                (
-                    format!(
-                        "{}/repos/{}/statuses/{}",
-                        self.base(),
-                        self.config.repo,
-                        s.sha
-                    ),
-                    vec![
-                        ("Accept", "application/vnd.github+json".into()),
-                        ("X-GitHub-Api-Version", "2022-11-28".into()),
-                        ("Authorization", format!("Bearer {tok}")),
-                    ],
-                    body,
-                )
-            }
-            ForgeKind::Gitea => {
-                let mut body =
-                    json!({"state": state, "description": s.description, "context": s.context});
-                if let Some(u) = url_field {
-                    body["target_url"] = json!(u);
-                }
-                (
-                    format!(
-                        "{}/api/v1/repos/{}/statuses/{}",
-                        self.base(),
-                        self.config.repo,
-                        s.sha
-                    ),
-                    vec![("Authorization", format!("token {tok}"))],
-                    body,
-                )
-            }
-            ForgeKind::GitLab => {
-                let mut body =
-                    json!({"state": state, "description": s.description, "name": s.context});
-                if let Some(u) = url_field {
-                    body["target_url"] = json!(u);
-                }
-                (
-                    format!(
-                        "{}/api/v4/projects/{}/statuses/{}",
-                        self.base(),
-                        percent(&self.config.repo),
-                        s.sha
-                    ),
-                    vec![("PRIVATE-TOKEN", tok.to_owned())],
-                    body,
-                )
-            }
+        let (base, repo, sha) = (self.base(), &self.config.repo, &s.sha);
+        let (url, body) = match self.config.kind {
             ForgeKind::Bitbucket => (
-                format!(
-                    "{}/2.0/repositories/{}/commit/{}/statuses/build",
-                    self.base(),
-                    self.config.repo,
-                    s.sha
-                ),
-                vec![("Authorization", format!("Bearer {tok}"))],
+                format!("{base}/2.0/repositories/{repo}/commit/{sha}/statuses/build"),
                 json!({"key": Self::bitbucket_key(&s.context), "state": state, "name": s.context,
-                       "url": url_field.unwrap_or_else(|| "https://bitbucket.org".into()),
+                       "url": self.config.target_url.clone().unwrap_or_else(|| "https://bitbucket.org".into()),
                        "description": s.description}),
             ),
-        }
+            kind => {
+                let (url, context_field) = match kind {
+                    ForgeKind::GitHub => (format!("{base}/repos/{repo}/statuses/{sha}"), "context"),
+                    ForgeKind::Gitea => (
+                        format!("{base}/api/v1/repos/{repo}/statuses/{sha}"),
+                        "context",
+                    ),
+                    _ => (
+                        format!("{base}/api/v4/projects/{}/statuses/{sha}", percent(repo)),
+                        "name",
+                    ),
+                };
+                let mut body = json!({"state": state, "description": s.description});
+                body[context_field] = json!(s.context);
+                if let Some(u) = &self.config.target_url {
+                    body["target_url"] = json!(u);
+                }
+                (url, body)
+            }
+        };
+        (url, self.headers(), body)
     }
 
     /// The newest status the forge holds for (sha, context), for dedupe after a restart.
     async fn remote_latest(&self, s: &CommitStatus) -> Option<(String, String)> {
-        let tok = self.config.token.expose();
-        let (url, headers): (String, Vec<(&str, String)>) = match self.config.kind {
-            ForgeKind::GitHub => (
-                format!(
-                    "{}/repos/{}/commits/{}/statuses?per_page=50",
-                    self.base(),
-                    self.config.repo,
-                    s.sha
-                ),
-                vec![
-                    ("Accept", "application/vnd.github+json".into()),
-                    ("X-GitHub-Api-Version", "2022-11-28".into()),
-                    ("Authorization", format!("Bearer {tok}")),
-                ],
+        let (base, repo, sha) = (self.base(), &self.config.repo, &s.sha);
+        let url = match self.config.kind {
+            ForgeKind::GitHub => format!("{base}/repos/{repo}/commits/{sha}/statuses?per_page=50"),
+            ForgeKind::Gitea => format!("{base}/api/v1/repos/{repo}/commits/{sha}/statuses"),
+            ForgeKind::GitLab => format!(
+                "{base}/api/v4/projects/{}/repository/commits/{sha}/statuses?name={}",
+                percent(repo),
+                percent(&s.context)
             ),
-            ForgeKind::Gitea => (
-                format!(
-                    "{}/api/v1/repos/{}/commits/{}/statuses",
-                    self.base(),
-                    self.config.repo,
-                    s.sha
-                ),
-                vec![("Authorization", format!("token {tok}"))],
-            ),
-            ForgeKind::GitLab => (
-                format!(
-                    "{}/api/v4/projects/{}/repository/commits/{}/statuses?name={}",
-                    self.base(),
-                    percent(&self.config.repo),
-                    s.sha,
-                    percent(&s.context)
-                ),
-                vec![("PRIVATE-TOKEN", tok.to_owned())],
-            ),
-            ForgeKind::Bitbucket => (
-                format!(
-                    "{}/2.0/repositories/{}/commit/{}/statuses/build/{}",
-                    self.base(),
-                    self.config.repo,
-                    s.sha,
-                    Self::bitbucket_key(&s.context)
-                ),
-                vec![("Authorization", format!("Bearer {tok}"))],
+            ForgeKind::Bitbucket => format!(
+                "{base}/2.0/repositories/{repo}/commit/{sha}/statuses/build/{}",
+                Self::bitbucket_key(&s.context)
             ),
         };
         let mut req = self.client.get(&url);
-        for (k, v) in headers {
+        for (k, v) in self.headers() {
             req = req.header(k, v);
         }
         let body: Value = req
