@@ -9,20 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Pat", "-c", "user.email=pat@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use super::gitutil::git;
 
 /// A person's push: on rejection (fledge pushed first), pull --rebase and push again.
 fn push(work: &Path) {
@@ -243,16 +230,5 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     );
     assert_eq!(records.lines().count(), 1, "{records}");
     // Every update of main was a fast-forward.
-    let origin = root.join("origin.git");
-    let reflog = git(&origin, &["reflog", "show", "--format=%H", "main"]);
-    let ids: Vec<&str> = reflog.lines().collect();
-    for pair in ids.windows(2) {
-        let ok = Command::new("git")
-            .args(["merge-base", "--is-ancestor", pair[1], pair[0]])
-            .current_dir(&origin)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "{} does not descend from {}", pair[0], pair[1]);
-    }
+    super::gitutil::assert_fast_forwards_only(&root.join("origin.git"), "main");
 }

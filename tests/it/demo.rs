@@ -3,26 +3,12 @@
 //! cluster and in Git: status file, notes, promotion record, revert commit and its trailers,
 //! and the `fledge/status` branch.
 
-use std::process::Command;
-
 use std::sync::{Arc, Mutex};
 
 use fledge::cluster::ObjectKey;
 use serde_json::Value;
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use super::gitutil::git;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promotion_rollback_with_revert_and_fast_rollback() {
@@ -286,19 +272,6 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
         "{alerts:#?}"
     );
     // Every update of main was a fast-forward: each reflog entry descends from the one before.
-    let reflog = git(
-        &report.repo.origin,
-        &["reflog", "show", "--format=%H", "main"],
-    );
-    let ids: Vec<&str> = reflog.lines().collect();
-    assert!(ids.len() >= 7, "{reflog}");
-    for pair in ids.windows(2) {
-        let ok = Command::new("git")
-            .args(["merge-base", "--is-ancestor", pair[1], pair[0]])
-            .current_dir(&report.repo.origin)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "{} does not descend from {}", pair[0], pair[1]);
-    }
+    let updates = super::gitutil::assert_fast_forwards_only(&report.repo.origin, "main");
+    assert!(updates >= 7, "{updates} updates of main");
 }

@@ -285,18 +285,6 @@ async fn racing_a_person_loses_nothing_and_never_forces() {
         );
     }
     // The remote's reflog shows fast-forwards only.
-    let reflog = git(
-        &remote.bare(),
-        &["reflog", "show", "--format=%H", "refs/heads/main"],
-    );
-    let entries: Vec<&str> = reflog.lines().collect();
-    assert!(entries.len() > 300, "{} reflog entries", entries.len());
-    for pair in entries.windows(2) {
-        assert!(
-            remote.is_ancestor(pair[1], pair[0]),
-            "non-fast-forward update {} -> {}",
-            pair[1],
-            pair[0]
-        );
-    }
+    let entries = super::gitutil::assert_fast_forwards_only(&remote.bare(), "refs/heads/main");
+    assert!(entries > 300, "{entries} reflog entries");
 }

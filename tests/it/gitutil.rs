@@ -28,6 +28,23 @@ pub(crate) fn git_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Asserts that every update of `branch` in the bare repository's reflog was a fast-forward
+/// (each entry descends from the one before); returns how many entries the reflog has.
+pub(crate) fn assert_fast_forwards_only(bare: &Path, branch: &str) -> usize {
+    let reflog = git(bare, &["reflog", "show", "--format=%H", branch]);
+    let entries: Vec<&str> = reflog.lines().collect();
+    for pair in entries.windows(2) {
+        let ok = Command::new("git")
+            .current_dir(bare)
+            .args(["merge-base", "--is-ancestor", pair[1], pair[0]])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "non-fast-forward update {} -> {}", pair[1], pair[0]);
+    }
+    entries.len()
+}
+
 /// A bare repository with `main`, its reflog kept for every update, and a person's clone.
 pub(crate) struct Remote {
     pub(crate) dir: tempfile::TempDir,
