@@ -104,7 +104,7 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
             }
         };
         let ns = spec.namespace.clone();
-        let key_name = format!("{ns}/{}", spec.name);
+        let key_name = spec.key();
         let Some(target) = find(objects, &spec.target.kind, &ns, &spec.target.name) else {
             out.problems.push(format!(
                 "Canary {key_name}: spec.targetRef: {} {ns}/{} is not in the repository",

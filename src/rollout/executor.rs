@@ -87,10 +87,6 @@ pub struct Executor<C, M> {
     pub promoted_window: usize,
 }
 
-fn key_of(spec: &ReleaseSpec) -> String {
-    format!("{}/{}", spec.namespace, spec.name)
-}
-
 /// The Release object for a state.
 #[must_use]
 pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
@@ -145,7 +141,7 @@ fn with_namespace(mut obj: Value, ns: &str) -> Value {
 impl<C: Cluster, M: MetricSource> Executor<C, M> {
     fn cluster_err(spec: &ReleaseSpec) -> impl Fn(cluster::Error) -> Error + '_ {
         move |source| Error::Cluster {
-            release: key_of(spec),
+            release: spec.key(),
             source,
         }
     }
@@ -203,7 +199,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         let spec = &t.spec;
         let ns = spec.namespace.as_str();
         let invalid = |message: String| Error::Invalid {
-            release: key_of(spec),
+            release: spec.key(),
             message,
         };
         let target_name = &spec.target.name;
@@ -271,7 +267,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                 out.extend(configs);
                 out.push(p);
             } else {
-                warn!(release = %key_of(spec), revision = %want,
+                warn!(release = %spec.key(), revision = %want,
                     "the revision the primary should serve is neither in Git nor on the target; the primary is left as it is");
             }
         } else if let Some(p) = &live_primary {
@@ -460,7 +456,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             self.persist(spec, &decision.state).await?;
         }
         if decision.state.phase != state.phase {
-            info!(release = %key_of(spec), from = %state.phase, to = %decision.state.phase,
+            info!(release = %spec.key(), from = %state.phase, to = %decision.state.phase,
                   weight = decision.state.canary_weight, "phase changed");
         }
         // The tick began by converging to `state`; only a new state needs another pass.
@@ -483,8 +479,8 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         }
         for e in &events {
             match e.event_type {
-                EventType::Normal => info!(release = %key_of(spec), "{}", e.message),
-                EventType::Warning => warn!(release = %key_of(spec), "{}", e.message),
+                EventType::Normal => info!(release = %spec.key(), "{}", e.message),
+                EventType::Warning => warn!(release = %spec.key(), "{}", e.message),
             }
             if spec.has_hooks(super::spec::HookType::Event) {
                 for f in self
@@ -499,7 +495,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                     )
                     .await
                 {
-                    warn!(release = %key_of(spec), "{f}");
+                    warn!(release = %spec.key(), "{f}");
                 }
             }
         }

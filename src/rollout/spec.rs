@@ -372,6 +372,12 @@ impl ReleaseSpec {
         out
     }
 
+    /// `<namespace>/<name>`: the release's key in logs, the API and Git.
+    #[must_use]
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
     /// `<name>.<namespace>`, as Flagger names a canary in messages.
     #[must_use]
     pub fn dotted(&self) -> String {

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Error, RouteInput, Router, is_ab, metadata, release_name};
+use super::{Error, RouteInput, Router, is_ab, metadata};
 
 pub(crate) struct Istio;
 
@@ -57,7 +57,7 @@ impl Router for Istio {
         if delegation {
             if !hosts.is_empty() || !gateways.is_empty() {
                 return Err(Error::Invalid {
-                    release: release_name(spec),
+                    release: spec.key(),
                     message: "spec.service.delegation cannot be combined with hosts or gateways"
                         .into(),
                 });

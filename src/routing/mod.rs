@@ -88,14 +88,10 @@ pub fn router(provider: &Provider) -> Option<&'static dyn Router> {
 /// The routing objects for a release, or why there are none.
 pub fn route(input: &RouteInput<'_>) -> Result<Vec<Value>, Error> {
     let r = router(&input.spec.provider).ok_or_else(|| Error::Unsupported {
-        release: release_name(input.spec),
+        release: input.spec.key(),
         provider: input.spec.provider.to_string(),
     })?;
     r.objects(input)
-}
-
-fn release_name(spec: &ReleaseSpec) -> String {
-    format!("{}/{}", spec.namespace, spec.name)
 }
 
 /// Metadata for a generated object: Flux opt-out annotations, the release label, plus extra

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Error, RouteInput, Router, is_ab, metadata, release_name};
+use super::{Error, RouteInput, Router, is_ab, metadata};
 
 pub(crate) struct Nginx;
 
@@ -39,7 +39,7 @@ impl Router for Nginx {
     fn objects(&self, input: &RouteInput<'_>) -> Result<Vec<Value>, Error> {
         let spec = input.spec;
         let invalid = |message: String| Error::Invalid {
-            release: release_name(spec),
+            release: spec.key(),
             message,
         };
         let ingress_name = spec

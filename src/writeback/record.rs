@@ -48,7 +48,7 @@ pub fn status_file(t: &ReleaseTarget, state: &ReleaseState) -> String {
         })
         .collect();
     let mut v = json!({
-        "release": format!("{}/{}", s.namespace, s.name),
+        "release": s.key(),
         "target": format!("{}/{}", s.target.kind, s.target.name),
         "provider": s.provider.to_string(),
         "strategy": s.strategy(),
@@ -88,7 +88,7 @@ pub fn images(target: &Value) -> Vec<Value> {
 #[must_use]
 pub fn promotion_record(t: &ReleaseTarget, state: &ReleaseState) -> String {
     let v = json!({
-        "release": format!("{}/{}", t.spec.namespace, t.spec.name),
+        "release": t.spec.key(),
         "revision": state.primary_revision,
         "sourceCommit": state.primary_commit,
         "images": images(&t.target),
