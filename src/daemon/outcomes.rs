@@ -371,6 +371,8 @@ fn bringing_commits(
     let subject = |c: &git2::Commit<'_>| c.summary().ok().flatten().unwrap_or("").to_owned();
     let mut out = Vec::new();
     let mut cur = repo.find_commit(source).ok();
+    // Walking back, a commit's parent is the next commit looked at: render each tree once.
+    let mut rev_cur = cur.as_ref().and_then(|c| revision_at(c.id()));
     for _ in 0..50 {
         let Some(c) = cur else { break };
         if Some(c.id()) == stop {
@@ -378,13 +380,12 @@ fn bringing_commits(
         }
         let own = c.message().unwrap_or("").contains("Fledge-Commit: true");
         let parent = c.parent(0).ok();
-        if !own && c.parent_count() <= 1 {
-            let before = parent.as_ref().and_then(|p| revision_at(p.id()));
-            if before != revision_at(c.id()) {
-                out.push((c.id().to_string(), subject(&c)));
-            }
+        let rev_parent = parent.as_ref().and_then(|p| revision_at(p.id()));
+        if !own && c.parent_count() <= 1 && rev_parent != rev_cur {
+            out.push((c.id().to_string(), subject(&c)));
         }
         cur = parent;
+        rev_cur = rev_parent;
     }
     if out.is_empty()
         && let Ok(c) = repo.find_commit(source)
