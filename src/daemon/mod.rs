@@ -159,8 +159,6 @@ pub struct Shared {
     pub releases: Mutex<BTreeMap<String, ReleaseView>>,
     pub counters: Mutex<Counters>,
     pub ready: std::sync::atomic::AtomicBool,
-    pub last_commit: Mutex<Option<String>>,
-    pub problems: Mutex<Vec<String>>,
 }
 
 impl Shared {

@@ -74,10 +74,6 @@ pub(super) async fn reconcile(
         {
             let commit = snap.commit.to_string();
             seen_commit = Some(commit.clone());
-            *shared
-                .last_commit
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(commit.clone());
             let (path, provider, key2) = (
                 config.path.clone(),
                 config.mesh_provider.clone(),
@@ -93,20 +89,11 @@ pub(super) async fn reconcile(
                 Err(e) => {
                     shared.counters().render_errors += 1;
                     warn!(commit = %commit, error = %e, "render failed; the cluster keeps the last good commit");
-                    *shared
-                        .problems
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = vec![e.to_string()];
                 }
                 Ok(d) => {
                     for p in &d.problems {
                         warn!(commit = %commit, "{p}");
                     }
-                    shared
-                        .problems
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clone_from(&d.problems);
                     match sync::sync(
                         &exec.cluster,
                         &config.inventory_namespace,

@@ -12,7 +12,7 @@ use super::simulate::{self, all_pass, analysis_fails};
 use super::spec::{
     MetricSourceRef, Provider, ReleaseSpec, SpecError, Strategy, go_duration, is_kind, parse_canary,
 };
-use super::state::{EventType, Phase};
+use super::state::EventType;
 use crate::cluster::primary::{primary_deployment, selector_label};
 use crate::revision::{ConfigIndex, HashKey, primary_configs, revision_in};
 use crate::routing::{self, RouteInput, Weights};
@@ -343,10 +343,4 @@ pub fn render_text(plans: &[Plan]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Whether a phase ends a rollout.
-#[must_use]
-pub fn is_settled(p: Phase) -> bool {
-    matches!(p, Phase::Succeeded | Phase::Failed)
 }
