@@ -209,7 +209,7 @@ impl Clock {
 #[derive(Debug, Clone, Default)]
 pub struct World {
     pub commit: Option<String>,
-    pub releases: BTreeMap<String, (ReleaseTarget, ReleaseState)>,
+    pub releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)>,
 }
 
 /// Runs the daemon until `shutdown`.

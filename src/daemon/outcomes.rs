@@ -505,7 +505,7 @@ mod tests {
         .unwrap();
         let world = World {
             commit: Some(c3.clone()),
-            releases: BTreeMap::from([("shop/web".to_owned(), (t3, state))]),
+            releases: BTreeMap::from([("shop/web".to_owned(), (Arc::new(t3), state))]),
         };
         w.flush(&world).await.unwrap();
         assert_eq!(

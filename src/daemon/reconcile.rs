@@ -18,7 +18,8 @@ use crate::rollout::state::ReleaseState;
 use crate::source::poller::PollState;
 
 struct Entry {
-    target: ReleaseTarget,
+    /// Shared with the writers' world, so publishing it copies no target.
+    target: Arc<ReleaseTarget>,
     due: tokio::time::Instant,
 }
 
@@ -146,7 +147,13 @@ pub(super) async fn reconcile(
                             }
                             _ => now,
                         };
-                        next.insert(k, Entry { target: t, due });
+                        next.insert(
+                            k,
+                            Entry {
+                                target: Arc::new(t),
+                                due,
+                            },
+                        );
                     }
                     for gone in entries.keys() {
                         info!(release = %gone, "release removed from the repository; its objects stay as they are");
