@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::cluster::ObjectKey;
+use crate::render::object::ObjectIndex;
 use crate::render::{self, Files};
 use crate::revision::{ConfigIndex, HashKey, revision_in};
 use crate::rollout::executor::ReleaseTarget;
@@ -42,12 +43,6 @@ fn ns_of(o: &Value) -> &str {
         .unwrap_or("default")
 }
 
-fn find<'a>(objects: &'a [Value], kind: &str, ns: &str, name: &str) -> Option<&'a Value> {
-    objects
-        .iter()
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name && ns_of(o) == ns)
-}
-
 fn with_ns(o: &Value, ns: &str) -> Value {
     let mut o = o.clone();
     if o["metadata"]["namespace"].is_null() {
@@ -75,6 +70,7 @@ pub fn desired(
 pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey) -> Desired {
     let mut out = Desired::default();
     let index = ConfigIndex::new(objects);
+    let by_name = ObjectIndex::new(objects);
     let mut owned: BTreeSet<ObjectKey> = BTreeSet::new();
     for o in objects {
         if is_kind(o, "MetricTemplate") {
@@ -105,7 +101,7 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
         };
         let ns = spec.namespace.clone();
         let key_name = spec.key();
-        let Some(target) = find(objects, &spec.target.kind, &ns, &spec.target.name) else {
+        let Some(target) = by_name.get(&spec.target.kind, &ns, &spec.target.name) else {
             out.problems.push(format!(
                 "Canary {key_name}: spec.targetRef: {} {ns}/{} is not in the repository",
                 spec.target.kind, spec.target.name
@@ -130,7 +126,7 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
         // A Service with the apex name is replaced by the generated one (Flagger's takeover).
         refs.push(("Service", spec.service.name.clone()));
         for (kind, name) in &refs {
-            if let Some(obj) = find(objects, kind, &ns, name)
+            if let Some(obj) = by_name.get(kind, &ns, name)
                 && let Some(k) = ObjectKey::of(&with_ns(obj, &ns))
             {
                 owned.insert(k);
@@ -144,18 +140,18 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
                     crate::revision::ConfigKind::ConfigMap => "ConfigMap",
                     crate::revision::ConfigKind::Secret => "Secret",
                 };
-                find(objects, kind, &ns, &c.name).map(|o| with_ns(o, &ns))
+                by_name.get(kind, &ns, &c.name).map(|o| with_ns(o, &ns))
             })
             .collect();
         let autoscaler = spec
             .autoscaler
             .as_ref()
-            .and_then(|a| find(objects, &a.kind, &ns, &a.name))
+            .and_then(|a| by_name.get(&a.kind, &ns, &a.name))
             .map(|o| with_ns(o, &ns));
         let ingress = spec
             .ingress
             .as_ref()
-            .and_then(|i| find(objects, "Ingress", &ns, &i.name))
+            .and_then(|i| by_name.get("Ingress", &ns, &i.name))
             .map(|o| with_ns(o, &ns));
         out.releases.insert(
             key_name,

@@ -375,6 +375,38 @@ impl Resource {
     }
 }
 
+/// Rendered objects found by kind, namespace (missing or empty: `default`) and name; the
+/// first object wins, as a scan in order would find it.
+#[derive(Debug, Default)]
+pub struct ObjectIndex<'a> {
+    by_name: std::collections::HashMap<(&'a str, &'a str, &'a str), &'a Value>,
+}
+
+impl<'a> ObjectIndex<'a> {
+    #[must_use]
+    pub fn new(objects: &'a [Value]) -> Self {
+        let mut by_name = std::collections::HashMap::new();
+        for o in objects {
+            let (Some(kind), Some(name)) = (o["kind"].as_str(), o["metadata"]["name"].as_str())
+            else {
+                continue;
+            };
+            let ns = o["metadata"]["namespace"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default");
+            by_name.entry((kind, ns, name)).or_insert(o);
+        }
+        Self { by_name }
+    }
+
+    /// The object, if the rendered set has it.
+    #[must_use]
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&'a Value> {
+        self.by_name.get(&(kind, namespace, name)).copied()
+    }
+}
+
 /// The object's id and a short description, for error messages.
 #[must_use]
 pub fn describe(value: &Value) -> String {

@@ -14,6 +14,7 @@ use super::spec::{
 };
 use super::state::EventType;
 use crate::cluster::primary::{primary_deployment, selector_label};
+use crate::render::object::ObjectIndex;
 use crate::revision::{ConfigIndex, HashKey, primary_configs, revision_in};
 use crate::routing::{self, RouteInput, Weights};
 
@@ -97,23 +98,21 @@ fn timeline(spec: &ReleaseSpec, pass: bool) -> Vec<Step> {
 /// Plans every Canary among `objects`. A Canary that cannot be read is an error naming it.
 pub fn plan(objects: &[Value], default_provider: &Provider) -> Result<Vec<Plan>, SpecError> {
     let index = ConfigIndex::new(objects);
+    let by_name = ObjectIndex::new(objects);
     let mut out = Vec::new();
     for obj in objects.iter().filter(|o| is_kind(o, "Canary")) {
         let spec = parse_canary(obj, default_provider)?;
-        out.push(plan_one(&spec, objects, &index));
+        out.push(plan_one(&spec, objects, &index, &by_name));
     }
     Ok(out)
 }
 
-fn find<'a>(objects: &'a [Value], kind: &str, ns: &str, name: &str) -> Option<&'a Value> {
-    objects.iter().find(|o| {
-        o["kind"] == kind
-            && o["metadata"]["name"] == name
-            && o["metadata"]["namespace"].as_str().unwrap_or("default") == ns
-    })
-}
-
-fn plan_one(spec: &ReleaseSpec, objects: &[Value], index: &ConfigIndex<'_>) -> Plan {
+fn plan_one(
+    spec: &ReleaseSpec,
+    objects: &[Value],
+    index: &ConfigIndex<'_>,
+    by_name: &ObjectIndex<'_>,
+) -> Plan {
     let mut warnings = Vec::new();
     let ns = spec.namespace.as_str();
     let pass = timeline(spec, true);
@@ -125,13 +124,15 @@ fn plan_one(spec: &ReleaseSpec, objects: &[Value], index: &ConfigIndex<'_>) -> P
             spec.target.kind
         ));
     }
-    let target = find(objects, &spec.target.kind, ns, &spec.target.name).map(|t| {
-        let mut t = t.clone();
-        if t["metadata"]["namespace"].is_null() {
-            t["metadata"]["namespace"] = Value::from(ns);
-        }
-        t
-    });
+    let target = by_name
+        .get(&spec.target.kind, ns, &spec.target.name)
+        .map(|t| {
+            let mut t = t.clone();
+            if t["metadata"]["namespace"].is_null() {
+                t["metadata"]["namespace"] = Value::from(ns);
+            }
+            t
+        });
     match &target {
         None => warnings.push(format!(
             "{} {ns}/{} is not in the rendered objects; primary objects are not shown",
@@ -157,7 +158,7 @@ fn plan_one(spec: &ReleaseSpec, objects: &[Value], index: &ConfigIndex<'_>) -> P
         Some(_) => {}
     }
     if let Some(a) = &spec.autoscaler
-        && let Some(h) = find(objects, &a.kind, ns, &a.name)
+        && let Some(h) = by_name.get(&a.kind, ns, &a.name)
     {
         let mut h = h.clone();
         h["metadata"]["name"] = Value::from(format!("{}-primary", a.name));
@@ -170,7 +171,7 @@ fn plan_one(spec: &ReleaseSpec, objects: &[Value], index: &ConfigIndex<'_>) -> P
     let ingress = spec
         .ingress
         .as_ref()
-        .and_then(|i| find(objects, "Ingress", ns, &i.name));
+        .and_then(|i| by_name.get("Ingress", ns, &i.name));
     if spec.ingress.is_some() && ingress.is_none() && spec.provider == Provider::Nginx {
         warnings.push(format!(
             "Ingress {ns}/{} (ingressRef) is not in the rendered objects",
