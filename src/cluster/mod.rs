@@ -193,6 +193,28 @@ impl Cluster for SimHandle {
     }
 }
 
+/// Metadata the server owns: never taken from an applied object.
+const SERVER_METADATA: &[&str] = &[
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+];
+
+/// Removes what the server writes (`status`, server-owned metadata), leaving what an apply
+/// may send.
+pub fn strip_server_fields(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.remove("status");
+        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+            for f in SERVER_METADATA {
+                meta.remove(*f);
+            }
+        }
+    }
+}
+
 /// A Secret's `data[key]`, decoded as UTF-8 text.
 #[must_use]
 pub fn secret_field(secret: &Value, key: &str) -> Option<String> {

@@ -28,15 +28,6 @@ use traffic::Traffic;
 /// Pod-template annotation that keeps a simulated Deployment from ever becoming ready.
 pub const READY_ANNOTATION: &str = "sim.fledge.dev/ready";
 
-/// Metadata the server owns: never taken from an applied object.
-const SERVER_METADATA: &[&str] = &[
-    "resourceVersion",
-    "generation",
-    "uid",
-    "creationTimestamp",
-    "managedFields",
-];
-
 /// What an apply did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -207,15 +198,10 @@ impl SimCluster {
     pub fn apply(&mut self, mut obj: Value, now: Duration) -> Result<Applied, Error> {
         let key = ObjectKey::of(&obj)
             .ok_or_else(|| Error::Invalid(crate::render::object::describe(&obj)))?;
-        let Some(o) = obj.as_object_mut() else {
+        if !obj.is_object() {
             return Err(Error::Invalid(key.to_string()));
-        };
-        o.remove("status");
-        if let Some(Value::Object(meta)) = o.get_mut("metadata") {
-            for f in SERVER_METADATA {
-                meta.remove(*f);
-            }
         }
+        super::strip_server_fields(&mut obj);
         let (applied, generation, status, uid) = match self.objects.get(&key) {
             None => (
                 Applied::Created,
@@ -225,14 +211,7 @@ impl SimCluster {
             ),
             Some(old) => {
                 let mut old_desired = old.clone();
-                if let Some(m) = old_desired.as_object_mut() {
-                    m.remove("status");
-                    if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-                        for f in SERVER_METADATA {
-                            meta.remove(*f);
-                        }
-                    }
-                }
+                super::strip_server_fields(&mut old_desired);
                 if old_desired == obj {
                     return Ok(Applied::Unchanged);
                 }

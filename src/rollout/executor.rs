@@ -107,20 +107,7 @@ pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
 /// A copy of `obj` fit to apply: no status, no server-set metadata.
 fn applyable(obj: &Value) -> Value {
     let mut o = obj.clone();
-    if let Some(m) = o.as_object_mut() {
-        m.remove("status");
-    }
-    if let Some(meta) = o["metadata"].as_object_mut() {
-        for f in [
-            "resourceVersion",
-            "generation",
-            "uid",
-            "creationTimestamp",
-            "managedFields",
-        ] {
-            meta.remove(f);
-        }
-    }
+    cluster::strip_server_fields(&mut o);
     o
 }
 
