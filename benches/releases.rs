@@ -128,7 +128,7 @@ fn main() {
                 eprintln!(
                     "round {rounds}: {:.1} MiB, {} objects in the sim",
                     rss_mib(),
-                    sim.sim.lock().unwrap().objects().count()
+                    sim.sim.lock().unwrap().len()
                 );
                 if done == n || rounds > 50 {
                     assert_eq!(done, n, "not every release reached {want:?}");

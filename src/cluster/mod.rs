@@ -144,7 +144,7 @@ impl Cluster for SimHandle {
         for o in objects {
             sim.apply(o.clone(), now)?;
             let key = ObjectKey::of(o).expect("checked above");
-            out.push(sim.get(&key).cloned().unwrap_or(Value::Null));
+            out.push(sim.get(&key).unwrap_or(Value::Null));
         }
         Ok(out)
     }
@@ -154,7 +154,7 @@ impl Cluster for SimHandle {
             .ok_or_else(|| sim::Error::Invalid(crate::render::object::describe(object)))?;
         let mut sim = self.lock();
         sim.write_status(&key, object["status"].clone())?;
-        Ok(sim.get(&key).cloned().unwrap_or(Value::Null))
+        Ok(sim.get(&key).unwrap_or(Value::Null))
     }
 
     async fn get(
@@ -164,10 +164,7 @@ impl Cluster for SimHandle {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Value>, Error> {
-        Ok(self
-            .lock()
-            .get(&key_of(api_version, kind, namespace, name))
-            .cloned())
+        Ok(self.lock().get(&key_of(api_version, kind, namespace, name)))
     }
 
     async fn list(
@@ -177,12 +174,7 @@ impl Cluster for SimHandle {
         namespace: &str,
     ) -> Result<Vec<Value>, Error> {
         let (group, _) = split_api_version(api_version);
-        Ok(self
-            .lock()
-            .list(group, kind, Some(namespace))
-            .into_iter()
-            .cloned()
-            .collect())
+        Ok(self.lock().list(group, kind, Some(namespace)))
     }
 
     async fn delete(&self, object: &Value) -> Result<(), Error> {

@@ -1,6 +1,8 @@
 //! The simulated cluster: fledge's embedded default when no Kubernetes API is at hand.
 //!
-//! Objects live in memory, keyed by group, kind, namespace and name, with a resourceVersion and
+//! Objects live in memory as compact JSON (a parsed `serde_json::Value` takes about ten times the
+//! space, and a thousand releases make eleven thousand objects), keyed by group, kind, namespace
+//! and name, with a resourceVersion and
 //! a generation; `apply` behaves like server-side apply for a single manager (the applied fields
 //! replace the old ones, `status` is kept, a spec change bumps the generation, an unchanged apply
 //! changes nothing). Given a directory, every object is also a JSON file at
@@ -51,10 +53,28 @@ pub enum Error {
     },
 }
 
+/// One stored object: its compact JSON.
+#[derive(Debug, Clone)]
+struct Stored(Box<[u8]>);
+
+impl Stored {
+    fn new(obj: &Value) -> Self {
+        Self(
+            serde_json::to_vec(obj)
+                .expect("JSON values serialise")
+                .into_boxed_slice(),
+        )
+    }
+
+    fn value(&self) -> Value {
+        serde_json::from_slice(&self.0).expect("stored objects are JSON")
+    }
+}
+
 /// The simulated cluster.
 #[derive(Debug)]
 pub struct SimCluster {
-    objects: BTreeMap<ObjectKey, Value>,
+    objects: BTreeMap<ObjectKey, Stored>,
     dir: Option<PathBuf>,
     resource_version: u64,
     ready_delay: Duration,
@@ -140,7 +160,7 @@ impl SimCluster {
                         .unwrap_or(0);
                     sim.resource_version = sim.resource_version.max(rv);
                     if let Some(key) = ObjectKey::of(&obj) {
-                        sim.objects.insert(key, obj);
+                        sim.objects.insert(key, Stored::new(&obj));
                     }
                 } else {
                     // An interrupted write: the rename never happened.
@@ -162,14 +182,23 @@ impl SimCluster {
         })
     }
 
-    /// Writes one object atomically: temporary file, fsync, rename, fsync of the directory.
-    fn persist(&self, key: &ObjectKey) -> Result<(), Error> {
+    /// Stores an object, written to the directory first if there is one (a failed write leaves
+    /// the object as it was, in memory and on disk).
+    fn store(&mut self, key: ObjectKey, obj: &Value) -> Result<(), Error> {
+        self.persist(&key, Some(obj))?;
+        self.objects.insert(key, Stored::new(obj));
+        Ok(())
+    }
+
+    /// Writes one object (`None`: removes it) atomically: temporary file, fsync, rename, fsync
+    /// of the directory.
+    fn persist(&self, key: &ObjectKey, obj: Option<&Value>) -> Result<(), Error> {
         let Some(path) = self.path_of(key) else {
             return Ok(());
         };
         let dir = path.parent().expect("object paths have a parent");
         fs::create_dir_all(dir).map_err(io(dir))?;
-        match self.objects.get(key) {
+        match obj {
             Some(obj) => {
                 let tmp = path.with_extension(format!("json.tmp{}", self.resource_version));
                 let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
@@ -202,7 +231,8 @@ impl SimCluster {
             return Err(Error::Invalid(key.to_string()));
         }
         super::strip_server_fields(&mut obj);
-        let (applied, generation, status, uid) = match self.objects.get(&key) {
+        let old = self.objects.get(&key).map(Stored::value);
+        let (applied, generation, status, uid) = match &old {
             None => (
                 Applied::Created,
                 1,
@@ -229,10 +259,7 @@ impl SimCluster {
                 )
             }
         };
-        let previous_generation = self
-            .objects
-            .get(&key)
-            .and_then(|o| o["metadata"]["generation"].as_i64());
+        let previous_generation = old.and_then(|o| o["metadata"]["generation"].as_i64());
         let rv = self.next_rv();
         let meta = obj
             .as_object_mut()
@@ -250,25 +277,24 @@ impl SimCluster {
         if previous_generation != Some(generation) {
             self.changed_at.insert(key.clone(), now);
         }
-        self.objects.insert(key.clone(), obj);
-        self.persist(&key)?;
+        self.store(key, &obj)?;
         Ok(applied)
     }
 
     #[must_use]
-    pub fn get(&self, key: &ObjectKey) -> Option<&Value> {
-        self.objects.get(key)
+    pub fn get(&self, key: &ObjectKey) -> Option<Value> {
+        self.objects.get(key).map(Stored::value)
     }
 
     /// Objects of a group and kind, in one namespace or all.
     #[must_use]
-    pub fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<&Value> {
+    pub fn list(&self, group: &str, kind: &str, namespace: Option<&str>) -> Vec<Value> {
         self.objects
             .iter()
             .filter(|(k, _)| {
                 k.group == group && k.kind == kind && namespace.is_none_or(|n| n == k.namespace)
             })
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.value())
             .collect()
     }
 
@@ -277,14 +303,26 @@ impl SimCluster {
         let existed = self.objects.remove(key).is_some();
         self.changed_at.remove(key);
         if existed {
-            self.persist(key)?;
+            self.persist(key, None)?;
         }
         Ok(existed)
     }
 
     /// Every object, in key order.
-    pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, &Value)> {
-        self.objects.iter()
+    pub fn objects(&self) -> impl Iterator<Item = (&ObjectKey, Value)> {
+        self.objects.iter().map(|(k, v)| (k, v.value()))
+    }
+
+    /// How many objects there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether there are no objects.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
     }
 
     /// Writes an object's status, as the status subresource does; `NotFound` when the object
@@ -297,22 +335,21 @@ impl SimCluster {
     }
 
     fn set_status(&mut self, key: &ObjectKey, status: Value) -> Result<(), Error> {
-        let rv = self.next_rv();
-        if let Some(obj) = self.objects.get_mut(key) {
-            if obj.get("status") == Some(&status) {
-                return Ok(());
-            }
-            obj["status"] = status;
-            obj["metadata"]["resourceVersion"] = json!(rv);
+        let Some(mut obj) = self.get(key) else {
+            return Ok(());
+        };
+        if obj.get("status") == Some(&status) {
+            return Ok(());
         }
-        self.persist(key)
+        obj["status"] = status;
+        obj["metadata"]["resourceVersion"] = json!(self.next_rv());
+        self.store(key.clone(), &obj)
     }
 
     /// Runs the simulated controllers once at time `now`, and the traffic since the last tick.
     pub fn tick(&mut self, now: Duration) -> Result<(), Error> {
         if let Some(last) = self.last_tick {
-            self.traffic
-                .step(&self.objects, self.request_rate, now.saturating_sub(last));
+            self.step_traffic(now.saturating_sub(last));
         }
         self.last_tick = Some(now);
         self.scale_by_hpas(now)?;
@@ -323,7 +360,7 @@ impl SimCluster {
             .cloned()
             .collect();
         for key in deployments {
-            let d = &self.objects[&key];
+            let d = self.objects[&key].value();
             let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
             let never_ready =
@@ -350,12 +387,33 @@ impl SimCluster {
         Ok(())
     }
 
+    /// Runs the traffic model one namespace at a time, on the objects it reads, parsed.
+    fn step_traffic(&mut self, dt: Duration) {
+        let mut by_namespace: BTreeMap<&str, Vec<(&ObjectKey, &Stored)>> = BTreeMap::new();
+        for (k, v) in &self.objects {
+            if traffic::KINDS
+                .iter()
+                .any(|(g, kind)| k.group == *g && k.kind == *kind)
+            {
+                by_namespace.entry(&k.namespace).or_default().push((k, v));
+            }
+        }
+        for stored in by_namespace.into_values() {
+            let objects: BTreeMap<ObjectKey, Value> = stored
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.value()))
+                .collect();
+            self.traffic.step(&objects, self.request_rate, dt);
+        }
+    }
+
     /// HPAs keep their target Deployment's replicas within `minReplicas..=maxReplicas`.
     fn scale_by_hpas(&mut self, now: Duration) -> Result<(), Error> {
         let targets: Vec<(ObjectKey, i64, i64)> = self
             .objects
             .iter()
             .filter(|(k, _)| k.group == "autoscaling" && k.kind == "HorizontalPodAutoscaler")
+            .map(|(k, h)| (k, h.value()))
             .filter(|(_, h)| h["spec"]["scaleTargetRef"]["kind"] == "Deployment")
             .filter_map(|(k, h)| {
                 let name = h["spec"]["scaleTargetRef"]["name"].as_str()?;
@@ -371,7 +429,7 @@ impl SimCluster {
             })
             .collect();
         for (key, min, max) in targets {
-            let Some(d) = self.objects.get(&key) else {
+            let Some(mut d) = self.get(&key) else {
                 continue;
             };
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
@@ -381,7 +439,6 @@ impl SimCluster {
             }
             let clamped = replicas.clamp(min, max);
             if clamped != replicas {
-                let mut d = d.clone();
                 d["spec"]["replicas"] = json!(clamped);
                 self.apply(d, now)?;
             }

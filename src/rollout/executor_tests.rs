@@ -156,7 +156,7 @@ fn snapshot(sim: &SimHandle) -> Vec<(ObjectKey, Value)> {
         .unwrap()
         .objects()
         .map(|(k, v)| {
-            let mut out = applyable(v);
+            let mut out = applyable(&v);
             if k.kind == "Release" {
                 out["status"] = json!({"phase": v["status"]["phase"]});
             }

@@ -93,7 +93,6 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
             namespace: "production".into(),
             name: name.into(),
         })
-        .cloned()
         .unwrap_or_else(|| panic!("no {kind} {name}"))
     };
     let primary = get("apps", "Deployment", "podinfo-primary");

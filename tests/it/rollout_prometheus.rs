@@ -166,7 +166,6 @@ async fn a_real_prometheus_drives_promotion_rollback_and_refuses_to_promote_blin
             namespace: "pass".into(),
             name: "web-primary".into(),
         })
-        .cloned()
         .unwrap();
     assert_eq!(
         primary["spec"]["template"]["spec"]["containers"][0]["image"],

@@ -75,27 +75,27 @@ fn deployments_become_ready_after_the_delay() {
     sim.apply(deployment("web:1"), secs(0)).unwrap();
     sim.tick(secs(4)).unwrap();
     assert!(matches!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(5)).unwrap();
     assert_eq!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Ready
     );
     sim.apply(deployment("web:2"), secs(10)).unwrap();
     assert!(matches!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(14)).unwrap();
     assert!(matches!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(15)).unwrap();
     assert_eq!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Ready
     );
 }
@@ -108,12 +108,12 @@ fn annotated_pods_never_become_ready_and_miss_the_deadline() {
     sim.apply(d, secs(0)).unwrap();
     sim.tick(secs(10)).unwrap();
     assert!(matches!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(30)).unwrap();
     assert!(matches!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Failed(_)
     ));
 }
@@ -136,7 +136,7 @@ fn hpas_keep_replicas_within_bounds() {
     assert_eq!(sim.get(&key()).unwrap()["spec"]["replicas"], 4);
     sim.tick(secs(2)).unwrap();
     assert_eq!(
-        deployment_readiness(sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap()),
         Readiness::Ready
     );
 }

@@ -18,6 +18,16 @@ use crate::cluster::ObjectKey;
 pub const ERROR_RATE_ANNOTATION: &str = "sim.fledge.dev/error-rate";
 pub const LATENCY_ANNOTATION: &str = "sim.fledge.dev/latency-ms";
 
+/// The kinds the traffic model reads (group, kind): Services, Deployments and routing objects.
+pub const KINDS: &[(&str, &str)] = &[
+    ("", "Service"),
+    ("apps", "Deployment"),
+    ("networking.k8s.io", "Ingress"),
+    ("networking.istio.io", "VirtualService"),
+    ("gateway.networking.k8s.io", "HTTPRoute"),
+    ("split.smi-spec.io", "TrafficSplit"),
+];
+
 const SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -273,7 +283,8 @@ impl Traffic {
         h.count += n;
     }
 
-    /// Advances the traffic by `dt` at `rate` requests per second per Service.
+    /// Advances the traffic by `dt` at `rate` requests per second per Service, for the Services
+    /// among `objects` (which holds, per namespace or for all, at least the [`KINDS`]).
     pub fn step(&mut self, objects: &BTreeMap<ObjectKey, Value>, rate: f64, dt: Duration) {
         let services: Vec<(&ObjectKey, &Value)> = objects
             .iter()
