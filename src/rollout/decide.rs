@@ -131,13 +131,21 @@ impl Tick<'_> {
     }
 
     /// Runs a gate; `Ok(None)` when there are no hooks of that type.
-    fn gate(&mut self, t: HookType) -> Result<Option<String>, Halt> {
+    /// A gate of hooks; `Some` when it holds: the failing hook's name, and whether that hook
+    /// mutes its alert (`muteAlert`; the warning event is recorded either way).
+    fn gate(&mut self, t: HookType) -> Result<Option<(String, bool)>, Halt> {
         if !self.spec.has_hooks(t) {
             return Ok(None);
         }
         Ok(match self.answer(Question::Hooks(t))? {
             Outcome::Pass => None,
-            Outcome::Fail { message, .. } => Some(message),
+            Outcome::Fail { message, .. } => {
+                let muted = self
+                    .spec
+                    .hooks(t)
+                    .any(|h| h.name == message && h.mute_alert);
+                Some((message, muted))
+            }
         })
     }
 
@@ -255,7 +263,7 @@ impl Tick<'_> {
                 self.fast_rollback();
                 return Ok(());
             }
-            if let Some(msg) = self.gate(HookType::ConfirmRollout)? {
+            if let Some((msg, muted)) = self.gate(HookType::ConfirmRollout)? {
                 if phase != Phase::Waiting {
                     self.warn(
                         format!(
@@ -264,7 +272,9 @@ impl Tick<'_> {
                         ),
                         Some(FailureKind::Hook),
                     );
-                    self.alert(Severity::Warn, "Canary is waiting for approval.");
+                    if !muted {
+                        self.alert(Severity::Warn, "Canary is waiting for approval.");
+                    }
                 }
                 self.transition(Phase::Waiting, "Waiting for approval.");
                 return Ok(());
@@ -397,7 +407,7 @@ impl Tick<'_> {
             && !self.state.mirrored
             && phase == Phase::Progressing;
         if first {
-            if let Some(msg) = self.gate(HookType::PreRollout)? {
+            if let Some((msg, _)) = self.gate(HookType::PreRollout)? {
                 self.state.failed_checks += 1;
                 self.warn(
                     format!("Halt {} advancement pre-rollout check {msg}", self.name()),
@@ -551,7 +561,7 @@ impl Tick<'_> {
 
     /// The `confirm-promotion` gate; `Ok(false)` when it holds the release in WaitingPromotion.
     fn promotion_approved(&mut self) -> Result<bool, Halt> {
-        let Some(msg) = self.gate(HookType::ConfirmPromotion)? else {
+        let Some((msg, muted)) = self.gate(HookType::ConfirmPromotion)? else {
             return Ok(true);
         };
         if self.state.phase != Phase::WaitingPromotion {
@@ -562,7 +572,9 @@ impl Tick<'_> {
                 ),
                 Some(FailureKind::Hook),
             );
-            self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
+            if !muted {
+                self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
+            }
         }
         self.transition(Phase::WaitingPromotion, "Waiting for approval.");
         Ok(false)
@@ -603,7 +615,7 @@ impl Tick<'_> {
         let next = self.spec.next_step(w);
         if !self.state.mirrored
             && self.state.phase == Phase::Progressing
-            && let Some(msg) = self.gate(HookType::ConfirmTrafficIncrease)?
+            && let Some((msg, muted)) = self.gate(HookType::ConfirmTrafficIncrease)?
         {
             self.warn(
                 format!(
@@ -612,10 +624,12 @@ impl Tick<'_> {
                 ),
                 Some(FailureKind::Hook),
             );
-            self.alert(
-                Severity::Warn,
-                "Canary traffic increase is waiting for approval.",
-            );
+            if !muted {
+                self.alert(
+                    Severity::Warn,
+                    "Canary traffic increase is waiting for approval.",
+                );
+            }
             return Ok(());
         }
         if self.spec.analysis.mirror && w == 0 && !self.state.mirrored {

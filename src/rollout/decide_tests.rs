@@ -800,3 +800,37 @@ fn a_canary_past_its_deadline_is_rolled_back_with_an_error_alert() {
         "{alert:?}"
     );
 }
+
+#[test]
+fn a_closed_gate_alerts_unless_its_hook_mutes_alerts() {
+    for (mute, want_alerts) in [(false, 1), (true, 0)] {
+        let mut c = base("", state(Phase::Succeeded), Phase::Waiting);
+        c.spec = spec_with(
+            json!({"interval": "1m", "threshold": 2, "stepWeight": 25, "maxWeight": 50,
+                   "webhooks": [{"name": "gate", "type": "confirm-rollout",
+                                 "url": "http://hooks/", "muteAlert": mute}]}),
+            json!({}),
+        );
+        c.desired = "r2";
+        c.answers.push((
+            Question::Hooks(HookType::ConfirmRollout),
+            Outcome::Fail {
+                kind: FailureKind::Hook,
+                message: "gate".into(),
+            },
+        ));
+        let d = run_case(&c);
+        assert_eq!(d.state.phase, Phase::Waiting);
+        let warnings = d
+            .events
+            .iter()
+            .filter(|e| {
+                e.message
+                    .starts_with("Halt web.prod advancement waiting for approval gate")
+            })
+            .count();
+        assert_eq!(warnings, 1, "muteAlert={mute}: {:?}", d.events);
+        let alerts = d.events.iter().filter(|e| e.alert.is_some()).count();
+        assert_eq!(alerts, want_alerts, "muteAlert={mute}: {:?}", d.events);
+    }
+}
