@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Error;
 use crate::daemon::any::{AnyCluster, AnyMetrics};
@@ -19,7 +19,7 @@ use crate::writeback::WriterConfig;
 
 /// Settings of the daemon. Every field can be given as a flag or in the `--config` file
 /// (camelCase keys).
-#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunArgs {
     /// YAML file with any of these settings (flags override it)
@@ -150,9 +150,15 @@ pub struct RunArgs {
     pub slack_channel: Option<String>,
     #[arg(long)]
     pub slack_user: Option<String>,
+    /// HTTP proxy for those Slack alerts
+    #[arg(long)]
+    pub slack_proxy_url: Option<String>,
     /// File holding the Microsoft Teams webhook URL (or MSTEAMS_URL)
     #[arg(long)]
     pub msteams_url_file: Option<PathBuf>,
+    /// HTTP proxy for those Teams alerts
+    #[arg(long)]
+    pub msteams_proxy_url: Option<String>,
     /// File holding a generic alert webhook URL (JSON posts)
     #[arg(long)]
     pub alert_webhook_url_file: Option<PathBuf>,
@@ -161,62 +167,32 @@ pub struct RunArgs {
     pub time_scale: Option<f64>,
 }
 
-macro_rules! merge {
-    ($flags:ident, $file:ident, $($f:ident),*) => {
-        $( if $flags.$f.is_none() { $flags.$f = $file.$f.take(); } )*
-    };
-}
-
 impl RunArgs {
-    /// The flags over the file's settings.
-    pub fn merged(mut self) -> Result<Self, Error> {
+    /// The flags over the file's settings: every setting the flags leave unset is taken from
+    /// the file (field by field through serde, so no setting can be forgotten).
+    pub fn merged(self) -> Result<Self, Error> {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-        let mut file: Self = serde_yaml::from_str(&text)
-            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-        merge!(
-            self,
-            file,
-            repo,
-            branch,
-            tag,
-            semver,
-            commit,
-            path,
-            interval,
-            username,
-            password_file,
-            ssh_key_file,
-            known_hosts_file,
-            cluster,
-            context,
-            metrics_provider,
-            metrics_server,
-            metrics_token_file,
-            metrics_basic_auth_file,
-            mesh_provider,
-            listen,
-            cache_dir,
-            namespace,
-            write_back,
-            status_branch,
-            notes,
-            promotion_records,
-            reverts,
-            coalesce,
-            author_name,
-            author_email,
-            github_webhook_secret_file,
-            gitea_webhook_secret_file,
-            gitlab_webhook_secret_file,
-            generic_webhook_secret_file,
-            fast_rollback_window,
-            time_scale
-        );
-        Ok(self)
+        let bad = |e: &dyn std::fmt::Display| Error::Usage(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(&e))?;
+        let file: Self = serde_yaml::from_str(&text).map_err(|e| bad(&e))?;
+        let as_map = |a: &Self| match serde_json::to_value(a) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(_) => unreachable!("settings serialise as a map"),
+            Err(e) => Err(bad(&e)),
+        };
+        let mut merged = as_map(&self)?;
+        for (k, v) in as_map(&file)? {
+            let slot = merged.entry(k).or_insert(serde_json::Value::Null);
+            if slot.is_null() {
+                *slot = v;
+            }
+        }
+        let mut out: Self =
+            serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| bad(&e))?;
+        out.config = self.config;
+        Ok(out)
     }
 }
 
@@ -452,30 +428,32 @@ pub async fn prepare(args: RunArgs) -> Result<Prepared, Error> {
             })
         };
     let mut global_alerts = Vec::new();
-    let target = |kind: &str, address: String| crate::report::alerts::Target {
-        kind: kind.into(),
-        address,
-        token: None,
-        channel: a.slack_channel.clone().unwrap_or_else(|| "general".into()),
-        username: a.slack_user.clone().unwrap_or_else(|| "flagger".into()),
-    };
+    let target =
+        |kind: &str, address: String, proxy: Option<&String>| crate::report::alerts::Target {
+            kind: kind.into(),
+            address,
+            token: None,
+            channel: a.slack_channel.clone().unwrap_or_else(|| "general".into()),
+            username: a.slack_user.clone().unwrap_or_else(|| "flagger".into()),
+            proxy: proxy.cloned(),
+        };
     if let Some(u) = from_file_or_env(
         a.msteams_url_file.as_deref(),
         "MSTEAMS_URL",
         "--msteams-url-file",
     )? {
-        global_alerts.push(target("msteams", u));
+        global_alerts.push(target("msteams", u, a.msteams_proxy_url.as_ref()));
     } else if let Some(u) =
         from_file_or_env(a.slack_url_file.as_deref(), "SLACK_URL", "--slack-url-file")?
     {
-        global_alerts.push(target("slack", u));
+        global_alerts.push(target("slack", u, a.slack_proxy_url.as_ref()));
     }
     if let Some(u) = from_file_or_env(
         a.alert_webhook_url_file.as_deref(),
         "FLEDGE_ALERT_WEBHOOK_URL",
         "--alert-webhook-url-file",
     )? {
-        global_alerts.push(target("generic", u));
+        global_alerts.push(target("generic", u, None));
     }
     let config = Config {
         source,
@@ -553,4 +531,41 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
             .await
             .map_err(|e| Error::Daemon(format!("{e:#}")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunArgs;
+
+    #[test]
+    fn the_config_file_fills_every_setting_the_flags_leave_unset() {
+        let cm: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.yaml"))
+                .unwrap(),
+        )
+        .unwrap();
+        let text = cm["data"]["config.yaml"].as_str().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        let file: RunArgs = serde_yaml::from_str(text).unwrap();
+        let flags = RunArgs {
+            config: Some(path.clone()),
+            branch: Some("release".into()),
+            ..RunArgs::default()
+        };
+        let merged = flags.merged().unwrap();
+        // Flags win; everything else is the file's, forge and cluster name included.
+        assert_eq!(merged.branch.as_deref(), Some("release"));
+        assert_eq!(merged.forge.as_deref(), Some("github"));
+        assert_eq!(merged.cluster_name.as_deref(), Some("production"));
+        assert_eq!(
+            merged,
+            RunArgs {
+                config: Some(path),
+                branch: Some("release".into()),
+                ..file
+            }
+        );
+    }
 }

@@ -478,6 +478,7 @@ mod tests {
             token: None,
             channel: "c".into(),
             username: "u".into(),
+            proxy: None,
         };
         let mut cfg = WriterConfig::new(
             &format!("file://{}", root.join("origin.git").display()),

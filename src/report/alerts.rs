@@ -30,6 +30,8 @@ pub struct Target {
     pub token: Option<String>,
     pub channel: String,
     pub username: String,
+    /// HTTP proxy to post through (AlertProvider `spec.proxy`, `--slack-proxy-url`).
+    pub proxy: Option<String>,
 }
 
 impl Target {
@@ -42,6 +44,7 @@ impl Target {
             token,
             channel: p.channel.clone(),
             username: p.username.clone(),
+            proxy: p.proxy.clone(),
         }
     }
 }
@@ -166,6 +169,8 @@ pub fn payload(t: &Target, a: &Alert) -> (String, Value) {
     }
 }
 
+const ALERT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Sends alerts (5 s timeout, as Flagger).
 #[derive(Debug, Clone)]
 pub struct Notifier {
@@ -175,7 +180,7 @@ pub struct Notifier {
 impl Default for Notifier {
     fn default() -> Self {
         Self {
-            client: crate::analysis::prometheus::http_client(Duration::from_secs(5), false),
+            client: crate::analysis::prometheus::http_client(ALERT_TIMEOUT, false),
         }
     }
 }
@@ -185,7 +190,19 @@ impl Notifier {
     /// which holds the webhook's secret).
     pub async fn send(&self, t: &Target, a: &Alert) -> Result<(), String> {
         let (url, body) = payload(t, a);
-        let mut req = self.client.post(&url).json(&body);
+        let client = match &t.proxy {
+            None => self.client.clone(),
+            // Alerts are rare: a client per proxied alert keeps nothing around.
+            Some(proxy) => reqwest::Proxy::all(proxy)
+                .and_then(|p| {
+                    crate::analysis::prometheus::http_client_builder(ALERT_TIMEOUT, false)
+                        .proxy(p)
+                        .build()
+                })
+                // The proxy URL may hold credentials: never in the message.
+                .map_err(|e| format!("{} alert: proxy: {}", t.kind, e.without_url()))?,
+        };
+        let mut req = client.post(&url).json(&body);
         if let Some(tok) = &t.token {
             req = req.bearer_auth(tok);
         }

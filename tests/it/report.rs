@@ -276,6 +276,7 @@ async fn alerts_use_flaggers_payloads() {
             token: Some("tok".into()),
             channel: "ops".into(),
             username: "fledge".into(),
+            proxy: None,
         };
         Notifier::default().send(&target, &alert).await.unwrap();
         let seen = log.lock().unwrap()[0].clone();
@@ -356,7 +357,42 @@ async fn alerts_use_flaggers_payloads() {
         token: None,
         channel: "c".into(),
         username: "u".into(),
+        proxy: None,
     };
     let e = Notifier::default().send(&target, &alert).await.unwrap_err();
     assert!(!e.contains("secret"), "{e}");
+}
+
+#[tokio::test]
+async fn alerts_go_through_the_providers_proxy() {
+    let (proxy, log) = server(json!([]), StatusCode::OK, "ok").await;
+    let alert = Alert {
+        object: "web.shop".into(),
+        message: "Canary is waiting for approval.".into(),
+        severity: Severity::Warn,
+        fields: Vec::new(),
+    };
+    // The address does not resolve: only the proxy can deliver it.
+    let mut target = Target {
+        kind: "slack".into(),
+        address: "http://hooks.slack.invalid/services/T0/B0/x".into(),
+        token: None,
+        channel: "ops".into(),
+        username: "fledge".into(),
+        proxy: None,
+    };
+    assert!(Notifier::default().send(&target, &alert).await.is_err());
+    assert!(log.lock().unwrap().is_empty());
+    target.proxy = Some(proxy);
+    Notifier::default().send(&target, &alert).await.unwrap();
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.header("host"), Some("hooks.slack.invalid"));
+    assert_eq!(seen.path, "/services/T0/B0/x");
+    assert_eq!(seen.body["channel"], "ops");
+    // A proxy that is not a URL is an error naming neither it nor the address.
+    target.proxy = Some("http://user:pw@[bad".into());
+    let e = Notifier::default().send(&target, &alert).await.unwrap_err();
+    assert!(e.starts_with("slack alert: proxy"), "{e}");
+    assert!(!e.contains("pw"), "{e}");
 }
