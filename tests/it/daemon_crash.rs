@@ -1,7 +1,8 @@
 //! `fledge run` as a real process, killed with SIGKILL at several points of a rollout and of a
 //! write-back, then started again on the same persisted simulated cluster and caches: the
 //! rollout resumes, no fledge commit is made twice or lost, no revert is half made, and a
-//! person pushing at the same time loses nothing.
+//! person pushing at the same time loses nothing. With the Git server unreachable the rollback
+//! still happens; the revert follows when it is back.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -99,16 +100,8 @@ async fn until(port: u16, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     panic!("never: {what}");
 }
 
-fn kill(d: &mut Daemon) {
-    // SIGKILL: no shutdown path runs.
-    d.0.kill().unwrap();
-    d.0.wait().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// A bare origin (reflog on) with web:1 pushed, a person's clone, and a free port.
+fn setup(root: &Path) -> (std::path::PathBuf, u16) {
     git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
     git(
         &root.join("origin.git"),
@@ -126,6 +119,20 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
         .local_addr()
         .unwrap()
         .port();
+    (work, port)
+}
+
+fn kill(d: &mut Daemon) {
+    // SIGKILL: no shutdown path runs.
+    d.0.kill().unwrap();
+    d.0.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (work, port) = setup(root);
 
     let mut d = start(root, port);
     let init = until(port, "initialized", |v| v["phase"] == "Initialized").await;
@@ -231,4 +238,78 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     assert_eq!(records.lines().count(), 1, "{records}");
     // Every update of main was a fast-forward.
     super::gitutil::assert_fast_forwards_only(&root.join("origin.git"), "main");
+}
+
+/// The last value of a counter on `/metrics`.
+async fn counter(port: u16, name: &str) -> f64 {
+    let text = fledge::analysis::prometheus::http_client(Duration::from_secs(2), false)
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (work, port) = setup(root);
+    let _d = start(root, port);
+    until(port, "initialized", |v| v["phase"] == "Initialized").await;
+    std::fs::write(work.join("app.yaml"), app("web:2", "0.5")).unwrap();
+    git(&work, &["commit", "-q", "-am", "web 2"]);
+    push(&work);
+    until(port, "progressing", |v| v["phase"] == "Progressing").await;
+
+    // The Git server goes away for the rest of the analysis.
+    let origin = root.join("origin.git");
+    let away = root.join("away.git");
+    std::fs::rename(&origin, &away).unwrap();
+    let failed = until(port, "rolled back", |v| v["phase"] == "Failed").await;
+    assert_eq!(failed["canaryWeight"], 0, "{failed}");
+    assert_ne!(failed["canaryRevision"], failed["primaryRevision"]);
+    // The cluster is back on the primary: the canary Ingress routes nothing.
+    let canary_ingress: Value = serde_json::from_slice(
+        &std::fs::read(root.join("cluster/objects/shop/networking.k8s.io/Ingress/web-canary.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        canary_ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+    for _ in 0..100 {
+        if counter(port, "fledge_writeback_errors_total").await > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counter(port, "fledge_writeback_errors_total").await > 0.0);
+    let head = git(&away, &["rev-parse", "main"]).trim().to_owned();
+    assert_eq!(
+        git(&away, &["log", "-1", "--format=%s", "main"]).trim(),
+        "web 2",
+        "nothing written while away"
+    );
+
+    // Back: the revert lands (the writer retries within 30 s), once, on top of what was there.
+    std::fs::rename(&away, &origin).unwrap();
+    let mut log = String::new();
+    for _ in 0..450 {
+        log = git(&origin, &["log", "--format=%s", "main"]);
+        if log.contains("Revert \"web 2\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(log.matches("Revert \"web 2\"").count(), 1, "{log}");
+    git(&origin, &["merge-base", "--is-ancestor", &head, "main"]);
+    assert_eq!(git(&origin, &["show", "main:app.yaml"]), app("web:1", "0"));
+    super::gitutil::assert_fast_forwards_only(&origin, "main");
 }
