@@ -28,6 +28,20 @@ const NGINX: Queries = Queries {
     duration: r#"sum(rate(nginx_ingress_controller_response_duration_seconds_sum{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) / sum(rate(nginx_ingress_controller_response_duration_seconds_count{namespace="{{ namespace }}",ingress="{{ ingress }}",canary!=""}[{{ interval }}])) * 1000"#,
 };
 
+const OSM: Queries = Queries {
+    total: r#"osm_request_total{destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}"{ok}}"#,
+    ok_filter: r#",response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(osm_request_duration_ms_bucket{destination_namespace="{{ namespace }}",destination_kind="Deployment",destination_name="{{ target }}"}[{{ interval }}])) by (le))"#,
+};
+
+/// Traefik's success rate counts the `+Inf` bucket of its duration histogram; the duration is
+/// in seconds, hence `* 1000`.
+const TRAEFIK: Queries = Queries {
+    total: r#"traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"{ok},le="+Inf"}"#,
+    ok_filter: r#",code!~"5..""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#,
+};
+
 const APP: Queries = Queries {
     total: r#"http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"{ok}}"#,
     ok_filter: r#",status!~"5.*""#,
@@ -42,7 +56,9 @@ pub fn query(provider: &Provider, which: Builtin) -> String {
         Provider::Nginx => &NGINX,
         Provider::Linkerd => &LINKERD,
         Provider::Kubernetes | Provider::GatewayApi(_) => &APP,
-        Provider::Istio | Provider::Other(_) => &ISTIO,
+        Provider::Osm => &OSM,
+        Provider::Traefik => &TRAEFIK,
+        Provider::Istio | Provider::Smi { .. } | Provider::Other(_) => &ISTIO,
     };
     match which {
         Builtin::SuccessRate => {
@@ -60,7 +76,7 @@ pub fn query(provider: &Provider, which: Builtin) -> String {
 #[must_use]
 pub fn provider_label(provider: &Provider) -> String {
     match provider {
-        Provider::Other(_) => "istio".into(),
+        Provider::Smi { .. } | Provider::Other(_) => "istio".into(),
         p => p.to_string(),
     }
 }

@@ -373,3 +373,53 @@ fn credentials_come_from_files() {
             .contains("username:password")
     );
 }
+
+#[test]
+fn traefik_osm_and_smi_builtins_are_flaggers() {
+    let mut s = spec(
+        json!([{"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}},
+               {"name": "request-duration", "interval": "1m", "thresholdRange": {"max": 500}}]),
+        json!([]),
+    );
+    let rendered = |s: &ReleaseSpec| -> Vec<String> {
+        s.analysis
+            .metrics
+            .iter()
+            .map(|m| {
+                request(s, m, &BTreeMap::new(), &BTreeMap::new())
+                    .unwrap()
+                    .query
+            })
+            .collect()
+    };
+    s.provider = Provider::Traefik;
+    let sel = r#"service=~"prod-web-canary-[0-9a-zA-Z-]+@kubernetescrd""#;
+    assert_eq!(
+        rendered(&s),
+        [
+            format!(
+                r#"sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},code!~"5..",le="+Inf"}}[1m])) / sum(rate(traefik_service_request_duration_seconds_bucket{{{sel},le="+Inf"}}[1m])) * 100"#
+            ),
+            format!(
+                r"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{{{sel}}}[1m])) by (le)) * 1000"
+            ),
+        ]
+    );
+    s.provider = Provider::Osm;
+    let sel =
+        r#"destination_namespace="prod",destination_kind="Deployment",destination_name="web""#;
+    assert_eq!(
+        rendered(&s),
+        [
+            format!(
+                r#"sum(rate(osm_request_total{{{sel},response_code!~"5.*"}}[1m])) / sum(rate(osm_request_total{{{sel}}}[1m])) * 100"#
+            ),
+            format!(
+                r"histogram_quantile(0.99, sum(rate(osm_request_duration_ms_bucket{{{sel}}}[1m])) by (le))"
+            ),
+        ]
+    );
+    // SMI falls back to Istio's queries, as Flagger does.
+    s.provider = Provider::parse("smi:v1alpha2:istio").unwrap();
+    assert!(rendered(&s)[0].starts_with(r#"sum(rate(istio_requests_total{reporter="destination""#));
+}

@@ -31,8 +31,17 @@ pub enum Provider {
     Linkerd,
     /// `gatewayapi:v1` or `gatewayapi:v1beta1`: the HTTPRoute API version.
     GatewayApi(String),
+    /// `smi:<version>[:<mesh>]`: an SMI TrafficSplit of that version (`v1alpha1`–`v1alpha3`).
+    Smi {
+        version: String,
+        mesh: Option<String>,
+    },
+    /// Open Service Mesh: an SMI `v1alpha2` TrafficSplit, OSM's metrics.
+    Osm,
+    /// Traefik: a weighted TraefikService.
+    Traefik,
     /// A provider Flagger knows that fledge has no router for yet (App Mesh, Contour, Gloo,
-    /// Skipper, Traefik, APISIX, Kuma, Knative, OSM, SMI): plans show it, rollouts refuse it.
+    /// Skipper, APISIX, Kuma, Knative): plans show it, rollouts refuse it.
     Other(String),
 }
 
@@ -64,8 +73,11 @@ impl Provider {
     /// Parses a provider name; `None` for names Flagger does not know.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        let known =
-            KNOWN_PROVIDERS.contains(&s) || (s.starts_with("smi:") && s.split(':').count() == 3);
+        let known = KNOWN_PROVIDERS.contains(&s)
+            || (s.starts_with("smi:")
+                && s.split(':').count() == 3
+                && s.rsplit_once(':')
+                    .is_some_and(|(v, _)| KNOWN_PROVIDERS.contains(&v)));
         if !known {
             return None;
         }
@@ -76,6 +88,15 @@ impl Provider {
             "linkerd" => Self::Linkerd,
             "gatewayapi" | "gatewayapi:v1" => Self::GatewayApi("v1".into()),
             "gatewayapi:v1beta1" => Self::GatewayApi("v1beta1".into()),
+            "osm" => Self::Osm,
+            "traefik" => Self::Traefik,
+            smi if smi.starts_with("smi:") => {
+                let mut parts = smi.split(':').skip(1);
+                Self::Smi {
+                    version: parts.next().unwrap_or_default().into(),
+                    mesh: parts.next().map(Into::into),
+                }
+            }
             other => Self::Other(other.into()),
         })
     }
@@ -89,6 +110,16 @@ impl fmt::Display for Provider {
             Self::Istio => f.write_str("istio"),
             Self::Linkerd => f.write_str("linkerd"),
             Self::GatewayApi(v) => write!(f, "gatewayapi:{v}"),
+            Self::Smi {
+                version,
+                mesh: None,
+            } => write!(f, "smi:{version}"),
+            Self::Smi {
+                version,
+                mesh: Some(m),
+            } => write!(f, "smi:{version}:{m}"),
+            Self::Osm => f.write_str("osm"),
+            Self::Traefik => f.write_str("traefik"),
             Self::Other(s) => f.write_str(s),
         }
     }

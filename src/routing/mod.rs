@@ -11,6 +11,8 @@ mod istio;
 mod kubernetes;
 mod linkerd;
 mod nginx;
+mod smi;
+mod traefik;
 
 use serde_json::{Map, Value, json};
 
@@ -58,7 +60,7 @@ pub struct RouteInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(
-        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd)"
+        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd, smi, osm, traefik)"
     )]
     Unsupported { release: String, provider: String },
     #[error("Canary {release}: {message}")]
@@ -81,6 +83,11 @@ pub fn router(provider: &Provider) -> Option<&'static dyn Router> {
         Provider::Istio => Some(&istio::Istio),
         Provider::GatewayApi(_) => Some(&gatewayapi::GatewayApi),
         Provider::Linkerd => Some(&linkerd::Linkerd),
+        Provider::Traefik => Some(&traefik::Traefik),
+        Provider::Osm => smi::router("v1alpha2", false).map(|r| r as &dyn Router),
+        Provider::Smi { version, mesh } => {
+            smi::router(version, mesh.as_deref() == Some("istio")).map(|r| r as &dyn Router)
+        }
         Provider::Other(_) => None,
     }
 }

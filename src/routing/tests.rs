@@ -53,6 +53,22 @@ fn read_weights(provider: &str, objs: &[Value]) -> (i64, i64) {
             o["spec"]["backends"][0]["weight"].as_i64().unwrap(),
             o["spec"]["backends"][1]["weight"].as_i64().unwrap(),
         ),
+        // Flagger's SMI routers list the canary first.
+        "osm" | "smi:v1alpha3" => (
+            o["spec"]["backends"][1]["weight"].as_i64().unwrap(),
+            o["spec"]["backends"][0]["weight"].as_i64().unwrap(),
+        ),
+        "traefik" => {
+            let of = |name: &str| {
+                o["spec"]["weighted"]["services"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|b| b["name"] == name)
+                    .map_or(0, |b| b["weight"].as_i64().unwrap())
+            };
+            (of("web-primary"), of("web-canary"))
+        }
         "nginx" => {
             let c: i64 = o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
                 .as_str()
@@ -67,8 +83,9 @@ fn read_weights(provider: &str, objs: &[Value]) -> (i64, i64) {
 
 proptest! {
     #[test]
-    fn the_two_routes_always_sum_to_100(canary in 0u8..=100, p in 0usize..4) {
-        let provider = ["istio", "gatewayapi:v1", "linkerd", "nginx"][p];
+    fn the_two_routes_always_sum_to_100(canary in 0u8..=100, p in 0usize..7) {
+        let provider =
+            ["istio", "gatewayapi:v1", "linkerd", "nginx", "osm", "smi:v1alpha3", "traefik"][p];
         let s = spec(provider, json!({"stepWeight": 10}),
                      json!({"port": 80, "gatewayRefs": [{"name": "gw", "namespace": "gw"}]}));
         let (pw, cw) = read_weights(provider, &objects(&s, canary, false));
@@ -234,5 +251,79 @@ fn providers_without_a_router_say_so() {
     assert!(
         e.to_string().contains("provider contour has no router"),
         "{e}"
+    );
+}
+
+#[test]
+fn smi_traffic_splits_by_version_with_istio_gateways() {
+    let s = spec(
+        "smi:v1alpha1:istio",
+        json!({"stepWeight": 10}),
+        json!({"port": 80, "hosts": ["web.example.com"], "gateways": ["public/gw"]}),
+    );
+    let o = &objects(&s, 30, false)[0];
+    assert_eq!(o["apiVersion"], "split.smi-spec.io/v1alpha1");
+    assert_eq!(o["metadata"]["name"], "web");
+    assert_eq!(o["spec"]["service"], "web.example.com");
+    assert_eq!(
+        o["spec"]["backends"],
+        json!([{"service": "web-canary", "weight": 30}, {"service": "web-primary", "weight": 70}])
+    );
+    assert_eq!(
+        o["metadata"]["annotations"]["VirtualService.v1alpha3.networking.istio.io/spec.gateways"],
+        r#"["public/gw"]"#
+    );
+    // Without the istio mesh there is no gateway annotation; osm is v1alpha2.
+    let s = spec(
+        "smi:v1alpha2:linkerd",
+        json!({"stepWeight": 10}),
+        json!({"port": 80, "gateways": ["public/gw"]}),
+    );
+    let o = &objects(&s, 0, false)[0];
+    assert_eq!(o["apiVersion"], "split.smi-spec.io/v1alpha2");
+    assert_eq!(o["spec"]["service"], "web");
+    assert!(
+        o["metadata"]["annotations"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with("VirtualService"))
+    );
+    let s = spec("osm", json!({"stepWeight": 10}), json!({"port": 80}));
+    assert_eq!(
+        objects(&s, 0, false)[0]["apiVersion"],
+        "split.smi-spec.io/v1alpha2"
+    );
+}
+
+#[test]
+fn traefik_weights_a_traefik_service_leaving_an_idle_canary_out() {
+    let s = spec(
+        "traefik",
+        json!({"stepWeight": 10}),
+        json!({"port": 9898, "apex": {"annotations": {"team": "a"}}}),
+    );
+    let o = &objects(&s, 0, false)[0];
+    assert_eq!(
+        (
+            o["apiVersion"].as_str(),
+            o["kind"].as_str(),
+            o["metadata"]["name"].as_str()
+        ),
+        (
+            Some("traefik.io/v1alpha1"),
+            Some("TraefikService"),
+            Some("web")
+        )
+    );
+    assert_eq!(o["metadata"]["annotations"]["team"], "a");
+    assert_eq!(
+        o["spec"]["weighted"]["services"],
+        json!([{"name": "web-primary", "namespace": "prod", "port": 9898, "weight": 100}])
+    );
+    let o = &objects(&s, 40, false)[0];
+    assert_eq!(
+        o["spec"]["weighted"]["services"][1],
+        json!({"name": "web-canary", "namespace": "prod", "port": 9898, "weight": 40})
     );
 }

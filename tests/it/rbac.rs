@@ -183,7 +183,16 @@ spec:
 /// Every call of a full rollout on each supported provider, and of sync's inventory.
 async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
     let calls: Calls = Arc::default();
-    for provider in ["kubernetes", "nginx", "istio", "gatewayapi:v1", "linkerd"] {
+    for provider in [
+        "kubernetes",
+        "nginx",
+        "istio",
+        "gatewayapi:v1",
+        "linkerd",
+        "osm",
+        "smi:v1alpha3",
+        "traefik",
+    ] {
         let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
         let cluster = Recording {
             inner: sim.clone(),

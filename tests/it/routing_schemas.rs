@@ -93,6 +93,22 @@ fn specs() -> Vec<fledge::rollout::ReleaseSpec> {
         json!({"stepWeights": [1, 50]}),
     ));
     out.push(base(
+        "smi:v1alpha1:istio",
+        json!({"port": 80, "hosts": ["web.example.com"], "gateways": ["public/gw"]}),
+        json!({"stepWeight": 20}),
+    ));
+    out.push(base(
+        "smi:v1alpha3",
+        json!({"port": 80}),
+        json!({"stepWeight": 20}),
+    ));
+    out.push(base("osm", json!({"port": 80}), json!({"stepWeight": 20})));
+    out.push(base(
+        "traefik",
+        json!({"port": 9898, "apex": {"labels": {"team": "a"}}}),
+        json!({"stepWeights": [5, 50]}),
+    ));
+    out.push(base(
         "kubernetes",
         json!({"port": 80, "headless": true}),
         json!({"iterations": 3}),
@@ -169,6 +185,9 @@ fn generated_objects_validate_against_upstream_schemas() {
         "gateway.networking.k8s.io/v1 HTTPRoute",
         "gateway.networking.k8s.io/v1beta1 HTTPRoute",
         "split.smi-spec.io/v1alpha1 TrafficSplit",
+        "split.smi-spec.io/v1alpha2 TrafficSplit",
+        "split.smi-spec.io/v1alpha3 TrafficSplit",
+        "traefik.io/v1alpha1 TraefikService",
         "networking.k8s.io/v1 Ingress",
         "v1 Service",
         "apps/v1 Deployment",
@@ -189,6 +208,14 @@ fn generated_objects_validate_against_upstream_schemas() {
             "--crds",
             schemas
                 .join("linkerd/split.smi-spec.io_trafficsplits.yaml")
+                .to_str()
+                .unwrap(),
+        ])
+        .args(["--crds", schemas.join("smi").to_str().unwrap()])
+        .args([
+            "--crds",
+            schemas
+                .join("traefik/traefik.io_traefikservices.yaml")
                 .to_str()
                 .unwrap(),
         ])

@@ -325,6 +325,42 @@ fn istio_gateway_api_smi_and_blue_green_routing() {
         20.0
     ));
 
+    // Open Service Mesh reads v1alpha2 splits, canary first as Flagger writes them.
+    let split = json!({"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"service": "web", "backends": [{"service": "web-canary", "weight": 30}, {"service": "web-primary", "weight": 70}]}});
+    let t = canary_setup(&[split]);
+    let osm = |name: &str| {
+        t.traffic().total(
+            "osm_request_total",
+            &[
+                ("destination_name", name),
+                ("destination_kind", "Deployment"),
+            ],
+        )
+    };
+    assert!(close(osm("web"), 30.0) && close(osm("web-primary"), 70.0));
+
+    // Traefik: a weighted TraefikService; its histogram's service label names the port.
+    let ts = json!({"apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"weighted": {"services": [{"name": "web-primary", "namespace": "prod", "port": 80, "weight": 75},
+                                           {"name": "web-canary", "namespace": "prod", "port": 80, "weight": 25}]}}});
+    let t = canary_setup(&[ts]);
+    let canary = [("service", "prod-web-canary-80@kubernetescrd")];
+    assert!(close(
+        t.traffic()
+            .total("traefik_service_request_duration_seconds_count", &canary),
+        25.0
+    ));
+    assert!(close(
+        t.traffic().total(
+            "traefik_service_request_duration_seconds_count",
+            &[canary[0], ("code", "500")]
+        ),
+        12.5
+    ));
+
     // Blue/green: the apex Service's selector decides.
     let t = canary_setup(&[
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "prod"},

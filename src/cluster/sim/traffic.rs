@@ -26,6 +26,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("networking.istio.io", "VirtualService"),
     ("gateway.networking.k8s.io", "HTTPRoute"),
     ("split.smi-spec.io", "TrafficSplit"),
+    ("traefik.io", "TraefikService"),
 ];
 
 const SECONDS_BUCKETS: &[f64] = &[
@@ -69,6 +70,10 @@ enum Entry {
     Linkerd,
     /// A Gateway API HTTPRoute, served by an Envoy-based gateway.
     Envoy,
+    /// An SMI `v1alpha2` TrafficSplit, served by Open Service Mesh.
+    Osm,
+    /// A weighted TraefikService.
+    Traefik,
     Direct,
 }
 
@@ -118,6 +123,12 @@ fn routes<'a>(
         service: service.to_owned(),
         deployment: deployment_for(objects, ns, service),
         weight: w,
+    };
+    // Relative weights → shares of 100.
+    let scaled = |b: &[(String, f64)]| -> Vec<Backend<'a>> {
+        let total: f64 = b.iter().map(|(_, w)| w).sum();
+        let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
+        b.iter().map(|(n, w)| backend(n, w * scale)).collect()
     };
     let primary = format!("{svc}-primary");
     let canary = format!("{svc}-canary");
@@ -201,15 +212,10 @@ fn routes<'a>(
             })
             .collect();
         if refs.iter().any(|(n, _)| *n == primary || *n == canary) {
-            let total: f64 = refs.iter().map(|(_, w)| w).sum();
-            let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
-            return (
-                Entry::Envoy,
-                refs.iter().map(|(n, w)| backend(n, w * scale)).collect(),
-            );
+            return (Entry::Envoy, scaled(&refs));
         }
     }
-    // SMI TrafficSplit (Linkerd).
+    // SMI TrafficSplit: Linkerd (v1alpha1) or Open Service Mesh (v1alpha2 and later).
     for split in in_ns("split.smi-spec.io", "TrafficSplit") {
         if split["spec"]["service"] == svc || split["metadata"]["name"] == svc {
             let b: Vec<(String, f64)> = split["spec"]["backends"]
@@ -218,16 +224,41 @@ fn routes<'a>(
                 .flatten()
                 .filter_map(|b| Some((b["service"].as_str()?.to_owned(), weight(&b["weight"]))))
                 .collect();
-            let total: f64 = b.iter().map(|(_, w)| w).sum();
-            let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
-            return (
-                Entry::Linkerd,
-                b.iter().map(|(n, w)| backend(n, w * scale)).collect(),
-            );
+            let entry = if split["apiVersion"] == "split.smi-spec.io/v1alpha1" {
+                Entry::Linkerd
+            } else {
+                Entry::Osm
+            };
+            return (entry, scaled(&b));
+        }
+    }
+    // Traefik: the weighted TraefikService named after the apex Service.
+    for ts in in_ns("traefik.io", "TraefikService") {
+        if ts["metadata"]["name"] == svc {
+            let b: Vec<(String, f64)> = ts["spec"]["weighted"]["services"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| Some((b["name"].as_str()?.to_owned(), weight(&b["weight"]))))
+                .collect();
+            return (Entry::Traefik, scaled(&b));
         }
     }
     // The Service's own selector (blue/green switches it between primary and canary).
     (Entry::Direct, vec![backend(svc, 100.0)])
+}
+
+/// The first port of a Service (80 when there is none).
+fn service_port(objects: &BTreeMap<ObjectKey, Value>, ns: &str, service: &str) -> i64 {
+    objects
+        .get(&ObjectKey {
+            group: String::new(),
+            kind: "Service".into(),
+            namespace: ns.into(),
+            name: service.into(),
+        })
+        .and_then(|s| s["spec"]["ports"][0]["port"].as_i64())
+        .unwrap_or(80)
 }
 
 fn annotation(d: Option<&Value>, key: &str, default: f64) -> f64 {
@@ -372,18 +403,46 @@ impl Traffic {
                             self.add("response_total", labels.clone(), n);
                             self.observe("response_latency_ms", MS_BUCKETS, labels, latency_ms, n);
                         }
+                        Entry::Osm => {
+                            let labels = vec![
+                                ("destination_kind", "Deployment".to_owned()),
+                                ("destination_name", deployment.clone()),
+                                ("destination_namespace", ns.clone()),
+                                ("response_code", status.to_owned()),
+                            ];
+                            self.add("osm_request_total", labels.clone(), n);
+                            self.observe(
+                                "osm_request_duration_ms",
+                                MS_BUCKETS,
+                                labels,
+                                latency_ms,
+                                n,
+                            );
+                        }
+                        Entry::Traefik => {
+                            // Traefik names services `<namespace>-<service>-<port>@kubernetescrd`.
+                            let port = service_port(objects, &ns, &b.service);
+                            let labels = vec![
+                                ("code", status.to_owned()),
+                                ("method", "GET".to_owned()),
+                                ("protocol", "http".to_owned()),
+                                (
+                                    "service",
+                                    format!("{ns}-{}-{port}@kubernetescrd", b.service),
+                                ),
+                            ];
+                            self.observe(
+                                "traefik_service_request_duration_seconds",
+                                SECONDS_BUCKETS,
+                                labels,
+                                latency_ms / 1000.0,
+                                n,
+                            );
+                        }
                         Entry::Envoy => {
                             // Envoy names clusters `<namespace>_<service>_<port>` (Contour's
                             // scheme, which Flagger's envoy-based queries match).
-                            let port = objects
-                                .get(&ObjectKey {
-                                    group: String::new(),
-                                    kind: "Service".into(),
-                                    namespace: ns.clone(),
-                                    name: b.service.clone(),
-                                })
-                                .and_then(|s| s["spec"]["ports"][0]["port"].as_i64())
-                                .unwrap_or(80);
+                            let port = service_port(objects, &ns, &b.service);
                             let labels = vec![
                                 ("envoy_cluster_name", format!("{ns}_{}_{port}", b.service)),
                                 ("envoy_response_code", status.to_owned()),
