@@ -287,6 +287,19 @@ impl Traffic {
             .or_default() += v;
     }
 
+    /// A request counter and its latency histogram in milliseconds, over the same labels.
+    fn requests_ms(
+        &mut self,
+        counter: &'static str,
+        histogram: &'static str,
+        labels: Labels,
+        latency_ms: f64,
+        n: f64,
+    ) {
+        self.add(counter, labels.clone(), n);
+        self.observe(histogram, MS_BUCKETS, labels, latency_ms, n);
+    }
+
     fn observe(
         &mut self,
         metric: &'static str,
@@ -378,10 +391,9 @@ impl Traffic {
                                 ("reporter", "destination".to_owned()),
                                 ("response_code", status.to_owned()),
                             ];
-                            self.add("istio_requests_total", labels.clone(), n);
-                            self.observe(
+                            self.requests_ms(
+                                "istio_requests_total",
                                 "istio_request_duration_milliseconds",
-                                MS_BUCKETS,
                                 labels,
                                 latency_ms,
                                 n,
@@ -400,8 +412,13 @@ impl Traffic {
                                 ("namespace", ns.clone()),
                                 ("status_code", status.to_owned()),
                             ];
-                            self.add("response_total", labels.clone(), n);
-                            self.observe("response_latency_ms", MS_BUCKETS, labels, latency_ms, n);
+                            self.requests_ms(
+                                "response_total",
+                                "response_latency_ms",
+                                labels,
+                                latency_ms,
+                                n,
+                            );
                         }
                         Entry::Osm => {
                             let labels = vec![
@@ -410,10 +427,9 @@ impl Traffic {
                                 ("destination_namespace", ns.clone()),
                                 ("response_code", status.to_owned()),
                             ];
-                            self.add("osm_request_total", labels.clone(), n);
-                            self.observe(
+                            self.requests_ms(
+                                "osm_request_total",
                                 "osm_request_duration_ms",
-                                MS_BUCKETS,
                                 labels,
                                 latency_ms,
                                 n,
