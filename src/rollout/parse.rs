@@ -414,6 +414,15 @@ fn parse_analysis(
             iterations = 10;
         }
     }
+    if iterations > 0 && !matches.is_empty() && !provider.matches_requests() {
+        // Flagger would route every request to the canary for the whole A/B test.
+        return Err(r.err(
+            &p("match"),
+            format!(
+                "provider {provider} cannot match requests by header, so A/B testing would send all traffic to the canary; use a provider that can (istio, nginx, gatewayapi) or drop match for blue/green"
+            ),
+        ));
+    }
     let step_weight = percent(r, &v["stepWeight"], &p("stepWeight"))?.unwrap_or(0);
     if iterations == 0 && step_weight == 0 && step_weights.is_empty() && !v.is_null() {
         return Err(r.err(

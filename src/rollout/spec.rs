@@ -102,6 +102,19 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// Whether the provider's routing can send only matching requests (headers, cookies) to
+    /// the canary, which A/B testing needs. Those without (SMI, OSM, Traefik) split by weight
+    /// only; for providers fledge has no router for yet, rollouts are refused anyway.
+    #[must_use]
+    pub fn matches_requests(&self) -> bool {
+        !matches!(
+            self,
+            Self::Linkerd | Self::Smi { .. } | Self::Osm | Self::Traefik
+        )
+    }
+}
+
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

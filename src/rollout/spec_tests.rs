@@ -118,3 +118,32 @@ fn go_durations() {
     assert_eq!(go_duration(Duration::from_millis(1515)), "1.515s");
     assert_eq!(go_duration(Duration::from_secs(60)), "1m0s");
 }
+
+#[test]
+fn a_b_testing_is_refused_where_the_provider_cannot_match_requests() {
+    let ab = json!({"iterations": 5, "match": [{"headers": {"x-canary": {"exact": "insider"}}}]});
+    for provider in ["linkerd", "osm", "smi:v1alpha3", "traefik"] {
+        let mut c = canary(ab.clone());
+        c["spec"]["provider"] = json!(provider);
+        let e = parse_canary(&c, &Provider::Istio).unwrap_err();
+        assert_eq!(e.path, "spec.analysis.match", "{provider}");
+        assert!(e.message.contains("all traffic to the canary"), "{e}");
+        // Blue/green (no match) and progressive weights are fine.
+        c["spec"]["analysis"] = json!({"iterations": 5});
+        assert_eq!(
+            parse_canary(&c, &Provider::Istio).unwrap().strategy(),
+            Strategy::Bluegreen
+        );
+    }
+    for provider in ["istio", "nginx", "gatewayapi:v1"] {
+        let mut c = canary(ab.clone());
+        c["spec"]["provider"] = json!(provider);
+        c["spec"]["ingressRef"] =
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "web"});
+        c["spec"]["service"]["gatewayRefs"] = json!([{"name": "gw"}]);
+        assert_eq!(
+            parse_canary(&c, &Provider::Istio).unwrap().strategy(),
+            Strategy::Ab
+        );
+    }
+}
