@@ -149,6 +149,24 @@ impl Tick<'_> {
         })
     }
 
+    /// A closed gate: Flagger's warning naming the hook, and its warn alert unless the hook
+    /// mutes it. `what` is `""`, `"promotion "` or `"traffic increase "`.
+    fn waiting_for_approval(&mut self, what: &str, hook: &str, muted: bool) {
+        self.warn(
+            format!(
+                "Halt {} advancement waiting for {what}approval {hook}",
+                self.name()
+            ),
+            Some(FailureKind::Hook),
+        );
+        if !muted {
+            self.alert(
+                Severity::Warn,
+                &format!("Canary {what}is waiting for approval."),
+            );
+        }
+    }
+
     fn reset_counters(&mut self) {
         self.state.canary_weight = 0;
         self.state.mirrored = false;
@@ -265,16 +283,7 @@ impl Tick<'_> {
             }
             if let Some((msg, muted)) = self.gate(HookType::ConfirmRollout)? {
                 if phase != Phase::Waiting {
-                    self.warn(
-                        format!(
-                            "Halt {} advancement waiting for approval {msg}",
-                            self.name()
-                        ),
-                        Some(FailureKind::Hook),
-                    );
-                    if !muted {
-                        self.alert(Severity::Warn, "Canary is waiting for approval.");
-                    }
+                    self.waiting_for_approval("", &msg, muted);
                 }
                 self.transition(Phase::Waiting, "Waiting for approval.");
                 return Ok(());
@@ -565,16 +574,7 @@ impl Tick<'_> {
             return Ok(true);
         };
         if self.state.phase != Phase::WaitingPromotion {
-            self.warn(
-                format!(
-                    "Halt {} advancement waiting for promotion approval {msg}",
-                    self.name()
-                ),
-                Some(FailureKind::Hook),
-            );
-            if !muted {
-                self.alert(Severity::Warn, "Canary promotion is waiting for approval.");
-            }
+            self.waiting_for_approval("promotion ", &msg, muted);
         }
         self.transition(Phase::WaitingPromotion, "Waiting for approval.");
         Ok(false)
@@ -617,19 +617,7 @@ impl Tick<'_> {
             && self.state.phase == Phase::Progressing
             && let Some((msg, muted)) = self.gate(HookType::ConfirmTrafficIncrease)?
         {
-            self.warn(
-                format!(
-                    "Halt {} advancement waiting for traffic increase approval {msg}",
-                    self.name()
-                ),
-                Some(FailureKind::Hook),
-            );
-            if !muted {
-                self.alert(
-                    Severity::Warn,
-                    "Canary traffic increase is waiting for approval.",
-                );
-            }
+            self.waiting_for_approval("traffic increase ", &msg, muted);
             return Ok(());
         }
         if self.spec.analysis.mirror && w == 0 && !self.state.mirrored {
