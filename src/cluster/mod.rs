@@ -133,25 +133,22 @@ fn key_of(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectK
 impl Cluster for SimHandle {
     async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
         // All or nothing: every object must be well-formed before any is applied.
-        for o in objects {
-            if ObjectKey::of(o).is_none() || !o.is_object() {
-                return Err(sim::Error::Invalid(crate::render::object::describe(o)).into());
-            }
-        }
+        let keys = objects
+            .iter()
+            .map(sim::key)
+            .collect::<Result<Vec<_>, _>>()?;
         let now = self.now();
         let mut sim = self.lock();
         let mut out = Vec::with_capacity(objects.len());
-        for o in objects {
+        for (o, key) in objects.iter().zip(&keys) {
             sim.apply(o.clone(), now)?;
-            let key = ObjectKey::of(o).expect("checked above");
-            out.push(sim.get(&key).unwrap_or(Value::Null));
+            out.push(sim.get(key).unwrap_or(Value::Null));
         }
         Ok(out)
     }
 
     async fn apply_status(&self, object: &Value) -> Result<Value, Error> {
-        let key = ObjectKey::of(object)
-            .ok_or_else(|| sim::Error::Invalid(crate::render::object::describe(object)))?;
+        let key = sim::key(object)?;
         let mut sim = self.lock();
         sim.write_status(&key, object["status"].clone())?;
         Ok(sim.get(&key).unwrap_or(Value::Null))
@@ -178,8 +175,7 @@ impl Cluster for SimHandle {
     }
 
     async fn delete(&self, object: &Value) -> Result<(), Error> {
-        let key = ObjectKey::of(object)
-            .ok_or_else(|| sim::Error::Invalid(crate::render::object::describe(object)))?;
+        let key = sim::key(object)?;
         self.lock().delete(&key)?;
         Ok(())
     }

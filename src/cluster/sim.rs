@@ -53,6 +53,12 @@ pub enum Error {
     },
 }
 
+/// The key of an object; `Invalid`, naming it, when it has no kind or name (which includes
+/// anything that is not a JSON object).
+pub fn key(obj: &Value) -> Result<ObjectKey, Error> {
+    ObjectKey::of(obj).ok_or_else(|| Error::Invalid(crate::render::object::describe(obj)))
+}
+
 /// One stored object: its compact JSON.
 #[derive(Debug, Clone)]
 struct Stored(Box<[u8]>);
@@ -225,11 +231,7 @@ impl SimCluster {
 
     /// Server-side apply for one field manager.
     pub fn apply(&mut self, mut obj: Value, now: Duration) -> Result<Applied, Error> {
-        let key = ObjectKey::of(&obj)
-            .ok_or_else(|| Error::Invalid(crate::render::object::describe(&obj)))?;
-        if !obj.is_object() {
-            return Err(Error::Invalid(key.to_string()));
-        }
+        let key = key(&obj)?;
         super::strip_server_fields(&mut obj);
         let old = self.objects.get(&key).map(Stored::value);
         let (applied, generation, status, uid) = match &old {
@@ -263,7 +265,7 @@ impl SimCluster {
         let rv = self.next_rv();
         let meta = obj
             .as_object_mut()
-            .expect("checked above")
+            .expect("objects with a key are JSON objects")
             .entry("metadata")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(m) = meta {
