@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::cluster::ObjectKey;
-use crate::render::object::ObjectIndex;
+use crate::render::object::{ObjectIndex, namespace_or_default};
 use crate::render::{self, Files};
 use crate::revision::{ConfigIndex, HashKey, revision_in};
 use crate::rollout::executor::ReleaseTarget;
@@ -34,13 +34,6 @@ pub struct Desired {
     pub owned: BTreeSet<ObjectKey>,
     /// Canaries (and templates) that cannot be used, with the reason.
     pub problems: Vec<String>,
-}
-
-fn ns_of(o: &Value) -> &str {
-    o["metadata"]["namespace"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("default")
 }
 
 fn with_ns(o: &Value, ns: &str) -> Value {
@@ -173,7 +166,7 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
             !(is_kind(o, "Canary") || is_kind(o, "MetricTemplate") || is_kind(o, "AlertProvider"))
         })
         .filter(|o| {
-            let namespaced = with_ns(o, ns_of(o));
+            let namespaced = with_ns(o, namespace_or_default(o));
             ObjectKey::of(&namespaced).is_none_or(|k| !owned.contains(&k))
         })
         .cloned()

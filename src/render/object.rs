@@ -382,6 +382,16 @@ pub struct ObjectIndex<'a> {
     by_name: std::collections::HashMap<(&'a str, &'a str, &'a str), &'a Value>,
 }
 
+/// An object's namespace, `default` when it has none (or an empty one), as the API server
+/// places namespaced objects.
+#[must_use]
+pub fn namespace_or_default(o: &Value) -> &str {
+    o["metadata"]["namespace"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+}
+
 impl<'a> ObjectIndex<'a> {
     #[must_use]
     pub fn new(objects: &'a [Value]) -> Self {
@@ -391,11 +401,9 @@ impl<'a> ObjectIndex<'a> {
             else {
                 continue;
             };
-            let ns = o["metadata"]["namespace"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("default");
-            by_name.entry((kind, ns, name)).or_insert(o);
+            by_name
+                .entry((kind, namespace_or_default(o), name))
+                .or_insert(o);
         }
         Self { by_name }
     }

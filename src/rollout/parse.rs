@@ -11,6 +11,7 @@ use super::spec::{
     MetricSpec, MetricTemplate, ObjectRef, Provider, ReleaseSpec, ServiceSpec, Severity, SpecError,
     WebhookSpec, parse_duration,
 };
+use crate::render::object::namespace_or_default;
 
 struct Reader<'a> {
     object: &'a str,
@@ -664,11 +665,7 @@ pub fn parse_metric_template(obj: &Value) -> Result<MetricTemplate, SpecError> {
         }
     }
     Ok(MetricTemplate {
-        namespace: obj["metadata"]["namespace"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default")
-            .to_owned(),
+        namespace: namespace_or_default(obj).to_owned(),
         name: r.required(&obj["metadata"]["name"], "metadata.name")?,
         provider_type: r
             .string(&spec["provider"]["type"], "spec.provider.type")?
@@ -712,11 +709,7 @@ pub fn parse_alert_provider(obj: &Value) -> Result<AlertProvider, SpecError> {
         ));
     }
     Ok(AlertProvider {
-        namespace: obj["metadata"]["namespace"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default")
-            .to_owned(),
+        namespace: namespace_or_default(obj).to_owned(),
         name: r.required(&obj["metadata"]["name"], "metadata.name")?,
         provider_type,
         channel: r
