@@ -639,16 +639,22 @@ impl Tick<'_> {
         Ok(())
     }
 
+    /// One more A/B or blue/green iteration, announced as Flagger does.
+    fn next_iteration(&mut self) {
+        self.state.iterations += 1;
+        self.event(format!(
+            "Advance {} canary iteration {}/{}",
+            self.name(),
+            self.state.iterations,
+            self.spec.analysis.iterations
+        ));
+    }
+
     fn ab_step(&mut self) -> Step {
         let n = self.spec.analysis.iterations;
         if self.state.iterations < n {
             self.state.canary_weight = 100;
-            self.state.iterations += 1;
-            self.event(format!(
-                "Advance {} canary iteration {}/{n}",
-                self.name(),
-                self.state.iterations
-            ));
+            self.next_iteration();
             return Ok(());
         }
         self.promote()
@@ -661,12 +667,7 @@ impl Tick<'_> {
             if self.spec.analysis.mirror && !kubernetes {
                 self.state.mirrored = true;
             }
-            self.state.iterations += 1;
-            self.event(format!(
-                "Advance {} canary iteration {}/{n}",
-                self.name(),
-                self.state.iterations
-            ));
+            self.next_iteration();
             return Ok(());
         }
         if self.state.iterations == n && !kubernetes {
