@@ -16,10 +16,10 @@ use fledge::analysis::webhooks::Webhooks;
 use fledge::analysis::{MetricError, MetricRequest, MetricSource};
 use fledge::cluster::sim::SimCluster;
 use fledge::cluster::{Cluster as _, SimHandle};
+use fledge::release::Phase;
+use fledge::release::spec::Provider;
 use fledge::revision::HashKey;
-use fledge::rollout::Phase;
 use fledge::rollout::executor::Executor;
-use fledge::rollout::spec::Provider;
 use serde_json::Value;
 
 struct Passing;
@@ -101,7 +101,8 @@ fn main() {
         let mut tick_cpu = 0.0;
         // As the daemon does: one commit's desired state at a time.
         for (image, want) in [("app:1", Phase::Initialized), ("app:2", Phase::Succeeded)] {
-            let d = fledge::daemon::desired::split(&objects(n, image), "c", &Provider::Istio, &key);
+            let d =
+                fledge::rollout::targets::split(&objects(n, image), "c", &Provider::Istio, &key);
             if want == Phase::Initialized {
                 sim.apply(&d.plain).await.unwrap();
             }

@@ -16,7 +16,8 @@ use std::process::Command;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use fledge::cli::run::{RunArgs, prepare};
+use fledge::cli::run::prepare;
+use fledge::daemon::config::RunArgs;
 use fledge::daemon::{self, Shared};
 
 fn git(dir: &Path, args: &[&str]) {
@@ -70,8 +71,7 @@ fn main() {
         let token = tokio_util::sync::CancellationToken::new();
         let d = tokio::spawn(daemon::run(
             p.config,
-            p.cluster,
-            p.metrics,
+            p.edges,
             shared.clone(),
             token.clone(),
         ));

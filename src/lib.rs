@@ -1,26 +1,42 @@
 //! fledge: a `GitOps` reconciler with progressive delivery.
 //!
 //! ```text
-//!  Git ──source──▶ Snapshot ──render──▶ objects ──plan──▶ sync (apply, prune)
-//!                                            └──▶ release targets ──rollout──▶ writeback, report
+//!  Git ──source──▶ Snapshot ──render──▶ objects ──rollout::targets──▶ plain objects ──▶ cluster (sync)
+//!                                                        └──▶ release targets ──rollout──▶ cluster
+//!                                                                       └──▶ writeback (Git), report
 //! ```
 //!
-//! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
-//! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
-//! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
-//! - [`cluster`]: the Kubernetes API (kube-rs) or the simulated cluster, behind one trait.
-//! - [`rollout`]: Canary specs, the pure `decide`, the executor, `plan`.
-//! - [`routing`]: one generator of routing objects per traffic provider.
+//! Modules from the top floor down; each imports only modules below it:
+//!
+//! - [`cli`]: the command-line interface, a thin shell over the library.
+//! - [`daemon`]: the wiring of `fledge run`: configuration, the reconciler, sync, the outcome
+//!   writer, HTTP.
+//! - [`writeback`]: commits, reverts and notes pushed without force; the record formats; the
+//!   Git history a revert needs.
+//! - [`report`]: commit statuses on the forge, chat alerts, fledge's own metrics.
+//! - [`rollout`]: the core: the plan stage (`targets`), the pure `decide`, the object builders,
+//!   the executor, `plan`.
 //! - [`analysis`]: metric checks (Prometheus, the simulated traffic) and webhooks.
-//! - [`writeback`]: commits, reverts and notes pushed without force; the record formats.
-//! - [`report`]: commit statuses on the forge and chat alerts.
-//! - [`daemon`]: the wiring of `fledge run`: reconciler, outcome writer, HTTP.
-//! - [`cli`]: the command-line interface.
+//! - [`cluster`]: the Kubernetes API (kube-rs) or the simulated cluster, behind one trait; the
+//!   inventory and pruning.
+//! - [`routing`]: one generator of routing objects per traffic provider.
+//! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
+//! - [`release`]: the vocabulary: Canary specs and their parser, release state, readiness, the
+//!   API view.
+//! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
+//! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
+//! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields.
+//! - [`keys`]: every annotation, label, trailer and name fledge writes.
+//! - [`net`]: the HTTP client and the backoff every network edge shares.
 
 pub mod analysis;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod keys;
+pub mod net;
+pub mod object;
+pub mod release;
 pub mod render;
 pub mod report;
 pub mod revision;

@@ -1,7 +1,7 @@
 //! Flagger's built-in `request-success-rate` and `request-duration` queries per provider
 //! (flagger-spec §6.2), as templates rendered with the metric's model.
 
-use crate::rollout::spec::{Builtin, Provider};
+use crate::release::spec::{Builtin, Provider};
 
 struct Queries {
     /// The series selector; `{ok}` marks where the success filter goes.

@@ -16,10 +16,12 @@ pub mod webhooks;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::rollout::spec::{
+use crate::cluster::Cluster;
+use crate::object::secret_field;
+use crate::release::spec::{
     Builtin, MetricSourceRef, MetricSpec, MetricTemplate, ReleaseSpec, go_duration,
 };
-use crate::rollout::state::{FailureKind, Outcome};
+use crate::release::state::{FailureKind, Outcome};
 
 /// Credentials for a Prometheus, from a MetricTemplate's Secret or the daemon's files.
 #[derive(Clone, PartialEq, Eq)]
@@ -234,6 +236,41 @@ pub fn judge(spec: &ReleaseSpec, metric: &MetricSpec, value: f64) -> Result<(), 
 pub struct MetricValue {
     pub name: String,
     pub value: f64,
+}
+
+/// The credentials of the MetricTemplates a spec uses, from the Secrets their `secretRef`s name
+/// (`token`, or `username` and `password`), by (namespace, Secret name). A Secret that is
+/// missing or holds neither is left out: the query then runs without credentials.
+pub async fn template_secrets(
+    cluster: &impl Cluster,
+    spec: &ReleaseSpec,
+    templates: &BTreeMap<(String, String), MetricTemplate>,
+) -> BTreeMap<(String, String), Auth> {
+    let mut out = BTreeMap::new();
+    for m in &spec.analysis.metrics {
+        let MetricSourceRef::Template { namespace, name } = &m.source else {
+            continue;
+        };
+        let Some(t) = templates.get(&(namespace.clone(), name.clone())) else {
+            continue;
+        };
+        let Some(secret) = &t.secret_ref else {
+            continue;
+        };
+        let Ok(Some(s)) = cluster.get("v1", "Secret", &t.namespace, secret).await else {
+            continue;
+        };
+        let field = |k: &str| secret_field(&s, k);
+        let auth = match (field("token"), field("username"), field("password")) {
+            (Some(t), _, _) => Some(Auth::Bearer(t)),
+            (None, Some(username), Some(password)) => Some(Auth::Basic { username, password }),
+            _ => None,
+        };
+        if let Some(a) = auth {
+            out.insert((t.namespace.clone(), secret.clone()), a);
+        }
+    }
+    out
 }
 
 /// Runs every metric of a spec in order; the first failure decides.

@@ -9,23 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Auth, MetricError, MetricRequest, MetricSource};
-
-/// An HTTP client with rustls (ring) and a timeout; `insecure` skips certificate checks.
-#[must_use]
-pub fn http_client(timeout: Duration, insecure: bool) -> reqwest::Client {
-    http_client_builder(timeout, insecure)
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
-}
-
-/// The builder behind [`http_client`], for clients that need more (a proxy).
-pub fn http_client_builder(timeout: Duration, insecure: bool) -> reqwest::ClientBuilder {
-    // Installing the process-wide provider fails harmlessly when it is already installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .tls_danger_accept_invalid_certs(insecure)
-}
+use crate::net::http_client;
 
 /// Reads credentials from files: a bearer token, or `username:password`.
 pub fn auth_from_files(

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::{MetricError, MetricRequest, MetricSource};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::sim::traffic::pod_name;
-use crate::rollout::spec::Builtin;
+use crate::release::spec::Builtin;
 
 /// Successful requests, all requests and the sum of their latencies.
 type Counts = (f64, f64, f64);

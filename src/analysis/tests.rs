@@ -14,8 +14,8 @@ use super::*;
 
 type Calls = Arc<Mutex<Vec<Value>>>;
 type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-use crate::rollout::spec::{HookType, Provider, parse_canary, parse_metric_template};
-use crate::rollout::state::Phase;
+use crate::release::spec::{HookType, Provider, parse_canary, parse_metric_template};
+use crate::release::state::Phase;
 
 fn spec(metrics: Value, webhooks: Value) -> ReleaseSpec {
     let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",

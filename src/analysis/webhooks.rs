@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::prometheus::http_client;
-use crate::rollout::spec::{HookType, ReleaseSpec, WebhookSpec};
-use crate::rollout::state::{FailureKind, Outcome, Phase};
+use crate::net::http_client;
+use crate::release::spec::{HookType, ReleaseSpec, WebhookSpec};
+use crate::release::state::{FailureKind, Outcome, Phase};
 
 /// Calls webhooks.
 #[derive(Debug, Clone)]

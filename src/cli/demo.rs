@@ -20,8 +20,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Error;
-use super::run::RunArgs;
-use crate::daemon::{self, ReleaseView, Shared};
+use crate::daemon::config::RunArgs;
+use crate::daemon::edges::AnyCluster;
+use crate::daemon::{self, Shared};
+use crate::keys;
+use crate::release::ReleaseView;
 
 /// The example repository compiled into the binary, so the demo runs from anywhere.
 const EXAMPLE: &[(&str, &str)] = &[
@@ -195,40 +198,123 @@ pub async fn play(
     out: &mut (dyn Write + Send),
     customize: &(dyn Fn(&mut RunArgs) + Sync),
 ) -> Result<DemoReport, Error> {
-    let io = |e: std::io::Error| Error::Daemon(format!("{}: {e}", root.display()));
     let started = tokio::time::Instant::now();
-    let say = |out: &mut (dyn Write + Send), text: &str| {
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    let repo = DemoRepo::create(root)?;
+    let (hooks, calls) = load_tester(root).await?;
+    repo.first_commit(&hooks)?;
+    let mut args = demo_args(root, &repo.origin)?;
+    customize(&mut args);
+    let prepared = super::run::prepare(args).await?;
+    let AnyCluster::Sim(sim) = &prepared.edges.cluster else {
+        return Err(Error::Daemon(
+            "the demo runs on the simulated cluster".into(),
+        ));
     };
-    std::fs::create_dir_all(root).map_err(io)?;
-    let origin = root.join("config.git");
-    let work = root.join("work");
-    git(
-        root,
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            origin.to_str().unwrap_or("config.git"),
-        ],
-    )?;
-    // Keep a reflog on the bare repository, so every update of main can be audited.
-    git(&origin, &["config", "core.logAllRefUpdates", "always"])?;
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            origin.to_str().unwrap_or("config.git"),
-            work.to_str().unwrap_or("work"),
-        ],
-    )?;
-    git(&work, &["checkout", "-q", "-b", "main"])?;
+    let sim = sim.clone();
+    sim.sim
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .set_request_rate(50.0);
+    let shared = Arc::new(Shared::default());
+    let token = CancellationToken::new();
+    let daemon = tokio::spawn(daemon::run(
+        prepared.config,
+        prepared.edges,
+        shared.clone(),
+        token.clone(),
+    ));
+    let mut stage = Stage {
+        out,
+        shared,
+        last: BTreeMap::new(),
+        started,
+        work: repo.work.clone(),
+        hooks,
+    };
+    let result = stage.scenes(&repo.origin).await;
+    token.cancel();
+    let _ = daemon.await;
+    let scenes = result?;
+    stage.epilogue(&repo, calls.load(Ordering::Relaxed))?;
+    Ok(DemoReport {
+        repo,
+        scenes,
+        load_tester_calls: calls.load(Ordering::Relaxed),
+        sim,
+    })
+}
 
-    // A stand-in for Flagger's load tester: answers every webhook with 200 and counts them.
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Daemon(format!("{}: {e}", path.display()))
+}
+
+impl DemoRepo {
+    /// A bare repository (keeping a reflog of every update of main) and a person's clone.
+    fn create(root: &Path) -> Result<Self, Error> {
+        let origin = root.join("config.git");
+        let work = root.join("work");
+        let path = |p: &Path, fallback: &'static str| p.to_str().unwrap_or(fallback).to_owned();
+        git(
+            root,
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                &path(&origin, "config.git"),
+            ],
+        )?;
+        git(&origin, &["config", "core.logAllRefUpdates", "always"])?;
+        git(
+            root,
+            &[
+                "clone",
+                "-q",
+                &path(&origin, "config.git"),
+                &path(&work, "work"),
+            ],
+        )?;
+        git(&work, &["checkout", "-q", "-b", "main"])?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            origin,
+            work,
+        })
+    }
+
+    /// The example repository with the demo overlay, committed and pushed.
+    fn first_commit(&self, hooks: &str) -> Result<(), Error> {
+        let work = &self.work;
+        for (path, text) in EXAMPLE {
+            let p = work.join(path);
+            std::fs::create_dir_all(p.parent().unwrap_or(work)).map_err(io(&p))?;
+            std::fs::write(&p, text).map_err(io(&p))?;
+        }
+        let overlay_dir = work.join("demo");
+        std::fs::create_dir_all(&overlay_dir).map_err(io(&overlay_dir))?;
+        std::fs::write(
+            overlay_dir.join("kustomization.yaml"),
+            overlay(hooks, "6.5.0", None),
+        )
+        .map_err(io(&overlay_dir))?;
+        git(work, &["add", "-A"])?;
+        git(
+            work,
+            &[
+                "commit",
+                "-q",
+                "-m",
+                "Add podinfo and http-echo with canaries",
+            ],
+        )?;
+        push(work)
+    }
+}
+
+/// A stand-in for Flagger's load tester: answers every webhook with 200 and counts them.
+async fn load_tester(root: &Path) -> Result<(String, Arc<AtomicU64>), Error> {
     let calls = Arc::new(AtomicU64::new(0));
     let counter = calls.clone();
     let app = axum::Router::new().route(
@@ -241,39 +327,21 @@ pub async fn play(
             }
         }),
     );
-    let hooks_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(io)?;
-    let hooks = format!("http://{}", hooks_listener.local_addr().map_err(io)?);
-    tokio::spawn(axum::serve(hooks_listener, app).into_future());
+        .map_err(io(root))?;
+    let url = format!("http://{}", listener.local_addr().map_err(io(root))?);
+    tokio::spawn(axum::serve(listener, app).into_future());
+    Ok((url, calls))
+}
 
-    for (path, text) in EXAMPLE {
-        let p = work.join(path);
-        std::fs::create_dir_all(p.parent().unwrap_or(&work)).map_err(io)?;
-        std::fs::write(p, text).map_err(io)?;
-    }
-    std::fs::create_dir_all(work.join("demo")).map_err(io)?;
-    std::fs::write(
-        work.join("demo/kustomization.yaml"),
-        overlay(&hooks, "6.5.0", None),
-    )
-    .map_err(io)?;
-    git(&work, &["add", "-A"])?;
-    git(
-        &work,
-        &[
-            "commit",
-            "-q",
-            "-m",
-            "Add podinfo and http-echo with canaries",
-        ],
-    )?;
-    push(&work)?;
-
-    let http = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
-    let listen = http.local_addr().map_err(io)?;
+/// The daemon's settings for the demo: the bare repository, the simulated cluster persisted
+/// beside it, its traffic as the metric source, time ten times faster, outcomes written back.
+fn demo_args(root: &Path, origin: &Path) -> Result<RunArgs, Error> {
+    let http = std::net::TcpListener::bind("127.0.0.1:0").map_err(io(root))?;
+    let listen = http.local_addr().map_err(io(root))?;
     drop(http);
-    let mut args = RunArgs {
+    Ok(RunArgs {
         repo: Some(format!("file://{}", origin.display())),
         branch: Some("main".into()),
         path: Some("demo".into()),
@@ -288,54 +356,43 @@ pub async fn play(
         author_email: Some("fledge@localhost".into()),
         time_scale: Some(10.0),
         ..RunArgs::default()
-    };
-    customize(&mut args);
-    let prepared = super::run::prepare(args).await?;
-    let sim = match &prepared.cluster {
-        daemon::any::AnyCluster::Sim(s) => s.clone(),
-        daemon::any::AnyCluster::Kube(_) => {
-            return Err(Error::Daemon(
-                "the demo runs on the simulated cluster".into(),
-            ));
-        }
-    };
-    sim.sim
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .set_request_rate(50.0);
-    let shared = Arc::new(Shared::default());
-    let token = CancellationToken::new();
-    let daemon = tokio::spawn(daemon::run(
-        prepared.config,
-        prepared.cluster,
-        prepared.metrics,
-        shared.clone(),
-        token.clone(),
-    ));
-    let mut scenes = Vec::new();
-    let mut last: BTreeMap<String, ReleaseView> = BTreeMap::new();
-    // Waits until podinfo's view satisfies `done`, printing every change.
-    let mut wait = async |out: &mut (dyn Write + Send),
-                          what: &str,
-                          done: &dyn Fn(&ReleaseView) -> bool|
-           -> Result<ReleaseView, Error> {
+    })
+}
+
+/// The demo in progress: where it prints, what it last printed, the person's clone.
+struct Stage<'a> {
+    out: &'a mut (dyn Write + Send),
+    shared: Arc<Shared>,
+    /// The last view printed of each release.
+    last: BTreeMap<String, ReleaseView>,
+    started: tokio::time::Instant,
+    work: PathBuf,
+    /// The load tester's URL, for the overlay.
+    hooks: String,
+}
+
+impl Stage<'_> {
+    fn say(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
+
+    /// Waits until podinfo's view satisfies `done`, printing every change of every release.
+    async fn wait(
+        &mut self,
+        what: &str,
+        done: impl Fn(&ReleaseView) -> bool,
+    ) -> Result<ReleaseView, Error> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let views = shared
-                .releases
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
+            let views = self.shared.releases().clone();
             for (k, v) in &views {
                 let mut shown = v.clone();
                 shown.last_transition_time.clear();
-                let mut before = last.get(k).cloned();
-                if let Some(b) = before.as_mut() {
-                    b.last_transition_time.clear();
-                }
-                if before.as_ref() != Some(&shown) {
-                    say(out, &line(v, started.elapsed().as_secs_f64()));
-                    last.insert(k.clone(), shown);
+                if self.last.get(k) != Some(&shown) {
+                    let text = line(v, self.started.elapsed().as_secs_f64());
+                    self.say(&text);
+                    self.last.insert(k.clone(), shown);
                 }
             }
             if let Some(v) = views.get("production/podinfo")
@@ -348,147 +405,152 @@ pub async fn play(
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    };
-    let result: Result<(), Error> = async {
-        say(
-            out,
-            &format!(
-                "\n▶ 1. First sync: {} → the simulated cluster",
-                origin.display()
-            ),
-        );
-        let v = wait(out, "podinfo initialized", &|v| v.phase == "Initialized").await?;
-        scenes.push(v);
+    }
 
-        say(
-            out,
-            "\n▶ 2. A person bumps podinfo to 6.5.1: canary analysis, then promotion",
+    /// Pulls until `done` holds of the clone (fledge's commit arrived), then says `said`.
+    async fn pulled(
+        &mut self,
+        what: &str,
+        said: &str,
+        done: impl Fn(&Path) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            git(&self.work, &["pull", "-q", "--rebase", "origin", "main"])?;
+            if done(&self.work)? {
+                self.say(said);
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Daemon(format!("fledge did not {what}")));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Commits a new overlay (podinfo's tag, and an error rate for its new pods) as a person
+    /// would, and pushes it; returns the commit.
+    fn bump(&self, tag: &str, error_rate: Option<&str>, message: &str) -> Result<String, Error> {
+        let file = self.work.join("demo/kustomization.yaml");
+        std::fs::write(&file, overlay(&self.hooks, tag, error_rate)).map_err(io(&file))?;
+        git(&self.work, &["commit", "-q", "-am", message])?;
+        push(&self.work)?;
+        Ok(git(&self.work, &["rev-parse", "HEAD"])?.trim().to_owned())
+    }
+
+    /// The four scenes; each scene's final view of podinfo.
+    async fn scenes(&mut self, origin: &Path) -> Result<Vec<ReleaseView>, Error> {
+        let mut scenes = Vec::new();
+        self.say(&format!(
+            "\n▶ 1. First sync: {} → the simulated cluster",
+            origin.display()
+        ));
+        scenes.push(
+            self.wait("podinfo initialized", |v| v.phase == "Initialized")
+                .await?,
         );
-        std::fs::write(
-            work.join("demo/kustomization.yaml"),
-            overlay(&hooks, "6.5.1", None),
-        )
-        .map_err(io)?;
-        git(&work, &["commit", "-q", "-am", "Bump podinfo to 6.5.1"])?;
-        push(&work)?;
-        let bump = git(&work, &["rev-parse", "HEAD"])?.trim().to_owned();
-        let v = wait(out, "podinfo promoted", &|v| {
-            v.phase == "Succeeded" && v.source_commit.as_deref() == Some(bump.as_str())
-        })
-        .await?;
+        let bump = self.promotion(&mut scenes).await?;
+        self.rollback(&mut scenes).await?;
+        self.fast_rollback(&bump, &mut scenes).await?;
+        Ok(scenes)
+    }
+
+    /// Scene 2: an image bump promoted through the canary steps, and its promotion record;
+    /// returns the bump's commit.
+    async fn promotion(&mut self, scenes: &mut Vec<ReleaseView>) -> Result<String, Error> {
+        self.say("\n▶ 2. A person bumps podinfo to 6.5.1: canary analysis, then promotion");
+        let bump = self.bump("6.5.1", None, "Bump podinfo to 6.5.1")?;
+        let v = self
+            .wait("podinfo promoted", |v| {
+                v.phase == "Succeeded" && v.source_commit.as_deref() == Some(bump.as_str())
+            })
+            .await?;
         let promoted = v.primary_revision.clone().unwrap_or_default();
         scenes.push(v);
-        // fledge records the promotion on main.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            git(&work, &["pull", "-q", "--rebase", "origin", "main"])?;
-            let record =
-                std::fs::read_to_string(work.join(".fledge/promoted/production/podinfo.yaml"))
-                    .unwrap_or_default();
-            if record.contains(&promoted) {
-                say(
-                    out,
-                    "  fledge committed: .fledge/promoted/production/podinfo.yaml",
-                );
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Error::Daemon("fledge did not record the promotion".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-
-        say(
-            out,
-            "\n▶ 3. A bad bump to 6.5.2: the new pods fail 30% of requests",
-        );
-        git(&work, &["pull", "-q", "--rebase", "origin", "main"])?;
-        std::fs::write(
-            work.join("demo/kustomization.yaml"),
-            overlay(&hooks, "6.5.2", Some("0.3")),
-        )
-        .map_err(io)?;
-        git(&work, &["commit", "-q", "-am", "Bump podinfo to 6.5.2"])?;
-        push(&work)?;
-        let v = wait(out, "podinfo rolled back", &|v| v.phase == "Failed").await?;
-        scenes.push(v);
-        // fledge reverts the bad bump on main.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            git(&work, &["pull", "-q", "--rebase", "origin", "main"])?;
-            let log = git(&work, &["log", "-1", "--format=%s"])?;
-            if log.trim() == "Revert \"Bump podinfo to 6.5.2\"" {
-                say(out, "  fledge committed: Revert \"Bump podinfo to 6.5.2\"");
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Error::Daemon("fledge did not revert the bad bump".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-
-        say(
-            out,
-            "\n▶ 4. The person runs `git revert` of the 6.5.1 bump: back to 6.5.0, promoted before",
-        );
-        git(&work, &["revert", "--no-edit", &bump])?;
-        push(&work)?;
-        let reverted = git(&work, &["rev-parse", "HEAD"])?.trim().to_owned();
-        let v = wait(out, "fast rollback", &|v| {
-            v.phase == "Succeeded"
-                && v.fast_rollback
-                && v.source_commit.as_deref() == Some(reverted.as_str())
+        let record = format!("{}/production/podinfo.yaml", keys::PROMOTION_DIR);
+        let said = format!("  fledge committed: {record}");
+        self.pulled("record the promotion", &said, |work| {
+            Ok(std::fs::read_to_string(work.join(&record))
+                .unwrap_or_default()
+                .contains(&promoted))
         })
         .await?;
-        scenes.push(v);
+        Ok(bump)
+    }
+
+    /// Scene 3: a bad bump rolled back, and fledge's revert of it.
+    async fn rollback(&mut self, scenes: &mut Vec<ReleaseView>) -> Result<(), Error> {
+        self.say("\n▶ 3. A bad bump to 6.5.2: the new pods fail 30% of requests");
+        git(&self.work, &["pull", "-q", "--rebase", "origin", "main"])?;
+        self.bump("6.5.2", Some("0.3"), "Bump podinfo to 6.5.2")?;
+        scenes.push(
+            self.wait("podinfo rolled back", |v| v.phase == "Failed")
+                .await?,
+        );
+        let subject = "Revert \"Bump podinfo to 6.5.2\"";
+        self.pulled(
+            "revert the bad bump",
+            &format!("  fledge committed: {subject}"),
+            |work| Ok(git(work, &["log", "-1", "--format=%s"])?.trim() == subject),
+        )
+        .await
+    }
+
+    /// Scene 4: `git revert` of the first bump: a revision promoted before, promoted at once.
+    async fn fast_rollback(
+        &mut self,
+        bump: &str,
+        scenes: &mut Vec<ReleaseView>,
+    ) -> Result<(), Error> {
+        self.say(
+            "\n▶ 4. The person runs `git revert` of the 6.5.1 bump: back to 6.5.0, promoted before",
+        );
+        git(&self.work, &["revert", "--no-edit", bump])?;
+        push(&self.work)?;
+        let reverted = git(&self.work, &["rev-parse", "HEAD"])?.trim().to_owned();
+        scenes.push(
+            self.wait("fast rollback", |v| {
+                v.phase == "Succeeded"
+                    && v.fast_rollback
+                    && v.source_commit.as_deref() == Some(reverted.as_str())
+            })
+            .await?,
+        );
         // Let the writer record the last outcome.
         tokio::time::sleep(Duration::from_secs(2)).await;
         Ok(())
     }
-    .await;
-    token.cancel();
-    let _ = daemon.await;
-    result?;
-    git(
-        &work,
-        &[
-            "fetch",
-            "-q",
-            "origin",
-            "+refs/notes/fledge:refs/notes/fledge",
-            "+refs/heads/*:refs/remotes/origin/*",
-        ],
-    )?;
-    git(&work, &["pull", "-q", "--rebase", "origin", "main"])?;
-    let log = git(
-        &work,
-        &["log", "--graph", "--oneline", "--notes=fledge", "main"],
-    )?;
-    say(
-        out,
-        &format!("\n$ git log --graph --oneline --notes=fledge\n{log}"),
-    );
-    say(
-        out,
-        &format!(
-            "Repository: {} (clone: {})\nStatus branch: git -C {} show origin/fledge/status:releases/production/podinfo.yaml\nLoad tester calls: {}\nDone in {:.0}s.",
-            origin.display(),
-            work.display(),
-            work.display(),
-            calls.load(Ordering::Relaxed),
-            started.elapsed().as_secs_f64()
-        ),
-    );
-    Ok(DemoReport {
-        repo: DemoRepo {
-            root: root.to_path_buf(),
-            origin,
+
+    /// The history as Git tells it, and where to look.
+    fn epilogue(&mut self, repo: &DemoRepo, calls: u64) -> Result<(), Error> {
+        let work = &repo.work;
+        git(
             work,
-        },
-        scenes,
-        load_tester_calls: calls.load(Ordering::Relaxed),
-        sim,
-    })
+            &[
+                "fetch",
+                "-q",
+                "origin",
+                "+refs/notes/fledge:refs/notes/fledge",
+                "+refs/heads/*:refs/remotes/origin/*",
+            ],
+        )?;
+        git(work, &["pull", "-q", "--rebase", "origin", "main"])?;
+        let log = git(
+            work,
+            &["log", "--graph", "--oneline", "--notes=fledge", "main"],
+        )?;
+        self.say(&format!(
+            "\n$ git log --graph --oneline --notes=fledge\n{log}"
+        ));
+        self.say(&format!(
+            "Repository: {} (clone: {})\nStatus branch: git -C {} show origin/fledge/status:releases/production/podinfo.yaml\nLoad tester calls: {calls}\nDone in {:.0}s.",
+            repo.origin.display(),
+            work.display(),
+            work.display(),
+            self.started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
 }
 
 /// `fledge demo`.

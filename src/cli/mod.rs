@@ -52,7 +52,7 @@ pub enum Command {
     },
     /// Run the daemon: poll the config repository, sync it to the cluster, run a progressive
     /// rollout for every new revision and write the outcomes back to Git
-    Run(Box<run::RunArgs>),
+    Run(Box<crate::daemon::config::RunArgs>),
     /// Play the whole loop on this machine (no cluster, no network): a temporary Git
     /// repository, the simulated cluster, a promotion, a rollback with fledge's revert commit,
     /// and a fast rollback after `git revert`
@@ -102,7 +102,7 @@ pub enum Error {
     #[error(transparent)]
     Render(#[from] render::Error),
     #[error(transparent)]
-    Spec(#[from] crate::rollout::spec::SpecError),
+    Spec(#[from] crate::release::spec::SpecError),
     #[error("{0}")]
     Daemon(String),
     #[error("cannot write output")]
@@ -286,7 +286,8 @@ fn hash(
 }
 
 fn plan(dir: &Path, root: Option<&Path>, mesh_provider: &str, output: Format) -> Result<(), Error> {
-    use crate::rollout::{plan, spec::Provider};
+    use crate::release::spec::Provider;
+    use crate::rollout::plan;
     let provider = Provider::parse(mesh_provider).ok_or_else(|| {
         Error::Usage(format!(
             "--mesh-provider {mesh_provider:?} is not a provider Flagger knows"

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::Error;
-use crate::daemon::ReleaseView;
+use crate::release::ReleaseView;
 
 /// The table for a list of releases.
 #[must_use]
@@ -64,7 +64,7 @@ pub fn table(releases: &[ReleaseView]) -> String {
 pub fn status(server: &str, watch: bool) -> Result<(), Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Daemon(format!("runtime: {e}")))?;
     rt.block_on(async {
-        let client = crate::analysis::prometheus::http_client(Duration::from_secs(5), false);
+        let client = crate::net::http_client(Duration::from_secs(5), false);
         let url = format!("{}/api/releases", server.trim_end_matches('/'));
         loop {
             let list: Vec<ReleaseView> = client

@@ -1,7 +1,8 @@
 //! The real cluster through kube-rs: server-side apply with the field manager `fledge` (forced,
 //! after a dry run of the whole batch: if any object fails, nothing is applied), Namespaces then
-//! CRDs (waited for until Established) then the rest, pruning by an inventory kept in the
-//! cluster, and reads for readiness.
+//! CRDs (waited for until Established) then the rest, reads, deletes, and the installation's
+//! revision key. Pruning by inventory is [`super::inventory`]'s, over the [`super::Cluster`]
+//! trait.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -12,14 +13,8 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use serde_json::{Value, json};
 
-use super::ObjectKey;
-use crate::render::object::split_api_version;
-
-/// The field manager of every apply.
-pub const FIELD_MANAGER: &str = "fledge";
-
-/// Annotations that keep an object from being pruned (fledge's own, and Flux's).
-pub const PRUNE_OPT_OUT: &[&str] = &["fledge.dev/prune", "kustomize.toolkit.fluxcd.io/prune"];
+use crate::keys::{self, FIELD_MANAGER};
+use crate::object::{ObjectKey, split_api_version};
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +149,7 @@ fn api_error(object: &str, e: &kube::Error) -> Error {
 }
 
 fn describe(obj: &Value) -> String {
-    ObjectKey::of(obj).map_or_else(|| crate::render::object::describe(obj), |k| k.to_string())
+    ObjectKey::of(obj).map_or_else(|| crate::object::describe(obj), |k| k.to_string())
 }
 
 /// The order objects are applied in: Namespaces, then CRDs, then everything else.
@@ -398,48 +393,6 @@ impl KubeCluster {
         }
     }
 
-    /// The inventory: the objects fledge applied last time, kept in the cluster in a ConfigMap
-    /// (`data.objects`, a JSON list of ids). Empty when there is none yet.
-    pub async fn load_inventory(&self, namespace: &str, name: &str) -> Result<Vec<Value>, Error> {
-        let Some(cm) = self.get("v1", "ConfigMap", namespace, name).await? else {
-            return Ok(Vec::new());
-        };
-        let text = cm["data"]["objects"].as_str().unwrap_or("[]");
-        serde_json::from_str(text)
-            .map_err(|e| Error::Invalid(format!("inventory {namespace}/{name}: {e}")))
-    }
-
-    /// Records `objects` (their ids only) as the inventory.
-    pub async fn save_inventory(
-        &self,
-        namespace: &str,
-        name: &str,
-        objects: &[Value],
-    ) -> Result<(), Error> {
-        let ids: Vec<Value> = objects
-            .iter()
-            .map(|o| {
-                let mut meta = json!({"name": o["metadata"]["name"]});
-                if let Some(ns) = o["metadata"].get("namespace") {
-                    meta["namespace"] = ns.clone();
-                }
-                json!({"apiVersion": o["apiVersion"], "kind": o["kind"], "metadata": meta})
-            })
-            .collect();
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "fledge"}},
-            "data": {"objects": Value::Array(ids).to_string()}});
-        let (api, cm_name) = self.api_for(&cm).await?;
-        api.patch(
-            &cm_name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&cm),
-        )
-        .await
-        .map_err(|e| api_error(&format!("inventory {namespace}/{name}"), &e))?;
-        Ok(())
-    }
-
     /// The installation's revision key, kept in a cluster Secret; made (32 random bytes) on
     /// first start. Revision ids computed with it cannot be used to test guesses of Secret data.
     pub async fn revision_key(
@@ -461,7 +414,7 @@ impl KubeCluster {
         }
         let key: [u8; 32] = rand::random();
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "fledge"}},
+            "metadata": {"name": name, "namespace": namespace, "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
             "data": {"key": engine.encode(key)}});
         let (api, secret_name) = self.api_for(&secret).await?;
         api.patch(
@@ -472,39 +425,5 @@ impl KubeCluster {
         .await
         .map_err(|e| api_error(&format!("Secret {namespace}/{name}"), &e))?;
         Ok(crate::revision::HashKey::new(key.to_vec()))
-    }
-
-    /// Deletes what fledge applied before (`previous`) and no longer renders (`current`), except
-    /// objects annotated `fledge.dev/prune: disabled` or `kustomize.toolkit.fluxcd.io/prune:
-    /// disabled`. Objects fledge never applied are never in `previous`, so never touched.
-    pub async fn prune(&self, previous: &[Value], current: &[Value]) -> Result<Vec<String>, Error> {
-        let keep: BTreeSet<ObjectKey> = current.iter().filter_map(ObjectKey::of).collect();
-        let mut pruned = Vec::new();
-        for old in previous {
-            let Some(key) = ObjectKey::of(old) else {
-                continue;
-            };
-            if keep.contains(&key) {
-                continue;
-            }
-            let live = self
-                .get(
-                    old["apiVersion"].as_str().unwrap_or(""),
-                    &key.kind,
-                    &key.namespace,
-                    &key.name,
-                )
-                .await?;
-            let Some(live) = live else { continue };
-            let opted_out = PRUNE_OPT_OUT
-                .iter()
-                .any(|a| live["metadata"]["annotations"][a] == "disabled");
-            if opted_out {
-                continue;
-            }
-            self.delete(old).await?;
-            pruned.push(key.to_string());
-        }
-        Ok(pruned)
     }
 }

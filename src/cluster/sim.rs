@@ -21,14 +21,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::ObjectKey;
+use crate::keys;
+use crate::object::ObjectKey;
 
 pub mod traffic;
 
 use traffic::Traffic;
-
-/// Pod-template annotation that keeps a simulated Deployment from ever becoming ready.
-pub const READY_ANNOTATION: &str = "sim.fledge.dev/ready";
 
 /// What an apply did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +54,7 @@ pub enum Error {
 /// The key of an object; `Invalid`, naming it, when it has no kind or name (which includes
 /// anything that is not a JSON object).
 pub fn key(obj: &Value) -> Result<ObjectKey, Error> {
-    ObjectKey::of(obj).ok_or_else(|| Error::Invalid(crate::render::object::describe(obj)))
+    ObjectKey::of(obj).ok_or_else(|| Error::Invalid(crate::object::describe(obj)))
 }
 
 /// One stored object: its compact JSON.
@@ -232,7 +230,7 @@ impl SimCluster {
     /// Server-side apply for one field manager.
     pub fn apply(&mut self, mut obj: Value, now: Duration) -> Result<Applied, Error> {
         let key = key(&obj)?;
-        super::strip_server_fields(&mut obj);
+        crate::object::strip_server_fields(&mut obj);
         let old = self.objects.get(&key).map(Stored::value);
         let (applied, generation, status, uid) = match &old {
             None => (
@@ -243,7 +241,7 @@ impl SimCluster {
             ),
             Some(old) => {
                 let mut old_desired = old.clone();
-                super::strip_server_fields(&mut old_desired);
+                crate::object::strip_server_fields(&mut old_desired);
                 if old_desired == obj {
                     return Ok(Applied::Unchanged);
                 }
@@ -366,7 +364,7 @@ impl SimCluster {
             let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
             let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
             let never_ready =
-                d["spec"]["template"]["metadata"]["annotations"][READY_ANNOTATION] == "false";
+                d["spec"]["template"]["metadata"]["annotations"][keys::SIM_READY] == "false";
             let deadline =
                 Duration::from_secs(d["spec"]["progressDeadlineSeconds"].as_u64().unwrap_or(600));
             let since = now.saturating_sub(self.changed_at.get(&key).copied().unwrap_or_default());

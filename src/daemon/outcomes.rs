@@ -16,34 +16,24 @@
 //! a rollback, which has already happened in the cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use git2::{Oid, Repository};
-use tokio::sync::watch;
+use git2::Oid;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::{Shared, World, desired};
+use super::config::OutcomeConfig;
+use super::report::Outgoing;
+use super::shared::{Shared, World};
+use crate::keys;
+use crate::release::spec::{Provider, Severity};
+use crate::release::{Phase, ReleaseState, ReleaseTarget};
+use crate::report::alerts::{Alert, Target};
 use crate::revision::HashKey;
-use crate::rollout::Phase;
-use crate::rollout::spec::Provider;
-use crate::writeback::{self, Change, Edit, GitWriter, WriterConfig, Written, record};
-
-/// What to write, and where.
-#[derive(Debug, Clone)]
-pub struct OutcomeConfig {
-    pub writer: WriterConfig,
-    /// The tracked branch (promotion records, reverts).
-    pub branch: String,
-    /// `None`: no status branch.
-    pub status_branch: Option<String>,
-    pub notes: bool,
-    pub promotions: bool,
-    pub reverts: bool,
-    /// At most one flush per this long.
-    pub coalesce: Duration,
-}
+use crate::rollout::targets;
+use crate::writeback::{self, Change, Edit, GitWriter, Written, history, record};
 
 /// Writes outcomes to one repository.
 pub struct Writer {
@@ -57,8 +47,8 @@ pub struct Writer {
     notes: BTreeMap<String, String>,
     /// (release, revision) whose revert conflicted: a person must act.
     given_up: BTreeSet<(String, String)>,
-    alerts: tokio::sync::mpsc::Sender<super::Outgoing>,
-    alert_targets: Vec<crate::report::alerts::Target>,
+    alerts: mpsc::Sender<Outgoing>,
+    alert_targets: Vec<Target>,
 }
 
 impl Writer {
@@ -68,8 +58,8 @@ impl Writer {
         provider: Provider,
         key: HashKey,
         shared: Arc<Shared>,
-        alerts: tokio::sync::mpsc::Sender<super::Outgoing>,
-        alert_targets: Vec<crate::report::alerts::Target>,
+        alerts: mpsc::Sender<Outgoing>,
+        alert_targets: Vec<Target>,
     ) -> Result<Self, writeback::Error> {
         Ok(Self {
             git: GitWriter::open(config.writer.clone())?,
@@ -120,11 +110,11 @@ impl Writer {
         if self.alert_targets.is_empty() {
             return;
         }
-        let _ = self.alerts.try_send(super::Outgoing {
-            alert: crate::report::alerts::Alert {
+        let _ = self.alerts.try_send(Outgoing {
+            alert: Alert {
                 object: "fledge".into(),
                 message,
-                severity: crate::rollout::spec::Severity::Error,
+                severity: Severity::Error,
                 fields: Vec::new(),
             },
             targets: self.alert_targets.clone(),
@@ -132,11 +122,7 @@ impl Writer {
     }
 
     fn count(&self, error: bool) {
-        let mut c = self
-            .shared
-            .counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut c = self.shared.counters();
         if error {
             c.writeback_errors += 1;
         } else {
@@ -218,7 +204,8 @@ impl Writer {
                     .iter()
                     .map(|e| {
                         e.path
-                            .trim_start_matches(".fledge/promoted/")
+                            .trim_start_matches(keys::PROMOTION_DIR)
+                            .trim_start_matches('/')
                             .trim_end_matches(".yaml")
                             .to_owned()
                     })
@@ -271,8 +258,8 @@ impl Writer {
     async fn revert(
         &mut self,
         key: &str,
-        t: &crate::rollout::executor::ReleaseTarget,
-        s: &crate::rollout::ReleaseState,
+        t: &ReleaseTarget,
+        s: &ReleaseState,
     ) -> Result<(), writeback::Error> {
         let rev = t.revision.id.0.clone();
         let Some(source) = s
@@ -297,11 +284,21 @@ impl Writer {
         let found = self
             .git
             .inspect(&self.config.branch, move |repo, head| {
-                if already_reverted(repo, head, &release2, &short2) {
+                if history::already_reverted(repo, head, &release2, &short2) {
                     return Ok(None);
                 }
-                Ok(Some(bringing_commits(
-                    repo, source, stop, &path, &provider, &hkey, &release2,
+                // The release's revision at a commit: render that commit's tree.
+                let revision_at = |c: Oid| -> Option<String> {
+                    let snap = crate::source::read_tree(repo, c).ok()?;
+                    let d = targets::desired(&snap.files, &path, &c.to_string(), &provider, &hkey)
+                        .ok()?;
+                    d.releases.get(&release2).map(|t| t.revision.id.0.clone())
+                };
+                Ok(Some(history::bringing_commits(
+                    repo,
+                    source,
+                    stop,
+                    &revision_at,
                 )))
             })
             .await?;
@@ -334,194 +331,5 @@ impl Writer {
     }
 }
 
-/// Whether a fledge revert of this release's revision is already on the branch.
-fn already_reverted(repo: &Repository, head: Oid, release: &str, short: &str) -> bool {
-    let Ok(mut walk) = repo.revwalk() else {
-        return false;
-    };
-    if walk.push(head).is_err() {
-        return false;
-    }
-    let release_line = format!("Fledge-Release: {release}");
-    let revision_line = format!("Fledge-Revision: {short}");
-    walk.take(500).flatten().any(|oid| {
-        repo.find_commit(oid).is_ok_and(|c| {
-            let m = c.message().unwrap_or("");
-            m.lines().any(|l| l == release_line) && m.lines().any(|l| l == revision_line)
-        })
-    })
-}
-
-/// The commits (newest first, with subjects) between the primary's commit and the one that
-/// brought the failed revision that changed the release's revision; at least the latter.
-fn bringing_commits(
-    repo: &Repository,
-    source: Oid,
-    stop: Option<Oid>,
-    path: &str,
-    provider: &Provider,
-    key: &HashKey,
-    release: &str,
-) -> Vec<(String, String)> {
-    let revision_at = |c: Oid| -> Option<String> {
-        let snap = crate::source::read_tree(repo, c).ok()?;
-        let d = desired::desired(&snap.files, path, &c.to_string(), provider, key).ok()?;
-        d.releases.get(release).map(|t| t.revision.id.0.clone())
-    };
-    let subject = |c: &git2::Commit<'_>| c.summary().ok().flatten().unwrap_or("").to_owned();
-    let mut out = Vec::new();
-    let mut cur = repo.find_commit(source).ok();
-    // Walking back, a commit's parent is the next commit looked at: render each tree once.
-    let mut rev_cur = cur.as_ref().and_then(|c| revision_at(c.id()));
-    for _ in 0..50 {
-        let Some(c) = cur else { break };
-        if Some(c.id()) == stop {
-            break;
-        }
-        let own = c.message().unwrap_or("").contains("Fledge-Commit: true");
-        let parent = c.parent(0).ok();
-        let rev_parent = parent.as_ref().and_then(|p| revision_at(p.id()));
-        if !own && c.parent_count() <= 1 && rev_parent != rev_cur {
-            out.push((c.id().to_string(), subject(&c)));
-        }
-        cur = parent;
-        rev_cur = rev_parent;
-    }
-    if out.is_empty()
-        && let Ok(c) = repo.find_commit(source)
-    {
-        out.push((c.id().to_string(), subject(&c)));
-    }
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rollout::state::ReleaseState;
-    use std::path::Path;
-    use std::process::Command;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.name=Pat", "-c", "user.email=pat@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn app(image: &str, comment: &str) -> String {
-        format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n{comment}          image: {image}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  service: {{port: 80}}\n  analysis: {{interval: 1m, threshold: 1, iterations: 2}}\n"
-        )
-    }
-
-    #[tokio::test]
-    async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
-        git(root, &["clone", "-q", "origin.git", "work"]);
-        let work = root.join("work");
-        git(&work, &["checkout", "-q", "-b", "main"]);
-        let commit = |text: String, msg: &str| {
-            std::fs::write(work.join("app.yaml"), text).unwrap();
-            git(&work, &["add", "-A"]);
-            git(&work, &["commit", "-q", "-m", msg]);
-            git(&work, &["rev-parse", "HEAD"])
-        };
-        let c1 = commit(app("web:1", ""), "web 1");
-        let c2 = commit(app("web:2", ""), "web 2");
-        // A person edits the line next to the bad change; the rendered output is the same.
-        let c3 = commit(
-            app("web:2", "          # pinned by the payments team\n"),
-            "comment",
-        );
-        git(&work, &["push", "-q", "origin", "main"]);
-        let key = HashKey::offline();
-        let render = |c: &str| {
-            let text = git(&work, &["show", &format!("{c}:app.yaml")]);
-            let objs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
-                .map(|d| serde::Deserialize::deserialize(d).unwrap())
-                .collect();
-            desired::split(&objs, c, &Provider::Istio, &key)
-                .releases
-                .remove("shop/web")
-                .unwrap()
-        };
-        let (t1, t3) = (render(&c1), render(&c3));
-        assert_eq!(
-            render(&c2).revision,
-            t3.revision,
-            "the comment changes no revision"
-        );
-        let state = ReleaseState {
-            phase: Phase::Failed,
-            canary_revision: Some(t3.revision.id.0.clone()),
-            primary_revision: Some(t1.revision.id.0.clone()),
-            source_commit: Some(c2.clone()),
-            primary_commit: Some(c1.clone()),
-            message: "Canary analysis failed".into(),
-            ..ReleaseState::default()
-        };
-        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-        let target = crate::report::alerts::Target {
-            kind: "generic".into(),
-            address: "http://127.0.0.1:1".into(),
-            token: None,
-            channel: "c".into(),
-            username: "u".into(),
-            proxy: None,
-        };
-        let mut cfg = WriterConfig::new(
-            &format!("file://{}", root.join("origin.git").display()),
-            root.join("cache"),
-        );
-        cfg.max_attempts = 2;
-        let oc = OutcomeConfig {
-            writer: cfg,
-            branch: "main".into(),
-            status_branch: None,
-            notes: false,
-            promotions: false,
-            reverts: true,
-            coalesce: Duration::ZERO,
-        };
-        let mut w = Writer::new(
-            oc,
-            String::new(),
-            Provider::Istio,
-            key.clone(),
-            Arc::default(),
-            tx,
-            vec![target],
-        )
-        .unwrap();
-        let world = World {
-            commit: Some(c3.clone()),
-            releases: BTreeMap::from([("shop/web".to_owned(), (Arc::new(t3), state))]),
-        };
-        w.flush(&world).await.unwrap();
-        assert_eq!(
-            git(&root.join("origin.git"), &["rev-parse", "main"]),
-            c3,
-            "nothing committed"
-        );
-        let out = rx.try_recv().unwrap();
-        assert!(
-            out.alert.message.contains("a person must act"),
-            "{}",
-            out.alert.message
-        );
-        // Not tried again at every flush.
-        w.flush(&world).await.unwrap();
-        assert!(rx.try_recv().is_err());
-    }
-}
+mod tests;

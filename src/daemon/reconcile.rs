@@ -1,273 +1,339 @@
-//! The reconciler: the one task that owns the releases. It renders each new snapshot, syncs
-//! plain objects, and ticks every release when its analysis interval comes round (a schedule
-//! ordered by due time), publishing views for the API and the world for the writers.
+//! The reconciler: the one task that owns the releases, structured as a controller's loop with
+//! named steps — [`on_snapshot`](Reconciler::on_snapshot) (render a new commit, sync its plain
+//! objects, adopt its releases), [`tick_due`](Reconciler::tick_due) (tick every release whose
+//! analysis interval came round; returns when it wants to be called next) and
+//! [`publish`](Reconciler::publish) (the views for the API and the world for the writers, once
+//! per round).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::any::{AnyCluster, AnyMetrics};
-use super::report::{Outgoing, alert_targets};
-use super::{Clock, Config, ReleaseView, Shared, World, desired, sync};
+use super::config::Config;
+use super::edges::{AnyCluster, AnyMetrics};
+use super::report::Outgoing;
+use super::shared::{Clock, Shared, World};
+use crate::cluster::inventory;
+use crate::release::spec::AlertProvider;
+use crate::release::state::Event;
+use crate::release::{Phase, ReleaseState, ReleaseTarget, ReleaseView};
+use crate::report::alerts::{self, Alert};
 use crate::revision::HashKey;
-use crate::rollout::executor::{Executor, ReleaseTarget};
-use crate::rollout::state::ReleaseState;
+use crate::rollout::executor::{Executor, TickReport};
+use crate::rollout::targets::{self, Desired};
+use crate::source::Snapshot;
 use crate::source::poller::PollState;
 
+/// One release and when it is next due.
 struct Entry {
     /// Shared with the writers' world, so publishing it copies no target.
     target: Arc<ReleaseTarget>,
-    due: tokio::time::Instant,
+    due: Instant,
 }
 
-/// The reconciler: applies each new snapshot and ticks every release when it is due.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn reconcile(
-    config: &Config,
-    mut exec: Executor<AnyCluster, AnyMetrics>,
-    key: HashKey,
-    mut polls: watch::Receiver<PollState>,
-    world: watch::Sender<World>,
-    alerts: tokio::sync::mpsc::Sender<Outgoing>,
-    shared: &Arc<Shared>,
-    clock: Clock,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut states: BTreeMap<String, ReleaseState> = BTreeMap::new();
-    // The commit that brought each release's current revision.
-    let mut brought: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut seen_commit: Option<String> = None;
-    let mut providers = BTreeMap::new();
-    let mut last_polls = 0;
-    loop {
-        let next_due = entries.values().map(|e| e.due).min();
-        let sleep = async {
-            match next_due {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return Ok(()),
-            changed = polls.changed() => {
-                if changed.is_err() {
-                    return Ok(());
+/// The reconciler's state and edges.
+pub(super) struct Reconciler {
+    pub(super) config: Config,
+    pub(super) exec: Executor<AnyCluster, AnyMetrics>,
+    pub(super) key: HashKey,
+    pub(super) shared: Arc<Shared>,
+    pub(super) world: watch::Sender<World>,
+    pub(super) alerts: mpsc::Sender<Outgoing>,
+    pub(super) clock: Clock,
+    entries: BTreeMap<String, Entry>,
+    states: BTreeMap<String, ReleaseState>,
+    /// The (revision, commit) that brought each release's current revision.
+    brought: BTreeMap<String, (String, String)>,
+    seen_commit: Option<String>,
+    providers: BTreeMap<(String, String), AlertProvider>,
+    last_polls: u64,
+}
+
+impl Reconciler {
+    pub(super) fn new(
+        config: Config,
+        exec: Executor<AnyCluster, AnyMetrics>,
+        key: HashKey,
+        shared: Arc<Shared>,
+        world: watch::Sender<World>,
+        alerts: mpsc::Sender<Outgoing>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            config,
+            exec,
+            key,
+            shared,
+            world,
+            alerts,
+            clock,
+            entries: BTreeMap::new(),
+            states: BTreeMap::new(),
+            brought: BTreeMap::new(),
+            seen_commit: None,
+            providers: BTreeMap::new(),
+            last_polls: 0,
+        }
+    }
+
+    /// Runs until `shutdown` (or the poller stops): each round takes the newest poll, applies a
+    /// new commit, ticks what is due and publishes.
+    pub(super) async fn run(
+        mut self,
+        mut polls: watch::Receiver<PollState>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut next_due: Option<Instant> = None;
+        loop {
+            let sleep = async {
+                match next_due {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
                 }
+            };
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(()),
+                changed = polls.changed() => if changed.is_err() { return Ok(()) },
+                () = sleep => {}
             }
-            () = sleep => {}
+            let poll = polls.borrow_and_update().clone();
+            self.count_poll(&poll);
+            if let Some(snap) = poll.snapshot
+                && self.seen_commit.as_deref() != Some(&snap.commit.to_string())
+            {
+                self.on_snapshot(snap).await?;
+            }
+            next_due = self.tick_due().await;
+            self.publish();
         }
-        let poll = polls.borrow_and_update().clone();
-        if poll.polls != last_polls {
-            last_polls = poll.polls;
-            let mut c = shared.counters();
-            c.polls += 1;
-            if poll.error.is_some() {
-                c.poll_errors += 1;
+    }
+
+    fn count_poll(&mut self, poll: &PollState) {
+        if poll.polls == self.last_polls {
+            return;
+        }
+        self.last_polls = poll.polls;
+        let mut c = self.shared.counters();
+        c.polls += 1;
+        if poll.error.is_some() {
+            c.poll_errors += 1;
+        }
+    }
+
+    /// A new commit: render it, sync its plain objects, adopt its releases. A commit that does
+    /// not render leaves the cluster on the last good one.
+    async fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> anyhow::Result<()> {
+        let commit = snap.commit.to_string();
+        self.seen_commit = Some(commit.clone());
+        let (path, provider, key, c) = (
+            self.config.path.clone(),
+            self.config.mesh_provider.clone(),
+            self.key.clone(),
+            commit.clone(),
+        );
+        let rendered = tokio::task::spawn_blocking(move || {
+            targets::desired(&snap.files, &path, &c, &provider, &key)
+        })
+        .await?;
+        self.shared.counters().renders += 1;
+        match rendered {
+            Err(e) => {
+                self.shared.counters().render_errors += 1;
+                warn!(commit = %commit, error = %e, "render failed; the cluster keeps the last good commit");
+            }
+            Ok(d) => {
+                for p in &d.problems {
+                    warn!(commit = %commit, "{p}");
+                }
+                self.sync(&commit, &d).await;
+                self.adopt(d, &commit).await;
             }
         }
-        if let Some(snap) = poll.snapshot.clone()
-            && seen_commit.as_deref() != Some(&snap.commit.to_string())
+        Ok(())
+    }
+
+    /// Applies the plain objects and prunes what the repository dropped.
+    async fn sync(&self, commit: &str, d: &Desired) {
+        match inventory::sync(
+            &self.exec.cluster,
+            &self.config.inventory_namespace,
+            &d.plain,
+            &d.owned,
+        )
+        .await
         {
-            let commit = snap.commit.to_string();
-            seen_commit = Some(commit.clone());
-            let (path, provider, key2) = (
-                config.path.clone(),
-                config.mesh_provider.clone(),
-                key.clone(),
-            );
-            let c2 = commit.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                desired::desired(&snap.files, &path, &c2, &provider, &key2)
-            })
-            .await?;
-            shared.counters().renders += 1;
-            match rendered {
-                Err(e) => {
-                    shared.counters().render_errors += 1;
-                    warn!(commit = %commit, error = %e, "render failed; the cluster keeps the last good commit");
-                }
-                Ok(d) => {
-                    for p in &d.problems {
-                        warn!(commit = %commit, "{p}");
-                    }
-                    match sync::sync(
-                        &exec.cluster,
-                        &config.inventory_namespace,
-                        &d.plain,
-                        &d.owned,
-                    )
-                    .await
-                    {
-                        Ok(s) => {
-                            shared.counters().applies += 1;
-                            info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
-                            shared
-                                .ready
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        Err(e) => {
-                            shared.counters().apply_errors += 1;
-                            warn!(commit = %commit, error = %e, "sync failed; retried at the next commit or poll");
-                        }
-                    }
-                    exec.templates = d.templates.clone();
-                    providers = d.alert_providers.clone();
-                    let now = tokio::time::Instant::now();
-                    let mut next: BTreeMap<String, Entry> = BTreeMap::new();
-                    for (k, mut t) in d.releases {
-                        let rev = t.revision.id.0.clone();
-                        // Keep the commit that first brought this revision.
-                        let prior = match brought.get(&k) {
-                            Some((r, c)) if *r == rev => Some(c.clone()),
-                            Some(_) => None,
-                            None => match exec.load(&t.spec).await {
-                                Ok(s) if s.canary_revision.as_deref() == Some(rev.as_str()) => {
-                                    s.source_commit.clone()
-                                }
-                                Ok(s) if s.primary_revision.as_deref() == Some(rev.as_str()) => {
-                                    s.primary_commit.clone()
-                                }
-                                _ => None,
-                            },
-                        };
-                        let c = prior.unwrap_or_else(|| commit.clone());
-                        brought.insert(k.clone(), (rev, c.clone()));
-                        t.commit = Some(c);
-                        let due = match entries.remove(&k) {
-                            Some(old)
-                                if old.target.revision == t.revision
-                                    && old.target.spec == t.spec =>
-                            {
-                                old.due
-                            }
-                            _ => now,
-                        };
-                        next.insert(
-                            k,
-                            Entry {
-                                target: Arc::new(t),
-                                due,
-                            },
-                        );
-                    }
-                    for gone in entries.keys() {
-                        info!(release = %gone, "release removed from the repository; its objects stay as they are");
-                        states.remove(gone);
-                        shared
-                            .releases
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(gone);
-                    }
-                    entries = next;
-                }
+            Ok(s) => {
+                self.shared.counters().applies += 1;
+                info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
+                self.shared.set_ready();
+            }
+            Err(e) => {
+                self.shared.counters().apply_errors += 1;
+                warn!(commit = %commit, error = %e, "sync failed; retried at the next commit or poll");
             }
         }
-        // Tick what is due.
-        let now = tokio::time::Instant::now();
-        let due: BTreeSet<String> = entries
+    }
+
+    /// Takes the commit's releases: each keeps the commit that first brought its revision, and
+    /// its schedule unless its target or spec changed (then it is due at once).
+    async fn adopt(&mut self, d: Desired, commit: &str) {
+        self.exec.templates = d.templates;
+        self.providers = d.alert_providers;
+        let now = Instant::now();
+        let mut next = BTreeMap::new();
+        for (k, mut t) in d.releases {
+            let rev = t.revision.id.0.clone();
+            let earlier = self.brought.get(&k);
+            let persisted = match earlier {
+                Some(_) => None,
+                None => self.exec.load(&t.spec).await.ok(),
+            };
+            let c = targets::bringing_commit(&rev, commit, earlier, persisted.as_ref());
+            self.brought.insert(k.clone(), (rev, c.clone()));
+            t.commit = Some(c);
+            let due = match self.entries.remove(&k) {
+                Some(old) if old.target.revision == t.revision && old.target.spec == t.spec => {
+                    old.due
+                }
+                _ => now,
+            };
+            next.insert(
+                k,
+                Entry {
+                    target: Arc::new(t),
+                    due,
+                },
+            );
+        }
+        for gone in self.entries.keys() {
+            info!(release = %gone, "release removed from the repository; its objects stay as they are");
+            self.states.remove(gone);
+        }
+        self.entries = next;
+    }
+
+    /// Ticks every release that is due; returns when the next one is.
+    async fn tick_due(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .entries
             .iter()
             .filter(|(_, e)| e.due <= now)
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
-            let Some(e) = entries.get_mut(&k) else {
-                continue;
-            };
-            let interval = e.target.spec.analysis.interval.max(config.min_interval);
-            e.due = tokio::time::Instant::now() + clock.real(interval);
-            match exec.tick(&e.target, clock.now()).await {
-                Ok(report) => {
-                    let prev = states.get(&k).map(|s| s.phase);
-                    {
-                        let mut c = shared.counters();
-                        c.ticks += 1;
-                        let label = (
-                            e.target.spec.target.name.clone(),
-                            e.target.spec.namespace.clone(),
-                            e.target.spec.strategy().flagger_label().to_owned(),
-                        );
-                        if prev.is_some() && prev != Some(report.state.phase) {
-                            match report.state.phase {
-                                crate::rollout::Phase::Succeeded => {
-                                    *c.successes.entry(label).or_default() += 1;
-                                }
-                                crate::rollout::Phase::Failed => {
-                                    *c.failures.entry(label).or_default() += 1;
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                    for ev in &report.events {
-                        let Some((severity, text)) = &ev.alert else {
-                            continue;
-                        };
-                        let targets = alert_targets(
-                            &exec.cluster,
-                            &e.target,
-                            &providers,
-                            &config.global_alerts,
-                            *severity,
-                        )
-                        .await;
-                        if targets.is_empty() {
-                            continue;
-                        }
-                        let alert = crate::report::alerts::Alert {
-                            object: e.target.spec.dotted(),
-                            message: text.clone(),
-                            severity: *severity,
-                            fields: crate::report::alerts::details(
-                                &e.target.spec,
-                                Some(&config.cluster_name),
-                            ),
-                        };
-                        // A full queue drops the alert rather than hold back the rollout.
-                        if alerts.try_send(Outgoing { alert, targets }).is_err() {
-                            warn!(release = %k, "alert queue full; alert dropped");
-                        }
-                    }
-                    {
-                        let mut c = shared.counters();
-                        for m in &report.metrics {
-                            c.metric_values.insert(
-                                (
-                                    e.target.spec.target.name.clone(),
-                                    e.target.spec.namespace.clone(),
-                                    m.name.clone(),
-                                ),
-                                m.value,
-                            );
-                        }
-                    }
-                    shared
-                        .releases
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(k.clone(), ReleaseView::of(&e.target, &report.state));
-                    states.insert(k.clone(), report.state);
-                }
-                Err(err) => {
-                    warn!(release = %k, error = %err, "tick failed; retried at the next interval");
-                }
+            self.tick(&k).await;
+        }
+        self.entries.values().map(|e| e.due).min()
+    }
+
+    async fn tick(&mut self, k: &str) {
+        let Some(e) = self.entries.get_mut(k) else {
+            return;
+        };
+        let interval = e
+            .target
+            .spec
+            .analysis
+            .interval
+            .max(self.config.min_interval);
+        e.due = Instant::now() + self.clock.real(interval);
+        let target = e.target.clone();
+        match self.exec.tick(&target, self.clock.now()).await {
+            Ok(report) => {
+                self.alert(&target, &report.events).await;
+                self.count_tick(&target, &report);
+                self.states.insert(k.to_owned(), report.state);
+            }
+            Err(err) => {
+                warn!(release = %k, error = %err, "tick failed; retried at the next interval");
             }
         }
-        world.send_replace(World {
-            commit: seen_commit.clone(),
-            releases: entries
-                .iter()
-                .filter_map(|(k, e)| {
-                    states
-                        .get(k)
-                        .map(|s| (k.clone(), (e.target.clone(), s.clone())))
-                })
-                .collect(),
+    }
+
+    /// Counts a tick, the outcome it reached, and the metric values it read.
+    fn count_tick(&self, t: &ReleaseTarget, report: &TickReport) {
+        let prev = self.states.get(&t.spec.key()).map(|s| s.phase);
+        let mut c = self.shared.counters();
+        c.ticks += 1;
+        let label = (
+            t.spec.target.name.clone(),
+            t.spec.namespace.clone(),
+            t.spec.strategy().flagger_label().to_owned(),
+        );
+        if prev.is_some() && prev != Some(report.state.phase) {
+            match report.state.phase {
+                Phase::Succeeded => *c.successes.entry(label).or_default() += 1,
+                Phase::Failed => *c.failures.entry(label).or_default() += 1,
+                _ => {}
+            }
+        }
+        for m in &report.metrics {
+            c.metric_values.insert(
+                (
+                    t.spec.target.name.clone(),
+                    t.spec.namespace.clone(),
+                    m.name.clone(),
+                ),
+                m.value,
+            );
+        }
+    }
+
+    /// Queues the alerts a tick's events carry.
+    async fn alert(&self, t: &ReleaseTarget, events: &[Event]) {
+        for ev in events {
+            let Some((severity, text)) = &ev.alert else {
+                continue;
+            };
+            let targets = alerts::targets_for(
+                &self.exec.cluster,
+                t,
+                &self.providers,
+                &self.config.global_alerts,
+                *severity,
+            )
+            .await;
+            if targets.is_empty() {
+                continue;
+            }
+            let alert = Alert {
+                object: t.spec.dotted(),
+                message: text.clone(),
+                severity: *severity,
+                fields: alerts::details(&t.spec, Some(&self.config.cluster_name)),
+            };
+            // A full queue drops the alert rather than hold back the rollout.
+            if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
+                warn!(release = %t.spec.key(), "alert queue full; alert dropped");
+            }
+        }
+    }
+
+    /// Publishes the releases' latest states: the views for the API and the world for the
+    /// writers.
+    fn publish(&self) {
+        let releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)> = self
+            .entries
+            .iter()
+            .filter_map(|(k, e)| {
+                self.states
+                    .get(k)
+                    .map(|s| (k.clone(), (e.target.clone(), s.clone())))
+            })
+            .collect();
+        *self.shared.releases() = releases
+            .iter()
+            .map(|(k, (t, s))| (k.clone(), ReleaseView::of(t, s)))
+            .collect();
+        self.world.send_replace(World {
+            commit: self.seen_commit.clone(),
+            releases,
         });
     }
 }

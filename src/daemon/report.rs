@@ -1,33 +1,32 @@
 //! Telling people: commit statuses for every release state, and the alerts the reconciler and
 //! the outcome writer queue. A failing endpoint is logged; it never holds back a rollout.
 
-use std::collections::BTreeMap;
-
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::any::AnyCluster;
-use super::{ReleaseView, World};
-use crate::rollout::executor::ReleaseTarget;
+use super::shared::World;
+use crate::release::ReleaseView;
+use crate::report::alerts::{Alert, Notifier, Target};
+use crate::report::forge::{self, Forge};
 
 /// An alert on its way out.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub alert: crate::report::alerts::Alert,
-    pub targets: Vec<crate::report::alerts::Target>,
+    pub alert: Alert,
+    pub targets: Vec<Target>,
 }
 
 /// Sends commit statuses for every release state and the alerts it is given. Failures are
-/// logged and counted; nothing here can hold back a rollout.
+/// logged; nothing here can hold back a rollout.
 pub(super) async fn report(
-    forge: Option<crate::report::forge::Forge>,
+    forge: Option<Forge>,
+    notifier: Notifier,
     cluster_name: String,
     mut world: watch::Receiver<World>,
-    mut alerts: tokio::sync::mpsc::Receiver<Outgoing>,
+    mut alerts: mpsc::Receiver<Outgoing>,
     shutdown: CancellationToken,
 ) {
-    let notifier = crate::report::alerts::Notifier::default();
     loop {
         tokio::select! {
             biased;
@@ -45,59 +44,21 @@ pub(super) async fn report(
                 }
                 let w = world.borrow_and_update().clone();
                 if let Some(f) = &forge {
-                    for (t, s) in w.releases.values() {
-                        let view = ReleaseView::of(t, s);
-                        if let Some(st) = crate::report::forge::status_of(&view, &cluster_name)
-                            && let Err(e) = f.post(&st).await
-                        {
-                            warn!(error = %e, "commit status not posted");
-                        }
-                    }
+                    post_statuses(f, &w, &cluster_name).await;
                 }
             }
         }
     }
 }
 
-/// The targets of an alert for a release: its `analysis.alerts` entries that take this
-/// severity, or the global notifier when it has none.
-pub(super) async fn alert_targets(
-    cluster: &AnyCluster,
-    t: &ReleaseTarget,
-    providers: &BTreeMap<(String, String), crate::rollout::spec::AlertProvider>,
-    global: &[crate::report::alerts::Target],
-    severity: crate::rollout::spec::Severity,
-) -> Vec<crate::report::alerts::Target> {
-    use crate::cluster::Cluster as _;
-    use crate::report::alerts::{Target, receives};
-    if t.spec.analysis.alerts.is_empty() {
-        return global.to_vec();
-    }
-    let mut out = Vec::new();
-    for a in &t.spec.analysis.alerts {
-        if !receives(a.severity, severity) {
-            continue;
-        }
-        let Some(p) = providers.get(&(a.provider_namespace.clone(), a.provider_name.clone()))
-        else {
-            warn!(release = %t.spec.name, provider = %a.provider_name, "alert provider not in the repository");
-            continue;
-        };
-        let (mut address, mut token) = (p.address.clone(), None);
-        if let Some(secret) = &p.secret_ref
-            && let Ok(Some(s)) = cluster.get("v1", "Secret", &p.namespace, secret).await
+/// The commit status of every release in the world.
+async fn post_statuses(f: &Forge, w: &World, cluster_name: &str) {
+    for (t, s) in w.releases.values() {
+        let view = ReleaseView::of(t, s);
+        if let Some(st) = forge::status_of(&view, cluster_name)
+            && let Err(e) = f.post(&st).await
         {
-            let field = |k: &str| crate::cluster::secret_field(&s, k);
-            if let Some(a) = field("address") {
-                address = Some(a);
-            }
-            token = field("token");
-        }
-        if let Some(addr) = address {
-            out.push(Target::of(p, addr, token));
-        } else {
-            warn!(provider = %p.name, "alert provider has no address");
+            warn!(error = %e, "commit status not posted");
         }
     }
-    out
 }

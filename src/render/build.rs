@@ -13,8 +13,9 @@ use super::fieldspec::TransformerConfig;
 use super::fs::{self, Entry, Files};
 use super::generate::{self, Kind};
 use super::kustomization::{FILE_NAMES, FieldError, Kustomization, SortOptions, Var};
-use super::object::{Origin, Resource, describe};
+use super::object::{Origin, Resource};
 use super::{DisplayPath, Error, nameref, order, replace, yaml};
+use crate::object::describe;
 
 /// Renders the kustomization, or the plain manifest folder, at root-relative `dir`.
 pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {

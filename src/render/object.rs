@@ -5,19 +5,14 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::object::split_api_version;
+
 /// Group, version and kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Gvk {
     pub group: String,
     pub version: String,
     pub kind: String,
-}
-
-/// Splits an `apiVersion` into group and version (`apps/v1` → `("apps", "v1")`, `v1` →
-/// `("", "v1")`).
-#[must_use]
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
-    api_version.rsplit_once('/').unwrap_or(("", api_version))
 }
 
 impl Gvk {
@@ -373,54 +368,6 @@ impl Resource {
             .cloned()
             .unwrap_or_default()
     }
-}
-
-/// Rendered objects found by kind, namespace (missing or empty: `default`) and name; the
-/// first object wins, as a scan in order would find it.
-#[derive(Debug, Default)]
-pub struct ObjectIndex<'a> {
-    by_name: std::collections::HashMap<(&'a str, &'a str, &'a str), &'a Value>,
-}
-
-/// An object's namespace, `default` when it has none (or an empty one), as the API server
-/// places namespaced objects.
-#[must_use]
-pub fn namespace_or_default(o: &Value) -> &str {
-    o["metadata"]["namespace"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("default")
-}
-
-impl<'a> ObjectIndex<'a> {
-    #[must_use]
-    pub fn new(objects: &'a [Value]) -> Self {
-        let mut by_name = std::collections::HashMap::new();
-        for o in objects {
-            let (Some(kind), Some(name)) = (o["kind"].as_str(), o["metadata"]["name"].as_str())
-            else {
-                continue;
-            };
-            by_name
-                .entry((kind, namespace_or_default(o), name))
-                .or_insert(o);
-        }
-        Self { by_name }
-    }
-
-    /// The object, if the rendered set has it.
-    #[must_use]
-    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&'a Value> {
-        self.by_name.get(&(kind, namespace, name)).copied()
-    }
-}
-
-/// The object's id and a short description, for error messages.
-#[must_use]
-pub fn describe(value: &Value) -> String {
-    let kind = value["kind"].as_str().unwrap_or("<no kind>");
-    let name = value["metadata"]["name"].as_str().unwrap_or("<no name>");
-    format!("{kind} {name}")
 }
 
 #[cfg(test)]

@@ -4,11 +4,17 @@
 //! `error` only errors (an entry without a severity receives nothing, as in Flagger); a Canary
 //! without `analysis.alerts` goes to the daemon's global notifier.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tracing::warn;
 
-use crate::rollout::spec::{AlertProvider, ReleaseSpec, Severity};
+use crate::cluster::Cluster;
+use crate::net::{http_client, http_client_builder};
+use crate::object::secret_field;
+use crate::release::ReleaseTarget;
+use crate::release::spec::{AlertProvider, ReleaseSpec, Severity, Strategy};
 
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +61,47 @@ pub fn receives(entry: Option<Severity>, alert: Severity) -> bool {
     entry.is_some_and(|e| alert >= e)
 }
 
+/// The targets of an alert of `severity` for a release: its `analysis.alerts` entries that
+/// receive that severity, each resolved through its AlertProvider (the address and token from
+/// the provider's Secret when it names one), or `global` when the release has no entries.
+pub async fn targets_for(
+    cluster: &impl Cluster,
+    t: &ReleaseTarget,
+    providers: &BTreeMap<(String, String), AlertProvider>,
+    global: &[Target],
+    severity: Severity,
+) -> Vec<Target> {
+    if t.spec.analysis.alerts.is_empty() {
+        return global.to_vec();
+    }
+    let mut out = Vec::new();
+    for a in &t.spec.analysis.alerts {
+        if !receives(a.severity, severity) {
+            continue;
+        }
+        let Some(p) = providers.get(&(a.provider_namespace.clone(), a.provider_name.clone()))
+        else {
+            warn!(release = %t.spec.name, provider = %a.provider_name, "alert provider not in the repository");
+            continue;
+        };
+        let (mut address, mut token) = (p.address.clone(), None);
+        if let Some(secret) = &p.secret_ref
+            && let Ok(Some(s)) = cluster.get("v1", "Secret", &p.namespace, secret).await
+        {
+            if let Some(a) = secret_field(&s, "address") {
+                address = Some(a);
+            }
+            token = secret_field(&s, "token");
+        }
+        if let Some(addr) = address {
+            out.push(Target::of(p, addr, token));
+        } else {
+            warn!(provider = %p.name, "alert provider has no address");
+        }
+    }
+    out
+}
+
 /// Flagger's detail fields for a release.
 #[must_use]
 pub fn details(spec: &ReleaseSpec, cluster: Option<&str>) -> Vec<(String, String)> {
@@ -79,11 +126,9 @@ pub fn details(spec: &ReleaseSpec, cluster: Option<&str>) -> Vec<(String, String
     ));
     let a = &spec.analysis;
     let routing = match spec.strategy() {
-        crate::rollout::spec::Strategy::Ab => "A/B Testing".to_owned(),
-        crate::rollout::spec::Strategy::Bluegreen | crate::rollout::spec::Strategy::Mirror => {
-            "Blue/Green".to_owned()
-        }
-        crate::rollout::spec::Strategy::Canary if !a.step_weights.is_empty() => format!(
+        Strategy::Ab => "A/B Testing".to_owned(),
+        Strategy::Bluegreen | Strategy::Mirror => "Blue/Green".to_owned(),
+        Strategy::Canary if !a.step_weights.is_empty() => format!(
             "Weight steps: {} max: {}",
             a.step_weights
                 .iter()
@@ -92,7 +137,7 @@ pub fn details(spec: &ReleaseSpec, cluster: Option<&str>) -> Vec<(String, String
                 .join(","),
             spec.max_weight()
         ),
-        crate::rollout::spec::Strategy::Canary => {
+        Strategy::Canary => {
             format!("Weight step: {} max: {}", a.step_weight, a.max_weight)
         }
     };
@@ -180,7 +225,7 @@ pub struct Notifier {
 impl Default for Notifier {
     fn default() -> Self {
         Self {
-            client: crate::analysis::prometheus::http_client(ALERT_TIMEOUT, false),
+            client: http_client(ALERT_TIMEOUT, false),
         }
     }
 }
@@ -194,11 +239,7 @@ impl Notifier {
             None => self.client.clone(),
             // Alerts are rare: a client per proxied alert keeps nothing around.
             Some(proxy) => reqwest::Proxy::all(proxy)
-                .and_then(|p| {
-                    crate::analysis::prometheus::http_client_builder(ALERT_TIMEOUT, false)
-                        .proxy(p)
-                        .build()
-                })
+                .and_then(|p| http_client_builder(ALERT_TIMEOUT, false).proxy(p).build())
                 // The proxy URL may hold credentials: never in the message.
                 .map_err(|e| format!("{} alert: proxy: {}", t.kind, e.without_url()))?,
         };

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
-use crate::daemon::ReleaseView;
+use crate::net::http_client;
+use crate::release::ReleaseView;
 use crate::source::Secret;
 
 /// Which forge.
@@ -24,6 +25,17 @@ pub enum ForgeKind {
 }
 
 impl ForgeKind {
+    /// The API of the forge's public service (GitHub, GitLab.com, Codeberg, Bitbucket Cloud).
+    #[must_use]
+    pub fn public_api(self) -> &'static str {
+        match self {
+            Self::GitHub => "https://api.github.com",
+            Self::GitLab => "https://gitlab.com",
+            Self::Gitea => "https://codeberg.org",
+            Self::Bitbucket => "https://api.bitbucket.org",
+        }
+    }
+
     /// `github`, `gitlab`, `gitea` (also `forgejo`), `bitbucket`.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
@@ -166,7 +178,7 @@ impl Forge {
     pub fn new(config: ForgeConfig) -> Self {
         Self {
             config,
-            client: crate::analysis::prometheus::http_client(Duration::from_secs(10), false),
+            client: http_client(Duration::from_secs(10), false),
             posted: Mutex::new(HashMap::new()),
         }
     }

@@ -1,6 +1,8 @@
-//! `report`: telling people. Commit statuses on the forge ([`forge`]) and chat alerts
-//! ([`alerts`]), fed by the daemon through a bounded queue so that a slow or failing endpoint
-//! never holds back a rollout. Errors are logged and counted, never retried forever.
+//! `report`: telling people. Commit statuses on the forge ([`forge`]), chat alerts
+//! ([`alerts`]) and fledge's own metrics ([`metrics`]), fed by the daemon through a bounded queue
+//! so that a slow or failing endpoint never holds back a rollout. Errors are logged and counted,
+//! never retried forever.
 
 pub mod alerts;
 pub mod forge;
+pub mod metrics;

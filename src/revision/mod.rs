@@ -19,9 +19,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-/// Annotations that opt a ConfigMap or Secret out of tracking (value starting with `disable`).
-pub const OPT_OUT_ANNOTATIONS: &[&str] =
-    &["flagger.app/config-tracking", "fledge.dev/config-tracking"];
+use crate::keys::{self, CONFIG_TRACKING_OPT_OUT};
 
 /// Secret types Flagger tracks; others (registry credentials, tokens) are ignored.
 const TRACKED_SECRET_TYPES: &[&str] = &[
@@ -302,7 +300,7 @@ impl<'a> ConfigIndex<'a> {
 }
 
 fn opted_out(obj: &Value) -> bool {
-    OPT_OUT_ANNOTATIONS.iter().any(|a| {
+    CONFIG_TRACKING_OPT_OUT.iter().any(|a| {
         obj["metadata"]["annotations"][a]
             .as_str()
             .is_some_and(|v| v.starts_with("disable"))
@@ -448,12 +446,6 @@ pub fn revision_in(
     Ok(Revision { id, configs })
 }
 
-/// The name of a config's primary copy.
-#[must_use]
-pub fn primary_name(name: &str) -> String {
-    format!("{name}-primary")
-}
-
 /// Copies of the tracked configs for the primary: `<name>-primary`, with the source's labels;
 /// ConfigMaps keep `data` and `binaryData`, Secrets `type` and `data`. No annotations.
 #[must_use]
@@ -465,7 +457,7 @@ pub fn primary_configs(revision: &Revision, objects: &[Value], namespace: &str) 
         .filter_map(|c| {
             let src = index.get(c.kind, namespace, &c.name)?;
             let mut meta = Map::new();
-            meta.insert("name".into(), Value::String(primary_name(&c.name)));
+            meta.insert("name".into(), Value::String(keys::primary(&c.name)));
             if !namespace.is_empty() {
                 meta.insert("namespace".into(), Value::String(namespace.to_owned()));
             }
@@ -510,7 +502,7 @@ pub fn primary_template(template: &Value, revision: &Revision) -> Value {
             )
         }) && tracked.contains(&(kind, name.as_str()))
         {
-            *name = primary_name(name);
+            *name = keys::primary(name);
         }
     };
     let spec = &mut t["spec"];

@@ -11,12 +11,12 @@
 //! Routes and replicas are not actions: they follow from the state (the executor brings the
 //! cluster in line with it every tick), so a crash between persisting and acting loses nothing.
 
-use super::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
-use super::state::{
+use crate::release::Readiness;
+use crate::release::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
+use crate::release::state::{
     Action, Decision, Event, EventType, FailureKind, HISTORY_LEN, Observation, Outcome, Phase,
     Question, ReleaseState, Transition,
 };
-use crate::cluster::Readiness;
 
 /// One tick. `now` is unix seconds.
 #[must_use]
@@ -733,5 +733,4 @@ impl Tick<'_> {
 }
 
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;

@@ -18,40 +18,15 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::decide::decide;
-use super::spec::{MetricTemplate, ReleaseSpec};
-use super::state::{
-    Action, Desired, Event, EventType, Observation, Outcome, Phase, Question, ReleaseState,
+use super::objects::{self, Live};
+use crate::analysis::{self, MetricSource, MetricValue, webhooks::Webhooks};
+use crate::cluster::{self, Cluster};
+use crate::keys;
+use crate::release::spec::{HookType, MetricTemplate, ReleaseSpec};
+use crate::release::state::{
+    Action, Desired, Event, EventType, Observation, Outcome, Question, ReleaseState,
 };
-use crate::analysis::{self, Auth, MetricSource, MetricValue, webhooks::Webhooks};
-use crate::cluster::primary::{primary_deployment, selector_label};
-use crate::cluster::{self, Cluster, Readiness, deployment_readiness};
-use crate::revision::{Revision, primary_configs};
-use crate::routing::{self, RouteInput, Weights};
-
-/// The API group and version of the Release objects that hold release state.
-pub const RELEASE_API_VERSION: &str = "fledge.dev/v1alpha1";
-/// The annotation naming the revision a Deployment (target or primary) carries.
-pub const REVISION_ANNOTATION: &str = "fledge.dev/revision";
-
-/// One release as Git describes it: the Canary and the objects it references.
-#[derive(Debug, Clone)]
-pub struct ReleaseTarget {
-    pub spec: ReleaseSpec,
-    /// The target Deployment as rendered from Git.
-    pub target: Value,
-    /// Its revision (pod template plus the configs it references).
-    pub revision: Revision,
-    /// The ConfigMaps and Secrets the target references (for the primary copies).
-    pub configs: Vec<Value>,
-    /// The HorizontalPodAutoscaler named by `autoscalerRef`.
-    pub autoscaler: Option<Value>,
-    /// The Ingress named by `ingressRef`.
-    pub ingress: Option<Value>,
-    /// The commit that brought this revision.
-    pub commit: Option<String>,
-    /// Promoted before and not failed since (fast rollback).
-    pub known_good: bool,
-}
+use crate::release::{Readiness, ReleaseTarget, deployment_readiness};
 
 /// Why a tick could not complete; the next tick retries.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +37,8 @@ pub enum Error {
         #[source]
         source: cluster::Error,
     },
-    #[error("release {release}: {message}")]
-    Invalid { release: String, message: String },
     #[error(transparent)]
-    Routing(#[from] routing::Error),
+    Objects(#[from] objects::Error),
 }
 
 /// What a tick did.
@@ -91,10 +64,10 @@ pub struct Executor<C, M> {
 #[must_use]
 pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
     json!({
-        "apiVersion": RELEASE_API_VERSION,
-        "kind": "Release",
+        "apiVersion": keys::RELEASE_API_VERSION,
+        "kind": keys::RELEASE_KIND,
         "metadata": {"name": spec.name, "namespace": spec.namespace,
-                     "labels": {routing::RELEASE_LABEL: spec.name}},
+                     "labels": {keys::RELEASE_LABEL: spec.name}},
         "spec": {
             "targetRef": {"apiVersion": spec.target.api_version, "kind": spec.target.kind, "name": spec.target.name},
             "provider": spec.provider.to_string(),
@@ -102,27 +75,6 @@ pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
         },
         "status": state,
     })
-}
-
-/// A copy of `obj` fit to apply: no status, no server-set metadata.
-fn applyable(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    cluster::strip_server_fields(&mut o);
-    o
-}
-
-fn set_annotation(obj: &mut Value, key: &str, value: &str) {
-    if !obj["metadata"]["annotations"].is_object() {
-        obj["metadata"]["annotations"] = json!({});
-    }
-    obj["metadata"]["annotations"][key] = json!(value);
-}
-
-fn with_namespace(mut obj: Value, ns: &str) -> Value {
-    if obj["metadata"]["namespace"].is_null() {
-        obj["metadata"]["namespace"] = json!(ns);
-    }
-    obj
 }
 
 impl<C: Cluster, M: MetricSource> Executor<C, M> {
@@ -137,7 +89,12 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
     pub async fn load(&self, spec: &ReleaseSpec) -> Result<ReleaseState, Error> {
         let obj = self
             .cluster
-            .get(RELEASE_API_VERSION, "Release", &spec.namespace, &spec.name)
+            .get(
+                keys::RELEASE_API_VERSION,
+                keys::RELEASE_KIND,
+                &spec.namespace,
+                &spec.name,
+            )
             .await
             .map_err(Self::cluster_err(spec))?;
         Ok(obj
@@ -148,7 +105,12 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
     async fn persist(&self, spec: &ReleaseSpec, state: &ReleaseState) -> Result<(), Error> {
         let obj = release_object(spec, state);
         let exists = self
-            .get(spec, RELEASE_API_VERSION, "Release", &spec.name)
+            .get(
+                spec,
+                keys::RELEASE_API_VERSION,
+                keys::RELEASE_KIND,
+                &spec.name,
+            )
             .await?
             .is_some();
         if !exists {
@@ -177,197 +139,29 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             .map_err(Self::cluster_err(spec))
     }
 
-    /// The objects that make the cluster match `state`.
-    async fn desired_objects(
-        &self,
-        t: &ReleaseTarget,
-        state: &ReleaseState,
-    ) -> Result<Vec<Value>, Error> {
-        let spec = &t.spec;
-        let ns = spec.namespace.as_str();
-        let invalid = |message: String| Error::Invalid {
-            release: spec.key(),
-            message,
-        };
-        let target_name = &spec.target.name;
-        if spec.target.kind != "Deployment" {
-            return Err(invalid(format!(
-                "spec.targetRef.kind {}: fledge runs rollouts of Deployments (DaemonSet and Service targets are not supported yet)",
-                spec.target.kind
-            )));
-        }
-        let (label, value) = selector_label(&t.target).map_err(invalid)?;
-        let live_target = self.get(spec, "apps/v1", "Deployment", target_name).await?;
-        let live_primary = self
-            .get(
-                spec,
-                "apps/v1",
-                "Deployment",
-                &format!("{target_name}-primary"),
-            )
-            .await?;
-        let mut out = Vec::new();
-
-        // The primary: built from the revision it should serve, only when it serves another.
-        let want = if matches!(state.phase, Phase::Promoting | Phase::Finalising) {
-            state.canary_revision.clone()
-        } else {
-            state.primary_revision.clone()
-        }
-        .unwrap_or_else(|| t.revision.id.0.clone());
-        let primary_has = live_primary.as_ref().and_then(|p| {
-            p["metadata"]["annotations"][REVISION_ANNOTATION]
-                .as_str()
-                .map(str::to_owned)
-        });
-        let rebuild = primary_has.as_deref() != Some(want.as_str());
-        if rebuild {
-            // Build from Git's target when it is that revision, else from the live target that ran it.
-            let (source, configs) = if t.revision.id.0 == want {
-                (
-                    Some(t.target.clone()),
-                    primary_configs(&t.revision, &t.configs, ns),
-                )
-            } else if let Some(live) = live_target
-                .as_ref()
-                .filter(|l| l["metadata"]["annotations"][REVISION_ANNOTATION] == want.as_str())
-            {
-                (Some(with_namespace(applyable(live), ns)), Vec::new())
-            } else {
-                (None, Vec::new())
-            };
-            if let Some(src) = source {
-                let mut p = primary_deployment(
-                    &with_namespace(src, ns),
-                    &t.revision,
-                    &want[..12.min(want.len())],
-                )
-                .map_err(invalid)?;
-                set_annotation(&mut p, REVISION_ANNOTATION, &want);
-                if t.autoscaler.is_some()
-                    && let Some(r) = live_primary
-                        .as_ref()
-                        .and_then(|l| l["spec"]["replicas"].as_i64())
-                {
-                    p["spec"]["replicas"] = json!(r);
-                }
-                out.extend(configs);
-                out.push(p);
-            } else {
-                warn!(release = %spec.key(), revision = %want,
-                    "the revision the primary should serve is neither in Git nor on the target; the primary is left as it is");
-            }
-        } else if let Some(p) = &live_primary {
-            out.push(applyable(p));
-        }
-        if let Some(hpa) = &t.autoscaler {
-            let mut h = with_namespace(applyable(hpa), ns);
-            let name = h["metadata"]["name"]
-                .as_str()
-                .unwrap_or(target_name)
-                .to_owned();
-            h["metadata"]["name"] = json!(format!("{name}-primary"));
-            h["spec"]["scaleTargetRef"]["name"] = json!(format!("{target_name}-primary"));
-            out.push(with_namespace(applyable(hpa), ns));
-            out.push(h);
-        }
-
-        // The target: Git's spec while it is the revision in play; replicas by phase.
-        let git_is_current = state.canary_revision.as_deref() == Some(t.revision.id.0.as_str())
-            || (!state.phase.is_active()
-                && state.primary_revision.as_deref() == Some(t.revision.id.0.as_str()))
-            || state.phase == Phase::Initializing;
-        let mut target = match live_target.as_ref() {
-            Some(live) if !git_is_current => applyable(live),
-            _ => {
-                let mut d = with_namespace(t.target.clone(), ns);
-                set_annotation(&mut d, REVISION_ANNOTATION, &t.revision.id.0);
-                d
-            }
-        };
-        // A failed promotion leaves traffic on the canary, so it keeps running.
-        let up = (state.phase.canary_scaled_up() && state.phase != Phase::Finalising)
-            || (state.phase == Phase::Failed && state.canary_weight > 0);
-        let replicas = if up {
-            let git = t.target["spec"]["replicas"].as_i64().filter(|r| *r > 0);
-            let live = live_target
-                .as_ref()
-                .and_then(|l| l["spec"]["replicas"].as_i64())
-                .filter(|r| *r > 0 && t.autoscaler.is_some());
-            let hpa_min = t
-                .autoscaler
-                .as_ref()
-                .and_then(|h| h["spec"]["minReplicas"].as_i64());
-            live.or(git).or(hpa_min).unwrap_or(1)
-        } else {
-            0
-        };
-        target["spec"]["replicas"] = json!(replicas);
-        out.push(target);
-
-        // Services: the apex only once the primary has been ready (it selects the primary).
-        let services = routing::services(spec, &label, &value);
-        let initializing = state.phase == Phase::Initializing;
-        for s in services {
-            let apex = s["metadata"]["name"] == spec.service.name.as_str();
-            if !(apex && initializing) {
-                out.push(s);
-            }
-        }
-        if let Some(ing) = &t.ingress {
-            out.push(with_namespace(applyable(ing), ns));
-        }
-        if !initializing {
-            let ingress = t.ingress.as_ref().map(|i| with_namespace(i.clone(), ns));
-            out.extend(routing::route(&RouteInput {
-                spec,
-                weights: Weights {
-                    canary: state.canary_weight,
-                    mirror: state.mirrored,
-                },
-                ingress: ingress.as_ref(),
-                canary_revision: state.canary_revision.as_deref().unwrap_or(""),
-            })?);
-        }
-        Ok(out)
+    /// What the cluster holds of the release's Deployments.
+    async fn live(&self, spec: &ReleaseSpec) -> Result<Live, Error> {
+        let name = &spec.target.name;
+        Ok(Live {
+            target: self.get(spec, "apps/v1", "Deployment", name).await?,
+            primary: self
+                .get(spec, "apps/v1", "Deployment", &keys::primary(name))
+                .await?,
+        })
     }
 
     /// Brings the cluster in line with `state`.
     pub async fn converge(&self, t: &ReleaseTarget, state: &ReleaseState) -> Result<(), Error> {
-        let objects = self.desired_objects(t, state).await?;
+        let live = self.live(&t.spec).await?;
+        let built = objects::release_objects(t, state, &live)?;
+        if let Some(why) = &built.primary_left {
+            warn!(release = %t.spec.key(), "{why}");
+        }
         self.cluster
-            .apply(&objects)
+            .apply(&built.objects)
             .await
             .map_err(Self::cluster_err(&t.spec))?;
         Ok(())
-    }
-
-    async fn secrets(&self, spec: &ReleaseSpec) -> BTreeMap<(String, String), Auth> {
-        let mut out = BTreeMap::new();
-        for m in &spec.analysis.metrics {
-            let super::spec::MetricSourceRef::Template { namespace, name } = &m.source else {
-                continue;
-            };
-            let Some(t) = self.templates.get(&(namespace.clone(), name.clone())) else {
-                continue;
-            };
-            let Some(secret) = &t.secret_ref else {
-                continue;
-            };
-            let Ok(Some(s)) = self.cluster.get("v1", "Secret", &t.namespace, secret).await else {
-                continue;
-            };
-            let field = |k: &str| cluster::secret_field(&s, k);
-            let auth = match (field("token"), field("username"), field("password")) {
-                (Some(t), _, _) => Some(Auth::Bearer(t)),
-                (None, Some(username), Some(password)) => Some(Auth::Basic { username, password }),
-                _ => None,
-            };
-            if let Some(a) = auth {
-                out.insert((t.namespace.clone(), secret.clone()), a);
-            }
-        }
-        out
     }
 
     async fn answer(
@@ -384,12 +178,13 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             Question::Analysis => {
                 let hooks = self
                     .webhooks
-                    .run(spec, super::spec::HookType::Rollout, state.phase, checksum)
+                    .run(spec, HookType::Rollout, state.phase, checksum)
                     .await;
                 if hooks != Outcome::Pass {
                     return hooks;
                 }
-                let secrets = self.secrets(spec).await;
+                let secrets =
+                    analysis::template_secrets(&self.cluster, spec, &self.templates).await;
                 analysis::check_metrics(spec, &self.templates, &secrets, &self.metrics, values)
                     .await
             }
@@ -406,7 +201,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                 spec,
                 "apps/v1",
                 "Deployment",
-                &format!("{}-primary", spec.target.name),
+                &keys::primary(&spec.target.name),
             )
             .await?
             .map(|p| deployment_readiness(&p));
@@ -469,7 +264,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                 EventType::Normal => info!(release = %spec.key(), "{}", e.message),
                 EventType::Warning => warn!(release = %spec.key(), "{}", e.message),
             }
-            if spec.has_hooks(super::spec::HookType::Event) {
+            if spec.has_hooks(HookType::Event) {
                 for f in self
                     .webhooks
                     .event(
@@ -495,5 +290,4 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
 }
 
 #[cfg(test)]
-#[path = "executor_tests.rs"]
 mod tests;

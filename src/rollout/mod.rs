@@ -1,20 +1,21 @@
-//! `rollout`: Flagger-compatible progressive delivery. [`spec`] reads Canary, MetricTemplate and
-//! AlertProvider objects; [`decide`](decide::decide) is one pure tick of a release over explicit
-//! [`state`]; [`executor`] performs what a tick decided against the cluster, routers, metrics and
-//! webhooks, persisting the state in a `releases.fledge.dev` object before acting; [`plan`] says
-//! what a Canary will do before it is pushed.
+//! `rollout`: Flagger-compatible progressive delivery — the core between a rendered commit and
+//! the cluster. [`targets`] is the plan stage: it splits rendered objects into plain objects for
+//! sync and release targets; [`decide`](decide::decide) is one pure tick of a release over its
+//! persisted state; [`objects`] builds what the cluster must hold for a state (the primary, its
+//! config copies and HPA, the target's replicas, the Services, the routes); [`executor`] performs
+//! a tick against the cluster, metrics and webhooks, persisting the state in a
+//! `releases.fledge.dev` object before acting; [`plan`] says what a Canary will do before it is
+//! pushed, from the same split, the same `decide` and the same builders.
 //!
-//! Invariants: the core does no I/O and reads no clock; the cluster (routes, replicas, the
-//! primary) is brought in line with the persisted state every tick, so a restart resumes.
+//! Invariants: everything but the executor is pure (no I/O, no clock); the cluster is brought in
+//! line with the persisted state every tick, so a restart resumes.
 
 pub mod decide;
 pub mod executor;
-mod parse;
+pub mod objects;
 pub mod plan;
+pub mod primary;
 pub mod simulate;
-pub mod spec;
-pub mod state;
+pub mod targets;
 
 pub use decide::decide;
-pub use spec::{ReleaseSpec, parse_canary};
-pub use state::{Decision, Observation, Phase, ReleaseState};

@@ -1,22 +1,23 @@
 //! `fledge plan`: what each Canary in a rendered repository will do when it is pushed. The
 //! timeline and durations come from running [`decide`](super::decide::decide) forward with
-//! every check passing (and again with every check failing), so the plan is what the rollout
-//! does, not a second description of it.
+//! every check passing (and again with every check failing), and the objects from the builders
+//! the executor applies ([`objects::release_objects`]) on the targets the daemon's split makes
+//! ([`targets::split`]), so the plan is what the rollout does, not a second description of it.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::objects::{self, Live};
 use super::simulate::{self, all_pass, analysis_fails};
-use super::spec::{
+use super::targets;
+use crate::release::spec::{
     MetricSourceRef, Provider, ReleaseSpec, SpecError, Strategy, go_duration, is_kind, parse_canary,
 };
-use super::state::EventType;
-use crate::cluster::primary::{primary_deployment, selector_label};
-use crate::render::object::ObjectIndex;
-use crate::revision::{ConfigIndex, HashKey, primary_configs, revision_in};
-use crate::routing::{self, RouteInput, Weights};
+use crate::release::state::EventType;
+use crate::release::{Phase, ReleaseState, ReleaseTarget};
+use crate::revision::HashKey;
 
 /// One metric check.
 #[derive(Debug, Clone, Serialize)]
@@ -64,7 +65,8 @@ pub struct Plan {
     /// From the new revision to rollback, with every check failing.
     pub min_failure_seconds: u64,
     pub timeline: Vec<Step>,
-    /// The routing and primary objects the rollout will create.
+    /// The objects the rollout applies once the release is initialized: the target scaled to
+    /// zero, the primary and its config copies, HPAs, Services, routing objects.
     pub objects: Vec<Value>,
     /// What will not work as written.
     pub warnings: Vec<String>,
@@ -97,100 +99,43 @@ fn timeline(spec: &ReleaseSpec, pass: bool) -> Vec<Step> {
 
 /// Plans every Canary among `objects`. A Canary that cannot be read is an error naming it.
 pub fn plan(objects: &[Value], default_provider: &Provider) -> Result<Vec<Plan>, SpecError> {
-    let index = ConfigIndex::new(objects);
-    let by_name = ObjectIndex::new(objects);
-    let mut out = Vec::new();
-    for obj in objects.iter().filter(|o| is_kind(o, "Canary")) {
-        let spec = parse_canary(obj, default_provider)?;
-        out.push(plan_one(&spec, objects, &index, &by_name));
-    }
-    Ok(out)
+    let specs = objects
+        .iter()
+        .filter(|o| is_kind(o, "Canary"))
+        .map(|o| parse_canary(o, default_provider))
+        .collect::<Result<Vec<_>, _>>()?;
+    let desired = targets::split(objects, "", default_provider, &HashKey::offline());
+    Ok(specs
+        .iter()
+        .map(|spec| {
+            let key = spec.key();
+            let target = desired.releases.get(&key).ok_or_else(|| {
+                desired
+                    .problems
+                    .iter()
+                    .find(|p| p.release.as_deref() == Some(key.as_str()))
+                    .map_or_else(String::new, |p| p.message.clone())
+            });
+            plan_one(spec, target)
+        })
+        .collect())
 }
 
-fn plan_one(
-    spec: &ReleaseSpec,
-    objects: &[Value],
-    index: &ConfigIndex<'_>,
-    by_name: &ObjectIndex<'_>,
-) -> Plan {
+/// The objects the rollout applies once the release is initialized (canary weight 0): the same
+/// builders the executor runs every tick, on a cluster that holds nothing of the release yet.
+pub fn preview(t: &ReleaseTarget) -> Result<Vec<Value>, objects::Error> {
+    let state = ReleaseState {
+        phase: Phase::Initialized,
+        canary_revision: Some(t.revision.id.0.clone()),
+        primary_revision: Some(t.revision.id.0.clone()),
+        ..ReleaseState::default()
+    };
+    Ok(objects::release_objects(t, &state, &Live::default())?.objects)
+}
+
+/// What will not work as written, besides what building the objects says.
+fn spec_warnings(spec: &ReleaseSpec) -> Vec<String> {
     let mut warnings = Vec::new();
-    let ns = spec.namespace.as_str();
-    let pass = timeline(spec, true);
-    let fail = timeline(spec, false);
-    let mut objs = Vec::new();
-    if spec.target.kind != "Deployment" {
-        warnings.push(format!(
-            "targetRef.kind {}: fledge runs rollouts of Deployments only",
-            spec.target.kind
-        ));
-    }
-    let target = by_name
-        .get(&spec.target.kind, ns, &spec.target.name)
-        .map(|t| {
-            let mut t = t.clone();
-            if t["metadata"]["namespace"].is_null() {
-                t["metadata"]["namespace"] = Value::from(ns);
-            }
-            t
-        });
-    match &target {
-        None => warnings.push(format!(
-            "{} {ns}/{} is not in the rendered objects; primary objects are not shown",
-            spec.target.kind, spec.target.name
-        )),
-        Some(t) if spec.target.kind == "Deployment" => {
-            match (
-                revision_in(t, index, None, &HashKey::offline()),
-                selector_label(t),
-            ) {
-                (Ok(rev), Ok((label, value))) => {
-                    match primary_deployment(t, &rev, rev.id.short()) {
-                        Ok(p) => objs.push(p),
-                        Err(e) => warnings.push(e),
-                    }
-                    objs.extend(primary_configs(&rev, objects, ns));
-                    objs.extend(routing::services(spec, &label, &value));
-                }
-                (Err(e), _) => warnings.push(e.to_string()),
-                (_, Err(e)) => warnings.push(e),
-            }
-        }
-        Some(_) => {}
-    }
-    if let Some(a) = &spec.autoscaler
-        && let Some(h) = by_name.get(&a.kind, ns, &a.name)
-    {
-        let mut h = h.clone();
-        h["metadata"]["name"] = Value::from(format!("{}-primary", a.name));
-        h["spec"]["scaleTargetRef"]["name"] = Value::from(format!("{}-primary", spec.target.name));
-        if h["metadata"]["namespace"].is_null() {
-            h["metadata"]["namespace"] = Value::from(ns);
-        }
-        objs.push(h);
-    }
-    let ingress = spec
-        .ingress
-        .as_ref()
-        .and_then(|i| by_name.get("Ingress", ns, &i.name));
-    if spec.ingress.is_some() && ingress.is_none() && spec.provider == Provider::Nginx {
-        warnings.push(format!(
-            "Ingress {ns}/{} (ingressRef) is not in the rendered objects",
-            spec.ingress.as_ref().map_or("", |i| i.name.as_str())
-        ));
-    } else {
-        match routing::route(&RouteInput {
-            spec,
-            weights: Weights {
-                canary: 0,
-                mirror: false,
-            },
-            ingress,
-            canary_revision: "",
-        }) {
-            Ok(r) => objs.extend(r),
-            Err(e) => warnings.push(e.to_string()),
-        }
-    }
     for a in &spec.analysis.alerts {
         if a.severity.is_none() {
             warnings.push(format!(
@@ -207,15 +152,27 @@ fn plan_one(
             ));
         }
     }
+    warnings
+}
+
+fn plan_one(spec: &ReleaseSpec, target: Result<&ReleaseTarget, String>) -> Plan {
+    let pass = timeline(spec, true);
+    let fail = timeline(spec, false);
+    let (objs, mut warnings) = match target.map(preview) {
+        Ok(Ok(objs)) => (objs, Vec::new()),
+        Ok(Err(e)) => (Vec::new(), vec![e.to_string()]),
+        Err(problem) => (Vec::new(), vec![problem]),
+    };
+    warnings.retain(|w| !w.is_empty());
+    warnings.extend(spec_warnings(spec));
     let ticks = |steps: &[Step]| steps.last().map_or(0, |s| s.at_seconds);
-    let interval = spec.analysis.interval.as_secs();
     Plan {
         namespace: spec.namespace.clone(),
         name: spec.name.clone(),
         target: spec.target.name.clone(),
         provider: spec.provider.to_string(),
         strategy: spec.strategy(),
-        interval_seconds: interval,
+        interval_seconds: spec.analysis.interval.as_secs(),
         threshold: spec.analysis.threshold,
         weights: if spec.strategy() == Strategy::Canary {
             spec.weight_schedule()
@@ -336,7 +293,7 @@ pub fn render_text(plans: &[Plan]) -> String {
             })
             .collect();
         if !kinds.is_empty() {
-            let _ = writeln!(out, "  creates: {}", kinds.join(", "));
+            let _ = writeln!(out, "  applies: {}", kinds.join(", "));
         }
         for w in &p.warnings {
             let _ = writeln!(out, "  warning: {w}");

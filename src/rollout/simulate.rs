@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::decide::decide;
-use super::spec::ReleaseSpec;
-use super::state::{Decision, Desired, Observation, Outcome, Phase, Question, ReleaseState};
-use crate::cluster::Readiness;
+use crate::release::Readiness;
+use crate::release::spec::ReleaseSpec;
+use crate::release::state::{
+    Decision, Desired, Observation, Outcome, Phase, Question, ReleaseState,
+};
 
 /// The state after each tick, from the tick that sees a new revision until the release
 /// settles (Succeeded or Failed) or `max_ticks` pass.
@@ -36,7 +38,7 @@ pub fn run(
             primary: Some(Readiness::Ready),
             canary: Readiness::Ready,
             answers: BTreeMap::new(),
-            promoted_window: crate::rollout::state::DEFAULT_PROMOTED_WINDOW,
+            promoted_window: crate::release::state::DEFAULT_PROMOTED_WINDOW,
         };
         let d = loop {
             let d = decide(spec, &state, &obs, now);
@@ -61,8 +63,8 @@ pub fn run(
 #[must_use]
 pub fn all_pass(q: Question, _: &ReleaseState) -> Outcome {
     match q {
-        Question::Hooks(super::spec::HookType::Rollback) => Outcome::Fail {
-            kind: super::state::FailureKind::Hook,
+        Question::Hooks(crate::release::spec::HookType::Rollback) => Outcome::Fail {
+            kind: crate::release::state::FailureKind::Hook,
             message: "no rollback".into(),
         },
         _ => Outcome::Pass,
@@ -74,7 +76,7 @@ pub fn all_pass(q: Question, _: &ReleaseState) -> Outcome {
 pub fn analysis_fails(q: Question, s: &ReleaseState) -> Outcome {
     match q {
         Question::Analysis => Outcome::Fail {
-            kind: super::state::FailureKind::OutOfRange,
+            kind: crate::release::state::FailureKind::OutOfRange,
             message: "metric out of range".into(),
         },
         other @ Question::Hooks(_) => all_pass(other, s),

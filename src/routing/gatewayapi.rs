@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use super::{Error, RouteInput, Router, cookie_value, is_ab, metadata};
-use crate::rollout::spec::{Provider, Strategy};
+use crate::keys;
+use crate::release::spec::{Provider, Strategy};
 
 pub(crate) struct GatewayApi;
 
@@ -147,7 +148,7 @@ impl Router for GatewayApi {
             r
         };
         let defaults = default_matches(raw);
-        let mut canary_backend = backend(format!("{apex}-canary"), w.canary);
+        let mut canary_backend = backend(keys::canary(apex), w.canary);
         let mut rules = Vec::new();
         if let Some(sa) = spec.analysis.session_affinity.as_ref()
             && spec.strategy() == Strategy::Canary
@@ -190,25 +191,18 @@ impl Router for GatewayApi {
                     m
                 })
                 .collect();
-            rules.push(rule(
-                sticky,
-                vec![backend(format!("{apex}-canary"), 100)],
-                &[],
-            ));
+            rules.push(rule(sticky, vec![backend(keys::canary(apex), 100)], &[]));
         }
         let mut mirror = Vec::new();
         if w.mirror {
             let mut f = json!({"type": "RequestMirror", "requestMirror": {
-                "backendRef": {"group": "", "kind": "Service", "name": format!("{apex}-canary"), "port": port}}});
+                "backendRef": {"group": "", "kind": "Service", "name": keys::canary(apex), "port": port}}});
             if spec.analysis.mirror_weight > 0 {
                 f["requestMirror"]["percent"] = json!(spec.analysis.mirror_weight);
             }
             mirror.push(f);
         }
-        let weighted = vec![
-            backend(format!("{apex}-primary"), w.primary()),
-            canary_backend,
-        ];
+        let weighted = vec![backend(keys::primary(apex), w.primary()), canary_backend];
         if is_ab(spec) {
             let mut ab = Vec::new();
             for a in &spec.analysis.matches {
@@ -222,11 +216,7 @@ impl Router for GatewayApi {
                 }
             }
             rules.push(rule(ab, weighted, &mirror));
-            rules.push(rule(
-                defaults,
-                vec![backend(format!("{apex}-primary"), 100)],
-                &[],
-            ));
+            rules.push(rule(defaults, vec![backend(keys::primary(apex), 100)], &[]));
         } else {
             rules.push(rule(defaults, weighted, &mirror));
         }

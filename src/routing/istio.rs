@@ -8,6 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Error, RouteInput, Router, is_ab, metadata};
+use crate::keys;
 
 pub(crate) struct Istio;
 
@@ -48,8 +49,8 @@ impl Router for Istio {
         let svc = &spec.service;
         let raw = &svc.raw;
         let apex = &svc.name;
-        let primary = format!("{apex}-primary");
-        let canary = format!("{apex}-canary");
+        let primary = keys::primary(apex);
+        let canary = keys::canary(apex);
         let list = |f: &str| raw[f].as_array().cloned().unwrap_or_default();
         let delegation = raw["delegation"] == true;
         let mut hosts = list("hosts");

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Error, RouteInput, Router, metadata};
+use crate::keys;
 
 pub(crate) struct Linkerd;
 
@@ -20,8 +21,8 @@ impl Router for Linkerd {
             "spec": {
                 "service": apex,
                 "backends": [
-                    {"service": format!("{apex}-primary"), "weight": w.primary()},
-                    {"service": format!("{apex}-canary"), "weight": w.canary},
+                    {"service": keys::primary(apex), "weight": w.primary()},
+                    {"service": keys::canary(apex), "weight": w.canary},
                 ],
             },
         })])

@@ -16,16 +16,8 @@ mod traefik;
 
 use serde_json::{Map, Value, json};
 
-use crate::rollout::spec::{Provider, ReleaseSpec, Strategy};
-
-/// Annotations Flagger puts on every generated object so that Flux does not fight over them.
-pub const FLUX_OPT_OUT: &[(&str, &str)] = &[
-    ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
-    ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
-];
-
-/// The label naming the release that generated an object.
-pub const RELEASE_LABEL: &str = "fledge.dev/release";
+use crate::keys::{self, FLUX_OPT_OUT, RELEASE_LABEL};
+use crate::release::spec::{Provider, ReleaseSpec, Strategy};
 
 /// How traffic is split right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +135,9 @@ pub fn services(spec: &ReleaseSpec, label: &str, value: &str) -> Vec<Value> {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": s})
     };
     vec![
-        make(svc.name.clone(), format!("{value}-primary"), "apex"),
-        make(
-            format!("{}-primary", svc.name),
-            format!("{value}-primary"),
-            "primary",
-        ),
-        make(format!("{}-canary", svc.name), value.to_owned(), "canary"),
+        make(svc.name.clone(), keys::primary(value), "apex"),
+        make(keys::primary(&svc.name), keys::primary(value), "primary"),
+        make(keys::canary(&svc.name), value.to_owned(), "canary"),
     ]
 }
 

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Error, RouteInput, Router, is_ab, metadata};
+use crate::keys;
 
 pub(crate) struct Nginx;
 
@@ -55,7 +56,7 @@ impl Router for Nginx {
         })?;
         let mut body = ingress["spec"].clone();
         let apex = &spec.service.name;
-        if retarget(&mut body, apex, &format!("{apex}-canary")) == 0 {
+        if retarget(&mut body, apex, &keys::canary(apex)) == 0 {
             return Err(invalid(format!(
                 "Ingress {}/{ingress_name} has no backend for service {apex}; the canary Ingress needs one to redirect",
                 spec.namespace
@@ -101,7 +102,7 @@ impl Router for Nginx {
             annotations.insert(format!("{PREFIX}/canary-weight"), json!(w.to_string()));
         }
         let extra = json!({"labels": ingress["metadata"]["labels"], "annotations": annotations});
-        let meta = metadata(spec, &format!("{ingress_name}-canary"), &extra);
+        let meta = metadata(spec, &keys::canary(&ingress_name), &extra);
         Ok(vec![json!({
             "apiVersion": "networking.k8s.io/v1",
             "kind": "Ingress",

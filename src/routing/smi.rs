@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::{Error, RouteInput, Router, metadata};
+use crate::keys;
 
 pub(crate) struct Smi {
     version: &'static str,
@@ -59,8 +60,8 @@ impl Router for Smi {
             "spec": {
                 "service": host,
                 "backends": [
-                    {"service": format!("{apex}-canary"), "weight": w.canary},
-                    {"service": format!("{apex}-primary"), "weight": w.primary()},
+                    {"service": keys::canary(apex), "weight": w.canary},
+                    {"service": keys::primary(apex), "weight": w.primary()},
                 ],
             },
         })])

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::{RouteInput, Router, metadata};
+use crate::keys;
 
 pub(crate) struct Traefik;
 
@@ -18,9 +19,9 @@ impl Router for Traefik {
             json!({"name": name, "namespace": spec.namespace, "port": spec.service.port,
                    "weight": weight})
         };
-        let mut services = vec![backend(format!("{apex}-primary"), w.primary())];
+        let mut services = vec![backend(keys::primary(apex), w.primary())];
         if w.canary > 0 {
-            services.push(backend(format!("{apex}-canary"), w.canary));
+            services.push(backend(keys::canary(apex), w.canary));
         }
         Ok(vec![json!({
             "apiVersion": "traefik.io/v1alpha1",

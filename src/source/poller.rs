@@ -9,6 +9,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Disposition, Error, Fetched, Snapshot, Source, SourceConfig};
+use crate::net::{Backoff, jittered};
 
 /// What the last poll found.
 #[derive(Debug, Clone, Default)]
@@ -42,46 +43,6 @@ impl Default for Timing {
             max_backoff: Duration::from_mins(5),
             debounce: Duration::from_millis(20),
         }
-    }
-}
-
-/// `d` scaled by a random factor in `1 ± jitter`.
-#[must_use]
-pub fn jittered(d: Duration, jitter: f64) -> Duration {
-    if jitter <= 0.0 {
-        return d;
-    }
-    let factor = 1.0 + rand::random_range(-jitter..jitter);
-    d.mul_f64(factor.max(0.0))
-}
-
-/// Exponential backoff, capped.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    #[must_use]
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Self {
-            min,
-            max,
-            next: min,
-        }
-    }
-
-    /// The delay before the next retry (then doubles).
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-
-    pub fn reset(&mut self) {
-        self.next = self.min;
     }
 }
 
@@ -162,34 +123,5 @@ pub async fn run(
             () = wake.notified() => tokio::time::sleep(timing.debounce).await,
             () = tokio::time::sleep(wait) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
-        let seq: Vec<u64> = (0..5).map(|_| b.next_delay().as_secs()).collect();
-        assert_eq!(seq, [1, 2, 4, 5, 5]);
-        b.reset();
-        assert_eq!(b.next_delay().as_secs(), 1);
-    }
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(100), 0.1);
-            assert!(
-                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
-                "{d:?}"
-            );
-        }
-        assert_eq!(
-            jittered(Duration::from_secs(7), 0.0),
-            Duration::from_secs(7)
-        );
     }
 }

@@ -11,6 +11,7 @@
 //! Invariants: never a force push; never an empty commit; a conflicting revert is never
 //! committed in part; every commit carries `Fledge-Commit: true`.
 
+pub mod history;
 mod objects;
 mod push;
 pub mod record;
@@ -21,16 +22,12 @@ use std::time::Duration;
 use git2::{Oid, Repository, Signature};
 use sha2::{Digest, Sha256};
 
-pub use objects::{
-    Edit, NOTES_REF, add_note, commit_edits, commit_root, revert_commits, with_trailers,
-};
+pub use objects::{Edit, add_note, commit_edits, commit_root, revert_commits, with_trailers};
 pub use push::{PushResult, parse_porcelain};
 
-use crate::source::poller::Backoff;
+use crate::keys::{COMMIT_TRAILER, NOTES_REF};
+use crate::net::{Backoff, jittered};
 use crate::source::{Auth, CommitId, NetError, Remote, git_error, redact};
-
-/// The trailer that marks fledge's own commits (they never start a rollout).
-pub const COMMIT_TRAILER: (&str, &str) = ("Fledge-Commit", "true");
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -291,8 +288,7 @@ impl GitWriter {
                 }
                 PushResult::NonFastForward => {
                     tracing::debug!(branch, attempt, "branch moved; rebuilding on the new head");
-                    tokio::time::sleep(crate::source::poller::jittered(backoff.next_delay(), 0.5))
-                        .await;
+                    tokio::time::sleep(jittered(backoff.next_delay(), 0.5)).await;
                 }
                 PushResult::Rejected(reason) => {
                     if !self.config.side_branch_on_refusal {
@@ -365,8 +361,7 @@ impl GitWriter {
             match self.push(notes_commit, NOTES_REF).await? {
                 PushResult::Accepted => return Ok(CommitId(notes_commit)),
                 PushResult::NonFastForward => {
-                    tokio::time::sleep(crate::source::poller::jittered(backoff.next_delay(), 0.5))
-                        .await;
+                    tokio::time::sleep(jittered(backoff.next_delay(), 0.5)).await;
                 }
                 PushResult::Rejected(reason) => {
                     return Err(Error::Push {
@@ -385,7 +380,7 @@ impl GitWriter {
 
 /// The message with fledge's trailer, once.
 fn marked(message: &str) -> String {
-    if message.contains("Fledge-Commit: true") {
+    if history::is_own(message) {
         message.to_owned()
     } else {
         with_trailers(message, &[COMMIT_TRAILER])

@@ -5,10 +5,8 @@ use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository, Signature};
 
 use super::Error;
+use crate::keys::NOTES_REF;
 use crate::source::git_error;
-
-/// The notes ref fledge writes outcomes to.
-pub const NOTES_REF: &str = "refs/notes/fledge";
 
 /// One file change: `None` deletes the file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::rollout::executor::ReleaseTarget;
-use crate::rollout::state::{Phase, ReleaseState, Transition};
+use crate::keys::{self, COMMIT_TRAILER, REASON_TRAILER, RELEASE_TRAILER, REVISION_TRAILER};
+use crate::release::ReleaseTarget;
+use crate::release::state::{Phase, ReleaseState, Transition};
+use crate::release::view::rfc3339;
 
 /// `releases/<namespace>/<name>.yaml` on the status branch.
 #[must_use]
@@ -18,13 +20,7 @@ pub fn status_path(namespace: &str, name: &str) -> String {
 /// `.fledge/promoted/<namespace>/<name>.yaml` on the tracked branch.
 #[must_use]
 pub fn promotion_path(namespace: &str, name: &str) -> String {
-    format!(".fledge/promoted/{namespace}/{name}.yaml")
-}
-
-/// RFC 3339 for unix seconds.
-#[must_use]
-pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
+    format!("{}/{namespace}/{name}.yaml", keys::PROMOTION_DIR)
 }
 
 fn yaml(v: &Value) -> String {
@@ -141,10 +137,10 @@ pub fn revert_message(
     super::with_trailers(
         &m,
         &[
-            ("Fledge-Release", release),
-            ("Fledge-Reason", &reason.replace('\n', " ")),
-            ("Fledge-Revision", revision),
-            super::COMMIT_TRAILER,
+            (RELEASE_TRAILER, release),
+            (REASON_TRAILER, &reason.replace('\n', " ")),
+            (REVISION_TRAILER, revision),
+            COMMIT_TRAILER,
         ],
     )
 }

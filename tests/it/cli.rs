@@ -283,7 +283,7 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
     let shared = Arc::new(fledge::daemon::Shared::default());
     shared.releases.lock().unwrap().insert(
         "shop/web".into(),
-        fledge::daemon::ReleaseView {
+        fledge::release::ReleaseView {
             namespace: "shop".into(),
             name: "web".into(),
             target: "web".into(),

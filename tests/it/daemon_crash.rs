@@ -81,7 +81,7 @@ fn start(root: &Path, port: u16) -> Daemon {
 
 /// Polls the API until `done` holds for shop/web (at most 60 s).
 async fn until(port: u16, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let client = fledge::analysis::prometheus::http_client(Duration::from_secs(2), false);
+    let client = fledge::net::http_client(Duration::from_secs(2), false);
     for _ in 0..600 {
         if let Ok(r) = client
             .get(format!("http://127.0.0.1:{port}/api/releases"))
@@ -242,7 +242,7 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
 
 /// The last value of a counter on `/metrics`.
 async fn counter(port: u16, name: &str) -> f64 {
-    let text = fledge::analysis::prometheus::http_client(Duration::from_secs(2), false)
+    let text = fledge::net::http_client(Duration::from_secs(2), false)
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .send()
         .await

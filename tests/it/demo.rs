@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use fledge::cluster::ObjectKey;
+use fledge::object::ObjectKey;
 use serde_json::Value;
 
 use super::gitutil::git;
@@ -46,7 +46,7 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
     std::fs::write(&hook, format!("{base}/alerts")).unwrap();
     let root = dir.path().join("demo");
     let mut out = Vec::new();
-    let customize = move |a: &mut fledge::cli::run::RunArgs| {
+    let customize = move |a: &mut fledge::daemon::config::RunArgs| {
         a.forge = Some("github".into());
         a.forge_api = Some(base.clone());
         a.forge_repo = Some("org/config".into());

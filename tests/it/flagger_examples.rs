@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use fledge::release::spec::{Provider, is_kind};
 use fledge::rollout::plan::plan;
-use fledge::rollout::spec::{Provider, is_kind};
 use serde_json::Value;
 
 use super::shared_dir;

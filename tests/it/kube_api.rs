@@ -1,7 +1,8 @@
 //! Request shapes `KubeCluster` sends, checked by an in-process fake of the API server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use fledge::cluster::inventory;
 use fledge::cluster::kube::{Error, KubeCluster};
 use http::{Request, Response};
 use kube::client::Body;
@@ -99,6 +100,18 @@ fn ok(s: &Seen) -> (u16, Value) {
             json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": "widgets.example.com"}, "spec": {},
             "status": {"conditions": [{"type": "Established", "status": "True"}]}}),
+        );
+    }
+    if s.method == "GET" && s.path.ends_with("/configmaps/fledge-inventory") {
+        let ids = [
+            "v1|ConfigMap|prod|gone",
+            "v1|ConfigMap|prod|keep",
+            "v1|ConfigMap|prod|still",
+        ];
+        return (
+            200,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fledge-inventory", "namespace": "fledge-system"},
+                   "data": {"objects": serde_json::to_string(&ids).unwrap()}}),
         );
     }
     if s.method == "GET" {
@@ -239,39 +252,31 @@ async fn lists_with_label_selectors_deletes_with_propagation_and_prunes_by_inven
         .await
         .unwrap();
     assert_eq!(listed[0]["metadata"]["name"], "a");
+    // The one prune implementation, through the real cluster's requests: the inventory in
+    // the cluster lists gone, keep (opted out) and still; the repository now holds `still`.
     let cm = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "namespace": "prod"}});
-    let pruned = cluster
-        .prune(&[cm("gone"), cm("keep"), cm("still")], &[cm("still")])
+    let mut current = objects();
+    current.push(cm("still"));
+    let synced = inventory::sync(&cluster, "fledge-system", &current, &BTreeSet::new())
         .await
         .unwrap();
-    assert_eq!(pruned, ["ConfigMap prod/gone"]);
-    cluster
-        .save_inventory("fledge-system", "fledge-inventory", &objects())
-        .await
-        .unwrap();
-    assert!(
-        cluster
-            .load_inventory("fledge-system", "fledge-inventory")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(synced.pruned, ["ConfigMap prod/gone"]);
     drop(cluster);
     let seen = task.await.unwrap();
     let saved = seen
         .iter()
-        .find(|s| {
+        .rfind(|s| {
             s.method == "PATCH"
                 && s.path == "/api/v1/namespaces/fledge-system/configmaps/fledge-inventory"
         })
         .unwrap();
     let ids: Vec<Value> =
         serde_json::from_str(saved.body["data"]["objects"].as_str().unwrap()).unwrap();
-    assert_eq!(ids.len(), objects().len());
+    assert_eq!(ids.len(), current.len());
     assert!(
         ids.iter()
-            .all(|i| i.get("spec").is_none() && i["metadata"]["name"].is_string()),
-        "ids only"
+            .all(|i| i.as_str().is_some_and(|id| id.split('|').count() == 4)),
+        "ids only: {ids:?}"
     );
     let list = seen
         .iter()

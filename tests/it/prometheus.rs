@@ -120,7 +120,7 @@ async fn prometheus_answers_flaggers_nginx_query_from_the_sim() {
     let (_prom, port) = start(dir.path(), sim_port);
     // Flagger's built-in NGINX request-success-rate query (flagger-spec §6.2), as Flagger sends it.
     let query = r#"sum(rate(nginx_ingress_controller_requests{namespace="prod",ingress="web",canary!="",status!~"5.*"}[30s])) / sum(rate(nginx_ingress_controller_requests{namespace="prod",ingress="web",canary!=""}[30s])) * 100"#;
-    let client = fledge::analysis::prometheus::http_client(Duration::from_secs(5), false);
+    let client = fledge::net::http_client(Duration::from_secs(5), false);
     let url = format!("http://127.0.0.1:{port}/api/v1/query");
     let mut value = None;
     // Wait for the answer (bounded): Prometheus needs two scrapes before a rate exists.

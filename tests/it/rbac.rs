@@ -12,10 +12,10 @@ use fledge::analysis::webhooks::Webhooks;
 use fledge::analysis::{MetricError, MetricRequest, MetricSource};
 use fledge::cluster::sim::SimCluster;
 use fledge::cluster::{self, Cluster, SimHandle};
+use fledge::release::Phase;
+use fledge::release::spec::Provider;
 use fledge::revision::HashKey;
-use fledge::rollout::Phase;
 use fledge::rollout::executor::Executor;
-use fledge::rollout::spec::Provider;
 use serde_json::Value;
 
 use super::repo_dir;
@@ -199,16 +199,16 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
             calls: calls.clone(),
         };
         // Sync of no user objects: only the inventory's own calls.
-        fledge::daemon::sync::sync(&cluster, "fledge-system", &[], &BTreeSet::new())
+        fledge::cluster::inventory::sync(&cluster, "fledge-system", &[], &BTreeSet::new())
             .await
             .unwrap();
-        let mut d1 = fledge::daemon::desired::split(
+        let mut d1 = fledge::rollout::targets::split(
             &repo(provider, "web:1"),
             "c1",
             &Provider::Istio,
             &HashKey::offline(),
         );
-        let d2 = fledge::daemon::desired::split(
+        let d2 = fledge::rollout::targets::split(
             &repo(provider, "web:2"),
             "c2",
             &Provider::Istio,
@@ -345,7 +345,7 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
-    let args: fledge::cli::run::RunArgs =
+    let args: fledge::daemon::config::RunArgs =
         serde_yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
     assert_eq!(args.cluster.as_deref(), Some("kube"));
 }

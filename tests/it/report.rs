@@ -7,11 +7,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use fledge::release::spec::Severity;
 use fledge::report::alerts::{self, Alert, Notifier, Target};
 use fledge::report::forge::{
     CommitStatus, Forge, ForgeConfig, ForgeKind, State as St, status_of, truncate,
 };
-use fledge::rollout::spec::Severity;
 use fledge::source::Secret;
 use serde_json::{Value, json};
 
@@ -223,7 +223,7 @@ fn descriptions_are_cut_to_140_characters_and_views_map_to_states() {
     let t = truncate(&long, 140);
     assert_eq!(t.chars().count(), 140);
     assert!(t.ends_with('…'));
-    let view = |phase: &str| fledge::daemon::ReleaseView {
+    let view = |phase: &str| fledge::release::ReleaseView {
         namespace: "shop".into(),
         name: "web".into(),
         target: "web".into(),

@@ -11,10 +11,11 @@ use fledge::analysis::prometheus::Prometheus as PromClient;
 use fledge::analysis::webhooks::Webhooks;
 use fledge::cluster::SimHandle;
 use fledge::cluster::sim::{SimCluster, metrics_router};
+use fledge::release::ReleaseTarget;
+use fledge::release::spec::{Provider, parse_canary};
+use fledge::release::state::{FailureKind, Phase};
 use fledge::revision::{HashKey, revision};
-use fledge::rollout::executor::{Executor, ReleaseTarget, TickReport};
-use fledge::rollout::spec::{Provider, parse_canary};
-use fledge::rollout::state::{FailureKind, Phase};
+use fledge::rollout::executor::{Executor, TickReport};
 use serde_json::json;
 
 fn target(ns: &str, image: &str, error_rate: &str) -> ReleaseTarget {
@@ -160,7 +161,7 @@ async fn a_real_prometheus_drives_promotion_rollback_and_refuses_to_promote_blin
         .sim
         .lock()
         .unwrap()
-        .get(&fledge::cluster::ObjectKey {
+        .get(&fledge::object::ObjectKey {
             group: "apps".into(),
             kind: "Deployment".into(),
             namespace: "pass".into(),

@@ -4,10 +4,10 @@
 
 use std::process::Command;
 
+use fledge::release::spec::{Provider, is_kind, parse_canary};
+use fledge::release::state::{Phase, ReleaseState};
 use fledge::revision::{HashKey, revision};
 use fledge::rollout::executor::release_object;
-use fledge::rollout::spec::{Provider, is_kind, parse_canary};
-use fledge::rollout::state::{Phase, ReleaseState};
 use fledge::routing::{RouteInput, Weights, route, services};
 use serde_json::{Value, json};
 
@@ -21,7 +21,7 @@ fn ingress(ns: &str, svc: &str) -> Value {
 }
 
 /// Canary specs covering every router and strategy: Flagger's examples plus a few variations.
-fn specs() -> Vec<fledge::rollout::ReleaseSpec> {
+fn specs() -> Vec<fledge::release::ReleaseSpec> {
     let mut out = Vec::new();
     let dir = shared_dir().join("flagger-examples");
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -148,7 +148,7 @@ fn generated_objects_validate_against_upstream_schemas() {
         )
         .unwrap();
         objects.push(
-            fledge::cluster::primary::primary_deployment(&target, &rev, rev.id.short()).unwrap(),
+            fledge::rollout::primary::primary_deployment(&target, &rev, rev.id.short()).unwrap(),
         );
         objects.extend(fledge::revision::primary_configs(
             &rev,

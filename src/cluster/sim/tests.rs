@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::cluster::{Readiness, deployment_readiness};
+use crate::release::{Readiness, deployment_readiness};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -104,7 +104,7 @@ fn deployments_become_ready_after_the_delay() {
 fn annotated_pods_never_become_ready_and_miss_the_deadline() {
     let mut sim = SimCluster::new(secs(1));
     let mut d = deployment("web:bad");
-    d["spec"]["template"]["metadata"]["annotations"] = json!({READY_ANNOTATION: "false"});
+    d["spec"]["template"]["metadata"]["annotations"] = json!({keys::SIM_READY: "false"});
     sim.apply(d, secs(0)).unwrap();
     sim.tick(secs(10)).unwrap();
     assert!(matches!(

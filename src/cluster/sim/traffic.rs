@@ -13,10 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cluster::ObjectKey;
-
-pub const ERROR_RATE_ANNOTATION: &str = "sim.fledge.dev/error-rate";
-pub const LATENCY_ANNOTATION: &str = "sim.fledge.dev/latency-ms";
+use crate::keys;
+use crate::object::ObjectKey;
 
 /// The kinds the traffic model reads (group, kind): Services, Deployments and routing objects.
 pub const KINDS: &[(&str, &str)] = &[
@@ -344,8 +342,8 @@ impl Traffic {
                 if requests <= 0.0 {
                     continue;
                 }
-                let error_rate = annotation(Some(d), ERROR_RATE_ANNOTATION, 0.0).clamp(0.0, 1.0);
-                let latency_ms = annotation(Some(d), LATENCY_ANNOTATION, 50.0).max(0.0);
+                let error_rate = annotation(Some(d), keys::SIM_ERROR_RATE, 0.0).clamp(0.0, 1.0);
+                let latency_ms = annotation(Some(d), keys::SIM_LATENCY_MS, 50.0).max(0.0);
                 let deployment = d["metadata"]["name"].as_str().unwrap_or("").to_owned();
                 let split = [
                     ("200", requests * (1.0 - error_rate)),

@@ -8,10 +8,12 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::analysis::{MetricError, MetricRequest};
+use crate::cluster::SimHandle;
 use crate::cluster::sim::{self, SimCluster};
-use crate::cluster::{ObjectKey, SimHandle};
+use crate::object::{ObjectKey, applyable};
+use crate::release::Phase;
+use crate::release::spec::{Provider, parse_canary};
 use crate::revision::{HashKey, revision};
-use crate::rollout::spec::{Provider, parse_canary};
 
 /// Every query answers the same value.
 struct Fixed(f64);
@@ -335,7 +337,7 @@ async fn interrupted_after_any_write_a_restarted_executor_ends_in_the_same_state
 
 #[tokio::test]
 async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcome() {
-    use crate::rollout::spec::{HookType, WebhookSpec};
+    use crate::release::spec::{HookType, WebhookSpec};
     use std::sync::{Arc, Mutex};
     type Log = Arc<Mutex<Vec<Value>>>;
     let open = Arc::new(Mutex::new(false));

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::readiness::Readiness;
 use super::spec::{HookType, Severity};
-use crate::cluster::Readiness;
 
 /// Where a release stands; Flagger's phases (flagger-spec §4.12). Persisted in the `Release`
 /// object before any action, so a restarted daemon resumes here.

@@ -6,12 +6,12 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::decide;
-use crate::cluster::Readiness;
-use crate::rollout::simulate::{self, all_pass, analysis_fails};
-use crate::rollout::spec::{HookType, Provider, ReleaseSpec, parse_canary};
-use crate::rollout::state::{
+use crate::release::Readiness;
+use crate::release::spec::{HookType, Provider, ReleaseSpec, parse_canary};
+use crate::release::state::{
     Action, Desired, FailureKind, Observation, Outcome, Phase, Question, ReleaseState,
 };
+use crate::rollout::simulate::{self, all_pass, analysis_fails};
 
 fn spec_with(analysis: Value, extra: Value) -> ReleaseSpec {
     let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
@@ -96,7 +96,7 @@ fn base(name: &'static str, st: ReleaseState, want_phase: Phase) -> Case {
     }
 }
 
-fn run_case(c: &Case) -> crate::rollout::Decision {
+fn run_case(c: &Case) -> crate::release::Decision {
     let obs = Observation {
         desired: Desired {
             revision: c.desired.into(),
@@ -106,7 +106,7 @@ fn run_case(c: &Case) -> crate::rollout::Decision {
         primary: c.primary.clone(),
         canary: c.canary.clone(),
         answers: c.answers.iter().cloned().collect(),
-        promoted_window: crate::rollout::state::DEFAULT_PROMOTED_WINDOW,
+        promoted_window: crate::release::state::DEFAULT_PROMOTED_WINDOW,
     };
     decide(&c.spec, &c.state, &obs, c.now)
 }
@@ -644,7 +644,7 @@ fn gates_hold_without_counting_failed_checks() {
         primary: Some(Readiness::Ready),
         canary: Readiness::Ready,
         answers: BTreeMap::new(),
-        promoted_window: crate::rollout::state::DEFAULT_PROMOTED_WINDOW,
+        promoted_window: crate::release::state::DEFAULT_PROMOTED_WINDOW,
     };
     obs.answers
         .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), fail());
@@ -798,7 +798,7 @@ fn a_canary_past_its_deadline_is_rolled_back_with_an_error_alert() {
     let d = run_case(&c);
     assert_eq!(d.state.phase, Phase::Failed);
     let alert = d.events.iter().find_map(|e| e.alert.clone()).unwrap();
-    assert_eq!(alert.0, crate::rollout::spec::Severity::Error);
+    assert_eq!(alert.0, crate::release::spec::Severity::Error);
     assert!(
         alert.1.starts_with("Progress deadline exceeded"),
         "{alert:?}"

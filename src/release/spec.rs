@@ -536,5 +536,4 @@ pub fn go_duration(d: Duration) -> String {
 pub use super::parse::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 
 #[cfg(test)]
-#[path = "spec_tests.rs"]
 mod tests;

@@ -4,13 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::keys::{self, FLAGGER_ID, SELECTOR_LABELS};
 use crate::revision::{Revision, primary_template};
-
-/// Labels Flagger looks for in the target's selector, in order (`-selector-labels`).
-pub const SELECTOR_LABELS: &[&str] = &["app", "name", "app.kubernetes.io/name"];
-
-/// The annotation that forces a new primary rollout at each promotion.
-pub const FLAGGER_ID: &str = "flagger-id";
 
 /// The selector label and its value in a Deployment's `spec.selector.matchLabels`.
 pub fn selector_label(target: &Value) -> Result<(String, String), String> {
@@ -48,7 +43,7 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
             label.replace('~', "~0").replace('/', "~1")
         )) && v == target_name
         {
-            *v = json!(format!("{target_name}-primary"));
+            *v = json!(keys::primary(target_name));
         }
         for e in sel["matchExpressions"].as_array_mut().into_iter().flatten() {
             if e["key"] == label
@@ -56,7 +51,7 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
                     .as_array_mut()
                     .and_then(|vs| vs.iter_mut().find(|v| *v == target_name))
             {
-                *first = json!(format!("{target_name}-primary"));
+                *first = json!(keys::primary(target_name));
             }
         }
     };
@@ -97,9 +92,9 @@ pub fn primary_deployment(target: &Value, revision: &Revision, id: &str) -> Resu
         .as_str()
         .ok_or("the target has no name")?;
     let (label, value) = selector_label(target)?;
-    let primary_value = format!("{value}-primary");
+    let primary_value = keys::primary(&value);
     let mut meta = Map::new();
-    meta.insert("name".into(), json!(format!("{name}-primary")));
+    meta.insert("name".into(), json!(keys::primary(name)));
     if let Some(ns) = target["metadata"]["namespace"].as_str() {
         meta.insert("namespace".into(), json!(ns));
     }
@@ -142,53 +137,4 @@ pub fn primary_deployment(target: &Value, revision: &Revision, id: &str) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::revision::{HashKey, revision};
-
-    #[test]
-    fn built_as_flagger_builds_it() {
-        let target = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "prod", "labels": {"app": "web", "team": "a"},
-                         "annotations": {"kustomize.toolkit.fluxcd.io/reconcile": "disabled", "owner": "me"}},
-            "spec": {"replicas": 0, "minReadySeconds": 3, "strategy": {"type": "RollingUpdate"},
-                     "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web", "v": "1"}},
-                                  "spec": {"containers": [{"name": "web", "image": "web:1",
-                                             "envFrom": [{"configMapRef": {"name": "cfg"}}]}],
-                                           "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
-                                             "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]}}}});
-        let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "prod"}, "data": {"a": "1"}});
-        let r = revision(&target, &[cfg], None, &HashKey::new("k")).unwrap();
-        let p = primary_deployment(&target, &r, "1234").unwrap();
-        assert_eq!(p["metadata"]["name"], "web-primary");
-        assert_eq!(p["metadata"]["labels"], json!({"app": "web-primary"}));
-        assert_eq!(p["metadata"]["annotations"], json!({"owner": "me"}));
-        assert_eq!(p["spec"]["replicas"], 1);
-        assert_eq!(p["spec"]["minReadySeconds"], 3);
-        assert_eq!(
-            p["spec"]["selector"]["matchLabels"],
-            json!({"app": "web-primary"})
-        );
-        let t = &p["spec"]["template"];
-        assert_eq!(
-            t["metadata"]["labels"],
-            json!({"app": "web-primary", "v": "1"})
-        );
-        assert_eq!(t["metadata"]["annotations"]["flagger-id"], "1234");
-        assert_eq!(
-            t["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"],
-            "cfg-primary"
-        );
-        assert_eq!(
-            t["spec"]["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]["app"],
-            "web-primary"
-        );
-        let no_label = json!({"metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {"tier": "x"}}}});
-        assert!(
-            primary_deployment(&no_label, &r, "1")
-                .unwrap_err()
-                .contains("none of the labels")
-        );
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@ use super::spec::{
     MetricSpec, MetricTemplate, ObjectRef, Provider, ReleaseSpec, ServiceSpec, Severity, SpecError,
     WebhookSpec, parse_duration,
 };
-use crate::render::object::namespace_or_default;
+use crate::object::namespace_or_default;
 
 struct Reader<'a> {
     object: &'a str,

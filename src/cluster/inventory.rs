@@ -1,20 +1,16 @@
-//! Sync of plain objects: apply them all (all or nothing), then prune what fledge applied
-//! before and the repository no longer declares. What fledge applied is recorded in an
-//! inventory ConfigMap, so only fledge's own objects are ever pruned; an object annotated
-//! `fledge.dev/prune: disabled` (or Flux's `kustomize.toolkit.fluxcd.io/prune: disabled`) is
-//! left in place.
+//! Sync of plain objects and the one prune implementation: apply them all (all or nothing),
+//! then prune what fledge applied before and the repository no longer declares. What fledge
+//! applied is recorded in an inventory ConfigMap, so only fledge's own objects are ever pruned;
+//! an object annotated `fledge.dev/prune: disabled` (or Flux's
+//! `kustomize.toolkit.fluxcd.io/prune: disabled`) is left in place. Works on any [`Cluster`].
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::cluster::{self, Cluster, ObjectKey};
-
-/// The inventory ConfigMap's name.
-pub const INVENTORY: &str = "fledge-inventory";
-
-/// Annotations that keep an object from being pruned.
-const NO_PRUNE: &[&str] = &["fledge.dev/prune", "kustomize.toolkit.fluxcd.io/prune"];
+use super::{Cluster, Error};
+use crate::keys::{self, INVENTORY, PRUNE_OPT_OUT};
+use crate::object::ObjectKey;
 
 /// One entry of the inventory: enough to find and delete the object.
 fn entry(o: &Value) -> Option<String> {
@@ -52,7 +48,7 @@ pub async fn sync(
     inventory_namespace: &str,
     objects: &[Value],
     keep: &BTreeSet<ObjectKey>,
-) -> Result<Synced, cluster::Error> {
+) -> Result<Synced, Error> {
     let previous: BTreeSet<String> = cluster
         .get("v1", "ConfigMap", inventory_namespace, INVENTORY)
         .await?
@@ -86,7 +82,7 @@ pub async fn sync(
             )
             .await?;
         let Some(live) = live else { continue };
-        if NO_PRUNE
+        if PRUNE_OPT_OUT
             .iter()
             .any(|a| live["metadata"]["annotations"][*a] == "disabled")
         {
@@ -98,7 +94,7 @@ pub async fn sync(
     let list: Vec<&String> = current.iter().collect();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": INVENTORY, "namespace": inventory_namespace,
-                     "labels": {"app.kubernetes.io/managed-by": "fledge"}},
+                     "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
         "data": {"objects": serde_json::to_string(&list).unwrap_or_default()}});
     cluster.apply(&[cm]).await?;
     Ok(Synced {
@@ -108,54 +104,4 @@ pub async fn sync(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cluster::SimHandle;
-    use crate::cluster::sim::SimCluster;
-
-    #[tokio::test]
-    async fn prunes_only_what_it_applied_and_may_prune() {
-        let sim = SimHandle::new(SimCluster::new(std::time::Duration::ZERO));
-        let cm = |name: &str, ann: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "prod", "annotations": ann}});
-        let theirs = cm("theirs", json!({}));
-        sim.apply(std::slice::from_ref(&theirs)).await.unwrap();
-        let first = [
-            cm("a", json!({})),
-            cm("b", json!({})),
-            cm(
-                "kept",
-                json!({"kustomize.toolkit.fluxcd.io/prune": "disabled"}),
-            ),
-            cm("owned", json!({})),
-        ];
-        sync(&sim, "fledge-system", &first, &BTreeSet::new())
-            .await
-            .unwrap();
-        let owned = ObjectKey::of(&first[3]).unwrap();
-        let r = sync(
-            &sim,
-            "fledge-system",
-            &[cm("a", json!({}))],
-            &BTreeSet::from([owned]),
-        )
-        .await
-        .unwrap();
-        assert_eq!(r.pruned, ["ConfigMap prod/b"]);
-        for (name, present) in [
-            ("a", true),
-            ("b", false),
-            ("kept", true),
-            ("owned", true),
-            ("theirs", true),
-        ] {
-            assert_eq!(
-                sim.get("v1", "ConfigMap", "prod", name)
-                    .await
-                    .unwrap()
-                    .is_some(),
-                present,
-                "{name}"
-            );
-        }
-    }
-}
+mod tests;

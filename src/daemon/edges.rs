@@ -1,0 +1,135 @@
+//! The edges of a running daemon, built from its [`Config`] by [`connect`] for both `fledge run`
+//! and `fledge demo`: the cluster and the metric source (behind the traits the executor uses),
+//! the forge for commit statuses and the alert notifier.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::config::{ClusterChoice, Config, MetricsChoice};
+use crate::analysis::prometheus::Prometheus;
+use crate::analysis::sim::SimMetrics;
+use crate::analysis::{MetricError, MetricRequest, MetricSource};
+use crate::cluster::kube::KubeCluster;
+use crate::cluster::sim::SimCluster;
+use crate::cluster::{self, Cluster, SimHandle};
+use crate::report::alerts::Notifier;
+use crate::report::forge::Forge;
+
+/// What the daemon talks to.
+#[derive(Debug)]
+pub struct Edges {
+    pub cluster: AnyCluster,
+    pub metrics: AnyMetrics,
+    /// Commit statuses, when a forge is configured.
+    pub forge: Option<Forge>,
+    pub notifier: Notifier,
+}
+
+/// How often the simulated cluster's controllers run: once a simulated second.
+const SIM_STEP: Duration = Duration::from_secs(1);
+
+/// Connects to what `config` names: the cluster (kubeconfig, in-cluster, or the simulated
+/// cluster opened from its directory), the metric source, the forge. An error names the flag.
+pub async fn connect(config: &Config) -> Result<Edges, String> {
+    let cluster = match &config.cluster {
+        ClusterChoice::Kube { context } => AnyCluster::Kube(
+            KubeCluster::connect(context.as_deref())
+                .await
+                .map_err(|e| format!("--cluster kube: {e}"))?,
+        ),
+        ClusterChoice::Sim { dir: None } => {
+            AnyCluster::Sim(SimHandle::new(SimCluster::new(SIM_STEP)))
+        }
+        ClusterChoice::Sim { dir: Some(d) } => AnyCluster::Sim(SimHandle::new(
+            SimCluster::open(d, SIM_STEP)
+                .map_err(|e| format!("--cluster sim:{}: {e}", d.display()))?,
+        )),
+    };
+    let metrics = match (&config.metrics, &cluster) {
+        (MetricsChoice::Prometheus { url, auth }, _) => {
+            AnyMetrics::Prometheus(Prometheus::new(url, auth.clone(), Prometheus::TIMEOUT))
+        }
+        (MetricsChoice::Sim, AnyCluster::Sim(s)) => AnyMetrics::Sim(SimMetrics::new(s.sim.clone())),
+        (MetricsChoice::Sim, AnyCluster::Kube(_)) => {
+            return Err("--metrics-provider sim needs --cluster sim".into());
+        }
+    };
+    Ok(Edges {
+        cluster,
+        metrics,
+        forge: config.forge.clone().map(Forge::new),
+        notifier: Notifier::default(),
+    })
+}
+
+/// `--cluster kube` or `--cluster sim[:DIR]`.
+#[derive(Debug)]
+pub enum AnyCluster {
+    Kube(KubeCluster),
+    Sim(SimHandle),
+}
+
+impl Cluster for AnyCluster {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::apply(c, objects).await,
+            Self::Sim(c) => c.apply(objects).await,
+        }
+    }
+
+    async fn apply_status(&self, object: &Value) -> Result<Value, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::apply_status(c, object).await,
+            Self::Sim(c) => c.apply_status(object).await,
+        }
+    }
+
+    async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::get(c, api_version, kind, namespace, name).await,
+            Self::Sim(c) => c.get(api_version, kind, namespace, name).await,
+        }
+    }
+
+    async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<Value>, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::list(c, api_version, kind, namespace).await,
+            Self::Sim(c) => c.list(api_version, kind, namespace).await,
+        }
+    }
+
+    async fn delete(&self, object: &Value) -> Result<(), cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::delete(c, object).await,
+            Self::Sim(c) => c.delete(object).await,
+        }
+    }
+}
+
+/// `--metrics-provider prometheus` or `sim`.
+#[derive(Debug, Clone)]
+pub enum AnyMetrics {
+    Prometheus(Prometheus),
+    Sim(SimMetrics),
+}
+
+impl MetricSource for AnyMetrics {
+    async fn query(&self, request: &MetricRequest<'_>) -> Result<f64, MetricError> {
+        match self {
+            Self::Prometheus(p) => p.query(request).await,
+            Self::Sim(s) => s.query(request).await,
+        }
+    }
+}

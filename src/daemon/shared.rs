@@ -1,0 +1,94 @@
+//! What the daemon's tasks share: the views and counters the HTTP server reads ([`Shared`]), the
+//! releases and states the writers work from ([`World`]), and the clock ([`Clock`]).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
+use crate::report::metrics::Counters;
+
+/// State shared with the HTTP server.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The releases as the API shows them, by `namespace/name`.
+    pub releases: Mutex<BTreeMap<String, ReleaseView>>,
+    pub counters: Mutex<Counters>,
+    /// The first sync succeeded (`/readyz`).
+    pub ready: AtomicBool,
+}
+
+impl Shared {
+    /// The counters, for an update.
+    pub fn counters(&self) -> MutexGuard<'_, Counters> {
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The release views, for an update.
+    pub fn releases(&self) -> MutexGuard<'_, BTreeMap<String, ReleaseView>> {
+        self.releases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the first sync succeeded.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Marks the first sync done.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What the outcome writer and the reporter work from: the releases of the applied commit and
+/// their latest states.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub commit: Option<String>,
+    pub releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)>,
+}
+
+/// Wall-clock unix seconds, sped up by the time scale.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start_unix: f64,
+    start: tokio::time::Instant,
+    scale: f64,
+}
+
+impl Clock {
+    #[must_use]
+    pub fn new(scale: f64) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            start_unix: now,
+            start: tokio::time::Instant::now(),
+            scale: scale.max(0.001),
+        }
+    }
+
+    /// Unix seconds.
+    #[must_use]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "unix seconds fit an i64 for ages"
+    )]
+    pub fn now(&self) -> i64 {
+        (self.start_unix + self.start.elapsed().as_secs_f64() * self.scale) as i64
+    }
+
+    /// Real time for a span of (scaled) time.
+    #[must_use]
+    pub fn real(&self, d: Duration) -> Duration {
+        d.div_f64(self.scale)
+    }
+
+    /// Scaled time since the clock started (the simulated cluster's time).
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_secs_f64(self.start.elapsed().as_secs_f64() * self.scale)
+    }
+}

@@ -1,0 +1,77 @@
+//! `keys`: every name fledge writes into the cluster, into Git and into its API — annotations,
+//! labels, trailers, the field manager, its own objects' names — in one place, so that a reader
+//! finds each once and a writer cannot spell it two ways. Where Flagger or Flux already has a
+//! name for a thing, the name is theirs, so dashboards, queries and opt-outs keep working.
+//!
+//! Constants only, and the two name rules Flagger users rely on; nothing here imports anything.
+
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "fledge";
+
+/// The API version of the `Release` objects that hold each release's state.
+pub const RELEASE_API_VERSION: &str = "fledge.dev/v1alpha1";
+/// The kind of those objects.
+pub const RELEASE_KIND: &str = "Release";
+
+/// The annotation naming the revision a Deployment (target or primary) carries.
+pub const REVISION_ANNOTATION: &str = "fledge.dev/revision";
+/// The label naming the release that generated an object.
+pub const RELEASE_LABEL: &str = "fledge.dev/release";
+/// The label fledge puts on the objects it keeps for itself (inventory, revision key).
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "fledge");
+
+/// Annotations that keep an object from being pruned when set to `disabled`: fledge's own and
+/// Flux's.
+pub const PRUNE_OPT_OUT: &[&str] = &["fledge.dev/prune", "kustomize.toolkit.fluxcd.io/prune"];
+/// Annotations that opt a ConfigMap or Secret out of revision tracking (a value starting with
+/// `disable`): Flagger's and fledge's.
+pub const CONFIG_TRACKING_OPT_OUT: &[&str] =
+    &["flagger.app/config-tracking", "fledge.dev/config-tracking"];
+/// Annotations Flagger puts on every generated object so that Flux does not fight over them.
+pub const FLUX_OPT_OUT: &[(&str, &str)] = &[
+    ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
+    ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
+];
+/// The pod-template annotation that forces a new primary rollout at each promotion (Flagger's).
+pub const FLAGGER_ID: &str = "flagger-id";
+/// Labels Flagger looks for in the target's selector, in order (`-selector-labels`).
+pub const SELECTOR_LABELS: &[&str] = &["app", "name", "app.kubernetes.io/name"];
+
+/// The ConfigMap (in fledge's namespace) listing what sync applied, so only that is pruned.
+pub const INVENTORY: &str = "fledge-inventory";
+/// The Secret (in fledge's namespace) holding the installation's revision key.
+pub const REVISION_KEY_SECRET: &str = "fledge-revision-key";
+
+/// The trailer that marks fledge's own commits (they never start a rollout).
+pub const COMMIT_TRAILER: (&str, &str) = ("Fledge-Commit", "true");
+/// The trailer of a revert naming the release whose canary failed.
+pub const RELEASE_TRAILER: &str = "Fledge-Release";
+/// The trailer of a revert saying why the canary failed.
+pub const REASON_TRAILER: &str = "Fledge-Reason";
+/// The trailer of a revert naming the failed revision (its first 12 hex digits).
+pub const REVISION_TRAILER: &str = "Fledge-Revision";
+/// The notes ref outcomes are written under.
+pub const NOTES_REF: &str = "refs/notes/fledge";
+/// The default status branch.
+pub const STATUS_BRANCH: &str = "fledge/status";
+/// Where promotion records go on the tracked branch (a hidden directory: never rendered).
+pub const PROMOTION_DIR: &str = ".fledge/promoted";
+
+/// Pod-template annotation that keeps a simulated Deployment from ever becoming ready.
+pub const SIM_READY: &str = "sim.fledge.dev/ready";
+/// Pod-template annotation: the simulated pods' error ratio (0–1).
+pub const SIM_ERROR_RATE: &str = "sim.fledge.dev/error-rate";
+/// Pod-template annotation: the simulated pods' latency in milliseconds.
+pub const SIM_LATENCY_MS: &str = "sim.fledge.dev/latency-ms";
+
+/// `<name>-primary`: the primary Deployment, Service, HPA and config copies (Flagger's names).
+#[must_use]
+pub fn primary(name: &str) -> String {
+    format!("{name}-primary")
+}
+
+/// `<name>-canary`: the canary Service and Ingress (Flagger's names).
+#[must_use]
+pub fn canary(name: &str) -> String {
+    format!("{name}-canary")
+}

@@ -1,0 +1,181 @@
+//! `object`: Kubernetes objects as JSON values, and the few rules about them every stage shares —
+//! an object's identity ([`ObjectKey`]), its namespace as the API server places it, lookups in a
+//! rendered set ([`ObjectIndex`]), the fields the server owns, a Secret's decoded fields.
+//!
+//! Pure and at the bottom: it imports nothing of fledge, so the renderer, the rollout core and
+//! both clusters agree on what an object is without importing one another.
+
+use std::fmt;
+
+use serde_json::{Value, json};
+
+/// Splits an `apiVersion` into group and version (`apps/v1` → `("apps", "v1")`, `v1` →
+/// `("", "v1")`).
+#[must_use]
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
+/// Identifies an object: API group (empty for core), kind, namespace (empty when
+/// cluster-scoped), name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of an object value; `None` when it lacks a kind or a name.
+    #[must_use]
+    pub fn of(obj: &Value) -> Option<Self> {
+        let api = obj["apiVersion"].as_str().unwrap_or("");
+        let (group, _) = split_api_version(api);
+        let kind = obj["kind"].as_str().filter(|k| !k.is_empty())?;
+        let name = obj["metadata"]["name"].as_str().filter(|n| !n.is_empty())?;
+        Some(Self {
+            group: group.to_owned(),
+            kind: kind.to_owned(),
+            namespace: obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The key of the object of `kind` in `api_version` named `namespace`/`name`.
+    #[must_use]
+    pub fn new(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            group: split_api_version(api_version).0.to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = if self.group.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", self.group)
+        };
+        if self.namespace.is_empty() {
+            write!(f, "{}{group} {}", self.kind, self.name)
+        } else {
+            write!(f, "{}{group} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// An object's namespace, `default` when it has none (or an empty one), as the API server
+/// places namespaced objects.
+#[must_use]
+pub fn namespace_or_default(o: &Value) -> &str {
+    o["metadata"]["namespace"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+}
+
+/// `obj` with `metadata.namespace` set to `ns` when it has none.
+#[must_use]
+pub fn with_namespace(mut obj: Value, ns: &str) -> Value {
+    if obj["metadata"]["namespace"].is_null() {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    obj
+}
+
+/// Rendered objects found by kind, namespace (missing or empty: `default`) and name; the
+/// first object wins, as a scan in order would find it.
+#[derive(Debug, Default)]
+pub struct ObjectIndex<'a> {
+    by_name: std::collections::HashMap<(&'a str, &'a str, &'a str), &'a Value>,
+}
+
+impl<'a> ObjectIndex<'a> {
+    #[must_use]
+    pub fn new(objects: &'a [Value]) -> Self {
+        let mut by_name = std::collections::HashMap::new();
+        for o in objects {
+            let (Some(kind), Some(name)) = (o["kind"].as_str(), o["metadata"]["name"].as_str())
+            else {
+                continue;
+            };
+            by_name
+                .entry((kind, namespace_or_default(o), name))
+                .or_insert(o);
+        }
+        Self { by_name }
+    }
+
+    /// The object, if the rendered set has it.
+    #[must_use]
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&'a Value> {
+        self.by_name.get(&(kind, namespace, name)).copied()
+    }
+}
+
+/// The object's kind and name, for error messages.
+#[must_use]
+pub fn describe(value: &Value) -> String {
+    let kind = value["kind"].as_str().unwrap_or("<no kind>");
+    let name = value["metadata"]["name"].as_str().unwrap_or("<no name>");
+    format!("{kind} {name}")
+}
+
+/// Metadata the server owns: never taken from an applied object.
+const SERVER_METADATA: &[&str] = &[
+    "resourceVersion",
+    "generation",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+];
+
+/// Removes what the server writes (`status`, server-owned metadata), leaving what an apply
+/// may send.
+pub fn strip_server_fields(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.remove("status");
+        if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+            for f in SERVER_METADATA {
+                meta.remove(*f);
+            }
+        }
+    }
+}
+
+/// A copy of `obj` fit to apply: no status, no server-set metadata.
+#[must_use]
+pub fn applyable(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    strip_server_fields(&mut o);
+    o
+}
+
+/// Sets `metadata.annotations[key]`, making the map when there is none.
+pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    if !obj["metadata"]["annotations"].is_object() {
+        obj["metadata"]["annotations"] = json!({});
+    }
+    obj["metadata"]["annotations"][key] = json!(value);
+}
+
+/// A Secret's `data[key]`, decoded as UTF-8 text.
+#[must_use]
+pub fn secret_field(secret: &Value, key: &str) -> Option<String> {
+    use base64::Engine as _;
+    secret["data"][key]
+        .as_str()
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+}
+
+#[cfg(test)]
+mod tests;

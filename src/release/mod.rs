@@ -1,0 +1,43 @@
+//! `release`: the vocabulary every stage shares, at the bottom of the crate. Flagger's Canary,
+//! MetricTemplate and AlertProvider read into typed specs ([`spec`], parsed by [`parse_canary`]
+//! and friends), the persisted state of a release and what the rollout core exchanges with its
+//! executor ([`state`]), the readiness rule of a Deployment ([`readiness`]), a release as Git
+//! describes it ([`ReleaseTarget`]) and as the API shows it ([`view::ReleaseView`]).
+//!
+//! Pure types and rules: nothing here does I/O or imports an edge, so routing, analysis, the
+//! clusters, writeback and report all import it downward.
+
+mod parse;
+pub mod readiness;
+pub mod spec;
+pub mod state;
+pub mod view;
+
+use serde_json::Value;
+
+pub use readiness::{Readiness, deployment_readiness};
+pub use spec::{ReleaseSpec, parse_canary};
+pub use state::{Decision, Observation, Phase, ReleaseState};
+pub use view::ReleaseView;
+
+use crate::revision::Revision;
+
+/// One release as Git describes it: the Canary and the objects it references.
+#[derive(Debug, Clone)]
+pub struct ReleaseTarget {
+    pub spec: ReleaseSpec,
+    /// The target Deployment as rendered from Git (with its namespace set).
+    pub target: Value,
+    /// Its revision (pod template plus the configs it references).
+    pub revision: Revision,
+    /// The ConfigMaps and Secrets the target references (for the primary copies).
+    pub configs: Vec<Value>,
+    /// The HorizontalPodAutoscaler named by `autoscalerRef`.
+    pub autoscaler: Option<Value>,
+    /// The Ingress named by `ingressRef`.
+    pub ingress: Option<Value>,
+    /// The commit that brought this revision.
+    pub commit: Option<String>,
+    /// Promoted before and not failed since (fast rollback).
+    pub known_good: bool,
+}

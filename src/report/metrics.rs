@@ -1,0 +1,207 @@
+//! fledge's own metrics, in the Prometheus text format: Flagger's `flagger_*` names and labels
+//! (so Flagger's dashboards and alerts keep working) from the release views, and fledge's
+//! `fledge_*` counters. The daemon serves them on `/metrics`.
+//!
+//! The values are read at scrape time from the daemon's state (views and counters), so nothing
+//! here keeps metric state of its own; the exposition is a few lines of text, written here
+//! rather than through a registry because every value is a snapshot of state the daemon holds.
+
+use std::collections::BTreeMap;
+use std::fmt::{Display, Write as _};
+
+use crate::keys;
+use crate::release::ReleaseView;
+
+/// `flagger_info{version, mesh_provider}`.
+pub const INFO: &str = "flagger_info";
+/// `flagger_canary_total{namespace}`: Canaries per namespace.
+pub const CANARY_TOTAL: &str = "flagger_canary_total";
+/// `flagger_canary_status{name, namespace}`: 0 progressing, 1 done, 2 failed.
+pub const CANARY_STATUS: &str = "flagger_canary_status";
+/// `flagger_canary_weight{workload, namespace}`.
+pub const CANARY_WEIGHT: &str = "flagger_canary_weight";
+/// `flagger_canary_metric_analysis{name, namespace, metric}`.
+pub const METRIC_ANALYSIS: &str = "flagger_canary_metric_analysis";
+/// `flagger_canary_successes_total{name, namespace, deployment_strategy, analysis_status}`.
+pub const SUCCESSES: &str = "flagger_canary_successes_total";
+/// `flagger_canary_failures_total{…}`, as [`SUCCESSES`].
+pub const FAILURES: &str = "flagger_canary_failures_total";
+
+/// The daemon's counters and last metric values.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub polls: u64,
+    pub poll_errors: u64,
+    pub renders: u64,
+    pub render_errors: u64,
+    pub applies: u64,
+    pub apply_errors: u64,
+    pub ticks: u64,
+    pub writebacks: u64,
+    pub writeback_errors: u64,
+    /// Promotions and rollbacks by (target, namespace, Flagger's strategy label).
+    pub successes: BTreeMap<(String, String, String), u64>,
+    pub failures: BTreeMap<(String, String, String), u64>,
+    /// The last value of each analysis metric by (target, namespace, metric).
+    pub metric_values: BTreeMap<(String, String, String), f64>,
+}
+
+/// The Prometheus text of the releases and counters.
+#[must_use]
+pub fn render<'a>(releases: impl IntoIterator<Item = &'a ReleaseView>, c: &Counters) -> String {
+    let releases: Vec<&ReleaseView> = releases.into_iter().collect();
+    let mut out = Text::default();
+    out.family(INFO, "Information about the running controller.", "gauge");
+    out.sample(
+        INFO,
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("mesh_provider", "fledge"),
+        ],
+        1,
+    );
+    flagger_gauges(&mut out, &releases);
+    out.family(
+        METRIC_ANALYSIS,
+        "Last value of each analysis metric.",
+        "gauge",
+    );
+    for ((name, ns, metric), v) in &c.metric_values {
+        out.sample(
+            METRIC_ANALYSIS,
+            &[("name", name), ("namespace", ns), ("metric", metric)],
+            v,
+        );
+    }
+    for (metric, map, help) in [
+        (SUCCESSES, &c.successes, "Promotions."),
+        (FAILURES, &c.failures, "Rollbacks and failed promotions."),
+    ] {
+        out.family(metric, help, "counter");
+        for ((name, ns, strategy), n) in map {
+            out.sample(
+                metric,
+                &[
+                    ("name", name),
+                    ("namespace", ns),
+                    ("deployment_strategy", strategy),
+                    ("analysis_status", "completed"),
+                ],
+                n,
+            );
+        }
+    }
+    fledge_counters(&mut out, c);
+    out.0
+}
+
+/// Flagger's per-release gauges.
+fn flagger_gauges(out: &mut Text, releases: &[&ReleaseView]) {
+    let mut per_ns: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in releases {
+        *per_ns.entry(r.namespace.as_str()).or_default() += 1;
+    }
+    out.family(CANARY_TOTAL, "Canaries per namespace.", "gauge");
+    for (ns, n) in &per_ns {
+        out.sample(CANARY_TOTAL, &[("namespace", ns)], n);
+    }
+    out.family(
+        CANARY_STATUS,
+        "Release status: 0 progressing, 1 done, 2 failed.",
+        "gauge",
+    );
+    for r in releases {
+        let v = match r.phase.as_str() {
+            "Progressing" => 0,
+            "Failed" => 2,
+            _ => 1,
+        };
+        out.sample(
+            CANARY_STATUS,
+            &[("name", &r.target), ("namespace", &r.namespace)],
+            v,
+        );
+    }
+    out.family(CANARY_WEIGHT, "Traffic weight per workload.", "gauge");
+    for r in releases {
+        out.sample(
+            CANARY_WEIGHT,
+            &[
+                ("workload", &keys::primary(&r.target)),
+                ("namespace", &r.namespace),
+            ],
+            100 - u32::from(r.canary_weight),
+        );
+        out.sample(
+            CANARY_WEIGHT,
+            &[("workload", &r.target), ("namespace", &r.namespace)],
+            r.canary_weight,
+        );
+    }
+}
+
+/// fledge's own counters, one family each.
+fn fledge_counters(out: &mut Text, c: &Counters) {
+    for (metric, v, help) in [
+        (
+            "fledge_polls_total",
+            c.polls,
+            "Polls of the config repository.",
+        ),
+        (
+            "fledge_poll_errors_total",
+            c.poll_errors,
+            "Polls that failed.",
+        ),
+        ("fledge_renders_total", c.renders, "Commits rendered."),
+        (
+            "fledge_render_errors_total",
+            c.render_errors,
+            "Commits that did not render.",
+        ),
+        ("fledge_applies_total", c.applies, "Syncs of plain objects."),
+        (
+            "fledge_apply_errors_total",
+            c.apply_errors,
+            "Syncs that failed.",
+        ),
+        ("fledge_release_ticks_total", c.ticks, "Release ticks."),
+        ("fledge_writebacks_total", c.writebacks, "Writes to Git."),
+        (
+            "fledge_writeback_errors_total",
+            c.writeback_errors,
+            "Writes to Git that failed.",
+        ),
+    ] {
+        out.family(metric, help, "counter");
+        out.sample(metric, &[], v);
+    }
+}
+
+/// Prometheus text, written line by line.
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    fn family(&mut self, name: &str, help: &str, kind: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", labels.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

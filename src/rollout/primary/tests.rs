@@ -1,0 +1,49 @@
+use super::*;
+use crate::revision::{HashKey, revision};
+
+#[test]
+fn built_as_flagger_builds_it() {
+    let target = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "prod", "labels": {"app": "web", "team": "a"},
+                     "annotations": {"kustomize.toolkit.fluxcd.io/reconcile": "disabled", "owner": "me"}},
+        "spec": {"replicas": 0, "minReadySeconds": 3, "strategy": {"type": "RollingUpdate"},
+                 "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web", "v": "1"}},
+                              "spec": {"containers": [{"name": "web", "image": "web:1",
+                                         "envFrom": [{"configMapRef": {"name": "cfg"}}]}],
+                                       "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
+                                         "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]}}}});
+    let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "prod"}, "data": {"a": "1"}});
+    let r = revision(&target, &[cfg], None, &HashKey::new("k")).unwrap();
+    let p = primary_deployment(&target, &r, "1234").unwrap();
+    assert_eq!(p["metadata"]["name"], "web-primary");
+    assert_eq!(p["metadata"]["labels"], json!({"app": "web-primary"}));
+    assert_eq!(p["metadata"]["annotations"], json!({"owner": "me"}));
+    assert_eq!(p["spec"]["replicas"], 1);
+    assert_eq!(p["spec"]["minReadySeconds"], 3);
+    assert_eq!(
+        p["spec"]["selector"]["matchLabels"],
+        json!({"app": "web-primary"})
+    );
+    let t = &p["spec"]["template"];
+    assert_eq!(
+        t["metadata"]["labels"],
+        json!({"app": "web-primary", "v": "1"})
+    );
+    assert_eq!(t["metadata"]["annotations"]["flagger-id"], "1234");
+    assert_eq!(
+        t["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+        "cfg-primary"
+    );
+    assert_eq!(
+        t["spec"]["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]["app"],
+        "web-primary"
+    );
+    let no_label =
+        json!({"metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {"tier": "x"}}}});
+    assert!(
+        primary_deployment(&no_label, &r, "1")
+            .unwrap_err()
+            .contains("none of the labels")
+    );
+}

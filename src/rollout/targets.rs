@@ -1,0 +1,248 @@
+//! The plan stage: from the rendered objects of a commit to what the cluster should hold —
+//! plain objects for sync, and release targets (a Canary with the objects it references) for
+//! the rollout engine. Pure. The daemon and `fledge plan` both split with [`split`].
+//!
+//! Objects a Canary references — the target Deployment, its HPA, its Ingress, a Service with
+//! the apex name — are applied only through the rollout, so sync never resets what a rollout
+//! manages. Canary, MetricTemplate and AlertProvider objects configure fledge and are not
+//! applied. A Canary that cannot be used is reported and skipped; the others go on.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::object::{ObjectIndex, ObjectKey, namespace_or_default, with_namespace};
+use crate::release::spec::{
+    AlertProvider, MetricTemplate, Provider, ReleaseSpec, is_kind, parse_alert_provider,
+    parse_canary, parse_metric_template,
+};
+use crate::release::{ReleaseState, ReleaseTarget};
+use crate::render::{self, Files};
+use crate::revision::{ConfigIndex, ConfigKind, HashKey, revision_in};
+
+/// What one commit asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    /// Objects sync applies (and prunes when they disappear).
+    pub plain: Vec<Value>,
+    /// One per Canary, by `namespace/name`.
+    pub releases: BTreeMap<String, ReleaseTarget>,
+    pub templates: BTreeMap<(String, String), MetricTemplate>,
+    pub alert_providers: BTreeMap<(String, String), AlertProvider>,
+    /// Objects in the repository that releases apply (never pruned by sync).
+    pub owned: BTreeSet<ObjectKey>,
+    /// Canaries (and templates) that cannot be used, with the reason.
+    pub problems: Vec<Problem>,
+}
+
+/// A Canary, MetricTemplate or AlertProvider that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The release (`namespace/name`) of a Canary; `None` for templates and providers.
+    pub release: Option<String>,
+    /// What is wrong, naming the object and the field.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Problem {
+    fn of(message: &impl ToString) -> Self {
+        Self {
+            release: None,
+            message: message.to_string(),
+        }
+    }
+}
+
+fn with_ns(o: &Value, ns: &str) -> Value {
+    with_namespace(o.clone(), ns)
+}
+
+/// Renders `path` of `files` and splits the result. `commit` is the snapshot's commit, used
+/// as the commit that brought each revision; the daemon replaces it with the earlier commit
+/// when a revision did not change.
+pub fn desired(
+    files: &dyn Files,
+    path: &str,
+    commit: &str,
+    provider: &Provider,
+    key: &HashKey,
+) -> Result<Desired, render::Error> {
+    let objects = render::render(files, path)?;
+    Ok(split(&objects, commit, provider, key))
+}
+
+/// [`desired`] for already rendered objects.
+#[must_use]
+pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey) -> Desired {
+    let mut out = Desired::default();
+    configuration(objects, &mut out);
+    let index = ConfigIndex::new(objects);
+    let by_name = ObjectIndex::new(objects);
+    for o in objects.iter().filter(|o| is_kind(o, "Canary")) {
+        match release_target(o, provider, &index, &by_name, key) {
+            Ok(mut t) => {
+                out.owned.extend(owned_by(&t.spec, &by_name));
+                t.commit = Some(commit.to_owned());
+                out.releases.insert(t.spec.key(), t);
+            }
+            Err(message) => out.problems.push(Problem {
+                release: Some(canary_key(o)),
+                message,
+            }),
+        }
+    }
+    out.plain = objects
+        .iter()
+        .filter(|o| {
+            !(is_kind(o, "Canary") || is_kind(o, "MetricTemplate") || is_kind(o, "AlertProvider"))
+        })
+        .filter(|o| {
+            let namespaced = with_ns(o, namespace_or_default(o));
+            ObjectKey::of(&namespaced).is_none_or(|k| !out.owned.contains(&k))
+        })
+        .cloned()
+        .collect();
+    out
+}
+
+/// The MetricTemplates and AlertProviders that configure the releases.
+fn configuration(objects: &[Value], out: &mut Desired) {
+    for o in objects {
+        if is_kind(o, "MetricTemplate") {
+            match parse_metric_template(o) {
+                Ok(t) => {
+                    out.templates
+                        .insert((t.namespace.clone(), t.name.clone()), t);
+                }
+                Err(e) => out.problems.push(Problem::of(&e)),
+            }
+        } else if is_kind(o, "AlertProvider") {
+            match parse_alert_provider(o) {
+                Ok(p) => {
+                    out.alert_providers
+                        .insert((p.namespace.clone(), p.name.clone()), p);
+                }
+                Err(e) => out.problems.push(Problem::of(&e)),
+            }
+        }
+    }
+}
+
+/// `namespace/name` of a Canary object, as [`ReleaseSpec::key`] spells it.
+fn canary_key(canary: &Value) -> String {
+    format!(
+        "{}/{}",
+        namespace_or_default(canary),
+        canary["metadata"]["name"].as_str().unwrap_or("")
+    )
+}
+
+/// The release target of a Canary: its spec, the target and its revision, the configs, HPA and
+/// Ingress it references; or why there is none.
+pub(crate) fn release_target(
+    canary: &Value,
+    provider: &Provider,
+    index: &ConfigIndex<'_>,
+    by_name: &ObjectIndex<'_>,
+    key: &HashKey,
+) -> Result<ReleaseTarget, String> {
+    let spec = parse_canary(canary, provider).map_err(|e| e.to_string())?;
+    let ns = spec.namespace.clone();
+    let Some(target) = by_name.get(&spec.target.kind, &ns, &spec.target.name) else {
+        return Err(format!(
+            "Canary {}: spec.targetRef: {} {ns}/{} is not in the repository",
+            spec.key(),
+            spec.target.kind,
+            spec.target.name
+        ));
+    };
+    let target = with_ns(target, &ns);
+    let revision = revision_in(&target, index, None, key)
+        .map_err(|e| format!("Canary {}: {e}", spec.key()))?;
+    let configs: Vec<Value> = revision
+        .configs
+        .iter()
+        .filter_map(|c| {
+            let kind = match c.kind {
+                ConfigKind::ConfigMap => "ConfigMap",
+                ConfigKind::Secret => "Secret",
+            };
+            by_name.get(kind, &ns, &c.name).map(|o| with_ns(o, &ns))
+        })
+        .collect();
+    let autoscaler = spec
+        .autoscaler
+        .as_ref()
+        .and_then(|a| by_name.get(&a.kind, &ns, &a.name))
+        .map(|o| with_ns(o, &ns));
+    let ingress = spec
+        .ingress
+        .as_ref()
+        .and_then(|i| by_name.get("Ingress", &ns, &i.name))
+        .map(|o| with_ns(o, &ns));
+    Ok(ReleaseTarget {
+        spec,
+        target,
+        revision,
+        configs,
+        autoscaler,
+        ingress,
+        commit: None,
+        known_good: false,
+    })
+}
+
+/// The rendered objects a Canary takes over, which sync must leave to the rollout: the target,
+/// its HPA and Ingress, and a Service with the apex name (replaced by the generated one, as
+/// Flagger does).
+fn owned_by(spec: &ReleaseSpec, by_name: &ObjectIndex<'_>) -> Vec<ObjectKey> {
+    let ns = spec.namespace.as_str();
+    let mut refs = vec![("Deployment", spec.target.name.as_str())];
+    if let Some(a) = &spec.autoscaler {
+        refs.push(("HorizontalPodAutoscaler", a.name.as_str()));
+    }
+    if let Some(i) = &spec.ingress {
+        refs.push(("Ingress", i.name.as_str()));
+    }
+    refs.push(("Service", spec.service.name.as_str()));
+    refs.into_iter()
+        .filter_map(|(kind, name)| by_name.get(kind, ns, name))
+        .filter_map(|obj| ObjectKey::of(&with_ns(obj, ns)))
+        .collect()
+}
+
+/// The commit that brought a release's revision: the one recorded earlier for the same revision
+/// (this run's, else the persisted state's: the canary's or the primary's), else `commit`, the
+/// commit being applied. A commit that changes nothing for a release does not take over its
+/// record.
+#[must_use]
+pub fn bringing_commit(
+    revision: &str,
+    commit: &str,
+    earlier: Option<&(String, String)>,
+    persisted: Option<&ReleaseState>,
+) -> String {
+    let prior = match earlier {
+        Some((r, c)) if r == revision => Some(c.clone()),
+        Some(_) => None,
+        None => persisted.and_then(|s| {
+            if s.canary_revision.as_deref() == Some(revision) {
+                s.source_commit.clone()
+            } else if s.primary_revision.as_deref() == Some(revision) {
+                s.primary_commit.clone()
+            } else {
+                None
+            }
+        }),
+    };
+    prior.unwrap_or_else(|| commit.to_owned())
+}
+
+#[cfg(test)]
+mod tests;
