@@ -11,6 +11,7 @@
 //! Routes and replicas are not actions: they follow from the state (the executor brings the
 //! cluster in line with it every tick), so a crash between persisting and acting loses nothing.
 
+use crate::keys;
 use crate::release::Readiness;
 use crate::release::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
 use crate::release::state::{
@@ -534,7 +535,11 @@ impl Tick<'_> {
             .primary
             .clone()
             .unwrap_or_else(|| Readiness::Progressing("the primary does not exist yet".into()));
-        let what = format!("{}-primary.{}", self.spec.target.name, self.spec.namespace);
+        let what = format!(
+            "{}.{}",
+            keys::primary(&self.spec.target.name),
+            self.spec.namespace
+        );
         self.ready(&primary, &what)
     }
 
@@ -599,9 +604,9 @@ impl Tick<'_> {
 
     fn copy_to_primary(&mut self) {
         self.event(format!(
-            "Copying {} template spec to {}-primary.{}",
+            "Copying {} template spec to {}.{}",
             self.target(),
-            self.spec.target.name,
+            keys::primary(&self.spec.target.name),
             self.spec.namespace
         ));
         self.actions.push(Action::Promote);

@@ -113,7 +113,14 @@ fn primary_objects(
             .map(str::to_owned)
     });
     if serves.as_deref() == Some(want.as_str()) {
-        return Ok((live.primary.iter().map(applyable).collect(), None));
+        // The config copies stay converged too, while Git's revision is the one served.
+        let mut out = if t.revision.id.0 == want {
+            primary_configs(&t.revision, &t.configs, ns)
+        } else {
+            Vec::new()
+        };
+        out.extend(live.primary.iter().map(applyable));
+        return Ok((out, None));
     }
     // Built from Git's target when it is that revision, else from the live target that ran it.
     let (source, configs) = if t.revision.id.0 == want {

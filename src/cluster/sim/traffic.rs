@@ -128,8 +128,8 @@ fn routes<'a>(
         let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
         b.iter().map(|(n, w)| backend(n, w * scale)).collect()
     };
-    let primary = format!("{svc}-primary");
-    let canary = format!("{svc}-canary");
+    let primary = keys::primary(svc);
+    let canary = keys::canary(svc);
     let backend_of = |ing: &Value| -> Option<(String, String)> {
         let rules = ing["spec"]["rules"].as_array()?;
         rules

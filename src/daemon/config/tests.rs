@@ -31,3 +31,81 @@ fn the_config_file_fills_every_setting_the_flags_leave_unset() {
         }
     );
 }
+
+#[test]
+fn validation_reports_every_problem_with_its_flag() {
+    let args = RunArgs {
+        semver: Some("not a range".into()),
+        cluster: Some("minikube".into()),
+        metrics_provider: Some("datadog".into()),
+        mesh_provider: Some("envoy".into()),
+        interval: Some("soon".into()),
+        forge: Some("sourcehut".into()),
+        password_file: Some("/nonexistent/password".into()),
+        ..RunArgs::default()
+    };
+    let problems = validate(&args, &Environment::default()).unwrap_err().0;
+    for flag in [
+        "--repo",
+        "--semver",
+        "--cluster",
+        "--metrics-provider",
+        "--mesh-provider",
+        "--interval",
+        "--forge \"sourcehut\"",
+        "--forge needs --forge-repo",
+        "--forge needs --forge-token-file",
+        "--password-file /nonexistent/password",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(flag)),
+            "no problem for {flag}: {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 10, "{problems:#?}");
+}
+
+#[test]
+fn valid_settings_become_domain_types() {
+    let env = Environment {
+        home: Some("/home/pat".into()),
+        vars: [("SLACK_URL".to_owned(), "https://hooks.example/x".to_owned())].into(),
+    };
+    let args = RunArgs {
+        repo: Some("file:///srv/config.git".into()),
+        cluster: Some("sim:/tmp/cluster".into()),
+        metrics_provider: Some("sim".into()),
+        path: Some("/clusters/prod/".into()),
+        write_back: Some(true),
+        ..RunArgs::default()
+    };
+    let c = validate(&args, &env).unwrap();
+    assert_eq!(
+        c.cluster,
+        ClusterChoice::Sim {
+            dir: Some("/tmp/cluster".into())
+        }
+    );
+    assert!(matches!(c.metrics, MetricsChoice::Sim));
+    assert_eq!(c.path, "clusters/prod");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9797");
+    assert_eq!(c.state_dir, PathBuf::from("/tmp/cluster"));
+    assert_eq!(
+        c.source.cache_dir,
+        PathBuf::from("/home/pat/.cache/fledge/source")
+    );
+    let out = c.outcomes.unwrap();
+    assert_eq!(out.branch, "main");
+    assert_eq!(out.status_branch.as_deref(), Some(keys::STATUS_BRANCH));
+    assert_eq!(c.global_alerts.len(), 1);
+    assert_eq!(c.global_alerts[0].kind, "slack");
+    // The simulated metrics need the simulated cluster.
+    let kube = RunArgs {
+        cluster: Some("kube".into()),
+        ..args
+    };
+    assert_eq!(
+        validate(&kube, &env).unwrap_err().0,
+        ["--metrics-provider sim needs --cluster sim"]
+    );
+}

@@ -454,3 +454,79 @@ async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcom
             .all(|b| b["metadata"]["timestamp"].is_string())
     );
 }
+
+/// Keeps the last batch the executor applied.
+struct Last {
+    inner: SimHandle,
+    applied: std::sync::Mutex<Vec<Value>>,
+}
+
+impl Cluster for Last {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
+        *self.applied.lock().unwrap() = objects.to_vec();
+        self.inner.apply(objects).await
+    }
+    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
+        self.inner.apply_status(o).await
+    }
+    async fn get(
+        &self,
+        a: &str,
+        k: &str,
+        ns: &str,
+        n: &str,
+    ) -> Result<Option<Value>, cluster::Error> {
+        self.inner.get(a, k, ns, n).await
+    }
+    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
+        self.inner.list(a, k, ns).await
+    }
+    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
+        self.inner.delete(o).await
+    }
+}
+
+#[tokio::test]
+async fn the_plan_preview_is_what_the_executor_applies() {
+    let hpa = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "minReplicas": 1, "maxReplicas": 4}});
+    for (provider, with_hpa) in [
+        (Provider::Nginx, false),
+        (Provider::Istio, true),
+        (Provider::Kubernetes, false),
+        (Provider::GatewayApi("v1".into()), true),
+    ] {
+        let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+        sim.apply(&[config()]).await.unwrap();
+        let mut t = target("web:1");
+        t.spec.provider = provider.clone();
+        if with_hpa {
+            t.spec.autoscaler = Some(crate::release::spec::ObjectRef {
+                api_version: "autoscaling/v2".into(),
+                kind: "HorizontalPodAutoscaler".into(),
+                name: "web".into(),
+            });
+            t.autoscaler = Some(hpa.clone());
+        }
+        let last = Last {
+            inner: sim.clone(),
+            applied: std::sync::Mutex::default(),
+        };
+        let mut exec = executor(last, 100.0);
+        let mut clock = 0;
+        run_until(&sim, &mut exec, &t, &mut clock, &mut || None, |s| {
+            s.phase == Phase::Initialized
+        })
+        .await;
+        // A tick at the settled state: what the executor brings the cluster to at weight 0.
+        let r = exec.tick(&t, clock + 10).await.unwrap();
+        assert_eq!(r.state.phase, Phase::Initialized);
+        assert_eq!(r.state.canary_weight, 0);
+        let applied = exec.cluster.applied.lock().unwrap().clone();
+        let preview = crate::rollout::plan::preview(&t).unwrap();
+        assert!(!preview.is_empty());
+        assert_eq!(applied, preview, "{provider}");
+    }
+}

@@ -1,0 +1,59 @@
+use super::*;
+use serde_json::json;
+
+fn emit(v: &Value) -> String {
+    emit_stream([v])
+}
+
+#[test]
+fn quotes_only_what_would_read_back_differently() {
+    let v = json!({"a": "true", "b": "8080", "c": "", "d": "plain text", "e": "#34577c",
+                   "f": ">=1.0.0", "g": "yes", "h": "1.5", "i": "v1.2", "j": "a: b",
+                   "k": "2020-01-01", "l": "1:20", "m": "-", "n": "- x"});
+    assert_eq!(
+        emit(&v),
+        "a: \"true\"\nb: \"8080\"\nc: \"\"\nd: plain text\ne: '#34577c'\nf: '>=1.0.0'\n\
+         g: \"yes\"\nh: \"1.5\"\ni: v1.2\nj: 'a: b'\nk: \"2020-01-01\"\nl: \"1:20\"\nm: '-'\n\"n\": '- x'\n"
+    );
+}
+
+#[test]
+fn block_layout_matches_kustomize() {
+    let v = json!({"spec": {"containers": [{"name": "a", "args": ["x", "y"]}], "empty": {}, "list": []},
+                   "nested": [["a", "b"], {"k": 1}]});
+    assert_eq!(
+        emit(&v),
+        "nested:\n- - a\n  - b\n- k: 1\nspec:\n  containers:\n  - args:\n    - x\n    - \"y\"\n    name: a\n  empty: {}\n  list: []\n"
+    );
+}
+
+#[test]
+fn multiline_strings_use_literal_blocks() {
+    let v = json!({"a": "x\ny\n", "b": "x\ny", "c": "x\n\n", "d": "trailing \nspace"});
+    assert_eq!(
+        emit(&v),
+        "a: |\n  x\n  y\nb: |-\n  x\n  y\nc: |+\n  x\n\nd: \"trailing \\nspace\"\n"
+    );
+}
+
+#[test]
+fn long_scalars_fold_at_eighty_columns() {
+    let long = "word ".repeat(30).trim_end().to_owned();
+    let v = json!({"plain": long, "quoted": format!("{long}: x")});
+    let text = emit(&v);
+    assert!(text.lines().all(|l| l.len() <= 86), "{text}");
+    assert_eq!(parse_one(text.as_bytes()).unwrap(), v);
+}
+
+#[test]
+fn round_trip_preserves_values() {
+    let v = json!({"a": ["1", 1, 1.5, true, null, "null", "it's", "tab\there", "ünïcode"]});
+    let text = emit(&v);
+    assert_eq!(parse_one(text.as_bytes()).unwrap(), v);
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let e = parse_documents(b"a: b\nc: [d\n").unwrap_err();
+    assert!(e.line >= 2, "{e:?}");
+}
