@@ -15,27 +15,17 @@
 )]
 #![allow(clippy::unwrap_used, clippy::cast_precision_loss)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fledge::render;
 use fledge::source::{Auth, Fetched, Reference, Source, SourceConfig};
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok, "git {args:?}");
-}
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+mod support;
+
+use support::git::git;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fledge::analysis::webhooks::Webhooks;
-use fledge::analysis::{MetricError, MetricRequest, MetricSource};
 use fledge::cluster::sim::SimCluster;
 use fledge::cluster::{Cluster as _, SimHandle};
 use fledge::release::Phase;
@@ -22,12 +21,11 @@ use fledge::revision::HashKey;
 use fledge::rollout::executor::Executor;
 use serde_json::Value;
 
-struct Passing;
-impl MetricSource for Passing {
-    async fn query(&self, _: &MetricRequest<'_>) -> Result<f64, MetricError> {
-        Ok(100.0)
-    }
-}
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+mod support;
+
+use support::Fixed;
 
 fn objects(n: usize, image: &str) -> Vec<Value> {
     let mut out = Vec::new();
@@ -90,7 +88,7 @@ fn main() {
         let key = HashKey::new("bench");
         let exec = Executor {
             cluster: sim.clone(),
-            metrics: Passing,
+            metrics: Fixed(100.0),
             webhooks: Webhooks::default(),
             templates: BTreeMap::new(),
             promoted_window: 10,

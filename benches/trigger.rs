@@ -11,28 +11,18 @@
     reason = "a benchmark measures wall time with Instant"
 )]
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fledge::cli::run::prepare;
 use fledge::daemon::config::RunArgs;
 use fledge::daemon::{self, Shared};
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=b", "-c", "user.email=b@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-}
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+mod support;
+
+use support::git::Remote;
 
 fn app(tag: usize) -> String {
     format!(
@@ -45,25 +35,18 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(30);
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
-    git(root, &["clone", "-q", "origin.git", "work"]);
-    let work = root.join("work");
-    git(&work, &["checkout", "-q", "-b", "main"]);
-    std::fs::write(work.join("app.yaml"), app(0)).unwrap();
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "v0"]);
-    git(&work, &["push", "-q", "origin", "main"]);
+    let remote = Remote::new();
+    remote.commit(&[("app.yaml", &app(0))], "v0");
+    let cache = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let args = RunArgs {
-            repo: Some(format!("file://{}", root.join("origin.git").display())),
+            repo: Some(remote.url()),
             interval: Some("1h".into()),
             cluster: Some("sim".into()),
             metrics_provider: Some("sim".into()),
             listen: Some("127.0.0.1:0".parse().unwrap()),
-            cache_dir: Some(root.join("cache")),
+            cache_dir: Some(cache.path().to_path_buf()),
             ..RunArgs::default()
         };
         let p = prepare(args).await.unwrap();
@@ -77,9 +60,7 @@ fn main() {
         ));
         let current = || {
             shared
-                .releases
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+                .releases()
                 .get("shop/web")
                 .and_then(|v| v.canary_revision.clone())
         };
@@ -89,9 +70,7 @@ fn main() {
         let mut lat = Vec::new();
         for i in 1..=samples {
             let before = current();
-            std::fs::write(work.join("app.yaml"), app(i)).unwrap();
-            git(&work, &["commit", "-q", "-am", &format!("v{i}")]);
-            git(&work, &["push", "-q", "origin", "main"]);
+            remote.commit(&[("app.yaml", &app(i))], &format!("v{i}"));
             let pushed = Instant::now();
             loop {
                 if current() != before {

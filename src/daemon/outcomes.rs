@@ -330,6 +330,3 @@ impl Writer {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -288,6 +288,3 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         })
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use super::support::ok;
 use super::{build_repo_dir, tree};
 
 fn fledge() -> Command {
@@ -68,12 +69,7 @@ fn plain_folders_render_every_manifest() {
         ("notes.txt", "not yaml"),
     ]);
     let out = fledge().arg("build").arg(t.path()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = ok(&out);
     let names: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("  name: "))
@@ -113,12 +109,7 @@ fn hash_prints_revisions_without_secret_values() {
         .arg(t.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = ok(&out);
     assert!(!text.contains("hunter2"));
     let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(rows[0]["name"], "web");
@@ -170,11 +161,7 @@ fn plan_json_lists_each_canary_with_its_schedule_and_objects() {
         .current_dir(super::repo_dir())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     let plans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let podinfo = plans
         .as_array()
@@ -238,11 +225,7 @@ fn plan_json_lists_each_canary_with_its_schedule_and_objects() {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ok(&out);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let p = run(&["-o", "json"]);
@@ -317,12 +300,7 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = ok(&out);
     assert!(text.starts_with("NAMESPACE  NAME  PHASE"), "{text}");
     assert!(
         text.contains(

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::gitutil::git;
+use super::support::git::git;
+use super::support::until;
 
 /// A person's push: on rejection (fledge pushed first), pull --rebase and push again.
 fn push(work: &Path) {
@@ -79,27 +80,6 @@ fn start(root: &Path, port: u16) -> Daemon {
     )
 }
 
-/// Polls the API until `done` holds for shop/web (at most 60 s).
-async fn until(port: u16, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let client = fledge::net::http_client(Duration::from_secs(2), false);
-    for _ in 0..600 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/releases"))
-            .send()
-            .await
-            && let Ok(list) = r.json::<Value>().await
-            && let Some(web) = list
-                .as_array()
-                .and_then(|l| l.iter().find(|v| v["name"] == "web"))
-            && done(web)
-        {
-            return web.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never: {what}");
-}
-
 /// A bare origin (reflog on) with web:1 pushed, a person's clone, and a free port.
 fn setup(root: &Path) -> (std::path::PathBuf, u16) {
     git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
@@ -135,7 +115,7 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     let (work, port) = setup(root);
 
     let mut d = start(root, port);
-    let init = until(port, "initialized", |v| v["phase"] == "Initialized").await;
+    let init = until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
     for field in [
         "namespace",
         "name",
@@ -161,13 +141,13 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     git(&work, &["commit", "-q", "-am", "web 2"]);
     push(&work);
     let mut d = start(root, port);
-    until(port, "weight 40", |v| {
+    until(port, "web", "weight 40", |v| {
         v["canaryWeight"].as_u64() >= Some(40)
     })
     .await;
     kill(&mut d);
     let mut d = start(root, port);
-    until(port, "promoting", |v| {
+    until(port, "web", "promoting", |v| {
         matches!(
             v["phase"].as_str(),
             Some("Promoting" | "Finalising" | "Succeeded")
@@ -176,7 +156,7 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     .await;
     kill(&mut d);
     let mut d = start(root, port);
-    let done = until(port, "promoted", |v| v["phase"] == "Succeeded").await;
+    let done = until(port, "web", "promoted", |v| v["phase"] == "Succeeded").await;
     assert_eq!(done["canaryRevision"], done["primaryRevision"]);
     // Meanwhile a person pushes unrelated work.
     for i in 0..3 {
@@ -196,13 +176,13 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     std::fs::write(work.join("app.yaml"), app("web:3", "0.5")).unwrap();
     git(&work, &["commit", "-q", "-am", "web 3"]);
     push(&work);
-    until(port, "a failed check", |v| {
+    until(port, "web", "a failed check", |v| {
         v["failedChecks"].as_u64() >= Some(1)
     })
     .await;
     kill(&mut d);
     let mut d = start(root, port);
-    until(port, "rolled back", |v| v["phase"] == "Failed").await;
+    until(port, "web", "rolled back", |v| v["phase"] == "Failed").await;
     kill(&mut d);
     let _d = start(root, port);
     // The revert lands once.
@@ -237,7 +217,7 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     );
     assert_eq!(records.lines().count(), 1, "{records}");
     // Every update of main was a fast-forward.
-    super::gitutil::assert_fast_forwards_only(&root.join("origin.git"), "main");
+    super::support::git::assert_fast_forwards_only(&root.join("origin.git"), "main");
 }
 
 /// The last value of a counter on `/metrics`.
@@ -261,17 +241,17 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
     let root = dir.path();
     let (work, port) = setup(root);
     let _d = start(root, port);
-    until(port, "initialized", |v| v["phase"] == "Initialized").await;
+    until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
     std::fs::write(work.join("app.yaml"), app("web:2", "0.5")).unwrap();
     git(&work, &["commit", "-q", "-am", "web 2"]);
     push(&work);
-    until(port, "progressing", |v| v["phase"] == "Progressing").await;
+    until(port, "web", "progressing", |v| v["phase"] == "Progressing").await;
 
     // The Git server goes away for the rest of the analysis.
     let origin = root.join("origin.git");
     let away = root.join("away.git");
     std::fs::rename(&origin, &away).unwrap();
-    let failed = until(port, "rolled back", |v| v["phase"] == "Failed").await;
+    let failed = until(port, "web", "rolled back", |v| v["phase"] == "Failed").await;
     assert_eq!(failed["canaryWeight"], 0, "{failed}");
     assert_ne!(failed["canaryRevision"], failed["primaryRevision"]);
     // The cluster is back on the primary: the canary Ingress routes nothing.
@@ -311,5 +291,5 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
     assert_eq!(log.matches("Revert \"web 2\"").count(), 1, "{log}");
     git(&origin, &["merge-base", "--is-ancestor", &head, "main"]);
     assert_eq!(git(&origin, &["show", "main:app.yaml"]), app("web:1", "0"));
-    super::gitutil::assert_fast_forwards_only(&origin, "main");
+    super::support::git::assert_fast_forwards_only(&origin, "main");
 }

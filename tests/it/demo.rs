@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use fledge::object::ObjectKey;
 use serde_json::Value;
 
-use super::gitutil::git;
+use super::support::git::git;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promotion_rollback_with_revert_and_fast_rollback() {
@@ -271,6 +271,6 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
         "{alerts:#?}"
     );
     // Every update of main was a fast-forward: each reflog entry descends from the one before.
-    let updates = super::gitutil::assert_fast_forwards_only(&report.repo.origin, "main");
+    let updates = super::support::git::assert_fast_forwards_only(&report.repo.origin, "main");
     assert!(updates >= 7, "{updates} updates of main");
 }

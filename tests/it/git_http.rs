@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use fledge::source::{Auth, Fetched, Reference, Secret, Source, SourceConfig};
 
-use super::gitutil::{Remote, write_one_file};
 use super::repo_dir;
+use super::support::git::{Remote, write_one_file};
 
 struct Server {
     child: Child,

@@ -10,7 +10,7 @@ use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::gitutil::{Remote, git};
+use super::support::git::{Remote, git};
 
 const KUSTOMIZATION: &str = "resources:\n- cm.yaml\n";
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: \"1\"\n";

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig, SshAuth};
 
-use super::gitutil::{Remote, write_one_file};
+use super::support::git::{Remote, write_one_file};
 
 struct Sshd {
     child: Child,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig, Verifier};
 
-use super::gitutil::{Remote, git, git_env};
+use super::support::git::{Remote, git, git_env};
 
 fn poll(remote: &Remote, verifier: Verifier) -> Result<String, Error> {
     let cache = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fledge::writeback::{Change, Edit, Error, GitWriter, WriterConfig, Written};
 
-use super::gitutil::{Remote, git};
+use super::support::git::{Remote, git};
 
 fn writer(remote: &Remote) -> (GitWriter, tempfile::TempDir) {
     let cache = tempfile::tempdir().unwrap();
@@ -285,6 +285,6 @@ async fn racing_a_person_loses_nothing_and_never_forces() {
         );
     }
     // The remote's reflog shows fast-forwards only.
-    let entries = super::gitutil::assert_fast_forwards_only(&remote.bare(), "refs/heads/main");
+    let entries = super::support::git::assert_fast_forwards_only(&remote.bare(), "refs/heads/main");
     assert!(entries > 300, "{entries} reflog entries");
 }

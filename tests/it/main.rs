@@ -12,6 +12,7 @@ mod corpus;
 mod daemon_crash;
 mod demo;
 mod differential;
+mod executor;
 mod flagger_examples;
 mod fuzz;
 mod git_http;
@@ -19,13 +20,14 @@ mod git_source;
 mod git_ssh;
 mod git_verify;
 mod git_writeback;
-mod gitutil;
 mod kube_api;
+mod outcomes;
 mod prometheus;
 mod rbac;
 mod report;
 mod rollout_prometheus;
 mod routing_schemas;
+mod support;
 mod validate;
 mod webhook;
 
@@ -69,10 +71,5 @@ pub fn build_repo_dir(dir: &str) -> String {
         .current_dir(repo_dir())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::ok(&out)
 }

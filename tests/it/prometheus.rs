@@ -85,18 +85,6 @@ pub(crate) fn start(dir: &std::path::Path, target_port: u16) -> (Prometheus, u16
     (Prometheus(child), port)
 }
 
-/// Percent-encodes a query parameter.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_answers_flaggers_nginx_query_from_the_sim() {
     let sim = Arc::new(Mutex::new(canary_cluster()));
@@ -127,7 +115,10 @@ async fn prometheus_answers_flaggers_nginx_query_from_the_sim() {
     for _ in 0..120 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let Ok(resp) = client
-            .get(format!("{url}?query={}", encode(query)))
+            .get(format!(
+                "{url}?query={}",
+                percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
+            ))
             .send()
             .await
         else {

@@ -5,13 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fledge::analysis::webhooks::Webhooks;
-use fledge::analysis::{MetricError, MetricRequest, MetricSource};
 use fledge::cluster::sim::SimCluster;
-use fledge::cluster::{self, Cluster, SimHandle};
+use fledge::cluster::{Cluster, SimHandle};
 use fledge::release::Phase;
 use fledge::release::spec::Provider;
 use fledge::revision::HashKey;
@@ -19,96 +18,7 @@ use fledge::rollout::executor::Executor;
 use serde_json::Value;
 
 use super::repo_dir;
-
-type Calls = Arc<Mutex<BTreeSet<(String, String, String)>>>;
-
-/// Records (verb, API group, resource) of every call, as RBAC sees it.
-struct Recording {
-    inner: SimHandle,
-    calls: Calls,
-}
-
-fn resource(kind: &str) -> String {
-    if let Some(k) = kind.strip_suffix("/status") {
-        return format!("{}/status", resource(k));
-    }
-    let k = kind.to_lowercase();
-    if k.ends_with('s') {
-        format!("{k}es")
-    } else {
-        format!("{k}s")
-    }
-}
-
-fn group(api_version: &str) -> String {
-    api_version
-        .rsplit_once('/')
-        .map_or("", |(g, _)| g)
-        .to_owned()
-}
-
-impl Recording {
-    fn record(&self, verbs: &[&str], api_version: &str, kind: &str) {
-        for v in verbs {
-            self.calls.lock().unwrap().insert((
-                (*v).to_owned(),
-                group(api_version),
-                resource(kind),
-            ));
-        }
-    }
-}
-
-impl Cluster for Recording {
-    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
-        for o in objects {
-            // Server-side apply creates what does not exist and patches what does.
-            self.record(
-                &["create", "patch"],
-                o["apiVersion"].as_str().unwrap(),
-                o["kind"].as_str().unwrap(),
-            );
-        }
-        self.inner.apply(objects).await
-    }
-    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
-        self.record(
-            &["patch"],
-            o["apiVersion"].as_str().unwrap(),
-            &format!("{}/status", o["kind"].as_str().unwrap()),
-        );
-        self.inner.apply_status(o).await
-    }
-    async fn get(
-        &self,
-        a: &str,
-        k: &str,
-        ns: &str,
-        n: &str,
-    ) -> Result<Option<Value>, cluster::Error> {
-        self.record(&["get"], a, k);
-        self.inner.get(a, k, ns, n).await
-    }
-    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
-        self.record(&["list"], a, k);
-        self.inner.list(a, k, ns).await
-    }
-    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
-        self.record(
-            &["delete"],
-            o["apiVersion"].as_str().unwrap(),
-            o["kind"].as_str().unwrap(),
-        );
-        self.inner.delete(o).await
-    }
-}
-
-struct Passing;
-impl MetricSource for Passing {
-    async fn query(&self, _: &MetricRequest<'_>) -> Result<f64, MetricError> {
-        Ok(100.0)
-    }
-}
+use super::support::{Calls, Fixed, Recording, ok, tick_until};
 
 fn repo(provider: &str, image: &str) -> Vec<Value> {
     let text = format!(
@@ -194,10 +104,7 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
         "traefik",
     ] {
         let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
-        let cluster = Recording {
-            inner: sim.clone(),
-            calls: calls.clone(),
-        };
+        let cluster = Recording::sharing(sim.clone(), calls.clone());
         // Sync of no user objects: only the inventory's own calls.
         fledge::cluster::inventory::sync(&cluster, "fledge-system", &[], &BTreeSet::new())
             .await
@@ -218,7 +125,7 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
         sim.apply(&d1.plain).await.unwrap();
         let exec = Executor {
             cluster,
-            metrics: Passing,
+            metrics: Fixed(100.0),
             webhooks: Webhooks::default(),
             templates: d1.templates.clone(),
             promoted_window: 10,
@@ -229,27 +136,8 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
             (&mut d2.clone(), Phase::Succeeded),
         ] {
             let t = d.releases.remove("shop/web").unwrap();
-            let mut reached = false;
-            for _ in 0..30 {
-                clock += 10;
-                sim.sim
-                    .lock()
-                    .unwrap()
-                    .tick(Duration::from_secs(clock))
-                    .unwrap();
-                if exec
-                    .tick(&t, i64::try_from(clock).unwrap())
-                    .await
-                    .unwrap()
-                    .state
-                    .phase
-                    == want
-                {
-                    reached = true;
-                    break;
-                }
-            }
-            assert!(reached, "{provider}: no {want:?}");
+            let reached = tick_until(&sim, &exec, &t, &mut clock, 30, |s| s.phase == want).await;
+            assert!(reached.is_some(), "{provider}: no {want:?}");
         }
     }
     let mut all = calls.lock().unwrap().clone();
@@ -308,11 +196,7 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
         .current_dir(repo_dir())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&out);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("deploy.yaml");
     std::fs::write(&file, &out.stdout).unwrap();

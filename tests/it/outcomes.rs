@@ -1,23 +1,21 @@
-use std::path::Path;
-use std::process::Command;
+//! The outcome writer against real Git: a revert that conflicts with a person's later change is
+//! not committed, and a person is alerted once.
 
-use super::*;
-use crate::writeback::WriterConfig;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Pat", "-c", "user.email=pat@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use fledge::daemon::World;
+use fledge::daemon::config::OutcomeConfig;
+use fledge::daemon::outcomes::Writer;
+use fledge::release::spec::Provider;
+use fledge::release::{Phase, ReleaseState};
+use fledge::report::alerts::Target;
+use fledge::revision::HashKey;
+use fledge::rollout::targets;
+use fledge::writeback::WriterConfig;
+
+use super::support::git::Remote;
 
 fn app(image: &str, comment: &str) -> String {
     format!(
@@ -27,18 +25,8 @@ fn app(image: &str, comment: &str) -> String {
 
 #[tokio::test]
 async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
-    git(root, &["clone", "-q", "origin.git", "work"]);
-    let work = root.join("work");
-    git(&work, &["checkout", "-q", "-b", "main"]);
-    let commit = |text: String, msg: &str| {
-        std::fs::write(work.join("app.yaml"), text).unwrap();
-        git(&work, &["add", "-A"]);
-        git(&work, &["commit", "-q", "-m", msg]);
-        git(&work, &["rev-parse", "HEAD"])
-    };
+    let remote = Remote::new();
+    let commit = |text: String, msg: &str| remote.commit(&[("app.yaml", &text)], msg);
     let c1 = commit(app("web:1", ""), "web 1");
     let c2 = commit(app("web:2", ""), "web 2");
     // A person edits the line next to the bad change; the rendered output is the same.
@@ -46,10 +34,9 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         app("web:2", "          # pinned by the payments team\n"),
         "comment",
     );
-    git(&work, &["push", "-q", "origin", "main"]);
     let key = HashKey::offline();
     let render = |c: &str| {
-        let text = git(&work, &["show", &format!("{c}:app.yaml")]);
+        let text = remote.show(c, "app.yaml").unwrap();
         let objs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect();
@@ -82,10 +69,8 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         username: "u".into(),
         proxy: None,
     };
-    let mut cfg = WriterConfig::new(
-        &format!("file://{}", root.join("origin.git").display()),
-        root.join("cache"),
-    );
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = WriterConfig::new(&remote.url(), cache.path().to_path_buf());
     cfg.max_attempts = 2;
     let oc = OutcomeConfig {
         writer: cfg,
@@ -111,11 +96,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         releases: BTreeMap::from([("shop/web".to_owned(), (Arc::new(t3), state))]),
     };
     w.flush(&world).await.unwrap();
-    assert_eq!(
-        git(&root.join("origin.git"), &["rev-parse", "main"]),
-        c3,
-        "nothing committed"
-    );
+    assert_eq!(remote.head(), c3, "nothing committed");
     let out = rx.try_recv().unwrap();
     assert!(
         out.alert.message.contains("a person must act"),

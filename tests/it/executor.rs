@@ -1,68 +1,20 @@
 //! The executor on the simulated cluster: a full rollout, a rollback, and a rollout
 //! interrupted after every single cluster write and resumed by a fresh executor.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use fledge::analysis::webhooks::Webhooks;
+use fledge::cluster::sim::SimCluster;
+use fledge::cluster::{Cluster, SimHandle};
+use fledge::object::{ObjectKey, applyable};
+use fledge::release::spec::{Provider, parse_canary};
+use fledge::release::{Phase, ReleaseState, ReleaseTarget};
+use fledge::revision::{HashKey, revision};
+use fledge::rollout::executor::Executor;
 use serde_json::{Value, json};
 
-use super::*;
-use crate::analysis::{MetricError, MetricRequest};
-use crate::cluster::SimHandle;
-use crate::cluster::sim::{self, SimCluster};
-use crate::object::{ObjectKey, applyable};
-use crate::release::Phase;
-use crate::release::spec::{Provider, parse_canary};
-use crate::revision::{HashKey, revision};
-
-/// Every query answers the same value.
-struct Fixed(f64);
-
-impl MetricSource for Fixed {
-    async fn query(&self, _: &MetricRequest<'_>) -> Result<f64, MetricError> {
-        Ok(self.0)
-    }
-}
-
-/// A cluster whose `fail_at`-th write fails, as if the daemon died there.
-struct Crashing {
-    inner: SimHandle,
-    writes: AtomicUsize,
-    fail_at: usize,
-}
-
-impl Cluster for Crashing {
-    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(sim::Error::Invalid("injected crash".into()).into());
-        }
-        self.inner.apply(objects).await
-    }
-    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(sim::Error::Invalid("injected crash".into()).into());
-        }
-        self.inner.apply_status(o).await
-    }
-    async fn get(
-        &self,
-        a: &str,
-        k: &str,
-        ns: &str,
-        n: &str,
-    ) -> Result<Option<Value>, cluster::Error> {
-        self.inner.get(a, k, ns, n).await
-    }
-    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
-        self.inner.list(a, k, ns).await
-    }
-    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
-        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
-            return Err(sim::Error::Invalid("injected crash".into()).into());
-        }
-        self.inner.delete(o).await
-    }
-}
+use super::support::{Fixed, Recording, tick_until};
 
 fn deployment(image: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
@@ -107,7 +59,7 @@ fn executor<C: Cluster>(cluster: C, value: f64) -> Executor<C, Fixed> {
     Executor {
         cluster,
         metrics: Fixed(value),
-        webhooks: crate::analysis::webhooks::Webhooks::default(),
+        webhooks: Webhooks::default(),
         templates: BTreeMap::new(),
         promoted_window: 10,
     }
@@ -151,6 +103,20 @@ async fn run_until<C: Cluster>(
     );
 }
 
+/// web:1 initialized on a new simulated cluster, with metrics answering `value`.
+async fn initialized(value: f64) -> (SimHandle, Executor<SimHandle, Fixed>, i64) {
+    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+    sim.apply(&[config()]).await.unwrap();
+    let exec = executor(sim.clone(), value);
+    let mut clock = 0;
+    let s = tick_until(&sim, &exec, &target("web:1"), &mut clock, 100, |s| {
+        s.phase == Phase::Initialized
+    })
+    .await;
+    assert!(s.is_some(), "web:1 not initialized");
+    (sim, exec, clock)
+}
+
 /// Every object, without what the server sets.
 fn snapshot(sim: &SimHandle) -> Vec<(ObjectKey, Value)> {
     sim.sim
@@ -170,21 +136,8 @@ fn snapshot(sim: &SimHandle) -> Vec<(ObjectKey, Value)> {
 async fn scenario(fail_at: usize) -> (ReleaseState, Vec<(ObjectKey, Value)>, usize) {
     let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
     sim.apply(&[config()]).await.unwrap();
-    let first = Crashing {
-        inner: sim.clone(),
-        writes: AtomicUsize::new(0),
-        fail_at,
-    };
-    let mut exec = executor(first, 100.0);
-    let mut restarted = false;
-    let mut restart = || {
-        restarted = true;
-        Some(Crashing {
-            inner: sim.clone(),
-            writes: AtomicUsize::new(0),
-            fail_at: 0,
-        })
-    };
+    let mut exec = executor(Recording::failing_at(sim.clone(), fail_at), 100.0);
+    let mut restart = || Some(Recording::new(sim.clone()));
     let mut clock = 0;
     let v1 = target("web:1");
     run_until(&sim, &mut exec, &v1, &mut clock, &mut restart, |s| {
@@ -196,7 +149,7 @@ async fn scenario(fail_at: usize) -> (ReleaseState, Vec<(ObjectKey, Value)>, usi
         s.phase == Phase::Succeeded
     })
     .await;
-    let writes = exec.cluster.writes.load(Ordering::SeqCst);
+    let writes = exec.cluster.writes();
     (end, snapshot(&sim), writes)
 }
 
@@ -246,20 +199,7 @@ async fn a_rollout_promotes_through_the_weights() {
 
 #[tokio::test]
 async fn a_failing_analysis_rolls_back() {
-    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
-    sim.apply(&[config()]).await.unwrap();
-    let mut exec = executor(sim.clone(), 50.0);
-    let mut clock = 0;
-    let mut never = || None;
-    run_until(
-        &sim,
-        &mut exec,
-        &target("web:1"),
-        &mut clock,
-        &mut never,
-        |s| s.phase == Phase::Initialized,
-    )
-    .await;
+    let (sim, exec, mut clock) = initialized(50.0).await;
     let mut weights = Vec::new();
     let v2 = target("web:2");
     let end = loop {
@@ -337,7 +277,7 @@ async fn interrupted_after_any_write_a_restarted_executor_ends_in_the_same_state
 
 #[tokio::test]
 async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcome() {
-    use crate::release::spec::{HookType, WebhookSpec};
+    use fledge::release::spec::{HookType, WebhookSpec};
     use std::sync::{Arc, Mutex};
     type Log = Arc<Mutex<Vec<Value>>>;
     let open = Arc::new(Mutex::new(false));
@@ -386,20 +326,8 @@ async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcom
         mute_alert: false,
         disable_tls: false,
     };
-    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
-    sim.apply(&[config()]).await.unwrap();
-    let mut exec = executor(sim.clone(), 100.0);
-    let mut clock = 0;
+    let (sim, mut exec, mut clock) = initialized(100.0).await;
     let mut never = || None;
-    run_until(
-        &sim,
-        &mut exec,
-        &target("web:1"),
-        &mut clock,
-        &mut never,
-        |s| s.phase == Phase::Initialized,
-    )
-    .await;
     let mut v2 = target("web:2");
     v2.spec.analysis.webhooks = vec![
         hook("approval", HookType::ConfirmRollout, "/gate"),
@@ -455,37 +383,6 @@ async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcom
     );
 }
 
-/// Keeps the last batch the executor applied.
-struct Last {
-    inner: SimHandle,
-    applied: std::sync::Mutex<Vec<Value>>,
-}
-
-impl Cluster for Last {
-    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
-        *self.applied.lock().unwrap() = objects.to_vec();
-        self.inner.apply(objects).await
-    }
-    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
-        self.inner.apply_status(o).await
-    }
-    async fn get(
-        &self,
-        a: &str,
-        k: &str,
-        ns: &str,
-        n: &str,
-    ) -> Result<Option<Value>, cluster::Error> {
-        self.inner.get(a, k, ns, n).await
-    }
-    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
-        self.inner.list(a, k, ns).await
-    }
-    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
-        self.inner.delete(o).await
-    }
-}
-
 #[tokio::test]
 async fn the_plan_preview_is_what_the_executor_applies() {
     let hpa = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -503,18 +400,14 @@ async fn the_plan_preview_is_what_the_executor_applies() {
         let mut t = target("web:1");
         t.spec.provider = provider.clone();
         if with_hpa {
-            t.spec.autoscaler = Some(crate::release::spec::ObjectRef {
+            t.spec.autoscaler = Some(fledge::release::spec::ObjectRef {
                 api_version: "autoscaling/v2".into(),
                 kind: "HorizontalPodAutoscaler".into(),
                 name: "web".into(),
             });
             t.autoscaler = Some(hpa.clone());
         }
-        let last = Last {
-            inner: sim.clone(),
-            applied: std::sync::Mutex::default(),
-        };
-        let mut exec = executor(last, 100.0);
+        let mut exec = executor(Recording::new(sim.clone()), 100.0);
         let mut clock = 0;
         run_until(&sim, &mut exec, &t, &mut clock, &mut || None, |s| {
             s.phase == Phase::Initialized
@@ -524,8 +417,8 @@ async fn the_plan_preview_is_what_the_executor_applies() {
         let r = exec.tick(&t, clock + 10).await.unwrap();
         assert_eq!(r.state.phase, Phase::Initialized);
         assert_eq!(r.state.canary_weight, 0);
-        let applied = exec.cluster.applied.lock().unwrap().clone();
-        let preview = crate::rollout::plan::preview(&t).unwrap();
+        let applied = exec.cluster.last_applied();
+        let preview = fledge::rollout::plan::preview(&t).unwrap();
         assert!(!preview.is_empty());
         assert_eq!(applied, preview, "{provider}");
     }

@@ -1,0 +1,221 @@
+//! What the integration tests and the benchmarks share, so that no test writes it again: real
+//! Git as a person uses it ([`git`]), a metric source that answers one value ([`Fixed`]), a
+//! cluster that records what fledge does to it ([`Recording`]), ticking a release on the
+//! simulated cluster ([`tick_until`]), polling a running daemon's API ([`until`]), and running
+//! a command that must succeed ([`ok`]).
+
+pub(crate) mod git;
+
+use std::collections::BTreeSet;
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fledge::analysis::{MetricError, MetricRequest, MetricSource};
+use fledge::cluster::{self, Cluster, SimHandle};
+use fledge::release::{ReleaseState, ReleaseTarget};
+use fledge::rollout::executor::Executor;
+use serde_json::Value;
+
+/// Every query answers the same value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fixed(pub(crate) f64);
+
+impl MetricSource for Fixed {
+    async fn query(&self, _: &MetricRequest<'_>) -> Result<f64, MetricError> {
+        Ok(self.0)
+    }
+}
+
+/// Calls as RBAC sees them: (verb, API group, resource).
+pub(crate) type Calls = Arc<Mutex<BTreeSet<(String, String, String)>>>;
+
+/// A cluster that records every call as RBAC sees it and the last batch applied, and fails its
+/// `fail_at`-th write (counted from 1; 0: never) as if the daemon died there.
+pub(crate) struct Recording<C> {
+    pub(crate) inner: C,
+    pub(crate) calls: Calls,
+    applied: Mutex<Vec<Value>>,
+    writes: AtomicUsize,
+    fail_at: usize,
+}
+
+impl<C: Cluster> Recording<C> {
+    pub(crate) fn new(inner: C) -> Self {
+        Self::failing_at(inner, 0)
+    }
+
+    /// Records into `calls`, shared with other recorders.
+    pub(crate) fn sharing(inner: C, calls: Calls) -> Self {
+        Self {
+            calls,
+            ..Self::new(inner)
+        }
+    }
+
+    pub(crate) fn failing_at(inner: C, fail_at: usize) -> Self {
+        Self {
+            inner,
+            calls: Calls::default(),
+            applied: Mutex::default(),
+            writes: AtomicUsize::new(0),
+            fail_at,
+        }
+    }
+
+    /// How many writes (apply, status, delete) were tried.
+    pub(crate) fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// The last batch applied.
+    pub(crate) fn last_applied(&self) -> Vec<Value> {
+        self.applied.lock().unwrap().clone()
+    }
+
+    fn record(&self, verbs: &[&str], api_version: &str, kind: &str) {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        for v in verbs {
+            self.calls
+                .lock()
+                .unwrap()
+                .insert(((*v).to_owned(), group.to_owned(), resource(kind)));
+        }
+    }
+
+    fn write(&self) -> Result<(), cluster::Error> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+            return Err(cluster::sim::Error::Invalid("injected crash".into()).into());
+        }
+        Ok(())
+    }
+}
+
+/// The resource name RBAC uses for a kind (`Ingress` → `ingresses`, `Release/status` →
+/// `releases/status`).
+fn resource(kind: &str) -> String {
+    if let Some(k) = kind.strip_suffix("/status") {
+        return format!("{}/status", resource(k));
+    }
+    let k = kind.to_lowercase();
+    if k.ends_with('s') {
+        format!("{k}es")
+    } else {
+        format!("{k}s")
+    }
+}
+
+fn str_of<'a>(o: &'a Value, field: &str) -> &'a str {
+    o[field].as_str().unwrap_or_default()
+}
+
+impl<C: Cluster> Cluster for Recording<C> {
+    async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
+        self.write()?;
+        for o in objects {
+            // Server-side apply creates what does not exist and patches what does.
+            self.record(
+                &["create", "patch"],
+                str_of(o, "apiVersion"),
+                str_of(o, "kind"),
+            );
+        }
+        *self.applied.lock().unwrap() = objects.to_vec();
+        self.inner.apply(objects).await
+    }
+
+    async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
+        self.write()?;
+        self.record(
+            &["patch"],
+            str_of(o, "apiVersion"),
+            &format!("{}/status", str_of(o, "kind")),
+        );
+        self.inner.apply_status(o).await
+    }
+
+    async fn get(
+        &self,
+        a: &str,
+        k: &str,
+        ns: &str,
+        n: &str,
+    ) -> Result<Option<Value>, cluster::Error> {
+        self.record(&["get"], a, k);
+        self.inner.get(a, k, ns, n).await
+    }
+
+    async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
+        self.record(&["list"], a, k);
+        self.inner.list(a, k, ns).await
+    }
+
+    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
+        self.write()?;
+        self.record(&["delete"], str_of(o, "apiVersion"), str_of(o, "kind"));
+        self.inner.delete(o).await
+    }
+}
+
+/// Ticks a release on the simulated cluster every 10 simulated seconds (its controllers run
+/// between ticks) until `done`, at most `max` ticks; `None` when it never got there.
+pub(crate) async fn tick_until<C: Cluster, M: MetricSource>(
+    sim: &SimHandle,
+    exec: &Executor<C, M>,
+    t: &ReleaseTarget,
+    clock: &mut i64,
+    max: usize,
+    done: impl Fn(&ReleaseState) -> bool,
+) -> Option<ReleaseState> {
+    for _ in 0..max {
+        *clock += 10;
+        sim.sim
+            .lock()
+            .unwrap()
+            .tick(Duration::from_secs(clock.unsigned_abs()))
+            .unwrap();
+        let state = exec.tick(t, *clock).await.unwrap().state;
+        if done(&state) {
+            return Some(state);
+        }
+    }
+    None
+}
+
+/// Polls a running daemon's `/api/releases` on `port` until `done` holds for the release named
+/// `name` (at most 60 s); returns its view.
+pub(crate) async fn until(
+    port: u16,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let client = fledge::net::http_client(Duration::from_secs(2), false);
+    for _ in 0..600 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/api/releases"))
+            .send()
+            .await
+            && let Ok(list) = r.json::<Value>().await
+            && let Some(v) = list
+                .as_array()
+                .and_then(|l| l.iter().find(|v| v["name"] == name))
+            && done(v)
+        {
+            return v.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// The stdout of a command that must have succeeded (its stderr in the panic otherwise).
+pub(crate) fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
