@@ -175,6 +175,10 @@ async fn prometheus_answers_no_data_and_unreachable_are_told_apart() {
 }
 
 #[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one local webhook server taken through every part of Flagger's contract"
+)]
 async fn webhooks_follow_flaggers_contract() {
     let calls: Calls = Arc::default();
     let attempts = Arc::new(Mutex::new(0u32));

@@ -27,7 +27,6 @@ use tracing::{error, info, warn};
 use super::config::OutcomeConfig;
 use super::report::Outgoing;
 use super::shared::{Shared, World};
-use crate::keys;
 use crate::release::spec::{Provider, Severity};
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::report::alerts::{Alert, Target};
@@ -149,108 +148,128 @@ impl Writer {
 
     /// Makes Git match `world`.
     pub async fn flush(&mut self, world: &World) -> Result<(), writeback::Error> {
-        if let Some(status) = self.config.status_branch.clone() {
-            let edits: Vec<Edit> = world
-                .releases
-                .values()
-                .map(|(t, s)| Edit {
-                    path: record::status_path(&t.spec.namespace, &t.spec.name),
-                    content: Some(record::status_file(t, s).into_bytes()),
-                })
-                .collect();
-            if !edits.is_empty() {
-                let w = self
-                    .git
-                    .write(
-                        &status,
-                        &Change::Files {
-                            edits,
-                            message: "fledge: release status".into(),
-                        },
-                        "status",
-                    )
-                    .await?;
-                self.written(&w, "status written");
-            }
+        if let Some(branch) = self.config.status_branch.clone() {
+            self.write_statuses(&branch, world).await?;
         }
         if self.config.reverts {
-            for (key, (t, s)) in &world.releases {
-                let rev = t.revision.id.0.clone();
-                if s.phase != Phase::Failed
-                    || s.canary_revision.as_deref() != Some(rev.as_str())
-                    || s.primary_revision.as_deref() == Some(rev.as_str())
-                    || self.given_up.contains(&(key.clone(), rev.clone()))
-                {
-                    continue;
-                }
-                self.revert(key, t, s).await?;
-            }
+            self.write_reverts(world).await?;
         }
         if self.config.promotions {
-            let edits: Vec<Edit> = world
-                .releases
-                .values()
-                .filter(|(t, s)| {
-                    s.phase == Phase::Succeeded
-                        && s.primary_revision.as_deref() == Some(t.revision.id.0.as_str())
-                })
-                .map(|(t, s)| Edit {
-                    path: record::promotion_path(&t.spec.namespace, &t.spec.name),
-                    content: Some(record::promotion_record(t, s).into_bytes()),
-                })
-                .collect();
-            if !edits.is_empty() {
-                let names: Vec<String> = edits
-                    .iter()
-                    .map(|e| {
-                        e.path
-                            .trim_start_matches(keys::PROMOTION_DIR)
-                            .trim_start_matches('/')
-                            .trim_end_matches(".yaml")
-                            .to_owned()
-                    })
-                    .collect();
-                let w = self
-                    .git
-                    .write(
-                        &self.config.branch,
-                        &Change::Edits {
-                            edits,
-                            message: format!("fledge: promoted {}", names.join(", ")),
-                        },
-                        "promotion",
-                    )
-                    .await?;
-                self.written(&w, "promotion recorded");
-            }
+            self.write_promotions(world).await?;
         }
         if self.config.notes {
-            let mut by_commit: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            // From the phase history, so an outcome soon followed by another is not missed.
-            for (t, s) in world.releases.values() {
-                for h in &s.history {
-                    if matches!(h.phase, Phase::Succeeded | Phase::Failed)
-                        && let Some(c) = &h.commit
-                    {
-                        by_commit
-                            .entry(c.clone())
-                            .or_default()
-                            .push(record::note_line(t, h));
-                    }
+            self.write_notes(world).await?;
+        }
+        Ok(())
+    }
+
+    /// The status branch: one file per release.
+    async fn write_statuses(&self, branch: &str, world: &World) -> Result<(), writeback::Error> {
+        let edits: Vec<Edit> = world
+            .releases
+            .values()
+            .map(|(t, s)| Edit {
+                path: record::status_path(&t.spec.namespace, &t.spec.name),
+                content: Some(record::status_file(t, s).into_bytes()),
+            })
+            .collect();
+        if edits.is_empty() {
+            return Ok(());
+        }
+        let w = self
+            .git
+            .write(
+                branch,
+                &Change::Files {
+                    edits,
+                    message: "fledge: release status".into(),
+                },
+                "status",
+            )
+            .await?;
+        self.written(&w, "status written");
+        Ok(())
+    }
+
+    /// A revert for every release that failed while Git still asks for the failed revision.
+    async fn write_reverts(&mut self, world: &World) -> Result<(), writeback::Error> {
+        for (key, (t, s)) in &world.releases {
+            let rev = t.revision.id.0.clone();
+            if s.phase != Phase::Failed
+                || s.canary_revision.as_deref() != Some(rev.as_str())
+                || s.primary_revision.as_deref() == Some(rev.as_str())
+                || self.given_up.contains(&(key.clone(), rev.clone()))
+            {
+                continue;
+            }
+            self.revert(key, t, s).await?;
+        }
+        Ok(())
+    }
+
+    /// A promotion record for every release whose promoted revision is the one Git asks for.
+    async fn write_promotions(&self, world: &World) -> Result<(), writeback::Error> {
+        let promoted: Vec<_> = world
+            .releases
+            .values()
+            .filter(|(t, s)| {
+                s.phase == Phase::Succeeded
+                    && s.primary_revision.as_deref() == Some(t.revision.id.0.as_str())
+            })
+            .collect();
+        if promoted.is_empty() {
+            return Ok(());
+        }
+        let edits = promoted
+            .iter()
+            .map(|(t, s)| Edit {
+                path: record::promotion_path(&t.spec.namespace, &t.spec.name),
+                content: Some(record::promotion_record(t, s).into_bytes()),
+            })
+            .collect();
+        let names: Vec<String> = promoted.iter().map(|(t, _)| t.spec.key()).collect();
+        let w = self
+            .git
+            .write(
+                &self.config.branch,
+                &Change::Edits {
+                    edits,
+                    message: format!("fledge: promoted {}", names.join(", ")),
+                },
+                "promotion",
+            )
+            .await?;
+        self.written(&w, "promotion recorded");
+        Ok(())
+    }
+
+    /// Notes on the commits that started releases, from each release's phase history (so an
+    /// outcome soon followed by another is not missed).
+    async fn write_notes(&mut self, world: &World) -> Result<(), writeback::Error> {
+        let mut by_commit: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (t, s) in world.releases.values() {
+            for h in &s.history {
+                if matches!(h.phase, Phase::Succeeded | Phase::Failed)
+                    && let Some(c) = &h.commit
+                {
+                    by_commit
+                        .entry(c.clone())
+                        .or_default()
+                        .push(record::note_line(t, h));
                 }
             }
-            for (commit, lines) in by_commit {
-                let text = lines.join("\n") + "\n";
-                if self.notes.get(&commit) == Some(&text) {
-                    continue;
-                }
-                let Ok(oid) = Oid::from_str(&commit) else {
-                    continue;
-                };
-                self.git.note(oid, &text, false).await?;
-                self.count(false);
-                self.notes.insert(commit, text);
+        }
+        for (commit, lines) in by_commit {
+            let text = lines.join("\n") + "\n";
+            if self.notes.get(&commit) == Some(&text) {
+                continue;
             }
+            let Ok(oid) = Oid::from_str(&commit) else {
+                continue;
+            };
+            self.git.note(oid, &text, false).await?;
+            self.count(false);
+            self.notes.insert(commit, text);
         }
         Ok(())
     }

@@ -182,16 +182,7 @@ fn object_name(obj: &Value, kind: &str) -> String {
 pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseSpec, SpecError> {
     let label = object_name(obj, "Canary");
     let r = Reader { object: &label };
-    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-    let version = api_version
-        .strip_prefix("flagger.app/")
-        .ok_or_else(|| r.err("apiVersion", format!("{api_version:?} is not flagger.app")))?;
-    if !matches!(version, "v1beta1" | "v1alpha3" | "v1alpha2" | "v1alpha1") {
-        return Err(r.err(
-            "apiVersion",
-            format!("flagger.app/{version} is not known; use flagger.app/v1beta1"),
-        ));
-    }
+    let version = api_version(&r, obj)?;
     let name = r.required(&obj["metadata"]["name"], "metadata.name")?;
     let namespace = r
         .string(&obj["metadata"]["namespace"], "metadata.namespace")?
@@ -210,18 +201,7 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             format!("{:?} must be Deployment, DaemonSet or Service", target.kind),
         ));
     }
-    let provider = match r.string(&spec["provider"], "spec.provider")? {
-        Some(p) if !p.is_empty() => Provider::parse(&p).ok_or_else(|| {
-            r.err(
-                "spec.provider",
-                format!(
-                    "{p:?} is not a provider Flagger knows ({})",
-                    KNOWN_PROVIDERS.join(", ")
-                ),
-            )
-        })?,
-        _ => default_provider.clone(),
-    };
+    let provider = provider(&r, spec, default_provider)?;
     let ingress = r.object_ref(&spec["ingressRef"], "spec.ingressRef")?;
     if provider == Provider::Nginx && ingress.is_none() {
         return Err(r.err(
@@ -229,52 +209,9 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             "is required with the nginx provider: name the Ingress that routes to the service",
         ));
     }
-    let autoscaler = r.object_ref(&spec["autoscalerRef"], "spec.autoscalerRef")?;
-    if let Some(a) = &autoscaler
-        && !matches!(a.kind.as_str(), "HorizontalPodAutoscaler" | "ScaledObject")
-    {
-        return Err(r.err(
-            "spec.autoscalerRef.kind",
-            format!(
-                "{:?} must be HorizontalPodAutoscaler or ScaledObject",
-                a.kind
-            ),
-        ));
-    }
-    let service =
-        if spec["service"].is_null() && matches!(&provider, Provider::Other(p) if p == "knative") {
-            // Knative routes between its own revisions; Flagger needs no Service spec for it.
-            ServiceSpec {
-                name: target.name.clone(),
-                port: 80,
-                port_name: "http".into(),
-                target_port: Value::from(80),
-                app_protocol: None,
-                raw: Value::Object(serde_json::Map::new()),
-            }
-        } else {
-            parse_service(&r, &spec["service"], &target.name)?
-        };
-    if matches!(provider, Provider::GatewayApi(_))
-        && r.list(&service.raw["gatewayRefs"], "spec.service.gatewayRefs")?
-            .is_empty()
-    {
-        return Err(r.err(
-            "spec.service.gatewayRefs",
-            "is required with the gatewayapi provider (GatewayRefs must be specified when using Gateway API as a provider)",
-        ));
-    }
-    let (analysis_path, analysis_value) = if spec["analysis"].is_object() {
-        ("spec.analysis", &spec["analysis"])
-    } else if spec["canaryAnalysis"].is_object() {
-        ("spec.canaryAnalysis", &spec["canaryAnalysis"])
-    } else {
-        // Flagger's CRD requires it; without it there is no schedule to follow.
-        return Err(r.err(
-            "spec.analysis",
-            "is required (interval, threshold and one of stepWeight, stepWeights or iterations)",
-        ));
-    };
+    let autoscaler = autoscaler(&r, spec)?;
+    let service = service_of(&r, spec, &provider, &target.name)?;
+    let (analysis_path, analysis_value) = analysis_of(&r, spec)?;
     let skip_analysis = r.boolean(&spec["skipAnalysis"], "spec.skipAnalysis")?;
     let analysis = parse_analysis(&r, analysis_value, analysis_path, &namespace, &provider)?;
     let progress_deadline = r
@@ -300,6 +237,105 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
         skip_analysis,
         suspend: r.boolean(&spec["suspend"], "spec.suspend")?,
     })
+}
+
+/// The version of `flagger.app` a Canary is written in.
+fn api_version<'v>(r: &Reader<'_>, obj: &'v Value) -> Result<&'v str, SpecError> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let version = api_version
+        .strip_prefix("flagger.app/")
+        .ok_or_else(|| r.err("apiVersion", format!("{api_version:?} is not flagger.app")))?;
+    if !matches!(version, "v1beta1" | "v1alpha3" | "v1alpha2" | "v1alpha1") {
+        return Err(r.err(
+            "apiVersion",
+            format!("flagger.app/{version} is not known; use flagger.app/v1beta1"),
+        ));
+    }
+    Ok(version)
+}
+
+/// `spec.provider`, else `--mesh-provider`.
+fn provider(r: &Reader<'_>, spec: &Value, default: &Provider) -> Result<Provider, SpecError> {
+    match r.string(&spec["provider"], "spec.provider")? {
+        Some(p) if !p.is_empty() => Provider::parse(&p).ok_or_else(|| {
+            r.err(
+                "spec.provider",
+                format!(
+                    "{p:?} is not a provider Flagger knows ({})",
+                    KNOWN_PROVIDERS.join(", ")
+                ),
+            )
+        }),
+        _ => Ok(default.clone()),
+    }
+}
+
+/// `spec.autoscalerRef`: an HPA or a KEDA ScaledObject.
+fn autoscaler(r: &Reader<'_>, spec: &Value) -> Result<Option<ObjectRef>, SpecError> {
+    let autoscaler = r.object_ref(&spec["autoscalerRef"], "spec.autoscalerRef")?;
+    if let Some(a) = &autoscaler
+        && !matches!(a.kind.as_str(), "HorizontalPodAutoscaler" | "ScaledObject")
+    {
+        return Err(r.err(
+            "spec.autoscalerRef.kind",
+            format!(
+                "{:?} must be HorizontalPodAutoscaler or ScaledObject",
+                a.kind
+            ),
+        ));
+    }
+    Ok(autoscaler)
+}
+
+/// `spec.service`, with what the provider needs of it.
+fn service_of(
+    r: &Reader<'_>,
+    spec: &Value,
+    provider: &Provider,
+    target: &str,
+) -> Result<ServiceSpec, SpecError> {
+    let service =
+        if spec["service"].is_null() && matches!(provider, Provider::Other(p) if p == "knative") {
+            // Knative routes between its own revisions; Flagger needs no Service spec for it.
+            ServiceSpec {
+                name: target.to_owned(),
+                port: 80,
+                port_name: "http".into(),
+                target_port: Value::from(80),
+                app_protocol: None,
+                raw: Value::Object(serde_json::Map::new()),
+            }
+        } else {
+            parse_service(r, &spec["service"], target)?
+        };
+    if matches!(provider, Provider::GatewayApi(_))
+        && r.list(&service.raw["gatewayRefs"], "spec.service.gatewayRefs")?
+            .is_empty()
+    {
+        return Err(r.err(
+            "spec.service.gatewayRefs",
+            "is required with the gatewayapi provider (GatewayRefs must be specified when using Gateway API as a provider)",
+        ));
+    }
+    Ok(service)
+}
+
+/// `spec.analysis`, or the legacy `spec.canaryAnalysis`, with its path.
+fn analysis_of<'v>(
+    r: &Reader<'_>,
+    spec: &'v Value,
+) -> Result<(&'static str, &'v Value), SpecError> {
+    if spec["analysis"].is_object() {
+        Ok(("spec.analysis", &spec["analysis"]))
+    } else if spec["canaryAnalysis"].is_object() {
+        Ok(("spec.canaryAnalysis", &spec["canaryAnalysis"]))
+    } else {
+        // Flagger's CRD requires it; without it there is no schedule to follow.
+        Err(r.err(
+            "spec.analysis",
+            "is required (interval, threshold and one of stepWeight, stepWeights or iterations)",
+        ))
+    }
 }
 
 fn parse_service(r: &Reader<'_>, v: &Value, target: &str) -> Result<ServiceSpec, SpecError> {
@@ -360,10 +396,9 @@ fn parse_analysis(
     provider: &Provider,
 ) -> Result<Analysis, SpecError> {
     let p = |f: &str| format!("{path}.{f}");
-    let has = |f: &str| !v[f].is_null();
     let modes = ["iterations", "stepWeight", "stepWeights"]
         .iter()
-        .filter(|f| has(f))
+        .filter(|f| !v[**f].is_null())
         .copied()
         .collect::<Vec<_>>();
     if modes.len() > 1 {
@@ -375,55 +410,8 @@ fn parse_analysis(
             ),
         ));
     }
-    let interval = r
-        .duration(&v["interval"], &p("interval"))?
-        .unwrap_or(Duration::from_secs(60))
-        .max(Duration::from_secs(10));
-    let threshold = r
-        .int(
-            &v["threshold"],
-            &p("threshold"),
-            i64::MIN,
-            i64::from(u32::MAX),
-        )?
-        .filter(|t| *t > 0)
-        .map_or(1, |t| u32::try_from(t).unwrap_or(u32::MAX));
-    let mut step_weights = Vec::new();
-    for (i, w) in r
-        .list(&v["stepWeights"], &p("stepWeights"))?
-        .iter()
-        .enumerate()
-    {
-        let at = format!("{}[{i}]", p("stepWeights"));
-        let w = percent(r, w, &at)?.unwrap_or(0);
-        if w == 0 || step_weights.last().is_some_and(|last| *last >= w) {
-            return Err(r.err(
-                &at,
-                format!("{w} must be above 0 and above the step before it (the list is the canary weights in ascending order)"),
-            ));
-        }
-        step_weights.push(w);
-    }
-    let mut iterations = r
-        .int(&v["iterations"], &p("iterations"), 0, i64::from(u32::MAX))?
-        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
-    let mut matches = r.list(&v["match"], &p("match"))?.to_vec();
-    if *provider == Provider::Kubernetes {
-        // The kubernetes provider can only switch a Service selector: blue/green only.
-        matches.clear();
-        if iterations < 1 {
-            iterations = 10;
-        }
-    }
-    if iterations > 0 && !matches.is_empty() && !provider.matches_requests() {
-        // Flagger would route every request to the canary for the whole A/B test.
-        return Err(r.err(
-            &p("match"),
-            format!(
-                "provider {provider} cannot match requests by header, so A/B testing would send all traffic to the canary; use a provider that can (istio, nginx, gatewayapi) or drop match for blue/green"
-            ),
-        ));
-    }
+    let step_weights = step_weights(r, &v["stepWeights"], &p("stepWeights"))?;
+    let (iterations, matches) = iterations_and_matches(r, v, path, provider)?;
     let step_weight = percent(r, &v["stepWeight"], &p("stepWeight"))?.unwrap_or(0);
     if iterations == 0 && step_weight == 0 && step_weights.is_empty() && !v.is_null() {
         return Err(r.err(
@@ -446,48 +434,27 @@ fn parse_analysis(
     }
     let mut alerts = Vec::new();
     for (i, a) in r.list(&v["alerts"], &p("alerts"))?.iter().enumerate() {
-        let at = format!("{}[{i}]", p("alerts"));
-        let severity = match r
-            .string(&a["severity"], &format!("{at}.severity"))?
-            .as_deref()
-        {
-            None | Some("") => None,
-            Some("info") => Some(Severity::Info),
-            Some("warn") => Some(Severity::Warn),
-            Some("error") => Some(Severity::Error),
-            Some(s) => {
-                return Err(r.err(
-                    &format!("{at}.severity"),
-                    format!("{s:?} must be info, warn or error"),
-                ));
-            }
-        };
-        let pref = &a["providerRef"];
-        alerts.push(AlertRef {
-            name: r
-                .string(&a["name"], &format!("{at}.name"))?
-                .unwrap_or_default(),
-            severity,
-            provider_name: r.required(&pref["name"], &format!("{at}.providerRef.name"))?,
-            provider_namespace: r
-                .string(&pref["namespace"], &format!("{at}.providerRef.namespace"))?
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| namespace.to_owned()),
-        });
-    }
-    let session_affinity = v.get("sessionAffinity").filter(|s| !s.is_null()).cloned();
-    if let Some(sa) = &session_affinity {
-        let cookie = r.required(&sa["cookieName"], &p("sessionAffinity.cookieName"))?;
-        if sa["primaryCookieName"].as_str() == Some(cookie.as_str()) {
-            return Err(r.err(
-                &p("sessionAffinity.primaryCookieName"),
-                "must differ from cookieName",
-            ));
-        }
+        alerts.push(parse_alert(
+            r,
+            a,
+            &format!("{}[{i}]", p("alerts")),
+            namespace,
+        )?);
     }
     Ok(Analysis {
-        interval,
-        threshold,
+        interval: r
+            .duration(&v["interval"], &p("interval"))?
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(10)),
+        threshold: r
+            .int(
+                &v["threshold"],
+                &p("threshold"),
+                i64::MIN,
+                i64::from(u32::MAX),
+            )?
+            .filter(|t| *t > 0)
+            .map_or(1, |t| u32::try_from(t).unwrap_or(u32::MAX)),
         max_weight: percent(r, &v["maxWeight"], &p("maxWeight"))?
             .filter(|w| *w > 0)
             .unwrap_or(100),
@@ -502,7 +469,7 @@ fn parse_analysis(
         metrics,
         webhooks,
         alerts,
-        session_affinity,
+        session_affinity: session_affinity(r, v, path)?,
         primary_ready_threshold: percent(
             r,
             &v["primaryReadyThreshold"],
@@ -512,6 +479,109 @@ fn parse_analysis(
         canary_ready_threshold: percent(r, &v["canaryReadyThreshold"], &p("canaryReadyThreshold"))?
             .unwrap_or(100),
     })
+}
+
+/// `stepWeights`: canary weights, ascending, each above 0.
+fn step_weights(r: &Reader<'_>, v: &Value, at: &str) -> Result<Vec<u8>, SpecError> {
+    let mut out = Vec::new();
+    for (i, w) in r.list(v, at)?.iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let w = percent(r, w, &at)?.unwrap_or(0);
+        if w == 0 || out.last().is_some_and(|last| *last >= w) {
+            return Err(r.err(
+                &at,
+                format!("{w} must be above 0 and above the step before it (the list is the canary weights in ascending order)"),
+            ));
+        }
+        out.push(w);
+    }
+    Ok(out)
+}
+
+/// `iterations` and `match`, as the provider can honour them: the kubernetes provider does
+/// blue/green only (10 iterations by default); A/B needs a provider that matches requests.
+fn iterations_and_matches(
+    r: &Reader<'_>,
+    v: &Value,
+    path: &str,
+    provider: &Provider,
+) -> Result<(u32, Vec<Value>), SpecError> {
+    let p = |f: &str| format!("{path}.{f}");
+    let mut iterations = r
+        .int(&v["iterations"], &p("iterations"), 0, i64::from(u32::MAX))?
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let mut matches = r.list(&v["match"], &p("match"))?.to_vec();
+    if *provider == Provider::Kubernetes {
+        // The kubernetes provider can only switch a Service selector: blue/green only.
+        matches.clear();
+        if iterations < 1 {
+            iterations = 10;
+        }
+    }
+    if iterations > 0 && !matches.is_empty() && !provider.matches_requests() {
+        // Flagger would route every request to the canary for the whole A/B test.
+        return Err(r.err(
+            &p("match"),
+            format!(
+                "provider {provider} cannot match requests by header, so A/B testing would send all traffic to the canary; use a provider that can (istio, nginx, gatewayapi) or drop match for blue/green"
+            ),
+        ));
+    }
+    Ok((iterations, matches))
+}
+
+/// One entry of `alerts`; the provider's namespace defaults to the Canary's.
+fn parse_alert(
+    r: &Reader<'_>,
+    a: &Value,
+    at: &str,
+    namespace: &str,
+) -> Result<AlertRef, SpecError> {
+    let severity = match r
+        .string(&a["severity"], &format!("{at}.severity"))?
+        .as_deref()
+    {
+        None | Some("") => None,
+        Some("info") => Some(Severity::Info),
+        Some("warn") => Some(Severity::Warn),
+        Some("error") => Some(Severity::Error),
+        Some(s) => {
+            return Err(r.err(
+                &format!("{at}.severity"),
+                format!("{s:?} must be info, warn or error"),
+            ));
+        }
+    };
+    let pref = &a["providerRef"];
+    Ok(AlertRef {
+        name: r
+            .string(&a["name"], &format!("{at}.name"))?
+            .unwrap_or_default(),
+        severity,
+        provider_name: r.required(&pref["name"], &format!("{at}.providerRef.name"))?,
+        provider_namespace: r
+            .string(&pref["namespace"], &format!("{at}.providerRef.namespace"))?
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| namespace.to_owned()),
+    })
+}
+
+/// `sessionAffinity`: a cookie name, and a primary cookie name that differs from it.
+fn session_affinity(r: &Reader<'_>, v: &Value, path: &str) -> Result<Option<Value>, SpecError> {
+    let Some(sa) = v.get("sessionAffinity").filter(|s| !s.is_null()) else {
+        return Ok(None);
+    };
+    let cookie = r.required(
+        &sa["cookieName"],
+        &format!("{path}.sessionAffinity.cookieName"),
+    )?;
+    if sa["primaryCookieName"].as_str() == Some(cookie.as_str()) {
+        return Err(r.err(
+            &format!("{path}.sessionAffinity.primaryCookieName"),
+            "must differ from cookieName",
+        ));
+    }
+    Ok(Some(sa.clone()))
 }
 
 fn parse_metric(

@@ -31,44 +31,7 @@ pub(crate) fn generate(
     if args.name.is_empty() {
         return Err("generator entry has no `name`".into());
     }
-    let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut add = |k: String, v: Vec<u8>| -> Result<(), String> {
-        if pairs.iter().any(|(existing, _)| *existing == k) {
-            return Err(format!(
-                "key `{k}` appears twice in generator `{}`",
-                args.name
-            ));
-        }
-        pairs.push((k, v));
-        Ok(())
-    };
-    let envs = args
-        .envs
-        .iter()
-        .chain(std::iter::once(&args.env).filter(|e| !e.is_empty()));
-    for env in envs {
-        let text = source.read(env)?;
-        for (k, v) in parse_env(&String::from_utf8_lossy(&text), env)? {
-            add(k, v.into_bytes())?;
-        }
-    }
-    for file in &args.files {
-        let (key, path) = match file.split_once('=') {
-            Some((k, p)) => (k.trim().to_owned(), p.trim()),
-            None => (
-                file.rsplit('/').next().unwrap_or(file).to_owned(),
-                file.as_str(),
-            ),
-        };
-        add(key, source.read(path)?)?;
-    }
-    for literal in &args.literals {
-        let (k, v) = literal
-            .split_once('=')
-            .ok_or_else(|| format!("literal `{literal}` is not of the form key=value"))?;
-        add(k.trim().to_owned(), unquote(v).as_bytes().to_vec())?;
-    }
-
+    let pairs = pairs(args, source)?;
     let mut data = Map::new();
     let mut binary = Map::new();
     for (k, v) in pairs {
@@ -134,6 +97,50 @@ pub(crate) fn generate(
         o.insert("immutable".into(), Value::Bool(true));
     }
     Ok((obj, !disable_hash))
+}
+
+/// The entry's keys and values, from env files, files and literals in that order; a key may
+/// appear once.
+fn pairs(args: &GeneratorArgs, source: &dyn Source) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |k: String, v: Vec<u8>| -> Result<(), String> {
+        if pairs.iter().any(|(existing, _)| *existing == k) {
+            return Err(format!(
+                "key `{k}` appears twice in generator `{}`",
+                args.name
+            ));
+        }
+        pairs.push((k, v));
+        Ok(())
+    };
+    let envs = args
+        .envs
+        .iter()
+        .chain(std::iter::once(&args.env).filter(|e| !e.is_empty()));
+    for env in envs {
+        let text = source.read(env)?;
+        for (k, v) in parse_env(&String::from_utf8_lossy(&text), env)? {
+            add(k, v.into_bytes())?;
+        }
+    }
+    for file in &args.files {
+        let (key, path) = match file.split_once('=') {
+            Some((k, p)) => (k.trim().to_owned(), p.trim()),
+            None => (
+                file.rsplit('/').next().unwrap_or(file).to_owned(),
+                file.as_str(),
+            ),
+        };
+        add(key, source.read(path)?)?;
+    }
+    for literal in &args.literals {
+        let (k, v) = literal
+            .split_once('=')
+            .ok_or_else(|| format!("literal `{literal}` is not of the form key=value"))?;
+        add(k.trim().to_owned(), unquote(v).as_bytes().to_vec())?;
+    }
+
+    Ok(pairs)
 }
 
 fn b64(bytes: &[u8]) -> String {

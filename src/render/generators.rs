@@ -62,47 +62,7 @@ impl Builder<'_> {
         if behavior == "create" {
             return Self::add(acc, r, kpath);
         }
-        let new_id = r.id();
-        let found: Vec<usize> = acc
-            .resources
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| {
-                e.all_ids().iter().any(|id| {
-                    id.gvk.kind == new_id.gvk.kind
-                        && id.name == new_id.name
-                        && (new_id.namespace.is_empty()
-                            || id.effective_namespace() == new_id.effective_namespace())
-                })
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let i = match found.as_slice() {
-            [i] => *i,
-            [] => {
-                return Err(Error::invalid(
-                    kpath,
-                    format!(
-                        "{plugin} `{}` has behavior `{behavior}` but there is no {} `{}` to {behavior}",
-                        args.name, new_id.gvk.kind, args.name
-                    ),
-                ));
-            }
-            many => {
-                let ids: Vec<String> = many
-                    .iter()
-                    .map(|&i| acc.resources[i].id().to_string())
-                    .collect();
-                return Err(Error::invalid(
-                    kpath,
-                    format!(
-                        "{plugin} `{}` with behavior `{behavior}` matches more than one object: {}; set its namespace or merge in each variant",
-                        args.name,
-                        ids.join(", ")
-                    ),
-                ));
-            }
-        };
+        let i = Self::the_generated(acc, &r, kpath, plugin, &args.name, behavior)?;
         let existing = &mut acc.resources[i];
         match behavior {
             "merge" => {
@@ -119,7 +79,6 @@ impl Builder<'_> {
                         }
                     }
                 }
-                existing.needs_hash = needs_hash;
             }
             "replace" => {
                 let obj = existing
@@ -132,7 +91,6 @@ impl Builder<'_> {
                         None => obj.remove(field),
                     };
                 }
-                existing.needs_hash = needs_hash;
             }
             other => {
                 return Err(Error::invalid(
@@ -144,6 +102,7 @@ impl Builder<'_> {
                 ));
             }
         }
+        existing.needs_hash = needs_hash;
         for field in ["labels", "annotations"] {
             let new = r.meta_map(field);
             if !new.is_empty() {
@@ -157,5 +116,54 @@ impl Builder<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The one accumulated object a `merge` or `replace` generator changes.
+    fn the_generated(
+        acc: &Acc,
+        r: &Resource,
+        kpath: &str,
+        plugin: &str,
+        name: &str,
+        behavior: &str,
+    ) -> Result<usize, Error> {
+        let new_id = r.id();
+        let found: Vec<usize> = acc
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.all_ids().iter().any(|id| {
+                    id.gvk.kind == new_id.gvk.kind
+                        && id.name == new_id.name
+                        && (new_id.namespace.is_empty()
+                            || id.effective_namespace() == new_id.effective_namespace())
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(Error::invalid(
+                kpath,
+                format!(
+                    "{plugin} `{name}` has behavior `{behavior}` but there is no {} `{name}` to {behavior}",
+                    new_id.gvk.kind
+                ),
+            )),
+            many => {
+                let ids: Vec<String> = many
+                    .iter()
+                    .map(|&i| acc.resources[i].id().to_string())
+                    .collect();
+                Err(Error::invalid(
+                    kpath,
+                    format!(
+                        "{plugin} `{name}` with behavior `{behavior}` matches more than one object: {}; set its namespace or merge in each variant",
+                        ids.join(", ")
+                    ),
+                ))
+            }
+        }
     }
 }

@@ -52,7 +52,31 @@ struct Tick<'a> {
 
 /// Stops the tick when a step could not complete.
 type Step = Result<(), Halt>;
+/// A question was asked: the tick waits for its answer.
 struct Halt;
+
+/// How a step of the tick ended it.
+enum End {
+    /// The step decided what this tick does.
+    Decided,
+    /// The step waits for an answer (or for a Deployment to become ready).
+    Asked,
+}
+
+impl From<Halt> for End {
+    fn from(_: Halt) -> Self {
+        Self::Asked
+    }
+}
+
+/// A step of the tick: `Ok` passes the tick on to the next step.
+type Flow = Result<(), End>;
+
+/// A final step: whatever it did, the tick ends.
+fn decided(step: Step) -> Flow {
+    step?;
+    Err(End::Decided)
+}
 
 impl Tick<'_> {
     fn run(&mut self) {
@@ -199,186 +223,234 @@ impl Tick<'_> {
         }
     }
 
-    fn tick(&mut self) -> Step {
+    /// Flagger's tick (flagger-spec §4.2), as steps in order: each passes the tick on, or ends
+    /// it having decided (or asked a question).
+    fn tick(&mut self) -> Flow {
         if self.spec.suspend {
             self.event("skipping canary run as object is suspended".into());
-            return Ok(());
+            return Err(End::Decided);
         }
-        let desired = &self.obs.desired;
         let phase = self.state.phase;
-        let is_new = (Some(&desired.revision) != self.state.canary_revision.as_ref()
-            && Some(&desired.revision) != self.state.primary_revision.as_ref())
-            // A failed revision is tried again only when another commit brings it.
-            || (phase == Phase::Failed
-                && Some(&desired.revision) == self.state.canary_revision.as_ref()
-                && Some(&desired.revision) != self.state.primary_revision.as_ref()
-                && desired.commit.is_some()
-                && desired.commit != self.state.source_commit);
-        let known_good = desired.known_good || self.state.promoted.contains(&desired.revision);
+        let is_new = self.is_new_revision();
         if phase == Phase::Initializing
             || (self.state.primary_revision.is_none() && !phase.is_active() && is_new)
         {
-            return self.initialize();
+            return decided(self.initialize());
         }
+        self.abort_when_back_to_primary(phase)?;
+        if !phase.is_active() && phase != Phase::Waiting && !is_new {
+            return Err(End::Decided);
+        }
+        self.wait_for_primary(phase)?;
+        self.start_new_revision(phase)?;
+        self.restart_on_newer_revision(phase, is_new)?;
+        self.wait_for_canary(phase)?;
+        self.state.not_ready_since = None;
+        self.skip_analysis(phase)?;
+        self.rollback_hooks(phase)?;
+        self.finish_promotion(phase)?;
+        self.threshold_reached()?;
+        self.run_checks(phase)?;
+        decided(match self.spec.strategy() {
+            Strategy::Canary => self.canary_step(),
+            Strategy::Ab => self.ab_step(),
+            Strategy::Bluegreen | Strategy::Mirror => self.bluegreen_step(),
+        })
+    }
 
-        // fledge: Git went back to what the primary serves while the canary was under test.
-        if matches!(
+    /// Whether Git asks for a revision the release has not run: neither the canary's nor the
+    /// primary's, or a failed one that another commit brings again.
+    fn is_new_revision(&self) -> bool {
+        let desired = &self.obs.desired;
+        let canary = self.state.canary_revision.as_ref();
+        let primary = self.state.primary_revision.as_ref();
+        (Some(&desired.revision) != canary && Some(&desired.revision) != primary)
+            || (self.state.phase == Phase::Failed
+                && Some(&desired.revision) == canary
+                && Some(&desired.revision) != primary
+                && desired.commit.is_some()
+                && desired.commit != self.state.source_commit)
+    }
+
+    /// Promoted before and not failed since: promoted without analysis.
+    fn is_known_good(&self) -> bool {
+        let desired = &self.obs.desired;
+        desired.known_good || self.state.promoted.contains(&desired.revision)
+    }
+
+    /// fledge: Git went back to what the primary serves while the canary was under test.
+    fn abort_when_back_to_primary(&mut self, phase: Phase) -> Flow {
+        let desired = &self.obs.desired;
+        if !(matches!(
             phase,
             Phase::Progressing | Phase::WaitingPromotion | Phase::Waiting
-        ) && Some(&desired.revision) == self.state.primary_revision.as_ref()
+        ) && Some(&desired.revision) == self.state.primary_revision.as_ref())
         {
-            self.reset_counters();
-            self.state.canary_revision = Some(desired.revision.clone());
-            self.state.source_commit.clone_from(&desired.commit);
-            self.event(format!(
-                "Canary analysis aborted for {}: the desired revision is the primary's",
+            return Ok(());
+        }
+        self.reset_counters();
+        self.state.canary_revision = Some(desired.revision.clone());
+        self.state.source_commit.clone_from(&desired.commit);
+        self.event(format!(
+            "Canary analysis aborted for {}: the desired revision is the primary's",
+            self.target()
+        ));
+        self.transition(
+            Phase::Succeeded,
+            "Canary analysis aborted: the desired revision is the one the primary serves.",
+        );
+        Err(End::Decided)
+    }
+
+    /// The primary must be ready before anything moves (step 13).
+    fn wait_for_primary(&mut self, phase: Phase) -> Flow {
+        if self.spec.skip_analysis {
+            return Ok(());
+        }
+        match self.primary_ready() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(End::Asked),
+            Err(e) if matches!(phase, Phase::Promoting | Phase::Finalising) => {
+                self.warn(
+                    format!(
+                        "Promotion of {} failed, primary not ready: {e}",
+                        self.target()
+                    ),
+                    None,
+                );
+                self.alert(
+                    Severity::Error,
+                    &format!("Promotion failed, primary not ready: {e}"),
+                );
+                // Traffic stays on the canary, which serves the promoted revision.
+                self.state.canary_weight = 100;
+                self.state.mirrored = false;
+                self.transition(Phase::Failed, format!("Promotion failed: {e}"));
+                self.actions.push(Action::PostRollout(Phase::Failed));
+                Err(End::Decided)
+            }
+            Err(e) => {
+                self.roll_back_stuck(&e);
+                Err(End::Decided)
+            }
+        }
+    }
+
+    /// A new revision from an idle phase: the confirm-rollout gate, then progressing (step 15).
+    fn start_new_revision(&mut self, phase: Phase) -> Flow {
+        if phase.is_active() {
+            return Ok(());
+        }
+        if self.is_known_good() {
+            self.fast_rollback();
+            return Err(End::Decided);
+        }
+        if let Some((msg, muted)) = self.gate(HookType::ConfirmRollout)? {
+            if phase != Phase::Waiting {
+                self.waiting_for_approval("", &msg, muted);
+            }
+            self.transition(Phase::Waiting, "Waiting for approval.");
+            return Err(End::Decided);
+        }
+        self.event(format!(
+            "New revision detected! Scaling up {}",
+            self.target()
+        ));
+        self.alert(
+            Severity::Info,
+            "New revision detected, progressing canary analysis.",
+        );
+        let desired = self.obs.desired.clone();
+        self.reset_counters();
+        self.state.canary_revision = Some(desired.revision);
+        self.state.source_commit = desired.commit;
+        self.state.fast_rollback = false;
+        self.transition(
+            Phase::Progressing,
+            "New revision detected, progressing canary analysis.",
+        );
+        Err(End::Decided)
+    }
+
+    /// A newer revision during the analysis restarts it (step 16).
+    fn restart_on_newer_revision(&mut self, phase: Phase, is_new: bool) -> Flow {
+        if !(matches!(phase, Phase::Progressing | Phase::WaitingPromotion) && is_new) {
+            return Ok(());
+        }
+        if self.is_known_good() {
+            self.fast_rollback();
+            return Err(End::Decided);
+        }
+        self.event(format!(
+            "New revision detected! Restarting analysis for {}",
+            self.target()
+        ));
+        let desired = self.obs.desired.clone();
+        self.reset_counters();
+        self.state.canary_revision = Some(desired.revision);
+        self.state.source_commit = desired.commit;
+        self.transition(
+            Phase::Progressing,
+            "New revision detected, restarting canary analysis.",
+        );
+        Err(End::Decided)
+    }
+
+    /// The canary must be ready (step 17).
+    fn wait_for_canary(&mut self, phase: Phase) -> Flow {
+        if !matches!(phase, Phase::Progressing | Phase::WaitingPromotion) {
+            return Ok(());
+        }
+        let canary = self.obs.canary.clone();
+        match self.ready(&canary, &format!("canary deployment {}", self.target())) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(End::Asked),
+            Err(e) => {
+                self.roll_back_stuck(&e);
+                Err(End::Decided)
+            }
+        }
+    }
+
+    /// `skipAnalysis`: promote at once.
+    fn skip_analysis(&mut self, phase: Phase) -> Flow {
+        if !(self.spec.skip_analysis && phase == Phase::Progressing) {
+            return Ok(());
+        }
+        self.state.canary_weight = 0;
+        self.state.mirrored = false;
+        self.copy_to_primary();
+        self.succeed(
+            &format!(
+                "Promotion completed! Canary analysis was skipped for {}",
                 self.target()
-            ));
-            self.transition(
-                Phase::Succeeded,
-                "Canary analysis aborted: the desired revision is the one the primary serves.",
-            );
-            return Ok(());
-        }
+            ),
+            "Canary analysis was skipped, promotion finished.",
+        );
+        Err(End::Decided)
+    }
 
-        if !phase.is_active() && phase != Phase::Waiting && !is_new {
-            return Ok(());
-        }
-
-        // The primary must be ready before anything moves (step 13).
-        if !self.spec.skip_analysis {
-            match self.primary_ready() {
-                Ok(true) => {}
-                Ok(false) => return Err(Halt),
-                Err(e) if matches!(phase, Phase::Promoting | Phase::Finalising) => {
-                    self.warn(
-                        format!(
-                            "Promotion of {} failed, primary not ready: {e}",
-                            self.target()
-                        ),
-                        None,
-                    );
-                    self.alert(
-                        Severity::Error,
-                        &format!("Promotion failed, primary not ready: {e}"),
-                    );
-                    // Traffic stays on the canary, which serves the promoted revision.
-                    self.state.canary_weight = 100;
-                    self.state.mirrored = false;
-                    self.transition(Phase::Failed, format!("Promotion failed: {e}"));
-                    self.actions.push(Action::PostRollout(Phase::Failed));
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.roll_back_stuck(&e);
-                    return Ok(());
-                }
-            }
-        }
-
-        // A new revision from an idle phase: the confirm-rollout gate (step 15).
-        if !phase.is_active() {
-            if known_good {
-                self.fast_rollback();
-                return Ok(());
-            }
-            if let Some((msg, muted)) = self.gate(HookType::ConfirmRollout)? {
-                if phase != Phase::Waiting {
-                    self.waiting_for_approval("", &msg, muted);
-                }
-                self.transition(Phase::Waiting, "Waiting for approval.");
-                return Ok(());
-            }
-            self.event(format!(
-                "New revision detected! Scaling up {}",
-                self.target()
-            ));
-            self.alert(
-                Severity::Info,
-                "New revision detected, progressing canary analysis.",
-            );
-            self.reset_counters();
-            self.state.canary_revision = Some(desired.revision.clone());
-            self.state.source_commit.clone_from(&desired.commit);
-            self.state.fast_rollback = false;
-            self.transition(
-                Phase::Progressing,
-                "New revision detected, progressing canary analysis.",
-            );
-            return Ok(());
-        }
-
-        // A newer revision during the analysis restarts it (step 16).
-        if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) && is_new {
-            if known_good {
-                {
-                    self.fast_rollback();
-                    return Ok(());
-                }
-            }
-            self.event(format!(
-                "New revision detected! Restarting analysis for {}",
-                self.target()
-            ));
-            self.reset_counters();
-            self.state.canary_revision = Some(desired.revision.clone());
-            self.state.source_commit.clone_from(&desired.commit);
-            self.transition(
-                Phase::Progressing,
-                "New revision detected, restarting canary analysis.",
-            );
-            return Ok(());
-        }
-
-        // The canary must be ready (step 17).
-        if matches!(phase, Phase::Progressing | Phase::WaitingPromotion) {
-            let canary = self.obs.canary.clone();
-            match self.ready(&canary, &format!("canary deployment {}", self.target())) {
-                Ok(true) => {}
-                Ok(false) => return Err(Halt),
-                Err(e) => {
-                    self.roll_back_stuck(&e);
-                    return Ok(());
-                }
-            }
-        }
-        self.state.not_ready_since = None;
-
-        if self.spec.skip_analysis && phase == Phase::Progressing {
-            self.state.canary_weight = 0;
-            self.state.mirrored = false;
-            self.copy_to_primary();
-            self.succeed(
-                &format!(
-                    "Promotion completed! Canary analysis was skipped for {}",
-                    self.target()
-                ),
-                "Canary analysis was skipped, promotion finished.",
-            );
-            return Ok(());
-        }
-
-        // Manual rollback hooks (step 19).
-        if matches!(phase, Phase::Progressing | Phase::WaitingPromotion)
+    /// Manual rollback hooks (step 19).
+    fn rollback_hooks(&mut self, phase: Phase) -> Flow {
+        if !(matches!(phase, Phase::Progressing | Phase::WaitingPromotion)
             && self.spec.has_hooks(HookType::Rollback)
-            && self.answer(Question::Hooks(HookType::Rollback))? == Outcome::Pass
+            && self.answer(Question::Hooks(HookType::Rollback))? == Outcome::Pass)
         {
-            self.warn(
-                format!("Rolling back {} manual webhook invoked", self.name()),
-                Some(FailureKind::Hook),
-            );
-            self.alert(Severity::Warn, "Rolling back manual webhook invoked");
-            {
-                self.rollback("a rollback webhook signalled a rollback");
-                return Ok(());
-            }
+            return Ok(());
         }
+        self.warn(
+            format!("Rolling back {} manual webhook invoked", self.name()),
+            Some(FailureKind::Hook),
+        );
+        self.alert(Severity::Warn, "Rolling back manual webhook invoked");
+        self.rollback("a rollback webhook signalled a rollback");
+        Err(End::Decided)
+    }
 
+    /// Promoting moves traffic back to the primary; Finalising ends the promotion.
+    fn finish_promotion(&mut self, phase: Phase) -> Flow {
         match phase {
-            Phase::Promoting => {
-                self.promotion_traffic();
-                return Ok(());
-            }
+            Phase::Promoting => self.promotion_traffic(),
             Phase::Finalising => {
                 self.state.canary_weight = 0;
                 self.state.mirrored = false;
@@ -386,32 +458,36 @@ impl Tick<'_> {
                     &format!("Promotion completed! Scaling down {}", self.target()),
                     "Canary analysis completed successfully, promotion finished.",
                 );
-                return Ok(());
             }
-            _ => {}
+            _ => return Ok(()),
         }
+        Err(End::Decided)
+    }
 
-        // Threshold reached: roll back (step 22).
-        if self.state.failed_checks >= self.spec.analysis.threshold {
-            let n = self.state.failed_checks;
-            self.warn(
-                format!(
-                    "Rolling back {} failed checks threshold reached {n}",
-                    self.name()
-                ),
-                None,
-            );
-            self.alert(
-                Severity::Error,
-                &format!("Failed checks threshold reached {n}"),
-            );
-            {
-                self.rollback(&format!("failed checks threshold reached {n}"));
-                return Ok(());
-            }
+    /// Threshold reached: roll back (step 22).
+    fn threshold_reached(&mut self) -> Flow {
+        let n = self.state.failed_checks;
+        if n < self.spec.analysis.threshold {
+            return Ok(());
         }
+        self.warn(
+            format!(
+                "Rolling back {} failed checks threshold reached {n}",
+                self.name()
+            ),
+            None,
+        );
+        self.alert(
+            Severity::Error,
+            &format!("Failed checks threshold reached {n}"),
+        );
+        self.rollback(&format!("failed checks threshold reached {n}"));
+        Err(End::Decided)
+    }
 
-        // Checks (steps 24–25).
+    /// The checks (steps 24–25): the pre-rollout gate before the first step, else the rollout
+    /// webhooks and the metrics; a failure counts and ends the tick.
+    fn run_checks(&mut self, phase: Phase) -> Flow {
         let first = self.state.canary_weight == 0
             && self.state.iterations == 0
             && !self.state.mirrored
@@ -423,24 +499,17 @@ impl Tick<'_> {
                     format!("Halt {} advancement pre-rollout check {msg}", self.name()),
                     Some(FailureKind::Hook),
                 );
-                return Ok(());
+                return Err(End::Decided);
             }
             self.event(format!("Starting canary analysis for {}", self.target()));
         } else if (self.spec.has_hooks(HookType::Rollout) || !self.spec.analysis.metrics.is_empty())
             && let Outcome::Fail { kind, message } = self.answer(Question::Analysis)?
         {
-            {
-                self.state.failed_checks += 1;
-                self.warn(message, Some(kind));
-                return Ok(());
-            }
+            self.state.failed_checks += 1;
+            self.warn(message, Some(kind));
+            return Err(End::Decided);
         }
-
-        match self.spec.strategy() {
-            Strategy::Canary => self.canary_step(),
-            Strategy::Ab => self.ab_step(),
-            Strategy::Bluegreen | Strategy::Mirror => self.bluegreen_step(),
-        }
+        Ok(())
     }
 
     fn initialize(&mut self) -> Step {

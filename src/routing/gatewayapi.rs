@@ -97,6 +97,97 @@ fn header_filter(kind: &str, h: &Value) -> Option<Value> {
     (!m.is_empty()).then(|| json!({"type": kind, field: m}))
 }
 
+/// The filters and timeouts every rule of the route carries (`spec.service` headers, rewrite,
+/// mirrors, timeouts).
+fn shared_filters(raw: &Value) -> (Vec<Value>, Map<String, Value>) {
+    let mut filters: Vec<Value> = Vec::new();
+    filters.extend(header_filter(
+        "RequestHeaderModifier",
+        &raw["headers"]["request"],
+    ));
+    filters.extend(header_filter(
+        "ResponseHeaderModifier",
+        &raw["headers"]["response"],
+    ));
+    if let Some(uri) = raw["rewrite"]["uri"].as_str() {
+        let path = if raw["rewrite"]["type"] == "ReplacePrefixMatch" {
+            json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri})
+        } else {
+            json!({"type": "ReplaceFullPath", "replaceFullPath": uri})
+        };
+        filters.push(json!({"type": "URLRewrite", "urlRewrite": {"path": path}}));
+    }
+    for m in raw["mirror"].as_array().into_iter().flatten() {
+        filters.push(json!({"type": "RequestMirror", "requestMirror": m}));
+    }
+    let mut timeouts = Map::new();
+    if let Some(t) = raw["timeout"].as_str() {
+        timeouts.insert("request".into(), json!(t));
+    }
+    if let Some(t) = raw["backendTimeout"].as_str() {
+        timeouts.insert("backendRequest".into(), json!(t));
+    }
+    (filters, timeouts)
+}
+
+/// The `Set-Cookie` value that pins a client to the canary (`sessionAffinity`).
+fn affinity_cookie(sa: &Value, name: &str, value: &str) -> String {
+    let mut cookie = format!(
+        "{name}={value}; Max-Age={}",
+        sa["maxAge"].as_i64().unwrap_or(86400)
+    );
+    for (field, attr) in [
+        ("domain", "Domain"),
+        ("path", "Path"),
+        ("sameSite", "SameSite"),
+    ] {
+        if let Some(v) = sa[field].as_str() {
+            let _ = write!(cookie, "; {attr}={v}");
+        }
+    }
+    for (field, attr) in [
+        ("httpOnly", "HttpOnly"),
+        ("partitioned", "Partitioned"),
+        ("secure", "Secure"),
+    ] {
+        if sa[field] == true {
+            let _ = write!(cookie, "; {attr}");
+        }
+    }
+    cookie
+}
+
+/// `matches` with a header match on the affinity cookie added to each.
+fn sticky(matches: &[Value], name: &str, value: &str) -> Vec<Value> {
+    matches
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            let mut headers = m["headers"].as_array().cloned().unwrap_or_default();
+            headers.push(json!({"name": "Cookie", "type": "RegularExpression",
+                                "value": format!(".*{name}.*{value}.*")}));
+            m["headers"] = Value::Array(headers);
+            m
+        })
+        .collect()
+}
+
+/// The A/B matches: each of `spec.analysis.match`, converted, over each default match.
+fn ab_matches(spec: &crate::release::ReleaseSpec, defaults: &[Value]) -> Vec<Value> {
+    let mut ab = Vec::new();
+    for a in &spec.analysis.matches {
+        let a = convert_match(a);
+        for d in defaults {
+            let mut m = d.clone();
+            for (k, v) in a.as_object().into_iter().flatten() {
+                m[k] = v.clone();
+            }
+            ab.push(m);
+        }
+    }
+    ab
+}
+
 impl Router for GatewayApi {
     fn objects(&self, input: &RouteInput<'_>) -> Result<Vec<Value>, Error> {
         let spec = input.spec;
@@ -109,33 +200,7 @@ impl Router for GatewayApi {
         };
         let backend = |name: String, weight: u8| json!({"group": "", "kind": "Service", "name": name, "port": port, "weight": weight});
         let w = input.weights;
-        let mut filters: Vec<Value> = Vec::new();
-        filters.extend(header_filter(
-            "RequestHeaderModifier",
-            &raw["headers"]["request"],
-        ));
-        filters.extend(header_filter(
-            "ResponseHeaderModifier",
-            &raw["headers"]["response"],
-        ));
-        if let Some(uri) = raw["rewrite"]["uri"].as_str() {
-            let path = if raw["rewrite"]["type"] == "ReplacePrefixMatch" {
-                json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri})
-            } else {
-                json!({"type": "ReplaceFullPath", "replaceFullPath": uri})
-            };
-            filters.push(json!({"type": "URLRewrite", "urlRewrite": {"path": path}}));
-        }
-        for m in raw["mirror"].as_array().into_iter().flatten() {
-            filters.push(json!({"type": "RequestMirror", "requestMirror": m}));
-        }
-        let mut timeouts = Map::new();
-        if let Some(t) = raw["timeout"].as_str() {
-            timeouts.insert("request".into(), json!(t));
-        }
-        if let Some(t) = raw["backendTimeout"].as_str() {
-            timeouts.insert("backendRequest".into(), json!(t));
-        }
+        let (filters, timeouts) = shared_filters(raw);
         let rule = |matches: Vec<Value>, backends: Vec<Value>, extra_filters: &[Value]| {
             let mut r = json!({"matches": matches, "backendRefs": backends});
             let all: Vec<Value> = filters.iter().chain(extra_filters).cloned().collect();
@@ -156,42 +221,13 @@ impl Router for GatewayApi {
         {
             let name = sa["cookieName"].as_str().unwrap_or("flagger-cookie");
             let value = cookie_value(input.canary_revision);
-            let mut cookie = format!(
-                "{name}={value}; Max-Age={}",
-                sa["maxAge"].as_i64().unwrap_or(86400)
-            );
-            for (field, attr) in [
-                ("domain", "Domain"),
-                ("path", "Path"),
-                ("sameSite", "SameSite"),
-            ] {
-                if let Some(v) = sa[field].as_str() {
-                    let _ = write!(cookie, "; {attr}={v}");
-                }
-            }
-            for (field, attr) in [
-                ("httpOnly", "HttpOnly"),
-                ("partitioned", "Partitioned"),
-                ("secure", "Secure"),
-            ] {
-                if sa[field] == true {
-                    let _ = write!(cookie, "; {attr}");
-                }
-            }
             canary_backend["filters"] = json!([{"type": "ResponseHeaderModifier",
-                "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": cookie}]}}]);
-            let sticky: Vec<Value> = defaults
-                .iter()
-                .map(|m| {
-                    let mut m = m.clone();
-                    let mut headers = m["headers"].as_array().cloned().unwrap_or_default();
-                    headers.push(json!({"name": "Cookie", "type": "RegularExpression",
-                                        "value": format!(".*{name}.*{value}.*")}));
-                    m["headers"] = Value::Array(headers);
-                    m
-                })
-                .collect();
-            rules.push(rule(sticky, vec![backend(keys::canary(apex), 100)], &[]));
+                "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": affinity_cookie(sa, name, &value)}]}}]);
+            rules.push(rule(
+                sticky(&defaults, name, &value),
+                vec![backend(keys::canary(apex), 100)],
+                &[],
+            ));
         }
         let mut mirror = Vec::new();
         if w.mirror {
@@ -204,18 +240,7 @@ impl Router for GatewayApi {
         }
         let weighted = vec![backend(keys::primary(apex), w.primary()), canary_backend];
         if is_ab(spec) {
-            let mut ab = Vec::new();
-            for a in &spec.analysis.matches {
-                let a = convert_match(a);
-                for d in &defaults {
-                    let mut m = d.clone();
-                    for (k, v) in a.as_object().into_iter().flatten() {
-                        m[k] = v.clone();
-                    }
-                    ab.push(m);
-                }
-            }
-            rules.push(rule(ab, weighted, &mirror));
+            rules.push(rule(ab_matches(spec, &defaults), weighted, &mirror));
             rules.push(rule(defaults, vec![backend(keys::primary(apex), 100)], &[]));
         } else {
             rules.push(rule(defaults, weighted, &mirror));

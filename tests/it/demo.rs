@@ -11,6 +11,10 @@ use serde_json::Value;
 use super::support::git::git;
 
 #[tokio::test(flavor = "multi_thread")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the demo's four scenes checked in the cluster, in Git and on the forge, in order"
+)]
 async fn promotion_rollback_with_revert_and_fast_rollback() {
     let dir = tempfile::tempdir().unwrap();
     // A local forge (GitHub's API) and an alert endpoint, recording what they receive.

@@ -85,6 +85,10 @@ async fn run(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "three rollouts against one real Prometheus, started once"
+)]
 async fn a_real_prometheus_drives_promotion_rollback_and_refuses_to_promote_blind() {
     let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
     sim.sim.lock().unwrap().set_request_rate(200.0);

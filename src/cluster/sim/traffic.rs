@@ -105,145 +105,211 @@ fn deployment_for<'a>(
         })
 }
 
-/// How traffic to Service `svc` is split right now.
+/// Requests of one status to one backend, to be metered.
+struct Requests<'a> {
+    entry: &'a Entry,
+    objects: &'a BTreeMap<ObjectKey, Value>,
+    ns: &'a str,
+    service: &'a str,
+    deployment: &'a str,
+    status: &'a str,
+    n: f64,
+    latency_ms: f64,
+}
+
+/// How traffic to Service `svc` is split right now: by the first routing object that routes it
+/// (NGINX canary Ingress, Istio VirtualService, Gateway API HTTPRoute, SMI TrafficSplit,
+/// TraefikService), else by the Service's own selector.
 fn routes<'a>(
     objects: &'a BTreeMap<ObjectKey, Value>,
     ns: &str,
     svc: &str,
 ) -> (Entry, Vec<Backend<'a>>) {
-    let in_ns = |group: &'a str, kind: &'a str| {
-        objects
+    let r = Routing {
+        objects,
+        ns,
+        svc,
+        primary: keys::primary(svc),
+        canary: keys::canary(svc),
+    };
+    let (entry, weights) = r
+        .nginx()
+        .or_else(|| r.istio())
+        .or_else(|| r.gateway_api())
+        .or_else(|| r.smi())
+        .or_else(|| r.traefik())
+        .unwrap_or_else(|| (Entry::Direct, vec![(svc.to_owned(), 100.0)]));
+    let backends = weights
+        .into_iter()
+        .map(|(service, weight)| Backend {
+            deployment: deployment_for(objects, ns, &service),
+            service,
+            weight,
+        })
+        .collect();
+    (entry, backends)
+}
+
+/// Relative weights → shares of 100.
+fn scaled(b: Vec<(String, f64)>) -> Vec<(String, f64)> {
+    let total: f64 = b.iter().map(|(_, w)| w).sum();
+    let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
+    b.into_iter().map(|(n, w)| (n, w * scale)).collect()
+}
+
+/// The first backend (Service name and port) of an Ingress's rules.
+fn ingress_backend(ing: &Value) -> Option<(String, String)> {
+    let rules = ing["spec"]["rules"].as_array()?;
+    rules
+        .iter()
+        .flat_map(|r| r["http"]["paths"].as_array().into_iter().flatten())
+        .find_map(|p| {
+            let s = &p["backend"]["service"];
+            Some((
+                s["name"].as_str()?.to_owned(),
+                s["port"]["number"].as_i64().map_or_else(
+                    || s["port"]["name"].as_str().unwrap_or("").to_owned(),
+                    |n| n.to_string(),
+                ),
+            ))
+        })
+}
+
+fn is_nginx_canary(i: &Value) -> bool {
+    i["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true"
+}
+
+/// The routing objects of one Service's namespace, read per provider.
+struct Routing<'a> {
+    objects: &'a BTreeMap<ObjectKey, Value>,
+    ns: &'a str,
+    svc: &'a str,
+    primary: String,
+    canary: String,
+}
+
+type Split = Option<(Entry, Vec<(String, f64)>)>;
+
+impl<'a> Routing<'a> {
+    fn in_ns(&self, group: &'a str, kind: &'a str) -> impl Iterator<Item = &'a Value> + use<'a> {
+        let ns = self.ns.to_owned();
+        self.objects
             .iter()
             .filter(move |(k, _)| k.group == group && k.kind == kind && k.namespace == ns)
             .map(|(_, v)| v)
-    };
-    let backend = |service: &str, w: f64| Backend {
-        service: service.to_owned(),
-        deployment: deployment_for(objects, ns, service),
-        weight: w,
-    };
-    // Relative weights → shares of 100.
-    let scaled = |b: &[(String, f64)]| -> Vec<Backend<'a>> {
-        let total: f64 = b.iter().map(|(_, w)| w).sum();
-        let scale = if total > 0.0 { 100.0 / total } else { 0.0 };
-        b.iter().map(|(n, w)| backend(n, w * scale)).collect()
-    };
-    let primary = keys::primary(svc);
-    let canary = keys::canary(svc);
-    let backend_of = |ing: &Value| -> Option<(String, String)> {
-        let rules = ing["spec"]["rules"].as_array()?;
-        rules
+    }
+
+    fn routes_here(&self, names: &[(String, f64)]) -> bool {
+        names
             .iter()
-            .flat_map(|r| r["http"]["paths"].as_array().into_iter().flatten())
-            .find_map(|p| {
-                let s = &p["backend"]["service"];
-                Some((
-                    s["name"].as_str()?.to_owned(),
-                    s["port"]["number"].as_i64().map_or_else(
-                        || s["port"]["name"].as_str().unwrap_or("").to_owned(),
-                        |n| n.to_string(),
-                    ),
-                ))
+            .any(|(n, _)| *n == self.primary || *n == self.canary)
+    }
+
+    /// NGINX: the user's Ingress routes to the apex Service; a canary Ingress to `<svc>-canary`.
+    fn nginx(&self) -> Split {
+        let (main, port) = self
+            .in_ns("networking.k8s.io", "Ingress")
+            .filter(|i| !is_nginx_canary(i))
+            .find_map(|i| {
+                ingress_backend(i)
+                    .filter(|(s, _)| s == self.svc)
+                    .map(|(_, p)| (i["metadata"]["name"].as_str().unwrap_or("").to_owned(), p))
+            })?;
+        let w = self
+            .in_ns("networking.k8s.io", "Ingress")
+            .filter(|i| {
+                is_nginx_canary(i) && ingress_backend(i).is_some_and(|(s, _)| s == self.canary)
             })
-    };
-    // NGINX: the user's Ingress routes to the apex Service; a canary Ingress to `<svc>-canary`.
-    let is_canary =
-        |i: &Value| i["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true";
-    if let Some((main, port)) = in_ns("networking.k8s.io", "Ingress")
-        .filter(|i| !is_canary(i))
-        .find_map(|i| {
-            backend_of(i)
-                .filter(|(s, _)| s == svc)
-                .map(|(_, p)| (i["metadata"]["name"].as_str().unwrap_or("").to_owned(), p))
-        })
-    {
-        let w = in_ns("networking.k8s.io", "Ingress")
-            .filter(|i| is_canary(i) && backend_of(i).is_some_and(|(s, _)| s == canary))
             .map(|i| {
                 weight(&i["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
             })
             .next()
             .unwrap_or(0.0);
-        return (
+        Some((
             Entry::Nginx {
                 ingress: main,
                 port,
             },
-            vec![backend(svc, 100.0 - w), backend(&canary, w)],
-        );
+            vec![(self.svc.to_owned(), 100.0 - w), (self.canary.clone(), w)],
+        ))
     }
-    // Istio: the VirtualService's first HTTP route.
-    for vs in in_ns("networking.istio.io", "VirtualService") {
-        let dests: Vec<(String, f64)> = vs["spec"]["http"][0]["route"]
+
+    /// Istio: the VirtualService's first HTTP route.
+    fn istio(&self) -> Split {
+        self.in_ns("networking.istio.io", "VirtualService")
+            .map(|vs| {
+                vs["spec"]["http"][0]["route"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| {
+                        Some((
+                            r["destination"]["host"]
+                                .as_str()?
+                                .split('.')
+                                .next()?
+                                .to_owned(),
+                            r.get("weight").map_or(100.0, weight),
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .find(|dests| self.routes_here(dests))
+            .map(|dests| (Entry::Istio, dests))
+    }
+
+    /// Gateway API: the HTTPRoute's first rule.
+    fn gateway_api(&self) -> Split {
+        self.in_ns("gateway.networking.k8s.io", "HTTPRoute")
+            .map(|route| {
+                route["spec"]["rules"][0]["backendRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| {
+                        Some((
+                            b["name"].as_str()?.to_owned(),
+                            b.get("weight").map_or(1.0, weight),
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .find(|refs| self.routes_here(refs))
+            .map(|refs| (Entry::Envoy, scaled(refs)))
+    }
+
+    /// SMI TrafficSplit: Linkerd (v1alpha1) or Open Service Mesh (v1alpha2 and later).
+    fn smi(&self) -> Split {
+        let split = self
+            .in_ns("split.smi-spec.io", "TrafficSplit")
+            .find(|t| t["spec"]["service"] == self.svc || t["metadata"]["name"] == self.svc)?;
+        let b = split["spec"]["backends"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|r| {
-                Some((
-                    r["destination"]["host"]
-                        .as_str()?
-                        .split('.')
-                        .next()?
-                        .to_owned(),
-                    r.get("weight").map_or(100.0, weight),
-                ))
-            })
+            .filter_map(|b| Some((b["service"].as_str()?.to_owned(), weight(&b["weight"]))))
             .collect();
-        if dests.iter().any(|(h, _)| *h == primary || *h == canary) {
-            return (
-                Entry::Istio,
-                dests.iter().map(|(h, w)| backend(h, *w)).collect(),
-            );
-        }
+        let entry = if split["apiVersion"] == "split.smi-spec.io/v1alpha1" {
+            Entry::Linkerd
+        } else {
+            Entry::Osm
+        };
+        Some((entry, scaled(b)))
     }
-    // Gateway API: the HTTPRoute's first rule.
-    for route in in_ns("gateway.networking.k8s.io", "HTTPRoute") {
-        let refs: Vec<(String, f64)> = route["spec"]["rules"][0]["backendRefs"]
+
+    /// Traefik: the weighted TraefikService named after the apex Service.
+    fn traefik(&self) -> Split {
+        let ts = self
+            .in_ns("traefik.io", "TraefikService")
+            .find(|t| t["metadata"]["name"] == self.svc)?;
+        let b = ts["spec"]["weighted"]["services"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|b| {
-                Some((
-                    b["name"].as_str()?.to_owned(),
-                    b.get("weight").map_or(1.0, weight),
-                ))
-            })
+            .filter_map(|b| Some((b["name"].as_str()?.to_owned(), weight(&b["weight"]))))
             .collect();
-        if refs.iter().any(|(n, _)| *n == primary || *n == canary) {
-            return (Entry::Envoy, scaled(&refs));
-        }
+        Some((Entry::Traefik, scaled(b)))
     }
-    // SMI TrafficSplit: Linkerd (v1alpha1) or Open Service Mesh (v1alpha2 and later).
-    for split in in_ns("split.smi-spec.io", "TrafficSplit") {
-        if split["spec"]["service"] == svc || split["metadata"]["name"] == svc {
-            let b: Vec<(String, f64)> = split["spec"]["backends"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|b| Some((b["service"].as_str()?.to_owned(), weight(&b["weight"]))))
-                .collect();
-            let entry = if split["apiVersion"] == "split.smi-spec.io/v1alpha1" {
-                Entry::Linkerd
-            } else {
-                Entry::Osm
-            };
-            return (entry, scaled(&b));
-        }
-    }
-    // Traefik: the weighted TraefikService named after the apex Service.
-    for ts in in_ns("traefik.io", "TraefikService") {
-        if ts["metadata"]["name"] == svc {
-            let b: Vec<(String, f64)> = ts["spec"]["weighted"]["services"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|b| Some((b["name"].as_str()?.to_owned(), weight(&b["weight"]))))
-                .collect();
-            return (Entry::Traefik, scaled(&b));
-        }
-    }
-    // The Service's own selector (blue/green switches it between primary and canary).
-    (Entry::Direct, vec![backend(svc, 100.0)])
 }
 
 /// The first port of a Service (80 when there is none).
@@ -335,7 +401,6 @@ impl Traffic {
             .collect();
         for (key, _) in services {
             let (entry, backends) = routes(objects, &key.namespace, &key.name);
-            let ns = key.namespace.clone();
             for b in backends {
                 let Some(d) = b.deployment else { continue };
                 let requests = rate * dt.as_secs_f64() * b.weight.clamp(0.0, 100.0) / 100.0;
@@ -343,152 +408,164 @@ impl Traffic {
                     continue;
                 }
                 let error_rate = annotation(Some(d), keys::SIM_ERROR_RATE, 0.0).clamp(0.0, 1.0);
-                let latency_ms = annotation(Some(d), keys::SIM_LATENCY_MS, 50.0).max(0.0);
-                let deployment = d["metadata"]["name"].as_str().unwrap_or("").to_owned();
-                let split = [
+                let deployment = d["metadata"]["name"].as_str().unwrap_or("");
+                for (status, n) in [
                     ("200", requests * (1.0 - error_rate)),
                     ("500", requests * error_rate),
-                ];
-                for (status, n) in split {
-                    match &entry {
-                        Entry::Nginx { ingress, port } => {
-                            let canary = if b.service.ends_with("-canary") {
-                                format!("{ns}-{}-{port}", b.service)
-                            } else {
-                                String::new()
-                            };
-                            let labels = vec![
-                                ("canary", canary),
-                                ("controller_class", "k8s.io/ingress-nginx".to_owned()),
-                                ("ingress", ingress.clone()),
-                                ("namespace", ns.clone()),
-                                ("service", b.service.clone()),
-                                ("status", status.to_owned()),
-                            ];
-                            self.add("nginx_ingress_controller_requests", labels.clone(), n);
-                            self.observe(
-                                "nginx_ingress_controller_request_duration_seconds",
-                                SECONDS_BUCKETS,
-                                labels.clone(),
-                                latency_ms / 1000.0,
-                                n,
-                            );
-                            self.observe(
-                                "nginx_ingress_controller_response_duration_seconds",
-                                SECONDS_BUCKETS,
-                                labels,
-                                latency_ms / 1000.0,
-                                n,
-                            );
-                        }
-                        Entry::Istio => {
-                            let labels = vec![
-                                ("destination_service_name", b.service.clone()),
-                                ("destination_workload", deployment.clone()),
-                                ("destination_workload_namespace", ns.clone()),
-                                ("reporter", "destination".to_owned()),
-                                ("response_code", status.to_owned()),
-                            ];
-                            self.requests_ms(
-                                "istio_requests_total",
-                                "istio_request_duration_milliseconds",
-                                labels,
-                                latency_ms,
-                                n,
-                            );
-                        }
-                        Entry::Linkerd => {
-                            let classification = if status == "500" {
-                                "failure"
-                            } else {
-                                "success"
-                            };
-                            let labels = vec![
-                                ("classification", classification.to_owned()),
-                                ("deployment", deployment.clone()),
-                                ("direction", "inbound".to_owned()),
-                                ("namespace", ns.clone()),
-                                ("status_code", status.to_owned()),
-                            ];
-                            self.requests_ms(
-                                "response_total",
-                                "response_latency_ms",
-                                labels,
-                                latency_ms,
-                                n,
-                            );
-                        }
-                        Entry::Osm => {
-                            let labels = vec![
-                                ("destination_kind", "Deployment".to_owned()),
-                                ("destination_name", deployment.clone()),
-                                ("destination_namespace", ns.clone()),
-                                ("response_code", status.to_owned()),
-                            ];
-                            self.requests_ms(
-                                "osm_request_total",
-                                "osm_request_duration_ms",
-                                labels,
-                                latency_ms,
-                                n,
-                            );
-                        }
-                        Entry::Traefik => {
-                            // Traefik names services `<namespace>-<service>-<port>@kubernetescrd`.
-                            let port = service_port(objects, &ns, &b.service);
-                            let labels = vec![
-                                ("code", status.to_owned()),
-                                ("method", "GET".to_owned()),
-                                ("protocol", "http".to_owned()),
-                                (
-                                    "service",
-                                    format!("{ns}-{}-{port}@kubernetescrd", b.service),
-                                ),
-                            ];
-                            self.observe(
-                                "traefik_service_request_duration_seconds",
-                                SECONDS_BUCKETS,
-                                labels,
-                                latency_ms / 1000.0,
-                                n,
-                            );
-                        }
-                        Entry::Envoy => {
-                            // Envoy names clusters `<namespace>_<service>_<port>` (Contour's
-                            // scheme, which Flagger's envoy-based queries match).
-                            let port = service_port(objects, &ns, &b.service);
-                            let labels = vec![
-                                ("envoy_cluster_name", format!("{ns}_{}_{port}", b.service)),
-                                ("envoy_response_code", status.to_owned()),
-                            ];
-                            self.add("envoy_cluster_upstream_rq", labels.clone(), n);
-                            self.observe(
-                                "envoy_cluster_upstream_rq_time",
-                                MS_BUCKETS,
-                                labels,
-                                latency_ms,
-                                n,
-                            );
-                        }
-                        Entry::Direct => {}
-                    }
-                    // Every app exposes its own request metrics (the kubernetes and Gateway API
-                    // providers' built-in queries read these).
-                    let labels = vec![
-                        ("kubernetes_namespace", ns.clone()),
-                        ("kubernetes_pod_name", pod_name(&deployment)),
-                        ("status", status.to_owned()),
-                    ];
-                    self.observe(
-                        "http_request_duration_seconds",
-                        SECONDS_BUCKETS,
-                        labels,
-                        latency_ms / 1000.0,
+                ] {
+                    self.meter(&Requests {
+                        entry: &entry,
+                        objects,
+                        ns: &key.namespace,
+                        service: &b.service,
+                        deployment,
+                        status,
                         n,
-                    );
+                        latency_ms: annotation(Some(d), keys::SIM_LATENCY_MS, 50.0).max(0.0),
+                    });
                 }
             }
         }
+    }
+
+    /// Counts requests in the data plane's metrics and in the app's own.
+    fn meter(&mut self, r: &Requests<'_>) {
+        match r.entry {
+            Entry::Nginx { ingress, port } => self.meter_nginx(r, ingress, port),
+            Entry::Istio => self.requests_ms(
+                "istio_requests_total",
+                "istio_request_duration_milliseconds",
+                vec![
+                    ("destination_service_name", r.service.to_owned()),
+                    ("destination_workload", r.deployment.to_owned()),
+                    ("destination_workload_namespace", r.ns.to_owned()),
+                    ("reporter", "destination".to_owned()),
+                    ("response_code", r.status.to_owned()),
+                ],
+                r.latency_ms,
+                r.n,
+            ),
+            Entry::Linkerd => {
+                let classification = if r.status == "500" {
+                    "failure"
+                } else {
+                    "success"
+                };
+                self.requests_ms(
+                    "response_total",
+                    "response_latency_ms",
+                    vec![
+                        ("classification", classification.to_owned()),
+                        ("deployment", r.deployment.to_owned()),
+                        ("direction", "inbound".to_owned()),
+                        ("namespace", r.ns.to_owned()),
+                        ("status_code", r.status.to_owned()),
+                    ],
+                    r.latency_ms,
+                    r.n,
+                );
+            }
+            Entry::Osm => self.requests_ms(
+                "osm_request_total",
+                "osm_request_duration_ms",
+                vec![
+                    ("destination_kind", "Deployment".to_owned()),
+                    ("destination_name", r.deployment.to_owned()),
+                    ("destination_namespace", r.ns.to_owned()),
+                    ("response_code", r.status.to_owned()),
+                ],
+                r.latency_ms,
+                r.n,
+            ),
+            Entry::Traefik => self.meter_traefik(r),
+            Entry::Envoy => self.meter_envoy(r),
+            Entry::Direct => {}
+        }
+        // Every app exposes its own request metrics (the kubernetes and Gateway API providers'
+        // built-in queries read these).
+        let labels = vec![
+            ("kubernetes_namespace", r.ns.to_owned()),
+            ("kubernetes_pod_name", pod_name(r.deployment)),
+            ("status", r.status.to_owned()),
+        ];
+        self.observe(
+            "http_request_duration_seconds",
+            SECONDS_BUCKETS,
+            labels,
+            r.latency_ms / 1000.0,
+            r.n,
+        );
+    }
+
+    fn meter_nginx(&mut self, r: &Requests<'_>, ingress: &str, port: &str) {
+        let canary = if r.service.ends_with("-canary") {
+            format!("{}-{}-{port}", r.ns, r.service)
+        } else {
+            String::new()
+        };
+        let labels = vec![
+            ("canary", canary),
+            ("controller_class", "k8s.io/ingress-nginx".to_owned()),
+            ("ingress", ingress.to_owned()),
+            ("namespace", r.ns.to_owned()),
+            ("service", r.service.to_owned()),
+            ("status", r.status.to_owned()),
+        ];
+        self.add("nginx_ingress_controller_requests", labels.clone(), r.n);
+        for histogram in [
+            "nginx_ingress_controller_request_duration_seconds",
+            "nginx_ingress_controller_response_duration_seconds",
+        ] {
+            self.observe(
+                histogram,
+                SECONDS_BUCKETS,
+                labels.clone(),
+                r.latency_ms / 1000.0,
+                r.n,
+            );
+        }
+    }
+
+    /// Traefik names services `<namespace>-<service>-<port>@kubernetescrd`.
+    fn meter_traefik(&mut self, r: &Requests<'_>) {
+        let port = service_port(r.objects, r.ns, r.service);
+        let labels = vec![
+            ("code", r.status.to_owned()),
+            ("method", "GET".to_owned()),
+            ("protocol", "http".to_owned()),
+            (
+                "service",
+                format!("{}-{}-{port}@kubernetescrd", r.ns, r.service),
+            ),
+        ];
+        self.observe(
+            "traefik_service_request_duration_seconds",
+            SECONDS_BUCKETS,
+            labels,
+            r.latency_ms / 1000.0,
+            r.n,
+        );
+    }
+
+    /// Envoy names clusters `<namespace>_<service>_<port>` (Contour's scheme, which Flagger's
+    /// envoy-based queries match).
+    fn meter_envoy(&mut self, r: &Requests<'_>) {
+        let port = service_port(r.objects, r.ns, r.service);
+        let labels = vec![
+            (
+                "envoy_cluster_name",
+                format!("{}_{}_{port}", r.ns, r.service),
+            ),
+            ("envoy_response_code", r.status.to_owned()),
+        ];
+        self.add("envoy_cluster_upstream_rq", labels.clone(), r.n);
+        self.observe(
+            "envoy_cluster_upstream_rq_time",
+            MS_BUCKETS,
+            labels,
+            r.latency_ms,
+            r.n,
+        );
     }
 
     /// The sum of a counter (or a histogram's `_count`) over the series whose labels include

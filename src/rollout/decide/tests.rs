@@ -123,6 +123,10 @@ fn progressing(weight: u8, failed: u32) -> ReleaseState {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the table of decide's transitions, one case per entry"
+)]
 fn every_transition_of_the_phase_table() {
     let confirm_rollout = Question::Hooks(HookType::ConfirmRollout);
     let confirm_promotion = Question::Hooks(HookType::ConfirmPromotion);
