@@ -14,8 +14,9 @@ use super::*;
 
 type Calls = Arc<Mutex<Vec<Value>>>;
 type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-use crate::release::spec::{HookType, Provider, parse_canary, parse_metric_template};
+use crate::release::spec::{HookType, Provider};
 use crate::release::state::Phase;
+use crate::release::{parse_canary, parse_metric_template};
 
 fn spec(metrics: Value, webhooks: Value) -> ReleaseSpec {
     let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",

@@ -15,8 +15,9 @@ pub mod view;
 
 use serde_json::Value;
 
+pub use parse::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 pub use readiness::{Readiness, deployment_readiness};
-pub use spec::{ReleaseSpec, parse_canary};
+pub use spec::ReleaseSpec;
 pub use state::{Decision, Observation, Phase, ReleaseState};
 pub use view::ReleaseView;
 

@@ -795,3 +795,6 @@ pub fn parse_alert_provider(obj: &Value) -> Result<AlertProvider, SpecError> {
         secret_ref,
     })
 }
+
+#[cfg(test)]
+mod tests;

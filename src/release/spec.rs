@@ -532,8 +532,3 @@ pub fn go_duration(d: Duration) -> String {
         format!("{s}s")
     }
 }
-
-pub use super::parse::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
-
-#[cfg(test)]
-mod tests;

@@ -13,10 +13,11 @@ use super::objects::{self, Live};
 use super::simulate::{self, all_pass, analysis_fails};
 use super::targets;
 use crate::release::spec::{
-    MetricSourceRef, Provider, ReleaseSpec, SpecError, Strategy, go_duration, is_kind, parse_canary,
+    MetricSourceRef, Provider, ReleaseSpec, SpecError, Strategy, go_duration,
 };
 use crate::release::state::EventType;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
+use crate::release::{is_kind, parse_canary};
 use crate::revision::HashKey;
 
 /// One metric check.

@@ -12,11 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::object::{ObjectIndex, ObjectKey, namespace_or_default, with_namespace};
-use crate::release::spec::{
-    AlertProvider, MetricTemplate, Provider, ReleaseSpec, is_kind, parse_alert_provider,
-    parse_canary, parse_metric_template,
-};
+use crate::release::spec::{AlertProvider, MetricTemplate, Provider, ReleaseSpec};
 use crate::release::{ReleaseState, ReleaseTarget};
+use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 use crate::render::{self, Files};
 use crate::revision::{ConfigIndex, ConfigKind, HashKey, revision_in};
 

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::release::spec::parse_canary;
+use crate::release::parse_canary;
 
 fn spec(provider: &str, analysis: Value, service: Value) -> ReleaseSpec {
     let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",

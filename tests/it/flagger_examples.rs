@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use fledge::release::spec::{Provider, is_kind};
+use fledge::release::is_kind;
+use fledge::release::spec::Provider;
 use fledge::rollout::plan::plan;
 use serde_json::Value;
 

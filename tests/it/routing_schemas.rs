@@ -4,8 +4,9 @@
 
 use std::process::Command;
 
-use fledge::release::spec::{Provider, is_kind, parse_canary};
+use fledge::release::spec::Provider;
 use fledge::release::state::{Phase, ReleaseState};
+use fledge::release::{is_kind, parse_canary};
 use fledge::revision::{HashKey, revision};
 use fledge::rollout::executor::release_object;
 use fledge::routing::{RouteInput, Weights, route, services};

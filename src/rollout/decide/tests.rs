@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::decide;
 use crate::release::Readiness;
-use crate::release::spec::{HookType, Provider, ReleaseSpec, parse_canary};
+use crate::release::parse_canary;
+use crate::release::spec::{HookType, Provider, ReleaseSpec};
 use crate::release::state::{
     Action, Desired, FailureKind, Observation, Outcome, Phase, Question, ReleaseState,
 };

@@ -1,5 +1,6 @@
 //! Canary parsing: defaults, schedules, errors with field paths, the legacy form.
 use super::*;
+use crate::release::spec::*;
 use serde_json::json;
 
 fn canary(analysis: Value) -> Value {
