@@ -27,9 +27,11 @@
 //! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
 //! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields.
 //! - [`keys`]: every annotation, label, trailer and name fledge writes.
-//! - [`net`]: the HTTP client and the backoff every network edge shares.
+//! - [`net`]: the HTTP client and the backoff every network edge shares; [`chain`]: an error
+//!   with its causes, for logs.
 
 pub mod analysis;
+pub mod chain;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;

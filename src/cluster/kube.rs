@@ -4,7 +4,8 @@
 //! revision key. Pruning by inventory is [`super::inventory`]'s, over the [`super::Cluster`]
 //! trait.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -152,6 +153,14 @@ fn describe(obj: &Value) -> String {
     ObjectKey::of(obj).map_or_else(|| crate::object::describe(obj), |k| k.to_string())
 }
 
+/// Forced server-side apply as fledge's field manager, refusing unknown or duplicate fields
+/// (`fieldValidation=Strict`, as `kubectl apply` does) rather than dropping them silently.
+fn apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER)
+        .force()
+        .validation(kube::api::ValidationDirective::Strict)
+}
+
 /// The order objects are applied in: Namespaces, then CRDs, then everything else.
 fn apply_order(obj: &Value) -> u8 {
     match obj["kind"].as_str() {
@@ -172,18 +181,27 @@ impl KubeCluster {
         }
     }
 
-    /// A client from `KUBECONFIG` / `~/.kube/config` (with an optional context) or the in-cluster
-    /// service account.
-    pub async fn connect(context: Option<&str>) -> Result<Self, Error> {
+    /// A client from a kubeconfig file (`path`, else `KUBECONFIG` or `~/.kube/config`), with an
+    /// optional context, or else the in-cluster service account.
+    pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Self, Error> {
         let options = kube::config::KubeConfigOptions {
             context: context.map(str::to_owned),
             ..Default::default()
         };
-        let config = match kube::Config::from_kubeconfig(&options).await {
-            Ok(c) => c,
-            Err(_) if context.is_none() => kube::Config::incluster()
-                .map_err(|e| Error::Invalid(format!("no kubeconfig and not in a cluster: {e}")))?,
-            Err(e) => return Err(Error::Invalid(format!("kubeconfig: {e}"))),
+        let config = if let Some(p) = path {
+            let file = kube::config::Kubeconfig::read_from(p)
+                .map_err(|e| Error::Invalid(format!("kubeconfig {}: {e}", p.display())))?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| Error::Invalid(format!("kubeconfig {}: {e}", p.display())))?
+        } else {
+            match kube::Config::from_kubeconfig(&options).await {
+                Ok(c) => c,
+                Err(_) if context.is_none() => kube::Config::incluster().map_err(|e| {
+                    Error::Invalid(format!("no kubeconfig and not in a cluster: {e}"))
+                })?,
+                Err(e) => return Err(Error::Invalid(format!("kubeconfig: {e}"))),
+            }
         };
         let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(Self::new(client))
@@ -220,7 +238,17 @@ impl KubeCluster {
             let gvk = GroupVersionKind::gvk(group, version, kind);
             let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
                 .await
-                .map_err(|e| api_error(&format!("{kind}.{api_version}"), &e))?;
+                .map_err(|e| match e {
+                    kube::Error::Api(s) if s.code == 404 => Error::Invalid(format!(
+                        "{kind}.{api_version}: the cluster does not serve this kind; install its CustomResourceDefinition{}",
+                        if group == "fledge.dev" {
+                            " (kubectl apply -k deploy installs fledge's)"
+                        } else {
+                            ""
+                        }
+                    )),
+                    e => api_error(&format!("{kind}.{api_version}"), &e),
+                })?;
             (ar, caps.scope == Scope::Namespaced)
         };
         if let Ok(mut m) = self.resources.lock() {
@@ -249,49 +277,54 @@ impl KubeCluster {
         Ok((api, name.to_owned()))
     }
 
-    /// Applies `objects` with server-side apply. A dry run of the whole batch goes first: if
-    /// any object is refused, nothing is applied and every refusal is reported.
+    /// Applies `objects` with server-side apply, in two stages as Flux's kustomize-controller
+    /// does: first the definitions the rest may need (Namespaces, CRDs; each CRD waited for until
+    /// Established), then everything else. Each stage is dry-run whole first: if any object is
+    /// refused, nothing of that stage is applied and every refusal is reported. (Objects in a
+    /// Namespace, or of a kind, that the batch itself creates cannot be dry-run before it exists;
+    /// a refused second stage leaves the first applied, which deletes nothing.)
     pub async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
-        let mut ordered: Vec<&Value> = objects.iter().collect();
+        let (definitions, rest): (Vec<&Value>, Vec<&Value>) =
+            objects.iter().partition(|o| apply_order(o) < 2);
+        let mut ordered = definitions;
         ordered.sort_by_key(|o| apply_order(o));
-        // Custom resources whose CRD comes in the same batch cannot be dry-run before the CRD
-        // exists; the real apply checks them after their CRD is Established.
-        let defined_here: BTreeSet<(String, String)> = ordered
-            .iter()
-            .filter(|o| o["kind"] == "CustomResourceDefinition")
-            .filter_map(|c| {
-                Some((
-                    c["spec"]["group"].as_str()?.to_owned(),
-                    c["spec"]["names"]["kind"].as_str()?.to_owned(),
-                ))
-            })
-            .collect();
-        let new_kind = |o: &Value| {
-            let (group, _) = split_api_version(o["apiVersion"].as_str().unwrap_or(""));
-            defined_here.contains(&(
-                group.to_owned(),
-                o["kind"].as_str().unwrap_or("").to_owned(),
-            ))
-        };
+        let mut applied = self.apply_stage(&ordered).await?;
+        applied.extend(self.apply_stage(&rest).await?);
+        Ok(applied)
+    }
+
+    /// Asks the API server whether it would accept `objects` as they are (server-side apply,
+    /// strict field validation, dry run): every refusal, or nothing. Nothing is changed.
+    pub async fn dry_run(&self, objects: &[&Value]) -> Result<(), Error> {
         let mut refused = Vec::new();
-        for obj in ordered.iter().filter(|o| !new_kind(o)) {
-            let (api, name) = self.api_for(obj).await?;
-            let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        for obj in objects {
+            let (api, name) = match self.api_for(obj).await {
+                Ok(a) => a,
+                Err(e) => {
+                    refused.push((describe(obj), e.to_string()));
+                    continue;
+                }
+            };
+            let params = apply_params().dry_run();
             if let Err(e) = api.patch(&name, &params, &Patch::Apply(*obj)).await {
-                // A dry run of an object whose CRD is in the same batch fails until the CRD
-                // exists; such objects are checked by the real apply after their CRD.
                 refused.push((describe(obj), e.to_string()));
             }
         }
-        if !refused.is_empty() {
-            return Err(Error::DryRun(refused));
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::DryRun(refused))
         }
+    }
+
+    /// Dry-runs `objects`, then applies them in order (each CRD waited for until Established).
+    async fn apply_stage(&self, objects: &[&Value]) -> Result<Vec<Value>, Error> {
+        self.dry_run(objects).await?;
         let mut applied = Vec::new();
-        for obj in ordered {
+        for obj in objects {
             let (api, name) = self.api_for(obj).await?;
-            let params = PatchParams::apply(FIELD_MANAGER).force();
             let result = api
-                .patch(&name, &params, &Patch::Apply(obj))
+                .patch(&name, &apply_params(), &Patch::Apply(*obj))
                 .await
                 .map_err(|e| api_error(&describe(obj), &e))?;
             if obj["kind"] == "CustomResourceDefinition" {
@@ -423,7 +456,12 @@ impl KubeCluster {
             &Patch::Apply(&secret),
         )
         .await
-        .map_err(|e| api_error(&format!("Secret {namespace}/{name}"), &e))?;
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 404 => Error::Invalid(format!(
+                "namespace {namespace} does not exist: create it (kubectl apply -k deploy creates fledge-system) or name another with --namespace"
+            )),
+            e => api_error(&format!("Secret {namespace}/{name}"), &e),
+        })?;
         Ok(crate::revision::HashKey::new(key.to_vec()))
     }
 }

@@ -68,6 +68,9 @@ pub struct RunArgs {
     /// `kube` (kubeconfig or in-cluster) or `sim[:DIR]` (the simulated cluster, persisted in DIR)
     #[arg(long)]
     pub cluster: Option<String>,
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the in-cluster account)
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
     /// kubeconfig context
     #[arg(long)]
     pub context: Option<String>,
@@ -242,12 +245,11 @@ impl Environment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterChoice {
     Kube {
+        kubeconfig: Option<PathBuf>,
         context: Option<String>,
     },
     /// The simulated cluster, persisted in `dir` when given.
-    Sim {
-        dir: Option<PathBuf>,
-    },
+    Sim { dir: Option<PathBuf> },
 }
 
 /// Where metrics come from: `--metrics-provider prometheus` or `sim`.
@@ -487,6 +489,7 @@ impl Check {
         let arg = a.cluster.clone().unwrap_or_else(|| "kube".into());
         if arg == "kube" {
             return Some(ClusterChoice::Kube {
+                kubeconfig: a.kubeconfig.clone(),
                 context: a.context.clone(),
             });
         }

@@ -33,8 +33,11 @@ const SIM_STEP: Duration = Duration::from_secs(1);
 /// cluster opened from its directory), the metric source, the forge. An error names the flag.
 pub async fn connect(config: &Config) -> Result<Edges, String> {
     let cluster = match &config.cluster {
-        ClusterChoice::Kube { context } => AnyCluster::Kube(
-            KubeCluster::connect(context.as_deref())
+        ClusterChoice::Kube {
+            kubeconfig,
+            context,
+        } => AnyCluster::Kube(
+            KubeCluster::connect(kubeconfig.as_deref(), context.as_deref())
                 .await
                 .map_err(|e| format!("--cluster kube: {e}"))?,
         ),

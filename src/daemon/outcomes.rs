@@ -27,6 +27,7 @@ use tracing::{error, info, warn};
 use super::config::OutcomeConfig;
 use super::report::Outgoing;
 use super::shared::{Shared, World};
+use crate::chain::Chain;
 use crate::release::spec::{Provider, Severity};
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::report::alerts::{Alert, Target};
@@ -98,7 +99,7 @@ impl Writer {
                     }
                     failed = true;
                     self.count(true);
-                    warn!(error = %e, "writing outcomes to Git failed; retrying");
+                    warn!(error = %Chain(&e), "writing outcomes to Git failed; retrying");
                 }
             }
         }
@@ -339,7 +340,7 @@ impl Writer {
                 Ok(())
             }
             Err(e @ writeback::Error::RevertConflict { .. }) => {
-                error!(release = %release, error = %e,
+                error!(release = %release, error = %Chain(&e),
                     "the revert conflicts and was not committed; the release stays on its primary until a person reverts or fixes the change");
                 self.alert(format!("{release}: the revert of the failed revision conflicts ({e}); the release stays on its primary, a person must act"));
                 self.given_up.insert((release, rev));

@@ -17,6 +17,7 @@ use super::config::Config;
 use super::edges::{AnyCluster, AnyMetrics};
 use super::report::Outgoing;
 use super::shared::{Clock, Shared, World};
+use crate::chain::Chain;
 use crate::cluster::inventory;
 use crate::release::spec::AlertProvider;
 use crate::release::state::Event;
@@ -144,7 +145,7 @@ impl Reconciler {
         match rendered {
             Err(e) => {
                 self.shared.counters().render_errors += 1;
-                warn!(commit = %commit, error = %e, "render failed; the cluster keeps the last good commit");
+                warn!(commit = %commit, error = %Chain(&e), "render failed; the cluster keeps the last good commit");
             }
             Ok(d) => {
                 for p in &d.problems {
@@ -174,7 +175,7 @@ impl Reconciler {
             }
             Err(e) => {
                 self.shared.counters().apply_errors += 1;
-                warn!(commit = %commit, error = %e, "sync failed; retried at the next commit or poll");
+                warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or poll");
             }
         }
     }
@@ -251,7 +252,7 @@ impl Reconciler {
                 self.states.insert(k.to_owned(), report.state);
             }
             Err(err) => {
-                warn!(release = %k, error = %err, "tick failed; retried at the next interval");
+                warn!(release = %k, error = %Chain(&err), "tick failed; retried at the next interval");
             }
         }
     }

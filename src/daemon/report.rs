@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::shared::World;
+use crate::chain::Chain;
 use crate::release::ReleaseView;
 use crate::report::alerts::{Alert, Notifier, Target};
 use crate::report::forge::{self, Forge};
@@ -58,7 +59,7 @@ async fn post_statuses(f: &Forge, w: &World, cluster_name: &str) {
         if let Some(st) = forge::status_of(&view, cluster_name)
             && let Err(e) = f.post(&st).await
         {
-            warn!(error = %e, "commit status not posted");
+            warn!(error = %Chain(&e), "commit status not posted");
         }
     }
 }

@@ -45,7 +45,12 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
         {
             *v = json!(keys::primary(target_name));
         }
-        for e in sel["matchExpressions"].as_array_mut().into_iter().flatten() {
+        // `get_mut`, not indexing: indexing a missing field inserts a null the API server
+        // refuses under strict validation.
+        let expressions = sel
+            .get_mut("matchExpressions")
+            .and_then(Value::as_array_mut);
+        for e in expressions.into_iter().flatten() {
             if e["key"] == label
                 && let Some(first) = e["values"]
                     .as_array_mut()
@@ -55,8 +60,9 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
             }
         }
     };
-    for c in spec["topologySpreadConstraints"]
-        .as_array_mut()
+    for c in spec
+        .get_mut("topologySpreadConstraints")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
     {
@@ -64,9 +70,12 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
             fix(sel);
         }
     }
-    let anti = &mut spec["affinity"]["podAntiAffinity"];
-    for t in anti["requiredDuringSchedulingIgnoredDuringExecution"]
-        .as_array_mut()
+    let Some(anti) = spec.pointer_mut("/affinity/podAntiAffinity") else {
+        return;
+    };
+    for t in anti
+        .get_mut("requiredDuringSchedulingIgnoredDuringExecution")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
     {
@@ -74,8 +83,9 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
             fix(sel);
         }
     }
-    for t in anti["preferredDuringSchedulingIgnoredDuringExecution"]
-        .as_array_mut()
+    for t in anti
+        .get_mut("preferredDuringSchedulingIgnoredDuringExecution")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
     {

@@ -92,6 +92,11 @@ impl Router for Istio {
                         r.insert(f.into(), raw[f].clone());
                     }
                 }
+                // Flagger's `rewrite.type` is the Gateway API's; Istio's HTTPRewrite has no such
+                // field (the API server refuses it), so it is left out, as Flagger does.
+                if let Some(Value::Object(rw)) = r.get_mut("rewrite") {
+                    rw.remove("type");
+                }
                 r.insert("route".into(), route);
                 Value::Object(r)
             };

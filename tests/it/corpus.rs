@@ -3,7 +3,7 @@
 
 use fledge::render::{self, DiskFiles, yaml};
 
-use super::shared_dir;
+use super::data_dir;
 
 struct Outcome {
     case: String,
@@ -13,7 +13,7 @@ struct Outcome {
 }
 
 fn run_corpus() -> Vec<Outcome> {
-    let corpus = shared_dir().join("kustomize-corpus");
+    let corpus = data_dir().join("kustomize-corpus");
     let table = std::fs::read_to_string(corpus.join("cases.tsv")).expect("cases.tsv");
     let mut out = Vec::new();
     for line in table.lines().skip(1) {
@@ -81,7 +81,7 @@ fn corpus_matches_kubectl_kustomize() {
 
 #[test]
 fn rendering_is_deterministic() {
-    let corpus = shared_dir().join("kustomize-corpus");
+    let corpus = data_dir().join("kustomize-corpus");
     let base = corpus.join("case-53-kubebuilder-project-v4-default");
     let files = DiskFiles::new(&base).unwrap();
     let a = render::render(&files, "testdata/project-v4/config/default").unwrap();

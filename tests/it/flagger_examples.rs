@@ -8,11 +8,11 @@ use fledge::release::spec::Provider;
 use fledge::rollout::plan::plan;
 use serde_json::Value;
 
-use super::shared_dir;
+use super::data_dir;
 
 /// Every Canary document of the examples directory, by file name.
 fn canaries() -> BTreeMap<String, Value> {
-    let dir = shared_dir().join("flagger-examples");
+    let dir = data_dir().join("flagger-examples");
     let mut out = BTreeMap::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -325,7 +325,7 @@ fn schedule(p: &fledge::rollout::plan::Plan) -> String {
 
 /// Files the examples README marks as documentation fragments (and the Helm template).
 fn fragments() -> Vec<String> {
-    let readme = std::fs::read_to_string(shared_dir().join("flagger-examples/README.md")).unwrap();
+    let readme = std::fs::read_to_string(data_dir().join("flagger-examples/README.md")).unwrap();
     readme
         .lines()
         .filter(|l| l.contains("fragment (partial spec from docs)"))

@@ -7,7 +7,7 @@ use fledge::render::{self, MemFiles, smp, yaml};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::shared_dir;
+use super::data_dir;
 
 fn load_tree(dir: &Path, prefix: &str, into: &mut Vec<(String, Vec<u8>)>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -35,7 +35,7 @@ fn load_tree(dir: &Path, prefix: &str, into: &mut Vec<(String, Vec<u8>)>) {
 type Case = (String, Vec<(String, Vec<u8>)>);
 
 fn corpus_cases() -> Vec<Case> {
-    let corpus = shared_dir().join("kustomize-corpus");
+    let corpus = data_dir().join("kustomize-corpus");
     let table = std::fs::read_to_string(corpus.join("cases.tsv")).unwrap();
     table
         .lines()

@@ -24,6 +24,7 @@ mod kube_api;
 mod outcomes;
 mod prometheus;
 mod rbac;
+mod real_cluster;
 mod report;
 mod rollout_prometheus;
 mod routing_schemas;
@@ -31,21 +32,12 @@ mod support;
 mod validate;
 mod webhook;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The shared reference data (kustomize corpus, schemas, examples) that sits beside the
-/// repository; `FLEDGE_SHARED_DIR` overrides where.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("FLEDGE_SHARED_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("kustomize-corpus").is_dir(),
-        "shared reference data not found at {} (set FLEDGE_SHARED_DIR)",
-        dir.display()
-    );
-    dir
+/// The reference data the tests read (the kustomize corpus, Flagger's examples, upstream CRD
+/// schemas), kept in the repository with their licences under `tests/data`.
+pub fn data_dir() -> PathBuf {
+    repo_dir().join("tests/data")
 }
 
 /// The repository root.

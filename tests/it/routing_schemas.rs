@@ -12,7 +12,7 @@ use fledge::rollout::executor::release_object;
 use fledge::routing::{RouteInput, Weights, route, services};
 use serde_json::{Value, json};
 
-use super::{repo_dir, shared_dir};
+use super::{data_dir, repo_dir};
 
 fn ingress(ns: &str, svc: &str) -> Value {
     json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
@@ -24,7 +24,7 @@ fn ingress(ns: &str, svc: &str) -> Value {
 /// Canary specs covering every router and strategy: Flagger's examples plus a few variations.
 fn specs() -> Vec<fledge::release::ReleaseSpec> {
     let mut out = Vec::new();
-    let dir = shared_dir().join("flagger-examples");
+    let dir = data_dir().join("flagger-examples");
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yaml") {
@@ -117,14 +117,10 @@ fn specs() -> Vec<fledge::release::ReleaseSpec> {
     out
 }
 
-#[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "every provider's objects gathered, then validated in one run of the validator"
-)]
-fn generated_objects_validate_against_upstream_schemas() {
+/// Every object the rollout generates for Flagger's examples: routes at several weights,
+/// Services, the primary and its config copies, and the Release, each once.
+pub(crate) fn generated_objects() -> Vec<Value> {
     let mut objects = Vec::new();
-    let mut kinds = std::collections::BTreeSet::new();
     for s in specs() {
         let ing = ingress(&s.namespace, &s.service.name);
         for (canary, mirror) in [(0, false), (10, false), (0, true), (100, false)] {
@@ -174,9 +170,16 @@ fn generated_objects_validate_against_upstream_schemas() {
         release["status"] = serde_json::to_value(&state).unwrap();
         objects.push(release);
     }
-    // Identical objects (the same example in several files) are validated once.
+    // Identical objects (the same example in several files) are kept once.
     let mut seen = std::collections::BTreeSet::new();
     objects.retain(|o| seen.insert(o.to_string()));
+    objects
+}
+
+#[test]
+fn generated_objects_validate_against_upstream_schemas() {
+    let objects = generated_objects();
+    let mut kinds = std::collections::BTreeSet::new();
     for o in &objects {
         kinds.insert(format!(
             "{} {}",
@@ -204,7 +207,7 @@ fn generated_objects_validate_against_upstream_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("generated.yaml");
     std::fs::write(&file, fledge::render::yaml::emit_stream(&objects)).unwrap();
-    let schemas = shared_dir().join("schemas");
+    let schemas = data_dir().join("schemas");
     let out = Command::new("python3")
         .arg(repo_dir().join("scripts/validate.py"))
         .args(["--crds", schemas.join("istio").to_str().unwrap()])

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::{build_repo_dir, repo_dir, shared_dir};
+use super::{build_repo_dir, data_dir, repo_dir};
 
 #[test]
 fn example_overlays_pass_strict_schema_validation() {
@@ -32,7 +32,7 @@ fn example_overlays_pass_strict_schema_validation() {
     let out = Command::new("python3")
         .arg(repo_dir().join("scripts/validate.py"))
         .arg("--crds")
-        .arg(shared_dir().join("schemas/flagger"))
+        .arg(data_dir().join("schemas/flagger"))
         .args(&files)
         .output()
         .expect("python3 runs (install the test dependencies with scripts/test.sh)");
@@ -55,7 +55,7 @@ fn the_validator_rejects_what_it_should() {
     let out = Command::new("python3")
         .arg(repo_dir().join("scripts/validate.py"))
         .arg("--crds")
-        .arg(shared_dir().join("schemas/flagger"))
+        .arg(data_dir().join("schemas/flagger"))
         .arg(&bad)
         .output()
         .unwrap();

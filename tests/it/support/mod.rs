@@ -5,6 +5,7 @@
 //! a command that must succeed ([`ok`]).
 
 pub(crate) mod git;
+pub(crate) mod testcluster;
 
 use std::collections::BTreeSet;
 use std::process::Output;

@@ -1,0 +1,361 @@
+//! fledge against a real Kubernetes API server (etcd, kube-apiserver with RBAC and
+//! kube-controller-manager, built from Go modules: `scripts/testcluster.sh`), through the same
+//! `KubeCluster` code and the same `fledge run --cluster kube --kubeconfig …` users run, with
+//! real Git and real write-back.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use super::support::git::{Remote, git};
+use super::support::testcluster::{TestCluster, cluster};
+use super::support::until;
+use super::{data_dir, repo_dir};
+
+/// The objects of a YAML file.
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// fledge's Release CRD, installed once for every test that runs releases.
+fn install_release_crd(c: &TestCluster) {
+    c.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        repo_dir()
+            .join("deploy/crds/releases.fledge.dev.yaml")
+            .to_str()
+            .unwrap(),
+    ]);
+}
+
+/// `fledge run` on the real cluster, stopped when dropped.
+struct Daemon {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(c: &TestCluster, remote: &Remote, ns: &str, dir: &Path, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("fledge.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_fledge"))
+            .args(["run", "--repo", &remote.url(), "--cluster", "kube"])
+            .arg("--kubeconfig")
+            .arg(c.kubeconfig())
+            .args(["--namespace", ns, "--interval", "2s"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-server", "http://127.0.0.1:1"])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `kubectl get` until `done` holds of the object (at most 60 s).
+async fn until_object(c: &TestCluster, args: &[&str], done: impl Fn(Option<&Value>) -> bool) {
+    for _ in 0..600 {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(c.kubeconfig())
+            .args(["get", "-o", "json"])
+            .args(args)
+            .output()
+            .unwrap();
+        let v: Option<Value> = out
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap());
+        if done(v.as_ref()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never: kubectl get {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_generated_object_passes_strict_validation_on_the_real_api_server() {
+    let c = cluster();
+    let kube = c.kube().await;
+    // The upstream CRDs of the routing kinds, installed through fledge itself.
+    let schemas = data_dir().join("schemas");
+    let mut crds = Vec::new();
+    for file in [
+        "istio/networking.istio.io_virtualservices.yaml",
+        "istio/networking.istio.io_destinationrules.yaml",
+        "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
+        "linkerd/split.smi-spec.io_trafficsplits.yaml",
+        "traefik/traefik.io_traefikservices.yaml",
+    ] {
+        crds.extend(documents(&schemas.join(file)));
+    }
+    crds.extend(documents(
+        &repo_dir().join("deploy/crds/releases.fledge.dev.yaml"),
+    ));
+    kube.apply(&crds).await.unwrap();
+    // The SMI TrafficSplit CRD that serves v1alpha1 and v1alpha2 (Linkerd's) serves no
+    // v1alpha3; only one CRD of that name can be installed.
+    let objects: Vec<Value> = super::routing_schemas::generated_objects()
+        .into_iter()
+        .filter(|o| o["apiVersion"] != "split.smi-spec.io/v1alpha3")
+        .collect();
+    let namespaces: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["namespace"].as_str())
+        .collect();
+    for ns in namespaces {
+        let _ = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(c.kubeconfig())
+            .args(["create", "namespace", ns])
+            .output();
+    }
+    let refs: Vec<&Value> = objects.iter().collect();
+    eprintln!(
+        "{} generated objects dry-run with fieldValidation=Strict",
+        refs.len()
+    );
+    kube.dry_run(&refs)
+        .await
+        .unwrap_or_else(|e| panic!("the API server refused generated objects: {e}"));
+}
+
+/// Manifests of the first sync: a Namespace, a CRD and a custom resource of it, ConfigMaps.
+fn sync_files(app_ns: &str, with_drop: bool) -> Vec<(String, String)> {
+    let mut files = vec![
+        (
+            "namespace.yaml".into(),
+            format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {app_ns}}}\n"),
+        ),
+        (
+            "crd.yaml".into(),
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.fledge-test.example.com}\nspec:\n  group: fledge-test.example.com\n  names: {kind: Widget, plural: widgets, singular: widget}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              size: {type: integer}\n".into(),
+        ),
+        (
+            "widget.yaml".into(),
+            format!("apiVersion: fledge-test.example.com/v1\nkind: Widget\nmetadata: {{name: w1, namespace: {app_ns}}}\nspec: {{size: 3}}\n"),
+        ),
+        (
+            "keep.yaml".into(),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: keep, namespace: {app_ns}}}\ndata: {{a: '1'}}\n"),
+        ),
+    ];
+    if with_drop {
+        files.push((
+            "drop.yaml".into(),
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: drop, namespace: {app_ns}}}\ndata: {{b: '2'}}\n"),
+        ));
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_sync_applies_server_side_with_definitions_first_and_prunes_by_inventory() {
+    let c = cluster();
+    let ns = c.namespace("sync");
+    let app_ns = format!("{ns}-app");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::new();
+    let files = sync_files(&app_ns, true);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    remote.commit(&refs, "namespace, CRD, widget and config");
+    let daemon = Daemon::start(c, &remote, &ns, dir.path(), &[]);
+    // One commit creates the Namespace, the CRD, then the widget of that CRD in that Namespace.
+    until_object(c, &["widget", "w1", "-n", &app_ns], |w| w.is_some()).await;
+    until_object(c, &["configmap", "drop", "-n", &app_ns], |w| w.is_some()).await;
+    let keep: Value = serde_json::from_str(&c.kubectl(&[
+        "get",
+        "configmap",
+        "keep",
+        "-n",
+        &app_ns,
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]))
+    .unwrap();
+    let managers: Vec<(&str, &str)> = keep["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["manager"].as_str().unwrap(),
+                m["operation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        managers,
+        [("fledge", "Apply")],
+        "server-side apply as fledge"
+    );
+    // A commit that drops an object prunes it, and only it.
+    let person = remote.person();
+    git(&person, &["rm", "-q", "drop.yaml"]);
+    git(&person, &["commit", "-q", "-m", "drop the config"]);
+    git(&person, &["push", "-q", "origin", "HEAD:main"]);
+    until_object(c, &["configmap", "drop", "-n", &app_ns], |w| w.is_none()).await;
+    c.kubectl(&["get", "configmap", "keep", "-n", &app_ns]);
+    c.kubectl(&["get", "widget", "w1", "-n", &app_ns]);
+    let log = daemon.log();
+    assert!(log.contains("pruned=1"), "{log}");
+    let inventory = c.kubectl(&[
+        "get",
+        "configmap",
+        "fledge-inventory",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.data.objects}",
+    ]);
+    assert!(
+        inventory.contains(&format!("v1|ConfigMap|{app_ns}|keep")) && !inventory.contains("|drop"),
+        "{inventory}"
+    );
+}
+
+/// A Deployment and its Canary (kubernetes provider, blue/green, one iteration, no metrics).
+fn app(ns: &str, image: &str, unready: bool) -> String {
+    let template_annotations = if unready {
+        "\n      annotations: {sim.fledge.dev/ready: \"false\"}"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 5
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata:
+      labels: {{app: web}}{template_annotations}
+    spec:
+      containers: [{{name: web, image: \"{image}\"}}]
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  provider: kubernetes
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  service: {{port: 80}}
+  analysis: {{interval: 10s, threshold: 1, iterations: 1}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_promotes_and_a_canary_that_never_gets_ready_rolls_back_on_the_deployment_controllers_deadline()
+ {
+    let c = cluster();
+    install_release_crd(c);
+    let ns = c.namespace("rollout");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::new();
+    remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
+    let daemon = Daemon::start(c, &remote, &ns, dir.path(), &["--write-back", "true"]);
+    let port = daemon.port;
+    until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
+    let primary: Value = serde_json::from_str(&c.kubectl(&[
+        "get",
+        "deployment",
+        "web-primary",
+        "-n",
+        &ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(primary["status"]["availableReplicas"], 1, "{primary}");
+    let bump = remote.commit(&[("app.yaml", &app(&ns, "web:2", false))], "web 2");
+    until(port, "web", "promoted", |v| {
+        v["phase"] == "Succeeded" && v["sourceCommit"] == bump.as_str()
+    })
+    .await;
+    let image = c.kubectl(&[
+        "get",
+        "deployment",
+        "web-primary",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "web:2");
+    // Pods that never become ready: the Deployment controller marks the canary past its
+    // progress deadline, and fledge rolls back on that condition.
+    let bad = remote.commit(&[("app.yaml", &app(&ns, "web:3", true))], "web 3");
+    let failed = until(port, "web", "rolled back", |v| {
+        v["phase"] == "Failed" && v["sourceCommit"] == bad.as_str()
+    })
+    .await;
+    let message = failed["message"].as_str().unwrap_or_default();
+    // The Deployment controller's condition (fledge's own deadline, 600 s, says "progress
+    // deadline of 600s exceeded").
+    assert!(
+        message.contains("not ready: progress deadline exceeded"),
+        "{failed}\n{}",
+        daemon.log()
+    );
+    let image = c.kubectl(&[
+        "get",
+        "deployment",
+        "web-primary",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "web:2", "the primary keeps serving");
+    // The revert lands in Git.
+    for _ in 0..100 {
+        if remote
+            .show("main", "app.yaml")
+            .is_some_and(|a| a.contains("web:2"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let log = git(&remote.bare(), &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        log.starts_with("Revert \"web 3\"") && log.contains("Fledge-Release:"),
+        "{log}"
+    );
+}

@@ -1,0 +1,134 @@
+//! A real Kubernetes control plane for the tests: one per test binary, started on first use from
+//! the binary `scripts/testcluster.sh` builds (or `FLEDGE_TESTCLUSTER`), waited for until it
+//! prints `READY` (at most two minutes, then its component logs are shown), and stopped when the
+//! test binary exits (the control plane stops when the process that started it is gone). Each
+//! test works in namespaces of its own.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fledge::cluster::kube::KubeCluster;
+
+/// A running control plane.
+pub(crate) struct TestCluster {
+    /// Its directory: `kubeconfig` and the component logs.
+    pub(crate) dir: PathBuf,
+    _child: Child,
+}
+
+static CLUSTER: OnceLock<TestCluster> = OnceLock::new();
+static NAMESPACES: AtomicUsize = AtomicUsize::new(0);
+
+/// The binary: `FLEDGE_TESTCLUSTER`, else built (or reused) by `scripts/testcluster.sh`.
+fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("FLEDGE_TESTCLUSTER") {
+        return PathBuf::from(p);
+    }
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testcluster.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("scripts/testcluster.sh runs");
+    assert!(
+        out.status.success(),
+        "the real-cluster tests need the test control plane, built from Go modules: install Go 1.26 \
+         (scripts/test.sh skips these tests, saying so, where there is no Go)"
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for name in [
+        "etcd.log",
+        "kube-apiserver.log",
+        "kube-controller-manager.log",
+        "kubelet.log",
+    ] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        out.push_str(&format!("--- {name} (last lines)\n"));
+        for l in tail.into_iter().rev() {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn start() -> TestCluster {
+    let dir = std::env::temp_dir().join(format!("fledge-testcluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = std::time::SystemTime::now();
+    let mut child = Command::new(binary())
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the test control plane starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(line) if line.starts_with("READY ") => {
+            eprintln!(
+                "test control plane ready in {:.1}s: {line}",
+                started.elapsed().unwrap_or_default().as_secs_f64()
+            );
+        }
+        other => panic!(
+            "the test control plane did not become ready ({other:?}):\n{}",
+            logs(&dir)
+        ),
+    }
+    TestCluster { dir, _child: child }
+}
+
+/// The control plane of this test binary, started on first use.
+pub(crate) fn cluster() -> &'static TestCluster {
+    CLUSTER.get_or_init(start)
+}
+
+impl TestCluster {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// fledge's client of the cluster, as `fledge run --kubeconfig` makes it.
+    pub(crate) async fn kube(&self) -> KubeCluster {
+        KubeCluster::connect(Some(&self.kubeconfig()), None)
+            .await
+            .expect("the test control plane's kubeconfig works")
+    }
+
+    /// Runs kubectl against the cluster; returns stdout (asserting success).
+    pub(crate) fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A new namespace for one test (`<prefix>-<n>`).
+    pub(crate) fn namespace(&self, prefix: &str) -> String {
+        let ns = format!("{prefix}-{}", NAMESPACES.fetch_add(1, Ordering::SeqCst));
+        self.kubectl(&["create", "namespace", &ns]);
+        ns
+    }
+}

@@ -1,0 +1,396 @@
+// Command testcluster starts a real Kubernetes control plane on loopback for fledge's tests:
+// etcd (embedded), kube-apiserver (RBAC, token authentication) and kube-controller-manager,
+// each the unmodified upstream command run by re-executing this binary, and a loop standing in
+// for the kubelet that marks every pod Running and Ready.
+//
+//	testcluster DIR
+//
+// DIR must be empty or missing. When the control plane is ready, testcluster writes
+// DIR/kubeconfig (atomically: an admin token in group system:masters) and prints
+// "READY DIR/kubeconfig" on stdout. Component logs go to DIR/*.log. SIGTERM or SIGINT (or the
+// exit of the process that started it) stops every component and leaves no process behind.
+//
+// Pods whose annotations say sim.fledge.dev/ready: "false" (set on a pod template, as for
+// fledge's simulated cluster) are never marked ready, so a Deployment can really miss its
+// progress deadline.
+//
+// The binary also runs the components themselves: `testcluster kube-apiserver FLAGS` and
+// `testcluster kube-controller-manager FLAGS` (separate processes: the two share process-global
+// feature gates and signal handlers).
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
+	"k8s.io/component-base/cli"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+// The admin token: the cluster listens on loopback only and lives as long as a test run.
+const adminToken = "fledge-testcluster-admin"
+
+// The pod annotation that keeps a pod unready (fledge's simulated cluster reads the same).
+const unready = "sim.fledge.dev/ready"
+
+// Controllers the tests need: Deployments roll out, garbage is collected, Namespaces are
+// deleted, every Namespace gets its default ServiceAccount, HPAs keep replicas in bounds.
+var controllers = []string{
+	"deployment-controller",
+	"replicaset-controller",
+	"garbage-collector-controller",
+	"namespace-controller",
+	"serviceaccount-controller",
+	"horizontal-pod-autoscaler-controller",
+}
+
+// The process that started this one, read before anything else.
+var parent = os.Getppid()
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "kube-apiserver":
+			c := apiserver.NewAPIServerCommand()
+			c.SetArgs(os.Args[2:])
+			os.Exit(cli.Run(c))
+		case "kube-controller-manager":
+			c := controllermanager.NewControllerManagerCommand()
+			c.SetArgs(os.Args[2:])
+			os.Exit(cli.Run(c))
+		}
+	}
+	if len(os.Args) != 2 || strings.HasPrefix(os.Args[1], "-") {
+		fmt.Fprintln(os.Stderr, "usage: testcluster DIR (an empty or missing directory)")
+		os.Exit(64)
+	}
+	if err := run(os.Args[1]); err != nil {
+		fmt.Fprintln(os.Stderr, "testcluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		return fmt.Errorf("%s is not empty", dir)
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ctx, orphaned := context.WithCancel(ctx)
+	go stopWhenOrphaned(orphaned)
+
+	etcd, etcdURL, err := startEtcd(p)
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+
+	api, err := writeCredentials(p)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(api)
+	apiDone, err := spawn(ctx, dir, "kube-apiserver",
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+port,
+		"--tls-cert-file="+p("tls.crt"), "--tls-private-key-file="+p("tls.key"),
+		"--token-auth-file="+p("tokens.csv"), "--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+p("sa.key"),
+		"--service-account-signing-key-file="+p("sa.key"),
+		"--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
+		"--allow-privileged=true", "--profiling=false")
+	if err != nil {
+		return err
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", p("admin.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	if err := until(ctx, apiDone, func() bool {
+		return cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error() == nil
+	}); err != nil {
+		return fmt.Errorf("kube-apiserver: %w (see %s)", err, p("kube-apiserver.log"))
+	}
+
+	kcmPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	kcmDone, err := spawn(ctx, dir, "kube-controller-manager",
+		"--kubeconfig="+p("admin.kubeconfig"),
+		"--authentication-kubeconfig="+p("admin.kubeconfig"),
+		"--authorization-kubeconfig="+p("admin.kubeconfig"),
+		"--bind-address=127.0.0.1", "--secure-port="+kcmPort, "--leader-elect=false",
+		"--use-service-account-credentials=false",
+		"--controllers="+strings.Join(controllers, ","))
+	if err != nil {
+		return err
+	}
+	// The controller manager is up once the serviceaccount controller made default/default.
+	if err := until(ctx, kcmDone, func() bool {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	}); err != nil {
+		return fmt.Errorf("kube-controller-manager: %w (see %s)", err, p("kube-controller-manager.log"))
+	}
+
+	// The kubeconfig appears whole, and only once everything is ready.
+	if err := os.Link(p("admin.kubeconfig"), p("kubeconfig.tmp")); err != nil {
+		return err
+	}
+	if err := os.Rename(p("kubeconfig.tmp"), p("kubeconfig")); err != nil {
+		return err
+	}
+	fmt.Println("READY", p("kubeconfig"))
+
+	kubelet(ctx, cs, p("kubelet.log"))
+	// ctx ended: both children got SIGTERM (cmd.Cancel); wait for them, then etcd closes.
+	<-kcmDone
+	<-apiDone
+	return nil
+}
+
+// startEtcd starts etcd in this process on free loopback ports.
+func startEtcd(p func(string) string) (*embed.Etcd, string, error) {
+	client, err := freeURL()
+	if err != nil {
+		return nil, "", err
+	}
+	peer, err := freeURL()
+	if err != nil {
+		return nil, "", err
+	}
+	ec := embed.NewConfig()
+	ec.Dir = p("etcd")
+	ec.LogLevel = "warn"
+	ec.LogOutputs = []string{p("etcd.log")}
+	// The data lives as long as a test run: no fsync.
+	ec.UnsafeNoFsync = true
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, "", err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, client.String(), nil
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, "", fmt.Errorf("not ready within 60s (see %s)", p("etcd.log"))
+	}
+}
+
+// writeCredentials writes the serving certificate, the service-account key, the token file and
+// the admin kubeconfig; returns the apiserver's address.
+func writeCredentials(p func(string) string) (string, error) {
+	crt, key, err := certutil.GenerateSelfSignedCertKey("127.0.0.1", []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	if err != nil {
+		return "", err
+	}
+	sa, err := keyutil.MakeEllipticPrivateKeyPEM()
+	if err != nil {
+		return "", err
+	}
+	for name, content := range map[string][]byte{
+		"tls.crt":    crt,
+		"tls.key":    key,
+		"sa.key":     sa,
+		"tokens.csv": []byte(adminToken + ",admin,admin,system:masters\n"),
+	} {
+		if err := os.WriteFile(p(name), content, 0o600); err != nil {
+			return "", err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	api := net.JoinHostPort("127.0.0.1", port)
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["testcluster"] = &clientcmdapi.Cluster{Server: "https://" + api, CertificateAuthorityData: caOf(crt)}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: adminToken}
+	kc.Contexts["testcluster"] = &clientcmdapi.Context{Cluster: "testcluster", AuthInfo: "admin"}
+	kc.CurrentContext = "testcluster"
+	return api, clientcmd.WriteToFile(*kc, p("admin.kubeconfig"))
+}
+
+// caOf returns the CA of a bundle that holds the serving certificate followed by its CA (what
+// GenerateSelfSignedCertKey returns), so clients trust the CA alone.
+func caOf(bundle []byte) []byte {
+	var blocks [][]byte
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		blocks = append(blocks, pem.EncodeToMemory(b))
+	}
+	if len(blocks) < 2 {
+		return bundle
+	}
+	return blocks[len(blocks)-1]
+}
+
+// kubelet stands in for the kubelet until ctx ends: every pod becomes Running and Ready, but
+// for those annotated unready.
+func kubelet(ctx context.Context, cs *kubernetes.Clientset, logPath string) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		log = os.Stderr
+	}
+	defer log.Close()
+	for ctx.Err() == nil {
+		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			fmt.Fprintln(log, "list pods:", err)
+		}
+		for i := range podsOf(pods) {
+			pod := &pods.Items[i]
+			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodRunning || pod.Annotations[unready] == "false" {
+				continue
+			}
+			now := metav1.Now()
+			pod.Status = corev1.PodStatus{
+				Phase:     corev1.PodRunning,
+				StartTime: &now,
+				PodIP:     "10.244.0.1",
+				Conditions: []corev1.PodCondition{
+					{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+				},
+			}
+			for _, c := range pod.Spec.Containers {
+				pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
+					Name:    c.Name,
+					Image:   c.Image,
+					Ready:   true,
+					Started: &[]bool{true}[0],
+					State:   corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+				})
+			}
+			if _, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+				fmt.Fprintln(log, "pod", pod.Namespace+"/"+pod.Name+":", err)
+			}
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+func podsOf(l *corev1.PodList) []corev1.Pod {
+	if l == nil {
+		return nil
+	}
+	return l.Items
+}
+
+// spawn runs this binary as a component, its output in DIR/NAME.log; SIGTERM when ctx ends,
+// SIGKILL if this process dies first. The channel closes when it exits.
+func spawn(ctx context.Context, dir, name string, args ...string) (<-chan struct{}, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	c := exec.CommandContext(ctx, self, append([]string{name}, args...)...)
+	c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+	c.WaitDelay = 20 * time.Second
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	c.Stdout, c.Stderr = log, log
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = c.Wait()
+		log.Close()
+		close(done)
+	}()
+	return done, nil
+}
+
+// until polls ready every 100 ms for up to two minutes; an error if the component exits first.
+func until(ctx context.Context, exited <-chan struct{}, ready func() bool) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for !ready() {
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before it was ready")
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within 2m")
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+	return nil
+}
+
+// stopWhenOrphaned cancels when the process that started this one exits.
+func stopWhenOrphaned(cancel context.CancelFunc) {
+	for os.Getppid() == parent {
+		time.Sleep(500 * time.Millisecond)
+	}
+	cancel()
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+func freeURL() (url.URL, error) {
+	port, err := freePort()
+	return url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", port)}, err
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
