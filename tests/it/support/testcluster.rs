@@ -4,6 +4,7 @@
 //! test binary exits (the control plane stops when the process that started it is gone). Each
 //! test works in namespaces of its own.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,7 +51,7 @@ fn logs(dir: &Path) -> String {
     ] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        out.push_str(&format!("--- {name} (last lines)\n"));
+        let _ = writeln!(out, "--- {name} (last lines)");
         for l in tail.into_iter().rev() {
             out.push_str(l);
             out.push('\n');
