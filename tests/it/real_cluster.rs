@@ -359,3 +359,219 @@ async fn a_rollout_promotes_and_a_canary_that_never_gets_ready_rolls_back_on_the
         "{log}"
     );
 }
+
+/// A kubeconfig for the cluster that authenticates as `namespace/account` (a token from the
+/// TokenRequest API), written into `dir`.
+fn service_account_kubeconfig(
+    c: &TestCluster,
+    namespace: &str,
+    account: &str,
+    dir: &Path,
+) -> std::path::PathBuf {
+    let token = c.kubectl(&[
+        "create",
+        "token",
+        account,
+        "-n",
+        namespace,
+        "--duration",
+        "1h",
+    ]);
+    let admin = std::fs::read_to_string(c.kubeconfig()).unwrap();
+    assert!(admin.contains("token: fledge-testcluster-admin"), "{admin}");
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        admin.replace(
+            "token: fledge-testcluster-admin",
+            &format!("token: {}", token.trim()),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_is_accepted_and_fledge_runs_a_release_as_its_service_account_with_exactly_its_rbac()
+{
+    let c = cluster();
+    // The whole of deploy/, as `kubectl apply -k deploy` sends it, accepted by the server
+    // (for real: kubectl cannot dry-run objects of a Namespace it has not created yet).
+    let deploy = repo_dir().join("deploy");
+    c.kubectl(&["apply", "--server-side", "-k", deploy.to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = service_account_kubeconfig(c, "fledge-system", "fledge", dir.path());
+    let ns = c.namespace("rbac");
+    let remote = Remote::new();
+    remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("fledge.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["run", "--repo", &remote.url(), "--cluster", "kube"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--interval", "2s", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-server", "http://127.0.0.1:1"])
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let init = until(port, "web", "initialized as the service account", |v| {
+        v["phase"] == "Initialized"
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!text.contains("forbidden"), "{text}");
+    assert_eq!(init["canaryWeight"], 0);
+    // The inventory and revision key live in fledge-system, written as the service account.
+    c.kubectl(&[
+        "get",
+        "configmap",
+        "fledge-inventory",
+        "-n",
+        "fledge-system",
+    ]);
+    c.kubectl(&[
+        "get",
+        "secret",
+        "fledge-revision-key",
+        "-n",
+        "fledge-system",
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_mid_rollout_a_new_daemon_resumes_from_the_release_status_and_writes_git_once() {
+    let c = cluster();
+    install_release_crd(c);
+    let ns = c.namespace("restart");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::new();
+    git(
+        &remote.bare(),
+        &["config", "core.logAllRefUpdates", "always"],
+    );
+    remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
+    let first = Daemon::start(c, &remote, &ns, dir.path(), &["--write-back", "true"]);
+    until(first.port, "web", "initialized", |v| {
+        v["phase"] == "Initialized"
+    })
+    .await;
+    let bump = remote.commit(&[("app.yaml", &app(&ns, "web:2", false))], "web 2");
+    until(first.port, "web", "progressing", |v| {
+        v["phase"] == "Progressing" && v["sourceCommit"] == bump.as_str()
+    })
+    .await;
+    // SIGKILL: no shutdown, no chance to write anything more.
+    drop(first);
+    let stored = c.kubectl(&[
+        "get",
+        "release",
+        "web",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.status.phase}",
+    ]);
+    assert!(
+        ["Progressing", "Promoting", "Finalising"].contains(&stored.as_str()),
+        "{stored}"
+    );
+    let second = Daemon::start(c, &remote, &ns, dir.path(), &["--write-back", "true"]);
+    let done = until(second.port, "web", "promoted after the restart", |v| {
+        v["phase"] == "Succeeded" && v["sourceCommit"] == bump.as_str()
+    })
+    .await;
+    assert_eq!(done["fastRollback"], false);
+    // The promotion record is committed once, and every update of main was a fast-forward.
+    let record = format!(".fledge/promoted/{ns}/web.yaml");
+    for _ in 0..100 {
+        if remote.show("main", &record).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let promotions = git(
+        &remote.bare(),
+        &["log", "--format=%s", "main", "--", &record],
+    );
+    assert_eq!(promotions.lines().count(), 1, "{promotions}");
+    super::support::git::assert_fast_forwards_only(&remote.bare(), "main");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persons_edits_and_an_hpa_own_what_they_own_and_sync_does_not_fight_them() {
+    let c = cluster();
+    install_release_crd(c);
+    let ns = c.namespace("owners");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::new();
+    let hpa = format!(
+        "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: 2\n  maxReplicas: 4\n"
+    );
+    let with_hpa = app(&ns, "web:1", false).replace(
+        "  service: {port: 80}",
+        "  autoscalerRef: {apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web}\n  service: {port: 80}",
+    ) + &hpa;
+    remote.commit(&[("app.yaml", &with_hpa)], "web 1 with an HPA");
+    let daemon = Daemon::start(c, &remote, &ns, dir.path(), &[]);
+    until(daemon.port, "web", "initialized", |v| {
+        v["phase"] == "Initialized"
+    })
+    .await;
+    // The primary HPA (made by fledge) raises the primary to its minimum; fledge keeps what
+    // the HPA set instead of Git's replicas: 1.
+    until_object(c, &["deployment", "web-primary", "-n", &ns], |d| {
+        d.is_some_and(|d| d["spec"]["replicas"] == 2)
+    })
+    .await;
+    // A person scales the primary past what the HPA chose; the HPA brings it back within
+    // bounds, and fledge's ticks leave the field to it.
+    c.kubectl(&[
+        "scale",
+        "deployment",
+        "web-primary",
+        "-n",
+        &ns,
+        "--replicas=3",
+    ]);
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let replicas = c.kubectl(&[
+        "get",
+        "deployment",
+        "web-primary",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(
+        replicas, "3",
+        "within the HPA's bounds, a person's scale stands"
+    );
+    // A person edits a field of a generated object fledge owns: the next tick restores it.
+    c.kubectl(&[
+        "patch",
+        "service",
+        "web",
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"selector":{"app":"web"}}}"#,
+    ]);
+    until_object(c, &["service", "web", "-n", &ns], |s| {
+        s.is_some_and(|s| s["spec"]["selector"]["app"] == "web-primary")
+    })
+    .await;
+    assert!(!daemon.log().contains("conflict"), "{}", daemon.log());
+}
