@@ -181,6 +181,12 @@ impl KubeCluster {
         }
     }
 
+    /// The kube-rs client (for what fledge does with the API beyond objects: leases).
+    #[must_use]
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
     /// A client from a kubeconfig file (`path`, else `KUBECONFIG` or `~/.kube/config`), with an
     /// optional context, or else the in-cluster service account.
     pub async fn connect(path: Option<&Path>, context: Option<&str>) -> Result<Self, Error> {

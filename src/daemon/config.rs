@@ -171,6 +171,14 @@ pub struct RunArgs {
     /// File holding a generic alert webhook URL (JSON posts)
     #[arg(long)]
     pub alert_webhook_url_file: Option<PathBuf>,
+    /// Elect one active replica on a Lease (`fledge-leader` in --namespace); the others wait
+    /// (cluster kube only)
+    #[arg(long)]
+    pub leader_election: Option<bool>,
+    /// How long a leader's Lease lasts without renewal: the longest a failover takes
+    /// (default 15s)
+    #[arg(long)]
+    pub lease_duration: Option<String>,
     /// Simulated seconds per real second (sim only; `fledge demo` uses it)
     #[arg(long, hide = true)]
     pub time_scale: Option<f64>,
@@ -216,13 +224,20 @@ pub struct Environment {
     /// `$HOME`.
     pub home: Option<PathBuf>,
     /// The variables settings may come from (`SLACK_URL`, `MSTEAMS_URL`,
-    /// `FLEDGE_ALERT_WEBHOOK_URL`).
+    /// `FLEDGE_ALERT_WEBHOOK_URL`, `HOSTNAME`).
     pub vars: BTreeMap<String, String>,
+    /// This process's id.
+    pub pid: u32,
 }
 
 impl Environment {
     /// The variables fledge reads.
-    pub const VARS: &[&str] = &["SLACK_URL", "MSTEAMS_URL", "FLEDGE_ALERT_WEBHOOK_URL"];
+    pub const VARS: &[&str] = &[
+        "SLACK_URL",
+        "MSTEAMS_URL",
+        "FLEDGE_ALERT_WEBHOOK_URL",
+        "HOSTNAME",
+    ];
 
     /// This process's environment.
     #[must_use]
@@ -233,6 +248,7 @@ impl Environment {
                 .iter()
                 .filter_map(|v| Some(((*v).to_owned(), std::env::var(v).ok()?)))
                 .collect(),
+            pid: std::process::id(),
         }
     }
 
@@ -315,6 +331,19 @@ pub struct Config {
     pub global_alerts: Vec<Target>,
     /// The cluster's name in status contexts and alerts.
     pub cluster_name: String,
+    /// One active replica at a time, when set.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Leader election on a `coordination.k8s.io` Lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElection {
+    /// The Lease's name (in the inventory namespace).
+    pub lease: String,
+    /// How long the Lease lasts without renewal.
+    pub duration: Duration,
+    /// This replica's name in the Lease.
+    pub identity: String,
 }
 
 /// Validates settings (already merged with `--config`) into a configuration; every problem is
@@ -349,6 +378,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     let hook_secrets = c.hook_secrets(a);
     let forge = c.forge(a);
     let global_alerts = c.global_alerts(a, env);
+    let leader_election = c.leader_election(a, cluster.as_ref(), env);
     let (Some(source), Some(cluster), Some(metrics), Some(mesh_provider)) =
         (source, cluster, metrics, mesh_provider)
     else {
@@ -395,6 +425,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         forge,
         global_alerts,
         cluster_name: a.cluster_name.clone().unwrap_or_else(|| "default".into()),
+        leader_election,
     })
 }
 
@@ -627,6 +658,36 @@ impl Check {
             token: token?,
             cluster: a.cluster_name.clone().unwrap_or_else(|| "default".into()),
             target_url: a.status_url.clone(),
+        })
+    }
+
+    fn leader_election(
+        &mut self,
+        a: &RunArgs,
+        cluster: Option<&ClusterChoice>,
+        env: &Environment,
+    ) -> Option<LeaderElection> {
+        if !a.leader_election.unwrap_or(false) {
+            return None;
+        }
+        if matches!(cluster, Some(ClusterChoice::Sim { .. })) {
+            self.problem("--leader-election needs --cluster kube".into());
+            return None;
+        }
+        let duration = self.duration(
+            "lease-duration",
+            a.lease_duration.as_deref(),
+            Duration::from_secs(15),
+        );
+        if duration < Duration::from_secs(2) {
+            self.problem("--lease-duration must be at least 2s".into());
+        }
+        // The pod's name, and the process, so two replicas on one host differ too.
+        let host = env.var("HOSTNAME").unwrap_or_else(|| "fledge".into());
+        Some(LeaderElection {
+            lease: "fledge-leader".into(),
+            duration,
+            identity: format!("{host}-{}", env.pid),
         })
     }
 

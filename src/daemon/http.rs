@@ -36,7 +36,10 @@ pub fn router(
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    if s.is_ready() {
+    if s.is_standby() {
+        // A replica waiting to lead is ready to take over; it serves nothing else.
+        (StatusCode::OK, "standby\n")
+    } else if s.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not synced yet\n")

@@ -19,6 +19,7 @@
 pub mod config;
 pub mod edges;
 pub mod http;
+mod leadership;
 pub mod outcomes;
 mod reconcile;
 mod report;
@@ -75,6 +76,19 @@ pub async fn run(
         tracker.spawn(run_simulation(sim.clone(), clock, shutdown.clone()));
     }
     serve(&config, &edges, &shared, wake, &tracker, &shutdown).await?;
+    // With leader election, nothing below runs before this replica leads.
+    let lease = match &config.leader_election {
+        Some(le) => {
+            shared.set_standby(true);
+            let Some(lease) = leadership::acquire(le, &config, &edges.cluster, &shutdown).await?
+            else {
+                return Ok(());
+            };
+            shared.set_standby(false);
+            Some(lease)
+        }
+        None => None,
+    };
     let key = revision_key(&config, &edges.cluster).await?;
     let (world_tx, world_rx) = watch::channel(World::default());
     let (alert_tx, alert_rx) = mpsc::channel::<Outgoing>(256);
@@ -105,12 +119,20 @@ pub async fn run(
         templates: BTreeMap::new(),
         promoted_window: config.promoted_window,
     };
+    let lost = lease.as_ref().map(|l| l.watch_loss(&tracker, &shutdown));
     let reconciler = Reconciler::new(config, exec, key, shared, world_tx, alert_tx, clock);
     let result = reconciler.run(poll_rx, &shutdown).await;
     shutdown.cancel();
     tracker.close();
     if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {
         warn!("tasks did not stop within {GRACE:?}");
+    }
+    // The Lease is released only once nothing acts any more.
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    if lost.is_some_and(|l| l.load(std::sync::atomic::Ordering::SeqCst)) {
+        anyhow::bail!("lost the leader lease; stopped so that a single replica acts");
     }
     result
 }

@@ -17,6 +17,8 @@ pub struct Shared {
     pub counters: Mutex<Counters>,
     /// The first sync succeeded (`/readyz`).
     pub ready: AtomicBool,
+    /// Waiting to lead: ready as a standby replica (`/readyz`), acting on nothing.
+    pub standby: AtomicBool,
 }
 
 impl Shared {
@@ -33,6 +35,16 @@ impl Shared {
     /// Whether the first sync succeeded.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Whether this replica waits to lead.
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
+    }
+
+    /// Marks this replica a standby (or not).
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::Relaxed);
     }
 
     /// Marks the first sync done.

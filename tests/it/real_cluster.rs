@@ -448,6 +448,26 @@ async fn deploy_is_accepted_and_fledge_runs_a_release_as_its_service_account_wit
     ]);
 }
 
+/// The promotion record of `ns/web` is committed once, and every update of main was a
+/// fast-forward: no Git write happened twice and none was forced.
+async fn assert_promoted_once(remote: &Remote, ns: &str) {
+    let record = format!(".fledge/promoted/{ns}/web.yaml");
+    for _ in 0..100 {
+        if remote.show("main", &record).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Writes are coalesced: give a duplicate, if any, the time to appear.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let promotions = git(
+        &remote.bare(),
+        &["log", "--format=%s", "main", "--", &record],
+    );
+    assert_eq!(promotions.lines().count(), 1, "{promotions}");
+    super::support::git::assert_fast_forwards_only(&remote.bare(), "main");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_mid_rollout_a_new_daemon_resumes_from_the_release_status_and_writes_git_once() {
     let c = cluster();
@@ -491,21 +511,7 @@ async fn killed_mid_rollout_a_new_daemon_resumes_from_the_release_status_and_wri
     })
     .await;
     assert_eq!(done["fastRollback"], false);
-    // The promotion record is committed once, and every update of main was a fast-forward.
-    let record = format!(".fledge/promoted/{ns}/web.yaml");
-    for _ in 0..100 {
-        if remote.show("main", &record).is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let promotions = git(
-        &remote.bare(),
-        &["log", "--format=%s", "main", "--", &record],
-    );
-    assert_eq!(promotions.lines().count(), 1, "{promotions}");
-    super::support::git::assert_fast_forwards_only(&remote.bare(), "main");
+    assert_promoted_once(&remote, &ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -574,4 +580,99 @@ async fn a_persons_edits_and_an_hpa_own_what_they_own_and_sync_does_not_fight_th
     })
     .await;
     assert!(!daemon.log().contains("conflict"), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_elect_one_leader_and_the_other_takes_over_when_it_dies() {
+    let c = cluster();
+    install_release_crd(c);
+    let ns = c.namespace("ha");
+    let dir = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let remote = Remote::new();
+    git(
+        &remote.bare(),
+        &["config", "core.logAllRefUpdates", "always"],
+    );
+    remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
+    let ha = [
+        "--leader-election",
+        "true",
+        "--lease-duration",
+        "4s",
+        "--write-back",
+        "true",
+    ];
+    let a = Daemon::start(c, &remote, &ns, &dir_a, &ha);
+    until(a.port, "web", "the first replica leads", |v| {
+        v["phase"] == "Initialized"
+    })
+    .await;
+    let b = Daemon::start(c, &remote, &ns, &dir_b, &ha);
+    for _ in 0..100 {
+        if b.log().contains("waiting to lead") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let client = fledge::net::http_client(std::time::Duration::from_secs(2), false);
+    let api = |port: u16| format!("http://127.0.0.1:{port}/api/releases");
+    let standby: Value = client
+        .get(api(b.port))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(standby, serde_json::json!([]), "the follower does nothing");
+    let ready = client
+        .get(format!("http://127.0.0.1:{}/readyz", b.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.text().await.unwrap(), "standby\n");
+    let bump = remote.commit(&[("app.yaml", &app(&ns, "web:2", false))], "web 2");
+    until(a.port, "web", "progressing on the leader", |v| {
+        v["phase"] == "Progressing" && v["sourceCommit"] == bump.as_str()
+    })
+    .await;
+    // The leader dies without a word; the follower takes the Lease once it expires.
+    let killed = std::time::SystemTime::now();
+    drop(a);
+    while !b.log().contains("leading") {
+        assert!(
+            killed.elapsed().unwrap() < std::time::Duration::from_secs(30),
+            "no takeover: {}",
+            b.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "the follower leads {:.1}s after the leader was killed (lease 4s)",
+        killed.elapsed().unwrap().as_secs_f64()
+    );
+    until(b.port, "web", "promoted by the new leader", |v| {
+        v["phase"] == "Succeeded" && v["sourceCommit"] == bump.as_str()
+    })
+    .await;
+    let log = b.log();
+    assert!(log.contains("leading"), "{log}");
+    eprintln!(
+        "the follower promoted {:.1}s after the leader was killed",
+        killed.elapsed().unwrap().as_secs_f64()
+    );
+    assert_promoted_once(&remote, &ns).await;
+    let holder = c.kubectl(&[
+        "get",
+        "lease",
+        "fledge-leader",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert!(!holder.is_empty(), "the Lease has a holder");
 }

@@ -70,6 +70,7 @@ fn valid_settings_become_domain_types() {
     let env = Environment {
         home: Some("/home/pat".into()),
         vars: [("SLACK_URL".to_owned(), "https://hooks.example/x".to_owned())].into(),
+        pid: 7,
     };
     let args = RunArgs {
         repo: Some("file:///srv/config.git".into()),
