@@ -416,9 +416,16 @@ impl KubeCluster {
             .list(&params)
             .await
             .map_err(|e| api_error(&format!("{kind} in {namespace}"), &e))?;
+        // The API server leaves kind and apiVersion out of a list's items; put them back, so
+        // that every object fledge reads names its kind (as the simulated cluster's do).
         list.items
             .into_iter()
-            .map(|o| serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string())))
+            .map(|o| {
+                let mut v = serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string()))?;
+                v["apiVersion"] = json!(api_version);
+                v["kind"] = json!(kind);
+                Ok(v)
+            })
             .collect()
     }
 

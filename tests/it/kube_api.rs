@@ -162,21 +162,22 @@ async fn apply_is_a_forced_server_side_apply_after_a_dry_run_of_the_batch() {
     let deploy = "/apis/apps/v1/namespaces/prod/deployments/web";
     let widget = "/apis/example.com/v1/namespaces/prod/widgets/w";
     let ingress = "/apis/networking.k8s.io/v1/namespaces/prod/ingresses/web";
-    // Namespaces first, then CRDs, then the rest in the order given; all dry runs before any apply.
+    // Two stages: Namespaces then CRDs, then the rest in the order given; in each, every dry
+    // run before any apply. The Widget's CRD exists by the second stage, so it is dry-run too.
     assert_eq!(
         paths,
         [
             ("/api/v1/namespaces/prod", true),
             (crd, true),
+            ("/api/v1/namespaces/prod", false),
+            (crd, false),
             (route, true),
             (deploy, true),
             (ingress, true),
-            ("/api/v1/namespaces/prod", false),
-            (crd, false),
+            (widget, true),
             (route, false),
             (deploy, false),
             (ingress, false),
-            // The Widget's CRD comes in this batch: no dry run, applied after the CRD.
             (widget, false),
         ]
     );
@@ -188,8 +189,8 @@ async fn apply_is_a_forced_server_side_apply_after_a_dry_run_of_the_batch() {
         );
         assert_eq!(p.query.get("force").map(String::as_str), Some("true"));
     }
-    // Only the custom resource needed discovery, once; the CRD was read back until Established
-    // before anything after it was applied.
+    // The CRD was read back until Established before the second stage; only the custom
+    // resources needed discovery, once each.
     let gets: Vec<&str> = seen
         .iter()
         .filter(|s| s.method == "GET")
@@ -198,8 +199,8 @@ async fn apply_is_a_forced_server_side_apply_after_a_dry_run_of_the_batch() {
     assert_eq!(
         gets,
         [
-            "/apis/gateway.networking.k8s.io/v1",
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+            "/apis/gateway.networking.k8s.io/v1",
             "/apis/example.com/v1",
         ]
     );
@@ -236,11 +237,16 @@ async fn a_dry_run_failure_applies_nothing_and_names_every_refusal() {
     );
     drop(cluster);
     let seen = task.await.unwrap();
+    // The definitions' stage was applied; of the refused stage, nothing was.
+    let definitions = ["/namespaces/prod", "/customresourcedefinitions/"];
     assert!(
         seen.iter()
             .filter(|s| s.method == "PATCH")
+            .filter(|s| !definitions
+                .iter()
+                .any(|d| s.path.ends_with(d) || s.path.contains(d)))
             .all(|s| s.query.contains_key("dryRun")),
-        "a real apply was sent"
+        "a real apply of the refused stage was sent"
     );
 }
 

@@ -6,7 +6,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use fledge::cluster::kube::KubeCluster;
+use fledge::cluster::sim::{SimCluster, metrics_router};
 use serde_json::Value;
 
 use super::support::git::{Remote, git};
@@ -57,7 +61,11 @@ impl Daemon {
             .arg(c.kubeconfig())
             .args(["--namespace", ns, "--interval", "2s"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--metrics-server", "http://127.0.0.1:1"])
+            .args(if extra.contains(&"--metrics-server") {
+                &[][..]
+            } else {
+                &["--metrics-server", "http://127.0.0.1:1"][..]
+            })
             .arg("--cache-dir")
             .arg(dir.join("cache"))
             .args(extra)
@@ -675,4 +683,207 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over_when_it_dies() {
         "jsonpath={.spec.holderIdentity}",
     ]);
     assert!(!holder.is_empty(), "the Lease has a holder");
+}
+
+/// Mirrors the workloads, Services and routing objects of `namespaces` from the real cluster
+/// into a simulated one twice a second; the simulated traffic meters them as each data plane
+/// would and serves the series on `/metrics`, which a real Prometheus scrapes: the query path is
+/// real, only the traffic is not. Returns the exporter's port.
+async fn traffic_exporter(kube: KubeCluster, namespaces: Vec<String>) -> u16 {
+    let sim = Arc::new(Mutex::new(SimCluster::new(Duration::ZERO)));
+    sim.lock().unwrap().set_request_rate(100.0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(axum::serve(listener, metrics_router(sim.clone())).into_future());
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        loop {
+            for ns in &namespaces {
+                for (api, kind) in [
+                    ("apps/v1", "Deployment"),
+                    ("v1", "Service"),
+                    ("networking.k8s.io/v1", "Ingress"),
+                    ("networking.istio.io/v1beta1", "VirtualService"),
+                    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+                ] {
+                    // Kinds whose CRD is not installed yet list nothing.
+                    for o in kube.list(api, kind, ns, None).await.unwrap_or_default() {
+                        let mut s = sim.lock().unwrap();
+                        s.apply(fledge::object::applyable(&o), started.elapsed())
+                            .expect("listed objects name their kind");
+                    }
+                }
+            }
+            let _ = sim.lock().unwrap().tick(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    port
+}
+
+/// A Deployment, its apex Service, the provider's routing input and a Canary checked by the
+/// provider's built-in success rate; the new pods fail `errors` of their requests.
+fn provider_app(ns: &str, provider: &str, image: &str, errors: &str) -> String {
+    let (refs, extra) = match provider {
+        "nginx" => (
+            "  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}\n"
+                .to_owned(),
+            format!(
+                "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  rules:\n  - http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}\n"
+            ),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let gateway = if provider.starts_with("gatewayapi") {
+        format!(", gatewayRefs: [{{name: gw, namespace: {ns}}}]")
+    } else {
+        String::new()
+    };
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata:
+      labels: {{app: web}}
+      annotations: {{sim.fledge.dev/error-rate: \"{errors}\"}}
+    spec:
+      containers: [{{name: web, image: \"{image}\"}}]
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  provider: \"{provider}\"
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+{refs}  service: {{port: 80{gateway}}}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 50
+    maxWeight: 50
+    metrics:
+    - {{name: request-success-rate, interval: 10s, thresholdRange: {{min: 99}}}}
+{extra}"
+    )
+}
+
+/// Polls the daemon's API until the release `web` of every namespace is in phase `want` (at
+/// most three minutes); returns the releases.
+async fn all_reach(port: u16, namespaces: &[String], want: &str) -> Value {
+    let client = fledge::net::http_client(Duration::from_secs(2), false);
+    let mut list = Value::Null;
+    for _ in 0..1800 {
+        list = match client
+            .get(format!("http://127.0.0.1:{port}/api/releases"))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        let done = namespaces.iter().all(|ns| {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .any(|v| v["namespace"] == ns.as_str() && v["phase"] == want)
+        });
+        if done {
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not every release reached {want}: {list:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_istio_and_gateway_api_canaries_promote_and_roll_back_on_a_real_prometheus() {
+    let c = cluster();
+    install_release_crd(c);
+    let providers = ["nginx", "istio", "gatewayapi:v1"];
+    let namespaces: Vec<String> = providers.iter().map(|_| c.namespace("provider")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = traffic_exporter(c.kube().await, namespaces.clone()).await;
+    let (_prometheus, prom_port) = super::prometheus::start(dir.path(), exporter);
+    // The upstream CRDs come from the repository, installed by fledge's own sync.
+    let schemas = data_dir().join("schemas");
+    let mut files: Vec<(String, String)> = [
+        "istio/networking.istio.io_virtualservices.yaml",
+        "istio/networking.istio.io_destinationrules.yaml",
+        "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
+    ]
+    .iter()
+    .map(|f| {
+        (
+            format!("crds/{}", f.rsplit('/').next().unwrap()),
+            std::fs::read_to_string(schemas.join(f)).unwrap(),
+        )
+    })
+    .collect();
+    let version = |files: &mut Vec<(String, String)>, image: &str, errors: &str| {
+        files.retain(|(p, _)| p.starts_with("crds/"));
+        for (p, ns) in providers.iter().zip(&namespaces) {
+            files.push((format!("{ns}/app.yaml"), provider_app(ns, p, image, errors)));
+        }
+        files
+            .iter()
+            .map(|(p, t)| (p.clone(), t.clone()))
+            .collect::<Vec<_>>()
+    };
+    let remote = Remote::new();
+    let commit = |files: Vec<(String, String)>, message: &str| {
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        remote.commit(&refs, message)
+    };
+    commit(
+        version(&mut files, "web:1", "0"),
+        "web 1 on three providers",
+    );
+    let prometheus = format!("http://127.0.0.1:{prom_port}");
+    let daemon = Daemon::start(
+        c,
+        &remote,
+        &namespaces[0],
+        dir.path(),
+        &["--metrics-server", &prometheus],
+    );
+    all_reach(daemon.port, &namespaces, "Initialized").await;
+    let bump = commit(version(&mut files, "web:2", "0"), "web 2");
+    let promoted = tokio::select! {
+        l = all_reach(daemon.port, &namespaces, "Succeeded") => l,
+        () = tokio::time::sleep(Duration::from_secs(170)) => panic!("{}", daemon.log()),
+    };
+    for v in promoted.as_array().unwrap() {
+        assert_eq!(v["sourceCommit"], bump.as_str(), "{v}");
+    }
+    commit(
+        version(&mut files, "web:3", "0.5"),
+        "web 3 fails half its requests",
+    );
+    let failed = all_reach(daemon.port, &namespaces, "Failed").await;
+    for v in failed.as_array().unwrap() {
+        assert!(
+            v["failedChecks"].as_u64().unwrap() >= 2,
+            "{v}\n{}",
+            daemon.log()
+        );
+    }
+    for ns in &namespaces {
+        let image = c.kubectl(&[
+            "get",
+            "deployment",
+            "web-primary",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(image, "web:2", "{ns}: the primary keeps serving web:2");
+    }
 }
