@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::repo_dir;
 use super::support::{Calls, Fixed, Recording, ok, tick_until};
 
-fn repo(provider: &str, image: &str) -> Vec<Value> {
+pub(crate) fn repo(provider: &str, image: &str) -> Vec<Value> {
     let text = format!(
         r"
 apiVersion: apps/v1

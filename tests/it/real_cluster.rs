@@ -887,3 +887,179 @@ async fn nginx_istio_and_gateway_api_canaries_promote_and_roll_back_on_a_real_pr
         assert_eq!(image, "web:2", "{ns}: the primary keeps serving web:2");
     }
 }
+
+/// The rules of the ClusterRole `fledge` in deploy/rbac.yaml.
+fn fledge_rules() -> Vec<Value> {
+    documents(&repo_dir().join("deploy/rbac.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "fledge")
+        .and_then(|r| r["rules"].as_array().cloned())
+        .unwrap()
+}
+
+/// A ServiceAccount `name` in `ns` bound to a ClusterRole of just `rules`, and a kubeconfig
+/// that authenticates as it.
+async fn account_with(
+    c: &TestCluster,
+    kube: &KubeCluster,
+    ns: &str,
+    name: &str,
+    rules: Vec<Value>,
+    dir: &Path,
+) -> std::path::PathBuf {
+    let objects = [
+        serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns}}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name}, "rules": rules}),
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
+    ];
+    kube.apply(&objects).await.unwrap();
+    service_account_kubeconfig(c, ns, name, dir)
+}
+
+/// fledge, as the account of `kubeconfig`, on a repository with one release of every supported
+/// provider (each with an HPA, an Ingress, tracked configs and a MetricTemplate with a Secret),
+/// until its log says `forbidden` or every release is Initialized; returns the log.
+async fn run_as(c: &TestCluster, kubeconfig: &Path, base: &str, dir: &Path) -> (String, bool) {
+    let providers = [
+        "kubernetes",
+        "nginx",
+        "istio",
+        "gatewayapi:v1",
+        "linkerd",
+        "traefik",
+    ];
+    let mut objects = Vec::new();
+    for (i, p) in providers.iter().enumerate() {
+        let ns = format!("{base}-{i}");
+        c.kubectl(&["create", "namespace", &ns]);
+        for mut o in super::rbac::repo(p, "web:1") {
+            o["metadata"]["namespace"] = Value::from(ns.clone());
+            objects.push(o);
+        }
+    }
+    let remote = Remote::new();
+    let text = fledge::render::yaml::emit_stream(&objects);
+    remote.commit(&[("apps.yaml", &text)], "one release per provider");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join("fledge.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["run", "--repo", &remote.url(), "--cluster", "kube"])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--namespace", &format!("{base}-0"), "--interval", "2s"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-server", "http://127.0.0.1:1"])
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let namespaces: Vec<String> = (0..providers.len())
+        .map(|i| format!("{base}-{i}"))
+        .collect();
+    let initialized = tokio::select! {
+        _ = all_reach(port, &namespaces, "Initialized") => true,
+        () = async {
+            while !std::fs::read_to_string(&log).unwrap_or_default().contains("forbidden") {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } => false,
+        () = tokio::time::sleep(Duration::from_secs(60)) => false,
+    };
+    // Routes are applied right after the phase that allows them: one more tick.
+    if initialized {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        initialized,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_role_fledge_is_enough_and_every_rule_of_it_is_needed() {
+    let c = cluster();
+    install_release_crd(c);
+    let kube = c.kube().await;
+    let schemas = data_dir().join("schemas");
+    let mut crds = Vec::new();
+    for file in [
+        "istio/networking.istio.io_virtualservices.yaml",
+        "istio/networking.istio.io_destinationrules.yaml",
+        "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
+        "linkerd/split.smi-spec.io_trafficsplits.yaml",
+        "traefik/traefik.io_traefikservices.yaml",
+    ] {
+        crds.extend(documents(&schemas.join(file)));
+    }
+    kube.apply(&crds).await.unwrap();
+    let rules = fledge_rules();
+    let ns = c.namespace("rbac-accounts");
+    let dir = tempfile::tempdir().unwrap();
+    // Every rule: enough for a release of every provider, without the wildcard sync role.
+    let all = dir.path().join("all");
+    std::fs::create_dir_all(&all).unwrap();
+    let kubeconfig = account_with(c, &kube, &ns, "fledge-all-rules", rules.clone(), &all).await;
+    let (log, initialized) = run_as(c, &kubeconfig, &c.namespace("rbac-all"), &all).await;
+    assert!(initialized && !log.contains("forbidden"), "{log}");
+    // Without any one rule, a named step fails with the verb and resource it lacks.
+    let mut runs = tokio::task::JoinSet::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let (rule, mut fewer) = (rule.clone(), rules.clone());
+        fewer.remove(i);
+        let (ns, dir) = (ns.clone(), dir.path().join(format!("r{i}")));
+        runs.spawn(async move {
+            std::fs::create_dir_all(&dir).unwrap();
+            let kube = c.kube().await;
+            let name = format!("fledge-without-{i}");
+            let kubeconfig = account_with(c, &kube, &ns, &name, fewer, &dir).await;
+            let (log, initialized) =
+                run_as(c, &kubeconfig, &c.namespace(&format!("rbac-{i}")), &dir).await;
+            (rule, log, initialized)
+        });
+    }
+    while let Some(done) = runs.join_next().await {
+        let (rule, log, initialized) = done.unwrap();
+        let words = |field: &str| -> Vec<String> {
+            rule[field]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        let (verbs, resources) = (words("verbs"), words("resources"));
+        // Kubernetes says: `... cannot patch resource "services" in API group ""`.
+        let named = log.lines().any(|l| {
+            l.contains("forbidden")
+                && verbs
+                    .iter()
+                    .any(|v| l.contains(&format!("cannot {v} resource")))
+                && resources.iter().any(|r| {
+                    l.contains(&format!("resource \\\"{r}\\\""))
+                        || l.contains(&format!("resource \"{r}\""))
+                })
+        });
+        assert!(
+            !initialized || named,
+            "rule {rule} seems unneeded: every release initialized without it"
+        );
+        assert!(
+            named,
+            "without {rule}, no error names its verb and resource:\n{log}"
+        );
+        eprintln!("needed: {rule}");
+    }
+}
