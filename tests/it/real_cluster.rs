@@ -27,6 +27,22 @@ fn documents(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The upstream CRDs of the routing kinds fledge writes (those that can be installed together:
+/// Linkerd's TrafficSplit CRD serves v1alpha1 and v1alpha2).
+fn routing_crds() -> Vec<Value> {
+    let schemas = data_dir().join("schemas");
+    [
+        "istio/networking.istio.io_virtualservices.yaml",
+        "istio/networking.istio.io_destinationrules.yaml",
+        "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
+        "linkerd/split.smi-spec.io_trafficsplits.yaml",
+        "traefik/traefik.io_traefikservices.yaml",
+    ]
+    .iter()
+    .flat_map(|f| documents(&schemas.join(f)))
+    .collect()
+}
+
 /// fledge's Release CRD, installed once for every test that runs releases.
 fn install_release_crd(c: &TestCluster) {
     c.kubectl(&[
@@ -49,6 +65,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(c: &TestCluster, remote: &Remote, ns: &str, dir: &Path, extra: &[&str]) -> Self {
+        Self::as_account(&c.kubeconfig(), remote, ns, dir, extra)
+    }
+
+    /// fledge with the credentials of `kubeconfig`; its inventory and key in `ns`.
+    fn as_account(
+        kubeconfig: &Path,
+        remote: &Remote,
+        ns: &str,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -58,7 +85,7 @@ impl Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_fledge"))
             .args(["run", "--repo", &remote.url(), "--cluster", "kube"])
             .arg("--kubeconfig")
-            .arg(c.kubeconfig())
+            .arg(kubeconfig)
             .args(["--namespace", ns, "--interval", "2s"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(if extra.contains(&"--metrics-server") {
@@ -115,17 +142,7 @@ async fn every_generated_object_passes_strict_validation_on_the_real_api_server(
     let c = cluster();
     let kube = c.kube().await;
     // The upstream CRDs of the routing kinds, installed through fledge itself.
-    let schemas = data_dir().join("schemas");
-    let mut crds = Vec::new();
-    for file in [
-        "istio/networking.istio.io_virtualservices.yaml",
-        "istio/networking.istio.io_destinationrules.yaml",
-        "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
-        "linkerd/split.smi-spec.io_trafficsplits.yaml",
-        "traefik/traefik.io_traefikservices.yaml",
-    ] {
-        crds.extend(documents(&schemas.join(file)));
-    }
+    let mut crds = routing_crds();
     crds.extend(documents(
         &repo_dir().join("deploy/crds/releases.fledge.dev.yaml"),
     ));
@@ -412,31 +429,16 @@ async fn deploy_is_accepted_and_fledge_runs_a_release_as_its_service_account_wit
     let ns = c.namespace("rbac");
     let remote = Remote::new();
     remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.path().join("fledge.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args(["run", "--repo", &remote.url(), "--cluster", "kube"])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--interval", "2s", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-server", "http://127.0.0.1:1"])
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let init = until(port, "web", "initialized as the service account", |v| {
-        v["phase"] == "Initialized"
-    })
+    let daemon = Daemon::as_account(&kubeconfig, &remote, "fledge-system", dir.path(), &[]);
+    let init = until(
+        daemon.port,
+        "web",
+        "initialized as the service account",
+        |v| v["phase"] == "Initialized",
+    )
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let text = daemon.log();
+    drop(daemon);
     assert!(!text.contains("forbidden"), "{text}");
     assert_eq!(init["canaryWeight"], 0);
     // The inventory and revision key live in fledge-system, written as the service account.
@@ -945,32 +947,14 @@ async fn run_as(c: &TestCluster, kubeconfig: &Path, base: &str, dir: &Path) -> (
     let remote = Remote::new();
     let text = fledge::render::yaml::emit_stream(&objects);
     remote.commit(&[("apps.yaml", &text)], "one release per provider");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.join("fledge.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args(["run", "--repo", &remote.url(), "--cluster", "kube"])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--namespace", &format!("{base}-0"), "--interval", "2s"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--metrics-server", "http://127.0.0.1:1"])
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let daemon = Daemon::as_account(kubeconfig, &remote, &format!("{base}-0"), dir, &[]);
     let namespaces: Vec<String> = (0..providers.len())
         .map(|i| format!("{base}-{i}"))
         .collect();
     let initialized = tokio::select! {
-        _ = all_reach(port, &namespaces, "Initialized") => true,
+        _ = all_reach(daemon.port, &namespaces, "Initialized") => true,
         () = async {
-            while !std::fs::read_to_string(&log).unwrap_or_default().contains("forbidden") {
+            while !daemon.log().contains("forbidden") {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         } => false,
@@ -980,12 +964,7 @@ async fn run_as(c: &TestCluster, kubeconfig: &Path, base: &str, dir: &Path) -> (
     if initialized {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    (
-        std::fs::read_to_string(&log).unwrap_or_default(),
-        initialized,
-    )
+    (daemon.log(), initialized)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -993,18 +972,7 @@ async fn the_cluster_role_fledge_is_enough_and_every_rule_of_it_is_needed() {
     let c = cluster();
     install_release_crd(c);
     let kube = c.kube().await;
-    let schemas = data_dir().join("schemas");
-    let mut crds = Vec::new();
-    for file in [
-        "istio/networking.istio.io_virtualservices.yaml",
-        "istio/networking.istio.io_destinationrules.yaml",
-        "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
-        "linkerd/split.smi-spec.io_trafficsplits.yaml",
-        "traefik/traefik.io_traefikservices.yaml",
-    ] {
-        crds.extend(documents(&schemas.join(file)));
-    }
-    kube.apply(&crds).await.unwrap();
+    kube.apply(&routing_crds()).await.unwrap();
     let rules = fledge_rules();
     let ns = c.namespace("rbac-accounts");
     let dir = tempfile::tempdir().unwrap();
