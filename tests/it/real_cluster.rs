@@ -13,9 +13,14 @@ use fledge::cluster::kube::KubeCluster;
 use fledge::cluster::sim::{SimCluster, metrics_router};
 use serde_json::Value;
 
+use fledge::release::Phase;
+use fledge::release::spec::Provider;
+use fledge::revision::HashKey;
+
 use super::support::git::{Remote, git};
 use super::support::testcluster::{TestCluster, cluster};
 use super::support::until;
+use super::support::{Fixed, Recording};
 use super::{data_dir, repo_dir};
 
 /// The objects of a YAML file.
@@ -1030,4 +1035,87 @@ async fn the_cluster_role_fledge_is_enough_and_every_rule_of_it_is_needed() {
         );
         eprintln!("needed: {rule}");
     }
+}
+
+/// The phases a release goes through (each once, in order) and the objects fledge applied to
+/// reach them, driving the executor on `cluster` through three commits: web:1 initialized,
+/// web:2 promoted, web:3 (never ready) rolled back. `settle` lets the cluster's controllers run
+/// between ticks.
+async fn scenario<C: fledge::cluster::Cluster>(
+    cluster: Recording<C>,
+    ns: &str,
+    settle: impl AsyncFn(i64),
+) -> (Vec<Phase>, BTreeSet<String>) {
+    let exec = fledge::rollout::executor::Executor {
+        cluster,
+        metrics: Fixed(100.0),
+        webhooks: fledge::analysis::webhooks::Webhooks::default(),
+        templates: std::collections::BTreeMap::new(),
+        promoted_window: 10,
+    };
+    let mut phases: Vec<Phase> = Vec::new();
+    let mut applied = BTreeSet::new();
+    let mut clock = 0i64;
+    for (image, unready, want) in [
+        ("web:1", false, Phase::Initialized),
+        ("web:2", false, Phase::Succeeded),
+        ("web:3", true, Phase::Failed),
+    ] {
+        let objects: Vec<Value> = serde_yaml::Deserializer::from_str(&app(ns, image, unready))
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let d = fledge::rollout::targets::split(
+            &objects,
+            image,
+            &Provider::Kubernetes,
+            &HashKey::offline(),
+        );
+        let t = &d.releases[&format!("{ns}/web")];
+        for _ in 0..60 {
+            clock += 10;
+            settle(clock).await;
+            let state = exec.tick(t, clock).await.unwrap().state;
+            for o in exec.cluster.last_applied() {
+                applied.insert(format!(
+                    "{} {}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                ));
+            }
+            if phases.last() != Some(&state.phase) {
+                phases.push(state.phase);
+            }
+            if state.phase == want {
+                break;
+            }
+        }
+        assert_eq!(phases.last(), Some(&want), "{phases:?}");
+    }
+    (phases, applied)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulator_and_the_real_server_take_a_release_through_the_same_phases_and_objects() {
+    let c = cluster();
+    install_release_crd(c);
+    let ns = c.namespace("honest");
+    let sim = fledge::cluster::SimHandle::new(SimCluster::new(Duration::ZERO));
+    let sim_clock = sim.clone();
+    let on_sim = scenario(Recording::new(sim), &ns, async move |clock: i64| {
+        sim_clock
+            .sim
+            .lock()
+            .unwrap()
+            .tick(Duration::from_secs(clock.unsigned_abs()))
+            .unwrap();
+    })
+    .await;
+    // The real controllers run in real time: a short pause between ticks, and the progress
+    // deadline (5 s) passes in real seconds.
+    let on_kube = scenario(Recording::new(c.kube().await), &ns, async |_| {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    })
+    .await;
+    assert_eq!(on_sim.0, on_kube.0, "phases: simulated, real");
+    assert_eq!(on_sim.1, on_kube.1, "objects applied: simulated, real");
 }
