@@ -48,6 +48,19 @@ fn routing_crds() -> Vec<Value> {
     .collect()
 }
 
+/// The image `web-primary` in `ns` runs.
+fn primary_image(c: &TestCluster, ns: &str) -> String {
+    c.kubectl(&[
+        "get",
+        "deployment",
+        "web-primary",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
+}
+
 /// fledge's Release CRD, installed once for every test that runs releases.
 fn install_release_crd(c: &TestCluster) {
     c.kubectl(&[
@@ -338,15 +351,7 @@ async fn a_rollout_promotes_and_a_canary_that_never_gets_ready_rolls_back_on_the
         v["phase"] == "Succeeded" && v["sourceCommit"] == bump.as_str()
     })
     .await;
-    let image = c.kubectl(&[
-        "get",
-        "deployment",
-        "web-primary",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    let image = primary_image(c, &ns);
     assert_eq!(image, "web:2");
     // Pods that never become ready: the Deployment controller marks the canary past its
     // progress deadline, and fledge rolls back on that condition.
@@ -363,15 +368,7 @@ async fn a_rollout_promotes_and_a_canary_that_never_gets_ready_rolls_back_on_the
         "{failed}\n{}",
         daemon.log()
     );
-    let image = c.kubectl(&[
-        "get",
-        "deployment",
-        "web-primary",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    let image = primary_image(c, &ns);
     assert_eq!(image, "web:2", "the primary keeps serving");
     // The revert lands in Git.
     for _ in 0..100 {
@@ -882,15 +879,7 @@ async fn nginx_istio_and_gateway_api_canaries_promote_and_roll_back_on_a_real_pr
         );
     }
     for ns in &namespaces {
-        let image = c.kubectl(&[
-            "get",
-            "deployment",
-            "web-primary",
-            "-n",
-            ns,
-            "-o",
-            "jsonpath={.spec.template.spec.containers[0].image}",
-        ]);
+        let image = primary_image(c, ns);
         assert_eq!(image, "web:2", "{ns}: the primary keeps serving web:2");
     }
 }
