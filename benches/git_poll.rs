@@ -1,8 +1,8 @@
 //! Benchmark: fledge's poll against `git fetch`, side by side, on a remote made by
-//! `../shared/bench/gen_git_history.py` (1000 apps, 2000 commits).
+//! `scripts/bench/gen_git_history.py` (1000 apps, 2000 commits).
 //!
 //! ```sh
-//! python3 ../shared/bench/gen_git_history.py --apps 1000 --commits 2000 --out /tmp/gitbench/remote.git
+//! python3 scripts/bench/gen_git_history.py --apps 1000 --commits 2000 --out /tmp/gitbench/remote.git
 //! cargo bench --bench git_poll -- /tmp/gitbench/remote.git
 //! ```
 //!

@@ -1,8 +1,8 @@
 //! Benchmark: revisions of every Deployment of a rendered repository (issue target: the
-//! 1000-app repository of `../shared/bench/gen_kustomize_repo.py` in at most 50 ms).
+//! 1000-app repository of `scripts/bench/gen_kustomize_repo.py` in at most 50 ms).
 //!
 //! ```sh
-//! python3 ../shared/bench/gen_kustomize_repo.py --apps 1000 --out /tmp/kbench/n1000
+//! python3 scripts/bench/gen_kustomize_repo.py --apps 1000 --out /tmp/kbench/n1000
 //! cargo bench --bench revisions -- /tmp/kbench/n1000
 //! ```
 #![allow(

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark: `fledge build` against `kubectl kustomize`, side by side, on repositories made by
-../shared/bench/gen_kustomize_repo.py. Checks that both print the same bytes, then prints a
+scripts/bench/gen_kustomize_repo.py. Checks that both print the same bytes, then prints a
 markdown table (wall time is the median of the runs, peak RSS the maximum).
 
 Usage: scripts/bench_build.py [--apps 50,200,1000] [--kustomize-max 200] [--runs 3]
-                              [--fledge target/release/fledge] [--shared ../shared]
+                              [--fledge target/release/fledge]
 kubectl kustomize is quadratic on this layout (N=1000 takes over ten minutes); sizes above
 --kustomize-max are measured for fledge only.
 """
@@ -26,11 +26,10 @@ def main():
     ap.add_argument('--kustomize-max', type=int, default=200)
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--fledge', default='target/release/fledge')
-    ap.add_argument('--shared', default=os.path.join(os.path.dirname(__file__), '..', '..', 'shared'))
     ap.add_argument('--work', default=None, help='where to generate repositories (default: a temp dir)')
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix='fledge-bench-')
-    gen = os.path.join(args.shared, 'bench', 'gen_kustomize_repo.py')
+    gen = os.path.join(os.path.dirname(__file__), 'bench', 'gen_kustomize_repo.py')
     rows = []
     for n in [int(x) for x in args.apps.split(',')]:
         repo = os.path.join(work, f'n{n}')

@@ -1,6 +1,6 @@
 //! Commit statuses on the forge, so a release's progress shows on the commit and its pull
-//! request: GitHub, GitLab, Gitea/Forgejo and Bitbucket Cloud, each called as its API documents
-//! (../shared/forge-apis.md). Context `fledge/<cluster>/<namespace>/<name>`; descriptions at
+//! request: GitHub, GitLab, Gitea/Forgejo and Bitbucket Cloud, each called as its REST API
+//! documents its commit statuses. Context `fledge/<cluster>/<namespace>/<name>`; descriptions at
 //! most 140 characters; a status equal to the last one posted for the same commit and context
 //! is not posted again (checked in memory, and on the forge for the first post of a context).
 
