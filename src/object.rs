@@ -177,5 +177,7 @@ pub fn secret_field(secret: &Value, key: &str) -> Option<String> {
         .and_then(|b| String::from_utf8(b).ok())
 }
 
+pub mod owned;
+
 #[cfg(test)]
 mod tests;

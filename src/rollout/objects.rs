@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::primary::{primary_deployment, selector_label};
 use crate::keys;
-use crate::object::{applyable, set_annotation, with_namespace};
+use crate::object::{applyable, owned, set_annotation, with_namespace};
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::revision::primary_configs;
 use crate::routing::{self, RouteInput, Weights};
@@ -88,6 +88,13 @@ pub fn release_objects(
     })
 }
 
+/// A live object to apply again as it stands: what fledge applied to it (so that the server's
+/// defaults and other managers' fields stay theirs), or, on a cluster that records no managed
+/// fields or for an object fledge never applied, the object as it is.
+fn as_applied(live: &Value) -> Value {
+    owned::applied_by(live, keys::FIELD_MANAGER).unwrap_or_else(|| applyable(live))
+}
+
 /// The revision the primary should serve in `state`.
 fn primary_revision(t: &ReleaseTarget, state: &ReleaseState) -> String {
     if matches!(state.phase, Phase::Promoting | Phase::Finalising) {
@@ -119,7 +126,7 @@ fn primary_objects(
         } else {
             Vec::new()
         };
-        out.extend(live.primary.iter().map(applyable));
+        out.extend(live.primary.iter().map(as_applied));
         return Ok((out, None));
     }
     // Built from Git's target when it is that revision, else from the live target that ran it.
@@ -133,7 +140,7 @@ fn primary_objects(
         .as_ref()
         .filter(|l| l["metadata"]["annotations"][keys::REVISION_ANNOTATION] == want.as_str())
     {
-        (with_namespace(applyable(l), ns), Vec::new())
+        (with_namespace(as_applied(l), ns), Vec::new())
     } else {
         return Ok((
             Vec::new(),
@@ -183,7 +190,7 @@ fn target_deployment(t: &ReleaseTarget, state: &ReleaseState, live: &Live) -> Va
         || (!state.phase.is_active() && state.primary_revision.as_deref() == Some(rev))
         || state.phase == Phase::Initializing;
     let mut target = match live.target.as_ref() {
-        Some(l) if !git_is_current => applyable(l),
+        Some(l) if !git_is_current => as_applied(l),
         _ => {
             let mut d = with_namespace(t.target.clone(), &t.spec.namespace);
             set_annotation(&mut d, keys::REVISION_ANNOTATION, rev);
