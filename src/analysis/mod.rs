@@ -8,6 +8,7 @@
 //! data, an unreachable provider — and each is a failed check, never a promotion.
 
 pub mod builtin;
+pub mod mirror;
 pub mod prometheus;
 pub mod sim;
 pub mod template;

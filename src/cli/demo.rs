@@ -8,6 +8,12 @@
 //! 2. an image bump of podinfo: canary steps, promotion, a promotion record in Git;
 //! 3. a bad bump (the new pods fail 30% of requests): rollback, and fledge's revert commit;
 //! 4. `git revert` of the earlier bump: a revision promoted before, promoted at once.
+//!
+//! `fledge demo --cluster kube` plays the same scenes on a real cluster (a kind cluster, say):
+//! in its own Namespace `fledge-demo` (refused when it exists), with fledge's Release CRD
+//! committed beside the overlay, podinfo routed by the `nginx` provider (an Ingress is built
+//! in; Istio's CRDs may be absent), and the requests modelled over the cluster's real routing
+//! ([`crate::analysis::mirror`]), since a demo cluster has no traffic and no Prometheus.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -98,8 +104,30 @@ const EXAMPLE: &[(&str, &str)] = &[
     ),
 ];
 
-/// The demo overlay: Flagger's shortest interval, and webhooks on the local load tester.
-fn overlay(hooks: &str, podinfo_tag: &str, error_rate: Option<&str>) -> String {
+/// The Namespace the demo uses on a real cluster.
+pub const KUBE_NAMESPACE: &str = "fledge-demo";
+
+/// What the overlay changes on a real cluster: its own Namespace, fledge's Release CRD, and
+/// podinfo routed by an Ingress (`nginx`) instead of Istio, whose CRDs a demo cluster lacks.
+const KUBE_HEAD: &str = "namespace: fledge-demo\n";
+const KUBE_RESOURCES: &str = "  - releases.fledge.dev.yaml\n  - podinfo-ingress.yaml\n";
+const KUBE_PODINFO_NGINX: &str = "  - target: {kind: Canary, name: podinfo}\n    patch: |\n      - op: replace\n        path: /spec/provider\n        value: nginx\n      - op: add\n        path: /spec/ingressRef\n        value: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: podinfo}\n      - op: remove\n        path: /spec/service/gateways\n      - op: remove\n        path: /spec/service/hosts\n      - op: remove\n        path: /spec/service/trafficPolicy\n      - op: remove\n        path: /spec/service/retries\n";
+const KUBE_FILES: &[(&str, &str)] = &[
+    (
+        "demo/releases.fledge.dev.yaml",
+        include_str!("../../deploy/crds/releases.fledge.dev.yaml"),
+    ),
+    (
+        "demo/podinfo-ingress.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: podinfo\nspec:\n  ingressClassName: nginx\n  rules:\n    - host: podinfo.example.com\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: podinfo\n                port:\n                  number: 9898\n",
+    ),
+];
+
+/// The demo overlay: analysis every 10s (Flagger's minimum), webhooks on the local load
+/// tester, an error rate for podinfo's new pods when given, and on a real cluster what
+/// [`KUBE_HEAD`] says.
+fn overlay(hooks: &str, podinfo_tag: &str, error_rate: Option<&str>, kube: bool) -> String {
+    let pick = |text: &'static str| if kube { text } else { "" };
     let mut deployment_patch = String::new();
     if let Some(rate) = error_rate {
         deployment_patch = format!(
@@ -107,7 +135,10 @@ fn overlay(hooks: &str, podinfo_tag: &str, error_rate: Option<&str>) -> String {
         );
     }
     format!(
-        "# The production overlay, for the demo: analysis every 10s (Flagger's minimum), and the\n# webhooks answered by a local stand-in for Flagger's load tester.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../production\nimages:\n  - name: ghcr.io/stefanprodan/podinfo\n    newTag: {podinfo_tag}\npatches:\n  - target: {{kind: Canary}}\n    patch: |\n      - op: replace\n        path: /spec/analysis/interval\n        value: 10s\n  - target: {{kind: Canary, name: podinfo}}\n    patch: |\n      - op: replace\n        path: /spec/analysis/webhooks/0/url\n        value: {hooks}/\n      - op: replace\n        path: /spec/analysis/webhooks/1/url\n        value: {hooks}/\n  - target: {{kind: Canary, name: http-echo}}\n    patch: |\n      - op: replace\n        path: /spec/analysis/webhooks/0/url\n        value: {hooks}/\n{deployment_patch}"
+        "# The production overlay, for the demo: analysis every 10s (Flagger's minimum), and the\n# webhooks answered by a local stand-in for Flagger's load tester.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{}resources:\n  - ../production\n{}images:\n  - name: ghcr.io/stefanprodan/podinfo\n    newTag: {podinfo_tag}\npatches:\n  - target: {{kind: Canary}}\n    patch: |\n      - op: replace\n        path: /spec/analysis/interval\n        value: 10s\n  - target: {{kind: Canary, name: podinfo}}\n    patch: |\n      - op: replace\n        path: /spec/analysis/webhooks/0/url\n        value: {hooks}/\n      - op: replace\n        path: /spec/analysis/webhooks/1/url\n        value: {hooks}/\n  - target: {{kind: Canary, name: http-echo}}\n    patch: |\n      - op: replace\n        path: /spec/analysis/webhooks/0/url\n        value: {hooks}/\n{deployment_patch}{}",
+        pick(KUBE_HEAD),
+        pick(KUBE_RESOURCES),
+        pick(KUBE_PODINFO_NGINX),
     )
 }
 
@@ -170,7 +201,8 @@ pub struct DemoReport {
     /// Each scene's final view of podinfo.
     pub scenes: Vec<ReleaseView>,
     pub load_tester_calls: u64,
-    pub sim: crate::cluster::SimHandle,
+    /// The simulated cluster (`None` on a real one).
+    pub sim: Option<crate::cluster::SimHandle>,
 }
 
 fn line(v: &ReleaseView, secs: f64) -> String {
@@ -192,7 +224,8 @@ fn line(v: &ReleaseView, secs: f64) -> String {
 }
 
 /// Plays the demo in `root` (made if missing), writing progress to `out`. `customize` may
-/// change the daemon's settings (tests add a forge and alert endpoints).
+/// change the daemon's settings (tests add a forge and alert endpoints; `--cluster kube`
+/// plays it on a real cluster).
 pub async fn play(
     root: &Path,
     out: &mut (dyn Write + Send),
@@ -202,23 +235,32 @@ pub async fn play(
     std::fs::create_dir_all(root).map_err(io(root))?;
     let repo = DemoRepo::create(root)?;
     let (hooks, calls) = load_tester(root).await?;
-    repo.first_commit(&hooks)?;
     let mut args = demo_args(root, &repo.origin)?;
     customize(&mut args);
+    let kube = args.cluster.as_deref() == Some("kube");
+    if kube {
+        args.time_scale = None;
+        // fledge's inventory and revision key, in the demo's Namespace too.
+        args.namespace = Some(KUBE_NAMESPACE.into());
+    }
+    repo.first_commit(&hooks, kube)?;
     let prepared = super::run::prepare(args).await?;
-    let AnyCluster::Sim(sim) = &prepared.edges.cluster else {
-        return Err(Error::Daemon(
-            "the demo runs on the simulated cluster".into(),
-        ));
+    let sim = match &prepared.edges.cluster {
+        AnyCluster::Sim(sim) => {
+            sim.sim
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .set_request_rate(50.0);
+            Some(sim.clone())
+        }
+        AnyCluster::Kube(k) => {
+            take_a_namespace(k).await?;
+            None
+        }
     };
-    let sim = sim.clone();
-    sim.sim
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .set_request_rate(50.0);
     let shared = Arc::new(Shared::default());
     let token = CancellationToken::new();
-    let daemon = tokio::spawn(daemon::run(
+    let mut daemon = tokio::spawn(daemon::run(
         prepared.config,
         prepared.edges,
         shared.clone(),
@@ -231,10 +273,21 @@ pub async fn play(
         started,
         work: repo.work.clone(),
         hooks,
+        kube,
     };
-    let result = stage.scenes(&repo.origin).await;
+    let result = tokio::select! {
+        r = stage.scenes(&repo.origin) => r,
+        // The daemon stops only on an error here (a cluster it cannot use, say): say which.
+        ended = &mut daemon => Err(Error::Daemon(match ended {
+            Ok(Err(e)) => format!("the daemon stopped: {e:#}"),
+            Ok(Ok(())) => "the daemon stopped".into(),
+            Err(e) => format!("the daemon stopped: {e}"),
+        })),
+    };
     token.cancel();
-    let _ = daemon.await;
+    if !daemon.is_finished() {
+        let _ = daemon.await;
+    }
     let scenes = result?;
     stage.epilogue(&repo, calls.load(Ordering::Relaxed))?;
     Ok(DemoReport {
@@ -243,6 +296,29 @@ pub async fn play(
         load_tester_calls: calls.load(Ordering::Relaxed),
         sim,
     })
+}
+
+/// On a real cluster the demo takes a Namespace of its own, made here (it holds fledge's
+/// inventory and revision key from the start): refused when it exists already (a demo played
+/// before, or something else of that name), so nothing of anyone's is touched.
+async fn take_a_namespace(k: &crate::cluster::kube::KubeCluster) -> Result<(), Error> {
+    let cluster = |e: crate::cluster::kube::Error| Error::Daemon(format!("--cluster kube: {e}"));
+    if k.get("v1", "Namespace", "", KUBE_NAMESPACE)
+        .await
+        .map_err(cluster)?
+        .is_some()
+    {
+        return Err(Error::Daemon(format!(
+            "Namespace {KUBE_NAMESPACE} exists: the demo plays in a Namespace of its own; delete it first (kubectl delete namespace {KUBE_NAMESPACE}) or point --kubeconfig/--context at another cluster"
+        )));
+    }
+    let namespace = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": KUBE_NAMESPACE},
+    });
+    k.apply(&[namespace]).await.map_err(cluster)?;
+    Ok(())
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -285,9 +361,10 @@ impl DemoRepo {
     }
 
     /// The example repository with the demo overlay, committed and pushed.
-    fn first_commit(&self, hooks: &str) -> Result<(), Error> {
+    fn first_commit(&self, hooks: &str, kube: bool) -> Result<(), Error> {
         let work = &self.work;
-        for (path, text) in EXAMPLE {
+        let extra = if kube { KUBE_FILES } else { &[] };
+        for (path, text) in EXAMPLE.iter().chain(extra) {
             let p = work.join(path);
             std::fs::create_dir_all(p.parent().unwrap_or(work)).map_err(io(&p))?;
             std::fs::write(&p, text).map_err(io(&p))?;
@@ -296,7 +373,7 @@ impl DemoRepo {
         std::fs::create_dir_all(&overlay_dir).map_err(io(&overlay_dir))?;
         std::fs::write(
             overlay_dir.join("kustomization.yaml"),
-            overlay(hooks, "6.5.0", None),
+            overlay(hooks, "6.5.0", None, kube),
         )
         .map_err(io(&overlay_dir))?;
         git(work, &["add", "-A"])?;
@@ -369,9 +446,20 @@ struct Stage<'a> {
     work: PathBuf,
     /// The load tester's URL, for the overlay.
     hooks: String,
+    /// Played on a real cluster.
+    kube: bool,
 }
 
 impl Stage<'_> {
+    /// The Namespace the releases run in.
+    fn namespace(&self) -> &'static str {
+        if self.kube {
+            KUBE_NAMESPACE
+        } else {
+            "production"
+        }
+    }
+
     fn say(&mut self, text: &str) {
         let _ = writeln!(self.out, "{text}");
         let _ = self.out.flush();
@@ -383,7 +471,9 @@ impl Stage<'_> {
         what: &str,
         done: impl Fn(&ReleaseView) -> bool,
     ) -> Result<ReleaseView, Error> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // A real cluster's time is not sped up ten times: its scenes take ten times longer.
+        let scene = Duration::from_secs(if self.kube { 600 } else { 60 });
+        let deadline = tokio::time::Instant::now() + scene;
         loop {
             let views = self.shared.releases().clone();
             for (k, v) in &views {
@@ -395,7 +485,7 @@ impl Stage<'_> {
                     self.last.insert(k.clone(), shown);
                 }
             }
-            if let Some(v) = views.get("production/podinfo")
+            if let Some(v) = views.get(&format!("{}/podinfo", self.namespace()))
                 && done(v)
             {
                 return Ok(v.clone());
@@ -432,7 +522,8 @@ impl Stage<'_> {
     /// would, and pushes it; returns the commit.
     fn bump(&self, tag: &str, error_rate: Option<&str>, message: &str) -> Result<String, Error> {
         let file = self.work.join("demo/kustomization.yaml");
-        std::fs::write(&file, overlay(&self.hooks, tag, error_rate)).map_err(io(&file))?;
+        std::fs::write(&file, overlay(&self.hooks, tag, error_rate, self.kube))
+            .map_err(io(&file))?;
         git(&self.work, &["commit", "-q", "-am", message])?;
         push(&self.work)?;
         Ok(git(&self.work, &["rev-parse", "HEAD"])?.trim().to_owned())
@@ -441,8 +532,13 @@ impl Stage<'_> {
     /// The four scenes; each scene's final view of podinfo.
     async fn scenes(&mut self, origin: &Path) -> Result<Vec<ReleaseView>, Error> {
         let mut scenes = Vec::new();
+        let cluster = if self.kube {
+            "the cluster (modelled traffic over its real routing)"
+        } else {
+            "the simulated cluster"
+        };
         self.say(&format!(
-            "\n▶ 1. First sync: {} → the simulated cluster",
+            "\n▶ 1. First sync: {} → {cluster}",
             origin.display()
         ));
         scenes.push(
@@ -467,7 +563,7 @@ impl Stage<'_> {
             .await?;
         let promoted = v.primary_revision.clone().unwrap_or_default();
         scenes.push(v);
-        let record = format!("{}/production/podinfo.yaml", keys::PROMOTION_DIR);
+        let record = format!("{}/{}/podinfo.yaml", keys::PROMOTION_DIR, self.namespace());
         let said = format!("  fledge committed: {record}");
         self.pulled("record the promotion", &said, |work| {
             Ok(std::fs::read_to_string(work.join(&record))
@@ -543,18 +639,30 @@ impl Stage<'_> {
             "\n$ git log --graph --oneline --notes=fledge\n{log}"
         ));
         self.say(&format!(
-            "Repository: {} (clone: {})\nStatus branch: git -C {} show origin/fledge/status:releases/production/podinfo.yaml\nLoad tester calls: {calls}\nDone in {:.0}s.",
+            "Repository: {} (clone: {})\nStatus branch: git -C {} show origin/fledge/status:releases/{}/podinfo.yaml\nLoad tester calls: {calls}\nDone in {:.0}s.",
             repo.origin.display(),
             work.display(),
             work.display(),
+            self.namespace(),
             self.started.elapsed().as_secs_f64()
         ));
+        if self.kube {
+            self.say(&format!(
+                "The demo's objects stay in the cluster: kubectl get all,ingress,releases -n {KUBE_NAMESPACE}; remove them with kubectl delete namespace {KUBE_NAMESPACE}"
+            ));
+        }
         Ok(())
     }
 }
 
-/// `fledge demo`.
-pub fn demo(dir: Option<&Path>) -> Result<(), Error> {
+/// `fledge demo`: on the simulated cluster, or with `cluster` `kube` on the cluster the
+/// kubeconfig names.
+pub fn demo(
+    dir: Option<&Path>,
+    cluster: &str,
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<(), Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Daemon(format!("runtime: {e}")))?;
     let root = if let Some(d) = dir {
         d.to_path_buf()
@@ -566,5 +674,12 @@ pub fn demo(dir: Option<&Path>) -> Result<(), Error> {
             .keep()
     };
     let mut stdout = std::io::stdout();
-    rt.block_on(play(&root, &mut stdout, &|_| {})).map(|_| ())
+    let on = |args: &mut RunArgs| {
+        if cluster == "kube" {
+            args.cluster = Some("kube".into());
+            args.kubeconfig = kubeconfig.map(Path::to_path_buf);
+            args.context = context.map(str::to_owned);
+        }
+    };
+    rt.block_on(play(&root, &mut stdout, &on)).map(|_| ())
 }

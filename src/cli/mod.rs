@@ -55,11 +55,22 @@ pub enum Command {
     Run(Box<crate::daemon::config::RunArgs>),
     /// Play the whole loop on this machine (no cluster, no network): a temporary Git
     /// repository, the simulated cluster, a promotion, a rollback with fledge's revert commit,
-    /// and a fast rollback after `git revert`
+    /// and a fast rollback after `git revert`; `--cluster kube` plays it on a real cluster
     Demo {
         /// Directory for the demo's repositories (default: a new temporary directory, kept)
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// `sim` (the simulated cluster) or `kube`: a real cluster (a kind cluster, say),
+        /// played in a Namespace of its own, `fledge-demo`, with modelled traffic
+        #[arg(long, default_value = "sim", value_parser = ["sim", "kube"])]
+        cluster: String,
+        /// With `--cluster kube`: the kubeconfig (default: $KUBECONFIG, ~/.kube/config, or
+        /// the in-cluster account)
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// With `--cluster kube`: the kubeconfig context (default: its current context)
+        #[arg(long)]
+        context: Option<String>,
     },
     /// Show the releases of a running daemon: phase, progress, failed checks, revision, commit
     Status {
@@ -131,7 +142,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             key_file,
         } => hash(&dir, root.as_deref(), output, key_file.as_deref()),
         Command::Run(args) => run::run(*args),
-        Command::Demo { dir } => demo::demo(dir.as_deref()),
+        Command::Demo {
+            dir,
+            cluster,
+            kubeconfig,
+            context,
+        } => demo::demo(
+            dir.as_deref(),
+            &cluster,
+            kubeconfig.as_deref(),
+            context.as_deref(),
+        ),
         Command::Status { server, watch } => status::status(&server, watch),
         Command::Plan {
             dir,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -128,11 +128,14 @@ const BUILTIN: &[(&str, &str, &str, &str, bool)] = &[
     ),
 ];
 
-/// A cluster reached through kube-rs.
+/// Resolved kinds (the resource, and whether it is namespaced), by apiVersion and kind.
+type Resolved = HashMap<(String, String), (ApiResource, bool)>;
+
+/// A cluster reached through kube-rs. Clones share the connection and the resolved kinds.
+#[derive(Clone)]
 pub struct KubeCluster {
     client: kube::Client,
-    /// Resolved kinds, by apiVersion and kind.
-    resources: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    resources: Arc<Mutex<Resolved>>,
     crd_timeout: Duration,
 }
 
@@ -176,7 +179,7 @@ impl KubeCluster {
     pub fn new(client: kube::Client) -> Self {
         Self {
             client,
-            resources: Mutex::new(HashMap::new()),
+            resources: Arc::default(),
             crd_timeout: Duration::from_mins(1),
         }
     }

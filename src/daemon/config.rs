@@ -275,7 +275,8 @@ pub enum MetricsChoice {
         url: String,
         auth: Option<MetricsAuth>,
     },
-    /// The simulated cluster's traffic (needs [`ClusterChoice::Sim`]).
+    /// Modelled traffic: the simulated cluster's, or on a real cluster a model of requests
+    /// over its real routing ([`crate::analysis::mirror`]).
     Sim,
 }
 
@@ -362,7 +363,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         .unwrap_or_else(|| home(".cache/fledge", "/var/cache"));
     let source = c.source(a, &cache_dir, &home(".ssh/known_hosts", "/root"));
     let cluster = c.cluster(a);
-    let metrics = c.metrics(a, cluster.as_ref());
+    let metrics = c.metrics(a);
     let mesh = a.mesh_provider.clone().unwrap_or_else(|| "istio".into());
     let mesh_provider = c.check(
         Provider::parse(&mesh)
@@ -536,7 +537,7 @@ impl Check {
         }
     }
 
-    fn metrics(&mut self, a: &RunArgs, cluster: Option<&ClusterChoice>) -> Option<MetricsChoice> {
+    fn metrics(&mut self, a: &RunArgs) -> Option<MetricsChoice> {
         match a.metrics_provider.as_deref().unwrap_or("prometheus") {
             "prometheus" => {
                 let auth = self.check(
@@ -554,13 +555,7 @@ impl Check {
                     auth,
                 })
             }
-            "sim" => match cluster {
-                Some(ClusterChoice::Kube { .. }) => {
-                    self.problem("--metrics-provider sim needs --cluster sim".into());
-                    None
-                }
-                _ => Some(MetricsChoice::Sim),
-            },
+            "sim" => Some(MetricsChoice::Sim),
             other => {
                 self.problem(format!(
                     "--metrics-provider {other:?} must be prometheus or sim"

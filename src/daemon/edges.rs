@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::config::{ClusterChoice, Config, MetricsChoice};
+use crate::analysis::mirror::MirroredTraffic;
 use crate::analysis::prometheus::Prometheus;
 use crate::analysis::sim::SimMetrics;
 use crate::analysis::{MetricError, MetricRequest, MetricSource};
@@ -54,8 +55,8 @@ pub async fn connect(config: &Config) -> Result<Edges, String> {
             AnyMetrics::Prometheus(Prometheus::new(url, auth.clone(), Prometheus::TIMEOUT))
         }
         (MetricsChoice::Sim, AnyCluster::Sim(s)) => AnyMetrics::Sim(SimMetrics::new(s.sim.clone())),
-        (MetricsChoice::Sim, AnyCluster::Kube(_)) => {
-            return Err("--metrics-provider sim needs --cluster sim".into());
+        (MetricsChoice::Sim, AnyCluster::Kube(k)) => {
+            AnyMetrics::Mirrored(MirroredTraffic::new(k.clone()))
         }
     };
     Ok(Edges {
@@ -126,6 +127,8 @@ impl Cluster for AnyCluster {
 pub enum AnyMetrics {
     Prometheus(Prometheus),
     Sim(SimMetrics),
+    /// Modelled traffic over a real cluster's routing.
+    Mirrored(MirroredTraffic),
 }
 
 impl MetricSource for AnyMetrics {
@@ -133,6 +136,7 @@ impl MetricSource for AnyMetrics {
         match self {
             Self::Prometheus(p) => p.query(request).await,
             Self::Sim(s) => s.query(request).await,
+            Self::Mirrored(m) => m.query(request).await,
         }
     }
 }

@@ -89,7 +89,7 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
     let work = &report.repo.work;
 
     // Cluster: the primary serves 6.5.0 again, the canary is scaled to zero, traffic on the primary.
-    let sim = report.sim.sim.lock().unwrap();
+    let sim = report.sim.as_ref().unwrap().sim.lock().unwrap();
     let get = |group: &str, kind: &str, name: &str| {
         sim.get(&ObjectKey {
             group: group.into(),

@@ -3,7 +3,7 @@
 //! `KubeCluster` code and the same `fledge run --cluster kube --kubeconfig …` users run, with
 //! real Git and real write-back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -1034,7 +1034,7 @@ async fn scenario<C: fledge::cluster::Cluster>(
     cluster: Recording<C>,
     ns: &str,
     settle: impl AsyncFn(i64),
-) -> (Vec<Phase>, BTreeSet<String>) {
+) -> (Vec<Phase>, BTreeMap<String, BTreeSet<String>>) {
     let exec = fledge::rollout::executor::Executor {
         cluster,
         metrics: Fixed(100.0),
@@ -1043,7 +1043,7 @@ async fn scenario<C: fledge::cluster::Cluster>(
         promoted_window: 10,
     };
     let mut phases: Vec<Phase> = Vec::new();
-    let mut applied = BTreeSet::new();
+    let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut clock = 0i64;
     for (image, unready, want) in [
         ("web:1", false, Phase::Initialized),
@@ -1065,11 +1065,14 @@ async fn scenario<C: fledge::cluster::Cluster>(
             settle(clock).await;
             let state = exec.tick(t, clock).await.unwrap().state;
             for o in exec.cluster.last_applied() {
-                applied.insert(format!(
-                    "{} {}",
-                    o["kind"].as_str().unwrap(),
-                    o["metadata"]["name"].as_str().unwrap()
-                ));
+                applied
+                    .entry(format!(
+                        "{} {}",
+                        o["kind"].as_str().unwrap(),
+                        o["metadata"]["name"].as_str().unwrap()
+                    ))
+                    .or_default()
+                    .insert(serde_json::to_string_pretty(&o).unwrap());
             }
             if phases.last() != Some(&state.phase) {
                 phases.push(state.phase);
@@ -1106,5 +1109,105 @@ async fn the_simulator_and_the_real_server_take_a_release_through_the_same_phase
     })
     .await;
     assert_eq!(on_sim.0, on_kube.0, "phases: simulated, real");
-    assert_eq!(on_sim.1, on_kube.1, "objects applied: simulated, real");
+    assert_eq!(
+        on_sim.1.keys().collect::<Vec<_>>(),
+        on_kube.1.keys().collect::<Vec<_>>(),
+        "objects applied: simulated, real"
+    );
+    // What fledge sent for each object, every distinct version of it over the scenario.
+    for (object, sent) in &on_sim.1 {
+        let real = &on_kube.1[object];
+        let only_sim: Vec<_> = sent.difference(real).collect();
+        let only_real: Vec<_> = real.difference(sent).collect();
+        assert!(
+            only_sim.is_empty() && only_real.is_empty(),
+            "{object}: sent only to the simulator:\n{}\nsent only to the real server:\n{}",
+            only_sim
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            only_real
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_plays_its_scenes_on_a_real_cluster_in_a_namespace_of_its_own() {
+    let c = cluster();
+    let kubeconfig = c.kubeconfig();
+    let on_kube = move |a: &mut fledge::daemon::config::RunArgs| {
+        a.cluster = Some("kube".into());
+        a.kubeconfig = Some(kubeconfig.clone());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    let report = fledge::cli::demo::play(&dir.path().join("one"), &mut out, &on_kube)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let phases: Vec<(&str, bool)> = report
+        .scenes
+        .iter()
+        .map(|v| (v.phase.as_str(), v.fast_rollback))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("Initialized", false),
+            ("Succeeded", false),
+            ("Failed", false),
+            ("Succeeded", true)
+        ],
+        "{text}"
+    );
+    assert!(report.scenes.iter().all(|v| v.namespace == "fledge-demo"));
+    assert!(
+        text.contains("kubectl delete namespace fledge-demo"),
+        "{text}"
+    );
+    // What the real cluster holds: podinfo's primary serves 6.5.0 again, its canary is scaled
+    // to zero, and the nginx canary Ingress sends it nothing.
+    let get = |what: &str, path: &str| {
+        c.kubectl(&[
+            "-n",
+            "fledge-demo",
+            "get",
+            what,
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+    };
+    assert_eq!(
+        get(
+            "deployment/podinfo-primary",
+            "{.spec.template.spec.containers[0].image}"
+        ),
+        "ghcr.io/stefanprodan/podinfo:6.5.0"
+    );
+    assert_eq!(get("deployment/podinfo", "{.spec.replicas}"), "0");
+    assert_eq!(
+        get(
+            "ingress/podinfo-canary",
+            "{.metadata.annotations.nginx\\.ingress\\.kubernetes\\.io/canary-weight}"
+        ),
+        "0"
+    );
+    assert_eq!(get("release/podinfo", "{.status.phase}"), "Succeeded");
+
+    // A second demo on the same cluster is refused before it touches anything.
+    let mut again = Vec::new();
+    let refused = fledge::cli::demo::play(&dir.path().join("two"), &mut again, &on_kube)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("Namespace fledge-demo exists")
+            && refused.contains("kubectl delete namespace fledge-demo"),
+        "{refused}"
+    );
 }
