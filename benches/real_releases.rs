@@ -108,6 +108,7 @@ fn main() {
                     "bench-0",
                     &d.plain,
                     &d.owned,
+                    fledge::cluster::inventory::PruneGuard::default(),
                 )
                 .await
                 .unwrap();

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Auth as MetricsAuth;
 use crate::analysis::prometheus::auth_from_files;
+use crate::cluster::inventory::PruneGuard;
 use crate::keys;
 use crate::release::spec::{Provider, parse_duration};
 use crate::release::state::DEFAULT_PROMOTED_WINDOW;
@@ -133,6 +134,11 @@ pub struct RunArgs {
     /// How many promoted revisions a release remembers for fast rollbacks (default 10)
     #[arg(long)]
     pub fast_rollback_window: Option<usize>,
+    /// The largest share (0 to 1) of the objects fledge applied that one sync may prune; a
+    /// commit that would prune more is refused, and one that declares nothing prunes nothing,
+    /// unless this is 1 (default 0.5)
+    #[arg(long)]
+    pub max_prune_share: Option<f64>,
     /// Commit statuses: github, gitlab, gitea (forgejo) or bitbucket
     #[arg(long)]
     pub forge: Option<String>,
@@ -317,6 +323,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Namespace of the inventory ConfigMap and the revision key.
     pub inventory_namespace: String,
+    /// How much one sync may prune.
+    pub prune_guard: PruneGuard,
     /// Analysis intervals below this are raised to it (Flagger: 10 s).
     pub min_interval: Duration,
     /// Simulated seconds per real second (1 in production; `fledge demo` speeds time up).
@@ -376,6 +384,12 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     }
     let outcomes = source.as_ref().and_then(|s| c.outcomes(a, s, &cache_dir));
     let interval = c.duration("interval", a.interval.as_deref(), Duration::from_mins(1));
+    let max_share = a.max_prune_share.unwrap_or(PruneGuard::default().max_share);
+    if !(0.0..=1.0).contains(&max_share) {
+        c.problem(format!(
+            "--max-prune-share {max_share} must be a share between 0 and 1 (0.5 is half)"
+        ));
+    }
     let hook_secrets = c.hook_secrets(a);
     let forge = c.forge(a);
     let global_alerts = c.global_alerts(a, env);
@@ -411,6 +425,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .namespace
             .clone()
             .unwrap_or_else(|| "fledge-system".into()),
+        prune_guard: PruneGuard { max_share },
         min_interval: Duration::from_secs(10),
         time_scale,
         promoted_window: a.fast_rollback_window.unwrap_or(DEFAULT_PROMOTED_WINDOW),

@@ -19,6 +19,16 @@ use crate::object::describe;
 
 /// Renders the kustomization, or the plain manifest folder, at root-relative `dir`.
 pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
+    let dir = match dir.trim_start_matches("./") {
+        "." => "",
+        d => d,
+    };
+    // A directory that is not there renders nothing, which would prune everything.
+    if !dir.is_empty() && files.entry(dir) != Some(fs::Entry::Dir) {
+        return Err(Error::NoSuchPath {
+            path: DisplayPath::new(dir),
+        });
+    }
     let mut b = Builder {
         files,
         stack: Vec::new(),

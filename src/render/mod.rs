@@ -80,6 +80,10 @@ pub enum Error {
         path: DisplayPath,
         reference: String,
     },
+    #[error(
+        "{path}: no such directory in the repository (check --path, or the commit that moved it): nothing is applied or pruned"
+    )]
+    NoSuchPath { path: DisplayPath },
     #[error("{path}: no kustomization.yaml, kustomization.yml or Kustomization in this directory")]
     NoKustomization { path: DisplayPath },
     #[error("{path}: kustomization cycle: {chain}")]

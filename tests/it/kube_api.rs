@@ -263,9 +263,15 @@ async fn lists_with_label_selectors_deletes_with_propagation_and_prunes_by_inven
     let cm = |n: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "namespace": "prod"}});
     let mut current = objects();
     current.push(cm("still"));
-    let synced = inventory::sync(&cluster, "fledge-system", &current, &BTreeSet::new())
-        .await
-        .unwrap();
+    let synced = inventory::sync(
+        &cluster,
+        "fledge-system",
+        &current,
+        &BTreeSet::new(),
+        inventory::PruneGuard { max_share: 1.0 },
+    )
+    .await
+    .unwrap();
     assert_eq!(synced.pruned, ["ConfigMap prod/gone"]);
     drop(cluster);
     let seen = task.await.unwrap();

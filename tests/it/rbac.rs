@@ -106,9 +106,15 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
         let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
         let cluster = Recording::sharing(sim.clone(), calls.clone());
         // Sync of no user objects: only the inventory's own calls.
-        fledge::cluster::inventory::sync(&cluster, "fledge-system", &[], &BTreeSet::new())
-            .await
-            .unwrap();
+        fledge::cluster::inventory::sync(
+            &cluster,
+            "fledge-system",
+            &[],
+            &BTreeSet::new(),
+            fledge::cluster::inventory::PruneGuard::default(),
+        )
+        .await
+        .unwrap();
         let mut d1 = fledge::rollout::targets::split(
             &repo(provider, "web:1"),
             "c1",
