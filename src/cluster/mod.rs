@@ -121,13 +121,28 @@ impl SimHandle {
 
 impl Cluster for SimHandle {
     async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
-        // All or nothing: every object must be well-formed before any is applied.
+        // All or nothing: every object must be well-formed and acceptable (as a dry run of
+        // the whole batch on a real server) before any is applied. CRDs in the batch count.
         let keys = objects
             .iter()
             .map(sim::key)
             .collect::<Result<Vec<_>, _>>()?;
         let now = self.now();
         let mut sim = self.lock();
+        let mut crds = sim.list("apiextensions.k8s.io", "CustomResourceDefinition", None);
+        crds.extend(
+            objects
+                .iter()
+                .filter(|o| o["kind"] == "CustomResourceDefinition")
+                .cloned(),
+        );
+        let refused: Vec<String> = objects
+            .iter()
+            .filter_map(|o| sim::admission::refusal(o, &crds))
+            .collect();
+        if !refused.is_empty() {
+            return Err(sim::Error::Refused(refused.join("; ")).into());
+        }
         let mut out = Vec::with_capacity(objects.len());
         for (o, key) in objects.iter().zip(&keys) {
             sim.apply(o.clone(), now)?;

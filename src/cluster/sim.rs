@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::keys;
 use crate::object::ObjectKey;
 
+pub mod admission;
 pub mod traffic;
 
 use traffic::Traffic;
@@ -43,6 +44,9 @@ pub enum Error {
     Invalid(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// What a real API server would refuse.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot persist {path}: {source}")]
     Io {
         path: PathBuf,
@@ -227,9 +231,20 @@ impl SimCluster {
         self.resource_version.to_string()
     }
 
+    /// Why a real API server would refuse `obj` (a name invalid for its kind, Secret data
+    /// that is not base64, a kind it does not serve), if it would.
+    #[must_use]
+    pub fn refusal(&self, obj: &Value) -> Option<String> {
+        let crds = self.list("apiextensions.k8s.io", "CustomResourceDefinition", None);
+        admission::refusal(obj, &crds)
+    }
+
     /// Server-side apply for one field manager.
     pub fn apply(&mut self, mut obj: Value, now: Duration) -> Result<Applied, Error> {
         let key = key(&obj)?;
+        if let Some(why) = self.refusal(&obj) {
+            return Err(Error::Refused(why));
+        }
         crate::object::strip_server_fields(&mut obj);
         let old = self.objects.get(&key).map(Stored::value);
         let (applied, generation, status, uid) = match &old {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fledge::cluster::kube::KubeCluster;
 use fledge::cluster::sim::{SimCluster, metrics_router};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use fledge::release::Phase;
 use fledge::release::spec::Provider;
@@ -1210,4 +1210,42 @@ async fn the_demo_plays_its_scenes_on_a_real_cluster_in_a_namespace_of_its_own()
             && refused.contains("kubectl delete namespace fledge-demo"),
         "{refused}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_sync_refused_half_way_applied_is_in_the_inventory_and_pruned_later() {
+    use fledge::cluster::inventory::{self, PruneGuard};
+    let c = cluster();
+    let kube = c.kube().await;
+    let home = c.namespace("inventory");
+    let half = format!("{home}-half");
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": half}});
+    // Strict field validation refuses the ConfigMap after the Namespace (first stage) is in.
+    let refused = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": half}, "dataa": {"x": "1"}});
+    let keep = BTreeSet::new();
+    let e = inventory::sync(
+        &kube,
+        &home,
+        &[namespace, refused],
+        &keep,
+        PruneGuard::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("dataa"), "{e}");
+    assert!(
+        kube.get("v1", "Namespace", "", &half)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The repository drops both: the Namespace the failed sync left behind is pruned.
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "other", "namespace": home}, "data": {"x": "1"}});
+    let all = PruneGuard { max_share: 1.0 };
+    let synced = inventory::sync(&kube, &home, &[other], &keep, all)
+        .await
+        .unwrap();
+    assert_eq!(synced.pruned, [format!("Namespace {half}")]);
 }
