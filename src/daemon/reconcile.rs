@@ -5,9 +5,10 @@
 //! [`publish`](Reconciler::publish) (the views for the API and the world for the writers, once
 //! per round).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,7 @@ use super::report::Outgoing;
 use super::shared::{Clock, Shared, World};
 use crate::chain::Chain;
 use crate::cluster::inventory;
+use crate::object::ObjectKey;
 use crate::release::spec::AlertProvider;
 use crate::release::state::Event;
 use crate::release::{Phase, ReleaseState, ReleaseTarget, ReleaseView};
@@ -36,6 +38,15 @@ struct Entry {
     due: Instant,
 }
 
+/// The plain objects of the last commit that rendered, and when sync last applied them: sync
+/// runs again each `--interval` on the same commit (correcting drift, retrying a failure).
+struct Declared {
+    commit: String,
+    plain: Vec<Value>,
+    owned: BTreeSet<ObjectKey>,
+    synced_at: Instant,
+}
+
 /// The reconciler's state and edges.
 pub(super) struct Reconciler {
     pub(super) config: Config,
@@ -50,6 +61,7 @@ pub(super) struct Reconciler {
     /// The (revision, commit) that brought each release's current revision.
     brought: BTreeMap<String, (String, String)>,
     seen_commit: Option<String>,
+    declared: Option<Declared>,
     providers: BTreeMap<(String, String), AlertProvider>,
     last_polls: u64,
 }
@@ -76,6 +88,7 @@ impl Reconciler {
             states: BTreeMap::new(),
             brought: BTreeMap::new(),
             seen_commit: None,
+            declared: None,
             providers: BTreeMap::new(),
             last_polls: 0,
         }
@@ -108,6 +121,8 @@ impl Reconciler {
                 && self.seen_commit.as_deref() != Some(&snap.commit.to_string())
             {
                 self.on_snapshot(snap).await?;
+            } else {
+                self.resync_if_due().await;
             }
             next_due = self.tick_due().await;
             self.publish();
@@ -151,20 +166,42 @@ impl Reconciler {
                 for p in &d.problems {
                     warn!(commit = %commit, "{p}");
                 }
-                self.sync(&commit, &d).await;
+                let declared = Declared {
+                    commit: commit.clone(),
+                    plain: d.plain.clone(),
+                    owned: d.owned.clone(),
+                    synced_at: Instant::now(),
+                };
+                self.sync(&declared).await;
+                self.declared = Some(declared);
                 self.adopt(d, &commit).await;
             }
         }
         Ok(())
     }
 
+    /// Syncs the last commit's plain objects again once an interval has passed since the last
+    /// sync (polls come every interval; a tenth of it is slack for the poll's own time).
+    async fn resync_if_due(&mut self) {
+        let every = self.config.timing.interval.mul_f64(0.9);
+        if let Some(mut d) = self.declared.take() {
+            if d.synced_at.elapsed() >= every {
+                d.synced_at = Instant::now();
+                self.sync(&d).await;
+            }
+            self.declared = Some(d);
+        }
+    }
+
     /// Applies the plain objects and prunes what the repository dropped.
-    async fn sync(&self, commit: &str, d: &Desired) {
+    async fn sync(&self, d: &Declared) {
+        let commit = &d.commit;
         match inventory::sync(
             &self.exec.cluster,
             &self.config.inventory_namespace,
             &d.plain,
             &d.owned,
+            self.config.prune_guard,
         )
         .await
         {
@@ -175,7 +212,7 @@ impl Reconciler {
             }
             Err(e) => {
                 self.shared.counters().apply_errors += 1;
-                warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or poll");
+                warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or after --interval");
             }
         }
     }

@@ -246,8 +246,10 @@ fn json_value(depth: u32) -> impl Strategy<Value = Value> {
     leaf.prop_recursive(depth, 64, 6, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            // No key `<<`: the reader (serde_yaml, which keeps no quoting) takes it as a YAML
+            // 1.1 merge key however it is quoted; Kubernetes objects have no such key.
             proptest::collection::btree_map("[a-z$./ -]{0,8}|true|1|-|\\PC{0,4}", inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+                .prop_map(|m| Value::Object(m.into_iter().filter(|(k, _)| k != "<<").collect())),
         ]
     })
 }

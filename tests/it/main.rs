@@ -28,6 +28,7 @@ mod real_cluster;
 mod report;
 mod rollout_prometheus;
 mod routing_schemas;
+mod safety;
 mod support;
 mod validate;
 mod webhook;

@@ -1,0 +1,249 @@
+//! Ordinary mistakes in a config repository, and a cluster that refuses or drifts, against the
+//! daemon (in-process, on a persisted simulated cluster, with a real Git remote): nothing is
+//! deleted by a typo, nothing is half-applied, and what failed is retried and corrected.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fledge::cluster::SimHandle;
+use fledge::daemon::Shared;
+use fledge::daemon::config::RunArgs;
+use fledge::daemon::edges::AnyCluster;
+use fledge::object::ObjectKey;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::support::git::{Remote, git};
+
+/// `fledge run` in-process: its shared state, the simulated cluster it syncs, and how to stop it.
+struct Running {
+    sim: SimHandle,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn start(remote: &Remote, root: &Path, path: &str, more: &[&str]) -> Self {
+        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut args = RunArgs {
+            repo: Some(remote.url()),
+            branch: Some("main".into()),
+            path: Some(path.into()),
+            interval: Some("1s".into()),
+            cluster: Some(format!("sim:{}", root.join("cluster").display())),
+            metrics_provider: Some("sim".into()),
+            listen: Some(listen.local_addr().unwrap()),
+            cache_dir: Some(root.join("cache")),
+            ..RunArgs::default()
+        };
+        drop(listen);
+        if let ["--max-prune-share", share] = more {
+            args.max_prune_share = Some(share.parse().unwrap());
+        }
+        let p = fledge::cli::run::prepare(args).await.unwrap();
+        let AnyCluster::Sim(sim) = &p.edges.cluster else {
+            panic!("the simulated cluster")
+        };
+        let sim = sim.clone();
+        let shared = Arc::new(Shared::default());
+        let token = CancellationToken::new();
+        let task = tokio::spawn(fledge::daemon::run(
+            p.config,
+            p.edges,
+            shared.clone(),
+            token.clone(),
+        ));
+        Self {
+            sim,
+            shared,
+            token,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.token.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    fn get(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.sim.sim.lock().unwrap().get(&ObjectKey {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        })
+    }
+
+    fn config_map(&self, name: &str) -> Option<Value> {
+        self.get("", "ConfigMap", "shop", name)
+    }
+
+    /// Waits (at most 20 s) until `done` holds.
+    async fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+        for _ in 0..200 {
+            if done(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never: {what}");
+    }
+}
+
+/// The person removes paths, commits and pushes.
+fn remove(remote: &Remote, paths: &[&str], message: &str) {
+    let p = remote.person();
+    git(&p, &["pull", "-q", "--rebase", "origin", "main"]);
+    let mut args = vec!["rm", "-rq"];
+    args.extend(paths);
+    git(&p, &args);
+    git(&p, &["commit", "-qm", message]);
+    git(&p, &["push", "-q", "origin", "HEAD:main"]);
+}
+
+const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+
+fn config_map(name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\ndata: {{value: \"{value}\"}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_path_that_vanishes_or_is_mistyped_prunes_nothing() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("production/namespace.yaml", NAMESPACE),
+            ("production/settings.yaml", &config_map("settings", "1")),
+        ],
+        "shop",
+    );
+    let d = Running::start(&remote, root.path(), "production", &[]).await;
+    d.until("first sync", |d| d.config_map("settings").is_some())
+        .await;
+    // A commit moves the directory away.
+    remove(&remote, &["production"], "Remove production");
+    d.until("the commit seen", |d| d.shared.counters().render_errors > 0)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(d.config_map("settings").is_some());
+    assert!(d.get("", "Namespace", "", "shop").is_some());
+    d.stop().await;
+    // A restart with a typo in --path.
+    git(&remote.person(), &["revert", "--no-edit", "HEAD"]);
+    git(&remote.person(), &["push", "-q", "origin", "HEAD:main"]);
+    let d = Running::start(&remote, root.path(), "productoin", &[]).await;
+    d.until("the path refused", |d| {
+        d.shared.counters().render_errors > 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(d.config_map("settings").is_some());
+    assert_eq!(d.shared.counters().applies, 0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_that_would_prune_most_objects_is_refused_until_allowed() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let cms: Vec<(String, String)> = (0..4)
+        .map(|i| {
+            (
+                format!("apps/cm{i}.yaml"),
+                config_map(&format!("cm{i}"), "1"),
+            )
+        })
+        .collect();
+    let mut files: Vec<(&str, &str)> = cms.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    files.push(("apps/namespace.yaml", NAMESPACE));
+    remote.commit(&files, "shop");
+    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    d.until("first sync", |d| d.config_map("cm3").is_some())
+        .await;
+    let gone: Vec<&str> = cms[1..].iter().map(|(p, _)| p.as_str()).collect();
+    remove(&remote, &gone, "Drop three");
+    remote.commit(&[("apps/new.yaml", &config_map("new", "1"))], "Add one");
+    d.until("the sync refused", |d| d.shared.counters().apply_errors > 0)
+        .await;
+    assert!(d.config_map("cm3").is_some(), "nothing pruned");
+    assert!(d.config_map("new").is_none(), "nothing applied");
+    d.stop().await;
+    // The person means it: the same commit with the guard opened.
+    let d = Running::start(&remote, root.path(), "apps", &["--max-prune-share", "1"]).await;
+    d.until("pruned", |d| {
+        d.config_map("cm3").is_none() && d.config_map("new").is_some()
+    })
+    .await;
+    assert!(d.config_map("cm0").is_some());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_the_cluster_refuses_applies_nothing_and_is_retried_on_the_same_commit() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: shop}\nspec: {size: 1}\n";
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/settings.yaml", &config_map("settings", "1")),
+            ("apps/widget.yaml", widget),
+        ],
+        "shop with a widget",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    d.until("the sync refused", |d| d.shared.counters().apply_errors > 0)
+        .await;
+    assert!(d.config_map("settings").is_none(), "all or nothing");
+    // An operator installs the Widget CRD; the same commit syncs at the next interval.
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}, "scope": "Namespaced"}});
+    d.sim
+        .sim
+        .lock()
+        .unwrap()
+        .apply(crd, Duration::ZERO)
+        .unwrap();
+    d.until("retried", |d| {
+        d.config_map("settings").is_some() && d.get("example.com", "Widget", "shop", "w").is_some()
+    })
+    .await;
+    assert_eq!(d.shared.counters().renders, 1, "no new commit was needed");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_in_an_applied_object_is_corrected_every_interval() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/settings.yaml", &config_map("settings", "1")),
+        ],
+        "shop",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    let value = |d: &Running| d.config_map("settings").map(|c| c["data"]["value"].clone());
+    d.until("first sync", |d| value(d) == Some(json!("1")))
+        .await;
+    // Someone edits it in the cluster.
+    let edited: Value = serde_yaml::from_str(&config_map("settings", "2")).unwrap();
+    d.sim
+        .sim
+        .lock()
+        .unwrap()
+        .apply(edited, Duration::ZERO)
+        .unwrap();
+    assert_eq!(value(&d), Some(json!("2")));
+    d.until("drift corrected", |d| value(d) == Some(json!("1")))
+        .await;
+    d.stop().await;
+}
