@@ -328,5 +328,20 @@ fn plan(dir: &Path, root: Option<&Path>, mesh_provider: &str, output: Format) ->
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
-    out.flush().map_err(Error::Output)
+    out.flush().map_err(Error::Output)?;
+    // A Canary that cannot run fails the command, after the plan shows why.
+    let broken: Vec<String> = plans
+        .iter()
+        .filter(|p| p.problem.is_some())
+        .map(|p| format!("{}/{}", p.namespace, p.name))
+        .collect();
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Daemon(format!(
+        "{} Canar{} cannot run: {}",
+        broken.len(),
+        if broken.len() == 1 { "y" } else { "ies" },
+        broken.join(", ")
+    )))
 }

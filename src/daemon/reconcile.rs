@@ -19,7 +19,8 @@ use super::edges::{AnyCluster, AnyMetrics};
 use super::report::Outgoing;
 use super::shared::{Clock, Shared, World};
 use crate::chain::Chain;
-use crate::cluster::inventory;
+use crate::cluster::{Cluster, inventory};
+use crate::keys;
 use crate::object::ObjectKey;
 use crate::release::spec::AlertProvider;
 use crate::release::state::Event;
@@ -62,6 +63,9 @@ pub(super) struct Reconciler {
     brought: BTreeMap<String, (String, String)>,
     seen_commit: Option<String>,
     declared: Option<Declared>,
+    /// Releases whose Canary the current commit breaks, with why: held as they were (no tick,
+    /// their objects neither applied nor pruned by sync) until a commit fixes the Canary.
+    held: BTreeMap<String, String>,
     providers: BTreeMap<(String, String), AlertProvider>,
     last_polls: u64,
 }
@@ -89,6 +93,7 @@ impl Reconciler {
             brought: BTreeMap::new(),
             seen_commit: None,
             declared: None,
+            held: BTreeMap::new(),
             providers: BTreeMap::new(),
             last_polls: 0,
         }
@@ -162,10 +167,11 @@ impl Reconciler {
                 self.shared.counters().render_errors += 1;
                 warn!(commit = %commit, error = %Chain(&e), "render failed; the cluster keeps the last good commit");
             }
-            Ok(d) => {
+            Ok(mut d) => {
                 for p in &d.problems {
                     warn!(commit = %commit, "{p}");
                 }
+                self.hold_broken(&mut d).await;
                 let declared = Declared {
                     commit: commit.clone(),
                     plain: d.plain.clone(),
@@ -178,6 +184,53 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// A Canary the commit breaks keeps its app under the rollout, as Flagger leaves the
+    /// workloads of a failed Canary alone: the app's objects (a Deployment, Service or HPA with
+    /// a live `-primary`, an Ingress with a live `-canary`) are neither applied as plain objects
+    /// nor pruned, and the release keeps its state without ticking.
+    async fn hold_broken(&mut self, d: &mut Desired) {
+        self.held = d
+            .problems
+            .iter()
+            .filter_map(|p| p.release.clone().map(|r| (r, p.message.clone())))
+            .collect();
+        let namespaces: BTreeSet<&str> = self
+            .held
+            .keys()
+            .filter_map(|k| k.split_once('/').map(|(ns, _)| ns))
+            .collect();
+        let mut kept = Vec::new();
+        for o in std::mem::take(&mut d.plain) {
+            let Some(key) = ObjectKey::of(&o).filter(|k| namespaces.contains(k.namespace.as_str()))
+            else {
+                kept.push(o);
+                continue;
+            };
+            let sibling = match key.kind.as_str() {
+                "Deployment" | "Service" | "HorizontalPodAutoscaler" => keys::primary(&key.name),
+                "Ingress" => format!("{}-canary", key.name),
+                _ => {
+                    kept.push(o);
+                    continue;
+                }
+            };
+            let api = o["apiVersion"].as_str().unwrap_or("");
+            let made = self
+                .exec
+                .cluster
+                .get(api, &key.kind, &key.namespace, &sibling)
+                .await;
+            // Held when the release made it, or when that cannot be told.
+            if let Ok(None) = made {
+                kept.push(o);
+            } else {
+                warn!(object = %key, "held as it is: its release's Canary is invalid");
+                d.owned.insert(key);
+            }
+        }
+        d.plain = kept;
     }
 
     /// Syncs the last commit's plain objects again once an interval has passed since the last
@@ -248,9 +301,13 @@ impl Reconciler {
                 },
             );
         }
-        for gone in self.entries.keys() {
-            info!(release = %gone, "release removed from the repository; its objects stay as they are");
-            self.states.remove(gone);
+        for (k, e) in std::mem::take(&mut self.entries) {
+            if self.held.contains_key(&k) {
+                next.insert(k, e);
+                continue;
+            }
+            info!(release = %k, "release removed from the repository; its objects stay as they are");
+            self.states.remove(&k);
         }
         self.entries = next;
     }
@@ -261,13 +318,17 @@ impl Reconciler {
         let due: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.due <= now)
+            .filter(|(k, e)| e.due <= now && !self.held.contains_key(*k))
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
             self.tick(&k).await;
         }
-        self.entries.values().map(|e| e.due).min()
+        self.entries
+            .iter()
+            .filter(|(k, _)| !self.held.contains_key(*k))
+            .map(|(_, e)| e.due)
+            .min()
     }
 
     async fn tick(&mut self, k: &str) {
@@ -367,7 +428,13 @@ impl Reconciler {
             .collect();
         *self.shared.releases() = releases
             .iter()
-            .map(|(k, (t, s))| (k.clone(), ReleaseView::of(t, s)))
+            .map(|(k, (t, s))| {
+                let mut v = ReleaseView::of(t, s);
+                if let Some(why) = self.held.get(k) {
+                    v.message = format!("held: the Canary in Git is invalid: {why}");
+                }
+                (k.clone(), v)
+            })
             .collect();
         self.world.send_replace(World {
             commit: self.seen_commit.clone(),

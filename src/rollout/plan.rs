@@ -71,6 +71,10 @@ pub struct Plan {
     pub objects: Vec<Value>,
     /// What will not work as written.
     pub warnings: Vec<String>,
+    /// Why the release cannot run at all (its target or its objects cannot be built); the
+    /// daemon holds such a release as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 fn timeline(spec: &ReleaseSpec, pass: bool) -> Vec<Step> {
@@ -159,13 +163,12 @@ fn spec_warnings(spec: &ReleaseSpec) -> Vec<String> {
 fn plan_one(spec: &ReleaseSpec, target: Result<&ReleaseTarget, String>) -> Plan {
     let pass = timeline(spec, true);
     let fail = timeline(spec, false);
-    let (objs, mut warnings) = match target.map(preview) {
-        Ok(Ok(objs)) => (objs, Vec::new()),
-        Ok(Err(e)) => (Vec::new(), vec![e.to_string()]),
-        Err(problem) => (Vec::new(), vec![problem]),
+    let (objs, problem) = match target.map(preview) {
+        Ok(Ok(objs)) => (objs, None),
+        Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
+        Err(problem) => (Vec::new(), Some(problem).filter(|p| !p.is_empty())),
     };
-    warnings.retain(|w| !w.is_empty());
-    warnings.extend(spec_warnings(spec));
+    let warnings = spec_warnings(spec);
     let ticks = |steps: &[Step]| steps.last().map_or(0, |s| s.at_seconds);
     Plan {
         namespace: spec.namespace.clone(),
@@ -205,6 +208,7 @@ fn plan_one(spec: &ReleaseSpec, target: Result<&ReleaseTarget, String>) -> Plan 
         min_failure_seconds: if spec.skip_analysis { 0 } else { ticks(&fail) },
         timeline: pass,
         objects: objs,
+        problem,
         warnings,
     }
 }
@@ -233,6 +237,13 @@ pub fn render_text(plans: &[Plan]) -> String {
             p.provider,
             p.strategy.as_str()
         );
+        if let Some(problem) = &p.problem {
+            let _ = writeln!(
+                out,
+                "  error: {problem}\n  (the daemon holds this release as it is until the Canary is fixed)\n"
+            );
+            continue;
+        }
         let checks: Vec<String> = p
             .metrics
             .iter()

@@ -154,6 +154,11 @@ fn hash_prints_revisions_without_secret_values() {
     );
 }
 
+/// A Canary `web` with no provider and no namespace.
+const CANARY: &str = "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: web\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, iterations: 4}\n";
+/// A Deployment `web` in the default namespace.
+const WEB: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n";
+
 #[test]
 fn plan_json_lists_each_canary_with_its_schedule_and_objects() {
     let out = fledge()
@@ -214,10 +219,7 @@ fn plan_json_lists_each_canary_with_its_schedule_and_objects() {
     );
 
     // The provider defaults to --mesh-provider; the namespace to "default".
-    let t = tree(&[(
-        "canary.yaml",
-        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: web\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, iterations: 4}\n",
-    )]);
+    let t = tree(&[("canary.yaml", CANARY), ("web.yaml", WEB)]);
     let run = |args: &[&str]| {
         let out = fledge()
             .arg("plan")
@@ -325,4 +327,35 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is `fledge run` listening there?"));
+}
+
+#[test]
+fn plan_fails_for_a_canary_whose_target_is_not_in_the_repository() {
+    let t = tree(&[
+        (
+            "web.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n",
+        ),
+        (
+            "canary.yaml",
+            "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: shop}\nspec:\n  provider: kubernetes\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: wbe}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, iterations: 2}\n",
+        ),
+    ]);
+    let out = fledge()
+        .args(["plan", "--root"])
+        .arg(t.path())
+        .arg(t.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "error: Canary shop/web: spec.targetRef: Deployment shop/wbe is not in the repository"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("timeline"), "no timeline for it: {stdout}");
+    assert!(stderr.contains("1 Canary cannot run: shop/web"), "{stderr}");
 }

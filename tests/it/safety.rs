@@ -39,8 +39,12 @@ impl Running {
             ..RunArgs::default()
         };
         drop(listen);
-        if let ["--max-prune-share", share] = more {
-            args.max_prune_share = Some(share.parse().unwrap());
+        for pair in more.chunks(2) {
+            match pair {
+                ["--max-prune-share", share] => args.max_prune_share = Some(share.parse().unwrap()),
+                ["--time-scale", scale] => args.time_scale = Some(scale.parse().unwrap()),
+                other => panic!("{other:?}"),
+            }
         }
         let p = fledge::cli::run::prepare(args).await.unwrap();
         let AnyCluster::Sim(sim) = &p.edges.cluster else {
@@ -245,5 +249,64 @@ async fn drift_in_an_applied_object_is_corrected_every_interval() {
     assert_eq!(value(&d), Some(json!("2")));
     d.until("drift corrected", |d| value(d) == Some(json!("1")))
         .await;
+    d.stop().await;
+}
+
+/// A Deployment `web` and its Canary (blue/green, checked by the built-in success rate).
+fn app(image: &str, target: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop}}\nspec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}\n  service: {{port: 80}}\n  analysis: {{interval: 10s, threshold: 2, iterations: 2, metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &app("web:1", "web")),
+        ],
+        "web",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &["--time-scale", "10"]).await;
+    let phase = |d: &Running| {
+        d.shared
+            .releases()
+            .get("shop/web")
+            .map(|v| (v.phase.clone(), v.message.clone()))
+    };
+    d.until("initialized", |d| {
+        phase(d).is_some_and(|(p, _)| p == "Initialized")
+    })
+    .await;
+    let deployment = |d: &Running| d.get("apps", "Deployment", "shop", "web").unwrap();
+    let service = |d: &Running| d.get("", "Service", "shop", "web").unwrap();
+    let before = (deployment(&d)["spec"].clone(), service(&d)["spec"].clone());
+    assert_eq!(before.0["replicas"], 0, "the canary is idle");
+    // A typo in targetRef, and an image bump in the same commit.
+    remote.commit(
+        &[("apps/web.yaml", &app("web:2", "wbe"))],
+        "Bump web (and a typo)",
+    );
+    d.until("held, and said so", |d| {
+        phase(d).is_some_and(|(_, m)| m.contains("held") && m.contains("wbe"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(deployment(&d)["spec"], before.0, "the bump did not go live");
+    assert_eq!(
+        service(&d)["spec"],
+        before.1,
+        "the Service still selects the primary"
+    );
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_some());
+    // Fixed in Git: the bump goes through the rollout.
+    remote.commit(&[("apps/web.yaml", &app("web:2", "web"))], "Fix the typo");
+    d.until("the bump analysed", |d| {
+        phase(d).is_some_and(|(p, m)| p != "Initialized" && !m.contains("held"))
+    })
+    .await;
     d.stop().await;
 }
