@@ -167,6 +167,30 @@ pub fn set_annotation(obj: &mut Value, key: &str, value: &str) {
     obj["metadata"]["annotations"][key] = json!(value);
 }
 
+/// A Secret's `data` as the API server holds it: `stringData` folded in, base64-encoded, each
+/// of its keys taking precedence over the same key in `data` (as the server does).
+#[must_use]
+pub fn secret_data(secret: &Value) -> Option<Value> {
+    use base64::Engine as _;
+    let strings = secret.get("stringData").and_then(Value::as_object);
+    let Some(strings) = strings.filter(|s| !s.is_empty()) else {
+        return secret.get("data").cloned();
+    };
+    let mut data = secret
+        .get("data")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in strings {
+        let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        data.insert(
+            k.clone(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
+    }
+    Some(Value::Object(data))
+}
+
 /// A Secret's `data[key]`, decoded as UTF-8 text.
 #[must_use]
 pub fn secret_field(secret: &Value, key: &str) -> Option<String> {

@@ -245,6 +245,15 @@ impl SimCluster {
         if let Some(why) = self.refusal(&obj) {
             return Err(Error::Refused(why));
         }
+        // The server folds a Secret's stringData into its data.
+        if key.group.is_empty() && key.kind == "Secret" && obj.get("stringData").is_some() {
+            if let Some(data) = crate::object::secret_data(&obj) {
+                obj["data"] = data;
+            }
+            if let Some(m) = obj.as_object_mut() {
+                m.remove("stringData");
+            }
+        }
         crate::object::strip_server_fields(&mut obj);
         let old = self.objects.get(&key).map(Stored::value);
         let (applied, generation, status, uid) = match &old {

@@ -322,11 +322,8 @@ struct ConfigMapPayload<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct SecretPayload<'a> {
-    data: Option<&'a Value>,
-    // stringData is folded into data by the API server; hash both as written.
-    string_data: Option<&'a Value>,
+    data: Option<Value>,
     #[serde(rename = "type")]
     kind: Option<&'a Value>,
 }
@@ -346,8 +343,7 @@ fn digest(kind: ConfigKind, obj: &Value, key: &HashKey) -> String {
         }
         ConfigKind::Secret => {
             let payload = SecretPayload {
-                data: obj.get("data"),
-                string_data: obj.get("stringData"),
+                data: crate::object::secret_data(obj),
                 kind: obj.get("type"),
             };
             let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0)
@@ -470,12 +466,17 @@ pub fn primary_configs(revision: &Revision, objects: &[Value], namespace: &str) 
             out.insert("metadata".into(), Value::Object(meta));
             let fields: &[&str] = match c.kind {
                 ConfigKind::ConfigMap => &["data", "binaryData"],
-                ConfigKind::Secret => &["type", "data"],
+                ConfigKind::Secret => &["type"],
             };
             for f in fields {
                 if let Some(v) = src.get(*f) {
                     out.insert((*f).into(), v.clone());
                 }
+            }
+            if c.kind == ConfigKind::Secret
+                && let Some(data) = crate::object::secret_data(src)
+            {
+                out.insert("data".into(), data);
             }
             Some(Value::Object(out))
         })

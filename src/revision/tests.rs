@@ -308,3 +308,20 @@ fn installation_keys_are_made_once_and_kept_private() {
     .unwrap();
     assert_ne!(a.id, c.id, "another installation, another key");
 }
+
+#[test]
+fn a_secret_written_with_string_data_is_copied_and_hashed_as_the_server_holds_it() {
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        envFrom: [{secretRef: {name: creds}}]\n";
+    // `user` in data, `password` in stringData, and `user` again in stringData, which wins.
+    let written = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: prod}\ndata: {user: b2xk, token: dA==}\nstringData: {password: s3cret, user: dana}\n";
+    // base64: dana = ZGFuYQ==, s3cret = czNjcmV0.
+    let held = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: prod}\ndata: {user: ZGFuYQ==, token: dA==, password: czNjcmV0}\n";
+    let from_git = rev(deploy, written).unwrap();
+    assert_eq!(from_git.id, rev(deploy, held).unwrap().id, "hashed as held");
+    let copies = primary_configs(&from_git, &objects(written), "prod");
+    assert_eq!(
+        copies[0]["data"],
+        json!({"user": "ZGFuYQ==", "token": "dA==", "password": "czNjcmV0"})
+    );
+    assert!(copies[0].get("stringData").is_none());
+}

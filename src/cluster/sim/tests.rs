@@ -381,3 +381,16 @@ fn istio_gateway_api_smi_and_blue_green_routing() {
         50.0
     ));
 }
+
+#[test]
+fn a_secrets_string_data_is_held_in_its_data_as_the_server_holds_it() {
+    let mut sim = SimCluster::new(Duration::ZERO);
+    let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "p"},
+        "data": {"a": "YQ=="}, "stringData": {"b": "b"}});
+    sim.apply(s, Duration::ZERO).unwrap();
+    let held = sim
+        .get(&ObjectKey::of(&json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "p"}})).unwrap())
+        .unwrap();
+    assert_eq!(held["data"], json!({"a": "YQ==", "b": "Yg=="}));
+    assert!(held.get("stringData").is_none());
+}
