@@ -29,6 +29,7 @@ use super::report::Outgoing;
 use super::shared::{Shared, World};
 use crate::chain::Chain;
 use crate::release::spec::{Provider, Severity};
+use crate::release::state::Transition;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::report::alerts::{Alert, Target};
 use crate::revision::HashKey;
@@ -216,6 +217,8 @@ impl Writer {
             .filter(|(t, s)| {
                 s.phase == Phase::Succeeded
                     && s.primary_revision.as_deref() == Some(t.revision.id.0.as_str())
+                    // An abort promoted nothing: the primary's record stands as written.
+                    && !s.history.last().is_some_and(Transition::is_abort)
             })
             .collect();
         if promoted.is_empty() {

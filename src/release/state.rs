@@ -136,6 +136,20 @@ pub struct Transition {
     pub message: String,
 }
 
+/// How the message of a transition to `Succeeded` begins when analysis was aborted because Git
+/// went back to the primary's revision: nothing was promoted.
+pub const ABORTED: &str = "Canary analysis aborted";
+/// How the message of a fast rollback begins: promoted without analysis.
+pub const FAST_ROLLBACK: &str = "Fast rollback";
+
+impl Transition {
+    /// A `Succeeded` that promoted nothing: the analysis was aborted.
+    #[must_use]
+    pub fn is_abort(&self) -> bool {
+        self.phase == Phase::Succeeded && self.message.starts_with(ABORTED)
+    }
+}
+
 /// The revision Git wants for the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {

@@ -15,8 +15,8 @@ use crate::keys;
 use crate::release::Readiness;
 use crate::release::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
 use crate::release::state::{
-    Action, Decision, Event, EventType, FailureKind, HISTORY_LEN, Observation, Outcome, Phase,
-    Question, ReleaseState, Transition,
+    ABORTED, Action, Decision, Event, EventType, FAST_ROLLBACK, FailureKind, HISTORY_LEN,
+    Observation, Outcome, Phase, Question, ReleaseState, Transition,
 };
 
 /// One tick. `now` is unix seconds.
@@ -297,7 +297,7 @@ impl Tick<'_> {
         ));
         self.transition(
             Phase::Succeeded,
-            "Canary analysis aborted: the desired revision is the one the primary serves.",
+            format!("{ABORTED}: the desired revision is the one the primary serves; nothing was promoted."),
         );
         Err(End::Decided)
     }
@@ -570,7 +570,7 @@ impl Tick<'_> {
                 "Promotion completed! Canary analysis was skipped for {}",
                 self.target()
             ),
-            "Fast rollback: a revision promoted before was promoted without analysis.",
+            &format!("{FAST_ROLLBACK}: a revision promoted before was promoted without analysis."),
         );
         self.state.fast_rollback = true;
     }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::keys::{self, COMMIT_TRAILER, REASON_TRAILER, RELEASE_TRAILER, REVISION_TRAILER};
 use crate::release::ReleaseTarget;
-use crate::release::state::{Phase, ReleaseState, Transition};
+use crate::release::state::{FAST_ROLLBACK, Phase, ReleaseState, Transition};
 use crate::release::view::rfc3339;
 
 /// `releases/<namespace>/<name>.yaml` on the status branch.
@@ -104,7 +104,10 @@ pub fn promotion_record(t: &ReleaseTarget, state: &ReleaseState) -> String {
 pub fn note_line(t: &ReleaseTarget, h: &Transition) -> String {
     let rev = h.revision.as_deref().map_or("", |r| &r[..r.len().min(12)]);
     let what = match h.phase {
-        Phase::Succeeded if h.message.starts_with("Fast rollback") => {
+        Phase::Succeeded if h.is_abort() => {
+            "not promoted: analysis aborted, Git is back on the primary's revision"
+        }
+        Phase::Succeeded if h.message.starts_with(FAST_ROLLBACK) => {
             "promoted without analysis (fast rollback)"
         }
         Phase::Succeeded => "promoted",

@@ -43,6 +43,12 @@ impl Running {
             match pair {
                 ["--max-prune-share", share] => args.max_prune_share = Some(share.parse().unwrap()),
                 ["--time-scale", scale] => args.time_scale = Some(scale.parse().unwrap()),
+                ["--write-back", on] => {
+                    args.write_back = Some(on.parse().unwrap());
+                    args.coalesce = Some("200ms".into());
+                    args.author_name = Some("fledge".into());
+                    args.author_email = Some("fledge@localhost".into());
+                }
                 other => panic!("{other:?}"),
             }
         }
@@ -254,8 +260,13 @@ async fn drift_in_an_applied_object_is_corrected_every_interval() {
 
 /// A Deployment `web` and its Canary (blue/green, checked by the built-in success rate).
 fn app(image: &str, target: &str) -> String {
+    app_checked(image, target, "threshold: 2, iterations: 2")
+}
+
+/// [`app`] with its own analysis limits.
+fn app_checked(image: &str, target: &str, limits: &str) -> String {
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop}}\nspec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}\n  service: {{port: 80}}\n  analysis: {{interval: 10s, threshold: 2, iterations: 2, metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]}}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop}}\nspec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}\n  service: {{port: 80}}\n  analysis: {{interval: 10s, {limits}, metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]}}\n"
     )
 }
 
@@ -309,4 +320,62 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
     })
     .await;
     d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_promotion() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    // Many iterations, and a threshold no blue/green check without traffic reaches.
+    let limits = "threshold: 1000, iterations: 500";
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &app_checked("web:1", "web", limits)),
+        ],
+        "web",
+    );
+    let more = ["--time-scale", "10", "--write-back", "true"];
+    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let phase = |d: &Running| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
+    d.until("initialized", |d| {
+        phase(d).as_deref() == Some("Initialized")
+    })
+    .await;
+    remote.commit(
+        &[("apps/web.yaml", &app_checked("web:2", "web", limits))],
+        "Bump web",
+    );
+    d.until("under analysis", |d| {
+        phase(d).as_deref() == Some("Progressing")
+    })
+    .await;
+    let person = remote.person();
+    git(&person, &["revert", "--no-edit", "HEAD"]);
+    git(&person, &["push", "-q", "origin", "HEAD:main"]);
+    let revert = remote.head();
+    d.until("aborted", |d| phase(d).as_deref() == Some("Succeeded"))
+        .await;
+    let note = || {
+        git(&remote.bare(), &["notes", "--ref", "fledge", "list"]);
+        std::process::Command::new("git")
+            .args(["notes", "--ref", "fledge", "show", &revert])
+            .current_dir(remote.bare())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for _ in 0..100 {
+        if !note().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let note = note();
+    assert!(note.contains("not promoted: analysis aborted"), "{note}");
+    assert!(!note.contains(" promoted at "), "{note}");
+    d.stop().await;
+    let subjects = git(&remote.bare(), &["log", "--format=%s", "main"]);
+    assert!(!subjects.contains("fledge: promoted"), "{subjects}");
 }
