@@ -209,7 +209,12 @@ impl SimCluster {
         match obj {
             Some(obj) => {
                 let tmp = path.with_extension(format!("json.tmp{}", self.resource_version));
-                let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+                // Owner-only, as Secrets are among them (and a cluster's state is nobody else's).
+                let mut options = fs::OpenOptions::new();
+                options.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut f = options.open(&tmp).map_err(io(&tmp))?;
                 f.write_all(&serde_json::to_vec_pretty(obj).expect("JSON values serialise"))
                     .map_err(io(&tmp))?;
                 f.sync_all().map_err(io(&tmp))?;

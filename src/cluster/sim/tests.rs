@@ -394,3 +394,31 @@ fn a_secrets_string_data_is_held_in_its_data_as_the_server_holds_it() {
     assert_eq!(held["data"], json!({"a": "YQ==", "b": "Yg=="}));
     assert!(held.get("stringData").is_none());
 }
+
+#[cfg(unix)]
+#[test]
+fn persisted_objects_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = SimCluster::open(dir.path(), secs(0)).unwrap();
+    let s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "p"},
+        "data": {"password": "czNjcmV0"}});
+    sim.apply(s, secs(0)).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    for f in files {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+}
