@@ -1,7 +1,8 @@
 //! Forge webhooks that wake the poller: GitHub (`X-Hub-Signature-256`), Gitea
 //! (`X-Gitea-Signature`), GitLab (`X-Gitlab-Token`) and generic HMAC (`X-Signature:
 //! sha1|sha256|sha512=<hex>`). Signatures are compared in constant time; a missing or wrong
-//! signature, a replayed request and a body over 1 MiB are refused. A webhook never carries data
+//! signature, a replayed body (whatever its unsigned headers say) and a body over 1 MiB are
+//! refused; refusals are logged at most once a second, with a count of those not logged. A webhook never carries data
 //! into fledge: it only says "poll now", and the poll reads the repository itself.
 
 use std::collections::{HashSet, VecDeque};
@@ -180,6 +181,35 @@ pub struct Receiver {
     secrets: HookSecrets,
     wake: Arc<Notify>,
     seen: Mutex<Seen>,
+    refusals: Throttle,
+}
+
+/// At most one log line a second, so a flood of refused requests cannot flood the log. (A few
+/// lines: tracing has no rate limit of its own, and the crates that add one are not kept.)
+#[derive(Debug, Default)]
+struct Throttle {
+    /// When the last line was allowed, and how many were held back since.
+    state: Mutex<(Option<tokio::time::Instant>, u64)>,
+}
+
+impl Throttle {
+    /// `Some(held back since the last line)` when a line may be logged now.
+    fn allow(&self) -> Option<u64> {
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = tokio::time::Instant::now();
+        if s.0
+            .is_some_and(|last| now.duration_since(last) < std::time::Duration::from_secs(1))
+        {
+            s.1 += 1;
+            return None;
+        }
+        let held = s.1;
+        *s = (Some(now), 0);
+        Some(held)
+    }
 }
 
 impl Receiver {
@@ -189,6 +219,7 @@ impl Receiver {
             secrets,
             wake,
             seen: Mutex::new(Seen::default()),
+            refusals: Throttle::default(),
         })
     }
 
@@ -207,20 +238,13 @@ impl Receiver {
         };
         verify(provider, secret, headers, body)
             .map_err(|r| (StatusCode::UNAUTHORIZED, r.to_string()))?;
+        // A replay is the same signed content again: the key is what the signature covers
+        // (the body; GitLab's token covers nothing, so its body too), never an unsigned header
+        // such as a delivery id, which anyone replaying a captured request can change. A
+        // forge's redelivery of the same push is refused as well, which costs nothing: the
+        // poll it asks for happens anyway.
         let mut key = Sha256::new();
-        for h in [
-            "x-github-delivery",
-            "x-gitea-delivery",
-            "x-gitlab-event-uuid",
-            "x-hub-signature-256",
-            "x-gitea-signature",
-            "x-signature",
-        ] {
-            if let Some(v) = headers.get(h) {
-                key.update(h.as_bytes());
-                key.update(v.as_bytes());
-            }
-        }
+        key.update(format!("{provider:?}\n").as_bytes());
         key.update(body);
         let fresh = self
             .seen
@@ -256,7 +280,9 @@ async fn handle(
     match receiver.receive(p, &headers, &body) {
         Ok(()) => (StatusCode::ACCEPTED, "poll scheduled".to_owned()),
         Err((status, why)) => {
-            tracing::warn!(provider = %provider, reason = %why, "webhook refused");
+            if let Some(suppressed) = receiver.refusals.allow() {
+                tracing::warn!(provider = %provider, reason = %why, suppressed, "webhook refused");
+            }
             (status, why)
         }
     }

@@ -234,3 +234,83 @@ async fn wrong_missing_replayed_and_oversize_requests_are_refused() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_captured_signed_body_is_a_replay_whatever_its_unsigned_headers_say() {
+    let (app, _) = app();
+    let delivery = |id: &'static str| [("x-hub-signature-256", GH_SIG), ("x-github-delivery", id)];
+    let status = send(&app, "/hooks/github", &delivery("d-1"), GH_BODY.into()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Replayed with a fresh delivery id, or none.
+    let status = send(&app, "/hooks/github", &delivery("d-2"), GH_BODY.into()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let bare = [("x-hub-signature-256", GH_SIG)];
+    let status = send(&app, "/hooks/github", &bare, GH_BODY.into()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_webhooks_is_logged_once_a_second_and_counted() {
+    let sink = Lines::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (app, _) = app();
+    let started = tokio::time::Instant::now();
+    let flood = 1000;
+    for _ in 0..flood {
+        let status = send(
+            &app,
+            "/hooks/github",
+            &[("x-hub-signature-256", "sha256=00")],
+            b"{}".to_vec(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let seconds = started.elapsed().as_secs();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    send(&app, "/hooks/github", &[], b"{}".to_vec()).await;
+    let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("webhook refused"))
+        .collect();
+    assert!(
+        lines.len() >= 2 && lines.len() as u64 <= seconds + 3,
+        "{} lines for {flood} refusals in {seconds}s",
+        lines.len()
+    );
+    // Every refusal was logged or counted in a later line.
+    let counted: usize = lines
+        .iter()
+        .map(|l| {
+            let n = l
+                .split("suppressed=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            n.parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(lines.len() + counted, flood + 1, "{text}");
+}
