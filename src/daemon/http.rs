@@ -1,14 +1,28 @@
 //! The daemon's HTTP server: `/healthz`, `/readyz`, `/metrics` (Flagger's `flagger_canary_*`
 //! and fledge's own `fledge_*`), `/api/releases`, the Git webhook receivers under `/hooks/`,
 //! and, with the simulated cluster, its traffic metrics under `/sim/metrics`.
+//!
+//! [`serve`] holds the listener to limits, so that clients that open connections and never
+//! finish a request cannot exhaust the daemon's file descriptors: hyper's header-read timeout,
+//! a whole-request timeout (tower-http), and at most [`Limits::connections`] connections at
+//! once (the rest wait in the kernel's accept queue).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
 
 use super::shared::Shared;
 use crate::cluster::sim::SimCluster;
@@ -32,7 +46,67 @@ pub fn router(
     if let Some(sim) = sim {
         r = r.nest("/sim", crate::cluster::sim::metrics_router(sim));
     }
-    r
+    r.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Limits::default().request,
+    ))
+}
+
+/// The listener's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From a connection's first byte (or the end of its last request) to a request's headers.
+    pub headers: Duration,
+    /// From a request's headers to its response.
+    pub request: Duration,
+    /// Connections served at once.
+    pub connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            headers: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+            connections: 512,
+        }
+    }
+}
+
+/// Serves `app` on `listener` within `limits` until `stop`; then lets open requests finish
+/// (for at most the request timeout).
+pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: CancellationToken) {
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers);
+    let permits = Arc::new(Semaphore::new(limits.connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let permit = tokio::select! {
+            () = stop.cancelled() => break,
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: let connections close before accepting again.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    let _ = tokio::time::timeout(limits.request, graceful.shutdown()).await;
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {

@@ -154,12 +154,12 @@ async fn serve(
     let app = http::router(shared.clone(), receiver, sim);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     info!(listen = %listener.local_addr()?, "serving");
-    let stop = shutdown.clone();
-    tracker.spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-    });
+    tracker.spawn(http::serve(
+        listener,
+        app,
+        http::Limits::default(),
+        shutdown.clone(),
+    ));
     Ok(())
 }
 

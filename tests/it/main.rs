@@ -21,6 +21,7 @@ mod git_ssh;
 mod git_verify;
 mod git_writeback;
 mod kube_api;
+mod listener;
 mod outcomes;
 mod prometheus;
 mod rbac;
