@@ -77,6 +77,9 @@ pub enum Command {
         /// The daemon's HTTP address
         #[arg(long, default_value = "http://127.0.0.1:9797")]
         server: String,
+        /// File holding the daemon's `--api-token-file` token (needed unless on loopback)
+        #[arg(long)]
+        token_file: Option<PathBuf>,
         /// Refresh every two seconds
         #[arg(long)]
         watch: bool,
@@ -153,7 +156,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             kubeconfig.as_deref(),
             context.as_deref(),
         ),
-        Command::Status { server, watch } => status::status(&server, watch),
+        Command::Status {
+            server,
+            token_file,
+            watch,
+        } => status::status(&server, token_file.as_deref(), watch),
         Command::Plan {
             dir,
             root,

@@ -60,15 +60,26 @@ pub fn table(releases: &[ReleaseView]) -> String {
     out
 }
 
-/// `fledge status [--server URL] [--watch]`.
-pub fn status(server: &str, watch: bool) -> Result<(), Error> {
+/// `fledge status [--server URL] [--token-file F] [--watch]`.
+pub fn status(
+    server: &str,
+    token_file: Option<&std::path::Path>,
+    watch: bool,
+) -> Result<(), Error> {
+    let token = token_file
+        .map(crate::source::Secret::from_file)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--token-file: {e}")))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Daemon(format!("runtime: {e}")))?;
     rt.block_on(async {
         let client = crate::net::http_client(Duration::from_secs(5), false);
         let url = format!("{}/api/releases", server.trim_end_matches('/'));
         loop {
-            let list: Vec<ReleaseView> = client
-                .get(&url)
+            let mut request = client.get(&url);
+            if let Some(t) = &token {
+                request = request.bearer_auth(t.expose());
+            }
+            let list: Vec<ReleaseView> = request
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status)

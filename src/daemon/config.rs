@@ -134,6 +134,10 @@ pub struct RunArgs {
     /// How many promoted revisions a release remembers for fast rollbacks (default 10)
     #[arg(long)]
     pub fast_rollback_window: Option<usize>,
+    /// File holding a bearer token for `/api/*`; without one the API answers loopback peers
+    /// only (`kubectl port-forward`, or `fledge status` on the same host)
+    #[arg(long)]
+    pub api_token_file: Option<PathBuf>,
     /// The largest share (0 to 1) of the objects fledge applied that one sync may prune; a
     /// commit that would prune more is refused, and one that declares nothing prunes nothing,
     /// unless this is 1 (default 0.5)
@@ -325,6 +329,8 @@ pub struct Config {
     pub inventory_namespace: String,
     /// How much one sync may prune.
     pub prune_guard: PruneGuard,
+    /// The bearer token `/api/*` asks of peers that are not on loopback.
+    pub api_token: Option<Secret>,
     /// Analysis intervals below this are raised to it (Flagger: 10 s).
     pub min_interval: Duration,
     /// Simulated seconds per real second (1 in production; `fledge demo` speeds time up).
@@ -384,6 +390,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     }
     let outcomes = source.as_ref().and_then(|s| c.outcomes(a, s, &cache_dir));
     let interval = c.duration("interval", a.interval.as_deref(), Duration::from_mins(1));
+    let api_token = c.secret(a.api_token_file.as_deref(), "--api-token-file");
     let max_share = a.max_prune_share.unwrap_or(PruneGuard::default().max_share);
     if !(0.0..=1.0).contains(&max_share) {
         c.problem(format!(
@@ -426,6 +433,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .clone()
             .unwrap_or_else(|| "fledge-system".into()),
         prune_guard: PruneGuard { max_share },
+        api_token,
         min_interval: Duration::from_secs(10),
         time_scale,
         promoted_window: a.fast_rollback_window.unwrap_or(DEFAULT_PROMOTED_WINDOW),

@@ -10,11 +10,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -28,19 +31,28 @@ use super::shared::Shared;
 use crate::cluster::sim::SimCluster;
 use crate::release::ReleaseView;
 use crate::report::metrics;
-use crate::source::webhook;
+use crate::source::{Secret, webhook};
 
-/// The router.
+/// The router. `/api/*` (commits and messages of the releases) answers peers on loopback, or
+/// any peer that shows `api_token` as a bearer token; the health checks, `/metrics` and the
+/// signed webhooks answer everyone.
 pub fn router(
     shared: Arc<Shared>,
     hooks: Arc<webhook::Receiver>,
     sim: Option<Arc<Mutex<SimCluster>>>,
+    api_token: Option<Secret>,
 ) -> Router {
+    let api = Router::new()
+        .route("/api/releases", get(releases))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::new(api_token),
+            api_access,
+        ));
     let mut r = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/api/releases", get(releases))
+        .merge(api)
         .with_state(shared)
         .merge(webhook::router(hooks));
     if let Some(sim) = sim {
@@ -99,7 +111,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        // The peer, for the API's loopback rule (a peer that cannot be told is not loopback).
+        let mut served = app.clone();
+        if let Ok(peer) = stream.peer_addr() {
+            served = served.layer(Extension(ConnectInfo(peer)));
+        }
+        let service = TowerToHyperService::new(served);
         let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
@@ -107,6 +124,49 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
         });
     }
     let _ = tokio::time::timeout(limits.request, graceful.shutdown()).await;
+}
+
+/// Lets a request to `/api/*` through when its peer is on loopback or it carries the token.
+async fn api_access(
+    State(token): State<Arc<Option<Secret>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match api_allowed(
+        peer.map(|Extension(ConnectInfo(p))| p),
+        bearer,
+        token.as_ref().as_ref(),
+    ) {
+        Ok(()) => next.run(request).await,
+        Err((status, why)) => (status, why).into_response(),
+    }
+}
+
+/// The rule of [`api_access`]: the right token, or no token offered from a loopback peer.
+pub fn api_allowed(
+    peer: Option<SocketAddr>,
+    bearer: Option<&str>,
+    token: Option<&Secret>,
+) -> Result<(), (StatusCode, &'static str)> {
+    match (bearer, token) {
+        (Some(given), Some(t)) if t.matches(given) => Ok(()),
+        (Some(_), _) => Err((StatusCode::UNAUTHORIZED, "wrong token for /api\n")),
+        (None, _) if peer.is_some_and(|p| p.ip().is_loopback()) => Ok(()),
+        (None, Some(_)) => Err((
+            StatusCode::UNAUTHORIZED,
+            "/api needs the bearer token of --api-token-file\n",
+        )),
+        (None, None) => Err((
+            StatusCode::FORBIDDEN,
+            "/api answers loopback only (kubectl port-forward); set --api-token-file to serve it to others\n",
+        )),
+    }
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {

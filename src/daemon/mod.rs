@@ -151,7 +151,7 @@ async fn serve(
         AnyCluster::Sim(s) => Some(s.sim.clone()),
         AnyCluster::Kube(_) => None,
     };
-    let app = http::router(shared.clone(), receiver, sim);
+    let app = http::router(shared.clone(), receiver, sim, config.api_token.clone());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     info!(listen = %listener.local_addr()?, "serving");
     tracker.spawn(http::serve(

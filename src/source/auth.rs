@@ -36,6 +36,21 @@ impl Secret {
             .map_err(|_| format!("environment variable {var} is not set or not UTF-8"))
     }
 
+    /// Whether `given` is this secret, compared in constant time (as keyed digests of both, so
+    /// the time does not depend on where they differ or on their lengths).
+    #[must_use]
+    pub fn matches(&self, given: &str) -> bool {
+        use hmac::{Hmac, KeyInit, Mac as _};
+        let digest = |v: &str| {
+            let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.as_bytes())
+                .expect("HMAC takes keys of any length");
+            m.update(v.as_bytes());
+            m
+        };
+        let expected = digest(&self.0).finalize().into_bytes();
+        digest(given).verify_slice(&expected).is_ok()
+    }
+
     /// The value, for the one place that must hand it over.
     #[must_use]
     pub fn expose(&self) -> &str {

@@ -292,10 +292,15 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
         fledge::source::webhook::HookSecrets::default(),
         Arc::default(),
     );
-    let app = fledge::daemon::http::router(shared.clone(), receiver, None);
+    let app = fledge::daemon::http::router(shared.clone(), receiver, None, None);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(axum::serve(l, app).into_future());
+    tokio::spawn(fledge::daemon::http::serve(
+        l,
+        app,
+        fledge::daemon::http::Limits::default(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let b2 = base.clone();
     let out = tokio::task::spawn_blocking(move || {
         fledge().args(["status", "--server", &b2]).output().unwrap()

@@ -58,3 +58,71 @@ async fn half_sent_requests_are_closed_and_cannot_starve_a_real_one() {
     stop.cancel();
     server.await.unwrap();
 }
+
+#[test]
+fn the_api_answers_loopback_or_the_token_and_nobody_else() {
+    use axum::http::StatusCode;
+    use fledge::daemon::http::api_allowed;
+    use fledge::source::Secret;
+    let remote = Some("10.1.2.3:40000".parse().unwrap());
+    let local = Some("127.0.0.1:40000".parse().unwrap());
+    let token = Secret::new("s3cret-token");
+    let code = |r: Result<(), (StatusCode, &str)>| r.err().map(|(c, _)| c);
+    // No token configured: loopback only.
+    assert_eq!(code(api_allowed(local, None, None)), None);
+    assert_eq!(
+        code(api_allowed(remote, None, None)),
+        Some(StatusCode::FORBIDDEN)
+    );
+    assert_eq!(
+        code(api_allowed(None, None, None)),
+        Some(StatusCode::FORBIDDEN)
+    );
+    // A token configured: the right one from anywhere, a wrong one from nowhere.
+    assert_eq!(
+        code(api_allowed(remote, Some("s3cret-token"), Some(&token))),
+        None
+    );
+    assert_eq!(
+        code(api_allowed(remote, Some("guess"), Some(&token))),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        code(api_allowed(local, Some("guess"), Some(&token))),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        code(api_allowed(remote, None, Some(&token))),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(code(api_allowed(local, None, Some(&token))), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_listener_knows_its_peers_for_the_api() {
+    use std::sync::Arc;
+    let shared = Arc::new(fledge::daemon::Shared::default());
+    let hooks = fledge::source::webhook::Receiver::new(
+        fledge::source::webhook::HookSecrets::default(),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let token = fledge::source::Secret::new("t0ken");
+    let app = fledge::daemon::http::router(shared, hooks, None, Some(token));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/releases", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(serve(listener, app, Limits::default(), stop.clone()));
+    let client = fledge::net::http_client(Duration::from_secs(5), false);
+    let get = |bearer: Option<&'static str>| {
+        let mut r = client.get(&url);
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(None).await, 200, "a loopback peer needs no token");
+    assert_eq!(get(Some("t0ken")).await, 200);
+    assert_eq!(get(Some("guess")).await, 401);
+    stop.cancel();
+    server.await.unwrap();
+}
