@@ -9,6 +9,7 @@
 
 mod parse;
 pub mod readiness;
+pub mod schema;
 pub mod spec;
 pub mod state;
 pub mod view;

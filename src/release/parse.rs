@@ -18,6 +18,32 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Refuses the first field of `spec` Flagger's schema for `kind` does not have, naming the
+    /// closest valid one and counting the others.
+    fn known_fields(
+        &self,
+        kind: &str,
+        spec: &Value,
+        aliases: &[(&str, &str)],
+    ) -> Result<(), SpecError> {
+        let unknown = super::schema::unknown_fields(kind, spec, aliases);
+        let Some(first) = unknown.first() else {
+            return Ok(());
+        };
+        let mut message = format!("unknown field: Flagger's {kind} has no such field");
+        if let Some(c) = &first.closest {
+            message = format!(
+                "unknown field; did you mean `{c}`? (Flagger's {kind} has no `{}`)",
+                first.path.rsplit(['.', ']']).next().unwrap_or("")
+            );
+        }
+        if unknown.len() > 1 {
+            let rest: Vec<String> = unknown[1..].iter().map(ToString::to_string).collect();
+            message = format!("{message}; also: {}", rest.join("; "));
+        }
+        Err(self.err(&first.path, message))
+    }
+
     fn err(&self, path: &str, message: impl Into<String>) -> SpecError {
         SpecError {
             object: self.object.to_owned(),
@@ -192,6 +218,13 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
     if !spec.is_object() {
         return Err(r.err("spec", "is required"));
     }
+    if spec["analysis"].is_object() && spec["canaryAnalysis"].is_object() {
+        return Err(r.err(
+            "spec.canaryAnalysis",
+            "and spec.analysis are both set: keep one (canaryAnalysis is the older name of analysis)",
+        ));
+    }
+    r.known_fields("Canary", spec, &[("canaryAnalysis", "analysis")])?;
     let target = r
         .object_ref(&spec["targetRef"], "spec.targetRef")?
         .ok_or_else(|| r.err("spec.targetRef", "is required"))?;
@@ -715,6 +748,7 @@ pub fn parse_metric_template(obj: &Value) -> Result<MetricTemplate, SpecError> {
     let label = object_name(obj, "MetricTemplate");
     let r = Reader { object: &label };
     let spec = &obj["spec"];
+    r.known_fields("MetricTemplate", spec, &[])?;
     let mut headers = BTreeMap::new();
     if let Some(h) = spec["provider"]["headers"].as_object() {
         for (k, v) in h {
@@ -758,6 +792,7 @@ pub fn parse_alert_provider(obj: &Value) -> Result<AlertProvider, SpecError> {
     let label = object_name(obj, "AlertProvider");
     let r = Reader { object: &label };
     let spec = &obj["spec"];
+    r.known_fields("AlertProvider", spec, &[])?;
     let provider_type = r.required(&spec["type"], "spec.type")?;
     if !matches!(
         provider_type.as_str(),

@@ -77,12 +77,35 @@ pub struct Plan {
     pub problem: Option<String>,
 }
 
+/// The time a timeline takes. A timeline cut at [`MAX_TICKS`] (thousands of iterations) did
+/// not reach its end: its length grows by the same number of intervals with each iteration,
+/// so it is extrapolated from two short runs of the same Canary.
+fn min_duration(spec: &ReleaseSpec, steps: &[Step], pass: bool) -> u64 {
+    let last = steps.last().map_or(0, |s| s.at_seconds);
+    let ended = steps
+        .last()
+        .is_some_and(|s| s.phase == "Succeeded" || s.phase == "Failed");
+    if ended || spec.analysis.iterations < 20 {
+        return last;
+    }
+    let with = |n: u32| {
+        let mut short = spec.clone();
+        short.analysis.iterations = n;
+        timeline(&short, pass).last().map_or(0, |s| s.at_seconds)
+    };
+    let (ten, eleven) = (with(10), with(11));
+    ten + u64::from(spec.analysis.iterations - 10) * eleven.saturating_sub(ten)
+}
+
+/// The longest timeline simulated step by step.
+const MAX_TICKS: usize = 1000;
+
 fn timeline(spec: &ReleaseSpec, pass: bool) -> Vec<Step> {
     let interval = spec.analysis.interval.as_secs();
     let runs = if pass {
-        simulate::run(spec, all_pass, 1000)
+        simulate::run(spec, all_pass, MAX_TICKS)
     } else {
-        simulate::run(spec, analysis_fails, 1000)
+        simulate::run(spec, analysis_fails, MAX_TICKS)
     };
     runs.iter()
         .zip(0u64..)
@@ -169,7 +192,7 @@ fn plan_one(spec: &ReleaseSpec, target: Result<&ReleaseTarget, String>) -> Plan 
         Err(problem) => (Vec::new(), Some(problem).filter(|p| !p.is_empty())),
     };
     let warnings = spec_warnings(spec);
-    let ticks = |steps: &[Step]| steps.last().map_or(0, |s| s.at_seconds);
+    let ticks = |steps: &[Step], passing: bool| min_duration(spec, steps, passing);
     Plan {
         namespace: spec.namespace.clone(),
         name: spec.name.clone(),
@@ -204,8 +227,12 @@ fn plan_one(spec: &ReleaseSpec, target: Result<&ReleaseTarget, String>) -> Plan 
                 hook_type: h.hook_type.to_string(),
             })
             .collect(),
-        min_duration_seconds: ticks(&pass),
-        min_failure_seconds: if spec.skip_analysis { 0 } else { ticks(&fail) },
+        min_duration_seconds: ticks(&pass, true),
+        min_failure_seconds: if spec.skip_analysis {
+            0
+        } else {
+            ticks(&fail, false)
+        },
         timeline: pass,
         objects: objs,
         problem,

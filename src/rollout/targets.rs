@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::object::{ObjectIndex, ObjectKey, namespace_or_default, with_namespace};
-use crate::release::spec::{AlertProvider, MetricTemplate, Provider, ReleaseSpec};
+use crate::release::spec::{AlertProvider, MetricSourceRef, MetricTemplate, Provider, ReleaseSpec};
 use crate::release::{ReleaseState, ReleaseTarget};
 use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 use crate::render::{self, Files};
@@ -83,7 +83,9 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
     let index = ConfigIndex::new(objects);
     let by_name = ObjectIndex::new(objects);
     for o in objects.iter().filter(|o| is_kind(o, "Canary")) {
-        match release_target(o, provider, &index, &by_name, key) {
+        let target = release_target(o, provider, &index, &by_name, key)
+            .and_then(|t| templates_present(t, &out.templates));
+        match target {
             Ok(mut t) => {
                 out.owned.extend(owned_by(&t.spec, &by_name));
                 t.commit = Some(commit.to_owned());
@@ -107,6 +109,25 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
         .cloned()
         .collect();
     out
+}
+
+/// The release, when every MetricTemplate its checks name is in the repository (where fledge
+/// reads them): a check without its template could never pass.
+fn templates_present(
+    t: ReleaseTarget,
+    templates: &BTreeMap<(String, String), MetricTemplate>,
+) -> Result<ReleaseTarget, String> {
+    for (i, m) in t.spec.analysis.metrics.iter().enumerate() {
+        if let MetricSourceRef::Template { namespace, name } = &m.source
+            && !templates.contains_key(&(namespace.clone(), name.clone()))
+        {
+            return Err(format!(
+                "Canary {}: spec.analysis.metrics[{i}].templateRef: MetricTemplate {namespace}/{name} is not in the repository",
+                t.spec.key()
+            ));
+        }
+    }
+    Ok(t)
 }
 
 /// The MetricTemplates and AlertProviders that configure the releases.

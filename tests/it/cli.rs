@@ -364,3 +364,58 @@ fn plan_fails_for_a_canary_whose_target_is_not_in_the_repository() {
     assert!(!stdout.contains("timeline"), "no timeline for it: {stdout}");
     assert!(stderr.contains("1 Canary cannot run: shop/web"), "{stderr}");
 }
+
+#[test]
+fn plan_gives_the_minimum_duration_of_thousands_of_iterations() {
+    use fledge::release::spec::Provider;
+    let objects = |iterations: u32| -> Vec<serde_json::Value> {
+        let canary = CANARY.replace("iterations: 4", &format!("iterations: {iterations}"));
+        [canary.as_str(), WEB]
+            .iter()
+            .map(|y| serde_yaml::from_str(y).unwrap())
+            .collect()
+    };
+    let min = |iterations: u32| {
+        let plans =
+            fledge::rollout::plan::plan(&objects(iterations), &Provider::Kubernetes).unwrap();
+        assert_eq!(plans[0].iterations, iterations);
+        plans[0].min_duration_seconds
+    };
+    // Each iteration is one more interval (1m), whether simulated (50, 900) or not (5000).
+    assert_eq!(min(900) - min(50), 850 * 60);
+    assert_eq!(min(5000) - min(50), 4950 * 60);
+}
+
+#[test]
+fn plan_refuses_misspelt_fields_missing_templates_and_two_analyses() {
+    use fledge::release::spec::Provider;
+    let plan = |canary: String| {
+        let objects: Vec<serde_json::Value> = [canary.as_str(), WEB]
+            .iter()
+            .map(|y| serde_yaml::from_str(y).unwrap())
+            .collect();
+        fledge::rollout::plan::plan(&objects, &Provider::Kubernetes)
+    };
+    let typo = CANARY.replace("threshold: 2", "threshold: 2, stepWieght: 10");
+    let e = plan(typo).unwrap_err().to_string();
+    assert!(
+        e.contains("spec.analysis.stepWieght: unknown field; did you mean `stepWeight`?"),
+        "{e}"
+    );
+    let two = format!("{CANARY}  canaryAnalysis: {{interval: 1m, threshold: 2, iterations: 2}}\n");
+    let e = plan(two).unwrap_err().to_string();
+    assert!(
+        e.contains("spec.canaryAnalysis: and spec.analysis are both set"),
+        "{e}"
+    );
+    let templated = CANARY.replace(
+        "iterations: 4}",
+        "iterations: 4, metrics: [{name: p99, templateRef: {name: latency}, thresholdRange: {max: 1}}]}",
+    );
+    let plans = plan(templated).unwrap();
+    let problem = plans[0].problem.clone().unwrap_or_default();
+    assert!(
+        problem.contains("spec.analysis.metrics[0].templateRef: MetricTemplate default/latency is not in the repository"),
+        "{problem}"
+    );
+}
