@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr piped to a `tee` that Ctrl-C stopped) is
+        // dropped: reporting it with eprintln! would panic whatever task was logging.
+        .log_internal_errors(false)
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,21 +47,31 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Runs the daemon until a signal.
+/// How long the runtime may take to stop its last tasks (a Git fetch, a render) after the
+/// daemon returns.
+const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs the daemon until a signal; a second signal exits at once.
 pub fn run(args: RunArgs) -> Result<(), Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Usage(format!("runtime: {e}")))?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let p = prepare(args).await?;
         let shared = Arc::new(Shared::default());
         let token = tokio_util::sync::CancellationToken::new();
         let stop = token.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down");
+            // Cancel first: nothing after this line may keep the daemon running.
             stop.cancel();
+            tracing::info!("shutting down (a second Ctrl-C exits at once)");
+            shutdown_signal().await;
+            std::process::exit(130);
         });
         daemon::run(p.config, p.edges, shared, token)
             .await
             .map_err(|e| Error::Daemon(format!("{e:#}")))
-    })
+    });
+    // Blocking tasks still running (a fetch from a slow remote) do not hold the exit up.
+    rt.shutdown_timeout(STOP_WITHIN);
+    result
 }

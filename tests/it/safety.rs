@@ -379,3 +379,86 @@ async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_pr
     let subjects = git(&remote.bare(), &["log", "--format=%s", "main"]);
     assert!(!subjects.contains("fledge: promoted"), "{subjects}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_fledge_run_even_when_its_log_pipe_is_gone_and_a_client_polls() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args([
+            "run",
+            "--repo",
+            &remote.url(),
+            "--branch",
+            "main",
+            "--path",
+            "apps",
+        ])
+        .arg(format!(
+            "--cluster=sim:{}",
+            root.path().join("cluster").display()
+        ))
+        .args([
+            "--metrics-provider",
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg(format!(
+            "--cache-dir={}",
+            root.path().join("cache").display()
+        ))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read until it serves, then close the pipe, as a `tee` stopped by Ctrl-C does.
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while log.read_line(&mut line).unwrap() > 0 && !line.contains("synced") {}
+    drop(log);
+    // `fledge status --watch` keeps polling the API on a kept-alive connection.
+    let client = fledge::net::http_client(Duration::from_secs(2), false);
+    let url = format!("http://127.0.0.1:{port}/api/releases");
+    let poller = tokio::spawn(async move {
+        loop {
+            let _ = client.get(&url).send().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Bounded: the daemon's grace for its tasks (10 s) and the runtime's (5 s).
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    poller.abort();
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("fledge run did not stop on SIGINT");
+    };
+    assert!(status.success(), "{status}");
+}
