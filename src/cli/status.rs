@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::Error;
+use crate::daemon::shared::SyncStatus;
 use crate::release::ReleaseView;
 
 /// The table for a list of releases.
@@ -60,6 +61,33 @@ pub fn table(releases: &[ReleaseView]) -> String {
     out
 }
 
+/// The sync's line above the table: the commit applied, or why the last one was not.
+#[must_use]
+pub fn sync_line(s: &SyncStatus) -> String {
+    let short = |c: &Option<String>| {
+        c.as_deref()
+            .map_or("-", |c| &c[..c.len().min(7)])
+            .to_owned()
+    };
+    if s.ready {
+        format!(
+            "SYNC  Ready  commit {}  since {}\n\n",
+            short(&s.commit),
+            s.last_transition_time
+        )
+    } else if s.commit.is_none() {
+        "SYNC  not synced yet\n\n".to_owned()
+    } else {
+        format!(
+            "SYNC  Failed  commit {} (cluster on {})  since {}: {}\n\n",
+            short(&s.commit),
+            short(&s.applied_commit),
+            s.last_transition_time,
+            s.message
+        )
+    }
+}
+
 /// `fledge status [--server URL] [--token-file F] [--watch]`.
 pub fn status(
     server: &str,
@@ -74,6 +102,7 @@ pub fn status(
     rt.block_on(async {
         let client = crate::net::http_client(Duration::from_secs(5), false);
         let url = format!("{}/api/releases", server.trim_end_matches('/'));
+        let sync_url = format!("{}/api/sync", server.trim_end_matches('/'));
         loop {
             let mut request = client.get(&url);
             if let Some(t) = &token {
@@ -89,7 +118,19 @@ pub fn status(
                 .json()
                 .await
                 .map_err(|e| Error::Daemon(format!("{url}: {e}")))?;
-            let text = table(&list);
+            let mut request = client.get(&sync_url);
+            if let Some(t) = &token {
+                request = request.bearer_auth(t.expose());
+            }
+            let sync: Option<SyncStatus> = match request.send().await {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            let text = format!(
+                "{}{}",
+                sync.as_ref().map(sync_line).unwrap_or_default(),
+                table(&list)
+            );
             if watch {
                 print!("\x1b[2J\x1b[H{text}");
             } else {

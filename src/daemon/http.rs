@@ -1,5 +1,5 @@
 //! The daemon's HTTP server: `/healthz`, `/readyz`, `/metrics` (Flagger's `flagger_canary_*`
-//! and fledge's own `fledge_*`), `/api/releases`, the Git webhook receivers under `/hooks/`,
+//! and fledge's own `fledge_*`), `/api/releases`, `/api/sync`, the Git webhook receivers under `/hooks/`,
 //! and, with the simulated cluster, its traffic metrics under `/sim/metrics`.
 //!
 //! [`serve`] holds the listener to limits, so that clients that open connections and never
@@ -44,6 +44,7 @@ pub fn router(
 ) -> Router {
     let api = Router::new()
         .route("/api/releases", get(releases))
+        .route("/api/sync", get(sync))
         .route_layer(middleware::from_fn_with_state(
             Arc::new(api_token),
             api_access,
@@ -178,6 +179,11 @@ async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not synced yet\n")
     }
+}
+
+async fn sync(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    let status = s.sync().clone();
+    axum::Json(status)
 }
 
 async fn releases(State(s): State<Arc<Shared>>) -> impl IntoResponse {

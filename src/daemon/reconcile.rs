@@ -166,6 +166,13 @@ impl Reconciler {
             Err(e) => {
                 self.shared.counters().render_errors += 1;
                 warn!(commit = %commit, error = %Chain(&e), "render failed; the cluster keeps the last good commit");
+                self.synced(
+                    &commit,
+                    Err(format!(
+                        "render failed, the cluster keeps the last good commit: {}",
+                        Chain(&e)
+                    )),
+                );
             }
             Ok(mut d) => {
                 for p in &d.problems {
@@ -246,8 +253,25 @@ impl Reconciler {
         }
     }
 
-    /// Applies the plain objects and prunes what the repository dropped.
-    async fn sync(&self, d: &Declared) {
+    /// Applies the plain objects and prunes what the repository dropped; records the outcome
+    /// (with the Canaries the commit breaks, which keep the sync from being ready).
+    async fn sync(&mut self, d: &Declared) {
+        let outcome = self.apply_declared(d).await;
+        let outcome = outcome.and_then(|()| {
+            if self.held.is_empty() {
+                Ok(())
+            } else {
+                let why: Vec<&str> = self.held.values().map(String::as_str).collect();
+                Err(format!(
+                    "invalid Canary, its release held as it is: {}",
+                    why.join("; ")
+                ))
+            }
+        });
+        self.synced(&d.commit, outcome);
+    }
+
+    async fn apply_declared(&self, d: &Declared) -> Result<(), String> {
         let commit = &d.commit;
         match inventory::sync(
             &self.exec.cluster,
@@ -262,11 +286,63 @@ impl Reconciler {
                 self.shared.counters().applies += 1;
                 info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
                 self.shared.set_ready();
+                Ok(())
             }
             Err(e) => {
                 self.shared.counters().apply_errors += 1;
                 warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or after --interval");
+                Err(format!(
+                    "sync failed, retried after --interval: {}",
+                    Chain(&e)
+                ))
             }
+        }
+    }
+
+    /// Records the sync's outcome for `commit`; a new failure (or a new reason) is alerted.
+    fn synced(&mut self, commit: &str, outcome: Result<(), String>) {
+        let before = self.shared.sync().clone();
+        let mut now = before.clone();
+        now.commit = Some(commit.to_owned());
+        match &outcome {
+            Ok(()) => {
+                now.applied_commit = Some(commit.to_owned());
+                now.ready = true;
+                now.message.clear();
+            }
+            Err(why) => {
+                now.ready = false;
+                now.message.clone_from(why);
+            }
+        }
+        if now.ready != before.ready || now.message != before.message || before.commit.is_none() {
+            now.last_transition_time = crate::release::view::rfc3339(self.clock.now());
+        }
+        if now == before {
+            return;
+        }
+        *self.shared.sync() = now.clone();
+        if let Err(why) = outcome
+            && (before.ready || before.message != why)
+        {
+            self.alert_sync(commit, &why);
+        }
+    }
+
+    /// Alerts a failed sync to the global alert targets (it is no one release's).
+    fn alert_sync(&self, commit: &str, why: &str) {
+        let targets: Vec<_> = self.config.global_alerts.clone();
+        if targets.is_empty() {
+            return;
+        }
+        let alert = Alert {
+            object: format!("sync of {}", &commit[..commit.len().min(12)]),
+            message: why.to_owned(),
+            severity: crate::release::spec::Severity::Error,
+            fields: Vec::new(),
+        };
+        if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
+            warn!("alert queue full; sync alert dropped");
         }
     }
 
@@ -438,6 +514,7 @@ impl Reconciler {
             .collect();
         self.world.send_replace(World {
             commit: self.seen_commit.clone(),
+            sync: self.shared.sync().clone(),
             releases,
         });
     }

@@ -52,8 +52,24 @@ pub(super) async fn report(
     }
 }
 
-/// The commit status of every release in the world.
+/// The commit status of the sync and of every release in the world.
 async fn post_statuses(f: &Forge, w: &World, cluster_name: &str) {
+    if let Some(sha) = &w.sync.commit {
+        let (state, description) = if w.sync.ready {
+            (forge::State::Success, "synced".to_owned())
+        } else {
+            (forge::State::Failure, forge::truncate(&w.sync.message, 140))
+        };
+        let st = forge::CommitStatus {
+            sha: sha.clone(),
+            context: format!("fledge/{cluster_name}/sync"),
+            state,
+            description,
+        };
+        if let Err(e) = f.post(&st).await {
+            warn!(error = %Chain(&e), "commit status not posted");
+        }
+    }
     for (t, s) in w.releases.values() {
         let view = ReleaseView::of(t, s);
         if let Some(st) = forge::status_of(&view, cluster_name)

@@ -9,11 +9,30 @@ use std::time::Duration;
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
 use crate::report::metrics::Counters;
 
+/// The sync's own status, as Flux's `Ready` condition tells it: the commit last seen, the one
+/// whose objects the cluster holds, and why the last one did not sync (the file, field or
+/// object at fault). Served at `/api/sync`, printed by `fledge status`, posted as the commit
+/// status `fledge/<cluster>/sync`, and alerted when it turns to a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// The commit last seen.
+    pub commit: Option<String>,
+    /// The last commit that synced whole.
+    pub applied_commit: Option<String>,
+    pub ready: bool,
+    /// Why it is not ready; empty when it is.
+    pub message: String,
+    pub last_transition_time: String,
+}
+
 /// State shared with the HTTP server.
 #[derive(Debug, Default)]
 pub struct Shared {
     /// The releases as the API shows them, by `namespace/name`.
     pub releases: Mutex<BTreeMap<String, ReleaseView>>,
+    /// The sync's status (`/api/sync`).
+    pub sync: Mutex<SyncStatus>,
     pub counters: Mutex<Counters>,
     /// The first sync succeeded (`/readyz`).
     pub ready: AtomicBool,
@@ -22,6 +41,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The sync's status, for an update.
+    pub fn sync(&self) -> MutexGuard<'_, SyncStatus> {
+        self.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The counters, for an update.
     pub fn counters(&self) -> MutexGuard<'_, Counters> {
         self.counters.lock().unwrap_or_else(PoisonError::into_inner)
@@ -58,6 +82,7 @@ impl Shared {
 #[derive(Debug, Clone, Default)]
 pub struct World {
     pub commit: Option<String>,
+    pub sync: SyncStatus,
     pub releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)>,
 }
 

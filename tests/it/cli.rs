@@ -308,7 +308,10 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
     .await
     .unwrap();
     let text = ok(&out);
-    assert!(text.starts_with("NAMESPACE  NAME  PHASE"), "{text}");
+    assert!(
+        text.starts_with("SYNC  not synced yet\n\nNAMESPACE  NAME  PHASE"),
+        "{text}"
+    );
     assert!(
         text.contains(
             "shop       web   Progressing  █████░░░░░  30%     1/5     0123456789ab  c0ffee1"

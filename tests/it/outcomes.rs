@@ -93,6 +93,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
     .unwrap();
     let world = World {
         commit: Some(c3.clone()),
+        sync: fledge::daemon::shared::SyncStatus::default(),
         releases: BTreeMap::from([("shop/web".to_owned(), (Arc::new(t3), state))]),
     };
     w.flush(&world).await.unwrap();

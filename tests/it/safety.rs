@@ -49,6 +49,18 @@ impl Running {
                     args.author_name = Some("fledge".into());
                     args.author_email = Some("fledge@localhost".into());
                 }
+                ["--forge-and-alerts", base] => {
+                    let token = root.join("forge-token");
+                    std::fs::write(&token, "forge-t0ken\n").unwrap();
+                    let hook = root.join("alert-url");
+                    std::fs::write(&hook, format!("{base}/alerts")).unwrap();
+                    args.forge = Some("github".into());
+                    args.forge_api = Some((*base).to_owned());
+                    args.forge_repo = Some("org/config".into());
+                    args.forge_token_file = Some(token);
+                    args.cluster_name = Some("prod".into());
+                    args.alert_webhook_url_file = Some(hook);
+                }
                 other => panic!("{other:?}"),
             }
         }
@@ -461,4 +473,92 @@ async fn ctrl_c_stops_fledge_run_even_when_its_log_pipe_is_gone_and_a_client_pol
         panic!("fledge run did not stop on SIGINT");
     };
     assert!(status.success(), "{status}");
+}
+
+/// A local forge (GitHub's API) and alert endpoint, recording what they receive.
+async fn recorder() -> (String, Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    let received: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
+    let r = received.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let r = r.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            r.lock().unwrap().push((
+                format!("{} {}", parts.method, parts.uri.path()),
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            ));
+            if parts.method == "GET" {
+                (axum::http::StatusCode::OK, "[]")
+            } else {
+                (axum::http::StatusCode::CREATED, "{}")
+            }
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(axum::serve(l, app).into_future());
+    (base, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
+    let (base, received) = recorder().await;
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &["--forge-and-alerts", &base]).await;
+    d.until("ready", |d| d.shared.sync().ready).await;
+    let bad = remote.commit(
+        &[("apps/broken.yaml", "kind: [unclosed\n")],
+        "Add a broken file",
+    );
+    d.until("not ready", |d| !d.shared.sync().ready).await;
+    let sync = d.shared.sync().clone();
+    assert_eq!(sync.commit.as_deref(), Some(bad.as_str()));
+    assert!(sync.applied_commit.is_some_and(|c| c != bad));
+    assert!(
+        sync.message.contains("apps/broken.yaml"),
+        "{}",
+        sync.message
+    );
+    let posted = |what: &str, pred: &dyn Fn(&Value) -> bool| {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(w, v)| w.starts_with(what) && pred(v))
+    };
+    let failure = format!("POST /repos/org/config/statuses/{bad}");
+    for _ in 0..100 {
+        if posted(&failure, &|v| v["state"] == "failure") && posted("POST /alerts", &|_| true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        posted(&failure, &|v| v["context"] == "fledge/prod/sync"
+            && v["state"] == "failure"
+            && v["description"]
+                .as_str()
+                .unwrap_or("")
+                .contains("broken.yaml")),
+        "{:?}",
+        received.lock().unwrap()
+    );
+    assert!(posted("POST /alerts", &|v| v
+        .to_string()
+        .contains("broken.yaml")));
+    // Fixed: ready again, on the fixing commit.
+    remove(&remote, &["apps/broken.yaml"], "Remove the broken file");
+    let fixed = remote.head();
+    d.until("ready again", |d| d.shared.sync().ready).await;
+    assert_eq!(
+        d.shared.sync().applied_commit.as_deref(),
+        Some(fixed.as_str())
+    );
+    d.stop().await;
 }
