@@ -9,6 +9,19 @@ cd "$(dirname "$0")/.."
 if ! python3 -c 'import kubernetes_validate, jsonschema, yaml' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
+# The real peers some tests run: sshd (Git over ssh), gpg, gpgv and ssh-keygen (commit
+# verification), Prometheus (metrics). Installed with apt when missing, as .ci/run does.
+missing=()
+for need in sshd:openssh-server ssh-keygen:openssh-client gpg:gnupg gpgv:gpgv prometheus:prometheus; do
+  command -v "${need%%:*}" >/dev/null || [ -x "/usr/sbin/${need%%:*}" ] || missing+=("${need##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "test.sh: installing ${missing[*]} with apt, for the tests that run them" >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 if ! command -v kubectl >/dev/null; then
   echo "test.sh: kubectl (which embeds kustomize) is needed for the differential tests" >&2
   exit 1
