@@ -16,16 +16,18 @@
 //! - [`report`]: commit statuses on the forge, chat alerts, fledge's own metrics.
 //! - [`rollout`]: the core: the plan stage (`targets`), the pure `decide`, the object builders,
 //!   the executor, `plan`.
-//! - [`analysis`]: metric checks (Prometheus, the simulated traffic) and webhooks.
+//! - [`analysis`]: metric checks (Prometheus, the simulated traffic, or traffic modelled over a
+//!   real cluster's routing) and webhooks.
 //! - [`cluster`]: the Kubernetes API (kube-rs) or the simulated cluster, behind one trait; the
-//!   inventory and pruning.
+//!   inventory, pruning and its guard; the simulated cluster refuses what a real server does.
 //! - [`routing`]: one generator of routing objects per traffic provider.
 //! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
-//! - [`release`]: the vocabulary: Canary specs and their parser, release state, readiness, the
-//!   API view.
+//! - [`release`]: the vocabulary: Canary specs and their parser (checked against Flagger's own
+//!   schemas), release state, readiness, the API view.
 //! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
 //! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
-//! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields.
+//! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields, what
+//!   a field manager applied (from `managedFields`), a Secret's data as the server holds it.
 //! - [`keys`]: every annotation, label, trailer and name fledge writes.
 //! - [`net`]: the HTTP client and the backoff every network edge shares; [`chain`]: an error
 //!   with its causes, for logs.
