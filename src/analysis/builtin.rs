@@ -72,7 +72,7 @@ pub fn query(provider: &Provider, which: Builtin) -> String {
     }
 }
 
-/// The provider name used in "no values found for <provider> metric" messages.
+/// The provider name used in "no values found for `<provider>` metric" messages.
 #[must_use]
 pub fn provider_label(provider: &Provider) -> String {
     match provider {

@@ -158,7 +158,7 @@ pub struct RunArgs {
     /// Link shown with each commit status
     #[arg(long)]
     pub status_url: Option<String>,
-    /// The cluster's name in status contexts (fledge/<cluster>/<namespace>/<name>) and alerts
+    /// The cluster's name in status contexts (`fledge/<cluster>/<namespace>/<name>`) and alerts
     #[arg(long)]
     pub cluster_name: Option<String>,
     /// File holding the Slack webhook URL for Canaries without analysis.alerts (or SLACK_URL)

@@ -149,7 +149,7 @@ async fn api_access(
     }
 }
 
-/// The rule of [`api_access`]: the right token, or no token offered from a loopback peer.
+/// The rule `/api/*` follows: the right token, or no token offered from a loopback peer.
 pub fn api_allowed(
     peer: Option<SocketAddr>,
     bearer: Option<&str>,
