@@ -453,6 +453,26 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     })
 }
 
+/// A local repository (a path, or a `file://` URL) must exist: otherwise Git reports an
+/// unsupported URL protocol, and polling would retry it forever.
+fn local_repository_exists(url: &str) -> Result<(), String> {
+    let path = if let Some(p) = url.strip_prefix("file://") {
+        p
+    } else if url.contains("://") || url.split('/').next().is_some_and(|head| head.contains(':')) {
+        // A remote URL, or scp-like `user@host:path`.
+        return Ok(());
+    } else {
+        url
+    };
+    if Path::new(path).exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "--repo {url}: no such directory; a local repository must exist (a remote one is given by its URL: https://, ssh:// or user@host:path)"
+        ))
+    }
+}
+
 /// The problems found so far.
 #[derive(Default)]
 struct Check {
@@ -491,7 +511,8 @@ impl Check {
         let url = self.check(
             a.repo
                 .clone()
-                .ok_or_else(|| "--repo is required (or `repo:` in --config)".to_owned()),
+                .ok_or_else(|| "--repo is required (or `repo:` in --config)".to_owned())
+                .and_then(|url| local_repository_exists(&url).map(|()| url)),
         );
         let reference = if let Some(t) = &a.tag {
             Some(Reference::Tag(t.clone()))

@@ -152,7 +152,9 @@ async fn serve(
         AnyCluster::Kube(_) => None,
     };
     let app = http::router(shared.clone(), receiver, sim, config.api_token.clone());
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", config.listen))?;
     info!(listen = %listener.local_addr()?, "serving");
     tracker.spawn(http::serve(
         listener,

@@ -422,3 +422,36 @@ fn plan_refuses_misspelt_fields_missing_templates_and_two_analyses() {
         "{problem}"
     );
 }
+
+#[test]
+fn run_names_the_flag_of_an_address_it_cannot_listen_on_and_of_a_missing_repository() {
+    let t = tree(&[("apps/a.yaml", WEB)]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = |repo: &str| {
+        fledge()
+            .args(["run", "--repo", repo, "--path", "apps", "--cluster"])
+            .arg(format!("sim:{}", t.path().join("cluster").display()))
+            .args([
+                "--metrics-provider",
+                "sim",
+                "--listen",
+                &addr,
+                "--cache-dir",
+            ])
+            .arg(t.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let out = run(&t.path().display().to_string());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("--listen {addr}:")), "{stderr}");
+    let out = run("./no-such-config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("--repo ./no-such-config: no such directory"),
+        "{stderr}"
+    );
+}

@@ -73,7 +73,7 @@ fn valid_settings_become_domain_types() {
         pid: 7,
     };
     let args = RunArgs {
-        repo: Some("file:///srv/config.git".into()),
+        repo: Some(format!("file://{}", std::env::temp_dir().display())),
         cluster: Some("sim:/tmp/cluster".into()),
         metrics_provider: Some("sim".into()),
         path: Some("/clusters/prod/".into()),
@@ -109,4 +109,37 @@ fn valid_settings_become_domain_types() {
         validate(&kube, &env).unwrap().metrics,
         MetricsChoice::Sim
     ));
+}
+
+#[test]
+fn a_local_repository_that_does_not_exist_is_named_and_refused() {
+    let existing = tempfile::tempdir().unwrap();
+    let with = |repo: String| RunArgs {
+        repo: Some(repo),
+        cluster: Some("sim".into()),
+        metrics_provider: Some("sim".into()),
+        ..RunArgs::default()
+    };
+    for missing in ["./no-such-config", "file:///no/such/config.git"] {
+        let problems = validate(&with(missing.into()), &Environment::default())
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            problems,
+            [format!(
+                "--repo {missing}: no such directory; a local repository must exist (a remote one is given by its URL: https://, ssh:// or user@host:path)"
+            )]
+        );
+    }
+    for fine in [
+        existing.path().display().to_string(),
+        format!("file://{}", existing.path().display()),
+        "https://example.com/org/config.git".into(),
+        "git@example.com:org/config.git".into(),
+    ] {
+        assert!(
+            validate(&with(fine.clone()), &Environment::default()).is_ok(),
+            "{fine}"
+        );
+    }
 }
