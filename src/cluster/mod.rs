@@ -129,16 +129,15 @@ impl Cluster for SimHandle {
             .collect::<Result<Vec<_>, _>>()?;
         let now = self.now();
         let mut sim = self.lock();
-        let mut crds = sim.list("apiextensions.k8s.io", "CustomResourceDefinition", None);
-        crds.extend(
+        let has_crd = |group: &str, kind: &str| {
             objects
                 .iter()
-                .filter(|o| o["kind"] == "CustomResourceDefinition")
-                .cloned(),
-        );
+                .any(|o| sim::admission::defines(o, group, kind))
+                || sim.has_crd(group, kind)
+        };
         let refused: Vec<String> = objects
             .iter()
-            .filter_map(|o| sim::admission::refusal(o, &crds))
+            .filter_map(|o| sim::admission::refusal(o, has_crd))
             .collect();
         if !refused.is_empty() {
             return Err(sim::Error::Refused(refused.join("; ")).into());

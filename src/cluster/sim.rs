@@ -240,8 +240,15 @@ impl SimCluster {
     /// that is not base64, a kind it does not serve), if it would.
     #[must_use]
     pub fn refusal(&self, obj: &Value) -> Option<String> {
-        let crds = self.list("apiextensions.k8s.io", "CustomResourceDefinition", None);
-        admission::refusal(obj, &crds)
+        admission::refusal(obj, |group, kind| self.has_crd(group, kind))
+    }
+
+    /// Whether the cluster holds a CRD for `kind` in `group`.
+    #[must_use]
+    pub fn has_crd(&self, group: &str, kind: &str) -> bool {
+        self.list("apiextensions.k8s.io", "CustomResourceDefinition", None)
+            .iter()
+            .any(|c| admission::defines(c, group, kind))
     }
 
     /// Server-side apply for one field manager.

@@ -49,15 +49,22 @@ const INSTALLED_GROUPS: &[&str] = &[
 /// Kinds whose names are DNS-1123 labels (at most 63 characters, no dots).
 const LABEL_NAMED: &[(&str, &str)] = &[("", "Namespace"), ("", "Service")];
 
-/// Why the server would refuse `obj`; `crds` are the CRDs the cluster holds.
-pub fn refusal<'a>(obj: &Value, crds: impl IntoIterator<Item = &'a Value>) -> Option<String> {
+/// Whether `crd` defines `kind` in `group`.
+#[must_use]
+pub fn defines(crd: &Value, group: &str, kind: &str) -> bool {
+    crd["kind"] == "CustomResourceDefinition"
+        && crd["spec"]["group"] == group
+        && crd["spec"]["names"]["kind"] == kind
+}
+
+/// Why the server would refuse `obj`. `has_crd(group, kind)` says whether the cluster holds a
+/// CRD for a kind outside the built-in and installed groups (asked only for those).
+pub fn refusal(obj: &Value, has_crd: impl FnOnce(&str, &str) -> bool) -> Option<String> {
     let key = ObjectKey::of(obj)?;
     let (group, _) = split_api_version(obj["apiVersion"].as_str().unwrap_or(""));
     let served = BUILTIN_GROUPS.contains(&group)
         || INSTALLED_GROUPS.contains(&group)
-        || crds.into_iter().any(|c| {
-            c["spec"]["group"] == group && c["spec"]["names"]["kind"] == key.kind.as_str()
-        });
+        || has_crd(group, &key.kind);
     if !served {
         return Some(format!(
             "{key}: no matches for kind \"{}\" in version \"{}\": install its CustomResourceDefinition first",

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::refusal;
+use super::{defines, refusal};
 
 fn obj(api: &str, kind: &str, name: &str) -> Value {
     json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "prod"}})
@@ -8,7 +8,7 @@ fn obj(api: &str, kind: &str, name: &str) -> Value {
 
 #[test]
 fn names_the_real_server_refuses_are_refused() {
-    let none: [&Value; 0] = [];
+    let none = |_: &str, _: &str| false;
     assert_eq!(refusal(&obj("v1", "ConfigMap", "web.config-1"), none), None);
     for bad in ["Web", "web_1", "-web", "web.", &"a".repeat(254)] {
         let why = refusal(&obj("v1", "ConfigMap", bad), none).unwrap();
@@ -33,17 +33,14 @@ fn names_the_real_server_refuses_are_refused() {
 #[test]
 fn unknown_kinds_are_refused_until_their_definition_is_there() {
     let widget = obj("example.com/v1", "Widget", "w");
-    let why = refusal(&widget, []).unwrap();
+    let none = |_: &str, _: &str| false;
+    let why = refusal(&widget, none).unwrap();
     assert!(why.contains("no matches for kind \"Widget\""), "{why}");
-    let crd = json!({"spec": {"group": "example.com", "names": {"kind": "Widget"}}});
-    assert_eq!(refusal(&widget, [&crd]), None);
-    assert_eq!(
-        refusal(
-            &obj("networking.istio.io/v1beta1", "VirtualService", "v"),
-            []
-        ),
-        None
-    );
+    let crd = json!({"kind": "CustomResourceDefinition",
+        "spec": {"group": "example.com", "names": {"kind": "Widget"}}});
+    assert_eq!(refusal(&widget, |g, k| defines(&crd, g, k)), None);
+    let routed = obj("networking.istio.io/v1beta1", "VirtualService", "v");
+    assert_eq!(refusal(&routed, none), None);
 }
 
 #[test]
@@ -51,7 +48,7 @@ fn secret_data_must_be_base64() {
     let mut s = obj("v1", "Secret", "s");
     s["data"] = json!({"ok": "aGk=", "bad": "not base64!"});
     assert_eq!(
-        refusal(&s, []).unwrap(),
+        refusal(&s, |_, _| false).unwrap(),
         "Secret prod/s: data[bad]: illegal base64 data"
     );
 }
