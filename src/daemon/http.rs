@@ -25,6 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tower_http::add_extension::AddExtension;
 use tower_http::timeout::TimeoutLayer;
 
 use super::shared::Shared;
@@ -113,11 +114,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
             },
         };
         // The peer, for the API's loopback rule (a peer that cannot be told is not loopback).
-        let mut served = app.clone();
-        if let Ok(peer) = stream.peer_addr() {
-            served = served.layer(Extension(ConnectInfo(peer)));
-        }
-        let service = TowerToHyperService::new(served);
+        let peer = stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let service = TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer)));
         let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
