@@ -3,8 +3,6 @@
 //! cluster and in Git: status file, notes, promotion record, revert commit and its trailers,
 //! and the `fledge/status` branch.
 
-use std::sync::{Arc, Mutex};
-
 use fledge::object::ObjectKey;
 use serde_json::Value;
 
@@ -17,33 +15,7 @@ use super::support::git::git;
 )]
 async fn promotion_rollback_with_revert_and_fast_rollback() {
     let dir = tempfile::tempdir().unwrap();
-    // A local forge (GitHub's API) and an alert endpoint, recording what they receive.
-    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    let r2 = received.clone();
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let r = r2.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-            let auth = parts
-                .headers
-                .get("authorization")
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default();
-            r.lock().unwrap().push((
-                format!("{} {} {auth}", parts.method, parts.uri.path()),
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            ));
-            if parts.method == "GET" {
-                (axum::http::StatusCode::OK, "[]")
-            } else {
-                (axum::http::StatusCode::CREATED, "{}")
-            }
-        }
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(axum::serve(l, app).into_future());
+    let (base, received) = super::support::recorder().await;
     let token = dir.path().join("forge-token");
     std::fs::write(&token, "forge-t0ken\n").unwrap();
     let hook = dir.path().join("alert-url");

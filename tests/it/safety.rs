@@ -475,35 +475,9 @@ async fn ctrl_c_stops_fledge_run_even_when_its_log_pipe_is_gone_and_a_client_pol
     assert!(status.success(), "{status}");
 }
 
-/// A local forge (GitHub's API) and alert endpoint, recording what they receive.
-async fn recorder() -> (String, Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
-    let received: Arc<std::sync::Mutex<Vec<(String, Value)>>> = Arc::default();
-    let r = received.clone();
-    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-        let r = r.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-            r.lock().unwrap().push((
-                format!("{} {}", parts.method, parts.uri.path()),
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            ));
-            if parts.method == "GET" {
-                (axum::http::StatusCode::OK, "[]")
-            } else {
-                (axum::http::StatusCode::CREATED, "{}")
-            }
-        }
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    tokio::spawn(axum::serve(l, app).into_future());
-    (base, received)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
-    let (base, received) = recorder().await;
+    let (base, received) = super::support::recorder().await;
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
     remote.commit(

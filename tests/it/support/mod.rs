@@ -220,3 +220,38 @@ pub(crate) fn ok(out: &Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// What a [`recorder`] received: `"<METHOD> <path> <authorization>"` and the JSON body.
+pub(crate) type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A local forge (GitHub's API) and alert endpoint, recording every request it receives; GETs
+/// answer `[]`, the rest `201 {}`. Returns its base URL.
+pub(crate) async fn recorder() -> (String, Received) {
+    let received: Received = Arc::default();
+    let r = received.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let r = r.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let auth = parts
+                .headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            r.lock().unwrap().push((
+                format!("{} {} {auth}", parts.method, parts.uri.path()),
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            ));
+            if parts.method == "GET" {
+                (axum::http::StatusCode::OK, "[]")
+            } else {
+                (axum::http::StatusCode::CREATED, "{}")
+            }
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(axum::serve(l, app).into_future());
+    (base, received)
+}
