@@ -8,6 +8,26 @@ use serde_json::Value;
 
 use super::support::git::git;
 
+/// The demo's four scenes ended as they should: initialized, promoted, rolled back, and promoted
+/// again by a fast rollback.
+pub(crate) fn assert_four_scenes(report: &fledge::cli::demo::DemoReport, text: &str) {
+    let phases: Vec<(&str, bool)> = report
+        .scenes
+        .iter()
+        .map(|v| (v.phase.as_str(), v.fast_rollback))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("Initialized", false),
+            ("Succeeded", false),
+            ("Failed", false),
+            ("Succeeded", true)
+        ],
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[expect(
     clippy::too_many_lines,
@@ -34,21 +54,7 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
     let text = String::from_utf8_lossy(&out).into_owned();
-    let phases: Vec<(&str, bool)> = report
-        .scenes
-        .iter()
-        .map(|v| (v.phase.as_str(), v.fast_rollback))
-        .collect();
-    assert_eq!(
-        phases,
-        [
-            ("Initialized", false),
-            ("Succeeded", false),
-            ("Failed", false),
-            ("Succeeded", true)
-        ],
-        "{text}"
-    );
+    super::demo::assert_four_scenes(&report, &text);
     assert_eq!(
         report.scenes[2].failed_checks, 3,
         "rolled back after exactly threshold failed checks"

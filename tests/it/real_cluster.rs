@@ -1150,21 +1150,7 @@ async fn the_demo_plays_its_scenes_on_a_real_cluster_in_a_namespace_of_its_own()
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
     let text = String::from_utf8_lossy(&out).into_owned();
-    let phases: Vec<(&str, bool)> = report
-        .scenes
-        .iter()
-        .map(|v| (v.phase.as_str(), v.fast_rollback))
-        .collect();
-    assert_eq!(
-        phases,
-        [
-            ("Initialized", false),
-            ("Succeeded", false),
-            ("Failed", false),
-            ("Succeeded", true)
-        ],
-        "{text}"
-    );
+    super::demo::assert_four_scenes(&report, &text);
     assert!(report.scenes.iter().all(|v| v.namespace == "fledge-demo"));
     assert!(
         text.contains("kubectl delete namespace fledge-demo"),
