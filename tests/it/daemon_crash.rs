@@ -32,8 +32,16 @@ fn push(work: &Path) {
 }
 
 fn app(image: &str, error_rate: &str) -> String {
+    gated_app(image, error_rate, None)
+}
+
+/// The app, its analysis held by a confirm-rollout gate at `gate` when there is one.
+fn gated_app(image: &str, error_rate: &str, gate: Option<&str>) -> String {
+    let hooks = gate.map_or(String::new(), |url| {
+        format!("    webhooks: [{{name: gate, type: confirm-rollout, url: \"{url}\"}}]\n")
+    });
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n      annotations: {{sim.fledge.dev/error-rate: \"{error_rate}\"}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\nspec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: 3\n    stepWeight: 20\n    maxWeight: 60\n    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n      annotations: {{sim.fledge.dev/error-rate: \"{error_rate}\"}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\nspec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: 3\n    stepWeight: 20\n    maxWeight: 60\n    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]\n{hooks}"
     )
 }
 
@@ -240,17 +248,28 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (work, port) = setup(root);
+    let (gate_url, gate) = super::support::gate().await;
     let _d = start(root, port);
     until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
-    std::fs::write(work.join("app.yaml"), app("web:2", "0.5")).unwrap();
+    std::fs::write(
+        work.join("app.yaml"),
+        gated_app("web:2", "0.5", Some(&gate_url)),
+    )
+    .unwrap();
     git(&work, &["commit", "-q", "-am", "web 2"]);
     push(&work);
-    until(port, "web", "progressing", |v| v["phase"] == "Progressing").await;
+    // The analysis waits at the gate until the Git server is away: however slow this test
+    // runs, the release cannot fail (and its revert be pushed) before that.
+    until(port, "web", "waiting at the gate", |v| {
+        v["phase"] == "Waiting"
+    })
+    .await;
 
     // The Git server goes away for the rest of the analysis.
     let origin = root.join("origin.git");
     let away = root.join("away.git");
     std::fs::rename(&origin, &away).unwrap();
+    gate.store(true, std::sync::atomic::Ordering::SeqCst);
     let failed = until(port, "web", "rolled back", |v| v["phase"] == "Failed").await;
     assert_eq!(failed["canaryWeight"], 0, "{failed}");
     assert_ne!(failed["canaryRevision"], failed["primaryRevision"]);

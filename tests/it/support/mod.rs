@@ -255,3 +255,23 @@ pub(crate) async fn recorder() -> (String, Received) {
     tokio::spawn(axum::serve(l, app).into_future());
     (base, received)
 }
+
+/// A Flagger gate webhook: answers 403 until the flag is set, then 200. Returns its URL.
+pub(crate) async fn gate() -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let o = open.clone();
+    let app = axum::Router::new().fallback(move || {
+        let o = o.clone();
+        async move {
+            if o.load(Ordering::SeqCst) {
+                axum::http::StatusCode::OK
+            } else {
+                axum::http::StatusCode::FORBIDDEN
+            }
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/gate", l.local_addr().unwrap());
+    tokio::spawn(axum::serve(l, app).into_future());
+    (url, open)
+}
