@@ -12,7 +12,9 @@
 //!
 //! Writes are coalesced (one flush per `coalesce` at most) and idempotent: unchanged content
 //! makes no commit, and a revert already on the branch is found by its trailers, so a restart
-//! neither duplicates nor loses a write. A failing write is retried later; it never holds back
+//! neither duplicates nor loses a write. A change the branch refuses (a protected branch) goes
+//! to its side branch once, with an alert; it then waits there for a person to merge it, and
+//! the same change is not written again (a restart finds the side branch by its name). A failing write is retried later; it never holds back
 //! a rollback, which has already happened in the cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,8 +48,10 @@ pub struct Writer {
     shared: Arc<Shared>,
     /// Notes already written this run, by commit.
     notes: BTreeMap<String, String>,
-    /// (release, revision) whose revert conflicted: a person must act.
+    /// (release, revision) whose revert conflicted or went to a side branch: a person must act.
     given_up: BTreeSet<(String, String)>,
+    /// Side branches written this run: their changes wait there for a person.
+    sided: BTreeSet<String>,
     alerts: mpsc::Sender<Outgoing>,
     alert_targets: Vec<Target>,
 }
@@ -71,6 +75,7 @@ impl Writer {
             shared,
             notes: BTreeMap::new(),
             given_up: BTreeSet::new(),
+            sided: BTreeSet::new(),
             alerts,
             alert_targets,
         })
@@ -131,21 +136,42 @@ impl Writer {
         }
     }
 
-    fn written(&self, w: &Written, what: &str) {
-        match w {
+    /// Writes `change` to `branch`, unless it went to its side branch before (then it waits
+    /// there). Says where it went; a side branch is alerted once.
+    async fn put(
+        &mut self,
+        branch: &str,
+        change: &Change,
+        purpose: &str,
+        what: &str,
+    ) -> Result<Written, writeback::Error> {
+        if self.sided.contains(&change.side_branch(purpose)) {
+            return Ok(Written::Unchanged);
+        }
+        let w = self.git.write(branch, change, purpose).await?;
+        match &w {
             Written::Pushed { branch, commit } => {
                 info!(branch, commit = %commit, "{what}");
                 self.count(false);
             }
-            Written::SideBranch { branch, reason, .. } => {
+            Written::SideBranch {
+                branch: side,
+                reason,
+                ..
+            } => {
                 warn!(
                     branch,
-                    reason, "{what}: the branch refused the push; written to a side branch"
+                    side,
+                    reason,
+                    "{what}: the branch refused the push; the change is on a side branch for a person to merge"
                 );
+                self.alert(format!("{what}: `{branch}` refused the push ({reason}); the change is on the branch `{side}`: merge it"));
                 self.count(false);
+                self.sided.insert(side.clone());
             }
             Written::Unchanged => {}
         }
+        Ok(w)
     }
 
     /// Makes Git match `world`.
@@ -166,7 +192,11 @@ impl Writer {
     }
 
     /// The status branch: one file per release.
-    async fn write_statuses(&self, branch: &str, world: &World) -> Result<(), writeback::Error> {
+    async fn write_statuses(
+        &mut self,
+        branch: &str,
+        world: &World,
+    ) -> Result<(), writeback::Error> {
         let edits: Vec<Edit> = world
             .releases
             .values()
@@ -178,18 +208,12 @@ impl Writer {
         if edits.is_empty() {
             return Ok(());
         }
-        let w = self
-            .git
-            .write(
-                branch,
-                &Change::Files {
-                    edits,
-                    message: "fledge: release status".into(),
-                },
-                "status",
-            )
+        let change = Change::Files {
+            edits,
+            message: "fledge: release status".into(),
+        };
+        self.put(branch, &change, "status", "status written")
             .await?;
-        self.written(&w, "status written");
         Ok(())
     }
 
@@ -210,7 +234,7 @@ impl Writer {
     }
 
     /// A promotion record for every release whose promoted revision is the one Git asks for.
-    async fn write_promotions(&self, world: &World) -> Result<(), writeback::Error> {
+    async fn write_promotions(&mut self, world: &World) -> Result<(), writeback::Error> {
         let promoted: Vec<_> = world
             .releases
             .values()
@@ -232,18 +256,13 @@ impl Writer {
             })
             .collect();
         let names: Vec<String> = promoted.iter().map(|(t, _)| t.spec.key()).collect();
-        let w = self
-            .git
-            .write(
-                &self.config.branch,
-                &Change::Edits {
-                    edits,
-                    message: format!("fledge: promoted {}", names.join(", ")),
-                },
-                "promotion",
-            )
+        let change = Change::Edits {
+            edits,
+            message: format!("fledge: promoted {}", names.join(", ")),
+        };
+        let branch = self.config.branch.clone();
+        self.put(&branch, &change, "promotion", "promotion recorded")
             .await?;
-        self.written(&w, "promotion recorded");
         Ok(())
     }
 
@@ -337,11 +356,17 @@ impl Writer {
                 .collect(),
             message,
         };
-        match self.git.write(&self.config.branch, &change, "revert").await {
-            Ok(w) => {
-                self.written(&w, "failed revision reverted");
+        let branch = self.config.branch.clone();
+        match self
+            .put(&branch, &change, "revert", "failed revision reverted")
+            .await
+        {
+            Ok(Written::SideBranch { .. }) => {
+                // It waits on its side branch: no need to look through history again.
+                self.given_up.insert((release, rev));
                 Ok(())
             }
+            Ok(_) => Ok(()),
             Err(e @ writeback::Error::RevertConflict { .. }) => {
                 error!(release = %release, error = %Chain(&e),
                     "the revert conflicts and was not committed; the release stays on its primary until a person reverts or fixes the change");

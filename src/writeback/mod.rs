@@ -5,8 +5,11 @@
 //! without force. When someone pushed in the meantime the push is rejected as non-fast-forward;
 //! fledge fetches, rebuilds the same change on the new head (re-applies the edits, redoes the
 //! revert) and tries again, with backoff, a bounded number of times. A push refused for another
-//! reason (a protected branch) can go to a side branch `fledge/<purpose>-<short id>`, and the
-//! caller is told where it went. Writing the same content twice makes no commit.
+//! reason (a protected branch, a checked-out branch of a non-bare repository) can go to a side
+//! branch `fledge/<purpose>-<change id>`, and the caller is told where it went. The side
+//! branch is named by the change, not by the commit built for it, and an existing one is kept:
+//! the same change refused again (on every retry, after every restart) finds its side branch
+//! and makes no other. Writing the same content twice makes no commit.
 //!
 //! Invariants: never a force push; never an empty commit; a conflicting revert is never
 //! committed in part; every commit carries `Fledge-Commit: true`.
@@ -100,6 +103,40 @@ pub enum Change {
     /// Like `Edits`, but a missing branch is created (as a root commit): for fledge's own
     /// branches such as `fledge/status`.
     Files { edits: Vec<Edit>, message: String },
+}
+
+impl Change {
+    /// The side branch this change goes to when its branch refuses it: named by what the
+    /// change does (its edits, or the commits it reverts, and its message), so the same change
+    /// always names the same branch.
+    #[must_use]
+    pub fn side_branch(&self, purpose: &str) -> String {
+        let mut h = Sha256::new();
+        match self {
+            Self::Edits { edits, message } | Self::Files { edits, message } => {
+                for e in edits {
+                    h.update(e.path.as_bytes());
+                    h.update([0]);
+                    match &e.content {
+                        Some(c) => {
+                            h.update(b"+");
+                            h.update((c.len() as u64).to_be_bytes());
+                            h.update(c);
+                        }
+                        None => h.update(b"-"),
+                    }
+                }
+                h.update(message.as_bytes());
+            }
+            Self::Revert { commits, message } => {
+                for c in commits {
+                    h.update(c.as_bytes());
+                }
+                h.update(message.as_bytes());
+            }
+        }
+        format!("fledge/{purpose}-{}", &hex::encode(h.finalize())[..12])
+    }
 }
 
 /// Where a change went.
@@ -260,7 +297,7 @@ impl GitWriter {
         let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
         for attempt in 1..=self.config.max_attempts {
             let this = self.clone();
-            let (change, dst_c, local_c, branch_c) = (
+            let (change_c, dst_c, local_c, branch_c) = (
                 change.clone(),
                 dst.clone(),
                 local.clone(),
@@ -269,10 +306,10 @@ impl GitWriter {
             let built = self
                 .blocking("write", move || {
                     let head = this.fetch(&dst_c, &local_c)?;
-                    if head.is_none() && !matches!(change, Change::Files { .. }) {
+                    if head.is_none() && !matches!(change_c, Change::Files { .. }) {
                         return Err(Error::NoBranch { branch: branch_c });
                     }
-                    this.build(&change, head)
+                    this.build(&change_c, head)
                 })
                 .await?;
             let Some(commit) = built else {
@@ -291,30 +328,9 @@ impl GitWriter {
                     tokio::time::sleep(jittered(backoff.next_delay(), 0.5)).await;
                 }
                 PushResult::Rejected(reason) => {
-                    if !self.config.side_branch_on_refusal {
-                        return Err(Error::Refused {
-                            branch: branch.to_owned(),
-                            side: String::new(),
-                            reason,
-                        });
-                    }
-                    let short = &commit.to_string()[..7];
-                    let side = format!("fledge/{purpose}-{short}");
-                    return match self.push(commit, &format!("refs/heads/{side}")).await? {
-                        PushResult::Accepted => {
-                            tracing::warn!(branch, side = %side, reason = %reason, "push refused; change pushed to a side branch");
-                            Ok(Written::SideBranch {
-                                branch: side,
-                                commit: CommitId(commit),
-                                reason,
-                            })
-                        }
-                        other => Err(Error::Refused {
-                            branch: branch.to_owned(),
-                            side,
-                            reason: format!("{reason}; side branch: {other:?}"),
-                        }),
-                    };
+                    return self
+                        .to_side_branch(branch, change, purpose, commit, reason)
+                        .await;
                 }
             }
         }
@@ -322,6 +338,68 @@ impl GitWriter {
             branch: branch.to_owned(),
             attempts: self.config.max_attempts,
         })
+    }
+
+    /// Puts a change its branch refused on its side branch, unless the side branch is there
+    /// already (from an earlier try or an earlier run): then that one stands, untouched.
+    /// fledge's own branches (`Change::Files`) get no side branch: a refusal there is an error.
+    async fn to_side_branch(
+        &self,
+        branch: &str,
+        change: &Change,
+        purpose: &str,
+        commit: Oid,
+        reason: String,
+    ) -> Result<Written, Error> {
+        if !self.config.side_branch_on_refusal || matches!(change, Change::Files { .. }) {
+            return Err(Error::Refused {
+                branch: branch.to_owned(),
+                side: String::new(),
+                reason,
+            });
+        }
+        let side = change.side_branch(purpose);
+        let dst = format!("refs/heads/{side}");
+        let written = |c: Oid| Written::SideBranch {
+            branch: side.clone(),
+            commit: CommitId(c),
+            reason: reason.clone(),
+        };
+        if let Some(there) = self.remote_head(&side).await? {
+            tracing::debug!(branch, side = %side, "push refused; the change is on its side branch already");
+            return Ok(written(there));
+        }
+        match self.push(commit, &dst).await? {
+            PushResult::Accepted => {
+                tracing::warn!(branch, side = %side, reason = %reason, "push refused; change pushed to a side branch");
+                Ok(written(commit))
+            }
+            // Made meanwhile (another replica): it stands.
+            PushResult::NonFastForward => match self.remote_head(&side).await? {
+                Some(there) => Ok(written(there)),
+                None => Err(Error::Refused {
+                    branch: branch.to_owned(),
+                    side: side.clone(),
+                    reason: format!("{reason}; the side branch moved and vanished"),
+                }),
+            },
+            PushResult::Rejected(other) => Err(Error::Refused {
+                branch: branch.to_owned(),
+                side: side.clone(),
+                reason: format!("{reason}; side branch: {other}"),
+            }),
+        }
+    }
+
+    /// The head of `branch` on the remote (fetched into the cache), if it has one.
+    async fn remote_head(&self, branch: &str) -> Result<Option<Oid>, Error> {
+        let this = self.clone();
+        let (dst, local) = (
+            format!("refs/heads/{branch}"),
+            format!("refs/fledge/remote/{branch}"),
+        );
+        self.blocking("fetch", move || this.fetch(&dst, &local))
+            .await
     }
 
     async fn push(&self, commit: Oid, dst: &str) -> Result<PushResult, Error> {

@@ -288,3 +288,56 @@ async fn racing_a_person_loses_nothing_and_never_forces() {
     let entries = super::support::git::assert_fast_forwards_only(&remote.bare(), "refs/heads/main");
     assert!(entries > 300, "{entries} reflog entries");
 }
+
+#[tokio::test]
+async fn a_change_a_checked_out_branch_refuses_goes_to_one_side_branch_however_often_it_is_tried() {
+    // A non-bare repository with `main` checked out refuses pushes to `main`.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    git(dir.path(), &["init", "-q", "-b", "main", "work"]);
+    std::fs::write(work.join("app.yaml"), "image: web:2\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "web 2"]);
+    let url = format!("file://{}", work.display());
+    let change = Change::Edits {
+        edits: vec![edit("app.yaml", "image: web:1\n")],
+        message: "Revert web 2".into(),
+    };
+    let mut seen = Vec::new();
+    for attempt in 0..3 {
+        // A fresh cache each time, as after a restart; and a person commits in between.
+        let cache = tempfile::tempdir().unwrap();
+        let w = GitWriter::open(WriterConfig::new(&url, cache.path().to_path_buf())).unwrap();
+        let got = w.write("main", &change, "revert").await.unwrap();
+        let Written::SideBranch { branch, commit, .. } = got else {
+            panic!("{got:?}")
+        };
+        seen.push((branch, commit));
+        std::fs::write(work.join(format!("notes-{attempt}.md")), "x\n").unwrap();
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-qm", "docs"]);
+    }
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+    let sides = git(
+        &work,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/fledge",
+        ],
+    );
+    assert_eq!(sides.lines().collect::<Vec<_>>(), [seen[0].0.as_str()]);
+    assert_eq!(
+        git(&work, &["log", "-1", "--format=%s", "main"]).trim(),
+        "docs"
+    );
+    // fledge's own branches get no side branch: a refusal there is an error.
+    let cache = tempfile::tempdir().unwrap();
+    let w = GitWriter::open(WriterConfig::new(&url, cache.path().to_path_buf())).unwrap();
+    let files = Change::Files {
+        edits: vec![edit("status.yaml", "x\n")],
+        message: "status".into(),
+    };
+    let err = w.write("main", &files, "status").await.unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err}");
+}

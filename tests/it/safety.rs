@@ -536,3 +536,98 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
     );
     d.stop().await;
 }
+
+/// The side branches `fledge/revert-*` on the remote.
+fn revert_branches(remote: &Remote) -> Vec<String> {
+    git(
+        &remote.bare(),
+        &[
+            "for-each-ref",
+            "--format=%(refname:short)",
+            "refs/heads/fledge/revert-*",
+        ],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_restarts() {
+    let (base, received) = super::support::recorder().await;
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    // Without traffic no blue/green check passes: the bump fails after two checks.
+    let limits = "threshold: 2, iterations: 5";
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &app_checked("web:1", "web", limits)),
+        ],
+        "web",
+    );
+    let more = [
+        "--time-scale",
+        "10",
+        "--write-back",
+        "true",
+        "--forge-and-alerts",
+        &base,
+    ];
+    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let phase = |d: &Running| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
+    d.until("initialized", |d| {
+        phase(d).as_deref() == Some("Initialized")
+    })
+    .await;
+    let bump = remote.commit(
+        &[("apps/web.yaml", &app_checked("web:2", "web", limits))],
+        "Bump web",
+    );
+    // From now on `main` is protected, as on a forge: every push to it is refused.
+    let hook = remote.bare().join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\nwhile read old new ref; do\n  [ \"$ref\" = refs/heads/main ] && { echo 'main is protected' >&2; exit 1; }\ndone\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    d.until("failed", |d| phase(d).as_deref() == Some("Failed"))
+        .await;
+    let alerts = || -> Vec<String> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(w, _)| w.starts_with("POST /alerts"))
+            .map(|(_, v)| v.to_string())
+            .filter(|v| v.contains("fledge/revert-"))
+            .collect()
+    };
+    for _ in 0..200 {
+        if !alerts().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(alerts().len(), 1, "{:?}", alerts());
+    assert!(alerts()[0].contains("merge it"), "{:?}", alerts());
+    let sides = revert_branches(&remote);
+    assert_eq!(sides.len(), 1, "{sides:?}");
+    let side_head = git(&remote.bare(), &["rev-parse", &sides[0]]);
+    let subject = git(&remote.bare(), &["log", "-1", "--format=%s", &sides[0]]);
+    assert!(subject.starts_with("Revert"), "{subject}");
+    d.stop().await;
+
+    // Restarted, fledge tries the revert again, is refused again, and finds its side branch.
+    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    for _ in 0..200 {
+        if alerts().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = alerts();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[1].contains(&sides[0]), "{all:?}");
+    d.stop().await;
+    assert_eq!(revert_branches(&remote), sides);
+    assert_eq!(git(&remote.bare(), &["rev-parse", &sides[0]]), side_head);
+    assert_eq!(remote.head(), bump, "main as the person left it");
+}
