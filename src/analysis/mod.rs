@@ -22,7 +22,7 @@ use crate::object::secret_field;
 use crate::release::spec::{
     Builtin, MetricSourceRef, MetricSpec, MetricTemplate, ReleaseSpec, go_duration,
 };
-use crate::release::state::{FailureKind, Outcome};
+use crate::release::state::{FailedCheck, FailureKind, Outcome};
 
 /// Credentials for a Prometheus, from a MetricTemplate's Secret or the daemon's files.
 #[derive(Clone, PartialEq, Eq)]
@@ -179,57 +179,41 @@ pub fn request<'a>(
     Ok(req)
 }
 
-/// Compares a value with the metric's range (inclusive); `Err` is Flagger's halt message.
-pub fn judge(spec: &ReleaseSpec, metric: &MetricSpec, value: f64) -> Result<(), String> {
+/// Compares a value with the metric's range (inclusive); `Err` is the failed check, with
+/// Flagger's halt message.
+pub fn judge(spec: &ReleaseSpec, metric: &MetricSpec, value: f64) -> Result<(), FailedCheck> {
     let who = spec.dotted();
     let below = metric.min.filter(|min| value < *min);
     let above = metric.max.filter(|max| value > *max);
-    match metric.source {
+    // What Flagger calls the metric in its message, and how it prints a value of it.
+    let ms = |v: f64| go_duration(Duration::from_secs_f64(v.max(0.0).trunc() / 1000.0));
+    let (label, show): (String, &dyn Fn(f64) -> String) = match metric.source {
         MetricSourceRef::Builtin(Builtin::SuccessRate) => {
-            if let Some(min) = below {
-                return Err(format!(
-                    "Halt {who} advancement success rate {value:.2}% < {min}%"
-                ));
-            }
-            if let Some(max) = above {
-                return Err(format!(
-                    "Halt {who} advancement success rate {value:.2}% > {max}%"
-                ));
-            }
+            ("success rate".into(), &|v: f64| format!("{v}%"))
         }
-        MetricSourceRef::Builtin(Builtin::Duration) => {
-            let ms = |v: f64| go_duration(Duration::from_secs_f64(v.max(0.0).trunc() / 1000.0));
-            if let Some(max) = above {
-                return Err(format!(
-                    "Halt {who} advancement request duration {} > {}",
-                    ms(value),
-                    ms(max)
-                ));
-            }
-            if let Some(min) = below {
-                return Err(format!(
-                    "Halt {who} advancement request duration {} < {}",
-                    ms(value),
-                    ms(min)
-                ));
-            }
-        }
-        _ => {
-            if let Some(max) = above {
-                return Err(format!(
-                    "Halt {who} advancement {} {value:.2} > {max}",
-                    metric.name
-                ));
-            }
-            if let Some(min) = below {
-                return Err(format!(
-                    "Halt {who} advancement {} {value:.2} < {min}",
-                    metric.name
-                ));
-            }
-        }
-    }
-    Ok(())
+        MetricSourceRef::Builtin(Builtin::Duration) => ("request duration".into(), &ms),
+        _ => (metric.name.clone(), &|v: f64| format!("{v}")),
+    };
+    let seen = match metric.source {
+        MetricSourceRef::Builtin(Builtin::SuccessRate) => format!("{value:.2}%"),
+        MetricSourceRef::Builtin(Builtin::Duration) => ms(value),
+        _ => format!("{value:.2}"),
+    };
+    let (sign, bound) = match (above, below) {
+        (Some(max), _) => (">", max),
+        (None, Some(min)) => ("<", min),
+        (None, None) => return Ok(()),
+    };
+    let range = match (metric.min, metric.max) {
+        (Some(min), Some(max)) => format!("between {} and {}", show(min), show(max)),
+        (Some(min), None) => format!(">= {}", show(min)),
+        _ => format!("<= {}", show(metric.max.unwrap_or(bound))),
+    };
+    let message = format!(
+        "Halt {who} advancement {label} {seen} {sign} {}",
+        show(bound)
+    );
+    Err(FailedCheck::new(FailureKind::OutOfRange, check(metric), message).saw(seen, range))
 }
 
 /// One metric's result, for logs and `/metrics`.
@@ -274,6 +258,11 @@ pub async fn template_secrets(
     out
 }
 
+/// How a failed check names a metric.
+fn check(metric: &MetricSpec) -> String {
+    format!("metric {}", metric.name)
+}
+
 /// Runs every metric of a spec in order; the first failure decides.
 pub async fn check_metrics(
     spec: &ReleaseSpec,
@@ -286,13 +275,10 @@ pub async fn check_metrics(
         let req = match request(spec, metric, templates, secrets) {
             Ok(r) => r,
             Err(message) => {
-                return Outcome::Fail {
-                    kind: FailureKind::Error,
-                    message,
-                };
+                return Outcome::Fail(FailedCheck::new(FailureKind::Error, check(metric), message));
             }
         };
-        let fail = |kind, message| Outcome::Fail { kind, message };
+        let fail = |kind, message| Outcome::Fail(FailedCheck::new(kind, check(metric), message));
         match source.query(&req).await {
             Ok(v) => {
                 let v = if req.builtin == Some(Builtin::Duration) {
@@ -304,8 +290,8 @@ pub async fn check_metrics(
                     name: metric.name.clone(),
                     value: v,
                 });
-                if let Err(m) = judge(spec, metric, v) {
-                    return fail(FailureKind::OutOfRange, m);
+                if let Err(f) = judge(spec, metric, v) {
+                    return Outcome::Fail(f);
                 }
             }
             Err(MetricError::NoData(detail)) => {

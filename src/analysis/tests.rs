@@ -47,21 +47,39 @@ fn judgements_use_flaggers_words() {
     );
     let m = &s.analysis.metrics;
     assert_eq!(judge(&s, &m[0], 99.0), Ok(()), "bounds are inclusive");
+    let failed = |i: usize, v: f64| {
+        let f = judge(&s, &m[i], v).unwrap_err();
+        assert_eq!(f.kind, FailureKind::OutOfRange);
+        assert_eq!(f.check, format!("metric {}", m[i].name));
+        (f.message, f.value.unwrap(), f.threshold.unwrap())
+    };
     assert_eq!(
-        judge(&s, &m[0], 98.5).unwrap_err(),
-        "Halt web.prod advancement success rate 98.50% < 99%"
+        failed(0, 98.5),
+        (
+            "Halt web.prod advancement success rate 98.50% < 99%".into(),
+            "98.50%".into(),
+            ">= 99%".into()
+        )
     );
     assert_eq!(
-        judge(&s, &m[1], 1515.0).unwrap_err(),
-        "Halt web.prod advancement request duration 1.515s > 500ms"
+        failed(1, 1515.0),
+        (
+            "Halt web.prod advancement request duration 1.515s > 500ms".into(),
+            "1.515s".into(),
+            "<= 500ms".into()
+        )
     );
     assert_eq!(judge(&s, &m[2], 5.0), Ok(()));
     assert_eq!(
-        judge(&s, &m[2], 5.5).unwrap_err(),
-        "Halt web.prod advancement custom 5.50 > 5"
+        failed(2, 5.5),
+        (
+            "Halt web.prod advancement custom 5.50 > 5".into(),
+            "5.50".into(),
+            "between 1 and 5".into()
+        )
     );
     assert_eq!(
-        judge(&s, &m[2], 0.5).unwrap_err(),
+        failed(2, 0.5).0,
         "Halt web.prod advancement custom 0.50 < 1"
     );
 }
@@ -235,10 +253,11 @@ async fn webhooks_follow_flaggers_contract() {
     assert_eq!(
         w.run(&s, HookType::ConfirmPromotion, Phase::Progressing, "abc")
             .await,
-        Outcome::Fail {
-            kind: FailureKind::Hook,
-            message: "gate-b".into()
-        },
+        Outcome::Fail(FailedCheck::new(
+            FailureKind::Hook,
+            "webhook gate-b",
+            "gate-b"
+        )),
         "203 is a failure, and the gate names the hook"
     );
     assert_eq!(
@@ -248,16 +267,17 @@ async fn webhooks_follow_flaggers_contract() {
     assert_eq!(
         w.run(&s, HookType::PreRollout, Phase::Progressing, "abc")
             .await,
-        Outcome::Fail {
-            kind: FailureKind::Hook,
-            message: "pre failed gate closed".into()
-        }
+        Outcome::Fail(FailedCheck::new(
+            FailureKind::Hook,
+            "webhook pre",
+            "pre failed gate closed"
+        ))
     );
     let rollout = w
         .run(&s, HookType::Rollout, Phase::Progressing, "abc")
         .await;
     assert_eq!(*attempts.lock().unwrap(), 3, "retried until it answered");
-    let Outcome::Fail { message, .. } = rollout else {
+    let Outcome::Fail(FailedCheck { message, .. }) = rollout else {
         panic!("{rollout:?}")
     };
     assert!(
@@ -272,7 +292,7 @@ async fn webhooks_follow_flaggers_contract() {
         matches!(
             w.run(&s, HookType::Rollback, Phase::Progressing, "abc")
                 .await,
-            Outcome::Fail { .. }
+            Outcome::Fail(_)
         ),
         "a 403 signals no rollback"
     );
@@ -293,7 +313,7 @@ async fn webhooks_follow_flaggers_contract() {
     assert!(matches!(
         w.run(&s, HookType::ConfirmRollout, Phase::Succeeded, "x")
             .await,
-        Outcome::Fail { .. }
+        Outcome::Fail(_)
     ));
     assert!(started.elapsed() < Duration::from_secs(4));
 }

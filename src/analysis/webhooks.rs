@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::net::http_client;
 use crate::release::spec::{HookType, ReleaseSpec, WebhookSpec};
-use crate::release::state::{FailureKind, Outcome, Phase};
+use crate::release::state::{FailedCheck, FailureKind, Outcome, Phase};
 
 /// Calls webhooks.
 #[derive(Debug, Clone)]
@@ -143,11 +143,14 @@ impl Webhooks {
         phase: Phase,
         checksum: &str,
     ) -> Outcome {
-        let fail = |message| Outcome::Fail {
-            kind: FailureKind::Hook,
-            message,
-        };
         for hook in spec.hooks(t) {
+            let fail = |message| {
+                Outcome::Fail(FailedCheck::new(
+                    FailureKind::Hook,
+                    format!("webhook {}", hook.name),
+                    message,
+                ))
+            };
             let body = payload(spec, phase, checksum, &hook.metadata);
             let result = self.call(hook, &body).await;
             match (t, result) {
@@ -165,7 +168,11 @@ impl Webhooks {
             }
         }
         if t == HookType::Rollback {
-            return fail("no rollback hook signalled a rollback".into());
+            return Outcome::Fail(FailedCheck::new(
+                FailureKind::Hook,
+                "rollback webhooks",
+                "no rollback hook signalled a rollback",
+            ));
         }
         Outcome::Pass
     }

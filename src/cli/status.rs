@@ -40,7 +40,7 @@ pub fn table(releases: &[ReleaseView]) -> String {
                 .as_deref()
                 .map_or("-", |c| &c[..c.len().min(7)])
                 .to_owned(),
-            v.message.clone(),
+            message(v),
         ]);
     }
     let widths: Vec<usize> = (0..9)
@@ -59,6 +59,17 @@ pub fn table(releases: &[ReleaseView]) -> String {
         out.push_str("no releases\n");
     }
     out
+}
+
+/// The release's message, with the last failed check while the analysis goes on (a failed
+/// release's message says it already).
+fn message(v: &ReleaseView) -> String {
+    match &v.last_failed_check {
+        Some(f) if v.phase != "Failed" => {
+            format!("{}; last failed check: {}", v.message, f.summary())
+        }
+        _ => v.message.clone(),
+    }
 }
 
 /// The sync's line above the table: the commit applied, or why the last one was not.

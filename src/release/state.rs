@@ -88,6 +88,9 @@ pub struct ReleaseState {
     /// Failed checks for the current revision (cumulative, as in Flagger; kept after a
     /// rollback so readers see why).
     pub failed_checks: u32,
+    /// The last check that failed for the current revision (kept after a rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failed_check: Option<FailedCheck>,
     /// The revision under analysis, or last analysed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary_revision: Option<String>,
@@ -176,7 +179,7 @@ pub enum Question {
 }
 
 /// Why a check failed; each kind reaches logs and events in its own words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// A webhook answered with a failure.
@@ -188,6 +191,7 @@ pub enum FailureKind {
     /// The metrics provider could not be reached.
     Unreachable,
     /// Anything else (a template that does not render, a bad query, a missing secret).
+    #[default]
     Error,
 }
 
@@ -197,10 +201,49 @@ pub enum Outcome {
     /// Every hook passed and every metric is in range. For [`HookType::Rollback`], a hook
     /// signalled a rollback.
     Pass,
-    Fail {
-        kind: FailureKind,
-        message: String,
-    },
+    Fail(FailedCheck),
+}
+
+/// A check that failed: which one, what it saw against what it needed, and when. The last one
+/// of a revision stays in the state after a rollback, so that every place people look (the
+/// status, the API, Git) can say why the canary failed, not only that it did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FailedCheck {
+    pub kind: FailureKind,
+    /// `metric <name>` or `webhook <name>`.
+    pub check: String,
+    /// The value it saw, as Flagger prints it (`42.00%`, `1.515s`), when it saw one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The range the value had to be in (`>= 99%`), when it saw a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<String>,
+    /// Flagger's message for the failure (for a gate: the hook's name).
+    pub message: String,
+    /// Unix seconds of the check (set by `decide`).
+    pub time: i64,
+}
+
+impl FailedCheck {
+    /// A failure without a value (no data, an unreachable provider, a webhook).
+    #[must_use]
+    pub fn new(kind: FailureKind, check: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            check: check.into(),
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The value seen and the range it had to be in.
+    #[must_use]
+    pub fn saw(mut self, value: String, threshold: String) -> Self {
+        self.value = Some(value);
+        self.threshold = Some(threshold);
+        self
+    }
 }
 
 /// What the executor saw this tick.

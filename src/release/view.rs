@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::state::FailedCheck;
 use super::{ReleaseState, ReleaseTarget};
 
 /// A release as the API shows it.
@@ -26,6 +27,44 @@ pub struct ReleaseView {
     pub last_transition_time: String,
     pub message: String,
     pub fast_rollback: bool,
+    /// The last check that failed for this revision: why a canary failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failed_check: Option<FailedCheckView>,
+}
+
+/// A failed check as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedCheckView {
+    pub check: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<String>,
+    pub message: String,
+    pub time: String,
+}
+
+impl FailedCheckView {
+    /// The check, what it saw against what it needed, and when.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        match (&self.value, &self.threshold) {
+            (Some(v), Some(t)) => format!("{} {v} (needs {t}) at {}", self.check, self.time),
+            _ => format!("{} at {}: {}", self.check, self.time, self.message),
+        }
+    }
+
+    #[must_use]
+    pub fn of(f: &FailedCheck) -> Self {
+        Self {
+            check: f.check.clone(),
+            value: f.value.clone(),
+            threshold: f.threshold.clone(),
+            message: f.message.clone(),
+            time: rfc3339(f.time),
+        }
+    }
 }
 
 impl ReleaseView {
@@ -50,6 +89,7 @@ impl ReleaseView {
             last_transition_time: rfc3339(s.last_transition_time),
             message: s.message.clone(),
             fast_rollback: s.fast_rollback,
+            last_failed_check: s.last_failed_check.as_ref().map(FailedCheckView::of),
         }
     }
 
@@ -70,6 +110,15 @@ impl ReleaseView {
             "█".repeat(filled as usize),
             "░".repeat((width - filled) as usize)
         )
+    }
+}
+
+impl FailedCheck {
+    /// One line: the check, what it saw against what it needed, and when
+    /// (`metric request-success-rate 42.00% (needs >= 99%) at 2026-12-01T10:00:00Z`).
+    #[must_use]
+    pub fn summary(&self) -> String {
+        FailedCheckView::of(self).summary()
     }
 }
 

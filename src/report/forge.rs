@@ -142,7 +142,14 @@ pub fn status_of(v: &ReleaseView, cluster: &str) -> Option<CommitStatus> {
             State::Success,
             "initialized: the primary serves this revision".into(),
         ),
-        "Failed" => (State::Failure, format!("rolled back · {}", v.message)),
+        "Failed" => match &v.last_failed_check {
+            // Why, in the few characters a commit status has.
+            Some(f) => (
+                State::Failure,
+                format!("rolled back · {} · {checks}", f.summary()),
+            ),
+            None => (State::Failure, format!("rolled back · {}", v.message)),
+        },
         _ => return None,
     };
     Some(CommitStatus {

@@ -15,8 +15,8 @@ use crate::keys;
 use crate::release::Readiness;
 use crate::release::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
 use crate::release::state::{
-    ABORTED, Action, Decision, Event, EventType, FAST_ROLLBACK, FailureKind, HISTORY_LEN,
-    Observation, Outcome, Phase, Question, ReleaseState, Transition,
+    ABORTED, Action, Decision, Event, EventType, FAST_ROLLBACK, FailedCheck, FailureKind,
+    HISTORY_LEN, Observation, Outcome, Phase, Question, ReleaseState, Transition,
 };
 
 /// One tick. `now` is unix seconds.
@@ -164,12 +164,12 @@ impl Tick<'_> {
         }
         Ok(match self.answer(Question::Hooks(t))? {
             Outcome::Pass => None,
-            Outcome::Fail { message, .. } => {
+            Outcome::Fail(f) => {
                 let muted = self
                     .spec
                     .hooks(t)
-                    .any(|h| h.name == message && h.mute_alert);
-                Some((message, muted))
+                    .any(|h| h.name == f.message && h.mute_alert);
+                Some((f.message, muted))
             }
         })
     }
@@ -197,6 +197,7 @@ impl Tick<'_> {
         self.state.mirrored = false;
         self.state.iterations = 0;
         self.state.failed_checks = 0;
+        self.state.last_failed_check = None;
         self.state.not_ready_since = None;
     }
 
@@ -477,11 +478,19 @@ impl Tick<'_> {
             ),
             None,
         );
+        // Why: the last failed check, with what it saw and when.
+        let last = self
+            .state
+            .last_failed_check
+            .as_ref()
+            .map_or(String::new(), |f| {
+                format!("; last failed check: {}", f.summary())
+            });
         self.alert(
             Severity::Error,
-            &format!("Failed checks threshold reached {n}"),
+            &format!("Failed checks threshold reached {n}{last}"),
         );
-        self.rollback(&format!("failed checks threshold reached {n}"));
+        self.rollback(&format!("failed checks threshold reached {n}{last}"));
         Err(End::Decided)
     }
 
@@ -494,7 +503,11 @@ impl Tick<'_> {
             && phase == Phase::Progressing;
         if first {
             if let Some((msg, _)) = self.gate(HookType::PreRollout)? {
-                self.state.failed_checks += 1;
+                self.failed(FailedCheck::new(
+                    FailureKind::Hook,
+                    format!("webhook {msg}"),
+                    format!("pre-rollout check {msg} failed"),
+                ));
                 self.warn(
                     format!("Halt {} advancement pre-rollout check {msg}", self.name()),
                     Some(FailureKind::Hook),
@@ -503,13 +516,22 @@ impl Tick<'_> {
             }
             self.event(format!("Starting canary analysis for {}", self.target()));
         } else if (self.spec.has_hooks(HookType::Rollout) || !self.spec.analysis.metrics.is_empty())
-            && let Outcome::Fail { kind, message } = self.answer(Question::Analysis)?
+            && let Outcome::Fail(f) = self.answer(Question::Analysis)?
         {
-            self.state.failed_checks += 1;
-            self.warn(message, Some(kind));
+            self.warn(f.message.clone(), Some(f.kind));
+            self.failed(f);
             return Err(End::Decided);
         }
         Ok(())
+    }
+
+    /// Counts a failed check and remembers it, with its time.
+    fn failed(&mut self, check: FailedCheck) {
+        self.state.failed_checks += 1;
+        self.state.last_failed_check = Some(FailedCheck {
+            time: self.now,
+            ..check
+        });
     }
 
     fn initialize(&mut self) -> Step {

@@ -8,7 +8,8 @@ use super::decide::decide;
 use crate::release::Readiness;
 use crate::release::spec::ReleaseSpec;
 use crate::release::state::{
-    Decision, Desired, Observation, Outcome, Phase, Question, ReleaseState,
+    Decision, Desired, FailedCheck, FailureKind, Observation, Outcome, Phase, Question,
+    ReleaseState,
 };
 
 /// The state after each tick, from the tick that sees a new revision until the release
@@ -63,10 +64,9 @@ pub fn run(
 #[must_use]
 pub fn all_pass(q: Question, _: &ReleaseState) -> Outcome {
     match q {
-        Question::Hooks(crate::release::spec::HookType::Rollback) => Outcome::Fail {
-            kind: crate::release::state::FailureKind::Hook,
-            message: "no rollback".into(),
-        },
+        Question::Hooks(crate::release::spec::HookType::Rollback) => Outcome::Fail(
+            FailedCheck::new(FailureKind::Hook, "rollback webhooks", "no rollback"),
+        ),
         _ => Outcome::Pass,
     }
 }
@@ -75,10 +75,11 @@ pub fn all_pass(q: Question, _: &ReleaseState) -> Outcome {
 #[must_use]
 pub fn analysis_fails(q: Question, s: &ReleaseState) -> Outcome {
     match q {
-        Question::Analysis => Outcome::Fail {
-            kind: crate::release::state::FailureKind::OutOfRange,
-            message: "metric out of range".into(),
-        },
+        Question::Analysis => Outcome::Fail(FailedCheck::new(
+            FailureKind::OutOfRange,
+            "metrics",
+            "metric out of range",
+        )),
         other @ Question::Hooks(_) => all_pass(other, s),
     }
 }

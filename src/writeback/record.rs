@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::keys::{self, COMMIT_TRAILER, REASON_TRAILER, RELEASE_TRAILER, REVISION_TRAILER};
 use crate::release::ReleaseTarget;
 use crate::release::state::{FAST_ROLLBACK, Phase, ReleaseState, Transition};
-use crate::release::view::rfc3339;
+use crate::release::view::{FailedCheckView, rfc3339};
 
 /// `releases/<namespace>/<name>.yaml` on the status branch.
 #[must_use]
@@ -65,6 +65,9 @@ pub fn status_file(t: &ReleaseTarget, state: &ReleaseState) -> String {
         if let Some(x) = val {
             v[k] = json!(x);
         }
+    }
+    if let Some(f) = &state.last_failed_check {
+        v["lastFailedCheck"] = json!(FailedCheckView::of(f));
     }
     format!("# Written by fledge; edits are overwritten.\n{}", yaml(&v))
 }

@@ -286,6 +286,7 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
             last_transition_time: "2026-11-23T00:00:00Z".into(),
             message: "New revision detected".into(),
             fast_rollback: false,
+            last_failed_check: None,
         },
     );
     let receiver = fledge::source::webhook::Receiver::new(

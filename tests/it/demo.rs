@@ -248,7 +248,9 @@ async fn promotion_rollback_with_revert_and_fast_rollback() {
         .collect();
     assert!(
         alerts.iter().any(|a| a["severity"] == "error"
-            && a["message"] == "Failed checks threshold reached 3"
+            && a["message"].as_str().is_some_and(|m| m.starts_with(
+                "Failed checks threshold reached 3; last failed check: metric request-success-rate "
+            ))
             && a["object"] == "podinfo.production"),
         "{alerts:#?}"
     );

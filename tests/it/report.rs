@@ -241,6 +241,7 @@ fn descriptions_are_cut_to_140_characters_and_views_map_to_states() {
         last_transition_time: String::new(),
         message: long.clone(),
         fast_rollback: false,
+        last_failed_check: None,
     };
     let s = status_of(&view("Progressing"), "prod").unwrap();
     assert_eq!(

@@ -631,3 +631,110 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
     assert_eq!(git(&remote.bare(), &["rev-parse", &sides[0]]), side_head);
     assert_eq!(remote.head(), bump, "main as the person left it");
 }
+
+/// web behind nginx, its canary failing `error_rate` of the simulated requests.
+fn app_erring(image: &str, error_rate: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n      annotations: {{sim.fledge.dev/error-rate: \"{error_rate}\"}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\nspec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: 2\n    stepWeight: 20\n    maxWeight: 60\n    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file_and_the_revert() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &app_erring("web:1", "0")),
+        ],
+        "web",
+    );
+    let more = ["--time-scale", "10", "--write-back", "true"];
+    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
+    d.until("initialized", |d| {
+        view(d).is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    let bump = remote.commit(
+        &[("apps/web.yaml", &app_erring("web:2", "0.5"))],
+        "Bump web",
+    );
+    d.until("rolled back", |d| {
+        view(d).is_some_and(|v| v.phase == "Failed")
+    })
+    .await;
+
+    // The API: the metric, the value it saw, the range it needed and when.
+    let v = view(&d).unwrap();
+    let f = v.last_failed_check.clone().expect("the failed check");
+    assert_eq!(f.check, "metric request-success-rate");
+    assert_eq!(f.threshold.as_deref(), Some(">= 99%"));
+    let value = f.value.clone().unwrap();
+    let rate: f64 = value.strip_suffix('%').unwrap().parse().unwrap();
+    assert!(rate < 99.0, "{value}");
+    assert!(f.time.starts_with("20"), "{}", f.time);
+    let why = format!(
+        "metric request-success-rate {value} (needs >= 99%) at {}",
+        f.time
+    );
+    assert!(v.message.contains(&why), "{}", v.message);
+    // `fledge status` says it in its message column.
+    let table = fledge::cli::status::table(std::slice::from_ref(&v));
+    assert!(table.contains(&why), "{table}");
+    // The Release's status in the cluster.
+    let release = d.get("fledge.dev", "Release", "shop", "web").unwrap();
+    let status = &release["status"];
+    assert_eq!(
+        status["lastFailedCheck"]["check"], "metric request-success-rate",
+        "{status}"
+    );
+    assert_eq!(status["lastFailedCheck"]["value"], value.as_str());
+    assert!(
+        status["message"].as_str().unwrap().contains(&why),
+        "{status}"
+    );
+
+    // Git: the revert's message, the note on the bump, the status file.
+    let mut revert = String::new();
+    for _ in 0..200 {
+        revert = git(&remote.bare(), &["log", "-1", "--format=%B", "main"]);
+        if revert.starts_with("Revert") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(revert.contains(&why), "{revert}");
+    let note = || {
+        std::process::Command::new("git")
+            .args(["notes", "--ref", "fledge", "show", &bump])
+            .current_dir(remote.bare())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for _ in 0..100 {
+        if note().contains("rolled back") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(note().contains(&why), "{}", note());
+    let file = || remote.show("fledge/status", "releases/shop/web.yaml");
+    for _ in 0..100 {
+        if file().is_some_and(|f| f.contains("phase: Failed")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let file = file().unwrap();
+    assert!(file.contains("lastFailedCheck:"), "{file}");
+    assert!(
+        file.contains("check: metric request-success-rate"),
+        "{file}"
+    );
+    assert!(file.contains(&format!("value: {value}\n")), "{file}");
+    assert!(file.contains("threshold: '>= 99%'\n"), "{file}");
+    d.stop().await;
+}

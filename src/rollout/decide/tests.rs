@@ -10,7 +10,7 @@ use crate::release::Readiness;
 use crate::release::parse_canary;
 use crate::release::spec::{HookType, Provider, ReleaseSpec};
 use crate::release::state::{
-    Action, Desired, FailureKind, Observation, Outcome, Phase, Question, ReleaseState,
+    Action, Desired, FailedCheck, FailureKind, Observation, Outcome, Phase, Question, ReleaseState,
 };
 use crate::rollout::simulate::{self, all_pass, analysis_fails};
 
@@ -75,10 +75,11 @@ fn pass() -> Outcome {
 }
 
 fn fail() -> Outcome {
-    Outcome::Fail {
-        kind: FailureKind::Hook,
-        message: "hook said no".into(),
-    }
+    Outcome::Fail(FailedCheck::new(
+        FailureKind::Hook,
+        "webhook gate",
+        "hook said no",
+    ))
 }
 
 fn base(name: &'static str, st: ReleaseState, want_phase: Phase) -> Case {
@@ -478,10 +479,11 @@ fn every_transition_of_the_phase_table() {
                 (rollback, fail()),
                 (
                     Question::Analysis,
-                    Outcome::Fail {
-                        kind: FailureKind::Unreachable,
-                        message: "unreachable".into(),
-                    },
+                    Outcome::Fail(FailedCheck::new(
+                        FailureKind::Unreachable,
+                        "metric request-success-rate",
+                        "unreachable",
+                    )),
                 ),
             ],
             state: progressing(25, 0),
@@ -708,6 +710,7 @@ proptest! {
         for d in &decisions {
             prop_assert!(d.state.canary_weight <= 100);
             prop_assert!(d.state.failed_checks == 0);
+            prop_assert!(d.state.last_failed_check.is_none());
         }
         // The weights the canary strategy goes through are the planned schedule.
         if spec.analysis.iterations == 0 {
@@ -727,6 +730,16 @@ proptest! {
         prop_assert_eq!(last.failed_checks, spec.analysis.threshold);
         prop_assert_eq!(last.canary_weight, 0);
         prop_assert_eq!(last.primary_revision.as_deref(), Some("old"));
+        // Why it failed: the last failed check, with its time, in the state and the message.
+        let f = last.last_failed_check.as_ref().unwrap();
+        prop_assert_eq!(f.check.as_str(), "metrics");
+        let failing_ticks: Vec<i64> = decisions.windows(2)
+            .filter(|w| w[1].state.failed_checks > w[0].state.failed_checks)
+            .map(|w| w[1].state.last_failed_check.as_ref().unwrap().time)
+            .collect();
+        prop_assert_eq!(failing_ticks.last().copied().or(Some(f.time)), Some(f.time));
+        prop_assert!(f.time <= last.last_transition_time);
+        prop_assert!(last.message.contains(&f.summary()), "{}", last.message);
         // Never more traffic than one step before the first check fails.
         for d in &decisions {
             prop_assert!(d.state.phase != Phase::Promoting);
@@ -823,10 +836,7 @@ fn a_closed_gate_alerts_unless_its_hook_mutes_alerts() {
         c.desired = "r2";
         c.answers.push((
             Question::Hooks(HookType::ConfirmRollout),
-            Outcome::Fail {
-                kind: FailureKind::Hook,
-                message: "gate".into(),
-            },
+            Outcome::Fail(FailedCheck::new(FailureKind::Hook, "webhook gate", "gate")),
         ));
         let d = run_case(&c);
         assert_eq!(d.state.phase, Phase::Waiting);
