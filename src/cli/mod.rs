@@ -29,8 +29,9 @@ pub enum Command {
     Build {
         /// Directory holding kustomization.yaml, or a folder of *.yaml manifests
         dir: PathBuf,
-        /// Root below which files may be read (default: DIR itself); bases outside DIR, such
-        /// as `../../base`, need a root that contains them
+        /// Root below which files may be read, as the daemon reads only its repository
+        /// (default: no limit beyond kustomize's own: a kustomization reads files in its
+        /// directory only, and bases anywhere)
         #[arg(long)]
         root: Option<PathBuf>,
     },
@@ -170,6 +171,27 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// Renders `dir` as `kubectl kustomize` would. With `--root`, nothing outside that root is read
+/// (as the daemon reads nothing outside its repository). Without it, the root starts at the
+/// closest Git work tree around `dir` (or `dir` itself) and widens a directory at a time while
+/// a base lies outside it: kustomize's default restriction confines the files a kustomization
+/// names to its directory, not the bases it builds. The narrowest root keeps paths in
+/// messages short.
+fn render_at(dir: &Path, root: Option<&Path>) -> Result<Vec<serde_json::Value>, Error> {
+    let (mut files, mut rel) = locate(dir, root)?;
+    loop {
+        match render::render(&files, &rel) {
+            Err(e) if root.is_none() && e.leaves_build_root() => {
+                let Some(wider) = files.root().parent() else {
+                    return Err(e.into());
+                };
+                (files, rel) = locate(dir, Some(wider))?;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Splits `dir` into a file root and the directory's path below it. Without an explicit root,
 /// the root is the closest ancestor that is a Git work tree (so `../base` works in a repository
 /// as it does with kustomize), or `dir` itself.
@@ -211,8 +233,7 @@ fn locate(dir: &Path, root: Option<&Path>) -> Result<(DiskFiles, String), Error>
 }
 
 fn build(dir: &Path, root: Option<&Path>) -> Result<(), Error> {
-    let (files, rel) = locate(dir, root)?;
-    let objects = render::render(&files, &rel)?;
+    let objects = render_at(dir, root)?;
     let text = render::yaml::emit_stream(&objects);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
@@ -231,8 +252,7 @@ fn hash(
         ),
         None => HashKey::offline(),
     };
-    let (files, rel) = locate(dir, root)?;
-    let objects = render::render(&files, &rel)?;
+    let objects = render_at(dir, root)?;
     let index = revision::ConfigIndex::new(&objects);
     let mut rows = Vec::new();
     for o in objects.iter().filter(|o| {
@@ -321,8 +341,7 @@ fn plan(dir: &Path, root: Option<&Path>, mesh_provider: &str, output: Format) ->
             "--mesh-provider {mesh_provider:?} is not a provider Flagger knows"
         ))
     })?;
-    let (files, rel) = locate(dir, root)?;
-    let objects = render::render(&files, &rel)?;
+    let objects = render_at(dir, root)?;
     let plans = plan::plan(&objects, &provider)?;
     let text = match output {
         Format::Json => {

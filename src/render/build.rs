@@ -14,8 +14,16 @@ use super::fs::{self, Entry, Files};
 use super::generate::{self, Kind};
 use super::kustomization::{FILE_NAMES, FieldError, Kustomization, SortOptions, Var};
 use super::object::{Origin, Resource};
-use super::{DisplayPath, Error, nameref, order, replace, yaml};
+use super::{BUILD_ROOT, DisplayPath, Error, nameref, order, replace, yaml};
 use crate::object::describe;
+
+/// The scope a kustomization's files must lie in, as errors name it.
+fn own_dir(dir: &str) -> String {
+    format!(
+        "the kustomization's directory `{}`; kustomize's root-only load restriction forbids it",
+        DisplayPath::new(dir)
+    )
+}
 
 /// Renders the kustomization, or the plain manifest folder, at root-relative `dir`.
 pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
@@ -190,13 +198,13 @@ impl Builder<'_> {
         let path = fs::join(dir, reference).ok_or_else(|| Error::OutsideRoot {
             path: DisplayPath::new(kpath),
             reference: reference.to_owned(),
-            scope: "the build root".into(),
+            scope: BUILD_ROOT.into(),
         })?;
-        if !fs::is_within(&path, dir) {
+        if !self.files.really_within(&path, dir) {
             return Err(Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
                 reference: reference.to_owned(),
-                scope: format!("the kustomization's directory `{}`", DisplayPath::new(dir)),
+                scope: own_dir(dir),
             });
         }
         match self.files.entry(&path) {
@@ -205,10 +213,7 @@ impl Builder<'_> {
                 kpath,
                 format!("`{reference}` is a directory, not a file"),
             )),
-            None => Err(Error::Missing {
-                path: DisplayPath::new(kpath),
-                reference: reference.to_owned(),
-            }),
+            None => Err(self.missing(kpath, reference, Some(&path))),
         }
     }
 
@@ -243,6 +248,20 @@ impl Builder<'_> {
                 self.expand_object(path, item, out)?;
             }
             return Ok(());
+        }
+        for field in ["name", "namespace"] {
+            let v = &doc["metadata"][field];
+            if !v.is_null() && !v.is_string() {
+                // YAML reads `name: 123` or `name: true` as a number or a boolean; Kubernetes
+                // wants a string.
+                return Err(Error::invalid(
+                    path,
+                    format!(
+                        "{kind} `metadata.{field}` is {v}, not a string: quote it (`{field}: \"{}\"`)",
+                        v.to_string().trim_matches('"')
+                    ),
+                ));
+            }
         }
         if doc["metadata"]["name"].as_str().is_none_or(str::is_empty) {
             return Err(Error::invalid(
@@ -293,6 +312,22 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The error for a reference `kpath` makes to `path`, where nothing usable is: it leaves
+    /// the root through a symlink, or it is missing.
+    pub(super) fn missing(&self, kpath: &str, reference: &str, path: Option<&str>) -> Error {
+        if path.is_some_and(|p| self.files.leaves_root(p)) {
+            return Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+                scope: "the build root: it is a symlink that leads out of it".into(),
+            };
+        }
+        Error::Missing {
+            path: DisplayPath::new(kpath),
+            reference: reference.to_owned(),
+        }
+    }
+
     /// Every `*.yaml`/`*.yml` below `dir`, in path order (Flux's behaviour for plain folders).
     fn plain_dir(&mut self, dir: &str) -> Result<Acc, Error> {
         let mut acc = Acc::default();
@@ -320,6 +355,13 @@ impl Builder<'_> {
                 Some(Entry::Dir) => self.collect_yaml(&path, out)?,
                 Some(Entry::File) if is_yaml_name(&name) => {
                     out.push(path);
+                }
+                // Said, not skipped: the folder's author meant it to be read.
+                None if self.files.leaves_root(&path) => {
+                    return Err(Error::invalid(
+                        &path,
+                        "a symlink that leads outside the build root; it is not read: replace it with the file, or move what it points to inside",
+                    ));
                 }
                 _ => {}
             }
@@ -400,13 +442,10 @@ impl Builder<'_> {
             let path = fs::join(dir, c).ok_or_else(|| Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
                 reference: c.clone(),
-                scope: "the build root".into(),
+                scope: BUILD_ROOT.into(),
             })?;
             if self.files.entry(&path) != Some(Entry::Dir) {
-                return Err(Error::Missing {
-                    path: DisplayPath::new(kpath),
-                    reference: c.clone(),
-                });
+                return Err(self.missing(kpath, c, Some(&path)));
             }
             acc = self.build_dir(&path, Some(acc))?;
         }
@@ -438,15 +477,15 @@ impl Builder<'_> {
         let path = fs::join(dir, entry).ok_or_else(|| Error::OutsideRoot {
             path: DisplayPath::new(kpath),
             reference: entry.to_owned(),
-            scope: "the build root".into(),
+            scope: BUILD_ROOT.into(),
         })?;
         match self.files.entry(&path) {
             Some(Entry::File) => {
-                if !fs::is_within(&path, dir) {
+                if !self.files.really_within(&path, dir) {
                     return Err(Error::OutsideRoot {
                         path: DisplayPath::new(kpath),
                         reference: entry.to_owned(),
-                        scope: format!("the kustomization's directory `{}`", DisplayPath::new(dir)),
+                        scope: own_dir(dir),
                     });
                 }
                 for r in self.load_objects(&path)? {
@@ -458,10 +497,7 @@ impl Builder<'_> {
                 let sub = self.build_dir(&path, None)?;
                 Self::merge_acc(acc, sub, kpath)
             }
-            None => Err(Error::Missing {
-                path: DisplayPath::new(kpath),
-                reference: entry.to_owned(),
-            }),
+            None => Err(self.missing(kpath, entry, Some(&path))),
         }
     }
 
@@ -473,15 +509,16 @@ impl Builder<'_> {
         kpath: &str,
         entry: &str,
     ) -> Result<Vec<Value>, Error> {
-        if let Some(path) = fs::join(dir, entry) {
-            match self.files.entry(&path) {
+        let joined = fs::join(dir, entry);
+        if let Some(path) = &joined {
+            match self.files.entry(path) {
                 Some(Entry::File) => {
                     let path = self.file_in(dir, kpath, entry)?;
                     let bytes = self.read(&path)?;
                     return Self::parse(&path, &bytes);
                 }
                 Some(Entry::Dir) => {
-                    let sub = self.build_dir(&path, None)?;
+                    let sub = self.build_dir(path, None)?;
                     return Ok(sub.resources.into_iter().map(|r| r.value).collect());
                 }
                 None => {}
@@ -490,10 +527,7 @@ impl Builder<'_> {
         if entry.contains('\n') || entry.contains(": ") {
             return Self::parse(kpath, entry.as_bytes());
         }
-        Err(Error::Missing {
-            path: DisplayPath::new(kpath),
-            reference: entry.to_owned(),
-        })
+        Err(self.missing(kpath, entry, joined.as_deref()))
     }
 
     /// The top-level steps: hash suffixes, name references, vars, local configs, order.

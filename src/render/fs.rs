@@ -23,6 +23,16 @@ pub trait Files: Sync {
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
     /// The names (not paths) of the entries of directory `path`, sorted by name.
     fn list(&self, path: &str) -> io::Result<Vec<String>>;
+    /// True when `path` is a symlink (or lies below one) that resolves outside the root: then
+    /// [`Files::entry`] says nothing is there, and errors say why.
+    fn leaves_root(&self, _path: &str) -> bool {
+        false
+    }
+    /// True when `path` lies within `dir` once symlinks are resolved, as kustomize's
+    /// root-only restriction checks the files a kustomization names.
+    fn really_within(&self, path: &str, dir: &str) -> bool {
+        is_within(path, dir)
+    }
 }
 
 /// Joins a relative reference onto a directory, both relative to the root.
@@ -105,6 +115,20 @@ impl DiskFiles {
 }
 
 impl Files for DiskFiles {
+    fn leaves_root(&self, path: &str) -> bool {
+        self.resolve(path)
+            .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
+    }
+
+    fn really_within(&self, path: &str, dir: &str) -> bool {
+        is_within(path, dir)
+            && match (self.resolve(path), self.resolve(dir)) {
+                (Ok(p), Ok(d)) => p.starts_with(d),
+                // Not there: the caller says so.
+                _ => true,
+            }
+    }
+
     fn entry(&self, path: &str) -> Option<Entry> {
         let real = self.resolve(path).ok()?;
         let meta = std::fs::metadata(real).ok()?;
@@ -138,6 +162,8 @@ impl Files for DiskFiles {
 #[derive(Debug, Default, Clone)]
 pub struct MemFiles {
     files: std::collections::BTreeMap<String, Vec<u8>>,
+    /// Symlinks whose target is outside the tree (absolute, or too many `..`).
+    outside: std::collections::BTreeSet<String>,
 }
 
 impl MemFiles {
@@ -161,9 +187,55 @@ impl MemFiles {
     pub fn insert(&mut self, path: &str, contents: impl Into<Vec<u8>>) {
         self.files.insert(path.to_owned(), contents.into());
     }
+
+    /// Resolves symlinks (root-relative path → target as written) the way a checkout on disk
+    /// reads them: one to a file or directory in the tree holds a copy of it; one that leaves
+    /// the tree is kept as such, so that errors say so; one to nothing is nothing.
+    pub fn link(&mut self, links: &[(String, String)]) {
+        let mut pending: Vec<(String, String)> = Vec::new();
+        for (path, target) in links {
+            match join(parent(path), target).filter(|_| !target.starts_with('/')) {
+                Some(t) => pending.push((path.clone(), t)),
+                None => {
+                    self.outside.insert(path.clone());
+                }
+            }
+        }
+        // A link to a link resolves once its target has: a few rounds cover any real chain.
+        for _ in 0..8 {
+            let before = pending.len();
+            pending.retain(|(path, target)| !self.copy(path, target));
+            if pending.len() == before {
+                break;
+            }
+        }
+    }
+
+    /// Copies the file or directory at `target` to `path`; false when nothing is there.
+    fn copy(&mut self, path: &str, target: &str) -> bool {
+        if let Some(bytes) = self.files.get(target) {
+            let bytes = bytes.clone();
+            self.files.insert(path.to_owned(), bytes);
+            return true;
+        }
+        let prefix = format!("{target}/");
+        let below: Vec<(String, Vec<u8>)> = self
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (format!("{path}/{}", &k[prefix.len()..]), v.clone()))
+            .collect();
+        let found = !below.is_empty();
+        self.files.extend(below);
+        found
+    }
 }
 
 impl Files for MemFiles {
+    fn leaves_root(&self, path: &str) -> bool {
+        self.outside.iter().any(|l| is_within(path, l))
+    }
+
     fn entry(&self, path: &str) -> Option<Entry> {
         if self.files.contains_key(path) {
             return Some(Entry::File);
@@ -193,12 +265,20 @@ impl Files for MemFiles {
         } else {
             format!("{path}/")
         };
+        let under = |k: &String| {
+            k.strip_prefix(&prefix)
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_owned)
+        };
         let mut names: Vec<String> = self
             .files
             .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, _)| k[prefix.len()..].split('/').next().map(str::to_owned))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .chain(&self.outside)
+            .filter_map(under)
             .collect();
+        names.sort();
         names.dedup();
         Ok(names)
     }

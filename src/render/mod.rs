@@ -60,9 +60,7 @@ pub enum Error {
         "{path}: unknown field `{field}` (check its spelling against the kustomization reference)"
     )]
     UnknownField { path: DisplayPath, field: String },
-    #[error(
-        "{path}: `{reference}` is outside {scope}; kustomize's root-only load restriction forbids it"
-    )]
+    #[error("{path}: `{reference}` is outside {scope}")]
     OutsideRoot {
         path: DisplayPath,
         reference: String,
@@ -105,6 +103,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// A reference that leaves the build root by `..` (not one a kustomization's own-directory
+    /// rule or a symlink forbids).
+    #[must_use]
+    pub fn leaves_build_root(&self) -> bool {
+        matches!(self, Self::OutsideRoot { scope, .. } if scope == BUILD_ROOT)
+    }
+
     pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
         Self::Invalid {
             path: DisplayPath::new(path),
@@ -112,6 +117,10 @@ impl Error {
         }
     }
 }
+
+/// How errors name the root of a build.
+pub(crate) const BUILD_ROOT: &str =
+    "the build root (the repository, or `--root`), and nothing outside it is read";
 
 /// A root-relative path as it appears in messages (`.` for the root itself).
 #[derive(Debug, Clone, PartialEq, Eq)]

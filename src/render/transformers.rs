@@ -261,10 +261,7 @@ impl Builder<'_> {
                 Self::parse(kpath, entry.as_bytes())?,
             ),
             None => {
-                return Err(Error::Missing {
-                    path: DisplayPath::new(kpath),
-                    reference: entry.to_owned(),
-                });
+                return Err(self.missing(kpath, entry, fs::join(dir, entry).as_deref()));
             }
         };
         Ok(docs.into_iter().map(|d| (source.clone(), d)).collect())

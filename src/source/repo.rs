@@ -256,15 +256,22 @@ pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
         .and_then(|c| c.tree())
         .map_err(|e| read_err(&e))?;
     let mut files = MemFiles::new();
+    let mut links = Vec::new();
     let mut failure = None;
     tree.walk(TreeWalkMode::PreOrder, |root, entry| {
-        if entry.kind() != Some(ObjectType::Blob) || entry.filemode() == 0o120_000 {
+        if entry.kind() != Some(ObjectType::Blob) {
             return TreeWalkResult::Ok;
         }
         let Ok(name) = entry.name() else {
             return TreeWalkResult::Skip;
         };
         match repo.find_blob(entry.id()) {
+            // A symlink's blob is its target.
+            Ok(blob) if entry.filemode() == 0o120_000 => {
+                let target = String::from_utf8_lossy(blob.content()).into_owned();
+                links.push((format!("{root}{name}"), target));
+                TreeWalkResult::Ok
+            }
             Ok(blob) => {
                 files.insert(&format!("{root}{name}"), blob.content().to_vec());
                 TreeWalkResult::Ok
@@ -279,6 +286,7 @@ pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
     if let Some(e) = failure {
         return Err(e);
     }
+    files.link(&links);
     Ok(Snapshot {
         commit: CommitId(commit),
         files,

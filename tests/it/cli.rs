@@ -456,3 +456,81 @@ fn run_names_the_flag_of_an_address_it_cannot_listen_on_and_of_a_missing_reposit
         "{stderr}"
     );
 }
+
+#[test]
+fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n";
+    // Not a Git work tree: the overlay's base sits outside the directory built.
+    let t = tree(&[
+        ("base/kustomization.yaml", "resources: [cm.yaml]\n"),
+        ("base/cm.yaml", cm),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources: [../../base]\nnamePrefix: prod-\n",
+        ),
+    ]);
+    let prod = t.path().join("overlays/prod");
+    let out = fledge().arg("build").arg(&prod).output().unwrap();
+    assert_eq!(
+        ok(&out),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prod-cm\n"
+    );
+    // With --root, as the daemon in its repository, nothing outside is read.
+    let out = fledge()
+        .arg("build")
+        .arg(&prod)
+        .arg("--root")
+        .arg(&prod)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`../../base` is outside the build root"),
+        "{err}"
+    );
+
+    // A symlink out of the root is named as one, in a kustomization and in a plain folder.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.yaml"), cm).unwrap();
+    let t = tree(&[("app/kustomization.yaml", "resources: [link.yaml]\n")]);
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        t.path().join("app/link.yaml"),
+    )
+    .unwrap();
+    let out = fledge()
+        .arg("build")
+        .arg(t.path().join("app"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("`link.yaml` is outside"), "{err}");
+    assert!(err.contains("symlink that leads out"), "{err}");
+    std::fs::remove_file(t.path().join("app/kustomization.yaml")).unwrap();
+    let out = fledge()
+        .arg("build")
+        .arg(t.path().join("app"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("link.yaml: a symlink that leads outside the build root"),
+        "{err}"
+    );
+
+    // A name YAML reads as a number is not a missing name.
+    let t = tree(&[(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 123\n",
+    )]);
+    let out = fledge().arg("build").arg(t.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ConfigMap `metadata.name` is 123, not a string: quote it"),
+        "{err}"
+    );
+}

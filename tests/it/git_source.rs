@@ -157,12 +157,21 @@ fn unreachable_remotes_are_retryable_errors_without_credentials() {
 }
 
 #[test]
-fn symlinks_in_the_tree_are_not_followed() {
+fn symlinks_in_the_tree_are_read_as_a_checkout_reads_them_and_never_lead_out() {
     let remote = Remote::new();
     let p = remote.person();
     std::fs::write(p.join("real.yaml"), CM).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", p.join("leak.yaml")).unwrap();
-    remote.commit(&[], "with a symlink");
+    for dir in ["linked", "leaking", "plain"] {
+        std::fs::create_dir_all(p.join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("../real.yaml", p.join("linked/cm.yaml")).unwrap();
+    std::fs::write(p.join("linked/kustomization.yaml"), KUSTOMIZATION).unwrap();
+    std::os::unix::fs::symlink("../../outside.yaml", p.join("leaking/cm.yaml")).unwrap();
+    std::fs::write(p.join("leaking/kustomization.yaml"), KUSTOMIZATION).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", p.join("plain/leak.yaml")).unwrap();
+    std::fs::write(p.join("plain/real.yaml"), CM).unwrap();
+    remote.commit(&[], "with symlinks");
     let cache = tempfile::tempdir().unwrap();
     let mut s = Source::open(config(
         &remote,
@@ -174,7 +183,25 @@ fn symlinks_in_the_tree_are_not_followed() {
         panic!()
     };
     assert!(snap.files.entry("real.yaml").is_some());
-    assert!(snap.files.entry("leak.yaml").is_none());
+    assert!(snap.files.entry("leak.yaml").is_none(), "never read");
+    // A link inside the tree reads as its target, as in a checkout.
+    let objects = render::render(&snap.files, "linked").unwrap();
+    assert_eq!(objects[0]["metadata"]["name"], "app");
+    // A link out of the tree is named as one, not as missing, nor skipped in a plain folder.
+    let err = render::render(&snap.files, "leaking")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`cm.yaml` is outside the build root: it is a symlink that leads out"),
+        "{err}"
+    );
+    let err = render::render(&snap.files, "plain")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plain/leak.yaml: a symlink that leads outside the build root"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,3 +25,32 @@ fn mem_files_list_dirs() {
     assert_eq!(m.entry("b"), None);
     assert_eq!(m.list("a").unwrap(), vec!["b", "x.yaml"]);
 }
+
+#[test]
+fn mem_files_read_symlinks_as_a_checkout_does_and_mark_those_that_leave() {
+    let mut m = MemFiles::new();
+    m.insert("base/cm.yaml", "cm");
+    m.insert("base/deep/x.yaml", "x");
+    m.link(&[
+        ("app/cm.yaml".into(), "../base/cm.yaml".into()),
+        ("app/chain.yaml".into(), "cm.yaml".into()),
+        ("app/base".into(), "../base".into()),
+        ("app/passwd.yaml".into(), "/etc/passwd".into()),
+        ("app/up.yaml".into(), "../../x.yaml".into()),
+        ("app/dangling.yaml".into(), "nothing.yaml".into()),
+    ]);
+    assert_eq!(m.read("app/cm.yaml").unwrap(), b"cm");
+    assert_eq!(m.read("app/chain.yaml").unwrap(), b"cm");
+    assert_eq!(m.read("app/base/deep/x.yaml").unwrap(), b"x");
+    for out in ["app/passwd.yaml", "app/up.yaml"] {
+        assert_eq!(m.entry(out), None);
+        assert!(m.leaves_root(out), "{out}");
+    }
+    assert!(!m.leaves_root("app/dangling.yaml"));
+    assert_eq!(m.entry("app/dangling.yaml"), None);
+    // Listed, so that a plain folder says what it cannot read.
+    assert_eq!(
+        m.list("app").unwrap(),
+        ["base", "chain.yaml", "cm.yaml", "passwd.yaml", "up.yaml"]
+    );
+}
