@@ -24,6 +24,7 @@ mod kube_api;
 mod listener;
 mod outcomes;
 mod prometheus;
+mod properties;
 mod rbac;
 mod real_cluster;
 mod report;
