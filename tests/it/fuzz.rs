@@ -188,7 +188,7 @@ proptest! {
     }
 }
 
-fn json_value(depth: u32) -> impl Strategy<Value = Value> {
+pub(super) fn json_value(depth: u32) -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

@@ -265,6 +265,28 @@ proptest! {
     }
 
     #[test]
+    fn any_canary_spec_is_accepted_and_planned_or_refused_without_panicking(
+        spec in super::fuzz::json_value(4),
+        analysis in super::fuzz::json_value(3),
+    ) {
+        let default = Provider::parse("kubernetes").unwrap();
+        let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "service": {"port": 80}}});
+        if let Value::Object(m) = spec {
+            for (k, v) in m {
+                c["spec"][k] = v;
+            }
+        }
+        c["spec"]["analysis"] = analysis;
+        if parse_canary(&c, &default).is_ok() {
+            let objects = vec![c, deployment("web:1", "cfg"), config_map("cfg", &BTreeMap::new())];
+            prop_assert!(plan::plan(&objects, &default).is_ok());
+        }
+    }
+
+    #[test]
     fn a_misspelt_field_anywhere_in_a_canary_is_refused_by_name(
         c in canary(),
         pick in any::<prop::sample::Index>(),
