@@ -881,6 +881,24 @@ async fn nginx_istio_and_gateway_api_canaries_promote_and_roll_back_on_a_real_pr
     for ns in &namespaces {
         let image = primary_image(c, ns);
         assert_eq!(image, "web:2", "{ns}: the primary keeps serving web:2");
+        // Why it failed, as the real API server holds it in the Release's status.
+        let release: Value = serde_json::from_str(&c.kubectl(&[
+            "get",
+            "releases.fledge.dev",
+            "web",
+            "-n",
+            ns,
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        let check = &release["status"]["lastFailedCheck"];
+        assert_eq!(check["check"], "metric request-success-rate", "{release}");
+        assert_eq!(check["threshold"], ">= 99%", "{release}");
+        let value = check["value"].as_str().unwrap_or_default();
+        let rate: f64 = value.trim_end_matches('%').parse().unwrap_or(100.0);
+        assert!(rate < 99.0, "{release}");
+        assert!(check["time"].as_i64().is_some(), "{release}");
     }
 }
 
