@@ -14,7 +14,7 @@ use super::fs::{self, Entry, Files};
 use super::generate::{self, Kind};
 use super::kustomization::{FILE_NAMES, FieldError, Kustomization, SortOptions, Var};
 use super::object::{Origin, Resource};
-use super::{BUILD_ROOT, DisplayPath, Error, nameref, order, replace, yaml};
+use super::{BUILD_ROOT, BUILD_ROOT_BY_LINK, DisplayPath, Error, nameref, order, replace, yaml};
 use crate::object::describe;
 
 /// The scope a kustomization's files must lie in, as errors name it.
@@ -319,7 +319,7 @@ impl Builder<'_> {
             return Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
                 reference: reference.to_owned(),
-                scope: "the build root: it is a symlink that leads out of it".into(),
+                scope: BUILD_ROOT_BY_LINK.into(),
             };
         }
         Error::Missing {

@@ -164,6 +164,8 @@ pub struct MemFiles {
     files: std::collections::BTreeMap<String, Vec<u8>>,
     /// Symlinks whose target is outside the tree (absolute, or too many `..`).
     outside: std::collections::BTreeSet<String>,
+    /// Symlinks inside the tree, by path: their targets, root-relative.
+    links: std::collections::BTreeMap<String, String>,
 }
 
 impl MemFiles {
@@ -195,7 +197,10 @@ impl MemFiles {
         let mut pending: Vec<(String, String)> = Vec::new();
         for (path, target) in links {
             match join(parent(path), target).filter(|_| !target.starts_with('/')) {
-                Some(t) => pending.push((path.clone(), t)),
+                Some(t) => {
+                    self.links.insert(path.clone(), t.clone());
+                    pending.push((path.clone(), t));
+                }
                 None => {
                     self.outside.insert(path.clone());
                 }
@@ -209,6 +214,23 @@ impl MemFiles {
                 break;
             }
         }
+    }
+
+    /// Where `path` really is, symlinks resolved (a few levels deep, as a chain resolves).
+    fn real(&self, path: &str) -> String {
+        let mut p = path.to_owned();
+        for _ in 0..8 {
+            let Some((link, target)) = self
+                .links
+                .range(..=p.clone())
+                .rev()
+                .find(|(l, _)| is_within(&p, l))
+            else {
+                break;
+            };
+            p = format!("{target}{}", &p[link.len()..]);
+        }
+        p
     }
 
     /// Copies the file or directory at `target` to `path`; false when nothing is there.
@@ -234,6 +256,10 @@ impl MemFiles {
 impl Files for MemFiles {
     fn leaves_root(&self, path: &str) -> bool {
         self.outside.iter().any(|l| is_within(path, l))
+    }
+
+    fn really_within(&self, path: &str, dir: &str) -> bool {
+        is_within(path, dir) && is_within(&self.real(path), &self.real(dir))
     }
 
     fn entry(&self, path: &str) -> Option<Entry> {

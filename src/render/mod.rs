@@ -103,11 +103,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// A reference that leaves the build root by `..` (not one a kustomization's own-directory
-    /// rule or a symlink forbids).
+    /// A reference that leaves the build root, by `..` or through a symlink (not one a
+    /// kustomization's own-directory rule forbids): a wider root may hold it.
     #[must_use]
     pub fn leaves_build_root(&self) -> bool {
-        matches!(self, Self::OutsideRoot { scope, .. } if scope == BUILD_ROOT)
+        matches!(self, Self::OutsideRoot { scope, .. } if scope == BUILD_ROOT || scope == BUILD_ROOT_BY_LINK)
     }
 
     pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {
@@ -121,6 +121,9 @@ impl Error {
 /// How errors name the root of a build.
 pub(crate) const BUILD_ROOT: &str =
     "the build root (the repository, or `--root`), and nothing outside it is read";
+
+/// How errors name the root of a build that a symlink leaves.
+pub(crate) const BUILD_ROOT_BY_LINK: &str = "the build root: it is a symlink that leads out of it";
 
 /// A root-relative path as it appears in messages (`.` for the root itself).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -506,8 +506,25 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("`link.yaml` is outside"), "{err}");
-    assert!(err.contains("symlink that leads out"), "{err}");
+    // As kustomize: the file a kustomization names must really be in its directory.
+    assert!(
+        err.contains("`link.yaml` is outside the kustomization's directory"),
+        "{err}"
+    );
+    // Confined by --root, it is named as a symlink out of the root.
+    let out = fledge()
+        .arg("build")
+        .arg(t.path().join("app"))
+        .arg("--root")
+        .arg(t.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`link.yaml` is outside the build root: it is a symlink that leads out"),
+        "{err}"
+    );
     std::fs::remove_file(t.path().join("app/kustomization.yaml")).unwrap();
     let out = fledge()
         .arg("build")

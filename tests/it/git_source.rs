@@ -162,11 +162,15 @@ fn symlinks_in_the_tree_are_read_as_a_checkout_reads_them_and_never_lead_out() {
     let p = remote.person();
     std::fs::write(p.join("real.yaml"), CM).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", p.join("leak.yaml")).unwrap();
-    for dir in ["linked", "leaking", "plain"] {
+    for dir in ["shared", "linked", "inside", "leaking", "plain"] {
         std::fs::create_dir_all(p.join(dir)).unwrap();
     }
-    std::os::unix::fs::symlink("../real.yaml", p.join("linked/cm.yaml")).unwrap();
-    std::fs::write(p.join("linked/kustomization.yaml"), KUSTOMIZATION).unwrap();
+    std::fs::write(p.join("shared/cm.yaml"), CM).unwrap();
+    std::fs::write(p.join("shared/kustomization.yaml"), KUSTOMIZATION).unwrap();
+    std::os::unix::fs::symlink("../shared", p.join("linked/sub")).unwrap();
+    std::fs::write(p.join("linked/kustomization.yaml"), "resources: [sub]\n").unwrap();
+    std::os::unix::fs::symlink("../real.yaml", p.join("inside/cm.yaml")).unwrap();
+    std::fs::write(p.join("inside/kustomization.yaml"), KUSTOMIZATION).unwrap();
     std::os::unix::fs::symlink("../../outside.yaml", p.join("leaking/cm.yaml")).unwrap();
     std::fs::write(p.join("leaking/kustomization.yaml"), KUSTOMIZATION).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", p.join("plain/leak.yaml")).unwrap();
@@ -184,9 +188,17 @@ fn symlinks_in_the_tree_are_read_as_a_checkout_reads_them_and_never_lead_out() {
     };
     assert!(snap.files.entry("real.yaml").is_some());
     assert!(snap.files.entry("leak.yaml").is_none(), "never read");
-    // A link inside the tree reads as its target, as in a checkout.
+    // A link inside the tree reads as its target, as in a checkout: a base may be anywhere,
     let objects = render::render(&snap.files, "linked").unwrap();
     assert_eq!(objects[0]["metadata"]["name"], "app");
+    // but a file a kustomization names must really be in its directory, as kustomize checks.
+    let err = render::render(&snap.files, "inside")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`cm.yaml` is outside the kustomization's directory `inside`"),
+        "{err}"
+    );
     // A link out of the tree is named as one, not as missing, nor skipped in a plain folder.
     let err = render::render(&snap.files, "leaking")
         .unwrap_err()

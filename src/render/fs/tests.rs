@@ -47,6 +47,12 @@ fn mem_files_read_symlinks_as_a_checkout_does_and_mark_those_that_leave() {
         assert!(m.leaves_root(out), "{out}");
     }
     assert!(!m.leaves_root("app/dangling.yaml"));
+    // kustomize's root-only rule looks through links, as on disk.
+    assert!(!m.really_within("app/cm.yaml", "app"));
+    assert!(!m.really_within("app/chain.yaml", "app"));
+    assert!(m.really_within("app/base/deep/x.yaml", "app/base"));
+    assert!(!m.really_within("app/base/deep/x.yaml", "app"));
+    assert!(m.really_within("base/cm.yaml", "base"));
     assert_eq!(m.entry("app/dangling.yaml"), None);
     // Listed, so that a plain folder says what it cannot read.
     assert_eq!(
