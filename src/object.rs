@@ -9,6 +9,30 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
+/// Kubernetes' built-in API groups: every API server serves them, and their kinds have the
+/// schemas (list merge keys) that strategic merge patches follow.
+pub const BUILTIN_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "batch",
+    "autoscaling",
+    "policy",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "node.k8s.io",
+    "certificates.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "events.k8s.io",
+    "resource.k8s.io",
+];
+
 /// Splits an `apiVersion` into group and version (`apps/v1` → `("apps", "v1")`, `v1` →
 /// `("", "v1")`).
 #[must_use]

@@ -8,28 +8,7 @@
 
 use serde_json::{Map, Value};
 
-/// API groups whose kinds have a built-in schema.
-const BUILTIN_GROUPS: &[&str] = &[
-    "",
-    "apps",
-    "batch",
-    "autoscaling",
-    "policy",
-    "networking.k8s.io",
-    "rbac.authorization.k8s.io",
-    "storage.k8s.io",
-    "scheduling.k8s.io",
-    "coordination.k8s.io",
-    "discovery.k8s.io",
-    "node.k8s.io",
-    "certificates.k8s.io",
-    "admissionregistration.k8s.io",
-    "apiextensions.k8s.io",
-    "apiregistration.k8s.io",
-    "flowcontrol.apiserver.k8s.io",
-    "events.k8s.io",
-    "resource.k8s.io",
-];
+use crate::object::BUILTIN_GROUPS;
 
 /// The result of patching one object.
 #[derive(Debug, PartialEq, Eq)]

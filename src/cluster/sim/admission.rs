@@ -6,26 +6,7 @@
 
 use serde_json::Value;
 
-use crate::object::{ObjectKey, split_api_version};
-
-/// Built-in API groups (the server serves every kind in them that fledge could meet).
-const BUILTIN_GROUPS: &[&str] = &[
-    "",
-    "apps",
-    "batch",
-    "autoscaling",
-    "policy",
-    "networking.k8s.io",
-    "rbac.authorization.k8s.io",
-    "apiextensions.k8s.io",
-    "coordination.k8s.io",
-    "storage.k8s.io",
-    "scheduling.k8s.io",
-    "admissionregistration.k8s.io",
-    "discovery.k8s.io",
-    "node.k8s.io",
-    "certificates.k8s.io",
-];
+use crate::object::{BUILTIN_GROUPS, ObjectKey, split_api_version};
 
 /// The groups of the routers' and fledge's own custom resources, served as if installed.
 const INSTALLED_GROUPS: &[&str] = &[
