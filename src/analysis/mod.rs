@@ -185,29 +185,31 @@ pub fn judge(spec: &ReleaseSpec, metric: &MetricSpec, value: f64) -> Result<(), 
     let who = spec.dotted();
     let below = metric.min.filter(|min| value < *min);
     let above = metric.max.filter(|max| value > *max);
-    // What Flagger calls the metric in its message, and how it prints a value of it.
+    // What Flagger calls the metric in its message, how it prints a bound, and how the value.
     let ms = |v: f64| go_duration(Duration::from_secs_f64(v.max(0.0).trunc() / 1000.0));
-    let (label, show): (String, &dyn Fn(f64) -> String) = match metric.source {
-        MetricSourceRef::Builtin(Builtin::SuccessRate) => {
-            ("success rate".into(), &|v: f64| format!("{v}%"))
-        }
-        MetricSourceRef::Builtin(Builtin::Duration) => ("request duration".into(), &ms),
-        _ => (metric.name.clone(), &|v: f64| format!("{v}")),
-    };
-    let seen = match metric.source {
-        MetricSourceRef::Builtin(Builtin::SuccessRate) => format!("{value:.2}%"),
-        MetricSourceRef::Builtin(Builtin::Duration) => ms(value),
-        _ => format!("{value:.2}"),
+    let (label, show, seen): (String, &dyn Fn(f64) -> String, String) = match metric.source {
+        MetricSourceRef::Builtin(Builtin::SuccessRate) => (
+            "success rate".into(),
+            &|v: f64| format!("{v}%"),
+            format!("{value:.2}%"),
+        ),
+        MetricSourceRef::Builtin(Builtin::Duration) => ("request duration".into(), &ms, ms(value)),
+        _ => (
+            metric.name.clone(),
+            &|v: f64| format!("{v}"),
+            format!("{value:.2}"),
+        ),
     };
     let (sign, bound) = match (above, below) {
         (Some(max), _) => (">", max),
         (None, Some(min)) => ("<", min),
         (None, None) => return Ok(()),
     };
+    // Without a minimum, the bound crossed is the maximum.
     let range = match (metric.min, metric.max) {
         (Some(min), Some(max)) => format!("between {} and {}", show(min), show(max)),
         (Some(min), None) => format!(">= {}", show(min)),
-        _ => format!("<= {}", show(metric.max.unwrap_or(bound))),
+        (None, _) => format!("<= {}", show(bound)),
     };
     let message = format!(
         "Halt {who} advancement {label} {seen} {sign} {}",

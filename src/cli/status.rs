@@ -114,12 +114,13 @@ pub fn status(
         let client = crate::net::http_client(Duration::from_secs(5), false);
         let url = format!("{}/api/releases", server.trim_end_matches('/'));
         let sync_url = format!("{}/api/sync", server.trim_end_matches('/'));
+        // Every request carries the token, when there is one.
+        let get = |url: &str| match &token {
+            Some(t) => client.get(url).bearer_auth(t.expose()),
+            None => client.get(url),
+        };
         loop {
-            let mut request = client.get(&url);
-            if let Some(t) = &token {
-                request = request.bearer_auth(t.expose());
-            }
-            let list: Vec<ReleaseView> = request
+            let list: Vec<ReleaseView> = get(&url)
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status)
@@ -129,11 +130,7 @@ pub fn status(
                 .json()
                 .await
                 .map_err(|e| Error::Daemon(format!("{url}: {e}")))?;
-            let mut request = client.get(&sync_url);
-            if let Some(t) = &token {
-                request = request.bearer_auth(t.expose());
-            }
-            let sync: Option<SyncStatus> = match request.send().await {
+            let sync: Option<SyncStatus> = match get(&sync_url).send().await {
                 Ok(r) => r.json().await.ok(),
                 Err(_) => None,
             };

@@ -14,8 +14,9 @@
 //! makes no commit, and a revert already on the branch is found by its trailers, so a restart
 //! neither duplicates nor loses a write. A change the branch refuses (a protected branch) goes
 //! to its side branch once, with an alert; it then waits there for a person to merge it, and
-//! the same change is not written again (a restart finds the side branch by its name). A failing write is retried later; it never holds back
-//! a rollback, which has already happened in the cluster.
+//! the same change is not written again (a restart finds the side branch by its name). A
+//! failing write is retried later; it never holds back a rollback, which has already happened
+//! in the cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -145,7 +146,8 @@ impl Writer {
         purpose: &str,
         what: &str,
     ) -> Result<Written, writeback::Error> {
-        if self.sided.contains(&change.side_branch(purpose)) {
+        // Hashing the change is only worth it once something went to a side branch.
+        if !self.sided.is_empty() && self.sided.contains(&change.side_branch(purpose)) {
             return Ok(Written::Unchanged);
         }
         let w = self.git.write(branch, change, purpose).await?;
