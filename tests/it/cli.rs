@@ -1,5 +1,6 @@
 //! `fledge build` as a user runs it.
 
+use std::ffi::OsStr;
 use std::process::Command;
 
 use super::support::ok;
@@ -457,6 +458,14 @@ fn run_names_the_flag_of_an_address_it_cannot_listen_on_and_of_a_missing_reposit
     );
 }
 
+/// `fledge build ARGS`, which must fail with status 1; its stderr.
+fn build_fails(args: &[&OsStr]) -> String {
+    let out = fledge().arg("build").args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
+}
+
 #[test]
 fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n";
@@ -476,15 +485,7 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prod-cm\n"
     );
     // With --root, as the daemon in its repository, nothing outside is read.
-    let out = fledge()
-        .arg("build")
-        .arg(&prod)
-        .arg("--root")
-        .arg(&prod)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = build_fails(&[prod.as_os_str(), "--root".as_ref(), prod.as_os_str()]);
     assert!(
         err.contains("`../../base` is outside the build root"),
         "{err}"
@@ -499,40 +500,24 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
         t.path().join("app/link.yaml"),
     )
     .unwrap();
-    let out = fledge()
-        .arg("build")
-        .arg(t.path().join("app"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = build_fails(&[t.path().join("app").as_os_str()]);
     // As kustomize: the file a kustomization names must really be in its directory.
     assert!(
         err.contains("`link.yaml` is outside the kustomization's directory"),
         "{err}"
     );
     // Confined by --root, it is named as a symlink out of the root.
-    let out = fledge()
-        .arg("build")
-        .arg(t.path().join("app"))
-        .arg("--root")
-        .arg(t.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = build_fails(&[
+        t.path().join("app").as_os_str(),
+        "--root".as_ref(),
+        t.path().as_os_str(),
+    ]);
     assert!(
         err.contains("`link.yaml` is outside the build root: it is a symlink that leads out"),
         "{err}"
     );
     std::fs::remove_file(t.path().join("app/kustomization.yaml")).unwrap();
-    let out = fledge()
-        .arg("build")
-        .arg(t.path().join("app"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = build_fails(&[t.path().join("app").as_os_str()]);
     assert!(
         err.contains("link.yaml: a symlink that leads outside the build root"),
         "{err}"
@@ -543,9 +528,7 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 123\n",
     )]);
-    let out = fledge().arg("build").arg(t.path()).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = build_fails(&[t.path().as_os_str()]);
     assert!(
         err.contains("ConfigMap `metadata.name` is 123, not a string: quote it"),
         "{err}"

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::support::git::git;
-use super::support::until;
+use super::support::{erring_app, until};
 
 /// A person's push: on rejection (fledge pushed first), pull --rebase and push again.
 fn push(work: &Path) {
@@ -31,18 +31,9 @@ fn push(work: &Path) {
     panic!("could not push");
 }
 
+/// web behind nginx; its analysis fails after three checks.
 fn app(image: &str, error_rate: &str) -> String {
-    gated_app(image, error_rate, None)
-}
-
-/// The app, its analysis held by a confirm-rollout gate at `gate` when there is one.
-fn gated_app(image: &str, error_rate: &str, gate: Option<&str>) -> String {
-    let hooks = gate.map_or(String::new(), |url| {
-        format!("    webhooks: [{{name: gate, type: confirm-rollout, url: \"{url}\"}}]\n")
-    });
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n      annotations: {{sim.fledge.dev/error-rate: \"{error_rate}\"}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\nspec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: 3\n    stepWeight: 20\n    maxWeight: 60\n    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]\n{hooks}"
-    )
+    erring_app(image, error_rate, 3, None)
 }
 
 struct Daemon(Child);
@@ -253,7 +244,7 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
     until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
     std::fs::write(
         work.join("app.yaml"),
-        gated_app("web:2", "0.5", Some(&gate_url)),
+        erring_app("web:2", "0.5", 3, Some(&gate_url)),
     )
     .unwrap();
     git(&work, &["commit", "-q", "-am", "web 2"]);

@@ -162,12 +162,12 @@ fn symlinks_in_the_tree_are_read_as_a_checkout_reads_them_and_never_lead_out() {
     let p = remote.person();
     std::fs::write(p.join("real.yaml"), CM).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", p.join("leak.yaml")).unwrap();
-    for dir in ["shared", "linked", "inside", "leaking", "plain"] {
+    for dir in ["common", "linked", "inside", "leaking", "plain"] {
         std::fs::create_dir_all(p.join(dir)).unwrap();
     }
-    std::fs::write(p.join("shared/cm.yaml"), CM).unwrap();
-    std::fs::write(p.join("shared/kustomization.yaml"), KUSTOMIZATION).unwrap();
-    std::os::unix::fs::symlink("../shared", p.join("linked/sub")).unwrap();
+    std::fs::write(p.join("common/cm.yaml"), CM).unwrap();
+    std::fs::write(p.join("common/kustomization.yaml"), KUSTOMIZATION).unwrap();
+    std::os::unix::fs::symlink("../common", p.join("linked/sub")).unwrap();
     std::fs::write(p.join("linked/kustomization.yaml"), "resources: [sub]\n").unwrap();
     std::os::unix::fs::symlink("../real.yaml", p.join("inside/cm.yaml")).unwrap();
     std::fs::write(p.join("inside/kustomization.yaml"), KUSTOMIZATION).unwrap();

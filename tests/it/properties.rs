@@ -99,6 +99,17 @@ fn webhook() -> impl Strategy<Value = Value> {
         })
 }
 
+/// The items, the first of each name kept: names are unique in Flagger's lists.
+fn unique_names(items: Vec<Value>) -> Value {
+    let mut seen = std::collections::BTreeSet::new();
+    Value::Array(
+        items
+            .into_iter()
+            .filter(|i| seen.insert(i["name"].to_string()))
+            .collect(),
+    )
+}
+
 /// A Canary as people write them, within what Flagger accepts.
 fn canary() -> impl Strategy<Value = Value> {
     (
@@ -116,21 +127,8 @@ fn canary() -> impl Strategy<Value = Value> {
                 for (k, v) in traffic.as_object().unwrap() {
                     analysis[k] = v.clone();
                 }
-                // Names are unique in Flagger's lists.
-                let mut seen = std::collections::BTreeSet::new();
-                analysis["metrics"] = Value::Array(
-                    metrics
-                        .into_iter()
-                        .filter(|m| seen.insert(m["name"].to_string()))
-                        .collect(),
-                );
-                let mut seen = std::collections::BTreeSet::new();
-                analysis["webhooks"] = Value::Array(
-                    hooks
-                        .into_iter()
-                        .filter(|h| seen.insert(h["name"].to_string()))
-                        .collect(),
-                );
+                analysis["metrics"] = unique_names(metrics);
+                analysis["webhooks"] = unique_names(hooks);
                 let mut spec = json!({
                     "provider": provider,
                     "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},

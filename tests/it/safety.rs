@@ -14,6 +14,7 @@ use fledge::object::ObjectKey;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::support::erring_app;
 use super::support::git::{Remote, git};
 
 /// `fledge run` in-process: its shared state, the simulated cluster it syncs, and how to stop it.
@@ -632,13 +633,6 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
     assert_eq!(remote.head(), bump, "main as the person left it");
 }
 
-/// web behind nginx, its canary failing `error_rate` of the simulated requests.
-fn app_erring(image: &str, error_rate: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n      annotations: {{sim.fledge.dev/error-rate: \"{error_rate}\"}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\nspec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: 2\n    stepWeight: 20\n    maxWeight: 60\n    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file_and_the_revert() {
     let remote = Remote::new();
@@ -646,7 +640,7 @@ async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file
     remote.commit(
         &[
             ("apps/namespace.yaml", NAMESPACE),
-            ("apps/web.yaml", &app_erring("web:1", "0")),
+            ("apps/web.yaml", &erring_app("web:1", "0", 2, None)),
         ],
         "web",
     );
@@ -658,7 +652,7 @@ async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file
     })
     .await;
     let bump = remote.commit(
-        &[("apps/web.yaml", &app_erring("web:2", "0.5"))],
+        &[("apps/web.yaml", &erring_app("web:2", "0.5", 2, None))],
         "Bump web",
     );
     d.until("rolled back", |d| {

@@ -256,6 +256,23 @@ pub(crate) async fn recorder() -> (String, Received) {
     (base, received)
 }
 
+/// web (Deployment, Ingress, Canary) in `shop`, routed by nginx, its canary failing
+/// `error_rate` of the simulated requests; the analysis fails after `threshold` failed checks
+/// and, with a `gate` URL, waits for that confirm-rollout webhook first.
+pub(crate) fn erring_app(
+    image: &str,
+    error_rate: &str,
+    threshold: u32,
+    gate: Option<&str>,
+) -> String {
+    let hooks = gate.map_or(String::new(), |url| {
+        format!("    webhooks: [{{name: gate, type: confirm-rollout, url: \"{url}\"}}]\n")
+    });
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata:\n      labels: {{app: web}}\n      annotations: {{sim.fledge.dev/error-rate: \"{error_rate}\"}}\n    spec: {{containers: [{{name: web, image: \"{image}\"}}]}}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web, namespace: shop}}\nspec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: nginx\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}\n  service: {{port: 80}}\n  analysis:\n    interval: 10s\n    threshold: {threshold}\n    stepWeight: 20\n    maxWeight: 60\n    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]\n{hooks}"
+    )
+}
+
 /// A Flagger gate webhook: answers 403 until the flag is set, then 200. Returns its URL.
 pub(crate) async fn gate() -> (String, Arc<std::sync::atomic::AtomicBool>) {
     let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
