@@ -2,6 +2,8 @@
 //! kube-controller-manager, built from Go modules: `scripts/testcluster.sh`), through the same
 //! `KubeCluster` code and the same `fledge run --cluster kube --kubeconfig …` users run, with
 //! real Git and real write-back.
+//!
+//! The tests of one capability may live in a submodule of this one (sharing its helpers).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
