@@ -15,6 +15,9 @@ pub const RELEASE_KIND: &str = "Release";
 
 /// The annotation naming the revision a Deployment (target or primary) carries.
 pub const REVISION_ANNOTATION: &str = "fledge.dev/revision";
+/// The annotation on a primary Deployment naming the commit that brought the revision it
+/// serves, so that a lost Release status can be recovered from the primary.
+pub const COMMIT_ANNOTATION: &str = "fledge.dev/commit";
 /// The label naming the release that generated an object.
 pub const RELEASE_LABEL: &str = "fledge.dev/release";
 /// The label fledge puts on the objects it keeps for itself (inventory, revision key).
@@ -50,6 +53,9 @@ pub const RELEASE_TRAILER: &str = "Fledge-Release";
 pub const REASON_TRAILER: &str = "Fledge-Reason";
 /// The trailer of a revert naming the failed revision (its first 12 hex digits).
 pub const REVISION_TRAILER: &str = "Fledge-Revision";
+/// The commit trailer that allows a sync to prune a Namespace or CustomResourceDefinition
+/// (`Fledge-Allow-Prune: Namespace/team-a`).
+pub const ALLOW_PRUNE_TRAILER: &str = "Fledge-Allow-Prune";
 /// The notes ref outcomes are written under.
 pub const NOTES_REF: &str = "refs/notes/fledge";
 /// The default status branch.

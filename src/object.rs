@@ -215,6 +215,61 @@ pub fn secret_data(secret: &Value) -> Option<Value> {
     Some(Value::Object(data))
 }
 
+/// What the API server would refuse in a Secret's `data` and `stringData`, each naming the field
+/// and never a value (`data.token: not a string`): `data` values must be base64 strings (line
+/// breaks allowed, as Go's decoder skips them), `stringData` values strings, keys valid config
+/// keys. Checked before a Secret is sent, so that the server's refusal, which can quote the
+/// value, never has to be passed on.
+#[must_use]
+pub fn secret_problems(secret: &Value) -> Vec<String> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for field in ["data", "stringData"] {
+        let Some(v) = secret.get(field).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let Some(map) = v.as_object() else {
+            out.push(format!("{field}: not a map of keys to values"));
+            continue;
+        };
+        for (k, v) in map {
+            let valid_key = !k.is_empty()
+                && k.len() <= 253
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid_key {
+                out.push(format!(
+                    "{field}: key `{k}` is not a valid key (letters, digits, `-`, `_` and `.`)"
+                ));
+            }
+            match (field, v.as_str()) {
+                (_, None) => out.push(format!(
+                    "{field}.{k}: not a string ({})",
+                    if field == "data" {
+                        "a Secret's data values are base64 strings"
+                    } else {
+                        "quote it"
+                    }
+                )),
+                ("data", Some(text)) => {
+                    let compact: String =
+                        text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+                    if base64::engine::general_purpose::STANDARD
+                        .decode(compact)
+                        .is_err()
+                    {
+                        out.push(format!(
+                            "data.{k}: not valid base64 (put plain text under stringData instead)"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// A Secret's `data[key]`, decoded as UTF-8 text.
 #[must_use]
 pub fn secret_field(secret: &Value, key: &str) -> Option<String> {

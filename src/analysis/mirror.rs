@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::sim::SimMetrics;
 use super::{MetricError, MetricRequest, MetricSource};
+use crate::cluster::Fault;
 use crate::cluster::kube::KubeCluster;
 use crate::cluster::sim::SimCluster;
 use crate::object::{ObjectKey, applyable};
@@ -63,9 +64,16 @@ impl MirroredTraffic {
             match self.kube.list(api_version, kind, namespace, None).await {
                 Ok(objects) => listed.push((*kind, objects)),
                 Err(e) if matches!(*kind, "Service" | "Deployment") => {
-                    return Err(MetricError::Failed(format!(
-                        "reading {kind}s in {namespace} for the modelled traffic: {e}"
-                    )));
+                    let message =
+                        format!("reading {kind}s in {namespace} for the modelled traffic: {e}");
+                    let address = "the Kubernetes API".to_owned();
+                    return Err(match e.fault() {
+                        Fault::Forbidden | Fault::Unauthorized => {
+                            MetricError::Denied { address, message }
+                        }
+                        Fault::Unreachable => MetricError::Unreachable { address, message },
+                        _ => MetricError::Failed(message),
+                    });
                 }
                 Err(_) => {}
             }

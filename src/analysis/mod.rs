@@ -4,8 +4,9 @@
 //! variables; [`judge`] compares a value with its inclusive threshold range. Webhooks are in
 //! [`webhooks`].
 //!
-//! Three outcomes are kept apart all the way to events and logs — a value out of range, no
-//! data, an unreachable provider — and each is a failed check, never a promotion.
+//! The outcomes are kept apart all the way to events and logs: a value out of range and no data
+//! are failed checks (as in Flagger); a provider that cannot be reached or refuses access says
+//! nothing about the canary, so the rollout halts on it (neither promoting nor counting it).
 
 pub mod builtin;
 pub mod mirror;
@@ -64,6 +65,9 @@ pub enum MetricError {
     /// The provider could not be reached or did not answer in time.
     #[error("metrics provider {address} is unreachable: {message}")]
     Unreachable { address: String, message: String },
+    /// The provider (or the API server it reads) refused fledge's credentials or permissions.
+    #[error("metrics provider {address} refused access: {message}")]
+    Denied { address: String, message: String },
     /// The provider answered with an error, or the query could not be built.
     #[error("{0}")]
     Failed(String),
@@ -318,11 +322,13 @@ pub async fn check_metrics(
             Err(e @ MetricError::Unreachable { .. }) => {
                 return fail(
                     FailureKind::Unreachable,
-                    format!(
-                        "Halt {} advancement: metric {} not checked: {e}",
-                        spec.dotted(),
-                        metric.name
-                    ),
+                    format!("metric {} not checked: {e}", metric.name),
+                );
+            }
+            Err(e @ MetricError::Denied { .. }) => {
+                return fail(
+                    FailureKind::Denied,
+                    format!("metric {} not checked: {e}", metric.name),
                 );
             }
             Err(MetricError::Failed(e)) => {

@@ -104,6 +104,12 @@ impl Prometheus {
                     "{url}: unreadable answer: {e}"
                 )));
             }
+            Err(_) if matches!(status.as_u16(), 401 | 403) => {
+                return Err(MetricError::Denied {
+                    address: address.to_owned(),
+                    message: format!("HTTP {status}: check the credentials (token or basic auth)"),
+                });
+            }
             Err(_) => {
                 return Err(if status.is_server_error() {
                     MetricError::Unreachable {

@@ -120,6 +120,9 @@ pub enum Error {
     Spec(#[from] crate::release::spec::SpecError),
     #[error("{0}")]
     Daemon(String),
+    /// What the repository declares is invalid (exit status 1, as a render error).
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot write output")]
     Output(#[source] std::io::Error),
 }
@@ -253,16 +256,32 @@ fn hash(
         None => HashKey::offline(),
     };
     let objects = render_at(dir, root)?;
+    // A Secret the API server would refuse is refused here too, whoever references it.
+    for o in objects
+        .iter()
+        .filter(|o| o["kind"] == "Secret" && o["apiVersion"] == "v1")
+    {
+        let problems = crate::object::secret_problems(o);
+        if !problems.is_empty() {
+            return Err(Error::Invalid(format!(
+                "Secret {}/{}: {}",
+                crate::object::namespace_or_default(o),
+                o["metadata"]["name"].as_str().unwrap_or(""),
+                problems.join("; ")
+            )));
+        }
+    }
     let index = revision::ConfigIndex::new(&objects);
     let mut rows = Vec::new();
     for o in objects.iter().filter(|o| {
         o["apiVersion"] == "apps/v1"
             && matches!(o["kind"].as_str(), Some("Deployment" | "DaemonSet"))
     }) {
-        let r = revision::revision_in(o, &index, None, &key).map_err(|e| {
-            Error::Usage(format!(
+        let r = revision::revision_in(o, &index, None, &key).map_err(|e| match e {
+            revision::Error::MissingConfig { .. } => Error::Usage(format!(
                 "{e} (`fledge hash` reads Git only: objects that live only in the cluster cannot be hashed offline)"
-            ))
+            )),
+            e => Error::Invalid(e.to_string()),
         })?;
         let ns = o["metadata"]["namespace"].as_str().unwrap_or("default");
         rows.push(serde_json::json!({

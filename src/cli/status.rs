@@ -61,9 +61,16 @@ pub fn table(releases: &[ReleaseView]) -> String {
     out
 }
 
-/// The release's message, with the last failed check while the analysis goes on (a failed
-/// release's message says it already).
+/// The release's message: why its tick fails or its rollout is halted when it is, else the
+/// message with the last failed check while the analysis goes on (a failed release's message
+/// says it already).
 fn message(v: &ReleaseView) -> String {
+    if let Some(e) = &v.error {
+        return format!("{}; {}", e.summary(), v.message);
+    }
+    if let Some(h) = &v.halted {
+        return format!("halted: {h}");
+    }
     match &v.last_failed_check {
         Some(f) if v.phase != "Failed" => {
             format!("{}; last failed check: {}", v.message, f.summary())

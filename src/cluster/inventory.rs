@@ -3,13 +3,18 @@
 //! applied is recorded in an inventory ConfigMap, so only fledge's own objects are ever pruned;
 //! an object annotated `fledge.dev/prune: disabled` (or Flux's
 //! `kustomize.toolkit.fluxcd.io/prune: disabled`) is left in place. Works on any [`Cluster`].
+//!
+//! The prune guard ([`PruneGuard`]) counts a prune by its consequence and refuses a commit that
+//! would prune too much, or a Namespace or CRD without an allowance; only objects that exist are
+//! counted (what the server refused before was never applied). Unlike Flux, which prunes a
+//! Namespace dropped from Git with everything in it, fledge asks for the allowance first.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use super::{Cluster, Error};
-use crate::keys::{self, INVENTORY, PRUNE_OPT_OUT};
+use crate::keys::{self, ALLOW_PRUNE_TRAILER, INVENTORY, PRUNE_OPT_OUT};
 use crate::object::ObjectKey;
 
 /// One entry of the inventory: enough to find and delete the object.
@@ -54,6 +59,9 @@ async fn write(
 pub enum SyncError {
     #[error(transparent)]
     Cluster(#[from] Error),
+    /// A Secret the API server would refuse; its values are never quoted.
+    #[error("sync refused, nothing was applied or pruned: {}", .0.join("; "))]
+    InvalidSecrets(Vec<String>),
     /// The commit would prune more of what fledge applied than the guard allows.
     #[error(
         "sync refused: this commit would prune {prune} of the {held} objects fledge applied ({share:.0}%{why}): nothing was applied or pruned. If the repository really drops them, raise --max-prune-share (1 turns the guard off) for this sync; if not, check --path and the last commit. To be pruned: {names}"
@@ -65,25 +73,53 @@ pub enum SyncError {
         why: String,
         names: String,
     },
+    /// The commit would prune a Namespace (and everything in it) or a CustomResourceDefinition
+    /// (and every object of its kind) without an allowance.
+    #[error(
+        "sync refused: this commit would delete {}: nothing was applied or pruned. If that is meant, allow it in a commit message with the trailer `{ALLOW_PRUNE_TRAILER}: {}` (an empty commit will do: git commit --allow-empty) or run with --allow-destructive-prune; if not, put it back in Git (a dropped resources line in a kustomization.yaml, say)",
+        .what.join("; "),
+        .allow.join(", ")
+    )]
+    DestructivePrune {
+        /// Each object and what would go with it.
+        what: Vec<String>,
+        /// The allowance to write for each (`Namespace/team-a`).
+        allow: Vec<String>,
+    },
 }
 
-/// The prune guard: the largest share (0 to 1) of the inventory one sync may prune; a render
-/// that declares nothing at all never prunes below 1.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The prune guard: the largest share (0 to 1) of the inventory one sync may prune, counted by
+/// consequence (a Namespace counts with everything fledge applied in it); a render that declares
+/// nothing at all never prunes below 1. A Namespace or a CustomResourceDefinition is pruned only
+/// when allowed: by `destructive` (`--allow-destructive-prune`, Flux's behaviour) or by name in
+/// `allowed` (the commits' `Fledge-Allow-Prune` trailers).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PruneGuard {
     pub max_share: f64,
+    /// Namespaces and CRDs are pruned like any object.
+    pub destructive: bool,
+    /// Namespaces and CRDs this sync may prune, as `Namespace/<name>` or
+    /// `CustomResourceDefinition/<name>`.
+    pub allowed: BTreeSet<String>,
 }
 
 impl Default for PruneGuard {
     fn default() -> Self {
-        Self { max_share: 0.5 }
+        Self {
+            max_share: 0.5,
+            destructive: false,
+            allowed: BTreeSet::new(),
+        }
     }
 }
+
+/// Kinds whose deletion takes other objects with it.
+const DEFINITIONS: &[&str] = &["Namespace", "CustomResourceDefinition"];
 
 impl PruneGuard {
     /// Refuses pruning `prune` of `held` when `declared` objects remain: more than the share
     /// (and more than one object), or everything because the render declares nothing.
-    fn check(self, prune: &[String], held: usize, declared: usize) -> Result<(), SyncError> {
+    fn check(&self, prune: &[String], held: usize, declared: usize) -> Result<(), SyncError> {
         if prune.is_empty() || self.max_share >= 1.0 {
             return Ok(());
         }
@@ -107,6 +143,28 @@ impl PruneGuard {
             names: prune.join(", "),
         })
     }
+
+    /// Whether pruning this Namespace or CRD is allowed.
+    fn allows(&self, k: &ObjectKey) -> bool {
+        self.destructive
+            || self.allowed.contains("*")
+            || self.allowed.contains(&format!("{}/{}", k.kind, k.name))
+    }
+}
+
+/// The allowances in commit messages: every `Fledge-Allow-Prune: Kind/name[, Kind/name…]`
+/// trailer line (`*` allows every Namespace and CRD).
+#[must_use]
+pub fn allowances<'a>(messages: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    let prefix = format!("{ALLOW_PRUNE_TRAILER}:");
+    messages
+        .into_iter()
+        .flat_map(str::lines)
+        .filter_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// What a sync did.
@@ -114,6 +172,10 @@ impl PruneGuard {
 pub struct Synced {
     pub applied: usize,
     pub pruned: Vec<String>,
+    /// The inventory it wrote.
+    pub inventory: BTreeSet<String>,
+    /// The inventory ConfigMap was missing and the remembered one stood in for it.
+    pub inventory_restored: bool,
 }
 
 /// Applies `objects` and prunes what the previous inventory held and `objects` and `keep`
@@ -125,35 +187,133 @@ pub async fn sync(
     keep: &BTreeSet<ObjectKey>,
     guard: PruneGuard,
 ) -> Result<Synced, SyncError> {
-    let previous: BTreeSet<String> = cluster
+    sync_with(cluster, inventory_namespace, objects, keep, &guard, None).await
+}
+
+/// [`sync`], with the inventory this process last wrote: it stands in for the inventory
+/// ConfigMap when that is gone (deleted by hand), so that what the repository dropped meanwhile
+/// is still pruned.
+pub async fn sync_with(
+    cluster: &impl Cluster,
+    inventory_namespace: &str,
+    objects: &[Value],
+    keep: &BTreeSet<ObjectKey>,
+    guard: &PruneGuard,
+    remembered: Option<&BTreeSet<String>>,
+) -> Result<Synced, SyncError> {
+    check_secrets(objects)?;
+    let stored = cluster
         .get("v1", "ConfigMap", inventory_namespace, INVENTORY)
-        .await?
-        .and_then(|cm| {
-            cm["data"]["objects"]
-                .as_str()
-                .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+        .await?;
+    let inventory_restored = stored.is_none() && remembered.is_some();
+    let previous: BTreeSet<String> = match stored {
+        Some(cm) => cm["data"]["objects"]
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        None => remembered.cloned().unwrap_or_default(),
+    };
     let current: BTreeSet<String> = objects.iter().filter_map(entry).collect();
-    let gone: Vec<(Value, ObjectKey)> = previous
-        .difference(&current)
-        .filter_map(|e| parse_entry(e))
-        .filter_map(|stub| ObjectKey::of(&stub).map(|k| (stub, k)))
-        .filter(|(_, k)| !keep.contains(k))
+    let (mut gone, missing) = prunable(cluster, &previous, &current, keep).await?;
+    let held = previous.len() - missing;
+    // Counted by consequence: what fledge applied inside a pruned Namespace goes with it.
+    let mut names: Vec<String> = gone.iter().map(|(_, k, _)| k.to_string()).collect();
+    for (_, ns, _) in gone.iter().filter(|(_, k, _)| k.kind == "Namespace") {
+        names.extend(
+            previous
+                .iter()
+                .filter_map(|e| parse_entry(e))
+                .filter_map(|stub| ObjectKey::of(&stub))
+                .filter(|k| k.namespace == ns.name && !names.contains(&k.to_string()))
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>(),
+        );
+    }
+    guard.check(&names, held, objects.len() + keep.len())?;
+    let refused: Vec<&ObjectKey> = gone
+        .iter()
+        .map(|(_, k, _)| k)
+        .filter(|k| DEFINITIONS.contains(&k.kind.as_str()) && !guard.allows(k))
         .collect();
-    let names: Vec<String> = gone.iter().map(|(_, k)| k.to_string()).collect();
-    guard.check(&names, previous.len(), objects.len() + keep.len())?;
+    if !refused.is_empty() {
+        let mut what = Vec::new();
+        for k in &refused {
+            what.push(consequence(cluster, k, &gone).await);
+        }
+        return Err(SyncError::DestructivePrune {
+            what,
+            allow: refused
+                .iter()
+                .map(|k| format!("{}/{}", k.kind, k.name))
+                .collect(),
+        });
+    }
     // Recorded before the apply: an apply that fails part-way (a real server applies
     // Namespaces and CRDs before the rest) leaves nothing applied that is not in the inventory.
-    if !current.is_subset(&previous) {
+    if !current.is_subset(&previous) || inventory_restored {
         let union: BTreeSet<&String> = previous.iter().chain(&current).collect();
         write(cluster, inventory_namespace, union).await?;
     }
     cluster.apply(objects).await?;
     let mut pruned = Vec::new();
-    for (stub, k) in gone {
+    // Definitions last: what they take with them is deleted by name first.
+    gone.sort_by_key(|(_, k, _)| DEFINITIONS.contains(&k.kind.as_str()));
+    for (stub, k, _) in gone {
+        cluster.delete(&stub).await?;
+        pruned.push(k.to_string());
+    }
+    write(cluster, inventory_namespace, current.iter().collect()).await?;
+    Ok(Synced {
+        applied: objects.len(),
+        pruned,
+        inventory: current,
+        inventory_restored,
+    })
+}
+
+/// Refuses Secrets the API server would refuse, naming the Secret and field, never a value.
+fn check_secrets(objects: &[Value]) -> Result<(), SyncError> {
+    let invalid: Vec<String> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Secret" && o["apiVersion"] == "v1")
+        .flat_map(|o| {
+            let who = ObjectKey::of(o).map_or_else(|| "Secret".to_owned(), |k| k.to_string());
+            crate::object::secret_problems(o)
+                .into_iter()
+                .map(move |p| format!("{who}: {p}"))
+        })
+        .collect();
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(SyncError::InvalidSecrets(invalid))
+    }
+}
+
+/// An object to prune: its stub (to delete it), key and live state.
+type Prunable = (Value, ObjectKey, Value);
+
+/// What `previous` holds and `current` and `keep` do not, as it exists in the cluster, and how
+/// many of those do not exist. Only what exists is pruned or counted: an object the server
+/// refused before (recorded, never applied) or deleted by hand simply leaves the inventory; one
+/// annotated to opt out of pruning stays.
+async fn prunable(
+    cluster: &impl Cluster,
+    previous: &BTreeSet<String>,
+    current: &BTreeSet<String>,
+    keep: &BTreeSet<ObjectKey>,
+) -> Result<(Vec<Prunable>, usize), Error> {
+    let candidates: Vec<(Value, ObjectKey)> = previous
+        .difference(current)
+        .filter_map(|e| parse_entry(e))
+        .filter_map(|stub| ObjectKey::of(&stub).map(|k| (stub, k)))
+        .filter(|(_, k)| !keep.contains(k))
+        .collect();
+    let mut gone = Vec::new();
+    let mut missing = 0;
+    for (stub, k) in candidates {
         let live = cluster
             .get(
                 stub["apiVersion"].as_str().unwrap_or(""),
@@ -162,21 +322,93 @@ pub async fn sync(
                 &k.name,
             )
             .await?;
-        let Some(live) = live else { continue };
-        if PRUNE_OPT_OUT
-            .iter()
-            .any(|a| live["metadata"]["annotations"][*a] == "disabled")
-        {
-            continue;
+        match live {
+            None => missing += 1,
+            Some(live)
+                if PRUNE_OPT_OUT
+                    .iter()
+                    .any(|a| live["metadata"]["annotations"][*a] == "disabled") => {}
+            Some(live) => gone.push((stub, k, live)),
         }
-        cluster.delete(&stub).await?;
-        pruned.push(k.to_string());
     }
-    write(cluster, inventory_namespace, current.iter().collect()).await?;
-    Ok(Synced {
-        applied: objects.len(),
-        pruned,
-    })
+    Ok((gone, missing))
+}
+
+/// Kinds listed to say what a Namespace's deletion would take with it.
+const CONTENTS: &[(&str, &str)] = &[
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "Service"),
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("batch/v1", "CronJob"),
+];
+
+/// How many objects a refusal names before it counts the rest.
+const NAMED: usize = 12;
+
+/// A Namespace or CRD, and what its deletion would take with it: for a Namespace, what it holds
+/// of the common kinds; for a CRD, how many objects of its kind the cluster holds.
+async fn consequence(cluster: &impl Cluster, k: &ObjectKey, gone: &[Prunable]) -> String {
+    if k.kind == "Namespace" {
+        let mut inside = Vec::new();
+        for (api, kind) in CONTENTS {
+            if let Ok(list) = cluster.list(api, kind, &k.name).await {
+                inside.extend(
+                    list.iter()
+                        .filter_map(ObjectKey::of)
+                        .map(|o| format!("{kind} {}", o.name)),
+                );
+            }
+        }
+        let shown: Vec<&String> = inside.iter().take(NAMED).collect();
+        let more = inside.len().saturating_sub(NAMED);
+        return format!(
+            "Namespace {} and everything in it ({}{}{})",
+            k.name,
+            if inside.is_empty() {
+                "nothing of the common kinds found".to_owned()
+            } else {
+                shown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            if inside.is_empty() {
+                ""
+            } else {
+                ", among others"
+            }
+        );
+    }
+    let live = gone
+        .iter()
+        .find(|(_, g, _)| g == k)
+        .map(|(_, _, live)| live);
+    let spec = live.map(|l| &l["spec"]);
+    let group = spec.and_then(|s| s["group"].as_str()).unwrap_or("");
+    let kind = spec.and_then(|s| s["names"]["kind"].as_str()).unwrap_or("");
+    let version = spec
+        .and_then(|s| s["versions"].as_array())
+        .and_then(|vs| vs.iter().find(|v| v["storage"] == true))
+        .and_then(|v| v["name"].as_str())
+        .unwrap_or("");
+    let count = match cluster.list(&format!("{group}/{version}"), kind, "").await {
+        Ok(list) => format!("{} found", list.len()),
+        Err(e) => format!("how many could not be listed: {e}"),
+    };
+    format!(
+        "CustomResourceDefinition {} and every {kind} in the cluster ({count})",
+        k.name
+    )
 }
 
 #[cfg(test)]

@@ -17,18 +17,139 @@ use serde_json::{Value, json};
 use crate::keys::{self, FIELD_MANAGER};
 use crate::object::{ObjectKey, split_api_version};
 
-/// Why a cluster operation failed.
+/// Why a cluster operation failed. Each variant names the request (verb and object) and says
+/// the server's words in one line: what people read in `fledge status`, alerts and statuses.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{object}: {message}")]
-    Api { object: String, message: String },
-    #[error("the dry run refused {} object(s), so nothing was applied: {}", .0.len(), .0.iter().map(|(o, m)| format!("{o}: {m}")).collect::<Vec<_>>().join("; "))]
-    DryRun(Vec<(String, String)>),
+    /// The API server answered with an error.
+    #[error("{verb} {object}: {message}")]
+    Api {
+        verb: &'static str,
+        object: String,
+        /// The HTTP status code.
+        code: u16,
+        /// The server's machine-readable reason (`Forbidden`, `NotFound`, `Invalid`, …).
+        reason: String,
+        /// The server's message (withheld for Secrets: it may quote their data).
+        message: String,
+    },
+    /// The API server could not be reached, or did not answer in time.
+    #[error("{verb} {object}: the API server did not answer: {message}")]
+    Unreachable {
+        verb: &'static str,
+        object: String,
+        message: String,
+    },
+    #[error("the dry run refused {} object(s), so nothing was applied: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    DryRun(Vec<Error>),
+    /// The cluster does not serve a kind: its CustomResourceDefinition is not installed.
+    #[error(
+        "{kind}.{api_version}: the cluster does not serve this kind; install its CustomResourceDefinition{hint}"
+    )]
+    NoKind {
+        kind: String,
+        api_version: String,
+        hint: &'static str,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("CustomResourceDefinition {name} was not Established within {timeout:?}")]
     NotEstablished { name: String, timeout: Duration },
 }
+
+impl Error {
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn fault(&self) -> super::Fault {
+        use super::Fault;
+        match self {
+            Self::Api { code, reason, .. } => match (*code, reason.as_str()) {
+                (404, _) | (_, "NotFound") => Fault::NotFound,
+                (403, _) | (_, "Forbidden") => Fault::Forbidden,
+                (401, _) | (_, "Unauthorized") => Fault::Unauthorized,
+                (409 | 413 | 422, _) | (400, "BadRequest") => Fault::Refused,
+                (500.. | 429, _) => Fault::Unreachable,
+                _ => Fault::Other,
+            },
+            Self::Unreachable { .. } => Fault::Unreachable,
+            Self::DryRun(refused) => refused.first().map_or(Fault::Refused, |e| match e.fault() {
+                Fault::Other => Fault::Refused,
+                f => f,
+            }),
+            Self::NoKind { .. } => Fault::NoKind,
+            Self::Invalid(_) => Fault::Refused,
+            Self::NotEstablished { .. } => Fault::Other,
+        }
+    }
+}
+
+/// The error of a request (`verb` on `object`). The server's message about a Secret is
+/// withheld (its reason and the fields it names are kept): a server refusing a Secret's data can
+/// quote the data (a typed-patch error prints the value it could not convert).
+fn api_error(verb: &'static str, object: &str, secret: bool, e: kube::Error) -> Error {
+    match e {
+        kube::Error::Api(s) => {
+            let message = if secret {
+                withheld(&s.message, &s.reason)
+            } else if s.message.is_empty() {
+                format!("{} ({})", s.reason, s.code)
+            } else {
+                s.message.clone()
+            };
+            Error::Api {
+                verb,
+                object: object.to_owned(),
+                code: s.code,
+                reason: s.reason.clone(),
+                message,
+            }
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => Error::Unreachable {
+            verb,
+            object: object.to_owned(),
+            message: crate::chain::Chain(&e).to_string(),
+        },
+        e => Error::Invalid(format!("{verb} {object}: {}", crate::chain::Chain(&e))),
+    }
+}
+
+/// What may be said of a server's message about a Secret: its reason and the data fields it
+/// names, never a value.
+#[must_use]
+pub fn withheld(message: &str, reason: &str) -> String {
+    let fields = secret_fields(message);
+    let reason = if reason.is_empty() { "refused" } else { reason };
+    if fields.is_empty() {
+        format!("{reason}: the server's message is withheld, as it may quote the Secret's data")
+    } else {
+        format!(
+            "{reason} at {}: the server's message is withheld, as it may quote the Secret's data",
+            fields.join(", ")
+        )
+    }
+}
+
+/// The `data`/`stringData` keys a server message names (`.data.token`, `data[token]`).
+fn secret_fields(message: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\b(data|stringData)(\.|\[)([-._a-zA-Z0-9]+)")
+        .expect("the pattern is valid");
+    let mut out: Vec<String> = re
+        .captures_iter(message)
+        .map(|c| format!("{}.{}", &c[1], &c[3]))
+        .collect();
+    out.dedup();
+    out
+}
+
+fn is_secret(obj: &Value) -> bool {
+    obj["kind"] == "Secret"
+        && split_api_version(obj["apiVersion"].as_str().unwrap_or(""))
+            .0
+            .is_empty()
+}
+
+/// How long one request may wait for the API server's answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Kinds every cluster serves, so that applying them needs no discovery request:
 /// (group, version, kind, plural, namespaced).
@@ -145,13 +266,6 @@ impl std::fmt::Debug for KubeCluster {
     }
 }
 
-fn api_error(object: &str, e: &kube::Error) -> Error {
-    Error::Api {
-        object: object.to_owned(),
-        message: e.to_string(),
-    }
-}
-
 fn describe(obj: &Value) -> String {
     ObjectKey::of(obj).map_or_else(|| crate::object::describe(obj), |k| k.to_string())
 }
@@ -197,7 +311,7 @@ impl KubeCluster {
             context: context.map(str::to_owned),
             ..Default::default()
         };
-        let config = if let Some(p) = path {
+        let mut config = if let Some(p) = path {
             let file = kube::config::Kubeconfig::read_from(p)
                 .map_err(|e| Error::Invalid(format!("kubeconfig {}: {e}", p.display())))?;
             kube::Config::from_custom_kubeconfig(file, &options)
@@ -212,6 +326,9 @@ impl KubeCluster {
                 Err(e) => return Err(Error::Invalid(format!("kubeconfig: {e}"))),
             }
         };
+        // A stalled API server must fail a request, not hang the reconciler: kube sets no read
+        // timeout by default.
+        config.read_timeout = Some(REQUEST_TIMEOUT);
         let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(Self::new(client))
     }
@@ -248,15 +365,16 @@ impl KubeCluster {
             let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
                 .await
                 .map_err(|e| match e {
-                    kube::Error::Api(s) if s.code == 404 => Error::Invalid(format!(
-                        "{kind}.{api_version}: the cluster does not serve this kind; install its CustomResourceDefinition{}",
-                        if group == "fledge.dev" {
+                    kube::Error::Api(s) if s.code == 404 => Error::NoKind {
+                        kind: kind.to_owned(),
+                        api_version: api_version.to_owned(),
+                        hint: if group == "fledge.dev" {
                             " (kubectl apply -k deploy installs fledge's)"
                         } else {
                             ""
-                        }
-                    )),
-                    e => api_error(&format!("{kind}.{api_version}"), &e),
+                        },
+                    },
+                    e => api_error("discover", &format!("{kind}.{api_version}"), false, e),
                 })?;
             (ar, caps.scope == Scope::Namespaced)
         };
@@ -309,14 +427,20 @@ impl KubeCluster {
         for obj in objects {
             let (api, name) = match self.api_for(obj).await {
                 Ok(a) => a,
+                Err(e) if e.fault() == super::Fault::Unreachable => return Err(e),
                 Err(e) => {
-                    refused.push((describe(obj), e.to_string()));
+                    refused.push(e);
                     continue;
                 }
             };
             let params = apply_params().dry_run();
             if let Err(e) = api.patch(&name, &params, &Patch::Apply(*obj)).await {
-                refused.push((describe(obj), e.to_string()));
+                let e = api_error("dry-run apply", &describe(obj), is_secret(obj), e);
+                // A server that does not answer is not a refusal; asking on is pointless.
+                if e.fault() == super::Fault::Unreachable {
+                    return Err(e);
+                }
+                refused.push(e);
             }
         }
         if refused.is_empty() {
@@ -335,7 +459,7 @@ impl KubeCluster {
             let result = api
                 .patch(&name, &apply_params(), &Patch::Apply(*obj))
                 .await
-                .map_err(|e| api_error(&describe(obj), &e))?;
+                .map_err(|e| api_error("apply", &describe(obj), is_secret(obj), e))?;
             if obj["kind"] == "CustomResourceDefinition" {
                 self.wait_established(&name).await?;
             }
@@ -351,7 +475,7 @@ impl KubeCluster {
         let result = api
             .patch_status(&name, &params, &Patch::Apply(obj))
             .await
-            .map_err(|e| api_error(&describe(obj), &e))?;
+            .map_err(|e| api_error("apply status", &describe(obj), false, e))?;
         serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))
     }
 
@@ -360,7 +484,9 @@ impl KubeCluster {
         let (api, _) = self.api_for(&probe).await?;
         let deadline = tokio::time::Instant::now() + self.crd_timeout;
         loop {
-            let crd = api.get_opt(name).await.map_err(|e| api_error(name, &e))?;
+            let crd = api.get_opt(name).await.map_err(|e| {
+                api_error("get", &format!("CustomResourceDefinition {name}"), false, e)
+            })?;
             let established = crd
                 .and_then(|c| serde_json::to_value(c).ok())
                 .is_some_and(|c| {
@@ -396,12 +522,13 @@ impl KubeCluster {
         let obj = api
             .get_opt(&name)
             .await
-            .map_err(|e| api_error(&describe(&probe), &e))?;
+            .map_err(|e| api_error("get", &describe(&probe), false, e))?;
         obj.map(|o| serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string())))
             .transpose()
     }
 
-    /// Objects of a kind in a namespace, optionally filtered by a label selector.
+    /// Objects of a kind in a namespace (every namespace for `""`), optionally filtered by a
+    /// label selector.
     pub async fn list(
         &self,
         api_version: &str,
@@ -410,7 +537,16 @@ impl KubeCluster {
         labels: Option<&str>,
     ) -> Result<Vec<Value>, Error> {
         let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "-", "namespace": namespace}});
-        let (api, _) = self.api_for(&probe).await?;
+        let (api, _) = if namespace.is_empty() {
+            // Every namespace.
+            let (ar, _) = self.resource(api_version, kind).await?;
+            (
+                Api::<DynamicObject>::all_with(self.client.clone(), &ar),
+                String::new(),
+            )
+        } else {
+            self.api_for(&probe).await?
+        };
         let mut params = ListParams::default();
         if let Some(l) = labels {
             params = params.labels(l);
@@ -418,7 +554,7 @@ impl KubeCluster {
         let list = api
             .list(&params)
             .await
-            .map_err(|e| api_error(&format!("{kind} in {namespace}"), &e))?;
+            .map_err(|e| api_error("list", &format!("{kind} in {namespace}"), false, e))?;
         // The API server leaves kind and apiVersion out of a list's items; put them back, so
         // that every object fledge reads names its kind (as the simulated cluster's do).
         list.items
@@ -438,7 +574,7 @@ impl KubeCluster {
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(api_error(&describe(obj), &e)),
+            Err(e) => Err(api_error("delete", &describe(obj), false, e)),
         }
     }
 
@@ -476,7 +612,7 @@ impl KubeCluster {
             kube::Error::Api(s) if s.code == 404 => Error::Invalid(format!(
                 "namespace {namespace} does not exist: create it (kubectl apply -k deploy creates fledge-system) or name another with --namespace"
             )),
-            e => api_error(&format!("Secret {namespace}/{name}"), &e),
+            e => api_error("apply", &format!("Secret {namespace}/{name}"), true, e),
         })?;
         Ok(crate::revision::HashKey::new(key.to_vec()))
     }

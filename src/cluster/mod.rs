@@ -23,6 +23,55 @@ pub enum Error {
     Sim(#[from] sim::Error),
 }
 
+/// What kind of failure a cluster operation met, for those who must tell a passing fault from
+/// a refusal or a missing permission (the reason people see beside the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Fault {
+    /// The object, or the namespace it belongs in, does not exist.
+    NotFound,
+    /// RBAC denies the request: a permission is missing.
+    Forbidden,
+    /// The API server refused the credentials.
+    Unauthorized,
+    /// The API server refused the object (validation, conflict, size).
+    Refused,
+    /// The cluster does not serve the kind: its CustomResourceDefinition is not installed.
+    NoKind,
+    /// The API server could not be reached, or did not answer in time.
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+impl Fault {
+    /// The name people and programs read (`Forbidden`, `Unreachable`, …).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NotFound",
+            Self::Forbidden => "Forbidden",
+            Self::Unauthorized => "Unauthorized",
+            Self::Refused => "Refused",
+            Self::NoKind => "NoKind",
+            Self::Unreachable => "Unreachable",
+            Self::Other => "Failed",
+        }
+    }
+}
+
+impl Error {
+    /// What kind of failure this is.
+    #[must_use]
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Kube(e) => e.fault(),
+            Self::Sim(sim::Error::NotFound(_)) => Fault::NotFound,
+            Self::Sim(sim::Error::Refused(_) | sim::Error::Invalid(_)) => Fault::Refused,
+            Self::Sim(sim::Error::Io { .. }) => Fault::Other,
+        }
+    }
+}
+
 /// What fledge needs from a cluster.
 pub trait Cluster: Send + Sync {
     /// Applies objects (server-side apply, field manager `fledge`), all or nothing; returns them
@@ -44,7 +93,7 @@ pub trait Cluster: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> impl std::future::Future<Output = Result<Option<Value>, Error>> + Send;
-    /// Objects of a kind in a namespace.
+    /// Objects of a kind in a namespace (every namespace for `""`).
     fn list(
         &self,
         api_version: &str,
@@ -176,7 +225,8 @@ impl Cluster for SimHandle {
         namespace: &str,
     ) -> Result<Vec<Value>, Error> {
         let (group, _) = split_api_version(api_version);
-        Ok(self.lock().list(group, kind, Some(namespace)))
+        let namespace = Some(namespace).filter(|n| !n.is_empty());
+        Ok(self.lock().list(group, kind, namespace))
     }
 
     async fn delete(&self, object: &Value) -> Result<(), Error> {

@@ -432,7 +432,10 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .namespace
             .clone()
             .unwrap_or_else(|| "fledge-system".into()),
-        prune_guard: PruneGuard { max_share },
+        prune_guard: PruneGuard {
+            max_share,
+            ..PruneGuard::default()
+        },
         api_token,
         min_interval: Duration::from_secs(10),
         time_scale,

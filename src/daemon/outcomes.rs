@@ -317,6 +317,7 @@ impl Writer {
             .primary_commit
             .as_deref()
             .and_then(|c| Oid::from_str(c).ok());
+        let primary = s.primary_revision.clone();
         let (path, provider, hkey, release) = (
             self.path.clone(),
             self.provider.clone(),
@@ -328,7 +329,7 @@ impl Writer {
         let found = self
             .git
             .inspect(&self.config.branch, move |repo, head| {
-                if history::already_reverted(repo, head, &release2, &short2) {
+                if history::already_reverted(repo, head, source, &release2, &short2) {
                     return Ok(None);
                 }
                 // The release's revision at a commit: render that commit's tree.
@@ -338,16 +339,28 @@ impl Writer {
                         .ok()?;
                     d.releases.get(&release2).map(|t| t.revision.id.0.clone())
                 };
+                let boundary = history::Boundary {
+                    commit: stop,
+                    revision: primary.as_deref(),
+                };
                 Ok(Some(history::bringing_commits(
                     repo,
                     source,
-                    stop,
+                    boundary,
                     &revision_at,
                 )))
             })
             .await?;
-        let Some(commits) = found else {
-            return Ok(());
+        let commits = match found {
+            None => return Ok(()),
+            Some(Ok(commits)) => commits,
+            Some(Err(why)) => {
+                error!(release = %release, reason = %why,
+                    "cannot tell which commits brought the failed revision; nothing is reverted, a person must act");
+                self.alert(format!("{release}: the failed revision {short} is not reverted: fledge cannot tell which commits brought it ({why}); the release stays on its primary, revert it by hand"));
+                self.given_up.insert((release, rev));
+                return Ok(());
+            }
         };
         let reason = s.message.clone();
         let message = record::revert_message(&commits, &release, &reason, &short);

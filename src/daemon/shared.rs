@@ -21,6 +21,11 @@ pub struct SyncStatus {
     /// The last commit that synced whole.
     pub applied_commit: Option<String>,
     pub ready: bool,
+    /// Why it is (not) ready, as Flux's condition reasons: `ReconciliationSucceeded`,
+    /// `BuildFailed`, `ReconciliationFailed`, `PruneRefused`, `InvalidCanary`,
+    /// `GitOperationFailed`.
+    #[serde(default)]
+    pub reason: String,
     /// Why it is not ready; empty when it is.
     pub message: String,
     pub last_transition_time: String,

@@ -42,4 +42,20 @@ pub struct ReleaseTarget {
     pub commit: Option<String>,
     /// Promoted before and not failed since (fast rollback).
     pub known_good: bool,
+    /// The target as Git had it at the commit that brought the revision the primary serves,
+    /// when that revision is no longer Git's: what a deleted primary is rebuilt from during a
+    /// rollout. The daemon supplies it when a tick finds the primary missing.
+    pub primary_source: Option<std::sync::Arc<PrimarySource>>,
+}
+
+/// A revision's target and configs as Git had them at an earlier commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrimarySource {
+    /// The commit read.
+    pub commit: String,
+    /// The target Deployment at that commit (with its namespace set).
+    pub target: Value,
+    pub revision: Revision,
+    /// The ConfigMaps and Secrets it references.
+    pub configs: Vec<Value>,
 }

@@ -116,9 +116,40 @@ pub struct ReleaseState {
     /// The commit that brought the revision the primary serves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_commit: Option<String>,
+    /// Why the rollout is halted — neither advancing nor counting failed checks — for a cause
+    /// that is not the canary's: a missing or stuck primary, a metrics provider that cannot be
+    /// reached or refuses fledge. Cleared when the rollout moves again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+    /// Why fledge's last tick of this release failed, until one succeeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<TickError>,
+    /// The hashing the revisions above were made with (`crate::revision::SCHEME`); absent in
+    /// states written before it was recorded.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub revision_scheme: u32,
     /// The last phase changes, newest last (bounded by [`HISTORY_LEN`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Transition>,
+}
+
+/// A tick that could not complete: a machine-readable reason (`Forbidden`, `Unreachable`,
+/// `NoKind`, `PrimaryLost`, …), the request and the server's words in one line, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TickError {
+    pub reason: String,
+    pub message: String,
+    /// Unix seconds of the first tick that failed for this reason.
+    pub since: i64,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How many phase changes a release remembers.
@@ -190,6 +221,9 @@ pub enum FailureKind {
     NoData,
     /// The metrics provider could not be reached.
     Unreachable,
+    /// The metrics provider (or the API server it reads) refused fledge's credentials or
+    /// permissions.
+    Denied,
     /// Anything else (a template that does not render, a bad query, a missing secret).
     #[default]
     Error,
@@ -223,6 +257,15 @@ pub struct FailedCheck {
     pub message: String,
     /// Unix seconds of the check (set by `decide`).
     pub time: i64,
+}
+
+impl FailureKind {
+    /// Whether a failure of this kind says something about the canary. An unreachable or
+    /// refusing provider says nothing: the analysis halts instead of counting it.
+    #[must_use]
+    pub fn is_evidence(self) -> bool {
+        !matches!(self, Self::Unreachable | Self::Denied)
+    }
 }
 
 impl FailedCheck {

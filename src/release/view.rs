@@ -30,6 +30,33 @@ pub struct ReleaseView {
     /// The last check that failed for this revision: why a canary failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failed_check: Option<FailedCheckView>,
+    /// Why the rollout is halted for a cause that is not the canary's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+    /// Why fledge cannot tick the release: it acts on nothing until this clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TickErrorView>,
+}
+
+/// A failing tick as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TickErrorView {
+    /// `Forbidden`, `Unreachable`, `NoKind`, `PrimaryLost`, …
+    pub reason: String,
+    pub message: String,
+    pub since: String,
+}
+
+impl TickErrorView {
+    /// One line: `tick failing since <time> (<reason>): <message>`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        format!(
+            "tick failing since {} ({}): {}",
+            self.since, self.reason, self.message
+        )
+    }
 }
 
 /// A failed check as the API shows it.
@@ -90,6 +117,12 @@ impl ReleaseView {
             message: s.message.clone(),
             fast_rollback: s.fast_rollback,
             last_failed_check: s.last_failed_check.as_ref().map(FailedCheckView::of),
+            halted: s.halted.clone(),
+            error: s.error.as_ref().map(|e| TickErrorView {
+                reason: e.reason.clone(),
+                message: e.message.clone(),
+                since: rfc3339(e.since),
+            }),
         }
     }
 

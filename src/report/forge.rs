@@ -72,6 +72,9 @@ pub enum State {
     Pending,
     Success,
     Failure,
+    /// fledge cannot act on the release (a refused or forbidden request, an unreachable API
+    /// server): not the change's failure, and it clears.
+    Error,
 }
 
 /// One status to post.
@@ -118,7 +121,22 @@ pub fn status_of(v: &ReleaseView, cluster: &str) -> Option<CommitStatus> {
     } else {
         format!("canary {}%", v.canary_weight)
     };
+    if let Some(e) = &v.error {
+        return Some(CommitStatus {
+            sha,
+            context: format!("fledge/{cluster}/{}/{}", v.namespace, v.name),
+            state: State::Error,
+            description: truncate(
+                &format!("fledge cannot act ({}): {}", e.reason, e.message),
+                140,
+            ),
+        });
+    }
     let (state, description) = match v.phase.as_str() {
+        _ if v.halted.is_some() && v.phase != "Failed" && v.phase != "Succeeded" => (
+            State::Pending,
+            format!("halted · {}", v.halted.as_deref().unwrap_or("")),
+        ),
         "Progressing" => (State::Pending, format!("{progress} · {checks}")),
         "Waiting" => (
             State::Pending,
@@ -208,13 +226,14 @@ impl Forge {
         match (self.config.kind, s) {
             (ForgeKind::Bitbucket, State::Pending) => "INPROGRESS",
             (ForgeKind::Bitbucket, State::Success) => "SUCCESSFUL",
-            (ForgeKind::Bitbucket, State::Failure) => "FAILED",
+            (ForgeKind::Bitbucket, State::Failure | State::Error) => "FAILED",
             // GitLab has a real "running" state, and refuses pending → pending.
             (ForgeKind::GitLab, State::Pending) => "running",
-            (ForgeKind::GitLab, State::Failure) => "failed",
+            (ForgeKind::GitLab, State::Failure | State::Error) => "failed",
             (_, State::Pending) => "pending",
             (_, State::Success) => "success",
             (_, State::Failure) => "failure",
+            (_, State::Error) => "error",
         }
     }
 

@@ -44,7 +44,17 @@ pub struct Counters {
     pub failures: BTreeMap<(String, String, String), u64>,
     /// The last value of each analysis metric by (target, namespace, metric).
     pub metric_values: BTreeMap<(String, String, String), f64>,
+    /// Ticks that failed, by (release, namespace, reason).
+    pub tick_errors: BTreeMap<(String, String, String), u64>,
 }
+
+/// `fledge_release_tick_errors_total{name, namespace, reason}`: ticks that failed.
+pub const TICK_ERRORS: &str = "fledge_release_tick_errors_total";
+/// `fledge_release_failing{name, namespace, reason}`: 1 while a release's ticks fail.
+pub const FAILING: &str = "fledge_release_failing";
+/// `fledge_release_halted{name, namespace}`: 1 while a rollout is halted for a cause that is
+/// not the canary's.
+pub const HALTED: &str = "fledge_release_halted";
 
 /// The Prometheus text of the releases and counters.
 #[must_use]
@@ -92,7 +102,54 @@ pub fn render<'a>(releases: impl IntoIterator<Item = &'a ReleaseView>, c: &Count
         }
     }
     fledge_counters(&mut out, c);
+    release_errors(&mut out, &releases, c);
     out.0
+}
+
+/// Failing ticks and halted rollouts, per release.
+fn release_errors(out: &mut Text, releases: &[&ReleaseView], c: &Counters) {
+    out.family(
+        TICK_ERRORS,
+        "Release ticks that failed, by reason.",
+        "counter",
+    );
+    for ((name, ns, reason), n) in &c.tick_errors {
+        out.sample(
+            TICK_ERRORS,
+            &[("name", name), ("namespace", ns), ("reason", reason)],
+            n,
+        );
+    }
+    out.family(
+        FAILING,
+        "1 while fledge cannot tick a release, by reason.",
+        "gauge",
+    );
+    for r in releases {
+        if let Some(e) = &r.error {
+            out.sample(
+                FAILING,
+                &[
+                    ("name", &r.name),
+                    ("namespace", &r.namespace),
+                    ("reason", &e.reason),
+                ],
+                1,
+            );
+        }
+    }
+    out.family(
+        HALTED,
+        "1 while a rollout is halted for a cause that is not the canary's.",
+        "gauge",
+    );
+    for r in releases {
+        out.sample(
+            HALTED,
+            &[("name", &r.name), ("namespace", &r.namespace)],
+            u8::from(r.halted.is_some()),
+        );
+    }
 }
 
 /// Flagger's per-release gauges.

@@ -151,11 +151,31 @@ pub struct TrackedConfig {
     pub origin: ConfigOrigin,
 }
 
+/// The hashing revisions are made with. A release records it in its status; when fledge's
+/// hashing changes, the id the previous hashing gives is kept beside each revision
+/// ([`Revision::legacy`]), so that an upgrade of fledge, which changes no workload, starts no
+/// rollout: a release whose recorded revision is the legacy id of Git's is the same revision.
+///
+/// 1. Secrets hashed as written (`data` and `stringData` apart).
+/// 2. Secrets hashed as the API server holds them (`stringData` folded into `data`).
+pub const SCHEME: u32 = 2;
+
 /// A workload's revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Revision {
     pub id: RevisionId,
     pub configs: Vec<TrackedConfig>,
+    /// The id the previous scheme ([`SCHEME`] − 1) gives the same workload, when it differs.
+    #[serde(skip)]
+    pub legacy: Option<RevisionId>,
+}
+
+impl Revision {
+    /// Whether `id` names this revision, under this scheme or the previous one.
+    #[must_use]
+    pub fn is(&self, id: &str) -> bool {
+        self.id.0 == id || self.legacy.as_ref().is_some_and(|l| l.0 == id)
+    }
 }
 
 /// Config objects fledge cannot find in Git (the live cluster, in the daemon).
@@ -177,6 +197,13 @@ pub enum Error {
     },
     #[error("{workload}: no pod template at spec.template")]
     NoTemplate { workload: String },
+    /// A Secret the API server would refuse (its values are never quoted).
+    #[error("{workload}: Secret `{name}`: {}", problems.join("; "))]
+    InvalidSecret {
+        workload: String,
+        name: String,
+        problems: Vec<String>,
+    },
 }
 
 /// The references a pod template makes, deduplicated (a reference is optional only when every
@@ -328,6 +355,16 @@ struct SecretPayload<'a> {
     kind: Option<&'a Value>,
 }
 
+/// What scheme 1 hashed of a Secret: `data` and `stringData` as written.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretPayloadV1<'a> {
+    data: Option<&'a Value>,
+    string_data: Option<&'a Value>,
+    #[serde(rename = "type")]
+    kind: Option<&'a Value>,
+}
+
 fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("JSON values always serialise")
 }
@@ -346,12 +383,26 @@ fn digest(kind: ConfigKind, obj: &Value, key: &HashKey) -> String {
                 data: crate::object::secret_data(obj),
                 kind: obj.get("type"),
             };
-            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0)
-                .expect("HMAC takes keys of any length");
-            mac.update(&to_json(&payload));
-            hex::encode(mac.finalize().into_bytes())
+            hmac(key, &to_json(&payload))
         }
     }
+}
+
+fn hmac(key: &HashKey, bytes: &[u8]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key.0).expect("HMAC takes keys of any length");
+    mac.update(bytes);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A Secret's digest under scheme 1.
+fn secret_digest_v1(obj: &Value, key: &HashKey) -> String {
+    let payload = SecretPayloadV1 {
+        data: obj.get("data"),
+        string_data: obj.get("stringData"),
+        kind: obj.get("type"),
+    };
+    hmac(key, &to_json(&payload))
 }
 
 #[derive(Serialize)]
@@ -402,6 +453,8 @@ pub fn revision_in(
             workload: id.clone(),
         })?;
     let mut configs = Vec::new();
+    // The digests under the previous scheme, where they differ (Secrets).
+    let mut legacy_digests = Vec::new();
     for r in config_refs(template) {
         let (obj, origin) = match index.get(r.kind, namespace, &r.name) {
             Some(o) => (std::borrow::Cow::Borrowed(o), ConfigOrigin::Git),
@@ -417,29 +470,54 @@ pub fn revision_in(
                 }
             },
         };
+        if r.kind == ConfigKind::Secret {
+            let problems = crate::object::secret_problems(&obj);
+            if !problems.is_empty() {
+                return Err(Error::InvalidSecret {
+                    workload: id,
+                    name: r.name,
+                    problems,
+                });
+            }
+        }
         if opted_out(&obj) || (r.kind == ConfigKind::Secret && !secret_tracked(&obj)) {
             continue;
         }
+        let digest = digest(r.kind, &obj, key);
+        legacy_digests.push(if r.kind == ConfigKind::Secret {
+            secret_digest_v1(&obj, key)
+        } else {
+            digest.clone()
+        });
         configs.push(TrackedConfig {
             kind: r.kind,
             name: r.name,
-            digest: digest(r.kind, &obj, key),
+            digest,
             origin,
         });
     }
-    let payload = RevisionPayload {
-        configs: configs
-            .iter()
-            .map(|c| TrackedPayload {
-                digest: &c.digest,
-                kind: c.kind.to_string(),
-                name: &c.name,
-            })
-            .collect(),
-        template,
+    let id_of = |digests: &mut dyn Iterator<Item = &String>| {
+        let payload = RevisionPayload {
+            configs: configs
+                .iter()
+                .zip(digests)
+                .map(|(c, digest)| TrackedPayload {
+                    digest,
+                    kind: c.kind.to_string(),
+                    name: &c.name,
+                })
+                .collect(),
+            template,
+        };
+        RevisionId(hex::encode(Sha256::digest(to_json(&payload))))
     };
-    let id = RevisionId(hex::encode(Sha256::digest(to_json(&payload))));
-    Ok(Revision { id, configs })
+    let id = id_of(&mut configs.iter().map(|c| &c.digest));
+    let legacy = Some(id_of(&mut legacy_digests.iter())).filter(|l| *l != id);
+    Ok(Revision {
+        id,
+        configs,
+        legacy,
+    })
 }
 
 /// Copies of the tracked configs for the primary: `<name>-primary`, with the source's labels;

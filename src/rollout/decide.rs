@@ -26,7 +26,11 @@ pub fn decide(spec: &ReleaseSpec, state: &ReleaseState, obs: &Observation, now: 
         spec,
         obs,
         now,
-        state: state.clone(),
+        state: ReleaseState {
+            halted: None,
+            ..state.clone()
+        },
+        was_halted: state.halted.as_deref(),
         actions: Vec::new(),
         events: Vec::new(),
         ask: None,
@@ -45,6 +49,8 @@ struct Tick<'a> {
     obs: &'a Observation,
     now: i64,
     state: ReleaseState,
+    /// Why the previous tick halted, if it did: a halt is alerted once, when it begins.
+    was_halted: Option<&'a str>,
     actions: Vec<Action>,
     events: Vec<Event>,
     ask: Option<Question>,
@@ -126,6 +132,18 @@ impl Tick<'_> {
             alert: Some((severity, text.to_owned())),
             failure: None,
         });
+    }
+
+    /// fledge: halts the rollout for a cause that is not the canary's (a missing or stuck
+    /// primary, metrics that cannot be read): nothing advances and nothing counts against the
+    /// canary. Warned every tick; alerted when the halt begins or its cause changes.
+    fn halt(&mut self, why: String, failure: Option<FailureKind>) -> End {
+        self.warn(format!("Halt {} advancement: {why}", self.name()), failure);
+        if self.was_halted != Some(why.as_str()) {
+            self.alert(Severity::Error, &format!("Rollout halted: {why}"));
+        }
+        self.state.halted = Some(why);
+        End::Decided
     }
 
     fn transition(&mut self, phase: Phase, message: impl Into<String>) {
@@ -303,10 +321,21 @@ impl Tick<'_> {
         Err(End::Decided)
     }
 
-    /// The primary must be ready before anything moves (step 13).
+    /// The primary must be ready before anything moves (step 13). Unlike Flagger, a primary
+    /// that is missing (deleted by hand: the executor rebuilds it) or stuck outside a promotion
+    /// halts the rollout instead of rolling the canary back: it is not the canary's fault, and
+    /// a rollback would revert a commit nobody has judged.
     fn wait_for_primary(&mut self, phase: Phase) -> Flow {
         if self.spec.skip_analysis {
             return Ok(());
+        }
+        if self.obs.primary.is_none() && !matches!(phase, Phase::Promoting | Phase::Finalising) {
+            let why = format!(
+                "the primary Deployment {}.{} is missing; it is rebuilt from the revision it served",
+                keys::primary(&self.spec.target.name),
+                self.spec.namespace
+            );
+            return Err(self.halt(why, None));
         }
         match self.primary_ready() {
             Ok(true) => Ok(()),
@@ -331,8 +360,11 @@ impl Tick<'_> {
                 Err(End::Decided)
             }
             Err(e) => {
-                self.roll_back_stuck(&e);
-                Err(End::Decided)
+                self.state.not_ready_since = None;
+                Err(self.halt(
+                    format!("{e}; the rollout waits for the primary (the canary is not to blame)"),
+                    None,
+                ))
             }
         }
     }
@@ -518,6 +550,13 @@ impl Tick<'_> {
         } else if (self.spec.has_hooks(HookType::Rollout) || !self.spec.analysis.metrics.is_empty())
             && let Outcome::Fail(f) = self.answer(Question::Analysis)?
         {
+            // fledge: a provider that cannot answer is no evidence against the canary.
+            if !f.kind.is_evidence() {
+                return Err(self.halt(
+                    format!("metrics cannot be read: {}", f.message),
+                    Some(f.kind),
+                ));
+            }
             self.warn(f.message.clone(), Some(f.kind));
             self.failed(f);
             return Err(End::Decided);

@@ -18,20 +18,22 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::decide::decide;
-use super::objects::{self, Live};
+use super::objects::{self, Live, PrimaryLeft};
 use crate::analysis::{self, MetricSource, MetricValue, webhooks::Webhooks};
 use crate::cluster::{self, Cluster};
 use crate::keys;
-use crate::release::spec::{HookType, MetricTemplate, ReleaseSpec};
+use crate::release::Phase;
+use crate::release::spec::{HookType, MetricTemplate, ReleaseSpec, Severity};
 use crate::release::state::{
-    Action, Desired, Event, EventType, Observation, Outcome, Question, ReleaseState,
+    Action, Decision, Desired, Event, EventType, Observation, Outcome, Question, ReleaseState,
 };
 use crate::release::{Readiness, ReleaseTarget, deployment_readiness};
+use crate::revision::{self, Revision};
 
 /// Why a tick could not complete; the next tick retries.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("release {release}: cluster")]
+    #[error("release {release}")]
     Cluster {
         release: String,
         #[source]
@@ -41,12 +43,98 @@ pub enum Error {
     Objects(#[from] objects::Error),
 }
 
+impl Error {
+    /// The reason people and programs read: the cluster's [`cluster::Fault`], or `Invalid`.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Cluster { source, .. } => source.fault().as_str(),
+            Self::Objects(_) => "Invalid",
+        }
+    }
+
+    /// What failed, in one line: the request and the server's words.
+    #[must_use]
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Cluster { source, .. } => crate::chain::Chain(source).to_string(),
+            Self::Objects(e) => e.to_string(),
+        }
+    }
+}
+
 /// What a tick did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TickReport {
     pub state: ReleaseState,
     pub events: Vec<Event>,
     pub metrics: Vec<MetricValue>,
+    /// The primary could not be built: the caller supplies
+    /// [`ReleaseTarget::primary_source`] from Git at the commit named, and ticks again.
+    pub primary_left: Option<PrimaryLeft>,
+}
+
+/// A release's state as [`Executor::load`] found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub state: ReleaseState,
+    /// The status was lost and the state recovered from the primary.
+    pub recovered: bool,
+}
+
+/// The state of a release whose status was lost, from its primary Deployment: the revision
+/// fledge recorded on it (and the commit that brought it, when recorded), as initialized. `None` when the primary carries no revision of fledge's (fledge cannot tell what
+/// it serves; it is initialized as on a first install, as Flagger does with its own primary).
+#[must_use]
+pub fn recovered(spec: &ReleaseSpec, primary: &Value, now: i64) -> Option<ReleaseState> {
+    let annotations = &primary["metadata"]["annotations"];
+    let revision = annotations[keys::REVISION_ANNOTATION].as_str()?.to_owned();
+    let commit = annotations[keys::COMMIT_ANNOTATION]
+        .as_str()
+        .map(str::to_owned);
+    let message = format!(
+        "Recovered from {}.{} after the Release status was lost.",
+        keys::primary(&spec.target.name),
+        spec.namespace
+    );
+    // Initialized, as after a first install: no promotion happened now, so none is recorded.
+    Some(ReleaseState {
+        phase: Phase::Initialized,
+        canary_revision: Some(revision.clone()),
+        primary_revision: Some(revision.clone()),
+        source_commit: commit.clone(),
+        primary_commit: commit,
+        promoted: vec![revision],
+        last_transition_time: now,
+        message,
+        ..ReleaseState::default()
+    })
+}
+
+/// Brings a state's revisions to the current hashing scheme ([`revision::SCHEME`]): the ids
+/// of Git's revision under the previous scheme become its current id, so that an upgrade of
+/// fledge, which changes no workload, starts no rollout. Says whether the state changed.
+#[must_use]
+pub fn migrate(state: &mut ReleaseState, revision: &Revision) -> bool {
+    if state.revision_scheme >= revision::SCHEME {
+        return false;
+    }
+    state.revision_scheme = revision::SCHEME;
+    if let Some(legacy) = &revision.legacy {
+        let current = &revision.id.0;
+        let renamed = |r: &mut String| {
+            if *r == legacy.0 {
+                r.clone_from(current);
+            }
+        };
+        state.canary_revision.iter_mut().for_each(renamed);
+        state.primary_revision.iter_mut().for_each(renamed);
+        state.promoted.iter_mut().for_each(renamed);
+        for h in &mut state.history {
+            h.revision.iter_mut().for_each(renamed);
+        }
+    }
+    true
 }
 
 /// Performs ticks; holds no release state of its own.
@@ -85,8 +173,14 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         }
     }
 
-    /// The persisted state of a release (the default for a new one).
-    pub async fn load(&self, spec: &ReleaseSpec) -> Result<ReleaseState, Error> {
+    /// The persisted state of a release: its Release's status; for a new release the default.
+    /// When the status is gone (the Release deleted or emptied by hand) while fledge's primary
+    /// serves another revision than Git's, the state recovered from the primary instead (see
+    /// [`recovered`]): the primary keeps serving what it served, and Git's revision is analysed
+    /// from the start. A lost status never re-initializes such a release, which would copy
+    /// Git's target into the primary unanalysed.
+    pub async fn load(&self, t: &ReleaseTarget, now: i64) -> Result<Loaded, Error> {
+        let spec = &t.spec;
         let obj = self
             .cluster
             .get(
@@ -97,9 +191,74 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             )
             .await
             .map_err(Self::cluster_err(spec))?;
-        Ok(obj
-            .and_then(|o| serde_json::from_value(o["status"].clone()).ok())
-            .unwrap_or_default())
+        let persisted = obj
+            .as_ref()
+            .filter(|o| o["status"].as_object().is_some_and(|m| !m.is_empty()))
+            .and_then(|o| serde_json::from_value::<ReleaseState>(o["status"].clone()).ok());
+        if let Some(state) = persisted {
+            return Ok(Loaded {
+                state,
+                recovered: false,
+            });
+        }
+        let primary = self
+            .get(
+                spec,
+                "apps/v1",
+                "Deployment",
+                &keys::primary(&spec.target.name),
+            )
+            .await?;
+        let recovered = primary
+            .as_ref()
+            .and_then(|p| recovered(spec, p, now))
+            .filter(|s| {
+                !s.primary_revision
+                    .as_ref()
+                    .is_some_and(|r| t.revision.is(r))
+            });
+        Ok(match recovered {
+            Some(state) => Loaded {
+                state,
+                recovered: true,
+            },
+            None => Loaded {
+                state: ReleaseState::default(),
+                recovered: false,
+            },
+        })
+    }
+
+    /// Records why a tick failed in the Release's status (best effort: the failure may be the
+    /// very reason it cannot be written). A release without a Release object is left alone.
+    pub async fn record_error(
+        &self,
+        spec: &ReleaseSpec,
+        error: &crate::release::state::TickError,
+    ) -> Result<(), Error> {
+        let obj = self
+            .get(
+                spec,
+                keys::RELEASE_API_VERSION,
+                keys::RELEASE_KIND,
+                &spec.name,
+            )
+            .await?;
+        let Some(mut state) = obj
+            .filter(|o| o["status"].as_object().is_some_and(|m| !m.is_empty()))
+            .and_then(|o| serde_json::from_value::<ReleaseState>(o["status"].clone()).ok())
+        else {
+            return Ok(());
+        };
+        if state.error.as_ref() == Some(error) {
+            return Ok(());
+        }
+        state.error = Some(error.clone());
+        self.cluster
+            .apply_status(&release_object(spec, &state))
+            .await
+            .map_err(Self::cluster_err(spec))?;
+        Ok(())
     }
 
     async fn persist(&self, spec: &ReleaseSpec, state: &ReleaseState) -> Result<(), Error> {
@@ -150,8 +309,12 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         })
     }
 
-    /// Brings the cluster in line with `state`.
-    pub async fn converge(&self, t: &ReleaseTarget, state: &ReleaseState) -> Result<(), Error> {
+    /// Brings the cluster in line with `state`; says when the primary could not be built.
+    pub async fn converge(
+        &self,
+        t: &ReleaseTarget,
+        state: &ReleaseState,
+    ) -> Result<Option<PrimaryLeft>, Error> {
         let live = self.live(&t.spec).await?;
         let built = objects::release_objects(t, state, &live)?;
         if let Some(why) = &built.primary_left {
@@ -161,7 +324,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             .apply(&built.objects)
             .await
             .map_err(Self::cluster_err(&t.spec))?;
-        Ok(())
+        Ok(built.primary_left)
     }
 
     async fn answer(
@@ -191,11 +354,67 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         }
     }
 
+    /// The decision's events, after its post-rollout hooks ran (each failure an event).
+    async fn hooks_after(&self, spec: &ReleaseSpec, decision: &Decision) -> Vec<Event> {
+        let checksum = decision.state.canary_revision.clone().unwrap_or_default();
+        let mut events = decision.events.clone();
+        for a in &decision.actions {
+            if let Action::PostRollout(phase) = a {
+                for f in self.webhooks.post_rollout(spec, *phase, &checksum).await {
+                    events.push(Event {
+                        event_type: EventType::Warning,
+                        message: f,
+                        alert: None,
+                        failure: None,
+                    });
+                }
+            }
+        }
+        events
+    }
+
+    /// Logs each event and sends it to the Canary's `event` webhooks.
+    async fn announce(&self, spec: &ReleaseSpec, decision: &Decision, events: &[Event], now: i64) {
+        let checksum = decision.state.canary_revision.clone().unwrap_or_default();
+        for e in events {
+            match e.event_type {
+                EventType::Normal => info!(release = %spec.key(), "{}", e.message),
+                EventType::Warning => warn!(release = %spec.key(), "{}", e.message),
+            }
+            if spec.has_hooks(HookType::Event) {
+                for f in self
+                    .webhooks
+                    .event(
+                        spec,
+                        decision.state.phase,
+                        &checksum,
+                        &e.message,
+                        e.event_type == EventType::Warning,
+                        now * 1000,
+                    )
+                    .await
+                {
+                    warn!(release = %spec.key(), "{f}");
+                }
+            }
+        }
+    }
+
     /// One tick at `now` (unix seconds).
     pub async fn tick(&self, t: &ReleaseTarget, now: i64) -> Result<TickReport, Error> {
         let spec = &t.spec;
-        let state = self.load(spec).await?;
-        self.converge(t, &state).await?;
+        let Loaded {
+            mut state,
+            recovered,
+        } = self.load(t, now).await?;
+        // A tick that runs clears the error of the ticks that failed before it.
+        let cleared = state.error.take().is_some();
+        let migrated = migrate(&mut state, &t.revision);
+        if recovered {
+            // Kept at once, so that nothing below acts on a default state.
+            self.persist(spec, &state).await?;
+        }
+        let mut primary_left = self.converge(t, &state).await?;
         let primary = self
             .get(
                 spec,
@@ -234,7 +453,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                 None => break d,
             }
         };
-        if decision.state != state {
+        if decision.state != state || cleared || migrated {
             self.persist(spec, &decision.state).await?;
         }
         if decision.state.phase != state.phase {
@@ -243,48 +462,36 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         }
         // The tick began by converging to `state`; only a new state needs another pass.
         if decision.state != state {
-            self.converge(t, &decision.state).await?;
+            primary_left = self.converge(t, &decision.state).await?;
         }
-        let checksum = decision.state.canary_revision.clone().unwrap_or_default();
-        let mut events = decision.events.clone();
-        for a in &decision.actions {
-            if let Action::PostRollout(phase) = a {
-                for f in self.webhooks.post_rollout(spec, *phase, &checksum).await {
-                    events.push(Event {
-                        event_type: EventType::Warning,
-                        message: f,
-                        alert: None,
-                        failure: None,
-                    });
-                }
-            }
+        let mut events = self.hooks_after(spec, &decision).await;
+        if recovered {
+            let why = format!(
+                "Release status of {} was lost (the Release was deleted or emptied); recovered from {}.{}, which serves revision {}: a new revision is analysed from the start",
+                spec.dotted(),
+                keys::primary(&spec.target.name),
+                spec.namespace,
+                state
+                    .primary_revision
+                    .as_deref()
+                    .map_or("?", |r| &r[..r.len().min(12)]),
+            );
+            events.insert(
+                0,
+                Event {
+                    event_type: EventType::Warning,
+                    message: why.clone(),
+                    alert: Some((Severity::Warn, why)),
+                    failure: None,
+                },
+            );
         }
-        for e in &events {
-            match e.event_type {
-                EventType::Normal => info!(release = %spec.key(), "{}", e.message),
-                EventType::Warning => warn!(release = %spec.key(), "{}", e.message),
-            }
-            if spec.has_hooks(HookType::Event) {
-                for f in self
-                    .webhooks
-                    .event(
-                        spec,
-                        decision.state.phase,
-                        &checksum,
-                        &e.message,
-                        e.event_type == EventType::Warning,
-                        now * 1000,
-                    )
-                    .await
-                {
-                    warn!(release = %spec.key(), "{f}");
-                }
-            }
-        }
+        self.announce(spec, &decision, &events, now).await;
         Ok(TickReport {
             state: decision.state,
             events,
             metrics: values,
+            primary_left,
         })
     }
 }

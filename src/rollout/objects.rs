@@ -38,9 +38,42 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objects {
     pub objects: Vec<Value>,
-    /// Set when the revision the primary should serve is neither in Git nor on the live target,
-    /// so the primary is left as it is: why, for the log.
-    pub primary_left: Option<String>,
+    /// Set when the primary must change but the revision it should serve is neither in Git,
+    /// nor on the live target, nor in [`ReleaseTarget::primary_source`]: the primary is left
+    /// as it is (or missing) until that source is supplied.
+    pub primary_left: Option<PrimaryLeft>,
+}
+
+/// A primary that could not be built: the revision it should serve, and where Git had it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryLeft {
+    pub revision: String,
+    /// The commit that brought the revision, when known: read Git there to rebuild it.
+    pub commit: Option<String>,
+    /// The primary does not exist at all.
+    pub missing: bool,
+}
+
+impl std::fmt::Display for PrimaryLeft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short = &self.revision[..self.revision.len().min(12)];
+        let state = if self.missing {
+            "is missing"
+        } else {
+            "serves another revision"
+        };
+        match &self.commit {
+            Some(c) => write!(
+                f,
+                "the primary {state}; the revision it should serve ({short}) is neither in Git's head nor on the target: it is rebuilt from commit {}",
+                &c[..c.len().min(12)]
+            ),
+            None => write!(
+                f,
+                "the primary {state}; the revision it should serve ({short}) is neither in Git's head nor on the target, and the commit that brought it is not known: it cannot be rebuilt"
+            ),
+        }
+    }
 }
 
 /// The objects that make the cluster match `state`: the primary (and its config copies) when it
@@ -105,13 +138,24 @@ fn primary_revision(t: &ReleaseTarget, state: &ReleaseState) -> String {
     .unwrap_or_else(|| t.revision.id.0.clone())
 }
 
+/// The commit that brought the revision the primary should serve in `state`, when known.
+fn primary_commit(t: &ReleaseTarget, state: &ReleaseState) -> Option<String> {
+    if matches!(state.phase, Phase::Promoting | Phase::Finalising) {
+        state.source_commit.clone()
+    } else if state.primary_revision.is_some() {
+        state.primary_commit.clone()
+    } else {
+        t.commit.clone()
+    }
+}
+
 /// The primary and its config copies: rebuilt only when the live primary serves another
 /// revision, else the live primary as it is.
 fn primary_objects(
     t: &ReleaseTarget,
     state: &ReleaseState,
     live: &Live,
-) -> Result<(Vec<Value>, Option<String>), String> {
+) -> Result<(Vec<Value>, Option<PrimaryLeft>), String> {
     let ns = t.spec.namespace.as_str();
     let want = primary_revision(t, state);
     let serves = live.primary.as_ref().and_then(|p| {
@@ -119,20 +163,30 @@ fn primary_objects(
             .as_str()
             .map(str::to_owned)
     });
-    if serves.as_deref() == Some(want.as_str()) {
+    // A primary annotated with the previous hashing's id of Git's revision serves it too.
+    let legacy = t.revision.id.0 == want && serves.as_deref().is_some_and(|s| t.revision.is(s));
+    if serves.as_deref() == Some(want.as_str()) || legacy {
         // The config copies stay converged too, while Git's revision is the one served.
         let mut out = if t.revision.id.0 == want {
             primary_configs(&t.revision, &t.configs, ns)
         } else {
             Vec::new()
         };
-        out.extend(live.primary.iter().map(as_applied));
+        out.extend(live.primary.iter().map(|p| {
+            let mut p = as_applied(p);
+            // The Deployment's own annotation only: the pods do not roll.
+            set_annotation(&mut p, keys::REVISION_ANNOTATION, &want);
+            p
+        }));
         return Ok((out, None));
     }
-    // Built from Git's target when it is that revision, else from the live target that ran it.
-    let (source, configs) = if t.revision.id.0 == want {
+    // Built from Git's target when it is that revision, else from the live target that ran
+    // it, else from Git as it was at the commit that brought it (a primary deleted during a
+    // rollout).
+    let (source, revision, configs) = if t.revision.id.0 == want {
         (
             t.target.clone(),
+            &t.revision,
             primary_configs(&t.revision, &t.configs, ns),
         )
     } else if let Some(l) = live
@@ -140,21 +194,36 @@ fn primary_objects(
         .as_ref()
         .filter(|l| l["metadata"]["annotations"][keys::REVISION_ANNOTATION] == want.as_str())
     {
-        (with_namespace(as_applied(l), ns), Vec::new())
+        (with_namespace(as_applied(l), ns), &t.revision, Vec::new())
+    } else if let Some(src) = t
+        .primary_source
+        .as_deref()
+        .filter(|s| s.revision.id.0 == want)
+    {
+        (
+            src.target.clone(),
+            &src.revision,
+            primary_configs(&src.revision, &src.configs, ns),
+        )
     } else {
         return Ok((
             Vec::new(),
-            Some(format!(
-                "revision {want}: the revision the primary should serve is neither in Git nor on the target; the primary is left as it is"
-            )),
+            Some(PrimaryLeft {
+                revision: want,
+                commit: primary_commit(t, state),
+                missing: live.primary.is_none(),
+            }),
         ));
     };
     let mut p = primary_deployment(
         &with_namespace(source, ns),
-        &t.revision,
+        revision,
         &want[..12.min(want.len())],
     )?;
     set_annotation(&mut p, keys::REVISION_ANNOTATION, &want);
+    if let Some(c) = primary_commit(t, state) {
+        set_annotation(&mut p, keys::COMMIT_ANNOTATION, &c);
+    }
     // With an autoscaler the primary keeps the replicas the HPA gave it.
     if t.autoscaler.is_some()
         && let Some(r) = live

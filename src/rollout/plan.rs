@@ -156,6 +156,8 @@ pub fn preview(t: &ReleaseTarget) -> Result<Vec<Value>, objects::Error> {
         phase: Phase::Initialized,
         canary_revision: Some(t.revision.id.0.clone()),
         primary_revision: Some(t.revision.id.0.clone()),
+        source_commit: t.commit.clone(),
+        primary_commit: t.commit.clone(),
         ..ReleaseState::default()
     };
     Ok(objects::release_objects(t, &state, &Live::default())?.objects)

@@ -16,7 +16,7 @@ use crate::release::spec::{AlertProvider, MetricSourceRef, MetricTemplate, Provi
 use crate::release::{ReleaseState, ReleaseTarget};
 use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 use crate::render::{self, Files};
-use crate::revision::{ConfigIndex, ConfigKind, HashKey, revision_in};
+use crate::revision::{ConfigIndex, ConfigKind, HashKey, Revision, revision_in};
 
 /// What one commit asks for.
 #[derive(Debug, Clone, Default)]
@@ -214,6 +214,7 @@ pub(crate) fn release_target(
         ingress,
         commit: None,
         known_good: false,
+        primary_source: None,
     })
 }
 
@@ -237,23 +238,24 @@ fn owned_by(spec: &ReleaseSpec, by_name: &ObjectIndex<'_>) -> Vec<ObjectKey> {
 }
 
 /// The commit that brought a release's revision: the one recorded earlier for the same revision
-/// (this run's, else the persisted state's: the canary's or the primary's), else `commit`, the
-/// commit being applied. A commit that changes nothing for a release does not take over its
-/// record.
+/// (this run's, else the persisted state's: the canary's or the primary's, recorded under this
+/// hashing scheme or the previous one), else `commit`, the commit being applied. A commit that
+/// changes nothing for a release does not take over its record.
 #[must_use]
 pub fn bringing_commit(
-    revision: &str,
+    revision: &Revision,
     commit: &str,
     earlier: Option<&(String, String)>,
     persisted: Option<&ReleaseState>,
 ) -> String {
+    let is = |r: Option<&String>| r.is_some_and(|r| revision.is(r));
     let prior = match earlier {
-        Some((r, c)) if r == revision => Some(c.clone()),
+        Some((r, c)) if revision.is(r) => Some(c.clone()),
         Some(_) => None,
         None => persisted.and_then(|s| {
-            if s.canary_revision.as_deref() == Some(revision) {
+            if is(s.canary_revision.as_ref()) {
                 s.source_commit.clone()
-            } else if s.primary_revision.as_deref() == Some(revision) {
+            } else if is(s.primary_revision.as_ref()) {
                 s.primary_commit.clone()
             } else {
                 None

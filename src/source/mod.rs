@@ -24,7 +24,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key, redact};
-pub use repo::{Fetched, Reference, Snapshot, Source, SourceConfig, read_tree};
+pub use repo::{
+    Fetched, Reference, Snapshot, Source, SourceConfig, commit_messages, read_commit, read_tree,
+};
 pub use verify::Verifier;
 
 pub(crate) use repo::git_error;

@@ -245,6 +245,46 @@ impl Source {
     }
 }
 
+/// Reads a commit's files from the poll cache of `config` (as [`Source::poll`] fetched them):
+/// an earlier commit of the tracked reference, for what Git had then.
+pub fn read_commit(config: &SourceConfig, commit: &str) -> Result<Snapshot, Error> {
+    let oid = Oid::from_str(commit).map_err(|e| Error::Cache {
+        path: config.cache_dir.clone(),
+        message: format!("`{commit}` is not a commit id: {}", e.message()),
+    })?;
+    let source = Source::open(config.clone())?;
+    read_tree(&source.repo, oid)
+}
+
+/// The messages of the commits of the poll cache from `to` back to `since` (excluded; every
+/// ancestor of `to` when `since` is `None` or unrelated), newest first, at most `limit`.
+pub fn commit_messages(
+    config: &SourceConfig,
+    to: &str,
+    since: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>, Error> {
+    let cache = |message: String| Error::Cache {
+        path: config.cache_dir.clone(),
+        message,
+    };
+    let source = Source::open(config.clone())?;
+    let repo = &source.repo;
+    let oid = |c: &str| Oid::from_str(c).map_err(|e| cache(git_error(&e)));
+    let mut walk = repo.revwalk().map_err(|e| cache(git_error(&e)))?;
+    walk.push(oid(to)?).map_err(|e| cache(git_error(&e)))?;
+    if let Some(s) = since {
+        // Unrelated (history rewritten): nothing to hide.
+        let _ = walk.hide(oid(s)?);
+    }
+    Ok(walk
+        .take(limit)
+        .flatten()
+        .filter_map(|c| repo.find_commit(c).ok())
+        .map(|c| String::from_utf8_lossy(c.message_bytes()).into_owned())
+        .collect())
+}
+
 /// Reads a commit's files into memory.
 pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
     let read_err = |e: &git2::Error| Error::Read {

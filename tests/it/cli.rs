@@ -288,6 +288,8 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
             message: "New revision detected".into(),
             fast_rollback: false,
             last_failed_check: None,
+            halted: None,
+            error: None,
         },
     );
     let receiver = fledge::source::webhook::Receiver::new(

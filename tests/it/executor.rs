@@ -53,6 +53,7 @@ fn target(image: &str) -> ReleaseTarget {
         ingress: Some(ingress),
         commit: Some(format!("commit-{image}")),
         known_good: false,
+        primary_source: None,
     }
 }
 
@@ -98,10 +99,7 @@ async fn run_until<C: Cluster>(
             }
         }
     }
-    panic!(
-        "no end state after 100 ticks: {:?}",
-        exec.load(&t.spec).await
-    );
+    panic!("no end state after 100 ticks: {:?}", exec.load(t, 0).await);
 }
 
 /// web:1 initialized on a new simulated cluster, with metrics answering `value`.
@@ -427,4 +425,149 @@ async fn the_plan_preview_is_what_the_executor_applies() {
         assert!(!preview.is_empty());
         assert_eq!(applied, preview, "{provider}");
     }
+}
+
+/// The image the primary's pod template runs.
+async fn primary_image(sim: &SimHandle) -> Value {
+    sim.get("apps/v1", "Deployment", "prod", "web-primary")
+        .await
+        .unwrap()
+        .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_release_status_lost_mid_rollout_never_promotes_the_unanalysed_canary() {
+    let (sim, exec, mut clock) = initialized(100.0).await;
+    let v2 = target("web:2");
+    let at_half = tick_until(&sim, &exec, &v2, &mut clock, 20, |s| s.canary_weight == 50).await;
+    assert!(at_half.is_some(), "web:2 never reached 50%");
+    // `kubectl delete release web`.
+    sim.delete(
+        &json!({"apiVersion": "fledge.dev/v1alpha1", "kind": "Release",
+                       "metadata": {"name": "web", "namespace": "prod"}}),
+    )
+    .await
+    .unwrap();
+    clock += 10;
+    let r = exec.tick(&v2, clock).await.unwrap();
+    assert_eq!(primary_image(&sim).await, "web:1", "promoted unanalysed");
+    assert_eq!(
+        (r.state.phase, r.state.canary_weight, r.state.failed_checks),
+        (Phase::Progressing, 0, 0),
+        "the analysis starts again from the beginning"
+    );
+    assert_eq!(
+        r.state.primary_revision.as_deref(),
+        Some(target("web:1").revision.id.0.as_str())
+    );
+    let warning = r
+        .events
+        .iter()
+        .find(|e| e.message.contains("was lost"))
+        .unwrap_or_else(|| panic!("{:?}", r.events));
+    assert!(warning.alert.is_some());
+    // And it is analysed step by step to the end, as if nothing happened.
+    let mut weights = Vec::new();
+    for _ in 0..20 {
+        clock += 10;
+        sim.sim
+            .lock()
+            .unwrap()
+            .tick(Duration::from_secs(clock.unsigned_abs()))
+            .unwrap();
+        let s = exec.tick(&v2, clock).await.unwrap().state;
+        weights.push(s.canary_weight);
+        if s.phase == Phase::Succeeded {
+            break;
+        }
+    }
+    assert!(weights.contains(&50), "{weights:?}");
+    assert_eq!(primary_image(&sim).await, "web:2");
+}
+
+#[tokio::test]
+async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
+    // A Deployment that tracks a Secret written with stringData: its revision id changed when
+    // Secrets began to be hashed as the API server holds them.
+    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "creds", "namespace": "prod"}, "stringData": {"password": "hunter2"}});
+    let mut t = target("web:1");
+    t.target["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"secretRef": {"name": "creds"}}));
+    t.revision = revision(
+        &t.target,
+        &[config(), secret.clone()],
+        None,
+        &HashKey::offline(),
+    )
+    .unwrap();
+    t.configs.push(secret.clone());
+    let legacy = t
+        .revision
+        .legacy
+        .clone()
+        .expect("a legacy id for a stringData Secret");
+    assert_ne!(legacy, t.revision.id);
+    sim.apply(&[config(), secret]).await.unwrap();
+    let exec = executor(sim.clone(), 100.0);
+    let mut clock = 0;
+    tick_until(&sim, &exec, &t, &mut clock, 100, |s| {
+        s.phase == Phase::Initialized
+    })
+    .await
+    .unwrap();
+    // What the previous version left: its ids in the status and on the primary.
+    let mut release = sim
+        .get("fledge.dev/v1alpha1", "Release", "prod", "web")
+        .await
+        .unwrap()
+        .unwrap();
+    for f in ["canaryRevision", "primaryRevision"] {
+        release["status"][f] = json!(legacy.0);
+    }
+    release["status"]["promoted"] = json!([legacy.0]);
+    release["status"]
+        .as_object_mut()
+        .unwrap()
+        .remove("revisionScheme");
+    sim.apply_status(&release).await.unwrap();
+    let mut primary = applyable(
+        &sim.get("apps/v1", "Deployment", "prod", "web-primary")
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    primary["metadata"]["annotations"]["fledge.dev/revision"] = json!(legacy.0);
+    sim.apply(&[primary]).await.unwrap();
+    let before = sim
+        .get("apps/v1", "Deployment", "prod", "web-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    // The upgraded executor: no release moves, the ids are migrated, the pods stay.
+    for _ in 0..5 {
+        clock += 10;
+        let r = exec.tick(&t, clock).await.unwrap();
+        assert_eq!(r.state.phase, Phase::Initialized, "{:?}", r.events);
+        assert_eq!(r.state.canary_revision.as_ref(), Some(&t.revision.id.0));
+        assert_eq!(r.state.primary_revision.as_ref(), Some(&t.revision.id.0));
+        assert_eq!(r.state.revision_scheme, fledge::revision::SCHEME);
+    }
+    let after = sim
+        .get("apps/v1", "Deployment", "prod", "web-primary")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after["spec"]["template"], before["spec"]["template"],
+        "the primary's pods roll"
+    );
+    assert_eq!(
+        after["metadata"]["annotations"]["fledge.dev/revision"],
+        t.revision.id.0.as_str()
+    );
 }

@@ -268,7 +268,10 @@ async fn lists_with_label_selectors_deletes_with_propagation_and_prunes_by_inven
         "fledge-system",
         &current,
         &BTreeSet::new(),
-        inventory::PruneGuard { max_share: 1.0 },
+        inventory::PruneGuard {
+            max_share: 1.0,
+            ..Default::default()
+        },
     )
     .await
     .unwrap();

@@ -13,6 +13,7 @@ mod daemon_crash;
 mod demo;
 mod differential;
 mod executor;
+mod faults;
 mod flagger_examples;
 mod fuzz;
 mod git_http;

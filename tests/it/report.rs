@@ -242,6 +242,8 @@ fn descriptions_are_cut_to_140_characters_and_views_map_to_states() {
         message: long.clone(),
         fast_rollback: false,
         last_failed_check: None,
+        halted: None,
+        error: None,
     };
     let s = status_of(&view("Progressing"), "prod").unwrap();
     assert_eq!(

@@ -18,15 +18,15 @@ use super::support::erring_app;
 use super::support::git::{Remote, git};
 
 /// `fledge run` in-process: its shared state, the simulated cluster it syncs, and how to stop it.
-struct Running {
-    sim: SimHandle,
-    shared: Arc<Shared>,
+pub(crate) struct Running {
+    pub(crate) sim: SimHandle,
+    pub(crate) shared: Arc<Shared>,
     token: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Running {
-    async fn start(remote: &Remote, root: &Path, path: &str, more: &[&str]) -> Self {
+    pub(crate) async fn start(remote: &Remote, root: &Path, path: &str, more: &[&str]) -> Self {
         let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut args = RunArgs {
             repo: Some(remote.url()),
@@ -86,12 +86,18 @@ impl Running {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.token.cancel();
         self.task.await.unwrap().unwrap();
     }
 
-    fn get(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+    pub(crate) fn get(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
         self.sim.sim.lock().unwrap().get(&ObjectKey {
             group: group.into(),
             kind: kind.into(),
@@ -100,12 +106,12 @@ impl Running {
         })
     }
 
-    fn config_map(&self, name: &str) -> Option<Value> {
+    pub(crate) fn config_map(&self, name: &str) -> Option<Value> {
         self.get("", "ConfigMap", "shop", name)
     }
 
     /// Waits (at most 20 s) until `done` holds.
-    async fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+    pub(crate) async fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
         for _ in 0..200 {
             if done(self) {
                 return;
@@ -117,7 +123,7 @@ impl Running {
 }
 
 /// The person removes paths, commits and pushes.
-fn remove(remote: &Remote, paths: &[&str], message: &str) {
+pub(crate) fn remove(remote: &Remote, paths: &[&str], message: &str) {
     let p = remote.person();
     git(&p, &["pull", "-q", "--rebase", "origin", "main"]);
     let mut args = vec!["rm", "-rq"];
@@ -127,9 +133,9 @@ fn remove(remote: &Remote, paths: &[&str], message: &str) {
     git(&p, &["push", "-q", "origin", "HEAD:main"]);
 }
 
-const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+pub(crate) const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 
-fn config_map(name: &str, value: &str) -> String {
+pub(crate) fn config_map(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\ndata: {{value: \"{value}\"}}\n"
     )

@@ -62,7 +62,7 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}});
     let all = [ns.clone(), cm("a"), cm("b"), cm("c")];
     let guard = PruneGuard::default();
-    sync(&sim, "fledge-system", &all, &BTreeSet::new(), guard)
+    sync(&sim, "fledge-system", &all, &BTreeSet::new(), guard.clone())
         .await
         .unwrap();
     let present = async |name: &str| {
@@ -77,7 +77,7 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
         "fledge-system",
         &[ns.clone(), cm("new")],
         &BTreeSet::new(),
-        guard,
+        guard.clone(),
     )
     .await
     .unwrap_err()
@@ -90,7 +90,7 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
     );
     assert!(present("a").await && !present("new").await);
     // A render with nothing in it prunes nothing, even one object.
-    let e = sync(&sim, "fledge-system", &[], &BTreeSet::new(), guard)
+    let e = sync(&sim, "fledge-system", &[], &BTreeSet::new(), guard.clone())
         .await
         .unwrap_err()
         .to_string();
@@ -112,9 +112,163 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
     .await
     .unwrap();
     assert_eq!(r.pruned.len(), 2);
-    let everything = PruneGuard { max_share: 1.0 };
+    let everything = PruneGuard {
+        max_share: 1.0,
+        destructive: true,
+        ..PruneGuard::default()
+    };
     let r = sync(&sim, "fledge-system", &[], &BTreeSet::new(), everything)
         .await
         .unwrap();
     assert_eq!(r.pruned.len(), 2);
+}
+
+fn namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
+
+fn config_map(ns: &str, name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}})
+}
+
+#[tokio::test]
+async fn a_namespace_is_pruned_only_when_allowed_and_the_refusal_names_what_would_go() {
+    let sim = SimHandle::new(SimCluster::new(std::time::Duration::ZERO));
+    let mut all: Vec<Value> = (0..9)
+        .map(|i| config_map("keep", &format!("c{i}")))
+        .collect();
+    all.push(namespace("team-a"));
+    sim.apply(&[namespace("keep")]).await.unwrap();
+    sync(
+        &sim,
+        "fledge-system",
+        &all,
+        &BTreeSet::new(),
+        PruneGuard::default(),
+    )
+    .await
+    .unwrap();
+    // Something in team-a that fledge did not apply (a person's, or a controller's).
+    let theirs = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "db", "namespace": "team-a"}, "spec": {}});
+    sim.apply(&[theirs]).await.unwrap();
+    // One line dropped from a kustomization: one object of ten, far under the share.
+    all.pop();
+    let e = sync(
+        &sim,
+        "fledge-system",
+        &all,
+        &BTreeSet::new(),
+        PruneGuard::default(),
+    )
+    .await
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, SyncError::DestructivePrune { .. }), "{text}");
+    assert!(
+        text.contains("Namespace team-a and everything in it (Deployment db")
+            && text.contains("Fledge-Allow-Prune: Namespace/team-a")
+            && text.contains("--allow-destructive-prune"),
+        "{text}"
+    );
+    assert!(
+        sim.get("v1", "Namespace", "", "team-a")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Allowed by a commit's trailer, it goes.
+    let guard = PruneGuard {
+        allowed: allowances(["Drop team-a\n\nFledge-Allow-Prune: Namespace/team-a\n"]),
+        ..PruneGuard::default()
+    };
+    let r = sync(&sim, "fledge-system", &all, &BTreeSet::new(), guard)
+        .await
+        .unwrap();
+    assert_eq!(r.pruned, ["Namespace team-a"]);
+}
+
+#[tokio::test]
+async fn objects_the_server_never_took_are_not_counted_against_the_guard() {
+    let sim = SimHandle::new(SimCluster::new(std::time::Duration::ZERO));
+    sim.apply(&[namespace("prod")]).await.unwrap();
+    let good: Vec<Value> = (0..5)
+        .map(|i| config_map("prod", &format!("ok{i}")))
+        .collect();
+    sync(
+        &sim,
+        "fledge-system",
+        &good,
+        &BTreeSet::new(),
+        PruneGuard::default(),
+    )
+    .await
+    .unwrap();
+    // A batch the cluster refused (one bad name among eight): recorded, never applied.
+    let mut refused = good.clone();
+    refused.extend((0..7).map(|i| config_map("prod", &format!("new{i}"))));
+    refused.push(config_map("prod", "Bad_Name"));
+    assert!(
+        sync(
+            &sim,
+            "fledge-system",
+            &refused,
+            &BTreeSet::new(),
+            PruneGuard::default()
+        )
+        .await
+        .is_err()
+    );
+    // The person removes them again: nothing existing is pruned, so the guard has no say.
+    let r = sync(
+        &sim,
+        "fledge-system",
+        &good,
+        &BTreeSet::new(),
+        PruneGuard::default(),
+    )
+    .await
+    .unwrap();
+    assert!(r.pruned.is_empty(), "{:?}", r.pruned);
+    assert_eq!(r.inventory.len(), 5);
+}
+
+#[tokio::test]
+async fn a_deleted_inventory_is_stood_in_for_by_the_one_last_written() {
+    let sim = SimHandle::new(SimCluster::new(std::time::Duration::ZERO));
+    sim.apply(&[namespace("prod")]).await.unwrap();
+    let all: Vec<Value> = (0..4)
+        .map(|i| config_map("prod", &format!("c{i}")))
+        .collect();
+    let first = sync(
+        &sim,
+        "fledge-system",
+        &all,
+        &BTreeSet::new(),
+        PruneGuard::default(),
+    )
+    .await
+    .unwrap();
+    sim.delete(&config_map("fledge-system", INVENTORY))
+        .await
+        .unwrap();
+    // In the same interval, the repository drops c3.
+    let r = sync_with(
+        &sim,
+        "fledge-system",
+        &all[..3],
+        &BTreeSet::new(),
+        &PruneGuard::default(),
+        Some(&first.inventory),
+    )
+    .await
+    .unwrap();
+    assert!(r.inventory_restored);
+    assert_eq!(r.pruned, ["ConfigMap prod/c3"]);
+    assert!(
+        sim.get("v1", "ConfigMap", "fledge-system", INVENTORY)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -480,9 +480,9 @@ fn every_transition_of_the_phase_table() {
                 (
                     Question::Analysis,
                     Outcome::Fail(FailedCheck::new(
-                        FailureKind::Unreachable,
+                        FailureKind::OutOfRange,
                         "metric request-success-rate",
-                        "unreachable",
+                        "Halt web.prod advancement success rate 50.00% < 99%",
                     )),
                 ),
             ],
@@ -851,5 +851,97 @@ fn a_closed_gate_alerts_unless_its_hook_mutes_alerts() {
         assert_eq!(warnings, 1, "muteAlert={mute}: {:?}", d.events);
         let alerts = d.events.iter().filter(|e| e.alert.is_some()).count();
         assert_eq!(alerts, want_alerts, "muteAlert={mute}: {:?}", d.events);
+    }
+}
+
+/// The alerts of a decision.
+fn alerts(d: &crate::release::Decision) -> Vec<String> {
+    d.events
+        .iter()
+        .filter_map(|e| e.alert.as_ref().map(|a| a.1.clone()))
+        .collect()
+}
+
+#[test]
+fn a_primary_missing_or_stuck_mid_rollout_halts_without_blaming_the_canary() {
+    for (primary, says) in [
+        (None, "is missing"),
+        (
+            Some(Readiness::Failed("ProgressDeadlineExceeded".into())),
+            "the canary is not to blame",
+        ),
+    ] {
+        // Long past any deadline: still no rollback.
+        let mut c = base("", progressing(25, 0), Phase::Progressing);
+        c.desired = "r2";
+        c.primary = primary.clone();
+        c.now = 1_000_000;
+        let d = run_case(&c);
+        assert_eq!(d.state.phase, Phase::Progressing, "{primary:?}: {d:?}");
+        assert_eq!(
+            (d.state.canary_weight, d.state.failed_checks),
+            (25, 0),
+            "{primary:?}"
+        );
+        assert!(d.actions.is_empty(), "{primary:?}: {:?}", d.actions);
+        let why = d.state.halted.clone().unwrap();
+        assert!(why.contains(says), "{why}");
+        assert_eq!(alerts(&d).len(), 1, "{:?}", d.events);
+        // The next tick, still halted for the same cause, does not alert again; once the
+        // primary is back, the halt clears and the analysis goes on.
+        c.state = d.state.clone();
+        let again = run_case(&c);
+        assert_eq!(again.state.halted, Some(why));
+        assert!(alerts(&again).is_empty(), "{:?}", again.events);
+        c.state = again.state;
+        c.primary = Some(Readiness::Ready);
+        c.answers.push((Question::Analysis, pass()));
+        c.answers
+            .push((Question::Hooks(HookType::Rollback), fail()));
+        let moving = run_case(&c);
+        assert_eq!(moving.state.halted, None);
+        assert_eq!(moving.state.canary_weight, 50);
+    }
+}
+
+#[test]
+fn metrics_that_cannot_be_read_halt_the_analysis_and_are_never_counted() {
+    for kind in [FailureKind::Unreachable, FailureKind::Denied] {
+        let mut c = base("", progressing(25, 1), Phase::Progressing);
+        c.desired = "r2";
+        c.answers
+            .push((Question::Hooks(HookType::Rollback), fail()));
+        c.answers.push((
+            Question::Analysis,
+            Outcome::Fail(FailedCheck::new(
+                kind,
+                "metric request-success-rate",
+                "metric request-success-rate not checked: forbidden",
+            )),
+        ));
+        for _ in 0..5 {
+            let d = run_case(&c);
+            assert_eq!(
+                (d.state.phase, d.state.canary_weight, d.state.failed_checks),
+                (Phase::Progressing, 25, 1),
+                "{kind:?}"
+            );
+            assert!(d.state.last_failed_check.is_none(), "{kind:?}");
+            assert!(d.state.halted.as_deref().unwrap().contains("forbidden"));
+            c.state = d.state;
+        }
+        // A value out of range still counts, as in Flagger.
+        c.answers.pop();
+        c.answers.push((
+            Question::Analysis,
+            Outcome::Fail(FailedCheck::new(
+                FailureKind::OutOfRange,
+                "metric request-success-rate",
+                "Halt web.prod advancement success rate 50.00% < 99%",
+            )),
+        ));
+        let d = run_case(&c);
+        assert_eq!(d.state.failed_checks, 2);
+        assert_eq!(d.state.halted, None);
     }
 }

@@ -1249,7 +1249,12 @@ async fn what_a_sync_refused_half_way_applied_is_in_the_inventory_and_pruned_lat
     // The repository drops both: the Namespace the failed sync left behind is pruned.
     let other = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "other", "namespace": home}, "data": {"x": "1"}});
-    let all = PruneGuard { max_share: 1.0 };
+    // A Namespace is pruned only when allowed (here by the flag's setting).
+    let all = PruneGuard {
+        max_share: 1.0,
+        destructive: true,
+        ..Default::default()
+    };
     let synced = inventory::sync(&kube, &home, &[other], &keep, all)
         .await
         .unwrap();

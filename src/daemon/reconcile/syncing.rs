@@ -1,0 +1,340 @@
+//! The sync steps of the reconciler: render a new commit, hold the apps of the Canaries it
+//! breaks, apply its plain objects and prune what it dropped, adopt its releases once that
+//! succeeded, and keep the sync's status (like Flux's `Ready` condition, with a reason) true.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::{Declared, Reconciler};
+use crate::chain::Chain;
+use crate::cluster::inventory::{self, SyncError};
+use crate::cluster::{Cluster, Fault};
+use crate::daemon::report::Outgoing;
+use crate::keys;
+use crate::object::ObjectKey;
+use crate::report::alerts::Alert;
+use crate::rollout::targets::{self, Desired};
+use crate::source::Snapshot;
+
+/// Why a sync is not ready: a reason (as Flux's condition reasons) and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NotReady {
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+}
+
+/// The reasons of the sync's status.
+pub(super) mod reason {
+    /// The commit synced whole.
+    pub(in crate::daemon) const SUCCEEDED: &str = "ReconciliationSucceeded";
+    /// The commit did not render (a typo in Git).
+    pub(in crate::daemon) const BUILD_FAILED: &str = "BuildFailed";
+    /// The cluster refused the commit's objects, or could not be reached.
+    pub(in crate::daemon) const FAILED: &str = "ReconciliationFailed";
+    /// The prune guard refused the commit.
+    pub(in crate::daemon) const PRUNE_REFUSED: &str = "PruneRefused";
+    /// A Canary in the commit cannot be used; its app is held as it was.
+    pub(in crate::daemon) const INVALID_CANARY: &str = "InvalidCanary";
+}
+
+impl Reconciler {
+    /// A new commit: render it, sync its plain objects, adopt its releases. A commit that does
+    /// not render, or whose objects the cluster refuses, leaves the cluster and the releases on
+    /// the last good one.
+    pub(super) async fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> anyhow::Result<()> {
+        let commit = snap.commit.to_string();
+        self.seen_commit = Some(commit.clone());
+        let (path, provider, key, c) = (
+            self.config.path.clone(),
+            self.config.mesh_provider.clone(),
+            self.key.clone(),
+            commit.clone(),
+        );
+        let rendered = tokio::task::spawn_blocking(move || {
+            targets::desired(&snap.files, &path, &c, &provider, &key)
+        })
+        .await?;
+        self.shared.counters().renders += 1;
+        match rendered {
+            Err(e) => {
+                self.shared.counters().render_errors += 1;
+                warn!(commit = %commit, error = %Chain(&e), "render failed; the cluster keeps the last good commit");
+                let why = format!(
+                    "render failed, the cluster keeps the last good commit: {}",
+                    Chain(&e)
+                );
+                self.unrendered = Some((commit.clone(), why.clone()));
+                self.synced(
+                    &commit,
+                    Err(NotReady {
+                        reason: reason::BUILD_FAILED,
+                        message: why,
+                    }),
+                );
+            }
+            Ok(mut d) => {
+                self.unrendered = None;
+                for p in &d.problems {
+                    warn!(commit = %commit, "{p}");
+                }
+                let held = self.hold_broken(&mut d).await;
+                let plain = std::mem::take(&mut d.plain);
+                let owned = std::mem::take(&mut d.owned);
+                let allowed = self.allowances(&commit).await;
+                self.declared = Some(Declared {
+                    commit,
+                    plain,
+                    owned,
+                    held,
+                    allowed,
+                    synced_at: Instant::now(),
+                    releases: Some(d),
+                });
+                self.sync_declared().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A Canary the commit breaks keeps its app under the rollout, as Flagger leaves the
+    /// workloads of a failed Canary alone: the app's objects (a Deployment, Service or HPA with
+    /// a live `-primary`, an Ingress with a live `-canary`) are neither applied as plain objects
+    /// nor pruned, and the release keeps its state without ticking. Returns the held releases.
+    async fn hold_broken(&mut self, d: &mut Desired) -> BTreeMap<String, String> {
+        let held: BTreeMap<String, String> = d
+            .problems
+            .iter()
+            .filter_map(|p| p.release.clone().map(|r| (r, p.message.clone())))
+            .collect();
+        let namespaces: BTreeSet<&str> = held
+            .keys()
+            .filter_map(|k| k.split_once('/').map(|(ns, _)| ns))
+            .collect();
+        let mut kept = Vec::new();
+        for o in std::mem::take(&mut d.plain) {
+            let Some(key) = ObjectKey::of(&o).filter(|k| namespaces.contains(k.namespace.as_str()))
+            else {
+                kept.push(o);
+                continue;
+            };
+            let sibling = match key.kind.as_str() {
+                "Deployment" | "Service" | "HorizontalPodAutoscaler" => keys::primary(&key.name),
+                "Ingress" => format!("{}-canary", key.name),
+                _ => {
+                    kept.push(o);
+                    continue;
+                }
+            };
+            let api = o["apiVersion"].as_str().unwrap_or("");
+            let made = self
+                .exec
+                .cluster
+                .get(api, &key.kind, &key.namespace, &sibling)
+                .await;
+            // Held when the release made it, or when that cannot be told.
+            if let Ok(None) = made {
+                kept.push(o);
+            } else {
+                warn!(object = %key, "held as it is: its release's Canary is invalid");
+                d.owned.insert(key);
+            }
+        }
+        d.plain = kept;
+        held
+    }
+
+    /// Syncs the last commit's plain objects again once an interval has passed since the last
+    /// sync (polls come every interval; a tenth of it is slack for the poll's own time).
+    pub(super) async fn resync_if_due(&mut self) {
+        let every = self.config.timing.interval.mul_f64(0.9);
+        if self
+            .declared
+            .as_ref()
+            .is_some_and(|d| d.synced_at.elapsed() >= every)
+        {
+            self.sync_declared().await;
+        }
+    }
+
+    /// Applies the declared objects and prunes what the repository dropped; once that
+    /// succeeded, adopts the commit's releases (a refused commit changes nothing). Records the
+    /// outcome: a newer commit that did not render stays the status.
+    async fn sync_declared(&mut self) {
+        let Some(mut d) = self.declared.take() else {
+            return;
+        };
+        d.synced_at = Instant::now();
+        let applied = self.apply_declared(&d).await;
+        if applied.is_ok()
+            && let Some(releases) = d.releases.take()
+        {
+            self.held.clone_from(&d.held);
+            self.adopt(releases, &d.commit).await;
+        }
+        let outcome = applied.and_then(|()| {
+            if d.held.is_empty() {
+                Ok(())
+            } else {
+                let why: Vec<&str> = d.held.values().map(String::as_str).collect();
+                Err(NotReady {
+                    reason: reason::INVALID_CANARY,
+                    message: format!(
+                        "invalid Canary, its release held as it is: {}",
+                        why.join("; ")
+                    ),
+                })
+            }
+        });
+        match self.unrendered.clone() {
+            Some((commit, why)) => {
+                let message = match outcome {
+                    Ok(()) => why,
+                    Err(e) => format!(
+                        "{why}; syncing the last good commit {} again failed too: {}",
+                        short(&d.commit),
+                        e.message
+                    ),
+                };
+                self.synced(
+                    &commit,
+                    Err(NotReady {
+                        reason: reason::BUILD_FAILED,
+                        message,
+                    }),
+                );
+            }
+            None => self.synced(&d.commit, outcome),
+        }
+        self.declared = Some(d);
+    }
+
+    /// The `Fledge-Allow-Prune` trailers of the commits since the last one synced, up to
+    /// `commit` (and of those allowed before that did not sync yet).
+    async fn allowances(&self, commit: &str) -> BTreeSet<String> {
+        let since = self.shared.sync().applied_commit.clone();
+        let (source, to) = (self.config.source.clone(), commit.to_owned());
+        let messages = tokio::task::spawn_blocking(move || {
+            crate::source::commit_messages(&source, &to, since.as_deref(), 200)
+        })
+        .await;
+        let mut allowed = match messages {
+            Ok(Ok(m)) => inventory::allowances(m.iter().map(String::as_str)),
+            Ok(Err(e)) => {
+                warn!(commit, error = %Chain(&e), "cannot read the commit messages for prune allowances");
+                BTreeSet::new()
+            }
+            Err(e) => {
+                warn!(commit, error = %e, "cannot read the commit messages for prune allowances");
+                BTreeSet::new()
+            }
+        };
+        if let Some(d) = &self.declared {
+            allowed.extend(d.allowed.iter().cloned());
+        }
+        allowed
+    }
+
+    async fn apply_declared(&mut self, d: &Declared) -> Result<(), NotReady> {
+        let commit = &d.commit;
+        let mut guard = self.config.prune_guard.clone();
+        guard.allowed.extend(d.allowed.iter().cloned());
+        match inventory::sync_with(
+            &self.exec.cluster,
+            &self.config.inventory_namespace,
+            &d.plain,
+            &d.owned,
+            &guard,
+            self.inventory.as_ref(),
+        )
+        .await
+        {
+            Ok(s) => {
+                self.shared.counters().applies += 1;
+                if s.inventory_restored {
+                    warn!(namespace = %self.config.inventory_namespace, "the inventory ConfigMap was missing (deleted by hand?); restored from the one this process last wrote");
+                }
+                info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
+                self.inventory = Some(s.inventory);
+                self.shared.set_ready();
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.counters().apply_errors += 1;
+                warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or after --interval");
+                let reason = match &e {
+                    SyncError::MassPrune { .. } | SyncError::DestructivePrune { .. } => {
+                        reason::PRUNE_REFUSED
+                    }
+                    _ => reason::FAILED,
+                };
+                let retry = match &e {
+                    SyncError::Cluster(c) if c.fault() == Fault::Unreachable => {
+                        "retried after --interval"
+                    }
+                    _ => "retried after --interval and at the next commit",
+                };
+                Err(NotReady {
+                    reason,
+                    message: format!("sync failed, {retry}: {}", Chain(&e)),
+                })
+            }
+        }
+    }
+
+    /// Records the sync's outcome for `commit`; a new failure (or a new reason) is alerted.
+    pub(super) fn synced(&mut self, commit: &str, outcome: Result<(), NotReady>) {
+        let before = self.shared.sync().clone();
+        let mut now = before.clone();
+        now.commit = Some(commit.to_owned());
+        match &outcome {
+            Ok(()) => {
+                now.applied_commit = Some(commit.to_owned());
+                now.ready = true;
+                reason::SUCCEEDED.clone_into(&mut now.reason);
+                now.message.clear();
+            }
+            Err(why) => {
+                now.ready = false;
+                why.reason.clone_into(&mut now.reason);
+                now.message.clone_from(&why.message);
+            }
+        }
+        if now.ready != before.ready || now.message != before.message || before.commit.is_none() {
+            now.last_transition_time = crate::release::view::rfc3339(self.clock.now());
+        }
+        if now == before {
+            return;
+        }
+        *self.shared.sync() = now.clone();
+        if let Err(why) = outcome
+            && (before.ready || before.message != why.message)
+        {
+            self.alert_sync(commit, &why.message);
+        }
+    }
+
+    /// Alerts a failed sync to the global alert targets (it is no one release's).
+    pub(super) fn alert_sync(&self, commit: &str, why: &str) {
+        let targets: Vec<_> = self.config.global_alerts.clone();
+        if targets.is_empty() {
+            return;
+        }
+        let alert = Alert {
+            object: format!("sync of {}", short(commit)),
+            message: why.to_owned(),
+            severity: crate::release::spec::Severity::Error,
+            fields: Vec::new(),
+        };
+        if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
+            warn!("alert queue full; sync alert dropped");
+        }
+    }
+}
+
+/// The first 12 digits of a commit.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}

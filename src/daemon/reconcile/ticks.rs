@@ -1,0 +1,268 @@
+//! The tick steps of the reconciler: tick every release that is due, each on a schedule that
+//! drops missed ticks (every analysis observes a full interval); supply the source of a primary
+//! deleted during a rollout; and keep a failing tick visible — in the release's view and
+//! status, an alert and a metric — until it clears.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::warn;
+
+use super::Reconciler;
+use crate::chain::Chain;
+use crate::daemon::report::Outgoing;
+use crate::release::spec::Severity;
+use crate::release::state::{Event, EventType, TickError};
+use crate::release::{Phase, PrimarySource, ReleaseState, ReleaseTarget};
+use crate::report::alerts::{self, Alert};
+use crate::rollout::executor::TickReport;
+use crate::rollout::objects::PrimaryLeft;
+use crate::rollout::targets;
+
+/// When a release is next due, after a tick that ran from `start` to `end`: an interval after
+/// it started, as Flagger's ticker; but after a slow tick (an API server that stalled), an
+/// interval after it ended — the ticks missed meanwhile are dropped, not run back to back, so
+/// every analysis observes a full interval of traffic.
+#[must_use]
+pub(in crate::daemon) fn next_due(start: Instant, end: Instant, interval: Duration) -> Instant {
+    if end.duration_since(start) > interval / 10 {
+        end + interval
+    } else {
+        start + interval
+    }
+}
+
+impl Reconciler {
+    /// Ticks every release that is due; returns when the next one is.
+    pub(super) async fn tick_due(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(k, e)| e.due <= now && !self.held.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            self.tick(&k).await;
+        }
+        self.entries
+            .iter()
+            .filter(|(k, _)| !self.held.contains_key(*k))
+            .map(|(_, e)| e.due)
+            .min()
+    }
+
+    async fn tick(&mut self, k: &str) {
+        let Some(e) = self.entries.get(k) else {
+            return;
+        };
+        let target = e.target.clone();
+        let interval = self
+            .clock
+            .real(target.spec.analysis.interval.max(self.config.min_interval));
+        let start = Instant::now();
+        let result = self.exec.tick(&target, self.clock.now()).await;
+        let end = Instant::now();
+        if let Some(e) = self.entries.get_mut(k) {
+            e.due = next_due(start, end, interval);
+        }
+        match result {
+            Ok(report) => {
+                self.alert(&target, &report.events).await;
+                self.count_tick(&target, &report);
+                let left = report.primary_left.clone();
+                self.states.insert(k.to_owned(), report.state);
+                if let Some(left) = left.filter(|l| l.missing) {
+                    self.rebuild_primary(k, &target, &left).await;
+                }
+            }
+            Err(err) => {
+                let error = TickError {
+                    reason: err.reason().to_owned(),
+                    message: err.detail(),
+                    since: self.clock.now(),
+                };
+                self.tick_failed(k, &target, error).await;
+            }
+        }
+    }
+
+    /// A primary deleted during a rollout: rebuilt from Git as it was at the commit that
+    /// brought the revision it served (read from the poll cache), ticking again at once; when
+    /// that cannot be done, the release's tick fails with the reason `PrimaryLost`.
+    async fn rebuild_primary(&mut self, k: &str, target: &Arc<ReleaseTarget>, left: &PrimaryLeft) {
+        let source = match &left.commit {
+            None => Err(left.to_string()),
+            Some(commit) => self.primary_source(k, commit).await.and_then(|s| {
+                if s.revision.id.0 == left.revision {
+                    Ok(s)
+                } else {
+                    Err(format!(
+                        "{left}, but Git's revision at that commit is {}, not {}",
+                        s.revision.id.short(),
+                        &left.revision[..left.revision.len().min(12)]
+                    ))
+                }
+            }),
+        };
+        match source {
+            Ok(src) => {
+                warn!(release = %k, commit = %src.commit, "the primary is missing; rebuilding it from the revision it served");
+                let mut t = ReleaseTarget::clone(target);
+                t.primary_source = Some(Arc::new(src));
+                if let Some(e) = self.entries.get_mut(k) {
+                    e.target = Arc::new(t);
+                    e.due = Instant::now();
+                }
+            }
+            Err(why) => {
+                let error = TickError {
+                    reason: "PrimaryLost".into(),
+                    message: why,
+                    since: self.clock.now(),
+                };
+                self.tick_failed(k, target, error).await;
+            }
+        }
+    }
+
+    /// The release `k` as Git had it at `commit`, read from the poll cache.
+    async fn primary_source(&self, k: &str, commit: &str) -> Result<PrimarySource, String> {
+        let (source, path, provider, key, commit, k) = (
+            self.config.source.clone(),
+            self.config.path.clone(),
+            self.config.mesh_provider.clone(),
+            self.key.clone(),
+            commit.to_owned(),
+            k.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let snap = crate::source::read_commit(&source, &commit)
+                .map_err(|e| format!("reading commit {commit}: {}", Chain(&e)))?;
+            let d = targets::desired(&snap.files, &path, &commit, &provider, &key)
+                .map_err(|e| format!("rendering commit {commit}: {}", Chain(&e)))?;
+            let t = d
+                .releases
+                .get(&k)
+                .ok_or_else(|| format!("commit {commit} has no release {k}"))?;
+            Ok(PrimarySource {
+                commit: commit.clone(),
+                target: t.target.clone(),
+                revision: t.revision.clone(),
+                configs: t.configs.clone(),
+            })
+        })
+        .await
+        .map_err(|e| format!("reading Git: {e}"))?
+    }
+
+    /// A tick that failed: kept in the release's state (so that its view, status file and
+    /// commit status say it), recorded in its Release status where it can be, counted, logged,
+    /// and alerted when it begins or its reason or message changes. It clears at the next tick
+    /// that succeeds.
+    async fn tick_failed(&mut self, k: &str, t: &ReleaseTarget, mut error: TickError) {
+        let mut state = self.states.get(k).cloned().unwrap_or_else(|| ReleaseState {
+            message: "not ticked yet".into(),
+            ..ReleaseState::default()
+        });
+        let before = state.error.clone();
+        if let Some(b) = &before
+            && b.reason == error.reason
+        {
+            error.since = b.since;
+        }
+        warn!(release = %k, reason = %error.reason, error = %error.message, "tick failed; retried at the next interval");
+        {
+            let mut c = self.shared.counters();
+            *c.tick_errors
+                .entry((
+                    t.spec.name.clone(),
+                    t.spec.namespace.clone(),
+                    error.reason.clone(),
+                ))
+                .or_default() += 1;
+        }
+        let changed = before
+            .as_ref()
+            .is_none_or(|b| b.reason != error.reason || b.message != error.message);
+        if changed {
+            let text = format!(
+                "fledge cannot act on the release ({}): {}; retried every interval",
+                error.reason, error.message
+            );
+            let event = Event {
+                event_type: EventType::Warning,
+                message: text.clone(),
+                alert: Some((Severity::Error, text)),
+                failure: None,
+            };
+            self.alert(t, std::slice::from_ref(&event)).await;
+            // Best effort: the failure may be the reason it cannot be written.
+            if let Err(e) = self.exec.record_error(&t.spec, &error).await {
+                warn!(release = %k, error = %Chain(&e), "the tick's failure could not be recorded in the Release status");
+            }
+        }
+        state.error = Some(error);
+        self.states.insert(k.to_owned(), state);
+    }
+
+    /// Counts a tick, the outcome it reached, and the metric values it read.
+    fn count_tick(&self, t: &ReleaseTarget, report: &TickReport) {
+        let prev = self.states.get(&t.spec.key()).map(|s| s.phase);
+        let mut c = self.shared.counters();
+        c.ticks += 1;
+        let label = (
+            t.spec.target.name.clone(),
+            t.spec.namespace.clone(),
+            t.spec.strategy().flagger_label().to_owned(),
+        );
+        if prev.is_some() && prev != Some(report.state.phase) {
+            match report.state.phase {
+                Phase::Succeeded => *c.successes.entry(label).or_default() += 1,
+                Phase::Failed => *c.failures.entry(label).or_default() += 1,
+                _ => {}
+            }
+        }
+        for m in &report.metrics {
+            c.metric_values.insert(
+                (
+                    t.spec.target.name.clone(),
+                    t.spec.namespace.clone(),
+                    m.name.clone(),
+                ),
+                m.value,
+            );
+        }
+    }
+
+    /// Queues the alerts a tick's events carry.
+    async fn alert(&self, t: &ReleaseTarget, events: &[Event]) {
+        for ev in events {
+            let Some((severity, text)) = &ev.alert else {
+                continue;
+            };
+            let targets = alerts::targets_for(
+                &self.exec.cluster,
+                t,
+                &self.providers,
+                &self.config.global_alerts,
+                *severity,
+            )
+            .await;
+            if targets.is_empty() {
+                continue;
+            }
+            let alert = Alert {
+                object: t.spec.dotted(),
+                message: text.clone(),
+                severity: *severity,
+                fields: alerts::details(&t.spec, Some(&self.config.cluster_name)),
+            };
+            // A full queue drops the alert rather than hold back the rollout.
+            if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
+                warn!(release = %t.spec.key(), "alert queue full; alert dropped");
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Faults and second tries against the daemon on the simulated cluster (the same scenarios run
+//! on the real API server in `real_cluster::faults`): a commit the cluster refuses changes
+//! nothing, its releases included; a newer commit's failure is not hidden by the re-sync of an
+//! older one; a revision reverted before and brought back is judged and reverted again.
+
+use std::time::Duration;
+
+use super::safety::{NAMESPACE, Running, config_map, remove};
+use super::support::erring_app;
+use super::support::git::{Remote, git};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let mut files = vec![
+        ("apps/namespace.yaml".to_owned(), NAMESPACE.to_owned()),
+        (
+            "apps/web.yaml".to_owned(),
+            erring_app("web:1", "0", 2, None),
+        ),
+    ];
+    for i in 0..4 {
+        files.push((
+            format!("apps/cm{i}.yaml"),
+            config_map(&format!("cm{i}"), "1"),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    remote.commit(&refs, "shop");
+    let d = Running::start(&remote, root.path(), "apps", &["--time-scale", "10"]).await;
+    let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
+    d.until("initialized", |d| {
+        view(d).is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    let before = view(&d).unwrap();
+    // One commit drops most objects and the app: the guard refuses it.
+    remove(
+        &remote,
+        &[
+            "apps/cm1.yaml",
+            "apps/cm2.yaml",
+            "apps/cm3.yaml",
+            "apps/web.yaml",
+        ],
+        "Drop most",
+    );
+    d.until("the sync refused", |d| {
+        !d.shared.sync().ready && d.shared.sync().reason == "PruneRefused"
+    })
+    .await;
+    // Several intervals later, the release is still there, as it was.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = view(&d).expect("the release stays while its commit is refused");
+    assert_eq!(after.phase, before.phase);
+    assert_eq!(after.canary_revision, before.canary_revision);
+    assert!(d.config_map("cm3").is_some());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_commit_that_does_not_render_stays_the_status_while_the_last_good_one_resyncs() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    d.until("ready", |d| d.shared.sync().ready).await;
+    let bad = remote.commit(&[("apps/broken.yaml", "kind: [unclosed\n")], "Broken");
+    d.until("not ready", |d| !d.shared.sync().ready).await;
+    let applies = d.shared.counters().applies;
+    // The last good commit is synced again every interval (1 s): its success must not make
+    // the sync look ready on the old commit.
+    d.until("resynced twice", |d| {
+        d.shared.counters().applies >= applies + 2
+    })
+    .await;
+    let sync = d.shared.sync().clone();
+    assert!(!sync.ready, "{sync:?}");
+    assert_eq!(sync.commit.as_deref(), Some(bad.as_str()));
+    assert_eq!(sync.reason, "BuildFailed");
+    assert!(
+        sync.message.contains("apps/broken.yaml"),
+        "{}",
+        sync.message
+    );
+    d.stop().await;
+}
+
+/// fledge's reverts of `shop/web` on main, newest first.
+fn reverts(remote: &Remote) -> Vec<String> {
+    git(
+        &remote.bare(),
+        &[
+            "log",
+            "--format=%H",
+            "--grep=Fledge-Release: shop/web",
+            "main",
+        ],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revision_reverted_before_and_pushed_again_is_reverted_again() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &erring_app("web:1", "0", 1, None)),
+        ],
+        "web",
+    );
+    let more = ["--time-scale", "10", "--write-back", "true"];
+    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
+    d.until("initialized", |d| {
+        view(d).is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    remote.commit(
+        &[("apps/web.yaml", &erring_app("web:2", "0.5", 1, None))],
+        "Bump web",
+    );
+    let wait_reverts = async |n: usize| {
+        for _ in 0..300 {
+            if reverts(&remote).len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "never {n} reverts: {}",
+            git(&remote.bare(), &["log", "--oneline", "main"])
+        );
+    };
+    wait_reverts(1).await;
+    d.until("back on web:1", |d| {
+        view(d).is_some_and(|v| v.phase == "Succeeded" || v.phase == "Failed")
+    })
+    .await;
+    // A person brings the bad revision back (reverting fledge's revert); it fails again.
+    let p = remote.person();
+    git(&p, &["pull", "-q", "--rebase", "origin", "main"]);
+    git(&p, &["revert", "--no-edit", "HEAD"]);
+    git(&p, &["push", "-q", "origin", "HEAD:main"]);
+    let again = git(&p, &["rev-parse", "HEAD"]);
+    d.until("analysed again", |d| {
+        view(d).is_some_and(|v| v.source_commit.as_deref() == Some(again.trim()))
+    })
+    .await;
+    wait_reverts(2).await;
+    let second = git(
+        &remote.bare(),
+        &["log", "-1", "--format=%B", &reverts(&remote)[0]],
+    );
+    assert!(
+        second.contains(&format!("This reverts commit {}", again.trim())),
+        "{second}"
+    );
+    super::support::git::assert_fast_forwards_only(&remote.bare(), "main");
+    d.stop().await;
+}
