@@ -17,7 +17,7 @@ use crate::cluster::sim::SimCluster;
 use crate::object::{ObjectKey, applyable};
 
 /// What the traffic model reads, at a version the API server serves for each.
-const MIRRORED: &[(&str, &str)] = &[
+pub const MIRRORED: &[(&str, &str)] = &[
     ("v1", "Service"),
     ("apps/v1", "Deployment"),
     ("networking.k8s.io/v1", "Ingress"),

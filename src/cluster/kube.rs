@@ -149,7 +149,7 @@ fn is_secret(obj: &Value) -> bool {
 }
 
 /// How long one request may wait for the API server's answer.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Kinds every cluster serves, so that applying them needs no discovery request:
 /// (group, version, kind, plural, namespaced).

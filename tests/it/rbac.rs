@@ -155,12 +155,12 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
     all
 }
 
-fn role_rules() -> BTreeSet<(String, String, String)> {
+fn role_rules(role: &str) -> BTreeSet<(String, String, String)> {
     let text = std::fs::read_to_string(repo_dir().join("deploy/rbac.yaml")).unwrap();
     let mut out = BTreeSet::new();
     for doc in serde_yaml::Deserializer::from_str(&text) {
         let v: Value = serde::Deserialize::deserialize(doc).unwrap();
-        if v["kind"] != "ClusterRole" || v["metadata"]["name"] != "fledge" {
+        if v["kind"] != "ClusterRole" || v["metadata"]["name"] != role {
             continue;
         }
         for rule in v["rules"].as_array().unwrap() {
@@ -186,13 +186,25 @@ async fn the_cluster_role_covers_exactly_the_calls_fledge_makes() {
     if std::env::var_os("FLEDGE_PRINT_CALLS").is_some() {
         eprintln!("{made:#?}");
     }
-    let granted = role_rules();
+    let granted = role_rules("fledge");
     let missing: Vec<_> = made.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&made).collect();
     assert!(
         missing.is_empty() && unused.is_empty(),
         "missing from deploy/rbac.yaml: {missing:#?}\ngranted but never used: {unused:#?}"
     );
+}
+
+#[test]
+fn the_modelled_traffic_role_covers_exactly_what_the_model_reads() {
+    let reads: BTreeSet<(String, String, String)> = fledge::analysis::mirror::MIRRORED
+        .iter()
+        .map(|(api_version, kind)| {
+            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            ("list".into(), group.into(), super::support::resource(kind))
+        })
+        .collect();
+    assert_eq!(role_rules("fledge-modelled-traffic"), reads);
 }
 
 #[test]

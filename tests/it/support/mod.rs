@@ -5,6 +5,7 @@
 //! a command that must succeed ([`ok`]).
 
 pub(crate) mod git;
+
 pub(crate) mod testcluster;
 
 use std::collections::BTreeSet;
@@ -95,7 +96,7 @@ impl<C: Cluster> Recording<C> {
 
 /// The resource name RBAC uses for a kind (`Ingress` → `ingresses`, `Release/status` →
 /// `releases/status`).
-fn resource(kind: &str) -> String {
+pub(crate) fn resource(kind: &str) -> String {
     if let Some(k) = kind.strip_suffix("/status") {
         return format!("{}/status", resource(k));
     }
