@@ -9,9 +9,11 @@
 //!
 //! It does not render, decide or write: it produces snapshots. Invariants: a poll that finds
 //! the reference unmoved transfers no objects; nothing is rendered from a commit that fails
-//! verification; no credential appears in an error or a log line.
+//! verification; no credential appears in an error or a log line; a poll holds no file open
+//! once it returns, and the caches are repacked as they grow.
 
 mod auth;
+mod compact;
 pub mod poller;
 mod repo;
 mod transport;
@@ -27,6 +29,7 @@ pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key,
 pub use repo::{Fetched, Reference, Snapshot, Source, SourceConfig, read_tree};
 pub use verify::Verifier;
 
+pub(crate) use compact::compact;
 pub(crate) use repo::git_error;
 pub(crate) use transport::{NetError, Remote};
 

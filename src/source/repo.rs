@@ -8,6 +8,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Auth, RedactedUrl, redact};
+use super::compact::compact;
 use super::transport::{NetError, Remote};
 use super::verify::Verifier;
 use super::{CommitId, Error};
@@ -66,9 +67,14 @@ pub enum Fetched {
 }
 
 /// A fetched repository.
+///
+/// The cache repository is opened for each poll and closed at its end: libgit2 keeps every pack
+/// it has read open for as long as the `Repository` lives, and each fetch adds a pack, so a
+/// cache held open across polls took one more file descriptor per new commit until the
+/// process ran out of them.
 pub struct Source {
     config: SourceConfig,
-    repo: Repository,
+    path: PathBuf,
     last: Option<Oid>,
 }
 
@@ -94,7 +100,8 @@ impl Source {
         let path = config
             .cache_dir
             .join(format!("{}.git", hex::encode(&digest[..8])));
-        let repo = if path.exists() {
+        // Opened here once, so that a cache that cannot be opened fails at once.
+        if path.exists() {
             Repository::open_bare(&path)
         } else {
             std::fs::create_dir_all(&config.cache_dir).map_err(|e| Error::Cache {
@@ -109,7 +116,7 @@ impl Source {
         })?;
         Ok(Self {
             config,
-            repo,
+            path,
             last: None,
         })
     }
@@ -117,16 +124,24 @@ impl Source {
     /// The cache repository's path.
     #[must_use]
     pub fn cache_path(&self) -> &Path {
-        self.repo.path()
+        &self.path
+    }
+
+    /// Opens the cache repository; closing it (dropping it) closes every file it opened.
+    fn repo(&self) -> Result<Repository, Error> {
+        Repository::open_bare(&self.path).map_err(|e| Error::Cache {
+            path: self.path.clone(),
+            message: git_error(&e),
+        })
     }
 
     fn url(&self) -> RedactedUrl {
         RedactedUrl::new(&self.config.url)
     }
 
-    fn remote(&self) -> Remote<'_> {
+    fn remote<'a>(&'a self, repo: &'a Repository) -> Remote<'a> {
         Remote {
-            repo: &self.repo,
+            repo,
             url: &self.config.url,
             auth: &self.config.auth,
             timeout: self.config.timeout,
@@ -191,45 +206,47 @@ impl Source {
         }
     }
 
-    fn has_commit(&self, oid: Oid) -> bool {
-        self.repo.find_commit(oid).is_ok()
-    }
-
     /// Checks the remote; when the reference moved, fetches it, verifies the commit and reads
     /// its tree. When it has not moved, only the remote's ref list is read.
     pub fn poll(&mut self) -> Result<Fetched, Error> {
-        let refs = self.remote().list().map_err(|e| self.network_error(e))?;
+        let repo = self.repo()?;
+        let refs = self
+            .remote(&repo)
+            .list()
+            .map_err(|e| self.network_error(e))?;
         let (name, target) = self.resolve(&refs)?;
         if self.last == Some(target) {
             return Ok(Fetched::Unchanged(CommitId(target)));
         }
-        if !self.has_commit(target) {
+        let fetched = repo.find_commit(target).is_err();
+        if fetched {
             let spec = if name == "HEAD" {
                 "+refs/heads/*:refs/fledge/heads/*".to_owned()
             } else {
                 format!("+{name}:refs/fledge/{}", name.trim_start_matches("refs/"))
             };
-            self.remote()
+            self.remote(&repo)
                 .fetch(&[&spec])
                 .map_err(|e| self.network_error(e))?;
         }
-        let commit = self.peel_commit(target)?;
+        let commit = self.peel_commit(&repo, target)?;
         if let Some(v) = &self.config.verify {
-            v.verify(&self.repo, commit)?;
+            v.verify(&repo, commit)?;
         }
-        let snapshot = self.snapshot(commit)?;
+        let snapshot = read_tree(&repo, commit)?;
+        drop(repo);
+        if fetched {
+            compact(&self.path);
+        }
         self.last = Some(target);
         Ok(Fetched::New(snapshot))
     }
 
-    fn peel_commit(&self, oid: Oid) -> Result<Oid, Error> {
-        let obj = self
-            .repo
-            .find_object(oid, None)
-            .map_err(|_| Error::MissingRef {
-                url: self.url(),
-                reference: self.config.reference.to_string(),
-            })?;
+    fn peel_commit(&self, repo: &Repository, oid: Oid) -> Result<Oid, Error> {
+        let obj = repo.find_object(oid, None).map_err(|_| Error::MissingRef {
+            url: self.url(),
+            reference: self.config.reference.to_string(),
+        })?;
         obj.peel(ObjectType::Commit)
             .map(|c| c.id())
             .map_err(|e| Error::Read {
@@ -241,7 +258,7 @@ impl Source {
     /// Reads every file of `commit`'s tree from the object store (no work tree). Symlinks and
     /// submodules are left out: a repository cannot point the renderer elsewhere.
     pub fn snapshot(&self, commit: Oid) -> Result<Snapshot, Error> {
-        read_tree(&self.repo, commit)
+        read_tree(&self.repo()?, commit)
     }
 }
 

@@ -15,6 +15,7 @@ mod differential;
 mod executor;
 mod flagger_examples;
 mod fuzz;
+mod git_fds;
 mod git_http;
 mod git_source;
 mod git_ssh;
