@@ -66,6 +66,16 @@ pub enum Fetched {
     New(Snapshot),
 }
 
+/// The tracked reference moved to a commit that does not descend from the one fetched for it
+/// before: its history was rewritten (a force push, a reset, a tag moved elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rewrite {
+    /// The commit fetched before (full hex id).
+    pub from: String,
+    /// The new commit (full hex id).
+    pub to: String,
+}
+
 /// A fetched repository.
 ///
 /// The cache repository is opened for each poll and closed at its end: libgit2 keeps every pack
@@ -76,6 +86,7 @@ pub struct Source {
     config: SourceConfig,
     path: PathBuf,
     last: Option<Oid>,
+    rewritten: Option<Rewrite>,
 }
 
 impl std::fmt::Debug for Source {
@@ -84,6 +95,7 @@ impl std::fmt::Debug for Source {
             .field("url", &RedactedUrl::new(&self.config.url))
             .field("reference", &self.config.reference)
             .field("last", &self.last)
+            .field("rewritten", &self.rewritten)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +130,7 @@ impl Source {
             config,
             path,
             last: None,
+            rewritten: None,
         })
     }
 
@@ -125,6 +138,13 @@ impl Source {
     #[must_use]
     pub fn cache_path(&self) -> &Path {
         &self.path
+    }
+
+    /// The rewrite of history that the last poll finding a new commit saw, if it saw one: it
+    /// stays until the next poll that finds a new commit.
+    #[must_use]
+    pub fn rewritten(&self) -> Option<&Rewrite> {
+        self.rewritten.as_ref()
     }
 
     /// Opens the cache repository; closing it (dropping it) closes every file it opened.
@@ -207,7 +227,9 @@ impl Source {
     }
 
     /// Checks the remote; when the reference moved, fetches it, verifies the commit and reads
-    /// its tree. When it has not moved, only the remote's ref list is read.
+    /// its tree. When it has not moved, only the remote's ref list is read. A new commit that
+    /// does not descend from the one fetched for the same reference before (kept in the cache,
+    /// so also across restarts) is a rewrite of history: see [`Self::rewritten`].
     pub fn poll(&mut self) -> Result<Fetched, Error> {
         let repo = self.repo()?;
         let refs = self
@@ -218,12 +240,20 @@ impl Source {
         if self.last == Some(target) {
             return Ok(Fetched::Unchanged(CommitId(target)));
         }
+        // Where the remote's ref is kept in the cache; a pinned commit has none (it cannot move).
+        let local =
+            (name != "HEAD").then(|| format!("refs/fledge/{}", name.trim_start_matches("refs/")));
+        let before = local.as_deref().and_then(|l| {
+            repo.find_reference(l)
+                .and_then(|r| r.peel_to_commit())
+                .ok()
+                .map(|c| c.id())
+        });
         let fetched = repo.find_commit(target).is_err();
         if fetched {
-            let spec = if name == "HEAD" {
-                "+refs/heads/*:refs/fledge/heads/*".to_owned()
-            } else {
-                format!("+{name}:refs/fledge/{}", name.trim_start_matches("refs/"))
+            let spec = match &local {
+                Some(local) => format!("+{name}:{local}"),
+                None => "+refs/heads/*:refs/fledge/heads/*".to_owned(),
             };
             self.remote(&repo)
                 .fetch(&[&spec])
@@ -234,12 +264,47 @@ impl Source {
             v.verify(&repo, commit)?;
         }
         let snapshot = read_tree(&repo, commit)?;
+        let rewritten = before.and_then(|b| self.rewrite(&repo, b, commit));
+        if let Some(local) = &local {
+            // The commit taken, for the next poll and the next run: one already in the cache
+            // was not fetched, so the fetch did not move the ref.
+            repo.reference(local, commit, true, "fledge: polled")
+                .map_err(|e| Error::Cache {
+                    path: self.path.clone(),
+                    message: git_error(&e),
+                })?;
+        }
         drop(repo);
         if fetched {
             compact(&self.path);
         }
         self.last = Some(target);
+        self.rewritten = rewritten;
         Ok(Fetched::New(snapshot))
+    }
+
+    /// `Some` when `to` does not descend from `from`.
+    fn rewrite(&self, repo: &Repository, from: Oid, to: Oid) -> Option<Rewrite> {
+        if from == to {
+            return None;
+        }
+        match repo.graph_descendant_of(to, from) {
+            Ok(true) => None,
+            Ok(false) => Some(Rewrite {
+                from: from.to_string(),
+                to: to.to_string(),
+            }),
+            Err(e) => {
+                tracing::warn!(
+                    url = %self.url(),
+                    from = %from,
+                    to = %to,
+                    error = %git_error(&e),
+                    "cannot tell whether the history was rewritten"
+                );
+                None
+            }
+        }
     }
 
     fn peel_commit(&self, repo: &Repository, oid: Oid) -> Result<Oid, Error> {
