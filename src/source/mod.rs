@@ -7,11 +7,14 @@
 //! optional signature verification ([`Verifier`]), and the instant triggers that wake the poller:
 //! a `notify` watch on local repositories ([`watch`]) and signed forge webhooks ([`webhook`]).
 //!
-//! It does not render, decide or write: it produces snapshots. Invariants: a poll that finds
-//! the reference unmoved transfers no objects; nothing is rendered from a commit that fails
-//! verification; no credential appears in an error or a log line.
+//! It does not render, decide or write: it produces snapshots, and says when the tracked
+//! reference's history was rewritten ([`Rewrite`]). Invariants: a poll that finds the reference
+//! unmoved transfers no objects; nothing is rendered from a commit that fails verification; no
+//! credential appears in an error or a log line; a poll holds no file open once it returns, and
+//! the caches are repacked as they grow.
 
 mod auth;
+mod compact;
 pub mod poller;
 mod repo;
 mod transport;
@@ -25,10 +28,12 @@ use std::time::Duration;
 
 pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key, redact};
 pub use repo::{
-    Fetched, Reference, Snapshot, Source, SourceConfig, commit_messages, read_commit, read_tree,
+    Fetched, Reference, Rewrite, Snapshot, Source, SourceConfig, commit_messages, read_commit,
+    read_tree,
 };
 pub use verify::Verifier;
 
+pub(crate) use compact::compact;
 pub(crate) use repo::git_error;
 pub(crate) use transport::{NetError, Remote};
 

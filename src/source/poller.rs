@@ -3,20 +3,33 @@
 //! channel (a burst of commits collapses into the latest).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Disposition, Error, Fetched, Snapshot, Source, SourceConfig};
+use super::{Disposition, Error, Fetched, Rewrite, Snapshot, Source, SourceConfig};
 use crate::net::{Backoff, jittered};
 
 /// What the last poll found.
 #[derive(Debug, Clone, Default)]
 pub struct PollState {
+    /// The newest commit's files.
     pub snapshot: Option<Arc<Snapshot>>,
-    /// The last error, if the last poll failed.
+    /// Why the last poll failed (the whole message: the remote, the step, the cause), if it did.
     pub error: Option<String>,
+    /// When the current run of failed polls began: set by the first failure after a success
+    /// (or at start), kept while polls keep failing, cleared by the next successful poll. With
+    /// `error`, says how long fledge has been unable to see the repository.
+    pub failing_since: Option<SystemTime>,
+    /// The tracked reference's history was rewritten: the newest commit does not descend from
+    /// the commit fetched for the same reference before it (a force push, a reset, a tag moved
+    /// to another commit), so fledge now deploys from a history that dropped what it deployed
+    /// before. `from` is the commit fetched before (remembered in the cache, so a rewrite made
+    /// while fledge was stopped is seen by the first poll after the restart), `to` the new one.
+    /// Set by the poll that fetched the new commit and kept until the next poll that finds a
+    /// new commit (which clears it, or sets it again if that one is a rewrite too).
+    pub rewritten: Option<Rewrite>,
     /// Completed polls (successful or not).
     pub polls: u64,
 }
@@ -66,7 +79,13 @@ pub async fn run(
                 Some(s) => s,
                 None => Source::open(cfg)?,
             };
-            let r = s.poll();
+            let r = s.poll().map(|f| match f {
+                Fetched::New(_) => {
+                    let rewritten = s.rewritten().cloned();
+                    (f, rewritten)
+                }
+                Fetched::Unchanged(_) => (f, None),
+            });
             Ok::<_, Error>((s, r))
         });
         let limit = config.timeout * 2 + Duration::from_secs(1);
@@ -91,14 +110,24 @@ pub async fn run(
             }),
         };
         let wait = match outcome {
-            Ok(fetched) => {
+            Ok((fetched, rewritten)) => {
                 backoff.reset();
                 state.send_modify(|st| {
                     st.polls += 1;
                     st.error = None;
+                    st.failing_since = None;
                     if let Fetched::New(snap) = fetched {
                         tracing::info!(commit = %snap.commit, "new commit");
+                        if let Some(r) = &rewritten {
+                            tracing::warn!(
+                                reference = %config.reference,
+                                from = %r.from,
+                                to = %r.to,
+                                "history rewritten: the new commit does not descend from the one fetched before"
+                            );
+                        }
                         st.snapshot = Some(Arc::new(snap));
+                        st.rewritten = rewritten;
                     }
                 });
                 jittered(timing.interval, timing.jitter)
@@ -109,6 +138,8 @@ pub async fn run(
                 state.send_modify(|st| {
                     st.polls += 1;
                     st.error = Some(e.to_string());
+                    // Wall-clock time, for people and alerts; the loop's timing is tokio's.
+                    st.failing_since.get_or_insert_with(SystemTime::now);
                 });
                 if retry {
                     jittered(backoff.next_delay(), timing.jitter)

@@ -8,6 +8,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Auth, RedactedUrl, redact};
+use super::compact::compact;
 use super::transport::{NetError, Remote};
 use super::verify::Verifier;
 use super::{CommitId, Error};
@@ -65,11 +66,27 @@ pub enum Fetched {
     New(Snapshot),
 }
 
+/// The tracked reference moved to a commit that does not descend from the one fetched for it
+/// before: its history was rewritten (a force push, a reset, a tag moved elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rewrite {
+    /// The commit fetched before (full hex id).
+    pub from: String,
+    /// The new commit (full hex id).
+    pub to: String,
+}
+
 /// A fetched repository.
+///
+/// The cache repository is opened for each poll and closed at its end: libgit2 keeps every pack
+/// it has read open for as long as the `Repository` lives, and each fetch adds a pack, so a
+/// cache held open across polls took one more file descriptor per new commit until the
+/// process ran out of them.
 pub struct Source {
     config: SourceConfig,
-    repo: Repository,
+    path: PathBuf,
     last: Option<Oid>,
+    rewritten: Option<Rewrite>,
 }
 
 impl std::fmt::Debug for Source {
@@ -78,6 +95,7 @@ impl std::fmt::Debug for Source {
             .field("url", &RedactedUrl::new(&self.config.url))
             .field("reference", &self.config.reference)
             .field("last", &self.last)
+            .field("rewritten", &self.rewritten)
             .finish_non_exhaustive()
     }
 }
@@ -94,7 +112,8 @@ impl Source {
         let path = config
             .cache_dir
             .join(format!("{}.git", hex::encode(&digest[..8])));
-        let repo = if path.exists() {
+        // Opened here once, so that a cache that cannot be opened fails at once.
+        if path.exists() {
             Repository::open_bare(&path)
         } else {
             std::fs::create_dir_all(&config.cache_dir).map_err(|e| Error::Cache {
@@ -109,24 +128,40 @@ impl Source {
         })?;
         Ok(Self {
             config,
-            repo,
+            path,
             last: None,
+            rewritten: None,
         })
     }
 
     /// The cache repository's path.
     #[must_use]
     pub fn cache_path(&self) -> &Path {
-        self.repo.path()
+        &self.path
+    }
+
+    /// The rewrite of history that the last poll finding a new commit saw, if it saw one: it
+    /// stays until the next poll that finds a new commit.
+    #[must_use]
+    pub fn rewritten(&self) -> Option<&Rewrite> {
+        self.rewritten.as_ref()
+    }
+
+    /// Opens the cache repository; closing it (dropping it) closes every file it opened.
+    fn repo(&self) -> Result<Repository, Error> {
+        Repository::open_bare(&self.path).map_err(|e| Error::Cache {
+            path: self.path.clone(),
+            message: git_error(&e),
+        })
     }
 
     fn url(&self) -> RedactedUrl {
         RedactedUrl::new(&self.config.url)
     }
 
-    fn remote(&self) -> Remote<'_> {
+    fn remote<'a>(&'a self, repo: &'a Repository) -> Remote<'a> {
         Remote {
-            repo: &self.repo,
+            repo,
             url: &self.config.url,
             auth: &self.config.auth,
             timeout: self.config.timeout,
@@ -191,45 +226,92 @@ impl Source {
         }
     }
 
-    fn has_commit(&self, oid: Oid) -> bool {
-        self.repo.find_commit(oid).is_ok()
-    }
-
     /// Checks the remote; when the reference moved, fetches it, verifies the commit and reads
-    /// its tree. When it has not moved, only the remote's ref list is read.
+    /// its tree. When it has not moved, only the remote's ref list is read. A new commit that
+    /// does not descend from the one fetched for the same reference before (kept in the cache,
+    /// so also across restarts) is a rewrite of history: see [`Self::rewritten`].
     pub fn poll(&mut self) -> Result<Fetched, Error> {
-        let refs = self.remote().list().map_err(|e| self.network_error(e))?;
+        let repo = self.repo()?;
+        let refs = self
+            .remote(&repo)
+            .list()
+            .map_err(|e| self.network_error(e))?;
         let (name, target) = self.resolve(&refs)?;
         if self.last == Some(target) {
             return Ok(Fetched::Unchanged(CommitId(target)));
         }
-        if !self.has_commit(target) {
-            let spec = if name == "HEAD" {
-                "+refs/heads/*:refs/fledge/heads/*".to_owned()
-            } else {
-                format!("+{name}:refs/fledge/{}", name.trim_start_matches("refs/"))
+        // Where the remote's ref is kept in the cache; a pinned commit has none (it cannot move).
+        let local =
+            (name != "HEAD").then(|| format!("refs/fledge/{}", name.trim_start_matches("refs/")));
+        let before = local.as_deref().and_then(|l| {
+            repo.find_reference(l)
+                .and_then(|r| r.peel_to_commit())
+                .ok()
+                .map(|c| c.id())
+        });
+        let fetched = repo.find_commit(target).is_err();
+        if fetched {
+            let spec = match &local {
+                Some(local) => format!("+{name}:{local}"),
+                None => "+refs/heads/*:refs/fledge/heads/*".to_owned(),
             };
-            self.remote()
+            self.remote(&repo)
                 .fetch(&[&spec])
                 .map_err(|e| self.network_error(e))?;
         }
-        let commit = self.peel_commit(target)?;
+        let commit = self.peel_commit(&repo, target)?;
         if let Some(v) = &self.config.verify {
-            v.verify(&self.repo, commit)?;
+            v.verify(&repo, commit)?;
         }
-        let snapshot = self.snapshot(commit)?;
+        let snapshot = read_tree(&repo, commit)?;
+        let rewritten = before.and_then(|b| self.rewrite(&repo, b, commit));
+        if let Some(local) = &local {
+            // The commit taken, for the next poll and the next run: one already in the cache
+            // was not fetched, so the fetch did not move the ref.
+            repo.reference(local, commit, true, "fledge: polled")
+                .map_err(|e| Error::Cache {
+                    path: self.path.clone(),
+                    message: git_error(&e),
+                })?;
+        }
+        drop(repo);
+        if fetched {
+            compact(&self.path);
+        }
         self.last = Some(target);
+        self.rewritten = rewritten;
         Ok(Fetched::New(snapshot))
     }
 
-    fn peel_commit(&self, oid: Oid) -> Result<Oid, Error> {
-        let obj = self
-            .repo
-            .find_object(oid, None)
-            .map_err(|_| Error::MissingRef {
-                url: self.url(),
-                reference: self.config.reference.to_string(),
-            })?;
+    /// `Some` when `to` does not descend from `from`.
+    fn rewrite(&self, repo: &Repository, from: Oid, to: Oid) -> Option<Rewrite> {
+        if from == to {
+            return None;
+        }
+        match repo.graph_descendant_of(to, from) {
+            Ok(true) => None,
+            Ok(false) => Some(Rewrite {
+                from: from.to_string(),
+                to: to.to_string(),
+            }),
+            Err(e) => {
+                tracing::warn!(
+                    url = %self.url(),
+                    from = %from,
+                    to = %to,
+                    error = %git_error(&e),
+                    "cannot tell whether the history was rewritten"
+                );
+                None
+            }
+        }
+    }
+
+    fn peel_commit(&self, repo: &Repository, oid: Oid) -> Result<Oid, Error> {
+        let obj = repo.find_object(oid, None).map_err(|_| Error::MissingRef {
+            url: self.url(),
+            reference: self.config.reference.to_string(),
+        })?;
         obj.peel(ObjectType::Commit)
             .map(|c| c.id())
             .map_err(|e| Error::Read {
@@ -241,7 +323,7 @@ impl Source {
     /// Reads every file of `commit`'s tree from the object store (no work tree). Symlinks and
     /// submodules are left out: a repository cannot point the renderer elsewhere.
     pub fn snapshot(&self, commit: Oid) -> Result<Snapshot, Error> {
-        read_tree(&self.repo, commit)
+        read_tree(&self.repo()?, commit)
     }
 }
 
@@ -252,8 +334,8 @@ pub fn read_commit(config: &SourceConfig, commit: &str) -> Result<Snapshot, Erro
         path: config.cache_dir.clone(),
         message: format!("`{commit}` is not a commit id: {}", e.message()),
     })?;
-    let source = Source::open(config.clone())?;
-    read_tree(&source.repo, oid)
+    let repo = Source::open(config.clone())?.repo()?;
+    read_tree(&repo, oid)
 }
 
 /// The messages of the commits of the poll cache from `to` back to `since` (excluded; every
@@ -268,8 +350,8 @@ pub fn commit_messages(
         path: config.cache_dir.clone(),
         message,
     };
-    let source = Source::open(config.clone())?;
-    let repo = &source.repo;
+    let repo = Source::open(config.clone())?.repo()?;
+    let repo = &repo;
     let oid = |c: &str| Oid::from_str(c).map_err(|e| cache(git_error(&e)));
     let mut walk = repo.revwalk().map_err(|e| cache(git_error(&e)))?;
     walk.push(oid(to)?).map_err(|e| cache(git_error(&e)))?;

@@ -9,7 +9,9 @@
 //! branch `fledge/<purpose>-<change id>`, and the caller is told where it went. The side
 //! branch is named by the change, not by the commit built for it, and an existing one is kept:
 //! the same change refused again (on every retry, after every restart) finds its side branch
-//! and makes no other. Writing the same content twice makes no commit.
+//! and makes no other. Writing the same content twice makes no commit. The write cache is
+//! opened for each operation (so it holds no file open between them) and repacked as fetches
+//! add packs to it.
 //!
 //! Invariants: never a force push; never an empty commit; a conflicting revert is never
 //! committed in part; every commit carries `Fledge-Commit: true`.
@@ -30,7 +32,7 @@ pub use push::{PushResult, parse_porcelain};
 
 use crate::keys::{COMMIT_TRAILER, NOTES_REF};
 use crate::net::{Backoff, jittered};
-use crate::source::{Auth, CommitId, NetError, Remote, git_error, redact};
+use crate::source::{Auth, CommitId, NetError, Remote, compact, git_error, redact};
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +187,8 @@ impl GitWriter {
         Ok(Self { config, git_dir })
     }
 
+    /// Opens the write cache for one operation: libgit2 keeps every pack it has read open for
+    /// as long as the `Repository` lives, so none is kept between operations.
     fn repo(&self) -> Result<Repository, Error> {
         Repository::open_bare(&self.git_dir).map_err(|e| git(&e))
     }
@@ -211,13 +215,19 @@ impl GitWriter {
         let Some(oid) = listed else {
             return Ok(None);
         };
-        if repo.find_object(oid, None).is_err() {
+        let transferred = repo.find_object(oid, None).is_err();
+        if transferred {
             remote
                 .fetch(&[&format!("+{remote_ref}:{local_ref}")])
                 .map_err(fetch_err)?;
         }
         repo.reference(local_ref, oid, true, "fledge: fetched")
             .map_err(|e| git(&e))?;
+        // Each fetch added a pack: repack now and then, with the repository closed.
+        drop(repo);
+        if transferred {
+            compact(&self.git_dir);
+        }
         Ok(Some(oid))
     }
 
@@ -423,8 +433,9 @@ impl GitWriter {
             let text = text.to_owned();
             let notes_commit = self
                 .blocking("note", move || {
+                    let fetched = this.fetch(NOTES_REF, NOTES_REF)?;
                     let repo = this.repo()?;
-                    match this.fetch(NOTES_REF, NOTES_REF)? {
+                    match fetched {
                         Some(_) => {}
                         None => {
                             // The remote has no notes yet: start from nothing.

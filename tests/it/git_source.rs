@@ -6,7 +6,7 @@ use std::time::Duration;
 use fledge::render;
 use fledge::render::Files as _;
 use fledge::source::poller::{self, PollState, Timing};
-use fledge::source::{Auth, Error, Fetched, Reference, Source, SourceConfig};
+use fledge::source::{Auth, Error, Fetched, Reference, Rewrite, Source, SourceConfig};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -257,6 +257,219 @@ async fn a_push_to_a_local_repository_wakes_the_poller_at_once() {
     )
     .await;
     assert!(got.is_ok(), "the push did not wake the poller");
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+/// A fresh source on `cache` polls once: the new commit and the rewrite it saw.
+fn poll_new(
+    remote: &Remote,
+    reference: Reference,
+    cache: &std::path::Path,
+) -> (String, Option<Rewrite>) {
+    let mut s = Source::open(config(remote, reference, cache)).unwrap();
+    let Fetched::New(snap) = s.poll().unwrap() else {
+        panic!("a fresh source has seen nothing")
+    };
+    (snap.commit.to_string(), s.rewritten().cloned())
+}
+
+fn rewrite(from: &str, to: &str) -> Rewrite {
+    Rewrite {
+        from: from.to_owned(),
+        to: to.to_owned(),
+    }
+}
+
+#[test]
+fn a_force_push_is_reported_with_both_commits_also_across_a_restart() {
+    let remote = Remote::new();
+    let p = remote.person();
+    let c1 = remote.commit(&[("a.yaml", CM)], "one");
+    let cache = tempfile::tempdir().unwrap();
+    let mut s = Source::open(config(
+        &remote,
+        Reference::Branch("main".into()),
+        cache.path(),
+    ))
+    .unwrap();
+    assert!(matches!(s.poll().unwrap(), Fetched::New(_)));
+    assert_eq!(s.rewritten(), None);
+    let c2 = remote.commit(&[("b.yaml", CM)], "two");
+    assert!(matches!(s.poll().unwrap(), Fetched::New(n) if n.commit.to_string() == c2));
+    assert_eq!(s.rewritten(), None, "a fast-forward is no rewrite");
+
+    // History rewritten: c2 replaced by a commit on c1.
+    git(&p, &["reset", "--quiet", "--hard", &c1]);
+    std::fs::write(p.join("c.yaml"), CM).unwrap();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "--quiet", "-m", "three"]);
+    git(&p, &["push", "--quiet", "--force", "origin", "HEAD:main"]);
+    let c3 = remote.head();
+    assert!(matches!(s.poll().unwrap(), Fetched::New(n) if n.commit.to_string() == c3));
+    assert_eq!(s.rewritten().cloned(), Some(rewrite(&c2, &c3)));
+    // It stays until the next new commit, which clears it.
+    assert!(matches!(s.poll().unwrap(), Fetched::Unchanged(_)));
+    assert_eq!(s.rewritten().cloned(), Some(rewrite(&c2, &c3)));
+    let c4 = remote.commit(&[("d.yaml", CM)], "four");
+    assert!(matches!(s.poll().unwrap(), Fetched::New(n) if n.commit.to_string() == c4));
+    assert_eq!(s.rewritten(), None);
+    drop(s);
+
+    // While fledge is stopped, the branch is reset to an older commit (already in the cache):
+    // the first poll after the restart sees it.
+    git(
+        &p,
+        &[
+            "push",
+            "--quiet",
+            "--force",
+            "origin",
+            &format!("{c1}:main"),
+        ],
+    );
+    let branch = || Reference::Branch("main".into());
+    assert_eq!(
+        poll_new(&remote, branch(), cache.path()),
+        (c1.clone(), Some(rewrite(&c4, &c1)))
+    );
+    // Seen once: the next restart starts from c1.
+    assert_eq!(poll_new(&remote, branch(), cache.path()), (c1, None));
+}
+
+#[test]
+fn a_moved_tag_is_a_rewrite_and_a_newer_tag_is_not() {
+    let remote = Remote::new();
+    let p = remote.person();
+    let c1 = remote.commit(&[("a.yaml", CM)], "one");
+    git(&p, &["tag", "-a", "v1.0.0", "-m", "release"]);
+    git(&p, &["push", "--quiet", "origin", "v1.0.0"]);
+    let cache = tempfile::tempdir().unwrap();
+    let tag = || Reference::Tag("v1.0.0".into());
+    let range = || Reference::Semver("^1".parse().unwrap());
+    assert_eq!(poll_new(&remote, tag(), cache.path()), (c1.clone(), None));
+    assert_eq!(poll_new(&remote, range(), cache.path()), (c1.clone(), None));
+
+    // The tag moved to a commit that is not a descendant (another line of history).
+    git(&p, &["checkout", "--quiet", "--orphan", "other"]);
+    std::fs::write(p.join("b.yaml"), CM).unwrap();
+    git(&p, &["add", "-A"]);
+    git(&p, &["commit", "--quiet", "-m", "elsewhere"]);
+    let elsewhere = git(&p, &["rev-parse", "HEAD"]).trim().to_owned();
+    git(&p, &["tag", "-f", "-a", "v1.0.0", "-m", "moved"]);
+    git(&p, &["push", "--quiet", "--force", "origin", "v1.0.0"]);
+    assert_eq!(
+        poll_new(&remote, tag(), cache.path()),
+        (elsewhere.clone(), Some(rewrite(&c1, &elsewhere)))
+    );
+    // The range tracks the same tag, fetched before with the tag above: seen already.
+    assert_eq!(
+        poll_new(&remote, range(), cache.path()),
+        (elsewhere.clone(), None)
+    );
+
+    // A newer tag in the range is a new release, not a rewrite, though its commit does not
+    // descend from the one v1.0.0 names now;
+    git(&p, &["checkout", "--quiet", "main"]);
+    let c2 = remote.commit(&[("c.yaml", CM)], "two");
+    git(&p, &["tag", "v1.1.0", &c2]);
+    git(&p, &["push", "--quiet", "origin", "v1.1.0"]);
+    assert_eq!(poll_new(&remote, range(), cache.path()), (c2.clone(), None));
+    // but that tag moving backwards is.
+    git(&p, &["tag", "-f", "v1.1.0", &c1]);
+    git(&p, &["push", "--quiet", "--force", "origin", "v1.1.0"]);
+    assert_eq!(
+        poll_new(&remote, range(), cache.path()),
+        (c1.clone(), Some(rewrite(&c2, &c1)))
+    );
+}
+
+/// Waits (at most 20 s) until the poll state satisfies `done`; returns it.
+async fn poll_state(
+    rx: &mut watch::Receiver<PollState>,
+    what: &str,
+    done: impl Fn(&PollState) -> bool,
+) -> PollState {
+    tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| done(s)))
+        .await
+        .unwrap_or_else(|_| panic!("never: {what}"))
+        .unwrap()
+        .clone()
+}
+
+fn at(s: &PollState) -> Option<String> {
+    s.snapshot.as_ref().map(|snap| snap.commit.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_poll_state_tells_since_when_polls_fail_and_that_history_was_rewritten() {
+    let remote = Remote::new();
+    let p = remote.person();
+    let c1 = remote.commit(&[("a.yaml", CM)], "one");
+    let cache = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = watch::channel(PollState::default());
+    let shutdown = CancellationToken::new();
+    let timing = Timing {
+        interval: Duration::from_millis(20),
+        min_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(40),
+        ..Timing::default()
+    };
+    let task = tokio::spawn(poller::run(
+        config(&remote, Reference::Branch("main".into()), cache.path()),
+        timing,
+        Arc::new(Notify::new()),
+        tx,
+        shutdown.clone(),
+    ));
+    let s = poll_state(&mut rx, "the first commit", |s| at(s) == Some(c1.clone())).await;
+    assert_eq!((s.rewritten, s.error, s.failing_since), (None, None, None));
+
+    // A force push.
+    git(&p, &["commit", "--quiet", "--amend", "-m", "one, amended"]);
+    git(&p, &["push", "--quiet", "--force", "origin", "HEAD:main"]);
+    let amended = remote.head();
+    let s = poll_state(&mut rx, "the amended commit", |s| {
+        at(s) == Some(amended.clone())
+    })
+    .await;
+    assert_eq!(s.rewritten, Some(rewrite(&c1, &amended)));
+
+    // The remote goes away: polls fail, since the first failure.
+    let away = remote.dir.path().join("away.git");
+    std::fs::rename(remote.bare(), &away).unwrap();
+    let failing = poll_state(&mut rx, "a failed poll", |s| s.error.is_some()).await;
+    let since = failing
+        .failing_since
+        .expect("failing since the first failure");
+    assert!(
+        failing
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("cannot fetch from"),
+        "{failing:?}"
+    );
+    let later = poll_state(&mut rx, "more failed polls", |s| {
+        s.polls >= failing.polls + 3
+    })
+    .await;
+    assert!(later.error.is_some());
+    assert_eq!(later.failing_since, Some(since), "kept while polls fail");
+    assert_eq!(
+        later.rewritten,
+        Some(rewrite(&c1, &amended)),
+        "kept until a new commit"
+    );
+
+    // Back: the next poll succeeds and clears the failure; the rewrite stays until a new commit.
+    std::fs::rename(&away, remote.bare()).unwrap();
+    let back = poll_state(&mut rx, "a good poll", |s| s.error.is_none()).await;
+    assert_eq!(back.failing_since, None);
+    assert_eq!(back.rewritten, Some(rewrite(&c1, &amended)));
+    let c2 = remote.commit(&[("b.yaml", CM)], "two");
+    let s = poll_state(&mut rx, "the next commit", |s| at(s) == Some(c2.clone())).await;
+    assert_eq!(s.rewritten, None);
     shutdown.cancel();
     task.await.unwrap();
 }

@@ -16,6 +16,7 @@ mod executor;
 mod faults;
 mod flagger_examples;
 mod fuzz;
+mod git_fds;
 mod git_http;
 mod git_source;
 mod git_ssh;
