@@ -87,23 +87,39 @@ pub fn sync_line(s: &SyncStatus) -> String {
             .map_or("-", |c| &c[..c.len().min(7)])
             .to_owned()
     };
-    if s.ready {
+    let rewrite = s.history_rewritten.as_ref().map_or(String::new(), |h| {
         format!(
-            "SYNC  Ready  commit {}  since {}\n\n",
+            "      history rewritten at {}: {} does not descend from {}\n",
+            h.seen,
+            &h.to[..h.to.len().min(7)],
+            &h.from[..h.from.len().min(7)]
+        )
+    });
+    let line = if s.ready {
+        format!(
+            "SYNC  Ready  commit {}  since {}\n",
             short(&s.commit),
             s.last_transition_time
         )
+    } else if s.commit.is_none() && s.message.is_empty() {
+        "SYNC  not synced yet\n".to_owned()
     } else if s.commit.is_none() {
-        "SYNC  not synced yet\n\n".to_owned()
+        format!("SYNC  {}  not synced yet: {}\n", s.reason, s.message)
     } else {
         format!(
-            "SYNC  Failed  commit {} (cluster on {})  since {}: {}\n\n",
+            "SYNC  {}  commit {} (cluster on {})  since {}: {}\n",
+            if s.reason.is_empty() {
+                "Failed"
+            } else {
+                &s.reason
+            },
             short(&s.commit),
             short(&s.applied_commit),
             s.last_transition_time,
             s.message
         )
-    }
+    };
+    format!("{line}{rewrite}\n")
 }
 
 /// `fledge status [--server URL] [--token-file F] [--watch]`.

@@ -81,6 +81,10 @@ pub(super) struct Reconciler {
     /// The inventory this process last wrote: it stands in for the inventory ConfigMap if that
     /// is deleted.
     inventory: Option<BTreeSet<String>>,
+    /// The last sync's commit and outcome.
+    last_sync: Option<(String, Result<(), syncing::NotReady>)>,
+    /// Why the repository cannot be polled, when it cannot (for longer than an interval).
+    source_failure: Option<String>,
 }
 
 impl Reconciler {
@@ -111,6 +115,8 @@ impl Reconciler {
             providers: BTreeMap::new(),
             last_polls: 0,
             inventory: None,
+            last_sync: None,
+            source_failure: None,
         }
     }
 
@@ -154,11 +160,14 @@ impl Reconciler {
             return;
         }
         self.last_polls = poll.polls;
-        let mut c = self.shared.counters();
-        c.polls += 1;
-        if poll.error.is_some() {
-            c.poll_errors += 1;
+        {
+            let mut c = self.shared.counters();
+            c.polls += 1;
+            if poll.error.is_some() {
+                c.poll_errors += 1;
+            }
         }
+        self.observe_source(poll);
     }
 
     /// Takes the commit's releases: each keeps the commit that first brought its revision, and

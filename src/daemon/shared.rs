@@ -29,6 +29,22 @@ pub struct SyncStatus {
     /// Why it is not ready; empty when it is.
     pub message: String,
     pub last_transition_time: String,
+    /// The last time the tracked reference's history was rewritten (a force push, a reset, a
+    /// moved tag): fledge follows it, and says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_rewritten: Option<HistoryRewrite>,
+}
+
+/// A rewrite of the tracked reference's history, as `/api/sync` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRewrite {
+    /// The commit fetched before.
+    pub from: String,
+    /// The commit that replaced it, not descending from it.
+    pub to: String,
+    /// When fledge saw it.
+    pub seen: String,
 }
 
 /// State shared with the HTTP server.
@@ -43,6 +59,8 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Waiting to lead: ready as a standby replica (`/readyz`), acting on nothing.
     pub standby: AtomicBool,
+    /// The repository cannot be polled (for longer than an interval): not ready (`/readyz`).
+    pub source_failing: AtomicBool,
 }
 
 impl Shared {
@@ -61,9 +79,14 @@ impl Shared {
         self.releases.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the first sync succeeded.
+    /// Whether the first sync succeeded and the repository can still be polled.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.ready.load(Ordering::Relaxed) && !self.source_failing.load(Ordering::Relaxed)
+    }
+
+    /// Marks the repository as not (or again) polled.
+    pub fn set_source_failing(&self, failing: bool) {
+        self.source_failing.store(failing, Ordering::Relaxed);
     }
 
     /// Whether this replica waits to lead.

@@ -170,3 +170,89 @@ async fn a_revision_reverted_before_and_pushed_again_is_reverted_again() {
     super::support::git::assert_fast_forwards_only(&remote.bare(), "main");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_that_cannot_be_polled_makes_the_sync_and_readiness_fail_until_it_can() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    d.until("ready", |d| d.shared.sync().ready && d.shared.is_ready())
+        .await;
+    // The remote goes away (a deleted repository, a revoked key, a network partition).
+    let away = remote.bare().with_extension("away");
+    std::fs::rename(remote.bare(), &away).unwrap();
+    d.until("not ready", |d| !d.shared.is_ready()).await;
+    let sync = d.shared.sync().clone();
+    assert!(!sync.ready);
+    assert_eq!(sync.reason, "GitOperationFailed");
+    assert!(
+        sync.message.contains("cannot be polled since"),
+        "{}",
+        sync.message
+    );
+    std::fs::rename(&away, remote.bare()).unwrap();
+    d.until("ready again", |d| {
+        d.shared.sync().ready && d.shared.is_ready()
+    })
+    .await;
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_force_push_is_followed_and_said_in_the_status_and_an_alert() {
+    let (base, received) = super::support::recorder().await;
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(&[("apps/a.yaml", &config_map("a", "1"))], "a");
+    let first = remote.commit(&[("apps/a.yaml", &config_map("a", "2"))], "a 2");
+    let d = Running::start(&remote, root.path(), "apps", &["--forge-and-alerts", &base]).await;
+    d.until("synced", |d| {
+        d.shared.sync().applied_commit.as_deref() == Some(first.as_str())
+    })
+    .await;
+    // Someone rewrites main: a commit that does not descend from the one deployed.
+    let p = remote.person();
+    git(&p, &["fetch", "-q", "origin"]);
+    git(&p, &["reset", "-q", "--hard", "origin/main~1"]);
+    std::fs::write(p.join("apps/a.yaml"), config_map("a", "3")).unwrap();
+    git(&p, &["commit", "-qam", "a 3, rewritten"]);
+    git(&p, &["push", "-q", "--force", "origin", "HEAD:main"]);
+    let rewritten = git(&p, &["rev-parse", "HEAD"]).trim().to_owned();
+    d.until("the rewrite followed and said", |d| {
+        d.shared.sync().history_rewritten.is_some()
+            && d.shared.sync().applied_commit.as_deref() == Some(rewritten.as_str())
+    })
+    .await;
+    let h = d.shared.sync().history_rewritten.clone().unwrap();
+    assert_eq!(
+        (h.from.as_str(), h.to.as_str()),
+        (first.as_str(), rewritten.as_str())
+    );
+    let line = fledge::cli::status::sync_line(&d.shared.sync());
+    assert!(line.contains("history rewritten"), "{line}");
+    for _ in 0..100 {
+        if received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(w, v)| w.starts_with("POST /alerts") && v.to_string().contains("rewritten"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(w, v)| w.starts_with("POST /alerts") && v.to_string().contains("rewritten")),
+        "{:?}",
+        received.lock().unwrap()
+    );
+    d.stop().await;
+}

@@ -13,11 +13,13 @@ use crate::chain::Chain;
 use crate::cluster::inventory::{self, SyncError};
 use crate::cluster::{Cluster, Fault};
 use crate::daemon::report::Outgoing;
+use crate::daemon::shared::HistoryRewrite;
 use crate::keys;
 use crate::object::ObjectKey;
 use crate::report::alerts::Alert;
 use crate::rollout::targets::{self, Desired};
 use crate::source::Snapshot;
+use crate::source::poller::PollState;
 
 /// Why a sync is not ready: a reason (as Flux's condition reasons) and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub(super) mod reason {
     pub(in crate::daemon) const PRUNE_REFUSED: &str = "PruneRefused";
     /// A Canary in the commit cannot be used; its app is held as it was.
     pub(in crate::daemon) const INVALID_CANARY: &str = "InvalidCanary";
+    /// The repository cannot be polled.
+    pub(in crate::daemon) const GIT_FAILED: &str = "GitOperationFailed";
 }
 
 impl Reconciler {
@@ -284,8 +288,39 @@ impl Reconciler {
         }
     }
 
-    /// Records the sync's outcome for `commit`; a new failure (or a new reason) is alerted.
+    /// Records the sync's outcome for `commit` and reports it.
     pub(super) fn synced(&mut self, commit: &str, outcome: Result<(), NotReady>) {
+        self.last_sync = Some((commit.to_owned(), outcome));
+        self.report_sync();
+    }
+
+    /// Makes the sync's status say the last outcome, or that the repository cannot be polled;
+    /// a new failure (or a new reason) is alerted.
+    pub(super) fn report_sync(&mut self) {
+        let Some((commit, outcome)) = self.last_sync.clone() else {
+            // Not synced yet: say why the repository cannot be seen, if it cannot.
+            let mut status = self.shared.sync();
+            match &self.source_failure {
+                Some(why) => {
+                    reason::GIT_FAILED.clone_into(&mut status.reason);
+                    status.message.clone_from(why);
+                }
+                None => status.message.clear(),
+            }
+            return;
+        };
+        let outcome = match (&self.source_failure, outcome) {
+            (Some(why), Ok(())) => Err(NotReady {
+                reason: reason::GIT_FAILED,
+                message: why.clone(),
+            }),
+            (Some(why), Err(e)) => Err(NotReady {
+                reason: reason::GIT_FAILED,
+                message: format!("{why}; before that: {}", e.message),
+            }),
+            (None, outcome) => outcome,
+        };
+        let commit = commit.as_str();
         let before = self.shared.sync().clone();
         let mut now = before.clone();
         now.commit = Some(commit.to_owned());
@@ -313,6 +348,56 @@ impl Reconciler {
             && (before.ready || before.message != why.message)
         {
             self.alert_sync(commit, &why.message);
+        }
+    }
+
+    /// What a poll says of the repository: a source that cannot be polled for longer than an
+    /// interval makes the sync (and `/readyz`) not ready until a poll succeeds again; a rewrite
+    /// of the tracked reference's history is recorded in the sync's status and alerted.
+    pub(super) fn observe_source(&mut self, poll: &PollState) {
+        let failing = poll
+            .error
+            .as_ref()
+            .zip(poll.failing_since)
+            .filter(|(_, since)| {
+                since.elapsed().unwrap_or_default() >= self.config.timing.interval
+            });
+        let failure = failing.map(|(e, since)| {
+            let since = since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            format!(
+                "the repository cannot be polled since {}: {e}; the cluster stays on the last commit synced",
+                crate::release::view::rfc3339(since)
+            )
+        });
+        if failure != self.source_failure {
+            self.shared.set_source_failing(failure.is_some());
+            self.source_failure = failure;
+            self.report_sync();
+        }
+        if let Some(r) = &poll.rewritten
+            && self
+                .shared
+                .sync()
+                .history_rewritten
+                .as_ref()
+                .is_none_or(|h| h.to != r.to || h.from != r.from)
+        {
+            warn!(from = %r.from, to = %r.to, "the tracked reference's history was rewritten; following it");
+            self.shared.sync().history_rewritten = Some(HistoryRewrite {
+                from: r.from.clone(),
+                to: r.to.clone(),
+                seen: crate::release::view::rfc3339(self.clock.now()),
+            });
+            self.alert_sync(
+                &r.to,
+                &format!(
+                    "the history of the tracked reference was rewritten (a force push, a reset or a moved tag): {} does not descend from {}, which fledge deployed before; fledge follows it",
+                    short(&r.to),
+                    short(&r.from)
+                ),
+            );
         }
     }
 
