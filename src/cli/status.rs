@@ -119,7 +119,11 @@ pub fn sync_line(s: &SyncStatus) -> String {
             s.message
         )
     };
-    format!("{line}{rewrite}\n")
+    let mut warnings = String::new();
+    for w in &s.warnings {
+        let _ = writeln!(warnings, "      warning: {w}");
+    }
+    format!("{line}{rewrite}{warnings}\n")
 }
 
 /// `fledge status [--server URL] [--token-file F] [--watch]`.

@@ -176,6 +176,9 @@ pub struct Synced {
     pub inventory: BTreeSet<String>,
     /// The inventory ConfigMap was missing and the remembered one stood in for it.
     pub inventory_restored: bool,
+    /// The inventory ConfigMap was missing and nothing stood in for it: what an earlier sync
+    /// applied and the repository dropped since cannot be told (see [`applied_elsewhere`]).
+    pub inventory_missing: bool,
 }
 
 /// Applies `objects` and prunes what the previous inventory held and `objects` and `keep`
@@ -206,6 +209,7 @@ pub async fn sync_with(
         .get("v1", "ConfigMap", inventory_namespace, INVENTORY)
         .await?;
     let inventory_restored = stored.is_none() && remembered.is_some();
+    let inventory_missing = stored.is_none() && remembered.is_none();
     let previous: BTreeSet<String> = match stored {
         Some(cm) => cm["data"]["objects"]
             .as_str()
@@ -270,7 +274,33 @@ pub async fn sync_with(
         pruned,
         inventory: current,
         inventory_restored,
+        inventory_missing,
     })
+}
+
+/// The objects that fledge applied (its field manager owns them by server-side apply) and that
+/// `expected` says nothing of: when the inventory is lost, what an earlier sync applied and the
+/// repository dropped since. Lists every kind the cluster serves once; kinds it may not list
+/// are skipped. A cluster that keeps no managed fields (the simulated one) finds none.
+pub async fn applied_elsewhere(
+    cluster: &impl Cluster,
+    expected: impl Fn(&ObjectKey, &Value) -> bool,
+) -> Result<Vec<ObjectKey>, Error> {
+    let mut out = Vec::new();
+    for (api_version, kind) in cluster.kinds().await? {
+        let Ok(objects) = cluster.list(&api_version, &kind, "").await else {
+            continue;
+        };
+        out.extend(
+            objects
+                .iter()
+                .filter(|o| crate::object::owned::applied_by(o, keys::FIELD_MANAGER).is_some())
+                .filter_map(|o| ObjectKey::of(o).filter(|k| !expected(k, o))),
+        );
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Refuses Secrets the API server would refuse, naming the Secret and field, never a value.

@@ -68,7 +68,7 @@ impl Error {
                 (403, _) | (_, "Forbidden") => Fault::Forbidden,
                 (401, _) | (_, "Unauthorized") => Fault::Unauthorized,
                 (409 | 413 | 422, _) | (400, "BadRequest") => Fault::Refused,
-                (500.. | 429, _) => Fault::Unreachable,
+                (429 | 502..=504, _) => Fault::Unreachable,
                 _ => Fault::Other,
             },
             Self::Unreachable { .. } => Fault::Unreachable,
@@ -566,6 +566,21 @@ impl KubeCluster {
                 Ok(v)
             })
             .collect()
+    }
+
+    /// The kinds the cluster serves that can be listed (discovery of every group, at its
+    /// preferred version).
+    pub async fn kinds(&self) -> Result<Vec<(String, String)>, Error> {
+        let discovery = kube::discovery::Discovery::new(self.client.clone())
+            .run()
+            .await
+            .map_err(|e| api_error("discover", "the cluster's kinds", false, e))?;
+        Ok(discovery
+            .groups()
+            .flat_map(kube::discovery::ApiGroup::recommended_resources)
+            .filter(|(_, caps)| caps.supports_operation(kube::discovery::verbs::LIST))
+            .map(|(ar, _)| (ar.api_version, ar.kind))
+            .collect())
     }
 
     /// Deletes an object, its dependents in the background.

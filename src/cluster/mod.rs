@@ -103,6 +103,13 @@ pub trait Cluster: Send + Sync {
     /// Deletes an object (no error when it is already gone).
     fn delete(&self, object: &Value)
     -> impl std::future::Future<Output = Result<(), Error>> + Send;
+    /// The kinds the cluster serves that can be listed, as (apiVersion, kind); none when the
+    /// cluster cannot tell.
+    fn kinds(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<(String, String)>, Error>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 impl Cluster for kube::KubeCluster {
@@ -135,6 +142,10 @@ impl Cluster for kube::KubeCluster {
 
     async fn delete(&self, object: &Value) -> Result<(), Error> {
         Ok(kube::KubeCluster::delete(self, object).await?)
+    }
+
+    async fn kinds(&self) -> Result<Vec<(String, String)>, Error> {
+        Ok(kube::KubeCluster::kinds(self).await?)
     }
 }
 
@@ -233,6 +244,15 @@ impl Cluster for SimHandle {
         let key = sim::key(object)?;
         self.lock().delete(&key)?;
         Ok(())
+    }
+
+    async fn kinds(&self) -> Result<Vec<(String, String)>, Error> {
+        let kinds: std::collections::BTreeSet<(String, String)> = self
+            .lock()
+            .objects()
+            .filter_map(|(k, v)| Some((v["apiVersion"].as_str()?.to_owned(), k.kind.clone())))
+            .collect();
+        Ok(kinds.into_iter().collect())
     }
 }
 

@@ -120,6 +120,13 @@ impl Cluster for AnyCluster {
             Self::Sim(c) => c.delete(object).await,
         }
     }
+
+    async fn kinds(&self) -> Result<Vec<(String, String)>, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::kinds(c).await,
+            Self::Sim(c) => c.kinds().await,
+        }
+    }
 }
 
 /// `--metrics-provider prometheus` or `sim`.

@@ -85,6 +85,8 @@ pub(super) struct Reconciler {
     last_sync: Option<(String, Result<(), syncing::NotReady>)>,
     /// Why the repository cannot be polled, when it cannot (for longer than an interval).
     source_failure: Option<String>,
+    /// Whether this process looked for objects fledge applied that a lost inventory held.
+    scanned: bool,
 }
 
 impl Reconciler {
@@ -117,6 +119,7 @@ impl Reconciler {
             inventory: None,
             last_sync: None,
             source_failure: None,
+            scanned: false,
         }
     }
 

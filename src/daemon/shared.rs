@@ -33,6 +33,10 @@ pub struct SyncStatus {
     /// moved tag): fledge follows it, and says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_rewritten: Option<HistoryRewrite>,
+    /// What a person should look at although the sync went through (objects fledge applied
+    /// that no inventory accounts for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A rewrite of the tracked reference's history, as `/api/sync` shows it.

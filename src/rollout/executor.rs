@@ -414,7 +414,13 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             // Kept at once, so that nothing below acts on a default state.
             self.persist(spec, &state).await?;
         }
-        let mut primary_left = self.converge(t, &state).await?;
+        // A recovered state is decided on before the cluster is brought in line with it, so
+        // that a canary under analysis is not scaled down and up again in one tick.
+        let mut primary_left = if recovered {
+            None
+        } else {
+            self.converge(t, &state).await?
+        };
         let primary = self
             .get(
                 spec,
@@ -461,7 +467,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                   weight = decision.state.canary_weight, "phase changed");
         }
         // The tick began by converging to `state`; only a new state needs another pass.
-        if decision.state != state {
+        if decision.state != state || recovered {
             primary_left = self.converge(t, &decision.state).await?;
         }
         let mut events = self.hooks_after(spec, &decision).await;

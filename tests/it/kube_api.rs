@@ -412,3 +412,67 @@ async fn release_status_goes_through_the_status_subresource() {
     );
     assert_eq!(patch.body["status"]["canaryWeight"], 10);
 }
+
+#[tokio::test]
+async fn errors_name_the_request_in_the_servers_words_and_never_quote_a_secret() {
+    fn answer(s: &Seen) -> (u16, Value) {
+        let status = |code: u16, reason: &str, message: &str| {
+            (
+                code,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": message, "reason": reason, "code": code}),
+            )
+        };
+        if s.method == "PATCH" && s.path.contains("/secrets/") {
+            // What a real server says of a Secret whose data value is a list: it quotes it.
+            return status(
+                500,
+                "InternalError",
+                "failed to create typed patch object (prod/creds; /v1, Kind=Secret): .data.token: expected string, got &value.valueUnstructured{Value:[]interface {}{\"hunter2\"}}",
+            );
+        }
+        if s.path.contains("/services/") {
+            return status(
+                403,
+                "Forbidden",
+                "services \"web\" is forbidden: User \"system:serviceaccount:fledge-system:fledge\" cannot get resource \"services\" in API group \"\" in the namespace \"prod\"",
+            );
+        }
+        if s.path == "/apis/fledge.dev/v1alpha1" {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+        }
+        ok(s)
+    }
+    let (cluster, _task) = fake(answer);
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": "prod"}, "data": {"token": "aGk="}});
+    let e = cluster.apply(&[secret]).await.unwrap_err().to_string();
+    assert!(
+        e.contains("Secret prod/creds") && e.contains("data.token") && !e.contains("hunter2"),
+        "{e}"
+    );
+    let e = cluster
+        .get("v1", "Service", "prod", "web")
+        .await
+        .unwrap_err();
+    assert_eq!(e.fault(), fledge::cluster::Fault::Forbidden);
+    assert_eq!(
+        e.to_string(),
+        "get Service prod/web: services \"web\" is forbidden: User \"system:serviceaccount:fledge-system:fledge\" cannot get resource \"services\" in API group \"\" in the namespace \"prod\""
+    );
+    let e = cluster
+        .get("fledge.dev/v1alpha1", "Release", "prod", "web")
+        .await
+        .unwrap_err();
+    assert_eq!(e.fault(), fledge::cluster::Fault::NoKind);
+    assert!(
+        e.to_string().contains(
+            "install its CustomResourceDefinition (kubectl apply -k deploy installs fledge's)"
+        ),
+        "{e}"
+    );
+}

@@ -263,6 +263,10 @@ impl Reconciler {
                 info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
                 self.inventory = Some(s.inventory);
                 self.shared.set_ready();
+                if s.inventory_missing && !self.scanned {
+                    self.scanned = true;
+                    self.find_unaccounted(d).await;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -286,6 +290,60 @@ impl Reconciler {
                 })
             }
         }
+    }
+
+    /// With the inventory lost (deleted while fledge was stopped), looks once for objects fledge
+    /// applied that neither the commit nor a release accounts for, and says which: it prunes
+    /// none of them, since it cannot tell one an earlier sync applied from one a removed
+    /// release left behind.
+    async fn find_unaccounted(&mut self, d: &Declared) {
+        let declared: BTreeSet<ObjectKey> = d
+            .plain
+            .iter()
+            .filter_map(ObjectKey::of)
+            .chain(d.owned.iter().cloned())
+            .collect();
+        let mut releases = BTreeSet::new();
+        for t in d
+            .releases
+            .iter()
+            .flat_map(|r| r.releases.values())
+            .chain(self.entries.values().map(|e| e.target.as_ref()))
+        {
+            if let Ok(objects) = crate::rollout::plan::preview(t) {
+                releases.extend(objects.iter().filter_map(ObjectKey::of));
+            }
+        }
+        let home = self.config.inventory_namespace.clone();
+        let expected = |k: &ObjectKey, o: &serde_json::Value| {
+            declared.contains(k)
+                || releases.contains(k)
+                || o["metadata"]["labels"][keys::RELEASE_LABEL].is_string()
+                || o["metadata"]["annotations"][keys::REVISION_ANNOTATION].is_string()
+                || matches!(k.kind.as_str(), "Release" | "Lease")
+                || (k.namespace == home
+                    && [keys::INVENTORY, keys::REVISION_KEY_SECRET].contains(&k.name.as_str()))
+        };
+        let found = match inventory::applied_elsewhere(&self.exec.cluster, expected).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %Chain(&e), "cannot look for objects a lost inventory held");
+                return;
+            }
+        };
+        if found.is_empty() {
+            return;
+        }
+        let names: Vec<String> = found.iter().map(ToString::to_string).collect();
+        let why = format!(
+            "the inventory ConfigMap {home}/{} was missing: {} object(s) carry fledge's field manager but the repository does not declare them: {}. fledge prunes none of them (it cannot tell one an earlier sync applied from one a removed release left); delete those that should go",
+            keys::INVENTORY,
+            names.len(),
+            names.join(", ")
+        );
+        warn!("{why}");
+        self.shared.sync().warnings.push(why.clone());
+        self.alert_sync(&d.commit, &why);
     }
 
     /// Records the sync's outcome for `commit` and reports it.

@@ -5,7 +5,7 @@
 //! a command that must succeed ([`ok`]).
 
 pub(crate) mod git;
-
+pub(crate) mod proxy;
 pub(crate) mod testcluster;
 
 use std::collections::BTreeSet;
