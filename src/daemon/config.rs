@@ -25,7 +25,8 @@ use crate::source::{Auth, Reference, Secret, SourceConfig, SshAuth, webhook};
 use crate::writeback::WriterConfig;
 
 /// Settings of the daemon. Every field can be given as a flag or in the `--config` file
-/// (camelCase keys).
+/// (camelCase keys). Every `--*-file` flag names a credential file, which must exist and hold
+/// more than whitespace.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunArgs {
@@ -497,9 +498,16 @@ impl Check {
         .unwrap_or(default)
     }
 
+    /// The credential in the file `path` names; a problem naming `flag` and the file when it
+    /// cannot be read or holds nothing but whitespace.
     fn secret(&mut self, path: Option<&Path>, flag: &str) -> Option<Secret> {
         let p = path?;
         self.check(Secret::from_file(p).map_err(|e| format!("{flag} {}: {e}", p.display())))
+    }
+
+    /// Whether the credential file `path` names, if any, can be read and is not empty.
+    fn present(&mut self, path: Option<&Path>, flag: &str) -> bool {
+        path.is_none() || self.secret(path, flag).is_some()
     }
 
     fn source(
@@ -534,13 +542,23 @@ impl Check {
             ))
         };
         let auth = if let Some(key) = &a.ssh_key_file {
+            let known_hosts = a
+                .known_hosts_file
+                .clone()
+                .unwrap_or_else(|| known_hosts.to_path_buf());
+            // libgit2 and ssh read these files by path; read them once here, so that an
+            // empty or unreadable one stops the start, not every poll.
+            self.secret(Some(key), "--ssh-key-file");
+            let flag = if a.known_hosts_file.is_some() {
+                "--known-hosts-file"
+            } else {
+                "--known-hosts-file (not given, so its default)"
+            };
+            self.secret(Some(&known_hosts), flag);
             Auth::Ssh(SshAuth {
                 private_key: key.clone(),
                 passphrase: None,
-                known_hosts: a
-                    .known_hosts_file
-                    .clone()
-                    .unwrap_or_else(|| known_hosts.to_path_buf()),
+                known_hosts,
                 accept_unknown_hosts: false,
             })
         } else if let Some(pw) = self.secret(a.password_file.as_deref(), "--password-file") {
@@ -584,6 +602,15 @@ impl Check {
     fn metrics(&mut self, a: &RunArgs) -> Option<MetricsChoice> {
         match a.metrics_provider.as_deref().unwrap_or("prometheus") {
             "prometheus" => {
+                // The files must hold something (the parser below reads them again).
+                let token = self.present(a.metrics_token_file.as_deref(), "--metrics-token-file");
+                let basic = self.present(
+                    a.metrics_basic_auth_file.as_deref(),
+                    "--metrics-basic-auth-file",
+                );
+                if !(token && basic) {
+                    return None;
+                }
                 let auth = self.check(
                     auth_from_files(
                         a.metrics_token_file.as_deref(),

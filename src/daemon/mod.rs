@@ -146,7 +146,7 @@ async fn serve(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let receiver = webhook::Receiver::new(config.hook_secrets.clone(), wake);
+    let receiver = webhook::Receiver::new(config.hook_secrets.clone(), wake)?;
     let sim = match &edges.cluster {
         AnyCluster::Sim(s) => Some(s.sim.clone()),
         AnyCluster::Kube(_) => None,

@@ -2,8 +2,12 @@
 //! (`X-Gitea-Signature`), GitLab (`X-Gitlab-Token`) and generic HMAC (`X-Signature:
 //! sha1|sha256|sha512=<hex>`). Signatures are compared in constant time; a missing or wrong
 //! signature, a replayed body (whatever its unsigned headers say) and a body over 1 MiB are
-//! refused; refusals are logged at most once a second, with a count of those not logged. A webhook never carries data
-//! into fledge: it only says "poll now", and the poll reads the repository itself.
+//! refused; refusals are logged at most once a second, with a count of those not logged. A
+//! webhook never carries data into fledge: it only says "poll now", and the poll reads the
+//! repository itself.
+//!
+//! A receiver exists only with non-empty secrets: a signature under an empty key proves
+//! nothing, since anyone can make one.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -59,6 +63,17 @@ pub enum Refusal {
     BadSignature,
     #[error("this delivery was already received")]
     Replay,
+    #[error("the webhook secret is empty")]
+    EmptySecret,
+}
+
+/// Why a [`Receiver`] cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    #[error(
+        "the {0} webhook secret is empty: anyone can sign with an empty key; give it a random value"
+    )]
+    EmptySecret(&'static str),
 }
 
 fn mac_ok<M: Mac + KeyInit>(
@@ -91,6 +106,10 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Refusal> {
+    // Anyone can sign with an empty key (and send an empty GitLab token).
+    if secret.expose().is_empty() {
+        return Err(Refusal::EmptySecret);
+    }
     match provider {
         Provider::GitHub => {
             const H: &str = "x-hub-signature-256";
@@ -142,6 +161,18 @@ pub struct HookSecrets {
 }
 
 impl HookSecrets {
+    /// Every configured secret, with its forge's name.
+    fn configured(&self) -> impl Iterator<Item = (&'static str, &Secret)> {
+        [
+            ("GitHub", self.github.as_ref()),
+            ("Gitea", self.gitea.as_ref()),
+            ("GitLab", self.gitlab.as_ref()),
+            ("generic", self.generic.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, s)| Some((name, s?)))
+    }
+
     fn get(&self, p: Provider) -> Option<&Secret> {
         match p {
             Provider::GitHub => self.github.as_ref(),
@@ -213,14 +244,17 @@ impl Throttle {
 }
 
 impl Receiver {
-    #[must_use]
-    pub fn new(secrets: HookSecrets, wake: Arc<Notify>) -> Arc<Self> {
-        Arc::new(Self {
+    /// A receiver of the forges `secrets` holds. Refused when a configured secret is empty.
+    pub fn new(secrets: HookSecrets, wake: Arc<Notify>) -> Result<Arc<Self>, ReceiverError> {
+        if let Some((name, _)) = secrets.configured().find(|(_, s)| s.expose().is_empty()) {
+            return Err(ReceiverError::EmptySecret(name));
+        }
+        Ok(Arc::new(Self {
             secrets,
             wake,
             seen: Mutex::new(Seen::default()),
             refusals: Throttle::default(),
-        })
+        }))
     }
 
     /// Verifies one request and, when it is genuine and new, wakes the poller.

@@ -293,7 +293,8 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
     let receiver = fledge::source::webhook::Receiver::new(
         fledge::source::webhook::HookSecrets::default(),
         Arc::default(),
-    );
+    )
+    .unwrap();
     let app = fledge::daemon::http::router(shared.clone(), receiver, None, None);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
@@ -533,4 +534,83 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
         err.contains("ConfigMap `metadata.name` is 123, not a string: quote it"),
         "{err}"
     );
+}
+
+/// `fledge run ARGS` with `PATH` set to `path` when given, allowed 20 s to exit: its exit code
+/// (`None` when it was still running, then killed) and its stderr.
+async fn run_exits<S: AsRef<OsStr>>(
+    args: &[S],
+    path: Option<&std::path::Path>,
+) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fledge"));
+    cmd.arg("run")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), cmd.output()).await;
+    match out {
+        Ok(out) => {
+            let out = out.unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Err(_) => (None, "still running after 20 s".into()),
+    }
+}
+
+/// The flags of a `fledge run` on the simulated cluster, its state below `dir`.
+fn sim_flags(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "--cluster".into(),
+        format!("sim:{}", dir.join("cluster").display()).into(),
+        "--metrics-provider".into(),
+        "sim".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--cache-dir".into(),
+        dir.join("cache").into(),
+    ]
+}
+
+#[tokio::test]
+async fn run_refuses_to_start_on_an_empty_credential_file_and_names_its_flag() {
+    let t = tree(&[("apps/a.yaml", WEB), ("empty", "\n"), ("full", "x\n")]);
+    let (empty, full) = (t.path().join("empty"), t.path().join("full"));
+    let repo = t.path().as_os_str();
+    // Each credential flag (with what it needs besides) given an empty file.
+    let cases: [(&str, Vec<&OsStr>); 5] = [
+        ("--github-webhook-secret-file", vec![]),
+        (
+            "--forge-token-file",
+            vec![
+                "--forge".as_ref(),
+                "github".as_ref(),
+                "--forge-repo".as_ref(),
+                "o/r".as_ref(),
+            ],
+        ),
+        ("--password-file", vec![]),
+        ("--api-token-file", vec![]),
+        (
+            "--ssh-key-file",
+            vec!["--known-hosts-file".as_ref(), full.as_os_str()],
+        ),
+    ];
+    for (flag, besides) in cases {
+        let mut args: Vec<&OsStr> = vec!["--repo".as_ref(), repo, flag.as_ref(), empty.as_os_str()];
+        args.extend(besides);
+        let sim = sim_flags(t.path());
+        args.extend(sim.iter().map(std::ffi::OsString::as_os_str));
+        let (code, stderr) = run_exits(&args, None).await;
+        assert_eq!(code, Some(64), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {}: the file is empty", empty.display())),
+            "{flag}: {stderr}"
+        );
+    }
 }

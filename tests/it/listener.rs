@@ -105,7 +105,8 @@ async fn the_daemon_listener_knows_its_peers_for_the_api() {
     let hooks = fledge::source::webhook::Receiver::new(
         fledge::source::webhook::HookSecrets::default(),
         Arc::new(tokio::sync::Notify::new()),
-    );
+    )
+    .unwrap();
     let token = fledge::source::Secret::new("t0ken");
     let app = fledge::daemon::http::router(shared, hooks, None, Some(token));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,11 +1,12 @@
-//! Webhook receivers: each provider's documented signature scheme, and the refusals.
+//! Webhook receivers: each provider's documented signature scheme, and the refusals, empty
+//! secrets among them.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fledge::source::Secret;
-use fledge::source::webhook::{HookSecrets, Receiver, router};
+use fledge::source::webhook::{HookSecrets, Provider, Receiver, Refusal, router, verify};
 use hmac::{Hmac, KeyInit, Mac};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
@@ -24,7 +25,7 @@ fn app() -> (axum::Router, Arc<Notify>) {
         gitlab: secret(),
         generic: secret(),
     };
-    (router(Receiver::new(secrets, wake.clone())), wake)
+    (router(Receiver::new(secrets, wake.clone()).unwrap()), wake)
 }
 
 fn hmac_hex<M: Mac + KeyInit>(body: &[u8]) -> String {
@@ -219,10 +220,8 @@ async fn wrong_missing_replayed_and_oversize_requests_are_refused() {
         send(&app, "/hooks/bitbucket-x", &[], b"{}".to_vec()).await,
         StatusCode::NOT_FOUND
     );
-    let bare = router(Receiver::new(
-        HookSecrets::default(),
-        Arc::new(Notify::new()),
-    ));
+    let bare = router(Receiver::new(HookSecrets::default(), Arc::new(Notify::new())).unwrap());
+
     assert_eq!(
         send(
             &bare,
@@ -313,4 +312,71 @@ async fn a_flood_of_refused_webhooks_is_logged_once_a_second_and_counted() {
         })
         .sum();
     assert_eq!(lines.len() + counted, flood + 1, "{text}");
+}
+
+#[test]
+fn a_receiver_refuses_to_exist_with_an_empty_secret_and_an_empty_key_signs_nothing() {
+    let empty = || Some(Secret::new(""));
+    for (name, secrets) in [
+        (
+            "GitHub",
+            HookSecrets {
+                github: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+        (
+            "Gitea",
+            HookSecrets {
+                gitea: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+        (
+            "GitLab",
+            HookSecrets {
+                gitlab: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+        (
+            "generic",
+            HookSecrets {
+                generic: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+    ] {
+        let e = Receiver::new(secrets, Arc::new(Notify::new())).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("the {name} webhook secret is empty")),
+            "{e}"
+        );
+    }
+    // What anyone can send: a body signed with the empty key, or an empty GitLab token.
+    let body = b"{\"ref\":\"refs/heads/main\"}";
+    let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"").unwrap();
+    m.update(body);
+    let sig = hex::encode(m.finalize().into_bytes());
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "x-hub-signature-256",
+        format!("sha256={sig}").parse().unwrap(),
+    );
+    headers.insert("x-gitea-signature", sig.parse().unwrap());
+    headers.insert("x-gitlab-token", "".parse().unwrap());
+    headers.insert("x-signature", format!("sha256={sig}").parse().unwrap());
+    for p in [
+        Provider::GitHub,
+        Provider::Gitea,
+        Provider::GitLab,
+        Provider::Generic,
+    ] {
+        assert_eq!(
+            verify(p, &Secret::new(""), &headers, body),
+            Err(Refusal::EmptySecret),
+            "{p:?}"
+        );
+    }
 }
