@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// HTTP address (default 127.0.0.1:9797 with the simulated cluster, 0.0.0.0:9797 otherwise)
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// A second HTTP address that serves only /healthz and /readyz, so that clients holding
+    /// --listen's connections cannot fail the probes (deploy/ uses :9440, as Flux does)
+    #[arg(long)]
+    pub health_listen: Option<SocketAddr>,
     /// Directory for Git caches and simulated-cluster keys (default ~/.cache/fledge)
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -326,6 +330,8 @@ pub struct Config {
     pub metrics: MetricsChoice,
     pub mesh_provider: Provider,
     pub listen: SocketAddr,
+    /// Where `/healthz` and `/readyz` are served alone, when set (they are on `listen` too).
+    pub health_listen: Option<SocketAddr>,
     /// Namespace of the inventory ConfigMap and the revision key.
     pub inventory_namespace: String,
     /// How much one sync may prune.
@@ -400,6 +406,18 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     }
     let hook_secrets = c.hook_secrets(a);
     let forge = c.forge(a);
+    let listen = a.listen.unwrap_or_else(|| {
+        if is_sim {
+            SocketAddr::from(([127, 0, 0, 1], 9797))
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 9797))
+        }
+    });
+    if a.health_listen == Some(listen) {
+        c.problem(format!(
+            "--health-listen {listen} is --listen's address; give it an address of its own (deploy/ uses 0.0.0.0:9440)"
+        ));
+    }
     let global_alerts = c.global_alerts(a, env);
     let leader_election = c.leader_election(a, cluster.as_ref(), env);
     let (Some(source), Some(cluster), Some(metrics), Some(mesh_provider)) =
@@ -422,13 +440,8 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .unwrap_or_default()
             .trim_matches('/')
             .to_owned(),
-        listen: a.listen.unwrap_or_else(|| {
-            if is_sim {
-                SocketAddr::from(([127, 0, 0, 1], 9797))
-            } else {
-                SocketAddr::from(([0, 0, 0, 0], 9797))
-            }
-        }),
+        listen,
+        health_listen: a.health_listen,
         inventory_namespace: a
             .namespace
             .clone()

@@ -90,6 +90,7 @@ fn valid_settings_become_domain_types() {
     assert!(matches!(c.metrics, MetricsChoice::Sim));
     assert_eq!(c.path, "clusters/prod");
     assert_eq!(c.listen.to_string(), "127.0.0.1:9797");
+    assert_eq!(c.health_listen, None);
     assert_eq!(c.state_dir, PathBuf::from("/tmp/cluster"));
     assert_eq!(
         c.source.cache_dir,
@@ -217,4 +218,28 @@ fn every_credential_file_that_is_empty_or_unreadable_is_named_with_its_flag() {
             );
         }
     }
+}
+
+#[test]
+fn the_health_listener_needs_an_address_of_its_own() {
+    let args = RunArgs {
+        repo: Some("https://example.com/org/config.git".into()),
+        cluster: Some("kube".into()),
+        metrics_provider: Some("sim".into()),
+        health_listen: Some("0.0.0.0:9797".parse().unwrap()),
+        ..RunArgs::default()
+    };
+    let problems = validate(&args, &Environment::default()).unwrap_err().0;
+    assert_eq!(
+        problems,
+        [
+            "--health-listen 0.0.0.0:9797 is --listen's address; give it an address of its own (deploy/ uses 0.0.0.0:9440)"
+        ]
+    );
+    let apart = RunArgs {
+        health_listen: Some("0.0.0.0:9440".parse().unwrap()),
+        ..args
+    };
+    let c = validate(&apart, &Environment::default()).unwrap();
+    assert_eq!(c.health_listen, Some("0.0.0.0:9440".parse().unwrap()));
 }
