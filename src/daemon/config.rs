@@ -98,7 +98,8 @@ pub struct RunArgs {
     /// --listen's connections cannot fail the probes (deploy/ uses :9440, as Flux does)
     #[arg(long)]
     pub health_listen: Option<SocketAddr>,
-    /// Directory for Git caches and simulated-cluster keys (default ~/.cache/fledge)
+    /// Directory for Git caches, the record of accepted webhooks and simulated-cluster keys
+    /// (default ~/.cache/fledge)
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Namespace of fledge's inventory and revision key
@@ -344,6 +345,8 @@ pub struct Config {
     pub time_scale: f64,
     pub promoted_window: usize,
     pub hook_secrets: webhook::HookSecrets,
+    /// The record of accepted webhook deliveries, which refuses their replays across restarts.
+    pub webhook_record: PathBuf,
     pub outcomes: Option<OutcomeConfig>,
     /// Directory for the revision key when the cluster is simulated.
     pub state_dir: PathBuf,
@@ -452,6 +455,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         time_scale,
         promoted_window: a.fast_rollback_window.unwrap_or(DEFAULT_PROMOTED_WINDOW),
         hook_secrets,
+        webhook_record: cache_dir.join("webhooks").join("accepted"),
         outcomes,
         state_dir: match &cluster {
             ClusterChoice::Sim { dir: Some(d) } => d.clone(),

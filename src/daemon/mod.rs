@@ -147,7 +147,11 @@ async fn serve(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let receiver = webhook::Receiver::new(config.hook_secrets.clone(), wake)?;
+    let receiver = webhook::Receiver::recorded(
+        config.hook_secrets.clone(),
+        wake,
+        config.webhook_record.clone(),
+    )?;
     let sim = match &edges.cluster {
         AnyCluster::Sim(s) => Some(s.sim.clone()),
         AnyCluster::Kube(_) => None,

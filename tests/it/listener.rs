@@ -185,6 +185,12 @@ impl SimDaemon {
         panic!("fledge run never answered on {addr}:\n{}", self.log());
     }
 
+    /// Kills it (SIGKILL: no shutdown path runs).
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -91,6 +91,10 @@ fn valid_settings_become_domain_types() {
     assert_eq!(c.path, "clusters/prod");
     assert_eq!(c.listen.to_string(), "127.0.0.1:9797");
     assert_eq!(c.health_listen, None);
+    assert_eq!(
+        c.webhook_record,
+        PathBuf::from("/home/pat/.cache/fledge/webhooks/accepted")
+    );
     assert_eq!(c.state_dir, PathBuf::from("/tmp/cluster"));
     assert_eq!(
         c.source.cache_dir,
