@@ -244,6 +244,8 @@ pub struct Environment {
     pub vars: BTreeMap<String, String>,
     /// This process's id.
     pub pid: u32,
+    /// `$PATH`, where the programs fledge runs are looked up.
+    pub path: Option<std::ffi::OsString>,
 }
 
 impl Environment {
@@ -265,6 +267,7 @@ impl Environment {
                 .filter_map(|v| Some(((*v).to_owned(), std::env::var(v).ok()?)))
                 .collect(),
             pid: std::process::id(),
+            path: std::env::var_os("PATH"),
         }
     }
 

@@ -71,6 +71,7 @@ fn valid_settings_become_domain_types() {
         home: Some("/home/pat".into()),
         vars: [("SLACK_URL".to_owned(), "https://hooks.example/x".to_owned())].into(),
         pid: 7,
+        path: None,
     };
     let args = RunArgs {
         repo: Some(format!("file://{}", std::env::temp_dir().display())),
