@@ -25,7 +25,8 @@ use crate::source::{Auth, Reference, Secret, SourceConfig, SshAuth, webhook};
 use crate::writeback::WriterConfig;
 
 /// Settings of the daemon. Every field can be given as a flag or in the `--config` file
-/// (camelCase keys).
+/// (camelCase keys). Every `--*-file` flag names a credential file, which must exist and hold
+/// more than whitespace.
 #[derive(Debug, Clone, Default, PartialEq, clap::Args, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunArgs {
@@ -93,7 +94,12 @@ pub struct RunArgs {
     /// HTTP address (default 127.0.0.1:9797 with the simulated cluster, 0.0.0.0:9797 otherwise)
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Directory for Git caches and simulated-cluster keys (default ~/.cache/fledge)
+    /// A second HTTP address that serves only /healthz and /readyz, so that clients holding
+    /// --listen's connections cannot fail the probes (deploy/ uses :9440, as Flux does)
+    #[arg(long)]
+    pub health_listen: Option<SocketAddr>,
+    /// Directory for Git caches, the record of accepted webhooks and simulated-cluster keys
+    /// (default ~/.cache/fledge)
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Namespace of fledge's inventory and revision key
@@ -238,6 +244,8 @@ pub struct Environment {
     pub vars: BTreeMap<String, String>,
     /// This process's id.
     pub pid: u32,
+    /// `$PATH`, where the programs fledge runs are looked up.
+    pub path: Option<std::ffi::OsString>,
 }
 
 impl Environment {
@@ -259,6 +267,7 @@ impl Environment {
                 .filter_map(|v| Some(((*v).to_owned(), std::env::var(v).ok()?)))
                 .collect(),
             pid: std::process::id(),
+            path: std::env::var_os("PATH"),
         }
     }
 
@@ -325,6 +334,8 @@ pub struct Config {
     pub metrics: MetricsChoice,
     pub mesh_provider: Provider,
     pub listen: SocketAddr,
+    /// Where `/healthz` and `/readyz` are served alone, when set (they are on `listen` too).
+    pub health_listen: Option<SocketAddr>,
     /// Namespace of the inventory ConfigMap and the revision key.
     pub inventory_namespace: String,
     /// How much one sync may prune.
@@ -337,6 +348,8 @@ pub struct Config {
     pub time_scale: f64,
     pub promoted_window: usize,
     pub hook_secrets: webhook::HookSecrets,
+    /// The record of accepted webhook deliveries, which refuses their replays across restarts.
+    pub webhook_record: PathBuf,
     pub outcomes: Option<OutcomeConfig>,
     /// Directory for the revision key when the cluster is simulated.
     pub state_dir: PathBuf,
@@ -399,6 +412,18 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     }
     let hook_secrets = c.hook_secrets(a);
     let forge = c.forge(a);
+    let listen = a.listen.unwrap_or_else(|| {
+        if is_sim {
+            SocketAddr::from(([127, 0, 0, 1], 9797))
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 9797))
+        }
+    });
+    if a.health_listen == Some(listen) {
+        c.problem(format!(
+            "--health-listen {listen} is --listen's address; give it an address of its own (deploy/ uses 0.0.0.0:9440)"
+        ));
+    }
     let global_alerts = c.global_alerts(a, env);
     let leader_election = c.leader_election(a, cluster.as_ref(), env);
     let (Some(source), Some(cluster), Some(metrics), Some(mesh_provider)) =
@@ -421,13 +446,8 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .unwrap_or_default()
             .trim_matches('/')
             .to_owned(),
-        listen: a.listen.unwrap_or_else(|| {
-            if is_sim {
-                SocketAddr::from(([127, 0, 0, 1], 9797))
-            } else {
-                SocketAddr::from(([0, 0, 0, 0], 9797))
-            }
-        }),
+        listen,
+        health_listen: a.health_listen,
         inventory_namespace: a
             .namespace
             .clone()
@@ -441,6 +461,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         time_scale,
         promoted_window: a.fast_rollback_window.unwrap_or(DEFAULT_PROMOTED_WINDOW),
         hook_secrets,
+        webhook_record: cache_dir.join("webhooks").join("accepted"),
         outcomes,
         state_dir: match &cluster {
             ClusterChoice::Sim { dir: Some(d) } => d.clone(),
@@ -500,9 +521,16 @@ impl Check {
         .unwrap_or(default)
     }
 
+    /// The credential in the file `path` names; a problem naming `flag` and the file when it
+    /// cannot be read or holds nothing but whitespace.
     fn secret(&mut self, path: Option<&Path>, flag: &str) -> Option<Secret> {
         let p = path?;
         self.check(Secret::from_file(p).map_err(|e| format!("{flag} {}: {e}", p.display())))
+    }
+
+    /// Whether the credential file `path` names, if any, can be read and is not empty.
+    fn present(&mut self, path: Option<&Path>, flag: &str) -> bool {
+        path.is_none() || self.secret(path, flag).is_some()
     }
 
     fn source(
@@ -537,13 +565,23 @@ impl Check {
             ))
         };
         let auth = if let Some(key) = &a.ssh_key_file {
+            let known_hosts = a
+                .known_hosts_file
+                .clone()
+                .unwrap_or_else(|| known_hosts.to_path_buf());
+            // libgit2 and ssh read these files by path; read them once here, so that an
+            // empty or unreadable one stops the start, not every poll.
+            self.secret(Some(key), "--ssh-key-file");
+            let flag = if a.known_hosts_file.is_some() {
+                "--known-hosts-file"
+            } else {
+                "--known-hosts-file (not given, so its default)"
+            };
+            self.secret(Some(&known_hosts), flag);
             Auth::Ssh(SshAuth {
                 private_key: key.clone(),
                 passphrase: None,
-                known_hosts: a
-                    .known_hosts_file
-                    .clone()
-                    .unwrap_or_else(|| known_hosts.to_path_buf()),
+                known_hosts,
                 accept_unknown_hosts: false,
             })
         } else if let Some(pw) = self.secret(a.password_file.as_deref(), "--password-file") {
@@ -587,6 +625,15 @@ impl Check {
     fn metrics(&mut self, a: &RunArgs) -> Option<MetricsChoice> {
         match a.metrics_provider.as_deref().unwrap_or("prometheus") {
             "prometheus" => {
+                // The files must hold something (the parser below reads them again).
+                let token = self.present(a.metrics_token_file.as_deref(), "--metrics-token-file");
+                let basic = self.present(
+                    a.metrics_basic_auth_file.as_deref(),
+                    "--metrics-basic-auth-file",
+                );
+                if !(token && basic) {
+                    return None;
+                }
                 let auth = self.check(
                     auth_from_files(
                         a.metrics_token_file.as_deref(),

@@ -2,15 +2,21 @@
 //! and fledge's own `fledge_*`), `/api/releases`, `/api/sync`, the Git webhook receivers under `/hooks/`,
 //! and, with the simulated cluster, its traffic metrics under `/sim/metrics`.
 //!
-//! [`serve`] holds the listener to limits, so that clients that open connections and never
+//! [`serve`] holds each listener to limits, so that clients that open connections and never
 //! finish a request cannot exhaust the daemon's file descriptors: hyper's header-read timeout,
-//! a whole-request timeout (tower-http), and at most [`Limits::connections`] connections at
-//! once (the rest wait in the kernel's accept queue).
+//! a whole-request timeout (tower-http), at most [`Limits::connections`] connections at once
+//! (the rest wait in the kernel's accept queue), and at most [`Limits::per_peer`] of them from
+//! one peer (its further connections are closed at once), so that one client cannot take every
+//! connection from the others.
+//!
+//! The probes have a listener of their own ([`health_router`] on `--health-listen`), since
+//! clients that hold the main listener's connections would otherwise fail them and get the
+//! daemon restarted; `/healthz` and `/readyz` stay on the main listener too.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
@@ -50,9 +56,7 @@ pub fn router(
             Arc::new(api_token),
             api_access,
         ));
-    let mut r = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+    let mut r = health_routes()
         .route("/metrics", get(metrics_text))
         .merge(api)
         .with_state(shared)
@@ -66,7 +70,23 @@ pub fn router(
     ))
 }
 
-/// The listener's limits.
+fn health_routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+}
+
+/// The router of `--health-listen`: `/healthz` and `/readyz` alone.
+pub fn health_router(shared: Arc<Shared>) -> Router {
+    health_routes()
+        .with_state(shared)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Limits::health().request,
+        ))
+}
+
+/// A listener's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// From a connection's first byte (or the end of its last request) to a request's headers.
@@ -75,15 +95,83 @@ pub struct Limits {
     pub request: Duration,
     /// Connections served at once.
     pub connections: usize,
+    /// Connections served at once from one peer: an IPv4 address, or an IPv6 /64 (what one
+    /// host is usually given).
+    pub per_peer: usize,
 }
 
 impl Default for Limits {
+    /// The main listener's: webhooks, `/metrics` and the API come from a few peers each (a
+    /// forge, an ingress controller, Prometheus), none of which needs dozens of connections.
     fn default() -> Self {
         Self {
             headers: Duration::from_secs(10),
             request: Duration::from_secs(30),
             connections: 512,
+            per_peer: 32,
         }
+    }
+}
+
+impl Limits {
+    /// The health listener's: the kubelet probes from the node's address, one connection per
+    /// probe, and answers come at once.
+    #[must_use]
+    pub fn health() -> Self {
+        Self {
+            headers: Duration::from_secs(5),
+            request: Duration::from_secs(5),
+            connections: 64,
+            per_peer: 8,
+        }
+    }
+}
+
+/// Open connections per peer. (A map and a counter: tower's limits count a service's requests,
+/// not a listener's connections per address.)
+#[derive(Debug, Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// One open connection of a peer; the count goes down when it is dropped.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    peer: IpAddr,
+}
+
+impl Peers {
+    /// A slot for a connection of `peer`, unless it holds `max` already.
+    fn enter(self: &Arc<Self>, peer: IpAddr, max: usize) -> Option<PeerSlot> {
+        let peer = peer_key(peer);
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(peer).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// What counts as one peer: an IPv4 address (also when mapped into IPv6), or an IPv6 /64.
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 
@@ -95,6 +183,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
         .timer(TokioTimer::new())
         .header_read_timeout(limits.headers);
     let permits = Arc::new(Semaphore::new(limits.connections));
+    let peers = Arc::new(Peers::default());
     let graceful = GracefulShutdown::new();
     loop {
         let permit = tokio::select! {
@@ -117,11 +206,17 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
         let peer = stream
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let Some(slot) = peers.enter(peer.ip(), limits.per_peer) else {
+            // Closed at once, so that the peer's flood holds neither a permit nor a place
+            // in the accept queue.
+            tracing::debug!(peer = %peer.ip(), "peer at its connection limit; closed");
+            continue;
+        };
         let service = TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer)));
         let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
+            drop((slot, permit));
         });
     }
     let _ = tokio::time::timeout(limits.request, graceful.shutdown()).await;
@@ -204,3 +299,6 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         render_metrics(&s),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -137,7 +137,8 @@ pub async fn run(
     result
 }
 
-/// Binds `--listen` and serves the API, metrics and webhook receivers until shutdown.
+/// Binds `--listen` (and `--health-listen`, when set) and serves the API, metrics and webhook
+/// receivers (and the probes alone) until shutdown. Nothing is served unless both are bound.
 async fn serve(
     config: &Config,
     edges: &Edges,
@@ -146,15 +147,26 @@ async fn serve(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let receiver = webhook::Receiver::new(config.hook_secrets.clone(), wake);
+    let receiver = webhook::Receiver::recorded(
+        config.hook_secrets.clone(),
+        wake,
+        config.webhook_record.clone(),
+    )?;
     let sim = match &edges.cluster {
         AnyCluster::Sim(s) => Some(s.sim.clone()),
         AnyCluster::Kube(_) => None,
     };
     let app = http::router(shared.clone(), receiver, sim, config.api_token.clone());
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", config.listen))?;
+    let bind = |addr, flag: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("{flag} {addr}: {e}"))
+    };
+    let listener = bind(config.listen, "--listen").await?;
+    let health = match config.health_listen {
+        Some(addr) => Some(bind(addr, "--health-listen").await?),
+        None => None,
+    };
     info!(listen = %listener.local_addr()?, "serving");
     tracker.spawn(http::serve(
         listener,
@@ -162,6 +174,15 @@ async fn serve(
         http::Limits::default(),
         shutdown.clone(),
     ));
+    if let Some(health) = health {
+        info!(listen = %health.local_addr()?, "serving the probes");
+        tracker.spawn(http::serve(
+            health,
+            http::health_router(shared.clone()),
+            http::Limits::health(),
+            shutdown.clone(),
+        ));
+    }
     Ok(())
 }
 

@@ -13,6 +13,9 @@ use base64::Engine as _;
 use git2::{CertificateCheckStatus, Cred, CredentialType, RemoteCallbacks};
 use hmac::{Hmac, KeyInit, Mac};
 
+/// Why a credential file is refused when it holds nothing but whitespace.
+const EMPTY_CREDENTIAL: &str = "the file is empty; put the credential in it (an empty key in the Secret mounted there gives an empty file)";
+
 /// A credential value. Its `Debug` and `Display` print `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -23,17 +26,31 @@ impl Secret {
         Self(value.into())
     }
 
-    /// Reads a secret from a file (surrounding whitespace trimmed).
+    /// Reads a secret from a file (surrounding whitespace trimmed). A file with nothing else
+    /// in it is an error, never an empty secret: an empty key would let anyone sign a webhook,
+    /// and an empty token authenticates nobody (a Secret mounted with an empty key gives such
+    /// a file).
     pub fn from_file(path: &Path) -> std::io::Result<Self> {
-        Ok(Self(std::fs::read_to_string(path)?.trim().to_owned()))
+        let value = std::fs::read_to_string(path)?.trim().to_owned();
+        if value.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                EMPTY_CREDENTIAL,
+            ));
+        }
+        Ok(Self(value))
     }
 
     /// Reads a secret from an environment variable (for the configuration layer; the value
-    /// never appears in an error).
+    /// never appears in an error). An empty value is refused as an empty file is.
     pub fn from_env(var: &str) -> Result<Self, String> {
-        std::env::var(var)
-            .map(|v| Self(v.trim().to_owned()))
-            .map_err(|_| format!("environment variable {var} is not set or not UTF-8"))
+        match std::env::var(var).map(|v| v.trim().to_owned()) {
+            Ok(v) if !v.is_empty() => Ok(Self(v)),
+            Ok(_) => Err(format!("environment variable {var} is empty")),
+            Err(_) => Err(format!(
+                "environment variable {var} is not set or not UTF-8"
+            )),
+        }
     }
 
     /// Whether `given` is this secret, compared in constant time (as keyed digests of both, so

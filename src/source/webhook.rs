@@ -2,10 +2,26 @@
 //! (`X-Gitea-Signature`), GitLab (`X-Gitlab-Token`) and generic HMAC (`X-Signature:
 //! sha1|sha256|sha512=<hex>`). Signatures are compared in constant time; a missing or wrong
 //! signature, a replayed body (whatever its unsigned headers say) and a body over 1 MiB are
-//! refused; refusals are logged at most once a second, with a count of those not logged. A webhook never carries data
-//! into fledge: it only says "poll now", and the poll reads the repository itself.
+//! refused; refusals are logged at most once a second, with a count of those not logged. A
+//! webhook never carries data into fledge: it only says "poll now", and the poll reads the
+//! repository itself.
+//!
+//! A receiver exists only with non-empty secrets: a signature under an empty key proves
+//! nothing, since anyone can make one.
+//!
+//! Replays are refused by content, across restarts: the last [`REMEMBERED`] accepted
+//! deliveries are kept in a record file (a digest each, rewritten atomically before a delivery
+//! is answered), which the daemon keeps in its cache directory. None of the forges fledge
+//! serves signs a time, so freshness cannot be bounded by a timestamp instead: GitHub's
+//! `X-Hub-Signature-256` and Gitea's `X-Gitea-Signature` are HMACs of the body alone, GitLab's
+//! `X-Gitlab-Token` is the secret itself and signs nothing, and the delivery ids they send
+//! (`X-GitHub-Delivery`, `X-Gitea-Delivery`, GitLab's `Idempotency-Key`) are unsigned. (GitLab
+//! is adding an optional signing token after the Standard Webhooks scheme, which signs
+//! `webhook-id.webhook-timestamp.body`; fledge does not read it yet.)
 
 use std::collections::{HashSet, VecDeque};
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -22,8 +38,9 @@ use super::Secret;
 /// Largest accepted body.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// How many recent deliveries are remembered to refuse replays.
-const REMEMBERED: usize = 4096;
+/// How many recent deliveries are remembered to refuse replays (their record file holds a
+/// 32-byte digest each: 128 KiB at most).
+pub const REMEMBERED: usize = 4096;
 
 /// A forge that can call fledge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +76,28 @@ pub enum Refusal {
     BadSignature,
     #[error("this delivery was already received")]
     Replay,
+    #[error("the webhook secret is empty")]
+    EmptySecret,
+}
+
+/// Why a [`Receiver`] cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    #[error(
+        "the {0} webhook secret is empty: anyone can sign with an empty key; give it a random value"
+    )]
+    EmptySecret(&'static str),
+    #[error("cannot read the record of received webhooks {}", .path.display())]
+    ReadRecord {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not a record of received webhooks (its length is not a multiple of 32 bytes); delete it to start a new one",
+        .path.display()
+    )]
+    BadRecord { path: PathBuf },
 }
 
 fn mac_ok<M: Mac + KeyInit>(
@@ -91,6 +130,10 @@ pub fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Refusal> {
+    // Anyone can sign with an empty key (and send an empty GitLab token).
+    if secret.expose().is_empty() {
+        return Err(Refusal::EmptySecret);
+    }
     match provider {
         Provider::GitHub => {
             const H: &str = "x-hub-signature-256";
@@ -142,6 +185,18 @@ pub struct HookSecrets {
 }
 
 impl HookSecrets {
+    /// Every configured secret, with its forge's name.
+    fn configured(&self) -> impl Iterator<Item = (&'static str, &Secret)> {
+        [
+            ("GitHub", self.github.as_ref()),
+            ("Gitea", self.gitea.as_ref()),
+            ("GitLab", self.gitlab.as_ref()),
+            ("generic", self.generic.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, s)| Some((name, s?)))
+    }
+
     fn get(&self, p: Provider) -> Option<&Secret> {
         match p {
             Provider::GitHub => self.github.as_ref(),
@@ -152,27 +207,81 @@ impl HookSecrets {
     }
 }
 
-/// Recently accepted deliveries, to refuse a request replayed verbatim.
+/// A delivery's identity: the digest of what its signature covers.
+type Key = [u8; 32];
+
+/// Recently accepted deliveries, to refuse a request replayed verbatim; kept in `record` (when
+/// set) so that a restart remembers them.
 #[derive(Debug, Default)]
 struct Seen {
-    order: VecDeque<[u8; 32]>,
-    set: HashSet<[u8; 32]>,
+    order: VecDeque<Key>,
+    set: HashSet<Key>,
+    record: Option<PathBuf>,
 }
 
 impl Seen {
-    /// Records a delivery; false when it was seen before.
-    fn insert(&mut self, key: [u8; 32]) -> bool {
-        if !self.set.insert(key) {
-            return false;
+    /// The deliveries `record` remembers (none when it does not exist yet).
+    fn load(record: PathBuf) -> Result<Self, ReceiverError> {
+        let bytes = match std::fs::read(&record) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(ReceiverError::ReadRecord {
+                    path: record,
+                    source,
+                });
+            }
+        };
+        let (keys, rest) = bytes.as_chunks::<32>();
+        if !rest.is_empty() {
+            return Err(ReceiverError::BadRecord { path: record });
         }
-        self.order.push_back(key);
-        if self.order.len() > REMEMBERED
-            && let Some(old) = self.order.pop_front()
-        {
+        let skip = keys.len().saturating_sub(REMEMBERED);
+        let order: VecDeque<Key> = keys[skip..].iter().copied().collect();
+        Ok(Self {
+            set: order.iter().copied().collect(),
+            order,
+            record: Some(record),
+        })
+    }
+
+    /// Records a delivery; false when it was seen before. The record file is written before
+    /// the delivery counts as seen: when it cannot be, the delivery is not accepted.
+    fn insert(&mut self, key: Key) -> std::io::Result<bool> {
+        if self.set.contains(&key) {
+            return Ok(false);
+        }
+        let evict = self.order.len() >= REMEMBERED;
+        if let Some(path) = &self.record {
+            let kept = self.order.iter().skip(usize::from(evict));
+            write_record(path, kept.chain(std::iter::once(&key)))?;
+        }
+        if evict && let Some(old) = self.order.pop_front() {
             self.set.remove(&old);
         }
-        true
+        self.order.push_back(key);
+        self.set.insert(key);
+        Ok(true)
     }
+}
+
+/// Replaces the record file with `keys`, atomically (a new file beside it, synced, renamed
+/// over it): a crash leaves the old record or the new one, never a torn one.
+fn write_record<'k>(
+    path: &std::path::Path,
+    keys: impl Iterator<Item = &'k Key>,
+) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    let mut out = std::io::BufWriter::new(file.as_file_mut());
+    for k in keys {
+        out.write_all(k)?;
+    }
+    out.flush()?;
+    drop(out);
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// What the receiver needs.
@@ -213,17 +322,47 @@ impl Throttle {
 }
 
 impl Receiver {
-    #[must_use]
-    pub fn new(secrets: HookSecrets, wake: Arc<Notify>) -> Arc<Self> {
-        Arc::new(Self {
-            secrets,
-            wake,
-            seen: Mutex::new(Seen::default()),
-            refusals: Throttle::default(),
-        })
+    /// A receiver that remembers deliveries while it lives (tests; a daemon keeps a record,
+    /// [`Receiver::recorded`]). Refused when a configured secret is empty.
+    pub fn new(secrets: HookSecrets, wake: Arc<Notify>) -> Result<Arc<Self>, ReceiverError> {
+        Self::with(secrets, wake, Seen::default())
     }
 
-    /// Verifies one request and, when it is genuine and new, wakes the poller.
+    /// A receiver that keeps the deliveries it accepted in `record` (created with its
+    /// directory when missing), so that a receiver started later on the same file refuses
+    /// them too. Refused when a configured secret is empty or the record cannot be read.
+    pub fn recorded(
+        secrets: HookSecrets,
+        wake: Arc<Notify>,
+        record: PathBuf,
+    ) -> Result<Arc<Self>, ReceiverError> {
+        if let Some(dir) = record.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| ReceiverError::ReadRecord {
+                path: record.clone(),
+                source,
+            })?;
+        }
+        Self::with(secrets, wake, Seen::load(record)?)
+    }
+
+    fn with(
+        secrets: HookSecrets,
+        wake: Arc<Notify>,
+        seen: Seen,
+    ) -> Result<Arc<Self>, ReceiverError> {
+        if let Some((name, _)) = secrets.configured().find(|(_, s)| s.expose().is_empty()) {
+            return Err(ReceiverError::EmptySecret(name));
+        }
+        Ok(Arc::new(Self {
+            secrets,
+            wake,
+            seen: Mutex::new(seen),
+            refusals: Throttle::default(),
+        }))
+    }
+
+    /// Verifies one request and, when it is genuine and new, records it and wakes the poller.
+    /// It may write the record file: call it where blocking is allowed.
     pub fn receive(
         &self,
         provider: Provider,
@@ -255,7 +394,15 @@ impl Receiver {
                     "receiver state poisoned".to_owned(),
                 )
             })?
-            .insert(key.finalize().into());
+            .insert(key.finalize().into())
+            .map_err(|e| {
+                // Accepting what cannot be remembered would let it be replayed after a
+                // restart; the forge retries, and the next poll comes anyway.
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot record the delivery: {e}"),
+                )
+            })?;
         if !fresh {
             return Err((StatusCode::CONFLICT, Refusal::Replay.to_string()));
         }
@@ -277,7 +424,17 @@ async fn handle(
             format!("unknown webhook provider `{provider}`"),
         );
     };
-    match receiver.receive(p, &headers, &body) {
+    // Recording a delivery writes a file: off the async workers.
+    let r = receiver.clone();
+    let received = tokio::task::spawn_blocking(move || r.receive(p, &headers, &body))
+        .await
+        .unwrap_or_else(|e| {
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("receiving the webhook failed: {e}"),
+            ))
+        });
+    match received {
         Ok(()) => (StatusCode::ACCEPTED, "poll scheduled".to_owned()),
         Err((status, why)) => {
             if let Some(suppressed) = receiver.refusals.allow() {

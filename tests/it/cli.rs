@@ -295,7 +295,8 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
     let receiver = fledge::source::webhook::Receiver::new(
         fledge::source::webhook::HookSecrets::default(),
         Arc::default(),
-    );
+    )
+    .unwrap();
     let app = fledge::daemon::http::router(shared.clone(), receiver, None, None);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
@@ -534,5 +535,367 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
     assert!(
         err.contains("ConfigMap `metadata.name` is 123, not a string: quote it"),
         "{err}"
+    );
+}
+
+/// `fledge run ARGS` with `PATH` set to `path` when given, allowed 20 s to exit: its exit code
+/// (`None` when it was still running, then killed) and its stderr.
+async fn run_exits<S: AsRef<OsStr>>(
+    args: &[S],
+    path: Option<&std::path::Path>,
+) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fledge"));
+    cmd.arg("run")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), cmd.output()).await;
+    match out {
+        Ok(out) => {
+            let out = out.unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Err(_) => (None, "still running after 20 s".into()),
+    }
+}
+
+/// The flags of a `fledge run` on the simulated cluster, its state below `dir`.
+fn sim_flags(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "--cluster".into(),
+        format!("sim:{}", dir.join("cluster").display()).into(),
+        "--metrics-provider".into(),
+        "sim".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--cache-dir".into(),
+        dir.join("cache").into(),
+    ]
+}
+
+#[tokio::test]
+async fn run_refuses_to_start_on_an_empty_credential_file_and_names_its_flag() {
+    let t = tree(&[("apps/a.yaml", WEB), ("empty", "\n"), ("full", "x\n")]);
+    let (empty, full) = (t.path().join("empty"), t.path().join("full"));
+    let repo = t.path().as_os_str();
+    // Each credential flag (with what it needs besides) given an empty file.
+    let cases: [(&str, Vec<&OsStr>); 5] = [
+        ("--github-webhook-secret-file", vec![]),
+        (
+            "--forge-token-file",
+            vec![
+                "--forge".as_ref(),
+                "github".as_ref(),
+                "--forge-repo".as_ref(),
+                "o/r".as_ref(),
+            ],
+        ),
+        ("--password-file", vec![]),
+        ("--api-token-file", vec![]),
+        (
+            "--ssh-key-file",
+            vec!["--known-hosts-file".as_ref(), full.as_os_str()],
+        ),
+    ];
+    for (flag, besides) in cases {
+        let mut args: Vec<&OsStr> = vec!["--repo".as_ref(), repo, flag.as_ref(), empty.as_os_str()];
+        args.extend(besides);
+        let sim = sim_flags(t.path());
+        args.extend(sim.iter().map(std::ffi::OsString::as_os_str));
+        let (code, stderr) = run_exits(&args, None).await;
+        assert_eq!(code, Some(64), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {}: the file is empty", empty.display())),
+            "{flag}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn run_refuses_to_start_without_the_programs_write_back_runs_and_says_why() {
+    let t = tree(&[("full", "x\n")]);
+    let remote = super::support::git::Remote::new();
+    remote.commit(&[("apps/a.yaml", WEB)], "one");
+    let bare = tempfile::tempdir().unwrap();
+    let only_git = tempfile::tempdir().unwrap();
+    let git = fledge::cli::run::find_program("git", std::env::var_os("PATH").as_deref())
+        .expect("git is installed here");
+    std::os::unix::fs::symlink(git, only_git.path().join("git")).unwrap();
+    let sim = sim_flags(t.path());
+    let with = |repo: &str, extra: &[&str]| -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec!["--repo".into(), repo.into()];
+        a.extend(["--write-back", "true"].map(Into::into));
+        a.extend(extra.iter().map(Into::into));
+        a.extend(sim.iter().cloned());
+        a
+    };
+    // No git: write-back cannot push.
+    let args = with(&remote.url(), &[]);
+    let (code, stderr) = run_exits(&args, Some(bare.path())).await;
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("`git` is not on PATH, and --write-back pushes outcomes with the git CLI"),
+        "{stderr}"
+    );
+    // git but no ssh, for an ssh remote: git cannot reach it.
+    let full = t.path().join("full").display().to_string();
+    let ssh_flags = [
+        "--ssh-key-file",
+        full.as_str(),
+        "--known-hosts-file",
+        full.as_str(),
+    ];
+    for url in [
+        "ssh://git@127.0.0.1:9/config.git",
+        "git@127.0.0.1:config.git",
+    ] {
+        let args = with(url, &ssh_flags);
+        let (code, stderr) = run_exits(&args, Some(only_git.path())).await;
+        assert_eq!(code, Some(64), "{url}: {stderr}");
+        assert!(
+            stderr.contains("`ssh` is not on PATH, and --write-back pushes to the ssh remote")
+                && !stderr.contains("`git`"),
+            "{url}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_programs_fledge_run_needs_follow_its_settings() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use fledge::cli::run::{find_program, programs_needed};
+    use fledge::daemon::config::{Environment, RunArgs, validate};
+    let needed = |repo: &str, write_back: bool| {
+        let args = RunArgs {
+            repo: Some(repo.into()),
+            cluster: Some("sim".into()),
+            metrics_provider: Some("sim".into()),
+            write_back: Some(write_back),
+            ..RunArgs::default()
+        };
+        let config = validate(&args, &Environment::default()).unwrap();
+        programs_needed(&config)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect::<Vec<_>>()
+    };
+    let https = "https://example.com/org/config.git";
+    assert_eq!(needed(https, false), Vec::<&str>::new());
+    assert_eq!(needed(https, true), ["git"]);
+    for ssh in [
+        "ssh://git@example.com/org/config.git",
+        "git@example.com:org/config.git",
+    ] {
+        assert_eq!(needed(ssh, false), Vec::<&str>::new(), "{ssh}");
+        assert_eq!(needed(ssh, true), ["git", "ssh"], "{ssh}");
+    }
+    // The lookup: an executable file in a PATH directory, the first one that has it.
+    let t = tree(&[("a/tool", "#!/bin/sh\n"), ("b/tool", "#!/bin/sh\n")]);
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths([&a, &b]).unwrap();
+    assert_eq!(find_program("tool", Some(&path)), Some(b.join("tool")));
+    assert_eq!(find_program("other", Some(&path)), None);
+    assert_eq!(find_program("tool", None), None);
+}
+
+/// The instructions of a Dockerfile: (instruction, arguments), comments dropped and continued
+/// lines joined. (By hand: no Dockerfile parser is among the dependencies, and these are the
+/// only two rules of its syntax the recipe uses.)
+fn dockerfile(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || (t.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(part) = t.strip_suffix('\\') {
+            current.push_str(part);
+            current.push(' ');
+        } else {
+            current.push_str(t);
+            let (word, rest) = current.split_once(' ').unwrap_or((&current, ""));
+            out.push((word.to_uppercase(), rest.trim().to_owned()));
+            current.clear();
+        }
+    }
+    out
+}
+
+/// deploy/Dockerfile's two stages: build and runtime.
+type Stage = Vec<(String, String)>;
+
+fn recipe() -> (Stage, Stage) {
+    let text = std::fs::read_to_string(super::repo_dir().join("deploy/Dockerfile")).unwrap();
+    let steps = dockerfile(&text);
+    let stages: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].0 == "FROM").collect();
+    assert_eq!(
+        stages.len(),
+        2,
+        "a build stage and a runtime stage: {steps:#?}"
+    );
+    (
+        steps[stages[0]..stages[1]].to_vec(),
+        steps[stages[1]..].to_vec(),
+    )
+}
+
+/// The arguments of a stage's instructions `word`.
+fn instructions(stage: &[(String, String)], word: &str) -> Vec<String> {
+    stage
+        .iter()
+        .filter(|(w, _)| w == word)
+        .map(|(_, a)| a.clone())
+        .collect()
+}
+
+// No image builder runs here (docker, podman and buildah need a daemon, and base images that
+// cannot be pulled without the network), so the recipe is checked as far as it can be without
+// building it: against Cargo's own list of the files a build reads, against the Deployment
+// that runs its image, and against what `fledge run` checks at start-up.
+
+#[test]
+fn the_image_builds_locked_from_the_files_cargo_reads() {
+    let root = super::repo_dir();
+    let (build, _) = recipe();
+    let run = instructions(&build, "RUN").join(" ");
+    assert!(
+        run.contains("cargo build --locked --release"),
+        "the build is locked: {run}"
+    );
+    let sources: Vec<String> = instructions(&build, "COPY")
+        .iter()
+        .flat_map(|a| {
+            let words: Vec<&str> = a.split_whitespace().collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|w| w.trim_end_matches('/').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let meta = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&ok(&meta)).unwrap();
+    let mut read = vec!["Cargo.toml".to_owned(), "Cargo.lock".to_owned()];
+    for target in meta["packages"][0]["targets"].as_array().unwrap() {
+        // Cargo needs the files of every target it is told of (the benches are named in
+        // Cargo.toml); tests and examples it finds by looking, so it needs none of theirs.
+        let kinds = target["kind"].as_array().unwrap();
+        if kinds.iter().any(|k| k == "test" || k == "example") {
+            continue;
+        }
+        let path = std::path::Path::new(target["src_path"].as_str().unwrap());
+        let rel = path.strip_prefix(&root).unwrap();
+        read.push(rel.iter().next().unwrap().to_string_lossy().into_owned());
+    }
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    let kept: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .map(|l| l.trim_end_matches('/'))
+        .collect();
+    assert!(
+        ignore.lines().any(|l| l.trim() == "*"),
+        "the context is an allow-list"
+    );
+    for needed in &read {
+        assert!(
+            sources.contains(needed),
+            "the build copies {needed}: {sources:?}"
+        );
+        assert!(
+            kept.contains(&needed.as_str()),
+            ".dockerignore keeps {needed}"
+        );
+    }
+}
+
+#[test]
+fn the_image_runs_what_fledge_run_needs_as_the_deployment_expects() {
+    let root = super::repo_dir();
+    let (_, runtime) = recipe();
+    // Debian slim with what fledge runs (the programs its start-up check looks for, by their
+    // Debian packages) and the CA certificates its https clients verify with.
+    let from = &runtime[0].1;
+    assert!(
+        from.starts_with("debian:") && from.contains("-slim"),
+        "{from}"
+    );
+    let run = instructions(&runtime, "RUN").join(" ");
+    let install = run
+        .split("apt-get install")
+        .nth(1)
+        .expect("the runtime installs packages")
+        .split("&&")
+        .next()
+        .unwrap();
+    let packages: Vec<&str> = install
+        .split_whitespace()
+        .filter(|w| !w.starts_with('-'))
+        .collect();
+    for package in ["git", "openssh-client", "ca-certificates"] {
+        assert!(packages.contains(&package), "{package}: {packages:?}");
+    }
+    // As the Deployment runs it: its user, its entrypoint with the Deployment's args, a home on
+    // the cache volume (the root file system is read-only), temporary files on a volume.
+    let deployment = std::fs::read_to_string(root.join("deploy/deployment.yaml")).unwrap();
+    let deployment: serde_json::Value = serde_yaml::Deserializer::from_str(&deployment)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .find(|d: &serde_json::Value| d["kind"] == "Deployment")
+        .unwrap();
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let user = format!(
+        "{}:{}",
+        pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
+    );
+    assert_eq!(instructions(&runtime, "USER"), [user]);
+    let entrypoint: Vec<String> =
+        serde_json::from_str(&instructions(&runtime, "ENTRYPOINT").concat()).unwrap();
+    let binary = instructions(&runtime, "COPY")
+        .iter()
+        .find(|a| a.starts_with("--from="))
+        .and_then(|a| a.split_whitespace().last().map(str::to_owned))
+        .unwrap();
+    assert_eq!(entrypoint, [binary]);
+    assert!(container["command"].is_null(), "the entrypoint runs");
+    assert_eq!(container["args"][0], "run");
+    let mounts = container["volumeMounts"].as_array().unwrap();
+    let mounted = |path: &str| mounts.iter().any(|m| m["mountPath"] == path);
+    let home = instructions(&runtime, "ENV")
+        .iter()
+        .find_map(|e| e.strip_prefix("HOME=").map(str::to_owned))
+        .unwrap();
+    assert!(mounted(&home), "HOME {home} is on a volume");
+    let env_home = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "HOME")
+        .map(|e| e["value"].clone());
+    assert_eq!(env_home, Some(serde_json::Value::from(home.clone())));
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert!(mounted("/tmp"), "temporary files have a volume");
+    let config = std::fs::read_to_string(root.join("deploy/config.yaml")).unwrap();
+    assert!(
+        config.contains(&format!("cacheDir: {home}\n")),
+        "the caches are on the volume"
     );
 }

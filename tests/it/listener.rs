@@ -1,14 +1,21 @@
-//! The daemon's HTTP listener under clients that open connections and never finish a request:
-//! they are closed at the header timeout, they hold at most the connection limit, and a real
-//! request still gets through.
+//! The daemon's HTTP listeners under clients that open connections and never finish a
+//! request: they are closed at the header timeout, they hold at most the connection limit and
+//! their peer's share of it, a real request still gets through, and the probes on the health
+//! listener never fail.
 
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::routing::get;
 use fledge::daemon::http::{Limits, serve};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use super::support::git::Remote;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn half_sent_requests_are_closed_and_cannot_starve_a_real_one() {
@@ -19,6 +26,7 @@ async fn half_sent_requests_are_closed_and_cannot_starve_a_real_one() {
         headers: Duration::from_millis(500),
         request: Duration::from_secs(2),
         connections: 4,
+        per_peer: 4,
     };
     let stop = CancellationToken::new();
     let server = tokio::spawn(serve(listener, app, limits, stop.clone()));
@@ -105,7 +113,8 @@ async fn the_daemon_listener_knows_its_peers_for_the_api() {
     let hooks = fledge::source::webhook::Receiver::new(
         fledge::source::webhook::HookSecrets::default(),
         Arc::new(tokio::sync::Notify::new()),
-    );
+    )
+    .unwrap();
     let token = fledge::source::Secret::new("t0ken");
     let app = fledge::daemon::http::router(shared, hooks, None, Some(token));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -125,4 +134,205 @@ async fn the_daemon_listener_knows_its_peers_for_the_api() {
     assert_eq!(get(Some("guess")).await, 401);
     stop.cancel();
     server.await.unwrap();
+}
+
+/// A free port on loopback (bound, then let go for the daemon to bind).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `fledge run` on the simulated cluster with its state in `dir` (cluster and cache), polling
+/// `repo`; killed when dropped.
+pub(crate) struct SimDaemon {
+    child: Child,
+    /// The address of `--listen`.
+    pub(crate) listen: SocketAddr,
+    log: PathBuf,
+}
+
+impl SimDaemon {
+    pub(crate) fn start(repo: &str, dir: &Path, extra: &[&str]) -> Self {
+        let listen = SocketAddr::from((LOOPBACK, free_port()));
+        let log = dir.join(format!("fledge-{}.log", listen.port()));
+        let child = Command::new(env!("CARGO_BIN_EXE_fledge"))
+            .args(["run", "--repo", repo, "--metrics-provider", "sim"])
+            .arg(format!("--cluster=sim:{}", dir.join("cluster").display()))
+            .arg(format!("--cache-dir={}", dir.join("cache").display()))
+            .arg(format!("--listen={listen}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, listen, log }
+    }
+
+    /// Waits until `/healthz` on `addr` answers (at most 30 s); the log if the daemon exits.
+    pub(crate) async fn until_serving(&mut self, addr: SocketAddr) {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("fledge run exited ({status}):\n{}", self.log());
+            }
+            if probe(LOOPBACK, addr, "/healthz").await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("fledge run never answered on {addr}:\n{}", self.log());
+    }
+
+    /// Kills it (SIGKILL: no shutdown path runs).
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SimDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// One probe as the kubelet makes it (`timeoutSeconds: 1`): a GET of `path` on `to` from the
+/// address `from`, answered 200 within one second.
+pub(crate) async fn probe(from: Ipv4Addr, to: SocketAddr, path: &str) -> Result<(), String> {
+    let attempt = async {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((from, 0)))?;
+        let mut s = socket.connect(to).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: fledge\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes()).await?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).await?;
+        Ok::<_, std::io::Error>(text)
+    };
+    match tokio::time::timeout(Duration::from_secs(1), attempt).await {
+        Err(_) => Err("no answer within 1s".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(text)) if text.starts_with("HTTP/1.1 200") => Ok(()),
+        Ok(Ok(text)) => Err(format!("answered {text:?}")),
+    }
+}
+
+/// A sustained slowloris from 127.0.0.1: `n` connections to `to`, each sending the first lines
+/// of a request's headers and then one more line a second, never their end; a connection the
+/// server closes is opened again a second later, as slowloris tools do. Returns once every
+/// connection was opened once; runs until `stop`.
+async fn slowloris(to: SocketAddr, n: usize, stop: &CancellationToken) -> JoinSet<()> {
+    let (opened, mut first) = tokio::sync::mpsc::channel::<()>(n);
+    let mut tasks = JoinSet::new();
+    for _ in 0..n {
+        let (opened, stop) = (opened.clone(), stop.clone());
+        tasks.spawn(async move {
+            let mut opened = Some(opened);
+            let mut second = tokio::time::interval(Duration::from_secs(1));
+            second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let connected = tokio::select! {
+                    () = stop.cancelled() => return,
+                    c = TcpStream::connect(to) => c,
+                };
+                if let Ok(mut s) = connected
+                    && s.write_all(b"GET /healthz HTTP/1.1\r\nHost: fledge\r\n")
+                        .await
+                        .is_ok()
+                {
+                    if let Some(o) = opened.take() {
+                        let _ = o.send(()).await;
+                    }
+                    let mut buf = [0u8; 256];
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            read = s.read(&mut buf) => if matches!(read, Ok(0) | Err(_)) { break },
+                            _ = second.tick() => if s.write_all(b"X-Slow: 1\r\n").await.is_err() { break },
+                        }
+                    }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = second.tick() => {}
+                }
+            }
+        });
+    }
+    drop(opened);
+    let all = async {
+        for _ in 0..n {
+            first
+                .recv()
+                .await
+                .expect("every attacker opens a connection");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("the attack's connections open within a minute");
+    tasks
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sustained_slowloris_fails_no_probe_on_the_health_listener_nor_starves_another_peer() {
+    let remote = Remote::new();
+    remote.commit(
+        &[(
+            "config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n  namespace: default\ndata:\n  a: b\n",
+        )],
+        "one",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let health = SocketAddr::from((LOOPBACK, free_port()));
+    let mut daemon = SimDaemon::start(
+        &remote.url(),
+        dir.path(),
+        &["--health-listen", &health.to_string()],
+    );
+    daemon.until_serving(health).await;
+    daemon.until_serving(daemon.listen).await;
+    let stop = CancellationToken::new();
+    let attack = slowloris(daemon.listen, 600, &stop).await;
+    // Probes as the kubelet makes them, once a second for 31 s while the attack goes on: the
+    // liveness probe on the health listener, and a peer other than the attacker (127.0.0.2:
+    // loopback answers every 127/8 address on Linux) on the main listener.
+    let other = Ipv4Addr::new(127, 0, 0, 2);
+    let mut period = tokio::time::interval(Duration::from_secs(1));
+    let (mut failed, mut attacker_refused) = (Vec::new(), 0);
+    for i in 0..31 {
+        period.tick().await;
+        let (h, o, a) = tokio::join!(
+            probe(LOOPBACK, health, "/healthz"),
+            probe(other, daemon.listen, "/healthz"),
+            probe(LOOPBACK, daemon.listen, "/healthz"),
+        );
+        if let Err(e) = h {
+            failed.push(format!("probe {i} of the health listener: {e}"));
+        }
+        if let Err(e) = o {
+            failed.push(format!(
+                "probe {i} from 127.0.0.2 on the main listener: {e}"
+            ));
+        }
+        attacker_refused += usize::from(a.is_err());
+    }
+    stop.cancel();
+    attack.join_all().await;
+    assert!(failed.is_empty(), "{failed:#?}\n{}", daemon.log());
+    // The attack was real: its own address had no room on the main listener.
+    assert!(
+        attacker_refused > 15,
+        "only {attacker_refused} of 31 probes from the attacker's address failed"
+    );
 }

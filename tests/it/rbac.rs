@@ -236,12 +236,13 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
-        "Secret",
         "Deployment",
         "CustomResourceDefinition",
     ] {
         assert!(text.contains(&format!("kind: {kind}\n")), "no {kind}");
     }
+    // The credentials Secret is the user's: applying deploy/ again must not empty it.
+    assert!(!text.contains("kind: Secret\n"), "deploy/ applies a Secret");
     // The ConfigMap's config.yaml holds only settings `fledge run` knows.
     let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())

@@ -1,14 +1,18 @@
-//! Webhook receivers: each provider's documented signature scheme, and the refusals.
+//! Webhook receivers: each provider's documented signature scheme, and the refusals: empty
+//! secrets, and replays, also after the daemon restarts.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fledge::source::Secret;
-use fledge::source::webhook::{HookSecrets, Receiver, router};
+use fledge::source::webhook::{HookSecrets, Provider, Receiver, Refusal, router, verify};
 use hmac::{Hmac, KeyInit, Mac};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
+
+use super::listener::SimDaemon;
+use super::support::git::Remote;
 
 const SECRET: &str = "It's a Secret to Everybody";
 // GitHub's documented example: this body and secret give this signature.
@@ -24,7 +28,7 @@ fn app() -> (axum::Router, Arc<Notify>) {
         gitlab: secret(),
         generic: secret(),
     };
-    (router(Receiver::new(secrets, wake.clone())), wake)
+    (router(Receiver::new(secrets, wake.clone()).unwrap()), wake)
 }
 
 fn hmac_hex<M: Mac + KeyInit>(body: &[u8]) -> String {
@@ -219,10 +223,7 @@ async fn wrong_missing_replayed_and_oversize_requests_are_refused() {
         send(&app, "/hooks/bitbucket-x", &[], b"{}".to_vec()).await,
         StatusCode::NOT_FOUND
     );
-    let bare = router(Receiver::new(
-        HookSecrets::default(),
-        Arc::new(Notify::new()),
-    ));
+    let bare = router(Receiver::new(HookSecrets::default(), Arc::new(Notify::new())).unwrap());
     assert_eq!(
         send(
             &bare,
@@ -313,4 +314,161 @@ async fn a_flood_of_refused_webhooks_is_logged_once_a_second_and_counted() {
         })
         .sum();
     assert_eq!(lines.len() + counted, flood + 1, "{text}");
+}
+
+#[test]
+fn a_receiver_refuses_to_exist_with_an_empty_secret_and_an_empty_key_signs_nothing() {
+    let empty = || Some(Secret::new(""));
+    for (name, secrets) in [
+        (
+            "GitHub",
+            HookSecrets {
+                github: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+        (
+            "Gitea",
+            HookSecrets {
+                gitea: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+        (
+            "GitLab",
+            HookSecrets {
+                gitlab: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+        (
+            "generic",
+            HookSecrets {
+                generic: empty(),
+                ..HookSecrets::default()
+            },
+        ),
+    ] {
+        let e = Receiver::new(secrets, Arc::new(Notify::new())).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("the {name} webhook secret is empty")),
+            "{e}"
+        );
+    }
+    // What anyone can send: a body signed with the empty key, or an empty GitLab token.
+    let body = b"{\"ref\":\"refs/heads/main\"}";
+    let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"").unwrap();
+    m.update(body);
+    let sig = hex::encode(m.finalize().into_bytes());
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "x-hub-signature-256",
+        format!("sha256={sig}").parse().unwrap(),
+    );
+    headers.insert("x-gitea-signature", sig.parse().unwrap());
+    headers.insert("x-gitlab-token", "".parse().unwrap());
+    headers.insert("x-signature", format!("sha256={sig}").parse().unwrap());
+    for p in [
+        Provider::GitHub,
+        Provider::Gitea,
+        Provider::GitLab,
+        Provider::Generic,
+    ] {
+        assert_eq!(
+            verify(p, &Secret::new(""), &headers, body),
+            Err(Refusal::EmptySecret),
+            "{p:?}"
+        );
+    }
+}
+
+/// Posts GitHub's documented example delivery to a daemon's `/hooks/github`; the status.
+async fn deliver(daemon: &SimDaemon, body: &str, signature: &str, id: &str) -> u16 {
+    fledge::net::http_client(std::time::Duration::from_secs(5), false)
+        .post(format!("http://{}/hooks/github", daemon.listen))
+        .header("x-hub-signature-256", signature)
+        .header("x-github-delivery", id)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_accepted_by_one_daemon_process_is_refused_by_the_next_on_the_same_directories()
+{
+    let remote = Remote::new();
+    remote.commit(&[("README.md", "config\n")], "one");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("webhook-secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    let flags = ["--github-webhook-secret-file", secret.to_str().unwrap()];
+    let mut first = SimDaemon::start(&remote.url(), dir.path(), &flags);
+    first.until_serving(first.listen).await;
+    assert_eq!(deliver(&first, GH_BODY, GH_SIG, "d-1").await, 202);
+    assert_eq!(deliver(&first, GH_BODY, GH_SIG, "d-2").await, 409);
+    // Killed (nothing runs at exit), then started again on the same cluster and cache.
+    first.kill();
+    let mut second = SimDaemon::start(&remote.url(), dir.path(), &flags);
+    second.until_serving(second.listen).await;
+    assert_eq!(
+        deliver(&second, GH_BODY, GH_SIG, "d-3").await,
+        409,
+        "a captured delivery replayed after a restart\n{}",
+        second.log()
+    );
+    // A new delivery is still accepted.
+    let body = "{\"after\":\"two\"}";
+    let sig = format!("sha256={}", hmac_hex::<Hmac<sha2::Sha256>>(body.as_bytes()));
+    assert_eq!(deliver(&second, body, &sig, "d-4").await, 202);
+}
+
+#[test]
+fn the_record_keeps_the_latest_deliveries_and_a_torn_record_is_refused_by_name() {
+    use fledge::source::webhook::REMEMBERED;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("webhooks").join("accepted");
+    let secrets = HookSecrets {
+        generic: Some(Secret::new(SECRET)),
+        ..HookSecrets::default()
+    };
+    let receiver = || Receiver::recorded(secrets.clone(), Arc::new(Notify::new()), record.clone());
+    let signed = |body: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        let sig = format!("sha256={}", hmac_hex::<Hmac<sha2::Sha256>>(body.as_bytes()));
+        h.insert("x-signature", sig.parse().unwrap());
+        h
+    };
+    // A full record (a 32-byte digest per delivery, oldest first) of deliveries long past.
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    let old: Vec<u8> = (0..32 * REMEMBERED)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    std::fs::write(&record, &old).unwrap();
+    receiver()
+        .unwrap()
+        .receive(Provider::Generic, &signed("new"), b"new")
+        .unwrap();
+    // Bounded: the oldest delivery made room for the new one.
+    let now = std::fs::read(&record).unwrap();
+    assert_eq!(now.len(), old.len());
+    assert_eq!(now[..old.len() - 32], old[32..]);
+    let again = receiver().unwrap();
+    assert_eq!(
+        again
+            .receive(Provider::Generic, &signed("new"), b"new")
+            .unwrap_err()
+            .0,
+        StatusCode::CONFLICT
+    );
+    again
+        .receive(Provider::Generic, &signed("newer"), b"newer")
+        .unwrap();
+    // A record that is not one stops the receiver, naming the file.
+    std::fs::write(&record, b"not a record").unwrap();
+    let e = receiver().unwrap_err().to_string();
+    assert!(e.contains(&record.display().to_string()), "{e}");
 }

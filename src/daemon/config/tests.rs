@@ -71,6 +71,7 @@ fn valid_settings_become_domain_types() {
         home: Some("/home/pat".into()),
         vars: [("SLACK_URL".to_owned(), "https://hooks.example/x".to_owned())].into(),
         pid: 7,
+        path: None,
     };
     let args = RunArgs {
         repo: Some(format!("file://{}", std::env::temp_dir().display())),
@@ -90,6 +91,11 @@ fn valid_settings_become_domain_types() {
     assert!(matches!(c.metrics, MetricsChoice::Sim));
     assert_eq!(c.path, "clusters/prod");
     assert_eq!(c.listen.to_string(), "127.0.0.1:9797");
+    assert_eq!(c.health_listen, None);
+    assert_eq!(
+        c.webhook_record,
+        PathBuf::from("/home/pat/.cache/fledge/webhooks/accepted")
+    );
     assert_eq!(c.state_dir, PathBuf::from("/tmp/cluster"));
     assert_eq!(
         c.source.cache_dir,
@@ -142,4 +148,103 @@ fn a_local_repository_that_does_not_exist_is_named_and_refused() {
             "{fine}"
         );
     }
+}
+
+/// How a test gives a flag its file (`p`), with any other file it needs (`full`).
+type Give = fn(&mut RunArgs, PathBuf, PathBuf);
+
+#[test]
+fn every_credential_file_that_is_empty_or_unreadable_is_named_with_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, " \n").unwrap();
+    let missing = dir.path().join("missing");
+    let full = dir.path().join("full");
+    std::fs::write(&full, "x").unwrap();
+    // Each credential flag with a file that holds nothing, then with one that is not there.
+    let flags: [(&str, Give); 14] = [
+        ("--password-file", |a, p, _| a.password_file = Some(p)),
+        ("--ssh-key-file", |a, p, full| {
+            a.ssh_key_file = Some(p);
+            a.known_hosts_file = Some(full);
+        }),
+        ("--known-hosts-file", |a, p, full| {
+            a.ssh_key_file = Some(full);
+            a.known_hosts_file = Some(p);
+        }),
+        ("--metrics-token-file", |a, p, _| {
+            a.metrics_provider = Some("prometheus".into());
+            a.metrics_token_file = Some(p);
+        }),
+        ("--metrics-basic-auth-file", |a, p, _| {
+            a.metrics_provider = Some("prometheus".into());
+            a.metrics_basic_auth_file = Some(p);
+        }),
+        ("--github-webhook-secret-file", |a, p, _| {
+            a.github_webhook_secret_file = Some(p);
+        }),
+        ("--gitea-webhook-secret-file", |a, p, _| {
+            a.gitea_webhook_secret_file = Some(p);
+        }),
+        ("--gitlab-webhook-secret-file", |a, p, _| {
+            a.gitlab_webhook_secret_file = Some(p);
+        }),
+        ("--generic-webhook-secret-file", |a, p, _| {
+            a.generic_webhook_secret_file = Some(p);
+        }),
+        ("--api-token-file", |a, p, _| a.api_token_file = Some(p)),
+        ("--forge-token-file", |a, p, _| {
+            a.forge = Some("github".into());
+            a.forge_repo = Some("org/config".into());
+            a.forge_token_file = Some(p);
+        }),
+        ("--slack-url-file", |a, p, _| a.slack_url_file = Some(p)),
+        ("--msteams-url-file", |a, p, _| a.msteams_url_file = Some(p)),
+        ("--alert-webhook-url-file", |a, p, _| {
+            a.alert_webhook_url_file = Some(p);
+        }),
+    ];
+    for (flag, set) in flags {
+        for (file, why) in [(&empty, "the file is empty"), (&missing, "No such file")] {
+            let mut args = RunArgs {
+                repo: Some("https://example.com/org/config.git".into()),
+                cluster: Some("sim".into()),
+                metrics_provider: Some("sim".into()),
+                ..RunArgs::default()
+            };
+            set(&mut args, file.clone(), full.clone());
+            let problems = validate(&args, &Environment::default()).unwrap_err().0;
+            let named = format!("{flag} {}: ", file.display());
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&named) && p.contains(why)),
+                "{flag}: {problems:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_health_listener_needs_an_address_of_its_own() {
+    let args = RunArgs {
+        repo: Some("https://example.com/org/config.git".into()),
+        cluster: Some("kube".into()),
+        metrics_provider: Some("sim".into()),
+        health_listen: Some("0.0.0.0:9797".parse().unwrap()),
+        ..RunArgs::default()
+    };
+    let problems = validate(&args, &Environment::default()).unwrap_err().0;
+    assert_eq!(
+        problems,
+        [
+            "--health-listen 0.0.0.0:9797 is --listen's address; give it an address of its own (deploy/ uses 0.0.0.0:9440)"
+        ]
+    );
+    let apart = RunArgs {
+        health_listen: Some("0.0.0.0:9440".parse().unwrap()),
+        ..args
+    };
+    let c = validate(&apart, &Environment::default()).unwrap();
+    assert_eq!(c.health_listen, Some("0.0.0.0:9440".parse().unwrap()));
 }

@@ -77,3 +77,19 @@ fn ssh_urls() {
     );
     assert_eq!(ssh_host_port("https://github.com/org/repo"), None);
 }
+
+#[test]
+fn an_empty_credential_file_is_an_error_not_an_empty_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("webhook-secret");
+    for empty in ["", "\n", "  \t\r\n"] {
+        std::fs::write(&path, empty).unwrap();
+        let e = Secret::from_file(&path).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{empty:?}");
+        assert!(e.to_string().contains("empty"), "{e}");
+    }
+    std::fs::write(&path, " s3cret\n").unwrap();
+    assert_eq!(Secret::from_file(&path).unwrap().expose(), "s3cret");
+    let missing = Secret::from_file(&dir.path().join("nothing")).unwrap_err();
+    assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+}

@@ -27,6 +27,8 @@ use super::support::until;
 use super::support::{Fixed, Recording};
 use super::{data_dir, repo_dir};
 
+mod install;
+
 /// The objects of a YAML file.
 fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
