@@ -149,6 +149,11 @@ pub struct RunArgs {
     /// unless this is 1 (default 0.5)
     #[arg(long)]
     pub max_prune_share: Option<f64>,
+    /// Prune a Namespace (and everything in it) or a CustomResourceDefinition (and every object
+    /// of its kind) that the repository drops, as Flux does; by default each needs a
+    /// `Fledge-Allow-Prune: Kind/name` trailer in a commit message (default false)
+    #[arg(long)]
+    pub allow_destructive_prune: Option<bool>,
     /// Commit statuses: github, gitlab, gitea (forgejo) or bitbucket
     #[arg(long)]
     pub forge: Option<String>,
@@ -454,6 +459,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .unwrap_or_else(|| "fledge-system".into()),
         prune_guard: PruneGuard {
             max_share,
+            destructive: a.allow_destructive_prune.unwrap_or(false),
             ..PruneGuard::default()
         },
         api_token,

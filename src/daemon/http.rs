@@ -271,6 +271,11 @@ async fn readyz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         (StatusCode::OK, "standby\n")
     } else if s.is_ready() {
         (StatusCode::OK, "ready\n")
+    } else if s.source_failing.load(std::sync::atomic::Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the repository cannot be polled (see /api/sync)\n",
+        )
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not synced yet\n")
     }

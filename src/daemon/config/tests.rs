@@ -106,6 +106,13 @@ fn valid_settings_become_domain_types() {
     assert_eq!(out.status_branch.as_deref(), Some(keys::STATUS_BRANCH));
     assert_eq!(c.global_alerts.len(), 1);
     assert_eq!(c.global_alerts[0].kind, "slack");
+    // Namespaces and CRDs are pruned only when allowed, unless the flag says otherwise.
+    assert!(!c.prune_guard.destructive);
+    let flux_like = RunArgs {
+        allow_destructive_prune: Some(true),
+        ..args.clone()
+    };
+    assert!(validate(&flux_like, &env).unwrap().prune_guard.destructive);
     // On a real cluster the simulated metrics model requests over its real routing.
     let kube = RunArgs {
         cluster: Some("kube".into()),
