@@ -181,34 +181,13 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
     /// Git's target into the primary unanalysed.
     pub async fn load(&self, t: &ReleaseTarget, now: i64) -> Result<Loaded, Error> {
         let spec = &t.spec;
-        let obj = self
-            .cluster
-            .get(
-                keys::RELEASE_API_VERSION,
-                keys::RELEASE_KIND,
-                &spec.namespace,
-                &spec.name,
-            )
-            .await
-            .map_err(Self::cluster_err(spec))?;
-        let persisted = obj
-            .as_ref()
-            .filter(|o| o["status"].as_object().is_some_and(|m| !m.is_empty()))
-            .and_then(|o| serde_json::from_value::<ReleaseState>(o["status"].clone()).ok());
-        if let Some(state) = persisted {
+        if let Some(state) = self.persisted(spec).await? {
             return Ok(Loaded {
                 state,
                 recovered: false,
             });
         }
-        let primary = self
-            .get(
-                spec,
-                "apps/v1",
-                "Deployment",
-                &keys::primary(&spec.target.name),
-            )
-            .await?;
+        let primary = self.primary(spec).await?;
         let recovered = primary
             .as_ref()
             .and_then(|p| recovered(spec, p, now))
@@ -236,18 +215,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         spec: &ReleaseSpec,
         error: &crate::release::state::TickError,
     ) -> Result<(), Error> {
-        let obj = self
-            .get(
-                spec,
-                keys::RELEASE_API_VERSION,
-                keys::RELEASE_KIND,
-                &spec.name,
-            )
-            .await?;
-        let Some(mut state) = obj
-            .filter(|o| o["status"].as_object().is_some_and(|m| !m.is_empty()))
-            .and_then(|o| serde_json::from_value::<ReleaseState>(o["status"].clone()).ok())
-        else {
+        let Some(mut state) = self.persisted(spec).await? else {
             return Ok(());
         };
         if state.error.as_ref() == Some(error) {
@@ -259,6 +227,32 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             .await
             .map_err(Self::cluster_err(spec))?;
         Ok(())
+    }
+
+    /// The state the Release's status holds, if it holds one.
+    async fn persisted(&self, spec: &ReleaseSpec) -> Result<Option<ReleaseState>, Error> {
+        let obj = self
+            .get(
+                spec,
+                keys::RELEASE_API_VERSION,
+                keys::RELEASE_KIND,
+                &spec.name,
+            )
+            .await?;
+        Ok(obj
+            .filter(|o| o["status"].as_object().is_some_and(|m| !m.is_empty()))
+            .and_then(|o| serde_json::from_value(o["status"].clone()).ok()))
+    }
+
+    /// The live primary Deployment.
+    async fn primary(&self, spec: &ReleaseSpec) -> Result<Option<Value>, Error> {
+        self.get(
+            spec,
+            "apps/v1",
+            "Deployment",
+            &keys::primary(&spec.target.name),
+        )
+        .await
     }
 
     async fn persist(&self, spec: &ReleaseSpec, state: &ReleaseState) -> Result<(), Error> {
@@ -303,9 +297,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         let name = &spec.target.name;
         Ok(Live {
             target: self.get(spec, "apps/v1", "Deployment", name).await?,
-            primary: self
-                .get(spec, "apps/v1", "Deployment", &keys::primary(name))
-                .await?,
+            primary: self.primary(spec).await?,
         })
     }
 
@@ -421,15 +413,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         } else {
             self.converge(t, &state).await?
         };
-        let primary = self
-            .get(
-                spec,
-                "apps/v1",
-                "Deployment",
-                &keys::primary(&spec.target.name),
-            )
-            .await?
-            .map(|p| deployment_readiness(&p));
+        let primary = self.primary(spec).await?.map(|p| deployment_readiness(&p));
         let canary = self
             .get(spec, "apps/v1", "Deployment", &spec.target.name)
             .await?

@@ -5,9 +5,22 @@
 
 use std::time::Duration;
 
-use super::safety::{NAMESPACE, Running, config_map, remove};
+use super::safety::{NAMESPACE, Running, config_map, remove, web_initialized};
 use super::support::erring_app;
 use super::support::git::{Remote, git};
+
+/// A daemon that synced a repository of one ConfigMap (`apps/settings.yaml`).
+async fn settings_synced() -> (Remote, tempfile::TempDir, Running) {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    d.until("ready", |d| d.shared.sync().ready).await;
+    (remote, root, d)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases() {
@@ -64,14 +77,7 @@ async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_commit_that_does_not_render_stays_the_status_while_the_last_good_one_resyncs() {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[("apps/settings.yaml", &config_map("settings", "1"))],
-        "settings",
-    );
-    let d = Running::start(&remote, root.path(), "apps", &[]).await;
-    d.until("ready", |d| d.shared.sync().ready).await;
+    let (remote, _root, d) = settings_synced().await;
     let bad = remote.commit(&[("apps/broken.yaml", "kind: [unclosed\n")], "Broken");
     d.until("not ready", |d| !d.shared.sync().ready).await;
     let applies = d.shared.counters().applies;
@@ -111,22 +117,8 @@ fn reverts(remote: &Remote) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revision_reverted_before_and_pushed_again_is_reverted_again() {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[
-            ("apps/namespace.yaml", NAMESPACE),
-            ("apps/web.yaml", &erring_app("web:1", "0", 1, None)),
-        ],
-        "web",
-    );
-    let more = ["--time-scale", "10", "--write-back", "true"];
-    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let (remote, _root, d) = web_initialized(1).await;
     let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
-    d.until("initialized", |d| {
-        view(d).is_some_and(|v| v.phase == "Initialized")
-    })
-    .await;
     remote.commit(
         &[("apps/web.yaml", &erring_app("web:2", "0.5", 1, None))],
         "Bump web",
@@ -173,15 +165,8 @@ async fn a_revision_reverted_before_and_pushed_again_is_reverted_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repository_that_cannot_be_polled_makes_the_sync_and_readiness_fail_until_it_can() {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[("apps/settings.yaml", &config_map("settings", "1"))],
-        "settings",
-    );
-    let d = Running::start(&remote, root.path(), "apps", &[]).await;
-    d.until("ready", |d| d.shared.sync().ready && d.shared.is_ready())
-        .await;
+    let (remote, _root, d) = settings_synced().await;
+    assert!(d.shared.is_ready());
     // The remote goes away (a deleted repository, a revoked key, a network partition).
     let away = remote.bare().with_extension("away");
     std::fs::rename(remote.bare(), &away).unwrap();

@@ -544,6 +544,30 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
     d.stop().await;
 }
 
+/// A daemon writing back (time sped up tenfold) whose release `shop/web` (web:1, rolled back
+/// after `threshold` failed checks) is initialized.
+pub(crate) async fn web_initialized(threshold: u32) -> (Remote, tempfile::TempDir, Running) {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &erring_app("web:1", "0", threshold, None)),
+        ],
+        "web",
+    );
+    let more = ["--time-scale", "10", "--write-back", "true"];
+    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    d.until("initialized", |d| {
+        d.shared
+            .releases()
+            .get("shop/web")
+            .is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    (remote, root, d)
+}
+
 /// The side branches `fledge/revert-*` on the remote.
 fn revert_branches(remote: &Remote) -> Vec<String> {
     git(
@@ -641,22 +665,8 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file_and_the_revert() {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[
-            ("apps/namespace.yaml", NAMESPACE),
-            ("apps/web.yaml", &erring_app("web:1", "0", 2, None)),
-        ],
-        "web",
-    );
-    let more = ["--time-scale", "10", "--write-back", "true"];
-    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let (remote, _root, d) = web_initialized(2).await;
     let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
-    d.until("initialized", |d| {
-        view(d).is_some_and(|v| v.phase == "Initialized")
-    })
-    .await;
     let bump = remote.commit(
         &[("apps/web.yaml", &erring_app("web:2", "0.5", 2, None))],
         "Bump web",

@@ -123,6 +123,18 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
     assert_eq!(r.pruned.len(), 2);
 }
 
+/// A sync with the default guard and nothing kept.
+async fn sync_plain(sim: &SimHandle, objects: &[Value]) -> Result<Synced, SyncError> {
+    sync(
+        sim,
+        "fledge-system",
+        objects,
+        &BTreeSet::new(),
+        PruneGuard::default(),
+    )
+    .await
+}
+
 fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 }
@@ -139,30 +151,14 @@ async fn a_namespace_is_pruned_only_when_allowed_and_the_refusal_names_what_woul
         .collect();
     all.push(namespace("team-a"));
     sim.apply(&[namespace("keep")]).await.unwrap();
-    sync(
-        &sim,
-        "fledge-system",
-        &all,
-        &BTreeSet::new(),
-        PruneGuard::default(),
-    )
-    .await
-    .unwrap();
+    sync_plain(&sim, &all).await.unwrap();
     // Something in team-a that fledge did not apply (a person's, or a controller's).
     let theirs = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "db", "namespace": "team-a"}, "spec": {}});
     sim.apply(&[theirs]).await.unwrap();
     // One line dropped from a kustomization: one object of ten, far under the share.
     all.pop();
-    let e = sync(
-        &sim,
-        "fledge-system",
-        &all,
-        &BTreeSet::new(),
-        PruneGuard::default(),
-    )
-    .await
-    .unwrap_err();
+    let e = sync_plain(&sim, &all).await.unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, SyncError::DestructivePrune { .. }), "{text}");
     assert!(
@@ -195,40 +191,14 @@ async fn objects_the_server_never_took_are_not_counted_against_the_guard() {
     let good: Vec<Value> = (0..5)
         .map(|i| config_map("prod", &format!("ok{i}")))
         .collect();
-    sync(
-        &sim,
-        "fledge-system",
-        &good,
-        &BTreeSet::new(),
-        PruneGuard::default(),
-    )
-    .await
-    .unwrap();
+    sync_plain(&sim, &good).await.unwrap();
     // A batch the cluster refused (one bad name among eight): recorded, never applied.
     let mut refused = good.clone();
     refused.extend((0..7).map(|i| config_map("prod", &format!("new{i}"))));
     refused.push(config_map("prod", "Bad_Name"));
-    assert!(
-        sync(
-            &sim,
-            "fledge-system",
-            &refused,
-            &BTreeSet::new(),
-            PruneGuard::default()
-        )
-        .await
-        .is_err()
-    );
+    assert!(sync_plain(&sim, &refused).await.is_err());
     // The person removes them again: nothing existing is pruned, so the guard has no say.
-    let r = sync(
-        &sim,
-        "fledge-system",
-        &good,
-        &BTreeSet::new(),
-        PruneGuard::default(),
-    )
-    .await
-    .unwrap();
+    let r = sync_plain(&sim, &good).await.unwrap();
     assert!(r.pruned.is_empty(), "{:?}", r.pruned);
     assert_eq!(r.inventory.len(), 5);
 }
@@ -240,15 +210,7 @@ async fn a_deleted_inventory_is_stood_in_for_by_the_one_last_written() {
     let all: Vec<Value> = (0..4)
         .map(|i| config_map("prod", &format!("c{i}")))
         .collect();
-    let first = sync(
-        &sim,
-        "fledge-system",
-        &all,
-        &BTreeSet::new(),
-        PruneGuard::default(),
-    )
-    .await
-    .unwrap();
+    let first = sync_plain(&sim, &all).await.unwrap();
     sim.delete(&config_map("fledge-system", INVENTORY))
         .await
         .unwrap();

@@ -55,6 +55,14 @@ spec:
     )
 }
 
+/// The control plane with fledge's Release CRD, a new namespace `<prefix>-<n>` and a
+/// directory for the daemon.
+fn scene(prefix: &str) -> (&'static TestCluster, String, tempfile::TempDir) {
+    let c = cluster();
+    install_release_crd(c);
+    (c, c.namespace(prefix), tempfile::tempdir().unwrap())
+}
+
 /// A GET of the daemon's API.
 async fn api(port: u16, path: &str) -> Value {
     let client = fledge::net::http_client(Duration::from_secs(5), false);
@@ -275,10 +283,7 @@ async fn a_release_deleted_mid_rollout_restarts_its_analysis_and_a_revert_reache
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_primary_deleted_mid_rollout_is_rebuilt_and_the_rollout_goes_on() {
-    let c = cluster();
-    install_release_crd(c);
-    let ns = c.namespace("primary-lost");
-    let dir = tempfile::tempdir().unwrap();
+    let (c, ns, dir) = scene("primary-lost");
     let remote = Remote::new();
     remote.commit(
         &[("app.yaml", &bluegreen(&ns, "web:1", 4, "", 600))],
@@ -348,11 +353,8 @@ async fn a_primary_deleted_mid_rollout_is_rebuilt_and_the_rollout_goes_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_granted() {
-    let c = cluster();
-    install_release_crd(c);
+    let (c, ns, dir) = scene("metrics-rbac");
     let kube = c.kube().await;
-    let ns = c.namespace("metrics-rbac");
-    let dir = tempfile::tempdir().unwrap();
     // fledge's own role and nothing else: the modelled traffic may not list Services.
     let account = "fledge-no-list";
     let kubeconfig = account_with(c, &kube, &ns, account, fledge_rules(), dir.path()).await;
@@ -566,11 +568,8 @@ fn reporting(dir: &Path, base: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears() {
     let (base, received) = super::super::support::recorder().await;
-    let c = cluster();
-    install_release_crd(c);
+    let (c, ns, dir) = scene("tick-rbac");
     let kube = c.kube().await;
-    let ns = c.namespace("tick-rbac");
-    let dir = tempfile::tempdir().unwrap();
     let account = "fledge-tick";
     let rules = fledge_rules();
     let kubeconfig = account_with(c, &kube, &ns, account, rules.clone(), dir.path()).await;
@@ -659,10 +658,7 @@ async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears(
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_server_stopped_then_stalled_for_30_s_is_said_and_every_iteration_observes_a_full_interval()
  {
-    let c = cluster();
-    install_release_crd(c);
-    let ns = c.namespace("api-outage");
-    let dir = tempfile::tempdir().unwrap();
+    let (c, ns, dir) = scene("api-outage");
     let proxy = Proxy::new(&c.kubeconfig(), dir.path()).await;
     let remote = Remote::new();
     remote.commit(
@@ -744,10 +740,7 @@ async fn an_api_server_stopped_then_stalled_for_30_s_is_said_and_every_iteration
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_from_the_previous_revision_hashing_moves_no_release() {
-    let c = cluster();
-    install_release_crd(c);
-    let ns = c.namespace("upgrade");
-    let dir = tempfile::tempdir().unwrap();
+    let (c, ns, dir) = scene("upgrade");
     let remote = Remote::new();
     // A Deployment that tracks a Secret written with stringData: the hashing of such a
     // revision changed between the last two versions.
