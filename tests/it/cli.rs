@@ -899,3 +899,32 @@ fn the_image_runs_what_fledge_run_needs_as_the_deployment_expects() {
         "the caches are on the volume"
     );
 }
+
+#[test]
+fn hash_refuses_a_secret_the_api_server_would_refuse_naming_the_field_not_the_value() {
+    for (data, field) in [
+        ("data:\n  token: [hunter2]\n", "data.token: not a string"),
+        ("data:\n  token: hunter2!\n", "data.token: not valid base64"),
+        (
+            "stringData:\n  port: 8080\n",
+            "stringData.port: not a string",
+        ),
+    ] {
+        let t = tree(&[(
+            "s.yaml",
+            &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n{data}"),
+        )]);
+        let out = fledge().arg("hash").arg(t.path()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{data}: {stderr}");
+        assert!(
+            stderr.contains("Secret default/creds") && stderr.contains(field),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains("8080"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -241,3 +241,32 @@ async fn a_force_push_is_followed_and_said_in_the_status_and_an_alert() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_the_server_would_refuse_is_refused_before_it_is_sent_and_its_value_is_never_said()
+{
+    let (base, received) = super::support::recorder().await;
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let d = Running::start(&remote, root.path(), "apps", &["--forge-and-alerts", &base]).await;
+    d.until("ready", |d| d.shared.sync().ready).await;
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: shop}\ndata:\n  token: [s3cr3t-value]\n";
+    remote.commit(&[("apps/secret.yaml", secret)], "Add a Secret");
+    d.until("refused", |d| !d.shared.sync().ready).await;
+    let message = d.shared.sync().message.clone();
+    assert!(
+        message.contains("Secret shop/creds: data.token: not a string"),
+        "{message}"
+    );
+    assert!(d.get("", "Secret", "shop", "creds").is_none());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let everything = format!("{:?}", received.lock().unwrap());
+    assert!(everything.contains("data.token"), "{everything}");
+    assert!(!everything.contains("s3cr3t"), "{everything}");
+    assert!(!message.contains("s3cr3t"));
+    d.stop().await;
+}

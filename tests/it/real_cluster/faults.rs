@@ -886,3 +886,72 @@ fn write_as_the_previous_version(c: &TestCluster, ns: &str, old: &str) {
         "--timeout=60s",
     ]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_deleted_by_hand_loses_no_prune_and_one_missing_at_start_is_said() {
+    let c = cluster();
+    let home = c.namespace("inventory-lost");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::new();
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {home}}}\ndata: {{a: '1'}}\n"
+        )
+    };
+    remote.commit(
+        &[
+            ("a.yaml", &cm("a")),
+            ("b.yaml", &cm("b")),
+            ("x.yaml", &cm("x")),
+        ],
+        "three",
+    );
+    let exists = |name: &str| {
+        std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(c.kubeconfig())
+            .args(["get", "configmap", name, "-n", &home])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let d = Daemon::start(c, &remote, &home, dir.path(), &[]);
+    until_sync(&d, "synced", |s| s["ready"] == true).await;
+    // While fledge runs: the inventory deleted by hand, and b dropped in the same interval.
+    c.kubectl(&["delete", "configmap", "fledge-inventory", "-n", &home]);
+    let p = remote.person();
+    git(&p, &["pull", "-q", "--rebase", "origin", "main"]);
+    git(&p, &["rm", "-q", "b.yaml"]);
+    git(&p, &["commit", "-qm", "drop b"]);
+    git(&p, &["push", "-q", "origin", "HEAD:main"]);
+    let end = Instant::now() + Duration::from_secs(30);
+    while exists("b") {
+        assert!(Instant::now() < end, "b was orphaned\n{}", d.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(exists("a") && exists("x"));
+    // While fledge is stopped: the inventory deleted again, and x dropped.
+    drop(d);
+    c.kubectl(&["delete", "configmap", "fledge-inventory", "-n", &home]);
+    git(&p, &["rm", "-q", "x.yaml"]);
+    git(&p, &["commit", "-qm", "drop x"]);
+    git(&p, &["push", "-q", "origin", "HEAD:main"]);
+    let d = Daemon::start(c, &remote, &home, dir.path(), &[]);
+    let s = until_sync(&d, "the orphan named", |s| {
+        s["warnings"]
+            .to_string()
+            .contains(&format!("ConfigMap {home}/x"))
+    })
+    .await;
+    assert_eq!(s["ready"], true, "{s}");
+    assert!(
+        exists("x"),
+        "pruned without an inventory to say it was fledge's"
+    );
+    assert!(
+        status_table(d.port).contains(&format!("ConfigMap {home}/x")),
+        "{}",
+        status_table(d.port)
+    );
+}
