@@ -277,7 +277,11 @@ async fn a_real_prometheus_drives_promotion_rollback_and_refuses_to_promote_blin
     let alerts = reports
         .iter()
         .flat_map(|r| &r.events)
-        .filter(|e| e.alert.is_some())
+        .filter(|e| {
+            e.alert
+                .as_ref()
+                .is_some_and(|(_, text)| text.starts_with("Rollout halted"))
+        })
         .count();
     assert_eq!(alerts, 1);
     ticker.abort();
