@@ -6,7 +6,10 @@
 //! would read back as something else, multi-line strings as literal blocks, quoted strings folded
 //! at 80 columns.
 
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// A YAML syntax error with its position (1-based line and column).
@@ -21,7 +24,7 @@ pub struct SyntaxError {
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
     let mut docs = Vec::new();
     for doc in serde_yaml::Deserializer::from_slice(bytes) {
-        let mut value = serde_yaml::Value::deserialize(doc).map_err(syntax_error)?;
+        let Node(mut value) = Node::deserialize(doc).map_err(syntax_error)?;
         value.apply_merge().map_err(syntax_error)?;
         let value = to_json(value);
         if !value.is_null() {
@@ -57,6 +60,144 @@ fn syntax_error(e: serde_yaml::Error) -> SyntaxError {
         line,
         column,
         message,
+    }
+}
+
+/// A YAML node read as serde_yaml reads a `Value`, except that a mapping key must be a scalar
+/// without a custom tag: `kubectl kustomize` refuses a sequence or mapping as a key ("invalid
+/// map key"), and no JSON object can hold one. The check runs while the key is read, so the error
+/// carries its position (serde_yaml's own `Value` would read `[a, b]: x` as a key and fledge
+/// printed it as the string `"- a\n- b"`).
+struct Node(serde_yaml::Value);
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor { key: false }).map(Node)
+    }
+}
+
+/// Reads a node; as a mapping key (`key`), a sequence or mapping is refused.
+#[derive(Clone, Copy)]
+struct Seed {
+    key: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = serde_yaml::Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(NodeVisitor { key: self.key })
+    }
+}
+
+struct NodeVisitor {
+    /// Reading a mapping key: collections are refused.
+    key: bool,
+}
+
+impl NodeVisitor {
+    fn refuse_key<E: de::Error>(&self, what: &str) -> Result<(), E> {
+        if self.key {
+            Err(E::custom(format_args!(
+                "a {what} cannot be a mapping key (Kubernetes objects and kustomizations have string keys)"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = serde_yaml::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(i.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(u.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Number(f.into()))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(s))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.refuse_key("sequence")?;
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Node(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_yaml::Value::Sequence(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.refuse_key("mapping")?;
+        let mut out = serde_yaml::Mapping::new();
+        while let Some(key) = map.next_key_seed(Seed { key: true })? {
+            if out.contains_key(&key) {
+                // The words serde_yaml's own `Mapping` uses.
+                return Err(de::Error::custom(match &key {
+                    serde_yaml::Value::Null => "duplicate entry with null key".to_owned(),
+                    serde_yaml::Value::Bool(b) => format!("duplicate entry with key `{b}`"),
+                    serde_yaml::Value::Number(n) => format!("duplicate entry with key {n}"),
+                    serde_yaml::Value::String(s) => format!("duplicate entry with key {s:?}"),
+                    _ => "duplicate entry in YAML map".to_owned(),
+                }));
+            }
+            let Node(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(serde_yaml::Value::Mapping(out))
+    }
+
+    /// A node with a custom tag (`!Tag value`), which serde_yaml hands over as an enum.
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        let (tag, contents): (String, _) = data.variant()?;
+        if self.key {
+            // kubectl cannot turn such a key into a string either ("unsupported type").
+            return Err(de::Error::custom(format_args!(
+                "a mapping key cannot carry the custom tag `!{tag}` (Kubernetes objects and kustomizations have string keys)"
+            )));
+        }
+        if tag.is_empty() {
+            return Err(de::Error::custom("empty YAML tag is not allowed"));
+        }
+        let value = contents.newtype_variant_seed(Seed { key: self.key })?;
+        Ok(serde_yaml::Value::Tagged(Box::new(
+            serde_yaml::value::TaggedValue {
+                tag: serde_yaml::value::Tag::new(tag),
+                value,
+            },
+        )))
     }
 }
 

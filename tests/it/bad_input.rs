@@ -244,3 +244,29 @@ fn a_patch_cannot_turn_an_object_into_something_else() {
     );
     assert!(e.contains("not an object"), "{e}");
 }
+
+#[test]
+fn collection_as_mapping_key_names_file_line_and_column() {
+    for (data, what) in [
+        ("  [a, b]: x\n", "a sequence"),
+        ("  {a: b}: x\n", "a mapping"),
+    ] {
+        let e = err(
+            &[
+                ("k/kustomization.yaml", "resources: [cm.yaml]\n"),
+                (
+                    "k/cm.yaml",
+                    &format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n{data}"
+                    ),
+                ),
+            ],
+            "k",
+        );
+        assert!(
+            e.starts_with("k/cm.yaml:6:3: ")
+                && e.contains(&format!("{what} cannot be a mapping key")),
+            "{e}"
+        );
+    }
+}

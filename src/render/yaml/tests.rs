@@ -57,3 +57,29 @@ fn syntax_errors_have_positions() {
     let e = parse_documents(b"a: b\nc: [d\n").unwrap_err();
     assert!(e.line >= 2, "{e:?}");
 }
+
+#[test]
+fn collection_keys_are_refused_where_they_stand() {
+    for (text, line, column, what) in [
+        ("a:\n  [x, y]: 1\n", 2, 3, "a sequence"),
+        ("a:\n  ? - x\n    - y\n  : 1\n", 2, 5, "a sequence"),
+        ("a: 1\n{b: c}: 1\n", 2, 1, "a mapping"),
+        ("- b: 1\n  ? c: d\n  : 1\n", 2, 5, "a mapping"),
+        ("a:\n  !tag [x]: 1\n", 2, 3, "custom tag `!tag`"),
+        ("a:\n  !tag x: 1\n", 2, 3, "custom tag `!tag`"),
+    ] {
+        let e = parse_documents(text.as_bytes()).unwrap_err();
+        assert_eq!((e.line, e.column), (line, column), "{text:?}: {e:?}");
+        assert!(
+            e.message
+                .contains(&format!("{what} cannot be a mapping key"))
+                || e.message.contains(&format!("cannot carry the {what}")),
+            "{text:?}: {e:?}"
+        );
+    }
+    // As values, collections (tagged or not) are what they always were.
+    assert_eq!(
+        parse_one(b"a: !tag [x]\nb: {c: d}\n").unwrap(),
+        json!({"a": ["x"], "b": {"c": "d"}})
+    );
+}
