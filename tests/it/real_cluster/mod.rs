@@ -5,6 +5,8 @@
 //!
 //! The tests of one capability may live in a submodule of this one (sharing its helpers).
 
+mod admission;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
