@@ -270,3 +270,19 @@ fn collection_as_mapping_key_names_file_line_and_column() {
         );
     }
 }
+
+#[test]
+fn a_list_field_given_one_string_names_the_file_and_the_field() {
+    let e = err(
+        &[
+            ("app/kustomization.yaml", "resources: deployment.yaml\n"),
+            ("app/deployment.yaml", DEPLOY),
+        ],
+        "app",
+    );
+    assert!(
+        e.starts_with("app/kustomization.yaml: field `resources`: ")
+            && e.contains("expected a sequence"),
+        "{e}"
+    );
+}
