@@ -33,6 +33,12 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
     };
     // A directory that is not there renders nothing, which would prune everything.
     if !dir.is_empty() && files.entry(dir) != Some(fs::Entry::Dir) {
+        if let Some(link) = files.link_loop(dir) {
+            return Err(Error::invalid(
+                &link,
+                "a symlink loop (its chain of targets comes back to itself); it cannot be read: point it at a file or directory",
+            ));
+        }
         return Err(Error::NoSuchPath {
             path: DisplayPath::new(dir),
         });
@@ -312,9 +318,16 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The error for a reference `kpath` makes to `path`, where nothing usable is: it leaves
-    /// the root through a symlink, or it is missing.
+    /// The error for a reference `kpath` makes to `path`, where nothing usable is: it is (or
+    /// lies below) a symlink loop, it leaves the root through a symlink, or it is missing.
     pub(super) fn missing(&self, kpath: &str, reference: &str, path: Option<&str>) -> Error {
+        if let Some(link) = path.and_then(|p| self.files.link_loop(p)) {
+            return Error::LinkLoop {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+                link: DisplayPath::new(&link),
+            };
+        }
         if path.is_some_and(|p| self.files.leaves_root(p)) {
             return Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
@@ -357,6 +370,12 @@ impl Builder<'_> {
                     out.push(path);
                 }
                 // Said, not skipped: the folder's author meant it to be read.
+                None if self.files.link_loop(&path).is_some() => {
+                    return Err(Error::invalid(
+                        &path,
+                        "a symlink loop (its chain of targets comes back to itself); it cannot be read: point it at a file or directory",
+                    ));
+                }
                 None if self.files.leaves_root(&path) => {
                     return Err(Error::invalid(
                         &path,
