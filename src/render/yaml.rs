@@ -1,4 +1,5 @@
-//! YAML in and out: the only user of the YAML crate.
+//! YAML in and out: the only user of the YAML crates (serde_yaml reads values; `binary` reads
+//! the tags serde_yaml drops, to decode `!!binary` as kubectl does).
 //!
 //! Documents are parsed into [`serde_json::Value`] (maps sort their keys, which is the order
 //! `kubectl kustomize` prints them in). The emitter writes block-style YAML the way kustomize's
@@ -22,9 +23,21 @@ pub struct SyntaxError {
 
 /// Parses a multi-document YAML stream. Empty documents are skipped.
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
-    let mut docs = Vec::new();
+    let mut raw = Vec::new();
     for doc in serde_yaml::Deserializer::from_slice(bytes) {
-        let Node(mut value) = Node::deserialize(doc).map_err(syntax_error)?;
+        let Node(value) = Node::deserialize(doc).map_err(syntax_error)?;
+        raw.push(value);
+    }
+    // Every tag starts with `!`: most files have none, and are read once.
+    if bytes.contains(&b'!') {
+        for found in binary::scan(bytes)? {
+            if let Some(doc) = raw.get_mut(found.doc) {
+                found.apply(doc);
+            }
+        }
+    }
+    let mut docs = Vec::new();
+    for mut value in raw {
         value.apply_merge().map_err(syntax_error)?;
         let value = to_json(value);
         if !value.is_null() {
@@ -738,6 +751,8 @@ fn write_literal(s: &str, indent: usize, out: &mut String) {
         }
     }
 }
+
+mod binary;
 
 #[cfg(test)]
 mod tests;

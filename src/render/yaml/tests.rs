@@ -83,3 +83,27 @@ fn collection_keys_are_refused_where_they_stand() {
         json!({"a": ["x"], "b": {"c": "d"}})
     );
 }
+
+#[test]
+fn binary_scalars_are_decoded_as_kubectl_decodes_them() {
+    let doc = parse_one(
+        b"a: !!binary aGVsbG8=\nb: !!binary |\n  aGVs\n  bG8=\nc: &x !!binary /w==\nd: *x\ne: !!binary [aGk=]\nf: !<tag:yaml.org,2002:binary> 8J+Y\n",
+    )
+    .unwrap();
+    assert_eq!(
+        doc,
+        json!({"a": "hello", "b": "hello", "c": "\u{fffd}", "d": "\u{fffd}", "e": ["aGk="],
+               "f": "\u{fffd}\u{fffd}\u{fffd}"})
+    );
+    // The second document's scalars are found in the second document.
+    let docs = parse_documents(b"a: b\n---\nc: [1, !!binary aGk=]\n").unwrap();
+    assert_eq!(docs, [json!({"a": "b"}), json!({"c": [1, "hi"]})]);
+    for (text, line, column) in [
+        (&b"a: 1\nb: !!binary aGk\n"[..], 2, 4),
+        (b"a:\n  !!binary aGk=: 1\n", 2, 3),
+    ] {
+        let e = parse_documents(text).unwrap_err();
+        assert_eq!((e.line, e.column), (line, column), "{e:?}");
+        assert!(e.message.contains("!!binary"), "{e:?}");
+    }
+}
