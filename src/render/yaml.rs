@@ -382,8 +382,10 @@ struct Analysis {
     block: bool,
 }
 
+/// go-yaml's test, which (unlike libyaml's) takes no character beyond the Basic Multilingual
+/// Plane as printable: kubectl writes an emoji as `"\U0001F600"`.
 fn is_printable(c: char) -> bool {
-    matches!(c, '\n' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    matches!(c, '\n' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
         && c != '\u{feff}'
 }
 

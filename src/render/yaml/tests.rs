@@ -107,3 +107,13 @@ fn binary_scalars_are_decoded_as_kubectl_decodes_them() {
         assert!(e.message.contains("!!binary"), "{e:?}");
     }
 }
+
+#[test]
+fn characters_beyond_the_basic_plane_are_escaped_as_kubectl_writes_them() {
+    let v = json!({"plain": "😀", "key 😀": "x", "multi": "a 😀\nb\n"});
+    assert_eq!(
+        emit(&v),
+        "\"key \\U0001F600\": x\nmulti: \"a \\U0001F600\\nb\\n\"\nplain: \"\\U0001F600\"\n"
+    );
+    assert_eq!(parse_one(emit(&v).as_bytes()).unwrap(), v);
+}
