@@ -71,10 +71,42 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
                 }
             }
             let sort = k.sort_options.clone();
-            (b.build_dir(dir, None)?, sort)
+            let acc = b.build_dir(dir, None)?;
+            printable(dir, &acc)?;
+            (acc, sort)
         }
     };
     b.finish(acc, sort.as_ref())
+}
+
+/// Refuses an object with a character kubectl kustomize cannot print (a plain folder is not
+/// kustomize's, and any YAML reader takes it escaped).
+fn printable(top: &str, acc: &Acc) -> Result<(), Error> {
+    let Some((r, (field, c))) = acc
+        .resources
+        .iter()
+        .find_map(|r| yaml::unprintable_character(&r.value).map(|found| (r, found)))
+    else {
+        return Ok(());
+    };
+    let from = match &r.origin {
+        Some(Origin::File(f)) => format!(" (from {f})"),
+        Some(Origin::Builtin {
+            configured_in,
+            kind,
+        }) => {
+            format!(" (from the {kind} of {configured_in})")
+        }
+        None => String::new(),
+    };
+    Err(Error::invalid(
+        top,
+        format!(
+            "{}{from}: `{field}` holds U+{:04X}, a control character kubectl kustomize cannot print (\"control characters are not allowed\"); leave it out of the text",
+            describe(&r.value),
+            u32::from(c)
+        ),
+    ))
 }
 
 pub(super) struct Builder<'a> {

@@ -259,6 +259,52 @@ fn key_string(k: serde_yaml::Value) -> String {
     }
 }
 
+/// A character kubectl kustomize cannot print: kustomize writes each object as JSON and reads
+/// it back as YAML, and go-yaml's reader refuses DEL, the C1 controls other than NEL, U+FFFE and
+/// U+FFFF ("control characters are not allowed"), which Go's JSON encoder leaves unescaped.
+fn unprintable(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// The first key or string of `v` that holds a character kubectl kustomize cannot print (see
+/// [`unprintable`]): its field path (`spec.args[1]`) and the character.
+#[must_use]
+pub fn unprintable_character(v: &Value) -> Option<(String, char)> {
+    fn walk(v: &Value, path: &mut String) -> Option<char> {
+        use std::fmt::Write as _;
+        match v {
+            Value::String(s) => s.chars().find(|c| unprintable(*c)),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                let _ = write!(path, "[{i}]");
+                let found = walk(item, path);
+                if found.is_none() {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Value::Object(m) => m.iter().find_map(|(k, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let found = k
+                    .chars()
+                    .find(|c| unprintable(*c))
+                    .or_else(|| walk(item, path));
+                if found.is_none() {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Value::Null | Value::Bool(_) | Value::Number(_) => None,
+        }
+    }
+    let mut path = String::new();
+    walk(v, &mut path).map(|c| (path, c))
+}
+
 /// Writes documents as a YAML stream separated by `---`, as `kubectl kustomize` prints them.
 #[must_use]
 pub fn emit_stream<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {

@@ -117,3 +117,25 @@ fn characters_beyond_the_basic_plane_are_escaped_as_kubectl_writes_them() {
     );
     assert_eq!(parse_one(emit(&v).as_bytes()).unwrap(), v);
 }
+
+#[test]
+fn characters_kubectl_cannot_print_are_found_with_their_field() {
+    let v = json!({"spec": {"ok": "tab\there \u{85} \u{a0} ✓", "args": ["a", "b\u{7f}"]}});
+    assert_eq!(
+        unprintable_character(&v),
+        Some(("spec.args[1]".to_owned(), '\u{7f}'))
+    );
+    let v = json!({"data": {"k\u{fffe}": "v"}});
+    assert_eq!(
+        unprintable_character(&v),
+        Some(("data.k\u{fffe}".to_owned(), '\u{fffe}'))
+    );
+    assert_eq!(
+        unprintable_character(&json!({"a": ["\u{84}x"]})).map(|f| f.1),
+        Some('\u{84}')
+    );
+    assert_eq!(
+        unprintable_character(&json!({"a": "\u{85}\u{10ffff}"})),
+        None
+    );
+}
