@@ -199,6 +199,16 @@ impl Builder<'_> {
         })
     }
 
+    /// Parses Kubernetes objects (manifests, strategic-merge patches): keys must be strings.
+    pub(super) fn parse_objects(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
+        yaml::parse_objects(bytes).map_err(|e| Error::Yaml {
+            path: DisplayPath::new(path),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })
+    }
+
     fn load_kustomization(&self, kpath: &str) -> Result<Kustomization, Error> {
         let bytes = self.read(kpath)?;
         let mut docs = Self::parse(kpath, &bytes)?;
@@ -259,7 +269,7 @@ impl Builder<'_> {
     fn load_objects(&self, path: &str) -> Result<Vec<Resource>, Error> {
         let bytes = self.read(path)?;
         let mut out = Vec::new();
-        for doc in Self::parse(path, &bytes)? {
+        for doc in Self::parse_objects(path, &bytes)? {
             self.expand_object(path, doc, &mut out)?;
         }
         Ok(out)

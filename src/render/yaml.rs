@@ -9,7 +9,6 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -23,9 +22,46 @@ pub struct SyntaxError {
 
 /// Parses a multi-document YAML stream. Empty documents are skipped.
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    read(bytes, false)
+}
+
+/// Parses a stream of Kubernetes objects (manifests, strategic-merge patches): as
+/// [`parse_documents`], and a mapping key that YAML reads as a number, boolean or null (`1: x`,
+/// `true: x`) is an error, as `kubectl kustomize` refuses it ("json: unsupported type"). Such a
+/// key reads as a string that would need quotes, so only then is the stream read again to find
+/// it with its position.
+pub fn parse_objects(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    let docs = read(bytes, false)?;
+    check_objects(&docs, bytes)?;
+    Ok(docs)
+}
+
+/// For `docs` read from `bytes` by [`parse_documents`]: refuses a mapping key that YAML reads as
+/// a number, boolean or null (see [`parse_objects`]).
+pub fn check_objects(docs: &[Value], bytes: &[u8]) -> Result<(), SyntaxError> {
+    if docs.iter().any(has_unquoted_looking_key) {
+        read(bytes, true)?;
+    }
+    Ok(())
+}
+
+fn has_unquoted_looking_key(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| resolves_to_non_string(k) || has_unquoted_looking_key(v)),
+        Value::Array(items) => items.iter().any(has_unquoted_looking_key),
+        _ => false,
+    }
+}
+
+/// Reads a stream; `strict` refuses keys that are not strings.
+fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
     let mut raw = Vec::new();
     for doc in serde_yaml::Deserializer::from_slice(bytes) {
-        let Node(value) = Node::deserialize(doc).map_err(syntax_error)?;
+        let value = Seed { key: false, strict }
+            .deserialize(doc)
+            .map_err(syntax_error)?;
         raw.push(value);
     }
     // Every tag starts with `!`: most files have none, and are read once.
@@ -76,36 +112,34 @@ fn syntax_error(e: serde_yaml::Error) -> SyntaxError {
     }
 }
 
-/// A YAML node read as serde_yaml reads a `Value`, except that a mapping key must be a scalar
+/// Reads a YAML node as serde_yaml reads a `Value`, except that a mapping key must be a scalar
 /// without a custom tag: `kubectl kustomize` refuses a sequence or mapping as a key ("invalid
 /// map key"), and no JSON object can hold one. The check runs while the key is read, so the error
 /// carries its position (serde_yaml's own `Value` would read `[a, b]: x` as a key and fledge
-/// printed it as the string `"- a\n- b"`).
-struct Node(serde_yaml::Value);
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NodeVisitor { key: false }).map(Node)
-    }
-}
-
-/// Reads a node; as a mapping key (`key`), a sequence or mapping is refused.
+/// printed it as the string `"- a\n- b"`). As a mapping key (`key`), a sequence or mapping is
+/// refused, and with `strict` any key that is not a string.
 #[derive(Clone, Copy)]
 struct Seed {
     key: bool,
+    strict: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Seed {
     type Value = serde_yaml::Value;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(NodeVisitor { key: self.key })
+        d.deserialize_any(NodeVisitor {
+            key: self.key,
+            strict: self.strict,
+        })
     }
 }
 
 struct NodeVisitor {
     /// Reading a mapping key: collections are refused.
     key: bool,
+    /// Keys must be strings.
+    strict: bool,
 }
 
 impl NodeVisitor {
@@ -113,6 +147,17 @@ impl NodeVisitor {
         if self.key {
             Err(E::custom(format_args!(
                 "a {what} cannot be a mapping key (Kubernetes objects and kustomizations have string keys)"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A scalar that YAML reads as `what` (shown as `shown`), where a string key must stand.
+    fn refuse_scalar_key<E: de::Error>(&self, what: &str, shown: &str) -> Result<(), E> {
+        if self.key && self.strict {
+            Err(E::custom(format_args!(
+                "a mapping key reads as {what} ({shown}), not a string: quote it; kubectl kustomize refuses a key that is not a string"
             )))
         } else {
             Ok(())
@@ -128,18 +173,22 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a boolean", &b.to_string())?;
         Ok(serde_yaml::Value::Bool(b))
     }
 
     fn visit_i64<E: de::Error>(self, i: i64) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a number", &i.to_string())?;
         Ok(serde_yaml::Value::Number(i.into()))
     }
 
     fn visit_u64<E: de::Error>(self, u: u64) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a number", &u.to_string())?;
         Ok(serde_yaml::Value::Number(u.into()))
     }
 
     fn visit_f64<E: de::Error>(self, f: f64) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a number", &serde_yaml::Number::from(f).to_string())?;
         Ok(serde_yaml::Value::Number(f.into()))
     }
 
@@ -152,10 +201,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("null", "~")?;
         Ok(serde_yaml::Value::Null)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("null", "~")?;
         Ok(serde_yaml::Value::Null)
     }
 
@@ -166,7 +217,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         self.refuse_key("sequence")?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(Node(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(Seed {
+            key: false,
+            strict: self.strict,
+        })? {
             items.push(item);
         }
         Ok(serde_yaml::Value::Sequence(items))
@@ -175,7 +229,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         self.refuse_key("mapping")?;
         let mut out = serde_yaml::Mapping::new();
-        while let Some(key) = map.next_key_seed(Seed { key: true })? {
+        while let Some(key) = map.next_key_seed(Seed {
+            key: true,
+            strict: self.strict,
+        })? {
             if out.contains_key(&key) {
                 // The words serde_yaml's own `Mapping` uses.
                 return Err(de::Error::custom(match &key {
@@ -186,7 +243,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
                     _ => "duplicate entry in YAML map".to_owned(),
                 }));
             }
-            let Node(value) = map.next_value()?;
+            let value = map.next_value_seed(Seed {
+                key: false,
+                strict: self.strict,
+            })?;
             out.insert(key, value);
         }
         Ok(serde_yaml::Value::Mapping(out))
@@ -204,7 +264,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
         if tag.is_empty() {
             return Err(de::Error::custom("empty YAML tag is not allowed"));
         }
-        let value = contents.newtype_variant_seed(Seed { key: self.key })?;
+        let value = contents.newtype_variant_seed(Seed {
+            key: self.key,
+            strict: self.strict,
+        })?;
         Ok(serde_yaml::Value::Tagged(Box::new(
             serde_yaml::value::TaggedValue {
                 tag: serde_yaml::value::Tag::new(tag),

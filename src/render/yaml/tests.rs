@@ -139,3 +139,29 @@ fn characters_kubectl_cannot_print_are_found_with_their_field() {
         None
     );
 }
+
+#[test]
+fn objects_refuse_keys_that_read_as_numbers_booleans_or_null() {
+    for (text, line, what) in [
+        ("a:\n  x: 1\n  1: v\n", 3, "a number (1)"),
+        ("a:\n- true: v\n", 2, "a boolean (true)"),
+        ("a:\n  ~: v\n", 2, "null (~)"),
+        ("a:\n  0x10: v\n", 2, "a number (16)"),
+    ] {
+        let e = parse_objects(text.as_bytes()).unwrap_err();
+        assert_eq!(e.line, line, "{text:?}: {e:?}");
+        assert!(
+            e.message
+                .contains(&format!("reads as {what}, not a string")),
+            "{e:?}"
+        );
+        // Elsewhere (a JSON 6902 patch's values, a kustomization) such a key is read as text.
+        assert!(parse_documents(text.as_bytes()).is_ok());
+    }
+    // Quoted, or words YAML 1.2 reads as strings, they are strings.
+    let doc = parse_objects(b"a:\n  \"1\": v\n  'true': v\n  yes: v\n  '~': v\n").unwrap();
+    assert_eq!(
+        doc,
+        [json!({"a": {"1": "v", "true": "v", "yes": "v", "~": "v"}})]
+    );
+}
