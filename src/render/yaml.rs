@@ -399,7 +399,18 @@ fn pad(out: &mut String, n: usize) {
 
 /// Writes a block mapping at `indent`; with `inline_first` the first key continues the line.
 fn write_map(m: &Map<String, Value>, indent: usize, inline_first: bool, out: &mut String) {
-    for (i, (k, v)) in m.iter().enumerate() {
+    // The map holds its keys bytewise, which is kubectl's order or close to it: an insertion
+    // sort is near linear here, and (unlike the standard sort) cannot panic should the order
+    // kubectl uses not be total for some keys.
+    let mut entries: Vec<(&String, &Value)> = Vec::with_capacity(m.len());
+    for entry in m {
+        let at = entries
+            .iter()
+            .rposition(|e| !key_less(entry.0, e.0))
+            .map_or(0, |i| i + 1);
+        entries.insert(at, entry);
+    }
+    for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 || !inline_first {
             pad(out, indent);
         }
@@ -407,6 +418,62 @@ fn write_map(m: &Map<String, Value>, indent: usize, inline_first: bool, out: &mu
         out.push(':');
         write_value_after_key(v, indent, out);
     }
+}
+
+/// The order kubectl kustomize prints a map's keys in: go-yaml v2's `keyList.Less` (kustomize
+/// writes objects through sigs.k8s.io/yaml's `JSONToYAML`), which is not bytewise: a run of
+/// digits compares by its value (`item2` before `item10`, `"80"` before `"443"`), and a letter
+/// sorts after a non-letter unless both follow a digit. A port, as no crate has this order.
+fn key_less(a: &str, b: &str) -> bool {
+    // Go's unicode.IsDigit and IsLetter, close enough beyond ASCII.
+    let digit = |c: char| c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric());
+    let letter = char::is_alphabetic;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut digits = false;
+    for i in 0..ar.len().min(br.len()) {
+        if ar[i] == br[i] {
+            digits = digit(ar[i]);
+            continue;
+        }
+        let (al, bl) = (letter(ar[i]), letter(br[i]));
+        if al && bl {
+            return ar[i] < br[i];
+        }
+        if al || bl {
+            return if digits { al } else { bl };
+        }
+        let (mut an, mut bn) = (0_i64, 0_i64);
+        if ar[i] == '0' || br[i] == '0' {
+            for &c in ar[..i].iter().rev() {
+                if !digit(c) {
+                    break;
+                }
+                if c != '0' {
+                    (an, bn) = (1, 1);
+                    break;
+                }
+            }
+        }
+        let value = |chars: &[char], mut n: i64| {
+            let mut end = i;
+            while end < chars.len() && digit(chars[end]) {
+                n = n
+                    .wrapping_mul(10)
+                    .wrapping_add(i64::from(u32::from(chars[end])) - i64::from(u32::from('0')));
+                end += 1;
+            }
+            (n, end)
+        };
+        let ((an, ai), (bn, bi)) = (value(&ar, an), value(&br, bn));
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ar[i] < br[i];
+    }
+    ar.len() < br.len()
 }
 
 fn write_value_after_key(v: &Value, indent: usize, out: &mut String) {

@@ -165,3 +165,19 @@ fn objects_refuse_keys_that_read_as_numbers_booleans_or_null() {
         [json!({"a": {"1": "v", "true": "v", "yes": "v", "~": "v"}})]
     );
 }
+
+#[test]
+fn keys_are_in_kubectls_order_with_digits_by_value() {
+    let v = json!({"item10": 1, "item2": 2, "443": 3, "80": 4, "a1b": 5, "a01b": 6, "B": 7,
+                   "a": 8, "_x": 9, "-1": 10, "1.5": 11, "1.10": 12, "z": 13});
+    let keys: Vec<String> = emit(&v)
+        .lines()
+        .map(|l| l.split(':').next().unwrap().trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "-1", "_x", "1.5", "1.10", "80", "443", "B", "a", "a1b", "a01b", "item2", "item10", "z"
+        ]
+    );
+}
