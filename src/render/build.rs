@@ -102,7 +102,7 @@ fn printable(top: &str, acc: &Acc) -> Result<(), Error> {
     Err(Error::invalid(
         top,
         format!(
-            "{}{from}: `{field}` holds U+{:04X}, a control character kubectl kustomize cannot print (\"control characters are not allowed\"); leave it out of the text",
+            "{}{from}: `{field}` holds U+{:04X}, which kubectl kustomize cannot print (a control character, or a line break in a key); leave it out of the text",
             describe(&r.value),
             u32::from(c)
         ),

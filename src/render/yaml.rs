@@ -330,7 +330,7 @@ fn unprintable(c: char) -> bool {
 }
 
 /// The first key or string of `v` that holds a character kubectl kustomize cannot print (see
-/// [`unprintable`]): its field path (`spec.args[1]`) and the character.
+/// [`unprintable`]; in a key, NEL too): its field path (`spec.args[1]`) and the character.
 #[must_use]
 pub fn unprintable_character(v: &Value) -> Option<(String, char)> {
     fn walk(v: &Value, path: &mut String) -> Option<char> {
@@ -352,9 +352,10 @@ pub fn unprintable_character(v: &Value) -> Option<(String, char)> {
                     path.push('.');
                 }
                 path.push_str(k);
+                // A NEL in a key is a line break where a flow mapping's key must stay on one line.
                 let found = k
                     .chars()
-                    .find(|c| unprintable(*c))
+                    .find(|c| unprintable(*c) || *c == '\u{85}')
                     .or_else(|| walk(item, path));
                 if found.is_none() {
                     path.truncate(len);
@@ -511,7 +512,66 @@ fn write_seq(a: &[Value], indent: usize, inline_first: bool, out: &mut String) {
     }
 }
 
+/// A string as kubectl kustomize prints it after writing it as JSON and reading that back as
+/// YAML: Go's JSON encoder leaves NEL (U+0085) unescaped, and the YAML reader takes it for a
+/// line break inside a double-quoted scalar and folds it, with the spaces around it, into one
+/// space (or, for n breaks in a row, n - 1 newlines).
+fn kubectl_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\u{85}') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{85}' {
+            out.push(c);
+            continue;
+        }
+        // Blanks before the break are dropped, and blanks and breaks after it read as one fold.
+        out.truncate(out.trim_end_matches(' ').len());
+        let mut breaks = 1;
+        while let Some(&n) = chars.peek() {
+            match n {
+                ' ' => {}
+                '\u{85}' => breaks += 1,
+                _ => break,
+            }
+            chars.next();
+        }
+        if breaks == 1 {
+            out.push(' ');
+        } else {
+            out.extend(std::iter::repeat_n('\n', breaks - 1));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Every key and string of `v` as kubectl kustomize holds it once it has read the object back
+/// (see [`kubectl_text`]): for what is hashed before it is printed, such as generated data.
+pub(crate) fn as_kubectl_reads(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(folded) = kubectl_text(s) {
+                *s = folded;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(as_kubectl_reads),
+        Value::Object(m) => {
+            if m.keys().any(|k| k.contains('\u{85}')) {
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, v)| (kubectl_text(&k).into_owned(), v))
+                    .collect();
+            }
+            m.values_mut().for_each(as_kubectl_reads);
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 fn write_key(k: &str, out: &mut String) {
+    let k = &*kubectl_text(k);
     match string_style(k, true) {
         Style::Plain => out.push_str(k),
         Style::Single => write_single_quoted(k, usize::MAX, out),
@@ -541,6 +601,7 @@ enum Style {
 }
 
 fn write_string(s: &str, indent: usize, out: &mut String) {
+    let s = &*kubectl_text(s);
     match string_style(s, false) {
         Style::Plain => write_plain(s, indent, out),
         Style::Single => write_single_quoted(s, indent, out),

@@ -181,3 +181,21 @@ fn keys_are_in_kubectls_order_with_digits_by_value() {
         ]
     );
 }
+
+#[test]
+fn nel_is_folded_as_kubectl_reads_it_back() {
+    let v = json!({"one": "a\u{85}b", "spaced": "a \u{85}  b", "two": "a\u{85}\u{85}b",
+                   "lead": "\u{85}a", "tab": "a\tb\u{85} c"});
+    assert_eq!(
+        emit(&v),
+        "lead: ' a'\none: a b\nspaced: a b\ntab: \"a\\tb c\"\ntwo: |-\n  a\n  b\n"
+    );
+    let mut generated = json!({"data": {"A": "one\u{85}two"}});
+    as_kubectl_reads(&mut generated);
+    assert_eq!(generated, json!({"data": {"A": "one two"}}));
+    // In a key it cannot be read back at all.
+    assert_eq!(
+        unprintable_character(&json!({"a": {"k\u{85}": "v"}})),
+        Some(("a.k\u{85}".to_owned(), '\u{85}'))
+    );
+}
