@@ -71,8 +71,13 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
                 }
             }
             let sort = k.sort_options.clone();
-            let acc = b.build_dir(dir, None)?;
+            let mut acc = b.build_dir(dir, None)?;
             printable(dir, &acc)?;
+            // What kubectl holds once it has written each object as JSON and read it back,
+            // before it hashes generated names.
+            for r in &mut acc.resources {
+                yaml::as_kubectl_reads(&mut r.value);
+            }
             (acc, sort)
         }
     };

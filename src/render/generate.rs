@@ -96,8 +96,6 @@ pub(crate) fn generate(
     if immutable {
         o.insert("immutable".into(), Value::Bool(true));
     }
-    // The name's hash is taken over the data as kubectl holds it.
-    super::yaml::as_kubectl_reads(&mut obj);
     Ok((obj, !disable_hash))
 }
 

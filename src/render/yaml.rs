@@ -415,9 +415,43 @@ fn write_map(m: &Map<String, Value>, indent: usize, inline_first: bool, out: &mu
         if i > 0 || !inline_first {
             pad(out, indent);
         }
-        write_key(k, out);
-        out.push(':');
-        write_value_after_key(v, indent, out);
+        if is_simple_key(k) {
+            write_key(k, out);
+            out.push(':');
+            write_value_after_key(v, indent, out);
+        } else {
+            write_complex_entry(k, v, indent, out);
+        }
+    }
+}
+
+/// go-yaml's test for a key written in place (`key: value`): at most 128 bytes, on one line
+/// (its line breaks include NEL and the Unicode line and paragraph separators).
+fn is_simple_key(k: &str) -> bool {
+    k.len() <= 128 && !k.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+}
+
+/// A key go-yaml writes after `? `, with its value after `: ` on the next line.
+fn write_complex_entry(k: &str, v: &Value, indent: usize, out: &mut String) {
+    out.push_str("? ");
+    write_string(k, indent + 2, out);
+    out.push('\n');
+    pad(out, indent);
+    out.push(':');
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push(' ');
+            write_map(m, indent + 2, true, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push(' ');
+            write_seq(a, indent + 2, true, out);
+        }
+        other => {
+            out.push(' ');
+            write_scalar(other, indent + 2, out);
+            out.push('\n');
+        }
     }
 }
 
@@ -548,7 +582,7 @@ fn kubectl_text(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Every key and string of `v` as kubectl kustomize holds it once it has read the object back
-/// (see [`kubectl_text`]): for what is hashed before it is printed, such as generated data.
+/// (see [`kubectl_text`]), before anything is hashed or printed.
 pub(crate) fn as_kubectl_reads(v: &mut Value) {
     match v {
         Value::String(s) => {
@@ -571,11 +605,10 @@ pub(crate) fn as_kubectl_reads(v: &mut Value) {
 }
 
 fn write_key(k: &str, out: &mut String) {
-    let k = &*kubectl_text(k);
     match string_style(k, true) {
         Style::Plain => out.push_str(k),
-        Style::Single => write_single_quoted(k, usize::MAX, out),
-        Style::Double | Style::Literal => write_double_quoted(k, usize::MAX, out),
+        Style::Single => write_single_quoted(k, NO_FOLD, out),
+        Style::Double | Style::Literal => write_double_quoted(k, NO_FOLD, out),
     }
 }
 
@@ -601,7 +634,6 @@ enum Style {
 }
 
 fn write_string(s: &str, indent: usize, out: &mut String) {
-    let s = &*kubectl_text(s);
     match string_style(s, false) {
         Style::Plain => write_plain(s, indent, out),
         Style::Single => write_single_quoted(s, indent, out),
@@ -834,6 +866,9 @@ fn is_base60(s: &str) -> bool {
 
 const BEST_WIDTH: usize = 80;
 
+/// The indentation that says: write on one line (a simple key is never folded, as in go-yaml).
+const NO_FOLD: usize = usize::MAX;
+
 fn column(out: &str) -> usize {
     out.rfind('\n')
         .map_or_else(|| out.chars().count(), |i| out[i + 1..].chars().count())
@@ -870,7 +905,13 @@ fn write_single_quoted(s: &str, indent: usize, out: &mut String) {
     let (mut spaces, mut breaks) = (false, false);
     for (i, &c) in chars.iter().enumerate() {
         if c == ' ' {
-            if !spaces && col > BEST_WIDTH && i > 0 && i + 1 != chars.len() && chars[i + 1] != ' ' {
+            if indent != NO_FOLD
+                && !spaces
+                && col > BEST_WIDTH
+                && i > 0
+                && i + 1 != chars.len()
+                && chars[i + 1] != ' '
+            {
                 out.push('\n');
                 pad(out, indent);
                 col = indent;
@@ -946,7 +987,7 @@ fn write_double_quoted(s: &str, indent: usize, out: &mut String) {
             col += out.len() - before;
             spaces = false;
         } else if c == ' ' {
-            if !spaces && col > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
+            if indent != NO_FOLD && !spaces && col > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
                 out.push('\n');
                 pad(out, indent);
                 col = indent;

@@ -184,8 +184,11 @@ fn keys_are_in_kubectls_order_with_digits_by_value() {
 
 #[test]
 fn nel_is_folded_as_kubectl_reads_it_back() {
-    let v = json!({"one": "a\u{85}b", "spaced": "a \u{85}  b", "two": "a\u{85}\u{85}b",
-                   "lead": "\u{85}a", "tab": "a\tb\u{85} c"});
+    let mut v = json!({"one": "a\u{85}b", "spaced": "a \u{85}  b", "two": "a\u{85}\u{85}b",
+                       "lead": "\u{85}a", "tab": "a\tb\u{85} c"});
+    // The emitter writes what it is given, so that it reads back.
+    assert_eq!(parse_one(emit(&v).as_bytes()).unwrap(), v);
+    as_kubectl_reads(&mut v);
     assert_eq!(
         emit(&v),
         "lead: ' a'\none: a b\nspaced: a b\ntab: \"a\\tb c\"\ntwo: |-\n  a\n  b\n"
@@ -198,4 +201,19 @@ fn nel_is_folded_as_kubectl_reads_it_back() {
         unprintable_character(&json!({"a": {"k\u{85}": "v"}})),
         Some(("a.k\u{85}".to_owned(), '\u{85}'))
     );
+}
+
+#[test]
+fn long_or_multiline_keys_are_written_after_a_question_mark() {
+    let long = "k".repeat(129);
+    let v = json!({&long: {"a": 1}, "a\nb": ["x"], "j".repeat(128): "fits"});
+    assert_eq!(
+        emit(&v),
+        format!("? |-\n  a\n  b\n: - x\n{}: fits\n? {long}\n: a: 1\n", "j".repeat(128))
+    );
+    assert_eq!(parse_one(emit(&v).as_bytes()).unwrap(), v);
+    // A quoted key longer than a line is never folded (it used to fold to an endless indent).
+    let quoted = format!("tab\t{}", " word".repeat(20));
+    let v = json!({&quoted: 1});
+    assert_eq!(emit(&v), format!("\"{}\": 1\n", quoted.replace('\t', "\\t")));
 }
