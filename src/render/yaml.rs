@@ -47,9 +47,26 @@ pub fn check_objects(docs: &[Value], bytes: &[u8]) -> Result<(), SyntaxError> {
 
 fn has_unquoted_looking_key(v: &Value) -> bool {
     match v {
-        Value::Object(m) => m
-            .iter()
-            .any(|(k, v)| resolves_to_non_string(k) || has_unquoted_looking_key(v)),
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            // What serde_yaml reads as null, a boolean or a number starts with one of these.
+            let maybe = k.as_bytes().first().is_some_and(|b| {
+                matches!(
+                    b,
+                    b'0'..=b'9'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'~'
+                        | b'n'
+                        | b'N'
+                        | b't'
+                        | b'T'
+                        | b'f'
+                        | b'F'
+                )
+            });
+            (maybe && resolves_to_non_string(k)) || has_unquoted_looking_key(v)
+        }),
         Value::Array(items) => items.iter().any(has_unquoted_looking_key),
         _ => false,
     }
@@ -460,53 +477,66 @@ fn write_complex_entry(k: &str, v: &Value, indent: usize, out: &mut String) {
 /// digits compares by its value (`item2` before `item10`, `"80"` before `"443"`), and a letter
 /// sorts after a non-letter unless both follow a digit. A port, as no crate has this order.
 fn key_less(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        key_less_in(a.as_bytes(), b.as_bytes())
+    } else {
+        let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        key_less_in(&ar, &br)
+    }
+}
+
+/// [`key_less`] over the characters of two keys (bytes when both are ASCII).
+fn key_less_in<T: Copy + Into<char>>(ar: &[T], br: &[T]) -> bool {
     // Go's unicode.IsDigit and IsLetter, close enough beyond ASCII.
-    let digit = |c: char| c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric());
-    let letter = char::is_alphabetic;
-    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let digit = |c: T| {
+        let c: char = c.into();
+        c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
+    };
+    let letter = |c: T| Into::<char>::into(c).is_alphabetic();
+    let ch = |c: T| -> char { c.into() };
     let mut digits = false;
     for i in 0..ar.len().min(br.len()) {
-        if ar[i] == br[i] {
+        if ch(ar[i]) == ch(br[i]) {
             digits = digit(ar[i]);
             continue;
         }
         let (al, bl) = (letter(ar[i]), letter(br[i]));
         if al && bl {
-            return ar[i] < br[i];
+            return ch(ar[i]) < ch(br[i]);
         }
         if al || bl {
             return if digits { al } else { bl };
         }
         let (mut an, mut bn) = (0_i64, 0_i64);
-        if ar[i] == '0' || br[i] == '0' {
+        if ch(ar[i]) == '0' || ch(br[i]) == '0' {
             for &c in ar[..i].iter().rev() {
                 if !digit(c) {
                     break;
                 }
-                if c != '0' {
+                if ch(c) != '0' {
                     (an, bn) = (1, 1);
                     break;
                 }
             }
         }
-        let value = |chars: &[char], mut n: i64| {
+        let value = |chars: &[T], mut n: i64| {
             let mut end = i;
             while end < chars.len() && digit(chars[end]) {
                 n = n
                     .wrapping_mul(10)
-                    .wrapping_add(i64::from(u32::from(chars[end])) - i64::from(u32::from('0')));
+                    .wrapping_add(i64::from(u32::from(ch(chars[end]))) - i64::from(u32::from('0')));
                 end += 1;
             }
             (n, end)
         };
-        let ((an, ai), (bn, bi)) = (value(&ar, an), value(&br, bn));
+        let ((an, ai), (bn, bi)) = (value(ar, an), value(br, bn));
         if an != bn {
             return an < bn;
         }
         if ai != bi {
             return ai < bi;
         }
-        return ar[i] < br[i];
+        return ch(ar[i]) < ch(br[i]);
     }
     ar.len() < br.len()
 }

@@ -158,11 +158,12 @@ fn objects_refuse_keys_that_read_as_numbers_booleans_or_null() {
         // Elsewhere (a JSON 6902 patch's values, a kustomization) such a key is read as text.
         assert!(parse_documents(text.as_bytes()).is_ok());
     }
-    // Quoted, or words YAML 1.2 reads as strings, they are strings.
-    let doc = parse_objects(b"a:\n  \"1\": v\n  'true': v\n  yes: v\n  '~': v\n").unwrap();
+    // Quoted, or words YAML 1.2 reads as strings, they are strings (the empty one too).
+    let doc =
+        parse_objects(b"a:\n  \"1\": v\n  'true': v\n  yes: v\n  '~': v\n  \"\": v\n").unwrap();
     assert_eq!(
         doc,
-        [json!({"a": {"1": "v", "true": "v", "yes": "v", "~": "v"}})]
+        [json!({"a": {"1": "v", "true": "v", "yes": "v", "~": "v", "": "v"}})]
     );
 }
 
@@ -209,11 +210,17 @@ fn long_or_multiline_keys_are_written_after_a_question_mark() {
     let v = json!({&long: {"a": 1}, "a\nb": ["x"], "j".repeat(128): "fits"});
     assert_eq!(
         emit(&v),
-        format!("? |-\n  a\n  b\n: - x\n{}: fits\n? {long}\n: a: 1\n", "j".repeat(128))
+        format!(
+            "? |-\n  a\n  b\n: - x\n{}: fits\n? {long}\n: a: 1\n",
+            "j".repeat(128)
+        )
     );
     assert_eq!(parse_one(emit(&v).as_bytes()).unwrap(), v);
     // A quoted key longer than a line is never folded (it used to fold to an endless indent).
     let quoted = format!("tab\t{}", " word".repeat(20));
     let v = json!({&quoted: 1});
-    assert_eq!(emit(&v), format!("\"{}\": 1\n", quoted.replace('\t', "\\t")));
+    assert_eq!(
+        emit(&v),
+        format!("\"{}\": 1\n", quoted.replace('\t', "\\t"))
+    );
 }
