@@ -224,3 +224,13 @@ fn long_or_multiline_keys_are_written_after_a_question_mark() {
         format!("\"{}\": 1\n", quoted.replace('\t', "\\t"))
     );
 }
+
+#[test]
+fn a_block_scalar_at_the_end_of_the_input_is_read_with_its_tags() {
+    // The tag reader (libyaml-safer) panicked on a block scalar without a final line break.
+    assert_eq!(parse_one(b"a: |\n   !").unwrap(), json!({"a": "!"}));
+    assert_eq!(
+        parse_one(b"a: !!binary |\n  aGk=").unwrap(),
+        json!({"a": "hi"})
+    );
+}
