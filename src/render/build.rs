@@ -33,6 +33,12 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
     };
     // A directory that is not there renders nothing, which would prune everything.
     if !dir.is_empty() && files.entry(dir) != Some(fs::Entry::Dir) {
+        if let Some(link) = files.link_loop(dir) {
+            return Err(Error::invalid(
+                &link,
+                "a symlink loop (its chain of targets comes back to itself); it cannot be read: point it at a file or directory",
+            ));
+        }
         return Err(Error::NoSuchPath {
             path: DisplayPath::new(dir),
         });
@@ -65,10 +71,47 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
                 }
             }
             let sort = k.sort_options.clone();
-            (b.build_dir(dir, None)?, sort)
+            let mut acc = b.build_dir(dir, None)?;
+            printable(dir, &acc)?;
+            // What kubectl holds once it has written each object as JSON and read it back,
+            // before it hashes generated names.
+            for r in &mut acc.resources {
+                yaml::as_kubectl_reads(&mut r.value);
+            }
+            (acc, sort)
         }
     };
     b.finish(acc, sort.as_ref())
+}
+
+/// Refuses an object with a character kubectl kustomize cannot print (a plain folder is not
+/// kustomize's, and any YAML reader takes it escaped).
+fn printable(top: &str, acc: &Acc) -> Result<(), Error> {
+    let Some((r, (field, c))) = acc
+        .resources
+        .iter()
+        .find_map(|r| yaml::unprintable_character(&r.value).map(|found| (r, found)))
+    else {
+        return Ok(());
+    };
+    let from = match &r.origin {
+        Some(Origin::File(f)) => format!(" (from {f})"),
+        Some(Origin::Builtin {
+            configured_in,
+            kind,
+        }) => {
+            format!(" (from the {kind} of {configured_in})")
+        }
+        None => String::new(),
+    };
+    Err(Error::invalid(
+        top,
+        format!(
+            "{}{from}: `{field}` holds U+{:04X}, which kubectl kustomize cannot print (a control character, or a line break in a key); leave it out of the text",
+            describe(&r.value),
+            u32::from(c)
+        ),
+    ))
 }
 
 pub(super) struct Builder<'a> {
@@ -161,6 +204,16 @@ impl Builder<'_> {
         })
     }
 
+    /// Parses Kubernetes objects (manifests, strategic-merge patches): keys must be strings.
+    pub(super) fn parse_objects(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
+        yaml::parse_objects(bytes).map_err(|e| Error::Yaml {
+            path: DisplayPath::new(path),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })
+    }
+
     fn load_kustomization(&self, kpath: &str) -> Result<Kustomization, Error> {
         let bytes = self.read(kpath)?;
         let mut docs = Self::parse(kpath, &bytes)?;
@@ -221,7 +274,7 @@ impl Builder<'_> {
     fn load_objects(&self, path: &str) -> Result<Vec<Resource>, Error> {
         let bytes = self.read(path)?;
         let mut out = Vec::new();
-        for doc in Self::parse(path, &bytes)? {
+        for doc in Self::parse_objects(path, &bytes)? {
             self.expand_object(path, doc, &mut out)?;
         }
         Ok(out)
@@ -312,9 +365,16 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The error for a reference `kpath` makes to `path`, where nothing usable is: it leaves
-    /// the root through a symlink, or it is missing.
+    /// The error for a reference `kpath` makes to `path`, where nothing usable is: it is (or
+    /// lies below) a symlink loop, it leaves the root through a symlink, or it is missing.
     pub(super) fn missing(&self, kpath: &str, reference: &str, path: Option<&str>) -> Error {
+        if let Some(link) = path.and_then(|p| self.files.link_loop(p)) {
+            return Error::LinkLoop {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+                link: DisplayPath::new(&link),
+            };
+        }
         if path.is_some_and(|p| self.files.leaves_root(p)) {
             return Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
@@ -357,6 +417,12 @@ impl Builder<'_> {
                     out.push(path);
                 }
                 // Said, not skipped: the folder's author meant it to be read.
+                None if self.files.link_loop(&path).is_some() => {
+                    return Err(Error::invalid(
+                        &path,
+                        "a symlink loop (its chain of targets comes back to itself); it cannot be read: point it at a file or directory",
+                    ));
+                }
                 None if self.files.leaves_root(&path) => {
                     return Err(Error::invalid(
                         &path,

@@ -28,6 +28,11 @@ pub trait Files: Sync {
     fn leaves_root(&self, _path: &str) -> bool {
         false
     }
+    /// The symlink on `path` (the path itself or a directory above it) whose chain of targets
+    /// never ends, if any: then [`Files::entry`] says nothing is there, and errors say why.
+    fn link_loop(&self, _path: &str) -> Option<String> {
+        None
+    }
     /// True when `path` lies within `dir` once symlinks are resolved, as kustomize's
     /// root-only restriction checks the files a kustomization names.
     fn really_within(&self, path: &str, dir: &str) -> bool {
@@ -120,6 +125,20 @@ impl Files for DiskFiles {
             .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
     }
 
+    fn link_loop(&self, path: &str) -> Option<String> {
+        if self.resolve(path).is_ok() {
+            return None;
+        }
+        let mut prefix = String::new();
+        for part in path.split('/') {
+            prefix = join(&prefix, part)?;
+            if endless(&self.root.join(&prefix)) {
+                return Some(prefix);
+            }
+        }
+        None
+    }
+
     fn really_within(&self, path: &str, dir: &str) -> bool {
         is_within(path, dir)
             && match (self.resolve(path), self.resolve(dir)) {
@@ -158,6 +177,51 @@ impl Files for DiskFiles {
     }
 }
 
+/// True when resolving `path` follows more symlinks than the kernel does (40) before it ends: a
+/// symlink loop. By hand because the standard library has no stable error kind for `ELOOP`
+/// (`io::ErrorKind::FilesystemLoop` is unstable); asked only once a path failed to resolve.
+fn endless(path: &Path) -> bool {
+    use std::ffi::OsString;
+    use std::path::Component;
+    const MAX_LINKS: usize = 40;
+    /// Pushes the names of `p` so that its first one is popped first (`..` kept as such).
+    fn push(stack: &mut Vec<OsString>, p: &Path) {
+        for c in p.components().rev() {
+            match c {
+                Component::Normal(n) => stack.push(n.to_owned()),
+                Component::ParentDir => stack.push(OsString::from("..")),
+                Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            }
+        }
+    }
+    let mut stack = Vec::new();
+    push(&mut stack, path);
+    let mut at = PathBuf::from("/");
+    let mut followed = 0;
+    while let Some(name) = stack.pop() {
+        if name == ".." {
+            at.pop();
+            continue;
+        }
+        let next = at.join(&name);
+        match std::fs::read_link(&next) {
+            Ok(target) => {
+                followed += 1;
+                if followed > MAX_LINKS {
+                    return true;
+                }
+                if target.is_absolute() {
+                    at = PathBuf::from("/");
+                }
+                push(&mut stack, &target);
+            }
+            // Not a link (or not there): resolution goes on below it, or ends.
+            Err(_) => at = next,
+        }
+    }
+    false
+}
+
 /// An in-memory tree, for tests and for snapshots read from Git.
 #[derive(Debug, Default, Clone)]
 pub struct MemFiles {
@@ -166,6 +230,8 @@ pub struct MemFiles {
     outside: std::collections::BTreeSet<String>,
     /// Symlinks inside the tree, by path: their targets, root-relative.
     links: std::collections::BTreeMap<String, String>,
+    /// Symlinks whose chain of targets never ends (a loop), which a checkout cannot read.
+    loops: std::collections::BTreeSet<String>,
 }
 
 impl MemFiles {
@@ -192,7 +258,8 @@ impl MemFiles {
 
     /// Resolves symlinks (root-relative path → target as written) the way a checkout on disk
     /// reads them: one to a file or directory in the tree holds a copy of it; one that leaves
-    /// the tree is kept as such, so that errors say so; one to nothing is nothing.
+    /// the tree, or that leads into a loop of links, is kept as such, so that errors say so;
+    /// one to nothing is nothing.
     pub fn link(&mut self, links: &[(String, String)]) {
         let mut pending: Vec<(String, String)> = Vec::new();
         for (path, target) in links {
@@ -213,6 +280,33 @@ impl MemFiles {
             if pending.len() == before {
                 break;
             }
+        }
+        let loops: Vec<String> = pending
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| self.endless(path))
+            .collect();
+        self.loops.extend(loops);
+    }
+
+    /// True when resolving `path` comes back to a link it already followed: a loop, which a
+    /// checkout on disk cannot read either.
+    fn endless(&self, path: &str) -> bool {
+        let mut p = path.to_owned();
+        let mut followed = std::collections::BTreeSet::new();
+        loop {
+            let Some((link, target)) = self
+                .links
+                .range(..=p.clone())
+                .rev()
+                .find(|(l, _)| is_within(&p, l))
+            else {
+                return false;
+            };
+            if !followed.insert(link.clone()) {
+                return true;
+            }
+            p = format!("{target}{}", &p[link.len()..]);
         }
     }
 
@@ -256,6 +350,10 @@ impl MemFiles {
 impl Files for MemFiles {
     fn leaves_root(&self, path: &str) -> bool {
         self.outside.iter().any(|l| is_within(path, l))
+    }
+
+    fn link_loop(&self, path: &str) -> Option<String> {
+        self.loops.iter().find(|l| is_within(path, l)).cloned()
     }
 
     fn really_within(&self, path: &str, dir: &str) -> bool {
@@ -304,6 +402,7 @@ impl Files for MemFiles {
             .map(|(k, _)| k)
             .take_while(|k| k.starts_with(&prefix))
             .chain(&self.outside)
+            .chain(&self.loops)
             .filter_map(under)
             .collect();
         names.sort();

@@ -282,10 +282,18 @@ pub struct GeneratorOptions {
 }
 
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Null => String::new(),
-        other => scalar_string(&other),
-    })
+    match Value::deserialize(d)? {
+        // kustomize refuses a list or a map where it takes a string.
+        Value::Array(_) => Err(serde::de::Error::invalid_type(
+            serde::de::Unexpected::Seq,
+            &"a string or a number",
+        )),
+        Value::Object(_) => Err(serde::de::Error::invalid_type(
+            serde::de::Unexpected::Map,
+            &"a string or a number",
+        )),
+        other => Ok(scalar_string(&other)),
+    }
 }
 
 /// A scalar as kustomize turns it into a string (`51` → `"51"`, `true` → `"true"`).
@@ -331,8 +339,20 @@ impl Kustomization {
             }
         }
         map.retain(|_, v| !v.is_null());
-        serde_json::from_value(value).map_err(|e| FieldError::Invalid {
-            message: e.to_string(),
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            let mut message = e.into_inner().to_string();
+            // serde's words for Rust types, in YAML's.
+            if let Some(i) = message.find("expected struct ") {
+                message.replace_range(i.., "expected a mapping");
+            }
+            message = message.replace("expected i64", "expected an integer");
+            if message.ends_with("expected a sequence") {
+                message.push_str(" (a YAML list: one `- ` item per line, or `[a, b]`)");
+            }
+            FieldError::Invalid {
+                message: format!("field `{field}`: {message}"),
+            }
         })
     }
 }

@@ -73,6 +73,14 @@ pub enum Error {
         path: DisplayPath,
         reference: String,
     },
+    #[error(
+        "{path}: `{reference}` cannot be read: `{link}` is a symlink loop (its chain of targets comes back to itself); point it at a file or directory"
+    )]
+    LinkLoop {
+        path: DisplayPath,
+        reference: String,
+        link: DisplayPath,
+    },
     #[error("{path}: `{reference}` does not exist")]
     Missing {
         path: DisplayPath,

@@ -143,7 +143,7 @@ impl Builder<'_> {
                     patches.extend(self.smp_patches(dir, kpath, &s(p))?);
                 }
                 if let Some(inline) = config.get("patches").and_then(Value::as_str) {
-                    let docs = Self::parse(kpath, inline.as_bytes())?;
+                    let docs = Self::parse_objects(kpath, inline.as_bytes())?;
                     patches.extend(
                         docs.into_iter()
                             .map(|d| (format!("{} (inline patch)", DisplayPath::new(kpath)), d)),

@@ -211,8 +211,8 @@ struct Replacement {
 
 /// Applies one replacement (already loaded from a file or inline) to `resources`.
 pub(crate) fn replacement(resources: &mut [Resource], spec: &Value) -> Result<(), String> {
-    let r: Replacement =
-        serde_json::from_value(spec.clone()).map_err(|e| format!("invalid replacement: {e}"))?;
+    let r: Replacement = serde_path_to_error::deserialize(spec.clone())
+        .map_err(|e| format!("invalid replacement: field `{}`: {}", e.path(), e.inner()))?;
     let value = match (&r.source, &r.source_value) {
         (Some(src), _) => source_value(resources, src)?,
         (None, Some(v)) => Value::String(v.clone()),

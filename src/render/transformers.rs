@@ -15,7 +15,7 @@ use super::kustomization::{Kustomization, PatchEntry, string_map};
 use super::object::{Origin, ResId, Resource};
 use super::patch::{Lookup, apply_patch, apply_untargeted_smp, describe_selector};
 use super::transform::{self, ImageRule};
-use super::{DisplayPath, Error, replace};
+use super::{DisplayPath, Error, replace, yaml};
 
 impl Builder<'_> {
     /// Runs `f` over the resources, recording which ones it changed when
@@ -253,12 +253,12 @@ impl Builder<'_> {
             Some(_) => {
                 let path = self.file_in(dir, kpath, entry)?;
                 let bytes = self.read(&path)?;
-                let docs = Self::parse(&path, &bytes)?;
+                let docs = Self::parse_objects(&path, &bytes)?;
                 (path, docs)
             }
             None if entry.contains('\n') || entry.contains(": ") => (
                 format!("{} (inline patch)", DisplayPath::new(kpath)),
-                Self::parse(kpath, entry.as_bytes())?,
+                Self::parse_objects(kpath, entry.as_bytes())?,
             ),
             None => {
                 return Err(self.missing(kpath, entry, fs::join(dir, entry).as_deref()));
@@ -314,7 +314,17 @@ impl Builder<'_> {
                     "a patchesJson6902 patch must be a list of JSON patch operations",
                 ));
             }
-            _ => None,
+            // A strategic-merge patch is an object: kubectl refuses a key that is not a string
+            // (a JSON 6902 patch's values may have one).
+            _ => {
+                yaml::check_objects(&docs, &text).map_err(|e| Error::Yaml {
+                    path: DisplayPath::new(&source),
+                    line: e.line,
+                    column: e.column,
+                    message: e.message,
+                })?;
+                None
+            }
         };
         let target = entry.target.clone();
         self.tracked_with(acc, kpath, plugin, false, |rs| {

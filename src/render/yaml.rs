@@ -1,4 +1,5 @@
-//! YAML in and out: the only user of the YAML crate.
+//! YAML in and out: the only user of the YAML crates (serde_yaml reads values; `binary` reads
+//! the tags serde_yaml drops, to decode `!!binary` as kubectl does).
 //!
 //! Documents are parsed into [`serde_json::Value`] (maps sort their keys, which is the order
 //! `kubectl kustomize` prints them in). The emitter writes block-style YAML the way kustomize's
@@ -6,7 +7,9 @@
 //! would read back as something else, multi-line strings as literal blocks, quoted strings folded
 //! at 80 columns.
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 /// A YAML syntax error with its position (1-based line and column).
@@ -19,9 +22,75 @@ pub struct SyntaxError {
 
 /// Parses a multi-document YAML stream. Empty documents are skipped.
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
-    let mut docs = Vec::new();
+    read(bytes, false)
+}
+
+/// Parses a stream of Kubernetes objects (manifests, strategic-merge patches): as
+/// [`parse_documents`], and a mapping key that YAML reads as a number, boolean or null (`1: x`,
+/// `true: x`) is an error, as `kubectl kustomize` refuses it ("json: unsupported type"). Such a
+/// key reads as a string that would need quotes, so only then is the stream read again to find
+/// it with its position.
+pub fn parse_objects(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    let docs = read(bytes, false)?;
+    check_objects(&docs, bytes)?;
+    Ok(docs)
+}
+
+/// For `docs` read from `bytes` by [`parse_documents`]: refuses a mapping key that YAML reads as
+/// a number, boolean or null (see [`parse_objects`]).
+pub fn check_objects(docs: &[Value], bytes: &[u8]) -> Result<(), SyntaxError> {
+    if docs.iter().any(has_unquoted_looking_key) {
+        read(bytes, true)?;
+    }
+    Ok(())
+}
+
+fn has_unquoted_looking_key(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            // What serde_yaml reads as null, a boolean or a number starts with one of these.
+            let maybe = k.as_bytes().first().is_some_and(|b| {
+                matches!(
+                    b,
+                    b'0'..=b'9'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'~'
+                        | b'n'
+                        | b'N'
+                        | b't'
+                        | b'T'
+                        | b'f'
+                        | b'F'
+                )
+            });
+            (maybe && resolves_to_non_string(k)) || has_unquoted_looking_key(v)
+        }),
+        Value::Array(items) => items.iter().any(has_unquoted_looking_key),
+        _ => false,
+    }
+}
+
+/// Reads a stream; `strict` refuses keys that are not strings.
+fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
+    let mut raw = Vec::new();
     for doc in serde_yaml::Deserializer::from_slice(bytes) {
-        let mut value = serde_yaml::Value::deserialize(doc).map_err(syntax_error)?;
+        let value = Seed { key: false, strict }
+            .deserialize(doc)
+            .map_err(syntax_error)?;
+        raw.push(value);
+    }
+    // Every tag starts with `!`: most files have none, and are read once.
+    if bytes.contains(&b'!') {
+        for found in binary::scan(bytes)? {
+            if let Some(doc) = raw.get_mut(found.doc) {
+                found.apply(doc);
+            }
+        }
+    }
+    let mut docs = Vec::new();
+    for mut value in raw {
         value.apply_merge().map_err(syntax_error)?;
         let value = to_json(value);
         if !value.is_null() {
@@ -57,6 +126,171 @@ fn syntax_error(e: serde_yaml::Error) -> SyntaxError {
         line,
         column,
         message,
+    }
+}
+
+/// Reads a YAML node as serde_yaml reads a `Value`, except that a mapping key must be a scalar
+/// without a custom tag: `kubectl kustomize` refuses a sequence or mapping as a key ("invalid
+/// map key"), and no JSON object can hold one. The check runs while the key is read, so the error
+/// carries its position (serde_yaml's own `Value` would read `[a, b]: x` as a key and fledge
+/// printed it as the string `"- a\n- b"`). As a mapping key (`key`), a sequence or mapping is
+/// refused, and with `strict` any key that is not a string.
+#[derive(Clone, Copy)]
+struct Seed {
+    key: bool,
+    strict: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = serde_yaml::Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(NodeVisitor {
+            key: self.key,
+            strict: self.strict,
+        })
+    }
+}
+
+struct NodeVisitor {
+    /// Reading a mapping key: collections are refused.
+    key: bool,
+    /// Keys must be strings.
+    strict: bool,
+}
+
+impl NodeVisitor {
+    fn refuse_key<E: de::Error>(&self, what: &str) -> Result<(), E> {
+        if self.key {
+            Err(E::custom(format_args!(
+                "a {what} cannot be a mapping key (Kubernetes objects and kustomizations have string keys)"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A scalar that YAML reads as `what` (shown as `shown`), where a string key must stand.
+    fn refuse_scalar_key<E: de::Error>(&self, what: &str, shown: &str) -> Result<(), E> {
+        if self.key && self.strict {
+            Err(E::custom(format_args!(
+                "a mapping key reads as {what} ({shown}), not a string: quote it; kubectl kustomize refuses a key that is not a string"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = serde_yaml::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a boolean", &b.to_string())?;
+        Ok(serde_yaml::Value::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a number", &i.to_string())?;
+        Ok(serde_yaml::Value::Number(i.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a number", &u.to_string())?;
+        Ok(serde_yaml::Value::Number(u.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("a number", &serde_yaml::Number::from(f).to_string())?;
+        Ok(serde_yaml::Value::Number(f.into()))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+        Ok(serde_yaml::Value::String(s))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("null", "~")?;
+        Ok(serde_yaml::Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.refuse_scalar_key("null", "~")?;
+        Ok(serde_yaml::Value::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        self.refuse_key("sequence")?;
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Seed {
+            key: false,
+            strict: self.strict,
+        })? {
+            items.push(item);
+        }
+        Ok(serde_yaml::Value::Sequence(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        self.refuse_key("mapping")?;
+        let mut out = serde_yaml::Mapping::new();
+        while let Some(key) = map.next_key_seed(Seed {
+            key: true,
+            strict: self.strict,
+        })? {
+            if out.contains_key(&key) {
+                // The words serde_yaml's own `Mapping` uses.
+                return Err(de::Error::custom(match &key {
+                    serde_yaml::Value::Null => "duplicate entry with null key".to_owned(),
+                    serde_yaml::Value::Bool(b) => format!("duplicate entry with key `{b}`"),
+                    serde_yaml::Value::Number(n) => format!("duplicate entry with key {n}"),
+                    serde_yaml::Value::String(s) => format!("duplicate entry with key {s:?}"),
+                    _ => "duplicate entry in YAML map".to_owned(),
+                }));
+            }
+            let value = map.next_value_seed(Seed {
+                key: false,
+                strict: self.strict,
+            })?;
+            out.insert(key, value);
+        }
+        Ok(serde_yaml::Value::Mapping(out))
+    }
+
+    /// A node with a custom tag (`!Tag value`), which serde_yaml hands over as an enum.
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        let (tag, contents): (String, _) = data.variant()?;
+        if self.key {
+            // kubectl cannot turn such a key into a string either ("unsupported type").
+            return Err(de::Error::custom(format_args!(
+                "a mapping key cannot carry the custom tag `!{tag}` (Kubernetes objects and kustomizations have string keys)"
+            )));
+        }
+        if tag.is_empty() {
+            return Err(de::Error::custom("empty YAML tag is not allowed"));
+        }
+        let value = contents.newtype_variant_seed(Seed {
+            key: self.key,
+            strict: self.strict,
+        })?;
+        Ok(serde_yaml::Value::Tagged(Box::new(
+            serde_yaml::value::TaggedValue {
+                tag: serde_yaml::value::Tag::new(tag),
+                value,
+            },
+        )))
     }
 }
 
@@ -105,6 +339,53 @@ fn key_string(k: serde_yaml::Value) -> String {
     }
 }
 
+/// A character kubectl kustomize cannot print: kustomize writes each object as JSON and reads
+/// it back as YAML, and go-yaml's reader refuses DEL, the C1 controls other than NEL, U+FFFE and
+/// U+FFFF ("control characters are not allowed"), which Go's JSON encoder leaves unescaped.
+fn unprintable(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// The first key or string of `v` that holds a character kubectl kustomize cannot print (see
+/// [`unprintable`]; in a key, NEL too): its field path (`spec.args[1]`) and the character.
+#[must_use]
+pub fn unprintable_character(v: &Value) -> Option<(String, char)> {
+    fn walk(v: &Value, path: &mut String) -> Option<char> {
+        use std::fmt::Write as _;
+        match v {
+            Value::String(s) => s.chars().find(|c| unprintable(*c)),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                let _ = write!(path, "[{i}]");
+                let found = walk(item, path);
+                if found.is_none() {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Value::Object(m) => m.iter().find_map(|(k, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                // A NEL in a key is a line break where a flow mapping's key must stay on one line.
+                let found = k
+                    .chars()
+                    .find(|c| unprintable(*c) || *c == '\u{85}')
+                    .or_else(|| walk(item, path));
+                if found.is_none() {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Value::Null | Value::Bool(_) | Value::Number(_) => None,
+        }
+    }
+    let mut path = String::new();
+    walk(v, &mut path).map(|c| (path, c))
+}
+
 /// Writes documents as a YAML stream separated by `---`, as `kubectl kustomize` prints them.
 #[must_use]
 pub fn emit_stream<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
@@ -136,14 +417,128 @@ fn pad(out: &mut String, n: usize) {
 
 /// Writes a block mapping at `indent`; with `inline_first` the first key continues the line.
 fn write_map(m: &Map<String, Value>, indent: usize, inline_first: bool, out: &mut String) {
-    for (i, (k, v)) in m.iter().enumerate() {
+    // The map holds its keys bytewise, which is kubectl's order or close to it: an insertion
+    // sort is near linear here, and (unlike the standard sort) cannot panic should the order
+    // kubectl uses not be total for some keys.
+    let mut entries: Vec<(&String, &Value)> = Vec::with_capacity(m.len());
+    for entry in m {
+        let at = entries
+            .iter()
+            .rposition(|e| !key_less(entry.0, e.0))
+            .map_or(0, |i| i + 1);
+        entries.insert(at, entry);
+    }
+    for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 || !inline_first {
             pad(out, indent);
         }
-        write_key(k, out);
-        out.push(':');
-        write_value_after_key(v, indent, out);
+        if is_simple_key(k) {
+            write_key(k, out);
+            out.push(':');
+            write_value_after_key(v, indent, out);
+        } else {
+            write_complex_entry(k, v, indent, out);
+        }
     }
+}
+
+/// go-yaml's test for a key written in place (`key: value`): at most 128 bytes, on one line
+/// (its line breaks include NEL and the Unicode line and paragraph separators).
+fn is_simple_key(k: &str) -> bool {
+    k.len() <= 128 && !k.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+}
+
+/// A key go-yaml writes after `? `, with its value after `: ` on the next line.
+fn write_complex_entry(k: &str, v: &Value, indent: usize, out: &mut String) {
+    out.push_str("? ");
+    write_string(k, indent + 2, out);
+    out.push('\n');
+    pad(out, indent);
+    out.push(':');
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push(' ');
+            write_map(m, indent + 2, true, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push(' ');
+            write_seq(a, indent + 2, true, out);
+        }
+        other => {
+            out.push(' ');
+            write_scalar(other, indent + 2, out);
+            out.push('\n');
+        }
+    }
+}
+
+/// The order kubectl kustomize prints a map's keys in: go-yaml v2's `keyList.Less` (kustomize
+/// writes objects through sigs.k8s.io/yaml's `JSONToYAML`), which is not bytewise: a run of
+/// digits compares by its value (`item2` before `item10`, `"80"` before `"443"`), and a letter
+/// sorts after a non-letter unless both follow a digit. A port, as no crate has this order.
+fn key_less(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        key_less_in(a.as_bytes(), b.as_bytes())
+    } else {
+        let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        key_less_in(&ar, &br)
+    }
+}
+
+/// [`key_less`] over the characters of two keys (bytes when both are ASCII).
+fn key_less_in<T: Copy + Into<char>>(ar: &[T], br: &[T]) -> bool {
+    // Go's unicode.IsDigit and IsLetter, close enough beyond ASCII.
+    let digit = |c: T| {
+        let c: char = c.into();
+        c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
+    };
+    let letter = |c: T| Into::<char>::into(c).is_alphabetic();
+    let ch = |c: T| -> char { c.into() };
+    let mut digits = false;
+    for i in 0..ar.len().min(br.len()) {
+        if ch(ar[i]) == ch(br[i]) {
+            digits = digit(ar[i]);
+            continue;
+        }
+        let (al, bl) = (letter(ar[i]), letter(br[i]));
+        if al && bl {
+            return ch(ar[i]) < ch(br[i]);
+        }
+        if al || bl {
+            return if digits { al } else { bl };
+        }
+        let (mut an, mut bn) = (0_i64, 0_i64);
+        if ch(ar[i]) == '0' || ch(br[i]) == '0' {
+            for &c in ar[..i].iter().rev() {
+                if !digit(c) {
+                    break;
+                }
+                if ch(c) != '0' {
+                    (an, bn) = (1, 1);
+                    break;
+                }
+            }
+        }
+        let value = |chars: &[T], mut n: i64| {
+            let mut end = i;
+            while end < chars.len() && digit(chars[end]) {
+                n = n
+                    .wrapping_mul(10)
+                    .wrapping_add(i64::from(u32::from(ch(chars[end]))) - i64::from(u32::from('0')));
+                end += 1;
+            }
+            (n, end)
+        };
+        let ((an, ai), (bn, bi)) = (value(ar, an), value(br, bn));
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ch(ar[i]) < ch(br[i]);
+    }
+    ar.len() < br.len()
 }
 
 fn write_value_after_key(v: &Value, indent: usize, out: &mut String) {
@@ -181,11 +576,69 @@ fn write_seq(a: &[Value], indent: usize, inline_first: bool, out: &mut String) {
     }
 }
 
+/// A string as kubectl kustomize prints it after writing it as JSON and reading that back as
+/// YAML: Go's JSON encoder leaves NEL (U+0085) unescaped, and the YAML reader takes it for a
+/// line break inside a double-quoted scalar and folds it, with the spaces around it, into one
+/// space (or, for n breaks in a row, n - 1 newlines).
+fn kubectl_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('\u{85}') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{85}' {
+            out.push(c);
+            continue;
+        }
+        // Blanks before the break are dropped, and blanks and breaks after it read as one fold.
+        out.truncate(out.trim_end_matches(' ').len());
+        let mut breaks = 1;
+        while let Some(&n) = chars.peek() {
+            match n {
+                ' ' => {}
+                '\u{85}' => breaks += 1,
+                _ => break,
+            }
+            chars.next();
+        }
+        if breaks == 1 {
+            out.push(' ');
+        } else {
+            out.extend(std::iter::repeat_n('\n', breaks - 1));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Every key and string of `v` as kubectl kustomize holds it once it has read the object back
+/// (see [`kubectl_text`]), before anything is hashed or printed.
+pub(crate) fn as_kubectl_reads(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(folded) = kubectl_text(s) {
+                *s = folded;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(as_kubectl_reads),
+        Value::Object(m) => {
+            if m.keys().any(|k| k.contains('\u{85}')) {
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, v)| (kubectl_text(&k).into_owned(), v))
+                    .collect();
+            }
+            m.values_mut().for_each(as_kubectl_reads);
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 fn write_key(k: &str, out: &mut String) {
     match string_style(k, true) {
         Style::Plain => out.push_str(k),
-        Style::Single => write_single_quoted(k, usize::MAX, out),
-        Style::Double | Style::Literal => write_double_quoted(k, usize::MAX, out),
+        Style::Single => write_single_quoted(k, NO_FOLD, out),
+        Style::Double | Style::Literal => write_double_quoted(k, NO_FOLD, out),
     }
 }
 
@@ -228,8 +681,10 @@ struct Analysis {
     block: bool,
 }
 
+/// go-yaml's test, which (unlike libyaml's) takes no character beyond the Basic Multilingual
+/// Plane as printable: kubectl writes an emoji as `"\U0001F600"`.
 fn is_printable(c: char) -> bool {
-    matches!(c, '\n' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    matches!(c, '\n' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
         && c != '\u{feff}'
 }
 
@@ -441,6 +896,9 @@ fn is_base60(s: &str) -> bool {
 
 const BEST_WIDTH: usize = 80;
 
+/// The indentation that says: write on one line (a simple key is never folded, as in go-yaml).
+const NO_FOLD: usize = usize::MAX;
+
 fn column(out: &str) -> usize {
     out.rfind('\n')
         .map_or_else(|| out.chars().count(), |i| out[i + 1..].chars().count())
@@ -477,7 +935,13 @@ fn write_single_quoted(s: &str, indent: usize, out: &mut String) {
     let (mut spaces, mut breaks) = (false, false);
     for (i, &c) in chars.iter().enumerate() {
         if c == ' ' {
-            if !spaces && col > BEST_WIDTH && i > 0 && i + 1 != chars.len() && chars[i + 1] != ' ' {
+            if indent != NO_FOLD
+                && !spaces
+                && col > BEST_WIDTH
+                && i > 0
+                && i + 1 != chars.len()
+                && chars[i + 1] != ' '
+            {
                 out.push('\n');
                 pad(out, indent);
                 col = indent;
@@ -553,7 +1017,7 @@ fn write_double_quoted(s: &str, indent: usize, out: &mut String) {
             col += out.len() - before;
             spaces = false;
         } else if c == ' ' {
-            if !spaces && col > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
+            if indent != NO_FOLD && !spaces && col > BEST_WIDTH && i != 0 && i + 1 != chars.len() {
                 out.push('\n');
                 pad(out, indent);
                 col = indent;
@@ -597,6 +1061,8 @@ fn write_literal(s: &str, indent: usize, out: &mut String) {
         }
     }
 }
+
+mod binary;
 
 #[cfg(test)]
 mod tests;

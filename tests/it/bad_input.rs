@@ -244,3 +244,102 @@ fn a_patch_cannot_turn_an_object_into_something_else() {
     );
     assert!(e.contains("not an object"), "{e}");
 }
+
+#[test]
+fn collection_as_mapping_key_names_file_line_and_column() {
+    for (data, what) in [
+        ("  [a, b]: x\n", "a sequence"),
+        ("  {a: b}: x\n", "a mapping"),
+    ] {
+        let e = err(
+            &[
+                ("k/kustomization.yaml", "resources: [cm.yaml]\n"),
+                (
+                    "k/cm.yaml",
+                    &format!(
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n{data}"
+                    ),
+                ),
+            ],
+            "k",
+        );
+        assert!(
+            e.starts_with("k/cm.yaml:6:3: ")
+                && e.contains(&format!("{what} cannot be a mapping key")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_list_field_given_one_string_names_the_file_and_the_field() {
+    let e = err(
+        &[
+            ("app/kustomization.yaml", "resources: deployment.yaml\n"),
+            ("app/deployment.yaml", DEPLOY),
+        ],
+        "app",
+    );
+    assert!(
+        e.starts_with("app/kustomization.yaml: field `resources`: ")
+            && e.contains("expected a sequence"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_symlink_loop_is_named_as_one() {
+    let t = tree(&[("app/cm.yaml", DEPLOY)]);
+    let app = t.path().join("app");
+    std::os::unix::fs::symlink("b.yaml", app.join("a.yaml")).unwrap();
+    std::os::unix::fs::symlink("a.yaml", app.join("b.yaml")).unwrap();
+    std::os::unix::fs::symlink("d2", app.join("d1")).unwrap();
+    std::os::unix::fs::symlink("d1", app.join("d2")).unwrap();
+    let f = DiskFiles::new(t.path()).unwrap();
+    for (reference, link) in [
+        ("a.yaml", "app/a.yaml"),
+        ("d1/x.yaml", "app/d1"),
+        ("d1", "app/d1"),
+    ] {
+        std::fs::write(
+            app.join("kustomization.yaml"),
+            format!("resources:\n- {reference}\n"),
+        )
+        .unwrap();
+        let e = render::render(&f, "app").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "app/kustomization.yaml: `{reference}` cannot be read: `{link}` is a symlink loop"
+            )),
+            "{e}"
+        ); // kubectl kustomize refuses it too ("EvalSymlinks: too many links").
+        let kubectl = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(&app)
+            .output()
+            .unwrap();
+        assert!(!kubectl.status.success(), "{reference}");
+    }
+    // In a plain folder, said rather than skipped.
+    std::fs::remove_file(app.join("kustomization.yaml")).unwrap();
+    let e = render::render(&f, "app").unwrap_err().to_string();
+    assert!(e.starts_with("app/a.yaml: a symlink loop"), "{e}");
+}
+
+#[test]
+fn a_symlink_loop_in_a_git_tree_is_named_as_one() {
+    // The tree as `source` reads a commit: files, then its symlinks (path, target as written).
+    let mut m = render::MemFiles::new();
+    m.insert("app/kustomization.yaml", "resources:\n- a.yaml\n");
+    m.link(&[
+        ("app/a.yaml".to_owned(), "b.yaml".to_owned()),
+        ("app/b.yaml".to_owned(), "a.yaml".to_owned()),
+    ]);
+    let e = render::render(&m, "app").unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "app/kustomization.yaml: `a.yaml` cannot be read: `app/a.yaml` is a symlink loop"
+        ),
+        "{e}"
+    );
+}

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use proptest::prelude::*;
 
-use super::{repo_dir, tree};
+use super::{data_dir, repo_dir, tree};
 
 const BASE: &[(&str, &str)] = &[
     (
@@ -388,4 +388,48 @@ proptest! {
     fn layered_overlays_match_kubectl_kustomize(l in layers()) {
         compare(&layer_files(&l), &l)?;
     }
+}
+
+/// Inputs at the edges of YAML and of the kustomization format (`tests/data/kubectl-edge-cases`,
+/// one kustomization per folder): each built by both tools must print the same bytes, or make
+/// both fail. Where kubectl refuses, fledge's error must name a file of the case, so that a
+/// refusal for an unrelated reason does not pass.
+#[test]
+fn edge_cases_match_kubectl_kustomize() {
+    let root = data_dir().join("kubectl-edge-cases");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 9, "{cases:?}");
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let theirs = kubectl_kustomize(case);
+        let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
+            .arg("build")
+            .arg(case)
+            .arg("--root")
+            .arg(case)
+            .output()
+            .unwrap();
+        let ours = if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let agree = match (&theirs, &ours) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(_), Err(e)) => std::fs::read_dir(case)
+                .unwrap()
+                .any(|f| e.contains(&*f.unwrap().file_name().to_string_lossy())),
+            _ => false,
+        };
+        if !agree {
+            wrong.push(format!("{name}:\nkubectl: {theirs:?}\nfledge:  {ours:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }

@@ -1,12 +1,32 @@
 //! What the simulated cluster refuses, as a real API server does, so that the paths that
 //! handle a refused apply are tested without one: names that are not valid for their kind,
-//! Secret `data` that is not base64, and kinds the cluster does not serve (built-in kinds, the
-//! kinds of every mesh and router fledge supports, as if they were installed, and the kinds of
-//! the CustomResourceDefinitions applied to it).
+//! Secret `data` and ConfigMap `binaryData` that is not base64, objects over the server's size
+//! limits (a request body over 3 MiB, a ConfigMap's or Secret's data over 1 MiB, annotations
+//! over 256 KiB), and kinds the cluster does not serve (built-in kinds, the kinds of every mesh
+//! and router fledge supports, as if they were installed, and the kinds of the
+//! CustomResourceDefinitions applied to it).
+//!
+//! Refusals use the server's words after the object's name. The sizes are checked on the object
+//! as applied, which is the object the server validates when fledge is its only field manager.
 
+use base64::Engine as _;
 use serde_json::Value;
 
-use crate::object::{BUILTIN_GROUPS, ObjectKey, split_api_version};
+use crate::object::{BUILTIN_GROUPS, ObjectKey, secret_data, split_api_version};
+
+/// The largest request body the API server reads (k8s.io/apiserver `pkg/server/config.go`,
+/// `MaxRequestBodyBytes`); a larger one is refused with 413 before it is decoded. fledge sends
+/// each object as the compact JSON body of one server-side apply.
+const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// The most bytes of data a ConfigMap (`data` and `binaryData`, decoded) or a Secret (`data`,
+/// decoded, with `stringData` folded in) holds: `core.MaxSecretSize` in k8s.io/kubernetes
+/// `pkg/apis/core/validation` (`ValidateConfigMap`, `ValidateSecret`).
+const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+/// The most bytes of annotation keys and values an object carries (k8s.io/apimachinery
+/// `pkg/api/validation`, `TotalAnnotationSizeLimitB`).
+const MAX_ANNOTATION_BYTES: usize = 256 * 1024;
 
 /// The groups of the routers' and fledge's own custom resources, served as if installed.
 const INSTALLED_GROUPS: &[&str] = &[
@@ -53,16 +73,68 @@ pub fn refusal(obj: &Value, has_crd: impl FnOnce(&str, &str) -> bool) -> Option<
             obj["apiVersion"].as_str().unwrap_or("")
         ));
     }
+    // The body is read (and refused when too large) before anything in it is validated.
+    let body = serde_json::to_vec(obj).map_or(0, |b| b.len());
+    if body > MAX_REQUEST_BODY_BYTES {
+        return Some(format!(
+            "{key}: Request entity too large: limit is {MAX_REQUEST_BODY_BYTES} (its JSON is {body} bytes)"
+        ));
+    }
     if let Some(problem) = name_problem(&key) {
         return Some(format!(
             "{key}: metadata.name: Invalid value: \"{}\": {problem}",
             key.name
         ));
     }
-    if key.group.is_empty() && key.kind == "Secret" {
-        return secret_problem(obj).map(|p| format!("{key}: {p}"));
+    if annotation_bytes(obj) > MAX_ANNOTATION_BYTES {
+        return Some(format!(
+            "{key}: metadata.annotations: Too long: may not be more than {MAX_ANNOTATION_BYTES} bytes"
+        ));
     }
-    None
+    match (key.group.as_str(), key.kind.as_str()) {
+        ("", "Secret") => secret_problem(obj).map(|p| format!("{key}: {p}")),
+        ("", "ConfigMap") => config_map_problem(obj).map(|p| format!("{key}: {p}")),
+        _ => None,
+    }
+}
+
+/// The bytes of every annotation's key and value, as the server counts them.
+fn annotation_bytes(obj: &Value) -> usize {
+    obj["metadata"]["annotations"]
+        .as_object()
+        .map_or(0, |a| a.iter().map(|(k, v)| k.len() + text_len(v)).sum())
+}
+
+/// The length of a string value; another value counts as its JSON (the server would refuse
+/// its type anyway).
+fn text_len(v: &Value) -> usize {
+    v.as_str().map_or_else(|| v.to_string().len(), str::len)
+}
+
+fn decode(v: &Value) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str()?)
+        .ok()
+}
+
+fn config_map_problem(obj: &Value) -> Option<String> {
+    let mut total: usize = obj["data"]
+        .as_object()
+        .map_or(0, |d| d.values().map(text_len).sum());
+    if let Some(binary) = obj["binaryData"].as_object() {
+        for (k, v) in binary {
+            match decode(v) {
+                Some(bytes) => total += bytes.len(),
+                None => return Some(format!("binaryData[{k}]: illegal base64 data")),
+            }
+        }
+    }
+    // The server names the whole object with an empty field path, printed `[]`.
+    (total > MAX_DATA_BYTES).then(|| {
+        format!(
+            "[]: Too long: may not be more than {MAX_DATA_BYTES} bytes (data and binaryData hold {total})"
+        )
+    })
 }
 
 fn name_problem(key: &ObjectKey) -> Option<&'static str> {
@@ -102,13 +174,24 @@ fn name_problem(key: &ObjectKey) -> Option<&'static str> {
 }
 
 fn secret_problem(obj: &Value) -> Option<String> {
-    use base64::Engine as _;
-    let data = obj["data"].as_object()?;
-    data.iter().find_map(|(k, v)| {
-        let bad = v
-            .as_str()
-            .is_none_or(|s| base64::engine::general_purpose::STANDARD.decode(s).is_err());
-        bad.then(|| format!("data[{k}]: illegal base64 data"))
+    if let Some(data) = obj["data"].as_object()
+        && let Some(k) = data
+            .iter()
+            .find_map(|(k, v)| decode(v).is_none().then_some(k))
+    {
+        return Some(format!("data[{k}]: illegal base64 data"));
+    }
+    // `stringData` is folded into `data` before validation, each key replacing the same key.
+    let data = secret_data(obj)?;
+    let total: usize = data
+        .as_object()?
+        .values()
+        .map(|v| decode(v).map_or(0, |b| b.len()))
+        .sum();
+    (total > MAX_DATA_BYTES).then(|| {
+        format!(
+            "data: Too long: may not be more than {MAX_DATA_BYTES} bytes (with stringData it holds {total})"
+        )
     })
 }
 

@@ -60,3 +60,49 @@ fn mem_files_read_symlinks_as_a_checkout_does_and_mark_those_that_leave() {
         ["base", "chain.yaml", "cm.yaml", "passwd.yaml", "up.yaml"]
     );
 }
+
+#[test]
+fn symlink_loops_are_named_in_a_git_tree_as_on_disk() {
+    let links = [
+        ("self.yaml", "self.yaml"),
+        ("a.yaml", "b.yaml"),
+        ("b.yaml", "a.yaml"),
+        ("d1", "d2"),
+        ("d2", "d1"),
+        ("via.yaml", "d1/x.yaml"),
+        ("ok", "real"),
+        ("dangling.yaml", "none.yaml"),
+    ];
+    let mut m = MemFiles::new();
+    m.insert("real/x.yaml", "x");
+    m.link(
+        &links
+            .iter()
+            .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
+            .collect::<Vec<_>>(),
+    );
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.path().join("real")).unwrap();
+    std::fs::write(t.path().join("real/x.yaml"), "x").unwrap();
+    for (p, target) in links {
+        std::os::unix::fs::symlink(target, t.path().join(p)).unwrap();
+    }
+    let d = DiskFiles::new(t.path()).unwrap();
+    for files in [&m as &dyn Files, &d] {
+        for (path, link) in [
+            ("self.yaml", "self.yaml"),
+            ("a.yaml", "a.yaml"),
+            ("d1", "d1"),
+            ("d1/x.yaml", "d1"),
+            ("via.yaml", "via.yaml"),
+        ] {
+            assert_eq!(files.entry(path), None, "{path}");
+            assert_eq!(files.link_loop(path).as_deref(), Some(link), "{path}");
+        }
+        for fine in ["ok/x.yaml", "real/x.yaml", "dangling.yaml", "nothing.yaml"] {
+            assert_eq!(files.link_loop(fine), None, "{fine}");
+        }
+        // Listed, so that a plain folder says what it cannot read.
+        assert!(files.list("").unwrap().contains(&"self.yaml".to_owned()));
+    }
+}

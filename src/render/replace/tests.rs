@@ -70,3 +70,17 @@ fn replacement_keeps_target_type_and_delimits() {
     );
     assert!(missing.unwrap_err().contains("not found"));
 }
+
+#[test]
+fn a_replacement_field_of_the_wrong_shape_is_named() {
+    let e = replacement(
+        &mut [],
+        &json!({"source": {"kind": "ConfigMap"}, "targets": "x"}),
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("invalid replacement: field `targets`: ")
+            && e.contains("expected a sequence"),
+        "{e}"
+    );
+}

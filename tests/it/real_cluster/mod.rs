@@ -5,7 +5,9 @@
 //!
 //! The tests of one capability may live in a submodule of this one (sharing its helpers).
 
+mod admission;
 mod faults;
+mod install;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -26,8 +28,6 @@ use super::support::testcluster::{TestCluster, cluster};
 use super::support::until;
 use super::support::{Fixed, Recording};
 use super::{data_dir, repo_dir};
-
-mod install;
 
 /// The objects of a YAML file.
 fn documents(path: &Path) -> Vec<Value> {

@@ -55,3 +55,87 @@ fn secret_data_must_be_base64() {
         "Secret prod/s: data[bad]: illegal base64 data"
     );
 }
+
+const MIB: usize = 1024 * 1024;
+
+fn b64(bytes: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(vec![b's'; bytes])
+}
+
+fn config_map(data: Value, binary: Value) -> Value {
+    let mut o = obj("v1", "ConfigMap", "big");
+    o["data"] = data;
+    o["binaryData"] = binary;
+    o
+}
+
+fn secret(data: Value, strings: Value) -> Value {
+    let mut o = obj("v1", "Secret", "big");
+    o["data"] = data;
+    o["stringData"] = strings;
+    o
+}
+
+#[test]
+fn data_over_one_mebibyte_is_refused_counted_as_the_server_counts_it() {
+    let none = |_: &str, _: &str| false;
+    let too_long = "Too long: may not be more than 1048576 bytes";
+    // A ConfigMap: data's text and binaryData's decoded bytes, together.
+    let at = config_map(
+        json!({"a": "x".repeat(MIB / 2)}),
+        json!({"b": b64(MIB / 2)}),
+    );
+    assert_eq!(refusal(&at, none), None);
+    let over = config_map(
+        json!({"a": "x".repeat(MIB / 2 + 1)}),
+        json!({"b": b64(MIB / 2)}),
+    );
+    let why = refusal(&over, none).unwrap();
+    assert!(
+        why.starts_with("ConfigMap prod/big: []: ") && why.contains(too_long),
+        "{why}"
+    );
+    let bad = config_map(json!({}), json!({"b": "!!"}));
+    assert!(
+        refusal(&bad, none)
+            .unwrap()
+            .contains("binaryData[b]: illegal base64 data")
+    );
+    // A Secret: decoded data, each stringData key replacing the same key of data.
+    let at = secret(json!({"a": b64(MIB - 1)}), json!({"b": "x"}));
+    assert_eq!(refusal(&at, none), None);
+    let over = secret(json!({"a": b64(MIB - 1)}), json!({"b": "xy"}));
+    let why = refusal(&over, none).unwrap();
+    assert!(
+        why.starts_with("Secret prod/big: data: ") && why.contains(too_long),
+        "{why}"
+    );
+    let replaced = secret(json!({"a": b64(MIB + 1)}), json!({"a": "small"}));
+    assert_eq!(refusal(&replaced, none), None);
+}
+
+#[test]
+fn annotations_over_256_kibibytes_are_refused_on_any_kind() {
+    let none = |_: &str, _: &str| false;
+    let mut o = obj("apps/v1", "Deployment", "web");
+    o["metadata"]["annotations"] = json!({"k": "v".repeat(256 * 1024 - 1)});
+    assert_eq!(refusal(&o, none), None);
+    o["metadata"]["annotations"]["l"] = json!("");
+    let why = refusal(&o, none).unwrap();
+    assert!(
+        why.starts_with("Deployment.apps prod/web: metadata.annotations: Too long: may not be more than 262144 bytes"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_request_body_over_three_mebibytes_is_too_large() {
+    let none = |_: &str, _: &str| false;
+    let o = config_map(json!({"a": "x".repeat(10 * MIB)}), json!({}));
+    let why = refusal(&o, none).unwrap();
+    assert!(
+        why.starts_with("ConfigMap prod/big: Request entity too large: limit is 3145728"),
+        "{why}"
+    );
+}
