@@ -113,10 +113,15 @@ fn api_error(verb: &'static str, object: &str, secret: bool, e: kube::Error) -> 
     }
 }
 
-/// What may be said of a server's message about a Secret: its reason and the data fields it
-/// names, never a value.
+/// What may be said of a server's message about a Secret: the message itself when nothing in it
+/// can hold a value (no quoted text past the Secret's own name, no Go value dump: a size or a
+/// missing field), else its reason and the data fields it names, never a value.
 #[must_use]
 pub fn withheld(message: &str, reason: &str) -> String {
+    let words = message.split_once(" is invalid: ").map_or(message, |(_, w)| w);
+    if !words.contains(['"', '\'', '{', '[', '`']) && !words.contains("got ") {
+        return message.to_owned();
+    }
     let fields = secret_fields(message);
     let reason = if reason.is_empty() { "refused" } else { reason };
     if fields.is_empty() {
