@@ -118,7 +118,9 @@ fn api_error(verb: &'static str, object: &str, secret: bool, e: kube::Error) -> 
 /// missing field), else its reason and the data fields it names, never a value.
 #[must_use]
 pub fn withheld(message: &str, reason: &str) -> String {
-    let words = message.split_once(" is invalid: ").map_or(message, |(_, w)| w);
+    let words = message
+        .split_once(" is invalid: ")
+        .map_or(message, |(_, w)| w);
     if !words.contains(['"', '\'', '{', '[', '`']) && !words.contains("got ") {
         return message.to_owned();
     }

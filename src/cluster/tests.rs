@@ -49,7 +49,10 @@ fn a_servers_message_about_a_secret_is_passed_on_only_when_it_cannot_hold_a_valu
     assert_eq!(kube::withheld(size, "Invalid"), size);
     let typed = "failed to create typed patch object (prod/creds; /v1, Kind=Secret): .data.token: expected string, got &value.valueUnstructured{Value:[]interface {}{\"hunter2\"}}";
     let said = kube::withheld(typed, "InternalError");
-    assert!(said.contains("data.token") && !said.contains("hunter2"), "{said}");
+    assert!(
+        said.contains("data.token") && !said.contains("hunter2"),
+        "{said}"
+    );
     let quoted = "Secret \"creds\" is invalid: data[token]: Invalid value: \"hunter2\": bad";
     assert!(!kube::withheld(quoted, "Invalid").contains("hunter2"));
 }
