@@ -96,6 +96,62 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// An object as the API server addresses it: its `apiVersion` (the version picks the REST
+/// path), kind, namespace (empty when cluster-scoped) and name. What the cluster layer reads and
+/// deletes by; [`ObjectKey`] is the same object without its version, for maps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectRef {
+    #[must_use]
+    pub fn new(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The reference of an object value; `None` when it lacks an apiVersion, kind or name.
+    #[must_use]
+    pub fn of(obj: &Value) -> Option<Self> {
+        Some(Self::new(
+            obj["apiVersion"].as_str().filter(|a| !a.is_empty())?,
+            obj["kind"].as_str().filter(|k| !k.is_empty())?,
+            obj["metadata"]["namespace"].as_str().unwrap_or(""),
+            obj["metadata"]["name"].as_str().filter(|n| !n.is_empty())?,
+        ))
+    }
+
+    /// The object's key (its group without the version).
+    #[must_use]
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(&self.api_version, &self.kind, &self.namespace, &self.name)
+    }
+
+    /// The smallest object naming it, as an apply or a delete names one.
+    #[must_use]
+    pub fn stub(&self) -> Value {
+        let mut meta = json!({"name": self.name});
+        if !self.namespace.is_empty() {
+            meta["namespace"] = json!(self.namespace);
+        }
+        json!({"apiVersion": self.api_version, "kind": self.kind, "metadata": meta})
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.key().fmt(f)
+    }
+}
+
 /// An object's namespace, `default` when it has none (or an empty one), as the API server
 /// places namespaced objects.
 #[must_use]

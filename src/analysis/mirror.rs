@@ -61,7 +61,11 @@ impl MirroredTraffic {
     async fn mirror(&self, namespace: &str) -> Result<(), MetricError> {
         let mut listed = Vec::new();
         for (api_version, kind) in MIRRORED {
-            match self.kube.list(api_version, kind, namespace, None).await {
+            match self
+                .kube
+                .list_labelled(api_version, kind, namespace, None)
+                .await
+            {
                 Ok(objects) => listed.push((*kind, objects)),
                 Err(e) if matches!(*kind, "Service" | "Deployment") => {
                     let message =

@@ -15,6 +15,7 @@ pub mod sim;
 pub mod template;
 pub mod webhooks;
 
+use crate::object::ObjectRef;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -248,7 +249,10 @@ pub async fn template_secrets(
         let Some(secret) = &t.secret_ref else {
             continue;
         };
-        let Ok(Some(s)) = cluster.get("v1", "Secret", &t.namespace, secret).await else {
+        let Ok(Some(s)) = cluster
+            .get(&ObjectRef::new("v1", "Secret", &t.namespace, secret))
+            .await
+        else {
             continue;
         };
         let field = |k: &str| secret_field(&s, k);

@@ -15,6 +15,7 @@
 //! in; Istio's CRDs may be absent), and the requests modelled over the cluster's real routing
 //! ([`crate::analysis::mirror`]), since a demo cluster has no traffic and no Prometheus.
 
+use crate::object::ObjectRef;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -303,7 +304,7 @@ pub async fn play(
 /// before, or something else of that name), so nothing of anyone's is touched.
 async fn take_a_namespace(k: &crate::cluster::kube::KubeCluster) -> Result<(), Error> {
     let cluster = |e: crate::cluster::kube::Error| Error::Daemon(format!("--cluster kube: {e}"));
-    if k.get("v1", "Namespace", "", KUBE_NAMESPACE)
+    if k.get(&ObjectRef::new("v1", "Namespace", "", KUBE_NAMESPACE))
         .await
         .map_err(cluster)?
         .is_some()

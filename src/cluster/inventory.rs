@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{Cluster, Error};
 use crate::keys::{self, ALLOW_PRUNE_TRAILER, INVENTORY, PRUNE_OPT_OUT};
-use crate::object::ObjectKey;
+use crate::object::{ObjectKey, ObjectRef};
 
 /// One entry of the inventory: enough to find and delete the object.
 fn entry(o: &Value) -> Option<String> {
@@ -29,14 +29,10 @@ fn entry(o: &Value) -> Option<String> {
     ))
 }
 
-fn parse_entry(e: &str) -> Option<Value> {
+fn parse_entry(e: &str) -> Option<ObjectRef> {
     let mut parts = e.split('|');
     let (api, kind, ns, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let mut meta = json!({"name": name});
-    if !ns.is_empty() {
-        meta["namespace"] = json!(ns);
-    }
-    Some(json!({"apiVersion": api, "kind": kind, "metadata": meta}))
+    Some(ObjectRef::new(api, kind, ns, name))
 }
 
 /// Writes the inventory ConfigMap.
@@ -206,7 +202,12 @@ pub async fn sync_with(
 ) -> Result<Synced, SyncError> {
     check_secrets(objects)?;
     let stored = cluster
-        .get("v1", "ConfigMap", inventory_namespace, INVENTORY)
+        .get(&ObjectRef::new(
+            "v1",
+            "ConfigMap",
+            inventory_namespace,
+            INVENTORY,
+        ))
         .await?;
     let inventory_restored = stored.is_none() && remembered.is_some();
     let inventory_missing = stored.is_none() && remembered.is_none();
@@ -229,7 +230,7 @@ pub async fn sync_with(
             previous
                 .iter()
                 .filter_map(|e| parse_entry(e))
-                .filter_map(|stub| ObjectKey::of(&stub))
+                .map(|r| r.key())
                 .filter(|k| k.namespace == ns.name && !names.contains(&k.to_string()))
                 .map(|k| k.to_string())
                 .collect::<Vec<_>>(),
@@ -264,8 +265,8 @@ pub async fn sync_with(
     let mut pruned = Vec::new();
     // Definitions last: what they take with them is deleted by name first.
     gone.sort_by_key(|(_, k, _)| DEFINITIONS.contains(&k.kind.as_str()));
-    for (stub, k, _) in gone {
-        cluster.delete(&stub).await?;
+    for (object, k, _) in gone {
+        cluster.delete(&object).await?;
         pruned.push(k.to_string());
     }
     write(cluster, inventory_namespace, current.iter().collect()).await?;
@@ -322,8 +323,8 @@ fn check_secrets(objects: &[Value]) -> Result<(), SyncError> {
     }
 }
 
-/// An object to prune: its stub (to delete it), key and live state.
-type Prunable = (Value, ObjectKey, Value);
+/// An object to prune: how to address it, its key and its live state.
+type Prunable = (ObjectRef, ObjectKey, Value);
 
 /// What `previous` holds and `current` and `keep` do not, as it exists in the cluster, and how
 /// many of those do not exist. Only what exists is pruned or counted: an object the server
@@ -335,30 +336,26 @@ async fn prunable(
     current: &BTreeSet<String>,
     keep: &BTreeSet<ObjectKey>,
 ) -> Result<(Vec<Prunable>, usize), Error> {
-    let candidates: Vec<(Value, ObjectKey)> = previous
+    let candidates: Vec<(ObjectRef, ObjectKey)> = previous
         .difference(current)
         .filter_map(|e| parse_entry(e))
-        .filter_map(|stub| ObjectKey::of(&stub).map(|k| (stub, k)))
+        .map(|r| {
+            let k = r.key();
+            (r, k)
+        })
         .filter(|(_, k)| !keep.contains(k))
         .collect();
     let mut gone = Vec::new();
     let mut missing = 0;
-    for (stub, k) in candidates {
-        let live = cluster
-            .get(
-                stub["apiVersion"].as_str().unwrap_or(""),
-                &k.kind,
-                &k.namespace,
-                &k.name,
-            )
-            .await?;
+    for (object, k) in candidates {
+        let live = cluster.get(&object).await?;
         match live {
             None => missing += 1,
             Some(live)
                 if PRUNE_OPT_OUT
                     .iter()
                     .any(|a| live["metadata"]["annotations"][*a] == "disabled") => {}
-            Some(live) => gone.push((stub, k, live)),
+            Some(live) => gone.push((object, k, live)),
         }
     }
     Ok((gone, missing))

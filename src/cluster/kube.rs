@@ -15,7 +15,7 @@ use kube::discovery::Scope;
 use serde_json::{Value, json};
 
 use crate::keys::{self, FIELD_MANAGER};
-use crate::object::{ObjectKey, split_api_version};
+use crate::object::{ObjectKey, ObjectRef, split_api_version};
 
 /// Why a cluster operation failed. Each variant names the request (verb and object) and says
 /// the server's words in one line: what people read in `fledge status`, alerts and statuses.
@@ -517,26 +517,19 @@ impl KubeCluster {
     }
 
     /// The live object, if it exists.
-    pub async fn get(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Value>, Error> {
-        let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}});
-        let (api, name) = self.api_for(&probe).await?;
+    pub async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, Error> {
+        let (api, name) = self.api_for(&object.stub()).await?;
         let obj = api
             .get_opt(&name)
             .await
-            .map_err(|e| api_error("get", &describe(&probe), false, e))?;
+            .map_err(|e| api_error("get", &object.to_string(), false, e))?;
         obj.map(|o| serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string())))
             .transpose()
     }
 
     /// Objects of a kind in a namespace (every namespace for `""`), optionally filtered by a
     /// label selector.
-    pub async fn list(
+    pub async fn list_labelled(
         &self,
         api_version: &str,
         kind: &str,
@@ -591,12 +584,12 @@ impl KubeCluster {
     }
 
     /// Deletes an object, its dependents in the background.
-    pub async fn delete(&self, obj: &Value) -> Result<(), Error> {
-        let (api, name) = self.api_for(obj).await?;
+    pub async fn delete(&self, object: &ObjectRef) -> Result<(), Error> {
+        let (api, name) = self.api_for(&object.stub()).await?;
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(api_error("delete", &describe(obj), false, e)),
+            Err(e) => Err(api_error("delete", &object.to_string(), false, e)),
         }
     }
 
@@ -609,7 +602,10 @@ impl KubeCluster {
     ) -> Result<crate::revision::HashKey, Error> {
         use base64::Engine as _;
         let engine = base64::engine::general_purpose::STANDARD;
-        if let Some(secret) = self.get("v1", "Secret", namespace, name).await? {
+        if let Some(secret) = self
+            .get(&ObjectRef::new("v1", "Secret", namespace, name))
+            .await?
+        {
             let key = secret["data"]["key"]
                 .as_str()
                 .and_then(|k| engine.decode(k).ok())

@@ -12,7 +12,7 @@ pub mod sim;
 
 use serde_json::Value;
 
-use crate::object::{ObjectKey, split_api_version};
+use crate::object::{ObjectRef, split_api_version};
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,10 +88,7 @@ pub trait Cluster: Send + Sync {
     /// The live object, if any.
     fn get(
         &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
+        object: &ObjectRef,
     ) -> impl std::future::Future<Output = Result<Option<Value>, Error>> + Send;
     /// Objects of a kind in a namespace (every namespace for `""`).
     fn list(
@@ -101,8 +98,10 @@ pub trait Cluster: Send + Sync {
         namespace: &str,
     ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send;
     /// Deletes an object (no error when it is already gone).
-    fn delete(&self, object: &Value)
-    -> impl std::future::Future<Output = Result<(), Error>> + Send;
+    fn delete(
+        &self,
+        object: &ObjectRef,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
     /// The kinds the cluster serves that can be listed, as (apiVersion, kind); none when the
     /// cluster cannot tell.
     fn kinds(
@@ -121,14 +120,8 @@ impl Cluster for kube::KubeCluster {
         Ok(kube::KubeCluster::apply_status(self, object).await?)
     }
 
-    async fn get(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Value>, Error> {
-        Ok(kube::KubeCluster::get(self, api_version, kind, namespace, name).await?)
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, Error> {
+        Ok(kube::KubeCluster::get(self, object).await?)
     }
 
     async fn list(
@@ -137,10 +130,10 @@ impl Cluster for kube::KubeCluster {
         kind: &str,
         namespace: &str,
     ) -> Result<Vec<Value>, Error> {
-        Ok(kube::KubeCluster::list(self, api_version, kind, namespace, None).await?)
+        Ok(kube::KubeCluster::list_labelled(self, api_version, kind, namespace, None).await?)
     }
 
-    async fn delete(&self, object: &Value) -> Result<(), Error> {
+    async fn delete(&self, object: &ObjectRef) -> Result<(), Error> {
         Ok(kube::KubeCluster::delete(self, object).await?)
     }
 
@@ -217,16 +210,8 @@ impl Cluster for SimHandle {
         Ok(sim.get(&key).unwrap_or(Value::Null))
     }
 
-    async fn get(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Value>, Error> {
-        Ok(self
-            .lock()
-            .get(&ObjectKey::new(api_version, kind, namespace, name)))
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, Error> {
+        Ok(self.lock().get(&object.key()))
     }
 
     async fn list(
@@ -240,9 +225,8 @@ impl Cluster for SimHandle {
         Ok(self.lock().list(group, kind, namespace))
     }
 
-    async fn delete(&self, object: &Value) -> Result<(), Error> {
-        let key = sim::key(object)?;
-        self.lock().delete(&key)?;
+    async fn delete(&self, object: &ObjectRef) -> Result<(), Error> {
+        self.lock().delete(&object.key())?;
         Ok(())
     }
 

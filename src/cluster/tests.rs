@@ -1,4 +1,5 @@
 use super::*;
+use crate::object::ObjectRef;
 use serde_json::json;
 
 /// The same sequence against any implementation.
@@ -7,16 +8,17 @@ async fn round_trip(c: &impl Cluster) {
     let stored = c.apply(std::slice::from_ref(&cm)).await.unwrap();
     assert_eq!(stored[0]["data"]["k"], "v");
     assert!(
-        c.get("v1", "ConfigMap", "prod", "a")
+        c.get(&ObjectRef::new("v1", "ConfigMap", "prod", "a"))
             .await
             .unwrap()
             .is_some()
     );
     assert_eq!(c.list("v1", "ConfigMap", "prod").await.unwrap().len(), 1);
-    c.delete(&cm).await.unwrap();
-    c.delete(&cm).await.unwrap();
+    let r = ObjectRef::of(&cm).unwrap();
+    c.delete(&r).await.unwrap();
+    c.delete(&r).await.unwrap();
     assert!(
-        c.get("v1", "ConfigMap", "prod", "a")
+        c.get(&ObjectRef::new("v1", "ConfigMap", "prod", "a"))
             .await
             .unwrap()
             .is_none()
@@ -28,7 +30,7 @@ async fn round_trip(c: &impl Cluster) {
             .is_err()
     );
     assert!(
-        c.get("v1", "ConfigMap", "prod", "a")
+        c.get(&ObjectRef::new("v1", "ConfigMap", "prod", "a"))
             .await
             .unwrap()
             .is_none()

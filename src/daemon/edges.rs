@@ -14,6 +14,7 @@ use crate::analysis::{MetricError, MetricRequest, MetricSource};
 use crate::cluster::kube::KubeCluster;
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{self, Cluster, SimHandle};
+use crate::object::ObjectRef;
 use crate::report::alerts::Notifier;
 use crate::report::forge::Forge;
 
@@ -89,16 +90,10 @@ impl Cluster for AnyCluster {
         }
     }
 
-    async fn get(
-        &self,
-        api_version: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Value>, cluster::Error> {
+    async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, cluster::Error> {
         match self {
-            Self::Kube(c) => Cluster::get(c, api_version, kind, namespace, name).await,
-            Self::Sim(c) => c.get(api_version, kind, namespace, name).await,
+            Self::Kube(c) => Cluster::get(c, object).await,
+            Self::Sim(c) => c.get(object).await,
         }
     }
 
@@ -114,7 +109,7 @@ impl Cluster for AnyCluster {
         }
     }
 
-    async fn delete(&self, object: &Value) -> Result<(), cluster::Error> {
+    async fn delete(&self, object: &ObjectRef) -> Result<(), cluster::Error> {
         match self {
             Self::Kube(c) => Cluster::delete(c, object).await,
             Self::Sim(c) => c.delete(object).await,

@@ -4,6 +4,7 @@
 //! `error` only errors (an entry without a severity receives nothing, as in Flagger); a Canary
 //! without `analysis.alerts` goes to the daemon's global notifier.
 
+use crate::object::ObjectRef;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -86,7 +87,9 @@ pub async fn targets_for(
         };
         let (mut address, mut token) = (p.address.clone(), None);
         if let Some(secret) = &p.secret_ref
-            && let Ok(Some(s)) = cluster.get("v1", "Secret", &p.namespace, secret).await
+            && let Ok(Some(s)) = cluster
+                .get(&ObjectRef::new("v1", "Secret", &p.namespace, secret))
+                .await
         {
             if let Some(a) = secret_field(&s, "address") {
                 address = Some(a);

@@ -12,6 +12,7 @@
 //! daemon resumes from the persisted state alone. State is persisted before the cluster is
 //! changed to match it.
 
+use crate::object::ObjectRef;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -287,7 +288,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         name: &str,
     ) -> Result<Option<Value>, Error> {
         self.cluster
-            .get(api, kind, &spec.namespace, name)
+            .get(&ObjectRef::new(api, kind, &spec.namespace, name))
             .await
             .map_err(Self::cluster_err(spec))
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fledge::analysis::webhooks::Webhooks;
 use fledge::cluster::sim::SimCluster;
 use fledge::cluster::{Cluster, SimHandle};
-use fledge::object::{ObjectKey, applyable};
+use fledge::object::{ObjectKey, ObjectRef, applyable};
 use fledge::release::parse_canary;
 use fledge::release::spec::Provider;
 use fledge::release::{Phase, ReleaseState, ReleaseTarget};
@@ -221,7 +221,12 @@ async fn a_failing_analysis_rolls_back() {
         "one step of traffic, then halted: {weights:?}"
     );
     let primary = sim
-        .get("apps/v1", "Deployment", "prod", "web-primary")
+        .get(&ObjectRef::new(
+            "apps/v1",
+            "Deployment",
+            "prod",
+            "web-primary",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -230,7 +235,7 @@ async fn a_failing_analysis_rolls_back() {
         "web:1"
     );
     let canary = sim
-        .get("apps/v1", "Deployment", "prod", "web")
+        .get(&ObjectRef::new("apps/v1", "Deployment", "prod", "web"))
         .await
         .unwrap()
         .unwrap();
@@ -242,7 +247,12 @@ async fn a_failing_analysis_rolls_back() {
         (Some(0), Some("web:2"))
     );
     let ing = sim
-        .get("networking.k8s.io/v1", "Ingress", "prod", "web-canary")
+        .get(&ObjectRef::new(
+            "networking.k8s.io/v1",
+            "Ingress",
+            "prod",
+            "web-canary",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -343,7 +353,7 @@ async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcom
         assert_eq!(r.state.phase, Phase::Waiting);
     }
     let canary = sim
-        .get("apps/v1", "Deployment", "prod", "web")
+        .get(&ObjectRef::new("apps/v1", "Deployment", "prod", "web"))
         .await
         .unwrap()
         .unwrap();
@@ -429,10 +439,15 @@ async fn the_plan_preview_is_what_the_executor_applies() {
 
 /// The image the primary's pod template runs.
 async fn primary_image(sim: &SimHandle) -> Value {
-    sim.get("apps/v1", "Deployment", "prod", "web-primary")
-        .await
-        .unwrap()
-        .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+    sim.get(&ObjectRef::new(
+        "apps/v1",
+        "Deployment",
+        "prod",
+        "web-primary",
+    ))
+    .await
+    .unwrap()
+    .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
         .clone()
 }
 
@@ -443,10 +458,12 @@ async fn a_release_status_lost_mid_rollout_never_promotes_the_unanalysed_canary(
     let at_half = tick_until(&sim, &exec, &v2, &mut clock, 20, |s| s.canary_weight == 50).await;
     assert!(at_half.is_some(), "web:2 never reached 50%");
     // `kubectl delete release web`.
-    sim.delete(
-        &json!({"apiVersion": "fledge.dev/v1alpha1", "kind": "Release",
-                       "metadata": {"name": "web", "namespace": "prod"}}),
-    )
+    sim.delete(&ObjectRef::new(
+        "fledge.dev/v1alpha1",
+        "Release",
+        "prod",
+        "web",
+    ))
     .await
     .unwrap();
     clock += 10;
@@ -522,7 +539,12 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
     .unwrap();
     // What the previous version left: its ids in the status and on the primary.
     let mut release = sim
-        .get("fledge.dev/v1alpha1", "Release", "prod", "web")
+        .get(&ObjectRef::new(
+            "fledge.dev/v1alpha1",
+            "Release",
+            "prod",
+            "web",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -536,15 +558,25 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
         .remove("revisionScheme");
     sim.apply_status(&release).await.unwrap();
     let mut primary = applyable(
-        &sim.get("apps/v1", "Deployment", "prod", "web-primary")
-            .await
-            .unwrap()
-            .unwrap(),
+        &sim.get(&ObjectRef::new(
+            "apps/v1",
+            "Deployment",
+            "prod",
+            "web-primary",
+        ))
+        .await
+        .unwrap()
+        .unwrap(),
     );
     primary["metadata"]["annotations"]["fledge.dev/revision"] = json!(legacy.0);
     sim.apply(&[primary]).await.unwrap();
     let before = sim
-        .get("apps/v1", "Deployment", "prod", "web-primary")
+        .get(&ObjectRef::new(
+            "apps/v1",
+            "Deployment",
+            "prod",
+            "web-primary",
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -558,7 +590,12 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
         assert_eq!(r.state.revision_scheme, fledge::revision::SCHEME);
     }
     let after = sim
-        .get("apps/v1", "Deployment", "prod", "web-primary")
+        .get(&ObjectRef::new(
+            "apps/v1",
+            "Deployment",
+            "prod",
+            "web-primary",
+        ))
         .await
         .unwrap()
         .unwrap();

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fledge::cluster::inventory;
 use fledge::cluster::kube::{Error, KubeCluster};
+use fledge::object::ObjectRef;
 use http::{Request, Response};
 use kube::client::Body;
 use serde_json::{Value, json};
@@ -254,7 +255,7 @@ async fn a_dry_run_failure_applies_nothing_and_names_every_refusal() {
 async fn lists_with_label_selectors_deletes_with_propagation_and_prunes_by_inventory() {
     let (cluster, task) = fake(ok);
     let listed = cluster
-        .list("v1", "ConfigMap", "prod", Some("app=web"))
+        .list_labelled("v1", "ConfigMap", "prod", Some("app=web"))
         .await
         .unwrap();
     assert_eq!(listed[0]["metadata"]["name"], "a");
@@ -456,7 +457,7 @@ async fn errors_name_the_request_in_the_servers_words_and_never_quote_a_secret()
         "{e}"
     );
     let e = cluster
-        .get("v1", "Service", "prod", "web")
+        .get(&ObjectRef::new("v1", "Service", "prod", "web"))
         .await
         .unwrap_err();
     assert_eq!(e.fault(), fledge::cluster::Fault::Forbidden);
@@ -465,7 +466,12 @@ async fn errors_name_the_request_in_the_servers_words_and_never_quote_a_secret()
         "get Service prod/web: services \"web\" is forbidden: User \"system:serviceaccount:fledge-system:fledge\" cannot get resource \"services\" in API group \"\" in the namespace \"prod\""
     );
     let e = cluster
-        .get("fledge.dev/v1alpha1", "Release", "prod", "web")
+        .get(&ObjectRef::new(
+            "fledge.dev/v1alpha1",
+            "Release",
+            "prod",
+            "web",
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.fault(), fledge::cluster::Fault::NoKind);

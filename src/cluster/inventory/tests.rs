@@ -1,6 +1,7 @@
 use super::*;
 use crate::cluster::SimHandle;
 use crate::cluster::sim::SimCluster;
+use crate::object::ObjectRef;
 
 #[tokio::test]
 async fn prunes_only_what_it_applied_and_may_prune() {
@@ -45,7 +46,7 @@ async fn prunes_only_what_it_applied_and_may_prune() {
         ("theirs", true),
     ] {
         assert_eq!(
-            sim.get("v1", "ConfigMap", "prod", name)
+            sim.get(&ObjectRef::new("v1", "ConfigMap", "prod", name))
                 .await
                 .unwrap()
                 .is_some(),
@@ -66,7 +67,7 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
         .await
         .unwrap();
     let present = async |name: &str| {
-        sim.get("v1", "ConfigMap", "prod", name)
+        sim.get(&ObjectRef::new("v1", "ConfigMap", "prod", name))
             .await
             .unwrap()
             .is_some()
@@ -96,7 +97,7 @@ async fn a_commit_that_would_prune_most_of_the_inventory_is_refused_whole() {
         .to_string();
     assert!(e.contains("declares no object at all"), "{e}");
     assert!(
-        sim.get("v1", "Namespace", "", "prod")
+        sim.get(&ObjectRef::new("v1", "Namespace", "", "prod"))
             .await
             .unwrap()
             .is_some()
@@ -168,7 +169,7 @@ async fn a_namespace_is_pruned_only_when_allowed_and_the_refusal_names_what_woul
         "{text}"
     );
     assert!(
-        sim.get("v1", "Namespace", "", "team-a")
+        sim.get(&ObjectRef::new("v1", "Namespace", "", "team-a"))
             .await
             .unwrap()
             .is_some()
@@ -211,9 +212,14 @@ async fn a_deleted_inventory_is_stood_in_for_by_the_one_last_written() {
         .map(|i| config_map("prod", &format!("c{i}")))
         .collect();
     let first = sync_plain(&sim, &all).await.unwrap();
-    sim.delete(&config_map("fledge-system", INVENTORY))
-        .await
-        .unwrap();
+    sim.delete(&ObjectRef::new(
+        "v1",
+        "ConfigMap",
+        "fledge-system",
+        INVENTORY,
+    ))
+    .await
+    .unwrap();
     // In the same interval, the repository drops c3.
     let r = sync_with(
         &sim,
@@ -228,9 +234,14 @@ async fn a_deleted_inventory_is_stood_in_for_by_the_one_last_written() {
     assert!(r.inventory_restored);
     assert_eq!(r.pruned, ["ConfigMap prod/c3"]);
     assert!(
-        sim.get("v1", "ConfigMap", "fledge-system", INVENTORY)
-            .await
-            .unwrap()
-            .is_some()
+        sim.get(&ObjectRef::new(
+            "v1",
+            "ConfigMap",
+            "fledge-system",
+            INVENTORY
+        ))
+        .await
+        .unwrap()
+        .is_some()
     );
 }

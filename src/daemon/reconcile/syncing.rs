@@ -2,6 +2,7 @@
 //! breaks, apply its plain objects and prune what it dropped, adopt its releases once that
 //! succeeded, and keep the sync's status (like Flux's `Ready` condition, with a reason) true.
 
+use crate::object::ObjectRef;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -136,7 +137,7 @@ impl Reconciler {
             let made = self
                 .exec
                 .cluster
-                .get(api, &key.kind, &key.namespace, &sibling)
+                .get(&ObjectRef::new(api, &key.kind, &key.namespace, &sibling))
                 .await;
             // Held when the release made it, or when that cannot be told.
             if let Ok(None) = made {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use fledge::cluster::sim::SimCluster;
 use fledge::cluster::{Cluster, SimHandle};
+use fledge::object::ObjectRef;
 use serde_json::{Value, json};
 
 use crate::support::testcluster::cluster;
@@ -191,13 +192,13 @@ async fn an_object_over_a_limit_refuses_its_whole_batch_on_both() {
             assert!(e.contains(&format!("{ns}/{name}")), "{e}");
         }
         assert!(
-            kube.get("v1", "ConfigMap", &ns, "small")
+            kube.get(&ObjectRef::new("v1", "ConfigMap", &ns, "small"))
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
-            sim.get("v1", "ConfigMap", &ns, "small")
+            sim.get(&ObjectRef::new("v1", "ConfigMap", &ns, "small"))
                 .await
                 .unwrap()
                 .is_none()

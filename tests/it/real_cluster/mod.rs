@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use fledge::cluster::kube::KubeCluster;
 use fledge::cluster::sim::{SimCluster, metrics_router};
+use fledge::object::ObjectRef;
 use serde_json::{Value, json};
 
 use fledge::release::Phase;
@@ -717,7 +718,11 @@ async fn traffic_exporter(kube: KubeCluster, namespaces: Vec<String>) -> u16 {
                     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
                 ] {
                     // Kinds whose CRD is not installed yet list nothing.
-                    for o in kube.list(api, kind, ns, None).await.unwrap_or_default() {
+                    for o in kube
+                        .list_labelled(api, kind, ns, None)
+                        .await
+                        .unwrap_or_default()
+                    {
                         let mut s = sim.lock().unwrap();
                         s.apply(fledge::object::applyable(&o), started.elapsed())
                             .expect("listed objects name their kind");
@@ -1245,7 +1250,7 @@ async fn what_a_sync_refused_half_way_applied_is_in_the_inventory_and_pruned_lat
     .unwrap_err();
     assert!(e.to_string().contains("dataa"), "{e}");
     assert!(
-        kube.get("v1", "Namespace", "", &half)
+        kube.get(&ObjectRef::new("v1", "Namespace", "", &half))
             .await
             .unwrap()
             .is_some()

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use fledge::analysis::{MetricError, MetricRequest, MetricSource};
 use fledge::cluster::{self, Cluster, SimHandle};
+use fledge::object::ObjectRef;
 use fledge::release::{ReleaseState, ReleaseTarget};
 use fledge::rollout::executor::Executor;
 use serde_json::Value;
@@ -137,15 +138,9 @@ impl<C: Cluster> Cluster for Recording<C> {
         self.inner.apply_status(o).await
     }
 
-    async fn get(
-        &self,
-        a: &str,
-        k: &str,
-        ns: &str,
-        n: &str,
-    ) -> Result<Option<Value>, cluster::Error> {
-        self.record(&["get"], a, k);
-        self.inner.get(a, k, ns, n).await
+    async fn get(&self, o: &ObjectRef) -> Result<Option<Value>, cluster::Error> {
+        self.record(&["get"], &o.api_version, &o.kind);
+        self.inner.get(o).await
     }
 
     async fn list(&self, a: &str, k: &str, ns: &str) -> Result<Vec<Value>, cluster::Error> {
@@ -153,9 +148,9 @@ impl<C: Cluster> Cluster for Recording<C> {
         self.inner.list(a, k, ns).await
     }
 
-    async fn delete(&self, o: &Value) -> Result<(), cluster::Error> {
+    async fn delete(&self, o: &ObjectRef) -> Result<(), cluster::Error> {
         self.write()?;
-        self.record(&["delete"], str_of(o, "apiVersion"), str_of(o, "kind"));
+        self.record(&["delete"], &o.api_version, &o.kind);
         self.inner.delete(o).await
     }
 }
