@@ -28,7 +28,8 @@
 //! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
 //! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields, what
 //!   a field manager applied (from `managedFields`), a Secret's data as the server holds it.
-//! - [`keys`]: every annotation, label, trailer and name fledge writes.
+//! - [`keys`]: every annotation, label, trailer and name fledge writes; [`ids`]: the identities
+//!   that travel between stages (commits).
 //! - [`net`]: the HTTP client and the backoff every network edge shares; [`chain`]: an error
 //!   with its causes, for logs.
 
@@ -37,6 +38,7 @@ pub mod chain;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod ids;
 pub mod keys;
 pub mod net;
 pub mod object;

@@ -562,7 +562,7 @@ impl Stage<'_> {
                 v.phase == "Succeeded" && v.source_commit.as_deref() == Some(bump.as_str())
             })
             .await?;
-        let promoted = v.primary_revision.clone().unwrap_or_default();
+        let promoted = v.primary_revision.clone().map(|r| r.0).unwrap_or_default();
         scenes.push(v);
         let record = format!("{}/{}/podinfo.yaml", keys::PROMOTION_DIR, self.namespace());
         let said = format!("  fledge committed: {record}");

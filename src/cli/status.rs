@@ -82,7 +82,7 @@ fn message(v: &ReleaseView) -> String {
 /// The sync's line above the table: the commit applied, or why the last one was not.
 #[must_use]
 pub fn sync_line(s: &SyncStatus) -> String {
-    let short = |c: &Option<String>| {
+    let short = |c: &Option<crate::ids::CommitId>| {
         c.as_deref()
             .map_or("-", |c| &c[..c.len().min(7)])
             .to_owned()

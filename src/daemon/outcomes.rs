@@ -278,7 +278,7 @@ impl Writer {
                     && let Some(c) = &h.commit
                 {
                     by_commit
-                        .entry(c.clone())
+                        .entry(c.to_string())
                         .or_default()
                         .push(record::note_line(t, h));
                 }

@@ -25,10 +25,11 @@ use super::config::Config;
 use super::edges::{AnyCluster, AnyMetrics};
 use super::report::Outgoing;
 use super::shared::{Clock, Shared, World};
+use crate::ids::CommitId;
 use crate::object::ObjectKey;
 use crate::release::spec::AlertProvider;
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
-use crate::revision::HashKey;
+use crate::revision::{HashKey, RevisionId};
 use crate::rollout::executor::Executor;
 use crate::rollout::targets::{self, Desired};
 use crate::source::poller::PollState;
@@ -43,7 +44,7 @@ struct Entry {
 /// The plain objects of the last commit that rendered, and when sync last applied them: sync
 /// runs again each `--interval` on the same commit (correcting drift, retrying a failure).
 struct Declared {
-    commit: String,
+    commit: CommitId,
     plain: Vec<Value>,
     owned: BTreeSet<ObjectKey>,
     /// Releases whose Canary this commit breaks, with why.
@@ -67,11 +68,11 @@ pub(super) struct Reconciler {
     entries: BTreeMap<String, Entry>,
     states: BTreeMap<String, ReleaseState>,
     /// The (revision, commit) that brought each release's current revision.
-    brought: BTreeMap<String, (String, String)>,
-    seen_commit: Option<String>,
+    brought: BTreeMap<String, (RevisionId, CommitId)>,
+    seen_commit: Option<CommitId>,
     /// The newest commit when it did not render, with why: its failure stays the sync's
     /// status while the last good commit is synced again.
-    unrendered: Option<(String, String)>,
+    unrendered: Option<(CommitId, String)>,
     declared: Option<Declared>,
     /// Releases whose Canary the adopted commit breaks, with why: held as they were (no tick,
     /// their objects neither applied nor pruned by sync) until a commit fixes the Canary.
@@ -82,7 +83,7 @@ pub(super) struct Reconciler {
     /// is deleted.
     inventory: Option<BTreeSet<String>>,
     /// The last sync's commit and outcome.
-    last_sync: Option<(String, Result<(), syncing::NotReady>)>,
+    last_sync: Option<(CommitId, Result<(), syncing::NotReady>)>,
     /// Why the repository cannot be polled, when it cannot (for longer than an interval).
     source_failure: Option<String>,
     /// Whether this process looked for objects fledge applied that a lost inventory held.
@@ -147,7 +148,7 @@ impl Reconciler {
             let poll = polls.borrow_and_update().clone();
             self.count_poll(&poll);
             if let Some(snap) = poll.snapshot
-                && self.seen_commit.as_deref() != Some(&snap.commit.to_string())
+                && self.seen_commit.as_ref() != Some(&snap.commit)
             {
                 self.on_snapshot(snap).await?;
             } else {
@@ -175,13 +176,13 @@ impl Reconciler {
 
     /// Takes the commit's releases: each keeps the commit that first brought its revision, and
     /// its schedule unless its target or spec changed (then it is due at once).
-    async fn adopt(&mut self, d: Desired, commit: &str) {
+    async fn adopt(&mut self, d: Desired, commit: &CommitId) {
         self.exec.templates = d.templates;
         self.providers = d.alert_providers;
         let now = Instant::now();
         let mut next = BTreeMap::new();
         for (k, mut t) in d.releases {
-            let rev = t.revision.id.0.clone();
+            let rev = t.revision.id.clone();
             let earlier = self.brought.get(&k);
             let persisted = match earlier {
                 Some(_) => None,

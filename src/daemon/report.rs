@@ -61,7 +61,7 @@ async fn post_statuses(f: &Forge, w: &World, cluster_name: &str) {
             (forge::State::Failure, forge::truncate(&w.sync.message, 140))
         };
         let st = forge::CommitStatus {
-            sha: sha.clone(),
+            sha: sha.to_string(),
             context: format!("fledge/{cluster_name}/sync"),
             state,
             description,

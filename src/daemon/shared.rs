@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::ids::CommitId;
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
 use crate::report::metrics::Counters;
 
@@ -17,9 +18,9 @@ use crate::report::metrics::Counters;
 #[serde(rename_all = "camelCase")]
 pub struct SyncStatus {
     /// The commit last seen.
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// The last commit that synced whole.
-    pub applied_commit: Option<String>,
+    pub applied_commit: Option<CommitId>,
     pub ready: bool,
     /// Why it is (not) ready, as Flux's condition reasons: `ReconciliationSucceeded`,
     /// `BuildFailed`, `ReconciliationFailed`, `PruneRefused`, `InvalidCanary`,
@@ -113,7 +114,7 @@ impl Shared {
 /// their latest states.
 #[derive(Debug, Clone, Default)]
 pub struct World {
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     pub sync: SyncStatus,
     pub releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)>,
 }

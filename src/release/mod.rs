@@ -22,6 +22,7 @@ pub use spec::ReleaseSpec;
 pub use state::{Decision, Observation, Phase, ReleaseState};
 pub use view::ReleaseView;
 
+use crate::ids::CommitId;
 use crate::revision::Revision;
 
 /// One release as Git describes it: the Canary and the objects it references.
@@ -39,7 +40,7 @@ pub struct ReleaseTarget {
     /// The Ingress named by `ingressRef`.
     pub ingress: Option<Value>,
     /// The commit that brought this revision.
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// Promoted before and not failed since (fast rollback).
     pub known_good: bool,
     /// The target as Git had it at the commit that brought the revision the primary serves,
@@ -52,7 +53,7 @@ pub struct ReleaseTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrimarySource {
     /// The commit read.
-    pub commit: String,
+    pub commit: CommitId,
     /// The target Deployment at that commit (with its namespace set).
     pub target: Value,
     pub revision: Revision,

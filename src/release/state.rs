@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::readiness::Readiness;
 use super::spec::{HookType, Severity};
+use crate::ids::CommitId;
+use crate::revision::RevisionId;
 
 /// Where a release stands; Flagger's phases (flagger-spec §4.12). Persisted in the `Release`
 /// object before any action, so a restarted daemon resumes here.
@@ -93,13 +95,13 @@ pub struct ReleaseState {
     pub last_failed_check: Option<FailedCheck>,
     /// The revision under analysis, or last analysed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub canary_revision: Option<String>,
+    pub canary_revision: Option<RevisionId>,
     /// The revision the primary serves.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub primary_revision: Option<String>,
+    pub primary_revision: Option<RevisionId>,
     /// The commit that brought the canary revision.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_commit: Option<String>,
+    pub source_commit: Option<CommitId>,
     /// Unix seconds of the last phase change.
     pub last_transition_time: i64,
     /// Why the release is where it is.
@@ -112,10 +114,10 @@ pub struct ReleaseState {
     /// Revisions promoted before and not failed since, newest first (bounded): a desired
     /// revision among them is promoted without analysis.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub promoted: Vec<String>,
+    pub promoted: Vec<RevisionId>,
     /// The commit that brought the revision the primary serves.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub primary_commit: Option<String>,
+    pub primary_commit: Option<CommitId>,
     /// Why the rollout is halted — neither advancing nor counting failed checks — for a cause
     /// that is not the canary's: a missing or stuck primary, a metrics provider that cannot be
     /// reached or refuses fledge. Cleared when the rollout moves again.
@@ -163,10 +165,10 @@ pub struct Transition {
     /// Unix seconds.
     pub time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub revision: Option<String>,
+    pub revision: Option<RevisionId>,
     /// The commit that brought the revision.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     pub message: String,
 }
 
@@ -187,10 +189,10 @@ impl Transition {
 /// The revision Git wants for the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
-    pub revision: String,
+    pub revision: RevisionId,
     /// The commit that brought this revision. A failed revision is tried again only when a
     /// different commit brings it.
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// Promote without analysis even if the state does not list the revision as promoted.
     pub known_good: bool,
 }

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::state::FailedCheck;
 use super::{ReleaseState, ReleaseTarget};
+use crate::ids::CommitId;
+use crate::revision::RevisionId;
 
 /// A release as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,9 +23,9 @@ pub struct ReleaseView {
     pub threshold: u32,
     pub iterations: u32,
     pub max_iterations: u32,
-    pub canary_revision: Option<String>,
-    pub primary_revision: Option<String>,
-    pub source_commit: Option<String>,
+    pub canary_revision: Option<RevisionId>,
+    pub primary_revision: Option<RevisionId>,
+    pub source_commit: Option<CommitId>,
     pub last_transition_time: String,
     pub message: String,
     pub fast_rollback: bool,

@@ -123,7 +123,7 @@ pub fn status_of(v: &ReleaseView, cluster: &str) -> Option<CommitStatus> {
     };
     if let Some(e) = &v.error {
         return Some(CommitStatus {
-            sha,
+            sha: sha.to_string(),
             context: format!("fledge/{cluster}/{}/{}", v.namespace, v.name),
             state: State::Error,
             description: truncate(
@@ -171,7 +171,7 @@ pub fn status_of(v: &ReleaseView, cluster: &str) -> Option<CommitStatus> {
         _ => return None,
     };
     Some(CommitStatus {
-        sha,
+        sha: sha.to_string(),
         context: format!("fledge/{cluster}/{}/{}", v.namespace, v.name),
         state,
         description: truncate(&description, 140),

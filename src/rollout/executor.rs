@@ -22,6 +22,7 @@ use super::decide::decide;
 use super::objects::{self, Live, PrimaryLeft};
 use crate::analysis::{self, MetricSource, MetricValue, webhooks::Webhooks};
 use crate::cluster::{self, Cluster};
+use crate::ids::CommitId;
 use crate::keys;
 use crate::release::Phase;
 use crate::release::spec::{HookType, MetricTemplate, ReleaseSpec, Severity};
@@ -29,7 +30,7 @@ use crate::release::state::{
     Action, Decision, Desired, Event, EventType, Observation, Outcome, Question, ReleaseState,
 };
 use crate::release::{Readiness, ReleaseTarget, deployment_readiness};
-use crate::revision::{self, Revision};
+use crate::revision::{self, Revision, RevisionId};
 
 /// Why a tick could not complete; the next tick retries.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +90,10 @@ pub struct Loaded {
 #[must_use]
 pub fn recovered(spec: &ReleaseSpec, primary: &Value, now: i64) -> Option<ReleaseState> {
     let annotations = &primary["metadata"]["annotations"];
-    let revision = annotations[keys::REVISION_ANNOTATION].as_str()?.to_owned();
+    let revision = RevisionId::from(annotations[keys::REVISION_ANNOTATION].as_str()?);
     let commit = annotations[keys::COMMIT_ANNOTATION]
         .as_str()
-        .map(str::to_owned);
+        .map(CommitId::from);
     let message = format!(
         "Recovered from {}.{} after the Release status was lost.",
         keys::primary(&spec.target.name),
@@ -122,9 +123,9 @@ pub fn migrate(state: &mut ReleaseState, revision: &Revision) -> bool {
     }
     state.revision_scheme = revision::SCHEME;
     if let Some(legacy) = &revision.legacy {
-        let current = &revision.id.0;
-        let renamed = |r: &mut String| {
-            if *r == legacy.0 {
+        let current = &revision.id;
+        let renamed = |r: &mut RevisionId| {
+            if r == legacy {
                 r.clone_from(current);
             }
         };
@@ -349,11 +350,11 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
 
     /// The decision's events, after its post-rollout hooks ran (each failure an event).
     async fn hooks_after(&self, spec: &ReleaseSpec, decision: &Decision) -> Vec<Event> {
-        let checksum = decision.state.canary_revision.clone().unwrap_or_default();
+        let checksum = decision.state.canary_revision.as_deref().unwrap_or("");
         let mut events = decision.events.clone();
         for a in &decision.actions {
             if let Action::PostRollout(phase) = a {
-                for f in self.webhooks.post_rollout(spec, *phase, &checksum).await {
+                for f in self.webhooks.post_rollout(spec, *phase, checksum).await {
                     events.push(Event {
                         event_type: EventType::Warning,
                         message: f,
@@ -368,7 +369,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
 
     /// Logs each event and sends it to the Canary's `event` webhooks.
     async fn announce(&self, spec: &ReleaseSpec, decision: &Decision, events: &[Event], now: i64) {
-        let checksum = decision.state.canary_revision.clone().unwrap_or_default();
+        let checksum = decision.state.canary_revision.as_deref().unwrap_or("");
         for e in events {
             match e.event_type {
                 EventType::Normal => info!(release = %spec.key(), "{}", e.message),
@@ -380,7 +381,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                     .event(
                         spec,
                         decision.state.phase,
-                        &checksum,
+                        checksum,
                         &e.message,
                         e.event_type == EventType::Warning,
                         now * 1000,
@@ -424,7 +425,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             );
         let mut obs = Observation {
             desired: Desired {
-                revision: t.revision.id.0.clone(),
+                revision: t.revision.id.clone(),
                 commit: t.commit.clone(),
                 known_good: t.known_good,
             },

@@ -10,10 +10,11 @@
 use serde_json::{Value, json};
 
 use super::primary::{primary_deployment, selector_label};
+use crate::ids::CommitId;
 use crate::keys;
 use crate::object::{applyable, owned, set_annotation, with_namespace};
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
-use crate::revision::primary_configs;
+use crate::revision::{RevisionId, primary_configs};
 use crate::routing::{self, RouteInput, Weights};
 
 /// What the cluster holds of a release's Deployments at the start of a tick (`None`: absent).
@@ -47,16 +48,16 @@ pub struct Objects {
 /// A primary that could not be built: the revision it should serve, and where Git had it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrimaryLeft {
-    pub revision: String,
+    pub revision: RevisionId,
     /// The commit that brought the revision, when known: read Git there to rebuild it.
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// The primary does not exist at all.
     pub missing: bool,
 }
 
 impl std::fmt::Display for PrimaryLeft {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let short = &self.revision[..self.revision.len().min(12)];
+        let short = self.revision.short();
         let state = if self.missing {
             "is missing"
         } else {
@@ -129,17 +130,17 @@ fn as_applied(live: &Value) -> Value {
 }
 
 /// The revision the primary should serve in `state`.
-fn primary_revision(t: &ReleaseTarget, state: &ReleaseState) -> String {
+fn primary_revision(t: &ReleaseTarget, state: &ReleaseState) -> RevisionId {
     if matches!(state.phase, Phase::Promoting | Phase::Finalising) {
         state.canary_revision.clone()
     } else {
         state.primary_revision.clone()
     }
-    .unwrap_or_else(|| t.revision.id.0.clone())
+    .unwrap_or_else(|| t.revision.id.clone())
 }
 
 /// The commit that brought the revision the primary should serve in `state`, when known.
-fn primary_commit(t: &ReleaseTarget, state: &ReleaseState) -> Option<String> {
+fn primary_commit(t: &ReleaseTarget, state: &ReleaseState) -> Option<CommitId> {
     if matches!(state.phase, Phase::Promoting | Phase::Finalising) {
         state.source_commit.clone()
     } else if state.primary_revision.is_some() {
@@ -164,10 +165,10 @@ fn primary_objects(
             .map(str::to_owned)
     });
     // A primary annotated with the previous hashing's id of Git's revision serves it too.
-    let legacy = t.revision.id.0 == want && serves.as_deref().is_some_and(|s| t.revision.is(s));
+    let legacy = t.revision.id == want && serves.as_deref().is_some_and(|s| t.revision.is(s));
     if serves.as_deref() == Some(want.as_str()) || legacy {
         // The config copies stay converged too, while Git's revision is the one served.
-        let mut out = if t.revision.id.0 == want {
+        let mut out = if t.revision.id == want {
             primary_configs(&t.revision, &t.configs, ns)
         } else {
             Vec::new()
@@ -183,7 +184,7 @@ fn primary_objects(
     // Built from Git's target when it is that revision, else from the live target that ran
     // it, else from Git as it was at the commit that brought it (a primary deleted during a
     // rollout).
-    let (source, revision, configs) = if t.revision.id.0 == want {
+    let (source, revision, configs) = if t.revision.id == want {
         (
             t.target.clone(),
             &t.revision,
@@ -198,7 +199,7 @@ fn primary_objects(
     } else if let Some(src) = t
         .primary_source
         .as_deref()
-        .filter(|s| s.revision.id.0 == want)
+        .filter(|s| s.revision.id == want)
     {
         (
             src.target.clone(),
@@ -215,11 +216,7 @@ fn primary_objects(
             }),
         ));
     };
-    let mut p = primary_deployment(
-        &with_namespace(source, ns),
-        revision,
-        &want[..12.min(want.len())],
-    )?;
+    let mut p = primary_deployment(&with_namespace(source, ns), revision, want.short())?;
     set_annotation(&mut p, keys::REVISION_ANNOTATION, &want);
     if let Some(c) = primary_commit(t, state) {
         set_annotation(&mut p, keys::COMMIT_ANNOTATION, &c);

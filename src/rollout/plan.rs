@@ -154,8 +154,8 @@ pub fn plan(objects: &[Value], default_provider: &Provider) -> Result<Vec<Plan>,
 pub fn preview(t: &ReleaseTarget) -> Result<Vec<Value>, objects::Error> {
     let state = ReleaseState {
         phase: Phase::Initialized,
-        canary_revision: Some(t.revision.id.0.clone()),
-        primary_revision: Some(t.revision.id.0.clone()),
+        canary_revision: Some(t.revision.id.clone()),
+        primary_revision: Some(t.revision.id.clone()),
         source_commit: t.commit.clone(),
         primary_commit: t.commit.clone(),
         ..ReleaseState::default()

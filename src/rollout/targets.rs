@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::ids::CommitId;
 use crate::object::{ObjectIndex, ObjectKey, namespace_or_default, with_namespace};
 use crate::release::spec::{AlertProvider, MetricSourceRef, MetricTemplate, Provider, ReleaseSpec};
 use crate::release::{ReleaseState, ReleaseTarget};
 use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 use crate::render::{self, Files};
-use crate::revision::{ConfigIndex, ConfigKind, HashKey, Revision, revision_in};
+use crate::revision::{ConfigIndex, ConfigKind, HashKey, Revision, RevisionId, revision_in};
 
 /// What one commit asks for.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +89,7 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
         match target {
             Ok(mut t) => {
                 out.owned.extend(owned_by(&t.spec, &by_name));
-                t.commit = Some(commit.to_owned());
+                t.commit = Some(CommitId::from(commit));
                 out.releases.insert(t.spec.key(), t);
             }
             Err(message) => out.problems.push(Problem {
@@ -244,11 +245,11 @@ fn owned_by(spec: &ReleaseSpec, by_name: &ObjectIndex<'_>) -> Vec<ObjectKey> {
 #[must_use]
 pub fn bringing_commit(
     revision: &Revision,
-    commit: &str,
-    earlier: Option<&(String, String)>,
+    commit: &CommitId,
+    earlier: Option<&(RevisionId, CommitId)>,
     persisted: Option<&ReleaseState>,
-) -> String {
-    let is = |r: Option<&String>| r.is_some_and(|r| revision.is(r));
+) -> CommitId {
+    let is = |r: Option<&RevisionId>| r.is_some_and(|r| revision.is(r));
     let prior = match earlier {
         Some((r, c)) if revision.is(r) => Some(c.clone()),
         Some(_) => None,
@@ -262,7 +263,7 @@ pub fn bringing_commit(
             }
         }),
     };
-    prior.unwrap_or_else(|| commit.to_owned())
+    prior.unwrap_or_else(|| commit.clone())
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ mod verify;
 pub mod watch;
 pub mod webhook;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,21 +36,11 @@ pub(crate) use compact::compact;
 pub(crate) use repo::git_error;
 pub(crate) use transport::{NetError, Remote};
 
-/// A commit id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CommitId(pub git2::Oid);
+pub use crate::ids::CommitId;
 
-impl fmt::Display for CommitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl CommitId {
-    /// The abbreviated form people read (`a1b2c3d`).
-    #[must_use]
-    pub fn short(&self) -> String {
-        self.0.to_string()[..7].to_owned()
+impl From<git2::Oid> for CommitId {
+    fn from(oid: git2::Oid) -> Self {
+        Self::new(oid.to_string())
     }
 }
 

@@ -238,7 +238,7 @@ impl Source {
             .map_err(|e| self.network_error(e))?;
         let (name, target) = self.resolve(&refs)?;
         if self.last == Some(target) {
-            return Ok(Fetched::Unchanged(CommitId(target)));
+            return Ok(Fetched::Unchanged(CommitId::from(target)));
         }
         // Where the remote's ref is kept in the cache; a pinned commit has none (it cannot move).
         let local =
@@ -315,7 +315,7 @@ impl Source {
         obj.peel(ObjectType::Commit)
             .map(|c| c.id())
             .map_err(|e| Error::Read {
-                commit: CommitId(oid),
+                commit: CommitId::from(oid),
                 message: git_error(&e),
             })
     }
@@ -370,7 +370,7 @@ pub fn commit_messages(
 /// Reads a commit's files into memory.
 pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
     let read_err = |e: &git2::Error| Error::Read {
-        commit: CommitId(commit),
+        commit: CommitId::from(commit),
         message: git_error(e),
     };
     let tree = repo
@@ -410,7 +410,7 @@ pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
     }
     files.link(&links);
     Ok(Snapshot {
-        commit: CommitId(commit),
+        commit: CommitId::from(commit),
         files,
     })
 }

@@ -24,7 +24,7 @@ pub struct Verifier {
 
 fn unverified(commit: Oid, reason: impl Into<String>) -> Error {
     Error::Unverified {
-        commit: CommitId(commit),
+        commit: CommitId::from(commit),
         reason: reason.into(),
     }
 }

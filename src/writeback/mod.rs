@@ -330,7 +330,7 @@ impl GitWriter {
                     tracing::info!(branch, commit = %commit, attempt, "pushed");
                     return Ok(Written::Pushed {
                         branch: branch.to_owned(),
-                        commit: CommitId(commit),
+                        commit: CommitId::from(commit),
                     });
                 }
                 PushResult::NonFastForward => {
@@ -372,7 +372,7 @@ impl GitWriter {
         let dst = format!("refs/heads/{side}");
         let written = |c: Oid| Written::SideBranch {
             branch: side.clone(),
-            commit: CommitId(c),
+            commit: CommitId::from(c),
             reason: reason.clone(),
         };
         if let Some(there) = self.remote_head(&side).await? {
@@ -448,7 +448,7 @@ impl GitWriter {
                 })
                 .await?;
             match self.push(notes_commit, NOTES_REF).await? {
-                PushResult::Accepted => return Ok(CommitId(notes_commit)),
+                PushResult::Accepted => return Ok(CommitId::from(notes_commit)),
                 PushResult::NonFastForward => {
                     tokio::time::sleep(jittered(backoff.next_delay(), 0.5)).await;
                 }

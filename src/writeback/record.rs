@@ -58,9 +58,9 @@ pub fn status_file(t: &ReleaseTarget, state: &ReleaseState) -> String {
         "history": history,
     });
     for (k, val) in [
-        ("canaryRevision", &state.canary_revision),
-        ("primaryRevision", &state.primary_revision),
-        ("sourceCommit", &state.source_commit),
+        ("canaryRevision", state.canary_revision.as_deref()),
+        ("primaryRevision", state.primary_revision.as_deref()),
+        ("sourceCommit", state.source_commit.as_deref()),
     ] {
         if let Some(x) = val {
             v[k] = json!(x);

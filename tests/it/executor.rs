@@ -51,7 +51,7 @@ fn target(image: &str) -> ReleaseTarget {
         configs: vec![config()],
         autoscaler: None,
         ingress: Some(ingress),
-        commit: Some(format!("commit-{image}")),
+        commit: Some(format!("commit-{image}").into()),
         known_good: false,
         primary_source: None,
     }
@@ -585,8 +585,8 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
         clock += 10;
         let r = exec.tick(&t, clock).await.unwrap();
         assert_eq!(r.state.phase, Phase::Initialized, "{:?}", r.events);
-        assert_eq!(r.state.canary_revision.as_ref(), Some(&t.revision.id.0));
-        assert_eq!(r.state.primary_revision.as_ref(), Some(&t.revision.id.0));
+        assert_eq!(r.state.canary_revision.as_ref(), Some(&t.revision.id));
+        assert_eq!(r.state.primary_revision.as_ref(), Some(&t.revision.id));
         assert_eq!(r.state.revision_scheme, fledge::revision::SCHEME);
     }
     let after = sim

@@ -53,10 +53,10 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
     );
     let state = ReleaseState {
         phase: Phase::Failed,
-        canary_revision: Some(t3.revision.id.0.clone()),
-        primary_revision: Some(t1.revision.id.0.clone()),
-        source_commit: Some(c2.clone()),
-        primary_commit: Some(c1.clone()),
+        canary_revision: Some(t3.revision.id.clone()),
+        primary_revision: Some(t1.revision.id.clone()),
+        source_commit: Some(c2.as_str().into()),
+        primary_commit: Some(c1.as_str().into()),
         message: "Canary analysis failed".into(),
         ..ReleaseState::default()
     };
@@ -92,7 +92,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
     )
     .unwrap();
     let world = World {
-        commit: Some(c3.clone()),
+        commit: Some(c3.as_str().into()),
         sync: fledge::daemon::shared::SyncStatus::default(),
         releases: BTreeMap::from([("shop/web".to_owned(), (Arc::new(t3), state))]),
     };

@@ -159,8 +159,8 @@ pub(crate) fn generated_objects() -> Vec<Value> {
         let state = ReleaseState {
             phase: Phase::Progressing,
             canary_weight: 10,
-            canary_revision: Some(rev.id.0.clone()),
-            primary_revision: Some(rev.id.0.clone()),
+            canary_revision: Some(rev.id.clone()),
+            primary_revision: Some(rev.id.clone()),
             source_commit: Some("0123abcd".into()),
             message: "New revision detected, progressing canary analysis.".into(),
             ..ReleaseState::default()

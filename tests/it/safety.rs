@@ -500,7 +500,7 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
     d.until("not ready", |d| !d.shared.sync().ready).await;
     let sync = d.shared.sync().clone();
     assert_eq!(sync.commit.as_deref(), Some(bad.as_str()));
-    assert!(sync.applied_commit.is_some_and(|c| c != bad));
+    assert!(sync.applied_commit.is_some_and(|c| *c != *bad));
     assert!(
         sync.message.contains("apps/broken.yaml"),
         "{}",

@@ -15,6 +15,7 @@ use crate::cluster::inventory::{self, SyncError};
 use crate::cluster::{Cluster, Fault};
 use crate::daemon::report::Outgoing;
 use crate::daemon::shared::HistoryRewrite;
+use crate::ids::CommitId;
 use crate::keys;
 use crate::object::ObjectKey;
 use crate::report::alerts::Alert;
@@ -50,7 +51,7 @@ impl Reconciler {
     /// not render, or whose objects the cluster refuses, leaves the cluster and the releases on
     /// the last good one.
     pub(super) async fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> anyhow::Result<()> {
-        let commit = snap.commit.to_string();
+        let commit = snap.commit.clone();
         self.seen_commit = Some(commit.clone());
         let (path, provider, key, c) = (
             self.config.path.clone(),
@@ -218,9 +219,9 @@ impl Reconciler {
 
     /// The `Fledge-Allow-Prune` trailers of the commits since the last one synced, up to
     /// `commit` (and of those allowed before that did not sync yet).
-    async fn allowances(&self, commit: &str) -> BTreeSet<String> {
+    async fn allowances(&self, commit: &CommitId) -> BTreeSet<String> {
         let since = self.shared.sync().applied_commit.clone();
-        let (source, to) = (self.config.source.clone(), commit.to_owned());
+        let (source, to) = (self.config.source.clone(), commit.to_string());
         let messages = tokio::task::spawn_blocking(move || {
             crate::source::commit_messages(&source, &to, since.as_deref(), 200)
         })
@@ -228,11 +229,11 @@ impl Reconciler {
         let mut allowed = match messages {
             Ok(Ok(m)) => inventory::allowances(m.iter().map(String::as_str)),
             Ok(Err(e)) => {
-                warn!(commit, error = %Chain(&e), "cannot read the commit messages for prune allowances");
+                warn!(commit = %commit, error = %Chain(&e), "cannot read the commit messages for prune allowances");
                 BTreeSet::new()
             }
             Err(e) => {
-                warn!(commit, error = %e, "cannot read the commit messages for prune allowances");
+                warn!(commit = %commit, error = %e, "cannot read the commit messages for prune allowances");
                 BTreeSet::new()
             }
         };
@@ -348,8 +349,8 @@ impl Reconciler {
     }
 
     /// Records the sync's outcome for `commit` and reports it.
-    pub(super) fn synced(&mut self, commit: &str, outcome: Result<(), NotReady>) {
-        self.last_sync = Some((commit.to_owned(), outcome));
+    pub(super) fn synced(&mut self, commit: &CommitId, outcome: Result<(), NotReady>) {
+        self.last_sync = Some((commit.clone(), outcome));
         self.report_sync();
     }
 
@@ -379,13 +380,12 @@ impl Reconciler {
             }),
             (None, outcome) => outcome,
         };
-        let commit = commit.as_str();
         let before = self.shared.sync().clone();
         let mut now = before.clone();
-        now.commit = Some(commit.to_owned());
+        now.commit = Some(commit.clone());
         match &outcome {
             Ok(()) => {
-                now.applied_commit = Some(commit.to_owned());
+                now.applied_commit = Some(commit.clone());
                 now.ready = true;
                 reason::SUCCEEDED.clone_into(&mut now.reason);
                 now.message.clear();
@@ -406,7 +406,7 @@ impl Reconciler {
         if let Err(why) = outcome
             && (before.ready || before.message != why.message)
         {
-            self.alert_sync(commit, &why.message);
+            self.alert_sync(&commit, &why.message);
         }
     }
 

@@ -12,6 +12,7 @@ use tracing::warn;
 use super::Reconciler;
 use crate::chain::Chain;
 use crate::daemon::report::Outgoing;
+use crate::ids::CommitId;
 use crate::release::spec::Severity;
 use crate::release::state::{Event, EventType, TickError};
 use crate::release::{Phase, PrimarySource, ReleaseState, ReleaseTarget};
@@ -94,8 +95,8 @@ impl Reconciler {
     async fn rebuild_primary(&mut self, k: &str, target: &Arc<ReleaseTarget>, left: &PrimaryLeft) {
         let source = match &left.commit {
             None => Err(left.to_string()),
-            Some(commit) => self.primary_source(k, commit).await.and_then(|s| {
-                if s.revision.id.0 == left.revision {
+            Some(commit) => self.primary_source(k, commit.as_str()).await.and_then(|s| {
+                if s.revision.id == left.revision {
                     Ok(s)
                 } else {
                     Err(format!(
@@ -147,7 +148,7 @@ impl Reconciler {
                 .get(&k)
                 .ok_or_else(|| format!("commit {commit} has no release {k}"))?;
             Ok(PrimarySource {
-                commit: commit.clone(),
+                commit: CommitId::from(commit.as_str()),
                 target: t.target.clone(),
                 revision: t.revision.clone(),
                 configs: t.configs.clone(),
