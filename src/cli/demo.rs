@@ -442,7 +442,7 @@ struct Stage<'a> {
     out: &'a mut (dyn Write + Send),
     shared: Arc<Shared>,
     /// The last view printed of each release.
-    last: BTreeMap<String, ReleaseView>,
+    last: BTreeMap<crate::release::spec::ReleaseKey, ReleaseView>,
     started: tokio::time::Instant,
     work: PathBuf,
     /// The load tester's URL, for the overlay.
@@ -486,7 +486,7 @@ impl Stage<'_> {
                     self.last.insert(k.clone(), shown);
                 }
             }
-            if let Some(v) = views.get(&format!("{}/podinfo", self.namespace()))
+            if let Some(v) = views.get(format!("{}/podinfo", self.namespace()).as_str())
                 && done(v)
             {
                 return Ok(v.clone());

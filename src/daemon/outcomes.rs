@@ -31,7 +31,7 @@ use super::config::OutcomeConfig;
 use super::report::Outgoing;
 use super::shared::{Shared, World};
 use crate::chain::Chain;
-use crate::release::spec::{Provider, Severity};
+use crate::release::spec::{Provider, ReleaseKey, Severity};
 use crate::release::state::Transition;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::report::alerts::{Alert, Target};
@@ -50,7 +50,7 @@ pub struct Writer {
     /// Notes already written this run, by commit.
     notes: BTreeMap<String, String>,
     /// (release, revision) whose revert conflicted or went to a side branch: a person must act.
-    given_up: BTreeSet<(String, String)>,
+    given_up: BTreeSet<(ReleaseKey, String)>,
     /// Side branches written this run: their changes wait there for a person.
     sided: BTreeSet<String>,
     alerts: mpsc::Sender<Outgoing>,
@@ -257,7 +257,10 @@ impl Writer {
                 content: Some(record::promotion_record(t, s).into_bytes()),
             })
             .collect();
-        let names: Vec<String> = promoted.iter().map(|(t, _)| t.spec.key()).collect();
+        let names: Vec<String> = promoted
+            .iter()
+            .map(|(t, _)| t.spec.key().to_string())
+            .collect();
         let change = Change::Edits {
             edits,
             message: format!("fledge: promoted {}", names.join(", ")),
@@ -301,7 +304,7 @@ impl Writer {
 
     async fn revert(
         &mut self,
-        key: &str,
+        key: &ReleaseKey,
         t: &ReleaseTarget,
         s: &ReleaseState,
     ) -> Result<(), writeback::Error> {
@@ -329,7 +332,7 @@ impl Writer {
         let found = self
             .git
             .inspect(&self.config.branch, move |repo, head| {
-                if history::already_reverted(repo, head, source, &release2, &short2) {
+                if history::already_reverted(repo, head, source, release2.as_str(), &short2) {
                     return Ok(None);
                 }
                 // The release's revision at a commit: render that commit's tree.
@@ -337,7 +340,9 @@ impl Writer {
                     let snap = crate::source::read_tree(repo, c).ok()?;
                     let d = targets::desired(&snap.files, &path, &c.to_string(), &provider, &hkey)
                         .ok()?;
-                    d.releases.get(&release2).map(|t| t.revision.id.0.clone())
+                    d.releases
+                        .get(release2.as_str())
+                        .map(|t| t.revision.id.0.clone())
                 };
                 let boundary = history::Boundary {
                     commit: stop,
@@ -363,7 +368,7 @@ impl Writer {
             }
         };
         let reason = s.message.clone();
-        let message = record::revert_message(&commits, &release, &reason, &short);
+        let message = record::revert_message(&commits, release.as_str(), &reason, &short);
         let change = Change::Revert {
             commits: commits
                 .iter()

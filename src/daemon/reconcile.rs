@@ -27,7 +27,7 @@ use super::report::Outgoing;
 use super::shared::{Clock, Shared, World};
 use crate::ids::CommitId;
 use crate::object::ObjectKey;
-use crate::release::spec::AlertProvider;
+use crate::release::spec::{AlertProvider, ReleaseKey};
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
 use crate::revision::{HashKey, RevisionId};
 use crate::rollout::executor::Executor;
@@ -48,7 +48,7 @@ struct Declared {
     plain: Vec<Value>,
     owned: BTreeSet<ObjectKey>,
     /// Releases whose Canary this commit breaks, with why.
-    held: BTreeMap<String, String>,
+    held: BTreeMap<ReleaseKey, String>,
     /// The Namespaces and CRDs the commits since the last synced one allow to prune.
     allowed: BTreeSet<String>,
     synced_at: Instant,
@@ -65,10 +65,10 @@ pub(super) struct Reconciler {
     pub(super) world: watch::Sender<World>,
     pub(super) alerts: mpsc::Sender<Outgoing>,
     pub(super) clock: Clock,
-    entries: BTreeMap<String, Entry>,
-    states: BTreeMap<String, ReleaseState>,
+    entries: BTreeMap<ReleaseKey, Entry>,
+    states: BTreeMap<ReleaseKey, ReleaseState>,
     /// The (revision, commit) that brought each release's current revision.
-    brought: BTreeMap<String, (RevisionId, CommitId)>,
+    brought: BTreeMap<ReleaseKey, (RevisionId, CommitId)>,
     seen_commit: Option<CommitId>,
     /// The newest commit when it did not render, with why: its failure stays the sync's
     /// status while the last good commit is synced again.
@@ -76,7 +76,7 @@ pub(super) struct Reconciler {
     declared: Option<Declared>,
     /// Releases whose Canary the adopted commit breaks, with why: held as they were (no tick,
     /// their objects neither applied nor pruned by sync) until a commit fixes the Canary.
-    held: BTreeMap<String, String>,
+    held: BTreeMap<ReleaseKey, String>,
     providers: BTreeMap<(String, String), AlertProvider>,
     last_polls: u64,
     /// The inventory this process last wrote: it stands in for the inventory ConfigMap if that
@@ -224,7 +224,7 @@ impl Reconciler {
     /// Publishes the releases' latest states: the views for the API and the world for the
     /// writers.
     fn publish(&self) {
-        let releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)> = self
+        let releases: BTreeMap<ReleaseKey, (Arc<ReleaseTarget>, ReleaseState)> = self
             .entries
             .iter()
             .filter_map(|(k, e)| {

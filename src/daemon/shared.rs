@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::ids::CommitId;
+use crate::release::spec::ReleaseKey;
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
 use crate::report::metrics::Counters;
 
@@ -56,7 +57,7 @@ pub struct HistoryRewrite {
 #[derive(Debug, Default)]
 pub struct Shared {
     /// The releases as the API shows them, by `namespace/name`.
-    pub releases: Mutex<BTreeMap<String, ReleaseView>>,
+    pub releases: Mutex<BTreeMap<ReleaseKey, ReleaseView>>,
     /// The sync's status (`/api/sync`).
     pub sync: Mutex<SyncStatus>,
     pub counters: Mutex<Counters>,
@@ -80,7 +81,7 @@ impl Shared {
     }
 
     /// The release views, for an update.
-    pub fn releases(&self) -> MutexGuard<'_, BTreeMap<String, ReleaseView>> {
+    pub fn releases(&self) -> MutexGuard<'_, BTreeMap<ReleaseKey, ReleaseView>> {
         self.releases.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -116,7 +117,7 @@ impl Shared {
 pub struct World {
     pub commit: Option<CommitId>,
     pub sync: SyncStatus,
-    pub releases: BTreeMap<String, (Arc<ReleaseTarget>, ReleaseState)>,
+    pub releases: BTreeMap<ReleaseKey, (Arc<ReleaseTarget>, ReleaseState)>,
 }
 
 /// Wall-clock unix seconds, sped up by the time scale.

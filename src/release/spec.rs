@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// A Canary that cannot be used, with the field at fault.
@@ -331,6 +332,50 @@ pub struct Analysis {
     pub canary_ready_threshold: u8,
 }
 
+/// A release's identity: the namespace and name of its Canary, written `namespace/name` (how
+/// logs, alerts and the API name it). Every map of releases is keyed by it; as it borrows as
+/// that text, a map can be read with `"namespace/name"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ReleaseKey(String);
+
+impl ReleaseKey {
+    #[must_use]
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self(format!("{namespace}/{name}"))
+    }
+
+    /// The Canary's namespace.
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        self.0.split_once('/').map_or("", |(ns, _)| ns)
+    }
+
+    /// The Canary's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.0.split_once('/').map_or(self.0.as_str(), |(_, n)| n)
+    }
+
+    /// `namespace/name`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ReleaseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for ReleaseKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A Canary, validated, with Flagger's defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReleaseSpec {
@@ -418,8 +463,8 @@ impl ReleaseSpec {
 
     /// `<namespace>/<name>`: the release's key in logs, the API and Git.
     #[must_use]
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+    pub fn key(&self) -> ReleaseKey {
+        ReleaseKey::new(&self.namespace, &self.name)
     }
 
     /// `<name>.<namespace>`, as Flagger names a canary in messages.

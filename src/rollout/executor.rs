@@ -25,7 +25,7 @@ use crate::cluster::{self, Cluster};
 use crate::ids::CommitId;
 use crate::keys;
 use crate::release::Phase;
-use crate::release::spec::{HookType, MetricTemplate, ReleaseSpec, Severity};
+use crate::release::spec::{HookType, MetricTemplate, ReleaseKey, ReleaseSpec, Severity};
 use crate::release::state::{
     Action, Decision, Desired, Event, EventType, Observation, Outcome, Question, ReleaseState,
 };
@@ -37,7 +37,7 @@ use crate::revision::{self, Revision, RevisionId};
 pub enum Error {
     #[error("release {release}")]
     Cluster {
-        release: String,
+        release: ReleaseKey,
         #[source]
         source: cluster::Error,
     },

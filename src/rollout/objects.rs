@@ -13,6 +13,7 @@ use super::primary::{primary_deployment, selector_label};
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::{applyable, owned, set_annotation, with_namespace};
+use crate::release::spec::ReleaseKey;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::revision::{RevisionId, primary_configs};
 use crate::routing::{self, RouteInput, Weights};
@@ -30,7 +31,10 @@ pub struct Live {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("release {release}: {message}")]
-    Invalid { release: String, message: String },
+    Invalid {
+        release: ReleaseKey,
+        message: String,
+    },
     #[error(transparent)]
     Routing(#[from] routing::Error),
 }

@@ -141,7 +141,7 @@ pub fn plan(objects: &[Value], default_provider: &Provider) -> Result<Vec<Plan>,
                 desired
                     .problems
                     .iter()
-                    .find(|p| p.release.as_deref() == Some(key.as_str()))
+                    .find(|p| p.release.as_ref() == Some(&key))
                     .map_or_else(String::new, |p| p.message.clone())
             });
             plan_one(spec, target)

@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use crate::ids::CommitId;
 use crate::object::{ObjectIndex, ObjectKey, namespace_or_default, with_namespace};
-use crate::release::spec::{AlertProvider, MetricSourceRef, MetricTemplate, Provider, ReleaseSpec};
+use crate::release::spec::{
+    AlertProvider, MetricSourceRef, MetricTemplate, Provider, ReleaseKey, ReleaseSpec,
+};
 use crate::release::{ReleaseState, ReleaseTarget};
 use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 use crate::render::{self, Files};
@@ -24,8 +26,8 @@ use crate::revision::{ConfigIndex, ConfigKind, HashKey, Revision, RevisionId, re
 pub struct Desired {
     /// Objects sync applies (and prunes when they disappear).
     pub plain: Vec<Value>,
-    /// One per Canary, by `namespace/name`.
-    pub releases: BTreeMap<String, ReleaseTarget>,
+    /// One per Canary.
+    pub releases: BTreeMap<ReleaseKey, ReleaseTarget>,
     pub templates: BTreeMap<(String, String), MetricTemplate>,
     pub alert_providers: BTreeMap<(String, String), AlertProvider>,
     /// Objects in the repository that releases apply (never pruned by sync).
@@ -37,8 +39,8 @@ pub struct Desired {
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The release (`namespace/name`) of a Canary; `None` for templates and providers.
-    pub release: Option<String>,
+    /// The release of a Canary; `None` for templates and providers.
+    pub release: Option<ReleaseKey>,
     /// What is wrong, naming the object and the field.
     pub message: String,
 }
@@ -154,12 +156,11 @@ fn configuration(objects: &[Value], out: &mut Desired) {
     }
 }
 
-/// `namespace/name` of a Canary object, as [`ReleaseSpec::key`] spells it.
-fn canary_key(canary: &Value) -> String {
-    format!(
-        "{}/{}",
+/// The release of a Canary object, as [`ReleaseSpec::key`] names it.
+fn canary_key(canary: &Value) -> ReleaseKey {
+    ReleaseKey::new(
         namespace_or_default(canary),
-        canary["metadata"]["name"].as_str().unwrap_or("")
+        canary["metadata"]["name"].as_str().unwrap_or(""),
     )
 }
 

@@ -17,7 +17,7 @@ mod traefik;
 use serde_json::{Map, Value, json};
 
 use crate::keys::{self, FLUX_OPT_OUT, RELEASE_LABEL};
-use crate::release::spec::{Provider, ReleaseSpec, Strategy};
+use crate::release::spec::{Provider, ReleaseKey, ReleaseSpec, Strategy};
 
 /// How traffic is split right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +54,15 @@ pub enum Error {
     #[error(
         "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd, smi, osm, traefik)"
     )]
-    Unsupported { release: String, provider: String },
+    Unsupported {
+        release: ReleaseKey,
+        provider: String,
+    },
     #[error("Canary {release}: {message}")]
-    Invalid { release: String, message: String },
+    Invalid {
+        release: ReleaseKey,
+        message: String,
+    },
 }
 
 /// Builds a provider's routing objects.

@@ -268,7 +268,7 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
     use std::sync::Arc;
     let shared = Arc::new(fledge::daemon::Shared::default());
     shared.releases.lock().unwrap().insert(
-        "shop/web".into(),
+        fledge::release::spec::ReleaseKey::new("shop", "web"),
         fledge::release::ReleaseView {
             namespace: "shop".into(),
             name: "web".into(),

@@ -94,7 +94,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
     let world = World {
         commit: Some(c3.as_str().into()),
         sync: fledge::daemon::shared::SyncStatus::default(),
-        releases: BTreeMap::from([("shop/web".to_owned(), (Arc::new(t3), state))]),
+        releases: BTreeMap::from([(t3.spec.key(), (Arc::new(t3), state))]),
     };
     w.flush(&world).await.unwrap();
     assert_eq!(remote.head(), c3, "nothing committed");

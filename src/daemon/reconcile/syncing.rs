@@ -18,6 +18,7 @@ use crate::daemon::shared::HistoryRewrite;
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::ObjectKey;
+use crate::release::spec::ReleaseKey;
 use crate::report::alerts::Alert;
 use crate::rollout::targets::{self, Desired};
 use crate::source::Snapshot;
@@ -109,16 +110,13 @@ impl Reconciler {
     /// workloads of a failed Canary alone: the app's objects (a Deployment, Service or HPA with
     /// a live `-primary`, an Ingress with a live `-canary`) are neither applied as plain objects
     /// nor pruned, and the release keeps its state without ticking. Returns the held releases.
-    async fn hold_broken(&mut self, d: &mut Desired) -> BTreeMap<String, String> {
-        let held: BTreeMap<String, String> = d
+    async fn hold_broken(&mut self, d: &mut Desired) -> BTreeMap<ReleaseKey, String> {
+        let held: BTreeMap<ReleaseKey, String> = d
             .problems
             .iter()
             .filter_map(|p| p.release.clone().map(|r| (r, p.message.clone())))
             .collect();
-        let namespaces: BTreeSet<&str> = held
-            .keys()
-            .filter_map(|k| k.split_once('/').map(|(ns, _)| ns))
-            .collect();
+        let namespaces: BTreeSet<&str> = held.keys().map(ReleaseKey::namespace).collect();
         let mut kept = Vec::new();
         for o in std::mem::take(&mut d.plain) {
             let Some(key) = ObjectKey::of(&o).filter(|k| namespaces.contains(k.namespace.as_str()))

@@ -13,7 +13,7 @@ use super::Reconciler;
 use crate::chain::Chain;
 use crate::daemon::report::Outgoing;
 use crate::ids::CommitId;
-use crate::release::spec::Severity;
+use crate::release::spec::{ReleaseKey, Severity};
 use crate::release::state::{Event, EventType, TickError};
 use crate::release::{Phase, PrimarySource, ReleaseState, ReleaseTarget};
 use crate::report::alerts::{self, Alert};
@@ -38,7 +38,7 @@ impl Reconciler {
     /// Ticks every release that is due; returns when the next one is.
     pub(super) async fn tick_due(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        let due: Vec<String> = self
+        let due: Vec<ReleaseKey> = self
             .entries
             .iter()
             .filter(|(k, e)| e.due <= now && !self.held.contains_key(*k))
@@ -54,7 +54,7 @@ impl Reconciler {
             .min()
     }
 
-    async fn tick(&mut self, k: &str) {
+    async fn tick(&mut self, k: &ReleaseKey) {
         let Some(e) = self.entries.get(k) else {
             return;
         };
@@ -92,7 +92,12 @@ impl Reconciler {
     /// A primary deleted during a rollout: rebuilt from Git as it was at the commit that
     /// brought the revision it served (read from the poll cache), ticking again at once; when
     /// that cannot be done, the release's tick fails with the reason `PrimaryLost`.
-    async fn rebuild_primary(&mut self, k: &str, target: &Arc<ReleaseTarget>, left: &PrimaryLeft) {
+    async fn rebuild_primary(
+        &mut self,
+        k: &ReleaseKey,
+        target: &Arc<ReleaseTarget>,
+        left: &PrimaryLeft,
+    ) {
         let source = match &left.commit {
             None => Err(left.to_string()),
             Some(commit) => self.primary_source(k, commit.as_str()).await.and_then(|s| {
@@ -129,7 +134,7 @@ impl Reconciler {
     }
 
     /// The release `k` as Git had it at `commit`, read from the poll cache.
-    async fn primary_source(&self, k: &str, commit: &str) -> Result<PrimarySource, String> {
+    async fn primary_source(&self, k: &ReleaseKey, commit: &str) -> Result<PrimarySource, String> {
         let (source, path, provider, key, commit, k) = (
             self.config.source.clone(),
             self.config.path.clone(),
@@ -162,7 +167,7 @@ impl Reconciler {
     /// commit status say it), recorded in its Release status where it can be, counted, logged,
     /// and alerted when it begins or its reason or message changes. It clears at the next tick
     /// that succeeds.
-    async fn tick_failed(&mut self, k: &str, t: &ReleaseTarget, mut error: TickError) {
+    async fn tick_failed(&mut self, k: &ReleaseKey, t: &ReleaseTarget, mut error: TickError) {
         let mut state = self.states.get(k).cloned().unwrap_or_else(|| ReleaseState {
             message: "not ticked yet".into(),
             ..ReleaseState::default()

@@ -838,7 +838,7 @@ fn previous_ids(c: &TestCluster, ns: &str, manifests: &str) -> (String, String) 
         &fledge::release::spec::Provider::Kubernetes,
         &fledge::revision::HashKey::new(key),
     );
-    let revision = &split.releases[&format!("{ns}/web")].revision;
+    let revision = &split.releases[format!("{ns}/web").as_str()].revision;
     (revision.id.0.clone(), revision.legacy.clone().unwrap().0)
 }
 

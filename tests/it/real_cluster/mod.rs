@@ -1088,7 +1088,7 @@ async fn scenario<C: fledge::cluster::Cluster>(
             &Provider::Kubernetes,
             &HashKey::offline(),
         );
-        let t = &d.releases[&format!("{ns}/web")];
+        let t = &d.releases[format!("{ns}/web").as_str()];
         for _ in 0..60 {
             clock += 10;
             settle(clock).await;
