@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 
 use crate::keys;
-use crate::release::ReleaseView;
+use crate::release::spec::{ReleaseKey, ReleaseSpec};
+use crate::release::{Phase, ReleaseView};
 
 /// `flagger_info{version, mesh_provider}`.
 pub const INFO: &str = "flagger_info";
@@ -39,13 +40,60 @@ pub struct Counters {
     pub ticks: u64,
     pub writebacks: u64,
     pub writeback_errors: u64,
-    /// Promotions and rollbacks by (target, namespace, Flagger's strategy label).
-    pub successes: BTreeMap<(String, String, String), u64>,
-    pub failures: BTreeMap<(String, String, String), u64>,
-    /// The last value of each analysis metric by (target, namespace, metric).
-    pub metric_values: BTreeMap<(String, String, String), f64>,
-    /// Ticks that failed, by (release, namespace, reason).
-    pub tick_errors: BTreeMap<(String, String, String), u64>,
+    /// Promotions and rollbacks by workload and Flagger's strategy label.
+    pub successes: BTreeMap<(Workload, &'static str), u64>,
+    pub failures: BTreeMap<(Workload, &'static str), u64>,
+    /// The last value of each analysis metric by workload and metric.
+    pub metric_values: BTreeMap<(Workload, String), f64>,
+    /// Ticks that failed, by release and reason.
+    pub tick_errors: BTreeMap<(ReleaseKey, String), u64>,
+}
+
+/// Flagger's labels of a release's series: its target's name and namespace (Flagger labels a
+/// canary's outcome and metric series by the workload, and its dashboards read them so).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Workload {
+    #[must_use]
+    pub fn of(spec: &ReleaseSpec) -> Self {
+        Self {
+            name: spec.target.name.clone(),
+            namespace: spec.namespace.clone(),
+        }
+    }
+}
+
+impl Counters {
+    /// A release went from `from` to `to`: a promotion or a rollback counts, as in Flagger.
+    pub fn count_outcome(&mut self, spec: &ReleaseSpec, from: Phase, to: Phase) {
+        if from == to {
+            return;
+        }
+        let key = (Workload::of(spec), spec.strategy().flagger_label());
+        match to {
+            Phase::Succeeded => *self.successes.entry(key).or_default() += 1,
+            Phase::Failed => *self.failures.entry(key).or_default() += 1,
+            _ => {}
+        }
+    }
+
+    /// The last value an analysis metric gave.
+    pub fn record_metric(&mut self, spec: &ReleaseSpec, metric: &str, value: f64) {
+        self.metric_values
+            .insert((Workload::of(spec), metric.to_owned()), value);
+    }
+
+    /// A tick that failed, by its reason.
+    pub fn count_tick_error(&mut self, spec: &ReleaseSpec, reason: &str) {
+        *self
+            .tick_errors
+            .entry((spec.key(), reason.to_owned()))
+            .or_default() += 1;
+    }
 }
 
 /// `fledge_release_tick_errors_total{name, namespace, reason}`: ticks that failed.
@@ -76,7 +124,17 @@ pub fn render<'a>(releases: impl IntoIterator<Item = &'a ReleaseView>, c: &Count
         "Last value of each analysis metric.",
         "gauge",
     );
-    for ((name, ns, metric), v) in &c.metric_values {
+    for (
+        (
+            Workload {
+                name,
+                namespace: ns,
+            },
+            metric,
+        ),
+        v,
+    ) in &c.metric_values
+    {
         out.sample(
             METRIC_ANALYSIS,
             &[("name", name), ("namespace", ns), ("metric", metric)],
@@ -88,7 +146,17 @@ pub fn render<'a>(releases: impl IntoIterator<Item = &'a ReleaseView>, c: &Count
         (FAILURES, &c.failures, "Rollbacks and failed promotions."),
     ] {
         out.family(metric, help, "counter");
-        for ((name, ns, strategy), n) in map {
+        for (
+            (
+                Workload {
+                    name,
+                    namespace: ns,
+                },
+                strategy,
+            ),
+            n,
+        ) in map
+        {
             out.sample(
                 metric,
                 &[
@@ -113,7 +181,8 @@ fn release_errors(out: &mut Text, releases: &[&ReleaseView], c: &Counters) {
         "Release ticks that failed, by reason.",
         "counter",
     );
-    for ((name, ns, reason), n) in &c.tick_errors {
+    for ((release, reason), n) in &c.tick_errors {
+        let (name, ns) = (release.name(), release.namespace());
         out.sample(
             TICK_ERRORS,
             &[("name", name), ("namespace", ns), ("reason", reason)],

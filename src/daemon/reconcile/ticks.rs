@@ -15,7 +15,7 @@ use crate::daemon::report::Outgoing;
 use crate::ids::CommitId;
 use crate::release::spec::{ReleaseKey, Severity};
 use crate::release::state::{Event, EventType, TickError};
-use crate::release::{Phase, PrimarySource, ReleaseState, ReleaseTarget};
+use crate::release::{PrimarySource, ReleaseState, ReleaseTarget};
 use crate::report::alerts::{self, Alert};
 use crate::rollout::executor::TickReport;
 use crate::rollout::objects::PrimaryLeft;
@@ -179,16 +179,9 @@ impl Reconciler {
             error.since = b.since;
         }
         warn!(release = %k, reason = %error.reason, error = %error.message, "tick failed; retried at the next interval");
-        {
-            let mut c = self.shared.counters();
-            *c.tick_errors
-                .entry((
-                    t.spec.name.clone(),
-                    t.spec.namespace.clone(),
-                    error.reason.clone(),
-                ))
-                .or_default() += 1;
-        }
+        self.shared
+            .counters()
+            .count_tick_error(&t.spec, &error.reason);
         let changed = before
             .as_ref()
             .is_none_or(|b| b.reason != error.reason || b.message != error.message);
@@ -218,27 +211,11 @@ impl Reconciler {
         let prev = self.states.get(&t.spec.key()).map(|s| s.phase);
         let mut c = self.shared.counters();
         c.ticks += 1;
-        let label = (
-            t.spec.target.name.clone(),
-            t.spec.namespace.clone(),
-            t.spec.strategy().flagger_label().to_owned(),
-        );
-        if prev.is_some() && prev != Some(report.state.phase) {
-            match report.state.phase {
-                Phase::Succeeded => *c.successes.entry(label).or_default() += 1,
-                Phase::Failed => *c.failures.entry(label).or_default() += 1,
-                _ => {}
-            }
+        if let Some(prev) = prev {
+            c.count_outcome(&t.spec, prev, report.state.phase);
         }
         for m in &report.metrics {
-            c.metric_values.insert(
-                (
-                    t.spec.target.name.clone(),
-                    t.spec.namespace.clone(),
-                    m.name.clone(),
-                ),
-                m.value,
-            );
+            c.record_metric(&t.spec, &m.name, m.value);
         }
     }
 
