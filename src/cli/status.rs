@@ -133,7 +133,7 @@ pub fn status(
     watch: bool,
 ) -> Result<(), Error> {
     let token = token_file
-        .map(crate::source::Secret::from_file)
+        .map(crate::net::Secret::from_file)
         .transpose()
         .map_err(|e| Error::Usage(format!("--token-file: {e}")))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Daemon(format!("runtime: {e}")))?;

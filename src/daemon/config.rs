@@ -16,12 +16,13 @@ use crate::analysis::Auth as MetricsAuth;
 use crate::analysis::prometheus::auth_from_files;
 use crate::cluster::inventory::PruneGuard;
 use crate::keys;
+use crate::net::Secret;
 use crate::release::spec::{Provider, parse_duration};
 use crate::release::state::DEFAULT_PROMOTED_WINDOW;
 use crate::report::alerts::Target;
 use crate::report::forge::{ForgeConfig, ForgeKind};
 use crate::source::poller::Timing;
-use crate::source::{Auth, Reference, Secret, SourceConfig, SshAuth, webhook};
+use crate::source::{Auth, Reference, SourceConfig, SshAuth, webhook};
 use crate::writeback::WriterConfig;
 
 /// Settings of the daemon. Every field can be given as a flag or in the `--config` file

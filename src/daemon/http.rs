@@ -36,9 +36,10 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::shared::Shared;
 use crate::cluster::sim::SimCluster;
+use crate::net::Secret;
 use crate::release::ReleaseView;
 use crate::report::metrics;
-use crate::source::{Secret, webhook};
+use crate::source::webhook;
 
 /// The router. `/api/*` (commits and messages of the releases) answers peers on loopback, or
 /// any peer that shows `api_token` as a bearer token; the health checks, `/metrics` and the

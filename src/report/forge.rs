@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha1::Digest as _;
 
+use crate::net::Secret;
 use crate::net::http_client;
 use crate::release::ReleaseView;
-use crate::source::Secret;
 
 /// Which forge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

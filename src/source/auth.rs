@@ -1,91 +1,19 @@
 //! Credentials for Git remotes, and keeping them out of logs.
 //!
 //! Tokens, passwords and key passphrases come from files or environment variables, are held in
-//! [`Secret`] (whose `Debug` and `Display` never show the value) and are handed to libgit2 only
+//! [`Secret`] (`crate::net`'s; its `Debug` and `Display` never show the value) and are handed to libgit2 only
 //! inside its credential callback. URLs are shown through [`RedactedUrl`]. SSH host keys are
 //! checked against a `known_hosts` file: an unknown host or a changed key is refused unless the
 //! configuration explicitly accepts unknown hosts.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use git2::{CertificateCheckStatus, Cred, CredentialType, RemoteCallbacks};
 use hmac::{Hmac, KeyInit, Mac};
 
-/// Why a credential file is refused when it holds nothing but whitespace.
-const EMPTY_CREDENTIAL: &str = "the file is empty; put the credential in it (an empty key in the Secret mounted there gives an empty file)";
-
-/// A credential value. Its `Debug` and `Display` print `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    #[must_use]
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// Reads a secret from a file (surrounding whitespace trimmed). A file with nothing else
-    /// in it is an error, never an empty secret: an empty key would let anyone sign a webhook,
-    /// and an empty token authenticates nobody (a Secret mounted with an empty key gives such
-    /// a file).
-    pub fn from_file(path: &Path) -> std::io::Result<Self> {
-        let value = std::fs::read_to_string(path)?.trim().to_owned();
-        if value.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                EMPTY_CREDENTIAL,
-            ));
-        }
-        Ok(Self(value))
-    }
-
-    /// Reads a secret from an environment variable (for the configuration layer; the value
-    /// never appears in an error). An empty value is refused as an empty file is.
-    pub fn from_env(var: &str) -> Result<Self, String> {
-        match std::env::var(var).map(|v| v.trim().to_owned()) {
-            Ok(v) if !v.is_empty() => Ok(Self(v)),
-            Ok(_) => Err(format!("environment variable {var} is empty")),
-            Err(_) => Err(format!(
-                "environment variable {var} is not set or not UTF-8"
-            )),
-        }
-    }
-
-    /// Whether `given` is this secret, compared in constant time (as keyed digests of both, so
-    /// the time does not depend on where they differ or on their lengths).
-    #[must_use]
-    pub fn matches(&self, given: &str) -> bool {
-        use hmac::{Hmac, KeyInit, Mac as _};
-        let digest = |v: &str| {
-            let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(self.0.as_bytes())
-                .expect("HMAC takes keys of any length");
-            m.update(v.as_bytes());
-            m
-        };
-        let expected = digest(&self.0).finalize().into_bytes();
-        digest(given).verify_slice(&expected).is_ok()
-    }
-
-    /// The value, for the one place that must hand it over.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::net::Secret;
 
 /// A URL that prints (with `Display` and `Debug`) without any password or token it carries.
 #[derive(Clone, PartialEq, Eq)]

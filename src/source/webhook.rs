@@ -33,7 +33,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
 use tokio::sync::Notify;
 
-use super::Secret;
+use crate::net::Secret;
 
 /// Largest accepted body.
 pub const MAX_BODY: usize = 1 << 20;
