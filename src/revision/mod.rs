@@ -11,15 +11,14 @@
 //! with a per-installation key, so a published revision id cannot be used to test guesses of a
 //! Secret's value. Pure: no I/O.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::keys::{self, CONFIG_TRACKING_OPT_OUT};
+use crate::keys::CONFIG_TRACKING_OPT_OUT;
 
 /// Secret types Flagger tracks; others (registry credentials, tokens) are ignored.
 const TRACKED_SECRET_TYPES: &[&str] = &[
@@ -244,82 +243,99 @@ pub enum Error {
 #[must_use]
 pub fn config_refs(template: &Value) -> Vec<ConfigRef> {
     let mut found: Vec<ConfigRef> = Vec::new();
-    let mut add = |kind, name: Option<&str>, optional: Option<&Value>| {
-        let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return;
+    for slot in config_slots(template) {
+        let Some(at) = template.pointer(&slot.pointer) else {
+            continue;
         };
-        let optional = optional.and_then(Value::as_bool).unwrap_or(false);
-        match found.iter_mut().find(|r| r.kind == kind && r.name == name) {
+        let Some(name) = at[slot.name_field].as_str().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let optional = at["optional"].as_bool().unwrap_or(false);
+        match found
+            .iter_mut()
+            .find(|r| r.kind == slot.kind && r.name == name)
+        {
             Some(r) => r.optional &= optional,
             None => found.push(ConfigRef {
-                kind,
+                kind: slot.kind,
                 name: name.to_owned(),
                 optional,
             }),
-        }
-    };
-    let spec = &template["spec"];
-    for v in spec["volumes"].as_array().into_iter().flatten() {
-        add(
-            ConfigKind::ConfigMap,
-            v["configMap"]["name"].as_str(),
-            v["configMap"].get("optional"),
-        );
-        add(
-            ConfigKind::Secret,
-            v["secret"]["secretName"].as_str(),
-            v["secret"].get("optional"),
-        );
-        for s in v["projected"]["sources"].as_array().into_iter().flatten() {
-            add(
-                ConfigKind::ConfigMap,
-                s["configMap"]["name"].as_str(),
-                s["configMap"].get("optional"),
-            );
-            add(
-                ConfigKind::Secret,
-                s["secret"]["name"].as_str(),
-                s["secret"].get("optional"),
-            );
-        }
-    }
-    for list in ["containers", "initContainers"] {
-        for c in spec[list].as_array().into_iter().flatten() {
-            for e in c["env"].as_array().into_iter().flatten() {
-                let from = &e["valueFrom"];
-                add(
-                    ConfigKind::ConfigMap,
-                    from["configMapKeyRef"]["name"].as_str(),
-                    from["configMapKeyRef"].get("optional"),
-                );
-                add(
-                    ConfigKind::Secret,
-                    from["secretKeyRef"]["name"].as_str(),
-                    from["secretKeyRef"].get("optional"),
-                );
-            }
-            for e in c["envFrom"].as_array().into_iter().flatten() {
-                add(
-                    ConfigKind::ConfigMap,
-                    e["configMapRef"]["name"].as_str(),
-                    e["configMapRef"].get("optional"),
-                );
-                add(
-                    ConfigKind::Secret,
-                    e["secretRef"]["name"].as_str(),
-                    e["secretRef"].get("optional"),
-                );
-            }
         }
     }
     found.sort();
     found
 }
 
-fn kind_str(kind: ConfigKind) -> &'static str {
-    match kind {
-        ConfigKind::ConfigMap => "ConfigMap",
-        ConfigKind::Secret => "Secret",
+/// A place in a pod template that names a ConfigMap or Secret: the object at `pointer` (a JSON
+/// pointer into the template) names it in its field `name_field` (`name`, or `secretName` on a
+/// secret volume). Flagger's config tracker reads exactly these: volumes, projected sources,
+/// `env[].valueFrom` and `envFrom` of containers and initContainers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub kind: ConfigKind,
+    pub pointer: String,
+    pub name_field: &'static str,
+}
+
+/// Every slot of a pod template, in the order Flagger reads them: the one walk the revision
+/// hash (which configs) and the primary builder (which names to rename) share.
+#[must_use]
+pub fn config_slots(template: &Value) -> Vec<Slot> {
+    let mut out = Vec::new();
+    let mut at = |kind, pointer: String, name_field| {
+        out.push(Slot {
+            kind,
+            pointer,
+            name_field,
+        });
+    };
+    let spec = &template["spec"];
+    for (i, v) in spec["volumes"].as_array().into_iter().flatten().enumerate() {
+        let base = format!("/spec/volumes/{i}");
+        at(ConfigKind::ConfigMap, format!("{base}/configMap"), "name");
+        at(ConfigKind::Secret, format!("{base}/secret"), "secretName");
+        let sources = v["projected"]["sources"].as_array().into_iter().flatten();
+        for j in 0..sources.count() {
+            let base = format!("{base}/projected/sources/{j}");
+            at(ConfigKind::ConfigMap, format!("{base}/configMap"), "name");
+            at(ConfigKind::Secret, format!("{base}/secret"), "name");
+        }
+    }
+    for list in ["containers", "initContainers"] {
+        for (i, c) in spec[list].as_array().into_iter().flatten().enumerate() {
+            let base = format!("/spec/{list}/{i}");
+            for j in 0..c["env"].as_array().map_or(0, Vec::len) {
+                let from = format!("{base}/env/{j}/valueFrom");
+                at(
+                    ConfigKind::ConfigMap,
+                    format!("{from}/configMapKeyRef"),
+                    "name",
+                );
+                at(ConfigKind::Secret, format!("{from}/secretKeyRef"), "name");
+            }
+            for j in 0..c["envFrom"].as_array().map_or(0, Vec::len) {
+                let from = format!("{base}/envFrom/{j}");
+                at(
+                    ConfigKind::ConfigMap,
+                    format!("{from}/configMapRef"),
+                    "name",
+                );
+                at(ConfigKind::Secret, format!("{from}/secretRef"), "name");
+            }
+        }
+    }
+    out
+}
+
+impl ConfigKind {
+    /// The object's `kind`.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::ConfigMap => "ConfigMap",
+            Self::Secret => "Secret",
+        }
     }
 }
 
@@ -352,7 +368,9 @@ impl<'a> ConfigIndex<'a> {
         Self { by_id }
     }
 
-    fn get(&self, kind: ConfigKind, namespace: &str, name: &str) -> Option<&'a Value> {
+    /// The config of `kind` named `namespace`/`name`.
+    #[must_use]
+    pub fn get(&self, kind: ConfigKind, namespace: &str, name: &str) -> Option<&'a Value> {
         self.by_id
             .get(&(kind, effective_ns(namespace), name))
             .copied()
@@ -553,122 +571,5 @@ pub fn revision_in(
     })
 }
 
-/// Copies of the tracked configs for the primary: `<name>-primary`, with the source's labels;
-/// ConfigMaps keep `data` and `binaryData`, Secrets `type` and `data`. No annotations.
-#[must_use]
-pub fn primary_configs(revision: &Revision, objects: &[Value], namespace: &str) -> Vec<Value> {
-    let index = ConfigIndex::new(objects);
-    revision
-        .configs
-        .iter()
-        .filter_map(|c| {
-            let src = index.get(c.kind, namespace, &c.name)?;
-            let mut meta = Map::new();
-            meta.insert("name".into(), Value::String(keys::primary(&c.name)));
-            if !namespace.is_empty() {
-                meta.insert("namespace".into(), Value::String(namespace.to_owned()));
-            }
-            if let Some(labels) = src["metadata"].get("labels") {
-                meta.insert("labels".into(), labels.clone());
-            }
-            let mut out = Map::new();
-            out.insert("apiVersion".into(), json!("v1"));
-            out.insert("kind".into(), json!(kind_str(c.kind)));
-            out.insert("metadata".into(), Value::Object(meta));
-            let fields: &[&str] = match c.kind {
-                ConfigKind::ConfigMap => &["data", "binaryData"],
-                ConfigKind::Secret => &["type"],
-            };
-            for f in fields {
-                if let Some(v) = src.get(*f) {
-                    out.insert((*f).into(), v.clone());
-                }
-            }
-            if c.kind == ConfigKind::Secret
-                && let Some(data) = crate::object::secret_data(src)
-            {
-                out.insert("data".into(), data);
-            }
-            Some(Value::Object(out))
-        })
-        .collect()
-}
-
-/// The pod template with every reference to a tracked config renamed to its primary copy.
-#[must_use]
-pub fn primary_template(template: &Value, revision: &Revision) -> Value {
-    let tracked: BTreeSet<(ConfigKind, &str)> = revision
-        .configs
-        .iter()
-        .map(|c| (c.kind, c.name.as_str()))
-        .collect();
-    let mut t = template.clone();
-    let rename = |v: &mut Value, kind: ConfigKind| {
-        if let Some(Value::String(name)) = v.as_object_mut().and_then(|m| {
-            m.get_mut(
-                if kind == ConfigKind::Secret && m.contains_key("secretName") {
-                    "secretName"
-                } else {
-                    "name"
-                },
-            )
-        }) && tracked.contains(&(kind, name.as_str()))
-        {
-            *name = keys::primary(name);
-        }
-    };
-    let spec = &mut t["spec"];
-    if let Some(vols) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
-        for v in vols {
-            if let Some(cm) = v.get_mut("configMap") {
-                rename(cm, ConfigKind::ConfigMap);
-            }
-            if let Some(s) = v.get_mut("secret") {
-                rename(s, ConfigKind::Secret);
-            }
-            if let Some(sources) = v
-                .pointer_mut("/projected/sources")
-                .and_then(Value::as_array_mut)
-            {
-                for s in sources {
-                    if let Some(cm) = s.get_mut("configMap") {
-                        rename(cm, ConfigKind::ConfigMap);
-                    }
-                    if let Some(sec) = s.get_mut("secret") {
-                        rename(sec, ConfigKind::Secret);
-                    }
-                }
-            }
-        }
-    }
-    for list in ["containers", "initContainers"] {
-        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
-            for c in cs {
-                if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
-                    for e in env {
-                        if let Some(r) = e.pointer_mut("/valueFrom/configMapKeyRef") {
-                            rename(r, ConfigKind::ConfigMap);
-                        }
-                        if let Some(r) = e.pointer_mut("/valueFrom/secretKeyRef") {
-                            rename(r, ConfigKind::Secret);
-                        }
-                    }
-                }
-                if let Some(env) = c.get_mut("envFrom").and_then(Value::as_array_mut) {
-                    for e in env {
-                        if let Some(r) = e.get_mut("configMapRef") {
-                            rename(r, ConfigKind::ConfigMap);
-                        }
-                        if let Some(r) = e.get_mut("secretRef") {
-                            rename(r, ConfigKind::Secret);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    t
-}
-
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,11 +3,11 @@ use serde_json::{Value, json};
 use super::*;
 use crate::render::yaml::parse_documents;
 
-fn objects(yaml: &str) -> Vec<Value> {
+pub(crate) fn objects(yaml: &str) -> Vec<Value> {
     parse_documents(yaml.as_bytes()).unwrap()
 }
 
-const DEPLOY: &str = r"
+pub(crate) const DEPLOY: &str = r"
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: prod}
@@ -41,7 +41,7 @@ spec:
             secretKeyRef: {name: registry, key: x, optional: true}
 ";
 
-const CONFIGS: &str = r#"
+pub(crate) const CONFIGS: &str = r#"
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: web-config, namespace: prod}
@@ -70,7 +70,7 @@ metadata: {name: unrelated, namespace: prod}
 data: {z: "9"}
 "#;
 
-fn rev(deploy: &str, configs: &str) -> Result<Revision, Error> {
+pub(crate) fn rev(deploy: &str, configs: &str) -> Result<Revision, Error> {
     let d = objects(deploy).remove(0);
     revision(&d, &objects(configs), None, &HashKey::new("k1"))
 }
@@ -243,48 +243,6 @@ fn secret_values_are_not_recoverable_from_what_is_printed() {
 }
 
 #[test]
-fn primary_copies_and_template() {
-    let d = objects(DEPLOY).remove(0);
-    let all = objects(CONFIGS);
-    let r = revision(&d, &all, None, &HashKey::new("k")).unwrap();
-    let copies = primary_configs(&r, &all, "prod");
-    let names: Vec<&str> = copies
-        .iter()
-        .map(|c| c["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        ["web-config-primary", "creds-primary", "web-tls-primary"]
-    );
-    assert_eq!(copies[2]["type"], "kubernetes.io/tls");
-    let t = primary_template(&d["spec"]["template"], &r);
-    assert_eq!(
-        t["spec"]["volumes"][0]["configMap"]["name"],
-        "web-config-primary"
-    );
-    assert_eq!(
-        t["spec"]["volumes"][1]["secret"]["secretName"],
-        "web-tls-primary"
-    );
-    assert_eq!(
-        t["spec"]["volumes"][2]["projected"]["sources"][0]["configMap"]["name"], "extra",
-        "untracked"
-    );
-    assert_eq!(
-        t["spec"]["initContainers"][0]["envFrom"][0]["secretRef"]["name"],
-        "creds-primary"
-    );
-    assert_eq!(
-        t["spec"]["containers"][0]["env"][0]["valueFrom"]["configMapKeyRef"]["name"],
-        "web-config-primary"
-    );
-    assert_eq!(
-        t["spec"]["containers"][0]["env"][1]["valueFrom"]["secretKeyRef"]["name"], "registry",
-        "untracked type"
-    );
-}
-
-#[test]
 fn installation_keys_are_made_once_and_kept_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
@@ -318,10 +276,10 @@ fn a_secret_written_with_string_data_is_copied_and_hashed_as_the_server_holds_it
     let held = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: prod}\ndata: {user: ZGFuYQ==, token: dA==, password: czNjcmV0}\n";
     let from_git = rev(deploy, written).unwrap();
     assert_eq!(from_git.id, rev(deploy, held).unwrap().id, "hashed as held");
-    let copies = primary_configs(&from_git, &objects(written), "prod");
-    assert_eq!(
-        copies[0]["data"],
-        json!({"user": "ZGFuYQ==", "token": "dA==", "password": "czNjcmV0"})
-    );
-    assert!(copies[0].get("stringData").is_none());
 }
+
+/// A Deployment reading the Secret `creds`, which Git writes with `stringData`.
+pub(crate) const STRING_DATA: (&str, &str) = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        envFrom: [{secretRef: {name: creds}}]\n",
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: prod}\ndata: {user: b2xk, token: dA==}\nstringData: {password: s3cret, user: dana}\n",
+);

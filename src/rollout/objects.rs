@@ -9,13 +9,14 @@
 
 use serde_json::{Value, json};
 
+use super::primary::primary_configs;
 use super::primary::{primary_deployment, selector_label};
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::{applyable, owned, set_annotation, with_namespace};
 use crate::release::spec::ReleaseKey;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
-use crate::revision::{RevisionId, primary_configs};
+use crate::revision::RevisionId;
 use crate::routing::{self, RouteInput, Weights};
 
 /// What the cluster holds of a release's Deployments at the start of a tick (`None`: absent).

@@ -1,11 +1,14 @@
 //! The primary Deployment Flagger users know: `<target>-primary`, built from the target as
 //! Flagger builds it (flagger-spec §2.3), serving the promoted revision while the target
-//! becomes the canary.
+//! becomes the canary; and the primary's copies of the configs its revision tracks, with the
+//! template renamed to read them (over the same slots the revision hash walks).
+
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
 use crate::keys::{self, FLAGGER_ID, SELECTOR_LABELS};
-use crate::revision::{Revision, primary_template};
+use crate::revision::{ConfigIndex, ConfigKind, Revision, config_slots};
 
 /// The selector label and its value in a Deployment's `spec.selector.matchLabels`.
 pub fn selector_label(target: &Value) -> Result<(String, String), String> {
@@ -144,6 +147,72 @@ pub fn primary_deployment(target: &Value, revision: &Revision, id: &str) -> Resu
     retarget_selectors(&mut template["spec"], name, &label);
     out_spec.insert("template".into(), template);
     Ok(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": out_spec}))
+}
+
+/// Copies of the tracked configs for the primary: `<name>-primary`, with the source's labels;
+/// ConfigMaps keep `data` and `binaryData`, Secrets `type` and `data`. No annotations.
+#[must_use]
+pub fn primary_configs(revision: &Revision, objects: &[Value], namespace: &str) -> Vec<Value> {
+    let index = ConfigIndex::new(objects);
+    revision
+        .configs
+        .iter()
+        .filter_map(|c| {
+            let src = index.get(c.kind, namespace, &c.name)?;
+            let mut meta = Map::new();
+            meta.insert("name".into(), Value::String(keys::primary(&c.name)));
+            if !namespace.is_empty() {
+                meta.insert("namespace".into(), Value::String(namespace.to_owned()));
+            }
+            if let Some(labels) = src["metadata"].get("labels") {
+                meta.insert("labels".into(), labels.clone());
+            }
+            let mut out = Map::new();
+            out.insert("apiVersion".into(), json!("v1"));
+            out.insert("kind".into(), json!(c.kind.kind()));
+            out.insert("metadata".into(), Value::Object(meta));
+            let fields: &[&str] = match c.kind {
+                ConfigKind::ConfigMap => &["data", "binaryData"],
+                ConfigKind::Secret => &["type"],
+            };
+            for f in fields {
+                if let Some(v) = src.get(*f) {
+                    out.insert((*f).into(), v.clone());
+                }
+            }
+            if c.kind == ConfigKind::Secret
+                && let Some(data) = crate::object::secret_data(src)
+            {
+                out.insert("data".into(), data);
+            }
+            Some(Value::Object(out))
+        })
+        .collect()
+}
+
+/// The pod template with every reference to a tracked config renamed to its primary copy.
+#[must_use]
+pub fn primary_template(template: &Value, revision: &Revision) -> Value {
+    let tracked: BTreeSet<(ConfigKind, &str)> = revision
+        .configs
+        .iter()
+        .map(|c| (c.kind, c.name.as_str()))
+        .collect();
+    let mut t = template.clone();
+    for slot in config_slots(template) {
+        if let Some(name) = t
+            .pointer_mut(&slot.pointer)
+            .and_then(|at| at.get_mut(slot.name_field))
+            .filter(|n| {
+                n.as_str()
+                    .is_some_and(|n| tracked.contains(&(slot.kind, n)))
+            })
+            && let Some(n) = name.as_str().map(keys::primary)
+        {
+            *name = Value::String(n);
+        }
+    }
+    t
 }
 
 #[cfg(test)]

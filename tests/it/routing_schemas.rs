@@ -151,7 +151,7 @@ pub(crate) fn generated_objects() -> Vec<Value> {
         objects.push(
             fledge::rollout::primary::primary_deployment(&target, &rev, rev.id.short()).unwrap(),
         );
-        objects.extend(fledge::revision::primary_configs(
+        objects.extend(fledge::rollout::primary::primary_configs(
             &rev,
             &[cfg],
             &s.namespace,

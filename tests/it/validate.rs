@@ -71,7 +71,8 @@ fn the_validator_rejects_what_it_should() {
 #[test]
 fn generated_primary_objects_pass_strict_schema_validation() {
     use fledge::render::{self, DiskFiles, yaml};
-    use fledge::revision::{HashKey, primary_configs, revision};
+    use fledge::revision::{HashKey, revision};
+    use fledge::rollout::primary::primary_configs;
     use fledge::rollout::primary::primary_deployment;
 
     let mut generated = Vec::new();

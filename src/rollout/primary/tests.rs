@@ -1,4 +1,5 @@
 use super::*;
+use crate::revision::tests::{CONFIGS, DEPLOY, STRING_DATA, objects, rev};
 use crate::revision::{HashKey, revision};
 
 #[test]
@@ -46,4 +47,59 @@ fn built_as_flagger_builds_it() {
             .unwrap_err()
             .contains("none of the labels")
     );
+}
+
+#[test]
+fn primary_copies_and_template() {
+    let d = objects(DEPLOY).remove(0);
+    let all = objects(CONFIGS);
+    let r = revision(&d, &all, None, &HashKey::new("k")).unwrap();
+    let copies = primary_configs(&r, &all, "prod");
+    let names: Vec<&str> = copies
+        .iter()
+        .map(|c| c["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["web-config-primary", "creds-primary", "web-tls-primary"]
+    );
+    assert_eq!(copies[2]["type"], "kubernetes.io/tls");
+    let t = primary_template(&d["spec"]["template"], &r);
+    assert_eq!(
+        t["spec"]["volumes"][0]["configMap"]["name"],
+        "web-config-primary"
+    );
+    assert_eq!(
+        t["spec"]["volumes"][1]["secret"]["secretName"],
+        "web-tls-primary"
+    );
+    assert_eq!(
+        t["spec"]["volumes"][2]["projected"]["sources"][0]["configMap"]["name"], "extra",
+        "untracked"
+    );
+    assert_eq!(
+        t["spec"]["initContainers"][0]["envFrom"][0]["secretRef"]["name"],
+        "creds-primary"
+    );
+    assert_eq!(
+        t["spec"]["containers"][0]["env"][0]["valueFrom"]["configMapKeyRef"]["name"],
+        "web-config-primary"
+    );
+    assert_eq!(
+        t["spec"]["containers"][0]["env"][1]["valueFrom"]["secretKeyRef"]["name"], "registry",
+        "untracked type"
+    );
+}
+
+#[test]
+fn a_secret_written_with_string_data_is_copied_as_the_server_holds_it() {
+    let (deploy, written) = STRING_DATA;
+    let from_git = rev(deploy, written).unwrap();
+    // base64: dana = ZGFuYQ==, s3cret = czNjcmV0; `user` in stringData wins over data's.
+    let copies = primary_configs(&from_git, &objects(written), "prod");
+    assert_eq!(
+        copies[0]["data"],
+        json!({"user": "ZGFuYQ==", "token": "dA==", "password": "czNjcmV0"})
+    );
+    assert!(copies[0].get("stringData").is_none());
 }
