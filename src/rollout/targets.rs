@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::ids::CommitId;
-use crate::object::{ObjectIndex, ObjectKey, namespace_or_default, with_namespace};
+use crate::keys;
+use crate::object::{ObjectIndex, ObjectKey, ObjectRef, namespace_or_default, with_namespace};
 use crate::release::spec::{
     AlertProvider, MetricSourceRef, MetricTemplate, Provider, ReleaseKey, ReleaseSpec,
 };
@@ -237,6 +238,63 @@ fn owned_by(spec: &ReleaseSpec, by_name: &ObjectIndex<'_>) -> Vec<ObjectKey> {
         .filter_map(|(kind, name)| by_name.get(kind, ns, name))
         .filter_map(|obj| ObjectKey::of(&with_ns(obj, ns)))
         .collect()
+}
+
+/// The releases whose Canary the commit breaks, with why: they are held as they were.
+#[must_use]
+pub fn held(d: &Desired) -> BTreeMap<ReleaseKey, String> {
+    d.problems
+        .iter()
+        .filter_map(|p| p.release.clone().map(|r| (r, p.message.clone())))
+        .collect()
+}
+
+/// For each plain object that a held release may have taken over, the live object whose
+/// existence says it did: a Deployment's, Service's or HPA's `-primary`, an Ingress's
+/// `-canary`, in the namespace of a held release. (A broken Canary cannot say what it owns, so
+/// what the rollout made says it instead.)
+#[must_use]
+pub fn ownership_evidence(
+    d: &Desired,
+    held: &BTreeMap<ReleaseKey, String>,
+) -> Vec<(ObjectKey, ObjectRef)> {
+    let namespaces: BTreeSet<&str> = held.keys().map(ReleaseKey::namespace).collect();
+    d.plain
+        .iter()
+        .filter_map(|o| {
+            let key = ObjectKey::of(o).filter(|k| namespaces.contains(k.namespace.as_str()))?;
+            let sibling = match key.kind.as_str() {
+                "Deployment" | "Service" | "HorizontalPodAutoscaler" => keys::primary(&key.name),
+                "Ingress" => format!("{}-canary", key.name),
+                _ => return None,
+            };
+            let api = o["apiVersion"].as_str().unwrap_or("");
+            let evidence = ObjectRef::new(api, &key.kind, &key.namespace, &sibling);
+            Some((key, evidence))
+        })
+        .collect()
+}
+
+/// Keeps with their held release the objects of `candidates` whose evidence is not known to be
+/// absent (it exists, or the cluster could not tell): they move from the plain objects to the
+/// owned ones, neither applied nor pruned by sync. Returns them.
+pub fn hold(
+    d: &mut Desired,
+    candidates: &[(ObjectKey, ObjectRef)],
+    absent: &BTreeSet<ObjectRef>,
+) -> Vec<ObjectKey> {
+    let keep: BTreeSet<&ObjectKey> = candidates
+        .iter()
+        .filter(|(_, evidence)| !absent.contains(evidence))
+        .map(|(k, _)| k)
+        .collect();
+    let (owned, plain): (Vec<Value>, Vec<Value>) = std::mem::take(&mut d.plain)
+        .into_iter()
+        .partition(|o| ObjectKey::of(o).is_some_and(|k| keep.contains(&k)));
+    d.plain = plain;
+    let owned: Vec<ObjectKey> = owned.iter().filter_map(ObjectKey::of).collect();
+    d.owned.extend(owned.iter().cloned());
+    owned
 }
 
 /// The commit that brought a release's revision: the one recorded earlier for the same revision

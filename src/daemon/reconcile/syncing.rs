@@ -2,7 +2,6 @@
 //! breaks, apply its plain objects and prune what it dropped, adopt its releases once that
 //! succeeded, and keep the sync's status (like Flux's `Ready` condition, with a reason) true.
 
-use crate::object::ObjectRef;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -111,42 +110,17 @@ impl Reconciler {
     /// a live `-primary`, an Ingress with a live `-canary`) are neither applied as plain objects
     /// nor pruned, and the release keeps its state without ticking. Returns the held releases.
     async fn hold_broken(&mut self, d: &mut Desired) -> BTreeMap<ReleaseKey, String> {
-        let held: BTreeMap<ReleaseKey, String> = d
-            .problems
-            .iter()
-            .filter_map(|p| p.release.clone().map(|r| (r, p.message.clone())))
-            .collect();
-        let namespaces: BTreeSet<&str> = held.keys().map(ReleaseKey::namespace).collect();
-        let mut kept = Vec::new();
-        for o in std::mem::take(&mut d.plain) {
-            let Some(key) = ObjectKey::of(&o).filter(|k| namespaces.contains(k.namespace.as_str()))
-            else {
-                kept.push(o);
-                continue;
-            };
-            let sibling = match key.kind.as_str() {
-                "Deployment" | "Service" | "HorizontalPodAutoscaler" => keys::primary(&key.name),
-                "Ingress" => format!("{}-canary", key.name),
-                _ => {
-                    kept.push(o);
-                    continue;
-                }
-            };
-            let api = o["apiVersion"].as_str().unwrap_or("");
-            let made = self
-                .exec
-                .cluster
-                .get(&ObjectRef::new(api, &key.kind, &key.namespace, &sibling))
-                .await;
-            // Held when the release made it, or when that cannot be told.
-            if let Ok(None) = made {
-                kept.push(o);
-            } else {
-                warn!(object = %key, "held as it is: its release's Canary is invalid");
-                d.owned.insert(key);
+        let held = targets::held(d);
+        let candidates = targets::ownership_evidence(d, &held);
+        let mut absent = BTreeSet::new();
+        for (_, evidence) in &candidates {
+            if let Ok(None) = self.exec.cluster.get(evidence).await {
+                absent.insert(evidence.clone());
             }
         }
-        d.plain = kept;
+        for key in targets::hold(d, &candidates, &absent) {
+            warn!(object = %key, "held as it is: its release's Canary is invalid");
+        }
         held
     }
 

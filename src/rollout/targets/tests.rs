@@ -40,3 +40,59 @@ fn canary_references_go_to_the_rollout_and_the_rest_to_sync() {
         d.problems
     );
 }
+
+#[test]
+fn a_broken_canary_keeps_what_its_release_made_and_leaves_the_rest_to_sync() {
+    let mut files = MemFiles::default();
+    files.insert(
+        "app/all.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: lone, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: prod}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}\nspec: {ports: [{port: 80}]}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: prod}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {intervall: 1m}\n",
+    );
+    let mut d = desired(
+        &files,
+        "app",
+        "c1",
+        &Provider::Kubernetes,
+        &HashKey::offline(),
+    )
+    .unwrap();
+    let held = held(&d);
+    assert_eq!(
+        held.keys().map(ReleaseKey::as_str).collect::<Vec<_>>(),
+        ["prod/web"]
+    );
+    let candidates = ownership_evidence(&d, &held);
+    let mut evidence: Vec<String> = candidates.iter().map(|(_, e)| e.to_string()).collect();
+    evidence.sort();
+    // Only the held release's namespace, only the kinds a rollout takes over.
+    assert_eq!(
+        evidence,
+        [
+            "Deployment.apps prod/web-primary",
+            "Service prod/lone-primary",
+            "Service prod/web-primary"
+        ]
+    );
+    // The primary and the primary Service exist; `lone` never had a release.
+    let absent = BTreeSet::from([ObjectRef::new("v1", "Service", "prod", "lone-primary")]);
+    let kept = hold(&mut d, &candidates, &absent);
+    let mut kept: Vec<String> = kept.iter().map(ToString::to_string).collect();
+    kept.sort();
+    assert_eq!(kept, ["Deployment.apps prod/web", "Service prod/web"]);
+    let mut plain: Vec<String> = d
+        .plain
+        .iter()
+        .filter_map(ObjectKey::of)
+        .map(|k| k.to_string())
+        .collect();
+    plain.sort();
+    assert_eq!(
+        plain,
+        [
+            "ConfigMap prod/cfg",
+            "Service other/web",
+            "Service prod/lone"
+        ],
+        "the rest is synced as usual"
+    );
+}
