@@ -108,11 +108,7 @@ pub fn sync_line(s: &SyncStatus) -> String {
     } else {
         format!(
             "SYNC  {}  commit {} (cluster on {})  since {}: {}\n",
-            if s.reason.is_empty() {
-                "Failed"
-            } else {
-                &s.reason
-            },
+            s.reason,
             short(&s.commit),
             short(&s.applied_commit),
             s.last_transition_time,

@@ -29,6 +29,7 @@ use crate::ids::CommitId;
 use crate::object::ObjectKey;
 use crate::release::spec::{AlertProvider, ReleaseKey};
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
+use crate::report::sync::NotReady;
 use crate::revision::{HashKey, RevisionId};
 use crate::rollout::executor::Executor;
 use crate::rollout::targets::{self, Desired};
@@ -72,7 +73,7 @@ pub(super) struct Reconciler {
     seen_commit: Option<CommitId>,
     /// The newest commit when it did not render, with why: its failure stays the sync's
     /// status while the last good commit is synced again.
-    unrendered: Option<(CommitId, String)>,
+    unrendered: Option<(CommitId, NotReady)>,
     declared: Option<Declared>,
     /// Releases whose Canary the adopted commit breaks, with why: held as they were (no tick,
     /// their objects neither applied nor pruned by sync) until a commit fixes the Canary.
@@ -83,7 +84,7 @@ pub(super) struct Reconciler {
     /// is deleted.
     inventory: Option<BTreeSet<String>>,
     /// The last sync's commit and outcome.
-    last_sync: Option<(CommitId, Result<(), syncing::NotReady>)>,
+    last_sync: Option<(CommitId, Result<(), NotReady>)>,
     /// Why the repository cannot be polled, when it cannot (for longer than an interval).
     source_failure: Option<String>,
     /// Whether this process looked for objects fledge applied that a lost inventory held.

@@ -11,47 +11,7 @@ use crate::release::spec::ReleaseKey;
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
 use crate::report::metrics::Counters;
 
-/// The sync's own status, as Flux's `Ready` condition tells it: the commit last seen, the one
-/// whose objects the cluster holds, and why the last one did not sync (the file, field or
-/// object at fault). Served at `/api/sync`, printed by `fledge status`, posted as the commit
-/// status `fledge/<cluster>/sync`, and alerted when it turns to a failure.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncStatus {
-    /// The commit last seen.
-    pub commit: Option<CommitId>,
-    /// The last commit that synced whole.
-    pub applied_commit: Option<CommitId>,
-    pub ready: bool,
-    /// Why it is (not) ready, as Flux's condition reasons: `ReconciliationSucceeded`,
-    /// `BuildFailed`, `ReconciliationFailed`, `PruneRefused`, `InvalidCanary`,
-    /// `GitOperationFailed`.
-    #[serde(default)]
-    pub reason: String,
-    /// Why it is not ready; empty when it is.
-    pub message: String,
-    pub last_transition_time: String,
-    /// The last time the tracked reference's history was rewritten (a force push, a reset, a
-    /// moved tag): fledge follows it, and says so.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history_rewritten: Option<HistoryRewrite>,
-    /// What a person should look at although the sync went through (objects fledge applied
-    /// that no inventory accounts for).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// A rewrite of the tracked reference's history, as `/api/sync` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryRewrite {
-    /// The commit fetched before.
-    pub from: String,
-    /// The commit that replaced it, not descending from it.
-    pub to: String,
-    /// When fledge saw it.
-    pub seen: String,
-}
+pub use crate::report::sync::{HistoryRewrite, SyncStatus};
 
 /// State shared with the HTTP server.
 #[derive(Debug, Default)]

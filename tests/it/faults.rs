@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use fledge::report::sync::SyncReason;
+
 use super::safety::{NAMESPACE, Running, config_map, remove, web_initialized};
 use super::support::erring_app;
 use super::support::git::{Remote, git};
@@ -63,7 +65,7 @@ async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases(
         "Drop most",
     );
     d.until("the sync refused", |d| {
-        !d.shared.sync().ready && d.shared.sync().reason == "PruneRefused"
+        !d.shared.sync().ready && d.shared.sync().reason == SyncReason::PruneRefused
     })
     .await;
     // Several intervals later, the release is still there, as it was.
@@ -90,7 +92,7 @@ async fn a_newer_commit_that_does_not_render_stays_the_status_while_the_last_goo
     let sync = d.shared.sync().clone();
     assert!(!sync.ready, "{sync:?}");
     assert_eq!(sync.commit.as_deref(), Some(bad.as_str()));
-    assert_eq!(sync.reason, "BuildFailed");
+    assert_eq!(sync.reason, SyncReason::RenderFailed);
     assert!(
         sync.message.contains("apps/broken.yaml"),
         "{}",
@@ -173,7 +175,7 @@ async fn a_repository_that_cannot_be_polled_makes_the_sync_and_readiness_fail_un
     d.until("not ready", |d| !d.shared.is_ready()).await;
     let sync = d.shared.sync().clone();
     assert!(!sync.ready);
-    assert_eq!(sync.reason, "GitOperationFailed");
+    assert_eq!(sync.reason, SyncReason::FetchFailed);
     assert!(
         sync.message.contains("cannot be polled since"),
         "{}",

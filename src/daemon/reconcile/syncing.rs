@@ -13,38 +13,16 @@ use crate::chain::Chain;
 use crate::cluster::inventory::{self, SyncError};
 use crate::cluster::{Cluster, Fault};
 use crate::daemon::report::Outgoing;
-use crate::daemon::shared::HistoryRewrite;
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::ObjectKey;
 use crate::release::spec::ReleaseKey;
+use crate::release::spec::Severity;
 use crate::report::alerts::Alert;
+use crate::report::sync::{HistoryRewrite, NotReady, SyncReason};
 use crate::rollout::targets::{self, Desired};
 use crate::source::Snapshot;
 use crate::source::poller::PollState;
-
-/// Why a sync is not ready: a reason (as Flux's condition reasons) and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct NotReady {
-    pub(super) reason: &'static str,
-    pub(super) message: String,
-}
-
-/// The reasons of the sync's status.
-pub(super) mod reason {
-    /// The commit synced whole.
-    pub(in crate::daemon) const SUCCEEDED: &str = "ReconciliationSucceeded";
-    /// The commit did not render (a typo in Git).
-    pub(in crate::daemon) const BUILD_FAILED: &str = "BuildFailed";
-    /// The cluster refused the commit's objects, or could not be reached.
-    pub(in crate::daemon) const FAILED: &str = "ReconciliationFailed";
-    /// The prune guard refused the commit.
-    pub(in crate::daemon) const PRUNE_REFUSED: &str = "PruneRefused";
-    /// A Canary in the commit cannot be used; its app is held as it was.
-    pub(in crate::daemon) const INVALID_CANARY: &str = "InvalidCanary";
-    /// The repository cannot be polled.
-    pub(in crate::daemon) const GIT_FAILED: &str = "GitOperationFailed";
-}
 
 impl Reconciler {
     /// A new commit: render it, sync its plain objects, adopt its releases. A commit that does
@@ -68,18 +46,19 @@ impl Reconciler {
             Err(e) => {
                 self.shared.counters().render_errors += 1;
                 warn!(commit = %commit, error = %Chain(&e), "render failed; the cluster keeps the last good commit");
-                let why = format!(
-                    "render failed, the cluster keeps the last good commit: {}",
-                    Chain(&e)
+                let reason = match &e {
+                    crate::render::Error::NoSuchPath { .. } => SyncReason::PathMissing,
+                    _ => SyncReason::RenderFailed,
+                };
+                let why = NotReady::new(
+                    reason,
+                    format!(
+                        "render failed, the cluster keeps the last good commit: {}",
+                        Chain(&e)
+                    ),
                 );
                 self.unrendered = Some((commit.clone(), why.clone()));
-                self.synced(
-                    &commit,
-                    Err(NotReady {
-                        reason: reason::BUILD_FAILED,
-                        message: why,
-                    }),
-                );
+                self.synced(&commit, Err(why));
             }
             Ok(mut d) => {
                 self.unrendered = None;
@@ -158,7 +137,7 @@ impl Reconciler {
             } else {
                 let why: Vec<&str> = d.held.values().map(String::as_str).collect();
                 Err(NotReady {
-                    reason: reason::INVALID_CANARY,
+                    reason: SyncReason::CanaryInvalid,
                     message: format!(
                         "invalid Canary, its release held as it is: {}",
                         why.join("; ")
@@ -169,20 +148,15 @@ impl Reconciler {
         match self.unrendered.clone() {
             Some((commit, why)) => {
                 let message = match outcome {
-                    Ok(()) => why,
+                    Ok(()) => why.message,
                     Err(e) => format!(
-                        "{why}; syncing the last good commit {} again failed too: {}",
+                        "{}; syncing the last good commit {} again failed too: {}",
+                        why.message,
                         short(&d.commit),
                         e.message
                     ),
                 };
-                self.synced(
-                    &commit,
-                    Err(NotReady {
-                        reason: reason::BUILD_FAILED,
-                        message,
-                    }),
-                );
+                self.synced(&commit, Err(NotReady::new(why.reason, message)));
             }
             None => self.synced(&d.commit, outcome),
         }
@@ -248,9 +222,9 @@ impl Reconciler {
                 warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or after --interval");
                 let reason = match &e {
                     SyncError::MassPrune { .. } | SyncError::DestructivePrune { .. } => {
-                        reason::PRUNE_REFUSED
+                        SyncReason::PruneRefused
                     }
-                    _ => reason::FAILED,
+                    _ => SyncReason::ApplyFailed,
                 };
                 let retry = match &e {
                     SyncError::Cluster(c) if c.fault() == Fault::Unreachable => {
@@ -317,7 +291,7 @@ impl Reconciler {
         );
         warn!("{why}");
         self.shared.sync().warnings.push(why.clone());
-        self.alert_sync(&d.commit, &why);
+        self.alert_sync(&d.commit, Severity::Warn, "InventoryLost", &why);
     }
 
     /// Records the sync's outcome for `commit` and reports it.
@@ -334,7 +308,7 @@ impl Reconciler {
             let mut status = self.shared.sync();
             match &self.source_failure {
                 Some(why) => {
-                    reason::GIT_FAILED.clone_into(&mut status.reason);
+                    SyncReason::FetchFailed.clone_into(&mut status.reason);
                     status.message.clone_from(why);
                 }
                 None => status.message.clear(),
@@ -343,42 +317,24 @@ impl Reconciler {
         };
         let outcome = match (&self.source_failure, outcome) {
             (Some(why), Ok(())) => Err(NotReady {
-                reason: reason::GIT_FAILED,
+                reason: SyncReason::FetchFailed,
                 message: why.clone(),
             }),
             (Some(why), Err(e)) => Err(NotReady {
-                reason: reason::GIT_FAILED,
+                reason: SyncReason::FetchFailed,
                 message: format!("{why}; before that: {}", e.message),
             }),
             (None, outcome) => outcome,
         };
         let before = self.shared.sync().clone();
-        let mut now = before.clone();
-        now.commit = Some(commit.clone());
-        match &outcome {
-            Ok(()) => {
-                now.applied_commit = Some(commit.clone());
-                now.ready = true;
-                reason::SUCCEEDED.clone_into(&mut now.reason);
-                now.message.clear();
-            }
-            Err(why) => {
-                now.ready = false;
-                why.reason.clone_into(&mut now.reason);
-                now.message.clone_from(&why.message);
-            }
-        }
-        if now.ready != before.ready || now.message != before.message || before.commit.is_none() {
-            now.last_transition_time = crate::release::view::rfc3339(self.clock.now());
-        }
-        if now == before {
+        let now = crate::release::view::rfc3339(self.clock.now());
+        let (next, new_failure) = before.after(&commit, &outcome, &now);
+        if next == before {
             return;
         }
-        *self.shared.sync() = now.clone();
-        if let Err(why) = outcome
-            && (before.ready || before.message != why.message)
-        {
-            self.alert_sync(&commit, &why.message);
+        *self.shared.sync() = next;
+        if new_failure && let Err(why) = &outcome {
+            self.alert_sync(&commit, Severity::Error, why.reason.as_str(), &why.message);
         }
     }
 
@@ -423,6 +379,8 @@ impl Reconciler {
             });
             self.alert_sync(
                 &r.to,
+                Severity::Warn,
+                "HistoryRewritten",
                 &format!(
                     "the history of the tracked reference was rewritten (a force push, a reset or a moved tag): {} does not descend from {}, which fledge deployed before; fledge follows it",
                     short(&r.to),
@@ -432,8 +390,9 @@ impl Reconciler {
         }
     }
 
-    /// Alerts a failed sync to the global alert targets (it is no one release's).
-    pub(super) fn alert_sync(&self, commit: &str, why: &str) {
+    /// Alerts what the sync met to the global alert targets (it is no one release's), with the
+    /// reason beside the message.
+    pub(super) fn alert_sync(&self, commit: &str, severity: Severity, reason: &str, why: &str) {
         let targets: Vec<_> = self.config.global_alerts.clone();
         if targets.is_empty() {
             return;
@@ -441,8 +400,8 @@ impl Reconciler {
         let alert = Alert {
             object: format!("sync of {}", short(commit)),
             message: why.to_owned(),
-            severity: crate::release::spec::Severity::Error,
-            fields: Vec::new(),
+            severity,
+            fields: vec![("Reason".to_owned(), reason.to_owned())],
         };
         if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
             warn!("alert queue full; sync alert dropped");

@@ -537,7 +537,7 @@ async fn objects_the_server_refused_do_not_count_when_they_are_removed_again() {
         s["ready"] == true && s["appliedCommit"] == head.as_str()
     })
     .await;
-    assert_eq!(s["reason"], "ReconciliationSucceeded");
+    assert_eq!(s["reason"], "Ready");
     assert!(!d.log().contains("would prune"), "{}", d.log());
 }
 
