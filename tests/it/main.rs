@@ -12,6 +12,7 @@ mod corpus;
 mod daemon_crash;
 mod demo;
 mod differential;
+mod docs;
 mod executor;
 mod faults;
 mod flagger_examples;

@@ -1,6 +1,6 @@
-//! The install steps of README.md ("Installing in a cluster"), run as written on the real API
-//! server: deploy/ first (it brings the Namespace), then the credentials Secret from files, then
-//! an upgrade that applies deploy/ again and leaves every key of the Secret as it was.
+//! The install steps of docs/install.md ("Installing", "Upgrading"), run as written on the real
+//! API server: deploy/ first (it brings the Namespace), then the credentials Secret from files,
+//! then an upgrade that applies deploy/ again and leaves every key of the Secret as it was.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -11,14 +11,13 @@ use serde_json::Value;
 use super::super::repo_dir;
 use super::super::support::testcluster::cluster;
 
-/// The `sh` code blocks of README.md's section `## Installing in a cluster` that run kubectl,
-/// in order.
-fn install_blocks() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo_dir().join("README.md")).unwrap();
-    let section = readme
-        .split("\n## Installing in a cluster\n")
+/// The `sh` code blocks of docs/install.md's section `## {heading}` that run kubectl, in order.
+fn kubectl_blocks(heading: &str) -> Vec<String> {
+    let page = std::fs::read_to_string(repo_dir().join("docs/install.md")).unwrap();
+    let section = page
+        .split(&format!("\n## {heading}\n"))
         .nth(1)
-        .expect("README.md has the section")
+        .unwrap_or_else(|| panic!("docs/install.md has the section `## {heading}`"))
         .split("\n## ")
         .next()
         .unwrap();
@@ -30,8 +29,9 @@ fn install_blocks() -> Vec<String> {
         .collect()
 }
 
-/// Runs one block of the README with bash, as a person would paste it: from the repository's
-/// root, with kubectl pointed at the test cluster and `CREDENTIALS` at `credentials`.
+/// Runs one block of docs/install.md with bash, as a person would paste it: from the
+/// repository's root, with kubectl pointed at the test cluster and `CREDENTIALS` at
+/// `credentials`.
 fn run(block: &str, kubeconfig: &std::path::Path, credentials: &std::path::Path) {
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", block])
@@ -74,11 +74,11 @@ fn credentials_secret(c: &super::TestCluster) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_readmes_install_steps_work_on_a_fresh_cluster_and_an_upgrade_keeps_the_credentials() {
+async fn the_install_steps_work_on_a_fresh_cluster_and_an_upgrade_keeps_the_credentials() {
     let c = cluster();
-    let blocks = install_blocks();
-    let [install, upgrade] = &blocks[..] else {
-        panic!("the install and upgrade blocks: {blocks:#?}");
+    let (installs, upgrades) = (kubectl_blocks("Installing"), kubectl_blocks("Upgrading"));
+    let ([install], [upgrade]) = (&installs[..], &upgrades[..]) else {
+        panic!("one install block and one upgrade block: {installs:#?} {upgrades:#?}");
     };
     // The four files, each with bytes a careless copy would change: no trailing newline,
     // several, every byte value.
