@@ -84,6 +84,10 @@ pub enum Command {
         /// Refresh every two seconds
         #[arg(long)]
         watch: bool,
+        /// Output format: the table, or the sync's status and the releases (with their reasons)
+        /// as JSON
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Format,
     },
     /// What each Canary in a directory will do when it is pushed: weights, checks, gates,
     /// timeline, minimum time to promote and to roll back, and the objects it creates.
@@ -164,7 +168,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             server,
             token_file,
             watch,
-        } => status::status(&server, token_file.as_deref(), watch),
+            output,
+        } => status::status(&server, token_file.as_deref(), watch, output),
         Command::Plan {
             dir,
             root,

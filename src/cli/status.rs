@@ -1,4 +1,5 @@
-//! `fledge status`: the releases of a running daemon, as a table with a progress bar each.
+//! `fledge status`: the releases of a running daemon, as a table with a progress bar each, or
+//! with the sync's status as JSON (reasons included).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -122,11 +123,12 @@ pub fn sync_line(s: &SyncStatus) -> String {
     format!("{line}{rewrite}{warnings}\n")
 }
 
-/// `fledge status [--server URL] [--token-file F] [--watch]`.
+/// `fledge status [--server URL] [--token-file F] [--watch] [-o table|json]`.
 pub fn status(
     server: &str,
     token_file: Option<&std::path::Path>,
     watch: bool,
+    output: super::Format,
 ) -> Result<(), Error> {
     let token = token_file
         .map(crate::net::Secret::from_file)
@@ -157,11 +159,18 @@ pub fn status(
                 Ok(r) => r.json().await.ok(),
                 Err(_) => None,
             };
-            let text = format!(
-                "{}{}",
-                sync.as_ref().map(sync_line).unwrap_or_default(),
-                table(&list)
-            );
+            let text = match output {
+                super::Format::Table => format!(
+                    "{}{}",
+                    sync.as_ref().map(sync_line).unwrap_or_default(),
+                    table(&list)
+                ),
+                super::Format::Json => {
+                    let doc = serde_json::json!({"sync": sync, "releases": list});
+                    serde_json::to_string_pretty(&doc).map_err(|e| Error::Daemon(e.to_string()))?
+                        + "\n"
+                }
+            };
             if watch {
                 print!("\x1b[2J\x1b[H{text}");
             } else {

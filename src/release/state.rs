@@ -104,6 +104,8 @@ pub struct ReleaseState {
     pub source_commit: Option<CommitId>,
     /// Unix seconds of the last phase change.
     pub last_transition_time: i64,
+    /// Why the release is where it is, for programs (the message is for people).
+    pub reason: ReleaseReason,
     /// Why the release is where it is.
     pub message: String,
     /// Unix seconds since which the Deployment being waited for has not been ready.
@@ -152,6 +154,117 @@ pub struct TickError {
 )]
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Why a release is in its phase: beside every message, for programs to branch on (alerts,
+/// commit statuses, `kubectl wait --for=condition=Ready`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReleaseReason {
+    /// Making the primary, its Services and routing.
+    #[default]
+    Initializing,
+    /// The primary serves the revision Git asks for; nothing to analyse.
+    Initialized,
+    /// The primary never became ready on the first install.
+    InitializationFailed,
+    /// A `confirm-rollout` or `confirm-promotion` gate holds the release.
+    GateClosed,
+    /// The canary is analysed.
+    Progressing,
+    /// The analysis passed; the primary takes the revision.
+    Promoting,
+    /// The revision serves from the primary after its analysis.
+    Promoted,
+    /// A revision promoted before was promoted again without analysis.
+    FastRollback,
+    /// `skipAnalysis`: promoted without analysis.
+    AnalysisSkipped,
+    /// Git went back to the primary's revision during the analysis: nothing was promoted.
+    Aborted,
+    /// Failed checks reached the threshold: rolled back.
+    CheckFailed,
+    /// The canary (or a primary of a failed promotion) did not become ready in time.
+    ProgressDeadline,
+    /// A `rollback` webhook asked for a rollback.
+    RollbackRequested,
+    /// The primary did not become ready with the promoted revision: traffic stays on the canary.
+    PromotionFailed,
+}
+
+impl ReleaseReason {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initializing => "Initializing",
+            Self::Initialized => "Initialized",
+            Self::InitializationFailed => "InitializationFailed",
+            Self::GateClosed => "GateClosed",
+            Self::Progressing => "Progressing",
+            Self::Promoting => "Promoting",
+            Self::Promoted => "Promoted",
+            Self::FastRollback => "FastRollback",
+            Self::AnalysisSkipped => "AnalysisSkipped",
+            Self::Aborted => "Aborted",
+            Self::CheckFailed => "CheckFailed",
+            Self::ProgressDeadline => "ProgressDeadline",
+            Self::RollbackRequested => "RollbackRequested",
+            Self::PromotionFailed => "PromotionFailed",
+        }
+    }
+}
+
+impl fmt::Display for ReleaseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Kubernetes condition, as Flux's objects carry them and `kubectl wait --for=condition=`
+/// reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    /// RFC 3339.
+    pub last_transition_time: String,
+}
+
+impl ReleaseState {
+    /// The release's `Ready` condition: `True` when the primary serves the revision Git asks for
+    /// and nothing is under way (Initialized, Succeeded); `False` when it failed or its ticks
+    /// fail; `Unknown` while a rollout is under way, waits at a gate or is halted. The reason is
+    /// the tick's error's, the halt's, or the release's [`ReleaseReason`].
+    #[must_use]
+    pub fn ready_condition(&self) -> Condition {
+        let (status, reason, message) = if let Some(e) = &self.error {
+            ("False", e.reason.clone(), e.message.clone())
+        } else if let Some(h) = &self.halted {
+            ("Unknown", "Halted".to_owned(), h.clone())
+        } else {
+            let status = match self.phase {
+                Phase::Initialized | Phase::Succeeded => "True",
+                Phase::Failed => "False",
+                _ => "Unknown",
+            };
+            (
+                status,
+                self.reason.as_str().to_owned(),
+                self.message.clone(),
+            )
+        };
+        Condition {
+            kind: "Ready".into(),
+            status: status.into(),
+            reason,
+            message,
+            last_transition_time: crate::release::view::rfc3339(self.last_transition_time),
+        }
+    }
 }
 
 /// How many phase changes a release remembers.

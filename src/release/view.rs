@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::FailedCheck;
+use super::state::{FailedCheck, ReleaseReason};
 use super::{ReleaseState, ReleaseTarget};
 use crate::ids::CommitId;
 use crate::revision::RevisionId;
@@ -27,6 +27,9 @@ pub struct ReleaseView {
     pub primary_revision: Option<RevisionId>,
     pub source_commit: Option<CommitId>,
     pub last_transition_time: String,
+    /// Why the release is in its phase.
+    #[serde(default)]
+    pub reason: ReleaseReason,
     pub message: String,
     pub fast_rollback: bool,
     /// The last check that failed for this revision: why a canary failed.
@@ -116,6 +119,7 @@ impl ReleaseView {
             primary_revision: s.primary_revision.clone(),
             source_commit: s.source_commit.clone(),
             last_transition_time: rfc3339(s.last_transition_time),
+            reason: s.reason,
             message: s.message.clone(),
             fast_rollback: s.fast_rollback,
             last_failed_check: s.last_failed_check.as_ref().map(FailedCheckView::of),

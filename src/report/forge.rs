@@ -164,9 +164,12 @@ pub fn status_of(v: &ReleaseView, cluster: &str) -> Option<CommitStatus> {
             // Why, in the few characters a commit status has.
             Some(f) => (
                 State::Failure,
-                format!("rolled back · {} · {checks}", f.summary()),
+                format!("{}: rolled back · {} · {checks}", v.reason, f.summary()),
             ),
-            None => (State::Failure, format!("rolled back · {}", v.message)),
+            None => (
+                State::Failure,
+                format!("{}: rolled back · {}", v.reason, v.message),
+            ),
         },
         _ => return None,
     };

@@ -16,7 +16,7 @@ use crate::release::Readiness;
 use crate::release::spec::{HookType, Provider, ReleaseSpec, Severity, Strategy};
 use crate::release::state::{
     ABORTED, Action, Decision, Event, EventType, FAST_ROLLBACK, FailedCheck, FailureKind,
-    HISTORY_LEN, Observation, Outcome, Phase, Question, ReleaseState, Transition,
+    HISTORY_LEN, Observation, Outcome, Phase, Question, ReleaseReason, ReleaseState, Transition,
 };
 
 /// One tick. `now` is unix seconds.
@@ -146,8 +146,9 @@ impl Tick<'_> {
         End::Decided
     }
 
-    fn transition(&mut self, phase: Phase, message: impl Into<String>) {
+    fn transition(&mut self, phase: Phase, reason: ReleaseReason, message: impl Into<String>) {
         let message = message.into();
+        self.state.reason = reason;
         if self.state.phase != phase {
             self.state.last_transition_time = self.now;
             self.state.history.push(Transition {
@@ -316,6 +317,7 @@ impl Tick<'_> {
         ));
         self.transition(
             Phase::Succeeded,
+            ReleaseReason::Aborted,
             format!("{ABORTED}: the desired revision is the one the primary serves; nothing was promoted."),
         );
         Err(End::Decided)
@@ -355,7 +357,11 @@ impl Tick<'_> {
                 // Traffic stays on the canary, which serves the promoted revision.
                 self.state.canary_weight = 100;
                 self.state.mirrored = false;
-                self.transition(Phase::Failed, format!("Promotion failed: {e}"));
+                self.transition(
+                    Phase::Failed,
+                    ReleaseReason::PromotionFailed,
+                    format!("Promotion failed: {e}"),
+                );
                 self.actions.push(Action::PostRollout(Phase::Failed));
                 Err(End::Decided)
             }
@@ -382,7 +388,11 @@ impl Tick<'_> {
             if phase != Phase::Waiting {
                 self.waiting_for_approval("", &msg, muted);
             }
-            self.transition(Phase::Waiting, "Waiting for approval.");
+            self.transition(
+                Phase::Waiting,
+                ReleaseReason::GateClosed,
+                "Waiting for approval.",
+            );
             return Err(End::Decided);
         }
         self.event(format!(
@@ -400,6 +410,7 @@ impl Tick<'_> {
         self.state.fast_rollback = false;
         self.transition(
             Phase::Progressing,
+            ReleaseReason::Progressing,
             "New revision detected, progressing canary analysis.",
         );
         Err(End::Decided)
@@ -424,6 +435,7 @@ impl Tick<'_> {
         self.state.source_commit = desired.commit;
         self.transition(
             Phase::Progressing,
+            ReleaseReason::Progressing,
             "New revision detected, restarting canary analysis.",
         );
         Err(End::Decided)
@@ -454,6 +466,7 @@ impl Tick<'_> {
         self.state.mirrored = false;
         self.copy_to_primary();
         self.succeed(
+            ReleaseReason::AnalysisSkipped,
             &format!(
                 "Promotion completed! Canary analysis was skipped for {}",
                 self.target()
@@ -476,7 +489,10 @@ impl Tick<'_> {
             Some(FailureKind::Hook),
         );
         self.alert(Severity::Warn, "Rolling back manual webhook invoked");
-        self.rollback("a rollback webhook signalled a rollback");
+        self.rollback(
+            ReleaseReason::RollbackRequested,
+            "a rollback webhook signalled a rollback",
+        );
         Err(End::Decided)
     }
 
@@ -488,6 +504,7 @@ impl Tick<'_> {
                 self.state.canary_weight = 0;
                 self.state.mirrored = false;
                 self.succeed(
+                    ReleaseReason::Promoted,
                     &format!("Promotion completed! Scaling down {}", self.target()),
                     "Canary analysis completed successfully, promotion finished.",
                 );
@@ -522,7 +539,10 @@ impl Tick<'_> {
             Severity::Error,
             &format!("Failed checks threshold reached {n}{last}"),
         );
-        self.rollback(&format!("failed checks threshold reached {n}{last}"));
+        self.rollback(
+            ReleaseReason::CheckFailed,
+            &format!("failed checks threshold reached {n}{last}"),
+        );
         Err(End::Decided)
     }
 
@@ -578,6 +598,7 @@ impl Tick<'_> {
         if self.state.phase != Phase::Initializing {
             self.transition(
                 Phase::Initializing,
+                ReleaseReason::Initializing,
                 "New Deployment detected, starting initialization.",
             );
         }
@@ -591,7 +612,11 @@ impl Tick<'_> {
                     self.state.source_commit = desired.commit;
                     self.warn(format!("Canary failed! Scaling down {}", self.name()), None);
                     self.alert(Severity::Error, &format!("Initialization failed: {e}"));
-                    self.transition(Phase::Failed, format!("Initialization failed: {e}"));
+                    self.transition(
+                        Phase::Failed,
+                        ReleaseReason::InitializationFailed,
+                        format!("Initialization failed: {e}"),
+                    );
                     return Ok(());
                 }
             }
@@ -611,7 +636,11 @@ impl Tick<'_> {
             Severity::Info,
             "New Deployment detected, initialization completed.",
         );
-        self.transition(Phase::Initialized, "Deployment initialization completed.");
+        self.transition(
+            Phase::Initialized,
+            ReleaseReason::Initialized,
+            "Deployment initialization completed.",
+        );
         Ok(())
     }
 
@@ -627,6 +656,7 @@ impl Tick<'_> {
         ));
         self.actions.push(Action::Promote);
         self.succeed(
+            ReleaseReason::FastRollback,
             &format!(
                 "Promotion completed! Canary analysis was skipped for {}",
                 self.target()
@@ -636,7 +666,7 @@ impl Tick<'_> {
         self.state.fast_rollback = true;
     }
 
-    fn succeed(&mut self, event: &str, alert: &str) {
+    fn succeed(&mut self, reason: ReleaseReason, event: &str, alert: &str) {
         self.state
             .primary_revision
             .clone_from(&self.state.canary_revision);
@@ -654,7 +684,7 @@ impl Tick<'_> {
         self.state.not_ready_since = None;
         self.event(event.to_owned());
         self.alert(Severity::Info, alert);
-        self.transition(Phase::Succeeded, alert);
+        self.transition(Phase::Succeeded, reason, alert);
         self.actions.push(Action::PostRollout(Phase::Succeeded));
     }
 
@@ -684,10 +714,10 @@ impl Tick<'_> {
             None,
         );
         self.alert(Severity::Error, &format!("Progress deadline exceeded {e}"));
-        self.rollback(e);
+        self.rollback(ReleaseReason::ProgressDeadline, e);
     }
 
-    fn rollback(&mut self, reason: &str) {
+    fn rollback(&mut self, why: ReleaseReason, reason: &str) {
         if let Some(rev) = &self.state.canary_revision {
             let rev = rev.clone();
             self.state.promoted.retain(|r| *r != rev);
@@ -698,6 +728,7 @@ impl Tick<'_> {
         self.warn(format!("Canary failed! Scaling down {}", self.name()), None);
         self.transition(
             Phase::Failed,
+            why,
             format!("Canary analysis failed, Deployment scaled to zero: {reason}."),
         );
         self.actions.push(Action::PostRollout(Phase::Failed));
@@ -711,7 +742,11 @@ impl Tick<'_> {
         if self.state.phase != Phase::WaitingPromotion {
             self.waiting_for_approval("promotion ", &msg, muted);
         }
-        self.transition(Phase::WaitingPromotion, "Waiting for approval.");
+        self.transition(
+            Phase::WaitingPromotion,
+            ReleaseReason::GateClosed,
+            "Waiting for approval.",
+        );
         Ok(false)
     }
 
@@ -728,6 +763,7 @@ impl Tick<'_> {
         self.copy_to_primary();
         self.transition(
             Phase::Promoting,
+            ReleaseReason::Promoting,
             "Canary analysis completed, starting primary rolling update.",
         );
     }
@@ -821,6 +857,7 @@ impl Tick<'_> {
             if self.state.phase == Phase::WaitingPromotion {
                 self.transition(
                     Phase::Progressing,
+                    ReleaseReason::Progressing,
                     "Promotion approved, routing all traffic to canary.",
                 );
             }
@@ -842,6 +879,7 @@ impl Tick<'_> {
             t.state.mirrored = false;
             t.transition(
                 Phase::Finalising,
+                ReleaseReason::Promoting,
                 "Canary analysis completed, routing all traffic to primary.",
             );
         };

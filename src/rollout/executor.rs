@@ -108,6 +108,7 @@ pub fn recovered(spec: &ReleaseSpec, primary: &Value, now: i64) -> Option<Releas
         primary_commit: commit,
         promoted: vec![revision],
         last_transition_time: now,
+        reason: crate::release::state::ReleaseReason::Initialized,
         message,
         ..ReleaseState::default()
     })
@@ -150,9 +151,12 @@ pub struct Executor<C, M> {
     pub promoted_window: usize,
 }
 
-/// The Release object for a state.
+/// The Release object for a state: its status is the state, with the `Ready` condition
+/// ([`ReleaseState::ready_condition`]) that `kubectl wait --for=condition=Ready` reads.
 #[must_use]
 pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
+    let mut status = serde_json::to_value(state).unwrap_or_default();
+    status["conditions"] = json!([state.ready_condition()]);
     json!({
         "apiVersion": keys::RELEASE_API_VERSION,
         "kind": keys::RELEASE_KIND,
@@ -163,7 +167,7 @@ pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
             "provider": spec.provider.to_string(),
             "strategy": spec.strategy(),
         },
-        "status": state,
+        "status": status,
     })
 }
 

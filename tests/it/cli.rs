@@ -288,6 +288,7 @@ async fn status_prints_the_daemons_releases_with_a_progress_bar() {
             message: "New revision detected".into(),
             fast_rollback: false,
             last_failed_check: None,
+            reason: fledge::release::state::ReleaseReason::Progressing,
             halted: None,
             error: None,
         },

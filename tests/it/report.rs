@@ -242,6 +242,7 @@ fn descriptions_are_cut_to_140_characters_and_views_map_to_states() {
         message: long.clone(),
         fast_rollback: false,
         last_failed_check: None,
+        reason: fledge::release::state::ReleaseReason::Progressing,
         halted: None,
         error: None,
     };

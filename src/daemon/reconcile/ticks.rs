@@ -70,7 +70,8 @@ impl Reconciler {
         }
         match result {
             Ok(report) => {
-                self.alert(&target, &report.events).await;
+                self.alert(&target, report.state.reason.as_str(), &report.events)
+                    .await;
                 self.count_tick(&target, &report);
                 let left = report.primary_left.clone();
                 self.states.insert(k.to_owned(), report.state);
@@ -196,7 +197,8 @@ impl Reconciler {
                 alert: Some((Severity::Error, text)),
                 failure: None,
             };
-            self.alert(t, std::slice::from_ref(&event)).await;
+            self.alert(t, &error.reason, std::slice::from_ref(&event))
+                .await;
             // Best effort: the failure may be the reason it cannot be written.
             if let Err(e) = self.exec.record_error(&t.spec, &error).await {
                 warn!(release = %k, error = %Chain(&e), "the tick's failure could not be recorded in the Release status");
@@ -219,8 +221,8 @@ impl Reconciler {
         }
     }
 
-    /// Queues the alerts a tick's events carry.
-    async fn alert(&self, t: &ReleaseTarget, events: &[Event]) {
+    /// Queues the alerts a tick's events carry, with the release's reason beside the message.
+    async fn alert(&self, t: &ReleaseTarget, reason: &str, events: &[Event]) {
         for ev in events {
             let Some((severity, text)) = &ev.alert else {
                 continue;
@@ -236,11 +238,13 @@ impl Reconciler {
             if targets.is_empty() {
                 continue;
             }
+            let mut fields = alerts::details(&t.spec, Some(&self.config.cluster_name));
+            fields.push(("Reason".to_owned(), reason.to_owned()));
             let alert = Alert {
                 object: t.spec.dotted(),
                 message: text.clone(),
                 severity: *severity,
-                fields: alerts::details(&t.spec, Some(&self.config.cluster_name)),
+                fields,
             };
             // A full queue drops the alert rather than hold back the rollout.
             if self.alerts.try_send(Outgoing { alert, targets }).is_err() {

@@ -945,3 +945,46 @@ fn metrics_that_cannot_be_read_halt_the_analysis_and_are_never_counted() {
         assert_eq!(d.state.halted, None);
     }
 }
+
+#[test]
+fn every_outcome_has_its_reason_and_the_ready_condition_follows_it() {
+    use crate::release::state::ReleaseReason;
+    // Rolled back on failed checks.
+    let mut c = base("", progressing(25, 2), Phase::Failed);
+    c.desired = "r2";
+    c.answers
+        .push((Question::Hooks(HookType::Rollback), fail()));
+    let d = run_case(&c);
+    assert_eq!(
+        (d.state.phase, d.state.reason),
+        (Phase::Failed, ReleaseReason::CheckFailed)
+    );
+    let ready = d.state.ready_condition();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "CheckFailed")
+    );
+    // Rolled back on the progress deadline.
+    c.state = progressing(25, 0);
+    c.canary = Readiness::Failed("ProgressDeadlineExceeded".into());
+    let d = run_case(&c);
+    assert_eq!(d.state.reason, ReleaseReason::ProgressDeadline);
+    // Under way: unknown; halted: unknown, said so; promoted: ready.
+    let under_way = progressing(25, 0);
+    assert_eq!(under_way.ready_condition().status, "Unknown");
+    let halted = ReleaseState {
+        halted: Some("metrics cannot be read".into()),
+        ..progressing(25, 0)
+    };
+    assert_eq!(halted.ready_condition().reason, "Halted");
+    let promoted = ReleaseState {
+        phase: Phase::Succeeded,
+        reason: ReleaseReason::Promoted,
+        ..state(Phase::Succeeded)
+    };
+    let ready = promoted.ready_condition();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Promoted")
+    );
+}

@@ -6,6 +6,7 @@
 //! The tests of one capability may live in a submodule of this one (sharing its helpers).
 
 mod admission;
+mod conditions;
 mod faults;
 mod install;
 
