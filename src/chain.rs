@@ -1,5 +1,6 @@
 //! [`Chain`]: an error and every cause under it on one line (`a: b: c`), for logs and for the
-//! messages people read, since an error's own message never repeats its source.
+//! messages people read, since an error's own message never repeats its source; and
+//! [`Disposition`], what every edge's errors say of trying again.
 
 use std::error::Error;
 use std::fmt;
@@ -17,4 +18,13 @@ impl fmt::Display for Chain<'_> {
         }
         Ok(())
     }
+}
+
+/// What the caller should do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// A passing fault: try again with backoff.
+    Retry,
+    /// Waiting will not help until something changes (a new commit, new configuration).
+    Stalled,
 }

@@ -84,6 +84,18 @@ pub enum SyncError {
     },
 }
 
+impl SyncError {
+    /// Whether trying again soon may help: only when the API server did not answer; a commit
+    /// the guard or the checks refuse waits for another commit (or flag).
+    #[must_use]
+    pub fn disposition(&self) -> crate::chain::Disposition {
+        match self {
+            Self::Cluster(e) => e.disposition(),
+            _ => crate::chain::Disposition::Stalled,
+        }
+    }
+}
+
 /// The prune guard: the largest share (0 to 1) of the inventory one sync may prune, counted by
 /// consequence (a Namespace counts with everything fledge applied in it); a render that declares
 /// nothing at all never prunes below 1. A Namespace or a CustomResourceDefinition is pruned only

@@ -60,6 +60,15 @@ impl Fault {
 }
 
 impl Error {
+    /// Whether trying again soon may help: only when the API server did not answer.
+    #[must_use]
+    pub fn disposition(&self) -> crate::chain::Disposition {
+        match self.fault() {
+            Fault::Unreachable => crate::chain::Disposition::Retry,
+            _ => crate::chain::Disposition::Stalled,
+        }
+    }
+
     /// What kind of failure this is.
     #[must_use]
     pub fn fault(&self) -> Fault {

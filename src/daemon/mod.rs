@@ -17,6 +17,7 @@
 //! Files import downward only: `mod.rs` wires; the tasks share [`shared`] and [`config`].
 
 pub mod config;
+pub mod context;
 pub mod edges;
 pub mod http;
 mod leadership;
@@ -26,6 +27,7 @@ mod report;
 pub mod shared;
 
 pub use config::Config;
+pub use context::Context;
 pub use edges::Edges;
 pub use report::Outgoing;
 pub use shared::{Clock, Shared, World};
@@ -100,16 +102,17 @@ pub async fn run(
         alert_rx,
         shutdown.clone(),
     ));
+    let ctx = Context {
+        path: config.path.clone(),
+        provider: config.mesh_provider.clone(),
+        key,
+        shared,
+        alerts: alert_tx,
+        global_alerts: config.global_alerts.clone(),
+        clock,
+    };
     if let Some(oc) = config.outcomes.clone() {
-        let w = outcomes::Writer::new(
-            oc,
-            config.path.clone(),
-            config.mesh_provider.clone(),
-            key.clone(),
-            shared.clone(),
-            alert_tx.clone(),
-            config.global_alerts.clone(),
-        )?;
+        let w = outcomes::Writer::new(oc, ctx.clone())?;
         tracker.spawn(w.run(world_rx, shutdown.clone()));
     }
     let exec = Executor {
@@ -120,7 +123,7 @@ pub async fn run(
         promoted_window: config.promoted_window,
     };
     let lost = lease.as_ref().map(|l| l.watch_loss(&tracker, &shutdown));
-    let reconciler = Reconciler::new(config, exec, key, shared, world_tx, alert_tx, clock);
+    let reconciler = Reconciler::new(config, ctx, exec, world_tx);
     let result = reconciler.run(poll_rx, &shutdown).await;
     shutdown.cancel();
     tracker.close();

@@ -19,23 +19,21 @@
 //! in the cluster.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use git2::Oid;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::config::OutcomeConfig;
-use super::report::Outgoing;
-use super::shared::{Shared, World};
+use super::context::Context;
+use super::shared::World;
 use crate::chain::Chain;
-use crate::release::spec::{Provider, ReleaseKey, Severity};
+use crate::release::spec::{ReleaseKey, Severity};
 use crate::release::state::Transition;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
-use crate::report::alerts::{Alert, Target};
-use crate::revision::HashKey;
+use crate::report::alerts::Alert;
 use crate::rollout::targets;
 use crate::writeback::{self, Change, Edit, GitWriter, Written, history, record};
 
@@ -43,42 +41,24 @@ use crate::writeback::{self, Change, Edit, GitWriter, Written, history, record};
 pub struct Writer {
     config: OutcomeConfig,
     git: GitWriter,
-    path: String,
-    provider: Provider,
-    key: HashKey,
-    shared: Arc<Shared>,
+    ctx: Context,
     /// Notes already written this run, by commit.
     notes: BTreeMap<String, String>,
     /// (release, revision) whose revert conflicted or went to a side branch: a person must act.
     given_up: BTreeSet<(ReleaseKey, String)>,
     /// Side branches written this run: their changes wait there for a person.
     sided: BTreeSet<String>,
-    alerts: mpsc::Sender<Outgoing>,
-    alert_targets: Vec<Target>,
 }
 
 impl Writer {
-    pub fn new(
-        config: OutcomeConfig,
-        path: String,
-        provider: Provider,
-        key: HashKey,
-        shared: Arc<Shared>,
-        alerts: mpsc::Sender<Outgoing>,
-        alert_targets: Vec<Target>,
-    ) -> Result<Self, writeback::Error> {
+    pub fn new(config: OutcomeConfig, ctx: Context) -> Result<Self, writeback::Error> {
         Ok(Self {
             git: GitWriter::open(config.writer.clone())?,
             config,
-            path,
-            provider,
-            key,
-            shared,
+            ctx,
             notes: BTreeMap::new(),
             given_up: BTreeSet::new(),
             sided: BTreeSet::new(),
-            alerts,
-            alert_targets,
         })
     }
 
@@ -114,22 +94,16 @@ impl Writer {
 
     /// An error alert to the global notifier (Git problems are not one release's).
     fn alert(&self, message: String) {
-        if self.alert_targets.is_empty() {
-            return;
-        }
-        let _ = self.alerts.try_send(Outgoing {
-            alert: Alert {
-                object: "fledge".into(),
-                message,
-                severity: Severity::Error,
-                fields: Vec::new(),
-            },
-            targets: self.alert_targets.clone(),
+        self.ctx.alert_global(Alert {
+            object: "fledge".into(),
+            message,
+            severity: Severity::Error,
+            fields: Vec::new(),
         });
     }
 
     fn count(&self, error: bool) {
-        let mut c = self.shared.counters();
+        let mut c = self.ctx.shared.counters();
         if error {
             c.writeback_errors += 1;
         } else {
@@ -322,9 +296,9 @@ impl Writer {
             .and_then(|c| Oid::from_str(c).ok());
         let primary = s.primary_revision.clone();
         let (path, provider, hkey, release) = (
-            self.path.clone(),
-            self.provider.clone(),
-            self.key.clone(),
+            self.ctx.path.clone(),
+            self.ctx.provider.clone(),
+            self.ctx.key.clone(),
             key.to_owned(),
         );
         let short = rev[..rev.len().min(12)].to_owned();

@@ -9,6 +9,7 @@
 //! included; a failure stays visible (sync status, release views, alerts) until it clears,
 //! and an older commit's re-sync never hides a newer commit's failure.
 
+mod policy;
 mod syncing;
 mod ticks;
 
@@ -16,21 +17,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::config::Config;
+use super::context::Context;
 use super::edges::{AnyCluster, AnyMetrics};
-use super::report::Outgoing;
-use super::shared::{Clock, Shared, World};
+use super::shared::World;
 use crate::ids::CommitId;
 use crate::object::ObjectKey;
 use crate::release::spec::{AlertProvider, ReleaseKey};
 use crate::release::{ReleaseState, ReleaseTarget, ReleaseView};
 use crate::report::sync::NotReady;
-use crate::revision::{HashKey, RevisionId};
+use crate::revision::RevisionId;
 use crate::rollout::executor::Executor;
 use crate::rollout::targets::{self, Desired};
 use crate::source::poller::PollState;
@@ -40,10 +41,13 @@ struct Entry {
     /// Shared with the writers' world, so publishing it copies no target.
     target: Arc<ReleaseTarget>,
     due: Instant,
+    /// Ticks failed in a row, for the error policy's backoff.
+    failures: u32,
 }
 
-/// The plain objects of the last commit that rendered, and when sync last applied them: sync
-/// runs again each `--interval` on the same commit (correcting drift, retrying a failure).
+/// The plain objects of the last commit that rendered, and when sync applies them next: sync
+/// runs again each `--interval` on the same commit (correcting drift), and sooner after a
+/// passing fault (see [`policy`]).
 struct Declared {
     commit: CommitId,
     plain: Vec<Value>,
@@ -52,20 +56,19 @@ struct Declared {
     held: BTreeMap<ReleaseKey, String>,
     /// The Namespaces and CRDs the commits since the last synced one allow to prune.
     allowed: BTreeSet<String>,
-    synced_at: Instant,
+    next_sync: Instant,
+    /// Syncs failed in a row, for the error policy's backoff.
+    failures: u32,
     /// The commit's releases, adopted once its objects synced.
     releases: Option<Desired>,
 }
 
 /// The reconciler's state and edges.
 pub(super) struct Reconciler {
-    pub(super) config: Config,
-    pub(super) exec: Executor<AnyCluster, AnyMetrics>,
-    pub(super) key: HashKey,
-    pub(super) shared: Arc<Shared>,
-    pub(super) world: watch::Sender<World>,
-    pub(super) alerts: mpsc::Sender<Outgoing>,
-    pub(super) clock: Clock,
+    config: Config,
+    ctx: Context,
+    exec: Executor<AnyCluster, AnyMetrics>,
+    world: watch::Sender<World>,
     entries: BTreeMap<ReleaseKey, Entry>,
     states: BTreeMap<ReleaseKey, ReleaseState>,
     /// The (revision, commit) that brought each release's current revision.
@@ -94,21 +97,15 @@ pub(super) struct Reconciler {
 impl Reconciler {
     pub(super) fn new(
         config: Config,
+        ctx: Context,
         exec: Executor<AnyCluster, AnyMetrics>,
-        key: HashKey,
-        shared: Arc<Shared>,
         world: watch::Sender<World>,
-        alerts: mpsc::Sender<Outgoing>,
-        clock: Clock,
     ) -> Self {
         Self {
             config,
+            ctx,
             exec,
-            key,
-            shared,
             world,
-            alerts,
-            clock,
             entries: BTreeMap::new(),
             states: BTreeMap::new(),
             brought: BTreeMap::new(),
@@ -156,6 +153,11 @@ impl Reconciler {
                 self.resync_if_due().await;
             }
             next_due = self.tick_due().await;
+            // A failed sync is tried again on its own schedule; one that succeeded runs again
+            // at the polls.
+            if let Some(d) = self.declared.as_ref().filter(|d| d.failures > 0) {
+                next_due = Some(next_due.map_or(d.next_sync, |t| t.min(d.next_sync)));
+            }
             self.publish();
         }
     }
@@ -166,7 +168,7 @@ impl Reconciler {
         }
         self.last_polls = poll.polls;
         {
-            let mut c = self.shared.counters();
+            let mut c = self.ctx.shared.counters();
             c.polls += 1;
             if poll.error.is_some() {
                 c.poll_errors += 1;
@@ -189,7 +191,7 @@ impl Reconciler {
                 Some(_) => None,
                 None => self
                     .exec
-                    .load(&t, self.clock.now())
+                    .load(&t, self.ctx.clock.now())
                     .await
                     .ok()
                     .map(|l| l.state),
@@ -197,17 +199,18 @@ impl Reconciler {
             let c = targets::bringing_commit(&t.revision, commit, earlier, persisted.as_ref());
             self.brought.insert(k.clone(), (rev, c.clone()));
             t.commit = Some(c);
-            let due = match self.entries.remove(&k) {
+            let (due, failures) = match self.entries.remove(&k) {
                 Some(old) if old.target.revision == t.revision && old.target.spec == t.spec => {
-                    old.due
+                    (old.due, old.failures)
                 }
-                _ => now,
+                _ => (now, 0),
             };
             next.insert(
                 k,
                 Entry {
                     target: Arc::new(t),
                     due,
+                    failures,
                 },
             );
         }
@@ -234,7 +237,7 @@ impl Reconciler {
                     .map(|s| (k.clone(), (e.target.clone(), s.clone())))
             })
             .collect();
-        *self.shared.releases() = releases
+        *self.ctx.shared.releases() = releases
             .iter()
             .map(|(k, (t, s))| {
                 let mut v = ReleaseView::of(t, s);
@@ -246,7 +249,7 @@ impl Reconciler {
             .collect();
         self.world.send_replace(World {
             commit: self.seen_commit.clone(),
-            sync: self.shared.sync().clone(),
+            sync: self.ctx.shared.sync().clone(),
             releases,
         });
     }

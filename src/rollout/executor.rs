@@ -46,6 +46,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether trying again soon may help (see [`cluster::Error::disposition`]); a release
+    /// whose objects cannot be built waits for a new commit.
+    #[must_use]
+    pub fn disposition(&self) -> crate::chain::Disposition {
+        match self {
+            Self::Cluster { source, .. } => source.disposition(),
+            Self::Objects(_) => crate::chain::Disposition::Stalled,
+        }
+    }
+
     /// The reason people and programs read: the cluster's [`cluster::Fault`], or `Invalid`.
     #[must_use]
     pub fn reason(&self) -> &'static str {

@@ -44,14 +44,7 @@ impl From<git2::Oid> for CommitId {
     }
 }
 
-/// What the caller should do about an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    /// A passing fault: try again with backoff.
-    Retry,
-    /// Waiting will not help until something changes (a new commit, new configuration).
-    Stalled,
-}
+pub use crate::chain::Disposition;
 
 /// Why fetching or reading the config repository failed.
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fledge::daemon::World;
 use fledge::daemon::config::OutcomeConfig;
 use fledge::daemon::outcomes::Writer;
+use fledge::daemon::{Clock, Context, World};
 use fledge::release::spec::Provider;
 use fledge::release::{Phase, ReleaseState};
 use fledge::report::alerts::Target;
@@ -81,16 +81,16 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         reverts: true,
         coalesce: Duration::ZERO,
     };
-    let mut w = Writer::new(
-        oc,
-        String::new(),
-        Provider::Istio,
-        key.clone(),
-        Arc::default(),
-        tx,
-        vec![target],
-    )
-    .unwrap();
+    let ctx = Context {
+        path: String::new(),
+        provider: Provider::Istio,
+        key: key.clone(),
+        shared: Arc::default(),
+        alerts: tx,
+        global_alerts: vec![target],
+        clock: Clock::new(1.0),
+    };
+    let mut w = Writer::new(oc, ctx).unwrap();
     let world = World {
         commit: Some(c3.as_str().into()),
         sync: fledge::daemon::shared::SyncStatus::default(),

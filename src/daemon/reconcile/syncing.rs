@@ -8,11 +8,10 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{Declared, Reconciler};
-use crate::chain::Chain;
+use super::{Declared, Reconciler, policy};
+use crate::chain::{Chain, Disposition};
+use crate::cluster::Cluster;
 use crate::cluster::inventory::{self, SyncError};
-use crate::cluster::{Cluster, Fault};
-use crate::daemon::report::Outgoing;
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::ObjectKey;
@@ -32,19 +31,19 @@ impl Reconciler {
         let commit = snap.commit.clone();
         self.seen_commit = Some(commit.clone());
         let (path, provider, key, c) = (
-            self.config.path.clone(),
-            self.config.mesh_provider.clone(),
-            self.key.clone(),
+            self.ctx.path.clone(),
+            self.ctx.provider.clone(),
+            self.ctx.key.clone(),
             commit.clone(),
         );
         let rendered = tokio::task::spawn_blocking(move || {
             targets::desired(&snap.files, &path, &c, &provider, &key)
         })
         .await?;
-        self.shared.counters().renders += 1;
+        self.ctx.shared.counters().renders += 1;
         match rendered {
             Err(e) => {
-                self.shared.counters().render_errors += 1;
+                self.ctx.shared.counters().render_errors += 1;
                 warn!(commit = %commit, error = %Chain(&e), "render failed; the cluster keeps the last good commit");
                 let reason = match &e {
                     crate::render::Error::NoSuchPath { .. } => SyncReason::PathMissing,
@@ -75,7 +74,8 @@ impl Reconciler {
                     owned,
                     held,
                     allowed,
-                    synced_at: Instant::now(),
+                    next_sync: Instant::now(),
+                    failures: 0,
                     releases: Some(d),
                 });
                 self.sync_declared().await;
@@ -103,14 +103,12 @@ impl Reconciler {
         held
     }
 
-    /// Syncs the last commit's plain objects again once an interval has passed since the last
-    /// sync (polls come every interval; a tenth of it is slack for the poll's own time).
+    /// Syncs the last commit's plain objects again once they are due.
     pub(super) async fn resync_if_due(&mut self) {
-        let every = self.config.timing.interval.mul_f64(0.9);
         if self
             .declared
             .as_ref()
-            .is_some_and(|d| d.synced_at.elapsed() >= every)
+            .is_some_and(|d| d.next_sync <= Instant::now())
         {
             self.sync_declared().await;
         }
@@ -123,8 +121,19 @@ impl Reconciler {
         let Some(mut d) = self.declared.take() else {
             return;
         };
-        d.synced_at = Instant::now();
+        let interval = self.config.timing.interval;
+        let start = Instant::now();
         let applied = self.apply_declared(&d).await;
+        (d.next_sync, d.failures) = match &applied {
+            // Polls come every interval; a tenth of it is slack for the poll's own time.
+            Ok(()) => (start + interval.mul_f64(0.9), 0),
+            Err((_, disposition)) => {
+                let n = d.failures.saturating_add(1);
+                let at = policy::retry_at(*disposition, n, start, Instant::now(), interval);
+                (at, n)
+            }
+        };
+        let applied = applied.map_err(|(why, _)| why);
         if applied.is_ok()
             && let Some(releases) = d.releases.take()
         {
@@ -166,7 +175,7 @@ impl Reconciler {
     /// The `Fledge-Allow-Prune` trailers of the commits since the last one synced, up to
     /// `commit` (and of those allowed before that did not sync yet).
     async fn allowances(&self, commit: &CommitId) -> BTreeSet<String> {
-        let since = self.shared.sync().applied_commit.clone();
+        let since = self.ctx.shared.sync().applied_commit.clone();
         let (source, to) = (self.config.source.clone(), commit.to_string());
         let messages = tokio::task::spawn_blocking(move || {
             crate::source::commit_messages(&source, &to, since.as_deref(), 200)
@@ -189,7 +198,8 @@ impl Reconciler {
         allowed
     }
 
-    async fn apply_declared(&mut self, d: &Declared) -> Result<(), NotReady> {
+    /// Applies and prunes; a failure says why, and whether trying again soon may help.
+    async fn apply_declared(&mut self, d: &Declared) -> Result<(), (NotReady, Disposition)> {
         let commit = &d.commit;
         let mut guard = self.config.prune_guard.clone();
         guard.allowed.extend(d.allowed.iter().cloned());
@@ -204,13 +214,13 @@ impl Reconciler {
         .await
         {
             Ok(s) => {
-                self.shared.counters().applies += 1;
+                self.ctx.shared.counters().applies += 1;
                 if s.inventory_restored {
                     warn!(namespace = %self.config.inventory_namespace, "the inventory ConfigMap was missing (deleted by hand?); restored from the one this process last wrote");
                 }
                 info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
                 self.inventory = Some(s.inventory);
-                self.shared.set_ready();
+                self.ctx.shared.set_ready();
                 if s.inventory_missing && !self.scanned {
                     self.scanned = true;
                     self.find_unaccounted(d).await;
@@ -218,24 +228,24 @@ impl Reconciler {
                 Ok(())
             }
             Err(e) => {
-                self.shared.counters().apply_errors += 1;
-                warn!(commit = %commit, error = %Chain(&e), "sync failed; retried at the next commit or after --interval");
+                self.ctx.shared.counters().apply_errors += 1;
+                warn!(commit = %commit, error = %Chain(&e), "sync failed; {}", policy::retried(e.disposition()));
                 let reason = match &e {
                     SyncError::MassPrune { .. } | SyncError::DestructivePrune { .. } => {
                         SyncReason::PruneRefused
                     }
                     _ => SyncReason::ApplyFailed,
                 };
-                let retry = match &e {
-                    SyncError::Cluster(c) if c.fault() == Fault::Unreachable => {
-                        "retried after --interval"
-                    }
-                    _ => "retried after --interval and at the next commit",
-                };
-                Err(NotReady {
+                let disposition = e.disposition();
+                let why = NotReady {
                     reason,
-                    message: format!("sync failed, {retry}: {}", Chain(&e)),
-                })
+                    message: format!(
+                        "sync failed, {}: {}",
+                        policy::retried(disposition),
+                        Chain(&e)
+                    ),
+                };
+                Err((why, disposition))
             }
         }
     }
@@ -290,7 +300,7 @@ impl Reconciler {
             names.join(", ")
         );
         warn!("{why}");
-        self.shared.sync().warnings.push(why.clone());
+        self.ctx.shared.sync().warnings.push(why.clone());
         self.alert_sync(&d.commit, Severity::Warn, "InventoryLost", &why);
     }
 
@@ -305,7 +315,7 @@ impl Reconciler {
     pub(super) fn report_sync(&mut self) {
         let Some((commit, outcome)) = self.last_sync.clone() else {
             // Not synced yet: say why the repository cannot be seen, if it cannot.
-            let mut status = self.shared.sync();
+            let mut status = self.ctx.shared.sync();
             match &self.source_failure {
                 Some(why) => {
                     SyncReason::FetchFailed.clone_into(&mut status.reason);
@@ -326,13 +336,13 @@ impl Reconciler {
             }),
             (None, outcome) => outcome,
         };
-        let before = self.shared.sync().clone();
-        let now = crate::release::view::rfc3339(self.clock.now());
+        let before = self.ctx.shared.sync().clone();
+        let now = crate::release::view::rfc3339(self.ctx.clock.now());
         let (next, new_failure) = before.after(&commit, &outcome, &now);
         if next == before {
             return;
         }
-        *self.shared.sync() = next;
+        *self.ctx.shared.sync() = next;
         if new_failure && let Err(why) = &outcome {
             self.alert_sync(&commit, Severity::Error, why.reason.as_str(), &why.message);
         }
@@ -359,12 +369,13 @@ impl Reconciler {
             )
         });
         if failure != self.source_failure {
-            self.shared.set_source_failing(failure.is_some());
+            self.ctx.shared.set_source_failing(failure.is_some());
             self.source_failure = failure;
             self.report_sync();
         }
         if let Some(r) = &poll.rewritten
             && self
+                .ctx
                 .shared
                 .sync()
                 .history_rewritten
@@ -372,10 +383,10 @@ impl Reconciler {
                 .is_none_or(|h| h.to != r.to || h.from != r.from)
         {
             warn!(from = %r.from, to = %r.to, "the tracked reference's history was rewritten; following it");
-            self.shared.sync().history_rewritten = Some(HistoryRewrite {
+            self.ctx.shared.sync().history_rewritten = Some(HistoryRewrite {
                 from: r.from.clone(),
                 to: r.to.clone(),
-                seen: crate::release::view::rfc3339(self.clock.now()),
+                seen: crate::release::view::rfc3339(self.ctx.clock.now()),
             });
             self.alert_sync(
                 &r.to,
@@ -393,19 +404,12 @@ impl Reconciler {
     /// Alerts what the sync met to the global alert targets (it is no one release's), with the
     /// reason beside the message.
     pub(super) fn alert_sync(&self, commit: &str, severity: Severity, reason: &str, why: &str) {
-        let targets: Vec<_> = self.config.global_alerts.clone();
-        if targets.is_empty() {
-            return;
-        }
-        let alert = Alert {
+        self.ctx.alert_global(Alert {
             object: format!("sync of {}", short(commit)),
             message: why.to_owned(),
             severity,
             fields: vec![("Reason".to_owned(), reason.to_owned())],
-        };
-        if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
-            warn!("alert queue full; sync alert dropped");
-        }
+        });
     }
 }
 

@@ -4,13 +4,12 @@
 //! status, an alert and a metric — until it clears.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::Reconciler;
-use crate::chain::Chain;
+use super::{Reconciler, policy};
+use crate::chain::{Chain, Disposition};
 use crate::daemon::report::Outgoing;
 use crate::ids::CommitId;
 use crate::release::spec::{ReleaseKey, Severity};
@@ -20,19 +19,6 @@ use crate::report::alerts::{self, Alert};
 use crate::rollout::executor::TickReport;
 use crate::rollout::objects::PrimaryLeft;
 use crate::rollout::targets;
-
-/// When a release is next due, after a tick that ran from `start` to `end`: an interval after
-/// it started, as Flagger's ticker; but after a slow tick (an API server that stalled), an
-/// interval after it ended — the ticks missed meanwhile are dropped, not run back to back, so
-/// every analysis observes a full interval of traffic.
-#[must_use]
-pub(in crate::daemon) fn next_due(start: Instant, end: Instant, interval: Duration) -> Instant {
-    if end.duration_since(start) > interval / 10 {
-        end + interval
-    } else {
-        start + interval
-    }
-}
 
 impl Reconciler {
     /// Ticks every release that is due; returns when the next one is.
@@ -60,13 +46,23 @@ impl Reconciler {
         };
         let target = e.target.clone();
         let interval = self
+            .ctx
             .clock
             .real(target.spec.analysis.interval.max(self.config.min_interval));
         let start = Instant::now();
-        let result = self.exec.tick(&target, self.clock.now()).await;
+        let result = self.exec.tick(&target, self.ctx.clock.now()).await;
         let end = Instant::now();
         if let Some(e) = self.entries.get_mut(k) {
-            e.due = next_due(start, end, interval);
+            (e.due, e.failures) = match &result {
+                Ok(_) => (policy::next_due(start, end, interval), 0),
+                Err(err) => {
+                    let n = e.failures.saturating_add(1);
+                    (
+                        policy::retry_at(err.disposition(), n, start, end, interval),
+                        n,
+                    )
+                }
+            };
         }
         match result {
             Ok(report) => {
@@ -83,9 +79,9 @@ impl Reconciler {
                 let error = TickError {
                     reason: err.reason().to_owned(),
                     message: err.detail(),
-                    since: self.clock.now(),
+                    since: self.ctx.clock.now(),
                 };
-                self.tick_failed(k, &target, error).await;
+                self.tick_failed(k, &target, error, err.disposition()).await;
             }
         }
     }
@@ -127,9 +123,10 @@ impl Reconciler {
                 let error = TickError {
                     reason: "PrimaryLost".into(),
                     message: why,
-                    since: self.clock.now(),
+                    since: self.ctx.clock.now(),
                 };
-                self.tick_failed(k, target, error).await;
+                self.tick_failed(k, target, error, Disposition::Stalled)
+                    .await;
             }
         }
     }
@@ -138,9 +135,9 @@ impl Reconciler {
     async fn primary_source(&self, k: &ReleaseKey, commit: &str) -> Result<PrimarySource, String> {
         let (source, path, provider, key, commit, k) = (
             self.config.source.clone(),
-            self.config.path.clone(),
-            self.config.mesh_provider.clone(),
-            self.key.clone(),
+            self.ctx.path.clone(),
+            self.ctx.provider.clone(),
+            self.ctx.key.clone(),
             commit.to_owned(),
             k.to_owned(),
         );
@@ -168,7 +165,13 @@ impl Reconciler {
     /// commit status say it), recorded in its Release status where it can be, counted, logged,
     /// and alerted when it begins or its reason or message changes. It clears at the next tick
     /// that succeeds.
-    async fn tick_failed(&mut self, k: &ReleaseKey, t: &ReleaseTarget, mut error: TickError) {
+    async fn tick_failed(
+        &mut self,
+        k: &ReleaseKey,
+        t: &ReleaseTarget,
+        mut error: TickError,
+        disposition: Disposition,
+    ) {
         let mut state = self.states.get(k).cloned().unwrap_or_else(|| ReleaseState {
             message: "not ticked yet".into(),
             ..ReleaseState::default()
@@ -179,8 +182,10 @@ impl Reconciler {
         {
             error.since = b.since;
         }
-        warn!(release = %k, reason = %error.reason, error = %error.message, "tick failed; retried at the next interval");
-        self.shared
+        let retried = policy::retried(disposition);
+        warn!(release = %k, reason = %error.reason, error = %error.message, "tick failed; {retried}");
+        self.ctx
+            .shared
             .counters()
             .count_tick_error(&t.spec, &error.reason);
         let changed = before
@@ -188,7 +193,7 @@ impl Reconciler {
             .is_none_or(|b| b.reason != error.reason || b.message != error.message);
         if changed {
             let text = format!(
-                "fledge cannot act on the release ({}): {}; retried every interval",
+                "fledge cannot act on the release ({}): {}; {retried}",
                 error.reason, error.message
             );
             let event = Event {
@@ -211,7 +216,7 @@ impl Reconciler {
     /// Counts a tick, the outcome it reached, and the metric values it read.
     fn count_tick(&self, t: &ReleaseTarget, report: &TickReport) {
         let prev = self.states.get(&t.spec.key()).map(|s| s.phase);
-        let mut c = self.shared.counters();
+        let mut c = self.ctx.shared.counters();
         c.ticks += 1;
         if let Some(prev) = prev {
             c.count_outcome(&t.spec, prev, report.state.phase);
@@ -231,7 +236,7 @@ impl Reconciler {
                 &self.exec.cluster,
                 t,
                 &self.providers,
-                &self.config.global_alerts,
+                &self.ctx.global_alerts,
                 *severity,
             )
             .await;
@@ -247,7 +252,12 @@ impl Reconciler {
                 fields,
             };
             // A full queue drops the alert rather than hold back the rollout.
-            if self.alerts.try_send(Outgoing { alert, targets }).is_err() {
+            if self
+                .ctx
+                .alerts
+                .try_send(Outgoing { alert, targets })
+                .is_err()
+            {
                 warn!(release = %t.spec.key(), "alert queue full; alert dropped");
             }
         }
