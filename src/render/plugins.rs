@@ -49,7 +49,6 @@ impl Builder<'_> {
         self.generate(acc, dir, kpath, gen_kind, &args, None)
     }
 
-    #[allow(clippy::too_many_lines)]
     pub(super) fn run_transformer_config(
         &mut self,
         acc: &mut Acc,
@@ -121,43 +120,9 @@ impl Builder<'_> {
                 })
             }
             "PatchTransformer" | "PatchJson6902Transformer" => {
-                let json_only = kind == "PatchJson6902Transformer";
-                let entry = PatchEntry {
-                    path: config.get("path").map(s),
-                    patch: config
-                        .get(if json_only { "jsonOp" } else { "patch" })
-                        .map(s),
-                    target: config
-                        .get("target")
-                        .map(|t| serde_json::from_value(t.clone()))
-                        .transpose()
-                        .map_err(|e| Error::invalid(kpath, format!("{kind}.target: {e}")))?,
-                    options: Map::new(),
-                };
-                self.apply_patch_entry(acc, dir, kpath, &entry, json_only, &mut None)?;
-                Self::check_unique(acc, kpath, &kind)
+                self.patch_transformer(acc, dir, kpath, &kind, config)
             }
-            "PatchStrategicMergeTransformer" => {
-                let mut patches = Vec::new();
-                for p in config["paths"].as_array().into_iter().flatten() {
-                    patches.extend(self.smp_patches(dir, kpath, &s(p))?);
-                }
-                if let Some(inline) = config.get("patches").and_then(Value::as_str) {
-                    let docs = Self::parse_objects(kpath, inline.as_bytes())?;
-                    patches.extend(
-                        docs.into_iter()
-                            .map(|d| (format!("{} (inline patch)", DisplayPath::new(kpath)), d)),
-                    );
-                }
-                self.tracked(acc, kpath, &kind, |rs| {
-                    let mut lookup = None;
-                    for (source, p) in &patches {
-                        apply_untargeted_smp(rs, &mut lookup, p)
-                            .map_err(|m| format!("{source}: {m}"))?;
-                    }
-                    Ok(())
-                })
-            }
+            "PatchStrategicMergeTransformer" => self.smp_transformer(acc, dir, kpath, config),
             "ReplacementTransformer" => {
                 let entries: Vec<Value> = config["replacements"]
                     .as_array()
@@ -171,45 +136,108 @@ impl Builder<'_> {
                     Ok(())
                 })
             }
-            "ValueAddTransformer" => {
-                let value = match config.get("value").and_then(Value::as_str) {
-                    Some(v) => v.to_owned(),
-                    None => dir.rsplit('/').next().unwrap_or(dir).to_owned(),
-                };
-                for t in config["targets"].as_array().into_iter().flatten() {
-                    let selector: Option<Selector> = t
-                        .get("selector")
-                        .map(|v| serde_json::from_value(v.clone()))
-                        .transpose()
-                        .map_err(|e| {
-                            Error::invalid(
-                                kpath,
-                                format!("ValueAddTransformer.targets.selector: {e}"),
-                            )
-                        })?;
-                    let matcher = selector
-                        .as_ref()
-                        .map(Matcher::new)
-                        .transpose()
-                        .map_err(|m| Error::invalid(kpath, m))?;
-                    let field = s(&t["fieldPath"]);
-                    let position = t["filePathPosition"]
-                        .as_u64()
-                        .and_then(|p| usize::try_from(p).ok());
-                    self.tracked(acc, kpath, &kind, |rs| {
-                        transform::value_add(rs, &value, &field, position, &|r| {
-                            matcher.as_ref().is_none_or(|m| m.matches(r))
-                        })
-                    })?;
-                }
-                Ok(())
-            }
+            "ValueAddTransformer" => self.value_add_transformer(acc, dir, kpath, config),
             other => Err(Error::Unsupported {
                 path: DisplayPath::new(kpath),
                 field: format!("transformers ({other})"),
                 hint: "only kustomize's builtin transformers are supported; plugins are not".into(),
             }),
         }
+    }
+
+    /// A `PatchTransformer` or `PatchJson6902Transformer` config: one patch entry.
+    fn patch_transformer(
+        &mut self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        kind: &str,
+        config: &Value,
+    ) -> Result<(), Error> {
+        let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+        let json_only = kind == "PatchJson6902Transformer";
+        let entry = PatchEntry {
+            path: config.get("path").map(text),
+            patch: config
+                .get(if json_only { "jsonOp" } else { "patch" })
+                .map(text),
+            target: config
+                .get("target")
+                .map(|t| serde_json::from_value(t.clone()))
+                .transpose()
+                .map_err(|e| Error::invalid(kpath, format!("{kind}.target: {e}")))?,
+            options: Map::new(),
+        };
+        self.apply_patch_entry(acc, dir, kpath, &entry, json_only, &mut None)?;
+        Self::check_unique(acc, kpath, kind)
+    }
+
+    /// A `PatchStrategicMergeTransformer` config: its `paths` and inline `patches`, in order.
+    fn smp_transformer(
+        &mut self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        config: &Value,
+    ) -> Result<(), Error> {
+        const KIND: &str = "PatchStrategicMergeTransformer";
+        let mut patches = Vec::new();
+        for p in config["paths"].as_array().into_iter().flatten() {
+            patches.extend(self.smp_patches(dir, kpath, p.as_str().unwrap_or(""))?);
+        }
+        if let Some(inline) = config.get("patches").and_then(Value::as_str) {
+            let docs = Self::parse_objects(kpath, inline.as_bytes())?;
+            patches.extend(
+                docs.into_iter()
+                    .map(|d| (format!("{} (inline patch)", DisplayPath::new(kpath)), d)),
+            );
+        }
+        self.tracked(acc, kpath, KIND, |rs| {
+            let mut lookup = None;
+            for (source, p) in &patches {
+                apply_untargeted_smp(rs, &mut lookup, p).map_err(|m| format!("{source}: {m}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A `ValueAddTransformer` config: its value (or the directory's name) at each target.
+    fn value_add_transformer(
+        &mut self,
+        acc: &mut Acc,
+        dir: &str,
+        kpath: &str,
+        config: &Value,
+    ) -> Result<(), Error> {
+        const KIND: &str = "ValueAddTransformer";
+        let value = match config.get("value").and_then(Value::as_str) {
+            Some(v) => v.to_owned(),
+            None => dir.rsplit('/').next().unwrap_or(dir).to_owned(),
+        };
+        for t in config["targets"].as_array().into_iter().flatten() {
+            let selector: Option<Selector> = t
+                .get("selector")
+                .map(|v| serde_json::from_value(v.clone()))
+                .transpose()
+                .map_err(|e| {
+                    Error::invalid(kpath, format!("ValueAddTransformer.targets.selector: {e}"))
+                })?;
+            let matcher = selector
+                .as_ref()
+                .map(Matcher::new)
+                .transpose()
+                .map_err(|m| Error::invalid(kpath, m))?;
+            let field = t["fieldPath"].as_str().unwrap_or("").to_owned();
+            let position = t["filePathPosition"]
+                .as_u64()
+                .and_then(|p| usize::try_from(p).ok());
+            self.tracked(acc, kpath, KIND, |rs| {
+                transform::value_add(rs, &value, &field, position, &|r| {
+                    matcher.as_ref().is_none_or(|m| m.matches(r))
+                })
+            })?;
+        }
+        Ok(())
     }
 }
 
