@@ -78,7 +78,7 @@ fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
     for doc in serde_yaml::Deserializer::from_slice(bytes) {
         let value = Seed { key: false, strict }
             .deserialize(doc)
-            .map_err(syntax_error)?;
+            .map_err(|e| syntax_error(&e))?;
         raw.push(value);
     }
     // Every tag starts with `!`: most files have none, and are read once.
@@ -91,7 +91,7 @@ fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
     }
     let mut docs = Vec::new();
     for mut value in raw {
-        value.apply_merge().map_err(syntax_error)?;
+        value.apply_merge().map_err(|e| syntax_error(&e))?;
         let value = to_json(value);
         if !value.is_null() {
             docs.push(value);
@@ -114,8 +114,7 @@ pub fn parse_one(bytes: &[u8]) -> Result<Value, SyntaxError> {
     }
 }
 
-#[allow(clippy::needless_pass_by_value)] // used as a map_err callback
-fn syntax_error(e: serde_yaml::Error) -> SyntaxError {
+fn syntax_error(e: &serde_yaml::Error) -> SyntaxError {
     let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
     let mut message = e.to_string();
     // serde_yaml appends " at line L column C"; the position is reported separately.
@@ -688,7 +687,6 @@ fn is_printable(c: char) -> bool {
         && c != '\u{feff}'
 }
 
-#[allow(clippy::fn_params_excessive_bools)]
 fn analyze(s: &str) -> Analysis {
     let chars: Vec<char> = s.chars().collect();
     let mut block_ind = false;
