@@ -262,7 +262,7 @@ impl ReleaseState {
             status: status.into(),
             reason,
             message,
-            last_transition_time: crate::release::view::rfc3339(self.last_transition_time),
+            last_transition_time: rfc3339(self.last_transition_time),
         }
     }
 }
@@ -454,4 +454,10 @@ pub struct Decision {
     pub events: Vec<Event>,
     /// When set, nothing else counts: answer the question and call `decide` again.
     pub ask: Option<Question>,
+}
+
+/// RFC 3339 for unix seconds, as the state's times are kept.
+#[must_use]
+pub fn rfc3339(secs: i64) -> String {
+    jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
 }

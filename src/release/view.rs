@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{FailedCheck, ReleaseReason};
+use super::state::{FailedCheck, ReleaseReason, rfc3339};
 use super::{ReleaseState, ReleaseTarget};
 use crate::ids::CommitId;
 use crate::revision::RevisionId;
@@ -159,10 +159,4 @@ impl FailedCheck {
     pub fn summary(&self) -> String {
         FailedCheckView::of(self).summary()
     }
-}
-
-/// RFC 3339 for unix seconds.
-#[must_use]
-pub fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
 }

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use crate::keys::{self, COMMIT_TRAILER, REASON_TRAILER, RELEASE_TRAILER, REVISION_TRAILER};
 use crate::release::ReleaseTarget;
+use crate::release::state::rfc3339;
 use crate::release::state::{FAST_ROLLBACK, Phase, ReleaseState, Transition};
-use crate::release::view::{FailedCheckView, rfc3339};
+use crate::release::view::FailedCheckView;
 
 /// `releases/<namespace>/<name>.yaml` on the status branch.
 #[must_use]

@@ -337,7 +337,7 @@ impl Reconciler {
             (None, outcome) => outcome,
         };
         let before = self.ctx.shared.sync().clone();
-        let now = crate::release::view::rfc3339(self.ctx.clock.now());
+        let now = crate::release::state::rfc3339(self.ctx.clock.now());
         let (next, new_failure) = before.after(&commit, &outcome, &now);
         if next == before {
             return;
@@ -365,7 +365,7 @@ impl Reconciler {
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             format!(
                 "the repository cannot be polled since {}: {e}; the cluster stays on the last commit synced",
-                crate::release::view::rfc3339(since)
+                crate::release::state::rfc3339(since)
             )
         });
         if failure != self.source_failure {
@@ -386,7 +386,7 @@ impl Reconciler {
             self.ctx.shared.sync().history_rewritten = Some(HistoryRewrite {
                 from: r.from.clone(),
                 to: r.to.clone(),
-                seen: crate::release::view::rfc3339(self.ctx.clock.now()),
+                seen: crate::release::state::rfc3339(self.ctx.clock.now()),
             });
             self.alert_sync(
                 &r.to,
