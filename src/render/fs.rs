@@ -294,37 +294,35 @@ impl MemFiles {
     fn endless(&self, path: &str) -> bool {
         let mut p = path.to_owned();
         let mut followed = std::collections::BTreeSet::new();
-        loop {
-            let Some((link, target)) = self
-                .links
-                .range(..=p.clone())
-                .rev()
-                .find(|(l, _)| is_within(&p, l))
-            else {
-                return false;
-            };
-            if !followed.insert(link.clone()) {
+        while let Some((link, next)) = self.follow(&p) {
+            if !followed.insert(link) {
                 return true;
             }
-            p = format!("{target}{}", &p[link.len()..]);
+            p = next;
         }
+        false
     }
 
     /// Where `path` really is, symlinks resolved (a few levels deep, as a chain resolves).
     fn real(&self, path: &str) -> String {
         let mut p = path.to_owned();
         for _ in 0..8 {
-            let Some((link, target)) = self
-                .links
-                .range(..=p.clone())
-                .rev()
-                .find(|(l, _)| is_within(&p, l))
-            else {
-                break;
-            };
-            p = format!("{target}{}", &p[link.len()..]);
+            match self.follow(&p) {
+                Some((_, next)) => p = next,
+                None => break,
+            }
         }
         p
+    }
+
+    /// The innermost link `path` goes through, and `path` with that link resolved.
+    fn follow(&self, path: &str) -> Option<(&str, String)> {
+        let (link, target) = self
+            .links
+            .range(..=path.to_owned())
+            .rev()
+            .find(|(l, _)| is_within(path, l))?;
+        Some((link.as_str(), format!("{target}{}", &path[link.len()..])))
     }
 
     /// Copies the file or directory at `target` to `path`; false when nothing is there.

@@ -1,21 +1,25 @@
 use super::*;
 use crate::render::MemFiles;
 
-#[test]
-fn canary_references_go_to_the_rollout_and_the_rest_to_sync() {
+/// What commit `c1` declares when `app/all.yaml` holds `yaml`.
+fn render(yaml: &str) -> Desired {
     let mut files = MemFiles::default();
-    files.insert(
-        "app/all.yaml",
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1, envFrom: [{configMapRef: {name: cfg}}]}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: prod}\ndata: {a: '1'}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: prod}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, stepWeight: 10}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: ghost, namespace: prod}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: ghost}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, stepWeight: 10}\n",
-    );
-    let d = desired(
+    files.insert("app/all.yaml", yaml);
+    desired(
         &files,
         "app",
         "c1",
         &Provider::Kubernetes,
         &HashKey::offline(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn canary_references_go_to_the_rollout_and_the_rest_to_sync() {
+    let d = render(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1, envFrom: [{configMapRef: {name: cfg}}]}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: prod}\ndata: {a: '1'}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: prod}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, stepWeight: 10}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: ghost, namespace: prod}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: ghost}\n  service: {port: 80}\n  analysis: {interval: 1m, threshold: 2, stepWeight: 10}\n",
+    );
     let plain: Vec<String> = d
         .plain
         .iter()
@@ -43,19 +47,9 @@ fn canary_references_go_to_the_rollout_and_the_rest_to_sync() {
 
 #[test]
 fn a_broken_canary_keeps_what_its_release_made_and_leaves_the_rest_to_sync() {
-    let mut files = MemFiles::default();
-    files.insert(
-        "app/all.yaml",
+    let mut d = render(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: lone, namespace: prod}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: prod}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}\nspec: {ports: [{port: 80}]}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: prod}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  service: {port: 80}\n  analysis: {intervall: 1m}\n",
     );
-    let mut d = desired(
-        &files,
-        "app",
-        "c1",
-        &Provider::Kubernetes,
-        &HashKey::offline(),
-    )
-    .unwrap();
     let held = held(&d);
     assert_eq!(
         held.keys().map(ReleaseKey::as_str).collect::<Vec<_>>(),
