@@ -1,6 +1,7 @@
 //! Identities that travel between fledge's stages as values, not strings: a commit of the
-//! config repository ([`CommitId`]). Serialised as the bare hex string, so every stored format
-//! (Release status, status files, notes) reads as before.
+//! config repository ([`CommitId`]) and a revision of a workload ([`RevisionId`]). Serialised as
+//! the bare hex string, so every stored format (Release status, status files, notes) reads as
+//! before.
 
 use std::fmt;
 
@@ -17,12 +18,6 @@ impl CommitId {
         Self(hex.into())
     }
 
-    /// The full hex id.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The abbreviated form people read (`a1b2c3d`).
     #[must_use]
     pub fn short(&self) -> &str {
@@ -30,40 +25,70 @@ impl CommitId {
     }
 }
 
-impl fmt::Display for CommitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// A revision id: lowercase hex sha256 of a workload's pod spec and the configs it references
+/// (see [`crate::revision`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RevisionId(pub String);
+
+impl RevisionId {
+    /// The first 12 hex digits, for people.
+    #[must_use]
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(12)]
     }
 }
 
-impl From<&str> for CommitId {
-    fn from(hex: &str) -> Self {
-        Self::new(hex)
-    }
+/// What every hex id shares: read as the string it is (`as_deref`, slicing, formatting),
+/// compared with strings, built from one.
+macro_rules! hex_id {
+    ($id:ident) => {
+        impl $id {
+            /// The full hex id.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $id {
+            fn from(hex: &str) -> Self {
+                Self(hex.to_owned())
+            }
+        }
+
+        impl From<String> for $id {
+            fn from(hex: String) -> Self {
+                Self(hex)
+            }
+        }
+
+        impl PartialEq<str> for $id {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $id {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl std::ops::Deref for $id {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
 }
 
-impl From<String> for CommitId {
-    fn from(hex: String) -> Self {
-        Self(hex)
-    }
-}
-
-impl PartialEq<str> for CommitId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for CommitId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-/// Read as the string it is (`as_deref`, slicing, formatting), compared and built as a commit.
-impl std::ops::Deref for CommitId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
+hex_id!(CommitId);
+hex_id!(RevisionId);

@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::keys::CONFIG_TRACKING_OPT_OUT;
 
+pub use crate::ids::RevisionId;
+
 /// Secret types Flagger tracks; others (registry credentials, tokens) are ignored.
 const TRACKED_SECRET_TYPES: &[&str] = &[
     "Opaque",
@@ -27,57 +29,6 @@ const TRACKED_SECRET_TYPES: &[&str] = &[
     "kubernetes.io/ssh-auth",
     "kubernetes.io/tls",
 ];
-
-/// A revision id: lowercase hex sha256. Serialised as the bare string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct RevisionId(pub String);
-
-impl RevisionId {
-    /// The first 12 hex digits, for people.
-    #[must_use]
-    pub fn short(&self) -> &str {
-        &self.0[..self.0.len().min(12)]
-    }
-
-    /// The full id.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for RevisionId {
-    fn from(id: &str) -> Self {
-        Self(id.to_owned())
-    }
-}
-
-impl PartialEq<str> for RevisionId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for RevisionId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-/// Read as the string it is (`as_deref`, slicing, formatting), compared and built as a revision.
-impl std::ops::Deref for RevisionId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RevisionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// The key Secret data is hashed with.
 #[derive(Clone)]
