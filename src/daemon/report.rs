@@ -54,21 +54,10 @@ pub(super) async fn report(
 
 /// The commit status of the sync and of every release in the world.
 async fn post_statuses(f: &Forge, w: &World, cluster_name: &str) {
-    if let Some(sha) = &w.sync.commit {
-        let (state, description) = if w.sync.ready {
-            (forge::State::Success, "synced".to_owned())
-        } else {
-            (forge::State::Failure, forge::truncate(&w.sync.message, 140))
-        };
-        let st = forge::CommitStatus {
-            sha: sha.to_string(),
-            context: format!("fledge/{cluster_name}/sync"),
-            state,
-            description,
-        };
-        if let Err(e) = f.post(&st).await {
-            warn!(error = %Chain(&e), "commit status not posted");
-        }
+    if let Some(st) = forge::sync_status_of(&w.sync, cluster_name)
+        && let Err(e) = f.post(&st).await
+    {
+        warn!(error = %Chain(&e), "commit status not posted");
     }
     for (t, s) in w.releases.values() {
         let view = ReleaseView::of(t, s);

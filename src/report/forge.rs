@@ -14,6 +14,7 @@ use sha1::Digest as _;
 use crate::net::Secret;
 use crate::net::http_client;
 use crate::release::ReleaseView;
+use crate::report::sync::SyncStatus;
 
 /// Which forge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +107,24 @@ pub fn truncate(s: &str, n: usize) -> String {
     let mut out: String = s.chars().take(n - 1).collect();
     out.push('…');
     out
+}
+
+/// The status of the sync: `success` once the commit synced whole, else `failure` with the
+/// reason beside the message; `None` before any commit was seen.
+#[must_use]
+pub fn sync_status_of(s: &SyncStatus, cluster: &str) -> Option<CommitStatus> {
+    let sha = s.commit.as_ref()?;
+    let (state, description) = if s.ready {
+        (State::Success, "synced".to_owned())
+    } else {
+        (State::Failure, format!("{}: {}", s.reason, s.message))
+    };
+    Some(CommitStatus {
+        sha: sha.to_string(),
+        context: format!("fledge/{cluster}/sync"),
+        state,
+        description: truncate(&description, 140),
+    })
 }
 
 /// The status a release's view asks for; `None` when there is nothing to report.
@@ -396,3 +415,6 @@ impl Forge {
             .insert(key, (s.state, s.description.clone()));
     }
 }
+
+#[cfg(test)]
+mod tests;
