@@ -22,7 +22,11 @@ use fledge::render;
 use fledge::source::{Auth, Fetched, Reference, Source, SourceConfig};
 
 #[path = "../tests/it/support/mod.rs"]
-#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the benchmark uses a part of the tests' support"
+)]
 mod support;
 
 use support::git::git;

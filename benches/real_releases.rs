@@ -28,11 +28,15 @@ use fledge::rollout::executor::Executor;
 use serde_json::Value;
 
 #[path = "../tests/it/support/mod.rs"]
-#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the benchmark uses a part of the tests' support"
+)]
 mod support;
 
 use support::Fixed;
-use support::testcluster::cluster;
+use support::testcluster::or_skip;
 
 const NAMESPACES: usize = 10;
 
@@ -55,7 +59,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     c.kubectl(&[
         "apply",
         "--server-side",

@@ -22,7 +22,11 @@ use fledge::rollout::executor::Executor;
 use serde_json::Value;
 
 #[path = "../tests/it/support/mod.rs"]
-#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the benchmark uses a part of the tests' support"
+)]
 mod support;
 
 use support::Fixed;

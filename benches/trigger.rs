@@ -19,7 +19,11 @@ use fledge::daemon::config::RunArgs;
 use fledge::daemon::{self, Shared};
 
 #[path = "../tests/it/support/mod.rs"]
-#[allow(dead_code, reason = "the benchmark uses a part of the tests' support")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the benchmark uses a part of the tests' support"
+)]
 mod support;
 
 use support::git::Remote;

@@ -5,13 +5,14 @@
 //! still happens; the revert follows when it is back.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::support::daemon::{Builder, Daemon, free_port};
 use super::support::git::git;
-use super::support::{erring_app, until};
+use super::support::{erring_app, eventually};
 
 /// A person's push: on rejection (fledge pushed first), pull --rebase and push again.
 fn push(work: &Path) {
@@ -36,47 +37,25 @@ fn app(image: &str, error_rate: &str) -> String {
     erring_app(image, error_rate, 3, None)
 }
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `fledge run` on the simulated cluster and caches persisted in `root`, polling the origin every
+/// second with time sped up tenfold, writing back, on `port` (the same across restarts).
 fn start(root: &Path, port: u16) -> Daemon {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(root.join("daemon.log"))
-        .unwrap();
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_fledge"))
-            .args(["run", "--repo"])
-            .arg(format!("file://{}", root.join("origin.git").display()))
-            .args([
-                "--branch",
-                "main",
-                "--interval",
-                "1s",
-                "--metrics-provider",
-                "sim",
-                "--write-back",
-                "true",
-                "--coalesce",
-                "100ms",
-                "--time-scale",
-                "10",
-            ])
-            .arg(format!("--cluster=sim:{}", root.join("cluster").display()))
-            .arg(format!("--cache-dir={}", root.join("cache").display()))
-            .arg(format!("--listen=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    Builder::new(
+        &format!("file://{}", root.join("origin.git").display()),
+        root,
     )
+    .sim_cluster()
+    .port(port)
+    .args(["--branch", "main", "--interval", "1s"])
+    .args([
+        "--write-back",
+        "true",
+        "--coalesce",
+        "100ms",
+        "--time-scale",
+        "10",
+    ])
+    .spawn()
 }
 
 /// A bare origin (reflog on) with web:1 pushed, a person's clone, and a free port.
@@ -93,19 +72,23 @@ fn setup(root: &Path) -> (std::path::PathBuf, u16) {
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "web 1"]);
     push(&work);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    (work, port)
+    (work, free_port())
 }
 
-fn kill(d: &mut Daemon) {
-    // SIGKILL: no shutdown path runs.
-    d.0.kill().unwrap();
-    d.0.wait().unwrap();
-}
+/// The fields of a release in `/api/releases`.
+const VIEW_FIELDS: [&str; 11] = [
+    "namespace",
+    "name",
+    "phase",
+    "canaryWeight",
+    "failedChecks",
+    "iterations",
+    "canaryRevision",
+    "primaryRevision",
+    "sourceCommit",
+    "lastTransitionTime",
+    "message",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
@@ -114,48 +97,40 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     let (work, port) = setup(root);
 
     let mut d = start(root, port);
-    let init = until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
-    for field in [
-        "namespace",
-        "name",
-        "phase",
-        "canaryWeight",
-        "failedChecks",
-        "iterations",
-        "canaryRevision",
-        "primaryRevision",
-        "sourceCommit",
-        "lastTransitionTime",
-        "message",
-    ] {
+    let init = d
+        .until("web", "initialized", |v| v["phase"] == "Initialized")
+        .await;
+    for field in VIEW_FIELDS {
         assert!(
             init.get(field).is_some(),
             "/api/releases lacks {field}: {init}"
         );
     }
-    kill(&mut d);
+    d.kill();
 
     // A good bump, killed mid-analysis and again during promotion.
     std::fs::write(work.join("app.yaml"), app("web:2", "0")).unwrap();
     git(&work, &["commit", "-q", "-am", "web 2"]);
     push(&work);
     let mut d = start(root, port);
-    until(port, "web", "weight 40", |v| {
+    d.until("web", "weight 40", |v| {
         v["canaryWeight"].as_u64() >= Some(40)
     })
     .await;
-    kill(&mut d);
+    d.kill();
     let mut d = start(root, port);
-    until(port, "web", "promoting", |v| {
+    d.until("web", "promoting", |v| {
         matches!(
             v["phase"].as_str(),
             Some("Promoting" | "Finalising" | "Succeeded")
         )
     })
     .await;
-    kill(&mut d);
+    d.kill();
     let mut d = start(root, port);
-    let done = until(port, "web", "promoted", |v| v["phase"] == "Succeeded").await;
+    let done = d
+        .until("web", "promoted", |v| v["phase"] == "Succeeded")
+        .await;
     assert_eq!(done["canaryRevision"], done["primaryRevision"]);
     // Meanwhile a person pushes unrelated work.
     for i in 0..3 {
@@ -166,33 +141,38 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
         push(&work);
     }
     // Killed right after the promotion, before or while the record is written.
-    kill(&mut d);
+    d.kill();
     let mut d = start(root, port);
+    d.until("web", "serving again", |v| v["phase"] == "Succeeded")
+        .await;
 
     // A bad bump: killed mid-analysis, then right at the rollback, before the revert is pushed.
-    tokio::time::sleep(Duration::from_secs(1)).await;
     git(&work, &["pull", "-q", "--rebase", "origin", "main"]);
     std::fs::write(work.join("app.yaml"), app("web:3", "0.5")).unwrap();
     git(&work, &["commit", "-q", "-am", "web 3"]);
     push(&work);
-    until(port, "web", "a failed check", |v| {
+    d.until("web", "a failed check", |v| {
         v["failedChecks"].as_u64() >= Some(1)
     })
     .await;
-    kill(&mut d);
+    d.kill();
     let mut d = start(root, port);
-    until(port, "web", "rolled back", |v| v["phase"] == "Failed").await;
-    kill(&mut d);
+    d.until("web", "rolled back", |v| v["phase"] == "Failed")
+        .await;
+    d.kill();
     let _d = start(root, port);
     // The revert lands once.
-    for _ in 0..100 {
-        git(&work, &["fetch", "-q", "origin"]);
-        let log = git(&work, &["log", "--format=%H%x09%s", "origin/main"]);
-        if log.contains("\tRevert \"web 3\"") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "the revert on main",
+        Duration::from_secs(20),
+        || async {
+            git(&work, &["fetch", "-q", "origin"]);
+            git(&work, &["log", "--format=%H%x09%s", "origin/main"])
+        },
+        |log| log.contains("\tRevert \"web 3\""),
+    )
+    .await;
+    // Writes are coalesced: give a duplicate, if any, the time to appear.
     tokio::time::sleep(Duration::from_secs(2)).await;
     git(&work, &["fetch", "-q", "origin"]);
     let log = git(&work, &["log", "--format=%H%x09%s", "origin/main"]);
@@ -219,29 +199,15 @@ async fn sigkill_at_any_point_resumes_without_duplicating_or_losing_commits() {
     super::support::git::assert_fast_forwards_only(&root.join("origin.git"), "main");
 }
 
-/// The last value of a counter on `/metrics`.
-async fn counter(port: u16, name: &str) -> f64 {
-    let text = fledge::net::http_client(Duration::from_secs(2), false)
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (work, port) = setup(root);
     let (gate_url, gate) = super::support::gate().await;
-    let _d = start(root, port);
-    until(port, "web", "initialized", |v| v["phase"] == "Initialized").await;
+    let d = start(root, port);
+    d.until("web", "initialized", |v| v["phase"] == "Initialized")
+        .await;
     std::fs::write(
         work.join("app.yaml"),
         erring_app("web:2", "0.5", 3, Some(&gate_url)),
@@ -251,17 +217,17 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
     push(&work);
     // The analysis waits at the gate until the Git server is away: however slow this test
     // runs, the release cannot fail (and its revert be pushed) before that.
-    until(port, "web", "waiting at the gate", |v| {
-        v["phase"] == "Waiting"
-    })
-    .await;
+    d.until("web", "waiting at the gate", |v| v["phase"] == "Waiting")
+        .await;
 
     // The Git server goes away for the rest of the analysis.
     let origin = root.join("origin.git");
     let away = root.join("away.git");
     std::fs::rename(&origin, &away).unwrap();
     gate.store(true, std::sync::atomic::Ordering::SeqCst);
-    let failed = until(port, "web", "rolled back", |v| v["phase"] == "Failed").await;
+    let failed = d
+        .until("web", "rolled back", |v| v["phase"] == "Failed")
+        .await;
     assert_eq!(failed["canaryWeight"], 0, "{failed}");
     assert_ne!(failed["canaryRevision"], failed["primaryRevision"]);
     // The cluster is back on the primary: the canary Ingress routes nothing.
@@ -274,13 +240,13 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
         canary_ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
         "0"
     );
-    for _ in 0..100 {
-        if counter(port, "fledge_writeback_errors_total").await > 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(counter(port, "fledge_writeback_errors_total").await > 0.0);
+    d.eventually(
+        "a write-back error counted",
+        Duration::from_secs(10),
+        || d.counter("fledge_writeback_errors_total"),
+        |errors| *errors > 0.0,
+    )
+    .await;
     let head = git(&away, &["rev-parse", "main"]).trim().to_owned();
     assert_eq!(
         git(&away, &["log", "-1", "--format=%s", "main"]).trim(),
@@ -290,14 +256,13 @@ async fn git_unreachable_delays_the_revert_but_not_the_rollback() {
 
     // Back: the revert lands (the writer retries within 30 s), once, on top of what was there.
     std::fs::rename(&away, &origin).unwrap();
-    let mut log = String::new();
-    for _ in 0..450 {
-        log = git(&origin, &["log", "--format=%s", "main"]);
-        if log.contains("Revert \"web 2\"") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let log = eventually(
+        "the revert on main",
+        Duration::from_secs(45),
+        || async { git(&origin, &["log", "--format=%s", "main"]) },
+        |log| log.contains("Revert \"web 2\""),
+    )
+    .await;
     assert_eq!(log.matches("Revert \"web 2\"").count(), 1, "{log}");
     git(&origin, &["merge-base", "--is-ancestor", &head, "main"]);
     assert_eq!(git(&origin, &["show", "main:app.yaml"]), app("web:1", "0"));

@@ -7,19 +7,20 @@ use std::time::Duration;
 
 use fledge::report::sync::SyncReason;
 
-use super::safety::{NAMESPACE, Running, config_map, remove, web_initialized};
-use super::support::erring_app;
+use super::safety::{NAMESPACE, config_map, daemon, remove, web_initialized};
+use super::support::daemon::InProcess;
 use super::support::git::{Remote, git};
+use super::support::{erring_app, eventually};
 
 /// A daemon that synced a repository of one ConfigMap (`apps/settings.yaml`).
-async fn settings_synced() -> (Remote, tempfile::TempDir, Running) {
+async fn settings_synced() -> (Remote, tempfile::TempDir, InProcess) {
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
     remote.commit(
         &[("apps/settings.yaml", &config_map("settings", "1"))],
         "settings",
     );
-    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    let d = daemon(&remote, root.path(), "apps").in_process().await;
     d.until("ready", |d| d.shared.sync().ready).await;
     (remote, root, d)
 }
@@ -46,8 +47,11 @@ async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases(
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
     remote.commit(&refs, "shop");
-    let d = Running::start(&remote, root.path(), "apps", &["--time-scale", "10"]).await;
-    let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .in_process()
+        .await;
+    let view = |d: &InProcess| d.shared.releases().get("shop/web").cloned();
     d.until("initialized", |d| {
         view(d).is_some_and(|v| v.phase == "Initialized")
     })
@@ -68,8 +72,8 @@ async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases(
         !d.shared.sync().ready && d.shared.sync().reason == SyncReason::PruneRefused
     })
     .await;
-    // Several intervals later, the release is still there, as it was.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Several rounds later, the release is still there, as it was.
+    d.rounds(3).await;
     let after = view(&d).expect("the release stays while its commit is refused");
     assert_eq!(after.phase, before.phase);
     assert_eq!(after.canary_revision, before.canary_revision);
@@ -120,22 +124,19 @@ fn reverts(remote: &Remote) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revision_reverted_before_and_pushed_again_is_reverted_again() {
     let (remote, _root, d) = web_initialized(1).await;
-    let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
+    let view = |d: &InProcess| d.shared.releases().get("shop/web").cloned();
     remote.commit(
         &[("apps/web.yaml", &erring_app("web:2", "0.5", 1, None))],
         "Bump web",
     );
     let wait_reverts = async |n: usize| {
-        for _ in 0..300 {
-            if reverts(&remote).len() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "never {n} reverts: {}",
-            git(&remote.bare(), &["log", "--oneline", "main"])
-        );
+        eventually(
+            format!("{n} reverts"),
+            Duration::from_secs(30),
+            || async { reverts(&remote) },
+            |r| r.len() >= n,
+        )
+        .await;
     };
     wait_reverts(1).await;
     d.until("back on web:1", |d| {
@@ -196,7 +197,10 @@ async fn a_force_push_is_followed_and_said_in_the_status_and_an_alert() {
     let root = tempfile::tempdir().unwrap();
     remote.commit(&[("apps/a.yaml", &config_map("a", "1"))], "a");
     let first = remote.commit(&[("apps/a.yaml", &config_map("a", "2"))], "a 2");
-    let d = Running::start(&remote, root.path(), "apps", &["--forge-and-alerts", &base]).await;
+    let d = daemon(&remote, root.path(), "apps")
+        .reporting_to(&base)
+        .in_process()
+        .await;
     d.until("synced", |d| {
         d.shared.sync().applied_commit.as_deref() == Some(first.as_str())
     })
@@ -221,26 +225,16 @@ async fn a_force_push_is_followed_and_said_in_the_status_and_an_alert() {
     );
     let line = fledge::cli::status::sync_line(&d.shared.sync());
     assert!(line.contains("history rewritten"), "{line}");
-    for _ in 0..100 {
-        if received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(w, v)| w.starts_with("POST /alerts") && v.to_string().contains("rewritten"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(w, v)| w.starts_with("POST /alerts") && v.to_string().contains("rewritten")),
-        "{:?}",
-        received.lock().unwrap()
-    );
+    eventually(
+        "an alert that main was rewritten",
+        Duration::from_secs(10),
+        || async { received.lock().unwrap().clone() },
+        |all| {
+            all.iter()
+                .any(|(w, v)| w.starts_with("POST /alerts") && v.to_string().contains("rewritten"))
+        },
+    )
+    .await;
     d.stop().await;
 }
 
@@ -254,10 +248,13 @@ async fn a_secret_the_server_would_refuse_is_refused_before_it_is_sent_and_its_v
         &[("apps/settings.yaml", &config_map("settings", "1"))],
         "settings",
     );
-    let d = Running::start(&remote, root.path(), "apps", &["--forge-and-alerts", &base]).await;
+    let d = daemon(&remote, root.path(), "apps")
+        .reporting_to(&base)
+        .in_process()
+        .await;
     d.until("ready", |d| d.shared.sync().ready).await;
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: shop}\ndata:\n  token: [s3cr3t-value]\n";
-    remote.commit(&[("apps/secret.yaml", secret)], "Add a Secret");
+    let added = remote.commit(&[("apps/secret.yaml", secret)], "Add a Secret");
     d.until("refused", |d| !d.shared.sync().ready).await;
     let message = d.shared.sync().message.clone();
     assert!(
@@ -265,7 +262,18 @@ async fn a_secret_the_server_would_refuse_is_refused_before_it_is_sent_and_its_v
         "{message}"
     );
     assert!(d.get("", "Secret", "shop", "creds").is_none());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // What was said of it: the commit's failed status and an alert.
+    let status = format!("POST /repos/org/config/statuses/{added}");
+    eventually(
+        "a failed commit status and an alert",
+        Duration::from_secs(10),
+        || async { received.lock().unwrap().clone() },
+        |all| {
+            all.iter().any(|(w, _)| w.starts_with(&status))
+                && all.iter().any(|(w, _)| w.starts_with("POST /alerts"))
+        },
+    )
+    .await;
     let everything = format!("{:?}", received.lock().unwrap());
     assert!(everything.contains("data.token"), "{everything}");
     assert!(!everything.contains("s3cr3t"), "{everything}");

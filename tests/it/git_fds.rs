@@ -4,7 +4,7 @@
 //! file open per fetched commit until it could open nothing more).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fledge::render::Files as _;
@@ -12,8 +12,10 @@ use fledge::source::{Auth, Fetched, Reference, Source, SourceConfig};
 use fledge::writeback::{Change, Edit, GitWriter, WriterConfig, Written};
 use serde_json::Value;
 
+use super::support::daemon::{Builder, Daemon};
 use super::support::erring_app;
 use super::support::git::{Remote, git};
+use super::support::within;
 
 /// Packs a cache may gather before it is repacked; git's own default would let 50 gather, and
 /// the tests push more commits than that.
@@ -126,16 +128,6 @@ async fn writing_after_many_pushes_keeps_the_write_cache_compact() {
     );
 }
 
-/// `fledge run` as a process; killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The descriptor limit the daemon runs under: 16 are open at start, and before caches were
 /// closed between polls each fetched commit kept one more.
 const FD_LIMIT: usize = 128;
@@ -175,25 +167,18 @@ fn push(work: &Path, i: usize) -> String {
     panic!("could not push commit {i}");
 }
 
-/// Polls `/api/sync` until the commit `head` is applied (at most 30 s); its status otherwise.
-async fn synced(port: u16, head: &str) -> Result<(), Value> {
-    let client = fledge::net::http_client(Duration::from_secs(2), false);
-    let mut last = Value::Null;
-    for _ in 0..600 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/sync"))
-            .send()
-            .await
-            && let Ok(v) = r.json::<Value>().await
-        {
-            if v["appliedCommit"] == head && v["ready"] == true {
-                return Ok(());
-            }
-            last = v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(last)
+/// Waits until the daemon has applied the commit `head` (at most 30 s); its sync status
+/// otherwise. Should fledge push a promotion record on top of `head` before it polls, it applies
+/// that commit instead and this waits in vain: the sooner the next commit follows, the rarer
+/// that is (the wait looks every [`crate::support::eventually::PERIOD`]).
+async fn synced(d: &Daemon, head: &str) -> Result<(), Value> {
+    within(
+        Duration::from_secs(30),
+        || d.get("/api/sync"),
+        |s| s["appliedCommit"] == head && s["ready"] == true,
+    )
+    .await
+    .map(drop)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -201,35 +186,15 @@ async fn the_daemon_syncs_commit_after_commit_under_a_low_descriptor_limit() {
     let remote = Remote::new();
     let first = remote.commit(&[("app.yaml", &app(0))], "value 0");
     let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(root.path().join("daemon.log")).unwrap();
-    let fledge = env!("CARGO_BIN_EXE_fledge");
-    let daemon = Daemon(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
-            .arg(fledge)
-            .args(["run", "--repo", &remote.url(), "--branch", "main"])
-            .args(["--interval", "1s", "--cluster", "sim"])
-            .args(["--metrics-provider", "sim", "--write-back", "true"])
-            .args(["--coalesce", "100ms", "--time-scale", "20"])
-            .arg(format!(
-                "--cache-dir={}",
-                root.path().join("cache").display()
-            ))
-            .arg(format!("--listen=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let pid = daemon.0.id().to_string();
-    let daemon_log = || std::fs::read_to_string(root.path().join("daemon.log")).unwrap();
-    if let Err(status) = synced(port, &first).await {
+    let daemon = Builder::new(&remote.url(), root.path())
+        .after_shell(&format!("ulimit -n {FD_LIMIT}"))
+        .args(["--branch", "main", "--interval", "1s", "--cluster", "sim"])
+        .args(["--metrics-provider", "sim", "--write-back", "true"])
+        .args(["--coalesce", "100ms", "--time-scale", "20"])
+        .spawn();
+    let pid = daemon.pid().to_string();
+    let daemon_log = || daemon.log();
+    if let Err(status) = synced(&daemon, &first).await {
         panic!("the first commit never synced: {status}\n{}", daemon_log());
     }
     let fds = || {
@@ -243,7 +208,7 @@ async fn the_daemon_syncs_commit_after_commit_under_a_low_descriptor_limit() {
     git(&work, &["pull", "-q", "--rebase", "origin", "main"]);
     for i in 1..=COMMITS {
         let head = push(&work, i);
-        if let Err(status) = synced(port, &head).await {
+        if let Err(status) = synced(&daemon, &head).await {
             panic!(
                 "commit {i} of {COMMITS} never synced ({} descriptors open): {status}\n{}",
                 fds(),

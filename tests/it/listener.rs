@@ -4,8 +4,6 @@
 //! listener never fail.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -15,6 +13,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::support::daemon::Builder;
 use super::support::git::Remote;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,73 +135,6 @@ async fn the_daemon_listener_knows_its_peers_for_the_api() {
     server.await.unwrap();
 }
 
-/// A free port on loopback (bound, then let go for the daemon to bind).
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `fledge run` on the simulated cluster with its state in `dir` (cluster and cache), polling
-/// `repo`; killed when dropped.
-pub(crate) struct SimDaemon {
-    child: Child,
-    /// The address of `--listen`.
-    pub(crate) listen: SocketAddr,
-    log: PathBuf,
-}
-
-impl SimDaemon {
-    pub(crate) fn start(repo: &str, dir: &Path, extra: &[&str]) -> Self {
-        let listen = SocketAddr::from((LOOPBACK, free_port()));
-        let log = dir.join(format!("fledge-{}.log", listen.port()));
-        let child = Command::new(env!("CARGO_BIN_EXE_fledge"))
-            .args(["run", "--repo", repo, "--metrics-provider", "sim"])
-            .arg(format!("--cluster=sim:{}", dir.join("cluster").display()))
-            .arg(format!("--cache-dir={}", dir.join("cache").display()))
-            .arg(format!("--listen={listen}"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child, listen, log }
-    }
-
-    /// Waits until `/healthz` on `addr` answers (at most 30 s); the log if the daemon exits.
-    pub(crate) async fn until_serving(&mut self, addr: SocketAddr) {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("fledge run exited ({status}):\n{}", self.log());
-            }
-            if probe(LOOPBACK, addr, "/healthz").await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("fledge run never answered on {addr}:\n{}", self.log());
-    }
-
-    /// Kills it (SIGKILL: no shutdown path runs).
-    pub(crate) fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for SimDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 /// One probe as the kubelet makes it (`timeoutSeconds: 1`): a GET of `path` on `to` from the
@@ -304,16 +236,14 @@ async fn a_sustained_slowloris_fails_no_probe_on_the_health_listener_nor_starves
         "one",
     );
     let dir = tempfile::tempdir().unwrap();
-    let health = SocketAddr::from((LOOPBACK, free_port()));
-    let mut daemon = SimDaemon::start(
-        &remote.url(),
-        dir.path(),
-        &["--health-listen", &health.to_string()],
-    );
-    daemon.until_serving(health).await;
-    daemon.until_serving(daemon.listen).await;
+    let mut daemon = Builder::new(&remote.url(), dir.path())
+        .sim_cluster()
+        .health_listener()
+        .spawn();
+    daemon.serving().await;
+    let health = SocketAddr::from((LOOPBACK, daemon.health.unwrap()));
     let stop = CancellationToken::new();
-    let attack = slowloris(daemon.listen, 600, &stop).await;
+    let attack = slowloris(daemon.listen(), 600, &stop).await;
     // Probes as the kubelet makes them, once a second for 31 s while the attack goes on: the
     // liveness probe on the health listener (the kubelet's default timeout, 1 s), and a peer
     // other than the attacker (127.0.0.2: loopback answers every 127/8 address on Linux) on
@@ -326,8 +256,8 @@ async fn a_sustained_slowloris_fails_no_probe_on_the_health_listener_nor_starves
         period.tick().await;
         let (h, o, a) = tokio::join!(
             probe(LOOPBACK, health, "/healthz"),
-            probe_within(other, daemon.listen, "/healthz", Duration::from_secs(5)),
-            probe(LOOPBACK, daemon.listen, "/healthz"),
+            probe_within(other, daemon.listen(), "/healthz", Duration::from_secs(5)),
+            probe(LOOPBACK, daemon.listen(), "/healthz"),
         );
         if let Err(e) = h {
             failed.push(format!("probe {i} of the health listener: {e}"));

@@ -8,6 +8,9 @@ use std::time::Duration;
 use fledge::cluster::sim::{SimCluster, metrics_router};
 use serde_json::{Value, json};
 
+use super::support::daemon::free_port;
+use super::support::eventually;
+
 pub(crate) struct Prometheus(pub(crate) Child);
 
 impl Drop for Prometheus {
@@ -63,11 +66,7 @@ pub(crate) fn start(dir: &std::path::Path, target_port: u16) -> (Prometheus, u16
         format!("global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: sim\n  static_configs:\n  - targets: ['127.0.0.1:{target_port}']\n"),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new("prometheus")
         .arg(format!(
             "--config.file={}",
@@ -110,34 +109,30 @@ async fn prometheus_answers_flaggers_nginx_query_from_the_sim() {
     let query = r#"sum(rate(nginx_ingress_controller_requests{namespace="prod",ingress="web",canary!="",status!~"5.*"}[30s])) / sum(rate(nginx_ingress_controller_requests{namespace="prod",ingress="web",canary!=""}[30s])) * 100"#;
     let client = fledge::net::http_client(Duration::from_secs(5), false);
     let url = format!("http://127.0.0.1:{port}/api/v1/query");
-    let mut value = None;
-    // Wait for the answer (bounded): Prometheus needs two scrapes before a rate exists.
-    for _ in 0..120 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let Ok(resp) = client
+    let ask = || {
+        client
             .get(format!(
                 "{url}?query={}",
                 percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
             ))
             .send()
-            .await
-        else {
-            continue;
-        };
-        let Ok(body) = resp.json::<Value>().await else {
-            continue;
-        };
-        if let Some(v) = body["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            && v.is_finite()
-        {
-            value = Some(v);
-            break;
-        }
-    }
+    };
+    // Wait for the answer (bounded): Prometheus needs two scrapes before a rate exists.
+    let value = eventually(
+        "Prometheus answers the success-rate query",
+        Duration::from_secs(30),
+        || async {
+            let body: Value = ask().await.ok()?.json().await.ok()?;
+            body["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        },
+        Option::is_some,
+    )
+    .await;
     ticker.abort();
     server.abort();
-    let v = value.expect("Prometheus never answered the success-rate query");
+    let v = value.expect("done holds of an answer");
     assert!((v - 90.0).abs() <= 2.0, "success rate {v}, expected 90 ± 2");
 }

@@ -19,6 +19,8 @@ use fledge::revision::{HashKey, revision};
 use fledge::rollout::executor::{Executor, TickReport};
 use serde_json::json;
 
+use super::support::eventually;
+
 fn target(ns: &str, image: &str, error_rate: &str) -> ReleaseTarget {
     let canary = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
         "metadata": {"name": "web", "namespace": ns},
@@ -119,15 +121,13 @@ async fn a_real_prometheus_drives_promotion_rollback_and_refuses_to_promote_blin
         None,
         Duration::from_secs(2),
     );
-    let mut online = false;
-    for _ in 0..100 {
-        if client.online().await.is_ok() {
-            online = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(online, "Prometheus did not start");
+    eventually(
+        "Prometheus starts",
+        Duration::from_secs(20),
+        || async { client.online().await.is_ok() },
+        |online| *online,
+    )
+    .await;
     let exec = Executor {
         cluster: sim.clone(),
         metrics: client,

@@ -3,122 +3,43 @@
 //! deleted by a typo, nothing is half-applied, and what failed is retried and corrected.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use fledge::cluster::SimHandle;
-use fledge::daemon::Shared;
-use fledge::daemon::config::RunArgs;
-use fledge::daemon::edges::AnyCluster;
-use fledge::object::ObjectKey;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use super::support::erring_app;
+use super::support::daemon::{Builder, InProcess};
 use super::support::git::{Remote, git};
+use super::support::{erring_app, eventually};
 
-/// `fledge run` in-process: its shared state, the simulated cluster it syncs, and how to stop it.
-pub(crate) struct Running {
-    pub(crate) sim: SimHandle,
-    pub(crate) shared: Arc<Shared>,
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+/// `fledge run` on the repository's `path` (branch main, polled every second), its simulated
+/// cluster and caches in `root`; the tests start it in-process.
+pub(crate) fn daemon(remote: &Remote, root: &Path, path: &str) -> Builder {
+    Builder::new(&remote.url(), root).sim_cluster().args([
+        "--branch",
+        "main",
+        "--path",
+        path,
+        "--interval",
+        "1s",
+    ])
 }
 
-impl Running {
-    pub(crate) async fn start(remote: &Remote, root: &Path, path: &str, more: &[&str]) -> Self {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut args = RunArgs {
-            repo: Some(remote.url()),
-            branch: Some("main".into()),
-            path: Some(path.into()),
-            interval: Some("1s".into()),
-            cluster: Some(format!("sim:{}", root.join("cluster").display())),
-            metrics_provider: Some("sim".into()),
-            listen: Some(listen.local_addr().unwrap()),
-            cache_dir: Some(root.join("cache")),
-            ..RunArgs::default()
-        };
-        drop(listen);
-        for pair in more.chunks(2) {
-            match pair {
-                ["--max-prune-share", share] => args.max_prune_share = Some(share.parse().unwrap()),
-                ["--time-scale", scale] => args.time_scale = Some(scale.parse().unwrap()),
-                ["--write-back", on] => {
-                    args.write_back = Some(on.parse().unwrap());
-                    args.coalesce = Some("200ms".into());
-                    args.author_name = Some("fledge".into());
-                    args.author_email = Some("fledge@localhost".into());
-                }
-                ["--forge-and-alerts", base] => {
-                    let token = root.join("forge-token");
-                    std::fs::write(&token, "forge-t0ken\n").unwrap();
-                    let hook = root.join("alert-url");
-                    std::fs::write(&hook, format!("{base}/alerts")).unwrap();
-                    args.forge = Some("github".into());
-                    args.forge_api = Some((*base).to_owned());
-                    args.forge_repo = Some("org/config".into());
-                    args.forge_token_file = Some(token);
-                    args.cluster_name = Some("prod".into());
-                    args.alert_webhook_url_file = Some(hook);
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-        let p = fledge::cli::run::prepare(args).await.unwrap();
-        let AnyCluster::Sim(sim) = &p.edges.cluster else {
-            panic!("the simulated cluster")
-        };
-        let sim = sim.clone();
-        let shared = Arc::new(Shared::default());
-        let token = CancellationToken::new();
-        let task = tokio::spawn(fledge::daemon::run(
-            p.config,
-            p.edges,
-            shared.clone(),
-            token.clone(),
-        ));
-        Self {
-            sim,
-            shared,
-            token,
-            task,
-        }
-    }
+/// Writing back, promptly (writes coalesced for 200 ms), as `fledge <fledge@localhost>`.
+pub(crate) const WRITE_BACK: [&str; 8] = [
+    "--write-back",
+    "true",
+    "--coalesce",
+    "200ms",
+    "--author-name",
+    "fledge",
+    "--author-email",
+    "fledge@localhost",
+];
 
-    pub(crate) async fn stop(self) {
-        self.token.cancel();
-        self.task.await.unwrap().unwrap();
-    }
-
-    pub(crate) fn get(
-        &self,
-        group: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Value> {
-        self.sim.sim.lock().unwrap().get(&ObjectKey {
-            group: group.into(),
-            kind: kind.into(),
-            namespace: namespace.into(),
-            name: name.into(),
-        })
-    }
-
+impl InProcess {
+    /// The ConfigMap `name` in `shop`, the namespace of these tests.
     pub(crate) fn config_map(&self, name: &str) -> Option<Value> {
         self.get("", "ConfigMap", "shop", name)
-    }
-
-    /// Waits (at most 20 s) until `done` holds.
-    pub(crate) async fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
-        for _ in 0..200 {
-            if done(self) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("never: {what}");
     }
 }
 
@@ -152,26 +73,31 @@ async fn a_path_that_vanishes_or_is_mistyped_prunes_nothing() {
         ],
         "shop",
     );
-    let d = Running::start(&remote, root.path(), "production", &[]).await;
+    let d = daemon(&remote, root.path(), "production")
+        .in_process()
+        .await;
     d.until("first sync", |d| d.config_map("settings").is_some())
         .await;
     // A commit moves the directory away.
     remove(&remote, &["production"], "Remove production");
     d.until("the commit seen", |d| d.shared.counters().render_errors > 0)
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Two rounds later, nothing was pruned.
+    d.rounds(2).await;
     assert!(d.config_map("settings").is_some());
     assert!(d.get("", "Namespace", "", "shop").is_some());
     d.stop().await;
     // A restart with a typo in --path.
     git(&remote.person(), &["revert", "--no-edit", "HEAD"]);
     git(&remote.person(), &["push", "-q", "origin", "HEAD:main"]);
-    let d = Running::start(&remote, root.path(), "productoin", &[]).await;
+    let d = daemon(&remote, root.path(), "productoin")
+        .in_process()
+        .await;
     d.until("the path refused", |d| {
         d.shared.counters().render_errors > 0
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.rounds(2).await;
     assert!(d.config_map("settings").is_some());
     assert_eq!(d.shared.counters().applies, 0);
     d.stop().await;
@@ -192,7 +118,7 @@ async fn a_commit_that_would_prune_most_objects_is_refused_until_allowed() {
     let mut files: Vec<(&str, &str)> = cms.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
     files.push(("apps/namespace.yaml", NAMESPACE));
     remote.commit(&files, "shop");
-    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    let d = daemon(&remote, root.path(), "apps").in_process().await;
     d.until("first sync", |d| d.config_map("cm3").is_some())
         .await;
     let gone: Vec<&str> = cms[1..].iter().map(|(p, _)| p.as_str()).collect();
@@ -204,7 +130,10 @@ async fn a_commit_that_would_prune_most_objects_is_refused_until_allowed() {
     assert!(d.config_map("new").is_none(), "nothing applied");
     d.stop().await;
     // The person means it: the same commit with the guard opened.
-    let d = Running::start(&remote, root.path(), "apps", &["--max-prune-share", "1"]).await;
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--max-prune-share", "1"])
+        .in_process()
+        .await;
     d.until("pruned", |d| {
         d.config_map("cm3").is_none() && d.config_map("new").is_some()
     })
@@ -226,7 +155,7 @@ async fn a_sync_the_cluster_refuses_applies_nothing_and_is_retried_on_the_same_c
         ],
         "shop with a widget",
     );
-    let d = Running::start(&remote, root.path(), "apps", &[]).await;
+    let d = daemon(&remote, root.path(), "apps").in_process().await;
     d.until("the sync refused", |d| d.shared.counters().apply_errors > 0)
         .await;
     assert!(d.config_map("settings").is_none(), "all or nothing");
@@ -259,8 +188,8 @@ async fn drift_in_an_applied_object_is_corrected_every_interval() {
         ],
         "shop",
     );
-    let d = Running::start(&remote, root.path(), "apps", &[]).await;
-    let value = |d: &Running| d.config_map("settings").map(|c| c["data"]["value"].clone());
+    let d = daemon(&remote, root.path(), "apps").in_process().await;
+    let value = |d: &InProcess| d.config_map("settings").map(|c| c["data"]["value"].clone());
     d.until("first sync", |d| value(d) == Some(json!("1")))
         .await;
     // Someone edits it in the cluster.
@@ -300,8 +229,11 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
         ],
         "web",
     );
-    let d = Running::start(&remote, root.path(), "apps", &["--time-scale", "10"]).await;
-    let phase = |d: &Running| {
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .in_process()
+        .await;
+    let phase = |d: &InProcess| {
         d.shared
             .releases()
             .get("shop/web")
@@ -311,8 +243,8 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
         phase(d).is_some_and(|(p, _)| p == "Initialized")
     })
     .await;
-    let deployment = |d: &Running| d.get("apps", "Deployment", "shop", "web").unwrap();
-    let service = |d: &Running| d.get("", "Service", "shop", "web").unwrap();
+    let deployment = |d: &InProcess| d.get("apps", "Deployment", "shop", "web").unwrap();
+    let service = |d: &InProcess| d.get("", "Service", "shop", "web").unwrap();
     let before = (deployment(&d)["spec"].clone(), service(&d)["spec"].clone());
     assert_eq!(before.0["replicas"], 0, "the canary is idle");
     // A typo in targetRef, and an image bump in the same commit.
@@ -324,7 +256,7 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
         phase(d).is_some_and(|(_, m)| m.contains("held") && m.contains("wbe"))
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    d.rounds(2).await;
     assert_eq!(deployment(&d)["spec"], before.0, "the bump did not go live");
     assert_eq!(
         service(&d)["spec"],
@@ -354,9 +286,12 @@ async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_pr
         ],
         "web",
     );
-    let more = ["--time-scale", "10", "--write-back", "true"];
-    let d = Running::start(&remote, root.path(), "apps", &more).await;
-    let phase = |d: &Running| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .args(WRITE_BACK)
+        .in_process()
+        .await;
+    let phase = |d: &InProcess| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
     d.until("initialized", |d| {
         phase(d).as_deref() == Some("Initialized")
     })
@@ -385,13 +320,13 @@ async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_pr
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    for _ in 0..100 {
-        if !note().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let note = note();
+    let note = eventually(
+        "a note on the revert",
+        Duration::from_secs(10),
+        || async { note() },
+        |note| !note.is_empty(),
+    )
+    .await;
     assert!(note.contains("not promoted: analysis aborted"), "{note}");
     assert!(!note.contains(" promoted at "), "{note}");
     d.stop().await;
@@ -402,81 +337,49 @@ async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_pr
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_stops_fledge_run_even_when_its_log_pipe_is_gone_and_a_client_polls() {
     use std::io::BufRead as _;
-    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
     remote.commit(
         &[("apps/settings.yaml", &config_map("settings", "1"))],
         "settings",
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args([
-            "run",
-            "--repo",
-            &remote.url(),
-            "--branch",
-            "main",
-            "--path",
-            "apps",
-        ])
-        .arg(format!(
-            "--cluster=sim:{}",
-            root.path().join("cluster").display()
-        ))
-        .args([
-            "--metrics-provider",
-            "sim",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg(format!(
-            "--cache-dir={}",
-            root.path().join("cache").display()
-        ))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut d = Builder::new(&remote.url(), root.path())
+        .sim_cluster()
+        .args(["--branch", "main", "--path", "apps"])
+        .stderr_piped()
+        .spawn();
     // Read until it serves, then close the pipe, as a `tee` stopped by Ctrl-C does.
-    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = std::io::BufReader::new(d.take_stderr());
     let mut line = String::new();
     while log.read_line(&mut line).unwrap() > 0 && !line.contains("synced") {}
     drop(log);
     // `fledge status --watch` keeps polling the API on a kept-alive connection.
     let client = fledge::net::http_client(Duration::from_secs(2), false);
-    let url = format!("http://127.0.0.1:{port}/api/releases");
+    let url = format!("http://127.0.0.1:{}/api/releases", d.port);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counted = answered.clone();
     let poller = tokio::spawn(async move {
         loop {
-            let _ = client.get(&url).send().await;
+            if client.get(&url).send().await.is_ok() {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    eventually(
+        "the client polls",
+        Duration::from_secs(10),
+        || async { answered.load(Ordering::SeqCst) },
+        |n| *n >= 5,
+    )
+    .await;
+    d.interrupt();
     // Bounded: the daemon's grace for its tasks (10 s) and the runtime's (5 s).
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = d.exited(Duration::from_secs(20)).await;
     poller.abort();
     let Some(status) = status else {
-        let _ = child.kill();
         panic!("fledge run did not stop on SIGINT");
     };
     assert!(status.success(), "{status}");
@@ -491,7 +394,10 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
         &[("apps/settings.yaml", &config_map("settings", "1"))],
         "settings",
     );
-    let d = Running::start(&remote, root.path(), "apps", &["--forge-and-alerts", &base]).await;
+    let d = daemon(&remote, root.path(), "apps")
+        .reporting_to(&base)
+        .in_process()
+        .await;
     d.until("ready", |d| d.shared.sync().ready).await;
     let bad = remote.commit(
         &[("apps/broken.yaml", "kind: [unclosed\n")],
@@ -514,12 +420,18 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
             .any(|(w, v)| w.starts_with(what) && pred(v))
     };
     let failure = format!("POST /repos/org/config/statuses/{bad}");
-    for _ in 0..100 {
-        if posted(&failure, &|v| v["state"] == "failure") && posted("POST /alerts", &|_| true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "a failed commit status and an alert",
+        Duration::from_secs(10),
+        || async {
+            (
+                posted(&failure, &|v| v["state"] == "failure"),
+                posted("POST /alerts", &|_| true),
+            )
+        },
+        |(status, alert)| *status && *alert,
+    )
+    .await;
     assert!(
         posted(&failure, &|v| v["context"] == "fledge/prod/sync"
             && v["state"] == "failure"
@@ -546,7 +458,7 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
 
 /// A daemon writing back (time sped up tenfold) whose release `shop/web` (web:1, rolled back
 /// after `threshold` failed checks) is initialized.
-pub(crate) async fn web_initialized(threshold: u32) -> (Remote, tempfile::TempDir, Running) {
+pub(crate) async fn web_initialized(threshold: u32) -> (Remote, tempfile::TempDir, InProcess) {
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
     remote.commit(
@@ -556,8 +468,11 @@ pub(crate) async fn web_initialized(threshold: u32) -> (Remote, tempfile::TempDi
         ],
         "web",
     );
-    let more = ["--time-scale", "10", "--write-back", "true"];
-    let d = Running::start(&remote, root.path(), "apps", &more).await;
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .args(WRITE_BACK)
+        .in_process()
+        .await;
     d.until("initialized", |d| {
         d.shared
             .releases()
@@ -597,16 +512,15 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
         ],
         "web",
     );
-    let more = [
-        "--time-scale",
-        "10",
-        "--write-back",
-        "true",
-        "--forge-and-alerts",
-        &base,
-    ];
-    let d = Running::start(&remote, root.path(), "apps", &more).await;
-    let phase = |d: &Running| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
+    let start = || {
+        daemon(&remote, root.path(), "apps")
+            .args(["--time-scale", "10"])
+            .args(WRITE_BACK)
+            .reporting_to(&base)
+            .in_process()
+    };
+    let d = start().await;
+    let phase = |d: &InProcess| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
     d.until("initialized", |d| {
         phase(d).as_deref() == Some("Initialized")
     })
@@ -631,12 +545,13 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
             .filter(|v| v.contains("fledge/revert-"))
             .collect()
     };
-    for _ in 0..200 {
-        if !alerts().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "an alert naming the side branch",
+        Duration::from_secs(20),
+        || async { alerts() },
+        |a| !a.is_empty(),
+    )
+    .await;
     assert_eq!(alerts().len(), 1, "{:?}", alerts());
     assert!(alerts()[0].contains("merge it"), "{:?}", alerts());
     let sides = revert_branches(&remote);
@@ -647,14 +562,14 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
     d.stop().await;
 
     // Restarted, fledge tries the revert again, is refused again, and finds its side branch.
-    let d = Running::start(&remote, root.path(), "apps", &more).await;
-    for _ in 0..200 {
-        if alerts().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let all = alerts();
+    let d = start().await;
+    let all = eventually(
+        "a second alert",
+        Duration::from_secs(20),
+        || async { alerts() },
+        |a| a.len() >= 2,
+    )
+    .await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[1].contains(&sides[0]), "{all:?}");
     d.stop().await;
@@ -666,7 +581,7 @@ async fn a_revert_the_branch_refuses_goes_to_one_side_branch_across_retries_and_
 #[tokio::test(flavor = "multi_thread")]
 async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file_and_the_revert() {
     let (remote, _root, d) = web_initialized(2).await;
-    let view = |d: &Running| d.shared.releases().get("shop/web").cloned();
+    let view = |d: &InProcess| d.shared.releases().get("shop/web").cloned();
     let bump = remote.commit(
         &[("apps/web.yaml", &erring_app("web:2", "0.5", 2, None))],
         "Bump web",
@@ -707,14 +622,13 @@ async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file
     );
 
     // Git: the revert's message, the note on the bump, the status file.
-    let mut revert = String::new();
-    for _ in 0..200 {
-        revert = git(&remote.bare(), &["log", "-1", "--format=%B", "main"]);
-        if revert.starts_with("Revert") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let revert = eventually(
+        "the revert on main",
+        Duration::from_secs(20),
+        || async { git(&remote.bare(), &["log", "-1", "--format=%B", "main"]) },
+        |revert| revert.starts_with("Revert"),
+    )
+    .await;
     assert!(revert.contains(&why), "{revert}");
     let note = || {
         std::process::Command::new("git")
@@ -724,21 +638,23 @@ async fn why_a_canary_failed_reaches_the_status_the_api_the_note_the_status_file
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
     };
-    for _ in 0..100 {
-        if note().contains("rolled back") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(note().contains(&why), "{}", note());
+    let note = eventually(
+        "the note on the bump",
+        Duration::from_secs(10),
+        || async { note() },
+        |note| note.contains("rolled back"),
+    )
+    .await;
+    assert!(note.contains(&why), "{note}");
     let file = || remote.show("fledge/status", "releases/shop/web.yaml");
-    for _ in 0..100 {
-        if file().is_some_and(|f| f.contains("phase: Failed")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let file = file().unwrap();
+    let file = eventually(
+        "the status file says Failed",
+        Duration::from_secs(10),
+        || async { file() },
+        |file| file.as_ref().is_some_and(|f| f.contains("phase: Failed")),
+    )
+    .await
+    .unwrap();
     assert!(file.contains("lastFailedCheck:"), "{file}");
     assert!(
         file.contains("check: metric request-success-rate"),

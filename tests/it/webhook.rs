@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
-use super::listener::SimDaemon;
+use super::support::daemon::{Builder, Daemon};
 use super::support::git::Remote;
 
 const SECRET: &str = "It's a Secret to Everybody";
@@ -264,7 +264,9 @@ impl std::io::Write for Lines {
     }
 }
 
-#[tokio::test]
+// The refusal log's one-second window is tokio's clock: paused, the flood takes no time and
+// the second passes at once.
+#[tokio::test(start_paused = true)]
 async fn a_flood_of_refused_webhooks_is_logged_once_a_second_and_counted() {
     let sink = Lines::default();
     let writer = sink.clone();
@@ -287,7 +289,7 @@ async fn a_flood_of_refused_webhooks_is_logged_once_a_second_and_counted() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let seconds = started.elapsed().as_secs();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::advance(std::time::Duration::from_millis(1100)).await;
     send(&app, "/hooks/github", &[], b"{}".to_vec()).await;
     let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text
@@ -384,9 +386,9 @@ fn a_receiver_refuses_to_exist_with_an_empty_secret_and_an_empty_key_signs_nothi
 }
 
 /// Posts GitHub's documented example delivery to a daemon's `/hooks/github`; the status.
-async fn deliver(daemon: &SimDaemon, body: &str, signature: &str, id: &str) -> u16 {
+async fn deliver(daemon: &Daemon, body: &str, signature: &str, id: &str) -> u16 {
     fledge::net::http_client(std::time::Duration::from_secs(5), false)
-        .post(format!("http://{}/hooks/github", daemon.listen))
+        .post(format!("http://{}/hooks/github", daemon.listen()))
         .header("x-hub-signature-256", signature)
         .header("x-github-delivery", id)
         .body(body.to_owned())
@@ -406,14 +408,20 @@ async fn a_delivery_accepted_by_one_daemon_process_is_refused_by_the_next_on_the
     let secret = dir.path().join("webhook-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     let flags = ["--github-webhook-secret-file", secret.to_str().unwrap()];
-    let mut first = SimDaemon::start(&remote.url(), dir.path(), &flags);
-    first.until_serving(first.listen).await;
+    let start = || {
+        Builder::new(&remote.url(), dir.path())
+            .sim_cluster()
+            .args(flags)
+            .spawn()
+    };
+    let mut first = start();
+    first.serving().await;
     assert_eq!(deliver(&first, GH_BODY, GH_SIG, "d-1").await, 202);
     assert_eq!(deliver(&first, GH_BODY, GH_SIG, "d-2").await, 409);
     // Killed (nothing runs at exit), then started again on the same cluster and cache.
     first.kill();
-    let mut second = SimDaemon::start(&remote.url(), dir.path(), &flags);
-    second.until_serving(second.listen).await;
+    let mut second = start();
+    second.serving().await;
     assert_eq!(
         deliver(&second, GH_BODY, GH_SIG, "d-3").await,
         409,

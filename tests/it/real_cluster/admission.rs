@@ -10,7 +10,7 @@ use fledge::cluster::{Cluster, SimHandle};
 use fledge::object::ObjectRef;
 use serde_json::{Value, json};
 
-use crate::support::testcluster::cluster;
+use crate::support::testcluster::or_skip;
 
 const MIB: usize = 1024 * 1024;
 const TOO_LONG_DATA: &str = "Too long: may not be more than 1048576 bytes";
@@ -128,7 +128,7 @@ fn cases(ns: &str) -> Vec<(Value, Option<&'static str>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_simulator_refuses_what_the_real_server_refuses_for_size() {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     let ns = c.namespace("admission");
     let kube = c.kube().await;
     let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
@@ -165,7 +165,7 @@ async fn the_simulator_refuses_what_the_real_server_refuses_for_size() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_object_over_a_limit_refuses_its_whole_batch_on_both() {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     let ns = c.namespace("admission-batch");
     let kube = c.kube().await;
     let sim = SimHandle::new(SimCluster::new(Duration::ZERO));

@@ -1,24 +1,21 @@
 //! What programs read of a release on the real API server: the Release's `Ready` condition,
 //! with its reason, as `kubectl wait --for=condition=Ready` (and Flux users' tooling) expects.
 
-use super::super::support::git::Remote;
-use super::super::support::testcluster::cluster;
-use super::super::support::until;
-use super::{Daemon, app, install_release_crd, primary_image};
+use super::{app, daemon, install_release_crd, primary_image};
+use crate::support::git::Remote;
+use crate::support::testcluster::or_skip;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_wait_for_the_ready_condition_follows_a_release() {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     install_release_crd(c);
     let ns = c.namespace("ready");
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::new();
     remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
-    let d = Daemon::start(c, &remote, &ns, dir.path(), &[]);
-    until(d.port, "web", "the Release exists", |v| {
-        v["phase"].is_string()
-    })
-    .await;
+    let d = daemon(c, &remote, &ns, dir.path(), &[]);
+    d.until("web", "the Release exists", |v| v["phase"].is_string())
+        .await;
     let wait = |condition: &str, seconds: u32| {
         std::process::Command::new("kubectl")
             .arg("--kubeconfig")
@@ -60,7 +57,8 @@ async fn kubectl_wait_for_the_ready_condition_follows_a_release() {
     assert_eq!(reason(), "ProgressDeadline");
     // A good revision: ready again only once it is promoted.
     remote.commit(&[("app.yaml", &app(&ns, "web:2", false))], "web 2");
-    until(d.port, "web", "a new rollout", |v| v["phase"] != "Failed").await;
+    d.until("web", "a new rollout", |v| v["phase"] != "Failed")
+        .await;
     assert!(wait("Ready", 90).status.success(), "{}", d.log());
     assert_eq!(reason(), "Promoted");
     assert_eq!(primary_image(c, &ns), "web:2");

@@ -6,19 +6,22 @@
 //! each, nothing is promoted unanalysed, nothing is deleted that was not asked for, no good commit
 //! is reverted, and what went wrong is visible where people look until it clears.
 
-use std::path::Path;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::super::support::Received;
-use super::super::support::git::{Remote, git};
-use super::super::support::proxy::{Mode, Proxy};
-use super::super::support::testcluster::{TestCluster, cluster};
-use super::{Daemon, account_with, documents, fledge_rules, install_release_crd, provider_app};
+use super::{
+    account_with, daemon, daemon_as, documents, fledge_rules, install_release_crd, on_kube,
+    primary_image, provider_app,
+};
 use crate::repo_dir;
+use crate::support::daemon::Daemon;
+use crate::support::git::{Remote, git};
+use crate::support::proxy::{Mode, Proxy};
+use crate::support::testcluster::{TestCluster, or_skip};
+use crate::support::{Received, eventually};
 
 /// A Deployment `web` and its Canary in `ns`: blue/green on the kubernetes provider, one
 /// iteration per 10 s interval, no metrics; `annotations` go on the pod template, `deadline` is
@@ -56,85 +59,11 @@ spec:
 }
 
 /// The control plane with fledge's Release CRD, a new namespace `<prefix>-<n>` and a
-/// directory for the daemon.
-fn scene(prefix: &str) -> (&'static TestCluster, String, tempfile::TempDir) {
-    let c = cluster();
+/// directory for the daemon; `None` where the real-cluster tests are skipped.
+fn scene(prefix: &str) -> Option<(&'static TestCluster, String, tempfile::TempDir)> {
+    let c = or_skip()?;
     install_release_crd(c);
-    (c, c.namespace(prefix), tempfile::tempdir().unwrap())
-}
-
-/// A GET of the daemon's API.
-async fn api(port: u16, path: &str) -> Value {
-    let client = fledge::net::http_client(Duration::from_secs(5), false);
-    match client
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .send()
-        .await
-    {
-        Ok(r) => r.json().await.unwrap_or(Value::Null),
-        Err(_) => Value::Null,
-    }
-}
-
-/// The view of the release `web` in `ns`.
-async fn release(port: u16, ns: &str) -> Option<Value> {
-    api(port, "/api/releases")
-        .await
-        .as_array()
-        .and_then(|l| l.iter().find(|v| v["namespace"] == ns).cloned())
-}
-
-/// Polls until the release `web` of `ns` satisfies `done`, for at most `secs` seconds.
-async fn until_in(
-    d: &Daemon,
-    ns: &str,
-    what: &str,
-    secs: u64,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if let Some(v) = release(d.port, ns).await
-            && done(&v)
-        {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "never, in {secs} s: {what}: {:?}\n{}",
-        release(d.port, ns).await,
-        d.log()
-    );
-}
-
-/// Polls `/api/sync` until `done` holds, for at most 60 s.
-async fn until_sync(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let s = api(d.port, "/api/sync").await;
-        if done(&s) {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "never: {what}: {}\n{}",
-        api(d.port, "/api/sync").await,
-        d.log()
-    );
-}
-
-/// The image a Deployment of `ns` runs.
-fn image(c: &TestCluster, ns: &str, name: &str) -> String {
-    c.kubectl(&[
-        "get",
-        "deployment",
-        name,
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
+    Some((c, c.namespace(prefix), tempfile::tempdir().unwrap()))
 }
 
 /// `kubectl get <args> -o json`, parsed.
@@ -145,20 +74,14 @@ fn get_json(c: &TestCluster, args: &[&str]) -> Value {
     serde_json::from_str(&c.kubectl(&all)).unwrap()
 }
 
-/// The daemon's `/metrics` text.
-async fn metrics(port: u16) -> String {
-    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// `fledge status` against the daemon on `port`.
-fn status_table(port: u16) -> String {
+/// `fledge status` against the daemon.
+fn status_table(d: &Daemon) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args(["status", "--server", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "status",
+            "--server",
+            &format!("http://127.0.0.1:{}", d.port),
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -167,20 +90,13 @@ fn status_table(port: u16) -> String {
 /// Waits (at most 20 s) until the recorder received a request `what` whose body satisfies
 /// `pred`.
 async fn until_received(received: &Received, what: &str, pred: impl Fn(&Value) -> bool) {
-    let end = Instant::now() + Duration::from_secs(20);
-    while !received
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(w, v)| w.starts_with(what) && pred(v))
-    {
-        assert!(
-            Instant::now() < end,
-            "{what}: {:?}",
-            received.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        what,
+        Duration::from_secs(20),
+        || async { received.lock().unwrap().clone() },
+        |all| all.iter().any(|(w, v)| w.starts_with(what) && pred(v)),
+    )
+    .await;
 }
 
 /// Subjects of the commits on main that fledge wrote as reverts.
@@ -197,7 +113,7 @@ fn reverts(remote: &Remote) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_release_deleted_mid_rollout_restarts_its_analysis_and_a_revert_reaches_no_further_than_its_commits()
  {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     install_release_crd(c);
     let (good, bad) = (c.namespace("lost"), c.namespace("lost-unready"));
     let dir = tempfile::tempdir().unwrap();
@@ -209,46 +125,45 @@ async fn a_release_deleted_mid_rollout_restarts_its_analysis_and_a_revert_reache
         ],
         "web 1",
     );
-    let d = Daemon::start(c, &remote, &good, dir.path(), &["--write-back", "true"]);
+    let d = daemon(c, &remote, &good, dir.path(), &["--write-back", "true"]);
     for ns in [&good, &bad] {
-        until_in(&d, ns, "initialized", 60, |v| v["phase"] == "Initialized").await;
+        d.until_in(ns, "initialized", 60, |v| v["phase"] == "Initialized")
+            .await;
     }
     // A good revision, two iterations into its analysis: `kubectl delete release web`.
     let bump = remote.commit(
         &[("good.yaml", &bluegreen(&good, "web:2", 3, "", 600))],
         "good 2",
     );
-    until_in(&d, &good, "two iterations", 60, |v| {
+    d.until_in(&good, "two iterations", 60, |v| {
         v["phase"] == "Progressing" && v["iterations"].as_u64() >= Some(2)
     })
     .await;
     c.kubectl(&["delete", "release", "web", "-n", &good]);
-    let restarted = until_in(&d, &good, "the analysis restarted", 30, |v| {
-        v["phase"] == "Progressing" && v["iterations"].as_u64() < Some(2)
-    })
-    .await;
-    assert_eq!(
-        image(c, &good, "web-primary"),
-        "web:1",
-        "promoted unanalysed"
-    );
+    let restarted = d
+        .until_in(&good, "the analysis restarted", 30, |v| {
+            v["phase"] == "Progressing" && v["iterations"].as_u64() < Some(2)
+        })
+        .await;
+    assert_eq!(primary_image(c, &good), "web:1", "promoted unanalysed");
     assert!(d.log().contains("was lost"), "{restarted}");
     // It is analysed to the end again: three more iterations before the promotion.
     let mut seen = 0;
-    let end = Instant::now() + Duration::from_secs(120);
-    loop {
-        let v = release(d.port, &good).await.unwrap_or_default();
-        seen = seen.max(v["iterations"].as_u64().unwrap_or(0));
-        assert_ne!(v["phase"], "Failed", "{v}");
-        if v["phase"] == "Succeeded" {
-            assert_eq!(v["sourceCommit"], bump.as_str());
-            break;
-        }
-        assert!(Instant::now() < end, "never promoted: {v}\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let v = d
+        .eventually(
+            "promoted",
+            Duration::from_secs(120),
+            || async { d.release_in(&good).await.unwrap_or_default() },
+            |v| {
+                seen = seen.max(v["iterations"].as_u64().unwrap_or(0));
+                assert_ne!(v["phase"], "Failed", "{v}");
+                v["phase"] == "Succeeded"
+            },
+        )
+        .await;
+    assert_eq!(v["sourceCommit"], bump.as_str());
     assert_eq!(seen, 3, "every iteration ran after the restart");
-    assert_eq!(image(c, &good, "web-primary"), "web:2");
+    assert_eq!(primary_image(c, &good), "web:2");
 
     // A canary that never gets ready, its Release deleted while it waits: it is rolled back,
     // and the revert takes back its commit alone (before, it walked back to the commit that
@@ -260,15 +175,19 @@ async fn a_release_deleted_mid_rollout_restarts_its_analysis_and_a_revert_reache
         )],
         "bad 2",
     );
-    until_in(&d, &bad, "progressing", 60, |v| v["phase"] == "Progressing").await;
+    d.until_in(&bad, "progressing", 60, |v| v["phase"] == "Progressing")
+        .await;
     c.kubectl(&["delete", "release", "web", "-n", &bad]);
-    until_in(&d, &bad, "rolled back", 120, |v| v["phase"] == "Failed").await;
-    assert_eq!(image(c, &bad, "web-primary"), "web:1");
-    let end = Instant::now() + Duration::from_secs(30);
-    while !reverts(&remote).iter().any(|s| s == "Revert \"bad 2\"") {
-        assert!(Instant::now() < end, "no revert: {:?}", reverts(&remote));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    d.until_in(&bad, "rolled back", 120, |v| v["phase"] == "Failed")
+        .await;
+    assert_eq!(primary_image(c, &bad), "web:1");
+    eventually(
+        "the revert of bad 2",
+        Duration::from_secs(30),
+        || async { reverts(&remote) },
+        |r| r.iter().any(|s| s == "Revert \"bad 2\""),
+    )
+    .await;
     assert_eq!(reverts(&remote), ["Revert \"bad 2\""]);
     let app = remote
         .show("main", "bad.yaml")
@@ -283,48 +202,42 @@ async fn a_release_deleted_mid_rollout_restarts_its_analysis_and_a_revert_reache
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_primary_deleted_mid_rollout_is_rebuilt_and_the_rollout_goes_on() {
-    let (c, ns, dir) = scene("primary-lost");
+    let Some((c, ns, dir)) = scene("primary-lost") else {
+        return;
+    };
     let remote = Remote::new();
     remote.commit(
         &[("app.yaml", &bluegreen(&ns, "web:1", 4, "", 600))],
         "web 1",
     );
-    let d = Daemon::start(c, &remote, &ns, dir.path(), &["--write-back", "true"]);
-    until_in(&d, &ns, "initialized", 60, |v| v["phase"] == "Initialized").await;
+    let d = daemon(c, &remote, &ns, dir.path(), &["--write-back", "true"]);
+    d.until_in(&ns, "initialized", 60, |v| v["phase"] == "Initialized")
+        .await;
     let bump = remote.commit(
         &[("app.yaml", &bluegreen(&ns, "web:2", 4, "", 600))],
         "web 2",
     );
-    until_in(&d, &ns, "an iteration", 60, |v| {
+    d.until_in(&ns, "an iteration", 60, |v| {
         v["phase"] == "Progressing" && v["iterations"].as_u64() >= Some(1)
     })
     .await;
     let deleted = Instant::now();
     c.kubectl(&["delete", "deployment", "web-primary", "-n", &ns]);
     // Rebuilt from the revision it served, and serving again, within an interval or two.
-    let end = Instant::now() + Duration::from_secs(40);
-    loop {
-        let out = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(c.kubeconfig())
-            .args(["get", "deployment", "web-primary", "-n", &ns, "-o", "json"])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            let p: Value = serde_json::from_slice(&out.stdout).unwrap();
-            if p["status"]["availableReplicas"] == 1 {
-                let img = &p["spec"]["template"]["spec"]["containers"][0]["image"];
-                assert_eq!(img, "web:1");
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < end,
-            "the primary was not rebuilt\n{}",
-            d.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let p = d
+        .eventually(
+            "the primary rebuilt and serving",
+            Duration::from_secs(40),
+            || async { c.get(&["deployment", "web-primary", "-n", &ns]) },
+            |p| {
+                p.as_ref()
+                    .is_some_and(|p| p["status"]["availableReplicas"] == 1)
+            },
+        )
+        .await
+        .expect("done holds of an object");
+    let img = &p["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(img, "web:1");
     eprintln!("primary serving again after {:?}", deleted.elapsed());
     let selector = c.kubectl(&[
         "get",
@@ -337,23 +250,25 @@ async fn a_primary_deleted_mid_rollout_is_rebuilt_and_the_rollout_goes_on() {
     ]);
     assert_eq!(selector, "web-primary");
     // The canary was not blamed: the rollout goes on and promotes.
-    let end = Instant::now() + Duration::from_secs(120);
-    loop {
-        let v = release(d.port, &ns).await.unwrap_or_default();
-        assert_ne!(v["phase"], "Failed", "{v}\n{}", d.log());
-        if v["phase"] == "Succeeded" && v["sourceCommit"] == bump.as_str() {
-            break;
-        }
-        assert!(Instant::now() < end, "never promoted: {v}\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(image(c, &ns, "web-primary"), "web:2");
+    d.eventually(
+        "promoted",
+        Duration::from_secs(120),
+        || async { d.release_in(&ns).await.unwrap_or_default() },
+        |v| {
+            assert_ne!(v["phase"], "Failed", "{v}\n{}", d.log());
+            v["phase"] == "Succeeded" && v["sourceCommit"] == bump.as_str()
+        },
+    )
+    .await;
+    assert_eq!(primary_image(c, &ns), "web:2");
     assert!(reverts(&remote).is_empty(), "{:?}", reverts(&remote));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_granted() {
-    let (c, ns, dir) = scene("metrics-rbac");
+    let Some((c, ns, dir)) = scene("metrics-rbac") else {
+        return;
+    };
     let kube = c.kube().await;
     // fledge's own role and nothing else: the modelled traffic may not list Services.
     let account = "fledge-no-list";
@@ -365,13 +280,16 @@ async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_gran
         "web 1",
     );
     let extra = ["--metrics-provider", "sim", "--write-back", "true"];
-    let d = Daemon::as_account(&kubeconfig, &remote, &ns, dir.path(), &extra);
-    until_in(&d, &ns, "initialized", 60, |v| v["phase"] == "Initialized").await;
+    let d = daemon_as(&kubeconfig, &remote, &ns, dir.path(), &extra);
+    d.until_in(&ns, "initialized", 60, |v| v["phase"] == "Initialized")
+        .await;
     remote.commit(
         &[("app.yaml", &provider_app(&ns, "nginx", "web:2", "0"))],
         "web 2",
     );
-    let halted = until_in(&d, &ns, "halted", 60, |v| v["halted"].is_string()).await;
+    let halted = d
+        .until_in(&ns, "halted", 60, |v| v["halted"].is_string())
+        .await;
     let why = halted["halted"].as_str().unwrap();
     assert!(
         why.contains("forbidden") && why.contains("services"),
@@ -379,12 +297,12 @@ async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_gran
     );
     // Two more intervals: still halted, nothing counted, nothing rolled back or reverted.
     tokio::time::sleep(Duration::from_secs(25)).await;
-    let v = release(d.port, &ns).await.unwrap();
+    let v = d.release_in(&ns).await.unwrap();
     assert_eq!(v["phase"], "Progressing", "{v}");
     assert_eq!(v["failedChecks"], 0, "{v}");
     assert!(v["halted"].is_string(), "{v}");
     assert!(reverts(&remote).is_empty());
-    let metrics = metrics(d.port).await;
+    let metrics = d.metrics().await;
     assert!(
         metrics.contains(&format!(
             "fledge_release_halted{{name=\"web\",namespace=\"{ns}\"}} 1"
@@ -402,15 +320,17 @@ async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_gran
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{account}-traffic")},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}]});
     kube.apply(&[role, binding]).await.unwrap();
-    let done = until_in(&d, &ns, "promoted", 90, |v| v["phase"] == "Succeeded").await;
+    let done = d
+        .until_in(&ns, "promoted", 90, |v| v["phase"] == "Succeeded")
+        .await;
     assert!(done["halted"].is_null(), "{done}");
-    assert_eq!(image(c, &ns, "web-primary"), "web:2");
+    assert_eq!(primary_image(c, &ns), "web:2");
     assert!(reverts(&remote).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_line_commit_that_would_delete_a_namespace_is_refused_until_a_commit_allows_it() {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     let home = c.namespace("prune-home");
     let doomed = format!("{home}-app");
     let dir = tempfile::tempdir().unwrap();
@@ -439,11 +359,13 @@ async fn a_one_line_commit_that_would_delete_a_namespace_is_refused_until_a_comm
         ],
         "app",
     );
-    let d = Daemon::start(c, &remote, &home, dir.path(), &[]);
-    until_sync(&d, "synced", |s| s["ready"] == true).await;
+    let d = daemon(c, &remote, &home, dir.path(), &[]);
+    d.until_sync("synced", |s| s["ready"] == true).await;
     // One line of one file: far under the prune share, but a whole Namespace.
     remote.commit(&[("kustomization.yaml", &kustomization(false))], "Tidy up");
-    let refused = until_sync(&d, "refused", |s| s["reason"] == "PruneRefused").await;
+    let refused = d
+        .until_sync("refused", |s| s["reason"] == "PruneRefused")
+        .await;
     let message = refused["message"].as_str().unwrap();
     assert!(
         message.contains(&format!("Namespace {doomed} and everything in it"))
@@ -451,7 +373,7 @@ async fn a_one_line_commit_that_would_delete_a_namespace_is_refused_until_a_comm
             && message.contains(&format!("Fledge-Allow-Prune: Namespace/{doomed}")),
         "{message}"
     );
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    d.rounds(2).await;
     let ns: Value = get_json(c, &["namespace", &doomed]);
     assert!(ns["metadata"]["deletionTimestamp"].is_null(), "{ns}");
     // The person means it: an empty commit says so.
@@ -470,28 +392,21 @@ async fn a_one_line_commit_that_would_delete_a_namespace_is_refused_until_a_comm
         ],
     );
     git(&p, &["push", "-q", "origin", "HEAD:main"]);
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(c.kubeconfig())
-            .args(["get", "namespace", &doomed, "-o", "json"])
-            .output()
-            .unwrap();
-        let gone = !out.status.success()
-            || serde_json::from_slice::<Value>(&out.stdout).unwrap()["metadata"]["deletionTimestamp"]
-                .is_string();
-        if gone {
-            break;
-        }
-        assert!(Instant::now() < end, "not pruned\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    d.eventually(
+        "pruned",
+        Duration::from_secs(60),
+        || async { c.get(&["namespace", &doomed]) },
+        |ns| {
+            ns.as_ref()
+                .is_none_or(|ns| ns["metadata"]["deletionTimestamp"].is_string())
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_the_server_refused_do_not_count_when_they_are_removed_again() {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     let home = c.namespace("refused-inventory");
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::new();
@@ -511,15 +426,15 @@ async fn objects_the_server_refused_do_not_count_when_they_are_removed_again() {
         remote.commit(&pairs, message)
     };
     commit(&good, "five");
-    let d = Daemon::start(c, &remote, &home, dir.path(), &[]);
-    until_sync(&d, "synced", |s| s["ready"] == true).await;
+    let d = daemon(c, &remote, &home, dir.path(), &[]);
+    d.until_sync("synced", |s| s["ready"] == true).await;
     // Eight more, one with a name the server refuses: the dry run refuses the batch.
     let mut more: Vec<(String, String)> = (0..7)
         .map(|i| (format!("new{i}.yaml"), cm(&format!("new{i}"))))
         .collect();
     more.push(("bad.yaml".into(), cm("Bad_Name")));
     commit(&more, "eight more");
-    let refused = until_sync(&d, "refused", |s| s["ready"] == false).await;
+    let refused = d.until_sync("refused", |s| s["ready"] == false).await;
     assert!(
         refused["message"].as_str().unwrap().contains("Bad_Name"),
         "{refused}"
@@ -533,42 +448,21 @@ async fn objects_the_server_refused_do_not_count_when_they_are_removed_again() {
     git(&p, &["commit", "-qm", "take them out"]);
     git(&p, &["push", "-q", "origin", "HEAD:main"]);
     let head = remote.head();
-    let s = until_sync(&d, "synced again", |s| {
-        s["ready"] == true && s["appliedCommit"] == head.as_str()
-    })
-    .await;
+    let s = d
+        .until_sync("synced again", |s| {
+            s["ready"] == true && s["appliedCommit"] == head.as_str()
+        })
+        .await;
     assert_eq!(s["reason"], "Ready");
     assert!(!d.log().contains("would prune"), "{}", d.log());
 }
 
-/// The forge token and alert URL files of a daemon reporting to `base` (a recorder).
-fn reporting(dir: &Path, base: &str) -> Vec<String> {
-    let token = dir.join("forge-token");
-    std::fs::write(&token, "forge-t0ken\n").unwrap();
-    let hook = dir.join("alert-url");
-    std::fs::write(&hook, format!("{base}/alerts")).unwrap();
-    [
-        "--forge",
-        "github",
-        "--forge-api",
-        base,
-        "--forge-repo",
-        "org/config",
-        "--forge-token-file",
-        token.to_str().unwrap(),
-        "--alert-webhook-url-file",
-        hook.to_str().unwrap(),
-        "--cluster-name",
-        "prod",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears() {
-    let (base, received) = super::super::support::recorder().await;
-    let (c, ns, dir) = scene("tick-rbac");
+    let Some((c, ns, dir)) = scene("tick-rbac") else {
+        return;
+    };
+    let (base, received) = crate::support::recorder().await;
     let kube = c.kube().await;
     let account = "fledge-tick";
     let rules = fledge_rules();
@@ -578,10 +472,11 @@ async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears(
         &[("app.yaml", &bluegreen(&ns, "web:1", 1, "", 600))],
         "web 1",
     );
-    let extra = reporting(dir.path(), &base);
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let d = Daemon::as_account(&kubeconfig, &remote, &ns, dir.path(), &extra);
-    until_in(&d, &ns, "initialized", 60, |v| v["phase"] == "Initialized").await;
+    let d = on_kube(&kubeconfig, &remote, &ns, dir.path(), &[])
+        .reporting_to(&base)
+        .spawn();
+    d.until_in(&ns, "initialized", 60, |v| v["phase"] == "Initialized")
+        .await;
     // Someone narrows the role: Services may no longer be patched.
     let without: Vec<Value> = rules
         .iter()
@@ -594,7 +489,9 @@ async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears(
                "metadata": {"name": account}, "rules": rules})
     };
     kube.apply(&[role(without)]).await.unwrap();
-    let failing = until_in(&d, &ns, "the tick fails", 60, |v| v["error"].is_object()).await;
+    let failing = d
+        .until_in(&ns, "the tick fails", 60, |v| v["error"].is_object())
+        .await;
     let error = &failing["error"];
     assert_eq!(error["reason"], "Forbidden", "{failing}");
     let message = error["message"].as_str().unwrap();
@@ -606,14 +503,14 @@ async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears(
     // The Release status, the metric, `fledge status`, the commit status and an alert.
     let status = get_json(c, &["release", "web", "-n", &ns]);
     assert_eq!(status["status"]["error"]["reason"], "Forbidden", "{status}");
-    let metrics = metrics(d.port).await;
+    let metrics = d.metrics().await;
     assert!(
         metrics.contains(&format!(
             "fledge_release_failing{{name=\"web\",namespace=\"{ns}\",reason=\"Forbidden\"}} 1"
         )),
         "{metrics}"
     );
-    let table = status_table(d.port);
+    let table = status_table(&d);
     assert!(
         table.contains("tick failing since") && table.contains("Forbidden"),
         "{table}"
@@ -632,7 +529,9 @@ async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears(
         .count();
     // The role restored: the next tick clears it everywhere.
     kube.apply(&[role(rules)]).await.unwrap();
-    let cleared = until_in(&d, &ns, "cleared", 60, |v| v["error"].is_null()).await;
+    let cleared = d
+        .until_in(&ns, "cleared", 60, |v| v["error"].is_null())
+        .await;
     assert_eq!(cleared["phase"], "Initialized");
     let status = get_json(c, &["release", "web", "-n", &ns]);
     assert!(status["status"]["error"].is_null(), "{status}");
@@ -647,68 +546,70 @@ async fn a_tick_rbac_refuses_is_seen_in_every_place_people_look_until_it_clears(
             })
             .map(|(_, v)| v["state"].clone())
     };
-    let end = Instant::now() + Duration::from_secs(20);
-    while last_state() != Some(json!("success")) {
-        assert!(Instant::now() < end, "{:?}", received.lock().unwrap());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "the commit status back to success",
+        Duration::from_secs(20),
+        || async { last_state() },
+        |state| *state == Some(json!("success")),
+    )
+    .await;
     assert_eq!(alerts, 1, "alerted once, not every tick");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_server_stopped_then_stalled_for_30_s_is_said_and_every_iteration_observes_a_full_interval()
  {
-    let (c, ns, dir) = scene("api-outage");
+    let Some((c, ns, dir)) = scene("api-outage") else {
+        return;
+    };
     let proxy = Proxy::new(&c.kubeconfig(), dir.path()).await;
     let remote = Remote::new();
     remote.commit(
         &[("app.yaml", &bluegreen(&ns, "web:1", 6, "", 600))],
         "web 1",
     );
-    let d = Daemon::as_account(
+    let d = daemon_as(
         proxy.kubeconfig(),
         &remote,
         &ns,
         dir.path(),
         &["--write-back", "true"],
     );
-    until_in(&d, &ns, "initialized", 60, |v| v["phase"] == "Initialized").await;
+    d.until_in(&ns, "initialized", 60, |v| v["phase"] == "Initialized")
+        .await;
     remote.commit(
         &[("app.yaml", &bluegreen(&ns, "web:2", 6, "", 600))],
         "web 2",
     );
-    until_in(&d, &ns, "an iteration", 60, |v| {
+    d.until_in(&ns, "an iteration", 60, |v| {
         v["iterations"].as_u64() >= Some(1)
     })
     .await;
-    // Watch the release: when each iteration shows, and what the API says meanwhile.
-    let port = d.port;
-    let ns2 = ns.clone();
-    let watcher = tokio::spawn(async move {
-        let mut seen: Vec<(Instant, Value)> = Vec::new();
-        loop {
-            if let Some(v) = release(port, &ns2).await {
-                let done = v["phase"] == "Succeeded" || v["phase"] == "Failed";
-                seen.push((Instant::now(), v));
-                if done {
-                    return seen;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    // Watch the release: when each iteration shows, and what the API says meanwhile, until
+    // the rollout ends (at most 180 s after the faults, which take 90 s).
+    let mut seen: Vec<(Instant, Value)> = Vec::new();
+    let watch = d.eventually(
+        "the rollout ends",
+        Duration::from_secs(90 + 180),
+        || d.release_in(&ns),
+        |v| {
+            let Some(v) = v else { return false };
+            seen.push((Instant::now(), v.clone()));
+            v["phase"] == "Succeeded" || v["phase"] == "Failed"
+        },
+    );
+    let faults = async {
+        for mode in [Mode::Down, Mode::Stall] {
+            let start = Instant::now();
+            proxy.set(mode);
+            // The fault lasts 30 s, then the daemon has 15 s to recover before the next.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            proxy.set(Mode::Pass);
+            eprintln!("{mode:?} for {:?}", start.elapsed());
+            tokio::time::sleep(Duration::from_secs(15)).await;
         }
-    });
-    for mode in [Mode::Down, Mode::Stall] {
-        let start = Instant::now();
-        proxy.set(mode);
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        proxy.set(Mode::Pass);
-        eprintln!("{mode:?} for {:?}", start.elapsed());
-        tokio::time::sleep(Duration::from_secs(15)).await;
-    }
-    let seen = tokio::time::timeout(Duration::from_secs(180), watcher)
-        .await
-        .expect("the rollout ends")
-        .unwrap();
+    };
+    tokio::join!(watch, faults);
     let last = &seen.last().unwrap().1;
     assert_eq!(last["phase"], "Succeeded", "{last}\n{}", d.log());
     // The outage was said, with its reason, while it lasted.
@@ -740,7 +641,9 @@ async fn an_api_server_stopped_then_stalled_for_30_s_is_said_and_every_iteration
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upgrade_from_the_previous_revision_hashing_moves_no_release() {
-    let (c, ns, dir) = scene("upgrade");
+    let Some((c, ns, dir)) = scene("upgrade") else {
+        return;
+    };
     let remote = Remote::new();
     // A Deployment that tracks a Secret written with stringData: the hashing of such a
     // revision changed between the last two versions.
@@ -753,8 +656,9 @@ async fn an_upgrade_from_the_previous_revision_hashing_moves_no_release() {
     );
     assert!(app.contains("secretRef"));
     remote.commit(&[("app.yaml", &app), ("secret.yaml", &secret)], "web 1");
-    let d = Daemon::start(c, &remote, &ns, dir.path(), &[]);
-    until_in(&d, &ns, "initialized", 60, |v| v["phase"] == "Initialized").await;
+    let d = daemon(c, &remote, &ns, dir.path(), &[]);
+    d.until_in(&ns, "initialized", 60, |v| v["phase"] == "Initialized")
+        .await;
     drop(d);
     let (new, old) = previous_ids(c, &ns, &format!("{app}---\n{secret}"));
     assert_eq!(
@@ -764,13 +668,11 @@ async fn an_upgrade_from_the_previous_revision_hashing_moves_no_release() {
     write_as_the_previous_version(c, &ns, &old);
     let before = get_json(c, &["deployment", "web-primary", "-n", &ns]);
     // The upgraded daemon, for three intervals.
-    let d = Daemon::start(c, &remote, &ns, dir.path(), &[]);
-    until_in(&d, &ns, "migrated", 60, |v| {
-        v["canaryRevision"] == new.as_str()
-    })
-    .await;
+    let d = daemon(c, &remote, &ns, dir.path(), &[]);
+    d.until_in(&ns, "migrated", 60, |v| v["canaryRevision"] == new.as_str())
+        .await;
     tokio::time::sleep(Duration::from_secs(30)).await;
-    let v = release(d.port, &ns).await.unwrap();
+    let v = d.release_in(&ns).await.unwrap();
     assert_eq!(v["phase"], "Initialized", "{v}\n{}", d.log());
     assert_eq!(v["primaryRevision"], new.as_str());
     let status = get_json(c, &["release", "web", "-n", &ns]);
@@ -889,7 +791,7 @@ fn write_as_the_previous_version(c: &TestCluster, ns: &str, old: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_inventory_deleted_by_hand_loses_no_prune_and_one_missing_at_start_is_said() {
-    let c = cluster();
+    let Some(c) = or_skip() else { return };
     let home = c.namespace("inventory-lost");
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::new();
@@ -916,8 +818,8 @@ async fn an_inventory_deleted_by_hand_loses_no_prune_and_one_missing_at_start_is
             .status
             .success()
     };
-    let d = Daemon::start(c, &remote, &home, dir.path(), &[]);
-    until_sync(&d, "synced", |s| s["ready"] == true).await;
+    let d = daemon(c, &remote, &home, dir.path(), &[]);
+    d.until_sync("synced", |s| s["ready"] == true).await;
     // While fledge runs: the inventory deleted by hand, and b dropped in the same interval.
     c.kubectl(&["delete", "configmap", "fledge-inventory", "-n", &home]);
     let p = remote.person();
@@ -925,11 +827,13 @@ async fn an_inventory_deleted_by_hand_loses_no_prune_and_one_missing_at_start_is
     git(&p, &["rm", "-q", "b.yaml"]);
     git(&p, &["commit", "-qm", "drop b"]);
     git(&p, &["push", "-q", "origin", "HEAD:main"]);
-    let end = Instant::now() + Duration::from_secs(30);
-    while exists("b") {
-        assert!(Instant::now() < end, "b was orphaned\n{}", d.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    d.eventually(
+        "b pruned, not orphaned",
+        Duration::from_secs(30),
+        || async { exists("b") },
+        |b| !b,
+    )
+    .await;
     assert!(exists("a") && exists("x"));
     // While fledge is stopped: the inventory deleted again, and x dropped.
     drop(d);
@@ -937,21 +841,22 @@ async fn an_inventory_deleted_by_hand_loses_no_prune_and_one_missing_at_start_is
     git(&p, &["rm", "-q", "x.yaml"]);
     git(&p, &["commit", "-qm", "drop x"]);
     git(&p, &["push", "-q", "origin", "HEAD:main"]);
-    let d = Daemon::start(c, &remote, &home, dir.path(), &[]);
-    let s = until_sync(&d, "the orphan named", |s| {
-        s["warnings"]
-            .to_string()
-            .contains(&format!("ConfigMap {home}/x"))
-    })
-    .await;
+    let d = daemon(c, &remote, &home, dir.path(), &[]);
+    let s = d
+        .until_sync("the orphan named", |s| {
+            s["warnings"]
+                .to_string()
+                .contains(&format!("ConfigMap {home}/x"))
+        })
+        .await;
     assert_eq!(s["ready"], true, "{s}");
     assert!(
         exists("x"),
         "pruned without an inventory to say it was fledge's"
     );
     assert!(
-        status_table(d.port).contains(&format!("ConfigMap {home}/x")),
+        status_table(&d).contains(&format!("ConfigMap {home}/x")),
         "{}",
-        status_table(d.port)
+        status_table(&d)
     );
 }

@@ -1,12 +1,17 @@
 //! What the integration tests and the benchmarks share, so that no test writes it again: real
-//! Git as a person uses it ([`git`]), a metric source that answers one value ([`Fixed`]), a
-//! cluster that records what fledge does to it ([`Recording`]), ticking a release on the
-//! simulated cluster ([`tick_until`]), polling a running daemon's API ([`until`]), and running
-//! a command that must succeed ([`ok`]).
+//! Git as a person uses it ([`git`]), `fledge run` as a process or in-process ([`daemon`]),
+//! waiting for what a test cannot be told about ([`eventually`]), the real control plane
+//! ([`testcluster`]), a metric source that answers one value ([`Fixed`]), a cluster that
+//! records what fledge does to it ([`Recording`]), ticking a release on the simulated cluster
+//! ([`tick_until`]), and running a command that must succeed ([`ok`]).
 
+pub(crate) mod daemon;
+pub(crate) mod eventually;
 pub(crate) mod git;
 pub(crate) mod proxy;
 pub(crate) mod testcluster;
+
+pub(crate) use eventually::{eventually, within};
 
 use std::collections::BTreeSet;
 use std::process::Output;
@@ -178,33 +183,6 @@ pub(crate) async fn tick_until<C: Cluster, M: MetricSource>(
         }
     }
     None
-}
-
-/// Polls a running daemon's `/api/releases` on `port` until `done` holds for the release named
-/// `name` (at most 60 s); returns its view.
-pub(crate) async fn until(
-    port: u16,
-    name: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let client = fledge::net::http_client(Duration::from_secs(2), false);
-    for _ in 0..600 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/api/releases"))
-            .send()
-            .await
-            && let Ok(list) = r.json::<Value>().await
-            && let Some(v) = list
-                .as_array()
-                .and_then(|l| l.iter().find(|v| v["name"] == name))
-            && done(v)
-        {
-            return v.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never: {what}");
 }
 
 /// The stdout of a command that must have succeeded (its stderr in the panic otherwise).
