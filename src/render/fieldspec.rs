@@ -475,12 +475,20 @@ fn pod_paths(suffixes: &[&str], skip: &[&str]) -> Vec<FieldSpec> {
     v
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "kustomize's name-reference table, one rule per entry in kustomize's order"
-)]
+/// kustomize's name-reference table (its `namereference.go`), one rule per referent in
+/// kustomize's order: where each kind's name is referred to.
 fn name_reference_rules() -> Vec<NameBackRef> {
     let mut rules = Vec::new();
+    scale_target_rules(&mut rules);
+    rules.push(rule("ConfigMap", "", config_map_referrers()));
+    rules.push(rule("Secret", "", secret_referrers()));
+    rules.push(rule("Service", "", service_referrers()));
+    rbac_and_storage_rules(&mut rules);
+    rules
+}
+
+/// The workloads an HPA scales.
+fn scale_target_rules(rules: &mut Vec<NameBackRef>) {
     for target in [
         "Deployment",
         "ReplicationController",
@@ -498,6 +506,10 @@ fn name_reference_rules() -> Vec<NameBackRef> {
             )],
         ));
     }
+}
+
+/// Where a ConfigMap is referred to.
+fn config_map_referrers() -> Vec<FieldSpec> {
     let mut cm = pod_paths(
         &[
             "volumes/configMap/name",
@@ -520,7 +532,11 @@ fn name_reference_rules() -> Vec<NameBackRef> {
             false,
         ),
     ]);
-    rules.push(rule("ConfigMap", "", cm));
+    cm
+}
+
+/// Where a Secret is referred to.
+fn secret_referrers() -> Vec<FieldSpec> {
     let mut secret = pod_paths(
         &[
             "volumes/secret/secretName",
@@ -566,7 +582,11 @@ fn name_reference_rules() -> Vec<NameBackRef> {
     );
     knative.version = "v1".into();
     secret.push(knative);
-    rules.push(rule("Secret", "", secret));
+    secret
+}
+
+/// Where a Service is referred to.
+fn service_referrers() -> Vec<FieldSpec> {
     let mut service = Vec::new();
     for (kind, group, path) in [
         ("StatefulSet", "apps", "spec/serviceName"),
@@ -589,7 +609,11 @@ fn name_reference_rules() -> Vec<NameBackRef> {
     ] {
         service.push(FieldSpec::new(kind, group, path, false));
     }
-    rules.push(rule("Service", "", service));
+    service
+}
+
+/// Roles, ServiceAccounts, volumes and classes.
+fn rbac_and_storage_rules(rules: &mut Vec<NameBackRef>) {
     let rbac = "rbac.authorization.k8s.io";
     rules.push(rule(
         "Role",
@@ -658,7 +682,6 @@ fn name_reference_rules() -> Vec<NameBackRef> {
             false,
         )],
     ));
-    rules
 }
 
 #[cfg(test)]
