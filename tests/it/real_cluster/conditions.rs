@@ -1,16 +1,14 @@
 //! What programs read of a release on the real API server: the Release's `Ready` condition,
 //! with its reason, as `kubectl wait --for=condition=Ready` (and Flux users' tooling) expects.
 
-use super::{app, daemon, install_release_crd, primary_image};
+use super::{app, daemon, primary_image, scene};
 use crate::support::git::Remote;
-use crate::support::testcluster::or_skip;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_wait_for_the_ready_condition_follows_a_release() {
-    let Some(c) = or_skip() else { return };
-    install_release_crd(c);
-    let ns = c.namespace("ready");
-    let dir = tempfile::tempdir().unwrap();
+    let Some((c, ns, dir)) = scene("ready") else {
+        return;
+    };
     let remote = Remote::new();
     remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
     let d = daemon(c, &remote, &ns, dir.path(), &[]);
@@ -32,15 +30,11 @@ async fn kubectl_wait_for_the_ready_condition_follows_a_release() {
             .unwrap()
     };
     let reason = || {
-        c.kubectl(&[
-            "get",
-            "release",
-            "web",
-            "-n",
+        c.jsonpath(
+            "release/web",
             &ns,
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Ready\")].reason}",
-        ])
+            "{.status.conditions[?(@.type==\"Ready\")].reason}",
+        )
     };
     // Initialized: ready.
     assert!(wait("Ready", 60).status.success(), "{}", d.log());

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use serde_json::{Value, json};
 
 use super::{
-    account_with, daemon, daemon_as, documents, fledge_rules, install_release_crd, on_kube,
-    primary_image, provider_app,
+    BlueGreen, account_with, daemon, daemon_as, documents, fledge_rules, install_release_crd,
+    on_kube, primary_image, provider_app, scene,
 };
 use crate::repo_dir;
 use crate::support::daemon::Daemon;
@@ -27,43 +27,15 @@ use crate::support::{Received, eventually};
 /// iteration per 10 s interval, no metrics; `annotations` go on the pod template, `deadline` is
 /// the Deployment's and the Canary's progress deadline.
 fn bluegreen(ns: &str, image: &str, iterations: u32, annotations: &str, deadline: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: {deadline}
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata:
-      labels: {{app: web}}
-      annotations: {{{annotations}}}
-    spec:
-      containers: [{{name: web, image: \"{image}\"}}]
----
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  provider: kubernetes
-  progressDeadlineSeconds: {deadline}
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
-  service: {{port: 80}}
-  analysis:
-    interval: 10s
-    threshold: 2
-    iterations: {iterations}
-"
-    )
-}
-
-/// The control plane with fledge's Release CRD, a new namespace `<prefix>-<n>` and a
-/// directory for the daemon; `None` where the real-cluster tests are skipped.
-fn scene(prefix: &str) -> Option<(&'static TestCluster, String, tempfile::TempDir)> {
-    let c = or_skip()?;
-    install_release_crd(c);
-    Some((c, c.namespace(prefix), tempfile::tempdir().unwrap()))
+    BlueGreen {
+        image,
+        annotations,
+        deadline: Some(deadline),
+        canary_deadline: Some(deadline),
+        threshold: 2,
+        iterations,
+    }
+    .yaml(ns)
 }
 
 /// `kubectl get <args> -o json`, parsed.
@@ -239,15 +211,7 @@ async fn a_primary_deleted_mid_rollout_is_rebuilt_and_the_rollout_goes_on() {
     let img = &p["spec"]["template"]["spec"]["containers"][0]["image"];
     assert_eq!(img, "web:1");
     eprintln!("primary serving again after {:?}", deleted.elapsed());
-    let selector = c.kubectl(&[
-        "get",
-        "service",
-        "web",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.spec.selector.app}",
-    ]);
+    let selector = c.jsonpath("service/web", &ns, "{.spec.selector.app}");
     assert_eq!(selector, "web-primary");
     // The canary was not blamed: the rollout goes on and promotes.
     d.eventually(
@@ -699,15 +663,7 @@ async fn an_upgrade_from_the_previous_revision_hashing_moves_no_release() {
         new.as_str()
     );
     assert_eq!(
-        c.kubectl(&[
-            "get",
-            "deployment",
-            "web",
-            "-n",
-            &ns,
-            "-o",
-            "jsonpath={.spec.replicas}"
-        ]),
+        c.jsonpath("deployment/web", &ns, "{.spec.replicas}"),
         "0",
         "the canary scaled up"
     );
@@ -716,15 +672,7 @@ async fn an_upgrade_from_the_previous_revision_hashing_moves_no_release() {
 /// The current and previous scheme's revision ids of the release `web` in `manifests`, hashed
 /// with the installation's key (in `ns`).
 fn previous_ids(c: &TestCluster, ns: &str, manifests: &str) -> (String, String) {
-    let key = c.kubectl(&[
-        "get",
-        "secret",
-        "fledge-revision-key",
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.data.key}",
-    ]);
+    let key = c.jsonpath("secret/fledge-revision-key", ns, "{.data.key}");
     let key = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD

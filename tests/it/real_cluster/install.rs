@@ -100,15 +100,11 @@ async fn the_install_steps_work_on_a_fresh_cluster_and_an_upgrade_keeps_the_cred
     run(install, &c.kubeconfig(), dir.path());
     assert_eq!(credentials_secret(c), expected, "the Secret as created");
     // The Deployment mounts that Secret.
-    let volumes = c.kubectl(&[
-        "get",
-        "deployment",
-        "fledge",
-        "-n",
+    let volumes = c.jsonpath(
+        "deployment/fledge",
         "fledge-system",
-        "-o",
-        "jsonpath={.spec.template.spec.volumes[*].secret.secretName}",
-    ]);
+        "{.spec.template.spec.volumes[*].secret.secretName}",
+    );
     assert_eq!(volumes.trim(), "fledge-credentials");
     // An upgrade, twice: the keys survive byte for byte.
     for _ in 0..2 {

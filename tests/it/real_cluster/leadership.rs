@@ -4,17 +4,15 @@
 
 use std::time::Duration;
 
-use super::{app, assert_promoted_once, daemon, install_release_crd};
+use super::{app, assert_promoted_once, daemon, scene};
 use crate::support::git::{Remote, git};
-use crate::support::testcluster::or_skip;
 use crate::support::within;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_elect_one_leader_and_the_other_takes_over_when_it_dies() {
-    let Some(c) = or_skip() else { return };
-    install_release_crd(c);
-    let ns = c.namespace("ha");
-    let dir = tempfile::tempdir().unwrap();
+    let Some((c, ns, dir)) = scene("ha") else {
+        return;
+    };
     let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&dir_a).unwrap();
     std::fs::create_dir_all(&dir_b).unwrap();
@@ -86,14 +84,6 @@ async fn two_replicas_elect_one_leader_and_the_other_takes_over_when_it_dies() {
         killed.elapsed().unwrap().as_secs_f64()
     );
     assert_promoted_once(&remote, &ns).await;
-    let holder = c.kubectl(&[
-        "get",
-        "lease",
-        "fledge-leader",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
+    let holder = c.jsonpath("lease/fledge-leader", &ns, "{.spec.holderIdentity}");
     assert!(!holder.is_empty(), "the Lease has a holder");
 }

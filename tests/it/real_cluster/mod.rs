@@ -28,7 +28,7 @@ use super::repo_dir;
 use super::support::daemon::{Builder, Daemon};
 use super::support::eventually;
 use super::support::git::{Remote, git};
-use super::support::testcluster::TestCluster;
+use super::support::testcluster::{TestCluster, or_skip};
 
 /// The objects of a YAML file.
 fn documents(path: &Path) -> Vec<Value> {
@@ -57,15 +57,11 @@ fn routing_crds() -> Vec<Value> {
 
 /// The image `web-primary` in `ns` runs.
 fn primary_image(c: &TestCluster, ns: &str) -> String {
-    c.kubectl(&[
-        "get",
-        "deployment",
-        "web-primary",
-        "-n",
+    c.jsonpath(
+        "deployment/web-primary",
         ns,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
+        "{.spec.template.spec.containers[0].image}",
+    )
 }
 
 /// fledge's Release CRD, installed once for every test that runs releases.
@@ -107,37 +103,91 @@ fn on_kube(kubeconfig: &Path, remote: &Remote, ns: &str, dir: &Path, extra: &[&s
         .args(extra)
 }
 
-/// A Deployment and its Canary (kubernetes provider, blue/green, one iteration, no metrics).
-fn app(ns: &str, image: &str, unready: bool) -> String {
-    let template_annotations = if unready {
-        "\n      annotations: {sim.fledge.dev/ready: \"false\"}"
+/// The control plane with fledge's Release CRD, a new namespace `<prefix>-<n>` and a
+/// directory for the daemon; `None` where the real-cluster tests are skipped.
+fn scene(prefix: &str) -> Option<(&'static TestCluster, String, tempfile::TempDir)> {
+    let c = or_skip()?;
+    install_release_crd(c);
+    Some((c, c.namespace(prefix), tempfile::tempdir().unwrap()))
+}
+
+/// The Deployment `web` in `ns`, one replica of `image`; `annotations` (flow-map entries) go on
+/// its pod template, `deadline` is its progress deadline (the server's default: 600 s).
+fn deployment(ns: &str, image: &str, annotations: &str, deadline: Option<u32>) -> String {
+    let deadline = deadline.map_or(String::new(), |d| {
+        format!("\n  progressDeadlineSeconds: {d}")
+    });
+    let annotations = if annotations.is_empty() {
+        String::new()
     } else {
-        ""
+        format!("\n      annotations: {{{annotations}}}")
     };
     format!(
         "apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: web, namespace: {ns}}}
 spec:
-  replicas: 1
-  progressDeadlineSeconds: 5
+  replicas: 1{deadline}
   selector: {{matchLabels: {{app: web}}}}
   template:
     metadata:
-      labels: {{app: web}}{template_annotations}
+      labels: {{app: web}}{annotations}
     spec:
       containers: [{{name: web, image: \"{image}\"}}]
----
+"
+    )
+}
+
+/// [`deployment`] and its blue/green Canary on the kubernetes provider, without metrics: one
+/// check per 10 s interval, `iterations` of them, rolled back after `threshold` failed checks
+/// or the Canary's progress deadline (`canary_deadline`, Flagger's default: 600 s).
+struct BlueGreen<'a> {
+    image: &'a str,
+    annotations: &'a str,
+    deadline: Option<u32>,
+    canary_deadline: Option<u32>,
+    threshold: u32,
+    iterations: u32,
+}
+
+impl BlueGreen<'_> {
+    fn yaml(&self, ns: &str) -> String {
+        let canary_deadline = self.canary_deadline.map_or(String::new(), |d| {
+            format!("\n  progressDeadlineSeconds: {d}")
+        });
+        let (threshold, iterations) = (self.threshold, self.iterations);
+        format!(
+            "{}---
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {{name: web, namespace: {ns}}}
 spec:
-  provider: kubernetes
+  provider: kubernetes{canary_deadline}
   targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
   service: {{port: 80}}
-  analysis: {{interval: 10s, threshold: 1, iterations: 1}}
-"
-    )
+  analysis: {{interval: 10s, threshold: {threshold}, iterations: {iterations}}}
+",
+            deployment(ns, self.image, self.annotations, self.deadline)
+        )
+    }
+}
+
+/// A Deployment and its Canary (kubernetes provider, blue/green, one iteration, no metrics);
+/// an `unready` one's pods never get ready, and the Deployment's progress deadline is 5 s.
+fn app(ns: &str, image: &str, unready: bool) -> String {
+    BlueGreen {
+        image,
+        annotations: if unready {
+            "sim.fledge.dev/ready: \"false\""
+        } else {
+            ""
+        },
+        deadline: Some(5),
+        canary_deadline: None,
+        threshold: 1,
+        iterations: 1,
+    }
+    .yaml(ns)
 }
 
 /// A kubeconfig for the cluster that authenticates as `namespace/account` (a token from the
@@ -243,20 +293,9 @@ fn provider_app(ns: &str, provider: &str, image: &str, errors: &str) -> String {
     } else {
         String::new()
     };
+    let annotations = format!("sim.fledge.dev/error-rate: \"{errors}\"");
     format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: web}}}}
-  template:
-    metadata:
-      labels: {{app: web}}
-      annotations: {{sim.fledge.dev/error-rate: \"{errors}\"}}
-    spec:
-      containers: [{{name: web, image: \"{image}\"}}]
----
+        "{}---
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata: {{name: web, namespace: {ns}}}
@@ -271,7 +310,8 @@ spec:
     maxWeight: 50
     metrics:
     - {{name: request-success-rate, interval: 10s, thresholdRange: {{min: 99}}}}
-{extra}"
+{extra}",
+        deployment(ns, image, &annotations, None)
     )
 }
 

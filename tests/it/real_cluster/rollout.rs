@@ -6,18 +6,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{app, assert_promoted_once, daemon, install_release_crd, primary_image};
+use super::{app, assert_promoted_once, daemon, primary_image, scene};
 use crate::support::eventually;
 use crate::support::git::{Remote, git};
-use crate::support::testcluster::or_skip;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rollout_promotes_and_a_canary_that_never_gets_ready_rolls_back_on_the_deployment_controllers_deadline()
  {
-    let Some(c) = or_skip() else { return };
-    install_release_crd(c);
-    let ns = c.namespace("rollout");
-    let dir = tempfile::tempdir().unwrap();
+    let Some((c, ns, dir)) = scene("rollout") else {
+        return;
+    };
     let remote = Remote::new();
     remote.commit(&[("app.yaml", &app(&ns, "web:1", false))], "web 1");
     let daemon = daemon(c, &remote, &ns, dir.path(), &["--write-back", "true"]);
@@ -78,10 +76,9 @@ async fn a_rollout_promotes_and_a_canary_that_never_gets_ready_rolls_back_on_the
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_mid_rollout_a_new_daemon_resumes_from_the_release_status_and_writes_git_once() {
-    let Some(c) = or_skip() else { return };
-    install_release_crd(c);
-    let ns = c.namespace("restart");
-    let dir = tempfile::tempdir().unwrap();
+    let Some((c, ns, dir)) = scene("restart") else {
+        return;
+    };
     let remote = Remote::new();
     git(
         &remote.bare(),
@@ -100,15 +97,7 @@ async fn killed_mid_rollout_a_new_daemon_resumes_from_the_release_status_and_wri
         .await;
     // SIGKILL: no shutdown, no chance to write anything more.
     drop(first);
-    let stored = c.kubectl(&[
-        "get",
-        "release",
-        "web",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.status.phase}",
-    ]);
+    let stored = c.jsonpath("release/web", &ns, "{.status.phase}");
     assert!(
         ["Progressing", "Promoting", "Finalising"].contains(&stored.as_str()),
         "{stored}"

@@ -9,7 +9,7 @@ use std::time::Duration;
 use fledge::object::ObjectRef;
 use serde_json::{Value, json};
 
-use super::{app, daemon, install_release_crd};
+use super::{app, daemon, scene};
 use crate::support::eventually;
 use crate::support::git::{Remote, git};
 use crate::support::testcluster::{TestCluster, or_skip};
@@ -109,15 +109,7 @@ async fn first_sync_applies_server_side_with_definitions_first_and_prunes_by_inv
     c.kubectl(&["get", "widget", "w1", "-n", &app_ns]);
     let log = daemon.log();
     assert!(log.contains("pruned=1"), "{log}");
-    let inventory = c.kubectl(&[
-        "get",
-        "configmap",
-        "fledge-inventory",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.data.objects}",
-    ]);
+    let inventory = c.jsonpath("configmap/fledge-inventory", &ns, "{.data.objects}");
     assert!(
         inventory.contains(&format!("v1|ConfigMap|{app_ns}|keep")) && !inventory.contains("|drop"),
         "{inventory}"
@@ -169,10 +161,9 @@ async fn what_a_sync_refused_half_way_applied_is_in_the_inventory_and_pruned_lat
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_persons_edits_and_an_hpa_own_what_they_own_and_sync_does_not_fight_them() {
-    let Some(c) = or_skip() else { return };
-    install_release_crd(c);
-    let ns = c.namespace("owners");
-    let dir = tempfile::tempdir().unwrap();
+    let Some((c, ns, dir)) = scene("owners") else {
+        return;
+    };
     let remote = Remote::new();
     let hpa = format!(
         "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  minReplicas: 2\n  maxReplicas: 4\n"
@@ -203,15 +194,7 @@ async fn a_persons_edits_and_an_hpa_own_what_they_own_and_sync_does_not_fight_th
         "--replicas=3",
     ]);
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let replicas = c.kubectl(&[
-        "get",
-        "deployment",
-        "web-primary",
-        "-n",
-        &ns,
-        "-o",
-        "jsonpath={.spec.replicas}",
-    ]);
+    let replicas = c.jsonpath("deployment/web-primary", &ns, "{.spec.replicas}");
     assert_eq!(
         replicas, "3",
         "within the HPA's bounds, a person's scale stands"

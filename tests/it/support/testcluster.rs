@@ -151,6 +151,12 @@ impl TestCluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `kubectl get <object> -n <ns> -o jsonpath=<path>`, say
+    /// `c.jsonpath("release/web", ns, "{.status.phase}")`.
+    pub(crate) fn jsonpath(&self, object: &str, ns: &str, path: &str) -> String {
+        self.kubectl(&["get", object, "-n", ns, "-o", &format!("jsonpath={path}")])
+    }
+
     /// `kubectl get <args> -o json`: the object, or `None` when kubectl fails (it does not
     /// exist).
     pub(crate) fn get(&self, args: &[&str]) -> Option<Value> {
