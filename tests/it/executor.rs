@@ -68,6 +68,16 @@ fn executor<C: Cluster>(cluster: C, value: f64) -> Executor<C, Fixed> {
 }
 
 /// Runs ticks (the sim's controllers between them) until `done`, at most 100.
+/// Ten seconds pass on the simulated cluster's clock.
+fn advance(sim: &SimHandle, clock: &mut i64) {
+    *clock += 10;
+    sim.sim
+        .lock()
+        .unwrap()
+        .tick(Duration::from_secs(clock.unsigned_abs()))
+        .unwrap();
+}
+
 async fn run_until<C: Cluster>(
     sim: &SimHandle,
     exec: &mut Executor<C, Fixed>,
@@ -77,12 +87,7 @@ async fn run_until<C: Cluster>(
     done: impl Fn(&ReleaseState) -> bool,
 ) -> ReleaseState {
     for _ in 0..100 {
-        *clock += 10;
-        sim.sim
-            .lock()
-            .unwrap()
-            .tick(Duration::from_secs(clock.unsigned_abs()))
-            .unwrap();
+        advance(sim, clock);
         match exec.tick(t, *clock).await {
             Ok(r) if done(&r.state) => return r.state,
             Ok(r) => {
@@ -202,12 +207,7 @@ async fn a_failing_analysis_rolls_back() {
     let mut weights = Vec::new();
     let v2 = target("web:2");
     let end = loop {
-        clock += 10;
-        sim.sim
-            .lock()
-            .unwrap()
-            .tick(Duration::from_secs(clock.unsigned_abs()))
-            .unwrap();
+        advance(&sim, &mut clock);
         let r = exec.tick(&v2, clock).await.unwrap();
         weights.push(r.state.canary_weight);
         if r.state.phase == Phase::Failed {
@@ -220,25 +220,12 @@ async fn a_failing_analysis_rolls_back() {
         Some(&50),
         "one step of traffic, then halted: {weights:?}"
     );
-    let primary = sim
-        .get(&ObjectRef::new(
-            "apps/v1",
-            "Deployment",
-            "prod",
-            "web-primary",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let primary = in_prod(&sim, "Deployment", "web-primary").await;
     assert_eq!(
         primary["spec"]["template"]["spec"]["containers"][0]["image"],
         "web:1"
     );
-    let canary = sim
-        .get(&ObjectRef::new("apps/v1", "Deployment", "prod", "web"))
-        .await
-        .unwrap()
-        .unwrap();
+    let canary = in_prod(&sim, "Deployment", "web").await;
     assert_eq!(
         (
             canary["spec"]["replicas"].as_i64(),
@@ -246,16 +233,7 @@ async fn a_failing_analysis_rolls_back() {
         ),
         (Some(0), Some("web:2"))
     );
-    let ing = sim
-        .get(&ObjectRef::new(
-            "networking.k8s.io/v1",
-            "Ingress",
-            "prod",
-            "web-canary",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let ing = in_prod(&sim, "Ingress", "web-canary").await;
     assert_eq!(
         ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"],
         "0"
@@ -285,10 +263,6 @@ async fn interrupted_after_any_write_a_restarted_executor_ends_in_the_same_state
 }
 
 #[tokio::test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one rollout through a gate, checked at each hook"
-)]
 async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcome() {
     use fledge::release::spec::{HookType, WebhookSpec};
     use std::sync::{Arc, Mutex};
@@ -352,11 +326,7 @@ async fn gates_hold_the_rollout_and_post_rollout_and_event_hooks_hear_the_outcom
         let r = exec.tick(&v2, clock).await.unwrap();
         assert_eq!(r.state.phase, Phase::Waiting);
     }
-    let canary = sim
-        .get(&ObjectRef::new("apps/v1", "Deployment", "prod", "web"))
-        .await
-        .unwrap()
-        .unwrap();
+    let canary = in_prod(&sim, "Deployment", "web").await;
     assert_eq!(
         canary["spec"]["replicas"], 0,
         "a closed gate keeps the canary down"
@@ -437,17 +407,25 @@ async fn the_plan_preview_is_what_the_executor_applies() {
     }
 }
 
+/// The object `kind/name` in namespace `prod` (`kind` one of the kinds these tests write),
+/// which must exist.
+async fn in_prod(sim: &SimHandle, kind: &str, name: &str) -> Value {
+    let api = match kind {
+        "Deployment" => "apps/v1",
+        "Ingress" => "networking.k8s.io/v1",
+        "Release" => "fledge.dev/v1alpha1",
+        other => panic!("no API version known for {other}"),
+    };
+    sim.get(&ObjectRef::new(api, kind, "prod", name))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{kind} prod/{name} exists"))
+}
+
 /// The image the primary's pod template runs.
 async fn primary_image(sim: &SimHandle) -> Value {
-    sim.get(&ObjectRef::new(
-        "apps/v1",
-        "Deployment",
-        "prod",
-        "web-primary",
-    ))
-    .await
-    .unwrap()
-    .unwrap()["spec"]["template"]["spec"]["containers"][0]["image"]
+    in_prod(sim, "Deployment", "web-primary").await["spec"]["template"]["spec"]["containers"][0]
+        ["image"]
         .clone()
 }
 
@@ -487,12 +465,7 @@ async fn a_release_status_lost_mid_rollout_never_promotes_the_unanalysed_canary(
     // And it is analysed step by step to the end, as if nothing happened.
     let mut weights = Vec::new();
     for _ in 0..20 {
-        clock += 10;
-        sim.sim
-            .lock()
-            .unwrap()
-            .tick(Duration::from_secs(clock.unsigned_abs()))
-            .unwrap();
+        advance(&sim, &mut clock);
         let s = exec.tick(&v2, clock).await.unwrap().state;
         weights.push(s.canary_weight);
         if s.phase == Phase::Succeeded {
@@ -538,16 +511,7 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
     .await
     .unwrap();
     // What the previous version left: its ids in the status and on the primary.
-    let mut release = sim
-        .get(&ObjectRef::new(
-            "fledge.dev/v1alpha1",
-            "Release",
-            "prod",
-            "web",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let mut release = in_prod(&sim, "Release", "web").await;
     for f in ["canaryRevision", "primaryRevision"] {
         release["status"][f] = json!(legacy.0);
     }
@@ -557,29 +521,10 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
         .unwrap()
         .remove("revisionScheme");
     sim.apply_status(&release).await.unwrap();
-    let mut primary = applyable(
-        &sim.get(&ObjectRef::new(
-            "apps/v1",
-            "Deployment",
-            "prod",
-            "web-primary",
-        ))
-        .await
-        .unwrap()
-        .unwrap(),
-    );
+    let mut primary = applyable(&in_prod(&sim, "Deployment", "web-primary").await);
     primary["metadata"]["annotations"]["fledge.dev/revision"] = json!(legacy.0);
     sim.apply(&[primary]).await.unwrap();
-    let before = sim
-        .get(&ObjectRef::new(
-            "apps/v1",
-            "Deployment",
-            "prod",
-            "web-primary",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = in_prod(&sim, "Deployment", "web-primary").await;
     // The upgraded executor: no release moves, the ids are migrated, the pods stay.
     for _ in 0..5 {
         clock += 10;
@@ -589,16 +534,7 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
         assert_eq!(r.state.primary_revision.as_ref(), Some(&t.revision.id));
         assert_eq!(r.state.revision_scheme, fledge::revision::SCHEME);
     }
-    let after = sim
-        .get(&ObjectRef::new(
-            "apps/v1",
-            "Deployment",
-            "prod",
-            "web-primary",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = in_prod(&sim, "Deployment", "web-primary").await;
     assert_eq!(
         after["spec"]["template"], before["spec"]["template"],
         "the primary's pods roll"

@@ -7,23 +7,10 @@ use std::time::Duration;
 
 use fledge::report::sync::SyncReason;
 
-use super::safety::{NAMESPACE, config_map, daemon, remove, web_initialized};
+use super::safety::{NAMESPACE, config_map, daemon, remove, settings_synced, web_initialized};
 use super::support::daemon::InProcess;
 use super::support::git::{Remote, git};
 use super::support::{erring_app, eventually};
-
-/// A daemon that synced a repository of one ConfigMap (`apps/settings.yaml`).
-async fn settings_synced() -> (Remote, tempfile::TempDir, InProcess) {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[("apps/settings.yaml", &config_map("settings", "1"))],
-        "settings",
-    );
-    let d = daemon(&remote, root.path(), "apps").in_process().await;
-    d.until("ready", |d| d.shared.sync().ready).await;
-    (remote, root, d)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases() {
@@ -83,7 +70,7 @@ async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_commit_that_does_not_render_stays_the_status_while_the_last_good_one_resyncs() {
-    let (remote, _root, d) = settings_synced().await;
+    let (remote, _root, d) = settings_synced(None).await;
     let bad = remote.commit(&[("apps/broken.yaml", "kind: [unclosed\n")], "Broken");
     d.until("not ready", |d| !d.shared.sync().ready).await;
     let applies = d.shared.counters().applies;
@@ -168,7 +155,7 @@ async fn a_revision_reverted_before_and_pushed_again_is_reverted_again() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repository_that_cannot_be_polled_makes_the_sync_and_readiness_fail_until_it_can() {
-    let (remote, _root, d) = settings_synced().await;
+    let (remote, _root, d) = settings_synced(None).await;
     assert!(d.shared.is_ready());
     // The remote goes away (a deleted repository, a revoked key, a network partition).
     let away = remote.bare().with_extension("away");
@@ -242,17 +229,7 @@ async fn a_force_push_is_followed_and_said_in_the_status_and_an_alert() {
 async fn a_secret_the_server_would_refuse_is_refused_before_it_is_sent_and_its_value_is_never_said()
 {
     let (base, received) = super::support::recorder().await;
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[("apps/settings.yaml", &config_map("settings", "1"))],
-        "settings",
-    );
-    let d = daemon(&remote, root.path(), "apps")
-        .reporting_to(&base)
-        .in_process()
-        .await;
-    d.until("ready", |d| d.shared.sync().ready).await;
+    let (remote, _root, d) = settings_synced(Some(&base)).await;
     let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: shop}\ndata:\n  token: [s3cr3t-value]\n";
     let added = remote.commit(&[("apps/secret.yaml", secret)], "Add a Secret");
     d.until("refused", |d| !d.shared.sync().ready).await;

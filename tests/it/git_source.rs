@@ -26,6 +26,11 @@ fn config(remote: &Remote, reference: Reference, cache: &std::path::Path) -> Sou
     }
 }
 
+/// The source of `remote`'s branch `main`, its cache in `cache`.
+fn on_main(remote: &Remote, cache: &std::path::Path) -> Source {
+    Source::open(config(remote, Reference::Branch("main".into()), cache)).unwrap()
+}
+
 fn packs(source: &Source) -> usize {
     std::fs::read_dir(source.cache_path().join("objects/pack"))
         .map_or(0, std::iter::Iterator::count)
@@ -44,12 +49,7 @@ fn polls_a_branch_and_renders_from_the_object_store() {
         "first",
     );
     let cache = tempfile::tempdir().unwrap();
-    let mut source = Source::open(config(
-        &remote,
-        Reference::Branch("main".into()),
-        cache.path(),
-    ))
-    .unwrap();
+    let mut source = on_main(&remote, cache.path());
 
     let Fetched::New(snap) = source.poll().unwrap() else {
         panic!("expected a new snapshot")
@@ -78,12 +78,7 @@ fn polls_a_branch_and_renders_from_the_object_store() {
 
     // The cache survives a restart: a reopened source finds the objects already there.
     drop(source);
-    let mut again = Source::open(config(
-        &remote,
-        Reference::Branch("main".into()),
-        cache.path(),
-    ))
-    .unwrap();
+    let mut again = on_main(&remote, cache.path());
     let before = packs(&again);
     assert!(matches!(again.poll().unwrap(), Fetched::New(s) if s.commit.to_string() == second));
     assert_eq!(packs(&again), before, "no fetch needed after a restart");
@@ -177,12 +172,7 @@ fn symlinks_in_the_tree_are_read_as_a_checkout_reads_them_and_never_lead_out() {
     std::fs::write(p.join("plain/real.yaml"), CM).unwrap();
     remote.commit(&[], "with symlinks");
     let cache = tempfile::tempdir().unwrap();
-    let mut s = Source::open(config(
-        &remote,
-        Reference::Branch("main".into()),
-        cache.path(),
-    ))
-    .unwrap();
+    let mut s = on_main(&remote, cache.path());
     let Fetched::New(snap) = s.poll().unwrap() else {
         panic!()
     };
@@ -287,12 +277,7 @@ fn a_force_push_is_reported_with_both_commits_also_across_a_restart() {
     let p = remote.person();
     let c1 = remote.commit(&[("a.yaml", CM)], "one");
     let cache = tempfile::tempdir().unwrap();
-    let mut s = Source::open(config(
-        &remote,
-        Reference::Branch("main".into()),
-        cache.path(),
-    ))
-    .unwrap();
+    let mut s = on_main(&remote, cache.path());
     assert!(matches!(s.poll().unwrap(), Fetched::New(_)));
     assert_eq!(s.rewritten(), None);
     let c2 = remote.commit(&[("b.yaml", CM)], "two");

@@ -62,6 +62,24 @@ pub(crate) fn config_map(name: &str, value: &str) -> String {
     )
 }
 
+/// A daemon that synced a repository of one ConfigMap (`apps/settings.yaml`), reporting to
+/// `base` (a [`super::support::recorder`]) when given.
+pub(crate) async fn settings_synced(base: Option<&str>) -> (Remote, tempfile::TempDir, InProcess) {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[("apps/settings.yaml", &config_map("settings", "1"))],
+        "settings",
+    );
+    let mut builder = daemon(&remote, root.path(), "apps");
+    if let Some(base) = base {
+        builder = builder.reporting_to(base);
+    }
+    let d = builder.in_process().await;
+    d.until("ready", |d| d.shared.sync().ready).await;
+    (remote, root, d)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_path_that_vanishes_or_is_mistyped_prunes_nothing() {
     let remote = Remote::new();
@@ -275,27 +293,10 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_promotion() {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
     // Many iterations, and a threshold no blue/green check without traffic reaches.
     let limits = "threshold: 1000, iterations: 500";
-    remote.commit(
-        &[
-            ("apps/namespace.yaml", NAMESPACE),
-            ("apps/web.yaml", &app_checked("web:1", "web", limits)),
-        ],
-        "web",
-    );
-    let d = daemon(&remote, root.path(), "apps")
-        .args(["--time-scale", "10"])
-        .args(WRITE_BACK)
-        .in_process()
-        .await;
+    let (remote, _root, d) = web_initialized_from(&app_checked("web:1", "web", limits)).await;
     let phase = |d: &InProcess| d.shared.releases().get("shop/web").map(|v| v.phase.clone());
-    d.until("initialized", |d| {
-        phase(d).as_deref() == Some("Initialized")
-    })
-    .await;
     remote.commit(
         &[("apps/web.yaml", &app_checked("web:2", "web", limits))],
         "Bump web",
@@ -388,17 +389,7 @@ async fn ctrl_c_stops_fledge_run_even_when_its_log_pipe_is_gone_and_a_client_pol
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
     let (base, received) = super::support::recorder().await;
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[("apps/settings.yaml", &config_map("settings", "1"))],
-        "settings",
-    );
-    let d = daemon(&remote, root.path(), "apps")
-        .reporting_to(&base)
-        .in_process()
-        .await;
-    d.until("ready", |d| d.shared.sync().ready).await;
+    let (remote, _root, d) = settings_synced(Some(&base)).await;
     let bad = remote.commit(
         &[("apps/broken.yaml", "kind: [unclosed\n")],
         "Add a broken file",
@@ -459,13 +450,16 @@ async fn a_failed_sync_shows_in_the_api_on_the_commit_and_in_an_alert() {
 /// A daemon writing back (time sped up tenfold) whose release `shop/web` (web:1, rolled back
 /// after `threshold` failed checks) is initialized.
 pub(crate) async fn web_initialized(threshold: u32) -> (Remote, tempfile::TempDir, InProcess) {
+    web_initialized_from(&erring_app("web:1", "0", threshold, None)).await
+}
+
+/// A daemon writing back (time sped up tenfold) whose release `shop/web`, committed as
+/// `apps/web.yaml`, is initialized.
+async fn web_initialized_from(web: &str) -> (Remote, tempfile::TempDir, InProcess) {
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
     remote.commit(
-        &[
-            ("apps/namespace.yaml", NAMESPACE),
-            ("apps/web.yaml", &erring_app("web:1", "0", threshold, None)),
-        ],
+        &[("apps/namespace.yaml", NAMESPACE), ("apps/web.yaml", web)],
         "web",
     );
     let d = daemon(&remote, root.path(), "apps")

@@ -21,7 +21,7 @@ use fledge::object::ObjectKey;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::eventually::within;
+use super::eventually::{never, within};
 
 /// A free port on loopback (bound, then let go for the daemon to bind).
 pub(crate) fn free_port() -> u16 {
@@ -357,7 +357,8 @@ impl Daemon {
         match within(timeout, observe, done).await {
             Ok(seen) => seen,
             Err(last) => panic!(
-                "never within {timeout:?}: {what}\nlast seen: {last:?}\n--- fledge run's log:\n{}",
+                "{}\n--- fledge run's log:\n{}",
+                never(&what, timeout, &last),
                 self.log()
             ),
         }

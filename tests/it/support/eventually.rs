@@ -48,8 +48,13 @@ pub(crate) async fn eventually<T: Debug, F: Future<Output = T>>(
 ) -> T {
     match within(timeout, observe, done).await {
         Ok(seen) => seen,
-        Err(last) => panic!("never within {timeout:?}: {what}\nlast seen: {last:?}"),
+        Err(last) => panic!("{}", never(&what, timeout, &last)),
     }
+}
+
+/// What a failed wait says: what it waited for, for how long, and the last thing it saw.
+pub(crate) fn never(what: &dyn Display, timeout: Duration, last: &dyn Debug) -> String {
+    format!("never within {timeout:?}: {what}\nlast seen: {last:?}")
 }
 
 #[cfg(test)]
