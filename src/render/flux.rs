@@ -32,6 +32,10 @@ use super::kustomization::FILE_NAMES;
 use super::varsub::{self, PostBuild, Source, SourceKind, Strategy};
 use super::{DisplayPath, Error, yaml};
 
+/// Answers a `substituteFrom` reference (kind, name) with the object's data, or `None` when it
+/// does not exist.
+pub type Resolver<'a> = dyn Fn(SourceKind, &str) -> Option<BTreeMap<String, String>> + 'a;
+
 /// `spec.commonMetadata`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommonMetadata {
@@ -146,11 +150,7 @@ impl FluxOverlay {
     /// Reads the build-relevant fields of a Flux Kustomization's `spec`. `resolve` answers a
     /// `substituteFrom` reference (kind, name) with the object's data, or `None` when it does
     /// not exist. A field fledge does not know is an error, never skipped.
-    pub fn from_spec(
-        spec: &Value,
-        strict: bool,
-        resolve: &dyn Fn(SourceKind, &str) -> Option<BTreeMap<String, String>>,
-    ) -> Result<Self, Error> {
+    pub fn from_spec(spec: &Value, strict: bool, resolve: &Resolver<'_>) -> Result<Self, Error> {
         let Some(m) = spec.as_object() else {
             return Err(spec_error("", "must be a mapping"));
         };
@@ -188,7 +188,7 @@ impl FluxOverlay {
                 }
                 "components" => o.components = strings(v, k)?,
                 "ignoreMissingComponents" => {
-                    o.ignore_missing_components = v.as_bool() == Some(true)
+                    o.ignore_missing_components = v.as_bool() == Some(true);
                 }
                 "buildMetadata" => o.build_metadata = strings(v, k)?,
                 "postBuild" if v.is_null() => {}
@@ -207,11 +207,7 @@ impl FluxOverlay {
     }
 }
 
-fn post_build(
-    v: &Value,
-    strict: bool,
-    resolve: &dyn Fn(SourceKind, &str) -> Option<BTreeMap<String, String>>,
-) -> Result<PostBuild, Error> {
+fn post_build(v: &Value, strict: bool, resolve: &Resolver<'_>) -> Result<PostBuild, Error> {
     let mut pb = PostBuild {
         strict,
         ..PostBuild::default()
@@ -443,37 +439,37 @@ const SELECTOR_FIELDS: &[&str] = &[
 
 /// A `spec.patches` entry as Flux writes it into the kustomization: `patch`, and `target` with
 /// its non-empty fields (an empty `target: {}` stays, and selects every object).
-fn flux_patch(p: &Value, i: usize) -> Result<Value, Error> {
-    let field = format!("patches[{i}]");
-    let Some(m) = p.as_object() else {
+fn flux_patch(entry: &Value, index: usize) -> Result<Value, Error> {
+    let field = format!("patches[{index}]");
+    let Some(fields) = entry.as_object() else {
         return Err(spec_error(field, "must be a mapping"));
     };
     let mut out = Map::new();
-    for (k, v) in m {
+    for (k, v) in fields {
         match k.as_str() {
             "patch" => {
-                let s = v
+                let text = v
                     .as_str()
                     .ok_or_else(|| spec_error(format!("{field}.patch"), "must be a string"))?;
-                if !s.is_empty() {
-                    out.insert("patch".into(), Value::String(s.to_owned()));
+                if !text.is_empty() {
+                    out.insert("patch".into(), Value::String(text.to_owned()));
                 }
             }
             "target" if v.is_null() => {}
             "target" => {
-                let Some(t) = v.as_object() else {
+                let Some(selector) = v.as_object() else {
                     return Err(spec_error(format!("{field}.target"), "must be a mapping"));
                 };
                 let mut target = Map::new();
-                for (tk, tv) in t {
+                for (tk, tv) in selector {
                     if !SELECTOR_FIELDS.contains(&tk.as_str()) {
                         return Err(spec_error(format!("{field}.target.{tk}"), "unknown field"));
                     }
-                    let s = tv.as_str().ok_or_else(|| {
+                    let text = tv.as_str().ok_or_else(|| {
                         spec_error(format!("{field}.target.{tk}"), "must be a string")
                     })?;
-                    if !s.is_empty() {
-                        target.insert(tk.clone(), Value::String(s.to_owned()));
+                    if !text.is_empty() {
+                        target.insert(tk.clone(), Value::String(text.to_owned()));
                     }
                 }
                 out.insert("target".into(), Value::Object(target));
@@ -531,24 +527,21 @@ fn merge_image(m: &mut Map<String, Value>, image: &Value, i: usize) -> Result<()
         .iter_mut()
         .filter_map(Value::as_object_mut)
         .find(|e| e.get("name").and_then(Value::as_str).unwrap_or("") == name);
-    match existing {
-        Some(e) => {
-            if !new_name.is_empty() {
-                set(e, "newName", &new_name);
-            }
-            if !new_tag.is_empty() || !digest.is_empty() {
-                set(e, "newTag", &new_tag);
-                set(e, "digest", &digest);
-            }
+    if let Some(e) = existing {
+        if !new_name.is_empty() {
+            set(e, "newName", &new_name);
         }
-        None => {
-            let mut e = Map::new();
-            set(&mut e, "name", &name);
-            set(&mut e, "newName", &new_name);
-            set(&mut e, "newTag", &new_tag);
-            set(&mut e, "digest", &digest);
-            images.push(Value::Object(e));
+        if !new_tag.is_empty() || !digest.is_empty() {
+            set(e, "newTag", &new_tag);
+            set(e, "digest", &digest);
         }
+    } else {
+        let mut e = Map::new();
+        set(&mut e, "name", &name);
+        set(&mut e, "newName", &new_name);
+        set(&mut e, "newTag", &new_tag);
+        set(&mut e, "digest", &digest);
+        images.push(Value::Object(e));
     }
     Ok(())
 }
@@ -628,6 +621,11 @@ fn find_or_generate(files: &dyn Files, dir: &str) -> Result<(String, Value, bool
     Ok((kpath, Value::Object(k), true))
 }
 
+/// Go's `filepath.Ext`: from the last dot, case and all.
+fn go_ext(name: &str) -> &str {
+    name.rfind('.').map_or("", |i| &name[i..])
+}
+
 fn has_kustomization(files: &dyn Files, dir: &str) -> bool {
     FILE_NAMES
         .iter()
@@ -646,9 +644,7 @@ fn scan(files: &dyn Files, dir: &str, out: &mut Vec<String>) -> Result<(), Error
         match files.entry(&path) {
             Some(Entry::Dir) if has_kustomization(files, &path) => out.push(path),
             Some(Entry::Dir) => scan(files, &path, out)?,
-            Some(Entry::File) if name.ends_with(".yaml") || name.ends_with(".yml") => {
-                out.push(path)
-            }
+            Some(Entry::File) if matches!(go_ext(&name), ".yaml" | ".yml") => out.push(path),
             None if files.link_loop(&path).is_some() => {
                 return Err(Error::invalid(
                     &path,

@@ -211,6 +211,7 @@ pub fn substitute(objects: Vec<Value>, post_build: &PostBuild) -> Result<Vec<Val
 /// The values taken from Secrets (whether or not a later source overrides them), which a
 /// caller must mask in anything it reports: an apply error may quote a substituted object, as
 /// kustomize-controller masks them.
+#[must_use]
 pub fn secret_values(post_build: &PostBuild) -> BTreeSet<String> {
     post_build
         .substitute_from

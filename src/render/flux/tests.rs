@@ -131,16 +131,16 @@ fn generated_kustomization_lists_what_flux_lists() {
 
 #[test]
 fn overlay_merges_into_the_kustomization_as_flux_does() {
-    let mut m = MemFiles::new();
-    m.insert(
+    let mut tree = MemFiles::new();
+    tree.insert(
         "app/kustomization.yaml",
         "resources: [d.yaml]\nnamePrefix: own-\nimages:\n- name: nginx\n  newTag: \"1.0\"\n  digest: sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
     );
-    m.insert(
+    tree.insert(
         "app/d.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        image: nginx\n      - name: s\n        image: busybox\n",
     );
-    m.insert(
+    tree.insert(
         "app/comp/kustomization.yaml",
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  comp: \"yes\"\n",
     );
@@ -154,26 +154,26 @@ fn overlay_merges_into_the_kustomization_as_flux_does() {
         "ignoreMissingComponents": true,
         "interval": "1m", "path": "./app", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "x"},
     });
-    let o = overlay(&spec);
-    let (_, k) = generate(&m, "app", &o).unwrap();
-    assert_eq!(k["namespace"], "team");
-    assert_eq!(k["namePrefix"], "flux-");
-    assert_eq!(k["components"], json!(["comp"]));
+    let spec_overlay = overlay(&spec);
+    let (_, kust) = generate(&tree, "app", &spec_overlay).unwrap();
+    assert_eq!(kust["namespace"], "team");
+    assert_eq!(kust["namePrefix"], "flux-");
+    assert_eq!(kust["components"], json!(["comp"]));
     assert_eq!(
-        k["images"],
+        kust["images"],
         json!([{"name": "nginx", "newTag": "2.0"}, {"name": "busybox", "newName": "alpine"}])
     );
-    let out = build(&m, "app", &o).unwrap();
+    let out = build(&tree, "app", &spec_overlay).unwrap();
     assert_eq!(out.len(), 1);
-    let d = &out[0];
-    assert_eq!(d["metadata"]["name"], "flux-d");
-    assert_eq!(d["metadata"]["namespace"], "team");
+    let deploy = &out[0];
+    assert_eq!(deploy["metadata"]["name"], "flux-d");
+    assert_eq!(deploy["metadata"]["namespace"], "team");
     assert_eq!(
-        d["metadata"]["labels"],
+        deploy["metadata"]["labels"],
         json!({"comp": "yes", "owner": "flux", "patched": "true"})
     );
-    assert_eq!(d["metadata"]["annotations"], json!({"a": "b"}));
-    let images: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+    assert_eq!(deploy["metadata"]["annotations"], json!({"a": "b"}));
+    let images: Vec<&str> = deploy["spec"]["template"]["spec"]["containers"]
         .as_array()
         .unwrap()
         .iter()
@@ -182,13 +182,13 @@ fn overlay_merges_into_the_kustomization_as_flux_does() {
     assert_eq!(images, ["nginx:2.0", "alpine"]);
 
     // Without ignoreMissingComponents a missing component fails the build.
-    let mut strict = o.clone();
+    let mut strict = spec_overlay.clone();
     strict.ignore_missing_components = false;
-    assert!(build(&m, "app", &strict).is_err());
+    assert!(build(&tree, "app", &strict).is_err());
     // A remote component is refused.
-    let mut remote = o;
+    let mut remote = spec_overlay;
     remote.components = vec!["https://github.com/x/y".into()];
-    let e = generate(&m, "app", &remote).unwrap_err().to_string();
+    let e = generate(&tree, "app", &remote).unwrap_err().to_string();
     assert!(e.contains("must be local and relative"), "{e}");
 }
 

@@ -438,30 +438,34 @@ fn float_number(f: f64) -> Value {
     clippy::cast_possible_truncation,
     reason = "Go formats the key at 32 bits"
 )]
-fn go_float32_key(f: f64) -> String {
-    if f.is_nan() {
+fn go_float32_key(key: f64) -> String {
+    if key.is_nan() {
         return ".nan".into();
     }
-    if f.is_infinite() {
-        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
+    if key.is_infinite() {
+        return if key > 0.0 { ".inf" } else { "-.inf" }.into();
     }
-    let g = f as f32;
-    let exp = if g == 0.0 {
+    let narrow = key as f32;
+    let exp = if narrow == 0.0 {
         0
     } else {
         // The decimal exponent of the shortest representation.
-        let s = format!("{g:e}");
-        s.split_once('e')
+        let text = format!("{narrow:e}");
+        text.split_once('e')
             .and_then(|(_, e)| e.parse::<i32>().ok())
             .unwrap_or(0)
     };
     // Go's %g picks the exponent form from exponent 6 on when printing the shortest digits.
     if (-4..6).contains(&exp) {
-        format!("{g}")
+        format!("{narrow}")
     } else {
-        let s = format!("{g:e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        let text = format!("{narrow:e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        format!(
+            "{mantissa}e{}{:02}",
+            if exponent < 0 { '-' } else { '+' },
+            exponent.abs()
+        )
     }
 }
