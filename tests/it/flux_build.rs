@@ -73,6 +73,26 @@ data:
   script: echo ${HOME} ${undefined}
 ";
 
+/// Variables in keys, in quoted and block scalars, next to `$` and inside defaults.
+const FORMS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: forms
+  labels:
+    kustomize.toolkit.fluxcd.io/substitute: enabled
+data:
+  ${env:=key}: from-a-key
+  price: $5 and $$5 and $${env}
+  nested: ${name:=${env:=deep}}
+  single: '${name}'
+  double: "${name} ${enabled}"
+  folded: >
+    folded ${name}
+    text
+  dollar-brace: "$"
+  cost: 1.${under:=0}
+"#;
+
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n  k: v\n";
 
 fn cm(name: &str) -> String {
@@ -125,6 +145,14 @@ fn layouts() -> Vec<(&'static str, Vec<(String, String)>)> {
             )],
         ),
         ("empty", vec![s("app/.keep", "")]),
+        (
+            "variables",
+            vec![
+                s("app/widget.yaml", WIDGET),
+                s("app/forms.yaml", FORMS),
+                s("app/raw.yaml", DISABLED),
+            ],
+        ),
     ]
 }
 
@@ -197,6 +225,21 @@ fn overlays() -> Vec<(&'static str, Value, bool)> {
         (
             "always-defaults",
             json!({"postBuild": {"substituteStrategy": "Always"}}),
+            false,
+        ),
+        (
+            "tricky-values",
+            json!({"postBuild": {"substitute": {
+                "name": "a: b", "env": "x #c", "enabled": "'quoted'", "octal": "[1, 2]",
+                "under": "{a: 1}", "float": "a:b", "big": "x, y", "million": "&anchor v",
+                "yes": "!!str 5", "tilde": "\"\"", "exp": ".5", "hex": "+12", "date": "0b101",
+                "multi": "trailing \\",
+            }}}),
+            false,
+        ),
+        (
+            "breaking-value",
+            json!({"postBuild": {"substitute": {"float": "- x"}}}),
             false,
         ),
         (
@@ -321,7 +364,8 @@ fn generated_layouts_overlays_and_variables_build_as_flux_builds_them() {
     );
     // The cases both refuse: a missing source, an unset variable in strict mode and an invalid
     // name fail only where an object is substituted (Flux loads the variables per object, so
-    // the empty tree builds), and `${a:=1}` has a default.
+    // the empty tree builds), and `${a:=1}` has a default; a value that breaks the YAML fails
+    // where it lands in a plain scalar (or, with a ` #`, in a key).
     assert_eq!(
         both_failed,
         [
@@ -330,9 +374,15 @@ fn generated_layouts_overlays_and_variables_build_as_flux_builds_them() {
             "plain × invalid-name",
             "kustomization × missing-source",
             "kustomization × strict-undefined",
+            "kustomization × breaking-value",
             "kustomization × invalid-name",
             "generators-only × missing-source",
             "generators-only × invalid-name",
+            "variables × missing-source",
+            "variables × strict-undefined",
+            "variables × tricky-values",
+            "variables × breaking-value",
+            "variables × invalid-name",
         ]
     );
 }
