@@ -93,6 +93,69 @@ data:
   cost: 1.${under:=0}
 "#;
 
+/// What `flux bootstrap` writes (shortened): the controllers, and the source and Kustomization
+/// that sync the cluster's directory.
+const GOTK_COMPONENTS: &str = r"---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: flux-system
+  labels:
+    app.kubernetes.io/instance: flux-system
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: kustomize-controller
+  namespace: flux-system
+spec:
+  selector:
+    matchLabels:
+      app: kustomize-controller
+  template:
+    metadata:
+      labels:
+        app: kustomize-controller
+    spec:
+      containers:
+      - name: manager
+        image: ghcr.io/fluxcd/kustomize-controller:v1.9.6
+";
+
+const GOTK_SYNC: &str = r"---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m0s
+  ref:
+    branch: main
+  secretRef:
+    name: flux-system
+  url: ssh://git@github.com/example/fleet
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 10m0s
+  path: ./clusters/my-cluster
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+";
+
+fn flux_kustomization(name: &str, path: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: {path}\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  postBuild:\n    substitute:\n      cluster: ${{cluster_name:=dev}}\n"
+    )
+}
+
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\ndata:\n  k: v\n";
 
 fn cm(name: &str) -> String {
@@ -145,6 +208,22 @@ fn layouts() -> Vec<(&'static str, Vec<(String, String)>)> {
             )],
         ),
         ("empty", vec![s("app/.keep", "")]),
+        (
+            "bootstrap",
+            vec![
+                s("app/flux-system/gotk-components.yaml", GOTK_COMPONENTS),
+                s("app/flux-system/gotk-sync.yaml", GOTK_SYNC),
+                s(
+                    "app/flux-system/kustomization.yaml",
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- gotk-components.yaml\n- gotk-sync.yaml\n",
+                ),
+                s("app/apps.yaml", &flux_kustomization("apps", "./apps")),
+                s(
+                    "app/infrastructure.yaml",
+                    &flux_kustomization("infrastructure", "./infrastructure"),
+                ),
+            ],
+        ),
         (
             "variables",
             vec![
@@ -378,6 +457,10 @@ fn generated_layouts_overlays_and_variables_build_as_flux_builds_them() {
             "kustomization × invalid-name",
             "generators-only × missing-source",
             "generators-only × invalid-name",
+            // The JSON patch adds to labels the Deployment does not have.
+            "bootstrap × patches",
+            "bootstrap × missing-source",
+            "bootstrap × invalid-name",
             "variables × missing-source",
             "variables × strict-undefined",
             "variables × tricky-values",

@@ -252,3 +252,30 @@ fn bootstrap_layout_renders_in_a_plain_folder() {
     out.sort_by_key(key);
     assert_eq!(plain, out);
 }
+
+#[test]
+fn flux_kustomization_objects_beside_flux_system_are_ordinary_resources() {
+    // Regression: `fledge build clusters/my-cluster` read flux-system/kustomization.yaml as a
+    // manifest ("Kustomization without `metadata.name`").
+    let mut tree = MemFiles::new();
+    tree.insert(
+        "clusters/my-cluster/flux-system/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- gotk-sync.yaml\n",
+    );
+    tree.insert(
+        "clusters/my-cluster/flux-system/gotk-sync.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-system\n  namespace: flux-system\nspec:\n  path: ./clusters/my-cluster\n",
+    );
+    tree.insert(
+        "clusters/my-cluster/apps.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  path: ./apps\n",
+    );
+    for out in [
+        crate::render::render(&tree, "clusters/my-cluster").unwrap(),
+        build(&tree, "clusters/my-cluster", &FluxOverlay::default()).unwrap(),
+    ] {
+        let mut got = names(&out);
+        got.sort();
+        assert_eq!(got, ["apps", "flux-system"]);
+    }
+}
