@@ -21,6 +21,8 @@ pub const GROUP: &str = "kustomize.toolkit.fluxcd.io";
 pub struct Kustomization {
     pub id: Id,
     pub spec: Spec,
+    /// `spec` as written, for the build stage, which reads the fields that shape a build.
+    pub raw_spec: Value,
     /// `reconcile.fluxcd.io/requestedAt`: a person asked for a sync now (`flux reconcile`).
     pub requested_at: Option<String>,
 }
@@ -202,6 +204,7 @@ impl Kustomization {
         Ok(Self {
             id,
             spec,
+            raw_spec: object["spec"].clone(),
             requested_at,
         })
     }

@@ -15,11 +15,12 @@ fn kustomization(name: &str, path: &str, extra: &str) -> String {
 
 fn config_map(name: &str, namespace: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata: {{k: v}}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\ndata: {{k: \"${{k:=v}}\"}}\n"
     )
 }
 
-/// The layout `flux bootstrap` writes, with an infrastructure and an apps Kustomization.
+/// The layout `flux bootstrap` writes (`clusters/prod` a plain folder), with an infrastructure
+/// and an apps Kustomization; `apps_extra` goes into the apps Kustomization's spec.
 fn bootstrap(apps_extra: &str) -> Vec<(String, String)> {
     let gotk_components = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n  labels: {app.kubernetes.io/part-of: flux, app.kubernetes.io/instance: flux-system}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: kustomize-controller\n  namespace: flux-system\n  labels: {app.kubernetes.io/part-of: flux, app.kubernetes.io/instance: flux-system}\nspec:\n  selector: {matchLabels: {app: kustomize-controller}}\n  template:\n    metadata: {labels: {app: kustomize-controller}}\n    spec:\n      containers: [{name: manager, image: ghcr.io/fluxcd/kustomize-controller:v1.9.6}]\n";
     let gotk_sync = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: flux-system, namespace: flux-system}\nspec:\n  interval: 1m0s\n  ref: {branch: main}\n  secretRef: {name: flux-system}\n  url: ssh://git@example.com/org/fleet\n"
@@ -37,10 +38,6 @@ fn bootstrap(apps_extra: &str) -> Vec<(String, String)> {
         (
             "clusters/prod/flux-system/kustomization.yaml",
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [gotk-components.yaml, gotk-sync.yaml]\n".to_owned(),
-        ),
-        (
-            "clusters/prod/kustomization.yaml",
-            "resources: [flux-system, infrastructure.yaml, apps.yaml]\n".to_owned(),
         ),
         ("clusters/prod/infrastructure.yaml", infrastructure),
         ("clusters/prod/apps.yaml", apps),
@@ -114,6 +111,31 @@ async fn the_bootstrap_layout_syncs_every_kustomization_and_never_applies_flux_i
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_kustomizations_target_namespace_prefix_and_substitutions_are_applied_as_flux_builds_them()
+ {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let extra = "  targetNamespace: shop\n  namePrefix: prod-\n  postBuild:\n    substitute: {k: from-flux}\n";
+    let mut files = bootstrap(extra);
+    for (path, content) in &mut files {
+        if path == "apps/prod/settings.yaml" {
+            *content = config_map("settings", "elsewhere");
+        }
+    }
+    commit(&remote, &files, "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    let settings = d
+        .get("", "ConfigMap", "shop", "prod-settings")
+        .expect("in the target namespace, with the prefix");
+    assert_eq!(settings["data"]["k"], "from-flux");
+    assert!(d.get("", "ConfigMap", "elsewhere", "settings").is_none());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_it_and_prunes_nothing()
  {
     let remote = Remote::new();
@@ -125,8 +147,8 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     d.until("synced", |d| d.shared.sync().ready).await;
     let bad = commit(
         &remote,
-        &bootstrap("  targetNamespace: shop-2\n"),
-        "apps into shop-2",
+        &bootstrap("  postBuild:\n    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
+        "apps with cluster variables",
     );
     d.until("the sync refused", |d| {
         let s = d.shared.sync();
@@ -137,7 +159,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     assert_eq!(status.reason.as_str(), "RenderFailed", "{status:?}");
     assert!(
         status.message.contains("flux-system/apps")
-            && status.message.contains("spec.targetNamespace"),
+            && status.message.contains("spec.postBuild.substituteFrom"),
         "{}",
         status.message
     );

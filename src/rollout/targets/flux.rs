@@ -2,19 +2,21 @@
 //! every Kustomization reachable from it ([`crate::flux::units`]), their objects together,
 //! Flux's own objects kept out of the apply.
 //!
-//! What one sync cannot honour is refused or said, never ignored: a unit that does not build,
-//! is suspended, or uses a field that changes what it applies and that fledge does not apply
-//! yet fails the commit's sync, naming the unit and the field (the cluster keeps the last good
-//! commit, nothing is pruned); `dependsOn`, `wait`, `healthChecks` and `timeout` are named in a
+//! Each Kustomization's path is built as Flux builds it (`render::flux`: its generator, its
+//! overlay fields, `postBuild.substitute`). What one sync cannot honour is refused or said,
+//! never ignored: a unit that does not build, is suspended, or uses a field that changes what
+//! it applies and that fledge does not apply yet fails the commit's sync, naming the unit and
+//! the field (the cluster keeps the last good commit, nothing is pruned); `dependsOn`, `wait`, `healthChecks` and `timeout` are named in a
 //! notice, as fledge applies all units at once (definitions first) without waiting for health.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::flux::kustomization::Kustomization;
+use crate::flux::kustomization::{Kustomization, Spec};
 use crate::flux::units::{self, Build, Unit};
 use crate::object::ObjectKey;
+use crate::render::flux::FluxOverlay;
 use crate::render::{self, Files};
 
 /// The objects of every unit of `path`, what a person should know of them, and the keys of the
@@ -34,8 +36,19 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
         .filter_map(ObjectKey::of)
         .collect();
     let found = units::discover(path, root, |k: &Kustomization| {
-        unsupported(k).map_or_else(|| render::render(files, &k.path()), Err)
+        if let Some(why) = unsupported(k, &NOT_YET) {
+            return Err(why);
+        }
+        // `substituteFrom` is refused above: nothing is looked up.
+        let overlay = FluxOverlay::from_spec(&k.raw_spec, true, &|_, _| None)?;
+        render::flux::build(files, &k.path(), &overlay)
     });
+    // The root path is rendered as `fledge build` renders it: what would shape it differently
+    // is refused.
+    let root_unit = found.units.first().and_then(|u| u.kustomization.as_ref());
+    if let Some(why) = root_unit.and_then(|k| unsupported(k, &NOT_YET_AT_ROOT)) {
+        return Err(why);
+    }
     if let Some(p) = found.problems.first() {
         return Err(render::Error::invalid(path, format!("Flux {p}")));
     }
@@ -76,32 +89,55 @@ fn is_flux(o: &Value) -> bool {
         .any(|g| api.split_once('/').is_some_and(|(group, _)| group == *g))
 }
 
-/// A field of `k` that would change what it applies and that one sync cannot honour yet.
-fn unsupported(k: &Kustomization) -> Option<render::Error> {
-    let s = &k.spec;
-    let set = [
-        ("spec.prune: false", !s.prune),
-        ("spec.targetNamespace", s.target_namespace.is_some()),
-        ("spec.namePrefix", s.name_prefix.is_some()),
-        ("spec.nameSuffix", s.name_suffix.is_some()),
-        ("spec.commonMetadata", s.common_metadata.is_some()),
-        ("spec.patches", !s.patches.is_empty()),
-        ("spec.images", !s.images.is_empty()),
-        ("spec.components", !s.components.is_empty()),
-        ("spec.postBuild", s.post_build.is_some()),
-        ("spec.decryption", s.decryption.is_some()),
-        ("spec.force", s.force),
-        ("spec.ignore", !s.ignore.is_empty()),
-        ("spec.buildMetadata", !s.build_metadata.is_empty()),
-        ("spec.deletionPolicy", s.deletion_policy.is_some()),
-    ];
-    let fields: Vec<&str> = set.iter().filter(|(_, on)| *on).map(|(f, _)| *f).collect();
-    (!fields.is_empty()).then(|| {
+/// The fields that would change what a Kustomization applies and that fledge does not apply
+/// yet, with whether a spec sets them.
+type Field = (&'static str, fn(&Spec) -> bool);
+type Fields = [Field];
+
+const NOT_YET: [Field; 6] = [
+    ("spec.prune: false", |s| !s.prune),
+    ("spec.postBuild.substituteFrom", |s| {
+        s.post_build
+            .as_ref()
+            .is_some_and(|p| !p.substitute_from.is_empty())
+    }),
+    ("spec.decryption", |s| s.decryption.is_some()),
+    ("spec.force", |s| s.force),
+    ("spec.ignore", |s| !s.ignore.is_empty()),
+    ("spec.deletionPolicy", |s| s.deletion_policy.is_some()),
+];
+
+/// At the root, also what shapes a build (the root path is rendered as `fledge build` does).
+const NOT_YET_AT_ROOT: [Field; 14] = [
+    NOT_YET[0],
+    NOT_YET[1],
+    NOT_YET[2],
+    NOT_YET[3],
+    NOT_YET[4],
+    NOT_YET[5],
+    ("spec.targetNamespace", |s| s.target_namespace.is_some()),
+    ("spec.namePrefix", |s| s.name_prefix.is_some()),
+    ("spec.nameSuffix", |s| s.name_suffix.is_some()),
+    ("spec.commonMetadata", |s| s.common_metadata.is_some()),
+    ("spec.patches", |s| !s.patches.is_empty()),
+    ("spec.images", |s| !s.images.is_empty()),
+    ("spec.components", |s| !s.components.is_empty()),
+    ("spec.postBuild", |s| s.post_build.is_some()),
+];
+
+/// A field of `k` among `fields` that it sets.
+fn unsupported(k: &Kustomization, fields: &Fields) -> Option<render::Error> {
+    let set: Vec<&str> = fields
+        .iter()
+        .filter(|(_, on)| on(&k.spec))
+        .map(|(f, _)| *f)
+        .collect();
+    (!set.is_empty()).then(|| {
         render::Error::invalid(
             &k.path(),
             format!(
                 "{} not applied by fledge yet; it refuses the Kustomization rather than apply something else than Flux would",
-                fields.join(", ")
+                set.join(", ")
             ),
         )
     })
