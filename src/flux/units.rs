@@ -120,16 +120,20 @@ pub fn discover<E: Display>(
         .iter()
         .filter_map(|u| u.kustomization.as_ref().map(|k| k.id.clone()))
         .collect();
-    let root_repo = found[0]
-        .kustomization
-        .as_ref()
-        .map(|k| k.source().1)
-        .or_else(|| taken.repositories.keys().next().cloned());
+    // Without a Kustomization naming the root path, the repository is the one `flux bootstrap`
+    // names `flux-system`.
+    let root_repo = found[0].kustomization.as_ref().map_or_else(
+        || Id {
+            namespace: "flux-system".to_owned(),
+            name: "flux-system".to_owned(),
+        },
+        |k| k.source().1,
+    );
     while let Some(k) = taken.kustomizations.pop_front() {
         if !seen.insert(k.id.clone()) {
             continue;
         }
-        let outcome = match refusal(&k, root_repo.as_ref()) {
+        let outcome = match refusal(&k, &root_repo) {
             Some(why) => Build::Failed(why),
             None if k.spec.suspend => Build::Suspended,
             None => match build(&k) {
@@ -149,9 +153,9 @@ pub fn discover<E: Display>(
 
 /// Why a Kustomization is not synced at all, when it is not: fledge refuses what it would do
 /// with other rights or elsewhere than Flux would.
-fn refusal(k: &Kustomization, root_repo: Option<&Id>) -> Option<String> {
+fn refusal(k: &Kustomization, root_repo: &Id) -> Option<String> {
     let (kind, source) = k.source();
-    if kind != "GitRepository" || Some(&source) != root_repo {
+    if kind != "GitRepository" || &source != root_repo {
         return Some(format!(
             "spec.sourceRef: {kind} {source} is not the repository fledge runs on; fledge syncs Kustomizations of that repository only (other sources are not followed yet)"
         ));
