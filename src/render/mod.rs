@@ -25,6 +25,7 @@ mod plugins;
 mod replace;
 mod selector;
 pub mod smp;
+pub mod source_ignore;
 mod transform;
 mod transformers;
 pub mod varsub;

@@ -17,6 +17,7 @@ use crate::flux::kustomization::{Kustomization, Spec};
 use crate::flux::units::{self, Build, Unit};
 use crate::object::ObjectKey;
 use crate::render::flux::FluxOverlay;
+use crate::render::source_ignore::SourceIgnored;
 use crate::render::{self, Files};
 
 /// The objects of every unit of `path`, what a person should know of them, and the keys of the
@@ -41,7 +42,8 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
         }
         // `substituteFrom` is refused above: nothing is looked up.
         let overlay = FluxOverlay::from_spec(&k.raw_spec, true, &|_, _| None)?;
-        render::flux::build(files, &k.path(), &overlay)
+        let source = SourceIgnored::new(files)?;
+        render::flux::build(&source, &k.path(), &overlay)
     });
     // The root path is rendered as `fledge build` renders it: what would shape it differently
     // is refused.
