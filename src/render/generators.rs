@@ -5,9 +5,11 @@ use serde_json::{Map, Value};
 
 use super::Error;
 use super::build::{Acc, Builder};
+use super::decrypt;
 use super::generate::{self, Kind};
 use super::kustomization::{GeneratorArgs, GeneratorOptions};
 use super::object::{Origin, Resource};
+use crate::sops::Format;
 
 impl Builder<'_> {
     pub(super) fn generate(
@@ -23,6 +25,8 @@ impl Builder<'_> {
             b: &'b Builder<'c>,
             dir: &'b str,
             kpath: &'b str,
+            /// Flux decrypts the sources of secretGenerator entries only.
+            secret: bool,
         }
         impl generate::Source for Src<'_, '_> {
             fn read(&self, reference: &str) -> Result<Vec<u8>, String> {
@@ -31,6 +35,18 @@ impl Builder<'_> {
                     .file_in(self.dir, self.kpath, reference)
                     .map_err(|e| e.to_string())?;
                 self.b.read(&path).map_err(|e| e.to_string())
+            }
+
+            fn read_as(&self, reference: &str, format: Format) -> Result<Vec<u8>, String> {
+                let bytes = self.read(reference)?;
+                if !self.secret {
+                    return Ok(bytes);
+                }
+                let path = self
+                    .b
+                    .file_in(self.dir, self.kpath, reference)
+                    .map_err(|e| e.to_string())?;
+                decrypt::file(self.b.decrypt, &path, bytes, format).map_err(|e| e.to_string())
             }
         }
         let plugin = match kind {
@@ -45,6 +61,7 @@ impl Builder<'_> {
                 b: self,
                 dir,
                 kpath,
+                secret: kind == Kind::Secret,
             },
         )
         .map_err(|m| Error::invalid(kpath, format!("{plugin} `{}`: {m}", args.name)))?;

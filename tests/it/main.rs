@@ -34,6 +34,7 @@ mod report;
 mod rollout_prometheus;
 mod routing_schemas;
 mod safety;
+mod sops;
 mod support;
 mod validate;
 mod webhook;

@@ -9,6 +9,7 @@ pub(crate) mod daemon;
 pub(crate) mod eventually;
 pub(crate) mod git;
 pub(crate) mod proxy;
+pub(crate) mod sops;
 pub(crate) mod testcluster;
 
 pub(crate) use eventually::{eventually, within};
