@@ -303,16 +303,14 @@ fn place(at: &mut Node, steps: &[Step], value: Node) -> Result<(), Error> {
     };
     let child = match (step, at) {
         (Step::Key(k), Node::Map(items)) => {
-            let i = match items.iter().position(|i| i.key == Key::Name(k.clone())) {
-                Some(i) => i,
-                None => {
-                    items.push(super::tree::Item {
-                        key: Key::Name(k.clone()),
-                        value: Node::Null,
-                    });
-                    items.len() - 1
-                }
-            };
+            let found = items.iter().position(|i| i.key == Key::Name(k.clone()));
+            let i = found.unwrap_or_else(|| {
+                items.push(super::tree::Item {
+                    key: Key::Name(k.clone()),
+                    value: Node::Null,
+                });
+                items.len() - 1
+            });
             &mut items[i].value
         }
         (Step::Index(i), Node::Seq(items)) => {

@@ -45,6 +45,10 @@ impl Format {
     /// The format sops (and Flux) gives a file by its name: `.yaml`/`.yml`, `.json`, `.env`,
     /// `.ini`, else binary; Flux reads a name ending `.dockerconfigjson` as JSON.
     #[must_use]
+    #[expect(
+        clippy::case_sensitive_file_extension_comparisons,
+        reason = "sops and Flux compare names case-sensitively (`a.YAML` is binary to them)"
+    )]
     pub fn for_path(path: &str) -> Self {
         if path.ends_with(".dockerconfigjson") || path.ends_with(".json") {
             Self::Json

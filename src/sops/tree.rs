@@ -247,10 +247,10 @@ impl Walk<'_> {
                 }),
             };
         }
-        if !self.mac_only_encrypted || encrypted {
-            if let Some(bytes) = mac_bytes(node) {
-                self.hash.update(&bytes);
-            }
+        if (!self.mac_only_encrypted || encrypted)
+            && let Some(bytes) = mac_bytes(node)
+        {
+            self.hash.update(&bytes);
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use libyaml_safer::{Event, EventData, Parser, ScalarStyle};
 use super::tree::{Branch, Item, Key, Node};
 
 const STR: &str = "tag:yaml.org,2002:str";
+const MERGE: &str = "tag:yaml.org,2002:merge";
 const INDENT: usize = 4;
 
 /// Reads a YAML stream into one branch per document. Errors if a document is not a mapping, a
@@ -173,12 +174,11 @@ impl Reader {
                         self.next()?;
                         break;
                     }
-                    let key = match self.node()? {
-                        Node::Str(k) => k,
-                        _ => return Err(
+                    let Node::Str(key) = self.node()? else {
+                        return Err(
                             "a mapping key that is not a string; sops supports string keys only"
                                 .into(),
-                        ),
+                        );
                     };
                     let value = self.node()?;
                     items.push(Item {
@@ -207,7 +207,8 @@ fn scalar(value: &str, tag: Option<&str>, style: ScalarStyle) -> Result<Node, St
     let plain = matches!(style, ScalarStyle::Plain | ScalarStyle::Any);
     match tag {
         None if plain => resolve(value).into_node(value),
-        None | Some("!" | STR) => Ok(Node::Str(value.to_owned())),
+        // go-yaml reads `<<` (which it writes `!!merge <<`) into an interface{} as the text.
+        None | Some("!" | STR | MERGE) => Ok(Node::Str(value.to_owned())),
         Some(t) => match t.strip_prefix("tag:yaml.org,2002:") {
             Some(kind @ ("int" | "float" | "bool" | "null")) => {
                 let r = resolve(value);
@@ -568,6 +569,11 @@ fn write_string(s: &str, indent: usize, key: bool, out: &mut String) -> Result<(
     if key && (s.chars().count() > 128 || s.chars().any(is_break)) {
         return Err("a mapping key longer than 128 characters or with a line break, which fledge cannot yet write as sops does".into());
     }
+    if s == "<<" {
+        // go-yaml's reader tags a plain `<<` as a merge key, and its writer keeps the tag.
+        out.push_str("!!merge <<");
+        return Ok(());
+    }
     let can_plain = resolve_str(s) && !is_base60_float(s) && !is_old_bool(s);
     let mut style = if s.contains('\n') {
         Style::Literal
@@ -679,8 +685,7 @@ fn analyze(s: &str) -> Analysis {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
                 | '%' | '@' | '`' => block_ind = true,
-                '?' | ':' if followed_ws => block_ind = true,
-                '-' if followed_ws => block_ind = true,
+                '?' | ':' | '-' if followed_ws => block_ind = true,
                 _ => {}
             }
         } else {

@@ -136,7 +136,7 @@ fn yaml(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, v) in m {
-                let _ = write!(out, "{pad}{}:", serde_json::to_string(k).unwrap());
+                let _ = write!(out, "{pad}{}:", yaml_scalar(&json!(k)));
                 match v {
                     Value::Object(i) if !i.is_empty() => {
                         out.push('\n');
@@ -173,9 +173,23 @@ fn yaml(v: &Value, indent: usize, out: &mut String) {
             }
         }
         other => {
-            let _ = writeln!(out, "{}", serde_json::to_string(other).unwrap());
+            let _ = writeln!(out, "{}", yaml_scalar(other));
         }
     }
+}
+
+/// A scalar as JSON, which YAML reads the same, with the characters a YAML reader refuses raw
+/// (DEL, C1 controls, the byte order mark, beyond-BMP characters are fine) escaped.
+fn yaml_scalar(v: &Value) -> String {
+    let mut out = String::new();
+    for c in serde_json::to_string(v).unwrap().chars() {
+        if matches!(u32::from(c), 0x7f..=0x9f | 0xfeff | 0x2028 | 0x2029) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The encryption rules a case uses, as `sops --encrypt` flags.
@@ -232,9 +246,9 @@ fn decryption_matches_the_sops_cli_byte_for_byte() {
     let Some(cli) = or_skip() else { return };
     let key = age_key();
     let dir = tempfile::tempdir().unwrap();
-    let mut g = Gen(0x5eed_0f_50b5);
+    let mut g = Gen(0x5eed_f00d);
     let mut compared = 0;
-    for case in 0..36 {
+    for case in 0..90 {
         let doc = document(&mut g);
         let rules = RULES[case % RULES.len()];
         let (name, plain, input, flag) = match case % 3 {
@@ -303,7 +317,7 @@ fn decryption_matches_the_sops_cli_byte_for_byte() {
             assert_eq!(objects, vec![theirs], "{}", context());
         }
     }
-    assert!(compared >= 30, "only {compared} cases compared");
+    assert!(compared >= 80, "only {compared} cases compared");
 }
 
 #[test]
@@ -400,7 +414,7 @@ fn tampered_files_are_refused_as_sops_refuses_them() {
         // A changed MAC: another value's ciphertext in its place.
         {
             let other = &text[value_start..];
-            let other = &other[..other.find(']').unwrap() + 1];
+            let other = &other[..=other.find(']').unwrap()];
             let mac_end = mac_start + text[mac_start..].find(']').unwrap() + 1;
             format!("{}mac: {other}{}", &text[..mac_start], &text[mac_end..])
         },
@@ -678,4 +692,135 @@ fn yaml_comments_decrypt_as_values_and_are_not_dropped_silently() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("comments"), "{e}");
+}
+
+/// Every string of the generator, as a value under encrypted and clear keys and as a key, in a
+/// YAML stream of two documents and in JSON: the scalar styles of sops' YAML writer and the
+/// escapes of its JSON writer.
+#[test]
+fn every_kind_of_string_is_written_as_sops_writes_it() {
+    let Some(cli) = or_skip() else { return };
+    let key = age_key();
+    let dir = tempfile::tempdir().unwrap();
+    let doc = every_string();
+    let mut stream = String::new();
+    yaml(&doc, 0, &mut stream);
+    stream.push_str("---\nsecond: document\nlist: [a, {b: c}]\n");
+    for (name, plain, input, flag) in [
+        (
+            "all.yaml",
+            stream.clone().into_bytes(),
+            Format::Yaml,
+            "yaml",
+        ),
+        (
+            "all.json",
+            serde_json::to_vec_pretty(&doc).unwrap(),
+            Format::Json,
+            "json",
+        ),
+    ] {
+        for rules in [&[][..], &["--encrypted-regex", "^data$"][..]] {
+            let encrypted = cli.encrypt(dir.path(), name, &plain, &key.recipient, rules);
+            let (ours, theirs) = both(
+                cli,
+                dir.path(),
+                &key,
+                &Case {
+                    name,
+                    encrypted: &encrypted,
+                    input,
+                    output: input,
+                    out_flag: flag,
+                },
+            );
+            let text = String::from_utf8_lossy(&encrypted).into_owned();
+            let (ours, theirs) = (
+                ours.unwrap_or_else(|e| panic!("{name} {rules:?}: {e}\n{text}")),
+                theirs.unwrap(),
+            );
+            let (a, b) = (
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs),
+            );
+            for (la, lb) in a.lines().zip(b.lines()) {
+                assert_eq!(la, lb, "{name} {rules:?}: first differing line");
+            }
+            assert_eq!(a, b, "{name} {rules:?}");
+        }
+    }
+}
+
+/// A document with every string of the generator and more, as values (in encrypted and clear
+/// places) and as keys, and numbers of each form.
+fn every_string() -> Value {
+    let mut extra: Vec<String> = STRINGS.iter().map(|s| (*s).to_owned()).collect();
+    extra.extend(
+        [
+            "\u{85}nel",
+            "nbsp\u{a0}x",
+            "ctl\u{1}x",
+            "del\u{7f}",
+            "bom\u{feff}",
+            "ls\u{2028}",
+            "zero\u{0}",
+            "\ttab first",
+            "a\n b",
+            "a \nb",
+            "\nlead",
+            " \n",
+            "x:",
+            "x: ",
+            "?x",
+            ":x",
+            "- ",
+            "-x",
+            "1e3",
+            "+1",
+            ".5",
+            "0b101",
+            "0o17",
+            "1:20",
+            "2001-12-14t21:59:43.10-05:00",
+            "On",
+            "off",
+            "Null",
+            "NULL",
+            ".inf",
+            "-.Inf",
+            ".nan",
+            "<<",
+            "=",
+            "a'b\"c",
+            "😀😀",
+            "tab\tand\nline",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned()),
+    );
+    let values = Value::Array(extra.iter().map(|s| json!(s)).collect());
+    // Left in clear, a multi-line value that starts with a space or a line break is written by
+    // go-yaml with an indentation indicator only go-yaml reads back the same (see docs/sops.md).
+    let clear = Value::Array(
+        extra
+            .iter()
+            .filter(|s| {
+                !(s.starts_with([' ', '\n']) && s.trim_start_matches([' ', '\n']).contains('\n'))
+            })
+            .filter(|s| !(s.starts_with([' ', '\n']) && s.contains('\n')))
+            .map(|s| json!(s))
+            .collect(),
+    );
+    let keyed: serde_json::Map<String, Value> = extra
+        .iter()
+        // A key with a line break is written as a complex key, which fledge refuses; sops
+        // cannot read back the `<<` key it writes.
+        .filter(|s| !s.contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']) && *s != "<<")
+        .enumerate()
+        .map(|(i, s)| ((*s).clone(), json!(i)))
+        .collect();
+    let doc = json!({"data": values, "plain_unencrypted": clear, "keys": keyed,
+        // (-0.0 left in clear does not survive sops itself: it writes `-0`, which reads as 0.)
+        "numbers": [0, 1e21, 1e-7, 123_456_789.0, 9_007_199_254_740_993_i64, -1.5e300, 0.000_001]});
+    doc
 }
