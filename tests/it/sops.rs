@@ -595,13 +595,14 @@ fn a_build_decrypts_what_flux_decrypts() {
             &["--encrypted-regex", "^annotations$"],
         ),
     ];
-    let kustomization = "resources:\n- secret.yaml\n- whole.yaml\n- deploy.yaml\nsecretGenerator:\n- name: gen\n  envs:\n  - app.env\n  files:\n  - config.json\n  - tls.key\n  - settings.yaml\n- name: renamed\n  files:\n  - creds.json=config.json\npatches:\n- path: patch.yaml\n";
+    let kustomization = "resources:\n- secret.yaml\n- whole.yaml\n- deploy.yaml\n- embedded.yaml\nsecretGenerator:\n- name: gen\n  envs:\n  - app.env\n  files:\n  - config.json\n  - tls.key\n  - settings.yaml\n- name: renamed\n  files:\n  - creds.json=config.json\npatches:\n- path: patch.yaml\n";
     let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: nginx\n        envFrom:\n        - secretRef:\n            name: gen\n";
     let (mut encrypted, mut decrypted) = (MemFiles::new(), MemFiles::new());
     for files in [&mut encrypted, &mut decrypted] {
         files.insert("app/kustomization.yaml", kustomization);
         files.insert("app/deploy.yaml", deploy);
     }
+    let mut both_copies: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
     for (path, text, rules) in plain {
         let name = path.rsplit('/').next().unwrap();
         let enc = cli.encrypt(dir.path(), name, text.as_bytes(), &key.recipient, rules);
@@ -611,9 +612,29 @@ fn a_build_decrypts_what_flux_decrypts() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        both_copies.push((*path, enc.clone(), out.stdout.clone()));
         encrypted.insert(path, enc);
         decrypted.insert(path, out.stdout);
     }
+    // A Secret whose data values are whole encrypted files (Flux decrypts these after the
+    // build): each copy holds its own bytes of them.
+    let b64 = |b: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(b)
+    };
+    let embedded = |second: bool| {
+        let of = |p: &str| {
+            let c = both_copies.iter().find(|c| c.0 == p).unwrap();
+            b64(if second { &c.2 } else { &c.1 })
+        };
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: embedded\ndata:\n  creds.json: {}\n  app.env: {}\n",
+            of("app/config.json"),
+            of("app/app.env")
+        )
+    };
+    encrypted.insert("app/embedded.yaml", embedded(false));
+    decrypted.insert("app/embedded.yaml", embedded(true));
     let keys = keys_of(&key);
     let ours = render::render_with(
         &encrypted,
