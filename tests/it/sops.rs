@@ -549,52 +549,7 @@ fn a_build_decrypts_what_flux_decrypts() {
     let Some(cli) = or_skip() else { return };
     let key = age_key();
     let dir = tempfile::tempdir().unwrap();
-    let regex: &[&str] = &["--encrypted-regex", "^(data|stringData)$"];
-    let plain: &[(&str, String, &[&str])] = &[
-        (
-            "app/secret.yaml",
-            format!(
-                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\nstringData:\n  password: {MARK}-pw\n  url: \"postgres://u:{MARK}@db:5432/x\"\n"
-            ),
-            regex,
-        ),
-        (
-            "app/whole.yaml",
-            format!(
-                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: whole\ndata:\n  note: {MARK}-note\n"
-            ),
-            &[],
-        ),
-        (
-            "app/app.env",
-            format!("# generator env\nPASSWORD={MARK}-env\nEMPTY=\nMULTI=a\\nb\n"),
-            &[],
-        ),
-        (
-            "app/config.json",
-            format!(
-                "{{\n  \"token\": \"{MARK}-json\",\n  \"n\": 3,\n  \"nested\": {{\"on\": true}}\n}}\n"
-            ),
-            &[],
-        ),
-        (
-            "app/tls.key",
-            format!("-----BEGIN KEY-----\n{MARK}-bin\n-----END KEY-----\n"),
-            &[],
-        ),
-        (
-            "app/settings.yaml",
-            format!("level: 3\nsecret: {MARK}-settings\nlist:\n  - a\n  - b: c\n"),
-            &[],
-        ),
-        (
-            "app/patch.yaml",
-            format!(
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:\n      annotations:\n        token: {MARK}-patch\n"
-            ),
-            &["--encrypted-regex", "^annotations$"],
-        ),
-    ];
+    let plain = flux_repo_files();
     let kustomization = "resources:\n- secret.yaml\n- whole.yaml\n- deploy.yaml\n- embedded.yaml\nsecretGenerator:\n- name: gen\n  envs:\n  - app.env\n  files:\n  - config.json\n  - tls.key\n  - settings.yaml\n- name: renamed\n  files:\n  - creds.json=config.json\npatches:\n- path: patch.yaml\n";
     let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: nginx\n        envFrom:\n        - secretRef:\n            name: gen\n";
     let (mut encrypted, mut decrypted) = (MemFiles::new(), MemFiles::new());
@@ -603,7 +558,7 @@ fn a_build_decrypts_what_flux_decrypts() {
         files.insert("app/deploy.yaml", deploy);
     }
     let mut both_copies: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
-    for (path, text, rules) in plain {
+    for (path, text, rules) in &plain {
         let name = path.rsplit('/').next().unwrap();
         let enc = cli.encrypt(dir.path(), name, text.as_bytes(), &key.recipient, rules);
         let out = cli.decrypt(dir.path(), name, &enc, &key, &[]);
@@ -844,4 +799,54 @@ fn every_string() -> Value {
         // (-0.0 left in clear does not survive sops itself: it writes `-0`, which reads as 0.)
         "numbers": [0, 1e21, 1e-7, 123_456_789.0, 9_007_199_254_740_993_i64, -1.5e300, 0.000_001]});
     doc
+}
+
+/// The encrypted files of [`a_build_decrypts_what_flux_decrypts`]: path, plaintext, sops flags.
+fn flux_repo_files() -> Vec<(&'static str, String, &'static [&'static str])> {
+    let regex: &'static [&'static str] = &["--encrypted-regex", "^(data|stringData)$"];
+    vec![
+        (
+            "app/secret.yaml",
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\nstringData:\n  password: {MARK}-pw\n  url: \"postgres://u:{MARK}@db:5432/x\"\n"
+            ),
+            regex,
+        ),
+        (
+            "app/whole.yaml",
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: whole\ndata:\n  note: {MARK}-note\n"
+            ),
+            &[],
+        ),
+        (
+            "app/app.env",
+            format!("# generator env\nPASSWORD={MARK}-env\nEMPTY=\nMULTI=a\\nb\n"),
+            &[],
+        ),
+        (
+            "app/config.json",
+            format!(
+                "{{\n  \"token\": \"{MARK}-json\",\n  \"n\": 3,\n  \"nested\": {{\"on\": true}}\n}}\n"
+            ),
+            &[],
+        ),
+        (
+            "app/tls.key",
+            format!("-----BEGIN KEY-----\n{MARK}-bin\n-----END KEY-----\n"),
+            &[],
+        ),
+        (
+            "app/settings.yaml",
+            format!("level: 3\nsecret: {MARK}-settings\nlist:\n  - a\n  - b: c\n"),
+            &[],
+        ),
+        (
+            "app/patch.yaml",
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    metadata:\n      annotations:\n        token: {MARK}-patch\n"
+            ),
+            &["--encrypted-regex", "^annotations$"],
+        ),
+    ]
 }
