@@ -217,7 +217,13 @@ fn load(bytes: &[u8], format: Format) -> Result<Tree, Error> {
     match format {
         Format::Yaml => {
             let branches = yaml::load(bytes).map_err(load_err)?;
-            metadata::extract(branches, false)
+            let tree = metadata::extract(branches, false)?;
+            // Which values a comment rule encrypts depends on the comments, which the YAML
+            // reader does not see.
+            if tree.metadata.rule.reads_comments() {
+                return Err(Error::Metadata("it sets encrypted_comment_regex or unencrypted_comment_regex, which fledge does not support in YAML files: encrypt it with encrypted_regex (or a suffix rule) instead".into()));
+            }
+            Ok(tree)
         }
         Format::Json | Format::Binary => {
             let branch = json::load(bytes).map_err(load_err)?;

@@ -70,6 +70,14 @@ pub(super) enum Rule {
 }
 
 impl Rule {
+    /// Whether the rule looks at comments.
+    pub(super) fn reads_comments(&self) -> bool {
+        matches!(
+            self,
+            Self::UnencryptedCommentRegex(_) | Self::EncryptedCommentRegex(_)
+        )
+    }
+
     /// sops' `shouldBeEncrypted` for one rule.
     fn encrypts(&self, path: &[String], comments: &[Vec<String>], is_comment: bool) -> bool {
         match self {

@@ -850,3 +850,40 @@ fn flux_repo_files() -> Vec<(&'static str, String, &'static [&'static str])> {
         ),
     ]
 }
+
+/// Comment rules: dotenv files keep their comments and decrypt as sops decrypts them; in YAML,
+/// whose comments fledge's reader does not see, they are refused by name.
+#[test]
+fn comment_rules_decrypt_in_dotenv_and_are_refused_in_yaml() {
+    let Some(cli) = or_skip() else { return };
+    let key = age_key();
+    let dir = tempfile::tempdir().unwrap();
+    let env = format!("A={MARK}-a\n# sops:enc\nB={MARK}-b\nC={MARK}-c\n");
+    for rules in [
+        &["--encrypted-comment-regex", "sops:enc"][..],
+        &["--unencrypted-comment-regex", "sops:enc"][..],
+    ] {
+        let encrypted = cli.encrypt(dir.path(), "c.env", env.as_bytes(), &key.recipient, rules);
+        let case = Case {
+            name: "c.env",
+            encrypted: &encrypted,
+            input: Format::Dotenv,
+            output: Format::Dotenv,
+            out_flag: "dotenv",
+        };
+        let (ours, theirs) = both(cli, dir.path(), &key, &case);
+        assert_eq!(ours.unwrap(), theirs.unwrap(), "{rules:?}");
+    }
+    let yaml_doc = format!("a: {MARK}\n# sops:enc\nb: {MARK}\n");
+    let encrypted = cli.encrypt(
+        dir.path(),
+        "c.yaml",
+        yaml_doc.as_bytes(),
+        &key.recipient,
+        &["--encrypted-comment-regex", "sops:enc"],
+    );
+    let e = sops::decrypt(&encrypted, Format::Yaml, Format::Json, &keys_of(&key))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("encrypted_comment_regex"), "{e}");
+}
