@@ -65,3 +65,44 @@ fn a_plaintext_shows_its_length_only() {
         "Plaintext(7 bytes)"
     );
 }
+
+/// A JSON document whose `sops` metadata is `meta` (the values need not decrypt: the data key
+/// is looked for first).
+fn sealed(meta: &serde_json::Value) -> Vec<u8> {
+    let mut doc = json!({"password": "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]"});
+    doc["sops"] = meta.clone();
+    serde_json::to_vec(&doc).unwrap()
+}
+
+#[test]
+fn a_data_key_sealed_only_for_other_kinds_of_key_is_refused_by_kind() {
+    let meta = json!({"pgp": [{"fp": "ABCD", "enc": "-----BEGIN PGP MESSAGE-----", "created_at": "2026-01-01T00:00:00Z"}],
+        "kms": [{"arn": "arn:aws:kms:x", "enc": "x", "created_at": "2026-01-01T00:00:00Z"}],
+        "lastmodified": "2026-01-01T00:00:00Z", "mac": "", "version": "3.13.3"});
+    let e = decrypt(&sealed(&meta), Format::Json, Format::Json, &Keys::new()).unwrap_err();
+    assert!(matches!(e, Error::UnsupportedKeys { .. }), "{e}");
+    assert!(e.to_string().contains("sealed only for pgp, kms"), "{e}");
+    assert!(e.to_string().contains("add an age recipient"), "{e}");
+}
+
+#[test]
+fn shamir_key_groups_are_refused() {
+    let age = |r: &str| json!({"recipient": r, "enc": "x"});
+    let meta = json!({"key_groups": [{"age": [age("age1a")]}, {"age": [age("age1b")]}],
+        "shamir_threshold": 2, "lastmodified": "2026-01-01T00:00:00Z", "mac": "", "version": "3.13.3"});
+    let e = decrypt(&sealed(&meta), Format::Json, Format::Json, &Keys::new()).unwrap_err();
+    assert!(matches!(e, Error::Shamir { groups: 2 }), "{e}");
+}
+
+#[test]
+fn metadata_that_sets_two_rules_or_no_keys_is_refused() {
+    let meta = json!({"age": [{"recipient": "age1a", "enc": "x"}], "encrypted_regex": "^a",
+        "unencrypted_suffix": "_x", "lastmodified": "2026-01-01T00:00:00Z", "mac": "", "version": "3"});
+    let e = decrypt(&sealed(&meta), Format::Json, Format::Json, &Keys::new()).unwrap_err();
+    assert!(e.to_string().contains("more than one of"), "{e}");
+    let meta = json!({"lastmodified": "2026-01-01T00:00:00Z", "mac": "", "version": "3"});
+    let e = decrypt(&sealed(&meta), Format::Json, Format::Json, &Keys::new()).unwrap_err();
+    assert!(e.to_string().contains("no keys found"), "{e}");
+    let e = decrypt(b"{\"a\": 1}", Format::Json, Format::Json, &Keys::new()).unwrap_err();
+    assert!(e.to_string().contains("sops metadata not found"), "{e}");
+}
