@@ -28,6 +28,9 @@
 //!   Flux's own schemas) and the sync units they make.
 //! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
 //! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
+//! - [`sops`]: documents encrypted with SOPS (age keys; YAML, JSON, dotenv, binary), decrypted
+//!   as `sops --decrypt` does, MAC checked; keys come in as values. `render` calls it where
+//!   Flux's kustomize-controller decrypts.
 //! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields, what
 //!   a field manager applied (from `managedFields`), a Secret's data as the server holds it.
 //! - [`keys`]: every annotation, label, trailer and name fledge writes; [`ids`]: the identities
@@ -51,5 +54,6 @@ pub mod report;
 pub mod revision;
 pub mod rollout;
 pub mod routing;
+pub mod sops;
 pub mod source;
 pub mod writeback;

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use super::decrypt::{self, Decrypt, Options};
 use super::fieldspec::TransformerConfig;
 use super::fs::{self, Entry, Files};
 use super::generate::{self, Kind};
@@ -25,8 +26,19 @@ fn own_dir(dir: &str) -> String {
     )
 }
 
-/// Renders the kustomization, or the plain manifest folder, at root-relative `dir`.
+/// Renders the kustomization, or the plain manifest folder, at root-relative `dir`. Nothing is
+/// decrypted: a SOPS-encrypted input fails the render (see [`render_with`]).
 pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
+    render_with(files, dir, &Options::default())
+}
+
+/// [`render`], with SOPS-encrypted inputs decrypted by `options.decrypt` where Flux's
+/// kustomize-controller decrypts them (see [`super::decrypt`]).
+pub fn render_with(
+    files: &dyn Files,
+    dir: &str,
+    options: &Options<'_>,
+) -> Result<Vec<Value>, Error> {
     let dir = match dir.trim_start_matches("./") {
         "." => "",
         d => d,
@@ -45,6 +57,7 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
     }
     let mut b = Builder {
         files,
+        decrypt: options.decryptor(),
         stack: Vec::new(),
         top: dir.to_owned(),
         origin_annotations: false,
@@ -81,7 +94,9 @@ pub fn render(files: &dyn Files, dir: &str) -> Result<Vec<Value>, Error> {
             (acc, sort)
         }
     };
-    b.finish(acc, sort.as_ref())
+    let mut objects = b.finish(acc, sort.as_ref())?;
+    decrypt::finish(b.decrypt, dir, &mut objects)?;
+    Ok(objects)
 }
 
 /// Refuses an object with a character kubectl kustomize cannot print (a plain folder is not
@@ -116,6 +131,8 @@ fn printable(top: &str, acc: &Acc) -> Result<(), Error> {
 
 pub(super) struct Builder<'a> {
     pub(super) files: &'a dyn Files,
+    /// Decrypts SOPS-encrypted inputs (or refuses them, given no keys).
+    pub(super) decrypt: &'a dyn Decrypt,
     /// Kustomization directories being built, outermost first (for cycle detection).
     stack: Vec<String>,
     top: String,
@@ -273,8 +290,9 @@ impl Builder<'_> {
     /// Loads the objects in a manifest file (`List` kinds expanded).
     fn load_objects(&self, path: &str) -> Result<Vec<Resource>, Error> {
         let bytes = self.read(path)?;
+        let docs = Self::parse_objects(path, &bytes)?;
         let mut out = Vec::new();
-        for doc in Self::parse_objects(path, &bytes)? {
+        for doc in decrypt::objects(self.decrypt, path, &bytes, docs)? {
             self.expand_object(path, doc, &mut out)?;
         }
         Ok(out)

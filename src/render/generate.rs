@@ -18,6 +18,13 @@ pub(crate) enum Kind {
 pub(crate) trait Source {
     /// Bytes of a file named relative to the kustomization directory.
     fn read(&self, reference: &str) -> Result<Vec<u8>, String>;
+
+    /// Bytes of a file the entry reads as `format` (its key's or name's, as Flux decides the
+    /// format of a SOPS-encrypted source); a source that decrypts does so here.
+    fn read_as(&self, reference: &str, format: crate::sops::Format) -> Result<Vec<u8>, String> {
+        let _ = format;
+        self.read(reference)
+    }
 }
 
 /// Builds the object a generator entry describes. Returns the object and whether its name
@@ -118,7 +125,12 @@ fn pairs(args: &GeneratorArgs, source: &dyn Source) -> Result<Vec<(String, Vec<u
         .iter()
         .chain(std::iter::once(&args.env).filter(|e| !e.is_empty()));
     for env in envs {
-        let text = source.read(env)?;
+        // Flux reads an env file as dotenv unless its name says another format.
+        let format = match crate::sops::Format::for_path(env) {
+            crate::sops::Format::Binary => crate::sops::Format::Dotenv,
+            f => f,
+        };
+        let text = source.read_as(env, format)?;
         for (k, v) in parse_env(&String::from_utf8_lossy(&text), env)? {
             add(k, v.into_bytes())?;
         }
@@ -131,7 +143,8 @@ fn pairs(args: &GeneratorArgs, source: &dyn Source) -> Result<Vec<(String, Vec<u
                 file.as_str(),
             ),
         };
-        add(key, source.read(path)?)?;
+        let format = crate::sops::Format::for_path(file.split('=').next().unwrap_or(file));
+        add(key, source.read_as(path, format)?)?;
     }
     for literal in &args.literals {
         let (k, v) = literal

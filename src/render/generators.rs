@@ -5,9 +5,41 @@ use serde_json::{Map, Value};
 
 use super::Error;
 use super::build::{Acc, Builder};
+use super::decrypt;
 use super::generate::{self, Kind};
 use super::kustomization::{GeneratorArgs, GeneratorOptions};
 use super::object::{Origin, Resource};
+use crate::sops::Format;
+
+/// A generator's files, read (and, for a secretGenerator, decrypted) through the build.
+struct Src<'b, 'c> {
+    b: &'b Builder<'c>,
+    dir: &'b str,
+    kpath: &'b str,
+    /// Flux decrypts the sources of secretGenerator entries only.
+    secret: bool,
+}
+impl generate::Source for Src<'_, '_> {
+    fn read(&self, reference: &str) -> Result<Vec<u8>, String> {
+        let path = self
+            .b
+            .file_in(self.dir, self.kpath, reference)
+            .map_err(|e| e.to_string())?;
+        self.b.read(&path).map_err(|e| e.to_string())
+    }
+
+    fn read_as(&self, reference: &str, format: Format) -> Result<Vec<u8>, String> {
+        let bytes = self.read(reference)?;
+        if !self.secret {
+            return Ok(bytes);
+        }
+        let path = self
+            .b
+            .file_in(self.dir, self.kpath, reference)
+            .map_err(|e| e.to_string())?;
+        decrypt::file(self.b.decrypt, &path, bytes, format).map_err(|e| e.to_string())
+    }
+}
 
 impl Builder<'_> {
     pub(super) fn generate(
@@ -19,20 +51,6 @@ impl Builder<'_> {
         args: &GeneratorArgs,
         global: Option<&GeneratorOptions>,
     ) -> Result<(), Error> {
-        struct Src<'b, 'c> {
-            b: &'b Builder<'c>,
-            dir: &'b str,
-            kpath: &'b str,
-        }
-        impl generate::Source for Src<'_, '_> {
-            fn read(&self, reference: &str) -> Result<Vec<u8>, String> {
-                let path = self
-                    .b
-                    .file_in(self.dir, self.kpath, reference)
-                    .map_err(|e| e.to_string())?;
-                self.b.read(&path).map_err(|e| e.to_string())
-            }
-        }
         let plugin = match kind {
             Kind::ConfigMap => "ConfigMapGenerator",
             Kind::Secret => "SecretGenerator",
@@ -45,6 +63,7 @@ impl Builder<'_> {
                 b: self,
                 dir,
                 kpath,
+                secret: kind == Kind::Secret,
             },
         )
         .map_err(|m| Error::invalid(kpath, format!("{plugin} `{}`: {m}", args.name)))?;

@@ -11,6 +11,7 @@
 //! error leaves no partial output.
 
 mod build;
+pub mod decrypt;
 pub mod fieldspec;
 pub mod flux;
 pub mod fs;
@@ -33,7 +34,8 @@ pub mod yaml;
 
 use std::fmt;
 
-pub use build::render;
+pub use build::{render, render_with};
+pub use decrypt::{Decrypt, Options};
 pub use fs::{DiskFiles, Files, MemFiles};
 pub use object::{Gvk, ResId, Resource};
 

@@ -280,7 +280,12 @@ impl Builder<'_> {
         let (source, text) = match (&entry.path, &entry.patch) {
             (Some(p), None) => {
                 let path = self.file_in(dir, kpath, p)?;
-                let bytes = self.read(&path)?;
+                let mut bytes = self.read(&path)?;
+                // Flux decrypts the files of `patches` (not of `patchesJson6902`).
+                if !json_only {
+                    let format = crate::sops::Format::for_path(&path);
+                    bytes = super::decrypt::file(self.decrypt, &path, bytes, format)?;
+                }
                 (path, bytes)
             }
             (None, Some(inline)) => (

@@ -36,6 +36,7 @@ mod report;
 mod rollout_prometheus;
 mod routing_schemas;
 mod safety;
+mod sops;
 mod support;
 mod validate;
 mod webhook;
