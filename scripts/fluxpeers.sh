@@ -4,8 +4,8 @@
 # path, one a line, in the order asked. A binary is kept beside the Rust target dir under its
 # name and pinned version, so a warm machine reuses it; Go's caches keep a rebuild short.
 #
-#   scripts/fluxpeers.sh                      # kustomize-controller (what the tests run)
-#   scripts/fluxpeers.sh source-controller    # any of: kustomize-controller source-controller
+#   scripts/fluxpeers.sh                      # kustomize-controller, source-controller (the tests')
+#   scripts/fluxpeers.sh source-controller    # any of them, in the order given
 #
 # `go install` refuses these modules (their go.mod has replace directives, one of them to
 # ./api), so each is built the way its own repository builds it: the module's source is copied
@@ -22,7 +22,7 @@ toolchain=go1.27.3
 say() { echo "fluxpeers: $*" >&2; }
 
 if [ $# -eq 0 ]; then
-  set -- kustomize-controller
+  set -- kustomize-controller source-controller
 fi
 # The directory of a module in the module cache, downloading it when missing.
 module_dir() {
@@ -76,7 +76,8 @@ build() {
 }
 
 # source-controller v1.9.6 requires github.com/fluxcd/pkg/artifact v0.18.3, which the module
-# proxy does not serve; v0.18.0 is the newest that it does.
+# proxy does not serve; v0.18.0 is the newest that it does, and its API is the one
+# source-controller uses.
 artifact_v0_18_0() {
   (cd "$1" && go mod edit -replace github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0)
 }

@@ -1,6 +1,6 @@
 //! fledge's sync held to Flux's: the same repository synced by Flux's kustomize-controller (a
-//! Kustomization with `prune: true` and `targetNamespace`, through the support harness `flux`)
-//! into one namespace and by `fledge run --path` (the same namespace set in the overlay) into
+//! Kustomization with `prune: true` and `targetNamespace`, its GitRepository fetched by Flux's
+//! source-controller, through the support harness `flux`) into one namespace and by `fledge run --path` (the same namespace set in the overlay) into
 //! another, then compared object by object, field by field, as the API server stored them:
 //! after a first commit, and after a second that drops one object, renames a generated
 //! ConfigMap (its data changed) and changes the Deployment. Server-owned metadata and the
@@ -385,8 +385,9 @@ async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
         .collect();
     let first = remote.commit(&refs, "web 1");
 
-    // Flux: the GitRepository's artifact, then the Kustomization.
-    let revision = flux.publish(&home, "shop", &remote, &first);
+    // Flux: the GitRepository (source-controller fetches it over HTTP), then the Kustomization.
+    let _served = flux.git_repository(&home, "shop", &remote);
+    let revision = flux.fetch(&home, "shop", &first).await;
     let start = Instant::now();
     flux.apply_kustomization(
         &home,
@@ -419,8 +420,9 @@ async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
         .cloned()
         .expect("the generated ConfigMap");
 
-    // The second commit, to fledge first (it sees the push itself), then to Flux (published as
-    // source-controller would), one after the other so that neither slows the other.
+    // The second commit, to fledge first (it sees the push itself), then to Flux (a
+    // reconciliation of the GitRepository asked for at once, as `flux reconcile` does), one after
+    // the other so that neither slows the other.
     let start = Instant::now();
     let second = second_commit(&remote, &fledge_ns);
     d.until_sync("the second commit synced", |s| {
@@ -428,8 +430,8 @@ async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
     })
     .await;
     let fledge_second = start.elapsed();
-    let revision = flux.publish(&home, "shop", &remote, &second);
     let start = Instant::now();
+    let revision = flux.fetch(&home, "shop", &second).await;
     flux.wait_ready("shop", &home, &revision).await;
     let flux_second = start.elapsed();
     let after = assert_same(c, flux, &home, &flux_ns, &fledge_ns).await;
@@ -457,14 +459,16 @@ async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
     eprintln!(
         "{} and {} objects compared (first and second commit). Ready on the same repository: first commit \
          kustomize-controller {:.2}s (Kustomization applied to Ready), fledge {:.2}s (process \
-         start to synced); second commit kustomize-controller {:.2}s (artifact published to \
-         Ready), fledge {:.2}s (push to synced); kustomize-controller resident memory {} MiB",
+         start to synced); second commit Flux {:.2}s (source fetch asked for to Kustomization \
+         Ready), fledge {:.2}s (push to synced); resident memory kustomize-controller {} MiB, \
+         source-controller {} MiB",
         before.len(),
         after.len(),
         flux_first.as_secs_f64(),
         fledge_first.as_secs_f64(),
         flux_second.as_secs_f64(),
         fledge_second.as_secs_f64(),
-        flux.rss_kib() / 1024
+        flux.rss_kib().0 / 1024,
+        flux.rss_kib().1 / 1024
     );
 }
