@@ -35,6 +35,11 @@ pub const FLUX_OPT_OUT: &[(&str, &str)] = &[
     ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
     ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
 ];
+/// The label or annotation that, set to [`FLUX_SUBSTITUTE_DISABLED`], keeps Flux's post-build
+/// substitution off an object.
+pub const FLUX_SUBSTITUTE: &str = "kustomize.toolkit.fluxcd.io/substitute";
+/// The value of [`FLUX_SUBSTITUTE`] that turns substitution off.
+pub const FLUX_SUBSTITUTE_DISABLED: &str = "disabled";
 /// The pod-template annotation that forces a new primary rollout at each promotion (Flagger's).
 pub const FLAGGER_ID: &str = "flagger-id";
 /// Labels Flagger looks for in the target's selector, in order (`-selector-labels`).

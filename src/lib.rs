@@ -24,6 +24,8 @@
 //! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
 //! - [`release`]: the vocabulary: Canary specs and their parser (checked against Flagger's own
 //!   schemas), release state, readiness, the API view.
+//! - [`flux`]: Flux's objects as configuration (Kustomizations, GitRepositories, checked against
+//!   Flux's own schemas) and the sync units they make.
 //! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
 //! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
 //! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields, what
@@ -38,6 +40,7 @@ pub mod chain;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
+pub mod flux;
 pub mod ids;
 pub mod keys;
 pub mod net;

@@ -337,6 +337,7 @@ pub fn secret_field(secret: &Value, key: &str) -> Option<String> {
 }
 
 pub mod owned;
+pub mod schema;
 
 #[cfg(test)]
 mod tests;

@@ -31,7 +31,6 @@ use super::context::Context;
 use super::shared::World;
 use crate::chain::Chain;
 use crate::release::spec::{ReleaseKey, Severity};
-use crate::release::state::Transition;
 use crate::release::{Phase, ReleaseState, ReleaseTarget};
 use crate::report::alerts::Alert;
 use crate::rollout::targets;
@@ -209,16 +208,18 @@ impl Writer {
         Ok(())
     }
 
-    /// A promotion record for every release whose promoted revision is the one Git asks for.
+    /// A promotion record for every release that promoted: its last promotion, kept in its
+    /// status until the next one (unchanged content makes no commit).
     async fn write_promotions(&mut self, world: &World) -> Result<(), writeback::Error> {
         let promoted: Vec<_> = world
             .releases
             .values()
-            .filter(|(t, s)| {
-                s.phase == Phase::Succeeded
-                    && s.primary_revision.as_deref() == Some(t.revision.id.0.as_str())
-                    // An abort promoted nothing: the primary's record stands as written.
-                    && !s.history.last().is_some_and(Transition::is_abort)
+            .filter_map(|(t, s)| {
+                let p = s
+                    .promotion
+                    .clone()
+                    .or_else(|| record::current_promotion(t, s))?;
+                Some((t, p))
             })
             .collect();
         if promoted.is_empty() {
@@ -226,9 +227,11 @@ impl Writer {
         }
         let edits = promoted
             .iter()
-            .map(|(t, s)| Edit {
+            .map(|(t, p)| Edit {
                 path: record::promotion_path(&t.spec.namespace, &t.spec.name),
-                content: Some(record::promotion_record(t, s).into_bytes()),
+                content: Some(
+                    record::promotion_record(&t.spec.namespace, &t.spec.name, p).into_bytes(),
+                ),
             })
             .collect();
         let names: Vec<String> = promoted

@@ -135,6 +135,25 @@ pub struct ReleaseState {
     /// The last phase changes, newest last (bounded by [`HISTORY_LEN`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Transition>,
+    /// The last promotion, as its record in Git says it: kept until the next one, so that the
+    /// record is written even when fledge restarts, or the next rollout starts, before it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+}
+
+/// A promotion: what the primary was given, from which commit, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    pub revision: RevisionId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<CommitId>,
+    /// `{container, image}` of each container of the promoted pod template.
+    pub images: Vec<serde_json::Value>,
+    /// Unix seconds.
+    pub promoted_at: i64,
+    /// Promoted without analysis: the revision was promoted before.
+    pub fast_rollback: bool,
 }
 
 /// A tick that could not complete: a machine-readable reason (`Forbidden`, `Unreachable`,

@@ -388,12 +388,19 @@ impl Builder<'_> {
         }
     }
 
-    /// Every `*.yaml`/`*.yml` below `dir`, in path order (Flux's behaviour for plain folders).
+    /// Every `*.yaml`/`*.yml` below `dir`, in path order (Flux's behaviour for plain folders),
+    /// and each sub-directory with its own kustomization built as one, not descended into (as
+    /// Flux's generator lists it: the `flux-system` directory of a bootstrap layout).
     fn plain_dir(&mut self, dir: &str) -> Result<Acc, Error> {
         let mut acc = Acc::default();
         let mut files = Vec::new();
         self.collect_yaml(dir, &mut files)?;
         for f in files {
+            if self.files.entry(&f) == Some(Entry::Dir) {
+                let sub = self.build_dir(&f, None)?;
+                Self::merge_acc(&mut acc, sub, &f)?;
+                continue;
+            }
             for r in self.load_objects(&f)? {
                 Self::add(&mut acc, r, &f)?;
             }
@@ -412,6 +419,7 @@ impl Builder<'_> {
             }
             let path = fs::join(dir, &name).expect("a child name never leaves the root");
             match self.files.entry(&path) {
+                Some(Entry::Dir) if self.find_kustomization(&path)?.is_some() => out.push(path),
                 Some(Entry::Dir) => self.collect_yaml(&path, out)?,
                 Some(Entry::File) if is_yaml_name(&name) => {
                     out.push(path);

@@ -12,6 +12,7 @@
 
 mod build;
 pub mod fieldspec;
+pub mod flux;
 pub mod fs;
 mod generate;
 mod generators;
@@ -26,6 +27,7 @@ mod selector;
 pub mod smp;
 mod transform;
 mod transformers;
+pub mod varsub;
 pub mod yaml;
 
 use std::fmt;
@@ -108,6 +110,13 @@ pub enum Error {
     },
     #[error("{path}: {message}")]
     Invalid { path: DisplayPath, message: String },
+    #[error("Flux Kustomization `spec.{field}`: {message}")]
+    FluxSpec { field: String, message: String },
+    #[error("{path}: postBuild: {cause}")]
+    PostBuild {
+        path: DisplayPath,
+        cause: varsub::Error,
+    },
 }
 
 impl Error {

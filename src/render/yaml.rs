@@ -1061,6 +1061,8 @@ fn write_literal(s: &str, indent: usize, out: &mut String) {
 }
 
 mod binary;
+mod go_v2;
+pub(crate) use go_v2::read_substituted;
 
 #[cfg(test)]
 mod tests;

@@ -94,6 +94,10 @@ pub struct SyncStatus {
     /// that no inventory accounts for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How the last commit rendered is synced where it differs from what Flux would do (Flux's
+    /// controllers skipped, Flux kinds left out, Flux fields not followed yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// A rewrite of the tracked reference's history, as `/api/sync` shows it.

@@ -27,7 +27,8 @@ use crate::keys;
 use crate::release::Phase;
 use crate::release::spec::{HookType, MetricTemplate, ReleaseKey, ReleaseSpec, Severity};
 use crate::release::state::{
-    Action, Decision, Desired, Event, EventType, Observation, Outcome, Question, ReleaseState,
+    Action, Decision, Desired, Event, EventType, Observation, Outcome, Promotion, Question,
+    ReleaseState, Transition,
 };
 use crate::release::{Readiness, ReleaseTarget, deployment_readiness};
 use crate::revision::{self, Revision, RevisionId};
@@ -459,6 +460,10 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                 None => break d,
             }
         };
+        let mut decision = decision;
+        if let Some(p) = promotion(t, &state, &decision.state) {
+            decision.state.promotion = Some(p);
+        }
         if decision.state != state || cleared || migrated {
             self.persist(spec, &decision.state).await?;
         }
@@ -500,4 +505,19 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             primary_left,
         })
     }
+}
+
+/// The promotion `after` made, when the tick promoted: a new `Succeeded` that is not an
+/// aborted analysis. The images are the target's, which the primary was just given.
+fn promotion(t: &ReleaseTarget, before: &ReleaseState, after: &ReleaseState) -> Option<Promotion> {
+    let promoted = after.phase == Phase::Succeeded
+        && (before.phase != Phase::Succeeded || before.primary_revision != after.primary_revision)
+        && !after.history.last().is_some_and(Transition::is_abort);
+    Some(Promotion {
+        revision: after.primary_revision.clone().filter(|_| promoted)?,
+        source_commit: after.primary_commit.clone(),
+        images: crate::writeback::record::images(&t.target),
+        promoted_at: after.last_transition_time,
+        fast_rollback: after.fast_rollback,
+    })
 }

@@ -7,6 +7,8 @@
 //! manages. Canary, MetricTemplate and AlertProvider objects configure fledge and are not
 //! applied. A Canary that cannot be used is reported and skipped; the others go on.
 
+mod flux;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -35,6 +37,9 @@ pub struct Desired {
     pub owned: BTreeSet<ObjectKey>,
     /// Canaries (and templates) that cannot be used, with the reason.
     pub problems: Vec<Problem>,
+    /// What a person should know of how the commit is synced (Flux objects left out, Flux
+    /// fields not followed yet).
+    pub notices: Vec<String>,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -65,7 +70,8 @@ fn with_ns(o: &Value, ns: &str) -> Value {
     with_namespace(o.clone(), ns)
 }
 
-/// Renders `path` of `files` and splits the result. `commit` is the snapshot's commit, used
+/// Renders `path` of `files` (and the Flux Kustomizations reachable from it) and splits the
+/// result. `commit` is the snapshot's commit, used
 /// as the commit that brought each revision; the daemon replaces it with the earlier commit
 /// when a revision did not change.
 pub fn desired(
@@ -75,8 +81,11 @@ pub fn desired(
     provider: &Provider,
     key: &HashKey,
 ) -> Result<Desired, render::Error> {
-    let objects = render::render(files, path)?;
-    Ok(split(&objects, commit, provider, key))
+    let built = flux::build(files, path)?;
+    let mut d = split(&built.objects, commit, provider, key);
+    d.notices = built.notices;
+    d.owned.extend(built.consumed);
+    Ok(d)
 }
 
 /// [`desired`] for already rendered objects.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::keys::{self, COMMIT_TRAILER, REASON_TRAILER, RELEASE_TRAILER, REVISION_TRAILER};
 use crate::release::ReleaseTarget;
 use crate::release::state::rfc3339;
-use crate::release::state::{FAST_ROLLBACK, Phase, ReleaseState, Transition};
+use crate::release::state::{FAST_ROLLBACK, Phase, Promotion, ReleaseState, Transition};
 use crate::release::view::FailedCheckView;
 
 /// `releases/<namespace>/<name>.yaml` on the status branch.
@@ -84,23 +84,37 @@ pub fn images(target: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// The promotion record of a release in `Succeeded`.
+/// The promotion record of a release: its last promotion.
 #[must_use]
-pub fn promotion_record(t: &ReleaseTarget, state: &ReleaseState) -> String {
+pub fn promotion_record(namespace: &str, name: &str, p: &Promotion) -> String {
     let v = json!({
-        "release": t.spec.key(),
-        "revision": state.primary_revision,
-        "sourceCommit": state.primary_commit,
-        "images": images(&t.target),
-        "promotedAt": rfc3339(state.last_transition_time),
-        "fastRollback": state.fast_rollback,
+        "release": format!("{namespace}/{name}"),
+        "revision": p.revision,
+        "sourceCommit": p.source_commit,
+        "images": p.images,
+        "promotedAt": rfc3339(p.promoted_at),
+        "fastRollback": p.fast_rollback,
     });
     format!(
-        "# The revision fledge last promoted for {}/{}. Written by fledge.\n{}",
-        t.spec.namespace,
-        t.spec.name,
+        "# The revision fledge last promoted for {namespace}/{name}. Written by fledge.\n{}",
         yaml(&v)
     )
+}
+
+/// The last promotion of a release whose status predates [`ReleaseState::promotion`]: the one
+/// it is in, when it is in `Succeeded` on the revision Git asks for and did not abort.
+#[must_use]
+pub fn current_promotion(t: &ReleaseTarget, state: &ReleaseState) -> Option<Promotion> {
+    let promoted = state.phase == Phase::Succeeded
+        && state.primary_revision.as_ref() == Some(&t.revision.id)
+        && !state.history.last().is_some_and(Transition::is_abort);
+    promoted.then(|| Promotion {
+        revision: t.revision.id.clone(),
+        source_commit: state.primary_commit.clone(),
+        images: images(&t.target),
+        promoted_at: state.last_transition_time,
+        fast_rollback: state.fast_rollback,
+    })
 }
 
 /// One line of a commit's note: an outcome of a release that commit started.

@@ -163,6 +163,9 @@ fn comparable(mut s: ReleaseState) -> ReleaseState {
     for t in &mut s.history {
         t.time = 0;
     }
+    if let Some(p) = &mut s.promotion {
+        p.promoted_at = 0;
+    }
     s
 }
 
@@ -174,6 +177,10 @@ async fn a_rollout_promotes_through_the_weights() {
         end.primary_revision.as_deref(),
         Some(v2.revision.id.0.as_str())
     );
+    // The promotion, kept for its record in Git until the next one.
+    let promotion = end.promotion.as_ref().expect("the promotion is kept");
+    assert_eq!(promotion.revision, v2.revision.id);
+    assert_eq!(promotion.images[0]["image"], "web:2");
     let get = |kind: &str, name: &str| {
         objects
             .iter()

@@ -16,6 +16,8 @@ mod docs;
 mod executor;
 mod faults;
 mod flagger_examples;
+mod flux_build;
+mod flux_repo;
 mod fuzz;
 mod git_fds;
 mod git_http;

@@ -9,6 +9,7 @@ use fledge::daemon::config::OutcomeConfig;
 use fledge::daemon::outcomes::Writer;
 use fledge::daemon::{Clock, Context, World};
 use fledge::release::spec::Provider;
+use fledge::release::state::Promotion;
 use fledge::release::{Phase, ReleaseState};
 use fledge::report::alerts::Target;
 use fledge::revision::HashKey;
@@ -16,6 +17,48 @@ use fledge::rollout::targets;
 use fledge::writeback::WriterConfig;
 
 use super::support::git::Remote;
+
+/// An outcome writer to `remote`'s `main` that writes reverts, and promotion records when
+/// `promotions`; its alerts come out of the receiver.
+fn writer(
+    remote: &Remote,
+    cache: &std::path::Path,
+    promotions: bool,
+) -> (
+    Writer,
+    tokio::sync::mpsc::Receiver<fledge::daemon::Outgoing>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let target = Target {
+        kind: "generic".into(),
+        address: "http://127.0.0.1:1".into(),
+        token: None,
+        channel: "c".into(),
+        username: "u".into(),
+        proxy: None,
+    };
+    let mut cfg = WriterConfig::new(&remote.url(), cache.to_path_buf());
+    cfg.max_attempts = 2;
+    let oc = OutcomeConfig {
+        writer: cfg,
+        branch: "main".into(),
+        status_branch: None,
+        notes: false,
+        promotions,
+        reverts: true,
+        coalesce: Duration::ZERO,
+    };
+    let ctx = Context {
+        path: String::new(),
+        provider: Provider::Istio,
+        key: HashKey::offline(),
+        shared: Arc::default(),
+        alerts: tx,
+        global_alerts: vec![target],
+        clock: Clock::new(1.0),
+    };
+    (Writer::new(oc, ctx).unwrap(), rx)
+}
 
 fn app(image: &str, comment: &str) -> String {
     format!(
@@ -51,6 +94,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         t3.revision,
         "the comment changes no revision"
     );
+    let cache = tempfile::tempdir().unwrap();
     let state = ReleaseState {
         phase: Phase::Failed,
         canary_revision: Some(t3.revision.id.clone()),
@@ -60,37 +104,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         message: "Canary analysis failed".into(),
         ..ReleaseState::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-    let target = Target {
-        kind: "generic".into(),
-        address: "http://127.0.0.1:1".into(),
-        token: None,
-        channel: "c".into(),
-        username: "u".into(),
-        proxy: None,
-    };
-    let cache = tempfile::tempdir().unwrap();
-    let mut cfg = WriterConfig::new(&remote.url(), cache.path().to_path_buf());
-    cfg.max_attempts = 2;
-    let oc = OutcomeConfig {
-        writer: cfg,
-        branch: "main".into(),
-        status_branch: None,
-        notes: false,
-        promotions: false,
-        reverts: true,
-        coalesce: Duration::ZERO,
-    };
-    let ctx = Context {
-        path: String::new(),
-        provider: Provider::Istio,
-        key: key.clone(),
-        shared: Arc::default(),
-        alerts: tx,
-        global_alerts: vec![target],
-        clock: Clock::new(1.0),
-    };
-    let mut w = Writer::new(oc, ctx).unwrap();
+    let (mut w, mut rx) = writer(&remote, cache.path(), false);
     let world = World {
         commit: Some(c3.as_str().into()),
         sync: fledge::daemon::shared::SyncStatus::default(),
@@ -107,4 +121,56 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
     // Not tried again at every flush.
     w.flush(&world).await.unwrap();
     assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_promotion_not_recorded_before_the_next_rollout_began_is_still_recorded() {
+    let remote = Remote::new();
+    let c1 = remote.commit(&[("app.yaml", &app("web:1", ""))], "web 1");
+    let c2 = remote.commit(&[("app.yaml", &app("web:2", ""))], "web 2");
+    let key = HashKey::offline();
+    let target = |c: &str| {
+        let text = remote.show(c, "app.yaml").unwrap();
+        let objs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        targets::split(&objs, c, &Provider::Istio, &key)
+            .releases
+            .remove("shop/web")
+            .unwrap()
+    };
+    let (t1, t2) = (target(&c1), target(&c2));
+    // web 1 was promoted; fledge stopped before it wrote the record, and web 2 is under analysis.
+    let state = ReleaseState {
+        phase: Phase::Progressing,
+        canary_revision: Some(t2.revision.id.clone()),
+        primary_revision: Some(t1.revision.id.clone()),
+        source_commit: Some(c2.as_str().into()),
+        primary_commit: Some(c1.as_str().into()),
+        promotion: Some(Promotion {
+            revision: t1.revision.id.clone(),
+            source_commit: Some(c1.as_str().into()),
+            images: fledge::writeback::record::images(&t1.target),
+            promoted_at: 1_700_000_000,
+            fast_rollback: false,
+        }),
+        ..ReleaseState::default()
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let (mut w, _alerts) = writer(&remote, cache.path(), true);
+    let world = World {
+        commit: Some(c2.as_str().into()),
+        sync: fledge::daemon::shared::SyncStatus::default(),
+        releases: BTreeMap::from([(t2.spec.key(), (Arc::new(t2), state))]),
+    };
+    w.flush(&world).await.unwrap();
+    let record = remote
+        .show("main", ".fledge/promoted/shop/web.yaml")
+        .expect("the record of web 1");
+    assert!(record.contains("image: web:1"), "{record}");
+    assert!(record.contains(&c1), "{record}");
+    // Written once: the same promotion makes no further commit.
+    let head = remote.head();
+    w.flush(&world).await.unwrap();
+    assert_eq!(remote.head(), head);
 }

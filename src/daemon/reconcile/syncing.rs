@@ -64,6 +64,12 @@ impl Reconciler {
                 for p in &d.problems {
                     warn!(commit = %commit, "{p}");
                 }
+                if self.ctx.shared.sync().notices != d.notices {
+                    for n in &d.notices {
+                        warn!(commit = %commit, "{n}");
+                    }
+                }
+                self.ctx.shared.sync().notices = std::mem::take(&mut d.notices);
                 let held = self.hold_broken(&mut d).await;
                 let plain = std::mem::take(&mut d.plain);
                 let owned = std::mem::take(&mut d.owned);

@@ -81,7 +81,8 @@ impl Remote {
         self.dir.path().join("person")
     }
 
-    /// The person writes files, commits and pushes; returns the commit id.
+    /// The person writes files, commits and pushes (pulling again when fledge pushed first);
+    /// returns the person's commit id.
     pub(crate) fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
         let p = self.person();
         if git(&self.bare(), &["branch", "--list", "main"]).contains("main") {
@@ -94,8 +95,25 @@ impl Remote {
         }
         git(&p, &["add", "-A"]);
         git(&p, &["commit", "--quiet", "-m", message]);
-        git(&p, &["push", "--quiet", "origin", "HEAD:main"]);
-        self.head()
+        // As a person does when fledge pushed first (a promotion record, a revert): pull and
+        // push again.
+        for attempt in 1.. {
+            let pushed = Command::new("git")
+                .current_dir(&p)
+                .args(["push", "--quiet", "origin", "HEAD:main"])
+                .output()
+                .expect("git runs");
+            if pushed.status.success() {
+                break;
+            }
+            assert!(
+                attempt < 5,
+                "git push failed: {}",
+                String::from_utf8_lossy(&pushed.stderr)
+            );
+            git(&p, &["pull", "--quiet", "--rebase", "origin", "main"]);
+        }
+        git(&p, &["rev-parse", "HEAD"]).trim().to_owned()
     }
 
     pub(crate) fn head(&self) -> String {

@@ -1,0 +1,214 @@
+use serde_json::{Value, json};
+
+use super::units::{Build, discover};
+use super::{GitRepository, Kustomization};
+
+fn kustomization(name: &str, path: &str, extra: &Value) -> Value {
+    let mut spec = json!({
+        "interval": "10m",
+        "path": path,
+        "prune": true,
+        "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": spec,
+    })
+}
+
+fn repository() -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "flux-system", "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": "ssh://git@example.com/org/fleet", "ref": {"branch": "main"}},
+    })
+}
+
+fn config_map(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}})
+}
+
+#[test]
+fn flux_defaults_apply_as_kustomize_controller_reads_them() {
+    let k = Kustomization::parse(&kustomization("apps", "./apps/prod/", &json!({}))).unwrap();
+    assert_eq!(k.path(), "apps/prod");
+    assert_eq!(k.interval().as_secs(), 600);
+    assert_eq!(k.retry_interval().as_secs(), 600);
+    assert_eq!(k.timeout().as_secs(), 570, "interval less 30 s");
+    let short =
+        Kustomization::parse(&kustomization("a", "./", &json!({"interval": "20s"}))).unwrap();
+    assert_eq!(short.timeout().as_secs(), 30, "never under 30 s");
+    assert_eq!(short.path(), "");
+    let with = Kustomization::parse(&kustomization(
+        "a",
+        "x",
+        &json!({"dependsOn": [{"name": "infra"}, {"name": "crds", "namespace": "ops"}]}),
+    ))
+    .unwrap();
+    let deps: Vec<String> = with
+        .dependencies()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(deps, ["flux-system/infra", "ops/crds"]);
+    let repo = GitRepository::parse(&repository()).unwrap();
+    assert_eq!(repo.tracks(), "branch main");
+}
+
+#[test]
+fn a_misspelt_or_mistyped_field_is_refused_with_its_path() {
+    let typo = kustomization("apps", "./apps", &json!({"dependOn": [{"name": "infra"}]}));
+    let e = Kustomization::parse(&typo).unwrap_err();
+    assert_eq!(e.path, "spec.dependOn");
+    assert!(e.message.contains("`dependsOn`"), "{e}");
+    let wrong = kustomization("apps", "./apps", &json!({"prune": "yes"}));
+    let e = Kustomization::parse(&wrong).unwrap_err();
+    assert_eq!(e.path, "spec.prune", "{e}");
+    let interval = kustomization("apps", "./apps", &json!({"interval": "ten minutes"}));
+    let e = Kustomization::parse(&interval).unwrap_err();
+    assert_eq!(e.path, "spec.interval", "{e}");
+    let mut old = kustomization("apps", "./apps", &json!({}));
+    old["apiVersion"] = json!("kustomize.toolkit.fluxcd.io/v1beta2");
+    let e = Kustomization::parse(&old).unwrap_err();
+    assert!(e.message.contains("flux migrate"), "{e}");
+}
+
+#[test]
+fn the_bootstrap_layout_makes_the_root_and_its_kustomizations_units_in_dependency_order() {
+    let mut controller = config_map("source-controller");
+    controller["metadata"]["labels"] = json!({"app.kubernetes.io/part-of": "flux"});
+    let root = vec![
+        repository(),
+        kustomization("flux-system", "./clusters/prod", &json!({})),
+        kustomization(
+            "apps",
+            "./apps/prod",
+            &json!({"dependsOn": [{"name": "infra"}]}),
+        ),
+        kustomization("infra", "./infrastructure", &json!({})),
+        controller,
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "redis", "namespace": "apps"}}),
+        config_map("settings"),
+    ];
+    let units = discover("clusters/prod/", root, |k: &Kustomization| {
+        Ok::<_, String>(vec![config_map(&format!("from-{}", k.id.name))])
+    });
+    let names: Vec<String> = units.units.iter().map(super::Unit::name).collect();
+    assert_eq!(
+        names,
+        [
+            "flux-system/flux-system",
+            "flux-system/infra",
+            "flux-system/apps"
+        ]
+    );
+    let Build::Objects(root_objects) = &units.units[0].build else {
+        panic!("{:?}", units.units[0].build)
+    };
+    assert_eq!(
+        root_objects,
+        &[config_map("settings")],
+        "Flux's own are taken out"
+    );
+    assert_eq!(
+        units.units[2].build,
+        Build::Objects(vec![config_map("from-apps")])
+    );
+    assert_eq!(
+        units
+            .root_source
+            .as_ref()
+            .map(|r| r.id.to_string())
+            .as_deref(),
+        Some("flux-system/flux-system")
+    );
+    assert!(
+        units.notices.iter().any(|n| n.contains("part-of: flux")),
+        "{:?}",
+        units.notices
+    );
+    assert!(
+        units
+            .notices
+            .iter()
+            .any(|n| n.contains("HelmRelease apps/redis")),
+        "{:?}",
+        units.notices
+    );
+}
+
+#[test]
+fn a_dependency_cycle_fails_its_units_and_other_sources_and_tenants_are_refused() {
+    let root = vec![
+        repository(),
+        kustomization("a", "./a", &json!({"dependsOn": [{"name": "b"}]})),
+        kustomization("b", "./b", &json!({"dependsOn": [{"name": "a"}]})),
+        kustomization(
+            "other",
+            "./o",
+            &json!({"sourceRef": {"kind": "GitRepository", "name": "elsewhere"}}),
+        ),
+        kustomization("tenant", "./t", &json!({"serviceAccountName": "team-a"})),
+        kustomization("ok", "./ok", &json!({"suspend": true})),
+    ];
+    let units = discover("", root, |_: &Kustomization| Ok::<_, String>(Vec::new()));
+    let build = |name: &str| {
+        units
+            .units
+            .iter()
+            .find(|u| u.name() == format!("flux-system/{name}"))
+            .map(|u| u.build.clone())
+            .unwrap()
+    };
+    for name in ["a", "b"] {
+        let Build::Failed(why) = build(name) else {
+            panic!("{name}")
+        };
+        assert!(why.contains("cycle among"), "{why}");
+    }
+    let Build::Failed(why) = build("other") else {
+        panic!()
+    };
+    assert!(why.contains("not the repository fledge runs on"), "{why}");
+    let Build::Failed(why) = build("tenant") else {
+        panic!()
+    };
+    assert!(why.contains("impersonation"), "{why}");
+    assert_eq!(build("ok"), Build::Suspended);
+    assert_eq!(
+        units.units[0].name(),
+        "root",
+        "no Kustomization names the root"
+    );
+}
+
+#[test]
+fn kustomizations_a_unit_applies_are_units_too_once_each() {
+    let root = vec![
+        repository(),
+        kustomization("tenants", "./tenants", &json!({})),
+    ];
+    let units = discover("clusters/prod", root, |k: &Kustomization| {
+        Ok::<_, String>(match k.id.name.as_str() {
+            // A tenant's path declares the tenant's Kustomization, and the tenants' path again.
+            "tenants" => vec![
+                kustomization("team-a", "./teams/a", &json!({})),
+                kustomization("tenants", "./tenants", &json!({})),
+            ],
+            _ => vec![config_map(&k.id.name)],
+        })
+    });
+    let names: Vec<String> = units.units.iter().map(super::Unit::name).collect();
+    assert_eq!(names, ["root", "flux-system/tenants", "flux-system/team-a"]);
+    assert_eq!(
+        units.units[2].build,
+        Build::Objects(vec![config_map("team-a")])
+    );
+}

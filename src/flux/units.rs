@@ -1,0 +1,298 @@
+//! Sync units: the root path fledge runs on and every Flux Kustomization reachable from it,
+//! each built, applied, pruned and reported on its own, in `dependsOn` order.
+//!
+//! Discovery follows Flux: the root path's objects may hold Kustomizations; each names a path
+//! whose objects may hold more. A Kustomization whose path is the root path is the root itself
+//! (`flux-system` in a bootstrapped repository): it gives the root its name and settings. Flux's
+//! own objects are configuration, never applied: Kustomizations and GitRepositories are read
+//! here; Flux's controllers (`gotk-components.yaml`: objects labelled
+//! `app.kubernetes.io/part-of: flux`) are replaced by fledge and skipped; the objects of Flux
+//! kinds fledge does not act on yet (HelmRelease, image automation, notifications) are named
+//! as unsupported and left out, so they never fail the rest of a sync.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Display;
+
+use serde_json::Value;
+
+use super::kustomization::normal_path;
+use super::{FluxError, GitRepository, Id, Kustomization};
+
+/// Flux's API groups: objects of these groups are configuration, never applied.
+pub const FLUX_GROUPS: [&str; 5] = [
+    "kustomize.toolkit.fluxcd.io",
+    "source.toolkit.fluxcd.io",
+    "helm.toolkit.fluxcd.io",
+    "notification.toolkit.fluxcd.io",
+    "image.toolkit.fluxcd.io",
+];
+
+/// The label Flux's own components carry (`flux install`, `gotk-components.yaml`).
+const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "flux");
+
+/// One sync unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// The Kustomization, or `None` for a root path no Kustomization names.
+    pub kustomization: Option<Kustomization>,
+    /// Its path in the repository (`""` is the root of the repository).
+    pub path: String,
+    /// What it applies, or why it cannot be built.
+    pub build: Build,
+}
+
+/// What became of a unit's build.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Build {
+    /// Its objects, Flux's own taken out.
+    Objects(Vec<Value>),
+    /// `spec.suspend`: nothing is built, applied or pruned until it is resumed.
+    Suspended,
+    /// It cannot be built or must not be applied; the cluster keeps what it applied before.
+    Failed(String),
+}
+
+impl Unit {
+    /// Its name in statuses: `<namespace>/<name>`, or `root` for a root path no Kustomization
+    /// names.
+    #[must_use]
+    pub fn name(&self) -> String {
+        self.kustomization
+            .as_ref()
+            .map_or_else(|| "root".to_owned(), |k| k.id.to_string())
+    }
+
+    /// The units it waits for.
+    #[must_use]
+    pub fn dependencies(&self) -> Vec<Id> {
+        self.kustomization
+            .as_ref()
+            .map(Kustomization::dependencies)
+            .unwrap_or_default()
+    }
+}
+
+/// The units of a commit, dependencies first, and what was noticed on the way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Units {
+    pub units: Vec<Unit>,
+    /// Objects left out, each said once: Flux's controllers, Flux kinds not supported yet.
+    pub notices: Vec<String>,
+    /// Flux objects that cannot be read (their units are not synced).
+    pub problems: Vec<FluxError>,
+    /// The GitRepository the root Kustomization names, when there is one.
+    pub root_source: Option<GitRepository>,
+}
+
+/// Discovers the units from the root path's objects, building each further Kustomization's
+/// path with `build` (same repository and commit).
+pub fn discover<E: Display>(
+    root_path: &str,
+    root_objects: Vec<Value>,
+    mut build: impl FnMut(&Kustomization) -> Result<Vec<Value>, E>,
+) -> Units {
+    let root_path = normal_path(root_path);
+    let mut out = Units::default();
+    let mut taken = Taken::default();
+    let root_objects = taken.take(root_objects, &mut out);
+    let root = taken
+        .kustomizations
+        .iter()
+        .position(|k| k.path() == root_path);
+    let root_kustomization = root.and_then(|i| taken.kustomizations.remove(i));
+    out.root_source = root_kustomization
+        .as_ref()
+        .and_then(|k| taken.repositories.get(&k.source().1).cloned());
+    let mut found = vec![Unit {
+        path: root_path,
+        build: root_kustomization
+            .as_ref()
+            .map_or(Build::Objects(root_objects.clone()), |k| {
+                if k.spec.suspend {
+                    Build::Suspended
+                } else {
+                    Build::Objects(root_objects.clone())
+                }
+            }),
+        kustomization: root_kustomization,
+    }];
+    let mut seen: BTreeSet<Id> = found
+        .iter()
+        .filter_map(|u| u.kustomization.as_ref().map(|k| k.id.clone()))
+        .collect();
+    // Without a Kustomization naming the root path, the repository is the one `flux bootstrap`
+    // names `flux-system`.
+    let root_repo = found[0].kustomization.as_ref().map_or_else(
+        || Id {
+            namespace: "flux-system".to_owned(),
+            name: "flux-system".to_owned(),
+        },
+        |k| k.source().1,
+    );
+    while let Some(k) = taken.kustomizations.pop_front() {
+        if !seen.insert(k.id.clone()) {
+            continue;
+        }
+        let outcome = match refusal(&k, &root_repo) {
+            Some(why) => Build::Failed(why),
+            None if k.spec.suspend => Build::Suspended,
+            None => match build(&k) {
+                Ok(objects) => Build::Objects(taken.take(objects, &mut out)),
+                Err(e) => Build::Failed(e.to_string()),
+            },
+        };
+        found.push(Unit {
+            path: k.path(),
+            kustomization: Some(k),
+            build: outcome,
+        });
+    }
+    out.units = order(found, &mut out.problems);
+    out
+}
+
+/// Why a Kustomization is not synced at all, when it is not: fledge refuses what it would do
+/// with other rights or elsewhere than Flux would.
+fn refusal(k: &Kustomization, root_repo: &Id) -> Option<String> {
+    let (kind, source) = k.source();
+    if kind != "GitRepository" || &source != root_repo {
+        return Some(format!(
+            "spec.sourceRef: {kind} {source} is not the repository fledge runs on; fledge syncs Kustomizations of that repository only (other sources are not followed yet)"
+        ));
+    }
+    if k.spec.kube_config.is_some() {
+        return Some(
+            "spec.kubeConfig: applying to another cluster is not supported; fledge applies to the cluster it runs in (remove the field, or run fledge in that cluster)".to_owned(),
+        );
+    }
+    if let Some(sa) = &k.spec.service_account_name {
+        return Some(format!(
+            "spec.serviceAccountName: applying as ServiceAccount {}/{sa} (impersonation) is not supported yet; fledge refuses rather than apply it with its own rights",
+            k.id.namespace
+        ));
+    }
+    None
+}
+
+/// What [`discover`] takes out of a build: Flux's objects.
+#[derive(Default)]
+struct Taken {
+    kustomizations: VecDeque<Kustomization>,
+    repositories: BTreeMap<Id, GitRepository>,
+    controllers_noticed: bool,
+}
+
+impl Taken {
+    /// The objects to apply; Flux's own are read (Kustomizations, GitRepositories) or named
+    /// and left out.
+    fn take(&mut self, objects: Vec<Value>, out: &mut Units) -> Vec<Value> {
+        let mut apply = Vec::new();
+        let mut unsupported: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for o in objects {
+            if o["metadata"]["labels"][PART_OF.0] == PART_OF.1 {
+                if !self.controllers_noticed {
+                    self.controllers_noticed = true;
+                    out.notices.push("Flux's own components (labelled app.kubernetes.io/part-of: flux, as gotk-components.yaml holds them) are skipped: fledge does their work".to_owned());
+                }
+                continue;
+            }
+            let api = o["apiVersion"].as_str().unwrap_or("");
+            let group = api.split_once('/').map_or("", |(g, _)| g);
+            if !FLUX_GROUPS.contains(&group) {
+                apply.push(o);
+                continue;
+            }
+            let kind = o["kind"].as_str().unwrap_or("");
+            match (group, kind) {
+                ("kustomize.toolkit.fluxcd.io", "Kustomization") => {
+                    match Kustomization::parse(&o) {
+                        Ok(k) => self.kustomizations.push_back(k),
+                        Err(e) => out.problems.push(e),
+                    }
+                }
+                ("source.toolkit.fluxcd.io", "GitRepository") => match GitRepository::parse(&o) {
+                    Ok(r) => {
+                        self.repositories.insert(r.id.clone(), r);
+                    }
+                    Err(e) => out.problems.push(e),
+                },
+                _ => unsupported
+                    .entry(kind.to_owned())
+                    .or_default()
+                    .push(format!(
+                        "{}/{}",
+                        crate::object::namespace_or_default(&o),
+                        o["metadata"]["name"].as_str().unwrap_or("")
+                    )),
+            }
+        }
+        for (kind, names) in unsupported {
+            out.notices.push(format!(
+                "{kind} {} left out: fledge does not act on Flux's {kind} yet",
+                names.join(", ")
+            ));
+        }
+        apply
+    }
+}
+
+/// The units with every dependency before its dependants (the discovery order otherwise); a
+/// unit in a `dependsOn` cycle fails, naming the cycle.
+fn order(units: Vec<Unit>, problems: &mut Vec<FluxError>) -> Vec<Unit> {
+    let names: Vec<Option<Id>> = units
+        .iter()
+        .map(|u| u.kustomization.as_ref().map(|k| k.id.clone()))
+        .collect();
+    let index: BTreeMap<&Id, usize> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| n.as_ref().map(|n| (n, i)))
+        .collect();
+    let deps: Vec<Vec<usize>> = units
+        .iter()
+        .map(|u| {
+            u.dependencies()
+                .iter()
+                .filter_map(|d| index.get(d).copied())
+                .collect()
+        })
+        .collect();
+    let mut placed = vec![false; units.len()];
+    let mut sequence = Vec::new();
+    loop {
+        let ready: Vec<usize> = (0..units.len())
+            .filter(|&i| !placed[i] && deps[i].iter().all(|&d| placed[d]))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for i in ready {
+            placed[i] = true;
+            sequence.push(i);
+        }
+    }
+    let cyclic: Vec<usize> = (0..units.len()).filter(|&i| !placed[i]).collect();
+    let cycle_names: Vec<String> = cyclic
+        .iter()
+        .filter_map(|&i| names[i].as_ref().map(ToString::to_string))
+        .collect();
+    let mut slots: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
+    let mut out: Vec<Unit> = sequence
+        .into_iter()
+        .filter_map(|i| slots[i].take())
+        .collect();
+    for i in cyclic {
+        if let Some(mut u) = slots[i].take() {
+            let why = format!(
+                "spec.dependsOn: a cycle among {}; no unit of it is synced until it is broken",
+                cycle_names.join(", ")
+            );
+            if let Some(k) = &u.kustomization {
+                problems.push(k.id.error("spec.dependsOn", why.clone()));
+            }
+            u.build = Build::Failed(why);
+            out.push(u);
+        }
+    }
+    out
+}
