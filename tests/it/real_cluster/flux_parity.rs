@@ -1,11 +1,13 @@
 //! fledge's sync held to Flux's: the same repository synced by Flux's kustomize-controller (a
 //! Kustomization with `prune: true` and `targetNamespace`, its GitRepository fetched by Flux's
-//! source-controller, through the support harness `flux`) into one namespace and by `fledge run --path` (the same namespace set in the overlay) into
-//! another, then compared object by object, field by field, as the API server stored them:
+//! source-controller, through the support harness `flux`) into one namespace and by `fledge run`
+//! into another, then compared object by object, field by field, as the API server stored them:
 //! after a first commit, and after a second that drops one object, renames a generated
-//! ConfigMap (its data changed) and changes the Deployment. Server-owned metadata and the
-//! namespace are left out; the labels each controller adds are the documented differences
-//! (docs/flux-parity.md), checked to be exactly those.
+//! ConfigMap (its data changed) and changes the Deployment. fledge runs on the cluster path, where
+//! a Flux Kustomization names the same overlay with its own `targetNamespace` (the same input
+//! to both), and on an overlay that sets the namespace itself. Server-owned metadata and the
+//! namespace are left out; what only kustomize-controller adds (its labels, the defaults it
+//! owns) is the documented difference (docs/flux-parity.md), checked to be exactly that.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -40,10 +42,45 @@ const FLUX_ONLY_FIELDS: [&str; 5] = [
 /// The kinds the repository declares, as kubectl names them.
 const KINDS: &str = "configmaps,secrets,serviceaccounts,services,deployments.apps,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io";
 
-/// The repository: a base (a Deployment, its Service, a generated ConfigMap and Secret, a
-/// ServiceAccount with a Role and its RoleBinding) and two overlays of it, `flux` (its
-/// namespace comes from the Kustomization's `targetNamespace`) and `fledge` (namespace `ns`).
+/// The repository: the base ([`base`]), an overlay of it, `flux` (its namespace comes from the
+/// Kustomization's `targetNamespace`), a cluster path, `clusters/test`, with a Flux
+/// Kustomization of the `flux` overlay whose `targetNamespace` is `ns`, as a Flux repository
+/// has it, and an overlay `fledge` that sets the namespace `ns` itself.
 fn repository(ns: &str, image: &str, level: &str, binding: bool) -> Vec<(String, String)> {
+    let overlay = |namespace: &str| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{namespace}resources: [../base]\n"
+        )
+    };
+    let mut files = base(image, level, binding);
+    files.extend([
+        ("flux/kustomization.yaml".into(), overlay("")),
+        (
+            "fledge/kustomization.yaml".into(),
+            overlay(&format!("namespace: {ns}\n")),
+        ),
+        (
+            "clusters/test/shop.yaml".into(),
+            format!(
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: shop, namespace: flux-system}}
+spec:
+  interval: 10m
+  path: ./flux
+  prune: true
+  targetNamespace: {ns}
+  sourceRef: {{kind: GitRepository, name: flux-system}}
+"
+            ),
+        ),
+    ]);
+    files
+}
+
+/// The base: a Deployment, its Service, a generated ConfigMap (`LEVEL=<level>`) and Secret, a
+/// ServiceAccount, a Role and (with `binding`) its RoleBinding.
+fn base(image: &str, level: &str, binding: bool) -> Vec<(String, String)> {
     let binding = if binding {
         "---
 apiVersion: rbac.authorization.k8s.io/v1
@@ -54,11 +91,6 @@ subjects: [{kind: ServiceAccount, name: web}]
 "
     } else {
         ""
-    };
-    let overlay = |namespace: &str| {
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{namespace}resources: [../base]\n"
-        )
     };
     vec![
         (
@@ -124,11 +156,6 @@ metadata: {{name: web-reader}}
 rules: [{{apiGroups: [\"\"], resources: [configmaps], verbs: [get, list]}}]
 {binding}"
             ),
-        ),
-        ("flux/kustomization.yaml".into(), overlay("")),
-        (
-            "fledge/kustomization.yaml".into(),
-            overlay(&format!("namespace: {ns}\n")),
         ),
     ]
 }
@@ -366,8 +393,22 @@ fn second_commit(remote: &Remote, fledge_ns: &str) -> String {
     remote.commit(&refs, "drop the role binding, debug logs, web 2")
 }
 
+/// fledge on the overlay that sets the namespace itself (`namespace:`, as kustomize-controller
+/// sets it from `targetNamespace`).
 #[tokio::test(flavor = "multi_thread")]
 async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
+    parity("fledge").await;
+}
+
+/// fledge on the cluster path, reading a Flux Kustomization of the same overlay as
+/// kustomize-controller's, with its own `targetNamespace`: the same input to both.
+#[tokio::test(flavor = "multi_thread")]
+async fn kustomize_controller_and_fledge_reading_the_same_flux_kustomization_agree() {
+    parity("clusters/test").await;
+}
+
+/// Both controllers through both commits, fledge on `path` of the repository; see the module.
+async fn parity(path: &str) {
     let Some(c) = or_skip() else { return };
     let Some(flux) = flux::or_skip(c).await else {
         return;
@@ -406,7 +447,7 @@ async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
         &remote,
         &home,
         dir.path(),
-        &["--path", "fledge", "--write-back", "false"],
+        &["--path", path, "--write-back", "false"],
     );
     d.until_sync("the first commit synced", |s| {
         s["appliedCommit"] == first.as_str() && s["ready"] == true
@@ -457,7 +498,7 @@ async fn kustomize_controller_and_fledge_apply_and_prune_the_same_objects() {
         "web:2"
     );
     eprintln!(
-        "{} and {} objects compared (first and second commit). Ready on the same repository: first commit \
+        "fledge on {path}: {} and {} objects compared (first and second commit). Ready on the same repository: first commit \
          kustomize-controller {:.2}s (Kustomization applied to Ready), fledge {:.2}s (process \
          start to synced); second commit Flux {:.2}s (source fetch asked for to Kustomization \
          Ready), fledge {:.2}s (push to synced); resident memory kustomize-controller {} MiB, \
