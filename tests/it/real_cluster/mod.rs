@@ -9,6 +9,7 @@ mod admission;
 mod conditions;
 mod demo;
 mod faults;
+mod flux_parity;
 mod install;
 mod leadership;
 mod parity;

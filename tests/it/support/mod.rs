@@ -7,6 +7,7 @@
 
 pub(crate) mod daemon;
 pub(crate) mod eventually;
+pub(crate) mod flux;
 pub(crate) mod fluxgen;
 pub(crate) mod git;
 pub(crate) mod proxy;

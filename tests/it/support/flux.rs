@@ -1,0 +1,468 @@
+//! Flux's kustomize-controller and source-controller beside the test control plane: the oracle
+//! of the sync differential tests. One of each per test binary, started on first use (from the
+//! binaries `scripts/fluxpeers.sh` builds, or `FLEDGE_FLUX_KUSTOMIZE_CONTROLLER` and
+//! `FLEDGE_FLUX_SOURCE_CONTROLLER`) on the control plane [`super::testcluster::or_skip`]
+//! returns, after Flux's CRDs (`tests/data/flux-crds`); they watch every namespace, run without
+//! leader election, and stop when the test binary exits.
+//!
+//! A test's GitRepository ([`Flux::git_repository`]) points source-controller at the test's bare
+//! repository through `git http-backend` behind the tests' smart-HTTP server (the CRD takes
+//! http(s) and ssh URLs only), with basic auth from a Secret; source-controller stores each
+//! commit as an artifact and serves it to kustomize-controller, as in a Flux installation.
+//! [`Flux::fetch`] asks for a reconciliation at once (`reconcile.fluxcd.io/requestedAt`, as
+//! `flux reconcile source git` does) rather than waiting for the interval.
+//!
+//! Without Go (where the controllers cannot be built) [`or_skip`] returns `None` and says so
+//! once on stderr; under `CI=true` that is a failure instead.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::daemon::free_port;
+use super::eventually::{never, within};
+use super::git::Remote;
+use super::testcluster::TestCluster;
+
+/// The version of Flux's controllers the harness runs (`scripts/fluxpeers.sh` pins it).
+pub(crate) const VERSION: &str = "v1.9.6";
+
+/// A controller process: `sh` holding it stops it when its stdin, this process's pipe, closes
+/// (when the test binary exits).
+struct Controller {
+    name: &'static str,
+    /// The controller's process id (its wrapper's child).
+    pid: u32,
+    _wrapper: Child,
+}
+
+/// Flux's controllers running against the test control plane.
+pub(crate) struct Flux {
+    cluster: &'static TestCluster,
+    /// The controllers' logs, temporary directories and artifact storage.
+    dir: PathBuf,
+    kustomize: Controller,
+    source: Controller,
+}
+
+static FLUX: OnceCell<Option<Flux>> = OnceCell::const_new();
+
+/// The one line a test binary says when it skips the Flux differential tests.
+const SKIPPED: &str = "Flux differential tests SKIPPED: Flux's controllers could not be built by \
+    scripts/fluxpeers.sh (they need Go and the Go module proxy; see docs/flux-parity.md); set \
+    CI=true to make this an error";
+
+/// The controllers of this test binary on `cluster`, started on first use; `None` where they
+/// cannot be built and `CI` is not `true` (said once, on stderr).
+pub(crate) async fn or_skip(cluster: &'static TestCluster) -> Option<&'static Flux> {
+    FLUX.get_or_init(|| async move {
+        match binaries().await {
+            Ok((kustomize, source)) => Some(Flux::start(cluster, &kustomize, &source).await),
+            Err(said) if std::env::var("CI").as_deref() == Ok("true") => panic!(
+                "the Flux differential tests need kustomize-controller and source-controller, \
+                 built from Go modules by scripts/fluxpeers.sh, and under CI=true they are never \
+                 skipped:\n{said}"
+            ),
+            Err(_) => {
+                let _ = writeln!(std::io::stderr(), "{SKIPPED}");
+                None
+            }
+        }
+    })
+    .await
+    .as_ref()
+}
+
+/// The binaries of kustomize-controller and source-controller: `FLEDGE_FLUX_KUSTOMIZE_CONTROLLER`
+/// and `FLEDGE_FLUX_SOURCE_CONTROLLER`, else built (or reused) by `scripts/fluxpeers.sh`; what the
+/// script said when it could not build them.
+async fn binaries() -> Result<(PathBuf, PathBuf), String> {
+    if let (Some(k), Some(s)) = (
+        std::env::var_os("FLEDGE_FLUX_KUSTOMIZE_CONTROLLER"),
+        std::env::var_os("FLEDGE_FLUX_SOURCE_CONTROLLER"),
+    ) {
+        return Ok((PathBuf::from(k), PathBuf::from(s)));
+    }
+    let out = tokio::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fluxpeers.sh"),
+    )
+    .args(["kustomize-controller", "source-controller"])
+    .stdin(Stdio::null())
+    .output()
+    .await
+    .expect("scripts/fluxpeers.sh runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("scripts/fluxpeers.sh: {}\n{said}", out.status));
+    }
+    let _ = std::io::stderr().write_all(said.as_bytes());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut paths = stdout.lines().map(PathBuf::from);
+    match (paths.next(), paths.next()) {
+        (Some(k), Some(s)) => Ok((k, s)),
+        _ => Err(format!("scripts/fluxpeers.sh printed {stdout:?}\n{said}")),
+    }
+}
+
+/// The CRDs of the kinds the controllers watch: Kustomization and every source kind.
+const CRDS: &[&str] = &[
+    "kustomizations.kustomize.toolkit.fluxcd.io",
+    "gitrepositories.source.toolkit.fluxcd.io",
+    "ocirepositories.source.toolkit.fluxcd.io",
+    "buckets.source.toolkit.fluxcd.io",
+    "helmrepositories.source.toolkit.fluxcd.io",
+    "helmcharts.source.toolkit.fluxcd.io",
+    "externalartifacts.source.toolkit.fluxcd.io",
+];
+
+impl Flux {
+    async fn start(cluster: &'static TestCluster, kustomize: &Path, source: &Path) -> Self {
+        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/flux-crds");
+        cluster.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap()]);
+        let names: Vec<String> = CRDS.iter().map(|n| format!("crd/{n}")).collect();
+        let mut wait = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+        wait.extend(names.iter().map(String::as_str));
+        cluster.kubectl(&wait);
+
+        let dir = std::env::temp_dir().join(format!("fledge-flux-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let started = tokio::time::Instant::now();
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
+        let storage = free_port();
+        let (source, source_health) = spawn(
+            cluster,
+            &dir,
+            "source-controller",
+            source,
+            &[
+                format!("--storage-path={}", dir.join("storage").display()),
+                format!("--storage-addr=127.0.0.1:{storage}"),
+                format!("--storage-adv-addr=127.0.0.1:{storage}"),
+            ],
+        );
+        let (kustomize, kustomize_health) = spawn(
+            cluster,
+            &dir,
+            "kustomize-controller",
+            kustomize,
+            // A Kustomization whose source has no artifact yet is looked at again this soon.
+            &["--requeue-dependency=2s".to_owned()],
+        );
+        let flux = Self {
+            cluster,
+            dir,
+            kustomize,
+            source,
+        };
+        flux.until_ready(&flux.source, source_health).await;
+        flux.until_ready(&flux.kustomize, kustomize_health).await;
+        eprintln!(
+            "Flux {VERSION} (source-controller, kustomize-controller) ready in {:.1}s (logs in {})",
+            started.elapsed().as_secs_f64(),
+            flux.dir.display()
+        );
+        flux
+    }
+
+    /// Waits until `c` answers `/readyz` (at most 60 s).
+    async fn until_ready(&self, c: &Controller, health: u16) {
+        let client = fledge::net::http_client(Duration::from_secs(2), false);
+        let url = format!("http://127.0.0.1:{health}/readyz");
+        let seen = within(
+            Duration::from_secs(60),
+            || async { client.get(&url).send().await.map(|r| r.status().as_u16()) },
+            |s| matches!(s, Ok(200)),
+        )
+        .await;
+        if let Err(last) = seen {
+            panic!("{} never became ready ({last:?}):\n{}", c.name, self.log(c));
+        }
+    }
+
+    /// A controller's log, its last 60 lines.
+    fn log(&self, c: &Controller) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.join(format!("{}.log", c.name))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    /// Both controllers' logs, their last lines.
+    pub(crate) fn logs(&self) -> String {
+        format!(
+            "--- source-controller's log:\n{}\n--- kustomize-controller's log:\n{}",
+            self.log(&self.source),
+            self.log(&self.kustomize)
+        )
+    }
+
+    /// The resident memory of kustomize-controller and of source-controller, in KiB (`VmRSS`).
+    pub(crate) fn rss_kib(&self) -> (u64, u64) {
+        (rss_kib(self.kustomize.pid), rss_kib(self.source.pid))
+    }
+
+    /// The GitRepository `ns/name` of `remote`'s `main`: the repository served over HTTP with a
+    /// token (the Secret `<name>-auth` holds it), fetched by source-controller. The server runs
+    /// as long as the returned handle lives.
+    pub(crate) fn git_repository(&self, ns: &str, name: &str, remote: &Remote) -> GitServer {
+        let server = GitServer::start(remote);
+        self.cluster.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            &format!("{name}-auth"),
+            "-n",
+            ns,
+            "--from-literal=username=flux",
+            &format!("--from-literal=password={}", server.token),
+        ]);
+        self.apply(&json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"url": format!("http://127.0.0.1:{}/remote.git", server.port),
+                     "interval": "10m", "ref": {"branch": "main"},
+                     "secretRef": {"name": format!("{name}-auth")}},
+        }));
+        server
+    }
+
+    /// Asks source-controller to fetch the GitRepository `ns/name` now, and waits (at most two
+    /// minutes) until its artifact is `commit` and it is Ready; returns the revision,
+    /// `main@sha1:<commit>`.
+    pub(crate) async fn fetch(&self, ns: &str, name: &str, commit: &str) -> String {
+        let now = jiff::Timestamp::now().to_string();
+        self.cluster.kubectl(&[
+            "annotate",
+            "--overwrite",
+            "gitrepository.source.toolkit.fluxcd.io",
+            name,
+            "-n",
+            ns,
+            &format!("reconcile.fluxcd.io/requestedAt={now}"),
+        ]);
+        let revision = format!("main@sha1:{commit}");
+        let args = ["gitrepository.source.toolkit.fluxcd.io", name, "-n", ns];
+        self.until(
+            &format!("GitRepository {ns}/{name} Ready at {revision}"),
+            &args,
+            |g| g["status"]["artifact"]["revision"] == revision.as_str(),
+        )
+        .await;
+        revision
+    }
+
+    /// Applies (server-side) the Kustomization `ns/name` with `spec` (its `sourceRef` names a
+    /// GitRepository of [`Flux::git_repository`]).
+    pub(crate) fn apply_kustomization(&self, ns: &str, name: &str, spec: &Value) -> Value {
+        self.apply(
+            &json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                    "metadata": {"name": name, "namespace": ns}, "spec": spec}),
+        )
+    }
+
+    /// Waits (at most two minutes) until the Kustomization `ns/name` is Ready at `revision`;
+    /// returns it. A failure shows its status and the controllers' logs.
+    pub(crate) async fn wait_ready(&self, name: &str, ns: &str, revision: &str) -> Value {
+        let args = ["kustomization.kustomize.toolkit.fluxcd.io", name, "-n", ns];
+        self.until(
+            &format!("Kustomization {ns}/{name} Ready at {revision}"),
+            &args,
+            |k| k["status"]["lastAppliedRevision"] == revision,
+        )
+        .await
+    }
+
+    /// Waits (at most two minutes) until `kubectl get <args>` is Ready for its generation and
+    /// `done` holds of it; returns it.
+    async fn until(&self, what: &str, args: &[&str], done: impl Fn(&Value) -> bool) -> Value {
+        let timeout = Duration::from_secs(120);
+        let seen = within(
+            timeout,
+            || async { self.cluster.get(args) },
+            |o| o.as_ref().is_some_and(|o| ready(o) && done(o)),
+        )
+        .await;
+        match seen {
+            Ok(o) => o.expect("ready"),
+            Err(last) => panic!(
+                "{}\n{}",
+                never(&what, timeout, &last.map(|o| o["status"].clone())),
+                self.logs()
+            ),
+        }
+    }
+
+    /// What the Kustomization `ns/name` applied: its `status.inventory` entries, as
+    /// (group, kind, namespace, name).
+    pub(crate) fn inventory(&self, ns: &str, name: &str) -> Vec<(String, String, String, String)> {
+        let k = self
+            .cluster
+            .get(&["kustomization.kustomize.toolkit.fluxcd.io", name, "-n", ns])
+            .expect("the Kustomization exists");
+        k["status"]["inventory"]["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| inventory_entry(e["id"].as_str().expect("an inventory id")))
+            .collect()
+    }
+
+    /// `kubectl apply --server-side` of `object` (on stdin); returns what was stored.
+    fn apply(&self, object: &Value) -> Value {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.cluster.kubeconfig())
+            .args([
+                "apply",
+                "--server-side",
+                "--field-manager=flux-tests",
+                "-o",
+                "json",
+            ])
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(object.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl apply of {object}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Starts the controller `name` from `binary` with `flags` beside the common ones (every
+/// namespace, no leader election, metrics and health on free loopback ports), its log in
+/// `dir/<name>.log` and its own TMPDIR (at start it purges the stale temporary directories it
+/// finds there); returns it and its health port.
+fn spawn(
+    cluster: &TestCluster,
+    dir: &Path,
+    name: &'static str,
+    binary: &Path,
+    flags: &[String],
+) -> (Controller, u16) {
+    let tmp = dir.join(format!("{name}-tmp"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let health = free_port();
+    // The controllers have no --kubeconfig flag (their flags are pflag's, without Go's flag set
+    // where controller-runtime defines it): they read KUBECONFIG.
+    let mut wrapper = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" "$@" </dev/null >&2 & c=$!; echo "$c"; cat >/dev/null; kill "$c" 2>/dev/null; wait "$c""#)
+        .arg(binary)
+        .arg("--watch-all-namespaces=true")
+        .arg("--enable-leader-election=false")
+        .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()))
+        .arg(format!("--health-addr=127.0.0.1:{health}"))
+        .arg("--log-encoding=console")
+        .args(flags)
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("sh starts {name}: {e}"));
+    let mut line = String::new();
+    BufReader::new(wrapper.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line.trim().parse().expect("the wrapper prints the pid");
+    (
+        Controller {
+            name,
+            pid,
+            _wrapper: wrapper,
+        },
+        health,
+    )
+}
+
+/// A process's resident memory, in KiB (`VmRSS` of /proc).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Whether a Flux object is Ready for its current generation.
+fn ready(o: &Value) -> bool {
+    let status = &o["status"];
+    status["observedGeneration"] == o["metadata"]["generation"]
+        && status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// An inventory id, `<namespace>_<name>_<group>_<kind>` (Flux's cli-utils ObjMetadata), as
+/// (group, kind, namespace, name).
+fn inventory_entry(id: &str) -> (String, String, String, String) {
+    // Names and namespaces hold no `_`; groups neither.
+    let parts: Vec<&str> = id.split('_').collect();
+    assert_eq!(parts.len(), 4, "inventory id {id}");
+    (
+        parts[2].to_owned(),
+        parts[3].to_owned(),
+        parts[0].to_owned(),
+        parts[1].to_owned(),
+    )
+}
+
+/// A bare repository served over Git's smart HTTP (`git http-backend` behind the tests' server,
+/// `tests/support/git_http_server.py`) with basic auth; stopped when dropped.
+pub(crate) struct GitServer {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl GitServer {
+    fn start(remote: &Remote) -> Self {
+        let token = format!("flux-{}", free_port());
+        let mut child = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/git_http_server.py"))
+            .arg(remote.dir.path())
+            .args(["flux", &token])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the Git HTTP server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            port: line.trim().parse().expect("the server prints its port"),
+            child,
+            token,
+        }
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
