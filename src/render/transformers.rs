@@ -141,28 +141,7 @@ impl Builder<'_> {
                 transform::prefix_suffix(rs, "", &k.name_suffix, &config.name_suffix)
             })?;
         }
-        if !k.labels.is_empty() || !k.common_labels.is_empty() {
-            self.tracked(acc, kpath, "LabelTransformer", |rs| {
-                for l in &k.labels {
-                    let mut specs = if l.include_selectors {
-                        config.common_labels.clone()
-                    } else if l.include_templates {
-                        config.template_labels.clone()
-                    } else {
-                        vec![FieldSpec::new("", "", "metadata/labels", true)]
-                    };
-                    specs.extend(l.fields.iter().cloned());
-                    specs.extend(config.labels.iter().cloned());
-                    transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
-                }
-                transform::add_pairs(rs, &string_map(&k.common_labels), &config.common_labels)
-            })?;
-            // kustomize runs one label transformer per `labels` entry, and one for
-            // `commonLabels`.
-            for _ in &k.labels {
-                self.note_transformation(acc, kpath, "LabelTransformer");
-            }
-        }
+        self.label_transformers(acc, kpath, k, &config)?;
         if !k.common_annotations.is_empty() {
             self.tracked(acc, kpath, "AnnotationsTransformer", |rs| {
                 transform::add_pairs(
@@ -217,6 +196,41 @@ impl Builder<'_> {
                 }
                 Ok(())
             })?;
+        }
+        Ok(())
+    }
+
+    /// `labels` and `commonLabels`: kustomize runs one label transformer per `labels` entry,
+    /// and one for `commonLabels`.
+    fn label_transformers(
+        &self,
+        acc: &mut Acc,
+        kpath: &str,
+        k: &Kustomization,
+        config: &TransformerConfig,
+    ) -> Result<(), Error> {
+        if k.labels.is_empty() && k.common_labels.is_empty() {
+            return Ok(());
+        }
+        self.tracked(acc, kpath, "LabelTransformer", |rs| {
+            for l in &k.labels {
+                let mut specs = if l.include_selectors {
+                    config.common_labels.clone()
+                } else if l.include_templates {
+                    config.template_labels.clone()
+                } else {
+                    vec![FieldSpec::new("", "", "metadata/labels", true)]
+                };
+                specs.extend(l.fields.iter().cloned());
+                specs.extend(config.labels.iter().cloned());
+                transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
+            }
+            transform::add_pairs(rs, &string_map(&k.common_labels), &config.common_labels)
+        })?;
+        // kustomize runs one label transformer per `labels` entry, and one for
+        // `commonLabels`.
+        for _ in &k.labels {
+            self.note_transformation(acc, kpath, "LabelTransformer");
         }
         Ok(())
     }

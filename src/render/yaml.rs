@@ -258,11 +258,10 @@ pub(crate) fn stringify_annotations(v: &mut Value) {
     for val in ann.values_mut() {
         let text = match val {
             Value::String(_) => continue,
-            Value::Null => String::new(),
             Value::Bool(b) => b.to_string(),
             Value::Number(n) => n.to_string(),
-            // kustomize reads a collection's text as empty.
-            Value::Array(_) | Value::Object(_) => String::new(),
+            // kustomize reads a null's or a collection's text as empty.
+            Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
         };
         *val = Value::String(text);
     }
