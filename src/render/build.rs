@@ -405,7 +405,9 @@ impl Builder<'_> {
         for r in sub.resources {
             Self::add(acc, r, path)?;
         }
-        acc.config.merge(&sub.config);
+        acc.config
+            .merge(&sub.config)
+            .map_err(|m| Error::invalid(path, m))?;
         for v in sub.vars {
             add_var(acc, v, path)?;
         }
@@ -542,7 +544,11 @@ impl Builder<'_> {
                 let tc: TransformerConfig = serde_json::from_value(doc).map_err(|e| {
                     Error::invalid(&path, format!("invalid transformer configuration: {e}"))
                 })?;
-                acc.config.merge(&tc);
+                // Within one file too, as kustomize merges each into an empty set.
+                TransformerConfig::default()
+                    .merge(&tc)
+                    .and_then(|()| acc.config.merge(&tc))
+                    .map_err(|m| Error::invalid(&path, m))?;
             }
         }
         let global = k.generator_options.as_ref();
@@ -711,7 +717,7 @@ impl Builder<'_> {
     /// The top-level steps: hash suffixes, name references, vars, local configs, order.
     fn finish(&self, mut acc: Acc, sort: Option<&SortOptions>) -> Result<Vec<Value>, Error> {
         let top = self.top_file.clone().unwrap_or_else(|| self.top.clone());
-        let config = Self::config(&acc);
+        let config = Self::config(&acc).map_err(|m| Error::invalid(&top, m))?;
         for r in acc.resources.iter_mut().filter(|r| r.needs_hash) {
             let hash = generate::name_hash(&r.value);
             let name = format!("{}-{hash}", r.name());

@@ -216,15 +216,23 @@ pub struct TransformerConfig {
 /// Adds the specs of `from` that `into` does not already cover, as kustomize's `MergeOne`
 /// does: a spec is covered by one with the same path whose group, version and kind it selects
 /// (so a general spec added after a narrower one with its path is dropped).
-fn add_unique(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
+fn add_unique(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) -> Result<(), String> {
     for fs in from {
-        let covered = into
+        match into
             .iter()
-            .any(|e| e.path == fs.path && e.gvk().is_selected_by(&fs.gvk()));
-        if !covered {
-            into.push(fs.clone());
+            .find(|e| e.path == fs.path && e.gvk().is_selected_by(&fs.gvk()))
+        {
+            None => into.push(fs.clone()),
+            Some(e) if e.create != fs.create => {
+                return Err(format!(
+                    "conflicting field specs for `{}` (kind `{}` and kind `{}`): one creates the field, the other does not (kustomize refuses them); make them agree",
+                    fs.path, e.kind, fs.kind
+                ));
+            }
+            Some(_) => {}
         }
     }
+    Ok(())
 }
 
 impl TransformerConfig {
@@ -245,27 +253,31 @@ impl TransformerConfig {
     }
 
     /// Adds another config's specs (used for `configurations:` and for sub-kustomizations).
-    pub fn merge(&mut self, other: &TransformerConfig) {
-        add_unique(&mut self.name_prefix, &other.name_prefix);
-        add_unique(&mut self.name_suffix, &other.name_suffix);
-        add_unique(&mut self.namespace, &other.namespace);
-        add_unique(&mut self.common_labels, &other.common_labels);
-        add_unique(&mut self.template_labels, &other.template_labels);
-        add_unique(&mut self.labels, &other.labels);
-        add_unique(&mut self.common_annotations, &other.common_annotations);
-        add_unique(&mut self.images, &other.images);
-        add_unique(&mut self.replicas, &other.replicas);
-        add_unique(&mut self.var_reference, &other.var_reference);
+    ///
+    /// # Errors
+    /// Two specs for one path that disagree on creating it.
+    pub fn merge(&mut self, other: &TransformerConfig) -> Result<(), String> {
+        add_unique(&mut self.name_prefix, &other.name_prefix)?;
+        add_unique(&mut self.name_suffix, &other.name_suffix)?;
+        add_unique(&mut self.namespace, &other.namespace)?;
+        add_unique(&mut self.common_labels, &other.common_labels)?;
+        add_unique(&mut self.template_labels, &other.template_labels)?;
+        add_unique(&mut self.labels, &other.labels)?;
+        add_unique(&mut self.common_annotations, &other.common_annotations)?;
+        add_unique(&mut self.images, &other.images)?;
+        add_unique(&mut self.replicas, &other.replicas)?;
+        add_unique(&mut self.var_reference, &other.var_reference)?;
         for rule in &other.name_reference {
             match self
                 .name_reference
                 .iter_mut()
                 .find(|r| r.gvk() == rule.gvk())
             {
-                Some(existing) => add_unique(&mut existing.field_specs, &rule.field_specs),
+                Some(existing) => add_unique(&mut existing.field_specs, &rule.field_specs)?,
                 None => self.name_reference.push(rule.clone()),
             }
         }
+        Ok(())
     }
 
     /// kustomize's built-in tables.

@@ -86,16 +86,16 @@ impl Builder<'_> {
     }
 
     /// The field specs in force: kustomize's defaults plus any `configurations:` seen.
-    pub(super) fn config(acc: &Acc) -> Cow<'static, TransformerConfig> {
+    pub(super) fn config(acc: &Acc) -> Result<Cow<'static, TransformerConfig>, String> {
         static DEFAULTS: LazyLock<TransformerConfig> = LazyLock::new(TransformerConfig::defaults);
         if acc.config.is_empty() {
-            Cow::Borrowed(&DEFAULTS)
+            Ok(Cow::Borrowed(&DEFAULTS))
         } else {
             // kustomize merges the defaults into the configured specs, not the other way round:
             // a configured `metadata/name` for one kind replaces the default for every kind.
             let mut c = acc.config.clone();
-            c.merge(&DEFAULTS);
-            Cow::Owned(c)
+            c.merge(&DEFAULTS)?;
+            Ok(Cow::Owned(c))
         }
     }
 
@@ -106,7 +106,7 @@ impl Builder<'_> {
         kpath: &str,
         k: &Kustomization,
     ) -> Result<(), Error> {
-        let config = Self::config(acc);
+        let config = Self::config(acc).map_err(|m| Error::invalid(kpath, m))?;
         if !k.patches_strategic_merge.is_empty() {
             let mut patches = Vec::new();
             for entry in &k.patches_strategic_merge {
