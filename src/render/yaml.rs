@@ -237,6 +237,7 @@ fn has_kyaml_scalar(v: &serde_yaml::Value) -> bool {
         serde_yaml::Value::String(s) => {
             s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
                 && (binary::yaml11_int(s).is_some()
+                    || binary::yaml_float(s).is_some()
                     || binary::yaml_date(s).is_some()
                     || binary::yaml_inf_or_nan(s))
         }
@@ -1079,11 +1080,12 @@ fn is_number(s: &str) -> bool {
 
 fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5].is_ascii_digit()
-        && (b[6] == b'-' || (b[6].is_ascii_digit() && b.get(7) == Some(&b'-')))
+    binary::yaml_date(s).is_some()
+        || b.len() >= 10
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && b[5].is_ascii_digit()
+            && (b[6] == b'-' || (b[6].is_ascii_digit() && b.get(7) == Some(&b'-')))
 }
 
 fn is_base60(s: &str) -> bool {

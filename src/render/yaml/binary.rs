@@ -95,6 +95,28 @@ pub(super) fn yaml_date(text: &str) -> Option<String> {
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| format!("{y}-{m:02}-{d:02}T00:00:00Z"))
 }
 
+/// A float as go-yaml reads a plain scalar that is no integer (`08` is 8): underscores
+/// dropped, then its float pattern.
+pub(super) fn yaml_float(text: &str) -> Option<f64> {
+    let plain: String = text.chars().filter(|c| *c != '_').collect();
+    let body = plain.trim_start_matches(['+', '-']);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some(("", frac)) => digits(frac),
+        Some((int, frac)) => digits(int) && (frac.is_empty() || digits(frac)),
+        None => digits(mantissa),
+    };
+    let exp_ok = exp.is_none_or(|e| digits(e.trim_start_matches(['+', '-'])));
+    if !(mantissa_ok && exp_ok) || plain.len() - body.len() > 1 {
+        return None;
+    }
+    plain.parse().ok()
+}
+
 /// A plain scalar YAML reads as an infinite or not-a-number float.
 pub(super) fn yaml_inf_or_nan(text: &str) -> bool {
     let t = text.trim_start_matches(['+', '-']);
@@ -115,10 +137,14 @@ impl Decoded {
                     "`{text}` is a float kubectl kustomize cannot write (JSON has no infinity or NaN); quote it"
                 ));
             }
-            let value = match (yaml11_int(&text), yaml_date(&text)) {
-                (Some(n), _) => serde_yaml::Value::Number(n.into()),
-                (None, Some(date)) => serde_yaml::Value::String(date),
-                (None, None) => continue,
+            let value = if let Some(n) = yaml11_int(&text) {
+                serde_yaml::Value::Number(n.into())
+            } else if let Some(f) = yaml_float(&text) {
+                serde_yaml::Value::Number(f.into())
+            } else if let Some(date) = yaml_date(&text) {
+                serde_yaml::Value::String(date)
+            } else {
+                continue;
             };
             if let Some(v) = descend(doc, &steps)
                 && v.is_string()

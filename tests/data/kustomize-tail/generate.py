@@ -303,6 +303,13 @@ for i, v in enumerate(VALS8):
     case('08-annotations', f'gen-patched-{i:02d}', {'res.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n', 'kustomization.yaml': f'resources: [res.yaml]\npatches:\n- patch: |-\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: c\n      annotations:\n        a: {v}\n'})
     case('08-annotations', f'gen-template-{i:02d}', {'res.yaml': f'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    metadata:\n      annotations:\n        a: {v}\n', 'kustomization.yaml': 'resources: [res.yaml]\ncommonAnnotations:\n  note: "1"\n'})
 
+# plain scalars kustomize's YAML reader takes otherwise than YAML 1.2 does
+SCALARS8 = ['0123', '08', '0o17', '1_000', '+0x10', '-0b11', '2001-1-2', '0x_1F', '1__0', '09.5', '1e3', '1.0', '-0.0', '1.5e-7', '123456789.5', '1e21', '0.000001', '12345678901234567890', '.5', '5.', 'yes', 'on', '~', 'null', 'Null', 'true', 'False']
+for i, v in enumerate(SCALARS8):
+    res = f'apiVersion: example.com/v1\nkind: Thing\nmetadata:\n  name: t\n  labels:\n    l: "x"\n  annotations:\n    a: {v}\nspec:\n  v: {v}\n  list: [{v}, "{v}"]\n'
+    case('08-annotations', f'gen-scalar-{i:02d}', {'res.yaml': res, 'kustomization.yaml': 'resources: [res.yaml]\n'})
+    case('08-annotations', f'gen-scalar-{i:02d}-transformed', {'res.yaml': res, 'kustomization.yaml': 'resources: [res.yaml]\nnamePrefix: p-\ncommonAnnotations:\n  c: "1"\n'})
+
 # ---------------------------------------------------------------- 9 field names
 FIELDS9 = [
  ('nameprefix', 'nameprefix: p-\n'), ('NAMESUFFIX', 'NAMESUFFIX: -s\n'), ('Namespace', 'Namespace: team\n'),
