@@ -183,21 +183,25 @@ const TOP: Shape = Shape(&[
     ("crds", None),
 ]);
 
-/// Renames the keys of `map` that equal a field of `shape` but for case to that field (Go's
-/// JSON decoder, which kustomize reads kustomizations with, matches names so), then does the
-/// same inside the values that are structs. A key that already has its exact spelling wins.
+/// Renames the keys of `map` that equal a field of `shape` but for case to that field, then
+/// does the same inside the values that are structs. kustomize reads a kustomization as Go's
+/// JSON decoder does: names match case-insensitively, and of several spellings of one field
+/// the last in byte order wins (the JSON it decodes has its keys sorted).
 fn fold_names(map: &mut Map<String, Value>, shape: &Shape) {
-    let keys: Vec<String> = map.keys().cloned().collect();
-    for key in keys {
-        let Some((field, _)) = shape
-            .0
-            .iter()
-            .find(|(f, _)| *f != key && f.eq_ignore_ascii_case(&key))
-        else {
+    for (field, _) in shape.0 {
+        let spellings: Vec<String> = map
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case(field))
+            .cloned()
+            .collect();
+        let Some(last) = spellings.iter().max() else {
             continue;
         };
-        let v = map.remove(&key).expect("listed key");
-        map.entry(*field).or_insert(v);
+        let v = map.get(last).cloned().expect("listed key");
+        for k in &spellings {
+            map.remove(k);
+        }
+        map.insert((*field).to_owned(), v);
     }
     for (field, inner) in shape.0 {
         let (Some(inner), Some(v)) = (inner, map.get_mut(*field)) else {

@@ -318,6 +318,8 @@ FIELDS9 = [
  ('patches-case', 'Patches:\n- Target:\n    Kind: ConfigMap\n  Patch: |-\n    - op: add\n      path: /data/p\n      value: q\n'),
  ('images-case', 'IMAGES:\n- Name: nginx\n  NewTag: "2"\n'),
  ('dup-key', 'namePrefix: a-\nnamePrefix: b-\n'),
+ ('both-spellings', 'namePrefix: a-\nnameprefix: b-\n'), ('both-spellings-reversed', 'nameprefix: b-\nnamePrefix: a-\n'),
+ ('three-spellings', 'NAMEPREFIX: c-\nnamePrefix: a-\nnameprefix: b-\n'),
  ('dup-generator-key', 'configMapGenerator:\n- name: c\n  literals: [a=b]\n  literals: [c=d]\n'),
  ('labels-case', 'Labels:\n- Pairs:\n    a: b\n  IncludeSelectors: true\n'),
  ('replicas-case', 'Replicas:\n- Name: d\n  Count: 2\n'),
