@@ -236,7 +236,9 @@ impl Builder<'_> {
 
     /// Parses Kubernetes objects (manifests, strategic-merge patches): keys must be strings.
     pub(super) fn parse_objects(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
-        yaml::parse_objects(bytes).map_err(|e| Error::Yaml {
+        // Annotations as kustomize reads them in a manifest (a strategic-merge patch file is
+        // read as one: a null annotation stays, as its text).
+        yaml::parse_resources(bytes).map_err(|e| Error::Yaml {
             path: DisplayPath::new(path),
             line: e.line,
             column: e.column,

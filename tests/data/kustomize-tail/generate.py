@@ -301,6 +301,7 @@ for i, v in enumerate(VALS8):
     case('08-annotations', f'gen-resource-{i:02d}', {'res.yaml': res, 'kustomization.yaml': 'resources: [res.yaml]\n'})
     case('08-annotations', f'gen-common-{i:02d}', {'res.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n', 'kustomization.yaml': f'resources: [res.yaml]\ncommonAnnotations:\n  a: {v}\n'})
     case('08-annotations', f'gen-patched-{i:02d}', {'res.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n', 'kustomization.yaml': f'resources: [res.yaml]\npatches:\n- patch: |-\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: c\n      annotations:\n        a: {v}\n'})
+    case('08-annotations', f'gen-psm-{i:02d}', {'res.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    keep: k\n', 'p.yaml': f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    a: {v}\n', 'kustomization.yaml': 'resources: [res.yaml]\npatchesStrategicMerge: [p.yaml]\n'})
     case('08-annotations', f'gen-template-{i:02d}', {'res.yaml': f'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    metadata:\n      annotations:\n        a: {v}\n', 'kustomization.yaml': 'resources: [res.yaml]\ncommonAnnotations:\n  note: "1"\n'})
 
 # plain scalars kustomize's YAML reader takes otherwise than YAML 1.2 does
