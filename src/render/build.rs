@@ -14,7 +14,7 @@ use super::fieldspec::TransformerConfig;
 use super::fs::{self, Entry, Files};
 use super::generate::{self, Kind};
 use super::kustomization::{FILE_NAMES, FieldError, Kustomization, SortOptions, Var};
-use super::object::{Origin, Resource};
+use super::object::{ConfigName, Origin, Resource};
 use super::{BUILD_ROOT, BUILD_ROOT_BY_LINK, DisplayPath, Error, nameref, order, replace, yaml};
 use crate::object::describe;
 
@@ -63,6 +63,8 @@ pub fn render_with(
         origin_annotations: false,
         transformer_annotations: false,
         managed_by_label: false,
+        by_config: None,
+        top_file: None,
     };
     let (acc, sort) = match b.find_kustomization(dir)? {
         None => (b.plain_dir(dir)?, None),
@@ -83,12 +85,15 @@ pub fn render_with(
                     }
                 }
             }
+            check_sort_options(&kpath, k.sort_options.as_ref())?;
+            b.top_file = Some(kpath.clone());
             let sort = k.sort_options.clone();
             let mut acc = b.build_dir(dir, None)?;
             printable(dir, &acc)?;
             // What kubectl holds once it has written each object as JSON and read it back,
             // before it hashes generated names.
             for r in &mut acc.resources {
+                yaml::stringify_annotations(&mut r.value);
                 yaml::as_kubectl_reads(&mut r.value);
             }
             (acc, sort)
@@ -97,6 +102,26 @@ pub fn render_with(
     let mut objects = b.finish(acc, sort.as_ref())?;
     decrypt::finish(b.decrypt, dir, &mut objects)?;
     Ok(objects)
+}
+
+/// kustomize's checks of `sortOptions`: given, it needs `order` `legacy` or `fifo`, and
+/// `legacySortOptions` only with `legacy`.
+fn check_sort_options(kpath: &str, sort: Option<&SortOptions>) -> Result<(), Error> {
+    let Some(s) = sort else {
+        return Ok(());
+    };
+    match s.order.as_str() {
+        "legacy" => Ok(()),
+        "fifo" if s.legacy_sort_options.is_none() => Ok(()),
+        "fifo" => Err(Error::invalid(
+            kpath,
+            "sortOptions: `legacySortOptions` is set but `order` is fifo, not legacy",
+        )),
+        other => Err(Error::invalid(
+            kpath,
+            format!("sortOptions.order is `{other}`: it must be `legacy` or `fifo`"),
+        )),
+    }
 }
 
 /// Refuses an object with a character kubectl kustomize cannot print (a plain folder is not
@@ -114,6 +139,7 @@ fn printable(top: &str, acc: &Acc) -> Result<(), Error> {
         Some(Origin::Builtin {
             configured_in,
             kind,
+            ..
         }) => {
             format!(" (from the {kind} of {configured_in})")
         }
@@ -139,6 +165,10 @@ pub(super) struct Builder<'a> {
     origin_annotations: bool,
     pub(super) transformer_annotations: bool,
     managed_by_label: bool,
+    /// While a `generators:`/`transformers:` config runs: where it was read from, and its name.
+    by_config: Option<(String, ConfigName)>,
+    /// The top kustomization file, which errors of the last steps name.
+    top_file: Option<String>,
 }
 
 /// What a kustomization hands to the one that includes it.
@@ -223,7 +253,9 @@ impl Builder<'_> {
 
     /// Parses Kubernetes objects (manifests, strategic-merge patches): keys must be strings.
     pub(super) fn parse_objects(path: &str, bytes: &[u8]) -> Result<Vec<Value>, Error> {
-        yaml::parse_objects(bytes).map_err(|e| Error::Yaml {
+        // Annotations as kustomize reads them in a manifest (a strategic-merge patch file is
+        // read as one: a null annotation stays, as its text).
+        yaml::parse_resources(bytes).map_err(|e| Error::Yaml {
             path: DisplayPath::new(path),
             line: e.line,
             column: e.column,
@@ -233,9 +265,19 @@ impl Builder<'_> {
 
     fn load_kustomization(&self, kpath: &str) -> Result<Kustomization, Error> {
         let bytes = self.read(kpath)?;
-        let mut docs = Self::parse(kpath, &bytes)?;
+        let mut docs = yaml::parse_kustomization(&bytes).map_err(|e| Error::Yaml {
+            path: DisplayPath::new(kpath),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
         let doc = match docs.len() {
-            0 => Value::Object(Map::new()),
+            0 => {
+                return Err(Error::invalid(
+                    kpath,
+                    "the kustomization file is empty (kustomize refuses it): list at least `resources`",
+                ));
+            }
             1 => docs.remove(0),
             _ => {
                 return Err(Error::invalid(
@@ -358,6 +400,7 @@ impl Builder<'_> {
                 Some(Origin::Builtin {
                     configured_in,
                     kind,
+                    ..
                 }) => format!("{kind} in {configured_in}"),
                 None => "another resource".into(),
             };
@@ -376,7 +419,9 @@ impl Builder<'_> {
         for r in sub.resources {
             Self::add(acc, r, path)?;
         }
-        acc.config.merge(&sub.config);
+        acc.config
+            .merge(&sub.config)
+            .map_err(|m| Error::invalid(path, m))?;
         for v in sub.vars {
             add_var(acc, v, path)?;
         }
@@ -486,7 +531,8 @@ impl Builder<'_> {
                 "listed under `components:` but its kind is not Component",
             ));
         }
-        if !is_component && k.kind == "Component" {
+        // A Component built as the entry is built as a kustomization, as kustomize does.
+        if !is_component && k.kind == "Component" && !self.stack.is_empty() {
             return Err(Error::invalid(
                 &kpath,
                 "is a Component: list it under `components:`, not `resources:`",
@@ -512,10 +558,19 @@ impl Builder<'_> {
             let path = self.file_in(dir, kpath, c)?;
             let bytes = self.read(&path)?;
             for doc in Self::parse(&path, &bytes)? {
+                // kustomize takes a field left empty (`images:`) as no specs.
+                let mut doc = doc;
+                if let Value::Object(m) = &mut doc {
+                    m.retain(|_, v| !v.is_null());
+                }
                 let tc: TransformerConfig = serde_json::from_value(doc).map_err(|e| {
                     Error::invalid(&path, format!("invalid transformer configuration: {e}"))
                 })?;
-                acc.config.merge(&tc);
+                // Within one file too, as kustomize merges each into an empty set.
+                TransformerConfig::default()
+                    .merge(&tc)
+                    .and_then(|()| acc.config.merge(&tc))
+                    .map_err(|m| Error::invalid(&path, m))?;
             }
         }
         let global = k.generator_options.as_ref();
@@ -526,8 +581,10 @@ impl Builder<'_> {
             self.generate(&mut acc, dir, kpath, Kind::Secret, g, global)?;
         }
         for g in &k.generators {
-            for config in self.plugin_configs(dir, kpath, g)? {
-                self.run_generator_config(&mut acc, dir, kpath, &config)?;
+            for (config, at) in self.plugin_configs(dir, kpath, g)? {
+                self.with_config(&config, at, |b| {
+                    b.run_generator_config(&mut acc, dir, kpath, &config)
+                })?;
             }
         }
         for c in &k.components {
@@ -543,11 +600,14 @@ impl Builder<'_> {
         }
         self.builtin_transformers(&mut acc, dir, kpath, k)?;
         for t in &k.transformers {
-            for config in self.plugin_configs(dir, kpath, t)? {
-                self.run_transformer_config(&mut acc, dir, kpath, &config)?;
+            for (config, at) in self.plugin_configs(dir, kpath, t)? {
+                self.with_config(&config, at, |b| {
+                    b.run_transformer_config(&mut acc, dir, kpath, &config)
+                })?;
             }
         }
         for v in &k.vars {
+            tie_var(&mut acc, v, kpath)?;
             add_var(&mut acc, v.clone(), kpath)?;
         }
         Ok(acc)
@@ -594,38 +654,92 @@ impl Builder<'_> {
     }
 
     /// Loads `transformers:`/`generators:` entries: a file, a kustomization directory whose
-    /// output is the configs, or inline YAML.
+    /// output is the configs, or inline YAML; each config with where it was read from (relative
+    /// to the top, as origin annotations name it).
     pub(super) fn plugin_configs(
         &mut self,
         dir: &str,
         kpath: &str,
         entry: &str,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Vec<(Value, String)>, Error> {
         let joined = fs::join(dir, entry);
+        let with =
+            |docs: Vec<Value>, at: String| docs.into_iter().map(|d| (d, at.clone())).collect();
         if let Some(path) = &joined {
             match self.files.entry(path) {
                 Some(Entry::File) => {
                     let path = self.file_in(dir, kpath, entry)?;
                     let bytes = self.read(&path)?;
-                    return Self::parse(&path, &bytes);
+                    return Ok(with(Self::parse(&path, &bytes)?, self.rel(&path)));
                 }
                 Some(Entry::Dir) => {
                     let sub = self.build_dir(path, None)?;
-                    return Ok(sub.resources.into_iter().map(|r| r.value).collect());
+                    let here = self.rel(kpath);
+                    return Ok(sub
+                        .resources
+                        .into_iter()
+                        .map(|r| {
+                            let at = match &r.origin {
+                                Some(Origin::File(f)) => f.clone(),
+                                Some(Origin::Builtin { configured_in, .. }) => {
+                                    configured_in.clone()
+                                }
+                                None => here.clone(),
+                            };
+                            (r.value, at)
+                        })
+                        .collect());
                 }
                 None => {}
             }
         }
         if entry.contains('\n') || entry.contains(": ") {
-            return Self::parse(kpath, entry.as_bytes());
+            return Ok(with(Self::parse(kpath, entry.as_bytes())?, self.rel(kpath)));
         }
         Err(self.missing(kpath, entry, joined.as_deref()))
     }
 
+    /// Runs `f` with the origin of generator or transformer config `config` (read from `at`)
+    /// in force, so that what it makes or changes names that config.
+    fn with_config<T>(
+        &mut self,
+        config: &Value,
+        at: String,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+        self.by_config = Some((
+            at,
+            ConfigName {
+                name: text(&config["metadata"]["name"]),
+                namespace: text(&config["metadata"]["namespace"]),
+            },
+        ));
+        let out = f(self);
+        self.by_config = None;
+        out
+    }
+
+    /// The origin a built-in generator or transformer `kind` configured in `kpath` records.
+    pub(super) fn builtin_origin(&self, kpath: &str, kind: &str) -> Origin {
+        match &self.by_config {
+            Some((at, by)) => Origin::Builtin {
+                configured_in: at.clone(),
+                kind: kind.to_owned(),
+                by: Some(by.clone()),
+            },
+            None => Origin::Builtin {
+                configured_in: self.rel(kpath),
+                kind: kind.to_owned(),
+                by: None,
+            },
+        }
+    }
+
     /// The top-level steps: hash suffixes, name references, vars, local configs, order.
     fn finish(&self, mut acc: Acc, sort: Option<&SortOptions>) -> Result<Vec<Value>, Error> {
-        let top = self.top.clone();
-        let config = Self::config(&acc);
+        let top = self.top_file.clone().unwrap_or_else(|| self.top.clone());
+        let config = Self::config(&acc).map_err(|m| Error::invalid(&top, m))?;
         for r in acc.resources.iter_mut().filter(|r| r.needs_hash) {
             let hash = generate::name_hash(&r.value);
             let name = format!("{}-{hash}", r.name());
@@ -636,17 +750,14 @@ impl Builder<'_> {
             .map_err(|m| Error::invalid(&top, m))?;
         replace::resolve_vars(&mut acc.resources, &acc.vars, &config.var_reference)
             .map_err(|m| Error::invalid(&top, m))?;
+        for r in &mut acc.resources {
+            yaml::stringify_annotations(&mut r.value);
+        }
         acc.resources.retain(|r| {
             r.value["metadata"]["annotations"]["config.kubernetes.io/local-config"] != "true"
         });
         match sort {
             Some(s) if s.order == "fifo" => {}
-            Some(s) if !s.order.is_empty() && s.order != "legacy" => {
-                return Err(Error::invalid(
-                    &top,
-                    format!("sortOptions.order `{}` is not legacy or fifo", s.order),
-                ));
-            }
             _ => {
                 let legacy = sort.and_then(|s| s.legacy_sort_options.as_ref());
                 order::legacy_sort(
@@ -673,29 +784,19 @@ impl Builder<'_> {
         if self.origin_annotations
             && let Some(o) = origin
         {
-            let text = match o {
+            let text = match &o {
                 Origin::File(path) => format!("path: {path}\n"),
-                Origin::Builtin {
-                    configured_in,
-                    kind,
-                } => format!(
-                    "configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {kind}\n"
-                ),
+                Origin::Builtin { .. } => origin_text(&o, ""),
             };
             insert_annotation(meta, "config.kubernetes.io/origin", text);
         }
         if self.transformer_annotations && !transformations.is_empty() {
             let mut text = String::new();
-            for t in transformations {
-                if let Origin::Builtin {
-                    configured_in,
-                    kind,
-                } = t
-                {
-                    let _ = write!(
-                        text,
-                        "- configuredIn: {configured_in}\n  configuredBy:\n    apiVersion: builtin\n    kind: {kind}\n"
-                    );
+            for t in &transformations {
+                if matches!(t, Origin::Builtin { .. }) {
+                    let body = origin_text(t, "  ");
+                    text.push_str("- ");
+                    text.push_str(&body[2..]);
                 }
             }
             insert_annotation(meta, "alpha.config.kubernetes.io/transformations", text);
@@ -712,6 +813,30 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// A built-in origin as kustomize writes it (`configuredIn`, then `configuredBy` with the
+/// config object's name and namespace when it has them), each line indented by `pad`.
+fn origin_text(o: &Origin, pad: &str) -> String {
+    let Origin::Builtin {
+        configured_in,
+        kind,
+        by,
+    } = o
+    else {
+        return String::new();
+    };
+    let mut text = format!(
+        "{pad}configuredIn: {configured_in}\n{pad}configuredBy:\n{pad}  apiVersion: builtin\n{pad}  kind: {kind}\n"
+    );
+    if let Some(by) = by {
+        for (k, v) in [("name", &by.name), ("namespace", &by.namespace)] {
+            if !v.is_empty() {
+                let _ = writeln!(text, "{pad}  {k}: {v}");
+            }
+        }
+    }
+    text
 }
 
 /// Patches and replacements can replace a whole document; what comes out must still be an
@@ -746,6 +871,45 @@ fn insert_annotation(meta: &mut Map<String, Value>, key: &str, text: String) {
         .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(a) = ann {
         a.insert(key.into(), Value::String(text));
+    }
+}
+
+/// Ties a var to the one object it names (by any id the object has had), as kustomize's
+/// `MergeVars` does where the var is declared: the value is read from that object at the end.
+fn tie_var(acc: &mut Acc, v: &Var, path: &str) -> Result<(), Error> {
+    let o = &v.objref;
+    let gvk = o.gvk();
+    let ns = if o.namespace.is_empty() {
+        None
+    } else {
+        Some(o.namespace.as_str())
+    };
+    let names = |id: super::object::IdRef<'_>| {
+        id.group == gvk.group
+            && id.version == gvk.version
+            && id.kind == gvk.kind
+            && id.name == o.name
+            && ns.is_none_or(|ns| id.effective_namespace() == ns)
+    };
+    let matched: Vec<usize> = (0..acc.resources.len())
+        .filter(|&i| acc.resources[i].id_refs().any(names))
+        .collect();
+    match matched.as_slice() {
+        [] => Ok(()),
+        [i] => {
+            acc.resources[*i].ref_vars.push(v.name.clone());
+            Ok(())
+        }
+        more => Err(Error::invalid(
+            path,
+            format!(
+                "var `{}`: {} objects are {} {} (kustomize cannot tell which); give `objref.namespace`",
+                v.name,
+                more.len(),
+                o.kind,
+                o.name
+            ),
+        )),
     }
 }
 

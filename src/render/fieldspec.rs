@@ -78,7 +78,8 @@ impl FieldSpec {
     }
 }
 
-/// Splits a `/`-separated field path; `\/` is a literal slash.
+/// Splits a `/`-separated field path; `\/` is a literal slash. A name that ends in `[]`
+/// keeps the mark: it names a list, which is walked but never created.
 #[must_use]
 pub fn split_path(path: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -95,10 +96,7 @@ pub fn split_path(path: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.strip_suffix("[]").map_or(s.clone(), str::to_owned))
-        .collect()
+    out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
 /// What to create when the last field of a path is missing.
@@ -110,16 +108,20 @@ pub enum Create {
 
 /// Calls `f` on every field `segments` reaches in `value`. Sequences on the way are walked
 /// element by element. With `create`, missing fields are made (maps on the way, `kind` at the
-/// end); otherwise paths that do not exist are skipped.
-pub fn visit<E>(
+/// end) except a list (`name[]`); otherwise paths that do not exist are skipped. A scalar
+/// where the path goes on is an error, as in kustomize.
+pub fn visit(
     value: &mut Value,
     segments: &[String],
     create: Option<Create>,
-    f: &mut dyn FnMut(&mut Value) -> Result<(), E>,
-) -> Result<(), E> {
+    f: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+) -> Result<(), String> {
     let Some((first, rest)) = segments.split_first() else {
         return f(value);
     };
+    let (name, list) = first
+        .strip_suffix("[]")
+        .map_or((first.as_str(), false), |n| (n, true));
     match value {
         Value::Array(items) => {
             for item in items {
@@ -128,9 +130,9 @@ pub fn visit<E>(
             Ok(())
         }
         Value::Object(map) => {
-            let present = map.get(first).is_some_and(|v| !v.is_null());
+            let present = map.get(name).is_some_and(|v| !v.is_null());
             if !present {
-                let Some(kind) = create else {
+                let Some(kind) = create.filter(|_| !list) else {
                     return Ok(());
                 };
                 let fresh = if rest.is_empty() && kind == Create::Scalar {
@@ -138,13 +140,24 @@ pub fn visit<E>(
                 } else {
                     Value::Object(Map::new())
                 };
-                map.insert(first.clone(), fresh);
+                map.insert(name.to_owned(), fresh);
             }
-            let child = map.get_mut(first).expect("present or just inserted");
+            let child = map.get_mut(name).expect("present or just inserted");
             visit(child, rest, create, f)
         }
-        _ => Ok(()),
+        Value::Null => Ok(()),
+        other => Err(format!(
+            "expected a mapping or a list where the path goes on to `{name}`, found {other}"
+        )),
     }
+}
+
+/// Puts an error of [`visit`] in context: the object and the field spec's path.
+pub fn at<'a>(
+    id: &'a dyn std::fmt::Display,
+    spec: &'a FieldSpec,
+) -> impl Fn(String) -> String + 'a {
+    move |e| format!("{id}: field spec `{}`: {e}", spec.path)
 }
 
 /// A name-reference rule: fields that hold the name of an object of kind `target`.
@@ -185,6 +198,9 @@ pub struct TransformerConfig {
     pub common_labels: Vec<FieldSpec>,
     #[serde(default)]
     pub template_labels: Vec<FieldSpec>,
+    /// Specs every `labels:` entry of a kustomization uses besides its own.
+    #[serde(default)]
+    pub labels: Vec<FieldSpec>,
     #[serde(default)]
     pub common_annotations: Vec<FieldSpec>,
     #[serde(default)]
@@ -197,12 +213,26 @@ pub struct TransformerConfig {
     pub var_reference: Vec<FieldSpec>,
 }
 
-fn add_unique(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) {
+/// Adds the specs of `from` that `into` does not already cover, as kustomize's `MergeOne`
+/// does: a spec is covered by one with the same path whose group, version and kind it selects
+/// (so a general spec added after a narrower one with its path is dropped).
+fn add_unique(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) -> Result<(), String> {
     for fs in from {
-        if !into.contains(fs) {
-            into.push(fs.clone());
+        match into
+            .iter()
+            .find(|e| e.path == fs.path && e.gvk().is_selected_by(&fs.gvk()))
+        {
+            None => into.push(fs.clone()),
+            Some(e) if e.create != fs.create => {
+                return Err(format!(
+                    "conflicting field specs for `{}` (kind `{}` and kind `{}`): one creates the field, the other does not (kustomize refuses them); make them agree",
+                    fs.path, e.kind, fs.kind
+                ));
+            }
+            Some(_) => {}
         }
     }
+    Ok(())
 }
 
 impl TransformerConfig {
@@ -214,6 +244,7 @@ impl TransformerConfig {
             && self.namespace.is_empty()
             && self.common_labels.is_empty()
             && self.template_labels.is_empty()
+            && self.labels.is_empty()
             && self.common_annotations.is_empty()
             && self.images.is_empty()
             && self.replicas.is_empty()
@@ -222,26 +253,31 @@ impl TransformerConfig {
     }
 
     /// Adds another config's specs (used for `configurations:` and for sub-kustomizations).
-    pub fn merge(&mut self, other: &TransformerConfig) {
-        add_unique(&mut self.name_prefix, &other.name_prefix);
-        add_unique(&mut self.name_suffix, &other.name_suffix);
-        add_unique(&mut self.namespace, &other.namespace);
-        add_unique(&mut self.common_labels, &other.common_labels);
-        add_unique(&mut self.template_labels, &other.template_labels);
-        add_unique(&mut self.common_annotations, &other.common_annotations);
-        add_unique(&mut self.images, &other.images);
-        add_unique(&mut self.replicas, &other.replicas);
-        add_unique(&mut self.var_reference, &other.var_reference);
+    ///
+    /// # Errors
+    /// Two specs for one path that disagree on creating it.
+    pub fn merge(&mut self, other: &TransformerConfig) -> Result<(), String> {
+        add_unique(&mut self.name_prefix, &other.name_prefix)?;
+        add_unique(&mut self.name_suffix, &other.name_suffix)?;
+        add_unique(&mut self.namespace, &other.namespace)?;
+        add_unique(&mut self.common_labels, &other.common_labels)?;
+        add_unique(&mut self.template_labels, &other.template_labels)?;
+        add_unique(&mut self.labels, &other.labels)?;
+        add_unique(&mut self.common_annotations, &other.common_annotations)?;
+        add_unique(&mut self.images, &other.images)?;
+        add_unique(&mut self.replicas, &other.replicas)?;
+        add_unique(&mut self.var_reference, &other.var_reference)?;
         for rule in &other.name_reference {
             match self
                 .name_reference
                 .iter_mut()
                 .find(|r| r.gvk() == rule.gvk())
             {
-                Some(existing) => add_unique(&mut existing.field_specs, &rule.field_specs),
+                Some(existing) => add_unique(&mut existing.field_specs, &rule.field_specs)?,
                 None => self.name_reference.push(rule.clone()),
             }
         }
+        Ok(())
     }
 
     /// kustomize's built-in tables.
@@ -423,12 +459,19 @@ fn common_annotation_specs() -> Vec<FieldSpec> {
     v
 }
 
+/// kustomize's `varReference` table (its `varreference.go`), in its order.
 fn var_reference_specs() -> Vec<FieldSpec> {
     let mut v = Vec::new();
-    for (kind, pod) in POD_SPECS {
-        if matches!(*kind, "PodTemplate" | "ReplicationController") {
-            continue;
-        }
+    let pods = [
+        ("CronJob", "spec/jobTemplate/spec/template/spec"),
+        ("DaemonSet", "spec/template/spec"),
+        ("Deployment", "spec/template/spec"),
+        ("Job", "spec/template/spec"),
+        ("Pod", "spec"),
+        ("ReplicaSet", "spec/template/spec"),
+        ("StatefulSet", "spec/template/spec"),
+    ];
+    for (kind, pod) in pods {
         for c in ["containers", "initContainers"] {
             for field in ["args", "command", "env/value", "volumeMounts/mountPath"] {
                 v.push(FieldSpec::new(
@@ -439,14 +482,24 @@ fn var_reference_specs() -> Vec<FieldSpec> {
                 ));
             }
         }
+        // kustomize's CronJob entry lacks the `spec` before `volumes`; kept as it is.
+        let volumes = match kind {
+            "CronJob" => "spec/jobTemplate/spec/template/volumes/nfs/server".to_owned(),
+            "StatefulSet" => "spec/volumeClaimTemplates/spec/nfs/server".to_owned(),
+            _ => format!("{pod}/volumes/nfs/server"),
+        };
+        v.push(FieldSpec::new(kind, "", &volumes, false));
     }
     for (kind, path) in [
+        ("Deployment", "spec/template/metadata/annotations"),
         ("Ingress", "spec/rules/host"),
         ("Ingress", "spec/tls/hosts"),
         ("Ingress", "spec/tls/secretName"),
         ("Service", "spec/ports/port"),
         ("Service", "spec/ports/targetPort"),
+        ("PersistentVolume", "spec/nfs/server"),
         ("", "metadata/labels"),
+        ("", "metadata/annotations"),
     ] {
         v.push(FieldSpec::new(kind, "", path, false));
     }
@@ -672,13 +725,26 @@ fn rbac_and_storage_rules(rules: &mut Vec<NameBackRef>) {
         "scheduling.k8s.io",
         pod_paths(&["priorityClassName"], &["PodTemplate", "ReplicaSet"]),
     ));
+    // kustomize's table names the group with its version, so no IngressClass ever matches
+    // and an Ingress keeps the class name it was written with; kept as kustomize has it.
     rules.push(rule(
         "IngressClass",
-        "networking.k8s.io",
+        "networking.k8s.io/v1",
         vec![FieldSpec::new(
             "Ingress",
             "",
             "spec/ingressClassName",
+            false,
+        )],
+    ));
+    let admission = "admissionregistration.k8s.io";
+    rules.push(rule(
+        "ValidatingAdmissionPolicy",
+        admission,
+        vec![FieldSpec::new(
+            "ValidatingAdmissionPolicyBinding",
+            admission,
+            "spec/policyName",
             false,
         )],
     ));

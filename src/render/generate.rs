@@ -156,8 +156,20 @@ fn pairs(args: &GeneratorArgs, source: &dyn Source) -> Result<Vec<(String, Vec<u
     Ok(pairs)
 }
 
+/// Base64 as kustomize writes generated data: in lines of 70 characters, each ending in a line
+/// break, once the text is 70 characters or longer (kyaml's `encodeBase64`).
 fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    const LINE: usize = 70;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if text.len() < LINE {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / LINE + 1);
+    for chunk in text.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
 }
 
 /// Strips one pair of matching surrounding quotes, as kustomize does for literals.

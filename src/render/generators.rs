@@ -8,7 +8,7 @@ use super::build::{Acc, Builder};
 use super::decrypt;
 use super::generate::{self, Kind};
 use super::kustomization::{GeneratorArgs, GeneratorOptions};
-use super::object::{Origin, Resource};
+use super::object::Resource;
 use crate::sops::Format;
 
 /// A generator's files, read (and, for a secretGenerator, decrypted) through the build.
@@ -69,10 +69,7 @@ impl Builder<'_> {
         .map_err(|m| Error::invalid(kpath, format!("{plugin} `{}`: {m}", args.name)))?;
         let mut r = Resource::new(obj);
         r.needs_hash = needs_hash;
-        r.origin = Some(Origin::Builtin {
-            configured_in: self.rel(kpath),
-            kind: plugin.into(),
-        });
+        r.origin = Some(self.builtin_origin(kpath, plugin));
         let behavior = if args.behavior.is_empty() {
             "create"
         } else {
@@ -81,59 +78,17 @@ impl Builder<'_> {
         if behavior == "create" {
             return Self::add(acc, r, kpath);
         }
+        if !matches!(behavior, "merge" | "replace") {
+            return Err(Error::invalid(
+                kpath,
+                format!(
+                    "{plugin} `{}`: behavior `{behavior}` is not one of create, merge, replace",
+                    args.name
+                ),
+            ));
+        }
         let i = Self::the_generated(acc, &r, kpath, plugin, &args.name, behavior)?;
-        let existing = &mut acc.resources[i];
-        match behavior {
-            "merge" => {
-                for field in ["data", "binaryData"] {
-                    if let Some(Value::Object(new)) = r.value.get(field) {
-                        let target = existing
-                            .value
-                            .as_object_mut()
-                            .expect("resources are objects")
-                            .entry(field)
-                            .or_insert_with(|| Value::Object(Map::new()));
-                        if let Value::Object(t) = target {
-                            t.extend(new.clone());
-                        }
-                    }
-                }
-            }
-            "replace" => {
-                let obj = existing
-                    .value
-                    .as_object_mut()
-                    .expect("resources are objects");
-                for field in ["data", "binaryData"] {
-                    match r.value.get(field) {
-                        Some(v) => obj.insert(field.into(), v.clone()),
-                        None => obj.remove(field),
-                    };
-                }
-            }
-            other => {
-                return Err(Error::invalid(
-                    kpath,
-                    format!(
-                        "{plugin} `{}`: behavior `{other}` is not one of create, merge, replace",
-                        args.name
-                    ),
-                ));
-            }
-        }
-        existing.needs_hash = needs_hash;
-        for field in ["labels", "annotations"] {
-            let new = r.meta_map(field);
-            if !new.is_empty() {
-                let meta = existing.metadata_mut();
-                let m = meta
-                    .entry(field)
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(m) = m {
-                    m.extend(new);
-                }
-            }
-        }
+        merge_generated(&mut acc.resources[i], r, behavior == "merge");
         Ok(())
     }
 
@@ -151,14 +106,9 @@ impl Builder<'_> {
             .resources
             .iter()
             .enumerate()
-            .filter(|(_, e)| {
-                e.all_ids().iter().any(|id| {
-                    id.gvk.kind == new_id.gvk.kind
-                        && id.name == new_id.name
-                        && (new_id.namespace.is_empty()
-                            || id.effective_namespace() == new_id.effective_namespace())
-                })
-            })
+            // kustomize's `Equals` on any id the object has had: group, version, kind, name
+            // and effective namespace.
+            .filter(|(_, e)| e.all_ids().iter().any(|id| id.same_as(&new_id)))
             .map(|(i, _)| i)
             .collect();
         match found.as_slice() {
@@ -185,4 +135,58 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// kustomize's `appendReplaceOrMerge`: the generated object `new` takes the place of `old`,
+/// with `old`'s name, namespace and history; labels and annotations are merged (the new win),
+/// and with `merge` the data too. The name hash stays only when both asked for one; the origin
+/// is the new generator's for `replace`, the old object's for `merge`.
+fn merge_generated(old: &mut Resource, mut new: Resource, merge: bool) {
+    let mut fields = vec!["labels", "annotations"];
+    if merge {
+        fields.extend(["data", "binaryData"]);
+    }
+    for field in fields {
+        let from_old = if matches!(field, "labels" | "annotations") {
+            old.meta_map(field)
+        } else {
+            old.value[field].as_object().cloned().unwrap_or_default()
+        };
+        if from_old.is_empty() {
+            continue;
+        }
+        let holder = if matches!(field, "labels" | "annotations") {
+            new.metadata_mut()
+        } else {
+            new.value
+                .as_object_mut()
+                .expect("generated objects are objects")
+        };
+        let slot = holder
+            .entry(field)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = slot {
+            let mut merged = from_old;
+            merged.extend(std::mem::take(m));
+            *m = merged;
+        }
+    }
+    let name = old.name().to_owned();
+    let namespace = old.namespace().to_owned();
+    new.set_name(&name);
+    if namespace.is_empty() {
+        new.metadata_mut().remove("namespace");
+    } else {
+        new.set_namespace(&namespace);
+    }
+    new.needs_hash = old.needs_hash && new.needs_hash;
+    new.prev_ids = std::mem::take(&mut old.prev_ids);
+    new.prefixes = std::mem::take(&mut old.prefixes);
+    new.suffixes = std::mem::take(&mut old.suffixes);
+    new.ref_vars = std::mem::take(&mut old.ref_vars);
+    new.transformations = std::mem::take(&mut old.transformations);
+    if merge {
+        new.origin = old.origin.take();
+    }
+    *old = new;
 }

@@ -65,6 +65,162 @@ const KNOWN: &[&str] = &[
     "buildMetadata",
 ];
 
+/// The field names of one struct of the kustomization format, each with the shape of its
+/// value where that is a struct (or a list of them) whose field names fold too.
+struct Shape(&'static [(&'static str, Option<&'static Shape>)]);
+
+const SELECTOR: Shape = Shape(&[
+    ("group", None),
+    ("version", None),
+    ("kind", None),
+    ("name", None),
+    ("namespace", None),
+    ("labelSelector", None),
+    ("annotationSelector", None),
+]);
+const GENERATOR_OPTIONS: Shape = Shape(&[
+    ("labels", None),
+    ("annotations", None),
+    ("disableNameSuffixHash", None),
+    ("immutable", None),
+]);
+const GENERATOR: Shape = Shape(&[
+    ("name", None),
+    ("namespace", None),
+    ("behavior", None),
+    ("files", None),
+    ("literals", None),
+    ("envs", None),
+    ("env", None),
+    ("type", None),
+    ("options", Some(&GENERATOR_OPTIONS)),
+]);
+const PATCH: Shape = Shape(&[
+    ("path", None),
+    ("patch", None),
+    ("target", Some(&SELECTOR)),
+    ("options", None),
+]);
+const IMAGE: Shape = Shape(&[
+    ("name", None),
+    ("newName", None),
+    ("newTag", None),
+    ("digest", None),
+]);
+const REPLICA: Shape = Shape(&[("name", None), ("count", None)]);
+const VAR: Shape = Shape(&[
+    ("name", None),
+    (
+        "objref",
+        Some(&Shape(&[
+            ("apiVersion", None),
+            ("group", None),
+            ("version", None),
+            ("kind", None),
+            ("name", None),
+            ("namespace", None),
+        ])),
+    ),
+    ("fieldref", Some(&Shape(&[("fieldPath", None)]))),
+]);
+const LABEL: Shape = Shape(&[
+    ("pairs", None),
+    ("includeSelectors", None),
+    ("includeTemplates", None),
+    (
+        "fields",
+        Some(&Shape(&[
+            ("group", None),
+            ("version", None),
+            ("kind", None),
+            ("path", None),
+            ("create", None),
+        ])),
+    ),
+]);
+const SORT: Shape = Shape(&[
+    ("order", None),
+    (
+        "legacySortOptions",
+        Some(&Shape(&[("orderFirst", None), ("orderLast", None)])),
+    ),
+]);
+/// The top level: every field fledge accepts or refuses by name.
+const TOP: Shape = Shape(&[
+    ("apiVersion", None),
+    ("kind", None),
+    ("metadata", None),
+    ("namePrefix", None),
+    ("nameSuffix", None),
+    ("namespace", None),
+    ("commonLabels", None),
+    ("labels", Some(&LABEL)),
+    ("commonAnnotations", None),
+    ("patchesStrategicMerge", None),
+    ("patchesJson6902", Some(&PATCH)),
+    ("patches", Some(&PATCH)),
+    ("images", Some(&IMAGE)),
+    ("imageTags", Some(&IMAGE)),
+    ("replacements", None),
+    ("replicas", Some(&REPLICA)),
+    ("vars", Some(&VAR)),
+    ("sortOptions", Some(&SORT)),
+    ("resources", None),
+    ("bases", None),
+    ("components", None),
+    ("configMapGenerator", Some(&GENERATOR)),
+    ("secretGenerator", Some(&GENERATOR)),
+    ("generatorOptions", Some(&GENERATOR_OPTIONS)),
+    ("configurations", None),
+    ("generators", None),
+    ("transformers", None),
+    ("buildMetadata", None),
+    ("helmCharts", None),
+    ("helmGlobals", None),
+    ("helmChartInflationGenerator", None),
+    ("openapi", None),
+    ("validators", None),
+    ("crds", None),
+]);
+
+/// Renames the keys of `map` that equal a field of `shape` but for case to that field, then
+/// does the same inside the values that are structs. kustomize reads a kustomization as Go's
+/// JSON decoder does: names match case-insensitively, and of several spellings of one field
+/// the last in byte order wins (the JSON it decodes has its keys sorted).
+fn fold_names(map: &mut Map<String, Value>, shape: &Shape) {
+    for (field, _) in shape.0 {
+        let spellings: Vec<String> = map
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case(field))
+            .cloned()
+            .collect();
+        let Some(last) = spellings.iter().max() else {
+            continue;
+        };
+        let v = map.get(last).cloned().expect("listed key");
+        for k in &spellings {
+            map.remove(k);
+        }
+        map.insert((*field).to_owned(), v);
+    }
+    for (field, inner) in shape.0 {
+        let (Some(inner), Some(v)) = (inner, map.get_mut(*field)) else {
+            continue;
+        };
+        match v {
+            Value::Object(m) => fold_names(m, inner),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(m) = item {
+                        fold_names(m, inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A problem with the kustomization file itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldError {
@@ -84,11 +240,11 @@ pub struct Kustomization {
     pub name_suffix: String,
     #[serde(default)]
     pub namespace: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strings")]
     pub common_labels: Map<String, Value>,
     #[serde(default)]
     pub labels: Vec<Label>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strings")]
     pub common_annotations: Map<String, Value>,
     #[serde(default)]
     pub patches_strategic_merge: Vec<String>,
@@ -133,7 +289,7 @@ pub struct Kustomization {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Label {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strings")]
     pub pairs: Map<String, Value>,
     #[serde(default)]
     pub include_selectors: bool,
@@ -184,7 +340,7 @@ pub struct Image {
     pub name: String,
     #[serde(default)]
     pub new_name: String,
-    #[serde(default, deserialize_with = "string_or_number")]
+    #[serde(default)]
     pub new_tag: String,
     #[serde(default)]
     pub digest: String,
@@ -211,11 +367,31 @@ pub struct VarTarget {
     #[serde(default)]
     pub api_version: String,
     #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
     pub kind: String,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub namespace: String,
+}
+
+impl VarTarget {
+    /// The kind the var names, as kustomize reads it: `apiVersion` when given, else `group`
+    /// and `version` (kustomize then compares all three exactly).
+    #[must_use]
+    pub fn gvk(&self) -> super::object::Gvk {
+        if self.api_version.is_empty() {
+            return super::object::Gvk {
+                group: self.group.clone(),
+                version: self.version.clone(),
+                kind: self.kind.clone(),
+            };
+        }
+        super::object::Gvk::from_api_version(&self.api_version, &self.kind)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -271,9 +447,9 @@ pub struct GeneratorArgs {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GeneratorOptions {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strings")]
     pub labels: Map<String, Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strings")]
     pub annotations: Map<String, Value>,
     #[serde(default)]
     pub disable_name_suffix_hash: Option<bool>,
@@ -281,19 +457,23 @@ pub struct GeneratorOptions {
     pub immutable: Option<bool>,
 }
 
-fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match Value::deserialize(d)? {
-        // kustomize refuses a list or a map where it takes a string.
-        Value::Array(_) => Err(serde::de::Error::invalid_type(
-            serde::de::Unexpected::Seq,
-            &"a string or a number",
-        )),
-        Value::Object(_) => Err(serde::de::Error::invalid_type(
-            serde::de::Unexpected::Map,
-            &"a string or a number",
-        )),
-        other => Ok(scalar_string(&other)),
+/// A map of strings, as kustomize's Go types hold labels and annotations: a value YAML reads
+/// as a number or a boolean is refused (quote it), and a null is the empty string.
+fn strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    let mut m = Map::<String, Value>::deserialize(d)?;
+    for (k, v) in &mut m {
+        match v {
+            Value::String(_) => {}
+            Value::Null => *v = Value::String(String::new()),
+            other => {
+                return Err(serde::de::Error::custom(format_args!(
+                    "`{k}` is {other}, not a string: quote it (`{k}: \"{}\"`)",
+                    other.to_string().trim_matches('"')
+                )));
+            }
+        }
     }
+    Ok(m)
 }
 
 /// A scalar as kustomize turns it into a string (`51` → `"51"`, `true` → `"true"`).
@@ -314,6 +494,35 @@ pub fn string_map(m: &Map<String, Value>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// kustomize's `EnforceFields`: `kind` is Kustomization or Component, and `apiVersion`, when
+/// given, is the one of that kind.
+fn check_kind(map: &Map<String, Value>) -> Result<(), FieldError> {
+    let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or("");
+    let (kind, api) = (text("kind"), text("apiVersion"));
+    let wanted = match kind {
+        "" | "Kustomization" => "kustomize.config.k8s.io/v1beta1",
+        "Component" => "kustomize.config.k8s.io/v1alpha1",
+        other => {
+            return Err(FieldError::Invalid {
+                message: format!("kind is `{other}`: it must be Kustomization or Component"),
+            });
+        }
+    };
+    if !api.is_empty() && api != wanted {
+        return Err(FieldError::Invalid {
+            message: format!(
+                "apiVersion is `{api}`: a {} needs `{wanted}`",
+                if kind.is_empty() {
+                    "Kustomization"
+                } else {
+                    kind
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Kustomization {
     /// Parses a kustomization document, checking every top-level field first.
     pub fn from_value(mut value: Value) -> Result<Self, FieldError> {
@@ -322,11 +531,9 @@ impl Kustomization {
                 message: "a kustomization must be a YAML mapping".into(),
             });
         };
-        // kustomize reads field names case-insensitively; the older `patchesJSON6902` spelling
-        // is the one seen in the wild.
-        if let Some(v) = map.remove("patchesJSON6902") {
-            map.insert("patchesJson6902".into(), v);
-        }
+        // kustomize reads field names as Go's JSON decoder does: case-insensitively (the older
+        // `patchesJSON6902` spelling is the one seen in the wild).
+        fold_names(map, &TOP);
         for key in map.keys() {
             if let Some((_, hint)) = UNSUPPORTED.iter().find(|(f, _)| f == key) {
                 return Err(FieldError::Unsupported {
@@ -339,6 +546,18 @@ impl Kustomization {
             }
         }
         map.retain(|_, v| !v.is_null());
+        check_kind(map)?;
+        // kustomize's `CheckEmpty`: nothing set but the type (an empty string is unset).
+        if map
+            .iter()
+            .all(|(k, v)| k == "apiVersion" || k == "kind" || v.as_str() == Some(""))
+        {
+            return Err(FieldError::Invalid {
+                message:
+                    "the kustomization is empty (kustomize refuses it): list at least `resources`"
+                        .into(),
+            });
+        }
         serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
             let mut message = e.into_inner().to_string();

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::fieldspec::{NameBackRef, visit};
+use super::fieldspec::{NameBackRef, at, visit};
 use super::object::{Gvk, ResId, Resource};
 
 /// What the fix-up needs to know about a possible referral target.
@@ -49,11 +49,23 @@ fn same_ending(a: &[String], b: &[String]) -> bool {
     a[a.len() - n..] == b[b.len() - n..]
 }
 
+/// kustomize's `PrefixesSuffixesEquals`: with `allow_empty`, a side without prefixes (or
+/// suffixes) matches any.
+fn affixes_match(c: &Candidate, referrer: &Referrer<'_>, allow_empty: bool) -> bool {
+    let one = |a: &[String], b: &[String]| {
+        (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b)
+    };
+    one(&c.prefixes, referrer.prefixes) && one(&c.suffixes, referrer.suffixes)
+}
+
+/// kustomize's `selectReferral`. `with_namespace`: the reference is an object with a name
+/// and a namespace, so several candidates are one only when both agree.
 fn select<'c>(
     old: &str,
     candidates: &[&'c Candidate],
     referrer: &Referrer<'_>,
     role_ref_path: bool,
+    with_namespace: bool,
 ) -> Result<Option<&'c Candidate>, String> {
     let mut found: Vec<&Candidate> = candidates
         .iter()
@@ -73,32 +85,38 @@ fn select<'c>(
     if found.len() == 1 {
         return Ok(Some(found[0]));
     }
-    found.retain(|c| {
-        same_ending(&c.prefixes, referrer.prefixes) && same_ending(&c.suffixes, referrer.suffixes)
-    });
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(Some(found[0])),
-        _ if found
-            .iter()
-            .all(|c| c.current.name == found[0].current.name) =>
-        {
-            Ok(Some(found[0]))
-        }
-        _ => Err(format!(
-            "{}: the name `{old}` could refer to any of {}",
-            referrer.current,
-            found
-                .iter()
-                .map(|c| c.current.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+    found.retain(|c| affixes_match(c, referrer, true));
+    if found.len() > 1 {
+        found.retain(|c| affixes_match(c, referrer, false));
     }
+    let first = match found.as_slice() {
+        [] => return Ok(None),
+        [one] => return Ok(Some(one)),
+        [first, ..] => *first,
+    };
+    let same = |c: &&Candidate| {
+        c.current.name == first.current.name
+            && (!with_namespace || c.current.namespace == first.current.namespace)
+    };
+    if found.iter().all(same) {
+        return Ok(Some(first));
+    }
+    Err(format!(
+        "{}: the name `{old}` could refer to any of {}; kustomize refuses to guess",
+        referrer.current,
+        found
+            .iter()
+            .map(|c| c.current.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Rewrites every name reference in `resources` to the current name of what it refers to.
 pub(crate) fn fix(resources: &mut [Resource], rules: &[NameBackRef]) -> Result<(), String> {
+    for r in resources.iter().filter(|r| r.kind() == "RoleBinding") {
+        check_subject_namespaces(r)?;
+    }
     let all: Vec<Candidate> = resources
         .iter()
         .filter(|r| !r.prev_ids.is_empty())
@@ -157,8 +175,27 @@ pub(crate) fn fix(resources: &mut [Resource], rules: &[NameBackRef]) -> Result<(
                 let role_ref_path = spec.path.ends_with("roleRef/name");
                 visit(&mut r.value, spec.segments(), None, &mut |node| {
                     set(node, &candidates, &referrer, role_ref_path)
-                })?;
+                })
+                .map_err(at(&referrer.current, spec))?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// kustomize refuses a `RoleBinding` whose `ServiceAccount` subject has a `namespace` that is
+/// not a string (`namespace:` left blank reads as null).
+fn check_subject_namespaces(r: &Resource) -> Result<(), String> {
+    let subjects = r.value["subjects"].as_array().into_iter().flatten();
+    for s in subjects.filter(|s| s["kind"] == "ServiceAccount") {
+        if let Some(ns) = s.get("namespace")
+            && !ns.is_string()
+        {
+            return Err(format!(
+                "{}: the ServiceAccount subject `{}` has `namespace: {ns}`, not a string; give the namespace or leave the field out",
+                r.id(),
+                s["name"].as_str().unwrap_or("")
+            ));
         }
     }
     Ok(())
@@ -172,28 +209,40 @@ fn set(
 ) -> Result<(), String> {
     match node {
         Value::String(old) => {
-            if let Some(c) = select(old, candidates, referrer, role_ref_path)? {
+            if let Some(c) = select(old, candidates, referrer, role_ref_path, false)? {
                 old.clone_from(&c.current.name);
             }
             Ok(())
         }
         Value::Object(map) => {
-            let Some(old) = map.get("name").and_then(Value::as_str).map(str::to_owned) else {
-                return Ok(());
+            let old = match map.get("name") {
+                Some(Value::String(n)) => n.clone(),
+                Some(_) => return Ok(()),
+                None => {
+                    return Err(format!(
+                        "{}: a reference without a `name` ({}); kustomize refuses it",
+                        referrer.current,
+                        Value::Object(map.clone())
+                    ));
+                }
             };
             let scoped: Vec<&Candidate>;
             let pool = match map.get("namespace").and_then(Value::as_str) {
                 Some(ns) => {
+                    // kustomize groups candidates by effective namespace (`default` for none;
+                    // cluster-scoped objects in no group), original first, then current.
+                    let in_ns =
+                        |id: &ResId| id.gvk.is_namespaced() && id.effective_namespace() == ns;
                     let by_original: Vec<&Candidate> = candidates
                         .iter()
                         .copied()
-                        .filter(|c| c.ids[0].namespace == ns)
+                        .filter(|c| in_ns(&c.ids[0]))
                         .collect();
                     scoped = if by_original.is_empty() {
                         candidates
                             .iter()
                             .copied()
-                            .filter(|c| c.current.namespace == ns)
+                            .filter(|c| in_ns(&c.current))
                             .collect()
                     } else {
                         by_original
@@ -202,7 +251,7 @@ fn set(
                 }
                 None => candidates,
             };
-            if let Some(c) = select(&old, pool, referrer, role_ref_path)? {
+            if let Some(c) = select(&old, pool, referrer, role_ref_path, true)? {
                 map.insert("name".into(), Value::String(c.current.name.clone()));
                 if !c.current.namespace.is_empty() {
                     map.insert(

@@ -47,7 +47,7 @@ impl Gvk {
     /// (custom resources included) are namespaced, as kustomize assumes.
     #[must_use]
     pub fn is_namespaced(&self) -> bool {
-        !CLUSTER_SCOPED.contains(&self.kind.as_str())
+        !cluster_scoped(&self.group, &self.version, &self.kind)
     }
 
     /// The string kustomize's legacy ordering compares kinds by.
@@ -85,47 +85,79 @@ fn selected(selector: &Gvk, group: &str, version: &str, kind: &str) -> bool {
         && (selector.kind.is_empty() || selector.kind == kind)
 }
 
-/// Kinds of the Kubernetes API that are cluster-scoped.
-const CLUSTER_SCOPED: &[&str] = &[
-    "APIService",
-    "CSIDriver",
-    "CSINode",
-    "CertificateSigningRequest",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "ClusterTrustBundle",
-    "ComponentStatus",
-    "CustomResourceDefinition",
-    "DeviceClass",
-    "FlowSchema",
-    "IPAddress",
-    "IngressClass",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionPolicyBinding",
-    "MutatingWebhookConfiguration",
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "PodSecurityPolicy",
-    "PriorityClass",
-    "PriorityLevelConfiguration",
-    "ResourceSlice",
-    "RuntimeClass",
-    "SelfSubjectAccessReview",
-    "SelfSubjectReview",
-    "SelfSubjectRulesReview",
-    "ServiceCIDR",
-    "StorageClass",
-    "StorageVersion",
-    "StorageVersionMigration",
-    "SubjectAccessReview",
-    "TokenReview",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "VolumeAttachment",
-    "VolumeAttributesClass",
+/// The kinds kustomize v5.5.0 takes for cluster-scoped: those its built-in OpenAPI data (from
+/// Kubernetes 1.21) serves without a namespace, by group, version and kind. Any other kind,
+/// a newer built-in one or a custom resource named like one, is namespaced to kustomize.
+const CLUSTER_SCOPED: &[(&str, &str, &str)] = &[
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1beta1",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1beta1",
+        "ValidatingWebhookConfiguration",
+    ),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+    (
+        "apiextensions.k8s.io",
+        "v1beta1",
+        "CustomResourceDefinition",
+    ),
+    ("apiregistration.k8s.io", "v1", "APIService"),
+    ("apiregistration.k8s.io", "v1beta1", "APIService"),
+    ("certificates.k8s.io", "v1", "CertificateSigningRequest"),
+    (
+        "certificates.k8s.io",
+        "v1beta1",
+        "CertificateSigningRequest",
+    ),
+    ("flowcontrol.apiserver.k8s.io", "v1beta1", "FlowSchema"),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        "v1beta1",
+        "PriorityLevelConfiguration",
+    ),
+    ("networking.k8s.io", "v1", "IngressClass"),
+    ("networking.k8s.io", "v1beta1", "IngressClass"),
+    ("node.k8s.io", "v1", "RuntimeClass"),
+    ("node.k8s.io", "v1beta1", "RuntimeClass"),
+    ("policy", "v1beta1", "PodSecurityPolicy"),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io", "v1beta1", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "v1beta1", "ClusterRoleBinding"),
+    ("scheduling.k8s.io", "v1", "PriorityClass"),
+    ("scheduling.k8s.io", "v1beta1", "PriorityClass"),
+    ("storage.k8s.io", "v1", "CSIDriver"),
+    ("storage.k8s.io", "v1", "CSINode"),
+    ("storage.k8s.io", "v1", "StorageClass"),
+    ("storage.k8s.io", "v1", "VolumeAttachment"),
+    ("storage.k8s.io", "v1beta1", "CSIDriver"),
+    ("storage.k8s.io", "v1beta1", "CSINode"),
+    ("storage.k8s.io", "v1beta1", "StorageClass"),
+    ("storage.k8s.io", "v1beta1", "VolumeAttachment"),
+    ("", "v1", "ComponentStatus"),
+    ("", "v1", "Namespace"),
+    ("", "v1", "Node"),
+    ("", "v1", "PersistentVolume"),
 ];
+
+/// True when kustomize takes `kind` in `group`/`version` for cluster-scoped.
+fn cluster_scoped(group: &str, version: &str, kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&(group, version, kind))
+}
 
 /// An object's identity: kind, namespace and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -176,7 +208,7 @@ impl<'a> IdRef<'a> {
     /// As [`ResId::effective_namespace`].
     #[must_use]
     pub fn effective_namespace(&self) -> &'a str {
-        if CLUSTER_SCOPED.contains(&self.kind) {
+        if cluster_scoped(self.group, self.version, self.kind) {
             "_cluster_"
         } else if self.namespace.is_empty() {
             "default"
@@ -219,13 +251,29 @@ pub struct Resource {
     pub needs_hash: bool,
     /// Transformers that changed it (for `buildMetadata: [transformerAnnotations]`).
     pub transformations: Vec<Origin>,
+    /// The `vars` that read their value from it: kustomize ties a var to its object where the
+    /// var is declared, and the tie follows the object through renames.
+    pub ref_vars: Vec<String>,
 }
 
 /// Where an object or a change came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     File(String),
-    Builtin { configured_in: String, kind: String },
+    /// A built-in generator or transformer: configured by a kustomization field, or by a
+    /// config object (`generators:`/`transformers:`), which `by` then names.
+    Builtin {
+        configured_in: String,
+        kind: String,
+        by: Option<ConfigName>,
+    },
+}
+
+/// The name and namespace of a generator or transformer config object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigName {
+    pub name: String,
+    pub namespace: String,
 }
 
 impl Resource {
@@ -239,6 +287,7 @@ impl Resource {
             origin: None,
             needs_hash: false,
             transformations: Vec::new(),
+            ref_vars: Vec::new(),
         }
     }
 

@@ -98,14 +98,33 @@ fn find_target(rs: &[Resource], lookup: &Lookup, p: &Value) -> Result<usize, Str
     }
 }
 
-/// The patch minus the identity fields, so that it never renames its target.
-fn without_identity(p: &Value) -> Value {
+/// What a strategic-merge patch may change of its target's identity (a `patches` entry's
+/// `options`): kustomize keeps the target's name and kind unless allowed, and its namespace
+/// always.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Identity {
+    pub(super) allow_name_change: bool,
+    pub(super) allow_kind_change: bool,
+}
+
+impl Identity {
+    fn any(self) -> bool {
+        self.allow_name_change || self.allow_kind_change
+    }
+}
+
+/// The patch minus the identity fields it may not change (`apiVersion` never merges).
+fn without_identity(p: &Value, allow: Identity) -> Value {
     let mut p = p.clone();
     if let Some(m) = p.as_object_mut() {
         m.remove("apiVersion");
-        m.remove("kind");
+        if !allow.allow_kind_change {
+            m.remove("kind");
+        }
         if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-            meta.remove("name");
+            if !allow.allow_name_change {
+                meta.remove("name");
+            }
             meta.remove("namespace");
             if meta.is_empty() {
                 m.remove("metadata");
@@ -121,11 +140,16 @@ fn smp_at(
     lookup: &mut Option<Lookup>,
     i: usize,
     patch: &Value,
+    allow: Identity,
 ) -> Result<bool, String> {
     let gvk = rs[i].gvk();
+    let before = rs[i].id();
+    if allow.any() {
+        rs[i].store_previous_id();
+    }
     if smp::apply(
         &mut rs[i].value,
-        &without_identity(patch),
+        &without_identity(patch, allow),
         &gvk.group,
         &gvk.kind,
     ) == Outcome::Delete
@@ -135,6 +159,9 @@ fn smp_at(
         return Ok(true);
     }
     ensure_objects(std::slice::from_ref(&rs[i]))?;
+    if rs[i].id() != before {
+        *lookup = None;
+    }
     Ok(false)
 }
 
@@ -146,7 +173,7 @@ pub(super) fn apply_untargeted_smp(
 ) -> Result<(), String> {
     let lk = lookup.get_or_insert_with(|| Lookup::new(rs));
     let i = find_target(rs, lk, patch)?;
-    smp_at(rs, lookup, i, patch).map(|_| ())
+    smp_at(rs, lookup, i, patch, Identity::default()).map(|_| ())
 }
 
 /// Applies a patch (JSON 6902 `json_ops`, or strategic-merge `docs`) to its targets.
@@ -157,16 +184,25 @@ pub(super) fn apply_patch(
     json_ops: Option<&[Value]>,
     docs: &[Value],
     target: Option<&Selector>,
+    allow: Identity,
 ) -> Result<(), String> {
     let Some(target) = target else {
         if json_ops.is_some() {
             return Err(format!("{source}: a JSON 6902 patch needs a `target`"));
         }
         for p in docs {
-            apply_untargeted_smp(rs, lookup, p)?;
+            let lk = lookup.get_or_insert_with(|| Lookup::new(rs));
+            let i = find_target(rs, lk, p)?;
+            smp_at(rs, lookup, i, p, allow)?;
         }
         return Ok(());
     };
+    if json_ops.is_none() && docs.len() > 1 {
+        return Err(format!(
+            "{source}: {} strategic-merge patches in one entry with a `target` (kustomize refuses it): give each its own entry",
+            docs.len()
+        ));
+    }
     let matcher = Matcher::new(target)?;
     let ops: Option<json_patch::Patch> = json_ops
         .map(|ops| serde_json::from_value(Value::Array(ops.to_vec())))
@@ -187,6 +223,8 @@ pub(super) fn apply_patch(
         }
         if let Some(ops) = &ops {
             let id = rs[i].id();
+            // kustomize remembers every target's id before a JSON patch, which may rename it.
+            rs[i].store_previous_id();
             json_patch::patch(&mut rs[i].value, ops).map_err(|e| format!("{id}: {e}"))?;
             ensure_objects(std::slice::from_ref(&rs[i]))?;
             if rs[i].name() != id.name {
@@ -194,7 +232,7 @@ pub(super) fn apply_patch(
             }
         } else {
             for p in docs {
-                if smp_at(rs, lookup, i, p)? {
+                if smp_at(rs, lookup, i, p, allow)? {
                     removed += 1;
                     break;
                 }

@@ -2,7 +2,7 @@
 //! (`apiVersion: builtin`), run with the same code as the kustomization fields they mirror.
 //! Exec, container and Go plugins are refused.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::build::{Acc, Builder};
 use super::fieldspec::FieldSpec;
@@ -40,9 +40,16 @@ impl Builder<'_> {
         let meta = fields.remove("metadata").unwrap_or(Value::Null);
         fields.remove("apiVersion");
         fields.remove("kind");
-        fields.insert("name".into(), meta["name"].clone());
-        if let Some(ns) = meta.get("namespace") {
-            fields.insert("namespace".into(), ns.clone());
+        // kustomize's generator plugins take the inline `name` and `namespace` first and fall
+        // back to the config's own metadata.
+        for field in ["name", "namespace"] {
+            if fields
+                .get(field)
+                .is_none_or(|v| v.as_str().is_none_or(str::is_empty))
+                && let Some(v) = meta.get(field)
+            {
+                fields.insert(field.into(), v.clone());
+            }
         }
         let args: GeneratorArgs = serde_json::from_value(Value::Object(fields))
             .map_err(|e| Error::invalid(kpath, format!("{kind}: {e}")))?;
@@ -166,7 +173,11 @@ impl Builder<'_> {
                 .map(|t| serde_json::from_value(t.clone()))
                 .transpose()
                 .map_err(|e| Error::invalid(kpath, format!("{kind}.target: {e}")))?,
-            options: Map::new(),
+            options: config
+                .get("options")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
         };
         self.apply_patch_entry(acc, dir, kpath, &entry, json_only, &mut None)?;
         Self::check_unique(acc, kpath, kind)

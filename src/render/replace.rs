@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fieldspec::{FieldSpec, visit};
+use super::fieldspec::{FieldSpec, at, visit};
 use super::kustomization::{Selector, Var, scalar_string};
 use super::object::{Gvk, Resource};
 use super::selector::Matcher;
@@ -370,40 +370,20 @@ pub(crate) fn resolve_vars(
     }
     let mut values: Vec<(String, Value)> = Vec::new();
     for var in vars {
-        let o = &var.objref;
-        let want = Gvk::from_api_version(&o.api_version, &o.kind);
-        let want = Gvk {
-            version: if o.api_version.is_empty() {
-                String::new()
-            } else {
-                want.version
-            },
-            ..want
-        };
-        let found: Vec<&Resource> = resources
+        // The object the var was tied to where it was declared (see `Resource::ref_vars`).
+        let res = resources
             .iter()
-            .filter(|r| {
-                let org = r.original_id();
-                org.gvk.is_selected_by(&want)
-                    && org.name == o.name
-                    && (o.namespace.is_empty() || r.namespace() == o.namespace)
-            })
-            .collect();
-        let res = match found.len() {
-            1 => found[0],
-            0 => {
-                return Err(format!(
-                    "var `{}`: no object {} {} to read it from",
-                    var.name, o.kind, o.name
-                ));
-            }
-            _ => {
-                return Err(format!(
-                    "var `{}`: {} {} matches more than one object",
-                    var.name, o.kind, o.name
-                ));
-            }
-        };
+            .find(|r| r.ref_vars.contains(&var.name))
+            .ok_or_else(|| {
+                let o = &var.objref;
+                format!(
+                    "var `{}`: no object {} {} {} to read it from where the var is declared (kustomize compares group, version and kind exactly: give `apiVersion`)",
+                    var.name,
+                    o.gvk().api_version(),
+                    o.kind,
+                    o.name
+                )
+            })?;
         let path = var
             .fieldref
             .as_ref()
@@ -421,32 +401,55 @@ pub(crate) fn resolve_vars(
     }
     for r in resources.iter_mut() {
         let gvk = r.gvk();
+        let id = r.id();
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
-            visit::<String>(&mut r.value, spec.segments(), None, &mut |node| {
-                expand_node(node, &values);
-                Ok(())
-            })?;
+            visit(&mut r.value, spec.segments(), None, &mut |node| {
+                expand_node(node, &values)
+            })
+            .map_err(at(&id, spec))?;
         }
     }
     Ok(())
 }
 
-fn expand_node(node: &mut Value, vars: &[(String, Value)]) {
+/// kustomize's var filter on one field: a string is expanded; in a map, each string value
+/// (others are left as they are); in a list, each item, which must be a string.
+fn expand_node(node: &mut Value, vars: &[(String, Value)]) -> Result<(), String> {
     match node {
-        Value::String(s) => {
-            if let Some(name) = s.strip_prefix("$(").and_then(|r| r.strip_suffix(')'))
-                && let Some((_, v)) = vars.iter().find(|(n, _)| n == name)
-                && !v.is_string()
-            {
-                *node = v.clone();
-                return;
+        Value::String(_) => expand_string(node, vars),
+        Value::Array(items) => {
+            for item in items {
+                if !item.is_string() {
+                    return Err(format!(
+                        "a list where vars are substituted holds {item}, not a string (kustomize refuses it)"
+                    ));
+                }
+                expand_string(item, vars);
             }
-            *s = expand(s, vars);
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| expand_node(i, vars)),
-        Value::Object(m) => m.values_mut().for_each(|i| expand_node(i, vars)),
+        Value::Object(m) => m
+            .values_mut()
+            .filter(|v| v.is_string())
+            .for_each(|v| expand_string(v, vars)),
         _ => {}
     }
+    Ok(())
+}
+
+/// Expands `$(NAME)` in a string; a string that is just `$(NAME)` of a var whose value is not a
+/// string takes that value.
+fn expand_string(node: &mut Value, vars: &[(String, Value)]) {
+    let Value::String(s) = node else {
+        return;
+    };
+    if let Some(name) = s.strip_prefix("$(").and_then(|r| r.strip_suffix(')'))
+        && let Some((_, v)) = vars.iter().find(|(n, _)| n == name)
+        && !v.is_string()
+    {
+        *node = v.clone();
+        return;
+    }
+    *s = expand(s, vars);
 }
 
 /// Kubernetes' `$(VAR)` expansion: `$$` is a literal `$`; unknown names stay as written.

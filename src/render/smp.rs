@@ -64,10 +64,16 @@ fn is_directive(key: &str) -> bool {
 /// had nothing).
 fn clean(v: &Value) -> Value {
     match v {
+        // A null deletes: where the target has nothing, there is nothing to insert (and a map
+        // left empty by that goes too).
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !is_directive(k))
+                .filter(|(k, v)| !is_directive(k) && !v.is_null())
                 .map(|(k, v)| (k.clone(), clean(v)))
+                .filter(|(k, v)| {
+                    !(v.as_object().is_some_and(Map::is_empty)
+                        && m[k].as_object().is_some_and(|o| !o.is_empty()))
+                })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(
@@ -133,7 +139,13 @@ fn merge_map(
                 (tv, pv) => merge_value(tv, pv, ctx, path),
             },
             _ => {
-                target.insert(key.clone(), clean(pv));
+                let new = clean(pv);
+                // A map of nulls only deletes; there is nothing to insert.
+                let emptied = new.as_object().is_some_and(Map::is_empty)
+                    && pv.as_object().is_some_and(|o| !o.is_empty());
+                if !emptied {
+                    target.insert(key.clone(), new);
+                }
             }
         }
         path.pop();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::fieldspec::{Create, FieldSpec, split_path, visit};
+use super::fieldspec::{Create, FieldSpec, at, split_path, visit};
 use super::object::Resource;
 
 /// Runs `f` on every field a spec list reaches in `r`.
@@ -16,13 +16,15 @@ fn for_specs(
     f: &mut dyn FnMut(&mut Value) -> Result<(), String>,
 ) -> Result<(), String> {
     let gvk = r.gvk();
+    let id = r.id();
     for spec in specs.iter().filter(|s| s.selects(&gvk)) {
         visit(
             &mut r.value,
             spec.segments(),
             spec.create.then_some(create),
             f,
-        )?;
+        )
+        .map_err(at(&id, spec))?;
     }
     Ok(())
 }
@@ -78,11 +80,16 @@ pub(crate) fn namespace(
                 continue;
             }
             if spec.path == "metadata/name" {
-                r.set_name(ns);
+                // Only a core `v1` object's name is the namespace (kustomize's rule): a
+                // `Namespace` of another group keeps its name.
+                if r.value["apiVersion"] == "v1" {
+                    r.set_name(ns);
+                }
                 continue;
             }
             let segs = spec.segments();
-            visit::<String>(
+            let id = r.id();
+            visit(
                 &mut r.value,
                 segs,
                 spec.create.then_some(Create::Scalar),
@@ -90,7 +97,8 @@ pub(crate) fn namespace(
                     *v = Value::String(ns.into());
                     Ok(())
                 },
-            )?;
+            )
+            .map_err(at(&id, spec))?;
         }
     }
     Ok(())
@@ -128,12 +136,18 @@ pub(crate) fn prefix_suffix(
                     r.suffixes.push(suffix.to_owned());
                 }
             } else {
-                visit::<String>(&mut r.value, spec.segments(), None, &mut |v| {
-                    if let Value::String(s) = v {
-                        *s = format!("{prefix}{s}{suffix}");
+                let id = r.id();
+                let create = spec.create.then_some(Create::Scalar);
+                visit(&mut r.value, spec.segments(), create, &mut |v| {
+                    match v {
+                        Value::String(s) => *s = format!("{prefix}{s}{suffix}"),
+                        // A field the spec created.
+                        Value::Null => *v = Value::String(format!("{prefix}{suffix}")),
+                        _ => {}
                     }
                     Ok(())
-                })?;
+                })
+                .map_err(at(&id, spec))?;
             }
         }
     }
@@ -147,6 +161,19 @@ pub(crate) fn replicas(
     count: i64,
     specs: &[FieldSpec],
 ) -> Result<(), String> {
+    // kustomize refuses an entry that names no object of a kind its specs cover.
+    let covered = resources.iter().any(|r| {
+        r.all_ids()
+            .iter()
+            .any(|id| id.name == name && specs.iter().any(|s| s.selects(&id.gvk)))
+    });
+    if !covered {
+        let kinds: Vec<&str> = specs.iter().map(|s| s.kind.as_str()).collect();
+        return Err(format!(
+            "replicas: no {} named `{name}` (kustomize refuses an entry that matches nothing)",
+            kinds.join(", ")
+        ));
+    }
     for r in resources
         .iter_mut()
         .filter(|r| r.all_ids().iter().any(|id| id.name == name))
@@ -284,13 +311,15 @@ pub(crate) fn images(
     for r in resources {
         set_images_in_containers(&mut r.value, &rules);
         let gvk = r.gvk();
+        let id = r.id();
         for spec in specs.iter().filter(|s| s.selects(&gvk)) {
-            visit::<String>(&mut r.value, spec.segments(), None, &mut |v| {
+            visit(&mut r.value, spec.segments(), None, &mut |v| {
                 if let Value::String(img) = v {
                     rules.rewrite(img);
                 }
                 Ok(())
-            })?;
+            })
+            .map_err(at(&id, spec))?;
         }
     }
     Ok(())
@@ -311,7 +340,7 @@ pub(crate) fn value_add(
         if is_namespace && !r.gvk().is_namespaced() {
             continue;
         }
-        visit::<String>(&mut r.value, &segs, Some(Create::Scalar), &mut |v| {
+        visit(&mut r.value, &segs, Some(Create::Scalar), &mut |v| {
             let new = match (position, v.as_str()) {
                 (Some(pos), Some(existing)) if !existing.is_empty() => {
                     let mut parts: Vec<&str> = existing.split('/').collect();

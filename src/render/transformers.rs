@@ -12,8 +12,8 @@ use super::build::{Acc, Builder, ensure_objects, id_key};
 use super::fieldspec::{FieldSpec, TransformerConfig};
 use super::fs::{self, Entry};
 use super::kustomization::{Kustomization, PatchEntry, string_map};
-use super::object::{Origin, ResId, Resource};
-use super::patch::{Lookup, apply_patch, apply_untargeted_smp, describe_selector};
+use super::object::Resource;
+use super::patch::{Identity, Lookup, apply_patch, apply_untargeted_smp, describe_selector};
 use super::transform::{self, ImageRule};
 use super::{DisplayPath, Error, replace, yaml};
 
@@ -41,12 +41,6 @@ impl Builder<'_> {
         f: impl FnOnce(&mut Vec<Resource>) -> Result<(), String>,
     ) -> Result<(), Error> {
         acc.ids = None;
-        let before: Option<Vec<(ResId, Value)>> = self.transformer_annotations.then(|| {
-            acc.resources
-                .iter()
-                .map(|r| (r.original_id(), r.value.clone()))
-                .collect()
-        });
         f(&mut acc.resources)
             .and_then(|()| {
                 if check_all {
@@ -59,22 +53,20 @@ impl Builder<'_> {
         if check_all {
             Self::check_unique(acc, kpath, plugin)?;
         }
-        if let Some(before) = before {
-            for r in &mut acc.resources {
-                let org = r.original_id();
-                let changed = before
-                    .iter()
-                    .find(|(id, _)| *id == org)
-                    .is_none_or(|(_, v)| *v != r.value);
-                if changed {
-                    r.transformations.push(Origin::Builtin {
-                        configured_in: self.rel(kpath),
-                        kind: plugin.to_owned(),
-                    });
-                }
-            }
-        }
+        self.note_transformation(acc, kpath, plugin);
         Ok(())
+    }
+
+    /// Records a run of transformer `plugin` on every object (kustomize notes each transformer
+    /// that runs on every object it is handed, changed or not).
+    pub(super) fn note_transformation(&self, acc: &mut Acc, kpath: &str, plugin: &str) {
+        if !self.transformer_annotations {
+            return;
+        }
+        let origin = self.builtin_origin(kpath, plugin);
+        for r in &mut acc.resources {
+            r.transformations.push(origin.clone());
+        }
     }
 
     /// Fails when a change gave two objects the same id (kustomize: "… produces ID conflict"),
@@ -94,14 +86,16 @@ impl Builder<'_> {
     }
 
     /// The field specs in force: kustomize's defaults plus any `configurations:` seen.
-    pub(super) fn config(acc: &Acc) -> Cow<'static, TransformerConfig> {
+    pub(super) fn config(acc: &Acc) -> Result<Cow<'static, TransformerConfig>, String> {
         static DEFAULTS: LazyLock<TransformerConfig> = LazyLock::new(TransformerConfig::defaults);
         if acc.config.is_empty() {
-            Cow::Borrowed(&DEFAULTS)
+            Ok(Cow::Borrowed(&DEFAULTS))
         } else {
-            let mut c = DEFAULTS.clone();
-            c.merge(&acc.config);
-            Cow::Owned(c)
+            // kustomize merges the defaults into the configured specs, not the other way round:
+            // a configured `metadata/name` for one kind replaces the default for every kind.
+            let mut c = acc.config.clone();
+            c.merge(&DEFAULTS)?;
+            Ok(Cow::Owned(c))
         }
     }
 
@@ -112,7 +106,7 @@ impl Builder<'_> {
         kpath: &str,
         k: &Kustomization,
     ) -> Result<(), Error> {
-        let config = Self::config(acc);
+        let config = Self::config(acc).map_err(|m| Error::invalid(kpath, m))?;
         if !k.patches_strategic_merge.is_empty() {
             let mut patches = Vec::new();
             for entry in &k.patches_strategic_merge {
@@ -147,22 +141,7 @@ impl Builder<'_> {
                 transform::prefix_suffix(rs, "", &k.name_suffix, &config.name_suffix)
             })?;
         }
-        if !k.labels.is_empty() || !k.common_labels.is_empty() {
-            self.tracked(acc, kpath, "LabelTransformer", |rs| {
-                for l in &k.labels {
-                    let mut specs = if l.include_selectors {
-                        config.common_labels.clone()
-                    } else if l.include_templates {
-                        config.template_labels.clone()
-                    } else {
-                        vec![FieldSpec::new("", "", "metadata/labels", true)]
-                    };
-                    specs.extend(l.fields.iter().cloned());
-                    transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
-                }
-                transform::add_pairs(rs, &string_map(&k.common_labels), &config.common_labels)
-            })?;
-        }
+        self.label_transformers(acc, kpath, k, &config)?;
         if !k.common_annotations.is_empty() {
             self.tracked(acc, kpath, "AnnotationsTransformer", |rs| {
                 transform::add_pairs(
@@ -185,6 +164,10 @@ impl Builder<'_> {
                 }
                 Ok(())
             })?;
+            // One transformer per entry, as in kustomize.
+            for _ in 1..k.replicas.len() {
+                self.note_transformation(acc, kpath, "ReplicaCountTransformer");
+            }
         }
         if !k.images.is_empty() || !k.image_tags.is_empty() {
             let rules: Vec<ImageRule> = k
@@ -201,6 +184,9 @@ impl Builder<'_> {
             self.tracked(acc, kpath, "ImageTagTransformer", |rs| {
                 transform::images(rs, &rules, &config.images)
             })?;
+            for _ in 1..rules.len() {
+                self.note_transformation(acc, kpath, "ImageTagTransformer");
+            }
         }
         if !k.replacements.is_empty() {
             let specs = self.replacement_specs(dir, kpath, &k.replacements)?;
@@ -210,6 +196,41 @@ impl Builder<'_> {
                 }
                 Ok(())
             })?;
+        }
+        Ok(())
+    }
+
+    /// `labels` and `commonLabels`: kustomize runs one label transformer per `labels` entry,
+    /// and one for `commonLabels`.
+    fn label_transformers(
+        &self,
+        acc: &mut Acc,
+        kpath: &str,
+        k: &Kustomization,
+        config: &TransformerConfig,
+    ) -> Result<(), Error> {
+        if k.labels.is_empty() && k.common_labels.is_empty() {
+            return Ok(());
+        }
+        self.tracked(acc, kpath, "LabelTransformer", |rs| {
+            for l in &k.labels {
+                let mut specs = if l.include_selectors {
+                    config.common_labels.clone()
+                } else if l.include_templates {
+                    config.template_labels.clone()
+                } else {
+                    vec![FieldSpec::new("", "", "metadata/labels", true)]
+                };
+                specs.extend(l.fields.iter().cloned());
+                specs.extend(config.labels.iter().cloned());
+                transform::add_pairs(rs, &string_map(&l.pairs), &specs)?;
+            }
+            transform::add_pairs(rs, &string_map(&k.common_labels), &config.common_labels)
+        })?;
+        // kustomize runs one label transformer per `labels` entry, and one for
+        // `commonLabels`.
+        for _ in &k.labels {
+            self.note_transformation(acc, kpath, "LabelTransformer");
         }
         Ok(())
     }
@@ -288,6 +309,13 @@ impl Builder<'_> {
                 }
                 (path, bytes)
             }
+            // kustomize trims an inline patch; one left empty is no patch.
+            (None, Some(inline)) if inline.trim().is_empty() => {
+                return Err(Error::invalid(
+                    kpath,
+                    "a patch entry's `patch` is empty; give the patch, or a `path`",
+                ));
+            }
             (None, Some(inline)) => (
                 format!("{} (inline patch)", DisplayPath::new(kpath)),
                 inline.as_bytes().to_vec(),
@@ -305,7 +333,12 @@ impl Builder<'_> {
                 ));
             }
         };
-        let docs = Self::parse(&source, &text)?;
+        let docs = yaml::parse_patches(&text).map_err(|e| Error::Yaml {
+            path: DisplayPath::new(&source),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
         let plugin = if json_only {
             "PatchJson6902Transformer"
         } else {
@@ -332,6 +365,10 @@ impl Builder<'_> {
             }
         };
         let target = entry.target.clone();
+        let allow = Identity {
+            allow_name_change: entry.options.get("allowNameChange") == Some(&Value::Bool(true)),
+            allow_kind_change: entry.options.get("allowKindChange") == Some(&Value::Bool(true)),
+        };
         self.tracked_with(acc, kpath, plugin, false, |rs| {
             apply_patch(
                 rs,
@@ -340,6 +377,7 @@ impl Builder<'_> {
                 json_ops.as_deref(),
                 &docs,
                 target.as_ref(),
+                allow,
             )
         })
         .map_err(|e| match e {

@@ -22,7 +22,21 @@ pub struct SyntaxError {
 
 /// Parses a multi-document YAML stream. Empty documents are skipped.
 pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
-    read(bytes, false)
+    read(bytes, Opts::default())
+}
+
+/// Parses a kustomization file as kustomize does (go-yaml v2 into a generic map): a key given
+/// twice in one mapping is not an error, the later entry wins, and a plain `yes`, `on` or `n`
+/// is a boolean (YAML 1.1). Its keys must be strings, as kustomize's transformers later refuse
+/// any other.
+pub fn parse_kustomization(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    let opts = Opts {
+        strict: true,
+        last_wins: true,
+        yaml11: true,
+        annotation_text: AnnotationText::Off,
+    };
+    read(bytes, opts)
 }
 
 /// Parses a stream of Kubernetes objects (manifests, strategic-merge patches): as
@@ -31,16 +45,49 @@ pub fn parse_documents(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
 /// key reads as a string that would need quotes, so only then is the stream read again to find
 /// it with its position.
 pub fn parse_objects(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
-    let docs = read(bytes, false)?;
+    let docs = read(bytes, Opts::default())?;
     check_objects(&docs, bytes)?;
     Ok(docs)
+}
+
+/// Parses Kubernetes objects as kustomize reads resources: as [`parse_objects`], and an
+/// annotation value YAML reads as a number, boolean or null is the text written (`0x10` stays
+/// `0x10`), as kustomize's annotations are strings.
+pub fn parse_resources(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    let docs = read(
+        bytes,
+        Opts {
+            annotation_text: AnnotationText::All,
+            ..Opts::default()
+        },
+    )?;
+    check_objects(&docs, bytes)?;
+    Ok(docs)
+}
+
+/// Parses patches: as [`parse_documents`], and an annotation value YAML reads as a number or
+/// boolean is the text written (a null stays: it deletes).
+pub fn parse_patches(bytes: &[u8]) -> Result<Vec<Value>, SyntaxError> {
+    read(
+        bytes,
+        Opts {
+            annotation_text: AnnotationText::Typed,
+            ..Opts::default()
+        },
+    )
 }
 
 /// For `docs` read from `bytes` by [`parse_documents`]: refuses a mapping key that YAML reads as
 /// a number, boolean or null (see [`parse_objects`]).
 pub fn check_objects(docs: &[Value], bytes: &[u8]) -> Result<(), SyntaxError> {
     if docs.iter().any(has_unquoted_looking_key) {
-        read(bytes, true)?;
+        read(
+            bytes,
+            Opts {
+                strict: true,
+                ..Opts::default()
+            },
+        )?;
     }
     Ok(())
 }
@@ -72,11 +119,35 @@ fn has_unquoted_looking_key(v: &Value) -> bool {
     }
 }
 
-/// Reads a stream; `strict` refuses keys that are not strings.
-fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
+/// How a stream is read.
+#[derive(Clone, Copy, Default)]
+struct Opts {
+    /// Keys must be strings.
+    strict: bool,
+    /// A key given twice: the later entry wins (else an error).
+    last_wins: bool,
+    /// Plain `yes`, `on`, `n`, … are booleans, as YAML 1.1 reads them.
+    yaml11: bool,
+    /// Which annotation values that are not strings are kept as the text written.
+    annotation_text: AnnotationText,
+}
+
+/// Annotation values kept as the text written (kustomize holds annotations as strings).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum AnnotationText {
+    #[default]
+    Off,
+    /// Numbers and booleans (in a patch, a null deletes).
+    Typed,
+    /// Numbers, booleans and nulls.
+    All,
+}
+
+/// Reads a stream.
+fn read(bytes: &[u8], opts: Opts) -> Result<Vec<Value>, SyntaxError> {
     let mut raw = Vec::new();
     for doc in serde_yaml::Deserializer::from_slice(bytes) {
-        let value = Seed { key: false, strict }
+        let value = Seed { key: false, opts }
             .deserialize(doc)
             .map_err(|e| syntax_error(&e))?;
         raw.push(value);
@@ -89,6 +160,41 @@ fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
             }
         }
     }
+    if opts.yaml11 && raw.iter().any(has_non_finite) {
+        // kustomize turns a kustomization into JSON, which has no infinity or NaN.
+        return Err(SyntaxError {
+            line: 1,
+            column: 1,
+            message: "a value reads as an infinite or not-a-number float, which kustomize cannot read (it turns the kustomization into JSON); quote it".into(),
+        });
+    }
+    if opts.yaml11 {
+        for found in binary::plain_scalars(bytes, true)? {
+            if let Some(doc) = raw.get_mut(found.doc) {
+                found.apply_yaml11(doc);
+            }
+        }
+    }
+    if opts.annotation_text == AnnotationText::All && raw.iter().any(has_kyaml_scalar) {
+        for found in binary::plain_scalars(bytes, false)? {
+            if let Some(doc) = raw.get_mut(found.doc) {
+                found
+                    .apply_kyaml_scalars(doc)
+                    .map_err(|message| SyntaxError {
+                        line: 1,
+                        column: 1,
+                        message,
+                    })?;
+            }
+        }
+    }
+    if opts.annotation_text != AnnotationText::Off && raw.iter().any(has_typed_annotation) {
+        for found in binary::plain_scalars(bytes, false)? {
+            if let Some(doc) = raw.get_mut(found.doc) {
+                found.apply_to_annotations(doc, opts.annotation_text == AnnotationText::All);
+            }
+        }
+    }
     let mut docs = Vec::new();
     for mut value in raw {
         value.apply_merge().map_err(|e| syntax_error(&e))?;
@@ -98,6 +204,68 @@ fn read(bytes: &[u8], strict: bool) -> Result<Vec<Value>, SyntaxError> {
         }
     }
     Ok(docs)
+}
+
+/// True when a document's `metadata.annotations` holds a value YAML reads as a number, boolean
+/// or null: kustomize keeps such a value as the text written (see [`stringify_annotations`]).
+fn has_typed_annotation(doc: &serde_yaml::Value) -> bool {
+    match doc.get("metadata").and_then(|m| m.get("annotations")) {
+        Some(serde_yaml::Value::Mapping(m)) => m.values().any(|v| {
+            matches!(
+                v,
+                serde_yaml::Value::Number(_) | serde_yaml::Value::Bool(_) | serde_yaml::Value::Null
+            )
+        }),
+        _ => false,
+    }
+}
+
+fn has_non_finite(v: &serde_yaml::Value) -> bool {
+    match v {
+        serde_yaml::Value::Number(n) => n.as_f64().is_some_and(|f| !f.is_finite()),
+        serde_yaml::Value::Sequence(items) => items.iter().any(has_non_finite),
+        serde_yaml::Value::Mapping(m) => m.values().any(has_non_finite),
+        serde_yaml::Value::Tagged(t) => has_non_finite(&t.value),
+        _ => false,
+    }
+}
+
+/// True when a document holds a string that kustomize's YAML reader may read otherwise when
+/// written plain (`007`, `1_000`, a date, `.inf`).
+fn has_kyaml_scalar(v: &serde_yaml::Value) -> bool {
+    match v {
+        serde_yaml::Value::String(s) => {
+            s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
+                && (binary::yaml11_int(s).is_some()
+                    || binary::yaml_float(s).is_some()
+                    || binary::yaml_date(s).is_some()
+                    || binary::yaml_inf_or_nan(s))
+        }
+        serde_yaml::Value::Number(n) => n.as_f64().is_some_and(|f| !f.is_finite()),
+        serde_yaml::Value::Sequence(items) => items.iter().any(has_kyaml_scalar),
+        serde_yaml::Value::Mapping(m) => m.values().any(has_kyaml_scalar),
+        serde_yaml::Value::Tagged(t) => has_kyaml_scalar(&t.value),
+        _ => false,
+    }
+}
+
+/// kustomize's last step rewrites every object's annotations as a map of strings: a value that
+/// is not a string by then (one a patch set) becomes its text.
+pub(crate) fn stringify_annotations(v: &mut Value) {
+    let Some(Value::Object(ann)) = v.get_mut("metadata").and_then(|m| m.get_mut("annotations"))
+    else {
+        return;
+    };
+    for val in ann.values_mut() {
+        let text = match val {
+            Value::String(_) => continue,
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            // kustomize reads a null's or a collection's text as empty.
+            Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
+        };
+        *val = Value::String(text);
+    }
 }
 
 /// Parses exactly one YAML (or JSON) document; an empty input is `null`.
@@ -137,7 +305,7 @@ fn syntax_error(e: &serde_yaml::Error) -> SyntaxError {
 #[derive(Clone, Copy)]
 struct Seed {
     key: bool,
-    strict: bool,
+    opts: Opts,
 }
 
 impl<'de> DeserializeSeed<'de> for Seed {
@@ -146,7 +314,7 @@ impl<'de> DeserializeSeed<'de> for Seed {
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(NodeVisitor {
             key: self.key,
-            strict: self.strict,
+            opts: self.opts,
         })
     }
 }
@@ -154,8 +322,7 @@ impl<'de> DeserializeSeed<'de> for Seed {
 struct NodeVisitor {
     /// Reading a mapping key: collections are refused.
     key: bool,
-    /// Keys must be strings.
-    strict: bool,
+    opts: Opts,
 }
 
 impl NodeVisitor {
@@ -171,7 +338,7 @@ impl NodeVisitor {
 
     /// A scalar that YAML reads as `what` (shown as `shown`), where a string key must stand.
     fn refuse_scalar_key<E: de::Error>(&self, what: &str, shown: &str) -> Result<(), E> {
-        if self.key && self.strict {
+        if self.key && self.opts.strict {
             Err(E::custom(format_args!(
                 "a mapping key reads as {what} ({shown}), not a string: quote it; kubectl kustomize refuses a key that is not a string"
             )))
@@ -235,7 +402,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(item) = seq.next_element_seed(Seed {
             key: false,
-            strict: self.strict,
+            opts: self.opts,
         })? {
             items.push(item);
         }
@@ -247,9 +414,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut out = serde_yaml::Mapping::new();
         while let Some(key) = map.next_key_seed(Seed {
             key: true,
-            strict: self.strict,
+            opts: self.opts,
         })? {
-            if out.contains_key(&key) {
+            if out.contains_key(&key) && !self.opts.last_wins {
                 // The words serde_yaml's own `Mapping` uses.
                 return Err(de::Error::custom(match &key {
                     serde_yaml::Value::Null => "duplicate entry with null key".to_owned(),
@@ -261,7 +428,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
             }
             let value = map.next_value_seed(Seed {
                 key: false,
-                strict: self.strict,
+                opts: self.opts,
             })?;
             out.insert(key, value);
         }
@@ -282,7 +449,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         }
         let value = contents.newtype_variant_seed(Seed {
             key: self.key,
-            strict: self.strict,
+            opts: self.opts,
         })?;
         Ok(serde_yaml::Value::Tagged(Box::new(
             serde_yaml::value::TaggedValue {
@@ -629,7 +796,56 @@ pub(crate) fn as_kubectl_reads(v: &mut Value) {
             }
             m.values_mut().for_each(as_kubectl_reads);
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::Number(n) => {
+            if let Some(i) = n.as_f64().filter(|_| n.is_f64()).and_then(integral) {
+                *n = i;
+            }
+        }
+        Value::Null | Value::Bool(_) => {}
+    }
+}
+
+/// A float Go's JSON encoder writes without a fraction or exponent (`1.0` → `1`, `-0.0` →
+/// `-0`), which kubectl then reads back as an integer.
+fn integral(f: f64) -> Option<Number> {
+    if f.fract() != 0.0 || !f.is_finite() || f.abs() >= 1e21 {
+        return None;
+    }
+    let text = format!("{f:.0}");
+    let text = text.trim_start_matches('-');
+    if f.is_sign_negative() && text != "0" {
+        format!("-{text}").parse::<i64>().ok().map(Number::from)
+    } else {
+        text.parse::<u64>().ok().map(Number::from)
+    }
+}
+
+/// A float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` writes it, which is how kubectl
+/// prints one: the shortest digits, in exponent form (`1e+30`, `1.5e-07`) below 1e-4 or from
+/// 1e6 on.
+fn go_float(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if !(-4..6).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs());
+    }
+    let dp = usize::try_from(exp + 1).unwrap_or(0);
+    if exp < 0 {
+        let zeros = "0".repeat(usize::try_from(-exp - 1).unwrap_or(0));
+        format!("{sign}0.{zeros}{digits}")
+    } else if dp >= digits.len() {
+        format!("{sign}{digits}{}", "0".repeat(dp - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..dp], &digits[dp..])
     }
 }
 
@@ -647,7 +863,10 @@ fn write_scalar(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(f) => out.push_str(&go_float(f)),
+            None => out.push_str(&n.to_string()),
+        },
         Value::String(s) => write_string(s, indent, out),
         Value::Array(_) => out.push_str("[]"),
         Value::Object(_) => out.push_str("{}"),
@@ -861,11 +1080,12 @@ fn is_number(s: &str) -> bool {
 
 fn is_timestamp(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5].is_ascii_digit()
-        && (b[6] == b'-' || (b[6].is_ascii_digit() && b.get(7) == Some(&b'-')))
+    binary::yaml_date(s).is_some()
+        || b.len() >= 10
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && b[5].is_ascii_digit()
+            && (b[6] == b'-' || (b[6].is_ascii_digit() && b.get(7) == Some(&b'-')))
 }
 
 fn is_base60(s: &str) -> bool {

@@ -207,7 +207,8 @@ fn missing_files_and_wrong_kinds() {
     let e = err(
         &[
             ("kustomization.yaml", "resources: [c]\n"),
-            ("c/kustomization.yaml", "kind: Component\n"),
+            // Not empty: kustomize refuses an empty one before it looks at the kind.
+            ("c/kustomization.yaml", "kind: Component\nresources: []\n"),
         ],
         "",
     );

@@ -26,6 +26,7 @@ mod git_ssh;
 mod git_verify;
 mod git_writeback;
 mod kube_api;
+mod kustomize_tail;
 mod listener;
 mod outcomes;
 mod prometheus;

@@ -15,9 +15,30 @@ fn unsupported_and_unknown_fields_are_named() {
 }
 
 #[test]
-fn tags_may_be_numbers() {
-    let k = Kustomization::from_value(json!({"images": [{"name": "a", "newTag": 1.5}]})).unwrap();
-    assert_eq!(k.images[0].new_tag, "1.5");
+fn strings_must_be_strings() {
+    // kustomize's Go types refuse a number where they take a string ("cannot unmarshal number").
+    assert!(Kustomization::from_value(json!({"images": [{"name": "a", "newTag": 1.5}]})).is_err());
+    assert!(Kustomization::from_value(json!({"commonAnnotations": {"a": 1}})).is_err());
+    assert!(Kustomization::from_value(json!({"labels": [{"pairs": {"a": true}}]})).is_err());
+    let k = Kustomization::from_value(json!({"commonLabels": {"a": null, "b": "01"}})).unwrap();
+    assert_eq!(k.common_labels["a"], "");
+}
+
+#[test]
+fn field_names_fold_case_as_go_does() {
+    let k = Kustomization::from_value(json!({
+        "nameprefix": "p-",
+        "ConfigMapGenerator": [{"Name": "c", "LITERALS": ["a=b"]}],
+        "patchesJSON6902": [{"target": {"Kind": "Service"}, "path": "p.yaml"}],
+    }))
+    .unwrap();
+    assert_eq!(k.name_prefix, "p-");
+    assert_eq!(k.config_map_generator[0].name, "c");
+    assert_eq!(k.config_map_generator[0].literals, ["a=b"]);
+    assert_eq!(
+        k.patches_json6902[0].target.as_ref().unwrap().kind,
+        "Service"
+    );
 }
 
 #[test]

@@ -31,8 +31,10 @@ fn expansion() {
     let vars = vec![("A".to_owned(), json!("x")), ("N".to_owned(), json!(3))];
     assert_eq!(expand("$(A)-$(B)-$$(A)", &vars), "x-$(B)-$(A)");
     let mut v = json!("$(N)");
-    expand_node(&mut v, &vars);
+    expand_node(&mut v, &vars).unwrap();
     assert_eq!(v, json!(3));
+    let mut list = json!(["$(A)", 5]);
+    assert!(expand_node(&mut list, &vars).is_err());
 }
 
 #[test]
