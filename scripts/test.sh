@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs fledge's whole test suite: unit tests, the kustomize corpus, differential tests against
-# `kubectl kustomize`, fuzzing, schema validation, and the tests against a real Kubernetes API
-# server (the control plane scripts/testcluster.sh builds from Go modules, or reuses).
+# `kubectl kustomize`, sops, Flux's build and Flux's controllers, fuzzing, schema validation,
+# and the tests against a real Kubernetes API server (the control plane scripts/testcluster.sh
+# builds from Go modules, or reuses; the other Go peers are built beside it).
 # Installs the Python test tools if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +11,9 @@ if ! python3 -c 'import kubernetes_validate, jsonschema, yaml' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
 # The real peers some tests run: sshd (Git over ssh), gpg, gpgv and ssh-keygen (commit
-# verification), Prometheus (metrics). Installed with apt when missing, as .ci/run does.
+# verification), Prometheus (metrics), age (SOPS). Installed with apt when missing, as .ci/run does.
 missing=()
-for need in sshd:openssh-server ssh-keygen:openssh-client gpg:gnupg gpgv:gpgv prometheus:prometheus; do
+for need in sshd:openssh-server ssh-keygen:openssh-client gpg:gnupg gpgv:gpgv prometheus:prometheus age-keygen:age; do
   command -v "${need%%:*}" >/dev/null || [ -x "/usr/sbin/${need%%:*}" ] || missing+=("${need##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,6 +27,13 @@ if ! command -v kubectl >/dev/null; then
   echo "test.sh: kubectl (which embeds kustomize) is needed for the differential tests" >&2
   exit 1
 fi
+# The Go peers the tests run (sops, Flux's generator and controllers), built from their Go
+# modules or reused (each script caches by version or source hash), in parallel with the
+# control plane below. Where one cannot be built its tests skip, saying so, or fail under CI.
+peers=$(mktemp -d)
+for p in sops fluxgen fluxpeers; do
+  { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
+done
 skip=()
 if testcluster=$(scripts/testcluster.sh); then
   export FLEDGE_TESTCLUSTER=$testcluster
@@ -39,6 +47,19 @@ else
   echo "" >&2
   skip=(--skip real_cluster::)
 fi
+wait
+for p in sops fluxgen fluxpeers; do
+  cat "$peers/$p.err" >&2
+done
+# A peer built is passed to the tests; one that was not is tried again by its tests, which
+# then say why they skip (or fail, under CI).
+if [ -s "$peers/sops" ]; then export FLEDGE_SOPS="$(cat "$peers/sops")"; fi
+if [ -s "$peers/fluxgen" ]; then export FLEDGE_FLUXGEN="$(cat "$peers/fluxgen")"; fi
+if [ -s "$peers/fluxpeers" ]; then
+  { read -r kustomize; read -r source; } <"$peers/fluxpeers"
+  export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source
+fi
+rm -rf "$peers"
 if [ ${#skip[@]} -eq 0 ]; then
   exec cargo test --release --locked "$@"
 fi
