@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use super::tree::{Branch, Item, Key, Node};
+use super::tree::{Branch, Item, Key, Node, go_json_float};
 
 /// Reads the top-level object (what follows it is not read, as sops reads it).
 pub(super) fn load(bytes: &[u8]) -> Result<Branch, String> {
@@ -197,24 +197,4 @@ pub(super) fn go_string(bytes: &[u8], out: &mut String) {
         }
     }
     out.push('"');
-}
-
-/// Go's `encoding/json` float: shortest digits, plain between 1e-6 and 1e21, else with an
-/// exponent of at least one digit after its sign (`1e+21`, `1e-7`).
-pub(super) fn go_json_float(f: f64) -> Result<String, String> {
-    if !f.is_finite() {
-        return Err("a float JSON cannot hold (NaN or infinity)".into());
-    }
-    let abs = f.abs();
-    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
-        return Ok(format!("{f}"));
-    }
-    let e = format!("{f:e}");
-    let (mantissa, exp) = e.split_once('e').expect("{:e} writes an exponent");
-    let exp: i32 = exp.parse().expect("{:e} writes a decimal exponent");
-    Ok(if exp < 0 {
-        format!("{mantissa}e-{}", -exp)
-    } else {
-        format!("{mantissa}e+{exp:02}")
-    })
 }

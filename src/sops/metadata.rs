@@ -5,7 +5,26 @@ use regex::Regex;
 
 use super::Error;
 use super::cipher::{self, Plain};
-use super::tree::{Branch, Key, Node, Rule, Tree};
+use super::tree::{self, Branch, Key, Node, Rule};
+
+/// A loaded document: its branches (one per YAML document) and its metadata.
+pub(super) struct Tree {
+    pub(super) branches: Vec<Branch>,
+    pub(super) metadata: Metadata,
+}
+
+impl Tree {
+    /// Decrypts every encrypted value in place; returns the MAC computed over the plaintext (as
+    /// upper-case hex, the form sops stores).
+    pub(super) fn decrypt(&mut self, key: &[u8]) -> Result<String, Error> {
+        tree::decrypt(
+            &mut self.branches,
+            &self.metadata.rule,
+            self.metadata.mac_only_encrypted,
+            key,
+        )
+    }
+}
 
 /// One master key that seals the data key.
 pub(super) enum MasterKey {

@@ -28,7 +28,7 @@ use serde_json::Value;
 
 pub use keys::{KeyError, Keys};
 
-use tree::Tree;
+use metadata::Tree;
 
 /// The formats sops stores documents in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

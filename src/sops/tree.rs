@@ -7,7 +7,6 @@ use sha2::{Digest as _, Sha512};
 
 use super::Error;
 use super::cipher::{self, Plain};
-use super::metadata::Metadata;
 
 /// A comment line (without its `#`); `inline` when it followed a value on its line.
 #[derive(Clone, PartialEq)]
@@ -46,12 +45,6 @@ pub(super) struct Item {
 }
 
 pub(super) type Branch = Vec<Item>;
-
-/// A loaded document: its branches (one per YAML document) and its metadata.
-pub(super) struct Tree {
-    pub(super) branches: Vec<Branch>,
-    pub(super) metadata: Metadata,
-}
 
 /// `sha256("sops")`: the start of a MAC over encrypted values only.
 const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
@@ -108,24 +101,27 @@ struct Walk<'a> {
     hash: Sha512,
 }
 
-impl Tree {
-    /// Decrypts every encrypted value in place; returns the MAC computed over the plaintext (as
-    /// upper-case hex, the form sops stores).
-    pub(super) fn decrypt(&mut self, key: &[u8]) -> Result<String, Error> {
-        let mut w = Walk {
-            key,
-            rule: &self.metadata.rule,
-            mac_only_encrypted: self.metadata.mac_only_encrypted,
-            hash: Sha512::new(),
-        };
-        if w.mac_only_encrypted {
-            w.hash.update(MAC_ONLY_ENCRYPTED_INIT);
-        }
-        for branch in &mut self.branches {
-            w.branch(branch, &mut Vec::new(), &mut Vec::new())?;
-        }
-        Ok(hex::encode_upper(w.hash.finalize()))
+/// Decrypts every encrypted value of `branches` in place, as `rule` says which are; returns the
+/// MAC computed over the plaintext (as upper-case hex, the form sops stores).
+pub(super) fn decrypt(
+    branches: &mut [Branch],
+    rule: &Rule,
+    mac_only_encrypted: bool,
+    key: &[u8],
+) -> Result<String, Error> {
+    let mut w = Walk {
+        key,
+        rule,
+        mac_only_encrypted,
+        hash: Sha512::new(),
+    };
+    if w.mac_only_encrypted {
+        w.hash.update(MAC_ONLY_ENCRYPTED_INIT);
     }
+    for branch in branches {
+        w.branch(branch, &mut Vec::new(), &mut Vec::new())?;
+    }
+    Ok(hex::encode_upper(w.hash.finalize()))
 }
 
 impl Walk<'_> {
@@ -319,9 +315,29 @@ pub(super) fn to_json(node: &Node) -> Result<Value, String> {
         Node::Raw(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         Node::Int(i) => Value::Number((*i).into()),
         // As sops writes it in JSON and Flux reads it back: `1e6` is the integer 1000000.
-        Node::Float(f) => serde_json::from_str(&super::json::go_json_float(*f)?)
+        Node::Float(f) => serde_json::from_str(&go_json_float(*f)?)
             .map_err(|e| format!("a float JSON cannot hold: {e}"))?,
         Node::Bool(b) => Value::Bool(*b),
         Node::Null | Node::Comment(_) => Value::Null,
+    })
+}
+
+/// Go's `encoding/json` float: shortest digits, plain between 1e-6 and 1e21, else with an
+/// exponent of at least one digit after its sign (`1e+21`, `1e-7`).
+pub(super) fn go_json_float(f: f64) -> Result<String, String> {
+    if !f.is_finite() {
+        return Err("a float JSON cannot hold (NaN or infinity)".into());
+    }
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return Ok(format!("{f}"));
+    }
+    let e = format!("{f:e}");
+    let (mantissa, exp) = e.split_once('e').expect("{:e} writes an exponent");
+    let exp: i32 = exp.parse().expect("{:e} writes a decimal exponent");
+    Ok(if exp < 0 {
+        format!("{mantissa}e-{}", -exp)
+    } else {
+        format!("{mantissa}e+{exp:02}")
     })
 }
