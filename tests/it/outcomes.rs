@@ -60,6 +60,18 @@ fn writer(
     (Writer::new(oc, ctx).unwrap(), rx)
 }
 
+/// The release `shop/web` of `app.yaml` at commit `c` of `remote`.
+fn release_at(remote: &Remote, c: &str) -> fledge::release::ReleaseTarget {
+    let text = remote.show(c, "app.yaml").unwrap();
+    let objs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    targets::split(&objs, c, &Provider::Istio, &HashKey::offline())
+        .releases
+        .remove("shop/web")
+        .unwrap()
+}
+
 fn app(image: &str, comment: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n{comment}          image: {image}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: shop}}\nspec:\n  provider: kubernetes\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  service: {{port: 80}}\n  analysis: {{interval: 1m, threshold: 1, iterations: 2}}\n"
@@ -77,17 +89,7 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         app("web:2", "          # pinned by the payments team\n"),
         "comment",
     );
-    let key = HashKey::offline();
-    let render = |c: &str| {
-        let text = remote.show(c, "app.yaml").unwrap();
-        let objs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
-        targets::split(&objs, c, &Provider::Istio, &key)
-            .releases
-            .remove("shop/web")
-            .unwrap()
-    };
+    let render = |c: &str| release_at(&remote, c);
     let (t1, t3) = (render(&c1), render(&c3));
     assert_eq!(
         render(&c2).revision,
@@ -128,17 +130,7 @@ async fn a_promotion_not_recorded_before_the_next_rollout_began_is_still_recorde
     let remote = Remote::new();
     let c1 = remote.commit(&[("app.yaml", &app("web:1", ""))], "web 1");
     let c2 = remote.commit(&[("app.yaml", &app("web:2", ""))], "web 2");
-    let key = HashKey::offline();
-    let target = |c: &str| {
-        let text = remote.show(c, "app.yaml").unwrap();
-        let objs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
-        targets::split(&objs, c, &Provider::Istio, &key)
-            .releases
-            .remove("shop/web")
-            .unwrap()
-    };
+    let target = |c: &str| release_at(&remote, c);
     let (t1, t2) = (target(&c1), target(&c2));
     // web 1 was promoted; fledge stopped before it wrote the record, and web 2 is under analysis.
     let state = ReleaseState {
