@@ -35,19 +35,67 @@ fn parse_entry(e: &str) -> Option<ObjectRef> {
     Some(ObjectRef::new(api, kind, ns, name))
 }
 
+/// Where a sync unit's inventory ConfigMap lives, and how the unit prunes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub namespace: String,
+    /// The ConfigMap's name: [`INVENTORY`] for the root path, `fledge-inventory.<ns>.<name>`
+    /// for a Flux Kustomization.
+    pub name: String,
+    /// The unit's name (`root`, or the Kustomization's `<namespace>/<name>`), recorded in it.
+    pub unit: String,
+    /// Whether what the unit dropped is deleted (Flux's `spec.prune`); the inventory is kept
+    /// true either way.
+    pub prune: bool,
+    /// What becomes of the unit's objects once it is removed from the repository, recorded in
+    /// the inventory (Flux's `spec.deletionPolicy`), since by then its spec is gone.
+    pub deletion: String,
+}
+
+impl Home {
+    /// fledge's one inventory in `namespace`, for a repository without Kustomizations.
+    #[must_use]
+    pub fn root(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            name: INVENTORY.to_owned(),
+            unit: "root".to_owned(),
+            prune: true,
+            deletion: "MirrorPrune".to_owned(),
+        }
+    }
+
+    fn configmap(&self) -> ObjectRef {
+        ObjectRef::new("v1", "ConfigMap", &self.namespace, &self.name)
+    }
+}
+
 /// Writes the inventory ConfigMap.
 async fn write(
     cluster: &impl Cluster,
-    namespace: &str,
+    home: &Home,
     entries: BTreeSet<&String>,
 ) -> Result<(), Error> {
     let list: Vec<&String> = entries.into_iter().collect();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": INVENTORY, "namespace": namespace,
+        "metadata": {"name": home.name, "namespace": home.namespace,
                      "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
-        "data": {"objects": serde_json::to_string(&list).unwrap_or_default()}});
+        "data": {"objects": serde_json::to_string(&list).unwrap_or_default(),
+                 "unit": home.unit,
+                 "prune": home.prune.to_string(),
+                 "deletionPolicy": home.deletion}});
     cluster.apply(&[cm]).await?;
     Ok(())
+}
+
+/// The inventory a ConfigMap holds.
+fn entries_of(cm: &Value) -> BTreeSet<String> {
+    cm["data"]["objects"]
+        .as_str()
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 /// Why a sync did nothing, or failed part-way.
@@ -198,7 +246,8 @@ pub async fn sync(
     keep: &BTreeSet<ObjectKey>,
     guard: PruneGuard,
 ) -> Result<Synced, SyncError> {
-    sync_with(cluster, inventory_namespace, objects, keep, &guard, None).await
+    let home = Home::root(inventory_namespace);
+    sync_with(cluster, &home, objects, keep, &guard, None).await
 }
 
 /// [`sync`], with the inventory this process last wrote: it stands in for the inventory
@@ -206,34 +255,26 @@ pub async fn sync(
 /// is still pruned.
 pub async fn sync_with(
     cluster: &impl Cluster,
-    inventory_namespace: &str,
+    home: &Home,
     objects: &[Value],
     keep: &BTreeSet<ObjectKey>,
     guard: &PruneGuard,
     remembered: Option<&BTreeSet<String>>,
 ) -> Result<Synced, SyncError> {
     check_secrets(objects)?;
-    let stored = cluster
-        .get(&ObjectRef::new(
-            "v1",
-            "ConfigMap",
-            inventory_namespace,
-            INVENTORY,
-        ))
-        .await?;
+    let stored = cluster.get(&home.configmap()).await?;
     let inventory_restored = stored.is_none() && remembered.is_some();
     let inventory_missing = stored.is_none() && remembered.is_none();
     let previous: BTreeSet<String> = match stored {
-        Some(cm) => cm["data"]["objects"]
-            .as_str()
-            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
+        Some(cm) => entries_of(&cm),
         None => remembered.cloned().unwrap_or_default(),
     };
     let current: BTreeSet<String> = objects.iter().filter_map(entry).collect();
-    let (mut gone, missing) = prunable(cluster, &previous, &current, keep).await?;
+    let (mut gone, missing) = if home.prune {
+        prunable(cluster, &previous, &current, keep).await?
+    } else {
+        (Vec::new(), 0)
+    };
     let held = previous.len() - missing;
     // Counted by consequence: what fledge applied inside a pruned Namespace goes with it.
     let mut names: Vec<String> = gone.iter().map(|(_, k, _)| k.to_string()).collect();
@@ -271,7 +312,7 @@ pub async fn sync_with(
     // Namespaces and CRDs before the rest) leaves nothing applied that is not in the inventory.
     if !current.is_subset(&previous) || inventory_restored {
         let union: BTreeSet<&String> = previous.iter().chain(&current).collect();
-        write(cluster, inventory_namespace, union).await?;
+        write(cluster, home, union).await?;
     }
     cluster.apply(objects).await?;
     let mut pruned = Vec::new();
@@ -281,7 +322,7 @@ pub async fn sync_with(
         cluster.delete(&object).await?;
         pruned.push(k.to_string());
     }
-    write(cluster, inventory_namespace, current.iter().collect()).await?;
+    write(cluster, home, current.iter().collect()).await?;
     Ok(Synced {
         applied: objects.len(),
         pruned,
@@ -289,6 +330,72 @@ pub async fn sync_with(
         inventory_restored,
         inventory_missing,
     })
+}
+
+/// The inventory of a Flux Kustomization as the cluster holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The ConfigMap's name.
+    pub name: String,
+    /// The unit's name, as it recorded it.
+    pub unit: String,
+    pub entries: BTreeSet<String>,
+    /// What the unit asked when it last synced.
+    pub prune: bool,
+    pub deletion: String,
+}
+
+/// The inventories of Flux Kustomizations in `namespace` (the root path's is not among them).
+pub async fn unit_inventories(
+    cluster: &impl Cluster,
+    namespace: &str,
+) -> Result<Vec<Stored>, Error> {
+    let prefix = format!("{INVENTORY}.");
+    Ok(cluster
+        .list("v1", "ConfigMap", namespace)
+        .await?
+        .iter()
+        .filter(|cm| cm["metadata"]["labels"][keys::MANAGED_BY.0] == keys::MANAGED_BY.1)
+        .filter_map(|cm| {
+            let name = cm["metadata"]["name"].as_str()?;
+            name.starts_with(&prefix).then(|| Stored {
+                name: name.to_owned(),
+                unit: cm["data"]["unit"].as_str().unwrap_or(name).to_owned(),
+                entries: entries_of(cm),
+                prune: cm["data"]["prune"] != "false",
+                deletion: cm["data"]["deletionPolicy"]
+                    .as_str()
+                    .unwrap_or("MirrorPrune")
+                    .to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// Takes down the inventory of a unit removed from the repository: first, as its recorded
+/// `deletionPolicy` says, prunes what it applied and `keep` does not hold (`MirrorPrune` when
+/// it pruned, `Delete` and `WaitForTermination` always, `Orphan` never), under `guard`.
+pub async fn retire(
+    cluster: &impl Cluster,
+    namespace: &str,
+    stored: &Stored,
+    keep: &BTreeSet<ObjectKey>,
+    guard: &PruneGuard,
+) -> Result<Synced, SyncError> {
+    let home = Home {
+        namespace: namespace.to_owned(),
+        name: stored.name.clone(),
+        unit: stored.unit.clone(),
+        prune: match stored.deletion.as_str() {
+            "Orphan" => false,
+            "Delete" | "WaitForTermination" => true,
+            _ => stored.prune,
+        },
+        deletion: stored.deletion.clone(),
+    };
+    let synced = sync_with(cluster, &home, &[], keep, guard, None).await?;
+    cluster.delete(&home.configmap()).await?;
+    Ok(synced)
 }
 
 /// The objects that fledge applied (its field manager owns them by server-side apply) and that

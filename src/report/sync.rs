@@ -30,6 +30,12 @@ pub enum SyncReason {
     PruneRefused,
     /// The cluster refused the commit's objects, or could not be reached.
     ApplyFailed,
+    /// A Kustomization waits for one it depends on (`spec.dependsOn`).
+    DependencyNotReady,
+    /// A Kustomization is suspended (`spec.suspend`): nothing applied or pruned.
+    Suspended,
+    /// A Kustomization's objects did not become healthy in its `spec.timeout`.
+    HealthCheckFailed,
 }
 
 impl SyncReason {
@@ -44,6 +50,9 @@ impl SyncReason {
             Self::CanaryInvalid => "CanaryInvalid",
             Self::PruneRefused => "PruneRefused",
             Self::ApplyFailed => "ApplyFailed",
+            Self::DependencyNotReady => "DependencyNotReady",
+            Self::Suspended => "Suspended",
+            Self::HealthCheckFailed => "HealthCheckFailed",
         }
     }
 }
@@ -98,6 +107,67 @@ pub struct SyncStatus {
     /// controllers skipped, Flux kinds left out, Flux fields not followed yet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// Each sync unit (the root path, each Flux Kustomization), as `flux get kustomizations`
+    /// shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitStatus>,
+}
+
+/// The status of one sync unit, as Flux keeps a Kustomization's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitStatus {
+    /// `root`, or the Kustomization's `<namespace>/<name>`.
+    pub name: String,
+    /// Its path in the repository.
+    pub path: String,
+    pub ready: bool,
+    pub reason: SyncReason,
+    /// Why it is not ready; empty when it is.
+    pub message: String,
+    /// The last commit it applied whole (Flux's `lastAppliedRevision`).
+    pub last_applied_revision: Option<CommitId>,
+    /// The last commit it tried (Flux's `lastAttemptedRevision`).
+    pub last_attempted_revision: Option<CommitId>,
+    pub last_transition_time: String,
+}
+
+impl UnitStatus {
+    /// The status once `commit` ended in `outcome` at `now`; `applied` when its objects were
+    /// applied whole.
+    #[must_use]
+    pub fn after(
+        &self,
+        commit: &CommitId,
+        outcome: &Result<(), NotReady>,
+        applied: bool,
+        now: &str,
+    ) -> Self {
+        let mut next = self.clone();
+        next.last_attempted_revision = Some(commit.clone());
+        if applied {
+            next.last_applied_revision = Some(commit.clone());
+        }
+        match outcome {
+            Ok(()) => {
+                next.ready = true;
+                next.reason = SyncReason::Ready;
+                next.message.clear();
+            }
+            Err(why) => {
+                next.ready = false;
+                next.reason = why.reason;
+                next.message.clone_from(&why.message);
+            }
+        }
+        if next.ready != self.ready
+            || next.message != self.message
+            || self.last_transition_time.is_empty()
+        {
+            now.clone_into(&mut next.last_transition_time);
+        }
+        next
+    }
 }
 
 /// A rewrite of the tracked reference's history, as `/api/sync` shows it.

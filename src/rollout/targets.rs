@@ -9,6 +9,8 @@
 
 mod flux;
 
+pub use flux::{Deletion, Health, Hold, SyncUnit};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -40,6 +42,8 @@ pub struct Desired {
     /// What a person should know of how the commit is synced (Flux objects left out, Flux
     /// fields not followed yet).
     pub notices: Vec<String>,
+    /// The sync units, dependencies first: the root path and each Flux Kustomization.
+    pub units: Vec<SyncUnit>,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -84,6 +88,7 @@ pub fn desired(
     let built = flux::build(files, path)?;
     let mut d = split(&built.objects, commit, provider, key);
     d.notices = built.notices;
+    d.units = built.units;
     d.owned.extend(built.consumed);
     Ok(d)
 }

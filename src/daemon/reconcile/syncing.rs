@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::{Declared, Reconciler, policy};
-use crate::chain::{Chain, Disposition};
+use super::{Declared, Reconciler, UnitRun};
+use crate::chain::Chain;
 use crate::cluster::Cluster;
-use crate::cluster::inventory::{self, SyncError};
+use crate::cluster::inventory;
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::ObjectKey;
@@ -74,14 +74,24 @@ impl Reconciler {
                 let plain = std::mem::take(&mut d.plain);
                 let owned = std::mem::take(&mut d.owned);
                 let allowed = self.allowances(&commit).await;
+                let now = Instant::now();
+                let units = std::mem::take(&mut d.units)
+                    .into_iter()
+                    .map(|unit| UnitRun {
+                        unit,
+                        next: now,
+                        failures: 0,
+                        urgent: false,
+                    })
+                    .collect();
                 self.declared = Some(Declared {
                     commit,
                     plain,
                     owned,
                     held,
                     allowed,
-                    next_sync: Instant::now(),
-                    failures: 0,
+                    units,
+                    retired: false,
                     releases: Some(d),
                 });
                 self.sync_declared().await;
@@ -107,75 +117,6 @@ impl Reconciler {
             warn!(object = %key, "held as it is: its release's Canary is invalid");
         }
         held
-    }
-
-    /// Syncs the last commit's plain objects again once they are due.
-    pub(super) async fn resync_if_due(&mut self) {
-        if self
-            .declared
-            .as_ref()
-            .is_some_and(|d| d.next_sync <= Instant::now())
-        {
-            self.sync_declared().await;
-        }
-    }
-
-    /// Applies the declared objects and prunes what the repository dropped; once that
-    /// succeeded, adopts the commit's releases (a refused commit changes nothing). Records the
-    /// outcome: a newer commit that did not render stays the status.
-    async fn sync_declared(&mut self) {
-        let Some(mut d) = self.declared.take() else {
-            return;
-        };
-        let interval = self.config.timing.interval;
-        let start = Instant::now();
-        let applied = self.apply_declared(&d).await;
-        (d.next_sync, d.failures) = match &applied {
-            // Polls come every interval; a tenth of it is slack for the poll's own time.
-            Ok(()) => (start + interval.mul_f64(0.9), 0),
-            Err((_, disposition)) => {
-                let n = d.failures.saturating_add(1);
-                let at = policy::retry_at(*disposition, n, start, Instant::now(), interval);
-                (at, n)
-            }
-        };
-        let applied = applied.map_err(|(why, _)| why);
-        if applied.is_ok()
-            && let Some(releases) = d.releases.take()
-        {
-            self.held.clone_from(&d.held);
-            self.adopt(releases, &d.commit).await;
-        }
-        let outcome = applied.and_then(|()| {
-            if d.held.is_empty() {
-                Ok(())
-            } else {
-                let why: Vec<&str> = d.held.values().map(String::as_str).collect();
-                Err(NotReady {
-                    reason: SyncReason::CanaryInvalid,
-                    message: format!(
-                        "invalid Canary, its release held as it is: {}",
-                        why.join("; ")
-                    ),
-                })
-            }
-        });
-        match self.unrendered.clone() {
-            Some((commit, why)) => {
-                let message = match outcome {
-                    Ok(()) => why.message,
-                    Err(e) => format!(
-                        "{}; syncing the last good commit {} again failed too: {}",
-                        why.message,
-                        short(&d.commit),
-                        e.message
-                    ),
-                };
-                self.synced(&commit, Err(NotReady::new(why.reason, message)));
-            }
-            None => self.synced(&d.commit, outcome),
-        }
-        self.declared = Some(d);
     }
 
     /// The `Fledge-Allow-Prune` trailers of the commits since the last one synced, up to
@@ -204,63 +145,11 @@ impl Reconciler {
         allowed
     }
 
-    /// Applies and prunes; a failure says why, and whether trying again soon may help.
-    async fn apply_declared(&mut self, d: &Declared) -> Result<(), (NotReady, Disposition)> {
-        let commit = &d.commit;
-        let mut guard = self.config.prune_guard.clone();
-        guard.allowed.extend(d.allowed.iter().cloned());
-        match inventory::sync_with(
-            &self.exec.cluster,
-            &self.config.inventory_namespace,
-            &d.plain,
-            &d.owned,
-            &guard,
-            self.inventory.as_ref(),
-        )
-        .await
-        {
-            Ok(s) => {
-                self.ctx.shared.counters().applies += 1;
-                if s.inventory_restored {
-                    warn!(namespace = %self.config.inventory_namespace, "the inventory ConfigMap was missing (deleted by hand?); restored from the one this process last wrote");
-                }
-                info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
-                self.inventory = Some(s.inventory);
-                self.ctx.shared.set_ready();
-                if s.inventory_missing && !self.scanned {
-                    self.scanned = true;
-                    self.find_unaccounted(d).await;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.ctx.shared.counters().apply_errors += 1;
-                warn!(commit = %commit, error = %Chain(&e), "sync failed; {}", policy::retried(e.disposition()));
-                let reason = match &e {
-                    SyncError::MassPrune { .. } | SyncError::DestructivePrune { .. } => {
-                        SyncReason::PruneRefused
-                    }
-                    _ => SyncReason::ApplyFailed,
-                };
-                let disposition = e.disposition();
-                let why = NotReady {
-                    reason,
-                    message: format!(
-                        "sync failed, {}: {}",
-                        policy::retried(disposition),
-                        Chain(&e)
-                    ),
-                };
-                Err((why, disposition))
-            }
-        }
-    }
-
     /// With the inventory lost (deleted while fledge was stopped), looks once for objects fledge
     /// applied that neither the commit nor a release accounts for, and says which: it prunes
     /// none of them, since it cannot tell one an earlier sync applied from one a removed
     /// release left behind.
-    async fn find_unaccounted(&mut self, d: &Declared) {
+    pub(super) async fn find_unaccounted(&mut self, d: &Declared) {
         let declared: BTreeSet<ObjectKey> = d
             .plain
             .iter()

@@ -1,31 +1,129 @@
-//! A commit's Flux Kustomizations, built into the one sync the daemon runs: the root path and
-//! every Kustomization reachable from it ([`crate::flux::units`]), their objects together,
-//! Flux's own objects kept out of the apply.
+//! A commit's Flux Kustomizations as sync units: the root path and every Kustomization
+//! reachable from it ([`crate::flux::units`]), each with the keys of the objects it declares, its
+//! dependencies and its settings, so that the daemon applies, prunes and reports each on its own.
 //!
 //! Each Kustomization's path is built as Flux builds it (`render::flux`: its generator, its
-//! overlay fields, `postBuild.substitute`). What one sync cannot honour is refused or said,
-//! never ignored: a unit that does not build, is suspended, or uses a field that changes what
-//! it applies and that fledge does not apply yet fails the commit's sync, naming the unit and
-//! the field (the cluster keeps the last good commit, nothing is pruned); `dependsOn`, `wait`, `healthChecks` and `timeout` are named in a
-//! notice, as fledge applies all units at once (definitions first) without waiting for health.
+//! overlay fields, `postBuild.substitute`). What fledge cannot honour is refused, never
+//! ignored: a Kustomization that does not build, or that uses a field that changes what it
+//! applies and that fledge does not apply yet, is a failed unit naming the field (the cluster
+//! keeps what it applied before, nothing of it is pruned); the others go on. At the root, what
+//! would shape its build differently fails the whole commit, as the root is rendered as
+//! `fledge build` renders it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::flux::kustomization::{Kustomization, Spec};
 use crate::flux::units::{self, Build, Unit};
+use crate::keys;
 use crate::object::ObjectKey;
 use crate::render::flux::FluxOverlay;
 use crate::render::source_ignore::SourceIgnored;
 use crate::render::{self, Files};
 
-/// The objects of every unit of `path`, what a person should know of them, and the keys of the
-/// Flux objects taken out (configuration, never applied nor pruned).
+/// The objects of every unit of `path`, the units, what a person should know of them, and the
+/// keys of the Flux objects taken out (configuration, never applied nor pruned).
 pub(super) struct Built {
     pub objects: Vec<Value>,
+    pub units: Vec<SyncUnit>,
     pub notices: Vec<String>,
     pub consumed: BTreeSet<ObjectKey>,
+}
+
+/// One Kustomization (or the root path no Kustomization names) as the daemon syncs it: its own
+/// inventory, prune guard and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncUnit {
+    /// `root`, or the Kustomization's `<namespace>/<name>`.
+    pub name: String,
+    /// Whether it is the root path fledge runs on.
+    pub root: bool,
+    /// Its path in the repository.
+    pub path: String,
+    /// The name of its inventory ConfigMap (the root path keeps fledge's one inventory).
+    pub inventory: String,
+    /// What it declares, by key (Canaries and other configuration included).
+    pub keys: BTreeSet<ObjectKey>,
+    /// The units (by name) that must be ready before it is applied.
+    pub depends_on: Vec<String>,
+    /// `spec.prune`: whether what it dropped is deleted.
+    pub prune: bool,
+    /// `spec.deletionPolicy`: what becomes of its objects once it is removed from the repository.
+    pub deletion: Deletion,
+    /// `spec.interval`, when a Kustomization sets it: how often it is applied again.
+    pub interval: Option<Duration>,
+    /// `spec.retryInterval` (else the interval): how soon a failure is tried again.
+    pub retry_interval: Option<Duration>,
+    /// `spec.timeout`: how long it may take to become healthy.
+    pub timeout: Duration,
+    /// What it waits for before it is ready.
+    pub health: Health,
+    /// Why it is not applied at all, when it is not.
+    pub hold: Option<Hold>,
+}
+
+/// What a removed unit's objects become (`spec.deletionPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted when the unit prunes (`MirrorPrune`, Flux's default), or always (`Delete`,
+    /// `WaitForTermination`).
+    Delete { always: bool },
+    /// Left in the cluster (`Orphan`).
+    Orphan,
+}
+
+impl Deletion {
+    /// The policy's name in `spec.deletionPolicy`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete { always: false } => "MirrorPrune",
+            Self::Delete { always: true } => "Delete",
+            Self::Orphan => "Orphan",
+        }
+    }
+
+    /// The policy named `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "MirrorPrune" => Some(Self::Delete { always: false }),
+            "Delete" | "WaitForTermination" => Some(Self::Delete { always: true }),
+            "Orphan" => Some(Self::Orphan),
+            _ => None,
+        }
+    }
+}
+
+/// What a unit waits for before it is ready (`wait`, `healthChecks`, `healthCheckExprs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    /// `spec.wait`: every object it applies.
+    pub all: bool,
+    /// `spec.healthChecks`.
+    pub checks: Vec<crate::object::ObjectRef>,
+    /// `spec.healthCheckExprs`, as written.
+    pub exprs: Vec<Value>,
+}
+
+impl Health {
+    /// Whether anything is waited for.
+    #[must_use]
+    pub fn waits(&self) -> bool {
+        self.all || !self.checks.is_empty()
+    }
+}
+
+/// Why a unit is not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// `spec.suspend`: nothing is applied or pruned until it is resumed.
+    Suspended,
+    /// It cannot be built, or must not be applied: why, naming the field.
+    Failed(String),
 }
 
 /// Renders `path` and the Kustomizations reachable from it.
@@ -47,8 +145,11 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
     });
     // The root path is rendered as `fledge build` renders it: what would shape it differently
     // is refused.
-    let root_unit = found.units.first().and_then(|u| u.kustomization.as_ref());
-    if let Some(why) = root_unit.and_then(|k| unsupported(k, &NOT_YET_AT_ROOT)) {
+    let root_unit = found.units.iter().find(|u| u.root);
+    if let Some(why) = root_unit
+        .and_then(|u| u.kustomization.as_ref())
+        .and_then(|k| unsupported(k, &NOT_YET_AT_ROOT))
+    {
         return Err(why);
     }
     if let Some(p) = found.problems.first() {
@@ -56,32 +157,111 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
     }
     let mut objects = Vec::new();
     let mut notices = found.notices;
+    let mut units = Vec::new();
+    let mut owner: BTreeMap<ObjectKey, String> = BTreeMap::new();
     for u in found.units {
         notices.extend(notice(&u));
-        let name = u.name();
-        match u.build {
-            Build::Objects(o) => objects.extend(o),
-            Build::Suspended => {
-                return Err(render::Error::invalid(
-                    &u.path,
-                    format!(
-                        "Flux Kustomization {name}: spec.suspend is true; fledge syncs all Kustomizations of a commit together and cannot leave one as it is yet: resume it, or remove it from the path"
-                    ),
-                ));
-            }
-            Build::Failed(why) => {
-                return Err(render::Error::invalid(
-                    &u.path,
-                    format!("Flux Kustomization {name}: {why}"),
-                ));
+        let mut unit = sync_unit(&u);
+        if let Build::Objects(o) = u.build {
+            for object in o {
+                let Some(key) = ObjectKey::of(&object) else {
+                    objects.push(object);
+                    continue;
+                };
+                if let Some(first) = owner.get(&key) {
+                    notices.push(format!(
+                        "{key} is declared by both {first} and {}: {first} applies it",
+                        unit.name
+                    ));
+                    continue;
+                }
+                owner.insert(key.clone(), unit.name.clone());
+                unit.keys.insert(key);
+                objects.push(object);
             }
         }
+        units.push(unit);
     }
     Ok(Built {
         objects,
+        units,
         notices,
         consumed,
     })
+}
+
+/// The unit `u` is, its objects not counted yet.
+fn sync_unit(u: &Unit) -> SyncUnit {
+    let name = u.name();
+    let k = u.kustomization.as_ref();
+    let spec = k.map(|k| &k.spec);
+    let hold = match &u.build {
+        Build::Objects(_) => None,
+        Build::Suspended => Some(Hold::Suspended),
+        Build::Failed(why) => Some(Hold::Failed(why.clone())),
+    };
+    let deletion = spec.and_then(|s| s.deletion_policy.as_deref());
+    let (deletion, hold) = match deletion.map(|d| (d, Deletion::parse(d))) {
+        None => (Deletion::Delete { always: false }, hold),
+        Some((_, Some(d))) => (d, hold),
+        Some((d, None)) => (
+            Deletion::Delete { always: false },
+            Some(Hold::Failed(format!(
+                "spec.deletionPolicy: {d:?} is not one of MirrorPrune, Delete, WaitForTermination, Orphan"
+            ))),
+        ),
+    };
+    SyncUnit {
+        inventory: inventory_name(u.root, &name),
+        root: u.root,
+        path: u.path.clone(),
+        keys: BTreeSet::new(),
+        depends_on: u.dependencies().iter().map(ToString::to_string).collect(),
+        prune: spec.is_none_or(|s| s.prune),
+        deletion,
+        interval: k.map(Kustomization::interval),
+        retry_interval: k.map(Kustomization::retry_interval),
+        timeout: k.map_or(Duration::from_secs(300), Kustomization::timeout),
+        health: k.map(health).unwrap_or_default(),
+        hold,
+        name,
+    }
+}
+
+/// What `k` waits for: its health checks, each defaulting to its own namespace.
+fn health(k: &Kustomization) -> Health {
+    let s = &k.spec;
+    Health {
+        all: s.wait,
+        checks: s
+            .health_checks
+            .iter()
+            .map(|c| {
+                crate::object::ObjectRef::new(
+                    c.api_version.as_deref().unwrap_or("v1"),
+                    &c.kind,
+                    c.namespace.as_deref().unwrap_or(&k.id.namespace),
+                    &c.name,
+                )
+            })
+            .collect(),
+        exprs: s.health_check_exprs.clone(),
+    }
+}
+
+/// The inventory ConfigMap of a unit: the root path keeps fledge's one inventory (so that an
+/// upgrade finds what it applied before); a Kustomization has its own, named after it (a
+/// namespace holds no dot, so the name is unique), or after a digest when that is too long.
+fn inventory_name(root: bool, name: &str) -> String {
+    if root {
+        return keys::INVENTORY.to_owned();
+    }
+    let full = format!("{}.{}", keys::INVENTORY, name.replacen('/', ".", 1));
+    if full.len() <= 253 {
+        return full;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    format!("{}.{}", keys::INVENTORY, &digest[..32])
 }
 
 fn is_flux(o: &Value) -> bool {
@@ -96,8 +276,7 @@ fn is_flux(o: &Value) -> bool {
 type Field = (&'static str, fn(&Spec) -> bool);
 type Fields = [Field];
 
-const NOT_YET: [Field; 6] = [
-    ("spec.prune: false", |s| !s.prune),
+const NOT_YET: [Field; 4] = [
     ("spec.postBuild.substituteFrom", |s| {
         s.post_build
             .as_ref()
@@ -106,17 +285,14 @@ const NOT_YET: [Field; 6] = [
     ("spec.decryption", |s| s.decryption.is_some()),
     ("spec.force", |s| s.force),
     ("spec.ignore", |s| !s.ignore.is_empty()),
-    ("spec.deletionPolicy", |s| s.deletion_policy.is_some()),
 ];
 
 /// At the root, also what shapes a build (the root path is rendered as `fledge build` does).
-const NOT_YET_AT_ROOT: [Field; 14] = [
+const NOT_YET_AT_ROOT: [Field; 12] = [
     NOT_YET[0],
     NOT_YET[1],
     NOT_YET[2],
     NOT_YET[3],
-    NOT_YET[4],
-    NOT_YET[5],
     ("spec.targetNamespace", |s| s.target_namespace.is_some()),
     ("spec.namePrefix", |s| s.name_prefix.is_some()),
     ("spec.nameSuffix", |s| s.name_suffix.is_some()),
@@ -145,16 +321,18 @@ fn unsupported(k: &Kustomization, fields: &Fields) -> Option<render::Error> {
     })
 }
 
-/// What a unit asks that the one sync does not do, said once per commit.
+/// What a unit asks that fledge does not follow yet, said once per commit.
 fn notice(u: &Unit) -> Option<String> {
     let k = u.kustomization.as_ref()?;
     let s = &k.spec;
     let asked: Vec<&str> = [
-        ("dependsOn", !s.depends_on.is_empty()),
+        (
+            "dependsOn[].readyExpr",
+            s.depends_on.iter().any(|d| d.ready_expr.is_some()),
+        ),
         ("wait", s.wait),
         ("healthChecks", !s.health_checks.is_empty()),
         ("healthCheckExprs", !s.health_check_exprs.is_empty()),
-        ("timeout", s.timeout.is_some()),
     ]
     .iter()
     .filter(|(_, on)| *on)
@@ -162,7 +340,7 @@ fn notice(u: &Unit) -> Option<String> {
     .collect();
     (!asked.is_empty()).then(|| {
         format!(
-            "Flux Kustomization {}: {} not followed yet: fledge applies every Kustomization of the commit in one sync (definitions first) and does not wait for health",
+            "Flux Kustomization {}: {} not followed yet: fledge counts a Kustomization ready once its objects are applied, without waiting for their health",
             k.id,
             asked.join(", ")
         )
