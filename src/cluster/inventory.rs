@@ -345,31 +345,63 @@ pub struct Stored {
     pub deletion: String,
 }
 
-/// The inventories of Flux Kustomizations in `namespace` (the root path's is not among them).
+/// The inventories of Flux Kustomizations in `namespace` that [`record_units`] named (the root
+/// path's is not among them); one named but gone is left out.
 pub async fn unit_inventories(
     cluster: &impl Cluster,
     namespace: &str,
 ) -> Result<Vec<Stored>, Error> {
-    let prefix = format!("{INVENTORY}.");
-    Ok(cluster
-        .list("v1", "ConfigMap", namespace)
-        .await?
-        .iter()
-        .filter(|cm| cm["metadata"]["labels"][keys::MANAGED_BY.0] == keys::MANAGED_BY.1)
-        .filter_map(|cm| {
-            let name = cm["metadata"]["name"].as_str()?;
-            name.starts_with(&prefix).then(|| Stored {
-                name: name.to_owned(),
-                unit: cm["data"]["unit"].as_str().unwrap_or(name).to_owned(),
-                entries: entries_of(cm),
-                prune: cm["data"]["prune"] != "false",
-                deletion: cm["data"]["deletionPolicy"]
-                    .as_str()
-                    .unwrap_or("MirrorPrune")
-                    .to_owned(),
-            })
-        })
-        .collect())
+    let mut out = Vec::new();
+    for name in recorded_units(cluster, namespace).await? {
+        let Some(cm) = cluster
+            .get(&ObjectRef::new("v1", "ConfigMap", namespace, &name))
+            .await?
+        else {
+            continue;
+        };
+        out.push(Stored {
+            unit: cm["data"]["unit"].as_str().unwrap_or(&name).to_owned(),
+            entries: entries_of(&cm),
+            prune: cm["data"]["prune"] != "false",
+            deletion: cm["data"]["deletionPolicy"]
+                .as_str()
+                .unwrap_or("MirrorPrune")
+                .to_owned(),
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// The names of the Kustomizations' inventories recorded in `namespace`.
+pub async fn recorded_units(
+    cluster: &impl Cluster,
+    namespace: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let list = cluster
+        .get(&ObjectRef::new(
+            "v1",
+            "ConfigMap",
+            namespace,
+            keys::UNIT_INVENTORIES,
+        ))
+        .await?;
+    Ok(list.as_ref().map(entries_of).unwrap_or_default())
+}
+
+/// Records the names of the Kustomizations' inventories in `namespace`.
+pub async fn record_units(
+    cluster: &impl Cluster,
+    namespace: &str,
+    names: &BTreeSet<String>,
+) -> Result<(), Error> {
+    let list: Vec<&String> = names.iter().collect();
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": keys::UNIT_INVENTORIES, "namespace": namespace,
+                     "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
+        "data": {"objects": serde_json::to_string(&list).unwrap_or_default()}});
+    cluster.apply(&[cm]).await?;
+    Ok(())
 }
 
 /// Takes down the inventory of a unit removed from the repository: first, as its recorded

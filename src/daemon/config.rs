@@ -155,6 +155,11 @@ pub struct RunArgs {
     /// `Fledge-Allow-Prune: Kind/name` trailer in a commit message (default false)
     #[arg(long)]
     pub allow_destructive_prune: Option<bool>,
+    /// File of age identities (as `SOPS_AGE_KEY_FILE` holds them) that decrypt SOPS-encrypted
+    /// manifests of the root path, and of a Flux Kustomization whose `spec.decryption` names no
+    /// Secret (one that names a Secret uses that Secret's keys, as Flux does)
+    #[arg(long)]
+    pub sops_age_key_file: Option<PathBuf>,
     /// Commit statuses: github, gitlab, gitea (forgejo) or bitbucket
     #[arg(long)]
     pub forge: Option<String>,
@@ -333,6 +338,8 @@ pub struct OutcomeConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: SourceConfig,
+    /// `--sops-age-key-file`.
+    pub sops_keys: Option<std::sync::Arc<crate::sops::Keys>>,
     pub timing: Timing,
     /// Directory of the repository to render.
     pub path: String,
@@ -410,13 +417,9 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     let outcomes = source.as_ref().and_then(|s| c.outcomes(a, s, &cache_dir));
     let interval = c.duration("interval", a.interval.as_deref(), Duration::from_mins(1));
     let api_token = c.secret(a.api_token_file.as_deref(), "--api-token-file");
-    let max_share = a.max_prune_share.unwrap_or(PruneGuard::default().max_share);
-    if !(0.0..=1.0).contains(&max_share) {
-        c.problem(format!(
-            "--max-prune-share {max_share} must be a share between 0 and 1 (0.5 is half)"
-        ));
-    }
+    let prune_guard = c.prune_guard(a);
     let hook_secrets = c.hook_secrets(a);
+    let sops_keys = c.sops_keys(a);
     let forge = c.forge(a);
     let listen = a.listen.unwrap_or_else(|| {
         if is_sim {
@@ -442,6 +445,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     }
     Ok(Config {
         source,
+        sops_keys,
         timing: Timing {
             interval,
             ..Timing::default()
@@ -458,11 +462,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .namespace
             .clone()
             .unwrap_or_else(|| "fledge-system".into()),
-        prune_guard: PruneGuard {
-            max_share,
-            destructive: a.allow_destructive_prune.unwrap_or(false),
-            ..PruneGuard::default()
-        },
+        prune_guard,
         api_token,
         min_interval: Duration::from_secs(10),
         time_scale,
@@ -533,6 +533,31 @@ impl Check {
     fn secret(&mut self, path: Option<&Path>, flag: &str) -> Option<Secret> {
         let p = path?;
         self.check(Secret::from_file(p).map_err(|e| format!("{flag} {}: {e}", p.display())))
+    }
+
+    /// `--max-prune-share` and `--allow-destructive-prune`.
+    fn prune_guard(&mut self, a: &RunArgs) -> PruneGuard {
+        let max_share = a.max_prune_share.unwrap_or(PruneGuard::default().max_share);
+        if !(0.0..=1.0).contains(&max_share) {
+            self.problem(format!(
+                "--max-prune-share {max_share} must be a share between 0 and 1 (0.5 is half)"
+            ));
+        }
+        PruneGuard {
+            max_share,
+            destructive: a.allow_destructive_prune.unwrap_or(false),
+            ..PruneGuard::default()
+        }
+    }
+
+    /// The age keys of `--sops-age-key-file`, if given; a file that holds none is a problem.
+    fn sops_keys(&mut self, a: &RunArgs) -> Option<std::sync::Arc<crate::sops::Keys>> {
+        let path = a.sops_age_key_file.as_deref()?;
+        let flag = "--sops-age-key-file";
+        let secret = self.secret(Some(path), flag)?;
+        let keys = crate::sops::Keys::from_key_file(&path.display().to_string(), secret.expose())
+            .map_err(|e| format!("{flag} {}: {e}", path.display()));
+        self.check(keys).map(std::sync::Arc::new)
     }
 
     /// Whether the credential file `path` names, if any, can be read and is not empty.

@@ -87,6 +87,9 @@ pub(super) struct Reconciler {
     /// The (revision, commit) that brought each release's current revision.
     brought: BTreeMap<ReleaseKey, (RevisionId, CommitId)>,
     seen_commit: Option<CommitId>,
+    /// The snapshot of the commit last rendered, built again when a unit could not read what
+    /// it needs from the cluster.
+    snapshot: Option<Arc<crate::source::Snapshot>>,
     /// The newest commit when it did not render, with why: its failure stays the sync's
     /// status while the last good commit is synced again.
     unrendered: Option<(CommitId, NotReady)>,
@@ -99,6 +102,8 @@ pub(super) struct Reconciler {
     /// The inventory this process last wrote for each unit (by ConfigMap name): it stands in
     /// for the inventory ConfigMap if that is deleted.
     inventories: BTreeMap<String, BTreeSet<String>>,
+    /// The inventories of Flux Kustomizations recorded in the cluster, once read.
+    recorded: Option<BTreeSet<String>>,
     /// Each unit's status, by unit name.
     unit_status: BTreeMap<String, crate::report::sync::UnitStatus>,
     /// The last sync's commit and outcome.
@@ -132,12 +137,14 @@ impl Reconciler {
             states: BTreeMap::new(),
             brought: BTreeMap::new(),
             seen_commit: None,
+            snapshot: None,
             unrendered: None,
             declared: None,
             held: BTreeMap::new(),
             providers: BTreeMap::new(),
             last_polls: 0,
             inventories: BTreeMap::new(),
+            recorded: None,
             unit_status: BTreeMap::new(),
             last_sync: None,
             source_failure: None,

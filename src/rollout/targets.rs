@@ -9,7 +9,7 @@
 
 mod flux;
 
-pub use flux::{Deletion, Health, Hold, SyncUnit};
+pub use flux::{BuildEnv, ClusterData, Deletion, Health, Hold, NoCluster, SyncUnit};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,8 +84,9 @@ pub fn desired(
     commit: &str,
     provider: &Provider,
     key: &HashKey,
+    env: &BuildEnv,
 ) -> Result<Desired, render::Error> {
-    let built = flux::build(files, path)?;
+    let built = flux::build(files, path, env)?;
     let mut d = split(&built.objects, commit, provider, key);
     d.notices = built.notices;
     d.units = built.units;

@@ -168,11 +168,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
         .in_process()
         .await;
     d.until("synced", |d| d.shared.sync().ready).await;
-    let bad = commit(
-        &remote,
-        &bootstrap("  postBuild:\n    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
-        "apps with cluster variables",
-    );
+    let bad = commit(&remote, &bootstrap("  force: true\n"), "apps with force");
     d.until("the sync refused", |d| {
         let s = d.shared.sync();
         s.commit.as_deref() == Some(bad.as_str()) && !s.ready
@@ -181,8 +177,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     let status = d.shared.sync().clone();
     assert_eq!(status.reason.as_str(), "RenderFailed", "{status:?}");
     assert!(
-        status.message.contains("flux-system/apps")
-            && status.message.contains("spec.postBuild.substituteFrom"),
+        status.message.contains("flux-system/apps") && status.message.contains("spec.force"),
         "{}",
         status.message
     );
@@ -249,11 +244,8 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
     next.push(("tenants/team.yaml", team));
     let bad = commit(
         &remote,
-        &layout(
-            "  postBuild:\n    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n",
-            &next,
-        ),
-        "apps with cluster variables",
+        &layout("  force: true\n", &next),
+        "apps with force",
     );
     d.until("apps refused, infrastructure synced", |d| {
         unit(d, "flux-system/apps")
@@ -273,11 +265,7 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
     let apps = unit(&d, "flux-system/apps");
     assert!(!apps.ready);
     assert_eq!(apps.reason.as_str(), "RenderFailed");
-    assert!(
-        apps.message.contains("spec.postBuild.substituteFrom"),
-        "{}",
-        apps.message
-    );
+    assert!(apps.message.contains("spec.force"), "{}", apps.message);
     assert_ne!(apps.last_applied_revision.as_deref(), Some(bad.as_str()));
     assert!(
         d.get("", "ConfigMap", "shop", "settings").is_some(),
@@ -312,11 +300,7 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
         status.message
     );
     // Fixed, apps syncs and tenants follows at the same commit.
-    let good = commit(
-        &remote,
-        &layout("", &next),
-        "apps without cluster variables",
-    );
+    let good = commit(&remote, &layout("", &next), "apps without force");
     d.until("all synced", |d| {
         let s = d.shared.sync();
         s.ready && s.commit.as_deref() == Some(good.as_str())
@@ -460,5 +444,121 @@ async fn a_removed_kustomization_prunes_what_it_applied_only_when_a_commit_allow
         d.get("", "Namespace", "", "shop").is_some(),
         "infrastructure stays"
     );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn substitute_from_reads_the_clusters_config_maps_and_secrets_once_its_dependency_made_them()
+{
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    // infrastructure makes the variables; apps, which depends on it, substitutes them.
+    let vars = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars, namespace: flux-system}\ndata: {k: from-cluster, region: eu-1}\n";
+    let secrets = "apiVersion: v1\nkind: Secret\nmetadata: {name: cluster-secrets, namespace: flux-system}\nstringData: {password: s3cret-value}\n";
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {k: \"${k}\", region: \"${region}\", pw: \"${password}\", absent: \"${nope:=fallback}\"}\n";
+    let files = layout(
+        "  postBuild:\n    substitute: {region: from-spec}\n    substituteFrom:\n    - {kind: ConfigMap, name: cluster-vars}\n    - {kind: Secret, name: cluster-secrets}\n    - {kind: ConfigMap, name: not-there, optional: true}\n",
+        &[
+            ("infrastructure/vars.yaml", vars),
+            ("infrastructure/secrets.yaml", secrets),
+            ("apps/prod/settings.yaml", settings),
+        ],
+    );
+    let c = commit(&remote, &files, "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    let settings = d.get("", "ConfigMap", "shop", "settings").unwrap();
+    assert_eq!(settings["data"]["k"], "from-cluster");
+    // `substitute` wins over `substituteFrom`, as in Flux.
+    assert_eq!(settings["data"]["region"], "from-spec");
+    assert_eq!(settings["data"]["pw"], "s3cret-value");
+    assert_eq!(settings["data"]["absent"], "fallback");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sops_encrypted_secret_is_decrypted_with_the_keys_of_the_secret_decryption_names() {
+    let Some(sops) = super::support::sops::or_skip() else {
+        return;
+    };
+    let key = super::support::sops::age_key();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData: {password: hunter2-plain}\n";
+    let encrypted = sops.encrypt(
+        dir.path(),
+        "db.yaml",
+        plain.as_bytes(),
+        &key.recipient,
+        &["--encrypted-regex", "^(data|stringData)$"],
+    );
+    let encrypted = String::from_utf8(encrypted).unwrap();
+    assert!(!encrypted.contains("hunter2-plain"));
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    commit(&remote, &bootstrap(""), "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    // Without the key Secret, apps cannot decrypt and applies nothing of it.
+    let decrypting = "  decryption: {provider: sops, secretRef: {name: sops-age}}\n";
+    let with_secret = [
+        ("apps/prod/db.yaml", encrypted.as_str()),
+        (
+            "apps/prod/kustomization.yaml",
+            "resources: [settings.yaml, db.yaml]\n",
+        ),
+    ];
+    let c = commit(&remote, &layout(decrypting, &with_secret), "db password");
+    d.until("apps waits for its keys", |d| {
+        unit(d, "flux-system/apps")
+            .last_attempted_revision
+            .as_deref()
+            == Some(c.as_str())
+    })
+    .await;
+    let apps = unit(&d, "flux-system/apps");
+    assert!(!apps.ready);
+    assert!(
+        apps.message
+            .contains("Secret flux-system/sops-age does not exist"),
+        "{}",
+        apps.message
+    );
+    assert!(d.get("", "Secret", "shop", "db").is_none());
+    // The key Secret made by hand, as Flux's guide has it; apps decrypts at its next try.
+    let age_secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "sops-age", "namespace": "flux-system"},
+        "stringData": {"age.agekey": key.file}});
+    {
+        let now = d.sim.now();
+        d.sim.sim.lock().unwrap().apply(age_secret, now).unwrap();
+    }
+    d.until("apps synced", |d| d.shared.sync().ready).await;
+    let db = d
+        .get("", "Secret", "shop", "db")
+        .expect("decrypted and applied");
+    let password = db["data"]["password"]
+        .as_str()
+        .map(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b).unwrap()
+        })
+        .or_else(|| {
+            db["stringData"]["password"]
+                .as_str()
+                .map(|s| s.as_bytes().to_vec())
+        })
+        .unwrap();
+    assert_eq!(password, b"hunter2-plain");
+    // Nothing of the plaintext in what fledge reports.
+    let status = serde_json::to_string(&*d.shared.sync()).unwrap();
+    assert!(!status.contains("hunter2"));
     d.stop().await;
 }

@@ -30,14 +30,16 @@ impl Reconciler {
     pub(super) async fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> anyhow::Result<()> {
         let commit = snap.commit.clone();
         self.seen_commit = Some(commit.clone());
-        let (path, provider, key, c) = (
+        self.snapshot = Some(snap.clone());
+        let (path, provider, key, c, env) = (
             self.ctx.path.clone(),
             self.ctx.provider.clone(),
             self.ctx.key.clone(),
             commit.clone(),
+            self.ctx.env.clone(),
         );
         let rendered = tokio::task::spawn_blocking(move || {
-            targets::desired(&snap.files, &path, &c, &provider, &key)
+            targets::desired(&snap.files, &path, &c, &provider, &key, &env)
         })
         .await?;
         self.ctx.shared.counters().renders += 1;
@@ -74,16 +76,7 @@ impl Reconciler {
                 let plain = std::mem::take(&mut d.plain);
                 let owned = std::mem::take(&mut d.owned);
                 let allowed = self.allowances(&commit).await;
-                let now = Instant::now();
-                let units = std::mem::take(&mut d.units)
-                    .into_iter()
-                    .map(|unit| UnitRun {
-                        unit,
-                        next: now,
-                        failures: 0,
-                        urgent: false,
-                    })
-                    .collect();
+                let units = self.schedule(&commit, std::mem::take(&mut d.units));
                 self.declared = Some(Declared {
                     commit,
                     plain,
@@ -98,6 +91,25 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// The units of `commit`, each due at once; built again from the same commit, each keeps its
+    /// schedule and its failures (a unit that could not read the cluster backs off).
+    fn schedule(&self, commit: &CommitId, units: Vec<targets::SyncUnit>) -> Vec<UnitRun> {
+        let now = Instant::now();
+        let before = self.declared.as_ref().filter(|d| &d.commit == commit);
+        units
+            .into_iter()
+            .map(|unit| {
+                let old = before.and_then(|d| d.units.iter().find(|u| u.unit.name == unit.name));
+                UnitRun {
+                    next: old.map_or(now, |o| o.next),
+                    failures: old.map_or(0, |o| o.failures),
+                    urgent: old.is_some_and(|o| o.urgent),
+                    unit,
+                }
+            })
+            .collect()
     }
 
     /// A Canary the commit breaks keeps its app under the rollout, as Flagger leaves the

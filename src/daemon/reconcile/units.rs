@@ -34,14 +34,24 @@ struct Turn {
 }
 
 impl Reconciler {
-    /// Syncs the declared commit's units again once they are due.
+    /// Syncs the declared commit's units again once they are due; builds the commit again
+    /// first when a unit that could not read what it needs from the cluster is due and what it
+    /// depends on is ready.
     pub(super) async fn resync_if_due(&mut self) {
         let now = Instant::now();
-        if self
-            .declared
-            .as_ref()
-            .is_some_and(|d| d.units.iter().any(|u| u.next <= now))
-        {
+        let Some(d) = self.declared.as_ref() else {
+            return;
+        };
+        let rebuild = d.units.iter().any(|u| {
+            matches!(u.unit.hold, Some(Hold::Unreadable(_)))
+                && u.next <= now
+                && self.waiting_for(&u.unit, &d.commit).is_none()
+        });
+        if rebuild && let Some(snap) = self.snapshot.clone() {
+            if let Err(e) = self.on_snapshot(snap).await {
+                warn!(error = %e, "building the commit again failed");
+            }
+        } else if d.units.iter().any(|u| u.next <= now) {
             self.sync_declared().await;
         }
     }
@@ -71,7 +81,9 @@ impl Reconciler {
             next.path.clone_from(&run.unit.path);
             self.unit_status.insert(run.unit.name.clone(), next);
         }
-        if !d.retired && d.units.iter().all(|u| u.unit.hold.is_none()) {
+        if let Err(e) = self.record_units(&d).await {
+            warn!(error = %Chain(&e), "cannot record the inventories of Kustomizations");
+        } else if !d.retired && d.units.iter().all(|u| u.unit.hold.is_none()) {
             d.retired = self.retire_removed(&d, &keep).await;
         }
         self.adopt_synced(&mut d).await;
@@ -126,10 +138,30 @@ impl Reconciler {
                 );
                 return later(why, start + interval, false);
             }
-            None => {}
+            Some(Hold::Unreadable(_)) | None => {}
         }
         if let Some(why) = self.waiting_for(unit, &d.commit) {
             return later(why, start + DEPENDENCY_RECHECK, true);
+        }
+        if let Some(Hold::Unreadable(why)) = &unit.hold {
+            // Built again when due (see `resync_if_due`), backing off as a passing fault does.
+            let failures = d.units[i].failures.saturating_add(1);
+            let retry = unit.retry_interval.unwrap_or(interval);
+            let next = policy::retry_at(Disposition::Retry, failures, start, start, retry);
+            let why = NotReady::new(
+                SyncReason::RenderFailed,
+                format!(
+                    "not applied, the cluster keeps what it applied before: {why}; {}",
+                    policy::retried(Disposition::Retry)
+                ),
+            );
+            return Turn {
+                outcome: Err(why),
+                applied: false,
+                next,
+                failures,
+                urgent: true,
+            };
         }
         match self.apply_unit(d, unit, keep).await {
             Ok(()) => Turn {
@@ -233,10 +265,37 @@ impl Reconciler {
             }
             Err(e) => {
                 self.ctx.shared.counters().apply_errors += 1;
-                warn!(commit = %d.commit, unit = %unit.name, error = %Chain(&e), "sync failed; {}", policy::retried(e.disposition()));
-                Err(refusal(&e))
+                // An object the cluster refused may quote a value substituted from a Secret.
+                let error = unit.mask.apply(&Chain(&e).to_string());
+                warn!(commit = %d.commit, unit = %unit.name, %error, "sync failed; {}", policy::retried(e.disposition()));
+                let (mut why, disposition) = refusal(&e);
+                why.message = unit.mask.apply(&why.message);
+                Err((why, disposition))
             }
         }
+    }
+
+    /// Records the inventories of the commit's Kustomizations beside those recorded before, so
+    /// that one removed from the repository is found, even after a restart.
+    async fn record_units(&mut self, d: &Declared) -> Result<(), crate::cluster::Error> {
+        let home = self.config.inventory_namespace.clone();
+        let mut recorded = match self.recorded.take() {
+            Some(r) => r,
+            None => inventory::recorded_units(&self.exec.cluster, &home).await?,
+        };
+        let before = recorded.len();
+        recorded.extend(
+            d.units
+                .iter()
+                .filter(|u| !u.unit.root)
+                .map(|u| u.unit.inventory.clone()),
+        );
+        if recorded.len() != before {
+            let written = inventory::record_units(&self.exec.cluster, &home, &recorded).await;
+            written?;
+        }
+        self.recorded = Some(recorded);
+        Ok(())
     }
 
     /// Takes down the inventories of Kustomizations no longer in the repository, as each one's
@@ -246,49 +305,81 @@ impl Reconciler {
     /// whether all are taken down.
     async fn retire_removed(&mut self, d: &Declared, keep: &BTreeSet<ObjectKey>) -> bool {
         let home = self.config.inventory_namespace.clone();
-        let stored = match inventory::unit_inventories(&self.exec.cluster, &home).await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %Chain(&e), "cannot list the inventories of Kustomizations");
-                return false;
-            }
-        };
         let current: BTreeSet<&str> = d.units.iter().map(|u| u.unit.inventory.as_str()).collect();
         let names: BTreeSet<&str> = d.units.iter().map(|u| u.unit.name.as_str()).collect();
         let mut gone = std::mem::take(&mut self.unit_status);
         self.unit_status = gone
             .extract_if(.., |n, _| names.contains(n.as_str()))
             .collect();
-        let mut all = true;
-        for s in stored.iter().filter(|s| !current.contains(s.name.as_str())) {
-            let mut guard = self.config.prune_guard.clone();
-            guard.allowed.extend(d.allowed.iter().cloned());
-            if guard.allowed.contains(&format!("Kustomization/{}", s.unit)) {
-                guard.max_share = 1.0;
+        let recorded = self.recorded.clone().unwrap_or_default();
+        if recorded.iter().all(|r| current.contains(r.as_str())) {
+            return true;
+        }
+        let stored = match inventory::unit_inventories(&self.exec.cluster, &home).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %Chain(&e), "cannot read the inventories of Kustomizations");
+                return false;
             }
-            let status = UnitStatus {
+        };
+        let mut kept: BTreeSet<String> = d
+            .units
+            .iter()
+            .filter(|u| !u.unit.root)
+            .map(|u| u.unit.inventory.clone())
+            .collect();
+        let listed = kept.len();
+        for s in stored.iter().filter(|s| !current.contains(s.name.as_str())) {
+            let status = gone.remove(&s.unit).unwrap_or_else(|| UnitStatus {
                 name: s.unit.clone(),
                 ..UnitStatus::default()
-            };
-            let status = gone.remove(&s.unit).unwrap_or(status);
-            match inventory::retire(&self.exec.cluster, &home, s, keep, &guard).await {
-                Ok(r) => {
-                    info!(unit = %s.unit, pruned = r.pruned.len(), policy = %s.deletion, "Kustomization removed from the repository; its inventory is taken down");
-                }
+            });
+            if let Err(why) = self.retire(d, s, keep).await {
+                kept.insert(s.name.clone());
+                let next = status.after(&d.commit, &Err(why), false, &self.now());
+                self.unit_status.insert(s.unit.clone(), next);
+            }
+        }
+        let all = kept.len() == listed;
+        if kept != recorded {
+            match inventory::record_units(&self.exec.cluster, &home, &kept).await {
+                Ok(()) => self.recorded = Some(kept),
                 Err(e) => {
-                    all = false;
-                    let (mut why, _) = refusal(&e);
-                    why.message = format!(
-                        "removed from the repository; its objects stay until this is resolved: {}. To delete what it applied, allow it with the commit trailer `Fledge-Allow-Prune: Kustomization/{}`",
-                        why.message, s.unit
-                    );
-                    let now = self.now();
-                    let next = status.after(&d.commit, &Err(why), false, &now);
-                    self.unit_status.insert(s.unit.clone(), next);
+                    warn!(error = %Chain(&e), "cannot record the inventories of Kustomizations");
                 }
             }
         }
         all
+    }
+
+    /// Takes down one removed Kustomization's inventory, under the prune guard and the commits'
+    /// allowances.
+    async fn retire(
+        &self,
+        d: &Declared,
+        s: &inventory::Stored,
+        keep: &BTreeSet<ObjectKey>,
+    ) -> Result<(), NotReady> {
+        let mut guard = self.config.prune_guard.clone();
+        guard.allowed.extend(d.allowed.iter().cloned());
+        if guard.allowed.contains(&format!("Kustomization/{}", s.unit)) {
+            guard.max_share = 1.0;
+        }
+        let home = &self.config.inventory_namespace;
+        match inventory::retire(&self.exec.cluster, home, s, keep, &guard).await {
+            Ok(r) => {
+                info!(unit = %s.unit, pruned = r.pruned.len(), policy = %s.deletion, "Kustomization removed from the repository; its inventory is taken down");
+                Ok(())
+            }
+            Err(e) => {
+                let (mut why, _) = refusal(&e);
+                why.message = format!(
+                    "removed from the repository; its objects stay until this is resolved: {}. To delete what it applied, allow it with the commit trailer `Fledge-Allow-Prune: Kustomization/{}`",
+                    why.message, s.unit
+                );
+                Err(why)
+            }
+        }
     }
 
     /// Adopts the releases whose Canary a unit that synced at the commit declares; the others

@@ -13,6 +13,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest as _;
 
@@ -22,7 +26,49 @@ use crate::keys;
 use crate::object::ObjectKey;
 use crate::render::flux::FluxOverlay;
 use crate::render::source_ignore::SourceIgnored;
-use crate::render::{self, Files};
+use crate::render::varsub::{self, SourceKind};
+use crate::render::{self, Files, Options};
+use crate::sops::Keys;
+
+/// What a build reads beyond the commit: the cluster's ConfigMaps and Secrets (a
+/// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names), and the
+/// SOPS keys given to fledge itself.
+#[derive(Clone)]
+pub struct BuildEnv {
+    pub cluster: Arc<dyn ClusterData>,
+    /// Age keys (`--sops-age-key-file`): the root path's, and those of a Kustomization whose
+    /// `spec.decryption` names no Secret.
+    pub keys: Option<Arc<Keys>>,
+}
+
+impl Default for BuildEnv {
+    fn default() -> Self {
+        Self {
+            cluster: Arc::new(NoCluster),
+            keys: None,
+        }
+    }
+}
+
+/// Reads a ConfigMap or Secret of the cluster for a build (the daemon answers with blocking
+/// reads of the API server; `fledge build` and `fledge plan` read nothing).
+pub trait ClusterData: Send + Sync {
+    /// The object as the API returns it; `Ok(None)` when it does not exist, `Err` (saying why)
+    /// when it cannot be read.
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String>;
+}
+
+/// No cluster to read: what needs one fails, saying so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCluster;
+
+impl ClusterData for NoCluster {
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String> {
+        Err(format!(
+            "{kind} {namespace}/{name} is in the cluster, and this command reads none (the daemon does)"
+        ))
+    }
+}
 
 /// The objects of every unit of `path`, the units, what a person should know of them, and the
 /// keys of the Flux objects taken out (configuration, never applied nor pruned).
@@ -63,6 +109,33 @@ pub struct SyncUnit {
     pub health: Health,
     /// Why it is not applied at all, when it is not.
     pub hold: Option<Hold>,
+    /// The Secret values its `postBuild` substituted, masked in whatever is reported of it.
+    pub mask: Mask,
+}
+
+/// Values never to be shown (their count is, in debug output).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Mask(pub BTreeSet<String>);
+
+impl std::fmt::Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mask({} values)", self.0.len())
+    }
+}
+
+impl Mask {
+    /// `text` with every masked value replaced by `***`, as kustomize-controller masks them.
+    #[must_use]
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        // Longest first: a value that holds another is masked whole.
+        let mut values: Vec<&String> = self.0.iter().collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in values {
+            out = out.replace(v.as_str(), "***");
+        }
+        out
+    }
 }
 
 /// What a removed unit's objects become (`spec.deletionPolicy`).
@@ -124,24 +197,39 @@ pub enum Hold {
     Suspended,
     /// It cannot be built, or must not be applied: why, naming the field.
     Failed(String),
+    /// What its build reads from the cluster (a `substituteFrom` source, its decryption
+    /// Secret) is missing or cannot be read: built again once what it depends on is ready.
+    Unreadable(String),
 }
 
 /// Renders `path` and the Kustomizations reachable from it.
-pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Error> {
-    let root = render::render(files, path)?;
+pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Built, render::Error> {
+    let root_options = Options {
+        decrypt: env.keys.as_deref().map(|k| k as &dyn render::Decrypt),
+    };
+    let root = render::render_with(files, path, &root_options)?;
     let consumed = root
         .iter()
         .filter(|o| is_flux(o))
         .filter_map(ObjectKey::of)
         .collect();
+    let mut masks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
     let found = units::discover(path, root, |k: &Kustomization| {
         if let Some(why) = unsupported(k, &NOT_YET) {
             return Err(why);
         }
-        // `substituteFrom` is refused above: nothing is looked up.
-        let overlay = FluxOverlay::from_spec(&k.raw_spec, true, &|_, _| None)?;
-        let source = SourceIgnored::new(files)?;
-        render::flux::build(&source, &k.path(), &overlay)
+        match build_unit(files, k, env) {
+            Ok((objects, mask)) => {
+                masks.insert(k.id.to_string(), mask);
+                Ok(objects)
+            }
+            Err(UnitError::Unreadable(e)) => {
+                unreadable.insert(k.id.to_string());
+                Err(e)
+            }
+            Err(UnitError::Render(e)) => Err(e),
+        }
     });
     // The root path is rendered as `fledge build` renders it: what would shape it differently
     // is refused.
@@ -162,6 +250,10 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
     for u in found.units {
         notices.extend(notice(&u));
         let mut unit = sync_unit(&u);
+        unit.mask = Mask(masks.remove(&unit.name).unwrap_or_default());
+        if let (true, Some(Hold::Failed(why))) = (unreadable.contains(&unit.name), &unit.hold) {
+            unit.hold = Some(Hold::Unreadable(why.clone()));
+        }
         if let Build::Objects(o) = u.build {
             for object in o {
                 let Some(key) = ObjectKey::of(&object) else {
@@ -188,6 +280,152 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
         notices,
         consumed,
     })
+}
+
+/// Builds one Kustomization as Flux does: its `substituteFrom` sources and decryption keys read
+/// from the cluster (a source that cannot be read fails it: substituting without it would apply
+/// something else); returns its objects and the Secret values it substituted, to be masked in
+/// anything reported.
+fn build_unit(
+    files: &dyn Files,
+    k: &Kustomization,
+    env: &BuildEnv,
+) -> Result<(Vec<Value>, BTreeSet<String>), UnitError> {
+    let unreadable = RefCell::new(Vec::new());
+    let absent = RefCell::new(BTreeSet::new());
+    let resolve = |kind: SourceKind, name: &str| {
+        let kind_name = match kind {
+            SourceKind::ConfigMap => "ConfigMap",
+            SourceKind::Secret => "Secret",
+        };
+        let read = env
+            .cluster
+            .object(kind_name, &k.id.namespace, name)
+            .and_then(|o| o.map(|o| data_of(kind, &o)).transpose());
+        let data = read.unwrap_or_else(|e| {
+            unreadable.borrow_mut().push(e);
+            None
+        });
+        if data.is_none() {
+            absent.borrow_mut().insert((kind_name, name.to_owned()));
+        }
+        data
+    };
+    // A required source that does not exist yet (a dependency may make it) is waited for.
+    let required_absent = || {
+        k.spec
+            .post_build
+            .iter()
+            .flat_map(|p| &p.substitute_from)
+            .any(|r| !r.optional && absent.borrow().contains(&(r.kind.as_str(), r.name.clone())))
+    };
+    let overlay = FluxOverlay::from_spec(&k.raw_spec, true, &resolve).map_err(|e| {
+        if required_absent() {
+            UnitError::Unreadable(e)
+        } else {
+            UnitError::Render(e)
+        }
+    })?;
+    if let Some(e) = unreadable.borrow().first() {
+        return Err(UnitError::Unreadable(render::Error::invalid(
+            &k.path(),
+            format!(
+                "spec.postBuild.substituteFrom: {e}; nothing of this Kustomization is applied until it can be read"
+            ),
+        )));
+    }
+    let mask = overlay
+        .post_build
+        .as_ref()
+        .map(varsub::secret_values)
+        .unwrap_or_default();
+    let keys = decryption_keys(k, env).map_err(UnitError::Unreadable)?;
+    let options = Options {
+        decrypt: keys.as_deref().map(|k| k as &dyn render::Decrypt),
+    };
+    let source = SourceIgnored::new(files)?;
+    let objects =
+        render::flux::build_with(&source, &k.path(), &overlay, &options).map_err(|e| {
+            if required_absent() {
+                UnitError::Unreadable(e)
+            } else {
+                UnitError::Render(e)
+            }
+        })?;
+    Ok((objects, mask))
+}
+
+/// Why a Kustomization did not build: its inputs, or what it reads from the cluster.
+enum UnitError {
+    Render(render::Error),
+    Unreadable(render::Error),
+}
+
+impl From<render::Error> for UnitError {
+    fn from(e: render::Error) -> Self {
+        Self::Render(e)
+    }
+}
+
+/// The keys `spec.decryption` asks for: those of the Secret it names, else fledge's own.
+fn decryption_keys(k: &Kustomization, env: &BuildEnv) -> Result<Option<Arc<Keys>>, render::Error> {
+    let Some(d) = &k.spec.decryption else {
+        return Ok(None);
+    };
+    let fail = |why: String| render::Error::invalid(&k.path(), format!("spec.decryption: {why}"));
+    if d.provider != "sops" {
+        return Err(fail(format!(
+            "provider {:?} is not one Flux knows (sops)",
+            d.provider
+        )));
+    }
+    if d.service_account_name.is_some() {
+        return Err(fail(
+            "serviceAccountName (keys from a cloud KMS through workload identity) is not supported: name a Secret holding age keys in secretRef".to_owned(),
+        ));
+    }
+    let Some(r) = &d.secret_ref else {
+        return env.keys.clone().map(Some).ok_or_else(|| {
+            fail("names no Secret (secretRef) and fledge was given no --sops-age-key-file: give it one of the two".to_owned())
+        });
+    };
+    let secret = env
+        .cluster
+        .object("Secret", &k.id.namespace, &r.name)
+        .map_err(|e| fail(format!("secretRef: {e}")))?
+        .ok_or_else(|| {
+            fail(format!(
+                "secretRef: Secret {}/{} does not exist; create it with the age keys (sops-age key *.agekey)",
+                k.id.namespace, r.name
+            ))
+        })?;
+    Keys::from_secret(&secret)
+        .map(|keys| Some(Arc::new(keys)))
+        .map_err(|e| fail(format!("secretRef: {e}")))
+}
+
+/// A ConfigMap's data, or a Secret's decoded (values must be UTF-8, as Flux reads them).
+fn data_of(kind: SourceKind, o: &Value) -> Result<BTreeMap<String, String>, String> {
+    let what = crate::object::describe(o);
+    let mut out = BTreeMap::new();
+    for (key, v) in o["data"].as_object().into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        let value = match kind {
+            SourceKind::ConfigMap => text.to_owned(),
+            SourceKind::Secret => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| format!("{what}: the value of {key:?} is not UTF-8 text"))?,
+        };
+        out.insert(key.clone(), value);
+    }
+    if kind == SourceKind::Secret {
+        for (key, v) in o["stringData"].as_object().into_iter().flatten() {
+            out.insert(key.clone(), v.as_str().unwrap_or_default().to_owned());
+        }
+    }
+    Ok(out)
 }
 
 /// The unit `u` is, its objects not counted yet.
@@ -224,6 +462,7 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         timeout: k.map_or(Duration::from_secs(300), Kustomization::timeout),
         health: k.map(health).unwrap_or_default(),
         hold,
+        mask: Mask::default(),
         name,
     }
 }
@@ -276,23 +515,17 @@ fn is_flux(o: &Value) -> bool {
 type Field = (&'static str, fn(&Spec) -> bool);
 type Fields = [Field];
 
-const NOT_YET: [Field; 4] = [
-    ("spec.postBuild.substituteFrom", |s| {
-        s.post_build
-            .as_ref()
-            .is_some_and(|p| !p.substitute_from.is_empty())
-    }),
-    ("spec.decryption", |s| s.decryption.is_some()),
+const NOT_YET: [Field; 2] = [
     ("spec.force", |s| s.force),
     ("spec.ignore", |s| !s.ignore.is_empty()),
 ];
 
 /// At the root, also what shapes a build (the root path is rendered as `fledge build` does).
-const NOT_YET_AT_ROOT: [Field; 12] = [
+/// (`spec.decryption` is honoured there: the root path rendered, so what it holds decrypted with
+/// `--sops-age-key-file`, or nothing in it is encrypted.)
+const NOT_YET_AT_ROOT: [Field; 10] = [
     NOT_YET[0],
     NOT_YET[1],
-    NOT_YET[2],
-    NOT_YET[3],
     ("spec.targetNamespace", |s| s.target_namespace.is_some()),
     ("spec.namePrefix", |s| s.name_prefix.is_some()),
     ("spec.nameSuffix", |s| s.name_suffix.is_some()),

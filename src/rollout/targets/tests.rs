@@ -11,6 +11,7 @@ fn render(yaml: &str) -> Desired {
         "c1",
         &Provider::Kubernetes,
         &HashKey::offline(),
+        &BuildEnv::default(),
     )
     .unwrap()
 }
