@@ -9,7 +9,7 @@
 
 mod flux;
 
-pub use flux::{BuildEnv, ClusterData, Deletion, Health, Hold, NoCluster, SyncUnit};
+pub use flux::{BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, SyncUnit};
 
 use std::collections::{BTreeMap, BTreeSet};
 
