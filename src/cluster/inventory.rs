@@ -50,6 +50,9 @@ pub struct Home {
     /// What becomes of the unit's objects once it is removed from the repository, recorded in
     /// the inventory (Flux's `spec.deletionPolicy`), since by then its spec is gone.
     pub deletion: String,
+    /// The ServiceAccount (`<namespace>/<name>`) it applies as, recorded so that its removal
+    /// prunes with the same rights.
+    pub service_account: Option<String>,
 }
 
 impl Home {
@@ -62,6 +65,7 @@ impl Home {
             unit: "root".to_owned(),
             prune: true,
             deletion: "MirrorPrune".to_owned(),
+            service_account: None,
         }
     }
 
@@ -83,7 +87,8 @@ async fn write(
         "data": {"objects": serde_json::to_string(&list).unwrap_or_default(),
                  "unit": home.unit,
                  "prune": home.prune.to_string(),
-                 "deletionPolicy": home.deletion}});
+                 "deletionPolicy": home.deletion,
+                 "serviceAccount": home.service_account.clone().unwrap_or_default()}});
     cluster.apply(&[cm]).await?;
     Ok(())
 }
@@ -261,8 +266,22 @@ pub async fn sync_with(
     guard: &PruneGuard,
     remembered: Option<&BTreeSet<String>>,
 ) -> Result<Synced, SyncError> {
+    sync_as(cluster, cluster, home, objects, keep, guard, remembered).await
+}
+
+/// [`sync_with`], the objects applied, read and pruned as `tenant` (a Kustomization's
+/// `serviceAccountName`, impersonated), the inventory kept as `own` (fledge itself).
+pub async fn sync_as<C: Cluster>(
+    own: &C,
+    cluster: &C,
+    home: &Home,
+    objects: &[Value],
+    keep: &BTreeSet<ObjectKey>,
+    guard: &PruneGuard,
+    remembered: Option<&BTreeSet<String>>,
+) -> Result<Synced, SyncError> {
     check_secrets(objects)?;
-    let stored = cluster.get(&home.configmap()).await?;
+    let stored = own.get(&home.configmap()).await?;
     let inventory_restored = stored.is_none() && remembered.is_some();
     let inventory_missing = stored.is_none() && remembered.is_none();
     let previous: BTreeSet<String> = match stored {
@@ -271,7 +290,7 @@ pub async fn sync_with(
     };
     let current: BTreeSet<String> = objects.iter().filter_map(entry).collect();
     let (mut gone, missing) = if home.prune {
-        prunable(cluster, &previous, &current, keep).await?
+        prunable(own, cluster, &previous, &current, keep).await?
     } else {
         (Vec::new(), 0)
     };
@@ -312,7 +331,7 @@ pub async fn sync_with(
     // Namespaces and CRDs before the rest) leaves nothing applied that is not in the inventory.
     if !current.is_subset(&previous) || inventory_restored {
         let union: BTreeSet<&String> = previous.iter().chain(&current).collect();
-        write(cluster, home, union).await?;
+        write(own, home, union).await?;
     }
     cluster.apply(objects).await?;
     let mut pruned = Vec::new();
@@ -322,7 +341,7 @@ pub async fn sync_with(
         cluster.delete(&object).await?;
         pruned.push(k.to_string());
     }
-    write(cluster, home, current.iter().collect()).await?;
+    write(own, home, current.iter().collect()).await?;
     Ok(Synced {
         applied: objects.len(),
         pruned,
@@ -343,6 +362,7 @@ pub struct Stored {
     /// What the unit asked when it last synced.
     pub prune: bool,
     pub deletion: String,
+    pub service_account: Option<String>,
 }
 
 /// The inventories of Flux Kustomizations in `namespace` that [`record_units`] named (the root
@@ -367,6 +387,10 @@ pub async fn unit_inventories(
                 .as_str()
                 .unwrap_or("MirrorPrune")
                 .to_owned(),
+            service_account: cm["data"]["serviceAccount"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
             name,
         });
     }
@@ -407,8 +431,9 @@ pub async fn record_units(
 /// Takes down the inventory of a unit removed from the repository: first, as its recorded
 /// `deletionPolicy` says, prunes what it applied and `keep` does not hold (`MirrorPrune` when
 /// it pruned, `Delete` and `WaitForTermination` always, `Orphan` never), under `guard`.
-pub async fn retire(
-    cluster: &impl Cluster,
+pub async fn retire<C: Cluster>(
+    own: &C,
+    cluster: &C,
     namespace: &str,
     stored: &Stored,
     keep: &BTreeSet<ObjectKey>,
@@ -424,9 +449,10 @@ pub async fn retire(
             _ => stored.prune,
         },
         deletion: stored.deletion.clone(),
+        service_account: stored.service_account.clone(),
     };
-    let synced = sync_with(cluster, &home, &[], keep, guard, None).await?;
-    cluster.delete(&home.configmap()).await?;
+    let synced = sync_as(own, cluster, &home, &[], keep, guard, None).await?;
+    own.delete(&home.configmap()).await?;
     Ok(synced)
 }
 
@@ -481,8 +507,9 @@ type Prunable = (ObjectRef, ObjectKey, Value);
 /// many of those do not exist. Only what exists is pruned or counted: an object the server
 /// refused before (recorded, never applied) or deleted by hand simply leaves the inventory; one
 /// annotated to opt out of pruning stays.
-async fn prunable(
-    cluster: &impl Cluster,
+async fn prunable<C: Cluster>(
+    own: &C,
+    cluster: &C,
     previous: &BTreeSet<String>,
     current: &BTreeSet<String>,
     keep: &BTreeSet<ObjectKey>,
@@ -499,7 +526,15 @@ async fn prunable(
     let mut gone = Vec::new();
     let mut missing = 0;
     for (object, k) in candidates {
-        let live = cluster.get(&object).await?;
+        let live = match cluster.get(&object).await {
+            // A tenant may not read what it was refused and never applied (the inventory
+            // records an apply before it is tried): fledge looks as itself whether it exists.
+            Err(e) if e.fault() == super::Fault::Forbidden => match own.get(&object).await? {
+                None => None,
+                Some(_) => return Err(e),
+            },
+            read => read?,
+        };
         match live {
             None => missing += 1,
             Some(live)

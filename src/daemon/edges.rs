@@ -143,6 +143,18 @@ impl MetricSource for AnyMetrics {
     }
 }
 
+impl AnyCluster {
+    /// The same cluster as the ServiceAccount `<namespace>/<name>` (impersonated). The
+    /// simulated cluster keeps no RBAC: there it is the same cluster.
+    pub fn impersonating(&self, account: &str) -> Result<Self, cluster::Error> {
+        let (namespace, name) = account.split_once('/').unwrap_or(("default", account));
+        match self {
+            Self::Kube(c) => Ok(Self::Kube(c.impersonating(namespace, name)?)),
+            Self::Sim(s) => Ok(Self::Sim(s.clone())),
+        }
+    }
+}
+
 /// The cluster as a build reads it: the ConfigMaps and Secrets Flux Kustomizations name, read
 /// from the build's blocking thread.
 pub struct BlockingCluster {

@@ -102,6 +102,8 @@ pub(super) struct Reconciler {
     /// The inventory this process last wrote for each unit (by ConfigMap name): it stands in
     /// for the inventory ConfigMap if that is deleted.
     inventories: BTreeMap<String, BTreeSet<String>>,
+    /// The cluster as each ServiceAccount a Kustomization names (`serviceAccountName`).
+    tenants: BTreeMap<String, super::edges::AnyCluster>,
     /// The inventories of Flux Kustomizations recorded in the cluster, once read.
     recorded: Option<BTreeSet<String>>,
     /// Each unit's status, by unit name.
@@ -144,6 +146,7 @@ impl Reconciler {
             providers: BTreeMap::new(),
             last_polls: 0,
             inventories: BTreeMap::new(),
+            tenants: BTreeMap::new(),
             recorded: None,
             unit_status: BTreeMap::new(),
             last_sync: None,

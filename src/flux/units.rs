@@ -169,12 +169,6 @@ fn refusal(k: &Kustomization, root_repo: &Id) -> Option<String> {
             "spec.kubeConfig: applying to another cluster is not supported; fledge applies to the cluster it runs in (remove the field, or run fledge in that cluster)".to_owned(),
         );
     }
-    if let Some(sa) = &k.spec.service_account_name {
-        return Some(format!(
-            "spec.serviceAccountName: applying as ServiceAccount {}/{sa} (impersonation) is not supported yet; fledge refuses rather than apply it with its own rights",
-            k.id.namespace
-        ));
-    }
     None
 }
 

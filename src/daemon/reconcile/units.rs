@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::{Declared, Reconciler, policy};
 use crate::chain::{Chain, Disposition};
 use crate::cluster::inventory::{self, Home, SyncError};
+use crate::daemon::edges::AnyCluster;
 use crate::ids::CommitId;
 use crate::object::ObjectKey;
 use crate::release::spec::ReleaseKey;
@@ -237,17 +238,13 @@ impl Reconciler {
             unit: unit.name.clone(),
             prune: unit.prune,
             deletion: unit.deletion.as_str().to_owned(),
+            service_account: unit.service_account.clone(),
         };
+        let tenant = self.tenant(unit.service_account.as_deref())?;
         let remembered = self.inventories.get(&unit.inventory);
-        let synced = inventory::sync_with(
-            &self.exec.cluster,
-            &home,
-            &objects,
-            keep,
-            &guard,
-            remembered,
-        )
-        .await;
+        let own = &self.exec.cluster;
+        let synced =
+            inventory::sync_as(own, &tenant, &home, &objects, keep, &guard, remembered).await;
         match synced {
             Ok(s) => {
                 self.ctx.shared.counters().applies += 1;
@@ -273,6 +270,29 @@ impl Reconciler {
                 Err((why, disposition))
             }
         }
+    }
+
+    /// The cluster as `account` (`<namespace>/<name>`, impersonated), or as fledge itself.
+    /// Made once per account, then shared (clones share the connection).
+    fn tenant(&mut self, account: Option<&str>) -> Result<AnyCluster, (NotReady, Disposition)> {
+        let Some(account) = account else {
+            return Ok(self.exec.cluster.clone());
+        };
+        if let Some(c) = self.tenants.get(account) {
+            return Ok(c.clone());
+        }
+        let made = self.exec.cluster.impersonating(account).map_err(|e| {
+            let why = NotReady::new(
+                SyncReason::ApplyFailed,
+                format!(
+                    "spec.serviceAccountName: cannot act as ServiceAccount {account}: {}",
+                    Chain(&e)
+                ),
+            );
+            (why, Disposition::Stalled)
+        })?;
+        self.tenants.insert(account.to_owned(), made.clone());
+        Ok(made)
     }
 
     /// Records the inventories of the commit's Kustomizations beside those recorded before, so
@@ -355,7 +375,7 @@ impl Reconciler {
     /// Takes down one removed Kustomization's inventory, under the prune guard and the commits'
     /// allowances.
     async fn retire(
-        &self,
+        &mut self,
         d: &Declared,
         s: &inventory::Stored,
         keep: &BTreeSet<ObjectKey>,
@@ -365,8 +385,11 @@ impl Reconciler {
         if guard.allowed.contains(&format!("Kustomization/{}", s.unit)) {
             guard.max_share = 1.0;
         }
+        let tenant = self
+            .tenant(s.service_account.as_deref())
+            .map_err(|(why, _)| why)?;
         let home = &self.config.inventory_namespace;
-        match inventory::retire(&self.exec.cluster, home, s, keep, &guard).await {
+        match inventory::retire(&self.exec.cluster, &tenant, home, s, keep, &guard).await {
             Ok(r) => {
                 info!(unit = %s.unit, pruned = r.pruned.len(), policy = %s.deletion, "Kustomization removed from the repository; its inventory is taken down");
                 Ok(())

@@ -111,6 +111,9 @@ pub struct SyncUnit {
     pub hold: Option<Hold>,
     /// The Secret values its `postBuild` substituted, masked in whatever is reported of it.
     pub mask: Mask,
+    /// `spec.serviceAccountName`, as `<namespace>/<name>`: what it applies, reads and prunes is
+    /// done as that ServiceAccount (impersonated), as Flux's multi-tenancy does.
+    pub service_account: Option<String>,
 }
 
 /// Values never to be shown (their count is, in debug output).
@@ -463,6 +466,10 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         health: k.map(health).unwrap_or_default(),
         hold,
         mask: Mask::default(),
+        service_account: k.and_then(|k| {
+            let sa = k.spec.service_account_name.as_ref()?;
+            Some(format!("{}/{sa}", k.id.namespace))
+        }),
         name,
     }
 }
