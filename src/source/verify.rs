@@ -5,8 +5,8 @@
 //!
 //! The keys are read as source-controller reads the Secret's data: a key ending in `.sshpub`
 //! holds SSH public keys in `authorized_keys` format, every other key (`.asc`, and any other
-//! name, Flux's fallback) an armored `OpenPGP` key ring. Verification runs the verifiers Git itself
-//! uses — `gpgv` against the key rings, `ssh-keygen -Y verify` (namespace `git`) against the SSH
+//! name, Flux's fallback) an armored `OpenPGP` key ring (a binary one is taken too). Verification
+//! runs the verifiers Git itself uses — `gpgv` against the key rings, `ssh-keygen -Y verify` (namespace `git`) against the SSH
 //! keys — on the signature and signed payload read from the object. The keys stay in memory; the
 //! verifiers read them from temporary files removed when the check returns, and no key material
 //! appears in an error or a log line (only the Secret's key names do).
@@ -208,6 +208,20 @@ impl Verifier {
         }
         Self::from_secret_data(entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
             .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The programs verification runs for these keys: `gpgv` for `OpenPGP` keys,
+    /// `ssh-keygen` for SSH keys.
+    #[must_use]
+    pub fn programs(&self) -> Vec<&'static str> {
+        let mut p = Vec::new();
+        if !self.openpgp.is_empty() {
+            p.push("gpgv");
+        }
+        if !self.ssh_names.is_empty() {
+            p.push("ssh-keygen");
+        }
+        p
     }
 
     fn add_ssh(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
@@ -414,7 +428,7 @@ fn verify_openpgp(rings: &[Entry], signature: &str, payload: &[u8]) -> Result<St
     let home = tempfile::tempdir().map_err(|e| format!("cannot make a directory: {e}"))?;
     let mut files = Vec::new();
     for ring in rings {
-        files.push(temp_file(&binary_key_ring(home.path(), ring)?)?);
+        files.push(temp_file(&binary_key_ring(ring)?)?);
     }
     let sig = temp_file(signature.as_bytes())?;
     let data = temp_file(payload)?;
@@ -442,27 +456,37 @@ fn verify_openpgp(rings: &[Entry], signature: &str, payload: &[u8]) -> Result<St
 }
 
 /// `gpgv` reads binary key rings; an armored one is converted first.
-fn binary_key_ring(home: &Path, ring: &Entry) -> Result<Vec<u8>, String> {
+fn binary_key_ring(ring: &Entry) -> Result<Vec<u8>, String> {
     if !ring.data.trim_ascii_start().starts_with(b"-----BEGIN") {
         return Ok(ring.data.clone());
     }
-    // From a file, not stdin: gpg writes as it reads, and a key ring larger than a pipe's
-    // buffer would fill stdout before stdin was written.
-    let armored = temp_file(&ring.data)?;
-    let out = run(
-        Command::new("gpg")
-            .arg("--homedir")
-            .arg(home)
-            .args(["--batch", "--dearmor", "--output", "-"])
-            .arg(armored.path()),
-        None,
-    )?;
-    if out.ok && !out.stdout.is_empty() {
-        Ok(out.stdout)
-    } else {
-        Err(format!(
+    dearmor(&ring.data).ok_or_else(|| {
+        format!(
             "the OpenPGP key ring {} cannot be read; give an armored export (`gpg --armor --export`)",
             ring.name
-        ))
-    }
+        )
+    })
+}
+
+/// The first armored block's data (RFC 4880 §6.2), as Flux reads a key ring with
+/// `openpgp.ReadArmoredKeyRing`. Undone here rather than with `gpg --dearmor`, so that only
+/// `gpgv` is needed at run time; the checksum line is left out, and a corrupt key ring is
+/// refused by `gpgv`, which checks every packet.
+fn dearmor(text: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(text).ok()?;
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("-----BEGIN PGP"));
+    lines.next()?;
+    let body: String = lines
+        // Armor headers (`Comment: …`) and the blank line after them.
+        .skip_while(|l| l.is_empty() || l.contains(": "))
+        .take_while(|l| !l.starts_with('=') && !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()
+        .filter(|b| !b.is_empty())
 }

@@ -519,3 +519,43 @@ async fn the_daemon_never_applies_an_unsigned_commit_and_applies_the_signed_one_
     .await;
     d.stop().await;
 }
+
+#[test]
+fn fledge_run_needs_the_verifiers_of_the_keys_it_is_given_and_the_image_has_them() {
+    use fledge::cli::run::programs_needed;
+    use fledge::daemon::config::{Environment, RunArgs, validate};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("author.asc"), Pgp::new("a").armored()).unwrap();
+    let needed = |keys: &Path| {
+        let args = RunArgs {
+            repo: Some("https://example.com/org/config.git".into()),
+            cluster: Some("sim".into()),
+            metrics_provider: Some("sim".into()),
+            verify_keys: Some(keys.to_path_buf()),
+            ..RunArgs::default()
+        };
+        let config = validate(&args, &Environment::default()).unwrap();
+        let programs: Vec<&str> = programs_needed(&config)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        programs
+    };
+    assert_eq!(needed(dir.path()), ["gpgv"]);
+    std::fs::write(
+        dir.path().join("ci.sshpub"),
+        Ssh::new("ci").authorized_key(),
+    )
+    .unwrap();
+    assert_eq!(needed(dir.path()), ["gpgv", "ssh-keygen"]);
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/Dockerfile")).unwrap();
+    let install = dockerfile
+        .split("apt-get install")
+        .nth(2)
+        .expect("the runtime stage installs packages");
+    let packages: Vec<&str> = install.split_whitespace().collect();
+    for package in ["gpgv", "openssh-client"] {
+        assert!(packages.contains(&package), "{package}: {packages:?}");
+    }
+}
