@@ -490,3 +490,66 @@ fn dearmor(text: &[u8]) -> Option<Vec<u8>> {
         .ok()
         .filter(|b| !b.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_read_as_flux_and_the_flag_spell_them() {
+        for (flux, mode) in [
+            (None, VerifyMode::Head),
+            (Some(""), VerifyMode::Head),
+            (Some("head"), VerifyMode::Head),
+            (Some("HEAD"), VerifyMode::Head),
+            (Some("Tag"), VerifyMode::Tag),
+            (Some("TagAndHEAD"), VerifyMode::TagAndHead),
+        ] {
+            assert_eq!(VerifyMode::from_flux(flux), Some(mode), "{flux:?}");
+            assert_eq!(VerifyMode::from_flag(&mode.to_string()), Some(mode));
+        }
+        // Flux's CRD enum is case-sensitive; the flag is not.
+        assert_eq!(VerifyMode::from_flux(Some("tag")), None);
+        assert_eq!(
+            VerifyMode::from_flag("TAGANDHEAD"),
+            Some(VerifyMode::TagAndHead)
+        );
+        assert_eq!(
+            (VerifyMode::Tag.head(), VerifyMode::Tag.tag()),
+            (false, true)
+        );
+    }
+
+    #[test]
+    fn armor_is_undone_with_or_without_headers_and_the_checksum_left_out() {
+        let with_headers = "junk\n-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: a key\n\nAAEC\nAwQ=\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        assert_eq!(dearmor(with_headers.as_bytes()), Some(vec![0, 1, 2, 3, 4]));
+        let bare =
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\nAAECAwQ=\n-----END PGP PUBLIC KEY BLOCK-----";
+        assert_eq!(dearmor(bare.as_bytes()), Some(vec![0, 1, 2, 3, 4]));
+        assert_eq!(dearmor(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n!!\n"), None);
+    }
+
+    #[test]
+    fn ssh_entries_take_options_and_comments_and_name_a_bad_line() {
+        let v = Verifier::from_secret_data([(
+            "ci.sshpub",
+            b"# ci\nno-pty ssh-ed25519 AAAAC3Nz ci@example\n\necdsa-sha2-nistp256 AAAAE2Vj\n"
+                .as_slice(),
+        )])
+        .unwrap();
+        assert_eq!(
+            v.ssh_signers,
+            "fledge namespaces=\"git\" ssh-ed25519 AAAAC3Nz\nfledge namespaces=\"git\" ecdsa-sha2-nistp256 AAAAE2Vj\n"
+        );
+        assert_eq!(v.programs(), ["ssh-keygen"]);
+        let err = Verifier::from_secret_data([("a.sshpub", b"ssh-rsa".as_slice())]).unwrap_err();
+        assert_eq!(
+            err,
+            "a.sshpub line 1: not an SSH public key (`ssh-ed25519 AAAA…`, as in authorized_keys)"
+        );
+        // Empty entries are no key ring.
+        let err = Verifier::from_secret_data([("a.asc", b" \n".as_slice())]).unwrap_err();
+        assert!(err.starts_with("holds no key"), "{err}");
+    }
+}

@@ -559,3 +559,63 @@ fn fledge_run_needs_the_verifiers_of_the_keys_it_is_given_and_the_image_has_them
         assert!(packages.contains(&package), "{package}: {packages:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_poll_state_carries_the_refused_commit_and_what_was_verified() {
+    use std::sync::Arc;
+
+    use fledge::source::poller::{self, PollState, Timing};
+    use tokio::sync::{Notify, watch};
+    use tokio_util::sync::CancellationToken;
+
+    let remote = Remote::new();
+    let trusted = Pgp::new("trusted");
+    let good = commit(&remote, "good", Some(&trusted.signing()));
+    let cache = tempfile::tempdir().unwrap();
+    let v = Verification {
+        keys: keys(&[("author.asc", trusted.armored())]),
+        mode: VerifyMode::Head,
+    };
+    let (tx, mut rx) = watch::channel(PollState::default());
+    let shutdown = CancellationToken::new();
+    let timing = Timing {
+        interval: Duration::from_millis(20),
+        ..Timing::default()
+    };
+    let cfg = config(&remote, main(), cache.path(), v);
+    let task = tokio::spawn(poller::run(
+        cfg,
+        timing,
+        Arc::new(Notify::new()),
+        tx,
+        shutdown.clone(),
+    ));
+    let at = |s: &PollState| s.snapshot.as_ref().map(|s| s.commit.to_string());
+    let mut wait = async |what: &str, done: &dyn Fn(&PollState) -> bool| {
+        tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| done(s)))
+            .await
+            .unwrap_or_else(|_| panic!("never: {what}"))
+            .unwrap()
+            .clone()
+    };
+    let s = wait("the signed commit", &|s| at(s) == Some(good.clone())).await;
+    assert!(
+        s.verified.as_deref().unwrap().contains(&trusted.key_id()),
+        "{s:?}"
+    );
+    assert_eq!(s.refused, None);
+
+    let unsigned = commit(&remote, "unsigned", None);
+    let s = wait("the refusal", &|s| s.refused.is_some()).await;
+    let refused = s.refused.clone().unwrap();
+    assert_eq!(refused.commit.to_string(), unsigned);
+    assert_eq!(refused.refusal.reason(), "InvalidCommitSignature");
+    assert!(s.error.as_deref().unwrap().contains(&unsigned));
+    assert_eq!(at(&s), Some(good), "the snapshot stays the signed commit's");
+
+    let signed = commit(&remote, "signed", Some(&trusted.signing()));
+    let s = wait("the next signed commit", &|s| at(s) == Some(signed.clone())).await;
+    assert_eq!((s.refused, s.error), (None, None));
+    shutdown.cancel();
+    task.await.unwrap();
+}
