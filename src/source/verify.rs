@@ -136,7 +136,7 @@ struct Entry {
 /// kind verifies it.
 #[derive(Clone, Default)]
 pub struct Verifier {
-    /// `OpenPGP` key rings (armored, or a binary export).
+    /// `OpenPGP` key rings, binary (as `gpgv` reads them).
     openpgp: Vec<Entry>,
     /// `allowed_signers` lines made from the `.sshpub` entries' keys.
     ssh_signers: String,
@@ -163,8 +163,9 @@ const SSH_SUFFIX: &str = ".sshpub";
 impl Verifier {
     /// Reads a Secret's `data` (decoded) as source-controller does: `*.sshpub` entries hold SSH
     /// public keys (`authorized_keys` lines), every other entry an `OpenPGP` key ring. The
-    /// error names the entry and the line that is not an SSH key, or says the Secret holds no
-    /// key; it never quotes the data.
+    /// error names the entry (and the line) that holds no key, or says the Secret holds none;
+    /// it never quotes the data. (source-controller skips an entry it cannot read when another
+    /// one can be read; here every entry must be, so that a mistyped key shows at once.)
     pub fn from_secret_data<'a>(
         data: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Self, String> {
@@ -173,10 +174,13 @@ impl Verifier {
             if name.ends_with(SSH_SUFFIX) {
                 v.add_ssh(name, bytes)?;
             } else if !bytes.iter().all(u8::is_ascii_whitespace) {
-                v.openpgp.push(Entry {
+                let entry = Entry {
                     name: name.to_owned(),
                     data: bytes.to_vec(),
-                });
+                };
+                // Converted here once, so that a key ring that cannot be read is named now.
+                let data = binary_key_ring(&entry)?;
+                v.openpgp.push(Entry { data, ..entry });
             }
         }
         if v.openpgp.is_empty() && v.ssh_names.is_empty() {
@@ -428,7 +432,7 @@ fn verify_openpgp(rings: &[Entry], signature: &str, payload: &[u8]) -> Result<St
     let home = tempfile::tempdir().map_err(|e| format!("cannot make a directory: {e}"))?;
     let mut files = Vec::new();
     for ring in rings {
-        files.push(temp_file(&binary_key_ring(ring)?)?);
+        files.push(temp_file(&ring.data)?);
     }
     let sig = temp_file(signature.as_bytes())?;
     let data = temp_file(payload)?;
@@ -548,8 +552,14 @@ mod tests {
             err,
             "a.sshpub line 1: not an SSH public key (`ssh-ed25519 AAAA…`, as in authorized_keys)"
         );
-        // Empty entries are no key ring.
+        // Empty entries are no key ring; an armored one that is not base64 is named.
         let err = Verifier::from_secret_data([("a.asc", b" \n".as_slice())]).unwrap_err();
         assert!(err.starts_with("holds no key"), "{err}");
+        let bad = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!\n".as_slice();
+        let err = Verifier::from_secret_data([("b.asc", bad)]).unwrap_err();
+        assert!(
+            err.starts_with("the OpenPGP key ring b.asc cannot be read"),
+            "{err}"
+        );
     }
 }
