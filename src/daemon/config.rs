@@ -22,7 +22,9 @@ use crate::release::state::DEFAULT_PROMOTED_WINDOW;
 use crate::report::alerts::Target;
 use crate::report::forge::{ForgeConfig, ForgeKind};
 use crate::source::poller::Timing;
-use crate::source::{Auth, Reference, SourceConfig, SshAuth, webhook};
+use crate::source::{
+    Auth, Reference, SourceConfig, SshAuth, Verification, Verifier, VerifyMode, webhook,
+};
 use crate::writeback::WriterConfig;
 
 /// Settings of the daemon. Every field can be given as a flag or in the `--config` file
@@ -68,6 +70,16 @@ pub struct RunArgs {
     /// ssh: known_hosts file (default ~/.ssh/known_hosts)
     #[arg(long)]
     pub known_hosts_file: Option<PathBuf>,
+    /// Refuse commits not signed by these keys: a file or a directory holding them as a Flux
+    /// verification Secret does (the Secret mounted as a volume): `*.sshpub` SSH public keys
+    /// (authorized_keys lines), any other file (`*.asc`) an armored OpenPGP key ring. A refused
+    /// commit is never rendered or applied
+    #[arg(long)]
+    pub verify_keys: Option<PathBuf>,
+    /// What --verify-keys checks, as Flux's spec.verify.mode: `head` (the commit, the default),
+    /// `tag` (the annotated tag --tag or --semver tracks) or `tagandhead` (both)
+    #[arg(long)]
+    pub verify_mode: Option<String>,
     /// `kube` (kubeconfig or in-cluster) or `sim[:DIR]` (the simulated cluster, persisted in DIR)
     #[arg(long)]
     pub cluster: Option<String>,
@@ -630,8 +642,34 @@ impl Check {
             cache_dir: cache_dir.join("source"),
             auth,
             timeout: Duration::from_secs(30),
-            verify: None,
+            verify: self.verification(a),
         })
+    }
+
+    /// `--verify-keys` and `--verify-mode`. The keys are public: they are read from a file or
+    /// a directory only (as a mounted Secret gives them), not from the environment.
+    fn verification(&mut self, a: &RunArgs) -> Option<Verification> {
+        let mode = match a.verify_mode.as_deref() {
+            None => VerifyMode::Head,
+            Some(m) => self.check(VerifyMode::from_flag(m).ok_or_else(|| {
+                format!("--verify-mode {m:?} is not a mode: give head, tag or tagandhead")
+            }))?,
+        };
+        let Some(path) = &a.verify_keys else {
+            if a.verify_mode.is_some() {
+                self.problem("--verify-mode needs --verify-keys (the trusted keys)".into());
+            }
+            return None;
+        };
+        if mode.tag() && a.tag.is_none() && a.semver.is_none() {
+            self.problem(format!(
+                "--verify-mode {} checks the signature of the tag tracked, but no tag is tracked: give --tag or --semver, or verify the commit with --verify-mode head",
+                a.verify_mode.as_deref().unwrap_or_default()
+            ));
+        }
+        let keys =
+            self.check(Verifier::from_path(path).map_err(|e| format!("--verify-keys {e}")))?;
+        Some(Verification { keys, mode })
     }
 
     fn cluster(&mut self, a: &RunArgs) -> Option<ClusterChoice> {
