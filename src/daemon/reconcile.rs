@@ -110,8 +110,9 @@ pub(super) struct Reconciler {
     unit_status: BTreeMap<String, crate::report::sync::UnitStatus>,
     /// The last sync's commit and outcome.
     last_sync: Option<(CommitId, Result<(), NotReady>)>,
-    /// Why the repository cannot be polled, when it cannot (for longer than an interval).
-    source_failure: Option<String>,
+    /// Why the repository cannot be polled, when it cannot (for longer than an interval), or
+    /// why its newest commit was refused (at once): the reason and the message.
+    source_failure: Option<(crate::report::sync::SyncReason, String)>,
     /// Whether this process looked for objects fledge applied that a lost inventory held.
     scanned: bool,
 }

@@ -154,6 +154,19 @@ pub fn unit_statuses_of(s: &SyncStatus, cluster: &str) -> Vec<CommitStatus> {
         .collect()
 }
 
+/// The failing status of the commit signature verification refused, under the sync's context;
+/// `None` when none was.
+#[must_use]
+pub fn refused_status_of(s: &SyncStatus, cluster: &str) -> Option<CommitStatus> {
+    let sha = s.refused_commit.as_ref()?;
+    Some(CommitStatus {
+        sha: sha.to_string(),
+        context: format!("fledge/{cluster}/sync"),
+        state: State::Failure,
+        description: truncate(&format!("VerificationFailed: {}", s.message), 140),
+    })
+}
+
 /// The status a release's view asks for; `None` when there is nothing to report.
 #[must_use]
 pub fn status_of(v: &ReleaseView, cluster: &str) -> Option<CommitStatus> {

@@ -20,6 +20,9 @@ pub enum SyncReason {
     Ready,
     /// The repository cannot be polled.
     FetchFailed,
+    /// The newest commit (or the tag naming it) is not signed by a trusted key
+    /// (`--verify-keys`): nothing of it is rendered or applied.
+    VerificationFailed,
     /// `--path` is not in the commit.
     PathMissing,
     /// The commit does not render (a typo in Git).
@@ -45,6 +48,7 @@ impl SyncReason {
             Self::Progressing => "Progressing",
             Self::Ready => "Ready",
             Self::FetchFailed => "FetchFailed",
+            Self::VerificationFailed => "VerificationFailed",
             Self::PathMissing => "PathMissing",
             Self::RenderFailed => "RenderFailed",
             Self::CanaryInvalid => "CanaryInvalid",
@@ -88,6 +92,9 @@ pub struct SyncStatus {
     pub commit: Option<CommitId>,
     /// The last commit that synced whole.
     pub applied_commit: Option<CommitId>,
+    /// The newest commit, refused by signature verification: it gets a failing commit status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_commit: Option<CommitId>,
     pub ready: bool,
     /// Why it is (not) ready.
     #[serde(default)]

@@ -500,7 +500,11 @@ async fn the_daemon_never_applies_an_unsigned_commit_and_applies_the_signed_one_
     })
     .await;
     let status = d.shared.sync().clone();
-    assert_eq!(status.reason.as_str(), "FetchFailed", "{status:?}");
+    assert_eq!(status.reason.as_str(), "VerificationFailed", "{status:?}");
+    assert_eq!(
+        status.refused_commit.as_ref().map(ToString::to_string),
+        Some(unsigned.clone())
+    );
     assert!(status.message.contains("not signed"), "{}", status.message);
     assert!(!status.ready);
     assert_eq!(status.commit.as_deref(), Some(first.as_str()));
@@ -514,7 +518,10 @@ async fn the_daemon_never_applies_an_unsigned_commit_and_applies_the_signed_one_
     let signed = commit_settings("3", Some(&signing));
     d.until("the signed commit after it applied", |d| {
         let s = d.shared.sync();
-        value(d) == Some("3".into()) && s.ready && s.commit.as_deref() == Some(signed.as_str())
+        value(d) == Some("3".into())
+            && s.ready
+            && s.commit.as_deref() == Some(signed.as_str())
+            && s.refused_commit.is_none()
     })
     .await;
     d.stop().await;

@@ -224,8 +224,8 @@ impl Reconciler {
             // Not synced yet: say why the repository cannot be seen, if it cannot.
             let mut status = self.ctx.shared.sync();
             match &self.source_failure {
-                Some(why) => {
-                    SyncReason::FetchFailed.clone_into(&mut status.reason);
+                Some((reason, why)) => {
+                    reason.clone_into(&mut status.reason);
                     status.message.clone_from(why);
                 }
                 None => status.message.clear(),
@@ -233,12 +233,12 @@ impl Reconciler {
             return;
         };
         let outcome = match (&self.source_failure, outcome) {
-            (Some(why), Ok(())) => Err(NotReady {
-                reason: SyncReason::FetchFailed,
+            (Some((reason, why)), Ok(())) => Err(NotReady {
+                reason: *reason,
                 message: why.clone(),
             }),
-            (Some(why), Err(e)) => Err(NotReady {
-                reason: SyncReason::FetchFailed,
+            (Some((reason, why)), Err(e)) => Err(NotReady {
+                reason: *reason,
                 message: format!("{why}; before that: {}", e.message),
             }),
             (None, outcome) => outcome,
@@ -270,13 +270,25 @@ impl Reconciler {
             let since = since
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            format!(
+            let why = format!(
                 "the repository cannot be polled since {}: {e}; the cluster stays on the last commit synced",
                 crate::release::state::rfc3339(since)
-            )
+            );
+            (SyncReason::FetchFailed, why)
         });
-        if failure != self.source_failure {
+        // A refusal is no passing trouble: it is said at once, and stays until a commit passes.
+        let refused = poll.refused.as_ref().zip(poll.error.as_ref());
+        let failure = refused
+            .map(|(_, e)| {
+                let why = format!("{e}; the cluster stays on the last commit synced");
+                (SyncReason::VerificationFailed, why)
+            })
+            .or(failure);
+        let refused_commit = poll.refused.as_ref().map(|r| r.commit.clone());
+        if failure != self.source_failure || self.ctx.shared.sync().refused_commit != refused_commit
+        {
             self.ctx.shared.set_source_failing(failure.is_some());
+            self.ctx.shared.sync().refused_commit = refused_commit;
             self.source_failure = failure;
             self.report_sync();
         }
