@@ -696,28 +696,26 @@ fn parts(message: &str) -> (String, Vec<String>) {
     (lead.to_owned(), items)
 }
 
-#[test]
-fn a_set_s_verdict_and_message_match_flux_s_wait() {
-    let Some(binary) = kstatus::or_skip() else {
-        return;
-    };
+/// Waits for `count` sets of objects from the corpus under `exprs`, with fledge and with Flux;
+/// how many were ready, failed early and timed out.
+fn wait_sets(binary: &std::path::Path, exprs: &[Value], seed: u64, count: usize) -> [usize; 3] {
+    let compiled = health::compile(exprs).unwrap();
     let pool: Vec<(Value, Health)> = corpus()
         .into_iter()
         .flat_map(|(_, objects)| objects)
+        .filter(|o| ObjectKey::of(o).is_some())
         .map(|o| {
-            let h = health::of(&o, &[], now());
+            let h = health::of(&o, &compiled, now());
             (o, h)
         })
-        .filter(|(o, _)| ObjectKey::of(o).is_some())
         .collect();
-    let mut rng = Rng(4099);
-    let settled = [Status::Current];
+    let mut rng = Rng(seed);
     let waiting = [Status::Current, Status::InProgress, Status::Terminating];
-    let (mut ready, mut failed, mut timed_out) = (0, 0, 0);
-    for i in 0..36 {
+    let mut tally = [0; 3];
+    for i in 0..count {
         let n = 1 + i % 4;
         let mut set = match i % 3 {
-            0 => pick(&mut rng, &pool, &settled, n),
+            0 => pick(&mut rng, &pool, &[Status::Current], n),
             1 => pick(&mut rng, &pool, &waiting, n - 1),
             _ => pick(&mut rng, &pool, &waiting, n),
         };
@@ -729,18 +727,33 @@ fn a_set_s_verdict_and_message_match_flux_s_wait() {
             _ => {}
         }
         let objects: Vec<Value> = set.into_iter().map(|(o, _)| o).collect();
-        let assessment = health::assess(&objects, &[], now());
-        let flux = kstatus::wait(binary, &[], &objects, 1000);
-        match assessment.verdict() {
-            health::Verdict::Ready => ready += 1,
-            health::Verdict::Failed => failed += 1,
-            health::Verdict::InProgress => timed_out += 1,
-        }
+        let assessment = health::assess(&objects, &compiled, now());
+        let flux = kstatus::wait(binary, exprs, &objects, 1000);
+        tally[match assessment.verdict() {
+            health::Verdict::Ready => 0,
+            health::Verdict::Failed => 1,
+            health::Verdict::InProgress => 2,
+        }] += 1;
         assert_eq!(
             assessment.message().as_deref().map(parts),
             flux.as_deref().map(parts),
-            "set {i}: {objects:#?}"
+            "set {i} under {exprs:?}: {objects:#?}"
         );
     }
-    eprintln!("health vs Flux's wait: {ready} ready, {failed} failed early, {timed_out} timed out");
+    tally
+}
+
+#[test]
+fn a_set_s_verdict_and_message_match_flux_s_wait() {
+    let Some(binary) = kstatus::or_skip() else {
+        return;
+    };
+    let sets = expression_sets();
+    for (exprs, seed) in [(&sets[0], 4099), (&sets[1], 5003), (&sets[2], 6007)] {
+        let [ready, failed, timed_out] = wait_sets(binary, exprs, seed, 18);
+        eprintln!(
+            "health vs Flux's wait ({} expressions): {ready} ready, {failed} failed early, {timed_out} timed out",
+            exprs.len()
+        );
+    }
 }

@@ -184,3 +184,9 @@ fn an_unschedulable_pod_fails_only_after_its_grace() {
         Status::Failed
     );
 }
+
+#[test]
+fn compiled_expressions_can_be_shared_between_tasks() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<super::Expr>();
+}
