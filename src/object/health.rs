@@ -19,6 +19,7 @@
 mod exprs;
 mod fields;
 mod kstatus;
+mod sets;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -757,3 +757,115 @@ fn a_set_s_verdict_and_message_match_flux_s_wait() {
         );
     }
 }
+
+/// CEL expressions over one object, each as the `current` of its own kind: fledge and Flux
+/// must agree whether each is true, false or an error (the crate's error texts are its own).
+const PROBES: &[&str] = &[
+    "1 == 1.0",
+    "status.count > 1.5",
+    "status.count + 1 == 3",
+    "status.ratio * 2.0 == 1.0",
+    "double(status.count) == 2.0",
+    "int('2') == status.count",
+    "string(status.count) == '2'",
+    "status.count + 1u == 3u",
+    "[1, 2].exists(x, x == 1.0)",
+    "[1, 'a'].size() == 2",
+    "{'a': 1}.a == 1",
+    "'x' in ['x', 'y']",
+    "size(metadata.name) == 6",
+    "metadata.name.charAt(0) == 'w'",
+    "metadata.name.matches('^w.*t$')",
+    "metadata.name.startsWith('wid') && metadata.name.endsWith('get')",
+    "metadata.name.contains('dg')",
+    "metadata.name.indexOf('g') == 3",
+    "metadata.name.upperAscii() == 'WIDGET'",
+    "metadata.name.replace('w', 'g') == 'gidget'",
+    "'a,b'.split(',').size() == 2",
+    "['a', 'b'].join('-') == 'a-b'",
+    "metadata.name.substring(1, 3) == 'id'",
+    "' x '.trim() == 'x'",
+    "'%s-%d'.format(['a', 1]) == 'a-1'",
+    "strings.quote('a') == '\"a\"'",
+    "metadata.name.reverse() == 'tegdiw'",
+    "base64.encode(b'a') == 'YQ=='",
+    "base64.decode('YQ==') == b'a'",
+    "timestamp(metadata.creationTimestamp) > timestamp('2020-01-01T00:00:00Z')",
+    "duration('1h') > duration('30m')",
+    "timestamp(metadata.creationTimestamp) + duration('24h') > timestamp('2026-01-01T00:00:00Z')",
+    "type(status) == map",
+    "type(status.count) == int",
+    "status.?missing.orValue(1) == 1",
+    "optional.of(1).hasValue()",
+    "status.conditions[0].type == 'Ready'",
+    "status.conditions.all(c, c.status == 'True')",
+    "status.conditions.exists_one(c, c.type == 'Ready')",
+    "status.conditions.map(c, c.type) == ['Ready', 'Synced']",
+    "status.conditions.filter(c, c.status == 'True').size() == 1",
+    "has(metadata.labels)",
+    "has(metadata.labels.app)",
+    "metadata.labels.app == 'x'",
+    "status.missing == 1",
+    "status.count / 0 == 1",
+    "status.count",
+    "null == status.nothing",
+    "status.nothing == null",
+    "dyn(status.count) == 2.0",
+    "math.greatest(1, 2) == 2",
+    "[2, 1].sort() == [1, 2]",
+    "sets.contains([1, 2], [1])",
+    "sets.equivalent([1, 2], [2, 1])",
+    "sets.intersects([1], [1, 2])",
+    "sets.contains([1, 2.0], [2, 1u])",
+    "sets.contains([], [1])",
+    "sets.contains([1], [])",
+    "sets.equivalent(status.conditions.map(c, c.type), ['Synced', 'Ready', 'Ready'])",
+    "sets.intersects([], [])",
+    "sets.intersects(status.conditions, [{'type': 'Ready', 'status': 'True'}])",
+    "sets.contains(1, [1])",
+    "1 / 2 == 0",
+    "-5 % 3 == -2",
+    "9223372036854775807 + 1 > 0",
+    "uint(1) == 1",
+    "bytes('a') == b'a'",
+    "'a' < 'b'",
+    "[1, 2] + [3] == [1, 2, 3]",
+    "{'a': 1, 'a': 2}.a == 2",
+];
+
+#[test]
+fn cel_expressions_agree_with_cel_go() {
+    let Some(binary) = kstatus::or_skip() else {
+        return;
+    };
+    let exprs: Vec<Value> = PROBES
+        .iter()
+        .enumerate()
+        .map(|(i, p)| entry("probe.example.com/v1", &format!("P{i}"), p, "", ""))
+        .collect();
+    let objects: Vec<Value> = (0..PROBES.len())
+        .map(|i| {
+            json!({"apiVersion": "probe.example.com/v1", "kind": format!("P{i}"),
+                "metadata": {"name": "widget", "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "status": {"count": 2, "ratio": 0.5, "nothing": null, "conditions": [
+                    {"type": "Ready", "status": "True"}, {"type": "Synced", "status": "False"}]}})
+        })
+        .collect();
+    let compiled = health::compile(&exprs).unwrap();
+    let flux = kstatus::ask(binary, &exprs, &objects, false).unwrap();
+    let mut differ = Vec::new();
+    for ((probe, obj), go) in PROBES.iter().zip(&objects).zip(&flux) {
+        let ours = health::of(obj, &compiled, now());
+        eprintln!(
+            "probe {probe}: fledge {} / Flux {} {}",
+            ours.status, go.status, go.error
+        );
+        if ours.status.as_str() != go.status {
+            differ.push(format!(
+                "{probe}: fledge {} {:?}, Flux {} {:?}",
+                ours.status, ours.message, go.status, go.error
+            ));
+        }
+    }
+    assert!(differ.is_empty(), "{differ:#?}");
+}

@@ -10,7 +10,7 @@
 //! - the standard library, optional types (`a.?b`, `orValue`), the string extension
 //!   (`lowerAscii`, `split`, `format`, …) and `base64.encode`/`decode`: in both;
 //! - cel-go's `sets` extension (`sets.contains`, `sets.equivalent`, `sets.intersects`): not in
-//!   the crate, so an expression calling it fails at evaluation (`Unknown`) where Flux answers;
+//!   the crate; registered on its environment from [`super::sets`];
 //! - `has(a.b)` where `a` is neither a map nor null (a `status` that is a string): false in
 //!   cel-go, an error (`no matching overload for '_._'`) in the crate, so such an object is
 //!   `Unknown` here where Flux goes on to the next expression (the differential test counts
@@ -26,8 +26,8 @@ use cel::objects::{Key, Map};
 use cel::{Context, Env, Program};
 use serde_json::Value;
 
-use super::fields;
 use super::{Health, Status};
+use super::{fields, sets};
 
 /// The path of the spec field, for errors.
 const FIELD: &str = "spec.healthCheckExprs";
@@ -99,6 +99,8 @@ fn env() -> Arc<Env> {
         .expect("the string extension declares each function once");
     env.add_extension(cel::extensions::encoders)
         .expect("the encoders extension declares each function once");
+    env.add_extension(sets::extension)
+        .expect("the sets extension declares each function once");
     Arc::new(env)
 }
 

@@ -190,3 +190,14 @@ fn compiled_expressions_can_be_shared_between_tasks() {
     fn shared<T: Send + Sync + 'static>() {}
     shared::<super::Expr>();
 }
+
+#[test]
+fn cel_go_s_sets_functions_are_there() {
+    let exprs = compile(&[entry(
+        "sets.contains(status.tags, ['a']) && sets.intersects(status.tags, ['z', 'b']) && \
+         !sets.equivalent(status.tags, ['a'])",
+    )])
+    .unwrap();
+    let h = of(&widget(&json!({"tags": ["a", "b"]})), &exprs, now());
+    assert_eq!(h.status, Status::Current, "{}", h.message);
+}
