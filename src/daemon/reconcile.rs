@@ -74,6 +74,8 @@ struct UnitRun {
     failures: u32,
     /// It waits for another unit, or failed: the loop wakes for it rather than at the polls.
     urgent: bool,
+    /// Since when it waits for its objects' health, applied at the commit.
+    health_since: Option<Instant>,
 }
 
 /// The reconciler's state and edges.

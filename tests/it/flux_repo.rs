@@ -208,6 +208,19 @@ fn apps_prune(mut files: Vec<(String, String)>, prune: bool) -> Vec<(String, Str
     files
 }
 
+/// Whether the unit `name` is there and `holds` of it.
+fn unit_is(
+    d: &super::support::daemon::InProcess,
+    name: &str,
+    holds: impl Fn(&fledge::report::sync::UnitStatus) -> bool,
+) -> bool {
+    d.shared
+        .sync()
+        .units
+        .iter()
+        .any(|u| u.name == name && holds(u))
+}
+
 fn unit(d: &super::support::daemon::InProcess, name: &str) -> fledge::report::sync::UnitStatus {
     let status = d.shared.sync().clone();
     status
@@ -560,5 +573,80 @@ async fn a_sops_encrypted_secret_is_decrypted_with_the_keys_of_the_secret_decryp
     // Nothing of the plaintext in what fledge reports.
     let status = serde_json::to_string(&*d.shared.sync()).unwrap();
     assert!(!status.contains("hunter2"));
+    d.stop().await;
+}
+
+/// A Deployment in `shop`, never ready on the simulated cluster when `ready` is false (its
+/// progress deadline then passes in 2 s, as a crash-looping app's would).
+fn deployment(ready: bool) -> String {
+    let never = if ready {
+        String::new()
+    } else {
+        "      annotations: {sim.fledge.dev/ready: \"false\"}\n".to_owned()
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: db, namespace: shop}}\nspec:\n  progressDeadlineSeconds: 2\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata:\n      labels: {{app: db}}\n{never}    spec:\n      containers: [{{name: db, image: postgres:17}}]\n"
+    )
+}
+
+/// `files` with infrastructure's `spec.wait` on.
+fn infrastructure_waits(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
+    for (path, content) in &mut files {
+        if path == "clusters/prod/infrastructure.yaml" {
+            content.push_str("  wait: true\n  timeout: 1m\n");
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_holds_a_kustomization_and_its_dependants_until_its_objects_are_healthy() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let broken = deployment(false);
+    let files = infrastructure_waits(layout("", &[("infrastructure/db.yaml", &broken)]));
+    let c = commit(&remote, &files, "a database that never starts");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    // Failed fast once the Deployment's progress deadline passed; apps waits.
+    d.until("infrastructure failed its health check", |d| {
+        unit_is(d, "flux-system/infrastructure", |u| {
+            u.reason.as_str() == "HealthCheckFailed"
+        })
+    })
+    .await;
+    let infrastructure = unit(&d, "flux-system/infrastructure");
+    assert_eq!(
+        infrastructure.message,
+        "failed early due to stalled resources: [Deployment/shop/db status: 'Failed']"
+    );
+    assert_ne!(
+        infrastructure.last_applied_revision.as_deref(),
+        Some(c.as_str())
+    );
+    let apps = unit(&d, "flux-system/apps");
+    assert_eq!(apps.reason.as_str(), "DependencyNotReady", "{apps:?}");
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_none());
+    assert!(
+        d.get("apps", "Deployment", "shop", "db").is_some(),
+        "applied, not healthy"
+    );
+    // Fixed, it becomes healthy and apps follows.
+    let fixed = deployment(true);
+    let files = infrastructure_waits(layout("", &[("infrastructure/db.yaml", &fixed)]));
+    let c = commit(&remote, &files, "a database that starts");
+    d.until("all synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    assert_eq!(
+        unit(&d, "flux-system/infrastructure")
+            .last_applied_revision
+            .as_deref(),
+        Some(c.as_str())
+    );
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
     d.stop().await;
 }

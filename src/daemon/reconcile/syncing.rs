@@ -106,6 +106,7 @@ impl Reconciler {
                     next: old.map_or(now, |o| o.next),
                     failures: old.map_or(0, |o| o.failures),
                     urgent: old.is_some_and(|o| o.urgent),
+                    health_since: old.and_then(|o| o.health_since),
                     unit,
                 }
             })

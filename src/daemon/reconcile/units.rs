@@ -13,10 +13,12 @@ use tracing::{info, warn};
 
 use super::{Declared, Reconciler, policy};
 use crate::chain::{Chain, Disposition};
+use crate::cluster::Cluster as _;
 use crate::cluster::inventory::{self, Home, SyncError};
 use crate::daemon::edges::AnyCluster;
 use crate::ids::CommitId;
-use crate::object::ObjectKey;
+use crate::object::health::{self, Verdict};
+use crate::object::{ObjectKey, ObjectRef};
 use crate::release::spec::ReleaseKey;
 use crate::report::sync::{NotReady, SyncReason, UnitStatus};
 use crate::rollout::targets::{Hold, SyncUnit};
@@ -24,14 +26,20 @@ use crate::rollout::targets::{Hold, SyncUnit};
 /// How soon a unit waiting for another looks again.
 const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
 
+/// How often a unit waiting for its objects' health looks again (kustomize-controller polls
+/// every 5 s).
+const HEALTH_RECHECK: Duration = Duration::from_secs(5);
+
 /// What became of one unit's turn.
 struct Turn {
     outcome: Result<(), NotReady>,
-    /// Its objects were applied whole.
+    /// Its objects were applied whole (and are healthy when it waits for that).
     applied: bool,
     next: Instant,
     failures: u32,
     urgent: bool,
+    /// Since when it waits for its objects' health, applied at the commit.
+    health_since: Option<Instant>,
 }
 
 impl Reconciler {
@@ -73,6 +81,7 @@ impl Reconciler {
             let turn = self.turn(&d, i, &keep).await;
             let run = &mut d.units[i];
             (run.next, run.failures, run.urgent) = (turn.next, turn.failures, turn.urgent);
+            run.health_since = turn.health_since;
             let before = self.unit_status.get(&run.unit.name).cloned();
             let before = before.unwrap_or_else(|| UnitStatus {
                 name: run.unit.name.clone(),
@@ -123,6 +132,7 @@ impl Reconciler {
             next,
             failures: 0,
             urgent,
+            health_since: None,
         };
         match &unit.hold {
             Some(Hold::Suspended) => {
@@ -162,9 +172,14 @@ impl Reconciler {
                 next,
                 failures,
                 urgent: true,
+                health_since: None,
             };
         }
+        if let Some(since) = d.units[i].health_since {
+            return self.wait_health(d, i, since).await;
+        }
         match self.apply_unit(d, unit, keep).await {
+            Ok(()) if unit.health.waits() => self.wait_health(d, i, start).await,
             Ok(()) => Turn {
                 outcome: Ok(()),
                 applied: true,
@@ -172,6 +187,7 @@ impl Reconciler {
                 next: start + interval.mul_f64(0.9),
                 failures: 0,
                 urgent: false,
+                health_since: None,
             },
             Err((why, disposition)) => {
                 let failures = d.units[i].failures.saturating_add(1);
@@ -183,9 +199,114 @@ impl Reconciler {
                     next,
                     failures,
                     urgent: true,
+                    health_since: None,
                 }
             }
         }
+    }
+
+    /// A unit applied at the commit `since` then, and waiting for its objects' health (all it
+    /// applied with `wait`, else its `healthChecks`): ready once every one is `Current`; failed
+    /// at once when one is `Failed` (Flux's fail-fast), or when `timeout` passed; else looked at
+    /// again in 5 s. The message is the one kustomize-controller puts in its `Ready` condition.
+    async fn wait_health(&self, d: &Declared, i: usize, since: Instant) -> Turn {
+        let unit = &d.units[i].unit;
+        let interval = unit.interval.unwrap_or(self.config.timing.interval);
+        let now = Instant::now();
+        let fail = |why: NotReady| {
+            let failures = d.units[i].failures.saturating_add(1);
+            let retry = unit.retry_interval.unwrap_or(interval);
+            Turn {
+                outcome: Err(why),
+                applied: false,
+                next: policy::retry_at(Disposition::Stalled, failures, now, now, retry),
+                failures,
+                urgent: true,
+                health_since: None,
+            }
+        };
+        let assessment = match self.assess(d, unit).await {
+            Ok(a) => a,
+            Err(why) => return fail(why),
+        };
+        let message = assessment.message().map(|m| unit.mask.apply(&m));
+        match assessment.verdict() {
+            Verdict::Ready => Turn {
+                outcome: Ok(()),
+                applied: true,
+                next: since + interval.mul_f64(0.9),
+                failures: 0,
+                urgent: false,
+                health_since: None,
+            },
+            Verdict::Failed => fail(NotReady::new(
+                SyncReason::HealthCheckFailed,
+                message.unwrap_or_default(),
+            )),
+            Verdict::InProgress if now.duration_since(since) >= unit.timeout => fail(
+                NotReady::new(SyncReason::HealthCheckFailed, message.unwrap_or_default()),
+            ),
+            Verdict::InProgress => {
+                let pending: Vec<String> = assessment
+                    .pending()
+                    .map(|(k, h)| format!("{} ({})", health::flux_name(k), h.status))
+                    .collect();
+                Turn {
+                    outcome: Err(NotReady::new(
+                        SyncReason::Progressing,
+                        format!(
+                            "applied; waiting (up to spec.timeout, {} s) for: {}",
+                            unit.timeout.as_secs(),
+                            pending.join(", ")
+                        ),
+                    )),
+                    applied: false,
+                    next: now + HEALTH_RECHECK,
+                    failures: d.units[i].failures,
+                    urgent: true,
+                    health_since: Some(since),
+                }
+            }
+        }
+    }
+
+    /// The health of what `unit` waits for, read from the cluster now.
+    async fn assess(&self, d: &Declared, unit: &SyncUnit) -> Result<health::Assessment, NotReady> {
+        let exprs = health::compile(&unit.health.exprs).map_err(|e| {
+            NotReady::new(
+                SyncReason::RenderFailed,
+                format!("spec.healthCheckExprs: {e}"),
+            )
+        })?;
+        let refs: Vec<ObjectRef> = if unit.health.all {
+            d.plain
+                .iter()
+                .filter(|o| in_unit(unit, o))
+                .filter_map(ObjectRef::of)
+                .collect()
+        } else {
+            unit.health.checks.clone()
+        };
+        let mut live = Vec::new();
+        let mut absent = Vec::new();
+        for r in &refs {
+            match self.exec.cluster.get(r).await {
+                Ok(Some(o)) => live.push(o),
+                Ok(None) => absent.push(r.key()),
+                Err(e) => {
+                    return Err(NotReady::new(
+                        SyncReason::HealthCheckFailed,
+                        format!("cannot read {} for its health: {}", r.key(), Chain(&e)),
+                    ));
+                }
+            }
+        }
+        let now = jiff::Timestamp::from_second(self.ctx.clock.now()).unwrap_or_default();
+        let mut assessment = health::assess(&live, &exprs, now);
+        for k in absent {
+            assessment.not_found(k);
+        }
+        Ok(assessment)
     }
 
     /// Why `unit` must wait, when a unit it depends on is not ready at `commit` (as Flux's

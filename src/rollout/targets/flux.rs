@@ -441,6 +441,10 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         Build::Suspended => Some(Hold::Suspended),
         Build::Failed(why) => Some(Hold::Failed(why.clone())),
     };
+    let hold = match k.map(|k| crate::object::health::compile(&k.spec.health_check_exprs)) {
+        Some(Err(e)) if hold.is_none() => Some(Hold::Failed(format!("spec.healthCheckExprs: {e}"))),
+        _ => hold,
+    };
     let deletion = spec.and_then(|s| s.deletion_policy.as_deref());
     let (deletion, hold) = match deletion.map(|d| (d, Deletion::parse(d))) {
         None => (Deletion::Delete { always: false }, hold),
@@ -565,22 +569,17 @@ fn unsupported(k: &Kustomization, fields: &Fields) -> Option<render::Error> {
 fn notice(u: &Unit) -> Option<String> {
     let k = u.kustomization.as_ref()?;
     let s = &k.spec;
-    let asked: Vec<&str> = [
-        (
-            "dependsOn[].readyExpr",
-            s.depends_on.iter().any(|d| d.ready_expr.is_some()),
-        ),
-        ("wait", s.wait),
-        ("healthChecks", !s.health_checks.is_empty()),
-        ("healthCheckExprs", !s.health_check_exprs.is_empty()),
-    ]
+    let asked: Vec<&str> = [(
+        "dependsOn[].readyExpr",
+        s.depends_on.iter().any(|d| d.ready_expr.is_some()),
+    )]
     .iter()
     .filter(|(_, on)| *on)
     .map(|(f, _)| *f)
     .collect();
     (!asked.is_empty()).then(|| {
         format!(
-            "Flux Kustomization {}: {} not followed yet: fledge counts a Kustomization ready once its objects are applied, without waiting for their health",
+            "Flux Kustomization {}: {} not followed yet: a dependency counts once it is ready at the commit, whatever the expression says",
             k.id,
             asked.join(", ")
         )
