@@ -151,7 +151,7 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
             shutdown_signal().await;
             std::process::exit(130);
         });
-        daemon::run(p.config, p.edges, shared, token)
+        Box::pin(daemon::run(p.config, p.edges, shared, token))
             .await
             .map_err(|e| Error::Daemon(format!("{e:#}")))
     });

@@ -44,6 +44,9 @@ pub struct Desired {
     pub notices: Vec<String>,
     /// The sync units, dependencies first: the root path and each Flux Kustomization.
     pub units: Vec<SyncUnit>,
+    /// The `spec.verify` of the GitRepository fledge runs on, as the commit declares it, with
+    /// that GitRepository's namespace (where its Secret is).
+    pub verify: Option<(String, crate::flux::source::Verify)>,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -90,6 +93,7 @@ pub fn desired(
     let mut d = split(&built.objects, commit, provider, key);
     d.notices = built.notices;
     d.units = built.units;
+    d.verify = built.verify;
     d.owned.extend(built.consumed);
     Ok(d)
 }

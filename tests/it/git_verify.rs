@@ -626,3 +626,80 @@ async fn the_poll_state_carries_the_refused_commit_and_what_was_verified() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+/// The repository of a Flux cluster path whose GitRepository asks for `spec.verify` with the
+/// keys of the Secret `git-keys`, and a ConfigMap of `value`.
+fn flux_verified(value: &str) -> Vec<(&'static str, String)> {
+    let sync = "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: flux-system, namespace: flux-system}\nspec:\n  interval: 1m\n  ref: {branch: main}\n  url: ssh://git@example.com/org/fleet\n  verify: {mode: HEAD, secretRef: {name: git-keys}}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: flux-system, namespace: flux-system}\nspec:\n  interval: 10m\n  path: ./clusters/prod\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n";
+    vec![
+        ("clusters/prod/gotk-sync.yaml", sync.to_owned()),
+        ("clusters/prod/namespace.yaml", NAMESPACE.to_owned()),
+        ("clusters/prod/settings.yaml", config_map("settings", value)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_git_repositorys_spec_verify_refuses_an_unsigned_commit_with_the_keys_of_its_secret() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let trusted = Pgp::new("trusted");
+    let signing = trusted.signing();
+    let commit_settings = |v: &str, signing: Option<&Signing>| {
+        let f = flux_verified(v);
+        let f: Vec<(&str, &str)> = f.iter().map(|(p, c)| (*p, c.as_str())).collect();
+        commit_files(&remote, &f, v, signing)
+    };
+    let value = |d: &InProcess| d.config_map("settings").map(|c| c["data"]["value"].clone());
+    let first = commit_settings("1", Some(&signing));
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    // No Secret yet: nothing is applied, and the sync says why.
+    d.until("refused for want of keys", |d| {
+        d.shared
+            .sync()
+            .message
+            .contains("flux-system/git-keys does not exist")
+    })
+    .await;
+    assert_eq!(d.shared.sync().reason.as_str(), "VerificationFailed");
+    assert!(value(&d).is_none());
+    // The Secret, as `flux create secret git --pgp-public-keys` makes it.
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "git-keys", "namespace": "flux-system"},
+        "stringData": {"author.asc": String::from_utf8(trusted.armored()).unwrap()}});
+    {
+        let now = d.sim.now();
+        d.sim.sim.lock().unwrap().apply(secret, now).unwrap();
+    }
+    // Read at the next commit: the signed one applies, the unsigned one after it does not.
+    let signed = commit_settings("2", Some(&signing));
+    d.until("the signed commit applied", |d| {
+        value(d) == Some("2".into())
+    })
+    .await;
+    assert_ne!(first, signed);
+    let unsigned = commit_settings("3", None);
+    d.until("the unsigned commit refused", |d| {
+        let s = d.shared.sync();
+        s.commit.as_deref() == Some(unsigned.as_str()) && !s.ready
+    })
+    .await;
+    let status = d.shared.sync().clone();
+    assert_eq!(status.reason.as_str(), "VerificationFailed", "{status:?}");
+    assert!(
+        status
+            .message
+            .contains("GitRepository flux-system spec.verify")
+            && status.message.contains("not signed"),
+        "{}",
+        status.message
+    );
+    d.rounds(2).await;
+    assert_eq!(
+        value(&d),
+        Some("2".into()),
+        "the cluster keeps the signed commit"
+    );
+    d.stop().await;
+}

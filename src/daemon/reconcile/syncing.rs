@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{Declared, Reconciler, UnitRun};
 use crate::chain::Chain;
@@ -14,7 +14,7 @@ use crate::cluster::Cluster;
 use crate::cluster::inventory;
 use crate::ids::CommitId;
 use crate::keys;
-use crate::object::ObjectKey;
+use crate::object::{ObjectKey, ObjectRef};
 use crate::release::spec::ReleaseKey;
 use crate::release::spec::Severity;
 use crate::report::alerts::Alert;
@@ -61,6 +61,7 @@ impl Reconciler {
                 self.unrendered = Some((commit.clone(), why.clone()));
                 self.synced(&commit, Err(why));
             }
+            Ok(d) if d.verify.is_some() && self.verified(&commit, &d).await.is_err() => {}
             Ok(mut d) => {
                 self.unrendered = None;
                 for p in &d.problems {
@@ -91,6 +92,73 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// Checks `commit` against the `spec.verify` of the GitRepository fledge runs on, its keys
+    /// read from the Secret it names, as source-controller does; a commit refused (or whose keys
+    /// cannot be read) is not applied: the sync says why (reason `VerificationFailed`) and the
+    /// cluster keeps the last good commit.
+    async fn verified(&mut self, commit: &CommitId, d: &targets::Desired) -> Result<(), ()> {
+        let Some((namespace, verify)) = d.verify.clone() else {
+            return Ok(());
+        };
+        let checked = self.verify_commit(commit, &namespace, &verify).await;
+        match checked {
+            Ok(what) => {
+                info!(commit = %commit, "{what}");
+                Ok(())
+            }
+            Err(e) => {
+                warn!(commit = %commit, error = %e, "commit verification refused the commit; the cluster keeps the last good commit");
+                let why = NotReady::new(
+                    SyncReason::VerificationFailed,
+                    format!(
+                        "GitRepository {namespace} spec.verify: {e}; the cluster keeps the last good commit"
+                    ),
+                );
+                self.unrendered = Some((commit.clone(), why.clone()));
+                self.synced(commit, Err(why));
+                Err(())
+            }
+        }
+    }
+
+    async fn verify_commit(
+        &self,
+        commit: &CommitId,
+        namespace: &str,
+        verify: &crate::flux::source::Verify,
+    ) -> Result<String, String> {
+        use base64::Engine as _;
+        let name = &verify.secret_ref.name;
+        let secret = self
+            .exec
+            .cluster
+            .get(&ObjectRef::new("v1", "Secret", namespace, name))
+            .await
+            .map_err(|e| format!("secretRef: Secret {namespace}/{name} cannot be read: {}", Chain(&e)))?
+            .ok_or_else(|| format!("secretRef: Secret {namespace}/{name} does not exist; create it with the trusted public keys"))?;
+        let mut data = Vec::new();
+        for (k, v) in secret["data"].as_object().into_iter().flatten() {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap_or_default())
+                .map_err(|_| format!("Secret {namespace}/{name}: {k} is not base64"))?;
+            data.push((k.clone(), bytes));
+        }
+        let keys = crate::source::Verifier::from_secret_data(
+            data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .map_err(|e| format!("Secret {namespace}/{name}: {e}"))?;
+        let mode = crate::source::VerifyMode::from_flux(verify.mode.as_deref())
+            .ok_or_else(|| format!("mode {:?} is not HEAD, Tag or TagAndHEAD", verify.mode))?;
+        let verification = crate::source::Verification { keys, mode };
+        let (source, c) = (self.config.source.clone(), commit.to_string());
+        tokio::task::spawn_blocking(move || {
+            crate::source::verify_spec(&source, &c, &verification)
+                .map_err(|e| Chain(&e).to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// The units of `commit`, each due at once; built again from the same commit, each keeps its

@@ -73,6 +73,8 @@ impl ClusterData for NoCluster {
 /// The objects of every unit of `path`, the units, what a person should know of them, and the
 /// keys of the Flux objects taken out (configuration, never applied nor pruned).
 pub(super) struct Built {
+    /// The root repository's `spec.verify`, with the repository's namespace.
+    pub verify: Option<(String, crate::flux::source::Verify)>,
     pub objects: Vec<Value>,
     pub units: Vec<SyncUnit>,
     pub notices: Vec<String>,
@@ -246,6 +248,10 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
     if let Some(p) = found.problems.first() {
         return Err(render::Error::invalid(path, format!("Flux {p}")));
     }
+    let root_verify = found.root_source.as_ref().and_then(|r| {
+        let v = r.spec.verify.clone()?;
+        Some((r.id.namespace.clone(), v))
+    });
     let mut objects = Vec::new();
     let mut notices = found.notices;
     let mut units = Vec::new();
@@ -278,6 +284,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         units.push(unit);
     }
     Ok(Built {
+        verify: root_verify,
         objects,
         units,
         notices,
