@@ -35,6 +35,11 @@ pub const FLUX_OPT_OUT: &[(&str, &str)] = &[
     ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
     ("helm.toolkit.fluxcd.io/driftDetection", "disabled"),
 ];
+/// Flux's server-side apply policy annotation: `Override` (the default), `Merge`,
+/// `IfNotPresent` (create only), `Ignore` (never applied).
+pub const FLUX_SSA: &str = "kustomize.toolkit.fluxcd.io/ssa";
+/// Flux's annotation that recreates an object whose immutable fields changed (`enabled`).
+pub const FLUX_FORCE: &str = "kustomize.toolkit.fluxcd.io/force";
 /// The label or annotation that, set to [`FLUX_SUBSTITUTE_DISABLED`], keeps Flux's post-build
 /// substitution off an object.
 pub const FLUX_SUBSTITUTE: &str = "kustomize.toolkit.fluxcd.io/substitute";

@@ -333,7 +333,8 @@ pub async fn sync_as<C: Cluster>(
         let union: BTreeSet<&String> = previous.iter().chain(&current).collect();
         write(own, home, union).await?;
     }
-    cluster.apply(objects).await?;
+    let applied = applied_as_flux_says(cluster, objects).await?;
+    cluster.apply(&applied).await?;
     let mut pruned = Vec::new();
     // Definitions last: what they take with them is deleted by name first.
     gone.sort_by_key(|(_, k, _)| DEFINITIONS.contains(&k.kind.as_str()));
@@ -454,6 +455,32 @@ pub async fn retire<C: Cluster>(
     let synced = sync_as(own, cluster, &home, &[], keep, guard, None).await?;
     own.delete(&home.configmap()).await?;
     Ok(synced)
+}
+
+/// The objects to apply, as Flux's per-object annotations in Git say: one annotated
+/// `kustomize.toolkit.fluxcd.io/ssa: Ignore` (or `kustomize.toolkit.fluxcd.io/reconcile:
+/// disabled`) is never applied, one annotated `…/ssa: IfNotPresent` only while it does not exist;
+/// both stay in the inventory, so neither is pruned.
+async fn applied_as_flux_says(
+    cluster: &impl Cluster,
+    objects: &[Value],
+) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::with_capacity(objects.len());
+    for o in objects {
+        let annotations = &o["metadata"]["annotations"];
+        let ssa = annotations[keys::FLUX_SSA].as_str().unwrap_or("");
+        if ssa == "Ignore" || annotations[keys::FLUX_OPT_OUT[0].0] == keys::FLUX_OPT_OUT[0].1 {
+            continue;
+        }
+        if ssa == "IfNotPresent"
+            && let Some(r) = ObjectRef::of(o)
+            && cluster.get(&r).await?.is_some()
+        {
+            continue;
+        }
+        out.push(o.clone());
+    }
+    Ok(out)
 }
 
 /// The objects that fledge applied (its field manager owns them by server-side apply) and that

@@ -245,3 +245,59 @@ async fn a_deleted_inventory_is_stood_in_for_by_the_one_last_written() {
         .is_some()
     );
 }
+
+#[tokio::test]
+async fn fluxs_ssa_annotations_skip_what_is_ignored_and_create_what_is_not_present_once() {
+    let sim = SimHandle::new(SimCluster::new(std::time::Duration::ZERO));
+    let cm = |name: &str, ann: Value, v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "prod", "annotations": ann}, "data": {"v": v}});
+    let objects = |v: &str| {
+        [
+            cm("plain", json!({}), v),
+            cm(
+                "ignored",
+                json!({"kustomize.toolkit.fluxcd.io/ssa": "Ignore"}),
+                v,
+            ),
+            cm(
+                "legacy",
+                json!({"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}),
+                v,
+            ),
+            cm(
+                "seed",
+                json!({"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}),
+                v,
+            ),
+        ]
+    };
+    let value = |name: &str| {
+        let sim = sim.clone();
+        let name = name.to_owned();
+        async move {
+            sim.get(&ObjectRef::new("v1", "ConfigMap", "prod", &name))
+                .await
+                .unwrap()
+                .map(|o| o["data"]["v"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    for v in ["1", "2"] {
+        let r = sync(
+            &sim,
+            "fledge-system",
+            &objects(v),
+            &BTreeSet::new(),
+            PruneGuard::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.inventory.len(), 4, "all in the inventory: none is pruned");
+    }
+    assert_eq!(value("plain").await.as_deref(), Some("2"));
+    assert_eq!(value("ignored").await, None);
+    assert_eq!(value("legacy").await, None);
+    assert_eq!(
+        value("seed").await.as_deref(),
+        Some("1"),
+        "created once, then left"
+    );
+}

@@ -283,6 +283,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         }
         units.push(unit);
     }
+    notices.extend(objects.iter().filter_map(unhonoured_annotation));
     Ok(Built {
         verify: root_verify,
         objects,
@@ -519,6 +520,18 @@ fn inventory_name(root: bool, name: &str) -> String {
     }
     let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
     format!("{}.{}", keys::INVENTORY, &digest[..32])
+}
+
+/// Flux's per-object annotation fledge does not honour, said for the object that carries it.
+fn unhonoured_annotation(o: &Value) -> Option<String> {
+    let annotations = &o["metadata"]["annotations"];
+    (annotations[keys::FLUX_FORCE] == "enabled").then(|| {
+        format!(
+            "{}: {}: enabled is not honoured: a change of an immutable field fails its Kustomization's apply (delete the object by hand for it to be made anew)",
+            crate::object::describe(o),
+            keys::FLUX_FORCE
+        )
+    })
 }
 
 fn is_flux(o: &Value) -> bool {
