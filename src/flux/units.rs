@@ -19,9 +19,10 @@ use super::kustomization::normal_path;
 use super::{FluxError, GitRepository, Id, Kustomization};
 
 /// Flux's API groups: objects of these groups are configuration, never applied.
-pub const FLUX_GROUPS: [&str; 5] = [
+pub const FLUX_GROUPS: [&str; 6] = [
     "kustomize.toolkit.fluxcd.io",
     "source.toolkit.fluxcd.io",
+    "source.extensions.fluxcd.io",
     "helm.toolkit.fluxcd.io",
     "notification.toolkit.fluxcd.io",
     "image.toolkit.fluxcd.io",
