@@ -28,6 +28,7 @@ mod git_writeback;
 mod kube_api;
 mod kustomize_tail;
 mod listener;
+mod notify;
 mod outcomes;
 mod prometheus;
 mod properties;
