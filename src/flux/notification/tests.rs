@@ -331,8 +331,9 @@ fn receiver_path_is_sha256_of_token_name_namespace() {
     let r =
         receiver(&json!({"type": "generic", "resources": [], "secretRef": {"name": "s"}})).unwrap();
     // printf 'tokenghflux-system' | sha256sum
-    use sha2::Digest as _;
-    let want = hex::encode(sha2::Sha256::digest(b"tokenghflux-system"));
+    let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        b"tokenghflux-system",
+    ));
     assert_eq!(
         r.webhook_path(&Secret::new("token")),
         format!("/hook/{want}")

@@ -153,8 +153,11 @@ fn discord_url(address: &str) -> String {
     }
 }
 
+/// A request to send: URL, headers beyond `Content-Type`, body.
+type Outgoing = (String, Vec<(String, String)>, Vec<u8>);
+
 /// The URL, extra headers and body a chat Provider sends for `e`.
-fn request(s: &Sender, e: &Event) -> Result<(String, Vec<(String, String)>, Vec<u8>), Error> {
+fn request(s: &Sender, e: &Event) -> Result<Outgoing, Error> {
     let address = s.address.expose().to_owned();
     let (channel, username) = (s.channel.as_deref(), s.username.as_deref());
     let mut headers = Vec::new();
@@ -186,11 +189,7 @@ fn request(s: &Sender, e: &Event) -> Result<(String, Vec<(String, String)>, Vec<
 
 /// The generic forwarders: the event as JSON, `gotk-component`, the Secret's `headers`, and for
 /// `generic-hmac` the body's signature.
-fn generic(
-    s: &Sender,
-    e: &Event,
-    address: String,
-) -> Result<(String, Vec<(String, String)>, Vec<u8>), Error> {
+fn generic(s: &Sender, e: &Event, address: String) -> Result<Outgoing, Error> {
     let body = serde_json::to_vec(e).map_err(|err| s.fail(err.to_string()))?;
     let mut headers = vec![("gotk-component".to_owned(), e.reporting_controller.clone())];
     for (k, v) in &s.creds.headers {
