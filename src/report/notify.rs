@@ -126,7 +126,17 @@ impl Sender {
             bitbucket_api: "https://api.bitbucket.org/2.0".into(),
             provider: provider.clone(),
         };
-        sender.check().map_err(|m| cfg("spec.type", m))?;
+        if p.kind == ProviderType::GitHub
+            && sender.token().is_empty()
+            && field(s.secret, &["githubAppID"]).is_some()
+        {
+            return Err(cfg(
+                "spec.secretRef",
+                "GitHub App authentication is not supported by fledge; put a token in the Secret"
+                    .into(),
+            ));
+        }
+        sender.check().map_err(|(f, m)| cfg(f, m))?;
         Ok(sender)
     }
 
@@ -139,18 +149,24 @@ impl Sender {
     }
 
     /// What Flux checks when it builds the notifier: a usable address and the credentials the
-    /// type needs.
-    fn check(&self) -> Result<(), String> {
+    /// type needs; the error names the field to fix.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let address = |m| ("spec.address", m);
+        let secret = |m| ("spec.secretRef", m);
         if self.kind.is_git() {
-            return git::check(self);
+            git::check_address(self).map_err(address)?;
+            return git::check_credentials(self).map_err(secret);
         }
+        let name = self.kind.name();
         let url = reqwest::Url::parse(self.address.expose())
-            .map_err(|_| format!("the {} address is not an absolute URL", self.kind.name()))?;
+            .map_err(|_| address(format!("the {name} address is not an absolute URL")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("the {} address must be http(s)", self.kind.name()));
+            return Err(address(format!("the {name} address must be http(s)")));
         }
         if self.kind == ProviderType::GenericHmac && self.token().is_empty() {
-            return Err("generic-hmac needs a `token` key in the Secret (the HMAC key)".into());
+            return Err(secret(
+                "generic-hmac needs a `token` key in the Secret (the HMAC key)".into(),
+            ));
         }
         Ok(())
     }

@@ -351,3 +351,53 @@ fn receiver_path_is_sha256_of_token_name_namespace() {
         assert_eq!(receiver(&spec).unwrap_err().path, path);
     }
 }
+
+/// The `enum` of `spec.type` in a CRD of `src/flux/schema/`.
+fn crd_types(text: &str, version: &str) -> Vec<String> {
+    let crd: Value = serde_yaml::from_str(text).unwrap();
+    let v = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == version)
+        .unwrap();
+    let e = &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["type"]["enum"];
+    e.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_type_in_flux_crds_is_sent_or_refused_by_name() {
+    let providers = crd_types(
+        include_str!("../schema/notification.toolkit.fluxcd.io_providers.yaml"),
+        "v1beta3",
+    );
+    assert_eq!(providers.len(), 29);
+    for t in &providers {
+        match ProviderType::parse(t) {
+            Ok(k) => assert_eq!(k.name(), t),
+            Err(m) => assert!(
+                m.contains(&format!("type `{t}` is not supported by fledge")),
+                "{t}: {m}"
+            ),
+        }
+    }
+    let receivers = crd_types(
+        include_str!("../schema/notification.toolkit.fluxcd.io_receivers.yaml"),
+        "v1",
+    );
+    for t in &receivers {
+        let r = receiver(&json!({"type": t, "resources": [], "secretRef": {"name": "s"}}));
+        match r {
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.message
+                    .contains(&format!("type `{t}` is not supported by fledge")),
+                "{t}: {e}"
+            ),
+        }
+    }
+}

@@ -116,7 +116,7 @@ pub fn commit_of(revision: &str) -> Option<String> {
 /// The repository id split into `n` parts, or why not.
 fn parts(s: &Sender, n: usize) -> Result<(String, Vec<String>), String> {
     let (host, id) = parse_git_address(s.address.expose())
-        .ok_or_else(|| format!("`{}` is not a Git repository address", s.address.expose()))?;
+        .ok_or_else(|| "the address is not a Git repository address".to_owned())?;
     let comp: Vec<String> = id.split('/').map(str::to_owned).collect();
     if comp.len() != n {
         return Err(format!("invalid repository id {id:?}"));
@@ -124,39 +124,24 @@ fn parts(s: &Sender, n: usize) -> Result<(String, Vec<String>), String> {
     Ok((host, comp))
 }
 
-/// What Flux's constructors check: the address's shape and the credentials.
-pub(crate) fn check(s: &Sender) -> Result<(), String> {
-    let need_token = |what: &str| {
-        if s.token().is_empty() {
-            Err(format!(
-                "{what} token cannot be empty (a `token` key in the Secret)"
-            ))
-        } else {
-            Ok(())
-        }
-    };
+/// What Flux's constructors check of the address: its shape for the type.
+pub(crate) fn check_address(s: &Sender) -> Result<(), String> {
     match s.kind {
-        ProviderType::GitHub => {
-            parts(s, 2)?;
-            need_token("github")
+        ProviderType::GitHub | ProviderType::Gitea | ProviderType::Bitbucket => {
+            parts(s, 2).map(|_| ())
         }
-        ProviderType::GitLab => {
-            if parse_git_address(s.address.expose()).is_none() {
-                return Err("the address is not a Git repository address".into());
-            }
-            need_token("gitlab")
-        }
-        ProviderType::Gitea => {
-            parts(s, 2)?;
-            need_token("gitea")
-        }
-        ProviderType::Bitbucket => {
-            parts(s, 2)?;
-            need_token("bitbucket")?;
-            basic_from_token(s).map(|_| ())
-        }
+        ProviderType::AzureDevOps => parts(s, 4).map(|_| ()),
+        ProviderType::BitbucketServer => bitbucket_server_url(s.address.expose()).map(|_| ()),
+        _ => parse_git_address(s.address.expose())
+            .map(|_| ())
+            .ok_or_else(|| "the address is not a Git repository address".to_owned()),
+    }
+}
+
+/// What Flux's constructors check of the credentials: those the type needs.
+pub(crate) fn check_credentials(s: &Sender) -> Result<(), String> {
+    let what = match s.kind {
         ProviderType::BitbucketServer => {
-            bitbucket_server_url(s.address.expose())?;
             let basic = s.creds.username.is_some() && s.creds.password.is_some();
             if s.creds.token.is_none() && !basic {
                 return Err(
@@ -164,15 +149,20 @@ pub(crate) fn check(s: &Sender) -> Result<(), String> {
                         .into(),
                 );
             }
-            Ok(())
+            return Ok(());
         }
-        ProviderType::AzureDevOps => {
-            parts(s, 4)?;
-            need_token("azure devops")
-                .map_err(|e| format!("{e}; managed identity is not supported by fledge"))
+        ProviderType::Bitbucket if !s.token().is_empty() => return basic_from_token(s).map(|_| ()),
+        ProviderType::AzureDevOps if s.token().is_empty() => {
+            return Err("azure devops token cannot be empty (a `token` key in the Secret; managed identity is not supported by fledge)".into());
         }
-        _ => Ok(()),
+        k => k.name(),
+    };
+    if s.token().is_empty() {
+        return Err(format!(
+            "{what} token cannot be empty (a `token` key in the Secret)"
+        ));
     }
+    Ok(())
 }
 
 /// Bitbucket Cloud's token is `<user>:<password>`.
