@@ -44,9 +44,9 @@ impl Seen {
 }
 
 type Log = Arc<Mutex<Vec<Seen>>>;
-type Answer = Arc<dyn Fn(&str) -> (StatusCode, String) + Send + Sync>;
+type Answer = Arc<dyn Fn(&str, &str) -> (StatusCode, String) + Send + Sync>;
 
-/// A server that records every request and answers with `answer(method)`.
+/// A server that records every request and answers with `answer(method, path)`.
 async fn server(answer: Answer) -> (String, Log) {
     let log: Log = Arc::default();
     let l2 = log.clone();
@@ -66,7 +66,7 @@ async fn server(answer: Answer) -> (String, Log) {
                     .collect(),
                 raw: raw.to_vec(),
             };
-            let reply = answer(&seen.method);
+            let reply = answer(&seen.method, &seen.path);
             log.lock().unwrap().push(seen);
             reply
         }
@@ -78,7 +78,7 @@ async fn server(answer: Answer) -> (String, Log) {
 }
 
 fn ok(listing: &'static str) -> Answer {
-    Arc::new(move |m| {
+    Arc::new(move |m, _| {
         if m == "GET" {
             (StatusCode::OK, listing.into())
         } else {
@@ -345,7 +345,7 @@ async fn gitlab_and_gitea_post_in_their_words() {
 
 #[tokio::test]
 async fn bitbucket_cloud_and_server_and_azure_devops_post_build_statuses() {
-    let answer: Answer = Arc::new(|m| {
+    let answer: Answer = Arc::new(|m, _| {
         if m == "GET" {
             (StatusCode::NOT_FOUND, String::new())
         } else {
@@ -441,7 +441,7 @@ async fn bitbucket_cloud_and_server_and_azure_devops_post_build_statuses() {
 
 #[tokio::test]
 async fn a_failing_endpoint_is_an_error_that_names_the_provider_not_the_address() {
-    let answer: Answer = Arc::new(|_| (StatusCode::FORBIDDEN, "invalid_token".into()));
+    let answer: Answer = Arc::new(|_, _| (StatusCode::FORBIDDEN, "invalid_token".into()));
     let (base, _log) = server(answer).await;
     let p = provider("slack", &json!({}));
     let sec = secret(&[("address", &format!("{base}/services/T/B/SECRETPATH"))]);
@@ -627,4 +627,155 @@ fn bitbucket_receivers_check_the_hub_signature_and_event_key() {
             .verify(&token, &[], b"anything")
             .is_ok()
     );
+}
+
+/// What the fake forge answers both senders: Gitea's version, no existing status (an empty
+/// listing, or 404 for Bitbucket's single-status reads), and success for every POST.
+fn forge_answer() -> Answer {
+    Arc::new(|m, path| match m {
+        "GET" if path.ends_with("/api/v1/version") => {
+            (StatusCode::OK, r#"{"version":"1.22.0"}"#.into())
+        }
+        "GET" if path.contains("/statuses/build/") || path.ends_with("/builds") => {
+            (StatusCode::NOT_FOUND, "{}".into())
+        }
+        "GET" => (StatusCode::OK, "[]".into()),
+        _ => (StatusCode::CREATED, "{}".into()),
+    })
+}
+
+/// The parts of a request both must agree on: method, path, query, JSON body, and the headers
+/// fledge claims to send as Flux does.
+fn comparable(s: &Seen) -> (String, String, String, Value, Vec<(String, String)>) {
+    let keep = [
+        "content-type",
+        "authorization",
+        "private-token",
+        "gotk-component",
+        "x-team",
+        "accept",
+        "x-github-api-version",
+        "x-atlassian-token",
+        "x-requested-with",
+    ];
+    let mut headers: Vec<(String, String)> = s
+        .headers
+        .iter()
+        .filter(|(k, _)| keep.contains(&k.to_lowercase().as_str()))
+        .map(|(k, v)| (k.to_lowercase(), v.clone()))
+        .collect();
+    headers.sort();
+    (
+        s.method.clone(),
+        s.path.clone(),
+        s.query.clone(),
+        s.body(),
+        headers,
+    )
+}
+
+/// A Provider's type, the path of its address, its Secret's data.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const CASES: [Case; 12] = [
+    ("slack", "/services/T/B/X", &[("token", "xoxb-1")]),
+    ("discord", "/api/webhooks/1/tok", &[]),
+    ("rocket", "/hooks/abc", &[]),
+    ("msteams", "/workflows/abc", &[]),
+    ("googlechat", "/v1/spaces/A/messages", &[]),
+    ("generic", "/hook", &[("headers", "X-Team: ops\n")]),
+    ("generic-hmac", "/hook", &[("token", "k3y")]),
+    ("github", "/org/app.git", &[("token", "ghp_1")]),
+    ("gitlab", "/group/app.git", &[("token", "glpat-1")]),
+    ("gitea", "/org/app.git", &[("token", "gt-1")]),
+    ("bitbucket", "/ws/app.git", &[("token", "user:pass")]),
+    (
+        "bitbucketserver",
+        "/scm/PROJ/app.git",
+        &[("token", "bbs-1")],
+    ),
+];
+
+/// The requests Flux's notifier makes for `case`, on a server of their own.
+async fn flux_requests(
+    flux: &'static std::path::Path,
+    case: Case,
+    event: &Event,
+) -> (String, Vec<Seen>) {
+    let (kind, path, data) = case;
+    let (base, log) = server(forge_answer()).await;
+    let get = |k: &str| data.iter().find(|(n, _)| *n == k).map_or("", |(_, v)| *v);
+    let headers: BTreeMap<String, String> =
+        serde_yaml::from_str(get("headers")).unwrap_or_default();
+    let request = json!({"type": kind, "url": format!("{base}{path}"), "token": get("token"),
+        "channel": "#ops", "headers": headers, "commitStatus": STATUS_ID, "event": event});
+    let bb_api = format!("{base}/2.0");
+    let said = tokio::task::spawn_blocking(move || {
+        super::support::ncnotify::send(flux, &request, &[("BITBUCKET_API_BASE_URL", &bb_api)])
+    })
+    .await
+    .unwrap();
+    assert_eq!(said, None, "{kind}: Flux failed");
+    // fledge does not ask Gitea for its version first.
+    let seen = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| !s.path.ends_with("/api/v1/version"))
+        .cloned()
+        .collect();
+    (base, seen)
+}
+
+/// The requests fledge's sender makes for `case`, on a server of their own.
+async fn fledge_requests(case: Case, event: &Event) -> (String, Vec<Seen>) {
+    let (kind, path, data) = case;
+    let (base, log) = server(forge_answer()).await;
+    let p = provider(
+        kind,
+        &json!({"channel": "#ops", "address": format!("{base}{path}")}),
+    );
+    let sec = secret(data);
+    let secrets = ProviderSecrets {
+        secret: Some(&sec),
+        ..ProviderSecrets::default()
+    };
+    let sender = Sender::new(&p, &secrets, UID)
+        .unwrap()
+        .with_bitbucket_api(&format!("{base}/2.0"));
+    sender.post(event).await.unwrap();
+    let seen = log.lock().unwrap().clone();
+    (base, seen)
+}
+
+#[tokio::test]
+async fn each_provider_sends_what_notification_controller_sends() {
+    let Some(flux) = super::support::ncnotify::or_skip() else {
+        return;
+    };
+    let mut event = event(Severity::Error, "HealthCheckFailed");
+    // One metadata key: Go ranges over maps in random order.
+    event.metadata = BTreeMap::from([("revision".to_owned(), format!("main@sha1:{SHA}"))]);
+    for case in CASES {
+        let kind = case.0;
+        let (flux_base, theirs) = flux_requests(flux, case, &event).await;
+        let (base, ours) = fledge_requests(case, &event).await;
+        assert_eq!(ours.len(), theirs.len(), "{kind}: {ours:#?}\n{theirs:#?}");
+        for (o, t) in ours.iter().zip(&theirs) {
+            let (mut a, b) = (comparable(o), comparable(t));
+            // Bitbucket Server's status `url` is the Provider's address: each its own server's.
+            a.3 = serde_json::from_str(&a.3.to_string().replace(&base, &flux_base)).unwrap();
+            assert_eq!(a, b, "{kind}");
+        }
+        if kind == "generic-hmac" {
+            for s in ours.iter().chain(&theirs) {
+                let want = format!("sha256={}", hmac_sha256(b"k3y", &s.raw));
+                assert_eq!(s.header("X-Signature"), Some(want.as_str()));
+            }
+        }
+    }
 }
