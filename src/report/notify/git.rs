@@ -274,7 +274,9 @@ async fn create(
     body: &Value,
 ) -> Result<Sent, Error> {
     let mut h = headers.to_vec();
-    h.push(("Content-Type".into(), "application/json".into()));
+    if !h.iter().any(|(k, _)| k == "Content-Type") {
+        h.push(("Content-Type".into(), "application/json".into()));
+    }
     let bytes = serde_json::to_vec(body).map_err(|err| s.fail(err.to_string()))?;
     let (status, text) = s
         .call("create status", Method::POST, url, &h, Some(bytes))
@@ -342,7 +344,10 @@ async fn gitlab(s: &Sender, st: &Status) -> Result<Sent, Error> {
     let (host, id) = parse_git_address(s.address.expose())
         .ok_or_else(|| s.fail("the address is not a Git repository address"))?;
     let project = format!("{host}/api/v4/projects/{}", escape(&id));
-    let headers = vec![("PRIVATE-TOKEN".to_owned(), s.token().to_owned())];
+    let headers = vec![
+        ("Accept".to_owned(), "application/json".to_owned()),
+        ("PRIVATE-TOKEN".to_owned(), s.token().to_owned()),
+    ];
     let state = if st.error { "failed" } else { "success" };
     let name = escape(&st.id);
     let (_, list) = get(
@@ -378,7 +383,11 @@ async fn gitlab(s: &Sender, st: &Status) -> Result<Sent, Error> {
 async fn gitea(s: &Sender, st: &Status) -> Result<Sent, Error> {
     let (host, comp) = parts(s, 2).map_err(|m| s.fail(m))?;
     let repo = format!("{host}/api/v1/repos/{}/{}", comp[0], comp[1]);
-    let headers = vec![("Authorization".to_owned(), format!("token {}", s.token()))];
+    // The Gitea SDK sends its JSON content type on every call, GETs included.
+    let headers = vec![
+        ("Authorization".to_owned(), format!("token {}", s.token())),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
     let state = match (st.progressing, st.error) {
         (true, _) => "pending",
         (_, true) => "failure",
@@ -386,7 +395,7 @@ async fn gitea(s: &Sender, st: &Status) -> Result<Sent, Error> {
     };
     let (_, list) = get(
         s,
-        &format!("{repo}/commits/{}/statuses?page=1&limit=50", st.sha),
+        &format!("{repo}/commits/{}/statuses?limit=50&page=1", st.sha),
         &headers,
     )
     .await?;
