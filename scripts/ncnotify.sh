@@ -24,6 +24,7 @@ if ! command -v go >/dev/null; then
   exit 3
 fi
 src=$root/src-$version
+mkdir -p "$root"
 if [ ! -d "$src" ]; then
   rm -rf "$src.tmp"
   if [ -n "${FLEDGE_NC_SRC:-}" ]; then

@@ -794,3 +794,155 @@ async fn each_provider_sends_what_notification_controller_sends() {
         }
     }
 }
+
+fn mac<M: Mac + KeyInit>(key: &[u8], body: &[u8]) -> String {
+    let mut m = <M as KeyInit>::new_from_slice(key).unwrap();
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Webhook requests to check: Receiver type, content type, signature header and value, body.
+fn webhook_cases() -> Vec<(&'static str, &'static str, &'static str, String, String)> {
+    let key = b"it's-a-secret";
+    let json = GITHUB_PUSH.to_owned();
+    let form = format!(
+        "payload={}",
+        percent_encoding::utf8_percent_encode(GITHUB_PUSH, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let s256 = |b: &str| format!("sha256={}", hmac_sha256(key, b.as_bytes()));
+    let s1 = |b: &str| format!("sha1={}", mac::<Hmac<sha1::Sha1>>(key, b.as_bytes()));
+    let s512 = |b: &str| format!("sha512={}", mac::<Hmac<sha2::Sha512>>(key, b.as_bytes()));
+    let gh = "X-Hub-Signature-256";
+    vec![
+        ("github", "application/json", gh, s256(&json), json.clone()),
+        (
+            "github",
+            "application/json",
+            "X-Hub-Signature",
+            s1(&json),
+            json.clone(),
+        ),
+        ("github", "application/json", gh, s256("{}"), json.clone()),
+        (
+            "github",
+            "application/json",
+            gh,
+            s256(&json).to_uppercase().replace("SHA256", "sha256"),
+            json.clone(),
+        ),
+        (
+            "github",
+            "Application/JSON; charset=utf-8",
+            gh,
+            s256(&json),
+            json.clone(),
+        ),
+        (
+            "github",
+            "application/x-www-form-urlencoded",
+            gh,
+            s256(&form),
+            form.clone(),
+        ),
+        ("github", "text/plain", gh, s256(&json), json.clone()),
+        (
+            "github",
+            "application/json",
+            gh,
+            String::new(),
+            json.clone(),
+        ),
+        (
+            "github",
+            "application/json",
+            gh,
+            "sha256".into(),
+            json.clone(),
+        ),
+        (
+            "github",
+            "application/json",
+            gh,
+            format!("md5={}", hmac_sha256(key, json.as_bytes())),
+            json.clone(),
+        ),
+        (
+            "github",
+            "application/json",
+            gh,
+            "sha256=zz".into(),
+            json.clone(),
+        ),
+        (
+            "bitbucket",
+            "application/json",
+            "X-Hub-Signature",
+            s256(&json),
+            json.clone(),
+        ),
+        (
+            "bitbucket",
+            "application/json",
+            "X-Hub-Signature",
+            s1("other"),
+            json.clone(),
+        ),
+        (
+            "generic-hmac",
+            "application/json",
+            "X-Signature",
+            s512(&json),
+            json.clone(),
+        ),
+        (
+            "generic-hmac",
+            "text/plain",
+            "X-Signature",
+            s1(&json),
+            json.clone(),
+        ),
+        (
+            "generic-hmac",
+            "application/json",
+            "X-Signature",
+            s256("other"),
+            json.clone(),
+        ),
+        (
+            "generic-hmac",
+            "application/json",
+            "X-Signature",
+            String::new(),
+            json,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn receivers_accept_and_refuse_what_notification_controller_does() {
+    let Some(flux) = super::support::ncnotify::or_skip() else {
+        return;
+    };
+    let token = "it's-a-secret";
+    for (kind, ct, header, sig, body) in webhook_cases() {
+        let mut h = vec![("Content-Type", ct)];
+        if !sig.is_empty() {
+            h.push((header, &sig));
+        }
+        let request = json!({"verify": {"type": kind, "token": token,
+            "headers": h.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>(),
+            "body": base64::engine::general_purpose::STANDARD.encode(&body)}});
+        let theirs = tokio::task::spawn_blocking(move || {
+            super::support::ncnotify::send(flux, &request, &[])
+        })
+        .await
+        .unwrap();
+        let ours =
+            receiver(kind, &json!({})).verify(&Secret::new(token), &headers(&h), body.as_bytes());
+        assert_eq!(
+            ours.is_ok(),
+            theirs.is_none(),
+            "{kind} {ct} {header}={sig}: fledge {ours:?}, Flux {theirs:?}"
+        );
+    }
+}

@@ -1,19 +1,26 @@
 // Command ncnotify sends one event through notification-controller's own notifier
-// (internal/notifier of the version scripts/ncnotify.sh builds it into), for fledge's
-// differential tests of its Flux notification senders.
+// (internal/notifier of the version scripts/ncnotify.sh builds it into), or checks one webhook
+// request with the go-github calls its receiver server makes, for fledge's differential tests
+// of its Flux notification senders and Receiver verification.
 //
 //	ncnotify REQUEST.json
 //
 // REQUEST: {"type", "url", "token", "username", "password", "channel", "headers",
-// "commitStatus", "event"}; the answer on stdout is {"error": "..."} or {}.
+// "commitStatus", "event"} to send, or {"verify": {"type", "token", "headers", "body"
+// (base64)}} to check a request to a `github`, `bitbucket` or `generic-hmac` Receiver; the
+// answer on stdout is {"error": "..."} or {}.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
+
+	"github.com/google/go-github/v64/github"
 
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1beta1"
 
@@ -30,6 +37,33 @@ type request struct {
 	Headers      map[string]string `json:"headers"`
 	CommitStatus string            `json:"commitStatus"`
 	Event        eventv1.Event     `json:"event"`
+	Verify       *verify           `json:"verify"`
+}
+
+type verify struct {
+	Type    string            `json:"type"`
+	Token   string            `json:"token"`
+	Headers map[string]string `json:"headers"`
+	Body    []byte            `json:"body"`
+}
+
+// check makes the calls of receiver_handlers.go's validate for the type.
+func check(v *verify) error {
+	r, err := http.NewRequest(http.MethodPost, "http://receiver/hook/x", bytes.NewReader(v.Body))
+	if err != nil {
+		return err
+	}
+	for k, val := range v.Headers {
+		r.Header.Set(k, val)
+	}
+	switch v.Type {
+	case "generic-hmac":
+		return github.ValidateSignature(r.Header.Get("X-Signature"), v.Body, []byte(v.Token))
+	case "github", "bitbucket":
+		_, err := github.ValidatePayload(r, []byte(v.Token))
+		return err
+	}
+	return fmt.Errorf("type %q is not checked here", v.Type)
 }
 
 func run(path string) error {
@@ -40,6 +74,9 @@ func run(path string) error {
 	var r request
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
+	}
+	if r.Verify != nil {
+		return check(r.Verify)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

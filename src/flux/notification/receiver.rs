@@ -288,7 +288,12 @@ fn signature(sig: &str, body: &[u8], key: &[u8]) -> Result<(), String> {
 /// refused rather than skipping the check.
 fn github_payload(headers: &[(String, String)], body: &[u8], key: &[u8]) -> Result<(), String> {
     let ct = header(headers, "Content-Type").unwrap_or("");
-    let media = ct.split(';').next().unwrap_or("").trim();
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media != "application/json" && media != "application/x-www-form-urlencoded" {
         return Err(format!(
             "webhook request has unsupported Content-Type {ct:?}"
