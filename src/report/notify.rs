@@ -208,10 +208,18 @@ impl Sender {
         headers: &[(String, String)],
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, String), Error> {
-        let mut req = self.client.request(method, url);
+        // A later header replaces an earlier one of the same name, as Go's `Header.Set` does
+        // (the Secret's `headers` may replace `Content-Type`).
+        let mut map = reqwest::header::HeaderMap::new();
         for (k, v) in headers {
-            req = req.header(k, v);
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes());
+            let value = reqwest::header::HeaderValue::from_str(v);
+            let (Ok(name), Ok(value)) = (name, value) else {
+                return Err(self.fail(format!("`{k}` is not a valid HTTP header")));
+            };
+            map.insert(name, value);
         }
+        let mut req = self.client.request(method, url).headers(map);
         if let Some(b) = body {
             req = req.body(b);
         }

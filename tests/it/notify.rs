@@ -222,7 +222,10 @@ async fn generic_hmac_signs_the_exact_body_and_a_receiver_accepts_it() {
     let sec = secret(&[
         ("address", &format!("{base}/hook")),
         ("token", "s3cret"),
-        ("headers", "X-Team: ops\nAuthorization: Bearer abc\n"),
+        (
+            "headers",
+            "X-Team: ops\nAuthorization: Bearer abc\nContent-Type: application/cloudevents+json\n",
+        ),
     ]);
     let e = event(Severity::Info, "ReconciliationSucceeded");
     assert_eq!(
@@ -233,6 +236,20 @@ async fn generic_hmac_signs_the_exact_body_and_a_receiver_accepts_it() {
     assert_eq!(seen.header("gotk-component"), Some("kustomize-controller"));
     assert_eq!(seen.header("X-Team"), Some("ops"));
     assert_eq!(seen.header("Authorization"), Some("Bearer abc"));
+    let types: Vec<_> = seen
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "content-type")
+        .collect();
+    assert_eq!(
+        types.len(),
+        1,
+        "the Secret's header replaces the default, as Go's Header.Set does"
+    );
+    assert_eq!(
+        seen.header("Content-Type"),
+        Some("application/cloudevents+json")
+    );
     let want = format!("sha256={}", hmac_sha256(b"s3cret", &seen.raw));
     assert_eq!(seen.header("X-Signature"), Some(want.as_str()));
     assert_eq!(
