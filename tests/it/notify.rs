@@ -923,3 +923,32 @@ async fn receivers_accept_and_refuse_what_notification_controller_does() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_proxy_secret_routes_the_request_with_its_credentials() {
+    let (proxy, log) = server(ok("")).await;
+    let p = provider(
+        "slack",
+        &json!({"address": "http://hooks.example.invalid/services/T/B/X",
+        "proxySecretRef": {"name": "proxy"}}),
+    );
+    let px = secret(&[("address", &proxy), ("username", "u"), ("password", "p")]);
+    let s = ProviderSecrets {
+        proxy: Some(&px),
+        ..ProviderSecrets::default()
+    };
+    let sent = Sender::new(&p, &s, UID)
+        .unwrap()
+        .post(&event(Severity::Info, "X"))
+        .await
+        .unwrap();
+    assert_eq!(sent, Sent::Posted);
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(seen.path, "/services/T/B/X");
+    assert_eq!(seen.header("Host"), Some("hooks.example.invalid"));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("u:p")
+    );
+    assert_eq!(seen.header("Proxy-Authorization"), Some(basic.as_str()));
+}
