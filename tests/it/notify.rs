@@ -443,7 +443,15 @@ async fn bitbucket_cloud_and_server_and_azure_devops_post_build_statuses() {
     let statuses = format!("/org/proj/_apis/git/repositories/app/commits/{SHA}/statuses");
     assert_eq!(
         (seen[5].path.as_str(), seen[5].query.as_str()),
-        (statuses.as_str(), "api-version=6.0")
+        (statuses.as_str(), "")
+    );
+    assert_eq!(
+        seen[5].header("Accept"),
+        Some("application/json;api-version=6.0")
+    );
+    assert_eq!(
+        seen[5].header("Content-Type"),
+        Some("application/json;charset=utf-8")
     );
     assert_eq!(
         seen[5].header("Authorization"),
@@ -646,10 +654,18 @@ fn bitbucket_receivers_check_the_hub_signature_and_event_key() {
     );
 }
 
+/// Where Azure DevOps says its commit statuses are (the SDK asks `OPTIONS <org>/_apis` first),
+/// with the route template its REST reference documents.
+const AZURE_LOCATIONS: &str = r#"{"count":1,"value":[{"id":"428dd4fb-fda5-4722-af02-9313b80305da","area":"git","resourceName":"statuses","routeTemplate":"{project}/_apis/{area}/repositories/{repositoryId}/commits/{commitId}/{resource}","resourceVersion":1,"minVersion":"1.0","maxVersion":"6.0","releasedVersion":"6.0"}]}"#;
+
 /// What the fake forge answers both senders: Gitea's version, no existing status (an empty
 /// listing, or 404 for Bitbucket's single-status reads), and success for every POST.
 fn forge_answer() -> Answer {
     Arc::new(|m, path| match m {
+        "OPTIONS" if path.ends_with("/_apis") => (StatusCode::OK, AZURE_LOCATIONS.into()),
+        "GET" if path.contains("/_apis/git/") => {
+            (StatusCode::OK, r#"{"count":0,"value":[]}"#.into())
+        }
         "GET" if path.ends_with("/api/v1/version") => {
             (StatusCode::OK, r#"{"version":"1.22.0"}"#.into())
         }
@@ -700,7 +716,7 @@ type Case = (
     &'static [(&'static str, &'static str)],
 );
 
-const CASES: [Case; 12] = [
+const CASES: [Case; 13] = [
     ("slack", "/services/T/B/X", &[("token", "xoxb-1")]),
     ("discord", "/api/webhooks/1/tok", &[]),
     ("rocket", "/hooks/abc", &[]),
@@ -717,6 +733,7 @@ const CASES: [Case; 12] = [
         "/scm/PROJ/app.git",
         &[("token", "bbs-1")],
     ),
+    ("azuredevops", "/org/proj/_git/app", &[("token", "pat")]),
 ];
 
 /// The requests Flux's notifier makes for `case`, on a server of their own.
@@ -739,12 +756,12 @@ async fn flux_requests(
     .await
     .unwrap();
     assert_eq!(said, None, "{kind}: Flux failed");
-    // fledge does not ask Gitea for its version first.
+    // fledge does not ask Gitea for its version, nor Azure DevOps for its routes, first.
     let seen = log
         .lock()
         .unwrap()
         .iter()
-        .filter(|s| !s.path.ends_with("/api/v1/version"))
+        .filter(|s| !s.path.ends_with("/api/v1/version") && s.method != "OPTIONS")
         .cloned()
         .collect();
     (base, seen)

@@ -473,11 +473,18 @@ async fn bitbucket_server(s: &Sender, st: &Status, e: &Event) -> Result<Sent, Er
 async fn azure_devops(s: &Sender, st: &Status, e: &Event) -> Result<Sent, Error> {
     let (host, comp) = parts(s, 4).map_err(|m| s.fail(m))?;
     let url = format!(
-        "{host}/{}/{}/_apis/git/repositories/{}/commits/{}/statuses?api-version=6.0",
+        "{host}/{}/{}/_apis/git/repositories/{}/commits/{}/statuses",
         comp[0], comp[1], comp[3], st.sha
     );
     let auth = base64::engine::general_purpose::STANDARD.encode(format!(":{}", s.token()));
-    let headers = vec![("Authorization".to_owned(), format!("Basic {auth}"))];
+    // The Azure DevOps SDK names the API version in `Accept`, not in the query.
+    let headers = vec![
+        ("Authorization".to_owned(), format!("Basic {auth}")),
+        (
+            "Accept".to_owned(),
+            "application/json;api-version=6.0".to_owned(),
+        ),
+    ];
     let state = if st.error { "error" } else { "succeeded" };
     let genre = e
         .metadata
@@ -494,5 +501,10 @@ async fn azure_devops(s: &Sender, st: &Status, e: &Event) -> Result<Sent, Error>
         return Ok(Sent::Skipped("the same status is already the newest"));
     }
     let body = json!({"state": state, "description": st.description, "context": {"genre": genre, "name": st.id}});
-    create(s, &url, &headers, &body).await
+    let mut post = headers;
+    post.push((
+        "Content-Type".into(),
+        "application/json;charset=utf-8".into(),
+    ));
+    create(s, &url, &post, &body).await
 }
