@@ -288,17 +288,19 @@ async fn create(
 }
 
 /// The newest entry with `context` decides (GitHub, Gitea, Azure DevOps): a duplicate when it
-/// has the same state and description. Entries missing a field are passed over.
+/// has the same state (under `state_key`: Gitea answers `status`) and description. Entries
+/// missing a field are passed over.
 fn newest_is_same(
     list: &Value,
     ctx: impl Fn(&Value) -> Option<String>,
-    id: &str,
+    (id, state_key): (&str, &str),
     state: &str,
     desc: &str,
 ) -> bool {
     let entries = list.as_array().map_or(&[][..], Vec::as_slice);
     for e in entries {
-        let (Some(c), Some(st), Some(d)) = (ctx(e), e["state"].as_str(), e["description"].as_str())
+        let (Some(c), Some(st), Some(d)) =
+            (ctx(e), e[state_key].as_str(), e["description"].as_str())
         else {
             continue;
         };
@@ -333,7 +335,7 @@ async fn github(s: &Sender, st: &Status) -> Result<Sent, Error> {
     )
     .await?;
     let ctx = |e: &Value| e["context"].as_str().map(str::to_owned);
-    if newest_is_same(&list, ctx, &st.id, state, &st.description) {
+    if newest_is_same(&list, ctx, (&st.id, "state"), state, &st.description) {
         return Ok(Sent::Skipped("the same status is already the newest"));
     }
     let body = json!({"state": state, "description": st.description, "context": st.id});
@@ -405,7 +407,7 @@ async fn gitea(s: &Sender, st: &Status) -> Result<Sent, Error> {
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
     };
-    if newest_is_same(&list, ctx, &st.id, state, &st.description) {
+    if newest_is_same(&list, ctx, (&st.id, "status"), state, &st.description) {
         return Ok(Sent::Skipped("the same status is already the newest"));
     }
     let body =
@@ -497,7 +499,7 @@ async fn azure_devops(s: &Sender, st: &Status, e: &Event) -> Result<Sent, Error>
             .flatten()
     };
     let entries = list["value"].clone();
-    if newest_is_same(&entries, ctx, &st.id, state, &st.description) {
+    if newest_is_same(&entries, ctx, (&st.id, "state"), state, &st.description) {
         return Ok(Sent::Skipped("the same status is already the newest"));
     }
     let body = json!({"state": state, "description": st.description, "context": {"genre": genre, "name": st.id}});
