@@ -6,8 +6,11 @@
 //! from the Secrets the Provider names, read by the caller, with the keys Flux reads; they never
 //! appear in errors or logs (a chat webhook address is a credential too, so errors name the
 //! Provider, not the address). One attempt per event: the caller's queue decides about retries.
+//! [`deliver`] is what the daemon calls: an event to every Provider its Alerts reach, and a
+//! Receiver's token.
 
 pub mod chat;
+pub mod deliver;
 pub mod git;
 
 use std::collections::BTreeMap;

@@ -1032,3 +1032,67 @@ async fn the_proxy_secret_routes_the_request_with_its_credentials() {
     );
     assert_eq!(seen.header("Proxy-Authorization"), Some(basic.as_str()));
 }
+
+#[tokio::test]
+async fn deliver_reads_the_provider_secrets_from_the_cluster_and_sends() {
+    use fledge::cluster::{Cluster, SimHandle, sim::SimCluster};
+    use fledge::flux::notification::Alert;
+    use fledge::report::notify::deliver::{deliver, receiver_token};
+    let (base, log) = server(ok("[]")).await;
+    let cluster = SimHandle::new(SimCluster::new(std::time::Duration::ZERO));
+    let mut hook = secret(&[("address", &format!("{base}/hook")), ("token", "k3y")]);
+    hook["metadata"] = json!({"name": "hook", "namespace": "flux-system"});
+    let mut webhook = secret(&[("token", "rcv")]);
+    webhook["metadata"] = json!({"name": "webhook-token", "namespace": "flux-system"});
+    cluster.apply(&[hook, webhook]).await.unwrap();
+    let providers = [
+        provider("generic-hmac", &json!({"secretRef": {"name": "hook"}})),
+        provider("slack", &json!({"secretRef": {"name": "absent"}})),
+    ];
+    let alert = |provider: &str| {
+        Alert::parse(&json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+            "metadata": {"name": provider, "namespace": "flux-system"},
+            "spec": {"providerRef": {"name": provider}, "eventSources": [{"kind": "Kustomization", "name": "*"}],
+                     "eventMetadata": {"cluster": "prod-eu"}}}))
+        .unwrap()
+    };
+    let alerts = [alert("generic-hmac"), alert("slack"), alert("missing")];
+    let out = deliver(
+        &cluster,
+        &alerts,
+        &providers,
+        &event(Severity::Info, "ReconciliationSucceeded"),
+        "cluster-1",
+    )
+    .await;
+    assert_eq!(out.len(), 3);
+    assert!(
+        matches!(out[0].result, Ok(Sent::Posted)),
+        "{:?}",
+        out[0].result
+    );
+    let err = out[1].result.as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("flux-system/slack")
+            && err.contains("spec.secretRef")
+            && err.contains("absent"),
+        "{err}"
+    );
+    let err = out[2].result.as_ref().unwrap_err().to_string();
+    assert!(err.contains("spec.providerRef.name"), "{err}");
+    assert_eq!(out[2].alert.name, "missing");
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(
+        seen.body()["metadata"]["cluster"],
+        "prod-eu",
+        "the Alert's eventMetadata reaches the Provider"
+    );
+    let want = format!("sha256={}", hmac_sha256(b"k3y", &seen.raw));
+    assert_eq!(seen.header("X-Signature"), Some(want.as_str()));
+    let r = receiver("github", &json!({}));
+    let token = receiver_token(&cluster, &r).await.unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        b"rcvgithubflux-system",
+    ));
+    assert_eq!(r.webhook_path(&token), format!("/hook/{digest}"));
+}
