@@ -80,13 +80,43 @@ impl Event {
             .map(String::as_str)
     }
 
-    /// The event without the object's internal `<group>/token` metadata, as Flux strips it
-    /// before anything else.
-    fn without_internal_metadata(&self) -> Self {
+    /// The event as Flux's event server keeps it (`cleanupMetadata`, then
+    /// `excludeInternalMetadata`): only the metadata keys prefixed with
+    /// `event.toolkit.fluxcd.io/` or the object's API group, without the object's `checksum`,
+    /// `digest` (compared without case) and `token` keys.
+    fn cleaned(&self) -> Self {
         let mut e = self.clone();
-        let token = format!("{}/token", self.object_group());
-        e.metadata.remove(&token);
+        let object = format!("{}/", self.object_group());
+        let dropped = ["checksum", "digest"].map(|k| format!("{object}{k}"));
+        let token = format!("{object}token");
+        e.metadata.retain(|k, _| {
+            (k.starts_with(EVENT_GROUP_PREFIX) || k.starts_with(&object))
+                && !dropped.iter().any(|d| d.eq_ignore_ascii_case(k))
+                && *k != token
+        });
         e
+    }
+
+    /// The key Flux's event server rate-limits by (`eventKeyFunc`): sha256 of the object, the
+    /// message, and the object's `originRevision`, `revision` and `token` metadata. Flux drops
+    /// an event whose key it accepted within `--rate-limit-interval` (5 minutes by default).
+    #[must_use]
+    pub fn rate_limit_key(&self) -> String {
+        use sha2::Digest as _;
+        let o = &self.involved_object;
+        let mut comps = vec![
+            "event".to_owned(),
+            format!("name={}", o.name),
+            format!("namespace={}", o.namespace),
+            format!("kind={}", o.kind),
+            format!("message={}", self.message),
+        ];
+        for k in ["originRevision", "revision", "token"] {
+            if let Some(v) = self.metadata.get(&format!("{}/{k}", self.object_group())) {
+                comps.push(format!("{k}={v}"));
+            }
+        }
+        hex::encode(sha2::Sha256::digest(comps.join("/").as_bytes()))
     }
 }
 
@@ -136,19 +166,19 @@ fn alert_takes(alert: &Alert, event: &Event) -> bool {
 /// The Alerts the event reaches, in the order given.
 #[must_use]
 pub fn matching_alerts<'a>(alerts: &'a [Alert], event: &Event) -> Vec<&'a Alert> {
-    let event = event.without_internal_metadata();
+    let event = event.cleaned();
     alerts.iter().filter(|a| alert_takes(a, &event)).collect()
 }
 
 /// The event a Provider of `alert` receives: metadata combined from, lowest precedence first,
 /// the `event.toolkit.fluxcd.io/` keys (prefix stripped), the Alert's `eventMetadata`, its
 /// `summary` (key `summary`), and the keys prefixed with the object's API group (prefix
-/// stripped). Keys without either prefix are dropped, unless nothing is left, in which case
-/// the metadata stays as it was (both as Flux does). The second value lists the keys set by
-/// more than one source (Flux warns about them).
+/// stripped); keys without either prefix are dropped when the event is received, as Flux's event
+/// server does. The second value lists the keys set by more than one source (Flux warns about
+/// them).
 #[must_use]
 pub fn notification(alert: &Alert, event: &Event) -> (Event, Vec<String>) {
-    let event = event.without_internal_metadata();
+    let event = event.cleaned();
     let mut metadata = BTreeMap::new();
     let mut sources: BTreeMap<String, usize> = BTreeMap::new();
     let mut put = |k: &str, v: &str| {
@@ -178,9 +208,7 @@ pub fn notification(alert: &Alert, event: &Event) -> (Event, Vec<String>) {
         .map(|(k, _)| k)
         .collect();
     let mut out = event;
-    if !metadata.is_empty() {
-        out.metadata = metadata;
-    }
+    out.metadata = metadata;
     (out, conflicts)
 }
 

@@ -401,3 +401,42 @@ fn every_type_in_flux_crds_is_sent_or_refused_by_name() {
         }
     }
 }
+
+#[test]
+fn received_metadata_keeps_prefixed_keys_without_checksum_digest_and_token() {
+    let e = event(
+        Severity::Info,
+        "m",
+        &[
+            ("kustomize.toolkit.fluxcd.io/revision", "main@sha1:abc"),
+            ("kustomize.toolkit.fluxcd.io/Checksum", "x"),
+            ("kustomize.toolkit.fluxcd.io/digest", "sha256:y"),
+            ("kustomize.toolkit.fluxcd.io/token", "t"),
+            ("other.example.com/key", "z"),
+        ],
+    );
+    let spec = json!({"providerRef": {"name": "p"}, "eventSources": [source("Kustomization", "*", "foo-ns")]});
+    let (out, _) = notification(&Alert::parse(&alert("foo-ns", &spec)).unwrap(), &e);
+    assert_eq!(
+        out.metadata,
+        BTreeMap::from([("revision".to_owned(), "main@sha1:abc".to_owned())])
+    );
+}
+
+#[test]
+fn rate_limit_key_is_flux_event_key_func() {
+    use sha2::Digest as _;
+    let e = event(
+        Severity::Info,
+        "Applied",
+        &[
+            ("kustomize.toolkit.fluxcd.io/revision", "main@sha1:abc"),
+            ("kustomize.toolkit.fluxcd.io/token", "t"),
+        ],
+    );
+    let key = "event/name=foo/namespace=foo-ns/kind=Kustomization/message=Applied/revision=main@sha1:abc/token=t";
+    assert_eq!(
+        e.rate_limit_key(),
+        hex::encode(sha2::Sha256::digest(key.as_bytes()))
+    );
+}
