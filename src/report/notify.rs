@@ -279,41 +279,40 @@ fn client(
     if let Some(px) = proxy {
         b = b.proxy(px);
     }
-    let certs = s.cert.or(if p.kind.is_git() { s.secret } else { None });
-    let field = if s.cert.is_some() {
+    // A forge's `secretRef` serves as `certSecretRef` when it has a `ca.crt` (as in Flux).
+    let git_ca = p.kind.is_git() && field(s.secret, &["ca.crt"]).is_some();
+    let certs = s.cert.or(if git_ca { s.secret } else { None });
+    let origin = if s.cert.is_some() {
         "spec.certSecretRef"
     } else {
         "spec.secretRef"
     };
-    if let Some(ca) = field_of(certs, &["ca.crt", "caFile"]) {
-        let c = reqwest::Certificate::from_pem(ca.as_bytes())
-            .map_err(|_| (field, "`ca.crt` is not a PEM certificate".to_owned()))?;
-        b = b.add_root_certificate(c);
+    let ca = field(certs, &["ca.crt", "caFile"]);
+    if let Some(ca) = &ca {
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or((origin, "`ca.crt` holds no PEM certificate".to_owned()))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
     }
     let pair = (
-        field_of(certs, &["tls.crt", "certFile"]),
-        field_of(certs, &["tls.key", "keyFile"]),
+        field(certs, &["tls.crt", "certFile"]),
+        field(certs, &["tls.key", "keyFile"]),
     );
     if let (Some(crt), Some(key)) = pair {
         let id = reqwest::Identity::from_pem(format!("{crt}\n{key}").as_bytes()).map_err(|_| {
-            (
-                field,
-                "`tls.crt`/`tls.key` are not a PEM certificate and key".to_owned(),
-            )
+            let m = "`tls.crt`/`tls.key` are not a PEM certificate and key";
+            (origin, m.to_owned())
         })?;
         b = b.identity(id);
-    } else if s.cert.is_some() && field_of(certs, &["ca.crt", "caFile"]).is_none() {
-        return Err((
-            field,
-            "has neither `ca.crt` nor `tls.crt` and `tls.key`".into(),
-        ));
+    } else if s.cert.is_some() && ca.is_none() {
+        let m = "has neither `ca.crt` nor `tls.crt` and `tls.key`";
+        return Err((origin, m.into()));
     }
     b.build()
         .map_err(|e| ("spec", format!("cannot build an HTTP client: {e}")))
-}
-
-fn field_of(secret: Option<&Value>, keys: &[&str]) -> Option<String> {
-    field(secret, keys)
 }
 
 fn proxy(

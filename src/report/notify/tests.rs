@@ -186,3 +186,26 @@ fn sender_errors_name_the_field_to_fix() {
         matches!(Sender::new(&provider(&proxied), &s, "uid"), Err(Error::Config { field, .. }) if field == "spec.proxySecretRef")
     );
 }
+
+#[test]
+fn cert_secrets_are_read_or_refused_by_field() {
+    let p = provider(
+        &json!({"type": "slack", "address": "https://x.example/h", "certSecretRef": {"name": "c"}}),
+    );
+    let empty = secret("other", "x");
+    let s = ProviderSecrets {
+        cert: Some(&empty),
+        ..Default::default()
+    };
+    assert!(
+        matches!(Sender::new(&p, &s, "uid"), Err(Error::Config { field, .. }) if field == "spec.certSecretRef")
+    );
+    let bad = secret("ca.crt", "not a certificate");
+    let s = ProviderSecrets {
+        cert: Some(&bad),
+        ..Default::default()
+    };
+    assert!(
+        matches!(Sender::new(&p, &s, "uid"), Err(Error::Config { field, .. }) if field == "spec.certSecretRef")
+    );
+}
