@@ -47,6 +47,10 @@ pub const SELECTOR_LABELS: &[&str] = &["app", "name", "app.kubernetes.io/name"];
 
 /// The ConfigMap (in fledge's namespace) listing what sync applied, so only that is pruned.
 pub const INVENTORY: &str = "fledge-inventory";
+/// The ConfigMap (in fledge's namespace) naming the inventories of Flux Kustomizations
+/// (`fledge-inventory.<namespace>.<name>`), so that one removed from the repository is found
+/// without listing ConfigMaps.
+pub const UNIT_INVENTORIES: &str = "fledge-units";
 /// The Secret (in fledge's namespace) holding the installation's revision key.
 pub const REVISION_KEY_SECRET: &str = "fledge-revision-key";
 

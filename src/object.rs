@@ -336,6 +336,7 @@ pub fn secret_field(secret: &Value, key: &str) -> Option<String> {
         .and_then(|b| String::from_utf8(b).ok())
 }
 
+pub mod health;
 pub mod owned;
 pub mod schema;
 

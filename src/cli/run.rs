@@ -43,6 +43,14 @@ pub async fn prepare(args: RunArgs) -> Result<Prepared, Error> {
 #[must_use]
 pub fn programs_needed(config: &Config) -> Vec<(&'static str, String)> {
     let mut needed = Vec::new();
+    if let Some(v) = &config.source.verify {
+        for program in v.keys.programs() {
+            needed.push((
+                program,
+                format!("--verify-keys checks signatures with {program}: install it (Debian: gpgv, openssh-client; deploy/Dockerfile's image has both)"),
+            ));
+        }
+    }
     if config.outcomes.is_some() {
         needed.push((
             "git",

@@ -120,7 +120,43 @@ pub fn sync_line(s: &SyncStatus) -> String {
     for w in &s.warnings {
         let _ = writeln!(warnings, "      warning: {w}");
     }
-    format!("{line}{rewrite}{warnings}\n")
+    format!("{line}{rewrite}{warnings}{}\n", units_table(s))
+}
+
+/// The Flux Kustomizations of the sync, one line each as `flux get kustomizations` prints
+/// them (revision applied, ready, reason, message); nothing for a repository without them.
+fn units_table(s: &SyncStatus) -> String {
+    if s.units.iter().all(|u| u.name == "root") {
+        return String::new();
+    }
+    let width = s
+        .units
+        .iter()
+        .map(|u| u.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(13);
+    let mut out = format!(
+        "      {:<width$}  REVISION  READY  REASON\n",
+        "KUSTOMIZATION"
+    );
+    for u in &s.units {
+        let revision = u
+            .last_applied_revision
+            .as_deref()
+            .map_or("-", |c| &c[..c.len().min(7)]);
+        let ready = if u.ready { "True" } else { "False" };
+        let _ = write!(
+            out,
+            "      {:<width$}  {revision:<8}  {ready:<5}  {}",
+            u.name, u.reason
+        );
+        if !u.message.is_empty() {
+            let _ = write!(out, ": {}", u.message);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `fledge status [--server URL] [--token-file F] [--watch] [-o table|json]`.

@@ -35,19 +35,72 @@ fn parse_entry(e: &str) -> Option<ObjectRef> {
     Some(ObjectRef::new(api, kind, ns, name))
 }
 
+/// Where a sync unit's inventory ConfigMap lives, and how the unit prunes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub namespace: String,
+    /// The ConfigMap's name: [`INVENTORY`] for the root path, `fledge-inventory.<ns>.<name>`
+    /// for a Flux Kustomization.
+    pub name: String,
+    /// The unit's name (`root`, or the Kustomization's `<namespace>/<name>`), recorded in it.
+    pub unit: String,
+    /// Whether what the unit dropped is deleted (Flux's `spec.prune`); the inventory is kept
+    /// true either way.
+    pub prune: bool,
+    /// What becomes of the unit's objects once it is removed from the repository, recorded in
+    /// the inventory (Flux's `spec.deletionPolicy`), since by then its spec is gone.
+    pub deletion: String,
+    /// The ServiceAccount (`<namespace>/<name>`) it applies as, recorded so that its removal
+    /// prunes with the same rights.
+    pub service_account: Option<String>,
+}
+
+impl Home {
+    /// fledge's one inventory in `namespace`, for a repository without Kustomizations.
+    #[must_use]
+    pub fn root(namespace: &str) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            name: INVENTORY.to_owned(),
+            unit: "root".to_owned(),
+            prune: true,
+            deletion: "MirrorPrune".to_owned(),
+            service_account: None,
+        }
+    }
+
+    fn configmap(&self) -> ObjectRef {
+        ObjectRef::new("v1", "ConfigMap", &self.namespace, &self.name)
+    }
+}
+
 /// Writes the inventory ConfigMap.
 async fn write(
     cluster: &impl Cluster,
-    namespace: &str,
+    home: &Home,
     entries: BTreeSet<&String>,
 ) -> Result<(), Error> {
     let list: Vec<&String> = entries.into_iter().collect();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": INVENTORY, "namespace": namespace,
+        "metadata": {"name": home.name, "namespace": home.namespace,
                      "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
-        "data": {"objects": serde_json::to_string(&list).unwrap_or_default()}});
+        "data": {"objects": serde_json::to_string(&list).unwrap_or_default(),
+                 "unit": home.unit,
+                 "prune": home.prune.to_string(),
+                 "deletionPolicy": home.deletion,
+                 "serviceAccount": home.service_account.clone().unwrap_or_default()}});
     cluster.apply(&[cm]).await?;
     Ok(())
+}
+
+/// The inventory a ConfigMap holds.
+fn entries_of(cm: &Value) -> BTreeSet<String> {
+    cm["data"]["objects"]
+        .as_str()
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 /// Why a sync did nothing, or failed part-way.
@@ -198,7 +251,8 @@ pub async fn sync(
     keep: &BTreeSet<ObjectKey>,
     guard: PruneGuard,
 ) -> Result<Synced, SyncError> {
-    sync_with(cluster, inventory_namespace, objects, keep, &guard, None).await
+    let home = Home::root(inventory_namespace);
+    sync_with(cluster, &home, objects, keep, &guard, None).await
 }
 
 /// [`sync`], with the inventory this process last wrote: it stands in for the inventory
@@ -206,34 +260,40 @@ pub async fn sync(
 /// is still pruned.
 pub async fn sync_with(
     cluster: &impl Cluster,
-    inventory_namespace: &str,
+    home: &Home,
+    objects: &[Value],
+    keep: &BTreeSet<ObjectKey>,
+    guard: &PruneGuard,
+    remembered: Option<&BTreeSet<String>>,
+) -> Result<Synced, SyncError> {
+    sync_as(cluster, cluster, home, objects, keep, guard, remembered).await
+}
+
+/// [`sync_with`], the objects applied, read and pruned as `tenant` (a Kustomization's
+/// `serviceAccountName`, impersonated), the inventory kept as `own` (fledge itself).
+pub async fn sync_as<C: Cluster>(
+    own: &C,
+    cluster: &C,
+    home: &Home,
     objects: &[Value],
     keep: &BTreeSet<ObjectKey>,
     guard: &PruneGuard,
     remembered: Option<&BTreeSet<String>>,
 ) -> Result<Synced, SyncError> {
     check_secrets(objects)?;
-    let stored = cluster
-        .get(&ObjectRef::new(
-            "v1",
-            "ConfigMap",
-            inventory_namespace,
-            INVENTORY,
-        ))
-        .await?;
+    let stored = own.get(&home.configmap()).await?;
     let inventory_restored = stored.is_none() && remembered.is_some();
     let inventory_missing = stored.is_none() && remembered.is_none();
     let previous: BTreeSet<String> = match stored {
-        Some(cm) => cm["data"]["objects"]
-            .as_str()
-            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
+        Some(cm) => entries_of(&cm),
         None => remembered.cloned().unwrap_or_default(),
     };
     let current: BTreeSet<String> = objects.iter().filter_map(entry).collect();
-    let (mut gone, missing) = prunable(cluster, &previous, &current, keep).await?;
+    let (mut gone, missing) = if home.prune {
+        prunable(own, cluster, &previous, &current, keep).await?
+    } else {
+        (Vec::new(), 0)
+    };
     let held = previous.len() - missing;
     // Counted by consequence: what fledge applied inside a pruned Namespace goes with it.
     let mut names: Vec<String> = gone.iter().map(|(_, k, _)| k.to_string()).collect();
@@ -271,7 +331,7 @@ pub async fn sync_with(
     // Namespaces and CRDs before the rest) leaves nothing applied that is not in the inventory.
     if !current.is_subset(&previous) || inventory_restored {
         let union: BTreeSet<&String> = previous.iter().chain(&current).collect();
-        write(cluster, inventory_namespace, union).await?;
+        write(own, home, union).await?;
     }
     cluster.apply(objects).await?;
     let mut pruned = Vec::new();
@@ -281,7 +341,7 @@ pub async fn sync_with(
         cluster.delete(&object).await?;
         pruned.push(k.to_string());
     }
-    write(cluster, inventory_namespace, current.iter().collect()).await?;
+    write(own, home, current.iter().collect()).await?;
     Ok(Synced {
         applied: objects.len(),
         pruned,
@@ -289,6 +349,111 @@ pub async fn sync_with(
         inventory_restored,
         inventory_missing,
     })
+}
+
+/// The inventory of a Flux Kustomization as the cluster holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The ConfigMap's name.
+    pub name: String,
+    /// The unit's name, as it recorded it.
+    pub unit: String,
+    pub entries: BTreeSet<String>,
+    /// What the unit asked when it last synced.
+    pub prune: bool,
+    pub deletion: String,
+    pub service_account: Option<String>,
+}
+
+/// The inventories of Flux Kustomizations in `namespace` that [`record_units`] named (the root
+/// path's is not among them); one named but gone is left out.
+pub async fn unit_inventories(
+    cluster: &impl Cluster,
+    namespace: &str,
+) -> Result<Vec<Stored>, Error> {
+    let mut out = Vec::new();
+    for name in recorded_units(cluster, namespace).await? {
+        let Some(cm) = cluster
+            .get(&ObjectRef::new("v1", "ConfigMap", namespace, &name))
+            .await?
+        else {
+            continue;
+        };
+        out.push(Stored {
+            unit: cm["data"]["unit"].as_str().unwrap_or(&name).to_owned(),
+            entries: entries_of(&cm),
+            prune: cm["data"]["prune"] != "false",
+            deletion: cm["data"]["deletionPolicy"]
+                .as_str()
+                .unwrap_or("MirrorPrune")
+                .to_owned(),
+            service_account: cm["data"]["serviceAccount"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// The names of the Kustomizations' inventories recorded in `namespace`.
+pub async fn recorded_units(
+    cluster: &impl Cluster,
+    namespace: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let list = cluster
+        .get(&ObjectRef::new(
+            "v1",
+            "ConfigMap",
+            namespace,
+            keys::UNIT_INVENTORIES,
+        ))
+        .await?;
+    Ok(list.as_ref().map(entries_of).unwrap_or_default())
+}
+
+/// Records the names of the Kustomizations' inventories in `namespace`.
+pub async fn record_units(
+    cluster: &impl Cluster,
+    namespace: &str,
+    names: &BTreeSet<String>,
+) -> Result<(), Error> {
+    let list: Vec<&String> = names.iter().collect();
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": keys::UNIT_INVENTORIES, "namespace": namespace,
+                     "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
+        "data": {"objects": serde_json::to_string(&list).unwrap_or_default()}});
+    cluster.apply(&[cm]).await?;
+    Ok(())
+}
+
+/// Takes down the inventory of a unit removed from the repository: first, as its recorded
+/// `deletionPolicy` says, prunes what it applied and `keep` does not hold (`MirrorPrune` when
+/// it pruned, `Delete` and `WaitForTermination` always, `Orphan` never), under `guard`.
+pub async fn retire<C: Cluster>(
+    own: &C,
+    cluster: &C,
+    namespace: &str,
+    stored: &Stored,
+    keep: &BTreeSet<ObjectKey>,
+    guard: &PruneGuard,
+) -> Result<Synced, SyncError> {
+    let home = Home {
+        namespace: namespace.to_owned(),
+        name: stored.name.clone(),
+        unit: stored.unit.clone(),
+        prune: match stored.deletion.as_str() {
+            "Orphan" => false,
+            "Delete" | "WaitForTermination" => true,
+            _ => stored.prune,
+        },
+        deletion: stored.deletion.clone(),
+        service_account: stored.service_account.clone(),
+    };
+    let synced = sync_as(own, cluster, &home, &[], keep, guard, None).await?;
+    own.delete(&home.configmap()).await?;
+    Ok(synced)
 }
 
 /// The objects that fledge applied (its field manager owns them by server-side apply) and that
@@ -342,8 +507,9 @@ type Prunable = (ObjectRef, ObjectKey, Value);
 /// many of those do not exist. Only what exists is pruned or counted: an object the server
 /// refused before (recorded, never applied) or deleted by hand simply leaves the inventory; one
 /// annotated to opt out of pruning stays.
-async fn prunable(
-    cluster: &impl Cluster,
+async fn prunable<C: Cluster>(
+    own: &C,
+    cluster: &C,
     previous: &BTreeSet<String>,
     current: &BTreeSet<String>,
     keep: &BTreeSet<ObjectKey>,
@@ -360,7 +526,15 @@ async fn prunable(
     let mut gone = Vec::new();
     let mut missing = 0;
     for (object, k) in candidates {
-        let live = cluster.get(&object).await?;
+        let live = match cluster.get(&object).await {
+            // A tenant may not read what it was refused and never applied (the inventory
+            // records an apply before it is tried): fledge looks as itself whether it exists.
+            Err(e) if e.fault() == super::Fault::Forbidden => match own.get(&object).await? {
+                None => None,
+                Some(_) => return Err(e),
+            },
+            read => read?,
+        };
         match live {
             None => missing += 1,
             Some(live)

@@ -263,6 +263,9 @@ type Resolved = HashMap<(String, String), (ApiResource, bool)>;
 #[derive(Clone)]
 pub struct KubeCluster {
     client: kube::Client,
+    /// The configuration the client came from, when known: an impersonating client is made
+    /// from it.
+    config: Option<Arc<kube::Config>>,
     resources: Arc<Mutex<Resolved>>,
     crd_timeout: Duration,
 }
@@ -300,9 +303,32 @@ impl KubeCluster {
     pub fn new(client: kube::Client) -> Self {
         Self {
             client,
+            config: None,
             resources: Arc::default(),
             crd_timeout: Duration::from_mins(1),
         }
+    }
+
+    /// The same cluster, every request made as the ServiceAccount `namespace/name` (Kubernetes
+    /// impersonation, as Flux's `serviceAccountName` does it: the user
+    /// `system:serviceaccount:<namespace>:<name>`), so that it can do only what that account
+    /// may. fledge's own account needs the `impersonate` verb on `serviceaccounts`.
+    pub fn impersonating(&self, namespace: &str, name: &str) -> Result<Self, Error> {
+        let Some(config) = &self.config else {
+            return Err(Error::Invalid(
+                "this client was not made from a configuration; it cannot impersonate".to_owned(),
+            ));
+        };
+        let mut config = (**config).clone();
+        config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+        config.auth_info.impersonate_groups = None;
+        let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Self {
+            client,
+            config: None,
+            resources: self.resources.clone(),
+            crd_timeout: self.crd_timeout,
+        })
     }
 
     /// The kube-rs client (for what fledge does with the API beyond objects: leases).
@@ -336,8 +362,12 @@ impl KubeCluster {
         // A stalled API server must fail a request, not hang the reconciler: kube sets no read
         // timeout by default.
         config.read_timeout = Some(REQUEST_TIMEOUT);
-        let client = kube::Client::try_from(config).map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok(Self::new(client))
+        let client =
+            kube::Client::try_from(config.clone()).map_err(|e| Error::Invalid(e.to_string()))?;
+        Ok(Self {
+            config: Some(Arc::new(config)),
+            ..Self::new(client)
+        })
     }
 
     /// The API resource for an apiVersion and kind: built-ins from a table, others by discovery

@@ -413,8 +413,13 @@ impl SimCluster {
                 }
                 s
             } else if since >= self.ready_delay {
+                // The conditions the deployment controller sets once a rollout completed, which
+                // kstatus (and so Flux's health checks) reads.
                 json!({"observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
-                       "readyReplicas": replicas, "availableReplicas": replicas})
+                       "readyReplicas": replicas, "availableReplicas": replicas,
+                       "conditions": [
+                           {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                           {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]})
             } else {
                 continue;
             };

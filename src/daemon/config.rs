@@ -22,7 +22,9 @@ use crate::release::state::DEFAULT_PROMOTED_WINDOW;
 use crate::report::alerts::Target;
 use crate::report::forge::{ForgeConfig, ForgeKind};
 use crate::source::poller::Timing;
-use crate::source::{Auth, Reference, SourceConfig, SshAuth, webhook};
+use crate::source::{
+    Auth, Reference, SourceConfig, SshAuth, Verification, Verifier, VerifyMode, webhook,
+};
 use crate::writeback::WriterConfig;
 
 /// Settings of the daemon. Every field can be given as a flag or in the `--config` file
@@ -68,6 +70,16 @@ pub struct RunArgs {
     /// ssh: known_hosts file (default ~/.ssh/known_hosts)
     #[arg(long)]
     pub known_hosts_file: Option<PathBuf>,
+    /// Refuse commits not signed by these keys: a file or a directory holding them as a Flux
+    /// verification Secret does (the Secret mounted as a volume): `*.sshpub` SSH public keys
+    /// (authorized_keys lines), any other file (`*.asc`) an armored OpenPGP key ring. A refused
+    /// commit is never rendered or applied
+    #[arg(long)]
+    pub verify_keys: Option<PathBuf>,
+    /// What --verify-keys checks, as Flux's spec.verify.mode: `head` (the commit, the default),
+    /// `tag` (the annotated tag --tag or --semver tracks) or `tagandhead` (both)
+    #[arg(long)]
+    pub verify_mode: Option<String>,
     /// `kube` (kubeconfig or in-cluster) or `sim[:DIR]` (the simulated cluster, persisted in DIR)
     #[arg(long)]
     pub cluster: Option<String>,
@@ -155,6 +167,11 @@ pub struct RunArgs {
     /// `Fledge-Allow-Prune: Kind/name` trailer in a commit message (default false)
     #[arg(long)]
     pub allow_destructive_prune: Option<bool>,
+    /// File of age identities (as `SOPS_AGE_KEY_FILE` holds them) that decrypt SOPS-encrypted
+    /// manifests of the root path, and of a Flux Kustomization whose `spec.decryption` names no
+    /// Secret (one that names a Secret uses that Secret's keys, as Flux does)
+    #[arg(long)]
+    pub sops_age_key_file: Option<PathBuf>,
     /// Commit statuses: github, gitlab, gitea (forgejo) or bitbucket
     #[arg(long)]
     pub forge: Option<String>,
@@ -333,6 +350,8 @@ pub struct OutcomeConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: SourceConfig,
+    /// `--sops-age-key-file`.
+    pub sops_keys: Option<std::sync::Arc<crate::sops::Keys>>,
     pub timing: Timing,
     /// Directory of the repository to render.
     pub path: String,
@@ -410,13 +429,9 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     let outcomes = source.as_ref().and_then(|s| c.outcomes(a, s, &cache_dir));
     let interval = c.duration("interval", a.interval.as_deref(), Duration::from_mins(1));
     let api_token = c.secret(a.api_token_file.as_deref(), "--api-token-file");
-    let max_share = a.max_prune_share.unwrap_or(PruneGuard::default().max_share);
-    if !(0.0..=1.0).contains(&max_share) {
-        c.problem(format!(
-            "--max-prune-share {max_share} must be a share between 0 and 1 (0.5 is half)"
-        ));
-    }
+    let prune_guard = c.prune_guard(a);
     let hook_secrets = c.hook_secrets(a);
+    let sops_keys = c.sops_keys(a);
     let forge = c.forge(a);
     let listen = a.listen.unwrap_or_else(|| {
         if is_sim {
@@ -442,6 +457,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     }
     Ok(Config {
         source,
+        sops_keys,
         timing: Timing {
             interval,
             ..Timing::default()
@@ -458,11 +474,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
             .namespace
             .clone()
             .unwrap_or_else(|| "fledge-system".into()),
-        prune_guard: PruneGuard {
-            max_share,
-            destructive: a.allow_destructive_prune.unwrap_or(false),
-            ..PruneGuard::default()
-        },
+        prune_guard,
         api_token,
         min_interval: Duration::from_secs(10),
         time_scale,
@@ -535,6 +547,31 @@ impl Check {
         self.check(Secret::from_file(p).map_err(|e| format!("{flag} {}: {e}", p.display())))
     }
 
+    /// `--max-prune-share` and `--allow-destructive-prune`.
+    fn prune_guard(&mut self, a: &RunArgs) -> PruneGuard {
+        let max_share = a.max_prune_share.unwrap_or(PruneGuard::default().max_share);
+        if !(0.0..=1.0).contains(&max_share) {
+            self.problem(format!(
+                "--max-prune-share {max_share} must be a share between 0 and 1 (0.5 is half)"
+            ));
+        }
+        PruneGuard {
+            max_share,
+            destructive: a.allow_destructive_prune.unwrap_or(false),
+            ..PruneGuard::default()
+        }
+    }
+
+    /// The age keys of `--sops-age-key-file`, if given; a file that holds none is a problem.
+    fn sops_keys(&mut self, a: &RunArgs) -> Option<std::sync::Arc<crate::sops::Keys>> {
+        let path = a.sops_age_key_file.as_deref()?;
+        let flag = "--sops-age-key-file";
+        let secret = self.secret(Some(path), flag)?;
+        let keys = crate::sops::Keys::from_key_file(&path.display().to_string(), secret.expose())
+            .map_err(|e| format!("{flag} {}: {e}", path.display()));
+        self.check(keys).map(std::sync::Arc::new)
+    }
+
     /// Whether the credential file `path` names, if any, can be read and is not empty.
     fn present(&mut self, path: Option<&Path>, flag: &str) -> bool {
         path.is_none() || self.secret(path, flag).is_some()
@@ -605,8 +642,34 @@ impl Check {
             cache_dir: cache_dir.join("source"),
             auth,
             timeout: Duration::from_secs(30),
-            verify: None,
+            verify: self.verification(a),
         })
+    }
+
+    /// `--verify-keys` and `--verify-mode`. The keys are public: they are read from a file or
+    /// a directory only (as a mounted Secret gives them), not from the environment.
+    fn verification(&mut self, a: &RunArgs) -> Option<Verification> {
+        let mode = match a.verify_mode.as_deref() {
+            None => VerifyMode::Head,
+            Some(m) => self.check(VerifyMode::from_flag(m).ok_or_else(|| {
+                format!("--verify-mode {m:?} is not a mode: give head, tag or tagandhead")
+            }))?,
+        };
+        let Some(path) = &a.verify_keys else {
+            if a.verify_mode.is_some() {
+                self.problem("--verify-mode needs --verify-keys (the trusted keys)".into());
+            }
+            return None;
+        };
+        if mode.tag() && a.tag.is_none() && a.semver.is_none() {
+            self.problem(format!(
+                "--verify-mode {} checks the signature of the tag tracked, but no tag is tracked: give --tag or --semver, or verify the commit with --verify-mode head",
+                a.verify_mode.as_deref().unwrap_or_default()
+            ));
+        }
+        let keys =
+            self.check(Verifier::from_path(path).map_err(|e| format!("--verify-keys {e}")))?;
+        Some(Verification { keys, mode })
     }
 
     fn cluster(&mut self, a: &RunArgs) -> Option<ClusterChoice> {

@@ -11,6 +11,7 @@ use super::shared::{Clock, Shared};
 use crate::release::spec::Provider;
 use crate::report::alerts::{Alert, Target};
 use crate::revision::HashKey;
+use crate::rollout::targets::BuildEnv;
 
 /// The reconciler's and the outcome writer's common inputs.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct Context {
     pub provider: Provider,
     /// The installation's revision key.
     pub key: HashKey,
+    /// What a build reads beyond the commit (the cluster's ConfigMaps and Secrets, SOPS keys).
+    pub env: BuildEnv,
     /// Counters, views and the sync's status, read by the API.
     pub shared: Arc<Shared>,
     /// The reporter's queue.

@@ -68,8 +68,8 @@ pub async fn connect(config: &Config) -> Result<Edges, String> {
     })
 }
 
-/// `--cluster kube` or `--cluster sim[:DIR]`.
-#[derive(Debug)]
+/// `--cluster kube` or `--cluster sim[:DIR]`. Clones share the connection (or the simulation).
+#[derive(Debug, Clone)]
 pub enum AnyCluster {
     Kube(KubeCluster),
     Sim(SimHandle),
@@ -140,5 +140,47 @@ impl MetricSource for AnyMetrics {
             Self::Sim(s) => s.query(request).await,
             Self::Mirrored(m) => m.query(request).await,
         }
+    }
+}
+
+impl AnyCluster {
+    /// The same cluster as the ServiceAccount `<namespace>/<name>` (impersonated). The
+    /// simulated cluster keeps no RBAC: there it is the same cluster.
+    pub fn impersonating(&self, account: &str) -> Result<Self, cluster::Error> {
+        let (namespace, name) = account.split_once('/').unwrap_or(("default", account));
+        match self {
+            Self::Kube(c) => Ok(Self::Kube(c.impersonating(namespace, name)?)),
+            Self::Sim(s) => Ok(Self::Sim(s.clone())),
+        }
+    }
+}
+
+/// The cluster as a build reads it: the ConfigMaps and Secrets Flux Kustomizations name, read
+/// from the build's blocking thread.
+pub struct BlockingCluster {
+    cluster: AnyCluster,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BlockingCluster {
+    /// Reads `cluster` on the current runtime; call from within it.
+    #[must_use]
+    pub fn new(cluster: AnyCluster) -> Self {
+        Self {
+            cluster,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl crate::rollout::targets::ClusterData for BlockingCluster {
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String> {
+        let r = ObjectRef::new("v1", kind, namespace, name);
+        self.runtime.block_on(self.cluster.get(&r)).map_err(|e| {
+            format!(
+                "{kind} {namespace}/{name} cannot be read: {}",
+                crate::chain::Chain(&e)
+            )
+        })
     }
 }

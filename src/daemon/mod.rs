@@ -102,10 +102,15 @@ pub async fn run(
         alert_rx,
         shutdown.clone(),
     ));
+    let env = crate::rollout::targets::BuildEnv {
+        cluster: Arc::new(edges::BlockingCluster::new(edges.cluster.clone())),
+        keys: config.sops_keys.clone(),
+    };
     let ctx = Context {
         path: config.path.clone(),
         provider: config.mesh_provider.clone(),
         key,
+        env,
         shared,
         alerts: alert_tx,
         global_alerts: config.global_alerts.clone(),

@@ -298,10 +298,11 @@ impl Writer {
             .as_deref()
             .and_then(|c| Oid::from_str(c).ok());
         let primary = s.primary_revision.clone();
-        let (path, provider, hkey, release) = (
+        let (path, provider, hkey, env, release) = (
             self.ctx.path.clone(),
             self.ctx.provider.clone(),
             self.ctx.key.clone(),
+            self.ctx.env.clone(),
             key.to_owned(),
         );
         let short = rev[..rev.len().min(12)].to_owned();
@@ -315,8 +316,15 @@ impl Writer {
                 // The release's revision at a commit: render that commit's tree.
                 let revision_at = |c: Oid| -> Option<String> {
                     let snap = crate::source::read_tree(repo, c).ok()?;
-                    let d = targets::desired(&snap.files, &path, &c.to_string(), &provider, &hkey)
-                        .ok()?;
+                    let d = targets::desired(
+                        &snap.files,
+                        &path,
+                        &c.to_string(),
+                        &provider,
+                        &hkey,
+                        &env,
+                    )
+                    .ok()?;
                     d.releases
                         .get(release2.as_str())
                         .map(|t| t.revision.id.0.clone())

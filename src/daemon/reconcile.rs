@@ -12,6 +12,7 @@
 mod policy;
 mod syncing;
 mod ticks;
+mod units;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -45,22 +46,36 @@ struct Entry {
     failures: u32,
 }
 
-/// The plain objects of the last commit that rendered, and when sync applies them next: sync
-/// runs again each `--interval` on the same commit (correcting drift), and sooner after a
-/// passing fault (see [`policy`]).
+/// The plain objects of the last commit that rendered, in sync units, each with when sync
+/// applies it next: a unit runs again each interval on the same commit (correcting drift), and
+/// sooner after a passing fault (see [`policy`]) or while it waits for another.
 struct Declared {
     commit: CommitId,
     plain: Vec<Value>,
     owned: BTreeSet<ObjectKey>,
     /// Releases whose Canary this commit breaks, with why.
     held: BTreeMap<ReleaseKey, String>,
-    /// The Namespaces and CRDs the commits since the last synced one allow to prune.
+    /// The Namespaces and CRDs (and removed Kustomizations) the commits since the last synced
+    /// one allow to prune.
     allowed: BTreeSet<String>,
-    next_sync: Instant,
+    /// The sync units, dependencies first.
+    units: Vec<UnitRun>,
+    /// Whether the inventories of Kustomizations removed from the repository were taken down.
+    retired: bool,
+    /// The commit's releases, adopted as the units that declare their Canaries sync.
+    releases: Option<Desired>,
+}
+
+/// A sync unit and when it is applied next.
+struct UnitRun {
+    unit: targets::SyncUnit,
+    next: Instant,
     /// Syncs failed in a row, for the error policy's backoff.
     failures: u32,
-    /// The commit's releases, adopted once its objects synced.
-    releases: Option<Desired>,
+    /// It waits for another unit, or failed: the loop wakes for it rather than at the polls.
+    urgent: bool,
+    /// Since when it waits for its objects' health, applied at the commit.
+    health_since: Option<Instant>,
 }
 
 /// The reconciler's state and edges.
@@ -74,6 +89,9 @@ pub(super) struct Reconciler {
     /// The (revision, commit) that brought each release's current revision.
     brought: BTreeMap<ReleaseKey, (RevisionId, CommitId)>,
     seen_commit: Option<CommitId>,
+    /// The snapshot of the commit last rendered, built again when a unit could not read what
+    /// it needs from the cluster.
+    snapshot: Option<Arc<crate::source::Snapshot>>,
     /// The newest commit when it did not render, with why: its failure stays the sync's
     /// status while the last good commit is synced again.
     unrendered: Option<(CommitId, NotReady)>,
@@ -83,15 +101,29 @@ pub(super) struct Reconciler {
     held: BTreeMap<ReleaseKey, String>,
     providers: BTreeMap<(String, String), AlertProvider>,
     last_polls: u64,
-    /// The inventory this process last wrote: it stands in for the inventory ConfigMap if that
-    /// is deleted.
-    inventory: Option<BTreeSet<String>>,
+    /// The inventory this process last wrote for each unit (by ConfigMap name): it stands in
+    /// for the inventory ConfigMap if that is deleted.
+    inventories: BTreeMap<String, BTreeSet<String>>,
+    /// The cluster as each ServiceAccount a Kustomization names (`serviceAccountName`).
+    tenants: BTreeMap<String, super::edges::AnyCluster>,
+    /// The inventories of Flux Kustomizations recorded in the cluster, once read.
+    recorded: Option<BTreeSet<String>>,
+    /// Each unit's status, by unit name.
+    unit_status: BTreeMap<String, crate::report::sync::UnitStatus>,
     /// The last sync's commit and outcome.
     last_sync: Option<(CommitId, Result<(), NotReady>)>,
-    /// Why the repository cannot be polled, when it cannot (for longer than an interval).
-    source_failure: Option<String>,
+    /// Why the repository cannot be polled, when it cannot (for longer than an interval), or
+    /// why its newest commit was refused (at once): the reason and the message.
+    source_failure: Option<(crate::report::sync::SyncReason, String)>,
     /// Whether this process looked for objects fledge applied that a lost inventory held.
     scanned: bool,
+}
+
+impl Declared {
+    /// When the loop should wake for a unit that failed or waits.
+    fn wake(&self) -> Option<Instant> {
+        self.units.iter().filter(|u| u.urgent).map(|u| u.next).min()
+    }
 }
 
 impl Reconciler {
@@ -110,12 +142,16 @@ impl Reconciler {
             states: BTreeMap::new(),
             brought: BTreeMap::new(),
             seen_commit: None,
+            snapshot: None,
             unrendered: None,
             declared: None,
             held: BTreeMap::new(),
             providers: BTreeMap::new(),
             last_polls: 0,
-            inventory: None,
+            inventories: BTreeMap::new(),
+            tenants: BTreeMap::new(),
+            recorded: None,
+            unit_status: BTreeMap::new(),
             last_sync: None,
             source_failure: None,
             scanned: false,
@@ -153,10 +189,10 @@ impl Reconciler {
                 self.resync_if_due().await;
             }
             next_due = self.tick_due().await;
-            // A failed sync is tried again on its own schedule; one that succeeded runs again
-            // at the polls.
-            if let Some(d) = self.declared.as_ref().filter(|d| d.failures > 0) {
-                next_due = Some(next_due.map_or(d.next_sync, |t| t.min(d.next_sync)));
+            // A failed or waiting unit is tried again on its own schedule; one that succeeded
+            // runs again at the polls.
+            if let Some(at) = self.declared.as_ref().and_then(Declared::wake) {
+                next_due = Some(next_due.map_or(at, |t| t.min(at)));
             }
             self.publish();
         }
@@ -178,8 +214,9 @@ impl Reconciler {
     }
 
     /// Takes the commit's releases: each keeps the commit that first brought its revision, and
-    /// its schedule unless its target or spec changed (then it is due at once).
-    async fn adopt(&mut self, d: Desired, commit: &CommitId) {
+    /// its schedule unless its target or spec changed (then it is due at once). Releases in
+    /// `pending` (their unit did not sync yet) keep what they had.
+    async fn adopt(&mut self, d: Desired, commit: &CommitId, pending: &BTreeSet<ReleaseKey>) {
         self.exec.templates = d.templates;
         self.providers = d.alert_providers;
         let now = Instant::now();
@@ -215,7 +252,7 @@ impl Reconciler {
             );
         }
         for (k, e) in std::mem::take(&mut self.entries) {
-            if self.held.contains_key(&k) {
+            if self.held.contains_key(&k) || pending.contains(&k) {
                 next.insert(k, e);
                 continue;
             }

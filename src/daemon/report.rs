@@ -52,12 +52,18 @@ pub(super) async fn report(
     }
 }
 
-/// The commit status of the sync and of every release in the world.
+/// The commit status of the sync (and of a commit verification refused), of each of its Flux
+/// Kustomizations and of every release in the world.
 async fn post_statuses(f: &Forge, w: &World, cluster_name: &str) {
-    if let Some(st) = forge::sync_status_of(&w.sync, cluster_name)
-        && let Err(e) = f.post(&st).await
+    let sync = forge::sync_status_of(&w.sync, cluster_name);
+    for st in sync
+        .into_iter()
+        .chain(forge::refused_status_of(&w.sync, cluster_name))
+        .chain(forge::unit_statuses_of(&w.sync, cluster_name))
     {
-        warn!(error = %Chain(&e), "commit status not posted");
+        if let Err(e) = f.post(&st).await {
+            warn!(error = %Chain(&e), "commit status not posted");
+        }
     }
     for (t, s) in w.releases.values() {
         let view = ReleaseView::of(t, s);

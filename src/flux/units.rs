@@ -33,6 +33,8 @@ const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "flux");
 /// One sync unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
+    /// Whether it is the root path fledge runs on.
+    pub root: bool,
     /// The Kustomization, or `None` for a root path no Kustomization names.
     pub kustomization: Option<Kustomization>,
     /// Its path in the repository (`""` is the root of the repository).
@@ -104,6 +106,7 @@ pub fn discover<E: Display>(
         .as_ref()
         .and_then(|k| taken.repositories.get(&k.source().1).cloned());
     let mut found = vec![Unit {
+        root: true,
         path: root_path,
         build: root_kustomization
             .as_ref()
@@ -142,6 +145,7 @@ pub fn discover<E: Display>(
             },
         };
         found.push(Unit {
+            root: false,
             path: k.path(),
             kustomization: Some(k),
             build: outcome,
@@ -164,12 +168,6 @@ fn refusal(k: &Kustomization, root_repo: &Id) -> Option<String> {
         return Some(
             "spec.kubeConfig: applying to another cluster is not supported; fledge applies to the cluster it runs in (remove the field, or run fledge in that cluster)".to_owned(),
         );
-    }
-    if let Some(sa) = &k.spec.service_account_name {
-        return Some(format!(
-            "spec.serviceAccountName: applying as ServiceAccount {}/{sa} (impersonation) is not supported yet; fledge refuses rather than apply it with its own rights",
-            k.id.namespace
-        ));
     }
     None
 }

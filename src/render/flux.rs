@@ -18,7 +18,7 @@
 //!
 //! What it deliberately does not do: source-controller's ignore rules (`.sourceignore`, the
 //! default exclusions such as `.git/` or `.github/`) are the source stage's, applied to the
-//! snapshot before it reaches here; SOPS decryption (`spec.decryption`) is refused; Flux's
+//! snapshot before it reaches here; SOPS keys (`spec.decryption`) are the caller's; Flux's
 //! apply-time normalisation (defaults such as Service protocols) belongs to sync.
 
 use std::collections::BTreeMap;
@@ -26,7 +26,8 @@ use std::io;
 
 use serde_json::{Map, Value};
 
-use super::build::render as kustomize_build;
+use super::build::render_with as kustomize_build;
+use super::decrypt::Options;
 use super::fs::{self, Entry, Files};
 use super::kustomization::FILE_NAMES;
 use super::varsub::{self, PostBuild, Source, SourceKind, Strategy};
@@ -193,12 +194,8 @@ impl FluxOverlay {
                 "buildMetadata" => o.build_metadata = strings(v, k)?,
                 "postBuild" if v.is_null() => {}
                 "postBuild" => o.post_build = Some(post_build(v, strict, resolve)?),
-                "decryption" => {
-                    return Err(spec_error(
-                        "decryption",
-                        "SOPS decryption is not supported by fledge yet: commit the manifests without it",
-                    ));
-                }
+                // The keys are the caller's (see `build_with`): read from the Secret it names.
+                "decryption" => {}
                 other if SYNC_FIELDS.contains(&other) => {}
                 other => return Err(spec_error(other, "unknown field")),
             }
@@ -265,13 +262,24 @@ fn post_build(v: &Value, strict: bool, resolve: &Resolver<'_>) -> Result<PostBui
 
 /// Builds the Flux Kustomization path `path` (root-relative) of a snapshot with `overlay`.
 pub fn build(files: &dyn Files, path: &str, overlay: &FluxOverlay) -> Result<Vec<Value>, Error> {
+    build_with(files, path, overlay, &Options::default())
+}
+
+/// [`build`], SOPS-encrypted inputs decrypted by `options.decrypt` (the keys of the
+/// Kustomization's `spec.decryption`) where kustomize-controller decrypts them.
+pub fn build_with(
+    files: &dyn Files,
+    path: &str,
+    overlay: &FluxOverlay,
+    options: &Options<'_>,
+) -> Result<Vec<Value>, Error> {
     let dir = match path.trim_start_matches("./").trim_end_matches('/') {
         "." => "",
         d => d,
     };
     if !dir.is_empty() && files.entry(dir) != Some(Entry::Dir) {
         // The renderer says why (missing, a loop, a link out of the root).
-        return kustomize_build(files, dir);
+        return kustomize_build(files, dir, options);
     }
     let (kpath, mut kustomization) = generate(files, dir, overlay)?;
     // kustomize-controller runs kustomize with no `--reorder` option at all (neither `legacy`
@@ -288,7 +296,7 @@ pub fn build(files: &dyn Files, path: &str, overlay: &FluxOverlay) -> Result<Vec
         path: kpath,
         bytes: text.into_bytes(),
     };
-    let mut objects = kustomize_build(&view, dir)?;
+    let mut objects = kustomize_build(&view, dir, options)?;
     for o in &objects {
         if o["apiVersion"].as_str().is_none_or(str::is_empty) {
             return Err(Error::invalid(

@@ -14,7 +14,7 @@ use sha1::Digest as _;
 use crate::net::Secret;
 use crate::net::http_client;
 use crate::release::ReleaseView;
-use crate::report::sync::SyncStatus;
+use crate::report::sync::{SyncReason, SyncStatus};
 
 /// Which forge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,46 @@ pub fn sync_status_of(s: &SyncStatus, cluster: &str) -> Option<CommitStatus> {
         context: format!("fledge/{cluster}/sync"),
         state,
         description: truncate(&description, 140),
+    })
+}
+
+/// The status of each Flux Kustomization of the sync on the commit it last tried, as Flux's
+/// notification-controller posts one per Kustomization: `success` when ready, `pending` while
+/// it waits for a dependency, `failure` with the reason otherwise (a suspended one posts none).
+#[must_use]
+pub fn unit_statuses_of(s: &SyncStatus, cluster: &str) -> Vec<CommitStatus> {
+    s.units
+        .iter()
+        .filter(|u| u.name != "root" && u.reason != SyncReason::Suspended)
+        .filter_map(|u| {
+            let sha = u.last_attempted_revision.as_ref()?;
+            let (state, description) = match u.reason {
+                _ if u.ready => (State::Success, "synced".to_owned()),
+                SyncReason::DependencyNotReady | SyncReason::Progressing => {
+                    (State::Pending, format!("{}: {}", u.reason, u.message))
+                }
+                _ => (State::Failure, format!("{}: {}", u.reason, u.message)),
+            };
+            Some(CommitStatus {
+                sha: sha.to_string(),
+                context: format!("fledge/{cluster}/kustomization/{}", u.name),
+                state,
+                description: truncate(&description, 140),
+            })
+        })
+        .collect()
+}
+
+/// The failing status of the commit signature verification refused, under the sync's context;
+/// `None` when none was.
+#[must_use]
+pub fn refused_status_of(s: &SyncStatus, cluster: &str) -> Option<CommitStatus> {
+    let sha = s.refused_commit.as_ref()?;
+    Some(CommitStatus {
+        sha: sha.to_string(),
+        context: format!("fledge/{cluster}/sync"),
+        state: State::Failure,
+        description: truncate(&format!("VerificationFailed: {}", s.message), 140),
     })
 }
 

@@ -20,6 +20,9 @@ pub enum SyncReason {
     Ready,
     /// The repository cannot be polled.
     FetchFailed,
+    /// The newest commit (or the tag naming it) is not signed by a trusted key
+    /// (`--verify-keys`): nothing of it is rendered or applied.
+    VerificationFailed,
     /// `--path` is not in the commit.
     PathMissing,
     /// The commit does not render (a typo in Git).
@@ -30,6 +33,12 @@ pub enum SyncReason {
     PruneRefused,
     /// The cluster refused the commit's objects, or could not be reached.
     ApplyFailed,
+    /// A Kustomization waits for one it depends on (`spec.dependsOn`).
+    DependencyNotReady,
+    /// A Kustomization is suspended (`spec.suspend`): nothing applied or pruned.
+    Suspended,
+    /// A Kustomization's objects did not become healthy in its `spec.timeout`.
+    HealthCheckFailed,
 }
 
 impl SyncReason {
@@ -39,11 +48,15 @@ impl SyncReason {
             Self::Progressing => "Progressing",
             Self::Ready => "Ready",
             Self::FetchFailed => "FetchFailed",
+            Self::VerificationFailed => "VerificationFailed",
             Self::PathMissing => "PathMissing",
             Self::RenderFailed => "RenderFailed",
             Self::CanaryInvalid => "CanaryInvalid",
             Self::PruneRefused => "PruneRefused",
             Self::ApplyFailed => "ApplyFailed",
+            Self::DependencyNotReady => "DependencyNotReady",
+            Self::Suspended => "Suspended",
+            Self::HealthCheckFailed => "HealthCheckFailed",
         }
     }
 }
@@ -79,6 +92,9 @@ pub struct SyncStatus {
     pub commit: Option<CommitId>,
     /// The last commit that synced whole.
     pub applied_commit: Option<CommitId>,
+    /// The newest commit, refused by signature verification: it gets a failing commit status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_commit: Option<CommitId>,
     pub ready: bool,
     /// Why it is (not) ready.
     #[serde(default)]
@@ -98,6 +114,67 @@ pub struct SyncStatus {
     /// controllers skipped, Flux kinds left out, Flux fields not followed yet).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// Each sync unit (the root path, each Flux Kustomization), as `flux get kustomizations`
+    /// shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<UnitStatus>,
+}
+
+/// The status of one sync unit, as Flux keeps a Kustomization's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitStatus {
+    /// `root`, or the Kustomization's `<namespace>/<name>`.
+    pub name: String,
+    /// Its path in the repository.
+    pub path: String,
+    pub ready: bool,
+    pub reason: SyncReason,
+    /// Why it is not ready; empty when it is.
+    pub message: String,
+    /// The last commit it applied whole (Flux's `lastAppliedRevision`).
+    pub last_applied_revision: Option<CommitId>,
+    /// The last commit it tried (Flux's `lastAttemptedRevision`).
+    pub last_attempted_revision: Option<CommitId>,
+    pub last_transition_time: String,
+}
+
+impl UnitStatus {
+    /// The status once `commit` ended in `outcome` at `now`; `applied` when its objects were
+    /// applied whole.
+    #[must_use]
+    pub fn after(
+        &self,
+        commit: &CommitId,
+        outcome: &Result<(), NotReady>,
+        applied: bool,
+        now: &str,
+    ) -> Self {
+        let mut next = self.clone();
+        next.last_attempted_revision = Some(commit.clone());
+        if applied {
+            next.last_applied_revision = Some(commit.clone());
+        }
+        match outcome {
+            Ok(()) => {
+                next.ready = true;
+                next.reason = SyncReason::Ready;
+                next.message.clear();
+            }
+            Err(why) => {
+                next.ready = false;
+                next.reason = why.reason;
+                next.message.clone_from(&why.message);
+            }
+        }
+        if next.ready != self.ready
+            || next.message != self.message
+            || self.last_transition_time.is_empty()
+        {
+            now.clone_into(&mut next.last_transition_time);
+        }
+        next
+    }
 }
 
 /// A rewrite of the tracked reference's history, as `/api/sync` shows it.

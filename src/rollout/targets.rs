@@ -9,6 +9,8 @@
 
 mod flux;
 
+pub use flux::{BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, SyncUnit};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -40,6 +42,8 @@ pub struct Desired {
     /// What a person should know of how the commit is synced (Flux objects left out, Flux
     /// fields not followed yet).
     pub notices: Vec<String>,
+    /// The sync units, dependencies first: the root path and each Flux Kustomization.
+    pub units: Vec<SyncUnit>,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -80,10 +84,12 @@ pub fn desired(
     commit: &str,
     provider: &Provider,
     key: &HashKey,
+    env: &BuildEnv,
 ) -> Result<Desired, render::Error> {
-    let built = flux::build(files, path)?;
+    let built = flux::build(files, path, env)?;
     let mut d = split(&built.objects, commit, provider, key);
     d.notices = built.notices;
+    d.units = built.units;
     d.owned.extend(built.consumed);
     Ok(d)
 }

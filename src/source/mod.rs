@@ -28,9 +28,9 @@ use std::time::Duration;
 pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key, redact};
 pub use repo::{
     Fetched, Reference, Rewrite, Snapshot, Source, SourceConfig, commit_messages, read_commit,
-    read_tree,
+    read_tree, verify_spec,
 };
-pub use verify::Verifier;
+pub use verify::{Refusal, Verification, Verifier, VerifyMode};
 
 pub(crate) use compact::compact;
 pub(crate) use repo::git_error;
@@ -61,8 +61,9 @@ pub enum Error {
     MissingRef { url: RedactedUrl, reference: String },
     #[error("cannot read commit {commit}: {message}")]
     Read { commit: CommitId, message: String },
-    #[error("commit {commit} is refused: {reason}")]
-    Unverified { commit: CommitId, reason: String },
+    /// The commit (or the tag naming it) failed [`Verification`]: nothing of it is rendered.
+    #[error("commit {commit} is refused: {refusal}")]
+    Unverified { commit: CommitId, refusal: Refusal },
 }
 
 impl Error {
@@ -74,6 +75,15 @@ impl Error {
             | Self::MissingRef { .. }
             | Self::Read { .. }
             | Self::Unverified { .. } => Disposition::Stalled,
+        }
+    }
+
+    /// The commit refused and why, when this is a verification failure.
+    #[must_use]
+    pub fn refusal(&self) -> Option<(&CommitId, &Refusal)> {
+        match self {
+            Self::Unverified { commit, refusal } => Some((commit, refusal)),
+            _ => None,
         }
     }
 }

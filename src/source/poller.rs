@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{Disposition, Error, Fetched, Rewrite, Snapshot, Source, SourceConfig};
+use super::{
+    CommitId, Disposition, Error, Fetched, Refusal, Rewrite, Snapshot, Source, SourceConfig,
+};
 use crate::net::{Backoff, jittered};
 
 /// What the last poll found.
@@ -30,8 +32,24 @@ pub struct PollState {
     /// Set by the poll that fetched the new commit and kept until the next poll that finds a
     /// new commit (which clears it, or sets it again if that one is a rewrite too).
     pub rewritten: Option<Rewrite>,
+    /// The commit the last poll refused, and why: it (or the tag naming it) failed the
+    /// signature verification of [`SourceConfig::verify`], so nothing of it was rendered or
+    /// applied. Set with `error` by a refused poll, cleared by the next poll that is not one.
+    pub refused: Option<Refused>,
+    /// What the poll that took the newest commit verified, with which keys (as the message of
+    /// Flux's `SourceVerified` condition); `None` without verification.
+    pub verified: Option<String>,
     /// Completed polls (successful or not).
     pub polls: u64,
+}
+
+/// A commit the source would not hand on: see [`PollState::refused`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The refused commit (full hex id).
+    pub commit: CommitId,
+    /// Why: [`Refusal::reason`] is the reason source-controller gives.
+    pub refusal: Refusal,
 }
 
 /// Timing of the loop.
@@ -81,10 +99,10 @@ pub async fn run(
             };
             let r = s.poll().map(|f| match f {
                 Fetched::New(_) => {
-                    let rewritten = s.rewritten().cloned();
-                    (f, rewritten)
+                    let seen = (s.rewritten().cloned(), s.verified().map(str::to_owned));
+                    (f, seen)
                 }
-                Fetched::Unchanged(_) => (f, None),
+                Fetched::Unchanged(_) => (f, (None, None)),
             });
             Ok::<_, Error>((s, r))
         });
@@ -110,14 +128,16 @@ pub async fn run(
             }),
         };
         let wait = match outcome {
-            Ok((fetched, rewritten)) => {
+            Ok((fetched, (rewritten, verified))) => {
                 backoff.reset();
                 state.send_modify(|st| {
                     st.polls += 1;
                     st.error = None;
                     st.failing_since = None;
+                    st.refused = None;
                     if let Fetched::New(snap) = fetched {
-                        tracing::info!(commit = %snap.commit, "new commit");
+                        tracing::info!(commit = %snap.commit, verified = verified.is_some(), "new commit");
+                        st.verified = verified;
                         if let Some(r) = &rewritten {
                             tracing::warn!(
                                 reference = %config.reference,
@@ -138,6 +158,10 @@ pub async fn run(
                 state.send_modify(|st| {
                     st.polls += 1;
                     st.error = Some(e.to_string());
+                    st.refused = e.refusal().map(|(commit, refusal)| Refused {
+                        commit: commit.clone(),
+                        refusal: refusal.clone(),
+                    });
                     // Wall-clock time, for people and alerts; the loop's timing is tokio's.
                     st.failing_since.get_or_insert_with(SystemTime::now);
                 });

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::auth::{Auth, RedactedUrl, redact};
 use super::compact::compact;
 use super::transport::{NetError, Remote};
-use super::verify::Verifier;
+use super::verify::Verification;
 use super::{CommitId, Error};
 use crate::render::MemFiles;
 
@@ -47,8 +47,9 @@ pub struct SourceConfig {
     pub auth: Auth,
     /// Limit for one network operation.
     pub timeout: Duration,
-    /// Commit signature verification; `None` accepts unsigned commits.
-    pub verify: Option<Verifier>,
+    /// Signature verification of each new commit (and of the tag naming it, as the mode
+    /// says); `None` accepts unsigned commits.
+    pub verify: Option<Verification>,
 }
 
 /// A commit's files, read from the object store.
@@ -87,6 +88,7 @@ pub struct Source {
     path: PathBuf,
     last: Option<Oid>,
     rewritten: Option<Rewrite>,
+    verified: Option<String>,
 }
 
 impl std::fmt::Debug for Source {
@@ -131,6 +133,7 @@ impl Source {
             path,
             last: None,
             rewritten: None,
+            verified: None,
         })
     }
 
@@ -145,6 +148,13 @@ impl Source {
     #[must_use]
     pub fn rewritten(&self) -> Option<&Rewrite> {
         self.rewritten.as_ref()
+    }
+
+    /// What the last poll finding a new commit verified, with which keys (`None` without
+    /// [`SourceConfig::verify`]).
+    #[must_use]
+    pub fn verified(&self) -> Option<&str> {
+        self.verified.as_deref()
     }
 
     /// Opens the cache repository; closing it (dropping it) closes every file it opened.
@@ -249,7 +259,12 @@ impl Source {
                 .ok()
                 .map(|c| c.id())
         });
-        let fetched = repo.find_commit(target).is_err();
+        // The tag object a tag or a semver range names (the commit, for a lightweight tag).
+        let tag = name
+            .strip_prefix("refs/tags/")
+            .and_then(|t| Some((t, refs.iter().find(|(n, _)| *n == name)?.1)));
+        let fetched = repo.find_commit(target).is_err()
+            || tag.is_some_and(|(_, t)| repo.find_object(t, None).is_err());
         if fetched {
             let spec = match &local {
                 Some(local) => format!("+{name}:{local}"),
@@ -260,15 +275,18 @@ impl Source {
                 .map_err(|e| self.network_error(e))?;
         }
         let commit = self.peel_commit(&repo, target)?;
-        if let Some(v) = &self.config.verify {
-            v.verify(&repo, commit)?;
-        }
+        let verified = match &self.config.verify {
+            Some(v) => Some(v.keys.check(&repo, v.mode, commit, tag)?),
+            None => None,
+        };
         let snapshot = read_tree(&repo, commit)?;
         let rewritten = before.and_then(|b| self.rewrite(&repo, b, commit));
         if let Some(local) = &local {
             // The commit taken, for the next poll and the next run: one already in the cache
             // was not fetched, so the fetch did not move the ref.
-            repo.reference(local, commit, true, "fledge: polled")
+            // A tag's ref keeps naming the tag object, whose signature a check may read.
+            let id = tag.map_or(commit, |(_, t)| t);
+            repo.reference(local, id, true, "fledge: polled")
                 .map_err(|e| Error::Cache {
                     path: self.path.clone(),
                     message: git_error(&e),
@@ -280,6 +298,7 @@ impl Source {
         }
         self.last = Some(target);
         self.rewritten = rewritten;
+        self.verified = verified;
         Ok(Fetched::New(snapshot))
     }
 
@@ -336,6 +355,65 @@ pub fn read_commit(config: &SourceConfig, commit: &str) -> Result<Snapshot, Erro
     })?;
     let repo = Source::open(config.clone())?.repo()?;
     read_tree(&repo, oid)
+}
+
+/// Checks `commit` of the poll cache of `config` against `verification` (a `GitRepository`'s
+/// `spec.verify`, its keys read from the Secret it names): the tag is the one the tracked
+/// reference names in the cache, as [`Source::poll`] fetched it. Returns what was verified
+/// with which key; the error is [`Error::Unverified`] for a refusal.
+pub fn verify_spec(
+    config: &SourceConfig,
+    commit: &str,
+    verification: &Verification,
+) -> Result<String, Error> {
+    let source = Source::open(config.clone())?;
+    let repo = source.repo()?;
+    let oid = Oid::from_str(commit).map_err(|e| Error::Cache {
+        path: config.cache_dir.clone(),
+        message: format!("`{commit}` is not a commit id: {}", e.message()),
+    })?;
+    let tag = match config.reference {
+        Reference::Tag(_) | Reference::Semver(_) => Some(cached_tag(&source, &repo, oid)?),
+        Reference::Branch(_) | Reference::Commit(_) => None,
+    };
+    let tag = tag.as_ref().map(|(n, id)| (n.as_str(), *id));
+    verification.keys.check(&repo, verification.mode, oid, tag)
+}
+
+/// The tag the tracked reference names among the tags of the cache, which must point at
+/// `commit`: its name and object id.
+fn cached_tag(source: &Source, repo: &Repository, commit: Oid) -> Result<(String, Oid), Error> {
+    let mut refs = Vec::new();
+    let cache = |e: &git2::Error| Error::Cache {
+        path: source.path.clone(),
+        message: git_error(e),
+    };
+    for r in repo
+        .references_glob("refs/fledge/tags/*")
+        .map_err(|e| cache(&e))?
+    {
+        let r = r.map_err(|e| cache(&e))?;
+        let (Ok(local), Some(id)) = (r.name(), r.target()) else {
+            continue;
+        };
+        let name = local.replacen("refs/fledge/", "refs/", 1);
+        if let Ok(c) = r.peel_to_commit() {
+            refs.push((format!("{name}^{{}}"), c.id()));
+        }
+        refs.push((name, id));
+    }
+    let (name, peeled) = source.resolve(&refs)?;
+    let id = refs
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(peeled, |(_, id)| *id);
+    if peeled != commit {
+        return Err(Error::Read {
+            commit: CommitId::from(commit),
+            message: format!("the tracked {name} points at {peeled}, not at this commit"),
+        });
+    }
+    Ok((name.trim_start_matches("refs/tags/").to_owned(), id))
 }
 
 /// The messages of the commits of the poll cache from `to` back to `since` (excluded; every

@@ -1,8 +1,9 @@
 //! A Flux repository as it is, synced by `fledge run --path clusters/<name>`: the root
-//! Kustomization (`flux-system`) is the root path, the Kustomizations it declares are built from
-//! the same commit and applied with it, Flux's own objects are never applied, Flux's controllers
-//! are skipped, and what fledge does not follow yet is said — or refused, naming the field,
-//! when it would apply something else than Flux.
+//! Kustomization (`flux-system`) is the root path, each Kustomization it declares is a sync unit
+//! of its own (its inventory, prune, status; `dependsOn` order), Flux's own objects are never
+//! applied, Flux's controllers are skipped, and what fledge does not follow yet is said — or
+//! refused for that Kustomization alone, naming the field, when it would apply something else
+//! than Flux.
 
 use super::safety::daemon;
 use super::support::git::Remote;
@@ -101,12 +102,34 @@ async fn the_bootstrap_layout_syncs_every_kustomization_and_never_applies_flux_i
         notices.iter().any(|n| n.contains("part-of: flux")),
         "{notices:?}"
     );
-    assert!(
-        notices
-            .iter()
-            .any(|n| n.contains("flux-system/apps: dependsOn not followed yet")),
-        "{notices:?}"
+    // One status per Kustomization, dependencies first, as `flux get kustomizations` lists them.
+    let status = d.shared.sync().clone();
+    let units: Vec<(&str, bool, &str)> = status
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), u.ready, u.path.as_str()))
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("flux-system/flux-system", true, "clusters/prod"),
+            ("flux-system/infrastructure", true, "infrastructure"),
+            ("flux-system/apps", true, "apps/prod"),
+        ]
     );
+    for u in &status.units {
+        assert_eq!(u.last_applied_revision, status.commit, "{u:?}");
+        assert_eq!(u.last_attempted_revision, status.commit, "{u:?}");
+    }
+    // Each has its own inventory, holding what it applied.
+    let inventory = |name: &str| {
+        d.get("", "ConfigMap", "fledge-system", name)
+            .and_then(|cm| cm["data"]["objects"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert!(inventory("fledge-inventory.flux-system.infrastructure").contains("Namespace||shop"));
+    assert!(inventory("fledge-inventory.flux-system.apps").contains("ConfigMap|shop|settings"));
+    assert!(!inventory("fledge-inventory").contains("settings"));
     d.stop().await;
 }
 
@@ -145,11 +168,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
         .in_process()
         .await;
     d.until("synced", |d| d.shared.sync().ready).await;
-    let bad = commit(
-        &remote,
-        &bootstrap("  postBuild:\n    substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
-        "apps with cluster variables",
-    );
+    let bad = commit(&remote, &bootstrap("  force: true\n"), "apps with force");
     d.until("the sync refused", |d| {
         let s = d.shared.sync();
         s.commit.as_deref() == Some(bad.as_str()) && !s.ready
@@ -158,8 +177,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     let status = d.shared.sync().clone();
     assert_eq!(status.reason.as_str(), "RenderFailed", "{status:?}");
     assert!(
-        status.message.contains("flux-system/apps")
-            && status.message.contains("spec.postBuild.substituteFrom"),
+        status.message.contains("flux-system/apps") && status.message.contains("spec.force"),
         "{}",
         status.message
     );
@@ -167,5 +185,468 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
         d.get("", "ConfigMap", "shop", "settings").is_some(),
         "the last good commit stays"
     );
+    d.stop().await;
+}
+
+/// `bootstrap` with `apps_extra`, each `(path, content)` of `more` added or replacing its path.
+fn layout(apps_extra: &str, more: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut files = bootstrap(apps_extra);
+    for (path, content) in more {
+        files.retain(|(p, _)| p != path);
+        files.push(((*path).to_owned(), (*content).to_owned()));
+    }
+    files
+}
+
+/// `files` with the apps Kustomization's `spec.prune` set to `prune`.
+fn apps_prune(mut files: Vec<(String, String)>, prune: bool) -> Vec<(String, String)> {
+    for (path, content) in &mut files {
+        if path == "clusters/prod/apps.yaml" {
+            *content = content.replace("prune: true", &format!("prune: {prune}"));
+        }
+    }
+    files
+}
+
+/// Whether the unit `name` is there and `holds` of it.
+fn unit_is(
+    d: &super::support::daemon::InProcess,
+    name: &str,
+    holds: impl Fn(&fledge::report::sync::UnitStatus) -> bool,
+) -> bool {
+    d.shared
+        .sync()
+        .units
+        .iter()
+        .any(|u| u.name == name && holds(u))
+}
+
+fn unit(d: &super::support::daemon::InProcess, name: &str) -> fledge::report::sync::UnitStatus {
+    let status = d.shared.sync().clone();
+    status
+        .units
+        .iter()
+        .find(|u| u.name == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no unit {name}: {status:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let tenants = kustomization("tenants", "./tenants", "  dependsOn: [{name: apps}]\n");
+    let base = [
+        ("clusters/prod/tenants.yaml", tenants.as_str()),
+        (
+            "tenants/team.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team, namespace: shop}\ndata: {v: \"1\"}\n",
+        ),
+    ];
+    commit(&remote, &layout("", &base), "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    // apps uses a field fledge refuses; infrastructure and tenants change too.
+    let mut next = base.to_vec();
+    let tools = "apiVersion: v1\nkind: Namespace\nmetadata: {name: tools}\n";
+    let team = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team, namespace: shop}\ndata: {v: \"2\"}\n";
+    next.push(("infrastructure/tools.yaml", tools));
+    next.retain(|(p, _)| *p != "tenants/team.yaml");
+    next.push(("tenants/team.yaml", team));
+    let bad = commit(
+        &remote,
+        &layout("  force: true\n", &next),
+        "apps with force",
+    );
+    d.until("apps refused, infrastructure synced", |d| {
+        unit(d, "flux-system/apps")
+            .last_attempted_revision
+            .as_deref()
+            == Some(bad.as_str())
+            && unit(d, "flux-system/infrastructure")
+                .last_applied_revision
+                .as_deref()
+                == Some(bad.as_str())
+    })
+    .await;
+    assert!(
+        d.get("", "Namespace", "", "tools").is_some(),
+        "infrastructure went on"
+    );
+    let apps = unit(&d, "flux-system/apps");
+    assert!(!apps.ready);
+    assert_eq!(apps.reason.as_str(), "RenderFailed");
+    assert!(apps.message.contains("spec.force"), "{}", apps.message);
+    assert_ne!(apps.last_applied_revision.as_deref(), Some(bad.as_str()));
+    assert!(
+        d.get("", "ConfigMap", "shop", "settings").is_some(),
+        "apps keeps what it applied"
+    );
+    // What depends on apps waits, keeping the last commit's objects.
+    d.until("tenants waits", |d| {
+        unit(d, "flux-system/tenants").reason.as_str() == "DependencyNotReady"
+    })
+    .await;
+    let tenants = unit(&d, "flux-system/tenants");
+    assert!(
+        tenants.message.contains("'flux-system/apps' is not ready"),
+        "{}",
+        tenants.message
+    );
+    let team = d.get("", "ConfigMap", "shop", "team").unwrap();
+    assert_eq!(
+        team["data"]["v"], "1",
+        "not applied while its dependency fails"
+    );
+    let status = d.shared.sync().clone();
+    assert!(!status.ready);
+    assert!(
+        status
+            .message
+            .starts_with("Kustomization flux-system/apps: ")
+            && status
+                .message
+                .contains("not ready either: flux-system/tenants"),
+        "{}",
+        status.message
+    );
+    // Fixed, apps syncs and tenants follows at the same commit.
+    let good = commit(&remote, &layout("", &next), "apps without force");
+    d.until("all synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(good.as_str())
+    })
+    .await;
+    assert_eq!(
+        d.get("", "ConfigMap", "shop", "team").unwrap()["data"]["v"],
+        "2"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_false_keeps_what_a_kustomization_dropped_and_a_moved_object_is_never_pruned() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let extra = config_map("extra", "shop");
+    let two = [
+        ("apps/prod/extra.yaml", extra.as_str()),
+        (
+            "apps/prod/kustomization.yaml",
+            "resources: [settings.yaml, extra.yaml]\n",
+        ),
+    ];
+    commit(&remote, &apps_prune(layout("", &two), false), "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    assert!(d.get("", "ConfigMap", "shop", "extra").is_some());
+    // apps drops `extra` (prune: false keeps it); `settings` moves to infrastructure.
+    let moved = [
+        ("apps/prod/kustomization.yaml", "resources: []\n"),
+        (
+            "infrastructure/settings.yaml",
+            &*config_map("settings", "shop"),
+        ),
+    ];
+    let c = commit(
+        &remote,
+        &apps_prune(layout("", &moved), false),
+        "move settings",
+    );
+    d.until("synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    assert!(
+        d.get("", "ConfigMap", "shop", "extra").is_some(),
+        "prune: false"
+    );
+    assert!(
+        d.get("", "ConfigMap", "shop", "settings").is_some(),
+        "moved, not pruned"
+    );
+    // Turning prune on later prunes nothing of that: as with Flux, the inventory no longer holds
+    // what was dropped while prune was off.
+    let c = commit(&remote, &layout("", &moved), "prune apps");
+    d.until("synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
+    assert!(d.get("", "ConfigMap", "shop", "extra").is_some());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_kustomization_prunes_what_it_applied_only_when_a_commit_allows_it() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let extra = config_map("extra", "shop");
+    let two = [
+        ("apps/prod/extra.yaml", extra.as_str()),
+        (
+            "apps/prod/kustomization.yaml",
+            "resources: [settings.yaml, extra.yaml]\n",
+        ),
+    ];
+    commit(&remote, &layout("", &two), "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    super::safety::remove(&remote, &["clusters/prod/apps.yaml"], "drop apps");
+    d.until("the removal refused", |d| {
+        d.shared
+            .sync()
+            .units
+            .iter()
+            .any(|u| u.name == "flux-system/apps" && u.reason.as_str() == "PruneRefused")
+    })
+    .await;
+    let apps = unit(&d, "flux-system/apps");
+    assert!(
+        apps.message
+            .contains("Fledge-Allow-Prune: Kustomization/flux-system/apps"),
+        "{}",
+        apps.message
+    );
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
+    assert!(
+        d.get(
+            "",
+            "ConfigMap",
+            "fledge-system",
+            "fledge-inventory.flux-system.apps"
+        )
+        .is_some()
+    );
+    let allow = remote.commit(
+        &[("README.md", "apps retired\n")],
+        "retire apps\n\nFledge-Allow-Prune: Kustomization/flux-system/apps",
+    );
+    d.until("synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(allow.as_str())
+    })
+    .await;
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_none());
+    assert!(d.get("", "ConfigMap", "shop", "extra").is_none());
+    assert!(
+        d.get(
+            "",
+            "ConfigMap",
+            "fledge-system",
+            "fledge-inventory.flux-system.apps"
+        )
+        .is_none()
+    );
+    assert!(
+        d.shared
+            .sync()
+            .units
+            .iter()
+            .all(|u| u.name != "flux-system/apps")
+    );
+    assert!(
+        d.get("", "Namespace", "", "shop").is_some(),
+        "infrastructure stays"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn substitute_from_reads_the_clusters_config_maps_and_secrets_once_its_dependency_made_them()
+{
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    // infrastructure makes the variables; apps, which depends on it, substitutes them.
+    let vars = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster-vars, namespace: flux-system}\ndata: {k: from-cluster, region: eu-1}\n";
+    let secrets = "apiVersion: v1\nkind: Secret\nmetadata: {name: cluster-secrets, namespace: flux-system}\nstringData: {password: s3cret-value}\n";
+    let settings = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {k: \"${k}\", region: \"${region}\", pw: \"${password}\", absent: \"${nope:=fallback}\"}\n";
+    let files = layout(
+        "  postBuild:\n    substitute: {region: from-spec}\n    substituteFrom:\n    - {kind: ConfigMap, name: cluster-vars}\n    - {kind: Secret, name: cluster-secrets}\n    - {kind: ConfigMap, name: not-there, optional: true}\n",
+        &[
+            ("infrastructure/vars.yaml", vars),
+            ("infrastructure/secrets.yaml", secrets),
+            ("apps/prod/settings.yaml", settings),
+        ],
+    );
+    let c = commit(&remote, &files, "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    let settings = d.get("", "ConfigMap", "shop", "settings").unwrap();
+    assert_eq!(settings["data"]["k"], "from-cluster");
+    // `substitute` wins over `substituteFrom`, as in Flux.
+    assert_eq!(settings["data"]["region"], "from-spec");
+    assert_eq!(settings["data"]["pw"], "s3cret-value");
+    assert_eq!(settings["data"]["absent"], "fallback");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sops_encrypted_secret_is_decrypted_with_the_keys_of_the_secret_decryption_names() {
+    let Some(sops) = super::support::sops::or_skip() else {
+        return;
+    };
+    let key = super::support::sops::age_key();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData: {password: hunter2-plain}\n";
+    let encrypted = sops.encrypt(
+        dir.path(),
+        "db.yaml",
+        plain.as_bytes(),
+        &key.recipient,
+        &["--encrypted-regex", "^(data|stringData)$"],
+    );
+    let encrypted = String::from_utf8(encrypted).unwrap();
+    assert!(!encrypted.contains("hunter2-plain"));
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    commit(&remote, &bootstrap(""), "bootstrap");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    // Without the key Secret, apps cannot decrypt and applies nothing of it.
+    let decrypting = "  decryption: {provider: sops, secretRef: {name: sops-age}}\n";
+    let with_secret = [
+        ("apps/prod/db.yaml", encrypted.as_str()),
+        (
+            "apps/prod/kustomization.yaml",
+            "resources: [settings.yaml, db.yaml]\n",
+        ),
+    ];
+    let c = commit(&remote, &layout(decrypting, &with_secret), "db password");
+    d.until("apps waits for its keys", |d| {
+        unit(d, "flux-system/apps")
+            .last_attempted_revision
+            .as_deref()
+            == Some(c.as_str())
+    })
+    .await;
+    let apps = unit(&d, "flux-system/apps");
+    assert!(!apps.ready);
+    assert!(
+        apps.message
+            .contains("Secret flux-system/sops-age does not exist"),
+        "{}",
+        apps.message
+    );
+    assert!(d.get("", "Secret", "shop", "db").is_none());
+    // The key Secret made by hand, as Flux's guide has it; apps decrypts at its next try.
+    let age_secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "sops-age", "namespace": "flux-system"},
+        "stringData": {"age.agekey": key.file}});
+    {
+        let now = d.sim.now();
+        d.sim.sim.lock().unwrap().apply(age_secret, now).unwrap();
+    }
+    d.until("apps synced", |d| d.shared.sync().ready).await;
+    let db = d
+        .get("", "Secret", "shop", "db")
+        .expect("decrypted and applied");
+    let password = db["data"]["password"]
+        .as_str()
+        .map(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b).unwrap()
+        })
+        .or_else(|| {
+            db["stringData"]["password"]
+                .as_str()
+                .map(|s| s.as_bytes().to_vec())
+        })
+        .unwrap();
+    assert_eq!(password, b"hunter2-plain");
+    // Nothing of the plaintext in what fledge reports.
+    let status = serde_json::to_string(&*d.shared.sync()).unwrap();
+    assert!(!status.contains("hunter2"));
+    d.stop().await;
+}
+
+/// A Deployment in `shop`, never ready on the simulated cluster when `ready` is false (its
+/// progress deadline then passes in 2 s, as a crash-looping app's would).
+fn deployment(ready: bool) -> String {
+    let never = if ready {
+        String::new()
+    } else {
+        "      annotations: {sim.fledge.dev/ready: \"false\"}\n".to_owned()
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: db, namespace: shop}}\nspec:\n  progressDeadlineSeconds: 2\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata:\n      labels: {{app: db}}\n{never}    spec:\n      containers: [{{name: db, image: postgres:17}}]\n"
+    )
+}
+
+/// `files` with infrastructure's `spec.wait` on.
+fn infrastructure_waits(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
+    for (path, content) in &mut files {
+        if path == "clusters/prod/infrastructure.yaml" {
+            content.push_str("  wait: true\n  timeout: 1m\n");
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_holds_a_kustomization_and_its_dependants_until_its_objects_are_healthy() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let broken = deployment(false);
+    let files = infrastructure_waits(layout("", &[("infrastructure/db.yaml", &broken)]));
+    let c = commit(&remote, &files, "a database that never starts");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    // Failed fast once the Deployment's progress deadline passed; apps waits.
+    d.until("infrastructure failed its health check", |d| {
+        unit_is(d, "flux-system/infrastructure", |u| {
+            u.reason.as_str() == "HealthCheckFailed"
+        })
+    })
+    .await;
+    let infrastructure = unit(&d, "flux-system/infrastructure");
+    assert_eq!(
+        infrastructure.message,
+        "failed early due to stalled resources: [Deployment/shop/db status: 'Failed']"
+    );
+    assert_ne!(
+        infrastructure.last_applied_revision.as_deref(),
+        Some(c.as_str())
+    );
+    let apps = unit(&d, "flux-system/apps");
+    assert_eq!(apps.reason.as_str(), "DependencyNotReady", "{apps:?}");
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_none());
+    assert!(
+        d.get("apps", "Deployment", "shop", "db").is_some(),
+        "applied, not healthy"
+    );
+    // Fixed, it becomes healthy and apps follows.
+    let fixed = deployment(true);
+    let files = infrastructure_waits(layout("", &[("infrastructure/db.yaml", &fixed)]));
+    let c = commit(&remote, &files, "a database that starts");
+    d.until("all synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    assert_eq!(
+        unit(&d, "flux-system/infrastructure")
+            .last_applied_revision
+            .as_deref(),
+        Some(c.as_str())
+    );
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
     d.stop().await;
 }

@@ -25,6 +25,7 @@ mod git_source;
 mod git_ssh;
 mod git_verify;
 mod git_writeback;
+mod health;
 mod kube_api;
 mod kustomize_tail;
 mod listener;

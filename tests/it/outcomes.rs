@@ -52,6 +52,7 @@ fn writer(
         path: String::new(),
         provider: Provider::Istio,
         key: HashKey::offline(),
+        env: fledge::rollout::targets::BuildEnv::default(),
         shared: Arc::default(),
         alerts: tx,
         global_alerts: vec![target],

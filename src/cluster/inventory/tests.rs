@@ -223,7 +223,7 @@ async fn a_deleted_inventory_is_stood_in_for_by_the_one_last_written() {
     // In the same interval, the repository drops c3.
     let r = sync_with(
         &sim,
-        "fledge-system",
+        &Home::root("fledge-system"),
         &all[..3],
         &BTreeSet::new(),
         &PruneGuard::default(),

@@ -255,3 +255,68 @@ fn the_health_listener_needs_an_address_of_its_own() {
     let c = validate(&apart, &Environment::default()).unwrap();
     assert_eq!(c.health_listen, Some("0.0.0.0:9440".parse().unwrap()));
 }
+
+#[test]
+fn verify_flags_become_a_verification_and_their_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("ci.sshpub");
+    std::fs::write(&keys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt1 ci\n").unwrap();
+    let with = |mode: Option<&str>, keys: Option<PathBuf>, tag: Option<&str>| RunArgs {
+        repo: Some("https://example.com/org/config.git".into()),
+        cluster: Some("sim".into()),
+        metrics_provider: Some("sim".into()),
+        verify_mode: mode.map(str::to_owned),
+        verify_keys: keys,
+        tag: tag.map(str::to_owned),
+        ..RunArgs::default()
+    };
+    let problems = |a: &RunArgs| validate(a, &Environment::default()).unwrap_err().0;
+
+    let c = validate(
+        &with(Some("TagAndHEAD"), Some(keys.clone()), Some("v1")),
+        &Environment::default(),
+    )
+    .unwrap();
+    let v = c.source.verify.expect("verification set");
+    assert_eq!(v.mode, VerifyMode::TagAndHead);
+    assert_eq!(
+        format!("{:?}", v.keys),
+        "Verifier { openpgp: [], ssh: [\"ci.sshpub\"], .. }"
+    );
+    let c = validate(
+        &with(None, Some(keys.clone()), None),
+        &Environment::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.source.verify.unwrap().mode,
+        VerifyMode::Head,
+        "Flux's default"
+    );
+    assert!(
+        validate(&with(None, None, None), &Environment::default())
+            .unwrap()
+            .source
+            .verify
+            .is_none()
+    );
+
+    assert_eq!(
+        problems(&with(Some("head"), None, None)),
+        ["--verify-mode needs --verify-keys (the trusted keys)"]
+    );
+    assert_eq!(
+        problems(&with(Some("sometimes"), Some(keys.clone()), None)),
+        ["--verify-mode \"sometimes\" is not a mode: give head, tag or tagandhead"]
+    );
+    let p = problems(&with(Some("tag"), Some(keys), None));
+    assert!(
+        p[0].starts_with("--verify-mode tag checks the signature of the tag tracked"),
+        "{p:?}"
+    );
+    let p = problems(&with(None, Some("/nonexistent/keys".into()), None));
+    assert!(
+        p[0].starts_with("--verify-keys /nonexistent/keys: "),
+        "{p:?}"
+    );
+}

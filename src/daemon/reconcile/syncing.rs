@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::warn;
 
-use super::{Declared, Reconciler, policy};
-use crate::chain::{Chain, Disposition};
+use super::{Declared, Reconciler, UnitRun};
+use crate::chain::Chain;
 use crate::cluster::Cluster;
-use crate::cluster::inventory::{self, SyncError};
+use crate::cluster::inventory;
 use crate::ids::CommitId;
 use crate::keys;
 use crate::object::ObjectKey;
@@ -30,14 +30,16 @@ impl Reconciler {
     pub(super) async fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> anyhow::Result<()> {
         let commit = snap.commit.clone();
         self.seen_commit = Some(commit.clone());
-        let (path, provider, key, c) = (
+        self.snapshot = Some(snap.clone());
+        let (path, provider, key, c, env) = (
             self.ctx.path.clone(),
             self.ctx.provider.clone(),
             self.ctx.key.clone(),
             commit.clone(),
+            self.ctx.env.clone(),
         );
         let rendered = tokio::task::spawn_blocking(move || {
-            targets::desired(&snap.files, &path, &c, &provider, &key)
+            targets::desired(&snap.files, &path, &c, &provider, &key, &env)
         })
         .await?;
         self.ctx.shared.counters().renders += 1;
@@ -74,20 +76,41 @@ impl Reconciler {
                 let plain = std::mem::take(&mut d.plain);
                 let owned = std::mem::take(&mut d.owned);
                 let allowed = self.allowances(&commit).await;
+                let units = self.schedule(&commit, std::mem::take(&mut d.units));
                 self.declared = Some(Declared {
                     commit,
                     plain,
                     owned,
                     held,
                     allowed,
-                    next_sync: Instant::now(),
-                    failures: 0,
+                    units,
+                    retired: false,
                     releases: Some(d),
                 });
                 self.sync_declared().await;
             }
         }
         Ok(())
+    }
+
+    /// The units of `commit`, each due at once; built again from the same commit, each keeps its
+    /// schedule and its failures (a unit that could not read the cluster backs off).
+    fn schedule(&self, commit: &CommitId, units: Vec<targets::SyncUnit>) -> Vec<UnitRun> {
+        let now = Instant::now();
+        let before = self.declared.as_ref().filter(|d| &d.commit == commit);
+        units
+            .into_iter()
+            .map(|unit| {
+                let old = before.and_then(|d| d.units.iter().find(|u| u.unit.name == unit.name));
+                UnitRun {
+                    next: old.map_or(now, |o| o.next),
+                    failures: old.map_or(0, |o| o.failures),
+                    urgent: old.is_some_and(|o| o.urgent),
+                    health_since: old.and_then(|o| o.health_since),
+                    unit,
+                }
+            })
+            .collect()
     }
 
     /// A Canary the commit breaks keeps its app under the rollout, as Flagger leaves the
@@ -107,75 +130,6 @@ impl Reconciler {
             warn!(object = %key, "held as it is: its release's Canary is invalid");
         }
         held
-    }
-
-    /// Syncs the last commit's plain objects again once they are due.
-    pub(super) async fn resync_if_due(&mut self) {
-        if self
-            .declared
-            .as_ref()
-            .is_some_and(|d| d.next_sync <= Instant::now())
-        {
-            self.sync_declared().await;
-        }
-    }
-
-    /// Applies the declared objects and prunes what the repository dropped; once that
-    /// succeeded, adopts the commit's releases (a refused commit changes nothing). Records the
-    /// outcome: a newer commit that did not render stays the status.
-    async fn sync_declared(&mut self) {
-        let Some(mut d) = self.declared.take() else {
-            return;
-        };
-        let interval = self.config.timing.interval;
-        let start = Instant::now();
-        let applied = self.apply_declared(&d).await;
-        (d.next_sync, d.failures) = match &applied {
-            // Polls come every interval; a tenth of it is slack for the poll's own time.
-            Ok(()) => (start + interval.mul_f64(0.9), 0),
-            Err((_, disposition)) => {
-                let n = d.failures.saturating_add(1);
-                let at = policy::retry_at(*disposition, n, start, Instant::now(), interval);
-                (at, n)
-            }
-        };
-        let applied = applied.map_err(|(why, _)| why);
-        if applied.is_ok()
-            && let Some(releases) = d.releases.take()
-        {
-            self.held.clone_from(&d.held);
-            self.adopt(releases, &d.commit).await;
-        }
-        let outcome = applied.and_then(|()| {
-            if d.held.is_empty() {
-                Ok(())
-            } else {
-                let why: Vec<&str> = d.held.values().map(String::as_str).collect();
-                Err(NotReady {
-                    reason: SyncReason::CanaryInvalid,
-                    message: format!(
-                        "invalid Canary, its release held as it is: {}",
-                        why.join("; ")
-                    ),
-                })
-            }
-        });
-        match self.unrendered.clone() {
-            Some((commit, why)) => {
-                let message = match outcome {
-                    Ok(()) => why.message,
-                    Err(e) => format!(
-                        "{}; syncing the last good commit {} again failed too: {}",
-                        why.message,
-                        short(&d.commit),
-                        e.message
-                    ),
-                };
-                self.synced(&commit, Err(NotReady::new(why.reason, message)));
-            }
-            None => self.synced(&d.commit, outcome),
-        }
-        self.declared = Some(d);
     }
 
     /// The `Fledge-Allow-Prune` trailers of the commits since the last one synced, up to
@@ -204,63 +158,11 @@ impl Reconciler {
         allowed
     }
 
-    /// Applies and prunes; a failure says why, and whether trying again soon may help.
-    async fn apply_declared(&mut self, d: &Declared) -> Result<(), (NotReady, Disposition)> {
-        let commit = &d.commit;
-        let mut guard = self.config.prune_guard.clone();
-        guard.allowed.extend(d.allowed.iter().cloned());
-        match inventory::sync_with(
-            &self.exec.cluster,
-            &self.config.inventory_namespace,
-            &d.plain,
-            &d.owned,
-            &guard,
-            self.inventory.as_ref(),
-        )
-        .await
-        {
-            Ok(s) => {
-                self.ctx.shared.counters().applies += 1;
-                if s.inventory_restored {
-                    warn!(namespace = %self.config.inventory_namespace, "the inventory ConfigMap was missing (deleted by hand?); restored from the one this process last wrote");
-                }
-                info!(commit = %commit, applied = s.applied, pruned = s.pruned.len(), "synced");
-                self.inventory = Some(s.inventory);
-                self.ctx.shared.set_ready();
-                if s.inventory_missing && !self.scanned {
-                    self.scanned = true;
-                    self.find_unaccounted(d).await;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.ctx.shared.counters().apply_errors += 1;
-                warn!(commit = %commit, error = %Chain(&e), "sync failed; {}", policy::retried(e.disposition()));
-                let reason = match &e {
-                    SyncError::MassPrune { .. } | SyncError::DestructivePrune { .. } => {
-                        SyncReason::PruneRefused
-                    }
-                    _ => SyncReason::ApplyFailed,
-                };
-                let disposition = e.disposition();
-                let why = NotReady {
-                    reason,
-                    message: format!(
-                        "sync failed, {}: {}",
-                        policy::retried(disposition),
-                        Chain(&e)
-                    ),
-                };
-                Err((why, disposition))
-            }
-        }
-    }
-
     /// With the inventory lost (deleted while fledge was stopped), looks once for objects fledge
     /// applied that neither the commit nor a release accounts for, and says which: it prunes
     /// none of them, since it cannot tell one an earlier sync applied from one a removed
     /// release left behind.
-    async fn find_unaccounted(&mut self, d: &Declared) {
+    pub(super) async fn find_unaccounted(&mut self, d: &Declared) {
         let declared: BTreeSet<ObjectKey> = d
             .plain
             .iter()
@@ -323,8 +225,8 @@ impl Reconciler {
             // Not synced yet: say why the repository cannot be seen, if it cannot.
             let mut status = self.ctx.shared.sync();
             match &self.source_failure {
-                Some(why) => {
-                    SyncReason::FetchFailed.clone_into(&mut status.reason);
+                Some((reason, why)) => {
+                    reason.clone_into(&mut status.reason);
                     status.message.clone_from(why);
                 }
                 None => status.message.clear(),
@@ -332,12 +234,12 @@ impl Reconciler {
             return;
         };
         let outcome = match (&self.source_failure, outcome) {
-            (Some(why), Ok(())) => Err(NotReady {
-                reason: SyncReason::FetchFailed,
+            (Some((reason, why)), Ok(())) => Err(NotReady {
+                reason: *reason,
                 message: why.clone(),
             }),
-            (Some(why), Err(e)) => Err(NotReady {
-                reason: SyncReason::FetchFailed,
+            (Some((reason, why)), Err(e)) => Err(NotReady {
+                reason: *reason,
                 message: format!("{why}; before that: {}", e.message),
             }),
             (None, outcome) => outcome,
@@ -369,13 +271,25 @@ impl Reconciler {
             let since = since
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            format!(
+            let why = format!(
                 "the repository cannot be polled since {}: {e}; the cluster stays on the last commit synced",
                 crate::release::state::rfc3339(since)
-            )
+            );
+            (SyncReason::FetchFailed, why)
         });
-        if failure != self.source_failure {
+        // A refusal is no passing trouble: it is said at once, and stays until a commit passes.
+        let refused = poll.refused.as_ref().zip(poll.error.as_ref());
+        let failure = refused
+            .map(|(_, e)| {
+                let why = format!("{e}; the cluster stays on the last commit synced");
+                (SyncReason::VerificationFailed, why)
+            })
+            .or(failure);
+        let refused_commit = poll.refused.as_ref().map(|r| r.commit.clone());
+        if failure != self.source_failure || self.ctx.shared.sync().refused_commit != refused_commit
+        {
             self.ctx.shared.set_source_failing(failure.is_some());
+            self.ctx.shared.sync().refused_commit = refused_commit;
             self.source_failure = failure;
             self.report_sync();
         }

@@ -133,18 +133,19 @@ impl Reconciler {
 
     /// The release `k` as Git had it at `commit`, read from the poll cache.
     async fn primary_source(&self, k: &ReleaseKey, commit: &str) -> Result<PrimarySource, String> {
-        let (source, path, provider, key, commit, k) = (
+        let (source, path, provider, key, commit, k, env) = (
             self.config.source.clone(),
             self.ctx.path.clone(),
             self.ctx.provider.clone(),
             self.ctx.key.clone(),
             commit.to_owned(),
             k.to_owned(),
+            self.ctx.env.clone(),
         );
         tokio::task::spawn_blocking(move || {
             let snap = crate::source::read_commit(&source, &commit)
                 .map_err(|e| format!("reading commit {commit}: {}", Chain(&e)))?;
-            let d = targets::desired(&snap.files, &path, &commit, &provider, &key)
+            let d = targets::desired(&snap.files, &path, &commit, &provider, &key, &env)
                 .map_err(|e| format!("rendering commit {commit}: {}", Chain(&e)))?;
             let t = d
                 .releases

@@ -195,7 +195,6 @@ fn overlay_merges_into_the_kustomization_as_flux_does() {
 #[test]
 fn spec_fields_fledge_does_not_know_are_refused() {
     for (spec, field) in [
-        (json!({"decryption": {"provider": "sops"}}), "decryption"),
         (json!({"nope": 1}), "nope"),
         (
             json!({"postBuild": {"substitue": {}}}),

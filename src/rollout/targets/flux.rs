@@ -1,54 +1,246 @@
-//! A commit's Flux Kustomizations, built into the one sync the daemon runs: the root path and
-//! every Kustomization reachable from it ([`crate::flux::units`]), their objects together,
-//! Flux's own objects kept out of the apply.
+//! A commit's Flux Kustomizations as sync units: the root path and every Kustomization
+//! reachable from it ([`crate::flux::units`]), each with the keys of the objects it declares, its
+//! dependencies and its settings, so that the daemon applies, prunes and reports each on its own.
 //!
 //! Each Kustomization's path is built as Flux builds it (`render::flux`: its generator, its
-//! overlay fields, `postBuild.substitute`). What one sync cannot honour is refused or said,
-//! never ignored: a unit that does not build, is suspended, or uses a field that changes what
-//! it applies and that fledge does not apply yet fails the commit's sync, naming the unit and
-//! the field (the cluster keeps the last good commit, nothing is pruned); `dependsOn`, `wait`, `healthChecks` and `timeout` are named in a
-//! notice, as fledge applies all units at once (definitions first) without waiting for health.
+//! overlay fields, `postBuild.substitute`). What fledge cannot honour is refused, never
+//! ignored: a Kustomization that does not build, or that uses a field that changes what it
+//! applies and that fledge does not apply yet, is a failed unit naming the field (the cluster
+//! keeps what it applied before, nothing of it is pruned); the others go on. At the root, what
+//! would shape its build differently fails the whole commit, as the root is rendered as
+//! `fledge build` renders it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use base64::Engine as _;
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::flux::kustomization::{Kustomization, Spec};
 use crate::flux::units::{self, Build, Unit};
+use crate::keys;
 use crate::object::ObjectKey;
 use crate::render::flux::FluxOverlay;
 use crate::render::source_ignore::SourceIgnored;
-use crate::render::{self, Files};
+use crate::render::varsub::{self, SourceKind};
+use crate::render::{self, Files, Options};
+use crate::sops::Keys;
 
-/// The objects of every unit of `path`, what a person should know of them, and the keys of the
-/// Flux objects taken out (configuration, never applied nor pruned).
+/// What a build reads beyond the commit: the cluster's ConfigMaps and Secrets (a
+/// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names), and the
+/// SOPS keys given to fledge itself.
+#[derive(Clone)]
+pub struct BuildEnv {
+    pub cluster: Arc<dyn ClusterData>,
+    /// Age keys (`--sops-age-key-file`): the root path's, and those of a Kustomization whose
+    /// `spec.decryption` names no Secret.
+    pub keys: Option<Arc<Keys>>,
+}
+
+impl Default for BuildEnv {
+    fn default() -> Self {
+        Self {
+            cluster: Arc::new(NoCluster),
+            keys: None,
+        }
+    }
+}
+
+/// Reads a ConfigMap or Secret of the cluster for a build (the daemon answers with blocking
+/// reads of the API server; `fledge build` and `fledge plan` read nothing).
+pub trait ClusterData: Send + Sync {
+    /// The object as the API returns it; `Ok(None)` when it does not exist, `Err` (saying why)
+    /// when it cannot be read.
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String>;
+}
+
+/// No cluster to read: what needs one fails, saying so.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCluster;
+
+impl ClusterData for NoCluster {
+    fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String> {
+        Err(format!(
+            "{kind} {namespace}/{name} is in the cluster, and this command reads none (the daemon does)"
+        ))
+    }
+}
+
+/// The objects of every unit of `path`, the units, what a person should know of them, and the
+/// keys of the Flux objects taken out (configuration, never applied nor pruned).
 pub(super) struct Built {
     pub objects: Vec<Value>,
+    pub units: Vec<SyncUnit>,
     pub notices: Vec<String>,
     pub consumed: BTreeSet<ObjectKey>,
 }
 
+/// One Kustomization (or the root path no Kustomization names) as the daemon syncs it: its own
+/// inventory, prune guard and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncUnit {
+    /// `root`, or the Kustomization's `<namespace>/<name>`.
+    pub name: String,
+    /// Whether it is the root path fledge runs on.
+    pub root: bool,
+    /// Its path in the repository.
+    pub path: String,
+    /// The name of its inventory ConfigMap (the root path keeps fledge's one inventory).
+    pub inventory: String,
+    /// What it declares, by key (Canaries and other configuration included).
+    pub keys: BTreeSet<ObjectKey>,
+    /// The units (by name) that must be ready before it is applied.
+    pub depends_on: Vec<String>,
+    /// `spec.prune`: whether what it dropped is deleted.
+    pub prune: bool,
+    /// `spec.deletionPolicy`: what becomes of its objects once it is removed from the repository.
+    pub deletion: Deletion,
+    /// `spec.interval`, when a Kustomization sets it: how often it is applied again.
+    pub interval: Option<Duration>,
+    /// `spec.retryInterval` (else the interval): how soon a failure is tried again.
+    pub retry_interval: Option<Duration>,
+    /// `spec.timeout`: how long it may take to become healthy.
+    pub timeout: Duration,
+    /// What it waits for before it is ready.
+    pub health: Health,
+    /// Why it is not applied at all, when it is not.
+    pub hold: Option<Hold>,
+    /// The Secret values its `postBuild` substituted, masked in whatever is reported of it.
+    pub mask: Mask,
+    /// `spec.serviceAccountName`, as `<namespace>/<name>`: what it applies, reads and prunes is
+    /// done as that ServiceAccount (impersonated), as Flux's multi-tenancy does.
+    pub service_account: Option<String>,
+}
+
+/// Values never to be shown (their count is, in debug output).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Mask(pub BTreeSet<String>);
+
+impl std::fmt::Debug for Mask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mask({} values)", self.0.len())
+    }
+}
+
+impl Mask {
+    /// `text` with every masked value replaced by `***`, as kustomize-controller masks them.
+    #[must_use]
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        // Longest first: a value that holds another is masked whole.
+        let mut values: Vec<&String> = self.0.iter().collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in values {
+            out = out.replace(v.as_str(), "***");
+        }
+        out
+    }
+}
+
+/// What a removed unit's objects become (`spec.deletionPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted when the unit prunes (`MirrorPrune`, Flux's default), or always (`Delete`,
+    /// `WaitForTermination`).
+    Delete { always: bool },
+    /// Left in the cluster (`Orphan`).
+    Orphan,
+}
+
+impl Deletion {
+    /// The policy's name in `spec.deletionPolicy`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete { always: false } => "MirrorPrune",
+            Self::Delete { always: true } => "Delete",
+            Self::Orphan => "Orphan",
+        }
+    }
+
+    /// The policy named `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "MirrorPrune" => Some(Self::Delete { always: false }),
+            "Delete" | "WaitForTermination" => Some(Self::Delete { always: true }),
+            "Orphan" => Some(Self::Orphan),
+            _ => None,
+        }
+    }
+}
+
+/// What a unit waits for before it is ready (`wait`, `healthChecks`, `healthCheckExprs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    /// `spec.wait`: every object it applies.
+    pub all: bool,
+    /// `spec.healthChecks`.
+    pub checks: Vec<crate::object::ObjectRef>,
+    /// `spec.healthCheckExprs`, as written.
+    pub exprs: Vec<Value>,
+}
+
+impl Health {
+    /// Whether anything is waited for.
+    #[must_use]
+    pub fn waits(&self) -> bool {
+        self.all || !self.checks.is_empty()
+    }
+}
+
+/// Why a unit is not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// `spec.suspend`: nothing is applied or pruned until it is resumed.
+    Suspended,
+    /// It cannot be built, or must not be applied: why, naming the field.
+    Failed(String),
+    /// What its build reads from the cluster (a `substituteFrom` source, its decryption
+    /// Secret) is missing or cannot be read: built again once what it depends on is ready.
+    Unreadable(String),
+}
+
 /// Renders `path` and the Kustomizations reachable from it.
-pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Error> {
-    let root = render::render(files, path)?;
+pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Built, render::Error> {
+    let root_options = Options {
+        decrypt: env.keys.as_deref().map(|k| k as &dyn render::Decrypt),
+    };
+    let root = render::render_with(files, path, &root_options)?;
     let consumed = root
         .iter()
         .filter(|o| is_flux(o))
         .filter_map(ObjectKey::of)
         .collect();
+    let mut masks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
     let found = units::discover(path, root, |k: &Kustomization| {
         if let Some(why) = unsupported(k, &NOT_YET) {
             return Err(why);
         }
-        // `substituteFrom` is refused above: nothing is looked up.
-        let overlay = FluxOverlay::from_spec(&k.raw_spec, true, &|_, _| None)?;
-        let source = SourceIgnored::new(files)?;
-        render::flux::build(&source, &k.path(), &overlay)
+        match build_unit(files, k, env) {
+            Ok((objects, mask)) => {
+                masks.insert(k.id.to_string(), mask);
+                Ok(objects)
+            }
+            Err(UnitError::Unreadable(e)) => {
+                unreadable.insert(k.id.to_string());
+                Err(e)
+            }
+            Err(UnitError::Render(e)) => Err(e),
+        }
     });
     // The root path is rendered as `fledge build` renders it: what would shape it differently
     // is refused.
-    let root_unit = found.units.first().and_then(|u| u.kustomization.as_ref());
-    if let Some(why) = root_unit.and_then(|k| unsupported(k, &NOT_YET_AT_ROOT)) {
+    let root_unit = found.units.iter().find(|u| u.root);
+    if let Some(why) = root_unit
+        .and_then(|u| u.kustomization.as_ref())
+        .and_then(|k| unsupported(k, &NOT_YET_AT_ROOT))
+    {
         return Err(why);
     }
     if let Some(p) = found.problems.first() {
@@ -56,32 +248,270 @@ pub(super) fn build(files: &dyn Files, path: &str) -> Result<Built, render::Erro
     }
     let mut objects = Vec::new();
     let mut notices = found.notices;
+    let mut units = Vec::new();
+    let mut owner: BTreeMap<ObjectKey, String> = BTreeMap::new();
     for u in found.units {
         notices.extend(notice(&u));
-        let name = u.name();
-        match u.build {
-            Build::Objects(o) => objects.extend(o),
-            Build::Suspended => {
-                return Err(render::Error::invalid(
-                    &u.path,
-                    format!(
-                        "Flux Kustomization {name}: spec.suspend is true; fledge syncs all Kustomizations of a commit together and cannot leave one as it is yet: resume it, or remove it from the path"
-                    ),
-                ));
-            }
-            Build::Failed(why) => {
-                return Err(render::Error::invalid(
-                    &u.path,
-                    format!("Flux Kustomization {name}: {why}"),
-                ));
+        let mut unit = sync_unit(&u);
+        unit.mask = Mask(masks.remove(&unit.name).unwrap_or_default());
+        if let (true, Some(Hold::Failed(why))) = (unreadable.contains(&unit.name), &unit.hold) {
+            unit.hold = Some(Hold::Unreadable(why.clone()));
+        }
+        if let Build::Objects(o) = u.build {
+            for object in o {
+                let Some(key) = ObjectKey::of(&object) else {
+                    objects.push(object);
+                    continue;
+                };
+                if let Some(first) = owner.get(&key) {
+                    notices.push(format!(
+                        "{key} is declared by both {first} and {}: {first} applies it",
+                        unit.name
+                    ));
+                    continue;
+                }
+                owner.insert(key.clone(), unit.name.clone());
+                unit.keys.insert(key);
+                objects.push(object);
             }
         }
+        units.push(unit);
     }
     Ok(Built {
         objects,
+        units,
         notices,
         consumed,
     })
+}
+
+/// Builds one Kustomization as Flux does: its `substituteFrom` sources and decryption keys read
+/// from the cluster (a source that cannot be read fails it: substituting without it would apply
+/// something else); returns its objects and the Secret values it substituted, to be masked in
+/// anything reported.
+fn build_unit(
+    files: &dyn Files,
+    k: &Kustomization,
+    env: &BuildEnv,
+) -> Result<(Vec<Value>, BTreeSet<String>), UnitError> {
+    let unreadable = RefCell::new(Vec::new());
+    let absent = RefCell::new(BTreeSet::new());
+    let resolve = |kind: SourceKind, name: &str| {
+        let kind_name = match kind {
+            SourceKind::ConfigMap => "ConfigMap",
+            SourceKind::Secret => "Secret",
+        };
+        let read = env
+            .cluster
+            .object(kind_name, &k.id.namespace, name)
+            .and_then(|o| o.map(|o| data_of(kind, &o)).transpose());
+        let data = read.unwrap_or_else(|e| {
+            unreadable.borrow_mut().push(e);
+            None
+        });
+        if data.is_none() {
+            absent.borrow_mut().insert((kind_name, name.to_owned()));
+        }
+        data
+    };
+    // A required source that does not exist yet (a dependency may make it) is waited for.
+    let required_absent = || {
+        k.spec
+            .post_build
+            .iter()
+            .flat_map(|p| &p.substitute_from)
+            .any(|r| !r.optional && absent.borrow().contains(&(r.kind.as_str(), r.name.clone())))
+    };
+    let overlay = FluxOverlay::from_spec(&k.raw_spec, true, &resolve).map_err(|e| {
+        if required_absent() {
+            UnitError::Unreadable(e)
+        } else {
+            UnitError::Render(e)
+        }
+    })?;
+    if let Some(e) = unreadable.borrow().first() {
+        return Err(UnitError::Unreadable(render::Error::invalid(
+            &k.path(),
+            format!(
+                "spec.postBuild.substituteFrom: {e}; nothing of this Kustomization is applied until it can be read"
+            ),
+        )));
+    }
+    let mask = overlay
+        .post_build
+        .as_ref()
+        .map(varsub::secret_values)
+        .unwrap_or_default();
+    let keys = decryption_keys(k, env).map_err(UnitError::Unreadable)?;
+    let options = Options {
+        decrypt: keys.as_deref().map(|k| k as &dyn render::Decrypt),
+    };
+    let source = SourceIgnored::new(files)?;
+    let objects =
+        render::flux::build_with(&source, &k.path(), &overlay, &options).map_err(|e| {
+            if required_absent() {
+                UnitError::Unreadable(e)
+            } else {
+                UnitError::Render(e)
+            }
+        })?;
+    Ok((objects, mask))
+}
+
+/// Why a Kustomization did not build: its inputs, or what it reads from the cluster.
+enum UnitError {
+    Render(render::Error),
+    Unreadable(render::Error),
+}
+
+impl From<render::Error> for UnitError {
+    fn from(e: render::Error) -> Self {
+        Self::Render(e)
+    }
+}
+
+/// The keys `spec.decryption` asks for: those of the Secret it names, else fledge's own.
+fn decryption_keys(k: &Kustomization, env: &BuildEnv) -> Result<Option<Arc<Keys>>, render::Error> {
+    let Some(d) = &k.spec.decryption else {
+        return Ok(None);
+    };
+    let fail = |why: String| render::Error::invalid(&k.path(), format!("spec.decryption: {why}"));
+    if d.provider != "sops" {
+        return Err(fail(format!(
+            "provider {:?} is not one Flux knows (sops)",
+            d.provider
+        )));
+    }
+    if d.service_account_name.is_some() {
+        return Err(fail(
+            "serviceAccountName (keys from a cloud KMS through workload identity) is not supported: name a Secret holding age keys in secretRef".to_owned(),
+        ));
+    }
+    let Some(r) = &d.secret_ref else {
+        return env.keys.clone().map(Some).ok_or_else(|| {
+            fail("names no Secret (secretRef) and fledge was given no --sops-age-key-file: give it one of the two".to_owned())
+        });
+    };
+    let secret = env
+        .cluster
+        .object("Secret", &k.id.namespace, &r.name)
+        .map_err(|e| fail(format!("secretRef: {e}")))?
+        .ok_or_else(|| {
+            fail(format!(
+                "secretRef: Secret {}/{} does not exist; create it with the age keys (sops-age key *.agekey)",
+                k.id.namespace, r.name
+            ))
+        })?;
+    Keys::from_secret(&secret)
+        .map(|keys| Some(Arc::new(keys)))
+        .map_err(|e| fail(format!("secretRef: {e}")))
+}
+
+/// A ConfigMap's data, or a Secret's decoded (values must be UTF-8, as Flux reads them).
+fn data_of(kind: SourceKind, o: &Value) -> Result<BTreeMap<String, String>, String> {
+    let what = crate::object::describe(o);
+    let mut out = BTreeMap::new();
+    for (key, v) in o["data"].as_object().into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        let value = match kind {
+            SourceKind::ConfigMap => text.to_owned(),
+            SourceKind::Secret => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| format!("{what}: the value of {key:?} is not UTF-8 text"))?,
+        };
+        out.insert(key.clone(), value);
+    }
+    if kind == SourceKind::Secret {
+        for (key, v) in o["stringData"].as_object().into_iter().flatten() {
+            out.insert(key.clone(), v.as_str().unwrap_or_default().to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The unit `u` is, its objects not counted yet.
+fn sync_unit(u: &Unit) -> SyncUnit {
+    let name = u.name();
+    let k = u.kustomization.as_ref();
+    let spec = k.map(|k| &k.spec);
+    let hold = match &u.build {
+        Build::Objects(_) => None,
+        Build::Suspended => Some(Hold::Suspended),
+        Build::Failed(why) => Some(Hold::Failed(why.clone())),
+    };
+    let hold = match k.map(|k| crate::object::health::compile(&k.spec.health_check_exprs)) {
+        Some(Err(e)) if hold.is_none() => Some(Hold::Failed(format!("spec.healthCheckExprs: {e}"))),
+        _ => hold,
+    };
+    let deletion = spec.and_then(|s| s.deletion_policy.as_deref());
+    let (deletion, hold) = match deletion.map(|d| (d, Deletion::parse(d))) {
+        None => (Deletion::Delete { always: false }, hold),
+        Some((_, Some(d))) => (d, hold),
+        Some((d, None)) => (
+            Deletion::Delete { always: false },
+            Some(Hold::Failed(format!(
+                "spec.deletionPolicy: {d:?} is not one of MirrorPrune, Delete, WaitForTermination, Orphan"
+            ))),
+        ),
+    };
+    SyncUnit {
+        inventory: inventory_name(u.root, &name),
+        root: u.root,
+        path: u.path.clone(),
+        keys: BTreeSet::new(),
+        depends_on: u.dependencies().iter().map(ToString::to_string).collect(),
+        prune: spec.is_none_or(|s| s.prune),
+        deletion,
+        interval: k.map(Kustomization::interval),
+        retry_interval: k.map(Kustomization::retry_interval),
+        timeout: k.map_or(Duration::from_secs(300), Kustomization::timeout),
+        health: k.map(health).unwrap_or_default(),
+        hold,
+        mask: Mask::default(),
+        service_account: k.and_then(|k| {
+            let sa = k.spec.service_account_name.as_ref()?;
+            Some(format!("{}/{sa}", k.id.namespace))
+        }),
+        name,
+    }
+}
+
+/// What `k` waits for: its health checks, each defaulting to its own namespace.
+fn health(k: &Kustomization) -> Health {
+    let s = &k.spec;
+    Health {
+        all: s.wait,
+        checks: s
+            .health_checks
+            .iter()
+            .map(|c| {
+                crate::object::ObjectRef::new(
+                    c.api_version.as_deref().unwrap_or("v1"),
+                    &c.kind,
+                    c.namespace.as_deref().unwrap_or(&k.id.namespace),
+                    &c.name,
+                )
+            })
+            .collect(),
+        exprs: s.health_check_exprs.clone(),
+    }
+}
+
+/// The inventory ConfigMap of a unit: the root path keeps fledge's one inventory (so that an
+/// upgrade finds what it applied before); a Kustomization has its own, named after it (a
+/// namespace holds no dot, so the name is unique), or after a digest when that is too long.
+fn inventory_name(root: bool, name: &str) -> String {
+    if root {
+        return keys::INVENTORY.to_owned();
+    }
+    let full = format!("{}.{}", keys::INVENTORY, name.replacen('/', ".", 1));
+    if full.len() <= 253 {
+        return full;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    format!("{}.{}", keys::INVENTORY, &digest[..32])
 }
 
 fn is_flux(o: &Value) -> bool {
@@ -96,27 +526,17 @@ fn is_flux(o: &Value) -> bool {
 type Field = (&'static str, fn(&Spec) -> bool);
 type Fields = [Field];
 
-const NOT_YET: [Field; 6] = [
-    ("spec.prune: false", |s| !s.prune),
-    ("spec.postBuild.substituteFrom", |s| {
-        s.post_build
-            .as_ref()
-            .is_some_and(|p| !p.substitute_from.is_empty())
-    }),
-    ("spec.decryption", |s| s.decryption.is_some()),
+const NOT_YET: [Field; 2] = [
     ("spec.force", |s| s.force),
     ("spec.ignore", |s| !s.ignore.is_empty()),
-    ("spec.deletionPolicy", |s| s.deletion_policy.is_some()),
 ];
 
 /// At the root, also what shapes a build (the root path is rendered as `fledge build` does).
-const NOT_YET_AT_ROOT: [Field; 14] = [
+/// (`spec.decryption` is honoured there: the root path rendered, so what it holds decrypted with
+/// `--sops-age-key-file`, or nothing in it is encrypted.)
+const NOT_YET_AT_ROOT: [Field; 10] = [
     NOT_YET[0],
     NOT_YET[1],
-    NOT_YET[2],
-    NOT_YET[3],
-    NOT_YET[4],
-    NOT_YET[5],
     ("spec.targetNamespace", |s| s.target_namespace.is_some()),
     ("spec.namePrefix", |s| s.name_prefix.is_some()),
     ("spec.nameSuffix", |s| s.name_suffix.is_some()),
@@ -145,24 +565,21 @@ fn unsupported(k: &Kustomization, fields: &Fields) -> Option<render::Error> {
     })
 }
 
-/// What a unit asks that the one sync does not do, said once per commit.
+/// What a unit asks that fledge does not follow yet, said once per commit.
 fn notice(u: &Unit) -> Option<String> {
     let k = u.kustomization.as_ref()?;
     let s = &k.spec;
-    let asked: Vec<&str> = [
-        ("dependsOn", !s.depends_on.is_empty()),
-        ("wait", s.wait),
-        ("healthChecks", !s.health_checks.is_empty()),
-        ("healthCheckExprs", !s.health_check_exprs.is_empty()),
-        ("timeout", s.timeout.is_some()),
-    ]
+    let asked: Vec<&str> = [(
+        "dependsOn[].readyExpr",
+        s.depends_on.iter().any(|d| d.ready_expr.is_some()),
+    )]
     .iter()
     .filter(|(_, on)| *on)
     .map(|(f, _)| *f)
     .collect();
     (!asked.is_empty()).then(|| {
         format!(
-            "Flux Kustomization {}: {} not followed yet: fledge applies every Kustomization of the commit in one sync (definitions first) and does not wait for health",
+            "Flux Kustomization {}: {} not followed yet: a dependency counts once it is ready at the commit, whatever the expression says",
             k.id,
             asked.join(", ")
         )

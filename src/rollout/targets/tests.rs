@@ -11,6 +11,7 @@ fn render(yaml: &str) -> Desired {
         "c1",
         &Provider::Kubernetes,
         &HashKey::offline(),
+        &BuildEnv::default(),
     )
     .unwrap()
 }
@@ -89,4 +90,85 @@ fn a_broken_canary_keeps_what_its_release_made_and_leaves_the_rest_to_sync() {
         ],
         "the rest is synced as usual"
     );
+}
+
+#[test]
+fn a_mask_hides_every_secret_value_even_inside_a_longer_one() {
+    let mask = Mask(["s3cret".to_owned(), "s3cret-and-more".to_owned()].into());
+    assert_eq!(
+        mask.apply("refused: data.pw: s3cret-and-more, data.x: s3cret"),
+        "refused: data.pw: ***, data.x: ***"
+    );
+    assert_eq!(format!("{mask:?}"), "Mask(2 values)");
+}
+
+#[test]
+fn each_kustomization_is_a_unit_with_its_own_inventory_and_the_root_keeps_fledges() {
+    let mut files = MemFiles::default();
+    files.insert(
+        "clusters/prod/apps.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  interval: 10m\n  path: ./apps\n  prune: false\n  deletionPolicy: Orphan\n  dependsOn: [{name: infra}]\n  sourceRef: {kind: GitRepository, name: flux-system}\n",
+    );
+    files.insert(
+        "apps/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\n",
+    );
+    let d = desired(
+        &files,
+        "clusters/prod",
+        "c1",
+        &Provider::Kubernetes,
+        &HashKey::offline(),
+        &BuildEnv::default(),
+    )
+    .unwrap();
+    let units: Vec<(&str, &str, bool, Vec<String>)> = d
+        .units
+        .iter()
+        .map(|u| {
+            let keys = u.keys.iter().map(ToString::to_string).collect();
+            (u.name.as_str(), u.inventory.as_str(), u.prune, keys)
+        })
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("root", "fledge-inventory", true, vec![]),
+            (
+                "flux-system/apps",
+                "fledge-inventory.flux-system.apps",
+                false,
+                vec!["ConfigMap shop/a".to_owned()]
+            ),
+        ]
+    );
+    assert_eq!(d.units[1].deletion, Deletion::Orphan);
+    assert_eq!(d.units[1].depends_on, ["flux-system/infra"]);
+}
+
+#[test]
+fn substitute_from_outside_the_daemon_fails_the_kustomization_saying_why() {
+    let mut files = MemFiles::default();
+    files.insert(
+        "clusters/prod/apps.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  interval: 10m\n  path: ./apps\n  prune: true\n  sourceRef: {kind: GitRepository, name: flux-system}\n  postBuild:\n    substituteFrom: [{kind: ConfigMap, name: vars}]\n",
+    );
+    files.insert(
+        "apps/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\ndata: {k: \"${k}\"}\n",
+    );
+    let d = desired(
+        &files,
+        "clusters/prod",
+        "c1",
+        &Provider::Kubernetes,
+        &HashKey::offline(),
+        &BuildEnv::default(),
+    )
+    .unwrap();
+    let Some(Hold::Unreadable(why)) = &d.units[1].hold else {
+        panic!("{:?}", d.units[1]);
+    };
+    assert!(why.contains("ConfigMap flux-system/vars"), "{why}");
+    assert!(d.plain.is_empty());
 }

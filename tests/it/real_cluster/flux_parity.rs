@@ -370,8 +370,13 @@ async fn assert_same(
 
 /// fledge's inventory (the ConfigMap in its `--namespace`), as (group, kind, namespace, name).
 fn fledge_inventory(c: &TestCluster, home: &str) -> Vec<(String, String, String, String)> {
-    let entries = c.jsonpath("configmap/fledge-inventory", home, "{.data.objects}");
-    let entries: Vec<String> = serde_json::from_str(&entries).unwrap();
+    // The Kustomization's inventory when fledge read it, else the root path's.
+    let cm = c
+        .get(&["configmap", "fledge-inventory.flux-system.shop", "-n", home])
+        .or_else(|| c.get(&["configmap", "fledge-inventory", "-n", home]))
+        .expect("an inventory");
+    let entries = cm["data"]["objects"].as_str().unwrap_or("[]");
+    let entries: Vec<String> = serde_json::from_str(entries).unwrap();
     entries
         .iter()
         .map(|e| {

@@ -17,6 +17,7 @@ mod providers;
 mod rbac;
 mod rollout;
 mod sync;
+mod tenancy;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

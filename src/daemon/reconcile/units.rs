@@ -1,0 +1,668 @@
+//! The sync units of the declared commit — the root path and each Flux Kustomization — synced
+//! as Flux's kustomize-controller reconciles Kustomizations: dependencies first, each unit with
+//! its own inventory, prune guard and status; a unit waits while one it depends on is not
+//! ready at the commit; a suspended or failed unit keeps what it applied before. The releases a
+//! unit's Canaries declare are adopted once that unit synced, and the inventories of
+//! Kustomizations removed from the repository are taken down as their deletion policy says.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::{Declared, Reconciler, policy};
+use crate::chain::{Chain, Disposition};
+use crate::cluster::Cluster as _;
+use crate::cluster::inventory::{self, Home, SyncError};
+use crate::daemon::edges::AnyCluster;
+use crate::ids::CommitId;
+use crate::object::health::{self, Verdict};
+use crate::object::{ObjectKey, ObjectRef};
+use crate::release::spec::ReleaseKey;
+use crate::report::sync::{NotReady, SyncReason, UnitStatus};
+use crate::rollout::targets::{Hold, SyncUnit};
+
+/// How soon a unit waiting for another looks again.
+const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
+
+/// How often a unit waiting for its objects' health looks again (kustomize-controller polls
+/// every 5 s).
+const HEALTH_RECHECK: Duration = Duration::from_secs(5);
+
+/// What became of one unit's turn.
+struct Turn {
+    outcome: Result<(), NotReady>,
+    /// Its objects were applied whole (and are healthy when it waits for that).
+    applied: bool,
+    next: Instant,
+    failures: u32,
+    urgent: bool,
+    /// Since when it waits for its objects' health, applied at the commit.
+    health_since: Option<Instant>,
+}
+
+impl Reconciler {
+    /// Syncs the declared commit's units again once they are due; builds the commit again
+    /// first when a unit that could not read what it needs from the cluster is due and what it
+    /// depends on is ready.
+    pub(super) async fn resync_if_due(&mut self) {
+        let now = Instant::now();
+        let Some(d) = self.declared.as_ref() else {
+            return;
+        };
+        let rebuild = d.units.iter().any(|u| {
+            matches!(u.unit.hold, Some(Hold::Unreadable(_)))
+                && u.next <= now
+                && self.waiting_for(&u.unit, &d.commit).is_none()
+        });
+        if rebuild && let Some(snap) = self.snapshot.clone() {
+            if let Err(e) = self.on_snapshot(snap).await {
+                warn!(error = %e, "building the commit again failed");
+            }
+        } else if d.units.iter().any(|u| u.next <= now) {
+            self.sync_declared().await;
+        }
+    }
+
+    /// Syncs each unit that is due, dependencies first; then adopts the releases of the units
+    /// that synced and takes down removed Kustomizations. Records the outcome: a newer commit
+    /// that did not render stays the status.
+    pub(super) async fn sync_declared(&mut self) {
+        let Some(mut d) = self.declared.take() else {
+            return;
+        };
+        let keep = declared_keys(&d);
+        let now = Instant::now();
+        for i in 0..d.units.len() {
+            if d.units[i].next > now {
+                continue;
+            }
+            let turn = self.turn(&d, i, &keep).await;
+            let run = &mut d.units[i];
+            (run.next, run.failures, run.urgent) = (turn.next, turn.failures, turn.urgent);
+            run.health_since = turn.health_since;
+            let before = self.unit_status.get(&run.unit.name).cloned();
+            let before = before.unwrap_or_else(|| UnitStatus {
+                name: run.unit.name.clone(),
+                ..UnitStatus::default()
+            });
+            let mut next = before.after(&d.commit, &turn.outcome, turn.applied, &self.now());
+            next.path.clone_from(&run.unit.path);
+            self.unit_status.insert(run.unit.name.clone(), next);
+        }
+        if let Err(e) = self.record_units(&d).await {
+            warn!(error = %Chain(&e), "cannot record the inventories of Kustomizations");
+        } else if !d.retired && d.units.iter().all(|u| u.unit.hold.is_none()) {
+            d.retired = self.retire_removed(&d, &keep).await;
+        }
+        self.adopt_synced(&mut d).await;
+        self.publish_units(&d);
+        let outcome = self.outcome(&d);
+        match self.unrendered.clone() {
+            Some((commit, why)) => {
+                let message = match outcome {
+                    Ok(()) => why.message,
+                    Err(e) => format!(
+                        "{}; syncing the last good commit {} again failed too: {}",
+                        why.message,
+                        short(&d.commit),
+                        e.message
+                    ),
+                };
+                self.synced(&commit, Err(NotReady::new(why.reason, message)));
+            }
+            None => self.synced(&d.commit, outcome),
+        }
+        self.declared = Some(d);
+    }
+
+    fn now(&self) -> String {
+        crate::release::state::rfc3339(self.ctx.clock.now())
+    }
+
+    /// One unit's turn: held, waiting for a dependency, or applied and pruned.
+    async fn turn(&mut self, d: &Declared, i: usize, keep: &BTreeSet<ObjectKey>) -> Turn {
+        let unit = &d.units[i].unit;
+        let interval = unit.interval.unwrap_or(self.config.timing.interval);
+        let start = Instant::now();
+        let later = |why: NotReady, next: Instant, urgent: bool| Turn {
+            outcome: Err(why),
+            applied: false,
+            next,
+            failures: 0,
+            urgent,
+            health_since: None,
+        };
+        match &unit.hold {
+            Some(Hold::Suspended) => {
+                let why = NotReady::new(
+                    SyncReason::Suspended,
+                    "spec.suspend is true: nothing is applied or pruned until it is resumed",
+                );
+                return later(why, start + interval, false);
+            }
+            Some(Hold::Failed(why)) => {
+                let why = NotReady::new(
+                    SyncReason::RenderFailed,
+                    format!("not applied, the cluster keeps what it applied before: {why}"),
+                );
+                return later(why, start + interval, false);
+            }
+            Some(Hold::Unreadable(_)) | None => {}
+        }
+        if let Some(why) = self.waiting_for(unit, &d.commit) {
+            return later(why, start + DEPENDENCY_RECHECK, true);
+        }
+        if let Some(Hold::Unreadable(why)) = &unit.hold {
+            // Built again when due (see `resync_if_due`), backing off as a passing fault does.
+            let failures = d.units[i].failures.saturating_add(1);
+            let retry = unit.retry_interval.unwrap_or(interval);
+            let next = policy::retry_at(Disposition::Retry, failures, start, start, retry);
+            let why = NotReady::new(
+                SyncReason::RenderFailed,
+                format!(
+                    "not applied, the cluster keeps what it applied before: {why}; {}",
+                    policy::retried(Disposition::Retry)
+                ),
+            );
+            return Turn {
+                outcome: Err(why),
+                applied: false,
+                next,
+                failures,
+                urgent: true,
+                health_since: None,
+            };
+        }
+        if let Some(since) = d.units[i].health_since {
+            return self.wait_health(d, i, since).await;
+        }
+        match self.apply_unit(d, unit, keep).await {
+            Ok(()) if unit.health.waits() => self.wait_health(d, i, start).await,
+            Ok(()) => Turn {
+                outcome: Ok(()),
+                applied: true,
+                // Polls come every interval; a tenth of it is slack for the poll's own time.
+                next: start + interval.mul_f64(0.9),
+                failures: 0,
+                urgent: false,
+                health_since: None,
+            },
+            Err((why, disposition)) => {
+                let failures = d.units[i].failures.saturating_add(1);
+                let retry = unit.retry_interval.unwrap_or(interval);
+                let next = policy::retry_at(disposition, failures, start, Instant::now(), retry);
+                Turn {
+                    outcome: Err(why),
+                    applied: false,
+                    next,
+                    failures,
+                    urgent: true,
+                    health_since: None,
+                }
+            }
+        }
+    }
+
+    /// A unit applied at the commit `since` then, and waiting for its objects' health (all it
+    /// applied with `wait`, else its `healthChecks`): ready once every one is `Current`; failed
+    /// at once when one is `Failed` (Flux's fail-fast), or when `timeout` passed; else looked at
+    /// again in 5 s. The message is the one kustomize-controller puts in its `Ready` condition.
+    async fn wait_health(&self, d: &Declared, i: usize, since: Instant) -> Turn {
+        let unit = &d.units[i].unit;
+        let interval = unit.interval.unwrap_or(self.config.timing.interval);
+        let now = Instant::now();
+        let fail = |why: NotReady| {
+            let failures = d.units[i].failures.saturating_add(1);
+            let retry = unit.retry_interval.unwrap_or(interval);
+            Turn {
+                outcome: Err(why),
+                applied: false,
+                next: policy::retry_at(Disposition::Stalled, failures, now, now, retry),
+                failures,
+                urgent: true,
+                health_since: None,
+            }
+        };
+        let assessment = match self.assess(d, unit).await {
+            Ok(a) => a,
+            Err(why) => return fail(why),
+        };
+        let message = assessment.message().map(|m| unit.mask.apply(&m));
+        match assessment.verdict() {
+            Verdict::Ready => Turn {
+                outcome: Ok(()),
+                applied: true,
+                next: since + interval.mul_f64(0.9),
+                failures: 0,
+                urgent: false,
+                health_since: None,
+            },
+            Verdict::Failed => fail(NotReady::new(
+                SyncReason::HealthCheckFailed,
+                message.unwrap_or_default(),
+            )),
+            Verdict::InProgress if now.duration_since(since) >= unit.timeout => fail(
+                NotReady::new(SyncReason::HealthCheckFailed, message.unwrap_or_default()),
+            ),
+            Verdict::InProgress => {
+                let pending: Vec<String> = assessment
+                    .pending()
+                    .map(|(k, h)| format!("{} ({})", health::flux_name(k), h.status))
+                    .collect();
+                Turn {
+                    outcome: Err(NotReady::new(
+                        SyncReason::Progressing,
+                        format!(
+                            "applied; waiting (up to spec.timeout, {} s) for: {}",
+                            unit.timeout.as_secs(),
+                            pending.join(", ")
+                        ),
+                    )),
+                    applied: false,
+                    next: now + HEALTH_RECHECK,
+                    failures: d.units[i].failures,
+                    urgent: true,
+                    health_since: Some(since),
+                }
+            }
+        }
+    }
+
+    /// The health of what `unit` waits for, read from the cluster now.
+    async fn assess(&self, d: &Declared, unit: &SyncUnit) -> Result<health::Assessment, NotReady> {
+        let exprs = health::compile(&unit.health.exprs).map_err(|e| {
+            NotReady::new(
+                SyncReason::RenderFailed,
+                format!("spec.healthCheckExprs: {e}"),
+            )
+        })?;
+        let refs: Vec<ObjectRef> = if unit.health.all {
+            d.plain
+                .iter()
+                .filter(|o| in_unit(unit, o))
+                .filter_map(ObjectRef::of)
+                .collect()
+        } else {
+            unit.health.checks.clone()
+        };
+        let mut live = Vec::new();
+        let mut absent = Vec::new();
+        for r in &refs {
+            match self.exec.cluster.get(r).await {
+                Ok(Some(o)) => live.push(o),
+                Ok(None) => absent.push(r.key()),
+                Err(e) => {
+                    return Err(NotReady::new(
+                        SyncReason::HealthCheckFailed,
+                        format!("cannot read {} for its health: {}", r.key(), Chain(&e)),
+                    ));
+                }
+            }
+        }
+        let now = jiff::Timestamp::from_second(self.ctx.clock.now()).unwrap_or_default();
+        let mut assessment = health::assess(&live, &exprs, now);
+        for k in absent {
+            assessment.not_found(k);
+        }
+        Ok(assessment)
+    }
+
+    /// Why `unit` must wait, when a unit it depends on is not ready at `commit` (as Flux's
+    /// `dependsOn` requires of a dependency on the same source).
+    fn waiting_for(&self, unit: &SyncUnit, commit: &CommitId) -> Option<NotReady> {
+        let pending: Vec<String> = unit
+            .depends_on
+            .iter()
+            .filter(|dep| {
+                self.unit_status
+                    .get(*dep)
+                    .is_none_or(|s| !s.ready || s.last_applied_revision.as_ref() != Some(commit))
+            })
+            .map(|dep| match self.unit_status.get(dep) {
+                None => format!("'{dep}' not found"),
+                Some(s) if s.ready => format!("'{dep}' is not synced at this commit yet"),
+                Some(s) => format!("'{dep}' is not ready ({})", s.reason),
+            })
+            .collect();
+        (!pending.is_empty()).then(|| {
+            NotReady::new(
+                SyncReason::DependencyNotReady,
+                format!(
+                    "dependency {}; checked again every {} s",
+                    pending.join(", dependency "),
+                    DEPENDENCY_RECHECK.as_secs()
+                ),
+            )
+        })
+    }
+
+    /// Applies and prunes a unit; a failure says why, and whether trying again soon may help.
+    async fn apply_unit(
+        &mut self,
+        d: &Declared,
+        unit: &SyncUnit,
+        keep: &BTreeSet<ObjectKey>,
+    ) -> Result<(), (NotReady, Disposition)> {
+        let objects: Vec<serde_json::Value> = d
+            .plain
+            .iter()
+            .filter(|o| in_unit(unit, o))
+            .cloned()
+            .collect();
+        let mut guard = self.config.prune_guard.clone();
+        guard.allowed.extend(d.allowed.iter().cloned());
+        let home = Home {
+            namespace: self.config.inventory_namespace.clone(),
+            name: unit.inventory.clone(),
+            unit: unit.name.clone(),
+            prune: unit.prune,
+            deletion: unit.deletion.as_str().to_owned(),
+            service_account: unit.service_account.clone(),
+        };
+        let tenant = self.tenant(unit.service_account.as_deref())?;
+        let remembered = self.inventories.get(&unit.inventory);
+        let own = &self.exec.cluster;
+        let synced =
+            inventory::sync_as(own, &tenant, &home, &objects, keep, &guard, remembered).await;
+        match synced {
+            Ok(s) => {
+                self.ctx.shared.counters().applies += 1;
+                if s.inventory_restored {
+                    warn!(namespace = %home.namespace, inventory = %home.name, "the inventory ConfigMap was missing (deleted by hand?); restored from the one this process last wrote");
+                }
+                info!(commit = %d.commit, unit = %unit.name, applied = s.applied, pruned = s.pruned.len(), "synced");
+                self.inventories.insert(unit.inventory.clone(), s.inventory);
+                self.ctx.shared.set_ready();
+                if s.inventory_missing && !self.scanned {
+                    self.scanned = true;
+                    self.find_unaccounted(d).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.ctx.shared.counters().apply_errors += 1;
+                // An object the cluster refused may quote a value substituted from a Secret.
+                let error = unit.mask.apply(&Chain(&e).to_string());
+                warn!(commit = %d.commit, unit = %unit.name, %error, "sync failed; {}", policy::retried(e.disposition()));
+                let (mut why, disposition) = refusal(&e);
+                why.message = unit.mask.apply(&why.message);
+                Err((why, disposition))
+            }
+        }
+    }
+
+    /// The cluster as `account` (`<namespace>/<name>`, impersonated), or as fledge itself.
+    /// Made once per account, then shared (clones share the connection).
+    fn tenant(&mut self, account: Option<&str>) -> Result<AnyCluster, (NotReady, Disposition)> {
+        let Some(account) = account else {
+            return Ok(self.exec.cluster.clone());
+        };
+        if let Some(c) = self.tenants.get(account) {
+            return Ok(c.clone());
+        }
+        let made = self.exec.cluster.impersonating(account).map_err(|e| {
+            let why = NotReady::new(
+                SyncReason::ApplyFailed,
+                format!(
+                    "spec.serviceAccountName: cannot act as ServiceAccount {account}: {}",
+                    Chain(&e)
+                ),
+            );
+            (why, Disposition::Stalled)
+        })?;
+        self.tenants.insert(account.to_owned(), made.clone());
+        Ok(made)
+    }
+
+    /// Records the inventories of the commit's Kustomizations beside those recorded before, so
+    /// that one removed from the repository is found, even after a restart.
+    async fn record_units(&mut self, d: &Declared) -> Result<(), crate::cluster::Error> {
+        let home = self.config.inventory_namespace.clone();
+        let mut recorded = match self.recorded.take() {
+            Some(r) => r,
+            None => inventory::recorded_units(&self.exec.cluster, &home).await?,
+        };
+        let before = recorded.len();
+        recorded.extend(
+            d.units
+                .iter()
+                .filter(|u| !u.unit.root)
+                .map(|u| u.unit.inventory.clone()),
+        );
+        if recorded.len() != before {
+            let written = inventory::record_units(&self.exec.cluster, &home, &recorded).await;
+            written?;
+        }
+        self.recorded = Some(recorded);
+        Ok(())
+    }
+
+    /// Takes down the inventories of Kustomizations no longer in the repository, as each one's
+    /// recorded deletion policy says; pruning all that one applied needs the allowance
+    /// `Fledge-Allow-Prune: Kustomization/<namespace>/<name>` (or a prune guard that allows
+    /// it), since a path typo removes a Kustomization as surely as a decision does. Returns
+    /// whether all are taken down.
+    async fn retire_removed(&mut self, d: &Declared, keep: &BTreeSet<ObjectKey>) -> bool {
+        let home = self.config.inventory_namespace.clone();
+        let current: BTreeSet<&str> = d.units.iter().map(|u| u.unit.inventory.as_str()).collect();
+        let names: BTreeSet<&str> = d.units.iter().map(|u| u.unit.name.as_str()).collect();
+        let mut gone = std::mem::take(&mut self.unit_status);
+        self.unit_status = gone
+            .extract_if(.., |n, _| names.contains(n.as_str()))
+            .collect();
+        let recorded = self.recorded.clone().unwrap_or_default();
+        if recorded.iter().all(|r| current.contains(r.as_str())) {
+            return true;
+        }
+        let stored = match inventory::unit_inventories(&self.exec.cluster, &home).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %Chain(&e), "cannot read the inventories of Kustomizations");
+                return false;
+            }
+        };
+        let mut kept: BTreeSet<String> = d
+            .units
+            .iter()
+            .filter(|u| !u.unit.root)
+            .map(|u| u.unit.inventory.clone())
+            .collect();
+        let listed = kept.len();
+        for s in stored.iter().filter(|s| !current.contains(s.name.as_str())) {
+            let status = gone.remove(&s.unit).unwrap_or_else(|| UnitStatus {
+                name: s.unit.clone(),
+                ..UnitStatus::default()
+            });
+            if let Err(why) = self.retire(d, s, keep).await {
+                kept.insert(s.name.clone());
+                let next = status.after(&d.commit, &Err(why), false, &self.now());
+                self.unit_status.insert(s.unit.clone(), next);
+            }
+        }
+        let all = kept.len() == listed;
+        if kept != recorded {
+            match inventory::record_units(&self.exec.cluster, &home, &kept).await {
+                Ok(()) => self.recorded = Some(kept),
+                Err(e) => {
+                    warn!(error = %Chain(&e), "cannot record the inventories of Kustomizations");
+                }
+            }
+        }
+        all
+    }
+
+    /// Takes down one removed Kustomization's inventory, under the prune guard and the commits'
+    /// allowances.
+    async fn retire(
+        &mut self,
+        d: &Declared,
+        s: &inventory::Stored,
+        keep: &BTreeSet<ObjectKey>,
+    ) -> Result<(), NotReady> {
+        let mut guard = self.config.prune_guard.clone();
+        guard.allowed.extend(d.allowed.iter().cloned());
+        if guard.allowed.contains(&format!("Kustomization/{}", s.unit)) {
+            guard.max_share = 1.0;
+        }
+        let tenant = self
+            .tenant(s.service_account.as_deref())
+            .map_err(|(why, _)| why)?;
+        let home = &self.config.inventory_namespace;
+        match inventory::retire(&self.exec.cluster, &tenant, home, s, keep, &guard).await {
+            Ok(r) => {
+                info!(unit = %s.unit, pruned = r.pruned.len(), policy = %s.deletion, "Kustomization removed from the repository; its inventory is taken down");
+                Ok(())
+            }
+            Err(e) => {
+                let (mut why, _) = refusal(&e);
+                why.message = format!(
+                    "removed from the repository; its objects stay until this is resolved: {}. To delete what it applied, allow it with the commit trailer `Fledge-Allow-Prune: Kustomization/{}`",
+                    why.message, s.unit
+                );
+                Err(why)
+            }
+        }
+    }
+
+    /// Adopts the releases whose Canary a unit that synced at the commit declares; the others
+    /// keep what they had until their unit syncs. Once every unit synced, the commit's
+    /// releases are all taken.
+    async fn adopt_synced(&mut self, d: &mut Declared) {
+        let Some(releases) = d.releases.as_ref() else {
+            return;
+        };
+        let mut pending = BTreeSet::new();
+        for key in releases.releases.keys() {
+            let unit = d.units.iter().find(|u| declares_canary(&u.unit, key));
+            let synced = unit.is_none_or(|u| {
+                self.unit_status
+                    .get(&u.unit.name)
+                    .is_some_and(|s| s.last_applied_revision.as_ref() == Some(&d.commit))
+            });
+            if !synced {
+                pending.insert(key.clone());
+            }
+        }
+        let all_synced = pending.is_empty();
+        let any_synced = d.units.iter().any(|u| {
+            self.unit_status
+                .get(&u.unit.name)
+                .is_some_and(|s| s.last_applied_revision.as_ref() == Some(&d.commit))
+        });
+        if !any_synced {
+            return;
+        }
+        let mut taken = if all_synced {
+            d.releases.take().unwrap_or_default()
+        } else {
+            releases.clone()
+        };
+        taken.releases.retain(|k, _| !pending.contains(k));
+        self.held.clone_from(&d.held);
+        self.adopt(taken, &d.commit, &pending).await;
+    }
+
+    /// Makes the sync's status list the units, in order, with any removed one not taken down.
+    fn publish_units(&self, d: &Declared) {
+        let mut units: Vec<UnitStatus> = d
+            .units
+            .iter()
+            .filter_map(|u| self.unit_status.get(&u.unit.name).cloned())
+            .collect();
+        let listed: BTreeSet<&str> = d.units.iter().map(|u| u.unit.name.as_str()).collect();
+        units.extend(
+            self.unit_status
+                .values()
+                .filter(|s| !listed.contains(s.name.as_str()))
+                .cloned(),
+        );
+        self.ctx.shared.sync().units = units;
+    }
+
+    /// The commit's outcome: ready when every unit is, else what the first that is not says,
+    /// with any other unit not ready named; an invalid Canary holds its app.
+    fn outcome(&self, d: &Declared) -> Result<(), NotReady> {
+        let units = self.ctx.shared.sync().units.clone();
+        // A suspended unit says so in its own row; it fails nothing else.
+        let mut failing = units
+            .iter()
+            .filter(|u| !u.ready && u.reason != SyncReason::Suspended);
+        if let Some(first) = failing.next() {
+            let rest: Vec<&str> = failing.map(|u| u.name.as_str()).collect();
+            let mut message = match first.name.as_str() {
+                "root" => first.message.clone(),
+                name => format!("Kustomization {name}: {}", first.message),
+            };
+            if !rest.is_empty() {
+                message = format!("{message}; not ready either: {}", rest.join(", "));
+            }
+            return Err(NotReady::new(first.reason, message));
+        }
+        if d.held.is_empty() {
+            return Ok(());
+        }
+        let why: Vec<&str> = d.held.values().map(String::as_str).collect();
+        Err(NotReady::new(
+            SyncReason::CanaryInvalid,
+            format!(
+                "invalid Canary, its release held as it is: {}",
+                why.join("; ")
+            ),
+        ))
+    }
+}
+
+/// The keys of everything the commit declares (and its releases own): no unit prunes them,
+/// whichever unit declared them before.
+fn declared_keys(d: &Declared) -> BTreeSet<ObjectKey> {
+    d.plain
+        .iter()
+        .filter_map(ObjectKey::of)
+        .chain(d.owned.iter().cloned())
+        .chain(d.units.iter().flat_map(|u| u.unit.keys.iter().cloned()))
+        .collect()
+}
+
+/// Whether `o` is `unit`'s; an object without a name is the root's (the cluster refuses it).
+fn in_unit(unit: &SyncUnit, o: &serde_json::Value) -> bool {
+    ObjectKey::of(o).map_or(unit.root, |k| unit.keys.contains(&k))
+}
+
+/// Whether `unit` declares the Canary of release `key`.
+fn declares_canary(unit: &SyncUnit, key: &ReleaseKey) -> bool {
+    unit.keys.iter().any(|k| {
+        let ns = if k.namespace.is_empty() {
+            "default"
+        } else {
+            &k.namespace
+        };
+        k.kind == "Canary" && ReleaseKey::new(ns, &k.name) == *key
+    })
+}
+
+/// A failed sync as the status says it, and whether trying again soon may help.
+fn refusal(e: &SyncError) -> (NotReady, Disposition) {
+    let reason = match e {
+        SyncError::MassPrune { .. } | SyncError::DestructivePrune { .. } => {
+            SyncReason::PruneRefused
+        }
+        _ => SyncReason::ApplyFailed,
+    };
+    let disposition = e.disposition();
+    let why = NotReady::new(
+        reason,
+        format!(
+            "sync failed, {}: {}",
+            policy::retried(disposition),
+            Chain(e)
+        ),
+    );
+    (why, disposition)
+}
+
+/// The first 12 digits of a commit.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
