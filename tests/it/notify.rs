@@ -646,7 +646,12 @@ fn bitbucket_receivers_check_the_hub_signature_and_event_key() {
         Some("repo:refs_changed")
     );
     let suspended = receiver("bitbucket", &json!({"suspend": true}));
-    assert!(suspended.verify(&token, &h, body.as_bytes()).is_err());
+    let refused = suspended.verify(&token, &h, body.as_bytes()).unwrap_err();
+    assert_eq!(refused.http_status(), 503);
+    let bad = r
+        .verify(&Secret::new("other"), &h, body.as_bytes())
+        .unwrap_err();
+    assert_eq!(bad.http_status(), 400);
     assert!(
         receiver("generic", &json!({}))
             .verify(&token, &[], b"anything")

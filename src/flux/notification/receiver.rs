@@ -106,6 +106,17 @@ pub struct Receiver {
 pub struct Refused {
     pub receiver: String,
     pub reason: String,
+    /// The Receiver is suspended (not the request's fault).
+    pub suspended: bool,
+}
+
+impl Refused {
+    /// The HTTP status Flux answers with: 503 for a suspended Receiver, 400 for a request that
+    /// does not verify.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        if self.suspended { 503 } else { 400 }
+    }
 }
 
 /// What a verified request was.
@@ -159,6 +170,7 @@ impl Receiver {
         Refused {
             receiver: self.id.to_string(),
             reason: reason.into(),
+            suspended: false,
         }
     }
 
@@ -171,7 +183,10 @@ impl Receiver {
         body: &[u8],
     ) -> Result<Verified, Refused> {
         if self.suspend {
-            return Err(self.refuse("is suspended"));
+            return Err(Refused {
+                suspended: true,
+                ..self.refuse("is suspended")
+            });
         }
         let key = token.expose().as_bytes();
         let h = |name: &str| header(headers, name);
