@@ -85,6 +85,10 @@ struct Spec {
     suspend: bool,
 }
 
+/// The largest body Flux's receiver server reads (3 MiB); the route should refuse larger ones
+/// before reading them whole, and [`Receiver::verify`] refuses them too.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// A Flux Receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receiver {
@@ -187,6 +191,11 @@ impl Receiver {
                 suspended: true,
                 ..self.refuse("is suspended")
             });
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(self.refuse(format!(
+                "request body exceeds the maximum size of {MAX_BODY_BYTES} bytes"
+            )));
         }
         let key = token.expose().as_bytes();
         let h = |name: &str| header(headers, name);

@@ -440,3 +440,12 @@ fn rate_limit_key_is_flux_event_key_func() {
         hex::encode(sha2::Sha256::digest(key.as_bytes()))
     );
 }
+
+#[test]
+fn receivers_refuse_bodies_over_flux_limit() {
+    let r =
+        receiver(&json!({"type": "generic", "resources": [], "secretRef": {"name": "s"}})).unwrap();
+    let big = vec![b' '; receiver::MAX_BODY_BYTES + 1];
+    assert!(r.verify(&Secret::new("t"), &[], &big).is_err());
+    assert!(r.verify(&Secret::new("t"), &[], &big[1..]).is_ok());
+}
