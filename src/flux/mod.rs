@@ -1,6 +1,7 @@
 //! Flux's objects as configuration, as fledge consumes Flagger's Canaries: `Kustomization`
-//! (`kustomize.toolkit.fluxcd.io/v1`) and `GitRepository` (`source.toolkit.fluxcd.io/v1`)
-//! found in the repository are read into typed specs with Flux's defaults, every field checked
+//! (`kustomize.toolkit.fluxcd.io/v1`), `GitRepository` (`source.toolkit.fluxcd.io/v1`) and
+//! the notification objects ([`notification`]: `Provider`, `Alert`, `Receiver`) found in the
+//! repository are read into typed specs with Flux's defaults, every field checked
 //! against Flux's own CRD schemas (kept beside this file), and errors carry the object and the
 //! field. [`units`] turns the Kustomizations a path renders into sync units in `dependsOn`
 //! order. Pure: no I/O, no clock.
@@ -9,6 +10,7 @@
 //! from the cluster, applying, health (the daemon).
 
 pub mod kustomization;
+pub mod notification;
 pub mod source;
 pub mod units;
 
@@ -75,17 +77,35 @@ pub struct FluxError {
 /// Flux's schemas of `spec`, by kind.
 static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
     [
-        include_str!("schema/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
-        include_str!("schema/source.toolkit.fluxcd.io_gitrepositories.yaml"),
+        (
+            include_str!("schema/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
+            "v1",
+        ),
+        (
+            include_str!("schema/source.toolkit.fluxcd.io_gitrepositories.yaml"),
+            "v1",
+        ),
+        (
+            include_str!("schema/notification.toolkit.fluxcd.io_providers.yaml"),
+            "v1beta3",
+        ),
+        (
+            include_str!("schema/notification.toolkit.fluxcd.io_alerts.yaml"),
+            "v1beta3",
+        ),
+        (
+            include_str!("schema/notification.toolkit.fluxcd.io_receivers.yaml"),
+            "v1",
+        ),
     ]
     .iter()
-    .filter_map(|text| serde_yaml::from_str::<Value>(text).ok())
-    .filter_map(|crd| {
+    .filter_map(|(text, version)| Some((serde_yaml::from_str::<Value>(text).ok()?, *version)))
+    .filter_map(|(crd, version)| {
         let kind = crd["spec"]["names"]["kind"].as_str()?.to_owned();
         let spec = crd["spec"]["versions"]
             .as_array()?
             .iter()
-            .find(|v| v["name"] == "v1")?["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            .find(|v| v["name"] == version)?["schema"]["openAPIV3Schema"]["properties"]["spec"]
             .clone();
         Some((kind, spec))
     })

@@ -6,4 +6,5 @@
 pub mod alerts;
 pub mod forge;
 pub mod metrics;
+pub mod notify;
 pub mod sync;

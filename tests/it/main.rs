@@ -29,6 +29,7 @@ mod health;
 mod kube_api;
 mod kustomize_tail;
 mod listener;
+mod notify;
 mod outcomes;
 mod prometheus;
 mod properties;

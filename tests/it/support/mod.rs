@@ -11,6 +11,7 @@ pub(crate) mod flux;
 pub(crate) mod fluxgen;
 pub(crate) mod git;
 pub(crate) mod kstatus;
+pub(crate) mod ncnotify;
 pub(crate) mod proxy;
 pub(crate) mod sops;
 pub(crate) mod testcluster;
