@@ -60,6 +60,7 @@ pub fn router(
     let mut r = health_routes()
         .route("/metrics", get(metrics_text))
         .merge(api)
+        .merge(flux_hooks(hooks.clone()))
         .with_state(shared)
         .merge(webhook::router(hooks));
     if let Some(sim) = sim {
@@ -69,6 +70,49 @@ pub fn router(
         StatusCode::REQUEST_TIMEOUT,
         Limits::default().request,
     ))
+}
+
+/// Flux's Receivers of the commit: `POST /hook/<digest>`, verified as notification-controller
+/// verifies the Receiver's type; a genuine one makes fledge fetch the repository at once.
+fn flux_hooks(hooks: Arc<webhook::Receiver>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/hook/{digest}", axum::routing::post(flux_hook))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::flux::notification::receiver::MAX_BODY_BYTES,
+        ))
+        .layer(Extension(hooks))
+}
+
+async fn flux_hook(
+    State(s): State<Arc<Shared>>,
+    Extension(hooks): Extension<Arc<webhook::Receiver>>,
+    axum::extract::Path(digest): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, String) {
+    let path = format!("/hook/{digest}");
+    let Some((receiver, token)) = s.flux_receivers().get(&path).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no Flux Receiver has this path".to_owned(),
+        );
+    };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    match receiver.verify(&token, &headers, &body) {
+        Ok(_) => {
+            tracing::info!(receiver = %receiver.id, "Flux Receiver accepted; fetching the repository");
+            hooks.wake();
+            (StatusCode::OK, "fetching the repository".to_owned())
+        }
+        Err(e) => {
+            tracing::warn!(receiver = %receiver.id, reason = %e, "Flux Receiver refused");
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, e.to_string())
+        }
+    }
 }
 
 fn health_routes() -> Router<Arc<Shared>> {

@@ -21,6 +21,7 @@ pub mod context;
 pub mod edges;
 pub mod http;
 mod leadership;
+mod notifications;
 pub mod outcomes;
 mod reconcile;
 mod report;

@@ -104,6 +104,8 @@ pub(super) struct Reconciler {
     /// The inventory this process last wrote for each unit (by ConfigMap name): it stands in
     /// for the inventory ConfigMap if that is deleted.
     inventories: BTreeMap<String, BTreeSet<String>>,
+    /// Flux's Providers, Alerts and Receivers of the commit last rendered.
+    notifications: Arc<targets::Notifications>,
     /// The cluster as each ServiceAccount a Kustomization names (`serviceAccountName`).
     tenants: BTreeMap<String, super::edges::AnyCluster>,
     /// The inventories of Flux Kustomizations recorded in the cluster, once read.
@@ -149,6 +151,7 @@ impl Reconciler {
             providers: BTreeMap::new(),
             last_polls: 0,
             inventories: BTreeMap::new(),
+            notifications: Arc::default(),
             tenants: BTreeMap::new(),
             recorded: None,
             unit_status: BTreeMap::new(),

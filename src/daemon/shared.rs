@@ -27,12 +27,25 @@ pub struct Shared {
     pub standby: AtomicBool,
     /// The repository cannot be polled (for longer than an interval): not ready (`/readyz`).
     pub source_failing: AtomicBool,
+    /// Flux's Receivers of the commit, by webhook path (`/hook/…`), with their tokens.
+    pub flux_receivers:
+        Mutex<BTreeMap<String, (crate::flux::notification::Receiver, crate::net::Secret)>>,
 }
 
 impl Shared {
     /// The sync's status, for an update.
     pub fn sync(&self) -> MutexGuard<'_, SyncStatus> {
         self.sync.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Flux's Receivers, by webhook path, for an update.
+    pub fn flux_receivers(
+        &self,
+    ) -> MutexGuard<'_, BTreeMap<String, (crate::flux::notification::Receiver, crate::net::Secret)>>
+    {
+        self.flux_receivers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The counters, for an update.

@@ -85,6 +85,9 @@ pub struct Units {
     pub problems: Vec<FluxError>,
     /// The GitRepository the root Kustomization names, when there is one.
     pub root_source: Option<GitRepository>,
+    /// Flux's notification objects (`Provider`, `Alert`, `Receiver`), as written, for the
+    /// caller to read.
+    pub notifications: Vec<Value>,
 }
 
 /// Discovers the units from the root path's objects, building each further Kustomization's
@@ -215,6 +218,9 @@ impl Taken {
                     }
                     Err(e) => out.problems.push(e),
                 },
+                ("notification.toolkit.fluxcd.io", "Provider" | "Alert" | "Receiver") => {
+                    out.notifications.push(o);
+                }
                 _ => unsupported
                     .entry(kind.to_owned())
                     .or_default()

@@ -118,6 +118,10 @@ pub struct SyncStatus {
     /// shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units: Vec<UnitStatus>,
+    /// The webhook path of each Flux Receiver of the commit (`<namespace>/<name>` to
+    /// `/hook/…`), as Flux's Receiver status gives it: the URL to give the forge.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub receivers: std::collections::BTreeMap<String, String>,
 }
 
 /// The status of one sync unit, as Flux keeps a Kustomization's.

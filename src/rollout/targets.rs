@@ -9,7 +9,9 @@
 
 mod flux;
 
-pub use flux::{BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, SyncUnit};
+pub use flux::{
+    BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Notifications, SyncUnit,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,6 +49,8 @@ pub struct Desired {
     /// The `spec.verify` of the GitRepository fledge runs on, as the commit declares it, with
     /// that GitRepository's namespace (where its Secret is).
     pub verify: Option<(String, crate::flux::source::Verify)>,
+    /// Flux's notification objects of the commit.
+    pub notifications: Notifications,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -94,6 +98,7 @@ pub fn desired(
     d.notices = built.notices;
     d.units = built.units;
     d.verify = built.verify;
+    d.notifications = built.notifications;
     d.owned.extend(built.consumed);
     Ok(d)
 }

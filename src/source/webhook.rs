@@ -412,6 +412,13 @@ impl Receiver {
     }
 }
 
+impl Receiver {
+    /// Wakes the poller, for a webhook verified elsewhere (a Flux Receiver's).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
 async fn handle(
     State(receiver): State<Arc<Receiver>>,
     Path(provider): Path<String>,

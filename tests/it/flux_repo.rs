@@ -650,3 +650,86 @@ async fn wait_holds_a_kustomization_and_its_dependants_until_its_objects_are_hea
     assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flux_alerts_get_each_kustomizations_events_and_a_flux_receiver_is_served() {
+    let (base, received) = super::support::recorder().await;
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let notifications = format!(
+        "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\nmetadata: {{name: webhook, namespace: flux-system}}\nspec: {{type: generic, address: \"{base}/flux\"}}\n---\napiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata: {{name: all, namespace: flux-system}}\nspec:\n  providerRef: {{name: webhook}}\n  eventSeverity: info\n  eventSources: [{{kind: Kustomization, name: '*'}}]\n---\napiVersion: notification.toolkit.fluxcd.io/v1\nkind: Receiver\nmetadata: {{name: push, namespace: flux-system}}\nspec:\n  type: generic\n  resources: [{{kind: GitRepository, name: flux-system}}]\n  secretRef: {{name: hook-token}}\n"
+    );
+    let token = "apiVersion: v1\nkind: Secret\nmetadata: {name: hook-token, namespace: flux-system}\nstringData: {token: s3cret-token}\n";
+    let files = layout(
+        "",
+        &[
+            ("clusters/prod/notifications.yaml", &notifications),
+            ("infrastructure/token.yaml", token),
+        ],
+    );
+    commit(&remote, &files, "bootstrap");
+    let builder = daemon(&remote, root.path(), "clusters/prod");
+    let port = builder.listen_port();
+    let d = builder.in_process().await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    // Each Kustomization's readiness, as kustomize-controller's event.
+    let events = || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(line, _)| line.starts_with("POST /flux"))
+            .map(|(_, body)| body.clone())
+            .collect::<Vec<_>>()
+    };
+    super::support::eventually(
+        "the apps event",
+        std::time::Duration::from_secs(20),
+        || async { events() },
+        |e: &Vec<serde_json::Value>| e.iter().any(|b| b["involvedObject"]["name"] == "apps"),
+    )
+    .await;
+    let apps = events()
+        .into_iter()
+        .find(|b| b["involvedObject"]["name"] == "apps")
+        .unwrap();
+    assert_eq!(apps["involvedObject"]["kind"], "Kustomization");
+    assert_eq!(apps["reason"], "ReconciliationSucceeded");
+    assert_eq!(apps["severity"], "info");
+    // The Receiver is served once its token Secret exists (made by infrastructure).
+    let c = commit(
+        &remote,
+        &layout(
+            "",
+            &[
+                ("clusters/prod/notifications.yaml", &notifications),
+                ("infrastructure/token.yaml", token),
+                ("apps/prod/README.md", "apps\n"),
+            ],
+        ),
+        "again",
+    );
+    d.until("the receiver served", |d| {
+        let s = d.shared.sync();
+        s.commit.as_deref() == Some(c.as_str()) && s.receivers.contains_key("flux-system/push")
+    })
+    .await;
+    let path = d.shared.sync().receivers["flux-system/push"].clone();
+    let client = reqwest::Client::new();
+    let post = |p: String| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("http://127.0.0.1:{port}{p}"))
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(path).await, 200);
+    assert_eq!(post("/hook/0123".to_owned()).await, 404);
+    d.stop().await;
+}

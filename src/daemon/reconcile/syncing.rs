@@ -73,6 +73,17 @@ impl Reconciler {
                     }
                 }
                 self.ctx.shared.sync().notices = std::mem::take(&mut d.notices);
+                self.notifications = Arc::new(std::mem::take(&mut d.notifications));
+                let hooks = super::super::notifications::receivers(
+                    &self.exec.cluster,
+                    &self.notifications.receivers,
+                )
+                .await;
+                self.ctx.shared.sync().receivers = hooks
+                    .iter()
+                    .map(|(path, (r, _))| (r.id.to_string(), path.clone()))
+                    .collect();
+                *self.ctx.shared.flux_receivers() = hooks;
                 let held = self.hold_broken(&mut d).await;
                 let plain = std::mem::take(&mut d.plain);
                 let owned = std::mem::take(&mut d.owned);

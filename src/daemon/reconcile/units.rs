@@ -16,6 +16,7 @@ use crate::chain::{Chain, Disposition};
 use crate::cluster::Cluster as _;
 use crate::cluster::inventory::{self, Home, SyncError};
 use crate::daemon::edges::AnyCluster;
+use crate::daemon::notifications;
 use crate::ids::CommitId;
 use crate::object::health::{self, Verdict};
 use crate::object::{ObjectKey, ObjectRef};
@@ -89,6 +90,7 @@ impl Reconciler {
             });
             let mut next = before.after(&d.commit, &turn.outcome, turn.applied, &self.now());
             next.path.clone_from(&run.unit.path);
+            self.notify(&before, &next, &d.commit);
             self.unit_status.insert(run.unit.name.clone(), next);
         }
         if let Err(e) = self.record_units(&d).await {
@@ -115,6 +117,22 @@ impl Reconciler {
             None => self.synced(&d.commit, outcome),
         }
         self.declared = Some(d);
+    }
+
+    /// Sends the event of a Kustomization's status change to the Alerts that match it.
+    fn notify(&self, before: &UnitStatus, after: &UnitStatus, commit: &CommitId) {
+        let revision = match &self.config.source.reference {
+            crate::source::Reference::Branch(b) => format!("{b}@sha1:{commit}"),
+            _ => format!("sha1:{commit}"),
+        };
+        if let Some(event) = notifications::unit_event(before, after, &revision, &self.now()) {
+            notifications::send(
+                &self.exec.cluster,
+                &self.notifications,
+                event,
+                &self.config.cluster_name,
+            );
+        }
     }
 
     fn now(&self) -> String {

@@ -21,6 +21,7 @@ use serde_json::Value;
 use sha2::Digest as _;
 
 use crate::flux::kustomization::{Kustomization, Spec};
+use crate::flux::notification::{Alert, Provider, Receiver};
 use crate::flux::units::{self, Build, Unit};
 use crate::keys;
 use crate::object::ObjectKey;
@@ -73,6 +74,8 @@ impl ClusterData for NoCluster {
 /// The objects of every unit of `path`, the units, what a person should know of them, and the
 /// keys of the Flux objects taken out (configuration, never applied nor pruned).
 pub(super) struct Built {
+    /// Flux's notification objects of the commit.
+    pub notifications: Notifications,
     /// The root repository's `spec.verify`, with the repository's namespace.
     pub verify: Option<(String, crate::flux::source::Verify)>,
     pub objects: Vec<Value>,
@@ -284,7 +287,9 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         units.push(unit);
     }
     notices.extend(objects.iter().filter_map(unhonoured_annotation));
+    let notifications = Notifications::read(&found.notifications, &mut notices);
     Ok(Built {
+        notifications,
         verify: root_verify,
         objects,
         units,
@@ -520,6 +525,40 @@ fn inventory_name(root: bool, name: &str) -> String {
     }
     let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
     format!("{}.{}", keys::INVENTORY, &digest[..32])
+}
+
+/// Flux's `Provider`, `Alert` and `Receiver` objects of a commit: where events about its
+/// Kustomizations go, and which webhooks make fledge fetch the repository.
+#[derive(Debug, Clone, Default)]
+pub struct Notifications {
+    pub providers: Vec<Provider>,
+    pub alerts: Vec<Alert>,
+    pub receivers: Vec<Receiver>,
+}
+
+impl Notifications {
+    /// Reads each object; one that cannot be used is said in `notices`, naming it and the
+    /// field, and left out (it fails nothing else), as are its warnings.
+    fn read(objects: &[Value], notices: &mut Vec<String>) -> Self {
+        let mut out = Self::default();
+        for o in objects {
+            let read = match o["kind"].as_str() {
+                Some("Provider") => Provider::parse(o).map(|p| {
+                    notices.extend(p.warnings.iter().cloned());
+                    out.providers.push(p);
+                }),
+                Some("Alert") => Alert::parse(o).map(|a| out.alerts.push(a)),
+                _ => Receiver::parse(o).map(|r| {
+                    notices.extend(r.warnings.iter().cloned());
+                    out.receivers.push(r);
+                }),
+            };
+            if let Err(e) = read {
+                notices.push(format!("{e}; left out"));
+            }
+        }
+        out
+    }
 }
 
 /// Flux's per-object annotation fledge does not honour, said for the object that carries it.

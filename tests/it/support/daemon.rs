@@ -55,6 +55,11 @@ impl Builder {
         }
     }
 
+    /// The port it will listen on (`--listen`).
+    pub(crate) fn listen_port(&self) -> u16 {
+        self.port
+    }
+
     pub(crate) fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
