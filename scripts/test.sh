@@ -27,11 +27,12 @@ if ! command -v kubectl >/dev/null; then
   echo "test.sh: kubectl (which embeds kustomize) is needed for the differential tests" >&2
   exit 1
 fi
-# The Go peers the tests run (sops, Flux's generator, health checks and controllers), built from their Go
-# modules or reused (each script caches by version or source hash), in parallel with the
-# control plane below. Where one cannot be built its tests skip, saying so, or fail under CI.
+# The Go peers the tests run (sops, Flux's generator, health checks, notifier and controllers),
+# built from their Go modules or reused (each script caches by version or source hash), in
+# parallel with the control plane below. Where one cannot be built its tests skip, saying so,
+# or fail under CI.
 peers=$(mktemp -d)
-for p in sops fluxgen kstatus fluxpeers; do
+for p in sops fluxgen kstatus ncnotify fluxpeers; do
   { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
 done
 skip=()
@@ -48,7 +49,7 @@ else
   skip=(--skip real_cluster::)
 fi
 wait
-for p in sops fluxgen kstatus fluxpeers; do
+for p in sops fluxgen kstatus ncnotify fluxpeers; do
   cat "$peers/$p.err" >&2
 done
 # A peer built is passed to the tests; one that was not is tried again by its tests, which
@@ -56,6 +57,7 @@ done
 if [ -s "$peers/sops" ]; then export FLEDGE_SOPS="$(cat "$peers/sops")"; fi
 if [ -s "$peers/fluxgen" ]; then export FLEDGE_FLUXGEN="$(cat "$peers/fluxgen")"; fi
 if [ -s "$peers/kstatus" ]; then export FLEDGE_KSTATUS="$(cat "$peers/kstatus")"; fi
+if [ -s "$peers/ncnotify" ]; then export FLEDGE_NCNOTIFY="$(cat "$peers/ncnotify")"; fi
 if [ -s "$peers/fluxpeers" ]; then
   { read -r kustomize; read -r source; } <"$peers/fluxpeers"
   export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source

@@ -1,5 +1,5 @@
 // Command ncnotify sends one event through notification-controller's own notifier
-// (internal/notifier of the version scripts/ncnotify.sh builds it into), or checks one webhook
+// (internal/notifier of v1.7.5, vendored unmodified in ./notifier), or checks one webhook
 // request with the go-github calls its receiver server makes, for fledge's differential tests
 // of its Flux notification senders and Receiver verification.
 //
@@ -24,7 +24,7 @@ import (
 
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1beta1"
 
-	"github.com/fluxcd/notification-controller/internal/notifier"
+	"fledge.test/ncnotify/notifier"
 )
 
 type request struct {

@@ -1,10 +1,10 @@
 //! notification-controller's own notifier, for differential tests of fledge's Flux notification
-//! senders: the program in `tests/ncnotify`, built inside notification-controller v1.7.5's tree
-//! by `scripts/ncnotify.sh` (or given as `FLEDGE_NCNOTIFY`).
+//! senders: the program in `tests/ncnotify`, with notification-controller v1.7.5's notifier
+//! vendored in it, built by `scripts/ncnotify.sh` (or given as `FLEDGE_NCNOTIFY`).
 //!
 //! Every test of it starts with [`or_skip`]: where the program cannot be built (no Go, no
-//! source) it returns `None`, the test returns and passes, and the test binary says so in one
-//! line on stderr, once; under `CI=true` that is a failure instead.
+//! module proxy) it returns `None`, the test returns and passes, and the test binary says so in
+//! one line on stderr, once; under `CI=true` that is a failure instead.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,8 +34,7 @@ fn binary() -> Result<PathBuf, String> {
 }
 
 const SKIPPED: &str = "notification differential tests SKIPPED: tests/ncnotify could not be \
-    built (it needs Go 1.26, the Go module proxy and notification-controller v1.7.5's source); \
-    set CI=true to make this an error";
+    built (it needs Go 1.26 and the Go module proxy); set CI=true to make this an error";
 
 /// The program, built on first use; `None` where it cannot be built and `CI` is not `true`.
 pub(crate) fn or_skip() -> Option<&'static Path> {
