@@ -8,6 +8,7 @@
 //! Not here: building a unit's path (`render`), resolving `substituteFrom` and decryption keys
 //! from the cluster, applying, health (the daemon).
 
+pub mod artifact;
 pub mod kustomization;
 pub mod source;
 pub mod units;
