@@ -10,6 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::render::DiskFiles;
 use crate::render::flux::FluxOverlay;
+use crate::render::fs::Entry;
 
 fn mem(files: &[(&str, &str)]) -> MemFiles {
     let mut m = MemFiles::new();
