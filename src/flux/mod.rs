@@ -9,6 +9,7 @@
 //! Not here: building a unit's path (`render`), resolving `substituteFrom` and decryption keys
 //! from the cluster, applying, health (the daemon).
 
+pub mod artifact;
 pub mod kustomization;
 pub mod notification;
 pub mod source;

@@ -6,6 +6,7 @@
     clippy::must_use_candidate
 )]
 
+mod artifact;
 mod bad_input;
 mod cli;
 mod corpus;

@@ -5,6 +5,7 @@
 //! records what fledge does to it ([`Recording`]), ticking a release on the simulated cluster
 //! ([`tick_until`]), and running a command that must succeed ([`ok`]).
 
+pub(crate) mod artifactgen;
 pub(crate) mod daemon;
 pub(crate) mod eventually;
 pub(crate) mod flux;
