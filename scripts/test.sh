@@ -27,12 +27,13 @@ if ! command -v kubectl >/dev/null; then
   echo "test.sh: kubectl (which embeds kustomize) is needed for the differential tests" >&2
   exit 1
 fi
-# The Go peers the tests run (sops, Flux's generator, health checks, notifier and controllers),
-# built from their Go modules or reused (each script caches by version or source hash), in
+# The Go peers the tests run (sops, Flux's generator, health checks, notifier, artifact
+# generator and controllers), built from their Go modules or reused (each script caches by
+# version or source hash), in
 # parallel with the control plane below. Where one cannot be built its tests skip, saying so,
 # or fail under CI.
 peers=$(mktemp -d)
-for p in sops fluxgen kstatus ncnotify fluxpeers; do
+for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers; do
   { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
 done
 skip=()
@@ -49,7 +50,7 @@ else
   skip=(--skip real_cluster::)
 fi
 wait
-for p in sops fluxgen kstatus ncnotify fluxpeers; do
+for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers; do
   cat "$peers/$p.err" >&2
 done
 # A peer built is passed to the tests; one that was not is tried again by its tests, which
@@ -58,6 +59,7 @@ if [ -s "$peers/sops" ]; then export FLEDGE_SOPS="$(cat "$peers/sops")"; fi
 if [ -s "$peers/fluxgen" ]; then export FLEDGE_FLUXGEN="$(cat "$peers/fluxgen")"; fi
 if [ -s "$peers/kstatus" ]; then export FLEDGE_KSTATUS="$(cat "$peers/kstatus")"; fi
 if [ -s "$peers/ncnotify" ]; then export FLEDGE_NCNOTIFY="$(cat "$peers/ncnotify")"; fi
+if [ -s "$peers/artifactgen" ]; then export FLEDGE_ARTIFACTGEN="$(cat "$peers/artifactgen")"; fi
 if [ -s "$peers/fluxpeers" ]; then
   { read -r kustomize; read -r source; } <"$peers/fluxpeers"
   export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source

@@ -163,7 +163,8 @@ pub fn discover<E: Display>(
 /// with other rights or elsewhere than Flux would.
 fn refusal(k: &Kustomization, root_repo: &Id) -> Option<String> {
     let (kind, source) = k.source();
-    if kind != "GitRepository" || &source != root_repo {
+    // An ExternalArtifact is built from an ArtifactGenerator of the commit, or fails saying so.
+    if kind != "ExternalArtifact" && (kind != "GitRepository" || &source != root_repo) {
         return Some(format!(
             "spec.sourceRef: {kind} {source} is not the repository fledge runs on; fledge syncs Kustomizations of that repository only (other sources are not followed yet)"
         ));
@@ -221,6 +222,8 @@ impl Taken {
                 ("notification.toolkit.fluxcd.io", "Provider" | "Alert" | "Receiver") => {
                     out.notifications.push(o);
                 }
+                // Read by the caller, which builds the ExternalArtifacts it declares.
+                ("source.extensions.fluxcd.io", "ArtifactGenerator") => {}
                 _ => unsupported
                     .entry(kind.to_owned())
                     .or_default()

@@ -733,3 +733,95 @@ async fn flux_alerts_get_each_kustomizations_events_and_a_flux_receiver_is_serve
     assert_eq!(post("/hook/0123".to_owned()).await, 404);
     d.stop().await;
 }
+
+/// Every file of the repository copy `tests/data/flux/<name>`, relative to it (its licence
+/// files left out).
+fn example(name: &str) -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/flux")
+        .join(name);
+    let mut out = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if !["LICENSE", "SOURCE"].contains(&p.file_name().unwrap().to_str().unwrap()) {
+                let rel = p.strip_prefix(&root).unwrap().to_str().unwrap().to_owned();
+                out.push((rel, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifact_and_fails_only_what_needs_helm()
+ {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    commit(
+        &remote,
+        &example("flux2-kustomize-helm-example"),
+        "the example",
+    );
+    let d = daemon(&remote, root.path(), "clusters/production")
+        .in_process()
+        .await;
+    // gotk-sync.yaml is the placeholder `flux bootstrap` fills in: the root path is `root`, its
+    // repository flux-system/flux-system, which the ArtifactGenerator splits. The controllers
+    // come from HelmReleases, which fledge does not install yet: infra-configs, whose
+    // ClusterIssuer needs cert-manager's CRD, fails alone, naming it, and apps waits for it.
+    d.until("infra-configs tried", |d| {
+        unit_is(d, "flux-system/infra-configs", |u| {
+            u.reason.as_str() == "ApplyFailed"
+        })
+    })
+    .await;
+    let status = d.shared.sync().clone();
+    let units: Vec<(&str, &str)> = status
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), u.reason.as_str()))
+        .collect();
+    assert_eq!(
+        units,
+        [
+            ("root", "Ready"),
+            ("flux-system/infra-controllers", "Ready"),
+            ("flux-system/infra-configs", "ApplyFailed"),
+            ("flux-system/apps", "DependencyNotReady"),
+        ],
+        "{status:#?}"
+    );
+    let configs = &status.units[2];
+    assert!(
+        configs.message.contains("ClusterIssuer")
+            && configs
+                .message
+                .contains("install its CustomResourceDefinition first"),
+        "{}",
+        configs.message
+    );
+    // The HelmReleases are named, not applied; the ArtifactGenerator is read, not named.
+    assert!(
+        status
+            .notices
+            .iter()
+            .any(|n| n.starts_with("HelmRelease ") && n.contains("left out")),
+        "{:?}",
+        status.notices
+    );
+    assert!(
+        !status
+            .notices
+            .iter()
+            .any(|n| n.contains("ArtifactGenerator")),
+        "{:?}",
+        status.notices
+    );
+    // infra-controllers applied its artifact's Namespaces.
+    assert!(d.get("", "Namespace", "", "cert-manager").is_some());
+    d.stop().await;
+}

@@ -20,9 +20,11 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest as _;
 
+use crate::flux::artifact::ArtifactGenerator;
 use crate::flux::kustomization::{Kustomization, Spec};
 use crate::flux::notification::{Alert, Provider, Receiver};
 use crate::flux::units::{self, Build, Unit};
+use crate::flux::{GitRepository, Id};
 use crate::keys;
 use crate::object::ObjectKey;
 use crate::render::flux::FluxOverlay;
@@ -221,13 +223,14 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         .filter(|o| is_flux(o))
         .filter_map(ObjectKey::of)
         .collect();
+    let source = Source::of(files, &root, path)?;
     let mut masks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
     let found = units::discover(path, root, |k: &Kustomization| {
         if let Some(why) = unsupported(k, &NOT_YET) {
             return Err(why);
         }
-        match build_unit(files, k, env) {
+        match build_unit(&source, k, env) {
             Ok((objects, mask)) => {
                 masks.insert(k.id.to_string(), mask);
                 Ok(objects)
@@ -303,7 +306,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
 /// something else); returns its objects and the Secret values it substituted, to be masked in
 /// anything reported.
 fn build_unit(
-    files: &dyn Files,
+    source: &Source<'_>,
     k: &Kustomization,
     env: &BuildEnv,
 ) -> Result<(Vec<Value>, BTreeSet<String>), UnitError> {
@@ -359,16 +362,87 @@ fn build_unit(
     let options = Options {
         decrypt: keys.as_deref().map(|k| k as &dyn render::Decrypt),
     };
-    let source = SourceIgnored::new(files)?;
-    let objects =
-        render::flux::build_with(&source, &k.path(), &overlay, &options).map_err(|e| {
-            if required_absent() {
-                UnitError::Unreadable(e)
-            } else {
-                UnitError::Render(e)
-            }
-        })?;
+    let artifact;
+    let tree: &dyn Files = match k.source() {
+        ("ExternalArtifact", id) => {
+            artifact = source.artifact(&id, &k.path())?;
+            &artifact
+        }
+        _ => &source.files,
+    };
+    let objects = render::flux::build_with(tree, &k.path(), &overlay, &options).map_err(|e| {
+        if required_absent() {
+            UnitError::Unreadable(e)
+        } else {
+            UnitError::Render(e)
+        }
+    })?;
     Ok((objects, mask))
+}
+
+/// The repository fledge runs on as source-controller serves it (its GitRepository's
+/// `spec.ignore` and the `.sourceignore` files applied), and the ArtifactGenerators of the
+/// commit that split it into ExternalArtifacts (source-watcher's).
+struct Source<'a> {
+    files: SourceIgnored<'a>,
+    repository: Id,
+    generators: Vec<ArtifactGenerator>,
+}
+
+impl<'a> Source<'a> {
+    /// Read from the root path's objects: the GitRepository the root Kustomization names
+    /// (`flux-system/flux-system` when none does), and the generators.
+    fn of(files: &'a dyn Files, root: &[Value], path: &str) -> Result<Self, render::Error> {
+        let root_path = crate::flux::kustomization::normal_path(path);
+        let of_kind = |group: &'static str, kind: &'static str| {
+            root.iter().filter(move |o| {
+                o["kind"] == kind
+                    && o["apiVersion"]
+                        .as_str()
+                        .is_some_and(|a| a.split_once('/').is_some_and(|(g, _)| g == group))
+            })
+        };
+        let repository = of_kind(crate::flux::kustomization::GROUP, "Kustomization")
+            .filter_map(|o| Kustomization::parse(o).ok())
+            .find(|k| k.path() == root_path)
+            .map_or_else(
+                || Id {
+                    namespace: "flux-system".to_owned(),
+                    name: "flux-system".to_owned(),
+                },
+                |k| k.source().1,
+            );
+        let ignore = of_kind(crate::flux::source::GROUP, "GitRepository")
+            .filter_map(|o| GitRepository::parse(o).ok())
+            .find(|r| r.id == repository)
+            .and_then(|r| r.spec.ignore);
+        let generators = of_kind("source.extensions.fluxcd.io", "ArtifactGenerator")
+            .map(ArtifactGenerator::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| render::Error::invalid(path, e.to_string()))?;
+        Ok(Self {
+            files: SourceIgnored::with(files, ignore.as_deref())?,
+            repository,
+            generators,
+        })
+    }
+
+    /// The files of the ExternalArtifact `id`, as its ArtifactGenerator copies them from the
+    /// repository (read as it is: source-watcher applies no ignore rules to an artifact).
+    fn artifact(&self, id: &Id, path: &str) -> Result<crate::render::MemFiles, UnitError> {
+        let a = self
+            .generators
+            .iter()
+            .find_map(|g| g.produces(id))
+            .ok_or_else(|| {
+                render::Error::invalid(
+                    path,
+                    format!("spec.sourceRef: no ArtifactGenerator of this commit produces ExternalArtifact {id}"),
+                )
+            })?;
+        a.files(&self.repository, &self.files)
+            .map_err(|e| UnitError::Render(render::Error::invalid(path, e.to_string())))
+    }
 }
 
 /// Why a Kustomization did not build: its inputs, or what it reads from the cluster.
