@@ -117,6 +117,8 @@ pub(super) struct Reconciler {
     /// Why the repository cannot be polled, when it cannot (for longer than an interval), or
     /// why its newest commit was refused (at once): the reason and the message.
     source_failure: Option<(crate::report::sync::SyncReason, String)>,
+    /// What this pass found that the sync's status says with its outcome.
+    warnings: Vec<String>,
     /// Whether this process looked for objects fledge applied that a lost inventory held.
     scanned: bool,
 }
@@ -157,6 +159,7 @@ impl Reconciler {
             unit_status: BTreeMap::new(),
             last_sync: None,
             source_failure: None,
+            warnings: Vec::new(),
             scanned: false,
         }
     }

@@ -167,18 +167,47 @@ fn push(work: &Path, i: usize) -> String {
     panic!("could not push commit {i}");
 }
 
-/// Waits until the daemon has applied the commit `head` (at most 30 s); its sync status
-/// otherwise. Should fledge push a promotion record on top of `head` before it polls, it applies
-/// that commit instead and this waits in vain: the sooner the next commit follows, the rarer
-/// that is (the wait looks every [`crate::support::eventually::PERIOD`]).
-async fn synced(d: &Daemon, head: &str) -> Result<(), Value> {
+/// Waits until the daemon has applied the commit `head` (at most 30 s), or a commit fledge
+/// pushed on top of it (a promotion record it wrote before it polled `head`: it applies that
+/// commit instead, which holds `head`); its sync status otherwise.
+async fn synced(d: &Daemon, remote: &Remote, head: &str) -> Result<(), Value> {
     within(
         Duration::from_secs(30),
         || d.get("/api/sync"),
-        |s| s["appliedCommit"] == head && s["ready"] == true,
+        |s| {
+            let applied = s["appliedCommit"].as_str().unwrap_or("");
+            s["ready"] == true && (applied == head || fledges_on_top(remote, head, applied))
+        },
     )
     .await
     .map(drop)
+}
+
+/// Whether `applied` descends from `head` by fledge's own commits alone (each carries the
+/// `Fledge-Commit: true` trailer).
+fn fledges_on_top(remote: &Remote, head: &str, applied: &str) -> bool {
+    if applied.is_empty() {
+        return false;
+    }
+    let bare = remote.bare();
+    let descends = Command::new("git")
+        .args(["merge-base", "--is-ancestor", head, applied])
+        .current_dir(&bare)
+        .status()
+        .is_ok_and(|s| s.success());
+    let range = format!("{head}..{applied}");
+    let trailers = git(
+        &bare,
+        &[
+            "log",
+            "--format=%(trailers:key=Fledge-Commit,valueonly)%x00",
+            &range,
+        ],
+    );
+    // One value per commit, each ended by a NUL; what follows the last is empty.
+    let values: Vec<&str> = trailers.split('\0').map(str::trim).collect();
+    let each = &values[..values.len() - 1];
+    descends && !each.is_empty() && each.iter().all(|v| *v == "true")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,7 +223,7 @@ async fn the_daemon_syncs_commit_after_commit_under_a_low_descriptor_limit() {
         .spawn();
     let pid = daemon.pid().to_string();
     let daemon_log = || daemon.log();
-    if let Err(status) = synced(&daemon, &first).await {
+    if let Err(status) = synced(&daemon, &remote, &first).await {
         panic!("the first commit never synced: {status}\n{}", daemon_log());
     }
     let fds = || {
@@ -208,7 +237,7 @@ async fn the_daemon_syncs_commit_after_commit_under_a_low_descriptor_limit() {
     git(&work, &["pull", "-q", "--rebase", "origin", "main"]);
     for i in 1..=COMMITS {
         let head = push(&work, i);
-        if let Err(status) = synced(&daemon, &head).await {
+        if let Err(status) = synced(&daemon, &remote, &head).await {
             panic!(
                 "commit {i} of {COMMITS} never synced ({} descriptors open): {status}\n{}",
                 fds(),

@@ -287,7 +287,8 @@ impl Reconciler {
             names.join(", ")
         );
         warn!("{why}");
-        self.ctx.shared.sync().warnings.push(why.clone());
+        // Said with the outcome of the sync that found it (see `sync_declared`).
+        self.warnings.push(why.clone());
         self.alert_sync(&d.commit, Severity::Warn, "InventoryLost", &why);
     }
 

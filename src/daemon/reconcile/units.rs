@@ -116,6 +116,8 @@ impl Reconciler {
             }
             None => self.synced(&d.commit, outcome),
         }
+        let found = std::mem::take(&mut self.warnings);
+        self.ctx.shared.sync().warnings.extend(found);
         self.declared = Some(d);
     }
 
