@@ -12,46 +12,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use super::peer::Peer;
+
 use serde_json::{Value, json};
 
 static BINARY: OnceLock<Option<PathBuf>> = OnceLock::new();
 
-fn binary() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("FLEDGE_ARTIFACTGEN") {
-        return Ok(PathBuf::from(p));
-    }
-    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/artifactgen.sh"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("scripts/artifactgen.sh runs");
-    let said = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("scripts/artifactgen.sh: {}\n{said}", out.status));
-    }
-    let _ = std::io::stderr().write_all(said.as_bytes());
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+const PEER: Peer = Peer {
+    env: "FLEDGE_ARTIFACTGEN",
+    name: "artifactgen",
+    tests: "ArtifactGenerator differential tests",
+};
 
-const SKIPPED: &str = "ArtifactGenerator differential tests SKIPPED: tests/artifactgen could not \
-    be built (it needs Go 1.26 and the Go module proxy; see docs/testing.md); set CI=true to make \
-    this an error";
-
-/// source-watcher's copy program, built on first use; `None` where it cannot be built and `CI`
-/// is not `true`.
+/// The peer, built on first use; `None` where it cannot be built and `CI` is not `true`.
 pub(crate) fn or_skip() -> Option<&'static Path> {
-    BINARY
-        .get_or_init(|| match binary() {
-            Ok(binary) => Some(binary),
-            Err(said) if std::env::var("CI").as_deref() == Ok("true") => panic!(
-                "the ArtifactGenerator differential tests need tests/artifactgen, built from Go \
-                 modules with Go 1.26, and under CI=true they are never skipped:\n{said}"
-            ),
-            Err(_) => {
-                let _ = writeln!(std::io::stderr(), "{SKIPPED}");
-                None
-            }
-        })
-        .as_deref()
+    super::peer::or_skip(&PEER, &BINARY)
 }
 
 /// The files source-watcher stages for the copy operations `copy` from `source` (aliased

@@ -12,49 +12,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use super::peer::Peer;
+
 use serde_json::{Value, json};
 
 static BINARY: OnceLock<Option<PathBuf>> = OnceLock::new();
 
-/// The binary: `FLEDGE_KSTATUS`, else built (or reused) by `scripts/kstatus.sh`; what the
-/// script said when it could not build it.
-fn binary() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("FLEDGE_KSTATUS") {
-        return Ok(PathBuf::from(p));
-    }
-    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kstatus.sh"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("scripts/kstatus.sh runs");
-    let said = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("scripts/kstatus.sh: {}\n{said}", out.status));
-    }
-    // A build's progress, shown once it is done.
-    let _ = std::io::stderr().write_all(said.as_bytes());
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+const PEER: Peer = Peer {
+    env: "FLEDGE_KSTATUS",
+    name: "kstatus",
+    tests: "health differential tests",
+};
 
-/// The one line a test binary says when it skips the health differential tests.
-const SKIPPED: &str = "health differential tests SKIPPED: tests/kstatus could not be built (it \
-    needs Go 1.26 and the Go module proxy; see docs/testing.md); set CI=true to make this an error";
-
-/// Flux's health program, built on first use; `None` where it cannot be built and `CI` is not
-/// `true` (said once, on stderr, past the test harness's capture).
+/// The peer, built on first use; `None` where it cannot be built and `CI` is not `true`.
 pub(crate) fn or_skip() -> Option<&'static Path> {
-    BINARY
-        .get_or_init(|| match binary() {
-            Ok(binary) => Some(binary),
-            Err(said) if std::env::var("CI").as_deref() == Ok("true") => panic!(
-                "the health differential tests need tests/kstatus, built from Go modules with Go \
-                 1.26 (see docs/testing.md), and under CI=true they are never skipped:\n{said}"
-            ),
-            Err(_) => {
-                let _ = writeln!(std::io::stderr(), "{SKIPPED}");
-                None
-            }
-        })
-        .as_deref()
+    super::peer::or_skip(&PEER, &BINARY)
 }
 
 /// One object's health as Flux read it.

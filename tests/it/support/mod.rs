@@ -13,6 +13,7 @@ pub(crate) mod fluxgen;
 pub(crate) mod git;
 pub(crate) mod kstatus;
 pub(crate) mod ncnotify;
+pub(crate) mod peer;
 pub(crate) mod proxy;
 pub(crate) mod sops;
 pub(crate) mod testcluster;

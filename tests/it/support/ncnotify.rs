@@ -6,50 +6,25 @@
 //! module proxy) it returns `None`, the test returns and passes, and the test binary says so in
 //! one line on stderr, once; under `CI=true` that is a failure instead.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+use super::peer::Peer;
 
 use serde_json::Value;
 
 static BINARY: OnceLock<Option<PathBuf>> = OnceLock::new();
 
-/// The binary: `FLEDGE_NCNOTIFY`, else built (or reused) by `scripts/ncnotify.sh`; what the
-/// script said when it could not build it.
-fn binary() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("FLEDGE_NCNOTIFY") {
-        return Ok(PathBuf::from(p));
-    }
-    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ncnotify.sh"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("scripts/ncnotify.sh runs");
-    let said = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!("scripts/ncnotify.sh: {}\n{said}", out.status));
-    }
-    let _ = std::io::stderr().write_all(said.as_bytes());
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+const PEER: Peer = Peer {
+    env: "FLEDGE_NCNOTIFY",
+    name: "ncnotify",
+    tests: "notification differential tests",
+};
 
-const SKIPPED: &str = "notification differential tests SKIPPED: tests/ncnotify could not be \
-    built (it needs Go 1.26 and the Go module proxy); set CI=true to make this an error";
-
-/// The program, built on first use; `None` where it cannot be built and `CI` is not `true`.
+/// The peer, built on first use; `None` where it cannot be built and `CI` is not `true`.
 pub(crate) fn or_skip() -> Option<&'static Path> {
-    BINARY
-        .get_or_init(|| match binary() {
-            Ok(binary) => Some(binary),
-            Err(said) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("the notification differential tests need tests/ncnotify:\n{said}")
-            }
-            Err(_) => {
-                let _ = writeln!(std::io::stderr(), "{SKIPPED}");
-                None
-            }
-        })
-        .as_deref()
+    super::peer::or_skip(&PEER, &BINARY)
 }
 
 /// Sends `request` (see `tests/ncnotify/main.go`) through Flux's notifier; its error, if any.
