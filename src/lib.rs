@@ -24,15 +24,17 @@
 //! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
 //! - [`release`]: the vocabulary: Canary specs and their parser (checked against Flagger's own
 //!   schemas), release state, readiness, the API view.
-//! - [`flux`]: Flux's objects as configuration (Kustomizations, GitRepositories, checked against
-//!   Flux's own schemas) and the sync units they make.
+//! - [`flux`]: Flux's objects as configuration (Kustomizations, GitRepositories, ArtifactGenerators,
+//!   Providers, Alerts and Receivers, checked against Flux's own schemas) and the sync units
+//!   they make.
 //! - [`revision`]: a Deployment's revision: pod template plus the configs it references.
 //! - [`render`]: a snapshot → objects, kustomize-compatible, without a kustomize binary.
 //! - [`sops`]: documents encrypted with SOPS (age keys; YAML, JSON, dotenv, binary), decrypted
 //!   as `sops --decrypt` does, MAC checked; keys come in as values. `render` calls it where
 //!   Flux's kustomize-controller decrypts.
 //! - [`object`]: Kubernetes objects as JSON values: keys, namespaces, server-owned fields, what
-//!   a field manager applied (from `managedFields`), a Secret's data as the server holds it.
+//!   a field manager applied (from `managedFields`), a Secret's data as the server holds it, and
+//!   an object's health as Flux's kstatus computes it.
 //! - [`keys`]: every annotation, label, trailer and name fledge writes; [`ids`]: the identities
 //!   that travel between stages (commits).
 //! - [`net`]: the HTTP client and the backoff every network edge shares; [`chain`]: an error
