@@ -326,6 +326,21 @@ pub fn secret_problems(secret: &Value) -> Vec<String> {
     out
 }
 
+/// A Secret's values as the API server holds them ([`secret_data`]: `stringData` folded in),
+/// decoded; the error names the key that is not base64, never a value.
+pub fn secret_bytes(secret: &Value) -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
+    use base64::Engine as _;
+    let data = secret_data(secret).unwrap_or(Value::Null);
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in data.as_object().into_iter().flatten() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .map_err(|_| format!("{}: data.{k} is not base64", describe(secret)))?;
+        out.insert(k.clone(), bytes);
+    }
+    Ok(out)
+}
+
 /// A Secret's `data[key]`, decoded as UTF-8 text.
 #[must_use]
 pub fn secret_field(secret: &Value, key: &str) -> Option<String> {

@@ -298,5 +298,10 @@ impl Reconciler {
     }
 }
 
+/// The first 12 digits of a commit.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
 #[cfg(test)]
 mod tests;

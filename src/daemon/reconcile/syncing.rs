@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{Declared, Reconciler, UnitRun};
+use super::{Declared, Reconciler, UnitRun, short};
 use crate::chain::Chain;
 use crate::cluster::Cluster;
 use crate::cluster::inventory;
@@ -140,7 +140,6 @@ impl Reconciler {
         namespace: &str,
         verify: &crate::flux::source::Verify,
     ) -> Result<String, String> {
-        use base64::Engine as _;
         let name = &verify.secret_ref.name;
         let secret = self
             .exec
@@ -149,13 +148,7 @@ impl Reconciler {
             .await
             .map_err(|e| format!("secretRef: Secret {namespace}/{name} cannot be read: {}", Chain(&e)))?
             .ok_or_else(|| format!("secretRef: Secret {namespace}/{name} does not exist; create it with the trusted public keys"))?;
-        let mut data = Vec::new();
-        for (k, v) in secret["data"].as_object().into_iter().flatten() {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(v.as_str().unwrap_or_default())
-                .map_err(|_| format!("Secret {namespace}/{name}: {k} is not base64"))?;
-            data.push((k.clone(), bytes));
-        }
+        let data = crate::object::secret_bytes(&secret)?;
         let keys = crate::source::Verifier::from_secret_data(
             data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
         )
@@ -411,9 +404,4 @@ impl Reconciler {
             fields: vec![("Reason".to_owned(), reason.to_owned())],
         });
     }
-}
-
-/// The first 12 digits of a commit.
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }

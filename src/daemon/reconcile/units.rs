@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{Declared, Reconciler, policy};
+use super::{Declared, Reconciler, policy, short};
 use crate::chain::{Chain, Disposition};
 use crate::cluster::Cluster as _;
 use crate::cluster::inventory::{self, Home, SyncError};
@@ -553,25 +553,24 @@ impl Reconciler {
         let Some(releases) = d.releases.as_ref() else {
             return;
         };
-        let mut pending = BTreeSet::new();
-        for key in releases.releases.keys() {
-            let unit = d.units.iter().find(|u| declares_canary(&u.unit, key));
-            let synced = unit.is_none_or(|u| {
-                self.unit_status
-                    .get(&u.unit.name)
-                    .is_some_and(|s| s.last_applied_revision.as_ref() == Some(&d.commit))
-            });
-            if !synced {
-                pending.insert(key.clone());
-            }
-        }
-        let all_synced = pending.is_empty();
-        let any_synced = d.units.iter().any(|u| {
+        let synced = |u: &SyncUnit| {
             self.unit_status
-                .get(&u.unit.name)
+                .get(&u.name)
                 .is_some_and(|s| s.last_applied_revision.as_ref() == Some(&d.commit))
-        });
-        if !any_synced {
+        };
+        let pending: BTreeSet<ReleaseKey> = releases
+            .releases
+            .keys()
+            .filter(|key| {
+                d.units
+                    .iter()
+                    .find(|u| declares_canary(&u.unit, key))
+                    .is_some_and(|u| !synced(&u.unit))
+            })
+            .cloned()
+            .collect();
+        let all_synced = pending.is_empty();
+        if !d.units.iter().any(|u| synced(&u.unit)) {
             return;
         }
         let mut taken = if all_synced {
@@ -680,9 +679,4 @@ fn refusal(e: &SyncError) -> (NotReady, Disposition) {
         ),
     );
     (why, disposition)
-}
-
-/// The first 12 digits of a commit.
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }

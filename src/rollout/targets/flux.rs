@@ -16,7 +16,6 @@ use std::time::Duration;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde_json::Value;
 use sha2::Digest as _;
 
@@ -496,26 +495,21 @@ fn decryption_keys(k: &Kustomization, env: &BuildEnv) -> Result<Option<Arc<Keys>
 
 /// A ConfigMap's data, or a Secret's decoded (values must be UTF-8, as Flux reads them).
 fn data_of(kind: SourceKind, o: &Value) -> Result<BTreeMap<String, String>, String> {
+    if kind == SourceKind::ConfigMap {
+        let data = o["data"].as_object().into_iter().flatten();
+        return Ok(data
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect());
+    }
     let what = crate::object::describe(o);
-    let mut out = BTreeMap::new();
-    for (key, v) in o["data"].as_object().into_iter().flatten() {
-        let text = v.as_str().unwrap_or_default();
-        let value = match kind {
-            SourceKind::ConfigMap => text.to_owned(),
-            SourceKind::Secret => base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| format!("{what}: the value of {key:?} is not UTF-8 text"))?,
-        };
-        out.insert(key.clone(), value);
-    }
-    if kind == SourceKind::Secret {
-        for (key, v) in o["stringData"].as_object().into_iter().flatten() {
-            out.insert(key.clone(), v.as_str().unwrap_or_default().to_owned());
-        }
-    }
-    Ok(out)
+    crate::object::secret_bytes(o)?
+        .into_iter()
+        .map(|(k, v)| {
+            String::from_utf8(v)
+                .map(|text| (k.clone(), text))
+                .map_err(|_| format!("{what}: the value of {k:?} is not UTF-8 text"))
+        })
+        .collect()
 }
 
 /// The unit `u` is, its objects not counted yet.
