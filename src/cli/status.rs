@@ -124,7 +124,8 @@ pub fn sync_line(s: &SyncStatus) -> String {
 }
 
 /// The Flux Kustomizations of the sync, one line each as `flux get kustomizations` prints
-/// them (revision applied, ready, reason, message); nothing for a repository without them.
+/// them (revision applied, ready, reason, message, and the further repository the revision is
+/// of); nothing for a repository without them.
 fn units_table(s: &SyncStatus) -> String {
     if s.units.iter().all(|u| u.name == "root") {
         return String::new();
@@ -153,6 +154,9 @@ fn units_table(s: &SyncStatus) -> String {
         );
         if !u.message.is_empty() {
             let _ = write!(out, ": {}", u.message);
+        }
+        if let Some(source) = &u.source {
+            let _ = write!(out, " (from {source})");
         }
         out.push('\n');
     }

@@ -599,9 +599,11 @@ impl Check {
             )
         } else if let Some(c) = &a.commit {
             self.check(
-                git2::Oid::from_str(c)
+                crate::source::full_commit(c)
                     .map(Reference::Commit)
-                    .map_err(|e| format!("--commit {c:?}: {e}")),
+                    .ok_or_else(|| {
+                        format!("--commit {c:?} is not a full commit id (40 hexadecimal digits)")
+                    }),
             )
         } else {
             Some(Reference::Branch(

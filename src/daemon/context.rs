@@ -22,8 +22,11 @@ pub struct Context {
     pub provider: Provider,
     /// The installation's revision key.
     pub key: HashKey,
-    /// What a build reads beyond the commit (the cluster's ConfigMaps and Secrets, SOPS keys).
+    /// What a build reads beyond the commit (the cluster's ConfigMaps and Secrets, further
+    /// repositories, SOPS keys).
     pub env: BuildEnv,
+    /// The further repositories the builds read, polled by the reconciler.
+    pub further: Arc<super::repositories::Further>,
     /// Counters, views and the sync's status, read by the API.
     pub shared: Arc<Shared>,
     /// The reporter's queue.

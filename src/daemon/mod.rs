@@ -25,6 +25,7 @@ mod notifications;
 pub mod outcomes;
 mod reconcile;
 mod report;
+pub mod repositories;
 pub mod shared;
 
 pub use config::Config;
@@ -103,8 +104,15 @@ pub async fn run(
         alert_rx,
         shutdown.clone(),
     ));
+    let cluster_data: Arc<dyn crate::rollout::targets::ClusterData> =
+        Arc::new(edges::BlockingCluster::new(edges.cluster.clone()));
+    let further = Arc::new(repositories::Further::new(
+        cluster_data.clone(),
+        config.source.cache_dir.join("repositories"),
+    ));
     let env = crate::rollout::targets::BuildEnv {
-        cluster: Arc::new(edges::BlockingCluster::new(edges.cluster.clone())),
+        cluster: cluster_data,
+        repositories: further.clone(),
         keys: config.sops_keys.clone(),
     };
     let ctx = Context {
@@ -112,6 +120,7 @@ pub async fn run(
         provider: config.mesh_provider.clone(),
         key,
         env,
+        further,
         shared,
         alerts: alert_tx,
         global_alerts: config.global_alerts.clone(),

@@ -200,6 +200,9 @@ impl Reconciler {
             if let Some(at) = self.declared.as_ref().and_then(Declared::wake) {
                 next_due = Some(next_due.map_or(at, |t| t.min(at)));
             }
+            if let Some(at) = self.ctx.further.due() {
+                next_due = Some(next_due.map_or(at, |t| t.min(at)));
+            }
             self.publish();
         }
     }

@@ -97,6 +97,23 @@ impl GitRepository {
         Ok(Self { id, spec })
     }
 
+    /// `spec.interval`: how often it is fetched.
+    #[must_use]
+    pub fn interval(&self) -> std::time::Duration {
+        crate::release::spec::parse_duration(&self.spec.interval)
+            .unwrap_or(std::time::Duration::from_secs(60))
+    }
+
+    /// `spec.timeout` (Flux's default: 60 s): how long one fetch may take.
+    #[must_use]
+    pub fn timeout(&self) -> std::time::Duration {
+        self.spec
+            .timeout
+            .as_deref()
+            .and_then(crate::release::spec::parse_duration)
+            .unwrap_or(std::time::Duration::from_secs(60))
+    }
+
     /// The reference it tracks, as a person would write it: `branch main`, `tag v1.2.0`,
     /// `semver >=1.0`, `name refs/pull/1/head`, `commit 0123…`, with Flux's precedence.
     #[must_use]

@@ -21,6 +21,15 @@ fn kustomization(name: &str, path: &str, extra: &Value) -> Value {
     })
 }
 
+fn further_repository(name: &str) -> Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name, "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": format!("https://example.com/{name}"), "ref": {"branch": "main"}},
+    })
+}
+
 fn repository() -> Value {
     json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -97,7 +106,7 @@ fn the_bootstrap_layout_makes_the_root_and_its_kustomizations_units_in_dependenc
                "metadata": {"name": "redis", "namespace": "apps"}}),
         config_map("settings"),
     ];
-    let units = discover("clusters/prod/", root, |k: &Kustomization| {
+    let units = discover("clusters/prod/", root, |k: &Kustomization, _| {
         Ok::<_, String>(vec![config_map(&format!("from-{}", k.id.name))])
     });
     let names: Vec<String> = units.units.iter().map(super::Unit::name).collect();
@@ -155,10 +164,36 @@ fn a_dependency_cycle_fails_its_units_other_sources_are_refused_and_tenants_buil
             "./o",
             &json!({"sourceRef": {"kind": "GitRepository", "name": "elsewhere"}}),
         ),
+        kustomization(
+            "oci",
+            "./o",
+            &json!({"sourceRef": {"kind": "OCIRepository", "name": "manifests"}}),
+        ),
+        kustomization(
+            "podinfo",
+            "./kustomize",
+            &json!({"sourceRef": {"kind": "GitRepository", "name": "podinfo"}}),
+        ),
+        further_repository("podinfo"),
         kustomization("tenant", "./t", &json!({"serviceAccountName": "team-a"})),
         kustomization("ok", "./ok", &json!({"suspend": true})),
     ];
-    let units = discover("", root, |_: &Kustomization| Ok::<_, String>(Vec::new()));
+    let mut fetched = Vec::new();
+    let units = discover("", root, |k: &Kustomization, repo| {
+        if let Some(r) = repo {
+            fetched.push((k.id.name.clone(), r.id.to_string(), r.spec.url.clone()));
+        }
+        Ok::<_, String>(Vec::new())
+    });
+    // A further repository is given to the build of the Kustomization naming it, and only there.
+    assert_eq!(
+        fetched,
+        [(
+            "podinfo".to_owned(),
+            "flux-system/podinfo".to_owned(),
+            "https://example.com/podinfo".to_owned()
+        )]
+    );
     let build = |name: &str| {
         units
             .units
@@ -176,7 +211,18 @@ fn a_dependency_cycle_fails_its_units_other_sources_are_refused_and_tenants_buil
     let Build::Failed(why) = build("other") else {
         panic!()
     };
-    assert!(why.contains("not the repository fledge runs on"), "{why}");
+    assert!(
+        why.contains("GitRepository flux-system/elsewhere is declared nowhere"),
+        "{why}"
+    );
+    let Build::Failed(why) = build("oci") else {
+        panic!()
+    };
+    assert!(
+        why.contains("OCIRepository flux-system/manifests is not followed"),
+        "{why}"
+    );
+    assert_eq!(build("podinfo"), Build::Objects(Vec::new()));
     // Applied as its ServiceAccount by the daemon: built like any other.
     assert_eq!(build("tenant"), Build::Objects(Vec::new()));
     assert_eq!(build("ok"), Build::Suspended);
@@ -193,7 +239,7 @@ fn kustomizations_a_unit_applies_are_units_too_once_each() {
         repository(),
         kustomization("tenants", "./tenants", &json!({})),
     ];
-    let units = discover("clusters/prod", root, |k: &Kustomization| {
+    let units = discover("clusters/prod", root, |k: &Kustomization, _| {
         Ok::<_, String>(match k.id.name.as_str() {
             // A tenant's path declares the tenant's Kustomization, and the tenants' path again.
             "tenants" => vec![

@@ -5,7 +5,8 @@
 //! whose objects may hold more. A Kustomization whose path is the root path is the root itself
 //! (`flux-system` in a bootstrapped repository): it gives the root its name and settings. Flux's
 //! own objects are configuration, never applied: Kustomizations and GitRepositories are read
-//! here; Flux's controllers (`gotk-components.yaml`: objects labelled
+//! here (a Kustomization naming a GitRepository other than the root's is built from that
+//! repository, which the caller fetches); Flux's controllers (`gotk-components.yaml`: objects labelled
 //! `app.kubernetes.io/part-of: flux`) are replaced by fledge and skipped; the objects of Flux
 //! kinds fledge does not act on yet (HelmRelease, image automation, notifications) are named
 //! as unsupported and left out, so they never fail the rest of a sync.
@@ -91,11 +92,12 @@ pub struct Units {
 }
 
 /// Discovers the units from the root path's objects, building each further Kustomization's
-/// path with `build` (same repository and commit).
+/// path with `build`, given the GitRepository it names when that is another repository than
+/// the root's (declared in the repository; `None` for the root's own).
 pub fn discover<E: Display>(
     root_path: &str,
     root_objects: Vec<Value>,
-    mut build: impl FnMut(&Kustomization) -> Result<Vec<Value>, E>,
+    mut build: impl FnMut(&Kustomization, Option<&GitRepository>) -> Result<Vec<Value>, E>,
 ) -> Units {
     let root_path = normal_path(root_path);
     let mut out = Units::default();
@@ -140,10 +142,14 @@ pub fn discover<E: Display>(
         if !seen.insert(k.id.clone()) {
             continue;
         }
-        let outcome = match refusal(&k, &root_repo) {
+        let further = match k.source() {
+            ("GitRepository", id) if id != root_repo => taken.repositories.get(&id).cloned(),
+            _ => None,
+        };
+        let outcome = match refusal(&k, &root_repo, further.is_some()) {
             Some(why) => Build::Failed(why),
             None if k.spec.suspend => Build::Suspended,
-            None => match build(&k) {
+            None => match build(&k, further.as_ref()) {
                 Ok(objects) => Build::Objects(taken.take(objects, &mut out)),
                 Err(e) => Build::Failed(e.to_string()),
             },
@@ -160,14 +166,24 @@ pub fn discover<E: Display>(
 }
 
 /// Why a Kustomization is not synced at all, when it is not: fledge refuses what it would do
-/// with other rights or elsewhere than Flux would.
-fn refusal(k: &Kustomization, root_repo: &Id) -> Option<String> {
+/// with other rights or elsewhere than Flux would. `declared`: its GitRepository, when another
+/// than the root's, is declared in the repository (fledge fetches those).
+fn refusal(k: &Kustomization, root_repo: &Id, declared: bool) -> Option<String> {
     let (kind, source) = k.source();
     // An ExternalArtifact is built from an ArtifactGenerator of the commit, or fails saying so.
-    if kind != "ExternalArtifact" && (kind != "GitRepository" || &source != root_repo) {
-        return Some(format!(
-            "spec.sourceRef: {kind} {source} is not the repository fledge runs on; fledge syncs Kustomizations of that repository only (other sources are not followed yet)"
-        ));
+    match kind {
+        "ExternalArtifact" => {}
+        "GitRepository" if &source == root_repo || declared => {}
+        "GitRepository" => {
+            return Some(format!(
+                "spec.sourceRef: GitRepository {source} is declared nowhere in the repository; declare it (fledge fetches the GitRepositories the repository declares, as Flux applies them)"
+            ));
+        }
+        _ => {
+            return Some(format!(
+                "spec.sourceRef: {kind} {source} is not followed by fledge yet (it fetches GitRepositories and ExternalArtifacts)"
+            ));
+        }
     }
     if k.spec.kube_config.is_some() {
         return Some(

@@ -141,6 +141,10 @@ pub struct UnitStatus {
     /// The last commit it tried (Flux's `lastAttemptedRevision`).
     pub last_attempted_revision: Option<CommitId>,
     pub last_transition_time: String,
+    /// The further repository it is built from (`GitRepository ns/name (branch main)`), whose
+    /// commits its revisions are; `None` for the repository fledge runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl UnitStatus {

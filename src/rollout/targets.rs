@@ -10,7 +10,8 @@
 mod flux;
 
 pub use flux::{
-    BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Notifications, SyncUnit,
+    BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Notifications, Repositories,
+    SyncUnit, UnitSource,
 };
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -68,6 +68,21 @@ pub enum Auth {
     Basic { username: String, password: Secret },
     /// ssh with a private key file, checked against `known_hosts`.
     Ssh(SshAuth),
+    /// ssh with a key and `known_hosts` held in memory (a Flux `GitRepository`'s Secret:
+    /// `identity`, `known_hosts`, `password`): read only, never written to a file.
+    SshKey(SshKeyAuth),
+}
+
+/// An ssh key and the host keys to trust, from a Secret.
+#[derive(Debug, Clone)]
+pub struct SshKeyAuth {
+    /// The private key (PEM or OpenSSH format).
+    pub private_key: Secret,
+    pub passphrase: Option<Secret>,
+    /// `known_hosts` lines (public: host keys).
+    pub known_hosts: String,
+    /// Where they come from, for errors (`Secret ns/name`).
+    pub origin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +217,14 @@ pub(crate) fn callbacks<'a>(
                 &ssh.private_key,
                 ssh.passphrase.as_ref().map(Secret::expose),
             ),
+            Auth::SshKey(ssh) if allowed.contains(CredentialType::SSH_KEY) => {
+                Cred::ssh_key_from_memory(
+                    username.unwrap_or("git"),
+                    None,
+                    ssh.private_key.expose(),
+                    ssh.passphrase.as_ref().map(Secret::expose),
+                )
+            }
             Auth::Basic { username, password }
                 if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
             {
@@ -220,14 +243,25 @@ pub(crate) fn callbacks<'a>(
             // https: leave certificate validation to libgit2 and the system trust store.
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };
-        let Auth::Ssh(ssh) = auth else {
-            let msg = "ssh remote without ssh credentials configured".to_owned();
-            *refusal.borrow_mut() = Some(msg.clone());
-            return Err(git2::Error::from_str(&msg));
+        let (known, origin, accept_unknown) = match auth {
+            Auth::Ssh(ssh) => (
+                std::fs::read_to_string(&ssh.known_hosts).unwrap_or_default(),
+                ssh.known_hosts.display().to_string(),
+                ssh.accept_unknown_hosts,
+            ),
+            Auth::SshKey(ssh) => (
+                ssh.known_hosts.clone(),
+                format!("the known_hosts of {}", ssh.origin),
+                false,
+            ),
+            Auth::None | Auth::Basic { .. } => {
+                let msg = "ssh remote without ssh credentials configured".to_owned();
+                *refusal.borrow_mut() = Some(msg.clone());
+                return Err(git2::Error::from_str(&msg));
+            }
         };
         let port = ssh_host_port(url).map_or(22, |(_, p)| p);
         let key = hostkey.hostkey().unwrap_or_default();
-        let known = std::fs::read_to_string(&ssh.known_hosts).unwrap_or_default();
         let verdict = check_host_key(&known, host, port, key);
         let refuse = |msg: String| {
             *refusal.borrow_mut() = Some(msg.clone());
@@ -235,16 +269,12 @@ pub(crate) fn callbacks<'a>(
         };
         match verdict {
             HostKeyCheck::Trusted => Ok(CertificateCheckStatus::CertificateOk),
-            HostKeyCheck::Unknown if ssh.accept_unknown_hosts => {
-                Ok(CertificateCheckStatus::CertificateOk)
-            }
+            HostKeyCheck::Unknown if accept_unknown => Ok(CertificateCheckStatus::CertificateOk),
             HostKeyCheck::Unknown => refuse(format!(
-                "host {host} (port {port}) is not in {}; add its key to known_hosts",
-                ssh.known_hosts.display()
+                "host {host} (port {port}) is not in {origin}; add its key to known_hosts"
             )),
             HostKeyCheck::Mismatch => refuse(format!(
-                "the host key of {host} (port {port}) does not match {}: refusing to connect (possible man-in-the-middle)",
-                ssh.known_hosts.display()
+                "the host key of {host} (port {port}) does not match {origin}: refusing to connect (possible man-in-the-middle)"
             )),
         }
     });

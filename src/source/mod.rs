@@ -15,6 +15,7 @@
 
 mod auth;
 mod compact;
+pub mod flux;
 pub mod poller;
 mod repo;
 mod transport;
@@ -25,10 +26,12 @@ pub mod webhook;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use auth::{Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, check_host_key, redact};
+pub use auth::{
+    Auth, HostKeyCheck, RedactedUrl, Secret, SshAuth, SshKeyAuth, check_host_key, redact,
+};
 pub use repo::{
-    Fetched, Reference, Rewrite, Snapshot, Source, SourceConfig, commit_messages, read_commit,
-    read_tree, verify_spec,
+    Fetched, Reference, Rewrite, Snapshot, Source, SourceConfig, commit_messages, full_commit,
+    read_commit, read_tree, verify_spec,
 };
 pub use verify::{Refusal, Verification, Verifier, VerifyMode};
 

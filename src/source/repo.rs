@@ -23,6 +23,8 @@ pub enum Reference {
     Semver(semver::VersionReq),
     /// A pinned commit.
     Commit(Oid),
+    /// A full reference name (`refs/pull/1/head`), as Flux's `ref.name`.
+    Name(String),
 }
 
 impl std::fmt::Display for Reference {
@@ -32,8 +34,17 @@ impl std::fmt::Display for Reference {
             Self::Tag(t) => write!(f, "tag {t}"),
             Self::Semver(r) => write!(f, "semver {r}"),
             Self::Commit(c) => write!(f, "commit {c}"),
+            Self::Name(n) => write!(f, "{n}"),
         }
     }
+}
+
+/// A full commit id (40 hexadecimal digits): libgit2 would read a short one as one padded with
+/// zeros, a commit that does not exist.
+#[must_use]
+pub fn full_commit(id: &str) -> Option<Oid> {
+    let full = id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    full.then(|| Oid::from_str(id).ok()).flatten()
 }
 
 /// Where and how to fetch.
@@ -233,6 +244,10 @@ impl Source {
                 Ok((name, oid))
             }
             Reference::Commit(oid) => Ok(("HEAD".to_owned(), *oid)),
+            Reference::Name(n) => {
+                let peeled = find(&format!("{n}^{{}}")).or_else(|| find(n));
+                peeled.map(|o| (n.clone(), o)).ok_or_else(missing)
+            }
         }
     }
 
@@ -374,7 +389,10 @@ pub fn verify_spec(
     })?;
     let tag = match config.reference {
         Reference::Tag(_) | Reference::Semver(_) => Some(cached_tag(&source, &repo, oid)?),
-        Reference::Branch(_) | Reference::Commit(_) => None,
+        Reference::Name(ref n) if n.starts_with("refs/tags/") => {
+            Some(cached_tag(&source, &repo, oid)?)
+        }
+        Reference::Branch(_) | Reference::Commit(_) | Reference::Name(_) => None,
     };
     let tag = tag.as_ref().map(|(n, id)| (n.as_str(), *id));
     verification.keys.check(&repo, verification.mode, oid, tag)

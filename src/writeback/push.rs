@@ -56,7 +56,8 @@ pub fn parse_porcelain(output: &str, dst: &str) -> Option<PushResult> {
 fn apply_auth(cmd: &mut Command, auth: &Auth) {
     cmd.env("GIT_TERMINAL_PROMPT", "0");
     match auth {
-        Auth::None => {}
+        // Only further sources (read, never pushed to) hold keys in memory.
+        Auth::None | Auth::SshKey(_) => {}
         Auth::Basic { username, password } => {
             let token = base64::engine::general_purpose::STANDARD
                 .encode(format!("{username}:{}", password.expose()));

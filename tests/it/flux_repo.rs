@@ -825,3 +825,120 @@ async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifac
     assert!(d.get("", "Namespace", "", "cert-manager").is_some());
     d.stop().await;
 }
+
+/// A GitRepository other than the root's, as `flux create source git` writes it, and a
+/// Kustomization of its `./deploy`.
+fn further(name: &str, url: &str) -> String {
+    format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: {name}, namespace: flux-system}}\nspec:\n  interval: 1s\n  ref: {{branch: main}}\n  url: {url}\n  ignore: |\n    /deploy/ignored.yaml\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: {name}, namespace: flux-system}}\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n  dependsOn: [{{name: infrastructure}}]\n  sourceRef: {{kind: GitRepository, name: {name}}}\n"
+    )
+}
+
+fn settings(version: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: podinfo, namespace: shop}}\ndata: {{version: \"{version}\"}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commits_as_they_come() {
+    let remote = Remote::new();
+    let apps = Remote::new();
+    let ignored = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ignored, namespace: shop}\n";
+    let first = apps.commit(
+        &[
+            ("deploy/kustomization.yaml", "resources: [settings.yaml]\n"),
+            ("deploy/settings.yaml", &settings("1")),
+            ("deploy/extra.yaml", ignored),
+        ],
+        "podinfo 1",
+    );
+    let podinfo = further("podinfo", &apps.url());
+    let missing = further("missing", "file:///nonexistent/fleet.git");
+    let root = tempfile::tempdir().unwrap();
+    let files = layout(
+        "",
+        &[
+            ("clusters/prod/podinfo.yaml", podinfo.as_str()),
+            ("clusters/prod/missing.yaml", missing.as_str()),
+        ],
+    );
+    let root_commit = commit(&remote, &files, "bootstrap with podinfo");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("podinfo synced", |d| {
+        unit_is(d, "flux-system/podinfo", |u| u.ready)
+    })
+    .await;
+    // Built from the other repository's commit, which is the revision it reports.
+    let u = unit(&d, "flux-system/podinfo");
+    assert_eq!(u.last_applied_revision.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        u.source.as_deref(),
+        Some("GitRepository flux-system/podinfo (branch main)")
+    );
+    assert_eq!(
+        d.get("", "ConfigMap", "shop", "podinfo").unwrap()["data"]["version"],
+        "1"
+    );
+    // A repository that cannot be fetched fails its Kustomization alone, saying why.
+    let m = unit(&d, "flux-system/missing");
+    assert!(!m.ready);
+    assert!(
+        m.message.contains("GitRepository flux-system/missing")
+            && m.message.contains("until it can be fetched"),
+        "{}",
+        m.message
+    );
+    assert_eq!(
+        unit(&d, "flux-system/apps")
+            .last_applied_revision
+            .as_deref(),
+        Some(root_commit.as_str())
+    );
+    // A new commit there is polled at the GitRepository's interval and synced; what it drops
+    // is pruned, and the root repository did not move.
+    let second = apps.commit(
+        &[
+            ("deploy/settings.yaml", &settings("2")),
+            (
+                "deploy/kustomization.yaml",
+                "resources: [settings.yaml, ignored.yaml]\n",
+            ),
+            ("deploy/ignored.yaml", ignored),
+        ],
+        "podinfo 2",
+    );
+    d.until("podinfo 2 synced", |d| {
+        unit_is(d, "flux-system/podinfo", |u| {
+            u.last_applied_revision.as_deref() == Some(second.as_str()) || !u.message.is_empty()
+        })
+    })
+    .await;
+    // The GitRepository's spec.ignore left ignored.yaml out: the build fails naming it, the
+    // cluster keeps the first commit's objects.
+    let u = unit(&d, "flux-system/podinfo");
+    assert!(u.message.contains("ignored.yaml"), "{u:?}");
+    assert_eq!(u.last_applied_revision.as_deref(), Some(first.as_str()));
+    assert_eq!(u.last_attempted_revision.as_deref(), Some(second.as_str()));
+    let third = apps.commit(
+        &[("deploy/kustomization.yaml", "resources: [settings.yaml]\n")],
+        "podinfo 3",
+    );
+    d.until("podinfo 3 synced", |d| {
+        unit_is(d, "flux-system/podinfo", |u| {
+            u.ready && u.last_applied_revision.as_deref() == Some(third.as_str())
+        })
+    })
+    .await;
+    assert_eq!(
+        d.get("", "ConfigMap", "shop", "podinfo").unwrap()["data"]["version"],
+        "2"
+    );
+    assert_eq!(
+        d.shared.sync().commit.as_deref(),
+        Some(root_commit.as_str())
+    );
+    d.stop().await;
+}

@@ -201,3 +201,57 @@ async fn ssh_key_auth_works_and_wrong_or_unknown_host_keys_are_refused() {
     // Write-back over ssh too.
     write_one_file(&remote, &url, good, "b: 2\n").await;
 }
+
+/// A Flux GitRepository's Secret as `flux create secret git` writes it: the key and the host
+/// keys are held in memory, never written to a file.
+fn flux_secret(sshd: &Sshd, known_hosts: &Path) -> serde_json::Value {
+    use base64::Engine as _;
+    let b64 =
+        |p: PathBuf| base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap());
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "fleet-ssh", "namespace": "flux-system"},
+        "data": {
+            "identity": b64(sshd.dir.path().join("user_key")),
+            "identity.pub": b64(sshd.dir.path().join("user_key.pub")),
+            "known_hosts": b64(known_hosts.to_path_buf()),
+        },
+    })
+}
+
+#[test]
+fn a_flux_git_repositorys_secret_authenticates_over_ssh_and_checks_its_known_hosts() {
+    let sshd = Sshd::start();
+    let remote = Remote::new();
+    let head = remote.commit(&[("a.yaml", "a: 1\n")], "init");
+    let repo = fledge::flux::GitRepository::parse(&serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "fleet", "namespace": "flux-system"},
+        "spec": {
+            "interval": "1m", "url": sshd.url(&remote.bare()), "ref": {"branch": "main"},
+            "secretRef": {"name": "fleet-ssh"},
+        },
+    }))
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let poll = |secret: &serde_json::Value| {
+        let config = fledge::source::flux::config(&repo, Some(secret), cache.path()).unwrap();
+        Source::open(config).unwrap().poll()
+    };
+    let good = flux_secret(&sshd, &sshd.known_hosts("host_key.pub"));
+    let Ok(Fetched::New(snap)) = poll(&good) else {
+        panic!("expected a snapshot")
+    };
+    assert_eq!(snap.commit.to_string(), head);
+    keygen(&sshd.dir.path().join("other_host_key"));
+    let wrong = flux_secret(&sshd, &sshd.known_hosts("other_host_key.pub"));
+    let err = poll(&wrong).unwrap_err();
+    assert!(matches!(err, Error::HostKey { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not match the known_hosts of Secret flux-system/fleet-ssh"),
+        "{err}"
+    );
+    assert!(!format!("{err:?}").contains("PRIVATE KEY"), "{err:?}");
+}

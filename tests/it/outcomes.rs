@@ -53,6 +53,10 @@ fn writer(
         provider: Provider::Istio,
         key: HashKey::offline(),
         env: fledge::rollout::targets::BuildEnv::default(),
+        further: Arc::new(fledge::daemon::repositories::Further::new(
+            Arc::new(fledge::rollout::targets::NoCluster),
+            cache.join("repositories"),
+        )),
         shared: Arc::default(),
         alerts: tx,
         global_alerts: vec![target],

@@ -88,6 +88,12 @@ impl Reconciler {
                 let plain = std::mem::take(&mut d.plain);
                 let owned = std::mem::take(&mut d.owned);
                 let allowed = self.allowances(&commit).await;
+                let used = d
+                    .units
+                    .iter()
+                    .filter_map(|u| Some(u.source.as_ref()?.repository.clone()))
+                    .collect();
+                self.ctx.further.retain(&used);
                 let units = self.schedule(&commit, std::mem::take(&mut d.units));
                 self.declared = Some(Declared {
                     commit,
@@ -173,7 +179,12 @@ impl Reconciler {
         units
             .into_iter()
             .map(|unit| {
-                let old = before.and_then(|d| d.units.iter().find(|u| u.unit.name == unit.name));
+                // A unit whose further repository moved is due at once.
+                let old = before.and_then(|d| {
+                    d.units
+                        .iter()
+                        .find(|u| u.unit.name == unit.name && u.unit.source == unit.source)
+                });
                 UnitRun {
                     next: old.map_or(now, |o| o.next),
                     failures: old.map_or(0, |o| o.failures),

@@ -49,14 +49,16 @@ impl Reconciler {
     /// depends on is ready.
     pub(super) async fn resync_if_due(&mut self) {
         let now = Instant::now();
+        let moved = self.poll_further().await;
         let Some(d) = self.declared.as_ref() else {
             return;
         };
-        let rebuild = d.units.iter().any(|u| {
-            matches!(u.unit.hold, Some(Hold::Unreadable(_)))
-                && u.next <= now
-                && self.waiting_for(&u.unit, &d.commit).is_none()
-        });
+        let rebuild = moved
+            || d.units.iter().any(|u| {
+                matches!(u.unit.hold, Some(Hold::Unreadable(_)))
+                    && u.next <= now
+                    && self.waiting_for(&u.unit, d).is_none()
+            });
         if rebuild && let Some(snap) = self.snapshot.clone() {
             if let Err(e) = self.on_snapshot(snap).await {
                 warn!(error = %e, "building the commit again failed");
@@ -64,6 +66,30 @@ impl Reconciler {
         } else if d.units.iter().any(|u| u.next <= now) {
             self.sync_declared().await;
         }
+    }
+
+    /// Polls the further repositories that are due; whether one moved (the commit is then
+    /// built again). A repository that cannot be polled is said with the sync's outcome.
+    async fn poll_further(&mut self) -> bool {
+        let further = self.ctx.further.clone();
+        if further.due().is_none_or(|at| at > Instant::now()) {
+            return false;
+        }
+        let Ok(r) = tokio::task::spawn_blocking(move || further.refresh()).await else {
+            return false;
+        };
+        for (id, commit) in &r.moved {
+            info!(repository = %id, commit = %short(commit), "GitRepository moved; building its Kustomizations again");
+        }
+        let mut sync = self.ctx.shared.sync();
+        for why in r.failed {
+            warn!("{why}");
+            if !sync.warnings.contains(&why) {
+                sync.warnings.push(why);
+            }
+        }
+        drop(sync);
+        !r.moved.is_empty()
     }
 
     /// Syncs each unit that is due, dependencies first; then adopts the releases of the units
@@ -88,9 +114,16 @@ impl Reconciler {
                 name: run.unit.name.clone(),
                 ..UnitStatus::default()
             });
-            let mut next = before.after(&d.commit, &turn.outcome, turn.applied, &self.now());
+            let commit = revision(&d.commit, &run.unit).clone();
+            let mut next = before.after(&commit, &turn.outcome, turn.applied, &self.now());
             next.path.clone_from(&run.unit.path);
-            self.notify(&before, &next, &d.commit);
+            next.source = run
+                .unit
+                .source
+                .as_ref()
+                .map(|s| format!("GitRepository {} ({})", s.repository, s.tracks));
+            let branch = run.unit.source.as_ref().map(|s| s.tracks.as_str());
+            self.notify(&before, &next, &commit, branch);
             self.unit_status.insert(run.unit.name.clone(), next);
         }
         if let Err(e) = self.record_units(&d).await {
@@ -121,11 +154,23 @@ impl Reconciler {
         self.declared = Some(d);
     }
 
-    /// Sends the event of a Kustomization's status change to the Alerts that match it.
-    fn notify(&self, before: &UnitStatus, after: &UnitStatus, commit: &CommitId) {
-        let revision = match &self.config.source.reference {
-            crate::source::Reference::Branch(b) => format!("{b}@sha1:{commit}"),
-            _ => format!("sha1:{commit}"),
+    /// Sends the event of a Kustomization's status change to the Alerts that match it;
+    /// `tracks` is what its further repository tracks, when it has one.
+    fn notify(
+        &self,
+        before: &UnitStatus,
+        after: &UnitStatus,
+        commit: &CommitId,
+        tracks: Option<&str>,
+    ) {
+        let branch = match (tracks, &self.config.source.reference) {
+            (Some(t), _) => t.strip_prefix("branch ").map(str::to_owned),
+            (None, crate::source::Reference::Branch(b)) => Some(b.clone()),
+            (None, _) => None,
+        };
+        let revision = match branch {
+            Some(b) => format!("{b}@sha1:{commit}"),
+            None => format!("sha1:{commit}"),
         };
         if let Some(event) = notifications::unit_event(before, after, &revision, &self.now()) {
             notifications::send(
@@ -171,7 +216,7 @@ impl Reconciler {
             }
             Some(Hold::Unreadable(_)) | None => {}
         }
-        if let Some(why) = self.waiting_for(unit, &d.commit) {
+        if let Some(why) = self.waiting_for(unit, d) {
             return later(why, start + DEPENDENCY_RECHECK, true);
         }
         if let Some(Hold::Unreadable(why)) = &unit.hold {
@@ -329,16 +374,22 @@ impl Reconciler {
         Ok(assessment)
     }
 
-    /// Why `unit` must wait, when a unit it depends on is not ready at `commit` (as Flux's
-    /// `dependsOn` requires of a dependency on the same source).
-    fn waiting_for(&self, unit: &SyncUnit, commit: &CommitId) -> Option<NotReady> {
+    /// Why `unit` must wait, when a unit it depends on is not ready at the commit it is built
+    /// from (as Flux's `dependsOn` requires).
+    fn waiting_for(&self, unit: &SyncUnit, d: &Declared) -> Option<NotReady> {
+        let built_from = |dep: &str| {
+            d.units
+                .iter()
+                .find(|u| u.unit.name == dep)
+                .map_or(&d.commit, |u| revision(&d.commit, &u.unit))
+        };
         let pending: Vec<String> = unit
             .depends_on
             .iter()
             .filter(|dep| {
-                self.unit_status
-                    .get(*dep)
-                    .is_none_or(|s| !s.ready || s.last_applied_revision.as_ref() != Some(commit))
+                self.unit_status.get(*dep).is_none_or(|s| {
+                    !s.ready || s.last_applied_revision.as_ref() != Some(built_from(dep))
+                })
             })
             .map(|dep| match self.unit_status.get(dep) {
                 None => format!("'{dep}' not found"),
@@ -556,7 +607,7 @@ impl Reconciler {
         let synced = |u: &SyncUnit| {
             self.unit_status
                 .get(&u.name)
-                .is_some_and(|s| s.last_applied_revision.as_ref() == Some(&d.commit))
+                .is_some_and(|s| s.last_applied_revision.as_ref() == Some(revision(&d.commit, u)))
         };
         let pending: BTreeSet<ReleaseKey> = releases
             .releases
@@ -631,6 +682,11 @@ impl Reconciler {
             ),
         ))
     }
+}
+
+/// The commit `unit` is built from: its further repository's, else the declared commit.
+fn revision<'a>(commit: &'a CommitId, unit: &'a SyncUnit) -> &'a CommitId {
+    unit.source.as_ref().map_or(commit, |s| &s.commit)
 }
 
 /// The keys of everything the commit declares (and its releases own): no unit prunes them,

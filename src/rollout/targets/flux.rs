@@ -31,13 +31,15 @@ use crate::render::source_ignore::SourceIgnored;
 use crate::render::varsub::{self, SourceKind};
 use crate::render::{self, Files, Options};
 use crate::sops::Keys;
+use crate::source::Snapshot;
 
 /// What a build reads beyond the commit: the cluster's ConfigMaps and Secrets (a
-/// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names), and the
-/// SOPS keys given to fledge itself.
+/// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names), the
+/// further Git repositories its Kustomizations name, and the SOPS keys given to fledge itself.
 #[derive(Clone)]
 pub struct BuildEnv {
     pub cluster: Arc<dyn ClusterData>,
+    pub repositories: Arc<dyn Repositories>,
     /// Age keys (`--sops-age-key-file`): the root path's, and those of a Kustomization whose
     /// `spec.decryption` names no Secret.
     pub keys: Option<Arc<Keys>>,
@@ -47,8 +49,28 @@ impl Default for BuildEnv {
     fn default() -> Self {
         Self {
             cluster: Arc::new(NoCluster),
+            repositories: Arc::new(NoCluster),
             keys: None,
         }
+    }
+}
+
+/// The GitRepositories other than the one fledge runs on that a commit's Kustomizations name
+/// (the daemon fetches and polls each at its `spec.interval`; `fledge build` and `fledge plan`
+/// fetch none).
+pub trait Repositories: Send + Sync {
+    /// The commit `repo` tracks, as last fetched (fetched now when it never was), with its
+    /// files; `Err` says why it cannot be had.
+    fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String>;
+}
+
+impl Repositories for NoCluster {
+    fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String> {
+        Err(format!(
+            "GitRepository {} ({}) is another repository, and this command reads only the one it is given (the daemon fetches it)",
+            repo.id,
+            crate::source::redact(&repo.spec.url)
+        ))
     }
 }
 
@@ -120,6 +142,18 @@ pub struct SyncUnit {
     /// `spec.serviceAccountName`, as `<namespace>/<name>`: what it applies, reads and prunes is
     /// done as that ServiceAccount (impersonated), as Flux's multi-tenancy does.
     pub service_account: Option<String>,
+    /// The further GitRepository it is built from, when it is not the repository fledge runs
+    /// on.
+    pub source: Option<UnitSource>,
+}
+
+/// A further GitRepository a unit is built from, at the commit it was built at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitSource {
+    pub repository: Id,
+    /// What it tracks (`branch main`, `tag v1.2.0`, …).
+    pub tracks: String,
+    pub commit: crate::ids::CommitId,
 }
 
 /// Values never to be shown (their count is, in debug output).
@@ -224,12 +258,18 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         .collect();
     let source = Source::of(files, &root, path)?;
     let mut masks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut sources: BTreeMap<String, UnitSource> = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
-    let found = units::discover(path, root, |k: &Kustomization| {
+    let found = units::discover(path, root, |k: &Kustomization, further| {
         if let Some(why) = unsupported(k, &NOT_YET) {
             return Err(why);
         }
-        match build_unit(&source, k, env) {
+        let mut from = None;
+        let built = build_unit(&source, k, further, env, &mut from);
+        if let Some(from) = from {
+            sources.insert(k.id.to_string(), from);
+        }
+        match built {
             Ok((objects, mask)) => {
                 masks.insert(k.id.to_string(), mask);
                 Ok(objects)
@@ -265,6 +305,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         notices.extend(notice(&u));
         let mut unit = sync_unit(&u);
         unit.mask = Mask(masks.remove(&unit.name).unwrap_or_default());
+        unit.source = sources.remove(&unit.name);
         if let (true, Some(Hold::Failed(why))) = (unreadable.contains(&unit.name), &unit.hold) {
             unit.hold = Some(Hold::Unreadable(why.clone()));
         }
@@ -302,12 +343,15 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
 
 /// Builds one Kustomization as Flux does: its `substituteFrom` sources and decryption keys read
 /// from the cluster (a source that cannot be read fails it: substituting without it would apply
-/// something else); returns its objects and the Secret values it substituted, to be masked in
-/// anything reported.
+/// something else), from `further` when it names another GitRepository than the root's (its
+/// commit goes into `from`, built or not); returns its objects and the Secret values it
+/// substituted, to be masked in anything reported.
 fn build_unit(
     source: &Source<'_>,
     k: &Kustomization,
+    further: Option<&GitRepository>,
     env: &BuildEnv,
+    from: &mut Option<UnitSource>,
 ) -> Result<(Vec<Value>, BTreeSet<String>), UnitError> {
     let unreadable = RefCell::new(Vec::new());
     let absent = RefCell::new(BTreeSet::new());
@@ -361,11 +405,26 @@ fn build_unit(
     let options = Options {
         decrypt: keys.as_deref().map(|k| k as &dyn render::Decrypt),
     };
-    let artifact;
-    let tree: &dyn Files = match k.source() {
-        ("ExternalArtifact", id) => {
+    let (artifact, fetched, ignored);
+    let tree: &dyn Files = match (k.source(), further) {
+        (("ExternalArtifact", id), _) => {
             artifact = source.artifact(&id, &k.path())?;
             &artifact
+        }
+        (_, Some(repo)) => {
+            fetched = env.repositories.tree(repo).map_err(|e| {
+                UnitError::Unreadable(render::Error::invalid(
+                    &k.path(),
+                    format!("spec.sourceRef: {e}; nothing of this Kustomization is applied until it can be fetched"),
+                ))
+            })?;
+            *from = Some(UnitSource {
+                repository: repo.id.clone(),
+                tracks: repo.tracks(),
+                commit: fetched.commit.clone(),
+            });
+            ignored = SourceIgnored::with(&fetched.files, repo.spec.ignore.as_deref())?;
+            &ignored
         }
         _ => &source.files,
     };
@@ -555,6 +614,7 @@ fn sync_unit(u: &Unit) -> SyncUnit {
             let sa = k.spec.service_account_name.as_ref()?;
             Some(format!("{}/{sa}", k.id.namespace))
         }),
+        source: None,
         name,
     }
 }

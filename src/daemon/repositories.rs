@@ -1,0 +1,183 @@
+//! The further Git repositories a commit's Kustomizations name (Flux `GitRepository` objects
+//! other than the one fledge runs on): each is fetched into fledge's source cache when a build
+//! first asks for it, polled again at its `spec.interval`, and given to builds as last fetched.
+//! A poll that fails keeps the last commit, as source-controller keeps its last artifact; a
+//! suspended GitRepository is not polled again. Credentials come from the Secret its
+//! `spec.secretRef` names, read again at each poll so that a rotated Secret is used.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::time::Instant;
+
+use serde_json::Value;
+use sha2::Digest as _;
+
+use crate::flux::{GitRepository, Id};
+use crate::ids::CommitId;
+use crate::rollout::targets::{ClusterData, Repositories};
+use crate::source::{self, Fetched, Snapshot, Source};
+
+/// The further repositories, fetched and polled.
+pub struct Further {
+    cluster: Arc<dyn ClusterData>,
+    cache_dir: PathBuf,
+    entries: Mutex<BTreeMap<Id, Entry>>,
+}
+
+struct Entry {
+    /// The GitRepository as the commit declares it: a changed one is fetched anew.
+    repo: GitRepository,
+    source: Source,
+    /// A digest of its Secret's data: a changed Secret opens the source anew.
+    secret: String,
+    snapshot: Arc<Snapshot>,
+    polled: Instant,
+}
+
+/// What a round of polls found.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    /// The repositories that moved, with their new commit.
+    pub moved: Vec<(Id, CommitId)>,
+    /// The repositories that could not be polled, and why (their last commit is kept).
+    pub failed: Vec<String>,
+}
+
+impl Further {
+    #[must_use]
+    pub fn new(cluster: Arc<dyn ClusterData>, cache_dir: PathBuf) -> Self {
+        Self {
+            cluster,
+            cache_dir,
+            entries: Mutex::default(),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// When the next poll is due (`None`: nothing to poll).
+    #[must_use]
+    pub fn due(&self) -> Option<Instant> {
+        self.entries()
+            .values()
+            .filter(|e| !e.repo.spec.suspend)
+            .map(|e| e.polled + e.repo.interval())
+            .min()
+    }
+
+    /// Forgets the repositories no unit is built from any more.
+    pub fn retain(&self, used: &BTreeSet<Id>) {
+        self.entries().retain(|id, _| used.contains(id));
+    }
+
+    /// Polls each repository that is due (blocking: network).
+    pub fn refresh(&self) -> Refreshed {
+        let now = Instant::now();
+        let mut out = Refreshed::default();
+        let mut entries = self.entries();
+        for (id, e) in entries.iter_mut() {
+            if e.repo.spec.suspend || e.polled + e.repo.interval() > now {
+                continue;
+            }
+            e.polled = now;
+            match self.poll(e) {
+                Ok(Some(snapshot)) => {
+                    out.moved.push((id.clone(), snapshot.commit.clone()));
+                    e.snapshot = Arc::new(snapshot);
+                }
+                Ok(None) => {}
+                Err(why) => out.failed.push(format!(
+                    "{why}; its Kustomizations stay at commit {}",
+                    e.snapshot.commit
+                )),
+            }
+        }
+        out
+    }
+
+    /// Polls one repository: its new commit, if it moved.
+    fn poll(&self, e: &mut Entry) -> Result<Option<Snapshot>, String> {
+        let secret = self.secret(&e.repo)?;
+        let digest = digest(secret.as_ref());
+        if digest != e.secret {
+            let (source, snapshot) = self.open(&e.repo, secret.as_ref())?;
+            e.source = source;
+            e.secret = digest;
+            return Ok((snapshot.commit != e.snapshot.commit).then_some(snapshot));
+        }
+        match e.source.poll() {
+            Ok(Fetched::Unchanged(_)) => Ok(None),
+            Ok(Fetched::New(s)) => Ok(Some(s)),
+            Err(err) => Err(failure(&e.repo, &err)),
+        }
+    }
+
+    /// The Secret `spec.secretRef` names, when it names one.
+    fn secret(&self, repo: &GitRepository) -> Result<Option<Value>, String> {
+        let Some(r) = &repo.spec.secret_ref else {
+            return Ok(None);
+        };
+        let ns = &repo.id.namespace;
+        match self.cluster.object("Secret", ns, &r.name) {
+            Ok(Some(s)) => Ok(Some(s)),
+            Ok(None) => Err(format!(
+                "GitRepository {}: spec.secretRef: Secret {ns}/{} does not exist; create it with the repository's credentials",
+                repo.id, r.name
+            )),
+            Err(e) => Err(format!("GitRepository {}: spec.secretRef: {e}", repo.id)),
+        }
+    }
+
+    /// Opens the source of `repo` and fetches the commit it tracks.
+    fn open(
+        &self,
+        repo: &GitRepository,
+        secret: Option<&Value>,
+    ) -> Result<(Source, Snapshot), String> {
+        let config = source::flux::config(repo, secret, &self.cache_dir)?;
+        let mut source = Source::open(config).map_err(|e| failure(repo, &e))?;
+        match source.poll() {
+            Ok(Fetched::New(s)) => Ok((source, s)),
+            Ok(Fetched::Unchanged(c)) => source
+                .snapshot(git2::Oid::from_str(c.as_str()).map_err(|e| e.to_string())?)
+                .map(|s| (source, s))
+                .map_err(|e| failure(repo, &e)),
+            Err(e) => Err(failure(repo, &e)),
+        }
+    }
+}
+
+impl Repositories for Further {
+    fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String> {
+        if let Some(e) = self.entries().get(&repo.id).filter(|e| e.repo == *repo) {
+            return Ok(e.snapshot.clone());
+        }
+        let secret = self.secret(repo)?;
+        let (source, snapshot) = self.open(repo, secret.as_ref())?;
+        let snapshot = Arc::new(snapshot);
+        self.entries().insert(
+            repo.id.clone(),
+            Entry {
+                repo: repo.clone(),
+                source,
+                secret: digest(secret.as_ref()),
+                snapshot: snapshot.clone(),
+                polled: Instant::now(),
+            },
+        );
+        Ok(snapshot)
+    }
+}
+
+fn failure(repo: &GitRepository, e: &source::Error) -> String {
+    format!("GitRepository {}: {}", repo.id, crate::chain::Chain(e))
+}
+
+/// A digest of a Secret's data (never shown; compared only).
+fn digest(secret: Option<&Value>) -> String {
+    let data = secret.map(|s| (s["data"].to_string(), s["stringData"].to_string()));
+    hex::encode(sha2::Sha256::digest(format!("{data:?}").as_bytes()))
+}
