@@ -255,4 +255,7 @@ fn kustomizations_a_unit_applies_are_units_too_once_each() {
         units.units[2].build,
         Build::Objects(vec![config_map("team-a")])
     );
+    // Each is made by the unit whose objects declare it.
+    let parents: Vec<Option<&str>> = units.units.iter().map(|u| u.parent.as_deref()).collect();
+    assert_eq!(parents, [None, Some("root"), Some("flux-system/tenants")]);
 }

@@ -43,6 +43,9 @@ pub struct Unit {
     pub path: String,
     /// What it applies, or why it cannot be built.
     pub build: Build,
+    /// The unit (by name) whose objects declare it (`None` for the root): Flux creates a
+    /// Kustomization only when that one applies it.
+    pub parent: Option<String>,
 }
 
 /// What became of a unit's build.
@@ -102,16 +105,23 @@ pub fn discover<E: Display>(
     let root_path = normal_path(root_path);
     let mut out = Units::default();
     let mut taken = Taken::default();
-    let root_objects = taken.take(root_objects, &mut out);
+    let root_objects = taken.take(root_objects, &mut out, None);
     let root = taken
         .kustomizations
         .iter()
-        .position(|k| k.path() == root_path);
-    let root_kustomization = root.and_then(|i| taken.kustomizations.remove(i));
+        .position(|(k, _)| k.path() == root_path);
+    let root_kustomization = root.and_then(|i| taken.kustomizations.remove(i).map(|(k, _)| k));
     out.root_source = root_kustomization
         .as_ref()
         .and_then(|k| taken.repositories.get(&k.source().1).cloned());
+    let root_name = root_kustomization
+        .as_ref()
+        .map_or_else(|| "root".to_owned(), |k| k.id.to_string());
+    for (_, parent) in &mut taken.kustomizations {
+        *parent = Some(root_name.clone());
+    }
     let mut found = vec![Unit {
+        parent: None,
         root: true,
         path: root_path,
         build: root_kustomization
@@ -138,7 +148,7 @@ pub fn discover<E: Display>(
         },
         |k| k.source().1,
     );
-    while let Some(k) = taken.kustomizations.pop_front() {
+    while let Some((k, parent)) = taken.kustomizations.pop_front() {
         if !seen.insert(k.id.clone()) {
             continue;
         }
@@ -150,11 +160,12 @@ pub fn discover<E: Display>(
             Some(why) => Build::Failed(why),
             None if k.spec.suspend => Build::Suspended,
             None => match build(&k, further.as_ref()) {
-                Ok(objects) => Build::Objects(taken.take(objects, &mut out)),
+                Ok(objects) => Build::Objects(taken.take(objects, &mut out, Some(&k.id))),
                 Err(e) => Build::Failed(e.to_string()),
             },
         };
         found.push(Unit {
+            parent,
             root: false,
             path: k.path(),
             kustomization: Some(k),
@@ -196,7 +207,8 @@ fn refusal(k: &Kustomization, root_repo: &Id, declared: bool) -> Option<String> 
 /// What [`discover`] takes out of a build: Flux's objects.
 #[derive(Default)]
 struct Taken {
-    kustomizations: VecDeque<Kustomization>,
+    /// Each with the unit that declares it (`None` until the root's name is known).
+    kustomizations: VecDeque<(Kustomization, Option<String>)>,
     repositories: BTreeMap<Id, GitRepository>,
     controllers_noticed: bool,
 }
@@ -204,7 +216,7 @@ struct Taken {
 impl Taken {
     /// The objects to apply; Flux's own are read (Kustomizations, GitRepositories) or named
     /// and left out.
-    fn take(&mut self, objects: Vec<Value>, out: &mut Units) -> Vec<Value> {
+    fn take(&mut self, objects: Vec<Value>, out: &mut Units, parent: Option<&Id>) -> Vec<Value> {
         let mut apply = Vec::new();
         let mut unsupported: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for o in objects {
@@ -225,7 +237,9 @@ impl Taken {
             match (group, kind) {
                 ("kustomize.toolkit.fluxcd.io", "Kustomization") => {
                     match Kustomization::parse(&o) {
-                        Ok(k) => self.kustomizations.push_back(k),
+                        Ok(k) => self
+                            .kustomizations
+                            .push_back((k, parent.map(ToString::to_string))),
                         Err(e) => out.problems.push(e),
                     }
                 }

@@ -942,3 +942,175 @@ async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commit
     );
     d.stop().await;
 }
+
+/// Kyverno's `ClusterPolicy` CustomResourceDefinition, as the cluster has it once Kyverno is
+/// installed (its HelmRelease is not applied by fledge yet).
+fn kyverno_installed(cluster_dir: &std::path::Path) {
+    use fledge::cluster::{Cluster as _, SimHandle, sim::SimCluster};
+    let sim = SimCluster::open(cluster_dir, std::time::Duration::ZERO).unwrap();
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "clusterpolicies.kyverno.io"},
+        "spec": {
+            "group": "kyverno.io", "scope": "Cluster",
+            "names": {"kind": "ClusterPolicy", "plural": "clusterpolicies", "singular": "clusterpolicy", "listKind": "ClusterPolicyList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
+        },
+    });
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| rt.block_on(SimHandle::new(sim).apply(&[crd]))).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service_account() {
+    let remote = Remote::new();
+    let tenant = Remote::new();
+    let tenant_commit = commit(
+        &tenant,
+        &example("flux2-multi-tenancy-dev-team"),
+        "dev-team",
+    );
+    super::support::git::git(
+        &tenant.person(),
+        &["push", "--quiet", "origin", "HEAD:dev-team"],
+    );
+    // The tenant's GitRepository names the example's GitHub repository; here, a local copy.
+    let files: Vec<(String, String)> = example("flux2-multi-tenancy")
+        .into_iter()
+        .map(|(p, c)| {
+            let c = c.replace(
+                "https://github.com/fluxcd/flux2-multi-tenancy",
+                &tenant.url(),
+            );
+            (p, c)
+        })
+        .collect();
+    commit(&remote, &files, "the example");
+    let root = tempfile::tempdir().unwrap();
+    kyverno_installed(&root.path().join("cluster"));
+    let d = daemon(&remote, root.path(), "clusters/staging")
+        .in_process()
+        .await;
+    // The tenant's Kustomization is made by `tenants`, which waits for the policies that
+    // restrict tenants: it is first synced once `tenants` applied it.
+    d.until("dev-team synced", |d| {
+        unit_is(d, "apps/dev-team", |u| u.ready)
+    })
+    .await;
+    let synced = |name: &str| {
+        let t = unit(&d, name).last_transition_time;
+        assert!(!t.is_empty(), "{name}");
+        t
+    };
+    assert!(synced("flux-system/tenants") <= synced("apps/dev-team"));
+    let status = d.shared.sync().clone();
+    let units: Vec<(&str, &str)> = status
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), u.reason.as_str()))
+        .collect();
+    // gotk-sync.yaml is the placeholder `flux bootstrap` fills in: the root path is `root`.
+    // Kyverno's controller comes from an OCIRepository, which fledge does not fetch yet: its
+    // Kustomization fails alone, naming it.
+    assert_eq!(
+        units,
+        [
+            ("root", "Ready"),
+            ("flux-system/kyverno", "Ready"),
+            ("flux-system/kyverno-controller", "RenderFailed"),
+            ("apps/dev-team", "Ready"),
+            ("flux-system/kyverno-policies", "Ready"),
+            ("flux-system/tenants", "Ready"),
+        ],
+        "{status:#?}"
+    );
+    assert!(
+        status.units[2]
+            .message
+            .contains("OCIRepository flux-system/kyverno-controller is not followed"),
+        "{}",
+        status.units[2].message
+    );
+    // The tenant's Kustomization is built from its own repository's branch (its path patched
+    // to ./staging by the platform repository), and reports that repository's commit.
+    let dev = unit(&d, "apps/dev-team");
+    assert_eq!(dev.path, "staging");
+    assert_eq!(
+        dev.last_applied_revision.as_deref(),
+        Some(tenant_commit.as_str())
+    );
+    assert_eq!(
+        dev.source.as_deref(),
+        Some("GitRepository apps/dev-team (branch dev-team)")
+    );
+    // The platform's objects are applied; the tenant's HelmRelease is named, not applied.
+    assert!(d.get("", "ServiceAccount", "apps", "dev-team").is_some());
+    assert!(
+        d.get("kyverno.io", "ClusterPolicy", "", "verify-git-repositories")
+            .is_some()
+    );
+    assert!(
+        status
+            .notices
+            .iter()
+            .any(|n| n.starts_with("HelmRelease ") && n.contains("apps/podinfo")),
+        "{:?}",
+        status.notices
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kustomization_is_first_synced_once_the_one_declaring_it_applied_it() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    // `tenants` declares `team-a`, and an object the cluster refuses (its CRD is missing).
+    let policy =
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: restrict}\nspec: {}\n";
+    let team = kustomization("team-a", "./teams/a", "");
+    let tenants = kustomization("tenants", "./tenants", "");
+    let more = [
+        ("clusters/prod/tenants.yaml", tenants.as_str()),
+        ("tenants/policy.yaml", policy),
+        ("tenants/team-a.yaml", team.as_str()),
+        (
+            "teams/a/settings.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: team-a, namespace: shop}\n",
+        ),
+    ];
+    commit(&remote, &layout("", &more), "tenants");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("tenants failed", |d| {
+        unit_is(d, "flux-system/tenants", |u| {
+            u.reason.as_str() == "ApplyFailed"
+        })
+    })
+    .await;
+    d.until("team-a waits", |d| {
+        unit_is(d, "flux-system/team-a", |u| {
+            u.reason.as_str() == "DependencyNotReady"
+        })
+    })
+    .await;
+    let team = unit(&d, "flux-system/team-a");
+    assert!(
+        team.message
+            .contains("'flux-system/tenants' has not applied this Kustomization yet"),
+        "{}",
+        team.message
+    );
+    assert!(d.get("", "ConfigMap", "shop", "team-a").is_none());
+    // Once tenants applies, team-a follows.
+    let mut fixed = more.to_vec();
+    fixed[1].1 = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: restrict, namespace: shop}\n";
+    commit(&remote, &layout("", &fixed), "no policy");
+    d.until("team-a synced", |d| {
+        unit_is(d, "flux-system/team-a", |u| u.ready)
+    })
+    .await;
+    assert!(d.get("", "ConfigMap", "shop", "team-a").is_some());
+    d.stop().await;
+}

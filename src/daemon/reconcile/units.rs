@@ -383,7 +383,7 @@ impl Reconciler {
                 .find(|u| u.unit.name == dep)
                 .map_or(&d.commit, |u| revision(&d.commit, &u.unit))
         };
-        let pending: Vec<String> = unit
+        let mut pending: Vec<String> = unit
             .depends_on
             .iter()
             .filter(|dep| {
@@ -397,6 +397,22 @@ impl Reconciler {
                 Some(s) => format!("'{dep}' is not ready ({})", s.reason),
             })
             .collect();
+        // Flux creates a Kustomization only when the one declaring it applies it: a unit never
+        // applied waits until that one applied the commit (the policies and rights it sets up
+        // come first), and then goes on its own.
+        let applied_before = self
+            .unit_status
+            .get(&unit.name)
+            .is_some_and(|s| s.last_applied_revision.is_some());
+        if let Some(parent) = unit.parent.as_ref().filter(|_| !applied_before) {
+            let applied = self
+                .unit_status
+                .get(parent)
+                .is_some_and(|s| s.last_applied_revision.as_ref() == Some(built_from(parent)));
+            if !applied {
+                pending.push(format!("'{parent}' has not applied this Kustomization yet"));
+            }
+        }
         (!pending.is_empty()).then(|| {
             NotReady::new(
                 SyncReason::DependencyNotReady,

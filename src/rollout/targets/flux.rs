@@ -145,6 +145,9 @@ pub struct SyncUnit {
     /// The further GitRepository it is built from, when it is not the repository fledge runs
     /// on.
     pub source: Option<UnitSource>,
+    /// The unit whose objects declare it (`None` for the root): as Flux creates a Kustomization
+    /// only when that one applies it, it is first synced once that one applied the commit.
+    pub parent: Option<String>,
 }
 
 /// A further GitRepository a unit is built from, at the commit it was built at.
@@ -615,6 +618,7 @@ fn sync_unit(u: &Unit) -> SyncUnit {
             Some(format!("{}/{sa}", k.id.namespace))
         }),
         source: None,
+        parent: u.parent.clone(),
         name,
     }
 }
