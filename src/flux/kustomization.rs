@@ -25,6 +25,8 @@ pub struct Kustomization {
     pub raw_spec: Value,
     /// `reconcile.fluxcd.io/requestedAt`: a person asked for a sync now (`flux reconcile`).
     pub requested_at: Option<String>,
+    /// `metadata` as written (labels and annotations a `readyExpr` may read).
+    pub metadata: Value,
 }
 
 /// `spec`, as Flux's API types name it.
@@ -206,6 +208,7 @@ impl Kustomization {
             spec,
             raw_spec: object["spec"].clone(),
             requested_at,
+            metadata: object["metadata"].clone(),
         })
     }
 
@@ -259,6 +262,18 @@ impl Kustomization {
                 name: d.name.clone(),
             })
             .collect()
+    }
+
+    /// The object as written (apiVersion, kind, metadata, spec), as a `readyExpr` sees it before
+    /// its status is added.
+    #[must_use]
+    pub fn object(&self) -> Value {
+        serde_json::json!({
+            "apiVersion": format!("{GROUP}/v1"),
+            "kind": "Kustomization",
+            "metadata": self.metadata,
+            "spec": self.raw_spec,
+        })
     }
 
     /// Its source, namespace defaulted to its own: (kind, id).

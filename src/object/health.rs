@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::object::ObjectKey;
 
-pub use exprs::{Error, Expr, compile};
+pub use exprs::{Condition, Error, Expr, compile};
 
 /// kstatus's status of an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -148,6 +148,32 @@ pub struct UnitStatus {
 }
 
 impl UnitStatus {
+    /// Its `status` as kustomize-controller writes a Kustomization's (a `readyExpr`'s
+    /// `dep.status` and `self.status`): the `Ready` condition, `observedGeneration` equal to the
+    /// generation fledge gives every declared Kustomization (1), and the revisions as
+    /// `revision` writes a commit (`main@sha1:<commit>`).
+    #[must_use]
+    pub fn flux_status(&self, revision: impl Fn(&CommitId) -> String) -> serde_json::Value {
+        let mut status = serde_json::json!({
+            "observedGeneration": 1,
+            "conditions": [{
+                "type": "Ready",
+                "status": if self.ready { "True" } else { "False" },
+                "reason": self.reason.as_str(),
+                "message": self.message,
+                "lastTransitionTime": self.last_transition_time,
+                "observedGeneration": 1,
+            }],
+        });
+        if let Some(c) = &self.last_applied_revision {
+            status["lastAppliedRevision"] = revision(c).into();
+        }
+        if let Some(c) = &self.last_attempted_revision {
+            status["lastAttemptedRevision"] = revision(c).into();
+        }
+        status
+    }
+
     /// The status once `commit` ended in `outcome` at `now`; `applied` when its objects were
     /// applied whole.
     #[must_use]

@@ -1114,3 +1114,77 @@ async fn a_kustomization_is_first_synced_once_the_one_declaring_it_applied_it() 
     assert!(d.get("", "ConfigMap", "shop", "team-a").is_some());
     d.stop().await;
 }
+
+/// The apps Kustomization, labelled `tier`, waiting for infrastructure as `expr` says.
+fn apps_ready_when(tier: &str, expr: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: apps, namespace: flux-system, labels: {{tier: {tier}}}}}\nspec:\n  interval: 10m\n  path: ./apps/prod\n  prune: true\n  sourceRef: {{kind: GitRepository, name: flux-system}}\n  dependsOn:\n    - name: infrastructure\n      readyExpr: {expr:?}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ready_expr_says_when_a_dependency_is_ready() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let expr = "dep.metadata.labels.tier == self.metadata.labels.tier && dep.status.conditions.filter(e, e.type == 'Ready').all(e, e.status == 'True') && dep.status.lastAppliedRevision.endsWith(dep.status.lastAttemptedRevision) && dep.metadata.generation == dep.status.observedGeneration";
+    let infrastructure = kustomization("infrastructure", "./infrastructure", "").replace(
+        "namespace: flux-system}",
+        "namespace: flux-system, labels: {tier: blue}}",
+    );
+    let apps = apps_ready_when("green", expr);
+    let files = |apps: &str| {
+        layout(
+            "",
+            &[
+                ("clusters/prod/infrastructure.yaml", infrastructure.as_str()),
+                ("clusters/prod/apps.yaml", apps),
+            ],
+        )
+    };
+    commit(&remote, &files(&apps), "tiers differ");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("apps waits", |d| {
+        unit_is(d, "flux-system/apps", |u| {
+            u.reason.as_str() == "DependencyNotReady"
+        }) && unit_is(d, "flux-system/infrastructure", |u| u.ready)
+    })
+    .await;
+    let apps = unit(&d, "flux-system/apps");
+    assert!(
+        apps.message.contains(
+            "dependency 'flux-system/infrastructure' is not ready according to readyExpr eval"
+        ),
+        "{}",
+        apps.message
+    );
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_none());
+    // The same tier: the expression holds, and apps syncs.
+    commit(&remote, &files(&apps_ready_when("blue", expr)), "same tier");
+    d.until("apps synced", |d| {
+        unit_is(d, "flux-system/apps", |u| u.ready)
+    })
+    .await;
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
+    // An expression that does not parse fails the Kustomization, naming the field.
+    commit(
+        &remote,
+        &files(&apps_ready_when("blue", "dep.status ==")),
+        "broken",
+    );
+    d.until("apps refused", |d| {
+        unit_is(d, "flux-system/apps", |u| {
+            u.reason.as_str() == "RenderFailed"
+        })
+    })
+    .await;
+    let apps = unit(&d, "flux-system/apps");
+    assert!(
+        apps.message
+            .contains("spec.dependsOn[0].readyExpr: failed to parse"),
+        "{}",
+        apps.message
+    );
+    d.stop().await;
+}

@@ -122,8 +122,8 @@ impl Reconciler {
                 .source
                 .as_ref()
                 .map(|s| format!("GitRepository {} ({})", s.repository, s.tracks));
-            let branch = run.unit.source.as_ref().map(|s| s.tracks.as_str());
-            self.notify(&before, &next, &commit, branch);
+            let revision = self.flux_revision(&run.unit, &commit);
+            self.notify(&before, &next, &revision);
             self.unit_status.insert(run.unit.name.clone(), next);
         }
         if let Err(e) = self.record_units(&d).await {
@@ -154,25 +154,23 @@ impl Reconciler {
         self.declared = Some(d);
     }
 
-    /// Sends the event of a Kustomization's status change to the Alerts that match it;
-    /// `tracks` is what its further repository tracks, when it has one.
-    fn notify(
-        &self,
-        before: &UnitStatus,
-        after: &UnitStatus,
-        commit: &CommitId,
-        tracks: Option<&str>,
-    ) {
-        let branch = match (tracks, &self.config.source.reference) {
-            (Some(t), _) => t.strip_prefix("branch ").map(str::to_owned),
+    /// A commit of `unit`'s repository as Flux writes a revision: `main@sha1:<commit>` for a
+    /// branch, `sha1:<commit>` otherwise.
+    fn flux_revision(&self, unit: &SyncUnit, commit: &CommitId) -> String {
+        let branch = match (&unit.source, &self.config.source.reference) {
+            (Some(s), _) => s.tracks.strip_prefix("branch ").map(str::to_owned),
             (None, crate::source::Reference::Branch(b)) => Some(b.clone()),
             (None, _) => None,
         };
-        let revision = match branch {
+        match branch {
             Some(b) => format!("{b}@sha1:{commit}"),
             None => format!("sha1:{commit}"),
-        };
-        if let Some(event) = notifications::unit_event(before, after, &revision, &self.now()) {
+        }
+    }
+
+    /// Sends the event of a Kustomization's status change to the Alerts that match it.
+    fn notify(&self, before: &UnitStatus, after: &UnitStatus, revision: &str) {
+        if let Some(event) = notifications::unit_event(before, after, revision, &self.now()) {
             notifications::send(
                 &self.exec.cluster,
                 &self.notifications,
@@ -386,15 +384,21 @@ impl Reconciler {
         let mut pending: Vec<String> = unit
             .depends_on
             .iter()
-            .filter(|dep| {
-                self.unit_status.get(*dep).is_none_or(|s| {
-                    !s.ready || s.last_applied_revision.as_ref() != Some(built_from(dep))
-                })
-            })
-            .map(|dep| match self.unit_status.get(dep) {
-                None => format!("'{dep}' not found"),
-                Some(s) if s.ready => format!("'{dep}' is not synced at this commit yet"),
-                Some(s) => format!("'{dep}' is not ready ({})", s.reason),
+            .filter_map(|dep| {
+                let Some(s) = self.unit_status.get(dep) else {
+                    return Some(format!("'{dep}' not found"));
+                };
+                // A readyExpr says, in place of Flux's own check.
+                if let Some(expr) = unit.ready_exprs.get(dep) {
+                    return self.ready_by_expr(d, unit, dep, expr).err();
+                }
+                if !s.ready {
+                    Some(format!("'{dep}' is not ready ({})", s.reason))
+                } else if s.last_applied_revision.as_ref() != Some(built_from(dep)) {
+                    Some(format!("'{dep}' is not synced at this commit yet"))
+                } else {
+                    None
+                }
             })
             .collect();
         // Flux creates a Kustomization only when the one declaring it applies it: a unit never
@@ -423,6 +427,38 @@ impl Reconciler {
                 ),
             )
         })
+    }
+
+    /// Whether the dependency `dep` of `unit` is ready as its `readyExpr` says, evaluated as
+    /// kustomize-controller does over `self` (the Kustomization) and `dep` (the dependency),
+    /// each as written with the status fledge keeps of it; `Err` says why it is not.
+    fn ready_by_expr(
+        &self,
+        d: &Declared,
+        unit: &SyncUnit,
+        dep: &str,
+        expr: &str,
+    ) -> Result<(), String> {
+        let object = |u: &SyncUnit| {
+            let mut o = u.declared.clone();
+            o["metadata"]["generation"] = 1.into();
+            if let Some(s) = self.unit_status.get(&u.name) {
+                o["status"] = s.flux_status(|c| self.flux_revision(u, c));
+            }
+            o
+        };
+        let dep_unit = d
+            .units
+            .iter()
+            .find(|u| u.unit.name == dep)
+            .ok_or_else(|| format!("'{dep}' not found"))?;
+        let condition = crate::object::health::Condition::parse(expr)
+            .map_err(|e| format!("'{dep}': readyExpr: {e}"))?;
+        match condition.holds(&[("self", &object(unit)), ("dep", &object(&dep_unit.unit))]) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("'{dep}' is not ready according to readyExpr eval")),
+            Err(e) => Err(format!("'{dep}': readyExpr: {e}")),
+        }
     }
 
     /// Applies and prunes a unit; a failure says why, and whether trying again soon may help.

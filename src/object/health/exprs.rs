@@ -104,6 +104,57 @@ fn env() -> Arc<Env> {
     Arc::new(env)
 }
 
+/// A CEL expression that must be true, over named objects: a Kustomization's
+/// `spec.dependsOn[].readyExpr` over `self` and `dep`, as kustomize-controller evaluates it
+/// (`cel.NewExpression` with `WithOutputType(BoolType)`, `EvaluateBoolean`), in the same
+/// environment as the health checks.
+pub struct Condition {
+    compiled: Compiled,
+    env: Arc<Env>,
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Condition")
+            .field(&self.compiled.source)
+            .finish()
+    }
+}
+
+impl Condition {
+    /// Parses `expr`.
+    ///
+    /// # Errors
+    ///
+    /// Why it does not parse.
+    pub fn parse(expr: &str) -> Result<Self, String> {
+        let env = env();
+        let program = env
+            .compile(expr)
+            .map_err(|e| format!("failed to parse the CEL expression '{expr}': {e}"))?;
+        Ok(Self {
+            compiled: Compiled {
+                source: expr.to_owned(),
+                program,
+            },
+            env,
+        })
+    }
+
+    /// Whether it holds with each `(name, object)` a variable.
+    ///
+    /// # Errors
+    ///
+    /// An expression that fails to evaluate or gives a non-boolean, in Flux's words.
+    pub fn holds(&self, vars: &[(&str, &Value)]) -> Result<bool, String> {
+        let mut context = Context::with_env(Arc::clone(&self.env));
+        for (name, value) in vars {
+            context.add_variable_from_value(*name, to_cel(value));
+        }
+        self.compiled.is_true(&context)
+    }
+}
+
 /// The entries of `spec.healthCheckExprs`, checked and parsed, in order.
 ///
 /// # Errors

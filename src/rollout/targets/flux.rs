@@ -148,6 +148,12 @@ pub struct SyncUnit {
     /// The unit whose objects declare it (`None` for the root): as Flux creates a Kustomization
     /// only when that one applies it, it is first synced once that one applied the commit.
     pub parent: Option<String>,
+    /// The Kustomization as written (`Null` for a root path no Kustomization names): `self`
+    /// and `dep` of a `readyExpr`, once its status is added.
+    pub declared: Value,
+    /// `spec.dependsOn[].readyExpr`, by the dependency's unit name: a CEL expression over
+    /// `self` and `dep` that says when the dependency is ready, in place of Flux's own check.
+    pub ready_exprs: BTreeMap<String, String>,
 }
 
 /// A further GitRepository a unit is built from, at the commit it was built at.
@@ -305,7 +311,6 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
     let mut units = Vec::new();
     let mut owner: BTreeMap<ObjectKey, String> = BTreeMap::new();
     for u in found.units {
-        notices.extend(notice(&u));
         let mut unit = sync_unit(&u);
         unit.mask = Mask(masks.remove(&unit.name).unwrap_or_default());
         unit.source = sources.remove(&unit.name);
@@ -588,6 +593,7 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         Some(Err(e)) if hold.is_none() => Some(Hold::Failed(format!("spec.healthCheckExprs: {e}"))),
         _ => hold,
     };
+    let (ready_exprs, hold) = ready_exprs(k, hold);
     let deletion = spec.and_then(|s| s.deletion_policy.as_deref());
     let (deletion, hold) = match deletion.map(|d| (d, Deletion::parse(d))) {
         None => (Deletion::Delete { always: false }, hold),
@@ -619,8 +625,35 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         }),
         source: None,
         parent: u.parent.clone(),
+        declared: k.map_or(Value::Null, Kustomization::object),
+        ready_exprs,
         name,
     }
+}
+
+/// The `readyExpr` of each dependency that has one, by the dependency's unit name; one that
+/// does not parse holds the unit (Flux stalls the Kustomization on it).
+fn ready_exprs(
+    k: Option<&Kustomization>,
+    hold: Option<Hold>,
+) -> (BTreeMap<String, String>, Option<Hold>) {
+    let Some(k) = k else {
+        return (BTreeMap::new(), hold);
+    };
+    let mut exprs = BTreeMap::new();
+    let mut hold = hold;
+    for (i, (d, id)) in k.spec.depends_on.iter().zip(k.dependencies()).enumerate() {
+        let Some(expr) = d.ready_expr.as_ref().filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        if let Err(e) = crate::object::health::Condition::parse(expr)
+            && hold.is_none()
+        {
+            hold = Some(Hold::Failed(format!("spec.dependsOn[{i}].readyExpr: {e}")));
+        }
+        exprs.insert(id.to_string(), expr.clone());
+    }
+    (exprs, hold)
 }
 
 /// What `k` waits for: its health checks, each defaulting to its own namespace.
@@ -752,27 +785,6 @@ fn unsupported(k: &Kustomization, fields: &Fields) -> Option<render::Error> {
                 "{} not applied by fledge yet; it refuses the Kustomization rather than apply something else than Flux would",
                 set.join(", ")
             ),
-        )
-    })
-}
-
-/// What a unit asks that fledge does not follow yet, said once per commit.
-fn notice(u: &Unit) -> Option<String> {
-    let k = u.kustomization.as_ref()?;
-    let s = &k.spec;
-    let asked: Vec<&str> = [(
-        "dependsOn[].readyExpr",
-        s.depends_on.iter().any(|d| d.ready_expr.is_some()),
-    )]
-    .iter()
-    .filter(|(_, on)| *on)
-    .map(|(f, _)| *f)
-    .collect();
-    (!asked.is_empty()).then(|| {
-        format!(
-            "Flux Kustomization {}: {} not followed yet: a dependency counts once it is ready at the commit, whatever the expression says",
-            k.id,
-            asked.join(", ")
         )
     })
 }
