@@ -10,6 +10,7 @@
 //! Namespace dropped from Git with everything in it, fledge asks for the allowance first.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -53,6 +54,10 @@ pub struct Home {
     /// The ServiceAccount (`<namespace>/<name>`) it applies as, recorded so that its removal
     /// prunes with the same rights.
     pub service_account: Option<String>,
+    /// Flux's `spec.force`: an object whose update the server refuses for an immutable field
+    /// is deleted and created anew (as is one annotated `kustomize.toolkit.fluxcd.io/force:
+    /// enabled` in any unit).
+    pub force: bool,
 }
 
 impl Home {
@@ -66,6 +71,7 @@ impl Home {
             prune: true,
             deletion: "MirrorPrune".to_owned(),
             service_account: None,
+            force: false,
         }
     }
 
@@ -135,6 +141,12 @@ pub enum SyncError {
         /// The allowance to write for each (`Namespace/team-a`).
         allow: Vec<String>,
     },
+    /// An object deleted to be created anew (`force`) did not go in time.
+    #[error(
+        "{0}: deleted to be created anew (force), and still there after {wait:?}: look at its finalizers; it is created again once it is gone",
+        wait = RECREATE_WAIT.0
+    )]
+    RecreateStalled(String),
 }
 
 impl SyncError {
@@ -240,6 +252,9 @@ pub struct Synced {
     /// The inventory ConfigMap was missing and nothing stood in for it: what an earlier sync
     /// applied and the repository dropped since cannot be told (see [`applied_elsewhere`]).
     pub inventory_missing: bool,
+    /// The objects deleted and created anew for a change of an immutable field (Flux's
+    /// `force`).
+    pub recreated: Vec<String>,
 }
 
 /// Applies `objects` and prunes what the previous inventory held and `objects` and `keep`
@@ -334,6 +349,7 @@ pub async fn sync_as<C: Cluster>(
         write(own, home, union).await?;
     }
     let applied = applied_as_flux_says(cluster, objects).await?;
+    let recreated = recreate_forced(cluster, &applied, home.force).await?;
     cluster.apply(&applied).await?;
     let mut pruned = Vec::new();
     // Definitions last: what they take with them is deleted by name first.
@@ -349,7 +365,74 @@ pub async fn sync_as<C: Cluster>(
         inventory: current,
         inventory_restored,
         inventory_missing,
+        recreated,
     })
+}
+
+/// How long an object deleted for `force` may take to go (its finalizers) before the sync
+/// fails, saying so; and how often it is looked at meanwhile.
+const RECREATE_WAIT: (Duration, Duration) = (Duration::from_secs(60), Duration::from_millis(250));
+
+/// Flux's `force` (`spec.force`, or the object's `kustomize.toolkit.fluxcd.io/force: enabled`):
+/// an existing object whose update the server refuses because a field it holds cannot change
+/// is deleted (background propagation) and, once gone, created anew by the apply that
+/// follows. Narrower than Flux, which takes any `Invalid` or `Conflict` refusal for an
+/// immutable field: only a refusal that says so (`immutable`, `may not change once set`), and
+/// only once the rest of the batch would be accepted, so that nothing is deleted for an apply
+/// that fails anyway. Returns what it deleted.
+async fn recreate_forced(
+    cluster: &impl Cluster,
+    objects: &[Value],
+    force_all: bool,
+) -> Result<Vec<String>, SyncError> {
+    let forced: Vec<&Value> = objects
+        .iter()
+        .filter(|o| force_all || o["metadata"]["annotations"][keys::FLUX_FORCE] == "enabled")
+        .collect();
+    if forced.is_empty() || cluster.dry_run(objects).await.is_ok() {
+        return Ok(Vec::new());
+    }
+    let mut stale = Vec::new();
+    for o in forced {
+        let Some(r) = ObjectRef::of(o) else { continue };
+        if cluster.get(&r).await?.is_none() {
+            continue;
+        }
+        if let Err(e) = cluster.dry_run(std::slice::from_ref(o)).await
+            && immutable(&e)
+        {
+            stale.push(r);
+        }
+    }
+    if stale.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rest: Vec<Value> = objects
+        .iter()
+        .filter(|o| ObjectRef::of(o).is_none_or(|r| !stale.contains(&r)))
+        .cloned()
+        .collect();
+    cluster.dry_run(&rest).await?;
+    let mut recreated = Vec::new();
+    for r in stale {
+        cluster.delete(&r).await?;
+        let deadline = tokio::time::Instant::now() + RECREATE_WAIT.0;
+        while cluster.get(&r).await?.is_some() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SyncError::RecreateStalled(r.to_string()));
+            }
+            tokio::time::sleep(RECREATE_WAIT.1).await;
+        }
+        recreated.push(r.to_string());
+    }
+    Ok(recreated)
+}
+
+/// Whether a refusal says a field cannot change.
+fn immutable(e: &Error) -> bool {
+    let text = e.to_string();
+    e.fault() == crate::cluster::Fault::Refused
+        && (text.contains("immutable") || text.contains("may not change once set"))
 }
 
 /// The inventory of a Flux Kustomization as the cluster holds it.
@@ -451,6 +534,7 @@ pub async fn retire<C: Cluster>(
         },
         deletion: stored.deletion.clone(),
         service_account: stored.service_account.clone(),
+        force: false,
     };
     let synced = sync_as(own, cluster, &home, &[], keep, guard, None).await?;
     own.delete(&home.configmap()).await?;

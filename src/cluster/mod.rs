@@ -89,6 +89,12 @@ pub trait Cluster: Send + Sync {
         &self,
         objects: &[Value],
     ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send;
+    /// Whether the cluster would accept `objects` as [`Cluster::apply`] sends them: every
+    /// refusal, or nothing. Nothing is changed.
+    fn dry_run(
+        &self,
+        objects: &[Value],
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
     /// Writes `object.status` through the status subresource; the object must exist.
     fn apply_status(
         &self,
@@ -123,6 +129,11 @@ pub trait Cluster: Send + Sync {
 impl Cluster for kube::KubeCluster {
     async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
         Ok(kube::KubeCluster::apply(self, objects).await?)
+    }
+
+    async fn dry_run(&self, objects: &[Value]) -> Result<(), Error> {
+        let objects: Vec<&Value> = objects.iter().collect();
+        Ok(kube::KubeCluster::dry_run(self, &objects).await?)
     }
 
     async fn apply_status(&self, object: &Value) -> Result<Value, Error> {
@@ -181,35 +192,51 @@ impl SimHandle {
     }
 }
 
+/// Every refusal of `objects` (as a dry run of the whole batch on a real server), or their
+/// keys. CRDs in the batch count.
+fn check(sim: &sim::SimCluster, objects: &[Value]) -> Result<Vec<crate::object::ObjectKey>, Error> {
+    let keys = objects
+        .iter()
+        .map(sim::key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_crd = |group: &str, kind: &str| {
+        objects
+            .iter()
+            .any(|o| sim::admission::defines(o, group, kind))
+            || sim.has_crd(group, kind)
+    };
+    let refused: Vec<String> = objects
+        .iter()
+        .zip(&keys)
+        .filter_map(|(o, key)| {
+            sim::admission::refusal(o, has_crd)
+                .or_else(|| sim::admission::update_refusal(&sim.get(key)?, o))
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(sim::Error::Refused(refused.join("; ")).into());
+    }
+    Ok(keys)
+}
+
 impl Cluster for SimHandle {
     async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
-        // All or nothing: every object must be well-formed and acceptable (as a dry run of
-        // the whole batch on a real server) before any is applied. CRDs in the batch count.
-        let keys = objects
-            .iter()
-            .map(sim::key)
-            .collect::<Result<Vec<_>, _>>()?;
+        // All or nothing: every object must be well-formed and acceptable before any is
+        // applied.
         let now = self.now();
         let mut sim = self.lock();
-        let has_crd = |group: &str, kind: &str| {
-            objects
-                .iter()
-                .any(|o| sim::admission::defines(o, group, kind))
-                || sim.has_crd(group, kind)
-        };
-        let refused: Vec<String> = objects
-            .iter()
-            .filter_map(|o| sim::admission::refusal(o, has_crd))
-            .collect();
-        if !refused.is_empty() {
-            return Err(sim::Error::Refused(refused.join("; ")).into());
-        }
+        let keys = check(&sim, objects)?;
         let mut out = Vec::with_capacity(objects.len());
         for (o, key) in objects.iter().zip(&keys) {
             sim.apply(o.clone(), now)?;
             out.push(sim.get(key).unwrap_or(Value::Null));
         }
         Ok(out)
+    }
+
+    async fn dry_run(&self, objects: &[Value]) -> Result<(), Error> {
+        let sim = self.lock();
+        check(&sim, objects).map(drop)
     }
 
     async fn apply_status(&self, object: &Value) -> Result<Value, Error> {

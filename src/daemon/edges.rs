@@ -83,6 +83,13 @@ impl Cluster for AnyCluster {
         }
     }
 
+    async fn dry_run(&self, objects: &[Value]) -> Result<(), cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::dry_run(c, objects).await,
+            Self::Sim(c) => c.dry_run(objects).await,
+        }
+    }
+
     async fn apply_status(&self, object: &Value) -> Result<Value, cluster::Error> {
         match self {
             Self::Kube(c) => Cluster::apply_status(c, object).await,

@@ -168,7 +168,11 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
         .in_process()
         .await;
     d.until("synced", |d| d.shared.sync().ready).await;
-    let bad = commit(&remote, &bootstrap("  force: true\n"), "apps with force");
+    let bad = commit(
+        &remote,
+        &bootstrap("  ignore: [{paths: [/spec/replicas]}]\n"),
+        "apps with ignore",
+    );
     d.until("the sync refused", |d| {
         let s = d.shared.sync();
         s.commit.as_deref() == Some(bad.as_str()) && !s.ready
@@ -177,7 +181,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     let status = d.shared.sync().clone();
     assert_eq!(status.reason.as_str(), "RenderFailed", "{status:?}");
     assert!(
-        status.message.contains("flux-system/apps") && status.message.contains("spec.force"),
+        status.message.contains("flux-system/apps") && status.message.contains("spec.ignore"),
         "{}",
         status.message
     );
@@ -257,8 +261,8 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
     next.push(("tenants/team.yaml", team));
     let bad = commit(
         &remote,
-        &layout("  force: true\n", &next),
-        "apps with force",
+        &layout("  ignore: [{paths: [/spec/replicas]}]\n", &next),
+        "apps with ignore",
     );
     d.until("apps refused, infrastructure synced", |d| {
         unit(d, "flux-system/apps")
@@ -278,7 +282,7 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
     let apps = unit(&d, "flux-system/apps");
     assert!(!apps.ready);
     assert_eq!(apps.reason.as_str(), "RenderFailed");
-    assert!(apps.message.contains("spec.force"), "{}", apps.message);
+    assert!(apps.message.contains("spec.ignore"), "{}", apps.message);
     assert_ne!(apps.last_applied_revision.as_deref(), Some(bad.as_str()));
     assert!(
         d.get("", "ConfigMap", "shop", "settings").is_some(),
@@ -313,7 +317,7 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
         status.message
     );
     // Fixed, apps syncs and tenants follows at the same commit.
-    let good = commit(&remote, &layout("", &next), "apps without force");
+    let good = commit(&remote, &layout("", &next), "apps without ignore");
     d.until("all synced", |d| {
         let s = d.shared.sync();
         s.ready && s.commit.as_deref() == Some(good.as_str())
@@ -1186,5 +1190,66 @@ async fn a_ready_expr_says_when_a_dependency_is_ready() {
         "{}",
         apps.message
     );
+    d.stop().await;
+}
+
+/// A Deployment `web` in `shop` selecting `app: <app>`.
+fn web(app: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata: {{labels: {{app: {app}}}}}\n    spec:\n      containers: [{{name: web, image: nginx}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_creates_anew_an_object_whose_immutable_field_changed_and_only_then() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let files = |extra: &str, app: &str| {
+        let deployment = web(app);
+        layout(
+            extra,
+            &[
+                (
+                    "apps/prod/kustomization.yaml",
+                    "resources: [settings.yaml, web.yaml]\n",
+                ),
+                ("apps/prod/web.yaml", &deployment),
+            ],
+        )
+    };
+    commit(&remote, &files("", "web"), "web");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    d.until("synced", |d| d.shared.sync().ready).await;
+    let uid = |d: &super::support::daemon::InProcess| {
+        d.get("apps", "Deployment", "shop", "web").unwrap()["metadata"]["uid"].clone()
+    };
+    let first = uid(&d);
+    // Without force, the server refuses the new selector: apps fails, the old one stays.
+    let refused = commit(&remote, &files("", "web2"), "new selector");
+    d.until("apps refused", |d| {
+        unit_is(d, "flux-system/apps", |u| {
+            u.last_attempted_revision.as_deref() == Some(refused.as_str()) && !u.ready
+        })
+    })
+    .await;
+    let apps = unit(&d, "flux-system/apps");
+    assert!(
+        apps.message
+            .contains("spec.selector: Invalid value: field is immutable"),
+        "{}",
+        apps.message
+    );
+    assert_eq!(uid(&d), first);
+    // With force, it is deleted and created anew.
+    commit(&remote, &files("  force: true\n", "web2"), "force");
+    d.until("apps synced", |d| {
+        unit_is(d, "flux-system/apps", |u| u.ready)
+    })
+    .await;
+    let web = d.get("apps", "Deployment", "shop", "web").unwrap();
+    assert_ne!(web["metadata"]["uid"], first);
+    assert_eq!(web["spec"]["selector"]["matchLabels"]["app"], "web2");
     d.stop().await;
 }

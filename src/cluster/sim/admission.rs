@@ -98,6 +98,68 @@ pub fn refusal(obj: &Value, has_crd: impl FnOnce(&str, &str) -> bool) -> Option<
     }
 }
 
+/// The fields the server never lets an update change, by group and kind (k8s.io/kubernetes
+/// `pkg/apis/*/validation`, `Validate*Update`): a workload's `spec.selector`, a StatefulSet's
+/// `serviceName`, `podManagementPolicy` and `volumeClaimTemplates`, a Job's `spec.template`.
+const IMMUTABLE: &[(&str, &str, &[&str])] = &[
+    ("apps", "Deployment", &["selector"]),
+    ("apps", "ReplicaSet", &["selector"]),
+    ("apps", "DaemonSet", &["selector"]),
+    (
+        "apps",
+        "StatefulSet",
+        &[
+            "selector",
+            "serviceName",
+            "podManagementPolicy",
+            "volumeClaimTemplates",
+        ],
+    ),
+    ("batch", "Job", &["selector", "template"]),
+];
+
+/// Why the server refuses `obj` as an update of `existing`: a field it never lets change, a
+/// Service's `clusterIP`, or the data of a ConfigMap or Secret marked `immutable`, in the
+/// server's words after the object's name.
+#[must_use]
+pub fn update_refusal(existing: &Value, obj: &Value) -> Option<String> {
+    let key = ObjectKey::of(obj)?;
+    let immutable = |field: &str| format!("{key}: {field}: Invalid value: field is immutable");
+    let spec = |o: &Value, f: &str| o["spec"].get(f).cloned();
+    match (key.group.as_str(), key.kind.as_str()) {
+        ("", "Service") => {
+            let (old, new) = (spec(existing, "clusterIP"), spec(obj, "clusterIP"));
+            let set = |v: &Option<Value>| {
+                v.as_ref()
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+            };
+            (set(&old) && set(&new) && old != new).then(|| {
+                format!(
+                    "{key}: spec.clusterIPs[0]: Invalid value: {new:?}: may not change once set"
+                )
+            })
+        }
+        ("", "ConfigMap" | "Secret") if existing["immutable"] == true => {
+            let changed = ["data", "binaryData", "stringData"]
+                .iter()
+                .any(|f| obj.get(*f).is_some_and(|v| Some(v) != existing.get(*f)));
+            changed.then(|| {
+                format!("{key}: data: Forbidden: field is immutable when `immutable` is set")
+            })
+        }
+        (group, kind) => IMMUTABLE
+            .iter()
+            .find(|(g, k, _)| *g == group && *k == kind)
+            .and_then(|(_, _, fields)| {
+                fields.iter().find(|f| {
+                    spec(obj, f).is_some_and(|new| spec(existing, f).is_some_and(|old| old != new))
+                })
+            })
+            .map(|f| immutable(&format!("spec.{f}"))),
+    }
+}
+
 /// The bytes of every annotation's key and value, as the server counts them.
 fn annotation_bytes(obj: &Value) -> usize {
     obj["metadata"]["annotations"]

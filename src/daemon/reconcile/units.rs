@@ -483,6 +483,7 @@ impl Reconciler {
             prune: unit.prune,
             deletion: unit.deletion.as_str().to_owned(),
             service_account: unit.service_account.clone(),
+            force: unit.force,
         };
         let tenant = self.tenant(unit.service_account.as_deref())?;
         let remembered = self.inventories.get(&unit.inventory);
@@ -494,6 +495,9 @@ impl Reconciler {
                 self.ctx.shared.counters().applies += 1;
                 if s.inventory_restored {
                     warn!(namespace = %home.namespace, inventory = %home.name, "the inventory ConfigMap was missing (deleted by hand?); restored from the one this process last wrote");
+                }
+                for r in &s.recreated {
+                    info!(unit = %unit.name, object = %r, "an immutable field changed: deleted and created anew (force)");
                 }
                 info!(commit = %d.commit, unit = %unit.name, applied = s.applied, pruned = s.pruned.len(), "synced");
                 self.inventories.insert(unit.inventory.clone(), s.inventory);

@@ -125,6 +125,9 @@ pub struct SyncUnit {
     pub depends_on: Vec<String>,
     /// `spec.prune`: whether what it dropped is deleted.
     pub prune: bool,
+    /// `spec.force`: an object whose update the server refuses for an immutable field is
+    /// deleted and created anew.
+    pub force: bool,
     /// `spec.deletionPolicy`: what becomes of its objects once it is removed from the repository.
     pub deletion: Deletion,
     /// `spec.interval`, when a Kustomization sets it: how often it is applied again.
@@ -337,7 +340,6 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         }
         units.push(unit);
     }
-    notices.extend(objects.iter().filter_map(unhonoured_annotation));
     let notifications = Notifications::read(&found.notifications, &mut notices);
     Ok(Built {
         notifications,
@@ -612,6 +614,7 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         keys: BTreeSet::new(),
         depends_on: u.dependencies().iter().map(ToString::to_string).collect(),
         prune: spec.is_none_or(|s| s.prune),
+        force: spec.is_some_and(|s| s.force),
         deletion,
         interval: k.map(Kustomization::interval),
         retry_interval: k.map(Kustomization::retry_interval),
@@ -726,18 +729,6 @@ impl Notifications {
     }
 }
 
-/// Flux's per-object annotation fledge does not honour, said for the object that carries it.
-fn unhonoured_annotation(o: &Value) -> Option<String> {
-    let annotations = &o["metadata"]["annotations"];
-    (annotations[keys::FLUX_FORCE] == "enabled").then(|| {
-        format!(
-            "{}: {}: enabled is not honoured: a change of an immutable field fails its Kustomization's apply (delete the object by hand for it to be made anew)",
-            crate::object::describe(o),
-            keys::FLUX_FORCE
-        )
-    })
-}
-
 fn is_flux(o: &Value) -> bool {
     let api = o["apiVersion"].as_str().unwrap_or("");
     units::FLUX_GROUPS
@@ -750,17 +741,13 @@ fn is_flux(o: &Value) -> bool {
 type Field = (&'static str, fn(&Spec) -> bool);
 type Fields = [Field];
 
-const NOT_YET: [Field; 2] = [
-    ("spec.force", |s| s.force),
-    ("spec.ignore", |s| !s.ignore.is_empty()),
-];
+const NOT_YET: [Field; 1] = [("spec.ignore", |s| !s.ignore.is_empty())];
 
 /// At the root, also what shapes a build (the root path is rendered as `fledge build` does).
 /// (`spec.decryption` is honoured there: the root path rendered, so what it holds decrypted with
 /// `--sops-age-key-file`, or nothing in it is encrypted.)
-const NOT_YET_AT_ROOT: [Field; 10] = [
+const NOT_YET_AT_ROOT: [Field; 9] = [
     NOT_YET[0],
-    NOT_YET[1],
     ("spec.targetNamespace", |s| s.target_namespace.is_some()),
     ("spec.namePrefix", |s| s.name_prefix.is_some()),
     ("spec.nameSuffix", |s| s.name_suffix.is_some()),

@@ -10,6 +10,7 @@ mod conditions;
 mod demo;
 mod faults;
 mod flux_parity;
+mod force;
 mod install;
 mod leadership;
 mod parity;

@@ -140,6 +140,10 @@ impl<C: Cluster> Cluster for Recording<C> {
         self.inner.apply(objects).await
     }
 
+    async fn dry_run(&self, objects: &[Value]) -> Result<(), cluster::Error> {
+        self.inner.dry_run(objects).await
+    }
+
     async fn apply_status(&self, o: &Value) -> Result<Value, cluster::Error> {
         self.write()?;
         self.record(

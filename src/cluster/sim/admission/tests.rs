@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::{defines, refusal};
+use super::{defines, refusal, update_refusal};
 
 fn obj(api: &str, kind: &str, name: &str) -> Value {
     json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "prod"}})
@@ -138,4 +138,65 @@ fn a_request_body_over_three_mebibytes_is_too_large() {
         why.starts_with("ConfigMap prod/big: Request entity too large: limit is 3145728"),
         "{why}"
     );
+}
+
+#[test]
+fn updates_of_fields_the_server_never_lets_change_are_refused() {
+    let with = |mut o: Value, field: &str, v: Value| {
+        o[field] = v;
+        o
+    };
+    let job = |cmd: &str| {
+        with(
+            obj("batch/v1", "Job", "migrate"),
+            "spec",
+            json!({"template": {"spec": {"containers": [{"name": "m", "command": [cmd]}]}}}),
+        )
+    };
+    let why = update_refusal(&job("one"), &job("two")).unwrap();
+    assert!(
+        why.contains("spec.template: Invalid value: field is immutable"),
+        "{why}"
+    );
+    assert_eq!(update_refusal(&job("one"), &job("one")), None);
+    // Another field of a Deployment may change; its selector may not.
+    let dep = |app: &str, replicas: u32| {
+        with(
+            obj("apps/v1", "Deployment", "web"),
+            "spec",
+            json!({"replicas": replicas, "selector": {"matchLabels": {"app": app}}}),
+        )
+    };
+    assert_eq!(update_refusal(&dep("web", 1), &dep("web", 3)), None);
+    assert!(update_refusal(&dep("web", 1), &dep("api", 1)).is_some());
+    // A Service's cluster IP once set; the data of an immutable ConfigMap.
+    let svc = |ip: &str| {
+        with(
+            obj("v1", "Service", "web"),
+            "spec",
+            json!({"clusterIP": ip}),
+        )
+    };
+    assert!(
+        update_refusal(&svc("10.0.0.1"), &svc("10.0.0.2"))
+            .unwrap()
+            .contains("may not change once set")
+    );
+    assert_eq!(
+        update_refusal(&svc("10.0.0.1"), &obj("v1", "Service", "web")),
+        None
+    );
+    let cm = |v: &str| {
+        with(
+            with(obj("v1", "ConfigMap", "c"), "immutable", json!(true)),
+            "data",
+            json!({"k": v}),
+        )
+    };
+    assert!(
+        update_refusal(&cm("1"), &cm("2"))
+            .unwrap()
+            .contains("field is immutable when `immutable` is set")
+    );
+    assert_eq!(update_refusal(&cm("1"), &cm("1")), None);
 }

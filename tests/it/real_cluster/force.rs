@@ -1,0 +1,86 @@
+//! Flux's `force` on the real API server: a Job whose pod template changed (a field the server
+//! never lets an update change) is refused without it, and deleted and created anew with it.
+
+use serde_json::Value;
+
+use super::{daemon, scene};
+use crate::support::git::Remote;
+
+/// The repository: a Kustomization of `ns` applying `jobs/` (with `extra` in its spec), and the
+/// Job `migrate` there, running `step`.
+fn repository(ns: &str, extra: &str, step: &str) -> Vec<(String, String)> {
+    let kustomization = format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: jobs, namespace: {ns}}}\nspec:\n  interval: 10m\n  path: ./jobs\n  prune: true\n  sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}\n{extra}"
+    );
+    let job = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: migrate, namespace: {ns}}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: migrate, image: busybox, command: [echo, {step}]}}]\n"
+    );
+    vec![
+        ("clusters/test/jobs.yaml".to_owned(), kustomization),
+        ("jobs/job.yaml".to_owned(), job),
+    ]
+}
+
+fn commit(remote: &Remote, files: &[(String, String)], message: &str) -> String {
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    remote.commit(&refs, message)
+}
+
+fn unit<'a>(sync: &'a Value, name: &str) -> Option<&'a Value> {
+    sync["units"].as_array()?.iter().find(|u| u["name"] == name)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_creates_a_job_anew_when_its_template_changed() {
+    let Some((c, home, dir)) = scene("force-home") else {
+        return;
+    };
+    let ns = c.namespace("force");
+    let remote = Remote::new();
+    commit(&remote, &repository(&ns, "", "one"), "migrate one");
+    let d = daemon(
+        c,
+        &remote,
+        &home,
+        dir.path(),
+        &["--path", "clusters/test", "--write-back", "false"],
+    );
+    let name = format!("{ns}/jobs");
+    d.until_sync("jobs synced", |s| {
+        unit(s, &name).is_some_and(|u| u["ready"] == true)
+    })
+    .await;
+    let job = || c.get(&["job", "migrate", "-n", &ns]).unwrap();
+    let first = job()["metadata"]["uid"].clone();
+    // Without force, the server refuses the new template; the Job stays as it was.
+    let refused = commit(&remote, &repository(&ns, "", "two"), "migrate two");
+    let sync = d
+        .until_sync("jobs refused", |s| {
+            unit(s, &name).is_some_and(|u| {
+                u["lastAttemptedRevision"] == refused.as_str() && u["ready"] == false
+            })
+        })
+        .await;
+    let message = unit(&sync, &name).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("field is immutable"), "{message}");
+    assert_eq!(job()["metadata"]["uid"], first);
+    // With force, it is deleted and created anew, running the new step.
+    let forced = commit(&remote, &repository(&ns, "  force: true\n", "two"), "force");
+    d.until_sync("jobs forced", |s| {
+        unit(s, &name)
+            .is_some_and(|u| u["lastAppliedRevision"] == forced.as_str() && u["ready"] == true)
+    })
+    .await;
+    let now = job();
+    assert_ne!(now["metadata"]["uid"], first);
+    assert_eq!(
+        now["spec"]["template"]["spec"]["containers"][0]["command"][1],
+        "two"
+    );
+}
