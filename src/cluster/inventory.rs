@@ -10,6 +10,7 @@
 //! Namespace dropped from Git with everything in it, fledge asks for the allowance first.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -37,7 +38,7 @@ fn parse_entry(e: &str) -> Option<ObjectRef> {
 }
 
 /// Where a sync unit's inventory ConfigMap lives, and how the unit prunes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Home {
     pub namespace: String,
     /// The ConfigMap's name: [`INVENTORY`] for the root path, `fledge-inventory.<ns>.<name>`
@@ -58,6 +59,8 @@ pub struct Home {
     /// is deleted and created anew (as is one annotated `kustomize.toolkit.fluxcd.io/force:
     /// enabled` in any unit).
     pub force: bool,
+    /// Flux's `spec.ignore`: fields kept as the cluster has them (see [`super::drift`]).
+    pub ignore: super::drift::IgnoreRules,
 }
 
 impl Home {
@@ -72,6 +75,7 @@ impl Home {
             deletion: "MirrorPrune".to_owned(),
             service_account: None,
             force: false,
+            ignore: Arc::new([]),
         }
     }
 
@@ -348,7 +352,7 @@ pub async fn sync_as<C: Cluster>(
         let union: BTreeSet<&String> = previous.iter().chain(&current).collect();
         write(own, home, union).await?;
     }
-    let applied = applied_as_flux_says(cluster, objects).await?;
+    let applied = applied_as_flux_says(cluster, objects, &home.ignore).await?;
     let recreated = recreate_forced(cluster, &applied, home.force).await?;
     cluster.apply(&applied).await?;
     let mut pruned = Vec::new();
@@ -535,6 +539,7 @@ pub async fn retire<C: Cluster>(
         deletion: stored.deletion.clone(),
         service_account: stored.service_account.clone(),
         force: false,
+        ignore: Arc::new([]),
     };
     let synced = sync_as(own, cluster, &home, &[], keep, guard, None).await?;
     own.delete(&home.configmap()).await?;
@@ -544,10 +549,12 @@ pub async fn retire<C: Cluster>(
 /// The objects to apply, as Flux's per-object annotations in Git say: one annotated
 /// `kustomize.toolkit.fluxcd.io/ssa: Ignore` (or `kustomize.toolkit.fluxcd.io/reconcile:
 /// disabled`) is never applied, one annotated `…/ssa: IfNotPresent` only while it does not exist;
-/// both stay in the inventory, so neither is pruned.
+/// both stay in the inventory, so neither is pruned. The fields the unit's drift-ignore rules
+/// name keep the cluster's values (see [`super::drift`]).
 async fn applied_as_flux_says(
     cluster: &impl Cluster,
     objects: &[Value],
+    ignore: &[super::drift::IgnoreRule],
 ) -> Result<Vec<Value>, Error> {
     let mut out = Vec::with_capacity(objects.len());
     for o in objects {
@@ -556,13 +563,21 @@ async fn applied_as_flux_says(
         if ssa == "Ignore" || annotations[keys::FLUX_OPT_OUT[0].0] == keys::FLUX_OPT_OUT[0].1 {
             continue;
         }
-        if ssa == "IfNotPresent"
-            && let Some(r) = ObjectRef::of(o)
-            && cluster.get(&r).await?.is_some()
-        {
+        let targeted = ignore
+            .iter()
+            .any(|r| r.target.as_ref().is_none_or(|t| t.matches(o)));
+        let live = match ObjectRef::of(o) {
+            Some(r) if ssa == "IfNotPresent" || targeted => cluster.get(&r).await?,
+            _ => None,
+        };
+        if ssa == "IfNotPresent" && live.is_some() {
             continue;
         }
-        out.push(o.clone());
+        let mut o = o.clone();
+        if let Some(live) = &live {
+            super::drift::keep_live(&mut o, live, ignore, keys::FIELD_MANAGER);
+        }
+        out.push(o);
     }
     Ok(out)
 }

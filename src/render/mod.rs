@@ -25,6 +25,7 @@ mod patch;
 mod plugins;
 mod replace;
 mod selector;
+pub use selector::ObjectSelector;
 pub mod smp;
 pub mod source_ignore;
 mod transform;

@@ -176,3 +176,40 @@ fn parse_requirements(s: &str) -> Result<Vec<Requirement>, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// A [`Selector`] over objects as the API serves them (Flux's drift-ignore targets, which
+/// fluxcd/pkg's `jsondiff.SelectorRegex` matches the same way: anchored regular expressions
+/// over group, version, kind, name and namespace, and label and annotation selectors).
+#[derive(Debug)]
+pub struct ObjectSelector(Matcher);
+
+impl ObjectSelector {
+    /// Compiles `s`.
+    ///
+    /// # Errors
+    ///
+    /// A field that is not a valid regular expression or selector, saying which.
+    pub fn new(s: &Selector) -> Result<Self, String> {
+        Matcher::new(s).map(Self)
+    }
+
+    /// Whether `o` is one of the objects it selects.
+    #[must_use]
+    pub fn matches(&self, o: &Value) -> bool {
+        let m = &self.0;
+        let api = o["apiVersion"].as_str().unwrap_or("");
+        let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+        let empty = Map::new();
+        let meta = |field: &str| o["metadata"][field].as_object().unwrap_or(&empty);
+        let text = |field: &str| o["metadata"][field].as_str().unwrap_or("");
+        is_match(&m.group, group)
+            && is_match(&m.version, version)
+            && is_match(&m.kind, o["kind"].as_str().unwrap_or(""))
+            && is_match(&m.name, text("name"))
+            && is_match(&m.namespace, text("namespace"))
+            && m.labels.iter().all(|req| req.matches(meta("labels")))
+            && m.annotations
+                .iter()
+                .all(|req| req.matches(meta("annotations")))
+    }
+}

@@ -170,8 +170,8 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     d.until("synced", |d| d.shared.sync().ready).await;
     let bad = commit(
         &remote,
-        &bootstrap("  ignore: [{paths: [/spec/replicas]}]\n"),
-        "apps with ignore",
+        &bootstrap("  kubeConfig: {secretRef: {name: remote}}\n"),
+        "apps with kubeConfig",
     );
     d.until("the sync refused", |d| {
         let s = d.shared.sync();
@@ -181,7 +181,7 @@ async fn a_kustomization_field_fledge_does_not_apply_yet_fails_the_sync_naming_i
     let status = d.shared.sync().clone();
     assert_eq!(status.reason.as_str(), "RenderFailed", "{status:?}");
     assert!(
-        status.message.contains("flux-system/apps") && status.message.contains("spec.ignore"),
+        status.message.contains("flux-system/apps") && status.message.contains("spec.kubeConfig"),
         "{}",
         status.message
     );
@@ -261,8 +261,8 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
     next.push(("tenants/team.yaml", team));
     let bad = commit(
         &remote,
-        &layout("  ignore: [{paths: [/spec/replicas]}]\n", &next),
-        "apps with ignore",
+        &layout("  kubeConfig: {secretRef: {name: remote}}\n", &next),
+        "apps with kubeConfig",
     );
     d.until("apps refused, infrastructure synced", |d| {
         unit(d, "flux-system/apps")
@@ -282,7 +282,7 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
     let apps = unit(&d, "flux-system/apps");
     assert!(!apps.ready);
     assert_eq!(apps.reason.as_str(), "RenderFailed");
-    assert!(apps.message.contains("spec.ignore"), "{}", apps.message);
+    assert!(apps.message.contains("spec.kubeConfig"), "{}", apps.message);
     assert_ne!(apps.last_applied_revision.as_deref(), Some(bad.as_str()));
     assert!(
         d.get("", "ConfigMap", "shop", "settings").is_some(),
@@ -317,7 +317,7 @@ async fn a_failing_kustomization_holds_only_itself_and_what_depends_on_it() {
         status.message
     );
     // Fixed, apps syncs and tenants follows at the same commit.
-    let good = commit(&remote, &layout("", &next), "apps without ignore");
+    let good = commit(&remote, &layout("", &next), "apps without kubeConfig");
     d.until("all synced", |d| {
         let s = d.shared.sync();
         s.ready && s.commit.as_deref() == Some(good.as_str())

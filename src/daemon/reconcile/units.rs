@@ -484,6 +484,9 @@ impl Reconciler {
             deletion: unit.deletion.as_str().to_owned(),
             service_account: unit.service_account.clone(),
             force: unit.force,
+            // Checked when the commit was built.
+            ignore: crate::cluster::drift::compile(&unit.ignore)
+                .unwrap_or_else(|_| std::sync::Arc::new([])),
         };
         let tenant = self.tenant(unit.service_account.as_deref())?;
         let remembered = self.inventories.get(&unit.inventory);

@@ -128,6 +128,8 @@ pub struct SyncUnit {
     /// `spec.force`: an object whose update the server refuses for an immutable field is
     /// deleted and created anew.
     pub force: bool,
+    /// `spec.ignore` as written (checked): fields kept as the cluster has them.
+    pub ignore: Vec<Value>,
     /// `spec.deletionPolicy`: what becomes of its objects once it is removed from the repository.
     pub deletion: Deletion,
     /// `spec.interval`, when a Kustomization sets it: how often it is applied again.
@@ -273,9 +275,6 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
     let mut sources: BTreeMap<String, UnitSource> = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
     let found = units::discover(path, root, |k: &Kustomization, further| {
-        if let Some(why) = unsupported(k, &NOT_YET) {
-            return Err(why);
-        }
         let mut from = None;
         let built = build_unit(&source, k, further, env, &mut from);
         if let Some(from) = from {
@@ -596,6 +595,10 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         _ => hold,
     };
     let (ready_exprs, hold) = ready_exprs(k, hold);
+    let hold = match spec.map(|s| crate::cluster::drift::compile(&s.ignore)) {
+        Some(Err(e)) if hold.is_none() => Some(Hold::Failed(e)),
+        _ => hold,
+    };
     let deletion = spec.and_then(|s| s.deletion_policy.as_deref());
     let (deletion, hold) = match deletion.map(|d| (d, Deletion::parse(d))) {
         None => (Deletion::Delete { always: false }, hold),
@@ -615,6 +618,7 @@ fn sync_unit(u: &Unit) -> SyncUnit {
         depends_on: u.dependencies().iter().map(ToString::to_string).collect(),
         prune: spec.is_none_or(|s| s.prune),
         force: spec.is_some_and(|s| s.force),
+        ignore: spec.map(|s| s.ignore.clone()).unwrap_or_default(),
         deletion,
         interval: k.map(Kustomization::interval),
         retry_interval: k.map(Kustomization::retry_interval),
@@ -741,13 +745,10 @@ fn is_flux(o: &Value) -> bool {
 type Field = (&'static str, fn(&Spec) -> bool);
 type Fields = [Field];
 
-const NOT_YET: [Field; 1] = [("spec.ignore", |s| !s.ignore.is_empty())];
-
-/// At the root, also what shapes a build (the root path is rendered as `fledge build` does).
+/// At the root, what shapes a build (the root path is rendered as `fledge build` does).
 /// (`spec.decryption` is honoured there: the root path rendered, so what it holds decrypted with
 /// `--sops-age-key-file`, or nothing in it is encrypted.)
-const NOT_YET_AT_ROOT: [Field; 9] = [
-    NOT_YET[0],
+const NOT_YET_AT_ROOT: [Field; 8] = [
     ("spec.targetNamespace", |s| s.target_namespace.is_some()),
     ("spec.namePrefix", |s| s.name_prefix.is_some()),
     ("spec.nameSuffix", |s| s.name_suffix.is_some()),

@@ -1,5 +1,6 @@
-//! Flux's `force` on the real API server: a Job whose pod template changed (a field the server
-//! never lets an update change) is refused without it, and deleted and created anew with it.
+//! Flux's apply options on the real API server: `force` (a Job whose pod template changed, a
+//! field the server never lets an update change, is refused without it, and deleted and
+//! created anew with it) and `ignore` (a field scaled by hand keeps its value).
 
 use serde_json::Value;
 
@@ -83,4 +84,60 @@ async fn force_creates_a_job_anew_when_its_template_changed() {
         now["spec"]["template"]["spec"]["containers"][0]["command"][1],
         "two"
     );
+}
+
+/// A Kustomization of `ns` applying `web/` with `extra` in its spec, and there a Deployment
+/// `web` of one replica labelled `version`.
+fn web_repository(ns: &str, extra: &str, version: &str) -> Vec<(String, String)> {
+    let kustomization = format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  interval: 10m\n  path: ./web\n  prune: true\n  sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}\n{extra}"
+    );
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}, labels: {{version: {version}}}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: web, image: nginx}}]\n"
+    );
+    vec![
+        ("clusters/test/web.yaml".to_owned(), kustomization),
+        ("web/deployment.yaml".to_owned(), deployment),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ignore_keeps_a_field_scaled_by_hand_and_without_it_git_wins() {
+    let Some((c, home, dir)) = scene("ignore-home") else {
+        return;
+    };
+    let ns = c.namespace("ignore");
+    let ignore = "  ignore:\n    - paths: [/spec/replicas]\n      target: {kind: Deployment}\n";
+    let remote = Remote::new();
+    commit(&remote, &web_repository(&ns, ignore, "v1"), "web v1");
+    let d = daemon(
+        c,
+        &remote,
+        &home,
+        dir.path(),
+        &["--path", "clusters/test", "--write-back", "false"],
+    );
+    let name = format!("{ns}/web");
+    let synced = |revision: String| {
+        let name = name.clone();
+        move |s: &Value| {
+            unit(s, &name).is_some_and(|u| {
+                u["lastAppliedRevision"] == revision.as_str() && u["ready"] == true
+            })
+        }
+    };
+    let deployment = || c.get(&["deployment", "web", "-n", &ns]).unwrap();
+    d.until_sync("web synced", synced(remote.head())).await;
+    assert_eq!(deployment()["spec"]["replicas"], 1);
+    c.kubectl(&["scale", "deployment", "web", "--replicas=3", "-n", &ns]);
+    // A new commit is applied; the replicas set by hand stay.
+    let second = commit(&remote, &web_repository(&ns, ignore, "v2"), "web v2");
+    d.until_sync("web v2 synced", synced(second)).await;
+    let now = deployment();
+    assert_eq!(now["metadata"]["labels"]["version"], "v2");
+    assert_eq!(now["spec"]["replicas"], 3, "kept as scaled");
+    // Without the rule, Git's value comes back.
+    let third = commit(&remote, &web_repository(&ns, "", "v3"), "web v3, no ignore");
+    d.until_sync("web v3 synced", synced(third)).await;
+    assert_eq!(deployment()["spec"]["replicas"], 1);
 }
