@@ -391,7 +391,7 @@ async fn recreate_forced(
 ) -> Result<Vec<String>, SyncError> {
     let forced: Vec<&Value> = objects
         .iter()
-        .filter(|o| force_all || o["metadata"]["annotations"][keys::FLUX_FORCE] == "enabled")
+        .filter(|o| force_all || flux_says(o, keys::FLUX_FORCE, "enabled"))
         .collect();
     if forced.is_empty() || cluster.dry_run(objects).await.is_ok() {
         return Ok(Vec::new());
@@ -558,19 +558,20 @@ async fn applied_as_flux_says(
 ) -> Result<Vec<Value>, Error> {
     let mut out = Vec::with_capacity(objects.len());
     for o in objects {
-        let annotations = &o["metadata"]["annotations"];
-        let ssa = annotations[keys::FLUX_SSA].as_str().unwrap_or("");
-        if ssa == "Ignore" || annotations[keys::FLUX_OPT_OUT[0].0] == keys::FLUX_OPT_OUT[0].1 {
+        if flux_says(o, keys::FLUX_SSA, "Ignore")
+            || flux_says(o, keys::FLUX_OPT_OUT[0].0, keys::FLUX_OPT_OUT[0].1)
+        {
             continue;
         }
+        let if_not_present = flux_says(o, keys::FLUX_SSA, "IfNotPresent");
         let targeted = ignore
             .iter()
             .any(|r| r.target.as_ref().is_none_or(|t| t.matches(o)));
         let live = match ObjectRef::of(o) {
-            Some(r) if ssa == "IfNotPresent" || targeted => cluster.get(&r).await?,
+            Some(r) if if_not_present || targeted => cluster.get(&r).await?,
             _ => None,
         };
-        if ssa == "IfNotPresent" && live.is_some() {
+        if if_not_present && live.is_some() {
             continue;
         }
         let mut o = o.clone();
@@ -580,6 +581,16 @@ async fn applied_as_flux_says(
         out.push(o);
     }
     Ok(out)
+}
+
+/// Whether `o` carries `key: value` as a label or an annotation, the value compared without
+/// regard to case, as fluxcd/pkg's `AnyInMetadata` reads Flux's per-object selectors.
+fn flux_says(o: &Value, key: &str, value: &str) -> bool {
+    ["labels", "annotations"].iter().any(|m| {
+        o["metadata"][m][key]
+            .as_str()
+            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+    })
 }
 
 /// The objects that fledge applied (its field manager owns them by server-side apply) and that

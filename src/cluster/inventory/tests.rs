@@ -268,6 +268,8 @@ async fn fluxs_ssa_annotations_skip_what_is_ignored_and_create_what_is_not_prese
                 json!({"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}),
                 v,
             ),
+            // As a label too, and whatever the case, as fluxcd/pkg reads them.
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "labelled", "namespace": "prod", "labels": {"kustomize.toolkit.fluxcd.io/ssa": "ignore"}}, "data": {"v": v}}),
         ]
     };
     let value = |name: &str| {
@@ -290,11 +292,12 @@ async fn fluxs_ssa_annotations_skip_what_is_ignored_and_create_what_is_not_prese
         )
         .await
         .unwrap();
-        assert_eq!(r.inventory.len(), 4, "all in the inventory: none is pruned");
+        assert_eq!(r.inventory.len(), 5, "all in the inventory: none is pruned");
     }
     assert_eq!(value("plain").await.as_deref(), Some("2"));
     assert_eq!(value("ignored").await, None);
     assert_eq!(value("legacy").await, None);
+    assert_eq!(value("labelled").await, None);
     assert_eq!(
         value("seed").await.as_deref(),
         Some("1"),
