@@ -50,7 +50,22 @@ pub enum Error {
         kind: &'static str,
         message: String,
     },
+    /// The endpoint could not be reached (connection refused, a timeout, TLS).
+    #[error("provider {provider} ({kind}): {message}")]
+    Unreachable {
+        provider: String,
+        kind: &'static str,
+        message: String,
+    },
 }
+
+/// How often a chat or webhook Provider is tried again, and the waits between tries
+/// (notification-controller's go-retryablehttp settings).
+const RETRY_MAX: u32 = 4;
+const RETRY_WAIT: (std::time::Duration, std::time::Duration) = (
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(30),
+);
 
 /// What became of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +216,40 @@ impl Sender {
         }
     }
 
+    /// [`Self::call`], tried again as notification-controller's chat and webhook notifiers
+    /// are (go-retryablehttp with `RetryMax` 4, waits from 2 s doubling up to 30 s): after a
+    /// connection error, a 429 or a 5xx other than 501, up to 4 more times. (`Retry-After` is
+    /// not read: the waits are the doubling ones.)
+    pub(crate) async fn call_retrying(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, String), Error> {
+        let mut wait = crate::net::Backoff::new(RETRY_WAIT.0, RETRY_WAIT.1);
+        let mut tries = 0;
+        loop {
+            let answer = self
+                .call(what, method.clone(), url, headers, body.clone())
+                .await;
+            let again = match &answer {
+                Ok((status, _)) => {
+                    *status == StatusCode::TOO_MANY_REQUESTS
+                        || (status.is_server_error() && *status != StatusCode::NOT_IMPLEMENTED)
+                }
+                Err(Error::Unreachable { .. }) => true,
+                Err(_) => false,
+            };
+            if !again || tries == RETRY_MAX {
+                return answer;
+            }
+            tries += 1;
+            tokio::time::sleep(wait.next_delay()).await;
+        }
+    }
+
     /// One request; the status and body of the answer. `what` names the call in errors (the URL
     /// is not printed: it can carry a credential).
     pub(crate) async fn call(
@@ -226,10 +275,11 @@ impl Sender {
         if let Some(b) = body {
             req = req.body(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.fail(format!("{what}: {}", e.without_url())))?;
+        let resp = req.send().await.map_err(|e| Error::Unreachable {
+            provider: self.provider.clone(),
+            kind: self.kind.name(),
+            message: format!("{what}: {}", e.without_url()),
+        })?;
         let status = resp.status();
         Ok((status, resp.text().await.unwrap_or_default()))
     }

@@ -1101,3 +1101,43 @@ async fn deliver_reads_the_provider_secrets_from_the_cluster_and_sends() {
     ));
     assert_eq!(r.webhook_path(&token), format!("/hook/{digest}"));
 }
+
+#[tokio::test]
+async fn a_chat_provider_is_tried_again_after_a_server_error_as_notification_controller_does() {
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let b = busy.clone();
+    let answer: Answer = Arc::new(move |_, path| match path {
+        // Busy once, then fine.
+        "/flaky" if b.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 => {
+            (StatusCode::SERVICE_UNAVAILABLE, "busy".into())
+        }
+        "/unimplemented" => (StatusCode::NOT_IMPLEMENTED, String::new()),
+        _ => (StatusCode::OK, "ok".into()),
+    });
+    let (base, log) = server(answer).await;
+    let post = |path: &str| {
+        let sec = secret(&[("address", &format!("{base}{path}"))]);
+        async move {
+            let s = ProviderSecrets {
+                secret: Some(&sec),
+                ..ProviderSecrets::default()
+            };
+            Sender::new(&provider("generic", &json!({})), &s, UID)
+                .unwrap()
+                .post(&event(Severity::Info, "X"))
+                .await
+        }
+    };
+    assert_eq!(post("/flaky").await.unwrap(), Sent::Posted);
+    let tries = |path: &str| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .count()
+    };
+    assert_eq!(tries("/flaky"), 2, "503, then tried again");
+    // 501 is not tried again (go-retryablehttp's default policy).
+    assert!(post("/unimplemented").await.is_err());
+    assert_eq!(tries("/unimplemented"), 1);
+}

@@ -214,7 +214,7 @@ pub(crate) async fn post(s: &Sender, e: &Event) -> Result<Sent, Error> {
     let (url, mut headers, body) = request(s, e)?;
     headers.insert(0, ("Content-Type".into(), "application/json".into()));
     let (status, text) = s
-        .call("post", Method::POST, &url, &headers, Some(body))
+        .call_retrying("post", Method::POST, &url, &headers, Some(body))
         .await?;
     if !status.is_success() {
         return Err(s.refused("post", status, &text));

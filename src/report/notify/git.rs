@@ -251,15 +251,30 @@ struct Status {
     progressing: bool,
 }
 
+/// One request to the forge: Bitbucket Server's notifier is tried again as the chat ones are
+/// (go-retryablehttp in notification-controller); the other forges' clients do not retry.
+async fn call(
+    s: &Sender,
+    what: &str,
+    method: Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<Vec<u8>>,
+) -> Result<(StatusCode, String), Error> {
+    if s.kind == ProviderType::BitbucketServer {
+        s.call_retrying(what, method, url, headers, body).await
+    } else {
+        s.call(what, method, url, headers, body).await
+    }
+}
+
 /// A JSON GET: the answer's status and body.
 async fn get(
     s: &Sender,
     url: &str,
     headers: &[(String, String)],
 ) -> Result<(StatusCode, Value), Error> {
-    let (status, text) = s
-        .call("list statuses", Method::GET, url, headers, None)
-        .await?;
+    let (status, text) = call(s, "list statuses", Method::GET, url, headers, None).await?;
     if !status.is_success() && status != StatusCode::NOT_FOUND {
         return Err(s.refused("list statuses", status, &text));
     }
@@ -278,9 +293,7 @@ async fn create(
         h.push(("Content-Type".into(), "application/json".into()));
     }
     let bytes = serde_json::to_vec(body).map_err(|err| s.fail(err.to_string()))?;
-    let (status, text) = s
-        .call("create status", Method::POST, url, &h, Some(bytes))
-        .await?;
+    let (status, text) = call(s, "create status", Method::POST, url, &h, Some(bytes)).await?;
     if !status.is_success() {
         return Err(s.refused("create status", status, &text));
     }
