@@ -121,6 +121,9 @@ pub(super) struct Reconciler {
     warnings: Vec<String>,
     /// Whether this process looked for objects fledge applied that a lost inventory held.
     scanned: bool,
+    /// When a commit `spec.verify` refused is checked again (its keys may have been fixed), as
+    /// source-controller verifies again at each interval.
+    verify_again: Option<Instant>,
 }
 
 impl Declared {
@@ -161,6 +164,7 @@ impl Reconciler {
             source_failure: None,
             warnings: Vec::new(),
             scanned: false,
+            verify_again: None,
         }
     }
 
@@ -200,7 +204,10 @@ impl Reconciler {
             if let Some(at) = self.declared.as_ref().and_then(Declared::wake) {
                 next_due = Some(next_due.map_or(at, |t| t.min(at)));
             }
-            if let Some(at) = self.ctx.further.due() {
+            for at in [self.ctx.further.due(), self.verify_again]
+                .into_iter()
+                .flatten()
+            {
                 next_due = Some(next_due.map_or(at, |t| t.min(at)));
             }
             self.publish();

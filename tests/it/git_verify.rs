@@ -672,7 +672,14 @@ async fn a_git_repositorys_spec_verify_refuses_an_unsigned_commit_with_the_keys_
         let now = d.sim.now();
         d.sim.sim.lock().unwrap().apply(secret, now).unwrap();
     }
-    // Read at the next commit: the signed one applies, the unsigned one after it does not.
+    // Checked again an interval later, with the keys the Secret now holds: the signed commit
+    // applies without a new one.
+    d.until("the refused commit verified again", |d| {
+        value(d) == Some("1".into())
+    })
+    .await;
+    assert_eq!(d.shared.sync().commit.as_deref(), Some(first.as_str()));
+    // The next signed one applies, the unsigned one after it does not.
     let signed = commit_settings("2", Some(&signing));
     d.until("the signed commit applied", |d| {
         value(d) == Some("2".into())

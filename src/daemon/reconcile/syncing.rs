@@ -29,6 +29,7 @@ impl Reconciler {
     /// the last good one.
     pub(super) async fn on_snapshot(&mut self, snap: Arc<Snapshot>) -> anyhow::Result<()> {
         let commit = snap.commit.clone();
+        self.verify_again = None;
         self.seen_commit = Some(commit.clone());
         self.snapshot = Some(snap.clone());
         let (path, provider, key, c, env) = (
@@ -114,7 +115,8 @@ impl Reconciler {
     /// Checks `commit` against the `spec.verify` of the GitRepository fledge runs on, its keys
     /// read from the Secret it names, as source-controller does; a commit refused (or whose keys
     /// cannot be read) is not applied: the sync says why (reason `VerificationFailed`) and the
-    /// cluster keeps the last good commit.
+    /// cluster keeps the last good commit; it is checked again an interval later, with the
+    /// keys the Secret holds then.
     async fn verified(&mut self, commit: &CommitId, d: &targets::Desired) -> Result<(), ()> {
         let Some((namespace, verify)) = d.verify.clone() else {
             return Ok(());
@@ -135,6 +137,7 @@ impl Reconciler {
                 );
                 self.unrendered = Some((commit.clone(), why.clone()));
                 self.synced(commit, Err(why));
+                self.verify_again = Some(Instant::now() + self.config.timing.interval);
                 Err(())
             }
         }

@@ -49,6 +49,14 @@ impl Reconciler {
     /// depends on is ready.
     pub(super) async fn resync_if_due(&mut self) {
         let now = Instant::now();
+        if self.verify_again.is_some_and(|at| at <= now)
+            && let Some(snap) = self.snapshot.clone()
+        {
+            if let Err(e) = self.on_snapshot(snap).await {
+                warn!(error = %e, "verifying the commit again failed");
+            }
+            return;
+        }
         let moved = self.poll_further().await;
         let Some(d) = self.declared.as_ref() else {
             return;
