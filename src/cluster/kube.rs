@@ -331,6 +331,41 @@ impl KubeCluster {
         })
     }
 
+    /// Whether this client's user may `verb` the `resource` (plural) of `group` in `namespace`,
+    /// as the API server's authorizer answers a SelfSubjectAccessReview (for an impersonating
+    /// client: the impersonated account).
+    pub async fn allowed(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+    ) -> Result<bool, Error> {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_owned()),
+                    group: Some(group.to_owned()),
+                    resource: Some(resource.to_owned()),
+                    namespace: Some(namespace.to_owned()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(self.client.clone());
+        let what = format!("{verb} {resource}.{group} in {namespace}");
+        let answer = api
+            .create(&kube::api::PostParams::default(), &review)
+            .await
+            .map_err(|e| api_error("review access", &what, false, e))?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+
     /// The kube-rs client (for what fledge does with the API beyond objects: leases).
     #[must_use]
     pub fn client(&self) -> kube::Client {

@@ -118,6 +118,18 @@ pub trait Cluster: Send + Sync {
         &self,
         object: &ObjectRef,
     ) -> impl std::future::Future<Output = Result<(), Error>> + Send;
+    /// Whether the cluster's user may `verb` the `resource` (plural) of `group` in
+    /// `namespace`; a cluster that keeps no RBAC (the simulated one) allows everything.
+    fn allowed(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+    ) -> impl std::future::Future<Output = Result<bool, Error>> + Send {
+        let _ = (verb, group, resource, namespace);
+        async { Ok(true) }
+    }
     /// The kinds the cluster serves that can be listed, as (apiVersion, kind); none when the
     /// cluster cannot tell.
     fn kinds(
@@ -135,6 +147,16 @@ impl Cluster for kube::KubeCluster {
     async fn dry_run(&self, objects: &[Value]) -> Result<(), Error> {
         let objects: Vec<&Value> = objects.iter().collect();
         Ok(kube::KubeCluster::dry_run(self, &objects).await?)
+    }
+
+    async fn allowed(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+    ) -> Result<bool, Error> {
+        Ok(kube::KubeCluster::allowed(self, verb, group, resource, namespace).await?)
     }
 
     async fn apply_status(&self, object: &Value) -> Result<Value, Error> {

@@ -83,6 +83,19 @@ impl Cluster for AnyCluster {
         }
     }
 
+    async fn allowed(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+    ) -> Result<bool, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::allowed(c, verb, group, resource, namespace).await,
+            Self::Sim(c) => c.allowed(verb, group, resource, namespace).await,
+        }
+    }
+
     async fn dry_run(&self, objects: &[Value]) -> Result<(), cluster::Error> {
         match self {
             Self::Kube(c) => Cluster::dry_run(c, objects).await,

@@ -497,6 +497,9 @@ impl Reconciler {
                 .unwrap_or_else(|_| std::sync::Arc::new([])),
         };
         let tenant = self.tenant(unit.service_account.as_deref())?;
+        if let Some(account) = &unit.service_account {
+            tenant_may_configure(&tenant, account, unit).await?;
+        }
         let remembered = self.inventories.get(&unit.inventory);
         let own = &self.exec.cluster;
         let synced =
@@ -770,6 +773,61 @@ fn declared_keys(d: &Declared) -> BTreeSet<ObjectKey> {
 /// Whether `o` is `unit`'s; an object without a name is the root's (the cluster refuses it).
 fn in_unit(unit: &SyncUnit, o: &serde_json::Value) -> bool {
     ObjectKey::of(o).map_or(unit.root, |k| unit.keys.contains(&k))
+}
+
+/// The Flagger objects (Canaries, MetricTemplates, AlertProviders) a Kustomization with
+/// `serviceAccountName` declares are configuration: fledge acts on them with its own rights, as
+/// Flagger does. Flux would apply them as that account, so the account must be allowed to
+/// (create and patch them in their namespace, as the API server's authorizer answers): what it
+/// may not declare fails the unit, naming it, and nothing of the unit is applied. Otherwise a
+/// tenant could have fledge roll out in a namespace it may not write.
+async fn tenant_may_configure(
+    tenant: &AnyCluster,
+    account: &str,
+    unit: &SyncUnit,
+) -> Result<(), (NotReady, Disposition)> {
+    for key in unit.keys.iter().filter(|k| k.group == "flagger.app") {
+        let resource = match key.kind.as_str() {
+            "Canary" => "canaries",
+            "MetricTemplate" => "metrictemplates",
+            "AlertProvider" => "alertproviders",
+            _ => continue,
+        };
+        let namespace = if key.namespace.is_empty() {
+            "default"
+        } else {
+            key.namespace.as_str()
+        };
+        for verb in ["create", "patch"] {
+            let refused = |message: String, disposition| {
+                Err((NotReady::new(SyncReason::ApplyFailed, message), disposition))
+            };
+            match tenant
+                .allowed(verb, "flagger.app", resource, namespace)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return refused(
+                        format!(
+                            "{key}: ServiceAccount {account} may not {verb} {resource}.flagger.app in namespace {namespace}, so Flux could not apply it as that account, and fledge does not act on it; nothing of this Kustomization is applied (grant the account that, or move the object)"
+                        ),
+                        Disposition::Stalled,
+                    );
+                }
+                Err(e) => {
+                    return refused(
+                        format!(
+                            "{key}: whether ServiceAccount {account} may {verb} it cannot be told: {}",
+                            Chain(&e)
+                        ),
+                        e.disposition(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `unit` declares the Canary of release `key`.

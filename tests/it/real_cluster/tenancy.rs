@@ -113,3 +113,87 @@ async fn a_tenant_kustomization_writes_only_where_its_service_account_may() {
     assert!(c.get(&["configmap", "mine", "-n", &tenant]).is_some());
     assert!(c.get(&["configmap", "escape", "-n", &other]).is_none());
 }
+
+/// A Canary of `ns` for the Deployment `web` (which need not exist for the check).
+fn canary(ns: &str) -> String {
+    format!(
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  service: {{port: 80}}\n  analysis: {{interval: 10s, threshold: 2, maxWeight: 50, stepWeight: 25}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_declares_canaries_only_where_its_service_account_may_apply_them() {
+    let Some((c, home, dir)) = scene("tenancy-canary-home") else {
+        return;
+    };
+    let tenant = c.namespace("tenant-canary");
+    let other = c.namespace("tenant-canary-other");
+    c.kubectl(&["create", "serviceaccount", "team", "-n", &tenant]);
+    // The tenant may write ConfigMaps and Canaries of its own namespace, nothing elsewhere (a
+    // Role may name a kind whose CRD is not installed; `kubectl create role` checks discovery).
+    let role = dir.path().join("role.yaml");
+    std::fs::write(
+        &role,
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: team, namespace: {tenant}}}\nrules:\n  - apiGroups: [\"\"]\n    resources: [configmaps]\n    verbs: [get, list, create, patch, delete]\n  - apiGroups: [flagger.app]\n    resources: [canaries]\n    verbs: [get, list, create, patch, delete]\n"
+        ),
+    )
+    .unwrap();
+    c.kubectl(&["apply", "-f", role.to_str().unwrap()]);
+    c.kubectl(&[
+        "create",
+        "rolebinding",
+        "team",
+        "--role=team",
+        &format!("--serviceaccount={tenant}:team"),
+        "-n",
+        &tenant,
+    ]);
+    let mut files = repository(&tenant, &tenant);
+    files.retain(|(p, _)| p != "team/escape.yaml");
+    files.push(("team/canary.yaml".to_owned(), canary(&other)));
+    let remote = Remote::new();
+    let first = commit(&remote, &files, "a Canary in another namespace");
+    let d = daemon(
+        c,
+        &remote,
+        &home,
+        dir.path(),
+        &["--path", "clusters/test", "--write-back", "false"],
+    );
+    let name = format!("{tenant}/team");
+    let sync = d
+        .until_sync("the tenant refused", |s| {
+            unit(s, &name).is_some_and(|u| {
+                u["lastAttemptedRevision"] == first.as_str() && u["ready"] == false
+            })
+        })
+        .await;
+    let team = unit(&sync, &name).unwrap();
+    assert_eq!(team["reason"], "ApplyFailed", "{team}");
+    let message = team["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "ServiceAccount {tenant}/team may not create canaries.flagger.app in namespace {other}"
+        )),
+        "{message}"
+    );
+    assert!(
+        c.get(&["configmap", "mine", "-n", &tenant]).is_none(),
+        "nothing of the unit applied"
+    );
+    let releases = d.releases().await;
+    assert!(
+        !releases.to_string().contains(&other),
+        "no release where the tenant may not write: {releases}"
+    );
+    // In its own namespace, where it may apply Canaries, the unit syncs.
+    files.retain(|(p, _)| p != "team/canary.yaml");
+    files.push(("team/canary.yaml".to_owned(), canary(&tenant)));
+    commit(&remote, &files, "the Canary at home");
+    d.until_sync("the tenant synced", |s| {
+        unit(s, &name).is_some_and(|u| u["ready"] == true)
+    })
+    .await;
+    assert!(c.get(&["configmap", "mine", "-n", &tenant]).is_some());
+}
