@@ -225,6 +225,12 @@ fn unit_is(
         .any(|u| u.name == name && holds(u))
 }
 
+/// Waits (as `what`) until the unit `name` has the reason `reason`.
+async fn until_reason(d: &super::support::daemon::InProcess, what: &str, name: &str, reason: &str) {
+    d.until(what, |d| unit_is(d, name, |u| u.reason.as_str() == reason))
+        .await;
+}
+
 fn unit(d: &super::support::daemon::InProcess, name: &str) -> fledge::report::sync::UnitStatus {
     let status = d.shared.sync().clone();
     status
@@ -614,11 +620,12 @@ async fn wait_holds_a_kustomization_and_its_dependants_until_its_objects_are_hea
         .in_process()
         .await;
     // Failed fast once the Deployment's progress deadline passed; apps waits.
-    d.until("infrastructure failed its health check", |d| {
-        unit_is(d, "flux-system/infrastructure", |u| {
-            u.reason.as_str() == "HealthCheckFailed"
-        })
-    })
+    until_reason(
+        &d,
+        "infrastructure failed its health check",
+        "flux-system/infrastructure",
+        "HealthCheckFailed",
+    )
     .await;
     let infrastructure = unit(&d, "flux-system/infrastructure");
     assert_eq!(
@@ -777,11 +784,12 @@ async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifac
     // repository flux-system/flux-system, which the ArtifactGenerator splits. The controllers
     // come from HelmReleases, which fledge does not install yet: infra-configs, whose
     // ClusterIssuer needs cert-manager's CRD, fails alone, naming it, and apps waits for it.
-    d.until("infra-configs tried", |d| {
-        unit_is(d, "flux-system/infra-configs", |u| {
-            u.reason.as_str() == "ApplyFailed"
-        })
-    })
+    until_reason(
+        &d,
+        "infra-configs tried",
+        "flux-system/infra-configs",
+        "ApplyFailed",
+    )
     .await;
     let status = d.shared.sync().clone();
     let units: Vec<(&str, &str)> = status
@@ -1087,17 +1095,13 @@ async fn a_kustomization_is_first_synced_once_the_one_declaring_it_applied_it() 
     let d = daemon(&remote, root.path(), "clusters/prod")
         .in_process()
         .await;
-    d.until("tenants failed", |d| {
-        unit_is(d, "flux-system/tenants", |u| {
-            u.reason.as_str() == "ApplyFailed"
-        })
-    })
-    .await;
-    d.until("team-a waits", |d| {
-        unit_is(d, "flux-system/team-a", |u| {
-            u.reason.as_str() == "DependencyNotReady"
-        })
-    })
+    until_reason(&d, "tenants failed", "flux-system/tenants", "ApplyFailed").await;
+    until_reason(
+        &d,
+        "team-a waits",
+        "flux-system/team-a",
+        "DependencyNotReady",
+    )
     .await;
     let team = unit(&d, "flux-system/team-a");
     assert!(
@@ -1177,12 +1181,7 @@ async fn a_ready_expr_says_when_a_dependency_is_ready() {
         &files(&apps_ready_when("blue", "dep.status ==")),
         "broken",
     );
-    d.until("apps refused", |d| {
-        unit_is(d, "flux-system/apps", |u| {
-            u.reason.as_str() == "RenderFailed"
-        })
-    })
-    .await;
+    until_reason(&d, "apps refused", "flux-system/apps", "RenderFailed").await;
     let apps = unit(&d, "flux-system/apps");
     assert!(
         apps.message

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{daemon, scene};
+use super::{commit_files as commit, daemon, scene, unit};
 use crate::support::git::Remote;
 
 /// The repository: a Kustomization of `ns` applying `jobs/` (with `extra` in its spec), and the
@@ -20,18 +20,6 @@ fn repository(ns: &str, extra: &str, step: &str) -> Vec<(String, String)> {
         ("clusters/test/jobs.yaml".to_owned(), kustomization),
         ("jobs/job.yaml".to_owned(), job),
     ]
-}
-
-fn commit(remote: &Remote, files: &[(String, String)], message: &str) -> String {
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    remote.commit(&refs, message)
-}
-
-fn unit<'a>(sync: &'a Value, name: &str) -> Option<&'a Value> {
-    sync["units"].as_array()?.iter().find(|u| u["name"] == name)
 }
 
 #[tokio::test(flavor = "multi_thread")]

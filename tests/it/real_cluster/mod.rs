@@ -336,3 +336,17 @@ async fn all_reach(d: &Daemon, namespaces: &[String], want: &str) -> Value {
     )
     .await
 }
+
+/// Commits `files` (path, contents) to `remote`; the commit id.
+fn commit_files(remote: &Remote, files: &[(String, String)], message: &str) -> String {
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    remote.commit(&refs, message)
+}
+
+/// The status of the sync unit `name` in `/api/sync`.
+fn unit<'a>(sync: &'a Value, name: &str) -> Option<&'a Value> {
+    sync["units"].as_array()?.iter().find(|u| u["name"] == name)
+}

@@ -3,10 +3,9 @@
 //! what it may not write fails that Kustomization alone, naming the refusal, and applies
 //! nothing of it.
 
-use serde_json::Value;
-
-use super::{daemon, scene};
+use super::{commit_files as commit, daemon, scene, unit};
 use crate::support::git::Remote;
+use crate::support::testcluster::TestCluster;
 
 /// The repository: a Kustomization of the tenant's namespace applying `team/` as the tenant's
 /// ServiceAccount, `team/` holding a ConfigMap of its own namespace and one of another.
@@ -31,17 +30,47 @@ fn repository(tenant: &str, other: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn commit(remote: &Remote, files: &[(String, String)], message: &str) -> String {
-    let refs: Vec<(&str, &str)> = files
+/// The ServiceAccount `team` of `tenant`, allowed to read and write `resources` (group,
+/// plural) there and nothing else. (The Role is applied as YAML: it may name a kind whose CRD
+/// is not installed, which `kubectl create role` refuses.)
+fn team_account(c: &TestCluster, tenant: &str, resources: &[(&str, &str)], dir: &std::path::Path) {
+    c.kubectl(&["create", "serviceaccount", "team", "-n", tenant]);
+    let rules: Vec<String> = resources
         .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .map(|(g, r)| {
+            format!("  - apiGroups: [\"{g}\"]\n    resources: [{r}]\n    verbs: [get, list, create, patch, delete]\n")
+        })
         .collect();
-    remote.commit(&refs, message)
+    let rules = rules.concat();
+    let role = dir.join("role.yaml");
+    std::fs::write(
+        &role,
+        format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: team, namespace: {tenant}}}\nrules:\n{rules}"),
+    )
+    .unwrap();
+    c.kubectl(&["apply", "-f", role.to_str().unwrap()]);
+    c.kubectl(&[
+        "create",
+        "rolebinding",
+        "team",
+        "--role=team",
+        &format!("--serviceaccount={tenant}:team"),
+        "-n",
+        tenant,
+    ]);
 }
 
-/// The status of the unit `name` in `/api/sync`.
-fn unit<'a>(sync: &'a Value, name: &str) -> Option<&'a Value> {
-    sync["units"].as_array()?.iter().find(|u| u["name"] == name)
+/// Waits until the unit `name` tried `commit` and was refused (`ApplyFailed`); its message.
+async fn refused(d: &crate::support::daemon::Daemon, name: &str, commit: &str) -> String {
+    let sync = d
+        .until_sync("the tenant refused", |s| {
+            unit(s, name)
+                .is_some_and(|u| u["lastAttemptedRevision"] == commit && u["ready"] == false)
+        })
+        .await;
+    let team = unit(&sync, name).unwrap();
+    assert_eq!(team["reason"], "ApplyFailed", "{team}");
+    team["message"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,26 +80,8 @@ async fn a_tenant_kustomization_writes_only_where_its_service_account_may() {
     };
     let tenant = c.namespace("tenant");
     let other = c.namespace("tenant-other");
-    c.kubectl(&["create", "serviceaccount", "team", "-n", &tenant]);
     // What the tenant may do: ConfigMaps of its own namespace.
-    c.kubectl(&[
-        "create",
-        "role",
-        "team",
-        "--verb=get,list,create,patch,delete",
-        "--resource=configmaps",
-        "-n",
-        &tenant,
-    ]);
-    c.kubectl(&[
-        "create",
-        "rolebinding",
-        "team",
-        "--role=team",
-        &format!("--serviceaccount={tenant}:team"),
-        "-n",
-        &tenant,
-    ]);
+    team_account(c, &tenant, &[("", "configmaps")], dir.path());
     let remote = Remote::new();
     let first = commit(&remote, &repository(&tenant, &other), "team, escaping");
     let d = daemon(
@@ -81,16 +92,8 @@ async fn a_tenant_kustomization_writes_only_where_its_service_account_may() {
         &["--path", "clusters/test", "--write-back", "false"],
     );
     let name = format!("{tenant}/team");
-    let sync = d
-        .until_sync("the tenant refused", |s| {
-            unit(s, &name).is_some_and(|u| {
-                u["lastAttemptedRevision"] == first.as_str() && u["ready"] == false
-            })
-        })
-        .await;
-    let team = unit(&sync, &name).unwrap();
-    assert_eq!(team["reason"], "ApplyFailed", "{team}");
-    let message = team["message"].as_str().unwrap();
+    let message = refused(&d, &name, &first).await;
+    let message = message.as_str();
     assert!(
         message.contains("forbidden")
             && message.contains(&format!("system:serviceaccount:{tenant}:team")),
@@ -128,27 +131,13 @@ async fn a_tenant_declares_canaries_only_where_its_service_account_may_apply_the
     };
     let tenant = c.namespace("tenant-canary");
     let other = c.namespace("tenant-canary-other");
-    c.kubectl(&["create", "serviceaccount", "team", "-n", &tenant]);
-    // The tenant may write ConfigMaps and Canaries of its own namespace, nothing elsewhere (a
-    // Role may name a kind whose CRD is not installed; `kubectl create role` checks discovery).
-    let role = dir.path().join("role.yaml");
-    std::fs::write(
-        &role,
-        format!(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: team, namespace: {tenant}}}\nrules:\n  - apiGroups: [\"\"]\n    resources: [configmaps]\n    verbs: [get, list, create, patch, delete]\n  - apiGroups: [flagger.app]\n    resources: [canaries]\n    verbs: [get, list, create, patch, delete]\n"
-        ),
-    )
-    .unwrap();
-    c.kubectl(&["apply", "-f", role.to_str().unwrap()]);
-    c.kubectl(&[
-        "create",
-        "rolebinding",
-        "team",
-        "--role=team",
-        &format!("--serviceaccount={tenant}:team"),
-        "-n",
+    // The tenant may write ConfigMaps and Canaries of its own namespace, nothing elsewhere.
+    team_account(
+        c,
         &tenant,
-    ]);
+        &[("", "configmaps"), ("flagger.app", "canaries")],
+        dir.path(),
+    );
     let mut files = repository(&tenant, &tenant);
     files.retain(|(p, _)| p != "team/escape.yaml");
     files.push(("team/canary.yaml".to_owned(), canary(&other)));
@@ -162,16 +151,8 @@ async fn a_tenant_declares_canaries_only_where_its_service_account_may_apply_the
         &["--path", "clusters/test", "--write-back", "false"],
     );
     let name = format!("{tenant}/team");
-    let sync = d
-        .until_sync("the tenant refused", |s| {
-            unit(s, &name).is_some_and(|u| {
-                u["lastAttemptedRevision"] == first.as_str() && u["ready"] == false
-            })
-        })
-        .await;
-    let team = unit(&sync, &name).unwrap();
-    assert_eq!(team["reason"], "ApplyFailed", "{team}");
-    let message = team["message"].as_str().unwrap();
+    let message = refused(&d, &name, &first).await;
+    let message = message.as_str();
     assert!(
         message.contains(&format!(
             "ServiceAccount {tenant}/team may not create canaries.flagger.app in namespace {other}"
