@@ -18,6 +18,8 @@ use crate::rollout::targets::Notifications;
 
 /// The group of the events' objects, and the prefix of their metadata keys.
 const GROUP: &str = "kustomize.toolkit.fluxcd.io";
+/// The same, for GitRepositories' events.
+const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 
 /// The event kustomize-controller would send when a Kustomization's status turned from
 /// `before` to `after` at `revision` (`main@sha1:<commit>`); none when its readiness, reason and
@@ -73,6 +75,52 @@ pub(super) fn unit_event(
         reporting_controller: "kustomize-controller".to_owned(),
         reporting_instance: None,
     })
+}
+
+/// What source-controller says of a GitRepository, as an event: a new commit fetched
+/// (`Ok(message)`: `NewArtifact`, "stored artifact for commit '<subject>'", the subject cut at
+/// 50 characters as fluxcd/pkg's `ShortMessage` cuts it) or a fetch that failed (`Err(why)`:
+/// `GitOperationFailed`), at `revision` (`main@sha1:<commit>`).
+#[must_use]
+pub(super) fn source_event(
+    repository: &crate::flux::Id,
+    outcome: Result<&str, &str>,
+    revision: &str,
+    now: &str,
+) -> Event {
+    let (severity, reason, message) = match outcome {
+        Ok(commit_message) => {
+            let subject = commit_message.lines().next().unwrap_or("");
+            let short = if subject.chars().count() > 50 {
+                format!("{}...", subject.chars().take(50).collect::<String>())
+            } else {
+                subject.to_owned()
+            };
+            (
+                Severity::Info,
+                "NewArtifact",
+                format!("stored artifact for commit '{short}'"),
+            )
+        }
+        Err(why) => (Severity::Error, "GitOperationFailed", why.to_owned()),
+    };
+    Event {
+        involved_object: InvolvedObject {
+            kind: "GitRepository".to_owned(),
+            namespace: repository.namespace.clone(),
+            name: repository.name.clone(),
+            api_version: format!("{SOURCE_GROUP}/v1"),
+            uid: None,
+            labels: None,
+        },
+        severity,
+        timestamp: now.to_owned(),
+        message,
+        reason: reason.to_owned(),
+        metadata: [(format!("{SOURCE_GROUP}/revision"), revision.to_owned())].into(),
+        reporting_controller: "source-controller".to_owned(),
+        reporting_instance: None,
+    }
 }
 
 /// Delivers `event` to the Providers of the Alerts that match it, in the background; a

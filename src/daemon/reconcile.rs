@@ -124,6 +124,10 @@ pub(super) struct Reconciler {
     /// When a commit `spec.verify` refused is checked again (its keys may have been fixed), as
     /// source-controller verifies again at each interval.
     verify_again: Option<Instant>,
+    /// The GitRepository fledge runs on, as the commit last rendered names it, and the last
+    /// commit of it announced to Flux's Alerts (`NewArtifact`).
+    root_repository: Option<crate::flux::Id>,
+    announced: Option<CommitId>,
 }
 
 impl Declared {
@@ -165,6 +169,8 @@ impl Reconciler {
             warnings: Vec::new(),
             scanned: false,
             verify_again: None,
+            root_repository: None,
+            announced: None,
         }
     }
 

@@ -38,10 +38,21 @@ struct Entry {
 /// What a round of polls found.
 #[derive(Debug, Default)]
 pub struct Refreshed {
-    /// The repositories that moved, with their new commit.
-    pub moved: Vec<(Id, CommitId)>,
+    /// The repositories that moved.
+    pub moved: Vec<Moved>,
     /// The repositories that could not be polled, and why (their last commit is kept).
-    pub failed: Vec<String>,
+    pub failed: Vec<(Id, String)>,
+}
+
+/// A repository that moved to a new commit.
+#[derive(Debug)]
+pub struct Moved {
+    pub repository: Id,
+    pub commit: CommitId,
+    /// The commit's message (empty when it cannot be read).
+    pub message: String,
+    /// The branch it tracks, when it tracks one (for Flux's `main@sha1:<commit>`).
+    pub branch: Option<String>,
 }
 
 impl Further {
@@ -85,13 +96,26 @@ impl Further {
             e.polled = now;
             match self.poll(e) {
                 Ok(Some(snapshot)) => {
-                    out.moved.push((id.clone(), snapshot.commit.clone()));
+                    let commit = snapshot.commit.to_string();
+                    let message = source::commit_messages(e.source.config(), &commit, None, 1)
+                        .ok()
+                        .and_then(|m| m.into_iter().next())
+                        .unwrap_or_default();
+                    out.moved.push(Moved {
+                        repository: id.clone(),
+                        commit: snapshot.commit.clone(),
+                        message,
+                        branch: e.repo.tracks().strip_prefix("branch ").map(str::to_owned),
+                    });
                     e.snapshot = Arc::new(snapshot);
                 }
                 Ok(None) => {}
-                Err(why) => out.failed.push(format!(
-                    "{why}; its Kustomizations stay at commit {}",
-                    e.snapshot.commit
+                Err(why) => out.failed.push((
+                    id.clone(),
+                    format!(
+                        "{why}; its Kustomizations stay at commit {}",
+                        e.snapshot.commit
+                    ),
                 )),
             }
         }

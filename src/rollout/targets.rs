@@ -52,6 +52,9 @@ pub struct Desired {
     pub verify: Option<(String, crate::flux::source::Verify)>,
     /// Flux's notification objects of the commit.
     pub notifications: Notifications,
+    /// The GitRepository fledge runs on, as the commit names it (`flux-system/flux-system`
+    /// when no Kustomization names the root path); `None` for objects split without a build.
+    pub repository: Option<crate::flux::Id>,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -100,6 +103,7 @@ pub fn desired(
     d.units = built.units;
     d.verify = built.verify;
     d.notifications = built.notifications;
+    d.repository = Some(built.repository);
     d.owned.extend(built.consumed);
     Ok(d)
 }

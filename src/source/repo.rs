@@ -148,6 +148,12 @@ impl Source {
         })
     }
 
+    /// Where and how it is fetched.
+    #[must_use]
+    pub fn config(&self) -> &SourceConfig {
+        &self.config
+    }
+
     /// The cache repository's path.
     #[must_use]
     pub fn cache_path(&self) -> &Path {

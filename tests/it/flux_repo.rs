@@ -668,7 +668,7 @@ async fn flux_alerts_get_each_kustomizations_events_and_a_flux_receiver_is_serve
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
     let notifications = format!(
-        "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\nmetadata: {{name: webhook, namespace: flux-system}}\nspec: {{type: generic, address: \"{base}/flux\"}}\n---\napiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata: {{name: all, namespace: flux-system}}\nspec:\n  providerRef: {{name: webhook}}\n  eventSeverity: info\n  eventSources: [{{kind: Kustomization, name: '*'}}]\n---\napiVersion: notification.toolkit.fluxcd.io/v1\nkind: Receiver\nmetadata: {{name: push, namespace: flux-system}}\nspec:\n  type: generic\n  resources: [{{kind: GitRepository, name: flux-system}}]\n  secretRef: {{name: hook-token}}\n"
+        "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\nmetadata: {{name: webhook, namespace: flux-system}}\nspec: {{type: generic, address: \"{base}/flux\"}}\n---\napiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata: {{name: all, namespace: flux-system}}\nspec:\n  providerRef: {{name: webhook}}\n  eventSeverity: info\n  eventSources: [{{kind: Kustomization, name: '*'}}, {{kind: GitRepository, name: flux-system}}]\n---\napiVersion: notification.toolkit.fluxcd.io/v1\nkind: Receiver\nmetadata: {{name: push, namespace: flux-system}}\nspec:\n  type: generic\n  resources: [{{kind: GitRepository, name: flux-system}}]\n  secretRef: {{name: hook-token}}\n"
     );
     let token = "apiVersion: v1\nkind: Secret\nmetadata: {name: hook-token, namespace: flux-system}\nstringData: {token: s3cret-token}\n";
     let files = layout(
@@ -707,6 +707,19 @@ async fn flux_alerts_get_each_kustomizations_events_and_a_flux_receiver_is_serve
     assert_eq!(apps["involvedObject"]["kind"], "Kustomization");
     assert_eq!(apps["reason"], "ReconciliationSucceeded");
     assert_eq!(apps["severity"], "info");
+    // The commit, as source-controller's event for the GitRepository.
+    let source = events()
+        .into_iter()
+        .find(|b| b["involvedObject"]["kind"] == "GitRepository")
+        .unwrap_or_else(|| panic!("{:?}", events()));
+    assert_eq!(source["reason"], "NewArtifact");
+    assert_eq!(source["message"], "stored artifact for commit 'bootstrap'");
+    assert_eq!(
+        source["metadata"]["revision"],
+        format!("main@sha1:{}", remote.head()),
+        "{source}"
+    );
+    assert_eq!(source["reportingController"], "source-controller");
     // The Receiver is served once its token Secret exists (made by infrastructure).
     let c = commit(
         &remote,

@@ -75,6 +75,8 @@ impl Reconciler {
                 }
                 self.ctx.shared.sync().notices = std::mem::take(&mut d.notices);
                 self.notifications = Arc::new(std::mem::take(&mut d.notifications));
+                self.root_repository.clone_from(&d.repository);
+                self.announce(&commit).await;
                 let hooks = super::super::notifications::receivers(
                     &self.exec.cluster,
                     &self.notifications.receivers,
@@ -343,6 +345,35 @@ impl Reconciler {
         }
     }
 
+    /// Tells Flux's Alerts of a new commit of the repository fledge runs on, as source-controller
+    /// tells them of the artifact it stored (`NewArtifact`, with the commit's subject); once per
+    /// commit.
+    async fn announce(&mut self, commit: &CommitId) {
+        let Some(repository) = self.root_repository.clone() else {
+            return;
+        };
+        if self.announced.as_ref() == Some(commit) || self.notifications.alerts.is_empty() {
+            return;
+        }
+        self.announced = Some(commit.clone());
+        let (source, c) = (self.config.source.clone(), commit.to_string());
+        let message = tokio::task::spawn_blocking(move || {
+            crate::source::commit_messages(&source, &c, None, 1)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|m| m.into_iter().next())
+        .unwrap_or_default();
+        let (revision, now) = (self.root_revision(commit), self.now());
+        self.send(super::super::notifications::source_event(
+            &repository,
+            Ok(&message),
+            &revision,
+            &now,
+        ));
+    }
+
     /// What a poll says of the repository: a source that cannot be polled for longer than an
     /// interval makes the sync (and `/readyz`) not ready until a poll succeeds again; a rewrite
     /// of the tracked reference's history is recorded in the sync's status and alerted.
@@ -373,6 +404,26 @@ impl Reconciler {
             })
             .or(failure);
         let refused_commit = poll.refused.as_ref().map(|r| r.commit.clone());
+        if let (Some((SyncReason::FetchFailed, why)), Some(repository)) =
+            (&failure, &self.root_repository)
+            && self
+                .source_failure
+                .as_ref()
+                .is_none_or(|(r, _)| *r != SyncReason::FetchFailed)
+        {
+            let revision = self
+                .seen_commit
+                .as_ref()
+                .map(|c| self.root_revision(c))
+                .unwrap_or_default();
+            let event = super::super::notifications::source_event(
+                repository,
+                Err(why),
+                &revision,
+                &self.now(),
+            );
+            self.send(event);
+        }
         if failure != self.source_failure || self.ctx.shared.sync().refused_commit != refused_commit
         {
             self.ctx.shared.set_source_failing(failure.is_some());

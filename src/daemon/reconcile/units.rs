@@ -86,17 +86,24 @@ impl Reconciler {
         let Ok(r) = tokio::task::spawn_blocking(move || further.refresh()).await else {
             return false;
         };
-        for (id, commit) in &r.moved {
-            info!(repository = %id, commit = %short(commit), "GitRepository moved; building its Kustomizations again");
+        let now = self.now();
+        for m in &r.moved {
+            info!(repository = %m.repository, commit = %short(&m.commit), "GitRepository moved; building its Kustomizations again");
+            let revision = match &m.branch {
+                Some(b) => format!("{b}@sha1:{}", m.commit),
+                None => format!("sha1:{}", m.commit),
+            };
+            let event = notifications::source_event(&m.repository, Ok(&m.message), &revision, &now);
+            self.send(event);
         }
-        let mut sync = self.ctx.shared.sync();
-        for why in r.failed {
+        for (id, why) in r.failed {
             warn!("{why}");
-            if !sync.warnings.contains(&why) {
-                sync.warnings.push(why);
+            let new = !self.ctx.shared.sync().warnings.contains(&why);
+            if new {
+                self.send(notifications::source_event(&id, Err(&why), "", &now));
+                self.ctx.shared.sync().warnings.push(why);
             }
         }
-        drop(sync);
         !r.moved.is_empty()
     }
 
@@ -162,13 +169,30 @@ impl Reconciler {
         self.declared = Some(d);
     }
 
+    /// Sends `event` to the Alerts of the commit last rendered that match it.
+    pub(super) fn send(&self, event: crate::flux::notification::Event) {
+        notifications::send(
+            &self.exec.cluster,
+            &self.notifications,
+            event,
+            &self.config.cluster_name,
+        );
+    }
+
+    /// A commit of the repository fledge runs on as Flux writes a revision.
+    pub(super) fn root_revision(&self, commit: &CommitId) -> String {
+        match &self.config.source.reference {
+            crate::source::Reference::Branch(b) => format!("{b}@sha1:{commit}"),
+            _ => format!("sha1:{commit}"),
+        }
+    }
+
     /// A commit of `unit`'s repository as Flux writes a revision: `main@sha1:<commit>` for a
     /// branch, `sha1:<commit>` otherwise.
     fn flux_revision(&self, unit: &SyncUnit, commit: &CommitId) -> String {
-        let branch = match (&unit.source, &self.config.source.reference) {
-            (Some(s), _) => s.tracks.strip_prefix("branch ").map(str::to_owned),
-            (None, crate::source::Reference::Branch(b)) => Some(b.clone()),
-            (None, _) => None,
+        let branch = match &unit.source {
+            Some(s) => s.tracks.strip_prefix("branch ").map(str::to_owned),
+            None => return self.root_revision(commit),
         };
         match branch {
             Some(b) => format!("{b}@sha1:{commit}"),
@@ -179,16 +203,11 @@ impl Reconciler {
     /// Sends the event of a Kustomization's status change to the Alerts that match it.
     fn notify(&self, before: &UnitStatus, after: &UnitStatus, revision: &str) {
         if let Some(event) = notifications::unit_event(before, after, revision, &self.now()) {
-            notifications::send(
-                &self.exec.cluster,
-                &self.notifications,
-                event,
-                &self.config.cluster_name,
-            );
+            self.send(event);
         }
     }
 
-    fn now(&self) -> String {
+    pub(super) fn now(&self) -> String {
         crate::release::state::rfc3339(self.ctx.clock.now())
     }
 

@@ -101,6 +101,8 @@ pub(super) struct Built {
     pub notifications: Notifications,
     /// The root repository's `spec.verify`, with the repository's namespace.
     pub verify: Option<(String, crate::flux::source::Verify)>,
+    /// The GitRepository the root names.
+    pub repository: Id,
     pub objects: Vec<Value>,
     pub units: Vec<SyncUnit>,
     pub notices: Vec<String>,
@@ -342,6 +344,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
     let notifications = Notifications::read(&found.notifications, &mut notices);
     Ok(Built {
         notifications,
+        repository: source.repository.clone(),
         verify: root_verify,
         objects,
         units,
