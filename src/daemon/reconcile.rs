@@ -128,6 +128,9 @@ pub(super) struct Reconciler {
     /// commit of it announced to Flux's Alerts (`NewArtifact`).
     root_repository: Option<crate::flux::Id>,
     announced: Option<CommitId>,
+    /// The polls of further repositories under way (on a blocking thread, so that a slow
+    /// remote never holds up releases' ticks).
+    further_poll: Option<tokio::task::JoinHandle<super::repositories::Refreshed>>,
 }
 
 impl Declared {
@@ -171,6 +174,7 @@ impl Reconciler {
             verify_again: None,
             root_repository: None,
             announced: None,
+            further_poll: None,
         }
     }
 
@@ -210,7 +214,12 @@ impl Reconciler {
             if let Some(at) = self.declared.as_ref().and_then(Declared::wake) {
                 next_due = Some(next_due.map_or(at, |t| t.min(at)));
             }
-            for at in [self.ctx.further.due(), self.verify_again]
+            // A poll under way is looked at again shortly.
+            let polling = self
+                .further_poll
+                .as_ref()
+                .map(|_| Instant::now() + std::time::Duration::from_millis(500));
+            for at in [self.ctx.further.due(), self.verify_again, polling]
                 .into_iter()
                 .flatten()
             {

@@ -69,19 +69,32 @@ impl Further {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// When the next poll is due (`None`: nothing to poll).
+    /// When the next poll is due (`None`: nothing to poll, or a poll is under way: the lock is
+    /// not waited for, so that the reconciler never waits on a remote).
     #[must_use]
     pub fn due(&self) -> Option<Instant> {
-        self.entries()
+        let entries = match self.entries.try_lock() {
+            Ok(e) => e,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        entries
             .values()
             .filter(|e| !e.repo.spec.suspend)
             .map(|e| e.polled + e.repo.interval())
             .min()
     }
 
-    /// Forgets the repositories no unit is built from any more.
+    /// Forgets the repositories no unit is built from any more (at the next build when a poll
+    /// is under way: the reconciler never waits on a remote).
     pub fn retain(&self, used: &BTreeSet<Id>) {
-        self.entries().retain(|id, _| used.contains(id));
+        match self.entries.try_lock() {
+            Ok(mut e) => e.retain(|id, _| used.contains(id)),
+            Err(std::sync::TryLockError::Poisoned(e)) => {
+                e.into_inner().retain(|id, _| used.contains(id));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
     }
 
     /// Polls each repository that is due (blocking: network).

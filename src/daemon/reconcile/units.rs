@@ -76,14 +76,22 @@ impl Reconciler {
         }
     }
 
-    /// Polls the further repositories that are due; whether one moved (the commit is then
-    /// built again). A repository that cannot be polled is said with the sync's outcome.
+    /// Starts polling the further repositories that are due, on a blocking thread; once a poll
+    /// is done, whether one moved (the commit is then built again). A repository that cannot
+    /// be polled is said with the sync's outcome.
     async fn poll_further(&mut self) -> bool {
-        let further = self.ctx.further.clone();
-        if further.due().is_none_or(|at| at > Instant::now()) {
+        let Some(poll) = self.further_poll.take() else {
+            let further = self.ctx.further.clone();
+            if further.due().is_some_and(|at| at <= Instant::now()) {
+                self.further_poll = Some(tokio::task::spawn_blocking(move || further.refresh()));
+            }
+            return false;
+        };
+        if !poll.is_finished() {
+            self.further_poll = Some(poll);
             return false;
         }
-        let Ok(r) = tokio::task::spawn_blocking(move || further.refresh()).await else {
+        let Ok(r) = poll.await else {
             return false;
         };
         let now = self.now();
