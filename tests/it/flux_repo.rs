@@ -684,34 +684,15 @@ async fn flux_alerts_get_each_kustomizations_events_and_a_flux_receiver_is_serve
     let d = builder.in_process().await;
     d.until("synced", |d| d.shared.sync().ready).await;
     // Each Kustomization's readiness, as kustomize-controller's event.
-    let events = || {
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(line, _)| line.starts_with("POST /flux"))
-            .map(|(_, body)| body.clone())
-            .collect::<Vec<_>>()
-    };
-    super::support::eventually(
-        "the apps event",
-        std::time::Duration::from_secs(20),
-        || async { events() },
-        |e: &Vec<serde_json::Value>| e.iter().any(|b| b["involvedObject"]["name"] == "apps"),
-    )
-    .await;
-    let apps = events()
-        .into_iter()
-        .find(|b| b["involvedObject"]["name"] == "apps")
-        .unwrap();
+    let apps = posted_event(&received, |b| b["involvedObject"]["name"] == "apps").await;
     assert_eq!(apps["involvedObject"]["kind"], "Kustomization");
     assert_eq!(apps["reason"], "ReconciliationSucceeded");
     assert_eq!(apps["severity"], "info");
     // The commit, as source-controller's event for the GitRepository.
-    let source = events()
-        .into_iter()
-        .find(|b| b["involvedObject"]["kind"] == "GitRepository")
-        .unwrap_or_else(|| panic!("{:?}", events()));
+    let source = posted_event(&received, |b| {
+        b["involvedObject"]["kind"] == "GitRepository"
+    })
+    .await;
     assert_eq!(source["reason"], "NewArtifact");
     assert_eq!(source["message"], "stored artifact for commit 'bootstrap'");
     assert_eq!(
@@ -851,6 +832,52 @@ async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifac
     d.stop().await;
 }
 
+/// A generic Provider posting to `<base>/flux` and an Alert of the GitRepository `name`.
+fn source_alert(base: &str, name: &str) -> String {
+    format!(
+        "apiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Provider\nmetadata: {{name: webhook, namespace: flux-system}}\nspec: {{type: generic, address: \"{base}/flux\"}}\n---\napiVersion: notification.toolkit.fluxcd.io/v1beta3\nkind: Alert\nmetadata: {{name: sources, namespace: flux-system}}\nspec:\n  providerRef: {{name: webhook}}\n  eventSources: [{{kind: GitRepository, name: {name}}}]\n"
+    )
+}
+
+/// Waits for the `NewArtifact` event of the GitRepository `name` for `commit` (its message
+/// `subject`), as source-controller posts it.
+async fn new_artifact_posted(
+    received: &super::support::Received,
+    name: &str,
+    subject: &str,
+    commit: &str,
+) {
+    let message = format!("stored artifact for commit '{subject}'");
+    let event = posted_event(received, |b| b["message"] == message.as_str()).await;
+    assert_eq!(event["involvedObject"]["name"], name);
+    assert_eq!(event["reason"], "NewArtifact");
+    assert_eq!(event["metadata"]["revision"], format!("main@sha1:{commit}"));
+}
+
+/// The first event posted to `/flux` of the recorder that `is` says is the one (waited for).
+async fn posted_event(
+    received: &super::support::Received,
+    is: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let posted = || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(line, _)| line.starts_with("POST /flux"))
+            .map(|(_, body)| body.clone())
+            .collect::<Vec<serde_json::Value>>()
+    };
+    super::support::eventually(
+        "the event",
+        std::time::Duration::from_secs(20),
+        || async { posted() },
+        |e: &Vec<serde_json::Value>| e.iter().any(&is),
+    )
+    .await;
+    posted().into_iter().find(|b| is(b)).unwrap()
+}
+
 /// A GitRepository other than the root's, as `flux create source git` writes it, and a
 /// Kustomization of its `./deploy`.
 fn further(name: &str, url: &str) -> String {
@@ -880,12 +907,15 @@ async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commit
     );
     let podinfo = further("podinfo", &apps.url());
     let missing = further("missing", "file:///nonexistent/fleet.git");
+    let (base, received) = super::support::recorder().await;
+    let alert = source_alert(&base, "podinfo");
     let root = tempfile::tempdir().unwrap();
     let files = layout(
         "",
         &[
             ("clusters/prod/podinfo.yaml", podinfo.as_str()),
             ("clusters/prod/missing.yaml", missing.as_str()),
+            ("clusters/prod/alert.yaml", alert.as_str()),
         ],
     );
     let root_commit = commit(&remote, &files, "bootstrap with podinfo");
@@ -941,6 +971,8 @@ async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commit
         })
     })
     .await;
+    // Its Alerts hear of the new commit as source-controller tells them.
+    new_artifact_posted(&received, "podinfo", "podinfo 2", &second).await;
     // The GitRepository's spec.ignore left ignored.yaml out: the build fails naming it, the
     // cluster keeps the first commit's objects.
     let u = unit(&d, "flux-system/podinfo");
