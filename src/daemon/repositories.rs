@@ -51,8 +51,8 @@ pub struct Moved {
     pub commit: CommitId,
     /// The commit's message (empty when it cannot be read).
     pub message: String,
-    /// The branch it tracks, when it tracks one (for Flux's `main@sha1:<commit>`).
-    pub branch: Option<String>,
+    /// What it tracks (`branch main`, …), for Flux's revision (`main@sha1:<commit>`).
+    pub tracks: String,
 }
 
 impl Further {
@@ -118,7 +118,7 @@ impl Further {
                         repository: id.clone(),
                         commit: snapshot.commit.clone(),
                         message,
-                        branch: e.repo.tracks().strip_prefix("branch ").map(str::to_owned),
+                        tracks: e.repo.tracks(),
                     });
                     e.snapshot = Arc::new(snapshot);
                 }

@@ -75,6 +75,17 @@ pub struct Verify {
     pub secret_ref: super::kustomization::LocalRef,
 }
 
+/// A commit as Flux writes a GitRepository's revision: `<branch>@sha1:<commit>` when the
+/// repository tracks a branch, `sha1:<commit>` otherwise; `tracks` as
+/// [`GitRepository::tracks`] says it (`branch main`, `tag v1.2.0`, …).
+#[must_use]
+pub fn revision(tracks: &str, commit: &str) -> String {
+    match tracks.strip_prefix("branch ") {
+        Some(branch) => format!("{branch}@sha1:{commit}"),
+        None => format!("sha1:{commit}"),
+    }
+}
+
 impl GitRepository {
     /// Reads a `source.toolkit.fluxcd.io/v1` GitRepository; the error names the object and
     /// the field.

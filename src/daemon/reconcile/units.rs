@@ -97,10 +97,7 @@ impl Reconciler {
         let now = self.now();
         for m in &r.moved {
             info!(repository = %m.repository, commit = %short(&m.commit), "GitRepository moved; building its Kustomizations again");
-            let revision = match &m.branch {
-                Some(b) => format!("{b}@sha1:{}", m.commit),
-                None => format!("sha1:{}", m.commit),
-            };
+            let revision = crate::flux::source::revision(&m.tracks, m.commit.as_str());
             let event = notifications::source_event(&m.repository, Ok(&m.message), &revision, &now);
             self.send(event);
         }
@@ -189,22 +186,16 @@ impl Reconciler {
 
     /// A commit of the repository fledge runs on as Flux writes a revision.
     pub(super) fn root_revision(&self, commit: &CommitId) -> String {
-        match &self.config.source.reference {
-            crate::source::Reference::Branch(b) => format!("{b}@sha1:{commit}"),
-            _ => format!("sha1:{commit}"),
-        }
+        let tracks = self.config.source.reference.to_string();
+        crate::flux::source::revision(&tracks, commit.as_str())
     }
 
     /// A commit of `unit`'s repository as Flux writes a revision: `main@sha1:<commit>` for a
     /// branch, `sha1:<commit>` otherwise.
     fn flux_revision(&self, unit: &SyncUnit, commit: &CommitId) -> String {
-        let branch = match &unit.source {
-            Some(s) => s.tracks.strip_prefix("branch ").map(str::to_owned),
-            None => return self.root_revision(commit),
-        };
-        match branch {
-            Some(b) => format!("{b}@sha1:{commit}"),
-            None => format!("sha1:{commit}"),
+        match &unit.source {
+            Some(s) => crate::flux::source::revision(&s.tracks, commit.as_str()),
+            None => self.root_revision(commit),
         }
     }
 
