@@ -69,16 +69,20 @@ impl Further {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// When the next poll is due (`None`: nothing to poll, or a poll is under way: the lock is
-    /// not waited for, so that the reconciler never waits on a remote).
+    /// The entries, unless a poll holds them: what the reconciler's own task asks never waits
+    /// on a remote.
+    fn entries_now(&self) -> Option<std::sync::MutexGuard<'_, BTreeMap<Id, Entry>>> {
+        match self.entries.try_lock() {
+            Ok(e) => Some(e),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// When the next poll is due (`None`: nothing to poll, or a poll is under way).
     #[must_use]
     pub fn due(&self) -> Option<Instant> {
-        let entries = match self.entries.try_lock() {
-            Ok(e) => e,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        entries
+        self.entries_now()?
             .values()
             .filter(|e| !e.repo.spec.suspend)
             .map(|e| e.polled + e.repo.interval())
@@ -86,14 +90,10 @@ impl Further {
     }
 
     /// Forgets the repositories no unit is built from any more (at the next build when a poll
-    /// is under way: the reconciler never waits on a remote).
+    /// is under way).
     pub fn retain(&self, used: &BTreeSet<Id>) {
-        match self.entries.try_lock() {
-            Ok(mut e) => e.retain(|id, _| used.contains(id)),
-            Err(std::sync::TryLockError::Poisoned(e)) => {
-                e.into_inner().retain(|id, _| used.contains(id));
-            }
-            Err(std::sync::TryLockError::WouldBlock) => {}
+        if let Some(mut e) = self.entries_now() {
+            e.retain(|id, _| used.contains(id));
         }
     }
 
