@@ -389,6 +389,7 @@ impl SimCluster {
         }
         self.last_tick = Some(now);
         self.scale_by_hpas(now)?;
+        self.establish_crds()?;
         let deployments: Vec<ObjectKey> = self
             .objects
             .keys()
@@ -423,6 +424,49 @@ impl SimCluster {
             } else {
                 continue;
             };
+            self.set_status(&key, status)?;
+        }
+        Ok(())
+    }
+
+    /// CustomResourceDefinitions get the status the API server gives one whose names do not
+    /// conflict (`NamesAccepted`, then `Established`), which kstatus reads.
+    fn establish_crds(&mut self) -> Result<(), Error> {
+        let crds: Vec<(ObjectKey, Value)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == "apiextensions.k8s.io" && k.kind == "CustomResourceDefinition"
+            })
+            .map(|(k, v)| (k.clone(), v.value()))
+            .collect();
+        for (key, crd) in crds {
+            // Every version objects were ever stored as, as the API server keeps them.
+            let mut stored: Vec<&Value> = crd["status"]["storedVersions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            let storage = crd["spec"]["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v["storage"] == true)
+                .map(|v| &v["name"]);
+            for v in storage {
+                if !stored.contains(&v) {
+                    stored.push(v);
+                }
+            }
+            let status = json!({
+                "acceptedNames": crd["spec"]["names"],
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                     "message": "no conflicts found"},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                     "message": "the initial names have been accepted"}],
+                "storedVersions": stored,
+            });
             self.set_status(&key, status)?;
         }
         Ok(())

@@ -101,6 +101,36 @@ fn deployments_become_ready_after_the_delay() {
 }
 
 #[test]
+fn crds_are_established_and_keep_every_stored_version() {
+    let mut sim = SimCluster::new(secs(5));
+    let crd = |storage: &str| {
+        let version =
+            |name: &str| json!({"name": name, "served": true, "storage": name == storage});
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets"},
+                "versions": [version("v1"), version("v2")]}})
+    };
+    let key = ObjectKey::of(&crd("v1")).unwrap();
+    sim.apply(crd("v1"), secs(0)).unwrap();
+    sim.tick(secs(0)).unwrap();
+    let status = &sim.get(&key).unwrap()["status"];
+    let established = &status["conditions"][1];
+    assert_eq!(
+        (&established["type"], &established["status"]),
+        (&json!("Established"), &json!("True"))
+    );
+    assert_eq!(status["acceptedNames"]["plural"], "widgets");
+    sim.apply(crd("v2"), secs(1)).unwrap();
+    sim.tick(secs(1)).unwrap();
+    assert_eq!(
+        sim.get(&key).unwrap()["status"]["storedVersions"],
+        json!(["v1", "v2"])
+    );
+}
+
+#[test]
 fn annotated_pods_never_become_ready_and_miss_the_deadline() {
     let mut sim = SimCluster::new(secs(1));
     let mut d = deployment("web:bad");
