@@ -76,6 +76,9 @@ struct UnitRun {
     urgent: bool,
     /// Since when it waits for its objects' health, applied at the commit.
     health_since: Option<Instant>,
+    /// Its objects were applied at the commit (healthy or not): the Kustomizations it declares
+    /// exist, as Flux creates them before it waits for anything.
+    put: bool,
 }
 
 /// The reconciler's state and edges.

@@ -1000,23 +1000,32 @@ async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commit
     d.stop().await;
 }
 
-/// Kyverno's `ClusterPolicy` CustomResourceDefinition, as the cluster has it once Kyverno is
-/// installed (its HelmRelease is not applied by fledge yet).
-fn kyverno_installed(cluster_dir: &std::path::Path) {
-    use fledge::cluster::{Cluster as _, SimHandle, sim::SimCluster};
-    let sim = SimCluster::open(cluster_dir, std::time::Duration::ZERO).unwrap();
-    let crd = serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "clusterpolicies.kyverno.io"},
-        "spec": {
-            "group": "kyverno.io", "scope": "Cluster",
-            "names": {"kind": "ClusterPolicy", "plural": "clusterpolicies", "singular": "clusterpolicy", "listKind": "ClusterPolicyList"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
-        },
-    });
-    let rt = tokio::runtime::Handle::current();
-    tokio::task::block_in_place(|| rt.block_on(SimHandle::new(sim).apply(&[crd]))).unwrap();
+/// The example with Kyverno's `ClusterPolicy` CustomResourceDefinition in Git where the example
+/// installs Kyverno from an OCIRepository, which fledge does not fetch yet.
+fn kyverno_from_git(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: clusterpolicies.kyverno.io}\nspec:\n  group: kyverno.io\n  scope: Cluster\n  names: {kind: ClusterPolicy, plural: clusterpolicies, singular: clusterpolicy, listKind: ClusterPolicyList}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n";
+    files.retain(|(p, _)| !p.starts_with("infrastructure/kyverno/"));
+    files.push(("infrastructure/kyverno/crd.yaml".into(), crd.into()));
+    files.push((
+        "infrastructure/kyverno/kustomization.yaml".into(),
+        "resources: [crd.yaml]\n".into(),
+    ));
+    files
+}
+
+/// Flux's multi-tenancy example, its tenant's GitRepository naming `tenant` (a local copy of
+/// the example's `dev-team` branch) where it names GitHub.
+fn multi_tenancy(tenant: &Remote) -> Vec<(String, String)> {
+    example("flux2-multi-tenancy")
+        .into_iter()
+        .map(|(p, c)| {
+            let c = c.replace(
+                "https://github.com/fluxcd/flux2-multi-tenancy",
+                &tenant.url(),
+            );
+            (p, c)
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1032,34 +1041,54 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
         &tenant.person(),
         &["push", "--quiet", "origin", "HEAD:dev-team"],
     );
-    // The tenant's GitRepository names the example's GitHub repository; here, a local copy.
-    let files: Vec<(String, String)> = example("flux2-multi-tenancy")
-        .into_iter()
-        .map(|(p, c)| {
-            let c = c.replace(
-                "https://github.com/fluxcd/flux2-multi-tenancy",
-                &tenant.url(),
-            );
-            (p, c)
-        })
-        .collect();
-    commit(&remote, &files, "the example");
+    commit(&remote, &multi_tenancy(&tenant), "the example");
     let root = tempfile::tempdir().unwrap();
-    kyverno_installed(&root.path().join("cluster"));
     let d = daemon(&remote, root.path(), "clusters/staging")
         .in_process()
         .await;
-    // The tenant's Kustomization is made by `tenants`, which waits for the policies that
-    // restrict tenants: it is first synced once `tenants` applied it.
+    // Kyverno's controller comes from an OCIRepository, which fledge does not fetch yet: its
+    // Kustomization fails, naming it, and `kyverno` (spec.wait) waits for it, as Flux's does
+    // for a Kustomization it applied. The tenants wait for the policies that restrict them.
+    d.until("kyverno waits for its controller", |d| {
+        unit_is(d, "flux-system/kyverno", |u| {
+            u.message
+                .contains("Kustomization/flux-system/kyverno-controller (InProgress)")
+        })
+    })
+    .await;
+    let controller = unit(&d, "flux-system/kyverno-controller");
+    assert!(
+        controller
+            .message
+            .contains("OCIRepository flux-system/kyverno-controller is not followed"),
+        "{controller:?}"
+    );
+    let tenants = unit(&d, "flux-system/tenants");
+    assert_eq!(tenants.reason.as_str(), "DependencyNotReady", "{tenants:?}");
+    assert!(d.get("", "ServiceAccount", "apps", "dev-team").is_none());
+    // With Kyverno's CRD from Git, the policies and then the tenant follow.
+    commit(
+        &remote,
+        &kyverno_from_git(multi_tenancy(&tenant)),
+        "Kyverno from Git",
+    );
     d.until("dev-team synced", |d| {
         unit_is(d, "apps/dev-team", |u| u.ready)
     })
     .await;
+    tenant_synced(&d, &tenant_commit);
+    d.stop().await;
+}
+
+/// What the multi-tenancy example's tenant has once it synced from `tenant_commit`.
+fn tenant_synced(d: &super::support::daemon::InProcess, tenant_commit: &str) {
     let synced = |name: &str| {
-        let t = unit(&d, name).last_transition_time;
+        let t = unit(d, name).last_transition_time;
         assert!(!t.is_empty(), "{name}");
         t
     };
+    // The tenant's Kustomization is made by `tenants`: it is first synced once `tenants`
+    // applied it.
     assert!(synced("flux-system/tenants") <= synced("apps/dev-team"));
     let status = d.shared.sync().clone();
     let units: Vec<(&str, &str)> = status
@@ -1068,35 +1097,22 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
         .map(|u| (u.name.as_str(), u.reason.as_str()))
         .collect();
     // gotk-sync.yaml is the placeholder `flux bootstrap` fills in: the root path is `root`.
-    // Kyverno's controller comes from an OCIRepository, which fledge does not fetch yet: its
-    // Kustomization fails alone, naming it.
     assert_eq!(
         units,
         [
             ("root", "Ready"),
             ("flux-system/kyverno", "Ready"),
-            ("flux-system/kyverno-controller", "RenderFailed"),
             ("apps/dev-team", "Ready"),
             ("flux-system/kyverno-policies", "Ready"),
             ("flux-system/tenants", "Ready"),
         ],
         "{status:#?}"
     );
-    assert!(
-        status.units[2]
-            .message
-            .contains("OCIRepository flux-system/kyverno-controller is not followed"),
-        "{}",
-        status.units[2].message
-    );
     // The tenant's Kustomization is built from its own repository's branch (its path patched
     // to ./staging by the platform repository), and reports that repository's commit.
-    let dev = unit(&d, "apps/dev-team");
+    let dev = unit(d, "apps/dev-team");
     assert_eq!(dev.path, "staging");
-    assert_eq!(
-        dev.last_applied_revision.as_deref(),
-        Some(tenant_commit.as_str())
-    );
+    assert_eq!(dev.last_applied_revision.as_deref(), Some(tenant_commit));
     assert_eq!(
         dev.source.as_deref(),
         Some("GitRepository apps/dev-team (branch dev-team)")
@@ -1115,7 +1131,6 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
         "{:?}",
         status.notices
     );
-    d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1295,5 +1310,56 @@ async fn force_creates_anew_an_object_whose_immutable_field_changed_and_only_the
     let web = d.get("apps", "Deployment", "shop", "web").unwrap();
     assert_ne!(web["metadata"]["uid"], first);
     assert_eq!(web["spec"]["selector"]["matchLabels"]["app"], "web2");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_includes_the_kustomizations_a_kustomization_declares() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    // infrastructure waits for what it applies, the Kustomization `cache` among it, whose path
+    // is not in the repository yet.
+    let cache = kustomization("cache", "./cache", "");
+    let files = infrastructure_waits(layout("", &[("infrastructure/cache.yaml", &cache)]));
+    commit(&remote, &files, "a Kustomization of a path still to come");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    until_reason(&d, "cache failed", "flux-system/cache", "RenderFailed").await;
+    d.until("infrastructure waits for cache", |d| {
+        unit_is(d, "flux-system/infrastructure", |u| {
+            u.reason.as_str() == "Progressing"
+                && u.message
+                    .contains("Kustomization/flux-system/cache (InProgress)")
+        })
+    })
+    .await;
+    assert!(d.get("", "Namespace", "", "shop").is_some(), "applied");
+    let apps = unit(&d, "flux-system/apps");
+    assert_eq!(apps.reason.as_str(), "DependencyNotReady", "{apps:?}");
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_none());
+    // Once cache syncs, infrastructure is healthy and apps follows.
+    let files = layout(
+        "",
+        &[
+            ("infrastructure/cache.yaml", &cache),
+            ("cache/redis.yaml", &config_map("redis", "shop")),
+        ],
+    );
+    let c = commit(&remote, &infrastructure_waits(files), "the cache's path");
+    d.until("all synced", |d| {
+        let s = d.shared.sync();
+        s.ready && s.commit.as_deref() == Some(c.as_str())
+    })
+    .await;
+    for name in ["flux-system/cache", "flux-system/infrastructure"] {
+        let u = unit(&d, name);
+        assert_eq!(
+            u.last_applied_revision.as_deref(),
+            Some(c.as_str()),
+            "{u:?}"
+        );
+    }
+    assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
     d.stop().await;
 }

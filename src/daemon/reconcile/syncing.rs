@@ -195,6 +195,7 @@ impl Reconciler {
                     failures: old.map_or(0, |o| o.failures),
                     urgent: old.is_some_and(|o| o.urgent),
                     health_since: old.and_then(|o| o.health_since),
+                    put: old.is_some_and(|o| o.put),
                     unit,
                 }
             })

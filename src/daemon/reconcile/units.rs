@@ -41,6 +41,8 @@ struct Turn {
     urgent: bool,
     /// Since when it waits for its objects' health, applied at the commit.
     health_since: Option<Instant>,
+    /// Its objects were applied at the commit, healthy or not.
+    put: bool,
 }
 
 impl Reconciler {
@@ -129,6 +131,7 @@ impl Reconciler {
             let run = &mut d.units[i];
             (run.next, run.failures, run.urgent) = (turn.next, turn.failures, turn.urgent);
             run.health_since = turn.health_since;
+            run.put |= turn.put;
             let before = self.unit_status.get(&run.unit.name).cloned();
             let before = before.unwrap_or_else(|| UnitStatus {
                 name: run.unit.name.clone(),
@@ -222,6 +225,7 @@ impl Reconciler {
             failures: 0,
             urgent,
             health_since: None,
+            put: false,
         };
         match &unit.hold {
             Some(Hold::Suspended) => {
@@ -262,6 +266,7 @@ impl Reconciler {
                 failures,
                 urgent: true,
                 health_since: None,
+                put: false,
             };
         }
         if let Some(since) = d.units[i].health_since {
@@ -277,6 +282,7 @@ impl Reconciler {
                 failures: 0,
                 urgent: false,
                 health_since: None,
+                put: true,
             },
             Err((why, disposition)) => {
                 let failures = d.units[i].failures.saturating_add(1);
@@ -289,6 +295,7 @@ impl Reconciler {
                     failures,
                     urgent: true,
                     health_since: None,
+                    put: false,
                 }
             }
         }
@@ -312,6 +319,7 @@ impl Reconciler {
                 failures,
                 urgent: true,
                 health_since: None,
+                put: true,
             }
         };
         let assessment = match self.assess(d, unit).await {
@@ -327,6 +335,7 @@ impl Reconciler {
                 failures: 0,
                 urgent: false,
                 health_since: None,
+                put: true,
             },
             Verdict::Failed => fail(NotReady::new(
                 SyncReason::HealthCheckFailed,
@@ -354,6 +363,7 @@ impl Reconciler {
                     failures: d.units[i].failures,
                     urgent: true,
                     health_since: Some(since),
+                    put: true,
                 }
             }
         }
@@ -367,7 +377,7 @@ impl Reconciler {
                 format!("spec.healthCheckExprs: {e}"),
             )
         })?;
-        let refs: Vec<ObjectRef> = if unit.health.all {
+        let mut refs: Vec<ObjectRef> = if unit.health.all {
             d.plain
                 .iter()
                 .filter(|o| in_unit(unit, o))
@@ -376,7 +386,19 @@ impl Reconciler {
         } else {
             unit.health.checks.clone()
         };
-        let mut live = Vec::new();
+        // Flux applies the Kustomizations a unit declares and waits for them as for any object
+        // it applied; fledge keeps them as units, so their health is their unit's status.
+        let mut live: Vec<serde_json::Value> = d
+            .units
+            .iter()
+            .map(|u| &u.unit)
+            .filter(|u| {
+                (unit.health.all && u.parent.as_ref() == Some(&unit.name))
+                    || refs.iter().any(|r| names_unit(r, u))
+            })
+            .map(|u| self.kustomization_now(d, u))
+            .collect();
+        refs.retain(|r| !d.units.iter().any(|u| names_unit(r, &u.unit)));
         let mut absent = Vec::new();
         for r in &refs {
             match self.exec.cluster.get(r).await {
@@ -429,16 +451,19 @@ impl Reconciler {
             .collect();
         // Flux creates a Kustomization only when the one declaring it applies it: a unit never
         // applied waits until that one applied the commit (the policies and rights it sets up
-        // come first), and then goes on its own.
+        // come first; healthy or not yet, as Flux creates it before it waits), and then goes on
+        // its own.
         let applied_before = self
             .unit_status
             .get(&unit.name)
             .is_some_and(|s| s.last_applied_revision.is_some());
         if let Some(parent) = unit.parent.as_ref().filter(|_| !applied_before) {
-            let applied = self
-                .unit_status
-                .get(parent)
-                .is_some_and(|s| s.last_applied_revision.as_ref() == Some(built_from(parent)));
+            let put = d.units.iter().any(|u| &u.unit.name == parent && u.put);
+            let applied = put
+                || self
+                    .unit_status
+                    .get(parent)
+                    .is_some_and(|s| s.last_applied_revision.as_ref() == Some(built_from(parent)));
             if !applied {
                 pending.push(format!("'{parent}' has not applied this Kustomization yet"));
             }
@@ -465,14 +490,7 @@ impl Reconciler {
         dep: &str,
         expr: &str,
     ) -> Result<(), String> {
-        let object = |u: &SyncUnit| {
-            let mut o = u.declared.clone();
-            o["metadata"]["generation"] = 1.into();
-            if let Some(s) = self.unit_status.get(&u.name) {
-                o["status"] = s.flux_status(|c| self.flux_revision(u, c));
-            }
-            o
-        };
+        let object = |u: &SyncUnit| self.kustomization(u);
         let dep_unit = d
             .units
             .iter()
@@ -485,6 +503,38 @@ impl Reconciler {
             Ok(false) => Err(format!("'{dep}' is not ready according to readyExpr eval")),
             Err(e) => Err(format!("'{dep}': readyExpr: {e}")),
         }
+    }
+
+    /// `u`'s Kustomization as written, with the status fledge keeps of it as Flux writes it.
+    fn kustomization(&self, u: &SyncUnit) -> serde_json::Value {
+        let mut o = u.declared.clone();
+        o["metadata"]["generation"] = 1.into();
+        if let Some(s) = self.unit_status.get(&u.name) {
+            o["status"] = s.flux_status(|c| self.flux_revision(u, c));
+        }
+        o
+    }
+
+    /// `u`'s Kustomization as a unit waiting for it reads its health: as [`Self::kustomization`],
+    /// but not ready until it is ready at the commit it is built from (Flux's kstatus waits for
+    /// a Kustomization's `Ready` condition at its latest generation).
+    fn kustomization_now(&self, d: &Declared, u: &SyncUnit) -> serde_json::Value {
+        let mut o = self.kustomization(u);
+        let status = self.unit_status.get(&u.name);
+        let current = status.is_some_and(|s| {
+            s.ready && s.last_applied_revision.as_ref() == Some(revision(&d.commit, u))
+        });
+        if !current {
+            let message = match status {
+                Some(s) if !s.ready => format!("{}: {}", s.reason.as_str(), s.message),
+                _ => format!("not synced at {} yet", short(revision(&d.commit, u))),
+            };
+            o["status"]["observedGeneration"] = 1.into();
+            o["status"]["conditions"] = serde_json::json!([{
+                "type": "Ready", "status": "False", "reason": "Progressing", "message": message,
+            }]);
+        }
+        o
     }
 
     /// Applies and prunes a unit; a failure says why, and whether trying again soon may help.
@@ -786,6 +836,13 @@ fn declared_keys(d: &Declared) -> BTreeSet<ObjectKey> {
         .chain(d.owned.iter().cloned())
         .chain(d.units.iter().flat_map(|u| u.unit.keys.iter().cloned()))
         .collect()
+}
+
+/// Whether `r` names the Kustomization of `u`.
+fn names_unit(r: &ObjectRef, u: &SyncUnit) -> bool {
+    r.kind == "Kustomization"
+        && r.api_version.starts_with("kustomize.toolkit.fluxcd.io/")
+        && u.name == format!("{}/{}", r.namespace, r.name)
 }
 
 /// Whether `o` is `unit`'s; an object without a name is the root's (the cluster refuses it).
