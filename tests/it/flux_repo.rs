@@ -741,7 +741,7 @@ async fn flux_alerts_get_each_kustomizations_events_and_a_flux_receiver_is_serve
 
 /// Every file of the repository copy `tests/data/flux/<name>`, relative to it (its licence
 /// files left out).
-fn example(name: &str) -> Vec<(String, String)> {
+pub(crate) fn example(name: &str) -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/flux")
         .join(name);
@@ -1002,7 +1002,7 @@ async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commit
 
 /// The example with Kyverno's `ClusterPolicy` CustomResourceDefinition in Git where the example
 /// installs Kyverno from an OCIRepository, which fledge does not fetch yet.
-fn kyverno_from_git(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn kyverno_from_git(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: clusterpolicies.kyverno.io}\nspec:\n  group: kyverno.io\n  scope: Cluster\n  names: {kind: ClusterPolicy, plural: clusterpolicies, singular: clusterpolicy, listKind: ClusterPolicyList}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n";
     files.retain(|(p, _)| !p.starts_with("infrastructure/kyverno/"));
     files.push(("infrastructure/kyverno/crd.yaml".into(), crd.into()));
@@ -1013,16 +1013,13 @@ fn kyverno_from_git(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
     files
 }
 
-/// Flux's multi-tenancy example, its tenant's GitRepository naming `tenant` (a local copy of
-/// the example's `dev-team` branch) where it names GitHub.
-fn multi_tenancy(tenant: &Remote) -> Vec<(String, String)> {
+/// Flux's multi-tenancy example, its tenant's GitRepository naming `tenant` (the URL of a local
+/// copy of the example's `dev-team` branch) where it names GitHub.
+pub(crate) fn multi_tenancy(tenant: &str) -> Vec<(String, String)> {
     example("flux2-multi-tenancy")
         .into_iter()
         .map(|(p, c)| {
-            let c = c.replace(
-                "https://github.com/fluxcd/flux2-multi-tenancy",
-                &tenant.url(),
-            );
+            let c = c.replace("https://github.com/fluxcd/flux2-multi-tenancy", tenant);
             (p, c)
         })
         .collect()
@@ -1041,7 +1038,7 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
         &tenant.person(),
         &["push", "--quiet", "origin", "HEAD:dev-team"],
     );
-    commit(&remote, &multi_tenancy(&tenant), "the example");
+    commit(&remote, &multi_tenancy(&tenant.url()), "the example");
     let root = tempfile::tempdir().unwrap();
     let d = daemon(&remote, root.path(), "clusters/staging")
         .in_process()
@@ -1069,7 +1066,7 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
     // With Kyverno's CRD from Git, the policies and then the tenant follow.
     commit(
         &remote,
-        &kyverno_from_git(multi_tenancy(&tenant)),
+        &kyverno_from_git(multi_tenancy(&tenant.url())),
         "Kyverno from Git",
     );
     d.until("dev-team synced", |d| {

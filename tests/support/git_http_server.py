@@ -4,6 +4,7 @@
 Usage: git_http_server.py PROJECT_ROOT USER TOKEN
 Prints the port it listens on (127.0.0.1), then serves until killed. Requests without the
 right `Authorization: Basic` header get 401 with a `WWW-Authenticate` challenge, as a forge does.
+An empty TOKEN serves without authentication, as a public repository is served.
 """
 import base64, http.server, os, subprocess, sys
 
@@ -16,7 +17,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def handle_git(self):
-        if self.headers.get('Authorization') != expected:
+        if token and self.headers.get('Authorization') != expected:
             self.send_response(401)
             self.send_header('WWW-Authenticate', 'Basic realm="git"')
             self.send_header('Content-Length', '0')

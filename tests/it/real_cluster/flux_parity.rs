@@ -23,20 +23,22 @@ use crate::support::testcluster::{TestCluster, or_skip};
 
 /// The labels kustomize-controller sets on everything it applies (fluxcd/pkg/ssa
 /// `SetOwnerLabels`), with the Kustomization's name and namespace.
-const FLUX_LABELS: [&str; 2] = [
+pub(super) const FLUX_LABELS: [&str; 2] = [
     "kustomize.toolkit.fluxcd.io/name",
     "kustomize.toolkit.fluxcd.io/namespace",
 ];
 
 /// The fields kustomize-controller owns that Git does not set: its labels, and the defaults it
 /// fills in before the apply (fluxcd/pkg/ssa `normalize`: a port's `protocol`; the typed round
-/// trip's empty `strategy` and `resources`). Documented in docs/flux-parity.md.
-const FLUX_ONLY_FIELDS: [&str; 5] = [
+/// trip's empty `strategy` and `resources`, and a Namespace's empty `spec`). Documented in
+/// docs/flux-parity.md.
+pub(super) const FLUX_ONLY_FIELDS: [&str; 6] = [
     "f:kustomize.toolkit.fluxcd.io/name",
     "f:kustomize.toolkit.fluxcd.io/namespace",
     "f:protocol",
     "f:strategy",
     "f:resources",
+    "f:spec",
 ];
 
 /// The kinds the repository declares, as kubectl names them.
@@ -192,7 +194,11 @@ fn objects_in(c: &TestCluster, ns: &str) -> BTreeMap<Id, Value> {
 /// fields, generation, status, a Service's cluster IPs), its namespace `ns` written
 /// `<namespace>` wherever it appears, and the labels in `controller` set aside: returned with
 /// the object.
-fn normalised(o: &Value, ns: &str, controller: &[&str]) -> (Value, BTreeMap<String, String>) {
+pub(super) fn normalised(
+    o: &Value,
+    ns: &str,
+    controller: &[&str],
+) -> (Value, BTreeMap<String, String>) {
     let mut o = o.clone();
     let meta = o["metadata"].as_object_mut().unwrap();
     for k in [
@@ -211,6 +217,10 @@ fn normalised(o: &Value, ns: &str, controller: &[&str]) -> (Value, BTreeMap<Stri
                 set_aside.insert((*k).to_owned(), v.as_str().unwrap_or_default().to_owned());
             }
         }
+        // Labels that were only the controller's (the server stores no empty map).
+        if labels.is_empty() && !set_aside.is_empty() {
+            meta.remove("labels");
+        }
     }
     let o_map = o.as_object_mut().unwrap();
     o_map.remove("status");
@@ -225,7 +235,11 @@ fn normalised(o: &Value, ns: &str, controller: &[&str]) -> (Value, BTreeMap<Stri
 /// The managers of `o`'s fields: (manager, operation, subresource) each, `sync` written
 /// `<sync>`; and the fields `sync` owns, without the leaves named in `only` (those it owns with
 /// nothing below them).
-fn managers(o: &Value, sync: &str, only: &[&str]) -> (Vec<(String, String, String)>, Value) {
+pub(super) fn managers(
+    o: &Value,
+    sync: &str,
+    only: &[&str],
+) -> (Vec<(String, String, String)>, Value) {
     let mut owned = Value::Null;
     let list = o["metadata"]["managedFields"]
         .as_array()
@@ -244,16 +258,18 @@ fn managers(o: &Value, sync: &str, only: &[&str]) -> (Vec<(String, String, Strin
     (list, owned)
 }
 
-/// `v` (a managed-fields tree) without the keys in `leaves` that have nothing below them.
+/// `v` (a managed-fields tree) without the keys in `leaves` that have nothing below them, and
+/// without what held only those (Flux's labels on an object Git gives no label).
 fn without_leaves(v: &Value, leaves: &[&str]) -> Value {
+    let empty = |v: &Value| v.as_object().is_some_and(serde_json::Map::is_empty);
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, v)| {
-                    !(leaves.contains(&k.as_str())
-                        && v.as_object().is_some_and(serde_json::Map::is_empty))
+                .filter_map(|(k, v)| {
+                    let below = without_leaves(v, leaves);
+                    let dropped = empty(&below) && (leaves.contains(&k.as_str()) || !empty(v));
+                    (!dropped).then(|| (k.clone(), below))
                 })
-                .map(|(k, v)| (k.clone(), without_leaves(v, leaves)))
                 .collect(),
         ),
         v => v.clone(),

@@ -10,6 +10,7 @@ mod conditions;
 mod demo;
 mod faults;
 mod flux_apply;
+mod flux_layouts;
 mod flux_parity;
 mod install;
 mod leadership;

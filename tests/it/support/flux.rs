@@ -224,7 +224,7 @@ impl Flux {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
             "metadata": {"name": name, "namespace": ns},
-            "spec": {"url": format!("http://127.0.0.1:{}/remote.git", server.port),
+            "spec": {"url": server.url(),
                      "interval": "10m", "ref": {"branch": "main"},
                      "secretRef": {"name": format!("{name}-auth")}},
         }));
@@ -418,7 +418,7 @@ fn ready(o: &Value) -> bool {
 
 /// An inventory id, `<namespace>_<name>_<group>_<kind>` (Flux's cli-utils ObjMetadata), as
 /// (group, kind, namespace, name).
-fn inventory_entry(id: &str) -> (String, String, String, String) {
+pub(crate) fn inventory_entry(id: &str) -> (String, String, String, String) {
     // Names and namespaces hold no `_`; groups neither.
     let parts: Vec<&str> = id.split('_').collect();
     assert_eq!(parts.len(), 4, "inventory id {id}");
@@ -439,8 +439,21 @@ pub(crate) struct GitServer {
 }
 
 impl GitServer {
+    /// `remote` served to anyone, as a public repository is.
+    pub(crate) fn public(remote: &Remote) -> Self {
+        Self::serve(remote, String::new())
+    }
+
+    /// The URL of the repository.
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/remote.git", self.port)
+    }
+
     fn start(remote: &Remote) -> Self {
-        let token = format!("flux-{}", free_port());
+        Self::serve(remote, format!("flux-{}", free_port()))
+    }
+
+    fn serve(remote: &Remote, token: String) -> Self {
         let mut child = Command::new("python3")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/git_http_server.py"))
             .arg(remote.dir.path())

@@ -23,7 +23,7 @@ use serde_json::Value;
 pub(crate) struct TestCluster {
     /// Its directory: `kubeconfig` and the component logs.
     pub(crate) dir: PathBuf,
-    _child: Child,
+    child: Child,
 }
 
 static CLUSTER: OnceLock<Option<TestCluster>> = OnceLock::new();
@@ -67,8 +67,8 @@ fn logs(dir: &Path) -> String {
     out
 }
 
-fn start(binary: &Path) -> TestCluster {
-    let dir = std::env::temp_dir().join(format!("fledge-testcluster-{}", std::process::id()));
+fn start(binary: &Path, name: &str) -> TestCluster {
+    let dir = std::env::temp_dir().join(format!("fledge-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let started = std::time::SystemTime::now();
     let mut child = Command::new(binary)
@@ -97,7 +97,7 @@ fn start(binary: &Path) -> TestCluster {
             logs(&dir)
         ),
     }
-    TestCluster { dir, _child: child }
+    TestCluster { dir, child }
 }
 
 /// The one line a test binary says when it skips the real-cluster tests.
@@ -110,7 +110,7 @@ const SKIPPED: &str = "real-cluster tests SKIPPED: the test control plane could 
 pub(crate) fn or_skip() -> Option<&'static TestCluster> {
     CLUSTER
         .get_or_init(|| match binary() {
-            Ok(binary) => Some(start(&binary)),
+            Ok(binary) => Some(start(&binary, "testcluster")),
             Err(said) if std::env::var("CI").as_deref() == Ok("true") => panic!(
                 "the real-cluster tests need the test control plane, built from Go modules with \
                  Go 1.26 (see docs/testing.md), and under CI=true they are never skipped:\n{said}"
@@ -121,6 +121,23 @@ pub(crate) fn or_skip() -> Option<&'static TestCluster> {
             }
         })
         .as_ref()
+}
+
+/// A control plane of its own, for a test whose objects would meet another's (fixed
+/// namespaces, cluster-wide objects), named `name`; stopped when dropped. `None` where the
+/// real-cluster tests are skipped (see [`or_skip`]).
+pub(crate) fn another(name: &str) -> Option<TestCluster> {
+    or_skip()?;
+    let binary = binary().expect("built for the first control plane");
+    Some(start(&binary, name))
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl TestCluster {
