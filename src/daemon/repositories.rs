@@ -3,7 +3,9 @@
 //! first asks for it, polled again at its `spec.interval`, and given to builds as last fetched.
 //! A poll that fails keeps the last commit, as source-controller keeps its last artifact; a
 //! suspended GitRepository is not polled again. Credentials come from the Secret its
-//! `spec.secretRef` names, read again at each poll so that a rotated Secret is used.
+//! `spec.secretRef` names, and the keys `spec.verify` trusts from the Secret it names, both read
+//! again at each poll so that a rotated Secret is used; a commit they do not verify is never
+//! built, and the last verified one is kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use sha2::Digest as _;
 use crate::flux::{GitRepository, Id};
 use crate::ids::CommitId;
 use crate::rollout::targets::{ClusterData, Repositories};
+use crate::source::flux::Secrets;
 use crate::source::{self, Fetched, Snapshot, Source};
 
 /// The further repositories, fetched and polled.
@@ -137,10 +140,10 @@ impl Further {
 
     /// Polls one repository: its new commit, if it moved.
     fn poll(&self, e: &mut Entry) -> Result<Option<Snapshot>, String> {
-        let secret = self.secret(&e.repo)?;
-        let digest = digest(secret.as_ref());
+        let secrets = self.secret(&e.repo)?;
+        let digest = digest(&secrets);
         if digest != e.secret {
-            let (source, snapshot) = self.open(&e.repo, secret.as_ref())?;
+            let (source, snapshot) = self.open(&e.repo, &secrets)?;
             e.source = source;
             e.secret = digest;
             return Ok((snapshot.commit != e.snapshot.commit).then_some(snapshot));
@@ -152,29 +155,34 @@ impl Further {
         }
     }
 
-    /// The Secret `spec.secretRef` names, when it names one.
-    fn secret(&self, repo: &GitRepository) -> Result<Option<Value>, String> {
-        let Some(r) = &repo.spec.secret_ref else {
-            return Ok(None);
-        };
+    /// The Secrets `repo` names: `spec.secretRef`'s (which must exist) and
+    /// `spec.verify.secretRef`'s (whose absence `spec.verify` says).
+    fn secret(&self, repo: &GitRepository) -> Result<Secrets, String> {
         let ns = &repo.id.namespace;
-        match self.cluster.object("Secret", ns, &r.name) {
-            Ok(Some(s)) => Ok(Some(s)),
-            Ok(None) => Err(format!(
-                "GitRepository {}: spec.secretRef: Secret {ns}/{} does not exist; create it with the repository's credentials",
-                repo.id, r.name
-            )),
-            Err(e) => Err(format!("GitRepository {}: spec.secretRef: {e}", repo.id)),
-        }
+        let read = |field: &str, name: &str| {
+            self.cluster
+                .object("Secret", ns, name)
+                .map_err(|e| format!("GitRepository {}: {field}: {e}", repo.id))
+        };
+        let auth = match &repo.spec.secret_ref {
+            None => None,
+            Some(r) => Some(read("spec.secretRef", &r.name)?.ok_or_else(|| {
+                format!(
+                    "GitRepository {}: spec.secretRef: Secret {ns}/{} does not exist; create it with the repository's credentials",
+                    repo.id, r.name
+                )
+            })?),
+        };
+        let verify = match &repo.spec.verify {
+            None => None,
+            Some(v) => read("spec.verify.secretRef", &v.secret_ref.name)?,
+        };
+        Ok(Secrets { auth, verify })
     }
 
     /// Opens the source of `repo` and fetches the commit it tracks.
-    fn open(
-        &self,
-        repo: &GitRepository,
-        secret: Option<&Value>,
-    ) -> Result<(Source, Snapshot), String> {
-        let config = source::flux::config(repo, secret, &self.cache_dir)?;
+    fn open(&self, repo: &GitRepository, secrets: &Secrets) -> Result<(Source, Snapshot), String> {
+        let config = source::flux::config(repo, secrets, &self.cache_dir)?;
         let mut source = Source::open(config).map_err(|e| failure(repo, &e))?;
         match source.poll() {
             Ok(Fetched::New(s)) => Ok((source, s)),
@@ -192,15 +200,15 @@ impl Repositories for Further {
         if let Some(e) = self.entries().get(&repo.id).filter(|e| e.repo == *repo) {
             return Ok(e.snapshot.clone());
         }
-        let secret = self.secret(repo)?;
-        let (source, snapshot) = self.open(repo, secret.as_ref())?;
+        let secrets = self.secret(repo)?;
+        let (source, snapshot) = self.open(repo, &secrets)?;
         let snapshot = Arc::new(snapshot);
         self.entries().insert(
             repo.id.clone(),
             Entry {
                 repo: repo.clone(),
                 source,
-                secret: digest(secret.as_ref()),
+                secret: digest(&secrets),
                 snapshot: snapshot.clone(),
                 polled: Instant::now(),
             },
@@ -213,8 +221,12 @@ fn failure(repo: &GitRepository, e: &source::Error) -> String {
     format!("GitRepository {}: {}", repo.id, crate::chain::Chain(e))
 }
 
-/// A digest of a Secret's data (never shown; compared only).
-fn digest(secret: Option<&Value>) -> String {
-    let data = secret.map(|s| (s["data"].to_string(), s["stringData"].to_string()));
-    hex::encode(sha2::Sha256::digest(format!("{data:?}").as_bytes()))
+/// A digest of the Secrets' data (never shown; compared only).
+fn digest(secrets: &Secrets) -> String {
+    let data = |s: &Option<Value>| {
+        s.as_ref()
+            .map(|s| (s["data"].to_string(), s["stringData"].to_string()))
+    };
+    let both = (data(&secrets.auth), data(&secrets.verify));
+    hex::encode(sha2::Sha256::digest(format!("{both:?}").as_bytes()))
 }

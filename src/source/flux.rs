@@ -1,7 +1,8 @@
 //! A Flux `GitRepository` other than the one fledge runs on, as a source fledge polls: its
 //! URL, the reference it tracks (Flux's precedence: commit, name, semver, tag, branch), its
 //! credentials from the Secret `spec.secretRef` names (Flux's keys: `username` and `password`
-//! for https; `identity`, `known_hosts` and `password` for ssh) and its timeout. What fledge
+//! for https; `identity`, `known_hosts` and `password` for ssh), its `spec.verify` (each new
+//! commit checked against the keys of the Secret it names) and its timeout. What fledge
 //! cannot honour of it is refused, naming the field: fetching something else than Flux would
 //! is never an option.
 
@@ -11,7 +12,9 @@ use serde_json::Value;
 
 use super::auth::{Auth, Secret, SshKeyAuth};
 use super::repo::{Reference, SourceConfig};
+use super::verify::{Verification, Verifier, VerifyMode};
 use crate::flux::GitRepository;
+use crate::flux::source::Verify;
 
 /// The keys of a GitRepository's Secret fledge reads; any other is refused by name, as it
 /// would change how Flux connects.
@@ -23,22 +26,58 @@ const KNOWN_KEYS: [&str; 5] = [
     "known_hosts",
 ];
 
-/// How to poll `repo`; `secret` is the Secret its `spec.secretRef` names, as the API returns
-/// it (`None` when it names none). The error names the field and says what to do.
+/// The Secrets a GitRepository names, as the API returns them (`None` for one it does not
+/// name, or that does not exist).
+#[derive(Debug, Default)]
+pub struct Secrets {
+    /// `spec.secretRef`'s: credentials.
+    pub auth: Option<Value>,
+    /// `spec.verify.secretRef`'s: the trusted keys.
+    pub verify: Option<Value>,
+}
+
+/// How to poll `repo`, with the Secrets it names. The error names the field and says what to
+/// do.
 pub fn config(
     repo: &GitRepository,
-    secret: Option<&Value>,
+    secrets: &Secrets,
     cache_dir: &Path,
 ) -> Result<SourceConfig, String> {
     unsupported(repo)?;
+    let verify = repo
+        .spec
+        .verify
+        .as_ref()
+        .map(|v| verification(v, &repo.id.namespace, secrets.verify.as_ref()))
+        .transpose()
+        .map_err(|e| format!("GitRepository {}: spec.verify: {e}", repo.id))?;
     Ok(SourceConfig {
         url: repo.spec.url.clone(),
         reference: reference(repo)?,
         cache_dir: cache_dir.to_path_buf(),
-        auth: auth(repo, secret)?,
+        auth: auth(repo, secrets.auth.as_ref())?,
         timeout: repo.timeout(),
-        verify: None,
+        verify,
     })
+}
+
+/// `spec.verify` as source-controller reads it: its mode, and the keys of the Secret its
+/// `secretRef` names in `namespace` (`secret`; `None` when it does not exist).
+pub fn verification(
+    verify: &Verify,
+    namespace: &str,
+    secret: Option<&Value>,
+) -> Result<Verification, String> {
+    let name = &verify.secret_ref.name;
+    let secret = secret.ok_or_else(|| {
+        format!("secretRef: Secret {namespace}/{name} does not exist; create it with the trusted public keys")
+    })?;
+    let data = crate::object::secret_bytes(secret)?;
+    let keys = Verifier::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        .map_err(|e| format!("Secret {namespace}/{name}: {e}"))?;
+    let mode = VerifyMode::from_flux(verify.mode.as_deref())
+        .ok_or_else(|| format!("mode {:?} is not HEAD, Tag or TagAndHEAD", verify.mode))?;
+    Ok(Verification { keys, mode })
 }
 
 /// The fields of a GitRepository that fledge does not follow on a further source.
@@ -51,7 +90,6 @@ fn unsupported(repo: &GitRepository) -> Result<(), String> {
         ),
         ("spec.serviceAccountName", s.service_account_name.is_some()),
         ("spec.proxySecretRef", s.proxy_secret_ref.is_some()),
-        ("spec.verify", s.verify.is_some()),
         ("spec.include", !s.include.is_empty()),
         ("spec.recurseSubmodules", s.recurse_submodules),
         ("spec.sparseCheckout", !s.sparse_checkout.is_empty()),

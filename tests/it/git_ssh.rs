@@ -236,7 +236,11 @@ fn a_flux_git_repositorys_secret_authenticates_over_ssh_and_checks_its_known_hos
     .unwrap();
     let cache = tempfile::tempdir().unwrap();
     let poll = |secret: &serde_json::Value| {
-        let config = fledge::source::flux::config(&repo, Some(secret), cache.path()).unwrap();
+        let secrets = fledge::source::flux::Secrets {
+            auth: Some(secret.clone()),
+            verify: None,
+        };
+        let config = fledge::source::flux::config(&repo, &secrets, cache.path()).unwrap();
         Source::open(config).unwrap().poll()
     };
     let good = flux_secret(&sshd, &sshd.known_hosts("host_key.pub"));

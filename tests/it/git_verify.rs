@@ -710,3 +710,92 @@ async fn a_git_repositorys_spec_verify_refuses_an_unsigned_commit_with_the_keys_
     );
     d.stop().await;
 }
+
+/// A cluster path declaring the GitRepository `apps` at `url`, whose commits `spec.verify`
+/// checks against the keys of the Secret `apps-keys`, and a Kustomization of its `./deploy`.
+fn further_verified(url: &str) -> Vec<(&'static str, String)> {
+    let apps = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: apps, namespace: flux-system}}\nspec:\n  interval: 1s\n  ref: {{branch: main}}\n  url: {url}\n  verify: {{mode: HEAD, secretRef: {{name: apps-keys}}}}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: apps, namespace: flux-system}}\nspec:\n  interval: 10m\n  path: ./deploy\n  prune: true\n  sourceRef: {{kind: GitRepository, name: apps}}\n"
+    );
+    vec![
+        ("clusters/prod/apps.yaml", apps),
+        ("clusters/prod/namespace.yaml", NAMESPACE.to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_further_git_repositorys_spec_verify_keeps_its_kustomization_at_the_last_signed_commit() {
+    let remote = Remote::new();
+    let apps = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let signer = Ssh::new("signer");
+    let deploy = |v: &str, signing: Option<&Signing>| {
+        let settings = config_map("settings", v);
+        let files = [("deploy/settings.yaml", settings.as_str())];
+        commit_files(&apps, &files, v, signing)
+    };
+    let value = |d: &InProcess| d.config_map("settings").map(|c| c["data"]["value"].clone());
+    let unit = |d: &InProcess| {
+        let s = d.shared.sync();
+        s.units
+            .iter()
+            .find(|u| u.name == "flux-system/apps")
+            .cloned()
+    };
+    let first = deploy("1", Some(&signer.signing()));
+    let files = further_verified(&apps.url());
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    remote.commit(&files, "apps, verified");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    // No Secret yet: nothing of apps is built, and its status says why.
+    d.until("apps refused for want of keys", |d| {
+        unit(d).is_some_and(|u| {
+            u.message
+                .contains("Secret flux-system/apps-keys does not exist")
+        })
+    })
+    .await;
+    assert!(value(&d).is_none());
+    // The Secret, as `flux create secret git` makes it with an SSH public key.
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "apps-keys", "namespace": "flux-system"},
+        "stringData": {"signer.sshpub": String::from_utf8(signer.authorized_key()).unwrap()}});
+    {
+        let now = d.sim.now();
+        d.sim.sim.lock().unwrap().apply(secret, now).unwrap();
+    }
+    d.until("the signed commit applied", |d| {
+        value(d) == Some("1".into())
+    })
+    .await;
+    assert_eq!(
+        unit(&d).unwrap().last_applied_revision.as_deref(),
+        Some(first.as_str())
+    );
+    // An unsigned commit is never built: apps stays at the signed one, and the sync says why.
+    let unsigned = deploy("2", None);
+    d.until("the unsigned commit refused", |d| {
+        d.shared
+            .sync()
+            .warnings
+            .iter()
+            .any(|w| w.contains("GitRepository flux-system/apps") && w.contains(&unsigned))
+    })
+    .await;
+    d.rounds(2).await;
+    assert_eq!(value(&d), Some("1".into()));
+    assert_eq!(
+        unit(&d).unwrap().last_applied_revision.as_deref(),
+        Some(first.as_str())
+    );
+    // The next signed commit is.
+    let signed = deploy("3", Some(&signer.signing()));
+    d.until("the next signed commit applied", |d| {
+        unit(d).is_some_and(|u| u.last_applied_revision.as_deref() == Some(signed.as_str()))
+    })
+    .await;
+    assert_eq!(value(&d), Some("3".into()));
+    d.stop().await;
+}

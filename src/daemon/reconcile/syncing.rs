@@ -157,16 +157,13 @@ impl Reconciler {
             .cluster
             .get(&ObjectRef::new("v1", "Secret", namespace, name))
             .await
-            .map_err(|e| format!("secretRef: Secret {namespace}/{name} cannot be read: {}", Chain(&e)))?
-            .ok_or_else(|| format!("secretRef: Secret {namespace}/{name} does not exist; create it with the trusted public keys"))?;
-        let data = crate::object::secret_bytes(&secret)?;
-        let keys = crate::source::Verifier::from_secret_data(
-            data.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
-        )
-        .map_err(|e| format!("Secret {namespace}/{name}: {e}"))?;
-        let mode = crate::source::VerifyMode::from_flux(verify.mode.as_deref())
-            .ok_or_else(|| format!("mode {:?} is not HEAD, Tag or TagAndHEAD", verify.mode))?;
-        let verification = crate::source::Verification { keys, mode };
+            .map_err(|e| {
+                format!(
+                    "secretRef: Secret {namespace}/{name} cannot be read: {}",
+                    Chain(&e)
+                )
+            })?;
+        let verification = crate::source::flux::verification(verify, namespace, secret.as_ref())?;
         let (source, c) = (self.config.source.clone(), commit.to_string());
         tokio::task::spawn_blocking(move || {
             crate::source::verify_spec(&source, &c, &verification)

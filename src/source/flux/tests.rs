@@ -3,9 +3,9 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::config;
+use super::{Secrets, config};
 use crate::flux::GitRepository;
-use crate::source::{Auth, Reference};
+use crate::source::{Auth, Reference, VerifyMode};
 
 fn repo(spec: &Value) -> GitRepository {
     let mut s = json!({"interval": "5m", "url": "https://example.com/org/apps"});
@@ -28,6 +28,14 @@ fn secret(data: &[(&str, &str)]) -> Value {
         .map(|(k, v)| ((*k).to_owned(), Value::String(b64(v))))
         .collect();
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "apps-auth", "namespace": "team-a"}, "data": data})
+}
+
+/// Secrets with `spec.secretRef`'s holding `data`.
+fn auth(data: &[(&str, &str)]) -> Secrets {
+    Secrets {
+        auth: Some(secret(data)),
+        verify: None,
+    }
 }
 
 fn cache() -> &'static Path {
@@ -55,19 +63,28 @@ fn the_reference_follows_fluxs_precedence_and_defaults_to_master() {
         ),
     ];
     for (spec, want) in cases {
-        let c = config(&repo(&spec), None, cache()).unwrap();
+        let c = config(&repo(&spec), &Secrets::default(), cache()).unwrap();
         assert_eq!(c.reference.to_string(), want, "{spec}");
         assert!(matches!(c.auth, Auth::None));
     }
-    let bad = config(&repo(&json!({"ref": {"commit": "abc"}})), None, cache()).unwrap_err();
+    let bad = config(
+        &repo(&json!({"ref": {"commit": "abc"}})),
+        &Secrets::default(),
+        cache(),
+    )
+    .unwrap_err();
     assert!(
         bad.contains("team-a/apps: spec.ref.commit `abc` is not a commit id"),
         "{bad}"
     );
     assert!(matches!(
-        config(&repo(&json!({"timeout": "2m"})), None, cache())
-            .unwrap()
-            .reference,
+        config(
+            &repo(&json!({"timeout": "2m"})),
+            &Secrets::default(),
+            cache()
+        )
+        .unwrap()
+        .reference,
         Reference::Branch(_)
     ));
 }
@@ -76,10 +93,7 @@ fn the_reference_follows_fluxs_precedence_and_defaults_to_master() {
 fn credentials_are_read_with_fluxs_keys_and_never_shown() {
     let basic = config(
         &repo(&json!({})),
-        Some(&secret(&[
-            ("username", "bot"),
-            ("password", "s3cret-token"),
-        ])),
+        &auth(&[("username", "bot"), ("password", "s3cret-token")]),
         cache(),
     )
     .unwrap();
@@ -93,11 +107,11 @@ fn credentials_are_read_with_fluxs_keys_and_never_shown() {
     assert!(!format!("{basic:?}").contains("s3cret-token"));
     let ssh = config(
         &repo(&json!({"url": "ssh://git@example.com/org/apps"})),
-        Some(&secret(&[
+        &auth(&[
             ("identity", "-----BEGIN OPENSSH PRIVATE KEY-----\nkey\n"),
             ("identity.pub", "ssh-ed25519 AAAA"),
             ("known_hosts", "example.com ssh-ed25519 AAAA"),
-        ])),
+        ]),
         cache(),
     )
     .unwrap();
@@ -112,8 +126,9 @@ fn credentials_are_read_with_fluxs_keys_and_never_shown() {
 #[test]
 fn what_would_connect_otherwise_than_flux_is_refused_by_name() {
     let refused = |spec: Value, data: &[(&str, &str)]| {
-        let s = (!data.is_empty()).then(|| secret(data));
-        config(&repo(&spec), s.as_ref(), cache()).unwrap_err()
+        let auth = (!data.is_empty()).then(|| secret(data));
+        let secrets = Secrets { auth, verify: None };
+        config(&repo(&spec), &secrets, cache()).unwrap_err()
     };
     let e = refused(json!({}), &[("bearerToken", "t"), ("ca.crt", "pem")]);
     assert!(
@@ -133,5 +148,44 @@ fn what_would_connect_otherwise_than_flux_is_refused_by_name() {
         e.contains("GitRepository team-a/apps: spec.provider, spec.include, spec.recurseSubmodules not followed"),
         "{e}"
     );
-    assert!(config(&repo(&json!({"provider": "generic"})), None, cache()).is_ok());
+    assert!(
+        config(
+            &repo(&json!({"provider": "generic"})),
+            &Secrets::default(),
+            cache()
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn verify_reads_the_keys_of_the_secret_it_names_and_its_mode() {
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIQRDK7MGnFRWq99PB1P5rBnfQVHDtHd/3EGU5UUaktq signer";
+    let spec = json!({"ref": {"tag": "v1"}, "verify": {"mode": "TagAndHEAD", "secretRef": {"name": "keys"}}});
+    let keys = |data: &[(&str, &str)]| Secrets {
+        auth: None,
+        verify: Some(secret(data)),
+    };
+    let c = config(&repo(&spec), &keys(&[("signer.sshpub", key)]), cache()).unwrap();
+    let v = c.verify.expect("verified");
+    assert_eq!(v.mode, VerifyMode::TagAndHead);
+    assert!(format!("{:?}", v.keys).contains("signer.sshpub"));
+    let e = config(&repo(&spec), &Secrets::default(), cache()).unwrap_err();
+    assert!(
+        e.contains(
+            "GitRepository team-a/apps: spec.verify: secretRef: Secret team-a/keys does not exist"
+        ),
+        "{e}"
+    );
+    let e = config(
+        &repo(&spec),
+        &keys(&[("signer.sshpub", "not a key")]),
+        cache(),
+    )
+    .unwrap_err();
+    assert!(e.contains("spec.verify: Secret team-a/keys: "), "{e}");
+    let odd = json!({"verify": {"mode": "Commit", "secretRef": {"name": "keys"}}});
+    let e = config(&repo(&odd), &keys(&[("signer.sshpub", key)]), cache()).unwrap_err();
+    assert!(e.contains("is not HEAD, Tag or TagAndHEAD"), "{e}");
 }
