@@ -576,7 +576,9 @@ async fn applied_as_flux_says(
         }
         let mut o = o.clone();
         if let Some(live) = &live {
-            super::drift::keep_live(&mut o, live, ignore, keys::FIELD_MANAGER);
+            // As the apply will find it: with what fledge takes over first its own.
+            let live = super::takeover::folded(&o, live, keys::FIELD_MANAGER);
+            super::drift::keep_live(&mut o, &live, ignore, keys::FIELD_MANAGER);
         }
         out.push(o);
     }

@@ -495,6 +495,12 @@ impl KubeCluster {
     /// Asks the API server whether it would accept `objects` as they are (server-side apply,
     /// strict field validation, dry run): every refusal, or nothing. Nothing is changed.
     pub async fn dry_run(&self, objects: &[&Value]) -> Result<(), Error> {
+        self.dry_run_each(objects).await.map(|_| ())
+    }
+
+    /// [`Self::dry_run`], with what the server would store of each object.
+    async fn dry_run_each(&self, objects: &[&Value]) -> Result<Vec<Value>, Error> {
+        let mut stored = Vec::new();
         let mut refused = Vec::new();
         for obj in objects {
             let (api, name) = match self.api_for(obj).await {
@@ -506,28 +512,47 @@ impl KubeCluster {
                 }
             };
             let params = apply_params().dry_run();
-            if let Err(e) = api.patch(&name, &params, &Patch::Apply(*obj)).await {
-                let e = api_error("dry-run apply", &describe(obj), is_secret(obj), e);
-                // A server that does not answer is not a refusal; asking on is pointless.
-                if e.fault() == super::Fault::Unreachable {
-                    return Err(e);
+            match api.patch(&name, &params, &Patch::Apply(*obj)).await {
+                Ok(o) => {
+                    let o = serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string()))?;
+                    stored.push(o);
                 }
-                refused.push(e);
+                Err(e) => {
+                    let e = api_error("dry-run apply", &describe(obj), is_secret(obj), e);
+                    // A server that does not answer is not a refusal; asking on is pointless.
+                    if e.fault() == super::Fault::Unreachable {
+                        return Err(e);
+                    }
+                    refused.push(e);
+                }
             }
         }
         if refused.is_empty() {
-            Ok(())
+            Ok(stored)
         } else {
             Err(Error::DryRun(refused))
         }
     }
 
-    /// Dry-runs `objects`, then applies them in order (each CRD waited for until Established).
+    /// Dry-runs `objects`, then applies them in order (each CRD waited for until Established),
+    /// each after fledge took over what was set on it by hand (see [`super::takeover`]).
     async fn apply_stage(&self, objects: &[&Value]) -> Result<Vec<Value>, Error> {
-        self.dry_run(objects).await?;
+        let stored = self.dry_run_each(objects).await?;
         let mut applied = Vec::new();
-        for obj in objects {
+        for (obj, stored) in objects.iter().zip(&stored) {
             let (api, name) = self.api_for(obj).await?;
+            if let Some(p) = super::takeover::patch(obj, stored, FIELD_MANAGER) {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
+                    .await
+                    .map_err(|e| {
+                        api_error(
+                            "take over the fields set by hand on",
+                            &describe(obj),
+                            is_secret(obj),
+                            e,
+                        )
+                    })?;
+            }
             let result = api
                 .patch(&name, &apply_params(), &Patch::Apply(*obj))
                 .await

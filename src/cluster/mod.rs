@@ -10,6 +10,7 @@ pub mod drift;
 pub mod inventory;
 pub mod kube;
 pub mod sim;
+pub mod takeover;
 
 use serde_json::Value;
 

@@ -129,3 +129,90 @@ async fn ignore_keeps_a_field_scaled_by_hand_and_without_it_git_wins() {
     d.until_sync("web v3 synced", synced(third)).await;
     assert_eq!(deployment()["spec"]["replicas"], 1);
 }
+
+/// The repository: a Kustomization of `ns` applying `hand/` (its `tuned` data ignored on
+/// `plain`), two ConfigMaps there, `merged` asking `ssa: Merge`; `version` in both.
+fn hand_repository(ns: &str, version: &str) -> Vec<(String, String)> {
+    let kustomization = format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {{name: hand, namespace: {ns}}}\nspec:\n  interval: 10m\n  path: ./hand\n  prune: true\n  sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}\n  ignore:\n    - paths: [/data/tuned]\n      target: {{kind: ConfigMap, name: plain}}\n"
+    );
+    let config_map = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}{annotations}}}\ndata: {{version: \"{version}\", tuned: \"1\"}}\n"
+        )
+    };
+    let merge = ", annotations: {kustomize.toolkit.fluxcd.io/ssa: Merge}";
+    vec![
+        ("clusters/test/hand.yaml".to_owned(), kustomization),
+        ("hand/plain.yaml".to_owned(), config_map("plain", "")),
+        ("hand/merged.yaml".to_owned(), config_map("merged", merge)),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_kubectl_set_by_hand_is_taken_over_and_dropped_unless_the_object_asks_merge() {
+    let Some((c, home, dir)) = scene("hand-home") else {
+        return;
+    };
+    let ns = c.namespace("hand");
+    let remote = Remote::new();
+    commit(&remote, &hand_repository(&ns, "1"), "version 1");
+    let args = ["--path", "clusters/test", "--write-back", "false"];
+    let d = daemon(c, &remote, &home, dir.path(), &args);
+    let name = format!("{ns}/hand");
+    let synced = |revision: String| {
+        let name = name.clone();
+        move |s: &Value| {
+            unit(s, &name).is_some_and(|u| {
+                u["lastAppliedRevision"] == revision.as_str() && u["ready"] == true
+            })
+        }
+    };
+    d.until_sync("hand synced", synced(remote.head())).await;
+    // By hand, on both: a label, data (one key ignored on `plain`), kubectl's annotation.
+    for cm in ["plain", "merged"] {
+        c.kubectl(&["label", "configmap", cm, "drift=1", "-n", &ns]);
+        let data = r#"{"data":{"extra":"x","tuned":"2"}}"#;
+        c.kubectl(&[
+            "patch",
+            "configmap",
+            cm,
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            data,
+        ]);
+        let last = "kubectl.kubernetes.io/last-applied-configuration={}";
+        c.kubectl(&["annotate", "configmap", cm, last, "-n", &ns]);
+    }
+    let second = commit(&remote, &hand_repository(&ns, "2"), "version 2");
+    d.until_sync("hand 2 synced", synced(second)).await;
+    let get = |cm: &str| {
+        c.get(&["configmap", cm, "-n", &ns, "--show-managed-fields"])
+            .unwrap()
+    };
+    let plain = get("plain");
+    assert_eq!(
+        plain["data"],
+        serde_json::json!({"version": "2", "tuned": "2"}),
+        "Git's data, and the ignored key as set by hand"
+    );
+    assert_eq!(plain["metadata"]["labels"], Value::Null, "{plain}");
+    assert_eq!(plain["metadata"]["annotations"], Value::Null, "{plain}");
+    let managers: Vec<&str> = plain["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(managers, ["fledge"], "{plain}");
+    let merged = get("merged");
+    assert_eq!(merged["data"]["extra"], "x", "{merged}");
+    assert_eq!(merged["data"]["version"], "2", "{merged}");
+    assert_eq!(merged["metadata"]["labels"]["drift"], "1", "{merged}");
+    // Taken over once: the syncs that follow change nothing.
+    let version = plain["metadata"]["resourceVersion"].clone();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(get("plain")["metadata"]["resourceVersion"], version);
+}

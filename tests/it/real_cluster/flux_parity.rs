@@ -3,7 +3,7 @@
 //! source-controller, through the support harness `flux`) into one namespace and by `fledge run`
 //! into another, then compared object by object, field by field, as the API server stored them:
 //! after a first commit, and after a second that drops one object, renames a generated
-//! ConfigMap (its data changed) and changes the Deployment. fledge runs on the cluster path, where
+//! ConfigMap (its data changed) and changes the Deployment, changes by hand made in between. fledge runs on the cluster path, where
 //! a Flux Kustomization names the same overlay with its own `targetNamespace` (the same input
 //! to both), and on an overlay that sets the namespace itself. Server-owned metadata and the
 //! namespace are left out; what only kustomize-controller adds (its labels, the defaults it
@@ -403,6 +403,23 @@ fn fledge_inventory(c: &TestCluster, home: &str) -> Vec<(String, String, String,
         .collect()
 }
 
+/// What a person changes by hand in `ns`: a label on the Deployment (`kubectl label`) and an
+/// annotation on its pod template (`kubectl patch`).
+fn by_hand(c: &TestCluster, ns: &str) {
+    c.kubectl(&["label", "deployment", "web", "drift=1", "-n", ns]);
+    let template = r#"{"spec":{"template":{"metadata":{"annotations":{"drift":"1"}}}}}"#;
+    c.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        template,
+    ]);
+}
+
 /// The person's second commit: drops the RoleBinding, changes the generated ConfigMap's data
 /// (so its name) and the Deployment's image.
 fn second_commit(remote: &Remote, fledge_ns: &str) -> String {
@@ -412,6 +429,42 @@ fn second_commit(remote: &Remote, fledge_ns: &str) -> String {
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
     remote.commit(&refs, "drop the role binding, debug logs, web 2")
+}
+
+/// What both namespaces hold after the second commit: the RoleBinding dropped from Git and the
+/// ConfigMap renamed away pruned (`before` and `after`: what was compared after each commit),
+/// the new image, and nothing left of what was changed by hand.
+fn second_applied(
+    c: &TestCluster,
+    before: &BTreeSet<Id>,
+    after: &BTreeSet<Id>,
+    config_before: &Id,
+    namespaces: [&str; 2],
+) {
+    // Pruned by both: the RoleBinding dropped from Git and the ConfigMap renamed away.
+    let binding = (
+        "rbac.authorization.k8s.io".to_owned(),
+        "RoleBinding".to_owned(),
+        "web-reader".to_owned(),
+    );
+    assert!(before.contains(&binding) && !after.contains(&binding));
+    assert!(!after.contains(config_before), "{after:?}");
+    for ns in namespaces {
+        assert_eq!(c.get(&["rolebinding", "web-reader", "-n", ns]), None);
+        assert_eq!(c.get(&["configmap", &config_before.2, "-n", ns]), None);
+    }
+    for ns in namespaces {
+        let web = c.get(&["deployment", "web", "-n", ns]).unwrap();
+        let image = &web["spec"]["template"]["spec"]["containers"][0]["image"];
+        assert_eq!(image, "web:2", "{ns}");
+        assert_eq!(
+            web["metadata"]["labels"]["drift"],
+            Value::Null,
+            "{ns}: {web}"
+        );
+        let template = &web["spec"]["template"]["metadata"]["annotations"];
+        assert_eq!(template["drift"], Value::Null, "{ns}: {web}");
+    }
 }
 
 /// fledge on the overlay that sets the namespace itself (`namespace:`, as kustomize-controller
@@ -482,6 +535,12 @@ async fn parity(path: &str) {
         .cloned()
         .expect("the generated ConfigMap");
 
+    // Changes by hand, in both namespaces: each controller takes over kubectl's fields and drops
+    // what Git does not set.
+    for ns in [&flux_ns, &fledge_ns] {
+        by_hand(c, ns);
+    }
+
     // The second commit, to fledge first (it sees the push itself), then to Flux (a
     // reconciliation of the GitRepository asked for at once, as `flux reconcile` does), one after
     // the other so that neither slows the other.
@@ -498,26 +557,7 @@ async fn parity(path: &str) {
     let flux_second = start.elapsed();
     let after = assert_same(c, flux, &home, &flux_ns, &fledge_ns).await;
 
-    // Pruned by both: the RoleBinding dropped from Git and the ConfigMap renamed away.
-    let binding = (
-        "rbac.authorization.k8s.io".to_owned(),
-        "RoleBinding".to_owned(),
-        "web-reader".to_owned(),
-    );
-    assert!(before.contains(&binding) && !after.contains(&binding));
-    assert!(!after.contains(&config_before), "{after:?}");
-    for ns in [&flux_ns, &fledge_ns] {
-        assert_eq!(c.get(&["rolebinding", "web-reader", "-n", ns]), None);
-        assert_eq!(c.get(&["configmap", &config_before.2, "-n", ns]), None);
-    }
-    assert_eq!(
-        c.jsonpath(
-            "deployment/web",
-            &flux_ns,
-            "{.spec.template.spec.containers[0].image}"
-        ),
-        "web:2"
-    );
+    second_applied(c, &before, &after, &config_before, [&flux_ns, &fledge_ns]);
     eprintln!(
         "fledge on {path}: {} and {} objects compared (first and second commit). Ready on the same repository: first commit \
          kustomize-controller {:.2}s (Kustomization applied to Ready), fledge {:.2}s (process \
@@ -533,4 +573,94 @@ async fn parity(path: &str) {
         flux.rss_kib().0 / 1024,
         flux.rss_kib().1 / 1024
     );
+}
+
+/// A namespace Flux synced, handed over to fledge as docs/migrating.md says: Flux's
+/// Kustomization suspended, fledge started on the same path. fledge takes over the fields
+/// kustomize-controller owned (its labels, which Git does not set, go), restarts nothing, and
+/// prunes what a later commit drops.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_synced_by_flux_is_handed_over_to_fledge_without_a_restart() {
+    let Some(c) = or_skip() else { return };
+    let Some(flux) = flux::or_skip(c).await else {
+        return;
+    };
+    install_release_crd(c);
+    let home = c.namespace("handover-home");
+    let ns = c.namespace("handover");
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::new();
+    let files = repository(&ns, "web:1", "info", true);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let first = remote.commit(&refs, "web 1");
+    let _served = flux.git_repository(&home, "shop", &remote);
+    let revision = flux.fetch(&home, "shop", &first).await;
+    flux.apply_kustomization(
+        &home,
+        "shop",
+        &json!({"interval": "10m", "path": "./flux", "prune": true, "targetNamespace": ns,
+               "sourceRef": {"kind": "GitRepository", "name": "shop"}}),
+    );
+    flux.wait_ready("shop", &home, &revision).await;
+    settled(c, &ns).await;
+    let web = || {
+        c.get(&["deployment", "web", "-n", &ns, "--show-managed-fields"])
+            .unwrap()
+    };
+    let by_flux = web();
+    assert_eq!(by_flux["metadata"]["labels"][FLUX_LABELS[0]], "shop");
+    c.kubectl(&[
+        "patch",
+        "kustomization.kustomize.toolkit.fluxcd.io",
+        "shop",
+        "-n",
+        &home,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+
+    let d = daemon(
+        c,
+        &remote,
+        &home,
+        dir.path(),
+        &["--path", "clusters/test", "--write-back", "false"],
+    );
+    d.until_sync("taken over", |s| {
+        s["appliedCommit"] == first.as_str() && s["ready"] == true
+    })
+    .await;
+    let by_fledge = web();
+    assert_eq!(
+        by_fledge["metadata"]["generation"], by_flux["metadata"]["generation"],
+        "the pod template is unchanged: nothing restarts"
+    );
+    for label in FLUX_LABELS {
+        assert_eq!(
+            by_fledge["metadata"]["labels"][label],
+            Value::Null,
+            "{by_fledge}"
+        );
+    }
+    let managers: BTreeSet<&str> = by_fledge["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert!(
+        managers.contains("fledge") && !managers.contains("kustomize-controller"),
+        "{managers:?}"
+    );
+    // What a later commit drops is pruned: fledge's inventory holds what it took over.
+    let second = second_commit(&remote, &ns);
+    d.until_sync("the second commit synced", |s| {
+        s["appliedCommit"] == second.as_str() && s["ready"] == true
+    })
+    .await;
+    assert_eq!(c.get(&["rolebinding", "web-reader", "-n", &ns]), None);
 }
