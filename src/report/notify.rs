@@ -14,6 +14,7 @@ pub mod deliver;
 pub mod git;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -218,8 +219,8 @@ impl Sender {
 
     /// [`Self::call`], tried again as notification-controller's chat and webhook notifiers
     /// are (go-retryablehttp with `RetryMax` 4, waits from 2 s doubling up to 30 s): after a
-    /// connection error, a 429 or a 5xx other than 501, up to 4 more times. (`Retry-After` is
-    /// not read: the waits are the doubling ones.)
+    /// connection error, a 429 or a 5xx other than 501, up to 4 more times; a 429's or a 503's
+    /// `Retry-After` is the wait when it gives one (see [`retry_wait`]).
     pub(crate) async fn call_retrying(
         &self,
         what: &str,
@@ -232,21 +233,27 @@ impl Sender {
         let mut tries = 0;
         loop {
             let answer = self
-                .call(what, method.clone(), url, headers, body.clone())
+                .exchange(what, method.clone(), url, headers, body.clone())
                 .await;
             let again = match &answer {
-                Ok((status, _)) => {
-                    *status == StatusCode::TOO_MANY_REQUESTS
-                        || (status.is_server_error() && *status != StatusCode::NOT_IMPLEMENTED)
+                Ok(a) => {
+                    a.status == StatusCode::TOO_MANY_REQUESTS
+                        || (a.status.is_server_error() && a.status != StatusCode::NOT_IMPLEMENTED)
                 }
                 Err(Error::Unreachable { .. }) => true,
                 Err(_) => false,
             };
             if !again || tries == RETRY_MAX {
-                return answer;
+                return answer.map(|a| (a.status, a.body));
             }
             tries += 1;
-            tokio::time::sleep(wait.next_delay()).await;
+            let doubling = wait.next_delay();
+            let delay = match &answer {
+                Ok(a) => retry_wait(a.status, a.retry_after.as_deref(), jiff::Timestamp::now())
+                    .unwrap_or(doubling),
+                Err(_) => doubling,
+            };
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -260,6 +267,19 @@ impl Sender {
         headers: &[(String, String)],
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, String), Error> {
+        let a = self.exchange(what, method, url, headers, body).await?;
+        Ok((a.status, a.body))
+    }
+
+    /// One request, and the answer.
+    async fn exchange(
+        &self,
+        what: &str,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, Error> {
         // A later header replaces an earlier one of the same name, as Go's `Header.Set` does
         // (the Secret's `headers` may replace `Content-Type`).
         let mut map = reqwest::header::HeaderMap::new();
@@ -281,7 +301,17 @@ impl Sender {
             message: format!("{what}: {}", e.without_url()),
         })?;
         let status = resp.status();
-        Ok((status, resp.text().await.unwrap_or_default()))
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.text().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
     }
 
     /// A failed answer as an error: its status and the start of its body.
@@ -292,6 +322,32 @@ impl Sender {
             crate::report::forge::truncate(body.trim(), 300)
         ))
     }
+}
+
+/// An answer: its status, its `Retry-After` header and its body.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<String>,
+    body: String,
+}
+
+/// The wait a 429 or a 503 asks for with `Retry-After` (seconds, or an HTTP date, none once
+/// past), read as go-retryablehttp's `DefaultBackoff` reads it; `None` for another answer, or
+/// a header it cannot read (the doubling wait then).
+fn retry_wait(
+    status: StatusCode,
+    retry_after: Option<&str>,
+    now: jiff::Timestamp,
+) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let header = retry_after.filter(|h| !h.is_empty())?;
+    if let Ok(seconds) = header.parse::<i64>() {
+        return u64::try_from(seconds).ok().map(Duration::from_secs);
+    }
+    let at = jiff::fmt::rfc2822::parse(header).ok()?.timestamp();
+    Some(now.duration_until(at).try_into().unwrap_or(Duration::ZERO))
 }
 
 /// The credentials in a Provider's Secret, as Flux reads them (`extractAuthFromSecret`).

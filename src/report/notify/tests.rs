@@ -209,3 +209,39 @@ fn cert_secrets_are_read_or_refused_by_field() {
         matches!(Sender::new(&p, &s, "uid"), Err(Error::Config { field, .. }) if field == "spec.certSecretRef")
     );
 }
+
+#[test]
+fn a_429_or_503_waits_as_its_retry_after_says_as_go_retryablehttp_reads_it() {
+    use super::retry_wait;
+    use reqwest::StatusCode;
+    use std::time::Duration;
+    let now: jiff::Timestamp = "1999-12-31T23:59:00Z".parse().unwrap();
+    let busy = StatusCode::TOO_MANY_REQUESTS;
+    assert_eq!(
+        retry_wait(busy, Some("7"), now),
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(
+        retry_wait(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("Fri, 31 Dec 1999 23:59:59 GMT"),
+            now
+        ),
+        Some(Duration::from_secs(59))
+    );
+    // A date past: at once.
+    assert_eq!(
+        retry_wait(busy, Some("Fri, 31 Dec 1999 23:00:00 GMT"), now),
+        Some(Duration::ZERO)
+    );
+    // Nothing to read, or another status: the doubling wait.
+    for (status, header) in [
+        (busy, None),
+        (busy, Some("")),
+        (busy, Some("-3")),
+        (busy, Some("soon")),
+        (StatusCode::BAD_GATEWAY, Some("7")),
+    ] {
+        assert_eq!(retry_wait(status, header, now), None, "{status} {header:?}");
+    }
+}
