@@ -71,6 +71,19 @@ pub enum Auth {
     /// ssh with a key and `known_hosts` held in memory (a Flux `GitRepository`'s Secret:
     /// `identity`, `known_hosts`, `password`): read only, never written to a file.
     SshKey(SshKeyAuth),
+    /// http(s) with a bearer token (a Flux `GitRepository`'s Secret: `bearerToken`), sent as
+    /// an `Authorization: Bearer` header on every request.
+    Bearer(Secret),
+}
+
+impl Auth {
+    /// The headers every request carries: a bearer token's.
+    pub(crate) fn headers(&self) -> Vec<String> {
+        match self {
+            Self::Bearer(token) => vec![format!("Authorization: Bearer {}", token.expose())],
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// An ssh key and the host keys to trust, from a Secret.
@@ -230,6 +243,10 @@ pub(crate) fn callbacks<'a>(
             {
                 Cred::userpass_plaintext(username, password.expose())
             }
+            // The token went with the request: asked for credentials, the remote refused it.
+            Auth::Bearer(_) => Err(git2::Error::from_str(
+                "the remote refused the bearer token (it asks for credentials)",
+            )),
             _ if allowed.contains(CredentialType::USERNAME) => {
                 Cred::username(username.unwrap_or("git"))
             }
@@ -254,7 +271,7 @@ pub(crate) fn callbacks<'a>(
                 format!("the known_hosts of {}", ssh.origin),
                 false,
             ),
-            Auth::None | Auth::Basic { .. } => {
+            Auth::None | Auth::Basic { .. } | Auth::Bearer(_) => {
                 let msg = "ssh remote without ssh credentials configured".to_owned();
                 *refusal.borrow_mut() = Some(msg.clone());
                 return Err(git2::Error::from_str(&msg));

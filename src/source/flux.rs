@@ -1,8 +1,9 @@
 //! A Flux `GitRepository` other than the one fledge runs on, as a source fledge polls: its
 //! URL, the reference it tracks (Flux's precedence: commit, name, semver, tag, branch), its
-//! credentials from the Secret `spec.secretRef` names (Flux's keys: `username` and `password`
-//! for https; `identity`, `known_hosts` and `password` for ssh), its `spec.verify` (each new
-//! commit checked against the keys of the Secret it names) and its timeout. What fledge
+//! credentials from the Secret `spec.secretRef` names (Flux's keys: `username` and `password`,
+//! or `bearerToken`, for https; `identity`, `known_hosts` and `password` for ssh), its
+//! `spec.verify` (each new commit checked against the keys of the Secret it names) and its
+//! timeout. What fledge
 //! cannot honour of it is refused, naming the field: fetching something else than Flux would
 //! is never an option.
 
@@ -18,9 +19,10 @@ use crate::flux::source::Verify;
 
 /// The keys of a GitRepository's Secret fledge reads; any other is refused by name, as it
 /// would change how Flux connects.
-const KNOWN_KEYS: [&str; 5] = [
+const KNOWN_KEYS: [&str; 6] = [
     "username",
     "password",
+    "bearerToken",
     "identity",
     "identity.pub",
     "known_hosts",
@@ -169,6 +171,19 @@ fn auth(repo: &GitRepository, secret: Option<&Value>) -> Result<Auth, String> {
             })
             .transpose()
     };
+    // Over http(s) a bearer token wins over a username and password, as fluxcd/pkg/git reads
+    // the Secret (over ssh it is not read).
+    let url = &repo.spec.url;
+    let http = url.starts_with("https://") || url.starts_with("http://");
+    if let Some(token) = text("bearerToken")?.filter(|_| http) {
+        let authority = url.split("://").nth(1).unwrap_or("").split('/').next();
+        if authority.is_some_and(|a| a.contains('@')) {
+            return Err(fail(
+                "has a bearerToken and the URL carries credentials: basic auth and a bearer token cannot be set at the same time".to_owned(),
+            ));
+        }
+        return Ok(Auth::Bearer(Secret::new(token)));
+    }
     if let Some(identity) = text("identity")? {
         let known_hosts = text("known_hosts")?.ok_or_else(|| {
             fail(

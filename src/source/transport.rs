@@ -60,16 +60,23 @@ impl Remote<'_> {
         let err = |e: &git2::Error| self.classify(e, &refusal, deadline);
         let mut remote = self.repo.remote_anonymous(self.url).map_err(|e| err(&e))?;
         let cb = callbacks(self.auth, self.url, &refusal);
-        let conn = remote
-            .connect_auth(Direction::Fetch, Some(cb), None)
+        let headers = self.auth.headers();
+        if headers.is_empty() {
+            let conn = remote
+                .connect_auth(Direction::Fetch, Some(cb), None)
+                .map_err(|e| err(&e))?;
+            return Ok(heads(conn.list().map_err(|e| err(&e))?));
+        }
+        // libgit2 sends headers of its own only with a download (git2 offers none for a bare
+        // connection): a download of no refspec is the advertisement alone, transferring no
+        // objects, and the list stays readable after it.
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(cb);
+        opts.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
+        remote
+            .download::<&str>(&[], Some(&mut opts))
             .map_err(|e| err(&e))?;
-        let refs = conn
-            .list()
-            .map_err(|e| err(&e))?
-            .iter()
-            .map(|h| (h.name().to_owned(), h.oid()))
-            .collect();
-        Ok(refs)
+        Ok(heads(remote.list().map_err(|e| err(&e))?))
     }
 
     /// Fetches `refspecs`, cancelled once the transfer passes the deadline.
@@ -83,8 +90,17 @@ impl Remote<'_> {
         let mut opts = FetchOptions::new();
         opts.remote_callbacks(cb);
         opts.download_tags(AutotagOption::None);
+        let headers = self.auth.headers();
+        opts.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
         remote
             .fetch(refspecs, Some(&mut opts), None)
             .map_err(|e| err(&e))
     }
+}
+
+/// The refs of an advertisement, by name.
+fn heads(list: &[git2::RemoteHead<'_>]) -> Vec<(String, Oid)> {
+    list.iter()
+        .map(|h| (h.name().to_owned(), h.oid()))
+        .collect()
 }

@@ -57,7 +57,7 @@ fn apply_auth(cmd: &mut Command, auth: &Auth) {
     cmd.env("GIT_TERMINAL_PROMPT", "0");
     match auth {
         // Only further sources (read, never pushed to) hold keys in memory.
-        Auth::None | Auth::SshKey(_) => {}
+        Auth::None | Auth::SshKey(_) | Auth::Bearer(_) => {}
         Auth::Basic { username, password } => {
             let token = base64::engine::general_purpose::STANDARD
                 .encode(format!("{username}:{}", password.expose()));

@@ -4,12 +4,16 @@
 Usage: git_http_server.py PROJECT_ROOT USER TOKEN
 Prints the port it listens on (127.0.0.1), then serves until killed. Requests without the
 right `Authorization: Basic` header get 401 with a `WWW-Authenticate` challenge, as a forge does.
-An empty TOKEN serves without authentication, as a public repository is served.
+An empty TOKEN serves without authentication, as a public repository is served; the USER
+`bearer` asks for `Authorization: Bearer TOKEN` instead of basic auth.
 """
 import base64, http.server, os, subprocess, sys
 
 root, user, token = sys.argv[1], sys.argv[2], sys.argv[3]
-expected = 'Basic ' + base64.b64encode(f'{user}:{token}'.encode()).decode()
+if user == 'bearer':
+    expected = 'Bearer ' + token
+else:
+    expected = 'Basic ' + base64.b64encode(f'{user}:{token}'.encode()).decode()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

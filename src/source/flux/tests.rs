@@ -105,6 +105,22 @@ fn credentials_are_read_with_fluxs_keys_and_never_shown() {
         ("bot", "s3cret-token")
     );
     assert!(!format!("{basic:?}").contains("s3cret-token"));
+    // Over https a bearer token wins over a username and password, as fluxcd/pkg/git reads it.
+    let bearer = config(
+        &repo(&json!({})),
+        &auth(&[
+            ("username", "bot"),
+            ("password", "pw"),
+            ("bearerToken", "s3cret-bearer"),
+        ]),
+        cache(),
+    )
+    .unwrap();
+    let Auth::Bearer(token) = &bearer.auth else {
+        panic!("{:?}", bearer.auth)
+    };
+    assert_eq!(token.expose(), "s3cret-bearer");
+    assert!(!format!("{bearer:?}").contains("s3cret-bearer"));
     let ssh = config(
         &repo(&json!({"url": "ssh://git@example.com/org/apps"})),
         &auth(&[
@@ -132,7 +148,15 @@ fn what_would_connect_otherwise_than_flux_is_refused_by_name() {
     };
     let e = refused(json!({}), &[("bearerToken", "t"), ("ca.crt", "pem")]);
     assert!(
-        e.contains("Secret team-a/apps-auth: bearerToken, ca.crt not read by fledge"),
+        e.contains("Secret team-a/apps-auth: ca.crt not read by fledge"),
+        "{e}"
+    );
+    let e = refused(
+        json!({"url": "https://bot:pw@example.com/org/apps"}),
+        &[("bearerToken", "t")],
+    );
+    assert!(
+        e.contains("basic auth and a bearer token cannot be set at the same time"),
         "{e}"
     );
     assert!(!e.contains("pem"), "{e}");
