@@ -354,7 +354,7 @@ pub async fn sync_as<C: Cluster>(
     }
     let applied = applied_as_flux_says(cluster, objects, &home.ignore).await?;
     let recreated = recreate_forced(cluster, &applied, home.force).await?;
-    cluster.apply(&applied).await?;
+    cluster.apply_from_git(&applied).await?;
     let mut pruned = Vec::new();
     // Definitions last: what they take with them is deleted by name first.
     gone.sort_by_key(|(_, k, _)| DEFINITIONS.contains(&k.kind.as_str()));

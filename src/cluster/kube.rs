@@ -483,12 +483,22 @@ impl KubeCluster {
     /// Namespace, or of a kind, that the batch itself creates cannot be dry-run before it exists;
     /// a refused second stage leaves the first applied, which deletes nothing.)
     pub async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        self.apply_staged(objects, false).await
+    }
+
+    /// [`Self::apply`] of objects from Git: what was set on each by hand is taken over first
+    /// (see [`super::takeover`]).
+    pub async fn apply_from_git(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        self.apply_staged(objects, true).await
+    }
+
+    async fn apply_staged(&self, objects: &[Value], take_over: bool) -> Result<Vec<Value>, Error> {
         let (definitions, rest): (Vec<&Value>, Vec<&Value>) =
             objects.iter().partition(|o| apply_order(o) < 2);
         let mut ordered = definitions;
         ordered.sort_by_key(|o| apply_order(o));
-        let mut applied = self.apply_stage(&ordered).await?;
-        applied.extend(self.apply_stage(&rest).await?);
+        let mut applied = self.apply_stage(&ordered, take_over).await?;
+        applied.extend(self.apply_stage(&rest, take_over).await?);
         Ok(applied)
     }
 
@@ -535,13 +545,16 @@ impl KubeCluster {
     }
 
     /// Dry-runs `objects`, then applies them in order (each CRD waited for until Established),
-    /// each after fledge took over what was set on it by hand (see [`super::takeover`]).
-    async fn apply_stage(&self, objects: &[&Value]) -> Result<Vec<Value>, Error> {
+    /// with `take_over` each after fledge took over what was set on it by hand.
+    async fn apply_stage(&self, objects: &[&Value], take_over: bool) -> Result<Vec<Value>, Error> {
         let stored = self.dry_run_each(objects).await?;
         let mut applied = Vec::new();
         for (obj, stored) in objects.iter().zip(&stored) {
             let (api, name) = self.api_for(obj).await?;
-            if let Some(p) = super::takeover::patch(obj, stored, FIELD_MANAGER) {
+            let patch = take_over
+                .then(|| super::takeover::patch(obj, stored, FIELD_MANAGER))
+                .flatten();
+            if let Some(p) = patch {
                 api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
                     .await
                     .map_err(|e| {

@@ -91,6 +91,15 @@ pub trait Cluster: Send + Sync {
         &self,
         objects: &[Value],
     ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send;
+    /// [`Cluster::apply`] of objects from Git, as the sync applies them: on a real API server,
+    /// what was set on them by hand is taken over first, as kustomize-controller does (see
+    /// [`takeover`]).
+    fn apply_from_git(
+        &self,
+        objects: &[Value],
+    ) -> impl std::future::Future<Output = Result<Vec<Value>, Error>> + Send {
+        self.apply(objects)
+    }
     /// Whether the cluster would accept `objects` as [`Cluster::apply`] sends them: every
     /// refusal, or nothing. Nothing is changed.
     fn dry_run(
@@ -143,6 +152,10 @@ pub trait Cluster: Send + Sync {
 impl Cluster for kube::KubeCluster {
     async fn apply(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
         Ok(kube::KubeCluster::apply(self, objects).await?)
+    }
+
+    async fn apply_from_git(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        Ok(kube::KubeCluster::apply_from_git(self, objects).await?)
     }
 
     async fn dry_run(&self, objects: &[Value]) -> Result<(), Error> {

@@ -5,7 +5,9 @@
 //! controller fledge takes over from) become fledge's, so that the apply that follows removes
 //! those Git does not set; kubectl's `last-applied-configuration` annotation and Flux's retired
 //! checksum annotations and label go. An object that asks `kustomize.toolkit.fluxcd.io/ssa:
-//! Merge` (as Git has it, or as stored) keeps everything others set.
+//! Merge` (as Git has it, or as stored) keeps everything others set. Only objects from Git are
+//! taken over so ([`super::Cluster::apply_from_git`]): the objects fledge's rollouts make are
+//! left as Flagger leaves its own.
 //!
 //! Written here, not taken from a crate: it is fluxcd/pkg's own rule (`PatchReplaceFieldsManagers`)
 //! over managed-fields entries as JSON, which no Rust crate carries.

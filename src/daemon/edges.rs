@@ -83,6 +83,13 @@ impl Cluster for AnyCluster {
         }
     }
 
+    async fn apply_from_git(&self, objects: &[Value]) -> Result<Vec<Value>, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::apply_from_git(c, objects).await,
+            Self::Sim(c) => c.apply_from_git(objects).await,
+        }
+    }
+
     async fn allowed(
         &self,
         verb: &str,
