@@ -79,6 +79,8 @@ struct UnitRun {
     /// Its objects were applied at the commit (healthy or not): the Kustomizations it declares
     /// exist, as Flux creates them before it waits for anything.
     put: bool,
+    /// A digest of its objects as built ([`units::digest`]).
+    built: String,
 }
 
 /// The reconciler's state and edges.

@@ -26,6 +26,9 @@ pub struct Further {
     cluster: Arc<dyn ClusterData>,
     cache_dir: PathBuf,
     entries: Mutex<BTreeMap<Id, Entry>>,
+    /// The repositories builds asked for since the last [`Further::retain`]: those included by
+    /// another (`spec.include`) among them.
+    asked: Mutex<BTreeSet<Id>>,
 }
 
 struct Entry {
@@ -65,6 +68,7 @@ impl Further {
             cluster,
             cache_dir,
             entries: Mutex::default(),
+            asked: Mutex::default(),
         }
     }
 
@@ -92,11 +96,13 @@ impl Further {
             .min()
     }
 
-    /// Forgets the repositories no unit is built from any more (at the next build when a poll
-    /// is under way).
+    /// Forgets the repositories no unit is built from any more, nor included by one that is
+    /// (at the next build when a poll is under way).
     pub fn retain(&self, used: &BTreeSet<Id>) {
         if let Some(mut e) = self.entries_now() {
-            e.retain(|id, _| used.contains(id));
+            let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+            e.retain(|id, _| used.contains(id) || asked.contains(id));
+            asked.clear();
         }
     }
 
@@ -197,6 +203,10 @@ impl Further {
 
 impl Repositories for Further {
     fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String> {
+        self.asked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(repo.id.clone());
         if let Some(e) = self.entries().get(&repo.id).filter(|e| e.repo == *repo) {
             return Ok(e.snapshot.clone());
         }

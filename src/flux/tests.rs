@@ -106,7 +106,7 @@ fn the_bootstrap_layout_makes_the_root_and_its_kustomizations_units_in_dependenc
                "metadata": {"name": "redis", "namespace": "apps"}}),
         config_map("settings"),
     ];
-    let units = discover("clusters/prod/", root, |k: &Kustomization, _| {
+    let units = discover("clusters/prod/", root, |k: &Kustomization, _, _| {
         Ok::<_, String>(vec![config_map(&format!("from-{}", k.id.name))])
     });
     let names: Vec<String> = units.units.iter().map(super::Unit::name).collect();
@@ -179,7 +179,7 @@ fn a_dependency_cycle_fails_its_units_other_sources_are_refused_and_tenants_buil
         kustomization("ok", "./ok", &json!({"suspend": true})),
     ];
     let mut fetched = Vec::new();
-    let units = discover("", root, |k: &Kustomization, repo| {
+    let units = discover("", root, |k: &Kustomization, repo, _| {
         if let Some(r) = repo {
             fetched.push((k.id.name.clone(), r.id.to_string(), r.spec.url.clone()));
         }
@@ -239,7 +239,7 @@ fn kustomizations_a_unit_applies_are_units_too_once_each() {
         repository(),
         kustomization("tenants", "./tenants", &json!({})),
     ];
-    let units = discover("clusters/prod", root, |k: &Kustomization, _| {
+    let units = discover("clusters/prod", root, |k: &Kustomization, _, _| {
         Ok::<_, String>(match k.id.name.as_str() {
             // A tenant's path declares the tenant's Kustomization, and the tenants' path again.
             "tenants" => vec![

@@ -96,11 +96,16 @@ pub struct Units {
 
 /// Discovers the units from the root path's objects, building each further Kustomization's
 /// path with `build`, given the GitRepository it names when that is another repository than
-/// the root's (declared in the repository; `None` for the root's own).
+/// the root's (declared in the repository; `None` for the root's own) and the GitRepositories
+/// declared so far (those its includes may name).
 pub fn discover<E: Display>(
     root_path: &str,
     root_objects: Vec<Value>,
-    mut build: impl FnMut(&Kustomization, Option<&GitRepository>) -> Result<Vec<Value>, E>,
+    mut build: impl FnMut(
+        &Kustomization,
+        Option<&GitRepository>,
+        &BTreeMap<Id, GitRepository>,
+    ) -> Result<Vec<Value>, E>,
 ) -> Units {
     let root_path = normal_path(root_path);
     let mut out = Units::default();
@@ -159,7 +164,7 @@ pub fn discover<E: Display>(
         let outcome = match refusal(&k, &root_repo, further.is_some()) {
             Some(why) => Build::Failed(why),
             None if k.spec.suspend => Build::Suspended,
-            None => match build(&k, further.as_ref()) {
+            None => match build(&k, further.as_ref(), &taken.repositories) {
                 Ok(objects) => Build::Objects(taken.take(objects, &mut out, Some(&k.id))),
                 Err(e) => Build::Failed(e.to_string()),
             },

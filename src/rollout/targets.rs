@@ -8,6 +8,7 @@
 //! applied. A Canary that cannot be used is reported and skipped; the others go on.
 
 mod flux;
+mod include;
 
 pub use flux::{
     BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Notifications, Repositories,

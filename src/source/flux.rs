@@ -92,7 +92,6 @@ fn unsupported(repo: &GitRepository) -> Result<(), String> {
         ),
         ("spec.serviceAccountName", s.service_account_name.is_some()),
         ("spec.proxySecretRef", s.proxy_secret_ref.is_some()),
-        ("spec.include", !s.include.is_empty()),
         ("spec.recurseSubmodules", s.recurse_submodules),
         ("spec.sparseCheckout", !s.sparse_checkout.is_empty()),
     ]

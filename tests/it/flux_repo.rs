@@ -1360,3 +1360,93 @@ async fn wait_includes_the_kustomizations_a_kustomization_declares() {
     assert!(d.get("", "ConfigMap", "shop", "settings").is_some());
     d.stop().await;
 }
+
+/// `files` with the root GitRepository including `common`'s `deploy` at `common/`, that
+/// GitRepository (at `url`) and a Kustomization of `./common`.
+fn including_common(mut files: Vec<(String, String)>, url: &str) -> Vec<(String, String)> {
+    for (path, content) in &mut files {
+        if path == "clusters/prod/flux-system/gotk-sync.yaml" {
+            *content = content.replace(
+                "  secretRef: {name: flux-system}\n",
+                "  secretRef: {name: flux-system}\n  include:\n    - repository: {name: common}\n      fromPath: deploy\n      toPath: common\n",
+            );
+        }
+    }
+    let common = format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {{name: common, namespace: flux-system}}\nspec:\n  interval: 1s\n  ref: {{branch: main}}\n  url: {url}\n"
+    ) + &kustomization(
+        "shared",
+        "./common",
+        "  dependsOn: [{name: infrastructure}]\n",
+    );
+    files.push(("clusters/prod/common.yaml".into(), common));
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_root_git_repositorys_include_brings_another_repositorys_files_and_their_changes() {
+    let remote = Remote::new();
+    let common = Remote::new();
+    let shared = |version: &str| {
+        let cm = config_map("shared", "shop").replace("${k:=v}", version);
+        common.commit(
+            &[
+                ("deploy/kustomization.yaml", "resources: [shared.yaml]\n"),
+                ("deploy/shared.yaml", cm.as_str()),
+                ("README.md", "not included\n"),
+            ],
+            version,
+        )
+    };
+    shared("1");
+    let root = tempfile::tempdir().unwrap();
+    let root_commit = commit(
+        &remote,
+        &including_common(bootstrap(""), &common.url()),
+        "include common",
+    );
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .in_process()
+        .await;
+    let value = |d: &super::support::daemon::InProcess| {
+        d.get("", "ConfigMap", "shop", "shared")
+            .map(|c| c["data"]["k"].clone())
+    };
+    d.until("shared synced", |d| value(d) == Some("1".into()))
+        .await;
+    // Built from the root repository's artifact, whose revision it reports.
+    let u = unit(&d, "flux-system/shared");
+    assert_eq!(
+        u.last_applied_revision.as_deref(),
+        Some(root_commit.as_str())
+    );
+    assert_eq!(u.source, None);
+    // The included repository is polled; its new commit is built into the root's artifact.
+    shared("2");
+    d.until("the included change synced", |d| {
+        value(d) == Some("2".into())
+    })
+    .await;
+    // Submodules are not read: said, naming the field, and the cluster keeps what it has.
+    let mut files = including_common(bootstrap(""), &common.url());
+    for (path, content) in &mut files {
+        if path == "clusters/prod/flux-system/gotk-sync.yaml" {
+            *content = content.replace("  include:\n", "  recurseSubmodules: true\n  include:\n");
+        }
+    }
+    let refused = commit(&remote, &files, "submodules");
+    d.until("submodules refused", |d| {
+        let s = d.shared.sync();
+        s.commit.as_deref() == Some(refused.as_str()) && !s.ready
+    })
+    .await;
+    let message = d.shared.sync().message.clone();
+    assert!(
+        message.contains(
+            "GitRepository flux-system/flux-system: spec.recurseSubmodules is not followed"
+        ),
+        "{message}"
+    );
+    assert_eq!(value(&d), Some("2".into()));
+    d.stop().await;
+}

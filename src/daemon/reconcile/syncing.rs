@@ -97,7 +97,7 @@ impl Reconciler {
                     .filter_map(|u| Some(u.source.as_ref()?.repository.clone()))
                     .collect();
                 self.ctx.further.retain(&used);
-                let units = self.schedule(&commit, std::mem::take(&mut d.units));
+                let units = self.schedule(&commit, std::mem::take(&mut d.units), &plain);
                 self.declared = Some(Declared {
                     commit,
                     plain,
@@ -174,18 +174,25 @@ impl Reconciler {
     }
 
     /// The units of `commit`, each due at once; built again from the same commit, each keeps its
-    /// schedule and its failures (a unit that could not read the cluster backs off).
-    fn schedule(&self, commit: &CommitId, units: Vec<targets::SyncUnit>) -> Vec<UnitRun> {
+    /// schedule and its failures (a unit that could not read the cluster backs off), but for
+    /// one whose objects (of `plain`) changed: its further repository, or one its repository
+    /// includes, moved.
+    fn schedule(
+        &self,
+        commit: &CommitId,
+        units: Vec<targets::SyncUnit>,
+        plain: &[serde_json::Value],
+    ) -> Vec<UnitRun> {
         let now = Instant::now();
         let before = self.declared.as_ref().filter(|d| &d.commit == commit);
         units
             .into_iter()
             .map(|unit| {
-                // A unit whose further repository moved is due at once.
+                let built = super::units::digest(&unit, plain);
                 let old = before.and_then(|d| {
-                    d.units
-                        .iter()
-                        .find(|u| u.unit.name == unit.name && u.unit.source == unit.source)
+                    d.units.iter().find(|u| {
+                        u.unit.name == unit.name && u.unit.source == unit.source && u.built == built
+                    })
                 });
                 UnitRun {
                     next: old.map_or(now, |o| o.next),
@@ -193,6 +200,7 @@ impl Reconciler {
                     urgent: old.is_some_and(|o| o.urgent),
                     health_since: old.and_then(|o| o.health_since),
                     put: old.is_some_and(|o| o.put),
+                    built,
                     unit,
                 }
             })

@@ -845,6 +845,17 @@ fn names_unit(r: &ObjectRef, u: &SyncUnit) -> bool {
         && u.name == format!("{}/{}", r.namespace, r.name)
 }
 
+/// A digest of `unit`'s objects of `plain`, as built: a unit built again with other objects
+/// is due at once.
+pub(super) fn digest(unit: &SyncUnit, plain: &[serde_json::Value]) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for o in plain.iter().filter(|o| in_unit(unit, o)) {
+        h.update(o.to_string().as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
 /// Whether `o` is `unit`'s; an object without a name is the root's (the cluster refuses it).
 fn in_unit(unit: &SyncUnit, o: &serde_json::Value) -> bool {
     ObjectKey::of(o).map_or(unit.root, |k| unit.keys.contains(&k))

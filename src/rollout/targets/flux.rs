@@ -33,6 +33,8 @@ use crate::render::{self, Files, Options};
 use crate::sops::Keys;
 use crate::source::Snapshot;
 
+use super::include;
+
 /// What a build reads beyond the commit: the cluster's ConfigMaps and Secrets (a
 /// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names), the
 /// further Git repositories its Kustomizations name, and the SOPS keys given to fledge itself.
@@ -272,12 +274,15 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         .filter(|o| is_flux(o))
         .filter_map(ObjectKey::of)
         .collect();
+    let included = root_includes(files, &root, path, env)?;
+    let files: &dyn Files = included.as_ref().map_or(files, |m| m as &dyn Files);
     let source = Source::of(files, &root, path)?;
     let mut masks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut sources: BTreeMap<String, UnitSource> = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
-    let found = units::discover(path, root, |k: &Kustomization, further| {
+    let found = units::discover(path, root, |k: &Kustomization, further, declared| {
         let mut from = None;
+        let further = further.map(|r| (r, declared));
         let built = build_unit(&source, k, further, env, &mut from);
         if let Some(from) = from {
             sources.insert(k.id.to_string(), from);
@@ -361,7 +366,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
 fn build_unit(
     source: &Source<'_>,
     k: &Kustomization,
-    further: Option<&GitRepository>,
+    further: Option<(&GitRepository, &BTreeMap<Id, GitRepository>)>,
     env: &BuildEnv,
     from: &mut Option<UnitSource>,
 ) -> Result<(Vec<Value>, BTreeSet<String>), UnitError> {
@@ -417,25 +422,32 @@ fn build_unit(
     let options = Options {
         decrypt: keys.as_deref().map(|k| k as &dyn render::Decrypt),
     };
-    let (artifact, fetched, ignored);
+    let (artifact, fetched, composed, ignored);
     let tree: &dyn Files = match (k.source(), further) {
         (("ExternalArtifact", id), _) => {
             artifact = source.artifact(&id, &k.path())?;
             &artifact
         }
-        (_, Some(repo)) => {
-            fetched = env.repositories.tree(repo).map_err(|e| {
+        (_, Some((repo, declared))) => {
+            let unreadable = |e: String| {
                 UnitError::Unreadable(render::Error::invalid(
                     &k.path(),
-                    format!("spec.sourceRef: {e}; nothing of this Kustomization is applied until it can be fetched"),
+                    format!(
+                        "spec.sourceRef: {e}; nothing of this Kustomization is applied until it can be fetched"
+                    ),
                 ))
-            })?;
+            };
+            fetched = env.repositories.tree(repo).map_err(unreadable)?;
             *from = Some(UnitSource {
                 repository: repo.id.clone(),
                 tracks: repo.tracks(),
                 commit: fetched.commit.clone(),
             });
-            ignored = SourceIgnored::with(&fetched.files, repo.spec.ignore.as_deref())?;
+            composed =
+                include::with_includes(&fetched.files, repo, declared, env.repositories.as_ref())
+                    .map_err(unreadable)?;
+            let files: &dyn Files = composed.as_ref().map_or(&fetched.files, |m| m);
+            ignored = SourceIgnored::with(files, repo.spec.ignore.as_deref())?;
             &ignored
         }
         _ => &source.files,
@@ -448,6 +460,84 @@ fn build_unit(
         }
     })?;
     Ok((objects, mask))
+}
+
+/// The repository fledge runs on with the includes of the GitRepository the root Kustomization
+/// names (those GitRepositories declared in the root path), as source-controller's artifact
+/// has them; `None` when it includes nothing. The root path itself is rendered before: an
+/// include into it is refused, naming it, as are submodules and a sparse checkout.
+fn root_includes(
+    files: &dyn Files,
+    root: &[Value],
+    path: &str,
+    env: &BuildEnv,
+) -> Result<Option<crate::render::MemFiles>, render::Error> {
+    let (_, Some(repo)) = root_repository(root, path) else {
+        return Ok(None);
+    };
+    let fail = |e: String| render::Error::invalid(path, e);
+    // What would make source-controller's artifact other than the repository's files.
+    let spec = &repo.spec;
+    for (field, set) in [
+        ("spec.recurseSubmodules", spec.recurse_submodules),
+        ("spec.sparseCheckout", !spec.sparse_checkout.is_empty()),
+    ] {
+        if set {
+            return Err(fail(format!(
+                "GitRepository {}: {field} is not followed by fledge (it reads the whole repository, without submodules); remove it",
+                repo.id
+            )));
+        }
+    }
+    let root_path = crate::flux::kustomization::normal_path(path);
+    let inside = |to: &str| {
+        root_path.is_empty() || to == root_path || to.starts_with(&format!("{root_path}/"))
+    };
+    if let Some(to) = include::targets(&repo)
+        .map_err(|e| fail(format!("GitRepository {}: {e}", repo.id)))?
+        .into_iter()
+        .find(|to| inside(to))
+    {
+        return Err(fail(format!(
+            "GitRepository {}: spec.include puts files at `{to}`, in the root path fledge renders before it includes anything; include them elsewhere and point a Kustomization at them",
+            repo.id
+        )));
+    }
+    let declared: BTreeMap<Id, GitRepository> = root
+        .iter()
+        .filter(|o| o["kind"] == "GitRepository" && is_flux(o))
+        .filter_map(|o| GitRepository::parse(o).ok())
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    include::with_includes(files, &repo, &declared, env.repositories.as_ref()).map_err(fail)
+}
+
+/// The GitRepository the root Kustomization names (`flux-system/flux-system` when none does),
+/// and its object when the root path declares it.
+fn root_repository(root: &[Value], path: &str) -> (Id, Option<GitRepository>) {
+    let root_path = crate::flux::kustomization::normal_path(path);
+    let of_kind = |group: &'static str, kind: &'static str| {
+        root.iter().filter(move |o| {
+            o["kind"] == kind
+                && o["apiVersion"]
+                    .as_str()
+                    .is_some_and(|a| a.split_once('/').is_some_and(|(g, _)| g == group))
+        })
+    };
+    let repository = of_kind(crate::flux::kustomization::GROUP, "Kustomization")
+        .filter_map(|o| Kustomization::parse(o).ok())
+        .find(|k| k.path() == root_path)
+        .map_or_else(
+            || Id {
+                namespace: "flux-system".to_owned(),
+                name: "flux-system".to_owned(),
+            },
+            |k| k.source().1,
+        );
+    let object = of_kind(crate::flux::source::GROUP, "GitRepository")
+        .filter_map(|o| GitRepository::parse(o).ok())
+        .find(|r| r.id == repository);
+    (repository, object)
 }
 
 /// The repository fledge runs on as source-controller serves it (its GitRepository's
@@ -463,30 +553,17 @@ impl<'a> Source<'a> {
     /// Read from the root path's objects: the GitRepository the root Kustomization names
     /// (`flux-system/flux-system` when none does), and the generators.
     fn of(files: &'a dyn Files, root: &[Value], path: &str) -> Result<Self, render::Error> {
-        let root_path = crate::flux::kustomization::normal_path(path);
-        let of_kind = |group: &'static str, kind: &'static str| {
-            root.iter().filter(move |o| {
-                o["kind"] == kind
-                    && o["apiVersion"]
-                        .as_str()
-                        .is_some_and(|a| a.split_once('/').is_some_and(|(g, _)| g == group))
+        let (repository, object) = root_repository(root, path);
+        let ignore = object.and_then(|r| r.spec.ignore);
+        let generators = root
+            .iter()
+            .filter(|o| {
+                o["kind"] == "ArtifactGenerator"
+                    && o["apiVersion"].as_str().is_some_and(|a| {
+                        a.split_once('/')
+                            .is_some_and(|(g, _)| g == "source.extensions.fluxcd.io")
+                    })
             })
-        };
-        let repository = of_kind(crate::flux::kustomization::GROUP, "Kustomization")
-            .filter_map(|o| Kustomization::parse(o).ok())
-            .find(|k| k.path() == root_path)
-            .map_or_else(
-                || Id {
-                    namespace: "flux-system".to_owned(),
-                    name: "flux-system".to_owned(),
-                },
-                |k| k.source().1,
-            );
-        let ignore = of_kind(crate::flux::source::GROUP, "GitRepository")
-            .filter_map(|o| GitRepository::parse(o).ok())
-            .find(|r| r.id == repository)
-            .and_then(|r| r.spec.ignore);
-        let generators = of_kind("source.extensions.fluxcd.io", "ArtifactGenerator")
             .map(ArtifactGenerator::parse)
             .collect::<Result<_, _>>()
             .map_err(|e| render::Error::invalid(path, e.to_string()))?;

@@ -165,11 +165,11 @@ fn what_would_connect_otherwise_than_flux_is_refused_by_name() {
     let e = refused(json!({}), &[("username", "bot")]);
     assert!(e.contains("give both"), "{e}");
     let e = refused(
-        json!({"provider": "azure", "recurseSubmodules": true, "include": [{"repository": {"name": "x"}}]}),
+        json!({"provider": "azure", "recurseSubmodules": true, "sparseCheckout": ["x"]}),
         &[],
     );
     assert!(
-        e.contains("GitRepository team-a/apps: spec.provider, spec.include, spec.recurseSubmodules not followed"),
+        e.contains("GitRepository team-a/apps: spec.provider, spec.recurseSubmodules, spec.sparseCheckout not followed"),
         "{e}"
     );
     assert!(
