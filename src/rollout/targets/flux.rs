@@ -443,9 +443,9 @@ fn build_unit(
                 tracks: repo.tracks(),
                 commit: fetched.commit.clone(),
             });
-            composed =
-                include::with_includes(&fetched.files, repo, declared, env.repositories.as_ref())
-                    .map_err(unreadable)?;
+            let fetch = |r: &GitRepository| env.repositories.tree(r);
+            composed = include::with_includes(&fetched.files, repo, declared, &fetch)
+                .map_err(unreadable)?;
             let files: &dyn Files = composed.as_ref().map_or(&fetched.files, |m| m);
             ignored = SourceIgnored::with(files, repo.spec.ignore.as_deref())?;
             &ignored
@@ -509,7 +509,8 @@ fn root_includes(
         .filter_map(|o| GitRepository::parse(o).ok())
         .map(|r| (r.id.clone(), r))
         .collect();
-    include::with_includes(files, &repo, &declared, env.repositories.as_ref()).map_err(fail)
+    let fetch = |r: &GitRepository| env.repositories.tree(r);
+    include::with_includes(files, &repo, &declared, &fetch).map_err(fail)
 }
 
 /// The GitRepository the root Kustomization names (`flux-system/flux-system` when none does),

@@ -6,14 +6,15 @@
 //! a path it names that is not there fails the include.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::flux::Repositories;
 use crate::flux::{GitRepository, Id};
 use crate::render::Files;
 use crate::render::fs::{Entry, MemFiles};
 use crate::render::source_ignore::SourceIgnored;
+use crate::source::Snapshot;
 
 /// How deep includes of includes may go: more is a loop.
 const DEPTH: usize = 8;
@@ -34,24 +35,28 @@ struct Named {
     name: String,
 }
 
+/// How a GitRepository's files are fetched (the further repositories' [`tree`]).
+///
+/// [`tree`]: super::Repositories::tree
+pub(super) type Fetch<'a> = &'a dyn Fn(&GitRepository) -> Result<Arc<Snapshot>, String>;
+
 /// `files` (a commit of `repo`) with `repo`'s includes, each from the GitRepository of `declared`
-/// it names, fetched through `repositories`; `None` when `repo` includes nothing. The error
-/// names the entry and says why.
+/// it names, fetched with `fetch`; `None` when `repo` includes nothing. The error names the
+/// entry and says why.
 pub(super) fn with_includes(
     files: &dyn Files,
     repo: &GitRepository,
     declared: &BTreeMap<Id, GitRepository>,
-    repositories: &dyn Repositories,
+    fetch: Fetch<'_>,
 ) -> Result<Option<MemFiles>, String> {
-    included(files, repo, declared, repositories, 0)
-        .map_err(|e| format!("GitRepository {}: {e}", repo.id))
+    included(files, repo, declared, fetch, 0).map_err(|e| format!("GitRepository {}: {e}", repo.id))
 }
 
 fn included(
     files: &dyn Files,
     repo: &GitRepository,
     declared: &BTreeMap<Id, GitRepository>,
-    repositories: &dyn Repositories,
+    fetch: Fetch<'_>,
     depth: usize,
 ) -> Result<Option<MemFiles>, String> {
     if repo.spec.include.is_empty() {
@@ -75,10 +80,8 @@ fn included(
         let other = declared.get(&id).ok_or_else(|| {
             format!("{field}: GitRepository {id} is declared nowhere in the repository; declare it (fledge fetches the GitRepositories the repository declares)")
         })?;
-        let fetched = repositories
-            .tree(other)
-            .map_err(|e| format!("{field}: {e}"))?;
-        let nested = included(&fetched.files, other, declared, repositories, depth + 1)
+        let fetched = fetch(other).map_err(|e| format!("{field}: {e}"))?;
+        let nested = included(&fetched.files, other, declared, fetch, depth + 1)
             .map_err(|e| format!("{field}: GitRepository {id}: {e}"))?;
         let artifact = nested.as_ref().unwrap_or(&fetched.files);
         let view = SourceIgnored::with(artifact, other.spec.ignore.as_deref())

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::flux_parity::{FLUX_LABELS, FLUX_ONLY_FIELDS, managers, normalised};
+use super::flux_parity::{FLUX_LABELS, FLUX_ONLY_FIELDS, inventory_entries, managers, normalised};
 use super::{commit_files as commit, daemon, install_release_crd, unit};
 use crate::flux_repo::{example, kyverno_from_git, multi_tenancy};
 use crate::support::flux::{self, GitServer};
@@ -121,16 +121,7 @@ fn fledge_inventory(c: &TestCluster, home: &str, name: &str) -> BTreeSet<Id> {
             c.kubectl(&["get", "configmaps", "-n", home])
         )
     });
-    let entries: Vec<String> =
-        serde_json::from_str(cm["data"]["objects"].as_str().unwrap_or("[]")).unwrap();
-    entries
-        .iter()
-        .map(|e| {
-            let p: Vec<&str> = e.split('|').collect();
-            let group = p[0].rsplit_once('/').map_or("", |(g, _)| g);
-            (group.into(), p[1].into(), p[2].into(), p[3].into())
-        })
-        .collect()
+    inventory_entries(&cm).into_iter().collect()
 }
 
 /// The object `id` as `c` stores it, with its managed fields.

@@ -391,6 +391,11 @@ fn fledge_inventory(c: &TestCluster, home: &str) -> Vec<(String, String, String,
         .get(&["configmap", "fledge-inventory.flux-system.shop", "-n", home])
         .or_else(|| c.get(&["configmap", "fledge-inventory", "-n", home]))
         .expect("an inventory");
+    inventory_entries(&cm)
+}
+
+/// The entries of fledge's inventory ConfigMap `cm`, as (group, kind, namespace, name).
+pub(super) fn inventory_entries(cm: &Value) -> Vec<(String, String, String, String)> {
     let entries = cm["data"]["objects"].as_str().unwrap_or("[]");
     let entries: Vec<String> = serde_json::from_str(entries).unwrap();
     entries
@@ -418,6 +423,16 @@ fn by_hand(c: &TestCluster, ns: &str) {
         "-p",
         template,
     ]);
+}
+
+/// The person's first commit, of [`repository`] for `ns`: web 1.
+fn first_commit(remote: &Remote, ns: &str) -> String {
+    let files = repository(ns, "web:1", "info", true);
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    remote.commit(&refs, "web 1")
 }
 
 /// The person's second commit: drops the RoleBinding, changes the generated ConfigMap's data
@@ -493,12 +508,7 @@ async fn parity(path: &str) {
     let fledge_ns = c.namespace("parity-fledge");
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::new();
-    let files = repository(&fledge_ns, "web:1", "info", true);
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let first = remote.commit(&refs, "web 1");
+    let first = first_commit(&remote, &fledge_ns);
 
     // Flux: the GitRepository (source-controller fetches it over HTTP), then the Kustomization.
     let _served = flux.git_repository(&home, "shop", &remote);
@@ -590,12 +600,7 @@ async fn a_namespace_synced_by_flux_is_handed_over_to_fledge_without_a_restart()
     let ns = c.namespace("handover");
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::new();
-    let files = repository(&ns, "web:1", "info", true);
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let first = remote.commit(&refs, "web 1");
+    let first = first_commit(&remote, &ns);
     let _served = flux.git_repository(&home, "shop", &remote);
     let revision = flux.fetch(&home, "shop", &first).await;
     flux.apply_kustomization(

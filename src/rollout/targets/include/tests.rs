@@ -8,13 +8,12 @@ use crate::flux::{GitRepository, Id};
 use crate::ids::CommitId;
 use crate::render::Files;
 use crate::render::fs::MemFiles;
-use crate::rollout::targets::Repositories;
 use crate::source::Snapshot;
 
 /// The trees of the repositories, by name.
 struct Trees(BTreeMap<String, MemFiles>);
 
-impl Repositories for Trees {
+impl Trees {
     fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String> {
         let files = self
             .0
@@ -82,9 +81,11 @@ fn an_include_moves_the_included_artifacts_path_into_the_repository() {
             {"repository": {"name": "common"}, "fromPath": "README.md", "toPath": "docs/README.md"},
             {"repository": {"name": "common"}}]}),
     );
-    let out = with_includes(&own, &fleet, &declared(&[common]), &trees())
-        .unwrap()
-        .unwrap();
+    let out = with_includes(&own, &fleet, &declared(&[common]), &|r: &GitRepository| {
+        trees().tree(r)
+    })
+    .unwrap()
+    .unwrap();
     let read = |p: &str| read_to_string(&out, p).unwrap();
     assert_eq!(read("clusters/prod/k.yaml"), "k");
     assert_eq!(read("apps/common/app.yaml"), "app");
@@ -109,7 +110,7 @@ fn includes_of_includes_are_followed_and_a_loop_is_named() {
     );
     let own = files(&[("k.yaml", "k")]);
     let all = declared(&[leaf, common.clone(), fleet.clone()]);
-    let out = with_includes(&own, &fleet, &all, &trees())
+    let out = with_includes(&own, &fleet, &all, &|r: &GitRepository| trees().tree(r))
         .unwrap()
         .unwrap();
     assert_eq!(read_to_string(&out, "c/leaf/leaf.yaml").unwrap(), "leaf");
@@ -121,7 +122,7 @@ fn includes_of_includes_are_followed_and_a_loop_is_named() {
         &own,
         &looping,
         &declared(std::slice::from_ref(&looping)),
-        &trees(),
+        &|r: &GitRepository| trees().tree(r),
     )
     .unwrap_err();
     assert!(e.contains("make a loop"), "{e}");
@@ -136,7 +137,7 @@ fn what_source_controller_cannot_copy_is_refused_naming_the_entry() {
             &files(own),
             &fleet,
             &declared(std::slice::from_ref(&common)),
-            &trees(),
+            &|r: &GitRepository| trees().tree(r),
         )
         .unwrap_err()
     };
@@ -171,8 +172,13 @@ fn what_source_controller_cannot_copy_is_refused_naming_the_entry() {
         "fleet",
         &json!({"include": [{"repository": {"name": "common"}, "fromPath": "../../deploy", "toPath": "../x"}]}),
     );
-    let out = with_includes(&files(&[]), &fleet, &declared(&[common]), &trees())
-        .unwrap()
-        .unwrap();
+    let out = with_includes(
+        &files(&[]),
+        &fleet,
+        &declared(&[common]),
+        &|r: &GitRepository| trees().tree(r),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(read_to_string(&out, "x/app.yaml").unwrap(), "app");
 }
