@@ -218,6 +218,17 @@ const SERVER_METADATA: &[&str] = &[
     "managedFields",
 ];
 
+/// Whether `o` carries `key: value` as a label or an annotation, the value compared without
+/// regard to case, as fluxcd/pkg's `AnyInMetadata` reads Flux's per-object selectors.
+#[must_use]
+pub fn flux_says(o: &Value, key: &str, value: &str) -> bool {
+    ["labels", "annotations"].iter().any(|m| {
+        o["metadata"][m][key]
+            .as_str()
+            .is_some_and(|v| v.eq_ignore_ascii_case(value))
+    })
+}
+
 /// Removes what the server writes (`status`, server-owned metadata), leaving what an apply
 /// may send.
 pub fn strip_server_fields(obj: &mut Value) {

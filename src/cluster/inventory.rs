@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Cluster, Error};
 use crate::keys::{self, ALLOW_PRUNE_TRAILER, INVENTORY, PRUNE_OPT_OUT};
-use crate::object::{ObjectKey, ObjectRef};
+use crate::object::{ObjectKey, ObjectRef, flux_says};
 
 /// One entry of the inventory: enough to find and delete the object.
 fn entry(o: &Value) -> Option<String> {
@@ -583,16 +583,6 @@ async fn applied_as_flux_says(
         out.push(o);
     }
     Ok(out)
-}
-
-/// Whether `o` carries `key: value` as a label or an annotation, the value compared without
-/// regard to case, as fluxcd/pkg's `AnyInMetadata` reads Flux's per-object selectors.
-fn flux_says(o: &Value, key: &str, value: &str) -> bool {
-    ["labels", "annotations"].iter().any(|m| {
-        o["metadata"][m][key]
-            .as_str()
-            .is_some_and(|v| v.eq_ignore_ascii_case(value))
-    })
 }
 
 /// The objects that fledge applied (its field manager owns them by server-side apply) and that

@@ -36,14 +36,9 @@ const ANNOTATIONS: [&str; 3] = [
 /// The labels removed: Flux v1's garbage-collection mark.
 const LABELS: [&str; 1] = ["fluxcd.io/sync-gc-mark"];
 
-/// Whether `object` asks to keep what others set (`ssa: Merge`, a label or an annotation, in
-/// any case, as fluxcd/pkg's `AnyInMetadata` reads it).
+/// Whether `object` asks to keep what others set (`ssa: Merge`).
 fn merges(object: &Value) -> bool {
-    ["labels", "annotations"].iter().any(|m| {
-        object["metadata"][m]["kustomize.toolkit.fluxcd.io/ssa"]
-            .as_str()
-            .is_some_and(|v| v.eq_ignore_ascii_case("merge"))
-    })
+    crate::object::flux_says(object, crate::keys::FLUX_SSA, "Merge")
 }
 
 /// Whether the managed-fields entry `e` is one whose fields are taken over.
