@@ -503,12 +503,11 @@ fn root_includes(
             repo.id
         )));
     }
-    let declared: BTreeMap<Id, GitRepository> = root
-        .iter()
-        .filter(|o| o["kind"] == "GitRepository" && is_flux(o))
-        .filter_map(|o| GitRepository::parse(o).ok())
-        .map(|r| (r.id.clone(), r))
-        .collect();
+    let declared: BTreeMap<Id, GitRepository> =
+        of_kind(root, crate::flux::source::GROUP, "GitRepository")
+            .filter_map(|o| GitRepository::parse(o).ok())
+            .map(|r| (r.id.clone(), r))
+            .collect();
     let fetch = |r: &GitRepository| env.repositories.tree(r);
     include::with_includes(files, &repo, &declared, &fetch).map_err(fail)
 }
@@ -517,15 +516,7 @@ fn root_includes(
 /// and its object when the root path declares it.
 fn root_repository(root: &[Value], path: &str) -> (Id, Option<GitRepository>) {
     let root_path = crate::flux::kustomization::normal_path(path);
-    let of_kind = |group: &'static str, kind: &'static str| {
-        root.iter().filter(move |o| {
-            o["kind"] == kind
-                && o["apiVersion"]
-                    .as_str()
-                    .is_some_and(|a| a.split_once('/').is_some_and(|(g, _)| g == group))
-        })
-    };
-    let repository = of_kind(crate::flux::kustomization::GROUP, "Kustomization")
+    let repository = of_kind(root, crate::flux::kustomization::GROUP, "Kustomization")
         .filter_map(|o| Kustomization::parse(o).ok())
         .find(|k| k.path() == root_path)
         .map_or_else(
@@ -535,7 +526,7 @@ fn root_repository(root: &[Value], path: &str) -> (Id, Option<GitRepository>) {
             },
             |k| k.source().1,
         );
-    let object = of_kind(crate::flux::source::GROUP, "GitRepository")
+    let object = of_kind(root, crate::flux::source::GROUP, "GitRepository")
         .filter_map(|o| GitRepository::parse(o).ok())
         .find(|r| r.id == repository);
     (repository, object)
@@ -556,15 +547,7 @@ impl<'a> Source<'a> {
     fn of(files: &'a dyn Files, root: &[Value], path: &str) -> Result<Self, render::Error> {
         let (repository, object) = root_repository(root, path);
         let ignore = object.and_then(|r| r.spec.ignore);
-        let generators = root
-            .iter()
-            .filter(|o| {
-                o["kind"] == "ArtifactGenerator"
-                    && o["apiVersion"].as_str().is_some_and(|a| {
-                        a.split_once('/')
-                            .is_some_and(|(g, _)| g == "source.extensions.fluxcd.io")
-                    })
-            })
+        let generators = of_kind(root, "source.extensions.fluxcd.io", "ArtifactGenerator")
             .map(ArtifactGenerator::parse)
             .collect::<Result<_, _>>()
             .map_err(|e| render::Error::invalid(path, e.to_string()))?;
@@ -812,6 +795,20 @@ impl Notifications {
         }
         out
     }
+}
+
+/// The objects of `objects` of `kind` in API group `group` (any version).
+fn of_kind<'a>(
+    objects: &'a [Value],
+    group: &'a str,
+    kind: &'a str,
+) -> impl Iterator<Item = &'a Value> {
+    objects.iter().filter(move |o| {
+        o["kind"] == kind
+            && o["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.split_once('/').is_some_and(|(g, _)| g == group))
+    })
 }
 
 fn is_flux(o: &Value) -> bool {
