@@ -146,7 +146,7 @@ impl Further {
 
     /// Polls one repository: its new commit, if it moved.
     fn poll(&self, e: &mut Entry) -> Result<Option<Snapshot>, String> {
-        let secrets = self.secret(&e.repo)?;
+        let secrets = self.secrets(&e.repo)?;
         let digest = digest(&secrets);
         if digest != e.secret {
             let (source, snapshot) = self.open(&e.repo, &secrets)?;
@@ -163,7 +163,7 @@ impl Further {
 
     /// The Secrets `repo` names: `spec.secretRef`'s (which must exist) and
     /// `spec.verify.secretRef`'s (whose absence `spec.verify` says).
-    fn secret(&self, repo: &GitRepository) -> Result<Secrets, String> {
+    fn secrets(&self, repo: &GitRepository) -> Result<Secrets, String> {
         let ns = &repo.id.namespace;
         let read = |field: &str, name: &str| {
             self.cluster
@@ -210,7 +210,7 @@ impl Repositories for Further {
         if let Some(e) = self.entries().get(&repo.id).filter(|e| e.repo == *repo) {
             return Ok(e.snapshot.clone());
         }
-        let secrets = self.secret(repo)?;
+        let secrets = self.secrets(repo)?;
         let (source, snapshot) = self.open(repo, &secrets)?;
         let snapshot = Arc::new(snapshot);
         self.entries().insert(

@@ -29,11 +29,7 @@ async fn a_commit_the_prune_guard_refuses_changes_nothing_not_even_its_releases(
             config_map(&format!("cm{i}"), "1"),
         ));
     }
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    remote.commit(&refs, "shop");
+    remote.commit_owned(&files, "shop");
     let d = daemon(&remote, root.path(), "apps")
         .args(["--time-scale", "10"])
         .in_process()

@@ -58,11 +58,7 @@ fn bootstrap(apps_extra: &str) -> Vec<(String, String)> {
 }
 
 fn commit(remote: &Remote, files: &[(String, String)], message: &str) -> String {
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    remote.commit(&files, message)
+    remote.commit_owned(files, message)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -94,16 +94,10 @@ fn fluxs_own(id: &Id) -> bool {
 
 /// What the Kustomization `name` (`<namespace>/<name>`) applied on Flux's cluster, but Flux's
 /// own objects.
-fn flux_inventory(c: &TestCluster, name: &str) -> BTreeSet<Id> {
+fn flux_inventory(flux: &flux::Flux, name: &str) -> BTreeSet<Id> {
     let (ns, n) = name.split_once('/').unwrap();
-    let k = c
-        .get(&["kustomization.kustomize.toolkit.fluxcd.io", n, "-n", ns])
-        .expect("the Kustomization exists");
-    k["status"]["inventory"]["entries"]
-        .as_array()
+    flux.inventory(ns, n)
         .into_iter()
-        .flatten()
-        .map(|e| flux::inventory_entry(e["id"].as_str().unwrap()))
         .filter(|id| !fluxs_own(id))
         .collect()
 }
@@ -139,9 +133,15 @@ fn live(c: &TestCluster, id: &Id) -> Option<Value> {
     c.get(&args)
 }
 
-/// Each Kustomization's inventory the same on both clusters, and every object in it the same,
-/// field by field (as `flux_parity` compares them); returns the objects compared.
-fn assert_same(flux: &TestCluster, fledge: &TestCluster, home: &str) -> BTreeSet<Id> {
+/// Each Kustomization's inventory the same on both clusters (Flux's controllers on `c`), and
+/// every object in it the same, field by field (as `flux_parity` compares them); returns the
+/// objects compared.
+fn assert_same(
+    c: &TestCluster,
+    flux: &flux::Flux,
+    fledge: &TestCluster,
+    home: &str,
+) -> BTreeSet<Id> {
     let mut all = BTreeSet::new();
     for name in KUSTOMIZATIONS {
         let applied = flux_inventory(flux, name);
@@ -153,7 +153,7 @@ fn assert_same(flux: &TestCluster, fledge: &TestCluster, home: &str) -> BTreeSet
         all.extend(applied);
     }
     for id in &all {
-        let by_flux = live(flux, id).unwrap_or_else(|| panic!("{id:?} on Flux's cluster"));
+        let by_flux = live(c, id).unwrap_or_else(|| panic!("{id:?} on Flux's cluster"));
         let by_fledge = live(fledge, id).unwrap_or_else(|| panic!("{id:?} on fledge's cluster"));
         let (flux_view, _) = normalised(&by_flux, "", &FLUX_LABELS);
         let (fledge_view, fledge_labels) = normalised(&by_fledge, "", &FLUX_LABELS);
@@ -293,13 +293,7 @@ async fn fluxs_multi_tenancy_layout_syncs_as_kustomize_controller_syncs_it() {
         return;
     };
     let tenant = Remote::new();
-    let tenant_commit = tenant.commit(
-        &example("flux2-multi-tenancy-dev-team")
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect::<Vec<_>>(),
-        "dev-team",
-    );
+    let tenant_commit = tenant.commit_owned(&example("flux2-multi-tenancy-dev-team"), "dev-team");
     git::git(
         &tenant.person(),
         &["push", "--quiet", "origin", "HEAD:dev-team"],
@@ -329,7 +323,7 @@ async fn fluxs_multi_tenancy_layout_syncs_as_kustomize_controller_syncs_it() {
     let d = daemon(&c2, &remote, &home, dir.path(), &args);
     let (fledge_first, sync) = fledge_synced(&d, &first).await;
     assert_same_states(&flux_first, &fledge_first, &sync);
-    let before = assert_same(c, &c2, &home);
+    let before = assert_same(c, flux, &c2, &home);
 
     // A commit that drops a policy: pruned by both.
     let second = commit(
@@ -340,7 +334,7 @@ async fn fluxs_multi_tenancy_layout_syncs_as_kustomize_controller_syncs_it() {
     let revision = flux.fetch("flux-system", "flux-system", &second).await;
     flux_synced(c, flux, &revision, &tenant_revision).await;
     fledge_synced(&d, &second).await;
-    let after = assert_same(c, &c2, &home);
+    let after = assert_same(c, flux, &c2, &home);
     let policy = |name: &str| {
         (
             "kyverno.io".to_owned(),

@@ -427,23 +427,14 @@ fn by_hand(c: &TestCluster, ns: &str) {
 
 /// The person's first commit, of [`repository`] for `ns`: web 1.
 fn first_commit(remote: &Remote, ns: &str) -> String {
-    let files = repository(ns, "web:1", "info", true);
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    remote.commit(&refs, "web 1")
+    remote.commit_owned(&repository(ns, "web:1", "info", true), "web 1")
 }
 
 /// The person's second commit: drops the RoleBinding, changes the generated ConfigMap's data
 /// (so its name) and the Deployment's image.
 fn second_commit(remote: &Remote, fledge_ns: &str) -> String {
     let files = repository(fledge_ns, "web:2", "debug", false);
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    remote.commit(&refs, "drop the role binding, debug logs, web 2")
+    remote.commit_owned(&files, "drop the role binding, debug logs, web 2")
 }
 
 /// What both namespaces hold after the second commit: the RoleBinding dropped from Git and the

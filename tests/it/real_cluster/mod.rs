@@ -340,11 +340,7 @@ async fn all_reach(d: &Daemon, namespaces: &[String], want: &str) -> Value {
 
 /// Commits `files` (path, contents) to `remote`; the commit id.
 fn commit_files(remote: &Remote, files: &[(String, String)], message: &str) -> String {
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    remote.commit(&refs, message)
+    remote.commit_owned(files, message)
 }
 
 /// The status of the sync unit `name` in `/api/sync`.

@@ -90,13 +90,7 @@ async fn nginx_istio_and_gateway_api_canaries_promote_and_roll_back_on_a_real_pr
             .collect::<Vec<_>>()
     };
     let remote = Remote::new();
-    let commit = |files: Vec<(String, String)>, message: &str| {
-        let refs: Vec<(&str, &str)> = files
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str()))
-            .collect();
-        remote.commit(&refs, message)
-    };
+    let commit = |files: Vec<(String, String)>, message: &str| remote.commit_owned(&files, message);
     commit(
         version(&mut files, "web:1", "0"),
         "web 1 on three providers",

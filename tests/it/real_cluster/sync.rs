@@ -62,12 +62,10 @@ async fn first_sync_applies_server_side_with_definitions_first_and_prunes_by_inv
     let app_ns = format!("{ns}-app");
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::new();
-    let files = sync_files(&app_ns, true);
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    remote.commit(&refs, "namespace, CRD, widget and config");
+    remote.commit_owned(
+        &sync_files(&app_ns, true),
+        "namespace, CRD, widget and config",
+    );
     let daemon = daemon(c, &remote, &ns, dir.path(), &[]);
     // One commit creates the Namespace, the CRD, then the widget of that CRD in that Namespace.
     until_object(c, &["widget", "w1", "-n", &app_ns], |w| w.is_some()).await;

@@ -418,7 +418,7 @@ fn ready(o: &Value) -> bool {
 
 /// An inventory id, `<namespace>_<name>_<group>_<kind>` (Flux's cli-utils ObjMetadata), as
 /// (group, kind, namespace, name).
-pub(crate) fn inventory_entry(id: &str) -> (String, String, String, String) {
+fn inventory_entry(id: &str) -> (String, String, String, String) {
     // Names and namespaces hold no `_`; groups neither.
     let parts: Vec<&str> = id.split('_').collect();
     assert_eq!(parts.len(), 4, "inventory id {id}");

@@ -81,6 +81,15 @@ impl Remote {
         self.dir.path().join("person")
     }
 
+    /// [`Remote::commit`] of files given as owned paths and contents.
+    pub(crate) fn commit_owned(&self, files: &[(String, String)], message: &str) -> String {
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        self.commit(&refs, message)
+    }
+
     /// The person writes files, commits and pushes (pulling again when fledge pushed first);
     /// returns the person's commit id.
     pub(crate) fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
