@@ -780,10 +780,8 @@ impl Tick<'_> {
 
     fn canary_step(&mut self) -> Step {
         let w = self.state.canary_weight;
-        if w >= self.spec.max_weight() {
-            return self.promote();
-        }
-        let next = self.spec.next_step(w);
+        // Asked before every step, the promotion at the maximum weight included, as Flagger
+        // does (its scheduler gates on the next step weight, which is never 0 for a canary).
         if !self.state.mirrored
             && self.state.phase == Phase::Progressing
             && let Some((msg, muted)) = self.gate(HookType::ConfirmTrafficIncrease)?
@@ -791,6 +789,10 @@ impl Tick<'_> {
             self.waiting_for_approval("traffic increase ", &msg, muted);
             return Ok(());
         }
+        if w >= self.spec.max_weight() {
+            return self.promote();
+        }
+        let next = self.spec.next_step(w);
         if self.spec.analysis.mirror && w == 0 && !self.state.mirrored {
             // One mirrored step before the first weighted one.
             self.state.mirrored = true;

@@ -665,6 +665,40 @@ fn gates_hold_without_counting_failed_checks() {
     );
 }
 
+#[test]
+fn traffic_increase_is_asked_at_the_promotion_point_too() {
+    let s = spec_with(
+        json!({"stepWeight": 50, "maxWeight": 50, "threshold": 1,
+               "webhooks": hooks(&["confirm-traffic-increase"])}),
+        json!({}),
+    );
+    let mut obs = Observation {
+        desired: Desired {
+            revision: "r2".into(),
+            commit: None,
+            known_good: false,
+        },
+        primary: Some(Readiness::Ready),
+        canary: Readiness::Ready,
+        answers: BTreeMap::new(),
+        promoted_window: crate::release::state::DEFAULT_PROMOTED_WINDOW,
+    };
+    obs.answers
+        .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), fail());
+    obs.answers.insert(Question::Analysis, pass());
+    let held = decide(&s, &progressing(50, 0), &obs, 0);
+    assert_eq!(held.state.phase, Phase::Progressing);
+    assert!(
+        !held.actions.contains(&Action::Promote),
+        "{:?}",
+        held.actions
+    );
+    obs.answers
+        .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), pass());
+    let promoted = decide(&s, &progressing(50, 0), &obs, 0);
+    assert_eq!(promoted.state.phase, Phase::Promoting);
+}
+
 fn arb_spec() -> impl Strategy<Value = ReleaseSpec> {
     let linear = (1u8..=100, 1u8..=100)
         .prop_map(|(step, max)| json!({"stepWeight": step, "maxWeight": max}));
