@@ -55,6 +55,8 @@ pub struct MetricRequest<'a> {
     pub address: Option<String>,
     pub headers: BTreeMap<String, Vec<String>>,
     pub auth: Option<Auth>,
+    /// The MetricTemplate's `insecureSkipVerify`.
+    pub insecure: bool,
 }
 
 /// Why a query gave no value.
@@ -132,6 +134,7 @@ pub fn request<'a>(
         address: None,
         headers: BTreeMap::new(),
         auth: None,
+        insecure: false,
     };
     let text = match &metric.source {
         MetricSourceRef::Builtin(b) => {
@@ -155,6 +158,7 @@ pub fn request<'a>(
             }
             req.address.clone_from(&t.address);
             req.headers.clone_from(&t.headers);
+            req.insecure = t.insecure_skip_verify;
             if let Some(secret) = &t.secret_ref {
                 req.auth = Some(
                     secrets

@@ -40,6 +40,8 @@ pub fn auth_from_files(
 #[derive(Debug, Clone)]
 pub struct Prometheus {
     client: reqwest::Client,
+    /// For MetricTemplates with `insecureSkipVerify`.
+    insecure: reqwest::Client,
     address: String,
     auth: Option<Auth>,
 }
@@ -52,6 +54,7 @@ impl Prometheus {
     pub fn new(address: &str, auth: Option<Auth>, timeout: Duration) -> Self {
         Self {
             client: http_client(timeout, false),
+            insecure: http_client(timeout, true),
             address: address.trim_end_matches('/').to_owned(),
             auth,
         }
@@ -63,20 +66,27 @@ impl Prometheus {
         &self.address
     }
 
-    /// Runs `query` against `address` (or the default).
+    /// Runs `query` against `address` (or the default); `insecure` skips the TLS certificate
+    /// check (a MetricTemplate's `insecureSkipVerify`).
     pub async fn run(
         &self,
         address: Option<&str>,
         query: &str,
         headers: &std::collections::BTreeMap<String, Vec<String>>,
         auth: Option<&Auth>,
+        insecure: bool,
     ) -> Result<f64, MetricError> {
         let address = address.map_or(self.address.as_str(), |a| a.trim_end_matches('/'));
         let url = format!("{address}/api/v1/query");
         let mut target = reqwest::Url::parse(&url)
             .map_err(|e| MetricError::Failed(format!("{url} is not a URL: {e}")))?;
         target.query_pairs_mut().append_pair("query", query);
-        let mut req = self.client.get(target);
+        let client = if insecure {
+            &self.insecure
+        } else {
+            &self.client
+        };
+        let mut req = client.get(target);
         for (k, vs) in headers {
             for v in vs {
                 req = req.header(k, v);
@@ -154,7 +164,13 @@ impl Prometheus {
     /// Flagger's online check: `vector(1)` must answer 1.
     pub async fn online(&self) -> Result<(), MetricError> {
         let v = self
-            .run(None, "vector(1)", &std::collections::BTreeMap::new(), None)
+            .run(
+                None,
+                "vector(1)",
+                &std::collections::BTreeMap::new(),
+                None,
+                false,
+            )
             .await?;
         if (v - 1.0).abs() > f64::EPSILON {
             return Err(MetricError::Failed(format!("vector(1) returned {v}")));
@@ -177,7 +193,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 impl MetricSource for Prometheus {
     async fn query(&self, r: &MetricRequest<'_>) -> Result<f64, MetricError> {
         let address = r.address.as_deref().or(r.spec.metrics_server.as_deref());
-        self.run(address, &r.query, &r.headers, r.auth.as_ref())
+        self.run(address, &r.query, &r.headers, r.auth.as_ref(), r.insecure)
             .await
     }
 }

@@ -161,20 +161,20 @@ async fn prometheus_answers_no_data_and_unreachable_are_told_apart() {
     );
     let none = BTreeMap::new();
     assert_eq!(
-        p.run(None, "sum(x)", &none, None).await,
+        p.run(None, "sum(x)", &none, None, false).await,
         Ok(99.5),
         "the last series wins"
     );
     assert!(matches!(
-        p.run(None, "empty", &none, None).await,
+        p.run(None, "empty", &none, None, false).await,
         Err(MetricError::NoData(_))
     ));
     assert!(matches!(
-        p.run(None, "nan", &none, None).await,
+        p.run(None, "nan", &none, None, false).await,
         Err(MetricError::NoData(_))
     ));
     assert!(
-        matches!(p.run(None, "bad", &none, None).await, Err(MetricError::Failed(m)) if m.contains("parse error"))
+        matches!(p.run(None, "bad", &none, None, false).await, Err(MetricError::Failed(m)) if m.contains("parse error"))
     );
     assert_eq!(
         seen.lock().unwrap()[0],
@@ -186,7 +186,10 @@ async fn prometheus_answers_no_data_and_unreachable_are_told_apart() {
         l.local_addr().unwrap()
     };
     let down = Prometheus::new(&format!("http://{closed}"), None, Duration::from_secs(2));
-    let e = down.run(None, "vector(1)", &none, None).await.unwrap_err();
+    let e = down
+        .run(None, "vector(1)", &none, None, false)
+        .await
+        .unwrap_err();
     assert!(matches!(&e, MetricError::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains("unreachable"), "{e}");
     // The auth never shows in debug output.

@@ -120,6 +120,9 @@ pub fn sync_line(s: &SyncStatus) -> String {
     for w in &s.warnings {
         let _ = writeln!(warnings, "      warning: {w}");
     }
+    for n in &s.notices {
+        let _ = writeln!(warnings, "      notice: {n}");
+    }
     format!("{line}{rewrite}{warnings}{}\n", units_table(s))
 }
 

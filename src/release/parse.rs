@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::spec::{
-    AlertProvider, AlertRef, Analysis, Builtin, HookType, KNOWN_PROVIDERS, MetricSourceRef,
-    MetricSpec, MetricTemplate, ObjectRef, Provider, ReleaseSpec, ServiceSpec, Severity, SpecError,
-    WebhookSpec, parse_duration,
+    AlertProvider, AlertRef, Analysis, Builtin, HookType, KNOWN_PROVIDERS, METRIC_PROVIDERS,
+    MetricSourceRef, MetricSpec, MetricTemplate, ObjectRef, Provider, ReleaseSpec, ServiceSpec,
+    Severity, SpecError, WebhookSpec, parse_duration,
 };
 use crate::object::namespace_or_default;
 
@@ -255,6 +255,7 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             i64::from(u32::MAX),
         )?
         .unwrap_or(600);
+    let unhonoured = unhonoured(spec, analysis_value, &provider);
     Ok(ReleaseSpec {
         namespace,
         name,
@@ -269,7 +270,45 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
         progress_deadline: Duration::from_secs(progress_deadline.unsigned_abs()),
         skip_analysis,
         suspend: r.boolean(&spec["suspend"], "spec.suspend")?,
+        unhonoured,
     })
+}
+
+/// The fields of a Canary fledge reads but does not act on yet, each with what happens
+/// instead ([`ReleaseSpec::unhonoured`]).
+fn unhonoured(spec: &Value, analysis: &Value, provider: &Provider) -> Vec<String> {
+    let mut out = Vec::new();
+    if spec["revertOnDeletion"] == true {
+        out.push(
+            "spec.revertOnDeletion: not honoured yet: a Canary removed from Git leaves its primary, \
+             Services and routing objects as they are (the Service keeps sending traffic to the \
+             primary), where Flagger routes traffic back to the target and deletes them"
+                .to_owned(),
+        );
+    }
+    if spec["autoscalerRef"]["kind"] == "ScaledObject" {
+        out.push(
+            "spec.autoscalerRef: a KEDA ScaledObject is copied for the primary as an HPA is, but \
+             the target's scaler is not paused while the target is idle (KEDA may scale it up), \
+             and primaryScalerQueries and primaryScalerReplicas are not applied"
+                .to_owned(),
+        );
+    }
+    let affinity = &analysis["sessionAffinity"];
+    if affinity.is_object() && !matches!(provider, Provider::GatewayApi(_)) {
+        out.push(format!(
+            "analysis.sessionAffinity: fledge pins sessions to the canary with the gatewayapi \
+             provider only; with {provider} requests are not pinned"
+        ));
+    }
+    if affinity["primaryCookieName"].is_string() {
+        out.push(
+            "analysis.sessionAffinity.primaryCookieName: not honoured yet: after a promotion, \
+             clients pinned to the canary are not pinned back to the primary"
+                .to_owned(),
+        );
+    }
+    out
 }
 
 /// The version of `flagger.app` a Canary is written in.
@@ -768,13 +807,27 @@ pub fn parse_metric_template(obj: &Value) -> Result<MetricTemplate, SpecError> {
             headers.insert(k.clone(), vals);
         }
     }
+    let provider_type = r
+        .string(&spec["provider"]["type"], "spec.provider.type")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "prometheus".into());
+    if !METRIC_PROVIDERS.contains(&provider_type.as_str()) {
+        return Err(r.err(
+            "spec.provider.type",
+            format!(
+                "{provider_type:?} is not a metric provider Flagger knows ({})",
+                METRIC_PROVIDERS.join(", ")
+            ),
+        ));
+    }
     Ok(MetricTemplate {
         namespace: namespace_or_default(obj).to_owned(),
         name: r.required(&obj["metadata"]["name"], "metadata.name")?,
-        provider_type: r
-            .string(&spec["provider"]["type"], "spec.provider.type")?
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "prometheus".into()),
+        provider_type,
+        insecure_skip_verify: r.boolean(
+            &spec["provider"]["insecureSkipVerify"],
+            "spec.provider.insecureSkipVerify",
+        )?,
         address: r
             .string(&spec["provider"]["address"], "spec.provider.address")?
             .filter(|s| !s.is_empty()),

@@ -393,6 +393,10 @@ pub struct ReleaseSpec {
     pub progress_deadline: Duration,
     pub skip_analysis: bool,
     pub suspend: bool,
+    /// Fields the Canary sets that fledge reads but does not act on (yet), each as `field:
+    /// what happens instead`: `fledge plan` and the daemon's status show them, so none is
+    /// dropped silently.
+    pub unhonoured: Vec<String>,
 }
 
 impl ReleaseSpec {
@@ -499,13 +503,33 @@ impl ReleaseSpec {
 pub struct MetricTemplate {
     pub namespace: String,
     pub name: String,
-    /// `prometheus`, `datadog`, … (unknown types run as Prometheus, as Flagger does).
+    /// One of [`METRIC_PROVIDERS`].
     pub provider_type: String,
     pub address: Option<String>,
     pub headers: BTreeMap<String, Vec<String>>,
     pub secret_ref: Option<String>,
+    /// `spec.provider.insecureSkipVerify`: the provider's TLS certificate is not checked.
+    pub insecure_skip_verify: bool,
     pub query: String,
 }
+
+/// The metric provider types of Flagger's MetricTemplate (its CRD's enum).
+pub const METRIC_PROVIDERS: &[&str] = &[
+    "prometheus",
+    "influxdb",
+    "datadog",
+    "externalmetrics",
+    "stackdriver",
+    "cloudwatch",
+    "newrelic",
+    "graphite",
+    "dynatrace",
+    "keptn",
+    "splunk",
+];
+
+/// The metric provider types fledge queries.
+pub const METRIC_PROVIDERS_QUERIED: &[&str] = &["prometheus"];
 
 /// An AlertProvider (flagger-spec §1.6).
 #[derive(Debug, Clone, PartialEq, Eq)]

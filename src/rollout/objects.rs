@@ -111,7 +111,7 @@ pub fn release_objects(
     out.push(target_deployment(t, state, live));
     let initializing = state.phase == Phase::Initializing;
     out.extend(
-        routing::services(spec, &label, &value)
+        routing::services(spec, &t.target, &label, &value)
             .into_iter()
             .filter(|s| !(initializing && s["metadata"]["name"] == spec.service.name.as_str())),
     );

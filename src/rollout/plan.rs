@@ -165,7 +165,7 @@ pub fn preview(t: &ReleaseTarget) -> Result<Vec<Value>, objects::Error> {
 
 /// What will not work as written, besides what building the objects says.
 fn spec_warnings(spec: &ReleaseSpec) -> Vec<String> {
-    let mut warnings = Vec::new();
+    let mut warnings = spec.unhonoured.clone();
     for a in &spec.analysis.alerts {
         if a.severity.is_none() {
             warnings.push(format!(

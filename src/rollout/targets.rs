@@ -23,7 +23,8 @@ use crate::ids::CommitId;
 use crate::keys;
 use crate::object::{ObjectIndex, ObjectKey, ObjectRef, namespace_or_default, with_namespace};
 use crate::release::spec::{
-    AlertProvider, MetricSourceRef, MetricTemplate, Provider, ReleaseKey, ReleaseSpec,
+    AlertProvider, METRIC_PROVIDERS_QUERIED, MetricSourceRef, MetricTemplate, Provider, ReleaseKey,
+    ReleaseSpec,
 };
 use crate::release::{ReleaseState, ReleaseTarget};
 use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
@@ -100,7 +101,7 @@ pub fn desired(
 ) -> Result<Desired, render::Error> {
     let built = flux::build(files, path, env)?;
     let mut d = split(&built.objects, commit, provider, key);
-    d.notices = built.notices;
+    d.notices.splice(0..0, built.notices);
     d.units = built.units;
     d.verify = built.verify;
     d.notifications = built.notifications;
@@ -113,14 +114,20 @@ pub fn desired(
 #[must_use]
 pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey) -> Desired {
     let mut out = Desired::default();
-    configuration(objects, &mut out);
+    let invalid = configuration(objects, &mut out);
     let index = ConfigIndex::new(objects);
     let by_name = ObjectIndex::new(objects);
     for o in objects.iter().filter(|o| is_kind(o, "Canary")) {
         let target = release_target(o, provider, &index, &by_name, key)
-            .and_then(|t| templates_present(t, &out.templates));
+            .and_then(|t| templates_usable(t, &out.templates, &invalid));
         match target {
             Ok(mut t) => {
+                out.notices.extend(
+                    t.spec
+                        .unhonoured
+                        .iter()
+                        .map(|u| format!("Canary {}: {u}", t.spec.key())),
+                );
                 out.owned.extend(owned_by(&t.spec, &by_name));
                 t.commit = Some(CommitId::from(commit));
                 out.releases.insert(t.spec.key(), t);
@@ -146,26 +153,45 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
 }
 
 /// The release, when every MetricTemplate its checks name is in the repository (where fledge
-/// reads them): a check without its template could never pass.
-fn templates_present(
+/// reads them) and uses a provider fledge queries: a check fledge cannot run could never
+/// pass, and a rollout that can only roll back is refused before it starts.
+fn templates_usable(
     t: ReleaseTarget,
     templates: &BTreeMap<(String, String), MetricTemplate>,
+    invalid: &BTreeMap<(String, String), String>,
 ) -> Result<ReleaseTarget, String> {
     for (i, m) in t.spec.analysis.metrics.iter().enumerate() {
-        if let MetricSourceRef::Template { namespace, name } = &m.source
-            && !templates.contains_key(&(namespace.clone(), name.clone()))
-        {
+        let MetricSourceRef::Template { namespace, name } = &m.source else {
+            continue;
+        };
+        let at = format!(
+            "Canary {}: spec.analysis.metrics[{i}].templateRef",
+            t.spec.key()
+        );
+        let key = (namespace.clone(), name.clone());
+        if let Some(why) = invalid.get(&key) {
+            return Err(format!("{at}: {why}"));
+        }
+        let Some(template) = templates.get(&key) else {
             return Err(format!(
-                "Canary {}: spec.analysis.metrics[{i}].templateRef: MetricTemplate {namespace}/{name} is not in the repository",
-                t.spec.key()
+                "{at}: MetricTemplate {namespace}/{name} is not in the repository"
+            ));
+        };
+        if !METRIC_PROVIDERS_QUERIED.contains(&template.provider_type.as_str()) {
+            return Err(format!(
+                "{at}: MetricTemplate {namespace}/{name} uses the {} metric provider, which this version of fledge cannot query (it queries {}): every check would fail and the release would roll back; query the same metric from Prometheus, or keep this Canary on Flagger for now",
+                template.provider_type,
+                METRIC_PROVIDERS_QUERIED.join(", ")
             ));
         }
     }
     Ok(t)
 }
 
-/// The MetricTemplates and AlertProviders that configure the releases.
-fn configuration(objects: &[Value], out: &mut Desired) {
+/// The MetricTemplates and AlertProviders that configure the releases; the templates that
+/// cannot be read, with why.
+fn configuration(objects: &[Value], out: &mut Desired) -> BTreeMap<(String, String), String> {
+    let mut invalid = BTreeMap::new();
     for o in objects {
         if is_kind(o, "MetricTemplate") {
             match parse_metric_template(o) {
@@ -173,7 +199,17 @@ fn configuration(objects: &[Value], out: &mut Desired) {
                     out.templates
                         .insert((t.namespace.clone(), t.name.clone()), t);
                 }
-                Err(e) => out.problems.push(Problem::of(&e)),
+                Err(e) => {
+                    let key = (
+                        namespace_or_default(o).to_owned(),
+                        o["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                    invalid.insert(key, e.to_string());
+                    out.problems.push(Problem::of(&e));
+                }
             }
         } else if is_kind(o, "AlertProvider") {
             match parse_alert_provider(o) {
@@ -185,6 +221,7 @@ fn configuration(objects: &[Value], out: &mut Desired) {
             }
         }
     }
+    invalid
 }
 
 /// The release of a Canary object, as [`ReleaseSpec::key`] names it.

@@ -117,21 +117,61 @@ pub(crate) fn metadata(spec: &ReleaseSpec, name: &str, extra: &Value) -> Value {
     json!({"name": name, "namespace": spec.namespace, "labels": labels, "annotations": annotations})
 }
 
+/// With `service.portDiscovery`, the ports of the target's containers besides the service's
+/// own, as Flagger's `getPorts` finds them: mesh proxies (`istio-proxy`, `envoy`) skipped,
+/// each named by its container port's name or `tcp-<container>-<index>`, TCP, to the same
+/// port. Sorted by name (Flagger's order is a Go map's).
+fn discovered_ports(spec: &ReleaseSpec, target: &Value) -> Vec<Value> {
+    let svc = &spec.service;
+    if svc.raw["portDiscovery"] != true {
+        return Vec::new();
+    }
+    let mut ports = std::collections::BTreeMap::new();
+    let containers = target["spec"]["template"]["spec"]["containers"].as_array();
+    for c in containers.into_iter().flatten() {
+        let container = c["name"].as_str().unwrap_or_default();
+        if matches!(container, "istio-proxy" | "envoy") {
+            continue;
+        }
+        for (i, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
+            let number = p["containerPort"].as_i64().unwrap_or_default();
+            let name = p["name"].as_str().filter(|n| !n.is_empty());
+            let own = match &svc.target_port {
+                Value::String(s) => name == Some(s.as_str()),
+                t => t.as_i64() == Some(number),
+            };
+            if own {
+                continue;
+            }
+            let name = name.map_or_else(|| format!("tcp-{container}-{i}"), str::to_owned);
+            ports.insert(name, number);
+        }
+    }
+    ports
+        .into_iter()
+        .map(|(name, port)| json!({"name": name, "protocol": "TCP", "port": port, "targetPort": port}))
+        .collect()
+}
+
 /// The apex, `-primary` and `-canary` Services (flagger-spec §2.2). `label` and `value` are
-/// the target's selector label and its value.
+/// the target's selector label and its value; `target` is the target as Git has it (its
+/// container ports with `service.portDiscovery`).
 #[must_use]
-pub fn services(spec: &ReleaseSpec, label: &str, value: &str) -> Vec<Value> {
+pub fn services(spec: &ReleaseSpec, target: &Value, label: &str, value: &str) -> Vec<Value> {
     let svc = &spec.service;
     let mut port = json!({"name": svc.port_name, "protocol": "TCP", "port": svc.port,
                           "targetPort": svc.target_port});
     if let Some(p) = &svc.app_protocol {
         port["appProtocol"] = json!(p);
     }
+    let ports: Vec<Value> = std::iter::once(port)
+        .chain(discovered_ports(spec, target))
+        .collect();
     let make = |name: String, selector: String, which: &str| {
         let mut meta = metadata(spec, &name, &svc.raw[which]);
         meta["labels"][label] = json!(name);
         let mut s =
-            json!({"type": "ClusterIP", "selector": {label: selector}, "ports": [port.clone()]});
+            json!({"type": "ClusterIP", "selector": {label: selector}, "ports": ports.clone()});
         if svc.raw["headless"] == true {
             s["clusterIP"] = json!("None");
         }

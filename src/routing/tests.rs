@@ -102,7 +102,7 @@ fn services_select_primary_and_canary() {
         json!({"port": 80, "targetPort": "http",
         "apex": {"labels": {"team": "a"}}}),
     );
-    let svcs = services(&s, "app", "web");
+    let svcs = services(&s, &json!({}), "app", "web");
     let names: Vec<_> = svcs
         .iter()
         .map(|s| s["metadata"]["name"].as_str().unwrap())
@@ -117,6 +117,32 @@ fn services_select_primary_and_canary() {
         svcs[1]["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/reconcile"],
         "disabled"
     );
+}
+
+#[test]
+fn port_discovery_adds_the_other_container_ports() {
+    let s = spec(
+        "istio",
+        json!({"stepWeight": 10}),
+        json!({"port": 80, "targetPort": 8080, "portDiscovery": true}),
+    );
+    let target = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "ports": [{"containerPort": 8080, "name": "http"},
+                                  {"containerPort": 9090}, {"containerPort": 9797, "name": "metrics"}]},
+        {"name": "istio-proxy", "ports": [{"containerPort": 15090}]}]}}}});
+    let ports = |s: &ReleaseSpec| services(s, &target, "app", "web")[1]["spec"]["ports"].clone();
+    assert_eq!(
+        ports(&s),
+        json!([{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080},
+               {"name": "metrics", "protocol": "TCP", "port": 9797, "targetPort": 9797},
+               {"name": "tcp-app-1", "protocol": "TCP", "port": 9090, "targetPort": 9090}])
+    );
+    let off = spec(
+        "istio",
+        json!({"stepWeight": 10}),
+        json!({"port": 80, "targetPort": 8080}),
+    );
+    assert_eq!(ports(&off).as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -430,6 +430,66 @@ fn plan_refuses_misspelt_fields_missing_templates_and_two_analyses() {
 }
 
 #[test]
+fn plan_never_promises_what_fledge_cannot_do() {
+    use fledge::release::spec::Provider;
+    let plan = |canary: String, template: &str| {
+        let objects: Vec<serde_json::Value> = [canary.as_str(), WEB, template]
+            .iter()
+            .map(|y| serde_yaml::from_str(y).unwrap())
+            .collect();
+        fledge::rollout::plan::plan(&objects, &Provider::Kubernetes)
+    };
+    let template = |provider: &str| {
+        format!(
+            "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: errors, namespace: default}}\nspec:\n  provider: {{type: {provider}, address: 'https://api.datadoghq.eu'}}\n  query: 'sum:errors{{*}}'\n"
+        )
+    };
+    let checked = CANARY.replace(
+        "iterations: 4}",
+        "iterations: 4, metrics: [{name: errors, templateRef: {name: errors}, thresholdRange: {max: 1}}]}",
+    );
+    // A provider fledge cannot query: refused, never a clean promotion.
+    let plans = plan(checked.clone(), &template("datadog")).unwrap();
+    let problem = plans[0].problem.clone().unwrap_or_default();
+    assert!(
+        problem.contains("spec.analysis.metrics[0].templateRef: MetricTemplate default/errors uses the datadog metric provider, which this version of fledge cannot query"),
+        "{problem}"
+    );
+    assert!(plans[0].objects.is_empty());
+    assert!(
+        plan(checked.clone(), &template("prometheus")).unwrap()[0]
+            .problem
+            .is_none()
+    );
+    // A type Flagger's CRD does not have.
+    let problem = plan(checked, &template("datdog")).unwrap()[0]
+        .problem
+        .clone();
+    assert!(
+        problem.as_deref().unwrap_or_default().contains(
+            "templateRef: MetricTemplate default/errors: spec.provider.type: \"datdog\" is not a metric provider Flagger knows"
+        ),
+        "{problem:?}"
+    );
+    // Fields fledge reads but does not act on are warnings, named.
+    let unhonoured = format!(
+        "{}  revertOnDeletion: true\n",
+        CANARY.replace(
+            "iterations: 4}",
+            "iterations: 4, sessionAffinity: {cookieName: c, primaryCookieName: p}}"
+        )
+    );
+    let warnings = plan(unhonoured, "{}").unwrap()[0].warnings.join("\n");
+    for field in [
+        "spec.revertOnDeletion: not honoured yet",
+        "analysis.sessionAffinity: fledge pins sessions to the canary with the gatewayapi provider only; with kubernetes",
+        "analysis.sessionAffinity.primaryCookieName: not honoured yet",
+    ] {
+        assert!(warnings.contains(field), "{field}: {warnings}");
+    }
+}
+
+#[test]
 fn run_names_the_flag_of_an_address_it_cannot_listen_on_and_of_a_missing_repository() {
     let t = tree(&[("apps/a.yaml", WEB)]);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -133,13 +133,14 @@ pub(crate) fn generated_objects() -> Vec<Value> {
             .unwrap_or_else(|e| panic!("{}/{}: {e}", s.namespace, s.name));
             objects.extend(objs);
         }
-        objects.extend(services(&s, "app", &s.target.name));
         let target = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": s.target.name, "namespace": s.namespace, "annotations": {"kustomize.toolkit.fluxcd.io/prune": "disabled"}},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": s.target.name}},
                      "template": {"metadata": {"labels": {"app": s.target.name}},
                                   "spec": {"containers": [{"name": "app", "image": "app:1",
+                                           "ports": [{"containerPort": 9797, "name": "metrics"}],
                                            "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}});
+        objects.extend(services(&s, &target, "app", &s.target.name));
         let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": s.namespace}, "data": {"a": "1"}});
         let rev = revision(
             &target,

@@ -292,6 +292,62 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_canary_fledge_cannot_analyse_is_held_and_ignored_fields_are_said() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let kept = format!("{}  revertOnDeletion: true\n", app("web:1", "web"));
+    remote.commit(
+        &[("apps/namespace.yaml", NAMESPACE), ("apps/web.yaml", &kept)],
+        "web",
+    );
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .in_process()
+        .await;
+    let message = |d: &InProcess| {
+        d.shared
+            .releases()
+            .get("shop/web")
+            .map(|v| (v.phase.clone(), v.message.clone()))
+    };
+    d.until("initialized", |d| {
+        message(d).is_some_and(|(p, _)| p == "Initialized")
+    })
+    .await;
+    let notices = d.shared.sync().notices.clone();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.starts_with("Canary shop/web: spec.revertOnDeletion: not honoured yet")),
+        "{notices:?}"
+    );
+    // A bump whose check moves to a Datadog MetricTemplate: every check would fail.
+    let datadog = app("web:2", "web").replace(
+        "metrics: [{name: request-success-rate, thresholdRange: {min: 99}}]",
+        "metrics: [{name: errors, templateRef: {name: errors}, thresholdRange: {max: 1}}]",
+    ) + "---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: shop}\nspec:\n  provider: {type: datadog}\n  query: 'sum:errors{*}'\n";
+    remote.commit(
+        &[("apps/web.yaml", &datadog)],
+        "Bump web, checked by Datadog",
+    );
+    d.until("held, and said so", |d| {
+        message(d).is_some_and(|(_, m)| {
+            m.contains("held") && m.contains("uses the datadog metric provider")
+        })
+    })
+    .await;
+    d.rounds(2).await;
+    let target = d.get("apps", "Deployment", "shop", "web").unwrap();
+    assert_eq!(target["spec"]["replicas"], 0, "the bump was not started");
+    let primary = d.get("apps", "Deployment", "shop", "web-primary").unwrap();
+    assert_eq!(
+        primary["spec"]["template"]["spec"]["containers"][0]["image"],
+        "web:1"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_analysis_aborted_by_a_revert_in_git_is_recorded_as_an_abort_not_a_promotion() {
     // Many iterations, and a threshold no blue/green check without traffic reaches.
     let limits = "threshold: 1000, iterations: 500";
