@@ -28,12 +28,12 @@ if ! command -v kubectl >/dev/null; then
   exit 1
 fi
 # The Go peers the tests run (sops, Flux's generator, health checks, notifier, artifact
-# generator and controllers), built from their Go modules or reused (each script caches by
+# generator and controllers, Flagger), built from their Go modules or reused (each script caches by
 # version or source hash), in
 # parallel with the control plane below. Where one cannot be built its tests skip, saying so,
 # or fail under CI.
 peers=$(mktemp -d)
-for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers; do
+for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers flagger; do
   { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
 done
 skip=()
@@ -50,7 +50,7 @@ else
   skip=(--skip real_cluster::)
 fi
 wait
-for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers; do
+for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers flagger; do
   cat "$peers/$p.err" >&2
 done
 # A peer built is passed to the tests; one that was not is tried again by its tests, which
@@ -60,6 +60,7 @@ if [ -s "$peers/fluxgen" ]; then export FLEDGE_FLUXGEN="$(cat "$peers/fluxgen")"
 if [ -s "$peers/kstatus" ]; then export FLEDGE_KSTATUS="$(cat "$peers/kstatus")"; fi
 if [ -s "$peers/ncnotify" ]; then export FLEDGE_NCNOTIFY="$(cat "$peers/ncnotify")"; fi
 if [ -s "$peers/artifactgen" ]; then export FLEDGE_ARTIFACTGEN="$(cat "$peers/artifactgen")"; fi
+if [ -s "$peers/flagger" ]; then export FLEDGE_FLAGGER="$(cat "$peers/flagger")"; fi
 if [ -s "$peers/fluxpeers" ]; then
   { read -r kustomize; read -r source; } <"$peers/fluxpeers"
   export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source

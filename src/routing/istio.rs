@@ -71,7 +71,17 @@ impl Router for Istio {
                 gateways.push(json!("mesh"));
             }
         }
-        let dest = |host: &str, weight: u8| json!({"destination": {"host": host, "port": {"number": svc.port}}, "weight": weight});
+        // The destination names its port only where Flagger's does: with port discovery and
+        // an ingress gateway (or delegation).
+        let gateway = raw["gateways"][0].as_str().is_some_and(|g| g != "mesh");
+        let port = raw["portDiscovery"] == true && (gateway || delegation);
+        let dest = |host: &str, weight: u8| {
+            let mut d = json!({"destination": {"host": host}, "weight": weight});
+            if port {
+                d["destination"]["port"] = json!({"number": svc.port});
+            }
+            d
+        };
         let w = input.weights;
         let weighted = json!([dest(&primary, w.primary()), dest(&canary, w.canary)]);
         let tcp = svc
@@ -132,17 +142,27 @@ impl Router for Istio {
             "metadata": metadata(spec, apex, &raw["apex"]),
             "spec": vs_spec,
         })];
-        for host in [primary, canary] {
+        out.extend(destination_rules(spec));
+        Ok(out)
+    }
+}
+
+/// The DestinationRules of the primary and canary Services, with `service.trafficPolicy`.
+fn destination_rules(spec: &crate::release::ReleaseSpec) -> Vec<Value> {
+    let apex = &spec.service.name;
+    let policy = &spec.service.raw["trafficPolicy"];
+    [keys::primary(apex), keys::canary(apex)]
+        .into_iter()
+        .map(|host| {
             let mut dr = json!({"host": host});
-            if !raw["trafficPolicy"].is_null() {
-                dr["trafficPolicy"] = raw["trafficPolicy"].clone();
+            if !policy.is_null() {
+                dr["trafficPolicy"] = policy.clone();
             }
-            out.push(json!({
+            json!({
                 "apiVersion": API, "kind": "DestinationRule",
                 "metadata": metadata(spec, &host, &Value::Null),
                 "spec": dr,
-            }));
-        }
-        Ok(out)
-    }
+            })
+        })
+        .collect()
 }

@@ -9,7 +9,6 @@
 mod gatewayapi;
 mod istio;
 mod kubernetes;
-mod linkerd;
 mod nginx;
 mod smi;
 mod traefik;
@@ -80,7 +79,8 @@ pub fn router(provider: &Provider) -> Option<&'static dyn Router> {
         Provider::Nginx => Some(&nginx::Nginx),
         Provider::Istio => Some(&istio::Istio),
         Provider::GatewayApi(_) => Some(&gatewayapi::GatewayApi),
-        Provider::Linkerd => Some(&linkerd::Linkerd),
+        // Flagger routes Linkerd with its SMI v1alpha1 router (linkerd-smi).
+        Provider::Linkerd => smi::router("v1alpha1", false).map(|r| r as &dyn Router),
         Provider::Traefik => Some(&traefik::Traefik),
         Provider::Osm => smi::router("v1alpha2", false).map(|r| r as &dyn Router),
         Provider::Smi { version, mesh } => {

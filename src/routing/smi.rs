@@ -1,5 +1,6 @@
-//! `smi:<version>[:<mesh>]` and `osm`: an SMI TrafficSplit `<svc>` of that version
-//! (`split.smi-spec.io/v1alpha1`–`v1alpha3`; OSM reads `v1alpha2`) with the canary and primary
+//! `smi:<version>[:<mesh>]`, `linkerd` and `osm`: an SMI TrafficSplit `<svc>` of that version
+//! (`split.smi-spec.io/v1alpha1`–`v1alpha3`; Linkerd's linkerd-smi reads `v1alpha1`, OSM
+//! `v1alpha2`) with the canary and primary
 //! Services as weighted backends, in Flagger's order (flagger-spec §8). `spec.service` is the
 //! first of `service.hosts` or the apex Service. With the `istio` mesh, the Canary's gateways go
 //! into Istio's SMI adapter annotation. No header matching.
@@ -53,6 +54,15 @@ impl Router for Smi {
                 json!(gateways.to_string());
         }
         let host = spec.service.raw["hosts"][0].as_str().unwrap_or(apex);
+        // v1alpha1's weights are Kubernetes quantities, written as strings; later versions'
+        // are integers.
+        let weight = |w: u8| {
+            if self.version == "v1alpha1" {
+                json!(w.to_string())
+            } else {
+                json!(w)
+            }
+        };
         Ok(vec![json!({
             "apiVersion": format!("split.smi-spec.io/{}", self.version),
             "kind": "TrafficSplit",
@@ -60,8 +70,8 @@ impl Router for Smi {
             "spec": {
                 "service": host,
                 "backends": [
-                    {"service": keys::canary(apex), "weight": w.canary},
-                    {"service": keys::primary(apex), "weight": w.primary()},
+                    {"service": keys::canary(apex), "weight": weight(w.canary)},
+                    {"service": keys::primary(apex), "weight": weight(w.primary())},
                 ],
             },
         })])

@@ -9,6 +9,7 @@ mod admission;
 mod conditions;
 mod demo;
 mod faults;
+mod flagger_parity;
 mod flux_apply;
 mod flux_layouts;
 mod flux_parity;

@@ -8,6 +8,7 @@
 pub(crate) mod artifactgen;
 pub(crate) mod daemon;
 pub(crate) mod eventually;
+pub(crate) mod flagger;
 pub(crate) mod flux;
 pub(crate) mod fluxgen;
 pub(crate) mod git;

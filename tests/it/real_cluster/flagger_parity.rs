@@ -1,0 +1,452 @@
+//! fledge against Flagger itself: the same Deployment (with a ConfigMap, an HPA and ports to
+//! discover) and the same Canary, given to Flagger v1.36.1 (watching one namespace, by
+//! `kubectl apply` as its users do) and to fledge (from Git, in a namespace of its own), on the
+//! real API server with each provider's CRDs installed. What each generated (the primary
+//! Deployment, its ConfigMap and HPA copies, the Services, the routing objects, and the
+//! target's replicas) is compared field by field as the server holds it, once both have
+//! initialised and again once both wait at the promotion gate (a `confirm-promotion` webhook
+//! that says no) with traffic at the maximum weight.
+//!
+//! What differs by design is left out of the comparison, each with its reason in [`ignored`];
+//! every other difference fails the test, naming the object and the field.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{daemon, install_release_crd, routing_crds};
+use crate::support::eventually::within;
+use crate::support::flagger::{self, Flagger};
+use crate::support::git::Remote;
+use crate::support::testcluster::{TestCluster, or_skip};
+
+/// The resources compared, as `kubectl get` names them.
+const RESOURCES: &[&str] = &[
+    "deployments.apps",
+    "services",
+    "configmaps",
+    "horizontalpodautoscalers.autoscaling",
+    "ingresses.networking.k8s.io",
+    "virtualservices.networking.istio.io",
+    "destinationrules.networking.istio.io",
+    "httproutes.gateway.networking.k8s.io",
+    "trafficsplits.split.smi-spec.io",
+    "traefikservices.traefik.io",
+    "traefikservices.traefik.containo.us",
+];
+
+/// One provider's case: the Canary's `spec.provider`, what its `service` adds, its analysis
+/// schedule, and the objects besides the app it needs (an Ingress).
+struct Case {
+    provider: &'static str,
+    service: &'static str,
+    schedule: &'static str,
+    ingress: bool,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        provider: "kubernetes",
+        service: "",
+        schedule: "iterations: 2",
+        ingress: false,
+    },
+    Case {
+        provider: "istio",
+        service: ", gateways: [public/gw], hosts: [web.example.com], timeout: 5s, retries: {attempts: 3, perTryTimeout: 1s}, trafficPolicy: {tls: {mode: DISABLE}}",
+        schedule: "stepWeight: 20\n    maxWeight: 40",
+        ingress: false,
+    },
+    Case {
+        provider: "nginx",
+        service: "",
+        schedule: "stepWeight: 20\n    maxWeight: 40",
+        ingress: true,
+    },
+    Case {
+        provider: "gatewayapi:v1",
+        service: ", gatewayRefs: [{name: gw, namespace: gateways}], hosts: [web.example.com]",
+        schedule: "stepWeight: 20\n    maxWeight: 40",
+        ingress: false,
+    },
+    Case {
+        provider: "linkerd",
+        service: "",
+        schedule: "stepWeight: 20\n    maxWeight: 40",
+        ingress: false,
+    },
+    Case {
+        provider: "traefik",
+        service: "",
+        schedule: "stepWeight: 20\n    maxWeight: 40",
+        ingress: false,
+    },
+];
+
+/// The app in `ns` at `image`: a ConfigMap, the Deployment using it with ports to discover, an
+/// HPA, the case's Ingress, and its Canary gated by `gate`.
+fn app(ns: &str, case: &Case, image: &str, gate: &str) -> String {
+    let provider = case.provider;
+    let (service, schedule) = (case.service, case.schedule);
+    let mut out = format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings, namespace: {ns}}}
+data: {{greeting: hello}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}, labels: {{team: shop}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}, annotations: {{prometheus.io/scrape: \"true\"}}}}
+    spec:
+      containers:
+      - name: web
+        image: \"{image}\"
+        ports: [{{containerPort: 8080, name: http}}, {{containerPort: 9797, name: metrics}}]
+        envFrom: [{{configMapRef: {{name: settings}}}}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 2
+  maxReplicas: 4
+  metrics: [{{type: Resource, resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 80}}}}}}]
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  provider: \"{provider}\"
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  autoscalerRef: {{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web}}
+  service: {{port: 80, targetPort: 8080, portDiscovery: true{service}}}
+  analysis:
+    interval: 10s
+    threshold: 2
+    {schedule}
+    webhooks: [{{name: gate, type: confirm-promotion, url: \"{gate}\"}}]
+"
+    );
+    if case.ingress {
+        out.push_str(
+            "  ingressRef: {apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}\n",
+        );
+        let _ = write!(
+            out,
+            "---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: web.example.com
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+"
+        );
+    }
+    out
+}
+
+/// A confirm-promotion gate that always says no; its URL.
+async fn closed_gate() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::FORBIDDEN });
+    tokio::spawn(axum::serve(listener, app).into_future());
+    format!("http://127.0.0.1:{port}/gate")
+}
+
+/// Why a field is not compared. Each entry is a path (`metadata.annotations.<key>`, or a
+/// prefix ending in `*`) and the reason it differs by design.
+fn ignored() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "metadata.ownerReferences",
+            "Flagger owns what it generates through the Canary object; fledge reads Canaries from Git and owns them through its Release",
+        ),
+        (
+            "metadata.annotations.fledge.dev/*",
+            "fledge's own bookkeeping (revision, commit)",
+        ),
+        ("metadata.labels.fledge.dev/*", "fledge's release label"),
+        (
+            "metadata.annotations.kustomize.toolkit.fluxcd.io/*",
+            "fledge marks what it generates so that Flux, if still running, leaves it alone",
+        ),
+        (
+            "metadata.annotations.helm.toolkit.fluxcd.io/*",
+            "the same, for Flux's helm-controller",
+        ),
+        (
+            "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration",
+            "Flagger's inputs are applied with kubectl, fledge's come from Git",
+        ),
+        (
+            "metadata.annotations.deployment.kubernetes.io/revision",
+            "the Deployment controller's count of rollouts",
+        ),
+        (
+            "spec.template.metadata.annotations.fledge.dev/*",
+            "fledge's own bookkeeping (revision)",
+        ),
+        (
+            "spec.template.metadata.annotations.flagger-id",
+            "both set it on the primary's pods to roll them on each promotion: Flagger a random UUID, fledge one derived from the revision",
+        ),
+    ]
+}
+
+/// Where Flagger 1.44 (whose source fledge follows) writes differently from the v1.36.1 that
+/// runs here: the object, the path, and what changed.
+const NEWER: &[(&str, &str, &str)] = &[(
+    "TraefikService/web",
+    "apiVersion",
+    "Flagger 1.37 moved to Traefik v3's group, traefik.io, from v2's traefik.containo.us",
+)];
+
+/// fledge's own objects, which Flagger has no counterpart of.
+const FLEDGE_ONLY: &[&str] = &["ConfigMap/fledge-inventory"];
+
+/// `obj` as compared: what the server or the writer adds dropped, the namespace's name
+/// replaced by `NS`.
+fn normalise(obj: &Value, ns: &str) -> Value {
+    let text = obj.to_string().replace(ns, "NS");
+    let mut o: Value = serde_json::from_str(&text).unwrap();
+    let meta = o["metadata"].as_object().cloned().unwrap_or_default();
+    let keep: Map<String, Value> = meta
+        .into_iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "name" | "labels" | "annotations" | "ownerReferences"
+            )
+        })
+        .collect();
+    o["metadata"] = Value::Object(keep);
+    if let Some(m) = o.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(spec) = o["spec"].as_object_mut() {
+        for server_set in ["clusterIP", "clusterIPs"] {
+            spec.remove(server_set);
+        }
+    }
+    o
+}
+
+/// Whether `path` is one [`ignored`] leaves out.
+fn is_ignored(path: &str) -> bool {
+    ignored().iter().any(|(p, _)| match p.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == *p || path.starts_with(&format!("{p}.")),
+    })
+}
+
+/// The differences between Flagger's `theirs` and fledge's `ours` at `path`, one line each. A map
+/// missing on one side is compared as an empty one, so that what is ignored in it stays so.
+fn diff(path: &str, theirs: &Value, ours: &Value, out: &mut Vec<String>) {
+    if is_ignored(path) {
+        return;
+    }
+    let empty = Value::Object(Map::new());
+    let (theirs, ours) = match (theirs, ours) {
+        (Value::Null, Value::Object(_)) => (&empty, ours),
+        (Value::Object(_), Value::Null) => (theirs, &empty),
+        pair => pair,
+    };
+    match (theirs, ours) {
+        (Value::Object(left), Value::Object(right)) => {
+            let keys: std::collections::BTreeSet<&String> =
+                left.keys().chain(right.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff(
+                    &p,
+                    left.get(k).unwrap_or(&Value::Null),
+                    right.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(left), Value::Array(right)) if left.len() == right.len() => {
+            for (i, (l, r)) in left.iter().zip(right).enumerate() {
+                diff(&format!("{path}[{i}]"), l, r, out);
+            }
+        }
+        _ if theirs == ours => {}
+        _ => out.push(format!("{path}: Flagger {theirs}, fledge {ours}")),
+    }
+}
+
+/// What the namespace holds of the compared resources, by `Kind/name`.
+fn snapshot(c: &TestCluster, ns: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for r in RESOURCES {
+        let list = c.get(&[r, "-n", ns]).unwrap_or(Value::Null);
+        for item in list["items"].as_array().into_iter().flatten() {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            if name == "kube-root-ca.crt" {
+                continue;
+            }
+            let kind = item["kind"].as_str().unwrap_or(r);
+            out.insert(format!("{kind}/{name}"), normalise(item, ns));
+        }
+    }
+    out
+}
+
+/// Every difference between what Flagger generated in `theirs` and fledge in `ours`.
+fn differences(c: &TestCluster, theirs: &str, ours: &str) -> Vec<String> {
+    let (flagger, fledge) = (snapshot(c, theirs), snapshot(c, ours));
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = flagger.keys().chain(fledge.keys()).collect();
+    for name in names {
+        match (flagger.get(name), fledge.get(name)) {
+            (Some(left), Some(right)) => {
+                let mut d = Vec::new();
+                diff("", left, right, &mut d);
+                out.extend(
+                    d.into_iter()
+                        .filter(|l| {
+                            !NEWER
+                                .iter()
+                                .any(|(o, p, _)| o == name && l.starts_with(&format!("{p}: ")))
+                        })
+                        .map(|l| format!("{name}: {l}")),
+                );
+            }
+            (Some(_), None) => out.push(format!("{name}: generated by Flagger only")),
+            (None, _) if FLEDGE_ONLY.contains(&name.as_str()) => {}
+            (None, _) => out.push(format!("{name}: generated by fledge only")),
+        }
+    }
+    out
+}
+
+/// The routing CRDs, and Traefik's under the group Flagger v1.36.1 writes: Traefik v2 served
+/// the same `TraefikService` as `traefik.containo.us`, which Traefik v3 (and Flagger since
+/// 1.37, and fledge) name `traefik.io`.
+fn crds() -> Vec<Value> {
+    let mut crds = routing_crds();
+    let traefik = crds
+        .iter()
+        .find(|c| c["spec"]["group"] == "traefik.io")
+        .expect("Traefik's CRD")
+        .to_string()
+        .replace("traefik.io", "traefik.containo.us");
+    crds.push(serde_json::from_str(&traefik).unwrap());
+    crds
+}
+
+/// Waits until Flagger's Canary in `ns` is in `phase` (at most three minutes).
+async fn flagger_reaches(c: &TestCluster, f: &Flagger, ns: &str, phase: &str) {
+    let seen = within(
+        Duration::from_secs(180),
+        || async { c.get(&["canary", "web", "-n", ns]) },
+        |v| v.as_ref().is_some_and(|v| v["status"]["phase"] == phase),
+    )
+    .await;
+    if let Err(last) = seen {
+        panic!(
+            "Flagger's Canary in {ns} never reached {phase}: {:?}\n{}",
+            last.map(|v| v["status"].clone()),
+            f.log()
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+/// Applies `yaml` to the cluster as a Flagger user does.
+fn kubectl_apply(c: &TestCluster, dir: &Path, name: &str, yaml: &str) {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    c.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flagger_and_fledge_generate_the_same_objects_for_the_same_canary() {
+    let Some(c) = or_skip() else { return };
+    let Some(binary) = flagger::or_skip() else {
+        return;
+    };
+    install_release_crd(c);
+    c.kube().await.apply(&crds()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gate = closed_gate().await;
+    let pairs: Vec<(String, String)> = CASES
+        .iter()
+        .map(|_| (c.namespace("flagger"), c.namespace("fledge")))
+        .collect();
+    let flaggers: Vec<Flagger> = pairs
+        .iter()
+        .map(|(theirs, _)| Flagger::start(binary, c, theirs, "http://127.0.0.1:1", dir.path()))
+        .collect();
+    let remote = Remote::new();
+    let version = |image: &str| -> Vec<(String, String)> {
+        CASES
+            .iter()
+            .zip(&pairs)
+            .map(|(case, (_, ours))| (format!("{ours}.yaml"), app(ours, case, image, &gate)))
+            .collect()
+    };
+    remote.commit_owned(&version("web:1"), "web 1");
+    for (case, (theirs, _)) in CASES.iter().zip(&pairs) {
+        kubectl_apply(c, dir.path(), theirs, &app(theirs, case, "web:1", &gate));
+    }
+    let ours: Vec<String> = pairs.iter().map(|(_, o)| o.clone()).collect();
+    let d = daemon(c, &remote, &ours[0], dir.path(), &[]);
+    compare_at(c, &d, &flaggers, &pairs, "Initialized").await;
+    remote.commit_owned(&version("web:2"), "web 2");
+    for (case, (theirs, _)) in CASES.iter().zip(&pairs) {
+        kubectl_apply(c, dir.path(), theirs, &app(theirs, case, "web:2", &gate));
+    }
+    compare_at(c, &d, &flaggers, &pairs, "WaitingPromotion").await;
+}
+
+/// Waits until Flagger and fledge both reach `phase` in every pair, then compares what each
+/// generated, failing with every difference.
+async fn compare_at(
+    c: &TestCluster,
+    d: &crate::support::daemon::Daemon,
+    flaggers: &[Flagger],
+    pairs: &[(String, String)],
+    phase: &str,
+) {
+    let ours: Vec<String> = pairs.iter().map(|(_, o)| o.clone()).collect();
+    super::all_reach(d, &ours, phase).await;
+    let mut report = Vec::new();
+    for (case, ((theirs, ours), f)) in CASES.iter().zip(pairs.iter().zip(flaggers)) {
+        flagger_reaches(c, f, theirs, phase).await;
+        report.extend(
+            differences(c, theirs, ours)
+                .into_iter()
+                .map(|l| format!("{} at {phase}: {l}", case.provider)),
+        );
+    }
+    assert!(
+        report.is_empty(),
+        "{} difference(s) between Flagger and fledge:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}
