@@ -15,59 +15,69 @@ use crate::release::spec::{Provider, Strategy};
 
 pub(crate) struct GatewayApi;
 
-/// An Istio-style `HTTPMatchRequest` as Gateway API `HTTPRouteMatch`.
-fn convert_match(m: &Value) -> Value {
+/// An Istio-style `HTTPMatchRequest` (`at` is its field) as a Gateway API `HTTPRouteMatch`,
+/// as Flagger's `mapRouteMatches` converts it: the path by regex, exact or prefix; the method
+/// by exact; headers and query parameters by exact or regex. Anything else is refused, naming
+/// the field, where Flagger's router fails (a header `prefix` has no Gateway API match type).
+fn convert_match(m: &Value, at: &str) -> Result<Value, String> {
     let mut out = Map::new();
-    let string_match = |v: &Value| -> Option<(&'static str, Value)> {
-        if let Some(s) = v["exact"].as_str() {
-            Some(("Exact", json!(s)))
-        } else if let Some(s) = v["prefix"].as_str() {
-            Some(("PathPrefix", json!(s)))
-        } else {
-            v["regex"].as_str().map(|s| ("RegularExpression", json!(s)))
-        }
-    };
-    if let Some((t, v)) = string_match(&m["uri"]) {
+    let uri = &m["uri"];
+    if !uri.is_null() {
+        let (t, v) = [
+            ("regex", "RegularExpression"),
+            ("exact", "Exact"),
+            ("prefix", "PathPrefix"),
+        ]
+        .into_iter()
+        .find_map(|(field, t)| {
+            uri[field]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| (t, s))
+        })
+        .ok_or_else(|| {
+            format!("{at}.uri: the Gateway API matches a path by exact, prefix or regex")
+        })?;
         out.insert("path".into(), json!({"type": t, "value": v}));
     }
-    let pairs = |field: &str| -> Vec<Value> {
-        m[field]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(name, cond)| {
-                let (t, v) = string_match(cond)?;
-                let t = if t == "PathPrefix" { "Exact" } else { t };
-                Some(json!({"name": name, "type": t, "value": v}))
-            })
-            .collect()
-    };
-    let headers = pairs("headers");
-    if !headers.is_empty() {
-        out.insert("headers".into(), Value::Array(headers));
-    }
-    let query = pairs("queryParams");
-    if !query.is_empty() {
-        out.insert("queryParams".into(), Value::Array(query));
-    }
-    if let Some(method) = m["method"]["exact"].as_str() {
+    if !m["method"].is_null() {
+        let method = m["method"]["exact"].as_str().ok_or_else(|| {
+            format!("{at}.method: the Gateway API matches a method by exact only")
+        })?;
         out.insert("method".into(), json!(method));
     }
-    Value::Object(out)
+    for (field, to) in [("headers", "headers"), ("queryParams", "queryParams")] {
+        let mut list = Vec::new();
+        for (name, cond) in m[field].as_object().into_iter().flatten() {
+            let (t, v) = [("exact", "Exact"), ("regex", "RegularExpression")]
+                .into_iter()
+                .find_map(|(f, t)| cond[f].as_str().filter(|s| !s.is_empty()).map(|s| (t, s)))
+                .ok_or_else(|| {
+                    format!("{at}.{field}.{name}: the Gateway API matches by exact or regex only, not {}", 
+                        cond.as_object().and_then(|c| c.keys().next().cloned()).unwrap_or_default())
+                })?;
+            list.push(json!({"name": name, "type": t, "value": v}));
+        }
+        if !list.is_empty() {
+            out.insert(to.into(), Value::Array(list));
+        }
+    }
+    Ok(Value::Object(out))
 }
 
-fn default_matches(raw: &Value) -> Vec<Value> {
-    let ms: Vec<Value> = raw["match"]
+fn default_matches(raw: &Value) -> Result<Vec<Value>, String> {
+    let ms = raw["match"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(convert_match)
-        .collect();
-    if ms.is_empty() {
+        .enumerate()
+        .map(|(i, m)| convert_match(m, &format!("spec.service.match[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if ms.is_empty() {
         vec![json!({"path": {"type": "PathPrefix", "value": "/"}})]
     } else {
         ms
-    }
+    })
 }
 
 fn header_filter(kind: &str, h: &Value) -> Option<Value> {
@@ -173,10 +183,13 @@ fn sticky(matches: &[Value], name: &str, value: &str) -> Vec<Value> {
 }
 
 /// The A/B matches: each of `spec.analysis.match`, converted, over each default match.
-fn ab_matches(spec: &crate::release::ReleaseSpec, defaults: &[Value]) -> Vec<Value> {
+fn ab_matches(
+    spec: &crate::release::ReleaseSpec,
+    defaults: &[Value],
+) -> Result<Vec<Value>, String> {
     let mut ab = Vec::new();
-    for a in &spec.analysis.matches {
-        let a = convert_match(a);
+    for (i, a) in spec.analysis.matches.iter().enumerate() {
+        let a = convert_match(a, &format!("spec.analysis.match[{i}]"))?;
         for d in defaults {
             let mut m = d.clone();
             for (k, v) in a.as_object().into_iter().flatten() {
@@ -185,7 +198,7 @@ fn ab_matches(spec: &crate::release::ReleaseSpec, defaults: &[Value]) -> Vec<Val
             ab.push(m);
         }
     }
-    ab
+    Ok(ab)
 }
 
 impl Router for GatewayApi {
@@ -212,7 +225,11 @@ impl Router for GatewayApi {
             }
             r
         };
-        let defaults = default_matches(raw);
+        let invalid = |message| Error::Invalid {
+            release: spec.key(),
+            message,
+        };
+        let defaults = default_matches(raw).map_err(invalid)?;
         let mut canary_backend = backend(keys::canary(apex), w.canary);
         let mut rules = Vec::new();
         if let Some(sa) = spec.analysis.session_affinity.as_ref()
@@ -240,7 +257,8 @@ impl Router for GatewayApi {
         }
         let weighted = vec![backend(keys::primary(apex), w.primary()), canary_backend];
         if is_ab(spec) {
-            rules.push(rule(ab_matches(spec, &defaults), weighted, &mirror));
+            let ab = ab_matches(spec, &defaults).map_err(invalid)?;
+            rules.push(rule(ab, weighted, &mirror));
             rules.push(rule(defaults, vec![backend(keys::primary(apex), 100)], &[]));
         } else {
             rules.push(rule(defaults, weighted, &mirror));

@@ -120,14 +120,17 @@ impl Router for Istio {
                 route(service_match.clone(), weighted)
             };
             if w.mirror {
-                first["mirror"] = json!({"host": canary, "port": {"number": svc.port}});
+                first["mirror"] = json!({"host": canary});
                 if spec.analysis.mirror_weight > 0 {
                     first["mirrorPercentage"] = json!({"value": spec.analysis.mirror_weight});
                 }
             }
             let mut http = vec![first];
             if is_ab(spec) {
-                http.push(route(service_match, json!([dest(&primary, 100)])));
+                // Flagger gives the default route the primary's weight of the split (0 while
+                // the analysis routes matching requests to the canary); Istio sends all of a
+                // route's traffic to its only destination whatever its weight.
+                http.push(route(service_match, json!([dest(&primary, w.primary())])));
             }
             vs_spec["http"] = Value::Array(http);
         }

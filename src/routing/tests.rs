@@ -221,9 +221,47 @@ fn istio_hosts_gateways_ab_and_mirror() {
     assert_eq!(vs["http"][0]["route"][1]["weight"], 100);
     assert_eq!(
         vs["http"][1]["route"],
-        json!([{"destination": {"host": "web-primary"}, "weight": 100}])
+        json!([{"destination": {"host": "web-primary"}, "weight": 0}])
     );
     assert_eq!(vs["gateways"], json!(["mesh"]));
+}
+
+#[test]
+fn gateway_api_refuses_matches_it_cannot_express_naming_the_field() {
+    let refused = |analysis: Value, service: Value| {
+        let mut svc = json!({"port": 80, "gatewayRefs": [{"name": "gw"}]});
+        svc.as_object_mut()
+            .unwrap()
+            .extend(service.as_object().unwrap().clone());
+        let s = spec("gatewayapi:v1", analysis, svc);
+        route(&RouteInput {
+            spec: &s,
+            weights: Weights {
+                canary: 0,
+                mirror: false,
+            },
+            ingress: None,
+            canary_revision: "rev",
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    let e = refused(
+        json!({"iterations": 2, "match": [{"headers": {"x-user": {"prefix": "beta-"}}}]}),
+        json!({}),
+    );
+    assert!(
+        e.contains("spec.analysis.match[0].headers.x-user: the Gateway API matches by exact or regex only, not prefix"),
+        "{e}"
+    );
+    let e = refused(
+        json!({"stepWeight": 10}),
+        json!({"match": [{"uri": {"exact": "/"}}, {"method": {"regex": "GET|HEAD"}}]}),
+    );
+    assert!(
+        e.contains("spec.service.match[1].method: the Gateway API matches a method by exact only"),
+        "{e}"
+    );
 }
 
 #[test]

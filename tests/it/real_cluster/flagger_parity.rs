@@ -41,6 +41,7 @@ const RESOURCES: &[&str] = &[
 /// One provider's case: the Canary's `spec.provider`, what its `service` adds, its analysis
 /// schedule, and the objects besides the app it needs (an Ingress).
 struct Case {
+    name: &'static str,
     provider: &'static str,
     service: &'static str,
     schedule: &'static str,
@@ -49,37 +50,87 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "kubernetes",
         provider: "kubernetes",
         service: "",
         schedule: "iterations: 2",
         ingress: false,
     },
     Case {
+        name: "istio",
         provider: "istio",
         service: ", gateways: [public/gw], hosts: [web.example.com], timeout: 5s, retries: {attempts: 3, perTryTimeout: 1s}, trafficPolicy: {tls: {mode: DISABLE}}",
         schedule: "stepWeight: 20\n    maxWeight: 40",
         ingress: false,
     },
     Case {
+        name: "nginx",
         provider: "nginx",
         service: "",
         schedule: "stepWeight: 20\n    maxWeight: 40",
         ingress: true,
     },
     Case {
+        name: "gatewayapi:v1",
         provider: "gatewayapi:v1",
         service: ", gatewayRefs: [{name: gw, namespace: gateways}], hosts: [web.example.com]",
         schedule: "stepWeight: 20\n    maxWeight: 40",
         ingress: false,
     },
     Case {
+        name: "linkerd",
         provider: "linkerd",
         service: "",
         schedule: "stepWeight: 20\n    maxWeight: 40",
         ingress: false,
     },
     Case {
+        name: "traefik",
         provider: "traefik",
+        service: "",
+        schedule: "stepWeight: 20\n    maxWeight: 40",
+        ingress: false,
+    },
+    Case {
+        name: "istio A/B",
+        provider: "istio",
+        service: ", match: [{uri: {prefix: /api}}, {uri: {exact: /}}]",
+        schedule: "iterations: 2\n    match: [{headers: {x-canary: {exact: insider}}}, {headers: {cookie: {regex: \"^(.*?;)?(canary=always)(;.*)?$\"}}}]",
+        ingress: false,
+    },
+    Case {
+        name: "istio mirror",
+        provider: "istio",
+        service: "",
+        schedule: "iterations: 2\n    mirror: true\n    mirrorWeight: 50",
+        ingress: false,
+    },
+    Case {
+        name: "nginx A/B",
+        provider: "nginx",
+        service: "",
+        schedule: "iterations: 2\n    match: [{headers: {x-canary: {regex: \"^ins.*\"}}}]",
+        ingress: true,
+    },
+    Case {
+        name: "gatewayapi A/B",
+        provider: "gatewayapi:v1",
+        service: ", gatewayRefs: [{name: gw, namespace: gateways}], match: [{uri: {prefix: /api}}, {method: {exact: GET}}], headers: {request: {set: {x-env: prod}}}, timeout: 10s",
+        schedule: "iterations: 2\n    match: [{headers: {x-canary: {exact: insider}}, queryParams: {beta: {regex: \"^on$\"}}}]",
+        ingress: false,
+    },
+    Case {
+        name: "gatewayapi A/B, no service match",
+        provider: "gatewayapi:v1",
+        // Flagger v1.36.1 writes an empty request timeout on the A/B route's second rule
+        // without one, which the API server refuses (fixed in later versions).
+        service: ", gatewayRefs: [{name: gw, namespace: gateways}], timeout: 10s",
+        schedule: "iterations: 2\n    match: [{headers: {x-canary: {exact: insider}}}]",
+        ingress: false,
+    },
+    Case {
+        name: "osm",
+        provider: "osm",
         service: "",
         schedule: "stepWeight: 20\n    maxWeight: 40",
         ingress: false,
@@ -440,7 +491,7 @@ async fn compare_at(
         report.extend(
             differences(c, theirs, ours)
                 .into_iter()
-                .map(|l| format!("{} at {phase}: {l}", case.provider)),
+                .map(|l| format!("{} at {phase}: {l}", case.name)),
         );
     }
     assert!(
