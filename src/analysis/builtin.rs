@@ -42,6 +42,43 @@ const TRAEFIK: Queries = Queries {
     duration: r#"histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{service=~"{{ namespace }}-{{ target }}-canary-[0-9a-zA-Z-]+@kubernetescrd"}[{{ interval }}])) by (le)) * 1000"#,
 };
 
+/// Skipper names a canary Ingress's routes `kube[ew]_<ns>__<ingress>_canary__…__<svc>_canary…`
+/// (Flagger renders `$route` with Go's printf; the names' non-word characters are `_`, which
+/// [`skipper_model`] does to the model). Its success rate counts the `+Inf` bucket.
+const SKIPPER_ROUTE: &str =
+    "kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?";
+
+fn skipper(which: Builtin) -> String {
+    let route = SKIPPER_ROUTE;
+    match which {
+        Builtin::SuccessRate => format!(
+            r#"sum(rate(skipper_response_duration_seconds_bucket{{route=~"{route}",code!~"5..",le="+Inf"}}[{{{{ interval }}}}])) / sum(rate(skipper_response_duration_seconds_bucket{{route=~"{route}",le="+Inf"}}[{{{{ interval }}}}])) * 100"#
+        ),
+        Builtin::Duration => format!(
+            r#"sum(rate(skipper_serve_route_duration_seconds_sum{{route=~"{route}"}}[{{{{ interval }}}}])) / sum(rate(skipper_serve_route_duration_seconds_count{{route=~"{route}"}}[{{{{ interval }}}}])) * 1000"#
+        ),
+    }
+}
+
+/// The model of a Skipper built-in check: non-word characters of the names as `_`, as
+/// Skipper writes them in route names (Flagger's `encodeModelForSkipper`).
+pub fn skipper_model(model: &mut super::template::Model) {
+    for key in ["name", "namespace", "ingress", "service", "target"] {
+        if let Some(v) = model.functions.get_mut(key) {
+            *v = v
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+        }
+    }
+}
+
 const APP: Queries = Queries {
     total: r#"http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"{ok}}"#,
     ok_filter: r#",status!~"5.*""#,
@@ -53,6 +90,7 @@ const APP: Queries = Queries {
 #[must_use]
 pub fn query(provider: &Provider, which: Builtin) -> String {
     let q = match provider {
+        Provider::Skipper => return skipper(which),
         Provider::Nginx => &NGINX,
         Provider::Linkerd => &LINKERD,
         Provider::Kubernetes | Provider::GatewayApi(_) => &APP,

@@ -125,7 +125,12 @@ pub fn request<'a>(
     templates: &BTreeMap<(String, String), MetricTemplate>,
     secrets: &BTreeMap<(String, String), Auth>,
 ) -> Result<MetricRequest<'a>, String> {
-    let model = model(spec, metric);
+    let mut model = model(spec, metric);
+    if spec.provider == crate::release::spec::Provider::Skipper
+        && matches!(metric.source, MetricSourceRef::Builtin(_))
+    {
+        builtin::skipper_model(&mut model);
+    }
     let mut req = MetricRequest {
         spec,
         metric,

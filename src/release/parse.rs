@@ -236,10 +236,12 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
     }
     let provider = provider(&r, spec, default_provider)?;
     let ingress = r.object_ref(&spec["ingressRef"], "spec.ingressRef")?;
-    if provider == Provider::Nginx && ingress.is_none() {
+    if matches!(provider, Provider::Nginx | Provider::Skipper) && ingress.is_none() {
         return Err(r.err(
             "spec.ingressRef",
-            "is required with the nginx provider: name the Ingress that routes to the service",
+            format!(
+                "is required with the {provider} provider: name the Ingress that routes to the service"
+            ),
         ));
     }
     let autoscaler = autoscaler(&r, spec)?;

@@ -41,8 +41,10 @@ pub enum Provider {
     Osm,
     /// Traefik: a weighted TraefikService.
     Traefik,
+    /// Skipper: a canary Ingress weighted by annotations.
+    Skipper,
     /// A provider Flagger knows that fledge has no router for yet (App Mesh, Contour, Gloo,
-    /// Skipper, APISIX, Kuma, Knative): plans show it, rollouts refuse it.
+    /// APISIX, Kuma, Knative): plans show it, rollouts refuse it.
     Other(String),
 }
 
@@ -91,6 +93,7 @@ impl Provider {
             "gatewayapi:v1beta1" => Self::GatewayApi("v1beta1".into()),
             "osm" => Self::Osm,
             "traefik" => Self::Traefik,
+            "skipper" => Self::Skipper,
             smi if smi.starts_with("smi:") => {
                 let mut parts = smi.split(':').skip(1);
                 Self::Smi {
@@ -105,13 +108,13 @@ impl Provider {
 
 impl Provider {
     /// Whether the provider's routing can send only matching requests (headers, cookies) to
-    /// the canary, which A/B testing needs. Those without (SMI, OSM, Traefik) split by weight
+    /// the canary, which A/B testing needs. Those without (SMI, OSM, Traefik, Skipper) split by weight
     /// only; for providers fledge has no router for yet, rollouts are refused anyway.
     #[must_use]
     pub fn matches_requests(&self) -> bool {
         !matches!(
             self,
-            Self::Linkerd | Self::Smi { .. } | Self::Osm | Self::Traefik
+            Self::Linkerd | Self::Smi { .. } | Self::Osm | Self::Traefik | Self::Skipper
         )
     }
 }
@@ -134,6 +137,7 @@ impl fmt::Display for Provider {
             } => write!(f, "smi:{version}:{m}"),
             Self::Osm => f.write_str("osm"),
             Self::Traefik => f.write_str("traefik"),
+            Self::Skipper => f.write_str("skipper"),
             Self::Other(s) => f.write_str(s),
         }
     }

@@ -10,6 +10,7 @@ mod gatewayapi;
 mod istio;
 mod kubernetes;
 mod nginx;
+mod skipper;
 mod smi;
 mod traefik;
 
@@ -51,7 +52,7 @@ pub struct RouteInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(
-        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd, smi, osm, traefik)"
+        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd, smi, osm, traefik, skipper)"
     )]
     Unsupported {
         release: ReleaseKey,
@@ -82,6 +83,7 @@ pub fn router(provider: &Provider) -> Option<&'static dyn Router> {
         // Flagger routes Linkerd with its SMI v1alpha1 router (linkerd-smi).
         Provider::Linkerd => smi::router("v1alpha1", false).map(|r| r as &dyn Router),
         Provider::Traefik => Some(&traefik::Traefik),
+        Provider::Skipper => Some(&skipper::Skipper),
         Provider::Osm => smi::router("v1alpha2", false).map(|r| r as &dyn Router),
         Provider::Smi { version, mesh } => {
             smi::router(version, mesh.as_deref() == Some("istio")).map(|r| r as &dyn Router)
