@@ -79,6 +79,13 @@ pub fn skipper_model(model: &mut super::template::Model) {
     }
 }
 
+/// Contour's Envoy names the canary's cluster `<ns>_<svc>-canary_<port>`.
+const CONTOUR: Queries = Queries {
+    total: r#"envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"{ok}}"#,
+    ok_filter: r#",envoy_response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#,
+};
+
 const APP: Queries = Queries {
     total: r#"http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"{ok}}"#,
     ok_filter: r#",status!~"5.*""#,
@@ -92,6 +99,7 @@ pub fn query(provider: &Provider, which: Builtin) -> String {
     let q = match provider {
         Provider::Skipper => return skipper(which),
         Provider::Nginx => &NGINX,
+        Provider::Contour => &CONTOUR,
         Provider::Linkerd => &LINKERD,
         Provider::Kubernetes | Provider::GatewayApi(_) => &APP,
         Provider::Osm => &OSM,

@@ -43,8 +43,10 @@ pub enum Provider {
     Traefik,
     /// Skipper: a canary Ingress weighted by annotations.
     Skipper,
-    /// A provider Flagger knows that fledge has no router for yet (App Mesh, Contour, Gloo,
-    /// APISIX, Kuma, Knative): plans show it, rollouts refuse it.
+    /// Contour: a weighted HTTPProxy.
+    Contour,
+    /// A provider Flagger knows that fledge has no router for yet (App Mesh, Gloo, APISIX,
+    /// Kuma, Knative): plans show it, rollouts refuse it.
     Other(String),
 }
 
@@ -94,6 +96,7 @@ impl Provider {
             "osm" => Self::Osm,
             "traefik" => Self::Traefik,
             "skipper" => Self::Skipper,
+            "contour" => Self::Contour,
             smi if smi.starts_with("smi:") => {
                 let mut parts = smi.split(':').skip(1);
                 Self::Smi {
@@ -138,6 +141,7 @@ impl fmt::Display for Provider {
             Self::Osm => f.write_str("osm"),
             Self::Traefik => f.write_str("traefik"),
             Self::Skipper => f.write_str("skipper"),
+            Self::Contour => f.write_str("contour"),
             Self::Other(s) => f.write_str(s),
         }
     }

@@ -6,6 +6,7 @@
 //! Adding a provider is one file with a `Router` and one line in [`router`]. Names, labels
 //! and annotations are Flagger's (flagger-spec §2.2, §8), so dashboards and queries keep working.
 
+mod contour;
 mod gatewayapi;
 mod istio;
 mod kubernetes;
@@ -52,7 +53,7 @@ pub struct RouteInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(
-        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd, smi, osm, traefik, skipper)"
+        "Canary {release}: provider {provider} has no router in this version of fledge (supported: kubernetes, nginx, istio, gatewayapi, linkerd, smi, osm, traefik, skipper, contour)"
     )]
     Unsupported {
         release: ReleaseKey,
@@ -84,6 +85,7 @@ pub fn router(provider: &Provider) -> Option<&'static dyn Router> {
         Provider::Linkerd => smi::router("v1alpha1", false).map(|r| r as &dyn Router),
         Provider::Traefik => Some(&traefik::Traefik),
         Provider::Skipper => Some(&skipper::Skipper),
+        Provider::Contour => Some(&contour::Contour),
         Provider::Osm => smi::router("v1alpha2", false).map(|r| r as &dyn Router),
         Provider::Smi { version, mesh } => {
             smi::router(version, mesh.as_deref() == Some("istio")).map(|r| r as &dyn Router)

@@ -54,6 +54,7 @@ fn routing_crds() -> Vec<Value> {
         "gatewayapi/gateway.networking.k8s.io_httproutes.yaml",
         "linkerd/split.smi-spec.io_trafficsplits.yaml",
         "traefik/traefik.io_traefikservices.yaml",
+        "contour/projectcontour.io_httpproxies.yaml",
     ]
     .iter()
     .flat_map(|f| documents(&schemas.join(f)))
