@@ -307,7 +307,7 @@ fn gateway_api_session_affinity_and_a_b() {
 
 #[test]
 fn providers_without_a_router_say_so() {
-    let s = spec("contour", json!({"stepWeight": 10}), json!({"port": 80}));
+    let s = spec("kuma", json!({"stepWeight": 10}), json!({"port": 80}));
     let e = route(&RouteInput {
         spec: &s,
         weights: Weights {
@@ -318,10 +318,7 @@ fn providers_without_a_router_say_so() {
         canary_revision: "r",
     })
     .unwrap_err();
-    assert!(
-        e.to_string().contains("provider contour has no router"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("provider kuma has no router"), "{e}");
 }
 
 #[test]
