@@ -42,6 +42,12 @@ def strict(schema):
     def walk(node):
         if not isinstance(node, dict):
             return
+        # OpenAPI v3 (JSON Schema draft 4) writes `exclusiveMaximum: true` beside `maximum`;
+        # the draft the validator runs takes the bound itself, as the API server does.
+        for bound, limit in (('exclusiveMaximum', 'maximum'), ('exclusiveMinimum', 'minimum')):
+            if isinstance(node.get(bound), bool):
+                if node.pop(bound) and limit in node:
+                    node[bound] = node.pop(limit)
         props = node.get('properties')
         if props is not None and 'additionalProperties' not in node \
                 and not node.get('x-kubernetes-preserve-unknown-fields'):

@@ -103,6 +103,54 @@ pub fn route(input: &RouteInput<'_>) -> Result<Vec<Value>, Error> {
     r.objects(input)
 }
 
+/// The Ingress `spec.ingressRef` names and its name, for the providers that clone it (nginx,
+/// skipper).
+pub(crate) fn user_ingress<'a>(input: &RouteInput<'a>) -> Result<(String, &'a Value), Error> {
+    let spec = input.spec;
+    let invalid = |message: String| Error::Invalid {
+        release: spec.key(),
+        message,
+    };
+    let name = spec
+        .ingress
+        .as_ref()
+        .map(|i| i.name.clone())
+        .ok_or_else(|| {
+            invalid(format!(
+                "spec.ingressRef is required with the {} provider",
+                spec.provider
+            ))
+        })?;
+    let ingress = input.ingress.ok_or_else(|| {
+        invalid(format!(
+            "Ingress {}/{name} (spec.ingressRef) is not in the repository or the cluster",
+            spec.namespace
+        ))
+    })?;
+    Ok((name, ingress))
+}
+
+/// The annotations of the user's Ingress that its canary copy keeps: all but Flux's, kubectl's
+/// last-applied configuration, and those `dropped` names.
+pub(crate) fn kept_annotations(
+    ingress: &Value,
+    dropped: impl Fn(&str) -> bool,
+) -> Map<String, Value> {
+    ingress["metadata"]["annotations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    !dropped(k)
+                        && !k.contains("toolkit.fluxcd.io")
+                        && *k != "kubectl.kubernetes.io/last-applied-configuration"
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Metadata for a generated object: Flux opt-out annotations, the release label, plus extra
 /// labels and annotations.
 pub(crate) fn metadata(spec: &ReleaseSpec, name: &str, extra: &Value) -> Value {

@@ -3,9 +3,9 @@
 //! `canary-weight` for progressive traffic, `canary-by-header`/`-value`/`-pattern` or
 //! `canary-by-cookie` for A/B (flagger-spec §8). The user's Ingress is not touched.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Error, RouteInput, Router, is_ab, metadata};
+use super::{Error, RouteInput, Router, is_ab, kept_annotations, metadata, user_ingress};
 use crate::keys;
 
 pub(crate) struct Nginx;
@@ -43,17 +43,7 @@ impl Router for Nginx {
             release: spec.key(),
             message,
         };
-        let ingress_name = spec
-            .ingress
-            .as_ref()
-            .map(|i| i.name.clone())
-            .ok_or_else(|| invalid("spec.ingressRef is required with the nginx provider".into()))?;
-        let ingress = input.ingress.ok_or_else(|| {
-            invalid(format!(
-                "Ingress {}/{ingress_name} (spec.ingressRef) is not in the repository or the cluster",
-                spec.namespace
-            ))
-        })?;
+        let (ingress_name, ingress) = user_ingress(input)?;
         let mut body = ingress["spec"].clone();
         let apex = &spec.service.name;
         if retarget(&mut body, apex, &keys::canary(apex)) == 0 {
@@ -62,19 +52,8 @@ impl Router for Nginx {
                 spec.namespace
             )));
         }
-        let mut annotations: Map<String, Value> = ingress["metadata"]["annotations"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| {
-                        !k.starts_with(&format!("{PREFIX}/canary"))
-                            && !k.contains("toolkit.fluxcd.io")
-                            && *k != "kubectl.kubernetes.io/last-applied-configuration"
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut annotations =
+            kept_annotations(ingress, |k| k.starts_with(&format!("{PREFIX}/canary")));
         annotations.insert(format!("{PREFIX}/canary"), json!("true"));
         let w = input.weights.canary;
         if is_ab(spec) && w > 0 {

@@ -6,9 +6,9 @@
 //! gets nothing, which turns them off), as Flagger's Skipper router writes it (flagger-spec
 //! §8). The user's Ingress is not touched. No header matching.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Error, RouteInput, Router, metadata};
+use super::{Error, RouteInput, Router, kept_annotations, metadata, user_ingress};
 use crate::keys;
 
 pub(crate) struct Skipper;
@@ -58,19 +58,7 @@ impl Router for Skipper {
             release: spec.key(),
             message,
         };
-        let name = spec
-            .ingress
-            .as_ref()
-            .map(|i| i.name.clone())
-            .ok_or_else(|| {
-                invalid("spec.ingressRef is required with the skipper provider".into())
-            })?;
-        let ingress = input.ingress.ok_or_else(|| {
-            invalid(format!(
-                "Ingress {}/{name} (spec.ingressRef) is not in the repository or the cluster",
-                spec.namespace
-            ))
-        })?;
+        let (name, ingress) = user_ingress(input)?;
         let apex = &spec.service.name;
         let (primary, canary) = (keys::primary(apex), keys::canary(apex));
         let mut body = ingress["spec"].clone();
@@ -80,18 +68,7 @@ impl Router for Skipper {
                 spec.namespace
             )));
         }
-        let mut annotations: Map<String, Value> = ingress["metadata"]["annotations"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| {
-                        !k.contains("toolkit.fluxcd.io")
-                            && *k != "kubectl.kubernetes.io/last-applied-configuration"
-                    })
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut annotations = kept_annotations(ingress, |_| false);
         let w = input.weights;
         // Go's JSON encoding of Flagger's map: keys sorted, the canary's first.
         let mut weights = std::collections::BTreeMap::new();

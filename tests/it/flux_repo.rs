@@ -1408,8 +1408,12 @@ async fn the_root_git_repositorys_include_brings_another_repositorys_files_and_t
         d.get("", "ConfigMap", "shop", "shared")
             .map(|c| c["data"]["k"].clone())
     };
-    d.until("shared synced", |d| value(d) == Some("1".into()))
-        .await;
+    // The status is published after the apply: both are waited for.
+    d.until("shared synced", |d| {
+        value(d) == Some("1".into())
+            && d.shared.sync().commit.as_deref() == Some(root_commit.as_str())
+    })
+    .await;
     // Built from the root repository's artifact, whose revision it reports.
     let u = unit(&d, "flux-system/shared");
     assert_eq!(

@@ -31,7 +31,7 @@ const PROVIDERS: &[&str] = &[
     "contour",
     "gloo",
 ];
-const UNROUTED: &[&str] = &["contour", "gloo"];
+const UNROUTED: &[&str] = &["gloo"];
 
 fn duration() -> impl Strategy<Value = String> {
     // Flagger's CRD takes seconds and minutes.

@@ -221,6 +221,7 @@ fn generated_objects_validate_against_upstream_schemas() {
                 .unwrap(),
         ])
         .args(["--crds", schemas.join("smi").to_str().unwrap()])
+        .args(["--crds", schemas.join("contour").to_str().unwrap()])
         .args([
             "--crds",
             schemas

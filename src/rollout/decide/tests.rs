@@ -636,15 +636,11 @@ fn mirroring_takes_one_step_before_the_first_weight() {
     assert_eq!(&w[..4], [(0, false), (0, true), (50, false), (100, false)]);
 }
 
-#[test]
-fn gates_hold_without_counting_failed_checks() {
-    let s = spec_with(
-        json!({"stepWeight": 50, "threshold": 1, "webhooks": hooks(&["confirm-traffic-increase"])}),
-        json!({}),
-    );
-    let mut obs = Observation {
+/// An observation of revision `revision` with the primary and the canary ready and no answers.
+fn ready_for(revision: &str) -> Observation {
+    Observation {
         desired: Desired {
-            revision: "r2".into(),
+            revision: revision.into(),
             commit: None,
             known_good: false,
         },
@@ -652,7 +648,16 @@ fn gates_hold_without_counting_failed_checks() {
         canary: Readiness::Ready,
         answers: BTreeMap::new(),
         promoted_window: crate::release::state::DEFAULT_PROMOTED_WINDOW,
-    };
+    }
+}
+
+#[test]
+fn gates_hold_without_counting_failed_checks() {
+    let s = spec_with(
+        json!({"stepWeight": 50, "threshold": 1, "webhooks": hooks(&["confirm-traffic-increase"])}),
+        json!({}),
+    );
+    let mut obs = ready_for("r2");
     obs.answers
         .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), fail());
     obs.answers.insert(Question::Analysis, pass());
@@ -672,17 +677,7 @@ fn traffic_increase_is_asked_at_the_promotion_point_too() {
                "webhooks": hooks(&["confirm-traffic-increase"])}),
         json!({}),
     );
-    let mut obs = Observation {
-        desired: Desired {
-            revision: "r2".into(),
-            commit: None,
-            known_good: false,
-        },
-        primary: Some(Readiness::Ready),
-        canary: Readiness::Ready,
-        answers: BTreeMap::new(),
-        promoted_window: crate::release::state::DEFAULT_PROMOTED_WINDOW,
-    };
+    let mut obs = ready_for("r2");
     obs.answers
         .insert(Question::Hooks(HookType::ConfirmTrafficIncrease), fail());
     obs.answers.insert(Question::Analysis, pass());
