@@ -111,7 +111,12 @@ pub fn model(spec: &ReleaseSpec, metric: &MetricSpec) -> template::Model {
     m.functions.insert("target", spec.target.name.clone());
     m.functions.insert("service", spec.service.name.clone());
     m.functions.insert("ingress", ingress);
-    m.functions.insert("route", spec.target.name.clone());
+    // Flagger's `{{ route }}`: `spec.routeRef`'s name, else the target's.
+    let route = spec
+        .route
+        .as_ref()
+        .map_or_else(|| spec.target.name.clone(), |r| r.name.clone());
+    m.functions.insert("route", route);
     m.functions
         .insert("interval", prom_duration(metric.interval));
     m.variables.clone_from(&metric.variables);

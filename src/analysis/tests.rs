@@ -85,6 +85,28 @@ fn judgements_use_flaggers_words() {
 }
 
 #[test]
+fn the_route_variable_is_the_route_ref_else_the_target_as_in_flagger() {
+    let s = spec(
+        json!([{"name": "x", "query": "q", "thresholdRange": {"max": 1}}]),
+        json!([]),
+    );
+    let route = |s: &ReleaseSpec| model(s, &s.analysis.metrics[0]).functions["route"].clone();
+    assert_eq!(route(&s), "web");
+    let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"provider": "apisix",
+                 "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "routeRef": {"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute", "name": "web-route"},
+                 "service": {"port": 80}, "analysis": {"stepWeight": 10}}});
+    c["spec"]["analysis"]["metrics"] =
+        json!([{"name": "x", "query": "q", "thresholdRange": {"max": 1}}]);
+    assert_eq!(
+        route(&parse_canary(&c, &Provider::Istio).unwrap()),
+        "web-route"
+    );
+}
+
+#[test]
 fn requests_render_builtins_templates_and_their_errors() {
     let s = spec(
         json!([{"name": "request-success-rate", "interval": "30s", "thresholdRange": {"min": 99}},

@@ -257,7 +257,8 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             i64::from(u32::MAX),
         )?
         .unwrap_or(600);
-    let unhonoured = unhonoured(spec, analysis_value, &provider);
+    let unhonoured = unhonoured(spec, analysis_path, analysis_value, &provider);
+    let route = r.object_ref(&spec["routeRef"], "spec.routeRef")?;
     Ok(ReleaseSpec {
         namespace,
         name,
@@ -267,6 +268,7 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
         metrics_server: r.string(&spec["metricsServer"], "spec.metricsServer")?,
         autoscaler,
         ingress,
+        route,
         service,
         analysis,
         progress_deadline: Duration::from_secs(progress_deadline.unsigned_abs()),
@@ -278,7 +280,7 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
 
 /// The fields of a Canary fledge reads but does not act on yet, each with what happens
 /// instead ([`ReleaseSpec::unhonoured`]).
-fn unhonoured(spec: &Value, analysis: &Value, provider: &Provider) -> Vec<String> {
+fn unhonoured(spec: &Value, path: &str, analysis: &Value, provider: &Provider) -> Vec<String> {
     let mut out = Vec::new();
     if spec["revertOnDeletion"] == true {
         out.push(
@@ -299,16 +301,15 @@ fn unhonoured(spec: &Value, analysis: &Value, provider: &Provider) -> Vec<String
     let affinity = &analysis["sessionAffinity"];
     if affinity.is_object() && !matches!(provider, Provider::GatewayApi(_)) {
         out.push(format!(
-            "analysis.sessionAffinity: fledge pins sessions to the canary with the gatewayapi \
+            "{path}.sessionAffinity: fledge pins sessions to the canary with the gatewayapi \
              provider only; with {provider} requests are not pinned"
         ));
     }
     if affinity["primaryCookieName"].is_string() {
-        out.push(
-            "analysis.sessionAffinity.primaryCookieName: not honoured yet: after a promotion, \
+        out.push(format!(
+            "{path}.sessionAffinity.primaryCookieName: not honoured yet: after a promotion, \
              clients pinned to the canary are not pinned back to the primary"
-                .to_owned(),
-        );
+        ));
     }
     out
 }

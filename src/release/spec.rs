@@ -396,6 +396,8 @@ pub struct ReleaseSpec {
     pub metrics_server: Option<String>,
     pub autoscaler: Option<ObjectRef>,
     pub ingress: Option<ObjectRef>,
+    /// `spec.routeRef` (APISIX's route; the `{{ route }}` of metric queries).
+    pub route: Option<ObjectRef>,
     pub service: ServiceSpec,
     pub analysis: Analysis,
     pub progress_deadline: Duration,

@@ -482,8 +482,8 @@ fn plan_never_promises_what_fledge_cannot_do() {
     let warnings = plan(unhonoured, "{}").unwrap()[0].warnings.join("\n");
     for field in [
         "spec.revertOnDeletion: not honoured yet",
-        "analysis.sessionAffinity: fledge pins sessions to the canary with the gatewayapi provider only; with kubernetes",
-        "analysis.sessionAffinity.primaryCookieName: not honoured yet",
+        "spec.analysis.sessionAffinity: fledge pins sessions to the canary with the gatewayapi provider only; with kubernetes",
+        "spec.analysis.sessionAffinity.primaryCookieName: not honoured yet",
     ] {
         assert!(warnings.contains(field), "{field}: {warnings}");
     }
