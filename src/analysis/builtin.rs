@@ -45,20 +45,11 @@ const TRAEFIK: Queries = Queries {
 /// Skipper names a canary Ingress's routes `kube[ew]_<ns>__<ingress>_canary__…__<svc>_canary…`
 /// (Flagger renders `$route` with Go's printf; the names' non-word characters are `_`, which
 /// [`skipper_model`] does to the model). Its success rate counts the `+Inf` bucket.
-const SKIPPER_ROUTE: &str =
-    "kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?";
-
-fn skipper(which: Builtin) -> String {
-    let route = SKIPPER_ROUTE;
-    match which {
-        Builtin::SuccessRate => format!(
-            r#"sum(rate(skipper_response_duration_seconds_bucket{{route=~"{route}",code!~"5..",le="+Inf"}}[{{{{ interval }}}}])) / sum(rate(skipper_response_duration_seconds_bucket{{route=~"{route}",le="+Inf"}}[{{{{ interval }}}}])) * 100"#
-        ),
-        Builtin::Duration => format!(
-            r#"sum(rate(skipper_serve_route_duration_seconds_sum{{route=~"{route}"}}[{{{{ interval }}}}])) / sum(rate(skipper_serve_route_duration_seconds_count{{route=~"{route}"}}[{{{{ interval }}}}])) * 1000"#
-        ),
-    }
-}
+const SKIPPER: Queries = Queries {
+    total: r#"skipper_response_duration_seconds_bucket{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"{ok},le="+Inf"}"#,
+    ok_filter: r#",code!~"5..""#,
+    duration: r#"sum(rate(skipper_serve_route_duration_seconds_sum{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"}[{{ interval }}])) / sum(rate(skipper_serve_route_duration_seconds_count{route=~"kube(ew)?_{{ namespace }}__{{ ingress }}_canary__.*__{{ service }}_canary(_[0-9]+)?"}[{{ interval }}])) * 1000"#,
+};
 
 /// The model of a Skipper built-in check: non-word characters of the names as `_`, as
 /// Skipper writes them in route names (Flagger's `encodeModelForSkipper`).
@@ -97,7 +88,7 @@ const APP: Queries = Queries {
 #[must_use]
 pub fn query(provider: &Provider, which: Builtin) -> String {
     let q = match provider {
-        Provider::Skipper => return skipper(which),
+        Provider::Skipper => &SKIPPER,
         Provider::Nginx => &NGINX,
         Provider::Contour => &CONTOUR,
         Provider::Linkerd => &LINKERD,

@@ -22,7 +22,8 @@ use std::time::Duration;
 use crate::cluster::Cluster;
 use crate::object::secret_field;
 use crate::release::spec::{
-    Builtin, MetricSourceRef, MetricSpec, MetricTemplate, ReleaseSpec, go_duration,
+    Builtin, METRIC_PROVIDERS_QUERIED, MetricSourceRef, MetricSpec, MetricTemplate, ReleaseSpec,
+    go_duration,
 };
 use crate::release::state::{FailedCheck, FailureKind, Outcome};
 
@@ -160,7 +161,7 @@ pub fn request<'a>(
                         "Metric template {name}.{namespace} error: MetricTemplate {namespace}/{name} is not in the repository"
                     )
                 })?;
-            if t.provider_type != "prometheus" {
+            if !METRIC_PROVIDERS_QUERIED.contains(&t.provider_type.as_str()) {
                 return Err(format!(
                     "Metric template {name}.{namespace} provider error: provider type {} is not supported by fledge yet (use prometheus)",
                     t.provider_type
