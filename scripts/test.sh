@@ -27,13 +27,14 @@ if ! command -v kubectl >/dev/null; then
   echo "test.sh: kubectl (which embeds kustomize) is needed for the differential tests" >&2
   exit 1
 fi
-# The Go peers the tests run (sops, Flux's generator, health checks, notifier, artifact
-# generator and controllers, Flagger), built from their Go modules or reused (each script caches by
-# version or source hash), in
+# The Go peers the tests run (sops, Flux's generator, health checks, notifier, SignalFlow's
+# fake backend, Flagger's external metrics provider, artifact
+# generator and controllers, Flagger and its load tester), built from their Go modules or
+# reused (each script caches by version or source hash), in
 # parallel with the control plane below. Where one cannot be built its tests skip, saying so,
 # or fail under CI.
 peers=$(mktemp -d)
-for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers flagger; do
+for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen fluxpeers flagger loadtester; do
   { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
 done
 skip=()
@@ -50,7 +51,7 @@ else
   skip=(--skip real_cluster::)
 fi
 wait
-for p in sops fluxgen kstatus ncnotify artifactgen fluxpeers flagger; do
+for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen fluxpeers flagger loadtester; do
   cat "$peers/$p.err" >&2
 done
 # A peer built is passed to the tests; one that was not is tried again by its tests, which
@@ -59,8 +60,11 @@ if [ -s "$peers/sops" ]; then export FLEDGE_SOPS="$(cat "$peers/sops")"; fi
 if [ -s "$peers/fluxgen" ]; then export FLEDGE_FLUXGEN="$(cat "$peers/fluxgen")"; fi
 if [ -s "$peers/kstatus" ]; then export FLEDGE_KSTATUS="$(cat "$peers/kstatus")"; fi
 if [ -s "$peers/ncnotify" ]; then export FLEDGE_NCNOTIFY="$(cat "$peers/ncnotify")"; fi
+if [ -s "$peers/signalflow" ]; then export FLEDGE_SIGNALFLOW="$(cat "$peers/signalflow")"; fi
+if [ -s "$peers/externalmetrics" ]; then export FLEDGE_EXTERNALMETRICS="$(cat "$peers/externalmetrics")"; fi
 if [ -s "$peers/artifactgen" ]; then export FLEDGE_ARTIFACTGEN="$(cat "$peers/artifactgen")"; fi
 if [ -s "$peers/flagger" ]; then export FLEDGE_FLAGGER="$(cat "$peers/flagger")"; fi
+if [ -s "$peers/loadtester" ]; then export FLEDGE_LOADTESTER="$(cat "$peers/loadtester")"; fi
 if [ -s "$peers/fluxpeers" ]; then
   { read -r kustomize; read -r source; } <"$peers/fluxpeers"
   export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source

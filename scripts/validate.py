@@ -3,11 +3,14 @@
 custom resources against the openAPIV3Schema of their CRD (unknown fields rejected, as
 `kubectl apply --validate=strict` does).
 
-Usage: validate.py [--crds PATH ...] MANIFEST.yaml ...
+Usage: validate.py [--crds PATH ...] [--spec-schema KIND=FILE ...] MANIFEST.yaml ...
   --crds PATH   a CRD file, or a directory searched for *.yaml CRD files (repeatable)
+  --spec-schema KIND=FILE
+                a JSON Schema for the `spec` of KIND's objects besides their CRD's, for CRDs
+                that leave the spec unchecked (Kuma's preserve unknown fields) (repeatable)
 Exits 1 and names every object that fails; 0 when all pass.
 """
-import argparse, copy, os, sys
+import argparse, copy, json, os, sys
 
 import jsonschema
 import kubernetes_validate
@@ -72,9 +75,14 @@ def strict(schema):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--crds', action='append', default=[])
+    ap.add_argument('--spec-schema', action='append', default=[])
     ap.add_argument('files', nargs='+')
     args = ap.parse_args()
     crds = load_crds(args.crds)
+    specs = {}
+    for arg in args.spec_schema:
+        kind, _, path = arg.partition('=')
+        specs[kind] = json.load(open(path))
     version = kubernetes_validate.latest_version()
     failures, count = [], 0
     for f in args.files:
@@ -89,6 +97,8 @@ def main():
             try:
                 if key in crds:
                     jsonschema.validate(doc, crds[key])
+                    if doc.get('kind') in specs:
+                        jsonschema.validate(doc.get('spec'), specs[doc['kind']])
                 else:
                     kubernetes_validate.validate(doc, version, strict=True)
             except jsonschema.ValidationError as e:

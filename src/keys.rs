@@ -77,6 +77,23 @@ pub const STATUS_BRANCH: &str = "fledge/status";
 /// Where promotion records go on the tracked branch (a hidden directory: never rendered).
 pub const PROMOTION_DIR: &str = ".fledge/promoted";
 
+/// The annotation that pauses a KEDA ScaledObject at that many replicas (KEDA's
+/// `autoscaling.keda.sh/paused-replicas`), which Flagger sets to `"0"` on an idle target's.
+pub const KEDA_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+
+/// The node selector label that "scales a DaemonSet to zero" (no node carries it), as
+/// Flagger's: added to an idle DaemonSet target's pod template, never copied to its primary.
+pub const SCALE_TO_ZERO: &str = "flagger.app/scale-to-zero";
+
+/// The annotation on a Knative Service naming the revision that serves as the primary
+/// (Flagger's knative router's): its traffic target keeps the primary's share.
+pub const KNATIVE_PRIMARY_REVISION: &str = "flagger.app/primary-revision";
+
+/// On a Knative Service: fledge's id of the revision [`KNATIVE_PRIMARY_REVISION`] names, the
+/// Knative Service's counterpart of a primary's [`REVISION_ANNOTATION`], from which a lost
+/// Release status is recovered.
+pub const KNATIVE_PRIMARY_ID: &str = "fledge.dev/primary-revision";
+
 /// Pod-template annotation that keeps a simulated Deployment from ever becoming ready.
 pub const SIM_READY: &str = "sim.fledge.dev/ready";
 /// Pod-template annotation: the simulated pods' error ratio (0–1).

@@ -16,6 +16,8 @@
 //! - [`report`]: commit statuses on the forge, chat alerts, fledge's own metrics.
 //! - [`rollout`]: the core: the plan stage (`targets`), the pure `decide`, the object builders,
 //!   the executor, `plan`.
+//! - [`loadtester`]: `fledge loadtester`, Flagger's flagger-loadtester webhook API (gates, shell
+//!   tasks, `hey` load built in), beside `analysis` as the other end of its webhooks.
 //! - [`analysis`]: metric checks (Prometheus, the simulated traffic, or traffic modelled over a
 //!   real cluster's routing) and webhooks.
 //! - [`cluster`]: the Kubernetes API (kube-rs) or the simulated cluster, behind one trait; the
@@ -48,6 +50,7 @@ pub mod daemon;
 pub mod flux;
 pub mod ids;
 pub mod keys;
+pub mod loadtester;
 pub mod net;
 pub mod object;
 pub mod release;

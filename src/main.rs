@@ -7,11 +7,12 @@ use fledge::cli::{Cli, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_filter = cli.log_filter();
     // Logs go to stderr; RUST_LOG adjusts the level (default info).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)

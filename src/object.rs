@@ -172,32 +172,48 @@ pub fn with_namespace(mut obj: Value, ns: &str) -> Value {
 }
 
 /// Rendered objects found by kind, namespace (missing or empty: `default`) and name; the
-/// first object wins, as a scan in order would find it.
+/// first object wins, as a scan in order would find it. [`ObjectIndex::get_in`] finds one by
+/// its API group too (a Knative Service beside a core Service of the same name).
 #[derive(Debug, Default)]
 pub struct ObjectIndex<'a> {
     by_name: std::collections::HashMap<(&'a str, &'a str, &'a str), &'a Value>,
+    by_group: std::collections::HashMap<(&'a str, &'a str, &'a str, &'a str), &'a Value>,
 }
 
 impl<'a> ObjectIndex<'a> {
     #[must_use]
     pub fn new(objects: &'a [Value]) -> Self {
         let mut by_name = std::collections::HashMap::new();
+        let mut by_group = std::collections::HashMap::new();
         for o in objects {
             let (Some(kind), Some(name)) = (o["kind"].as_str(), o["metadata"]["name"].as_str())
             else {
                 continue;
             };
-            by_name
-                .entry((kind, namespace_or_default(o), name))
-                .or_insert(o);
+            let ns = namespace_or_default(o);
+            by_name.entry((kind, ns, name)).or_insert(o);
+            let (group, _) = split_api_version(o["apiVersion"].as_str().unwrap_or(""));
+            by_group.entry((group, kind, ns, name)).or_insert(o);
         }
-        Self { by_name }
+        Self { by_name, by_group }
     }
 
     /// The object, if the rendered set has it.
     #[must_use]
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&'a Value> {
         self.by_name.get(&(kind, namespace, name)).copied()
+    }
+
+    /// The object of that API group (empty: core), if the rendered set has it.
+    #[must_use]
+    pub fn get_in(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&'a Value> {
+        self.by_group.get(&(group, kind, namespace, name)).copied()
     }
 }
 

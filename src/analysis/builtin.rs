@@ -77,6 +77,44 @@ const CONTOUR: Queries = Queries {
     duration: r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#,
 };
 
+/// Kuma's Envoy names the canary's cluster `<target>-canary_<ns>_svc_<port>`.
+const KUMA: Queries = Queries {
+    total: r#"envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"{ok}}"#,
+    ok_filter: r#",envoy_response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#,
+};
+
+/// Gloo's Envoy names the canary's cluster `<ns>-<target>-canaryupstream-<port>_<gloo ns>`.
+const GLOO: Queries = Queries {
+    total: r#"envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"{ok}}"#,
+    ok_filter: r#",envoy_response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"}[{{ interval }}])) by (le))"#,
+};
+
+/// APISIX names a route's metrics `<ns>_<ApisixRoute>_<http route>`; the canary's ApisixRoute
+/// is `<routeRef>-<target>-canary`, carrying the primary's share too, as Flagger's queries read it.
+const APISIX: Queries = Queries {
+    total: r#"apisix_http_status{route=~"{{ namespace }}_{{ route }}-{{ target }}-canary_.+"{ok}}"#,
+    ok_filter: r#",code!~"5..""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(apisix_http_latency_bucket{type=~"request",route=~"{{ namespace }}_{{ route }}-{{ target }}-canary_.+"}[{{ interval }}])) by (le))"#,
+};
+
+/// App Mesh's Envoy sidecars count each pod's requests, labelled with the pod by Prometheus's
+/// Kubernetes discovery.
+const APPMESH: Queries = Queries {
+    total: r#"envoy_cluster_upstream_rq{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"{ok}}"#,
+    ok_filter: r#",envoy_response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"}[{{ interval }}])) by (le))"#,
+};
+
+/// Knative's ingress (an Envoy gateway) names each revision's cluster `<ns>/<revision>`;
+/// `{{ route }}` is the Knative Service's latest created revision.
+const KNATIVE: Queries = Queries {
+    total: r#"envoy_cluster_upstream_rq{envoy_cluster_name=~"{{ namespace }}/{{ route }}"{ok}}"#,
+    ok_filter: r#",envoy_response_code!~"5.*""#,
+    duration: r#"histogram_quantile(0.99, sum(rate(envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=~"{{ namespace }}/{{ route }}"}[{{ interval }}])) by (le))"#,
+};
+
 const APP: Queries = Queries {
     total: r#"http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}",kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"{ok}}"#,
     ok_filter: r#",status!~"5.*""#,
@@ -91,10 +129,16 @@ pub fn query(provider: &Provider, which: Builtin) -> String {
         Provider::Skipper => &SKIPPER,
         Provider::Nginx => &NGINX,
         Provider::Contour => &CONTOUR,
+        Provider::Kuma { .. } => &KUMA,
+        Provider::Gloo => &GLOO,
+        Provider::Apisix => &APISIX,
+        // Flagger's observer serves every `appmesh…` provider, v1beta1's too.
+        Provider::AppMesh { .. } => &APPMESH,
         Provider::Linkerd => &LINKERD,
         Provider::Kubernetes | Provider::GatewayApi(_) => &APP,
         Provider::Osm => &OSM,
         Provider::Traefik => &TRAEFIK,
+        Provider::Knative => &KNATIVE,
         Provider::Istio | Provider::Smi { .. } | Provider::Other(_) => &ISTIO,
     };
     match which {
@@ -106,6 +150,30 @@ pub fn query(provider: &Provider, which: Builtin) -> String {
             )
         }
         Builtin::Duration => q.duration.to_owned(),
+    }
+}
+
+/// Whether a release's built-in checks use Flagger's queries for a core Service target: its
+/// metrics provider gets a `:service` suffix, which only the observers matched by prefix
+/// (App Mesh, Gloo, Gateway API) still recognise; the rest fall back to Istio's.
+#[must_use]
+pub fn service_target(spec: &crate::release::spec::ReleaseSpec) -> bool {
+    spec.target.kind == "Service" && !spec.target.is_knative_service()
+}
+
+/// The query template of a built-in check for a release: [`query`] for its provider, or for
+/// a core Service target the queries of the provider `<provider>:service` (see
+/// [`service_target`]).
+#[must_use]
+pub fn query_for(spec: &crate::release::spec::ReleaseSpec, which: Builtin) -> String {
+    if !service_target(spec) {
+        return query(&spec.provider, which);
+    }
+    match &spec.provider {
+        p @ (Provider::AppMesh { .. } | Provider::Gloo | Provider::GatewayApi(_)) => {
+            query(p, which)
+        }
+        _ => query(&Provider::Istio, which),
     }
 }
 

@@ -25,6 +25,16 @@ pub const MIRRORED: &[(&str, &str)] = &[
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ("split.smi-spec.io/v1alpha2", "TrafficSplit"),
     ("traefik.io/v1alpha1", "TraefikService"),
+    ("projectcontour.io/v1", "HTTPProxy"),
+    ("gateway.solo.io/v1", "RouteTable"),
+    ("gloo.solo.io/v1", "Upstream"),
+    ("apisix.apache.org/v2", "ApisixRoute"),
+    ("appmesh.k8s.aws/v1beta2", "VirtualRouter"),
+    ("appmesh.k8s.aws/v1beta2", "VirtualNode"),
+    // Plain `appmesh`'s objects, where App Mesh's v1beta1 API is served (read after v1beta2's,
+    // whose schema would prune v1beta1's fields from the same objects).
+    ("appmesh.k8s.aws/v1beta1", "VirtualService"),
+    ("appmesh.k8s.aws/v1beta1", "VirtualNode"),
 ];
 
 /// Modelled traffic over a real cluster's routing.

@@ -1,8 +1,9 @@
-//! `analysis`: the checks of a canary. Metric values come from a [`MetricSource`] (the
-//! Prometheus HTTP API, or the simulated cluster's counters for the demo); queries are
-//! Flagger's built-ins per provider, MetricTemplates or inline PromQL, rendered with Flagger's
-//! variables; [`judge`] compares a value with its inclusive threshold range. Webhooks are in
-//! [`webhooks`].
+//! `analysis`: the checks of a canary. Built-in checks, inline PromQL and Prometheus
+//! MetricTemplates get their values from a [`MetricSource`] (the Prometheus HTTP API, or the
+//! simulated cluster's counters for the demo); a MetricTemplate of another provider is answered
+//! by that provider ([`providers`]), whatever the source. Queries are Flagger's built-ins per
+//! provider, MetricTemplates or inline PromQL, rendered with Flagger's variables; [`judge`]
+//! compares a value with its inclusive threshold range. Webhooks are in [`webhooks`].
 //!
 //! The outcomes are kept apart all the way to events and logs: a value out of range and no data
 //! are failed checks (as in Flagger); a provider that cannot be reached or refuses access says
@@ -11,6 +12,7 @@
 pub mod builtin;
 pub mod mirror;
 pub mod prometheus;
+pub mod providers;
 pub mod sim;
 pub mod template;
 pub mod webhooks;
@@ -26,6 +28,7 @@ use crate::release::spec::{
     go_duration,
 };
 use crate::release::state::{FailedCheck, FailureKind, Outcome};
+pub use providers::SecretData;
 
 /// Credentials for a Prometheus, from a MetricTemplate's Secret or the daemon's files.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,6 +61,9 @@ pub struct MetricRequest<'a> {
     pub auth: Option<Auth>,
     /// The MetricTemplate's `insecureSkipVerify`.
     pub insecure: bool,
+    /// A MetricTemplate's provider other than Prometheus: it answers this request, whatever the
+    /// daemon's default metric source.
+    pub provider: Option<providers::ProviderQuery>,
 }
 
 /// Why a query gave no value.
@@ -129,9 +135,24 @@ pub fn request<'a>(
     spec: &'a ReleaseSpec,
     metric: &'a MetricSpec,
     templates: &BTreeMap<(String, String), MetricTemplate>,
-    secrets: &BTreeMap<(String, String), Auth>,
+    secrets: &BTreeMap<(String, String), SecretData>,
+) -> Result<MetricRequest<'a>, String> {
+    request_at(spec, metric, templates, secrets, None)
+}
+
+/// [`request`] with `{{ route }}` given: a Knative Service's latest created revision, as
+/// Flagger renders every metric of a Knative Canary.
+pub fn request_at<'a>(
+    spec: &'a ReleaseSpec,
+    metric: &'a MetricSpec,
+    templates: &BTreeMap<(String, String), MetricTemplate>,
+    secrets: &BTreeMap<(String, String), SecretData>,
+    route: Option<&str>,
 ) -> Result<MetricRequest<'a>, String> {
     let mut model = model(spec, metric);
+    if let Some(r) = route {
+        model.functions.insert("route", r.to_owned());
+    }
     if spec.provider == crate::release::spec::Provider::Skipper
         && matches!(metric.source, MetricSourceRef::Builtin(_))
     {
@@ -146,11 +167,12 @@ pub fn request<'a>(
         headers: BTreeMap::new(),
         auth: None,
         insecure: false,
+        provider: None,
     };
     let text = match &metric.source {
         MetricSourceRef::Builtin(b) => {
             req.builtin = Some(*b);
-            builtin::query(&spec.provider, *b)
+            builtin::query_for(spec, *b)
         }
         MetricSourceRef::Inline(q) => q.clone(),
         MetricSourceRef::Template { namespace, name } => {
@@ -163,24 +185,43 @@ pub fn request<'a>(
                 })?;
             if !METRIC_PROVIDERS_QUERIED.contains(&t.provider_type.as_str()) {
                 return Err(format!(
-                    "Metric template {name}.{namespace} provider error: provider type {} is not supported by fledge yet (use prometheus)",
-                    t.provider_type
+                    "Metric template {name}.{namespace} provider error: provider type {} is not supported by fledge yet (it queries {})",
+                    t.provider_type,
+                    METRIC_PROVIDERS_QUERIED.join(", ")
                 ));
             }
             req.address.clone_from(&t.address);
             req.headers.clone_from(&t.headers);
             req.insecure = t.insecure_skip_verify;
-            if let Some(secret) = &t.secret_ref {
-                req.auth = Some(
-                    secrets
-                        .get(&(t.namespace.clone(), secret.clone()))
-                        .cloned()
-                        .ok_or_else(|| {
-                            format!(
-                                "Metric template {name}.{namespace} secret error: Secret {}/{secret} has no token or username and password",
-                                t.namespace
-                            )
-                        })?,
+            let secret = match &t.secret_ref {
+                Some(s) => Some(secrets.get(&(t.namespace.clone(), s.clone())).ok_or_else(|| {
+                    format!(
+                        "Metric template {name}.{namespace} secret error: Secret {}/{s} (spec.provider.secretRef) is not in the cluster",
+                        t.namespace
+                    )
+                })?),
+                None => None,
+            };
+            if t.provider_type == "prometheus" {
+                if let Some(secret) = secret {
+                    req.auth = Some(secret.prometheus_auth().ok_or_else(|| {
+                        format!(
+                            "Metric template {name}.{namespace} secret error: Secret {} has no token or username and password",
+                            secret.name
+                        )
+                    })?);
+                }
+            } else {
+                req.provider = Some(
+                    providers::prepare(
+                        &t.provider_type,
+                        t.address.as_deref(),
+                        t.region.as_deref(),
+                        secret,
+                    )
+                    .map_err(|e| {
+                        format!("Metric template {name}.{namespace} provider error: {e}")
+                    })?,
                 );
             }
             t.query.clone()
@@ -194,8 +235,13 @@ pub fn request<'a>(
     };
     let rendered = template::render(&text, &model)
         .map_err(|e| format!("Metric template {} query render error: {e}", metric.name))?;
-    // Prometheus gets whitespace runs collapsed to one space, as Flagger sends it.
-    req.query = rendered.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Prometheus gets whitespace runs collapsed to one space, as Flagger sends it; the other
+    // providers get the query as rendered (Graphite collapses them itself).
+    req.query = if req.provider.is_some() {
+        rendered
+    } else {
+        rendered.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
     Ok(req)
 }
 
@@ -245,14 +291,14 @@ pub struct MetricValue {
     pub value: f64,
 }
 
-/// The credentials of the MetricTemplates a spec uses, from the Secrets their `secretRef`s name
-/// (`token`, or `username` and `password`), by (namespace, Secret name). A Secret that is
-/// missing or holds neither is left out: the query then runs without credentials.
+/// The Secrets the `secretRef`s of the MetricTemplates a spec uses name, decoded, by
+/// (namespace, Secret name). A Secret that cannot be read is left out: the check that needs it
+/// then fails, naming it.
 pub async fn template_secrets(
     cluster: &impl Cluster,
     spec: &ReleaseSpec,
     templates: &BTreeMap<(String, String), MetricTemplate>,
-) -> BTreeMap<(String, String), Auth> {
+) -> BTreeMap<(String, String), SecretData> {
     let mut out = BTreeMap::new();
     for m in &spec.analysis.metrics {
         let MetricSourceRef::Template { namespace, name } = &m.source else {
@@ -270,15 +316,23 @@ pub async fn template_secrets(
         else {
             continue;
         };
-        let field = |k: &str| secret_field(&s, k);
-        let auth = match (field("token"), field("username"), field("password")) {
-            (Some(t), _, _) => Some(Auth::Bearer(t)),
-            (None, Some(username), Some(password)) => Some(Auth::Basic { username, password }),
-            _ => None,
-        };
-        if let Some(a) = auth {
-            out.insert((t.namespace.clone(), secret.clone()), a);
-        }
+        let data = s["data"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, _)| secret_field(&s, k).map(|v| (k.clone(), v)))
+            .chain(
+                s["stringData"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))),
+            )
+            .collect();
+        out.insert(
+            (t.namespace.clone(), secret.clone()),
+            SecretData::new(format!("{}/{secret}", t.namespace), data),
+        );
     }
     out
 }
@@ -288,23 +342,70 @@ fn check(metric: &MetricSpec) -> String {
     format!("metric {}", metric.name)
 }
 
+/// With the knative provider, the Knative Service's latest created revision (`{{ route }}`);
+/// `Err` when the Knative Service cannot be read, which fails the analysis as Flagger's does.
+async fn knative_route(
+    spec: &ReleaseSpec,
+    cluster: &impl Cluster,
+) -> Result<Option<String>, String> {
+    if spec.provider != crate::release::spec::Provider::Knative || spec.analysis.metrics.is_empty()
+    {
+        return Ok(None);
+    }
+    let (ns, name) = (&spec.namespace, &spec.target.name);
+    let at = crate::object::ObjectRef::new(
+        crate::release::spec::KNATIVE_SERVICE_API,
+        "Service",
+        ns,
+        name,
+    );
+    match cluster.get(&at).await {
+        Ok(Some(svc)) => Ok(svc["status"]["latestCreatedRevisionName"]
+            .as_str()
+            .map(str::to_owned)),
+        Ok(None) => Err(format!(
+            "Error fetching Knative service {ns}/{name}: not found"
+        )),
+        Err(e) => Err(format!(
+            "Error fetching Knative service {ns}/{name}: {}",
+            crate::chain::Chain(&e)
+        )),
+    }
+}
+
 /// Runs every metric of a spec in order; the first failure decides.
 pub async fn check_metrics(
     spec: &ReleaseSpec,
     templates: &BTreeMap<(String, String), MetricTemplate>,
-    secrets: &BTreeMap<(String, String), Auth>,
+    secrets: &BTreeMap<(String, String), SecretData>,
     source: &impl MetricSource,
+    cluster: &impl Cluster,
     values: &mut Vec<MetricValue>,
 ) -> Outcome {
+    let route = match knative_route(spec, cluster).await {
+        Ok(r) => r,
+        Err(message) => {
+            let what = spec
+                .analysis
+                .metrics
+                .first()
+                .map_or_else(|| "metrics".to_owned(), check);
+            return Outcome::Fail(FailedCheck::new(FailureKind::Error, what, message));
+        }
+    };
     for metric in &spec.analysis.metrics {
-        let req = match request(spec, metric, templates, secrets) {
+        let req = match request_at(spec, metric, templates, secrets, route.as_deref()) {
             Ok(r) => r,
             Err(message) => {
                 return Outcome::Fail(FailedCheck::new(FailureKind::Error, check(metric), message));
             }
         };
         let fail = |kind, message| Outcome::Fail(FailedCheck::new(kind, check(metric), message));
-        match source.query(&req).await {
+        let answer = match &req.provider {
+            Some(p) => providers::query(cluster, &req, p).await,
+            None => source.query(&req).await,
+        };
+        match answer {
             Ok(v) => {
                 let v = if req.builtin == Some(Builtin::Duration) {
                     v.trunc()
@@ -323,7 +424,11 @@ pub async fn check_metrics(
                 let message = match &metric.source {
                     MetricSourceRef::Builtin(_) => format!(
                         "Halt advancement no values found for {} metric {} probably {} is not receiving traffic: {detail}",
-                        builtin::provider_label(&spec.provider),
+                        if builtin::service_target(spec) {
+                            format!("{}:service", spec.provider)
+                        } else {
+                            builtin::provider_label(&spec.provider)
+                        },
                         metric.name,
                         spec.target_dotted()
                     ),

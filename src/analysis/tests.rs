@@ -124,7 +124,10 @@ fn requests_render_builtins_templates_and_their_errors() {
     let templates = BTreeMap::from([(("ingress-nginx".to_owned(), "latency".to_owned()), t)]);
     let secrets = BTreeMap::from([(
         ("ingress-nginx".to_owned(), "prom-auth".to_owned()),
-        Auth::Bearer("tok".into()),
+        SecretData::new(
+            "ingress-nginx/prom-auth".into(),
+            BTreeMap::from([("token".to_owned(), "tok".to_owned())]),
+        ),
     )]);
     let m = &s.analysis.metrics;
     let r = request(&s, &m[0], &templates, &secrets).unwrap();

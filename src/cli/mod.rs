@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 pub mod demo;
+pub mod loadtester;
 pub mod run;
 pub mod status;
 
@@ -36,7 +37,8 @@ pub enum Command {
         root: Option<PathBuf>,
     },
     /// Print each Deployment's and DaemonSet's revision: a hash of its pod template and the
-    /// ConfigMaps and Secrets it references (never their values)
+    /// ConfigMaps and Secrets it references (never their values); and each Knative Service's,
+    /// a hash of its template alone
     Hash {
         /// Directory to render, as for `build`
         dir: PathBuf,
@@ -100,10 +102,28 @@ pub enum Command {
         /// Provider for Canaries without spec.provider (Flagger's -mesh-provider)
         #[arg(long, default_value = "istio")]
         mesh_provider: String,
+        /// Ingress class of the contour provider's HTTPProxies, as `fledge run --ingress-class`
+        #[arg(long)]
+        ingress_class: Option<String>,
         /// Output format
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
     },
+    /// Serve Flagger's load tester webhook API (flagger-loadtester: gates, rollback gates,
+    /// `bash` and `cmd` tasks) so that Canaries pointing at it run unchanged; `hey` commands
+    /// are carried out by a built-in load generator
+    Loadtester(loadtester::LoadtesterArgs),
+}
+
+impl Cli {
+    /// The log filter when `RUST_LOG` is not set: the load tester's `--log-level`, else `info`.
+    #[must_use]
+    pub fn log_filter(&self) -> &'static str {
+        match &self.command {
+            Command::Loadtester(args) => args.log_filter(),
+            _ => "info",
+        }
+    }
 }
 
 /// Output formats.
@@ -174,8 +194,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             dir,
             root,
             mesh_provider,
+            ingress_class,
             output,
-        } => plan(&dir, root.as_deref(), &mesh_provider, output),
+        } => plan(
+            &dir,
+            root.as_deref(),
+            &mesh_provider,
+            ingress_class.as_deref(),
+            output,
+        ),
+        Command::Loadtester(args) => loadtester::run(&args),
     }
 }
 
@@ -248,6 +276,42 @@ fn build(dir: &Path, root: Option<&Path>) -> Result<(), Error> {
     out.flush().map_err(Error::Output)
 }
 
+fn is_knative_service(o: &serde_json::Value) -> bool {
+    o["kind"] == "Service"
+        && o["apiVersion"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("serving.knative.dev/"))
+}
+
+/// One row of `fledge hash`: a workload's revision and the configs it tracks.
+fn hash_row(
+    o: &serde_json::Value,
+    index: &revision::ConfigIndex<'_>,
+    key: &HashKey,
+) -> Result<serde_json::Value, Error> {
+    let r = if is_knative_service(o) {
+        revision::template_revision(o)
+    } else {
+        revision::revision_in(o, index, None, key)
+    }
+    .map_err(|e| match e {
+        revision::Error::MissingConfig { .. } => Error::Usage(format!(
+            "{e} (`fledge hash` reads Git only: objects that live only in the cluster cannot be hashed offline)"
+        )),
+        e => Error::Invalid(e.to_string()),
+    })?;
+    let ns = o["metadata"]["namespace"].as_str().unwrap_or("default");
+    Ok(serde_json::json!({
+        "namespace": ns,
+        "kind": o["kind"],
+        "name": o["metadata"]["name"],
+        "revision": r.id.to_string(),
+        "configs": r.configs.iter().map(|c| serde_json::json!({
+            "kind": c.kind.to_string(), "name": c.name, "origin": c.origin,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
 fn hash(
     dir: &Path,
     root: Option<&Path>,
@@ -277,28 +341,15 @@ fn hash(
         }
     }
     let index = revision::ConfigIndex::new(&objects);
-    let mut rows = Vec::new();
-    for o in objects.iter().filter(|o| {
-        o["apiVersion"] == "apps/v1"
-            && matches!(o["kind"].as_str(), Some("Deployment" | "DaemonSet"))
-    }) {
-        let r = revision::revision_in(o, &index, None, &key).map_err(|e| match e {
-            revision::Error::MissingConfig { .. } => Error::Usage(format!(
-                "{e} (`fledge hash` reads Git only: objects that live only in the cluster cannot be hashed offline)"
-            )),
-            e => Error::Invalid(e.to_string()),
-        })?;
-        let ns = o["metadata"]["namespace"].as_str().unwrap_or("default");
-        rows.push(serde_json::json!({
-            "namespace": ns,
-            "kind": o["kind"],
-            "name": o["metadata"]["name"],
-            "revision": r.id.to_string(),
-            "configs": r.configs.iter().map(|c| serde_json::json!({
-                "kind": c.kind.to_string(), "name": c.name, "origin": c.origin,
-            })).collect::<Vec<_>>(),
-        }));
-    }
+    let rows = objects
+        .iter()
+        .filter(|o| {
+            (o["apiVersion"] == "apps/v1"
+                && matches!(o["kind"].as_str(), Some("Deployment" | "DaemonSet")))
+                || is_knative_service(o)
+        })
+        .map(|o| hash_row(o, &index, &key))
+        .collect::<Result<Vec<_>, Error>>()?;
     let text = match output {
         Format::Json => {
             let mut t =
@@ -357,7 +408,13 @@ fn hash(
     out.flush().map_err(Error::Output)
 }
 
-fn plan(dir: &Path, root: Option<&Path>, mesh_provider: &str, output: Format) -> Result<(), Error> {
+fn plan(
+    dir: &Path,
+    root: Option<&Path>,
+    mesh_provider: &str,
+    ingress_class: Option<&str>,
+    output: Format,
+) -> Result<(), Error> {
     use crate::release::spec::Provider;
     use crate::rollout::plan;
     let provider = Provider::parse(mesh_provider).ok_or_else(|| {
@@ -366,7 +423,7 @@ fn plan(dir: &Path, root: Option<&Path>, mesh_provider: &str, output: Format) ->
         ))
     })?;
     let objects = render_at(dir, root)?;
-    let plans = plan::plan(&objects, &provider)?;
+    let plans = plan::plan(&objects, &provider, ingress_class)?;
     let text = match output {
         Format::Json => {
             let mut t =

@@ -686,6 +686,17 @@ impl KubeCluster {
             .collect())
     }
 
+    /// A GET of `path` (with its query string) beyond objects, such as an aggregated API's.
+    pub async fn get_raw(&self, path: &str) -> Result<Value, Error> {
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| Error::Invalid(format!("GET {path}: {e}")))?;
+        self.client
+            .request::<Value>(request)
+            .await
+            .map_err(|e| api_error("get", path, false, e))
+    }
+
     /// Deletes an object, its dependents in the background.
     pub async fn delete(&self, object: &ObjectRef) -> Result<(), Error> {
         let (api, name) = self.api_for(&object.stub()).await?;

@@ -147,6 +147,16 @@ pub trait Cluster: Send + Sync {
     ) -> impl std::future::Future<Output = Result<Vec<(String, String)>, Error>> + Send {
         async { Ok(Vec::new()) }
     }
+    /// A GET of `path` (with its query string) beyond objects, such as an aggregated API's
+    /// (the external metrics API): the answer as JSON. A cluster that serves no such path
+    /// answers `NotFound`.
+    fn get_raw(
+        &self,
+        path: &str,
+    ) -> impl std::future::Future<Output = Result<Value, Error>> + Send {
+        let missing = sim::Error::NotFound(format!("GET {path}"));
+        async { Err(missing.into()) }
+    }
 }
 
 impl Cluster for kube::KubeCluster {
@@ -196,6 +206,10 @@ impl Cluster for kube::KubeCluster {
 
     async fn kinds(&self) -> Result<Vec<(String, String)>, Error> {
         Ok(kube::KubeCluster::kinds(self).await?)
+    }
+
+    async fn get_raw(&self, path: &str) -> Result<Value, Error> {
+        Ok(kube::KubeCluster::get_raw(self, path).await?)
     }
 }
 
@@ -310,6 +324,11 @@ impl Cluster for SimHandle {
             .filter_map(|(k, v)| Some((v["apiVersion"].as_str()?.to_owned(), k.kind.clone())))
             .collect();
         Ok(kinds.into_iter().collect())
+    }
+
+    async fn get_raw(&self, path: &str) -> Result<Value, Error> {
+        let now = self.now();
+        Ok(self.lock().get_raw(path, now)?)
     }
 }
 

@@ -25,6 +25,7 @@ use crate::keys;
 use crate::object::ObjectKey;
 
 pub mod admission;
+pub mod knative;
 pub mod traffic;
 
 use traffic::Traffic;
@@ -36,6 +37,9 @@ pub enum Applied {
     Configured,
     Unchanged,
 }
+
+/// An external metric's series: each its labels and its value (a quantity).
+pub type ExternalSeries = Vec<(BTreeMap<String, String>, String)>;
 
 /// Why a simulated-cluster operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +83,20 @@ impl Stored {
     }
 }
 
+/// The labels of the simulated cluster's nodes, which DaemonSets' node selectors pick from.
+const SIM_NODES: &[&[(&str, &str)]] = &[
+    &[
+        ("kubernetes.io/hostname", "sim-node-1"),
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", "amd64"),
+    ],
+    &[
+        ("kubernetes.io/hostname", "sim-node-2"),
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", "amd64"),
+    ],
+];
+
 /// The simulated cluster.
 #[derive(Debug)]
 pub struct SimCluster {
@@ -92,6 +110,9 @@ pub struct SimCluster {
     /// Requests per second each Service receives.
     request_rate: f64,
     last_tick: Option<Duration>,
+    /// The external metrics API's series (`external.metrics.k8s.io`), by namespace and metric
+    /// name: each its labels and its value (a quantity), as an adapter would serve them.
+    external_metrics: BTreeMap<(String, String), ExternalSeries>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -123,7 +144,65 @@ impl SimCluster {
             traffic: Traffic::default(),
             request_rate: 10.0,
             last_tick: None,
+            external_metrics: BTreeMap::new(),
         }
+    }
+
+    /// Sets the series the external metrics API serves for `metric` in `namespace` (none:
+    /// an empty list), as a metrics adapter would.
+    pub fn set_external_metric(&mut self, namespace: &str, metric: &str, series: ExternalSeries) {
+        self.external_metrics
+            .insert((namespace.to_owned(), metric.to_owned()), series);
+    }
+
+    /// A GET beyond objects: the external metrics API
+    /// (`/apis/external.metrics.k8s.io/v1beta1/namespaces/<ns>/<metric>?labelSelector=…`),
+    /// its series filtered by the selector; any other path is not found.
+    pub fn get_raw(&self, path: &str, now: Duration) -> Result<Value, Error> {
+        const PREFIX: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/";
+        let not_found = || Error::NotFound(format!("GET {path}"));
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let rest = route.strip_prefix(PREFIX).ok_or_else(not_found)?;
+        let Some((namespace, metric)) = rest.split_once('/') else {
+            return Err(not_found());
+        };
+        let (namespace, metric) = (decode(namespace), decode(metric));
+        let selector = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "labelSelector")
+            .map(|(_, v)| decode(&v.replace('+', " ")))
+            .unwrap_or_default();
+        let selector =
+            crate::render::ObjectSelector::new(&crate::render::kustomization::Selector {
+                label_selector: selector.clone(),
+                ..Default::default()
+            })
+            .map_err(|e| Error::Refused(format!("labelSelector {selector:?}: {e}")))?;
+        let timestamp = jiff::Timestamp::UNIX_EPOCH
+            .checked_add(jiff::SignedDuration::try_from(now).unwrap_or_default())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let items: Vec<Value> = self
+            .external_metrics
+            .get(&(namespace, metric.clone()))
+            .into_iter()
+            .flatten()
+            .filter(|(labels, _)| selector.matches(&json!({"metadata": {"labels": labels}})))
+            .map(|(labels, value)| {
+                json!({"metricName": metric, "metricLabels": labels, "timestamp": timestamp, "value": value})
+            })
+            .collect();
+        Ok(
+            json!({"kind": "ExternalMetricValueList", "apiVersion": "external.metrics.k8s.io/v1beta1",
+                  "metadata": {}, "items": items}),
+        )
     }
 
     /// Sets the requests per second every Service receives (10 by default).
@@ -390,6 +469,15 @@ impl SimCluster {
         self.last_tick = Some(now);
         self.scale_by_hpas(now)?;
         self.establish_crds()?;
+        self.run_daemonsets(now)?;
+        self.run_knative(now)?;
+        self.run_deployments(now)
+    }
+
+    /// The Deployment controller: each Deployment observed, its replicas updated and, once the
+    /// ready delay has passed since its last change, available (never, with [`keys::SIM_READY`]
+    /// `false`, which ends in `ProgressDeadlineExceeded`).
+    fn run_deployments(&mut self, now: Duration) -> Result<(), Error> {
         let deployments: Vec<ObjectKey> = self
             .objects
             .keys()
@@ -424,6 +512,48 @@ impl SimCluster {
             } else {
                 continue;
             };
+            self.set_status(&key, status)?;
+        }
+        Ok(())
+    }
+
+    /// The DaemonSet controller on [`SIM_NODES`]: a daemon on each node the pod template's node
+    /// selector picks, updated at once and available once the ready delay has passed since the
+    /// DaemonSet's last change (never, with [`keys::SIM_READY`] `false`).
+    fn run_daemonsets(&mut self, now: Duration) -> Result<(), Error> {
+        let daemonsets: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.group == "apps" && k.kind == "DaemonSet")
+            .cloned()
+            .collect();
+        for key in daemonsets {
+            let d = self.objects[&key].value();
+            let template = &d["spec"]["template"];
+            let selector = template["spec"]["nodeSelector"].as_object();
+            let nodes = SIM_NODES
+                .iter()
+                .filter(|labels| {
+                    selector.into_iter().flatten().all(|(k, v)| {
+                        labels
+                            .iter()
+                            .any(|(lk, lv)| lk == k && v.as_str() == Some(*lv))
+                    })
+                })
+                .count();
+            let never_ready = template["metadata"]["annotations"][keys::SIM_READY] == "false";
+            let since = now.saturating_sub(self.changed_at.get(&key).copied().unwrap_or_default());
+            let available = if never_ready || since < self.ready_delay {
+                0
+            } else {
+                nodes
+            };
+            let status = json!({
+                "observedGeneration": d["metadata"]["generation"].as_i64().unwrap_or(1),
+                "desiredNumberScheduled": nodes, "currentNumberScheduled": nodes,
+                "updatedNumberScheduled": nodes, "numberMisscheduled": 0,
+                "numberReady": available, "numberAvailable": available,
+            });
             self.set_status(&key, status)?;
         }
         Ok(())
@@ -483,9 +613,12 @@ impl SimCluster {
                 by_namespace.entry(&k.namespace).or_default().push((k, v));
             }
         }
+        // Cluster-scoped routing objects (Kuma's TrafficRoutes) are read with every namespace.
+        let cluster_scoped = by_namespace.remove("").unwrap_or_default();
         for stored in by_namespace.into_values() {
             let objects: BTreeMap<ObjectKey, Value> = stored
                 .into_iter()
+                .chain(cluster_scoped.iter().copied())
                 .map(|(k, v)| (k.clone(), v.value()))
                 .collect();
             self.traffic.step(&objects, self.request_rate, dt);

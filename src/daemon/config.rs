@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// Provider of Canaries without spec.provider (default istio)
     #[arg(long)]
     pub mesh_provider: Option<String>,
+    /// Ingress class of the HTTPProxies the contour provider writes (spec.ingressClassName),
+    /// as Flagger's -ingress-class
+    #[arg(long)]
+    pub ingress_class: Option<String>,
     /// HTTP address (default 127.0.0.1:9797 with the simulated cluster, 0.0.0.0:9797 otherwise)
     #[arg(long)]
     pub listen: Option<SocketAddr>,
@@ -358,6 +362,8 @@ pub struct Config {
     pub cluster: ClusterChoice,
     pub metrics: MetricsChoice,
     pub mesh_provider: Provider,
+    /// `--ingress-class`.
+    pub ingress_class: Option<String>,
     pub listen: SocketAddr,
     /// Where `/healthz` and `/readyz` are served alone, when set (they are on `listen` too).
     pub health_listen: Option<SocketAddr>,
@@ -489,6 +495,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         cluster,
         metrics,
         mesh_provider,
+        ingress_class: a.ingress_class.clone().filter(|c| !c.is_empty()),
         forge,
         global_alerts,
         cluster_name: a.cluster_name.clone().unwrap_or_else(|| "default".into()),

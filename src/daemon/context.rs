@@ -20,6 +20,8 @@ pub struct Context {
     pub path: String,
     /// The mesh or ingress a Canary without `spec.provider` uses (`--mesh-provider`).
     pub provider: Provider,
+    /// The ingress class of Contour's HTTPProxies (`--ingress-class`).
+    pub ingress_class: Option<String>,
     /// The installation's revision key.
     pub key: HashKey,
     /// What a build reads beyond the commit (the cluster's ConfigMaps and Secrets, further

@@ -124,6 +124,13 @@ impl Cluster for AnyCluster {
         }
     }
 
+    async fn get_raw(&self, path: &str) -> Result<Value, cluster::Error> {
+        match self {
+            Self::Kube(c) => Cluster::get_raw(c, path).await,
+            Self::Sim(c) => c.get_raw(path).await,
+        }
+    }
+
     async fn list(
         &self,
         api_version: &str,

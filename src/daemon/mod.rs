@@ -118,6 +118,7 @@ pub async fn run(
     let ctx = Context {
         path: config.path.clone(),
         provider: config.mesh_provider.clone(),
+        ingress_class: config.ingress_class.clone(),
         key,
         env,
         further,

@@ -258,6 +258,7 @@ impl Reconciler {
         let now = Instant::now();
         let mut next = BTreeMap::new();
         for (k, mut t) in d.releases {
+            t.spec.ingress_class.clone_from(&self.ctx.ingress_class);
             let rev = t.revision.id.clone();
             let earlier = self.brought.get(&k);
             let persisted = match earlier {

@@ -17,7 +17,7 @@ pub mod view;
 use serde_json::Value;
 
 pub use parse::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
-pub use readiness::{Readiness, deployment_readiness};
+pub use readiness::{Readiness, daemonset_readiness, deployment_readiness, workload_readiness};
 pub use spec::ReleaseSpec;
 pub use state::{Decision, Observation, Phase, ReleaseState};
 pub use view::ReleaseView;
@@ -39,6 +39,8 @@ pub struct ReleaseTarget {
     pub autoscaler: Option<Value>,
     /// The Ingress named by `ingressRef`.
     pub ingress: Option<Value>,
+    /// The route named by `routeRef` (an ApisixRoute), which the provider's router copies.
+    pub route: Option<Value>,
     /// The commit that brought this revision.
     pub commit: Option<CommitId>,
     /// Promoted before and not failed since (fast rollback).

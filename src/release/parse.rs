@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::spec::{
     AlertProvider, AlertRef, Analysis, Builtin, HookType, KNOWN_PROVIDERS, METRIC_PROVIDERS,
-    MetricSourceRef, MetricSpec, MetricTemplate, ObjectRef, Provider, ReleaseSpec, ServiceSpec,
-    Severity, SpecError, WebhookSpec, parse_duration,
+    MetricSourceRef, MetricSpec, MetricTemplate, ObjectRef, PrimaryScaler, Provider, ReleaseSpec,
+    ServiceSpec, Severity, SpecError, WebhookSpec, parse_duration,
 };
 use crate::object::namespace_or_default;
 
@@ -167,6 +167,7 @@ impl Reader<'_> {
                 .unwrap_or_default(),
             kind: self.required(&v["kind"], &format!("{path}.kind"))?,
             name: self.required(&v["name"], &format!("{path}.name"))?,
+            namespace: self.string(&v["namespace"], &format!("{path}.namespace"))?,
         }))
     }
 }
@@ -234,7 +235,15 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
             format!("{:?} must be Deployment, DaemonSet or Service", target.kind),
         ));
     }
-    let provider = provider(&r, spec, default_provider)?;
+    let mut provider = provider(&r, spec, default_provider)?;
+    if let Provider::Kuma { mesh } = &mut provider
+        && let Some(m) = obj["metadata"]["annotations"]["kuma.io/mesh"].as_str()
+    {
+        m.clone_into(mesh);
+    }
+    if let Provider::AppMesh { access_log, .. } = &mut provider {
+        *access_log = obj["metadata"]["annotations"]["appmesh.flagger.app/accesslog"] == "enabled";
+    }
     let ingress = r.object_ref(&spec["ingressRef"], "spec.ingressRef")?;
     if matches!(provider, Provider::Nginx | Provider::Skipper) && ingress.is_none() {
         return Err(r.err(
@@ -245,6 +254,7 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
         ));
     }
     let autoscaler = autoscaler(&r, spec)?;
+    knative_target(&r, &target, &provider, autoscaler.as_ref())?;
     let service = service_of(&r, spec, &provider, &target.name)?;
     let (analysis_path, analysis_value) = analysis_of(&r, spec)?;
     let skip_analysis = r.boolean(&spec["skipAnalysis"], "spec.skipAnalysis")?;
@@ -259,6 +269,7 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
         .unwrap_or(600);
     let unhonoured = unhonoured(spec, analysis_path, analysis_value, &provider);
     let route = r.object_ref(&spec["routeRef"], "spec.routeRef")?;
+    let upstream = r.object_ref(&spec["upstreamRef"], "spec.upstreamRef")?;
     Ok(ReleaseSpec {
         namespace,
         name,
@@ -267,13 +278,16 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
         provider,
         metrics_server: r.string(&spec["metricsServer"], "spec.metricsServer")?,
         autoscaler,
+        primary_scaler: primary_scaler(&r, &spec["autoscalerRef"])?,
         ingress,
         route,
+        upstream,
         service,
         analysis,
         progress_deadline: Duration::from_secs(progress_deadline.unsigned_abs()),
         skip_analysis,
         suspend: r.boolean(&spec["suspend"], "spec.suspend")?,
+        ingress_class: None,
         unhonoured,
     })
 }
@@ -290,26 +304,101 @@ fn unhonoured(spec: &Value, path: &str, analysis: &Value, provider: &Provider) -
                 .to_owned(),
         );
     }
-    if spec["autoscalerRef"]["kind"] == "ScaledObject" {
+    let affinity = &analysis["sessionAffinity"];
+    if affinity.is_object() && !matches!(provider, Provider::GatewayApi(_) | Provider::Istio) {
+        out.push(format!(
+            "{path}.sessionAffinity: fledge pins sessions to the canary with the istio and \
+             gatewayapi providers, as Flagger does; with {provider} requests are not pinned"
+        ));
+    }
+    let origins = &spec["service"]["corsPolicy"]["allowOrigins"];
+    if matches!(provider, Provider::GatewayApi(_))
+        && origins.as_array().is_some_and(|o| !o.is_empty())
+    {
         out.push(
-            "spec.autoscalerRef: a KEDA ScaledObject is copied for the primary as an HPA is, but \
-             the target's scaler is not paused while the target is idle (KEDA may scale it up), \
-             and primaryScalerQueries and primaryScalerReplicas are not applied"
+            "spec.service.corsPolicy.allowOrigins: Istio's origin patterns have no Gateway API \
+             form and are left out of the CORS filter, as Flagger leaves them out; list plain \
+             origins in allowOrigin"
                 .to_owned(),
         );
     }
-    let affinity = &analysis["sessionAffinity"];
-    if affinity.is_object() && !matches!(provider, Provider::GatewayApi(_)) {
-        out.push(format!(
-            "{path}.sessionAffinity: fledge pins sessions to the canary with the gatewayapi \
-             provider only; with {provider} requests are not pinned"
+    if let Provider::AppMesh { v1beta1, .. } = provider {
+        out.extend(appmesh_unhonoured(
+            &spec["service"],
+            path,
+            analysis,
+            *v1beta1,
         ));
     }
-    if affinity["primaryCookieName"].is_string() {
+    if spec["upstreamRef"].is_object() && *provider != Provider::Gloo {
         out.push(format!(
-            "{path}.sessionAffinity.primaryCookieName: not honoured yet: after a promotion, \
-             clients pinned to the canary are not pinned back to the primary"
+            "spec.upstreamRef: only the gloo provider reads it; with {provider} it does nothing, \
+             as with Flagger"
         ));
+    }
+    if *provider == Provider::Knative && analysis["mirror"] == true {
+        out.push(format!(
+            "{path}.mirror: Knative's traffic split cannot mirror requests; the mirrored \
+             iterations send the canary nothing, as with Flagger's knative router"
+        ));
+    }
+    out
+}
+
+/// What App Mesh's routes cannot carry, which Flagger's routers leave out as fledge's do: with
+/// `appmesh:v1beta2` the mesh name (the App Mesh controller takes it from the namespace), with
+/// `appmesh` (v1beta1, whose routes have no timeouts) the timeout unless gateway annotations
+/// carry it, and with both every service match but the first one's URI prefix and every
+/// analysis match condition but headers.
+fn appmesh_unhonoured(service: &Value, path: &str, analysis: &Value, v1beta1: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let hosts = service["hosts"].as_array().is_some_and(|h| !h.is_empty());
+    if v1beta1 && service["timeout"].is_string() && !hosts {
+        out.push(
+            "spec.service.timeout: App Mesh's v1beta1 routes have no timeout; without \
+             service.hosts (whose gateway annotations carry it) it is left out, as Flagger's \
+             appmesh router leaves it"
+                .to_owned(),
+        );
+    }
+    if !v1beta1 && service["meshName"].is_string() {
+        out.push(
+            "spec.service.meshName: not used with appmesh:v1beta2 (nor by Flagger's v1beta2 \
+             router): the App Mesh controller joins the VirtualNodes to the mesh that selects \
+             their namespace"
+                .to_owned(),
+        );
+    }
+    for (i, m) in service["match"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (field, _) in m.as_object().into_iter().flatten() {
+            let prefix_of_first = i == 0 && field == "uri" && m["uri"]["prefix"].is_string();
+            if !prefix_of_first {
+                out.push(format!(
+                    "spec.service.match[{i}].{field}: App Mesh routes by the first match's URI \
+                     prefix only; this condition is left out, as Flagger's appmesh router does"
+                ));
+            }
+        }
+    }
+    for (i, m) in analysis["match"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (field, _) in m.as_object().into_iter().flatten() {
+            if field != "headers" {
+                out.push(format!(
+                    "{path}.match[{i}].{field}: App Mesh's A/B route matches headers only; this \
+                     condition is left out, as Flagger's appmesh router does"
+                ));
+            }
+        }
     }
     out
 }
@@ -345,6 +434,41 @@ fn provider(r: &Reader<'_>, spec: &Value, default: &Provider) -> Result<Provider
     }
 }
 
+/// A Knative Service target goes with the knative provider and only with it, and without an
+/// autoscaler (Flagger's `verifyKnativeCanary`).
+fn knative_target(
+    r: &Reader<'_>,
+    target: &ObjectRef,
+    provider: &Provider,
+    autoscaler: Option<&ObjectRef>,
+) -> Result<(), SpecError> {
+    let knative = target.is_knative_service();
+    if knative && *provider != Provider::Knative {
+        return Err(r.err(
+            "spec.provider",
+            format!("can't use {provider} provider with Knative Service as target"),
+        ));
+    }
+    if !knative && *provider == Provider::Knative {
+        return Err(r.err(
+            "spec.targetRef",
+            format!(
+                "can't use {}/{} as target if provider is set to knative (name a {} Service)",
+                target.api_version,
+                target.kind,
+                crate::release::spec::KNATIVE_SERVICE_API
+            ),
+        ));
+    }
+    if knative && autoscaler.is_some() {
+        return Err(r.err(
+            "spec.autoscalerRef",
+            "can't use autoscaler with Knative Service (Knative scales its revisions itself)",
+        ));
+    }
+    Ok(())
+}
+
 /// `spec.autoscalerRef`: an HPA or a KEDA ScaledObject.
 fn autoscaler(r: &Reader<'_>, spec: &Value) -> Result<Option<ObjectRef>, SpecError> {
     let autoscaler = r.object_ref(&spec["autoscalerRef"], "spec.autoscalerRef")?;
@@ -362,6 +486,28 @@ fn autoscaler(r: &Reader<'_>, spec: &Value) -> Result<Option<ObjectRef>, SpecErr
     Ok(autoscaler)
 }
 
+/// `spec.autoscalerRef.primaryScalerQueries` and `primaryScalerReplicas`.
+fn primary_scaler(r: &Reader<'_>, autoscaler: &Value) -> Result<PrimaryScaler, SpecError> {
+    let path = "spec.autoscalerRef";
+    let queries = &autoscaler["primaryScalerQueries"];
+    let replicas = &autoscaler["primaryScalerReplicas"];
+    let bound = |field: &str| {
+        r.int(
+            &replicas[field],
+            &format!("{path}.primaryScalerReplicas.{field}"),
+            0,
+            i64::from(i32::MAX),
+        )
+    };
+    Ok(PrimaryScaler {
+        queries: (!queries.is_null())
+            .then(|| r.string_map(queries, &format!("{path}.primaryScalerQueries")))
+            .transpose()?,
+        min_replicas: bound("minReplicas")?,
+        max_replicas: bound("maxReplicas")?,
+    })
+}
+
 /// `spec.service`, with what the provider needs of it.
 fn service_of(
     r: &Reader<'_>,
@@ -369,20 +515,19 @@ fn service_of(
     provider: &Provider,
     target: &str,
 ) -> Result<ServiceSpec, SpecError> {
-    let service =
-        if spec["service"].is_null() && matches!(provider, Provider::Other(p) if p == "knative") {
-            // Knative routes between its own revisions; Flagger needs no Service spec for it.
-            ServiceSpec {
-                name: target.to_owned(),
-                port: 80,
-                port_name: "http".into(),
-                target_port: Value::from(80),
-                app_protocol: None,
-                raw: Value::Object(serde_json::Map::new()),
-            }
-        } else {
-            parse_service(r, &spec["service"], target)?
-        };
+    let service = if spec["service"].is_null() && *provider == Provider::Knative {
+        // Knative routes between its own revisions; Flagger needs no Service spec for it.
+        ServiceSpec {
+            name: target.to_owned(),
+            port: 80,
+            port_name: "http".into(),
+            target_port: Value::from(80),
+            app_protocol: None,
+            raw: Value::Object(serde_json::Map::new()),
+        }
+    } else {
+        parse_service(r, &spec["service"], target)?
+    };
     if matches!(provider, Provider::GatewayApi(_))
         && r.list(&service.raw["gatewayRefs"], "spec.service.gatewayRefs")?
             .is_empty()
@@ -390,6 +535,14 @@ fn service_of(
         return Err(r.err(
             "spec.service.gatewayRefs",
             "is required with the gatewayapi provider (GatewayRefs must be specified when using Gateway API as a provider)",
+        ));
+    }
+    let mesh = service.raw["meshName"].as_str().unwrap_or_default();
+    if matches!(provider, Provider::AppMesh { v1beta1: true, .. }) && mesh.is_empty() {
+        return Err(r.err(
+            "spec.service.meshName",
+            "is required with the appmesh provider: App Mesh's v1beta1 objects name their mesh \
+             (Flagger: mesh name cannot be empty)",
         ));
     }
     Ok(service)
@@ -833,6 +986,9 @@ pub fn parse_metric_template(obj: &Value) -> Result<MetricTemplate, SpecError> {
         )?,
         address: r
             .string(&spec["provider"]["address"], "spec.provider.address")?
+            .filter(|s| !s.is_empty()),
+        region: r
+            .string(&spec["provider"]["region"], "spec.provider.region")?
             .filter(|s| !s.is_empty()),
         headers,
         secret_ref: r.string(

@@ -45,8 +45,28 @@ pub enum Provider {
     Skipper,
     /// Contour: a weighted HTTPProxy.
     Contour,
-    /// A provider Flagger knows that fledge has no router for yet (App Mesh, Gloo, APISIX,
-    /// Kuma, Knative): plans show it, rollouts refuse it.
+    /// Kuma: a weighted TrafficRoute in `mesh` (the Canary's `kuma.io/mesh` annotation, else
+    /// `default`).
+    Kuma {
+        mesh: String,
+    },
+    /// Gloo Edge: a weighted RouteTable over two generated Upstreams.
+    Gloo,
+    /// Apache APISIX: a weighted canary copy of the user's ApisixRoute.
+    Apisix,
+    /// AWS App Mesh: VirtualNodes, VirtualRouters and VirtualServices of App Mesh's v1beta2
+    /// API (`appmesh:v1beta2`), or, with `v1beta1` (plain `appmesh`), VirtualNodes and
+    /// VirtualServices of its v1beta1 API; `access_log` when the Canary's
+    /// `appmesh.flagger.app/accesslog` annotation is `enabled`.
+    AppMesh {
+        v1beta1: bool,
+        access_log: bool,
+    },
+    /// Knative Serving: the target is a Knative Service (`serving.knative.dev/v1`), whose
+    /// `spec.traffic` splits requests between its latest revision and the primary revision.
+    Knative,
+    /// A provider Flagger knows that fledge has no router for (none at present: every value of
+    /// Flagger's CRD has one): plans show it, rollouts refuse it.
     Other(String),
 }
 
@@ -97,6 +117,20 @@ impl Provider {
             "traefik" => Self::Traefik,
             "skipper" => Self::Skipper,
             "contour" => Self::Contour,
+            "gloo" => Self::Gloo,
+            "apisix" => Self::Apisix,
+            "appmesh" => Self::AppMesh {
+                v1beta1: true,
+                access_log: false,
+            },
+            "appmesh:v1beta2" => Self::AppMesh {
+                v1beta1: false,
+                access_log: false,
+            },
+            "knative" => Self::Knative,
+            "kuma" => Self::Kuma {
+                mesh: "default".into(),
+            },
             smi if smi.starts_with("smi:") => {
                 let mut parts = smi.split(':').skip(1);
                 Self::Smi {
@@ -111,13 +145,20 @@ impl Provider {
 
 impl Provider {
     /// Whether the provider's routing can send only matching requests (headers, cookies) to
-    /// the canary, which A/B testing needs. Those without (SMI, OSM, Traefik, Skipper) split by weight
+    /// the canary, which A/B testing needs. Those without (SMI, OSM, Traefik, Skipper, Kuma, APISIX) split by weight
     /// only; for providers fledge has no router for yet, rollouts are refused anyway.
     #[must_use]
     pub fn matches_requests(&self) -> bool {
         !matches!(
             self,
-            Self::Linkerd | Self::Smi { .. } | Self::Osm | Self::Traefik | Self::Skipper
+            Self::Linkerd
+                | Self::Smi { .. }
+                | Self::Osm
+                | Self::Traefik
+                | Self::Skipper
+                | Self::Kuma { .. }
+                | Self::Apisix
+                | Self::Knative
         )
     }
 }
@@ -142,6 +183,12 @@ impl fmt::Display for Provider {
             Self::Traefik => f.write_str("traefik"),
             Self::Skipper => f.write_str("skipper"),
             Self::Contour => f.write_str("contour"),
+            Self::Kuma { .. } => f.write_str("kuma"),
+            Self::Gloo => f.write_str("gloo"),
+            Self::Apisix => f.write_str("apisix"),
+            Self::AppMesh { v1beta1: true, .. } => f.write_str("appmesh"),
+            Self::AppMesh { .. } => f.write_str("appmesh:v1beta2"),
+            Self::Knative => f.write_str("knative"),
             Self::Other(s) => f.write_str(s),
         }
     }
@@ -184,12 +231,26 @@ impl Strategy {
     }
 }
 
-/// An object reference (`targetRef`, `ingressRef`, `autoscalerRef`).
+/// An object reference (`targetRef`, `ingressRef`, `autoscalerRef`, `upstreamRef`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
     pub api_version: String,
     pub kind: String,
     pub name: String,
+    /// The namespace, where the reference may name one (`upstreamRef`); else the Canary's.
+    pub namespace: Option<String>,
+}
+
+/// The API version of Knative Services (Flagger's `IsKnativeService`).
+pub const KNATIVE_SERVICE_API: &str = "serving.knative.dev/v1";
+
+impl ObjectRef {
+    /// Whether this names a Knative Service, as Flagger tells one: kind `Service` in
+    /// [`KNATIVE_SERVICE_API`].
+    #[must_use]
+    pub fn is_knative_service(&self) -> bool {
+        self.kind == "Service" && self.api_version == KNATIVE_SERVICE_API
+    }
 }
 
 /// `spec.service`: the essentials typed, the rest kept for the routers.
@@ -384,6 +445,18 @@ impl std::borrow::Borrow<str> for ReleaseKey {
     }
 }
 
+/// What `spec.autoscalerRef` changes in the primary's copy of the autoscaler.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrimaryScaler {
+    /// `primaryScalerQueries`: a KEDA trigger's name and the query the primary's trigger runs
+    /// instead (without it, the target's name in each query becomes the primary's).
+    pub queries: Option<BTreeMap<String, String>>,
+    /// `primaryScalerReplicas.minReplicas`.
+    pub min_replicas: Option<i64>,
+    /// `primaryScalerReplicas.maxReplicas`.
+    pub max_replicas: Option<i64>,
+}
+
 /// A Canary, validated, with Flagger's defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReleaseSpec {
@@ -395,14 +468,21 @@ pub struct ReleaseSpec {
     pub provider: Provider,
     pub metrics_server: Option<String>,
     pub autoscaler: Option<ObjectRef>,
+    /// `spec.autoscalerRef`'s overrides for the primary's autoscaler.
+    pub primary_scaler: PrimaryScaler,
     pub ingress: Option<ObjectRef>,
     /// `spec.routeRef` (APISIX's route; the `{{ route }}` of metric queries).
     pub route: Option<ObjectRef>,
+    /// `spec.upstreamRef`: the Gloo Upstream whose settings the generated ones copy.
+    pub upstream: Option<ObjectRef>,
     pub service: ServiceSpec,
     pub analysis: Analysis,
     pub progress_deadline: Duration,
     pub skip_analysis: bool,
     pub suspend: bool,
+    /// The ingress class of Contour's HTTPProxy (`spec.ingressClassName`): not a Canary field
+    /// but the daemon's `--ingress-class` (and `fledge plan`'s), as Flagger's `-ingress-class`.
+    pub ingress_class: Option<String>,
     /// Fields the Canary sets that fledge reads but does not act on (yet), each as `field:
     /// what happens instead`: `fledge plan` and the daemon's status show them, so none is
     /// dropped silently.
@@ -516,6 +596,8 @@ pub struct MetricTemplate {
     /// One of [`METRIC_PROVIDERS`].
     pub provider_type: String,
     pub address: Option<String>,
+    /// `spec.provider.region` (CloudWatch's AWS region).
+    pub region: Option<String>,
     pub headers: BTreeMap<String, Vec<String>>,
     pub secret_ref: Option<String>,
     /// `spec.provider.insecureSkipVerify`: the provider's TLS certificate is not checked.
@@ -539,7 +621,19 @@ pub const METRIC_PROVIDERS: &[&str] = &[
 ];
 
 /// The metric provider types fledge queries.
-pub const METRIC_PROVIDERS_QUERIED: &[&str] = &["prometheus"];
+pub const METRIC_PROVIDERS_QUERIED: &[&str] = &[
+    "prometheus",
+    "datadog",
+    "newrelic",
+    "graphite",
+    "dynatrace",
+    "influxdb",
+    "keptn",
+    "stackdriver",
+    "cloudwatch",
+    "externalmetrics",
+    "splunk",
+];
 
 /// An AlertProvider (flagger-spec §1.6).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -430,6 +430,47 @@ pub fn revision(
     revision_in(workload, &ConfigIndex::new(objects), cluster, key)
 }
 
+/// The revision of a workload's template alone, whatever configs it references (a Knative
+/// Service's: Knative makes its revisions from the template only).
+pub fn template_revision(workload: &Value) -> Result<Revision, Error> {
+    let template = workload["spec"]
+        .get("template")
+        .filter(|t| t.is_object())
+        .ok_or_else(|| Error::NoTemplate {
+            workload: format!(
+                "{}/{}",
+                workload["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default"),
+                workload["metadata"]["name"].as_str().unwrap_or("")
+            ),
+        })?;
+    let payload = RevisionPayload {
+        configs: Vec::new(),
+        template,
+    };
+    Ok(Revision {
+        id: RevisionId(hex::encode(Sha256::digest(to_json(&payload)))),
+        configs: Vec::new(),
+        legacy: None,
+    })
+}
+
+/// The revision of an object's `spec` alone (a core Service target's, whose spec Flagger's
+/// ServiceController tracks).
+#[must_use]
+pub fn spec_revision(obj: &Value) -> Revision {
+    let payload = RevisionPayload {
+        configs: Vec::new(),
+        template: &obj["spec"],
+    };
+    Revision {
+        id: RevisionId(hex::encode(Sha256::digest(to_json(&payload)))),
+        configs: Vec::new(),
+        legacy: None,
+    }
+}
+
 /// [`revision`] with the rendered configs already indexed (for many workloads at once).
 pub fn revision_in(
     workload: &Value,

@@ -25,12 +25,14 @@ use crate::cluster::{self, Cluster};
 use crate::ids::CommitId;
 use crate::keys;
 use crate::release::Phase;
-use crate::release::spec::{HookType, MetricTemplate, ReleaseKey, ReleaseSpec, Severity};
+use crate::release::spec::{
+    HookType, KNATIVE_SERVICE_API, MetricTemplate, Provider, ReleaseKey, ReleaseSpec, Severity,
+};
 use crate::release::state::{
     Action, Decision, Desired, Event, EventType, Observation, Outcome, Promotion, Question,
     ReleaseState, Transition,
 };
-use crate::release::{Readiness, ReleaseTarget, deployment_readiness};
+use crate::release::{Readiness, ReleaseTarget, workload_readiness};
 use crate::revision::{self, Revision, RevisionId};
 
 /// Why a tick could not complete; the next tick retries.
@@ -44,6 +46,13 @@ pub enum Error {
     },
     #[error(transparent)]
     Objects(#[from] objects::Error),
+    /// Something the rollout needs is not there or not ready yet: the tick holds, and the
+    /// next one tries again (Flagger's router errors of the same cases).
+    #[error("release {release}: {message}")]
+    Waiting {
+        release: ReleaseKey,
+        message: String,
+    },
 }
 
 impl Error {
@@ -54,6 +63,7 @@ impl Error {
         match self {
             Self::Cluster { source, .. } => source.disposition(),
             Self::Objects(_) => crate::chain::Disposition::Stalled,
+            Self::Waiting { .. } => crate::chain::Disposition::Retry,
         }
     }
 
@@ -63,6 +73,7 @@ impl Error {
         match self {
             Self::Cluster { source, .. } => source.fault().as_str(),
             Self::Objects(_) => "Invalid",
+            Self::Waiting { .. } => "Waiting",
         }
     }
 
@@ -72,6 +83,7 @@ impl Error {
         match self {
             Self::Cluster { source, .. } => crate::chain::Chain(source).to_string(),
             Self::Objects(e) => e.to_string(),
+            Self::Waiting { message, .. } => message.clone(),
         }
     }
 }
@@ -106,9 +118,8 @@ pub fn recovered(spec: &ReleaseSpec, primary: &Value, now: i64) -> Option<Releas
         .as_str()
         .map(CommitId::from);
     let message = format!(
-        "Recovered from {}.{} after the Release status was lost.",
-        keys::primary(&spec.target.name),
-        spec.namespace
+        "Recovered from {} after the Release status was lost.",
+        primary_name(spec)
     );
     // Initialized, as after a first install: no promotion happened now, so none is recorded.
     Some(ReleaseState {
@@ -149,6 +160,31 @@ pub fn migrate(state: &mut ReleaseState, revision: &Revision) -> bool {
         }
     }
     true
+}
+
+/// What serves as a release's primary, for messages: `<target>-primary.<ns>`, or a Knative
+/// Service's primary revision.
+fn primary_name(spec: &ReleaseSpec) -> String {
+    if spec.provider == Provider::Knative {
+        format!(
+            "the primary revision of Knative Service {}.{}",
+            spec.target.name, spec.namespace
+        )
+    } else {
+        format!("{}.{}", keys::primary(&spec.target.name), spec.namespace)
+    }
+}
+
+/// The API version of a release's target: a Knative Service's, a core Service's, else
+/// `apps/v1`.
+fn target_api(spec: &ReleaseSpec) -> &'static str {
+    if spec.provider == Provider::Knative {
+        KNATIVE_SERVICE_API
+    } else if spec.target.kind == "Service" {
+        "v1"
+    } else {
+        "apps/v1"
+    }
 }
 
 /// Performs ticks; holds no release state of its own.
@@ -261,12 +297,23 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             .and_then(|o| serde_json::from_value(o["status"].clone()).ok()))
     }
 
-    /// The live primary Deployment.
+    /// The live primary (a Deployment or a DaemonSet, as the target is). For a Knative
+    /// Service, whose primary is one of its revisions, the Knative Service's record of it
+    /// ([`keys::KNATIVE_PRIMARY_ID`]) in a primary's form, when it has one.
     async fn primary(&self, spec: &ReleaseSpec) -> Result<Option<Value>, Error> {
+        if spec.provider == Provider::Knative {
+            let svc = self
+                .get(spec, KNATIVE_SERVICE_API, "Service", &spec.target.name)
+                .await?;
+            return Ok(svc.and_then(|s| {
+                let id = s["metadata"]["annotations"][keys::KNATIVE_PRIMARY_ID].as_str()?;
+                Some(json!({"metadata": {"annotations": {keys::REVISION_ANNOTATION: id}}}))
+            }));
+        }
         self.get(
             spec,
-            "apps/v1",
-            "Deployment",
+            target_api(spec),
+            &spec.target.kind,
             &keys::primary(&spec.target.name),
         )
         .await
@@ -309,12 +356,162 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             .map_err(Self::cluster_err(spec))
     }
 
-    /// What the cluster holds of the release's Deployments.
+    /// With the Gateway API, while a revision rolls out: holds the tick while a Gateway has not
+    /// accepted the HTTPRoute at its generation, as Flagger's router does before it reads or
+    /// shifts the weights.
+    async fn routes_accepted(&self, t: &ReleaseTarget, state: &ReleaseState) -> Result<(), Error> {
+        let spec = &t.spec;
+        let Provider::GatewayApi(version) = &spec.provider else {
+            return Ok(());
+        };
+        let idle = matches!(
+            state.phase,
+            Phase::Initialized | Phase::Succeeded | Phase::Failed
+        ) && state.primary_revision.as_ref() == Some(&t.revision.id);
+        if idle || state.phase == Phase::Initializing {
+            return Ok(());
+        }
+        let api = format!("gateway.networking.k8s.io/{version}");
+        let route = self
+            .get(spec, &api, "HTTPRoute", &spec.service.name)
+            .await?;
+        match route.as_ref().and_then(crate::routing::not_accepted) {
+            Some(message) => Err(Error::Waiting {
+                release: spec.key(),
+                message,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// What the cluster holds of the release's workloads.
     async fn live(&self, spec: &ReleaseSpec) -> Result<Live, Error> {
         let name = &spec.target.name;
+        let upstream = match &spec.upstream {
+            Some(u) if spec.provider == Provider::Gloo => {
+                let ns = u.namespace.as_deref().unwrap_or(&spec.namespace);
+                let api = if u.api_version.is_empty() {
+                    "gloo.solo.io/v1"
+                } else {
+                    &u.api_version
+                };
+                let found = self
+                    .cluster
+                    .get(&ObjectRef::new(api, &u.kind, ns, &u.name))
+                    .await
+                    .map_err(Self::cluster_err(spec))?;
+                if found.is_none() {
+                    return Err(Error::Waiting {
+                        release: spec.key(),
+                        message: format!(
+                            "spec.upstreamRef: Upstream {ns}/{} is not in the cluster; create it (its settings go into the generated upstreams) or remove upstreamRef",
+                            u.name
+                        ),
+                    });
+                }
+                found
+            }
+            _ => None,
+        };
         Ok(Live {
-            target: self.get(spec, "apps/v1", "Deployment", name).await?,
+            target: self
+                .get(spec, target_api(spec), &spec.target.kind, name)
+                .await?,
             primary: self.primary(spec).await?,
+            upstream,
+        })
+    }
+
+    /// Where the primary and the canary stand (`None`: no primary yet).
+    async fn readiness(&self, spec: &ReleaseSpec) -> Result<(Option<Readiness>, Readiness), Error> {
+        if spec.provider == Provider::Knative {
+            return self.knative_readiness(spec).await;
+        }
+        if spec.target.kind == "Service" {
+            // Flagger's ServiceController: a Service is ready as soon as it exists.
+            let primary = self.primary(spec).await?.map(|_| Readiness::Ready);
+            let canary = self
+                .get(spec, "v1", "Service", &spec.target.name)
+                .await?
+                .map_or_else(
+                    || Readiness::Progressing("the target does not exist yet".into()),
+                    |_| Readiness::Ready,
+                );
+            return Ok((primary, canary));
+        }
+        let analysis = &spec.analysis;
+        let primary = self
+            .primary(spec)
+            .await?
+            .map(|p| workload_readiness(&p, analysis.primary_ready_threshold));
+        let canary = self
+            .get(spec, "apps/v1", &spec.target.kind, &spec.target.name)
+            .await?
+            .map_or_else(
+                || Readiness::Progressing("the target does not exist yet".into()),
+                |d| workload_readiness(&d, analysis.canary_ready_threshold),
+            );
+        Ok((primary, canary))
+    }
+
+    /// A Knative Service's revisions, as Flagger's KnativeController reads them: the primary is
+    /// the revision the Service's [`keys::KNATIVE_PRIMARY_REVISION`] annotation names, the
+    /// canary its latest created revision (once Knative has seen the Service's current spec);
+    /// each ready when the Revision's `Ready` condition is `True`.
+    async fn knative_readiness(
+        &self,
+        spec: &ReleaseSpec,
+    ) -> Result<(Option<Readiness>, Readiness), Error> {
+        let name = &spec.target.name;
+        let Some(svc) = self.get(spec, KNATIVE_SERVICE_API, "Service", name).await? else {
+            return Ok((
+                None,
+                Readiness::Progressing("the Knative Service does not exist yet".into()),
+            ));
+        };
+        let generation = svc["metadata"]["generation"].as_i64().unwrap_or(0);
+        let observed = svc["status"]["observedGeneration"].as_i64().unwrap_or(0);
+        let latest = svc["status"]["latestCreatedRevisionName"].as_str();
+        let canary = match latest {
+            _ if observed < generation => Readiness::Progressing(format!(
+                "waiting for Knative to observe generation {generation} of the Knative Service"
+            )),
+            None => Readiness::Progressing("Knative has created no revision yet".into()),
+            Some(r) => self.revision_readiness(spec, r).await?,
+        };
+        let primary = match svc["metadata"]["annotations"][keys::KNATIVE_PRIMARY_REVISION].as_str()
+        {
+            Some(r) => Some(self.revision_readiness(spec, r).await?),
+            None => None,
+        };
+        Ok((primary, canary))
+    }
+
+    async fn revision_readiness(&self, spec: &ReleaseSpec, name: &str) -> Result<Readiness, Error> {
+        let revision = self
+            .get(spec, KNATIVE_SERVICE_API, "Revision", name)
+            .await?;
+        let ns = &spec.namespace;
+        let Some(revision) = revision else {
+            return Ok(Readiness::Progressing(format!(
+                "Knative Revision {name}.{ns} does not exist"
+            )));
+        };
+        let ready = revision["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready");
+        Ok(match ready {
+            Some(c) if c["status"] == "True" => Readiness::Ready,
+            Some(c) => Readiness::Progressing(format!(
+                "Knative Revision {name}.{ns} is not ready: {}",
+                c["message"]
+                    .as_str()
+                    .or_else(|| c["reason"].as_str())
+                    .unwrap_or("")
+            )),
+            None => Readiness::Progressing(format!("Knative Revision {name}.{ns} is not ready")),
         })
     }
 
@@ -357,8 +554,15 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
                 }
                 let secrets =
                     analysis::template_secrets(&self.cluster, spec, &self.templates).await;
-                analysis::check_metrics(spec, &self.templates, &secrets, &self.metrics, values)
-                    .await
+                analysis::check_metrics(
+                    spec,
+                    &self.templates,
+                    &secrets,
+                    &self.metrics,
+                    &self.cluster,
+                    values,
+                )
+                .await
             }
         }
     }
@@ -430,14 +634,8 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         } else {
             self.converge(t, &state).await?
         };
-        let primary = self.primary(spec).await?.map(|p| deployment_readiness(&p));
-        let canary = self
-            .get(spec, "apps/v1", "Deployment", &spec.target.name)
-            .await?
-            .map_or_else(
-                || Readiness::Progressing("the target does not exist yet".into()),
-                |d| deployment_readiness(&d),
-            );
+        self.routes_accepted(t, &state).await?;
+        let (primary, canary) = self.readiness(spec).await?;
         let mut obs = Observation {
             desired: Desired {
                 revision: t.revision.id.clone(),
@@ -478,10 +676,9 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         let mut events = self.hooks_after(spec, &decision).await;
         if recovered {
             let why = format!(
-                "Release status of {} was lost (the Release was deleted or emptied); recovered from {}.{}, which serves revision {}: a new revision is analysed from the start",
+                "Release status of {} was lost (the Release was deleted or emptied); recovered from {}, which serves revision {}: a new revision is analysed from the start",
                 spec.dotted(),
-                keys::primary(&spec.target.name),
-                spec.namespace,
+                primary_name(spec),
                 state
                     .primary_revision
                     .as_deref()

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::objects::{self, Live};
 use super::simulate::{self, all_pass, analysis_fails};
@@ -126,13 +126,21 @@ fn timeline(spec: &ReleaseSpec, pass: bool) -> Vec<Step> {
 }
 
 /// Plans every Canary among `objects`. A Canary that cannot be read is an error naming it.
-pub fn plan(objects: &[Value], default_provider: &Provider) -> Result<Vec<Plan>, SpecError> {
+/// `ingress_class` is the daemon's `--ingress-class` (Contour's HTTPProxies carry it).
+pub fn plan(
+    objects: &[Value],
+    default_provider: &Provider,
+    ingress_class: Option<&str>,
+) -> Result<Vec<Plan>, SpecError> {
     let specs = objects
         .iter()
         .filter(|o| is_kind(o, "Canary"))
         .map(|o| parse_canary(o, default_provider))
         .collect::<Result<Vec<_>, _>>()?;
-    let desired = targets::split(objects, "", default_provider, &HashKey::offline());
+    let mut desired = targets::split(objects, "", default_provider, &HashKey::offline());
+    for t in desired.releases.values_mut() {
+        t.spec.ingress_class = ingress_class.map(str::to_owned);
+    }
     Ok(specs
         .iter()
         .map(|spec| {
@@ -144,14 +152,27 @@ pub fn plan(objects: &[Value], default_provider: &Provider) -> Result<Vec<Plan>,
                     .find(|p| p.release.as_ref() == Some(&key))
                     .map_or_else(String::new, |p| p.message.clone())
             });
-            plan_one(spec, target)
+            let upstream = spec.upstream.as_ref().and_then(|u| {
+                let ns = u.namespace.as_deref().unwrap_or(&spec.namespace);
+                objects
+                    .iter()
+                    .find(|o| {
+                        o["kind"] == u.kind.as_str()
+                            && o["metadata"]["name"] == u.name.as_str()
+                            && o["metadata"]["namespace"].as_str().unwrap_or(ns) == ns
+                    })
+                    .cloned()
+            });
+            plan_one(spec, target, upstream)
         })
         .collect())
 }
 
 /// The objects the rollout applies once the release is initialized (canary weight 0): the same
 /// builders the executor runs every tick, on a cluster that holds nothing of the release yet.
-pub fn preview(t: &ReleaseTarget) -> Result<Vec<Value>, objects::Error> {
+///
+/// `upstream` is the Gloo Upstream named by `spec.upstreamRef`, as the cluster will hold it.
+pub fn preview(t: &ReleaseTarget, upstream: Option<Value>) -> Result<Vec<Value>, objects::Error> {
     let state = ReleaseState {
         phase: Phase::Initialized,
         canary_revision: Some(t.revision.id.clone()),
@@ -160,7 +181,11 @@ pub fn preview(t: &ReleaseTarget) -> Result<Vec<Value>, objects::Error> {
         primary_commit: t.commit.clone(),
         ..ReleaseState::default()
     };
-    Ok(objects::release_objects(t, &state, &Live::default())?.objects)
+    let live = Live {
+        upstream,
+        ..Live::default()
+    };
+    Ok(objects::release_objects(t, &state, &live)?.objects)
 }
 
 /// What will not work as written, besides what building the objects says.
@@ -185,15 +210,54 @@ fn spec_warnings(spec: &ReleaseSpec) -> Vec<String> {
     warnings
 }
 
-fn plan_one(spec: &ReleaseSpec, target: Result<&ReleaseTarget, String>) -> Plan {
+/// What the rollout overrides in the target as Git has it: a Knative Service's `spec.traffic`,
+/// which the rollout replaces with its split between the latest and the primary revision.
+fn target_warnings(t: &ReleaseTarget) -> Vec<String> {
+    let traffic = &t.target["spec"]["traffic"];
+    if t.spec.provider == Provider::Knative && !traffic.is_null() {
+        vec![format!(
+            "spec.traffic of Knative Service {}/{}: replaced by the rollout, as Flagger's knative \
+             router replaces it: the latest revision gets the canary's weight and the primary \
+             revision (annotation {}) the rest; tags and other targets are dropped",
+            t.spec.namespace,
+            t.spec.target.name,
+            crate::keys::KNATIVE_PRIMARY_REVISION
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `upstream`: the Upstream `spec.upstreamRef` names, when the repository holds it.
+fn plan_one(
+    spec: &ReleaseSpec,
+    target: Result<&ReleaseTarget, String>,
+    upstream: Option<Value>,
+) -> Plan {
     let pass = timeline(spec, true);
     let fail = timeline(spec, false);
-    let (objs, problem) = match target.map(preview) {
+    let mut warnings = spec_warnings(spec);
+    warnings.extend(
+        target
+            .as_ref()
+            .map_or_else(|_| Vec::new(), |t| target_warnings(t)),
+    );
+    if let (Some(u), None) = (&spec.upstream, &upstream) {
+        warnings.push(format!(
+            "spec.upstreamRef: Upstream {}/{} is not in the repository; the rollout reads it from the cluster (and waits while it is missing), so the planned upstreams leave its settings out",
+            u.namespace.as_deref().unwrap_or(&spec.namespace),
+            u.name
+        ));
+    }
+    let upstream = spec
+        .upstream
+        .as_ref()
+        .map(|_| upstream.unwrap_or_else(|| json!({})));
+    let (objs, problem) = match target.map(|t| preview(t, upstream)) {
         Ok(Ok(objs)) => (objs, None),
         Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
         Err(problem) => (Vec::new(), Some(problem).filter(|p| !p.is_empty())),
     };
-    let warnings = spec_warnings(spec);
     let ticks = |steps: &[Step], passing: bool| min_duration(spec, steps, passing);
     Plan {
         namespace: spec.namespace.clone(),

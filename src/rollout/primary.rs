@@ -1,5 +1,5 @@
-//! The primary Deployment Flagger users know: `<target>-primary`, built from the target as
-//! Flagger builds it (flagger-spec §2.3), serving the promoted revision while the target
+//! The primary Flagger users know: `<target>-primary`, a Deployment or a DaemonSet built from
+//! the target as Flagger builds it (flagger-spec §2.3), serving the promoted revision while the target
 //! becomes the canary; and the primary's copies of the configs its revision tracks, with the
 //! template renamed to read them (over the same slots the revision hash walks).
 
@@ -98,12 +98,13 @@ fn retarget_selectors(spec: &mut Value, target_name: &str, label: &str) {
     }
 }
 
-/// The primary Deployment for `target` at `revision`; `id` goes into the `flagger-id`
-/// annotation (a new one at each promotion forces the rollout).
-pub fn primary_deployment(target: &Value, revision: &Revision, id: &str) -> Result<Value, String> {
+/// The primary for `target` (a Deployment or a DaemonSet) at `revision`; `id` goes into the
+/// `flagger-id` annotation (a new one at each promotion forces the rollout).
+pub fn primary_workload(target: &Value, revision: &Revision, id: &str) -> Result<Value, String> {
     let name = target["metadata"]["name"]
         .as_str()
         .ok_or("the target has no name")?;
+    let kind = target["kind"].as_str().unwrap_or("Deployment");
     let (label, value) = selector_label(target)?;
     let primary_value = keys::primary(&value);
     let mut meta = Map::new();
@@ -121,19 +122,7 @@ pub fn primary_deployment(target: &Value, revision: &Revision, id: &str) -> Resu
         meta.insert("annotations".into(), Value::Object(annotations));
     }
     let spec = &target["spec"];
-    let mut out_spec = Map::new();
-    for f in [
-        "progressDeadlineSeconds",
-        "minReadySeconds",
-        "revisionHistoryLimit",
-        "strategy",
-    ] {
-        if let Some(v) = spec.get(f) {
-            out_spec.insert(f.into(), v.clone());
-        }
-    }
-    let replicas = spec["replicas"].as_i64().filter(|r| *r > 0).unwrap_or(1);
-    out_spec.insert("replicas".into(), json!(replicas));
+    let mut out_spec = workload_spec(kind, name, spec)?;
     out_spec.insert(
         "selector".into(),
         json!({"matchLabels": { label.clone(): primary_value.clone() }}),
@@ -145,8 +134,60 @@ pub fn primary_deployment(target: &Value, revision: &Revision, id: &str) -> Resu
     tannotations.insert(FLAGGER_ID.into(), json!(id));
     template["metadata"] = json!({"labels": labels, "annotations": tannotations});
     retarget_selectors(&mut template["spec"], name, &label);
+    without_scale_to_zero(&mut template);
     out_spec.insert("template".into(), template);
-    Ok(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": out_spec}))
+    Ok(json!({"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": out_spec}))
+}
+
+/// The fields of a target's spec its primary copies, as Flagger copies them for each kind:
+/// a Deployment's rollout settings and replicas (at least one), a DaemonSet's update settings
+/// (which must roll: Flagger refuses `OnDelete`).
+fn workload_spec(kind: &str, name: &str, spec: &Value) -> Result<Map<String, Value>, String> {
+    let copied: &[&str] = if kind == "DaemonSet" {
+        let strategy = spec["updateStrategy"]["type"].as_str().unwrap_or_default();
+        if !strategy.is_empty() && strategy != "RollingUpdate" {
+            return Err(format!(
+                "DaemonSet {name}: spec.updateStrategy.type is {strategy}; a DaemonSet rolled out \
+                 by a Canary must use RollingUpdate, as Flagger requires"
+            ));
+        }
+        &["minReadySeconds", "revisionHistoryLimit", "updateStrategy"]
+    } else {
+        &[
+            "progressDeadlineSeconds",
+            "minReadySeconds",
+            "revisionHistoryLimit",
+            "strategy",
+        ]
+    };
+    let mut out = Map::new();
+    for f in copied {
+        if let Some(v) = spec.get(*f) {
+            out.insert((*f).into(), v.clone());
+        }
+    }
+    if kind != "DaemonSet" {
+        let replicas = spec["replicas"].as_i64().filter(|r| *r > 0).unwrap_or(1);
+        out.insert("replicas".into(), json!(replicas));
+    }
+    Ok(out)
+}
+
+/// Without the node selector that scales a DaemonSet to zero ([`keys::SCALE_TO_ZERO`]), and
+/// without the node selector itself when that was all it held.
+pub fn without_scale_to_zero(template: &mut Value) {
+    let Some(selector) = template
+        .pointer_mut("/spec/nodeSelector")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    selector.remove(keys::SCALE_TO_ZERO);
+    if selector.is_empty()
+        && let Some(spec) = template["spec"].as_object_mut()
+    {
+        spec.remove("nodeSelector");
+    }
 }
 
 /// Copies of the tracked configs for the primary: `<name>-primary`, with the source's labels;

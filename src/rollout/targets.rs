@@ -29,7 +29,10 @@ use crate::release::spec::{
 use crate::release::{ReleaseState, ReleaseTarget};
 use crate::release::{is_kind, parse_alert_provider, parse_canary, parse_metric_template};
 use crate::render::{self, Files};
-use crate::revision::{ConfigIndex, ConfigKind, HashKey, Revision, RevisionId, revision_in};
+use crate::revision::{
+    ConfigIndex, ConfigKind, HashKey, Revision, RevisionId, revision_in, spec_revision,
+    template_revision,
+};
 
 /// What one commit asks for.
 #[derive(Debug, Clone, Default)]
@@ -243,7 +246,7 @@ pub(crate) fn release_target(
 ) -> Result<ReleaseTarget, String> {
     let spec = parse_canary(canary, provider).map_err(|e| e.to_string())?;
     let ns = spec.namespace.clone();
-    let Some(target) = by_name.get(&spec.target.kind, &ns, &spec.target.name) else {
+    let Some(target) = target_of(&spec, by_name) else {
         return Err(format!(
             "Canary {}: spec.targetRef: {} {ns}/{} is not in the repository",
             spec.key(),
@@ -252,8 +255,17 @@ pub(crate) fn release_target(
         ));
     };
     let target = with_ns(target, &ns);
-    let revision = revision_in(&target, index, None, key)
-        .map_err(|e| format!("Canary {}: {e}", spec.key()))?;
+    // Knative keeps each revision it creates as it was: only the template makes one (Flagger
+    // tracks no ConfigMaps or Secrets for Knative Services).
+    let revision = if spec.provider == Provider::Knative {
+        template_revision(&target)
+    } else if spec.target.kind == "Service" {
+        // Flagger's ServiceController tracks the Service's spec.
+        Ok(spec_revision(&target))
+    } else {
+        revision_in(&target, index, None, key)
+    }
+    .map_err(|e| format!("Canary {}: {e}", spec.key()))?;
     let configs: Vec<Value> = revision
         .configs
         .iter()
@@ -275,6 +287,11 @@ pub(crate) fn release_target(
         .as_ref()
         .and_then(|i| by_name.get("Ingress", &ns, &i.name))
         .map(|o| with_ns(o, &ns));
+    let route = spec
+        .route
+        .as_ref()
+        .and_then(|r| by_name.get(&r.kind, &ns, &r.name))
+        .map(|o| with_ns(o, &ns));
     Ok(ReleaseTarget {
         spec,
         target,
@@ -282,20 +299,38 @@ pub(crate) fn release_target(
         configs,
         autoscaler,
         ingress,
+        route,
         commit: None,
         known_good: false,
         primary_source: None,
     })
 }
 
+/// A Canary's target among the rendered objects: a Knative Service by its API group too.
+fn target_of<'a>(spec: &ReleaseSpec, by_name: &ObjectIndex<'a>) -> Option<&'a Value> {
+    let (ns, t) = (spec.namespace.as_str(), &spec.target);
+    if t.is_knative_service() {
+        let (group, _) = crate::object::split_api_version(&t.api_version);
+        by_name.get_in(group, &t.kind, ns, &t.name)
+    } else {
+        by_name.get(&t.kind, ns, &t.name)
+    }
+}
+
 /// The rendered objects a Canary takes over, which sync must leave to the rollout: the target,
-/// its HPA and Ingress, and a Service with the apex name (replaced by the generated one, as
-/// Flagger does).
+/// its autoscaler and Ingress, and a Service with the apex name (replaced by the generated one,
+/// as Flagger does); of a Knative Service, only the target.
 fn owned_by(spec: &ReleaseSpec, by_name: &ObjectIndex<'_>) -> Vec<ObjectKey> {
     let ns = spec.namespace.as_str();
-    let mut refs = vec![("Deployment", spec.target.name.as_str())];
+    if spec.provider == Provider::Knative {
+        return target_of(spec, by_name)
+            .and_then(|obj| ObjectKey::of(&with_ns(obj, ns)))
+            .into_iter()
+            .collect();
+    }
+    let mut refs = vec![(spec.target.kind.as_str(), spec.target.name.as_str())];
     if let Some(a) = &spec.autoscaler {
-        refs.push(("HorizontalPodAutoscaler", a.name.as_str()));
+        refs.push((a.kind.as_str(), a.name.as_str()));
     }
     if let Some(i) = &spec.ingress {
         refs.push(("Ingress", i.name.as_str()));
@@ -317,9 +352,10 @@ pub fn held(d: &Desired) -> BTreeMap<ReleaseKey, String> {
 }
 
 /// For each plain object that a held release may have taken over, the live object whose
-/// existence says it did: a Deployment's, Service's or HPA's `-primary`, an Ingress's
-/// `-canary`, in the namespace of a held release. (A broken Canary cannot say what it owns, so
-/// what the rollout made says it instead.)
+/// existence says it did: a Deployment's, DaemonSet's, Service's, HPA's or ScaledObject's
+/// `-primary`, an Ingress's `-canary`, a Knative Service itself (when [`is_evidence`] says so),
+/// in the namespace of a held release. (A broken Canary
+/// cannot say what it owns, so what the rollout made says it instead.)
 #[must_use]
 pub fn ownership_evidence(
     d: &Desired,
@@ -331,7 +367,13 @@ pub fn ownership_evidence(
         .filter_map(|o| {
             let key = ObjectKey::of(o).filter(|k| namespaces.contains(k.namespace.as_str()))?;
             let sibling = match key.kind.as_str() {
-                "Deployment" | "Service" | "HorizontalPodAutoscaler" => keys::primary(&key.name),
+                // A Knative Service is its own evidence ([`is_evidence`]).
+                "Service" if key.group == KNATIVE_GROUP => key.name.clone(),
+                "Deployment"
+                | "DaemonSet"
+                | "Service"
+                | "HorizontalPodAutoscaler"
+                | "ScaledObject" => keys::primary(&key.name),
                 "Ingress" => format!("{}-canary", key.name),
                 _ => return None,
             };
@@ -340,6 +382,19 @@ pub fn ownership_evidence(
             Some((key, evidence))
         })
         .collect()
+}
+
+/// The API group of Knative Serving.
+const KNATIVE_GROUP: &str = "serving.knative.dev";
+
+/// Whether a live evidence object says a release took its object over: a Knative Service when
+/// it names a primary revision (the knative router's annotation), anything else by existing.
+#[must_use]
+pub fn is_evidence(live: &Value) -> bool {
+    let knative = live["apiVersion"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("serving.knative.dev/"));
+    !knative || live["metadata"]["annotations"][keys::KNATIVE_PRIMARY_REVISION].is_string()
 }
 
 /// Keeps with their held release the objects of `candidates` whose evidence is not known to be

@@ -5,7 +5,8 @@
 //! `service.timeout` becomes a response timeout with a 5 m idle timeout, `service.retries` a
 //! retry policy. A/B testing puts one condition per analysis header match on the first route
 //! (`exact`, or `contains` for a prefix or suffix) and a default route to the primary after it.
-//! Flagger's `-ingress-class` (the proxy's `ingressClassName`) has no fledge setting yet.
+//! The daemon's `--ingress-class`, as Flagger's `-ingress-class`, sets the proxy's
+//! `ingressClassName`.
 
 use serde_json::{Value, json};
 
@@ -90,11 +91,15 @@ impl Router for Contour {
         } else {
             vec![route(plain, w.primary())]
         };
+        let mut proxy_spec = json!({"routes": routes});
+        if let Some(class) = spec.ingress_class.as_deref().filter(|c| !c.is_empty()) {
+            proxy_spec["ingressClassName"] = json!(class);
+        }
         Ok(vec![json!({
             "apiVersion": "projectcontour.io/v1",
             "kind": "HTTPProxy",
             "metadata": metadata(spec, apex, &raw["apex"]),
-            "spec": {"routes": routes},
+            "spec": proxy_spec,
         })])
     }
 }

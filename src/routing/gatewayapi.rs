@@ -5,11 +5,10 @@
 //! it; blue/green mirroring adds a RequestMirror filter; session affinity makes the canary
 //! backend set a cookie and puts a rule first that sends requests carrying it to the canary.
 
-use std::fmt::Write as _;
-
 use serde_json::{Map, Value, json};
 
-use super::{Error, RouteInput, Router, cookie_value, is_ab, metadata};
+use super::affinity::{self, Cookie, Pinning, max_age, set_cookie};
+use super::{Error, RouteInput, Router, is_ab, metadata};
 use crate::keys;
 use crate::release::spec::{Provider, Strategy};
 
@@ -107,6 +106,34 @@ fn header_filter(kind: &str, h: &Value) -> Option<Value> {
     (!m.is_empty()).then(|| json!({"type": kind, field: m}))
 }
 
+/// Istio's `service.corsPolicy` as the Gateway API's CORS filter, mapped as Flagger 1.44 maps
+/// it: `allowOrigin` (plain origins; `allowOrigins`, Istio's origin patterns, has no Gateway
+/// API form and is left out, with a warning when the Canary is read), the allowed methods and
+/// headers, the exposed headers, `allowCredentials`, and `maxAge` in seconds.
+fn cors(policy: &Value) -> Value {
+    let mut out = Map::new();
+    for (from, to) in [
+        ("allowOrigin", "allowOrigins"),
+        ("allowMethods", "allowMethods"),
+        ("allowHeaders", "allowHeaders"),
+        ("exposeHeaders", "exposeHeaders"),
+    ] {
+        if let Some(list) = policy[from].as_array().filter(|l| !l.is_empty()) {
+            out.insert(to.into(), Value::Array(list.clone()));
+        }
+    }
+    if policy["allowCredentials"] == true {
+        out.insert("allowCredentials".into(), json!(true));
+    }
+    if let Some(age) = policy["maxAge"]
+        .as_str()
+        .and_then(crate::release::spec::parse_duration)
+    {
+        out.insert("maxAge".into(), json!(age.as_secs()));
+    }
+    Value::Object(out)
+}
+
 /// The filters and timeouts every rule of the route carries (`spec.service` headers, rewrite,
 /// mirrors, timeouts).
 fn shared_filters(raw: &Value) -> (Vec<Value>, Map<String, Value>) {
@@ -119,16 +146,29 @@ fn shared_filters(raw: &Value) -> (Vec<Value>, Map<String, Value>) {
         "ResponseHeaderModifier",
         &raw["headers"]["response"],
     ));
-    if let Some(uri) = raw["rewrite"]["uri"].as_str() {
-        let path = if raw["rewrite"]["type"] == "ReplacePrefixMatch" {
-            json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri})
-        } else {
-            json!({"type": "ReplaceFullPath", "replaceFullPath": uri})
-        };
-        filters.push(json!({"type": "URLRewrite", "urlRewrite": {"path": path}}));
+    if raw["rewrite"].is_object() {
+        let mut rewrite = Map::new();
+        if let Some(host) = raw["rewrite"]["authority"]
+            .as_str()
+            .filter(|a| !a.is_empty())
+        {
+            rewrite.insert("hostname".into(), json!(host));
+        }
+        if let Some(uri) = raw["rewrite"]["uri"].as_str().filter(|u| !u.is_empty()) {
+            let path = if raw["rewrite"]["type"] == "ReplacePrefixMatch" {
+                json!({"type": "ReplacePrefixMatch", "replacePrefixMatch": uri})
+            } else {
+                json!({"type": "ReplaceFullPath", "replaceFullPath": uri})
+            };
+            rewrite.insert("path".into(), path);
+        }
+        filters.push(json!({"type": "URLRewrite", "urlRewrite": rewrite}));
     }
     for m in raw["mirror"].as_array().into_iter().flatten() {
         filters.push(json!({"type": "RequestMirror", "requestMirror": m}));
+    }
+    if raw["corsPolicy"].is_object() {
+        filters.push(json!({"type": "CORS", "cors": cors(&raw["corsPolicy"])}));
     }
     let mut timeouts = Map::new();
     if let Some(t) = raw["timeout"].as_str() {
@@ -140,46 +180,35 @@ fn shared_filters(raw: &Value) -> (Vec<Value>, Map<String, Value>) {
     (filters, timeouts)
 }
 
-/// The `Set-Cookie` value that pins a client to the canary (`sessionAffinity`).
-fn affinity_cookie(sa: &Value, name: &str, value: &str) -> String {
-    let mut cookie = format!(
-        "{name}={value}; Max-Age={}",
-        sa["maxAge"].as_i64().unwrap_or(86400)
-    );
-    for (field, attr) in [
-        ("domain", "Domain"),
-        ("path", "Path"),
-        ("sameSite", "SameSite"),
-    ] {
-        if let Some(v) = sa[field].as_str() {
-            let _ = write!(cookie, "; {attr}={v}");
-        }
-    }
-    for (field, attr) in [
-        ("httpOnly", "HttpOnly"),
-        ("partitioned", "Partitioned"),
-        ("secure", "Secure"),
-    ] {
-        if sa[field] == true {
-            let _ = write!(cookie, "; {attr}");
-        }
-    }
-    cookie
-}
-
-/// `matches` with a header match on the affinity cookie added to each.
-fn sticky(matches: &[Value], name: &str, value: &str) -> Vec<Value> {
+/// `matches` with their header conditions replaced by one on `cookie` (Flagger's
+/// mergeMatchConditions: the cookie match's headers take the place of the service match's).
+fn sticky(matches: &[Value], cookie: &Cookie) -> Vec<Value> {
     matches
         .iter()
         .map(|m| {
             let mut m = m.clone();
-            let mut headers = m["headers"].as_array().cloned().unwrap_or_default();
-            headers.push(json!({"name": "Cookie", "type": "RegularExpression",
-                                "value": format!(".*{name}.*{value}.*")}));
-            m["headers"] = Value::Array(headers);
+            m["headers"] = json!([{"name": "Cookie", "type": "RegularExpression",
+                                   "value": cookie.pattern()}]);
             m
         })
         .collect()
+}
+
+/// A filter adding `Set-Cookie: value` to the responses.
+fn set_cookie_filter(value: &str) -> Value {
+    json!({"type": "ResponseHeaderModifier",
+           "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": value}]}})
+}
+
+/// The filter mirroring requests to the canary (with `mirrorWeight`, that share of them).
+fn mirror_filter(spec: &crate::release::ReleaseSpec) -> Value {
+    let mut f = json!({"type": "RequestMirror", "requestMirror": {"backendRef": {
+        "group": "", "kind": "Service", "name": keys::canary(&spec.service.name),
+        "port": spec.service.port}}});
+    if spec.analysis.mirror_weight > 0 {
+        f["requestMirror"]["percent"] = json!(spec.analysis.mirror_weight);
+    }
+    f
 }
 
 /// The A/B matches: each of `spec.analysis.match`, converted, over each default match.
@@ -230,37 +259,62 @@ impl Router for GatewayApi {
             message,
         };
         let defaults = default_matches(raw).map_err(invalid)?;
-        let mut canary_backend = backend(keys::canary(apex), w.canary);
+        let (primary, canary) = (keys::primary(apex), keys::canary(apex));
+        let mut canary_backend = backend(canary.clone(), w.canary);
+        let mut primary_backend = backend(primary.clone(), w.primary());
         let mut rules = Vec::new();
-        if let Some(sa) = spec.analysis.session_affinity.as_ref()
-            && spec.strategy() == Strategy::Canary
-            && w.canary > 0
-        {
-            let name = sa["cookieName"].as_str().unwrap_or("flagger-cookie");
-            let value = cookie_value(input.canary_revision);
-            canary_backend["filters"] = json!([{"type": "ResponseHeaderModifier",
-                "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": affinity_cookie(sa, name, &value)}]}}]);
-            rules.push(rule(
-                sticky(&defaults, name, &value),
-                vec![backend(keys::canary(apex), 100)],
-                &[],
-            ));
-        }
-        let mut mirror = Vec::new();
-        if w.mirror {
-            let mut f = json!({"type": "RequestMirror", "requestMirror": {
-                "backendRef": {"group": "", "kind": "Service", "name": keys::canary(apex), "port": port}}});
-            if spec.analysis.mirror_weight > 0 {
-                f["requestMirror"]["percent"] = json!(spec.analysis.mirror_weight);
+        // Session affinity (Flagger 1.44): the sticky rules come first, before the split.
+        let pinning = (spec.strategy() == Strategy::Canary)
+            .then(|| affinity::pinning(input))
+            .flatten();
+        let mut idle = None;
+        match &pinning {
+            Some(Pinning::Active {
+                affinity,
+                canary: canary_cookie,
+                primary: primary_cookie,
+                interval,
+            }) => {
+                canary_backend["filters"] = json!([set_cookie_filter(&set_cookie(
+                    affinity,
+                    canary_cookie,
+                    max_age(affinity)
+                ))]);
+                rules.push(rule(
+                    sticky(&defaults, canary_cookie),
+                    vec![backend(primary.clone(), 0), backend(canary.clone(), 100)],
+                    &[],
+                ));
+                if let Some(pc) = primary_cookie {
+                    let age = i64::try_from(*interval).unwrap_or(i64::MAX);
+                    primary_backend["filters"] =
+                        json!([set_cookie_filter(&set_cookie(affinity, pc, age))]);
+                    rules.push(rule(
+                        sticky(&defaults, pc),
+                        vec![backend(primary.clone(), 100), backend(canary.clone(), 0)],
+                        &[],
+                    ));
+                }
             }
-            mirror.push(f);
+            Some(Pinning::Idle { expire }) => idle = Some(expire.clone()),
+            None => {}
         }
-        let weighted = vec![backend(keys::primary(apex), w.primary()), canary_backend];
+        let mirror: Vec<Value> = w.mirror.then(|| mirror_filter(spec)).into_iter().collect();
+        let weighted = vec![primary_backend, canary_backend];
         if is_ab(spec) {
             let ab = ab_matches(spec, &defaults).map_err(invalid)?;
             rules.push(rule(ab, weighted, &mirror));
             rules.push(rule(defaults, vec![backend(keys::primary(apex), 100)], &[]));
         } else {
+            // With no traffic on the canary, a copy of the split first, expiring the cookie of
+            // the run before on the requests that carry it.
+            if let Some(cookie) = idle {
+                rules.push(rule(
+                    sticky(&defaults, &cookie),
+                    weighted.clone(),
+                    &[set_cookie_filter(&cookie.expired())],
+                ));
+            }
             rules.push(rule(defaults, weighted, &mirror));
         }
         let mut route_spec = json!({"parentRefs": raw["gatewayRefs"], "rules": rules});
@@ -274,4 +328,36 @@ impl Router for GatewayApi {
             "spec": route_spec,
         })])
     }
+}
+
+/// Why an HTTPRoute's traffic cannot be shifted yet, as Flagger's `GetRoutes` judges it: a
+/// parent (a Gateway the route names) whose status says the route is not `Accepted`, or was
+/// accepted at an older generation. `None` when every parent that reported accepted it, or none
+/// reported.
+#[must_use]
+pub fn not_accepted(route: &Value) -> Option<String> {
+    let generation = route["metadata"]["generation"].as_i64().unwrap_or(0);
+    let name = route["metadata"]["name"].as_str().unwrap_or("");
+    let ns = route["metadata"]["namespace"].as_str().unwrap_or("");
+    for parent in route["spec"]["parentRefs"].as_array().into_iter().flatten() {
+        let reported = route["status"]["parents"].as_array().into_iter().flatten();
+        for status in reported.filter(|s| s["parentRef"] == *parent) {
+            for c in status["conditions"].as_array().into_iter().flatten() {
+                let observed = c["observedGeneration"].as_i64().unwrap_or(0);
+                if c["type"] == "Accepted" && (c["status"] != "True" || observed < generation) {
+                    return Some(format!(
+                        "HTTPRoute {ns}/{name}: its parent {} has not accepted it (Accepted {}, observed generation {observed}, generation {generation}{}); traffic stays where it is until it does",
+                        parent["name"].as_str().unwrap_or(""),
+                        c["status"].as_str().unwrap_or("Unknown"),
+                        c["message"]
+                            .as_str()
+                            .filter(|m| !m.is_empty())
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    None
 }

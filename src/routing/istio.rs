@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::affinity::{self, Cookie, Pinning, max_age, set_cookie};
 use super::{Error, RouteInput, Router, is_ab, metadata};
 use crate::keys;
 
@@ -43,6 +44,33 @@ fn merge_matches(analysis: &[Value], service: &[Value]) -> Vec<Value> {
     out
 }
 
+/// The VirtualService's hosts (the apex Service's name added) and gateways (`mesh` by
+/// default); none with delegation, which refuses both.
+fn hosts_and_gateways(input: &RouteInput<'_>) -> Result<(Vec<Value>, Vec<Value>), Error> {
+    let spec = input.spec;
+    let raw = &spec.service.raw;
+    let apex = &spec.service.name;
+    let list = |f: &str| raw[f].as_array().cloned().unwrap_or_default();
+    let mut hosts = list("hosts");
+    let mut gateways = list("gateways");
+    if raw["delegation"] == true {
+        if !hosts.is_empty() || !gateways.is_empty() {
+            return Err(Error::Invalid {
+                release: spec.key(),
+                message: "spec.service.delegation cannot be combined with hosts or gateways".into(),
+            });
+        }
+    } else {
+        if !hosts.iter().any(|h| h == apex.as_str() || h == "*") {
+            hosts.push(json!(apex));
+        }
+        if gateways.is_empty() {
+            gateways.push(json!("mesh"));
+        }
+    }
+    Ok((hosts, gateways))
+}
+
 impl Router for Istio {
     fn objects(&self, input: &RouteInput<'_>) -> Result<Vec<Value>, Error> {
         let spec = input.spec;
@@ -53,24 +81,7 @@ impl Router for Istio {
         let canary = keys::canary(apex);
         let list = |f: &str| raw[f].as_array().cloned().unwrap_or_default();
         let delegation = raw["delegation"] == true;
-        let mut hosts = list("hosts");
-        let mut gateways = list("gateways");
-        if delegation {
-            if !hosts.is_empty() || !gateways.is_empty() {
-                return Err(Error::Invalid {
-                    release: spec.key(),
-                    message: "spec.service.delegation cannot be combined with hosts or gateways"
-                        .into(),
-                });
-            }
-        } else {
-            if !hosts.iter().any(|h| h == apex.as_str() || h == "*") {
-                hosts.push(json!(apex));
-            }
-            if gateways.is_empty() {
-                gateways.push(json!("mesh"));
-            }
-        }
+        let (hosts, gateways) = hosts_and_gateways(input)?;
         // The destination names its port only where Flagger's does: with port discovery and
         // an ingress gateway (or delegation).
         let gateway = raw["gateways"][0].as_str().is_some_and(|g| g != "mesh");
@@ -111,26 +122,33 @@ impl Router for Istio {
                 Value::Object(r)
             };
             let service_match = list("match");
-            let mut first = if is_ab(spec) {
-                route(
-                    merge_matches(&spec.analysis.matches, &service_match),
-                    weighted,
-                )
-            } else {
-                route(service_match.clone(), weighted)
-            };
-            if w.mirror {
-                first["mirror"] = json!({"host": canary});
-                if spec.analysis.mirror_weight > 0 {
-                    first["mirrorPercentage"] = json!({"value": spec.analysis.mirror_weight});
-                }
-            }
-            let mut http = vec![first];
-            if is_ab(spec) {
+            let mut http = if is_ab(spec) {
                 // Flagger gives the default route the primary's weight of the split (0 while
                 // the analysis routes matching requests to the canary); Istio sends all of a
                 // route's traffic to its only destination whatever its weight.
-                http.push(route(service_match, json!([dest(&primary, w.primary())])));
+                vec![
+                    route(
+                        merge_matches(&spec.analysis.matches, &service_match),
+                        weighted,
+                    ),
+                    route(service_match, json!([dest(&primary, w.primary())])),
+                ]
+            } else if let Some(pinning) = affinity::pinning(input) {
+                pinned(
+                    &pinning,
+                    &route(service_match.clone(), weighted),
+                    &service_match,
+                    &dest,
+                    (&primary, &canary),
+                )
+            } else {
+                vec![route(service_match, weighted)]
+            };
+            if w.mirror {
+                http[0]["mirror"] = json!({"host": canary});
+                if spec.analysis.mirror_weight > 0 {
+                    http[0]["mirrorPercentage"] = json!({"value": spec.analysis.mirror_weight});
+                }
             }
             vs_spec["http"] = Value::Array(http);
         }
@@ -147,6 +165,63 @@ impl Router for Istio {
         })];
         out.extend(destination_rules(spec));
         Ok(out)
+    }
+}
+
+/// The HTTP routes of a release with session affinity, before the `weighted` route (the
+/// split, as without affinity), as Flagger 1.44 writes them: while the canary has traffic, a
+/// route sending requests with the canary's cookie to the canary, one sending those with the
+/// primary's (when named) to the primary, and the split setting each cookie on the responses
+/// of its side; with no traffic on the canary, a copy of the split that expires the cookie of
+/// the run before, on the requests carrying it.
+fn pinned(
+    pinning: &Pinning<'_>,
+    weighted: &Value,
+    service_match: &[Value],
+    dest: &dyn Fn(&str, u8) -> Value,
+    (primary, canary): (&str, &str),
+) -> Vec<Value> {
+    let cookie_match = |c: &Cookie| {
+        merge_matches(
+            &[json!({"headers": {"Cookie": {"regex": c.pattern()}}})],
+            service_match,
+        )
+    };
+    let sticky = |c: &Cookie, to_canary: bool| {
+        let mut r = weighted.clone();
+        r["match"] = Value::Array(cookie_match(c));
+        let (p, k) = if to_canary { (0, 100) } else { (100, 0) };
+        r["route"] = json!([dest(primary, p), dest(canary, k)]);
+        r
+    };
+    match pinning {
+        Pinning::Active {
+            affinity,
+            canary: canary_cookie,
+            primary: primary_cookie,
+            interval,
+        } => {
+            let mut split = weighted.clone();
+            let set = |c: &Cookie, age: i64| json!({"response": {"add": {"Set-Cookie": set_cookie(affinity, c, age)}}});
+            split["route"][1]["headers"] = set(canary_cookie, max_age(affinity));
+            let mut out = vec![sticky(canary_cookie, true)];
+            if let Some(pc) = primary_cookie {
+                split["route"][0]["headers"] =
+                    set(pc, i64::try_from(*interval).unwrap_or(i64::MAX));
+                out.push(sticky(pc, false));
+            }
+            out.push(split);
+            out
+        }
+        Pinning::Idle { expire } => {
+            let mut first = weighted.clone();
+            first["match"] = Value::Array(cookie_match(expire));
+            if !first["headers"].is_object() {
+                first["headers"] = json!({});
+            }
+            first["headers"]["response"]["add"]["Set-Cookie"] = json!(expire.expired());
+            vec![first, weighted.clone()]
+        }
     }
 }
 

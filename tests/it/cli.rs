@@ -89,6 +89,40 @@ fn help_lists_only_working_commands() {
     }
 }
 
+/// A Knative Service's revision is its template's: the ConfigMap it reads changes nothing
+/// (Knative makes no revision for it), and it is the revision its release analyses.
+#[test]
+fn hash_prints_a_knative_services_template_revision() {
+    let ksvc = |image: &str| {
+        format!(
+            "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec:\n  template:\n    spec: {{containers: [{{image: {image}, envFrom: [{{configMapRef: {{name: cfg}}}}]}}]}}\n"
+        )
+    };
+    let cm = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg, namespace: prod}}\ndata: {{a: '{v}'}}\n"
+        )
+    };
+    let revision = |image: &str, v: &str| {
+        let t = tree(&[
+            ("kustomization.yaml", "resources: [k.yaml, c.yaml]\n"),
+            ("k.yaml", &ksvc(image)),
+            ("c.yaml", &cm(v)),
+        ]);
+        let out = fledge()
+            .args(["hash", "-o", "json"])
+            .arg(t.path())
+            .output()
+            .unwrap();
+        let rows: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+        assert_eq!(rows[0]["kind"], "Service");
+        rows[0]["revision"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(revision("web:1", "1"), revision("web:1", "2"));
+    assert_ne!(revision("web:1", "1"), revision("web:2", "1"));
+}
+
 #[test]
 fn hash_prints_revisions_without_secret_values() {
     let t = tree(&[
@@ -386,7 +420,7 @@ fn plan_gives_the_minimum_duration_of_thousands_of_iterations() {
     };
     let min = |iterations: u32| {
         let plans =
-            fledge::rollout::plan::plan(&objects(iterations), &Provider::Kubernetes).unwrap();
+            fledge::rollout::plan::plan(&objects(iterations), &Provider::Kubernetes, None).unwrap();
         assert_eq!(plans[0].iterations, iterations);
         plans[0].min_duration_seconds
     };
@@ -403,7 +437,7 @@ fn plan_refuses_misspelt_fields_missing_templates_and_two_analyses() {
             .iter()
             .map(|y| serde_yaml::from_str(y).unwrap())
             .collect();
-        fledge::rollout::plan::plan(&objects, &Provider::Kubernetes)
+        fledge::rollout::plan::plan(&objects, &Provider::Kubernetes, None)
     };
     let typo = CANARY.replace("threshold: 2", "threshold: 2, stepWieght: 10");
     let e = plan(typo).unwrap_err().to_string();
@@ -437,40 +471,33 @@ fn plan_never_promises_what_fledge_cannot_do() {
             .iter()
             .map(|y| serde_yaml::from_str(y).unwrap())
             .collect();
-        fledge::rollout::plan::plan(&objects, &Provider::Kubernetes)
+        fledge::rollout::plan::plan(&objects, &Provider::Kubernetes, None)
     };
     let template = |provider: &str| {
         format!(
-            "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: errors, namespace: default}}\nspec:\n  provider: {{type: {provider}, address: 'https://api.datadoghq.eu'}}\n  query: 'sum:errors{{*}}'\n"
+            "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {{name: errors, namespace: default}}\nspec:\n  provider: {{type: {provider}, address: 'https://api.eu0.signalfx.com'}}\n  query: 'data(\"errors\").sum().publish()'\n"
         )
     };
     let checked = CANARY.replace(
         "iterations: 4}",
         "iterations: 4, metrics: [{name: errors, templateRef: {name: errors}, thresholdRange: {max: 1}}]}",
     );
-    // A provider fledge cannot query: refused, never a clean promotion.
-    let plans = plan(checked.clone(), &template("datadog")).unwrap();
-    let problem = plans[0].problem.clone().unwrap_or_default();
-    assert!(
-        problem.contains("spec.analysis.metrics[0].templateRef: MetricTemplate default/errors uses the datadog metric provider, which this version of fledge cannot query"),
-        "{problem}"
-    );
-    assert!(plans[0].objects.is_empty());
-    assert!(
-        plan(checked.clone(), &template("prometheus")).unwrap()[0]
-            .problem
-            .is_none()
-    );
-    // A type Flagger's CRD does not have.
-    let problem = plan(checked, &template("datdog")).unwrap()[0]
-        .problem
-        .clone();
+    // Every provider type of Flagger's CRD is queried: planned as a promotion.
+    for provider in fledge::release::spec::METRIC_PROVIDERS {
+        let plans = plan(checked.clone(), &template(provider)).unwrap();
+        assert_eq!(plans[0].problem, None, "{provider}");
+        assert!(!plans[0].objects.is_empty(), "{provider}");
+    }
+    // A type Flagger's CRD does not have: refused, never a clean promotion.
+    let plans = plan(checked, &template("signalfx")).unwrap();
+    let problem = plans[0].problem.clone();
     assert!(
         problem.as_deref().unwrap_or_default().contains(
-            "templateRef: MetricTemplate default/errors: spec.provider.type: \"datdog\" is not a metric provider Flagger knows"
+            "spec.analysis.metrics[0].templateRef: MetricTemplate default/errors: spec.provider.type: \"signalfx\" is not a metric provider Flagger knows"
         ),
         "{problem:?}"
     );
+    assert!(plans[0].objects.is_empty());
     // Fields fledge reads but does not act on are warnings, named.
     let unhonoured = format!(
         "{}  revertOnDeletion: true\n",
@@ -482,8 +509,7 @@ fn plan_never_promises_what_fledge_cannot_do() {
     let warnings = plan(unhonoured, "{}").unwrap()[0].warnings.join("\n");
     for field in [
         "spec.revertOnDeletion: not honoured yet",
-        "spec.analysis.sessionAffinity: fledge pins sessions to the canary with the gatewayapi provider only; with kubernetes",
-        "spec.analysis.sessionAffinity.primaryCookieName: not honoured yet",
+        "spec.analysis.sessionAffinity: fledge pins sessions to the canary with the istio and gatewayapi providers, as Flagger does; with kubernetes",
     ] {
         assert!(warnings.contains(field), "{field}: {warnings}");
     }

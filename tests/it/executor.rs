@@ -51,6 +51,7 @@ fn target(image: &str) -> ReleaseTarget {
         configs: vec![config()],
         autoscaler: None,
         ingress: Some(ingress),
+        route: None,
         commit: Some(format!("commit-{image}").into()),
         known_good: false,
         primary_source: None,
@@ -394,6 +395,7 @@ async fn the_plan_preview_is_what_the_executor_applies() {
                 api_version: "autoscaling/v2".into(),
                 kind: "HorizontalPodAutoscaler".into(),
                 name: "web".into(),
+                namespace: None,
             });
             t.autoscaler = Some(hpa.clone());
         }
@@ -408,7 +410,7 @@ async fn the_plan_preview_is_what_the_executor_applies() {
         assert_eq!(r.state.phase, Phase::Initialized);
         assert_eq!(r.state.canary_weight, 0);
         let applied = exec.cluster.last_applied();
-        let preview = fledge::rollout::plan::preview(&t).unwrap();
+        let preview = fledge::rollout::plan::preview(&t, None).unwrap();
         assert!(!preview.is_empty());
         assert_eq!(applied, preview, "{provider}");
     }
@@ -550,4 +552,82 @@ async fn a_state_written_with_the_previous_hashing_starts_no_rollout() {
         after["metadata"]["annotations"]["fledge.dev/revision"],
         t.revision.id.0.as_str()
     );
+}
+
+/// With the Gateway API, a rollout holds while a Gateway has not accepted the HTTPRoute at its
+/// generation (the tick fails, saying which parent and why, and the weight stays), and goes on
+/// once it has, as Flagger's router waits before it shifts traffic.
+#[tokio::test]
+async fn a_gateway_api_rollout_waits_for_the_gateway_to_accept_its_route() {
+    let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+    sim.apply(&[config()]).await.unwrap();
+    let gateway_target = |image: &str| {
+        let mut t = target(image);
+        t.spec.provider = Provider::GatewayApi("v1".into());
+        t.spec.service.raw["gatewayRefs"] = json!([{"name": "gw", "namespace": "gateways"}]);
+        t.ingress = None;
+        t.spec.ingress = None;
+        t
+    };
+    let exec = executor(sim.clone(), 100.0);
+    let mut clock = 0;
+    let first = gateway_target("web:1");
+    let init = tick_until(&sim, &exec, &first, &mut clock, 20, |s| {
+        s.phase == Phase::Initialized
+    })
+    .await;
+    assert!(init.is_some(), "not initialized");
+    let key = ObjectKey {
+        group: "gateway.networking.k8s.io".into(),
+        kind: "HTTPRoute".into(),
+        namespace: "prod".into(),
+        name: "web".into(),
+    };
+    let route = sim
+        .get(&ObjectRef::new(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            "prod",
+            "web",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let generation = route["metadata"]["generation"].as_i64().unwrap_or(1);
+    let status = |accepted: &str| {
+        json!({"parents": [{"parentRef": route["spec"]["parentRefs"][0], "controllerName": "example.com/gateway",
+            "conditions": [{"type": "Accepted", "status": accepted, "reason": "NotAllowedByListeners",
+                            "message": "no listener allows routes from prod",
+                            "observedGeneration": generation, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]})
+    };
+    sim.sim
+        .lock()
+        .unwrap()
+        .write_status(&key, status("False"))
+        .unwrap();
+    let second = gateway_target("web:2");
+    for _ in 0..5 {
+        advance(&sim, &mut clock);
+        let e = exec.tick(&second, clock).await.unwrap_err();
+        assert_eq!(e.reason(), "Waiting");
+        assert!(
+            e.to_string().contains("parent gw has not accepted it")
+                && e.to_string()
+                    .contains("no listener allows routes from prod"),
+            "{e}"
+        );
+    }
+    let held = exec.load(&second, clock).await.unwrap().state;
+    assert_eq!(held.canary_weight, 0, "{held:?}");
+    assert_ne!(held.phase, Phase::Progressing, "{held:?}");
+    sim.sim
+        .lock()
+        .unwrap()
+        .write_status(&key, status("True"))
+        .unwrap();
+    let moved = tick_until(&sim, &exec, &second, &mut clock, 10, |s| {
+        s.canary_weight > 0
+    })
+    .await;
+    assert!(moved.is_some(), "the weight never moved once accepted");
 }

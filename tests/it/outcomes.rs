@@ -51,6 +51,7 @@ fn writer(
     let ctx = Context {
         path: String::new(),
         provider: Provider::Istio,
+        ingress_class: None,
         key: HashKey::offline(),
         env: fledge::rollout::targets::BuildEnv::default(),
         further: Arc::new(fledge::daemon::repositories::Further::new(

@@ -18,7 +18,7 @@ use fledge::source::webhook::{self, Refusal};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// Flagger's providers: fledge routes the first eight; the plan names the others' problem.
+/// Flagger's providers, which fledge routes.
 const PROVIDERS: &[&str] = &[
     "kubernetes",
     "istio",
@@ -30,8 +30,10 @@ const PROVIDERS: &[&str] = &[
     "osm",
     "contour",
     "gloo",
+    "appmesh",
 ];
-const UNROUTED: &[&str] = &["gloo"];
+/// Those fledge has no router for: the plan names its problem.
+const UNROUTED: &[&str] = &[];
 
 fn duration() -> impl Strategy<Value = String> {
     // Flagger's CRD takes seconds and minutes.
@@ -145,6 +147,9 @@ fn canary() -> impl Strategy<Value = Value> {
                 if provider.starts_with("gatewayapi") {
                     spec["service"]["gatewayRefs"] = json!([{"name": "gw", "namespace": "ingress"}]);
                 }
+                if provider == "appmesh" {
+                    spec["service"]["meshName"] = json!("global");
+                }
                 if provider == "nginx" || provider == "contour" {
                     spec["ingressRef"] =
                         json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "web"});
@@ -245,7 +250,7 @@ proptest! {
             config_map("cfg", &BTreeMap::new()),
             ingress,
         ];
-        let plans = plan::plan(&objects, &default)
+        let plans = plan::plan(&objects, &default, None)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(plans.len(), 1);
         let p = &plans[0];
@@ -280,7 +285,7 @@ proptest! {
         c["spec"]["analysis"] = analysis;
         if parse_canary(&c, &default).is_ok() {
             let objects = vec![c, deployment("web:1", "cfg"), config_map("cfg", &BTreeMap::new())];
-            prop_assert!(plan::plan(&objects, &default).is_ok());
+            prop_assert!(plan::plan(&objects, &default, None).is_ok());
         }
     }
 

@@ -21,6 +21,18 @@ use super::repo_dir;
 use super::support::{Calls, Fixed, Recording, ok, tick_until};
 
 pub(crate) fn repo(provider: &str, image: &str) -> Vec<Value> {
+    // Only the Gloo router reads an upstreamRef (others warn that it does nothing).
+    let upstream_ref = if provider == "gloo" {
+        "  upstreamRef: {apiVersion: gloo.solo.io/v1, kind: Upstream, name: web-config}\n"
+    } else {
+        ""
+    };
+    // App Mesh's v1beta1 objects name their mesh.
+    let mesh = if provider == "appmesh" {
+        ", meshName: global"
+    } else {
+        ""
+    };
     let text = format!(
         r"
 apiVersion: apps/v1
@@ -62,10 +74,25 @@ kind: Ingress
 metadata: {{name: web, namespace: shop}}
 spec: {{rules: [{{http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]}}
 ---
+apiVersion: apisix.apache.org/v2
+kind: ApisixRoute
+metadata: {{name: web, namespace: shop}}
+spec: {{http: [{{name: main, match: {{paths: [/*]}}, backends: [{{serviceName: web, servicePort: 80}}]}}]}}
+---
+apiVersion: gloo.solo.io/v1
+kind: Upstream
+metadata: {{name: web-config, namespace: shop}}
+spec: {{kube: {{serviceName: web, servicePort: 80}}, useHttp2: true}}
+---
 apiVersion: flagger.app/v1beta1
 kind: MetricTemplate
 metadata: {{name: errors, namespace: shop}}
 spec: {{provider: {{type: prometheus, address: http://prom, secretRef: {{name: prom-auth}}}}, query: 'sum(x)'}}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {{name: jobs, namespace: shop}}
+spec: {{provider: {{type: externalmetrics}}, query: 'shop/jobs_failed?labelSelector=app%3D{{{{ target }}}}'}}
 ---
 apiVersion: flagger.app/v1beta1
 kind: Canary
@@ -75,7 +102,8 @@ spec:
   targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
   autoscalerRef: {{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: web}}
   ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: web}}
-  service: {{port: 80, gatewayRefs: [{{name: gw}}]}}
+  routeRef: {{apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: web}}
+{upstream_ref}  service: {{port: 80, gatewayRefs: [{{name: gw}}]{mesh}}}
   analysis:
     interval: 10s
     threshold: 2
@@ -83,6 +111,7 @@ spec:
     metrics:
       - {{name: request-success-rate, thresholdRange: {{min: 99}}}}
       - {{name: errors, templateRef: {{name: errors}}, thresholdRange: {{min: 1}}}}
+      - {{name: jobs, templateRef: {{name: jobs}}, thresholdRange: {{max: 1}}}}
 "
     );
     serde_yaml::Deserializer::from_str(&text)
@@ -90,10 +119,30 @@ spec:
         .collect()
 }
 
-/// Every call of a full rollout on each supported provider, and of sync's inventory.
+/// [`repo`] with its target a DaemonSet (without replicas, and without the HPA, which cannot
+/// scale one).
+fn daemonset_repo(provider: &str, image: &str) -> Vec<Value> {
+    repo(provider, image)
+        .into_iter()
+        .filter(|o| o["kind"] != "HorizontalPodAutoscaler")
+        .map(|mut o| {
+            if o["kind"] == "Deployment" {
+                o["kind"] = "DaemonSet".into();
+                o["spec"].as_object_mut().unwrap().remove("replicas");
+            } else if o["kind"] == "Canary" {
+                o["spec"]["targetRef"]["kind"] = "DaemonSet".into();
+                o["spec"].as_object_mut().unwrap().remove("autoscalerRef");
+            }
+            o
+        })
+        .collect()
+}
+
+/// Every call of a full rollout on each supported provider (and of a DaemonSet's, on the
+/// kubernetes provider), and of sync's inventory.
 async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
     let calls: Calls = Arc::default();
-    for provider in [
+    let deployments = [
         "kubernetes",
         "nginx",
         "istio",
@@ -102,8 +151,29 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
         "osm",
         "smi:v1alpha3",
         "traefik",
-    ] {
+        "skipper",
+        "contour",
+        "kuma",
+        "gloo",
+        "apisix",
+        "appmesh:v1beta2",
+        "appmesh",
+    ]
+    .map(|p| (p, repo as fn(&str, &str) -> Vec<Value>));
+    for (provider, repo) in deployments
+        .into_iter()
+        .chain([("kubernetes", daemonset_repo as fn(&str, &str) -> Vec<Value>)])
+    {
         let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
+        // The external metric the `jobs` template reads, as an adapter serves it.
+        sim.sim.lock().unwrap().set_external_metric(
+            "shop",
+            "jobs_failed",
+            vec![(
+                [("app".to_owned(), "web".to_owned())].into(),
+                "0".to_owned(),
+            )],
+        );
         let cluster = Recording::sharing(sim.clone(), calls.clone());
         // Sync of no user objects: only the inventory's own calls.
         fledge::cluster::inventory::sync(
@@ -146,7 +216,21 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
             assert!(reached.is_some(), "{provider}: no {want:?}");
         }
     }
-    let mut all = calls.lock().unwrap().clone();
+    // An external metric's resource is its name, which a ClusterRole cannot know in advance:
+    // the role grants them all.
+    let mut all: BTreeSet<_> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(v, g, r)| {
+            let r = if g == "external.metrics.k8s.io" {
+                "*"
+            } else {
+                r
+            };
+            (v.clone(), g.clone(), r.to_owned())
+        })
+        .collect();
     // The revision key Secret (KubeCluster::revision_key, request shape in kube_api.rs): read,
     // and created on first start by server-side apply.
     for v in ["get", "create", "patch"] {

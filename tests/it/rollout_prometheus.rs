@@ -47,6 +47,7 @@ fn target(ns: &str, image: &str, error_rate: &str) -> ReleaseTarget {
         configs: Vec::new(),
         autoscaler: None,
         ingress: Some(ingress),
+        route: None,
         commit: None,
         known_good: false,
         primary_source: None,

@@ -321,18 +321,19 @@ async fn a_canary_fledge_cannot_analyse_is_held_and_ignored_fields_are_said() {
             .any(|n| n.starts_with("Canary shop/web: spec.revertOnDeletion: not honoured yet")),
         "{notices:?}"
     );
-    // A bump whose check moves to a Datadog MetricTemplate: every check would fail.
-    let datadog = app("web:2", "web").replace(
+    // A bump whose check moves to a MetricTemplate of a provider type Flagger does not have:
+    // every check would fail.
+    let unknown = app("web:2", "web").replace(
         "metrics: [{name: request-success-rate, thresholdRange: {min: 99}}]",
         "metrics: [{name: errors, templateRef: {name: errors}, thresholdRange: {max: 1}}]",
-    ) + "---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: shop}\nspec:\n  provider: {type: datadog}\n  query: 'sum:errors{*}'\n";
+    ) + "---\napiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: errors, namespace: shop}\nspec:\n  provider: {type: signalfx, address: 'https://api.eu0.signalfx.com'}\n  query: 'data(\"errors\").sum().publish()'\n";
     remote.commit(
-        &[("apps/web.yaml", &datadog)],
-        "Bump web, checked by Datadog",
+        &[("apps/web.yaml", &unknown)],
+        "Bump web, checked by an unknown provider",
     );
     d.until("held, and said so", |d| {
         message(d).is_some_and(|(_, m)| {
-            m.contains("held") && m.contains("uses the datadog metric provider")
+            m.contains("held") && m.contains("\"signalfx\" is not a metric provider Flagger knows")
         })
     })
     .await;

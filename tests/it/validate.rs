@@ -73,7 +73,7 @@ fn generated_primary_objects_pass_strict_schema_validation() {
     use fledge::render::{self, DiskFiles, yaml};
     use fledge::revision::{HashKey, revision};
     use fledge::rollout::primary::primary_configs;
-    use fledge::rollout::primary::primary_deployment;
+    use fledge::rollout::primary::primary_workload;
 
     let mut generated = Vec::new();
     for env in ["staging", "production"] {
@@ -82,7 +82,7 @@ fn generated_primary_objects_pass_strict_schema_validation() {
         for d in objects.iter().filter(|o| o["kind"] == "Deployment") {
             let r = revision(d, &objects, None, &HashKey::new("test")).unwrap();
             generated
-                .push(primary_deployment(d, &r, "2f1c9a4e-0000-4000-8000-000000000000").unwrap());
+                .push(primary_workload(d, &r, "2f1c9a4e-0000-4000-8000-000000000000").unwrap());
             let ns = d["metadata"]["namespace"].as_str().unwrap_or("");
             generated.extend(primary_configs(&r, &objects, ns));
         }

@@ -1,7 +1,7 @@
 // Command testcluster starts a real Kubernetes control plane on loopback for fledge's tests:
 // etcd (embedded), kube-apiserver (RBAC, token authentication) and kube-controller-manager,
-// each the unmodified upstream command run by re-executing this binary, and a loop standing in
-// for the kubelet that marks every pod Running and Ready.
+// each the unmodified upstream command run by re-executing this binary, one Node, and a loop
+// standing in for the kubelet that marks every pod Running and Ready.
 //
 //	testcluster DIR
 //
@@ -52,10 +52,12 @@ const adminToken = "fledge-testcluster-admin"
 // The pod annotation that keeps a pod unready (fledge's simulated cluster reads the same).
 const unready = "sim.fledge.dev/ready"
 
-// Controllers the tests need: Deployments roll out, garbage is collected, Namespaces are
-// deleted, every Namespace gets its default ServiceAccount, HPAs keep replicas in bounds.
+// Controllers the tests need: Deployments and DaemonSets roll out, garbage is collected,
+// Namespaces are deleted, every Namespace gets its default ServiceAccount, HPAs keep replicas
+// in bounds.
 var controllers = []string{
 	"deployment-controller",
+	"daemonset-controller",
 	"replicaset-controller",
 	"garbage-collector-controller",
 	"namespace-controller",
@@ -166,6 +168,10 @@ func run(dir string) error {
 		return fmt.Errorf("kube-controller-manager: %w (see %s)", err, p("kube-controller-manager.log"))
 	}
 
+	if err := addNode(ctx, cs); err != nil {
+		return fmt.Errorf("node %s: %w", nodeName, err)
+	}
+
 	// The kubeconfig appears whole, and only once everything is ready.
 	if err := os.Link(p("admin.kubeconfig"), p("kubeconfig.tmp")); err != nil {
 		return err
@@ -264,6 +270,30 @@ func caOf(bundle []byte) []byte {
 		return bundle
 	}
 	return blocks[len(blocks)-1]
+}
+
+// The one node, which DaemonSets run a daemon on (no scheduler runs: the kubelet loop below
+// marks pods running wherever they are).
+const nodeName = "testcluster-node"
+
+// addNode registers the node, Ready, with the labels a kubelet gives its node.
+func addNode(ctx context.Context, cs *kubernetes.Clientset) error {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{
+		"kubernetes.io/hostname": nodeName,
+		"kubernetes.io/os":       "linux",
+		"kubernetes.io/arch":     "amd64",
+	}}}
+	created, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	now := metav1.Now()
+	created.Status.Conditions = []corev1.NodeCondition{{
+		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		LastHeartbeatTime: now, LastTransitionTime: now,
+	}}
+	_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+	return err
 }
 
 // kubelet stands in for the kubelet until ctx ends: every pod becomes Running and Ready, but

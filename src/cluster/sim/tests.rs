@@ -75,27 +75,27 @@ fn deployments_become_ready_after_the_delay() {
     sim.apply(deployment("web:1"), secs(0)).unwrap();
     sim.tick(secs(4)).unwrap();
     assert!(matches!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(5)).unwrap();
     assert_eq!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Ready
     );
     sim.apply(deployment("web:2"), secs(10)).unwrap();
     assert!(matches!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(14)).unwrap();
     assert!(matches!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(15)).unwrap();
     assert_eq!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Ready
     );
 }
@@ -138,12 +138,12 @@ fn annotated_pods_never_become_ready_and_miss_the_deadline() {
     sim.apply(d, secs(0)).unwrap();
     sim.tick(secs(10)).unwrap();
     assert!(matches!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Progressing(_)
     ));
     sim.tick(secs(30)).unwrap();
     assert!(matches!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Failed(_)
     ));
 }
@@ -166,7 +166,7 @@ fn hpas_keep_replicas_within_bounds() {
     assert_eq!(sim.get(&key()).unwrap()["spec"]["replicas"], 4);
     sim.tick(secs(2)).unwrap();
     assert_eq!(
-        deployment_readiness(&sim.get(&key()).unwrap()),
+        deployment_readiness(&sim.get(&key()).unwrap(), 100),
         Readiness::Ready
     );
 }
@@ -451,4 +451,144 @@ fn persisted_objects_are_readable_by_their_owner_only() {
         let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", f.display());
     }
+}
+
+/// A DaemonSet runs a daemon on each node its node selector picks (none with Flagger's
+/// scale-to-zero selector), available once the ready delay has passed, never when annotated.
+#[test]
+fn daemonsets_run_on_the_nodes_their_selector_picks() {
+    let mut sim = SimCluster::new(secs(5));
+    let ds = |selector: Value, ready: bool| {
+        let annotations = if ready {
+            json!({})
+        } else {
+            json!({keys::SIM_READY: "false"})
+        };
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+               "metadata": {"name": "agent", "namespace": "prod"},
+               "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                        "template": {"metadata": {"labels": {"app": "agent"}, "annotations": annotations},
+                                     "spec": {"nodeSelector": selector,
+                                              "containers": [{"name": "a", "image": "a:1"}]}}}})
+    };
+    let key = ObjectKey::of(&ds(json!({}), true)).unwrap();
+    let status = |sim: &SimCluster| {
+        let s = &sim.get(&key).unwrap()["status"];
+        (
+            s["desiredNumberScheduled"].as_i64(),
+            s["numberAvailable"].as_i64(),
+        )
+    };
+    sim.apply(ds(json!({"kubernetes.io/os": "linux"}), true), secs(0))
+        .unwrap();
+    sim.tick(secs(1)).unwrap();
+    assert_eq!(status(&sim), (Some(2), Some(0)), "not ready yet");
+    sim.tick(secs(6)).unwrap();
+    assert_eq!(status(&sim), (Some(2), Some(2)));
+    sim.apply(ds(json!({keys::SCALE_TO_ZERO: "true"}), true), secs(7))
+        .unwrap();
+    sim.tick(secs(20)).unwrap();
+    assert_eq!(status(&sim), (Some(0), Some(0)), "scaled to zero");
+    sim.apply(ds(json!({}), false), secs(21)).unwrap();
+    sim.tick(secs(100)).unwrap();
+    assert_eq!(status(&sim), (Some(2), Some(0)), "never ready");
+}
+
+/// Knative Serving: each new template stamps out a Revision named by its generation, ready
+/// after the ready delay (never when annotated); the Service's status names the latest created
+/// and ready revisions and routes `spec.traffic` to ready revisions only; the traffic is
+/// metered per revision as Knative's Envoy ingress counts it.
+#[test]
+fn knative_services_stamp_out_revisions_and_route_by_spec_traffic() {
+    let mut sim = SimCluster::new(secs(5));
+    let ksvc = |image: &str, ready: bool, traffic: Value| {
+        let annotations = if ready {
+            json!({keys::SIM_ERROR_RATE: "0.25"})
+        } else {
+            json!({keys::SIM_READY: "false"})
+        };
+        let mut s = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+               "metadata": {"name": "web", "namespace": "prod"},
+               "spec": {"template": {"metadata": {"annotations": annotations},
+                                     "spec": {"containers": [{"image": image}]}}}});
+        if !traffic.is_null() {
+            s["spec"]["traffic"] = traffic;
+        }
+        s
+    };
+    let key = ObjectKey::of(&ksvc("web:1", true, Value::Null)).unwrap();
+    let status = |sim: &SimCluster| sim.get(&key).unwrap()["status"].clone();
+    sim.apply(ksvc("web:1", true, Value::Null), secs(0))
+        .unwrap();
+    sim.tick(secs(1)).unwrap();
+    let s = status(&sim);
+    assert_eq!(s["latestCreatedRevisionName"], "web-00001");
+    assert!(s["latestReadyRevisionName"].is_null(), "not ready yet: {s}");
+    sim.tick(secs(6)).unwrap();
+    let s = status(&sim);
+    assert_eq!(s["latestReadyRevisionName"], "web-00001");
+    assert_eq!(
+        s["traffic"],
+        json!([{"revisionName": "web-00001", "latestRevision": true, "percent": 100}])
+    );
+    // A split applied with a new template: the new revision gets its share once ready.
+    let split = json!([{"latestRevision": true, "percent": 20},
+                       {"revisionName": "web-00001", "percent": 80}]);
+    sim.apply(ksvc("web:2", true, split.clone()), secs(7))
+        .unwrap();
+    sim.tick(secs(8)).unwrap();
+    let s = status(&sim);
+    assert_eq!(s["latestCreatedRevisionName"], "web-00002");
+    assert_eq!(s["observedGeneration"], 2);
+    assert_eq!(s["traffic"][0]["revisionName"], "web-00001", "{s}");
+    sim.tick(secs(13)).unwrap();
+    let s = status(&sim);
+    assert_eq!(
+        s["traffic"],
+        json!([{"revisionName": "web-00002", "latestRevision": true, "percent": 20},
+               {"revisionName": "web-00001", "latestRevision": false, "percent": 80}])
+    );
+    // The same template makes no new revision; 10 rps for 10 s split 20/80, a quarter failing.
+    sim.apply(ksvc("web:2", true, split.clone()), secs(14))
+        .unwrap();
+    let rq = |sim: &SimCluster, rev: &str, code: &str| {
+        sim.traffic().total(
+            "envoy_cluster_upstream_rq",
+            &[("envoy_cluster_name", rev), ("envoy_response_code", code)],
+        )
+    };
+    let counts = |sim: &SimCluster| {
+        [
+            rq(sim, "prod/web-00002", "200"),
+            rq(sim, "prod/web-00002", "500"),
+            rq(sim, "prod/web-00001", "200"),
+        ]
+    };
+    let before = counts(&sim);
+    sim.tick(secs(23)).unwrap();
+    let after = counts(&sim);
+    for (i, want) in [15.0, 5.0, 60.0].into_iter().enumerate() {
+        assert!(
+            (after[i] - before[i] - want).abs() < 1e-6,
+            "{before:?} {after:?}"
+        );
+    }
+    assert_eq!(
+        sim.list("serving.knative.dev", "Revision", Some("prod"))
+            .len(),
+        2
+    );
+    // A revision that never becomes ready keeps the route where it was.
+    sim.apply(ksvc("web:3", false, split), secs(24)).unwrap();
+    sim.tick(secs(100)).unwrap();
+    let s = status(&sim);
+    assert_eq!(s["latestCreatedRevisionName"], "web-00003");
+    assert_eq!(s["latestReadyRevisionName"], "web-00002");
+    assert_eq!(s["traffic"][0]["revisionName"], "web-00002");
+    let rev3 = sim
+        .list("serving.knative.dev", "Revision", Some("prod"))
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "web-00003")
+        .unwrap();
+    assert_eq!(rev3["status"]["conditions"][0]["status"], "Unknown");
 }

@@ -1,11 +1,16 @@
 //! Simulated traffic: every Service that receives traffic gets a steady request rate, split
-//! between its primary and canary Deployments by the routing objects that exist — NGINX canary
-//! Ingress annotations, Istio VirtualService weights, Gateway API HTTPRoute backendRef weights,
-//! SMI TrafficSplit backends, or (blue/green) the Service's own selector. Each version's error
-//! ratio and latency come from its pod template annotations `sim.fledge.dev/error-rate` (0–1) and
-//! `sim.fledge.dev/latency-ms`. The counters are served as Prometheus text in the shapes the real
-//! data planes use (ingress-nginx, Istio, Linkerd, and app-level `http_request_duration_seconds`
-//! for the kubernetes and Gateway API providers), so Flagger's built-in queries run unchanged.
+//! between its primary and canary Deployments by the routing objects that exist — NGINX and
+//! Skipper canary Ingress annotations, Istio VirtualService weights, Gateway API HTTPRoute
+//! backendRef weights, SMI TrafficSplit backends, TraefikService, Contour HTTPProxy, Kuma
+//! TrafficRoute, Gloo RouteTable, APISIX route and App Mesh VirtualRouter (v1beta2) or
+//! VirtualService (v1beta1) weights, or
+//! (blue/green) the Service's own selector. Each version's error ratio and latency come from its pod template annotations
+//! `sim.fledge.dev/error-rate` (0–1) and `sim.fledge.dev/latency-ms`. The counters are served
+//! as Prometheus text in the shapes the real data planes use (ingress-nginx, Istio, Linkerd,
+//! OSM, Traefik, Skipper, Envoy as Contour, Kuma and Gloo name its clusters, App Mesh's Envoy
+//! sidecars per pod, APISIX's per-route metrics, Knative's Envoy ingress per revision (split by
+//! the Knative Service's `status.traffic`), and app-level `http_request_duration_seconds` for the kubernetes and Gateway API
+//! providers), so Flagger's built-in queries run unchanged.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,6 +30,16 @@ pub const KINDS: &[(&str, &str)] = &[
     ("gateway.networking.k8s.io", "HTTPRoute"),
     ("split.smi-spec.io", "TrafficSplit"),
     ("traefik.io", "TraefikService"),
+    ("projectcontour.io", "HTTPProxy"),
+    ("kuma.io", "TrafficRoute"),
+    ("gateway.solo.io", "RouteTable"),
+    ("gloo.solo.io", "Upstream"),
+    ("apisix.apache.org", "ApisixRoute"),
+    ("appmesh.k8s.aws", "VirtualRouter"),
+    ("appmesh.k8s.aws", "VirtualNode"),
+    ("serving.knative.dev", "Service"),
+    ("serving.knative.dev", "Revision"),
+    ("appmesh.k8s.aws", "VirtualService"),
 ];
 
 const SECONDS_BUCKETS: &[f64] = &[
@@ -66,8 +81,24 @@ enum Entry {
     },
     Istio,
     Linkerd,
-    /// A Gateway API HTTPRoute, served by an Envoy-based gateway.
+    /// A Gateway API HTTPRoute or a Contour HTTPProxy, served by an Envoy-based gateway.
     Envoy,
+    /// A Kuma TrafficRoute: Envoy sidecars naming clusters by Kuma's service tags.
+    Kuma,
+    /// A Gloo RouteTable: Gloo's Envoy naming clusters after upstreams.
+    Gloo,
+    /// An APISIX canary route, metered per route (`<ns>_<ApisixRoute>_<http route>`).
+    Apisix {
+        route: String,
+    },
+    /// An App Mesh VirtualRouter: each pod's Envoy sidecar counts the requests it serves.
+    AppMesh,
+    /// A Skipper canary Ingress: routes named after the Ingress, host, path and backend.
+    Skipper {
+        ingress: String,
+        host: String,
+        path: String,
+    },
     /// An SMI `v1alpha2` TrafficSplit, served by Open Service Mesh.
     Osm,
     /// A weighted TraefikService.
@@ -133,11 +164,17 @@ fn routes<'a>(
         canary: keys::canary(svc),
     };
     let (entry, weights) = r
-        .nginx()
+        .skipper()
+        .or_else(|| r.apisix())
+        .or_else(|| r.appmesh())
+        .or_else(|| r.nginx())
         .or_else(|| r.istio())
         .or_else(|| r.gateway_api())
         .or_else(|| r.smi())
         .or_else(|| r.traefik())
+        .or_else(|| r.contour())
+        .or_else(|| r.kuma())
+        .or_else(|| r.gloo())
         .unwrap_or_else(|| (Entry::Direct, vec![(svc.to_owned(), 100.0)]));
     let backends = weights
         .into_iter()
@@ -297,6 +334,170 @@ impl<'a> Routing<'a> {
         Some((entry, scaled(b)))
     }
 
+    /// Skipper: a canary Ingress whose `zalando.org/backend-weights` name the primary and the
+    /// canary, on while its predicate says `Weight(100)` (`False()` turns it off).
+    fn skipper(&self) -> Split {
+        self.in_ns("networking.k8s.io", "Ingress").find_map(|i| {
+            let annotations = &i["metadata"]["annotations"];
+            let weights: BTreeMap<String, f64> =
+                serde_json::from_str(annotations["zalando.org/backend-weights"].as_str()?).ok()?;
+            weights.get(&self.canary)?;
+            let on = !annotations["zalando.org/skipper-predicate"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("False()");
+            let rule = &i["spec"]["rules"][0];
+            let entry = Entry::Skipper {
+                ingress: i["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                host: rule["host"].as_str().unwrap_or_default().to_owned(),
+                path: rule["http"]["paths"][0]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+            let split = if on {
+                weights.into_iter().collect()
+            } else {
+                vec![(self.primary.clone(), 100.0)]
+            };
+            Some((entry, scaled(split)))
+        })
+    }
+
+    /// Contour: the HTTPProxy named after the apex Service, its first route.
+    fn contour(&self) -> Split {
+        let proxy = self
+            .in_ns("projectcontour.io", "HTTPProxy")
+            .find(|p| p["metadata"]["name"] == self.svc)?;
+        let b = proxy["spec"]["routes"][0]["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s["name"].as_str()?.to_owned(), weight(&s["weight"]))))
+            .collect();
+        Some((Entry::Envoy, scaled(b)))
+    }
+
+    /// Kuma: the (cluster-scoped) TrafficRoute whose destination is the apex Service's tag
+    /// `<svc>_<namespace>_svc_<port>`.
+    fn kuma(&self) -> Split {
+        let tag = |v: &Value| -> Option<(String, String)> {
+            let mut parts = v["kuma.io/service"].as_str()?.split('_');
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        };
+        let here = (self.svc.to_owned(), self.ns.to_owned());
+        let route = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.group == "kuma.io" && k.kind == "TrafficRoute")
+            .map(|(_, v)| v)
+            .find(|t| tag(&t["spec"]["destinations"][0]["match"]).as_ref() == Some(&here))?;
+        let b = route["spec"]["conf"]["split"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((tag(&s["destination"])?.0, weight(&s["weight"]))))
+            .collect();
+        Some((Entry::Kuma, scaled(b)))
+    }
+
+    /// APISIX: the HTTP route of priority 10000 (Flagger's canary copy) whose backends are
+    /// the primary and the canary.
+    fn apisix(&self) -> Split {
+        self.in_ns("apisix.apache.org", "ApisixRoute")
+            .find_map(|r| {
+                let http = r["spec"]["http"].as_array()?.iter().find(|h| {
+                    h["priority"] == 10_000
+                        && h["backends"].as_array().is_some_and(|b| {
+                            b.iter().any(|b| b["serviceName"] == self.canary.as_str())
+                        })
+                })?;
+                let b = http["backends"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|b| {
+                        Some((b["serviceName"].as_str()?.to_owned(), weight(&b["weight"])))
+                    })
+                    .collect();
+                let route = format!(
+                    "{}_{}_{}",
+                    self.ns,
+                    r["metadata"]["name"].as_str()?,
+                    http["name"].as_str()?
+                );
+                Some((Entry::Apisix { route }, scaled(b)))
+            })
+    }
+
+    /// App Mesh: v1beta2's VirtualRouter named after the apex Service, else v1beta1's
+    /// VirtualService `<svc>.<ns>` (which embeds its router), its first route's weighted
+    /// targets, each a VirtualNode found at its Service's DNS name.
+    fn appmesh(&self) -> Split {
+        let v1beta2 = self
+            .in_ns("appmesh.k8s.aws", "VirtualRouter")
+            .find(|r| r["metadata"]["name"] == self.svc)
+            .map(|r| (&r["spec"]["routes"][0]["httpRoute"], "virtualNodeRef"));
+        let v1beta1 = || {
+            let name = format!("{}.{}", self.svc, self.ns);
+            self.in_ns("appmesh.k8s.aws", "VirtualService")
+                .find(|s| s["metadata"]["name"] == name.as_str() && s["spec"]["routes"].is_array())
+                .map(|s| (&s["spec"]["routes"][0]["http"], "virtualNodeName"))
+        };
+        let (route, field) = v1beta2.or_else(v1beta1)?;
+        let service_of = |node: &str| -> String {
+            self.in_ns("appmesh.k8s.aws", "VirtualNode")
+                .find(|n| n["metadata"]["name"] == node)
+                .and_then(|n| {
+                    let dns = &n["spec"]["serviceDiscovery"]["dns"];
+                    dns["hostname"]
+                        .as_str()
+                        .or_else(|| dns["hostName"].as_str())
+                })
+                .and_then(|h| h.split('.').next())
+                .unwrap_or(node)
+                .to_owned()
+        };
+        let b = route["action"]["weightedTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                let node = t[field]["name"].as_str().or_else(|| t[field].as_str())?;
+                Some((service_of(node), weight(&t["weight"])))
+            })
+            .collect();
+        Some((Entry::AppMesh, scaled(b)))
+    }
+
+    /// Gloo: the RouteTable named after the apex Service, its first route's destinations,
+    /// each an Upstream of a Kubernetes Service (a missing weight is 0).
+    fn gloo(&self) -> Split {
+        let table = self
+            .in_ns("gateway.solo.io", "RouteTable")
+            .find(|t| t["metadata"]["name"] == self.svc)?;
+        let service_of = |upstream: &Value| {
+            self.in_ns("gloo.solo.io", "Upstream")
+                .find(|u| u["metadata"]["name"] == upstream["name"])
+                .and_then(|u| u["spec"]["kube"]["serviceName"].as_str())
+                .map(str::to_owned)
+        };
+        let b = table["spec"]["routes"][0]["routeAction"]["multi"]["destinations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                Some((
+                    service_of(&d["destination"]["upstream"])?,
+                    weight(&d["weight"]),
+                ))
+            })
+            .collect();
+        Some((Entry::Gloo, scaled(b)))
+    }
+
     /// Traefik: the weighted TraefikService named after the apex Service.
     fn traefik(&self) -> Split {
         let ts = self
@@ -326,8 +527,13 @@ fn service_port(objects: &BTreeMap<ObjectKey, Value>, ns: &str, service: &str) -
 }
 
 fn annotation(d: Option<&Value>, key: &str, default: f64) -> f64 {
-    d.and_then(|d| {
-        let v = &d["spec"]["template"]["metadata"]["annotations"][key];
+    annotated(d.map(|d| &d["spec"]["template"]["metadata"]), key, default)
+}
+
+/// A number in the annotations of `meta` (a pod template's or a Knative Revision's metadata).
+fn annotated(meta: Option<&Value>, key: &str, default: f64) -> f64 {
+    meta.and_then(|m| {
+        let v = &m["annotations"][key];
         v.as_str()
             .and_then(|s| s.parse().ok())
             .or_else(|| v.as_f64())
@@ -394,6 +600,7 @@ impl Traffic {
     /// Advances the traffic by `dt` at `rate` requests per second per Service, for the Services
     /// among `objects` (which holds, per namespace or for all, at least the [`KINDS`]).
     pub fn step(&mut self, objects: &BTreeMap<ObjectKey, Value>, rate: f64, dt: Duration) {
+        self.step_knative(objects, rate, dt);
         let services: Vec<(&ObjectKey, &Value)> = objects
             .iter()
             .filter(|(k, _)| k.group.is_empty() && k.kind == "Service")
@@ -423,6 +630,52 @@ impl Traffic {
                         n,
                         latency_ms: annotation(Some(d), keys::SIM_LATENCY_MS, 50.0).max(0.0),
                     });
+                }
+            }
+        }
+    }
+
+    /// Knative Services: each revision's share of `status.traffic` (what Knative's route
+    /// serves), counted by Knative's Envoy ingress in the cluster `<namespace>/<revision>`, with
+    /// the error ratio and latency of the Revision's annotations.
+    fn step_knative(&mut self, objects: &BTreeMap<ObjectKey, Value>, rate: f64, dt: Duration) {
+        let knative = |kind: &'static str| {
+            objects
+                .iter()
+                .filter(move |(k, _)| k.group == "serving.knative.dev" && k.kind == kind)
+        };
+        for (key, svc) in knative("Service") {
+            for t in svc["status"]["traffic"].as_array().into_iter().flatten() {
+                let Some(name) = t["revisionName"].as_str() else {
+                    continue;
+                };
+                let requests =
+                    rate * dt.as_secs_f64() * weight(&t["percent"]).clamp(0.0, 100.0) / 100.0;
+                let revision = knative("Revision")
+                    .find(|(k, _)| k.namespace == key.namespace && k.name == name)
+                    .map(|(_, r)| r);
+                if requests <= 0.0 || revision.is_none() {
+                    continue;
+                }
+                let meta = revision.map(|r| &r["metadata"]);
+                let error_rate = annotated(meta, keys::SIM_ERROR_RATE, 0.0).clamp(0.0, 1.0);
+                let latency_ms = annotated(meta, keys::SIM_LATENCY_MS, 50.0).max(0.0);
+                for (status, n) in [
+                    ("200", requests * (1.0 - error_rate)),
+                    ("500", requests * error_rate),
+                ] {
+                    let labels = vec![
+                        ("envoy_cluster_name", format!("{}/{name}", key.namespace)),
+                        ("envoy_response_code", status.to_owned()),
+                    ];
+                    self.add("envoy_cluster_upstream_rq", labels.clone(), n);
+                    self.observe(
+                        "envoy_cluster_upstream_rq_time",
+                        MS_BUCKETS,
+                        labels,
+                        latency_ms,
+                        n,
+                    );
                 }
             }
         }
@@ -478,7 +731,36 @@ impl Traffic {
                 r.n,
             ),
             Entry::Traefik => self.meter_traefik(r),
-            Entry::Envoy => self.meter_envoy(r),
+            Entry::Envoy => {
+                let port = service_port(r.objects, r.ns, r.service);
+                self.meter_envoy(r, format!("{}_{}_{port}", r.ns, r.service));
+            }
+            Entry::Kuma => {
+                let port = service_port(r.objects, r.ns, r.service);
+                self.meter_envoy(r, format!("{}_{}_svc_{port}", r.service, r.ns));
+            }
+            Entry::Apisix { route } => {
+                let labels = vec![("code", r.status.to_owned()), ("route", route.clone())];
+                self.add("apisix_http_status", labels, r.n);
+                self.observe(
+                    "apisix_http_latency",
+                    MS_BUCKETS,
+                    vec![("route", route.clone()), ("type", "request".to_owned())],
+                    r.latency_ms,
+                    r.n,
+                );
+            }
+            Entry::AppMesh => self.meter_appmesh(r),
+            Entry::Gloo => {
+                let port = service_port(r.objects, r.ns, r.service);
+                let cluster = format!("{}-{}upstream-{port}_gloo-system", r.ns, r.service);
+                self.meter_envoy(r, cluster);
+            }
+            Entry::Skipper {
+                ingress,
+                host,
+                path,
+            } => self.meter_skipper(r, &[ingress, host, path]),
             Entry::Direct => {}
         }
         // Every app exposes its own request metrics (the kubernetes and Gateway API providers'
@@ -526,6 +808,24 @@ impl Traffic {
         }
     }
 
+    /// App Mesh: the Envoy sidecar of the pod serving the requests counts them, labelled with
+    /// the pod as Prometheus's Kubernetes discovery labels it.
+    fn meter_appmesh(&mut self, r: &Requests<'_>) {
+        let labels = vec![
+            ("envoy_response_code", r.status.to_owned()),
+            ("kubernetes_namespace", r.ns.to_owned()),
+            ("kubernetes_pod_name", pod_name(r.deployment)),
+        ];
+        self.add("envoy_cluster_upstream_rq", labels.clone(), r.n);
+        self.observe(
+            "envoy_cluster_upstream_rq_time",
+            MS_BUCKETS,
+            labels,
+            r.latency_ms,
+            r.n,
+        );
+    }
+
     /// Traefik names services `<namespace>-<service>-<port>@kubernetescrd`.
     fn meter_traefik(&mut self, r: &Requests<'_>) {
         let port = service_port(r.objects, r.ns, r.service);
@@ -547,15 +847,43 @@ impl Traffic {
         );
     }
 
-    /// Envoy names clusters `<namespace>_<service>_<port>` (Contour's scheme, which Flagger's
-    /// envoy-based queries match).
-    fn meter_envoy(&mut self, r: &Requests<'_>) {
-        let port = service_port(r.objects, r.ns, r.service);
+    /// Skipper names a route `kube_<ns>__<ingress>__<host>__<path>__<backend>`, every
+    /// non-word character as `_`.
+    fn meter_skipper(&mut self, r: &Requests<'_>, at: &[&String; 3]) {
+        let [ingress, host, path] = at;
+        let route = format!("kube_{}__{ingress}__{host}__{path}__{}", r.ns, r.service)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>();
+        let labels = vec![("code", r.status.to_owned()), ("route", route.clone())];
+        self.observe(
+            "skipper_response_duration_seconds",
+            SECONDS_BUCKETS,
+            labels,
+            r.latency_ms / 1000.0,
+            r.n,
+        );
+        self.observe(
+            "skipper_serve_route_duration_seconds",
+            SECONDS_BUCKETS,
+            vec![("route", route)],
+            r.latency_ms / 1000.0,
+            r.n,
+        );
+    }
+
+    /// Envoy's request counter and latency histogram for a cluster: Contour names clusters
+    /// `<namespace>_<service>_<port>`, Kuma `<service>_<namespace>_svc_<port>`, Gloo after the
+    /// upstream, `<namespace>-<service>upstream-<port>_<gloo's namespace>`.
+    fn meter_envoy(&mut self, r: &Requests<'_>, cluster: String) {
         let labels = vec![
-            (
-                "envoy_cluster_name",
-                format!("{}_{}_{port}", r.ns, r.service),
-            ),
+            ("envoy_cluster_name", cluster),
             ("envoy_response_code", r.status.to_owned()),
         ];
         self.add("envoy_cluster_upstream_rq", labels.clone(), r.n);

@@ -209,15 +209,20 @@ impl Reconciler {
 
     /// A Canary the commit breaks keeps its app under the rollout, as Flagger leaves the
     /// workloads of a failed Canary alone: the app's objects (a Deployment, Service or HPA with
-    /// a live `-primary`, an Ingress with a live `-canary`) are neither applied as plain objects
+    /// a live `-primary`, an Ingress with a live `-canary`, a Knative Service with a primary
+    /// revision) are neither applied as plain objects
     /// nor pruned, and the release keeps its state without ticking. Returns the held releases.
     async fn hold_broken(&mut self, d: &mut Desired) -> BTreeMap<ReleaseKey, String> {
         let held = targets::held(d);
         let candidates = targets::ownership_evidence(d, &held);
         let mut absent = BTreeSet::new();
         for (_, evidence) in &candidates {
-            if let Ok(None) = self.exec.cluster.get(evidence).await {
-                absent.insert(evidence.clone());
+            match self.exec.cluster.get(evidence).await {
+                Ok(Some(live)) if targets::is_evidence(&live) => {}
+                Ok(_) => {
+                    absent.insert(evidence.clone());
+                }
+                Err(_) => {}
             }
         }
         for key in targets::hold(d, &candidates, &absent) {
@@ -270,7 +275,9 @@ impl Reconciler {
             .flat_map(|r| r.releases.values())
             .chain(self.entries.values().map(|e| e.target.as_ref()))
         {
-            if let Ok(objects) = crate::rollout::plan::preview(t) {
+            // The names are all this needs: an upstreamRef's settings do not change them.
+            let upstream = t.spec.upstream.as_ref().map(|_| serde_json::json!({}));
+            if let Ok(objects) = crate::rollout::plan::preview(t, upstream) {
                 releases.extend(objects.iter().filter_map(ObjectKey::of));
             }
         }

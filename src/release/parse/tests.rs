@@ -148,3 +148,57 @@ fn a_b_testing_is_refused_where_the_provider_cannot_match_requests() {
         );
     }
 }
+
+/// A Knative Service target goes with the knative provider only, and without an autoscaler
+/// (Flagger's `verifyKnativeCanary`); no `spec.service` is needed.
+#[test]
+fn knative_targets_and_the_knative_provider_go_together() {
+    let knative = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "web"});
+    let with = |provider: &str, target: Value, extra: Value| {
+        let mut c = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+            "metadata": {"name": "web", "namespace": "prod"},
+            "spec": {"provider": provider, "targetRef": target,
+                     "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}}});
+        for (k, v) in extra.as_object().unwrap() {
+            c["spec"][k] = v.clone();
+        }
+        parse_canary(&c, &Provider::Istio)
+    };
+    let s = with("knative", knative.clone(), json!({})).unwrap();
+    assert_eq!(s.provider, Provider::Knative);
+    assert!(s.unhonoured.is_empty(), "{:?}", s.unhonoured);
+    let mut mirrored = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"provider": "knative", "targetRef": knative.clone(),
+                 "analysis": {"interval": "1m", "threshold": 5, "iterations": 3, "mirror": true}}});
+    let m = parse_canary(&mirrored, &Provider::Istio).unwrap();
+    assert!(
+        m.unhonoured
+            .iter()
+            .any(|u| u.starts_with("spec.analysis.mirror")),
+        "{:?}",
+        m.unhonoured
+    );
+    mirrored["spec"]["analysis"]["mirror"] = json!(false);
+    assert!(
+        parse_canary(&mirrored, &Provider::Istio)
+            .unwrap()
+            .unhonoured
+            .is_empty()
+    );
+    assert!(s.target.is_knative_service());
+    assert!(!Provider::Knative.matches_requests());
+    let e = with("istio", knative.clone(), json!({})).unwrap_err();
+    assert_eq!(e.path, "spec.provider");
+    assert!(
+        e.message
+            .contains("can't use istio provider with Knative Service"),
+        "{e}"
+    );
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"});
+    let e = with("knative", deployment, json!({"service": {"port": 80}})).unwrap_err();
+    assert_eq!(e.path, "spec.targetRef");
+    let hpa = json!({"autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "web"}});
+    let e = with("knative", knative, hpa).unwrap_err();
+    assert_eq!(e.path, "spec.autoscalerRef");
+}

@@ -16,7 +16,7 @@ fn built_as_flagger_builds_it() {
                                          "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]}}}});
     let cfg = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "prod"}, "data": {"a": "1"}});
     let r = revision(&target, &[cfg], None, &HashKey::new("k")).unwrap();
-    let p = primary_deployment(&target, &r, "1234").unwrap();
+    let p = primary_workload(&target, &r, "1234").unwrap();
     assert_eq!(p["metadata"]["name"], "web-primary");
     assert_eq!(p["metadata"]["labels"], json!({"app": "web-primary"}));
     assert_eq!(p["metadata"]["annotations"], json!({"owner": "me"}));
@@ -43,7 +43,7 @@ fn built_as_flagger_builds_it() {
     let no_label =
         json!({"metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {"tier": "x"}}}});
     assert!(
-        primary_deployment(&no_label, &r, "1")
+        primary_workload(&no_label, &r, "1")
             .unwrap_err()
             .contains("none of the labels")
     );

@@ -1,5 +1,6 @@
 use super::*;
 use crate::render::MemFiles;
+use serde_json::json;
 
 /// What commit `c1` declares when `app/all.yaml` holds `yaml`.
 fn render(yaml: &str) -> Desired {
@@ -171,4 +172,55 @@ fn substitute_from_outside_the_daemon_fails_the_kustomization_saying_why() {
     };
     assert!(why.contains("ConfigMap flux-system/vars"), "{why}");
     assert!(d.plain.is_empty());
+}
+
+/// A Knative Service is its own evidence: held with its broken Canary while it names a
+/// primary revision (so sync does not reset its traffic to Git's), left to sync otherwise; a
+/// core Service of the same name is not taken for it.
+#[test]
+fn a_broken_knative_canary_keeps_its_knative_service_while_it_names_a_primary_revision() {
+    let d = render(
+        "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: web, namespace: prod}\nspec:\n  template:\n    spec: {containers: [{image: web:1}]}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web, namespace: prod}\nspec:\n  provider: knative\n  targetRef: {apiVersion: serving.knative.dev/v1, kind: Service, name: web}\n  analysis: {intervall: 1m}\n",
+    );
+    let held = held(&d);
+    let candidates = ownership_evidence(&d, &held);
+    let evidence: Vec<String> = candidates.iter().map(|(_, e)| e.to_string()).collect();
+    assert_eq!(evidence, ["Service.serving.knative.dev prod/web"]);
+    let live = |annotations: Value| {
+        json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+               "metadata": {"name": "web", "namespace": "prod", "annotations": annotations}})
+    };
+    assert!(is_evidence(&live(
+        json!({keys::KNATIVE_PRIMARY_REVISION: "web-00001"})
+    )));
+    assert!(!is_evidence(&live(json!({}))));
+    assert!(is_evidence(
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-primary"}})
+    ));
+    let mut held_now = d;
+    let kept = hold(&mut held_now, &candidates, &BTreeSet::new());
+    assert_eq!(kept.len(), 1);
+    assert!(held_now.plain.iter().all(|o| o["kind"] != "Service"));
+}
+
+/// A valid Knative Canary owns its Knative Service only (not a core Service of the same name),
+/// and its revision is its template's: a change to a ConfigMap it reads makes none.
+#[test]
+fn a_knative_canary_owns_its_knative_service_and_tracks_its_template() {
+    let yaml = |data: &str, image: &str| {
+        format!(
+            "apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec:\n  template:\n    spec: {{containers: [{{image: {image}, envFrom: [{{configMapRef: {{name: cfg}}}}]}}]}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg, namespace: prod}}\ndata: {{a: '{data}'}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: prod}}\nspec: {{ports: [{{port: 80}}]}}\n---\napiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {{name: web, namespace: prod}}\nspec:\n  provider: knative\n  targetRef: {{apiVersion: serving.knative.dev/v1, kind: Service, name: web}}\n  analysis: {{interval: 1m, threshold: 2, stepWeight: 10}}\n"
+        )
+    };
+    let d = render(&yaml("1", "web:1"));
+    assert!(d.problems.is_empty(), "{:?}", d.problems);
+    let owned: Vec<String> = d.owned.iter().map(ToString::to_string).collect();
+    assert!(
+        owned.contains(&"Service.serving.knative.dev prod/web".to_owned()),
+        "{owned:?}"
+    );
+    assert!(!owned.contains(&"Service prod/web".to_owned()), "{owned:?}");
+    let rev = |d: &Desired| d.releases.values().next().unwrap().revision.id.clone();
+    assert_eq!(rev(&d), rev(&render(&yaml("2", "web:1"))));
+    assert_ne!(rev(&d), rev(&render(&yaml("1", "web:2"))));
 }

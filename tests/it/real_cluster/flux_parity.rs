@@ -541,6 +541,12 @@ async fn parity(path: &str) {
     for ns in [&flux_ns, &fledge_ns] {
         by_hand(c, ns);
     }
+    // Each hand change seen by the Deployment controller before the next commit, so that both
+    // namespaces count the same rollouts (`deployment.kubernetes.io/revision`): a template
+    // changed twice before the controller looks is one rollout, not two.
+    for ns in [&flux_ns, &fledge_ns] {
+        settled(c, ns).await;
+    }
 
     // The second commit, to fledge first (it sees the push itself), then to Flux (a
     // reconciliation of the GitRepository asked for at once, as `flux reconcile` does), one after

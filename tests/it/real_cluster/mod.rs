@@ -8,12 +8,14 @@
 mod admission;
 mod conditions;
 mod demo;
+mod external_metrics;
 mod faults;
 mod flagger_parity;
 mod flux_apply;
 mod flux_layouts;
 mod flux_parity;
 mod install;
+mod knative;
 mod leadership;
 mod parity;
 mod providers;
@@ -55,10 +57,45 @@ fn routing_crds() -> Vec<Value> {
         "linkerd/split.smi-spec.io_trafficsplits.yaml",
         "traefik/traefik.io_traefikservices.yaml",
         "contour/projectcontour.io_httpproxies.yaml",
+        "kuma/kuma.io_trafficroutes.yaml",
+        "gloo/gateway.solo.io_v1_RouteTable.yaml",
+        "gloo/gloo.solo.io_v1_Upstream.yaml",
+        "apisix/apisix.apache.org_apisixroutes.yaml",
+        "appmesh/appmesh.k8s.aws_virtualnodes.yaml",
+        "appmesh/appmesh.k8s.aws_virtualrouters.yaml",
+        "appmesh/appmesh.k8s.aws_virtualservices.yaml",
     ]
     .iter()
     .flat_map(|f| documents(&schemas.join(f)))
+    .map(with_appmesh_v1beta1)
     .collect()
+}
+
+/// App Mesh's VirtualNode and VirtualService CRDs serving v1beta1 (plain `appmesh`'s API)
+/// besides v1beta2, as one CRD per kind must. v1beta1's own CRDs predate structural schemas
+/// and, with no conversion webhook, the storage version holds both versions' objects as they
+/// were written: so v1beta1 is stored and keeps every field
+/// (`x-kubernetes-preserve-unknown-fields`), while v1beta2 requests are still validated and
+/// pruned by v1beta2's schema. (What the v1beta1 objects hold is checked against a schema
+/// from Flagger's Go types in `routing_schemas`.)
+fn with_appmesh_v1beta1(mut crd: Value) -> Value {
+    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+    if !matches!(
+        name,
+        "virtualnodes.appmesh.k8s.aws" | "virtualservices.appmesh.k8s.aws"
+    ) {
+        return crd;
+    }
+    let versions = crd["spec"]["versions"].as_array_mut().unwrap();
+    for v in versions.iter_mut() {
+        v["storage"] = Value::Bool(false);
+    }
+    versions.push(serde_json::json!({
+        "name": "v1beta1", "served": true, "storage": true,
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+        "subresources": {"status": {}},
+    }));
+    crd
 }
 
 /// The image `web-primary` in `ns` runs.
@@ -179,7 +216,9 @@ spec:
 }
 
 /// A Deployment and its Canary (kubernetes provider, blue/green, one iteration, no metrics);
-/// an `unready` one's pods never get ready, and the Deployment's progress deadline is 5 s.
+/// an `unready` one's pods never get ready, and its Deployment's progress deadline is 5 s (a
+/// ready one keeps the server's default, so that a loaded control plane is not taken for a
+/// stuck rollout).
 fn app(ns: &str, image: &str, unready: bool) -> String {
     BlueGreen {
         image,
@@ -188,7 +227,7 @@ fn app(ns: &str, image: &str, unready: bool) -> String {
         } else {
             ""
         },
-        deadline: Some(5),
+        deadline: unready.then_some(5),
         canary_deadline: None,
         threshold: 1,
         iterations: 1,

@@ -57,6 +57,19 @@ async fn deploy_is_accepted_and_fledge_runs_a_release_as_its_service_account_wit
     ]);
 }
 
+/// The API groups of the routers [`run_as`] runs no release of.
+const NOT_RUN_HERE: &[&str] = &[
+    "projectcontour.io",
+    "kuma.io",
+    "gateway.solo.io",
+    "gloo.solo.io",
+    "apisix.apache.org",
+    // Read at analysis, which this test's releases (initialized only) never reach; the test
+    // control plane serves no external metrics API either.
+    "external.metrics.k8s.io",
+    "appmesh.k8s.aws",
+];
+
 /// fledge, as the account of `kubeconfig`, on a repository with one release of every supported
 /// provider (each with an HPA, an Ingress, tracked configs and a MetricTemplate with a Secret),
 /// until its log says `forbidden` or every release is Initialized; returns the log.
@@ -73,7 +86,12 @@ async fn run_as(c: &TestCluster, kubeconfig: &Path, base: &str, dir: &Path) -> (
     for (i, p) in providers.iter().enumerate() {
         let ns = format!("{base}-{i}");
         c.kubectl(&["create", "namespace", &ns]);
-        for mut o in crate::rbac::repo(p, "web:1") {
+        // No APISIX or Gloo release runs here (NOT_RUN_HERE): the route and the upstream
+        // they read are left out, as syncing them needs more than this role.
+        for mut o in crate::rbac::repo(p, "web:1")
+            .into_iter()
+            .filter(|o| o["kind"] != "ApisixRoute" && o["kind"] != "Upstream")
+        {
             o["metadata"]["namespace"] = Value::from(ns.clone());
             objects.push(o);
         }
@@ -103,7 +121,18 @@ async fn the_cluster_role_fledge_is_enough_and_every_rule_of_it_is_needed() {
     install_release_crd(c);
     let kube = c.kube().await;
     kube.apply(&routing_crds()).await.unwrap();
-    let rules = fledge_rules();
+    // The rules of the routers this test does not run (it runs six providers' releases per
+    // rule left out, in parallel): their calls are held to their rules on the simulated
+    // cluster by `rbac::the_cluster_role_covers_exactly_the_calls_fledge_makes`.
+    let rules: Vec<Value> = fledge_rules()
+        .into_iter()
+        .filter(|r| {
+            !r["apiGroups"].as_array().is_some_and(|g| {
+                g.iter()
+                    .any(|g| NOT_RUN_HERE.contains(&g.as_str().unwrap_or_default()))
+            })
+        })
+        .collect();
     let ns = c.namespace("rbac-accounts");
     let dir = tempfile::tempdir().unwrap();
     // Every rule: enough for a release of every provider, without the wildcard sync role.

@@ -44,6 +44,7 @@ impl Flagger {
         namespace: &str,
         metrics_server: &str,
         dir: &Path,
+        flags: &[&str],
     ) -> Self {
         let crds =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("src/release/schema/flagger.app_crds.yaml");
@@ -55,6 +56,7 @@ impl Flagger {
             .args(["-namespace", namespace, "-metrics-server", metrics_server])
             .args(["-port", &free_port().to_string()])
             .args(["-log-level", "info", "-zap-encoding", "console"])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::from(

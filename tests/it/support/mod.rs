@@ -13,6 +13,7 @@ pub(crate) mod flux;
 pub(crate) mod fluxgen;
 pub(crate) mod git;
 pub(crate) mod kstatus;
+pub(crate) mod loadtester;
 pub(crate) mod ncnotify;
 pub(crate) mod peer;
 pub(crate) mod proxy;
@@ -117,6 +118,9 @@ pub(crate) fn resource(kind: &str) -> String {
     let k = kind.to_lowercase();
     if k.ends_with('s') {
         format!("{k}es")
+    } else if let Some(stem) = k.strip_suffix('y') {
+        // HTTPProxy → httpproxies, as the CRD's plural says.
+        format!("{stem}ies")
     } else {
         format!("{k}s")
     }
@@ -169,6 +173,21 @@ impl<C: Cluster> Cluster for Recording<C> {
         self.write()?;
         self.record(&["delete"], &o.api_version, &o.kind);
         self.inner.delete(o).await
+    }
+
+    async fn get_raw(&self, path: &str) -> Result<Value, cluster::Error> {
+        // As the API server's authorizer reads `/apis/<group>/<version>/namespaces/<ns>/<r>`
+        // without a name: `list` of the resource `<r>` (for external metrics, the metric).
+        let route = path.split_once('?').map_or(path, |(r, _)| r);
+        let parts: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+        if let ["apis", group, _, "namespaces", _, resource] = parts.as_slice() {
+            self.calls.lock().unwrap().insert((
+                "list".to_owned(),
+                (*group).to_owned(),
+                (*resource).to_owned(),
+            ));
+        }
+        self.inner.get_raw(path).await
     }
 }
 
