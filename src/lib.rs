@@ -40,7 +40,7 @@
 //! - [`keys`]: every annotation, label, trailer and name fledge writes; [`ids`]: the identities
 //!   that travel between stages (commits).
 //! - [`net`]: the HTTP client and the backoff every network edge shares; [`chain`]: an error
-//!   with its causes, for logs.
+//!   with its causes, for logs; [`libyaml`]: the bytes the YAML event reader is given.
 
 pub mod analysis;
 pub mod chain;
@@ -50,6 +50,7 @@ pub mod daemon;
 pub mod flux;
 pub mod ids;
 pub mod keys;
+pub mod libyaml;
 pub mod loadtester;
 pub mod net;
 pub mod object;

@@ -278,7 +278,8 @@ enum Mode {
 }
 
 fn scan_events_with(bytes: &[u8], mode: Mode) -> Result<Vec<Decoded>, SyntaxError> {
-    let mut input = bytes;
+    let text = crate::libyaml::input(bytes);
+    let mut input: &[u8] = &text;
     let mut parser = Parser::new();
     parser.set_input_string(&mut input);
     let mut scan = Scan {

@@ -54,7 +54,8 @@ pub(crate) fn read_substituted(text: &str) -> Result<Value, SyntaxError> {
 }
 
 fn read_events(bytes: &[u8]) -> Result<Vec<Event>, SyntaxError> {
-    let mut input = bytes;
+    let text = crate::libyaml::input(bytes);
+    let mut input: &[u8] = &text;
     let mut parser = Parser::new();
     parser.set_input_string(&mut input);
     let mut events = Vec::new();

@@ -234,3 +234,12 @@ fn a_block_scalar_at_the_end_of_the_input_is_read_with_its_tags() {
         json!({"a": "hi"})
     );
 }
+
+#[test]
+fn a_document_starting_with_a_character_from_u_f000_reads_back() {
+    // The first byte is 0xEF, as in a byte order mark; the `!` makes the tag reader run too.
+    for v in [json!({"\u{fffc}!": null}), json!({"\u{f000}": "x!"})] {
+        let text = emit(&v);
+        assert_eq!(parse_documents(text.as_bytes()).unwrap(), vec![v], "{text}");
+    }
+}

@@ -33,7 +33,8 @@ fn read(bytes: &[u8]) -> Result<(Vec<Branch>, bool), String> {
 }
 
 fn read_events(bytes: &[u8]) -> Result<(Vec<Branch>, bool), String> {
-    let mut input = bytes;
+    let text = crate::libyaml::input(bytes);
+    let mut input: &[u8] = &text;
     let mut parser = Parser::new();
     parser.set_input_string(&mut input);
     let mut events = Vec::new();
