@@ -96,6 +96,7 @@ fn main() {
             webhooks: Webhooks::default(),
             templates: BTreeMap::new(),
             promoted_window: 10,
+            owner: None,
         };
         let key = HashKey::new("bench");
         let mut clock = 0i64;

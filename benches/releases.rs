@@ -96,6 +96,7 @@ fn main() {
             webhooks: Webhooks::default(),
             templates: BTreeMap::new(),
             promoted_window: 10,
+            owner: None,
         };
         eprintln!("executor ready: {:.1} MiB", rss_mib());
         let mut clock = 0u64;

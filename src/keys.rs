@@ -20,6 +20,10 @@ pub const REVISION_ANNOTATION: &str = "fledge.dev/revision";
 pub const COMMIT_ANNOTATION: &str = "fledge.dev/commit";
 /// The label naming the release that generated an object.
 pub const RELEASE_LABEL: &str = "fledge.dev/release";
+/// The label on a Release naming the namespace of the daemon that runs it (its inventory's):
+/// a restarted daemon hands back the releases it ran whose Canary left the repository, and
+/// never another daemon's.
+pub const OWNER_LABEL: &str = "fledge.dev/owner";
 /// The label fledge puts on the objects it keeps for itself (inventory, revision key).
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "fledge");
 

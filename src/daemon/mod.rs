@@ -137,6 +137,7 @@ pub async fn run(
         webhooks: Webhooks::default(),
         templates: BTreeMap::new(),
         promoted_window: config.promoted_window,
+        owner: Some(config.inventory_namespace.clone()),
     };
     let lost = lease.as_ref().map(|l| l.watch_loss(&tracker, &shutdown));
     let reconciler = Reconciler::new(config, ctx, exec, world_tx);

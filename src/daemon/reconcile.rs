@@ -3,13 +3,15 @@
 //! objects, adopt its releases once they synced), [`tick_due`](Reconciler::tick_due) (tick every
 //! release whose analysis interval came round; returns when it wants to be called next) and
 //! [`publish`](Reconciler::publish) (the views for the API and the world for the writers, once
-//! per round). Syncing is in [`syncing`], ticking in [`ticks`].
+//! per round). Syncing is in [`syncing`], ticking in [`ticks`], handing back the releases whose
+//! Canary left the repository in [`retiring`].
 //!
 //! Invariants: a commit whose objects the cluster refuses changes nothing, its releases
 //! included; a failure stays visible (sync status, release views, alerts) until it clears,
 //! and an older commit's re-sync never hides a newer commit's failure.
 
 mod policy;
+mod retiring;
 mod syncing;
 mod ticks;
 mod units;
@@ -136,6 +138,12 @@ pub(super) struct Reconciler {
     /// The polls of further repositories under way (on a blocking thread, so that a slow
     /// remote never holds up releases' ticks).
     further_poll: Option<tokio::task::JoinHandle<super::repositories::Refreshed>>,
+    /// The sync unit that declared each release's Canary at the last commit adopted.
+    unit_of: BTreeMap<ReleaseKey, String>,
+    /// Releases whose Canary left the repository, being handed back to what Git declares.
+    retiring: BTreeMap<ReleaseKey, retiring::Retiring>,
+    /// Whether this process looked for the Releases it ran that no Canary declares any more.
+    releases_scanned: bool,
 }
 
 impl Declared {
@@ -180,6 +188,9 @@ impl Reconciler {
             root_repository: None,
             announced: None,
             further_poll: None,
+            unit_of: BTreeMap::new(),
+            retiring: BTreeMap::new(),
+            releases_scanned: false,
         }
     }
 
@@ -214,6 +225,9 @@ impl Reconciler {
                 self.resync_if_due().await;
             }
             next_due = self.tick_due().await;
+            if let Some(at) = self.retire_due().await {
+                next_due = Some(next_due.map_or(at, |t| t.min(at)));
+            }
             // A failed or waiting unit is tried again on its own schedule; one that succeeded
             // runs again at the polls.
             if let Some(at) = self.declared.as_ref().and_then(Declared::wake) {
@@ -251,8 +265,16 @@ impl Reconciler {
 
     /// Takes the commit's releases: each keeps the commit that first brought its revision, and
     /// its schedule unless its target or spec changed (then it is due at once). Releases in
-    /// `pending` (their unit did not sync yet) keep what they had.
-    async fn adopt(&mut self, d: Desired, commit: &CommitId, pending: &BTreeSet<ReleaseKey>) {
+    /// `pending` (their unit did not sync yet) keep what they had. A release no longer
+    /// declared is handed back to what Git declares when it is `retirable` (the unit that
+    /// declared its Canary synced the commit and builds); otherwise its objects stay.
+    async fn adopt(
+        &mut self,
+        d: Desired,
+        commit: &CommitId,
+        pending: &BTreeSet<ReleaseKey>,
+        retirable: &BTreeSet<ReleaseKey>,
+    ) {
         self.exec.templates = d.templates;
         self.providers = d.alert_providers;
         let now = Instant::now();
@@ -293,8 +315,24 @@ impl Reconciler {
                 next.insert(k, e);
                 continue;
             }
-            info!(release = %k, "release removed from the repository; its objects stay as they are");
             self.states.remove(&k);
+            if retirable.contains(&k) {
+                info!(release = %k, "release removed from the repository; handing its app back to what Git declares");
+                let interval = e
+                    .target
+                    .spec
+                    .analysis
+                    .interval
+                    .max(self.config.min_interval);
+                self.retiring
+                    .insert(k, retiring::Retiring::removed(&e.target, interval));
+            } else {
+                info!(release = %k, "release removed from the repository with its unit, which does not build or sync: its objects stay as they are until a commit whose units all build shows it gone");
+                self.releases_scanned = false;
+            }
+        }
+        for k in next.keys().chain(self.held.keys()).chain(pending) {
+            self.retiring.remove(k);
         }
         self.entries = next;
     }

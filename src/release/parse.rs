@@ -296,14 +296,6 @@ pub fn parse_canary(obj: &Value, default_provider: &Provider) -> Result<ReleaseS
 /// instead ([`ReleaseSpec::unhonoured`]).
 fn unhonoured(spec: &Value, path: &str, analysis: &Value, provider: &Provider) -> Vec<String> {
     let mut out = Vec::new();
-    if spec["revertOnDeletion"] == true {
-        out.push(
-            "spec.revertOnDeletion: not honoured yet: a Canary removed from Git leaves its primary, \
-             Services and routing objects as they are (the Service keeps sending traffic to the \
-             primary), where Flagger routes traffic back to the target and deletes them"
-                .to_owned(),
-        );
-    }
     let affinity = &analysis["sessionAffinity"];
     if affinity.is_object() && !matches!(provider, Provider::GatewayApi(_) | Provider::Istio) {
         out.push(format!(

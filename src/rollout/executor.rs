@@ -105,6 +105,8 @@ pub struct Loaded {
     pub state: ReleaseState,
     /// The status was lost and the state recovered from the primary.
     pub recovered: bool,
+    /// The live Release, when there is one.
+    pub release: Option<Value>,
 }
 
 /// The state of a release whose status was lost, from its primary Deployment: the revision
@@ -196,6 +198,9 @@ pub struct Executor<C, M> {
     pub templates: BTreeMap<(String, String), MetricTemplate>,
     /// How many promoted revisions each release remembers for fast rollbacks.
     pub promoted_window: usize,
+    /// The namespace of the daemon that runs the releases, set on each Release
+    /// ([`keys::OWNER_LABEL`]) so that it hands back only its own (see [`super::retire`]).
+    pub owner: Option<String>,
 }
 
 /// The Release object for a state: its status is the state, with the `Ready` condition
@@ -204,6 +209,13 @@ pub struct Executor<C, M> {
 pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
     let mut status = serde_json::to_value(state).unwrap_or_default();
     status["conditions"] = json!([state.ready_condition()]);
+    let mut o = release_head(spec);
+    o["status"] = status;
+    o
+}
+
+/// The Release without its status: its name, labels and what it describes.
+fn release_head(spec: &ReleaseSpec) -> Value {
     json!({
         "apiVersion": keys::RELEASE_API_VERSION,
         "kind": keys::RELEASE_KIND,
@@ -214,8 +226,39 @@ pub fn release_object(spec: &ReleaseSpec, state: &ReleaseState) -> Value {
             "provider": spec.provider.to_string(),
             "strategy": spec.strategy(),
         },
-        "status": status,
     })
+}
+
+/// The Release as the daemon `owner` applies it for `t`: [`release_head`] with the owner's
+/// label, the objects the release applies and its apex Service, which a Canary removed from
+/// Git leaves to be handed back ([`super::retire`]).
+#[must_use]
+pub fn release_described(t: &ReleaseTarget, owner: Option<&str>) -> Value {
+    let spec = &t.spec;
+    let mut o = release_head(spec);
+    if let Some(owner) = owner {
+        o["metadata"]["labels"][keys::OWNER_LABEL] = json!(owner);
+    }
+    let objects = super::retire::objects_of(t);
+    let apex = &spec.service.name;
+    let workload = matches!(spec.target.kind.as_str(), "Deployment" | "DaemonSet");
+    if workload
+        && objects
+            .iter()
+            .any(|r| r.kind == "Service" && &r.name == apex)
+    {
+        o["spec"]["apexService"] = json!(apex);
+    }
+    o["spec"]["objects"] = super::retire::record(&objects);
+    o
+}
+
+/// The state a live Release's status holds, if it holds one.
+fn persisted(release: &Value) -> Option<ReleaseState> {
+    release["status"]
+        .as_object()
+        .filter(|m| !m.is_empty())
+        .and_then(|_| serde_json::from_value(release["status"].clone()).ok())
 }
 
 impl<C: Cluster, M: MetricSource> Executor<C, M> {
@@ -234,10 +277,12 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
     /// Git's target into the primary unanalysed.
     pub async fn load(&self, t: &ReleaseTarget, now: i64) -> Result<Loaded, Error> {
         let spec = &t.spec;
-        if let Some(state) = self.persisted(spec).await? {
+        let release = self.live_release(spec).await?;
+        if let Some(state) = release.as_ref().and_then(persisted) {
             return Ok(Loaded {
                 state,
                 recovered: false,
+                release,
             });
         }
         let primary = self.primary(spec).await?;
@@ -253,10 +298,12 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             Some(state) => Loaded {
                 state,
                 recovered: true,
+                release,
             },
             None => Loaded {
                 state: ReleaseState::default(),
                 recovered: false,
+                release,
             },
         })
     }
@@ -268,7 +315,8 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         spec: &ReleaseSpec,
         error: &crate::release::state::TickError,
     ) -> Result<(), Error> {
-        let Some(mut state) = self.persisted(spec).await? else {
+        let release = self.live_release(spec).await?;
+        let Some(mut state) = release.as_ref().and_then(persisted) else {
             return Ok(());
         };
         if state.error.as_ref() == Some(error) {
@@ -280,21 +328,6 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             .await
             .map_err(Self::cluster_err(spec))?;
         Ok(())
-    }
-
-    /// The state the Release's status holds, if it holds one.
-    async fn persisted(&self, spec: &ReleaseSpec) -> Result<Option<ReleaseState>, Error> {
-        let obj = self
-            .get(
-                spec,
-                keys::RELEASE_API_VERSION,
-                keys::RELEASE_KIND,
-                &spec.name,
-            )
-            .await?;
-        Ok(obj
-            .filter(|o| o["status"].as_object().is_some_and(|m| !m.is_empty()))
-            .and_then(|o| serde_json::from_value(o["status"].clone()).ok()))
     }
 
     /// The live primary (a Deployment or a DaemonSet, as the target is). For a Knative
@@ -319,17 +352,38 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         .await
     }
 
-    async fn persist(&self, spec: &ReleaseSpec, state: &ReleaseState) -> Result<(), Error> {
-        let obj = release_object(spec, state);
-        let exists = self
-            .get(
-                spec,
-                keys::RELEASE_API_VERSION,
-                keys::RELEASE_KIND,
-                &spec.name,
-            )
-            .await?
-            .is_some();
+    /// The live Release of a release, if any.
+    async fn live_release(&self, spec: &ReleaseSpec) -> Result<Option<Value>, Error> {
+        self.get(
+            spec,
+            keys::RELEASE_API_VERSION,
+            keys::RELEASE_KIND,
+            &spec.name,
+        )
+        .await
+    }
+
+    /// Brings the live Release's labels and description ([`release_described`]) in line
+    /// with `t`, when they differ (a Release written before they were recorded, a Canary
+    /// whose objects changed).
+    async fn describe(&self, t: &ReleaseTarget, live: &Value) -> Result<(), Error> {
+        let wanted = release_described(t, self.owner.as_deref());
+        let labels = |o: &Value| o["metadata"]["labels"][keys::OWNER_LABEL].clone();
+        if live["spec"] == wanted["spec"] && labels(live) == labels(&wanted) {
+            return Ok(());
+        }
+        self.cluster
+            .apply(std::slice::from_ref(&wanted))
+            .await
+            .map_err(Self::cluster_err(&t.spec))?;
+        Ok(())
+    }
+
+    async fn persist(&self, t: &ReleaseTarget, state: &ReleaseState) -> Result<(), Error> {
+        let spec = &t.spec;
+        let mut obj = release_described(t, self.owner.as_deref());
+        obj["status"] = release_object(spec, state)["status"].take();
+        let exists = self.live_release(spec).await?.is_some();
         if !exists {
             self.cluster
                 .apply(std::slice::from_ref(&obj))
@@ -619,13 +673,17 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
         let Loaded {
             mut state,
             recovered,
+            release,
         } = self.load(t, now).await?;
+        if let Some(live) = &release {
+            self.describe(t, live).await?;
+        }
         // A tick that runs clears the error of the ticks that failed before it.
         let cleared = state.error.take().is_some();
         let migrated = migrate(&mut state, &t.revision);
         if recovered {
             // Kept at once, so that nothing below acts on a default state.
-            self.persist(spec, &state).await?;
+            self.persist(t, &state).await?;
         }
         // A recovered state is decided on before the cluster is brought in line with it, so
         // that a canary under analysis is not scaled down and up again in one tick.
@@ -663,7 +721,7 @@ impl<C: Cluster, M: MetricSource> Executor<C, M> {
             decision.state.promotion = Some(p);
         }
         if decision.state != state || cleared || migrated {
-            self.persist(spec, &decision.state).await?;
+            self.persist(t, &decision.state).await?;
         }
         if decision.state.phase != state.phase {
             info!(release = %spec.key(), from = %state.phase, to = %decision.state.phase,

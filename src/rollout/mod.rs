@@ -5,7 +5,8 @@
 //! config copies and HPA, the target's replicas, the Services, the routes); [`executor`] performs
 //! a tick against the cluster, metrics and webhooks, persisting the state in a
 //! `releases.fledge.dev` object before acting; [`plan`] says what a Canary will do before it is
-//! pushed, from the same split, the same `decide` and the same builders.
+//! pushed, from the same split, the same `decide` and the same builders; [`retire`] hands a
+//! release whose Canary left the repository back to what Git declares.
 //!
 //! Invariants: everything but the executor is pure (no I/O, no clock); the cluster is brought in
 //! line with the persisted state every tick, so a restart resumes.
@@ -15,6 +16,7 @@ pub mod executor;
 pub mod objects;
 pub mod plan;
 pub mod primary;
+pub mod retire;
 pub mod simulate;
 pub mod targets;
 

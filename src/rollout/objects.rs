@@ -152,7 +152,7 @@ pub fn release_objects(
 /// A live object to apply again as it stands: what fledge applied to it (so that the server's
 /// defaults and other managers' fields stay theirs), or, on a cluster that records no managed
 /// fields or for an object fledge never applied, the object as it is.
-fn as_applied(live: &Value) -> Value {
+pub(super) fn as_applied(live: &Value) -> Value {
     owned::applied_by(live, keys::FIELD_MANAGER).unwrap_or_else(|| applyable(live))
 }
 

@@ -65,6 +65,7 @@ fn executor<C: Cluster>(cluster: C, value: f64) -> Executor<C, Fixed> {
         webhooks: Webhooks::default(),
         templates: BTreeMap::new(),
         promoted_window: 10,
+        owner: None,
     }
 }
 

@@ -592,6 +592,7 @@ async fn roll_out(
         webhooks: fledge::analysis::webhooks::Webhooks::new(std::time::Duration::from_millis(10)),
         templates: templates.clone(),
         promoted_window: 10,
+        owner: None,
     };
     let first = example_target(doc, "podinfo:1", true);
     // What the sync applies before the rollout: all but the target.

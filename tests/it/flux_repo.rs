@@ -1450,3 +1450,71 @@ async fn the_root_git_repositorys_include_brings_another_repositorys_files_and_t
     assert_eq!(value(&d), Some("2".into()));
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_gone_with_a_kustomization_that_fails_to_build_keeps_its_release() {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    let web = super::support::erring_app("web:1", "0", 2, None);
+    let with_web = [
+        ("apps/prod/web.yaml", web.as_str()),
+        (
+            "apps/prod/kustomization.yaml",
+            "resources: [settings.yaml, web.yaml]\n",
+        ),
+    ];
+    commit(&remote, &layout("", &with_web), "web");
+    let d = daemon(&remote, root.path(), "clusters/prod")
+        .args(["--time-scale", "10"])
+        .in_process()
+        .await;
+    d.until("initialized", |d| {
+        d.shared
+            .releases()
+            .get("shop/web")
+            .is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    // The apps Kustomization stops building: its Canary is not seen, not removed.
+    let broken = [(
+        "apps/prod/kustomization.yaml",
+        "resources: [settings.yaml, web.yaml, missing.yaml]\n",
+    )];
+    commit(&remote, &layout("", &broken), "a missing file");
+    d.until("the apps unit failed", |d| {
+        d.shared
+            .sync()
+            .units
+            .iter()
+            .any(|u| u.name == "flux-system/apps" && !u.ready)
+    })
+    .await;
+    d.rounds(3).await;
+    let release = d.get("fledge.dev", "Release", "shop", "web");
+    assert!(release.is_some(), "the Release stays");
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_some());
+    assert_eq!(
+        d.get("", "Service", "shop", "web").unwrap()["spec"]["selector"]["app"],
+        "web-primary"
+    );
+    // It builds again, without the Canary: now it was removed, and is handed back.
+    let without = web.split("---\napiVersion: flagger.app").next().unwrap();
+    let fixed = [
+        ("apps/prod/web.yaml", without),
+        (
+            "apps/prod/kustomization.yaml",
+            "resources: [settings.yaml, web.yaml]\n",
+        ),
+    ];
+    commit(&remote, &layout("", &fixed), "web without its Canary");
+    d.until("the Release deleted", |d| {
+        d.get("fledge.dev", "Release", "shop", "web").is_none()
+    })
+    .await;
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_none());
+    assert_eq!(
+        d.get("", "Service", "shop", "web").unwrap()["spec"]["selector"]["app"],
+        "web"
+    );
+    d.stop().await;
+}

@@ -85,6 +85,7 @@ impl Run {
                 ),
                 templates: std::collections::BTreeMap::new(),
                 promoted_window: 10,
+                owner: None,
             },
             clock: 0,
         }

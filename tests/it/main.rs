@@ -40,6 +40,7 @@ mod properties;
 mod rbac;
 mod real_cluster;
 mod report;
+mod retiring;
 mod rollout_prometheus;
 mod routing_schemas;
 mod safety;

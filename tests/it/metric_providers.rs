@@ -1213,6 +1213,7 @@ async fn exercise(vendor: &'static Vendor) {
         webhooks: Webhooks::default(),
         templates: BTreeMap::from([(("mon".to_owned(), "errors".to_owned()), t)]),
         promoted_window: 10,
+        owner: None,
     };
     let who = vendor.provider;
 
@@ -1458,6 +1459,7 @@ async fn externalmetrics_through_the_cluster() {
         webhooks: Webhooks::default(),
         templates: BTreeMap::from([(("mon".to_owned(), "errors".to_owned()), template)]),
         promoted_window: 10,
+        owner: None,
     };
 
     // The web series: promoted at 1.5, rolled back at 42.
@@ -1587,6 +1589,7 @@ async fn keptn() {
             keptn_template("keptnmetric/mon/errors"),
         )]),
         promoted_window: 10,
+        owner: None,
     };
 
     // A KeptnMetric's value: promoted at 1.5, rolled back at 42.

@@ -11,10 +11,14 @@ use std::time::Duration;
 use fledge::analysis::webhooks::Webhooks;
 use fledge::cluster::sim::SimCluster;
 use fledge::cluster::{Cluster, SimHandle};
+use fledge::keys;
+use fledge::object::{ObjectKey, ObjectRef};
 use fledge::release::Phase;
 use fledge::release::spec::Provider;
 use fledge::revision::HashKey;
 use fledge::rollout::executor::Executor;
+use fledge::rollout::retire::{self, Retirement, Step};
+use fledge::rollout::targets::Desired;
 use serde_json::Value;
 
 use super::repo_dir;
@@ -205,6 +209,7 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
             webhooks: Webhooks::default(),
             templates: d1.templates.clone(),
             promoted_window: 10,
+            owner: None,
         };
         let mut clock = 0;
         for (d, want) in [
@@ -215,6 +220,7 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
             let reached = tick_until(&sim, &exec, &t, &mut clock, 30, |s| s.phase == want).await;
             assert!(reached.is_some(), "{provider}: no {want:?}");
         }
+        hand_back(&sim, &exec.cluster, &d2, &mut clock, provider).await;
     }
     // An external metric's resource is its name, which a ClusterRole cannot know in advance:
     // the role grants them all.
@@ -237,6 +243,49 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
         all.insert((v.into(), String::new(), "secrets".into()));
     }
     all
+}
+
+/// The Canary leaves Git (`d`): steps the release `shop/web` back to Git's target, which sync
+/// applies as Git has it, until it is done.
+async fn hand_back<C: Cluster>(
+    sim: &SimHandle,
+    cluster: &C,
+    d: &Desired,
+    clock: &mut i64,
+    provider: &str,
+) {
+    // The daemon's search for the Releases it ran whose Canary left Git.
+    cluster
+        .list(keys::RELEASE_API_VERSION, keys::RELEASE_KIND, "")
+        .await
+        .unwrap();
+    let t = &d.releases["shop/web"];
+    sim.apply(std::slice::from_ref(&t.target)).await.unwrap();
+    let mut keep: BTreeSet<ObjectKey> = d.owned.clone();
+    keep.extend(d.plain.iter().filter_map(ObjectKey::of));
+    let keep = &keep;
+    let release_ref = ObjectRef::new(keys::RELEASE_API_VERSION, keys::RELEASE_KIND, "shop", "web");
+    let mut last = None;
+    for _ in 0..5 {
+        *clock += 10;
+        sim.sim
+            .lock()
+            .unwrap()
+            .tick(Duration::from_secs(clock.unsigned_abs()))
+            .unwrap();
+        let release = cluster.get(&release_ref).await.unwrap().unwrap();
+        let r = Retirement {
+            release: &release,
+            objects: retire::recorded(&release),
+            keep,
+            target: None,
+        };
+        match retire::step(cluster, &r).await.unwrap() {
+            Step::Done { .. } => return,
+            step => last = Some(step),
+        }
+    }
+    panic!("{provider}: the release was not handed back in five steps: {last:?}");
 }
 
 fn role_rules(role: &str) -> BTreeSet<(String, String, String)> {

@@ -135,6 +135,7 @@ async fn a_real_prometheus_drives_promotion_rollback_and_refuses_to_promote_blin
         webhooks: Webhooks::default(),
         templates: BTreeMap::new(),
         promoted_window: 10,
+        owner: None,
     };
     let every = Duration::from_secs(4);
 

@@ -295,7 +295,10 @@ async fn a_canary_broken_in_git_keeps_its_app_under_the_rollout_and_says_why() {
 async fn a_canary_fledge_cannot_analyse_is_held_and_ignored_fields_are_said() {
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
-    let kept = format!("{}  revertOnDeletion: true\n", app("web:1", "web"));
+    let kept = app("web:1", "web").replace(
+        "analysis: {interval: 10s,",
+        "analysis: {sessionAffinity: {cookieName: pin}, interval: 10s,",
+    );
     remote.commit(
         &[("apps/namespace.yaml", NAMESPACE), ("apps/web.yaml", &kept)],
         "web",
@@ -318,7 +321,7 @@ async fn a_canary_fledge_cannot_analyse_is_held_and_ignored_fields_are_said() {
     assert!(
         notices
             .iter()
-            .any(|n| n.starts_with("Canary shop/web: spec.revertOnDeletion: not honoured yet")),
+            .any(|n| n.starts_with("Canary shop/web: spec.analysis.sessionAffinity: fledge pins")),
         "{notices:?}"
     );
     // A bump whose check moves to a MetricTemplate of a provider type Flagger does not have:

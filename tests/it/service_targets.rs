@@ -114,6 +114,7 @@ async fn a_service_target_promotes_a_good_spec_and_rolls_back_a_failing_one() {
         webhooks: fledge::analysis::webhooks::Webhooks::new(std::time::Duration::from_millis(10)),
         templates: std::collections::BTreeMap::new(),
         promoted_window: 10,
+        owner: None,
     };
     let selector = |s: &Value| s["spec"]["selector"]["app"].as_str().unwrap().to_owned();
     let mut clock = 0;

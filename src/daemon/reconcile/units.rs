@@ -758,7 +758,16 @@ impl Reconciler {
             })
             .cloned()
             .collect();
+        let in_commit: BTreeSet<ReleaseKey> = releases.releases.keys().cloned().collect();
         let all_synced = pending.is_empty();
+        // A Canary gone from a unit that synced the commit and builds was removed; one whose
+        // unit is gone, held or failing may only be unreadable, and keeps its objects.
+        let building: BTreeSet<String> = d
+            .units
+            .iter()
+            .filter(|u| u.unit.hold.is_none() && synced(&u.unit))
+            .map(|u| u.unit.name.clone())
+            .collect();
         if !d.units.iter().any(|u| synced(&u.unit)) {
             return;
         }
@@ -769,7 +778,29 @@ impl Reconciler {
         };
         taken.releases.retain(|k, _| !pending.contains(k));
         self.held.clone_from(&d.held);
-        self.adopt(taken, &d.commit, &pending).await;
+        let retirable: BTreeSet<ReleaseKey> = self
+            .unit_of
+            .iter()
+            .filter(|(k, unit)| !in_commit.contains(*k) && building.contains(*unit))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in taken.releases.keys() {
+            if let Some(u) = d.units.iter().find(|u| declares_canary(&u.unit, k)) {
+                self.unit_of.insert(k.clone(), u.unit.name.clone());
+            }
+        }
+        self.unit_of
+            .retain(|k, _| in_commit.contains(k) || self.held.contains_key(k));
+        let declared: BTreeSet<ReleaseKey> =
+            in_commit.iter().chain(d.held.keys()).cloned().collect();
+        let scan = all_synced
+            && d.retired
+            && !self.releases_scanned
+            && d.units.iter().all(|u| u.unit.hold.is_none());
+        self.adopt(taken, &d.commit, &pending, &retirable).await;
+        if scan {
+            self.find_retiring(&declared).await;
+        }
     }
 
     /// Makes the sync's status list the units, in order, with any removed one not taken down.

@@ -94,6 +94,7 @@ fn setup(
         webhooks: fledge::analysis::webhooks::Webhooks::new(std::time::Duration::from_secs(1)),
         templates: std::collections::BTreeMap::new(),
         promoted_window: 10,
+        owner: None,
     }
 }
 

@@ -20,6 +20,7 @@ mod leadership;
 mod parity;
 mod providers;
 mod rbac;
+mod retire;
 mod rollout;
 mod sync;
 mod tenancy;

@@ -70,6 +70,7 @@ async fn scenario<C: fledge::cluster::Cluster>(
         webhooks: fledge::analysis::webhooks::Webhooks::default(),
         templates: std::collections::BTreeMap::new(),
         promoted_window: 10,
+        owner: None,
     };
     let mut phases: Vec<Phase> = Vec::new();
     let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -1,0 +1,135 @@
+//! A Canary removed from Git, against the daemon on the simulated cluster: its app is handed
+//! back to what Git declares (the apex Service kept and pointed at the target's pods, the
+//! primary, the other Services and the routes deleted, the Release last), as Flagger's
+//! `revertOnDeletion` asks, without its outage; an app removed with its Canary leaves nothing
+//! of its release.
+
+use serde_json::{Value, json};
+
+use super::safety::{NAMESPACE, daemon, remove};
+use super::support::daemon::InProcess;
+use super::support::erring_app;
+use super::support::git::Remote;
+
+/// A daemon (time sped up tenfold) whose release `shop/web` (nginx, an Ingress in Git) is
+/// initialized.
+async fn initialized() -> (Remote, tempfile::TempDir, InProcess) {
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/web.yaml", &erring_app("web:1", "0", 2, None)),
+        ],
+        "web",
+    );
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .in_process()
+        .await;
+    d.until("initialized", |d| {
+        d.shared
+            .releases()
+            .get("shop/web")
+            .is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    (remote, root, d)
+}
+
+fn release(d: &InProcess) -> Option<Value> {
+    d.get("fledge.dev", "Release", "shop", "web")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_removed_from_git_hands_its_app_back_to_the_deployment_git_declares() {
+    let (remote, _root, d) = initialized().await;
+    let recorded = release(&d).unwrap()["spec"]["objects"].clone();
+    for o in [
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-primary"}),
+        json!({"apiVersion": "v1", "kind": "Service", "name": "web-canary"}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "web-canary"}),
+    ] {
+        assert!(
+            recorded.as_array().unwrap().contains(&o),
+            "{o} not in {recorded}"
+        );
+    }
+    assert_eq!(
+        d.get("apps", "Deployment", "shop", "web").unwrap()["spec"]["replicas"],
+        0
+    );
+    // The Deployment and its Ingress stay in Git; the Canary goes.
+    let app = erring_app("web:1", "0", 2, None);
+    let without = app.split("---\napiVersion: flagger.app").next().unwrap();
+    remote.commit(&[("apps/web.yaml", without)], "web without its Canary");
+    d.until("the Release deleted", |d| release(d).is_none())
+        .await;
+    let target = d.get("apps", "Deployment", "shop", "web").unwrap();
+    assert_eq!(target["spec"]["replicas"], 1, "Git's replicas: {target}");
+    let apex = d.get("", "Service", "shop", "web").unwrap();
+    assert_eq!(apex["spec"]["selector"], json!({"app": "web"}), "{apex}");
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_none());
+    assert!(d.get("", "Service", "shop", "web-primary").is_none());
+    assert!(d.get("", "Service", "shop", "web-canary").is_none());
+    assert!(
+        d.get("networking.k8s.io", "Ingress", "shop", "web-canary")
+            .is_none()
+    );
+    assert!(
+        d.get("networking.k8s.io", "Ingress", "shop", "web")
+            .is_some()
+    );
+    assert!(!d.shared.releases().contains_key("shop/web"));
+    // Later rounds change nothing: the app is Git's Deployment behind the Service.
+    d.rounds(3).await;
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_none());
+    assert_eq!(
+        d.get("", "Service", "shop", "web").unwrap()["spec"]["selector"],
+        json!({"app": "web"})
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_removed_with_its_canary_leaves_nothing_of_its_release() {
+    let (remote, _root, d) = initialized().await;
+    remove(&remote, &["apps/web.yaml"], "Remove web");
+    d.until("the Release deleted", |d| release(d).is_none())
+        .await;
+    for (group, kind, name) in [
+        ("apps", "Deployment", "web"),
+        ("apps", "Deployment", "web-primary"),
+        ("", "Service", "web"),
+        ("", "Service", "web-primary"),
+        ("", "Service", "web-canary"),
+        ("networking.k8s.io", "Ingress", "web"),
+        ("networking.k8s.io", "Ingress", "web-canary"),
+    ] {
+        assert!(d.get(group, kind, "shop", name).is_none(), "{kind} {name}");
+    }
+    assert!(d.get("", "Namespace", "", "shop").is_some());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_broken_in_git_is_held_not_handed_back() {
+    let (remote, _root, d) = initialized().await;
+    let broken = erring_app("web:1", "0", 2, None).replace("stepWeight: 20", "stepWieght: 20");
+    remote.commit(&[("apps/web.yaml", &broken)], "A typo in the Canary");
+    d.until("held", |d| {
+        d.shared
+            .releases()
+            .get("shop/web")
+            .is_some_and(|v| v.message.contains("held"))
+    })
+    .await;
+    d.rounds(3).await;
+    assert!(release(&d).is_some());
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_some());
+    assert_eq!(
+        d.get("", "Service", "shop", "web").unwrap()["spec"]["selector"],
+        json!({"app": "web-primary"})
+    );
+    d.stop().await;
+}
