@@ -142,8 +142,28 @@ fn daemonset_repo(provider: &str, image: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Every call of a full rollout on each supported provider (and of a DaemonSet's, on the
-/// kubernetes provider), and of sync's inventory.
+/// [`repo`] with its autoscaler a KEDA ScaledObject in place of the HPA.
+fn keda_repo(provider: &str, image: &str) -> Vec<Value> {
+    repo(provider, image)
+        .into_iter()
+        .map(|mut o| {
+            if o["kind"] == "HorizontalPodAutoscaler" {
+                o = serde_json::json!({
+                    "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                    "metadata": {"name": "web", "namespace": "shop"},
+                    "spec": {"scaleTargetRef": {"name": "web"}, "minReplicaCount": 2, "maxReplicaCount": 4,
+                             "triggers": [{"type": "cpu", "metricType": "Utilization", "metadata": {"value": "80"}}]}});
+            } else if o["kind"] == "Canary" {
+                o["spec"]["autoscalerRef"] = serde_json::json!(
+                    {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "web"});
+            }
+            o
+        })
+        .collect()
+}
+
+/// Every call of a full rollout on each supported provider (and of a DaemonSet's and a KEDA
+/// ScaledObject's, on the kubernetes provider), and of sync's inventory.
 async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
     let calls: Calls = Arc::default();
     let deployments = [
@@ -164,10 +184,10 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
         "appmesh",
     ]
     .map(|p| (p, repo as fn(&str, &str) -> Vec<Value>));
-    for (provider, repo) in deployments
-        .into_iter()
-        .chain([("kubernetes", daemonset_repo as fn(&str, &str) -> Vec<Value>)])
-    {
+    for (provider, repo) in deployments.into_iter().chain([
+        ("kubernetes", daemonset_repo as fn(&str, &str) -> Vec<Value>),
+        ("kubernetes", keda_repo),
+    ]) {
         let sim = SimHandle::new(SimCluster::new(Duration::ZERO));
         // The external metric the `jobs` template reads, as an adapter serves it.
         sim.sim.lock().unwrap().set_external_metric(

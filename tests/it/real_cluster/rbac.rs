@@ -68,6 +68,8 @@ const NOT_RUN_HERE: &[&str] = &[
     // control plane serves no external metrics API either.
     "external.metrics.k8s.io",
     "appmesh.k8s.aws",
+    // The releases here scale with an HPA, not a KEDA ScaledObject.
+    "keda.sh",
 ];
 
 /// fledge, as the account of `kubeconfig`, on a repository with one release of every supported
