@@ -126,18 +126,18 @@ impl Retirement<'_> {
 /// One step of handing a release back (see the module's documentation).
 pub async fn step<C: Cluster>(cluster: &C, r: &Retirement<'_>) -> Result<Step, cluster::Error> {
     let target = r.target_ref();
-    let kept_target = target.as_ref().is_some_and(|t| r.keep.contains(&t.key()));
     let workload = target
         .as_ref()
         .is_some_and(|t| matches!(t.kind.as_str(), "Deployment" | "DaemonSet"));
     let mut kept = None;
-    if kept_target && workload {
-        let t = target.as_ref().expect("a kept target has a reference");
+    // Traffic moves to the target only when Git declares it as a plain object; a target
+    // another release took over stays that release's, and so does its traffic.
+    if let (Some(t), Some(_), true) = (&target, r.target, workload) {
         let live = cluster.get(t).await?;
-        if let Some(why) = not_ready(t, live.as_ref(), r.target) {
-            return Ok(Step::Waiting(why));
-        }
-        let live = live.expect("a ready target exists");
+        let why = not_ready(t, live.as_ref(), r.target);
+        let Some(live) = live.filter(|_| why.is_none()) else {
+            return Ok(Step::Waiting(why.unwrap_or_default()));
+        };
         if let Some(apex) = r.apex() {
             let (label, value) = match selector_label(&live) {
                 Ok(lv) => lv,

@@ -133,3 +133,37 @@ async fn a_canary_broken_in_git_is_held_not_handed_back() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renamed_canary_takes_over_the_app_and_the_old_release_only_loses_its_release() {
+    let (remote, _root, d) = initialized().await;
+    let renamed = erring_app("web:1", "0", 2, None).replace(
+        "kind: Canary\nmetadata: {name: web,",
+        "kind: Canary\nmetadata: {name: shop-web,",
+    );
+    remote.commit(&[("apps/web.yaml", &renamed)], "Rename the Canary");
+    d.until("the old Release deleted", |d| release(d).is_none())
+        .await;
+    d.until("the new release initialized", |d| {
+        d.shared
+            .releases()
+            .get("shop/shop-web")
+            .is_some_and(|v| v.phase == "Initialized")
+    })
+    .await;
+    // The primary, the Services and the routes are the new release's: they stay.
+    assert!(d.get("apps", "Deployment", "shop", "web-primary").is_some());
+    assert_eq!(
+        d.get("", "Service", "shop", "web").unwrap()["spec"]["selector"],
+        json!({"app": "web-primary"})
+    );
+    assert!(
+        d.get("networking.k8s.io", "Ingress", "shop", "web-canary")
+            .is_some()
+    );
+    assert_eq!(
+        d.get("apps", "Deployment", "shop", "web").unwrap()["spec"]["replicas"],
+        0
+    );
+    d.stop().await;
+}
