@@ -1468,13 +1468,7 @@ async fn a_canary_gone_with_a_kustomization_that_fails_to_build_keeps_its_releas
         .args(["--time-scale", "10"])
         .in_process()
         .await;
-    d.until("initialized", |d| {
-        d.shared
-            .releases()
-            .get("shop/web")
-            .is_some_and(|v| v.phase == "Initialized")
-    })
-    .await;
+    d.until_phase("shop/web", "Initialized").await;
     // The apps Kustomization stops building: its Canary is not seen, not removed.
     let broken = [(
         "apps/prod/kustomization.yaml",

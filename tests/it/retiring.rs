@@ -6,36 +6,9 @@
 
 use serde_json::{Value, json};
 
-use super::safety::{NAMESPACE, daemon, remove};
+use super::safety::{remove, web_initialized};
 use super::support::daemon::InProcess;
 use super::support::erring_app;
-use super::support::git::Remote;
-
-/// A daemon (time sped up tenfold) whose release `shop/web` (nginx, an Ingress in Git) is
-/// initialized.
-async fn initialized() -> (Remote, tempfile::TempDir, InProcess) {
-    let remote = Remote::new();
-    let root = tempfile::tempdir().unwrap();
-    remote.commit(
-        &[
-            ("apps/namespace.yaml", NAMESPACE),
-            ("apps/web.yaml", &erring_app("web:1", "0", 2, None)),
-        ],
-        "web",
-    );
-    let d = daemon(&remote, root.path(), "apps")
-        .args(["--time-scale", "10"])
-        .in_process()
-        .await;
-    d.until("initialized", |d| {
-        d.shared
-            .releases()
-            .get("shop/web")
-            .is_some_and(|v| v.phase == "Initialized")
-    })
-    .await;
-    (remote, root, d)
-}
 
 fn release(d: &InProcess) -> Option<Value> {
     d.get("fledge.dev", "Release", "shop", "web")
@@ -43,7 +16,7 @@ fn release(d: &InProcess) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_removed_from_git_hands_its_app_back_to_the_deployment_git_declares() {
-    let (remote, _root, d) = initialized().await;
+    let (remote, _root, d) = web_initialized(2).await;
     let recorded = release(&d).unwrap()["spec"]["objects"].clone();
     for o in [
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-primary"}),
@@ -93,7 +66,7 @@ async fn a_canary_removed_from_git_hands_its_app_back_to_the_deployment_git_decl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_app_removed_with_its_canary_leaves_nothing_of_its_release() {
-    let (remote, _root, d) = initialized().await;
+    let (remote, _root, d) = web_initialized(2).await;
     remove(&remote, &["apps/web.yaml"], "Remove web");
     d.until("the Release deleted", |d| release(d).is_none())
         .await;
@@ -114,7 +87,7 @@ async fn an_app_removed_with_its_canary_leaves_nothing_of_its_release() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_canary_broken_in_git_is_held_not_handed_back() {
-    let (remote, _root, d) = initialized().await;
+    let (remote, _root, d) = web_initialized(2).await;
     let broken = erring_app("web:1", "0", 2, None).replace("stepWeight: 20", "stepWieght: 20");
     remote.commit(&[("apps/web.yaml", &broken)], "A typo in the Canary");
     d.until("held", |d| {
@@ -136,7 +109,7 @@ async fn a_canary_broken_in_git_is_held_not_handed_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_renamed_canary_takes_over_the_app_and_the_old_release_only_loses_its_release() {
-    let (remote, _root, d) = initialized().await;
+    let (remote, _root, d) = web_initialized(2).await;
     let renamed = erring_app("web:1", "0", 2, None).replace(
         "kind: Canary\nmetadata: {name: web,",
         "kind: Canary\nmetadata: {name: shop-web,",
@@ -144,13 +117,7 @@ async fn a_renamed_canary_takes_over_the_app_and_the_old_release_only_loses_its_
     remote.commit(&[("apps/web.yaml", &renamed)], "Rename the Canary");
     d.until("the old Release deleted", |d| release(d).is_none())
         .await;
-    d.until("the new release initialized", |d| {
-        d.shared
-            .releases()
-            .get("shop/shop-web")
-            .is_some_and(|v| v.phase == "Initialized")
-    })
-    .await;
+    d.until_phase("shop/shop-web", "Initialized").await;
     // The primary, the Services and the routes are the new release's: they stay.
     assert!(d.get("apps", "Deployment", "shop", "web-primary").is_some());
     assert_eq!(

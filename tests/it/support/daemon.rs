@@ -469,6 +469,17 @@ impl InProcess {
         .await;
     }
 
+    /// Waits (at most 20 s) until the release `key` (`namespace/name`) is in `phase`.
+    pub(crate) async fn until_phase(&self, key: &str, phase: &str) {
+        self.until(&format!("{key} {phase}"), |d| {
+            d.shared
+                .releases()
+                .get(key)
+                .is_some_and(|v| v.phase == phase)
+        })
+        .await;
+    }
+
     /// Waits (at most 20 s) until `done` holds; fails with the sync status and the releases.
     pub(crate) async fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
         let held = within(Duration::from_secs(20), || ready(done(self)), |d| *d).await;
