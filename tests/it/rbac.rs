@@ -298,7 +298,7 @@ async fn hand_back<C: Cluster>(
             release: &release,
             objects: retire::recorded(&release),
             keep,
-            target: None,
+            target: Some(&t.target),
         };
         match retire::step(cluster, &r).await.unwrap() {
             Step::Done { .. } => return,
