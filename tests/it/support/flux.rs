@@ -37,6 +37,8 @@ struct Controller {
     name: &'static str,
     /// The controller's process id (its wrapper's child).
     pid: u32,
+    /// Its health port (`/readyz`).
+    health: u16,
     _wrapper: Child,
 }
 
@@ -132,10 +134,42 @@ impl Flux {
         let _ = std::fs::remove_dir_all(&dir);
         let started = tokio::time::Instant::now();
         std::fs::create_dir_all(dir.join("storage")).unwrap();
+        // A port found free can be taken before a controller binds it (its metrics server then
+        // fails a second after /readyz first answered, and the controller exits): such a
+        // start is tried again on other ports.
+        for attempt in 1..=3 {
+            let flux = Self::spawn_both(cluster, &dir, kustomize, source);
+            match flux.until_ready().await {
+                Ok(()) => {
+                    eprintln!(
+                        "Flux {VERSION} (source-controller, kustomize-controller) ready in {:.1}s (logs in {})",
+                        started.elapsed().as_secs_f64(),
+                        flux.dir.display()
+                    );
+                    return flux;
+                }
+                Err(why) if attempt < 3 => {
+                    eprintln!(
+                        "Flux's controllers did not stay up (try {attempt}), started again on other ports: {why}"
+                    );
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the last try returns or panics")
+    }
+
+    /// Both controllers, on free ports, writing into `dir`.
+    fn spawn_both(
+        cluster: &'static TestCluster,
+        dir: &Path,
+        kustomize: &Path,
+        source: &Path,
+    ) -> Self {
         let storage = free_port();
-        let (source, source_health) = spawn(
+        let source = spawn(
             cluster,
-            &dir,
+            dir,
             "source-controller",
             source,
             &[
@@ -144,43 +178,47 @@ impl Flux {
                 format!("--storage-adv-addr=127.0.0.1:{storage}"),
             ],
         );
-        let (kustomize, kustomize_health) = spawn(
+        let kustomize = spawn(
             cluster,
-            &dir,
+            dir,
             "kustomize-controller",
             kustomize,
             // A Kustomization whose source has no artifact yet is looked at again this soon.
             &["--requeue-dependency=2s".to_owned()],
         );
-        let flux = Self {
+        Self {
             cluster,
-            dir,
+            dir: dir.to_owned(),
             kustomize,
             source,
-        };
-        flux.until_ready(&flux.source, source_health).await;
-        flux.until_ready(&flux.kustomize, kustomize_health).await;
-        eprintln!(
-            "Flux {VERSION} (source-controller, kustomize-controller) ready in {:.1}s (logs in {})",
-            started.elapsed().as_secs_f64(),
-            flux.dir.display()
-        );
-        flux
+        }
     }
 
-    /// Waits until `c` answers `/readyz` (at most 60 s).
-    async fn until_ready(&self, c: &Controller, health: u16) {
+    /// Waits until both controllers answer `/readyz` (at most 60 s) and still do two seconds
+    /// later, once their managers started everything else.
+    async fn until_ready(&self) -> Result<(), String> {
+        for c in [&self.source, &self.kustomize] {
+            self.answers(c, Duration::from_secs(60)).await?;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for c in [&self.source, &self.kustomize] {
+            self.answers(c, Duration::ZERO).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `c` answers `/readyz` within `timeout`; its log when it does not.
+    async fn answers(&self, c: &Controller, timeout: Duration) -> Result<(), String> {
         let client = fledge::net::http_client(Duration::from_secs(2), false);
-        let url = format!("http://127.0.0.1:{health}/readyz");
+        let url = format!("http://127.0.0.1:{}/readyz", c.health);
         let seen = within(
-            Duration::from_secs(60),
+            timeout,
             || async { client.get(&url).send().await.map(|r| r.status().as_u16()) },
             |s| matches!(s, Ok(200)),
         )
         .await;
-        if let Err(last) = seen {
-            panic!("{} never became ready ({last:?}):\n{}", c.name, self.log(c));
-        }
+        seen.map(|_| ())
+            .map_err(|last| format!("{} is not ready ({last:?}):\n{}", c.name, self.log(c)))
     }
 
     /// A controller's log, its last 60 lines.
@@ -349,14 +387,14 @@ impl Flux {
 /// Starts the controller `name` from `binary` with `flags` beside the common ones (every
 /// namespace, no leader election, metrics and health on free loopback ports), its log in
 /// `dir/<name>.log` and its own TMPDIR (at start it purges the stale temporary directories it
-/// finds there); returns it and its health port.
+/// finds there).
 fn spawn(
     cluster: &TestCluster,
     dir: &Path,
     name: &'static str,
     binary: &Path,
     flags: &[String],
-) -> (Controller, u16) {
+) -> Controller {
     let tmp = dir.join(format!("{name}-tmp"));
     std::fs::create_dir_all(&tmp).unwrap();
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
@@ -385,14 +423,12 @@ fn spawn(
         .read_line(&mut line)
         .unwrap();
     let pid = line.trim().parse().expect("the wrapper prints the pid");
-    (
-        Controller {
-            name,
-            pid,
-            _wrapper: wrapper,
-        },
+    Controller {
+        name,
+        pid,
         health,
-    )
+        _wrapper: wrapper,
+    }
 }
 
 /// A process's resident memory, in KiB (`VmRSS` of /proc).
