@@ -23,13 +23,29 @@ use tokio_util::sync::CancellationToken;
 
 use super::eventually::{never, within};
 
-/// A free port on loopback (bound, then let go for the daemon to bind).
+/// A free port on loopback (bound, then let go for the daemon or a peer to bind). It is taken
+/// below the kernel's ephemeral range (`ip_local_port_range`), from which `bind(0)` and
+/// outgoing connections draw theirs: a port found there can be handed to another socket before
+/// it is bound again (a peer then failed to bind its metrics port). Ports are drawn in turn, from
+/// a start that differs between test processes, so that two calls never return the same port.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|low| *low > 12_000)
+        .unwrap_or(32_768);
+    // Ports from 10 000 up to the ephemeral range.
+    let span = low - 10_000;
+    let start = std::process::id().wrapping_mul(7_919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let port = u16::try_from(10_000 + start.wrapping_add(n) % span).expect("below 65536");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on loopback between 10000 and {low}");
 }
 
 /// The flags of a `fledge run` and where it keeps its state; see the module.
