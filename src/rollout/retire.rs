@@ -100,17 +100,19 @@ pub enum Step {
     },
 }
 
-impl Retirement<'_> {
-    fn target_ref(&self) -> Option<ObjectRef> {
-        let t = &self.release["spec"]["targetRef"];
-        Some(ObjectRef::new(
-            t["apiVersion"].as_str()?,
-            t["kind"].as_str()?,
-            self.release["metadata"]["namespace"].as_str()?,
-            t["name"].as_str()?,
-        ))
-    }
+/// The target a Release names (`spec.targetRef`, in the Release's namespace).
+#[must_use]
+pub fn target_ref(release: &Value) -> Option<ObjectRef> {
+    let t = &release["spec"]["targetRef"];
+    Some(ObjectRef::new(
+        t["apiVersion"].as_str()?,
+        t["kind"].as_str()?,
+        release["metadata"]["namespace"].as_str()?,
+        t["name"].as_str()?,
+    ))
+}
 
+impl Retirement<'_> {
     /// The apex Service a workload target's traffic reaches, when the release generated it
     /// and Git does not declare it.
     fn apex(&self) -> Option<ObjectRef> {
@@ -125,7 +127,7 @@ impl Retirement<'_> {
 
 /// One step of handing a release back (see the module's documentation).
 pub async fn step<C: Cluster>(cluster: &C, r: &Retirement<'_>) -> Result<Step, cluster::Error> {
-    let target = r.target_ref();
+    let target = target_ref(r.release);
     let workload = target
         .as_ref()
         .is_some_and(|t| matches!(t.kind.as_str(), "Deployment" | "DaemonSet"));

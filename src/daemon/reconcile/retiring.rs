@@ -93,8 +93,12 @@ impl Reconciler {
             .filter(|(_, r)| r.due <= now)
             .map(|(k, _)| k.clone())
             .collect();
+        if due.is_empty() {
+            return self.retiring.values().map(|r| r.due).min();
+        }
+        let keep = self.kept();
         for k in due {
-            self.retire_one(&k).await;
+            self.retire_one(&k, &keep).await;
         }
         self.retiring.values().map(|r| r.due).min()
     }
@@ -115,15 +119,14 @@ impl Reconciler {
         keep.into_iter().map(in_default).collect()
     }
 
-    async fn retire_one(&mut self, k: &ReleaseKey) {
+    async fn retire_one(&mut self, k: &ReleaseKey, keep: &BTreeSet<ObjectKey>) {
         let Some(r) = self.retiring.get(k) else {
             return;
         };
         let start = Instant::now();
         let stored = r.release.clone();
         let interval = self.ctx.clock.real(r.interval);
-        let keep = self.kept();
-        let result = self.step(&stored, &keep).await;
+        let result = self.step(&stored, keep).await;
         let end = Instant::now();
         let cluster = &self.exec.cluster;
         let Some(r) = self.retiring.get_mut(k) else {
@@ -187,21 +190,11 @@ impl Reconciler {
         objects.extend(retire::recorded(stored));
         objects.sort();
         objects.dedup();
-        let target_key = {
-            let t = &release["spec"]["targetRef"];
-            ObjectKey::new(
-                t["apiVersion"].as_str().unwrap_or_default(),
-                t["kind"].as_str().unwrap_or_default(),
-                release["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default(),
-                t["name"].as_str().unwrap_or_default(),
-            )
-        };
+        let target_key = retire::target_ref(release).map(|t| t.key());
         let target = self.declared.as_ref().and_then(|d| {
             d.plain
                 .iter()
-                .find(|o| ObjectKey::of(o).map(in_default).as_ref() == Some(&target_key))
+                .find(|o| ObjectKey::of(o).map(in_default) == target_key)
         });
         retire::step(
             cluster,
