@@ -29,12 +29,12 @@ if ! command -v kubectl >/dev/null; then
 fi
 # The Go peers the tests run (sops, Flux's generator, health checks, notifier, SignalFlow's
 # fake backend, Flagger's external metrics provider, artifact
-# generator and controllers, Flagger and its load tester), built from their Go modules or
+# generator and controllers, Flagger and its load tester, Helm's engine and CLI), built from their Go modules or
 # reused (each script caches by version or source hash), in
 # parallel with the control plane below. Where one cannot be built its tests skip, saying so,
 # or fail under CI.
 peers=$(mktemp -d)
-for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen fluxpeers flagger loadtester; do
+for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen fluxpeers flagger loadtester helm; do
   { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
 done
 skip=()
@@ -51,7 +51,7 @@ else
   skip=(--skip real_cluster::)
 fi
 wait
-for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen fluxpeers flagger loadtester; do
+for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen fluxpeers flagger loadtester helm; do
   cat "$peers/$p.err" >&2
 done
 # A peer built is passed to the tests; one that was not is tried again by its tests, which
@@ -68,6 +68,10 @@ if [ -s "$peers/loadtester" ]; then export FLEDGE_LOADTESTER="$(cat "$peers/load
 if [ -s "$peers/fluxpeers" ]; then
   { read -r kustomize; read -r source; } <"$peers/fluxpeers"
   export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source
+fi
+if [ -s "$peers/helm" ]; then
+  { read -r engine; read -r helm; } <"$peers/helm"
+  export FLEDGE_HELM_ENGINE=$engine FLEDGE_HELM=$helm
 fi
 rm -rf "$peers"
 if [ ${#skip[@]} -eq 0 ]; then

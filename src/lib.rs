@@ -48,6 +48,7 @@ pub mod cli;
 pub mod cluster;
 pub mod daemon;
 pub mod flux;
+pub mod helm;
 pub mod ids;
 pub mod keys;
 pub mod libyaml;

@@ -35,6 +35,12 @@ pub enum Command {
         /// directory only, and bases anywhere)
         #[arg(long)]
         root: Option<PathBuf>,
+        /// Render each Flux HelmRelease into the objects it installs, in its place: its chart
+        /// fetched from the HelmRepository it names or read from this repository, its values
+        /// composed as Flux composes them, and the chart rendered by Helm's engine
+        /// (fledge-helm, found beside fledge, on PATH or in $FLEDGE_HELM_ENGINE)
+        #[arg(long)]
+        charts: bool,
     },
     /// Print each Deployment's and DaemonSet's revision: a hash of its pod template and the
     /// ConfigMaps and Secrets it references (never their values); and each Knative Service's,
@@ -105,6 +111,10 @@ pub enum Command {
         /// Ingress class of the contour provider's HTTPProxies, as `fledge run --ingress-class`
         #[arg(long)]
         ingress_class: Option<String>,
+        /// Render each Flux HelmRelease first, as `build --charts` does, so that a Canary
+        /// targeting a chart's workload is planned
+        #[arg(long)]
+        charts: bool,
         /// Output format
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Format,
@@ -165,7 +175,7 @@ impl Error {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Build { dir, root } => build(&dir, root.as_deref()),
+        Command::Build { dir, root, charts } => build(&dir, root.as_deref(), charts),
         Command::Hash {
             dir,
             root,
@@ -195,10 +205,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             root,
             mesh_provider,
             ingress_class,
+            charts,
             output,
         } => plan(
             &dir,
-            root.as_deref(),
+            (root.as_deref(), charts),
             &mesh_provider,
             ingress_class.as_deref(),
             output,
@@ -214,6 +225,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// names to its directory, not the bases it builds. The narrowest root keeps paths in
 /// messages short.
 fn render_at(dir: &Path, root: Option<&Path>) -> Result<Vec<serde_json::Value>, Error> {
+    render_in(dir, root).map(|(objects, _)| objects)
+}
+
+/// [`render_at`], with the files it read from.
+fn render_in(
+    dir: &Path,
+    root: Option<&Path>,
+) -> Result<(Vec<serde_json::Value>, DiskFiles), Error> {
     let (mut files, mut rel) = locate(dir, root)?;
     loop {
         match render::render(&files, &rel) {
@@ -223,9 +242,29 @@ fn render_at(dir: &Path, root: Option<&Path>) -> Result<Vec<serde_json::Value>, 
                 };
                 (files, rel) = locate(dir, Some(wider))?;
             }
-            other => return Ok(other?),
+            other => return Ok((other?, files)),
         }
     }
+}
+
+/// Renders `dir`, each HelmRelease replaced by what it installs when `charts` is set.
+fn render_charts(
+    dir: &Path,
+    root: Option<&Path>,
+    charts: bool,
+) -> Result<Vec<serde_json::Value>, Error> {
+    let (objects, files) = render_in(dir, root)?;
+    if !charts {
+        return Ok(objects);
+    }
+    let helm = crate::helm::Local::new(None, None);
+    let mut notices = Vec::new();
+    let expanded = crate::rollout::targets::helm::expand(&objects, &files, &helm, &mut notices)
+        .map_err(Error::Invalid)?;
+    for n in notices {
+        eprintln!("note: {n}");
+    }
+    Ok(expanded)
 }
 
 /// Splits `dir` into a file root and the directory's path below it. Without an explicit root,
@@ -268,8 +307,8 @@ fn locate(dir: &Path, root: Option<&Path>) -> Result<(DiskFiles, String), Error>
     Ok((files, rel))
 }
 
-fn build(dir: &Path, root: Option<&Path>) -> Result<(), Error> {
-    let objects = render_at(dir, root)?;
+fn build(dir: &Path, root: Option<&Path>, charts: bool) -> Result<(), Error> {
+    let objects = render_charts(dir, root, charts)?;
     let text = render::yaml::emit_stream(&objects);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
@@ -410,7 +449,7 @@ fn hash(
 
 fn plan(
     dir: &Path,
-    root: Option<&Path>,
+    (root, charts): (Option<&Path>, bool),
     mesh_provider: &str,
     ingress_class: Option<&str>,
     output: Format,
@@ -422,7 +461,7 @@ fn plan(
             "--mesh-provider {mesh_provider:?} is not a provider Flagger knows"
         ))
     })?;
-    let objects = render_at(dir, root)?;
+    let objects = render_charts(dir, root, charts)?;
     let plans = plan::plan(&objects, &provider, ingress_class)?;
     let text = match output {
         Format::Json => {

@@ -176,6 +176,10 @@ pub struct RunArgs {
     /// Secret (one that names a Secret uses that Secret's keys, as Flux does)
     #[arg(long)]
     pub sops_age_key_file: Option<PathBuf>,
+    /// Helm's engine, fledge-helm, that renders HelmReleases' charts (default:
+    /// $FLEDGE_HELM_ENGINE, else fledge-helm beside fledge, else on PATH)
+    #[arg(long)]
+    pub helm_engine: Option<PathBuf>,
     /// Commit statuses: github, gitlab, gitea (forgejo) or bitbucket
     #[arg(long)]
     pub forge: Option<String>,
@@ -356,6 +360,8 @@ pub struct Config {
     pub source: SourceConfig,
     /// `--sops-age-key-file`.
     pub sops_keys: Option<std::sync::Arc<crate::sops::Keys>>,
+    /// `--helm-engine`.
+    pub helm_engine: Option<PathBuf>,
     pub timing: Timing,
     /// Directory of the repository to render.
     pub path: String,
@@ -464,6 +470,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
     Ok(Config {
         source,
         sops_keys,
+        helm_engine: a.helm_engine.clone(),
         timing: Timing {
             interval,
             ..Timing::default()

@@ -113,6 +113,10 @@ pub async fn run(
     let env = crate::rollout::targets::BuildEnv {
         cluster: cluster_data,
         repositories: further.clone(),
+        helm: Arc::new(crate::helm::Local::new(
+            config.helm_engine.clone(),
+            Some(config.source.cache_dir.join("charts")),
+        )),
         keys: config.sops_keys.clone(),
     };
     let ctx = Context {

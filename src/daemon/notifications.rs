@@ -18,6 +18,8 @@ use crate::rollout::targets::Notifications;
 
 /// The group of the events' objects, and the prefix of their metadata keys.
 const GROUP: &str = "kustomize.toolkit.fluxcd.io";
+/// The same, for HelmReleases' events.
+const HELM_GROUP: &str = "helm.toolkit.fluxcd.io";
 /// The same, for GitRepositories' events.
 const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
 
@@ -34,7 +36,21 @@ pub(super) fn unit_event(
     let same = before.ready == after.ready
         && before.reason == after.reason
         && before.message == after.message;
-    let (namespace, name) = after.name.split_once('/')?;
+    // A HelmRelease's unit speaks as helm-controller does.
+    let (kind, group, version, controller, unit) = match after
+        .name
+        .strip_prefix(crate::rollout::targets::helm::UNIT_PREFIX)
+    {
+        Some(rest) => ("HelmRelease", HELM_GROUP, "v2", "helm-controller", rest),
+        None => (
+            "Kustomization",
+            GROUP,
+            "v1",
+            "kustomize-controller",
+            after.name.as_str(),
+        ),
+    };
+    let (namespace, name) = unit.split_once('/')?;
     if same || after.reason == SyncReason::DependencyNotReady {
         return None;
     }
@@ -60,10 +76,10 @@ pub(super) fn unit_event(
     };
     Some(Event {
         involved_object: InvolvedObject {
-            kind: "Kustomization".to_owned(),
+            kind: kind.to_owned(),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
-            api_version: format!("{GROUP}/v1"),
+            api_version: format!("{group}/{version}"),
             uid: None,
             labels: None,
         },
@@ -71,8 +87,8 @@ pub(super) fn unit_event(
         timestamp: now.to_owned(),
         message,
         reason,
-        metadata: [(format!("{GROUP}/revision"), revision.to_owned())].into(),
-        reporting_controller: "kustomize-controller".to_owned(),
+        metadata: [(format!("{group}/revision"), revision.to_owned())].into(),
+        reporting_controller: controller.to_owned(),
         reporting_instance: None,
     })
 }

@@ -1,5 +1,6 @@
 //! Flux's objects as configuration, as fledge consumes Flagger's Canaries: `Kustomization`
-//! (`kustomize.toolkit.fluxcd.io/v1`), `GitRepository` (`source.toolkit.fluxcd.io/v1`) and
+//! (`kustomize.toolkit.fluxcd.io/v1`), `GitRepository` (`source.toolkit.fluxcd.io/v1`),
+//! `HelmRelease` and `HelmRepository` ([`helm`]) and
 //! the notification objects ([`notification`]: `Provider`, `Alert`, `Receiver`) found in the
 //! repository are read into typed specs with Flux's defaults, every field checked
 //! against Flux's own CRD schemas (kept beside this file), and errors carry the object and the
@@ -10,6 +11,7 @@
 //! from the cluster, applying, health (the daemon).
 
 pub mod artifact;
+pub mod helm;
 pub mod kustomization;
 pub mod notification;
 pub mod source;
@@ -85,6 +87,14 @@ static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
         (
             include_str!("schema/source.toolkit.fluxcd.io_gitrepositories.yaml"),
             "v1",
+        ),
+        (
+            include_str!("schema/source.toolkit.fluxcd.io_helmrepositories.yaml"),
+            "v1",
+        ),
+        (
+            include_str!("schema/helm.toolkit.fluxcd.io_helmreleases.yaml"),
+            "v2",
         ),
         (
             include_str!("schema/notification.toolkit.fluxcd.io_providers.yaml"),

@@ -103,7 +103,9 @@ fn the_bootstrap_layout_makes_the_root_and_its_kustomizations_units_in_dependenc
         kustomization("infra", "./infrastructure", &json!({})),
         controller,
         json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-               "metadata": {"name": "redis", "namespace": "apps"}}),
+               "metadata": {"name": "redis", "namespace": "apps"},
+               "spec": {"interval": "5m", "chart": {"spec": {"chart": "redis",
+                        "sourceRef": {"kind": "HelmRepository", "name": "bitnami"}}}}}),
         config_map("settings"),
     ];
     let units = discover("clusters/prod/", root, |k: &Kustomization, _, _| {
@@ -143,14 +145,17 @@ fn the_bootstrap_layout_makes_the_root_and_its_kustomizations_units_in_dependenc
         "{:?}",
         units.notices
     );
-    assert!(
-        units
-            .notices
-            .iter()
-            .any(|n| n.contains("HelmRelease apps/redis")),
-        "{:?}",
-        units.notices
+    // A HelmRelease is read and handed over, with the unit that declares it.
+    let releases: Vec<(String, &str)> = units
+        .helm_releases
+        .iter()
+        .map(|(r, parent)| (r.as_ref().unwrap().id.to_string(), parent.as_str()))
+        .collect();
+    assert_eq!(
+        releases,
+        [("apps/redis".to_owned(), "flux-system/flux-system")]
     );
+    assert!(units.problems.is_empty(), "{:?}", units.problems);
 }
 
 #[test]

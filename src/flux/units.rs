@@ -6,16 +6,18 @@
 //! (`flux-system` in a bootstrapped repository): it gives the root its name and settings. Flux's
 //! own objects are configuration, never applied: Kustomizations and GitRepositories are read
 //! here (a Kustomization naming a GitRepository other than the root's is built from that
-//! repository, which the caller fetches); Flux's controllers (`gotk-components.yaml`: objects labelled
-//! `app.kubernetes.io/part-of: flux`) are replaced by fledge and skipped; the objects of Flux
-//! kinds fledge does not act on yet (HelmRelease, image automation, notifications) are named
-//! as unsupported and left out, so they never fail the rest of a sync.
+//! repository, which the caller fetches); HelmReleases and HelmRepositories are read and handed
+//! to the caller, which makes each HelmRelease a unit of its own; Flux's controllers
+//! (`gotk-components.yaml`: objects labelled `app.kubernetes.io/part-of: flux`) are replaced by
+//! fledge and skipped; the objects of Flux kinds fledge does not act on yet (image automation,
+//! OCI sources) are named as unsupported and left out, so they never fail the rest of a sync.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Display;
 
 use serde_json::Value;
 
+use super::helm::{HelmRelease, HelmRepository};
 use super::kustomization::normal_path;
 use super::{FluxError, GitRepository, Id, Kustomization};
 
@@ -31,6 +33,9 @@ pub const FLUX_GROUPS: [&str; 6] = [
 
 /// The label Flux's own components carry (`flux install`, `gotk-components.yaml`).
 const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "flux");
+
+/// A HelmRelease as read: the release, or its name and why it cannot be used.
+pub type ReadRelease = Result<HelmRelease, (Id, FluxError)>;
 
 /// One sync unit.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +97,13 @@ pub struct Units {
     /// Flux's notification objects (`Provider`, `Alert`, `Receiver`), as written, for the
     /// caller to read.
     pub notifications: Vec<Value>,
+    /// The HelmReleases, each with the unit (by name) whose objects declare it; one that
+    /// cannot be read is its name and why (its unit fails, not the commit).
+    pub helm_releases: Vec<(ReadRelease, String)>,
+    /// The HelmRepositories; one that cannot be read fails the releases that name it.
+    pub helm_repositories: BTreeMap<Id, Result<HelmRepository, FluxError>>,
+    /// The GitRepositories declared.
+    pub repositories: BTreeMap<Id, GitRepository>,
 }
 
 /// Discovers the units from the root path's objects, building each further Kustomization's
@@ -124,6 +136,9 @@ pub fn discover<E: Display>(
         .map_or_else(|| "root".to_owned(), |k| k.id.to_string());
     for (_, parent) in &mut taken.kustomizations {
         *parent = Some(root_name.clone());
+    }
+    for (_, parent) in &mut out.helm_releases {
+        parent.clone_from(&root_name);
     }
     let mut found = vec![Unit {
         parent: None,
@@ -178,6 +193,8 @@ pub fn discover<E: Display>(
         });
     }
     out.units = order(found, &mut out.problems);
+    out.helm_repositories = taken.helm_repositories;
+    out.repositories = taken.repositories;
     out
 }
 
@@ -215,6 +232,7 @@ struct Taken {
     /// Each with the unit that declares it (`None` until the root's name is known).
     kustomizations: VecDeque<(Kustomization, Option<String>)>,
     repositories: BTreeMap<Id, GitRepository>,
+    helm_repositories: BTreeMap<Id, Result<HelmRepository, FluxError>>,
     controllers_noticed: bool,
 }
 
@@ -254,6 +272,25 @@ impl Taken {
                     }
                     Err(e) => out.problems.push(e),
                 },
+                ("helm.toolkit.fluxcd.io", "HelmRelease") => {
+                    let parent = parent.map(ToString::to_string).unwrap_or_default();
+                    match (HelmRelease::parse(&o), Id::of(&o, "HelmRelease")) {
+                        (Ok(r), _) => out.helm_releases.push((Ok(r), parent)),
+                        (Err(e), Ok(id)) => out.helm_releases.push((Err((id, e)), parent)),
+                        (Err(e), Err(_)) => out.problems.push(e),
+                    }
+                }
+                ("source.toolkit.fluxcd.io", "HelmRepository") => {
+                    match (HelmRepository::parse(&o), Id::of(&o, "HelmRepository")) {
+                        (Ok(r), _) => {
+                            self.helm_repositories.insert(r.id.clone(), Ok(r));
+                        }
+                        (Err(e), Ok(id)) => {
+                            self.helm_repositories.insert(id, Err(e));
+                        }
+                        (Err(e), Err(_)) => out.problems.push(e),
+                    }
+                }
                 ("notification.toolkit.fluxcd.io", "Provider" | "Alert" | "Receiver") => {
                     out.notifications.push(o);
                 }

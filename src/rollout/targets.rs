@@ -8,6 +8,7 @@
 //! applied. A Canary that cannot be used is reported and skipped; the others go on.
 
 mod flux;
+pub mod helm;
 mod include;
 
 pub use flux::{

@@ -758,7 +758,7 @@ pub(crate) fn example(name: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifact_and_fails_only_what_needs_helm()
+async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifact_and_waits_for_its_helm_releases()
  {
     let remote = Remote::new();
     let root = tempfile::tempdir().unwrap();
@@ -772,13 +772,14 @@ async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifac
         .await;
     // gotk-sync.yaml is the placeholder `flux bootstrap` fills in: the root path is `root`, its
     // repository flux-system/flux-system, which the ArtifactGenerator splits. The controllers
-    // come from HelmReleases, which fledge does not install yet: infra-configs, whose
-    // ClusterIssuer needs cert-manager's CRD, fails alone, naming it, and apps waits for it.
+    // come from HelmReleases whose charts are OCI artifacts (`chartRef: OCIRepository`), which
+    // fledge does not fetch yet: each fails alone, naming the field, and infra-controllers
+    // (`wait: true`) waits for them as Flux waits for the HelmReleases it applied.
     until_reason(
         &d,
-        "infra-configs tried",
-        "flux-system/infra-configs",
-        "ApplyFailed",
+        "cert-manager tried",
+        "HelmRelease/cert-manager/cert-manager",
+        "RenderFailed",
     )
     .await;
     let status = d.shared.sync().clone();
@@ -791,27 +792,49 @@ async fn fluxs_kustomize_helm_example_builds_each_kustomization_from_its_artifac
         units,
         [
             ("root", "Ready"),
-            ("flux-system/infra-controllers", "Ready"),
-            ("flux-system/infra-configs", "ApplyFailed"),
+            ("flux-system/infra-controllers", "Progressing"),
+            ("flux-system/infra-configs", "DependencyNotReady"),
             ("flux-system/apps", "DependencyNotReady"),
+            ("HelmRelease/podinfo/podinfo", "DependencyNotReady"),
+            ("HelmRelease/cert-manager/cert-manager", "RenderFailed"),
+            (
+                "HelmRelease/envoy-gateway-system/envoy-gateway",
+                "RenderFailed"
+            ),
         ],
         "{status:#?}"
     );
-    let configs = &status.units[2];
+    let controllers = unit(&d, "flux-system/infra-controllers");
     assert!(
-        configs.message.contains("ClusterIssuer")
-            && configs
-                .message
-                .contains("install its CustomResourceDefinition first"),
+        controllers.message.contains(
+            "waiting (up to spec.timeout, 300 s) for: HelmRelease/cert-manager/cert-manager"
+        ),
         "{}",
-        configs.message
+        controllers.message
     );
-    // The HelmReleases are named, not applied; the ArtifactGenerator is read, not named.
+    let cert_manager = unit(&d, "HelmRelease/cert-manager/cert-manager");
+    assert!(
+        cert_manager
+            .message
+            .contains("spec.chartRef: charts from an OCIRepository (cert-manager/cert-manager) are not fetched by fledge yet"),
+        "{}",
+        cert_manager.message
+    );
+    // podinfo's HelmRelease is made by apps: it waits for apps to apply it.
+    let podinfo = unit(&d, "HelmRelease/podinfo/podinfo");
+    assert!(
+        podinfo
+            .message
+            .contains("'flux-system/apps' has not applied this HelmRelease yet"),
+        "{}",
+        podinfo.message
+    );
+    // The OCIRepositories are named, not fetched; the ArtifactGenerator is read, not named.
     assert!(
         status
             .notices
             .iter()
-            .any(|n| n.starts_with("HelmRelease ") && n.contains("left out")),
+            .any(|n| n.starts_with("OCIRepository ") && n.contains("left out")),
         "{:?}",
         status.notices
     );
@@ -1098,8 +1121,21 @@ fn tenant_synced(d: &super::support::daemon::InProcess, tenant_commit: &str) {
             ("apps/dev-team", "Ready"),
             ("flux-system/kyverno-policies", "Ready"),
             ("flux-system/tenants", "Ready"),
+            ("HelmRelease/apps/podinfo", "RenderFailed"),
+            ("flux-system/kyverno-controller", "RenderFailed"),
         ],
         "{status:#?}"
+    );
+    // The tenant's HelmRelease is written at an API version Flux no longer serves: it fails
+    // alone, saying how to upgrade it.
+    let podinfo = unit(d, "HelmRelease/apps/podinfo");
+    assert!(
+        podinfo
+            .message
+            .contains("`helm.toolkit.fluxcd.io/v2beta1` is not read")
+            && podinfo.message.contains("flux migrate"),
+        "{}",
+        podinfo.message
     );
     // The tenant's Kustomization is built from its own repository's branch (its path patched
     // to ./staging by the platform repository), and reports that repository's commit.
@@ -1110,19 +1146,11 @@ fn tenant_synced(d: &super::support::daemon::InProcess, tenant_commit: &str) {
         dev.source.as_deref(),
         Some("GitRepository apps/dev-team (branch dev-team)")
     );
-    // The platform's objects are applied; the tenant's HelmRelease is named, not applied.
+    // The platform's objects are applied.
     assert!(d.get("", "ServiceAccount", "apps", "dev-team").is_some());
     assert!(
         d.get("kyverno.io", "ClusterPolicy", "", "verify-git-repositories")
             .is_some()
-    );
-    assert!(
-        status
-            .notices
-            .iter()
-            .any(|n| n.starts_with("HelmRelease ") && n.contains("apps/podinfo")),
-        "{:?}",
-        status.notices
     );
 }
 

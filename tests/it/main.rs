@@ -27,6 +27,7 @@ mod git_ssh;
 mod git_verify;
 mod git_writeback;
 mod health;
+mod helm;
 mod knative;
 mod kube_api;
 mod kustomize_tail;

@@ -465,7 +465,15 @@ impl Reconciler {
                     .get(parent)
                     .is_some_and(|s| s.last_applied_revision.as_ref() == Some(built_from(parent)));
             if !applied {
-                pending.push(format!("'{parent}' has not applied this Kustomization yet"));
+                let kind = if unit
+                    .name
+                    .starts_with(crate::rollout::targets::helm::UNIT_PREFIX)
+                {
+                    "HelmRelease"
+                } else {
+                    "Kustomization"
+                };
+                pending.push(format!("'{parent}' has not applied this {kind} yet"));
             }
         }
         (!pending.is_empty()).then(|| {
@@ -712,7 +720,8 @@ impl Reconciler {
     ) -> Result<(), NotReady> {
         let mut guard = self.config.prune_guard.clone();
         guard.allowed.extend(d.allowed.iter().cloned());
-        if guard.allowed.contains(&format!("Kustomization/{}", s.unit)) {
+        let allowance = allowance(&s.unit);
+        if guard.allowed.contains(&allowance) {
             guard.max_share = 1.0;
         }
         let tenant = self
@@ -727,8 +736,8 @@ impl Reconciler {
             Err(e) => {
                 let (mut why, _) = refusal(&e);
                 why.message = format!(
-                    "removed from the repository; its objects stay until this is resolved: {}. To delete what it applied, allow it with the commit trailer `Fledge-Allow-Prune: Kustomization/{}`",
-                    why.message, s.unit
+                    "removed from the repository; its objects stay until this is resolved: {}. To delete what it applied, allow it with the commit trailer `Fledge-Allow-Prune: {allowance}`",
+                    why.message
                 );
                 Err(why)
             }
@@ -832,6 +841,9 @@ impl Reconciler {
             let rest: Vec<&str> = failing.map(|u| u.name.as_str()).collect();
             let mut message = match first.name.as_str() {
                 "root" => first.message.clone(),
+                name if name.starts_with(crate::rollout::targets::helm::UNIT_PREFIX) => {
+                    format!("{name}: {}", first.message)
+                }
                 name => format!("Kustomization {name}: {}", first.message),
             };
             if !rest.is_empty() {
@@ -854,6 +866,16 @@ impl Reconciler {
 }
 
 /// The commit `unit` is built from: its further repository's, else the declared commit.
+/// What a commit trailer `Fledge-Allow-Prune:` names to let a removed unit's objects go:
+/// `Kustomization/<namespace>/<name>` or `HelmRelease/<namespace>/<name>`.
+fn allowance(unit: &str) -> String {
+    if unit.starts_with(crate::rollout::targets::helm::UNIT_PREFIX) {
+        unit.to_owned()
+    } else {
+        format!("Kustomization/{unit}")
+    }
+}
+
 fn revision<'a>(commit: &'a CommitId, unit: &'a SyncUnit) -> &'a CommitId {
     unit.source.as_ref().map_or(commit, |s| &s.commit)
 }
@@ -871,9 +893,19 @@ fn declared_keys(d: &Declared) -> BTreeSet<ObjectKey> {
 
 /// Whether `r` names the Kustomization of `u`.
 fn names_unit(r: &ObjectRef, u: &SyncUnit) -> bool {
-    r.kind == "Kustomization"
-        && r.api_version.starts_with("kustomize.toolkit.fluxcd.io/")
-        && u.name == format!("{}/{}", r.namespace, r.name)
+    let id = format!("{}/{}", r.namespace, r.name);
+    match r.kind.as_str() {
+        "Kustomization" => {
+            r.api_version.starts_with("kustomize.toolkit.fluxcd.io/") && u.name == id
+        }
+        "HelmRelease" => {
+            r.api_version.starts_with("helm.toolkit.fluxcd.io/")
+                && u.name
+                    .strip_prefix(crate::rollout::targets::helm::UNIT_PREFIX)
+                    == Some(id.as_str())
+        }
+        _ => false,
+    }
 }
 
 /// A digest of `unit`'s objects of `plain`, as built: a unit built again with other objects

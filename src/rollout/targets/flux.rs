@@ -36,12 +36,15 @@ use crate::source::Snapshot;
 use super::include;
 
 /// What a build reads beyond the commit: the cluster's ConfigMaps and Secrets (a
-/// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names), the
-/// further Git repositories its Kustomizations name, and the SOPS keys given to fledge itself.
+/// Kustomization's `postBuild.substituteFrom`, the keys its `spec.decryption` names, a
+/// HelmRelease's `valuesFrom`), the further Git repositories its Kustomizations name, Helm (the
+/// charts of HelmReleases), and the SOPS keys given to fledge itself.
 #[derive(Clone)]
 pub struct BuildEnv {
     pub cluster: Arc<dyn ClusterData>,
     pub repositories: Arc<dyn Repositories>,
+    /// Charts fetched and rendered (HelmReleases).
+    pub helm: Arc<dyn crate::helm::Helm>,
     /// Age keys (`--sops-age-key-file`): the root path's, and those of a Kustomization whose
     /// `spec.decryption` names no Secret.
     pub keys: Option<Arc<Keys>>,
@@ -52,6 +55,7 @@ impl Default for BuildEnv {
         Self {
             cluster: Arc::new(NoCluster),
             repositories: Arc::new(NoCluster),
+            helm: Arc::new(crate::helm::NoHelm),
             keys: None,
         }
     }
@@ -280,7 +284,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
     let mut masks: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut sources: BTreeMap<String, UnitSource> = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
-    let found = units::discover(path, root, |k: &Kustomization, further, declared| {
+    let mut found = units::discover(path, root, |k: &Kustomization, further, declared| {
         let mut from = None;
         let further = further.map(|r| (r, declared));
         let built = build_unit(&source, k, further, env, &mut from);
@@ -316,35 +320,41 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         Some((r.id.namespace.clone(), v))
     });
     let mut objects = Vec::new();
-    let mut notices = found.notices;
+    let mut notices = std::mem::take(&mut found.notices);
     let mut units = Vec::new();
     let mut owner: BTreeMap<ObjectKey, String> = BTreeMap::new();
-    for u in found.units {
+    for u in std::mem::take(&mut found.units) {
         let mut unit = sync_unit(&u);
         unit.mask = Mask(masks.remove(&unit.name).unwrap_or_default());
         unit.source = sources.remove(&unit.name);
         if let (true, Some(Hold::Failed(why))) = (unreadable.contains(&unit.name), &unit.hold) {
             unit.hold = Some(Hold::Unreadable(why.clone()));
         }
-        if let Build::Objects(o) = u.build {
-            for object in o {
-                let Some(key) = ObjectKey::of(&object) else {
-                    objects.push(object);
-                    continue;
-                };
-                if let Some(first) = owner.get(&key) {
-                    notices.push(format!(
-                        "{key} is declared by both {first} and {}: {first} applies it",
-                        unit.name
-                    ));
-                    continue;
-                }
-                owner.insert(key.clone(), unit.name.clone());
-                unit.keys.insert(key);
-                objects.push(object);
-            }
-        }
-        units.push(unit);
+        let declared = match u.build {
+            Build::Objects(o) => o,
+            _ => Vec::new(),
+        };
+        place(
+            unit,
+            declared,
+            &mut owner,
+            &mut objects,
+            &mut units,
+            &mut notices,
+        );
+    }
+    // Each HelmRelease, once the objects whose ConfigMaps and Secrets its values may name are
+    // known.
+    for (hr, parent) in &found.helm_releases {
+        let (unit, declared) = helm_unit(hr, parent, &source, &found, &objects, env);
+        place(
+            unit,
+            declared,
+            &mut owner,
+            &mut objects,
+            &mut units,
+            &mut notices,
+        );
     }
     let notifications = Notifications::read(&found.notifications, &mut notices);
     Ok(Built {
@@ -356,6 +366,59 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
         notices,
         consumed,
     })
+}
+
+/// The unit of a HelmRelease, and what it applies.
+fn helm_unit(
+    hr: &crate::flux::units::ReadRelease,
+    parent: &str,
+    source: &Source<'_>,
+    found: &units::Units,
+    objects: &[Value],
+    env: &BuildEnv,
+) -> (SyncUnit, Vec<Value>) {
+    let inputs = super::helm::UnitInputs {
+        inputs: super::helm::Inputs {
+            files: &source.files,
+            repositories: &found.helm_repositories,
+            objects,
+            cluster: env.cluster.as_ref(),
+            helm: env.helm.as_ref(),
+        },
+        root_repository: &source.repository,
+        git: &found.repositories,
+        further: env.repositories.as_ref(),
+    };
+    super::helm::unit(hr, parent, &inputs)
+}
+
+/// Adds `unit` with the objects it declares; an object another unit declared first stays
+/// that one's, said in `notices`.
+fn place(
+    mut unit: SyncUnit,
+    declared: Vec<Value>,
+    owner: &mut BTreeMap<ObjectKey, String>,
+    objects: &mut Vec<Value>,
+    units: &mut Vec<SyncUnit>,
+    notices: &mut Vec<String>,
+) {
+    for object in declared {
+        let Some(key) = ObjectKey::of(&object) else {
+            objects.push(object);
+            continue;
+        };
+        if let Some(first) = owner.get(&key) {
+            notices.push(format!(
+                "{key} is declared by both {first} and {}: {first} applies it",
+                unit.name
+            ));
+            continue;
+        }
+        owner.insert(key.clone(), unit.name.clone());
+        unit.keys.insert(key);
+        objects.push(object);
+    }
+    units.push(unit);
 }
 
 /// Builds one Kustomization as Flux does: its `substituteFrom` sources and decryption keys read

@@ -1,0 +1,438 @@
+//! Flux's `HelmRelease` (`helm.toolkit.fluxcd.io/v2`) and `HelmRepository`
+//! (`source.toolkit.fluxcd.io/v1`): which chart a release installs, from where, with which
+//! values, under which release name and namespace. Read with helm-controller v1.4.5's defaults
+//! and checked against its schema; what fledge does not honour yet is named by
+//! [`HelmRelease::unsupported`], never ignored.
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Digest as _;
+
+use super::{FluxError, Id, check_fields, duration};
+
+/// The group of Flux's Helm releases.
+pub const GROUP: &str = "helm.toolkit.fluxcd.io";
+
+/// The labels helm-controller puts on every object of a release (its origin post-renderer).
+pub const ORIGIN_NAME: &str = "helm.toolkit.fluxcd.io/name";
+pub const ORIGIN_NAMESPACE: &str = "helm.toolkit.fluxcd.io/namespace";
+
+/// A Flux HelmRelease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelmRelease {
+    pub id: Id,
+    pub spec: Spec,
+    /// `spec` as written, for the fields read elsewhere.
+    pub raw_spec: Value,
+}
+
+/// `spec`, as helm-controller's API types name it (the fields fledge reads).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    #[serde(default)]
+    pub chart: Option<ChartTemplate>,
+    #[serde(default)]
+    pub chart_ref: Option<ChartRef>,
+    pub interval: String,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub release_name: Option<String>,
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+    #[serde(default)]
+    pub storage_namespace: Option<String>,
+    #[serde(default)]
+    pub service_account_name: Option<String>,
+    #[serde(default)]
+    pub suspend: bool,
+    #[serde(default)]
+    pub depends_on: Vec<Dependency>,
+    #[serde(default)]
+    pub values: Option<Value>,
+    #[serde(default)]
+    pub values_from: Vec<ValuesReference>,
+    #[serde(default)]
+    pub install: Option<Value>,
+    #[serde(default)]
+    pub upgrade: Option<Value>,
+    #[serde(default)]
+    pub test: Option<Value>,
+}
+
+/// `spec.chart`: the template of the HelmChart source-controller makes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ChartTemplate {
+    pub spec: ChartSpec,
+}
+
+/// `spec.chart.spec`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartSpec {
+    /// The chart's name in a HelmRepository, or its path in a GitRepository.
+    pub chart: String,
+    /// A semver constraint (`*` when unset), for a HelmRepository's charts.
+    #[serde(default)]
+    pub version: Option<String>,
+    pub source_ref: SourceRef,
+    #[serde(default)]
+    pub values_files: Vec<String>,
+    #[serde(default)]
+    pub ignore_missing_values_files: bool,
+    #[serde(default)]
+    pub reconcile_strategy: Option<String>,
+    #[serde(default)]
+    pub verify: Option<Value>,
+}
+
+/// `spec.chart.spec.sourceRef`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SourceRef {
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `spec.chartRef`: an OCIRepository or HelmChart holding the chart.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ChartRef {
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `spec.dependsOn[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Dependency {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// `spec.valuesFrom[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesReference {
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub values_key: Option<String>,
+    #[serde(default)]
+    pub target_path: Option<String>,
+    #[serde(default)]
+    pub optional: bool,
+}
+
+impl ValuesReference {
+    /// The key read (`values.yaml` when unset).
+    #[must_use]
+    pub fn key(&self) -> &str {
+        self.values_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .unwrap_or("values.yaml")
+    }
+}
+
+/// Where a release's chart comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartSource {
+    /// A chart of a HelmRepository, by name and version constraint.
+    Repository {
+        repository: Id,
+        chart: String,
+        version: String,
+    },
+    /// A chart directory (or packaged chart) in a GitRepository.
+    Git { repository: Id, path: String },
+}
+
+impl HelmRelease {
+    /// Reads a `helm.toolkit.fluxcd.io/v2` HelmRelease; the error names the object and the
+    /// field.
+    pub fn parse(object: &Value) -> Result<Self, FluxError> {
+        let id = Id::of(object, "HelmRelease")?;
+        let version = object["apiVersion"].as_str().unwrap_or("");
+        if version != format!("{GROUP}/v2") {
+            return Err(id.error(
+                "apiVersion",
+                format!("`{version}` is not read: fledge reads Flux's `{GROUP}/v2` (upgrade the object with `flux migrate`, or set `apiVersion: {GROUP}/v2`)"),
+            ));
+        }
+        check_fields(&id, "HelmRelease", &object["spec"])?;
+        let spec: Spec = serde_path_to_error::deserialize(&object["spec"])
+            .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+        duration(&id, "spec.interval", &spec.interval)?;
+        if let Some(t) = &spec.timeout {
+            duration(&id, "spec.timeout", t)?;
+        }
+        match (&spec.chart, &spec.chart_ref) {
+            (None, None) => {
+                return Err(id.error("spec", "one of `chart` and `chartRef` is required"));
+            }
+            (Some(_), Some(_)) => {
+                return Err(id.error("spec", "`chart` and `chartRef` are mutually exclusive"));
+            }
+            _ => {}
+        }
+        for (i, v) in spec.values_from.iter().enumerate() {
+            if v.kind != "ConfigMap" && v.kind != "Secret" {
+                return Err(id.error(
+                    &format!("spec.valuesFrom[{i}].kind"),
+                    format!("`{}` is not one of ConfigMap, Secret", v.kind),
+                ));
+            }
+        }
+        Ok(Self {
+            id,
+            spec,
+            raw_spec: object["spec"].clone(),
+        })
+    }
+
+    /// The object as written.
+    #[must_use]
+    pub fn object(&self) -> Value {
+        serde_json::json!({
+            "apiVersion": format!("{GROUP}/v2"),
+            "kind": "HelmRelease",
+            "metadata": {"name": self.id.name, "namespace": self.id.namespace},
+            "spec": self.raw_spec,
+        })
+    }
+
+    /// The Helm release's name, as helm-controller names it: `spec.releaseName`, else
+    /// `[<targetNamespace>-]<name>`, shortened to Helm's 53 characters with a digest.
+    #[must_use]
+    pub fn release_name(&self) -> String {
+        let name = match (&self.spec.release_name, &self.spec.target_namespace) {
+            (Some(n), _) if !n.is_empty() => n.clone(),
+            (_, Some(t)) if !t.is_empty() => format!("{t}-{}", self.id.name),
+            _ => self.id.name.clone(),
+        };
+        if name.len() <= 53 {
+            return name;
+        }
+        let sum = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+        format!("{}-{}", &name[..40], &sum[..12])
+    }
+
+    /// The namespace the release installs into: `spec.targetNamespace`, else its own.
+    #[must_use]
+    pub fn release_namespace(&self) -> &str {
+        self.spec
+            .target_namespace
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .unwrap_or(&self.id.namespace)
+    }
+
+    /// `spec.interval`.
+    #[must_use]
+    pub fn interval(&self) -> std::time::Duration {
+        crate::release::spec::parse_duration(&self.spec.interval)
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
+
+    /// `spec.timeout` (helm-controller's default: 5 minutes).
+    #[must_use]
+    pub fn timeout(&self) -> std::time::Duration {
+        self.spec
+            .timeout
+            .as_deref()
+            .and_then(crate::release::spec::parse_duration)
+            .unwrap_or(std::time::Duration::from_secs(300))
+    }
+
+    /// The HelmReleases it waits for, each in its own namespace when none is given.
+    #[must_use]
+    pub fn dependencies(&self) -> Vec<Id> {
+        self.spec
+            .depends_on
+            .iter()
+            .map(|d| Id {
+                namespace: d
+                    .namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| self.id.namespace.clone()),
+                name: d.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Where its chart comes from, or why fledge cannot fetch it yet.
+    pub fn chart_source(&self) -> Result<ChartSource, String> {
+        let in_ns = |ns: &Option<String>, name: &str| Id {
+            namespace: ns
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| self.id.namespace.clone()),
+            name: name.to_owned(),
+        };
+        if let Some(r) = &self.spec.chart_ref {
+            return Err(format!(
+                "spec.chartRef: charts from a{} {} ({}) are not fetched by fledge yet; it fetches charts from a HelmRepository or a GitRepository (spec.chart.spec.sourceRef)",
+                if r.kind.starts_with(['O', 'A', 'E', 'I', 'U']) {
+                    "n"
+                } else {
+                    ""
+                },
+                r.kind,
+                in_ns(&r.namespace, &r.name)
+            ));
+        }
+        let Some(c) = &self.spec.chart else {
+            return Err("spec.chart is required".to_owned());
+        };
+        let s = &c.spec;
+        let repository = in_ns(&s.source_ref.namespace, &s.source_ref.name);
+        match s.source_ref.kind.as_str() {
+            "HelmRepository" => Ok(ChartSource::Repository {
+                repository,
+                chart: s.chart.clone(),
+                version: s
+                    .version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "*".to_owned()),
+            }),
+            "GitRepository" => Ok(ChartSource::Git {
+                repository,
+                path: super::kustomization::normal_path(&s.chart),
+            }),
+            other => Err(format!(
+                "spec.chart.spec.sourceRef: charts from a {other} ({repository}) are not fetched by fledge yet; it fetches charts from a HelmRepository or a GitRepository"
+            )),
+        }
+    }
+
+    /// `install.crds` (helm-controller's default `Create`): whether the chart's `crds/` are
+    /// applied. fledge applies a release's objects declaratively, so `Create` and
+    /// `CreateReplace` both apply them; `Skip` leaves them out.
+    #[must_use]
+    pub fn include_crds(&self) -> bool {
+        let install = self.spec.install.as_ref();
+        let policy = install.and_then(|i| i["crds"].as_str()).unwrap_or("Create");
+        let skip = install.is_some_and(|i| i["skipCRDs"] == true);
+        policy != "Skip" && !skip
+    }
+
+    /// The fields set that would change what the release installs or how, and that fledge
+    /// does not honour yet; it refuses such a release rather than install something else.
+    #[must_use]
+    pub fn unsupported(&self) -> Vec<&'static str> {
+        let s = &self.raw_spec;
+        let set = |v: &Value| !v.is_null() && v != &Value::Array(vec![]);
+        let mut out = Vec::new();
+        for (field, v) in [
+            ("spec.postRenderers", &s["postRenderers"]),
+            ("spec.kubeConfig", &s["kubeConfig"]),
+            ("spec.commonMetadata", &s["commonMetadata"]),
+            ("spec.chart.spec.verify", &s["chart"]["spec"]["verify"]),
+        ] {
+            if set(v) {
+                out.push(field);
+            }
+        }
+        if s["test"]["enable"] == true {
+            out.push("spec.test.enable");
+        }
+        out
+    }
+}
+
+/// A Flux HelmRepository (`source.toolkit.fluxcd.io/v1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelmRepository {
+    pub id: Id,
+    pub spec: RepositorySpec,
+}
+
+/// `spec` of a HelmRepository (the fields fledge reads).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositorySpec {
+    pub url: String,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub secret_ref: Option<super::kustomization::LocalRef>,
+    #[serde(default)]
+    pub cert_secret_ref: Option<super::kustomization::LocalRef>,
+    #[serde(default)]
+    pub pass_credentials: bool,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+impl HelmRepository {
+    /// Reads a `source.toolkit.fluxcd.io/v1` HelmRepository.
+    pub fn parse(object: &Value) -> Result<Self, FluxError> {
+        let id = Id::of(object, "HelmRepository")?;
+        let group = super::source::GROUP;
+        let version = object["apiVersion"].as_str().unwrap_or("");
+        // v1beta2 (and v1beta1) have v1's fields: source-controller still serves them.
+        let served = ["v1", "v1beta2", "v1beta1"].map(|v| format!("{group}/{v}"));
+        if !served.contains(&version.to_owned()) {
+            return Err(id.error(
+                "apiVersion",
+                format!("`{version}` is not read: fledge reads Flux's `{group}/v1` (upgrade the object with `flux migrate`, or set `apiVersion: {group}/v1`)"),
+            ));
+        }
+        check_fields(&id, "HelmRepository", &object["spec"])?;
+        let spec: RepositorySpec = serde_path_to_error::deserialize(&object["spec"])
+            .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+        for (field, v) in [
+            ("spec.interval", &spec.interval),
+            ("spec.timeout", &spec.timeout),
+        ] {
+            if let Some(v) = v {
+                duration(&id, field, v)?;
+            }
+        }
+        Ok(Self { id, spec })
+    }
+
+    /// Whether it is an OCI registry (`type: oci`) rather than an index over HTTP(S).
+    #[must_use]
+    pub fn is_oci(&self) -> bool {
+        self.spec.kind.as_deref() == Some("oci")
+    }
+
+    /// `spec.interval` (Flux's default: 10 minutes... it is required by its schema for `default`
+    /// repositories; fledge uses 10 minutes when unset): how long a fetched index is kept.
+    #[must_use]
+    pub fn interval(&self) -> std::time::Duration {
+        self.spec
+            .interval
+            .as_deref()
+            .and_then(crate::release::spec::parse_duration)
+            .unwrap_or(std::time::Duration::from_secs(600))
+    }
+
+    /// `spec.timeout` (Flux's default: 60 s).
+    #[must_use]
+    pub fn timeout(&self) -> std::time::Duration {
+        self.spec
+            .timeout
+            .as_deref()
+            .and_then(crate::release::spec::parse_duration)
+            .unwrap_or(std::time::Duration::from_secs(60))
+    }
+}
+
+#[cfg(test)]
+mod tests;

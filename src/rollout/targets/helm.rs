@@ -1,0 +1,566 @@
+//! A Flux HelmRelease rendered as helm-controller renders it: its chart fetched from the
+//! HelmRepository it names or read from a Git path, its `valuesFrom` ConfigMaps and Secrets read
+//! (from the commit's own objects first, then the cluster), the values composed and the chart
+//! rendered by Helm's engine ([`crate::helm`]) under the release name and namespace Flux gives
+//! it. What fledge does not honour yet (post-renderers, `chartRef`, OCI repositories, hooks
+//! other than tests…) fails the release, naming the field: it is never rendered otherwise than
+//! Flux would.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::flux::Id;
+use crate::flux::helm::{ChartSource, HelmRelease, HelmRepository, ValuesReference};
+use crate::helm::{Base64, Helm, Layer, Rendered, RepositoryAuth, Request};
+use crate::net::Secret;
+use crate::render::fs::Entry;
+use crate::render::{self, Files};
+
+use super::flux::{ClusterData, Deletion, Health, Hold, Mask, SyncUnit};
+
+/// What rendering a release reads.
+pub struct Inputs<'a> {
+    /// The repository's files (a chart from a Git path is read here).
+    pub files: &'a dyn Files,
+    /// The HelmRepositories declared (or why one cannot be read).
+    pub repositories: &'a BTreeMap<Id, Result<HelmRepository, crate::flux::FluxError>>,
+    /// The commit's objects: `valuesFrom` and repository Secrets are read here first.
+    pub objects: &'a [Value],
+    /// The cluster, for what the commit does not declare.
+    pub cluster: &'a dyn ClusterData,
+    pub helm: &'a dyn Helm,
+}
+
+/// What a release installs.
+#[derive(Debug, Clone, Default)]
+pub struct Release {
+    /// Its objects: the manifest, then its hooks in Helm's order (test hooks left out), as
+    /// `helm template --skip-tests` prints them.
+    pub objects: Vec<Value>,
+    /// Its hooks (other than tests): kind, name and events of each.
+    pub hooks: Vec<String>,
+    /// What a person should know (an optional `valuesFrom` left out because it could not be
+    /// read here).
+    pub notices: Vec<String>,
+}
+
+/// What `hr` installs, as `helm template` renders it with the same chart and values; `Err`
+/// names the field or source.
+pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, String> {
+    let unsupported = hr.unsupported();
+    if !unsupported.is_empty() {
+        return Err(format!(
+            "{} not applied by fledge yet; it refuses the HelmRelease rather than install something else than Flux would",
+            unsupported.join(", ")
+        ));
+    }
+    let mut notices = Vec::new();
+    let mut request = Request {
+        release_name: hr.release_name(),
+        namespace: hr.release_namespace().to_owned(),
+        values: hr.spec.values.clone(),
+        layers: layers(hr, inputs, &mut notices)?,
+        include_crds: hr.include_crds(),
+        values_files: hr
+            .spec
+            .chart
+            .as_ref()
+            .map(|c| c.spec.values_files.clone())
+            .unwrap_or_default(),
+        ..Request::default()
+    };
+    match hr.chart_source()? {
+        ChartSource::Git { path, .. } => chart_files(inputs.files, &path, &mut request)?,
+        ChartSource::Repository {
+            repository,
+            chart,
+            version,
+        } => {
+            let repo = inputs
+                .repositories
+                .get(&repository)
+                .ok_or_else(|| {
+                    format!("spec.chart.spec.sourceRef: HelmRepository {repository} is declared nowhere in the repository; declare it")
+                })?
+                .as_ref()
+                .map_err(|e| format!("spec.chart.spec.sourceRef: HelmRepository {e}"))?;
+            let auth = auth(repo, inputs)?;
+            let fetched = inputs.helm.fetch(repo, &auth, &chart, &version)?;
+            request.archive = Some(fetched.archive);
+        }
+    }
+    let rendered = inputs
+        .helm
+        .render(&request)
+        .map_err(|e| format!("Helm could not render the chart: {e}"))?;
+    let objects = objects(&rendered)?;
+    let hooks = rendered
+        .hooks
+        .iter()
+        .filter(|h| !h.is_test())
+        .map(|h| format!("{} {} ({})", h.kind, h.name, h.events.join(", ")))
+        .collect();
+    Ok(Release {
+        objects,
+        hooks,
+        notices,
+    })
+}
+
+/// The release's objects from what Helm rendered (test hooks left out: Flux runs them only with
+/// `spec.test.enable`).
+fn objects(rendered: &Rendered) -> Result<Vec<Value>, String> {
+    render::yaml::parse_objects(rendered.template_text(false).as_bytes()).map_err(|e| {
+        format!(
+            "the chart rendered YAML that cannot be read (line {}, column {}): {}",
+            e.line, e.column, e.message
+        )
+    })
+}
+
+/// The files of the chart directory at `path` (or the packaged chart there).
+fn chart_files(files: &dyn Files, path: &str, request: &mut Request) -> Result<(), String> {
+    let missing = || {
+        format!(
+            "spec.chart.spec.chart: {path} is not a chart directory or packaged chart in the repository"
+        )
+    };
+    match files.entry(path) {
+        Some(Entry::File) => {
+            let bytes = files.read(path).map_err(|e| format!("{path}: {e}"))?;
+            request.archive = Some(Base64(Arc::new(bytes)));
+        }
+        Some(Entry::Dir) => {
+            let mut pending = vec![String::new()];
+            while let Some(dir) = pending.pop() {
+                let full = join(path, &dir);
+                for name in files.list(&full).map_err(|e| format!("{full}: {e}"))? {
+                    let rel = join(&dir, &name);
+                    match files.entry(&join(path, &rel)) {
+                        Some(Entry::Dir) => pending.push(rel),
+                        Some(Entry::File) => {
+                            let bytes = files
+                                .read(&join(path, &rel))
+                                .map_err(|e| format!("{rel}: {e}"))?;
+                            request.files.insert(rel, Base64(Arc::new(bytes)));
+                        }
+                        None => {}
+                    }
+                }
+            }
+            if !request.files.contains_key("Chart.yaml") {
+                return Err(missing());
+            }
+        }
+        None => return Err(missing()),
+    }
+    Ok(())
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else if name.is_empty() {
+        dir.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The `valuesFrom` references, read as helm-controller reads them: a missing object or key
+/// fails the release unless the reference is optional; an optional one that cannot be read
+/// here is left out, said in `notices`.
+fn layers(
+    hr: &HelmRelease,
+    inputs: &Inputs<'_>,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Layer>, String> {
+    let mut out = Vec::new();
+    for (i, r) in hr.spec.values_from.iter().enumerate() {
+        let field = format!("spec.valuesFrom[{i}]");
+        let data = match read_data(&r.kind, &hr.id.namespace, &r.name, inputs) {
+            Ok(d) => d,
+            Err(e) if r.optional => {
+                notices.push(format!(
+                    "HelmRelease {}: {field} is optional and left out: {e}",
+                    hr.id
+                ));
+                continue;
+            }
+            Err(e) => return Err(format!("{field}: {e}")),
+        };
+        let Some(data) = data else {
+            if r.optional {
+                continue;
+            }
+            return Err(format!(
+                "{field}: {} {}/{} does not exist (declare it, or mark the reference optional)",
+                r.kind, hr.id.namespace, r.name
+            ));
+        };
+        let Some(text) = data.get(r.key()) else {
+            if r.optional {
+                continue;
+            }
+            return Err(format!(
+                "{field}: {} {}/{} has no key {:?}",
+                r.kind,
+                hr.id.namespace,
+                r.name,
+                r.key()
+            ));
+        };
+        out.push(layer(r, &hr.id.namespace, text.expose()));
+    }
+    Ok(out)
+}
+
+fn layer(r: &ValuesReference, namespace: &str, text: &str) -> Layer {
+    Layer {
+        source: format!("{} {namespace}/{} key {}", r.kind, r.name, r.key()),
+        data: text.to_owned(),
+        target_path: r.target_path.clone().filter(|t| !t.is_empty()),
+    }
+}
+
+/// The data of ConfigMap or Secret `namespace/name` (Secret values decoded): from the commit's
+/// objects when it declares the object, else from the cluster; `Ok(None)` when neither has it.
+fn read_data(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    inputs: &Inputs<'_>,
+) -> Result<Option<BTreeMap<String, Secret>>, String> {
+    let declared = inputs.objects.iter().find(|o| {
+        o["kind"] == kind
+            && o["apiVersion"] == "v1"
+            && o["metadata"]["name"] == name
+            && crate::object::namespace_or_default(o) == namespace
+    });
+    let object = match declared {
+        Some(o) => {
+            if !o["sops"].is_null() {
+                return Err(format!(
+                    "{kind} {namespace}/{name} is encrypted with SOPS in the repository and cannot be read here; give fledge its key (--sops-age-key-file)"
+                ));
+            }
+            o.clone()
+        }
+        None => match inputs.cluster.object(kind, namespace, name)? {
+            Some(o) => o,
+            None => return Ok(None),
+        },
+    };
+    data(kind, &object).map(Some)
+}
+
+/// A ConfigMap's `data`, or a Secret's `data` (decoded) and `stringData`.
+fn data(kind: &str, o: &Value) -> Result<BTreeMap<String, Secret>, String> {
+    use base64::Engine as _;
+    let mut out = BTreeMap::new();
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    if kind == "ConfigMap" {
+        for (k, v) in o["data"].as_object().into_iter().flatten() {
+            out.insert(k.clone(), Secret::new(text(v).unwrap_or_default()));
+        }
+        return Ok(out);
+    }
+    for (k, v) in o["data"].as_object().into_iter().flatten() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text(v).unwrap_or_default())
+            .map_err(|_| format!("Secret key {k:?} is not base64"))?;
+        let value =
+            String::from_utf8(bytes).map_err(|_| format!("Secret key {k:?} is not UTF-8 text"))?;
+        out.insert(k.clone(), Secret::new(value));
+    }
+    for (k, v) in o["stringData"].as_object().into_iter().flatten() {
+        out.insert(k.clone(), Secret::new(text(v).unwrap_or_default()));
+    }
+    Ok(out)
+}
+
+/// The credentials and TLS of `repo`, from its Secrets (`secretRef`: `username`, `password`,
+/// and, as Flux still reads them there, TLS keys; `certSecretRef`: `ca.crt`, `tls.crt`,
+/// `tls.key`).
+fn auth(repo: &HelmRepository, inputs: &Inputs<'_>) -> Result<RepositoryAuth, String> {
+    let ns = &repo.id.namespace;
+    let read = |field: &str, name: &str| -> Result<BTreeMap<String, Secret>, String> {
+        read_data("Secret", ns, name, inputs)
+            .map_err(|e| format!("HelmRepository {}: {field}: {e}", repo.id))?
+            .ok_or_else(|| {
+                format!(
+                    "HelmRepository {}: {field}: Secret {ns}/{name} does not exist",
+                    repo.id
+                )
+            })
+    };
+    let mut auth = RepositoryAuth::default();
+    let mut tls = None;
+    if let Some(r) = &repo.spec.secret_ref {
+        let d = read("spec.secretRef", &r.name)?;
+        if let (Some(u), Some(p)) = (d.get("username"), d.get("password")) {
+            auth.basic = Some((u.expose().to_owned(), p.clone()));
+        }
+        tls = Some(d);
+    }
+    if let Some(r) = &repo.spec.cert_secret_ref {
+        tls = Some(read("spec.certSecretRef", &r.name)?);
+    }
+    if let Some(d) = tls {
+        auth.ca = d.get("ca.crt").map(|c| c.expose().as_bytes().to_vec());
+        if let (Some(c), Some(k)) = (d.get("tls.crt"), d.get("tls.key")) {
+            auth.identity = Some((c.expose().as_bytes().to_vec(), k.clone()));
+        }
+    }
+    Ok(auth)
+}
+
+/// `objects` with each HelmRelease replaced by the objects it installs, for `fledge build
+/// --charts`: HelmRepositories and values from `objects`, charts from Git read in `files`;
+/// what a person should know goes into `notices`.
+pub fn expand(
+    objects: &[Value],
+    files: &dyn Files,
+    helm: &dyn Helm,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Value>, String> {
+    let mut repositories = BTreeMap::new();
+    for o in objects {
+        if o["kind"] == "HelmRepository"
+            && o["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("source.toolkit.fluxcd.io/"))
+        {
+            let r = HelmRepository::parse(o).map_err(|e| format!("HelmRepository {e}"))?;
+            repositories.insert(r.id.clone(), Ok(r));
+        }
+    }
+    let inputs = Inputs {
+        files,
+        repositories: &repositories,
+        objects,
+        cluster: &super::NoCluster,
+        helm,
+    };
+    let mut out = Vec::new();
+    for o in objects {
+        let is_release = o["kind"] == "HelmRelease"
+            && o["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("helm.toolkit.fluxcd.io/"));
+        if !is_release {
+            out.push(o.clone());
+            continue;
+        }
+        let hr = HelmRelease::parse(o).map_err(|e| format!("HelmRelease {e}"))?;
+        let release = render(&hr, &inputs).map_err(|e| format!("HelmRelease {}: {e}", hr.id))?;
+        notices.extend(release.notices);
+        out.extend(release.objects);
+    }
+    Ok(out)
+}
+
+/// The prefix of a HelmRelease unit's name (`HelmRelease/<namespace>/<name>`): a Kustomization
+/// and a HelmRelease may share a namespace and name.
+pub const UNIT_PREFIX: &str = "HelmRelease/";
+
+/// What a HelmRelease unit is built from, beyond the release itself.
+pub(super) struct UnitInputs<'a> {
+    pub inputs: Inputs<'a>,
+    /// The GitRepository fledge runs on: a chart read from a path of another one is fetched.
+    pub root_repository: &'a Id,
+    pub git: &'a BTreeMap<Id, crate::flux::GitRepository>,
+    pub further: &'a dyn super::Repositories,
+}
+
+/// The sync unit of `hr`, declared by unit `parent`, and the objects it applies: its own
+/// inventory, status, `dependsOn` (other HelmReleases), suspend and timeout, as helm-controller
+/// reconciles a HelmRelease; what cannot be rendered or applied holds it, naming why.
+pub(super) fn unit(
+    read: &crate::flux::units::ReadRelease,
+    parent: &str,
+    u: &UnitInputs<'_>,
+) -> (SyncUnit, Vec<Value>) {
+    let hr = match read {
+        Ok(hr) => hr,
+        Err((id, e)) => return (unreadable(id, parent, e), Vec::new()),
+    };
+    let name = format!("{UNIT_PREFIX}{}", hr.id);
+    let mut unit = SyncUnit {
+        inventory: inventory_name(&hr.id),
+        root: false,
+        path: hr
+            .spec
+            .chart
+            .as_ref()
+            .map(|c| c.spec.chart.clone())
+            .unwrap_or_default(),
+        keys: std::collections::BTreeSet::new(),
+        depends_on: hr
+            .dependencies()
+            .iter()
+            .map(|d| format!("{UNIT_PREFIX}{d}"))
+            .collect(),
+        prune: true,
+        force: hr.raw_spec["upgrade"]["force"] == true,
+        ignore: hr.raw_spec["driftDetection"]["ignore"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        deletion: Deletion::Delete { always: false },
+        interval: Some(hr.interval()),
+        retry_interval: None,
+        timeout: hr.timeout(),
+        health: Health {
+            all: !waits_not(hr),
+            ..Health::default()
+        },
+        hold: None,
+        mask: Mask::default(),
+        service_account: hr
+            .spec
+            .service_account_name
+            .as_ref()
+            .map(|sa| format!("{}/{sa}", hr.id.namespace)),
+        source: None,
+        parent: Some(parent.to_owned()),
+        declared: hr.object(),
+        ready_exprs: BTreeMap::new(),
+        name,
+    };
+    if hr.spec.suspend {
+        unit.hold = Some(Hold::Suspended);
+        return (unit, Vec::new());
+    }
+    match build(hr, u) {
+        Ok(release) if !release.hooks.is_empty() => {
+            unit.hold = Some(Hold::Failed(format!(
+                "the chart renders hooks, which fledge does not run yet: {}; turn them off in spec.values, or keep this release with helm-controller",
+                release.hooks.join("; ")
+            )));
+            (unit, Vec::new())
+        }
+        Ok(release) => {
+            let namespace = hr.release_namespace();
+            let objects = release
+                .objects
+                .into_iter()
+                .map(|o| placed(o, hr, namespace))
+                .collect();
+            (unit, objects)
+        }
+        Err(why) => {
+            unit.hold = Some(why);
+            (unit, Vec::new())
+        }
+    }
+}
+
+/// The unit of a HelmRelease that cannot be read: failed, naming the field.
+fn unreadable(id: &Id, parent: &str, e: &crate::flux::FluxError) -> SyncUnit {
+    SyncUnit {
+        name: format!("{UNIT_PREFIX}{id}"),
+        root: false,
+        path: String::new(),
+        inventory: inventory_name(id),
+        keys: std::collections::BTreeSet::new(),
+        depends_on: Vec::new(),
+        prune: true,
+        force: false,
+        ignore: Vec::new(),
+        deletion: Deletion::Delete { always: false },
+        interval: None,
+        retry_interval: None,
+        timeout: std::time::Duration::from_secs(300),
+        health: Health::default(),
+        hold: Some(Hold::Failed(format!("{}: {}", e.path, e.message))),
+        mask: Mask::default(),
+        service_account: None,
+        source: None,
+        parent: Some(parent.to_owned()),
+        declared: Value::Null,
+        ready_exprs: BTreeMap::new(),
+    }
+}
+
+/// Renders `hr`, its chart read from the repository fledge runs on or from the further
+/// GitRepository it names.
+fn build(hr: &HelmRelease, u: &UnitInputs<'_>) -> Result<Release, Hold> {
+    let fetched;
+    let mut inputs = Inputs { ..u.inputs };
+    if let Ok(ChartSource::Git { repository, .. }) = hr.chart_source()
+        && &repository != u.root_repository
+    {
+        let repo = u.git.get(&repository).ok_or_else(|| {
+            Hold::Failed(format!(
+                "spec.chart.spec.sourceRef: GitRepository {repository} is declared nowhere in the repository; declare it"
+            ))
+        })?;
+        fetched = u.further.tree(repo).map_err(|e| {
+            Hold::Unreadable(format!(
+                "spec.chart.spec.sourceRef: {e}; nothing of this HelmRelease is applied until it can be fetched"
+            ))
+        })?;
+        inputs.files = &fetched.files;
+    }
+    render(hr, &inputs).map_err(|why| {
+        // What the cluster holds may come: a missing values source or a chart repository
+        // that cannot be reached is tried again.
+        if why.contains("does not exist") || why.contains("cannot be read") || why.contains("GET ")
+        {
+            Hold::Unreadable(why)
+        } else {
+            Hold::Failed(why)
+        }
+    })
+}
+
+/// `disableWait` on install and upgrade: helm-controller then does not wait for the objects.
+fn waits_not(hr: &HelmRelease) -> bool {
+    let s = &hr.raw_spec;
+    s["install"]["disableWait"] == true && s["upgrade"]["disableWait"] == true
+}
+
+/// `o` as helm-controller applies it: helm-controller's origin labels on it, and the release
+/// namespace when it has none and its kind is a namespaced built-in kind (Helm asks the cluster
+/// for every kind; fledge knows the built-in ones and leaves a custom kind as the chart wrote
+/// it).
+fn placed(mut o: Value, hr: &HelmRelease, namespace: &str) -> Value {
+    use crate::flux::helm::{ORIGIN_NAME, ORIGIN_NAMESPACE};
+    let api = o["apiVersion"].as_str().unwrap_or("").to_owned();
+    let kind = o["kind"].as_str().unwrap_or("").to_owned();
+    let group = api.split_once('/').map_or("", |(g, _)| g);
+    let built_in = !group.contains('.') || group.ends_with(".k8s.io");
+    let gvk = crate::render::object::Gvk::from_api_version(&api, &kind);
+    if built_in && gvk.is_namespaced() && o["metadata"]["namespace"].is_null() {
+        o["metadata"]["namespace"] = namespace.into();
+    }
+    if !o["metadata"]["labels"].is_object() {
+        o["metadata"]["labels"] = Value::Object(serde_json::Map::new());
+    }
+    o["metadata"]["labels"][ORIGIN_NAME] = hr.id.name.clone().into();
+    o["metadata"]["labels"][ORIGIN_NAMESPACE] = hr.id.namespace.clone().into();
+    o
+}
+
+/// A HelmRelease's inventory ConfigMap: named after it, apart from Kustomizations' (or after a
+/// digest when that is too long).
+fn inventory_name(id: &Id) -> String {
+    use sha2::Digest as _;
+    let full = format!(
+        "{}-helm.{}.{}",
+        crate::keys::INVENTORY,
+        id.namespace,
+        id.name
+    );
+    if full.len() <= 253 {
+        return full;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(id.to_string().as_bytes()));
+    format!("{}-helm.{}", crate::keys::INVENTORY, &digest[..32])
+}
+
+#[cfg(test)]
+mod tests;
