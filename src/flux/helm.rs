@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Digest as _;
 
-use super::{FluxError, Id, check_fields, duration};
+use super::{FluxError, Id, duration, duration_or, read_spec};
 
 /// The group of Flux's Helm releases.
 pub const GROUP: &str = "helm.toolkit.fluxcd.io";
@@ -155,17 +155,7 @@ impl HelmRelease {
     /// Reads a `helm.toolkit.fluxcd.io/v2` HelmRelease; the error names the object and the
     /// field.
     pub fn parse(object: &Value) -> Result<Self, FluxError> {
-        let id = Id::of(object, "HelmRelease")?;
-        let version = object["apiVersion"].as_str().unwrap_or("");
-        if version != format!("{GROUP}/v2") {
-            return Err(id.error(
-                "apiVersion",
-                format!("`{version}` is not read: fledge reads Flux's `{GROUP}/v2` (upgrade the object with `flux migrate`, or set `apiVersion: {GROUP}/v2`)"),
-            ));
-        }
-        check_fields(&id, "HelmRelease", &object["spec"])?;
-        let spec: Spec = serde_path_to_error::deserialize(&object["spec"])
-            .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+        let (id, spec): (Id, Spec) = read_spec(object, "HelmRelease", GROUP, &["v2"])?;
         duration(&id, "spec.interval", &spec.interval)?;
         if let Some(t) = &spec.timeout {
             duration(&id, "spec.timeout", t)?;
@@ -234,18 +224,19 @@ impl HelmRelease {
     /// `spec.interval`.
     #[must_use]
     pub fn interval(&self) -> std::time::Duration {
-        crate::release::spec::parse_duration(&self.spec.interval)
-            .unwrap_or(std::time::Duration::from_secs(600))
+        duration_or(
+            Some(&self.spec.interval),
+            std::time::Duration::from_secs(600),
+        )
     }
 
     /// `spec.timeout` (helm-controller's default: 5 minutes).
     #[must_use]
     pub fn timeout(&self) -> std::time::Duration {
-        self.spec
-            .timeout
-            .as_deref()
-            .and_then(crate::release::spec::parse_duration)
-            .unwrap_or(std::time::Duration::from_secs(300))
+        duration_or(
+            self.spec.timeout.as_deref(),
+            std::time::Duration::from_secs(300),
+        )
     }
 
     /// The HelmReleases it waits for, each in its own namespace when none is given.
@@ -381,20 +372,13 @@ pub struct RepositorySpec {
 impl HelmRepository {
     /// Reads a `source.toolkit.fluxcd.io/v1` HelmRepository.
     pub fn parse(object: &Value) -> Result<Self, FluxError> {
-        let id = Id::of(object, "HelmRepository")?;
-        let group = super::source::GROUP;
-        let version = object["apiVersion"].as_str().unwrap_or("");
         // v1beta2 (and v1beta1) have v1's fields: source-controller still serves them.
-        let served = ["v1", "v1beta2", "v1beta1"].map(|v| format!("{group}/{v}"));
-        if !served.contains(&version.to_owned()) {
-            return Err(id.error(
-                "apiVersion",
-                format!("`{version}` is not read: fledge reads Flux's `{group}/v1` (upgrade the object with `flux migrate`, or set `apiVersion: {group}/v1`)"),
-            ));
-        }
-        check_fields(&id, "HelmRepository", &object["spec"])?;
-        let spec: RepositorySpec = serde_path_to_error::deserialize(&object["spec"])
-            .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+        let (id, spec): (Id, RepositorySpec) = read_spec(
+            object,
+            "HelmRepository",
+            super::source::GROUP,
+            &["v1", "v1beta2", "v1beta1"],
+        )?;
         for (field, v) in [
             ("spec.interval", &spec.interval),
             ("spec.timeout", &spec.timeout),
@@ -412,25 +396,23 @@ impl HelmRepository {
         self.spec.kind.as_deref() == Some("oci")
     }
 
-    /// `spec.interval` (Flux's default: 10 minutes... it is required by its schema for `default`
-    /// repositories; fledge uses 10 minutes when unset): how long a fetched index is kept.
+    /// `spec.interval` (10 minutes when unset, as an OCI repository may leave it): how long a
+    /// fetched index is kept.
     #[must_use]
     pub fn interval(&self) -> std::time::Duration {
-        self.spec
-            .interval
-            .as_deref()
-            .and_then(crate::release::spec::parse_duration)
-            .unwrap_or(std::time::Duration::from_secs(600))
+        duration_or(
+            self.spec.interval.as_deref(),
+            std::time::Duration::from_secs(600),
+        )
     }
 
     /// `spec.timeout` (Flux's default: 60 s).
     #[must_use]
     pub fn timeout(&self) -> std::time::Duration {
-        self.spec
-            .timeout
-            .as_deref()
-            .and_then(crate::release::spec::parse_duration)
-            .unwrap_or(std::time::Duration::from_secs(60))
+        duration_or(
+            self.spec.timeout.as_deref(),
+            std::time::Duration::from_secs(60),
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{FluxError, Id, check_fields, duration};
+use super::{FluxError, Id, duration};
 
 /// The group of Flux's Kustomization.
 pub const GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -180,17 +180,7 @@ impl Kustomization {
     /// Reads a `kustomize.toolkit.fluxcd.io/v1` Kustomization; the error names the object and
     /// the field.
     pub fn parse(object: &Value) -> Result<Self, FluxError> {
-        let id = Id::of(object, "Kustomization")?;
-        let version = object["apiVersion"].as_str().unwrap_or("");
-        if version != format!("{GROUP}/v1") {
-            return Err(id.error(
-                "apiVersion",
-                format!("`{version}` is not read: fledge reads Flux's `{GROUP}/v1` (upgrade the object with `flux migrate`, or set `apiVersion: {GROUP}/v1`)"),
-            ));
-        }
-        check_fields(&id, "Kustomization", &object["spec"])?;
-        let spec: Spec = serde_path_to_error::deserialize(&object["spec"])
-            .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+        let (id, spec): (Id, Spec) = super::read_spec(object, "Kustomization", GROUP, &["v1"])?;
         for (field, value) in [
             ("spec.interval", Some(&spec.interval)),
             ("spec.retryInterval", spec.retry_interval.as_ref()),

@@ -142,6 +142,36 @@ fn check_fields(id: &Id, kind: &str, spec: &Value) -> Result<(), FluxError> {
     }
 }
 
+/// The identity and `spec` of a Flux object of `kind` in `group`, at the first of `versions` (the
+/// one fledge reads; the others are older ones Flux still serves with the same fields), every
+/// field checked against Flux's schema; the error names the object and the field.
+fn read_spec<T: serde::de::DeserializeOwned>(
+    object: &Value,
+    kind: &str,
+    group: &str,
+    versions: &[&str],
+) -> Result<(Id, T), FluxError> {
+    let id = Id::of(object, kind)?;
+    let version = object["apiVersion"].as_str().unwrap_or("");
+    let current = versions.first().copied().unwrap_or("v1");
+    if !versions.iter().any(|v| version == format!("{group}/{v}")) {
+        return Err(id.error(
+            "apiVersion",
+            format!("`{version}` is not read: fledge reads Flux's `{group}/{current}` (upgrade the object with `flux migrate`, or set `apiVersion: {group}/{current}`)"),
+        ));
+    }
+    check_fields(&id, kind, &object["spec"])?;
+    let spec: T = serde_path_to_error::deserialize(&object["spec"])
+        .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+    Ok((id, spec))
+}
+
+/// `text`, a duration Flux's schema checked, or `default` when unset.
+fn duration_or(text: Option<&str>, default: Duration) -> Duration {
+    text.and_then(crate::release::spec::parse_duration)
+        .unwrap_or(default)
+}
+
 /// A Go duration (`10m`, `1h30m`, `500ms`), as Flux's schema requires.
 fn duration(id: &Id, field: &str, text: &str) -> Result<Duration, FluxError> {
     crate::release::spec::parse_duration(text).ok_or_else(|| {

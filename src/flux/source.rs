@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{FluxError, Id, check_fields, duration};
+use super::{FluxError, Id, duration};
 
 /// The group of Flux's sources.
 pub const GROUP: &str = "source.toolkit.fluxcd.io";
@@ -90,17 +90,7 @@ impl GitRepository {
     /// Reads a `source.toolkit.fluxcd.io/v1` GitRepository; the error names the object and
     /// the field.
     pub fn parse(object: &Value) -> Result<Self, FluxError> {
-        let id = Id::of(object, "GitRepository")?;
-        let version = object["apiVersion"].as_str().unwrap_or("");
-        if version != format!("{GROUP}/v1") {
-            return Err(id.error(
-                "apiVersion",
-                format!("`{version}` is not read: fledge reads Flux's `{GROUP}/v1` (upgrade the object with `flux migrate`, or set `apiVersion: {GROUP}/v1`)"),
-            ));
-        }
-        check_fields(&id, "GitRepository", &object["spec"])?;
-        let spec: Spec = serde_path_to_error::deserialize(&object["spec"])
-            .map_err(|e| id.error(&format!("spec.{}", e.path()), e.inner().to_string()))?;
+        let (id, spec): (Id, Spec) = super::read_spec(object, "GitRepository", GROUP, &["v1"])?;
         duration(&id, "spec.interval", &spec.interval)?;
         if let Some(t) = &spec.timeout {
             duration(&id, "spec.timeout", t)?;
@@ -111,18 +101,19 @@ impl GitRepository {
     /// `spec.interval`: how often it is fetched.
     #[must_use]
     pub fn interval(&self) -> std::time::Duration {
-        crate::release::spec::parse_duration(&self.spec.interval)
-            .unwrap_or(std::time::Duration::from_secs(60))
+        super::duration_or(
+            Some(&self.spec.interval),
+            std::time::Duration::from_secs(60),
+        )
     }
 
     /// `spec.timeout` (Flux's default: 60 s): how long one fetch may take.
     #[must_use]
     pub fn timeout(&self) -> std::time::Duration {
-        self.spec
-            .timeout
-            .as_deref()
-            .and_then(crate::release::spec::parse_duration)
-            .unwrap_or(std::time::Duration::from_secs(60))
+        super::duration_or(
+            self.spec.timeout.as_deref(),
+            std::time::Duration::from_secs(60),
+        )
     }
 
     /// The reference it tracks, as a person would write it: `branch main`, `tag v1.2.0`,

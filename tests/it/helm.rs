@@ -516,7 +516,7 @@ spec:
 }
 
 /// The files of tests/charts/`chart`, by path below `under`.
-fn chart_files(chart: &str, under: &str) -> Vec<(String, String)> {
+pub(crate) fn chart_files(chart: &str, under: &str) -> Vec<(String, String)> {
     let root = repo_dir().join("tests/charts").join(chart);
     let mut out = Vec::new();
     let mut pending = vec![root.clone()];

@@ -14,6 +14,7 @@ mod flagger_parity;
 mod flux_apply;
 mod flux_layouts;
 mod flux_parity;
+mod helm;
 mod install;
 mod knative;
 mod leadership;
