@@ -46,15 +46,47 @@ pub struct Release {
     pub notices: Vec<String>,
 }
 
+/// Why a release cannot be rendered, and whether trying again later may help (what it reads
+/// from the cluster or a chart repository may come).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    pub retry: bool,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            retry: false,
+        }
+    }
+}
+
+impl Problem {
+    fn retry(message: String) -> Self {
+        Self {
+            message,
+            retry: true,
+        }
+    }
+}
+
 /// What `hr` installs, as `helm template` renders it with the same chart and values; `Err`
 /// names the field or source.
-pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, String> {
+pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem> {
     let unsupported = hr.unsupported();
     if !unsupported.is_empty() {
-        return Err(format!(
+        return Err(Problem::from(format!(
             "{} not applied by fledge yet; it refuses the HelmRelease rather than install something else than Flux would",
             unsupported.join(", ")
-        ));
+        )));
     }
     let mut notices = Vec::new();
     let mut request = Request {
@@ -87,7 +119,10 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, String> 
                 .as_ref()
                 .map_err(|e| format!("spec.chart.spec.sourceRef: HelmRepository {e}"))?;
             let auth = auth(repo, inputs)?;
-            let fetched = inputs.helm.fetch(repo, &auth, &chart, &version)?;
+            let fetched = inputs
+                .helm
+                .fetch(repo, &auth, &chart, &version)
+                .map_err(Problem::retry)?;
             request.archive = Some(fetched.archive);
         }
     }
@@ -176,7 +211,7 @@ fn layers(
     hr: &HelmRelease,
     inputs: &Inputs<'_>,
     notices: &mut Vec<String>,
-) -> Result<Vec<Layer>, String> {
+) -> Result<Vec<Layer>, Problem> {
     let mut out = Vec::new();
     for (i, r) in hr.spec.values_from.iter().enumerate() {
         let field = format!("spec.valuesFrom[{i}]");
@@ -189,28 +224,28 @@ fn layers(
                 ));
                 continue;
             }
-            Err(e) => return Err(format!("{field}: {e}")),
+            Err(e) => return Err(Problem::retry(format!("{field}: {e}"))),
         };
         let Some(data) = data else {
             if r.optional {
                 continue;
             }
-            return Err(format!(
+            return Err(Problem::retry(format!(
                 "{field}: {} {}/{} does not exist (declare it, or mark the reference optional)",
                 r.kind, hr.id.namespace, r.name
-            ));
+            )));
         };
         let Some(text) = data.get(r.key()) else {
             if r.optional {
                 continue;
             }
-            return Err(format!(
+            return Err(Problem::from(format!(
                 "{field}: {} {}/{} has no key {:?}",
                 r.kind,
                 hr.id.namespace,
                 r.name,
                 r.key()
-            ));
+            )));
         };
         out.push(layer(r, &hr.id.namespace, text.expose()));
     }
@@ -284,16 +319,16 @@ fn data(kind: &str, o: &Value) -> Result<BTreeMap<String, Secret>, String> {
 /// The credentials and TLS of `repo`, from its Secrets (`secretRef`: `username`, `password`,
 /// and, as Flux still reads them there, TLS keys; `certSecretRef`: `ca.crt`, `tls.crt`,
 /// `tls.key`).
-fn auth(repo: &HelmRepository, inputs: &Inputs<'_>) -> Result<RepositoryAuth, String> {
+fn auth(repo: &HelmRepository, inputs: &Inputs<'_>) -> Result<RepositoryAuth, Problem> {
     let ns = &repo.id.namespace;
-    let read = |field: &str, name: &str| -> Result<BTreeMap<String, Secret>, String> {
+    let read = |field: &str, name: &str| -> Result<BTreeMap<String, Secret>, Problem> {
         read_data("Secret", ns, name, inputs)
-            .map_err(|e| format!("HelmRepository {}: {field}: {e}", repo.id))?
+            .map_err(|e| Problem::retry(format!("HelmRepository {}: {field}: {e}", repo.id)))?
             .ok_or_else(|| {
-                format!(
+                Problem::retry(format!(
                     "HelmRepository {}: {field}: Secret {ns}/{name} does not exist",
                     repo.id
-                )
+                ))
             })
     };
     let mut auth = RepositoryAuth::default();
@@ -505,14 +540,13 @@ fn build(hr: &HelmRelease, u: &UnitInputs<'_>) -> Result<Release, Hold> {
         })?;
         inputs.files = &fetched.files;
     }
-    render(hr, &inputs).map_err(|why| {
-        // What the cluster holds may come: a missing values source or a chart repository
-        // that cannot be reached is tried again.
-        if why.contains("does not exist") || why.contains("cannot be read") || why.contains("GET ")
-        {
-            Hold::Unreadable(why)
+    // What the cluster holds may come: a missing values source or a chart repository that
+    // cannot be reached is tried again.
+    render(hr, &inputs).map_err(|p| {
+        if p.retry {
+            Hold::Unreadable(p.message)
         } else {
-            Hold::Failed(why)
+            Hold::Failed(p.message)
         }
     })
 }
