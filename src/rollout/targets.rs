@@ -10,10 +10,12 @@
 mod flux;
 pub mod helm;
 mod include;
+mod unit;
 
-pub use flux::{
-    BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Notifications, Repositories,
-    SyncUnit, UnitSource,
+pub use flux::Notifications;
+pub use unit::{
+    BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Repositories, SyncUnit,
+    UnitSource,
 };
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,7 +18,7 @@ use crate::net::Secret;
 use crate::render::fs::Entry;
 use crate::render::{self, Files};
 
-use super::flux::{ClusterData, Deletion, Health, Hold, Mask, SyncUnit};
+use super::unit::{ClusterData, Deletion, Health, Hold, Mask, SyncUnit};
 
 /// What rendering a release reads.
 pub struct Inputs<'a> {
