@@ -821,18 +821,51 @@ fn dockerfile(text: &str) -> Vec<(String, String)> {
 type Stage = Vec<(String, String)>;
 
 fn recipe() -> (Stage, Stage) {
+    let (build, _, runtime) = stages();
+    (build, runtime)
+}
+
+/// The image's stages: fledge's build, Helm's engine's build, the runtime.
+fn stages() -> (Stage, Stage, Stage) {
     let text = std::fs::read_to_string(super::repo_dir().join("deploy/Dockerfile")).unwrap();
     let steps = dockerfile(&text);
     let stages: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].0 == "FROM").collect();
     assert_eq!(
         stages.len(),
-        2,
-        "a build stage and a runtime stage: {steps:#?}"
+        3,
+        "a build stage, the engine's and a runtime stage: {steps:#?}"
     );
     (
         steps[stages[0]..stages[1]].to_vec(),
-        steps[stages[1]..].to_vec(),
+        steps[stages[1]..stages[2]].to_vec(),
+        steps[stages[2]..].to_vec(),
     )
+}
+
+#[test]
+fn the_image_ships_helms_engine_beside_fledge_built_from_the_repositorys_sources() {
+    let (_, engine, runtime) = stages();
+    assert!(
+        engine[0].1.starts_with("golang:") && engine[0].1.ends_with(" AS helm"),
+        "{engine:?}"
+    );
+    assert_eq!(instructions(&engine, "COPY"), ["engine/helm ./"]);
+    let run = instructions(&engine, "RUN").join(" ");
+    assert!(
+        run.contains("go build") && run.contains("-o /out/fledge-helm"),
+        "{run}"
+    );
+    // Where fledge looks first: beside its own executable.
+    assert!(
+        instructions(&runtime, "COPY")
+            .contains(&"--from=helm /out/fledge-helm /usr/local/bin/fledge-helm".to_owned()),
+        "{runtime:?}"
+    );
+    let ignore = std::fs::read_to_string(super::repo_dir().join(".dockerignore")).unwrap();
+    assert!(
+        ignore.lines().any(|l| l.trim() == "!engine/"),
+        ".dockerignore keeps engine/"
+    );
 }
 
 /// The arguments of a stage's instructions `word`.
