@@ -80,6 +80,9 @@ pub const NOTES_REF: &str = "refs/notes/fledge";
 pub const STATUS_BRANCH: &str = "fledge/status";
 /// Where promotion records go on the tracked branch (a hidden directory: never rendered).
 pub const PROMOTION_DIR: &str = ".fledge/promoted";
+/// Where the revisions whose canary failed are recorded on the tracked branch: image
+/// automation never proposes their images again until a person deletes the entry.
+pub const FAILED_DIR: &str = ".fledge/failed";
 
 /// The annotation that pauses a KEDA ScaledObject at that many replicas (KEDA's
 /// `autoscaling.keda.sh/paused-replicas`), which Flagger sets to `"0"` on an idle target's.
@@ -102,6 +105,8 @@ pub const KNATIVE_PRIMARY_ID: &str = "fledge.dev/primary-revision";
 pub const SIM_READY: &str = "sim.fledge.dev/ready";
 /// Pod-template annotation: the simulated pods' error ratio (0–1).
 pub const SIM_ERROR_RATE: &str = "sim.fledge.dev/error-rate";
+/// Simulated cluster: images (comma-separated references) whose pods fail every request.
+pub const SIM_FAILING_IMAGES: &str = "sim.fledge.dev/failing-images";
 /// Pod-template annotation: the simulated pods' latency in milliseconds.
 pub const SIM_LATENCY_MS: &str = "sim.fledge.dev/latency-ms";
 

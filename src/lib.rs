@@ -24,6 +24,7 @@
 //!   inventory, pruning and its guard; the simulated cluster refuses what a real server does.
 //! - [`routing`]: one generator of routing objects per traffic provider.
 //! - [`source`]: the config repository (poll, cache, triggers) → snapshots.
+//! - [`registry`]: container registries: the tags image automation scans, a tag's digest.
 //! - [`release`]: the vocabulary: Canary specs and their parser (checked against Flagger's own
 //!   schemas), release state, readiness, the API view.
 //! - [`flux`]: Flux's objects as configuration (Kustomizations, GitRepositories, ArtifactGenerators,
@@ -55,6 +56,7 @@ pub mod libyaml;
 pub mod loadtester;
 pub mod net;
 pub mod object;
+pub mod registry;
 pub mod release;
 pub mod render;
 pub mod report;

@@ -45,6 +45,8 @@ type Request struct {
 	APIVersions []string        `json:"apiVersions,omitempty"`
 	IncludeCRDs bool            `json:"includeCRDs"`
 	IsUpgrade   bool            `json:"isUpgrade"`
+	// Message, when set, asks for a commit message instead of a chart (message.go).
+	Message *MessageRequest `json:"message,omitempty"`
 }
 
 // Layer is one `valuesFrom` reference's text.
@@ -61,6 +63,8 @@ type Answer struct {
 	Manifest string `json:"manifest"`
 	Hooks    []Hook `json:"hooks"`
 	Notes    string `json:"notes,omitempty"`
+	// Message is the rendered commit message of a Message request.
+	Message string `json:"message,omitempty"`
 }
 
 // Meta names the chart rendered.
@@ -87,6 +91,12 @@ func main() {
 	answer := Answer{Hooks: []Hook{}}
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 		answer.Error = fmt.Sprintf("reading the request: %v", err)
+	} else if req.Message != nil {
+		if m, err := message(req.Message); err != nil {
+			answer.Error = err.Error()
+		} else {
+			answer.Message = m
+		}
 	} else if err := render(&req, &answer); err != nil {
 		answer.Error = err.Error()
 	}

@@ -1,6 +1,6 @@
 //! Flux's objects as configuration, as fledge consumes Flagger's Canaries: `Kustomization`
 //! (`kustomize.toolkit.fluxcd.io/v1`), `GitRepository` (`source.toolkit.fluxcd.io/v1`),
-//! `HelmRelease` and `HelmRepository` ([`helm`]) and
+//! `HelmRelease` and `HelmRepository` ([`helm`]), the image automation objects ([`image`]) and
 //! the notification objects ([`notification`]: `Provider`, `Alert`, `Receiver`) found in the
 //! repository are read into typed specs with Flux's defaults, every field checked
 //! against Flux's own CRD schemas (kept beside this file), and errors carry the object and the
@@ -11,7 +11,9 @@
 //! from the cluster, applying, health (the daemon).
 
 pub mod artifact;
+pub mod constraint;
 pub mod helm;
+pub mod image;
 pub mod kustomization;
 pub mod notification;
 pub mod source;
@@ -95,6 +97,18 @@ static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
         (
             include_str!("schema/helm.toolkit.fluxcd.io_helmreleases.yaml"),
             "v2",
+        ),
+        (
+            include_str!("schema/image.toolkit.fluxcd.io_imagerepositories.yaml"),
+            "v1",
+        ),
+        (
+            include_str!("schema/image.toolkit.fluxcd.io_imagepolicies.yaml"),
+            "v1",
+        ),
+        (
+            include_str!("schema/image.toolkit.fluxcd.io_imageupdateautomations.yaml"),
+            "v1",
         ),
         (
             include_str!("schema/notification.toolkit.fluxcd.io_providers.yaml"),

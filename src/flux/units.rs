@@ -6,11 +6,11 @@
 //! (`flux-system` in a bootstrapped repository): it gives the root its name and settings. Flux's
 //! own objects are configuration, never applied: Kustomizations and GitRepositories are read
 //! here (a Kustomization naming a GitRepository other than the root's is built from that
-//! repository, which the caller fetches); HelmReleases and HelmRepositories are read and handed
-//! to the caller, which makes each HelmRelease a unit of its own; Flux's controllers
+//! repository, which the caller fetches); HelmReleases, HelmRepositories and the image
+//! automation objects are read and handed to the caller, which makes each HelmRelease a unit of its own; Flux's controllers
 //! (`gotk-components.yaml`: objects labelled `app.kubernetes.io/part-of: flux`) are replaced by
-//! fledge and skipped; the objects of Flux kinds fledge does not act on yet (image automation,
-//! OCI sources) are named as unsupported and left out, so they never fail the rest of a sync.
+//! fledge and skipped; the objects of Flux kinds fledge does not act on yet (OCI sources) are
+//! named as unsupported and left out, so they never fail the rest of a sync.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Display;
@@ -104,6 +104,8 @@ pub struct Units {
     pub helm_repositories: BTreeMap<Id, Result<HelmRepository, FluxError>>,
     /// The GitRepositories declared.
     pub repositories: BTreeMap<Id, GitRepository>,
+    /// The image automation objects, for the daemon's image automation.
+    pub images: super::image::Images,
 }
 
 /// Discovers the units from the root path's objects, building each further Kustomization's
@@ -294,6 +296,15 @@ impl Taken {
                 ("notification.toolkit.fluxcd.io", "Provider" | "Alert" | "Receiver") => {
                     out.notifications.push(o);
                 }
+                (
+                    "image.toolkit.fluxcd.io",
+                    "ImageRepository" | "ImagePolicy" | "ImageUpdateAutomation",
+                ) => match Id::of(&o, kind) {
+                    Ok(_) => {
+                        out.images.take(&o);
+                    }
+                    Err(e) => out.problems.push(e),
+                },
                 // Read by the caller, which builds the ExternalArtifacts it declares.
                 ("source.extensions.fluxcd.io", "ArtifactGenerator") => {}
                 _ => unsupported

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{Rendered, Request};
+use super::{MessageRequest, Rendered, Request};
 
 /// The program's name, beside fledge or on PATH.
 pub const PROGRAM: &str = "fledge-helm";
@@ -14,11 +14,18 @@ pub const ENV: &str = "FLEDGE_HELM_ENGINE";
 
 /// The engine's answer: what it rendered, or Helm's error.
 #[derive(serde::Deserialize)]
-struct Answer {
+struct Answer<T> {
     #[serde(default)]
     error: String,
     #[serde(flatten)]
-    rendered: Rendered,
+    rendered: T,
+}
+
+/// The answer to a [`Message`] request.
+#[derive(serde::Deserialize)]
+struct Message {
+    #[serde(default)]
+    message: String,
 }
 
 /// Helm's engine, found on this machine.
@@ -75,6 +82,21 @@ impl Engine {
     /// Renders `request`; `Err` is Helm's own error (a template that fails, a chart that does
     /// not load) or why the engine could not be run.
     pub fn render(&self, request: &Request) -> Result<Rendered, String> {
+        self.call(request)
+    }
+
+    /// Renders the commit message of an image update (a Go template with sprig's hermetic
+    /// functions, over the data image-automation-controller gives its templates); `Err` is the
+    /// template's error.
+    pub fn message(&self, request: &MessageRequest) -> Result<String, String> {
+        let message: Message = self.call(&serde_json::json!({ "message": request }))?;
+        Ok(message.message)
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &impl serde::Serialize,
+    ) -> Result<T, String> {
         let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
         let mut child = Command::new(&self.path)
             .stdin(Stdio::piped())
@@ -90,7 +112,7 @@ impl Engine {
             .wait_with_output()
             .map_err(|e| format!("{PROGRAM}: {e}"))?;
         let written = writer.join().unwrap_or(Ok(None));
-        match serde_json::from_slice::<Answer>(&out.stdout) {
+        match serde_json::from_slice::<Answer<T>>(&out.stdout) {
             Ok(a) if a.error.is_empty() => Ok(a.rendered),
             Ok(a) => Err(a.error),
             Err(e) => Err(format!(

@@ -13,10 +13,10 @@
 //! Not here: which chart a HelmRelease names and with which values (`flux::helm`, and the plan
 //! stage, which reads the values' ConfigMaps and Secrets), applying (sync).
 
-pub mod constraint;
-mod engine;
+pub mod engine;
 mod repository;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -164,6 +164,37 @@ pub struct RepositoryAuth {
     pub ca: Option<Vec<u8>>,
     /// `tls.crt` and `tls.key`: a client certificate.
     pub identity: Option<(Vec<u8>, Secret)>,
+}
+
+/// The commit message of an image update, as [`engine::Engine::message`] renders it: the
+/// template (empty: Flux's default message), the ImageUpdateAutomation, each change, and
+/// `spec.git.commit.messageTemplateValues`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRequest {
+    pub template: String,
+    pub automation_object: NamespacedName,
+    pub changes: Vec<MessageChange>,
+    pub values: BTreeMap<String, String>,
+}
+
+/// A namespace and name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NamespacedName {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One setter's change, in one object of one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageChange {
+    pub file: String,
+    /// `apiVersion`, `kind`, `name`, `namespace`.
+    pub object: BTreeMap<&'static str, String>,
+    pub old_value: String,
+    pub new_value: String,
+    pub setter: String,
 }
 
 /// Helm: charts fetched and rendered. The daemon and `fledge build --charts` use [`Local`];

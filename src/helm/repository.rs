@@ -73,12 +73,12 @@ impl Fetcher {
                 repo.id
             )
         })?;
-        let wanted = super::constraint::Constraint::parse(constraint).map_err(|e| {
+        let wanted = crate::flux::constraint::Constraint::parse(constraint).map_err(|e| {
             format!("spec.chart.spec.version: {constraint:?} is not a semver constraint: {e}")
         })?;
         let entry = versions
             .iter()
-            .filter_map(|e| Some((super::constraint::version(&e.version)?, e)))
+            .filter_map(|e| Some((crate::flux::constraint::version(&e.version)?, e)))
             .filter(|(v, _)| wanted.matches(v))
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, e)| e.clone())

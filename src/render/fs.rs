@@ -252,6 +252,11 @@ impl MemFiles {
     }
 
     /// Adds a file at a root-relative path.
+    /// Every file, by path in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|(p, c)| (p.as_str(), c.as_slice()))
+    }
+
     pub fn insert(&mut self, path: &str, contents: impl Into<Vec<u8>>) {
         self.files.insert(path.to_owned(), contents.into());
     }

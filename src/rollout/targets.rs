@@ -63,6 +63,9 @@ pub struct Desired {
     /// The GitRepository fledge runs on, as the commit names it (`flux-system/flux-system`
     /// when no Kustomization names the root path); `None` for objects split without a build.
     pub repository: Option<crate::flux::Id>,
+    /// The image automation objects (ImageRepositories, ImagePolicies,
+    /// ImageUpdateAutomations) of the commit.
+    pub images: crate::flux::image::Images,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -112,6 +115,7 @@ pub fn desired(
     d.verify = built.verify;
     d.notifications = built.notifications;
     d.repository = Some(built.repository);
+    d.images = built.images;
     d.owned.extend(built.consumed);
     Ok(d)
 }

@@ -20,6 +20,7 @@ pub mod history;
 mod objects;
 mod push;
 pub mod record;
+pub mod setters;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -105,6 +106,15 @@ pub enum Change {
     /// Like `Edits`, but a missing branch is created (as a root commit): for fledge's own
     /// branches such as `fledge/status`.
     Files { edits: Vec<Edit>, message: String },
+    /// Image policy setters applied to the files under `path` of whatever head the branch has
+    /// (so a person's edit pushed meanwhile is kept): image automation's commit. Not marked as
+    /// fledge's own commit: it is a proposal like a person's, taken through a canary and
+    /// reverted when that fails.
+    Setters {
+        path: String,
+        setters: setters::Setters,
+        message: String,
+    },
 }
 
 impl Change {
@@ -133,6 +143,20 @@ impl Change {
             Self::Revert { commits, message } => {
                 for c in commits {
                     h.update(c.as_bytes());
+                }
+                h.update(message.as_bytes());
+            }
+            Self::Setters {
+                path,
+                setters,
+                message,
+            } => {
+                h.update(path.as_bytes());
+                for (k, v) in setters.iter() {
+                    h.update(k.as_bytes());
+                    h.update([0]);
+                    h.update(v.as_bytes());
+                    h.update([0]);
                 }
                 h.update(message.as_bytes());
             }
@@ -248,6 +272,27 @@ impl GitWriter {
             }
             (Change::Revert { commits, message }, Some(head)) => {
                 revert_commits(&repo, head, commits, &marked(message), &sig).map(Some)
+            }
+            (
+                Change::Setters {
+                    path,
+                    setters,
+                    message,
+                },
+                Some(head),
+            ) => {
+                let snap = crate::source::read_tree(&repo, head).map_err(|e| Error::Git {
+                    message: e.to_string(),
+                })?;
+                let (updated, _) = setters::update_tree(snap.files.iter(), path, setters);
+                let edits: Vec<Edit> = updated
+                    .into_iter()
+                    .map(|(path, u)| Edit {
+                        path,
+                        content: Some(u.text.into_bytes()),
+                    })
+                    .collect();
+                commit_edits(&repo, head, &edits, message, &sig)
             }
             (_, None) => Err(Error::Git {
                 message: "no branch to build on".into(),

@@ -24,6 +24,73 @@ pub fn promotion_path(namespace: &str, name: &str) -> String {
     format!("{}/{namespace}/{name}.yaml", keys::PROMOTION_DIR)
 }
 
+/// `.fledge/failed/<namespace>/<name>.yaml` on the tracked branch.
+#[must_use]
+pub fn failure_path(namespace: &str, name: &str) -> String {
+    format!("{}/{namespace}/{name}.yaml", keys::FAILED_DIR)
+}
+
+/// How many failed revisions a release's failure record keeps (the oldest go first).
+const FAILURES_KEPT: usize = 50;
+
+/// A revision whose canary failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub revision: String,
+    /// `{container, image}` of the failed revision's pod template.
+    pub images: Vec<Value>,
+    pub source_commit: Option<String>,
+    pub reason: String,
+    pub failed_at: String,
+}
+
+/// The failure record of release `namespace/name` with `f` added to what `existing` (the file
+/// on the branch, if any) holds; `None` when it holds `f`'s revision already.
+#[must_use]
+pub fn failure_record(
+    existing: Option<&str>,
+    namespace: &str,
+    name: &str,
+    f: &Failure,
+) -> Option<String> {
+    let mut failed: Vec<Value> = existing
+        .and_then(|t| serde_yaml::from_str::<Value>(t).ok())
+        .and_then(|v| v["failed"].as_array().cloned())
+        .unwrap_or_default();
+    if failed.iter().any(|e| e["revision"] == f.revision.as_str()) {
+        return None;
+    }
+    failed.push(json!({
+        "revision": f.revision,
+        "images": f.images,
+        "sourceCommit": f.source_commit,
+        "reason": f.reason,
+        "failedAt": f.failed_at,
+    }));
+    let skip = failed.len().saturating_sub(FAILURES_KEPT);
+    let v = json!({"release": format!("{namespace}/{name}"), "failed": failed.split_off(skip)});
+    Some(format!(
+        "# Revisions of {namespace}/{name} whose canary failed. Written by fledge.\n\
+         # Image automation never proposes these images again; delete an entry to allow it.\n{}",
+        yaml(&v)
+    ))
+}
+
+/// Every image (`name:tag`) the failure records under [`keys::FAILED_DIR`] hold, from the
+/// files of a commit; a record that does not parse holds none.
+pub fn failed_images<'a>(
+    files: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> std::collections::BTreeSet<String> {
+    let dir = format!("{}/", keys::FAILED_DIR);
+    files
+        .filter(|(p, _)| p.starts_with(&dir))
+        .filter_map(|(_, c)| serde_yaml::from_slice::<Value>(c).ok())
+        .flat_map(|v| v["failed"].as_array().cloned().unwrap_or_default())
+        .flat_map(|e| e["images"].as_array().cloned().unwrap_or_default())
+        .filter_map(|i| i["image"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn yaml(v: &Value) -> String {
     crate::render::yaml::emit_stream(std::slice::from_ref(v))
 }

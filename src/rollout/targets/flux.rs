@@ -44,6 +44,8 @@ pub(super) struct Built {
     pub verify: Option<(String, crate::flux::source::Verify)>,
     /// The GitRepository the root names.
     pub repository: Id,
+    /// The image automation objects of every unit.
+    pub images: crate::flux::image::Images,
     pub objects: Vec<Value>,
     pub units: Vec<SyncUnit>,
     pub notices: Vec<String>,
@@ -142,6 +144,7 @@ pub(super) fn build(files: &dyn Files, path: &str, env: &BuildEnv) -> Result<Bui
     let notifications = Notifications::read(&found.notifications, &mut notices);
     Ok(Built {
         notifications,
+        images: found.images.clone(),
         repository: source.repository.clone(),
         verify: root_verify,
         objects,
