@@ -20,6 +20,7 @@ pub mod config;
 pub mod context;
 pub mod edges;
 pub mod http;
+pub mod images;
 mod leadership;
 mod notifications;
 pub mod outcomes;
@@ -131,10 +132,7 @@ pub async fn run(
         global_alerts: config.global_alerts.clone(),
         clock,
     };
-    if let Some(oc) = config.outcomes.clone() {
-        let w = outcomes::Writer::new(oc, ctx.clone())?;
-        tracker.spawn(w.run(world_rx, shutdown.clone()));
-    }
+    spawn_writers(&config, &ctx, world_rx, &tracker, &shutdown)?;
     let exec = Executor {
         cluster: edges.cluster,
         metrics: edges.metrics,
@@ -159,6 +157,30 @@ pub async fn run(
         anyhow::bail!("lost the leader lease; stopped so that a single replica acts");
     }
     result
+}
+
+/// The tasks that write to Git: the outcome writer and image automation (which commits where
+/// outcomes are written, with the same credentials); none without write-back.
+fn spawn_writers(
+    config: &Config,
+    ctx: &Context,
+    world: watch::Receiver<World>,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(oc) = config.outcomes.clone() else {
+        return Ok(());
+    };
+    let automation = images::Automation::new(
+        oc.writer.clone(),
+        oc.branch.clone(),
+        config.helm_engine.clone(),
+        ctx.clone(),
+    );
+    tracker.spawn(automation.run(world.clone(), shutdown.clone()));
+    let w = outcomes::Writer::new(oc, ctx.clone())?;
+    tracker.spawn(w.run(world, shutdown.clone()));
+    Ok(())
 }
 
 /// Binds `--listen` (and `--health-listen`, when set) and serves the API, metrics and webhook

@@ -155,6 +155,7 @@ impl Writer {
             self.write_statuses(&branch, world).await?;
         }
         if self.config.reverts {
+            self.write_failures(world).await?;
             self.write_reverts(world).await?;
         }
         if self.config.promotions {
@@ -204,6 +205,60 @@ impl Writer {
                 continue;
             }
             self.revert(key, t, s).await?;
+        }
+        Ok(())
+    }
+
+    /// A failure record (`.fledge/failed/<namespace>/<name>.yaml`) for every release that
+    /// failed while Git still asks for the failed revision, written before its revert: image
+    /// automation never proposes the failed images again.
+    async fn write_failures(&mut self, world: &World) -> Result<(), writeback::Error> {
+        for (t, s) in world.releases.values() {
+            let rev = t.revision.id.0.clone();
+            if s.phase != Phase::Failed
+                || s.canary_revision.as_deref() != Some(rev.as_str())
+                || s.primary_revision.as_deref() == Some(rev.as_str())
+            {
+                continue;
+            }
+            let (ns, name) = (t.spec.namespace.clone(), t.spec.name.clone());
+            let path = record::failure_path(&ns, &name);
+            let failure = record::Failure {
+                revision: rev,
+                images: record::images(&t.target),
+                source_commit: s.source_commit.as_ref().map(ToString::to_string),
+                reason: s.message.clone(),
+                failed_at: crate::release::state::rfc3339(s.last_transition_time),
+            };
+            let record = self
+                .git
+                .inspect(&self.config.branch, move |repo, head| {
+                    let existing = repo
+                        .find_commit(head)
+                        .and_then(|c| c.tree())
+                        .ok()
+                        .and_then(|tree| tree.get_path(std::path::Path::new(&path)).ok())
+                        .and_then(|e| repo.find_blob(e.id()).ok())
+                        .map(|b| String::from_utf8_lossy(b.content()).into_owned());
+                    Ok(record::failure_record(
+                        existing.as_deref(),
+                        &ns,
+                        &name,
+                        &failure,
+                    ))
+                })
+                .await?;
+            let Some(content) = record else { continue };
+            let change = Change::Edits {
+                edits: vec![Edit {
+                    path: record::failure_path(&t.spec.namespace, &t.spec.name),
+                    content: Some(content.into_bytes()),
+                }],
+                message: format!("fledge: failed revision of {} recorded", t.spec.key()),
+            };
+            let branch = self.config.branch.clone();
+            self.put(&branch, &change, "failure", "failed revision recorded")
+                .await?;
         }
         Ok(())
     }

@@ -135,6 +135,8 @@ pub(super) struct Reconciler {
     /// commit of it announced to Flux's Alerts (`NewArtifact`).
     root_repository: Option<crate::flux::Id>,
     announced: Option<CommitId>,
+    /// The image automation of the commit last rendered, for the image automation task.
+    images: Arc<super::images::ImageWorld>,
     /// The polls of further repositories under way (on a blocking thread, so that a slow
     /// remote never holds up releases' ticks).
     further_poll: Option<tokio::task::JoinHandle<super::repositories::Refreshed>>,
@@ -187,6 +189,7 @@ impl Reconciler {
             verify_again: None,
             root_repository: None,
             announced: None,
+            images: Arc::default(),
             further_poll: None,
             unit_of: BTreeMap::new(),
             retiring: BTreeMap::new(),
@@ -363,6 +366,7 @@ impl Reconciler {
             commit: self.seen_commit.clone(),
             sync: self.ctx.shared.sync().clone(),
             releases,
+            images: self.images.clone(),
         });
     }
 }

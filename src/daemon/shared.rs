@@ -91,6 +91,8 @@ pub struct World {
     pub commit: Option<CommitId>,
     pub sync: SyncStatus,
     pub releases: BTreeMap<ReleaseKey, (Arc<ReleaseTarget>, ReleaseState)>,
+    /// The image automation of the commit last rendered.
+    pub images: Arc<super::images::ImageWorld>,
 }
 
 /// Wall-clock unix seconds, sped up by the time scale.

@@ -16,7 +16,7 @@ use fledge::revision::HashKey;
 use fledge::rollout::targets;
 use fledge::writeback::WriterConfig;
 
-use super::support::git::Remote;
+use super::support::git::{Remote, git};
 
 /// An outcome writer to `remote`'s `main` that writes reverts, and promotion records when
 /// `promotions`; its alerts come out of the receiver.
@@ -117,9 +117,25 @@ async fn a_conflicting_revert_is_not_committed_and_a_person_is_alerted() {
         commit: Some(c3.as_str().into()),
         sync: fledge::daemon::shared::SyncStatus::default(),
         releases: BTreeMap::from([(t3.spec.key(), (Arc::new(t3), state))]),
+        ..World::default()
     };
     w.flush(&world).await.unwrap();
-    assert_eq!(remote.head(), c3, "nothing committed");
+    // The revert is not committed; the failure is recorded (image automation must not propose
+    // the failed images again while a person sorts the conflict out).
+    let head = remote.head();
+    assert_eq!(
+        git(&remote.bare(), &["rev-parse", &format!("{head}~1")]).trim(),
+        c3,
+        "one commit on top of the failed one"
+    );
+    let record = remote
+        .show("main", ".fledge/failed/shop/web.yaml")
+        .expect("the failure record");
+    assert!(record.contains("release: shop/web"), "{record}");
+    assert_eq!(
+        remote.show("main", "app.yaml"),
+        remote.show(&c3, "app.yaml")
+    );
     let out = rx.try_recv().unwrap();
     assert!(
         out.alert.message.contains("a person must act"),
@@ -160,6 +176,7 @@ async fn a_promotion_not_recorded_before_the_next_rollout_began_is_still_recorde
         commit: Some(c2.as_str().into()),
         sync: fledge::daemon::shared::SyncStatus::default(),
         releases: BTreeMap::from([(t2.spec.key(), (Arc::new(t2), state))]),
+        ..World::default()
     };
     w.flush(&world).await.unwrap();
     let record = remote

@@ -530,6 +530,23 @@ fn annotation(d: Option<&Value>, key: &str, default: f64) -> f64 {
     annotated(d.map(|d| &d["spec"]["template"]["metadata"]), key, default)
 }
 
+/// Whether one of `d`'s containers runs an image its pod template's annotation
+/// `sim.fledge.dev/failing-images` (image references, comma-separated) names: a bad build, whose
+/// every request fails.
+fn runs_failing_image(d: &Value) -> bool {
+    let t = &d["spec"]["template"];
+    let Some(listed) = t["metadata"]["annotations"][keys::SIM_FAILING_IMAGES].as_str() else {
+        return false;
+    };
+    let failing: Vec<&str> = listed.split(',').map(str::trim).collect();
+    t["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["image"].as_str())
+        .any(|i| failing.contains(&i))
+}
+
 /// A number in the annotations of `meta` (a pod template's or a Knative Revision's metadata).
 fn annotated(meta: Option<&Value>, key: &str, default: f64) -> f64 {
     meta.and_then(|m| {
@@ -614,7 +631,11 @@ impl Traffic {
                 if requests <= 0.0 {
                     continue;
                 }
-                let error_rate = annotation(Some(d), keys::SIM_ERROR_RATE, 0.0).clamp(0.0, 1.0);
+                let error_rate = if runs_failing_image(d) {
+                    1.0
+                } else {
+                    annotation(Some(d), keys::SIM_ERROR_RATE, 0.0).clamp(0.0, 1.0)
+                };
                 let deployment = d["metadata"]["name"].as_str().unwrap_or("");
                 for (status, n) in [
                     ("200", requests * (1.0 - error_rate)),

@@ -76,6 +76,10 @@ impl Reconciler {
                 self.ctx.shared.sync().notices = std::mem::take(&mut d.notices);
                 self.notifications = Arc::new(std::mem::take(&mut d.notifications));
                 self.root_repository.clone_from(&d.repository);
+                self.images = Arc::new(super::super::images::ImageWorld {
+                    images: std::mem::take(&mut d.images),
+                    repository: d.repository.clone(),
+                });
                 self.announce(&commit).await;
                 let hooks = super::super::notifications::receivers(
                     &self.exec.cluster,

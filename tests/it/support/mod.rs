@@ -18,6 +18,7 @@ pub(crate) mod loadtester;
 pub(crate) mod ncnotify;
 pub(crate) mod peer;
 pub(crate) mod proxy;
+pub(crate) mod registry;
 pub(crate) mod sops;
 pub(crate) mod testcluster;
 

@@ -1,0 +1,237 @@
+//! Image automation end to end on the simulated cluster, against a real OCI registry on
+//! loopback (images pushed with the real `skopeo`), real Git and Helm's engine (commit message
+//! templates): a new tag becomes the automation's commit, fledge's canary takes it, a failed
+//! canary reverts it and records the failed image in Git, and the failed tag is never proposed
+//! again while newer good tags still are.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::safety::{NAMESPACE, WRITE_BACK, daemon};
+use super::support::daemon::InProcess;
+use super::support::eventually::{eventually, within};
+use super::support::git::{Remote, git};
+use super::support::{helm, registry};
+
+/// The app: its Deployment's image set by the policy `shop:app`, its pods failing every
+/// request when they run `failing` (the simulated cluster's model of a bad build), and a Canary.
+fn app(image: &str, failing: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {{app: app}}
+  template:
+    metadata:
+      labels: {{app: app}}
+      annotations:
+        sim.fledge.dev/failing-images: "{failing}"
+    spec:
+      containers:
+        - name: app
+          image: {image} # {{"$imagepolicy": "shop:app"}}
+          ports: [{{containerPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: app
+  namespace: shop
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: app.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {{service: {{name: app, port: {{number: 80}}}}}}
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: app
+  namespace: shop
+spec:
+  provider: nginx
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app}}
+  ingressRef: {{apiVersion: networking.k8s.io/v1, kind: Ingress, name: app}}
+  service: {{port: 80, targetPort: 8080}}
+  analysis:
+    interval: 10s
+    threshold: 2
+    stepWeight: 50
+    maxWeight: 50
+    metrics: [{{name: request-success-rate, thresholdRange: {{min: 99}}}}]
+"#
+    )
+}
+
+/// The automation: the registry's `app` scanned each second, the highest semver tag, written
+/// to `apps/` of the branch fledge tracks with a templated message.
+fn automation(registry: &str) -> String {
+    format!(
+        r#"apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata:
+  name: app
+  namespace: shop
+spec:
+  image: {registry}/app
+  interval: 1s
+  insecure: true
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata:
+  name: app
+  namespace: shop
+spec:
+  imageRepositoryRef: {{name: app}}
+  policy:
+    semver: {{range: ">=1.0.0"}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata:
+  name: shop
+  namespace: shop
+spec:
+  interval: 1s
+  sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}
+  git:
+    commit:
+      author: {{name: image-bot, email: bot@example.com}}
+      messageTemplate: |
+        {{{{ .Values.prefix }}}} {{{{ .AutomationObject.Name }}}}
+        {{{{ range .Changed.Changes }}}}{{{{ .OldValue }}}} -> {{{{ .NewValue }}}}
+        {{{{ end }}}}
+      messageTemplateValues: {{prefix: "Automated:"}}
+  update:
+    path: ./apps
+    strategy: Setters
+"#
+    )
+}
+
+/// The image the remote's `main` asks for.
+fn wanted(remote: &Remote) -> String {
+    let text = remote.show("main", "apps/app.yaml").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("image: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn primary_image(d: &InProcess) -> Value {
+    d.get("apps", "Deployment", "shop", "app-primary")
+        .map(|p| p["spec"]["template"]["spec"]["containers"][0]["image"].clone())
+        .unwrap_or_default()
+}
+
+async fn until_wanted(remote: &Remote, image: &str) {
+    eventually(
+        format!("main asks for {image}"),
+        Duration::from_secs(60),
+        || async { wanted(remote) },
+        |w| w == image,
+    )
+    .await;
+}
+
+async fn until_primary(d: &InProcess, image: &str) {
+    eventually(
+        format!("the primary runs {image}"),
+        Duration::from_secs(60),
+        || async { primary_image(d) },
+        |i| i == image,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_tag_is_committed_canaried_and_a_failed_one_reverted_and_never_proposed_again() {
+    let Some(helm) = helm::or_skip() else { return };
+    let Some(reg) = registry::or_skip().await else {
+        return;
+    };
+    let r = reg.addr();
+    let image = |tag: &str| format!("{r}/app:{tag}");
+    reg.push_image("app", "1.0.0").await;
+    let remote = Remote::new();
+    let root = tempfile::tempdir().unwrap();
+    remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            ("apps/app.yaml", &app(&image("1.0.0"), &image("1.1.0"))),
+            ("apps/automation.yaml", &automation(&r)),
+        ],
+        "app",
+    );
+    let d = daemon(&remote, root.path(), "apps")
+        .args(["--time-scale", "10"])
+        .args(["--helm-engine", helm.engine.to_str().unwrap()])
+        .args(WRITE_BACK)
+        .in_process()
+        .await;
+    d.until_phase("shop/app", "Initialized").await;
+    assert_eq!(primary_image(&d), image("1.0.0"));
+
+    // A new good tag: the automation's commit (its author, its templated message, the image
+    // alone changed), then a canary that promotes it.
+    reg.push_image("app", "1.0.1").await;
+    until_wanted(&remote, &image("1.0.1")).await;
+    let log = git(
+        &remote.bare(),
+        &[
+            "log",
+            "-1",
+            "--format=%an <%ae>%n%B",
+            "main",
+            "--",
+            "apps/app.yaml",
+        ],
+    );
+    assert!(log.starts_with("image-bot <bot@example.com>\n"), "{log}");
+    assert!(log.contains("Automated: shop\n"), "{log}");
+    assert!(
+        log.contains(&format!("{} -> {}", image("1.0.0"), image("1.0.1"))),
+        "{log}"
+    );
+    let diff = git(&remote.bare(), &["diff", "main~1", "main", "--stat"]);
+    assert!(diff.contains("apps/app.yaml | 2 +-"), "{diff}");
+    until_primary(&d, &image("1.0.1")).await;
+
+    // A bad tag: committed, canaried, failed; the revert brings 1.0.1 back and the failed image
+    // is recorded on the branch.
+    reg.push_image("app", "1.1.0").await;
+    until_wanted(&remote, &image("1.1.0")).await;
+    d.until_phase("shop/app", "Failed").await;
+    until_wanted(&remote, &image("1.0.1")).await;
+    let record = remote
+        .show("main", ".fledge/failed/shop/app.yaml")
+        .expect("the failure record is on main");
+    assert!(record.contains(&image("1.1.0")), "{record}");
+    assert_eq!(primary_image(&d), image("1.0.1"));
+
+    // The automation scans every second: for several scans it never proposes 1.1.0 again.
+    let again = within(
+        Duration::from_secs(5),
+        || async { wanted(&remote) },
+        |w| *w == image("1.1.0"),
+    )
+    .await;
+    assert!(again.is_err(), "the failed tag was proposed again");
+
+    // A newer good tag still goes through.
+    reg.push_image("app", "1.2.0").await;
+    until_wanted(&remote, &image("1.2.0")).await;
+    until_primary(&d, &image("1.2.0")).await;
+    d.stop().await;
+}
