@@ -122,7 +122,8 @@ pub struct RunArgs {
     /// Namespace of fledge's inventory and revision key
     #[arg(long)]
     pub namespace: Option<String>,
-    /// Write outcomes back to the repository (status branch, notes, promotion records, reverts)
+    /// Write outcomes back to the repository (status branch, notes, promotion and failure
+    /// records, reverts) and image automation's commits
     #[arg(long)]
     pub write_back: Option<bool>,
     /// Status branch (default fledge/status; "" turns it off)

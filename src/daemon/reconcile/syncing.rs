@@ -68,6 +68,9 @@ impl Reconciler {
                 for p in &d.problems {
                     warn!(commit = %commit, "{p}");
                 }
+                if !d.images.is_empty() && self.config.outcomes.is_none() {
+                    d.notices.push("image automation (ImageRepository, ImagePolicy, ImageUpdateAutomation) is not run: it commits where outcomes are written, and --write-back is off".to_owned());
+                }
                 if self.ctx.shared.sync().notices != d.notices {
                     for n in &d.notices {
                         warn!(commit = %commit, "{n}");
