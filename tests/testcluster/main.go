@@ -12,7 +12,8 @@
 //
 // Pods whose annotations say sim.fledge.dev/ready: "false" (set on a pod template, as for
 // fledge's simulated cluster) are never marked ready, so a Deployment can really miss its
-// progress deadline.
+// progress deadline; so are pods running an image their annotation sim.fledge.dev/failing-images
+// lists (comma-separated references): a bad build, which never starts.
 //
 // The binary also runs the components themselves: `testcluster kube-apiserver FLAGS` and
 // `testcluster kube-controller-manager FLAGS` (separate processes: the two share process-global
@@ -51,6 +52,26 @@ const adminToken = "fledge-testcluster-admin"
 
 // The pod annotation that keeps a pod unready (fledge's simulated cluster reads the same).
 const unready = "sim.fledge.dev/ready"
+
+// The pod annotation listing images that never start (on fledge's simulated cluster, their
+// pods fail every request).
+const failingImages = "sim.fledge.dev/failing-images"
+
+// runsFailingImage says whether one of the pod's containers runs an image its annotation lists.
+func runsFailingImage(pod *corev1.Pod) bool {
+	listed := pod.Annotations[failingImages]
+	if listed == "" {
+		return false
+	}
+	for _, image := range strings.Split(listed, ",") {
+		for _, c := range pod.Spec.Containers {
+			if c.Image == strings.TrimSpace(image) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Controllers the tests need: Deployments and DaemonSets roll out, garbage is collected,
 // Namespaces are deleted, every Namespace gets its default ServiceAccount, HPAs keep replicas
@@ -311,7 +332,7 @@ func kubelet(ctx context.Context, cs *kubernetes.Clientset, logPath string) {
 		}
 		for i := range podsOf(pods) {
 			pod := &pods.Items[i]
-			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodRunning || pod.Annotations[unready] == "false" {
+			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodRunning || pod.Annotations[unready] == "false" || runsFailingImage(pod) {
 				continue
 			}
 			now := metav1.Now()

@@ -15,6 +15,7 @@ mod flux_apply;
 mod flux_layouts;
 mod flux_parity;
 mod helm;
+mod image_automation;
 mod install;
 mod knative;
 mod leadership;
