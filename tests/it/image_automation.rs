@@ -235,3 +235,37 @@ async fn a_new_tag_is_committed_canaried_and_a_failed_one_reverted_and_never_pro
     until_primary(&d, &image("1.2.0")).await;
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_edge_lists_a_repositorys_tags_and_reads_a_tags_digest_as_the_registry_serves_them()
+ {
+    use fledge::registry::Access;
+    let Some(reg) = registry::or_skip().await else {
+        return;
+    };
+    for tag in ["1.0.0", "1.0.1", "sha256-abc.sig"] {
+        reg.push_image("app", tag).await;
+    }
+    let access = Access {
+        insecure: true,
+        timeout: Duration::from_secs(10),
+        ..Access::default()
+    };
+    let image = format!("{}/app", reg.addr());
+    let mut tags = fledge::registry::tags(&image, &access).await.unwrap();
+    tags.sort();
+    let mut served = reg.tags("app").await;
+    served.sort();
+    assert_eq!(tags, served);
+    assert_eq!(tags, ["1.0.0", "1.0.1", "sha256-abc.sig"]);
+    let digest = fledge::registry::digest(&image, "1.0.1", &access)
+        .await
+        .unwrap();
+    assert_eq!(digest, reg.digest("app", "1.0.1").await);
+    assert_ne!(digest, reg.digest("app", "1.0.0").await);
+    // Nothing listens on port 1: the error names the image.
+    let e = fledge::registry::tags("127.0.0.1:1/app", &access)
+        .await
+        .unwrap_err();
+    assert_eq!(e.image, "127.0.0.1:1/app");
+}
