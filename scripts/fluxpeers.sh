@@ -4,7 +4,9 @@
 # path, one a line, in the order asked. A binary is kept beside the Rust target dir under its
 # name and pinned version, so a warm machine reuses it; Go's caches keep a rebuild short.
 #
-#   scripts/fluxpeers.sh                      # kustomize-controller, source-controller (the tests')
+#   scripts/fluxpeers.sh                      # kustomize-controller, source-controller,
+#                                             # image-reflector-controller,
+#                                             # image-automation-controller (the tests')
 #   scripts/fluxpeers.sh source-controller    # any of them, in the order given
 #
 # `go install` refuses these modules (their go.mod has replace directives, one of them to
@@ -18,11 +20,17 @@ root=${CARGO_TARGET_DIR:-$PWD/target}/peers
 # kustomize-controller v1.9.6's dependencies need a newer Go than the 1.26 the control plane
 # builds with; the go command fetches this one from the module proxy (once, about 76 MB).
 toolchain=go1.27.3
+# The image controllers are built with the Go their releases are built with (1.26, their go.mod
+# and Dockerfile). Built with go1.27.3, k8s.io/kube-openapi's spec.Schema.UnmarshalJSON drops a
+# `$ref`, so that kyaml never resolves a `# {"$imagepolicy": "ns:name"}` marker and
+# image-automation-controller's Setters strategy changes nothing (its own TestUpdateWithSetters
+# fails); go1.26.8 is the Go of this machine's control plane build, fetched if another.
+image_toolchain=go1.26.8
 
 say() { echo "fluxpeers: $*" >&2; }
 
 if [ $# -eq 0 ]; then
-  set -- kustomize-controller source-controller
+  set -- kustomize-controller source-controller image-reflector-controller image-automation-controller
 fi
 # The directory of a module in the module cache, downloading it when missing.
 module_dir() {
@@ -30,9 +38,10 @@ module_dir() {
 }
 
 # Builds `name` (a fluxcd controller at `version`) into $root/<name>-<version>/<name>.
-# `patch` (a function name, or "") edits the copied module before the build.
+# `patch` (a function name, or "") edits the copied module before the build; `go` is the
+# toolchain (GOTOOLCHAIN), $toolchain unless given.
 build() {
-  local name=$1 version=$2 patch=$3
+  local name=$1 version=$2 patch=$3 go=${4:-$toolchain}
   local dir=$root/$name-$version out
   out=$dir/$name
   if [ -x "$out" ]; then
@@ -53,8 +62,11 @@ build() {
     return 1
   fi
   mkdir -p "$dir"
-  work=$dir/src
-  rm -rf "$work"
+  # A build directory of its own: two runs building the same controller at once (test.sh's and
+  # a test binary's) must not delete each other's sources; the binary is renamed into place.
+  local tmp
+  tmp=$(mktemp -d "$dir/build.XXXXXX")
+  work=$tmp/src
   cp -r "$src" "$work"
   chmod -R u+w "$work"
   rm -rf "$work/api"
@@ -63,14 +75,14 @@ build() {
   if [ -n "$patch" ]; then
     "$patch" "$work"
   fi
-  if ! (cd "$work" && GOTOOLCHAIN=$toolchain CGO_ENABLED=0 go build -mod=mod -trimpath \
-    -buildvcs=false -ldflags="-s -w" -o "$out.tmp" .); then
+  if ! (cd "$work" && GOTOOLCHAIN=$go CGO_ENABLED=0 go build -mod=mod -trimpath \
+    -buildvcs=false -ldflags="-s -w" -o "$tmp/$name" .); then
     say "$name $version did not build (the go command's error is above)"
-    rm -rf "$work" "$out.tmp"
+    rm -rf "$tmp"
     return 1
   fi
-  mv "$out.tmp" "$out"
-  rm -rf "$work"
+  mv "$tmp/$name" "$out"
+  rm -rf "$tmp"
   say "built $name $version in $(($(date +%s) - start))s"
   echo "$out"
 }
@@ -87,8 +99,12 @@ for name in "$@"; do
   case $name in
   kustomize-controller) build kustomize-controller v1.9.6 "" || status=1 ;;
   source-controller) build source-controller v1.9.6 artifact_v0_18_0 || status=1 ;;
+  # Both require their api modules at their own version (v1.2.0), the automation controller
+  # the reflector's api module too, which the module proxy serves.
+  image-reflector-controller) build image-reflector-controller v1.2.0 "" "$image_toolchain" || status=1 ;;
+  image-automation-controller) build image-automation-controller v1.2.0 "" "$image_toolchain" || status=1 ;;
   *)
-    say "unknown peer '$name' (known: kustomize-controller source-controller)"
+    say "unknown peer '$name' (known: kustomize-controller source-controller image-reflector-controller image-automation-controller)"
     exit 64
     ;;
   esac

@@ -66,8 +66,10 @@ if [ -s "$peers/artifactgen" ]; then export FLEDGE_ARTIFACTGEN="$(cat "$peers/ar
 if [ -s "$peers/flagger" ]; then export FLEDGE_FLAGGER="$(cat "$peers/flagger")"; fi
 if [ -s "$peers/loadtester" ]; then export FLEDGE_LOADTESTER="$(cat "$peers/loadtester")"; fi
 if [ -s "$peers/fluxpeers" ]; then
-  { read -r kustomize; read -r source; } <"$peers/fluxpeers"
+  { read -r kustomize; read -r source; read -r image_reflector; read -r image_automation; } <"$peers/fluxpeers"
   export FLEDGE_FLUX_KUSTOMIZE_CONTROLLER=$kustomize FLEDGE_FLUX_SOURCE_CONTROLLER=$source
+  export FLEDGE_FLUX_IMAGE_REFLECTOR_CONTROLLER=$image_reflector
+  export FLEDGE_FLUX_IMAGE_AUTOMATION_CONTROLLER=$image_automation
 fi
 if [ -s "$peers/helm" ]; then
   { read -r engine; read -r helm; } <"$peers/helm"

@@ -12,6 +12,7 @@ mod external_metrics;
 mod faults;
 mod flagger_parity;
 mod flux_apply;
+mod flux_image;
 mod flux_layouts;
 mod flux_parity;
 mod helm;

@@ -12,8 +12,16 @@
 //! [`Flux::fetch`] asks for a reconciliation at once (`reconcile.fluxcd.io/requestedAt`, as
 //! `flux reconcile source git` does) rather than waiting for the interval.
 //!
-//! Without Go (where the controllers cannot be built) [`or_skip`] returns `None` and says so
-//! once on stderr; under `CI=true` that is a failure instead.
+//! Flux's image-reflector-controller and image-automation-controller ([`ImageControllers`]) are
+//! started apart, on first use of [`image_or_skip`] (from `scripts/fluxpeers.sh`, or
+//! `FLEDGE_FLUX_IMAGE_REFLECTOR_CONTROLLER` and `FLEDGE_FLUX_IMAGE_AUTOMATION_CONTROLLER`), so
+//! that tests which do not need them do not wait for them: the reflector scans the tests' loopback
+//! OCI registry ([`super::registry`]; plain HTTP, `spec.insecure`) into a Badger database of its
+//! own, and the automation controller clones and pushes over the tests' smart-HTTP Git server
+//! ([`ImageControllers::git_repository`]; go-git sends basic auth over plain HTTP for it).
+//!
+//! Without Go (where the controllers cannot be built) [`or_skip`] and [`image_or_skip`] return
+//! `None` and say so once on stderr; under `CI=true` that is a failure instead.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -30,6 +38,9 @@ use super::testcluster::TestCluster;
 
 /// The version of Flux's controllers the harness runs (`scripts/fluxpeers.sh` pins it).
 pub(crate) const VERSION: &str = "v1.9.6";
+
+/// The version of Flux's image controllers the harness runs (`scripts/fluxpeers.sh` pins it).
+pub(crate) const IMAGE_VERSION: &str = "v1.2.0";
 
 /// A controller process: `sh` holding it stops it when its stdin, this process's pipe, closes
 /// (when the test binary exits).
@@ -53,8 +64,26 @@ pub(crate) struct Flux {
 
 static FLUX: OnceCell<Option<Flux>> = OnceCell::const_new();
 
+/// Flux's image-reflector-controller and image-automation-controller running against the test
+/// control plane.
+pub(crate) struct ImageControllers {
+    cluster: &'static TestCluster,
+    /// The controllers' logs, temporary directories and the reflector's database.
+    dir: PathBuf,
+    reflector: Controller,
+    automation: Controller,
+}
+
+static IMAGE: OnceCell<Option<ImageControllers>> = OnceCell::const_new();
+
 /// The one line a test binary says when it skips the Flux differential tests.
 const SKIPPED: &str = "Flux differential tests SKIPPED: Flux's controllers could not be built by \
+    scripts/fluxpeers.sh (they need Go and the Go module proxy; see docs/flux-parity.md); set \
+    CI=true to make this an error";
+
+/// The one line a test binary says when it skips the tests of Flux's image controllers.
+const IMAGE_SKIPPED: &str = "Flux image automation tests SKIPPED: Flux's \
+    image-reflector-controller and image-automation-controller could not be built by \
     scripts/fluxpeers.sh (they need Go and the Go module proxy; see docs/flux-parity.md); set \
     CI=true to make this an error";
 
@@ -62,8 +91,12 @@ const SKIPPED: &str = "Flux differential tests SKIPPED: Flux's controllers could
 /// cannot be built and `CI` is not `true` (said once, on stderr).
 pub(crate) async fn or_skip(cluster: &'static TestCluster) -> Option<&'static Flux> {
     FLUX.get_or_init(|| async move {
-        match binaries().await {
-            Ok((kustomize, source)) => Some(Flux::start(cluster, &kustomize, &source).await),
+        let peers = [
+            ("kustomize-controller", "FLEDGE_FLUX_KUSTOMIZE_CONTROLLER"),
+            ("source-controller", "FLEDGE_FLUX_SOURCE_CONTROLLER"),
+        ];
+        match binaries(peers).await {
+            Ok([kustomize, source]) => Some(Flux::start(cluster, &kustomize, &source).await),
             Err(said) if std::env::var("CI").as_deref() == Ok("true") => panic!(
                 "the Flux differential tests need kustomize-controller and source-controller, \
                  built from Go modules by scripts/fluxpeers.sh, and under CI=true they are never \
@@ -79,20 +112,17 @@ pub(crate) async fn or_skip(cluster: &'static TestCluster) -> Option<&'static Fl
     .as_ref()
 }
 
-/// The binaries of kustomize-controller and source-controller: `FLEDGE_FLUX_KUSTOMIZE_CONTROLLER`
-/// and `FLEDGE_FLUX_SOURCE_CONTROLLER`, else built (or reused) by `scripts/fluxpeers.sh`; what the
-/// script said when it could not build them.
-async fn binaries() -> Result<(PathBuf, PathBuf), String> {
-    if let (Some(k), Some(s)) = (
-        std::env::var_os("FLEDGE_FLUX_KUSTOMIZE_CONTROLLER"),
-        std::env::var_os("FLEDGE_FLUX_SOURCE_CONTROLLER"),
-    ) {
-        return Ok((PathBuf::from(k), PathBuf::from(s)));
+/// The binaries of two of Flux's controllers, each given as (name, variable): the variables'
+/// (`FLEDGE_FLUX_KUSTOMIZE_CONTROLLER`), else built (or reused) by `scripts/fluxpeers.sh`; what
+/// the script said when it could not build them.
+async fn binaries(peers: [(&str, &str); 2]) -> Result<[PathBuf; 2], String> {
+    if let (Some(a), Some(b)) = (std::env::var_os(peers[0].1), std::env::var_os(peers[1].1)) {
+        return Ok([PathBuf::from(a), PathBuf::from(b)]);
     }
     let out = tokio::process::Command::new(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fluxpeers.sh"),
     )
-    .args(["kustomize-controller", "source-controller"])
+    .args(peers.map(|(name, _)| name))
     .stdin(Stdio::null())
     .output()
     .await
@@ -105,7 +135,7 @@ async fn binaries() -> Result<(PathBuf, PathBuf), String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut paths = stdout.lines().map(PathBuf::from);
     match (paths.next(), paths.next()) {
-        (Some(k), Some(s)) => Ok((k, s)),
+        (Some(a), Some(b)) => Ok([a, b]),
         _ => Err(format!("scripts/fluxpeers.sh printed {stdout:?}\n{said}")),
     }
 }
@@ -121,42 +151,126 @@ const CRDS: &[&str] = &[
     "externalartifacts.source.toolkit.fluxcd.io",
 ];
 
+/// The CRDs of the image controllers' own kinds (they watch GitRepositories too).
+const IMAGE_CRDS: &[&str] = &[
+    "imagerepositories.image.toolkit.fluxcd.io",
+    "imagepolicies.image.toolkit.fluxcd.io",
+    "imageupdateautomations.image.toolkit.fluxcd.io",
+];
+
+/// Applies every CRD of `tests/data/flux-crds` (server-side, so that two harnesses starting at
+/// once agree) and waits until each is established.
+fn install_crds(cluster: &TestCluster) {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/flux-crds");
+    cluster.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap()]);
+    let names: Vec<String> = CRDS
+        .iter()
+        .chain(IMAGE_CRDS)
+        .map(|n| format!("crd/{n}"))
+        .collect();
+    let mut wait = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+    wait.extend(names.iter().map(String::as_str));
+    cluster.kubectl(&wait);
+}
+
+/// A fresh directory for the controllers' logs, temporary directories and storage:
+/// `<tmp>/<prefix>-<pid>`.
+fn fresh_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Controllers started by `spawn` (given the try, counted from 1) that answer `/readyz` and stay
+/// up. A port found free can be taken before a controller binds it (its metrics server then
+/// fails a second after /readyz first answered, and the controller exits): such a start is
+/// tried again on other ports, at most three times.
+async fn start_up<T>(
+    what: &str,
+    dir: &Path,
+    spawn: impl Fn(u32) -> T,
+    controllers: impl Fn(&T) -> [&Controller; 2],
+) -> T {
+    let started = tokio::time::Instant::now();
+    for attempt in 1..=3 {
+        // Dropping a try's controllers stops them.
+        let up = spawn(attempt);
+        match until_ready(dir, &controllers(&up)).await {
+            Ok(()) => {
+                eprintln!(
+                    "{what} ready in {:.1}s (logs in {})",
+                    started.elapsed().as_secs_f64(),
+                    dir.display()
+                );
+                return up;
+            }
+            Err(why) if attempt < 3 => {
+                eprintln!(
+                    "{what} did not stay up (try {attempt}), started again on other ports: {why}"
+                );
+            }
+            Err(why) => panic!("{why}"),
+        }
+    }
+    unreachable!("the last try returns or panics")
+}
+
+/// Waits until `controllers` answer `/readyz` (at most 60 s) and still do two seconds later,
+/// once their managers started everything else.
+async fn until_ready(dir: &Path, controllers: &[&Controller]) -> Result<(), String> {
+    for c in controllers {
+        answers(dir, c, Duration::from_secs(60)).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for c in controllers {
+        answers(dir, c, Duration::ZERO).await?;
+    }
+    Ok(())
+}
+
+/// Whether `c` answers `/readyz` within `timeout`; its log when it does not.
+async fn answers(dir: &Path, c: &Controller, timeout: Duration) -> Result<(), String> {
+    let client = fledge::net::http_client(Duration::from_secs(2), false);
+    let url = format!("http://127.0.0.1:{}/readyz", c.health);
+    let seen = within(
+        timeout,
+        || async { client.get(&url).send().await.map(|r| r.status().as_u16()) },
+        |s| matches!(s, Ok(200)),
+    )
+    .await;
+    seen.map(|_| ())
+        .map_err(|last| format!("{} is not ready ({last:?}):\n{}", c.name, log(dir, c)))
+}
+
+/// A controller's log, its last 60 lines.
+fn log(dir: &Path, c: &Controller) -> String {
+    let text = std::fs::read_to_string(dir.join(format!("{}.log", c.name))).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Controllers' logs, their last lines each.
+fn logs(dir: &Path, controllers: &[&Controller]) -> String {
+    controllers
+        .iter()
+        .map(|c| format!("--- {}'s log:\n{}", c.name, log(dir, c)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl Flux {
     async fn start(cluster: &'static TestCluster, kustomize: &Path, source: &Path) -> Self {
-        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/flux-crds");
-        cluster.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap()]);
-        let names: Vec<String> = CRDS.iter().map(|n| format!("crd/{n}")).collect();
-        let mut wait = vec!["wait", "--for=condition=Established", "--timeout=60s"];
-        wait.extend(names.iter().map(String::as_str));
-        cluster.kubectl(&wait);
-
-        let dir = std::env::temp_dir().join(format!("fledge-flux-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let started = tokio::time::Instant::now();
+        install_crds(cluster);
+        let dir = fresh_dir("fledge-flux");
         std::fs::create_dir_all(dir.join("storage")).unwrap();
-        // A port found free can be taken before a controller binds it (its metrics server then
-        // fails a second after /readyz first answered, and the controller exits): such a
-        // start is tried again on other ports.
-        for attempt in 1..=3 {
-            let flux = Self::spawn_both(cluster, &dir, kustomize, source);
-            match flux.until_ready().await {
-                Ok(()) => {
-                    eprintln!(
-                        "Flux {VERSION} (source-controller, kustomize-controller) ready in {:.1}s (logs in {})",
-                        started.elapsed().as_secs_f64(),
-                        flux.dir.display()
-                    );
-                    return flux;
-                }
-                Err(why) if attempt < 3 => {
-                    eprintln!(
-                        "Flux's controllers did not stay up (try {attempt}), started again on other ports: {why}"
-                    );
-                }
-                Err(why) => panic!("{why}"),
-            }
-        }
-        unreachable!("the last try returns or panics")
+        start_up(
+            &format!("Flux {VERSION} (source-controller, kustomize-controller)"),
+            &dir,
+            |_| Self::spawn_both(cluster, &dir, kustomize, source),
+            |f| [&f.source, &f.kustomize],
+        )
+        .await
     }
 
     /// Both controllers, on free ports, writing into `dir`.
@@ -194,48 +308,9 @@ impl Flux {
         }
     }
 
-    /// Waits until both controllers answer `/readyz` (at most 60 s) and still do two seconds
-    /// later, once their managers started everything else.
-    async fn until_ready(&self) -> Result<(), String> {
-        for c in [&self.source, &self.kustomize] {
-            self.answers(c, Duration::from_secs(60)).await?;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        for c in [&self.source, &self.kustomize] {
-            self.answers(c, Duration::ZERO).await?;
-        }
-        Ok(())
-    }
-
-    /// Whether `c` answers `/readyz` within `timeout`; its log when it does not.
-    async fn answers(&self, c: &Controller, timeout: Duration) -> Result<(), String> {
-        let client = fledge::net::http_client(Duration::from_secs(2), false);
-        let url = format!("http://127.0.0.1:{}/readyz", c.health);
-        let seen = within(
-            timeout,
-            || async { client.get(&url).send().await.map(|r| r.status().as_u16()) },
-            |s| matches!(s, Ok(200)),
-        )
-        .await;
-        seen.map(|_| ())
-            .map_err(|last| format!("{} is not ready ({last:?}):\n{}", c.name, self.log(c)))
-    }
-
-    /// A controller's log, its last 60 lines.
-    fn log(&self, c: &Controller) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.join(format!("{}.log", c.name))).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
-    }
-
     /// Both controllers' logs, their last lines.
     pub(crate) fn logs(&self) -> String {
-        format!(
-            "--- source-controller's log:\n{}\n--- kustomize-controller's log:\n{}",
-            self.log(&self.source),
-            self.log(&self.kustomize)
-        )
+        logs(&self.dir, &[&self.source, &self.kustomize])
     }
 
     /// The resident memory of kustomize-controller and of source-controller, in KiB (`VmRSS`).
@@ -247,42 +322,19 @@ impl Flux {
     /// token (the Secret `<name>-auth` holds it), fetched by source-controller. The server runs
     /// as long as the returned handle lives.
     pub(crate) fn git_repository(&self, ns: &str, name: &str, remote: &Remote) -> GitServer {
-        let server = GitServer::start(remote);
-        self.cluster.kubectl(&[
-            "create",
-            "secret",
-            "generic",
-            &format!("{name}-auth"),
-            "-n",
-            ns,
-            "--from-literal=username=flux",
-            &format!("--from-literal=password={}", server.token),
-        ]);
-        self.apply(&json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {"url": server.url(),
-                     "interval": "10m", "ref": {"branch": "main"},
-                     "secretRef": {"name": format!("{name}-auth")}},
-        }));
-        server
+        git_repository(self.cluster, ns, name, remote)
     }
 
     /// Asks source-controller to fetch the GitRepository `ns/name` now, and waits (at most two
     /// minutes) until its artifact is `commit` and it is Ready; returns the revision,
     /// `main@sha1:<commit>`.
     pub(crate) async fn fetch(&self, ns: &str, name: &str, commit: &str) -> String {
-        let now = jiff::Timestamp::now().to_string();
-        self.cluster.kubectl(&[
-            "annotate",
-            "--overwrite",
+        request_reconcile(
+            self.cluster,
             "gitrepository.source.toolkit.fluxcd.io",
-            name,
-            "-n",
             ns,
-            &format!("reconcile.fluxcd.io/requestedAt={now}"),
-        ]);
+            name,
+        );
         let revision = format!("main@sha1:{commit}");
         let args = ["gitrepository.source.toolkit.fluxcd.io", name, "-n", ns];
         self.until(
@@ -297,7 +349,8 @@ impl Flux {
     /// Applies (server-side) the Kustomization `ns/name` with `spec` (its `sourceRef` names a
     /// GitRepository of [`Flux::git_repository`]).
     pub(crate) fn apply_kustomization(&self, ns: &str, name: &str, spec: &Value) -> Value {
-        self.apply(
+        apply(
+            self.cluster,
             &json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                     "metadata": {"name": name, "namespace": ns}, "spec": spec}),
         )
@@ -318,21 +371,7 @@ impl Flux {
     /// Waits (at most two minutes) until `kubectl get <args>` is Ready for its generation and
     /// `done` holds of it; returns it.
     async fn until(&self, what: &str, args: &[&str], done: impl Fn(&Value) -> bool) -> Value {
-        let timeout = Duration::from_secs(120);
-        let seen = within(
-            timeout,
-            || async { self.cluster.get(args) },
-            |o| o.as_ref().is_some_and(|o| ready(o) && done(o)),
-        )
-        .await;
-        match seen {
-            Ok(o) => o.expect("ready"),
-            Err(last) => panic!(
-                "{}\n{}",
-                never(&what, timeout, &last.map(|o| o["status"].clone())),
-                self.logs()
-            ),
-        }
+        until(self.cluster, || self.logs(), what, args, done).await
     }
 
     /// What the Kustomization `ns/name` applied: its `status.inventory` entries, as
@@ -349,39 +388,278 @@ impl Flux {
             .map(|e| inventory_entry(e["id"].as_str().expect("an inventory id")))
             .collect()
     }
+}
 
-    /// `kubectl apply --server-side` of `object` (on stdin); returns what was stored.
-    fn apply(&self, object: &Value) -> Value {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(self.cluster.kubeconfig())
-            .args([
-                "apply",
-                "--server-side",
-                "--field-manager=flux-tests",
-                "-o",
-                "json",
-            ])
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(object.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl apply of {object}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+/// The image controllers of this test binary on `cluster`, started on first use (apart from
+/// [`or_skip`]'s); `None` where they cannot be built and `CI` is not `true` (said once, on
+/// stderr).
+pub(crate) async fn image_or_skip(
+    cluster: &'static TestCluster,
+) -> Option<&'static ImageControllers> {
+    IMAGE
+        .get_or_init(|| async move {
+            let peers = [
+                (
+                    "image-reflector-controller",
+                    "FLEDGE_FLUX_IMAGE_REFLECTOR_CONTROLLER",
+                ),
+                (
+                    "image-automation-controller",
+                    "FLEDGE_FLUX_IMAGE_AUTOMATION_CONTROLLER",
+                ),
+            ];
+            match binaries(peers).await {
+                Ok([reflector, automation]) => {
+                    Some(ImageControllers::start(cluster, &reflector, &automation).await)
+                }
+                Err(said) if std::env::var("CI").as_deref() == Ok("true") => panic!(
+                    "the Flux image automation tests need image-reflector-controller and \
+                 image-automation-controller, built from Go modules by scripts/fluxpeers.sh, and \
+                 under CI=true they are never skipped:\n{said}"
+                ),
+                Err(_) => {
+                    let _ = writeln!(std::io::stderr(), "{IMAGE_SKIPPED}");
+                    None
+                }
+            }
+        })
+        .await
+        .as_ref()
+}
+
+impl ImageControllers {
+    async fn start(cluster: &'static TestCluster, reflector: &Path, automation: &Path) -> Self {
+        install_crds(cluster);
+        let dir = fresh_dir("fledge-flux-image");
+        start_up(
+            &format!(
+                "Flux {IMAGE_VERSION} (image-reflector-controller, image-automation-controller)"
+            ),
+            &dir,
+            |attempt| Self::spawn_both(cluster, &dir, reflector, automation, attempt),
+            |i| [&i.reflector, &i.automation],
+        )
+        .await
     }
+
+    /// Both controllers, on free ports, writing into `dir`; the reflector's database a new one
+    /// for each `attempt` (a stopped try's process may still hold the last one's lock).
+    fn spawn_both(
+        cluster: &'static TestCluster,
+        dir: &Path,
+        reflector: &Path,
+        automation: &Path,
+        attempt: u32,
+    ) -> Self {
+        let db = dir.join(format!("reflector-db-{attempt}"));
+        let reflector = spawn(
+            cluster,
+            dir,
+            "image-reflector-controller",
+            reflector,
+            &[
+                format!("--storage-path={}", db.display()),
+                // Badger maps its value log files: 16 MiB rather than 256.
+                "--storage-value-log-file-size=16777216".to_owned(),
+                // An ImagePolicy whose ImageRepository was not scanned yet is looked at again
+                // this soon.
+                "--requeue-dependency=2s".to_owned(),
+            ],
+        );
+        let automation = spawn(cluster, dir, "image-automation-controller", automation, &[]);
+        Self {
+            cluster,
+            dir: dir.to_owned(),
+            reflector,
+            automation,
+        }
+    }
+
+    /// Both controllers' logs, their last lines.
+    pub(crate) fn logs(&self) -> String {
+        logs(&self.dir, &[&self.reflector, &self.automation])
+    }
+
+    /// Applies (server-side) the ImageRepository `ns/name` of `image` (`127.0.0.1:<port>/<repo>`,
+    /// a [`super::registry::Registry`]'s, no scheme, no tag), scanned over plain HTTP
+    /// (`spec.insecure`) every ten minutes, or at once on [`ImageControllers::scan`].
+    pub(crate) fn image_repository(&self, ns: &str, name: &str, image: &str) -> Value {
+        self.apply(&json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImageRepository",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"image": image, "interval": "10m", "insecure": true},
+        }))
+    }
+
+    /// Applies (server-side) the ImagePolicy `ns/name` choosing the highest tag of the
+    /// ImageRepository `ns/repository` in the semver range `range` (`>=1.0.0`).
+    pub(crate) fn image_policy(
+        &self,
+        ns: &str,
+        name: &str,
+        repository: &str,
+        range: &str,
+    ) -> Value {
+        self.apply(&json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"imageRepositoryRef": {"name": repository},
+                     "policy": {"semver": {"range": range}}},
+        }))
+    }
+
+    /// Asks image-reflector-controller to scan the ImageRepository `ns/name` now (after a push),
+    /// as `flux reconcile image repository` does.
+    pub(crate) fn scan(&self, ns: &str, name: &str) {
+        request_reconcile(
+            self.cluster,
+            "imagerepository.image.toolkit.fluxcd.io",
+            ns,
+            name,
+        );
+    }
+
+    /// Waits (at most two minutes) until the ImagePolicy `ns/name` is Ready with the tag `tag`
+    /// as its latest (`status.latestRef.tag`); returns it. A failure shows its status and the
+    /// controllers' logs.
+    pub(crate) async fn wait_latest(&self, ns: &str, name: &str, tag: &str) -> Value {
+        let args = ["imagepolicy.image.toolkit.fluxcd.io", name, "-n", ns];
+        self.until(
+            &format!("ImagePolicy {ns}/{name} Ready at tag {tag}"),
+            &args,
+            |p| p["status"]["latestRef"]["tag"] == tag,
+        )
+        .await
+    }
+
+    /// The GitRepository `ns/name` of `remote`'s `main` served over HTTP with a token (the
+    /// Secret `<name>-auth` holds it), which an ImageUpdateAutomation's `sourceRef` names:
+    /// image-automation-controller clones it and pushes to it itself. The server runs as long as
+    /// the returned handle lives.
+    pub(crate) fn git_repository(&self, ns: &str, name: &str, remote: &Remote) -> GitServer {
+        git_repository(self.cluster, ns, name, remote)
+    }
+
+    /// `kubectl apply --server-side` of `object` (an ImageUpdateAutomation, say); returns what
+    /// was stored.
+    pub(crate) fn apply(&self, object: &Value) -> Value {
+        apply(self.cluster, object)
+    }
+
+    /// Waits (at most two minutes) until `kubectl get <args>` is Ready for its generation and
+    /// `done` holds of it; returns it. A failure shows its status and the controllers' logs.
+    pub(crate) async fn until(
+        &self,
+        what: &str,
+        args: &[&str],
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        until(self.cluster, || self.logs(), what, args, done).await
+    }
+}
+
+/// Annotates `kind` `ns/name` with `reconcile.fluxcd.io/requestedAt` (now), as `flux
+/// reconcile` does: its controller reconciles it at once rather than at its interval.
+fn request_reconcile(cluster: &TestCluster, kind: &str, ns: &str, name: &str) {
+    let now = jiff::Timestamp::now().to_string();
+    cluster.kubectl(&[
+        "annotate",
+        "--overwrite",
+        kind,
+        name,
+        "-n",
+        ns,
+        &format!("reconcile.fluxcd.io/requestedAt={now}"),
+    ]);
+}
+
+/// The GitRepository `ns/name` of `remote`'s `main`, served over HTTP with a token in the Secret
+/// `<name>-auth`; the server runs as long as the returned handle lives.
+fn git_repository(cluster: &TestCluster, ns: &str, name: &str, remote: &Remote) -> GitServer {
+    let server = GitServer::start(remote);
+    cluster.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        &format!("{name}-auth"),
+        "-n",
+        ns,
+        "--from-literal=username=flux",
+        &format!("--from-literal=password={}", server.token),
+    ]);
+    apply(
+        cluster,
+        &json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"url": server.url(),
+                     "interval": "10m", "ref": {"branch": "main"},
+                     "secretRef": {"name": format!("{name}-auth")}},
+        }),
+    );
+    server
+}
+
+/// Waits (at most two minutes) until `kubectl get <args>` is Ready for its generation and
+/// `done` holds of it; returns it. A failure shows its status and `logs()`.
+async fn until(
+    cluster: &TestCluster,
+    logs: impl Fn() -> String,
+    what: &str,
+    args: &[&str],
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let timeout = Duration::from_secs(120);
+    let seen = within(
+        timeout,
+        || async { cluster.get(args) },
+        |o| o.as_ref().is_some_and(|o| ready(o) && done(o)),
+    )
+    .await;
+    match seen {
+        Ok(o) => o.expect("ready"),
+        Err(last) => panic!(
+            "{}\n{}",
+            never(&what, timeout, &last.map(|o| o["status"].clone())),
+            logs()
+        ),
+    }
+}
+
+/// `kubectl apply --server-side` of `object` (on stdin); returns what was stored.
+fn apply(cluster: &TestCluster, object: &Value) -> Value {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.kubeconfig())
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=flux-tests",
+            "-o",
+            "json",
+        ])
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(object.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl apply of {object}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Starts the controller `name` from `binary` with `flags` beside the common ones (every
