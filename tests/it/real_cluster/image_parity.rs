@@ -184,3 +184,129 @@ async fn fledge_chooses_the_tag_image_reflector_controller_chooses_for_every_pol
         images.logs()
     );
 }
+
+/// The files of the setters differential: every marker form, quoting, a Kustomization's images,
+/// several documents, a file without markers, a file that does not parse, one outside the path.
+fn setter_files(image: &str, ns: &str) -> Vec<(String, String)> {
+    let m = |s: &str| format!("# {{\"$imagepolicy\": \"{ns}:{s}\"}}");
+    vec![
+        (
+            "deploy/web.yaml".into(),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: {image}:1.0.0 {}\n        - name: side\n          image: \"{image}:1.0.0\" {}\n      initContainers:\n      - name: init\n        image: '{image}:1.0.0' {}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tags\ndata:\n  tag: \"1.0.0\" {}\n  plain: 1.0.0 {}\n",
+                m("web"),
+                m("web"),
+                m("web"),
+                m("web:tag"),
+                m("web:tag")
+            ),
+        ),
+        (
+            "deploy/kustomization.yaml".into(),
+            format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [web.yaml]\nimages:\n  - name: web\n    newName: {image} {}\n    newTag: 1.0.0 {}\n",
+                m("web:name"),
+                m("web:tag")
+            ),
+        ),
+        (
+            "deploy/untouched.yaml".into(),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: u}}\ndata: {{image: \"{image}:1.0.0\"}}\n"
+            ),
+        ),
+        (
+            "deploy/broken.yaml".into(),
+            format!("a: [\nimage: {image}:1.0.0 {}\n", m("web")),
+        ),
+        (
+            "elsewhere/web.yaml".into(),
+            format!("image: {image}:1.0.0 {}\n", m("web")),
+        ),
+    ]
+}
+
+/// Every document of a YAML text, parsed.
+fn documents(text: &str) -> Vec<Value> {
+    use serde::Deserialize as _;
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fledges_setters_change_what_image_automation_controller_changes() {
+    let Some(c) = or_skip() else { return };
+    let Some(images) = flux::image_or_skip(c).await else {
+        return;
+    };
+    let Some(reg) = registry::or_skip().await else {
+        return;
+    };
+    for tag in ["1.0.0", "1.10"] {
+        reg.push_image("web", tag).await;
+    }
+    let ns = c.namespace("setter-parity");
+    let image = format!("{}/web", reg.addr());
+    images.image_repository(&ns, "web", &image);
+    images.apply(
+        &json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"imageRepositoryRef": {"name": "web"}, "policy": {"alphabetical": {}}}}),
+    );
+    images.wait_latest(&ns, "web", "1.10").await;
+    let files = setter_files(&image, &ns);
+    let remote = crate::support::git::Remote::new();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let before = remote.commit(&borrowed, "web at 1.0.0");
+    let _server = images.git_repository(&ns, "config", &remote);
+    images.apply(&json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"interval": "10m", "sourceRef": {"kind": "GitRepository", "name": "config"},
+                 "git": {"checkout": {"ref": {"branch": "main"}},
+                         "commit": {"author": {"name": "fluxbot", "email": "f@example.com"}},
+                         "push": {"branch": "main"}},
+                 "update": {"path": "./deploy", "strategy": "Setters"}}}));
+    let pushed = within(
+        Duration::from_secs(120),
+        || async { remote.head() },
+        |h| *h != before,
+    )
+    .await;
+    assert!(
+        pushed.is_ok(),
+        "image-automation-controller pushed nothing\n{}",
+        images.logs()
+    );
+    // fledge's setters on the same files with the policy's latest image.
+    let mut setters = fledge::writeback::setters::Setters::default();
+    setters.add(&ns, "web", &image, "1.10", None);
+    let (updated, problems) = fledge::writeback::setters::update_tree(
+        files.iter().map(|(p, t)| (p.as_str(), t.as_bytes())),
+        "deploy",
+        &setters,
+    );
+    assert_eq!(problems, ["deploy/broken.yaml"]);
+    let ours: std::collections::BTreeMap<String, String> =
+        updated.into_iter().map(|(p, u)| (p, u.text)).collect();
+    let changed =
+        crate::support::git::git(&remote.bare(), &["diff", "--name-only", &before, "main"]);
+    let flux_changed: Vec<&str> = changed.lines().collect();
+    assert_eq!(
+        flux_changed,
+        ours.keys().map(String::as_str).collect::<Vec<_>>(),
+        "the files changed"
+    );
+    for (path, text) in &ours {
+        let theirs = remote.show("main", path).unwrap();
+        assert_eq!(
+            documents(text),
+            documents(&theirs),
+            "{path}:\nfledge:\n{text}\nFlux:\n{theirs}"
+        );
+    }
+}
