@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::context::Context;
-use super::shared::World;
+use super::shared::{ImageWorld, World};
 use crate::flux::Id;
 use crate::flux::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation, Images, Reflect};
 use crate::helm::{MessageChange, MessageRequest, NamespacedName};
@@ -34,14 +34,6 @@ use crate::report::alerts::Alert;
 use crate::rollout::targets::ClusterData;
 use crate::writeback::setters::{self, Setters};
 use crate::writeback::{Change, GitWriter, WriterConfig, Written};
-
-/// What image automation works from, published with each commit rendered.
-#[derive(Debug, Clone, Default)]
-pub struct ImageWorld {
-    pub images: Images,
-    /// The GitRepository fledge runs on.
-    pub repository: Option<Id>,
-}
 
 /// How often the task looks for what is due.
 const STEP: Duration = Duration::from_secs(1);

@@ -136,7 +136,7 @@ pub(super) struct Reconciler {
     root_repository: Option<crate::flux::Id>,
     announced: Option<CommitId>,
     /// The image automation of the commit last rendered, for the image automation task.
-    images: Arc<super::images::ImageWorld>,
+    images: Arc<super::shared::ImageWorld>,
     /// The polls of further repositories under way (on a blocking thread, so that a slow
     /// remote never holds up releases' ticks).
     further_poll: Option<tokio::task::JoinHandle<super::repositories::Refreshed>>,

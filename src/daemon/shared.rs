@@ -92,7 +92,15 @@ pub struct World {
     pub sync: SyncStatus,
     pub releases: BTreeMap<ReleaseKey, (Arc<ReleaseTarget>, ReleaseState)>,
     /// The image automation of the commit last rendered.
-    pub images: Arc<super::images::ImageWorld>,
+    pub images: Arc<ImageWorld>,
+}
+
+/// What image automation works from, published with each commit rendered.
+#[derive(Debug, Clone, Default)]
+pub struct ImageWorld {
+    pub images: crate::flux::image::Images,
+    /// The GitRepository fledge runs on.
+    pub repository: Option<crate::flux::Id>,
 }
 
 /// Wall-clock unix seconds, sped up by the time scale.

@@ -14,6 +14,9 @@ use super::support::eventually::{eventually, within};
 use super::support::git::{Remote, git};
 use super::support::{helm, registry};
 
+/// Where the app is in the repository.
+const APP: &str = "apps/app.yaml";
+
 /// The app: its Deployment's image set by the policy `shop:app`, its pods failing every
 /// request when they run `failing` (the simulated cluster's model of a bad build), and a Canary.
 fn app(image: &str, failing: &str) -> String {
@@ -119,9 +122,9 @@ spec:
     )
 }
 
-/// The image the remote's `main` asks for.
-fn wanted(remote: &Remote) -> String {
-    let text = remote.show("main", "apps/app.yaml").unwrap_or_default();
+/// The image the remote's `main` asks for in `path` (its first `image:`).
+pub(crate) fn wanted(remote: &Remote, path: &str) -> String {
+    let text = remote.show("main", path).unwrap_or_default();
     text.lines()
         .find_map(|l| l.trim().strip_prefix("image: "))
         .and_then(|l| l.split(' ').next())
@@ -135,11 +138,12 @@ fn primary_image(d: &InProcess) -> Value {
         .unwrap_or_default()
 }
 
-async fn until_wanted(remote: &Remote, image: &str) {
+/// Waits (at most 60 s) until `main` asks for `image` in `path`.
+pub(crate) async fn until_wanted(remote: &Remote, path: &str, image: &str) {
     eventually(
         format!("main asks for {image}"),
         Duration::from_secs(60),
-        || async { wanted(remote) },
+        || async { wanted(remote, path) },
         |w| w == image,
     )
     .await;
@@ -186,7 +190,7 @@ async fn a_new_tag_is_committed_canaried_and_a_failed_one_reverted_and_never_pro
     // A new good tag: the automation's commit (its author, its templated message, the image
     // alone changed), then a canary that promotes it.
     reg.push_image("app", "1.0.1").await;
-    until_wanted(&remote, &image("1.0.1")).await;
+    until_wanted(&remote, APP, &image("1.0.1")).await;
     let log = git(
         &remote.bare(),
         &[
@@ -211,9 +215,9 @@ async fn a_new_tag_is_committed_canaried_and_a_failed_one_reverted_and_never_pro
     // A bad tag: committed, canaried, failed; the revert brings 1.0.1 back and the failed image
     // is recorded on the branch.
     reg.push_image("app", "1.1.0").await;
-    until_wanted(&remote, &image("1.1.0")).await;
+    until_wanted(&remote, APP, &image("1.1.0")).await;
     d.until_phase("shop/app", "Failed").await;
-    until_wanted(&remote, &image("1.0.1")).await;
+    until_wanted(&remote, APP, &image("1.0.1")).await;
     let record = remote
         .show("main", ".fledge/failed/shop/app.yaml")
         .expect("the failure record is on main");
@@ -223,7 +227,7 @@ async fn a_new_tag_is_committed_canaried_and_a_failed_one_reverted_and_never_pro
     // The automation scans every second: for several scans it never proposes 1.1.0 again.
     let again = within(
         Duration::from_secs(5),
-        || async { wanted(&remote) },
+        || async { wanted(&remote, APP) },
         |w| *w == image("1.1.0"),
     )
     .await;
@@ -231,7 +235,7 @@ async fn a_new_tag_is_committed_canaried_and_a_failed_one_reverted_and_never_pro
 
     // A newer good tag still goes through.
     reg.push_image("app", "1.2.0").await;
-    until_wanted(&remote, &image("1.2.0")).await;
+    until_wanted(&remote, APP, &image("1.2.0")).await;
     until_primary(&d, &image("1.2.0")).await;
     d.stop().await;
 }

@@ -79,7 +79,7 @@ impl Reconciler {
                 self.ctx.shared.sync().notices = std::mem::take(&mut d.notices);
                 self.notifications = Arc::new(std::mem::take(&mut d.notifications));
                 self.root_repository.clone_from(&d.repository);
-                self.images = Arc::new(super::super::images::ImageWorld {
+                self.images = Arc::new(super::super::shared::ImageWorld {
                     images: std::mem::take(&mut d.images),
                     repository: d.repository.clone(),
                 });

@@ -8,11 +8,15 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{daemon, scene};
+use crate::image_automation::{until_wanted, wanted};
 use crate::safety::WRITE_BACK;
-use crate::support::eventually::{eventually, within};
+use crate::support::eventually::within;
 use crate::support::git::{Remote, git};
 use crate::support::registry;
 use crate::support::testcluster::TestCluster;
+
+/// Where the app is in the repository.
+const WEB: &str = "apps/web.yaml";
 
 /// The Deployment `web` at `image` (set by the policy `<ns>:web`; pods running `failing` never
 /// start), a blue/green Canary on it, and the automation over `registry`'s `web`.
@@ -73,26 +77,6 @@ spec:
     )
 }
 
-/// The image `main` asks for.
-fn wanted(remote: &Remote) -> String {
-    let text = remote.show("main", "apps/web.yaml").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("image: "))
-        .and_then(|l| l.split(' ').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn until_wanted(remote: &Remote, image: &str) {
-    eventually(
-        format!("main asks for {image}"),
-        Duration::from_secs(60),
-        || async { wanted(remote) },
-        |w| w == image,
-    )
-    .await;
-}
-
 fn primary_image(c: &TestCluster, ns: &str) -> String {
     let o: Value = serde_json::from_str(&c.kubectl(&[
         "get",
@@ -144,7 +128,7 @@ async fn a_good_tag_is_promoted_and_a_bad_one_reverted_recorded_and_never_propos
     assert_eq!(primary_image(c, &ns), image("1.0.0"));
 
     reg.push_image("web", "1.0.1").await;
-    until_wanted(&remote, &image("1.0.1")).await;
+    until_wanted(&remote, WEB, &image("1.0.1")).await;
     let log = git(&remote.bare(), &["log", "-1", "--format=%an%n%s", "main"]);
     assert_eq!(log, "image-bot\nUpdate from image update automation\n");
     d.until("web", "promoted", |v| {
@@ -154,10 +138,10 @@ async fn a_good_tag_is_promoted_and_a_bad_one_reverted_recorded_and_never_propos
     assert_eq!(primary_image(c, &ns), image("1.0.1"));
 
     reg.push_image("web", "1.1.0").await;
-    until_wanted(&remote, &image("1.1.0")).await;
+    until_wanted(&remote, WEB, &image("1.1.0")).await;
     d.until("web", "rolled back", |v| v["phase"] == "Failed")
         .await;
-    until_wanted(&remote, &image("1.0.1")).await;
+    until_wanted(&remote, WEB, &image("1.0.1")).await;
     let record = remote
         .show("main", &format!(".fledge/failed/{ns}/web.yaml"))
         .expect("the failure record");
@@ -165,7 +149,7 @@ async fn a_good_tag_is_promoted_and_a_bad_one_reverted_recorded_and_never_propos
     assert_eq!(primary_image(c, &ns), image("1.0.1"));
     let again = within(
         Duration::from_secs(5),
-        || async { wanted(&remote) },
+        || async { wanted(&remote, WEB) },
         |w| *w == image("1.1.0"),
     )
     .await;
