@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -183,7 +182,7 @@ impl Automation {
         Ok(access)
     }
 
-    /// A Secret's data, decoded.
+    /// A Secret's data, decoded ([`crate::object::secret_bytes`]).
     async fn secret(
         &self,
         namespace: &str,
@@ -196,16 +195,7 @@ impl Automation {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("{field}: {e}"))?
             .ok_or_else(|| format!("{field}: Secret {namespace}/{name} does not exist"))?;
-        let data = object["data"].as_object().cloned().unwrap_or_default();
-        Ok(data
-            .iter()
-            .filter_map(|(k, v)| {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(v.as_str()?)
-                    .ok()?;
-                Some((k.clone(), bytes))
-            })
-            .collect())
+        crate::object::secret_bytes(&object).map_err(|e| format!("{field}: {e}"))
     }
 
     /// Runs every automation whose interval passed or whose policies' tags changed.
