@@ -288,6 +288,53 @@ fn apply_params() -> PatchParams {
         .validation(kube::api::ValidationDirective::Strict)
 }
 
+/// How many times taking over the fields set by hand is tried on a fresh read when another
+/// writer changed the object in between, as client-go's `RetryOnConflict` tries; the last try
+/// goes without the precondition, as kustomize-controller's always goes.
+const TAKE_OVER_ATTEMPTS: usize = 4;
+
+/// Takes over what was set by hand on `obj` (see [`super::takeover`]), `stored` being what the
+/// server would store of it. The patch carries the `resourceVersion` it was computed from, so
+/// that the managed-fields entries of a concurrent write are not overwritten: when one came in
+/// between (a controller writing a Deployment's status through a rollout), the patch is computed
+/// again from a fresh dry run. A writer that wins every time (a loop) does not hold the sync
+/// back: the last try replaces the entries unconditionally, as fluxcd/pkg/ssa does, which at
+/// worst leaves the fields of that one concurrent write unowned until its writer writes again.
+async fn take_over_fields(
+    api: &Api<DynamicObject>,
+    name: &str,
+    obj: &Value,
+    mut stored: Value,
+) -> Result<(), Error> {
+    let refused = |verb, e| api_error(verb, &describe(obj), is_secret(obj), e);
+    for attempt in 1..=TAKE_OVER_ATTEMPTS {
+        let Some(mut patch) = super::takeover::patch(obj, &stored, FIELD_MANAGER) else {
+            return Ok(());
+        };
+        let last = attempt == TAKE_OVER_ATTEMPTS;
+        if last {
+            patch["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("resourceVersion"));
+        }
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 && !last => {
+                let fresh = api
+                    .patch(name, &apply_params().dry_run(), &Patch::Apply(obj))
+                    .await
+                    .map_err(|e| refused("dry-run apply", e))?;
+                stored = serde_json::to_value(fresh).map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            Err(e) => return Err(refused("take over the fields set by hand on", e)),
+        }
+    }
+    Ok(())
+}
+
 /// The order objects are applied in: Namespaces, then CRDs, then everything else.
 fn apply_order(obj: &Value) -> u8 {
     match obj["kind"].as_str() {
@@ -551,20 +598,8 @@ impl KubeCluster {
         let mut applied = Vec::new();
         for (obj, stored) in objects.iter().zip(&stored) {
             let (api, name) = self.api_for(obj).await?;
-            let patch = take_over
-                .then(|| super::takeover::patch(obj, stored, FIELD_MANAGER))
-                .flatten();
-            if let Some(p) = patch {
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&p))
-                    .await
-                    .map_err(|e| {
-                        api_error(
-                            "take over the fields set by hand on",
-                            &describe(obj),
-                            is_secret(obj),
-                            e,
-                        )
-                    })?;
+            if take_over {
+                take_over_fields(&api, &name, obj, stored.clone()).await?;
             }
             let result = api
                 .patch(&name, &apply_params(), &Patch::Apply(*obj))

@@ -216,3 +216,77 @@ async fn what_kubectl_set_by_hand_is_taken_over_and_dropped_unless_the_object_as
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     assert_eq!(get("plain")["metadata"]["resourceVersion"], version);
 }
+
+/// Taking over what was set by hand while another writer changes the object all the time (as
+/// the Deployment controller writes a Deployment's status through a rollout): a take-over that
+/// lost the race to a newer write is tried again, so the apply succeeds at once (where it once
+/// failed and waited a whole interval), and nothing the other writer set is overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_was_set_by_hand_is_taken_over_while_another_writer_changes_the_object() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let Some((c, _home, _dir)) = scene("busy-home") else {
+        return;
+    };
+    let ns = c.namespace("busy");
+    let fledge = c.kube().await;
+    let desired = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "busy", "namespace": ns}, "data": {"version": "1"}});
+    fledge
+        .apply_from_git(std::slice::from_ref(&desired))
+        .await
+        .unwrap();
+
+    // The other writer: its own annotation, changed as fast as the server takes it.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(c.kubeconfig()).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(kube::Client::try_from(config).unwrap(), &ns);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (api, stop) = (api.clone(), stop.clone());
+        async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let mine = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "busy", "annotations": {"writes": n.to_string()}}});
+                let params = PatchParams::apply("busy-writer").force();
+                api.patch("busy", &params, &Patch::Apply(&mine))
+                    .await
+                    .unwrap();
+            }
+            n
+        }
+    });
+
+    for round in 0..10 {
+        let by_hand = format!(r#"{{"data":{{"extra":"{round}"}}}}"#);
+        c.kubectl(&[
+            "patch",
+            "configmap",
+            "busy",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            &by_hand,
+        ]);
+        fledge
+            .apply_from_git(std::slice::from_ref(&desired))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let stored = api.get("busy").await.unwrap();
+        let data = stored.data.unwrap_or_default();
+        assert_eq!(data.get("extra"), None, "round {round}: {data:?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.unwrap();
+    let stored = api.get("busy").await.unwrap();
+    let annotations = stored.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations.get("writes"), Some(&writes.to_string()));
+}
