@@ -15,10 +15,15 @@ pub fn http_client(timeout: Duration, insecure: bool) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// Installs rustls's process-wide crypto provider (ring), which every TLS client needs first
+/// (reqwest's own, and those libraries build on it); harmless when it is already installed.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The builder behind [`http_client`], for clients that need more (a proxy).
 pub fn http_client_builder(timeout: Duration, insecure: bool) -> reqwest::ClientBuilder {
-    // Installing the process-wide provider fails harmlessly when it is already installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls();
     reqwest::Client::builder()
         .timeout(timeout)
         .tls_danger_accept_invalid_certs(insecure)

@@ -149,6 +149,51 @@ pub enum ChartSource {
     },
     /// A chart directory (or packaged chart) in a GitRepository.
     Git { repository: Id, path: String },
+    /// The chart an OCIRepository holds (`spec.chartRef`).
+    Oci { repository: Id },
+    /// A HelmChart declared in the repository (`spec.chartRef`).
+    Declared { chart: Id },
+}
+
+/// `namespace`, else `default`, and `name`.
+fn in_namespace(namespace: Option<&String>, name: &str, default: &str) -> Id {
+    Id {
+        namespace: namespace
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .unwrap_or_else(|| default.to_owned()),
+        name: name.to_owned(),
+    }
+}
+
+impl ChartSpec {
+    /// Where the chart comes from, for an object in `namespace` (`field`: where this spec is,
+    /// for errors).
+    pub fn source(&self, namespace: &str, field: &str) -> Result<ChartSource, String> {
+        let repository = in_namespace(
+            self.source_ref.namespace.as_ref(),
+            &self.source_ref.name,
+            namespace,
+        );
+        match self.source_ref.kind.as_str() {
+            "HelmRepository" => Ok(ChartSource::Repository {
+                repository,
+                chart: self.chart.clone(),
+                version: self
+                    .version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "*".to_owned()),
+            }),
+            "GitRepository" => Ok(ChartSource::Git {
+                repository,
+                path: super::kustomization::normal_path(&self.chart),
+            }),
+            other => Err(format!(
+                "{field}.sourceRef: charts from a {other} ({repository}) are not fetched by fledge yet; it fetches charts from a HelmRepository or a GitRepository"
+            )),
+        }
+    }
 }
 
 impl HelmRelease {
@@ -258,48 +303,20 @@ impl HelmRelease {
 
     /// Where its chart comes from, or why fledge cannot fetch it yet.
     pub fn chart_source(&self) -> Result<ChartSource, String> {
-        let in_ns = |ns: &Option<String>, name: &str| Id {
-            namespace: ns
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| self.id.namespace.clone()),
-            name: name.to_owned(),
-        };
         if let Some(r) = &self.spec.chart_ref {
-            return Err(format!(
-                "spec.chartRef: charts from a{} {} ({}) are not fetched by fledge yet; it fetches charts from a HelmRepository or a GitRepository (spec.chart.spec.sourceRef)",
-                if r.kind.starts_with(['O', 'A', 'E', 'I', 'U']) {
-                    "n"
-                } else {
-                    ""
-                },
-                r.kind,
-                in_ns(&r.namespace, &r.name)
-            ));
+            let id = in_namespace(r.namespace.as_ref(), &r.name, &self.id.namespace);
+            return match r.kind.as_str() {
+                "OCIRepository" => Ok(ChartSource::Oci { repository: id }),
+                "HelmChart" => Ok(ChartSource::Declared { chart: id }),
+                other => Err(format!(
+                    "spec.chartRef: charts from {other} {id} are not fetched by fledge yet; it fetches them from an OCIRepository or a HelmChart"
+                )),
+            };
         }
         let Some(c) = &self.spec.chart else {
             return Err("spec.chart is required".to_owned());
         };
-        let s = &c.spec;
-        let repository = in_ns(&s.source_ref.namespace, &s.source_ref.name);
-        match s.source_ref.kind.as_str() {
-            "HelmRepository" => Ok(ChartSource::Repository {
-                repository,
-                chart: s.chart.clone(),
-                version: s
-                    .version
-                    .clone()
-                    .filter(|v| !v.is_empty())
-                    .unwrap_or_else(|| "*".to_owned()),
-            }),
-            "GitRepository" => Ok(ChartSource::Git {
-                repository,
-                path: super::kustomization::normal_path(&s.chart),
-            }),
-            other => Err(format!(
-                "spec.chart.spec.sourceRef: charts from a {other} ({repository}) are not fetched by fledge yet; it fetches charts from a HelmRepository or a GitRepository"
-            )),
-        }
+        c.spec.source(&self.id.namespace, "spec.chart.spec")
     }
 
     /// `install.crds` (helm-controller's default `Create`): whether the chart's `crds/` are

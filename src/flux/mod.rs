@@ -1,6 +1,6 @@
 //! Flux's objects as configuration, as fledge consumes Flagger's Canaries: `Kustomization`
 //! (`kustomize.toolkit.fluxcd.io/v1`), `GitRepository` (`source.toolkit.fluxcd.io/v1`),
-//! `HelmRelease` and `HelmRepository` ([`helm`]), the image automation objects ([`image`]) and
+//! `HelmRelease` and `HelmRepository` ([`helm`]), `OCIRepository` and `HelmChart` ([`oci`]), the image automation objects ([`image`]) and
 //! the notification objects ([`notification`]: `Provider`, `Alert`, `Receiver`) found in the
 //! repository are read into typed specs with Flux's defaults, every field checked
 //! against Flux's own CRD schemas (kept beside this file), and errors carry the object and the
@@ -16,6 +16,7 @@ pub mod helm;
 pub mod image;
 pub mod kustomization;
 pub mod notification;
+pub mod oci;
 pub mod source;
 pub mod units;
 
@@ -97,6 +98,14 @@ static SCHEMAS: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
         (
             include_str!("schema/helm.toolkit.fluxcd.io_helmreleases.yaml"),
             "v2",
+        ),
+        (
+            include_str!("schema/source.toolkit.fluxcd.io_ocirepositories.yaml"),
+            "v1",
+        ),
+        (
+            include_str!("schema/source.toolkit.fluxcd.io_helmcharts.yaml"),
+            "v1",
         ),
         (
             include_str!("schema/image.toolkit.fluxcd.io_imagerepositories.yaml"),

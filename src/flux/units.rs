@@ -9,8 +9,9 @@
 //! repository, which the caller fetches); HelmReleases, HelmRepositories and the image
 //! automation objects are read and handed to the caller, which makes each HelmRelease a unit of its own; Flux's controllers
 //! (`gotk-components.yaml`: objects labelled `app.kubernetes.io/part-of: flux`) are replaced by
-//! fledge and skipped; the objects of Flux kinds fledge does not act on yet (OCI sources) are
-//! named as unsupported and left out, so they never fail the rest of a sync.
+//! fledge and skipped; OCIRepositories and HelmCharts are read and handed to the caller too;
+//! the objects of Flux kinds fledge does not act on yet (Buckets) are named as unsupported and
+//! left out, so they never fail the rest of a sync.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Display;
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 use super::helm::{HelmRelease, HelmRepository};
 use super::kustomization::normal_path;
+use super::oci::{HelmChart, OciRepository};
 use super::{FluxError, GitRepository, Id, Kustomization};
 
 /// Flux's API groups: objects of these groups are configuration, never applied.
@@ -84,6 +86,27 @@ impl Unit {
     }
 }
 
+/// The sources of charts a repository declares, by name; one that cannot be read is why, and
+/// fails only the releases that name it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartSources {
+    pub helm: BTreeMap<Id, Result<HelmRepository, FluxError>>,
+    pub oci: BTreeMap<Id, Result<OciRepository, FluxError>>,
+    /// HelmCharts.
+    pub declared: BTreeMap<Id, Result<HelmChart, FluxError>>,
+}
+
+impl ChartSources {
+    /// The chart sources among `objects` (for `fledge build --charts`, which reads no
+    /// Kustomization).
+    #[must_use]
+    pub fn read(objects: &[Value]) -> Self {
+        let mut taken = Taken::default();
+        taken.take(objects.to_vec(), &mut Units::default(), None);
+        taken.charts
+    }
+}
+
 /// The units of a commit, dependencies first, and what was noticed on the way.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Units {
@@ -100,8 +123,8 @@ pub struct Units {
     /// The HelmReleases, each with the unit (by name) whose objects declare it; one that
     /// cannot be read is its name and why (its unit fails, not the commit).
     pub helm_releases: Vec<(ReadRelease, String)>,
-    /// The HelmRepositories; one that cannot be read fails the releases that name it.
-    pub helm_repositories: BTreeMap<Id, Result<HelmRepository, FluxError>>,
+    /// The chart sources declared.
+    pub charts: ChartSources,
     /// The GitRepositories declared.
     pub repositories: BTreeMap<Id, GitRepository>,
     /// The image automation objects, for the daemon's image automation.
@@ -195,7 +218,7 @@ pub fn discover<E: Display>(
         });
     }
     out.units = order(found, &mut out.problems);
-    out.helm_repositories = taken.helm_repositories;
+    out.charts = taken.charts;
     out.repositories = taken.repositories;
     out
 }
@@ -234,7 +257,7 @@ struct Taken {
     /// Each with the unit that declares it (`None` until the root's name is known).
     kustomizations: VecDeque<(Kustomization, Option<String>)>,
     repositories: BTreeMap<Id, GitRepository>,
-    helm_repositories: BTreeMap<Id, Result<HelmRepository, FluxError>>,
+    charts: ChartSources,
     controllers_noticed: bool,
 }
 
@@ -283,15 +306,13 @@ impl Taken {
                     }
                 }
                 ("source.toolkit.fluxcd.io", "HelmRepository") => {
-                    match (HelmRepository::parse(&o), Id::of(&o, "HelmRepository")) {
-                        (Ok(r), _) => {
-                            self.helm_repositories.insert(r.id.clone(), Ok(r));
-                        }
-                        (Err(e), Ok(id)) => {
-                            self.helm_repositories.insert(id, Err(e));
-                        }
-                        (Err(e), Err(_)) => out.problems.push(e),
-                    }
+                    keep(&mut self.charts.helm, &o, kind, HelmRepository::parse, out);
+                }
+                ("source.toolkit.fluxcd.io", "OCIRepository") => {
+                    keep(&mut self.charts.oci, &o, kind, OciRepository::parse, out);
+                }
+                ("source.toolkit.fluxcd.io", "HelmChart") => {
+                    keep(&mut self.charts.declared, &o, kind, HelmChart::parse, out);
                 }
                 ("notification.toolkit.fluxcd.io", "Provider" | "Alert" | "Receiver") => {
                     out.notifications.push(o);
@@ -324,6 +345,23 @@ impl Taken {
             ));
         }
         apply
+    }
+}
+
+/// Keeps the source `o` (a `kind`) read by `parse` under its name, or why it cannot be read
+/// (it fails only what names it); one without a name is a problem of the commit.
+fn keep<T>(
+    into: &mut BTreeMap<Id, Result<T, FluxError>>,
+    o: &Value,
+    kind: &str,
+    parse: impl Fn(&Value) -> Result<T, FluxError>,
+    out: &mut Units,
+) {
+    match (parse(o), Id::of(o, kind)) {
+        (read, Ok(id)) => {
+            into.insert(id, read);
+        }
+        (_, Err(e)) => out.problems.push(e),
     }
 }
 

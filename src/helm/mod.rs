@@ -1,5 +1,6 @@
 //! `helm`: the Helm edge — charts fetched from a Flux `HelmRepository` (its `index.yaml` over
-//! HTTP(S), basic auth and TLS from the Secrets the caller reads) and rendered by Helm's own
+//! HTTP(S), or an OCI registry; basic auth and TLS from the Secrets the caller reads) or an
+//! `OCIRepository` and rendered by Helm's own
 //! engine (`fledge-helm`, built from `engine/helm` over `helm.sh/helm/v4`), spoken to over
 //! stdin and stdout.
 //!
@@ -14,6 +15,7 @@
 //! stage, which reads the values' ConfigMaps and Secrets), applying (sync).
 
 pub mod engine;
+mod oci;
 mod repository;
 
 use std::collections::BTreeMap;
@@ -209,6 +211,12 @@ pub trait Helm: Send + Sync {
         name: &str,
         version: &str,
     ) -> Result<Chart, String>;
+    /// The chart an OCIRepository follows (`spec.chartRef`).
+    fn fetch_oci(
+        &self,
+        repo: &crate::flux::oci::OciRepository,
+        access: &crate::registry::Access,
+    ) -> Result<Chart, String>;
     /// Renders a release with Helm's engine.
     fn render(&self, request: &Request) -> Result<Rendered, String>;
 }
@@ -227,6 +235,17 @@ impl Helm for NoHelm {
     ) -> Result<Chart, String> {
         Err(format!(
             "HelmRepository {} is fetched by the daemon and by `fledge build --charts`, not by this command",
+            repo.id
+        ))
+    }
+
+    fn fetch_oci(
+        &self,
+        repo: &crate::flux::oci::OciRepository,
+        _: &crate::registry::Access,
+    ) -> Result<Chart, String> {
+        Err(format!(
+            "OCIRepository {} is fetched by the daemon and by `fledge build --charts`, not by this command",
             repo.id
         ))
     }
@@ -267,6 +286,14 @@ impl Helm for Local {
         version: &str,
     ) -> Result<Chart, String> {
         self.fetcher.fetch(repo, auth, name, version)
+    }
+
+    fn fetch_oci(
+        &self,
+        repo: &crate::flux::oci::OciRepository,
+        access: &crate::registry::Access,
+    ) -> Result<Chart, String> {
+        self.fetcher.fetch_oci(repo, access)
     }
 
     fn render(&self, request: &Request) -> Result<Rendered, String> {

@@ -1,5 +1,5 @@
-//! A HelmRepository's index (`index.yaml`) and charts over HTTP(S), as source-controller
-//! fetches them: the newest version meeting the constraint, the archive checked against the
+//! A HelmRepository's index (`index.yaml`) and charts over HTTP(S) (OCI registries: `oci`), as
+//! source-controller fetches them: the newest version meeting the constraint, the archive checked against the
 //! index's digest and kept by digest (in memory, and on disk under the cache directory), the
 //! index kept for the repository's interval.
 
@@ -21,6 +21,7 @@ pub struct Fetcher {
     cache: Option<PathBuf>,
     indexes: Mutex<HashMap<String, (Instant, Arc<Index>)>>,
     charts: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    oci: super::oci::Resolved,
 }
 
 /// `index.yaml`: each chart's versions.
@@ -47,7 +48,17 @@ impl Fetcher {
             cache,
             indexes: Mutex::default(),
             charts: Mutex::default(),
+            oci: super::oci::Resolved::default(),
         }
+    }
+
+    /// The chart an OCIRepository follows.
+    pub fn fetch_oci(
+        &self,
+        repo: &crate::flux::oci::OciRepository,
+        access: &crate::registry::Access,
+    ) -> Result<Chart, String> {
+        super::oci::from_oci_repository(&self.oci, repo, access)
     }
 
     /// The newest chart `name` of `repo` whose version meets `constraint`.
@@ -59,10 +70,7 @@ impl Fetcher {
         constraint: &str,
     ) -> Result<Chart, String> {
         if repo.is_oci() {
-            return Err(format!(
-                "HelmRepository {}: `type: oci` repositories are not fetched by fledge yet (it fetches index.yaml repositories over HTTP(S))",
-                repo.id
-            ));
+            return super::oci::from_helm_repository(&self.oci, repo, auth, name, constraint);
         }
         let url = repo.spec.url.trim_end_matches('/').to_owned();
         let shown = crate::source::redact(&url);

@@ -1,5 +1,5 @@
-//! Container registries, for image automation: the tags of a repository and the digest of a
-//! tag, over the OCI distribution API (oci-client: the registries' token and basic auth,
+//! Container registries: the tags of a repository and the digest of a tag (image automation),
+//! and a layer of an artifact (OCI sources: charts, manifests), over the OCI distribution API (oci-client: the registries' token and basic auth,
 //! `Link` pagination left to the registry's page size). Credentials come as values: Docker's
 //! `config.json` format (`kubernetes.io/dockerconfigjson` Secrets), as image-reflector-controller
 //! reads `spec.secretRef`.
@@ -110,6 +110,7 @@ pub struct Error {
 }
 
 fn client(access: &Access) -> Client {
+    crate::net::install_tls();
     let mut config = ClientConfig {
         protocol: if access.insecure {
             ClientProtocol::Http
@@ -198,6 +199,101 @@ pub async fn digest(image: &str, tag: &str, access: &Access) -> Result<String, E
     .map_err(|e| Error {
         image: image.to_owned(),
         message: format!("reading the digest of {tag}: {}", crate::chain::Chain(&e)),
+    })
+}
+
+/// One layer of an artifact, as pulled.
+#[derive(Clone)]
+pub struct Pulled {
+    /// The manifest's digest (`sha256:…`): what the artifact's revision names.
+    pub digest: String,
+    pub media_type: String,
+    /// The layer's bytes, checked against its digest.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Pulled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {} bytes)",
+            self.digest,
+            self.media_type,
+            self.bytes.len()
+        )
+    }
+}
+
+/// Pulls one layer of the artifact `image` at `at` (a tag, or a `sha256:` digest): the first
+/// layer of `media_type`, or the first layer when `None`, as source-controller selects it. An
+/// index (a multi-platform image) is refused: artifacts are single manifests.
+pub async fn pull(
+    image: &str,
+    at: &str,
+    access: &Access,
+    media_type: Option<&str>,
+) -> Result<Pulled, Error> {
+    let fail = |message: String| Error {
+        image: image.to_owned(),
+        message,
+    };
+    let reference: Reference = if at.starts_with("sha256:") {
+        format!("{image}@{at}").parse()
+    } else {
+        format!("{image}:{at}").parse()
+    }
+    .map_err(|e| fail(format!("not an artifact reference: {e}")))?;
+    let (client, auth) = (client(access), auth(access));
+    let late = || {
+        fail(format!(
+            "pulling {at} took longer than {:?} (spec.timeout)",
+            access.timeout
+        ))
+    };
+    let (manifest, digest) =
+        tokio::time::timeout(access.timeout, client.pull_manifest(&reference, &auth))
+            .await
+            .map_err(|_| late())?
+            .map_err(|e| {
+                fail(format!(
+                    "reading the manifest of {at}: {}",
+                    crate::chain::Chain(&e)
+                ))
+            })?;
+    let oci_client::manifest::OciManifest::Image(manifest) = manifest else {
+        return Err(fail(format!(
+            "{at} is an image index, not an artifact (OCI sources are single manifests)"
+        )));
+    };
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| media_type.is_none_or(|m| l.media_type == m))
+        .ok_or_else(|| {
+            fail(match media_type {
+                Some(m) => {
+                    format!("{at} has no layer of media type {m} (spec.layerSelector.mediaType)")
+                }
+                None => format!("{at} has no layer"),
+            })
+        })?;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(
+        access.timeout,
+        client.pull_blob(&reference, layer, &mut bytes),
+    )
+    .await
+    .map_err(|_| late())?
+    .map_err(|e| {
+        fail(format!(
+            "pulling the layer of {at}: {}",
+            crate::chain::Chain(&e)
+        ))
+    })?;
+    Ok(Pulled {
+        digest,
+        media_type: layer.media_type.clone(),
+        bytes,
     })
 }
 

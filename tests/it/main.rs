@@ -28,6 +28,7 @@ mod git_verify;
 mod git_writeback;
 mod health;
 mod helm;
+mod helm_oci;
 mod image_automation;
 mod knative;
 mod kube_api;

@@ -65,10 +65,37 @@ fn refuses_a_misspelt_field_and_names_what_is_not_honoured() {
         json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}),
     )
     .unwrap();
+    assert_eq!(
+        hr.chart_source().unwrap(),
+        ChartSource::Oci {
+            repository: Id {
+                namespace: "apps".into(),
+                name: "podinfo".into()
+            }
+        }
+    );
+    let hr = release(json!({"interval": "5m",
+        "chartRef": {"kind": "HelmChart", "name": "podinfo", "namespace": "charts"}}))
+    .unwrap();
+    assert_eq!(
+        hr.chart_source().unwrap(),
+        ChartSource::Declared {
+            chart: Id {
+                namespace: "charts".into(),
+                name: "podinfo".into()
+            }
+        }
+    );
+    let hr = release(
+        json!({"interval": "5m", "chartRef": {"kind": "ExternalArtifact", "name": "podinfo"}}),
+    )
+    .unwrap();
     assert!(
         hr.chart_source()
             .unwrap_err()
-            .contains("an OCIRepository (apps/podinfo)")
+            .contains("charts from ExternalArtifact apps/podinfo are not fetched by fledge yet"),
+        "{:?}",
+        hr.chart_source()
     );
     let hr =
         release(json!({"interval": "5m", "chart": chart(), "install": {"crds": "Skip"}})).unwrap();

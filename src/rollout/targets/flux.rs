@@ -166,7 +166,7 @@ fn helm_unit(
     let inputs = super::helm::UnitInputs {
         inputs: super::helm::Inputs {
             files: &source.files,
-            repositories: &found.helm_repositories,
+            sources: &found.charts,
             objects,
             cluster: env.cluster.as_ref(),
             helm: env.helm.as_ref(),

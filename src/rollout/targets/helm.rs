@@ -1,10 +1,10 @@
 //! A Flux HelmRelease rendered as helm-controller renders it: its chart fetched from the
-//! HelmRepository it names or read from a Git path, its `valuesFrom` ConfigMaps and Secrets read
-//! (from the commit's own objects first, then the cluster), the values composed and the chart
-//! rendered by Helm's engine ([`crate::helm`]) under the release name and namespace Flux gives
-//! it. What fledge does not honour yet (post-renderers, `chartRef`, OCI repositories, hooks
-//! other than tests…) fails the release, naming the field: it is never rendered otherwise than
-//! Flux would.
+//! HelmRepository (HTTP or OCI), OCIRepository or HelmChart it names, or read from a Git path;
+//! its `valuesFrom` ConfigMaps and Secrets read (from the commit's own objects first, then the
+//! cluster), the values composed and the chart rendered by Helm's engine ([`crate::helm`]) under
+//! the release name and namespace Flux gives it. What fledge does not honour yet
+//! (post-renderers, signature verification, hooks other than tests…) fails the release, naming
+//! the field: it is never rendered otherwise than Flux would.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use crate::flux::Id;
 use crate::flux::helm::{ChartSource, HelmRelease, HelmRepository, ValuesReference};
+use crate::flux::oci::OciRepository;
+use crate::flux::units::ChartSources;
 use crate::helm::{Base64, Helm, Layer, Rendered, RepositoryAuth, Request};
 use crate::net::Secret;
 use crate::render::fs::Entry;
@@ -24,8 +26,8 @@ use super::unit::{ClusterData, Deletion, Health, Hold, Mask, SyncUnit};
 pub struct Inputs<'a> {
     /// The repository's files (a chart from a Git path is read here).
     pub files: &'a dyn Files,
-    /// The HelmRepositories declared (or why one cannot be read).
-    pub repositories: &'a BTreeMap<Id, Result<HelmRepository, crate::flux::FluxError>>,
+    /// The chart sources declared (or why one cannot be read).
+    pub sources: &'a ChartSources,
     /// The commit's objects: `valuesFrom` and repository Secrets are read here first.
     pub objects: &'a [Value],
     /// The cluster, for what the commit does not declare.
@@ -89,41 +91,44 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
         )));
     }
     let mut notices = Vec::new();
+    let (source, values_files) = chart_source(hr, inputs.sources)?;
     let mut request = Request {
         release_name: hr.release_name(),
         namespace: hr.release_namespace().to_owned(),
         values: hr.spec.values.clone(),
         layers: layers(hr, inputs, &mut notices)?,
         include_crds: hr.include_crds(),
-        values_files: hr
-            .spec
-            .chart
-            .as_ref()
-            .map(|c| c.spec.values_files.clone())
-            .unwrap_or_default(),
+        values_files,
         ..Request::default()
     };
-    match hr.chart_source()? {
+    match source {
         ChartSource::Git { path, .. } => chart_files(inputs.files, &path, &mut request)?,
         ChartSource::Repository {
             repository,
             chart,
             version,
         } => {
-            let repo = inputs
-                .repositories
-                .get(&repository)
-                .ok_or_else(|| {
-                    format!("spec.chart.spec.sourceRef: HelmRepository {repository} is declared nowhere in the repository; declare it")
-                })?
-                .as_ref()
-                .map_err(|e| format!("spec.chart.spec.sourceRef: HelmRepository {e}"))?;
+            let repo = declared(&inputs.sources.helm, "HelmRepository", &repository)?;
             let auth = auth(repo, inputs)?;
             let fetched = inputs
                 .helm
                 .fetch(repo, &auth, &chart, &version)
                 .map_err(Problem::retry)?;
             request.archive = Some(fetched.archive);
+        }
+        ChartSource::Oci { repository } => {
+            let repo = declared(&inputs.sources.oci, "OCIRepository", &repository)?;
+            let access = oci_access(repo, inputs)?;
+            let fetched = inputs
+                .helm
+                .fetch_oci(repo, &access)
+                .map_err(Problem::retry)?;
+            request.archive = Some(fetched.archive);
+        }
+        ChartSource::Declared { chart } => {
+            return Err(Problem::from(format!(
+                "HelmChart {chart}: its source is another HelmChart; a HelmChart's sourceRef is a HelmRepository or a GitRepository"
+            )));
         }
     }
     let rendered = inputs
@@ -142,6 +147,40 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
         hooks,
         notices,
     })
+}
+
+/// Where `hr`'s chart comes from (a HelmChart it names resolved to the chart's own source),
+/// and the values files of the chart merged over its `values.yaml`.
+fn chart_source(
+    hr: &HelmRelease,
+    sources: &ChartSources,
+) -> Result<(ChartSource, Vec<String>), String> {
+    match hr.chart_source()? {
+        ChartSource::Declared { chart } => {
+            let c = declared(&sources.declared, "HelmChart", &chart)?;
+            let source = c
+                .spec
+                .source(&c.id.namespace, &format!("HelmChart {}: spec", c.id))?;
+            Ok((source, c.spec.values_files.clone()))
+        }
+        source => {
+            let files = hr.spec.chart.as_ref().map(|c| c.spec.values_files.clone());
+            Ok((source, files.unwrap_or_default()))
+        }
+    }
+}
+
+/// The source `id` of `kind` among those declared, or why it cannot be used.
+fn declared<'a, T>(
+    among: &'a BTreeMap<Id, Result<T, crate::flux::FluxError>>,
+    kind: &str,
+    id: &Id,
+) -> Result<&'a T, String> {
+    among
+        .get(id)
+        .ok_or_else(|| format!("{kind} {id} is declared nowhere in the repository; declare it"))?
+        .as_ref()
+        .map_err(|e| format!("{kind} {e}"))
 }
 
 /// The release's objects from what Helm rendered (test hooks left out: Flux runs them only with
@@ -337,6 +376,11 @@ fn auth(repo: &HelmRepository, inputs: &Inputs<'_>) -> Result<RepositoryAuth, Pr
         let d = read("spec.secretRef", &r.name)?;
         if let (Some(u), Some(p)) = (d.get("username"), d.get("password")) {
             auth.basic = Some((u.expose().to_owned(), p.clone()));
+        } else if let Some(config) = d.get(".dockerconfigjson") {
+            // An OCI repository's login, as Docker keeps it.
+            let host = repo.spec.url.trim_start_matches("oci://");
+            auth.basic = docker_login(config, host)
+                .map_err(|e| format!("HelmRepository {}: spec.secretRef: {e}", repo.id))?;
         }
         tls = Some(d);
     }
@@ -352,6 +396,59 @@ fn auth(repo: &HelmRepository, inputs: &Inputs<'_>) -> Result<RepositoryAuth, Pr
     Ok(auth)
 }
 
+/// The login for the registry of `image` in a `.dockerconfigjson`.
+fn docker_login(config: &Secret, image: &str) -> Result<Option<(String, Secret)>, String> {
+    let registry = crate::registry::registry_of(image);
+    crate::registry::docker_credentials(config.expose().as_bytes(), &registry)
+}
+
+/// How to reach `repo`'s registry, from its Secrets as source-controller reads them
+/// (`spec.secretRef`: a `kubernetes.io/dockerconfigjson` Secret; `spec.certSecretRef`:
+/// `ca.crt`).
+fn oci_access(
+    repo: &OciRepository,
+    inputs: &Inputs<'_>,
+) -> Result<crate::registry::Access, Problem> {
+    let ns = &repo.id.namespace;
+    let read = |field: &str, name: &str| -> Result<BTreeMap<String, Secret>, Problem> {
+        read_data("Secret", ns, name, inputs)
+            .map_err(|e| Problem::retry(format!("OCIRepository {}: {field}: {e}", repo.id)))?
+            .ok_or_else(|| {
+                Problem::retry(format!(
+                    "OCIRepository {}: {field}: Secret {ns}/{name} does not exist",
+                    repo.id
+                ))
+            })
+    };
+    let mut access = crate::registry::Access {
+        insecure: repo.spec.insecure,
+        timeout: repo.timeout(),
+        ..crate::registry::Access::default()
+    };
+    if let Some(r) = &repo.spec.secret_ref {
+        let d = read("spec.secretRef", &r.name)?;
+        let config = d.get(".dockerconfigjson").ok_or_else(|| {
+            format!(
+                "OCIRepository {}: spec.secretRef: Secret {ns}/{} has no .dockerconfigjson (make it with `kubectl create secret docker-registry`)",
+                repo.id, r.name
+            )
+        })?;
+        access.basic = docker_login(config, repo.image().unwrap_or_default())
+            .map_err(|e| format!("OCIRepository {}: spec.secretRef: {e}", repo.id))?;
+    }
+    if let Some(r) = &repo.spec.cert_secret_ref {
+        let d = read("spec.certSecretRef", &r.name)?;
+        if d.contains_key("tls.crt") {
+            return Err(Problem::from(format!(
+                "OCIRepository {}: spec.certSecretRef: client certificates (tls.crt, tls.key) are not used by fledge yet",
+                repo.id
+            )));
+        }
+        access.ca = d.get("ca.crt").map(|c| c.expose().as_bytes().to_vec());
+    }
+    Ok(access)
+}
+
 /// `objects` with each HelmRelease replaced by the objects it installs, for `fledge build
 /// --charts`: HelmRepositories and values from `objects`, charts from Git read in `files`;
 /// what a person should know goes into `notices`.
@@ -361,20 +458,10 @@ pub fn expand(
     helm: &dyn Helm,
     notices: &mut Vec<String>,
 ) -> Result<Vec<Value>, String> {
-    let mut repositories = BTreeMap::new();
-    for o in objects {
-        if o["kind"] == "HelmRepository"
-            && o["apiVersion"]
-                .as_str()
-                .is_some_and(|a| a.starts_with("source.toolkit.fluxcd.io/"))
-        {
-            let r = HelmRepository::parse(o).map_err(|e| format!("HelmRepository {e}"))?;
-            repositories.insert(r.id.clone(), Ok(r));
-        }
-    }
+    let sources = ChartSources::read(objects);
     let inputs = Inputs {
         files,
-        repositories: &repositories,
+        sources: &sources,
         objects,
         cluster: &super::NoCluster,
         helm,
@@ -525,7 +612,7 @@ fn unreadable(id: &Id, parent: &str, e: &crate::flux::FluxError) -> SyncUnit {
 fn build(hr: &HelmRelease, u: &UnitInputs<'_>) -> Result<Release, Hold> {
     let fetched;
     let mut inputs = Inputs { ..u.inputs };
-    if let Ok(ChartSource::Git { repository, .. }) = hr.chart_source()
+    if let Ok((ChartSource::Git { repository, .. }, _)) = chart_source(hr, u.inputs.sources)
         && &repository != u.root_repository
     {
         let repo = u.git.get(&repository).ok_or_else(|| {

@@ -47,10 +47,10 @@ fn what_may_come_is_tried_again_and_a_mistake_is_not() {
         "metadata": {"name": "values", "namespace": "shop"},
         "data": {"other.yaml": "a: 1"},
     })];
-    let repositories = BTreeMap::new();
+    let sources = crate::flux::units::ChartSources::default();
     let inputs = Inputs {
         files: &files,
-        repositories: &repositories,
+        sources: &sources,
         objects: &declared,
         cluster: &super::super::NoCluster,
         helm: &crate::helm::NoHelm,
