@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Digest as _;
 
-use super::{FluxError, Id, duration, duration_or, read_spec};
+use super::{FluxError, Id, duration, duration_or, interval_and_timeout, read_spec};
 
 /// The group of Flux's Helm releases.
 pub const GROUP: &str = "helm.toolkit.fluxcd.io";
@@ -396,14 +396,7 @@ impl HelmRepository {
             super::source::GROUP,
             &["v1", "v1beta2", "v1beta1"],
         )?;
-        for (field, v) in [
-            ("spec.interval", &spec.interval),
-            ("spec.timeout", &spec.timeout),
-        ] {
-            if let Some(v) = v {
-                duration(&id, field, v)?;
-            }
-        }
+        interval_and_timeout(&id, spec.interval.as_deref(), spec.timeout.as_deref())?;
         Ok(Self { id, spec })
     }
 

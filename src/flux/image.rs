@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::constraint::{Constraint, version};
 use super::kustomization::LocalRef;
-use super::{FluxError, Id, duration, duration_or, read_spec};
+use super::{FluxError, Id, duration, duration_or, interval_and_timeout, read_spec};
 
 /// The API group of the image automation objects.
 pub const GROUP: &str = "image.toolkit.fluxcd.io";
@@ -234,14 +234,7 @@ impl ImageRepository {
                     .map_err(|e| id.error(&format!("spec.exclusionList[{i}]"), e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        for (field, v) in [
-            ("spec.interval", &spec.interval),
-            ("spec.timeout", &spec.timeout),
-        ] {
-            if let Some(v) = v {
-                duration(&id, field, v)?;
-            }
-        }
+        interval_and_timeout(&id, spec.interval.as_deref(), spec.timeout.as_deref())?;
         let interval = duration_or(spec.interval.as_deref(), Duration::from_secs(600));
         Ok(Self {
             image: spec.image,

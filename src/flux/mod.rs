@@ -195,6 +195,20 @@ fn duration_or(text: Option<&str>, default: Duration) -> Duration {
         .unwrap_or(default)
 }
 
+/// `spec.interval` and `spec.timeout` where set: Go durations.
+fn interval_and_timeout(
+    id: &Id,
+    interval: Option<&str>,
+    timeout: Option<&str>,
+) -> Result<(), FluxError> {
+    for (field, v) in [("spec.interval", interval), ("spec.timeout", timeout)] {
+        if let Some(v) = v {
+            duration(id, field, v)?;
+        }
+    }
+    Ok(())
+}
+
 /// A Go duration (`10m`, `1h30m`, `500ms`), as Flux's schema requires.
 fn duration(id: &Id, field: &str, text: &str) -> Result<Duration, FluxError> {
     crate::release::spec::parse_duration(text).ok_or_else(|| {

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::constraint::Constraint;
 use super::kustomization::LocalRef;
-use super::{FluxError, Id, duration, duration_or, read_spec};
+use super::{FluxError, Id, duration_or, interval_and_timeout, read_spec};
 
 /// The media type of a Helm chart's layer (`helm push`).
 pub const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -115,14 +115,7 @@ impl OciRepository {
             super::source::GROUP,
             &["v1", "v1beta2"],
         )?;
-        for (field, v) in [
-            ("spec.interval", &spec.interval),
-            ("spec.timeout", &spec.timeout),
-        ] {
-            if let Some(v) = v {
-                duration(&id, field, v)?;
-            }
-        }
+        interval_and_timeout(&id, spec.interval.as_deref(), spec.timeout.as_deref())?;
         let repository = Self { id, spec };
         if repository.image().is_none() {
             return Err(repository.id.error(
