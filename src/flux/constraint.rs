@@ -1,7 +1,8 @@
 //! Semver constraints as Helm and source-controller read a chart's `version`
 //! (Masterminds/semver v3): `||` between alternatives, commas or spaces between comparators
 //! that must all hold, `=` `!=` `>` `<` `>=` `<=` `~` `^`, wildcards (`1.2.x`, `*`), hyphen
-//! ranges (`1.2 - 1.4.5`); a version with a pre-release is met only by a comparator that has one.
+//! ranges (`1.2 - 1.4.5`); a version with a pre-release is met only by a group of comparators
+//! one of which has one (Masterminds/semver v3.5.0's rule).
 //! Written here because the semver crate reads Cargo's dialect (no `||`, no hyphen ranges, and
 //! another pre-release rule).
 
@@ -84,10 +85,15 @@ impl Constraint {
         Ok(Self(any))
     }
 
-    /// Whether `v` meets it.
+    /// Whether `v` meets it. A pre-release meets a group of comparators only when one of them
+    /// names a pre-release (Masterminds/semver v3.5.0, which Helm v4.3.2 and Flux's
+    /// controllers build with: the group's `containsPre`).
     #[must_use]
     pub fn matches(&self, v: &Version) -> bool {
-        self.0.iter().any(|all| all.iter().all(|c| c.matches(v)))
+        self.0.iter().any(|all| {
+            (v.pre.is_empty() || all.iter().any(|c| !c.pre.is_empty()))
+                && all.iter().all(|c| c.matches(v))
+        })
     }
 }
 
@@ -152,10 +158,6 @@ impl Comparator {
     }
 
     fn matches(&self, v: &Version) -> bool {
-        // A pre-release is met only by a comparator that names one.
-        if !v.pre.is_empty() && self.pre.is_empty() {
-            return false;
-        }
         let floor = self.floor();
         let wild = self.wild();
         let within = |v: &Version| v >= &floor && self.ceiling(wild).is_none_or(|c| v < &c);
@@ -223,6 +225,10 @@ mod tests {
         );
         assert!(meets("6.14.1", "v6.14.1") && !meets("!=6.14.1", "6.14.1"));
         assert!(meets(">6.13.x", "6.14.0") && !meets(">6.13.x", "6.13.9"));
+        // One comparator with a pre-release lets pre-releases into its whole group, not into
+        // the other alternatives.
+        assert!(meets(">=6.5.0-0 <7.0.0", "7.0.0-alpha") && !meets(">=6.5.0-0 <7.0.0", "7.0.0"));
+        assert!(!meets(">=6.5.0-0 <6.6.0 || >=7", "7.1.0-rc.1"));
         assert!(Constraint::parse("6.14.q").is_err());
     }
 }

@@ -21,6 +21,7 @@ mod image_parity;
 mod install;
 mod knative;
 mod leadership;
+mod oci_parity;
 mod parity;
 mod providers;
 mod rbac;

@@ -356,6 +356,12 @@ impl Flux {
         )
     }
 
+    /// `kubectl apply --server-side` of `object` (an OCIRepository, say); returns what was
+    /// stored.
+    pub(crate) fn apply(&self, object: &Value) -> Value {
+        apply(self.cluster, object)
+    }
+
     /// Waits (at most two minutes) until the Kustomization `ns/name` is Ready at `revision`;
     /// returns it. A failure shows its status and the controllers' logs.
     pub(crate) async fn wait_ready(&self, name: &str, ns: &str, revision: &str) -> Value {
