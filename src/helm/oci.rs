@@ -175,7 +175,7 @@ fn chart(image: &str, at: &str, pulled: Pulled) -> Result<Chart, String> {
 
 /// Runs `f` to completion on a runtime of its own, on a thread of its own: callers are
 /// blocking code, in or out of an async runtime.
-fn block_on<T: Send>(f: impl Future<Output = T> + Send) -> Result<T, String> {
+pub(super) fn block_on<T: Send>(f: impl Future<Output = T> + Send) -> Result<T, String> {
     std::thread::scope(|s| {
         s.spawn(|| {
             tokio::runtime::Builder::new_current_thread()

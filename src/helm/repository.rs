@@ -226,34 +226,23 @@ fn get(
         request = request.basic_auth(user, Some(password.expose()));
     }
     let id = repo.id.clone();
-    let run = move || -> Result<Vec<u8>, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            let response = request.send().await.map_err(|e| {
-                format!(
-                    "HelmRepository {id}: GET {shown}: {}",
-                    crate::chain::Chain(&e)
-                )
-            })?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(format!("HelmRepository {id}: GET {shown}: {status}"));
-            }
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| format!("HelmRepository {id}: GET {shown}: {e}"))?;
-            Ok(body.to_vec())
-        })
-    };
-    std::thread::scope(|s| {
-        s.spawn(run)
-            .join()
-            .unwrap_or_else(|_| Err("the fetch failed".to_owned()))
-    })
+    super::oci::block_on(async {
+        let response = request.send().await.map_err(|e| {
+            format!(
+                "HelmRepository {id}: GET {shown}: {}",
+                crate::chain::Chain(&e)
+            )
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HelmRepository {id}: GET {shown}: {status}"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("HelmRepository {id}: GET {shown}: {e}"))?;
+        Ok(body.to_vec())
+    })?
 }
 
 fn client(repo: &HelmRepository, auth: &RepositoryAuth) -> Result<reqwest::Client, String> {

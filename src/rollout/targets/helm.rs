@@ -355,21 +355,30 @@ fn data(kind: &str, o: &Value) -> Result<BTreeMap<String, Secret>, String> {
     Ok(out)
 }
 
+/// The data of the Secret `name` that the `kind` source `source` names in `field` (in the
+/// source's namespace); one that cannot be read or does not exist yet is tried again.
+fn secret_of(
+    kind: &str,
+    source: &Id,
+    field: &str,
+    name: &str,
+    inputs: &Inputs<'_>,
+) -> Result<BTreeMap<String, Secret>, Problem> {
+    let ns = &source.namespace;
+    read_data("Secret", ns, name, inputs)
+        .map_err(|e| Problem::retry(format!("{kind} {source}: {field}: {e}")))?
+        .ok_or_else(|| {
+            Problem::retry(format!(
+                "{kind} {source}: {field}: Secret {ns}/{name} does not exist"
+            ))
+        })
+}
+
 /// The credentials and TLS of `repo`, from its Secrets (`secretRef`: `username`, `password`,
 /// and, as Flux still reads them there, TLS keys; `certSecretRef`: `ca.crt`, `tls.crt`,
 /// `tls.key`).
 fn auth(repo: &HelmRepository, inputs: &Inputs<'_>) -> Result<RepositoryAuth, Problem> {
-    let ns = &repo.id.namespace;
-    let read = |field: &str, name: &str| -> Result<BTreeMap<String, Secret>, Problem> {
-        read_data("Secret", ns, name, inputs)
-            .map_err(|e| Problem::retry(format!("HelmRepository {}: {field}: {e}", repo.id)))?
-            .ok_or_else(|| {
-                Problem::retry(format!(
-                    "HelmRepository {}: {field}: Secret {ns}/{name} does not exist",
-                    repo.id
-                ))
-            })
-    };
+    let read = |field: &str, name: &str| secret_of("HelmRepository", &repo.id, field, name, inputs);
     let mut auth = RepositoryAuth::default();
     let mut tls = None;
     if let Some(r) = &repo.spec.secret_ref {
@@ -410,16 +419,7 @@ fn oci_access(
     inputs: &Inputs<'_>,
 ) -> Result<crate::registry::Access, Problem> {
     let ns = &repo.id.namespace;
-    let read = |field: &str, name: &str| -> Result<BTreeMap<String, Secret>, Problem> {
-        read_data("Secret", ns, name, inputs)
-            .map_err(|e| Problem::retry(format!("OCIRepository {}: {field}: {e}", repo.id)))?
-            .ok_or_else(|| {
-                Problem::retry(format!(
-                    "OCIRepository {}: {field}: Secret {ns}/{name} does not exist",
-                    repo.id
-                ))
-            })
-    };
+    let read = |field: &str, name: &str| secret_of("OCIRepository", &repo.id, field, name, inputs);
     let mut access = crate::registry::Access {
         insecure: repo.spec.insecure,
         timeout: repo.timeout(),
