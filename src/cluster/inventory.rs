@@ -61,6 +61,9 @@ pub struct Home {
     pub force: bool,
     /// Flux's `spec.ignore`: fields kept as the cluster has them (see [`super::drift`]).
     pub ignore: super::drift::IgnoreRules,
+    /// A HelmRelease's unit: the digest of the release whose hooks last ran whole (recorded in
+    /// the inventory, so that a restart does not run them again).
+    pub release: Option<String>,
 }
 
 impl Home {
@@ -76,10 +79,13 @@ impl Home {
             service_account: None,
             force: false,
             ignore: Arc::new([]),
+            release: None,
         }
     }
 
-    fn configmap(&self) -> ObjectRef {
+    /// The inventory ConfigMap.
+    #[must_use]
+    pub fn configmap(&self) -> ObjectRef {
         ObjectRef::new("v1", "ConfigMap", &self.namespace, &self.name)
     }
 }
@@ -91,7 +97,7 @@ async fn write(
     entries: BTreeSet<&String>,
 ) -> Result<(), Error> {
     let list: Vec<&String> = entries.into_iter().collect();
-    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+    let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": home.name, "namespace": home.namespace,
                      "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
         "data": {"objects": serde_json::to_string(&list).unwrap_or_default(),
@@ -99,8 +105,30 @@ async fn write(
                  "prune": home.prune.to_string(),
                  "deletionPolicy": home.deletion,
                  "serviceAccount": home.service_account.clone().unwrap_or_default()}});
+    if let Some(release) = &home.release {
+        cm["data"]["release"] = release.as_str().into();
+    }
     cluster.apply(&[cm]).await?;
     Ok(())
+}
+
+/// Records in `home`'s inventory (holding `entries`) the release `home.release` names: its
+/// hooks ran whole.
+pub async fn record_release(
+    cluster: &impl Cluster,
+    home: &Home,
+    entries: &BTreeSet<String>,
+) -> Result<(), Error> {
+    write(cluster, home, entries.iter().collect()).await
+}
+
+/// The release recorded in `home`'s inventory ConfigMap (see [`Home::release`]), if any.
+pub async fn recorded_release(
+    cluster: &impl Cluster,
+    home: &Home,
+) -> Result<Option<String>, Error> {
+    let stored = cluster.get(&home.configmap()).await?;
+    Ok(stored.and_then(|cm| cm["data"]["release"].as_str().map(str::to_owned)))
 }
 
 /// The inventory a ConfigMap holds.
@@ -540,6 +568,7 @@ pub async fn retire<C: Cluster>(
         service_account: stored.service_account.clone(),
         force: false,
         ignore: Arc::new([]),
+        release: None,
     };
     let synced = sync_as(own, cluster, &home, &[], keep, guard, None).await?;
     own.delete(&home.configmap()).await?;

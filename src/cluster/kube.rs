@@ -721,6 +721,36 @@ impl KubeCluster {
             .collect())
     }
 
+    /// What Helm's `.Capabilities` read from the cluster, as Helm's `GetVersionSet` reads
+    /// them: the server's version (`gitVersion`), and every group version it serves with each
+    /// of its kinds (`apps/v1`, `apps/v1/Deployment`), sorted.
+    pub async fn capabilities(&self) -> Result<(String, Vec<String>), Error> {
+        let version = self
+            .client
+            .apiserver_version()
+            .await
+            .map_err(|e| api_error("get", "/version", false, e))?;
+        let discovery = kube::discovery::Discovery::new(self.client.clone())
+            .run()
+            .await
+            .map_err(|e| api_error("discover", "the cluster's API versions", false, e))?;
+        let mut set = std::collections::BTreeSet::new();
+        for group in discovery.groups() {
+            for v in group.versions() {
+                let gv = if group.name().is_empty() {
+                    v.to_owned()
+                } else {
+                    format!("{}/{v}", group.name())
+                };
+                for (ar, _) in group.versioned_resources(v) {
+                    set.insert(format!("{gv}/{}", ar.kind));
+                }
+                set.insert(gv);
+            }
+        }
+        Ok((version.git_version, set.into_iter().collect()))
+    }
+
     /// A GET of `path` (with its query string) beyond objects, such as an aggregated API's.
     pub async fn get_raw(&self, path: &str) -> Result<Value, Error> {
         let request = http::Request::get(path)

@@ -471,7 +471,46 @@ impl SimCluster {
         self.establish_crds()?;
         self.run_daemonsets(now)?;
         self.run_knative(now)?;
+        self.run_jobs(now)?;
         self.run_deployments(now)
+    }
+
+    /// The Job controller with the kubelet: once the ready delay has passed since a Job's last
+    /// change, its pod has run to its end: `Complete`, or `Failed` when a container runs an
+    /// image its template's [`keys::SIM_FAILING_IMAGES`] lists (a bad build), as on the test
+    /// API server.
+    fn run_jobs(&mut self, now: Duration) -> Result<(), Error> {
+        let jobs: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| k.group == "batch" && k.kind == "Job")
+            .cloned()
+            .collect();
+        for key in jobs {
+            let job = self.objects[&key].value();
+            let since = now.saturating_sub(self.changed_at.get(&key).copied().unwrap_or_default());
+            if since < self.ready_delay || !job["status"]["conditions"].is_null() {
+                continue;
+            }
+            let template = &job["spec"]["template"];
+            let failing = template["metadata"]["annotations"][keys::SIM_FAILING_IMAGES]
+                .as_str()
+                .unwrap_or_default();
+            let bad = template["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["image"].as_str())
+                .any(|image| failing.split(',').any(|f| f.trim() == image));
+            let status = if bad {
+                json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True",
+                    "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})
+            } else {
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+            };
+            self.set_status(&key, status)?;
+        }
+        Ok(())
     }
 
     /// The Deployment controller: each Deployment observed, its replicas updated and, once the

@@ -10,6 +10,7 @@
 //! included; a failure stays visible (sync status, release views, alerts) until it clears,
 //! and an older commit's re-sync never hides a newer commit's failure.
 
+mod hooks;
 mod policy;
 mod retiring;
 mod syncing;
@@ -146,6 +147,17 @@ pub(super) struct Reconciler {
     retiring: BTreeMap<ReleaseKey, retiring::Retiring>,
     /// Whether this process looked for the Releases it ran that no Canary declares any more.
     releases_scanned: bool,
+    /// HelmReleases' hooks running, by unit name.
+    hook_runs: BTreeMap<String, hooks::HookRun>,
+    /// The release (its digest) recorded in each HelmRelease unit's inventory: its hooks ran.
+    released: BTreeMap<String, String>,
+    /// The release (digest) whose `pre-` hooks ran whole (or that had none), and what Helm
+    /// does to it, for each HelmRelease unit being applied.
+    hooks_done: BTreeMap<String, (String, crate::helm::hooks::Action)>,
+    /// When the cluster's capabilities (for charts' `.Capabilities`) were last read whole.
+    capabilities_at: Option<Instant>,
+    /// Whether the cluster's capabilities were ever read whole.
+    capabilities_read: bool,
 }
 
 impl Declared {
@@ -194,6 +206,11 @@ impl Reconciler {
             unit_of: BTreeMap::new(),
             retiring: BTreeMap::new(),
             releases_scanned: false,
+            hook_runs: BTreeMap::new(),
+            released: BTreeMap::new(),
+            hooks_done: BTreeMap::new(),
+            capabilities_at: None,
+            capabilities_read: false,
         }
     }
 

@@ -15,6 +15,7 @@
 //! stage, which reads the values' ConfigMaps and Secrets), applying (sync).
 
 pub mod engine;
+pub mod hooks;
 mod oci;
 mod repository;
 
@@ -219,6 +220,26 @@ pub trait Helm: Send + Sync {
     ) -> Result<Chart, String>;
     /// Renders a release with Helm's engine.
     fn render(&self, request: &Request) -> Result<Rendered, String>;
+    /// The cluster's `.Capabilities` for the renders that follow: its version and API versions
+    /// (see [`Capabilities`]). Without any, Helm's defaults are rendered with, as by
+    /// `helm template`.
+    fn set_capabilities(&self, capabilities: Capabilities) {
+        let _ = capabilities;
+    }
+}
+
+/// What a chart's `.Capabilities` say of the cluster it is rendered for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capabilities {
+    /// Read from the cluster's discovery: `gitVersion`, and each group version and
+    /// `group/version/Kind` it serves.
+    Discovered {
+        kube_version: String,
+        api_versions: Vec<String>,
+    },
+    /// The cluster's could not be read (why): a release is not rendered with Helm's defaults
+    /// instead, since a chart that branches on them would install something else.
+    Unknown(String),
 }
 
 /// No Helm: a HelmRelease fails, saying so.
@@ -263,6 +284,8 @@ impl Helm for NoHelm {
 pub struct Local {
     pub engine: Result<Engine, String>,
     pub fetcher: Fetcher,
+    /// The cluster's capabilities, once the daemon read them.
+    capabilities: std::sync::RwLock<Option<Capabilities>>,
 }
 
 impl Local {
@@ -273,6 +296,7 @@ impl Local {
         Self {
             engine: Engine::locate(explicit),
             fetcher: Fetcher::new(cache),
+            capabilities: std::sync::RwLock::new(None),
         }
     }
 }
@@ -297,7 +321,29 @@ impl Helm for Local {
     }
 
     fn render(&self, request: &Request) -> Result<Rendered, String> {
-        self.engine.as_ref().map_err(Clone::clone)?.render(request)
+        let engine = self.engine.as_ref().map_err(Clone::clone)?;
+        let known = self.capabilities.read().map(|c| c.clone()).unwrap_or(None);
+        match known {
+            None => engine.render(request),
+            Some(Capabilities::Unknown(why)) => Err(format!(
+                "the cluster's API versions, which the chart's .Capabilities read, could not be discovered ({why}); tried again at the next commit or interval"
+            )),
+            Some(Capabilities::Discovered {
+                kube_version,
+                api_versions,
+            }) => {
+                let mut request = request.clone();
+                request.kube_version.get_or_insert(kube_version);
+                request.api_versions.extend(api_versions);
+                engine.render(&request)
+            }
+        }
+    }
+
+    fn set_capabilities(&self, capabilities: Capabilities) {
+        if let Ok(mut c) = self.capabilities.write() {
+            *c = Some(capabilities);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 // Command testcluster starts a real Kubernetes control plane on loopback for fledge's tests:
 // etcd (embedded), kube-apiserver (RBAC, token authentication) and kube-controller-manager,
 // each the unmodified upstream command run by re-executing this binary, one Node, and a loop
-// standing in for the kubelet that marks every pod Running and Ready.
+// standing in for the kubelet that marks every pod Running and Ready (a Job's pods Succeeded).
 //
 //	testcluster DIR
 //
@@ -13,7 +13,8 @@
 // Pods whose annotations say sim.fledge.dev/ready: "false" (set on a pod template, as for
 // fledge's simulated cluster) are never marked ready, so a Deployment can really miss its
 // progress deadline; so are pods running an image their annotation sim.fledge.dev/failing-images
-// lists (comma-separated references): a bad build, which never starts.
+// lists (comma-separated references): a bad build, which never starts (a Job's pod running one
+// fails).
 //
 // The binary also runs the components themselves: `testcluster kube-apiserver FLAGS` and
 // `testcluster kube-controller-manager FLAGS` (separate processes: the two share process-global
@@ -73,11 +74,12 @@ func runsFailingImage(pod *corev1.Pod) bool {
 	return false
 }
 
-// Controllers the tests need: Deployments and DaemonSets roll out, garbage is collected,
+// Controllers the tests need: Deployments and DaemonSets roll out, Jobs run, garbage is collected,
 // Namespaces are deleted, every Namespace gets its default ServiceAccount, HPAs keep replicas
 // in bounds.
 var controllers = []string{
 	"deployment-controller",
+	"job-controller",
 	"daemonset-controller",
 	"replicaset-controller",
 	"garbage-collector-controller",
@@ -332,10 +334,18 @@ func kubelet(ctx context.Context, cs *kubernetes.Clientset, logPath string) {
 		}
 		for i := range podsOf(pods) {
 			pod := &pods.Items[i]
-			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodRunning || pod.Annotations[unready] == "false" || runsFailingImage(pod) {
+			if pod.DeletionTimestamp != nil || pod.Status.Phase != "" && pod.Status.Phase != corev1.PodPending {
 				continue
 			}
 			now := metav1.Now()
+			if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways && pod.Spec.RestartPolicy != "" {
+				// A Job's pod runs to its end: it succeeds, or fails when its image is a bad build.
+				finish(ctx, cs, log, pod, now)
+				continue
+			}
+			if pod.Annotations[unready] == "false" || runsFailingImage(pod) {
+				continue
+			}
 			pod.Status = corev1.PodStatus{
 				Phase:     corev1.PodRunning,
 				StartTime: &now,
@@ -359,6 +369,28 @@ func kubelet(ctx context.Context, cs *kubernetes.Clientset, logPath string) {
 			}
 		}
 		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// finish marks a pod that runs to completion (restartPolicy Never or OnFailure) as it ends:
+// Succeeded, each container exited 0, or Failed with exit code 1 when it runs a failing image.
+func finish(ctx context.Context, cs *kubernetes.Clientset, log *os.File, pod *corev1.Pod, now metav1.Time) {
+	phase, code, reason := corev1.PodSucceeded, int32(0), "Completed"
+	if runsFailingImage(pod) {
+		phase, code, reason = corev1.PodFailed, 1, "Error"
+	}
+	pod.Status = corev1.PodStatus{Phase: phase, StartTime: &now, PodIP: "10.244.0.1"}
+	for _, c := range pod.Spec.Containers {
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name:  c.Name,
+			Image: c.Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: code, Reason: reason, StartedAt: now, FinishedAt: now,
+			}},
+		})
+	}
+	if _, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(log, "pod", pod.Namespace+"/"+pod.Name+":", err)
 	}
 }
 

@@ -592,3 +592,28 @@ fn knative_services_stamp_out_revisions_and_route_by_spec_traffic() {
         .unwrap();
     assert_eq!(rev3["status"]["conditions"][0]["status"], "Unknown");
 }
+
+#[test]
+fn a_job_completes_after_the_ready_delay_and_fails_on_a_failing_image() {
+    let job = |name: &str, failing: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": name, "namespace": "prod"},
+               "spec": {"template": {
+                   "metadata": {"annotations": {keys::SIM_FAILING_IMAGES: failing}},
+                   "spec": {"restartPolicy": "Never",
+                            "containers": [{"name": "job", "image": "migrate:1"}]}}}})
+    };
+    let mut sim = SimCluster::new(secs(2));
+    sim.apply(job("good", ""), secs(0)).unwrap();
+    sim.apply(job("bad", "other:1, migrate:1"), secs(0))
+        .unwrap();
+    let condition = |sim: &SimCluster, name: &str| {
+        let k = ObjectKey::of(&job(name, "")).unwrap();
+        sim.get(&k).unwrap()["status"]["conditions"][0]["type"].clone()
+    };
+    sim.tick(secs(1)).unwrap();
+    assert!(condition(&sim, "good").is_null(), "still running");
+    sim.tick(secs(2)).unwrap();
+    assert_eq!(condition(&sim, "good"), "Complete");
+    assert_eq!(condition(&sim, "bad"), "Failed");
+}

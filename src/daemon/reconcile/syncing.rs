@@ -23,7 +23,46 @@ use crate::rollout::targets::{self, Desired};
 use crate::source::Snapshot;
 use crate::source::poller::PollState;
 
+/// How long the cluster's capabilities read for charts are used before they are read again.
+const CAPABILITIES_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl Reconciler {
+    /// Reads the real cluster's version and API versions for charts' `.Capabilities`, as
+    /// helm-controller's Helm reads them from the cluster it installs into (at most every
+    /// [`CAPABILITIES_KEPT`]). When they cannot be read, the last read are kept; before any,
+    /// HelmReleases fail saying why rather than render with Helm's defaults. The simulated
+    /// cluster serves Helm's defaults.
+    async fn read_capabilities(&mut self) {
+        use crate::helm::Capabilities;
+        let crate::daemon::edges::AnyCluster::Kube(k) = &self.exec.cluster else {
+            return;
+        };
+        if self
+            .capabilities_at
+            .is_some_and(|at| at.elapsed() < CAPABILITIES_KEPT)
+        {
+            return;
+        }
+        let read = match k.capabilities().await {
+            Ok((kube_version, api_versions)) => {
+                self.capabilities_at = Some(Instant::now());
+                Capabilities::Discovered {
+                    kube_version,
+                    api_versions,
+                }
+            }
+            Err(e) => {
+                warn!(error = %Chain(&e), "cannot read the cluster's API versions for charts' .Capabilities");
+                if self.capabilities_read {
+                    return;
+                }
+                Capabilities::Unknown(Chain(&e).to_string())
+            }
+        };
+        self.capabilities_read |= matches!(read, Capabilities::Discovered { .. });
+        self.ctx.env.helm.set_capabilities(read);
+    }
+
     /// A new commit: render it, sync its plain objects, adopt its releases. A commit that does
     /// not render, or whose objects the cluster refuses, leaves the cluster and the releases on
     /// the last good one.
@@ -32,6 +71,7 @@ impl Reconciler {
         self.verify_again = None;
         self.seen_commit = Some(commit.clone());
         self.snapshot = Some(snap.clone());
+        self.read_capabilities().await;
         let (path, provider, key, c, env) = (
             self.ctx.path.clone(),
             self.ctx.provider.clone(),

@@ -32,17 +32,17 @@ const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
 const HEALTH_RECHECK: Duration = Duration::from_secs(5);
 
 /// What became of one unit's turn.
-struct Turn {
-    outcome: Result<(), NotReady>,
+pub(super) struct Turn {
+    pub(super) outcome: Result<(), NotReady>,
     /// Its objects were applied whole (and are healthy when it waits for that).
-    applied: bool,
-    next: Instant,
-    failures: u32,
-    urgent: bool,
+    pub(super) applied: bool,
+    pub(super) next: Instant,
+    pub(super) failures: u32,
+    pub(super) urgent: bool,
     /// Since when it waits for its objects' health, applied at the commit.
-    health_since: Option<Instant>,
+    pub(super) health_since: Option<Instant>,
     /// Its objects were applied at the commit, healthy or not.
-    put: bool,
+    pub(super) put: bool,
 }
 
 impl Reconciler {
@@ -213,8 +213,18 @@ impl Reconciler {
         crate::release::state::rfc3339(self.ctx.clock.now())
     }
 
-    /// One unit's turn: held, waiting for a dependency, or applied and pruned.
+    /// One unit's turn: held, waiting for a dependency, running a release's hooks (see
+    /// [`super::hooks`]), or applied and pruned.
     async fn turn(&mut self, d: &Declared, i: usize, keep: &BTreeSet<ObjectKey>) -> Turn {
+        if let Some(turn) = self.hook_turn(d, i).await {
+            return turn;
+        }
+        let turn = self.apply_turn(d, i, keep).await;
+        self.after_apply(d, i, turn).await
+    }
+
+    /// A unit's turn beyond its hooks: held, waiting for a dependency, or applied and pruned.
+    async fn apply_turn(&mut self, d: &Declared, i: usize, keep: &BTreeSet<ObjectKey>) -> Turn {
         let unit = &d.units[i].unit;
         let interval = unit.interval.unwrap_or(self.config.timing.interval);
         let start = Instant::now();
@@ -380,7 +390,7 @@ impl Reconciler {
         let mut refs: Vec<ObjectRef> = if unit.health.all {
             d.plain
                 .iter()
-                .filter(|o| in_unit(unit, o))
+                .filter(|o| applied_by(unit, o))
                 .filter_map(ObjectRef::of)
                 .collect()
         } else {
@@ -422,7 +432,7 @@ impl Reconciler {
 
     /// Why `unit` must wait, when a unit it depends on is not ready at the commit it is built
     /// from (as Flux's `dependsOn` requires).
-    fn waiting_for(&self, unit: &SyncUnit, d: &Declared) -> Option<NotReady> {
+    pub(super) fn waiting_for(&self, unit: &SyncUnit, d: &Declared) -> Option<NotReady> {
         let built_from = |dep: &str| {
             d.units
                 .iter()
@@ -555,23 +565,12 @@ impl Reconciler {
         let objects: Vec<serde_json::Value> = d
             .plain
             .iter()
-            .filter(|o| in_unit(unit, o))
+            .filter(|o| applied_by(unit, o))
             .cloned()
             .collect();
         let mut guard = self.config.prune_guard.clone();
         guard.allowed.extend(d.allowed.iter().cloned());
-        let home = Home {
-            namespace: self.config.inventory_namespace.clone(),
-            name: unit.inventory.clone(),
-            unit: unit.name.clone(),
-            prune: unit.prune,
-            deletion: unit.deletion.as_str().to_owned(),
-            service_account: unit.service_account.clone(),
-            force: unit.force,
-            // Checked when the commit was built.
-            ignore: crate::cluster::drift::compile(&unit.ignore)
-                .unwrap_or_else(|_| std::sync::Arc::new([])),
-        };
+        let home = self.home(unit);
         let tenant = self.tenant(unit.service_account.as_deref())?;
         if let Some(account) = &unit.service_account {
             tenant_may_configure(&tenant, account, unit).await?;
@@ -610,9 +609,29 @@ impl Reconciler {
         }
     }
 
+    /// Where `unit`'s inventory is kept, and how it applies and prunes.
+    pub(super) fn home(&self, unit: &SyncUnit) -> Home {
+        Home {
+            namespace: self.config.inventory_namespace.clone(),
+            name: unit.inventory.clone(),
+            unit: unit.name.clone(),
+            prune: unit.prune,
+            deletion: unit.deletion.as_str().to_owned(),
+            service_account: unit.service_account.clone(),
+            force: unit.force,
+            // Checked when the commit was built.
+            ignore: crate::cluster::drift::compile(&unit.ignore)
+                .unwrap_or_else(|_| std::sync::Arc::new([])),
+            release: self.released.get(&unit.name).cloned(),
+        }
+    }
+
     /// The cluster as `account` (`<namespace>/<name>`, impersonated), or as fledge itself.
     /// Made once per account, then shared (clones share the connection).
-    fn tenant(&mut self, account: Option<&str>) -> Result<AnyCluster, (NotReady, Disposition)> {
+    pub(super) fn tenant(
+        &mut self,
+        account: Option<&str>,
+    ) -> Result<AnyCluster, (NotReady, Disposition)> {
         let Some(account) = account else {
             return Ok(self.exec.cluster.clone());
         };
@@ -920,8 +939,19 @@ pub(super) fn digest(unit: &SyncUnit, plain: &[serde_json::Value]) -> String {
 }
 
 /// Whether `o` is `unit`'s; an object without a name is the root's (the cluster refuses it).
-fn in_unit(unit: &SyncUnit, o: &serde_json::Value) -> bool {
+pub(super) fn in_unit(unit: &SyncUnit, o: &serde_json::Value) -> bool {
     ObjectKey::of(o).map_or(unit.root, |k| unit.keys.contains(&k))
+}
+
+/// Whether `o` is among what `unit` applies, keeps in its inventory and waits for: all it
+/// declares but a HelmRelease's hooks, which run apart (see [`super::hooks`]) and belong to no
+/// inventory, as Helm keeps them out of its release.
+fn applied_by(unit: &SyncUnit, o: &serde_json::Value) -> bool {
+    in_unit(unit, o)
+        && !(unit
+            .name
+            .starts_with(crate::rollout::targets::helm::UNIT_PREFIX)
+            && crate::helm::hooks::is_hook(o))
 }
 
 /// The Flagger objects (Canaries, MetricTemplates, AlertProviders) a Kustomization with

@@ -557,13 +557,6 @@ pub(super) fn unit(
         return (unit, Vec::new());
     }
     match build(hr, u) {
-        Ok(release) if !release.hooks.is_empty() => {
-            unit.hold = Some(Hold::Failed(format!(
-                "the chart renders hooks, which fledge does not run yet: {}; turn them off in spec.values, or keep this release with helm-controller",
-                release.hooks.join("; ")
-            )));
-            (unit, Vec::new())
-        }
         Ok(release) => {
             let namespace = hr.release_namespace();
             let objects = release

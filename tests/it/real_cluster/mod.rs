@@ -16,6 +16,7 @@ mod flux_image;
 mod flux_layouts;
 mod flux_parity;
 mod helm;
+mod helm_hooks;
 mod image_automation;
 mod image_parity;
 mod install;

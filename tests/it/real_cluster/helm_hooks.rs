@@ -1,0 +1,230 @@
+//! A HelmRelease's hooks on the real API server, against the real `helm` v4.3.2 installing the
+//! same chart beside it: on install, upgrade and a failed upgrade, the same hooks are left in
+//! the cluster, created in the same order (relative to the release's own objects, read from
+//! resourceVersions), the same ones deleted by their policies; a failed `pre-upgrade` hook
+//! leaves the release's objects as they were; a restart of fledge runs no hook again. The
+//! chart's `.Capabilities` are the cluster's, as Helm reads them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{daemon, scene, unit};
+use crate::helm::chart_files;
+use crate::support::git::Remote;
+use crate::support::helm;
+use crate::support::testcluster::TestCluster;
+
+/// The test chart's HelmRelease in `ns` at revision `tag`, its hook Jobs failing when `fail`.
+fn release(ns: &str, tag: &str, fail: bool) -> String {
+    let failing = if fail {
+        "registry.example/migrate:1"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {{name: hooks, namespace: {ns}}}
+spec:
+  interval: 1m
+  timeout: 60s
+  chart:
+    spec:
+      chart: ./charts/hooks
+      sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}
+  values: {{tag: \"{tag}\", failingImages: \"{failing}\"}}
+"
+    )
+}
+
+/// `helm install` (or `upgrade`) of the test chart in `ns` at `tag`; whether it succeeded.
+fn helm_cli(helm: &Path, c: &TestCluster, verb: &str, ns: &str, tag: &str, fail: bool) -> bool {
+    let chart = crate::repo_dir().join("tests/charts/hooks");
+    let failing = if fail {
+        "registry.example/migrate:1"
+    } else {
+        ""
+    };
+    let out = Command::new(helm)
+        .args([verb, "hooks"])
+        .arg(&chart)
+        .args(["--namespace", ns, "--timeout", "60s"])
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig())
+        .args(["--set-string", &format!("tag={tag}")])
+        .args(["--set-string", &format!("failingImages={failing}")])
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+/// What is left of the release in `ns`: its ConfigMaps in the order they were last written
+/// (resourceVersion), each with its `tag`, and its Jobs with whether each completed.
+fn left(c: &TestCluster, ns: &str) -> (Vec<(String, String)>, BTreeMap<String, bool>) {
+    let list = |kind: &str| -> Vec<Value> {
+        let l = c.get(&[kind, "-n", ns]).unwrap();
+        l["items"].as_array().unwrap().clone()
+    };
+    let mut maps: Vec<(u64, String, String)> = list("configmaps")
+        .iter()
+        .filter(|o| o["metadata"]["name"] != "kube-root-ca.crt")
+        .filter(|o| {
+            !o["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("fledge")
+        })
+        .map(|o| {
+            (
+                o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+                o["data"]["tag"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    maps.sort();
+    let jobs = list("jobs")
+        .iter()
+        .map(|j| {
+            let complete = j["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete"));
+            (j["metadata"]["name"].as_str().unwrap().to_owned(), complete)
+        })
+        .collect();
+    (maps.into_iter().map(|(_, n, t)| (n, t)).collect(), jobs)
+}
+
+fn uid(c: &TestCluster, ns: &str, name: &str) -> String {
+    c.jsonpath(&format!("configmap/{name}"), ns, "{.metadata.uid}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_run_as_helm_runs_them_on_install_upgrade_and_a_failed_upgrade() {
+    let Some(helm) = helm::or_skip() else { return };
+    let Some((c, ns, dir)) = scene("hooks") else {
+        return;
+    };
+    let theirs = c.namespace("hooks-helm");
+    let remote = Remote::new();
+    let chart = chart_files("hooks", "charts/hooks");
+    let mut files: Vec<(&str, &str)> = chart
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let first = release(&ns, "1", false);
+    files.push(("apps/hooks.yaml", &first));
+    remote.commit(&files, "hooks 1");
+    let engine = helm.engine.to_str().unwrap();
+    let args = ["--path", "apps", "--helm-engine", engine];
+    let mut d = daemon(c, &remote, &ns, dir.path(), &args);
+    let name = format!("HelmRelease/{ns}/hooks");
+    let ready_at = |commit: String| {
+        let name = name.clone();
+        move |s: &Value| {
+            unit(s, &name)
+                .is_some_and(|u| u["ready"] == true && u["lastAppliedRevision"] == commit.as_str())
+        }
+    };
+
+    // Install.
+    assert!(helm_cli(&helm.cli, c, "install", &theirs, "1", false));
+    let head = remote.head();
+    d.until_sync("installed", ready_at(head)).await;
+    let installed = left(c, &theirs);
+    assert_eq!(left(c, &ns), installed, "install");
+    assert!(installed.0.iter().all(|(n, _)| n != "pre-gone"));
+    assert_eq!(installed.1.get("pre-job"), Some(&true), "{installed:?}");
+    let names: Vec<&str> = installed.0.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pre-b",
+            "pre-c",
+            "install-only",
+            "pre-a",
+            "main",
+            "capabilities",
+            "post-x"
+        ],
+        "Helm's order"
+    );
+    // .Capabilities are the cluster's, as Helm reads them from the cluster it installs into.
+    let read = |ns: &str| c.get(&["configmap", "capabilities", "-n", ns]).unwrap()["data"].clone();
+    assert_eq!(read(&ns), read(&theirs));
+    assert_eq!(
+        read(&ns)["releases"],
+        "true",
+        "fledge's Release CRD is served"
+    );
+    assert_eq!(read(&ns)["releaseGroup"], "true");
+    let server: Value = serde_json::from_str(&c.kubectl(&["version", "-o", "json"])).unwrap();
+    assert_eq!(
+        read(&ns)["kubeVersion"],
+        server["serverVersion"]["gitVersion"]
+    );
+    let maps = c.get(&["configmaps", "-n", &ns]).unwrap();
+    let inventories: Vec<&str> = maps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["data"]["objects"].as_str())
+        .collect();
+    assert!(
+        inventories.iter().any(|i| i.contains("|main")),
+        "{inventories:?}"
+    );
+    assert!(
+        inventories
+            .iter()
+            .all(|i| !i.contains("pre-") && !i.contains("post-")),
+        "hooks are in no inventory: {inventories:?}"
+    );
+
+    // A restart runs no hook again: the release is recorded in its inventory.
+    let before = uid(c, &ns, "pre-b");
+    d.kill();
+    let d2 = daemon(c, &remote, &ns, dir.path(), &args);
+    d2.until_sync("ready again", ready_at(remote.head())).await;
+    d2.rounds(3).await;
+    assert_eq!(uid(c, &ns, "pre-b"), before, "no hook ran again");
+    d = d2;
+
+    // Upgrade.
+    assert!(helm_cli(&helm.cli, c, "upgrade", &theirs, "2", false));
+    let two = remote.commit(&[("apps/hooks.yaml", &release(&ns, "2", false))], "2");
+    d.until_sync("upgraded", ready_at(two)).await;
+    let upgraded = left(c, &theirs);
+    assert_eq!(left(c, &ns), upgraded, "upgrade");
+    assert_ne!(uid(c, &ns, "pre-b"), before, "the pre-upgrade hooks ran");
+
+    // A failed pre-upgrade hook: the release's objects stay as they were.
+    assert!(!helm_cli(&helm.cli, c, "upgrade", &theirs, "3", true));
+    let three = remote.commit(&[("apps/hooks.yaml", &release(&ns, "3", true))], "3");
+    let failed = d
+        .until_sync("the hook failed", |s| {
+            unit(s, &name).is_some_and(|u| {
+                u["ready"] == false
+                    && u["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("pre-upgrade hook Job"))
+            }) && unit(s, &name).is_some_and(|u| u["lastAttemptedRevision"] == three.as_str())
+        })
+        .await;
+    let message = unit(&failed, &name).unwrap()["message"].to_string();
+    assert!(
+        message.contains(&format!("Job {ns}/pre-job failed")),
+        "{message}"
+    );
+    let broken = left(c, &theirs);
+    assert_eq!(left(c, &ns), broken, "failed upgrade");
+    assert_eq!(broken.1.get("pre-job"), Some(&false));
+    assert!(broken.0.contains(&("main".to_owned(), "2".to_owned())));
+}
