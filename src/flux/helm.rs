@@ -1,7 +1,7 @@
 //! Flux's `HelmRelease` (`helm.toolkit.fluxcd.io/v2`) and `HelmRepository`
 //! (`source.toolkit.fluxcd.io/v1`): which chart a release installs, from where, with which
-//! values, under which release name and namespace. Read with helm-controller v1.4.5's defaults
-//! and checked against its schema; what fledge does not honour yet is named by
+//! values, under which release name and namespace, post-rendered how. Read with helm-controller
+//! v1.4.5's defaults and checked against its schema; what fledge does not honour yet is named by
 //! [`HelmRelease::unsupported`], never ignored.
 
 use serde::Deserialize;
@@ -59,6 +59,89 @@ pub struct Spec {
     pub upgrade: Option<Value>,
     #[serde(default)]
     pub test: Option<Value>,
+    /// `spec.postRenderers`: run in order over what the chart renders.
+    #[serde(default)]
+    pub post_renderers: Vec<PostRenderer>,
+    /// `spec.commonMetadata`: labels and annotations set on what the chart renders.
+    #[serde(default)]
+    pub common_metadata: Option<super::kustomization::CommonMetadata>,
+}
+
+/// `spec.postRenderers[]`: helm-controller's API has one kind of post-renderer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PostRenderer {
+    /// A kustomization built over the rendered objects (set, even empty, it is built).
+    #[serde(default)]
+    pub kustomize: Option<KustomizePostRenderer>,
+}
+
+/// `spec.postRenderers[].kustomize`: v2 keeps `patches` and `images` (v2beta's
+/// `patchesStrategicMerge` and `patchesJson6902` are gone; the schema refuses them).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+pub struct KustomizePostRenderer {
+    /// Applied in order.
+    #[serde(default)]
+    pub patches: Vec<Patch>,
+    /// Applied after the patches, each entry in order.
+    #[serde(default)]
+    pub images: Vec<Image>,
+}
+
+/// A strategic-merge or JSON6902 patch (`patch`, inline YAML), and the objects it applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Patch {
+    /// The patch document.
+    pub patch: String,
+    /// The objects it applies to; without one, a strategic-merge patch names its object.
+    #[serde(default)]
+    pub target: Option<PatchTarget>,
+}
+
+/// A patch's `target`, as kustomize selects objects: group, version, kind, name and namespace
+/// are anchored regular expressions; an empty field selects any.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchTarget {
+    /// The API group.
+    #[serde(default)]
+    pub group: String,
+    /// The API version.
+    #[serde(default)]
+    pub version: String,
+    /// The kind.
+    #[serde(default)]
+    pub kind: String,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// The namespace, as the chart wrote it: Helm puts the release namespace on objects
+    /// without one only after the post-renderers.
+    #[serde(default)]
+    pub namespace: String,
+    /// A label selector (`app=web,tier in (a,b)`).
+    #[serde(default)]
+    pub label_selector: String,
+    /// An annotation selector, written as a label selector.
+    #[serde(default)]
+    pub annotation_selector: String,
+}
+
+/// An image to rename, retag or pin to a digest (kustomize's `images`); empty fields change
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    /// The image's name as the chart writes it, without tag or digest.
+    pub name: String,
+    /// The name it gets.
+    #[serde(default)]
+    pub new_name: String,
+    /// The tag it gets.
+    #[serde(default)]
+    pub new_tag: String,
+    /// The digest it gets (over `newTag`).
+    #[serde(default)]
+    pub digest: String,
 }
 
 /// `spec.chart`: the template of the HelmChart source-controller makes.
@@ -338,9 +421,7 @@ impl HelmRelease {
         let set = |v: &Value| !v.is_null() && v != &Value::Array(vec![]);
         let mut out = Vec::new();
         for (field, v) in [
-            ("spec.postRenderers", &s["postRenderers"]),
             ("spec.kubeConfig", &s["kubeConfig"]),
-            ("spec.commonMetadata", &s["commonMetadata"]),
             ("spec.chart.spec.verify", &s["chart"]["spec"]["verify"]),
         ] {
             if set(v) {

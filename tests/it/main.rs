@@ -29,6 +29,7 @@ mod git_writeback;
 mod health;
 mod helm;
 mod helm_oci;
+mod helm_postrender;
 mod image_automation;
 mod knative;
 mod kube_api;

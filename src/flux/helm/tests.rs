@@ -57,10 +57,12 @@ fn refuses_a_misspelt_field_and_names_what_is_not_honoured() {
     let hr = release(json!({
         "interval": "5m", "chart": chart(),
         "postRenderers": [{"kustomize": {"patches": []}}],
+        "commonMetadata": {"labels": {"team": "shop"}},
+        "kubeConfig": {"secretRef": {"name": "remote"}},
         "test": {"enable": true},
     }))
     .unwrap();
-    assert_eq!(hr.unsupported(), ["spec.postRenderers", "spec.test.enable"]);
+    assert_eq!(hr.unsupported(), ["spec.kubeConfig", "spec.test.enable"]);
     let hr = release(
         json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}),
     )
@@ -100,4 +102,50 @@ fn refuses_a_misspelt_field_and_names_what_is_not_honoured() {
     let hr =
         release(json!({"interval": "5m", "chart": chart(), "install": {"crds": "Skip"}})).unwrap();
     assert!(!hr.include_crds());
+}
+
+#[test]
+fn post_renderers_and_common_metadata_are_read_as_v2_has_them() {
+    let hr = release(json!({
+        "interval": "5m", "chart": chart(),
+        "postRenderers": [
+            {"kustomize": {
+                "patches": [{"patch": "- op: remove\n  path: /spec/replicas\n", "target": {"kind": "Deployment", "labelSelector": "app=web"}}],
+                "images": [{"name": "nginx", "newTag": "1.27"}],
+            }},
+            {},
+        ],
+        "commonMetadata": {"labels": {"team": "shop"}, "annotations": {"owner": "ops"}},
+    }))
+    .unwrap();
+    assert!(hr.unsupported().is_empty());
+    let k = hr.spec.post_renderers[0].kustomize.as_ref().unwrap();
+    let target = k.patches[0].target.as_ref().unwrap();
+    assert_eq!(
+        (target.kind.as_str(), target.label_selector.as_str()),
+        ("Deployment", "app=web")
+    );
+    assert_eq!(k.images[0].new_tag, "1.27");
+    assert!(hr.spec.post_renderers[1].kustomize.is_none());
+    let common = hr.spec.common_metadata.as_ref().unwrap();
+    assert_eq!(common.annotations["owner"], "ops");
+    // v2beta's patch fields are gone from v2, and a patch is text.
+    let e = release(json!({
+        "interval": "5m", "chart": chart(),
+        "postRenderers": [{"kustomize": {"patchesStrategicMerge": [{"kind": "Deployment"}]}}],
+    }))
+    .unwrap_err();
+    assert_eq!(
+        e.path,
+        "spec.postRenderers[0].kustomize.patchesStrategicMerge"
+    );
+    let e = release(json!({
+        "interval": "5m", "chart": chart(),
+        "postRenderers": [{"kustomize": {"patches": [{"patch": {"kind": "Deployment"}}]}}],
+    }))
+    .unwrap_err();
+    assert_eq!(
+        e.path, "spec.postRenderers[0].kustomize.patches[0].patch",
+        "{e}"
+    );
 }

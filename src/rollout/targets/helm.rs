@@ -2,9 +2,10 @@
 //! HelmRepository (HTTP or OCI), OCIRepository or HelmChart it names, or read from a Git path;
 //! its `valuesFrom` ConfigMaps and Secrets read (from the commit's own objects first, then the
 //! cluster), the values composed and the chart rendered by Helm's engine ([`crate::helm`]) under
-//! the release name and namespace Flux gives it. What fledge does not honour yet
-//! (post-renderers, signature verification, hooks other than tests…) fails the release, naming
-//! the field: it is never rendered otherwise than Flux would.
+//! the release name and namespace Flux gives it, then post-rendered as helm-controller
+//! post-renders it (`postrender`: `spec.postRenderers`, `spec.commonMetadata`, then its origin
+//! labels). What fledge does not honour yet (signature verification, hooks other than tests…)
+//! fails the release, naming the field: it is never rendered otherwise than Flux would.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use crate::render::fs::Entry;
 use crate::render::{self, Files};
 
 use super::unit::{ClusterData, Deletion, Health, Hold, Mask, SyncUnit};
+
+mod postrender;
 
 /// What rendering a release reads.
 pub struct Inputs<'a> {
@@ -39,7 +42,9 @@ pub struct Inputs<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Release {
     /// Its objects: the manifest, then its hooks in Helm's order (test hooks left out), as
-    /// `helm template --skip-tests` prints them.
+    /// `helm template --skip-tests` prints them; the manifest's templates post-rendered as
+    /// helm-controller post-renders them (its origin labels aside: they are put on when the
+    /// release is applied).
     pub objects: Vec<Value>,
     /// Its hooks (other than tests): kind, name and events of each.
     pub hooks: Vec<String>,
@@ -80,8 +85,8 @@ impl Problem {
     }
 }
 
-/// What `hr` installs, as `helm template` renders it with the same chart and values; `Err`
-/// names the field or source.
+/// What `hr` installs, as `helm template` renders it with the same chart and values, and
+/// helm-controller post-renders it; `Err` names the field or source.
 pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem> {
     let unsupported = hr.unsupported();
     if !unsupported.is_empty() {
@@ -135,7 +140,10 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
         .helm
         .render(&request)
         .map_err(|e| format!("Helm could not render the chart: {e}"))?;
-    let objects = objects(&rendered)?;
+    let mut objects = objects(&rendered)?;
+    if postrender::wanted(hr) {
+        objects = postrender::objects(hr, &rendered)?;
+    }
     let hooks = rendered
         .hooks
         .iter()
@@ -637,10 +645,11 @@ fn waits_not(hr: &HelmRelease) -> bool {
     s["install"]["disableWait"] == true && s["upgrade"]["disableWait"] == true
 }
 
-/// `o` as helm-controller applies it: helm-controller's origin labels on it, and the release
-/// namespace when it has none and its kind is a namespaced built-in kind (Helm asks the cluster
-/// for every kind; fledge knows the built-in ones and leaves a custom kind as the chart wrote
-/// it).
+/// `o` as helm-controller applies it: helm-controller's origin labels on it (its last
+/// post-renderer, so they win over a `commonMetadata` label of the same key), and the release
+/// namespace when it has none and its kind is a namespaced built-in kind (Helm puts it on after
+/// the post-renderers, asking the cluster for every kind; fledge knows the built-in ones and
+/// leaves a custom kind as the chart wrote it).
 fn placed(mut o: Value, hr: &HelmRelease, namespace: &str) -> Value {
     use crate::flux::helm::{ORIGIN_NAME, ORIGIN_NAMESPACE};
     let api = o["apiVersion"].as_str().unwrap_or("").to_owned();
@@ -651,11 +660,11 @@ fn placed(mut o: Value, hr: &HelmRelease, namespace: &str) -> Value {
     if built_in && gvk.is_namespaced() && o["metadata"]["namespace"].is_null() {
         o["metadata"]["namespace"] = namespace.into();
     }
-    if !o["metadata"]["labels"].is_object() {
-        o["metadata"]["labels"] = Value::Object(serde_json::Map::new());
-    }
-    o["metadata"]["labels"][ORIGIN_NAME] = hr.id.name.clone().into();
-    o["metadata"]["labels"][ORIGIN_NAMESPACE] = hr.id.namespace.clone().into();
+    let origin = [
+        (ORIGIN_NAME, hr.id.name.as_str()),
+        (ORIGIN_NAMESPACE, hr.id.namespace.as_str()),
+    ];
+    postrender::set_metadata(&mut o, "labels", origin);
     o
 }
 

@@ -70,3 +70,83 @@ fn what_may_come_is_tried_again_and_a_mistake_is_not() {
         "{p:?}"
     );
 }
+
+/// Helm's engine answering every request with one rendering.
+struct Answering(Rendered);
+
+impl Helm for Answering {
+    fn fetch(
+        &self,
+        _: &HelmRepository,
+        _: &RepositoryAuth,
+        _: &str,
+        _: &str,
+    ) -> Result<crate::helm::Chart, String> {
+        Err("not here".to_owned())
+    }
+
+    fn fetch_oci(
+        &self,
+        _: &OciRepository,
+        _: &crate::registry::Access,
+    ) -> Result<crate::helm::Chart, String> {
+        Err("not here".to_owned())
+    }
+
+    fn render(&self, _: &Request) -> Result<Rendered, String> {
+        Ok(self.0.clone())
+    }
+}
+
+#[test]
+fn a_release_is_post_rendered_and_its_origin_labels_win_over_common_ones() {
+    let mut files = MemFiles::new();
+    files.insert("charts/web/Chart.yaml", b"name: web\n".to_vec());
+    let sources = crate::flux::units::ChartSources::default();
+    let helm = Answering(Rendered {
+        manifest: "---\n# Source: web/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  labels:\n    team: chart\n".to_owned(),
+        ..Rendered::default()
+    });
+    let inputs = Inputs {
+        files: &files,
+        sources: &sources,
+        objects: &[],
+        cluster: &super::super::NoCluster,
+        helm: &helm,
+    };
+    let mut hr = release(&serde_json::json!([]));
+    hr.spec.common_metadata = Some(crate::flux::kustomization::CommonMetadata {
+        labels: [("team", "shop"), (crate::flux::helm::ORIGIN_NAME, "other")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        annotations: std::collections::BTreeMap::new(),
+    });
+    hr.spec.post_renderers = vec![crate::flux::helm::PostRenderer {
+        kustomize: Some(crate::flux::helm::KustomizePostRenderer {
+            patches: vec![crate::flux::helm::Patch {
+                patch: "- op: add\n  path: /data\n  value: {patched: \"yes\"}\n".to_owned(),
+                target: Some(crate::flux::helm::PatchTarget {
+                    kind: "ConfigMap".to_owned(),
+                    ..Default::default()
+                }),
+            }],
+            images: Vec::new(),
+        }),
+    }];
+    let release = render(&hr, &inputs).unwrap();
+    let [cm] = release.objects.as_slice() else {
+        panic!("{:?}", release.objects)
+    };
+    assert_eq!(cm["data"], serde_json::json!({"patched": "yes"}));
+    let applied = placed(cm.clone(), &hr, hr.release_namespace());
+    assert_eq!(applied["metadata"]["namespace"], "shop");
+    assert_eq!(
+        applied["metadata"]["labels"],
+        serde_json::json!({
+            "team": "shop",
+            "helm.toolkit.fluxcd.io/name": "web",
+            "helm.toolkit.fluxcd.io/namespace": "shop",
+        })
+    );
+}
