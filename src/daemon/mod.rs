@@ -16,6 +16,7 @@
 //!
 //! Files import downward only: `mod.rs` wires; the tasks share [`shared`] and [`config`].
 
+pub mod artifacts;
 pub mod config;
 pub mod context;
 pub mod edges;

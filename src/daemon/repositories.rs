@@ -5,7 +5,8 @@
 //! suspended GitRepository is not polled again. Credentials come from the Secret its
 //! `spec.secretRef` names, and the keys `spec.verify` trusts from the Secret it names, both read
 //! again at each poll so that a rotated Secret is used; a commit they do not verify is never
-//! built, and the last verified one is kept.
+//! built, and the last verified one is kept. The OCI artifacts Kustomizations are built from
+//! (`OCIRepository` objects) are fetched and polled beside them ([`super::artifacts`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -15,8 +16,11 @@ use tokio::time::Instant;
 use serde_json::Value;
 use sha2::Digest as _;
 
+use super::artifacts::{self, Artifacts};
+use crate::flux::oci::OciRepository;
 use crate::flux::{GitRepository, Id};
 use crate::ids::CommitId;
+use crate::registry::artifact::Artifact;
 use crate::rollout::targets::{ClusterData, Repositories};
 use crate::source::flux::Secrets;
 use crate::source::{self, Fetched, Snapshot, Source};
@@ -29,6 +33,8 @@ pub struct Further {
     /// The repositories builds asked for since the last [`Further::retain`]: those included by
     /// another (`spec.include`) among them.
     asked: Mutex<BTreeSet<Id>>,
+    /// The OCI artifacts.
+    artifacts: Artifacts,
 }
 
 struct Entry {
@@ -48,6 +54,8 @@ pub struct Refreshed {
     pub moved: Vec<Moved>,
     /// The repositories that could not be polled, and why (their last commit is kept).
     pub failed: Vec<(Id, String)>,
+    /// What the polls of OCI artifacts found.
+    pub artifacts: artifacts::Refreshed,
 }
 
 /// A repository that moved to a new commit.
@@ -65,6 +73,7 @@ impl Further {
     #[must_use]
     pub fn new(cluster: Arc<dyn ClusterData>, cache_dir: PathBuf) -> Self {
         Self {
+            artifacts: Artifacts::new(cluster.clone()),
             cluster,
             cache_dir,
             entries: Mutex::default(),
@@ -89,11 +98,13 @@ impl Further {
     /// When the next poll is due (`None`: nothing to poll, or a poll is under way).
     #[must_use]
     pub fn due(&self) -> Option<Instant> {
-        self.entries_now()?
+        let git = self
+            .entries_now()?
             .values()
             .filter(|e| !e.repo.spec.suspend)
             .map(|e| e.polled + e.repo.interval())
-            .min()
+            .min();
+        git.into_iter().chain(self.artifacts.due()).min()
     }
 
     /// Forgets the repositories no unit is built from any more, nor included by one that is
@@ -104,12 +115,16 @@ impl Further {
             e.retain(|id, _| used.contains(id) || asked.contains(id));
             asked.clear();
         }
+        self.artifacts.retain(used);
     }
 
     /// Polls each repository that is due (blocking: network).
     pub fn refresh(&self) -> Refreshed {
         let now = Instant::now();
-        let mut out = Refreshed::default();
+        let mut out = Refreshed {
+            artifacts: self.artifacts.refresh(),
+            ..Refreshed::default()
+        };
         let mut entries = self.entries();
         for (id, e) in entries.iter_mut() {
             if e.repo.spec.suspend || e.polled + e.repo.interval() > now {
@@ -224,6 +239,10 @@ impl Repositories for Further {
             },
         );
         Ok(snapshot)
+    }
+
+    fn artifact(&self, repo: &OciRepository) -> Result<Arc<Artifact>, String> {
+        self.artifacts.artifact(repo)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Flux's `OCIRepository` and `HelmChart` (`source.toolkit.fluxcd.io/v1`): an artifact in an OCI
 //! registry (a chart pushed with `helm push`, manifests pushed with `flux push artifact`) and a
 //! chart declared on its own, as source-controller v1.9.6 reads them, every field checked
-//! against its schema. Which tag or digest a repository follows is decided here
-//! ([`OciRepository::choose`]); fetching is the registry edge's. Pure: no I/O.
+//! against its schema. What a repository follows is read here ([`OciRepository::follows`],
+//! [`highest`]); fetching it is the registry edge's (`registry::artifact`). A HelmRelease's
+//! `spec.chartRef` and a Kustomization's `spec.sourceRef` may name one. Pure: no I/O.
 //!
 //! Refused by name (the object fails, never something else fetched): cloud `provider`s,
 //! `serviceAccountName`, `proxySecretRef`, `verify` (cosign and notation signatures), `ignore`,
@@ -171,6 +172,17 @@ impl OciRepository {
             });
         }
         Ok(Follow::Tag(set(&r.tag).unwrap_or_else(|| "latest".into())))
+    }
+
+    /// What it follows, for people: `tag latest`, `semver >=1.0.0`, `digest sha256:…`.
+    #[must_use]
+    pub fn tracks(&self) -> String {
+        match self.follows() {
+            Ok(Follow::Digest(d)) => format!("digest {d}"),
+            Ok(Follow::Semver { written, .. }) => format!("semver {written}"),
+            Ok(Follow::Tag(t)) => format!("tag {t}"),
+            Err(_) => "spec.ref (unreadable)".to_owned(),
+        }
     }
 
     /// The layer taken (`spec.layerSelector`).

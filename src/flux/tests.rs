@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::units::{Build, discover};
+use super::units::{Build, Origin, discover};
 use super::{GitRepository, Kustomization};
 
 fn kustomization(name: &str, path: &str, extra: &Value) -> Value {
@@ -184,8 +184,8 @@ fn a_dependency_cycle_fails_its_units_other_sources_are_refused_and_tenants_buil
         kustomization("ok", "./ok", &json!({"suspend": true})),
     ];
     let mut fetched = Vec::new();
-    let units = discover("", root, |k: &Kustomization, repo, _| {
-        if let Some(r) = repo {
+    let units = discover("", root, |k: &Kustomization, origin, _| {
+        if let Some(Origin::Git(r)) = origin {
             fetched.push((k.id.name.clone(), r.id.to_string(), r.spec.url.clone()));
         }
         Ok::<_, String>(Vec::new())
@@ -224,7 +224,7 @@ fn a_dependency_cycle_fails_its_units_other_sources_are_refused_and_tenants_buil
         panic!()
     };
     assert!(
-        why.contains("OCIRepository flux-system/manifests is not followed"),
+        why.contains("OCIRepository flux-system/manifests is declared nowhere"),
         "{why}"
     );
     assert_eq!(build("podinfo"), Build::Objects(Vec::new()));
@@ -263,4 +263,68 @@ fn kustomizations_a_unit_applies_are_units_too_once_each() {
     // Each is made by the unit whose objects declare it.
     let parents: Vec<Option<&str>> = units.units.iter().map(|u| u.parent.as_deref()).collect();
     assert_eq!(parents, [None, Some("root"), Some("flux-system/tenants")]);
+}
+
+#[test]
+fn a_kustomization_of_a_declared_oci_repository_is_built_from_it_and_the_rest_refused() {
+    let oci = |name: &str, spec: Value| {
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+               "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec})
+    };
+    let from = |name: &str, kind: &str| {
+        kustomization(
+            name,
+            "./deploy",
+            &json!({"sourceRef": {"kind": kind, "name": name}}),
+        )
+    };
+    let root = vec![
+        repository(),
+        from("pushed", "OCIRepository"),
+        oci(
+            "pushed",
+            json!({"interval": "1m", "url": "oci://r.example/pushed", "ref": {"semver": ">=1.0.0"}}),
+        ),
+        from("verified", "OCIRepository"),
+        oci(
+            "verified",
+            json!({"interval": "1m", "url": "oci://r.example/v", "verify": {"provider": "cosign"}}),
+        ),
+        from("undeclared", "OCIRepository"),
+        from("bucket", "Bucket"),
+    ];
+    let mut fetched = Vec::new();
+    let units = discover("", root, |k: &Kustomization, origin, _| {
+        if let Some(Origin::Oci(r)) = origin {
+            fetched.push((k.id.name.clone(), r.spec.url.clone()));
+        }
+        Ok::<_, String>(Vec::new())
+    });
+    assert_eq!(
+        fetched,
+        [("pushed".to_owned(), "oci://r.example/pushed".to_owned())]
+    );
+    let failed = |name: &str| {
+        let unit = units
+            .units
+            .iter()
+            .find(|u| u.name() == format!("flux-system/{name}"));
+        match unit.map(|u| u.build.clone()) {
+            Some(Build::Failed(why)) => why,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    for (name, why) in [
+        (
+            "verified",
+            "OCIRepository flux-system/verified: spec.verify",
+        ),
+        (
+            "undeclared",
+            "OCIRepository flux-system/undeclared is declared nowhere",
+        ),
+        ("bucket", "Bucket flux-system/bucket is not followed"),
+    ] {
+        assert!(failed(name).contains(why), "{name}: {}", failed(name));
+    }
 }

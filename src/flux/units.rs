@@ -5,8 +5,8 @@
 //! whose objects may hold more. A Kustomization whose path is the root path is the root itself
 //! (`flux-system` in a bootstrapped repository): it gives the root its name and settings. Flux's
 //! own objects are configuration, never applied: Kustomizations and GitRepositories are read
-//! here (a Kustomization naming a GitRepository other than the root's is built from that
-//! repository, which the caller fetches); HelmReleases, HelmRepositories and the image
+//! here (a Kustomization naming a GitRepository other than the root's, or an OCIRepository, is
+//! built from that source, which the caller fetches); HelmReleases, HelmRepositories and the image
 //! automation objects are read and handed to the caller, which makes each HelmRelease a unit of its own; Flux's controllers
 //! (`gotk-components.yaml`: objects labelled `app.kubernetes.io/part-of: flux`) are replaced by
 //! fledge and skipped; OCIRepositories and HelmCharts are read and handed to the caller too;
@@ -131,16 +131,25 @@ pub struct Units {
     pub images: super::image::Images,
 }
 
+/// Where a Kustomization is built from when it is not the repository fledge runs on: another
+/// GitRepository, or an OCIRepository (an artifact in a registry), as declared in the
+/// repository.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    Git(&'a GitRepository),
+    Oci(&'a OciRepository),
+}
+
 /// Discovers the units from the root path's objects, building each further Kustomization's
-/// path with `build`, given the GitRepository it names when that is another repository than
-/// the root's (declared in the repository; `None` for the root's own) and the GitRepositories
-/// declared so far (those its includes may name).
+/// path with `build`, given the source it names when that is another than the root's
+/// repository (declared in the repository; `None` for the root's own and for an
+/// ExternalArtifact) and the GitRepositories declared so far (those its includes may name).
 pub fn discover<E: Display>(
     root_path: &str,
     root_objects: Vec<Value>,
     mut build: impl FnMut(
         &Kustomization,
-        Option<&GitRepository>,
+        Option<Origin<'_>>,
         &BTreeMap<Id, GitRepository>,
     ) -> Result<Vec<Value>, E>,
 ) -> Units {
@@ -197,14 +206,22 @@ pub fn discover<E: Display>(
         if !seen.insert(k.id.clone()) {
             continue;
         }
-        let further = match k.source() {
-            ("GitRepository", id) if id != root_repo => taken.repositories.get(&id).cloned(),
+        let (git, oci) = match k.source() {
+            ("GitRepository", id) if id != root_repo => {
+                (taken.repositories.get(&id).cloned(), None)
+            }
+            ("OCIRepository", id) => (None, taken.charts.oci.get(&id).cloned()),
+            _ => (None, None),
+        };
+        let origin = match (&git, &oci) {
+            (Some(r), _) => Some(Origin::Git(r)),
+            (_, Some(Ok(r))) => Some(Origin::Oci(r)),
             _ => None,
         };
-        let outcome = match refusal(&k, &root_repo, further.is_some()) {
+        let outcome = match refusal(&k, &root_repo, git.is_some(), oci.as_ref()) {
             Some(why) => Build::Failed(why),
             None if k.spec.suspend => Build::Suspended,
-            None => match build(&k, further.as_ref(), &taken.repositories) {
+            None => match build(&k, origin, &taken.repositories) {
                 Ok(objects) => Build::Objects(taken.take(objects, &mut out, Some(&k.id))),
                 Err(e) => Build::Failed(e.to_string()),
             },
@@ -225,23 +242,40 @@ pub fn discover<E: Display>(
 
 /// Why a Kustomization is not synced at all, when it is not: fledge refuses what it would do
 /// with other rights or elsewhere than Flux would. `declared`: its GitRepository, when another
-/// than the root's, is declared in the repository (fledge fetches those).
-fn refusal(k: &Kustomization, root_repo: &Id, declared: bool) -> Option<String> {
+/// than the root's, is declared in the repository (fledge fetches those); `oci`: the
+/// OCIRepository it names as read, when the repository declares it.
+fn refusal(
+    k: &Kustomization,
+    root_repo: &Id,
+    declared: bool,
+    oci: Option<&Result<OciRepository, FluxError>>,
+) -> Option<String> {
     let (kind, source) = k.source();
     // An ExternalArtifact is built from an ArtifactGenerator of the commit, or fails saying so.
-    match kind {
-        "ExternalArtifact" => {}
-        "GitRepository" if &source == root_repo || declared => {}
-        "GitRepository" => {
+    match (kind, oci) {
+        ("ExternalArtifact", _) | ("OCIRepository", Some(Ok(_))) => {}
+        ("GitRepository", _) if &source == root_repo || declared => {}
+        ("GitRepository" | "OCIRepository", None) => {
             return Some(format!(
-                "spec.sourceRef: GitRepository {source} is declared nowhere in the repository; declare it (fledge fetches the GitRepositories the repository declares, as Flux applies them)"
+                "spec.sourceRef: {kind} {source} is declared nowhere in the repository; declare it (fledge fetches the {kind}s the repository declares, as Flux applies them)"
             ));
+        }
+        ("OCIRepository", Some(Err(e))) => {
+            return Some(format!("spec.sourceRef: OCIRepository {e}"));
         }
         _ => {
             return Some(format!(
-                "spec.sourceRef: {kind} {source} is not followed by fledge yet (it fetches GitRepositories and ExternalArtifacts)"
+                "spec.sourceRef: {kind} {source} is not followed by fledge yet (it fetches GitRepositories, OCIRepositories and ExternalArtifacts)"
             ));
         }
+    }
+    if let Some(Ok(r)) = oci
+        && !r.unsupported().is_empty()
+    {
+        return Some(format!(
+            "spec.sourceRef: OCIRepository {source}: {} not honoured by fledge yet; it refuses the repository rather than fetch something else than Flux would",
+            r.unsupported().join(", ")
+        ));
     }
     if k.spec.kube_config.is_some() {
         return Some(

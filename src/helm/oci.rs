@@ -13,8 +13,8 @@ use tokio::time::Instant;
 
 use super::{Base64, Chart, RepositoryAuth};
 use crate::flux::helm::HelmRepository;
-use crate::flux::oci::{Follow, HELM_CHART_LAYER, OciRepository, highest};
-use crate::registry::{Access, Pulled};
+use crate::flux::oci::{HELM_CHART_LAYER, OciRepository};
+use crate::registry::{Access, Pulled, artifact};
 
 /// What was fetched: each (repository, what it follows) with when, and the chart.
 #[derive(Default)]
@@ -48,42 +48,13 @@ pub(super) fn from_oci_repository(
     repo: &OciRepository,
     access: &Access,
 ) -> Result<Chart, String> {
-    let unsupported = repo.unsupported();
-    if !unsupported.is_empty() {
-        return Err(format!(
-            "OCIRepository {}: {} not honoured by fledge yet; it refuses the repository rather than fetch something else than Flux would",
-            repo.id,
-            unsupported.join(", ")
-        ));
-    }
-    let image = repo
-        .image()
-        .ok_or_else(|| format!("OCIRepository {}: spec.url is not oci://", repo.id))?
-        .to_owned();
+    artifact::refused(repo)?;
+    let image = artifact::image(repo)?;
     let follow = repo.follows().map_err(|e| format!("OCIRepository {e}"))?;
     let key = format!("{image}\n{follow:?}\n{:?}", repo.layer());
     let layer = repo.layer().media_type;
     resolved.get_or(key, repo.interval(), || {
-        let at = match &follow {
-            Follow::Digest(d) => d.clone(),
-            Follow::Tag(t) => t.clone(),
-            Follow::Semver {
-                range,
-                written,
-                filter,
-            } => {
-                let tags = block_on(crate::registry::tags(&image, access))?
-                    .map_err(|e| format!("OCIRepository {}: {e}", repo.id))?;
-                highest(tags.iter().map(String::as_str), range, filter.as_ref()).ok_or_else(
-                    || {
-                        format!(
-                            "OCIRepository {}: no tag of {image} is in the range {written:?} (spec.ref.semver)",
-                            repo.id
-                        )
-                    },
-                )?
-            }
-        };
+        let at = block_on(artifact::resolve(repo, &image, &follow, access))??;
         let pulled = block_on(crate::registry::pull(&image, &at, access, layer.as_deref()))?
             .map_err(|e| format!("OCIRepository {}: {e}", repo.id))?;
         chart(&image, &at, pulled)
@@ -173,18 +144,5 @@ fn chart(image: &str, at: &str, pulled: Pulled) -> Result<Chart, String> {
     })
 }
 
-/// Runs `f` to completion on a runtime of its own, on a thread of its own: callers are
-/// blocking code, in or out of an async runtime.
-pub(super) fn block_on<T: Send>(f: impl Future<Output = T> + Send) -> Result<T, String> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(f))
-                .map_err(|e| e.to_string())
-        })
-        .join()
-        .unwrap_or_else(|_| Err("the fetch failed".to_owned()))
-    })
-}
+/// Runs `f` to completion on a runtime of its own (the registry edge's).
+pub(super) use crate::registry::artifact::block_on;

@@ -2,7 +2,9 @@
 //! and a layer of an artifact (OCI sources: charts, manifests), over the OCI distribution API (oci-client: the registries' token and basic auth,
 //! `Link` pagination left to the registry's page size). Credentials come as values: Docker's
 //! `config.json` format (`kubernetes.io/dockerconfigjson` Secrets), as image-reflector-controller
-//! reads `spec.secretRef`.
+//! reads `spec.secretRef`. What an `OCIRepository` follows, and its layer's files: [`artifact`].
+
+pub mod artifact;
 
 use std::time::Duration;
 

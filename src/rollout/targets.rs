@@ -15,7 +15,7 @@ mod unit;
 pub use flux::Notifications;
 pub use unit::{
     BuildEnv, ClusterData, Deletion, Health, Hold, Mask, NoCluster, Repositories, SyncUnit,
-    UnitSource,
+    UnitSource, UnitSourceKind,
 };
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1013,7 +1013,7 @@ async fn a_kustomization_of_another_git_repository_syncs_that_repositorys_commit
 }
 
 /// The example with Kyverno's `ClusterPolicy` CustomResourceDefinition in Git where the example
-/// installs Kyverno from an OCIRepository, which fledge does not fetch yet.
+/// installs Kyverno from an OCIRepository whose signature (spec.verify) fledge does not check yet.
 pub(crate) fn kyverno_from_git(mut files: Vec<(String, String)>) -> Vec<(String, String)> {
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: clusterpolicies.kyverno.io}\nspec:\n  group: kyverno.io\n  scope: Cluster\n  names: {kind: ClusterPolicy, plural: clusterpolicies, singular: clusterpolicy, listKind: ClusterPolicyList}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n";
     files.retain(|(p, _)| !p.starts_with("infrastructure/kyverno/"));
@@ -1055,8 +1055,9 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
     let d = daemon(&remote, root.path(), "clusters/staging")
         .in_process()
         .await;
-    // Kyverno's controller comes from an OCIRepository, which fledge does not fetch yet: its
-    // Kustomization fails, naming it, and `kyverno` (spec.wait) waits for it, as Flux's does
+    // Kyverno's controller comes from an OCIRepository whose cosign signature (spec.verify)
+    // fledge does not check yet: its Kustomization fails, naming the field, and `kyverno`
+    // (spec.wait) waits for it, as Flux's does
     // for a Kustomization it applied. The tenants wait for the policies that restrict them.
     d.until("kyverno waits for its controller", |d| {
         unit_is(d, "flux-system/kyverno", |u| {
@@ -1069,7 +1070,7 @@ async fn fluxs_multi_tenancy_example_syncs_the_tenants_repository_as_its_service
     assert!(
         controller
             .message
-            .contains("OCIRepository flux-system/kyverno-controller is not followed"),
+            .contains("OCIRepository flux-system/kyverno-controller: spec.verify"),
         "{controller:?}"
     );
     let tenants = unit(&d, "flux-system/tenants");

@@ -38,6 +38,7 @@ mod listener;
 mod loadtester;
 mod metric_providers;
 mod notify;
+mod oci_source;
 mod outcomes;
 mod prometheus;
 mod properties;

@@ -22,7 +22,7 @@ use crate::object::health::{self, Verdict};
 use crate::object::{ObjectKey, ObjectRef};
 use crate::release::spec::ReleaseKey;
 use crate::report::sync::{NotReady, SyncReason, UnitStatus};
-use crate::rollout::targets::{Hold, SyncUnit};
+use crate::rollout::targets::{Hold, SyncUnit, UnitSource};
 
 /// How soon a unit waiting for another looks again.
 const DEPENDENCY_RECHECK: Duration = Duration::from_secs(5);
@@ -111,7 +111,17 @@ impl Reconciler {
                 self.ctx.shared.sync().warnings.push(why);
             }
         }
-        !r.moved.is_empty()
+        for (id, revision) in &r.artifacts.moved {
+            info!(repository = %id, revision, "OCIRepository moved; building its Kustomizations again");
+        }
+        for (_, why) in r.artifacts.failed {
+            warn!("{why}");
+            let mut shared = self.ctx.shared.sync();
+            if !shared.warnings.contains(&why) {
+                shared.warnings.push(why);
+            }
+        }
+        !r.moved.is_empty() || !r.artifacts.moved.is_empty()
     }
 
     /// Syncs each unit that is due, dependencies first; then adopts the releases of the units
@@ -140,11 +150,7 @@ impl Reconciler {
             let commit = revision(&d.commit, &run.unit).clone();
             let mut next = before.after(&commit, &turn.outcome, turn.applied, &self.now());
             next.path.clone_from(&run.unit.path);
-            next.source = run
-                .unit
-                .source
-                .as_ref()
-                .map(|s| format!("GitRepository {} ({})", s.repository, s.tracks));
+            next.source = run.unit.source.as_ref().map(UnitSource::describe);
             let revision = self.flux_revision(&run.unit, &commit);
             self.notify(&before, &next, &revision);
             self.unit_status.insert(run.unit.name.clone(), next);
@@ -193,11 +199,11 @@ impl Reconciler {
         crate::flux::source::revision(&tracks, commit.as_str())
     }
 
-    /// A commit of `unit`'s repository as Flux writes a revision: `main@sha1:<commit>` for a
-    /// branch, `sha1:<commit>` otherwise.
+    /// A revision of `unit`'s source as Flux writes it: `main@sha1:<commit>` for a branch,
+    /// `sha1:<commit>` otherwise, an OCI artifact's `<tag>@sha256:<digest>`.
     fn flux_revision(&self, unit: &SyncUnit, commit: &CommitId) -> String {
         match &unit.source {
-            Some(s) => crate::flux::source::revision(&s.tracks, commit.as_str()),
+            Some(s) => s.revision(commit),
             None => self.root_revision(commit),
         }
     }

@@ -22,10 +22,12 @@ use sha2::Digest as _;
 use crate::flux::artifact::ArtifactGenerator;
 use crate::flux::kustomization::{Kustomization, Spec};
 use crate::flux::notification::{Alert, Provider, Receiver};
-use crate::flux::units::{self, Build, Unit};
+use crate::flux::oci::OciRepository;
+use crate::flux::units::{self, Build, Origin, Unit};
 use crate::flux::{GitRepository, Id};
 use crate::keys;
 use crate::object::ObjectKey;
+use crate::registry::artifact::Artifact;
 use crate::render::flux::FluxOverlay;
 use crate::render::source_ignore::SourceIgnored;
 use crate::render::varsub::{self, SourceKind};
@@ -33,7 +35,7 @@ use crate::render::{self, Files, Options};
 use crate::sops::Keys;
 
 use super::include;
-use super::unit::{BuildEnv, Deletion, Health, Hold, Mask, SyncUnit, UnitSource};
+use super::unit::{BuildEnv, Deletion, Health, Hold, Mask, SyncUnit, UnitSource, UnitSourceKind};
 
 /// The objects of every unit of `path`, the units, what a person should know of them, and the
 /// keys of the Flux objects taken out (configuration, never applied nor pruned).
@@ -209,13 +211,13 @@ fn place(
 
 /// Builds one Kustomization as Flux does: its `substituteFrom` sources and decryption keys read
 /// from the cluster (a source that cannot be read fails it: substituting without it would apply
-/// something else), from `further` when it names another GitRepository than the root's (its
-/// commit goes into `from`, built or not); returns its objects and the Secret values it
-/// substituted, to be masked in anything reported.
+/// something else), from `further` when it names another GitRepository than the root's or an
+/// OCIRepository (its commit or revision goes into `from`, built or not); returns its objects
+/// and the Secret values it substituted, to be masked in anything reported.
 fn build_unit(
     source: &Source<'_>,
     k: &Kustomization,
-    further: Option<(&GitRepository, &BTreeMap<Id, GitRepository>)>,
+    further: Option<(Origin<'_>, &BTreeMap<Id, GitRepository>)>,
     env: &BuildEnv,
     from: &mut Option<UnitSource>,
 ) -> Result<(Vec<Value>, BTreeSet<String>), UnitError> {
@@ -271,33 +273,36 @@ fn build_unit(
     let options = Options {
         decrypt: keys.as_deref().map(|k| k as &dyn render::Decrypt),
     };
-    let (artifact, fetched, composed, ignored);
+    let (artifact, fetched, composed, pulled, ignored);
     let tree: &dyn Files = match (k.source(), further) {
         (("ExternalArtifact", id), _) => {
             artifact = source.artifact(&id, &k.path())?;
             &artifact
         }
-        (_, Some((repo, declared))) => {
-            let unreadable = |e: String| {
-                UnitError::Unreadable(render::Error::invalid(
-                    &k.path(),
-                    format!(
-                        "spec.sourceRef: {e}; nothing of this Kustomization is applied until it can be fetched"
-                    ),
-                ))
-            };
-            fetched = env.repositories.tree(repo).map_err(unreadable)?;
-            *from = Some(UnitSource {
-                repository: repo.id.clone(),
-                tracks: repo.tracks(),
-                commit: fetched.commit.clone(),
-            });
+        (_, Some((Origin::Git(repo), declared))) => {
+            fetched = env
+                .repositories
+                .tree(repo)
+                .map_err(|e| not_fetched(k, &e))?;
+            *from = Some(git_source(repo, &fetched.commit));
             let fetch = |r: &GitRepository| env.repositories.tree(r);
             composed = include::with_includes(&fetched.files, repo, declared, &fetch)
-                .map_err(unreadable)?;
+                .map_err(|e| not_fetched(k, &e))?;
             let files: &dyn Files = composed.as_ref().map_or(&fetched.files, |m| m);
             ignored = SourceIgnored::with(files, repo.spec.ignore.as_deref())?;
             &ignored
+        }
+        (_, Some((Origin::Oci(repo), _))) => {
+            let (got, unit_source) = oci_artifact(k, repo, env)?;
+            (pulled, *from) = (got, Some(unit_source));
+            // An extracted layer is archived by source-controller with the `.sourceignore` rules
+            // it holds; a copied one is the artifact as pushed.
+            if repo.layer().extract {
+                ignored = SourceIgnored::new(&pulled.files)?;
+                &ignored
+            } else {
+                &pulled.files
+            }
         }
         _ => &source.files,
     };
@@ -309,6 +314,46 @@ fn build_unit(
         }
     })?;
     Ok((objects, mask))
+}
+
+/// A further GitRepository at `commit`.
+fn git_source(repo: &GitRepository, commit: &crate::ids::CommitId) -> UnitSource {
+    UnitSource {
+        kind: UnitSourceKind::GitRepository,
+        repository: repo.id.clone(),
+        tracks: repo.tracks(),
+        commit: commit.clone(),
+    }
+}
+
+/// The artifact the OCIRepository `repo` follows, fetched for `k`, and the unit's source at
+/// its revision.
+fn oci_artifact(
+    k: &Kustomization,
+    repo: &OciRepository,
+    env: &BuildEnv,
+) -> Result<(Arc<Artifact>, UnitSource), UnitError> {
+    let artifact = env
+        .repositories
+        .artifact(repo)
+        .map_err(|e| not_fetched(k, &e))?;
+    let source = UnitSource {
+        kind: UnitSourceKind::OciRepository,
+        repository: repo.id.clone(),
+        tracks: repo.tracks(),
+        commit: artifact.revision.flux().into(),
+    };
+    Ok((artifact, source))
+}
+
+/// A unit whose further source cannot be had: nothing of it is applied until it can be.
+fn not_fetched(k: &Kustomization, e: &str) -> UnitError {
+    UnitError::Unreadable(render::Error::invalid(
+        &k.path(),
+        format!(
+            "spec.sourceRef: {e}; nothing of this Kustomization is applied until it can be fetched"
+        ),
+    ))
 }
 
 /// The repository fledge runs on with the includes of the GitRepository the root Kustomization

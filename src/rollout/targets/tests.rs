@@ -174,6 +174,33 @@ fn substitute_from_outside_the_daemon_fails_the_kustomization_saying_why() {
     assert!(d.plain.is_empty());
 }
 
+#[test]
+fn a_kustomization_of_an_oci_repository_outside_the_daemon_fails_saying_the_daemon_fetches_it() {
+    let mut files = MemFiles::default();
+    files.insert(
+        "clusters/prod/apps.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata: {name: manifests, namespace: flux-system}\nspec:\n  interval: 5m\n  url: oci://registry.example/fleet\n  ref: {tag: v1}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  interval: 10m\n  path: ./apps\n  prune: true\n  sourceRef: {kind: OCIRepository, name: manifests}\n",
+    );
+    let d = desired(
+        &files,
+        "clusters/prod",
+        "c1",
+        &Provider::Kubernetes,
+        &HashKey::offline(),
+        &BuildEnv::default(),
+    )
+    .unwrap();
+    let Some(Hold::Unreadable(why)) = &d.units[1].hold else {
+        panic!("{:?}", d.units[1]);
+    };
+    assert!(
+        why.contains("OCIRepository flux-system/manifests")
+            && why.contains("the daemon fetches it"),
+        "{why}"
+    );
+    assert!(d.plain.is_empty());
+}
+
 /// A Knative Service is its own evidence: held with its broken Canary while it names a
 /// primary revision (so sync does not reset its traffic to Git's), left to sync otherwise; a
 /// core Service of the same name is not taken for it.

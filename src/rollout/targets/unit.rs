@@ -1,7 +1,7 @@
 //! What the plan stage makes of a commit's Flux objects, and what its builds read beyond the
 //! commit: a sync unit (the root path, a Kustomization or a HelmRelease) with its settings and
 //! why it is held, and the edges a build reads through (the cluster's ConfigMaps and Secrets,
-//! further Git repositories, Helm).
+//! further Git repositories and OCI artifacts, Helm).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::flux::oci::OciRepository;
 use crate::flux::{GitRepository, Id};
 use crate::object::ObjectKey;
+use crate::registry::artifact::Artifact;
 use crate::sops::Keys;
 use crate::source::Snapshot;
 
@@ -40,13 +42,17 @@ impl Default for BuildEnv {
     }
 }
 
-/// The GitRepositories other than the one fledge runs on that a commit's Kustomizations name
-/// (the daemon fetches and polls each at its `spec.interval`; `fledge build` and `fledge plan`
-/// fetch none).
+/// The sources other than the repository fledge runs on that a commit's Kustomizations name:
+/// GitRepositories and OCIRepositories (the daemon fetches and polls each at its
+/// `spec.interval`; `fledge build` and `fledge plan` fetch none).
 pub trait Repositories: Send + Sync {
     /// The commit `repo` tracks, as last fetched (fetched now when it never was), with its
     /// files; `Err` says why it cannot be had.
     fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String>;
+
+    /// The artifact `repo` follows, as last fetched (fetched now when it never was), with the
+    /// files of its layer; `Err` says why it cannot be had.
+    fn artifact(&self, repo: &OciRepository) -> Result<Arc<Artifact>, String>;
 }
 
 impl Repositories for NoCluster {
@@ -55,6 +61,13 @@ impl Repositories for NoCluster {
             "GitRepository {} ({}) is another repository, and this command reads only the one it is given (the daemon fetches it)",
             repo.id,
             crate::source::redact(&repo.spec.url)
+        ))
+    }
+
+    fn artifact(&self, repo: &OciRepository) -> Result<Arc<Artifact>, String> {
+        Err(format!(
+            "OCIRepository {} ({}) is an artifact in a registry, and this command reads only the repository it is given (the daemon fetches it)",
+            repo.id, repo.spec.url
         ))
     }
 }
@@ -119,8 +132,8 @@ pub struct SyncUnit {
     /// `spec.serviceAccountName`, as `<namespace>/<name>`: what it applies, reads and prunes is
     /// done as that ServiceAccount (impersonated), as Flux's multi-tenancy does.
     pub service_account: Option<String>,
-    /// The further GitRepository it is built from, when it is not the repository fledge runs
-    /// on.
+    /// The further GitRepository or the OCIRepository it is built from, when it is not the
+    /// repository fledge runs on.
     pub source: Option<UnitSource>,
     /// The unit whose objects declare it (`None` for the root): as Flux creates a Kustomization
     /// only when that one applies it, it is first synced once that one applied the commit.
@@ -133,13 +146,48 @@ pub struct SyncUnit {
     pub ready_exprs: BTreeMap<String, String>,
 }
 
-/// A further GitRepository a unit is built from, at the commit it was built at.
+/// A further source a unit is built from, at the revision it was built at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitSource {
+    pub kind: UnitSourceKind,
     pub repository: Id,
-    /// What it tracks (`branch main`, `tag v1.2.0`, …).
+    /// What it tracks (`branch main`, `tag v1.2.0`, `semver >=1.0.0`, …).
     pub tracks: String,
+    /// The commit it was built at (a GitRepository), or the artifact's revision as
+    /// source-controller writes it (an OCIRepository: `<tag>@sha256:<digest>`, or the digest
+    /// alone when a digest is followed).
     pub commit: crate::ids::CommitId,
+}
+
+/// The kind of a unit's further source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitSourceKind {
+    GitRepository,
+    OciRepository,
+}
+
+impl UnitSource {
+    /// `commit`, a revision of this source, as Flux writes it (`lastAppliedRevision`):
+    /// `main@sha1:<commit>` for a branch of a GitRepository, an OCIRepository's as it is.
+    #[must_use]
+    pub fn revision(&self, commit: &crate::ids::CommitId) -> String {
+        match self.kind {
+            UnitSourceKind::GitRepository => {
+                crate::flux::source::revision(&self.tracks, commit.as_str())
+            }
+            UnitSourceKind::OciRepository => commit.to_string(),
+        }
+    }
+
+    /// The source for people: `GitRepository flux-system/apps (branch main)`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let kind = match self.kind {
+            UnitSourceKind::GitRepository => "GitRepository",
+            UnitSourceKind::OciRepository => "OCIRepository",
+        };
+        format!("{kind} {} ({})", self.repository, self.tracks)
+    }
 }
 
 /// Values never to be shown (their count is, in debug output).

@@ -23,6 +23,7 @@ mod install;
 mod knative;
 mod leadership;
 mod oci_parity;
+mod oci_source;
 mod parity;
 mod providers;
 mod rbac;

@@ -16,6 +16,7 @@ pub(crate) mod helm;
 pub(crate) mod kstatus;
 pub(crate) mod loadtester;
 pub(crate) mod ncnotify;
+pub(crate) mod ocipush;
 pub(crate) mod peer;
 pub(crate) mod proxy;
 pub(crate) mod registry;
