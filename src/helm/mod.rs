@@ -322,7 +322,7 @@ impl Helm for Local {
 
     fn render(&self, request: &Request) -> Result<Rendered, String> {
         let engine = self.engine.as_ref().map_err(Clone::clone)?;
-        let known = self.capabilities.read().map(|c| c.clone()).unwrap_or(None);
+        let known = self.capabilities.read().map_or(None, |c| c.clone());
         match known {
             None => engine.render(request),
             Some(Capabilities::Unknown(why)) => Err(format!(

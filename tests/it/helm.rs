@@ -461,8 +461,8 @@ spec:
         ),
         (
             "    {}\n",
-            "  postRenderers:\n    - kustomize:\n        patches: []\n",
-            "spec.postRenderers not applied by fledge yet",
+            "  kubeConfig:\n    secretRef:\n      name: remote\n",
+            "spec.kubeConfig not applied by fledge yet",
         ),
     ] {
         let dir = repository("podinfo", &[("release.yaml", &release(values, extra))]);

@@ -4,8 +4,9 @@
 //! cluster), the values composed and the chart rendered by Helm's engine ([`crate::helm`]) under
 //! the release name and namespace Flux gives it, then post-rendered as helm-controller
 //! post-renders it (`postrender`: `spec.postRenderers`, `spec.commonMetadata`, then its origin
-//! labels). What fledge does not honour yet (signature verification, hooks other than tests…)
-//! fails the release, naming the field: it is never rendered otherwise than Flux would.
+//! labels). Its hooks (other than tests) are among the objects, run apart by the daemon as Helm
+//! runs them. What fledge does not honour yet (signature verification, `kubeConfig`…) fails the
+//! release, naming the field: it is never rendered otherwise than Flux would.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +15,6 @@ use serde_json::Value;
 
 use crate::flux::Id;
 use crate::flux::helm::{ChartSource, HelmRelease, HelmRepository, ValuesReference};
-use crate::flux::oci::OciRepository;
 use crate::flux::units::ChartSources;
 use crate::helm::{Base64, Helm, Layer, Rendered, RepositoryAuth, Request};
 use crate::net::Secret;
@@ -46,8 +46,6 @@ pub struct Release {
     /// helm-controller post-renders them (its origin labels aside: they are put on when the
     /// release is applied).
     pub objects: Vec<Value>,
-    /// Its hooks (other than tests): kind, name and events of each.
-    pub hooks: Vec<String>,
     /// What a person should know (an optional `valuesFrom` left out because it could not be
     /// read here).
     pub notices: Vec<String>,
@@ -123,7 +121,9 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
         }
         ChartSource::Oci { repository } => {
             let repo = declared(&inputs.sources.oci, "OCIRepository", &repository)?;
-            let access = oci_access(repo, inputs)?;
+            let access = crate::registry::artifact::access(repo, |field, name| {
+                secret_of("OCIRepository", &repo.id, field, name, inputs)
+            })?;
             let fetched = inputs
                 .helm
                 .fetch_oci(repo, &access)
@@ -144,17 +144,7 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
     if postrender::wanted(hr) {
         objects = postrender::objects(hr, &rendered)?;
     }
-    let hooks = rendered
-        .hooks
-        .iter()
-        .filter(|h| !h.is_test())
-        .map(|h| format!("{} {} ({})", h.kind, h.name, h.events.join(", ")))
-        .collect();
-    Ok(Release {
-        objects,
-        hooks,
-        notices,
-    })
+    Ok(Release { objects, notices })
 }
 
 /// Where `hr`'s chart comes from (a HelmChart it names resolved to the chart's own source),
@@ -419,44 +409,6 @@ fn docker_login(config: &Secret, image: &str) -> Result<Option<(String, Secret)>
     crate::registry::docker_credentials(config.expose().as_bytes(), &registry)
 }
 
-/// How to reach `repo`'s registry, from its Secrets as source-controller reads them
-/// (`spec.secretRef`: a `kubernetes.io/dockerconfigjson` Secret; `spec.certSecretRef`:
-/// `ca.crt`).
-fn oci_access(
-    repo: &OciRepository,
-    inputs: &Inputs<'_>,
-) -> Result<crate::registry::Access, Problem> {
-    let ns = &repo.id.namespace;
-    let read = |field: &str, name: &str| secret_of("OCIRepository", &repo.id, field, name, inputs);
-    let mut access = crate::registry::Access {
-        insecure: repo.spec.insecure,
-        timeout: repo.timeout(),
-        ..crate::registry::Access::default()
-    };
-    if let Some(r) = &repo.spec.secret_ref {
-        let d = read("spec.secretRef", &r.name)?;
-        let config = d.get(".dockerconfigjson").ok_or_else(|| {
-            format!(
-                "OCIRepository {}: spec.secretRef: Secret {ns}/{} has no .dockerconfigjson (make it with `kubectl create secret docker-registry`)",
-                repo.id, r.name
-            )
-        })?;
-        access.basic = docker_login(config, repo.image().unwrap_or_default())
-            .map_err(|e| format!("OCIRepository {}: spec.secretRef: {e}", repo.id))?;
-    }
-    if let Some(r) = &repo.spec.cert_secret_ref {
-        let d = read("spec.certSecretRef", &r.name)?;
-        if d.contains_key("tls.crt") {
-            return Err(Problem::from(format!(
-                "OCIRepository {}: spec.certSecretRef: client certificates (tls.crt, tls.key) are not used by fledge yet",
-                repo.id
-            )));
-        }
-        access.ca = d.get("ca.crt").map(|c| c.expose().as_bytes().to_vec());
-    }
-    Ok(access)
-}
-
 /// `objects` with each HelmRelease replaced by the objects it installs, for `fledge build
 /// --charts`: HelmRepositories and values from `objects`, charts from Git read in `files`;
 /// what a person should know goes into `notices`.
@@ -645,8 +597,8 @@ fn waits_not(hr: &HelmRelease) -> bool {
     s["install"]["disableWait"] == true && s["upgrade"]["disableWait"] == true
 }
 
-/// `o` as helm-controller applies it: helm-controller's origin labels on it (its last
-/// post-renderer, so they win over a `commonMetadata` label of the same key), and the release
+/// `o` as helm-controller applies it: helm-controller's origin labels on it unless it is a hook
+/// (its last post-renderer, so they win over a `commonMetadata` label of the same key), and the release
 /// namespace when it has none and its kind is a namespaced built-in kind (Helm puts it on after
 /// the post-renderers, asking the cluster for every kind; fledge knows the built-in ones and
 /// leaves a custom kind as the chart wrote it).
@@ -659,6 +611,10 @@ fn placed(mut o: Value, hr: &HelmRelease, namespace: &str) -> Value {
     let gvk = crate::render::object::Gvk::from_api_version(&api, &kind);
     if built_in && gvk.is_namespaced() && o["metadata"]["namespace"].is_null() {
         o["metadata"]["namespace"] = namespace.into();
+    }
+    if crate::helm::hooks::is_hook(&o) {
+        // helm-controller post-renders the manifest only: its hooks get no origin labels.
+        return o;
     }
     let origin = [
         (ORIGIN_NAME, hr.id.name.as_str()),

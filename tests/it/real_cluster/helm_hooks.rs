@@ -62,7 +62,10 @@ fn helm_cli(helm: &Path, c: &TestCluster, verb: &str, ns: &str, tag: &str, fail:
 }
 
 /// What is left of the release in `ns`: its ConfigMaps in the order they were last written
-/// (resourceVersion), each with its `tag`, and its Jobs with whether each completed.
+/// (resourceVersion), each with its `tag`, and its Jobs with whether each completed. The
+/// release's own ConfigMaps are applied together, in an order of no consequence (Helm sorts
+/// them by name, fledge applies them as one batch): each run of them counts as one entry,
+/// `release`, with their tags joined.
 fn left(c: &TestCluster, ns: &str) -> (Vec<(String, String)>, BTreeMap<String, bool>) {
     let list = |kind: &str| -> Vec<Value> {
         let l = c.get(&[kind, "-n", ns]).unwrap();
@@ -99,11 +102,66 @@ fn left(c: &TestCluster, ns: &str) -> (Vec<(String, String)>, BTreeMap<String, b
             (j["metadata"]["name"].as_str().unwrap().to_owned(), complete)
         })
         .collect();
-    (maps.into_iter().map(|(_, n, t)| (n, t)).collect(), jobs)
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut tags = BTreeMap::new();
+    for (_, name, tag) in maps {
+        if !matches!(name.as_str(), "main" | "capabilities") {
+            out.push((name, tag));
+            continue;
+        }
+        if out.last().is_none_or(|(n, _)| n != "release") {
+            tags.clear();
+            out.push(("release".to_owned(), String::new()));
+        }
+        tags.insert(name, tag);
+        if let Some(last) = out.last_mut() {
+            last.1 = format!("{tags:?}");
+        }
+    }
+    (out, jobs)
 }
 
 fn uid(c: &TestCluster, ns: &str, name: &str) -> String {
     c.jsonpath(&format!("configmap/{name}"), ns, "{.metadata.uid}")
+}
+
+/// The chart's `.Capabilities` read the same in `ns` as in `theirs` (installed by Helm): the
+/// cluster's, as Helm reads them from the cluster it installs into.
+fn same_capabilities(c: &TestCluster, ns: &str, theirs: &str) {
+    let read = |ns: &str| c.get(&["configmap", "capabilities", "-n", ns]).unwrap()["data"].clone();
+    assert_eq!(read(ns), read(theirs));
+    assert_eq!(
+        read(ns)["releases"],
+        "true",
+        "fledge's Release CRD is served"
+    );
+    assert_eq!(read(ns)["releaseGroup"], "true");
+    let server: Value = serde_json::from_str(&c.kubectl(&["version", "-o", "json"])).unwrap();
+    assert_eq!(
+        read(ns)["kubeVersion"],
+        server["serverVersion"]["gitVersion"]
+    );
+}
+
+/// No hook is in an inventory of `ns`, and the release's own objects are.
+fn no_hook_in_an_inventory(c: &TestCluster, ns: &str) {
+    let maps = c.get(&["configmaps", "-n", ns]).unwrap();
+    let inventories: Vec<&str> = maps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["data"]["objects"].as_str())
+        .collect();
+    assert!(
+        inventories.iter().any(|i| i.contains("|main")),
+        "{inventories:?}"
+    );
+    assert!(
+        inventories
+            .iter()
+            .all(|i| !i.contains("pre-") && !i.contains("post-")),
+        "hooks are in no inventory: {inventories:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -150,43 +208,13 @@ async fn hooks_run_as_helm_runs_them_on_install_upgrade_and_a_failed_upgrade() {
             "pre-c",
             "install-only",
             "pre-a",
-            "main",
-            "capabilities",
+            "release",
             "post-x"
         ],
         "Helm's order"
     );
-    // .Capabilities are the cluster's, as Helm reads them from the cluster it installs into.
-    let read = |ns: &str| c.get(&["configmap", "capabilities", "-n", ns]).unwrap()["data"].clone();
-    assert_eq!(read(&ns), read(&theirs));
-    assert_eq!(
-        read(&ns)["releases"],
-        "true",
-        "fledge's Release CRD is served"
-    );
-    assert_eq!(read(&ns)["releaseGroup"], "true");
-    let server: Value = serde_json::from_str(&c.kubectl(&["version", "-o", "json"])).unwrap();
-    assert_eq!(
-        read(&ns)["kubeVersion"],
-        server["serverVersion"]["gitVersion"]
-    );
-    let maps = c.get(&["configmaps", "-n", &ns]).unwrap();
-    let inventories: Vec<&str> = maps["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["data"]["objects"].as_str())
-        .collect();
-    assert!(
-        inventories.iter().any(|i| i.contains("|main")),
-        "{inventories:?}"
-    );
-    assert!(
-        inventories
-            .iter()
-            .all(|i| !i.contains("pre-") && !i.contains("post-")),
-        "hooks are in no inventory: {inventories:?}"
-    );
+    same_capabilities(c, &ns, &theirs);
+    no_hook_in_an_inventory(c, &ns);
 
     // A restart runs no hook again: the release is recorded in its inventory.
     let before = uid(c, &ns, "pre-b");
@@ -226,5 +254,5 @@ async fn hooks_run_as_helm_runs_them_on_install_upgrade_and_a_failed_upgrade() {
     let broken = left(c, &theirs);
     assert_eq!(left(c, &ns), broken, "failed upgrade");
     assert_eq!(broken.1.get("pre-job"), Some(&false));
-    assert!(broken.0.contains(&("main".to_owned(), "2".to_owned())));
+    assert_eq!(c.jsonpath("configmap/main", &ns, "{.data.tag}"), "2");
 }

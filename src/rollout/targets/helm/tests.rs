@@ -87,7 +87,7 @@ impl Helm for Answering {
 
     fn fetch_oci(
         &self,
-        _: &OciRepository,
+        _: &crate::flux::oci::OciRepository,
         _: &crate::registry::Access,
     ) -> Result<crate::helm::Chart, String> {
         Err("not here".to_owned())
