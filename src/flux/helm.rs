@@ -97,34 +97,11 @@ pub struct Patch {
     pub target: Option<PatchTarget>,
 }
 
-/// A patch's `target`, as kustomize selects objects: group, version, kind, name and namespace
-/// are anchored regular expressions; an empty field selects any.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatchTarget {
-    /// The API group.
-    #[serde(default)]
-    pub group: String,
-    /// The API version.
-    #[serde(default)]
-    pub version: String,
-    /// The kind.
-    #[serde(default)]
-    pub kind: String,
-    /// The name.
-    #[serde(default)]
-    pub name: String,
-    /// The namespace, as the chart wrote it: Helm puts the release namespace on objects
-    /// without one only after the post-renderers.
-    #[serde(default)]
-    pub namespace: String,
-    /// A label selector (`app=web,tier in (a,b)`).
-    #[serde(default)]
-    pub label_selector: String,
-    /// An annotation selector, written as a label selector.
-    #[serde(default)]
-    pub annotation_selector: String,
-}
+/// A patch's `target`, as kustomize selects objects (fledge's kustomize engine reads the same
+/// selector): group, version, kind, name and namespace are anchored regular expressions, an
+/// empty field selects any; the namespace is the one the chart wrote, since Helm puts the
+/// release namespace on objects without one only after the post-renderers.
+pub type PatchTarget = crate::render::kustomization::Selector;
 
 /// An image to rename, retag or pin to a digest (kustomize's `images`); empty fields change
 /// nothing.

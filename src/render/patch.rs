@@ -78,11 +78,12 @@ fn find_target(rs: &[Resource], lookup: &Lookup, p: &Value) -> Result<usize, Str
         .iter()
         .copied()
         .filter(|&i| {
+            // As kustomize's `GetById`: a patch without a namespace names an object of none
+            // (or `default`), under any of its ids.
             rs[i].id_refs().any(|id| {
                 id.name == want.name
                     && id.is_selected_by(&want.gvk)
-                    && (want.namespace.is_empty()
-                        || id.effective_namespace() == want.effective_namespace())
+                    && id.effective_namespace() == want.effective_namespace()
             })
         })
         .collect();

@@ -173,6 +173,11 @@ fn refusals_match_kubectl_kustomize() {
 }
 
 #[test]
+fn patch_namespaces_match_kubectl_kustomize() {
+    check_area("13-patch-namespaces", 6);
+}
+
+#[test]
 fn other_krusty_inputs_match_kubectl_kustomize() {
     check_area("00-krusty-other", 50);
 }
