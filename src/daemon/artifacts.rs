@@ -8,7 +8,7 @@
 //! again at each poll so that a rotated Secret is used.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
@@ -52,17 +52,13 @@ impl Artifacts {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Entry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        super::repositories::lock(&self.entries)
     }
 
     /// The entries, unless a poll holds them: what the reconciler's own task asks never waits
     /// on a registry.
     fn entries_now(&self) -> Option<std::sync::MutexGuard<'_, BTreeMap<Id, Entry>>> {
-        match self.entries.try_lock() {
-            Ok(e) => Some(e),
-            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
+        super::repositories::lock_now(&self.entries)
     }
 
     /// When the next poll is due (`None`: nothing to poll, or a poll is under way).

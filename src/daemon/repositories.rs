@@ -69,6 +69,21 @@ pub struct Moved {
     pub tracks: String,
 }
 
+/// `m` locked (what a panicked holder left is used as it is).
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `m` locked, unless a poll holds it: what the reconciler's own task asks never waits on a
+/// remote or a registry.
+pub(super) fn lock_now<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(e) => Some(e),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 impl Further {
     #[must_use]
     pub fn new(cluster: Arc<dyn ClusterData>, cache_dir: PathBuf) -> Self {
@@ -82,17 +97,13 @@ impl Further {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Entry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.entries)
     }
 
     /// The entries, unless a poll holds them: what the reconciler's own task asks never waits
     /// on a remote.
     fn entries_now(&self) -> Option<std::sync::MutexGuard<'_, BTreeMap<Id, Entry>>> {
-        match self.entries.try_lock() {
-            Ok(e) => Some(e),
-            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
+        lock_now(&self.entries)
     }
 
     /// When the next poll is due (`None`: nothing to poll, or a poll is under way).
@@ -111,7 +122,7 @@ impl Further {
     /// (at the next build when a poll is under way).
     pub fn retain(&self, used: &BTreeSet<Id>) {
         if let Some(mut e) = self.entries_now() {
-            let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut asked = lock(&self.asked);
             e.retain(|id, _| used.contains(id) || asked.contains(id));
             asked.clear();
         }
@@ -218,10 +229,7 @@ impl Further {
 
 impl Repositories for Further {
     fn tree(&self, repo: &GitRepository) -> Result<Arc<Snapshot>, String> {
-        self.asked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(repo.id.clone());
+        lock(&self.asked).insert(repo.id.clone());
         if let Some(e) = self.entries().get(&repo.id).filter(|e| e.repo == *repo) {
             return Ok(e.snapshot.clone());
         }

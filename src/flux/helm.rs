@@ -103,23 +103,9 @@ pub struct Patch {
 /// release namespace on objects without one only after the post-renderers.
 pub type PatchTarget = crate::render::kustomization::Selector;
 
-/// An image to rename, retag or pin to a digest (kustomize's `images`); empty fields change
-/// nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Image {
-    /// The image's name as the chart writes it, without tag or digest.
-    pub name: String,
-    /// The name it gets.
-    #[serde(default)]
-    pub new_name: String,
-    /// The tag it gets.
-    #[serde(default)]
-    pub new_tag: String,
-    /// The digest it gets (over `newTag`).
-    #[serde(default)]
-    pub digest: String,
-}
+/// An image to rename, retag or pin to a digest (kustomize's `images`, read as fledge's
+/// kustomize engine reads them); empty fields change nothing.
+pub type Image = crate::render::kustomization::Image;
 
 /// `spec.chart`: the template of the HelmChart source-controller makes.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

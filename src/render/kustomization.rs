@@ -334,7 +334,7 @@ pub struct Selector {
     pub annotation_selector: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Image {
     pub name: String,

@@ -21,8 +21,8 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::units::{Turn, in_unit};
-use super::{Declared, Reconciler, policy};
-use crate::chain::{Chain, Disposition};
+use super::{Declared, Reconciler};
+use crate::chain::Chain;
 use crate::cluster::Cluster as _;
 use crate::cluster::inventory;
 use crate::daemon::edges::AnyCluster;
@@ -74,7 +74,7 @@ impl Reconciler {
         let action = match self.action(unit, &objects, &digest).await {
             Ok(Some(action)) => action,
             Ok(None) => return None,
-            Err(why) => return Some(failed(d, i, self.interval(unit), why)),
+            Err(why) => return Some(Turn::stalled(d, i, self.interval(unit), why, false)),
         };
         let (pre, _) = action.events();
         let run = hooks::for_event(&objects, pre);
@@ -134,7 +134,7 @@ impl Reconciler {
                 };
                 warn!(unit = %unit.name, error = %why, "a hook failed");
                 let why = NotReady::new(SyncReason::ApplyFailed, format!("{why}; {applied}"));
-                Some(failed(d, i, interval, why))
+                Some(Turn::stalled(d, i, interval, why, false))
             }
             (Ok(()), false) => {
                 self.hooks_done
@@ -173,7 +173,7 @@ impl Reconciler {
         let message = format!("running its {event} hooks: {}", names.join(", "));
         let cluster = match self.tenant(unit.service_account.as_deref()) {
             Ok(c) => c,
-            Err((why, _)) => return failed(d, i, self.interval(unit), why),
+            Err((why, _)) => return Turn::stalled(d, i, self.interval(unit), why, false),
         };
         info!(unit = %unit.name, event, hooks = %names.join(", "), "running hooks");
         let task = tokio::spawn(run(cluster, hooks, event, unit.timeout));
@@ -257,10 +257,6 @@ impl Reconciler {
             warn!(unit = %unit.name, error = %Chain(&e), "cannot record the release in its inventory; written at its next sync");
         }
     }
-
-    fn interval(&self, unit: &SyncUnit) -> Duration {
-        unit.interval.unwrap_or(self.config.timing.interval)
-    }
 }
 
 /// The objects of `unit` when it is a HelmRelease's and some are hooks.
@@ -287,23 +283,6 @@ fn running(d: &Declared, i: usize, post: bool, message: String) -> Turn {
         urgent: true,
         health_since: None,
         put: post,
-    }
-}
-
-/// The turn of a unit whose hooks failed: tried again as a failed apply is.
-fn failed(d: &Declared, i: usize, interval: Duration, why: NotReady) -> Turn {
-    let unit = &d.units[i].unit;
-    let failures = d.units[i].failures.saturating_add(1);
-    let now = Instant::now();
-    let retry = unit.retry_interval.unwrap_or(interval);
-    Turn {
-        outcome: Err(why),
-        applied: false,
-        next: policy::retry_at(Disposition::Stalled, failures, now, now, retry),
-        failures,
-        urgent: true,
-        health_since: None,
-        put: false,
     }
 }
 

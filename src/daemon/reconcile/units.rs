@@ -45,6 +45,32 @@ pub(super) struct Turn {
     pub(super) put: bool,
 }
 
+impl Turn {
+    /// The turn of unit `i` after a failure that waits for a change (its health, a hook):
+    /// tried again at its retry interval (else `interval`), backing off; `put` says whether
+    /// its objects were applied at the commit.
+    pub(super) fn stalled(
+        d: &Declared,
+        i: usize,
+        interval: Duration,
+        why: NotReady,
+        put: bool,
+    ) -> Self {
+        let failures = d.units[i].failures.saturating_add(1);
+        let retry = d.units[i].unit.retry_interval.unwrap_or(interval);
+        let now = Instant::now();
+        Self {
+            outcome: Err(why),
+            applied: false,
+            next: policy::retry_at(Disposition::Stalled, failures, now, now, retry),
+            failures,
+            urgent: true,
+            health_since: None,
+            put,
+        }
+    }
+}
+
 impl Reconciler {
     /// Syncs the declared commit's units again once they are due; builds the commit again
     /// first when a unit that could not read what it needs from the cluster is due and what it
@@ -232,7 +258,7 @@ impl Reconciler {
     /// A unit's turn beyond its hooks: held, waiting for a dependency, or applied and pruned.
     async fn apply_turn(&mut self, d: &Declared, i: usize, keep: &BTreeSet<ObjectKey>) -> Turn {
         let unit = &d.units[i].unit;
-        let interval = unit.interval.unwrap_or(self.config.timing.interval);
+        let interval = self.interval(unit);
         let start = Instant::now();
         let later = |why: NotReady, next: Instant, urgent: bool| Turn {
             outcome: Err(why),
@@ -323,21 +349,9 @@ impl Reconciler {
     /// again in 5 s. The message is the one kustomize-controller puts in its `Ready` condition.
     async fn wait_health(&self, d: &Declared, i: usize, since: Instant) -> Turn {
         let unit = &d.units[i].unit;
-        let interval = unit.interval.unwrap_or(self.config.timing.interval);
+        let interval = self.interval(unit);
         let now = Instant::now();
-        let fail = |why: NotReady| {
-            let failures = d.units[i].failures.saturating_add(1);
-            let retry = unit.retry_interval.unwrap_or(interval);
-            Turn {
-                outcome: Err(why),
-                applied: false,
-                next: policy::retry_at(Disposition::Stalled, failures, now, now, retry),
-                failures,
-                urgent: true,
-                health_since: None,
-                put: true,
-            }
-        };
+        let fail = |why: NotReady| Turn::stalled(d, i, interval, why, true);
         let assessment = match self.assess(d, unit).await {
             Ok(a) => a,
             Err(why) => return fail(why),
@@ -613,6 +627,11 @@ impl Reconciler {
                 Err((why, disposition))
             }
         }
+    }
+
+    /// `unit`'s interval: its own, else fledge's.
+    pub(super) fn interval(&self, unit: &SyncUnit) -> Duration {
+        unit.interval.unwrap_or(self.config.timing.interval)
     }
 
     /// Where `unit`'s inventory is kept, and how it applies and prunes.
