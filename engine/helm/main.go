@@ -1,7 +1,8 @@
 // Command fledge-helm renders one Helm chart with Helm's own engine (helm.sh/helm/v4), as
 // `helm template` renders it, for fledge. It reads one JSON request on stdin and writes one JSON
 // answer on stdout; it reads no other file, no network and no cluster: the chart's files,
-// the values and the cluster's capabilities come in the request.
+// the values and the cluster's capabilities come in the request, and each `lookup` is asked of
+// fledge on the same pipes while the chart renders (lookup.go).
 //
 // Values are composed as Flux's helm-controller composes them: each `valuesFrom` layer merged
 // in order (a layer with a target path set at that path with Helm's `--set` parser, after
@@ -89,7 +90,8 @@ func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	var req Request
 	answer := Answer{Hooks: []Hook{}}
-	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+	ask := &asker{dec: json.NewDecoder(os.Stdin), enc: json.NewEncoder(os.Stdout)}
+	if err := ask.dec.Decode(&req); err != nil {
 		answer.Error = fmt.Sprintf("reading the request: %v", err)
 	} else if req.Message != nil {
 		if m, err := message(req.Message); err != nil {
@@ -97,15 +99,15 @@ func main() {
 		} else {
 			answer.Message = m
 		}
-	} else if err := render(&req, &answer); err != nil {
+	} else if err := render(&req, &answer, ask); err != nil {
 		answer.Error = err.Error()
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(answer); err != nil {
+	if err := ask.enc.Encode(answer); err != nil {
 		os.Exit(2)
 	}
 }
 
-func render(req *Request, answer *Answer) error {
+func render(req *Request, answer *Answer, ask *asker) error {
 	ch, err := load(req)
 	if err != nil {
 		return err
@@ -130,7 +132,9 @@ func render(req *Request, answer *Answer) error {
 	if err != nil {
 		return err
 	}
-	install := action.NewInstall(action.NewConfiguration())
+	cfg := action.NewConfiguration()
+	cfg.CustomTemplateFuncs = ask.funcs()
+	install := action.NewInstall(cfg)
 	install.DryRunStrategy = action.DryRunClient
 	install.ReleaseName = req.ReleaseName
 	install.Namespace = req.Namespace

@@ -706,6 +706,55 @@ impl KubeCluster {
             .collect()
     }
 
+    /// Helm's `lookup`, read as Helm's engine reads it (`pkg/engine/lookup_func.go`): the kind
+    /// found by discovery (an unknown kind is an error), the namespace used where the kind is
+    /// namespaced and one is given; the object `name` (`{}` when there is none), or without a
+    /// name every object of the kind as a list whose items name their kind, as Helm's dynamic
+    /// client gives them.
+    pub async fn lookup(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, Error> {
+        let (ar, namespaced) = self.resource(api_version, kind).await?;
+        let api = if namespaced && !namespace.is_empty() {
+            Api::<DynamicObject>::namespaced_with(self.client.clone(), namespace, &ar)
+        } else {
+            Api::<DynamicObject>::all_with(self.client.clone(), &ar)
+        };
+        let what = format!("{kind} {namespace}/{name}");
+        let to_value = |o: DynamicObject| -> Result<Value, Error> {
+            let mut v = serde_json::to_value(o).map_err(|e| Error::Invalid(e.to_string()))?;
+            v["apiVersion"] = json!(api_version);
+            v["kind"] = json!(kind);
+            Ok(v)
+        };
+        if !name.is_empty() {
+            let got = api
+                .get_opt(name)
+                .await
+                .map_err(|e| api_error("get", &what, false, e))?;
+            return got.map_or_else(|| Ok(json!({})), to_value);
+        }
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| api_error("list", &what, false, e))?;
+        let items = list
+            .items
+            .into_iter()
+            .map(to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({
+            "apiVersion": api_version,
+            "kind": format!("{kind}List"),
+            "metadata": {"resourceVersion": list.metadata.resource_version.unwrap_or_default()},
+            "items": items,
+        }))
+    }
+
     /// The kinds the cluster serves that can be listed (discovery of every group, at its
     /// preferred version).
     pub async fn kinds(&self) -> Result<Vec<(String, String)>, Error> {

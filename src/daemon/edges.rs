@@ -178,6 +178,37 @@ impl MetricSource for AnyMetrics {
 }
 
 impl AnyCluster {
+    /// Helm's `lookup` (see [`KubeCluster::lookup`]). The simulated cluster, which keeps no
+    /// kinds' scopes, finds a named object in the namespace given, else among cluster-wide ones.
+    pub async fn lookup(&self, query: &crate::helm::Lookup) -> Result<Value, cluster::Error> {
+        let crate::helm::Lookup {
+            api_version,
+            kind,
+            namespace,
+            name,
+        } = query;
+        let sim = match self {
+            Self::Kube(c) => return Ok(c.lookup(api_version, kind, namespace, name).await?),
+            Self::Sim(s) => s,
+        };
+        if name.is_empty() {
+            let items = sim.list(api_version, kind, namespace).await?;
+            return Ok(serde_json::json!({
+                "apiVersion": api_version, "kind": format!("{kind}List"),
+                "metadata": {"resourceVersion": ""}, "items": items,
+            }));
+        }
+        for ns in [namespace.as_str(), ""] {
+            if let Some(found) = sim
+                .get(&ObjectRef::new(api_version, kind, ns, name))
+                .await?
+            {
+                return Ok(found);
+            }
+        }
+        Ok(serde_json::json!({}))
+    }
+
     /// The same cluster as the ServiceAccount `<namespace>/<name>` (impersonated). The
     /// simulated cluster keeps no RBAC: there it is the same cluster.
     pub fn impersonating(&self, account: &str) -> Result<Self, cluster::Error> {
@@ -194,6 +225,8 @@ impl AnyCluster {
 pub struct BlockingCluster {
     cluster: AnyCluster,
     runtime: tokio::runtime::Handle,
+    /// The cluster as each ServiceAccount a HelmRelease acts as, made once.
+    tenants: std::sync::Mutex<std::collections::BTreeMap<String, AnyCluster>>,
 }
 
 impl BlockingCluster {
@@ -203,11 +236,45 @@ impl BlockingCluster {
         Self {
             cluster,
             runtime: tokio::runtime::Handle::current(),
+            tenants: std::sync::Mutex::default(),
         }
     }
 }
 
+impl BlockingCluster {
+    /// The cluster as `account` (`namespace/name`) acts, or as fledge does for `None`.
+    fn acting(&self, account: Option<&str>) -> Result<AnyCluster, cluster::Error> {
+        let Some(account) = account else {
+            return Ok(self.cluster.clone());
+        };
+        let mut tenants = self
+            .tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = tenants.get(account) {
+            return Ok(c.clone());
+        }
+        let made = self.cluster.impersonating(account)?;
+        tenants.insert(account.to_owned(), made.clone());
+        Ok(made)
+    }
+}
+
 impl crate::rollout::targets::ClusterData for BlockingCluster {
+    fn lookup(
+        &self,
+        account: Option<&str>,
+        query: &crate::helm::Lookup,
+    ) -> Result<Option<Value>, String> {
+        let read = self
+            .acting(account)
+            .and_then(|c| self.runtime.block_on(c.lookup(query)));
+        read.map(Some).map_err(|e| {
+            let by = account.map_or_else(String::new, |a| format!(" as ServiceAccount {a}"));
+            format!("{query}: cannot be read{by}: {}", crate::chain::Chain(&e))
+        })
+    }
+
     fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String> {
         let r = ObjectRef::new("v1", kind, namespace, name);
         self.runtime.block_on(self.cluster.get(&r)).map_err(|e| {

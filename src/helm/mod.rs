@@ -8,8 +8,9 @@
 //! called as helm-controller calls it (an install in client-only dry-run mode), so values are
 //! composed with Helm's own parsers and the hooks come back apart from the manifest with their
 //! events and weights, which `helm template`'s text does not keep; it reads no file, network or
-//! cluster, so a chart is rendered from the bytes fledge gives it and nothing else; and `cargo
-//! build` needs no Go. Without it, a HelmRelease fails with an error that says how to get it.
+//! cluster, so a chart is rendered from the bytes fledge gives it and nothing else (a chart's
+//! `lookup` is asked of fledge over the same pipes, and answered from the cluster as fledge's
+//! account, or the release's, reads it); and `cargo build` needs no Go. Without it, a HelmRelease fails with an error that says how to get it.
 //!
 //! Not here: which chart a HelmRelease names and with which values (`flux::helm`, and the plan
 //! stage, which reads the values' ConfigMaps and Secrets), applying (sync).
@@ -86,6 +87,28 @@ pub struct Layer {
     pub data: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_path: Option<String>,
+}
+
+/// One call of a chart's `lookup`, with Helm's arguments: the object `name` of a kind (in
+/// `namespace` where the kind is namespaced), or without a name every object of the kind (in
+/// `namespace`, or in all namespaces for `""`) as a list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lookup {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "lookup \"{}\" \"{}\" \"{}\" \"{}\"",
+            self.api_version, self.kind, self.namespace, self.name
+        )
+    }
 }
 
 /// What Helm's engine rendered.
@@ -218,8 +241,13 @@ pub trait Helm: Send + Sync {
         repo: &crate::flux::oci::OciRepository,
         access: &crate::registry::Access,
     ) -> Result<Chart, String>;
-    /// Renders a release with Helm's engine.
-    fn render(&self, request: &Request) -> Result<Rendered, String>;
+    /// Renders a release with Helm's engine, each `lookup` of the chart answered by `lookup`
+    /// (see [`engine::Engine::render`]).
+    fn render(
+        &self,
+        request: &Request,
+        lookup: &dyn Fn(&Lookup) -> Result<serde_json::Value, String>,
+    ) -> Result<Rendered, String>;
     /// The cluster's `.Capabilities` for the renders that follow: its version and API versions
     /// (see [`Capabilities`]). Without any, Helm's defaults are rendered with, as by
     /// `helm template`.
@@ -271,7 +299,11 @@ impl Helm for NoHelm {
         ))
     }
 
-    fn render(&self, _: &Request) -> Result<Rendered, String> {
+    fn render(
+        &self,
+        _: &Request,
+        _: &dyn Fn(&Lookup) -> Result<serde_json::Value, String>,
+    ) -> Result<Rendered, String> {
         Err(
             "charts are rendered by the daemon and by `fledge build --charts`, not by this command"
                 .to_owned(),
@@ -320,11 +352,15 @@ impl Helm for Local {
         self.fetcher.fetch_oci(repo, access)
     }
 
-    fn render(&self, request: &Request) -> Result<Rendered, String> {
+    fn render(
+        &self,
+        request: &Request,
+        lookup: &dyn Fn(&Lookup) -> Result<serde_json::Value, String>,
+    ) -> Result<Rendered, String> {
         let engine = self.engine.as_ref().map_err(Clone::clone)?;
         let known = self.capabilities.read().map_or(None, |c| c.clone());
         match known {
-            None => engine.render(request),
+            None => engine.render(request, lookup),
             Some(Capabilities::Unknown(why)) => Err(format!(
                 "the cluster's API versions, which the chart's .Capabilities read, could not be discovered ({why}); tried again at the next commit or interval"
             )),
@@ -335,7 +371,7 @@ impl Helm for Local {
                 let mut request = request.clone();
                 request.kube_version.get_or_insert(kube_version);
                 request.api_versions.extend(api_versions);
-                engine.render(&request)
+                engine.render(&request, lookup)
             }
         }
     }

@@ -662,3 +662,40 @@ async fn a_charts_deployment_under_a_canary_is_promoted_and_rolled_back_with_its
     );
     d.stop().await;
 }
+
+#[test]
+fn a_build_answers_lookups_with_nothing_as_helm_template_does_and_says_so() {
+    let Some(helm) = helm::or_skip() else { return };
+    let release = format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: lookup
+  namespace: demo
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: charts/lookup
+{GIT_SOURCE}"
+    );
+    let dir = repository("lookup", &[("release.yaml", &release)]);
+    let (ours, said) = rendered_saying(helm, dir.path());
+    let theirs = objects(&helm.run(
+        dir.path(),
+        &["template", "lookup", "charts/lookup", "--namespace", "demo"],
+    ));
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[0]["data"]["password"], "generated", "{ours:?}");
+    for asked in [
+        r#"lookup "v1" "Secret" "demo" "keep""#,
+        r#"lookup "v1" "ConfigMap" "demo" """#,
+        r#"lookup "v1" "Namespace" "elsewhere" "demo""#,
+        r#"lookup "v1" "Namespace" "" """#,
+    ] {
+        assert!(
+            said.contains(&format!("{asked} answered nothing")),
+            "{asked}: {said}"
+        );
+    }
+}

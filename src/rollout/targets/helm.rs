@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::flux::Id;
 use crate::flux::helm::{ChartSource, HelmRelease, HelmRepository, ValuesReference};
 use crate::flux::units::ChartSources;
-use crate::helm::{Base64, Helm, Layer, Rendered, RepositoryAuth, Request};
+use crate::helm::{Base64, Helm, Layer, Lookup, Rendered, RepositoryAuth, Request};
 use crate::net::Secret;
 use crate::render::fs::Entry;
 use crate::render::{self, Files};
@@ -136,15 +136,52 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
             )));
         }
     }
-    let rendered = inputs
-        .helm
-        .render(&request)
-        .map_err(|e| format!("Helm could not render the chart: {e}"))?;
+    let rendered = rendered(hr, &request, inputs, &mut notices)?;
     let mut objects = objects(&rendered)?;
     if postrender::wanted(hr) {
         objects = postrender::objects(hr, &rendered)?;
     }
     Ok(Release { objects, notices })
+}
+
+/// `request` rendered by Helm's engine, each `lookup` answered from the cluster as `hr`'s
+/// account reads it (as helm-controller installs); where nothing is read (a build), each
+/// answers nothing, as in `helm template`, and a notice names it.
+fn rendered(
+    hr: &HelmRelease,
+    request: &Request,
+    inputs: &Inputs<'_>,
+    notices: &mut Vec<String>,
+) -> Result<Rendered, Problem> {
+    let account = hr
+        .spec
+        .service_account_name
+        .as_ref()
+        .map(|sa| format!("{}/{sa}", hr.id.namespace));
+    let unanswered = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let unread = std::cell::Cell::new(false);
+    let lookup = |q: &Lookup| match inputs.cluster.lookup(account.as_deref(), q) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => {
+            unanswered.borrow_mut().insert(q.clone());
+            Ok(Value::Object(serde_json::Map::new()))
+        }
+        Err(e) => {
+            unread.set(true);
+            Err(e)
+        }
+    };
+    let rendered = inputs.helm.render(request, &lookup).map_err(|e| Problem {
+        message: format!("Helm could not render the chart: {e}"),
+        // A lookup that could not be read may be read later.
+        retry: unread.get(),
+    })?;
+    notices.extend(unanswered.into_inner().into_iter().map(|q| {
+        format!(
+            "{q} answered nothing (an empty map): this command reads no cluster, as `helm template` reads none; the daemon answers it from the cluster"
+        )
+    }));
+    Ok(rendered)
 }
 
 /// Where `hr`'s chart comes from (a HelmChart it names resolved to the chart's own source),

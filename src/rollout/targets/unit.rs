@@ -78,6 +78,19 @@ pub trait ClusterData: Send + Sync {
     /// The object as the API returns it; `Ok(None)` when it does not exist, `Err` (saying why)
     /// when it cannot be read.
     fn object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, String>;
+
+    /// A chart's `lookup` as `account` (`namespace/name` of the ServiceAccount a HelmRelease's
+    /// `spec.serviceAccountName` acts as, else fledge's own) reads it: the object or the list,
+    /// `{}` where there is none, `Err` (why) where it cannot be read. `Ok(None)`: nothing is
+    /// read here, and the lookup answers nothing, as in `helm template`.
+    fn lookup(
+        &self,
+        account: Option<&str>,
+        query: &crate::helm::Lookup,
+    ) -> Result<Option<Value>, String> {
+        let _ = (account, query);
+        Ok(None)
+    }
 }
 
 /// No cluster to read: what needs one fails, saying so.

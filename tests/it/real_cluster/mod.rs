@@ -17,6 +17,7 @@ mod flux_layouts;
 mod flux_parity;
 mod helm;
 mod helm_hooks;
+mod helm_lookup;
 mod image_automation;
 mod image_parity;
 mod install;

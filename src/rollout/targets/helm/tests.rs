@@ -93,7 +93,11 @@ impl Helm for Answering {
         Err("not here".to_owned())
     }
 
-    fn render(&self, _: &Request) -> Result<Rendered, String> {
+    fn render(
+        &self,
+        _: &Request,
+        _: &dyn Fn(&crate::helm::Lookup) -> Result<serde_json::Value, String>,
+    ) -> Result<Rendered, String> {
         Ok(self.0.clone())
     }
 }
