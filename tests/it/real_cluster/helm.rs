@@ -5,9 +5,7 @@
 
 use serde_json::Value;
 
-use super::{daemon, scene};
-use crate::helm::chart_files;
-use crate::support::git::Remote;
+use super::{chart_remote, helm_daemon, scene};
 use crate::support::helm;
 use crate::support::testcluster::TestCluster;
 
@@ -58,23 +56,9 @@ async fn a_charts_deployment_is_promoted_and_rolled_back_with_the_charts_service
     let Some((c, ns, dir)) = scene("helm") else {
         return;
     };
-    let remote = Remote::new();
-    let chart = chart_files("podinfo", "charts/podinfo");
-    let mut files: Vec<(&str, &str)> = chart
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
     let first = podinfo(&ns, "6.14.1", false);
-    files.push(("apps/podinfo.yaml", &first));
-    remote.commit(&files, "podinfo");
-    let engine = helm.engine.to_str().unwrap();
-    let d = daemon(
-        c,
-        &remote,
-        &ns,
-        dir.path(),
-        &["--path", "apps", "--helm-engine", engine],
-    );
+    let remote = chart_remote("podinfo", &[("apps/podinfo.yaml", &first)]);
+    let d = helm_daemon(c, &remote, &ns, dir.path(), helm);
     d.until("podinfo", "initialized", |v| v["phase"] == "Initialized")
         .await;
     let primary = object(c, "deployment", &ns, "podinfo-primary");

@@ -11,9 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{daemon, scene, unit};
-use crate::helm::chart_files;
-use crate::support::git::Remote;
+use super::{chart_remote, helm_daemon, scene, unit};
 use crate::support::helm;
 use crate::support::testcluster::TestCluster;
 
@@ -171,18 +169,9 @@ async fn hooks_run_as_helm_runs_them_on_install_upgrade_and_a_failed_upgrade() {
         return;
     };
     let theirs = c.namespace("hooks-helm");
-    let remote = Remote::new();
-    let chart = chart_files("hooks", "charts/hooks");
-    let mut files: Vec<(&str, &str)> = chart
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
     let first = release(&ns, "1", false);
-    files.push(("apps/hooks.yaml", &first));
-    remote.commit(&files, "hooks 1");
-    let engine = helm.engine.to_str().unwrap();
-    let args = ["--path", "apps", "--helm-engine", engine];
-    let mut d = daemon(c, &remote, &ns, dir.path(), &args);
+    let remote = chart_remote("hooks", &[("apps/hooks.yaml", &first)]);
+    let mut d = helm_daemon(c, &remote, &ns, dir.path(), helm);
     let name = format!("HelmRelease/{ns}/hooks");
     let ready_at = |commit: String| {
         let name = name.clone();
@@ -219,7 +208,7 @@ async fn hooks_run_as_helm_runs_them_on_install_upgrade_and_a_failed_upgrade() {
     // A restart runs no hook again: the release is recorded in its inventory.
     let before = uid(c, &ns, "pre-b");
     d.kill();
-    let d2 = daemon(c, &remote, &ns, dir.path(), &args);
+    let d2 = helm_daemon(c, &remote, &ns, dir.path(), helm);
     d2.until_sync("ready again", ready_at(remote.head())).await;
     d2.rounds(3).await;
     assert_eq!(uid(c, &ns, "pre-b"), before, "no hook ran again");

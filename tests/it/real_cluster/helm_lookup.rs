@@ -11,9 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{daemon, scene, unit};
-use crate::helm::chart_files;
-use crate::support::git::Remote;
+use super::{chart_remote, helm_daemon, scene, unit};
 use crate::support::helm;
 use crate::support::testcluster::TestCluster;
 
@@ -100,27 +98,13 @@ async fn lookups_read_the_cluster_as_helm_reads_it() {
     let tenant = c.namespace("lookup-as");
     furnish(c, &ns, "s3cret");
     furnish(c, &theirs, "s3cret");
-    let remote = Remote::new();
-    let chart = chart_files("lookup", "charts/lookup");
-    let mut files: Vec<(&str, &str)> = chart
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
     let first = release(&ns, "lookup", 1, "");
     let acting = release(&tenant, "lookup", 1, "  serviceAccountName: nobody\n");
-    files.extend([
-        ("apps/lookup.yaml", first.as_str()),
-        ("apps/as.yaml", &acting),
-    ]);
-    remote.commit(&files, "lookup 1");
-    let engine = helm.engine.to_str().unwrap();
-    let d = daemon(
-        c,
-        &remote,
-        &ns,
-        dir.path(),
-        &["--path", "apps", "--helm-engine", engine],
+    let remote = chart_remote(
+        "lookup",
+        &[("apps/lookup.yaml", &first), ("apps/as.yaml", &acting)],
     );
+    let d = helm_daemon(c, &remote, &ns, dir.path(), helm);
     let name = format!("HelmRelease/{ns}/lookup");
     let ready_at = |commit: String| {
         let name = name.clone();

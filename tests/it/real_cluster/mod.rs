@@ -134,6 +134,38 @@ fn daemon(c: &TestCluster, remote: &Remote, ns: &str, dir: &Path, extra: &[&str]
     on_kube(&c.kubeconfig(), remote, ns, dir, extra).spawn()
 }
 
+/// A repository holding tests/charts/`chart` under `charts/` beside `documents` (path, text),
+/// committed once.
+fn chart_remote(chart: &str, documents: &[(&str, &str)]) -> Remote {
+    let remote = Remote::new();
+    let files = crate::helm::chart_files(chart, &format!("charts/{chart}"));
+    let mut all: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    all.extend_from_slice(documents);
+    remote.commit(&all, chart);
+    remote
+}
+
+/// [`daemon`] syncing `apps/`, its charts rendered by `helm`'s engine.
+fn helm_daemon(
+    c: &TestCluster,
+    remote: &Remote,
+    ns: &str,
+    dir: &Path,
+    helm: &crate::support::helm::Helm,
+) -> Daemon {
+    let engine = helm.engine.to_str().unwrap();
+    daemon(
+        c,
+        remote,
+        ns,
+        dir,
+        &["--path", "apps", "--helm-engine", engine],
+    )
+}
+
 /// `fledge run` on the real cluster as the account of `kubeconfig`; see [`on_kube`].
 fn daemon_as(kubeconfig: &Path, remote: &Remote, ns: &str, dir: &Path, extra: &[&str]) -> Daemon {
     on_kube(kubeconfig, remote, ns, dir, extra).spawn()
