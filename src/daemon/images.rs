@@ -32,7 +32,20 @@ use crate::release::spec::Severity;
 use crate::report::alerts::Alert;
 use crate::rollout::targets::ClusterData;
 use crate::writeback::setters::{self, Setters};
-use crate::writeback::{Change, GitWriter, WriterConfig, Written};
+use crate::writeback::sign::CommitSigner;
+use crate::writeback::{Also, AlsoSource, Change, GitWriter, Target, WriterConfig, Written};
+
+/// A write's error, naming the field it comes from where it is one of the push's.
+fn pushed_error(a: &ImageUpdateAutomation, e: &crate::writeback::Error) -> String {
+    let text = e.to_string();
+    match e {
+        crate::writeback::Error::AlsoRefused { .. } => format!("spec.git.push.refspec: {text}"),
+        _ if !a.push_options.is_empty() && text.contains("push options") => {
+            format!("spec.git.push.options: {text}")
+        }
+        _ => text,
+    }
+}
 
 /// How often the task looks for what is due.
 const STEP: Duration = Duration::from_secs(1);
@@ -297,7 +310,7 @@ impl Automation {
         Ok(Some(d))
     }
 
-    /// Applies `a`'s setters to its branch and pushes the commit, when anything changes.
+    /// Applies `a`'s setters to its push branch and pushes the commit, when anything changes.
     async fn update(&mut self, a: &ImageUpdateAutomation, w: &ImageWorld) -> Result<(), String> {
         if w.repository.as_ref() != Some(&a.source) {
             return Err(format!(
@@ -308,33 +321,19 @@ impl Automation {
                 a.source
             ));
         }
-        let checkout = a.checkout.clone().unwrap_or_else(|| self.branch.clone());
-        let push = a.push.clone().unwrap_or_else(|| checkout.clone());
-        if push != checkout {
-            return Err(format!(
-                "spec.git.push.branch: fledge pushes image updates to the branch it checks out ({checkout}); another push branch ({push}) is not supported yet"
-            ));
-        }
+        let target = self.target(a)?;
+        let signer = match &a.signing_key {
+            Some(name) => Some(Arc::new(self.signer(a, name).await?)),
+            None => None,
+        };
         let git = GitWriter::open(WriterConfig {
             author_name: a.author_name.clone(),
             author_email: a.author_email.clone(),
+            signer,
             ..self.writer.clone()
         })
         .map_err(|e| e.to_string())?;
-        // The branch as it is now: its files, and the failure records it holds (so that a
-        // revert pushed a moment ago is never undone by a stale view of the branch).
-        let snap = git
-            .inspect(&checkout, |repo, head| {
-                crate::source::read_tree(repo, head).map_err(|e| crate::writeback::Error::Git {
-                    message: e.to_string(),
-                })
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let failed: BTreeSet<String> = crate::writeback::record::failed_images(snap.files.iter())
-            .iter()
-            .map(|i| registry::normal(i))
-            .collect();
+        let (snap, failed) = self.base(&git, &target).await?;
         let setters = self.setters(a, w, &failed).await;
         if setters.is_empty() {
             return Ok(());
@@ -353,9 +352,9 @@ impl Automation {
             message,
         };
         match git
-            .write(&push, &change, "image-update")
+            .write_to(&target, &change, "image-update")
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| pushed_error(a, &e))?
         {
             Written::Pushed { branch, commit } => {
                 let files: Vec<&str> = updated.iter().map(|(f, _)| f.as_str()).collect();
@@ -364,6 +363,86 @@ impl Automation {
             Written::Unchanged | Written::SideBranch { .. } => {}
         }
         Ok(())
+    }
+
+    /// Where `a` pushes, as image-automation-controller v1.2.0 does: the push branch (the
+    /// checkout branch when none is given), created from the checkout branch when it does not
+    /// exist; then the refspec, from the push branch (the new commit) or the checkout branch
+    /// (its head); the push options with both.
+    fn target(&self, a: &ImageUpdateAutomation) -> Result<Target, String> {
+        let checkout = a.checkout.clone().unwrap_or_else(|| self.branch.clone());
+        let push = a.push.clone().unwrap_or_else(|| checkout.clone());
+        let also = match &a.refspec {
+            None => None,
+            Some(r) if r.source_branch == push => Some(Also {
+                source: AlsoSource::Commit,
+                dst: r.dst.clone(),
+            }),
+            Some(r) if r.source_branch == checkout => Some(Also {
+                source: AlsoSource::From,
+                dst: r.dst.clone(),
+            }),
+            Some(r) => {
+                return Err(format!(
+                    "spec.git.push.refspec: the source refs/heads/{} is neither the push branch ({push}) nor the checkout branch ({checkout}); image-automation-controller's clone has no other branch to push",
+                    r.source_branch
+                ));
+            }
+        };
+        Ok(Target {
+            from: (push != checkout).then_some(checkout),
+            branch: push,
+            also,
+            options: a.push_options.clone(),
+        })
+    }
+
+    /// The files the setters apply to — the push branch's, or the checkout branch's while the
+    /// push branch does not exist — and the images whose canary failed: those recorded in those
+    /// files and on the branch fledge tracks, where a failed canary records them (so a push
+    /// branch behind it never brings a failed tag back).
+    async fn base(
+        &self,
+        git: &GitWriter,
+        target: &Target,
+    ) -> Result<(crate::source::Snapshot, BTreeSet<String>), String> {
+        let read = |repo: &git2::Repository, head| {
+            crate::source::read_tree(repo, head).map_err(|e| crate::writeback::Error::Git {
+                message: e.to_string(),
+            })
+        };
+        let (snap, from) = match (git.inspect(&target.branch, read).await, &target.from) {
+            (Err(crate::writeback::Error::NoBranch { .. }), Some(from)) => {
+                (git.inspect(from, read).await, from.as_str())
+            }
+            (r, _) => (r, target.branch.as_str()),
+        };
+        let snap = snap.map_err(|e| e.to_string())?;
+        let mut failed = crate::writeback::record::failed_images(snap.files.iter());
+        if from != self.branch {
+            let tracked = git
+                .inspect(&self.branch, read)
+                .await
+                .map_err(|e| format!("reading the failure records of {}: {e}", self.branch))?;
+            failed.extend(crate::writeback::record::failed_images(
+                tracked.files.iter(),
+            ));
+        }
+        let failed = failed.iter().map(|i| registry::normal(i)).collect();
+        Ok((snap, failed))
+    }
+
+    /// The signer of `spec.git.commit.signingKey`: the OpenPGP key in `git.asc` of the Secret
+    /// `name` in `a`'s namespace, unlocked by its `passphrase`.
+    async fn signer(&self, a: &ImageUpdateAutomation, name: &str) -> Result<CommitSigner, String> {
+        let field = "spec.git.commit.signingKey.secretRef";
+        let ns = &a.id.namespace;
+        let data = self.secret(ns, name, field).await?;
+        let key = data.get("git.asc").ok_or_else(|| {
+            format!("{field}: Secret {ns}/{name} has no `git.asc` (an ASCII-armored OpenPGP private key)")
+        })?;
+        CommitSigner::new(key, data.get("passphrase").map(Vec::as_slice))
+            .map_err(|e| format!("{field}: Secret {ns}/{name}: the key in `git.asc` {e}"))
     }
 
     /// The commit message: `a`'s template (Flux's default message when it has none), rendered

@@ -98,6 +98,13 @@ pub struct ImageUpdateAutomation {
     pub checkout: Option<String>,
     /// `spec.git.push.branch`; `None`: the checkout branch.
     pub push: Option<String>,
+    /// `spec.git.push.refspec`: a second push after the branch's.
+    pub refspec: Option<Refspec>,
+    /// `spec.git.push.options`, as sent (`key=value`, by key).
+    pub push_options: Vec<String>,
+    /// `spec.git.commit.signingKey.secretRef.name` (`type: gpg`): the Secret, in the
+    /// automation's namespace, whose `git.asc` (and `passphrase`) signs the commits.
+    pub signing_key: Option<String>,
     pub author_name: String,
     pub author_email: String,
     /// `spec.git.commit.messageTemplate` (a Go template), and its values.
@@ -109,6 +116,61 @@ pub struct ImageUpdateAutomation {
     /// `spec.update.path`, normalised (`""` is the repository's root).
     pub path: String,
     pub suspend: bool,
+}
+
+/// `spec.git.push.refspec`, as image-automation-controller v1.2.0 can push it: the source is a
+/// local branch by its full name (`refs/heads/<branch>`: go-git pushes only the hash references
+/// of the clone, so `HEAD` or a short name push nothing there), the destination a full ref name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refspec {
+    /// The branch of `refs/heads/<branch>`.
+    pub source_branch: String,
+    /// The remote ref written.
+    pub dst: String,
+}
+
+impl Refspec {
+    /// Reads a refspec, refusing what fledge does not push: a forced one (`+`), a deletion, a
+    /// pattern, a source that is not `refs/heads/<branch>` or a destination not under `refs/`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with('+') {
+            return Err(format!(
+                "`{text}`: a `+` refspec forces the push, and fledge never force-pushes (a shared branch would lose commits); remove the `+`"
+            ));
+        }
+        let Some((src, dst)) = text.split_once(':') else {
+            return Err(format!(
+                "`{text}`: must be `<source>:<destination>`, as `refs/heads/auto:refs/heads/auto`"
+            ));
+        };
+        if src.is_empty() {
+            return Err(format!(
+                "`{text}`: an empty source deletes the destination; fledge does not delete refs"
+            ));
+        }
+        if text.contains('*') {
+            return Err(format!(
+                "`{text}`: patterns (`*`) are not supported; name one branch"
+            ));
+        }
+        if dst.contains(':') {
+            return Err(format!("`{text}`: must hold exactly one `:`"));
+        }
+        let Some(branch) = src.strip_prefix("refs/heads/").filter(|b| !b.is_empty()) else {
+            return Err(format!(
+                "`{text}`: the source must be a branch by its full name (`refs/heads/<push branch>`); image-automation-controller pushes nothing from `{src}` (go-git resolves only full names of the clone's branches), so fledge refuses it"
+            ));
+        };
+        if !dst.starts_with("refs/") || dst.len() <= "refs/".len() {
+            return Err(format!(
+                "`{text}`: the destination must be a full ref name (`refs/heads/<branch>`, `refs/for/<branch>`)"
+            ));
+        }
+        Ok(Self {
+            source_branch: branch.to_owned(),
+            dst: dst.to_owned(),
+        })
+    }
 }
 
 /// The image automation objects of a commit; one that cannot be read is its name and why.
@@ -517,11 +579,19 @@ struct Checkout {
 struct CommitSpec {
     author: Author,
     #[serde(default)]
-    signing_key: Option<Value>,
+    signing_key: Option<SigningKeySpec>,
     #[serde(default)]
     message_template: Option<String>,
     #[serde(default)]
     message_template_values: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SigningKeySpec {
+    secret_ref: LocalRef,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -547,6 +617,48 @@ struct UpdateSpec {
     strategy: Option<String>,
     #[serde(default)]
     path: Option<String>,
+}
+
+/// `spec.git.commit.signingKey`: the Secret of an OpenPGP key (`type: gpg`, the default).
+fn signing_key(id: &Id, key: Option<SigningKeySpec>) -> Result<Option<String>, FluxError> {
+    Ok(match key {
+        None => None,
+        Some(k) => match k.kind.as_deref() {
+            None | Some("" | "gpg") => Some(k.secret_ref.name),
+            Some("ssh") => {
+                return Err(id.error(
+                    "spec.git.commit.signingKey.type",
+                    "`ssh`: fledge signs with OpenPGP keys only (`gpg`, the default); use an OpenPGP key in `git.asc`",
+                ));
+            }
+            Some(other) => {
+                return Err(id.error(
+                    "spec.git.commit.signingKey.type",
+                    format!("`{other}`: must be `gpg` or `ssh`"),
+                ));
+            }
+        },
+    })
+}
+
+/// `spec.git.push.refspec` and `spec.git.push.options` (`key=value`, as go-git sends them).
+fn push_settings(id: &Id, push: &PushSpec) -> Result<(Option<Refspec>, Vec<String>), FluxError> {
+    let refspec = match push.refspec.as_deref() {
+        None | Some("") => None,
+        Some(r) => Some(Refspec::parse(r).map_err(|e| id.error("spec.git.push.refspec", e))?),
+    };
+    let mut push_options = Vec::new();
+    for (k, v) in &push.options {
+        if k.is_empty() || k.contains(['\n', '\0']) || v.contains(['\n', '\0']) {
+            return Err(id.error(
+                &format!("spec.git.push.options.{k}"),
+                "a push option has a non-empty key, and neither key nor value holds a line break",
+            ));
+        }
+        // go-git sends each option as `key=value`, an empty value included.
+        push_options.push(format!("{k}={v}"));
+    }
+    Ok((refspec, push_options))
 }
 
 impl PartialEq for ImageUpdateAutomation {
@@ -575,9 +687,7 @@ impl ImageUpdateAutomation {
                 "is required: fledge needs spec.git.commit.author to commit as",
             ));
         };
-        if git.commit.signing_key.is_some() {
-            return Err(id.error("spec.git.commit.signingKey", "fledge does not sign image update commits yet; remove the field (the commits carry the author given here)"));
-        }
+        let signing_key = signing_key(&id, git.commit.signing_key)?;
         let checkout = match git.checkout {
             None => None,
             Some(c) => match (c.reference.get("branch"), c.reference.len()) {
@@ -595,18 +705,7 @@ impl ImageUpdateAutomation {
             refspec: None,
             options: BTreeMap::new(),
         });
-        if push.refspec.is_some() {
-            return Err(id.error(
-                "spec.git.push.refspec",
-                "fledge pushes to a branch (spec.git.push.branch); refspecs are not supported yet",
-            ));
-        }
-        if !push.options.is_empty() {
-            return Err(id.error(
-                "spec.git.push.options",
-                "fledge does not send push options yet; remove them",
-            ));
-        }
+        let (refspec, push_options) = push_settings(&id, &push)?;
         let update = spec.update.unwrap_or(UpdateSpec {
             strategy: None,
             path: None,
@@ -637,7 +736,10 @@ impl ImageUpdateAutomation {
                 name: spec.source_ref.name,
             },
             checkout,
-            push: push.branch,
+            push: push.branch.filter(|b| !b.is_empty()),
+            refspec,
+            push_options,
+            signing_key,
             author_name: git.commit.author.name.unwrap_or_default(),
             author_email: git.commit.author.email,
             message_template: git.commit.message_template.filter(|t| !t.is_empty()),

@@ -21,6 +21,7 @@ mod objects;
 mod push;
 pub mod record;
 pub mod setters;
+pub mod sign;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +29,9 @@ use std::time::Duration;
 use git2::{Oid, Repository, Signature};
 use sha2::{Digest, Sha256};
 
-pub use objects::{Edit, add_note, commit_edits, commit_root, revert_commits, with_trailers};
+pub use objects::{
+    Edit, add_note, commit_edits, commit_edits_signed, commit_root, revert_commits, with_trailers,
+};
 pub use push::{PushResult, parse_porcelain};
 
 use crate::keys::{COMMIT_TRAILER, NOTES_REF};
@@ -52,6 +55,12 @@ pub enum Error {
     Revert { commit: String, reason: String },
     #[error("gave up pushing to `{branch}` after {attempts} attempts: others kept pushing")]
     Contended { branch: String, attempts: u32 },
+    #[error("pushed to `{branch}`, but the push to `{dst}` was refused: {reason}")]
+    AlsoRefused {
+        branch: String,
+        dst: String,
+        reason: String,
+    },
     #[error("push to `{branch}` refused ({reason}) and the side branch `{side}` was refused too")]
     Refused {
         branch: String,
@@ -75,6 +84,8 @@ pub struct WriterConfig {
     pub max_backoff: Duration,
     /// Push refused changes to a side branch instead of failing.
     pub side_branch_on_refusal: bool,
+    /// Signs the commits of [`Change::Setters`] (image automation's `signingKey`).
+    pub signer: Option<std::sync::Arc<sign::CommitSigner>>,
 }
 
 impl WriterConfig {
@@ -92,6 +103,7 @@ impl WriterConfig {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
             side_branch_on_refusal: true,
+            signer: None,
         }
     }
 }
@@ -163,6 +175,48 @@ impl Change {
         }
         format!("fledge/{purpose}-{}", &hex::encode(h.finalize())[..12])
     }
+}
+
+/// Where a change is pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub branch: String,
+    /// The branch a missing `branch` starts from (it is then created, as image automation's
+    /// push branch is created from its checkout branch).
+    pub from: Option<String>,
+    /// A second push once the branch has the commit (image automation's refspec).
+    pub also: Option<Also>,
+    /// Push options (`git push --push-option`), `key=value`, sent with every push.
+    pub options: Vec<String>,
+}
+
+impl Target {
+    /// Just `branch`, which must exist.
+    #[must_use]
+    pub fn branch(branch: &str) -> Self {
+        Self {
+            branch: branch.to_owned(),
+            from: None,
+            also: None,
+            options: Vec::new(),
+        }
+    }
+}
+
+/// A second push: what to `dst` (a full ref name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Also {
+    pub source: AlsoSource,
+    pub dst: String,
+}
+
+/// What the second push sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlsoSource {
+    /// The commit pushed to the branch.
+    Commit,
+    /// The head of the `from` branch, as fetched for the commit.
+    From,
 }
 
 /// Where a change went.
@@ -292,7 +346,14 @@ impl GitWriter {
                         content: Some(u.text.into_bytes()),
                     })
                     .collect();
-                commit_edits(&repo, head, &edits, message, &sig)
+                commit_edits_signed(
+                    &repo,
+                    head,
+                    &edits,
+                    message,
+                    &sig,
+                    self.config.signer.as_deref(),
+                )
             }
             (_, None) => Err(Error::Git {
                 message: "no branch to build on".into(),
@@ -347,32 +408,37 @@ impl GitWriter {
         change: &Change,
         purpose: &str,
     ) -> Result<Written, Error> {
+        self.write_to(&Target::branch(branch), change, purpose)
+            .await
+    }
+
+    /// Pushes `change` to `target.branch` (created from `target.from` when it is missing),
+    /// rebuilding it on the branch's new head whenever someone else pushed first; then pushes
+    /// `target.also`, when given. Never a force push.
+    pub async fn write_to(
+        &self,
+        target: &Target,
+        change: &Change,
+        purpose: &str,
+    ) -> Result<Written, Error> {
+        let branch = target.branch.as_str();
         let dst = format!("refs/heads/{branch}");
-        let local = format!("refs/fledge/remote/{branch}");
         let mut backoff = Backoff::new(self.config.min_backoff, self.config.max_backoff);
         for attempt in 1..=self.config.max_attempts {
             let this = self.clone();
-            let (change_c, dst_c, local_c, branch_c) = (
-                change.clone(),
-                dst.clone(),
-                local.clone(),
-                branch.to_owned(),
-            );
+            let (change_c, target_c) = (change.clone(), target.clone());
             let built = self
-                .blocking("write", move || {
-                    let head = this.fetch(&dst_c, &local_c)?;
-                    if head.is_none() && !matches!(change_c, Change::Files { .. }) {
-                        return Err(Error::NoBranch { branch: branch_c });
-                    }
-                    this.build(&change_c, head)
-                })
+                .blocking("write", move || this.build_for(&target_c, &change_c))
                 .await?;
-            let Some(commit) = built else {
+            let Some((commit, from_head)) = built else {
                 return Ok(Written::Unchanged);
             };
-            match self.push(commit, &dst).await? {
+            match self.push_with(commit, &dst, &target.options).await? {
                 PushResult::Accepted => {
                     tracing::info!(branch, commit = %commit, attempt, "pushed");
+                    if let Some(also) = &target.also {
+                        self.push_also(target, also, commit, from_head).await?;
+                    }
                     return Ok(Written::Pushed {
                         branch: branch.to_owned(),
                         commit: CommitId::from(commit),
@@ -393,6 +459,73 @@ impl GitWriter {
             branch: branch.to_owned(),
             attempts: self.config.max_attempts,
         })
+    }
+
+    /// Fetches the target's branch (and its `from` branch) and builds the change on the
+    /// branch's head, or on `from`'s head when the branch is missing; the commit, and `from`'s
+    /// head. `None` when the change changes nothing.
+    fn build_for(
+        &self,
+        target: &Target,
+        change: &Change,
+    ) -> Result<Option<(Oid, Option<Oid>)>, Error> {
+        let fetch = |b: &str| {
+            self.fetch(
+                &format!("refs/heads/{b}"),
+                &format!("refs/fledge/remote/{b}"),
+            )
+        };
+        let head = fetch(&target.branch)?;
+        let from_head = match &target.from {
+            Some(from) if head.is_none() || target.also.is_some() => fetch(from)?,
+            _ => None,
+        };
+        let base = match (head, &target.from) {
+            (Some(h), _) => Some(h),
+            (None, Some(from)) => Some(from_head.ok_or_else(|| Error::NoBranch {
+                branch: from.clone(),
+            })?),
+            (None, None) if matches!(change, Change::Files { .. }) => None,
+            (None, None) => {
+                return Err(Error::NoBranch {
+                    branch: target.branch.clone(),
+                });
+            }
+        };
+        Ok(self.build(change, base)?.map(|c| (c, from_head)))
+    }
+
+    /// The push after the branch's (`spec.git.push.refspec`): the commit just pushed, or the
+    /// `from` branch's head, to `also.dst`, with the same options; never forced, so a
+    /// destination that is not an ancestor of what is pushed refuses it.
+    async fn push_also(
+        &self,
+        target: &Target,
+        also: &Also,
+        commit: Oid,
+        from_head: Option<Oid>,
+    ) -> Result<(), Error> {
+        let src = match also.source {
+            AlsoSource::Commit => commit,
+            AlsoSource::From => from_head.ok_or_else(|| Error::NoBranch {
+                branch: target.from.clone().unwrap_or_default(),
+            })?,
+        };
+        let refused = |reason: String| Error::AlsoRefused {
+            branch: target.branch.clone(),
+            dst: also.dst.clone(),
+            reason,
+        };
+        match self.push_with(src, &also.dst, &target.options).await? {
+            PushResult::Accepted => {
+                tracing::info!(dst = %also.dst, commit = %src, "pushed");
+                Ok(())
+            }
+            PushResult::NonFastForward => Err(refused(
+                "it is not a fast-forward there, and fledge never force-pushes".into(),
+            )),
+            PushResult::Rejected(reason) => Err(refused(reason)),
+        }
     }
 
     /// Puts a change its branch refused on its side branch, unless the side branch is there
@@ -458,12 +591,25 @@ impl GitWriter {
     }
 
     async fn push(&self, commit: Oid, dst: &str) -> Result<PushResult, Error> {
+        self.push_with(commit, dst, &[]).await
+    }
+
+    async fn push_with(
+        &self,
+        commit: Oid,
+        dst: &str,
+        options: &[String],
+    ) -> Result<PushResult, Error> {
+        let src = commit.to_string();
         push::push(
             &self.git_dir,
             &self.config.url,
             &self.config.auth,
-            &commit.to_string(),
-            dst,
+            &push::Push {
+                src: &src,
+                dst,
+                options,
+            },
             self.config.timeout,
         )
         .await

@@ -5,6 +5,7 @@ use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository, Signature};
 
 use super::Error;
+use super::sign::CommitSigner;
 use crate::keys::NOTES_REF;
 use crate::source::git_error;
 
@@ -44,6 +45,19 @@ pub fn commit_edits(
     message: &str,
     author: &Signature<'_>,
 ) -> Result<Option<Oid>, Error> {
+    commit_edits_signed(repo, parent, edits, message, author, None)
+}
+
+/// [`commit_edits`], the commit signed by `signer` when one is given (its signature in the
+/// `gpgsig` header, as `git commit -S` writes it).
+pub fn commit_edits_signed(
+    repo: &Repository,
+    parent: Oid,
+    edits: &[Edit],
+    message: &str,
+    author: &Signature<'_>,
+    signer: Option<&CommitSigner>,
+) -> Result<Option<Oid>, Error> {
     let parent = repo.find_commit(parent).map_err(|e| git(&e))?;
     let base = parent.tree().map_err(|e| git(&e))?;
     let mut update = TreeUpdateBuilder::new();
@@ -65,7 +79,22 @@ pub fn commit_edits(
         return Ok(None);
     }
     let tree = repo.find_tree(tree_id).map_err(|e| git(&e))?;
-    repo.commit(None, author, author, message, &tree, &[&parent])
+    let Some(signer) = signer else {
+        return repo
+            .commit(None, author, author, message, &tree, &[&parent])
+            .map(Some)
+            .map_err(|e| git(&e));
+    };
+    let content = repo
+        .commit_create_buffer(author, author, message, &tree, &[&parent])
+        .map_err(|e| git(&e))?;
+    let content = std::str::from_utf8(&content).map_err(|e| Error::Git {
+        message: format!("the commit to sign is not UTF-8: {e}"),
+    })?;
+    let signature = signer.sign(content.as_bytes()).map_err(|e| Error::Git {
+        message: format!("signing key {}: {e}", signer.fingerprint()),
+    })?;
+    repo.commit_signed(content, signature.trim_end(), Some("gpgsig"))
         .map(Some)
         .map_err(|e| git(&e))
 }

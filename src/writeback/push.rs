@@ -89,20 +89,34 @@ fn apply_auth(cmd: &mut Command, auth: &Auth) {
     }
 }
 
-/// Pushes `src` (an object id) to `dst` (a full ref name) on `url`.
+/// What one push sends.
+pub(super) struct Push<'a> {
+    /// An object id.
+    pub src: &'a str,
+    /// A full ref name.
+    pub dst: &'a str,
+    /// Push options (`git push --push-option`), each `key=value`.
+    pub options: &'a [String],
+}
+
+/// Pushes `p.src` to `p.dst` on `url`.
 pub(super) async fn push(
     git_dir: &Path,
     url: &str,
     auth: &Auth,
-    src: &str,
-    dst: &str,
+    p: &Push<'_>,
     timeout: Duration,
 ) -> Result<PushResult, Error> {
+    let dst = p.dst;
     let mut cmd = Command::new("git");
     cmd.arg("--git-dir")
         .arg(git_dir)
-        .args(["push", "--porcelain", "--no-verify", url])
-        .arg(format!("{src}:{dst}"))
+        .args(["push", "--porcelain", "--no-verify"]);
+    for o in p.options {
+        cmd.arg(format!("--push-option={o}"));
+    }
+    cmd.arg(url)
+        .arg(format!("{}:{dst}", p.src))
         .kill_on_drop(true);
     apply_auth(&mut cmd, auth);
     let out = tokio::time::timeout(timeout, cmd.output())
@@ -122,7 +136,20 @@ pub(super) async fn push(
     let stderr = String::from_utf8_lossy(&out.stderr);
     Err(Error::Push {
         url: redact(url),
-        message: redact(stderr.lines().last().unwrap_or("git push failed").trim()),
+        // Every line: the cause comes first (`the receiving end does not support push
+        // options`), its consequence last (`the remote end hung up`).
+        message: redact(&{
+            let lines: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            if lines.is_empty() {
+                "git push failed".to_owned()
+            } else {
+                lines.join("; ")
+            }
+        }),
     })
 }
 

@@ -273,3 +273,160 @@ async fn the_registry_edge_lists_a_repositorys_tags_and_reads_a_tags_digest_as_t
         .unwrap_err();
     assert_eq!(e.image, "127.0.0.1:1/app");
 }
+
+/// A Secret of `data` (base64-encoded here) in `shop`.
+fn secret(name: &str, data: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    use std::fmt::Write as _;
+    let mut s = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: shop}}\ndata:\n"
+    );
+    for (k, v) in data {
+        let b = base64::engine::general_purpose::STANDARD.encode(v);
+        let _ = writeln!(s, "  {k}: {b}");
+    }
+    s
+}
+
+/// The repository of the signed push test: the app at 1.0.0 on `main`, its policy, two
+/// automations pushing to `auto` (signed by `key`) and to `wrong` (by the same key with a wrong
+/// passphrase), their Secrets, and the failure record of 1.2.0 on `main`. The remote, and
+/// `main`'s head.
+fn signed_push_repository(r: &str, key: &super::support::gpg::Gpg) -> (Remote, String) {
+    let image = |tag: &str| format!("{r}/app:{tag}");
+    let armored = key.secret_key();
+    // The canary of 1.2.0 failed on main: its record is there.
+    let failure = fledge::writeback::record::failure_record(
+        None,
+        "shop",
+        "app",
+        &fledge::writeback::record::Failure {
+            revision: "abc".into(),
+            images: vec![serde_json::json!({"container": "app", "image": image("1.2.0")})],
+            source_commit: Some("0000000".into()),
+            reason: "canary failed".into(),
+            failed_at: "2026-01-01T00:00:00Z".into(),
+        },
+    )
+    .unwrap();
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: app}}}}\n  template:\n    metadata: {{labels: {{app: app}}}}\n    spec:\n      containers:\n        - name: app\n          image: {} # {{\"$imagepolicy\": \"shop:app\"}}\n",
+        image("1.0.0")
+    );
+    let scan = automation(r);
+    let policies = &scan[..scan
+        .find("---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageUpdateAutomation")
+        .unwrap()];
+    let remote = Remote::new();
+    let start = remote.commit(
+        &[
+            ("apps/namespace.yaml", NAMESPACE),
+            (APP, &deployment),
+            ("apps/images.yaml", policies),
+            (
+                "apps/auto.yaml",
+                &pushing_automation("signed", "auto", "signing"),
+            ),
+            (
+                "apps/wrong.yaml",
+                &pushing_automation("wrong", "wrong", "wrong-key"),
+            ),
+            (
+                "apps/secrets.yaml",
+                &format!(
+                    "{}---\n{}",
+                    secret(
+                        "signing",
+                        &[("git.asc", &armored), ("passphrase", &key.passphrase)]
+                    ),
+                    secret(
+                        "wrong-key",
+                        &[("git.asc", &armored), ("passphrase", "not the phrase")]
+                    )
+                ),
+            ),
+            (".fledge/failed/shop/app.yaml", &failure),
+        ],
+        "app",
+    );
+    (remote, start)
+}
+
+/// An automation of `shop` that pushes to `branch`, signed by the key of Secret `key`.
+fn pushing_automation(name: &str, branch: &str, key: &str) -> String {
+    format!(
+        r"apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  interval: 1s
+  sourceRef: {{kind: GitRepository, name: flux-system, namespace: flux-system}}
+  git:
+    checkout: {{ref: {{branch: main}}}}
+    commit:
+      author: {{name: image-bot, email: bot@example.com}}
+      signingKey: {{secretRef: {{name: {key}}}}}
+    push: {{branch: {branch}}}
+  update: {{path: ./apps}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_update_goes_to_a_new_push_branch_never_with_a_tag_failed_on_the_tracked_branch() {
+    let Some(reg) = registry::or_skip().await else {
+        return;
+    };
+    let r = reg.addr();
+    let image = |tag: &str| format!("{r}/app:{tag}");
+    for tag in ["1.0.0", "1.1.0", "1.2.0"] {
+        reg.push_image("app", tag).await;
+    }
+    let key = super::support::gpg::Gpg::new("images", "pass phrase 1");
+    let (remote, start) = signed_push_repository(&r, &key);
+    let root = tempfile::tempdir().unwrap();
+    let d = daemon(&remote, root.path(), "apps")
+        .args(WRITE_BACK)
+        .spawn();
+    let pushed = eventually(
+        "the push branch `auto`",
+        Duration::from_secs(60),
+        || async { remote.show("auto", APP) },
+        Option::is_some,
+    )
+    .await;
+    let text = pushed.unwrap();
+    assert!(text.contains(&image("1.1.0")), "{text}");
+    let bare = remote.bare();
+    assert_eq!(git(&bare, &["rev-parse", "auto~1"]).trim(), start);
+    assert_eq!(remote.head(), start, "main untouched");
+    let status = key.verify_commit(&bare, "auto").unwrap();
+    assert!(
+        status.contains(&format!("VALIDSIG {}", key.fingerprint())),
+        "{status}"
+    );
+    // The automation whose Secret holds the wrong passphrase pushes nothing, and says why
+    // without the passphrase or the key.
+    let log = eventually(
+        "the wrong passphrase named",
+        Duration::from_secs(30),
+        || async { d.log() },
+        |l| l.contains("Secret shop/wrong-key"),
+    )
+    .await;
+    assert!(log.contains("spec.git.commit.signingKey.secretRef: Secret shop/wrong-key: the key in `git.asc` cannot be unlocked with the Secret's `passphrase` (wrong passphrase)"), "{log}");
+    assert!(!log.contains("not the phrase") && !log.contains(&key.passphrase));
+    assert!(!log.contains("PRIVATE KEY"));
+    assert!(remote.show("wrong", APP).is_none());
+    // Several scans later, still not 1.2.0.
+    let again = within(
+        Duration::from_secs(4),
+        || async { remote.show("auto", APP).unwrap_or_default() },
+        |t| t.contains(&image("1.2.0")),
+    )
+    .await;
+    assert!(
+        again.is_err(),
+        "the failed tag was proposed on the push branch"
+    );
+}

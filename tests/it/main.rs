@@ -31,6 +31,7 @@ mod helm;
 mod helm_oci;
 mod helm_postrender;
 mod image_automation;
+mod image_push;
 mod knative;
 mod kube_api;
 mod kustomize_tail;

@@ -210,14 +210,30 @@ fn an_automation_refuses_what_fledge_cannot_honour_naming_the_field() {
         )
     };
     let commit = json!({"author": {"email": "a@b"}});
-    let e = base(
-        json!({"commit": {"author": {"email": "a@b"}, "signingKey": {"secretRef": {"name": "k"}}}}),
-    )
+    let e = base(json!({"commit": {"author": {"email": "a@b"},
+        "signingKey": {"type": "ssh", "secretRef": {"name": "k"}}}}))
     .unwrap_err();
-    assert_eq!(e.path, "spec.git.commit.signingKey");
-    let e = base(json!({"commit": commit, "push": {"refspec": "refs/heads/x:refs/heads/y"}}))
+    assert_eq!(e.path, "spec.git.commit.signingKey.type");
+    assert!(e.message.contains("OpenPGP"), "{e}");
+    for refspec in [
+        "+refs/heads/a:refs/heads/b",
+        "HEAD:refs/for/main",
+        "main:refs/heads/b",
+        "refs/heads/a",
+        ":refs/heads/b",
+        "refs/heads/*:refs/heads/*",
+        "refs/heads/a:b",
+        "refs/heads/a:refs/heads/b:c",
+    ] {
+        let e = base(json!({"commit": commit, "push": {"refspec": refspec}})).unwrap_err();
+        assert_eq!(e.path, "spec.git.push.refspec", "{refspec}");
+        assert!(e.message.contains(refspec), "{e}");
+    }
+    let e = base(json!({"commit": commit, "push": {"refspec": "+refs/heads/a:refs/heads/b"}}))
         .unwrap_err();
-    assert_eq!(e.path, "spec.git.push.refspec");
+    assert!(e.message.contains("never force-pushes"), "{e}");
+    let e = base(json!({"commit": commit, "push": {"options": {"a": "x\ny"}}})).unwrap_err();
+    assert_eq!(e.path, "spec.git.push.options.a");
     let e = base(json!({"commit": commit, "checkout": {"ref": {"tag": "v1"}}})).unwrap_err();
     assert_eq!(e.path, "spec.git.checkout.ref");
     let e = automation(
@@ -226,4 +242,39 @@ fn an_automation_refuses_what_fledge_cannot_honour_naming_the_field() {
     )
     .unwrap_err();
     assert_eq!(e.path, "spec.update.path");
+}
+
+#[test]
+fn an_automation_reads_its_signing_key_refspec_and_push_options() {
+    let a = automation(json!({
+        "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+        "interval": "5m",
+        "git": {
+            "checkout": {"ref": {"branch": "main"}},
+            "commit": {"author": {"email": "bot@example.com"},
+                       "signingKey": {"secretRef": {"name": "signing"}}},
+            "push": {"branch": "auto", "refspec": "refs/heads/auto:refs/for/main",
+                     "options": {"topic": "images", "merge_request.create": ""}},
+        },
+    }))
+    .unwrap();
+    assert_eq!(a.signing_key.as_deref(), Some("signing"));
+    assert_eq!(
+        a.refspec,
+        Some(Refspec {
+            source_branch: "auto".into(),
+            dst: "refs/for/main".into()
+        })
+    );
+    // By key, each `key=value` as go-git sends it (an empty value too).
+    assert_eq!(a.push_options, ["merge_request.create=", "topic=images"]);
+    let gpg = automation(json!({
+        "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+        "git": {"commit": {"author": {"email": "b@e"},
+                           "signingKey": {"type": "gpg", "secretRef": {"name": "k"}}},
+                "push": {"refspec": ""}},
+    }))
+    .unwrap();
+    assert_eq!(gpg.signing_key.as_deref(), Some("k"));
+    assert_eq!((gpg.refspec, gpg.push), (None, None));
 }

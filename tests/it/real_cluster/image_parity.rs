@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::eventually::within;
 use crate::support::flux;
+use crate::support::git::git;
 use crate::support::registry;
 use crate::support::testcluster::or_skip;
 
@@ -309,4 +310,171 @@ async fn fledges_setters_change_what_image_automation_controller_changes() {
             "{path}:\nfledge:\n{text}\nFlux:\n{theirs}"
         );
     }
+}
+
+/// The same repository on two remotes: `main` with the app at 1.0.0 and a push branch `auto`
+/// that holds a person's commit of its own (same dates, so the same commit ids).
+fn push_branch_remote(image: &str, ns: &str) -> crate::support::git::Remote {
+    use crate::support::git::git_env;
+    let remote = crate::support::git::Remote::new();
+    let p = remote.person();
+    let dated = [
+        ("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z"),
+        ("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z"),
+    ];
+    std::fs::create_dir_all(p.join("deploy")).unwrap();
+    std::fs::write(
+        p.join("deploy/web.yaml"),
+        format!("image: {image}:1.0.0 # {{\"$imagepolicy\": \"{ns}:web\"}}\n"),
+    )
+    .unwrap();
+    git_env(&p, &["add", "-A"], &dated);
+    git_env(&p, &["commit", "--quiet", "-m", "web"], &dated);
+    git_env(&p, &["push", "--quiet", "origin", "HEAD:main"], &dated);
+    std::fs::write(p.join("deploy/notes.txt"), "reviewed\n").unwrap();
+    git_env(&p, &["add", "-A"], &dated);
+    git_env(&p, &["commit", "--quiet", "-m", "a person's note"], &dated);
+    git_env(&p, &["push", "--quiet", "origin", "HEAD:auto"], &dated);
+    remote
+}
+
+/// fledge's side of the push branch differential: the automation read by fledge's parser,
+/// signed by `key`, the policy's 1.1.0 written through fledge's writer to `ours`.
+async fn fledge_writes(
+    ours: &crate::support::git::Remote,
+    ns: &str,
+    image: &str,
+    key: &crate::support::gpg::Gpg,
+) {
+    let o = json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "config"},
+                 "git": {"checkout": {"ref": {"branch": "main"}},
+                         "commit": {"author": {"name": "bot", "email": "bot@example.com"},
+                                    "signingKey": {"secretRef": {"name": "signing"}}},
+                         "push": {"branch": "auto"}},
+                 "update": {"path": "./deploy"}}});
+    let a = fledge::flux::image::ImageUpdateAutomation::parse(&o).unwrap();
+    let signer = fledge::writeback::sign::CommitSigner::new(
+        key.secret_key().as_bytes(),
+        Some(key.passphrase.as_bytes()),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = fledge::writeback::WriterConfig::new(&ours.url(), cache.path().to_path_buf());
+    cfg.author_name = a.author_name.clone();
+    cfg.author_email = a.author_email.clone();
+    cfg.signer = Some(std::sync::Arc::new(signer));
+    let w = fledge::writeback::GitWriter::open(cfg).unwrap();
+    let mut setters = fledge::writeback::setters::Setters::default();
+    setters.add(ns, "web", image, "1.1.0", None);
+    let target = fledge::writeback::Target {
+        from: a.checkout.clone(),
+        ..fledge::writeback::Target::branch(a.push.as_deref().unwrap())
+    };
+    let change = fledge::writeback::Change::Setters {
+        path: a.path.clone(),
+        setters,
+        message: "Update from image update automation".into(),
+    };
+    w.write_to(&target, &change, "image-update").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_commit_on_an_existing_push_branch_is_what_image_automation_controller_pushes() {
+    let Some(c) = or_skip() else { return };
+    let Some(images) = flux::image_or_skip(c).await else {
+        return;
+    };
+    let Some(reg) = registry::or_skip().await else {
+        return;
+    };
+    for tag in ["1.0.0", "1.1.0"] {
+        reg.push_image("web", tag).await;
+    }
+    let key = crate::support::gpg::Gpg::new("parity", "both sign");
+    let armored = key.secret_key();
+    let ns = c.namespace("push-parity");
+    let image = format!("{}/web", reg.addr());
+    images.image_repository(&ns, "web", &image);
+    images.apply(
+        &json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"imageRepositoryRef": {"name": "web"}, "policy": {"semver": {"range": ">=1.0.0"}}}}),
+    );
+    images.wait_latest(&ns, "web", "1.1.0").await;
+    c.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "signing",
+        "-n",
+        &ns,
+        &format!("--from-literal=git.asc={armored}"),
+        &format!("--from-literal=passphrase={}", key.passphrase),
+    ]);
+    // Flux's side.
+    let theirs = push_branch_remote(&image, &ns);
+    let human = git(&theirs.bare(), &["rev-parse", "auto"]);
+    let before = human.trim().to_owned();
+    let _server = images.git_repository(&ns, "config", &theirs);
+    images.apply(&json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"interval": "10m", "sourceRef": {"kind": "GitRepository", "name": "config"},
+                 "git": {"checkout": {"ref": {"branch": "main"}},
+                         "commit": {"author": {"name": "bot", "email": "bot@example.com"},
+                                    "signingKey": {"secretRef": {"name": "signing"}}},
+                         "push": {"branch": "auto"}},
+                 "update": {"path": "./deploy", "strategy": "Setters"}}}));
+    let pushed = within(
+        Duration::from_secs(120),
+        || async {
+            git(&theirs.bare(), &["rev-parse", "auto"])
+                .trim()
+                .to_owned()
+        },
+        |h| *h != before,
+    )
+    .await;
+    assert!(
+        pushed.is_ok(),
+        "image-automation-controller pushed nothing\n{}",
+        images.logs()
+    );
+
+    // fledge's side: the same automation read by fledge's parser, the same key, the same
+    // policy result, written through fledge's writer.
+    let ours = push_branch_remote(&image, &ns);
+    fledge_writes(&ours, &ns, &image, &key).await;
+
+    for (who, r) in [("Flux", &theirs), ("fledge", &ours)] {
+        let bare = r.bare();
+        assert_eq!(
+            git(&bare, &["rev-parse", "auto~1"]).trim(),
+            before,
+            "{who}: on top of the person's commit"
+        );
+        let status = key
+            .verify_commit(&bare, "auto")
+            .unwrap_or_else(|e| panic!("{who}'s commit does not verify: {e}"));
+        assert!(
+            status.contains(&format!("VALIDSIG {}", key.fingerprint())),
+            "{who}: {status}"
+        );
+    }
+    let said = |r: &crate::support::git::Remote| {
+        git(&r.bare(), &["log", "-1", "--format=%an <%ae>%n%B", "auto"])
+    };
+    assert_eq!(said(&theirs), said(&ours), "the same author and message");
+    assert_eq!(
+        git(&theirs.bare(), &["ls-tree", "-r", "auto"]),
+        git(&ours.bare(), &["ls-tree", "-r", "auto"]),
+        "the same files on the push branch"
+    );
+    assert_eq!(
+        git(&theirs.bare(), &["rev-parse", "main"]),
+        git(&ours.bare(), &["rev-parse", "main"]),
+        "main untouched on both"
+    );
 }

@@ -12,6 +12,7 @@ pub(crate) mod flagger;
 pub(crate) mod flux;
 pub(crate) mod fluxgen;
 pub(crate) mod git;
+pub(crate) mod gpg;
 pub(crate) mod helm;
 pub(crate) mod kstatus;
 pub(crate) mod loadtester;
