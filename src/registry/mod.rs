@@ -5,6 +5,7 @@
 //! reads `spec.secretRef`. What an `OCIRepository` follows, and its layer's files: [`artifact`].
 
 pub mod artifact;
+pub mod cosign;
 
 use std::time::Duration;
 
