@@ -29,12 +29,13 @@ if ! command -v kubectl >/dev/null; then
 fi
 # The Go peers the tests run (sops, Flux's generator, health checks, notifier, SignalFlow's
 # fake backend, Flagger's external metrics provider, artifact
-# generator and controllers, `flux push artifact`'s push, Flagger and its load tester, Helm's engine and CLI), built from their Go modules or
+# generator and controllers, `flux push artifact`'s push, cosign (the signer of the OCI
+# signature tests), Flagger and its load tester, Helm's engine and CLI), built from their Go modules or
 # reused (each script caches by version or source hash), in
 # parallel with the control plane below. Where one cannot be built its tests skip, saying so,
 # or fail under CI.
 peers=$(mktemp -d)
-for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen ocipush fluxpeers flagger loadtester helm; do
+for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen ocipush cosign fluxpeers flagger loadtester helm; do
   { scripts/$p.sh >"$peers/$p" 2>"$peers/$p.err" || rm -f "$peers/$p"; } &
 done
 skip=()
@@ -51,7 +52,7 @@ else
   skip=(--skip real_cluster::)
 fi
 wait
-for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen ocipush fluxpeers flagger loadtester helm; do
+for p in sops fluxgen kstatus ncnotify signalflow externalmetrics artifactgen ocipush cosign fluxpeers flagger loadtester helm; do
   cat "$peers/$p.err" >&2
 done
 # A peer built is passed to the tests; one that was not is tried again by its tests, which
@@ -64,6 +65,7 @@ if [ -s "$peers/signalflow" ]; then export FLEDGE_SIGNALFLOW="$(cat "$peers/sign
 if [ -s "$peers/externalmetrics" ]; then export FLEDGE_EXTERNALMETRICS="$(cat "$peers/externalmetrics")"; fi
 if [ -s "$peers/artifactgen" ]; then export FLEDGE_ARTIFACTGEN="$(cat "$peers/artifactgen")"; fi
 if [ -s "$peers/ocipush" ]; then export FLEDGE_OCIPUSH="$(cat "$peers/ocipush")"; fi
+if [ -s "$peers/cosign" ]; then export FLEDGE_COSIGN="$(cat "$peers/cosign")"; fi
 if [ -s "$peers/flagger" ]; then export FLEDGE_FLAGGER="$(cat "$peers/flagger")"; fi
 if [ -s "$peers/loadtester" ]; then export FLEDGE_LOADTESTER="$(cat "$peers/loadtester")"; fi
 if [ -s "$peers/fluxpeers" ]; then

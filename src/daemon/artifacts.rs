@@ -5,7 +5,9 @@
 //! is pulled again only when that digest changed. A poll that fails keeps the last artifact, as
 //! source-controller keeps its last one; a suspended OCIRepository is not polled again.
 //! Credentials come from the Secrets its `spec.secretRef` and `spec.certSecretRef` name, read
-//! again at each poll so that a rotated Secret is used.
+//! again at each poll so that a rotated Secret is used; so are the public keys of
+//! `spec.verify.secretRef`: a new digest is pulled only once its cosign signature verifies,
+//! and one that does not verify fails the poll, the last verified artifact kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -152,8 +154,12 @@ impl Artifacts {
     pub fn artifact(&self, repo: &OciRepository) -> Result<Arc<Artifact>, String> {
         let last = match self.entries().get(&repo.id) {
             Some(e) if e.repo == *repo => return Ok(e.artifact.clone()),
-            // The same layer of another declaration is not pulled again for an unchanged digest.
-            Some(e) if e.repo.layer() == repo.layer() => Some(e.artifact.clone()),
+            // The same layer of another declaration is not pulled again for an unchanged digest,
+            // unless its signature is to be verified: a declaration that verifies is fetched
+            // (and verified) anew, as source-controller verifies again when the spec changed.
+            Some(e) if e.repo.layer() == repo.layer() && repo.verify_secret().is_none() => {
+                Some(e.artifact.clone())
+            }
             _ => None,
         };
         let artifact = self.fetch(repo, last.as_ref())?;

@@ -383,13 +383,10 @@ impl HelmRelease {
         let s = &self.raw_spec;
         let set = |v: &Value| !v.is_null() && v != &Value::Array(vec![]);
         let mut out = Vec::new();
-        for (field, v) in [
-            ("spec.kubeConfig", &s["kubeConfig"]),
-            ("spec.chart.spec.verify", &s["chart"]["spec"]["verify"]),
-        ] {
-            if set(v) {
-                out.push(field);
-            }
+        // `spec.chart.spec.verify` is honoured where the chart is fetched (its source's kind
+        // decides whether it can be).
+        if set(&s["kubeConfig"]) {
+            out.push("spec.kubeConfig");
         }
         if s["test"]["enable"] == true {
             out.push("spec.test.enable");

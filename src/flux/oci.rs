@@ -5,9 +5,12 @@
 //! [`highest`]); fetching it is the registry edge's (`registry::artifact`). A HelmRelease's
 //! `spec.chartRef` and a Kustomization's `spec.sourceRef` may name one. Pure: no I/O.
 //!
+//! `verify` (and a HelmChart's): cosign signatures checked with the public keys of the Secret
+//! `secretRef` names ([`verify_secret`]; the check is the registry edge's, `registry::cosign`).
+//!
 //! Refused by name (the object fails, never something else fetched): cloud `provider`s,
-//! `serviceAccountName`, `proxySecretRef`, `verify` (cosign and notation signatures), `ignore`,
-//! and on a HelmChart `verify` and a `Bucket` source.
+//! `serviceAccountName`, `proxySecretRef`, keyless cosign and notation verification,
+//! `verify.trustedRootSecretRef`, `ignore`, and on a HelmChart a `Bucket` source.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -228,17 +231,86 @@ impl OciRepository {
         for (field, set) in [
             ("spec.serviceAccountName", s.service_account_name.is_some()),
             ("spec.proxySecretRef", s.proxy_secret_ref.is_some()),
-            (
-                "spec.verify (signature verification)",
-                s.verify.as_ref().is_some_and(|v| !v.is_null()),
-            ),
             ("spec.ignore", s.ignore.is_some()),
         ] {
             if set {
                 out.push(field.to_owned());
             }
         }
+        if let Err(e) = verify_secret(s.verify.as_ref(), "spec.verify") {
+            out.push(e);
+        }
         out
+    }
+
+    /// The Secret of public keys its artifact is verified with (`spec.verify.secretRef`);
+    /// `None` without `spec.verify`.
+    #[must_use]
+    pub fn verify_secret(&self) -> Option<String> {
+        verify_secret(self.spec.verify.as_ref(), "spec.verify")
+            .ok()
+            .flatten()
+    }
+}
+
+/// The fields of `spec.verify` in source-controller v1.9.6's schema.
+const VERIFY_FIELDS: [&str; 4] = [
+    "provider",
+    "secretRef",
+    "matchOIDCIdentity",
+    "trustedRootSecretRef",
+];
+
+/// The Secret named by `verify` (an OCIRepository's or HelmChart's `spec.verify`, written at
+/// `field`) whose `*.pub` values are the public keys a cosign signature is checked with;
+/// `Ok(None)` without verification. What fledge cannot verify is refused, naming the field,
+/// why, and what to do: keyless cosign (no `secretRef`: Sigstore's public Fulcio, Rekor and
+/// TUF roots are asked online), a custom Sigstore root (`trustedRootSecretRef`), and notation.
+/// `matchOIDCIdentity` beside a `secretRef` is not read, as source-controller does not read it
+/// when it verifies with keys.
+pub fn verify_secret(verify: Option<&Value>, field: &str) -> Result<Option<String>, String> {
+    let Some(v) = verify.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let map = v
+        .as_object()
+        .ok_or_else(|| format!("{field} is not an object"))?;
+    if let Some(k) = map.keys().find(|k| !VERIFY_FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "{field}.{k} is not a field of Flux's verification (provider, secretRef, matchOIDCIdentity, trustedRootSecretRef)"
+        ));
+    }
+    match map
+        .get("provider")
+        .and_then(Value::as_str)
+        .unwrap_or("cosign")
+    {
+        "cosign" | "" => {}
+        "notation" => {
+            return Err(format!(
+                "{field}.provider `notation` (Notation signatures are not verified by fledge; sign the artifact with `cosign sign --key` and give its public key in {field}.secretRef)"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{field}.provider `{other}` is not cosign or notation"
+            ));
+        }
+    }
+    if map
+        .get("trustedRootSecretRef")
+        .is_some_and(|r| !r.is_null())
+    {
+        return Err(format!(
+            "{field}.trustedRootSecretRef (keyless verification against a self-hosted Sigstore is not done by fledge; sign with a key pair and give its public key in {field}.secretRef)"
+        ));
+    }
+    let secret = v["secretRef"]["name"].as_str().filter(|n| !n.is_empty());
+    match secret {
+        Some(name) => Ok(Some(name.to_owned())),
+        None => Err(format!(
+            "{field} without secretRef (keyless cosign verification checks the signer's certificate against Sigstore's public Fulcio, Rekor and TUF roots, fetched online, which fledge does not do; sign with `cosign sign --key` and name a Secret holding the public key, cosign.pub, in {field}.secretRef)"
+        )),
     }
 }
 
@@ -278,12 +350,12 @@ impl HelmChart {
             super::source::GROUP,
             &["v1", "v1beta2"],
         )?;
-        if spec.verify.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(id.error(
+        verify_secret(spec.verify.as_ref(), "spec.verify").map_err(|e| {
+            id.error(
                 "spec.verify",
-                "signature verification is not done by fledge yet; it refuses the chart rather than install one it did not verify",
-            ));
-        }
+                format!("{e}; fledge refuses the chart rather than install one it did not verify"),
+            )
+        })?;
         Ok(Self { id, spec })
     }
 }

@@ -190,6 +190,10 @@ pub struct RepositoryAuth {
     pub ca: Option<Vec<u8>>,
     /// `tls.crt` and `tls.key`: a client certificate.
     pub identity: Option<(Vec<u8>, Secret)>,
+    /// The public keys a chart's cosign signature is checked with before it is used
+    /// (`spec.chart.spec.verify.secretRef`, or a HelmChart's `spec.verify.secretRef`; charts of
+    /// `type: oci` repositories only).
+    pub verify: Option<crate::registry::cosign::Keys>,
 }
 
 /// The commit message of an image update, as [`engine::Engine::message`] renders it: the

@@ -2,7 +2,8 @@
 //! follows (a digest, the highest tag in a semver range, or a tag; the layer its
 //! `layerSelector` names, else the first), and a chart of a `type: oci` HelmRepository (the
 //! tag `helm push` gave the version — `+` written `_` — chosen among the repository's tags as
-//! Helm's registry client reads them: strict semver). What was resolved is kept for the
+//! Helm's registry client reads them: strict semver), its cosign signature verified first when
+//! `spec.verify` (or `spec.chart.spec.verify`) asks for it. What was resolved is kept for the
 //! repository's interval and the archives by digest, so a render at rest asks the registry
 //! nothing.
 
@@ -51,12 +52,21 @@ pub(super) fn from_oci_repository(
     artifact::refused(repo)?;
     let image = artifact::image(repo)?;
     let follow = repo.follows().map_err(|e| format!("OCIRepository {e}"))?;
-    let key = format!("{image}\n{follow:?}\n{:?}", repo.layer());
+    let key = format!(
+        "{image}\n{follow:?}\n{:?}\n{}",
+        repo.layer(),
+        verified_by(access)
+    );
     let layer = repo.layer().media_type;
     resolved.get_or(key, repo.interval(), || {
         let at = block_on(artifact::resolve(repo, &image, &follow, access))??;
-        let pulled = block_on(crate::registry::pull(&image, &at, access, layer.as_deref()))?
-            .map_err(|e| format!("OCIRepository {}: {e}", repo.id))?;
+        let pulled = block_on(artifact::pull_verified(
+            &image,
+            &at,
+            access,
+            layer.as_deref(),
+        ))?
+        .map_err(|e| format!("OCIRepository {}: {e}", repo.id))?;
         chart(&image, &at, pulled)
     })
 }
@@ -92,8 +102,9 @@ pub(super) fn from_helm_repository(
         ca: auth.ca.clone(),
         insecure: repo.spec.insecure,
         timeout: repo.timeout(),
+        verify: auth.verify.clone(),
     };
-    let key = format!("{image}\n{constraint}");
+    let key = format!("{image}\n{constraint}\n{}", verified_by(&access));
     resolved.get_or(key, repo.interval(), || {
         // An exact version is its tag; a range is looked up among the tags.
         let tag = if let Ok(v) = semver::Version::parse(constraint) {
@@ -116,7 +127,7 @@ pub(super) fn from_helm_repository(
                     )
                 })?
         };
-        let pulled = block_on(crate::registry::pull(
+        let pulled = block_on(artifact::pull_verified(
             &image,
             &tag,
             &access,
@@ -125,6 +136,16 @@ pub(super) fn from_helm_repository(
         .map_err(|e| format!("HelmRepository {}: {e}", repo.id))?;
         chart(&image, &tag, pulled)
     })
+}
+
+/// What a chart kept is known to be verified with (empty: not verified), so that a chart
+/// fetched unverified is never given where verification is asked.
+fn verified_by(access: &Access) -> String {
+    access
+        .verify
+        .as_ref()
+        .map(crate::registry::cosign::Keys::fingerprint)
+        .unwrap_or_default()
 }
 
 /// The chart of a pulled layer: the archive as it is (a chart's layer is its packaged chart;

@@ -5,7 +5,9 @@
 //! the digest alone when a digest is followed), how the registry is reached (`spec.secretRef`,
 //! `spec.certSecretRef`, `spec.insecure`), and the files of a layer as fluxcd/pkg/tar's `Untar`
 //! extracts them. Shared by the Helm edge (a chart's layer) and the daemon (a Kustomization's
-//! files); what is fetched when, and what is kept, is theirs.
+//! files); what is fetched when, and what is kept, is theirs. An artifact whose OCIRepository
+//! sets `spec.verify` is pulled only once its cosign signature is verified
+//! ([`super::cosign`]).
 //!
 //! Extraction is in memory and follows `Untar` as source-controller calls it
 //! (`WithMaxUntarSize(-1)`, `WithSkipSymlinks()`), and as kustomize-controller calls it on a
@@ -126,13 +128,48 @@ pub async fn revision(repo: &OciRepository, access: &Access) -> Result<Revision,
     })
 }
 
+/// Checks the cosign signature of `image@digest` with the keys of `access.verify` (nothing to
+/// check without them): what is not verified is not pulled.
+pub async fn verified(image: &str, digest: &str, access: &Access) -> Result<(), String> {
+    match &access.verify {
+        Some(keys) => super::cosign::verify(image, digest, access, keys)
+            .await
+            .map(drop),
+        None => Ok(()),
+    }
+}
+
+/// Pulls one layer of `image` at `at` (a tag or a digest), as [`super::pull`] does, once its
+/// signature is verified when `access.verify` asks for it: the tag is resolved to its digest
+/// first, and the digest verified is the one pulled, as source-controller verifies and pulls
+/// a chart.
+pub async fn pull_verified(
+    image: &str,
+    at: &str,
+    access: &Access,
+    media_type: Option<&str>,
+) -> Result<Pulled, String> {
+    let shown = |e: super::Error| e.to_string();
+    let at = if access.verify.is_some() && !at.starts_with("sha256:") {
+        super::digest(image, at, access).await.map_err(shown)?
+    } else {
+        at.to_owned()
+    };
+    verified(image, &at, access).await?;
+    super::pull(image, &at, access, media_type)
+        .await
+        .map_err(shown)
+}
+
 /// Pulls the artifact at `revision` (by its digest, so that a tag moved meanwhile is not
-/// mixed in) and reads the layer `repo` selects as files.
+/// mixed in), once its signature is verified when `spec.verify` asks for it, and reads the
+/// layer `repo` selects as files.
 pub async fn fetch(
     repo: &OciRepository,
     revision: Revision,
     access: &Access,
 ) -> Result<Artifact, String> {
+    verified(&revision.image, &revision.digest, access).await?;
     let layer = repo.layer();
     let pulled = super::pull(
         &revision.image,
@@ -228,7 +265,8 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
 
 /// How to reach `repo`'s registry, from its Secrets as source-controller reads them
 /// (`spec.secretRef`: a `kubernetes.io/dockerconfigjson` Secret; `spec.certSecretRef`:
-/// `ca.crt`); `read(field, name)` is the data of the Secret `name` that `field` names.
+/// `ca.crt`), and the public keys its artifact is verified with (`spec.verify.secretRef`:
+/// each `*.pub`); `read(field, name)` is the data of the Secret `name` that `field` names.
 pub fn access<E: From<String>>(
     repo: &OciRepository,
     read: impl Fn(&str, &str) -> Result<BTreeMap<String, Secret>, E>,
@@ -260,6 +298,15 @@ pub fn access<E: From<String>>(
             )));
         }
         access.ca = d.get("ca.crt").map(|c| c.expose().as_bytes().to_vec());
+    }
+    if let Some(name) = repo.verify_secret() {
+        let d = read("spec.verify.secretRef", &name)?;
+        let asker = format!("OCIRepository {}: spec.verify", repo.id);
+        access.verify = Some(super::cosign::Keys::read(
+            &asker,
+            &format!("{ns}/{name}"),
+            &d,
+        )?);
     }
     Ok(access)
 }

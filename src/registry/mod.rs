@@ -5,6 +5,7 @@
 //! reads `spec.secretRef`. What an `OCIRepository` follows, and its layer's files: [`artifact`].
 
 pub mod artifact;
+pub mod cosign;
 
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub struct Access {
     /// Plain HTTP (`spec.insecure`).
     pub insecure: bool,
     pub timeout: Duration,
+    /// The public keys an artifact's cosign signature is checked with before it is used
+    /// (`spec.verify.secretRef`); `None`: not verified.
+    pub verify: Option<cosign::Keys>,
 }
 
 impl std::fmt::Debug for Access {
@@ -33,6 +37,7 @@ impl std::fmt::Debug for Access {
         f.debug_struct("Access")
             .field("user", &self.basic.as_ref().map(|(u, _)| u))
             .field("insecure", &self.insecure)
+            .field("verify", &self.verify)
             .finish_non_exhaustive()
     }
 }

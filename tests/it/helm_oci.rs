@@ -4,7 +4,8 @@
 //! `helm template oci://…` renders of the version Flux would choose. The chart comes through a
 //! `chartRef` to an OCIRepository (following a semver range, a tag, a digest), through a
 //! `type: oci` HelmRepository (a range over tags, a pre-release included when the range asks for
-//! one), and through a `chartRef` to a HelmChart.
+//! one), and through a `chartRef` to a HelmChart. A source that asks for signature verification
+//! renders its chart only once the real cosign CLI signed it with a key of the Secret.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::support::helm::{self, Helm};
-use super::support::registry;
+use super::support::{cosign, registry};
 use super::{repo_dir, tree};
 
 /// `fledge build --charts DIR`: the objects it prints, or what it said when it failed.
@@ -246,13 +247,13 @@ spec: {{interval: 5m, insecure: true, {spec}}}
             ),
             "no tag of",
         ),
-        // …a signature fledge cannot check.
+        // …a signature fledge cannot check (keyless).
         (
             source(
                 "web",
                 &format!("url: \"{url}/apps/web\", verify: {{provider: cosign}}"),
             ),
-            "spec.verify (signature verification) not honoured by fledge yet",
+            "spec.verify without secretRef (keyless cosign verification",
         ),
     ];
     for (repository, said) in cases {
@@ -268,4 +269,143 @@ spec: {{interval: 5m, insecure: true, {spec}}}
             "{e}"
         );
     }
+}
+
+/// The files of a build of release `web` through `chart` (YAML of `spec.chartRef` or
+/// `spec.chart`), with `sources` and the Secret `keys` holding `public` as `cosign.pub`.
+fn verified_tree(sources: &str, chart: &str, public: &str) -> tempfile::TempDir {
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: keys, namespace: apps}}\nstringData:\n  cosign.pub: {}\n",
+        serde_json::to_string(public).unwrap()
+    );
+    let hr = release("web", chart);
+    tree(&[
+        (
+            "kustomization.yaml",
+            "resources: [keys.yaml, sources.yaml, hr.yaml]\n",
+        ),
+        ("keys.yaml", &secret),
+        ("sources.yaml", sources),
+        ("hr.yaml", &hr),
+    ])
+}
+
+/// An OCIRepository `podinfo` of `<charts>/podinfo` at 6.2.0 and a `type: oci` HelmRepository
+/// `charts` of `charts`, both verified with the Secret `keys`, and an HTTPS HelmRepository `web`.
+fn verified_sources(charts: &str) -> String {
+    format!(
+        "apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {{name: podinfo, namespace: apps}}
+spec:
+  interval: 5m
+  url: {charts}/podinfo
+  insecure: true
+  ref: {{tag: 6.2.0}}
+  verify: {{provider: cosign, secretRef: {{name: keys}}}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {{name: charts, namespace: apps}}
+spec: {{type: oci, url: \"{charts}\", insecure: true, interval: 5m}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {{name: web, namespace: apps}}
+spec: {{url: \"https://charts.example\", interval: 5m}}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chart_whose_source_asks_for_verification_renders_only_once_a_key_of_the_secret_signed_it()
+ {
+    let Some(helm) = helm::or_skip() else { return };
+    let Some(cosign) = cosign::or_skip() else {
+        return;
+    };
+    let Some(registry) = registry::or_skip().await else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let chart = repo_dir().join("tests/charts/podinfo");
+    let out = work.path().join("packaged");
+    let out = out.to_str().unwrap();
+    let charts = format!("oci://{}/signed", registry.addr());
+    helm.run(
+        work.path(),
+        &[
+            "package",
+            chart.to_str().unwrap(),
+            "--version",
+            "6.2.0",
+            "-d",
+            out,
+        ],
+    );
+    let file = format!("{out}/podinfo-6.2.0.tgz");
+    helm.run(work.path(), &["push", &file, &charts, "--plain-http"]);
+    let digest = registry.digest("signed/podinfo", "6.2.0").await;
+    let reference = format!("{}/signed/podinfo@{digest}", registry.addr());
+    let trusted = cosign.key_pair("trusted");
+    cosign.key_pair("other");
+    let sources = verified_sources(&charts);
+    let by_ref = "  chartRef: {kind: OCIRepository, name: podinfo}";
+    let by_repository = |repository: &str| {
+        format!(
+            "  chart:\n    spec:\n      chart: podinfo\n      version: 6.2.0\n      sourceRef: {{kind: HelmRepository, name: {repository}}}\n      verify: {{provider: cosign, secretRef: {{name: keys}}}}"
+        )
+    };
+    let refused = |chart: &str| {
+        let dir = verified_tree(&sources, chart, &trusted);
+        build(helm, dir.path()).expect_err(chart)
+    };
+    // Unsigned: refused, naming the field and the chart's digest.
+    let e = refused(by_ref);
+    assert!(
+        e.contains("OCIRepository apps/podinfo: spec.verify")
+            && e.contains(&digest)
+            && e.contains("it has no cosign signature"),
+        "{e}"
+    );
+    let e = refused(&by_repository("charts"));
+    assert!(
+        e.contains("HelmRelease apps/web: spec.chart.spec.verify") && e.contains(&digest),
+        "{e}"
+    );
+    // Signed by a key the Secret does not hold: refused.
+    cosign.sign("other", &reference);
+    let e = refused(by_ref);
+    assert!(e.contains("no key of cosign.pub verifies it"), "{e}");
+    // Signed by the Secret's key too: either source renders it, as helm template does.
+    cosign.sign("trusted", &reference);
+    let theirs = helm.run(
+        work.path(),
+        &[
+            "template",
+            "web",
+            &format!("{charts}/podinfo"),
+            "--version",
+            "6.2.0",
+            "--plain-http",
+            "--namespace",
+            "apps",
+            "--include-crds",
+            "--skip-tests",
+            "--set",
+            "replicaCount=2",
+        ],
+    );
+    let theirs = fledge::render::yaml::parse_objects(theirs.as_bytes()).unwrap();
+    for chart in [by_ref.to_owned(), by_repository("charts")] {
+        let dir = verified_tree(&sources, &chart, &trusted);
+        let ours = build(helm, dir.path()).unwrap_or_else(|e| panic!("{chart}: {e}"));
+        assert_eq!(of_release(&ours, "web"), theirs, "{chart}");
+    }
+    // No signature can be had from an HTTPS repository: refused before anything is fetched.
+    let e = refused(&by_repository("web"));
+    assert!(
+        e.contains("HelmRepository apps/web is not `type: oci`"),
+        "{e}"
+    );
 }

@@ -40,6 +40,7 @@ mod loadtester;
 mod metric_providers;
 mod notify;
 mod oci_source;
+mod oci_verify;
 mod outcomes;
 mod prometheus;
 mod properties;

@@ -84,7 +84,7 @@ fn what_cannot_be_read_or_is_not_honoured_is_named() {
 }
 
 #[test]
-fn a_helm_chart_reads_as_a_release_chart_and_refuses_verification() {
+fn a_helm_chart_reads_as_a_release_chart_and_refuses_keyless_verification() {
     let chart = |spec: Value| {
         HelmChart::parse(&json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
@@ -111,4 +111,52 @@ fn a_helm_chart_reads_as_a_release_chart_and_refuses_verification() {
         "verify": {"provider": "cosign"}}))
     .unwrap_err();
     assert_eq!(e.path, "spec.verify");
+    assert!(e.message.contains("keyless"), "{e}");
+    chart(json!({"chart": "podinfo", "interval": "5m",
+        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
+        "verify": {"provider": "cosign", "secretRef": {"name": "keys"}}}))
+    .unwrap();
+}
+
+#[test]
+fn verification_with_keys_is_honoured_and_what_needs_sigstore_or_notation_is_refused_by_name() {
+    let secret = |v: Value| verify_secret(Some(&v), "spec.verify");
+    assert_eq!(secret(Value::Null), Ok(None));
+    assert_eq!(
+        secret(json!({"provider": "cosign", "secretRef": {"name": "keys"}})),
+        Ok(Some("keys".to_owned()))
+    );
+    // The default provider is cosign; identities are not read beside keys, as by Flux.
+    assert_eq!(
+        secret(json!({"secretRef": {"name": "keys"},
+            "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}]})),
+        Ok(Some("keys".to_owned()))
+    );
+    for (v, says) in [
+        (json!({"provider": "cosign"}), "without secretRef (keyless"),
+        (
+            json!({"provider": "cosign", "matchOIDCIdentity": [{"issuer": "x", "subject": "y"}]}),
+            "Fulcio, Rekor and TUF",
+        ),
+        (
+            json!({"provider": "notation", "secretRef": {"name": "keys"}}),
+            "spec.verify.provider `notation`",
+        ),
+        (
+            json!({"secretRef": {"name": "k"}, "trustedRootSecretRef": {"name": "root"}}),
+            "spec.verify.trustedRootSecretRef",
+        ),
+        (
+            json!({"secretRef": {"name": "k"}, "mode": "x"}),
+            "spec.verify.mode",
+        ),
+    ] {
+        let e = secret(v).unwrap_err();
+        assert!(e.contains(says), "{e}");
+    }
+    let r = repository(json!({"url": "oci://ghcr.io/org/podinfo", "interval": "5m",
+        "verify": {"provider": "cosign", "secretRef": {"name": "keys"}}}))
+    .unwrap();
+    assert!(r.unsupported().is_empty());
+    assert_eq!(r.verify_secret().as_deref(), Some("keys"));
 }

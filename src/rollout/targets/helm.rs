@@ -5,8 +5,11 @@
 //! the release name and namespace Flux gives it, then post-rendered as helm-controller
 //! post-renders it (`postrender`: `spec.postRenderers`, `spec.commonMetadata`, then its origin
 //! labels). Its hooks (other than tests) are among the objects, run apart by the daemon as Helm
-//! runs them. What fledge does not honour yet (signature verification, `kubeConfig`…) fails the
-//! release, naming the field: it is never rendered otherwise than Flux would.
+//! runs them. A chart whose source asks for signature verification (an OCIRepository's
+//! `spec.verify`, `spec.chart.spec.verify` of a `type: oci` HelmRepository's chart) is rendered
+//! only once its cosign signature is verified. What fledge does not honour yet (keyless
+//! verification, `kubeConfig`…) fails the release, naming the field: it is never rendered
+//! otherwise than Flux would.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -94,7 +97,7 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
         )));
     }
     let mut notices = Vec::new();
-    let (source, values_files) = chart_source(hr, inputs.sources)?;
+    let (source, values_files, verify) = chart_source(hr, inputs.sources)?;
     let mut request = Request {
         release_name: hr.release_name(),
         namespace: hr.release_namespace().to_owned(),
@@ -105,14 +108,18 @@ pub fn render(hr: &HelmRelease, inputs: &Inputs<'_>) -> Result<Release, Problem>
         ..Request::default()
     };
     match source {
-        ChartSource::Git { path, .. } => chart_files(inputs.files, &path, &mut request)?,
+        ChartSource::Git { path, .. } => {
+            verify.refuse_unless_oci(None)?;
+            chart_files(inputs.files, &path, &mut request)?;
+        }
         ChartSource::Repository {
             repository,
             chart,
             version,
         } => {
             let repo = declared(&inputs.sources.helm, "HelmRepository", &repository)?;
-            let auth = auth(repo, inputs)?;
+            let mut auth = auth(repo, inputs)?;
+            auth.verify = verify.keys(repo, inputs)?;
             let fetched = inputs
                 .helm
                 .fetch(repo, &auth, &chart, &version)
@@ -189,19 +196,89 @@ fn rendered(
 fn chart_source(
     hr: &HelmRelease,
     sources: &ChartSources,
-) -> Result<(ChartSource, Vec<String>), String> {
+) -> Result<(ChartSource, Vec<String>, ChartVerify), String> {
     match hr.chart_source()? {
         ChartSource::Declared { chart } => {
             let c = declared(&sources.declared, "HelmChart", &chart)?;
             let source = c
                 .spec
                 .source(&c.id.namespace, &format!("HelmChart {}: spec", c.id))?;
-            Ok((source, c.spec.values_files.clone()))
+            let verify = ChartVerify {
+                asker: format!("HelmChart {}", c.id),
+                field: "spec.verify",
+                value: c.spec.verify.clone(),
+            };
+            Ok((source, c.spec.values_files.clone(), verify))
         }
         source => {
-            let files = hr.spec.chart.as_ref().map(|c| c.spec.values_files.clone());
-            Ok((source, files.unwrap_or_default()))
+            let spec = hr.spec.chart.as_ref().map(|c| &c.spec);
+            let verify = ChartVerify {
+                asker: format!("HelmRelease {}", hr.id),
+                field: "spec.chart.spec.verify",
+                value: spec.and_then(|s| s.verify.clone()),
+            };
+            let files = spec.map(|s| s.values_files.clone());
+            Ok((source, files.unwrap_or_default(), verify))
         }
+    }
+}
+
+/// The signature verification a chart of a HelmRepository or GitRepository asks for: the
+/// HelmChart's `spec.verify` (or the HelmRelease's `spec.chart.spec.verify`, the template of
+/// the HelmChart helm-controller makes in the repository's namespace).
+struct ChartVerify {
+    /// `HelmRelease apps/web` or `HelmChart apps/web`.
+    asker: String,
+    field: &'static str,
+    value: Option<Value>,
+}
+
+impl ChartVerify {
+    /// The Secret of keys asked for; `Err` when what is asked is refused
+    /// ([`crate::flux::oci::verify_secret`]), or the chart is not in an OCI registry (`repo`:
+    /// its HelmRepository; `None`: a GitRepository).
+    fn refuse_unless_oci(&self, repo: Option<&HelmRepository>) -> Result<Option<String>, Problem> {
+        let Some(name) = crate::flux::oci::verify_secret(self.value.as_ref(), self.field)
+            .map_err(|e| Problem::from(format!("{}: {e}", self.asker)))?
+        else {
+            return Ok(None);
+        };
+        let (field, asker) = (self.field, &self.asker);
+        match repo {
+            Some(r) if r.is_oci() => Ok(Some(name)),
+            Some(r) => Err(Problem::from(format!(
+                "{asker}: {field}: HelmRepository {} is not `type: oci`, and only charts in OCI registries carry cosign signatures (source-controller fails such a chart's verification as not implemented); fledge refuses it likewise: push the chart to an OCI registry, or drop {field}",
+                r.id
+            ))),
+            None => Err(Problem::from(format!(
+                "{asker}: {field}: a chart from a GitRepository carries no cosign signature (source-controller does not verify it); fledge refuses rather than leave the field unread: drop {field}, or verify the GitRepository's commits (its spec.verify)"
+            ))),
+        }
+    }
+
+    /// The public keys of the Secret asked for, read in `repo`'s namespace (the HelmChart's).
+    fn keys(
+        &self,
+        repo: &HelmRepository,
+        inputs: &Inputs<'_>,
+    ) -> Result<Option<crate::registry::cosign::Keys>, Problem> {
+        let Some(name) = self.refuse_unless_oci(Some(repo))? else {
+            return Ok(None);
+        };
+        let (field, asker, ns) = (self.field, &self.asker, &repo.id.namespace);
+        let data = read_data("Secret", ns, &name, inputs)
+            .map_err(|e| Problem::retry(format!("{asker}: {field}.secretRef: {e}")))?
+            .ok_or_else(|| {
+                Problem::retry(format!(
+                    "{asker}: {field}.secretRef: Secret {ns}/{name} does not exist"
+                ))
+            })?;
+        let keys = crate::registry::cosign::Keys::read(
+            &format!("{asker}: {field}"),
+            &format!("{ns}/{name}"),
+            &data,
+        )?;
+        Ok(Some(keys))
     }
 }
 
@@ -602,7 +679,7 @@ fn unreadable(id: &Id, parent: &str, e: &crate::flux::FluxError) -> SyncUnit {
 fn build(hr: &HelmRelease, u: &UnitInputs<'_>) -> Result<Release, Hold> {
     let fetched;
     let mut inputs = Inputs { ..u.inputs };
-    if let Ok((ChartSource::Git { repository, .. }, _)) = chart_source(hr, u.inputs.sources)
+    if let Ok((ChartSource::Git { repository, .. }, _, _)) = chart_source(hr, u.inputs.sources)
         && &repository != u.root_repository
     {
         let repo = u.git.get(&repository).ok_or_else(|| {

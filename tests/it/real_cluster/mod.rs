@@ -25,6 +25,7 @@ mod knative;
 mod leadership;
 mod oci_parity;
 mod oci_source;
+mod oci_verify;
 mod parity;
 mod providers;
 mod rbac;

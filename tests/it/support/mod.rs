@@ -6,6 +6,7 @@
 //! ([`tick_until`]), and running a command that must succeed ([`ok`]).
 
 pub(crate) mod artifactgen;
+pub(crate) mod cosign;
 pub(crate) mod daemon;
 pub(crate) mod eventually;
 pub(crate) mod flagger;

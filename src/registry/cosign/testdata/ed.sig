@@ -1,0 +1,1 @@
+zmxaIMxUSddkd2OzX4YDK7wh3ttWOTCHwLZBIEffThE7foguSp/q1DeXiCBGVdOOQsAqTE8iYGYz7r5rFvn2Dg==

@@ -1,0 +1,1 @@
+L/HxKB20AFJUjF+LUcApoF9a1EXMb2liTmMoM1YlkIn1GAkJ/eeq2HYpXmdFYLZ/gAcqxTjMbEKmabp8iV5cxg==
