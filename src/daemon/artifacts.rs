@@ -54,13 +54,13 @@ impl Artifacts {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Entry>> {
-        super::repositories::lock(&self.entries)
+        super::shared::lock(&self.entries)
     }
 
     /// The entries, unless a poll holds them: what the reconciler's own task asks never waits
     /// on a registry.
     fn entries_now(&self) -> Option<std::sync::MutexGuard<'_, BTreeMap<Id, Entry>>> {
-        super::repositories::lock_now(&self.entries)
+        super::shared::lock_now(&self.entries)
     }
 
     /// When the next poll is due (`None`: nothing to poll, or a poll is under way).

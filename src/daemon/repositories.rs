@@ -10,13 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use serde_json::Value;
 use sha2::Digest as _;
 
 use super::artifacts::{self, Artifacts};
+use super::shared::{lock, lock_now};
 use crate::flux::oci::OciRepository;
 use crate::flux::{GitRepository, Id};
 use crate::ids::CommitId;
@@ -67,21 +68,6 @@ pub struct Moved {
     pub message: String,
     /// What it tracks (`branch main`, …), for Flux's revision (`main@sha1:<commit>`).
     pub tracks: String,
-}
-
-/// `m` locked (what a panicked holder left is used as it is).
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `m` locked, unless a poll holds it: what the reconciler's own task asks never waits on a
-/// remote or a registry.
-pub(super) fn lock_now<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
-    match m.try_lock() {
-        Ok(e) => Some(e),
-        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
-        Err(std::sync::TryLockError::WouldBlock) => None,
-    }
 }
 
 impl Further {

@@ -146,3 +146,18 @@ impl Clock {
         Duration::from_secs_f64(self.start.elapsed().as_secs_f64() * self.scale)
     }
 }
+
+/// `m` locked (what a panicked holder left is used as it is).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `m` locked, unless a poll holds it: what the reconciler's own task asks never waits on a
+/// remote or a registry.
+pub(crate) fn lock_now<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(e) => Some(e),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
