@@ -747,12 +747,8 @@ impl KubeCluster {
             .into_iter()
             .map(to_value)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(json!({
-            "apiVersion": api_version,
-            "kind": format!("{kind}List"),
-            "metadata": {"resourceVersion": list.metadata.resource_version.unwrap_or_default()},
-            "items": items,
-        }))
+        let version = list.metadata.resource_version.unwrap_or_default();
+        Ok(super::lookup_list(api_version, kind, &version, items))
     }
 
     /// The kinds the cluster serves that can be listed (discovery of every group, at its

@@ -83,6 +83,23 @@ impl Error {
     }
 }
 
+/// The answer of Helm's `lookup` without a name: the objects of a kind as a list object
+/// (`<Kind>List`), as Helm's dynamic client gives it.
+#[must_use]
+pub fn lookup_list(
+    api_version: &str,
+    kind: &str,
+    resource_version: &str,
+    items: Vec<Value>,
+) -> Value {
+    serde_json::json!({
+        "apiVersion": api_version,
+        "kind": format!("{kind}List"),
+        "metadata": {"resourceVersion": resource_version},
+        "items": Value::Array(items),
+    })
+}
+
 /// What fledge needs from a cluster.
 pub trait Cluster: Send + Sync {
     /// Applies objects (server-side apply, field manager `fledge`), all or nothing; returns them

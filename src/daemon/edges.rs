@@ -193,10 +193,7 @@ impl AnyCluster {
         };
         if name.is_empty() {
             let items = sim.list(api_version, kind, namespace).await?;
-            return Ok(serde_json::json!({
-                "apiVersion": api_version, "kind": format!("{kind}List"),
-                "metadata": {"resourceVersion": ""}, "items": items,
-            }));
+            return Ok(cluster::lookup_list(api_version, kind, "", items));
         }
         for ns in [namespace.as_str(), ""] {
             if let Some(found) = sim
@@ -247,10 +244,7 @@ impl BlockingCluster {
         let Some(account) = account else {
             return Ok(self.cluster.clone());
         };
-        let mut tenants = self
-            .tenants
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tenants = super::shared::lock(&self.tenants);
         if let Some(c) = tenants.get(account) {
             return Ok(c.clone());
         }
