@@ -766,8 +766,9 @@ async fn a_further_git_repositorys_spec_verify_keeps_its_kustomization_at_the_la
         let now = d.sim.now();
         d.sim.sim.lock().unwrap().apply(secret, now).unwrap();
     }
+    // Applied, and recorded as applied (the record follows the apply).
     d.until("the signed commit applied", |d| {
-        value(d) == Some("1".into())
+        value(d) == Some("1".into()) && unit(d).is_some_and(|u| u.last_applied_revision.is_some())
     })
     .await;
     assert_eq!(

@@ -159,8 +159,13 @@ async fn only_artifacts_signed_with_a_key_of_the_secret_are_applied() {
     let d = daemon(&remote, root.path(), "clusters/prod")
         .in_process()
         .await;
+    // Applied, and recorded as applied (the record follows the apply).
     d.until("the signed artifacts applied", |d| {
-        version(d, "signed").is_some() && version(d, "second").is_some()
+        version(d, "signed").is_some()
+            && version(d, "second").is_some()
+            && ["signed", "second"]
+                .iter()
+                .all(|u| unit(d, u).last_applied_revision.is_some())
     })
     .await;
     assert_eq!(
