@@ -1,12 +1,16 @@
 //! Benchmark: N releases (default 200) at once on a real Kubernetes API server (the test control
 //! plane `scripts/testcluster.sh` builds), driven by the executor as the daemon drives it: every
-//! release initialized, then every release promoted after an image bump. Reports the API
-//! requests per release tick (counted at the HTTP client, discovery included) and the wall time
-//! of each stage. The ticks run back to back, without the analysis interval between them, so the
-//! wall time is the API server's and fledge's, not Flagger's schedule.
+//! release initialized, three rounds of ticks at rest, then every release promoted after an
+//! image bump. Reports, for each stage, the API requests per release tick twice: counted at
+//! fledge's HTTP client (discovery and the watch caches' lists and watches included), and
+//! counted by the API server itself (`apiserver_request_total` of the kinds the releases use,
+//! read from its `/metrics` before and after), with the wall time. The ticks run back to back,
+//! without the analysis interval between them, so the wall time is the API server's and
+//! fledge's, not Flagger's schedule. `--uncached` runs without the watch caches, as fledge did
+//! before them.
 //!
 //! ```sh
-//! cargo bench --bench real_releases -- 200
+//! cargo bench --bench real_releases -- 200 [--uncached]
 //! ```
 #![allow(clippy::unwrap_used)]
 #![allow(
@@ -54,11 +58,76 @@ fn objects(n: usize, image: &str) -> Vec<Value> {
     out
 }
 
+/// The resources of the releases' objects, as `apiserver_request_total` names them.
+const RESOURCES: &[&str] = &[
+    "deployments",
+    "services",
+    "configmaps",
+    "releases",
+    "horizontalpodautoscalers",
+    "secrets",
+];
+
+/// The requests the API server counted for [`RESOURCES`], by verb.
+async fn served(client: &kube::Client) -> BTreeMap<String, f64> {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = client.request_text(request).await.unwrap();
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let label = |name: &str| {
+            let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(&line[start..start + line[start..].find('"')?])
+        };
+        if !label("resource").is_some_and(|r| RESOURCES.contains(&r)) {
+            continue;
+        }
+        let verb = label("verb").unwrap_or("?").to_owned();
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        *out.entry(verb).or_default() += value;
+    }
+    out
+}
+
+fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+/// A client of the test cluster that counts the requests it sends.
+async fn counted(c: &support::testcluster::TestCluster) -> (kube::Client, Arc<AtomicU64>) {
+    let requests = Arc::new(AtomicU64::new(0));
+    let counter = requests.clone();
+    let kubeconfig = kube::config::Kubeconfig::read_from(c.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&tower::util::MapRequestLayer::new(
+            move |r: http::Request<kube::client::Body>| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                r
+            },
+        ))
+        .build();
+    (client, requests)
+}
+
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
+    let uncached = std::env::args().any(|a| a == "--uncached");
     let Some(c) = or_skip() else { return };
     c.kubectl(&[
         "apply",
@@ -74,22 +143,13 @@ fn main() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let requests = Arc::new(AtomicU64::new(0));
-        let counter = requests.clone();
-        let kubeconfig = kube::config::Kubeconfig::read_from(c.kubeconfig()).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap();
-        let client = kube::client::ClientBuilder::try_from(config)
-            .unwrap()
-            .with_layer(&tower::util::MapRequestLayer::new(
-                move |r: http::Request<kube::client::Body>| {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    r
-                },
-            ))
-            .build();
-        let kube = KubeCluster::new(client);
+        let (client, requests) = counted(c).await;
+        let admin = client.clone();
+        let kube = if uncached {
+            KubeCluster::new(client)
+        } else {
+            KubeCluster::new(client).cached()
+        };
         let exec = Executor {
             cluster: kube,
             metrics: Fixed(100.0),
@@ -100,14 +160,19 @@ fn main() {
         };
         let key = HashKey::new("bench");
         let mut clock = 0i64;
-        for (image, want) in [("app:1", Phase::Initialized), ("app:2", Phase::Succeeded)] {
+        let stages = [
+            ("initialized", "app:1", Phase::Initialized),
+            ("at rest", "app:1", Phase::Initialized),
+            ("promoted", "app:2", Phase::Succeeded),
+        ];
+        for (stage, image, want) in stages {
             let d = fledge::rollout::targets::split(
                 &objects(n, image),
                 "c",
                 &Provider::Kubernetes,
                 &key,
             );
-            if want == Phase::Initialized {
+            if stage == "initialized" {
                 fledge::cluster::inventory::sync(
                     &exec.cluster,
                     "bench-0",
@@ -120,6 +185,7 @@ fn main() {
             }
             let started = Instant::now();
             let before = requests.load(Ordering::Relaxed);
+            let served_before = served(&admin).await;
             let (mut ticks, mut rounds) = (0u64, 0u32);
             loop {
                 clock += 10;
@@ -132,6 +198,13 @@ fn main() {
                         done += 1;
                     }
                 }
+                if stage == "at rest" {
+                    assert_eq!(done, n, "a release left Initialized at rest");
+                    if rounds == 3 {
+                        break;
+                    }
+                    continue;
+                }
                 if done == n {
                     break;
                 }
@@ -140,11 +213,15 @@ fn main() {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             let sent = requests.load(Ordering::Relaxed) - before;
+            let by_server = delta(&served(&admin).await, &served_before);
+            let total: f64 = by_server.values().sum();
+            // Counts are far below 2^52: the conversions are exact.
+            let ticks_f = f64::from(u32::try_from(ticks).unwrap());
             println!(
-                "{n} releases to {want:?}: {rounds} rounds, {ticks} ticks, {:.1} s, {sent} API requests = {:.1} per release tick",
+                "{n} releases {stage}: {rounds} rounds, {ticks} ticks, {:.1} s; sent {sent} = {:.2} per release tick; the API server counted {total} = {:.2} per release tick {by_server:?}",
                 started.elapsed().as_secs_f64(),
-                // Counts are far below 2^52: the conversion is exact.
-                f64::from(u32::try_from(sent).unwrap()) / f64::from(u32::try_from(ticks).unwrap())
+                f64::from(u32::try_from(sent).unwrap()) / ticks_f,
+                total / ticks_f,
             );
         }
     });

@@ -268,6 +268,8 @@ pub struct KubeCluster {
     config: Option<Arc<kube::Config>>,
     resources: Arc<Mutex<Resolved>>,
     crd_timeout: Duration,
+    /// Watch caches of the kinds it reads and applies, when turned on ([`Self::cached`]).
+    cache: Option<Arc<super::cache::Cache>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -353,6 +355,17 @@ impl KubeCluster {
             config: None,
             resources: Arc::default(),
             crd_timeout: Duration::from_mins(1),
+            cache: None,
+        }
+    }
+
+    /// The same cluster, reading through watch caches and applying only what changed (see
+    /// [`super::cache`]): what the daemon uses, so that releases at rest send no requests.
+    #[must_use]
+    pub fn cached(self) -> Self {
+        Self {
+            cache: Some(Arc::new(super::cache::Cache::new(self.client.clone()))),
+            ..self
         }
     }
 
@@ -375,6 +388,9 @@ impl KubeCluster {
             config: None,
             resources: self.resources.clone(),
             crd_timeout: self.crd_timeout,
+            // The caches are read as fledge's own account: an account acting for a tenant
+            // reads what it may read itself.
+            cache: None,
         })
     }
 
@@ -552,7 +568,41 @@ impl KubeCluster {
     /// Asks the API server whether it would accept `objects` as they are (server-side apply,
     /// strict field validation, dry run): every refusal, or nothing. Nothing is changed.
     pub async fn dry_run(&self, objects: &[&Value]) -> Result<(), Error> {
-        self.dry_run_each(objects).await.map(|_| ())
+        let mut changed = Vec::with_capacity(objects.len());
+        for obj in objects {
+            if self.unchanged(obj).await.is_none() {
+                changed.push(*obj);
+            }
+        }
+        self.dry_run_each(&changed).await.map(|_| ())
+    }
+
+    /// The live object, when `obj` is what this client last applied and the live object still
+    /// holds it (see [`super::cache`]): applying it again would change nothing.
+    async fn unchanged(&self, obj: &Value) -> Option<Value> {
+        let cache = self.cache.as_ref()?;
+        let (ar, namespaced) = self
+            .resource(obj["apiVersion"].as_str()?, obj["kind"].as_str()?)
+            .await
+            .ok()?;
+        cache.unchanged(&ar, namespaced, obj).await
+    }
+
+    /// Tells the cache what the API server answered a write of `obj` with.
+    async fn wrote(&self, obj: &Value, stored: &Value, applied: bool) {
+        let Some(cache) = &self.cache else { return };
+        let (Some(api_version), Some(kind)) = (obj["apiVersion"].as_str(), obj["kind"].as_str())
+        else {
+            return;
+        };
+        let Ok((ar, namespaced)) = self.resource(api_version, kind).await else {
+            return;
+        };
+        if applied {
+            cache.applied(&ar, namespaced, obj, stored);
+        } else {
+            cache.wrote(&ar, namespaced, stored);
+        }
     }
 
     /// [`Self::dry_run`], with what the server would store of each object.
@@ -594,9 +644,20 @@ impl KubeCluster {
     /// Dry-runs `objects`, then applies them in order (each CRD waited for until Established),
     /// with `take_over` each after fledge took over what was set on it by hand.
     async fn apply_stage(&self, objects: &[&Value], take_over: bool) -> Result<Vec<Value>, Error> {
-        let stored = self.dry_run_each(objects).await?;
+        // What this client applied last, still held by the live object, is not sent again.
+        let mut kept = Vec::with_capacity(objects.len());
+        for obj in objects {
+            kept.push(self.unchanged(obj).await);
+        }
+        let send: Vec<&Value> = objects
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(o, _)| *o)
+            .collect();
+        let stored = self.dry_run_each(&send).await?;
         let mut applied = Vec::new();
-        for (obj, stored) in objects.iter().zip(&stored) {
+        for (obj, stored) in send.iter().zip(&stored) {
             let (api, name) = self.api_for(obj).await?;
             if take_over {
                 take_over_fields(&api, &name, obj, stored.clone()).await?;
@@ -608,9 +669,15 @@ impl KubeCluster {
             if obj["kind"] == "CustomResourceDefinition" {
                 self.wait_established(&name).await?;
             }
-            applied.push(serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))?);
+            let result = serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))?;
+            self.wrote(obj, &result, true).await;
+            applied.push(result);
         }
-        Ok(applied)
+        let mut applied = applied.into_iter();
+        Ok(kept
+            .into_iter()
+            .map(|k| k.or_else(|| applied.next()).unwrap_or(Value::Null))
+            .collect())
     }
 
     /// Writes an object's `status` through the status subresource (server-side apply).
@@ -621,7 +688,9 @@ impl KubeCluster {
             .patch_status(&name, &params, &Patch::Apply(obj))
             .await
             .map_err(|e| api_error("apply status", &describe(obj), false, e))?;
-        serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))
+        let result = serde_json::to_value(result).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.wrote(obj, &result, false).await;
+        Ok(result)
     }
 
     async fn wait_established(&self, name: &str) -> Result<(), Error> {
@@ -656,6 +725,15 @@ impl KubeCluster {
 
     /// The live object, if it exists.
     pub async fn get(&self, object: &ObjectRef) -> Result<Option<Value>, Error> {
+        if let Some(cache) = &self.cache {
+            let (ar, namespaced) = self.resource(&object.api_version, &object.kind).await?;
+            if let Some(found) = cache
+                .get(&ar, namespaced, &object.namespace, &object.name)
+                .await
+            {
+                return Ok(found);
+            }
+        }
         let (api, name) = self.api_for(&object.stub()).await?;
         let obj = api
             .get_opt(&name)
@@ -674,6 +752,12 @@ impl KubeCluster {
         namespace: &str,
         labels: Option<&str>,
     ) -> Result<Vec<Value>, Error> {
+        if let (Some(cache), None) = (&self.cache, labels) {
+            let (ar, namespaced) = self.resource(api_version, kind).await?;
+            if let Some(found) = cache.list(&ar, namespaced, namespace).await {
+                return Ok(found);
+            }
+        }
         let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "-", "namespace": namespace}});
         let (api, _) = if namespace.is_empty() {
             // Every namespace.
@@ -811,10 +895,15 @@ impl KubeCluster {
     pub async fn delete(&self, object: &ObjectRef) -> Result<(), Error> {
         let (api, name) = self.api_for(&object.stub()).await?;
         match api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(api_error("delete", &object.to_string(), false, e)),
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_error("delete", &object.to_string(), false, e)),
         }
+        if let Some(cache) = &self.cache {
+            let (ar, namespaced) = self.resource(&object.api_version, &object.kind).await?;
+            cache.deleted(&ar, namespaced, &object.namespace, &object.name);
+        }
+        Ok(())
     }
 
     /// The installation's revision key, kept in a cluster Secret; made (32 random bytes) on

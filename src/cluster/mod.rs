@@ -6,6 +6,7 @@
 //! Invariants: an apply is all or nothing (the real cluster dry-runs the batch first; the
 //! simulated one checks every object first); only objects fledge applied are ever pruned.
 
+pub mod cache;
 pub mod drift;
 pub mod inventory;
 pub mod kube;
