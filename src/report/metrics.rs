@@ -47,6 +47,35 @@ pub struct Counters {
     pub metric_values: BTreeMap<(Workload, String), f64>,
     /// Ticks that failed, by release and reason.
     pub tick_errors: BTreeMap<(ReleaseKey, String), u64>,
+    /// How late each release tick started after it was due.
+    pub tick_lateness: Histogram,
+}
+
+/// The upper bounds, in seconds, of [`LATENESS`]'s buckets.
+pub const LATENESS_BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// `fledge_release_tick_lateness_seconds`: how long after it was due each release tick started
+/// (Flagger's schedule is each Canary's analysis interval; a tick late by more than a second is
+/// a schedule not kept).
+pub const LATENESS: &str = "fledge_release_tick_lateness_seconds";
+
+/// A Prometheus histogram with the [`LATENESS_BUCKETS`] bounds.
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    /// Observations at or under each bound (not cumulative; the exposition sums them).
+    pub buckets: [u64; LATENESS_BUCKETS.len()],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        if let Some(i) = LATENESS_BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
 }
 
 /// Flagger's labels of a release's series: its target's name and namespace (Flagger labels a
@@ -302,6 +331,24 @@ fn fledge_counters(out: &mut Text, c: &Counters) {
         out.family(metric, help, "counter");
         out.sample(metric, &[], v);
     }
+    out.family(
+        LATENESS,
+        "How long after it was due each release tick started.",
+        "histogram",
+    );
+    let h = &c.tick_lateness;
+    let mut below = 0;
+    for (bound, n) in LATENESS_BUCKETS.iter().zip(h.buckets) {
+        below += n;
+        out.sample(
+            &format!("{LATENESS}_bucket"),
+            &[("le", &bound.to_string())],
+            below,
+        );
+    }
+    out.sample(&format!("{LATENESS}_bucket"), &[("le", "+Inf")], h.count);
+    out.sample(&format!("{LATENESS}_sum"), &[], h.sum);
+    out.sample(&format!("{LATENESS}_count"), &[], h.count);
 }
 
 /// Prometheus text, written line by line.
