@@ -20,7 +20,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fledge::analysis::webhooks::Webhooks;
@@ -99,9 +98,23 @@ fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTree
         .collect()
 }
 
-/// A client of the test cluster that counts the requests it sends.
-async fn counted(c: &support::testcluster::TestCluster) -> (kube::Client, Arc<AtomicU64>) {
-    let requests = Arc::new(AtomicU64::new(0));
+/// The requests a client sent, as `METHOD uri`.
+#[derive(Clone, Default)]
+struct Requests(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Requests {
+    fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn since(&self, from: usize) -> Vec<String> {
+        self.0.lock().unwrap()[from..].to_vec()
+    }
+}
+
+/// A client of the test cluster that records the requests it sends.
+async fn counted(c: &support::testcluster::TestCluster) -> (kube::Client, Requests) {
+    let requests = Requests::default();
     let counter = requests.clone();
     let kubeconfig = kube::config::Kubeconfig::read_from(c.kubeconfig()).unwrap();
     let config = kube::Config::from_custom_kubeconfig(
@@ -114,7 +127,7 @@ async fn counted(c: &support::testcluster::TestCluster) -> (kube::Client, Arc<At
         .unwrap()
         .with_layer(&tower::util::MapRequestLayer::new(
             move |r: http::Request<kube::client::Body>| {
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.0.lock().unwrap().push(format!("{} {}", r.method(), r.uri()));
                 r
             },
         ))
@@ -122,13 +135,8 @@ async fn counted(c: &support::testcluster::TestCluster) -> (kube::Client, Arc<At
     (client, requests)
 }
 
-fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200);
-    let uncached = std::env::args().any(|a| a == "--uncached");
-    let Some(c) = or_skip() else { return };
+/// The Release CRD and the namespaces.
+fn prepare(c: &support::testcluster::TestCluster) {
     c.kubectl(&[
         "apply",
         "--server-side",
@@ -141,10 +149,21 @@ fn main() {
     for i in 0..NAMESPACES {
         c.kubectl(&["create", "namespace", &format!("bench-{i}")]);
     }
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(200);
+    let uncached = std::env::args().any(|a| a == "--uncached");
+    let Some(c) = or_skip() else { return };
+    prepare(c);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (client, requests) = counted(c).await;
-        let admin = client.clone();
+        // The bench's own reads of /metrics are not counted.
+        let admin = c.kube().await.client();
         let kube = if uncached {
             KubeCluster::new(client)
         } else {
@@ -184,7 +203,7 @@ fn main() {
                 .unwrap();
             }
             let started = Instant::now();
-            let before = requests.load(Ordering::Relaxed);
+            let before = requests.len();
             let served_before = served(&admin).await;
             let (mut ticks, mut rounds) = (0u64, 0u32);
             loop {
@@ -208,11 +227,17 @@ fn main() {
                 if done == n {
                     break;
                 }
-                assert!(rounds < 60, "not every release reached {want:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(1200),
+                    "not every release reached {want:?} in 20 minutes"
+                );
                 // The real controllers roll the Deployments out between rounds.
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            let sent = requests.load(Ordering::Relaxed) - before;
+            let sent = requests.len() - before;
+            if stage == "at rest" {
+                println!("sent at rest: {:?}", requests.since(before));
+            }
             let by_server = delta(&served(&admin).await, &served_before);
             let total: f64 = by_server.values().sum();
             // Counts are far below 2^52: the conversions are exact.
