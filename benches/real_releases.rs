@@ -127,7 +127,11 @@ async fn counted(c: &support::testcluster::TestCluster) -> (kube::Client, Reques
         .unwrap()
         .with_layer(&tower::util::MapRequestLayer::new(
             move |r: http::Request<kube::client::Body>| {
-                counter.0.lock().unwrap().push(format!("{} {}", r.method(), r.uri()));
+                counter
+                    .0
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} {}", r.method(), r.uri()));
                 r
             },
         ))
