@@ -27,6 +27,8 @@ use kube::core::ApiResource;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
+
+use crate::object::ObjectRef;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -305,24 +307,13 @@ pub struct Cache {
     kinds: Mutex<HashMap<(String, String), Arc<Kind>>>,
     /// The digest of what fledge last applied of each object, by apiVersion, kind, namespace
     /// and name.
-    applied: Mutex<HashMap<[String; 4], [u8; 32]>>,
+    applied: Mutex<HashMap<ObjectRef, [u8; 32]>>,
 }
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache").finish_non_exhaustive()
     }
-}
-
-/// Identifies an object as [`Cache::applied`] keys it.
-fn ident(obj: &Value) -> [String; 4] {
-    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
-    [
-        s(&obj["apiVersion"]),
-        s(&obj["kind"]),
-        s(&obj["metadata"]["namespace"]),
-        s(&obj["metadata"]["name"]),
-    ]
 }
 
 fn digest(obj: &Value) -> [u8; 32] {
@@ -392,7 +383,7 @@ impl Cache {
         namespaced: bool,
         obj: &Value,
     ) -> Option<Value> {
-        let last = lock(&self.applied).get(&ident(obj)).copied()?;
+        let last = lock(&self.applied).get(&ObjectRef::of(obj)?).copied()?;
         if last != digest(obj) {
             return None;
         }
@@ -404,7 +395,9 @@ impl Cache {
 
     /// Records an apply of `obj` that the API server answered with `stored`.
     pub fn applied(&self, ar: &ApiResource, namespaced: bool, obj: &Value, stored: &Value) {
-        lock(&self.applied).insert(ident(obj), digest(obj));
+        if let Some(r) = ObjectRef::of(obj) {
+            lock(&self.applied).insert(r, digest(obj));
+        }
         self.kind(ar, namespaced).wrote(stored);
     }
 
@@ -419,9 +412,7 @@ impl Cache {
         let store = lock(&kind.running).0.clone();
         kind.deleted(&store, namespace, name);
         let ns = if namespaced { namespace } else { "" };
-        lock(&self.applied).retain(|k, _| {
-            !(k[0] == ar.api_version && k[1] == ar.kind && k[2] == ns && k[3] == name)
-        });
+        lock(&self.applied).remove(&ObjectRef::new(&ar.api_version, &ar.kind, ns, name));
     }
 }
 

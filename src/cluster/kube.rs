@@ -568,13 +568,26 @@ impl KubeCluster {
     /// Asks the API server whether it would accept `objects` as they are (server-side apply,
     /// strict field validation, dry run): every refusal, or nothing. Nothing is changed.
     pub async fn dry_run(&self, objects: &[&Value]) -> Result<(), Error> {
-        let mut changed = Vec::with_capacity(objects.len());
-        for obj in objects {
-            if self.unchanged(obj).await.is_none() {
-                changed.push(*obj);
-            }
-        }
+        let (_, changed) = self.unchanged_each(objects).await;
         self.dry_run_each(&changed).await.map(|_| ())
+    }
+
+    /// For each of `objects`, the live object when applying it again would change nothing
+    /// ([`Self::unchanged`]); and the objects that must be sent.
+    async fn unchanged_each<'a>(
+        &self,
+        objects: &[&'a Value],
+    ) -> (Vec<Option<Value>>, Vec<&'a Value>) {
+        let mut kept = Vec::with_capacity(objects.len());
+        let mut send = Vec::new();
+        for obj in objects {
+            let live = self.unchanged(obj).await;
+            if live.is_none() {
+                send.push(*obj);
+            }
+            kept.push(live);
+        }
+        (kept, send)
     }
 
     /// The live object, when `obj` is what this client last applied and the live object still
@@ -645,16 +658,7 @@ impl KubeCluster {
     /// with `take_over` each after fledge took over what was set on it by hand.
     async fn apply_stage(&self, objects: &[&Value], take_over: bool) -> Result<Vec<Value>, Error> {
         // What this client applied last, still held by the live object, is not sent again.
-        let mut kept = Vec::with_capacity(objects.len());
-        for obj in objects {
-            kept.push(self.unchanged(obj).await);
-        }
-        let send: Vec<&Value> = objects
-            .iter()
-            .zip(&kept)
-            .filter(|(_, k)| k.is_none())
-            .map(|(o, _)| *o)
-            .collect();
+        let (kept, send) = self.unchanged_each(objects).await;
         let stored = self.dry_run_each(&send).await?;
         let mut applied = Vec::new();
         for (obj, stored) in send.iter().zip(&stored) {
