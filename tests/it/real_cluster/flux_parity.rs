@@ -515,14 +515,16 @@ async fn parity(path: &str) {
     flux.wait_ready("shop", &home, &revision).await;
     let flux_first = start.elapsed();
 
-    // fledge: the daemon on the same repository.
+    // fledge: the daemon on the same repository, at the Kustomization's interval, so that
+    // neither controller corrects the changes by hand before the second commit (fledge sees a
+    // push to the local repository at once, by inotify).
     let start = Instant::now();
     let d = daemon(
         c,
         &remote,
         &home,
         dir.path(),
-        &["--path", path, "--write-back", "false"],
+        &["--path", path, "--write-back", "false", "--interval", "10m"],
     );
     d.until_sync("the first commit synced", |s| {
         s["appliedCommit"] == first.as_str() && s["ready"] == true

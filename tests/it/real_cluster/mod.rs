@@ -173,18 +173,22 @@ fn daemon_as(kubeconfig: &Path, remote: &Remote, ns: &str, dir: &Path, extra: &[
 }
 
 /// `fledge run` on the real cluster with the credentials of `kubeconfig`, polling `remote`
-/// every 2 s, its inventory and key in `ns`, and no metrics server unless `extra` names one.
+/// every 2 s unless `extra` names an `--interval`, its inventory and key in `ns`, and no metrics
+/// server unless `extra` names one.
 fn on_kube(kubeconfig: &Path, remote: &Remote, ns: &str, dir: &Path, extra: &[&str]) -> Builder {
-    let no_metrics: &[&str] = if extra.contains(&"--metrics-server") {
-        &[]
-    } else {
-        &["--metrics-server", "http://127.0.0.1:1"]
+    let default = |flag: &'static str, value: &'static str| -> Vec<&'static str> {
+        if extra.contains(&flag) {
+            Vec::new()
+        } else {
+            vec![flag, value]
+        }
     };
     Builder::new(&remote.url(), dir)
         .args(["--cluster", "kube"])
         .args([OsStr::new("--kubeconfig"), kubeconfig.as_os_str()])
-        .args(["--namespace", ns, "--interval", "2s"])
-        .args(no_metrics)
+        .args(["--namespace", ns])
+        .args(default("--interval", "2s"))
+        .args(default("--metrics-server", "http://127.0.0.1:1"))
         .args(extra)
 }
 
