@@ -88,7 +88,11 @@ pub fn render_with(
             check_sort_options(&kpath, k.sort_options.as_ref())?;
             b.top_file = Some(kpath.clone());
             let sort = k.sort_options.clone();
-            let mut acc = b.build_dir(dir, None)?;
+            // The top kustomization, read and parsed once (a large overlay's parse is costly).
+            b.stack.push(dir.to_owned());
+            let built = b.build_kustomization(dir, &kpath, &k, Acc::default());
+            b.stack.pop();
+            let mut acc = built?;
             printable(dir, &acc)?;
             // What kubectl holds once it has written each object as JSON and read it back,
             // before it hashes generated names.
@@ -299,6 +303,15 @@ impl Builder<'_> {
         parts.join("/")
     }
 
+    /// [`fs::join`], noted for the widening of `fledge build`'s root (see [`super::widen`]):
+    /// `leaving` when a `None` fails the render at once with a "leaves the build root" error.
+    pub(super) fn join(&self, dir: &str, reference: &str, leaving: bool) -> Option<String> {
+        if let Some(w) = self.files.widening() {
+            w.joined(dir, reference, leaving);
+        }
+        fs::join(dir, reference)
+    }
+
     /// Resolves a file a kustomization names; it must lie within the kustomization's directory.
     pub(super) fn file_in(&self, dir: &str, kpath: &str, reference: &str) -> Result<String, Error> {
         if is_remote(reference) {
@@ -307,11 +320,13 @@ impl Builder<'_> {
                 reference: reference.to_owned(),
             });
         }
-        let path = fs::join(dir, reference).ok_or_else(|| Error::OutsideRoot {
-            path: DisplayPath::new(kpath),
-            reference: reference.to_owned(),
-            scope: BUILD_ROOT.into(),
-        })?;
+        let path = self
+            .join(dir, reference, true)
+            .ok_or_else(|| Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+                scope: BUILD_ROOT.into(),
+            })?;
         if !self.files.really_within(&path, dir) {
             return Err(Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
@@ -588,7 +603,7 @@ impl Builder<'_> {
             }
         }
         for c in &k.components {
-            let path = fs::join(dir, c).ok_or_else(|| Error::OutsideRoot {
+            let path = self.join(dir, c, true).ok_or_else(|| Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
                 reference: c.clone(),
                 scope: BUILD_ROOT.into(),
@@ -626,11 +641,13 @@ impl Builder<'_> {
                 reference: entry.to_owned(),
             });
         }
-        let path = fs::join(dir, entry).ok_or_else(|| Error::OutsideRoot {
-            path: DisplayPath::new(kpath),
-            reference: entry.to_owned(),
-            scope: BUILD_ROOT.into(),
-        })?;
+        let path = self
+            .join(dir, entry, true)
+            .ok_or_else(|| Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: entry.to_owned(),
+                scope: BUILD_ROOT.into(),
+            })?;
         match self.files.entry(&path) {
             Some(Entry::File) => {
                 if !self.files.really_within(&path, dir) {
@@ -662,7 +679,7 @@ impl Builder<'_> {
         kpath: &str,
         entry: &str,
     ) -> Result<Vec<(Value, String)>, Error> {
-        let joined = fs::join(dir, entry);
+        let joined = self.join(dir, entry, false);
         let with =
             |docs: Vec<Value>, at: String| docs.into_iter().map(|d| (d, at.clone())).collect();
         if let Some(path) = &joined {
