@@ -233,6 +233,11 @@ fn render_in(
     dir: &Path,
     root: Option<&Path>,
 ) -> Result<(Vec<serde_json::Value>, DiskFiles), Error> {
+    if root.is_none()
+        && let Some(done) = render_once(dir)?
+    {
+        return Ok(done);
+    }
     let (mut files, mut rel) = locate(dir, root)?;
     loop {
         match render::render(&files, &rel) {
@@ -245,6 +250,29 @@ fn render_in(
             other => return Ok((other?, files)),
         }
     }
+}
+
+/// Renders `dir` once, from the filesystem root, and gives what the widening loop of
+/// [`render_in`] would give with the files of the root it would end at; `None` when that render
+/// failed (the loop then says why, naming paths from its root) or when the loop might have
+/// rendered something else (see [`render::Widening`]).
+fn render_once(dir: &Path) -> Result<Option<(Vec<serde_json::Value>, DiskFiles)>, Error> {
+    let (narrow, _) = locate(dir, None)?;
+    let everything = DiskFiles::widening_from(narrow.root())
+        .map_err(|e| Error::Usage(format!("{}: {e}", narrow.root().display())))?;
+    let (_, rel) = locate_in(dir, everything.root())?;
+    let Ok(objects) = render::render(&everything, &rel) else {
+        return Ok(None);
+    };
+    let Some(levels) = render::Files::widening(&everything).and_then(render::Widening::levels)
+    else {
+        return Ok(None);
+    };
+    let Some(root) = narrow.root().ancestors().nth(levels) else {
+        return Ok(None);
+    };
+    let (files, _) = locate(dir, Some(root))?;
+    Ok(Some((objects, files)))
 }
 
 /// Renders `dir`, each HelmRelease replaced by what it installs when `charts` is set.
@@ -271,15 +299,7 @@ fn render_charts(
 /// the root is the closest ancestor that is a Git work tree (so `../base` works in a repository
 /// as it does with kustomize), or `dir` itself.
 fn locate(dir: &Path, root: Option<&Path>) -> Result<(DiskFiles, String), Error> {
-    let dir_abs = dir
-        .canonicalize()
-        .map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
-    if !dir_abs.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
+    let dir_abs = canonical_dir(dir)?;
     let root_abs = match root {
         Some(r) => r
             .canonicalize()
@@ -290,21 +310,46 @@ fn locate(dir: &Path, root: Option<&Path>) -> Result<(DiskFiles, String), Error>
             .unwrap_or(&dir_abs)
             .to_path_buf(),
     };
-    let rel = dir_abs.strip_prefix(&root_abs).map_err(|_| {
+    let rel = relative(dir, &dir_abs, &root_abs)?;
+    let files = DiskFiles::for_render(&root_abs)
+        .map_err(|e| Error::Usage(format!("{}: {e}", root_abs.display())))?;
+    Ok((files, rel))
+}
+
+/// `dir`'s path below the canonical `root`, and `dir` made canonical.
+fn locate_in(dir: &Path, root: &Path) -> Result<(PathBuf, String), Error> {
+    let dir_abs = canonical_dir(dir)?;
+    let rel = relative(dir, &dir_abs, root)?;
+    Ok((dir_abs, rel))
+}
+
+fn canonical_dir(dir: &Path) -> Result<PathBuf, Error> {
+    let dir_abs = dir
+        .canonicalize()
+        .map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+    if !dir_abs.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    Ok(dir_abs)
+}
+
+/// The `/`-separated path of `dir_abs` below `root_abs`.
+fn relative(dir: &Path, dir_abs: &Path, root_abs: &Path) -> Result<String, Error> {
+    let rel = dir_abs.strip_prefix(root_abs).map_err(|_| {
         Error::Usage(format!(
             "{} is not below the root {}",
             dir.display(),
             root_abs.display()
         ))
     })?;
-    let rel = rel
+    Ok(rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
-        .join("/");
-    let files = DiskFiles::new(&root_abs)
-        .map_err(|e| Error::Usage(format!("{}: {e}", root_abs.display())))?;
-    Ok((files, rel))
+        .join("/"))
 }
 
 fn build(dir: &Path, root: Option<&Path>, charts: bool) -> Result<(), Error> {

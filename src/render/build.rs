@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::decrypt::{self, Decrypt, Options};
@@ -88,14 +89,18 @@ pub fn render_with(
             check_sort_options(&kpath, k.sort_options.as_ref())?;
             b.top_file = Some(kpath.clone());
             let sort = k.sort_options.clone();
-            let mut acc = b.build_dir(dir, None)?;
+            // The top kustomization, read and parsed once (a large overlay's parse is costly).
+            b.stack.push(dir.to_owned());
+            let built = b.build_kustomization(dir, &kpath, &k, Acc::default());
+            b.stack.pop();
+            let mut acc = built?;
             printable(dir, &acc)?;
             // What kubectl holds once it has written each object as JSON and read it back,
             // before it hashes generated names.
-            for r in &mut acc.resources {
+            acc.resources.par_iter_mut().for_each(|r| {
                 yaml::stringify_annotations(&mut r.value);
                 yaml::as_kubectl_reads(&mut r.value);
-            }
+            });
             (acc, sort)
         }
     };
@@ -129,8 +134,8 @@ fn check_sort_options(kpath: &str, sort: Option<&SortOptions>) -> Result<(), Err
 fn printable(top: &str, acc: &Acc) -> Result<(), Error> {
     let Some((r, (field, c))) = acc
         .resources
-        .iter()
-        .find_map(|r| yaml::unprintable_character(&r.value).map(|found| (r, found)))
+        .par_iter()
+        .find_map_first(|r| yaml::unprintable_character(&r.value).map(|found| (r, found)))
     else {
         return Ok(());
     };
@@ -183,6 +188,13 @@ pub(super) struct Acc {
     pub(super) ids: Option<HashSet<IdKey>>,
 }
 
+/// What one `resources` entry (or one entry of a plain folder) gives, before it is added: a
+/// manifest file's objects, or what a directory builds.
+enum Loaded {
+    Objects(String, Vec<Resource>),
+    Built(Box<Acc>),
+}
+
 /// An id as the duplicate check compares it: group, kind, effective namespace, name.
 type IdKey = (String, String, String, String);
 
@@ -218,7 +230,46 @@ fn field_error(kpath: &str, e: FieldError) -> Error {
     }
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// A builder for one independent part of this build (a `resources` entry), run beside the
+    /// others: the same files, options and stack of kustomizations being built.
+    fn fork(&self) -> Builder<'a> {
+        Builder {
+            files: self.files,
+            decrypt: self.decrypt,
+            stack: self.stack.clone(),
+            top: self.top.clone(),
+            origin_annotations: self.origin_annotations,
+            transformer_annotations: self.transformer_annotations,
+            managed_by_label: self.managed_by_label,
+            by_config: self.by_config.clone(),
+            top_file: self.top_file.clone(),
+        }
+    }
+
+    /// `load` on each item, in parallel on the available cores when there is more than one,
+    /// the results in the items' order. Loading an item reads and builds only below it and
+    /// changes nothing shared, so adding the results in order makes what one thread makes, and
+    /// the first error in that order is the one a sequential build meets first.
+    fn each<I, T>(
+        &mut self,
+        items: &[I],
+        load: impl Fn(&mut Builder<'a>, &I) -> Result<T, Error> + Sync,
+    ) -> Vec<Result<T, Error>>
+    where
+        I: Sync,
+        T: Send,
+    {
+        if items.len() < 2 {
+            return items.iter().map(|i| load(self, i)).collect();
+        }
+        let this = &*self;
+        items
+            .par_iter()
+            .map(|i| load(&mut this.fork(), i))
+            .collect()
+    }
+
     fn find_kustomization(&self, dir: &str) -> Result<Option<String>, Error> {
         let found: Vec<String> = FILE_NAMES
             .iter()
@@ -299,6 +350,15 @@ impl Builder<'_> {
         parts.join("/")
     }
 
+    /// [`fs::join`], noted for the widening of `fledge build`'s root (see [`super::widen`]):
+    /// `leaving` when a `None` fails the render at once with a "leaves the build root" error.
+    pub(super) fn join(&self, dir: &str, reference: &str, leaving: bool) -> Option<String> {
+        if let Some(w) = self.files.widening() {
+            w.joined(dir, reference, leaving);
+        }
+        fs::join(dir, reference)
+    }
+
     /// Resolves a file a kustomization names; it must lie within the kustomization's directory.
     pub(super) fn file_in(&self, dir: &str, kpath: &str, reference: &str) -> Result<String, Error> {
         if is_remote(reference) {
@@ -307,11 +367,13 @@ impl Builder<'_> {
                 reference: reference.to_owned(),
             });
         }
-        let path = fs::join(dir, reference).ok_or_else(|| Error::OutsideRoot {
-            path: DisplayPath::new(kpath),
-            reference: reference.to_owned(),
-            scope: BUILD_ROOT.into(),
-        })?;
+        let path = self
+            .join(dir, reference, true)
+            .ok_or_else(|| Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: reference.to_owned(),
+                scope: BUILD_ROOT.into(),
+            })?;
         if !self.files.really_within(&path, dir) {
             return Err(Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
@@ -458,14 +520,21 @@ impl Builder<'_> {
         let mut acc = Acc::default();
         let mut files = Vec::new();
         self.collect_yaml(dir, &mut files)?;
-        for f in files {
-            if self.files.entry(&f) == Some(Entry::Dir) {
-                let sub = self.build_dir(&f, None)?;
-                Self::merge_acc(&mut acc, sub, &f)?;
-                continue;
+        let loaded = self.each(&files, |b, f| {
+            if b.files.entry(f) == Some(Entry::Dir) {
+                Ok(Loaded::Built(Box::new(b.build_dir(f, None)?)))
+            } else {
+                Ok(Loaded::Objects(f.clone(), b.load_objects(f)?))
             }
-            for r in self.load_objects(&f)? {
-                Self::add(&mut acc, r, &f)?;
+        });
+        for (f, loaded) in files.iter().zip(loaded) {
+            match loaded? {
+                Loaded::Objects(_, objects) => {
+                    for r in objects {
+                        Self::add(&mut acc, r, f)?;
+                    }
+                }
+                Loaded::Built(sub) => Self::merge_acc(&mut acc, *sub, f)?,
             }
         }
         Ok(acc)
@@ -551,8 +620,16 @@ impl Builder<'_> {
         k: &Kustomization,
         mut acc: Acc,
     ) -> Result<Acc, Error> {
-        for entry in k.resources.iter().chain(&k.bases) {
-            self.add_entry(&mut acc, dir, kpath, entry)?;
+        let entries: Vec<&String> = k.resources.iter().chain(&k.bases).collect();
+        for loaded in self.each(&entries, |b, e| b.load_entry(dir, kpath, e)) {
+            match loaded? {
+                Loaded::Objects(path, objects) => {
+                    for r in objects {
+                        Self::add(&mut acc, r, &path)?;
+                    }
+                }
+                Loaded::Built(sub) => Self::merge_acc(&mut acc, *sub, kpath)?,
+            }
         }
         for c in &k.configurations {
             let path = self.file_in(dir, kpath, c)?;
@@ -588,7 +665,7 @@ impl Builder<'_> {
             }
         }
         for c in &k.components {
-            let path = fs::join(dir, c).ok_or_else(|| Error::OutsideRoot {
+            let path = self.join(dir, c, true).ok_or_else(|| Error::OutsideRoot {
                 path: DisplayPath::new(kpath),
                 reference: c.clone(),
                 scope: BUILD_ROOT.into(),
@@ -613,24 +690,21 @@ impl Builder<'_> {
         Ok(acc)
     }
 
-    fn add_entry(
-        &mut self,
-        acc: &mut Acc,
-        dir: &str,
-        kpath: &str,
-        entry: &str,
-    ) -> Result<(), Error> {
+    /// Reads or builds one `resources` entry of the kustomization at `kpath`.
+    fn load_entry(&mut self, dir: &str, kpath: &str, entry: &str) -> Result<Loaded, Error> {
         if is_remote(entry) {
             return Err(Error::Remote {
                 path: DisplayPath::new(kpath),
                 reference: entry.to_owned(),
             });
         }
-        let path = fs::join(dir, entry).ok_or_else(|| Error::OutsideRoot {
-            path: DisplayPath::new(kpath),
-            reference: entry.to_owned(),
-            scope: BUILD_ROOT.into(),
-        })?;
+        let path = self
+            .join(dir, entry, true)
+            .ok_or_else(|| Error::OutsideRoot {
+                path: DisplayPath::new(kpath),
+                reference: entry.to_owned(),
+                scope: BUILD_ROOT.into(),
+            })?;
         match self.files.entry(&path) {
             Some(Entry::File) => {
                 if !self.files.really_within(&path, dir) {
@@ -640,15 +714,10 @@ impl Builder<'_> {
                         scope: own_dir(dir),
                     });
                 }
-                for r in self.load_objects(&path)? {
-                    Self::add(acc, r, &path)?;
-                }
-                Ok(())
+                let objects = self.load_objects(&path)?;
+                Ok(Loaded::Objects(path, objects))
             }
-            Some(Entry::Dir) => {
-                let sub = self.build_dir(&path, None)?;
-                Self::merge_acc(acc, sub, kpath)
-            }
+            Some(Entry::Dir) => Ok(Loaded::Built(Box::new(self.build_dir(&path, None)?))),
             None => Err(self.missing(kpath, entry, Some(&path))),
         }
     }
@@ -662,7 +731,7 @@ impl Builder<'_> {
         kpath: &str,
         entry: &str,
     ) -> Result<Vec<(Value, String)>, Error> {
-        let joined = fs::join(dir, entry);
+        let joined = self.join(dir, entry, false);
         let with =
             |docs: Vec<Value>, at: String| docs.into_iter().map(|d| (d, at.clone())).collect();
         if let Some(path) = &joined {

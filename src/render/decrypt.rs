@@ -24,7 +24,8 @@ use crate::sops::{self, Format, Keys, Plaintext};
 pub const DECRYPT_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/decrypt";
 
 /// What a build asks of a decryptor. Errors never hold plaintext.
-pub trait Decrypt {
+/// `Sync`: the independent parts of a build run on every core, each decrypting what it reads.
+pub trait Decrypt: Sync {
     /// A whole document of `input` format, written as `output`.
     fn decrypt(
         &self,

@@ -5,8 +5,12 @@
 //! the root. [`DiskFiles`] adds the second guard: a symlink whose target resolves outside the root
 //! is refused, so a repository cannot make the renderer read `/etc/passwd`.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use super::widen::Widening;
 
 /// What a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +41,10 @@ pub trait Files: Sync {
     /// root-only restriction checks the files a kustomization names.
     fn really_within(&self, path: &str, dir: &str) -> bool {
         is_within(path, dir)
+    }
+    /// What watches this tree's reads for the widening of `fledge build`'s root, if anything.
+    fn widening(&self) -> Option<&Widening> {
+        None
     }
 }
 
@@ -76,13 +84,56 @@ pub fn is_within(path: &str, dir: &str) -> bool {
 }
 
 /// Files on disk below a root directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DiskFiles {
     root: PathBuf,
+    /// Each path's resolution, once made, for a tree that does not change while it is read
+    /// ([`DiskFiles::for_render`]).
+    resolved: Option<Mutex<HashMap<String, Resolution>>>,
+    widening: Option<Widening>,
+}
+
+impl Clone for DiskFiles {
+    /// A copy that resolves paths afresh.
+    fn clone(&self) -> Self {
+        Self {
+            root: self.root.clone(),
+            resolved: self.resolved.as_ref().map(|_| Mutex::default()),
+            widening: None,
+        }
+    }
+}
+
+/// How a path resolved, kept so that the same error is given again.
+#[derive(Debug, Clone)]
+enum Resolution {
+    Real(PathBuf),
+    Os(i32),
+    Other(io::ErrorKind, String),
+}
+
+impl Resolution {
+    fn of(r: &io::Result<PathBuf>) -> Self {
+        match r {
+            Ok(p) => Self::Real(p.clone()),
+            Err(e) => match e.raw_os_error() {
+                Some(code) => Self::Os(code),
+                None => Self::Other(e.kind(), e.to_string()),
+            },
+        }
+    }
+
+    fn result(&self) -> io::Result<PathBuf> {
+        match self {
+            Self::Real(p) => Ok(p.clone()),
+            Self::Os(code) => Err(io::Error::from_raw_os_error(*code)),
+            Self::Other(kind, message) => Err(io::Error::new(*kind, message.clone())),
+        }
+    }
 }
 
 impl DiskFiles {
-    /// Opens `root`, which must be an existing directory.
+    /// Opens `root`, which must be an existing directory. Each read resolves its path afresh.
     pub fn new(root: &Path) -> io::Result<Self> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
@@ -91,7 +142,37 @@ impl DiskFiles {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            resolved: None,
+            widening: None,
+        })
+    }
+
+    /// [`DiskFiles::new`] for one render of a tree that does not change meanwhile: each path's
+    /// real path is resolved once (the root-only checks ask for it several times per file).
+    pub fn for_render(root: &Path) -> io::Result<Self> {
+        Ok(Self {
+            resolved: Some(Mutex::default()),
+            ..Self::new(root)?
+        })
+    }
+
+    /// [`DiskFiles::for_render`] from the filesystem root, watching what the render reads to
+    /// tell which root, from `floor` up, the widening of `fledge build` would end at (see
+    /// [`Widening`]). Paths are then written from the filesystem root, without a leading `/`.
+    pub fn widening_from(floor: &Path) -> io::Result<Self> {
+        let floor = floor.canonicalize()?;
+        let names: Vec<String> = floor
+            .iter()
+            .filter_map(|c| c.to_str())
+            .filter(|c| *c != "/")
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            widening: Some(Widening::new(&names.join("/"))),
+            ..Self::for_render(Path::new("/"))?
+        })
     }
 
     /// The canonical root directory.
@@ -102,12 +183,35 @@ impl DiskFiles {
 
     /// Resolves `path` on disk, refusing symlinks that lead outside the root.
     fn resolve(&self, path: &str) -> io::Result<PathBuf> {
+        let Some(cache) = &self.resolved else {
+            return self.resolve_afresh(path);
+        };
+        let known = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .map(Resolution::result);
+        if let Some(r) = known {
+            return r;
+        }
+        let r = self.resolve_afresh(path);
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_owned(), Resolution::of(&r));
+        r
+    }
+
+    fn resolve_afresh(&self, path: &str) -> io::Result<PathBuf> {
         let full = if path.is_empty() {
             self.root.clone()
         } else {
             self.root.join(path)
         };
         let real = full.canonicalize()?;
+        if let Some(w) = &self.widening {
+            w.resolved(path, &real);
+        }
         if real.starts_with(&self.root) {
             Ok(real)
         } else {
@@ -120,6 +224,10 @@ impl DiskFiles {
 }
 
 impl Files for DiskFiles {
+    fn widening(&self) -> Option<&Widening> {
+        self.widening.as_ref()
+    }
+
     fn leaves_root(&self, path: &str) -> bool {
         self.resolve(path)
             .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)

@@ -31,6 +31,7 @@ pub mod source_ignore;
 mod transform;
 mod transformers;
 pub mod varsub;
+mod widen;
 pub mod yaml;
 
 use std::fmt;
@@ -39,6 +40,7 @@ pub use build::{render, render_with};
 pub use decrypt::{Decrypt, Options};
 pub use fs::{DiskFiles, Files, MemFiles};
 pub use object::{Gvk, ResId, Resource};
+pub use widen::Widening;
 
 /// Why a render failed. Every variant names the file (root-relative) it is about.
 #[derive(Debug, thiserror::Error)]

@@ -269,7 +269,9 @@ impl Builder<'_> {
         kpath: &str,
         entry: &str,
     ) -> Result<Vec<(String, Value)>, Error> {
-        let as_file = fs::join(dir, entry).filter(|p| self.files.entry(p) == Some(Entry::File));
+        let as_file = self
+            .join(dir, entry, false)
+            .filter(|p| self.files.entry(p) == Some(Entry::File));
         let (source, docs) = match as_file {
             Some(_) => {
                 let path = self.file_in(dir, kpath, entry)?;

@@ -555,14 +555,18 @@ pub fn unprintable_character(v: &Value) -> Option<(String, char)> {
 /// Writes documents as a YAML stream separated by `---`, as `kubectl kustomize` prints them.
 #[must_use]
 pub fn emit_stream<'a>(docs: impl IntoIterator<Item = &'a Value>) -> String {
-    let mut out = String::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
-        }
-        emit_document(doc, &mut out);
-    }
-    out
+    use rayon::prelude::*;
+    // Each document is written on its own (on every core), then joined in order.
+    let docs: Vec<&Value> = docs.into_iter().collect();
+    let texts: Vec<String> = docs
+        .par_iter()
+        .map(|doc| {
+            let mut text = String::new();
+            emit_document(doc, &mut text);
+            text
+        })
+        .collect();
+    texts.join("---\n")
 }
 
 /// Writes one document (no separator).

@@ -625,6 +625,54 @@ fn build_reads_bases_anywhere_as_kustomize_does_and_says_what_it_refuses() {
     );
 }
 
+#[test]
+fn build_widens_its_root_to_what_the_bases_need_and_names_paths_from_it() {
+    let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    // Not a Git work tree: the overlay reaches two directories up, and the base's `apps` is a
+    // symlink to a sibling of the base, inside the root the overlay needs.
+    let t = tree(&[
+        (
+            "base/kustomization.yaml",
+            "resources: [apps/one, cm.yaml]\n",
+        ),
+        ("base/cm.yaml", &cm("base")),
+        ("apps-real/one/kustomization.yaml", "resources: [cm.yaml]\n"),
+        ("apps-real/one/cm.yaml", &cm("one")),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources: [../../base]\nnamePrefix: prod-\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink("../apps-real", t.path().join("base/apps")).unwrap();
+    let prod = t.path().join("overlays/prod");
+    let widened = fledge().arg("build").arg(&prod).output().unwrap();
+    let rooted = fledge()
+        .arg("build")
+        .arg(&prod)
+        .arg("--root")
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&widened), ok(&rooted));
+    assert!(
+        ok(&widened).contains("name: prod-one\n"),
+        "{}",
+        ok(&widened)
+    );
+
+    // An error after widening names its file from the root the bases needed, not from `/`.
+    std::fs::write(
+        prod.join("kustomization.yaml"),
+        "resources: [../../base, missing.yaml]\n",
+    )
+    .unwrap();
+    let err = build_fails(&[prod.as_os_str()]);
+    assert!(
+        err.starts_with("error: overlays/prod/kustomization.yaml: `missing.yaml` does not exist"),
+        "{err}"
+    );
+}
+
 /// `fledge run ARGS` with `PATH` set to `path` when given, allowed 20 s to exit: its exit code
 /// (`None` when it was still running, then killed) and its stderr.
 async fn run_exits<S: AsRef<OsStr>>(

@@ -106,3 +106,49 @@ fn symlink_loops_are_named_in_a_git_tree_as_on_disk() {
         assert!(files.list("").unwrap().contains(&"self.yaml".to_owned()));
     }
 }
+
+#[test]
+fn one_render_from_the_filesystem_root_tells_how_far_the_root_must_widen() {
+    let t = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let p = t.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write("base/kustomization.yaml", "resources: [cm.yaml]\n");
+    write(
+        "base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+    );
+    write(
+        "overlays/prod/kustomization.yaml",
+        "resources: [../../base]\n",
+    );
+    let prod = t.path().join("overlays/prod").canonicalize().unwrap();
+    let rel = prod.to_str().unwrap().trim_start_matches('/');
+    let render = || {
+        let files = DiskFiles::widening_from(&prod).unwrap();
+        let objects = crate::render::render(&files, rel).unwrap();
+        (objects.len(), files.widening().unwrap().levels())
+    };
+    assert_eq!(render(), (1, Some(2)));
+
+    // A file that a symlink takes above the directory its name is in: a narrower root answers
+    // "not there", so one render cannot tell what the loop would have made.
+    write(
+        "elsewhere/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n",
+    );
+    write(
+        "overlays/prod/kustomization.yaml",
+        "resources: [../../base, link.yaml]\n",
+    );
+    std::os::unix::fs::symlink(
+        t.path().join("elsewhere/cm.yaml"),
+        t.path().join("overlays/prod/link.yaml"),
+    )
+    .unwrap();
+    let files = DiskFiles::widening_from(&prod).unwrap();
+    let _ = crate::render::render(&files, rel);
+    assert_eq!(files.widening().unwrap().levels(), None);
+}
