@@ -1,10 +1,13 @@
 //! The config repository: fetched into a bare cache that survives restarts, the tracked
 //! reference resolved on the remote, and a commit's tree read straight from the object store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use git2::{
+    Delta, DiffOptions, FileMode, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult,
+};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Auth, RedactedUrl, redact};
@@ -100,6 +103,8 @@ pub struct Source {
     last: Option<Oid>,
     rewritten: Option<Rewrite>,
     verified: Option<String>,
+    /// The files of the last commit read, the base of the next read.
+    previous: Option<TreeFiles>,
 }
 
 impl std::fmt::Debug for Source {
@@ -113,6 +118,15 @@ impl std::fmt::Debug for Source {
     }
 }
 
+/// Stops libgit2 from hashing every object it reads again to check its id (for the whole
+/// process: it is a global setting). Every object in a cache came through a fetch, whose indexer
+/// computed each id from the content; git does not check them again on reading either. The
+/// check doubled the time to read a tree (SHA-1 with collision detection over every blob).
+fn trust_stored_objects() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+}
+
 /// A libgit2 error with any URL credentials removed from its message.
 pub(crate) fn git_error(e: &git2::Error) -> String {
     redact(e.message())
@@ -121,6 +135,7 @@ pub(crate) fn git_error(e: &git2::Error) -> String {
 impl Source {
     /// Opens (or creates) the cache repository for `config.url` below `config.cache_dir`.
     pub fn open(config: SourceConfig) -> Result<Self, Error> {
+        trust_stored_objects();
         let digest = Sha256::digest(config.url.as_bytes());
         let path = config
             .cache_dir
@@ -145,6 +160,7 @@ impl Source {
             last: None,
             rewritten: None,
             verified: None,
+            previous: None,
         })
     }
 
@@ -291,16 +307,20 @@ impl Source {
                 Some(local) => format!("+{name}:{local}"),
                 None => "+refs/heads/*:refs/fledge/heads/*".to_owned(),
             };
-            self.remote(&repo)
-                .fetch(&[&spec])
-                .map_err(|e| self.network_error(e))?;
+            let remote = self.remote(&repo);
+            if remote.is_local() && before.is_none() {
+                remote.fetch_with_git(&[&spec])
+            } else {
+                remote.fetch(&[&spec])
+            }
+            .map_err(|e| self.network_error(e))?;
         }
         let commit = self.peel_commit(&repo, target)?;
         let verified = match &self.config.verify {
             Some(v) => Some(v.keys.check(&repo, v.mode, commit, tag)?),
             None => None,
         };
-        let snapshot = read_tree(&repo, commit)?;
+        let snapshot = self.read(&repo, commit)?;
         let rewritten = before.and_then(|b| self.rewrite(&repo, b, commit));
         if let Some(local) = &local {
             // The commit taken, for the next poll and the next run: one already in the cache
@@ -321,6 +341,36 @@ impl Source {
         self.rewritten = rewritten;
         self.verified = verified;
         Ok(Fetched::New(snapshot))
+    }
+
+    /// Reads `commit`'s files: from the files of the last commit read, changed where the two
+    /// trees differ, when that commit's tree is at hand (only the blobs that changed are read,
+    /// and libgit2's diff skips the subtrees whose ids are equal); in full otherwise.
+    fn read(&mut self, repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
+        let read_err = |e: &git2::Error| Error::Read {
+            commit: CommitId::from(commit),
+            message: git_error(e),
+        };
+        let tree = repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| read_err(&e))?;
+        let files = match self.previous.take() {
+            Some(mut previous) => match previous.update(repo, &tree) {
+                Ok(()) => previous,
+                Err(e) => {
+                    tracing::debug!(error = %git_error(&e), "reading the whole tree");
+                    TreeFiles::read(repo, &tree).map_err(|e| read_err(&e))?
+                }
+            },
+            None => TreeFiles::read(repo, &tree).map_err(|e| read_err(&e))?,
+        };
+        let snapshot = Snapshot {
+            commit: CommitId::from(commit),
+            files: files.to_mem_files(),
+        };
+        self.previous = Some(files);
+        Ok(snapshot)
     }
 
     /// `Some` when `to` does not descend from `from`.
@@ -479,40 +529,142 @@ pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(|e| read_err(&e))?;
-    let mut files = MemFiles::new();
-    let mut links = Vec::new();
-    let mut failure = None;
-    tree.walk(TreeWalkMode::PreOrder, |root, entry| {
-        if entry.kind() != Some(ObjectType::Blob) {
-            return TreeWalkResult::Ok;
-        }
-        let Ok(name) = entry.name() else {
-            return TreeWalkResult::Skip;
-        };
-        match repo.find_blob(entry.id()) {
-            // A symlink's blob is its target.
-            Ok(blob) if entry.filemode() == 0o120_000 => {
-                let target = String::from_utf8_lossy(blob.content()).into_owned();
-                links.push((format!("{root}{name}"), target));
-                TreeWalkResult::Ok
-            }
-            Ok(blob) => {
-                files.insert(&format!("{root}{name}"), blob.content().to_vec());
-                TreeWalkResult::Ok
-            }
-            Err(e) => {
-                failure = Some(read_err(&e));
-                TreeWalkResult::Abort
-            }
-        }
-    })
-    .map_err(|e| failure.take().unwrap_or_else(|| read_err(&e)))?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    files.link(&links);
+    let files = TreeFiles::read(repo, &tree).map_err(|e| read_err(&e))?;
     Ok(Snapshot {
         commit: CommitId::from(commit),
-        files,
+        files: files.into_mem_files(),
     })
+}
+
+/// The files of one tree as Git has them (symlinks unresolved), kept by a [`Source`] between
+/// polls so that the next commit's tree is read as a difference from it. Symlinks and
+/// submodules are never followed: a repository cannot point the renderer elsewhere.
+struct TreeFiles {
+    tree: Oid,
+    files: BTreeMap<String, Vec<u8>>,
+    /// Symlinks: path → target as written.
+    links: BTreeMap<String, String>,
+}
+
+/// Git's file mode of a symlink, whose blob is its target.
+const LINK_MODE: i32 = 0o120_000;
+
+impl TreeFiles {
+    /// Reads every blob of `tree`.
+    fn read(repo: &Repository, tree: &git2::Tree<'_>) -> Result<Self, git2::Error> {
+        let mut this = Self {
+            tree: tree.id(),
+            files: BTreeMap::new(),
+            links: BTreeMap::new(),
+        };
+        let mut failure = None;
+        tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+            if entry.kind() != Some(ObjectType::Blob) {
+                return TreeWalkResult::Ok;
+            }
+            let Ok(name) = entry.name() else {
+                return TreeWalkResult::Skip;
+            };
+            match this.add(repo, format!("{root}{name}"), entry.id(), entry.filemode()) {
+                Ok(()) => TreeWalkResult::Ok,
+                Err(e) => {
+                    failure = Some(e);
+                    TreeWalkResult::Abort
+                }
+            }
+        })
+        .map_err(|e| failure.take().unwrap_or(e))?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(this),
+        }
+    }
+
+    fn add(
+        &mut self,
+        repo: &Repository,
+        path: String,
+        blob: Oid,
+        mode: i32,
+    ) -> Result<(), git2::Error> {
+        let blob = repo.find_blob(blob)?;
+        if mode == LINK_MODE {
+            let target = String::from_utf8_lossy(blob.content()).into_owned();
+            self.links.insert(path, target);
+        } else {
+            self.files.insert(path, blob.content().to_vec());
+        }
+        Ok(())
+    }
+
+    /// Turns these files into `tree`'s: every path the diff of the two trees names is dropped,
+    /// then the blobs of the new side are read. Untouched on an error.
+    fn update(&mut self, repo: &Repository, tree: &git2::Tree<'_>) -> Result<(), git2::Error> {
+        let old = repo.find_tree(self.tree)?;
+        let mut opts = DiffOptions::new();
+        opts.skip_binary_check(true);
+        let diff = repo.diff_tree_to_tree(Some(&old), Some(tree), Some(&mut opts))?;
+        let mut added = Vec::new();
+        for delta in diff.deltas() {
+            let side = delta.new_file();
+            let blob = matches!(
+                side.mode(),
+                FileMode::Blob
+                    | FileMode::BlobExecutable
+                    | FileMode::BlobGroupWritable
+                    | FileMode::Link
+            );
+            // A name that is not UTF-8 is left out, as a whole read leaves it out.
+            if let Some(path) = side.path().and_then(Path::to_str)
+                && delta.status() != Delta::Deleted
+                && blob
+            {
+                let blob = repo.find_blob(side.id())?;
+                added.push((path.to_owned(), i32::from(side.mode()), blob));
+            }
+        }
+        for delta in diff.deltas() {
+            if let Some(path) = delta.old_file().path().and_then(Path::to_str) {
+                self.files.remove(path);
+                self.links.remove(path);
+            }
+        }
+        for (path, mode, blob) in added {
+            if mode == LINK_MODE {
+                let target = String::from_utf8_lossy(blob.content()).into_owned();
+                self.links.insert(path, target);
+            } else {
+                self.files.insert(path, blob.content().to_vec());
+            }
+        }
+        self.tree = tree.id();
+        Ok(())
+    }
+
+    /// A copy as the renderer reads it, symlinks resolved.
+    fn to_mem_files(&self) -> MemFiles {
+        let mut files = MemFiles::new();
+        for (path, content) in &self.files {
+            files.insert(path, content.clone());
+        }
+        files.link(&self.link_list());
+        files
+    }
+
+    fn into_mem_files(self) -> MemFiles {
+        let links = self.link_list();
+        let mut files = MemFiles::new();
+        for (path, content) in self.files {
+            files.insert(&path, content);
+        }
+        files.link(&links);
+        files
+    }
+
+    fn link_list(&self) -> Vec<(String, String)> {
+        self.links
+            .iter()
+            .map(|(p, t)| (p.clone(), t.clone()))
+            .collect()
+    }
 }

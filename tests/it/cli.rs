@@ -1096,3 +1096,23 @@ fn hash_refuses_a_secret_the_api_server_would_refuse_naming_the_field_not_the_va
         assert!(out.stdout.is_empty());
     }
 }
+
+/// The binary loads no OpenSSL and no zlib of the host (libgit2 and libssh2 link a static
+/// OpenSSL, HTTP clients use rustls), and the image installs none and ships the binary stripped.
+#[test]
+fn the_binary_loads_no_openssl_or_zlib_of_the_host_and_the_image_installs_none() {
+    let out = Command::new("ldd")
+        .arg(env!("CARGO_BIN_EXE_fledge"))
+        .output()
+        .expect("ldd runs");
+    let loads = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{loads}");
+    for library in ["libssl", "libcrypto", "libz."] {
+        assert!(!loads.contains(library), "{library} in:\n{loads}");
+    }
+    let (build, runtime) = recipe();
+    let packages = instructions(&runtime, "RUN").join(" ");
+    assert!(!packages.contains("libssl"), "{packages}");
+    let run = instructions(&build, "RUN").join(" ");
+    assert!(run.contains("install -D -m 0755 -s "), "stripped: {run}");
+}

@@ -206,6 +206,100 @@ fn symlinks_in_the_tree_are_read_as_a_checkout_reads_them_and_never_lead_out() {
     );
 }
 
+/// A change to the person's clone, then a path and what it must read (empty: nothing).
+type Step<'a> = (Box<dyn Fn() + 'a>, &'a str, &'a str);
+
+/// After the first, a poll reads a new commit as the difference from the last one read (only
+/// the blobs that changed): each must read exactly as a whole read of its tree does, through
+/// files added, changed, deleted and moved, a symlink that becomes a file and back, a symlink
+/// to a directory that becomes a directory, and a mode change alone.
+#[test]
+fn each_new_commit_reads_exactly_as_a_whole_read_of_its_tree() {
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    let remote = Remote::new();
+    let p = remote.person();
+    let steps: Vec<Step<'_>> = vec![
+        (
+            Box::new(|| {
+                fs::create_dir_all(p.join("a/b")).unwrap();
+                fs::write(p.join("a/x.yaml"), CM).unwrap();
+                fs::write(p.join("a/b/y.yaml"), "y: 1\n").unwrap();
+                fs::write(p.join("c.txt"), "c").unwrap();
+                symlink("a/x.yaml", p.join("top.yaml")).unwrap();
+                symlink("a", p.join("d")).unwrap();
+            }),
+            "d/b/y.yaml",
+            "y: 1\n",
+        ),
+        (
+            Box::new(|| {
+                fs::write(p.join("a/x.yaml"), "x: 2\n").unwrap();
+                fs::remove_file(p.join("c.txt")).unwrap();
+                fs::create_dir_all(p.join("e")).unwrap();
+                fs::write(p.join("e/f.txt"), "f").unwrap();
+            }),
+            "top.yaml",
+            "x: 2\n",
+        ),
+        (
+            Box::new(|| {
+                fs::remove_file(p.join("top.yaml")).unwrap();
+                fs::write(p.join("top.yaml"), "a file now").unwrap();
+                fs::remove_file(p.join("a/b/y.yaml")).unwrap();
+                symlink("../x.yaml", p.join("a/b/y.yaml")).unwrap();
+                fs::remove_dir_all(p.join("e")).unwrap();
+            }),
+            "a/b/y.yaml",
+            "x: 2\n",
+        ),
+        (
+            Box::new(|| {
+                fs::create_dir_all(p.join("g")).unwrap();
+                fs::rename(p.join("a/b"), p.join("g/b")).unwrap();
+                fs::set_permissions(p.join("a/x.yaml"), fs::Permissions::from_mode(0o755)).unwrap();
+            }),
+            "g/b/y.yaml",
+            "",
+        ),
+        (
+            Box::new(|| {
+                fs::remove_file(p.join("d")).unwrap();
+                fs::create_dir_all(p.join("d")).unwrap();
+                fs::write(p.join("d/z"), "z").unwrap();
+                fs::remove_file(p.join("top.yaml")).unwrap();
+                symlink("d/z", p.join("top.yaml")).unwrap();
+            }),
+            "top.yaml",
+            "z",
+        ),
+    ];
+    let cache = tempfile::tempdir().unwrap();
+    let cfg = config(&remote, Reference::Branch("main".into()), cache.path());
+    let mut s = on_main(&remote, cache.path());
+    for (i, (change, path, contents)) in steps.iter().enumerate() {
+        change();
+        git(&p, &["add", "-A"]);
+        git(&p, &["commit", "--quiet", "-m", &format!("step {i}")]);
+        git(&p, &["push", "--quiet", "origin", "HEAD:main"]);
+        let commit = remote.head();
+        let Fetched::New(snap) = s.poll().unwrap() else {
+            panic!("step {i}: no new commit")
+        };
+        assert_eq!(snap.commit.as_str(), commit);
+        let whole = fledge::source::read_commit(&cfg, &commit).unwrap();
+        assert_eq!(
+            format!("{:?}", snap.files),
+            format!("{:?}", whole.files),
+            "step {i}"
+        );
+        let read = snap.files.iter().find(|(f, _)| f == path).map(|(_, c)| c);
+        // A dangling link ("g/b/y.yaml" points at a "../x.yaml" that is not there) is nothing.
+        let expected = (!contents.is_empty()).then_some(contents.as_bytes());
+        assert_eq!(read, expected, "step {i}: {path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_push_to_a_local_repository_wakes_the_poller_at_once() {
     let remote = Remote::new();
