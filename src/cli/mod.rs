@@ -126,12 +126,14 @@ pub enum Command {
 }
 
 impl Cli {
-    /// The log filter when `RUST_LOG` is not set: the load tester's `--log-level`, else `info`.
+    /// The log filter when `RUST_LOG` is not set: the load tester's `--log-level`, else `info`
+    /// (kube-runtime's watcher at `error`: the watch caches say themselves, once, what a refused
+    /// watch means, where kube-runtime would warn at every retry).
     #[must_use]
     pub fn log_filter(&self) -> &'static str {
         match &self.command {
             Command::Loadtester(args) => args.log_filter(),
-            _ => "info",
+            _ => "info,kube_runtime::watcher=error",
         }
     }
 }

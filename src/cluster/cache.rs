@@ -12,6 +12,12 @@
 //!   answered is kept beside the cache until the watch has brought an event of the same
 //!   resourceVersion or a newer one (resourceVersions compared as numbers, as etcd issues
 //!   them); from then on the cache holds the write and whatever came after it.
+//! - Only the kinds a rollout reads and writes every tick are watched ([`WATCHED`], which
+//!   deploy/rbac.yaml's ClusterRole `fledge` grants `list` and `watch` of); what sync applies
+//!   from Git of other kinds is read and applied with plain requests, as before. Secrets in
+//!   which Helm keeps its releases are not watched (large, and never read by a rollout): a
+//!   Secret the cache does not hold is asked of the API server, and Secrets are never listed
+//!   from it.
 //! - An apply is skipped only when the object is byte for byte what fledge last applied through
 //!   this client *and* the live object holds every field of it ([`holds`]): a field changed by
 //!   hand, an object deleted, a restart of the daemon (nothing applied yet) all send it again.
@@ -32,6 +38,44 @@ use crate::object::ObjectRef;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// The kinds watched, by API group and kind: what a release tick reads (its Release, the
+/// targets, their ConfigMaps and Secrets, Services, routes) and applies (autoscalers and every
+/// router's objects). A kind's watch starts on its first use, so a router no Canary uses is
+/// never watched.
+pub const WATCHED: [(&str, &str); 22] = [
+    ("", "ConfigMap"),
+    ("", "Secret"),
+    ("", "Service"),
+    ("apps", "Deployment"),
+    ("apps", "DaemonSet"),
+    ("fledge.dev", "Release"),
+    ("autoscaling", "HorizontalPodAutoscaler"),
+    ("keda.sh", "ScaledObject"),
+    ("networking.k8s.io", "Ingress"),
+    ("networking.istio.io", "DestinationRule"),
+    ("networking.istio.io", "VirtualService"),
+    ("gateway.networking.k8s.io", "HTTPRoute"),
+    ("split.smi-spec.io", "TrafficSplit"),
+    ("traefik.io", "TraefikService"),
+    ("projectcontour.io", "HTTPProxy"),
+    ("kuma.io", "TrafficRoute"),
+    ("gateway.solo.io", "RouteTable"),
+    ("gloo.solo.io", "Upstream"),
+    ("apisix.apache.org", "ApisixRoute"),
+    ("appmesh.k8s.aws", "VirtualNode"),
+    ("appmesh.k8s.aws", "VirtualRouter"),
+    ("appmesh.k8s.aws", "VirtualService"),
+];
+
+/// The Secrets watched: all but Helm's release records, which hold every revision of every
+/// chart installed with Helm, compressed, and which no rollout reads.
+const SECRETS_WATCHED: &str = "type!=helm.sh/release.v1";
+
+/// The field selector of a kind's watch, when it watches only some of the kind's objects.
+fn selector(ar: &ApiResource) -> Option<&'static str> {
+    (ar.group.is_empty() && ar.kind == "Secret").then_some(SECRETS_WATCHED)
+}
 
 /// How long a read waits for a kind's first list before it asks the API server itself.
 const FIRST_LIST: Duration = Duration::from_secs(20);
@@ -66,6 +110,9 @@ enum Written {
 struct Kind {
     ar: ApiResource,
     namespaced: bool,
+    /// Whether the watch holds every object of the kind: else an object it does not hold may
+    /// still exist, and the kind is never listed from it.
+    complete: bool,
     status: watch::Sender<Status>,
     running: Mutex<(Store<DynamicObject>, tokio::task::JoinHandle<()>)>,
     written: Mutex<HashMap<(String, String), Written>>,
@@ -104,17 +151,17 @@ impl Drop for Ending {
     }
 }
 
-/// Runs a watch of `api` into `writer`, saying how it goes on `status`.
+/// Runs a watch of `api` (of `ar`'s kind) into `writer`, saying how it goes on `status`.
 async fn run(
+    ar: ApiResource,
     api: Api<DynamicObject>,
+    config: watcher::Config,
     writer: reflector::store::Writer<DynamicObject>,
     status: watch::Sender<Status>,
     latest: Arc<AtomicU64>,
 ) {
     let ending = Ending(status);
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
+    let stream = watcher(api, config).default_backoff().reflect(writer);
     let mut stream = std::pin::pin!(stream);
     while let Some(event) = stream.next().await {
         match event {
@@ -128,7 +175,18 @@ async fn run(
             Err(watcher::Error::InitialListFailed(kube::Error::Api(s)))
                 if matches!(s.code, 403..=405) =>
             {
-                tracing::debug!(code = s.code, "a watch cache is refused: {}", s.message);
+                // 404 and 405: the kind is not served (a CRD not installed), which the reads
+                // that follow report themselves.
+                if s.code == 403 {
+                    tracing::warn!(
+                        "the watch of {kind} ({api_version}) is refused ({message}): reads of it \
+                         go to the API server one by one; grant list and watch of it (the \
+                         ClusterRole fledge in deploy/rbac.yaml)",
+                        kind = ar.kind,
+                        api_version = ar.api_version,
+                        message = s.message
+                    );
+                }
                 ending.0.send_replace(Status::Down {
                     since: Instant::now(),
                     wait: RETRY_REFUSED,
@@ -168,7 +226,18 @@ fn start(
     let store = writer.as_reader();
     let api = Api::<DynamicObject>::all_with(client.clone(), ar);
     status.send_replace(Status::Starting);
-    let task = tokio::spawn(run(api, writer, status.clone(), latest.clone()));
+    let mut config = watcher::Config::default();
+    if let Some(fields) = selector(ar) {
+        config = config.fields(fields);
+    }
+    let task = tokio::spawn(run(
+        ar.clone(),
+        api,
+        config,
+        writer,
+        status.clone(),
+        latest.clone(),
+    ));
     (store, task)
 }
 
@@ -330,9 +399,13 @@ impl Cache {
         }
     }
 
-    fn kind(&self, ar: &ApiResource, namespaced: bool) -> Arc<Kind> {
+    /// The cache of `ar`'s kind, started on first use; `None` for a kind not [`WATCHED`].
+    fn kind(&self, ar: &ApiResource, namespaced: bool) -> Option<Arc<Kind>> {
+        if !WATCHED.contains(&(ar.group.as_str(), ar.kind.as_str())) {
+            return None;
+        }
         let key = (ar.api_version.clone(), ar.kind.clone());
-        lock(&self.kinds)
+        let kind = lock(&self.kinds)
             .entry(key)
             .or_insert_with(|| {
                 let (status, _) = watch::channel(Status::Starting);
@@ -341,13 +414,15 @@ impl Cache {
                 Arc::new(Kind {
                     ar: ar.clone(),
                     namespaced,
+                    complete: selector(ar).is_none(),
                     status,
                     running: Mutex::new(running),
                     written: Mutex::default(),
                     latest,
                 })
             })
-            .clone()
+            .clone();
+        Some(kind)
     }
 
     /// The live object, when the kind's cache can say: `None` when the API server must be asked.
@@ -358,19 +433,27 @@ impl Cache {
         namespace: &str,
         name: &str,
     ) -> Option<Option<Value>> {
-        let kind = self.kind(ar, namespaced);
+        let kind = self.kind(ar, namespaced)?;
         let store = kind.ready(&self.client).await?;
-        Some(kind.get(&store, namespace, name))
+        let found = kind.get(&store, namespace, name);
+        // Not held by a watch of some of the kind: the API server knows.
+        if found.is_none() && !kind.complete {
+            return None;
+        }
+        Some(found)
     }
 
     /// Every object of a kind in `namespace` (`""`: every namespace), when the cache can say.
-    pub async fn list(
-        &self,
-        ar: &ApiResource,
-        namespaced: bool,
-        namespace: &str,
-    ) -> Option<Vec<Value>> {
-        let kind = self.kind(ar, namespaced);
+    /// A list starts no watch: a search through every kind the cluster serves (the inventory's
+    /// search for objects applied elsewhere) reads the kinds that are watched already, and asks
+    /// the API server for the rest.
+    pub async fn list(&self, ar: &ApiResource, namespace: &str) -> Option<Vec<Value>> {
+        let kind = lock(&self.kinds)
+            .get(&(ar.api_version.clone(), ar.kind.clone()))
+            .cloned()?;
+        if !kind.complete {
+            return None;
+        }
         let store = kind.ready(&self.client).await?;
         Some(kind.list(&store, namespace))
     }
@@ -395,20 +478,27 @@ impl Cache {
 
     /// Records an apply of `obj` that the API server answered with `stored`.
     pub fn applied(&self, ar: &ApiResource, namespaced: bool, obj: &Value, stored: &Value) {
+        let Some(kind) = self.kind(ar, namespaced) else {
+            return;
+        };
         if let Some(r) = ObjectRef::of(obj) {
             lock(&self.applied).insert(r, digest(obj));
         }
-        self.kind(ar, namespaced).wrote(stored);
+        kind.wrote(stored);
     }
 
     /// Records a write that was not an apply of what Git holds (a status).
     pub fn wrote(&self, ar: &ApiResource, namespaced: bool, stored: &Value) {
-        self.kind(ar, namespaced).wrote(stored);
+        if let Some(kind) = self.kind(ar, namespaced) {
+            kind.wrote(stored);
+        }
     }
 
     /// Records a delete.
     pub fn deleted(&self, ar: &ApiResource, namespaced: bool, namespace: &str, name: &str) {
-        let kind = self.kind(ar, namespaced);
+        let Some(kind) = self.kind(ar, namespaced) else {
+            return;
+        };
         let store = lock(&kind.running).0.clone();
         kind.deleted(&store, namespace, name);
         let ns = if namespaced { namespace } else { "" };

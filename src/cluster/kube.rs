@@ -568,20 +568,24 @@ impl KubeCluster {
     /// Asks the API server whether it would accept `objects` as they are (server-side apply,
     /// strict field validation, dry run): every refusal, or nothing. Nothing is changed.
     pub async fn dry_run(&self, objects: &[&Value]) -> Result<(), Error> {
-        let (_, changed) = self.unchanged_each(objects).await;
+        let (_, changed) = self.unchanged_each(objects, false).await;
         self.dry_run_each(&changed).await.map(|_| ())
     }
 
     /// For each of `objects`, the live object when applying it again would change nothing
-    /// ([`Self::unchanged`]); and the objects that must be sent.
+    /// ([`Self::unchanged`]) and, with `take_over`, nothing set on it by hand is to be taken
+    /// over; and the objects that must be sent.
     async fn unchanged_each<'a>(
         &self,
         objects: &[&'a Value],
+        take_over: bool,
     ) -> (Vec<Option<Value>>, Vec<&'a Value>) {
         let mut kept = Vec::with_capacity(objects.len());
         let mut send = Vec::new();
         for obj in objects {
-            let live = self.unchanged(obj).await;
+            let live = self.unchanged(obj).await.filter(|live| {
+                !take_over || super::takeover::patch(obj, live, FIELD_MANAGER).is_none()
+            });
             if live.is_none() {
                 send.push(*obj);
             }
@@ -658,7 +662,7 @@ impl KubeCluster {
     /// with `take_over` each after fledge took over what was set on it by hand.
     async fn apply_stage(&self, objects: &[&Value], take_over: bool) -> Result<Vec<Value>, Error> {
         // What this client applied last, still held by the live object, is not sent again.
-        let (kept, send) = self.unchanged_each(objects).await;
+        let (kept, send) = self.unchanged_each(objects, take_over).await;
         let stored = self.dry_run_each(&send).await?;
         let mut applied = Vec::new();
         for (obj, stored) in send.iter().zip(&stored) {
@@ -757,8 +761,8 @@ impl KubeCluster {
         labels: Option<&str>,
     ) -> Result<Vec<Value>, Error> {
         if let (Some(cache), None) = (&self.cache, labels) {
-            let (ar, namespaced) = self.resource(api_version, kind).await?;
-            if let Some(found) = cache.list(&ar, namespaced, namespace).await {
+            let (ar, _) = self.resource(api_version, kind).await?;
+            if let Some(found) = cache.list(&ar, namespace).await {
                 return Ok(found);
             }
         }

@@ -39,9 +39,12 @@ pub async fn connect(config: &Config) -> Result<Edges, String> {
             kubeconfig,
             context,
         } => AnyCluster::Kube(
+            // Read through watch caches, and apply only what changed: a release at rest sends
+            // nothing (docs/daemon.md#watch-caches).
             KubeCluster::connect(kubeconfig.as_deref(), context.as_deref())
                 .await
-                .map_err(|e| format!("--cluster kube: {e}"))?,
+                .map_err(|e| format!("--cluster kube: {e}"))?
+                .cached(),
         ),
         ClusterChoice::Sim { dir: None } => {
             AnyCluster::Sim(SimHandle::new(SimCluster::new(SIM_STEP)))

@@ -1,7 +1,8 @@
 //! deploy/: every object passes `kubernetes-validate --strict`, the config file is one
 //! `fledge run` accepts, and the ClusterRole `fledge` grants exactly the calls fledge makes for
 //! its own work — derived here by recording every cluster call of full rollouts on each
-//! supported provider, with sync's inventory, templates' Secrets and alert providers' Secrets.
+//! supported provider, with sync's inventory, templates' Secrets and alert providers' Secrets,
+//! and the watches of the kinds the daemon caches.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -262,7 +263,23 @@ async fn calls_fledge_makes() -> BTreeSet<(String, String, String)> {
     for v in ["get", "create", "patch"] {
         all.insert((v.into(), String::new(), "secrets".into()));
     }
+    with_watches(&mut all);
     all
+}
+
+/// `calls` with the watch caches' (cluster::cache): one list and watch of each rollout kind in
+/// use. Every watched kind is one the rollouts read or write.
+fn with_watches(calls: &mut BTreeSet<(String, String, String)>) {
+    for (group, kind) in fledge::cluster::cache::WATCHED {
+        let resource = super::support::resource(kind);
+        assert!(
+            calls.iter().any(|(_, g, r)| g == group && *r == resource),
+            "{group}/{kind} is watched but no rollout touches it"
+        );
+        for v in ["list", "watch"] {
+            calls.insert((v.into(), group.into(), resource.clone()));
+        }
+    }
 }
 
 /// The Canary leaves Git (`d`): steps the release `shop/web` back to Git's target, which sync
@@ -348,16 +365,16 @@ async fn the_cluster_role_covers_exactly_the_calls_fledge_makes() {
     );
 }
 
+/// The modelled traffic lists what carries traffic in a release's namespace: the kinds the
+/// ClusterRole `fledge` lists and watches for the caches, so it needs no role of its own.
 #[test]
-fn the_modelled_traffic_role_covers_exactly_what_the_model_reads() {
-    let reads: BTreeSet<(String, String, String)> = fledge::analysis::mirror::MIRRORED
-        .iter()
-        .map(|(api_version, kind)| {
-            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-            ("list".into(), group.into(), super::support::resource(kind))
-        })
-        .collect();
-    assert_eq!(role_rules("fledge-modelled-traffic"), reads);
+fn the_cluster_role_fledge_lets_the_modelled_traffic_list_what_it_reads() {
+    let granted = role_rules("fledge");
+    for (api_version, kind) in fledge::analysis::mirror::MIRRORED {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let list = ("list".into(), group.into(), super::support::resource(kind));
+        assert!(granted.contains(&list), "{list:?}");
+    }
 }
 
 #[test]

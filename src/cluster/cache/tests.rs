@@ -105,6 +105,7 @@ mod overlay {
         let kind = Kind {
             ar: ar(),
             namespaced: true,
+            complete: true,
             status,
             running: Mutex::new((writer.as_reader(), tokio::spawn(async {}))),
             written: Mutex::default(),
@@ -190,4 +191,40 @@ mod overlay {
         );
         assert_eq!(phase(&kind), Some(json!("Initializing")));
     }
+}
+
+#[test]
+fn only_the_rollouts_kinds_are_watched_and_helms_release_secrets_are_left_out() {
+    use super::{Cache, selector};
+    use kube::core::ApiResource;
+    let ar = |group: &str, version: &str, kind: &str| ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: if group.is_empty() {
+            version.into()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: kind.into(),
+        plural: String::new(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = rt.enter();
+    // A client to nowhere: nothing is sent until a watched kind is read.
+    let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+    let cache = Cache::new(kube::Client::try_from(config).unwrap());
+    assert!(
+        cache
+            .kind(&ar("rbac.authorization.k8s.io", "v1", "RoleBinding"), true)
+            .is_none()
+    );
+    assert!(cache.kind(&ar("", "v1", "Namespace"), false).is_none());
+    let deployments = cache.kind(&ar("apps", "v1", "Deployment"), true).unwrap();
+    assert!(deployments.complete);
+    let secrets = cache.kind(&ar("", "v1", "Secret"), true).unwrap();
+    assert!(!secrets.complete);
+    assert_eq!(selector(&secrets.ar), Some("type!=helm.sh/release.v1"));
 }

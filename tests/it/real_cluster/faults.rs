@@ -13,10 +13,9 @@ use tokio::time::Instant;
 use serde_json::{Value, json};
 
 use super::{
-    BlueGreen, account_with, daemon, daemon_as, documents, fledge_rules, install_release_crd,
-    on_kube, primary_image, provider_app, scene,
+    BlueGreen, account_with, daemon, daemon_as, fledge_rules, install_release_crd, on_kube,
+    primary_image, provider_app, scene,
 };
-use crate::repo_dir;
 use crate::support::daemon::Daemon;
 use crate::support::git::{Remote, git};
 use crate::support::proxy::{Mode, Proxy};
@@ -234,9 +233,22 @@ async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_gran
         return;
     };
     let kube = c.kube().await;
-    // fledge's own role and nothing else: the modelled traffic may not list Services.
+    // fledge's own role without listing and watching Services: the modelled traffic may not
+    // list them (nor the cache watch them).
     let account = "fledge-no-list";
-    let kubeconfig = account_with(c, &kube, &ns, account, fledge_rules(), dir.path()).await;
+    let services =
+        json!({"apiGroups": [""], "resources": ["services"], "verbs": ["list", "watch"]});
+    let rules: Vec<Value> = fledge_rules()
+        .into_iter()
+        .map(|mut r| {
+            if r["resources"] == json!(["services"]) {
+                r["verbs"] = json!(["create", "delete", "get", "patch"]);
+            }
+            r
+        })
+        .collect();
+    assert_ne!(rules, fledge_rules(), "the role lists Services");
+    let kubeconfig = account_with(c, &kube, &ns, account, rules, dir.path()).await;
     let remote = Remote::new();
     // nginx: the modelled traffic reaches the canary through its Ingress.
     remote.commit(
@@ -273,12 +285,9 @@ async fn metrics_rbac_refuses_halt_the_rollout_without_a_revert_until_it_is_gran
         )),
         "{metrics}"
     );
-    // The role deploy/ ships for this mode, bound to the account: the analysis goes on.
-    let mut role = documents(&repo_dir().join("deploy/rbac.yaml"))
-        .into_iter()
-        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "fledge-modelled-traffic")
-        .unwrap();
-    role["metadata"]["name"] = json!(format!("{account}-traffic"));
+    // Listing Services granted, as deploy/'s role grants it: the analysis goes on.
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": format!("{account}-traffic")}, "rules": [services]});
     let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": format!("{account}-traffic")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{account}-traffic")},
