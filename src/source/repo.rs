@@ -347,14 +347,8 @@ impl Source {
     /// trees differ, when that commit's tree is at hand (only the blobs that changed are read,
     /// and libgit2's diff skips the subtrees whose ids are equal); in full otherwise.
     fn read(&mut self, repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
-        let read_err = |e: &git2::Error| Error::Read {
-            commit: CommitId::from(commit),
-            message: git_error(e),
-        };
-        let tree = repo
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(|e| read_err(&e))?;
+        let read_err = read_error(commit);
+        let tree = commit_tree(repo, commit)?;
         let files = match self.previous.take() {
             Some(mut previous) => match previous.update(repo, &tree) {
                 Ok(()) => previous,
@@ -519,17 +513,25 @@ pub fn commit_messages(
         .collect())
 }
 
-/// Reads a commit's files into memory.
-pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
-    let read_err = |e: &git2::Error| Error::Read {
+/// The error of reading `commit`'s files.
+fn read_error(commit: Oid) -> impl Fn(&git2::Error) -> Error {
+    move |e| Error::Read {
         commit: CommitId::from(commit),
         message: git_error(e),
-    };
-    let tree = repo
-        .find_commit(commit)
+    }
+}
+
+/// `commit`'s tree.
+fn commit_tree(repo: &Repository, commit: Oid) -> Result<git2::Tree<'_>, Error> {
+    repo.find_commit(commit)
         .and_then(|c| c.tree())
-        .map_err(|e| read_err(&e))?;
-    let files = TreeFiles::read(repo, &tree).map_err(|e| read_err(&e))?;
+        .map_err(|e| read_error(commit)(&e))
+}
+
+/// Reads a commit's files into memory.
+pub fn read_tree(repo: &Repository, commit: Oid) -> Result<Snapshot, Error> {
+    let tree = commit_tree(repo, commit)?;
+    let files = TreeFiles::read(repo, &tree).map_err(|e| read_error(commit)(&e))?;
     Ok(Snapshot {
         commit: CommitId::from(commit),
         files: files.into_mem_files(),
