@@ -33,8 +33,13 @@ fn api(ns: &str, image: &str) -> String {
     )
 }
 
-/// Kustomization `a` (no shard label) applies `web`, `b` (shard1) applies `api`; the root
-/// declares them and a ConfigMap.
+/// The ConfigMap `name` in `ns`.
+fn config_map(ns: &str, name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\n")
+}
+
+/// Kustomization `a` (no shard label) applies `web` and the ConfigMap `a`, `b` (shard1) applies
+/// `api` and the ConfigMap `b`; the root declares them and the ConfigMap `root`.
 fn commit(remote: &Remote, ns: &str, api_image: &str) -> String {
     remote.commit(
         &[
@@ -47,7 +52,9 @@ fn commit(remote: &Remote, ns: &str, api_image: &str) -> String {
                 ),
             ),
             ("a/web.yaml", &app(ns, "web:1", false)),
+            ("a/config.yaml", &config_map(ns, "a")),
             ("b/api.yaml", &api(ns, api_image)),
+            ("b/config.yaml", &config_map(ns, "b")),
         ],
         &format!("api {api_image}"),
     )
@@ -128,16 +135,26 @@ fn assert_owned_once(c: &TestCluster, ns: &str) {
         "{inv:?}"
     );
     assert_eq!(
-        holder(&format!("|Deployment|{ns}|web")),
+        holder(&format!("|ConfigMap|{ns}|a")),
         ["fledge-inventory.flux-system.a"],
         "{inv:?}"
     );
     assert_eq!(
-        holder(&format!("|Deployment|{ns}|api")),
+        holder(&format!("|ConfigMap|{ns}|b")),
         ["fledge-inventory.flux-system.b"],
         "{inv:?}"
     );
     assert!(!inv.contains_key("fledge-inventory-shard1"), "{inv:?}");
+    // Each shard's Releases carry its own owner label, so that neither hands back the other's.
+    let owner = |name: &str| {
+        c.jsonpath(
+            &format!("releases.fledge.dev/{name}"),
+            ns,
+            "{.metadata.labels.fledge\\.dev/owner}",
+        )
+    };
+    assert_eq!(owner("web"), ns);
+    assert_eq!(owner("api"), format!("{ns}.shard1"));
 }
 
 /// The default shard went on alone and took nothing of shard1's; nothing was pruned, and both
@@ -157,6 +174,8 @@ async fn assert_nothing_lost(c: &TestCluster, remote: &Remote, ns: &str, default
         "deployment/api",
         "deployment/api-primary",
         "configmap/root",
+        "configmap/a",
+        "configmap/b",
     ] {
         let name = c.jsonpath(object, ns, "{.metadata.name}");
         assert!(!name.is_empty(), "{object} is gone");
