@@ -297,3 +297,88 @@ async fn two_shards_split_a_repository_and_a_shards_second_replica_takes_over() 
     drop(second);
     drop(default);
 }
+
+/// An installation without shards becomes the default shard: its record names `b`'s inventory
+/// (it applied `b` before), yet `b` is shard1's now and still in the repository, so the default
+/// shard neither prunes `b`'s objects nor retires `api`, and drops `b` from its record.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsharded_installation_becomes_the_default_shard_without_pruning_the_other_shards() {
+    let Some((c, ns, dir)) = scene("unsharded") else {
+        return;
+    };
+    let remote = Remote::new();
+    commit(&remote, &ns, "api:1");
+    std::fs::create_dir_all(dir.path().join("all")).unwrap();
+    let all = daemon(
+        c,
+        &remote,
+        &ns,
+        &dir.path().join("all"),
+        &["--path", "clusters/test"],
+    );
+    all.until("api", "one daemon runs api", |v| {
+        v["phase"] == "Initialized"
+    })
+    .await;
+    all.until("web", "and web", |v| v["phase"] == "Initialized")
+        .await;
+    drop(all);
+    let record = || c.jsonpath("configmap/fledge-units", &ns, "{.data.objects}");
+    assert!(
+        record().contains("fledge-inventory.flux-system.b"),
+        "{}",
+        record()
+    );
+    let default = shard(
+        c,
+        &remote,
+        &ns,
+        &dir.path().join("0"),
+        "!sharding.fluxcd.io/key",
+    );
+    default
+        .until("web", "the default shard runs web", |v| {
+            v["phase"] == "Initialized"
+        })
+        .await;
+    default
+        .eventually(
+            "b dropped from the default shard's record",
+            Duration::from_secs(30),
+            || async { record() },
+            |r| r.contains("fledge-inventory.flux-system.a") && !r.contains("flux-system.b"),
+        )
+        .await;
+    // Some rounds later, nothing of b or api went.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for object in [
+        "configmap/b",
+        "deployment/api-primary",
+        "releases.fledge.dev/api",
+    ] {
+        let name = c.jsonpath(object, &ns, "{.metadata.name}");
+        assert!(!name.is_empty(), "{object} is gone:\n{}", default.log());
+    }
+    assert!(
+        !default.log().contains("handing its app back"),
+        "{}",
+        default.log()
+    );
+    // It says nothing of b: not a unit of its own, not one removed from the repository.
+    let sync = default.get("/api/sync").await;
+    let units: Vec<&str> = sync["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(units, ["root", "flux-system/a"], "{sync}");
+    assert!(
+        !c.jsonpath(
+            "configmap/fledge-inventory.flux-system.b",
+            &ns,
+            "{.data.objects}"
+        )
+        .is_empty()
+    );
+}
