@@ -451,6 +451,31 @@ fn the_second_shard_of_deploy_shards_validates_and_its_selector_is_accepted() {
         .collect();
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     assert_eq!(deployment["metadata"]["name"], "fledge-shard1");
+    // deploy/'s Deployment and Service must not select this shard's pods.
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let main = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["build", "deploy"])
+        .current_dir(repo_dir())
+        .output()
+        .unwrap();
+    ok(&main);
+    let main: Vec<Value> =
+        serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&main.stdout))
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+    for d in &main {
+        let selector = match d["kind"].as_str() {
+            Some("Deployment") => &d["spec"]["selector"]["matchLabels"],
+            Some("Service") => &d["spec"]["selector"],
+            _ => continue,
+        };
+        let selects = selector
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| pod_labels.get(k) == Some(v));
+        assert!(!selects, "deploy/'s {} selects shard1's pods", d["kind"]);
+    }
     let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
     assert_eq!(
         deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"],
