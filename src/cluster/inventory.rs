@@ -481,14 +481,15 @@ pub struct Stored {
     pub service_account: Option<String>,
 }
 
-/// The inventories of Flux Kustomizations in `namespace` that [`record_units`] named (the root
-/// path's is not among them); one named but gone is left out.
+/// The inventories of Flux Kustomizations in `namespace` that [`record_units`] named in the
+/// record `record` (the root path's is not among them); one named but gone is left out.
 pub async fn unit_inventories(
     cluster: &impl Cluster,
     namespace: &str,
+    record: &str,
 ) -> Result<Vec<Stored>, Error> {
     let mut out = Vec::new();
-    for name in recorded_units(cluster, namespace).await? {
+    for name in recorded_units(cluster, namespace, record).await? {
         let Some(cm) = cluster
             .get(&ObjectRef::new("v1", "ConfigMap", namespace, &name))
             .await?
@@ -513,31 +514,30 @@ pub async fn unit_inventories(
     Ok(out)
 }
 
-/// The names of the Kustomizations' inventories recorded in `namespace`.
+/// The names of the Kustomizations' inventories recorded in `namespace`, in the ConfigMap
+/// `record` ([`keys::UNIT_INVENTORIES`], a shard's own with its name appended).
 pub async fn recorded_units(
     cluster: &impl Cluster,
     namespace: &str,
+    record: &str,
 ) -> Result<BTreeSet<String>, Error> {
     let list = cluster
-        .get(&ObjectRef::new(
-            "v1",
-            "ConfigMap",
-            namespace,
-            keys::UNIT_INVENTORIES,
-        ))
+        .get(&ObjectRef::new("v1", "ConfigMap", namespace, record))
         .await?;
     Ok(list.as_ref().map(entries_of).unwrap_or_default())
 }
 
-/// Records the names of the Kustomizations' inventories in `namespace`.
+/// Records the names of the Kustomizations' inventories in `namespace`, in the ConfigMap
+/// `record`.
 pub async fn record_units(
     cluster: &impl Cluster,
     namespace: &str,
+    record: &str,
     names: &BTreeSet<String>,
 ) -> Result<(), Error> {
     let list: Vec<&String> = names.iter().collect();
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": keys::UNIT_INVENTORIES, "namespace": namespace,
+        "metadata": {"name": record, "namespace": namespace,
                      "labels": {keys::MANAGED_BY.0: keys::MANAGED_BY.1}},
         "data": {"objects": serde_json::to_string(&list).unwrap_or_default()}});
     cluster.apply(&[cm]).await?;

@@ -227,6 +227,17 @@ pub struct RunArgs {
     /// (default 15s)
     #[arg(long)]
     pub lease_duration: Option<String>,
+    /// Sync only the Flux Kustomizations and HelmReleases, and tick only the releases, whose
+    /// labels in Git match this Kubernetes label selector, as Flux's controllers'
+    /// `--watch-label-selector` (`sharding.fluxcd.io/key=shard1`; the default shard is
+    /// `!sharding.fluxcd.io/key` and also syncs the root path). See docs/daemon.md, Shards
+    #[arg(long)]
+    pub watch_label_selector: Option<String>,
+    /// The shard's name, which its Lease (`fledge-leader-NAME`), root inventory
+    /// (`fledge-inventory-NAME`) and Kustomization record carry (default: the value the
+    /// selector requires of `sharding.fluxcd.io/key`; none for the default shard)
+    #[arg(long)]
+    pub shard_name: Option<String>,
     /// Simulated seconds per real second (sim only; `fledge demo` uses it)
     #[arg(long, hide = true)]
     pub time_scale: Option<f64>,
@@ -399,6 +410,29 @@ pub struct Config {
     pub cluster_name: String,
     /// One active replica at a time, when set.
     pub leader_election: Option<LeaderElection>,
+    /// This daemon's shard, when it has a label selector.
+    pub shard: Option<super::shard::Shard>,
+}
+
+impl Config {
+    /// The name of what this daemon keeps for itself in its namespace (a Lease, an inventory),
+    /// with its shard's name appended.
+    #[must_use]
+    pub fn own(&self, name: &str) -> String {
+        match &self.shard {
+            Some(s) => s.suffixed(name),
+            None => name.to_owned(),
+        }
+    }
+
+    /// The owner label of the Releases this daemon runs: its namespace, then its shard's name.
+    #[must_use]
+    pub fn owner(&self) -> String {
+        match self.shard.as_ref().and_then(|s| s.name.as_ref()) {
+            Some(n) => format!("{}.{n}", self.inventory_namespace),
+            None => self.inventory_namespace.clone(),
+        }
+    }
 }
 
 /// Leader election on a `coordination.k8s.io` Lease.
@@ -459,7 +493,11 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         ));
     }
     let global_alerts = c.global_alerts(a, env);
-    let leader_election = c.leader_election(a, cluster.as_ref(), env);
+    let shard = c.shard(a);
+    let mut leader_election = c.leader_election(a, cluster.as_ref(), env);
+    if let (Some(le), Some(s)) = (leader_election.as_mut(), shard.as_ref()) {
+        le.lease = s.suffixed(&le.lease);
+    }
     let (Some(source), Some(cluster), Some(metrics), Some(mesh_provider)) =
         (source, cluster, metrics, mesh_provider)
     else {
@@ -508,6 +546,7 @@ pub fn validate(a: &RunArgs, env: &Environment) -> Result<Config, Invalid> {
         global_alerts,
         cluster_name: a.cluster_name.clone().unwrap_or_else(|| "default".into()),
         leader_election,
+        shard,
     })
 }
 
@@ -865,6 +904,16 @@ impl Check {
             duration,
             identity: format!("{host}-{}", env.pid),
         })
+    }
+
+    fn shard(&mut self, a: &RunArgs) -> Option<super::shard::Shard> {
+        let Some(selector) = a.watch_label_selector.as_deref() else {
+            if a.shard_name.is_some() {
+                self.problem("--shard-name needs --watch-label-selector".into());
+            }
+            return None;
+        };
+        self.check(super::shard::Shard::new(selector, a.shard_name.as_deref()))
     }
 
     /// A URL from a file, else from an environment variable.

@@ -28,6 +28,7 @@ pub mod outcomes;
 mod reconcile;
 mod report;
 pub mod repositories;
+pub mod shard;
 pub mod shared;
 
 pub use config::Config;
@@ -140,11 +141,11 @@ pub async fn run(
         webhooks: Webhooks::default(),
         templates: BTreeMap::new(),
         promoted_window: config.promoted_window,
-        owner: Some(config.inventory_namespace.clone()),
+        owner: Some(config.owner()),
     };
     let lost = lease.as_ref().map(|l| l.watch_loss(&tracker, &shutdown));
     let reconciler = Reconciler::new(config, ctx, exec, world_tx);
-    let result = reconciler.run(poll_rx, &shutdown).await;
+    let result = Box::pin(reconciler.run(poll_rx, &shutdown)).await;
     shutdown.cancel();
     tracker.close();
     if tokio::time::timeout(GRACE, tracker.wait()).await.is_err() {

@@ -67,6 +67,8 @@ struct Declared {
     retired: bool,
     /// The commit's releases, adopted as the units that declare their Canaries sync.
     releases: Option<Desired>,
+    /// What another shard owns of the commit: never applied, pruned or retired here.
+    foreign: super::shard::Foreign,
 }
 
 /// A sync unit and when it is applied next.
@@ -158,6 +160,8 @@ pub(super) struct Reconciler {
     capabilities_at: Option<Instant>,
     /// Whether the cluster's capabilities were ever read whole.
     capabilities_read: bool,
+    /// The releases another shard runs, as the commit last adopted says.
+    foreign_releases: BTreeSet<ReleaseKey>,
 }
 
 impl Declared {
@@ -211,6 +215,7 @@ impl Reconciler {
             hooks_done: BTreeMap::new(),
             capabilities_at: None,
             capabilities_read: false,
+            foreign_releases: BTreeSet::new(),
         }
     }
 
@@ -336,7 +341,9 @@ impl Reconciler {
                 continue;
             }
             self.states.remove(&k);
-            if retirable.contains(&k) {
+            if self.foreign_releases.contains(&k) {
+                info!(release = %k, "its Canary's labels now select another shard, which runs it from here on");
+            } else if retirable.contains(&k) {
                 info!(release = %k, "release removed from the repository; handing its app back to what Git declares");
                 let interval = e
                     .target

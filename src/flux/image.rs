@@ -668,6 +668,12 @@ impl PartialEq for ImageUpdateAutomation {
 }
 
 impl ImageUpdateAutomation {
+    /// Its `metadata.labels` as written (`Null` when it has none).
+    #[must_use]
+    pub fn labels(&self) -> &Value {
+        &self.object["metadata"]["labels"]
+    }
+
     /// Reads an `image.toolkit.fluxcd.io/v1` ImageUpdateAutomation (`v1beta2` has the same
     /// fields).
     pub fn parse(object: &Value) -> Result<Self, FluxError> {

@@ -66,6 +66,9 @@ pub struct Desired {
     /// The image automation objects (ImageRepositories, ImagePolicies,
     /// ImageUpdateAutomations) of the commit.
     pub images: crate::flux::image::Images,
+    /// Each Canary's `metadata.labels` (`Null` when it has none), usable or not: a daemon
+    /// with a label selector ticks only the releases whose Canary it selects.
+    pub canary_labels: BTreeMap<ReleaseKey, Value>,
 }
 
 /// A Canary, MetricTemplate or AlertProvider that cannot be used.
@@ -128,6 +131,8 @@ pub fn split(objects: &[Value], commit: &str, provider: &Provider, key: &HashKey
     let index = ConfigIndex::new(objects);
     let by_name = ObjectIndex::new(objects);
     for o in objects.iter().filter(|o| is_kind(o, "Canary")) {
+        out.canary_labels
+            .insert(canary_key(o), o["metadata"]["labels"].clone());
         let target = release_target(o, provider, &index, &by_name, key)
             .and_then(|t| templates_usable(t, &out.templates, &invalid));
         match target {

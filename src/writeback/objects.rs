@@ -191,7 +191,14 @@ pub fn add_note(
     let body = match (append, existing) {
         (true, Some(old)) if old.contains(text.trim_end()) => return current_notes(repo),
         (true, Some(old)) => format!("{}\n{}", old.trim_end(), text.trim_end()),
-        _ => text.trim_end().to_owned(),
+        (false, Some(old)) => {
+            let merged = replace_release_lines(&old, text);
+            if merged.trim_end() == old.trim_end() {
+                return current_notes(repo);
+            }
+            merged
+        }
+        (_, None) => text.trim_end().to_owned(),
     };
     repo.note(
         author,
@@ -205,6 +212,53 @@ pub fn add_note(
     current_notes(repo)
 }
 
+/// The release a note line speaks of: `fledge: NS/NAME ` (see `record::note_line`), or `None`
+/// for a line written by anyone else.
+fn release_of(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("fledge: ")?;
+    rest.split_once(' ').map(|(release, _)| release)
+}
+
+/// A commit's note with the lines about the releases `text` speaks of replaced by `text`: other
+/// shards' releases and what people wrote stay, so daemons sharing a repository never drop each
+/// other's records.
+#[must_use]
+pub fn replace_release_lines(old: &str, text: &str) -> String {
+    let ours: std::collections::BTreeSet<&str> = text.lines().filter_map(release_of).collect();
+    let kept = old
+        .lines()
+        .filter(|l| release_of(l).is_none_or(|r| !ours.contains(r)))
+        .filter(|l| !l.trim().is_empty());
+    kept.chain(text.lines().filter(|l| !l.trim().is_empty()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn current_notes(repo: &Repository) -> Result<Oid, Error> {
     repo.refname_to_id(NOTES_REF).map_err(|e| git(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_release_lines;
+
+    #[test]
+    fn a_note_keeps_the_lines_of_other_releases_and_of_people_and_replaces_its_own() {
+        let old = "fledge: shop/web revision abc promoted at T1: ok\n\
+                   checked by hand: fine\n\
+                   fledge: pay/api revision def rolled back at T2: failed";
+        let new = "fledge: shop/web revision abc rolled back at T3: failed\n";
+        assert_eq!(
+            replace_release_lines(old, new),
+            "checked by hand: fine\n\
+             fledge: pay/api revision def rolled back at T2: failed\n\
+             fledge: shop/web revision abc rolled back at T3: failed"
+        );
+        let again = replace_release_lines(&replace_release_lines(old, new), new);
+        assert_eq!(
+            again,
+            replace_release_lines(old, new),
+            "writing twice changes nothing"
+        );
+    }
 }

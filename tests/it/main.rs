@@ -53,6 +53,7 @@ mod rollout_prometheus;
 mod routing_schemas;
 mod safety;
 mod service_targets;
+mod shards;
 mod sops;
 mod support;
 mod validate;

@@ -422,3 +422,68 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
         serde_yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
     assert_eq!(args.cluster.as_deref(), Some("kube"));
 }
+
+#[test]
+fn the_second_shard_of_deploy_shards_validates_and_its_selector_is_accepted() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["build", "deploy/shards"])
+        .current_dir(repo_dir())
+        .output()
+        .unwrap();
+    ok(&out);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shards.yaml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let v = Command::new("python3")
+        .arg(repo_dir().join("scripts/validate.py"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && stdout.contains("0 invalid"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    assert_eq!(deployment["metadata"]["name"], "fledge-shard1");
+    // deploy/'s Deployment and Service must not select this shard's pods.
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let main = Command::new(env!("CARGO_BIN_EXE_fledge"))
+        .args(["build", "deploy"])
+        .current_dir(repo_dir())
+        .output()
+        .unwrap();
+    ok(&main);
+    let main: Vec<Value> =
+        serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&main.stdout))
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+    for d in &main {
+        let selector = match d["kind"].as_str() {
+            Some("Deployment") => &d["spec"]["selector"]["matchLabels"],
+            Some("Service") => &d["spec"]["selector"],
+            _ => continue,
+        };
+        let selects = selector
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| pod_labels.get(k) == Some(v));
+        assert!(!selects, "deploy/'s {} selects shard1's pods", d["kind"]);
+    }
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"],
+        cm["metadata"]["name"]
+    );
+    let args: fledge::daemon::config::RunArgs =
+        serde_yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let selector = args.watch_label_selector.as_deref().unwrap();
+    let shard = fledge::daemon::shard::Shard::new(selector, args.shard_name.as_deref()).unwrap();
+    assert_eq!(shard.suffixed("fledge-leader"), "fledge-leader-shard1");
+}

@@ -56,7 +56,7 @@ impl Reconciler {
     /// removed while it was stopped, or before it finished handing one back). `declared` is
     /// every release the adopted commit has, held or not.
     pub(super) async fn find_retiring(&mut self, declared: &BTreeSet<ReleaseKey>) {
-        let owner = self.config.inventory_namespace.clone();
+        let owner = self.config.owner();
         let found = self
             .exec
             .cluster

@@ -105,6 +105,7 @@ impl Reconciler {
             Ok(d) if d.verify.is_some() && self.verified(&commit, &d).await.is_err() => {}
             Ok(mut d) => {
                 self.unrendered = None;
+                let foreign = self.split_shards(&mut d);
                 for p in &d.problems {
                     warn!(commit = %commit, "{p}");
                 }
@@ -154,11 +155,21 @@ impl Reconciler {
                     units,
                     retired: false,
                     releases: Some(d),
+                    foreign,
                 });
                 self.sync_declared().await;
             }
         }
         Ok(())
+    }
+
+    /// Takes what another shard owns out of `d` (nothing without a label selector).
+    fn split_shards(&self, d: &mut targets::Desired) -> crate::daemon::shard::Foreign {
+        self.config
+            .shard
+            .as_ref()
+            .map(|s| s.split(d))
+            .unwrap_or_default()
     }
 
     /// Checks `commit` against the `spec.verify` of the GitRepository fledge runs on, its keys
@@ -329,6 +340,7 @@ impl Reconciler {
             }
         }
         let home = self.config.inventory_namespace.clone();
+        let root_inventory = self.config.own(keys::INVENTORY);
         let expected = |k: &ObjectKey, o: &serde_json::Value| {
             declared.contains(k)
                 || releases.contains(k)
@@ -336,7 +348,7 @@ impl Reconciler {
                 || o["metadata"]["annotations"][keys::REVISION_ANNOTATION].is_string()
                 || matches!(k.kind.as_str(), "Release" | "Lease")
                 || (k.namespace == home
-                    && [keys::INVENTORY, keys::REVISION_KEY_SECRET].contains(&k.name.as_str()))
+                    && (k.name == root_inventory || k.name == keys::REVISION_KEY_SECRET))
         };
         let found = match inventory::applied_elsewhere(&self.exec.cluster, expected).await {
             Ok(found) => found,
@@ -351,7 +363,7 @@ impl Reconciler {
         let names: Vec<String> = found.iter().map(ToString::to_string).collect();
         let why = format!(
             "the inventory ConfigMap {home}/{} was missing: {} object(s) carry fledge's field manager but the repository does not declare them: {}. fledge prunes none of them (it cannot tell one an earlier sync applied from one a removed release left); delete those that should go",
-            keys::INVENTORY,
+            self.config.own(keys::INVENTORY),
             names.len(),
             names.join(", ")
         );

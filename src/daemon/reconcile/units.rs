@@ -463,6 +463,11 @@ impl Reconciler {
             .depends_on
             .iter()
             .filter_map(|dep| {
+                if d.foreign.units.iter().any(|u| &u.name == dep) {
+                    return Some(format!(
+                        "'{dep}' is another shard's (its labels do not match --watch-label-selector): its readiness cannot be seen from this shard; keep units that depend on each other in one shard"
+                    ));
+                }
                 let Some(s) = self.unit_status.get(dep) else {
                     return Some(format!("'{dep}' not found"));
                 };
@@ -487,7 +492,13 @@ impl Reconciler {
             .unit_status
             .get(&unit.name)
             .is_some_and(|s| s.last_applied_revision.is_some());
-        if let Some(parent) = unit.parent.as_ref().filter(|_| !applied_before) {
+        // A parent of another shard's applies this Kustomization there, as Flux's shards do.
+        let theirs = |p: &String| d.foreign.units.iter().any(|u| &u.name == p);
+        if let Some(parent) = unit
+            .parent
+            .as_ref()
+            .filter(|p| !applied_before && !theirs(p))
+        {
             let put = d.units.iter().any(|u| &u.unit.name == parent && u.put);
             let applied = put
                 || self
@@ -681,19 +692,25 @@ impl Reconciler {
     /// that one removed from the repository is found, even after a restart.
     async fn record_units(&mut self, d: &Declared) -> Result<(), crate::cluster::Error> {
         let home = self.config.inventory_namespace.clone();
+        let record = self.config.own(crate::keys::UNIT_INVENTORIES);
         let mut recorded = match self.recorded.take() {
             Some(r) => r,
-            None => inventory::recorded_units(&self.exec.cluster, &home).await?,
+            None => inventory::recorded_units(&self.exec.cluster, &home, &record).await?,
         };
-        let before = recorded.len();
+        let before = recorded.clone();
         recorded.extend(
             d.units
                 .iter()
                 .filter(|u| !u.unit.root)
                 .map(|u| u.unit.inventory.clone()),
         );
-        if recorded.len() != before {
-            let written = inventory::record_units(&self.exec.cluster, &home, &recorded).await;
+        // A unit another shard took over is that shard's to take down once removed.
+        for u in &d.foreign.units {
+            recorded.remove(&u.inventory);
+        }
+        if recorded != before {
+            let written =
+                inventory::record_units(&self.exec.cluster, &home, &record, &recorded).await;
             written?;
         }
         self.recorded = Some(recorded);
@@ -707,7 +724,15 @@ impl Reconciler {
     /// whether all are taken down.
     async fn retire_removed(&mut self, d: &Declared, keep: &BTreeSet<ObjectKey>) -> bool {
         let home = self.config.inventory_namespace.clone();
-        let current: BTreeSet<&str> = d.units.iter().map(|u| u.unit.inventory.as_str()).collect();
+        let record = self.config.own(crate::keys::UNIT_INVENTORIES);
+        // Another shard's units are in the repository still: none of them is removed.
+        let current: BTreeSet<&str> = d
+            .units
+            .iter()
+            .map(|u| &u.unit)
+            .chain(&d.foreign.units)
+            .map(|u| u.inventory.as_str())
+            .collect();
         let names: BTreeSet<&str> = d.units.iter().map(|u| u.unit.name.as_str()).collect();
         let mut gone = std::mem::take(&mut self.unit_status);
         self.unit_status = gone
@@ -717,7 +742,7 @@ impl Reconciler {
         if recorded.iter().all(|r| current.contains(r.as_str())) {
             return true;
         }
-        let stored = match inventory::unit_inventories(&self.exec.cluster, &home).await {
+        let stored = match inventory::unit_inventories(&self.exec.cluster, &home, &record).await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %Chain(&e), "cannot read the inventories of Kustomizations");
@@ -744,7 +769,7 @@ impl Reconciler {
         }
         let all = kept.len() == listed;
         if kept != recorded {
-            match inventory::record_units(&self.exec.cluster, &home, &kept).await {
+            match inventory::record_units(&self.exec.cluster, &home, &record, &kept).await {
                 Ok(()) => self.recorded = Some(kept),
                 Err(e) => {
                     warn!(error = %Chain(&e), "cannot record the inventories of Kustomizations");
@@ -812,6 +837,9 @@ impl Reconciler {
             .cloned()
             .collect();
         let in_commit: BTreeSet<ReleaseKey> = releases.releases.keys().cloned().collect();
+        // Another shard's releases are declared still: this one hands none of them back.
+        let in_repository: BTreeSet<ReleaseKey> =
+            in_commit.union(&d.foreign.releases).cloned().collect();
         let all_synced = pending.is_empty();
         // A Canary gone from a unit that synced the commit and builds was removed; one whose
         // unit is gone, held or failing may only be unreadable, and keeps its objects.
@@ -834,7 +862,7 @@ impl Reconciler {
         let retirable: BTreeSet<ReleaseKey> = self
             .unit_of
             .iter()
-            .filter(|(k, unit)| !in_commit.contains(*k) && building.contains(*unit))
+            .filter(|(k, unit)| !in_repository.contains(*k) && building.contains(*unit))
             .map(|(k, _)| k.clone())
             .collect();
         for k in taken.releases.keys() {
@@ -845,11 +873,12 @@ impl Reconciler {
         self.unit_of
             .retain(|k, _| in_commit.contains(k) || self.held.contains_key(k));
         let declared: BTreeSet<ReleaseKey> =
-            in_commit.iter().chain(d.held.keys()).cloned().collect();
+            in_repository.iter().chain(d.held.keys()).cloned().collect();
         let scan = all_synced
             && d.retired
             && !self.releases_scanned
             && d.units.iter().all(|u| u.unit.hold.is_none());
+        self.foreign_releases.clone_from(&d.foreign.releases);
         self.adopt(taken, &d.commit, &pending, &retirable).await;
         if scan {
             self.find_retiring(&declared).await;
@@ -932,6 +961,7 @@ fn declared_keys(d: &Declared) -> BTreeSet<ObjectKey> {
         .filter_map(ObjectKey::of)
         .chain(d.owned.iter().cloned())
         .chain(d.units.iter().flat_map(|u| u.unit.keys.iter().cloned()))
+        .chain(d.foreign.units.iter().flat_map(|u| u.keys.iter().cloned()))
         .collect()
 }
 

@@ -31,6 +31,7 @@ mod providers;
 mod rbac;
 mod retire;
 mod rollout;
+mod shards;
 mod sync;
 mod tenancy;
 
