@@ -223,7 +223,7 @@ fn release_of(line: &str) -> Option<&str> {
 /// shards' releases and what people wrote stay, so daemons sharing a repository never drop each
 /// other's records.
 #[must_use]
-pub fn replace_release_lines(old: &str, text: &str) -> String {
+fn replace_release_lines(old: &str, text: &str) -> String {
     let ours: std::collections::BTreeSet<&str> = text.lines().filter_map(release_of).collect();
     let kept = old
         .lines()

@@ -470,10 +470,10 @@ fn the_second_shard_of_deploy_shards_validates_and_its_selector_is_accepted() {
             _ => continue,
         };
         let selects = selector
-            .as_mapping()
+            .as_object()
             .unwrap()
             .iter()
-            .all(|(k, v)| pod_labels.get(k) == Some(v));
+            .all(|(k, v)| pod_labels.get(k.as_str()) == Some(v));
         assert!(!selects, "deploy/'s {} selects shard1's pods", d["kind"]);
     }
     let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();

@@ -19,8 +19,12 @@ fn kustomization(name: &str, labels: &str) -> String {
 
 /// `erring_app` in namespace `ns`, its Canary labelled `labels`, with its Namespace.
 fn app(ns: &str, labels: &str) -> String {
+    app_at(ns, labels, "web:1")
+}
+
+fn app_at(ns: &str, labels: &str, image: &str) -> String {
     let app =
-        erring_app("web:1", "0", 2, None).replace("namespace: shop", &format!("namespace: {ns}"));
+        erring_app(image, "0", 2, None).replace("namespace: shop", &format!("namespace: {ns}"));
     let app = app.replace(
         &format!("kind: Canary\nmetadata: {{name: web, namespace: {ns}}}"),
         &format!("kind: Canary\nmetadata: {{name: web, namespace: {ns}, labels: {{{labels}}}}}"),
@@ -125,6 +129,38 @@ async fn each_shard_syncs_and_ticks_only_what_its_selector_selects_and_both_writ
     ));
     // Both wrote their releases' status to the one status branch, neither losing the other's.
     d_until_status(&remote, &["a", "b", "c"]).await;
+    // One commit bumps every app: each shard promotes its own, and the commit's note keeps
+    // both shards' lines.
+    let shard1_label = "sharding.fluxcd.io/key: shard1";
+    let bump = remote.commit_owned(
+        &[
+            ("a/app.yaml".into(), app_at("a", "", "web:2")),
+            ("a/c.yaml".into(), app_at("c", shard1_label, "web:2")),
+            ("b/app.yaml".into(), app_at("b", shard1_label, "web:2")),
+        ],
+        "web:2 everywhere",
+    );
+    let note = || {
+        let out = Command::new("git")
+            .current_dir(remote.bare())
+            .args(["notes", "--ref=fledge", "show", &bump])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    crate::support::eventually::eventually(
+        "both shards' promotions in the bump's note",
+        std::time::Duration::from_secs(60),
+        || async { note() },
+        |n| {
+            ["a/web", "b/web", "c/web"].iter().all(|r| {
+                n.lines().any(|l| {
+                    l.starts_with(&format!("fledge: {r} revision ")) && l.contains(" promoted at ")
+                })
+            })
+        },
+    )
+    .await;
     default.stop().await;
     shard1.stop().await;
 }
