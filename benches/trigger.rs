@@ -1,9 +1,12 @@
 //! Benchmark: a commit pushed to a local repository → the rollout of its new revision started
 //! (the release's canary revision is the new one), with the poll interval at one hour so that
-//! only the inotify watch wakes the daemon (issue target: p50 ≤ 100 ms).
+//! only the inotify watch wakes the daemon (issue target: p50 ≤ 100 ms). A second number adds
+//! that many other apps to the repository (a Deployment, a ConfigMap and a Service each, no
+//! Canary), which every push leaves unchanged.
 //!
 //! ```sh
-//! cargo bench --bench trigger -- 30
+//! cargo bench --bench trigger -- 30        # one app
+//! cargo bench --bench trigger -- 30 1000   # and 1000 others
 //! ```
 #![allow(clippy::unwrap_used)]
 #![allow(
@@ -34,13 +37,33 @@ fn app(tag: usize) -> String {
     )
 }
 
+/// An app the pushes do not touch.
+fn other(i: usize) -> (String, String) {
+    let ns = format!("other-{}", i % 10);
+    let yaml = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i}, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: app-{i}}}}}\n  template:\n    metadata: {{labels: {{app: app-{i}}}}}\n    spec: {{containers: [{{name: app, image: \"app:1\", envFrom: [{{configMapRef: {{name: cfg-{i}}}}}]}}]}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg-{i}, namespace: {ns}}}\ndata: {{a: '1'}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: app-{i}, namespace: {ns}}}\nspec: {{selector: {{app: app-{i}}}, ports: [{{port: 80}}]}}\n"
+    );
+    (format!("apps/app-{i}.yaml"), yaml)
+}
+
 fn main() {
-    let samples: usize = std::env::args()
+    let numbers: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(30);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let samples = numbers.first().copied().unwrap_or(30);
+    let others = numbers.get(1).copied().unwrap_or(0);
     let remote = Remote::new();
-    remote.commit(&[("app.yaml", &app(0))], "v0");
+    let mut files: Vec<(String, String)> = (0..others).map(other).collect();
+    if others > 0 {
+        let namespaces = (0..10)
+            .map(|i| format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: other-{i}}}\n"))
+            .collect::<Vec<_>>()
+            .join("---\n");
+        files.push(("apps/namespaces.yaml".into(), namespaces));
+    }
+    files.push(("app.yaml".into(), app(0)));
+    remote.commit_owned(&files, "v0");
     let cache = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -92,7 +115,7 @@ fn main() {
         let _ = d.await;
         lat.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!("samples: {samples}");
+        println!("samples: {samples}, other apps: {others}");
         println!(
             "push → rollout started: p50 {:.1} ms, p90 {:.1} ms, max {:.1} ms",
             ms(lat[lat.len() / 2]),

@@ -433,3 +433,61 @@ fn edge_cases_match_kubectl_kustomize() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+/// `overlays` as one tree: each overlay of `overlay_files` under `o<i>/`, wrapped in `w<i>/`
+/// (its own namespace, so that the overlays' objects do not collide), all resources of the
+/// top kustomization, which renders them in parallel.
+fn overlay_set(overlays: &[Overlay]) -> fledge::render::MemFiles {
+    let mut files = fledge::render::MemFiles::new();
+    for (path, contents) in BASE {
+        files.insert(path, *contents);
+    }
+    let mut top = String::from("resources:\n");
+    for (i, o) in overlays.iter().enumerate() {
+        // A var's name is global to the build: only the first overlay may declare one.
+        let o = Overlay {
+            var: o.var && i == 0,
+            ..o.clone()
+        };
+        for (path, contents) in overlay_files(&o) {
+            files.insert(&path.replacen("overlay/", &format!("o{i}/"), 1), contents);
+        }
+        files.insert(
+            &format!("w{i}/kustomization.yaml"),
+            format!("resources:\n- ../o{i}\nnamespace: ns{i}\n"),
+        );
+        let _ = writeln!(top, "- w{i}");
+    }
+    files.insert("top/kustomization.yaml", top.replace("- w", "- ../w"));
+    files
+}
+
+/// Renders `top/` on a pool of `threads` threads: the printed stream, or the error.
+fn render_on(files: &fledge::render::MemFiles, threads: usize) -> Result<String, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        fledge::render::render(files, "top")
+            .map(|objects| fledge::render::yaml::emit_stream(&objects))
+            .map_err(|e| e.to_string())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Rendering in parallel changes nothing: the same bytes in the same order (or the same
+    /// error) on one thread as on four.
+    #[test]
+    fn random_overlay_sets_render_the_same_on_one_thread_and_on_four(
+        overlays in prop::collection::vec(overlay(), 2..6)
+    ) {
+        let files = overlay_set(&overlays);
+        let one = render_on(&files, 1);
+        prop_assert_eq!(&one, &render_on(&files, 4), "overlays: {:?}", overlays);
+        let both = one.as_ref().map_or(0, |s| s.matches("\nkind: Deployment\n").count());
+        prop_assert!(one.is_ok() && both == overlays.len(), "{:?}", one);
+    }
+}
