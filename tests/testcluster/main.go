@@ -1,7 +1,7 @@
 // Command testcluster starts a real Kubernetes control plane on loopback for fledge's tests:
 // etcd (embedded), kube-apiserver (RBAC, token authentication) and kube-controller-manager,
 // each the unmodified upstream command run by re-executing this binary, one Node, and a loop
-// standing in for the kubelet that marks every pod Running and Ready (a Job's pods Succeeded).
+// standing in for the kubelets, which marks every pod Running and Ready (a Job's pods Succeeded).
 //
 //	testcluster DIR
 //
@@ -32,17 +32,23 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/component-base/cli"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
@@ -204,7 +210,7 @@ func run(dir string) error {
 	}
 	fmt.Println("READY", p("kubeconfig"))
 
-	kubelet(ctx, cs, p("kubelet.log"))
+	kubelet(ctx, rc, p("kubelet.log"))
 	// ctx ended: both children got SIGTERM (cmd.Cancel); wait for them, then etcd closes.
 	<-kcmDone
 	<-apiDone
@@ -319,62 +325,115 @@ func addNode(ctx context.Context, cs *kubernetes.Clientset) error {
 	return err
 }
 
-// kubelet stands in for the kubelet until ctx ends: every pod becomes Running and Ready, but
-// for those annotated unready.
-func kubelet(ctx context.Context, cs *kubernetes.Clientset, logPath string) {
+// kubelet stands in for the kubelets of a cluster until ctx ends: every pod becomes Running
+// and Ready, but for those annotated unready. It watches pods (an informer, as a kubelet does)
+// and marks them from a work queue, on a client allowed as many requests as a cluster's
+// kubelets together (one real kubelet's 50 a second would make the pods of a thousand
+// Deployments wait on it, not on the control plane).
+func kubelet(ctx context.Context, rc *rest.Config, logPath string) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		log = os.Stderr
 	}
 	defer log.Close()
-	for ctx.Err() == nil {
-		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-		if err != nil {
-			fmt.Fprintln(log, "list pods:", err)
-		}
-		for i := range podsOf(pods) {
-			pod := &pods.Items[i]
-			if pod.DeletionTimestamp != nil || pod.Status.Phase != "" && pod.Status.Phase != corev1.PodPending {
-				continue
-			}
-			now := metav1.Now()
-			if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways && pod.Spec.RestartPolicy != "" {
-				// A Job's pod runs to its end: it succeeds, or fails when its image is a bad build.
-				finish(ctx, cs, log, pod, now)
-				continue
-			}
-			if pod.Annotations[unready] == "false" || runsFailingImage(pod) {
-				continue
-			}
-			pod.Status = corev1.PodStatus{
-				Phase:     corev1.PodRunning,
-				StartTime: &now,
-				PodIP:     "10.244.0.1",
-				Conditions: []corev1.PodCondition{
-					{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-				},
-			}
-			for _, c := range pod.Spec.Containers {
-				pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
-					Name:    c.Name,
-					Image:   c.Image,
-					Ready:   true,
-					Started: &[]bool{true}[0],
-					State:   corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-				})
-			}
-			if _, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-				fmt.Fprintln(log, "pod", pod.Namespace+"/"+pod.Name+":", err)
-			}
-		}
-		sleep(ctx, 100*time.Millisecond)
+	c := rest.CopyConfig(rc)
+	c.QPS, c.Burst = 500, 1000
+	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		fmt.Fprintln(log, "client:", err)
+		return
 	}
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	pods := factory.Core().V1().Pods()
+	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	enqueue := func(obj any) {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			queue.Add(key)
+		}
+	}
+	if _, err := pods.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	}); err != nil {
+		fmt.Fprintln(log, "informer:", err)
+		return
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	go func() {
+		<-ctx.Done()
+		queue.ShutDown()
+	}()
+	var workers sync.WaitGroup
+	for range 8 {
+		workers.Go(func() {
+			for {
+				key, quit := queue.Get()
+				if quit {
+					return
+				}
+				if err := start(ctx, cs, pods.Lister(), key); err != nil && ctx.Err() == nil {
+					fmt.Fprintln(log, "pod", key+":", err)
+					queue.AddRateLimited(key)
+				} else {
+					queue.Forget(key)
+				}
+				queue.Done(key)
+			}
+		})
+	}
+	workers.Wait()
+	factory.Shutdown()
+}
+
+// start marks the pending pod `key` (NAMESPACE/NAME) Running and Ready, or, for a pod that
+// runs to completion, as it ends.
+func start(ctx context.Context, cs *kubernetes.Clientset, lister corelisters.PodLister, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	cached, err := lister.Pods(ns).Get(name)
+	if err != nil {
+		return nil // deleted since
+	}
+	if cached.DeletionTimestamp != nil || cached.Status.Phase != "" && cached.Status.Phase != corev1.PodPending {
+		return nil
+	}
+	pod := cached.DeepCopy()
+	now := metav1.Now()
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyAlways && pod.Spec.RestartPolicy != "" {
+		// A Job's pod runs to its end: it succeeds, or fails when its image is a bad build.
+		return finish(ctx, cs, pod, now)
+	}
+	if pod.Annotations[unready] == "false" || runsFailingImage(pod) {
+		return nil
+	}
+	pod.Status = corev1.PodStatus{
+		Phase:     corev1.PodRunning,
+		StartTime: &now,
+		PodIP:     "10.244.0.1",
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		},
+	}
+	for _, c := range pod.Spec.Containers {
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name:    c.Name,
+			Image:   c.Image,
+			Ready:   true,
+			Started: &[]bool{true}[0],
+			State:   corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
+	}
+	_, err = cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	return err
 }
 
 // finish marks a pod that runs to completion (restartPolicy Never or OnFailure) as it ends:
 // Succeeded, each container exited 0, or Failed with exit code 1 when it runs a failing image.
-func finish(ctx context.Context, cs *kubernetes.Clientset, log *os.File, pod *corev1.Pod, now metav1.Time) {
+func finish(ctx context.Context, cs *kubernetes.Clientset, pod *corev1.Pod, now metav1.Time) error {
 	phase, code, reason := corev1.PodSucceeded, int32(0), "Completed"
 	if runsFailingImage(pod) {
 		phase, code, reason = corev1.PodFailed, 1, "Error"
@@ -389,16 +448,8 @@ func finish(ctx context.Context, cs *kubernetes.Clientset, log *os.File, pod *co
 			}},
 		})
 	}
-	if _, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-		fmt.Fprintln(log, "pod", pod.Namespace+"/"+pod.Name+":", err)
-	}
-}
-
-func podsOf(l *corev1.PodList) []corev1.Pod {
-	if l == nil {
-		return nil
-	}
-	return l.Items
+	_, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	return err
 }
 
 // spawn runs this binary as a component, its output in DIR/NAME.log; SIGTERM when ctx ends,
