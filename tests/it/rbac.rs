@@ -377,17 +377,22 @@ fn the_cluster_role_fledge_lets_the_modelled_traffic_list_what_it_reads() {
     }
 }
 
-#[test]
-fn deploy_objects_validate_and_the_config_is_accepted() {
+/// `fledge build FOLDER` of the repository: its output, asserting success.
+fn build(folder: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args(["build", "deploy"])
+        .args(["build", folder])
         .current_dir(repo_dir())
         .output()
         .unwrap();
     ok(&out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Asserts that every object of `text` validates against its schema (scripts/validate.py).
+fn validates(text: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("deploy.yaml");
-    std::fs::write(&file, &out.stdout).unwrap();
+    let file = dir.path().join("objects.yaml");
+    std::fs::write(&file, text).unwrap();
     let v = Command::new("python3")
         .arg(repo_dir().join("scripts/validate.py"))
         .arg(&file)
@@ -399,7 +404,18 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
         "{stdout}{}",
         String::from_utf8_lossy(&v.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+}
+
+fn documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn deploy_objects_validate_and_the_config_is_accepted() {
+    let text = build("deploy");
+    validates(&text);
     for kind in [
         "Namespace",
         "ServiceAccount",
@@ -414,9 +430,7 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
     // The credentials Secret is the user's: applying deploy/ again must not empty it.
     assert!(!text.contains("kind: Secret\n"), "deploy/ applies a Secret");
     // The ConfigMap's config.yaml holds only settings `fledge run` knows.
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
+    let docs = documents(&text);
     let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
     let args: fledge::daemon::config::RunArgs =
         serde_yaml::from_str(cm["data"]["config.yaml"].as_str().unwrap()).unwrap();
@@ -425,45 +439,16 @@ fn deploy_objects_validate_and_the_config_is_accepted() {
 
 #[test]
 fn the_second_shard_of_deploy_shards_validates_and_its_selector_is_accepted() {
-    let out = Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args(["build", "deploy/shards"])
-        .current_dir(repo_dir())
-        .output()
-        .unwrap();
-    ok(&out);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("shards.yaml");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let v = Command::new("python3")
-        .arg(repo_dir().join("scripts/validate.py"))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&v.stdout);
-    assert!(
-        v.status.success() && stdout.contains("0 invalid"),
-        "{stdout}{}",
-        String::from_utf8_lossy(&v.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect();
+    let docs = {
+        let text = build("deploy/shards");
+        validates(&text);
+        documents(&text)
+    };
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
     assert_eq!(deployment["metadata"]["name"], "fledge-shard1");
     // deploy/'s Deployment and Service must not select this shard's pods.
     let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
-    let main = Command::new(env!("CARGO_BIN_EXE_fledge"))
-        .args(["build", "deploy"])
-        .current_dir(repo_dir())
-        .output()
-        .unwrap();
-    ok(&main);
-    let main: Vec<Value> =
-        serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&main.stdout))
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
-    for d in &main {
+    for d in &documents(&build("deploy")) {
         let selector = match d["kind"].as_str() {
             Some("Deployment") => &d["spec"]["selector"]["matchLabels"],
             Some("Service") => &d["spec"]["selector"],
